@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one header shared by the BPF programs (xdp/, tc/) and the C++ library (lib/).
+ * Every struct, enum and limit that crosses the kernel/user boundary lives here and
+ * nowhere else. Plain __u* types with explicit padding so both compilers agree on the
+ * layout; the static_asserts at the bottom catch a change that breaks that.
+ */
+#ifndef XDPCTL_ABI_H
+#define XDPCTL_ABI_H
+
+#include <linux/types.h>
+
+/* Where a program runs. Indexes the per-interface stats map. */
+enum xdpctl_hook {
+	XDPCTL_HOOK_XDP = 0,
+	XDPCTL_HOOK_TC_INGRESS = 1,
+	XDPCTL_HOOK_TC_EGRESS = 2,
+	XDPCTL_HOOK_MAX,
+};
+
+/*
+ * Counter slots, one array per hook. Groups:
+ *   L3 (exactly one per packet), L4 (exactly one per packet with a parsed IP header),
+ *   verdict (exactly one per packet), malformed reason (at most one per packet).
+ * Append new slots only before XDPCTL_CNT_MAX: the numbers are part of the pinned
+ * map layout, and a reload keeps the counters of a running interface.
+ */
+enum xdpctl_counter {
+	/* L3: what the Ethernet type (after VLAN tags) says */
+	XDPCTL_CNT_L3_IPV4 = 0,
+	XDPCTL_CNT_L3_IPV6,
+	XDPCTL_CNT_L3_ARP,
+	XDPCTL_CNT_L3_OTHER,
+	/* L4: counted for every packet whose IP header parsed */
+	XDPCTL_CNT_L4_TCP,
+	XDPCTL_CNT_L4_UDP,
+	XDPCTL_CNT_L4_ICMP,
+	XDPCTL_CNT_L4_ICMPV6,
+	XDPCTL_CNT_L4_FRAGMENT, /* non-first IPv4/IPv6 fragment: no L4 header */
+	XDPCTL_CNT_L4_OTHER,
+	/* verdict: what the program returned */
+	XDPCTL_CNT_VERDICT_PASS,
+	XDPCTL_CNT_VERDICT_DROP,
+	/* malformed frames, by the first reason found */
+	XDPCTL_CNT_BAD_ETH_TRUNCATED,   /* shorter than an Ethernet header */
+	XDPCTL_CNT_BAD_VLAN_TRUNCATED,  /* VLAN tag cut off */
+	XDPCTL_CNT_BAD_VLAN_TOO_MANY,   /* more than XDPCTL_MAX_VLANS tags */
+	XDPCTL_CNT_BAD_IPV4_TRUNCATED,  /* fixed IPv4 header or its options cut off */
+	XDPCTL_CNT_BAD_IPV4_HDR,        /* version != 4 or IHL < 5 */
+	XDPCTL_CNT_BAD_IPV4_LENGTH,     /* total length < IHL*4 or > the frame */
+	XDPCTL_CNT_BAD_IPV6_TRUNCATED,  /* fixed IPv6 header cut off */
+	XDPCTL_CNT_BAD_IPV6_HDR,        /* version != 6 */
+	XDPCTL_CNT_BAD_IPV6_LENGTH,     /* payload length > the frame */
+	XDPCTL_CNT_BAD_EXT_TRUNCATED,   /* IPv6 extension header cut off */
+	XDPCTL_CNT_BAD_EXT_CHAIN,       /* over XDPCTL_MAX_IPV6_EXT extension headers, or past 4 KiB */
+	XDPCTL_CNT_BAD_L4_TRUNCATED,    /* TCP/UDP/ICMP/ICMPv6 header cut off */
+	XDPCTL_CNT_BAD_TCP_HDR,         /* TCP data offset < 5 or beyond the frame */
+	XDPCTL_CNT_MAX,
+};
+
+#define XDPCTL_CNT_L3_FIRST XDPCTL_CNT_L3_IPV4
+#define XDPCTL_CNT_L4_FIRST XDPCTL_CNT_L4_TCP
+#define XDPCTL_CNT_VERDICT_FIRST XDPCTL_CNT_VERDICT_PASS
+#define XDPCTL_CNT_BAD_FIRST XDPCTL_CNT_BAD_ETH_TRUNCATED
+
+/* Parser bounds: loops in BPF must be bounded, and these are the bounds. */
+#define XDPCTL_MAX_VLANS 2
+#define XDPCTL_MAX_IPV6_EXT 8
+
+/* What to do with a malformed frame (set at load, rodata). */
+enum xdpctl_malformed_action {
+	XDPCTL_MALFORMED_PASS = 0, /* let the kernel decide: it drops what it cannot use */
+	XDPCTL_MALFORMED_DROP = 1,
+};
+
+struct xdpctl_ctr {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Value of the per-CPU stats map: one lookup a packet reaches every counter of a hook. */
+struct xdpctl_hook_stats {
+	struct xdpctl_ctr ctr[XDPCTL_CNT_MAX];
+};
+
+/*
+ * What xdpctl loaded on an interface, kept in the interface's pinned "meta" map so a
+ * later run (status, a repeated load, unload) knows without guessing.
+ */
+enum xdpctl_hook_mask {
+	XDPCTL_HOOKS_XDP = 1u << 0,
+	XDPCTL_HOOKS_TC = 1u << 1, /* TC ingress + egress */
+};
+
+enum xdpctl_xdp_mode {
+	XDPCTL_XDP_MODE_NONE = 0,
+	XDPCTL_XDP_MODE_NATIVE = 1,
+	XDPCTL_XDP_MODE_SKB = 2,
+};
+
+enum xdpctl_tc_attach {
+	XDPCTL_TC_NONE = 0,
+	XDPCTL_TC_TCX = 1,
+	XDPCTL_TC_CLSACT = 2,
+};
+
+struct xdpctl_iface_meta {
+	__u32 abi_version;    /* XDPCTL_ABI_VERSION when written */
+	__u32 ifindex;        /* in the interface's own network namespace */
+	__u32 hooks;          /* enum xdpctl_hook_mask */
+	__u32 xdp_mode;       /* enum xdpctl_xdp_mode actually attached */
+	__u32 tc_attach;      /* enum xdpctl_tc_attach actually used */
+	__u32 malformed;      /* enum xdpctl_malformed_action */
+	__u64 loaded_at_ns;   /* CLOCK_REALTIME of the load */
+};
+
+#define XDPCTL_ABI_VERSION 1
+
+/* clsact fallback: the handle and priority xdpctl's own filters use, so unload finds them. */
+#define XDPCTL_TC_HANDLE 0x58d9
+#define XDPCTL_TC_PRIORITY 0xc7
+
+#ifdef __cplusplus
+static_assert(sizeof(struct xdpctl_ctr) == 16, "xdpctl_ctr layout");
+static_assert(sizeof(struct xdpctl_hook_stats) == 16 * XDPCTL_CNT_MAX, "xdpctl_hook_stats layout");
+static_assert(sizeof(struct xdpctl_iface_meta) == 32, "xdpctl_iface_meta layout");
+#endif
+
+#endif /* XDPCTL_ABI_H */

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Counting for every hook: one per-CPU lookup a packet, then plain adds. */
+#ifndef XDPCTL_BPF_COUNT_H
+#define XDPCTL_BPF_COUNT_H
+
+#include "bpf/maps.h"
+#include "bpf/packet.h"
+
+/* Set by the loader before load (rodata): what a malformed frame gets. */
+const volatile __u32 cfg_malformed_action = XDPCTL_MALFORMED_PASS;
+
+static __always_inline void ctr_add(struct xdpctl_hook_stats *st, __u32 idx, __u32 bytes)
+{
+	/*
+	 * The bound check is for the verifier. idx is always in range, and clang knows it
+	 * and would drop the check: the empty asm hides the value from the optimiser.
+	 */
+	asm volatile("" : "+r"(idx));
+	if (idx < XDPCTL_CNT_MAX) {
+		st->ctr[idx].packets++;
+		st->ctr[idx].bytes += bytes;
+	}
+}
+
+/* Whether a frame the parser rejected (bad != 0) is to be dropped. */
+static __always_inline int malformed_drop(int bad)
+{
+	return bad && cfg_malformed_action == XDPCTL_MALFORMED_DROP;
+}
+
+/* Counts one packet: its L3, its L4 (when known), the malformed reason, the verdict. */
+static __always_inline void count_packet(__u32 hook, const struct pkt *p, int bad, int dropped)
+{
+	struct xdpctl_hook_stats *st = bpf_map_lookup_elem(&xdpctl_stats, &hook);
+
+	if (!st)
+		return;
+	ctr_add(st, p->l3_cnt, p->len);
+	ctr_add(st, p->l4_cnt, p->len);
+	if (bad)
+		ctr_add(st, bad, p->len);
+	ctr_add(st, dropped ? XDPCTL_CNT_VERDICT_DROP : XDPCTL_CNT_VERDICT_PASS, p->len);
+}
+
+#endif

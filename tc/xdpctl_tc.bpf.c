@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * xdpctl on TC ingress and egress (tcx links, or clsact direct-action as the fallback).
+ * Same parser and counters as XDP. "Pass" returns TCX_NEXT (== TC_ACT_UNSPEC) so that
+ * programs after ours still run.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/parse.h"
+#include "bpf/count.h"
+
+/* Headers xdpctl may need to read; pulled into the linear area only when missing. */
+#define TC_PULL_LEN 512
+
+static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
+{
+	struct pkt p = {};
+	int bad, drop;
+
+	/*
+	 * A GRO/GSO skb may keep headers outside its linear part. Pull them in first, paying
+	 * only on such skbs: parsing twice would double what the verifier has to walk.
+	 */
+	__u32 linear = skb->data_end - skb->data;
+	if (linear < skb->len && linear < TC_PULL_LEN)
+		bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
+
+	bad = parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
+	drop = malformed_drop(bad);
+	count_packet(hook, &p, bad, drop);
+	return drop ? TCX_DROP : TCX_NEXT;
+}
+
+SEC("tcx/ingress")
+int xdpctl_tc_in(struct __sk_buff *skb)
+{
+	return tc_handle(skb, XDPCTL_HOOK_TC_INGRESS);
+}
+
+SEC("tcx/egress")
+int xdpctl_tc_eg(struct __sk_buff *skb)
+{
+	return tc_handle(skb, XDPCTL_HOOK_TC_EGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
