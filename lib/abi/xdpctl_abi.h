@@ -111,8 +111,14 @@ struct xdpctl_iface_meta {
 	__u32 xdp_mode;       /* enum xdpctl_xdp_mode actually attached */
 	__u32 tc_attach;      /* enum xdpctl_tc_attach actually used */
 	__u32 malformed;      /* enum xdpctl_malformed_action */
-	__u64 loaded_at_ns;   /* CLOCK_REALTIME of the load */
+	__u32 flags;          /* XDPCTL_META_F_* */
+	__u32 pad;
+	__u64 loaded_at_ns;   /* CLOCK_REALTIME of the first load */
+	__u64 reloaded_at_ns; /* CLOCK_REALTIME of the last load --force, or 0 */
 };
+
+/* xdpctl created the clsact qdisc (so unload removes it; one it found stays). */
+#define XDPCTL_META_F_CREATED_CLSACT (1u << 0)
 
 #define XDPCTL_ABI_VERSION 1
 
@@ -123,7 +129,7 @@ struct xdpctl_iface_meta {
 #ifdef __cplusplus
 static_assert(sizeof(struct xdpctl_ctr) == 16, "xdpctl_ctr layout");
 static_assert(sizeof(struct xdpctl_hook_stats) == 16 * XDPCTL_CNT_MAX, "xdpctl_hook_stats layout");
-static_assert(sizeof(struct xdpctl_iface_meta) == 32, "xdpctl_iface_meta layout");
+static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout");
 #endif
 
 #endif /* XDPCTL_ABI_H */

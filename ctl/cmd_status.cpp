@@ -1,0 +1,150 @@
+#include <ctime>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "loader.h"
+#include "status.h"
+#include "system_checks.h"
+
+namespace xdpctl::ctl {
+
+namespace {
+
+std::string iso_time(__u64 ns)
+{
+    if (!ns)
+        return "";
+    time_t t = static_cast<time_t>(ns / 1000000000ull);
+    tm g{};
+    gmtime_r(&t, &g);
+    char buf[32];
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &g);
+    return buf;
+}
+
+nlohmann::json ns_per_packet(const ProgStatus& p)
+{
+    if (!p.run_cnt)
+        return nullptr;
+    return double(p.run_time_ns) / double(p.run_cnt);
+}
+
+nlohmann::json to_json(const IfaceStatus& s)
+{
+    nlohmann::json j;
+    j["interface"] = s.iface.ifname;
+    j["netns"] = s.iface.netns;
+    j["state"] = s.meta ? "loaded" : "partial";
+    if (s.meta) {
+        nlohmann::json hooks = nlohmann::json::array();
+        if (s.meta->hooks & XDPCTL_HOOKS_XDP)
+            hooks.push_back("xdp");
+        if (s.meta->hooks & XDPCTL_HOOKS_TC)
+            hooks.push_back("tc");
+        j["hooks"] = hooks;
+        j["ifindex"] = s.meta->ifindex;
+        j["xdp_mode"] = xdp_mode_name(s.meta->xdp_mode);
+        j["tc_attach"] = tc_attach_name(s.meta->tc_attach);
+        j["malformed"] = malformed_name(s.meta->malformed);
+        j["loaded_at"] = iso_time(s.meta->loaded_at_ns);
+        j["reloaded_at"] = iso_time(s.meta->reloaded_at_ns);
+    }
+    j["programs"] = nlohmann::json::array();
+    for (const auto& p : s.progs)
+        j["programs"].push_back({{"hook", p.hook},
+                                 {"attach", p.attach},
+                                 {"id", p.id},
+                                 {"name", p.name},
+                                 {"attached", p.linked},
+                                 {"verified_insns", p.verified_insns},
+                                 {"xlated_bytes", p.xlated_bytes},
+                                 {"jited_bytes", p.jited_bytes},
+                                 {"run_cnt", p.run_cnt},
+                                 {"run_time_ns", p.run_time_ns},
+                                 {"ns_per_packet", ns_per_packet(p)}});
+    __u64 mem = 0;
+    j["maps"] = nlohmann::json::array();
+    for (const auto& m : s.maps) {
+        mem += m.memlock_bytes;
+        j["maps"].push_back({{"name", m.name},
+                             {"id", m.id},
+                             {"type", m.type},
+                             {"max_entries", m.max_entries},
+                             {"memlock_bytes", m.memlock_bytes}});
+    }
+    j["memlock_bytes"] = mem;
+    return j;
+}
+
+void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
+{
+    if (all.empty()) {
+        fmt::print("xdpctl is not loaded on any interface\n");
+        return;
+    }
+    for (const auto& s : all) {
+        if (!s.meta) {
+            fmt::print("{}: partial (an interrupted load left pins; 'xdpctl load' or 'xdpctl "
+                       "unload' finishes it)\n",
+                       s.iface.display());
+            continue;
+        }
+        fmt::print("{}  ifindex {}  malformed: {}  loaded {}{}\n", s.iface.display(),
+                   s.meta->ifindex, malformed_name(s.meta->malformed),
+                   iso_time(s.meta->loaded_at_ns),
+                   s.meta->reloaded_at_ns ? ", reloaded " + iso_time(s.meta->reloaded_at_ns) : "");
+        fmt::print("  {:<11} {:<7} {:>6} {:<14} {:>9} {:>7} {:>7} {:>12} {:>8}\n", "HOOK", "ATTACH",
+                   "ID", "PROGRAM", "VERIFIED", "XLATED", "JITED", "RUNS", "NS/PKT");
+        for (const auto& p : s.progs) {
+            auto nspp = ns_per_packet(p);
+            fmt::print("  {:<11} {:<7} {:>6} {:<14} {:>9} {:>7} {:>7} {:>12} {:>8}{}\n", p.hook,
+                       p.attach, p.id, p.name, p.verified_insns, p.xlated_bytes, p.jited_bytes,
+                       stats_on ? fmt::format("{}", p.run_cnt) : "-",
+                       nspp.is_null() ? "-" : fmt::format("{:.1f}", nspp.get<double>()),
+                       p.linked ? "" : "  (defunct: device gone)");
+        }
+        __u64 mem = 0;
+        std::string maps;
+        for (const auto& m : s.maps) {
+            mem += m.memlock_bytes;
+            maps += fmt::format("{}{} {} x{} {} B", maps.empty() ? "" : ", ", m.name, m.type,
+                                m.max_entries, m.memlock_bytes);
+        }
+        fmt::print("  maps: {} (total {} B)\n", maps, mem);
+    }
+    if (!stats_on)
+        fmt::print("(run time per packet: sysctl -w kernel.bpf_stats_enabled=1)\n");
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, const GlobalOptions&, Runner& run)
+{
+    auto json = std::make_shared<bool>(false);
+    auto* cmd = app.add_subcommand("status", "Where xdpctl is loaded: programs, verified "
+                                             "instructions, JIT size, run time, map memory");
+    cmd->add_flag("-j,--json", *json, "JSON output (keys in docs/cli.md)");
+    cmd->callback([&run, json] {
+        run = [json] {
+            require_privileges();
+            require_bpffs();
+            auto all = collect_status();
+            bool stats_on = bpf_stats_enabled();
+            if (*json) {
+                nlohmann::json j;
+                j["bpf_stats_enabled"] = stats_on;
+                j["interfaces"] = nlohmann::json::array();
+                for (const auto& s : all)
+                    j["interfaces"].push_back(to_json(s));
+                fmt::print("{}\n", j.dump());
+            } else {
+                print_table(all, stats_on);
+            }
+            return 0;
+        };
+    });
+}
+
+}  // namespace xdpctl::ctl

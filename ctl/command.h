@@ -1,0 +1,30 @@
+// The command table of xdpctl: each subcommand registers its options on CLI11 and
+// returns what to run once the command line parsed.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "iface_ref.h"
+
+namespace xdpctl::ctl {
+
+struct GlobalOptions {
+    std::string netns;  // -n/--netns, as `ip -n`
+};
+
+using Runner = std::function<int()>;  // returns the exit code
+
+// Each adds its subcommand to `app`; `run` is set when that subcommand is chosen.
+void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+void add_unload_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+void add_stats_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+void add_version_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+
+// The interface named on the command line, validated, in the -n namespace.
+IfaceRef iface_arg(const GlobalOptions& g, const std::string& name);
+
+}  // namespace xdpctl::ctl

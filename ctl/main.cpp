@@ -1,0 +1,63 @@
+// xdpctl: attach xdpctl's XDP/TC programs, read their counters. Exit codes: 0 success,
+// 1 runtime error, 2 usage error (docs/cli.md).
+#include <cstdio>
+
+#include <fmt/core.h>
+
+#include "command.h"
+#include "error.h"
+#include "libbpf_log.h"
+
+using namespace xdpctl;
+
+namespace xdpctl::ctl {
+IfaceRef iface_arg(const GlobalOptions& g, const std::string& name)
+{
+    validate_ifname(name);
+    if (!g.netns.empty())
+        validate_netns_name(g.netns);
+    return IfaceRef{g.netns, name};
+}
+}  // namespace xdpctl::ctl
+
+int main(int argc, char** argv)
+{
+    CLI::App app{"xdpctl: XDP/TC packet filtering, counting and load balancing"};
+    app.name("xdpctl");
+    app.require_subcommand(1);
+    app.fallthrough();  // -n/--netns may also follow the subcommand
+
+    ctl::GlobalOptions g;
+    app.add_option("-n,--netns", g.netns,
+                   "Work on interfaces in this network namespace (as 'ip -n'); pins stay in the "
+                   "host's bpffs");
+
+    ctl::Runner run;
+    ctl::add_load_command(app, g, run);
+    ctl::add_unload_command(app, g, run);
+    ctl::add_status_command(app, g, run);
+    ctl::add_stats_command(app, g, run);
+    ctl::add_version_command(app, g, run);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return static_cast<int>(ExitCode::usage);
+    }
+
+    libbpf_log_start();
+    try {
+        return run();
+    } catch (const Error& e) {
+        fmt::print(stderr, "xdpctl: {}\n", e.what());
+        return static_cast<int>(e.code());
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "xdpctl: {}\n", e.what());
+        return static_cast<int>(ExitCode::runtime);
+    }
+}

@@ -1,0 +1,93 @@
+#include "iface_pins.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include <bpf/bpf.h>
+
+#include "error.h"
+
+namespace fs = std::filesystem;
+
+namespace xdpctl {
+
+IfacePins::IfacePins(const IfaceRef& ref)
+    : dir(ref.pin_dir()),
+      stats(dir + "/stats"),
+      meta(dir + "/meta"),
+      link_xdp(dir + "/link_xdp"),
+      link_tc_in(dir + "/link_tc_in"),
+      link_tc_eg(dir + "/link_tc_eg"),
+      prog_tc_in(dir + "/prog_tc_in"),
+      prog_tc_eg(dir + "/prog_tc_eg")
+{
+}
+
+bool path_exists(const std::string& path)
+{
+    return access(path.c_str(), F_OK) == 0;
+}
+
+bool IfacePins::attached() const
+{
+    for (const auto* p : {&link_xdp, &link_tc_in, &link_tc_eg, &prog_tc_in, &prog_tc_eg})
+        if (path_exists(*p))
+            return true;
+    return false;
+}
+
+std::optional<xdpctl_iface_meta> IfacePins::read_meta() const
+{
+    UniqueFd fd = open_pinned(meta);
+    if (!fd)
+        return std::nullopt;
+    __u32 key = 0;
+    xdpctl_iface_meta m{};
+    if (bpf_map_lookup_elem(fd.get(), &key, &m) != 0 || m.abi_version == 0)
+        return std::nullopt;
+    return m;
+}
+
+UniqueFd open_pinned(const std::string& path)
+{
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return UniqueFd{};
+        fail("cannot open pinned object {}: {}", path, errno_str(errno));
+    }
+    return UniqueFd{fd};
+}
+
+void pin_fd(int fd, const std::string& path)
+{
+    if (int err = bpf_obj_pin(fd, path.c_str()); err)
+        fail("cannot pin {}: {}", path, errno_str(err));
+}
+
+void unpin(const std::string& path)
+{
+    if (unlink(path.c_str()) != 0 && errno != ENOENT)
+        fail("cannot remove pin {}: {}", path, errno_str(errno));
+}
+
+void make_pin_dir(const std::string& dir)
+{
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+        fail("cannot create {}: {}", dir, ec.message());
+}
+
+void remove_pin_tree(const std::string& dir)
+{
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec)
+        fail("cannot remove {}: {}", dir, ec.message());
+}
+
+}  // namespace xdpctl

@@ -1,0 +1,34 @@
+// Which interface xdpctl works on: a name, optionally inside a named network namespace
+// (as `ip -n NAME`), and where its pinned state lives in the host's bpffs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace xdpctl {
+
+inline constexpr const char* kBpffsRoot = "/sys/fs/bpf";
+inline constexpr const char* kPinRoot = "/sys/fs/bpf/xdpctl";
+
+struct IfaceRef {
+    std::string netns;   // empty: the namespace xdpctl runs in
+    std::string ifname;
+
+    // "veth0" or "veth0@lab" — for messages and tables
+    std::string display() const;
+    // /sys/fs/bpf/xdpctl/if/IFNAME or /sys/fs/bpf/xdpctl/netns/NS/if/IFNAME
+    std::string pin_dir() const;
+    bool operator==(const IfaceRef&) const = default;
+};
+
+// Checks a name the way the kernel does (dev_valid_name): throws a usage error if bad.
+void validate_ifname(const std::string& name);
+void validate_netns_name(const std::string& name);
+
+// Every interface that has an xdpctl pin directory, sorted.
+std::vector<IfaceRef> pinned_ifaces();
+
+// Pins under kPinRoot shared by all interfaces (rule and prefix maps live here).
+std::string shared_maps_dir();
+
+}  // namespace xdpctl

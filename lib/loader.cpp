@@ -1,0 +1,399 @@
+#include "loader.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <optional>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "error.h"
+#include "iface_index.h"
+#include "iface_pins.h"
+#include "libbpf_log.h"
+#include "netns.h"
+#include "skeleton.h"
+#include "system_checks.h"
+#include "xdpctl_tc.skel.h"
+#include "xdpctl_xdp.skel.h"
+
+namespace xdpctl {
+
+std::string xdp_mode_name(__u32 mode)
+{
+    return mode == XDPCTL_XDP_MODE_NATIVE ? "native" : mode == XDPCTL_XDP_MODE_SKB ? "skb" : "none";
+}
+
+std::string tc_attach_name(__u32 how)
+{
+    return how == XDPCTL_TC_TCX ? "tcx" : how == XDPCTL_TC_CLSACT ? "clsact" : "none";
+}
+
+std::string malformed_name(__u32 action)
+{
+    return action == XDPCTL_MALFORMED_DROP ? "drop" : "pass";
+}
+
+namespace {
+
+__u64 now_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return __u64(ts.tv_sec) * 1000000000ull + __u64(ts.tv_nsec);
+}
+
+// Opens a skeleton, points its per-interface maps at the interface's pins (libbpf
+// reuses pinned maps, so counters survive a reload) and loads it.
+template <typename Skel>
+SkelPtr<Skel> open_and_load(const IfacePins& pins, xdpctl_malformed_action malformed,
+                            const char* what)
+{
+    libbpf_log_start();
+    SkelPtr<Skel> s{Skel::open()};
+    if (!s)
+        fail("cannot open the {} BPF object: {}", what, errno_str(errno));
+    s->rodata->cfg_malformed_action = malformed;
+    if (bpf_map__set_pin_path(s->maps.xdpctl_stats, pins.stats.c_str()) ||
+        bpf_map__set_pin_path(s->maps.xdpctl_meta, pins.meta.c_str()))
+        fail("cannot set pin paths under {}", pins.dir);
+    if (int err = Skel::load(s.get()); err) {
+        std::string reason = libbpf_verifier_reason();
+        if (!reason.empty())
+            fail("the kernel's verifier rejected the {} program:\n{}", what, reason);
+        fail("cannot load the {} program: {}{}", what, errno_str(err),
+             err == -EINVAL ? fmt::format(" (pinned maps under {} may be from an incompatible "
+                                          "xdpctl version: 'xdpctl unload' removes them)",
+                                          pins.dir)
+                            : "");
+    }
+    return s;
+}
+
+__u32 link_prog_id(int link_fd)
+{
+    bpf_link_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_link_get_info_by_fd(link_fd, &info, &len) != 0)
+        return 0;
+    return info.prog_id;
+}
+
+// Detaches and unpins one pinned link; a defunct link (device gone) only loses its pin.
+void drop_link(const std::string& pin)
+{
+    UniqueFd fd = open_pinned(pin);
+    if (fd) {
+        int err = bpf_link_detach(fd.get());
+        if (err && err != -ENOLINK && err != -EINVAL && err != -ENOENT)
+            fail("cannot detach {}: {}", pin, errno_str(err));
+    }
+    unpin(pin);
+}
+
+// Everything xdpctl attached on the interface, from its pins (and its clsact handle).
+// Must run inside the interface's network namespace when ifindex != 0.
+void detach_all(const IfacePins& pins, int ifindex, const std::optional<xdpctl_iface_meta>& meta)
+{
+    drop_link(pins.link_xdp);
+    drop_link(pins.link_tc_in);
+    drop_link(pins.link_tc_eg);
+    bool created_qdisc = meta && (meta->flags & XDPCTL_META_F_CREATED_CLSACT);
+    // Our clsact filters carry our handle/priority: removing them needs no record, so a
+    // load killed before writing its record is still cleaned up.
+    if (ifindex && (!meta || meta->ifindex == __u32(ifindex)))
+        detach_clsact(ifindex, created_qdisc);
+    unpin(pins.prog_tc_in);
+    unpin(pins.prog_tc_eg);
+}
+
+void write_meta(const IfacePins& pins, const xdpctl_iface_meta& m)
+{
+    UniqueFd fd = open_pinned(pins.meta);
+    __u32 key = 0;
+    if (!fd || bpf_map_update_elem(fd.get(), &key, &m, BPF_ANY) != 0)
+        fail("cannot write {}: {}", pins.meta, errno_str(errno));
+}
+
+// Links attached in this load, pinned together at the end.
+struct PendingPins {
+    std::vector<std::pair<UniqueFd, std::string>> items;
+    std::vector<std::string> done;
+
+    void add(UniqueFd fd, std::string path) { items.emplace_back(std::move(fd), std::move(path)); }
+    void pin_all()
+    {
+        for (auto& [fd, path] : items) {
+            unpin(path);  // a stale pin from an interrupted run
+            pin_fd(fd.get(), path);
+            done.push_back(path);
+        }
+    }
+    void rollback() noexcept
+    {
+        for (const auto& p : done)
+            try {
+                unpin(p);
+            } catch (...) {
+            }
+    }
+};
+
+struct Loader {
+    const LoadOptions& opts;
+    IfacePins pins;
+    int ifindex = 0;
+    std::optional<xdpctl_iface_meta> old;
+    LoadResult res;
+    PendingPins pending;
+    bool clsact_attached_here = false;
+    bool clsact_created_here = false;
+
+    explicit Loader(const LoadOptions& o) : opts(o), pins(o.iface) {}
+
+    bool want_xdp() const { return opts.hooks != HookSelection::tc; }
+    bool want_tc() const { return opts.hooks != HookSelection::xdp; }
+
+    void check_existing()
+    {
+        old = pins.read_meta();
+        bool attached = pins.attached();
+        if (attached && (!old || old->ifindex != __u32(ifindex))) {
+            // A load killed before its record, or an interface deleted and made again.
+            detach_all(pins, ifindex, std::nullopt);
+            res.notes.push_back("removed what an interrupted or stale earlier load left");
+            old.reset();
+            return;
+        }
+        if (!attached) {
+            old.reset();
+            return;
+        }
+        if (!opts.force)
+            fail("xdpctl is already loaded on {} (hooks: {}); 'xdpctl load --force {}' reloads "
+                 "it keeping its counters, 'xdpctl unload {}' removes it",
+                 opts.iface.display(), describe(*old), opts.iface.ifname, opts.iface.ifname);
+        res.reloaded = true;
+    }
+
+    static std::string describe(const xdpctl_iface_meta& m)
+    {
+        std::string s;
+        if (m.hooks & XDPCTL_HOOKS_XDP)
+            s += "xdp " + xdp_mode_name(m.xdp_mode);
+        if (m.hooks & XDPCTL_HOOKS_TC)
+            s += std::string(s.empty() ? "" : ", ") + "tc " + tc_attach_name(m.tc_attach);
+        return s;
+    }
+
+    void check_foreign_xdp()
+    {
+        XdpAttached cur = query_xdp(ifindex);
+        if (!cur.prog_id)
+            return;
+        UniqueFd ours = open_pinned(pins.link_xdp);
+        if (ours && link_prog_id(ours.get()) == cur.prog_id)
+            return;
+        if (!opts.force)
+            fail("{} already has an XDP program that xdpctl did not load (id {}, name '{}'); "
+                 "'xdpctl load --force' replaces it",
+                 opts.iface.display(), cur.prog_id, cur.prog_name);
+        detach_foreign_xdp(ifindex, cur, opts.iface.display());
+        res.notes.push_back(
+            fmt::format("replaced XDP program id {} ('{}')", cur.prog_id, cur.prog_name));
+    }
+
+    void attach_xdp(int prog_fd)
+    {
+        UniqueFd old_link = open_pinned(pins.link_xdp);
+        bool same_mode = old && old->xdp_mode != XDPCTL_XDP_MODE_NONE &&
+                         (opts.xdp_mode == XdpModeRequest::automatic ||
+                          (opts.xdp_mode == XdpModeRequest::native) ==
+                              (old->xdp_mode == XDPCTL_XDP_MODE_NATIVE));
+        if (old_link && same_mode) {
+            // Atomic replacement: no packet sees an empty hook.
+            if (int err = bpf_link_update(old_link.get(), prog_fd, nullptr); err)
+                fail("cannot replace the XDP program on {}: {}", opts.iface.display(),
+                     errno_str(err));
+            res.meta.xdp_mode = old->xdp_mode;
+            return;
+        }
+        if (old_link) {
+            old_link.reset();
+            drop_link(pins.link_xdp);
+        }
+        xdpctl_xdp_mode got{};
+        pending.add(attach_xdp_link(prog_fd, ifindex, opts.xdp_mode, &got, opts.iface.display()),
+                    pins.link_xdp);
+        res.meta.xdp_mode = got;
+        if (opts.xdp_mode == XdpModeRequest::automatic && got == XDPCTL_XDP_MODE_SKB)
+            res.notes.push_back("the driver has no native XDP: attached in skb (generic) mode");
+    }
+
+    // One TC direction; returns how it was attached.
+    xdpctl_tc_attach attach_tc_dir(int prog_fd, TcDirection dir, const std::string& link_pin,
+                                  const std::string& prog_pin)
+    {
+        if (opts.tc_mode != TcModeRequest::clsact) {
+            UniqueFd old_link = open_pinned(link_pin);
+            if (old_link) {
+                if (int err = bpf_link_update(old_link.get(), prog_fd, nullptr); err)
+                    fail("cannot replace the TC program on {}: {}", opts.iface.display(),
+                         errno_str(err));
+                return XDPCTL_TC_TCX;
+            }
+            int err = 0;
+            UniqueFd link = attach_tcx_link(prog_fd, ifindex, dir, &err);
+            if (link) {
+                pending.add(std::move(link), link_pin);
+                return XDPCTL_TC_TCX;
+            }
+            if (opts.tc_mode == TcModeRequest::tcx || (err != EINVAL && err != EOPNOTSUPP))
+                fail("{}: cannot attach the TC program through tcx: {}", opts.iface.display(),
+                     errno_str(err));
+        }
+        drop_link(link_pin);  // switching from tcx to clsact on a reload
+        clsact_created_here |= attach_clsact(prog_fd, ifindex, dir, opts.iface.display());
+        clsact_attached_here = true;
+        UniqueFd prog{dup(prog_fd)};
+        pending.add(std::move(prog), prog_pin);
+        return XDPCTL_TC_CLSACT;
+    }
+
+    void attach_tc(int in_fd, int eg_fd)
+    {
+        auto a = attach_tc_dir(in_fd, TcDirection::ingress, pins.link_tc_in, pins.prog_tc_in);
+        auto b = attach_tc_dir(eg_fd, TcDirection::egress, pins.link_tc_eg, pins.prog_tc_eg);
+        res.meta.tc_attach = a;
+        if (a != b)
+            fail("{}: TC ingress attached through {} but egress through {}", opts.iface.display(),
+                 tc_attach_name(a), tc_attach_name(b));
+        if (a == XDPCTL_TC_TCX && old && old->tc_attach == XDPCTL_TC_CLSACT)
+            detach_clsact(ifindex, old->flags & XDPCTL_META_F_CREATED_CLSACT);
+        if (opts.tc_mode == TcModeRequest::automatic && a == XDPCTL_TC_CLSACT)
+            res.notes.push_back("this kernel has no tcx: TC programs attached through clsact");
+    }
+
+    void remove_unwanted()
+    {
+        if (!want_xdp())
+            drop_link(pins.link_xdp);
+        if (!want_tc()) {
+            drop_link(pins.link_tc_in);
+            drop_link(pins.link_tc_eg);
+            if (old && old->tc_attach == XDPCTL_TC_CLSACT) {
+                detach_clsact(ifindex, old->flags & XDPCTL_META_F_CREATED_CLSACT);
+                unpin(pins.prog_tc_in);
+                unpin(pins.prog_tc_eg);
+            }
+        }
+    }
+
+    void run()
+    {
+        ifindex = resolve_ifindex(opts.iface);
+        check_existing();
+        if (want_xdp())
+            check_foreign_xdp();
+        make_pin_dir(pins.dir);
+
+        SkelPtr<xdpctl_xdp> xs;
+        SkelPtr<xdpctl_tc> ts;
+        if (want_xdp())
+            xs = open_and_load<xdpctl_xdp>(pins, opts.malformed, "XDP");
+        if (want_tc())
+            ts = open_and_load<xdpctl_tc>(pins, opts.malformed, "TC");
+
+        res.meta.abi_version = XDPCTL_ABI_VERSION;
+        res.meta.ifindex = ifindex;
+        res.meta.malformed = opts.malformed;
+        res.meta.hooks = (want_xdp() ? XDPCTL_HOOKS_XDP : 0) | (want_tc() ? XDPCTL_HOOKS_TC : 0);
+        res.meta.loaded_at_ns = old ? old->loaded_at_ns : now_ns();
+        res.meta.reloaded_at_ns = old ? now_ns() : 0;
+        try {
+            if (want_xdp())
+                attach_xdp(bpf_program__fd(xs->progs.xdpctl_xdp));
+            if (want_tc())
+                attach_tc(bpf_program__fd(ts->progs.xdpctl_tc_in),
+                          bpf_program__fd(ts->progs.xdpctl_tc_eg));
+            remove_unwanted();
+            bool keep_created = old && (old->flags & XDPCTL_META_F_CREATED_CLSACT) &&
+                                res.meta.tc_attach == XDPCTL_TC_CLSACT;
+            if (clsact_created_here || keep_created)
+                res.meta.flags |= XDPCTL_META_F_CREATED_CLSACT;
+            pending.pin_all();
+            write_meta(pins, res.meta);
+        } catch (...) {
+            pending.rollback();
+            if (clsact_attached_here && !old)
+                try {
+                    detach_clsact(ifindex, clsact_created_here);
+                } catch (...) {
+                }
+            throw;
+        }
+    }
+};
+
+}  // namespace
+
+LoadResult load(const LoadOptions& opts)
+{
+    require_privileges();
+    require_bpffs();
+    require_btf();
+    require_xdp_support();
+    NetnsScope ns(opts.iface.netns);
+    Loader l(opts);
+    l.run();
+    return std::move(l.res);
+}
+
+namespace {
+void unload_one(const IfaceRef& iface)
+{
+    IfacePins pins(iface);
+    auto meta = pins.read_meta();
+    if (iface.netns.empty() || netns_exists(iface.netns)) {
+        NetnsScope ns(iface.netns);
+        detach_all(pins, find_ifindex(iface), meta);
+    } else {
+        // The namespace is gone and its devices with it: the links are defunct.
+        detach_all(pins, 0, meta);
+    }
+    remove_pin_tree(pins.dir);
+    // Empty parents (if/, netns/NS/if/, netns/NS/, netns/, the root) go too; rmdir
+    // leaves any that still hold another interface or the shared maps.
+    std::filesystem::path p = std::filesystem::path(pins.dir).parent_path();
+    for (; p.string().size() >= std::string(kPinRoot).size(); p = p.parent_path())
+        if (rmdir(p.c_str()) != 0)
+            break;
+}
+}  // namespace
+
+void unload(const IfaceRef& iface)
+{
+    require_privileges();
+    require_bpffs();
+    if (!path_exists(IfacePins(iface).dir))
+        fail("xdpctl is not loaded on {} (nothing under {}); 'xdpctl status' lists where it is",
+             iface.display(), IfacePins(iface).dir);
+    unload_one(iface);
+}
+
+std::vector<IfaceRef> unload_all()
+{
+    require_privileges();
+    require_bpffs();
+    auto all = pinned_ifaces();
+    for (const auto& i : all)
+        unload_one(i);
+    remove_pin_tree(kPinRoot);
+    return all;
+}
+
+}  // namespace xdpctl

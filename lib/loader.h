@@ -1,0 +1,48 @@
+// Loading xdpctl onto an interface and unloading it again.
+//
+// A load pins everything under the interface's pin directory (IfacePins) and exits: the
+// pinned links keep the programs attached. Steps are ordered so a kill at any point leaves
+// either nothing attached (links close with the process) or state the next load/unload
+// recognises and finishes: links are pinned last, the meta record after them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "abi/xdpctl_abi.h"
+#include "iface_ref.h"
+#include "tc_attach.h"
+#include "xdp_attach.h"
+
+namespace xdpctl {
+
+enum class HookSelection { xdp, tc, both };
+
+struct LoadOptions {
+    IfaceRef iface;
+    HookSelection hooks = HookSelection::xdp;
+    XdpModeRequest xdp_mode = XdpModeRequest::automatic;
+    TcModeRequest tc_mode = TcModeRequest::automatic;
+    xdpctl_malformed_action malformed = XDPCTL_MALFORMED_PASS;
+    // Replace someone else's XDP program, or reload xdpctl's own (upgrade; counters kept).
+    bool force = false;
+};
+
+struct LoadResult {
+    xdpctl_iface_meta meta{};
+    bool reloaded = false;            // xdpctl was already there and was replaced
+    std::vector<std::string> notes;   // what happened, for the user
+};
+
+LoadResult load(const LoadOptions& opts);
+
+// Removes exactly what xdpctl created on the interface. Fails when nothing is loaded.
+void unload(const IfaceRef& iface);
+// Unloads every interface and removes /sys/fs/bpf/xdpctl. Returns what was unloaded.
+std::vector<IfaceRef> unload_all();
+
+std::string xdp_mode_name(__u32 mode);    // "native", "skb", "none"
+std::string tc_attach_name(__u32 how);    // "tcx", "clsact", "none"
+std::string malformed_name(__u32 action); // "pass", "drop"
+
+}  // namespace xdpctl

@@ -1,0 +1,27 @@
+// One reading of an interface's counters, for every hook xdpctl has loaded there.
+#pragma once
+
+#include <chrono>
+#include <vector>
+
+#include "counters.h"
+#include "iface_ref.h"
+
+namespace xdpctl {
+
+struct HookSnapshot {
+    int hook = 0;
+    HookCounters total{};
+    std::vector<HookCounters> per_cpu;  // filled only when asked for
+};
+
+struct IfaceSnapshot {
+    IfaceRef iface;
+    std::chrono::steady_clock::time_point taken;
+    std::vector<HookSnapshot> hooks;
+};
+
+// Fails with a clear message when xdpctl is not loaded on the interface.
+IfaceSnapshot take_snapshot(const IfaceRef& iface, bool per_cpu);
+
+}  // namespace xdpctl

@@ -1,0 +1,46 @@
+// What xdpctl has loaded, read back from pins and the kernel: for `xdpctl status`.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <linux/types.h>
+
+#include "abi/xdpctl_abi.h"
+#include "iface_ref.h"
+
+namespace xdpctl {
+
+struct ProgStatus {
+    std::string hook;          // "xdp", "tc_ingress", "tc_egress"
+    std::string attach;        // "native", "skb", "tcx", "clsact"
+    __u32 id = 0;
+    std::string name;
+    __u32 verified_insns = 0;  // what the verifier walked: the program's verified size
+    __u32 xlated_bytes = 0;
+    __u32 jited_bytes = 0;     // 0 when the JIT is off
+    __u64 run_cnt = 0;         // non-zero only with kernel.bpf_stats_enabled=1
+    __u64 run_time_ns = 0;
+    bool linked = true;        // false: the link is defunct (device gone)
+};
+
+struct MapStatus {
+    std::string name;
+    __u32 id = 0;
+    std::string type;
+    __u32 max_entries = 0;
+    __u64 memlock_bytes = 0;   // the kernel's own account of the map's memory
+};
+
+struct IfaceStatus {
+    IfaceRef iface;
+    std::optional<xdpctl_iface_meta> meta;  // missing: an interrupted load left pins
+    std::vector<ProgStatus> progs;
+    std::vector<MapStatus> maps;
+};
+
+std::vector<IfaceStatus> collect_status();
+bool bpf_stats_enabled();
+
+}  // namespace xdpctl

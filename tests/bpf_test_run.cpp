@@ -1,0 +1,88 @@
+#include "bpf_test_run.h"
+
+#include <cerrno>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "error.h"
+#include "xdpctl_tc.skel.h"
+#include "xdpctl_xdp.skel.h"
+
+namespace xdpctl::test {
+
+RunResult test_run(int prog_fd, const std::vector<uint8_t>& frame, int repeat)
+{
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+                .data_size_in = static_cast<uint32_t>(frame.size()), .repeat = repeat);
+    RunResult r;
+    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
+        r.err = -errno;
+    r.retval = opts.retval;
+    r.duration_ns = opts.duration;
+    return r;
+}
+
+uint32_t verdict_retval(int hook, Verdict v)
+{
+    if (hook == XDPCTL_HOOK_XDP)
+        return v == Verdict::pass ? XDP_PASS : XDP_DROP;
+    return static_cast<uint32_t>(v == Verdict::pass ? TCX_NEXT : TCX_DROP);
+}
+
+namespace {
+template <typename Skel>
+SkelPtr<Skel> open_and_load(const char* name, uint32_t malformed_action)
+{
+    SkelPtr<Skel> s(Skel::open());
+    if (!s)
+        fail("cannot open the {} skeleton: {}", name, errno_str(errno));
+    s->rodata->cfg_malformed_action = malformed_action;
+    if (int err = Skel::load(s.get()))
+        fail("cannot load {} (root? verifier log above): {}", name, errno_str(err));
+    return s;
+}
+}  // namespace
+
+ParserPrograms::ParserPrograms(uint32_t malformed_action)
+    : xdp_(open_and_load<xdpctl_xdp>("xdpctl_xdp", malformed_action)),
+      tc_(open_and_load<xdpctl_tc>("xdpctl_tc", malformed_action))
+{
+}
+
+ParserPrograms::~ParserPrograms() = default;
+
+int ParserPrograms::prog_fd(int hook) const
+{
+    switch (hook) {
+    case XDPCTL_HOOK_XDP:
+        return bpf_program__fd(xdp_->progs.xdpctl_xdp);
+    case XDPCTL_HOOK_TC_INGRESS:
+        return bpf_program__fd(tc_->progs.xdpctl_tc_in);
+    case XDPCTL_HOOK_TC_EGRESS:
+        return bpf_program__fd(tc_->progs.xdpctl_tc_eg);
+    default:
+        fail("no program for hook {}", hook);
+    }
+}
+
+int ParserPrograms::stats_fd(int hook) const
+{
+    return bpf_map__fd(hook == XDPCTL_HOOK_XDP ? xdp_->maps.xdpctl_stats : tc_->maps.xdpctl_stats);
+}
+
+ParserPrograms::Outcome ParserPrograms::run(int hook, const std::vector<uint8_t>& frame) const
+{
+    const HookCounters before = read_hook_counters(stats_fd(hook), hook);
+    Outcome o;
+    o.run = test_run(prog_fd(hook), frame);
+    const HookCounters after = read_hook_counters(stats_fd(hook), hook);
+    for (size_t i = 0; i < o.delta.size(); i++) {
+        o.delta[i].packets = after[i].packets - before[i].packets;
+        o.delta[i].bytes = after[i].bytes - before[i].bytes;
+    }
+    return o;
+}
+
+}  // namespace xdpctl::test

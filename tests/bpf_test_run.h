@@ -1,0 +1,53 @@
+// Runs xdpctl's programs on frames through BPF_PROG_TEST_RUN, without an interface: the
+// kernel builds an xdp_buff (XDP) or an skb (TC) from the bytes and calls the program once.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "counters.h"
+#include "skeleton.h"
+
+struct xdpctl_xdp;
+struct xdpctl_tc;
+
+namespace xdpctl::test {
+
+struct RunResult {
+    int err = 0;               // 0, or the negative errno with which the kernel refused the run
+    uint32_t retval = 0;       // the program's return value (TCX_NEXT reads as 0xffffffff)
+    uint32_t duration_ns = 0;  // kernel-measured mean per repetition
+};
+
+// repeat > 1 only for benchmarks: every call with repeat > 1 costs milliseconds of setup.
+RunResult test_run(int prog_fd, const std::vector<uint8_t>& frame, int repeat = 1);
+
+enum class Verdict { pass, drop };
+
+// What the program at `hook` returns for a verdict: XDP_PASS/XDP_DROP, TCX_NEXT/TCX_DROP.
+uint32_t verdict_retval(int hook, Verdict v);
+
+// xdpctl_xdp and xdpctl_tc loaded with one malformed-frame action. The two objects have
+// separate stats maps (nothing pins them together here), so each hook reads its own.
+class ParserPrograms {
+public:
+    explicit ParserPrograms(uint32_t malformed_action);
+    ~ParserPrograms();
+    ParserPrograms(const ParserPrograms&) = delete;
+    ParserPrograms& operator=(const ParserPrograms&) = delete;
+
+    int prog_fd(int hook) const;
+    int stats_fd(int hook) const;
+
+    struct Outcome {
+        RunResult run;
+        HookCounters delta;  // what the run added to the hook's counters
+    };
+    Outcome run(int hook, const std::vector<uint8_t>& frame) const;
+
+private:
+    SkelPtr<xdpctl_xdp> xdp_;
+    SkelPtr<xdpctl_tc> tc_;
+};
+
+}  // namespace xdpctl::test
