@@ -272,8 +272,11 @@ struct Loader {
         if (a != b)
             fail("{}: TC ingress attached through {} but egress through {}", opts.iface.display(),
                  tc_attach_name(a), tc_attach_name(b));
-        if (a == XDPCTL_TC_TCX && old && old->tc_attach == XDPCTL_TC_CLSACT)
+        if (a == XDPCTL_TC_TCX && old && old->tc_attach == XDPCTL_TC_CLSACT) {
             detach_clsact(ifindex, old->flags & XDPCTL_META_F_CREATED_CLSACT);
+            unpin(pins.prog_tc_in);
+            unpin(pins.prog_tc_eg);
+        }
         if (opts.tc_mode == TcModeRequest::automatic && a == XDPCTL_TC_CLSACT)
             res.notes.push_back("this kernel has no tcx: TC programs attached through clsact");
     }

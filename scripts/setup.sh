@@ -28,7 +28,6 @@ Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  rm -f /var/lib/apt/xdpctl-updated
 fi
 
 BPO_PKGS=(libbpf-dev libbpf1 bpftool linux-libc-dev)

@@ -1,0 +1,107 @@
+// The filtering policy as the user writes it: rules, prefix sets and the default action.
+// This is the model the CLI, rule files, export, the compiler (to BPF maps) and the
+// reference classifier share. docs/filtering.md gives the matching rules in prose.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xdpctl::policy {
+
+enum class Family : uint8_t { v4 = 4, v6 = 6 };
+
+// A CIDR with its host bits zero (xdpctl rejects host bits: see parse_prefix).
+struct Prefix {
+    Family family = Family::v4;
+    std::array<uint8_t, 16> addr{};  // network order; IPv4 uses the first 4 bytes
+    uint8_t len = 0;
+
+    bool contains(Family f, const std::array<uint8_t, 16>& a) const;
+    bool operator==(const Prefix&) const = default;
+    auto operator<=>(const Prefix&) const = default;
+};
+
+struct AddrMatch {
+    enum class Kind : uint8_t { any, prefix, set } kind = Kind::any;
+    Prefix prefix;    // kind == prefix
+    std::string set;  // kind == set, without the '@'
+    bool operator==(const AddrMatch&) const = default;
+};
+
+struct PortRange {
+    uint16_t lo = 0, hi = 65535;
+    bool any() const { return lo == 0 && hi == 65535; }
+    bool contains(uint16_t p) const { return p >= lo && p <= hi; }
+    bool operator==(const PortRange&) const = default;
+};
+
+// TCP flags as (packet_flags & mask) == value; "syn,!ack" is mask SYN|ACK, value SYN.
+struct TcpFlagsMatch {
+    uint8_t mask = 0, value = 0;
+    bool any() const { return mask == 0; }
+    bool operator==(const TcpFlagsMatch&) const = default;
+};
+
+enum class Direction : uint8_t { ingress, egress };
+
+enum class ActionKind : uint8_t { drop, pass, count, rate_limit };
+
+struct Action {
+    ActionKind kind = ActionKind::drop;
+    uint64_t rate_pps = 0;  // rate_limit
+    uint64_t burst = 0;     // rate_limit: bucket depth in packets
+    bool operator==(const Action&) const = default;
+};
+
+inline constexpr uint32_t kDefaultPriority = 1000;
+
+struct Rule {
+    uint32_t id = 0;  // 0: not yet assigned
+    uint32_t priority = kDefaultPriority;  // lower first; ties by id
+    Direction dir = Direction::ingress;
+    AddrMatch src, dst;
+    std::optional<uint8_t> proto;  // IP protocol number
+    PortRange sport, dport;
+    std::optional<uint16_t> vlan;  // outermost VLAN tag's ID
+    std::string iif;               // ingress interface name, empty: any
+    TcpFlagsMatch tcp_flags;
+    bool fragment = false;         // matches non-first fragments only
+    Action action;
+    bool operator==(const Rule&) const = default;
+};
+
+struct SetEntry {
+    Prefix prefix;
+    bool except = false;  // "!CIDR": the longest match says "not a member"
+    bool operator==(const SetEntry&) const = default;
+};
+
+struct PrefixSet {
+    std::string name;
+    std::vector<SetEntry> entries;  // kept sorted and unique (normalize())
+    void normalize();
+    // Longest prefix of the address's family wins; an exception means "not a member".
+    bool contains(Family f, const std::array<uint8_t, 16>& addr) const;
+    bool operator==(const PrefixSet&) const = default;
+};
+
+struct Policy {
+    std::vector<Rule> rules;               // any order; evaluation sorts by (priority, id)
+    std::map<std::string, PrefixSet> sets;
+    ActionKind default_action = ActionKind::pass;  // pass or drop only
+    bool operator==(const Policy&) const = default;
+};
+
+// Limits the datapath is built for (docs/filtering.md).
+inline constexpr size_t kMaxSets = 16;
+inline constexpr size_t kMaxRulesPerDirection = 10000;
+inline constexpr size_t kMaxSetNameLen = 32;
+
+// Rules in evaluation order: priority, then id.
+std::vector<const Rule*> evaluation_order(const Policy& p);
+
+}  // namespace xdpctl::policy

@@ -1,0 +1,41 @@
+// Text -> policy model: CIDRs, rule options (the same words on the command line and in
+// rule files), and whole rule files. Every error is a usage error naming the token.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/rule.h"
+
+namespace xdpctl::policy {
+
+// "198.18.0.0/15", "2001:2::/48", a bare address means /32 or /128. Host bits set is an
+// error (the message shows the network it would be), not silently normalised: a typo in
+// a drop rule should not widen or move it.
+Prefix parse_prefix(std::string_view token);
+std::string format_prefix(const Prefix& p);
+
+// Rule options, e.g. {"--src","198.18.0.0/15","--proto","tcp","--dport","80","--action","drop"}.
+// Checks the rule on its own (ports need tcp/udp, families agree, ...). Set names are
+// not resolved here: check_policy does that.
+Rule parse_rule(const std::vector<std::string>& args);
+// The canonical text of a rule's options (what export prints); parse_rule reads it back.
+std::string format_rule(const Rule& r);
+
+// Whole-policy checks: sets exist, ids unique, limits. Throws a usage error.
+void check_policy(const Policy& p);
+
+// A rule file: one statement a line, '#' comments, blank lines ignored:
+//   default pass|drop
+//   set NAME [CIDR|!CIDR ...]
+//   rule OPTIONS...
+// Errors name the file and line. Nothing is returned unless the whole file is good.
+Policy parse_policy_text(std::string_view text, const std::string& source_name);
+Policy parse_policy_file(const std::string& path);
+std::string format_policy(const Policy& p);
+
+std::string action_name(ActionKind a);
+std::string proto_name(uint8_t proto);  // "tcp", "udp", "icmp", "icmpv6" or the number
+
+}  // namespace xdpctl::policy
