@@ -111,6 +111,8 @@ PacketBuilder& PacketBuilder::ipv6(const Ipv6Opts& o)
 
 PacketBuilder& PacketBuilder::ext(Ext kind, size_t len)
 {
+    if (len == 0)
+        len = kind == Ext::ah ? 16 : 8;
     switch (kind) {
     case Ext::fragment:
         return ext_fragment(0, false);

@@ -53,14 +53,14 @@ struct Ipv4Opts {
     bool more_fragments = false;
     uint16_t id = 0x1234;
     uint8_t ttl = 64;
-    std::optional<uint8_t> protocol;  // default: from the next layer, else 255 (reserved)
+    std::optional<uint8_t> protocol{};  // default: from the next layer, else 255 (reserved)
 };
 
 struct Ipv6Opts {
     Ipv6Addr src = kSrcIpv6;
     Ipv6Addr dst = kDstIpv6;
     uint8_t hop_limit = 64;
-    std::optional<uint8_t> next_header;  // default: from the next layer, else 59 (none)
+    std::optional<uint8_t> next_header{};  // default: from the next layer, else 59 (none)
 };
 
 struct TcpOpts {
@@ -89,14 +89,16 @@ public:
     PacketBuilder& vlan(uint16_t vid, uint16_t tpid = kTpid8021Q);
     // 802.1ad service tag outside an 802.1Q customer tag.
     PacketBuilder& qinq(uint16_t outer_vid, uint16_t inner_vid);
-    // The EtherType after the tags when no L3 layer follows (default 0x88b5, local experimental).
+    // The EtherType after the tags, whatever follows. Default: the next layer's, or 0x88b5
+    // (local experimental) when no IPv4/IPv6/ARP layer follows.
     PacketBuilder& ethertype(uint16_t type);
 
     PacketBuilder& ipv4(const Ipv4Opts& o = {});
     PacketBuilder& ipv6(const Ipv6Opts& o = {});
     // len: total bytes of the header (hop-by-hop/routing/dstopts: multiple of 8, >= 8;
-    // AH: multiple of 4, >= 12). The fragment header is always 8 bytes.
-    PacketBuilder& ext(Ext kind, size_t len = 8);
+    // AH: multiple of 4, >= 12); 0 picks 8, or 16 for AH (IPv6 wants 8-byte multiples).
+    // The fragment header is always 8 bytes (offset 0, no more fragments: atomic).
+    PacketBuilder& ext(Ext kind, size_t len = 0);
     PacketBuilder& ext_fragment(uint16_t offset, bool more, uint32_t id = 0xabcd);
 
     PacketBuilder& tcp(const TcpOpts& o = {});

@@ -17,4 +17,11 @@ int bench_xdp_drop(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
+/* The floor of the TC hook: what a tcx test run costs with no work in the program. */
+SEC("tcx/ingress")
+int bench_tc_pass(struct __sk_buff *skb)
+{
+	return -1; /* TCX_NEXT */
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

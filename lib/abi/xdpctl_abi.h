@@ -53,8 +53,8 @@ enum xdpctl_counter {
 	XDPCTL_CNT_BAD_IPV6_LENGTH,     /* payload length > the frame */
 	XDPCTL_CNT_BAD_EXT_TRUNCATED,   /* IPv6 extension header cut off */
 	XDPCTL_CNT_BAD_EXT_CHAIN,       /* over XDPCTL_MAX_IPV6_EXT extension headers, or past 4 KiB */
-	XDPCTL_CNT_BAD_L4_TRUNCATED,    /* TCP/UDP/ICMP/ICMPv6 header cut off */
-	XDPCTL_CNT_BAD_TCP_HDR,         /* TCP data offset < 5 or beyond the frame */
+	XDPCTL_CNT_BAD_L4_TRUNCATED,    /* TCP/UDP/ICMP/ICMPv6 header cut off (by the frame or the IP length) */
+	XDPCTL_CNT_BAD_TCP_HDR,         /* TCP data offset < 5 or beyond the IP packet */
 	XDPCTL_CNT_MAX,
 };
 

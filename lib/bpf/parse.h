@@ -33,6 +33,13 @@ struct cursor {
 	void *pos;
 	void *start;
 	void *end;
+	/*
+	 * Offset where the IP packet ends (its length field says so), once the IP header
+	 * parsed; the frame length before. Ethernet padding lies between it and the frame's
+	 * end and holds no header: headers past L3 must end within it, not only within `end`
+	 * (which the verifier needs, and which includes the padding).
+	 */
+	__u32 limit;
 };
 
 struct vlan_tag {
@@ -140,6 +147,7 @@ static __always_inline int parse_ipv4(struct cursor *c, struct pkt *p, __u8 *pro
 	p->daddr[0] = iph->daddr;
 	*proto = iph->protocol;
 	c->pos += hlen;
+	c->limit = p->l3_off + tot_len;
 
 	__u16 frag_off = bpf_ntohs(iph->frag_off);
 	if (frag_off & IPV4_OFFSET_MASK)
@@ -171,6 +179,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p, __u8 *pro
 		return XDPCTL_CNT_BAD_IPV6_HDR;
 	if (sizeof(*ip6) + bpf_ntohs(ip6->payload_len) > p->len - p->l3_off)
 		return XDPCTL_CNT_BAD_IPV6_LENGTH;
+	c->limit = p->l3_off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 
 	__builtin_memcpy(p->saddr, &ip6->saddr, sizeof(p->saddr));
 	__builtin_memcpy(p->daddr, &ip6->daddr, sizeof(p->daddr));
@@ -185,6 +194,9 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p, __u8 *pro
 	__u32 off = cursor_off(c);
 	__u32 avail = c->end - c->start;
 
+	if (avail > c->limit)
+		avail = c->limit;
+
 	for (int i = 0; i < XDPCTL_MAX_IPV6_EXT; i++) {
 		__u32 len;
 
@@ -195,7 +207,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p, __u8 *pro
 		off = bound_off(off);
 		/* every extension header is at least 8 bytes: one check covers the reads */
 		struct ipv6_frag_hdr *h = c->start + off;
-		if ((void *)(h + 1) > c->end)
+		if ((void *)(h + 1) > c->end || off + sizeof(*h) > avail)
 			return XDPCTL_CNT_BAD_EXT_TRUNCATED;
 
 		if (nh == IPPROTO_FRAGMENT) {
@@ -203,6 +215,8 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p, __u8 *pro
 
 			nh = h->nexthdr;
 			off += sizeof(*h);
+			if (off > XDPCTL_MAX_HDR_OFF)
+				return XDPCTL_CNT_BAD_EXT_CHAIN;
 			if (fo & IPV6_FRAG_OFFSET_MASK) {
 				/* No upper-layer header follows: stop before reading it. */
 				p->frag = PKT_LATER_FRAGMENT;
@@ -238,9 +252,9 @@ static __always_inline int parse_l4(struct cursor *c, struct pkt *p)
 		struct tcphdr *th = c->pos;
 
 		p->l4_cnt = XDPCTL_CNT_L4_TCP;
-		if ((void *)(th + 1) > c->end)
+		if ((void *)(th + 1) > c->end || (__u32)p->l4_off + sizeof(*th) > c->limit)
 			return XDPCTL_CNT_BAD_L4_TRUNCATED;
-		if (th->doff < 5 || (__u32)p->l4_off + th->doff * 4 > p->len)
+		if (th->doff < 5 || (__u32)p->l4_off + th->doff * 4 > c->limit)
 			return XDPCTL_CNT_BAD_TCP_HDR;
 		p->sport = th->source;
 		p->dport = th->dest;
@@ -251,7 +265,7 @@ static __always_inline int parse_l4(struct cursor *c, struct pkt *p)
 		struct udphdr *uh = c->pos;
 
 		p->l4_cnt = XDPCTL_CNT_L4_UDP;
-		if ((void *)(uh + 1) > c->end)
+		if ((void *)(uh + 1) > c->end || (__u32)p->l4_off + sizeof(*uh) > c->limit)
 			return XDPCTL_CNT_BAD_L4_TRUNCATED;
 		p->sport = uh->source;
 		p->dport = uh->dest;
@@ -263,7 +277,7 @@ static __always_inline int parse_l4(struct cursor *c, struct pkt *p)
 		struct icmp_min *ih = c->pos;
 
 		p->l4_cnt = p->l4_proto == IPPROTO_ICMP ? XDPCTL_CNT_L4_ICMP : XDPCTL_CNT_L4_ICMPV6;
-		if ((void *)(ih + 1) > c->end)
+		if ((void *)(ih + 1) > c->end || (__u32)p->l4_off + sizeof(*ih) > c->limit)
 			return XDPCTL_CNT_BAD_L4_TRUNCATED;
 		p->sport = ih->type;
 		p->dport = ih->code;
@@ -282,7 +296,7 @@ static __always_inline int parse_l4(struct cursor *c, struct pkt *p)
  */
 static __always_inline int parse_packet(void *start, void *end, __u32 len, struct pkt *p)
 {
-	struct cursor c = { .pos = start, .start = start, .end = end };
+	struct cursor c = { .pos = start, .start = start, .end = end, .limit = len };
 	__u8 proto = 0;
 	int err;
 
