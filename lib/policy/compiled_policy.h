@@ -1,0 +1,92 @@
+// A policy compiled for the datapath: every match field becomes a small class id through
+// one table lookup, each class carries a bitmap over the rules in evaluation order, and
+// the first rule whose bit survives the AND of all fields decides (Aggregated Bit Vector
+// search, Baboescu and Varghese 2001). Work per packet: one lookup per field, then the AND
+// of a few aggregate words and of the words they point at: it depends on how many rules
+// overlap at the packet, not on how many rules there are. docs/filtering.md has the math.
+//
+// This is the userspace form; the loader copies it into BPF maps and the BPF classifier
+// walks the same tables. classify_compiled() walks them in C++ for the tests.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "policy/reference_classifier.h"
+#include "policy/rule.h"
+
+namespace xdpctl::policy {
+
+// The fields, in the order their rows are ANDed.
+enum Field : int { kFieldSrc = 0, kFieldDst, kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif, kFieldCount };
+
+// Special keys in the direct-indexed tables.
+inline constexpr uint32_t kVlanUntagged = 4096;   // vlan table has 4097 entries
+inline constexpr uint32_t kIifTableSize = 4096;   // ifindex >= this: the "other" class
+inline constexpr uint32_t kL4TableSize = 2 * 256 * 256;  // (later_fragment, proto, tcp flags)
+
+inline uint32_t l4_index(bool later_fragment, uint8_t proto, uint8_t tcp_flags)
+{
+    return (uint32_t(later_fragment) << 16) | (uint32_t(proto) << 8) | tcp_flags;
+}
+
+// An address table: longest prefix match over `entries` gives the class; addresses no
+// entry covers get `default_class`.
+struct AddrClassTable {
+    struct Entry {
+        Prefix prefix;
+        uint32_t cls;
+    };
+    std::vector<Entry> entries;
+    uint32_t default_class = 0;
+};
+
+struct RuleRecord {
+    uint32_t id = 0;
+    ActionKind action = ActionKind::pass;
+    uint64_t rate_pps = 0, burst = 0;
+};
+
+struct CompiledDirection {
+    uint32_t n_rules = 0;
+    uint32_t words = 0;      // 64-bit words per bitmap: ceil(n_rules / 64)
+    uint32_t agg_words = 0;  // aggregate words: ceil(words / 64)
+    uint32_t row_words() const { return agg_words + words; }
+
+    // Per field, the class tables. Class ids index `rows` after adding row_base[field].
+    AddrClassTable src_v4, src_v6, dst_v4, dst_v6;
+    uint32_t src_nonip_class = 0, dst_nonip_class = 0;
+    std::vector<uint16_t> sport, dport;  // 65536 each
+    uint32_t sport_none_class = 0, dport_none_class = 0;  // no ports in the packet
+    std::vector<uint16_t> l4;            // kL4TableSize
+    uint32_t l4_nonip_class = 0;
+    std::vector<uint16_t> vlan;          // 4097
+    std::vector<uint16_t> iif;           // kIifTableSize
+    uint32_t iif_other_class = 0;
+    std::map<std::string, uint32_t> iif_index;  // name -> the ifindex the table was built with
+
+    uint32_t row_base[kFieldCount] = {};
+    uint32_t n_classes[kFieldCount] = {};
+    // All rows: row r occupies rows[r * row_words() ...]: agg_words aggregate words, then
+    // `words` words of rule bits (bit i of word w: the rule at rank w*64+i).
+    std::vector<uint64_t> rows;
+
+    std::vector<RuleRecord> ranked;  // rank -> rule
+};
+
+struct CompiledPolicy {
+    CompiledDirection dir[2];  // Direction::ingress, Direction::egress
+    ActionKind default_action = ActionKind::pass;
+};
+
+// iif names are resolved through `ifindex_of` (0: unknown, the rule never matches).
+using IfindexResolver = uint32_t (*)(const std::string&);
+CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of);
+
+// Walks the compiled tables as the BPF classifier does (for tests). `ifindex` is the
+// packet's ingress interface index.
+Verdict classify_compiled(const CompiledPolicy& c, const PacketKey& k, uint32_t ifindex);
+
+}  // namespace xdpctl::policy
