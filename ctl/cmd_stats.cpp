@@ -81,13 +81,18 @@ void print_snapshot(const IfaceSnapshot& s, const IfaceSnapshot* prev, double se
     for (size_t h = 0; h < s.hooks.size(); h++) {
         const auto& hs = s.hooks[h];
         bool any = false;
+        for (int i = 0; i < XDPCTL_CNT_MAX; i++)
+            any |= hs.total[i].packets != 0;
+        if (!any) {
+            fmt::print("  {:<11} (no packets yet)\n", hook_name(hs.hook));
+            continue;
+        }
         for (int i = 0; i < XDPCTL_CNT_MAX; i++) {
             const auto& c = hs.total[i];
             // Malformed reasons are many and mostly zero: list the ones that happened.
             bool always = counter_group(i) == "verdict";
             if (!c.packets && !always)
                 continue;
-            any = true;
             std::string name = fmt::format("{}/{}", counter_group(i), counter_name(i));
             if (prev) {
                 const auto& p = prev->hooks[h].total[i];
@@ -104,8 +109,6 @@ void print_snapshot(const IfaceSnapshot& s, const IfaceSnapshot* prev, double se
                     fmt::print("  {:<11}   cpu{:<22} {:>14} {:>14}\n", "", cpu,
                                hs.per_cpu[cpu][i].packets, hs.per_cpu[cpu][i].bytes);
         }
-        if (!any)
-            fmt::print("  {:<11} (no packets yet)\n", hook_name(hs.hook));
     }
 }
 
@@ -154,7 +157,7 @@ void add_stats_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             };
             auto emit = [&](const std::vector<IfaceSnapshot>& cur,
                             const std::vector<IfaceSnapshot>* prev, double secs) {
-                if (o->json) {
+                if (o->json || g.pretty) {
                     nlohmann::json j;
                     if (prev)
                         j["interval_s"] = secs;
@@ -162,7 +165,7 @@ void add_stats_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                     for (size_t k = 0; k < cur.size(); k++)
                         j["interfaces"].push_back(
                             snapshot_json(cur[k], prev ? &(*prev)[k] : nullptr, secs));
-                    fmt::print("{}\n", j.dump());
+                    print_json(g, j);
                 } else {
                     if (cur.empty())
                         fmt::print("xdpctl is not loaded on any interface\n");

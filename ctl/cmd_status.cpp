@@ -31,12 +31,24 @@ nlohmann::json ns_per_packet(const ProgStatus& p)
     return double(p.run_time_ns) / double(p.run_cnt);
 }
 
+// "loaded"; "defunct": attached programs lost their device (it or its namespace is gone);
+// "partial": an interrupted load left pins.
+std::string state_of(const IfaceStatus& s)
+{
+    if (!s.meta)
+        return "partial";
+    for (const auto& p : s.progs)
+        if (!p.linked)
+            return "defunct";
+    return "loaded";
+}
+
 nlohmann::json to_json(const IfaceStatus& s)
 {
     nlohmann::json j;
     j["interface"] = s.iface.ifname;
     j["netns"] = s.iface.netns;
-    j["state"] = s.meta ? "loaded" : "partial";
+    j["state"] = state_of(s);
     if (s.meta) {
         nlohmann::json hooks = nlohmann::json::array();
         if (s.meta->hooks & XDPCTL_HOOKS_XDP)
@@ -91,7 +103,7 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
                        s.iface.display());
             continue;
         }
-        fmt::print("{}  ifindex {}  malformed: {}  loaded {}{}\n", s.iface.display(),
+        fmt::print("{}  {}  ifindex {}  malformed: {}  loaded {}{}\n", s.iface.display(), state_of(s),
                    s.meta->ifindex, malformed_name(s.meta->malformed),
                    iso_time(s.meta->loaded_at_ns),
                    s.meta->reloaded_at_ns ? ", reloaded " + iso_time(s.meta->reloaded_at_ns) : "");
@@ -120,25 +132,25 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
 
 }  // namespace
 
-void add_status_command(CLI::App& app, const GlobalOptions&, Runner& run)
+void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
 {
     auto json = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand("status", "Where xdpctl is loaded: programs, verified "
                                              "instructions, JIT size, run time, map memory");
     cmd->add_flag("-j,--json", *json, "JSON output (keys in docs/cli.md)");
-    cmd->callback([&run, json] {
-        run = [json] {
+    cmd->callback([&g, &run, json] {
+        run = [&g, json] {
             require_privileges();
             require_bpffs();
             auto all = collect_status();
             bool stats_on = bpf_stats_enabled();
-            if (*json) {
+            if (*json || g.pretty) {
                 nlohmann::json j;
                 j["bpf_stats_enabled"] = stats_on;
                 j["interfaces"] = nlohmann::json::array();
                 for (const auto& s : all)
                     j["interfaces"].push_back(to_json(s));
-                fmt::print("{}\n", j.dump());
+                print_json(g, j);
             } else {
                 print_table(all, stats_on);
             }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "iface_ref.h"
 
@@ -13,7 +14,11 @@ namespace xdpctl::ctl {
 
 struct GlobalOptions {
     std::string netns;  // -n/--netns, as `ip -n`
+    bool pretty = false;  // -p/--pretty: indented JSON (and JSON output itself)
 };
+
+// One JSON document on a line (or indented with --pretty), flushed for pipes.
+void print_json(const GlobalOptions& g, const nlohmann::json& j);
 
 using Runner = std::function<int()>;  // returns the exit code
 

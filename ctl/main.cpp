@@ -11,6 +11,12 @@
 using namespace xdpctl;
 
 namespace xdpctl::ctl {
+void print_json(const GlobalOptions& g, const nlohmann::json& j)
+{
+    fmt::print("{}\n", g.pretty ? j.dump(2) : j.dump());
+    std::fflush(stdout);
+}
+
 IfaceRef iface_arg(const GlobalOptions& g, const std::string& name)
 {
     validate_ifname(name);
@@ -32,12 +38,32 @@ int main(int argc, char** argv)
                    "Work on interfaces in this network namespace (as 'ip -n'); pins stay in the "
                    "host's bpffs");
 
+    app.add_flag("-p,--pretty", g.pretty, "Indented JSON output (implies --json)");
+
     ctl::Runner run;
     ctl::add_load_command(app, g, run);
     ctl::add_unload_command(app, g, run);
     ctl::add_status_command(app, g, run);
     ctl::add_stats_command(app, g, run);
     ctl::add_version_command(app, g, run);
+
+    // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "-n" || a == "--netns") {  // takes a value
+            i++;
+            continue;
+        }
+        if (a.rfind("-", 0) == 0)
+            continue;
+        auto subs = app.get_subcommands([&](CLI::App* sc) { return sc->get_name() == a; });
+        if (subs.empty()) {
+            fmt::print(stderr, "xdpctl: unknown command '{}' (load, unload, status, stats, "
+                               "version; 'xdpctl --help')\n", a);
+            return static_cast<int>(ExitCode::usage);
+        }
+        break;
+    }
 
     try {
         app.parse(argc, argv);

@@ -17,6 +17,11 @@ std::string IfaceRef::display() const
     return netns.empty() ? ifname : ifname + "@" + netns;
 }
 
+std::string IfaceRef::cli_args() const
+{
+    return netns.empty() ? ifname : "-n " + netns + " " + ifname;
+}
+
 std::string IfaceRef::pin_dir() const
 {
     if (netns.empty())

@@ -16,6 +16,8 @@ struct IfaceRef {
 
     // "veth0" or "veth0@lab" — for messages and tables
     std::string display() const;
+    // How to name it on xdpctl's command line: "veth0" or "-n lab veth0", for hints.
+    std::string cli_args() const;
     // /sys/fs/bpf/xdpctl/if/IFNAME or /sys/fs/bpf/xdpctl/netns/NS/if/IFNAME
     std::string pin_dir() const;
     bool operator==(const IfaceRef&) const = default;

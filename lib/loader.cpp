@@ -176,7 +176,7 @@ struct Loader {
         if (!opts.force)
             fail("xdpctl is already loaded on {} (hooks: {}); 'xdpctl load --force {}' reloads "
                  "it keeping its counters, 'xdpctl unload {}' removes it",
-                 opts.iface.display(), describe(*old), opts.iface.ifname, opts.iface.ifname);
+                 opts.iface.display(), describe(*old), opts.iface.cli_args(), opts.iface.cli_args());
         res.reloaded = true;
     }
 

@@ -13,7 +13,7 @@ IfaceSnapshot take_snapshot(const IfaceRef& iface, bool per_cpu)
     if (!meta || !fd)
         fail("xdpctl is not loaded on {} ('xdpctl load {}' first; 'xdpctl status' lists where "
              "it is)",
-             iface.display(), iface.ifname);
+             iface.display(), iface.cli_args());
     IfaceSnapshot s;
     s.iface = iface;
     s.taken = std::chrono::steady_clock::now();
