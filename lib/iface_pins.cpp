@@ -76,8 +76,14 @@ void unpin(const std::string& path)
 
 void make_pin_dir(const std::string& dir)
 {
+    // An unload elsewhere removes empty parents (netns/, if/): one it removes between our
+    // mkdir of a parent and of its child makes the child's mkdir fail with ENOENT. Retry.
     std::error_code ec;
-    fs::create_directories(dir, ec);
+    for (int i = 0; i < 5; i++) {
+        fs::create_directories(dir, ec);
+        if (ec != std::errc::no_such_file_or_directory)
+            break;
+    }
     if (ec)
         fail("cannot create {}: {}", dir, ec.message());
 }

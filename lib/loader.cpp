@@ -47,10 +47,29 @@ __u64 now_ns()
     return __u64(ts.tv_sec) * 1000000000ull + __u64(ts.tv_nsec);
 }
 
-// Opens a skeleton, points its per-interface maps at the interface's pins (libbpf
-// reuses pinned maps, so counters survive a reload) and loads it.
+// Points every map of an opened object at its pin: the per-interface ones (stats, meta)
+// under the interface's directory, all others (the policy) under the shared directory, so
+// every interface runs the one policy. libbpf reuses a pinned map and pins a new one, so
+// counters and policy survive reloads. `pins` null: the shared maps only.
+void set_pin_paths(bpf_object* obj, const IfacePins* pins)
+{
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj)
+    {
+        if (bpf_map__is_internal(map))
+            continue;
+        std::string name = bpf_map__name(map);
+        std::string path = name == "xdpctl_stats" ? (pins ? pins->stats : "")
+                           : name == "xdpctl_meta" ? (pins ? pins->meta : "")
+                                                   : shared_maps_dir() + "/" + name;
+        if (!path.empty() && bpf_map__set_pin_path(map, path.c_str()))
+            fail("cannot set the pin path {}", path);
+    }
+}
+
+// Opens a skeleton, sets its pin paths and loads it; a verifier rejection shows its reason.
 template <typename Skel>
-SkelPtr<Skel> open_and_load(const IfacePins& pins, xdpctl_malformed_action malformed,
+SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malformed,
                             const char* what)
 {
     libbpf_log_start();
@@ -58,17 +77,16 @@ SkelPtr<Skel> open_and_load(const IfacePins& pins, xdpctl_malformed_action malfo
     if (!s)
         fail("cannot open the {} BPF object: {}", what, errno_str(errno));
     s->rodata->cfg_malformed_action = malformed;
-    if (bpf_map__set_pin_path(s->maps.xdpctl_stats, pins.stats.c_str()) ||
-        bpf_map__set_pin_path(s->maps.xdpctl_meta, pins.meta.c_str()))
-        fail("cannot set pin paths under {}", pins.dir);
+    make_pin_dir(shared_maps_dir());
+    set_pin_paths(s->obj, pins);
     if (int err = Skel::load(s.get()); err) {
         std::string reason = libbpf_verifier_reason();
         if (!reason.empty())
             fail("the kernel's verifier rejected the {} program:\n{}", what, reason);
         fail("cannot load the {} program: {}{}", what, errno_str(err),
              err == -EINVAL ? fmt::format(" (pinned maps under {} may be from an incompatible "
-                                          "xdpctl version: 'xdpctl unload' removes them)",
-                                          pins.dir)
+                                          "xdpctl version: 'xdpctl unload --all' removes them)",
+                                          kPinRoot)
                             : "");
     }
     return s;
@@ -307,9 +325,9 @@ struct Loader {
         SkelPtr<xdpctl_xdp> xs;
         SkelPtr<xdpctl_tc> ts;
         if (want_xdp())
-            xs = open_and_load<xdpctl_xdp>(pins, opts.malformed, "XDP");
+            xs = open_and_load<xdpctl_xdp>(&pins, opts.malformed, "XDP");
         if (want_tc())
-            ts = open_and_load<xdpctl_tc>(pins, opts.malformed, "TC");
+            ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC");
 
         res.meta.abi_version = XDPCTL_ABI_VERSION;
         res.meta.ifindex = ifindex;
@@ -344,6 +362,16 @@ struct Loader {
 
 }  // namespace
 
+void ensure_shared_maps()
+{
+    require_privileges();
+    require_bpffs();
+    require_btf();
+    // Loading the XDP object creates and pins every shared map it does not find pinned;
+    // the program itself is not attached and goes away with the skeleton.
+    open_and_load<xdpctl_xdp>(nullptr, XDPCTL_MALFORMED_PASS, "XDP");
+}
+
 LoadResult load(const LoadOptions& opts)
 {
     require_privileges();
@@ -357,6 +385,20 @@ LoadResult load(const LoadOptions& opts)
 }
 
 namespace {
+// The shared maps hold the filtering policy, which outlives any one interface (rules can
+// be set up before the first load and survive the last unload). With no policy ever
+// committed they hold nothing: the last unload takes them away, leaving bpffs as it was.
+void drop_unused_shared_maps()
+{
+    if (!pinned_ifaces().empty())
+        return;
+    UniqueFd src = open_pinned(shared_maps_dir() + "/xdpctl_psrc");
+    __u32 key = 0;
+    if (src && bpf_map_get_next_key(src.get(), nullptr, &key) == 0)
+        return;  // a stored policy
+    remove_pin_tree(shared_maps_dir());
+}
+
 void unload_one(const IfaceRef& iface)
 {
     IfacePins pins(iface);
@@ -369,6 +411,7 @@ void unload_one(const IfaceRef& iface)
         detach_all(pins, 0, meta);
     }
     remove_pin_tree(pins.dir);
+    drop_unused_shared_maps();
     // Empty parents (if/, netns/NS/if/, netns/NS/, netns/, the root) go too; rmdir
     // leaves any that still hold another interface or the shared maps.
     std::filesystem::path p = std::filesystem::path(pins.dir).parent_path();

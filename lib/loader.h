@@ -41,6 +41,10 @@ void unload(const IfaceRef& iface);
 // Unloads every interface and removes /sys/fs/bpf/xdpctl. Returns what was unloaded.
 std::vector<IfaceRef> unload_all();
 
+// Creates the maps shared by all interfaces (the filtering policy) under
+// /sys/fs/bpf/xdpctl/maps/ if they are not pinned yet: policy commands work before any load.
+void ensure_shared_maps();
+
 std::string xdp_mode_name(__u32 mode);    // "native", "skb", "none"
 std::string tc_attach_name(__u32 how);    // "tcx", "clsact", "none"
 std::string malformed_name(__u32 action); // "pass", "drop"

@@ -132,4 +132,102 @@ static_assert(sizeof(struct xdpctl_hook_stats) == 16 * XDPCTL_CNT_MAX, "xdpctl_h
 static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout");
 #endif
 
+
+
+/* ==== filtering policy (issue 4) ============================================================
+ * The compiled policy (lib/policy/compiled_policy.h) in BPF maps, lookup in lib/bpf/classify.h,
+ * writer in lib/policy/policy_maps.cpp. Every table exists twice, one per generation; a commit
+ * fills the generation not in use and flips xdpctl_pol_ctl.gen with one map update, so a
+ * packet, which reads gen once, sees the old policy or the new one, never a mix.
+ * Fields, in row order: src, dst, sport, dport, l4 (later-fragment, proto, tcp flags), vlan, iif.
+ */
+#define XDPCTL_POL_GENS 2
+#define XDPCTL_POL_DIRS 2            /* 0 ingress (XDP, TC ingress), 1 egress (TC egress) */
+#define XDPCTL_POL_FIELDS 7
+#define XDPCTL_POL_MAX_RULES 10000   /* per direction */
+#define XDPCTL_POL_MAX_WORDS ((XDPCTL_POL_MAX_RULES + 63) / 64)
+#define XDPCTL_POL_MAX_AGG ((XDPCTL_POL_MAX_WORDS + 63) / 64)
+#define XDPCTL_POL_PORTS 65536
+#define XDPCTL_POL_L4_ENTRIES (2 * 256 * 256) /* (later_fragment << 16) | (proto << 8) | tcp flags */
+#define XDPCTL_POL_VLAN_ENTRIES 4097         /* VLAN ID, or 4096 for untagged */
+#define XDPCTL_POL_IIF_ENTRIES 4096          /* ifindex; larger ones use iif_other */
+#define XDPCTL_POL_COUNTER_SLOTS (2 * XDPCTL_POL_MAX_RULES + 1024)
+/* The stored policy text (lib/bpf/maps.h): chunks of a generation, at most 2 x 128 MiB. */
+#define XDPCTL_SRC_CHUNK_BYTES 32768
+#define XDPCTL_SRC_MAX_CHUNKS 8192
+
+enum xdpctl_pol_field {
+	XDPCTL_FIELD_SRC = 0,
+	XDPCTL_FIELD_DST,
+	XDPCTL_FIELD_SPORT,
+	XDPCTL_FIELD_DPORT,
+	XDPCTL_FIELD_L4,
+	XDPCTL_FIELD_VLAN,
+	XDPCTL_FIELD_IIF,
+};
+
+enum xdpctl_pol_action {
+	XDPCTL_ACT_PASS = 0,
+	XDPCTL_ACT_DROP = 1,
+	XDPCTL_ACT_COUNT = 2,      /* count, go on with the next matching rule */
+	XDPCTL_ACT_RATE_LIMIT = 3, /* over the rate: drop; within it: count and go on */
+};
+
+struct xdpctl_pol_dir_hdr {
+	__u32 n_rules;          /* 0: no rule in this direction, the default decides */
+	__u32 words;            /* u64 words of rule bits per row */
+	__u32 agg_words;        /* aggregate words per row (ahead of the rule bits) */
+	__u32 row_words;        /* agg_words + words */
+	__u32 rows_offset;      /* first u64 of this direction's rows in the generation's rows map */
+	__u32 row_base[XDPCTL_POL_FIELDS]; /* row of class 0 of each field */
+	__u32 src_nonip;        /* classes for packets without the field */
+	__u32 dst_nonip;
+	__u32 sport_none;
+	__u32 dport_none;
+	__u32 l4_nonip;
+	__u32 iif_other;
+	__u32 pad[6];
+};
+
+struct xdpctl_pol_hdr {
+	__u32 default_action;   /* XDPCTL_ACT_PASS or XDPCTL_ACT_DROP */
+	__u32 pad;
+	struct xdpctl_pol_dir_hdr dir[XDPCTL_POL_DIRS];
+};
+
+struct xdpctl_pol_ctl {
+	__u32 gen;              /* the generation packets use */
+	__u32 installed;        /* 0: no policy ever committed: every packet passes unclassified */
+	__u64 commits;          /* how many commits; informational */
+};
+
+/* A rule by rank (evaluation order) in one generation and direction. */
+struct xdpctl_rule_rec {
+	__u32 id;               /* stable rule id */
+	__u32 action;           /* enum xdpctl_pol_action */
+	__u32 ctr_slot;         /* index into the per-CPU rule counters (stable per id) */
+	__u32 pad;
+	__u64 rate_pps;         /* rate-limit */
+	__u64 burst;
+};
+
+/* Per-CPU, per rule (by ctr_slot): what `rule list` sums. */
+struct xdpctl_rule_ctr {
+	__u64 packets;
+	__u64 bytes;
+	__u64 last_hit_ns;      /* bpf_ktime_get_ns() of the last hit on this CPU */
+};
+
+/* Shared by all CPUs, per rule (by ctr_slot): the rate limiter's bucket. */
+struct xdpctl_rate_bucket {
+	__u64 tokens_nano;      /* tokens * 1e9, so refills of a fraction of a token add up */
+	__u64 last_ns;
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct xdpctl_pol_dir_hdr) == 4 * 24, "xdpctl_pol_dir_hdr layout");
+static_assert(sizeof(struct xdpctl_rule_rec) == 32, "xdpctl_rule_rec layout");
+#endif
+/* ==== end of filtering policy ============================================================== */
+
 #endif /* XDPCTL_ABI_H */

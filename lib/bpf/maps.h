@@ -27,4 +27,30 @@ struct {
 	__type(value, struct xdpctl_iface_meta);
 } xdpctl_meta SEC(".maps");
 
+/*
+ * The policy as the user wrote it, for `rule list`, `export` and the next commit: the
+ * canonical policy text (lib/policy/rule_parse.h) of each generation in chunks, key
+ * (gen << 24) | chunk; chunk 0 starts with the text's length (u64). No datapath reads it.
+ */
+struct xdpctl_src_chunk {
+	__u8 data[XDPCTL_SRC_CHUNK_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XDPCTL_SRC_MAX_CHUNKS);
+	__type(key, __u32);
+	__type(value, struct xdpctl_src_chunk);
+} xdpctl_psrc SEC(".maps");
+
+/* Rule id -> its slot in the rule counters: stable across commits, so counters survive. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XDPCTL_POL_COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdpctl_pslot SEC(".maps");
+
 #endif

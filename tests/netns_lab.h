@@ -1,0 +1,163 @@
+// A two-namespace lab for the tests that run xdpctl against real interfaces: a veth pair
+// between a "peer" namespace (the traffic source) and a "dut" namespace (where xdpctl is
+// loaded), plus the helpers those tests share: running a command with a bound on its time,
+// running xdpctl itself, entering a namespace from a thread, reading `stats --json`.
+//
+// The lab is quiet on purpose, so that counter deltas can be compared exactly: no
+// link-local addresses (addrgenmode none), no ARP/ND and no solicited-node multicast
+// groups (NOARP, static permanent neighbours both ways), no DAD, no router solicitations.
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "netns.h"
+
+namespace xdpctl::test {
+
+// ---- commands ---------------------------------------------------------------------------
+
+struct CmdResult {
+    std::string cmdline;
+    int exit_code = -1;  // -1: killed by a signal, or stopped at the time limit
+    bool timed_out = false;
+    std::string out;
+    std::string err;
+};
+
+// For failure messages: the command line, its exit code and what it printed.
+std::ostream& operator<<(std::ostream& os, const CmdResult& r);
+
+// Runs argv[0] (searched in PATH) without a shell, stdin from /dev/null, capturing stdout
+// and stderr. A command still running at `limit` is killed.
+CmdResult run_cmd(const std::vector<std::string>& argv,
+                  std::chrono::milliseconds limit = std::chrono::seconds(30));
+
+// Same, for setup steps whose failure makes the test meaningless: throws with the output.
+std::string run_ok(const std::vector<std::string>& argv);
+
+// The xdpctl under test: $XDPCTL_BIN, set by meson's test() env.
+std::string xdpctl_bin();
+CmdResult xdpctl(const std::vector<std::string>& args);
+
+// True when running under CI (env CI == "true"): there a missing privilege is a failure.
+bool in_ci();
+
+// Skips the test when not root, except in CI where that is a failure.
+#define XDPCTL_REQUIRE_ROOT()                                                              \
+    do {                                                                                   \
+        if (::geteuid() != 0) {                                                            \
+            if (::xdpctl::test::in_ci())                                                   \
+                FAIL() << "this test needs root, and CI runs as root";                     \
+            GTEST_SKIP() << "needs root (network namespaces, BPF)";                       \
+        }                                                                                  \
+    } while (0)
+
+// ---- counters ---------------------------------------------------------------------------
+
+struct Ctr {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    bool operator==(const Ctr&) const = default;
+};
+void PrintTo(const Ctr& c, std::ostream* os);
+
+// Counters keyed "hook/group/name", e.g. "xdp/l3/ipv4" or "tc_egress/verdict/pass".
+using CounterMap = std::map<std::string, Ctr>;
+
+// One interface's entry of `xdpctl stats --json`.
+struct StatsSnapshot {
+    CounterMap counters;
+    std::vector<std::string> hooks;  // as present in the JSON, e.g. {"tc_egress", "tc_ingress"}
+
+    // after - this, keeping only the counters that moved: compare it with the complete
+    // expectation, so that an unexpected packet shows up as an extra entry.
+    CounterMap delta_to(const StatsSnapshot& after) const;
+    Ctr get(const std::string& key) const;
+};
+
+// Picks the entry of (netns, ifname) out of `stats --json` output; throws if it is missing.
+StatsSnapshot parse_stats_json(const std::string& json, const std::string& netns,
+                               const std::string& ifname);
+
+// ---- the lab ------------------------------------------------------------------------------
+
+struct LabEnd {
+    std::string ns;
+    std::string ifname;
+    std::string mac;
+    std::string ipv4;
+    std::string ipv6;
+};
+
+class NetnsLab {
+public:
+    // Builds the namespaces and the veth; throws (after removing what it made) on failure.
+    NetnsLab();
+    // Unloads xdpctl from the lab, removes its pins, deletes both namespaces. A test killed
+    // by SIGTERM/SIGINT/SIGHUP (meson's time limit) gets the same from a signal handler.
+    ~NetnsLab();
+    NetnsLab(const NetnsLab&) = delete;
+    NetnsLab& operator=(const NetnsLab&) = delete;
+
+    const LabEnd& peer() const { return peer_; }
+    const LabEnd& dut() const { return dut_; }
+
+    // `xdpctl -n DUT_NS ARGS...`
+    CmdResult xdpctl_dut(const std::vector<std::string>& args) const;
+    // `xdpctl -n DUT_NS load DUT_IF ARGS...`
+    CmdResult load_result(const std::vector<std::string>& args) const;
+    // The same for a setup step: throws on a non-zero exit.
+    void load(const std::vector<std::string>& args = {}) const;
+    // xdpctl's counters for the DUT interface.
+    StatsSnapshot stats() const;
+    // Polls stats() until done(delta since `before`) or `limit` passes; returns the last
+    // delta. For frames whose processing the sender cannot wait for (drops, one-way sends).
+    CounterMap wait_delta(const StatsSnapshot& before,
+                          const std::function<bool(const CounterMap&)>& done,
+                          std::chrono::milliseconds limit = std::chrono::seconds(3)) const;
+
+    // `ping -c count` from the peer to addr; throws unless every echo was answered.
+    void ping_from_peer(const std::string& addr, int count) const;
+
+    // /sys/fs/bpf/xdpctl/netns/DUT_NS and its interface directory.
+    std::string dut_pin_ns_dir() const;
+    std::string dut_pin_dir() const;
+
+private:
+    void build();
+    void teardown() noexcept;
+
+    LabEnd peer_;
+    LabEnd dut_;
+    int emergency_slot_ = -1;
+};
+
+// Runs fn on a new thread inside the named network namespace and returns its result (or
+// rethrows what it threw). Sockets made there stay in that namespace after fn returns.
+template <typename F>
+auto in_netns(const std::string& ns, F fn) -> decltype(fn())
+{
+    return std::async(std::launch::async, [&ns, &fn] {
+               NetnsScope scope(ns);
+               return fn();
+           })
+        .get();
+}
+
+// Unique per test process and per lab, so that parallel test programs and leftovers of a
+// killed run never share a name: "xdpctl-t<pid>-<n><suffix>".
+std::string unique_ns_name(const std::string& suffix);
+
+}  // namespace xdpctl::test
