@@ -28,6 +28,13 @@ void add_unload_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 void add_stats_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 void add_version_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+void add_rule_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+// policy default, apply, export
+void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run);
+
+// `rule add ARGS...`: the rule options go to the rule-file parser as they are.
+void rule_add(const GlobalOptions& g, const std::vector<std::string>& args);
 
 // The interface named on the command line, validated, in the -n namespace.
 IfaceRef iface_arg(const GlobalOptions& g, const std::string& name);

@@ -1,6 +1,8 @@
 // xdpctl: attach xdpctl's XDP/TC programs, read their counters. Exit codes: 0 success,
 // 1 runtime error, 2 usage error (docs/cli.md).
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 
 #include <fmt/core.h>
 
@@ -26,6 +28,22 @@ IfaceRef iface_arg(const GlobalOptions& g, const std::string& name)
 }
 }  // namespace xdpctl::ctl
 
+namespace {
+// Runs a command, turning its error into the message and exit code of docs/cli.md.
+int guarded(const std::function<int()>& fn)
+{
+    try {
+        return fn();
+    } catch (const Error& e) {
+        fmt::print(stderr, "xdpctl: {}\n", e.what());
+        return static_cast<int>(e.code());
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "xdpctl: {}\n", e.what());
+        return static_cast<int>(ExitCode::runtime);
+    }
+}
+}  // namespace
+
 int main(int argc, char** argv)
 {
     CLI::App app{"xdpctl: XDP/TC packet filtering, counting and load balancing"};
@@ -46,20 +64,40 @@ int main(int argc, char** argv)
     ctl::add_status_command(app, g, run);
     ctl::add_stats_command(app, g, run);
     ctl::add_version_command(app, g, run);
+    ctl::add_rule_command(app, g, run);
+    ctl::add_set_command(app, g, run);
+    ctl::add_policy_commands(app, g, run);
 
-    // CLI11 would only say "a subcommand is required" for a mistyped one: name it.
+    // CLI11 would only say "a subcommand is required" for a mistyped one: name it. And
+    // `rule add` takes the rule grammar of rule files, which CLI11 does not know.
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "-n" || a == "--netns") {  // takes a value
-            i++;
+            if (++i < argc)
+                g.netns = argv[i];
+            continue;
+        }
+        if (a == "-p" || a == "--pretty") {
+            g.pretty = true;
             continue;
         }
         if (a.rfind("-", 0) == 0)
             continue;
+        if (a == "rule" && i + 1 < argc && std::string(argv[i + 1]) == "add") {
+            std::vector<std::string> args(argv + i + 2, argv + argc);
+            bool help = std::any_of(args.begin(), args.end(),
+                                    [](const std::string& s) { return s == "-h" || s == "--help"; });
+            if (!help) {
+                libbpf_log_start();
+                return guarded([&] {
+                    ctl::rule_add(g, args);
+                    return 0;
+                });
+            }
+        }
         auto subs = app.get_subcommands([&](CLI::App* sc) { return sc->get_name() == a; });
         if (subs.empty()) {
-            fmt::print(stderr, "xdpctl: unknown command '{}' (load, unload, status, stats, "
-                               "version; 'xdpctl --help')\n", a);
+            fmt::print(stderr, "xdpctl: unknown command '{}' (see 'xdpctl --help')\n", a);
             return static_cast<int>(ExitCode::usage);
         }
         break;
@@ -77,13 +115,5 @@ int main(int argc, char** argv)
     }
 
     libbpf_log_start();
-    try {
-        return run();
-    } catch (const Error& e) {
-        fmt::print(stderr, "xdpctl: {}\n", e.what());
-        return static_cast<int>(e.code());
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "xdpctl: {}\n", e.what());
-        return static_cast<int>(ExitCode::runtime);
-    }
+    return guarded(run);
 }

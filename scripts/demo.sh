@@ -32,7 +32,9 @@ export XDPCTL  # lab.sh unloads with it if something is still loaded
 PIN_DIR=/sys/fs/bpf/xdpctl/netns/$DUT/if/$DUT_IF
 TMP=$(mktemp -d /tmp/xdpctl-demo.XXXXXX)
 BG_PIDS=()
-STEPS=9
+STEPS=10
+SHARED_MAPS=/sys/fs/bpf/xdpctl/maps
+HAD_POLICY=0  # set before the demo touches the policy
 STEP=0
 
 if [ -t 1 ]; then
@@ -94,6 +96,17 @@ wait_listen() {
   return 1
 }
 
+# The filtering policy is host-wide: put back what was there before the demo, or nothing.
+# shellcheck disable=SC2317  # reached through cleanup
+restore_policy() {
+  [ -f "$TMP/policy.before" ] || return 0
+  if [ "$HAD_POLICY" -eq 1 ]; then
+    "$XDPCTL" apply "$TMP/policy.before" >/dev/null
+  else
+    "$XDPCTL" apply /dev/stdin >/dev/null <<<"default pass"
+  fi
+}
+
 CLEANED=0
 # shellcheck disable=SC2317  # reached through the traps below
 cleanup() {
@@ -107,6 +120,7 @@ cleanup() {
   fi
   STEP=$((STEPS - 2))
   section "Clean up: unload xdpctl, remove the lab"
+  restore_policy || rc=1
   if [ -d "$PIN_DIR" ] && [ -x "$XDPCTL" ]; then
     xdpctl -n "$DUT" unload "$DUT_IF" || rc=1
   fi
@@ -221,6 +235,22 @@ bg_in "$GEN" ping -q -c 60 -i 0.05 -w 10 "$DUT_V4" >/dev/null
 bg_in "$GEN" timeout 10 bash -c "exec 3>/dev/udp/$DUT_V4/5204; for i in \$(seq 150); do echo \"tick \$i\" >&3; sleep 0.02; done"
 xdpctl -n "$DUT" stats "$DUT_IF" --interval 1 --count 3
 stop_bg
+
+# ---------------------------------------------------------------------------------------------
+section "Filter: drop UDP to port 5205, count ICMP (each change is one atomic commit)"
+[ -d "$SHARED_MAPS" ] && HAD_POLICY=1
+"$XDPCTL" export >"$TMP/policy.before"
+xdpctl rule add --proto udp --dport 5205 --action drop
+xdpctl rule add --priority 10 --proto icmp --action count
+bg_in "$DUT" timeout 10 nc -u -l "$DUT_V4" 5205 >"$TMP/udp5205.out"
+wait_listen udp 5205
+show "for i in \$(seq 10); do echo \"datagram \$i\"; done >/dev/udp/$DUT_V4/5205"
+in_gen bash -c "exec 3>/dev/udp/$DUT_V4/5205; for i in \$(seq 10); do echo \"datagram \$i\" >&3; done"
+in_gen ping -q -c 5 -i 0.05 -w 5 "$DUT_V4" | grep transmitted | sed 's/^/    /'
+sleep 0.2
+stop_bg
+info "dut received $(wc -l <"$TMP/udp5205.out") of 10 datagrams: XDP dropped them"
+xdpctl rule list
 
 # ---------------------------------------------------------------------------------------------
 section "Totals"

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * xdpctl on TC ingress and egress (tcx links, or clsact direct-action as the fallback).
- * Same parser and counters as XDP. "Pass" returns TCX_NEXT (== TC_ACT_UNSPEC) so that
- * programs after ours still run.
+ * Same parser, classifier and counters as XDP: ingress rules on ingress, egress rules on
+ * egress. `--iif` matches skb->ifindex, the device the hook runs on: on egress that is the
+ * egress device. "Pass" returns TCX_NEXT (== TC_ACT_UNSPEC) so that programs after ours
+ * still run.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -10,6 +12,7 @@
 
 #include "bpf/parse.h"
 #include "bpf/count.h"
+#include "bpf/classify.h"
 
 /* Headers xdpctl may need to read; pulled into the linear area only when missing. */
 #define TC_PULL_LEN 512
@@ -17,6 +20,7 @@
 static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 {
 	struct pkt p = {};
+	__u32 rule_id;
 	int bad, drop;
 
 	/*
@@ -28,7 +32,11 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 		bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
 
 	bad = parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
-	drop = malformed_drop(bad);
+	if (bad)
+		drop = malformed_drop(bad);
+	else
+		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, skb->ifindex, &rule_id) ==
+		       XDPCTL_ACT_DROP;
 	count_packet(hook, &p, bad, drop);
 	return drop ? TCX_DROP : TCX_NEXT;
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* xdpctl on the XDP hook: parse, count, pass (or drop malformed frames when asked). */
+/*
+ * xdpctl on the XDP hook: parse, classify against the filtering policy (ingress rules),
+ * count, pass or drop. Malformed frames are not classified: they get the --malformed action.
+ */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/parse.h"
 #include "bpf/count.h"
+#include "bpf/classify.h"
 
 SEC("xdp")
 int xdpctl_xdp(struct xdp_md *ctx)
@@ -12,10 +16,14 @@ int xdpctl_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = {};
+	__u32 rule_id;
 	int bad, drop;
 
 	bad = parse_packet(data, data_end, (__u32)(data_end - data), &p);
-	drop = malformed_drop(bad);
+	if (bad)
+		drop = malformed_drop(bad);
+	else
+		drop = classify(&p, 0, ctx->ingress_ifindex, &rule_id) == XDPCTL_ACT_DROP;
 	count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
 	return drop ? XDP_DROP : XDP_PASS;
 }

@@ -132,14 +132,168 @@ static_assert(sizeof(struct xdpctl_hook_stats) == 16 * XDPCTL_CNT_MAX, "xdpctl_h
 static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout");
 #endif
 
+/* ==== prefix tables (prefix sets, issue 4) ==================================================
+ * One table generation is ONE BPF array of 64-byte lines (union xdpctl_pfx_line), so that
+ * swapping a whole table, IPv4 and IPv6 together, is one update of an ARRAY_OF_MAPS slot.
+ * Lookup: lib/bpf/prefix_table.h. Builder: lib/prefix_table.h. Design: docs/prefix-sets.md.
+ *
+ * Lines, in u32 "words" (word w = line w/16, slot w%16):
+ *   line 0            header (struct xdpctl_pfx_header; informational, lookups skip it)
+ *   lines 1-3         IPv6: the hash's bucket count, then the search tree over lengths
+ *   word 256..        IPv4 level 1: 65,536 entries indexed by the top 16 address bits
+ *   word 256+65536..  IPv6 level 1: 65,536 entries of 4 words, indexed the same way
+ *   line 20496..      IPv6 hash buckets (two-choice cuckoo hash, four slots a line)
+ *   then              IPv4 chunks of 256 words (8 address bits), 16-line aligned
+ *
+ * An IPv4 entry is a leaf value, or XDPCTL_PFX_REF | chunk number (the chunk's first word
+ * is number * 256). An IPv6 level-1 entry is (leaf value, 0, 0, 0), or (XDPCTL_PFX_REF |
+ * the best match of length <= 16, shortest | longest << 8 of the longer prefixes below
+ * this /16, and a 64-bit map, low word first, of which 64ths of the /16 (address bits
+ * 16-21) hold any of them): then the hash is searched.
+ */
+#define XDPCTL_PFX_REF 0x80000000u
+#define XDPCTL_PFX_VALUE_MASK 0x7fffffffu
+#define XDPCTL_PFX_CHUNK_MASK 0x00ffffffu
+
+/* Leaf values. A caller's value is 1..XDPCTL_PFX_VALUE_MAX (a set member id, a class id). */
+#define XDPCTL_PFX_NONE 0u              /* no prefix covers the address */
+#define XDPCTL_PFX_EXCEPTED 0x7fffffffu /* the longest match is an exception (!CIDR) */
+#define XDPCTL_PFX_VALUE_MAX 0x7ffffffeu
+
+#define XDPCTL_PFX_LINE_BYTES 64
+#define XDPCTL_PFX_LINE_WORDS 16
+#define XDPCTL_PFX_CHUNK_WORDS 256
+#define XDPCTL_PFX_CHUNK_LINES (XDPCTL_PFX_CHUNK_WORDS / XDPCTL_PFX_LINE_WORDS)
+#define XDPCTL_PFX_L1_ENTRIES 65536
+
+#define XDPCTL_PFX_HDR_LINE 0
+#define XDPCTL_PFX4_L1_WORD 256
+#define XDPCTL_PFX6_L1_WORD (XDPCTL_PFX4_L1_WORD + XDPCTL_PFX_L1_ENTRIES)
+#define XDPCTL_PFX6_L1_STRIDE 4 /* words per IPv6 level-1 entry */
+#define XDPCTL_PFX6_BUCKET_LINE \
+	((XDPCTL_PFX6_L1_WORD + XDPCTL_PFX6_L1_STRIDE * XDPCTL_PFX_L1_ENTRIES) / XDPCTL_PFX_LINE_WORDS)
+
+/*
+ * IPv6 lengths 17..128 are searched by a binary tree of at most XDPCTL_PFX6_TREE_DEPTH
+ * levels, in heap order: node n (1..127) holds a length (0 = no node), its children are 2n
+ * (shorter) and 2n+1 (longer). Lines 1-3 are one byte string: bytes 0-3 the bucket count
+ * (host order), node n at byte n + 4, and 1 at node 0's place (a verifier workaround, see
+ * the lookup). 127 nodes hold all 112 lengths.
+ */
+#define XDPCTL_PFX6_TREE_LINE 1
+#define XDPCTL_PFX6_TREE_LINES 3
+#define XDPCTL_PFX6_TREE_DEPTH 7
+#define XDPCTL_PFX6_TREE_NODES 128
+#define XDPCTL_PFX6_TREE_POS(n) ((n) + 4)
+
+#define XDPCTL_PFX_MAGIC 0x58504635u /* "XPF5": bumped when this layout changes */
+
+/*
+ * An IPv6 hash entry: a prefix, or a marker of the binary search on lengths. Four to a
+ * line: the hash's size is what decides how often a probe misses the caches. A prefix
+ * longer than /64 takes two slots, 2k and 2k+1, the second holding bits 64-127 in `hi`.
+ */
+struct xdpctl_pfx6_slot {
+	__u64 hi;        /* address bits 0-63, host order, bits past len zero */
+	__u32 value;     /* best match of length <= len for these bits (a leaf value) */
+	__u8 len;        /* 17..128; 0 = empty, or the second half of a long entry */
+	__u8 min_below;  /* shortest prefix longer than len below these bits, 0 = none */
+	__u8 max_below;  /* longest one; 0 = none: a search that gets here is done */
+	__u8 flags;      /* XDPCTL_PFX6_F_*; in slot[0], also the bucket's */
+};
+#define XDPCTL_PFX6_SLOTS 4
+/* In slot[0] of a bucket: an entry whose first choice is this bucket sits in its second. */
+#define XDPCTL_PFX6_F_DISPLACED 0x1
+/* This slot is the second half of the long entry before it. */
+#define XDPCTL_PFX6_F_TAIL 0x2
+
+struct xdpctl_pfx_header {
+	__u32 magic;          /* XDPCTL_PFX_MAGIC */
+	__u32 lines;          /* the array's max_entries */
+	__u32 v4_prefixes;
+	__u32 v6_prefixes;
+	__u32 v4_chunks;
+	__u32 v6_buckets;
+	__u32 v6_slots_used;
+	__u32 pad[9];
+};
+
+union xdpctl_pfx_line {
+	__u32 word[XDPCTL_PFX_LINE_WORDS];
+	__u8 byte[XDPCTL_PFX_LINE_BYTES];
+	struct xdpctl_pfx6_slot slot[XDPCTL_PFX6_SLOTS];
+	struct xdpctl_pfx_header hdr;
+};
+
+/*
+ * The IPv6 bucket hash, shared so the builder places entries where the datapath looks.
+ * Both buckets come from one 64-bit hash (low half, high half): one multiply chain a probe.
+ * The odd multipliers keep every input bit; splitmix64's finaliser then spreads each of
+ * them into both halves, which masked prefixes (long runs of zero bits) need.
+ */
+static inline __u64 xdpctl_pfx6_hash(__u64 hi, __u64 lo, __u32 len)
+{
+	__u64 z = (hi * 0x9e3779b97f4a7c15ULL) ^ (lo * 0xc2b2ae3d27d4eb4fULL) ^ len;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The `nbits` (1..63) address bits that follow the first `len` (16..127), zeros past the
+ * address's end: which part of a prefix of that length the address falls in. */
+static inline __u32 xdpctl_pfx6_bits_after(__u64 hi, __u64 lo, __u32 len, __u32 nbits)
+{
+	__u64 w;
+
+	if (len < 64)
+		w = (hi << (len & 63)) | (lo >> ((64 - len) & 63));
+	else
+		w = lo << ((len - 64) & 63);
+	return (__u32)(w >> ((64 - nbits) & 63));
+}
+
+/* Maps one hash half onto [0, nbuckets) without a division or a power-of-two mask, so a
+ * table has exactly as many buckets as its entries need. */
+static inline __u32 xdpctl_pfx6_bucket(__u32 half, __u32 nbuckets)
+{
+	return (__u32)(((__u64)half * nbuckets) >> 32);
+}
+
+#ifdef __cplusplus
+static_assert(sizeof(struct xdpctl_pfx6_slot) == 16, "xdpctl_pfx6_slot layout");
+static_assert(sizeof(struct xdpctl_pfx_header) == XDPCTL_PFX_LINE_BYTES, "xdpctl_pfx_header layout");
+static_assert(sizeof(union xdpctl_pfx_line) == XDPCTL_PFX_LINE_BYTES, "xdpctl_pfx_line layout");
+static_assert(XDPCTL_PFX6_BUCKET_LINE == 20496, "prefix table fixed area");
+static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TREE_LINES * XDPCTL_PFX_LINE_BYTES,
+	      "prefix tree bytes");
+#endif
+/* ==== end of prefix tables ============================================================== */
 
 
 /* ==== filtering policy (issue 4) ============================================================
  * The compiled policy (lib/policy/compiled_policy.h) in BPF maps, lookup in lib/bpf/classify.h,
- * writer in lib/policy/policy_maps.cpp. Every table exists twice, one per generation; a commit
- * fills the generation not in use and flips xdpctl_pol_ctl.gen with one map update, so a
- * packet, which reads gen once, sees the old policy or the new one, never a mix.
+ * maps in lib/bpf/policy_maps.h, writer in lib/policy/policy_maps.cpp. Every table exists
+ * twice, one per generation; a commit fills the generation not in use and flips
+ * xdpctl_pol_ctl.gen with one map update, so a packet, which reads gen once, sees the old
+ * policy or the new one, never a mix.
  * Fields, in row order: src, dst, sport, dport, l4 (later-fragment, proto, tcp flags), vlan, iif.
+ *
+ * Fixed-size tables (ports, l4, vlan, iif) hold u16 class ids 32 to a 64-byte line
+ * (struct xdpctl_pol_cls_line): a lookup fetches one cache line, and a table is a quarter
+ * of what one u16 per array element takes (the kernel pads array elements to 8 bytes).
+ * Variable-size tables live in inner maps, sized per generation:
+ *  - xdpctl_ptabs, slot XDPCTL_POL_TAB_ADDR(gen, dir, dst): the address class tables (prefix
+ *    tables, value = class + 1), installed with one batch update per commit and freed right
+ *    after the flip (a one-line placeholder takes each slot; each ARRAY_OF_MAPS update waits
+ *    an RCU grace period, 8-30 ms here, whatever it holds). No table where no rule of the
+ *    direction names an address: src_const/dst_const give the class;
+ *  - xdpctl_prows, slot gen: the bitmap rows of both directions, in elements of
+ *    XDPCTL_POL_ROWS_ELEM_BYTES, kept from commit to commit and refilled in place while the
+ *    size fits. A lookup into an inner map is a call (~10 ns on this VM, whose kernel
+ *    mitigates SRSO with Safe RET), not an inlined add; with 4 MiB elements one call reaches
+ *    every row of a policy of up to ~3,000 rules, and the words past a row's first line cost
+ *    plain loads. A row never straddles two elements.
  */
 #define XDPCTL_POL_GENS 2
 #define XDPCTL_POL_DIRS 2            /* 0 ingress (XDP, TC ingress), 1 egress (TC egress) */
@@ -152,6 +306,37 @@ static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout"
 #define XDPCTL_POL_VLAN_ENTRIES 4097         /* VLAN ID, or 4096 for untagged */
 #define XDPCTL_POL_IIF_ENTRIES 4096          /* ifindex; larger ones use iif_other */
 #define XDPCTL_POL_COUNTER_SLOTS (2 * XDPCTL_POL_MAX_RULES + 1024)
+
+/* Class tables: 32 u16 class ids a line. */
+#define XDPCTL_POL_CLS_PER_LINE 32
+#define XDPCTL_POL_PORT_LINES (XDPCTL_POL_PORTS / XDPCTL_POL_CLS_PER_LINE)
+#define XDPCTL_POL_L4_LINES (XDPCTL_POL_L4_ENTRIES / XDPCTL_POL_CLS_PER_LINE)
+#define XDPCTL_POL_VLAN_LINES ((XDPCTL_POL_VLAN_ENTRIES + XDPCTL_POL_CLS_PER_LINE - 1) / XDPCTL_POL_CLS_PER_LINE)
+#define XDPCTL_POL_IIF_LINES (XDPCTL_POL_IIF_ENTRIES / XDPCTL_POL_CLS_PER_LINE)
+/* Line of (gen, dir) in a class table: tables of one (gen, dir) are contiguous. The port
+ * table holds sport then dport for each (gen, dir). */
+#define XDPCTL_POL_GD(gen, dir) ((gen) * XDPCTL_POL_DIRS + (dir))
+
+/* Slots of xdpctl_ptabs. */
+#define XDPCTL_POL_TABS_PER_GEN 4
+#define XDPCTL_POL_TAB_ADDR(gen, dir, dst) ((gen) * XDPCTL_POL_TABS_PER_GEN + (dir) * 2 + (dst))
+/* Rows: u64 words in 64-byte lines, lines in elements of the rows map. */
+#define XDPCTL_POL_ROW_LINE_WORDS 8
+#define XDPCTL_POL_ROWS_ELEM_BYTES (1u << 22)
+#define XDPCTL_POL_ROWS_ELEM_LINES (XDPCTL_POL_ROWS_ELEM_BYTES / 64)
+/* A row's size bound (3 aggregate words and 157 rule words at 10,000 rules: 1,280 bytes), a
+ * power of two: rows start at most ELEM_BYTES - ROW_MAX_BYTES - 64 bytes into an element. */
+#define XDPCTL_POL_ROW_MAX_BYTES 2048
+#define XDPCTL_POL_ROWS_USABLE_LINES (XDPCTL_POL_ROWS_ELEM_LINES - XDPCTL_POL_ROW_MAX_BYTES / 64 - 1)
+
+/*
+ * The rule walk's bound: a packet is classified exactly when at most XDPCTL_POL_MAX_COUNTED
+ * count or (conforming) rate-limit rules match it before its deciding rule; past that the
+ * default action applies. Each step of the walk takes at least one candidate word or one
+ * matching rule, so this many steps always reach the 65th matching rule.
+ */
+#define XDPCTL_POL_MAX_COUNTED 64
+#define XDPCTL_POL_WALK_STEPS (XDPCTL_POL_MAX_AGG + XDPCTL_POL_MAX_WORDS + XDPCTL_POL_MAX_COUNTED + 1)
 /* The stored policy text (lib/bpf/maps.h): chunks of a generation, at most 2 x 128 MiB. */
 #define XDPCTL_SRC_CHUNK_BYTES 32768
 #define XDPCTL_SRC_MAX_CHUNKS 8192
@@ -177,8 +362,8 @@ struct xdpctl_pol_dir_hdr {
 	__u32 n_rules;          /* 0: no rule in this direction, the default decides */
 	__u32 words;            /* u64 words of rule bits per row */
 	__u32 agg_words;        /* aggregate words per row (ahead of the rule bits) */
-	__u32 row_words;        /* agg_words + words */
-	__u32 rows_offset;      /* first u64 of this direction's rows in the generation's rows map */
+	__u32 row_lines;        /* 64-byte lines per row: ceil((agg_words + words) / 8) */
+	__u32 rows_elem;        /* the rows map's element holding this direction's row 0 */
 	__u32 row_base[XDPCTL_POL_FIELDS]; /* row of class 0 of each field */
 	__u32 src_nonip;        /* classes for packets without the field */
 	__u32 dst_nonip;
@@ -186,12 +371,21 @@ struct xdpctl_pol_dir_hdr {
 	__u32 dport_none;
 	__u32 l4_nonip;
 	__u32 iif_other;
-	__u32 pad[6];
+	__u32 rows_per_elem;    /* row R is in element rows_elem + R / rows_per_elem:
+				 * XDPCTL_POL_ROWS_USABLE_LINES / row_lines */
+	/* class + 1 of every IP packet's source/destination when no rule of the direction
+	 * names an address there (no table, no lookup); 0: look it up */
+	__u32 src_const;
+	__u32 dst_const;
+	__u32 pad[3];
 };
 
 struct xdpctl_pol_hdr {
 	__u32 default_action;   /* XDPCTL_ACT_PASS or XDPCTL_ACT_DROP */
-	__u32 pad;
+	/* Userspace only: 1 once the commit that made this generation active has waited out the
+	 * packets still on the one before. 0 on the active generation: that commit stopped early,
+	 * and the next must wait before it rewrites the other. */
+	__u32 settled;
 	struct xdpctl_pol_dir_hdr dir[XDPCTL_POL_DIRS];
 };
 
@@ -215,18 +409,38 @@ struct xdpctl_rule_rec {
 struct xdpctl_rule_ctr {
 	__u64 packets;
 	__u64 bytes;
-	__u64 last_hit_ns;      /* bpf_ktime_get_ns() of the last hit on this CPU */
+	/* bpf_ktime_get_coarse_ns() of the last hit on this CPU: CLOCK_MONOTONIC_COARSE, the
+	 * timebase of CLOCK_MONOTONIC at tick resolution. */
+	__u64 last_hit_ns;
+	/* jiffies of that hit: the clock is read (a helper call, ~10 ns) once a tick, not for
+	 * every packet; reading jiffies is an inlined load. Datapath only. */
+	__u64 last_hit_jiffies;
 };
 
 /* Shared by all CPUs, per rule (by ctr_slot): the rate limiter's bucket. */
 struct xdpctl_rate_bucket {
-	__u64 tokens_nano;      /* tokens * 1e9, so refills of a fraction of a token add up */
-	__u64 last_ns;
+	__s64 tokens_nano;      /* tokens * 1e9, so refills of a fraction of a token add up;
+				 * racing CPUs can take it a few tokens below zero */
+	__u64 last_ns;          /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last refill */
+};
+
+struct xdpctl_pol_cls_line {
+	__u16 cls[XDPCTL_POL_CLS_PER_LINE];
+};
+
+struct xdpctl_pol_row_line {
+	__u64 word[XDPCTL_POL_ROW_LINE_WORDS];
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(struct xdpctl_pol_dir_hdr) == 4 * 24, "xdpctl_pol_dir_hdr layout");
 static_assert(sizeof(struct xdpctl_rule_rec) == 32, "xdpctl_rule_rec layout");
+static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");
+static_assert(sizeof(struct xdpctl_pol_ctl) == 16, "xdpctl_pol_ctl layout");
+static_assert(sizeof(struct xdpctl_rule_ctr) == 32, "xdpctl_rule_ctr layout");
+static_assert(sizeof(struct xdpctl_rate_bucket) == 16, "xdpctl_rate_bucket layout");
+static_assert(sizeof(struct xdpctl_pol_cls_line) == 64, "xdpctl_pol_cls_line layout");
+static_assert(sizeof(struct xdpctl_pol_row_line) == 64, "xdpctl_pol_row_line layout");
 #endif
 /* ==== end of filtering policy ============================================================== */
 

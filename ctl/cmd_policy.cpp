@@ -1,0 +1,119 @@
+// `xdpctl policy default`, `apply [--dry-run] FILE`, `export`: the whole policy at once.
+#include <fmt/core.h>
+
+#include "command.h"
+#include "error.h"
+#include "policy/policy_store.h"
+#include "policy/rule_parse.h"
+#include "policy_json.h"
+
+namespace xdpctl::ctl {
+
+using namespace xdpctl::policy;
+
+namespace {
+
+// What apply would change, line by line: rules by id, sets by name, the default.
+std::vector<std::string> policy_diff(const Policy& from, const Policy& to)
+{
+    std::vector<std::string> out;
+    if (from.default_action != to.default_action)
+        out.push_back(fmt::format("~ default {} -> {}", action_name(from.default_action),
+                                  action_name(to.default_action)));
+    for (const auto& [name, s] : from.sets)
+        if (!to.sets.count(name))
+            out.push_back(fmt::format("- set {} ({} prefixes)", name, s.entries.size()));
+    for (const auto& [name, s] : to.sets) {
+        auto it = from.sets.find(name);
+        if (it == from.sets.end())
+            out.push_back(fmt::format("+ set {} ({} prefixes)", name, s.entries.size()));
+        else if (!(it->second == s))
+            out.push_back(fmt::format("~ set {} ({} -> {} prefixes)", name,
+                                      it->second.entries.size(), s.entries.size()));
+    }
+    auto by_id = [](const Policy& p) {
+        std::map<uint32_t, const Rule*> m;
+        for (const auto& r : p.rules)
+            m[r.id] = &r;
+        return m;
+    };
+    auto a = by_id(from), b = by_id(to);
+    for (const auto& [id, r] : a)
+        if (!b.count(id))
+            out.push_back("- rule " + format_rule(*r));
+    for (const auto& [id, r] : b) {
+        if (id == 0)
+            continue;
+        auto it = a.find(id);
+        if (it == a.end())
+            out.push_back("+ rule " + format_rule(*r));
+        else if (!(*it->second == *r))
+            out.push_back("~ rule " + format_rule(*r));
+    }
+    for (const auto& r : to.rules)
+        if (r.id == 0)
+            out.push_back("+ rule " + format_rule(r) + " (id assigned on apply)");
+    return out;
+}
+
+}  // namespace
+
+void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
+{
+    auto* policy = app.add_subcommand("policy", "The default action when no rule matches");
+    policy->require_subcommand(1);
+    auto action = std::make_shared<std::string>();
+    auto* def = policy->add_subcommand("default", "Set the default action: pass or drop");
+    def->add_option("action", *action, "pass or drop")
+        ->required()
+        ->check(CLI::IsMember({"pass", "drop"}));
+    def->callback([&g, &run, action] {
+        run = [&g, action] {
+            PolicyStore store(g.netns);
+            Policy p = store.current();
+            p.default_action = *action == "drop" ? ActionKind::drop : ActionKind::pass;
+            store.commit(std::move(p));
+            fmt::print("default action: {}\n", *action);
+            return 0;
+        };
+    });
+
+    struct ApplyOpts {
+        std::string file;
+        bool dry_run = false;
+    };
+    auto ao = std::make_shared<ApplyOpts>();
+    auto* apply = app.add_subcommand("apply", "Replace the whole policy with a rule file's, in "
+                                              "one commit (the format 'xdpctl export' prints)");
+    apply->add_option("file", ao->file, "Rule file")->required();
+    apply->add_flag("--dry-run", ao->dry_run, "Check the file and print what would change");
+    apply->callback([&g, &run, ao] {
+        run = [&g, ao] {
+            Policy next = parse_policy_file(ao->file);  // the whole file, before any change
+            PolicyStore store(g.netns);
+            Policy cur = store.current();
+            auto diff = policy_diff(cur, next);
+            if (ao->dry_run) {
+                for (const auto& l : diff)
+                    fmt::print("{}\n", l);
+                fmt::print("{} change(s); nothing applied (--dry-run)\n", diff.size());
+                return 0;
+            }
+            store.commit(std::move(next));
+            fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());
+            return 0;
+        };
+    });
+
+    auto* exp = app.add_subcommand("export", "Print the policy as a rule file ('xdpctl apply' "
+                                             "reads it back unchanged)");
+    exp->callback([&g, &run] {
+        run = [&g] {
+            PolicyStore store(g.netns);
+            fmt::print("{}", format_policy(store.current()));
+            return 0;
+        };
+    });
+}
+
+}  // namespace xdpctl::ctl

@@ -1,0 +1,129 @@
+// `xdpctl rule add|del|list`: one commit per change; ids are stable, counters follow them.
+#include <chrono>
+#include <thread>
+
+#include <fmt/core.h>
+
+#include "command.h"
+#include "error.h"
+#include "policy/policy_store.h"
+#include "policy/rule_parse.h"
+#include "policy_json.h"
+
+namespace xdpctl::ctl {
+
+using namespace xdpctl::policy;
+
+namespace {
+
+}  // namespace
+
+void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
+{
+    Rule r = parse_rule(args);
+    PolicyStore store(g.netns);
+    Policy p = store.current();
+    if (r.id)
+        for (const auto& existing : p.rules)
+            if (existing.id == r.id)
+                fail_usage("--id {}: a rule with this id exists ('xdpctl rule del {}' first)",
+                           r.id, r.id);
+    p.rules.push_back(r);
+    Policy done = store.commit(std::move(p));
+    fmt::print("{}\n", done.rules.back().id);
+}
+
+namespace {
+
+void rule_del(const GlobalOptions& g, const std::vector<uint32_t>& ids)
+{
+    PolicyStore store(g.netns);
+    Policy p = store.current();
+    for (uint32_t id : ids) {
+        auto it = std::find_if(p.rules.begin(), p.rules.end(),
+                               [&](const Rule& r) { return r.id == id; });
+        if (it == p.rules.end())
+            fail_usage("no rule with id {} ('xdpctl rule list' shows them)", id);
+        p.rules.erase(it);
+    }
+    store.commit(std::move(p));
+    for (uint32_t id : ids)
+        fmt::print("deleted rule {}\n", id);
+}
+
+void rule_list(const GlobalOptions& g, bool json, double interval)
+{
+    PolicyStore store(g.netns);
+    Policy p = store.current();
+    auto before = store.counters();
+    std::map<uint32_t, RuleCounters> after = before;
+    if (interval > 0) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+        after = store.counters();
+    }
+    if (json || g.pretty) {
+        print_json(g, policy_json(p, after, interval > 0 ? &before : nullptr, interval));
+        return;
+    }
+    fmt::print("default: {}\n", action_name(p.default_action));
+    if (p.rules.empty()) {
+        fmt::print("no rules\n");
+        return;
+    }
+    fmt::print("{:>6} {:>6} {:<7} {:<40} {:<14} {:>12} {:>14}{}\n", "ID", "PRIO", "DIR", "MATCH",
+               "ACTION", "PACKETS", "BYTES", interval > 0 ? fmt::format(" {:>12}", "PPS") : "");
+    for (const Rule* r : evaluation_order(p)) {
+        const RuleCounters& c = after[r->id];
+        std::string rate;
+        if (interval > 0)
+            rate = fmt::format(" {:>12.1f}", double(c.packets - before[r->id].packets) / interval);
+        fmt::print("{:>6} {:>6} {:<7} {:<40} {:<14} {:>12} {:>14}{}\n", r->id, r->priority,
+                   r->dir == Direction::egress ? "egress" : "ingress", match_text(*r),
+                   action_text(r->action), c.packets, c.bytes, rate);
+    }
+}
+
+}  // namespace
+
+void add_rule_command(CLI::App& app, const GlobalOptions& g, Runner& run)
+{
+    auto* rule = app.add_subcommand("rule", "Filter rules: add, del, list (each change is one "
+                                            "atomic commit for every interface)");
+    rule->require_subcommand(1);
+
+    rule->add_subcommand(
+        "add", "Add a rule: [--id N] [--priority P] [--dir ingress|egress] [--src CIDR|@SET] "
+               "[--dst CIDR|@SET] [--proto tcp|udp|icmp|icmpv6|N] [--sport P[-Q]] [--dport P[-Q]] "
+               "[--vlan ID] [--iif IFACE] [--tcp-flags syn,!ack] [--fragment] "
+               "--action drop|pass|count|rate-limit PPS [--burst N]; prints the rule's id");
+    // main() hands `rule add ARGS` to rule_add() before CLI11 sees it: the rule options are
+    // parsed by the same code as rule files. This entry serves `rule add --help`.
+
+    auto ids = std::make_shared<std::vector<uint32_t>>();
+    auto* del = rule->add_subcommand("del", "Delete rules by id");
+    del->add_option("id", *ids, "Rule ids")->required();
+    del->callback([&g, &run, ids] {
+        run = [&g, ids] {
+            rule_del(g, *ids);
+            return 0;
+        };
+    });
+
+    struct ListOpts {
+        bool json = false;
+        double interval = 0;
+    };
+    auto lo = std::make_shared<ListOpts>();
+    auto* list = rule->add_subcommand("list", "The rules in evaluation order, with counters");
+    list->add_flag("-j,--json", lo->json, "JSON output (keys in docs/cli.md)");
+    list->add_option("--interval", lo->interval, "Also show each rule's packets per second over S seconds")
+        ->check(CLI::Range(0.05, 3600.0));
+    list->callback([&g, &run, lo] {
+        run = [&g, lo] {
+            rule_list(g, lo->json, lo->interval);
+            return 0;
+        };
+    });
+}
+
+}  // namespace xdpctl::ctl

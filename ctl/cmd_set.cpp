@@ -1,0 +1,194 @@
+// `xdpctl set create|add|del|load|list|destroy`: named prefix sets for --src/--dst @NAME.
+#include <fstream>
+
+#include <fmt/core.h>
+
+#include "command.h"
+#include "error.h"
+#include "policy/policy_store.h"
+#include "policy/rule_parse.h"
+
+namespace xdpctl::ctl {
+
+using namespace xdpctl::policy;
+
+namespace {
+
+SetEntry parse_entry(const std::string& tok)
+{
+    bool ex = !tok.empty() && tok[0] == '!';
+    return {parse_prefix(ex ? tok.substr(1) : tok), ex};
+}
+
+PrefixSet& find_set(Policy& p, const std::string& name)
+{
+    auto it = p.sets.find(name);
+    if (it == p.sets.end())
+        fail_usage("unknown set '{}' ('xdpctl set create {}' first)", name, name);
+    return it->second;
+}
+
+// A prefix file: one CIDR (or !CIDR) a line, '#' comments; errors name the line.
+std::vector<SetEntry> read_prefix_file(const std::string& path)
+{
+    std::ifstream f(path);
+    if (!f)
+        fail_usage("cannot read prefix file '{}'", path);
+    std::vector<SetEntry> out;
+    std::string line;
+    for (size_t n = 1; std::getline(f, line); n++) {
+        if (auto h = line.find('#'); h != std::string::npos)
+            line.resize(h);
+        auto b = line.find_first_not_of(" \t\r");
+        if (b == std::string::npos)
+            continue;
+        auto e = line.find_last_not_of(" \t\r");
+        std::string tok = line.substr(b, e - b + 1);
+        try {
+            out.push_back(parse_entry(tok));
+        } catch (const Error& err) {
+            fail_usage("{}:{}: {}", path, n, err.what());
+        }
+    }
+    return out;
+}
+
+void set_list(const GlobalOptions& g, bool json)
+{
+    PolicyStore store(g.netns);
+    Policy p = store.current();
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& [name, s] : p.sets) {
+        size_t v4 = 0, v6 = 0, ex = 0;
+        for (const auto& e : s.entries) {
+            (e.prefix.family == Family::v4 ? v4 : v6)++;
+            ex += e.except;
+        }
+        nlohmann::json users = nlohmann::json::array();
+        for (const auto& r : p.rules)
+            if ((r.src.kind == AddrMatch::Kind::set && r.src.set == name) ||
+                (r.dst.kind == AddrMatch::Kind::set && r.dst.set == name))
+                users.push_back(r.id);
+        arr.push_back({{"name", name}, {"ipv4", v4}, {"ipv6", v6}, {"exceptions", ex},
+                       {"rules", users}});
+    }
+    if (json || g.pretty) {
+        print_json(g, {{"sets", arr}});
+        return;
+    }
+    if (arr.empty()) {
+        fmt::print("no sets\n");
+        return;
+    }
+    fmt::print("{:<20} {:>10} {:>10} {:>10}  {}\n", "SET", "IPV4", "IPV6", "EXCEPT", "RULES");
+    for (const auto& s : arr)
+        fmt::print("{:<20} {:>10} {:>10} {:>10}  {}\n", s["name"].get<std::string>(),
+                   s["ipv4"].get<size_t>(), s["ipv6"].get<size_t>(),
+                   s["exceptions"].get<size_t>(), s["rules"].dump());
+}
+
+}  // namespace
+
+void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
+{
+    auto* set = app.add_subcommand("set", "Named prefix sets for --src/--dst @NAME: longest "
+                                          "prefix wins, !CIDR excepts a range");
+    set->require_subcommand(1);
+
+    struct Opts {
+        std::string name, file;
+        std::vector<std::string> cidrs;
+        bool json = false;
+    };
+    auto o = std::make_shared<Opts>();
+
+    // Each of these is read -> change -> one commit.
+    auto changer = [&g, &run, o](std::function<void(Policy&)> change, std::string done) {
+        return [&g, &run, o, change, done] {
+            run = [&g, o, change, done] {
+                if (o->name.empty() || o->name.size() > kMaxSetNameLen || o->name[0] == '@')
+                    fail_usage("'{}' is not a valid set name (1-{} characters, no '@')", o->name,
+                               kMaxSetNameLen);
+                PolicyStore store(g.netns);
+                Policy p = store.current();
+                change(p);
+                store.commit(std::move(p));
+                fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));
+                return 0;
+            };
+        };
+    };
+
+    auto* create = set->add_subcommand("create", "Create an empty set");
+    create->add_option("name", o->name, "Set name")->required();
+    create->callback(changer(
+        [o](Policy& p) {
+            if (p.sets.count(o->name))
+                fail_usage("set '{}' exists", o->name);
+            p.sets[o->name].name = o->name;
+        },
+        "created set {}"));
+
+    auto* add = set->add_subcommand("add", "Add prefixes (CIDR, or !CIDR for an exception)");
+    add->add_option("name", o->name, "Set name")->required();
+    add->add_option("cidr", o->cidrs, "Prefixes")->required();
+    add->callback(changer(
+        [o](Policy& p) {
+            PrefixSet& s = find_set(p, o->name);
+            for (const auto& c : o->cidrs)
+                s.entries.push_back(parse_entry(c));
+        },
+        "updated set {}"));
+
+    auto* del = set->add_subcommand("del", "Remove prefixes");
+    del->add_option("name", o->name, "Set name")->required();
+    del->add_option("cidr", o->cidrs, "Prefixes")->required();
+    del->callback(changer(
+        [o](Policy& p) {
+            PrefixSet& s = find_set(p, o->name);
+            for (const auto& c : o->cidrs) {
+                SetEntry e = parse_entry(c);
+                auto it = std::find(s.entries.begin(), s.entries.end(), e);
+                if (it == s.entries.end())
+                    fail_usage("{} is not in set '{}'", c, o->name);
+                s.entries.erase(it);
+            }
+        },
+        "updated set {}"));
+
+    auto* load = set->add_subcommand("load", "Replace a set's prefixes with a file's (one a line, "
+                                             "# comments); creates the set if needed");
+    load->add_option("name", o->name, "Set name")->required();
+    load->add_option("file", o->file, "Prefix file")->required();
+    load->callback(changer(
+        [o](Policy& p) {
+            PrefixSet& s = p.sets[o->name];
+            s.name = o->name;
+            s.entries = read_prefix_file(o->file);
+        },
+        "loaded set {}"));
+
+    auto* destroy = set->add_subcommand("destroy", "Delete a set no rule uses");
+    destroy->add_option("name", o->name, "Set name")->required();
+    destroy->callback(changer(
+        [o](Policy& p) {
+            find_set(p, o->name);
+            for (const auto& r : p.rules)
+                if ((r.src.kind == AddrMatch::Kind::set && r.src.set == o->name) ||
+                    (r.dst.kind == AddrMatch::Kind::set && r.dst.set == o->name))
+                    fail_usage("set '{}' is used by rule {}", o->name, r.id);
+            p.sets.erase(o->name);
+        },
+        "destroyed set {}"));
+
+    auto* list = set->add_subcommand("list", "Sets with their sizes and the rules using them");
+    list->add_flag("-j,--json", o->json, "JSON output");
+    list->callback([&g, &run, o] {
+        run = [&g, o] {
+            set_list(g, o->json);
+            return 0;
+        };
+    });
+}
+
+}  // namespace xdpctl::ctl

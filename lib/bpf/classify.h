@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The filtering classifier: the compiled policy (lib/policy/compiled_policy.h) walked the way
+ * classify_compiled() walks it in C++, over the maps of bpf/policy_maps.h.
+ *
+ * Per packet: one lookup per field gives a class (the addresses through prefix tables, the
+ * rest through direct-indexed arrays of 64-byte lines); each class has a bitmap row over the
+ * rules in evaluation order, led by aggregate words (bit w set: word w of the row is not
+ * zero). The AND of the seven rows' aggregates names the candidate words; the AND of a
+ * candidate word names the rules that match; the first that is not count/rate-limit decides.
+ *
+ * What costs here is calls: on this VM a call and its return cost 7-10 ns (the kernel
+ * mitigates SRSO with Safe RET), an inlined array lookup ~1 ns. The rows sit in 4 MiB
+ * elements, so the seven rows usually take one or two lookups and every word after that is
+ * a plain load; the walk runs in bpf_loop (one call a step), and a step scans up to four
+ * candidate words.
+ */
+#ifndef XDPCTL_BPF_CLASSIFY_H
+#define XDPCTL_BPF_CLASSIFY_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "abi/xdpctl_abi.h"
+#include "bpf/packet.h"
+#include "bpf/policy_maps.h"
+#include "bpf/prefix_table.h"
+
+#define XDPCTL_NSEC_PER_SEC 1000000000ULL
+/*
+ * A rate bucket is refilled at most once per this many ns: every refill is a compare-and-swap
+ * on a cache line all CPUs share, and at 10x the rate the packets themselves would otherwise
+ * refill it. Time is not lost: the next refill adds everything since the last one.
+ */
+#define XDPCTL_RATE_REFILL_NS 1000
+/* Candidate words a walk step scans before it returns to bpf_loop. */
+#define XDPCTL_POL_WORDS_PER_STEP 4
+
+/* The walk keeps the aggregate words in fields of its state, not in a counter-indexed
+ * array: a counter whose value the verifier knows would make it verify every iteration. */
+_Static_assert(XDPCTL_POL_MAX_AGG <= 3, "the walk holds at most 3 aggregate words");
+_Static_assert((XDPCTL_POL_ROW_MAX_BYTES & (XDPCTL_POL_ROW_MAX_BYTES - 1)) == 0,
+	       "word offsets are masked to the row");
+
+struct pol_walk {
+	const __u8 *row[XDPCTL_POL_FIELDS]; /* each field's row, inside a rows element */
+	__u64 agg[3];       /* aggregate bits not visited yet */
+	__u64 word;         /* candidate rules of the current word not visited yet */
+	__u32 rank_base;    /* rank of bit 0 of `word` */
+	__u32 n_rules;
+	__u32 rec_base;     /* rank 0 in xdpctl_prule */
+	__u32 len;          /* the packet's bytes, for the counters */
+	__u32 action;       /* the verdict: the default until a rule decides */
+	__u32 rule_id;      /* the deciding rule, 0 for the default */
+};
+
+/* Trailing zeros of x != 0: the population count of the bits below the lowest set bit.
+ * Branch-free, so the verifier walks one path; clang 14 crashes on __builtin_ctzll for BPF. */
+static __always_inline __u32 pol_ctz(__u64 x)
+{
+	__u64 v = (x & -x) - 1;
+
+	v = v - ((v >> 1) & 0x5555555555555555ULL);
+	v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (__u32)((v * 0x0101010101010101ULL) >> 56);
+}
+
+/* Rule word k of field f's row (past its aggregate words). A row starts at most
+ * XDPCTL_POL_ROWS_ELEM_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64 bytes into its element and is
+ * at most XDPCTL_POL_ROW_MAX_BYTES long (the writer lays them out so): the verifier checks
+ * the load against that. */
+static __always_inline __u64 pol_row_word(const struct pol_walk *w, int f, __u32 k)
+{
+	return *(const __u64 *)(w->row[f] + ((k * 8) & (XDPCTL_POL_ROW_MAX_BYTES - 8)));
+}
+
+/* Rule word k of the AND of the seven rows. No early exit: seven loads cost less than the
+ * paths they would make the verifier walk. */
+static __always_inline __u64 pol_row_and(const struct pol_walk *w, __u32 k)
+{
+	__u64 acc = ~0ULL;
+
+#pragma unroll
+	for (int f = 0; f < XDPCTL_POL_FIELDS; f++)
+		acc &= pol_row_word(w, f, k);
+	return acc;
+}
+
+static __always_inline void pol_count(__u32 slot, __u32 len)
+{
+	struct xdpctl_rule_ctr *c = bpf_map_lookup_elem(&xdpctl_rctr, &slot);
+	__u64 j;
+
+	if (!c)
+		return;
+	c->packets++;
+	c->bytes += len;
+	j = bpf_jiffies64();
+	if (c->last_hit_jiffies != j) {
+		c->last_hit_jiffies = j;
+		c->last_hit_ns = bpf_ktime_get_coarse_ns();
+	}
+}
+
+/*
+ * A token bucket shared by all CPUs, without a lock: the refill is claimed with a
+ * compare-and-swap on last_ns (one CPU adds the elapsed time's tokens), a packet takes a
+ * token with one atomic add. Two CPUs that both see the last token can both take it and
+ * leave the bucket below zero; the next refills pay that back, so the long-run rate holds.
+ * A clamp that raced with takers subtracts the excess it saw, which is what an atomic
+ * clamp at that moment would have left.
+ */
+static __always_inline int pol_rate_conforms(const struct xdpctl_rule_rec *r)
+{
+	__u32 slot = r->ctr_slot;
+	struct xdpctl_rate_bucket *b = bpf_map_lookup_elem(&xdpctl_rrate, &slot);
+	__u64 rate = r->rate_pps, cap = r->burst * XDPCTL_NSEC_PER_SEC, now, last, el, add;
+	__s64 after;
+
+	if (!b || !rate)
+		return 1;
+	now = bpf_ktime_get_ns();
+	last = *(volatile __u64 *)&b->last_ns;
+	el = now - last;
+	if ((__s64)el >= XDPCTL_RATE_REFILL_NS &&
+	    __sync_val_compare_and_swap(&b->last_ns, last, now) == last) {
+		/* Past the time to fill the bucket, it is full: no multiply that could overflow. */
+		add = el >= cap / rate ? cap : el * rate;
+		after = __sync_fetch_and_add(&b->tokens_nano, (__s64)add) + (__s64)add;
+		if (after > (__s64)cap)
+			__sync_fetch_and_add(&b->tokens_nano, (__s64)cap - after);
+	}
+	if (*(volatile __s64 *)&b->tokens_nano < (__s64)XDPCTL_NSEC_PER_SEC)
+		return 0;
+	__sync_fetch_and_add(&b->tokens_nano, -(__s64)XDPCTL_NSEC_PER_SEC);
+	return 1;
+}
+
+/*
+ * One step of the walk (bpf_loop's body, so the verifier checks it once, not per step):
+ * with no candidate word in hand, take aggregate bits until a word has matching rules (at
+ * most XDPCTL_POL_WORDS_PER_STEP of them); then visit the next matching rule. Returns 1 to
+ * stop.
+ */
+static __always_inline long pol_step(struct pol_walk *w)
+{
+	struct xdpctl_rule_rec *r;
+	__u32 wi, rank, key, act;
+
+#pragma unroll
+	for (int t = 0; t < XDPCTL_POL_WORDS_PER_STEP; t++) {
+		if (w->word)
+			break;
+		if (w->agg[0]) {
+			wi = pol_ctz(w->agg[0]);
+			w->agg[0] &= w->agg[0] - 1;
+		} else if (w->agg[1]) {
+			wi = 64 + pol_ctz(w->agg[1]);
+			w->agg[1] &= w->agg[1] - 1;
+		} else if (w->agg[2]) {
+			wi = 128 + pol_ctz(w->agg[2]);
+			w->agg[2] &= w->agg[2] - 1;
+		} else {
+			return 1;
+		}
+		w->rank_base = wi * 64;
+		w->word = pol_row_and(w, wi);
+	}
+	if (!w->word)
+		return 0;
+	rank = w->rank_base + pol_ctz(w->word);
+	w->word &= w->word - 1;
+	if (rank >= w->n_rules)
+		return 1;
+	key = w->rec_base + rank;
+	r = bpf_map_lookup_elem(&xdpctl_prule, &key);
+	if (!r)
+		return 1;
+	act = r->action;
+	if (act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_conforms(r))) {
+		pol_count(r->ctr_slot, w->len);
+		return 0;
+	}
+	pol_count(r->ctr_slot, w->len);
+	w->action = act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP;
+	w->rule_id = r->id;
+	return 1;
+}
+
+static long pol_walk_step(__u64 index, void *ctx)
+{
+	return pol_step(ctx);
+}
+
+/* Class `idx` of a table of u16 classes starting at line `base`; -1 if the line is missing. */
+static __always_inline int pol_cls(void *map, __u32 base, __u32 idx)
+{
+	__u32 key = base + idx / XDPCTL_POL_CLS_PER_LINE;
+	struct xdpctl_pol_cls_line *l = bpf_map_lookup_elem(map, &key);
+
+	return l ? l->cls[idx & (XDPCTL_POL_CLS_PER_LINE - 1)] : -1;
+}
+
+/*
+ * The functions below are global (not static) on purpose: the verifier checks a global
+ * function once, on its own, with unknown arguments. Inlined, the prefix-table lookups and
+ * the walk would be checked again for every parser path that reaches them (over the
+ * 1,000,000-instruction limit, measured). Each costs a packet one call.
+ */
+
+/* Address classes: tables hold class + 1 and a /0 of each family, so 0 means no table.
+ * The IPv6 lookup is a function of its own, with the address as plain scalars: it alone
+ * takes the verifier ~17,000 instructions, and anything that doubles its paths doubles that. */
+static __always_inline int pol_addr_result(__u32 v)
+{
+	if (v == XDPCTL_PFX_NONE || v > XDPCTL_PFX_VALUE_MAX)
+		return -1;
+	return (int)(v - 1);
+}
+
+__noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
+{
+	void *t = bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
+
+	return t ? pol_addr_result(xdpctl_pfx6_lookup(t, hi, lo)) : -1;
+}
+
+/* IPv4 inline (a few instructions for the verifier), IPv6 in its own function. */
+static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pkt *p, const __u32 *a)
+{
+	void *t;
+
+	if (konst)
+		return (int)(konst - 1);
+	if (p->l3_proto != ETH_P_IP)
+		return xdpctl_pol_addr6_cls(slot, ((__u64)bpf_ntohl(a[0]) << 32) | bpf_ntohl(a[1]),
+					    ((__u64)bpf_ntohl(a[2]) << 32) | bpf_ntohl(a[3]));
+	t = bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
+	return t ? pol_addr_result(xdpctl_pfx4_lookup(t, bpf_ntohl(a[0]))) : -1;
+}
+
+/* What the walk needs of a packet: its classes and its length. */
+struct pol_key {
+	int cls[XDPCTL_POL_FIELDS];
+	__u32 len;
+};
+
+/* The rows and the walk. Returns rule_id << 8 | action. */
+__noinline long xdpctl_pol_walk(const struct pol_key *k, __u32 gen, __u32 dir, __u32 def)
+{
+	__u32 g = gen & 1, elem, prev = ~0U, row, rpe, agg_words;
+	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
+	struct xdpctl_pol_dir_hdr *dh;
+	struct pol_walk w;
+	void *rows, *e = NULL;
+
+	if (!h || !k)
+		return def;
+	dh = &h->dir[dir & 1];
+	rows = bpf_map_lookup_elem(&xdpctl_prows, &g);
+	if (!rows)
+		return def;
+	rpe = dh->rows_per_elem;
+	if (!rpe)
+		return def;
+	agg_words = dh->agg_words;
+	if (agg_words > 3)
+		return def;
+	w.agg[0] = w.agg[1] = w.agg[2] = ~0ULL;
+	/* Rows are laid out field after field, so equal elements are neighbours. */
+#pragma unroll
+	for (int f = 0; f < XDPCTL_POL_FIELDS; f++) {
+		const __u64 *r;
+		__u32 off;
+
+		if (k->cls[f] < 0)
+			return def;
+		row = dh->row_base[f] + (__u32)k->cls[f];
+		elem = dh->rows_elem + row / rpe;
+		if (elem != prev) {
+			e = bpf_map_lookup_elem(rows, &elem);
+			prev = elem;
+		}
+		if (!e)
+			return def;
+		off = (row % rpe) * dh->row_lines * XDPCTL_PFX_LINE_BYTES;
+		if (off > XDPCTL_POL_ROWS_ELEM_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
+			return def;
+		/* A row's first line holds its (at most 3) aggregate words. */
+		r = e + off;
+		w.agg[0] &= r[0];
+		w.agg[1] &= r[1];
+		w.agg[2] &= r[2];
+		w.row[f] = (const __u8 *)(r + agg_words);
+	}
+	if (agg_words < 3)
+		w.agg[2] = 0;
+	if (agg_words < 2)
+		w.agg[1] = 0;
+	if (!(w.agg[0] | w.agg[1] | w.agg[2]))
+		return def;
+	w.word = 0;
+	w.rank_base = 0;
+	w.n_rules = dh->n_rules;
+	w.rec_base = XDPCTL_POL_GD(g, dir & 1) * XDPCTL_POL_MAX_RULES;
+	w.len = k->len;
+	w.action = def;
+	w.rule_id = 0;
+	/* The first step inline: most packets are decided there, and bpf_loop's steps are calls. */
+	if (!pol_step(&w))
+		bpf_loop(XDPCTL_POL_WALK_STEPS - 1, pol_walk_step, &w, 0);
+	return ((long)w.rule_id << 8) | w.action;
+}
+
+/* Set in xdpctl_pol_classes()'s result: the rules must be walked; an address table was
+ * missing (a generation being freed, see classify()). */
+#define XDPCTL_POL_WALK 0x100
+#define XDPCTL_POL_RETRY 0x200
+
+/*
+ * The packet's class in every field, into *k. Returns the default action, with
+ * XDPCTL_POL_WALK set unless the direction has no rules, or XDPCTL_POL_RETRY set when an
+ * address table is not there. A function apart from the walk:
+ * the caller calls both, so no call chain holds the walk's state and the IPv6 lookup's
+ * stack together (BPF allows 512 bytes along a chain).
+ */
+__noinline int xdpctl_pol_classes(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex,
+				  struct pol_key *k)
+{
+	__u32 gd, def;
+	struct xdpctl_pol_hdr *h;
+	struct xdpctl_pol_dir_hdr *dh;
+	int ip, has_ports;
+
+	gen &= 1;
+	dir &= 1;
+	h = bpf_map_lookup_elem(&xdpctl_phdr, &gen);
+	if (!h || !p || !k)
+		return XDPCTL_ACT_PASS;
+	def = h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
+	dh = &h->dir[dir];
+	if (!dh->n_rules)
+		return def;
+	gd = XDPCTL_POL_GD(gen, dir);
+
+	ip = p->l3_proto == ETH_P_IP || p->l3_proto == ETH_P_IPV6;
+	has_ports = 0;
+	if (ip) {
+		__u32 later = p->frag == PKT_LATER_FRAGMENT;
+
+		k->cls[XDPCTL_FIELD_SRC] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 0), dh->src_const, p, p->saddr);
+		k->cls[XDPCTL_FIELD_DST] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 1), dh->dst_const, p, p->daddr);
+		if (k->cls[XDPCTL_FIELD_SRC] < 0 || k->cls[XDPCTL_FIELD_DST] < 0)
+			return def | XDPCTL_POL_RETRY;
+		k->cls[XDPCTL_FIELD_L4] = pol_cls(&xdpctl_pl4, gd * XDPCTL_POL_L4_LINES,
+						  (later << 16) | ((__u32)p->l4_proto << 8) | p->tcp_flags);
+		has_ports = !later && (p->l4_proto == IPPROTO_TCP || p->l4_proto == IPPROTO_UDP);
+	} else {
+		k->cls[XDPCTL_FIELD_SRC] = dh->src_nonip;
+		k->cls[XDPCTL_FIELD_DST] = dh->dst_nonip;
+		k->cls[XDPCTL_FIELD_L4] = dh->l4_nonip;
+	}
+	if (has_ports) {
+		k->cls[XDPCTL_FIELD_SPORT] = pol_cls(&xdpctl_pport, (gd * 2) * XDPCTL_POL_PORT_LINES,
+						     bpf_ntohs(p->sport));
+		k->cls[XDPCTL_FIELD_DPORT] = pol_cls(&xdpctl_pport, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES,
+						     bpf_ntohs(p->dport));
+	} else {
+		k->cls[XDPCTL_FIELD_SPORT] = dh->sport_none;
+		k->cls[XDPCTL_FIELD_DPORT] = dh->dport_none;
+	}
+	k->cls[XDPCTL_FIELD_VLAN] = pol_cls(&xdpctl_pvlan, gd * XDPCTL_POL_VLAN_LINES,
+					    p->n_vlans ? p->vlan_id[0] & 0xfff : XDPCTL_POL_VLAN_ENTRIES - 1);
+	k->cls[XDPCTL_FIELD_IIF] = ifindex < XDPCTL_POL_IIF_ENTRIES
+					   ? pol_cls(&xdpctl_piif, gd * XDPCTL_POL_IIF_LINES, ifindex)
+					   : (int)dh->iif_other;
+	k->len = p->len;
+	return def | XDPCTL_POL_WALK;
+}
+
+/*
+ * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, and in
+ * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
+ * (egress); `ifindex` is what --iif matches. Counts the deciding rule and every
+ * count/conforming rate-limit rule on the way.
+ * With no policy committed it costs one inlined array lookup and touches nothing.
+ *
+ * Generations (lib/policy/policy_maps.cpp): a packet reads gen once and everything it uses
+ * follows from it. A commit flips gen, then frees the old generation's address tables
+ * (each slot then holds a one-line placeholder) and waits a grace period before it rewrites
+ * anything else of the old generation. So a packet that read the old gen sees the old
+ * generation whole, or finds a table missing before it has counted anything: the flip has
+ * happened, and it starts again under the new gen. A table missing without a flip (never
+ * written: a bug) gives the default action.
+ */
+static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifindex, __u32 *rule_id)
+{
+	__u32 zero = 0, gen, again;
+	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
+	struct pol_key k;
+	long r;
+
+	*rule_id = 0;
+	if (!ctl || !ctl->installed)
+		return XDPCTL_ACT_PASS;
+	gen = *(volatile __u32 *)&ctl->gen;
+	r = xdpctl_pol_classes(p, gen, dir, ifindex, &k);
+	if (r & XDPCTL_POL_RETRY) {
+		/* A full barrier (rare path): the new gen is read after the missing table was seen,
+		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
+		__sync_fetch_and_add(&ctl->commits, 0);
+		again = *(volatile __u32 *)&ctl->gen;
+		if (again == gen)
+			return (__u32)r & 0xff;
+		gen = again;
+		r = xdpctl_pol_classes(p, gen, dir, ifindex, &k);
+		if (r & XDPCTL_POL_RETRY)
+			return (__u32)r & 0xff;
+	}
+	if (!(r & XDPCTL_POL_WALK))
+		return (__u32)r;
+	r = xdpctl_pol_walk(&k, gen, dir, (__u32)r & 0xff);
+	*rule_id = (__u32)(r >> 8);
+	return (__u32)(r & 0xff);
+}
+
+#endif

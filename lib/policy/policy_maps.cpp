@@ -1,0 +1,539 @@
+#include "policy/policy_maps.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+#include <bpf/bpf.h>
+
+#include "counters.h"
+#include "error.h"
+#include "iface_pins.h"
+#include "prefix_table.h"
+
+namespace xdpctl::policy {
+
+namespace {
+
+constexpr uint64_t kNsecPerSec = 1000000000ull;
+constexpr uint64_t kMaxBurst = uint64_t(std::numeric_limits<int64_t>::max()) / kNsecPerSec;
+// What the old generation's slots hold once it is freed: a map of one line. A slot must
+// hold a map of the template's flags and size, and batch deletion of ARRAY_OF_MAPS
+// elements is not supported (ENOTSUPP, kernel 6.18), while each single delete waits a grace
+// period; one batch update with this map frees all of them after one wait.
+constexpr const char* kPlaceholderName = "xdpctl_pnone";
+
+uint64_t mono_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * kNsecPerSec + uint64_t(ts.tv_nsec);
+}
+
+uint32_t bpf_action(ActionKind a)
+{
+    switch (a) {
+    case ActionKind::pass:
+        return XDPCTL_ACT_PASS;
+    case ActionKind::drop:
+        return XDPCTL_ACT_DROP;
+    case ActionKind::count:
+        return XDPCTL_ACT_COUNT;
+    case ActionKind::rate_limit:
+        return XDPCTL_ACT_RATE_LIMIT;
+    }
+    fail("unknown rule action {}", int(a));
+}
+
+Prefix4 to_prefix4(const Prefix& p)
+{
+    const auto& a = p.addr;
+    return {(uint32_t(a[0]) << 24) | (uint32_t(a[1]) << 16) | (uint32_t(a[2]) << 8) | a[3], p.len};
+}
+
+Prefix6 to_prefix6(const Prefix& p)
+{
+    Prefix6 out;
+    for (int i = 0; i < 8; i++) {
+        out.addr.hi = (out.addr.hi << 8) | p.addr[i];
+        out.addr.lo = (out.addr.lo << 8) | p.addr[8 + i];
+    }
+    out.len = p.len;
+    return out;
+}
+
+UniqueFd create_lines_map(const char* name, uint64_t lines)
+{
+    if (lines == 0 || lines > std::numeric_limits<uint32_t>::max())
+        fail("a policy table of {} lines cannot be created", lines);
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
+    int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(__u32), XDPCTL_PFX_LINE_BYTES,
+                            uint32_t(lines), &opts);
+    if (fd < 0)
+        fail("cannot create the policy table {} ({} MiB): {}", name,
+             (lines * XDPCTL_PFX_LINE_BYTES) >> 20, errno_str(errno));
+    return UniqueFd(fd);
+}
+
+// One direction's source or destination classes as a prefix table: value = class + 1, and
+// a /0 of each family so that every address finds its class.
+UniqueFd address_table(const AddrClassTable& v4, const AddrClassTable& v6, uint64_t* bytes)
+{
+    std::vector<PrefixEntry4> e4;
+    std::vector<PrefixEntry6> e6;
+    bool root4 = false, root6 = false;
+    e4.reserve(v4.entries.size() + 1);
+    e6.reserve(v6.entries.size() + 1);
+    for (const auto& e : v4.entries) {
+        e4.push_back({to_prefix4(e.prefix), e.cls + 1});
+        root4 |= e.prefix.len == 0;
+    }
+    for (const auto& e : v6.entries) {
+        e6.push_back({to_prefix6(e.prefix), e.cls + 1});
+        root6 |= e.prefix.len == 0;
+    }
+    // A rule's own /0 already carries the class of everything it covers.
+    if (!root4)
+        e4.push_back({Prefix4{0, 0}, v4.default_class + 1});
+    if (!root6)
+        e6.push_back({Prefix6{Ip6{0, 0}, 0}, v6.default_class + 1});
+    const PrefixTable t = PrefixTable::build(e4, e6);
+    *bytes += t.stats().bytes;
+    return create_prefix_table_map(t);
+}
+
+void check_direction(const CompiledDirection& d, int dir, const std::map<uint32_t, uint32_t>& slots)
+{
+    const char* name = dir ? "egress" : "ingress";
+    if (d.n_rules > XDPCTL_POL_MAX_RULES || d.ranked.size() != d.n_rules)
+        fail_usage("{} {} rules: at most {} are supported", d.n_rules, name, XDPCTL_POL_MAX_RULES);
+    if (d.n_rules == 0)
+        return;
+    if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.size() % d.row_words() != 0 ||
+        d.row_words() * sizeof(uint64_t) > XDPCTL_POL_ROW_MAX_BYTES)
+        fail("the compiled {} rows are malformed", name);
+    if (d.sport.size() != XDPCTL_POL_PORTS || d.dport.size() != XDPCTL_POL_PORTS ||
+        d.l4.size() != XDPCTL_POL_L4_ENTRIES || d.vlan.size() != XDPCTL_POL_VLAN_ENTRIES ||
+        d.iif.size() != XDPCTL_POL_IIF_ENTRIES)
+        fail("the compiled {} class tables have the wrong sizes", name);
+    for (const RuleRecord& r : d.ranked) {
+        auto it = slots.find(r.id);
+        if (it == slots.end())
+            fail("rule {} has no counter slot", r.id);
+        if (it->second >= XDPCTL_POL_COUNTER_SLOTS)
+            fail("rule {}: counter slot {} is out of range", r.id, it->second);
+        // The bucket counts nanotokens in a signed 64-bit word.
+        if (r.action == ActionKind::rate_limit &&
+            (r.rate_pps == 0 || r.burst == 0 || r.burst > kMaxBurst))
+            fail_usage("rule {}: a rate limit needs a rate above 0 and a burst of 1 to {} packets", r.id,
+                       kMaxBurst);
+    }
+}
+
+// The inner map's id in `slot` of an ARRAY_OF_MAPS, 0 for an empty slot.
+uint32_t slot_map_id(int outer_fd, uint32_t slot)
+{
+    uint32_t id = 0;
+    if (bpf_map_lookup_elem(outer_fd, &slot, &id) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        fail("cannot read the policy table slot {}: {}", slot, errno_str(errno));
+    }
+    return id;
+}
+
+bool is_placeholder(uint32_t map_id)
+{
+    UniqueFd fd(bpf_map_get_fd_by_id(map_id));
+    if (!fd)
+        return false;
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd.get(), &info, &len) != 0)
+        return false;
+    return std::strcmp(info.name, kPlaceholderName) == 0;
+}
+
+void update_slots(int outer_fd, std::vector<uint32_t> keys, std::vector<uint32_t> fds)
+{
+    if (keys.empty())
+        return;
+    __u32 count = uint32_t(keys.size());
+    if (bpf_map_update_batch(outer_fd, keys.data(), fds.data(), &count, nullptr) != 0)
+        fail("cannot install the policy tables: {}", errno_str(errno));
+}
+
+}  // namespace
+
+UniqueFd dup_map_fd(int fd, const char* name)
+{
+    if (fd < 0)
+        fail("the map {} is not loaded", name);
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d < 0)
+        fail("cannot duplicate the fd of map {}: {}", name, errno_str(errno));
+    return UniqueFd(d);
+}
+
+PolicyMapFds policy_map_fds_pinned(const std::string& dir)
+{
+    auto open = [&](const char* name) {
+        UniqueFd fd = open_pinned(dir + "/" + name);
+        if (!fd)
+            fail("the policy map {} is not pinned under {}", name, dir);
+        return fd;
+    };
+    return PolicyMapFds{open("xdpctl_pctl"),  open("xdpctl_phdr"), open("xdpctl_pport"),
+                        open("xdpctl_pl4"),   open("xdpctl_pvlan"), open("xdpctl_piif"),
+                        open("xdpctl_prule"), open("xdpctl_rctr"), open("xdpctl_rrate"),
+                        open("xdpctl_ptabs"), open("xdpctl_prows")};
+}
+
+PolicyMaps::PolicyMaps(PolicyMapFds fds)
+    : fds_(std::move(fds)),
+      hdr_(std::make_unique<MappedMap>(fds_.hdr.get())),
+      port_(std::make_unique<MappedMap>(fds_.port.get())),
+      l4_(std::make_unique<MappedMap>(fds_.l4.get())),
+      vlan_(std::make_unique<MappedMap>(fds_.vlan.get())),
+      iif_(std::make_unique<MappedMap>(fds_.iif.get())),
+      rules_(std::make_unique<MappedMap>(fds_.rules.get()))
+{
+    // The layout is compiled into both sides; a map of another size is another version.
+    auto expect = [](const MappedMap& m, uint32_t value_size, uint64_t entries, const char* name) {
+        if (m.value_size() != value_size || m.entries() != entries)
+            fail("the policy map {} has {} entries of {} bytes, expected {} of {}: pinned by another "
+                 "xdpctl version?",
+                 name, m.entries(), m.value_size(), entries, value_size);
+    };
+    expect(*hdr_, sizeof(xdpctl_pol_hdr), XDPCTL_POL_GENS, "xdpctl_phdr");
+    expect(*port_, sizeof(xdpctl_pol_cls_line), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * 2 * XDPCTL_POL_PORT_LINES,
+           "xdpctl_pport");
+    expect(*l4_, sizeof(xdpctl_pol_cls_line), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_L4_LINES,
+           "xdpctl_pl4");
+    expect(*vlan_, sizeof(xdpctl_pol_cls_line), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_VLAN_LINES,
+           "xdpctl_pvlan");
+    expect(*iif_, sizeof(xdpctl_pol_cls_line), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_IIF_LINES,
+           "xdpctl_piif");
+    expect(*rules_, sizeof(xdpctl_rule_rec), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_MAX_RULES,
+           "xdpctl_prule");
+}
+
+PolicyMaps::~PolicyMaps() = default;
+PolicyMaps::PolicyMaps(PolicyMaps&&) noexcept = default;
+
+xdpctl_pol_ctl PolicyMaps::read_ctl() const
+{
+    __u32 key = 0;
+    xdpctl_pol_ctl ctl{};
+    if (bpf_map_lookup_elem(fds_.ctl.get(), &key, &ctl) != 0)
+        fail("cannot read the policy control map: {}", errno_str(errno));
+    return ctl;
+}
+
+uint32_t PolicyMaps::active_gen() const
+{
+    return read_ctl().gen & 1;
+}
+
+bool PolicyMaps::installed() const
+{
+    return read_ctl().installed != 0;
+}
+
+uint64_t PolicyMaps::commits() const
+{
+    return read_ctl().commits;
+}
+
+void PolicyMaps::grace_period()
+{
+    // An update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it
+    // writes: putting the active generation's rows map back into its own slot waits for
+    // every program that started before, and changes nothing.
+    const uint32_t gen = active_gen();
+    const uint32_t id = slot_map_id(fds_.rows.get(), gen);
+    UniqueFd fd(id ? bpf_map_get_fd_by_id(id) : -1);
+    if (!fd)
+        fail("the active policy generation has no rows table");
+    update_slots(fds_.rows.get(), {gen}, {uint32_t(fd.get())});
+}
+
+void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32_t>& slot_of)
+{
+    const uint64_t t0 = mono_ns();
+    times_ = {};
+    for (int d = 0; d < XDPCTL_POL_DIRS; d++)
+        check_direction(c.dir[d], d, slot_of);
+    if (c.default_action != ActionKind::pass && c.default_action != ActionKind::drop)
+        fail_usage("the default action is pass or drop");
+
+    const xdpctl_pol_ctl ctl = read_ctl();
+    const uint32_t old = ctl.gen & 1, target = old ^ 1;
+    const int tabs = fds_.tabs.get();
+    auto hdrs = hdr_->as<xdpctl_pol_hdr>();
+
+    // The target generation is free once the commit that left it has waited out the packets
+    // still on it. A commit killed between its flip and that wait leaves `settled` at 0.
+    if (ctl.installed && !hdrs[old].settled) {
+        grace_period();
+        hdrs[old].settled = 1;
+    }
+
+    // ---- the fixed-size tables and rule records of the target generation, by mmap ----
+    xdpctl_pol_hdr hdr{};
+    hdr.default_action = c.default_action == ActionKind::drop ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
+    auto port = port_->as<uint16_t>();
+    auto l4 = l4_->as<uint16_t>();
+    auto vlan = vlan_->as<uint16_t>();
+    auto iif = iif_->as<uint16_t>();
+    auto recs = rules_->as<xdpctl_rule_rec>();
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+        if (cd.n_rules == 0)
+            continue;  // the datapath stops at n_rules == 0
+        const size_t gd = XDPCTL_POL_GD(target, d);
+        const size_t cls_per_line = XDPCTL_POL_CLS_PER_LINE;
+        std::copy(cd.sport.begin(), cd.sport.end(), port.begin() + (gd * 2) * XDPCTL_POL_PORT_LINES * cls_per_line);
+        std::copy(cd.dport.begin(), cd.dport.end(), port.begin() + (gd * 2 + 1) * XDPCTL_POL_PORT_LINES * cls_per_line);
+        std::copy(cd.l4.begin(), cd.l4.end(), l4.begin() + gd * XDPCTL_POL_L4_LINES * cls_per_line);
+        std::copy(cd.vlan.begin(), cd.vlan.end(), vlan.begin() + gd * XDPCTL_POL_VLAN_LINES * cls_per_line);
+        std::copy(cd.iif.begin(), cd.iif.end(), iif.begin() + gd * XDPCTL_POL_IIF_LINES * cls_per_line);
+        for (uint32_t rank = 0; rank < cd.n_rules; rank++) {
+            const RuleRecord& r = cd.ranked[rank];
+            xdpctl_rule_rec& rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
+            rec = {};
+            rec.id = r.id;
+            rec.action = bpf_action(r.action);
+            rec.ctr_slot = slot_of.at(r.id);
+            if (r.action == ActionKind::rate_limit) {
+                rec.rate_pps = r.rate_pps;
+                rec.burst = r.burst;
+            }
+        }
+        dh.n_rules = cd.n_rules;
+        dh.words = cd.words;
+        dh.agg_words = cd.agg_words;
+        dh.row_lines = (cd.row_words() + XDPCTL_POL_ROW_LINE_WORDS - 1) / XDPCTL_POL_ROW_LINE_WORDS;
+        dh.rows_per_elem = XDPCTL_POL_ROWS_USABLE_LINES / dh.row_lines;
+        for (int f = 0; f < kFieldCount; f++)
+            dh.row_base[f] = cd.row_base[f];
+        dh.src_nonip = cd.src_nonip_class;
+        dh.dst_nonip = cd.dst_nonip_class;
+        dh.sport_none = cd.sport_none_class;
+        dh.dport_none = cd.dport_none_class;
+        dh.l4_nonip = cd.l4_nonip_class;
+        dh.iif_other = cd.iif_other_class;
+    }
+    const uint64_t t1 = mono_ns();
+    times_.tables_ns = t1 - t0;
+
+    // ---- rows: both directions in one map, each from an element of its own ----
+    uint64_t elems = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;
+        const uint64_t n_rows = cd.rows.size() / cd.row_words();
+        hdr.dir[d].rows_elem = uint32_t(elems);
+        elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
+    }
+    elems = std::max<uint64_t>(elems, 1);
+    if (elems > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
+        fail_usage("the policy's bitmap rows would take {} GiB", elems * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
+    // The target's rows map from two commits ago is free (see `settled`) and is refilled in
+    // place when its size fits: no install, so no grace period. A map over twice the need
+    // is replaced, so memory follows a policy that shrinks.
+    const int rows_outer = fds_.rows.get();
+    UniqueFd rows;
+    bool install_rows = true;
+    if (uint32_t id = slot_map_id(rows_outer, target)) {
+        UniqueFd fd(bpf_map_get_fd_by_id(id));
+        bpf_map_info info{};
+        __u32 len = sizeof(info);
+        if (fd && bpf_map_get_info_by_fd(fd.get(), &info, &len) == 0 && info.max_entries >= elems &&
+            info.max_entries <= 2 * elems) {
+            rows = std::move(fd);
+            install_rows = false;
+        }
+    }
+    if (install_rows) {
+        LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
+        int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xdpctl_prows", sizeof(__u32), XDPCTL_POL_ROWS_ELEM_BYTES,
+                                uint32_t(elems), &opts);
+        if (fd < 0)
+            fail("cannot create the policy rows ({} MiB): {}", elems * XDPCTL_POL_ROWS_ELEM_BYTES >> 20,
+                 errno_str(errno));
+        rows = UniqueFd(fd);
+    }
+    {
+        MappedMap m(rows.get());
+        auto out = m.as<xdpctl_pol_row_line>();
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+            const CompiledDirection& cd = c.dir[d];
+            if (cd.n_rules == 0)
+                continue;
+            const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+            const size_t rw = cd.row_words(), n = cd.rows.size() / rw;
+            for (size_t r = 0; r < n; r++) {
+                const size_t line = size_t(dh.rows_elem + r / dh.rows_per_elem) * XDPCTL_POL_ROWS_ELEM_LINES +
+                                    (r % dh.rows_per_elem) * dh.row_lines;
+                __u64* dst = out[line].word;
+                std::memcpy(dst, &cd.rows[r * rw], rw * sizeof(uint64_t));
+                std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
+            }
+        }
+    }
+    times_.rows_bytes = elems * XDPCTL_POL_ROWS_ELEM_BYTES;
+    times_.rows_reused = !install_rows;
+
+    // ---- address tables: built anew, installed with one batch update ----
+    std::vector<UniqueFd> addr;
+    std::vector<uint32_t> keys, fds;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;
+        for (uint32_t dst = 0; dst < 2; dst++) {
+            const AddrClassTable& v4 = dst ? cd.dst_v4 : cd.src_v4;
+            const AddrClassTable& v6 = dst ? cd.dst_v6 : cd.src_v6;
+            // No rule names an address here: every IP packet has one class, no table needed.
+            if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class) {
+                (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = v4.default_class + 1;
+                continue;
+            }
+            addr.push_back(address_table(v4, v6, &times_.addr_bytes));
+            keys.push_back(XDPCTL_POL_TAB_ADDR(target, d, dst));
+            fds.push_back(uint32_t(addr.back().get()));
+        }
+    }
+    const uint64_t t2 = mono_ns();
+    times_.inner_ns = t2 - t1;
+
+    if (install_rows)
+        update_slots(rows_outer, {target}, {uint32_t(rows.get())});
+    update_slots(tabs, keys, fds);
+    hdr.settled = 0;
+    hdrs[target] = hdr;
+
+    // Rate-limit rules that are new here (by slot, rate and burst) start with a full bucket;
+    // the others keep theirs, so a commit does not hand out a fresh burst.
+    std::map<uint32_t, std::pair<uint64_t, uint64_t>> old_rate;
+    if (ctl.installed) {
+        const xdpctl_pol_hdr& oh = hdrs[old];
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+            for (uint32_t rank = 0; rank < std::min<uint32_t>(oh.dir[d].n_rules, XDPCTL_POL_MAX_RULES); rank++) {
+                const xdpctl_rule_rec& r = recs[XDPCTL_POL_GD(old, d) * XDPCTL_POL_MAX_RULES + rank];
+                if (r.action == XDPCTL_ACT_RATE_LIMIT)
+                    old_rate[r.ctr_slot] = {r.rate_pps, r.burst};
+            }
+    }
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        for (const RuleRecord& r : c.dir[d].ranked) {
+            if (r.action != ActionKind::rate_limit)
+                continue;
+            const uint32_t slot = slot_of.at(r.id);
+            auto it = old_rate.find(slot);
+            if (it != old_rate.end() && it->second == std::make_pair(r.rate_pps, r.burst))
+                continue;
+            xdpctl_rate_bucket b{int64_t(r.burst * kNsecPerSec), mono_ns()};
+            if (bpf_map_update_elem(fds_.rate.get(), &slot, &b, BPF_ANY) != 0)
+                fail("cannot reset the rate bucket of rule {}: {}", r.id, errno_str(errno));
+        }
+    const uint64_t t3 = mono_ns();
+    times_.install_ns = t3 - t2;
+
+    // ---- the flip: packets that read gen from here on see only the new generation ----
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    xdpctl_pol_ctl next{target, 1, ctl.commits + 1};
+    __u32 zero = 0;
+    if (bpf_map_update_elem(fds_.ctl.get(), &zero, &next, BPF_ANY) != 0)
+        fail("cannot switch to the new policy: {}", errno_str(errno));
+    const uint64_t t4 = mono_ns();
+    times_.flip_ns = t4 - t3;
+
+    // ---- free the old generation's address tables (the outer map held their last
+    // references) and wait out the packets still on it, in one batch update. A packet of the
+    // old gen that meets a placeholder starts again under the new gen (lib/bpf/classify.h);
+    // one that does not saw the old tables. Its rows map and fixed tables stay as they are
+    // until the next commit rewrites them, which the wait makes safe. With nothing to free,
+    // the wait alone.
+    std::vector<uint32_t> old_keys;
+    if (ctl.installed)
+        for (uint32_t k = 0; k < XDPCTL_POL_TABS_PER_GEN; k++) {
+            const uint32_t slot = old * XDPCTL_POL_TABS_PER_GEN + k;
+            if (uint32_t id = slot_map_id(tabs, slot); id && !is_placeholder(id))
+                old_keys.push_back(slot);
+        }
+    if (!old_keys.empty()) {
+        UniqueFd placeholder = create_lines_map(kPlaceholderName, 1);
+        update_slots(tabs, old_keys, std::vector<uint32_t>(old_keys.size(), uint32_t(placeholder.get())));
+    } else {
+        grace_period();
+    }
+    hdrs[target].settled = 1;
+    const uint64_t t5 = mono_ns();
+    times_.free_ns = t5 - t4;
+    times_.total_ns = t5 - t0;
+}
+
+xdpctl_rule_ctr PolicyMaps::read_rule_counters(uint32_t slot) const
+{
+    std::vector<xdpctl_rule_ctr> per_cpu(possible_cpus());
+    if (bpf_map_lookup_elem(fds_.counters.get(), &slot, per_cpu.data()) != 0)
+        fail("cannot read the counters of slot {}: {}", slot, errno_str(errno));
+    xdpctl_rule_ctr sum{};
+    for (const auto& c : per_cpu) {
+        sum.packets += c.packets;
+        sum.bytes += c.bytes;
+        sum.last_hit_ns = std::max(sum.last_hit_ns, c.last_hit_ns);
+    }
+    return sum;
+}
+
+std::vector<xdpctl_rule_ctr> PolicyMaps::read_all_rule_counters() const
+{
+    const size_t ncpu = size_t(possible_cpus());
+    std::vector<uint32_t> keys(XDPCTL_POL_COUNTER_SLOTS);
+    std::vector<xdpctl_rule_ctr> raw(size_t(XDPCTL_POL_COUNTER_SLOTS) * ncpu);
+    std::vector<xdpctl_rule_ctr> out(XDPCTL_POL_COUNTER_SLOTS);
+    uint32_t next = 0, done = 0;
+    bool first = true;
+    while (done < XDPCTL_POL_COUNTER_SLOTS) {
+        __u32 count = XDPCTL_POL_COUNTER_SLOTS - done;
+        int err = bpf_map_lookup_batch(fds_.counters.get(), first ? nullptr : &next, &next, keys.data() + done,
+                                       raw.data() + size_t(done) * ncpu, &count, nullptr);
+        first = false;
+        done += count;
+        if (err) {
+            if (errno == ENOENT)
+                break;
+            fail("cannot read the rule counters: {}", errno_str(errno));
+        }
+    }
+    for (uint32_t i = 0; i < done; i++) {
+        xdpctl_rule_ctr& o = out[keys[i]];
+        for (size_t cpu = 0; cpu < ncpu; cpu++) {
+            const xdpctl_rule_ctr& c = raw[size_t(i) * ncpu + cpu];
+            o.packets += c.packets;
+            o.bytes += c.bytes;
+            o.last_hit_ns = std::max(o.last_hit_ns, c.last_hit_ns);
+        }
+    }
+    return out;
+}
+
+void PolicyMaps::reset_rule_counters(uint32_t slot)
+{
+    std::vector<xdpctl_rule_ctr> zero(possible_cpus());
+    if (bpf_map_update_elem(fds_.counters.get(), &slot, zero.data(), BPF_ANY) != 0)
+        fail("cannot reset the counters of slot {}: {}", slot, errno_str(errno));
+}
+
+}  // namespace xdpctl::policy

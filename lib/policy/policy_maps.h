@@ -1,0 +1,115 @@
+// The writer of the filtering policy's maps (lib/bpf/policy_maps.h; layout in the "filtering
+// policy" section of abi/xdpctl_abi.h): puts a CompiledPolicy into the generation packets do
+// not use, switches every program to it with one map update, and frees the old one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <bpf/libbpf.h>
+
+#include "abi/xdpctl_abi.h"
+#include "policy/compiled_policy.h"
+#include "unique_fd.h"
+
+namespace xdpctl {
+class MappedMap;
+}
+
+namespace xdpctl::policy {
+
+// Every policy map, by its pinned name (the loader pins maps by name).
+struct PolicyMapFds {
+    UniqueFd ctl;       // xdpctl_pctl
+    UniqueFd hdr;       // xdpctl_phdr
+    UniqueFd port;      // xdpctl_pport
+    UniqueFd l4;        // xdpctl_pl4
+    UniqueFd vlan;      // xdpctl_pvlan
+    UniqueFd iif;       // xdpctl_piif
+    UniqueFd rules;     // xdpctl_prule
+    UniqueFd counters;  // xdpctl_rctr
+    UniqueFd rate;      // xdpctl_rrate
+    UniqueFd tabs;      // xdpctl_ptabs
+    UniqueFd rows;      // xdpctl_prows
+};
+
+// A new fd for the same map, so the PolicyMapFds outlive the object they came from.
+UniqueFd dup_map_fd(int fd, const char* name);
+
+// The maps of a loaded xdpctl_xdp or xdpctl_tc skeleton (both declare all of them).
+template <typename Skel>
+PolicyMapFds policy_map_fds(const Skel& s)
+{
+    auto d = [](const bpf_map* m) { return dup_map_fd(bpf_map__fd(m), bpf_map__name(m)); };
+    return PolicyMapFds{d(s.maps.xdpctl_pctl),  d(s.maps.xdpctl_phdr), d(s.maps.xdpctl_pport),
+                        d(s.maps.xdpctl_pl4),   d(s.maps.xdpctl_pvlan), d(s.maps.xdpctl_piif),
+                        d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
+                        d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows)};
+}
+
+// The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.
+PolicyMapFds policy_map_fds_pinned(const std::string& dir);
+
+// How long the parts of the last commit took, in ns (for the benchmark and `-v` output).
+struct CommitTimes {
+    uint64_t tables_ns = 0;   // the fixed arrays and rule records, through mmap
+    uint64_t inner_ns = 0;    // building and filling the rows and address tables
+    uint64_t install_ns = 0;  // installing the new generation's inner maps (a grace period each map)
+    uint64_t flip_ns = 0;     // the flip
+    uint64_t free_ns = 0;     // freeing the old generation's address tables: a grace period
+    uint64_t total_ns = 0;
+    uint64_t rows_bytes = 0;  // the new generation's rows table
+    uint64_t addr_bytes = 0;  // its address tables
+    bool rows_reused = false; // the rows map of two commits ago was refilled in place
+};
+
+class PolicyMaps {
+public:
+    explicit PolicyMaps(PolicyMapFds fds);
+    ~PolicyMaps();
+    PolicyMaps(PolicyMaps&&) noexcept;
+    PolicyMaps& operator=(PolicyMaps&&) = delete;
+
+    static PolicyMaps open_pinned(const std::string& dir) { return PolicyMaps(policy_map_fds_pinned(dir)); }
+    template <typename Skel>
+    static PolicyMaps from_skeleton(const Skel& s)
+    {
+        return PolicyMaps(policy_map_fds(s));
+    }
+
+    // Writes `c` into the generation not in use, flips to it, waits until no packet can
+    // still be on the old one, and frees the old generation's address tables (its rows map
+    // is kept for the next commit to refill in place). Every rule must have
+    // a counter slot (< XDPCTL_POL_COUNTER_SLOTS) in `counter_slot_of_rule_id`; a rate-limit
+    // rule whose slot, rate or burst is new starts with a full bucket. Throws Error; on a
+    // throw before the flip, packets never saw anything of `c`.
+    // Two writers must not commit at once (the caller holds a lock): both would fill the
+    // same inactive generation.
+    void commit(const CompiledPolicy& c, const std::map<uint32_t, uint32_t>& counter_slot_of_rule_id);
+
+    // Summed over CPUs.
+    xdpctl_rule_ctr read_rule_counters(uint32_t slot) const;
+    // Every slot, summed over CPUs, in one batch read: index = slot.
+    std::vector<xdpctl_rule_ctr> read_all_rule_counters() const;
+    void reset_rule_counters(uint32_t slot);
+
+    uint32_t active_gen() const;  // 0 before the first commit
+    bool installed() const;
+    uint64_t commits() const;
+    const CommitTimes& last_commit_times() const { return times_; }
+
+private:
+    xdpctl_pol_ctl read_ctl() const;
+    // Waits until every packet that started before has finished (one RCU grace period).
+    void grace_period();
+
+    PolicyMapFds fds_;
+    // The mmapable fixed-size maps, mapped once.
+    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_;
+    CommitTimes times_;
+};
+
+}  // namespace xdpctl::policy

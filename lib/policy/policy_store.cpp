@@ -1,0 +1,226 @@
+#include "policy/policy_store.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/file.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include <bpf/bpf.h>
+
+#include "error.h"
+#include "iface_pins.h"
+#include "iface_ref.h"
+#include "loader.h"
+#include "netns.h"
+#include "policy/compiled_policy.h"
+#include "policy/policy_maps.h"
+#include "policy/rule_parse.h"
+
+namespace xdpctl::policy {
+
+namespace {
+
+uint32_t src_key(uint32_t gen, uint32_t chunk)
+{
+    return (gen << 24) | chunk;
+}
+
+uint32_t ifindex_here(const std::string& name)
+{
+    return if_nametoindex(name.c_str());
+}
+
+UniqueFd open_shared(const char* name)
+{
+    UniqueFd fd = open_pinned(shared_maps_dir() + "/" + name);
+    if (!fd)
+        fail("the shared map {} is missing under {}", name, shared_maps_dir());
+    return fd;
+}
+
+}  // namespace
+
+PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
+{
+    // One policy command at a time: two commits would fill the same spare generation, and
+    // a read-change-commit must not lose another's change. The lock goes with the process.
+    lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+    if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)
+        fail("cannot take the policy lock /run/xdpctl.lock: {}", errno_str(errno));
+    ensure_shared_maps();
+    src_ = open_shared("xdpctl_psrc");
+    slot_ = open_shared("xdpctl_pslot");
+    maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
+}
+
+PolicyStore::~PolicyStore() = default;
+
+uint64_t PolicyStore::commits() const
+{
+    return maps_->commits();
+}
+
+std::string PolicyStore::read_text(uint32_t gen) const
+{
+    std::vector<uint8_t> chunk(XDPCTL_SRC_CHUNK_BYTES);
+    uint32_t key = src_key(gen, 0);
+    if (bpf_map_lookup_elem(src_.get(), &key, chunk.data()) != 0)
+        return "";  // the empty policy is stored as no text (see commit)
+    uint64_t len = 0;
+    std::memcpy(&len, chunk.data(), sizeof(len));
+    std::string text;
+    text.reserve(len);
+    size_t off = sizeof(len);
+    for (uint32_t c = 0; text.size() < len; c++) {
+        if (c > 0) {
+            key = src_key(gen, c);
+            if (bpf_map_lookup_elem(src_.get(), &key, chunk.data()) != 0)
+                fail("the stored policy of generation {} is cut short (chunk {})", gen, c);
+            off = 0;
+        }
+        size_t n = std::min<size_t>(len - text.size(), chunk.size() - off);
+        text.append(reinterpret_cast<const char*>(chunk.data() + off), n);
+    }
+    return text;
+}
+
+void PolicyStore::write_text(uint32_t gen, const std::string& text)
+{
+    clear_text(gen);
+    std::vector<uint8_t> chunk(XDPCTL_SRC_CHUNK_BYTES);
+    uint64_t len = text.size();
+    size_t pos = 0;
+    for (uint32_t c = 0; c == 0 || pos < text.size(); c++) {
+        if (c >= XDPCTL_SRC_MAX_CHUNKS / 2)
+            fail("the policy text is over {} MiB: too large to store",
+                 XDPCTL_SRC_MAX_CHUNKS / 2 * XDPCTL_SRC_CHUNK_BYTES >> 20);
+        std::fill(chunk.begin(), chunk.end(), 0);
+        size_t off = 0;
+        if (c == 0) {
+            std::memcpy(chunk.data(), &len, sizeof(len));
+            off = sizeof(len);
+        }
+        size_t n = std::min(text.size() - pos, chunk.size() - off);
+        std::memcpy(chunk.data() + off, text.data() + pos, n);
+        pos += n;
+        uint32_t key = src_key(gen, c);
+        if (bpf_map_update_elem(src_.get(), &key, chunk.data(), BPF_ANY) != 0)
+            fail("cannot store the policy text: {}", errno_str(errno));
+    }
+}
+
+void PolicyStore::clear_text(uint32_t gen)
+{
+    for (uint32_t c = 0; c < XDPCTL_SRC_MAX_CHUNKS; c++) {
+        uint32_t key = src_key(gen, c);
+        if (bpf_map_delete_elem(src_.get(), &key) != 0)
+            break;  // chunks are written from 0 up: the first gap is the end
+    }
+}
+
+Policy PolicyStore::current() const
+{
+    if (!maps_->installed())
+        return Policy{};
+    return parse_policy_text(read_text(maps_->active_gen()), "the stored policy");
+}
+
+Policy PolicyStore::commit(Policy next)
+{
+    // Ids: keep the given ones, number the rest after the largest in use.
+    uint32_t max_id = 0;
+    for (const auto& r : next.rules)
+        max_id = std::max(max_id, r.id);
+    for (auto& r : next.rules)
+        if (r.id == 0) {
+            if (max_id == UINT32_MAX)
+                fail_usage("no rule id is left");
+            r.id = ++max_id;
+        }
+    for (auto& [_, s] : next.sets)
+        s.normalize();
+    check_policy(next);
+
+    // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
+    std::map<uint32_t, uint32_t> slot_of;
+    std::set<uint32_t> used;
+    for (uint32_t key = 0, prev = 0, *pk = nullptr;; pk = &prev) {
+        if (bpf_map_get_next_key(slot_.get(), pk, &key) != 0)
+            break;
+        uint32_t slot = 0;
+        if (bpf_map_lookup_elem(slot_.get(), &key, &slot) == 0) {
+            slot_of[key] = slot;
+            used.insert(slot);
+        }
+        prev = key;
+    }
+    std::set<uint32_t> live;
+    for (const auto& r : next.rules)
+        live.insert(r.id);
+    std::vector<uint32_t> freed;
+    for (auto it = slot_of.begin(); it != slot_of.end();)
+        if (!live.count(it->first)) {
+            freed.push_back(it->first);
+            used.erase(it->second);
+            it = slot_of.erase(it);
+        } else {
+            ++it;
+        }
+    uint32_t free_slot = 0;
+    for (const auto& r : next.rules) {
+        if (slot_of.count(r.id))
+            continue;
+        while (used.count(free_slot))
+            free_slot++;
+        if (free_slot >= XDPCTL_POL_COUNTER_SLOTS)
+            fail_usage("the rule counter table is full ({} rules)", XDPCTL_POL_COUNTER_SLOTS);
+        slot_of[r.id] = free_slot;
+        used.insert(free_slot);
+        maps_->reset_rule_counters(free_slot);  // a deleted rule's counts are not inherited
+        if (bpf_map_update_elem(slot_.get(), &r.id, &free_slot, BPF_ANY) != 0)
+            fail("cannot record the counter slot of rule {}: {}", r.id, errno_str(errno));
+    }
+
+    CompiledPolicy compiled = [&] {
+        NetnsScope ns(netns_);  // --iif names are the namespace's interfaces
+        return compile_policy(next, ifindex_here);
+    }();
+
+    // The text first, into the generation about to become active: a kill before the
+    // flip leaves the old policy whole, and after it the new text is already there.
+    // The empty policy is stored as no text, so that the last unload can take the shared
+    // maps away and leave bpffs as it found it.
+    bool empty = next.rules.empty() && next.sets.empty() && next.default_action == ActionKind::pass;
+    uint32_t new_gen = maps_->active_gen() ^ 1;
+    if (empty)
+        clear_text(new_gen);
+    else
+        write_text(new_gen, format_policy(next));
+    maps_->commit(compiled, slot_of);
+    if (empty)
+        clear_text(new_gen ^ 1);
+    for (uint32_t id : freed)
+        bpf_map_delete_elem(slot_.get(), &id);
+    return next;
+}
+
+std::map<uint32_t, RuleCounters> PolicyStore::counters() const
+{
+    std::map<uint32_t, RuleCounters> out;
+    for (uint32_t key = 0, prev = 0, *pk = nullptr;; pk = &prev) {
+        if (bpf_map_get_next_key(slot_.get(), pk, &key) != 0)
+            break;
+        uint32_t slot = 0;
+        if (bpf_map_lookup_elem(slot_.get(), &key, &slot) == 0) {
+            xdpctl_rule_ctr c = maps_->read_rule_counters(slot);
+            out[key] = {c.packets, c.bytes, c.last_hit_ns};
+        }
+        prev = key;
+    }
+    return out;
+}
+
+}  // namespace xdpctl::policy

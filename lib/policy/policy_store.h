@@ -1,0 +1,49 @@
+// The filtering policy kept in the pinned maps shared by all interfaces: read the current
+// one, commit a new one (one generation flip), read rule counters. Every policy command
+// (rule, set, policy default, apply) is read -> change -> commit.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "abi/xdpctl_abi.h"
+#include "policy/rule.h"
+#include "unique_fd.h"
+
+namespace xdpctl::policy {
+
+class PolicyMaps;
+
+struct RuleCounters {
+    uint64_t packets = 0, bytes = 0;
+    uint64_t last_hit_ns = 0;  // CLOCK_MONOTONIC (bpf_ktime_get_ns), 0: never
+};
+
+class PolicyStore {
+public:
+    // Creates the shared maps if needed. `netns`: where --iif names are resolved.
+    explicit PolicyStore(std::string netns = "");
+    ~PolicyStore();
+
+    // The committed policy (empty, default pass, before the first commit).
+    Policy current() const;
+    // Checks `next`, gives rules without an id the next free ids, compiles it and
+    // switches every interface to it at once. Returns the policy as committed.
+    Policy commit(Policy next);
+    // Counters by rule id, summed over CPUs.
+    std::map<uint32_t, RuleCounters> counters() const;
+    uint64_t commits() const;
+
+private:
+    std::string read_text(uint32_t gen) const;
+    void write_text(uint32_t gen, const std::string& text);
+    void clear_text(uint32_t gen);
+
+    std::string netns_;
+    UniqueFd lock_;
+    UniqueFd src_, slot_;
+    std::unique_ptr<PolicyMaps> maps_;
+};
+
+}  // namespace xdpctl::policy

@@ -1,0 +1,50 @@
+// xdpctl_xdp and xdpctl_tc loaded with ONE set of policy maps (the TC object reuses the XDP
+// object's), as the loader's pins make it on a real system, plus a PolicyMaps writer over
+// them and test runs that say which interface a packet came in on. For the classifier tests.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "bpf_test_run.h"
+#include "policy/compiled_policy.h"
+#include "policy/policy_maps.h"
+#include "skeleton.h"
+
+struct xdpctl_xdp;
+struct xdpctl_tc;
+
+namespace xdpctl::test {
+
+class PolicyPrograms {
+public:
+    PolicyPrograms();
+    ~PolicyPrograms();
+    PolicyPrograms(const PolicyPrograms&) = delete;
+    PolicyPrograms& operator=(const PolicyPrograms&) = delete;
+
+    int prog_fd(int hook) const;
+    int stats_fd(int hook) const;
+    int rule_counters_fd() const;
+    int map_fd(const char* name) const;  // any map of the XDP object, by name
+    policy::PolicyMaps& maps() { return *maps_; }
+
+    // One BPF_PROG_TEST_RUN: XDP with the frame arriving on `ifindex` (xdp_md.ingress_ifindex),
+    // TC with skb->ifindex = `ifindex`. The interface must exist in the calling thread's
+    // network namespace (1, lo, always does).
+    RunResult run(int hook, const std::vector<uint8_t>& frame, uint32_t ifindex = 1, int repeat = 1) const;
+
+private:
+    SkelPtr<xdpctl_xdp> xdp_;
+    SkelPtr<xdpctl_tc> tc_;
+    std::unique_ptr<policy::PolicyMaps> maps_;
+};
+
+// Rule counters of slots [0, n), summed over CPUs, in one batch read.
+std::vector<xdpctl_rule_ctr> read_rule_counters(int counters_fd, uint32_t n);
+
+// Rule id -> counter slot: ids in order, from `first_slot`.
+std::map<uint32_t, uint32_t> slots_by_id(const policy::Policy& p, uint32_t first_slot = 0);
+
+}  // namespace xdpctl::test

@@ -1,0 +1,626 @@
+// The filtering classifier through the real programs (BPF_PROG_TEST_RUN on xdpctl_xdp and
+// xdpctl_tc, policies written by PolicyMaps):
+//  - a differential test: random policies against the reference classifier, every packet a
+//    real frame, the verdict from the program's return value and the deciding and counted
+//    rules from the rule counters, which must move by exactly those rules;
+//  - a table of cases for every field, priorities, overlaps, count rules, the default,
+//    VLANs, fragments, both families and all three hooks;
+//  - the rate limiter against the token-bucket math, on one CPU and on two at once.
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "abi/xdpctl_abi.h"
+#include "bpf_test_run.h"
+#include "counters.h"
+#include "netns.h"
+#include "netns_lab.h"
+#include "packet_builder.h"
+#include "policy/compiled_policy.h"
+#include "policy/reference_classifier.h"
+#include "policy/rule_parse.h"
+#include "policy_gen.h"
+#include "policy_programs.h"
+
+using namespace xdpctl;
+using namespace xdpctl::test;
+using namespace xdpctl::policy;
+
+namespace {
+
+// Interfaces the generator's packets come from, at the indexes it expects, in a namespace
+// of the test's own: XDP and TC test runs take only an ifindex that exists.
+class TestNetns {
+public:
+    TestNetns() : name_(fmt::format("xdpctl-cls-{}", ::getpid()))
+    {
+        run_ok({"ip", "netns", "add", name_});
+        for (auto [name, index] : {std::pair{"if1", kGenIf1Index}, std::pair{"if2", kGenIf2Index}})
+            run_ok({"ip", "-n", name_, "link", "add", name, "index", std::to_string(index), "type", "veth", "peer",
+                    "name", std::string(name) + "p", "index", std::to_string(index + 10)});
+    }
+    ~TestNetns() { run_cmd({"ip", "netns", "del", name_}); }
+    const std::string& name() const { return name_; }
+
+private:
+    std::string name_;
+};
+
+uint32_t table_ifindex(const std::string& name)
+{
+    return name == "lo" ? 1 : gen_ifindex(name);
+}
+
+uint64_t mono_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+// The frame a PacketKey describes, with random details it does not fix (ARP or another
+// EtherType for non-IP, first fragments, fragment offsets).
+std::vector<uint8_t> frame_of(const PacketKey& k, std::mt19937_64& rng)
+{
+    PacketBuilder b;
+    if (k.vlan)
+        b.vlan(*k.vlan);
+    if (!k.family) {
+        if (rng() & 1)
+            b.arp_request();
+        else
+            b.ethertype(0x88b5).payload(46);
+        return b.build();
+    }
+    const uint8_t proto = *k.proto;
+    const bool v4 = *k.family == Family::v4;
+    bool v6_frag = false;
+    if (v4) {
+        Ipv4Opts o;
+        std::copy_n(k.src.begin(), 4, o.src.begin());
+        std::copy_n(k.dst.begin(), 4, o.dst.begin());
+        if (k.later_fragment) {
+            o.frag_offset = uint16_t(1 + rng() % 100);
+            o.more_fragments = rng() & 1;
+        } else {
+            o.more_fragments = rng() % 8 == 0;  // a first fragment: it has the L4 header
+        }
+        if (proto != 6 && proto != 17 && proto != 1)
+            o.protocol = proto;
+        b.ipv4(o);
+    } else {
+        Ipv6Opts o;
+        o.src = k.src;
+        o.dst = k.dst;
+        v6_frag = k.later_fragment || rng() % 8 == 0;
+        if (!v6_frag && proto != 6 && proto != 17 && proto != 58)
+            o.next_header = proto;
+        b.ipv6(o);
+        if (v6_frag)
+            b.ext_fragment(k.later_fragment ? uint16_t(1 + rng() % 100) : 0, k.later_fragment ? (rng() & 1) : true);
+    }
+    bool patch = false;
+    switch (proto) {
+    case 6:
+        b.tcp({.sport = k.sport, .dport = k.dport, .flags = k.tcp_flags.value_or(0)});
+        break;
+    case 17:
+        b.udp(k.sport, k.dport);
+        break;
+    case 1:
+        b.icmp_echo();
+        break;
+    case 58:
+        b.icmpv6_echo();
+        break;
+    default:
+        if (v6_frag) {
+            b.udp();  // the builder names the fragment header's next header after a layer
+            patch = true;
+        } else {
+            b.payload(8);
+        }
+    }
+    Frame f = b.build_frame();
+    if (patch)
+        f.bytes[f.ext_offs.back()] = proto;
+    return f.bytes;
+}
+
+std::string describe(const PacketKey& k, uint32_t ifindex)
+{
+    std::string s = fmt::format("dir {} iif {}({}) vlan {} ", k.dir == Direction::egress ? "egress" : "ingress", k.iif,
+                                ifindex, k.vlan ? std::to_string(*k.vlan) : "-");
+    if (!k.family)
+        return s + "non-IP";
+    Prefix a{*k.family, k.src, uint8_t(*k.family == Family::v4 ? 32 : 128)};
+    Prefix d{*k.family, k.dst, a.len};
+    return s + fmt::format("{} -> {} proto {} ports {} {}:{} flags {} later_fragment {}", format_prefix(a),
+                           format_prefix(d), int(*k.proto), k.has_ports, k.sport, k.dport,
+                           k.tcp_flags ? int(*k.tcp_flags) : -1, k.later_fragment);
+}
+
+class ClassifyBpf : public ::testing::Test {
+protected:
+    static void SetUpTestSuite()
+    {
+        if (::geteuid() != 0)
+            return;
+        netns_ = std::make_unique<TestNetns>();
+        progs_ = std::make_unique<PolicyPrograms>();
+    }
+    static void TearDownTestSuite()
+    {
+        progs_.reset();
+        netns_.reset();
+    }
+    void SetUp() override
+    {
+        if (::geteuid() == 0)
+            in_ns_ = std::make_unique<NetnsScope>(netns_->name());
+    }
+    void TearDown() override { in_ns_.reset(); }
+
+    static std::unique_ptr<TestNetns> netns_;
+    static std::unique_ptr<PolicyPrograms> progs_;
+    std::unique_ptr<NetnsScope> in_ns_;
+};
+
+std::unique_ptr<TestNetns> ClassifyBpf::netns_;
+std::unique_ptr<PolicyPrograms> ClassifyBpf::progs_;
+
+// ---- the differential test --------------------------------------------------------------
+
+TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
+{
+    XDPCTL_REQUIRE_ROOT();
+    // Rate-limit rules with a bucket that never empties: the reference takes them as
+    // conforming (count and go on).
+    const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
+    const int counters = progs_->rule_counters_fd();
+    size_t packets = 0;
+    uint64_t run_ns = 0, commit_ns = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        Gen g(seed, opts);
+        g.make_pools();
+        Policy p = g.policy(int(5 + g.u(seed % 4 == 0 ? 300 : 60)), int(g.u(5)));
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        const auto slots = slots_by_id(p);  // ids 1..n -> slots 0..n-1
+        const uint32_t n = uint32_t(slots.size());
+        progs_->maps().commit(c, slots);
+        commit_ns += progs_->maps().last_commit_times().total_ns;
+        std::mt19937_64 frame_rng(seed);
+        std::vector<xdpctl_rule_ctr> before = read_rule_counters(counters, n);
+        for (int i = 0; i < 2500; i++, packets++) {
+            uint32_t ifindex = 0;
+            const PacketKey k = g.packet(&ifindex);
+            const policy::Verdict want = classify(p, k);
+            const std::vector<uint8_t> frame = frame_of(k, frame_rng);
+            const int hook = k.dir == Direction::egress ? XDPCTL_HOOK_TC_EGRESS
+                             : frame_rng() % 4 == 0      ? XDPCTL_HOOK_TC_INGRESS
+                                                         : XDPCTL_HOOK_XDP;
+            const uint64_t t0 = mono_ns();
+            const RunResult r = progs_->run(hook, frame, ifindex);
+            run_ns += mono_ns() - t0;
+            const std::vector<xdpctl_rule_ctr> after = read_rule_counters(counters, n);
+            auto where = [&] {
+                return fmt::format("seed {} packet {} hook {}: {}\n{}", seed, i, hook_name(hook), describe(k, ifindex),
+                                   format_policy(p));
+            };
+            ASSERT_EQ(r.err, 0) << where();
+            ASSERT_EQ(r.retval,
+                      verdict_retval(hook, want.action == ActionKind::drop ? test::Verdict::drop : test::Verdict::pass))
+                << "rule " << want.rule_id << " should decide; " << where();
+            std::vector<uint64_t> expect(n, 0);
+            if (want.rule_id)
+                expect[slots.at(want.rule_id)]++;
+            for (uint32_t id : want.counted)
+                expect[slots.at(id)]++;
+            for (uint32_t s = 0; s < n; s++) {
+                ASSERT_EQ(after[s].packets - before[s].packets, expect[s])
+                    << "counter of rule " << s + 1 << " (deciding rule " << want.rule_id << "); " << where();
+                ASSERT_EQ(after[s].bytes - before[s].bytes, expect[s] * frame.size()) << where();
+            }
+            before = after;
+        }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_GE(packets, 100000u);
+    std::printf("%zu packets over 40 policies in %.1f s: %.1f us a test run (syscall included), "
+                "%.1f ms a commit\n",
+                packets, secs, double(run_ns) / double(packets) / 1e3, double(commit_ns) / 40 / 1e6);
+}
+
+// ---- the table --------------------------------------------------------------------------
+
+struct Case {
+    std::string name;
+    std::string policy;  // rule file text
+    std::vector<uint8_t> frame;
+    int hook = XDPCTL_HOOK_XDP;
+    uint32_t ifindex = 1;
+    bool drop = false;
+    uint32_t rule_id = 0;  // 0: the default
+    std::vector<uint32_t> counted;
+};
+
+void PrintTo(const Case& c, std::ostream* os)
+{
+    *os << c.name;
+}
+
+PacketBuilder B()
+{
+    return PacketBuilder();
+}
+
+const Ipv4Addr kS4{198, 18, 0, 1}, kD4{198, 19, 0, 2};
+const Ipv6Addr kS6 = kSrcIpv6, kD6 = kDstIpv6;
+
+std::vector<uint8_t> tcp4(uint16_t dport = 80, uint8_t flags = tcp_flags::syn, Ipv4Addr src = kS4)
+{
+    return B().ipv4({.src = src, .dst = kD4}).tcp({.sport = 40000, .dport = dport, .flags = flags}).build();
+}
+
+std::vector<uint8_t> udp4(uint16_t sport, uint16_t dport)
+{
+    return B().ipv4({.src = kS4, .dst = kD4}).udp(sport, dport).build();
+}
+
+std::vector<Case> cases()
+{
+    std::vector<Case> v;
+    auto add = [&](std::string name, std::string policy, std::vector<uint8_t> frame, int hook, uint32_t ifindex,
+                   bool drop, uint32_t rule_id, std::vector<uint32_t> counted = {}) {
+        v.push_back({std::move(name), std::move(policy), std::move(frame), hook, ifindex, drop, rule_id,
+                     std::move(counted)});
+    };
+    // priorities and overlaps
+    add("priority_lower_first",
+         "rule --id 1 --priority 20 --src 198.18.0.0/15 --action drop\n"
+         "rule --id 2 --priority 10 --src 198.18.0.1/32 --action pass\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, false, 2);
+    add("priority_tie_by_id",
+         "rule --id 5 --priority 10 --src 198.18.0.0/15 --action pass\n"
+         "rule --id 3 --priority 10 --dst 198.19.0.0/16 --action drop\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, true, 3);
+    add("first_match_not_longest_prefix",
+         "rule --id 1 --priority 1 --src 198.18.0.0/16 --action drop\n"
+         "rule --id 2 --priority 2 --src 198.18.0.0/24 --action pass\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("overlap_later_rule_when_first_misses",
+         "rule --id 1 --priority 1 --src 198.18.0.0/24 --proto udp --action drop\n"
+         "rule --id 2 --priority 2 --src 198.18.0.0/16 --action pass\n"
+         "default drop\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, false, 2);
+    // count rules
+    add("count_then_drop",
+         "rule --id 1 --priority 1 --proto tcp --action count\n"
+         "rule --id 2 --priority 2 --proto tcp --dport 80 --action drop\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, true, 2, {1});
+    add("two_counts_then_pass",
+         "default drop\n"
+         "rule --id 7 --priority 1 --action count\n"
+         "rule --id 8 --priority 2 --src 198.18.0.0/15 --action count\n"
+         "rule --id 9 --priority 3 --dst 198.19.0.2 --action pass\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, false, 9, {7, 8});
+    add("count_then_default",
+         "default drop\n"
+         "rule --id 1 --action count\n"
+         "rule --id 2 --proto udp --action pass\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, true, 0, {1});
+    add("rate_limit_within_rate_counts_and_goes_on",
+         "rule --id 1 --priority 1 --action rate-limit 1000 --burst 1000\n"
+         "rule --id 2 --priority 2 --action drop\n",
+         tcp4(), XDPCTL_HOOK_XDP, 1, true, 2, {1});
+    // the default
+    add("default_drop", "default drop\nrule --id 1 --src 10.0.0.0/8 --action pass\n", tcp4(), XDPCTL_HOOK_XDP, 1,
+         true, 0);
+    add("default_pass", "rule --id 1 --src 10.0.0.0/8 --action drop\n", tcp4(), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("default_drop_no_rules", "default drop\n", tcp4(), XDPCTL_HOOK_XDP, 1, true, 0);
+    // ports, protocols, flags
+    add("dport_range_inside", "rule --id 1 --proto udp --dport 1000-2000 --action drop\n", udp4(5, 1500),
+         XDPCTL_HOOK_XDP, 1, true, 1);
+    add("dport_range_edge", "rule --id 1 --proto udp --dport 1000-2000 --action drop\n", udp4(5, 2000),
+         XDPCTL_HOOK_XDP, 1, true, 1);
+    add("dport_range_outside", "rule --id 1 --proto udp --dport 1000-2000 --action drop\n", udp4(5, 2001),
+         XDPCTL_HOOK_XDP, 1, false, 0);
+    add("sport", "rule --id 1 --proto udp --sport 53 --action drop\n", udp4(53, 999), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("proto_mismatch", "rule --id 1 --proto udp --action drop\n", tcp4(), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("tcp_flags_syn_not_ack", "rule --id 1 --proto tcp --tcp-flags syn,!ack --action drop\n", tcp4(80),
+         XDPCTL_HOOK_XDP, 1, true, 1);
+    add("tcp_flags_synack", "rule --id 1 --proto tcp --tcp-flags syn,!ack --action drop\n",
+         tcp4(80, tcp_flags::syn | tcp_flags::ack), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("icmp", "rule --id 1 --proto icmp --action drop\n", B().ipv4().icmp_echo().build(), XDPCTL_HOOK_XDP, 1,
+         true, 1);
+    add("icmpv6", "rule --id 1 --proto icmpv6 --action drop\n", B().ipv6().icmpv6_echo().build(), XDPCTL_HOOK_XDP,
+         1, true, 1);
+    add("icmp_has_no_ports", "rule --id 1 --proto udp --dport 0-65534 --action drop\n"
+                              "rule --id 2 --proto icmp --action count\n",
+         B().ipv4().icmp_echo().build(), XDPCTL_HOOK_XDP, 1, false, 0, {2});
+    add("other_protocol_number", "rule --id 1 --proto 47 --action drop\n",
+         B().ipv4({.protocol = uint8_t(47)}).payload(20).build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    // addresses and sets
+    add("dst_prefix", "rule --id 1 --dst 198.19.0.0/24 --action drop\n", tcp4(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("src_and_dst_both_needed", "rule --id 1 --src 198.18.0.0/24 --dst 198.19.1.0/24 --action drop\n", tcp4(),
+         XDPCTL_HOOK_XDP, 1, false, 0);
+    add("set_member", "set s1 198.18.0.0/15 !198.18.5.0/24\nrule --id 1 --src @s1 --action drop\n",
+         tcp4(80, tcp_flags::syn, {198, 18, 6, 1}), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("set_exception", "set s1 198.18.0.0/15 !198.18.5.0/24\nrule --id 1 --src @s1 --action drop\n",
+         tcp4(80, tcp_flags::syn, {198, 18, 5, 1}), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("set_inside_exception", "set s1 198.18.0.0/15 !198.18.5.0/24 198.18.5.128/25\n"
+                                 "rule --id 1 --src @s1 --action drop\n",
+         tcp4(80, tcp_flags::syn, {198, 18, 5, 200}), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("ipv6_prefix_and_port", "rule --id 1 --src 2001:2::/48 --proto tcp --dport 443 --action drop\n",
+         B().ipv6({.src = kS6, .dst = kD6}).tcp({.dport = 443}).build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("ipv6_other_port", "rule --id 1 --src 2001:2::/48 --proto tcp --dport 443 --action drop\n",
+         B().ipv6({.src = kS6, .dst = kD6}).tcp({.dport = 80}).build(), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("ipv6_host_route", "rule --id 1 --priority 1 --dst 2001:2::2/128 --action drop\n"
+                            "rule --id 2 --priority 2 --dst 2001:2::/48 --action pass\n",
+         B().ipv6({.src = kS6, .dst = kD6}).udp().build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("family_mismatch", "rule --id 1 --src 198.18.0.0/15 --action drop\n", B().ipv6().udp().build(),
+         XDPCTL_HOOK_XDP, 1, false, 0);
+    add("zero_prefix_is_ipv4_only", "rule --id 1 --src 0.0.0.0/0 --action drop\n", B().ipv6().udp().build(),
+         XDPCTL_HOOK_XDP, 1, false, 0);
+    // non-IP
+    add("arp_matches_a_rule_without_fields", "rule --id 1 --action drop\n", B().arp_request().build(),
+         XDPCTL_HOOK_XDP, 1, true, 1);
+    add("arp_misses_an_address_rule", "rule --id 1 --src 0.0.0.0/0 --action drop\n", B().arp_request().build(),
+         XDPCTL_HOOK_XDP, 1, false, 0);
+    add("arp_misses_a_proto_rule", "rule --id 1 --proto tcp --action drop\n", B().arp_request().build(),
+         XDPCTL_HOOK_XDP, 1, false, 0);
+    // VLANs
+    add("vlan_match", "rule --id 1 --vlan 10 --action drop\n", B().vlan(10).ipv4().udp().build(), XDPCTL_HOOK_XDP,
+         1, true, 1);
+    add("vlan_other", "rule --id 1 --vlan 10 --action drop\n", B().vlan(11).ipv4().udp().build(), XDPCTL_HOOK_XDP,
+         1, false, 0);
+    add("vlan_untagged", "rule --id 1 --vlan 10 --action drop\n", B().ipv4().udp().build(), XDPCTL_HOOK_XDP, 1,
+         false, 0);
+    add("vlan_outer_tag_of_qinq", "rule --id 1 --vlan 10 --action drop\n", B().qinq(10, 20).ipv4().udp().build(),
+         XDPCTL_HOOK_XDP, 1, true, 1);
+    add("vlan_inner_tag_is_not_matched", "rule --id 1 --vlan 20 --action drop\n",
+         B().qinq(10, 20).ipv4().udp().build(), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("vlan_on_tc", "rule --id 1 --vlan 10 --action drop\n", B().vlan(10).ipv6().udp().build(),
+         XDPCTL_HOOK_TC_INGRESS, 1, true, 1);
+    // fragments
+    add("fragment_rule_later_fragment", "rule --id 1 --fragment --action drop\n",
+         B().ipv4({.frag_offset = 10}).udp().build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("fragment_rule_first_fragment", "rule --id 1 --fragment --action drop\n",
+         B().ipv4({.more_fragments = true}).udp().build(), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("port_rule_misses_later_fragment", "rule --id 1 --proto udp --dport 53 --action drop\n",
+         B().ipv4({.frag_offset = 10}).udp(40000, 53).build(), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("port_rule_matches_first_fragment", "rule --id 1 --proto udp --dport 53 --action drop\n",
+         B().ipv4({.more_fragments = true}).udp(40000, 53).build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("proto_rule_matches_later_fragment", "rule --id 1 --proto udp --action drop\n",
+         B().ipv4({.frag_offset = 10}).udp().build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("flags_rule_misses_later_fragment", "rule --id 1 --proto tcp --tcp-flags !syn --action drop\n",
+         B().ipv4({.frag_offset = 10}).tcp({.flags = tcp_flags::ack}).build(), XDPCTL_HOOK_XDP, 1, false, 0);
+    add("ipv6_later_fragment", "rule --id 1 --src 2001:2::/48 --fragment --action drop\n",
+         B().ipv6().ext_fragment(20, false).udp().build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("ipv6_first_fragment_has_ports", "rule --id 1 --proto udp --dport 53 --action drop\n",
+         B().ipv6().ext_fragment(0, true).udp(40000, 53).build(), XDPCTL_HOOK_XDP, 1, true, 1);
+    // interfaces and hooks
+    add("iif_match", "rule --id 1 --iif lo --action drop\n", tcp4(), XDPCTL_HOOK_XDP, 1, true, 1);
+    add("iif_other", "rule --id 1 --iif lo --action drop\n", tcp4(), XDPCTL_HOOK_XDP, kGenIf1Index, false, 0);
+    add("iif_on_tc_ingress", "rule --id 1 --iif if2 --action drop\n", tcp4(), XDPCTL_HOOK_TC_INGRESS, kGenIf2Index,
+         true, 1);
+    add("iif_on_egress_is_the_egress_device", "rule --id 1 --dir egress --iif if1 --action drop\n", tcp4(),
+         XDPCTL_HOOK_TC_EGRESS, kGenIf1Index, true, 1);
+    add("iif_unknown_matches_nothing", "rule --id 1 --iif ifgone --action drop\n", tcp4(), XDPCTL_HOOK_XDP, 1,
+         false, 0);
+    add("egress_rule_on_egress", "rule --id 1 --dir egress --action drop\n", tcp4(), XDPCTL_HOOK_TC_EGRESS, 1, true,
+         1);
+    add("egress_rule_not_on_xdp", "rule --id 1 --dir egress --action drop\n", tcp4(), XDPCTL_HOOK_XDP, 1, false,
+         0);
+    add("egress_rule_not_on_tc_ingress", "rule --id 1 --dir egress --action drop\n", tcp4(),
+         XDPCTL_HOOK_TC_INGRESS, 1, false, 0);
+    add("ingress_rule_not_on_egress", "rule --id 1 --action drop\n", tcp4(), XDPCTL_HOOK_TC_EGRESS, 1, false, 0);
+    add("directions_apart",
+         "rule --id 1 --priority 1 --dir egress --proto tcp --action pass\n"
+         "rule --id 2 --priority 2 --dir ingress --proto tcp --action drop\n"
+         "rule --id 3 --priority 3 --dir egress --action drop\n",
+         tcp4(), XDPCTL_HOOK_TC_EGRESS, 1, false, 1);
+    add("egress_default_applies", "default drop\nrule --id 1 --action pass\n", tcp4(), XDPCTL_HOOK_TC_EGRESS, 1,
+         true, 0);
+    // malformed frames are not classified
+    add("malformed_not_classified", "default drop\nrule --id 1 --action drop\n",
+         B().ipv4().udp().ihl(4).build(), XDPCTL_HOOK_XDP, 1, false, 0);
+    return v;
+}
+
+class ClassifyTable : public ClassifyBpf, public ::testing::WithParamInterface<Case> {};
+
+TEST_P(ClassifyTable, VerdictAndCounters)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const Case& c = GetParam();
+    const Policy p = parse_policy_text(c.policy, c.name);
+    const auto slots = slots_by_id(p, 1);  // slot 0 stays unused: a zeroed record counts there
+    const uint32_t n = uint32_t(slots.size()) + 1;
+    for (uint32_t s = 0; s < n; s++)
+        progs_->maps().reset_rule_counters(s);
+    progs_->maps().commit(compile_policy(p, table_ifindex), slots);
+
+    const HookCounters before = read_hook_counters(progs_->stats_fd(c.hook), c.hook);
+    const RunResult r = progs_->run(c.hook, c.frame, c.ifindex);
+    const HookCounters after = read_hook_counters(progs_->stats_fd(c.hook), c.hook);
+    ASSERT_EQ(r.err, 0);
+    EXPECT_EQ(r.retval, verdict_retval(c.hook, c.drop ? test::Verdict::drop : test::Verdict::pass));
+    const int verdict = c.drop ? XDPCTL_CNT_VERDICT_DROP : XDPCTL_CNT_VERDICT_PASS;
+    EXPECT_EQ(after[verdict].packets - before[verdict].packets, 1u) << "the hook's verdict counter";
+
+    const std::vector<xdpctl_rule_ctr> ctr = read_rule_counters(progs_->rule_counters_fd(), n);
+    std::vector<uint64_t> expect(n, 0);
+    if (c.rule_id)
+        expect[slots.at(c.rule_id)] = 1;
+    for (uint32_t id : c.counted)
+        expect[slots.at(id)] = 1;
+    for (const auto& [id, slot] : slots) {
+        EXPECT_EQ(ctr[slot].packets, expect[slot]) << "rule " << id;
+        EXPECT_EQ(ctr[slot].bytes, expect[slot] * c.frame.size()) << "rule " << id;
+        if (expect[slot]) {
+            EXPECT_NE(ctr[slot].last_hit_ns, 0u) << "rule " << id;
+        }
+    }
+    EXPECT_EQ(ctr[0].packets, 0u) << "a rank without a rule record was visited";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ClassifyTable, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// ---- no policy ----------------------------------------------------------------------------
+
+TEST(ClassifyNoPolicy, PassesWithoutTouchingRuleCounters)
+{
+    XDPCTL_REQUIRE_ROOT();
+    PolicyPrograms fresh;  // maps of its own: nothing ever committed
+    EXPECT_FALSE(fresh.maps().installed());
+    for (int hook : {XDPCTL_HOOK_XDP, XDPCTL_HOOK_TC_INGRESS, XDPCTL_HOOK_TC_EGRESS}) {
+        const RunResult r = fresh.run(hook, tcp4());
+        ASSERT_EQ(r.err, 0);
+        EXPECT_EQ(r.retval, verdict_retval(hook, test::Verdict::pass));
+    }
+    for (const auto& c : read_rule_counters(fresh.rule_counters_fd(), 64))
+        EXPECT_EQ(c.packets, 0u);
+}
+
+// ---- the walk's bound ----------------------------------------------------------------------
+
+// XDPCTL_POL_MAX_COUNTED: a packet is classified exactly while at most 64 count (or
+// conforming rate-limit) rules match it before its deciding rule; past the walk's steps the
+// default applies. 64 count rules then a drop: exact. 400 count rules then a drop: the
+// default (pass), with the first count rules counted in order and the drop rule not at all.
+TEST_F(ClassifyBpf, CountRulesWithinAndPastTheWalkBound)
+{
+    XDPCTL_REQUIRE_ROOT();
+    for (uint32_t counts : {64u, 400u}) {
+        std::string text;
+        for (uint32_t i = 1; i <= counts; i++)
+            text += fmt::format("rule --id {} --priority {} --proto tcp --action count\n", i, i);
+        text += fmt::format("rule --id {} --priority {} --action drop\n", counts + 1, counts + 1);
+        const Policy p = parse_policy_text(text, "counts");
+        const auto slots = slots_by_id(p);  // id i -> slot i - 1
+        for (uint32_t s = 0; s <= counts; s++)
+            progs_->maps().reset_rule_counters(s);
+        progs_->maps().commit(compile_policy(p, table_ifindex), slots);
+        const RunResult r = progs_->run(XDPCTL_HOOK_XDP, tcp4());
+        ASSERT_EQ(r.err, 0);
+        const auto ctr = read_rule_counters(progs_->rule_counters_fd(), counts + 1);
+        uint32_t counted = 0;
+        while (counted < counts && ctr[counted].packets == 1)
+            counted++;
+        for (uint32_t s = counted; s < counts; s++)
+            EXPECT_EQ(ctr[s].packets, 0u) << "count rules are visited in order; rule " << s + 1;
+        if (counts <= XDPCTL_POL_MAX_COUNTED) {
+            EXPECT_EQ(counted, counts);
+            EXPECT_EQ(r.retval, uint32_t(XDP_DROP));
+            EXPECT_EQ(ctr[counts].packets, 1u);
+        } else {
+            EXPECT_GE(counted, uint32_t(XDPCTL_POL_MAX_COUNTED));
+            EXPECT_LT(counted, counts);
+            EXPECT_EQ(r.retval, uint32_t(XDP_PASS)) << "past the bound the default applies";
+            EXPECT_EQ(ctr[counts].packets, 0u);
+            std::printf("%u of %u matching count rules counted before the walk stopped\n", counted, counts);
+        }
+    }
+}
+
+// ---- rate limits ----------------------------------------------------------------------------
+
+// A token bucket of depth B refilled at R per second, full when the run starts, under an
+// offered load far above R: it passes B + R * t packets in t seconds. The bounds allow a
+// token or two for the refill quantum and for CPUs that take the last token together.
+TEST_F(ClassifyBpf, RateLimitOneCpu)
+{
+    XDPCTL_REQUIRE_ROOT();
+    constexpr uint64_t kRate = 1000, kBurst = 200;  // B/R = 200 ms: a stall shorter loses nothing
+    const Policy p = parse_policy_text(
+        fmt::format("rule --id 1 --src 198.18.0.0/15 --action rate-limit {} --burst {}\n", kRate, kBurst), "rate");
+    const auto slots = slots_by_id(p);
+    // A rule new to the active generation starts with a full bucket: commit it after none.
+    progs_->maps().commit(compile_policy(Policy{}, table_ifindex), {});
+    progs_->maps().reset_rule_counters(0);
+    progs_->maps().commit(compile_policy(p, table_ifindex), slots);
+    const auto frame = tcp4();
+    constexpr int kPackets = 200000;
+    int passed = 0;
+    const uint64_t t0 = mono_ns();
+    for (int i = 0; i < kPackets; i++) {
+        const RunResult r = progs_->run(XDPCTL_HOOK_XDP, frame);
+        ASSERT_EQ(r.err, 0);
+        passed += r.retval == XDP_PASS;
+    }
+    const double secs = double(mono_ns() - t0) / 1e9;
+    const double expect = double(kBurst) + double(kRate) * secs;
+    std::printf("%d of %d packets passed in %.3f s (%.0f pps offered); the bucket allows %.1f\n", passed, kPackets,
+                secs, kPackets / secs, expect);
+    EXPECT_LE(passed, expect + 2);
+    EXPECT_GE(passed, expect * 0.98 - 2);
+    // Every packet hit the rule: as a counted conforming packet or as its drop.
+    EXPECT_EQ(read_rule_counters(progs_->rule_counters_fd(), 1)[0].packets, uint64_t(kPackets));
+}
+
+// Two CPUs share one bucket: the pass counts of both together obey the same math.
+TEST_F(ClassifyBpf, RateLimitSharedByCpus)
+{
+    XDPCTL_REQUIRE_ROOT();
+    if (possible_cpus() < 2)
+        GTEST_SKIP() << "needs two CPUs";
+    constexpr uint64_t kRate = 20000, kBurst = 4000;
+    const Policy p = parse_policy_text(
+        fmt::format("rule --id 1 --action rate-limit {} --burst {}\n", kRate, kBurst), "rate");
+    progs_->maps().commit(compile_policy(Policy{}, table_ifindex), {});
+    progs_->maps().commit(compile_policy(p, table_ifindex), slots_by_id(p));
+    const auto frame = tcp4();
+    // TC, not XDP: an XDP test run with repeat > 1 switches the XDP dispatcher before and
+    // after the loop, two grace periods in which no packet runs and tokens go unused.
+    const int hook = XDPCTL_HOOK_TC_INGRESS;
+    const HookCounters before = read_hook_counters(progs_->stats_fd(hook), hook);
+    constexpr int kRepeat = 400000;
+    std::atomic<int> errors{0};
+    uint64_t start[2] = {}, end[2] = {};
+    std::vector<std::thread> threads;
+    for (int cpu = 0; cpu < 2; cpu++)
+        threads.emplace_back([&, cpu] {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+            start[cpu] = mono_ns();
+            if (progs_->run(hook, frame, 1, kRepeat).err)
+                errors++;
+            end[cpu] = mono_ns();
+        });
+    for (auto& t : threads)
+        t.join();
+    // From the first packet that could take a token to the last.
+    const double secs = double(std::max(end[0], end[1]) - std::min(start[0], start[1])) / 1e9;
+    const HookCounters after = read_hook_counters(progs_->stats_fd(hook), hook);
+    ASSERT_EQ(errors.load(), 0);
+    const uint64_t passed = after[XDPCTL_CNT_VERDICT_PASS].packets - before[XDPCTL_CNT_VERDICT_PASS].packets;
+    const uint64_t dropped = after[XDPCTL_CNT_VERDICT_DROP].packets - before[XDPCTL_CNT_VERDICT_DROP].packets;
+    const double expect = double(kBurst) + double(kRate) * secs;
+    std::printf("%lu passed, %lu dropped in %.3f s on 2 CPUs (%.1f Mpps offered); the bucket allows %.0f\n",
+                (unsigned long)passed, (unsigned long)dropped, secs, double(passed + dropped) / secs / 1e6, expect);
+    EXPECT_EQ(passed + dropped, 2u * kRepeat);
+    EXPECT_LE(double(passed), expect + 2 * possible_cpus() + 2);
+    // Stalls shorter than B/R (200 ms) lose no token: the bucket holds them until a CPU
+    // runs again. The margin is for the instants between a syscall and the clock reads.
+    EXPECT_GE(double(passed), expect * 0.95 - 2);
+}
+
+}  // namespace

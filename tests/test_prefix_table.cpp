@@ -1,0 +1,558 @@
+// Prefix tables: the builder's input checks, and random prefix sets (nested prefixes, /0,
+// /32, /128, exceptions) looked up by the real BPF lookup code (lib/bpf/prefix_table.h, run
+// by bench/bpf/xdpctl_bench_prefix.bpf.c under BPF_PROG_TEST_RUN) against PrefixReference,
+// on over 100,000 addresses per family. One test run looks up a whole batch: the program
+// walks an address array and records each answer at the same index.
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+
+#include "bpf_test_run.h"
+#include "error.h"
+#include "prefix_table.h"
+#include "skeleton.h"
+#include "xdpctl_bench_prefix.skel.h"
+
+using namespace xdpctl;
+
+namespace {
+
+bool in_ci()
+{
+    const char* ci = std::getenv("CI");
+    return ci && std::string_view(ci) == "true";
+}
+
+// Loading programs and BPF_PROG_TEST_RUN need root. A developer without it gets a skip;
+// CI runs as root, so there a skip would hide a broken setup and fails instead.
+#define XDPCTL_REQUIRE_ROOT()                                                                  \
+    do {                                                                                       \
+        if (geteuid() != 0) {                                                                  \
+            if (in_ci())                                                                       \
+                FAIL() << "CI=true but not root: the prefix-table tests need BPF_PROG_TEST_RUN"; \
+            GTEST_SKIP() << "needs root: loads BPF programs and runs BPF_PROG_TEST_RUN";       \
+        }                                                                                      \
+    } while (0)
+
+constexpr size_t kMaxBatch = size_t(1) << 20;  // BENCH_ADDRS in the BPF program
+
+// The test program, loaded once: the verifier pass is what costs, not the runs.
+class Harness {
+public:
+    Harness()
+        : skel_(open_and_load()), addrs4_(bpf_map__fd(skel_->maps.addrs4)),
+          addrs6_(bpf_map__fd(skel_->maps.addrs6)), results_(bpf_map__fd(skel_->maps.results))
+    {
+    }
+
+    static Harness& get()
+    {
+        static std::unique_ptr<Harness> h;
+        if (!h)
+            h = std::make_unique<Harness>();
+        return *h;
+    }
+
+    xdpctl_bench_prefix* skel() const { return skel_.get(); }
+
+    void install(const PrefixTable& t)
+    {
+        UniqueFd fd = create_prefix_table_map(t);
+        install_prefix_table(bpf_map__fd(skel_->maps.pfx_tables), 0, fd.get());
+        table_ = std::move(fd);  // the previous generation is closed here, after the switch
+    }
+
+    std::vector<uint32_t> run4(const std::vector<uint32_t>& addrs, bpf_program* prog = nullptr)
+    {
+        for (size_t i = 0; i < addrs.size(); i++)
+            addrs4_.at<uint32_t>(i) = htonl(addrs[i]);
+        return run(prog ? prog : skel_->progs.pfx4_table, addrs.size());
+    }
+
+    std::vector<uint32_t> run6(const std::vector<Ip6>& addrs, bpf_program* prog = nullptr)
+    {
+        for (size_t i = 0; i < addrs.size(); i++) {
+            uint8_t* b = &addrs6_.at<uint8_t>(i);
+            for (int k = 0; k < 8; k++) {
+                b[k] = uint8_t(addrs[i].hi >> (56 - 8 * k));
+                b[8 + k] = uint8_t(addrs[i].lo >> (56 - 8 * k));
+            }
+        }
+        return run(prog ? prog : skel_->progs.pfx6_table, addrs.size());
+    }
+
+private:
+    static xdpctl_bench_prefix* open_and_load()
+    {
+        xdpctl_bench_prefix* s = xdpctl_bench_prefix::open_and_load();
+        if (!s)
+            fail("cannot load xdpctl_bench_prefix: {}", errno_str(errno));
+        return s;
+    }
+
+    std::vector<uint32_t> run(bpf_program* prog, size_t n)
+    {
+        if (n > kMaxBatch)
+            fail("batch of {} over {}", n, kMaxBatch);
+        skel_->bss->next_index = 0;
+        skel_->bss->record = 1;
+        const std::vector<uint8_t> frame(64, 0);  // ignored by the program
+        const test::RunResult r = test::test_run(bpf_program__fd(prog), frame, int(n));
+        if (r.err)
+            fail("BPF_PROG_TEST_RUN: {}", errno_str(r.err));
+        if (r.retval != XDP_PASS)
+            fail("program returned {}", r.retval);
+        if (skel_->bss->next_index != n)
+            fail("program ran {} times, not {}", skel_->bss->next_index, n);
+        std::vector<uint32_t> out(n);
+        for (size_t i = 0; i < n; i++)
+            out[i] = results_.at<uint32_t>(i);
+        return out;
+    }
+
+    SkelPtr<xdpctl_bench_prefix> skel_;
+    MappedMap addrs4_, addrs6_, results_;
+    UniqueFd table_;
+};
+
+// ---- random sets ---------------------------------------------------------------------------
+
+using Rng = std::mt19937_64;
+
+uint32_t random_value(Rng& rng, double except_share)
+{
+    if (std::uniform_real_distribution<>(0, 1)(rng) < except_share)
+        return XDPCTL_PFX_EXCEPTED;
+    return uint32_t(std::uniform_int_distribution<uint32_t>(1, 5000)(rng));
+}
+
+// Lengths drawn so the level boundaries (/16-/17, /24-/25) and the ends (/0, /32) all occur.
+unsigned random_len4(Rng& rng, unsigned min_len)
+{
+    static const unsigned favoured[] = {0, 1, 8, 15, 16, 17, 23, 24, 25, 31, 32};
+    unsigned len;
+    if (rng() % 2)
+        len = favoured[rng() % std::size(favoured)];
+    else
+        len = unsigned(rng() % 33);
+    return std::max(len, min_len);
+}
+
+unsigned random_len6(Rng& rng, unsigned min_len)
+{
+    static const unsigned favoured[] = {0, 1, 15, 16, 17, 32, 48, 63, 64, 65, 127, 128};
+    unsigned len;
+    if (rng() % 2)
+        len = favoured[rng() % std::size(favoured)];
+    else
+        len = unsigned(rng() % 129);
+    return std::max(len, min_len);
+}
+
+// Random draws repeat prefixes with other values, which the builder rightly refuses: keep
+// the first of each.
+template <typename Entry>
+void keep_first(std::vector<Entry>& v)
+{
+    std::stable_sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) { return a.prefix < b.prefix; });
+    v.erase(std::unique(v.begin(), v.end(), [](const Entry& a, const Entry& b) { return a.prefix == b.prefix; }),
+            v.end());
+}
+
+// About half the prefixes are nested inside an earlier one, a share of them exceptions.
+std::vector<PrefixEntry4> random_set4(Rng& rng, size_t n, bool with_default)
+{
+    std::vector<PrefixEntry4> v;
+    if (with_default)
+        v.push_back({{0, 0}, random_value(rng, 0)});
+    while (v.size() < n) {
+        Prefix4 p;
+        if (!v.empty() && rng() % 2) {
+            const Prefix4 outer = v[rng() % v.size()].prefix;
+            if (outer.len == 32)
+                continue;
+            p.len = uint8_t(random_len4(rng, outer.len + 1u));
+            p.addr = (outer.addr | (uint32_t(rng()) & ~mask4(outer.len))) & mask4(p.len);
+        } else {
+            p.len = uint8_t(random_len4(rng, 0));
+            p.addr = uint32_t(rng()) & mask4(p.len);
+        }
+        v.push_back({p, random_value(rng, 0.2)});
+    }
+    keep_first(v);
+    return v;
+}
+
+std::vector<PrefixEntry6> random_set6(Rng& rng, size_t n, bool with_default)
+{
+    std::vector<PrefixEntry6> v;
+    if (with_default)
+        v.push_back({{{0, 0}, 0}, random_value(rng, 0)});
+    while (v.size() < n) {
+        Prefix6 p;
+        const Ip6 bits{rng(), rng()};
+        if (!v.empty() && rng() % 2) {
+            const Prefix6 outer = v[rng() % v.size()].prefix;
+            if (outer.len == 128)
+                continue;
+            p.len = uint8_t(random_len6(rng, outer.len + 1u));
+            const Ip6 om = mask6(outer.len);
+            p.addr = Ip6{outer.addr.hi | (bits.hi & ~om.hi), outer.addr.lo | (bits.lo & ~om.lo)} & mask6(p.len);
+        } else {
+            p.len = uint8_t(random_len6(rng, 0));
+            // Real tables share their first bits; a few top /16s make level 1 and the hash meet.
+            Ip6 a = bits;
+            if (rng() % 4)
+                a.hi = (a.hi & 0x0000ffffffffffffULL) | (uint64_t(0x2001 + rng() % 4) << 48);
+            p.addr = a & mask6(p.len);
+        }
+        v.push_back({p, random_value(rng, 0.2)});
+    }
+    keep_first(v);
+    return v;
+}
+
+// Uniform addresses, addresses inside random prefixes, and each prefix's first and last
+// address with their outside neighbours: where an off-by-one in expansion would show.
+std::vector<uint32_t> probe_addrs4(Rng& rng, const std::vector<PrefixEntry4>& set, size_t n)
+{
+    std::vector<uint32_t> a;
+    a.reserve(n);
+    while (a.size() < n) {
+        const Prefix4 p = set[rng() % set.size()].prefix;
+        const uint32_t last = p.addr | ~mask4(p.len);
+        switch (rng() % 5) {
+        case 0:
+            a.push_back(uint32_t(rng()));
+            break;
+        case 1:
+        case 2:
+            a.push_back(p.addr | (uint32_t(rng()) & ~mask4(p.len)));
+            break;
+        case 3:
+            a.push_back(p.addr);
+            a.push_back(p.addr - 1);
+            break;
+        default:
+            a.push_back(last);
+            a.push_back(last + 1);
+            break;
+        }
+    }
+    a.resize(n);
+    return a;
+}
+
+std::vector<Ip6> probe_addrs6(Rng& rng, const std::vector<PrefixEntry6>& set, size_t n)
+{
+    auto minus1 = [](Ip6 x) { return Ip6{x.hi - (x.lo == 0), x.lo - 1}; };
+    auto plus1 = [](Ip6 x) { return Ip6{x.hi + (x.lo == ~0ULL), x.lo + 1}; };
+    std::vector<Ip6> a;
+    a.reserve(n);
+    while (a.size() < n) {
+        const Prefix6 p = set[rng() % set.size()].prefix;
+        const Ip6 m = mask6(p.len);
+        const Ip6 last{p.addr.hi | ~m.hi, p.addr.lo | ~m.lo};
+        switch (rng() % 5) {
+        case 0:
+            a.push_back({rng(), rng()});
+            break;
+        case 1:
+        case 2:
+            a.push_back({p.addr.hi | (rng() & ~m.hi), p.addr.lo | (rng() & ~m.lo)});
+            break;
+        case 3:
+            a.push_back(p.addr);
+            a.push_back(minus1(p.addr));
+            break;
+        default:
+            a.push_back(last);
+            a.push_back(plus1(last));
+            break;
+        }
+    }
+    a.resize(n);
+    return a;
+}
+
+std::string str6(Ip6 a)
+{
+    return to_string(Prefix6{a, 128});
+}
+
+// Compares a batch, reporting the first few differences with their addresses.
+template <typename Addr, typename Ref, typename Fmt>
+void expect_same(const std::vector<Addr>& addrs, const std::vector<uint32_t>& got, Ref ref, Fmt fmt)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < addrs.size(); i++) {
+        const uint32_t want = ref(addrs[i]);
+        if (got[i] != want && ++bad <= 5)
+            ADD_FAILURE() << fmt(addrs[i]) << ": BPF says " << got[i] << ", reference says " << want;
+    }
+    EXPECT_EQ(bad, 0u) << "of " << addrs.size() << " addresses";
+}
+
+void check4(const std::vector<PrefixEntry4>& set, const std::vector<uint32_t>& addrs)
+{
+    const PrefixTable t = PrefixTable::build(set, {});
+    const PrefixReference ref(set, {});
+    Harness& h = Harness::get();
+    h.install(t);
+    expect_same(addrs, h.run4(addrs), [&](uint32_t a) { return ref.lookup4(a); },
+                [](uint32_t a) { return to_string(Prefix4{a, 32}); });
+}
+
+void check6(const std::vector<PrefixEntry6>& set, const std::vector<Ip6>& addrs)
+{
+    const PrefixTable t = PrefixTable::build({}, set);
+    const PrefixReference ref({}, set);
+    Harness& h = Harness::get();
+    h.install(t);
+    expect_same(addrs, h.run6(addrs), [&](Ip6 a) { return ref.lookup6(a); }, str6);
+}
+
+// ---- input checks (no root needed) ---------------------------------------------------------
+
+TEST(PrefixParse, AcceptsCidrsAddressesAndExceptions)
+{
+    Cidr c = parse_cidr("10.1.0.0/16");
+    EXPECT_FALSE(c.v6);
+    EXPECT_FALSE(c.except);
+    EXPECT_EQ(c.p4.addr, 0x0a010000u);
+    EXPECT_EQ(c.p4.len, 16);
+
+    c = parse_cidr("!192.0.2.7");
+    EXPECT_TRUE(c.except);
+    EXPECT_EQ(c.p4.len, 32);
+
+    c = parse_cidr("2001:db8::/32");
+    EXPECT_TRUE(c.v6);
+    EXPECT_EQ(c.p6.addr.hi, 0x20010db800000000ULL);
+    EXPECT_EQ(c.p6.len, 32);
+    EXPECT_EQ(to_string(c.p6), "2001:db8::/32");
+
+    c = parse_cidr("::/0");
+    EXPECT_EQ(c.p6.len, 0);
+    EXPECT_EQ(parse_cidr("0.0.0.0/0").p4.len, 0);
+    EXPECT_EQ(parse_cidr("::1").p6.len, 128);
+}
+
+TEST(PrefixParse, RejectsBadInputNamingIt)
+{
+    for (const char* bad : {"10.0.0.0/33", "10.1.2.3/8", "10.0.0/8", "10.0.0.0/", "10.0.0.0/8x",
+                            "2001:db8::/129", "2001:db8::1/64", "::g/8", "", "!", "10.0.0.0/-1"}) {
+        try {
+            parse_cidr(bad);
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ExitCode::usage) << bad;
+            if (*bad) {
+                EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+            }
+        }
+    }
+    try {
+        parse_cidr("10.1.2.3/8");
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("10.0.0.0/8"), std::string::npos) << e.what();
+    }
+}
+
+TEST(PrefixBuild, RejectsBadEntries)
+{
+    auto throws_usage = [](auto&& fn) {
+        try {
+            fn();
+        } catch (const Error& e) {
+            return e.code() == ExitCode::usage;
+        }
+        return false;
+    };
+    const PrefixEntry4 host_bits{{0x0a000001, 8}, 1};
+    const PrefixEntry4 too_long{{0, 33}, 1};
+    const PrefixEntry4 zero_value{{0x0a000000, 8}, 0};
+    const PrefixEntry4 ref_value{{0x0a000000, 8}, XDPCTL_PFX_REF | 1};
+    const PrefixEntry6 host_bits6{{{0, 1}, 64}, 1};
+    for (const PrefixEntry4& e : {host_bits, too_long, zero_value, ref_value})
+        EXPECT_TRUE(throws_usage([&] { PrefixTable::build(std::vector{e}, {}); }));
+    EXPECT_TRUE(throws_usage([&] { PrefixTable::build({}, std::vector{host_bits6}); }));
+
+    // The same prefix twice: once is fine, two different answers are not.
+    const PrefixEntry4 a{{0x0a000000, 8}, 7}, b{{0x0a000000, 8}, 8};
+    EXPECT_EQ(PrefixTable::build(std::vector{a, a}, {}).stats().v4_prefixes, 1u);
+    EXPECT_TRUE(throws_usage([&] { PrefixTable::build(std::vector{a, b}, {}); }));
+
+    // Over the memory limit: refused by the builder, before any allocation.
+    std::vector<PrefixEntry4> many;
+    for (uint32_t i = 0; i < 2000; i++)
+        many.push_back({{i << 8, 32}, 1});
+    EXPECT_TRUE(throws_usage([&] { PrefixTable::build(many, {}, {.max_bytes = 1 << 20}); }));
+}
+
+TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
+{
+    // 10/8 lives in level 1; 10.1/17 needs the /16's chunk; 10.1.0/25 and 10.1.0.128/25
+    // share one /24 chunk under it; 10.2.3.4/32 needs a chunk at each level.
+    const std::vector<PrefixEntry4> v4 = {{{0x0a000000, 8}, 1},
+                                          {{0x0a010000, 17}, 2},
+                                          {{0x0a010000, 25}, 3},
+                                          {{0x0a010080, 25}, 4},
+                                          {{0x0a020304, 32}, 5}};
+    const PrefixTable t = PrefixTable::build(v4, {});
+    EXPECT_EQ(t.stats().v4_l2_chunks, 2u);
+    EXPECT_EQ(t.stats().v4_l3_chunks, 2u);
+    EXPECT_EQ(t.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 4 * XDPCTL_PFX_CHUNK_LINES) * 64u);
+    EXPECT_EQ(t.lines()[0].hdr.magic, XDPCTL_PFX_MAGIC);
+    EXPECT_EQ(t.lines()[0].hdr.lines, t.lines().size());
+}
+
+TEST(PrefixReferenceTest, LongestMatchAndExceptions)
+{
+    const std::vector<PrefixEntry4> v4 = {{{0x0a000000, 8}, 1},
+                                          {{0x0a010000, 16}, XDPCTL_PFX_EXCEPTED},
+                                          {{0x0a010100, 24}, 3}};
+    const PrefixReference ref(v4, {});
+    EXPECT_EQ(ref.lookup4(0x0a020304), 1u);
+    EXPECT_EQ(ref.lookup4(0x0a010204), XDPCTL_PFX_EXCEPTED);
+    EXPECT_EQ(ref.lookup4(0x0a010104), 3u);
+    EXPECT_EQ(ref.lookup4(0x0b000000), XDPCTL_PFX_NONE);
+}
+
+// ---- through BPF -----------------------------------------------------------------------------
+
+class PrefixTableBpf : public ::testing::TestWithParam<int> {};
+
+TEST_P(PrefixTableBpf, Ipv4MatchesReference)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Rng rng(1000 + GetParam());
+    const auto set = random_set4(rng, GetParam() % 2 ? 2000 : 30000, GetParam() % 3 == 0);
+    check4(set, probe_addrs4(rng, set, 120000));
+}
+
+TEST_P(PrefixTableBpf, Ipv6MatchesReference)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Rng rng(2000 + GetParam());
+    const auto set = random_set6(rng, GetParam() % 2 ? 2000 : 30000, GetParam() % 3 == 0);
+    check6(set, probe_addrs6(rng, set, 120000));
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, PrefixTableBpf, ::testing::Range(0, 4));
+
+TEST(PrefixTableBpfEdges, EmptyDefaultOnlyAndExceptionsOnly)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Rng rng(7);
+    std::vector<uint32_t> a4(20000);
+    std::vector<Ip6> a6(20000);
+    for (auto& a : a4)
+        a = uint32_t(rng());
+    for (auto& a : a6)
+        a = {rng(), rng()};
+    a4.push_back(0);
+    a4.push_back(~0u);
+    a6.push_back({0, 0});
+    a6.push_back({~0ULL, ~0ULL});
+
+    check4({}, a4);
+    check6({}, a6);
+    check4({{{0, 0}, 9}}, a4);
+    check6({{{{0, 0}, 0}, 9}}, a6);
+    // Exceptions with nothing wider: the answer is "excepted" inside them, none outside.
+    check4({{{0x80000000, 1}, XDPCTL_PFX_EXCEPTED}, {{0xc0000000, 2}, 4}}, a4);
+    check6({{{{0x8000000000000000ULL, 0}, 1}, XDPCTL_PFX_EXCEPTED}, {{{~0ULL, ~0ULL}, 128}, 4}}, a6);
+}
+
+// A BGP-sized IPv4 set (1M prefixes, mostly /24) and a 256k IPv6 one: chunk numbers and
+// bucket counts far past the small tests', where an overflow in the layout would show.
+TEST(PrefixTableBpfEdges, LargeSets)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Rng rng(11);
+    std::vector<PrefixEntry4> v4;
+    v4.reserve(1000000);
+    while (v4.size() < 1000000) {
+        const unsigned r = unsigned(rng() % 100);
+        const unsigned len = r < 60 ? 24 : r < 95 ? 8 + unsigned(rng() % 17) : 25 + unsigned(rng() % 8);
+        v4.push_back({{uint32_t(rng()) & mask4(len), uint8_t(len)}, random_value(rng, 0.05)});
+    }
+    keep_first(v4);
+    check4(v4, probe_addrs4(rng, v4, 200000));
+
+    std::vector<PrefixEntry6> v6;
+    while (v6.size() < 256000) {
+        const unsigned r = unsigned(rng() % 100);
+        const unsigned len = r < 50 ? 48 : r < 70 ? 32 : r < 97 ? 17 + unsigned(rng() % 48) : 65 + unsigned(rng() % 64);
+        const Ip6 a{(uint64_t(0x2000 + rng() % 0x400) << 48) | (rng() >> 16), rng()};
+        v6.push_back({{a & mask6(len), uint8_t(len)}, random_value(rng, 0.05)});
+    }
+    keep_first(v6);
+    check6(v6, probe_addrs6(rng, v6, 200000));
+}
+
+// One map update switches the whole table: every lookup after it sees the new generation.
+TEST(PrefixTableBpfEdges, GenerationSwitch)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Harness& h = Harness::get();
+    const std::vector<PrefixEntry4> a4 = {{{0x0a000000, 8}, 1}};
+    const std::vector<PrefixEntry6> a6 = {{{{0x20010db800000000ULL, 0}, 32}, 1}};
+    const std::vector<PrefixEntry4> b4 = {{{0x0a000000, 8}, 2}, {{0x0a010000, 16}, XDPCTL_PFX_EXCEPTED}};
+    const std::vector<PrefixEntry6> b6 = {{{{0x20010db800000000ULL, 0}, 32}, 2}};
+    const std::vector<uint32_t> q4 = {0x0a020304, 0x0a010203};
+    const std::vector<Ip6> q6 = {{0x20010db800010000ULL, 1}};
+    for (int round = 0; round < 3; round++) {
+        h.install(PrefixTable::build(a4, a6));
+        EXPECT_EQ(h.run4(q4), (std::vector<uint32_t>{1, 1}));
+        EXPECT_EQ(h.run6(q6), (std::vector<uint32_t>{1}));
+        h.install(PrefixTable::build(b4, b6));
+        EXPECT_EQ(h.run4(q4), (std::vector<uint32_t>{2, XDPCTL_PFX_EXCEPTED}));
+        EXPECT_EQ(h.run6(q6), (std::vector<uint32_t>{2}));
+    }
+}
+
+// Counts the calls the verifier left in a loaded program's instructions.
+int xlated_calls(bpf_program* prog)
+{
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_prog_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0)
+        fail("prog info: {}", errno_str(errno));
+    std::vector<bpf_insn> insns(info.xlated_prog_len / sizeof(bpf_insn));
+    bpf_prog_info info2{};
+    info2.xlated_prog_len = info.xlated_prog_len;
+    info2.xlated_prog_insns = reinterpret_cast<__u64>(insns.data());
+    len = sizeof(info2);
+    if (bpf_prog_get_info_by_fd(bpf_program__fd(prog), &info2, &len) != 0)
+        fail("prog insns: {}", errno_str(errno));
+    return int(std::count_if(insns.begin(), insns.end(),
+                             [](const bpf_insn& i) { return i.code == (BPF_JMP | BPF_CALL); }));
+}
+
+// The cost model in docs/prefix-sets.md rests on this: lookups in a plain array are inlined
+// by the verifier (no call at all), lookups in a BPF_F_INNER_MAP table are one call per line.
+TEST(PrefixTableBpfEdges, VerifierInlinesPlainArrayLookups)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Harness& h = Harness::get();
+    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_flat), 0);
+    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx6_flat), 0);
+    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_table), 3);
+    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_base), 0);
+}
+
+}  // namespace
