@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include <bpf/bpf.h>
@@ -70,13 +71,15 @@ void set_pin_paths(bpf_object* obj, const IfacePins* pins)
 // Opens a skeleton, sets its pin paths and loads it; a verifier rejection shows its reason.
 template <typename Skel>
 SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malformed,
-                            const char* what)
+                            const char* what, const std::function<void(Skel*)>& configure = {})
 {
     libbpf_log_start();
     SkelPtr<Skel> s{Skel::open()};
     if (!s)
         fail("cannot open the {} BPF object: {}", what, errno_str(errno));
     s->rodata->cfg_malformed_action = malformed;
+    if (configure)
+        configure(s.get());
     make_pin_dir(shared_maps_dir());
     set_pin_paths(s->obj, pins);
     if (int err = Skel::load(s.get()); err) {
@@ -327,7 +330,9 @@ struct Loader {
         if (want_xdp())
             xs = open_and_load<xdpctl_xdp>(&pins, opts.malformed, "XDP");
         if (want_tc())
-            ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC");
+            ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC", [&](xdpctl_tc* s) {
+                s->rodata->cfg_tc_ingress_rules = !want_xdp();
+            });
 
         res.meta.abi_version = XDPCTL_ABI_VERSION;
         res.meta.ifindex = ifindex;

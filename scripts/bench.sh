@@ -128,8 +128,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Two runs at once would share two CPUs and measure each other: take turns.
-exec 9<"${BASH_SOURCE[0]}"
+# Two runs at once would share two CPUs and measure each other: take turns, also between
+# copies of the checkout (a lock in /run/lock, which is what it is for; the empty file stays).
+mkdir -p /run/lock
+exec 9>>/run/lock/xdpctl-bench.lock
 if ! flock -n 9; then
   say "another bench.sh is running; waiting for it (up to 10 minutes)"
   flock -w 600 9 || die "still busy after 10 minutes"

@@ -14,6 +14,13 @@
 #include "bpf/count.h"
 #include "bpf/classify.h"
 
+/*
+ * Set by the loader (rodata): 0 when xdpctl's XDP program runs on the same interface, which
+ * has already applied the ingress rules to every packet TC ingress sees: applying them
+ * again would count count-rules twice and spend rate limits twice.
+ */
+const volatile __u32 cfg_tc_ingress_rules = 1;
+
 /* Headers xdpctl may need to read; pulled into the linear area only when missing. */
 #define TC_PULL_LEN 512
 
@@ -34,6 +41,8 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 	bad = parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
 	if (bad)
 		drop = malformed_drop(bad);
+	else if (hook == XDPCTL_HOOK_TC_INGRESS && !cfg_tc_ingress_rules)
+		drop = 0;
 	else
 		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, skb->ifindex, &rule_id) ==
 		       XDPCTL_ACT_DROP;

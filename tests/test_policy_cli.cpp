@@ -191,10 +191,16 @@ TEST_F(PolicyCli, RealPacketsOnXdpAndTcAndPolicySurvivesReload)
                           "--dport", "7", "--action", "drop"});
     ASSERT_EQ(b.exit_code, 0) << b;
 
+    // With XDP and TC ingress both loaded, ingress rules run once (on XDP): a count rule
+    // counts each packet once.
+    CmdResult c = xdpctl({"rule", "add", "--id", "3", "--proto", "udp", "--dport", "10", "--action", "count"});
+    ASSERT_EQ(c.exit_code, 0) << c;
+
     StatsSnapshot before = lab.stats();
     EXPECT_EQ(udp_through(lab, 9, 20), 0);
     EXPECT_EQ(udp_through(lab, 10, 5), 5);
     EXPECT_EQ(rule_packets(1), 20u);
+    EXPECT_EQ(rule_packets(3), 5u);
     CounterMap d = lab.wait_delta(before, [](const CounterMap& m) {
         auto it = m.find("xdp/verdict/drop");
         return it != m.end() && it->second.packets >= 20;

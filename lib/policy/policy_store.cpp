@@ -18,6 +18,7 @@
 #include "policy/compiled_policy.h"
 #include "policy/policy_maps.h"
 #include "policy/rule_parse.h"
+#include "system_checks.h"
 
 namespace xdpctl::policy {
 
@@ -50,7 +51,14 @@ PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
     lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
     if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)
         fail("cannot take the policy lock /run/xdpctl.lock: {}", errno_str(errno));
-    ensure_shared_maps();
+    // Loading the XDP object to create the maps costs a verification (~0.1 s): only when
+    // they are not there yet. A map of an older layout fails below, or in PolicyMaps.
+    if (!path_exists(shared_maps_dir() + "/xdpctl_pctl") || !path_exists(shared_maps_dir() + "/xdpctl_psrc"))
+        ensure_shared_maps();
+    else {
+        require_privileges();
+        require_bpffs();
+    }
     src_ = open_shared("xdpctl_psrc");
     slot_ = open_shared("xdpctl_pslot");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
