@@ -130,6 +130,20 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
         fmt::print("(run time per packet: sysctl -w kernel.bpf_stats_enabled=1)\n");
 }
 
+void print_shared(const std::vector<MapStatus>& shared)
+{
+    if (shared.empty())
+        return;
+    __u64 total = 0;
+    for (const auto& m : shared)
+        total += m.memlock_bytes;
+    fmt::print("policy maps (shared by all interfaces): {} maps, {:.1f} MiB\n", shared.size(),
+               double(total) / (1 << 20));
+    for (const auto& m : shared)
+        fmt::print("  {:<22} {:<14} x{:<9} {:>12} B\n", m.name, m.type, m.max_entries,
+                   m.memlock_bytes);
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
@@ -143,16 +157,29 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             require_privileges();
             require_bpffs();
             auto all = collect_status();
+            auto shared = collect_shared_maps();
             bool stats_on = bpf_stats_enabled();
             if (*json || g.pretty) {
                 nlohmann::json j;
                 j["bpf_stats_enabled"] = stats_on;
+                j["shared_maps"] = nlohmann::json::array();
+                __u64 shared_mem = 0;
+                for (const auto& m : shared) {
+                    shared_mem += m.memlock_bytes;
+                    j["shared_maps"].push_back({{"name", m.name},
+                                                {"id", m.id},
+                                                {"type", m.type},
+                                                {"max_entries", m.max_entries},
+                                                {"memlock_bytes", m.memlock_bytes}});
+                }
+                j["shared_memlock_bytes"] = shared_mem;
                 j["interfaces"] = nlohmann::json::array();
                 for (const auto& s : all)
                     j["interfaces"].push_back(to_json(s));
                 print_json(g, j);
             } else {
                 print_table(all, stats_on);
+                print_shared(shared);
             }
             return 0;
         };

@@ -729,15 +729,6 @@ void install_prefix_table(int outer_fd, uint32_t slot, int table_fd)
         fail("cannot install the prefix table in slot {}: {}", slot, errno_str(errno));
 }
 
-uint64_t map_memlock(int fd)
-{
-    std::ifstream f("/proc/self/fdinfo/" + std::to_string(fd));
-    for (std::string line; std::getline(f, line);)
-        if (line.rfind("memlock:", 0) == 0)
-            return std::stoull(line.substr(8));
-    return 0;
-}
-
 // ---- reference -----------------------------------------------------------------------------
 
 PrefixReference::PrefixReference(std::span<const PrefixEntry4> v4, std::span<const PrefixEntry6> v6)

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "map_memory.h"
 #include "abi/xdpctl_abi.h"
 #include "unique_fd.h"
 
@@ -156,9 +157,6 @@ void fill_prefix_table_map(int map_fd, const PrefixTable& table);
 // map-in-map update) for all programs that could still hold the old table, so the caller
 // may close the old generation's fd and the kernel frees it.
 void install_prefix_table(int outer_fd, uint32_t slot, int table_fd);
-
-// A map's memory as the kernel charges it (the "memlock:" line of /proc/self/fdinfo/FD).
-uint64_t map_memlock(int fd);
 
 // Longest match the obvious way, independent of the tables: one exact-match hash per
 // prefix length present, probed longest first. For tests and the benchmark's cross-check.

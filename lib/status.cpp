@@ -1,13 +1,17 @@
 #include "status.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fmt/format.h>
 
 #include "iface_pins.h"
 #include "loader.h"
+#include "map_memory.h"
 #include "unique_fd.h"
 
 namespace xdpctl {
@@ -21,16 +25,6 @@ bool bpf_stats_enabled()
 }
 
 namespace {
-
-// The kernel reports a map's memory in its fdinfo ("memlock:"), not in bpf_map_info.
-__u64 fd_memlock(int fd)
-{
-    std::ifstream f("/proc/self/fdinfo/" + std::to_string(fd));
-    for (std::string line; std::getline(f, line);)
-        if (line.rfind("memlock:", 0) == 0)
-            return std::stoull(line.substr(8));
-    return 0;
-}
 
 std::optional<ProgStatus> prog_status(int prog_fd, std::string hook, std::string attach)
 {
@@ -79,21 +73,59 @@ void add_pinned_prog(IfaceStatus& st, const std::string& pin, const char* hook)
         st.progs.push_back(*p);
 }
 
+std::optional<MapStatus> map_status(int fd, std::string name = "")
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        return std::nullopt;
+    const char* type = libbpf_bpf_map_type_str(static_cast<bpf_map_type>(info.type));
+    return MapStatus{name.empty() ? std::string(info.name) : name, info.id, type ? type : "?",
+                     info.max_entries, map_memlock(fd)};
+}
+
 void add_map(IfaceStatus& st, const std::string& pin)
 {
     UniqueFd fd = open_pinned(pin);
     if (!fd)
         return;
-    bpf_map_info info{};
-    __u32 len = sizeof(info);
-    if (bpf_map_get_info_by_fd(fd.get(), &info, &len) != 0)
-        return;
-    const char* type = libbpf_bpf_map_type_str(static_cast<bpf_map_type>(info.type));
-    st.maps.push_back({info.name, info.id, type ? type : "?", info.max_entries,
-                       fd_memlock(fd.get())});
+    if (auto m = map_status(fd.get()))
+        st.maps.push_back(*m);
 }
 
 }  // namespace
+
+std::vector<MapStatus> collect_shared_maps()
+{
+    std::vector<MapStatus> out;
+    std::error_code ec;
+    std::vector<std::string> pins;
+    for (const auto& e : std::filesystem::directory_iterator(shared_maps_dir(), ec))
+        pins.push_back(e.path().string());
+    std::sort(pins.begin(), pins.end());
+    for (const auto& pin : pins) {
+        UniqueFd fd = open_pinned(pin);
+        if (!fd)
+            continue;
+        auto m = map_status(fd.get());
+        if (!m)
+            continue;
+        out.push_back(*m);
+        if (m->type != "array_of_maps")
+            continue;
+        // From userspace an outer map's value is the inner map's id.
+        for (__u32 slot = 0; slot < m->max_entries; slot++) {
+            __u32 id = 0;
+            if (bpf_map_lookup_elem(fd.get(), &slot, &id) != 0 || !id)
+                continue;
+            UniqueFd inner{bpf_map_get_fd_by_id(id)};
+            if (inner)
+                if (auto im = map_status(inner.get(), fmt::format("{}[{}]", m->name, slot)))
+                    out.push_back(*im);
+        }
+    }
+    return out;
+}
 
 std::vector<IfaceStatus> collect_status()
 {

@@ -41,6 +41,9 @@ struct IfaceStatus {
 };
 
 std::vector<IfaceStatus> collect_status();
+// The maps shared by all interfaces (the filtering policy), with the inner maps of the
+// map-in-map ones (named OUTER[slot]): their memory is the policy's.
+std::vector<MapStatus> collect_shared_maps();
 bool bpf_stats_enabled();
 
 }  // namespace xdpctl

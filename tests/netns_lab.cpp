@@ -193,12 +193,6 @@ CmdResult xdpctl(const std::vector<std::string>& args)
     return run_cmd(argv);
 }
 
-bool in_ci()
-{
-    const char* ci = std::getenv("CI");
-    return ci && std::string(ci) == "true";
-}
-
 // ---- counters ---------------------------------------------------------------------------
 
 void PrintTo(const Ctr& c, std::ostream* os)

@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "netns.h"
+#include "require_root.h"
 
 namespace xdpctl::test {
 
@@ -51,18 +52,6 @@ std::string run_ok(const std::vector<std::string>& argv);
 std::string xdpctl_bin();
 CmdResult xdpctl(const std::vector<std::string>& args);
 
-// True when running under CI (env CI == "true"): there a missing privilege is a failure.
-bool in_ci();
-
-// Skips the test when not root, except in CI where that is a failure.
-#define XDPCTL_REQUIRE_ROOT()                                                              \
-    do {                                                                                   \
-        if (::geteuid() != 0) {                                                            \
-            if (::xdpctl::test::in_ci())                                                   \
-                FAIL() << "this test needs root, and CI runs as root";                     \
-            GTEST_SKIP() << "needs root (network namespaces, BPF)";                       \
-        }                                                                                  \
-    } while (0)
 
 // ---- counters ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@
 #include "bpf_test_run.h"
 #include "counters.h"
 #include "packet_builder.h"
+#include "require_root.h"
 
 using namespace xdpctl::test;
 
@@ -46,22 +47,6 @@ constexpr int vlan_truncated = XDPCTL_CNT_BAD_VLAN_TRUNCATED,
 constexpr uint16_t kEthHlen = 14;
 constexpr uint8_t kProtoGre = 47, kProtoEsp = 50, kProtoNoNext = 59;
 
-bool in_ci()
-{
-    const char* ci = std::getenv("CI");
-    return ci && std::string_view(ci) == "true";
-}
-
-// Loading programs and BPF_PROG_TEST_RUN need root. A developer without it gets a skip;
-// CI runs as root, so there a skip would hide a broken setup and fails instead.
-#define XDPCTL_REQUIRE_ROOT()                                                              \
-    do {                                                                                   \
-        if (geteuid() != 0) {                                                              \
-            if (in_ci())                                                                   \
-                FAIL() << "CI=true but not root: the packet tests need BPF_PROG_TEST_RUN"; \
-            GTEST_SKIP() << "needs root: loads BPF programs and runs BPF_PROG_TEST_RUN";   \
-        }                                                                                  \
-    } while (0)
 
 // Loaded once per malformed action: the verifier pass is what costs, not the runs.
 const ParserPrograms& programs(uint32_t malformed_action)

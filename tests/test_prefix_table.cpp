@@ -24,27 +24,12 @@
 #include "prefix_table.h"
 #include "skeleton.h"
 #include "xdpctl_bench_prefix.skel.h"
+#include "require_root.h"
 
 using namespace xdpctl;
 
 namespace {
 
-bool in_ci()
-{
-    const char* ci = std::getenv("CI");
-    return ci && std::string_view(ci) == "true";
-}
-
-// Loading programs and BPF_PROG_TEST_RUN need root. A developer without it gets a skip;
-// CI runs as root, so there a skip would hide a broken setup and fails instead.
-#define XDPCTL_REQUIRE_ROOT()                                                                  \
-    do {                                                                                       \
-        if (geteuid() != 0) {                                                                  \
-            if (in_ci())                                                                       \
-                FAIL() << "CI=true but not root: the prefix-table tests need BPF_PROG_TEST_RUN"; \
-            GTEST_SKIP() << "needs root: loads BPF programs and runs BPF_PROG_TEST_RUN";       \
-        }                                                                                      \
-    } while (0)
 
 constexpr size_t kMaxBatch = size_t(1) << 20;  // BENCH_ADDRS in the BPF program
 
