@@ -8,6 +8,7 @@
 #   --out DIR    where the report goes (default bench-out/): bench.json, bench.md, bench.png
 #   --build DIR  the Meson build directory (default $XDPCTL_BUILD, else build/)
 #   --rows IDS   only these rows, comma-separated (ids in bench.json; for debugging a row)
+#   --render DIR write DIR/bench.md and bench.png again from DIR/bench.json, measure nothing
 #
 # Lab: ${NS}-gen [xb-gen] ---veth, 1 or 2 queues--- [xb-dut] ${NS}-dut. xdpctl-pktgen sends
 # 64-byte UDP frames 198.18.0.1:1024 -> 198.18.0.2:9 from xb-gen with BPF_PROG_TEST_RUN live
@@ -26,9 +27,10 @@ BUILD=${XDPCTL_BUILD:-$REPO/build}
 OUT=bench-out
 QUICK=0
 ONLY_ROWS=
+RENDER=
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --out=*) OUT=${1#--out=} ;;
     --build) [ $# -ge 2 ] || { usage >&2; exit 2; }; BUILD=$2; shift ;;
     --build=*) BUILD=${1#--build=} ;;
+    --render) [ $# -ge 2 ] || { usage >&2; exit 2; }; RENDER=$2; shift ;;
     --rows) [ $# -ge 2 ] || { usage >&2; exit 2; }; ONLY_ROWS=$2; shift ;;
     --rows=*) ONLY_ROWS=${1#--rows=} ;;
     -h|--help) usage; exit 0 ;;
@@ -48,6 +51,69 @@ done
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# bench.md and bench.png from DIR/bench.json (also alone: --render DIR).
+render_report() {
+  local dir=$1 dat
+  dat=$(mktemp /tmp/xdpctl-bench-chart.XXXXXX)
+  # Markdown: one line per row, both queue counts side by side.
+  jq -r '
+    def fixed($d): (. * pow(10; $d) | round) as $i
+      | "\($i / pow(10; $d) | floor).\("000\($i % pow(10; $d))" | .[length - $d:])";
+    def mpps: if . == null then "" else (. / 1e6 | fixed(3)) end;
+    def ratio: if . == null then "" else fixed(2) end;
+    def cell($q): .results[$q] as $r
+      | if $r == null then "| | | "
+        elif $r.status == "ok" then "| \($r.pps | mpps) | \($r.ratio_to_xdp_drop | ratio) | \($r.offered_pps | mpps) "
+        elif $r.status == "not_available" then "| \($r.note) | | "
+        else "| failed: \($r.note | gsub("\n"; " ") | gsub("\\|"; "/")) | | " end;
+    "Machine: \(.machine.cpu), \(.machine.cpus) CPUs, \(.machine.memory), kernel \(.machine.kernel); commit \(.commit[0:12])\(if .dirty then " (with local changes)" else "" end); \(.started)\(if .parameters.quick then "; quick run" else "" end).",
+    "64-byte UDP, one flow; Mpps processed by the device under test (median of \(.parameters.windows) window(s) of \(.parameters.window_s) s), ratio to bare XDP_DROP of the same run and queue count, rate offered by the generator.",
+    "",
+    "| Row | 1q Mpps | 1q ratio | 1q offered | 2q Mpps | 2q ratio | 2q offered | reference ratio 1q / 2q |",
+    "|---|---:|---:|---:|---:|---:|---:|---|",
+    (.rows[] | "| \(.label) \(cell("1"))\(cell("2"))| \(if .reference_ratio then "\(.reference_ratio["1"]) / \(.reference_ratio["2"])" else "" end) |"),
+    "",
+    "Load average before / after the run: \(.machine.loadavg_start) / \(.machine.loadavg_end).",
+    (.rows[] | . as $row | (.results // {}) | to_entries[] | select(.value.status == "ok" and .value.note)
+      | "- \($row.short), \(.key) queue(s): \(.value.note)"),
+    (.rows[] | . as $row | (.results // {}) | to_entries[]
+      | select(.value.status == "ok" and (.value.cpu_wait_share // 0) > 0.05 and (.value.cpu_shared_with_generator | not))
+      | "- \($row.short), \(.key) queue(s): other work on the machine kept the measured threads waiting for a CPU \(.value.cpu_wait_share * 100 | round)% of the time (after \(.value.attempts) attempt(s)): the figure is low by about that much.")
+  ' "$dir/bench.json" >"$dir/bench.md"
+
+  # Chart: absolute Mpps per row, 1 and 2 queues (rows without a figure are left out).
+  jq -r '.rows[] | select([.results[]? | select(.status == "ok")] | length > 0)
+    | [.short, (.results["1"].pps // 0) / 1e6, (.results["2"].pps // 0) / 1e6]
+    | "\"\(.[0])\" \(.[1]) \(.[2])"' "$dir/bench.json" >"$dat"
+  gnuplot <<EOF
+set terminal pngcairo noenhanced size 1100,560 font "sans,10"
+set output "$dir/bench.png"
+set title "$(jq -r '"64-byte UDP, Mpps processed by the device under test; \(.machine.cpu), \(.machine.cpus) CPUs, kernel \(.machine.kernel), \(.started[0:10]), commit \(.commit[0:12])"' "$dir/bench.json")"
+set ylabel "Mpps"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key top right
+set xtics rotate by -30 scale 0
+set yrange [0:*]
+# Two bars a cluster, a third of a unit each: their centres sit 1/6 either side of the tick.
+plot "$dat" using 2:xtic(1) title "1 queue, 1 thread", "" using 3 title "2 queues, 2 threads", \
+  "" using (\$0 - 1.0/6):2:(sprintf("%.2f", \$2)) with labels offset 0,0.7 font ",8" notitle, \
+  "" using (\$0 + 1.0/6):3:(sprintf("%.2f", \$3)) with labels offset 0,0.7 font ",8" notitle
+EOF
+
+  rm -f "$dat"
+}
+
+if [ -n "$RENDER" ]; then
+  [ -s "$RENDER/bench.json" ] || die "--render: no $RENDER/bench.json"
+  { command -v gnuplot && command -v jq; } >/dev/null || die "--render needs jq and gnuplot"
+  render_report "$RENDER"
+  exit 0
+fi
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (namespaces, XDP, nftables)"
 for tool in ip ethtool jq nft iptables gnuplot nsenter unshare flock xdp-filter; do
@@ -96,14 +162,15 @@ XDP_FILTER_LOADED=0
 
 # ---- restoring the machine ---------------------------------------------------------------
 cleanup() {
-  local rc=$? pid i
+  local rc=$? pid alive
   set +e
   trap - EXIT INT TERM
   for pid in "${BG_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    local alive=0
+  # Up to 3 s for them to stop on their own (they print their last figures), then KILL.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    alive=0
     for pid in "${BG_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
     [ "$alive" -eq 0 ] && break
     sleep 0.3
@@ -180,8 +247,7 @@ start_private_bpffs() {
   unshare --mount --propagation private \
     sh -c "mount -t bpf xdpctl-bench /sys/fs/bpf && exec sleep $1" </dev/null >/dev/null 2>&1 &
   BPFFS_HOLDER=$!
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     if [ "$(nsenter --mount="/proc/$BPFFS_HOLDER/ns/mnt" stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ]; then
       return 0
     fi
@@ -251,6 +317,7 @@ dut() { ip netns exec "$DUT_NS" "$@"; }
 # kernel stack: nothing attached; the UDP layer counts datagrams to closed ports.
 row_setup_kernel_no_listener() { :; }
 row_counter_kernel_no_listener() {
+  # shellcheck disable=SC2016 # awk's $, not the shell's
   dut awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1 } else print $col["NoPorts"] }' /proc/net/snmp
 }
 row_teardown_kernel_no_listener() { :; }
@@ -370,8 +437,8 @@ row_setup_dpdk() {
     -- --dport "$PORT" --duration $((RUN_SECONDS + 4)) </dev/null >"$TMP/dpdk.out" 2>"$TMP/dpdk.err" &
   DPDK_PID=$!
   BG_PIDS+=("$DPDK_PID")
-  local i
-  for i in $(seq 300); do
+
+  for _ in $(seq 300); do
     grep -q '"t"' "$TMP/dpdk.out" && return 0
     kill -0 "$DPDK_PID" 2>/dev/null || break
     sleep 0.1
@@ -408,6 +475,7 @@ sample() {
   t0=$(now)
   out=$("row_counter_$id")
   t1=$(now)
+  # shellcheck disable=SC2086 # the counter's words, split on purpose
   set -- $out
   [ $# -ge 1 ] && [[ $1 =~ ^[0-9]+$ ]] || return 1
   if [ $# -ge 2 ]; then echo "$1 $2"; else echo "$1 $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (a + b) / 2 }')"; fi
@@ -425,11 +493,11 @@ record() {  # id queues status [jq args defining the rest]
 # The DUT's processing runs inline in the generator threads (softirq at the end of each
 # batch), so their waiting is the row's.
 runq_wait_ns() {
-  local pid t total=0 run wait slices
+  local pid t total=0 wait
   for pid in "$@"; do
     for t in /proc/"$pid"/task/*/schedstat; do
       # A thread can end between the glob and the read.
-      read -r run wait slices 2>/dev/null <"$t" || continue
+      read -r _ wait _ 2>/dev/null <"$t" || continue
       total=$((total + wait))
     done
   done
@@ -440,7 +508,7 @@ runq_wait_ns() {
 # (ok, not_available, failed), ATTEMPT_NOTE, and for ok ATTEMPT_JSON.
 attempt() {
   local id=$1 q=$2 rc=0 why
-  ATTEMPT_STATUS=failed ATTEMPT_NOTE= ATTEMPT_JSON=
+  ATTEMPT_STATUS=failed ATTEMPT_NOTE='' ATTEMPT_JSON=''
   ROW_NOTE=
   # The traffic; a row's setup may spread it (a prefix-set row wants random sources).
   ROW_SRC=$GEN_V4 ROW_SPORT=1024 ROW_FLOWS=seq
@@ -473,13 +541,15 @@ attempt() {
   # of its own; on 2 it shares one with the generator by design.
   watch="$(pgrep -P "$pg_pid" | tr '\n' ' ')"
   [ -z "$DPDK_PID" ] || [ "$q" -ne 1 ] || watch+=" $(pgrep -P "$DPDK_PID" | tr '\n' ' ')"
-  local s0 s1 w0 w1 samples=() waits=() w err=
+  local s0 s1 w0 w1 samples=() waits=() err=''
+  # shellcheck disable=SC2086 # a list of PIDs
   w0=$(runq_wait_ns $watch)
   s0=$(sample "$id") || err="cannot read the counter (${COUNTER_DESC[$id]})"
-  for w in $(seq "$WINDOWS"); do
+  for _ in $(seq "$WINDOWS"); do
     [ -z "$err" ] || break
     sleep "$WINDOW"
     s1=$(sample "$id") || { err="cannot read the counter (${COUNTER_DESC[$id]})"; break; }
+    # shellcheck disable=SC2086
     w1=$(runq_wait_ns $watch)
     samples+=("$(echo "$s0 $s1" | awk '{ printf "%.0f", ($3 - $1) / ($4 - $2) }')")
     waits+=("$(awk -v a="$w0" -v b="$w1" -v t="$WINDOW" -v n="$q" 'BEGIN { printf "%.3f", (b - a) / 1e9 / t / n }')")
@@ -518,7 +588,7 @@ attempt() {
 # kept the measured threads waiting for a CPU more than WAIT_LIMIT of the time, and keeps
 # the least disturbed attempt; the report shows how disturbed it was.
 measure() {
-  local id=$1 q=$2 n best= best_wait=
+  local id=$1 q=$2 n best='' best_wait=''
   for n in $(seq "$MAX_ATTEMPTS"); do
     attempt "$id" "$q"
     if [ "$ATTEMPT_STATUS" != ok ]; then
@@ -610,49 +680,6 @@ jq -s \
       } ]
     }' "$RESULTS" >"$OUT/bench.json"
 
-# Markdown: one line per row, both queue counts side by side.
-jq -r '
-  def mpps: if . == null then "" else (. / 1e6 * 1000 | round / 1000 | tostring) end;
-  def ratio: if . == null then "" else (. * 100 | round / 100 | tostring) end;
-  def cell($q): .results[$q] as $r
-    | if $r == null then "| | | "
-      elif $r.status == "ok" then "| \($r.pps | mpps) | \($r.ratio_to_xdp_drop | ratio) | \($r.offered_pps | mpps) "
-      elif $r.status == "not_available" then "| \($r.note) | | "
-      else "| failed: \($r.note | gsub("\n"; " ") | gsub("\\|"; "/")) | | " end;
-  "Machine: \(.machine.cpu), \(.machine.cpus) CPUs, \(.machine.memory), kernel \(.machine.kernel); commit \(.commit[0:12])\(if .dirty then " (with local changes)" else "" end); \(.started)\(if .parameters.quick then "; quick run" else "" end).",
-  "64-byte UDP, one flow; Mpps processed by the device under test (median of \(.parameters.windows) window(s) of \(.parameters.window_s) s), ratio to bare XDP_DROP of the same run and queue count, rate offered by the generator.",
-  "",
-  "| Row | 1q Mpps | 1q ratio | 1q offered | 2q Mpps | 2q ratio | 2q offered | reference ratio 1q / 2q |",
-  "|---|---:|---:|---:|---:|---:|---:|---|",
-  (.rows[] | "| \(.label) \(cell("1"))\(cell("2"))| \(if .reference_ratio then "\(.reference_ratio["1"]) / \(.reference_ratio["2"])" else "" end) |"),
-  "",
-  "Load average before / after the run: \(.machine.loadavg_start) / \(.machine.loadavg_end).",
-  (.rows[] | . as $row | (.results // {}) | to_entries[] | select(.value.status == "ok" and .value.note)
-    | "- \($row.short), \(.key) queue(s): \(.value.note)"),
-  (.rows[] | . as $row | (.results // {}) | to_entries[]
-    | select(.value.status == "ok" and (.value.cpu_wait_share // 0) > 0.05 and (.value.cpu_shared_with_generator | not))
-    | "- \($row.short), \(.key) queue(s): other work on the machine kept the measured threads waiting for a CPU \(.value.cpu_wait_share * 100 | round)% of the time (after \(.value.attempts) attempt(s)): the figure is low by about that much.")
-' "$OUT/bench.json" >"$OUT/bench.md"
-
-# Chart: absolute Mpps per row, 1 and 2 queues (rows without a figure are left out).
-jq -r '.rows[] | select([.results[]? | select(.status == "ok")] | length > 0)
-  | [.short, (.results["1"].pps // 0) / 1e6, (.results["2"].pps // 0) / 1e6]
-  | "\"\(.[0])\" \(.[1]) \(.[2])"' "$OUT/bench.json" >"$TMP/chart.dat"
-gnuplot <<EOF
-set terminal pngcairo noenhanced size 1100,560 font "sans,10"
-set output "$OUT/bench.png"
-set title "64-byte UDP, processed by the device under test ($(jq -r '.machine.cpu + ", kernel " + .machine.kernel' "$OUT/bench.json"))"
-set ylabel "Mpps"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set boxwidth 0.9
-set grid ytics
-set key top right
-set xtics rotate by -30 scale 0
-set yrange [0:*]
-plot "$TMP/chart.dat" using 2:xtic(1) title "1 queue, 1 thread", "" using 3 title "2 queues, 2 threads"
-EOF
-
+render_report "$OUT"
 say "report: $OUT/bench.json, $OUT/bench.md, $OUT/bench.png"
 cat "$OUT/bench.md"
