@@ -2,6 +2,8 @@
 
 #include "command.h"
 #include "loader.h"
+#include "policy/policy_store.h"
+#include "policy/rule_parse.h"
 
 namespace xdpctl::ctl {
 
@@ -62,6 +64,12 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 fmt::print("note: {}\n", n);
             fmt::print("{} {}: {}; malformed frames: {}\n", r.reloaded ? "reloaded on" : "loaded on",
                        lo.iface.display(), hooks, malformed_name(r.meta.malformed));
+            // The filtering policy is host-wide: say which one this interface now runs.
+            policy::Policy p = policy::PolicyStore(g.netns).current();
+            if (!p.rules.empty() || p.default_action != policy::ActionKind::pass)
+                fmt::print("filtering policy in force (shared by all interfaces): {} rule(s), "
+                           "default {} ('xdpctl rule list')\n",
+                           p.rules.size(), policy::action_name(p.default_action));
             return 0;
         };
     });
