@@ -99,18 +99,6 @@ std::vector<uint8_t> probe_frame()
 
 enum Part { kHdr, kSrc, kDst, kSport, kDport, kL4, kVlan, kIif, kRows, kRecs, kParts };
 
-uint32_t lpm(const AddrClassTable& t, Family f, const std::array<uint8_t, 16>& a)
-{
-    int best = -1;
-    uint32_t cls = t.default_class;
-    for (const auto& e : t.entries)
-        if (int(e.prefix.len) > best && e.prefix.contains(f, a)) {
-            best = e.prefix.len;
-            cls = e.cls;
-        }
-    return cls;
-}
-
 struct Outcome {
     ActionKind action;
     uint32_t rule_id;
@@ -125,8 +113,8 @@ Outcome mixed(const CompiledPolicy* const from[kParts], const PacketKey& k, uint
     const ActionKind def = from[kHdr]->default_action;
     auto d = [&](Part p) -> const CompiledDirection& { return from[p]->dir[0]; };
     uint32_t cls[kFieldCount];
-    cls[kFieldSrc] = lpm(d(kSrc).src_v4, Family::v4, k.src);
-    cls[kFieldDst] = lpm(d(kDst).dst_v4, Family::v4, k.dst);
+    cls[kFieldSrc] = d(kSrc).src_v4.lookup(Family::v4, k.src);
+    cls[kFieldDst] = d(kDst).dst_v4.lookup(Family::v4, k.dst);
     cls[kFieldSport] = d(kSport).sport[k.sport];
     cls[kFieldDport] = d(kDport).dport[k.dport];
     cls[kFieldL4] = d(kL4).l4[l4_index(false, *k.proto, k.tcp_flags.value_or(0))];

@@ -41,6 +41,9 @@ struct AddrClassTable {
     };
     std::vector<Entry> entries;
     uint32_t default_class = 0;
+
+    // The class of an address by a plain scan (tests; the datapath uses the prefix table).
+    uint32_t lookup(Family f, const std::array<uint8_t, 16>& a) const;
 };
 
 struct RuleRecord {

@@ -314,19 +314,19 @@ CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResol
     return c;
 }
 
-uint32_t lpm_class(const AddrClassTable& t, Family f, const std::array<uint8_t, 16>& a)
+}  // namespace
+
+uint32_t AddrClassTable::lookup(Family f, const std::array<uint8_t, 16>& a) const
 {
     int best = -1;
-    uint32_t cls = t.default_class;
-    for (const auto& e : t.entries)
+    uint32_t cls = default_class;
+    for (const auto& e : entries)
         if (int(e.prefix.len) > best && e.prefix.contains(f, a)) {
             best = e.prefix.len;
             cls = e.cls;
         }
     return cls;
 }
-
-}  // namespace
 
 CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of)
 {
@@ -352,8 +352,8 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
         cls[kFieldL4] = c.l4_nonip_class;
     } else {
         bool v4 = *k.family == Family::v4;
-        cls[kFieldSrc] = lpm_class(v4 ? c.src_v4 : c.src_v6, *k.family, k.src);
-        cls[kFieldDst] = lpm_class(v4 ? c.dst_v4 : c.dst_v6, *k.family, k.dst);
+        cls[kFieldSrc] = (v4 ? c.src_v4 : c.src_v6).lookup(*k.family, k.src);
+        cls[kFieldDst] = (v4 ? c.dst_v4 : c.dst_v6).lookup(*k.family, k.dst);
         cls[kFieldL4] = c.l4[l4_index(k.later_fragment, k.proto.value_or(0), k.tcp_flags.value_or(0))];
     }
     cls[kFieldSport] = k.has_ports ? c.sport[k.sport] : c.sport_none_class;
