@@ -45,6 +45,25 @@ SkelPtr<Skel> open_and_load(const char* name, uint32_t malformed_action)
 }
 }  // namespace
 
+int hook_prog_fd(const xdpctl_xdp& xdp, const xdpctl_tc& tc, int hook)
+{
+    switch (hook) {
+    case XDPCTL_HOOK_XDP:
+        return bpf_program__fd(xdp.progs.xdpctl_xdp);
+    case XDPCTL_HOOK_TC_INGRESS:
+        return bpf_program__fd(tc.progs.xdpctl_tc_in);
+    case XDPCTL_HOOK_TC_EGRESS:
+        return bpf_program__fd(tc.progs.xdpctl_tc_eg);
+    default:
+        fail("no program for hook {}", hook);
+    }
+}
+
+int hook_stats_fd(const xdpctl_xdp& xdp, const xdpctl_tc& tc, int hook)
+{
+    return bpf_map__fd(hook == XDPCTL_HOOK_XDP ? xdp.maps.xdpctl_stats : tc.maps.xdpctl_stats);
+}
+
 ParserPrograms::ParserPrograms(uint32_t malformed_action)
     : xdp_(open_and_load<xdpctl_xdp>("xdpctl_xdp", malformed_action)),
       tc_(open_and_load<xdpctl_tc>("xdpctl_tc", malformed_action))
@@ -55,21 +74,12 @@ ParserPrograms::~ParserPrograms() = default;
 
 int ParserPrograms::prog_fd(int hook) const
 {
-    switch (hook) {
-    case XDPCTL_HOOK_XDP:
-        return bpf_program__fd(xdp_->progs.xdpctl_xdp);
-    case XDPCTL_HOOK_TC_INGRESS:
-        return bpf_program__fd(tc_->progs.xdpctl_tc_in);
-    case XDPCTL_HOOK_TC_EGRESS:
-        return bpf_program__fd(tc_->progs.xdpctl_tc_eg);
-    default:
-        fail("no program for hook {}", hook);
-    }
+    return hook_prog_fd(*xdp_, *tc_, hook);
 }
 
 int ParserPrograms::stats_fd(int hook) const
 {
-    return bpf_map__fd(hook == XDPCTL_HOOK_XDP ? xdp_->maps.xdpctl_stats : tc_->maps.xdpctl_stats);
+    return hook_stats_fd(*xdp_, *tc_, hook);
 }
 
 ParserPrograms::Outcome ParserPrograms::run(int hook, const std::vector<uint8_t>& frame) const

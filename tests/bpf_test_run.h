@@ -27,6 +27,10 @@ enum class Verdict { pass, drop };
 // What the program at `hook` returns for a verdict: XDP_PASS/XDP_DROP, TCX_NEXT/TCX_DROP.
 uint32_t verdict_retval(int hook, Verdict v);
 
+// The program and the stats map of a hook (XDPCTL_HOOK_*) in a pair of loaded objects.
+int hook_prog_fd(const xdpctl_xdp& xdp, const xdpctl_tc& tc, int hook);
+int hook_stats_fd(const xdpctl_xdp& xdp, const xdpctl_tc& tc, int hook);
+
 // xdpctl_xdp and xdpctl_tc loaded with one malformed-frame action. The two objects have
 // separate stats maps (nothing pins them together here), so each hook reads its own.
 class ParserPrograms {

@@ -53,21 +53,12 @@ PolicyPrograms::~PolicyPrograms() = default;
 
 int PolicyPrograms::prog_fd(int hook) const
 {
-    switch (hook) {
-    case XDPCTL_HOOK_XDP:
-        return bpf_program__fd(xdp_->progs.xdpctl_xdp);
-    case XDPCTL_HOOK_TC_INGRESS:
-        return bpf_program__fd(tc_->progs.xdpctl_tc_in);
-    case XDPCTL_HOOK_TC_EGRESS:
-        return bpf_program__fd(tc_->progs.xdpctl_tc_eg);
-    default:
-        fail("no program for hook {}", hook);
-    }
+    return hook_prog_fd(*xdp_, *tc_, hook);
 }
 
 int PolicyPrograms::stats_fd(int hook) const
 {
-    return bpf_map__fd(hook == XDPCTL_HOOK_XDP ? xdp_->maps.xdpctl_stats : tc_->maps.xdpctl_stats);
+    return hook_stats_fd(*xdp_, *tc_, hook);
 }
 
 int PolicyPrograms::rule_counters_fd() const
