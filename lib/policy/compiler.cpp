@@ -17,34 +17,91 @@ using Bits = std::vector<uint64_t>;
 
 void set_bit(Bits& b, uint32_t i) { b[i / 64] |= 1ull << (i % 64); }
 void clear_bit(Bits& b, uint32_t i) { b[i / 64] &= ~(1ull << (i % 64)); }
-void or_into(Bits& dst, const Bits& src)
-{
-    for (size_t i = 0; i < dst.size(); i++)
-        dst[i] |= src[i];
-}
 
-// Gives equal bitmaps one class id: the number of classes is the number of distinct
-// rule sets a field can select, whatever the number of table entries behind them.
-class RowInterner {
+// The rows of every field, in one buffer laid out as CompiledDirection::rows wants them
+// (aggregate words, then the rule words): a row is written in place at the end, then kept
+// or dropped by its field's interner; nothing is copied after. At 10,000 rules a row is
+// 1.3 KB and a field may have as many classes as rules: copies are what costs here.
+class RowStore {
 public:
-    explicit RowInterner(uint32_t words) : words_(words) {}
-    uint32_t intern(const Bits& b)
+    RowStore(uint32_t words, uint32_t agg_words, size_t expect_rows) : words_(words), agg_(agg_words)
     {
-        std::string key(reinterpret_cast<const char*>(b.data()), b.size() * sizeof(uint64_t));
-        auto [it, fresh] = ids_.try_emplace(std::move(key), uint32_t(rows_.size()));
-        if (fresh) {
-            if (rows_.size() >= 65535)
-                fail_usage("the policy needs more than 65535 classes for one field");
-            rows_.push_back(b);
-        }
-        return it->second;
+        data_.reserve(expect_rows * row_words());  // address space only until written
     }
-    const std::vector<Bits>& rows() const { return rows_; }
+    uint32_t row_words() const { return agg_ + words_; }
+    uint32_t count() const { return uint32_t(data_.size() / row_words()) - open_; }
+    const uint64_t* bits(uint32_t row) const { return &data_[size_t(row) * row_words() + agg_]; }
+    // A zeroed row after the last one, to be written and then kept or dropped.
+    uint64_t* open()
+    {
+        if (!open_) {
+            data_.resize(data_.size() + row_words(), 0);
+            open_ = 1;
+        } else {
+            std::fill(data_.end() - row_words(), data_.end(), 0);
+        }
+        return &data_[data_.size() - words_];
+    }
+    void keep()
+    {
+        uint64_t* row = &data_[data_.size() - row_words()];
+        for (uint32_t w = 0; w < words_; w++)
+            if (row[agg_ + w])
+                row[w / 64] |= 1ull << (w % 64);
+        open_ = 0;
+    }
+    std::vector<uint64_t> take()
+    {
+        if (open_)
+            data_.resize(data_.size() - row_words());
+        open_ = 0;
+        return std::move(data_);
+    }
 
 private:
-    uint32_t words_;
-    std::unordered_map<std::string, uint32_t> ids_;
-    std::vector<Bits> rows_;
+    uint32_t words_, agg_;
+    uint32_t open_ = 0;  // 1: the last row is open
+    std::vector<uint64_t> data_;
+};
+
+// Gives equal bitmaps one class id: the number of classes is the number of distinct
+// rule sets a field can select, whatever the number of table entries behind them. A
+// field's ids count from the rows it adds to the store.
+class RowInterner {
+public:
+    RowInterner(RowStore& store, uint32_t words) : store_(store), words_(words), base_(store.count()) {}
+    uint32_t base() const { return base_; }
+    uint32_t size() const { return store_.count() - base_; }
+    // The row to fill before intern_open().
+    uint64_t* open() { return store_.open(); }
+    uint32_t intern_open()
+    {
+        const uint64_t* b = store_.bits(store_.count());
+        uint64_t h = 0x9e3779b97f4a7c15ull;
+        for (uint32_t w = 0; w < words_; w++)
+            if (b[w])
+                h = (h ^ b[w] ^ (uint64_t(w) << 48)) * 0xff51afd7ed558ccdull, h ^= h >> 29;
+        auto [lo, hi] = ids_.equal_range(h);
+        for (auto it = lo; it != hi; ++it)
+            if (std::memcmp(store_.bits(base_ + it->second), b, words_ * sizeof(uint64_t)) == 0)
+                return it->second;
+        uint32_t id = size();
+        if (id >= 65535)
+            fail_usage("the policy needs more than 65535 classes for one field");
+        store_.keep();
+        ids_.emplace(h, id);
+        return id;
+    }
+    uint32_t intern(const Bits& b)
+    {
+        std::memcpy(open(), b.data(), words_ * sizeof(uint64_t));
+        return intern_open();
+    }
+
+private:
+    RowStore& store_;
+    uint32_t words_, base_;
+    std::unordered_multimap<uint64_t, uint32_t> ids_;  // row hash -> class
 };
 
 struct DirRules {
@@ -70,21 +127,28 @@ const AddrMatch& addr_of(const Rule& r, Field f) { return f == kFieldSrc ? r.src
 // (two prefixes are nested or disjoint); sorted, they come in trie preorder, so one pass
 // with a stack knows, at each node, which rule prefixes and which set memberships apply.
 // The class of a node is (the deepest rule-prefix node above it, the set-membership
-// mask): two numbers, however many prefixes a set holds.
+// mask): two numbers, however many prefixes a set holds. The rule bits of the nodes on
+// the stack are kept per depth, so memory stays (depth x bitmap), not (nodes x bitmap).
 AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, Family fam,
                                RowInterner& rows)
 {
     Bits any = dr.select([&](const Rule& r) { return addr_of(r, pos).kind == AddrMatch::Kind::any; });
 
-    std::map<Prefix, Bits> own_rules;                          // rule prefixes
-    std::map<Prefix, std::vector<std::pair<int, bool>>> set_entries;  // (set index, except)
+    // One event per (prefix, what it brings): a rule's own prefix (set = -1, rank) or a set
+    // entry (set index, except); sorted by prefix, equal prefixes next to each other.
+    struct Event {
+        Prefix pfx;
+        int set;
+        uint32_t arg;  // rank (set == -1) or except
+        bool operator<(const Event& o) const { return pfx < o.pfx; }
+    };
+    std::vector<Event> events;
     std::vector<std::string> set_names;
     std::vector<Bits> set_rules;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
         const AddrMatch& a = addr_of(*dr.ranked[r], pos);
         if (a.kind == AddrMatch::Kind::prefix && a.prefix.family == fam) {
-            auto& b = own_rules.try_emplace(a.prefix, dr.empty()).first->second;
-            set_bit(b, r);
+            events.push_back({a.prefix, -1, r});
         } else if (a.kind == AddrMatch::Kind::set) {
             auto it = std::find(set_names.begin(), set_names.end(), a.set);
             if (it == set_names.end()) {
@@ -98,61 +162,71 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     for (size_t s = 0; s < set_names.size(); s++)
         for (const auto& e : p.sets.at(set_names[s]).entries)
             if (e.prefix.family == fam)
-                set_entries[e.prefix].push_back({int(s), e.except});
+                events.push_back({e.prefix, int(s), e.except});
+    std::stable_sort(events.begin(), events.end());
 
-    std::vector<Prefix> nodes;
-    for (const auto& [pfx, _] : own_rules)
-        nodes.push_back(pfx);
-    for (const auto& [pfx, _] : set_entries)
-        nodes.push_back(pfx);
-    std::sort(nodes.begin(), nodes.end());
-    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
-
-    // cumulative rule bits of each rule-prefix node (its own and every enclosing one)
-    std::vector<Bits> cum;
+    struct Frame {
+        Prefix pfx;
+        int ran;        // the deepest rule-prefix node at or above this one, -1: none
+        uint32_t cum;   // where that node's cumulative rule bits are in `cum`
+        uint32_t mask;  // set memberships
+    };
+    std::vector<Frame> stack;
+    std::vector<Bits> cum;  // per stack depth
     std::map<std::pair<int, uint32_t>, uint32_t> state_class;
-    auto class_of = [&](int ran, uint32_t mask) {
+    auto class_of = [&](int ran, uint32_t cum_at, uint32_t mask) {
         auto [it, fresh] = state_class.try_emplace({ran, mask}, 0);
         if (fresh) {
-            Bits b = any;
+            uint64_t* row = rows.open();
+            const uint32_t words = uint32_t(any.size());
+            std::memcpy(row, any.data(), words * sizeof(uint64_t));
             if (ran >= 0)
-                or_into(b, cum[ran]);
+                for (uint32_t w = 0; w < words; w++)
+                    row[w] |= cum[cum_at][w];
             for (size_t s = 0; s < set_rules.size(); s++)
                 if (mask & (1u << s))
-                    or_into(b, set_rules[s]);
-            it->second = rows.intern(b);
+                    for (uint32_t w = 0; w < words; w++)
+                        row[w] |= set_rules[s][w];
+            it->second = rows.intern_open();
         }
         return it->second;
     };
 
-    struct Frame {
-        Prefix pfx;
-        int ran;
-        uint32_t mask;
-    };
-    std::vector<Frame> stack;
     AddrClassTable t;
-    t.entries.reserve(nodes.size());
-    for (const Prefix& n : nodes) {
+    int nodes = 0;
+    for (size_t i = 0; i < events.size();) {
+        const Prefix n = events[i].pfx;
         while (!stack.empty() &&
                !(stack.back().pfx.len <= n.len && stack.back().pfx.contains(fam, n.addr)))
             stack.pop_back();
-        int ran = stack.empty() ? -1 : stack.back().ran;
-        uint32_t mask = stack.empty() ? 0 : stack.back().mask;
-        if (auto it = own_rules.find(n); it != own_rules.end()) {
-            Bits b = it->second;
-            if (ran >= 0)
-                or_into(b, cum[ran]);
-            cum.push_back(std::move(b));
-            ran = int(cum.size() - 1);
+        Frame f{n, -1, 0, 0};
+        if (!stack.empty())
+            f = {n, stack.back().ran, stack.back().cum, stack.back().mask};
+        bool own = false;
+        for (; i < events.size() && events[i].pfx == n; i++) {
+            const Event& e = events[i];
+            if (e.set >= 0) {
+                f.mask = e.arg ? f.mask & ~(1u << e.set) : f.mask | (1u << e.set);
+                continue;
+            }
+            if (!own) {  // this node's bits: the enclosing rule prefixes' and its own
+                own = true;
+                uint32_t depth = uint32_t(stack.size());
+                if (cum.size() <= depth)
+                    cum.resize(depth + 1, dr.empty());
+                if (f.ran >= 0)
+                    cum[depth] = cum[f.cum];
+                else
+                    std::fill(cum[depth].begin(), cum[depth].end(), 0);
+                f.ran = nodes++;
+                f.cum = depth;
+            }
+            set_bit(cum[f.cum], e.arg);
         }
-        if (auto it = set_entries.find(n); it != set_entries.end())
-            for (auto [s, except] : it->second)
-                mask = except ? mask & ~(1u << s) : mask | (1u << s);
-        stack.push_back({n, ran, mask});
-        t.entries.push_back({n, class_of(ran, mask)});
+        stack.push_back(f);
+        t.entries.push_back({n, class_of(f.ran, f.cum, f.mask)});
     }
-    t.default_class = class_of(-1, 0);
+    t.default_class = class_of(-1, 0, 0);
     return t;
 }
 
@@ -203,25 +277,49 @@ bool l4_rule_matches(const Rule& r, bool frag, uint8_t proto, uint8_t flags)
     return true;
 }
 
+// Rows differ only by the protocols rules name (and, for TCP, by flags when a rule names
+// flags): every other protocol shares one row, computed once.
 std::vector<uint16_t> l4_classes(const DirRules& dr, RowInterner& rows, uint32_t* nonip_class)
 {
     *nonip_class = rows.intern(dr.select(
         [](const Rule& r) { return !r.proto && !r.fragment && r.tcp_flags.any(); }));
     std::vector<uint16_t> table(kL4TableSize);
-    bool any_flag_rules = std::any_of(dr.ranked.begin(), dr.ranked.end(),
-                                      [](const Rule* r) { return !r->tcp_flags.any(); });
-    for (int frag = 0; frag < 2; frag++)
+    std::vector<bool> named(256, false);
+    std::vector<uint32_t> flag_rules;  // ranks of the rules that name TCP flags
+    for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        if (dr.ranked[r]->proto)
+            named[*dr.ranked[r]->proto] = true;
+        if (!dr.ranked[r]->tcp_flags.any())
+            flag_rules.push_back(r);
+    }
+    named[6] = named[6] || !flag_rules.empty();
+    for (int frag = 0; frag < 2; frag++) {
+        int unnamed_cls = -1;
         for (int proto = 0; proto < 256; proto++) {
-            bool per_flag = any_flag_rules && proto == 6 && !frag;
-            uint16_t same = 0;
+            if (!named[proto] && unnamed_cls >= 0) {
+                std::fill_n(table.begin() + l4_index(frag, uint8_t(proto), 0), 256, uint16_t(unnamed_cls));
+                continue;
+            }
+            // The rules without flags decide alone unless this is TCP and flag rules exist.
+            Bits base = dr.select([&](const Rule& r) {
+                return r.tcp_flags.any() && l4_rule_matches(r, frag, uint8_t(proto), 0);
+            });
+            bool per_flag = !flag_rules.empty() && proto == 6 && !frag;
+            uint16_t same = uint16_t(rows.intern(base));
             for (int flags = 0; flags < 256; flags++) {
-                if (per_flag || flags == 0)
-                    same = uint16_t(rows.intern(dr.select([&](const Rule& r) {
-                        return l4_rule_matches(r, frag, uint8_t(proto), uint8_t(flags));
-                    })));
+                if (per_flag) {
+                    Bits b = base;
+                    for (uint32_t r : flag_rules)
+                        if (l4_rule_matches(*dr.ranked[r], frag, uint8_t(proto), uint8_t(flags)))
+                            set_bit(b, r);
+                    same = uint16_t(rows.intern(b));
+                }
                 table[l4_index(frag, uint8_t(proto), uint8_t(flags))] = same;
             }
+            if (!named[proto])
+                unnamed_cls = same;
         }
+    }
     return table;
 }
 
@@ -279,38 +377,35 @@ CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResol
     for (const Rule* r : dr.ranked)
         c.ranked.push_back({r->id, r->action.kind, r->action.rate_pps, r->action.burst});
 
-    std::vector<RowInterner> rows(kFieldCount, RowInterner(c.words));
-    c.src_v4 = address_classes(p, dr, kFieldSrc, Family::v4, rows[kFieldSrc]);
-    c.src_v6 = address_classes(p, dr, kFieldSrc, Family::v6, rows[kFieldSrc]);
-    c.src_nonip_class = rows[kFieldSrc].intern(
-        dr.select([](const Rule& r) { return r.src.kind == AddrMatch::Kind::any; }));
-    c.dst_v4 = address_classes(p, dr, kFieldDst, Family::v4, rows[kFieldDst]);
-    c.dst_v6 = address_classes(p, dr, kFieldDst, Family::v6, rows[kFieldDst]);
-    c.dst_nonip_class = rows[kFieldDst].intern(
-        dr.select([](const Rule& r) { return r.dst.kind == AddrMatch::Kind::any; }));
-    c.sport = port_classes(dr, kFieldSport, rows[kFieldSport], &c.sport_none_class);
-    c.dport = port_classes(dr, kFieldDport, rows[kFieldDport], &c.dport_none_class);
-    c.l4 = l4_classes(dr, rows[kFieldL4], &c.l4_nonip_class);
-    c.vlan = vlan_classes(dr, rows[kFieldVlan]);
-    c.iif = iif_classes(dr, rows[kFieldIif], ifindex_of, &c.iif_other_class, c.iif_index);
-
-    uint32_t base = 0;
-    for (int f = 0; f < kFieldCount; f++) {
-        c.row_base[f] = base;
-        c.n_classes[f] = uint32_t(rows[f].rows().size());
-        base += c.n_classes[f];
-    }
-    c.rows.assign(size_t(base) * c.row_words(), 0);
-    for (int f = 0; f < kFieldCount; f++)
-        for (uint32_t k = 0; k < c.n_classes[f]; k++) {
-            uint64_t* row = &c.rows[size_t(c.row_base[f] + k) * c.row_words()];
-            const Bits& b = rows[f].rows()[k];
-            for (uint32_t w = 0; w < c.words; w++) {
-                row[c.agg_words + w] = b[w];
-                if (b[w])
-                    row[w / 64] |= 1ull << (w % 64);
-            }
-        }
+    // Fields one after the other: each field's rows follow the previous field's in `store`.
+    // A field has at most about one class per rule end (ports) or rule prefix (addresses).
+    RowStore store(c.words, c.agg_words, 4 * size_t(c.n_rules) + 1024);
+    auto field = [&](Field f, auto&& build) {
+        RowInterner rows(store, c.words);
+        build(rows);
+        c.row_base[f] = rows.base();
+        c.n_classes[f] = rows.size();
+    };
+    field(kFieldSrc, [&](RowInterner& rows) {
+        c.src_v4 = address_classes(p, dr, kFieldSrc, Family::v4, rows);
+        c.src_v6 = address_classes(p, dr, kFieldSrc, Family::v6, rows);
+        c.src_nonip_class = rows.intern(
+            dr.select([](const Rule& r) { return r.src.kind == AddrMatch::Kind::any; }));
+    });
+    field(kFieldDst, [&](RowInterner& rows) {
+        c.dst_v4 = address_classes(p, dr, kFieldDst, Family::v4, rows);
+        c.dst_v6 = address_classes(p, dr, kFieldDst, Family::v6, rows);
+        c.dst_nonip_class = rows.intern(
+            dr.select([](const Rule& r) { return r.dst.kind == AddrMatch::Kind::any; }));
+    });
+    field(kFieldSport, [&](RowInterner& rows) { c.sport = port_classes(dr, kFieldSport, rows, &c.sport_none_class); });
+    field(kFieldDport, [&](RowInterner& rows) { c.dport = port_classes(dr, kFieldDport, rows, &c.dport_none_class); });
+    field(kFieldL4, [&](RowInterner& rows) { c.l4 = l4_classes(dr, rows, &c.l4_nonip_class); });
+    field(kFieldVlan, [&](RowInterner& rows) { c.vlan = vlan_classes(dr, rows); });
+    field(kFieldIif, [&](RowInterner& rows) {
+        c.iif = iif_classes(dr, rows, ifindex_of, &c.iif_other_class, c.iif_index);
+    });
+    c.rows = store.take();
     return c;
 }
 

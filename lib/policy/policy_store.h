@@ -36,9 +36,12 @@ public:
     uint64_t commits() const;
 
 private:
-    std::string read_text(uint32_t gen) const;
-    void write_text(uint32_t gen, const std::string& text);
-    void clear_text(uint32_t gen);
+    // The policy as committed (policy_binary.h), per generation, in chunks of xdpctl_psrc.
+    std::string read_stored(uint32_t gen) const;
+    void write_stored(uint32_t gen, const std::string& image);
+    void clear_stored(uint32_t gen);
+    // Rule id -> counter slot.
+    std::map<uint32_t, uint32_t> read_slots() const;
 
     std::string netns_;
     UniqueFd lock_;

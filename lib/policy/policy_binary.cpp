@@ -1,0 +1,210 @@
+#include "policy/policy_binary.h"
+
+#include <cstring>
+
+#include "error.h"
+
+namespace xdpctl::policy {
+
+namespace {
+
+// Little-endian fields of fixed width; strings as a u16 length and the bytes. The image only
+// ever goes back to the machine that wrote it (a pinned map), so no portability beyond that.
+class Writer {
+public:
+    void u8(uint8_t v) { out_.push_back(char(v)); }
+    void u16(uint16_t v) { raw(&v, sizeof v); }
+    void u32(uint32_t v) { raw(&v, sizeof v); }
+    void u64(uint64_t v) { raw(&v, sizeof v); }
+    void str(const std::string& s)
+    {
+        u16(uint16_t(s.size()));
+        out_.append(s);
+    }
+    void prefix(const Prefix& p, bool except)
+    {
+        u8(uint8_t(p.family) | (except ? 0x80 : 0));
+        u8(p.len);
+        raw(p.addr.data(), p.family == Family::v4 ? 4 : 16);
+    }
+    void raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
+    std::string take() { return std::move(out_); }
+
+private:
+    std::string out_;
+};
+
+class Reader {
+public:
+    Reader(std::string_view in, const std::string& source) : in_(in), source_(source) {}
+    uint8_t u8() { return take<uint8_t>(); }
+    uint16_t u16() { return take<uint16_t>(); }
+    uint32_t u32() { return take<uint32_t>(); }
+    uint64_t u64() { return take<uint64_t>(); }
+    std::string str()
+    {
+        size_t n = u16();
+        need(n);
+        std::string s(in_.substr(pos_, n));
+        pos_ += n;
+        return s;
+    }
+    Prefix prefix(bool* except)
+    {
+        uint8_t fam = u8();
+        *except = fam & 0x80;
+        fam &= 0x7f;
+        if (fam != uint8_t(Family::v4) && fam != uint8_t(Family::v6))
+            fail("{} is damaged: address family {} at byte {}", source_, fam, pos_ - 1);
+        Prefix p;
+        p.family = Family(fam);
+        p.len = u8();
+        size_t n = p.family == Family::v4 ? 4 : 16;
+        need(n);
+        std::memcpy(p.addr.data(), in_.data() + pos_, n);
+        pos_ += n;
+        return p;
+    }
+    bool done() const { return pos_ == in_.size(); }
+    void need(size_t n) const
+    {
+        if (in_.size() - pos_ < n)
+            fail("{} is cut short at byte {} of {}", source_, pos_, in_.size());
+    }
+
+private:
+    template <typename T>
+    T take()
+    {
+        need(sizeof(T));
+        T v;
+        std::memcpy(&v, in_.data() + pos_, sizeof v);
+        pos_ += sizeof v;
+        return v;
+    }
+
+    std::string_view in_;
+    const std::string& source_;
+    size_t pos_ = 0;
+};
+
+void put_addr(Writer& w, const AddrMatch& a)
+{
+    w.u8(uint8_t(a.kind));
+    if (a.kind == AddrMatch::Kind::prefix)
+        w.prefix(a.prefix, false);
+    else if (a.kind == AddrMatch::Kind::set)
+        w.str(a.set);
+}
+
+AddrMatch get_addr(Reader& r)
+{
+    AddrMatch a;
+    a.kind = AddrMatch::Kind(r.u8());
+    bool except = false;
+    if (a.kind == AddrMatch::Kind::prefix)
+        a.prefix = r.prefix(&except);
+    else if (a.kind == AddrMatch::Kind::set)
+        a.set = r.str();
+    return a;
+}
+
+}  // namespace
+
+bool is_policy_image(std::string_view stored)
+{
+    return stored.substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
+}
+
+std::string encode_policy(const Policy& p)
+{
+    Writer w;
+    w.raw(kPolicyImageMagic.data(), kPolicyImageMagic.size());
+    w.u8(uint8_t(p.default_action));
+    w.u32(uint32_t(p.sets.size()));
+    for (const auto& [name, s] : p.sets) {
+        w.str(name);
+        w.u32(uint32_t(s.entries.size()));
+        for (const auto& e : s.entries)
+            w.prefix(e.prefix, e.except);
+    }
+    w.u32(uint32_t(p.rules.size()));
+    for (const Rule& r : p.rules) {
+        w.u32(r.id);
+        w.u32(r.priority);
+        w.u8(uint8_t(r.dir));
+        put_addr(w, r.src);
+        put_addr(w, r.dst);
+        w.u8(r.proto.has_value());
+        w.u8(r.proto.value_or(0));
+        w.u16(r.sport.lo);
+        w.u16(r.sport.hi);
+        w.u16(r.dport.lo);
+        w.u16(r.dport.hi);
+        w.u8(r.vlan.has_value());
+        w.u16(r.vlan.value_or(0));
+        w.str(r.iif);
+        w.u8(r.tcp_flags.mask);
+        w.u8(r.tcp_flags.value);
+        w.u8(r.fragment);
+        w.u8(uint8_t(r.action.kind));
+        w.u64(r.action.rate_pps);
+        w.u64(r.action.burst);
+    }
+    return w.take();
+}
+
+Policy decode_policy(std::string_view image, const std::string& source)
+{
+    if (!is_policy_image(image))
+        fail("{} is not a policy image", source);
+    Reader r(image.substr(kPolicyImageMagic.size()), source);
+    Policy p;
+    p.default_action = ActionKind(r.u8());
+    uint32_t n_sets = r.u32();
+    for (uint32_t i = 0; i < n_sets; i++) {
+        PrefixSet s;
+        s.name = r.str();
+        uint32_t n = r.u32();
+        r.need(size_t(n) * 6);  // the smallest entry: before reserving for a damaged count
+        s.entries.resize(n);
+        for (auto& e : s.entries)
+            e.prefix = r.prefix(&e.except);
+        std::string name = s.name;
+        p.sets.emplace(std::move(name), std::move(s));
+    }
+    uint32_t n_rules = r.u32();
+    r.need(size_t(n_rules) * 40);
+    p.rules.resize(n_rules);
+    for (Rule& x : p.rules) {
+        x.id = r.u32();
+        x.priority = r.u32();
+        x.dir = Direction(r.u8());
+        x.src = get_addr(r);
+        x.dst = get_addr(r);
+        bool has_proto = r.u8();
+        uint8_t proto = r.u8();
+        if (has_proto)
+            x.proto = proto;
+        x.sport.lo = r.u16();
+        x.sport.hi = r.u16();
+        x.dport.lo = r.u16();
+        x.dport.hi = r.u16();
+        bool has_vlan = r.u8();
+        uint16_t vlan = r.u16();
+        if (has_vlan)
+            x.vlan = vlan;
+        x.iif = r.str();
+        x.tcp_flags.mask = r.u8();
+        x.tcp_flags.value = r.u8();
+        x.fragment = r.u8();
+        x.action.kind = ActionKind(r.u8());
+        x.action.rate_pps = r.u64();
+        x.action.burst = r.u64();
+    }
+    if (!r.done())
+        fail("{} has bytes after its last rule", source);
+    return p;
+}
+
+}  // namespace xdpctl::policy

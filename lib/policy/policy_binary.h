@@ -1,0 +1,24 @@
+// The committed policy as stored in the pinned xdpctl_psrc map: a compact binary image of
+// the Policy. Every policy command reads it back before it changes and commits: decoding a
+// binary image of 10,000 rules takes well under a millisecond, where re-parsing the same
+// policy as text took ~20 ms and a 1,000,000-prefix set as text ~1 s.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "policy/rule.h"
+
+namespace xdpctl::policy {
+
+// Starts every binary image; a stored policy without it is text from an older xdpctl
+// (read with parse_policy_text, so an upgrade keeps the policy).
+inline constexpr std::string_view kPolicyImageMagic{"XDPCTLP1", 8};
+
+std::string encode_policy(const Policy& p);
+// Throws Error naming `source` when the image is cut short or malformed. The policy is
+// taken as stored: it was checked when committed.
+Policy decode_policy(std::string_view image, const std::string& source);
+bool is_policy_image(std::string_view stored);
+
+}  // namespace xdpctl::policy
