@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <future>
 #include <string_view>
 #include <unordered_map>
 
@@ -14,6 +15,9 @@ namespace xdpctl::policy {
 namespace {
 
 using Bits = std::vector<uint64_t>;
+
+// From this many rules in a direction, the address fields compile in a thread of their own.
+constexpr uint32_t kParallelCompileRules = 512;
 
 void set_bit(Bits& b, uint32_t i) { b[i / 64] |= 1ull << (i % 64); }
 void clear_bit(Bits& b, uint32_t i) { b[i / 64] &= ~(1ull << (i % 64)); }
@@ -377,35 +381,54 @@ CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResol
     for (const Rule* r : dr.ranked)
         c.ranked.push_back({r->id, r->action.kind, r->action.rate_pps, r->action.burst});
 
-    // Fields one after the other: each field's rows follow the previous field's in `store`.
+    // The address fields and the others build their rows in two stores at once (a large
+    // policy's compile is mostly these rows, and the machines xdpctl runs on have cores to
+    // spare while it waits), then the second store's rows follow the first's. --iif names
+    // resolve in this thread: it is the one in the -n namespace.
     // A field has at most about one class per rule end (ports) or rule prefix (addresses).
-    RowStore store(c.words, c.agg_words, 4 * size_t(c.n_rules) + 1024);
-    auto field = [&](Field f, auto&& build) {
+    const size_t expect = 2 * size_t(c.n_rules) + 512;
+    RowStore addr_store(c.words, c.agg_words, expect), other_store(c.words, c.agg_words, expect);
+    uint32_t* const base = c.row_base;
+    auto field = [&](RowStore& store, Field f, auto&& build) {
         RowInterner rows(store, c.words);
         build(rows);
-        c.row_base[f] = rows.base();
+        base[f] = rows.base();
         c.n_classes[f] = rows.size();
     };
-    field(kFieldSrc, [&](RowInterner& rows) {
-        c.src_v4 = address_classes(p, dr, kFieldSrc, Family::v4, rows);
-        c.src_v6 = address_classes(p, dr, kFieldSrc, Family::v6, rows);
-        c.src_nonip_class = rows.intern(
-            dr.select([](const Rule& r) { return r.src.kind == AddrMatch::Kind::any; }));
-    });
-    field(kFieldDst, [&](RowInterner& rows) {
-        c.dst_v4 = address_classes(p, dr, kFieldDst, Family::v4, rows);
-        c.dst_v6 = address_classes(p, dr, kFieldDst, Family::v6, rows);
-        c.dst_nonip_class = rows.intern(
-            dr.select([](const Rule& r) { return r.dst.kind == AddrMatch::Kind::any; }));
-    });
-    field(kFieldSport, [&](RowInterner& rows) { c.sport = port_classes(dr, kFieldSport, rows, &c.sport_none_class); });
-    field(kFieldDport, [&](RowInterner& rows) { c.dport = port_classes(dr, kFieldDport, rows, &c.dport_none_class); });
-    field(kFieldL4, [&](RowInterner& rows) { c.l4 = l4_classes(dr, rows, &c.l4_nonip_class); });
-    field(kFieldVlan, [&](RowInterner& rows) { c.vlan = vlan_classes(dr, rows); });
-    field(kFieldIif, [&](RowInterner& rows) {
+    auto address_fields = [&] {
+        field(addr_store, kFieldSrc, [&](RowInterner& rows) {
+            c.src_v4 = address_classes(p, dr, kFieldSrc, Family::v4, rows);
+            c.src_v6 = address_classes(p, dr, kFieldSrc, Family::v6, rows);
+            c.src_nonip_class = rows.intern(
+                dr.select([](const Rule& r) { return r.src.kind == AddrMatch::Kind::any; }));
+        });
+        field(addr_store, kFieldDst, [&](RowInterner& rows) {
+            c.dst_v4 = address_classes(p, dr, kFieldDst, Family::v4, rows);
+            c.dst_v6 = address_classes(p, dr, kFieldDst, Family::v6, rows);
+            c.dst_nonip_class = rows.intern(
+                dr.select([](const Rule& r) { return r.dst.kind == AddrMatch::Kind::any; }));
+        });
+    };
+    std::future<void> addresses;
+    if (c.n_rules >= kParallelCompileRules)
+        addresses = std::async(std::launch::async, address_fields);
+    else
+        address_fields();
+    field(other_store, kFieldSport, [&](RowInterner& rows) { c.sport = port_classes(dr, kFieldSport, rows, &c.sport_none_class); });
+    field(other_store, kFieldDport, [&](RowInterner& rows) { c.dport = port_classes(dr, kFieldDport, rows, &c.dport_none_class); });
+    field(other_store, kFieldL4, [&](RowInterner& rows) { c.l4 = l4_classes(dr, rows, &c.l4_nonip_class); });
+    field(other_store, kFieldVlan, [&](RowInterner& rows) { c.vlan = vlan_classes(dr, rows); });
+    field(other_store, kFieldIif, [&](RowInterner& rows) {
         c.iif = iif_classes(dr, rows, ifindex_of, &c.iif_other_class, c.iif_index);
     });
-    c.rows = store.take();
+    if (addresses.valid())
+        addresses.get();  // rethrows what the address fields threw
+    const uint32_t addr_rows = addr_store.count();
+    for (Field f : {kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif})
+        c.row_base[f] += addr_rows;
+    c.rows = addr_store.take();
+    std::vector<uint64_t> more = other_store.take();
+    c.rows.insert(c.rows.end(), more.begin(), more.end());
     return c;
 }
 
