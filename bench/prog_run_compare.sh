@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# ns/packet of xdpctl with one rule beside xdp-filter with the equivalent rule, on the same
+# 64-byte UDP frame, through BPF_PROG_TEST_RUN (`bpftool prog run`) on the programs as they
+# are attached, in one run (issue 4: "xdpctl with 1 rule costs no more than xdp-filter").
+#
+#   bench/prog_run_compare.sh XDPCTL_BINARY [ROUNDS] [REPEAT]
+#
+# Rounds alternate between the programs so that a machine busy with something else slows
+# both alike; each figure is the median of its rounds. Prints one JSON object. Needs root,
+# bpftool and xdp-filter. Each program gets a namespace of its own (xdpctl-pr<pid>-*) and a
+# private bpffs (this script re-executes itself under `unshare --mount`): nothing it pins
+# outlives it.
+set -euo pipefail
+
+XDPCTL=${1:?usage: prog_run_compare.sh XDPCTL_BINARY [ROUNDS] [REPEAT]}
+ROUNDS=${2:-7}
+REPEAT=${3:-1000000}
+PORT=9
+
+if [ -z "${PRC_PRIVATE:-}" ]; then
+  export PRC_PRIVATE=1
+  exec unshare --mount --propagation private "$0" "$@"
+fi
+mount -t bpf bpf /sys/fs/bpf
+
+NS_A=xdpctl-pr$$-a
+NS_B=xdpctl-pr$$-b
+FRAME=$(mktemp)
+cleanup() {
+  "$XDPCTL" -n "$NS_A" unload veth0 >/dev/null 2>&1 || true
+  "$XDPCTL" policy default pass >/dev/null 2>&1 || true
+  ip netns del "$NS_A" 2>/dev/null || true
+  ip netns del "$NS_B" 2>/dev/null || true
+  rm -f "$FRAME"
+}
+trap cleanup EXIT INT TERM
+
+for ns in "$NS_A" "$NS_B"; do
+  ip netns add "$ns"
+  ip -n "$ns" link add veth0 type veth peer name veth1
+  ip -n "$ns" link set veth0 up
+  ip -n "$ns" link set veth1 up
+done
+
+# Ethernet + IPv4 198.18.1.2 -> 198.19.0.1 + UDP 1234 -> 9, 18 bytes of payload: 60 bytes
+# (64 on the wire with the FCS).
+python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' \
+  02000000000202000000000108004500002e000100004011ed95c6120102c6130001$(
+  )04d20009001a0000000000000000000000000000000000000000 >"$FRAME"
+
+"$XDPCTL" -n "$NS_A" load veth0 >/dev/null
+"$XDPCTL" rule add --proto udp --dport "$PORT" --action drop >/dev/null
+# `ip netns exec` remounts /sys: xdp-filter gets a bpffs for the call; its program and maps
+# stay attached to the veth after it (deleting the namespace takes them away).
+ip netns exec "$NS_B" sh -c "mount -t bpf bpf /sys/fs/bpf && xdp-filter load veth0 --mode native &&
+  xdp-filter port $PORT --mode dst"
+
+prog_id() { ip -n "$1" -d link show veth0 | grep -o 'prog/xdp id [0-9]*' | awk '{print $3}'; }
+ID_A=$(prog_id "$NS_A")
+ID_B=$(prog_id "$NS_B")
+
+# One round: "RETVAL NS" of a test run of REPEAT packets.
+run() {
+  bpftool prog run id "$1" data_in "$FRAME" repeat "$REPEAT" |
+    awk '/Return value/ { gsub(",", "", $3); r = $3; d = $NF; sub("ns", "", d); print r, d }'
+}
+A=() B=()
+for ((i = 0; i < ROUNDS; i++)); do
+  read -r ra na < <(run "$ID_A")
+  read -r rb nb < <(run "$ID_B")
+  # Both must drop the frame (XDP_DROP = 1), or they do not do the same work.
+  [ "$ra" = 1 ] || { echo "xdpctl returned $ra, not XDP_DROP" >&2; exit 1; }
+  [ "$rb" = 1 ] || { echo "xdp-filter returned $rb, not XDP_DROP" >&2; exit 1; }
+  A+=("$na") B+=("$nb")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+MA=$(median "${A[@]}")
+MB=$(median "${B[@]}")
+awk -v a="$MA" -v b="$MB" -v r="$ROUNDS" -v n="$REPEAT" 'BEGIN {
+  printf "{\"xdpctl_1_rule_ns\": %s, \"xdp_filter_ns\": %s, \"ratio\": %.3f, \"rounds\": %d, \"repeat\": %d}\n", a, b, a / b, r, n
+}'
