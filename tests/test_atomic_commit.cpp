@@ -258,8 +258,8 @@ TEST(AtomicCommit, NoPacketSeesAMixOfGenerations)
     EXPECT_EQ(by_pass_rules, passed.load() + dropped.load());
 }
 
-// A commit frees the old generation's address tables right after the flip (placeholders in
-// their slots) and lets a packet that meets one start again under the new gen. Here gen is
+// A commit frees the old generation's large address tables right after the flip (placeholders
+// in their slots) and lets a packet that meets one start again under the new gen. Here gen is
 // set by hand to a generation whose tables are gone: with gen steady, the packet gets that
 // generation's default and counts nothing; with gen flipping between it and a whole
 // generation as fast as the map takes updates, every packet gets either that default or the
@@ -274,6 +274,7 @@ TEST(AtomicCommit, FreedTablesSendPacketsToTheNewGeneration)
     const CompiledPolicy c = compile_policy(p, lo_only);
     const std::map<uint32_t, uint32_t> slots{{1, 1}, {2, 2}};
     PolicyPrograms progs;
+    progs.maps().set_keep_table_lines(0);  // free every table, as a large one is
     progs.maps().commit(c, slots);  // into gen 1
     progs.maps().commit(c, slots);  // into gen 0; gen 1's address tables are freed
     ASSERT_EQ(progs.maps().active_gen(), 0u);

@@ -28,6 +28,8 @@ constexpr uint64_t kMaxBurst = uint64_t(std::numeric_limits<int64_t>::max()) / k
 // elements is not supported (ENOTSUPP, kernel 6.18), while each single delete waits a grace
 // period; one batch update with this map frees all of them after one wait.
 constexpr const char* kPlaceholderName = "xdpctl_pnone";
+// Lines a new table gets beyond its need (and 1/8 more), for later commits to fit in.
+constexpr uint64_t kTableHeadroomLines = 1024;
 
 uint64_t mono_ns()
 {
@@ -83,7 +85,7 @@ UniqueFd create_lines_map(const char* name, uint64_t lines)
 
 // One direction's source or destination classes as a prefix table: value = class + 1, and
 // a /0 of each family so that every address finds its class.
-UniqueFd address_table(const AddrClassTable& v4, const AddrClassTable& v6, uint64_t* bytes)
+PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6)
 {
     std::vector<PrefixEntry4> e4;
     std::vector<PrefixEntry6> e6;
@@ -103,9 +105,17 @@ UniqueFd address_table(const AddrClassTable& v4, const AddrClassTable& v6, uint6
         e4.push_back({Prefix4{0, 0}, v4.default_class + 1});
     if (!root6)
         e6.push_back({Prefix6{Ip6{0, 0}, 0}, v6.default_class + 1});
-    const PrefixTable t = PrefixTable::build(e4, e6);
-    *bytes += t.stats().bytes;
-    return create_prefix_table_map(t);
+    return PrefixTable::build(e4, e6);
+}
+
+// The number of lines of the map with this id, 0 if it is not there.
+uint64_t map_lines(int fd)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        return 0;
+    return info.max_entries;
 }
 
 void check_direction(const CompiledDirection& d, int dir, const std::map<uint32_t, uint32_t>& slots)
@@ -393,7 +403,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
     times_.rows_bytes = elems * XDPCTL_POL_ROWS_ELEM_BYTES;
     times_.rows_reused = !install_rows;
 
-    // ---- address tables: built anew, installed with one batch update ----
+    // ---- address tables: the target's table from two commits ago is refilled in place when
+    // it is small enough to have been kept (see the end) and its size fits, as the rows are;
+    // the others are made anew and installed with one batch update (a grace period) ----
     std::vector<UniqueFd> addr;
     std::vector<uint32_t> keys, fds;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
@@ -408,8 +420,25 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
                 (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = v4.default_class + 1;
                 continue;
             }
-            addr.push_back(address_table(v4, v6, &times_.addr_bytes));
-            keys.push_back(XDPCTL_POL_TAB_ADDR(target, d, dst));
+            const PrefixTable t = address_prefix_table(v4, v6);
+            const uint64_t need = t.lines().size();
+            times_.addr_bytes += t.stats().bytes;
+            const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
+            if (uint32_t id = slot_map_id(tabs, key)) {
+                UniqueFd fd(bpf_map_get_fd_by_id(id));
+                const uint64_t have = fd ? map_lines(fd.get()) : 0;
+                if (have >= need && have <= 2 * need + kTableHeadroomLines && !is_placeholder(id)) {
+                    fill_prefix_table_map(fd.get(), t);
+                    times_.addr_reused++;
+                    continue;
+                }
+            }
+            // Room for the next commits' small changes, so that they refill it in place (a
+            // table too large to be kept gets none).
+            const uint64_t room = need + need / 8 + kTableHeadroomLines;
+            addr.push_back(create_lines_map("xdpctl_pfx", room <= keep_table_lines_ ? room : need));
+            fill_prefix_table_map(addr.back().get(), t);
+            keys.push_back(key);
             fds.push_back(uint32_t(addr.back().get()));
         }
     }
@@ -418,7 +447,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
 
     if (install_rows)
         update_slots(rows_outer, {target}, {uint32_t(rows.get())});
-    update_slots(tabs, keys, fds);
+    if (!keys.empty())
+        update_slots(tabs, keys, fds);
     hdr.settled = 0;
     hdrs[target] = hdr;
 
@@ -464,11 +494,17 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
     // one that does not saw the old tables. Its rows map and fixed tables stay as they are
     // until the next commit rewrites them, which the wait makes safe. With nothing to free,
     // the wait alone.
+    // Tables up to keep_table_lines_ stay for the commit after next to refill in place; the
+    // large ones (a big prefix set) are freed, so memory does not hold two of them.
     std::vector<uint32_t> old_keys;
     if (ctl.installed)
         for (uint32_t k = 0; k < XDPCTL_POL_TABS_PER_GEN; k++) {
             const uint32_t slot = old * XDPCTL_POL_TABS_PER_GEN + k;
-            if (uint32_t id = slot_map_id(tabs, slot); id && !is_placeholder(id))
+            uint32_t id = slot_map_id(tabs, slot);
+            if (!id || is_placeholder(id))
+                continue;
+            UniqueFd fd(bpf_map_get_fd_by_id(id));
+            if (!fd || map_lines(fd.get()) > keep_table_lines_)
                 old_keys.push_back(slot);
         }
     if (!old_keys.empty()) {

@@ -64,7 +64,11 @@ struct CommitTimes {
     uint64_t rows_bytes = 0;  // the new generation's rows table
     uint64_t addr_bytes = 0;  // its address tables
     bool rows_reused = false; // the rows map of two commits ago was refilled in place
+    uint32_t addr_reused = 0; // address tables of two commits ago refilled in place
 };
+
+// 16 MiB of 64-byte lines.
+inline constexpr uint64_t kDefaultKeepTableLines = (16ull << 20) / 64;
 
 class PolicyMaps {
 public:
@@ -100,6 +104,10 @@ public:
     bool installed() const;
     uint64_t commits() const;
     const CommitTimes& last_commit_times() const { return times_; }
+    // Address tables up to this many lines are kept after their generation is left, to be
+    // refilled in place two commits later (no install, so one grace period less); larger
+    // ones are freed right after the flip. Tests set 0 to free every table.
+    void set_keep_table_lines(uint64_t lines) { keep_table_lines_ = lines; }
 
 private:
     xdpctl_pol_ctl read_ctl() const;
@@ -110,6 +118,7 @@ private:
     // The mmapable fixed-size maps, mapped once.
     std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_;
     CommitTimes times_;
+    uint64_t keep_table_lines_ = kDefaultKeepTableLines;
 };
 
 }  // namespace xdpctl::policy
