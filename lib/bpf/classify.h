@@ -250,7 +250,7 @@ struct pol_key {
 };
 
 /* The rows and the walk. Returns rule_id << 8 | action. */
-__noinline long xdpctl_pol_walk(const struct pol_key *k, __u32 gen, __u32 dir, __u32 def)
+static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 dir, __u32 def)
 {
 	__u32 g = gen & 1, elem, prev = ~0U, row, rpe, agg_words;
 	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
@@ -328,8 +328,8 @@ __noinline long xdpctl_pol_walk(const struct pol_key *k, __u32 gen, __u32 dir, _
  * the caller calls both, so no call chain holds the walk's state and the IPv6 lookup's
  * stack together (BPF allows 512 bytes along a chain).
  */
-__noinline int xdpctl_pol_classes(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex,
-				  struct pol_key *k)
+static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex,
+				       struct pol_key *k)
 {
 	__u32 gd, def;
 	struct xdpctl_pol_hdr *h;
@@ -382,6 +382,26 @@ __noinline int xdpctl_pol_classes(const struct pkt *p, __u32 gen, __u32 dir, __u
 	return def | XDPCTL_POL_WALK;
 }
 
+/* In xdpctl_pol_decide()'s result, above any rule id: an address table was missing. */
+#define XDPCTL_POL_DECIDE_RETRY (1LL << 48)
+
+/*
+ * Classes, then the walk, in one global function: one call a packet for both. Returns
+ * rule_id << 8 | action, or the default with XDPCTL_POL_DECIDE_RETRY set when an address
+ * table was missing.
+ */
+__noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex)
+{
+	struct pol_key k;
+	int r = pol_classes(p, gen, dir, ifindex, &k);
+
+	if (r & XDPCTL_POL_RETRY)
+		return XDPCTL_POL_DECIDE_RETRY | (r & 0xff);
+	if (!(r & XDPCTL_POL_WALK))
+		return r & 0xff;
+	return pol_walk(&k, gen, dir, (__u32)r & 0xff);
+}
+
 /*
  * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, and in
  * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
@@ -401,15 +421,14 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifin
 {
 	__u32 zero = 0, gen, again;
 	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
-	struct pol_key k;
 	long r;
 
 	*rule_id = 0;
 	if (!ctl || !ctl->installed)
 		return XDPCTL_ACT_PASS;
 	gen = *(volatile __u32 *)&ctl->gen;
-	r = xdpctl_pol_classes(p, gen, dir, ifindex, &k);
-	if (r & XDPCTL_POL_RETRY) {
+	r = xdpctl_pol_decide(p, gen, dir, ifindex);
+	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
 		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
 		__sync_fetch_and_add(&ctl->commits, 0);
@@ -417,13 +436,10 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifin
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = xdpctl_pol_classes(p, gen, dir, ifindex, &k);
-		if (r & XDPCTL_POL_RETRY)
+		r = xdpctl_pol_decide(p, gen, dir, ifindex);
+		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}
-	if (!(r & XDPCTL_POL_WALK))
-		return (__u32)r;
-	r = xdpctl_pol_walk(&k, gen, dir, (__u32)r & 0xff);
 	*rule_id = (__u32)(r >> 8);
 	return (__u32)(r & 0xff);
 }
