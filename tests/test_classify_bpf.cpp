@@ -201,7 +201,10 @@ TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
         const auto slots = slots_by_id(p);  // ids 1..n -> slots 0..n-1
         const uint32_t n = uint32_t(slots.size());
+        // Every policy here is small: every third one takes the large policies' rows map.
+        progs_->maps().set_use_small_rows(seed % 3 != 0);
         progs_->maps().commit(c, slots);
+        ASSERT_EQ(progs_->maps().last_commit_times().rows_small, seed % 3 != 0);
         commit_ns += progs_->maps().last_commit_times().total_ns;
         std::mt19937_64 frame_rng(seed);
         std::vector<xdpctl_rule_ctr> before = read_rule_counters(counters, n);

@@ -328,6 +328,14 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
  * power of two: rows start at most ELEM_BYTES - ROW_MAX_BYTES - 64 bytes into an element. */
 #define XDPCTL_POL_ROW_MAX_BYTES 2048
 #define XDPCTL_POL_ROWS_USABLE_LINES (XDPCTL_POL_ROWS_ELEM_LINES - XDPCTL_POL_ROW_MAX_BYTES / 64 - 1)
+/*
+ * Rows of a small policy (both directions of a generation within one element, up to ~1,000
+ * rules of the benchmark mix) go to xdpctl_prows_small instead: a plain array, one element
+ * per generation, whose lookup the verifier inlines, so such a packet makes no call for its
+ * rows. Rows start at most SMALL_ROWS_BYTES - ROW_MAX_BYTES - 64 bytes into the element.
+ */
+#define XDPCTL_POL_SMALL_ROWS_BYTES (1u << 19)
+#define XDPCTL_POL_SMALL_ROWS_LINES (XDPCTL_POL_SMALL_ROWS_BYTES / 64 - XDPCTL_POL_ROW_MAX_BYTES / 64 - 1)
 
 /*
  * The rule walk's bound: a packet is classified exactly when at most XDPCTL_POL_MAX_COUNTED
@@ -377,7 +385,9 @@ struct xdpctl_pol_dir_hdr {
 	 * names an address there (no table, no lookup); 0: look it up */
 	__u32 src_const;
 	__u32 dst_const;
-	__u32 pad[3];
+	__u32 rows_small;       /* 1: the rows are in xdpctl_prows_small, element gen, from line */
+	__u32 rows_line0;       /* rows_line0 on (rows_elem and rows_per_elem then unused) */
+	__u32 pad;
 };
 
 struct xdpctl_pol_hdr {

@@ -261,41 +261,65 @@ static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 d
 	if (!h || !k)
 		return def;
 	dh = &h->dir[dir & 1];
-	rows = bpf_map_lookup_elem(&xdpctl_prows, &g);
-	if (!rows)
-		return def;
-	rpe = dh->rows_per_elem;
-	if (!rpe)
-		return def;
 	agg_words = dh->agg_words;
 	if (agg_words > 3)
 		return def;
 	w.agg[0] = w.agg[1] = w.agg[2] = ~0ULL;
-	/* Rows are laid out field after field, so equal elements are neighbours. */
 #pragma unroll
-	for (int f = 0; f < XDPCTL_POL_FIELDS; f++) {
-		const __u64 *r;
-		__u32 off;
-
+	for (int f = 0; f < XDPCTL_POL_FIELDS; f++)
 		if (k->cls[f] < 0)
 			return def;
-		row = dh->row_base[f] + (__u32)k->cls[f];
-		elem = dh->rows_elem + row / rpe;
-		if (elem != prev) {
-			e = bpf_map_lookup_elem(rows, &elem);
-			prev = elem;
-		}
+	if (dh->rows_small) {
+		/* Every row in one element of a plain array: an inlined lookup, no call. */
+		e = bpf_map_lookup_elem(&xdpctl_prows_small, &g);
 		if (!e)
 			return def;
-		off = (row % rpe) * dh->row_lines * XDPCTL_PFX_LINE_BYTES;
-		if (off > XDPCTL_POL_ROWS_ELEM_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
+#pragma unroll
+		for (int f = 0; f < XDPCTL_POL_FIELDS; f++) {
+			const __u64 *r;
+			__u32 off;
+
+			row = dh->row_base[f] + (__u32)k->cls[f];
+			off = (dh->rows_line0 + row * dh->row_lines) * XDPCTL_PFX_LINE_BYTES;
+			if (off > XDPCTL_POL_SMALL_ROWS_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
+				return def;
+			r = e + off;
+			w.agg[0] &= r[0];
+			w.agg[1] &= r[1];
+			w.agg[2] &= r[2];
+			w.row[f] = (const __u8 *)(r + agg_words);
+		}
+	} else {
+		rows = bpf_map_lookup_elem(&xdpctl_prows, &g);
+		if (!rows)
 			return def;
-		/* A row's first line holds its (at most 3) aggregate words. */
-		r = e + off;
-		w.agg[0] &= r[0];
-		w.agg[1] &= r[1];
-		w.agg[2] &= r[2];
-		w.row[f] = (const __u8 *)(r + agg_words);
+		rpe = dh->rows_per_elem;
+		if (!rpe)
+			return def;
+		/* Rows are laid out field after field, so equal elements are neighbours. */
+#pragma unroll
+		for (int f = 0; f < XDPCTL_POL_FIELDS; f++) {
+			const __u64 *r;
+			__u32 off;
+
+			row = dh->row_base[f] + (__u32)k->cls[f];
+			elem = dh->rows_elem + row / rpe;
+			if (elem != prev) {
+				e = bpf_map_lookup_elem(rows, &elem);
+				prev = elem;
+			}
+			if (!e)
+				return def;
+			off = (row % rpe) * dh->row_lines * XDPCTL_PFX_LINE_BYTES;
+			if (off > XDPCTL_POL_ROWS_ELEM_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
+				return def;
+			/* A row's first line holds its (at most 3) aggregate words. */
+			r = e + off;
+			w.agg[0] &= r[0];
+			w.agg[1] &= r[1];
+			w.agg[2] &= r[2];
+			w.row[f] = (const __u8 *)(r + agg_words);
+		}
 	}
 	if (agg_words < 3)
 		w.agg[2] = 0;
@@ -316,7 +340,7 @@ static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 d
 	return ((long)w.rule_id << 8) | w.action;
 }
 
-/* Set in xdpctl_pol_classes()'s result: the rules must be walked; an address table was
+/* Set in pol_classes()'s result: the rules must be walked; an address table was
  * missing (a generation being freed, see classify()). */
 #define XDPCTL_POL_WALK 0x100
 #define XDPCTL_POL_RETRY 0x200

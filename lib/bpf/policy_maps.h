@@ -131,4 +131,13 @@ struct {
 	__array(values, struct xdpctl_pol_rows_map);
 } xdpctl_prows SEC(".maps");
 
+/* A small policy's rows (XDPCTL_POL_SMALL_ROWS_BYTES): element gen, an inlined lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPCTL_POL_GENS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, XDPCTL_POL_SMALL_ROWS_BYTES);
+} xdpctl_prows_small SEC(".maps");
+
 #endif

@@ -202,7 +202,8 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
     return PolicyMapFds{open("xdpctl_pctl"),  open("xdpctl_phdr"), open("xdpctl_pport"),
                         open("xdpctl_pl4"),   open("xdpctl_pvlan"), open("xdpctl_piif"),
                         open("xdpctl_prule"), open("xdpctl_rctr"), open("xdpctl_rrate"),
-                        open("xdpctl_ptabs"), open("xdpctl_prows")};
+                        open("xdpctl_ptabs"), open("xdpctl_prows"),
+                        open("xdpctl_prows_small")};
 }
 
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
@@ -212,7 +213,8 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
       l4_(std::make_unique<MappedMap>(fds_.l4.get())),
       vlan_(std::make_unique<MappedMap>(fds_.vlan.get())),
       iif_(std::make_unique<MappedMap>(fds_.iif.get())),
-      rules_(std::make_unique<MappedMap>(fds_.rules.get()))
+      rules_(std::make_unique<MappedMap>(fds_.rules.get())),
+      rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get()))
 {
     // The layout is compiled into both sides; a map of another size is another version.
     auto expect = [](const MappedMap& m, uint32_t value_size, uint64_t entries, const char* name) {
@@ -344,9 +346,34 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
     const uint64_t t1 = mono_ns();
     times_.tables_ns = t1 - t0;
 
-    // ---- rows: both directions in one map, each from an element of its own ----
+    // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
+    uint64_t small_lines = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        small_lines += c.dir[d].n_rules ? c.dir[d].rows.size() / c.dir[d].row_words() * hdr.dir[d].row_lines : 0;
+    const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
+    if (small) {
+        auto out = rows_small_->as<xdpctl_pol_row_line>();
+        size_t line = size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64);
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+            const CompiledDirection& cd = c.dir[d];
+            if (cd.n_rules == 0)
+                continue;
+            xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+            dh.rows_small = 1;
+            dh.rows_line0 = uint32_t(line - size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64));
+            const size_t rw = cd.row_words(), n = cd.rows.size() / rw;
+            for (size_t r = 0; r < n; r++, line += dh.row_lines) {
+                __u64* dst = out[line].word;
+                std::memcpy(dst, &cd.rows[r * rw], rw * sizeof(uint64_t));
+                std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
+            }
+        }
+    }
+
+    // ---- rows: both directions in one map, each from an element of its own. A small
+    // policy leaves the map as it is (one must be there: grace_period() writes it) ----
     uint64_t elems = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS && !small; d++) {
         const CompiledDirection& cd = c.dir[d];
         if (cd.n_rules == 0)
             continue;
@@ -368,7 +395,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
         bpf_map_info info{};
         __u32 len = sizeof(info);
         if (fd && bpf_map_get_info_by_fd(fd.get(), &info, &len) == 0 && info.max_entries >= elems &&
-            info.max_entries <= 2 * elems) {
+            (small || info.max_entries <= 2 * elems)) {
             rows = std::move(fd);
             install_rows = false;
         }
@@ -382,7 +409,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
                  errno_str(errno));
         rows = UniqueFd(fd);
     }
-    {
+    if (!small) {
         MappedMap m(rows.get());
         auto out = m.as<xdpctl_pol_row_line>();
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
@@ -400,8 +427,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
             }
         }
     }
-    times_.rows_bytes = elems * XDPCTL_POL_ROWS_ELEM_BYTES;
+    times_.rows_bytes = small ? small_lines * 64 : elems * XDPCTL_POL_ROWS_ELEM_BYTES;
     times_.rows_reused = !install_rows;
+    times_.rows_small = small;
 
     // ---- address tables: the target's table from two commits ago is refilled in place when
     // it is small enough to have been kept (see the end) and its size fits, as the rows are;

@@ -34,6 +34,7 @@ struct PolicyMapFds {
     UniqueFd rate;      // xdpctl_rrate
     UniqueFd tabs;      // xdpctl_ptabs
     UniqueFd rows;      // xdpctl_prows
+    UniqueFd rows_small;  // xdpctl_prows_small
 };
 
 // A new fd for the same map, so the PolicyMapFds outlive the object they came from.
@@ -47,7 +48,7 @@ PolicyMapFds policy_map_fds(const Skel& s)
     return PolicyMapFds{d(s.maps.xdpctl_pctl),  d(s.maps.xdpctl_phdr), d(s.maps.xdpctl_pport),
                         d(s.maps.xdpctl_pl4),   d(s.maps.xdpctl_pvlan), d(s.maps.xdpctl_piif),
                         d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
-                        d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows)};
+                        d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small)};
 }
 
 // The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.
@@ -64,6 +65,7 @@ struct CommitTimes {
     uint64_t rows_bytes = 0;  // the new generation's rows table
     uint64_t addr_bytes = 0;  // its address tables
     bool rows_reused = false; // the rows map of two commits ago was refilled in place
+    bool rows_small = false;  // the rows went to xdpctl_prows_small
     uint32_t addr_reused = 0; // address tables of two commits ago refilled in place
 };
 
@@ -108,6 +110,9 @@ public:
     // refilled in place two commits later (no install, so one grace period less); larger
     // ones are freed right after the flip. Tests set 0 to free every table.
     void set_keep_table_lines(uint64_t lines) { keep_table_lines_ = lines; }
+    // Small policies' rows go to xdpctl_prows_small unless this is off (tests of the other
+    // path).
+    void set_use_small_rows(bool on) { use_small_rows_ = on; }
 
 private:
     xdpctl_pol_ctl read_ctl() const;
@@ -116,9 +121,10 @@ private:
 
     PolicyMapFds fds_;
     // The mmapable fixed-size maps, mapped once.
-    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_;
+    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_;
     CommitTimes times_;
     uint64_t keep_table_lines_ = kDefaultKeepTableLines;
+    bool use_small_rows_ = true;
 };
 
 }  // namespace xdpctl::policy

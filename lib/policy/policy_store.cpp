@@ -54,7 +54,8 @@ PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
         fail("cannot take the policy lock /run/xdpctl.lock: {}", errno_str(errno));
     // Loading the XDP object to create the maps costs a verification (~0.1 s): only when
     // they are not there yet. A map of an older layout fails below, or in PolicyMaps.
-    if (!path_exists(shared_maps_dir() + "/xdpctl_pctl") || !path_exists(shared_maps_dir() + "/xdpctl_psrc"))
+    if (!path_exists(shared_maps_dir() + "/xdpctl_pctl") || !path_exists(shared_maps_dir() + "/xdpctl_psrc") ||
+        !path_exists(shared_maps_dir() + "/xdpctl_prows_small"))
         ensure_shared_maps();
     else {
         require_privileges();
