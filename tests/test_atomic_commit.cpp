@@ -130,14 +130,16 @@ Outcome mixed(const CompiledPolicy* const from[kParts], const PacketKey& k, uint
         row[f] = &rows[at];
     }
     for (uint32_t a = 0; a < h.agg_words; a++) {
-        uint64_t agg = ~0ull;
-        for (int f = 0; f < kFieldCount; f++)
+        uint64_t agg = ~0ull, anchors = 0;
+        for (int f = 0; f < kFieldCount; f++) {
             agg &= row[f][a];
-        for (; agg; agg &= agg - 1) {
+            anchors |= row[f][h.agg_words + a];
+        }
+        for (agg &= anchors; agg; agg &= agg - 1) {
             const uint32_t w = a * 64 + uint32_t(__builtin_ctzll(agg));
             uint64_t word = ~0ull;
             for (int f = 0; f < kFieldCount; f++)
-                word &= row[f][h.agg_words + w];
+                word &= row[f][2 * h.agg_words + w];
             for (; word; word &= word - 1) {
                 const uint32_t rank = w * 64 + uint32_t(__builtin_ctzll(word));
                 if (rank >= h.n_rules)

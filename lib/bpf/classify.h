@@ -45,14 +45,30 @@ _Static_assert(XDPCTL_POL_MAX_AGG <= 3, "the walk holds at most 3 aggregate word
 _Static_assert((XDPCTL_POL_ROW_MAX_BYTES & (XDPCTL_POL_ROW_MAX_BYTES - 1)) == 0,
 	       "word offsets are masked to the row");
 
+/* What the walk needs of a packet: its classes and its length. */
+struct pol_key {
+	int cls[XDPCTL_POL_FIELDS];
+	__u32 len;
+};
+
 struct pol_walk {
-	const __u8 *row[XDPCTL_POL_FIELDS]; /* each field's row, inside a rows element */
+	union {
+		const __u8 *row[XDPCTL_POL_FIELDS]; /* each field's row, inside a rows element */
+		struct pol_key key; /* before: the classes they come from (pol_walk() says how) */
+	};
 	__u64 agg[3];       /* aggregate bits not visited yet */
-	__u64 word;         /* candidate rules of the current word not visited yet */
-	__u32 rank_base;    /* rank of bit 0 of `word` */
-	__u32 n_rules;
-	__u32 rec_base;     /* rank 0 in xdpctl_prule */
-	__u32 len;          /* the packet's bytes, for the counters */
+	/* The stack a call chain may use is 512 bytes: what the rows pass and the walk need
+	 * share the space. */
+	union {
+		__u64 anc[3];       /* while the rows are read: their anchor bits, ORed */
+		struct {            /* then, the walk's */
+			__u64 word;         /* candidate rules of the current word not visited yet */
+			__u32 rank_base;    /* rank of bit 0 of `word` */
+			__u32 n_rules;
+			__u32 rec_base;     /* rank 0 in xdpctl_prule */
+			__u32 len;          /* the packet's bytes, for the counters */
+		};
+	};
 	__u32 action;       /* the verdict: the default until a rule decides */
 	__u32 rule_id;      /* the deciding rule, 0 for the default */
 };
@@ -229,45 +245,91 @@ __noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
 	return t ? pol_addr_result(xdpctl_pfx6_lookup(t, hi, lo)) : -1;
 }
 
-/* IPv4 inline (a few instructions for the verifier), IPv6 in its own function. */
-static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pkt *p, const __u32 *a)
+/* An address's class: IPv4 inline (a few instructions for the verifier); IPv6 as found by
+ * pol_addr6_classes() before (`cls6`). */
+static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pkt *p, const __u32 *a,
+					int cls6)
 {
 	void *t;
 
 	if (konst)
 		return (int)(konst - 1);
 	if (p->l3_proto != ETH_P_IP)
-		return xdpctl_pol_addr6_cls(slot, ((__u64)bpf_ntohl(a[0]) << 32) | bpf_ntohl(a[1]),
-					    ((__u64)bpf_ntohl(a[2]) << 32) | bpf_ntohl(a[3]));
+		return cls6;
 	t = bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
 	return t ? pol_addr_result(xdpctl_pfx4_lookup(t, bpf_ntohl(a[0]))) : -1;
 }
 
-/* What the walk needs of a packet: its classes and its length. */
-struct pol_key {
-	int cls[XDPCTL_POL_FIELDS];
-	__u32 len;
-};
-
-/* The rows and the walk. Returns rule_id << 8 | action. */
-static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 dir, __u32 def)
+/*
+ * An IPv6 packet's source and destination classes where a table is needed, as
+ * (u32)src << 32 | (u32)dst (-1: a table missing; 0 for the others). Called from the
+ * program, not from xdpctl_pol_decide(): the IPv6 lookup's stack and the walk's state would
+ * not fit in the 512 bytes BPF allows along one call chain.
+ */
+static __always_inline __u64 pol_addr6_classes(const struct pkt *p, __u32 gen, __u32 dir)
 {
-	__u32 g = gen & 1, elem, prev = ~0U, row, rpe, agg_words;
+	__u32 g = gen & 1, d = dir & 1;
+	struct xdpctl_pol_hdr *h;
+	int src = 0, dst = 0;
+
+	if (p->l3_proto != ETH_P_IPV6)
+		return 0;
+	h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
+	if (!h || !h->dir[d].n_rules)
+		return 0;
+	if (!h->dir[d].src_const)
+		src = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 0),
+					   ((__u64)bpf_ntohl(p->saddr[0]) << 32) | bpf_ntohl(p->saddr[1]),
+					   ((__u64)bpf_ntohl(p->saddr[2]) << 32) | bpf_ntohl(p->saddr[3]));
+	if (!h->dir[d].dst_const)
+		dst = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 1),
+					   ((__u64)bpf_ntohl(p->daddr[0]) << 32) | bpf_ntohl(p->daddr[1]),
+					   ((__u64)bpf_ntohl(p->daddr[2]) << 32) | bpf_ntohl(p->daddr[3]));
+	return ((__u64)(__u32)src << 32) | (__u32)dst;
+}
+
+
+/*
+ * A row's first line: its aggregate words (AND into the walk's), then its anchor words (OR
+ * into `anc`; lib/policy/compiled_policy.h says why). Words past agg_words are someone
+ * else's and are masked off by the caller.
+ */
+static __always_inline void pol_row_agg(struct pol_walk *w, const __u64 *r, __u32 agg_words)
+{
+	w->agg[0] &= r[0];
+	w->anc[0] |= r[agg_words & 3];
+	if (agg_words > 1) {  /* over 4,096 rules */
+		w->agg[1] &= r[1];
+		w->agg[2] &= r[2];
+		w->anc[1] |= r[(agg_words & 3) + 1];
+		w->anc[2] |= r[(agg_words & 3) + 2];
+	}
+}
+
+/*
+ * The rows and the walk, on w->key (the packet's classes, from pol_classes()). Returns
+ * rule_id << 8 | action. The row pointers take the classes' place (pol_walk's union: stack
+ * is short); row[f] covers key.cls[2f] and key.cls[2f + 1], so the fields go from the last
+ * down, each class read before its row is written, and the length is read first.
+ */
+static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, __u32 def)
+{
+	__u32 g = gen & 1, elem, prev = ~0U, row, rpe, agg_words, len = w->key.len;
 	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
 	struct xdpctl_pol_dir_hdr *dh;
-	struct pol_walk w;
 	void *rows, *e = NULL;
 
-	if (!h || !k)
+	if (!h)
 		return def;
 	dh = &h->dir[dir & 1];
 	agg_words = dh->agg_words;
 	if (agg_words > 3)
 		return def;
-	w.agg[0] = w.agg[1] = w.agg[2] = ~0ULL;
+	w->agg[0] = w->agg[1] = w->agg[2] = ~0ULL;
+	w->anc[0] = w->anc[1] = w->anc[2] = 0;
 #pragma unroll
 	for (int f = 0; f < XDPCTL_POL_FIELDS; f++)
-		if (k->cls[f] < 0)
+		if (w->key.cls[f] < 0)
 			return def;
 	if (dh->rows_small) {
 		/* Every row in one element of a plain array: an inlined lookup, no call. */
@@ -275,19 +337,17 @@ static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 d
 		if (!e)
 			return def;
 #pragma unroll
-		for (int f = 0; f < XDPCTL_POL_FIELDS; f++) {
+		for (int f = XDPCTL_POL_FIELDS - 1; f >= 0; f--) {
 			const __u64 *r;
 			__u32 off;
 
-			row = dh->row_base[f] + (__u32)k->cls[f];
+			row = dh->row_base[f] + (__u32)w->key.cls[f];
 			off = (dh->rows_line0 + row * dh->row_lines) * XDPCTL_PFX_LINE_BYTES;
 			if (off > XDPCTL_POL_SMALL_ROWS_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
 				return def;
 			r = e + off;
-			w.agg[0] &= r[0];
-			w.agg[1] &= r[1];
-			w.agg[2] &= r[2];
-			w.row[f] = (const __u8 *)(r + agg_words);
+			pol_row_agg(w, r, agg_words);
+			w->row[f] = (const __u8 *)(r + 2 * agg_words);
 		}
 	} else {
 		rows = bpf_map_lookup_elem(&xdpctl_prows, &g);
@@ -297,12 +357,11 @@ static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 d
 		if (!rpe)
 			return def;
 		/* Rows are laid out field after field, so equal elements are neighbours. */
-#pragma unroll
-		for (int f = 0; f < XDPCTL_POL_FIELDS; f++) {
+		for (int f = XDPCTL_POL_FIELDS - 1; f >= 0; f--) {
 			const __u64 *r;
 			__u32 off;
 
-			row = dh->row_base[f] + (__u32)k->cls[f];
+			row = dh->row_base[f] + (__u32)w->key.cls[f];
 			elem = dh->rows_elem + row / rpe;
 			if (elem != prev) {
 				e = bpf_map_lookup_elem(rows, &elem);
@@ -313,31 +372,32 @@ static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 d
 			off = (row % rpe) * dh->row_lines * XDPCTL_PFX_LINE_BYTES;
 			if (off > XDPCTL_POL_ROWS_ELEM_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
 				return def;
-			/* A row's first line holds its (at most 3) aggregate words. */
 			r = e + off;
-			w.agg[0] &= r[0];
-			w.agg[1] &= r[1];
-			w.agg[2] &= r[2];
-			w.row[f] = (const __u8 *)(r + agg_words);
+			pol_row_agg(w, r, agg_words);
+			w->row[f] = (const __u8 *)(r + 2 * agg_words);
 		}
 	}
+	/* Candidate words: in every row's aggregate and in some row's anchors. */
+	w->agg[0] &= w->anc[0];
+	w->agg[1] &= w->anc[1];
+	w->agg[2] &= w->anc[2];
 	if (agg_words < 3)
-		w.agg[2] = 0;
+		w->agg[2] = 0;
 	if (agg_words < 2)
-		w.agg[1] = 0;
-	if (!(w.agg[0] | w.agg[1] | w.agg[2]))
+		w->agg[1] = 0;
+	if (!(w->agg[0] | w->agg[1] | w->agg[2]))
 		return def;
-	w.word = 0;
-	w.rank_base = 0;
-	w.n_rules = dh->n_rules;
-	w.rec_base = XDPCTL_POL_GD(g, dir & 1) * XDPCTL_POL_MAX_RULES;
-	w.len = k->len;
-	w.action = def;
-	w.rule_id = 0;
+	w->word = 0;
+	w->rank_base = 0;
+	w->n_rules = dh->n_rules;
+	w->rec_base = XDPCTL_POL_GD(g, dir & 1) * XDPCTL_POL_MAX_RULES;
+	w->len = len;
+	w->action = def;
+	w->rule_id = 0;
 	/* The first step inline: most packets are decided there, and bpf_loop's steps are calls. */
-	if (!pol_step(&w))
-		bpf_loop(XDPCTL_POL_WALK_STEPS - 1, pol_walk_step, &w, 0);
-	return ((long)w.rule_id << 8) | w.action;
+	if (!pol_step(w))
+		bpf_loop(XDPCTL_POL_WALK_STEPS - 1, pol_walk_step, w, 0);
+	return ((long)w->rule_id << 8) | w->action;
 }
 
 /* Set in pol_classes()'s result: the rules must be walked; an address table was
@@ -353,7 +413,7 @@ static __always_inline long pol_walk(const struct pol_key *k, __u32 gen, __u32 d
  * stack together (BPF allows 512 bytes along a chain).
  */
 static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex,
-				       struct pol_key *k)
+				       __u64 v6, struct pol_key *k)
 {
 	__u32 gd, def;
 	struct xdpctl_pol_hdr *h;
@@ -376,8 +436,10 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 	if (ip) {
 		__u32 later = p->frag == PKT_LATER_FRAGMENT;
 
-		k->cls[XDPCTL_FIELD_SRC] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 0), dh->src_const, p, p->saddr);
-		k->cls[XDPCTL_FIELD_DST] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 1), dh->dst_const, p, p->daddr);
+		k->cls[XDPCTL_FIELD_SRC] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 0), dh->src_const, p, p->saddr,
+							(int)(v6 >> 32));
+		k->cls[XDPCTL_FIELD_DST] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 1), dh->dst_const, p, p->daddr,
+							(int)(__u32)v6);
 		if (k->cls[XDPCTL_FIELD_SRC] < 0 || k->cls[XDPCTL_FIELD_DST] < 0)
 			return def | XDPCTL_POL_RETRY;
 		k->cls[XDPCTL_FIELD_L4] = pol_cls(&xdpctl_pl4, gd * XDPCTL_POL_L4_LINES,
@@ -414,16 +476,16 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
  * rule_id << 8 | action, or the default with XDPCTL_POL_DECIDE_RETRY set when an address
  * table was missing.
  */
-__noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex)
+__noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex, __u64 v6)
 {
-	struct pol_key k;
-	int r = pol_classes(p, gen, dir, ifindex, &k);
+	struct pol_walk w;
+	int r = pol_classes(p, gen, dir, ifindex, v6, &w.key);
 
 	if (r & XDPCTL_POL_RETRY)
 		return XDPCTL_POL_DECIDE_RETRY | (r & 0xff);
 	if (!(r & XDPCTL_POL_WALK))
 		return r & 0xff;
-	return pol_walk(&k, gen, dir, (__u32)r & 0xff);
+	return pol_walk(&w, gen, dir, (__u32)r & 0xff);
 }
 
 /*
@@ -451,7 +513,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifin
 	if (!ctl || !ctl->installed)
 		return XDPCTL_ACT_PASS;
 	gen = *(volatile __u32 *)&ctl->gen;
-	r = xdpctl_pol_decide(p, gen, dir, ifindex);
+	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
 		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
@@ -460,7 +522,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifin
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = xdpctl_pol_decide(p, gen, dir, ifindex);
+		r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
 		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}

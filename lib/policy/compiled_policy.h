@@ -22,6 +22,9 @@ namespace xdpctl::policy {
 // The fields, in the order their rows are ANDed.
 enum Field : int { kFieldSrc = 0, kFieldDst, kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif, kFieldCount };
 
+// Where a rule is anchored: the first of these fields in which it names a value.
+inline constexpr Field kAnchorOrder[] = {kFieldSrc, kFieldDst, kFieldDport, kFieldSport, kFieldVlan, kFieldIif, kFieldL4};
+
 // Special keys in the direct-indexed tables.
 inline constexpr uint32_t kVlanUntagged = 4096;   // vlan table has 4097 entries
 inline constexpr uint32_t kIifTableSize = 4096;   // ifindex >= this: the "other" class
@@ -56,7 +59,7 @@ struct CompiledDirection {
     uint32_t n_rules = 0;
     uint32_t words = 0;      // 64-bit words per bitmap: ceil(n_rules / 64)
     uint32_t agg_words = 0;  // aggregate words: ceil(words / 64)
-    uint32_t row_words() const { return agg_words + words; }
+    uint32_t row_words() const { return 2 * agg_words + words; }
 
     // Per field, the class tables. Class ids index `rows` after adding row_base[field].
     AddrClassTable src_v4, src_v6, dst_v4, dst_v6;
@@ -73,7 +76,15 @@ struct CompiledDirection {
     uint32_t row_base[kFieldCount] = {};
     uint32_t n_classes[kFieldCount] = {};
     // All rows: row r occupies rows[r * row_words() ...]: agg_words aggregate words, then
-    // `words` words of rule bits (bit i of word w: the rule at rank w*64+i).
+    // agg_words anchor words, then `words` words of rule bits (bit i of word w: the rule at
+    // rank w*64+i).
+    //
+    // Anchors: every rule is anchored at one field (kAnchorOrder: the first where it names a
+    // value; a rule that names none, at L4, where it is in every row). Bit i of a row's anchor
+    // words is set when word i holds a rule anchored at this row's field. A rule that matches
+    // a packet is in its anchor field's row for that packet, so the words worth ANDing are the
+    // AND of the seven rows' aggregates and the OR of their anchors: rules that match almost
+    // everything in one field (no port, any source) no longer make every word a candidate.
     std::vector<uint64_t> rows;
 
     std::vector<RuleRecord> ranked;  // rank -> rule

@@ -32,9 +32,9 @@ public:
     {
         data_.reserve(expect_rows * row_words());  // address space only until written
     }
-    uint32_t row_words() const { return agg_ + words_; }
+    uint32_t row_words() const { return 2 * agg_ + words_; }
     uint32_t count() const { return uint32_t(data_.size() / row_words()) - open_; }
-    const uint64_t* bits(uint32_t row) const { return &data_[size_t(row) * row_words() + agg_]; }
+    const uint64_t* bits(uint32_t row) const { return &data_[size_t(row) * row_words() + 2 * agg_]; }
     // A zeroed row after the last one, to be written and then kept or dropped.
     uint64_t* open()
     {
@@ -46,12 +46,18 @@ public:
         }
         return &data_[data_.size() - words_];
     }
-    void keep()
+    // Keeps the open row, with its aggregate words and its anchor words (`anchored`: the
+    // rules anchored at the row's field).
+    void keep(const Bits& anchored)
     {
         uint64_t* row = &data_[data_.size() - row_words()];
-        for (uint32_t w = 0; w < words_; w++)
-            if (row[agg_ + w])
+        const uint64_t* b = row + 2 * agg_;
+        for (uint32_t w = 0; w < words_; w++) {
+            if (b[w])
                 row[w / 64] |= 1ull << (w % 64);
+            if (b[w] & anchored[w])
+                row[agg_ + w / 64] |= 1ull << (w % 64);
+        }
         open_ = 0;
     }
     std::vector<uint64_t> take()
@@ -73,7 +79,10 @@ private:
 // field's ids count from the rows it adds to the store.
 class RowInterner {
 public:
-    RowInterner(RowStore& store, uint32_t words) : store_(store), words_(words), base_(store.count()) {}
+    RowInterner(RowStore& store, uint32_t words, const Bits& anchored)
+        : store_(store), words_(words), base_(store.count()), anchored_(anchored)
+    {
+    }
     uint32_t base() const { return base_; }
     uint32_t size() const { return store_.count() - base_; }
     // The row to fill before intern_open().
@@ -92,7 +101,7 @@ public:
         uint32_t id = size();
         if (id >= 65535)
             fail_usage("the policy needs more than 65535 classes for one field");
-        store_.keep();
+        store_.keep(anchored_);
         ids_.emplace(h, id);
         return id;
     }
@@ -105,6 +114,7 @@ public:
 private:
     RowStore& store_;
     uint32_t words_, base_;
+    const Bits& anchored_;
     std::unordered_multimap<uint64_t, uint32_t> ids_;  // row hash -> class
 };
 
@@ -367,6 +377,38 @@ std::vector<uint16_t> iif_classes(const DirRules& dr, RowInterner& rows, Ifindex
     return table;
 }
 
+// Whether a rule names a value in a field (is not in every row of it).
+bool names_field(const Rule& r, Field f)
+{
+    switch (f) {
+    case kFieldSrc: return r.src.kind != AddrMatch::Kind::any;
+    case kFieldDst: return r.dst.kind != AddrMatch::Kind::any;
+    case kFieldSport: return !r.sport.any();
+    case kFieldDport: return !r.dport.any();
+    case kFieldVlan: return r.vlan.has_value();
+    case kFieldIif: return !r.iif.empty();
+    case kFieldL4: return r.proto.has_value() || r.fragment || !r.tcp_flags.any();
+    default: return false;
+    }
+}
+
+// Per field, the rules anchored there (compiled_policy.h): the first field of kAnchorOrder
+// the rule names, or L4, where a rule that names nothing is in every row.
+std::vector<Bits> anchor_fields(const DirRules& dr)
+{
+    std::vector<Bits> out(kFieldCount, dr.empty());
+    for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        Field at = kFieldL4;
+        for (Field f : kAnchorOrder)
+            if (names_field(*dr.ranked[r], f)) {
+                at = f;
+                break;
+            }
+        set_bit(out[at], r);
+    }
+    return out;
+}
+
 CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResolver ifindex_of)
 {
     DirRules dr;
@@ -389,8 +431,9 @@ CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResol
     const size_t expect = 2 * size_t(c.n_rules) + 512;
     RowStore addr_store(c.words, c.agg_words, expect), other_store(c.words, c.agg_words, expect);
     uint32_t* const base = c.row_base;
+    const std::vector<Bits> anchored = anchor_fields(dr);
     auto field = [&](RowStore& store, Field f, auto&& build) {
-        RowInterner rows(store, c.words);
+        RowInterner rows(store, c.words, anchored[f]);
         build(rows);
         base[f] = rows.base();
         c.n_classes[f] = rows.size();
@@ -483,15 +526,18 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
     for (int f = 0; f < kFieldCount; f++)
         row[f] = &c.rows[size_t(c.row_base[f] + cls[f]) * c.row_words()];
     for (uint32_t a = 0; a < c.agg_words; a++) {
-        uint64_t agg = ~0ull;
-        for (int f = 0; f < kFieldCount; f++)
+        uint64_t agg = ~0ull, anchors = 0;
+        for (int f = 0; f < kFieldCount; f++) {
             agg &= row[f][a];
+            anchors |= row[f][c.agg_words + a];
+        }
+        agg &= anchors;
         while (agg) {
             uint32_t w = a * 64 + uint32_t(std::countr_zero(agg));
             agg &= agg - 1;
             uint64_t word = ~0ull;
             for (int f = 0; f < kFieldCount; f++)
-                word &= row[f][c.agg_words + w];
+                word &= row[f][2 * c.agg_words + w];
             while (word) {
                 uint32_t rank = w * 64 + uint32_t(std::countr_zero(word));
                 word &= word - 1;
