@@ -470,7 +470,8 @@ TEST_F(Explain, PcapEveryPacketInEveryFormat)
     ASSERT_EQ(t.exit_code, 0) << t;
     EXPECT_TRUE(contains(t.out, "1: drop by rule 2 | matched rule 1 (count) | 54 bytes, ipv4 198.18.0.2 -> 198.19.0.1, tcp 1234 -> 80 [syn]"))
         << t;
-    EXPECT_TRUE(contains(t.out, "4: pass by malformed ipv4_bad_length")) << t;
+    EXPECT_TRUE(contains(t.out, "4: pass by malformed ipv4_bad_length | 40 bytes, ipv4 (ethertype 0x0800), malformed: ipv4_bad_length"))
+        << t;
 
     // A file cut in the middle of its second packet: an error naming the file and packet.
     std::vector<uint8_t> bytes;
