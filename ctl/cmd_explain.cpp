@@ -15,7 +15,7 @@
 #include "error.h"
 #include "explain/explain_run.h"
 #include "explain/packet_spec.h"
-#include "explain/pcap_reader.h"
+#include "explain/pcap_file.h"
 #include "loader.h"
 #include "policy/rule_parse.h"
 #include "policy_json.h"
@@ -137,11 +137,12 @@ std::string headers_text(const xdpctl_explain& e)
     return s;
 }
 
-std::string decided_by(const xdpctl_explain& e)
+std::string decided_by(const ExplainOutcome& o)
 {
+    const xdpctl_explain& e = o.rec;
     if (e.malformed)
         return "malformed";
-    if (!e.policy)
+    if (!o.policy)
         return "no_policy";
     return e.rule_id ? "rule" : "default";
 }
@@ -160,7 +161,7 @@ nlohmann::json outcome_json(const Explainer& ex, const ExplainOutcome& o)
 {
     const xdpctl_explain& e = o.rec;
     nlohmann::json j = {{"verdict", e.verdict == XDPCTL_ACT_DROP ? "drop" : "pass"},
-                        {"decided_by", decided_by(e)}};
+                        {"decided_by", decided_by(o)}};
     j["rule"] = e.rule_id ? rule_ref_json(ex, e.rule_id) : nlohmann::json();
     nlohmann::json counted = nlohmann::json::array();
     for (uint32_t i = 0; i < e.n_counted && i < XDPCTL_EXPLAIN_MAX_COUNTED; i++)
@@ -182,13 +183,14 @@ std::string rule_line(const Explainer& ex, uint32_t id)
     return r ? fmt::format("rule {}: {}", id, format_rule(*r)) : fmt::format("rule {}", id);
 }
 
-std::string verdict_text(const Explainer& ex, const xdpctl_explain& e)
+std::string verdict_text(const Explainer& ex, const ExplainOutcome& o)
 {
+    const xdpctl_explain& e = o.rec;
     std::string v = e.verdict == XDPCTL_ACT_DROP ? "drop" : "pass";
     if (e.malformed)
         return fmt::format("{} (malformed frame, {}: malformed frames get 'load --malformed {}')", v,
                            counter_name(int(e.malformed)), malformed_name(ex.malformed_action()));
-    if (!e.policy)
+    if (!o.policy)
         return v + " (no filtering policy is in force)";
     if (!e.rule_id)
         return v + " (no rule decided: the default action)";
@@ -229,7 +231,7 @@ void print_one(const GlobalOptions& g, const Opts& o, const Explainer& ex, const
         return;
     }
     const xdpctl_explain& e = out.rec;
-    fmt::print("verdict: {}\n", verdict_text(ex, e));
+    fmt::print("verdict: {}\n", verdict_text(ex, out));
     if (e.rule_id)
         fmt::print("decided by: {}\n", rule_line(ex, e.rule_id));
     if (e.n_counted)
@@ -251,7 +253,7 @@ void print_pcap_line(const GlobalOptions& g, const Opts& o, const Explainer& ex,
         return;
     }
     std::string why = e.malformed ? fmt::format("malformed {}", counter_name(int(e.malformed)))
-                      : !e.policy ? "no policy"
+                      : !out.policy ? "no policy"
                       : e.rule_id ? fmt::format("rule {}", e.rule_id)
                                   : "default";
     std::string cut = p.orig_len > p.data.size()

@@ -24,7 +24,7 @@
 #include "abi/xdpctl_abi.h"
 #include "counters.h"
 #include "explain/packet_spec.h"
-#include "explain/pcap_reader.h"
+#include "explain/pcap_file.h"
 #include "netns_lab.h"
 #include "packet_builder.h"
 #include "unique_fd.h"

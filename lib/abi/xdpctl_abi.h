@@ -458,8 +458,6 @@ struct xdpctl_explain {
 	__u32 malformed;      /* 0, or the XDPCTL_CNT_BAD_* reason: then no rule was looked at */
 	__u32 verdict;        /* XDPCTL_ACT_PASS or XDPCTL_ACT_DROP */
 	__u32 rule_id;        /* the deciding rule; 0: the default action, or no policy */
-	__u32 policy;         /* userspace: 1 if a policy is installed, and gen the generation */
-	__u32 gen;            /* read (under the policy lock, so the run read the same) */
 	__u32 ifindex;        /* what --iif rules were matched against */
 	__u32 n_counted;      /* count / conforming rate-limit rules matched before the decider */
 	__u32 counted[XDPCTL_EXPLAIN_MAX_COUNTED]; /* the first of their ids, in walk order */
@@ -477,11 +475,10 @@ struct xdpctl_explain {
 	__u8 l4_cnt;          /* XDPCTL_CNT_L4_*, XDPCTL_CNT_MAX: no L4 header known */
 	__u8 frag;            /* 0 not a fragment, 1 first fragment, 2 later fragment */
 	__u8 tcp_flags;
-	__u8 pad[8];
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct xdpctl_explain) == 160, "xdpctl_explain layout");
+static_assert(sizeof(struct xdpctl_explain) == 144, "xdpctl_explain layout");
 #endif
 /* ==== end of explain ======================================================================= */
 

@@ -62,7 +62,7 @@ Explainer::Explainer(const std::string& netns, const std::string& ifname, policy
     if (path_exists(shared_maps_dir() + "/xdpctl_pctl") && path_exists(shared_maps_dir() + "/xdpctl_psrc")) {
         store_ = std::make_unique<policy::PolicyStore>(netns_);
         policy_ = store_->current();
-        // Which generation the runs will read: fixed while the lock is held.
+        // Whether a policy was ever committed: fixed while the lock is held.
         UniqueFd ctl = open_pinned(shared_maps_dir() + "/xdpctl_pctl");
         __u32 zero = 0;
         if (!ctl || bpf_map_lookup_elem(ctl.get(), &zero, &ctl_) != 0)
@@ -115,15 +115,21 @@ ExplainOutcome Explainer::run(const std::vector<uint8_t>& frame) const
     }
     // The interface's index means something only in its namespace: run there.
     NetnsScope ns(netns_);
-    if (bpf_prog_test_run_opts(prog_fd_, &opts) != 0)
-        fail("the test run of a {}-byte frame failed: {}", frame.size(), errno_str(errno));
+    if (bpf_prog_test_run_opts(prog_fd_, &opts) != 0) {
+        int err = errno;
+        // The test run copies the frame into one page, with room for the kernel's headers.
+        fail("the kernel's test run refused a {}-byte frame: {}{}", frame.size(), errno_str(err),
+             err == EINVAL && frame.size() > 3000
+                 ? " (a frame must fit one page with the kernel's head- and tailroom, about 3.5 KiB: "
+                   "a capture taken after GRO/TSO holds larger ones)"
+                 : "");
+    }
     ExplainOutcome o;
     o.retval = opts.retval;
     std::memcpy(&o.rec, out_, sizeof(o.rec));
     if (!o.rec.done)
         fail("the program returned {} without writing its explain record", opts.retval);
-    o.rec.policy = ctl_.installed != 0;
-    o.rec.gen = ctl_.gen;
+    o.policy = ctl_.installed != 0;
     return o;
 }
 

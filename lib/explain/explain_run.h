@@ -30,6 +30,7 @@ namespace xdpctl::explain {
 struct ExplainOutcome {
     xdpctl_explain rec{};   // what the program wrote
     uint32_t retval = 0;    // what it returned (XDP_PASS/XDP_DROP, TCX_NEXT/TCX_DROP)
+    bool policy = false;    // a policy is installed (else every packet passes unclassified)
 };
 
 class Explainer {
@@ -65,7 +66,7 @@ private:
     // the policy's text and the test runs (the text and the maps stay one generation).
     std::unique_ptr<policy::PolicyStore> store_;
     policy::Policy policy_;
-    xdpctl_pol_ctl ctl_{};  // the policy's generation; installed == 0: none
+    xdpctl_pol_ctl ctl_{};  // installed == 0: no policy, every packet passes unclassified
     SkelPtr<xdpctl_xdp> xdp_;
     SkelPtr<xdpctl_tc> tc_;
     int prog_fd_ = -1;

@@ -1,4 +1,4 @@
-#include "explain/pcap_reader.h"
+#include "explain/pcap_file.h"
 
 #include <cerrno>
 #include <cstring>
