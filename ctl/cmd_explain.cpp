@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include <fmt/core.h>
 
@@ -106,10 +107,15 @@ nlohmann::json headers_json(const xdpctl_explain& e)
 }
 
 // "60 bytes, vlan 10, ipv4 198.18.0.2 -> 198.19.0.1, tcp 1234 -> 80 [syn]"
-std::string headers_text(const xdpctl_explain& e)
+std::string headers_text(const ExplainOutcome& o)
 {
+    const xdpctl_explain& e = o.rec;
     const nlohmann::json h = headers_json(e);
-    std::string s = fmt::format("{} bytes", e.len);
+    std::string s = e.len < o.frame_len
+                        ? fmt::format("{} bytes (the program saw the first {}: the test run passes "
+                                      "the rest of a frame over a page as fragments)",
+                                      o.frame_len, e.len)
+                        : fmt::format("{} bytes", e.len);
     for (const auto& v : h["vlans"])
         s += fmt::format(", vlan {}", v.get<int>());
     if (!h.contains("src")) {
@@ -174,6 +180,7 @@ nlohmann::json outcome_json(const Explainer& ex, const ExplainOutcome& o)
     j["netns"] = ex.netns();
     j["ifindex"] = e.ifindex;
     j["headers"] = headers_json(e);
+    j["frame_len"] = o.frame_len;
     return j;
 }
 
@@ -237,7 +244,7 @@ void print_one(const GlobalOptions& g, const Opts& o, const Explainer& ex, const
     if (e.n_counted)
         fmt::print("matched on the way: {}\n", counted_text(ex, e));
     fmt::print("program: {}\n", program_text(ex));
-    fmt::print("packet: {}\n", headers_text(e));
+    fmt::print("packet: {}\n", headers_text(out));
 }
 
 // One line a packet: "3: drop by rule 2 | 60 bytes, ipv4 ..."
@@ -261,7 +268,7 @@ void print_pcap_line(const GlobalOptions& g, const Opts& o, const Explainer& ex,
                           : "";
     std::string counted = e.n_counted ? " | matched " + counted_text(ex, e) : "";
     fmt::print("{}: {} by {}{} | {}{}\n", p.index, e.verdict == XDPCTL_ACT_DROP ? "drop" : "pass",
-               why, counted, headers_text(e), cut);
+               why, counted, headers_text(out), cut);
 }
 
 int run_explain(const GlobalOptions& g, const Opts& o, const std::vector<std::string>& words)
@@ -293,6 +300,7 @@ int run_explain(const GlobalOptions& g, const Opts& o, const std::vector<std::st
                     fmt::print("{}: error: {}\n", p.index, err.what());
             }
         }
+        std::fflush(stdout);  // the lines before the summary on stderr
         if (failed)
             fail("{} of {} packets could not be explained", failed, pkts.size());
         return 0;

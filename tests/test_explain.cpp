@@ -473,6 +473,22 @@ TEST_F(Explain, PcapEveryPacketInEveryFormat)
     EXPECT_TRUE(contains(t.out, "4: pass by malformed ipv4_bad_length | 40 bytes, ipv4 (ethertype 0x0800), malformed: ipv4_bad_length"))
         << t;
 
+    // A frame the kernel's test run refuses (under 14 bytes) gets an error line; the others
+    // are still explained, and the exit code says something failed.
+    const std::string runt = dir + "/runt.pcap";
+    explain::write_pcap(runt, {frames[0], std::vector<uint8_t>(10, 0xff), frames[1]});
+    CmdResult rr = lab_->xdpctl_dut({"explain", "--pcap", runt, "--json"});
+    EXPECT_EQ(rr.exit_code, 1) << rr;
+    EXPECT_TRUE(contains(rr.err, "1 of 3 packets could not be explained")) << rr;
+    std::istringstream rin(rr.out);
+    std::vector<json> rl;
+    for (std::string l; std::getline(rin, l);)
+        rl.push_back(json::parse(l));
+    ASSERT_EQ(rl.size(), 3u) << rr;
+    EXPECT_EQ(rl[0]["rule"]["id"], 2);
+    EXPECT_TRUE(contains(rl[1].value("error", ""), "shorter than an Ethernet header")) << rr;
+    EXPECT_EQ(rl[2]["rule"]["id"], 5);
+
     // A file cut in the middle of its second packet: an error naming the file and packet.
     std::vector<uint8_t> bytes;
     {

@@ -130,6 +130,7 @@ ExplainOutcome Explainer::run(const std::vector<uint8_t>& frame) const
     if (!o.rec.done)
         fail("the program returned {} without writing its explain record", opts.retval);
     o.policy = ctl_.installed != 0;
+    o.frame_len = static_cast<uint32_t>(frame.size());
     return o;
 }
 

@@ -31,6 +31,8 @@ struct ExplainOutcome {
     xdpctl_explain rec{};   // what the program wrote
     uint32_t retval = 0;    // what it returned (XDP_PASS/XDP_DROP, TCX_NEXT/TCX_DROP)
     bool policy = false;    // a policy is installed (else every packet passes unclassified)
+    uint32_t frame_len = 0; // the frame's bytes; the program may see fewer (rec.len): the
+                            // kernel's test run passes what does not fit a page as fragments
 };
 
 class Explainer {
