@@ -23,6 +23,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "counters.h"
+#include "error.h"
 #include "explain/packet_spec.h"
 #include "explain/pcap_file.h"
 #include "netns_lab.h"
@@ -540,6 +541,65 @@ TEST_F(Explain, BadInputNamesTheToken)
     EXPECT_EQ(r.exit_code, 2) << r;
     EXPECT_TRUE(contains(r.err, notpcap) && contains(r.err, "not a pcap file")) << r;
     EXPECT_TRUE(before == state());
+}
+
+// The packet grammar on its own (no root needed): what it builds, and what it refuses.
+TEST(PacketSpec, BuildsTheFrameItDescribes)
+{
+    using explain::build_frame;
+    using explain::parse_packet_spec;
+    auto s = parse_packet_spec({"tcp [2001:2::1]:1234 -> [2001:2::2]:80 vlan 100 vlan 200 flags syn,ack"});
+    EXPECT_TRUE(s.ipv6);
+    EXPECT_EQ(s.sport, 1234);
+    EXPECT_EQ(s.dport, 80);
+    EXPECT_EQ(s.vlans, (std::vector<uint16_t>{100, 200}));
+    EXPECT_EQ(s.tcp_flags, tcp_flags::syn | tcp_flags::ack);
+    // The same frame as the packet builder makes from the same headers.
+    TcpOpts t;
+    t.sport = 1234;
+    t.dport = 80;
+    t.flags = tcp_flags::syn | tcp_flags::ack;
+    Ipv6Opts o;
+    o.src = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    o.dst = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    EXPECT_EQ(build_frame(s), PacketBuilder().qinq(100, 200).ipv6(o).tcp(t).build());
+
+    // Separate words and "->" without spaces read the same.
+    auto w = parse_packet_spec({"udp", "198.18.0.2:5->198.19.0.1:6", "len", "100", "iif", "veth0"});
+    EXPECT_FALSE(w.ipv6);
+    EXPECT_EQ(w.dport, 6);
+    EXPECT_EQ(w.iif, "veth0");
+    EXPECT_EQ(build_frame(w).size(), 100u);
+
+    // A later fragment: IPv4 offset set, the protocol kept, no L4 header.
+    auto f = build_frame(parse_packet_spec({"udp 198.18.0.2 -> 198.19.0.1 fragment"}));
+    ASSERT_GE(f.size(), 34u);
+    EXPECT_EQ(f[14 + 9], 17);                       // protocol
+    EXPECT_NE((f[14 + 6] << 8 | f[14 + 7]) & 0x1fff, 0);  // fragment offset
+    EXPECT_EQ(f.size(), 14u + 20u + 8u);           // 8 bytes of fragment data
+}
+
+TEST(PacketSpec, RefusesWithTheToken)
+{
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"tcp 198.18.0.2:70000 -> 198.19.0.1", "'70000'"},
+        {"udp 198.18.0.2 -> 198.19.0.1 fragment flags syn", "flags 'syn'"},
+        {"udp 198.18.0.2:1 -> 198.19.0.1 fragment", "'198.18.0.2:1'"},
+        {"tcp [2001:2::1 -> 2001:2::2", "'[2001:2::1'"},
+        {"icmp 2001:2::1 -> 2001:2::2", "icmpv6"},
+        {"tcp 198.18.0.2 -> 198.19.0.1 vlan 1 vlan 2 vlan 3", "at most two"},
+        {"tcp 198.18.0.2 -> 198.19.0.1 len 9000", "len '9000'"},
+        {"tcp 198.18.0.2", "'->'"},
+    };
+    for (const auto& [spec, token] : bad) {
+        try {
+            explain::parse_packet_spec({spec});
+            ADD_FAILURE() << spec << ": accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ExitCode::usage) << spec;
+            EXPECT_TRUE(contains(e.what(), token)) << spec << ": " << e.what();
+        }
+    }
 }
 
 // The packet given as separate words, "->" among them (as from a script, not a shell).
