@@ -68,20 +68,42 @@ void set_pin_paths(bpf_object* obj, const IfacePins* pins)
     }
 }
 
-// Opens a skeleton, sets its pin paths and loads it; a verifier rejection shows its reason.
+// explain: every shared map that is pinned is reused as it is; nothing is pinned or created.
+void reuse_shared_maps(bpf_object* obj)
+{
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj)
+    {
+        std::string name = bpf_map__name(map);
+        if (bpf_map__is_internal(map) || name == "xdpctl_stats" || name == "xdpctl_meta")
+            continue;
+        UniqueFd fd = open_pinned(shared_maps_dir() + "/" + name);
+        if (fd && bpf_map__reuse_fd(map, fd.get()) != 0)
+            fail("cannot reuse the pinned map {}: {}", name, errno_str(errno));
+    }
+}
+
+// Opens a skeleton, sets its pin paths (or, `explain`, reuses the pinned shared maps) and
+// loads it; a verifier rejection shows its reason.
 template <typename Skel>
 SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malformed,
-                            const char* what, const std::function<void(Skel*)>& configure = {})
+                            const char* what, const std::function<void(Skel*)>& configure = {},
+                            bool explain = false)
 {
     libbpf_log_start();
     SkelPtr<Skel> s{Skel::open()};
     if (!s)
         fail("cannot open the {} BPF object: {}", what, errno_str(errno));
     s->rodata->cfg_malformed_action = malformed;
+    s->rodata->cfg_explain = explain;
     if (configure)
         configure(s.get());
-    make_pin_dir(shared_maps_dir());
-    set_pin_paths(s->obj, pins);
+    if (explain) {
+        reuse_shared_maps(s->obj);
+    } else {
+        make_pin_dir(shared_maps_dir());
+        set_pin_paths(s->obj, pins);
+    }
     if (int err = Skel::load(s.get()); err) {
         std::string reason = libbpf_verifier_reason();
         if (!reason.empty())
@@ -375,6 +397,17 @@ void ensure_shared_maps()
     // Loading the XDP object creates and pins every shared map it does not find pinned;
     // the program itself is not attached and goes away with the skeleton.
     open_and_load<xdpctl_xdp>(nullptr, XDPCTL_MALFORMED_PASS, "XDP");
+}
+
+SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed)
+{
+    return open_and_load<xdpctl_xdp>(nullptr, malformed, "XDP", {}, true);
+}
+
+SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed)
+{
+    // Explain runs TC ingress only where XDP does not: then TC applies the ingress rules.
+    return open_and_load<xdpctl_tc>(nullptr, malformed, "TC", {}, true);
 }
 
 LoadResult load(const LoadOptions& opts)

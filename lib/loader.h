@@ -11,8 +11,12 @@
 
 #include "abi/xdpctl_abi.h"
 #include "iface_ref.h"
+#include "skeleton.h"
 #include "tc_attach.h"
 #include "xdp_attach.h"
+
+struct xdpctl_xdp;
+struct xdpctl_tc;
 
 namespace xdpctl {
 
@@ -44,6 +48,12 @@ std::vector<IfaceRef> unload_all();
 // Creates the maps shared by all interfaces (the filtering policy) under
 // /sys/fs/bpf/xdpctl/maps/ if they are not pinned yet: policy commands work before any load.
 void ensure_shared_maps();
+
+// For `xdpctl explain`: the program loaded once more, unattached, with cfg_explain set. It
+// reads the pinned policy maps (one not pinned stays private and empty: no policy) and has
+// private per-interface maps; loading it creates and changes no pin.
+SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed);
+SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed);
 
 std::string xdp_mode_name(__u32 mode);    // "native", "skb", "none"
 std::string tc_attach_name(__u32 how);    // "tcx", "clsact", "none"

@@ -13,6 +13,7 @@
 #include "bpf/parse.h"
 #include "bpf/count.h"
 #include "bpf/classify.h"
+#include "bpf/explain.h"
 
 /*
  * Set by the loader (rodata): 0 when xdpctl's XDP program runs on the same interface, which
@@ -27,7 +28,7 @@ const volatile __u32 cfg_tc_ingress_rules = 1;
 static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 {
 	struct pkt p = {};
-	__u32 rule_id;
+	__u32 rule_id = 0;
 	int bad, drop;
 
 	/*
@@ -46,7 +47,10 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 	else
 		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, skb->ifindex, &rule_id) ==
 		       XDPCTL_ACT_DROP;
-	count_packet(hook, &p, bad, drop);
+	if (cfg_explain)  /* explain changes no counter */
+		explain_verdict(hook, &p, bad, drop, rule_id, skb->ifindex);
+	else
+		count_packet(hook, &p, bad, drop);
 	return drop ? TCX_DROP : TCX_NEXT;
 }
 

@@ -9,6 +9,7 @@
 #include "bpf/parse.h"
 #include "bpf/count.h"
 #include "bpf/classify.h"
+#include "bpf/explain.h"
 
 SEC("xdp")
 int xdpctl_xdp(struct xdp_md *ctx)
@@ -16,7 +17,7 @@ int xdpctl_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = {};
-	__u32 rule_id;
+	__u32 rule_id = 0;
 	int bad, drop;
 
 	bad = parse_packet(data, data_end, (__u32)(data_end - data), &p);
@@ -24,7 +25,10 @@ int xdpctl_xdp(struct xdp_md *ctx)
 		drop = malformed_drop(bad);
 	else
 		drop = classify(&p, 0, ctx->ingress_ifindex, &rule_id) == XDPCTL_ACT_DROP;
-	count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
+	if (cfg_explain)  /* explain changes no counter */
+		explain_verdict(XDPCTL_HOOK_XDP, &p, bad, drop, rule_id, ctx->ingress_ifindex);
+	else
+		count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
 	return drop ? XDP_DROP : XDP_PASS;
 }
 

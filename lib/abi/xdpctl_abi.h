@@ -454,4 +454,42 @@ static_assert(sizeof(struct xdpctl_pol_row_line) == 64, "xdpctl_pol_row_line lay
 #endif
 /* ==== end of filtering policy ============================================================== */
 
+/* ==== explain (issue 4) =====================================================================
+ * `xdpctl explain` loads a private, unattached instance of a program with cfg_explain = 1
+ * (lib/bpf/explain.h), reusing the pinned policy maps, and runs it once on a frame with
+ * BPF_PROG_TEST_RUN. In that mode the program changes no counter and no rate bucket; it
+ * fills this record (in its .bss), which lib/explain/ reads back after the run.
+ */
+#define XDPCTL_EXPLAIN_MAX_COUNTED 16
+
+struct xdpctl_explain {
+	__u32 done;           /* 1 once the program wrote the verdict */
+	__u32 hook;           /* enum xdpctl_hook */
+	__u32 malformed;      /* 0, or the XDPCTL_CNT_BAD_* reason: then no rule was looked at */
+	__u32 verdict;        /* XDPCTL_ACT_PASS or XDPCTL_ACT_DROP */
+	__u32 rule_id;        /* the deciding rule; 0: the default action, or no policy */
+	__u32 ifindex;        /* what --iif rules were matched against */
+	__u32 n_counted;      /* count / conforming rate-limit rules matched before the decider */
+	__u32 counted[XDPCTL_EXPLAIN_MAX_COUNTED]; /* the first of their ids, in walk order */
+	/* the parsed headers (struct pkt, lib/bpf/packet.h) */
+	__u32 len;
+	__u32 saddr[4];       /* network order; IPv4 in [0] */
+	__u32 daddr[4];
+	__u16 l3_proto;       /* Ethernet type after the VLAN tags, host order */
+	__u16 vlan_id[XDPCTL_MAX_VLANS];
+	__u16 sport;          /* as struct pkt: TCP/UDP network order; ICMP/ICMPv6 the type */
+	__u16 dport;          /* the same; ICMP/ICMPv6 the code */
+	__u8 n_vlans;
+	__u8 l4_proto;        /* valid when l4_cnt != XDPCTL_CNT_MAX */
+	__u8 l3_cnt;          /* XDPCTL_CNT_L3_* */
+	__u8 l4_cnt;          /* XDPCTL_CNT_L4_*, XDPCTL_CNT_MAX: no L4 header known */
+	__u8 frag;            /* 0 not a fragment, 1 first fragment, 2 later fragment */
+	__u8 tcp_flags;
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct xdpctl_explain) == 144, "xdpctl_explain layout");
+#endif
+/* ==== end of explain ======================================================================= */
+
 #endif /* XDPCTL_ABI_H */

@@ -25,6 +25,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "abi/xdpctl_abi.h"
+#include "bpf/explain.h"
 #include "bpf/packet.h"
 #include "bpf/policy_maps.h"
 #include "bpf/prefix_table.h"
@@ -142,6 +143,13 @@ static __always_inline int pol_rate_conforms(const struct xdpctl_rule_rec *r)
 	now = bpf_ktime_get_ns();
 	last = *(volatile __u64 *)&b->last_ns;
 	el = now - last;
+	if (cfg_explain) {
+		/* Read only: the refill this packet would make, and whether a token is left. */
+		after = b->tokens_nano;
+		if ((__s64)el >= XDPCTL_RATE_REFILL_NS)
+			after += el >= cap / rate ? cap : el * rate;
+		return after > (__s64)cap ? cap >= XDPCTL_NSEC_PER_SEC : after >= (__s64)XDPCTL_NSEC_PER_SEC;
+	}
 	if ((__s64)el >= XDPCTL_RATE_REFILL_NS &&
 	    __sync_val_compare_and_swap(&b->last_ns, last, now) == last) {
 		/* Past the time to fill the bucket, it is full: no multiply that could overflow. */
@@ -166,6 +174,7 @@ static __always_inline long pol_step(struct pol_walk *w)
 {
 	struct xdpctl_rule_rec *r;
 	__u32 wi, rank, key, act;
+	int counted;
 
 #pragma unroll
 	for (int t = 0; t < XDPCTL_POL_WORDS_PER_STEP; t++) {
@@ -197,11 +206,13 @@ static __always_inline long pol_step(struct pol_walk *w)
 	if (!r)
 		return 1;
 	act = r->action;
-	if (act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_conforms(r))) {
+	counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_conforms(r));
+	if (!cfg_explain)
 		pol_count(r->ctr_slot, w->len);
+	else if (counted)
+		explain_counted(r->id);
+	if (counted)
 		return 0;
-	}
-	pol_count(r->ctr_slot, w->len);
 	w->action = act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP;
 	w->rule_id = r->id;
 	return 1;
@@ -492,7 +503,7 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
  * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, and in
  * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
  * (egress); `ifindex` is what --iif matches. Counts the deciding rule and every
- * count/conforming rate-limit rule on the way.
+ * count/conforming rate-limit rule on the way (in explain mode: notes them, counts nothing).
  * With no policy committed it costs one inlined array lookup and touches nothing.
  *
  * Generations (lib/policy/policy_maps.cpp): a packet reads gen once and everything it uses

@@ -1,9 +1,9 @@
-#include "packet_builder.h"
+#include "net/packet_builder.h"
 
 #include <algorithm>
 #include <stdexcept>
 
-namespace xdpctl::test {
+namespace xdpctl::net {
 
 namespace {
 
@@ -125,15 +125,16 @@ PacketBuilder& PacketBuilder::ext(Ext kind, size_t len)
             throw std::invalid_argument("extension header: a multiple of 8 bytes, 8 to 2048");
         break;
     }
-    layers_.emplace_back(ExtHdr{kind, len, 0, false, 0});
+    layers_.emplace_back(ExtHdr{kind, len, 0, false, 0, {}});
     return *this;
 }
 
-PacketBuilder& PacketBuilder::ext_fragment(uint16_t offset, bool more, uint32_t id)
+PacketBuilder& PacketBuilder::ext_fragment(uint16_t offset, bool more, uint32_t id,
+                                          std::optional<uint8_t> next_header)
 {
     if (offset > 0x1fff)
         throw std::invalid_argument("fragment offset: 13 bits");
-    layers_.emplace_back(ExtHdr{Ext::fragment, 8, offset, more, id});
+    layers_.emplace_back(ExtHdr{Ext::fragment, 8, offset, more, id, next_header});
     return *this;
 }
 
@@ -311,7 +312,7 @@ Frame PacketBuilder::build_frame() const
                 },
                 [&](const ExtHdr& e) {
                     f.ext_offs.push_back(b.size());
-                    put8(b, ip_proto_of(i + 1, kProtoNoNext));
+                    put8(b, ip_proto_of(i + 1, e.next_header.value_or(kProtoNoNext)));
                     switch (e.kind) {
                     case Ext::fragment:
                         put8(b, 0);
@@ -465,4 +466,4 @@ Frame PacketBuilder::build_frame() const
     return f;
 }
 
-}  // namespace xdpctl::test
+}  // namespace xdpctl::net
