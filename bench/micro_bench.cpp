@@ -7,8 +7,9 @@
 // milliseconds here, stays out of the figures.
 //
 // The filtering cases (xdpctl_xdp_policy/N_rules) load xdpctl_xdp with a committed policy of
-// N rules in the mix (70% /32 source + destination port, 20% source prefixes /8 to
-// /30, 10% destination port ranges) and cycle 64 frames, each built to hit a random rule.
+// N rules in the mix (bench/workloads.h: 70% /32 source + destination port, 20%
+// source prefixes /8 to /30, 10% destination port ranges) and cycle 64 frames, each built
+// to hit a random rule.
 // They also print what building the policy cost: compile (Policy -> tables) and commit
 // (tables -> maps, the flip, the grace periods, freeing the old generation).
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include "policy/compiled_policy.h"
 #include "policy/policy_maps.h"
 #include "skeleton.h"
+#include "workloads.h"
 #include "xdpctl_bench_empty.skel.h"
 #include "xdpctl_xdp.skel.h"
 
@@ -99,45 +101,13 @@ Ipv4Addr addr_bytes(uint32_t a)
     return {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)};
 }
 
-xdpctl::policy::Prefix prefix4(uint32_t a, unsigned len)
-{
-    xdpctl::policy::Prefix p;
-    p.family = xdpctl::policy::Family::v4;
-    a &= len ? ~uint32_t(0) << (32 - len) : 0;
-    const auto b = addr_bytes(a);
-    std::copy(b.begin(), b.end(), p.addr.begin());
-    p.len = uint8_t(len);
-    return p;
-}
-
 // n rules in the mix, random priorities, and frames that each hit a random rule
 // (the first match may be another rule, a prefix covering it with a lower priority number).
 PolicyCase make_policy_case(size_t n, uint64_t seed)
 {
     using namespace xdpctl::policy;
     std::mt19937_64 rng(seed);
-    Policy p;
-    p.rules.reserve(n);
-    for (size_t i = 0; i < n; i++) {
-        Rule r;
-        r.id = uint32_t(i + 1);
-        r.priority = uint32_t(rng() % 1000);
-        r.action.kind = rng() % 4 ? ActionKind::drop : ActionKind::pass;
-        const size_t kind = i % 10;
-        if (kind < 7) {
-            r.src = {AddrMatch::Kind::prefix, prefix4(uint32_t(rng()), 32), ""};
-            r.proto = 6;
-            const uint16_t port = uint16_t(1 + rng() % 65535);
-            r.dport = {port, port};
-        } else if (kind < 9) {
-            r.src = {AddrMatch::Kind::prefix, prefix4(uint32_t(rng()), unsigned(8 + rng() % 23)), ""};
-        } else {
-            r.proto = 6;
-            const uint16_t lo = uint16_t(rng() % 60000);
-            r.dport = {lo, uint16_t(lo + rng() % 2000)};
-        }
-        p.rules.push_back(r);
-    }
+    Policy p = xdpctl::bench::rule_mix(n, rng);
     PolicyCase c;
     for (int f = 0; f < kFramesPerPolicy; f++) {
         const Rule& r = p.rules[rng() % n];
