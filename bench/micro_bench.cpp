@@ -101,6 +101,8 @@ Ipv4Addr addr_bytes(uint32_t a)
     return {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)};
 }
 
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p);
+
 // n rules in the mix, random priorities, and frames that each hit a random rule
 // (the first match may be another rule, a prefix covering it with a lower priority number).
 PolicyCase make_policy_case(size_t n, uint64_t seed)
@@ -127,6 +129,39 @@ PolicyCase make_policy_case(size_t n, uint64_t seed)
                                .payload(10)
                                .build());
     }
+    load_policy(c, p);
+    return c;
+}
+
+// What scripts/bench.sh's xdpctl_rules_N rows run: n - 1 rules of the mix (those holding
+// the generator's source address drop), then `--priority 500 --proto udp --dport 9 --action
+// drop`, which decides the generator's one flow, 198.18.0.1:1024 -> 198.18.0.2:9, near the
+// middle of the evaluation order.
+PolicyCase make_lab_case(size_t n)
+{
+    using namespace xdpctl::policy;
+    constexpr uint32_t kLabSrc = 0xc6120001;  // 198.18.0.1
+    std::mt19937_64 rng(n);  // xdpctl-benchgen rules N-1 --seed N
+    Policy p = xdpctl::bench::rule_mix(n - 1, rng, kLabSrc);
+    Rule drop;
+    drop.id = uint32_t(n);
+    drop.priority = 500;
+    drop.proto = 17;
+    drop.dport = {9, 9};
+    drop.action.kind = ActionKind::drop;
+    p.rules.push_back(drop);
+    PolicyCase c;
+    c.frames.push_back(B().ipv4({.src = addr_bytes(kLabSrc), .dst = {198, 18, 0, 2}})
+                           .udp(1024, 9)
+                           .payload(18)
+                           .build());
+    load_policy(c, p);
+    return c;
+}
+
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p)
+{
+    using namespace xdpctl::policy;
     std::map<uint32_t, uint32_t> slots;
     for (const auto& r : p.rules)
         slots[r.id] = r.id - 1;
@@ -152,7 +187,6 @@ PolicyCase make_policy_case(size_t n, uint64_t seed)
     c.compile_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     c.commit_ms = std::chrono::duration<double, std::milli>(t3 - t2).count();
     c.times = maps.last_commit_times();
-    return c;
 }
 
 }  // namespace
@@ -219,6 +253,16 @@ int main(int argc, char** argv)
             const std::string name = fmt::format("xdpctl_xdp_policy/{}_rules", n);
             benchmark::RegisterBenchmark(name.c_str(), bench_frames, bpf_program__fd(pc.prog->progs.xdpctl_xdp),
                                          pc.frames)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+        }
+        // bench.sh's rule rows, on their one flow.
+        std::vector<std::unique_ptr<PolicyCase>> lab;
+        for (size_t n : {size_t(1), size_t(10000)}) {
+            lab.push_back(std::make_unique<PolicyCase>(make_lab_case(n)));
+            const std::string name = fmt::format("xdpctl_xdp_policy/bench_sh_{}_rules_udp64", n);
+            benchmark::RegisterBenchmark(name.c_str(), bench_prog,
+                                         bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp), lab.back()->frames[0])
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }
