@@ -7,8 +7,9 @@
 // milliseconds here, stays out of the figures.
 //
 // The filtering cases (xdpctl_xdp_policy/N_rules) load xdpctl_xdp with a committed policy of
-// N rules in the mix (70% /32 source + destination port, 20% source prefixes /8 to
-// /30, 10% destination port ranges) and cycle 64 frames, each built to hit a random rule.
+// N rules in the mix (bench/workloads.h: 70% /32 source + destination port, 20%
+// source prefixes /8 to /30, 10% destination port ranges) and cycle 64 frames, each built
+// to hit a random rule.
 // They also print what building the policy cost: compile (Policy -> tables) and commit
 // (tables -> maps, the flip, the grace periods, freeing the old generation).
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include "policy/compiled_policy.h"
 #include "policy/policy_maps.h"
 #include "skeleton.h"
+#include "workloads.h"
 #include "xdpctl_bench_empty.skel.h"
 #include "xdpctl_xdp.skel.h"
 
@@ -99,16 +101,7 @@ Ipv4Addr addr_bytes(uint32_t a)
     return {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)};
 }
 
-xdpctl::policy::Prefix prefix4(uint32_t a, unsigned len)
-{
-    xdpctl::policy::Prefix p;
-    p.family = xdpctl::policy::Family::v4;
-    a &= len ? ~uint32_t(0) << (32 - len) : 0;
-    const auto b = addr_bytes(a);
-    std::copy(b.begin(), b.end(), p.addr.begin());
-    p.len = uint8_t(len);
-    return p;
-}
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p);
 
 // n rules in the mix, random priorities, and frames that each hit a random rule
 // (the first match may be another rule, a prefix covering it with a lower priority number).
@@ -116,28 +109,7 @@ PolicyCase make_policy_case(size_t n, uint64_t seed)
 {
     using namespace xdpctl::policy;
     std::mt19937_64 rng(seed);
-    Policy p;
-    p.rules.reserve(n);
-    for (size_t i = 0; i < n; i++) {
-        Rule r;
-        r.id = uint32_t(i + 1);
-        r.priority = uint32_t(rng() % 1000);
-        r.action.kind = rng() % 4 ? ActionKind::drop : ActionKind::pass;
-        const size_t kind = i % 10;
-        if (kind < 7) {
-            r.src = {AddrMatch::Kind::prefix, prefix4(uint32_t(rng()), 32), ""};
-            r.proto = 6;
-            const uint16_t port = uint16_t(1 + rng() % 65535);
-            r.dport = {port, port};
-        } else if (kind < 9) {
-            r.src = {AddrMatch::Kind::prefix, prefix4(uint32_t(rng()), unsigned(8 + rng() % 23)), ""};
-        } else {
-            r.proto = 6;
-            const uint16_t lo = uint16_t(rng() % 60000);
-            r.dport = {lo, uint16_t(lo + rng() % 2000)};
-        }
-        p.rules.push_back(r);
-    }
+    Policy p = xdpctl::bench::rule_mix(n, rng);
     PolicyCase c;
     for (int f = 0; f < kFramesPerPolicy; f++) {
         const Rule& r = p.rules[rng() % n];
@@ -157,6 +129,39 @@ PolicyCase make_policy_case(size_t n, uint64_t seed)
                                .payload(10)
                                .build());
     }
+    load_policy(c, p);
+    return c;
+}
+
+// What scripts/bench.sh's xdpctl_rules_N rows run: n - 1 rules of the mix (those holding
+// the generator's source address drop), then `--priority 500 --proto udp --dport 9 --action
+// drop`, which decides the generator's one flow, 198.18.0.1:1024 -> 198.18.0.2:9, near the
+// middle of the evaluation order.
+PolicyCase make_lab_case(size_t n)
+{
+    using namespace xdpctl::policy;
+    constexpr uint32_t kLabSrc = 0xc6120001;  // 198.18.0.1
+    std::mt19937_64 rng(n);  // xdpctl-benchgen rules N-1 --seed N
+    Policy p = xdpctl::bench::rule_mix(n - 1, rng, kLabSrc);
+    Rule drop;
+    drop.id = uint32_t(n);
+    drop.priority = 500;
+    drop.proto = 17;
+    drop.dport = {9, 9};
+    drop.action.kind = ActionKind::drop;
+    p.rules.push_back(drop);
+    PolicyCase c;
+    c.frames.push_back(B().ipv4({.src = addr_bytes(kLabSrc), .dst = {198, 18, 0, 2}})
+                           .udp(1024, 9)
+                           .payload(18)
+                           .build());
+    load_policy(c, p);
+    return c;
+}
+
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p)
+{
+    using namespace xdpctl::policy;
     std::map<uint32_t, uint32_t> slots;
     for (const auto& r : p.rules)
         slots[r.id] = r.id - 1;
@@ -182,7 +187,6 @@ PolicyCase make_policy_case(size_t n, uint64_t seed)
     c.compile_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     c.commit_ms = std::chrono::duration<double, std::milli>(t3 - t2).count();
     c.times = maps.last_commit_times();
-    return c;
 }
 
 }  // namespace
@@ -249,6 +253,16 @@ int main(int argc, char** argv)
             const std::string name = fmt::format("xdpctl_xdp_policy/{}_rules", n);
             benchmark::RegisterBenchmark(name.c_str(), bench_frames, bpf_program__fd(pc.prog->progs.xdpctl_xdp),
                                          pc.frames)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+        }
+        // bench.sh's rule rows, on their one flow.
+        std::vector<std::unique_ptr<PolicyCase>> lab;
+        for (size_t n : {size_t(1), size_t(10000)}) {
+            lab.push_back(std::make_unique<PolicyCase>(make_lab_case(n)));
+            const std::string name = fmt::format("xdpctl_xdp_policy/bench_sh_{}_rules_udp64", n);
+            benchmark::RegisterBenchmark(name.c_str(), bench_prog,
+                                         bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp), lab.back()->frames[0])
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }

@@ -72,8 +72,45 @@ render_report() {
     "",
     "| Row | 1q Mpps | 1q ratio | 1q offered | 2q Mpps | 2q ratio | 2q offered | reference ratio 1q / 2q |",
     "|---|---:|---:|---:|---:|---:|---:|---|",
-    (.rows[] | "| \(.label) \(cell("1"))\(cell("2"))| \(if .reference_ratio then "\(.reference_ratio["1"]) / \(.reference_ratio["2"])" else "" end) |"),
+    (.rows[] | select(.kind != "rate_limit")
+      | "| \(.label) \(cell("1"))\(cell("2"))| \(if .reference_ratio then "\(.reference_ratio["1"]) / \(.reference_ratio["2"])" else "" end) |"),
     "",
+    (if any(.rows[]; .kind == "rate_limit") then
+      "Rate limit: rule 1 `rate-limit R --burst R/10` on the traffic, rule 2 drops what it lets through (the counter of rule 2 is the pass rate of the limit); R is a tenth of the rate of the 1-rule row at the same queue count, the generator sends as fast as it goes.",
+      "",
+      "| Row | queues | R, pps | processed Mpps (offered / R) | passed by the limit, pps | passed / R | dropped by the limit, Mpps |",
+      "|---|---:|---:|---:|---:|---:|---:|",
+      (.rows[] | select(.kind == "rate_limit") | . as $row | (.results // {}) | to_entries[] | .value as $v
+        | if $v.status == "ok" then
+            "| \($row.short) | \(.key) | \($v.rate_limit.rate_pps) | \($v.pps | mpps) (\($v.pps / $v.rate_limit.rate_pps | fixed(1))x) | \($v.passed_pps | round) | \($v.passed_over_rate | fixed(3)) | \($v.limited_pps | mpps) |"
+          else "| \($row.short) | \(.key) | \($v.status): \($v.note // "" | gsub("\n"; " ") | gsub("\\|"; "/")) | | | | |" end),
+      ""
+    else empty end),
+    (if (.targets // []) != [] then
+      "Targets of issue 5 (ratios from this run):",
+      "",
+      "| Target | row | queues | ratio | met |",
+      "|---|---|---:|---:|---|",
+      (.targets[] | "| \(.target) | \(.row) | \(.queues)\(if .target | test("2 queues") then " / 1" else "" end) | \(.value | ratio) | \(if .met == null then "no figure" elif .met then "yes" else "**no**" end) |"),
+      ""
+    else empty end),
+    (if (.micro // {}) != {} then
+      "Micro benchmarks (BPF_PROG_TEST_RUN; the kernel-measured mean per run): `xdpctl-microbench` (ns per packet, 64-byte TCP unless named) and `xdpctl-prefixbench` (ns per lookup; `net` = minus the `base` case; build_load in ms).",
+      "",
+      "| Benchmark | ns | more |",
+      "|---|---:|---|",
+      (.micro | to_entries[] | .key as $bin | .value as $m
+        | if $m.status != "ok" then "| \($bin) | | \($m.status): \($m.note // "" | gsub("\n"; " ") | gsub("\\|"; "/")) |"
+          else ($m.benchmarks[]
+            | "| \($bin) \(.name) | \(if .error_occurred then "error: \(.error_message)" else ((.ns_per_packet // .ns_per_lookup // .dir_table_ns) | if . then fixed(1) else "" end) end) | \(
+                [ (if .ns_per_packet == null and .ns_per_lookup == null and .dir_table_ns == null then "\(.real_time | fixed(1)) \(.time_unit)" else empty end),
+                  (to_entries[] | select(.key | IN("net_ns", "trie_over_dir", "trie_over_dir_net", "base_ns", "lpm_trie_ns", "prefixes_per_s", "map_bytes"))
+                    | "\(.key) \(if .key == "map_bytes" then (if .value < 1048576 then "\(.value / 1024 | fixed(1)) KiB" else "\(.value / 1048576 | fixed(1)) MiB" end) elif .key == "prefixes_per_s" then "\(.value / 1e6 | fixed(2)) M" else (.value | fixed(2)) end)")
+                ] | join(", ")) |"),
+            ($m.log[]? | "| \($bin) | | \(.) |")
+          end),
+      ""
+    else empty end),
     "Load average before / after the run: \(.machine.loadavg_start) / \(.machine.loadavg_end).",
     (.rows[] | . as $row | (.results // {}) | to_entries[] | select(.value.status == "ok" and .value.note)
       | "- \($row.short), \(.key) queue(s): \(.value.note)"),
@@ -83,7 +120,7 @@ render_report() {
   ' "$dir/bench.json" >"$dir/bench.md"
 
   # Chart: absolute Mpps per row, 1 and 2 queues (rows without a figure are left out).
-  jq -r '.rows[] | select([.results[]? | select(.status == "ok")] | length > 0)
+  jq -r '.rows[] | select(.kind != "rate_limit") | select([.results[]? | select(.status == "ok")] | length > 0)
     | [.short, (.results["1"].pps // 0) / 1e6, (.results["2"].pps // 0) / 1e6]
     | "\"\(.[0])\" \(.[1]) \(.[2])"' "$dir/bench.json" >"$dat"
   gnuplot <<EOF
@@ -123,8 +160,11 @@ BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || die "no build directory (give --build
 XDPCTL=$BUILD/ctl/xdpctl
 PKTGEN=$BUILD/bench/xdpctl-pktgen
 DPDK_BENCH=$BUILD/bench/xdpctl-dpdk-bench
+BENCHGEN=$BUILD/bench/xdpctl-benchgen
+MICROBENCH=$BUILD/bench/xdpctl-microbench
+PREFIXBENCH=$BUILD/bench/xdpctl-prefixbench
 EMPTY_OBJ=$BUILD/xdpctl_bench_empty.bpf.o
-for f in "$XDPCTL" "$PKTGEN" "$EMPTY_OBJ"; do
+for f in "$XDPCTL" "$PKTGEN" "$BENCHGEN" "$EMPTY_OBJ"; do
   [ -e "$f" ] || die "$f is missing: build first (ninja -C $BUILD)"
 done
 
@@ -132,7 +172,7 @@ done
 FRAME_SIZE=64
 PORT=9
 if [ "$QUICK" -eq 1 ]; then
-  WARMUP=1 WINDOW=2 WINDOWS=1 MAX_ATTEMPTS=1
+  WARMUP=1 WINDOW=1 WINDOWS=1 MAX_ATTEMPTS=1
 else
   WARMUP=2 WINDOW=3 WINDOWS=3 MAX_ATTEMPTS=4
 fi
@@ -141,6 +181,22 @@ fi
 WAIT_LIMIT=0.05
 QUEUE_SETS=(1 2)
 NCPU=$(nproc)
+# The rule rows: issue 4's mix (xdpctl-benchgen) and one rule that drops the traffic, at a
+# priority in the middle of the mix's 0-999, so the walk meets about half the rules first.
+# Mix rules whose source prefix holds the generator's address drop too: whichever rule the
+# traffic meets first, it is a drop.
+RULES_DROP_PRIORITY=500
+# The prefix row: a BGP-like set of this many prefixes, 16 of them the /8s of PREFIX_SRC,
+# where the generator draws random source addresses: every frame is a member, and its
+# lookup goes as deep as the table's prefixes under its address make it.
+PREFIX_SET_SIZE=1000000
+PREFIX_SRC=16.0.0.0/4
+# The rate-limit row: a limit of a tenth of what xdpctl with one rule processed in this run
+# at the same queue count (RATE_PPS if that row has no figure), burst 100 ms of it, offered
+# as fast as the generator goes: about 10x the limit. Not a paced generator: its calls
+# cost milliseconds each, so paced traffic comes in bursts with gaps long enough for a
+# token bucket to fill up and overflow, which would measure the pacing, not the limit.
+RATE_PPS=200000
 [ "$NCPU" -ge 2 ] || QUEUE_SETS=(1)
 
 # Unique per run, so a test run and a manual one never share names; "xdpctl-" like every
@@ -221,9 +277,11 @@ lab_up() {
   # generator end it lets ICMP errors and ARP come back.
   ip netns exec "$DUT_NS" ethtool -K "$DUT_IF" gro on >/dev/null
   ip netns exec "$GEN_NS" ethtool -K "$GEN_IF" gro on >/dev/null
-  DUT_MAC=$(ip -n "$DUT_NS" -j link show dev "$DUT_IF" | jq -r '.[0].address')
+  # (ip says "Peer netns reference is invalid" for a veth whose peer is in a namespace it
+  # has no id for: true and harmless here.)
+  DUT_MAC=$(ip -n "$DUT_NS" -j link show dev "$DUT_IF" 2>/dev/null | jq -r '.[0].address')
   # After the namespaces: the private mount namespace copies their /run/netns files.
-  start_private_bpffs $(( ${#ROWS[@]} * ${#QUEUE_SETS[@]} * (RUN_SECONDS + 15) + 120 ))
+  start_private_bpffs $(( ${#ROWS[@]} * ${#QUEUE_SETS[@]} * MAX_ATTEMPTS * (RUN_SECONDS + 15) + 120 ))
 }
 
 CUR_QUEUES=1
@@ -235,7 +293,7 @@ set_queues() {
 }
 
 dut_has_xdp() {
-  ip -n "$DUT_NS" -d link show dev "$DUT_IF" | grep -q 'prog/xdp'
+  ip -n "$DUT_NS" -d link show dev "$DUT_IF" 2>/dev/null | grep -q 'prog/xdp'
 }
 
 # xdpctl pins its links and its policy (global to a bpffs), xdp-filter its maps (shared by
@@ -265,29 +323,35 @@ xdpctl() { in_private "$XDPCTL" -n "$DUT_NS" "$@"; }
 # (and optionally row_check_ID, run after the traffic). A counter prints "PACKETS" (the
 # caller times the read) or "PACKETS SECONDS" (the counter carries its own clock). A setup
 # that cannot run prints why and returns non-zero (3: not available yet); it may set
-# ROW_NOTE (shown beside the figure) and ROW_SRC / ROW_SPORT / ROW_FLOWS (the traffic).
+# ROW_NOTE (shown beside the figure), ROW_SRC / ROW_SPORT / ROW_FLOWS / ROW_RATE (the
+# traffic), ROW_EXTRA (a second counter function, sampled in the same windows) and
+# ROW_PARAMS (a JSON object added to the result). A check may write a note to $TMP/row.note.
 ROWS=(kernel_no_listener xdp_drop xdpctl_count_xdp xdpctl_rules_1 xdpctl_rules_1000
-      xdpctl_rules_10000 xdpctl_prefix_1m xdpctl_count_tc xdp_filter nft_netdev iptables_raw dpdk)
+      xdpctl_rules_10000 xdpctl_prefix_1m xdpctl_count_tc xdp_filter nft_netdev iptables_raw dpdk
+      xdpctl_rate_limit)
+# Rows that are not a datapath's rate: reported in a table of their own, not in the chart.
+declare -A KIND=([xdpctl_rate_limit]=rate_limit)
 declare -A LABEL=(
   [kernel_no_listener]="Kernel stack, no listener (UDP to a closed port)"
   [xdp_drop]="Bare XDP_DROP (the ceiling)"
   [xdpctl_count_xdp]="xdpctl counting only, XDP (frames go on to the stack)"
-  [xdpctl_rules_1]="xdpctl drop, 1 rule"
-  [xdpctl_rules_1000]="xdpctl drop, 1,000 rules"
-  [xdpctl_rules_10000]="xdpctl drop, 10,000 rules"
-  [xdpctl_prefix_1m]="xdpctl drop, 1,000,000-prefix set"
+  [xdpctl_rules_1]="xdpctl drop, 1 rule (UDP dst port $PORT)"
+  [xdpctl_rules_1000]="xdpctl drop, 1,000 rules (issue-4 mix)"
+  [xdpctl_rules_10000]="xdpctl drop, 10,000 rules (issue-4 mix)"
+  [xdpctl_prefix_1m]="xdpctl drop, 1,000,000-prefix set (random sources)"
   [xdpctl_count_tc]="xdpctl counting only, TC (tcx) ingress (frames go on to the stack)"
   [xdp_filter]="xdp-filter, drop UDP/TCP dst port $PORT"
   [nft_netdev]="nftables netdev ingress drop"
   [iptables_raw]="iptables raw PREROUTING drop"
   [dpdk]="DPDK af_xdp PMD + rte_hash, drop"
+  [xdpctl_rate_limit]="xdpctl rate-limit R (a tenth of the 1-rule rate), offered as fast as the generator goes"
 )
 declare -A SHORT=(
   [kernel_no_listener]="stack" [xdp_drop]="XDP_DROP" [xdpctl_count_xdp]="xdpctl XDP count"
   [xdpctl_rules_1]="xdpctl 1 rule" [xdpctl_rules_1000]="xdpctl 1k rules"
   [xdpctl_rules_10000]="xdpctl 10k rules" [xdpctl_prefix_1m]="xdpctl 1M prefixes"
   [xdpctl_count_tc]="xdpctl TC count" [xdp_filter]="xdp-filter" [nft_netdev]="nft netdev"
-  [iptables_raw]="iptables raw" [dpdk]="DPDK af_xdp"
+  [iptables_raw]="iptables raw" [dpdk]="DPDK af_xdp" [xdpctl_rate_limit]="xdpctl rate-limit"
 )
 # The issue's reference ratios to bare XDP_DROP: "1 queue" "2 queues".
 declare -A REF=(
@@ -299,12 +363,16 @@ declare -A COUNTER_DESC=(
   [xdp_drop]="ethtool -S rx_queue_*_xdp_drops"
   [xdpctl_count_xdp]="xdpctl stats: xdp verdict pass+drop"
   [xdpctl_count_tc]="xdpctl stats: tc_ingress verdict pass+drop"
+  [xdpctl_rules_1]="xdpctl stats: xdp verdict pass+drop"
+  [xdpctl_rules_1000]="xdpctl stats: xdp verdict pass+drop"
+  [xdpctl_rules_10000]="xdpctl stats: xdp verdict pass+drop"
+  [xdpctl_prefix_1m]="xdpctl stats: xdp verdict pass+drop"
+  [xdpctl_rate_limit]="xdpctl stats: xdp verdict pass+drop; passed by the limit: rule 2's packets (xdpctl rule list --json)"
   [xdp_filter]="xdp-filter status: XDP_DROP"
   [nft_netdev]="nft rule counter"
   [iptables_raw]="iptables -t raw -nvxL rule packets"
   [dpdk]="xdpctl-dpdk-bench rx (its per-second report)"
 )
-NOT_YET="not yet available (issue 4)"
 if [ -n "$ONLY_ROWS" ]; then
   for id in ${ONLY_ROWS//,/ }; do
     [ -n "${LABEL[$id]:-}" ] || die "--rows: no row '$id' (rows: ${ROWS[*]})"
@@ -359,12 +427,99 @@ row_counter_xdpctl_count_tc() { xdpctl_verdicts tc_ingress; }
 row_check_xdpctl_count_tc() { xdpctl_check_no_drops tc_ingress; }
 row_teardown_xdpctl_count_tc() { xdpctl_unload; }
 
-# The rule rows wait for xdpctl's filtering (issue 4): fill these in then, keeping the ids
-# (return 3 = "not available", recorded with the message and no figure).
-row_setup_xdpctl_rules_1() { echo "$NOT_YET"; return 3; }
-row_setup_xdpctl_rules_1000() { echo "$NOT_YET"; return 3; }
-row_setup_xdpctl_rules_10000() { echo "$NOT_YET"; return 3; }
-row_setup_xdpctl_prefix_1m() { echo "$NOT_YET"; return 3; }
+# The policy rows: xdpctl on XDP with a policy applied in the private bpffs (the policy is
+# global to it). Their teardown applies the empty policy before the unload, so the last
+# unload takes the policy maps away and the counting rows run without a policy, as in a
+# fresh bpffs.
+xdpctl_policy_clear() {
+  printf 'default pass\n' >"$TMP/empty.policy"
+  xdpctl apply "$TMP/empty.policy" >/dev/null
+}
+xdpctl_policy_teardown() { xdpctl_policy_clear; xdpctl_unload; }
+
+# Every frame of the traffic must be dropped by a rule (some ARP or neighbour discovery
+# passes): a row that dropped less would measure something else. Also says, in the row's
+# note, which rule decided.
+xdpctl_check_dropped() {
+  local st
+  st=$(xdpctl stats "$DUT_IF" --json | jq '.interfaces[0].hooks.xdp.verdict')
+  jq -e '.drop.packets >= 0.99 * (.pass.packets + .drop.packets)' <<<"$st" >/dev/null || {
+    echo "xdpctl dropped $(jq '.drop.packets' <<<"$st") of $(jq '.pass.packets + .drop.packets' <<<"$st") frames: the policy does not drop the traffic"
+    return 1
+  }
+  xdpctl rule list --json | jq -r '.rules | length as $n | to_entries | max_by(.value.packets)
+    | "deciding rule: id \(.value.id), \(.value.action), priority \(.value.priority), \(.key + 1) of \($n) in evaluation order"' \
+    >"$TMP/row.note"
+}
+
+# A policy file: N rules of the mix ending with the drop rule for the traffic (id N).
+rules_policy() {
+  local n=$1 f=$TMP/rules_$1.policy
+  if [ ! -s "$f" ]; then
+    {
+      echo "default pass"
+      [ "$n" -le 1 ] || "$BENCHGEN" rules $((n - 1)) --seed "$n" --drop-src "$GEN_V4"
+      echo "rule --id $n --priority $RULES_DROP_PRIORITY --proto udp --dport $PORT --action drop"
+    } >"$f.tmp" && mv "$f.tmp" "$f"
+  fi
+  echo "$f"
+}
+xdpctl_rules_setup() {
+  local f
+  f=$(rules_policy "$1") || return 1
+  XDPCTL_LOADED=1
+  xdpctl load "$DUT_IF" --hook xdp --mode native >/dev/null &&
+    xdpctl apply "$f" >/dev/null
+}
+for n in 1 1000 10000; do
+  eval "row_setup_xdpctl_rules_$n() { xdpctl_rules_setup $n; }
+    row_counter_xdpctl_rules_$n() { xdpctl_verdicts xdp; }
+    row_check_xdpctl_rules_$n() { xdpctl_check_dropped; }
+    row_teardown_xdpctl_rules_$n() { xdpctl_policy_teardown; }"
+done
+
+row_setup_xdpctl_prefix_1m() {
+  local f=$TMP/bgp.set a
+  if [ ! -s "$f" ]; then
+    a=${PREFIX_SRC%%.*}
+    {
+      "$BENCHGEN" prefixes $((PREFIX_SET_SIZE - 16)) --seed 1
+      for i in $(seq "$a" $((a + 15))); do echo "$i.0.0.0/8"; done
+    } >"$f.tmp" && mv "$f.tmp" "$f"
+  fi
+  XDPCTL_LOADED=1
+  xdpctl load "$DUT_IF" --hook xdp --mode native >/dev/null &&
+    xdpctl set load bgp "$f" >/dev/null &&
+    xdpctl rule add --src @bgp --action drop >/dev/null || return 1
+  ROW_SRC=$PREFIX_SRC ROW_FLOWS=random
+  ROW_NOTE="a set of $(xdpctl set list --json | jq '.sets[] | select(.name == "bgp") | .ipv4') IPv4 prefixes (BGP-like: /8 to /32, mostly /24), source addresses random in $PREFIX_SRC"
+}
+row_counter_xdpctl_prefix_1m() { xdpctl_verdicts xdp; }
+row_check_xdpctl_prefix_1m() { xdpctl_check_dropped; }
+row_teardown_xdpctl_prefix_1m() { xdpctl_policy_teardown; }
+
+# Rate limit: rule 1 limits the traffic; what it lets through goes on to rule 2, which
+# drops it (so nothing reaches the stack) and whose counter is the limit's pass rate.
+row_setup_xdpctl_rate_limit() {
+  local q=$1 r b
+  # A tenth of the 1-rule row's figure, rounded to 1,000 pps.
+  r=$(jq -rs --argjson q "$q" --argjson dflt "$RATE_PPS" '
+    [.[] | select(.id == "xdpctl_rules_1" and .queues == $q and .status == "ok") | .pps][0]
+    | if . then (. / 10 / 1000 | round) * 1000 else $dflt end' "$RESULTS")
+  b=$((r / 10))
+  printf '%s\n' "default pass" \
+    "rule --id 1 --priority 10 --proto udp --dport $PORT --action rate-limit $r --burst $b" \
+    "rule --id 2 --priority 20 --proto udp --dport $PORT --action drop" >"$TMP/rate.policy"
+  XDPCTL_LOADED=1
+  xdpctl load "$DUT_IF" --hook xdp --mode native >/dev/null &&
+    xdpctl apply "$TMP/rate.policy" >/dev/null || return 1
+  ROW_EXTRA=xdpctl_rate_passed
+  ROW_PARAMS=$(jq -nc --argjson r "$r" --argjson b "$b" '{rate_limit: {rate_pps: $r, burst: $b}}')
+}
+row_counter_xdpctl_rate_limit() { xdpctl_verdicts xdp; }
+xdpctl_rate_passed() { xdpctl rule list --json | jq '.rules[] | select(.id == 2) | .packets'; }
+row_check_xdpctl_rate_limit() { xdpctl_check_dropped; }
+row_teardown_xdpctl_rate_limit() { xdpctl_policy_teardown; }
 
 row_setup_xdp_filter() {
   XDP_FILTER_LOADED=1
@@ -468,12 +623,12 @@ RESULTS=$TMP/results.jsonl
 
 now() { date +%s.%N; }
 
-# Prints "PACKETS SECONDS": the counter and when it was read (its own clock, or the middle
-# of the read).
+# Prints "PACKETS SECONDS": the counter (a function) and when it was read (its own clock,
+# or the middle of the read).
 sample() {
-  local id=$1 t0 t1 out
+  local fn=$1 t0 t1 out
   t0=$(now)
-  out=$("row_counter_$id")
+  out=$("$fn")
   t1=$(now)
   # shellcheck disable=SC2086 # the counter's words, split on purpose
   set -- $out
@@ -509,9 +664,11 @@ runq_wait_ns() {
 attempt() {
   local id=$1 q=$2 rc=0 why
   ATTEMPT_STATUS=failed ATTEMPT_NOTE='' ATTEMPT_JSON=''
-  ROW_NOTE=
-  # The traffic; a row's setup may spread it (a prefix-set row wants random sources).
-  ROW_SRC=$GEN_V4 ROW_SPORT=1024 ROW_FLOWS=seq
+  ROW_NOTE= ROW_EXTRA= ROW_PARAMS='{}'
+  rm -f "$TMP/row.note"
+  # The traffic; a row's setup may spread it (a prefix-set row wants random sources) or
+  # cap it (0: as fast as the generator goes).
+  ROW_SRC=$GEN_V4 ROW_SPORT=1024 ROW_FLOWS=seq ROW_RATE=0
   # Set by a setup whose row shares a CPU with the generator by design: its CPU wait is
   # reported but is not other work, so it is not measured again for it.
   ROW_SHARES_CPU=0
@@ -532,7 +689,7 @@ attempt() {
   timeout --signal=TERM $((RUN_SECONDS + 20)) \
     "$PKTGEN" --netns "$GEN_NS" "$GEN_IF" --threads "$q" --cpus "$cpus" --size "$FRAME_SIZE" \
     --src "$ROW_SRC" --dst "$DUT_V4" --sport "$ROW_SPORT" --dport "$PORT" --flows "$ROW_FLOWS" \
-    --dst-mac "$DUT_MAC" --duration "$RUN_SECONDS" -q >"$TMP/pktgen.json" 2>"$TMP/pktgen.err" &
+    --rate "$ROW_RATE" --dst-mac "$DUT_MAC" --duration "$RUN_SECONDS" -q >"$TMP/pktgen.json" 2>"$TMP/pktgen.err" &
   pg_pid=$!
   BG_PIDS+=("$pg_pid")
 
@@ -541,17 +698,26 @@ attempt() {
   # of its own; on 2 it shares one with the generator by design.
   watch="$(pgrep -P "$pg_pid" | tr '\n' ' ')"
   [ -z "$DPDK_PID" ] || [ "$q" -ne 1 ] || watch+=" $(pgrep -P "$DPDK_PID" | tr '\n' ' ')"
-  local s0 s1 w0 w1 samples=() waits=() err=''
+  local s0 s1 w0 w1 x0='' x1 samples=() waits=() extra=() err=''
+  rate() { echo "$1 $2" | awk '{ printf "%.0f", ($3 - $1) / ($4 - $2) }'; }
   # shellcheck disable=SC2086 # a list of PIDs
   w0=$(runq_wait_ns $watch)
-  s0=$(sample "$id") || err="cannot read the counter (${COUNTER_DESC[$id]})"
+  s0=$(sample "row_counter_$id") || err="cannot read the counter (${COUNTER_DESC[$id]})"
+  if [ -z "$err" ] && [ -n "$ROW_EXTRA" ]; then
+    x0=$(sample "$ROW_EXTRA") || err="cannot read the counter $ROW_EXTRA"
+  fi
   for _ in $(seq "$WINDOWS"); do
     [ -z "$err" ] || break
     sleep "$WINDOW"
-    s1=$(sample "$id") || { err="cannot read the counter (${COUNTER_DESC[$id]})"; break; }
+    s1=$(sample "row_counter_$id") || { err="cannot read the counter (${COUNTER_DESC[$id]})"; break; }
     # shellcheck disable=SC2086
     w1=$(runq_wait_ns $watch)
-    samples+=("$(echo "$s0 $s1" | awk '{ printf "%.0f", ($3 - $1) / ($4 - $2) }')")
+    if [ -n "$ROW_EXTRA" ]; then
+      x1=$(sample "$ROW_EXTRA") || { err="cannot read the counter $ROW_EXTRA"; break; }
+      extra+=("$(rate "$x0" "$x1")")
+      x0=$x1
+    fi
+    samples+=("$(rate "$s0" "$s1")")
     waits+=("$(awk -v a="$w0" -v b="$w1" -v t="$WINDOW" -v n="$q" 'BEGIN { printf "%.3f", (b - a) / 1e9 / t / n }')")
     s0=$s1 w0=$w1
   done
@@ -568,10 +734,13 @@ attempt() {
     ATTEMPT_NOTE=$err
     return
   fi
+  [ ! -s "$TMP/row.note" ] || ROW_NOTE="${ROW_NOTE:+$ROW_NOTE; }$(cat "$TMP/row.note")"
   ATTEMPT_STATUS=ok
   ATTEMPT_JSON=$(jq -c --arg c "${COUNTER_DESC[$id]}" --arg note "$ROW_NOTE" --arg shares "$ROW_SHARES_CPU" \
     --argjson s "$(printf '%s\n' "${samples[@]}" | jq -s .)" \
-    --argjson wt "$(printf '%s\n' "${waits[@]}" | jq -s .)" '
+    --argjson wt "$(printf '%s\n' "${waits[@]}" | jq -s .)" \
+    --argjson x "$(printf '%s\n' "${extra[@]}" | jq -s .)" --arg xfn "$ROW_EXTRA" \
+    --argjson params "$ROW_PARAMS" '
     {samples_pps: $s,
      pps: ($s | sort | .[(length - 1) / 2 | floor]),
      offered_pps: .pps,
@@ -581,7 +750,10 @@ attempt() {
      cpu_wait_share: ($wt | max),
      cpu_shared_with_generator: ($shares == "1"),
      samples_cpu_wait_share: $wt,
-     counter: $c} + (if $note == "" then {} else {note: $note} end)' "$TMP/pktgen.json")
+     counter: $c} + $params + (if $note == "" then {} else {note: $note} end)
+    + (if $xfn == "" then {} else
+        {extra: {counter: $xfn, samples_pps: $x, pps: ($x | sort | .[(length - 1) / 2 | floor])}} end)' \
+    "$TMP/pktgen.json")
 }
 
 # A row at one queue count. A full run measures again (up to MAX_ATTEMPTS) when other work
@@ -616,6 +788,58 @@ measure() {
     "$(jq -n "$best | .pps / 1e6")" "$(jq -n "$best | .offered_pps / 1e6")" "$best_wait")"
 }
 
+# ---- micro benchmarks ----------------------------------------------------------------------
+# xdpctl-microbench (ns per packet per program path, policies of 1/1k/10k rules) and
+# xdpctl-prefixbench (prefix tables against the kernel's LPM trie) through
+# BPF_PROG_TEST_RUN, after the matrix so that no generator runs beside them, each in a bpffs
+# of its own. A quick run takes the two cheapest paths of the first and skips the second.
+MICRO=$TMP/micro.json
+run_micro_one() {  # name binary [benchmark args...]
+  local name=$1 bin=$2 raw=$TMP/$1.raw.json status=ok note=''
+  shift 2
+  : >"$TMP/$name.err"
+  if [ ! -x "$bin" ]; then
+    status=not_available note="$bin is not built (meson -Dbench=true)"
+  elif ! unshare --mount --propagation private sh -c 'mount -t bpf xdpctl-bench /sys/fs/bpf && exec "$@"' sh \
+      "$bin" --benchmark_out="$raw" --benchmark_out_format=json "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" ||
+      [ ! -s "$raw" ]; then
+    status=failed note="$(tail -c 600 "$TMP/$name.err")"
+  fi
+  say "  $name: $status${note:+ ($note)}"
+  # Benchmark's own fields out, the counters (ns_per_packet, ...) kept; the log lines
+  # (policy compile and commit times) with them.
+  jq -nc --arg name "$name" --arg status "$status" --arg note "$note" --arg args "$*" \
+    --rawfile log "$TMP/$name.err" --slurpfile raw <( [ "$status" = ok ] && cat "$raw" || echo '{}') '
+    {($name): ({status: $status, args: $args}
+      + (if $note == "" then {} else {note: $note} end)
+      + (if $status == "ok" then {
+          log: ($log | split("\n") | map(select(test("^policy of|error"; "i")))),
+          library_build_type: $raw[0].context.library_build_type,
+          benchmarks: [$raw[0].benchmarks[] | select(.run_type == "iteration")
+            | {name: (.name | sub("/manual_time$"; "") | sub("/iterations:[0-9]+"; ""))}
+              + with_entries(select(.key | IN("name", "family_index", "per_family_instance_index",
+                  "run_name", "run_type", "repetitions", "repetition_index", "threads",
+                  "cpu_time", "items_per_second") | not))]}
+         else {} end))}' >>"$MICRO"
+}
+run_micro() {
+  : >"$MICRO"
+  if [ -n "$ONLY_ROWS" ]; then
+    jq -nc '{"xdpctl-microbench": {status: "skipped", note: "--rows run"},
+             "xdpctl-prefixbench": {status: "skipped", note: "--rows run"}}' >>"$MICRO"
+    return
+  fi
+  say "micro benchmarks:"
+  if [ "$QUICK" -eq 1 ]; then
+    run_micro_one xdpctl-microbench "$MICROBENCH" '--benchmark_filter=^(empty_xdp|xdpctl_xdp)/tcp4_64' \
+      --benchmark_min_time=0.05
+    jq -nc '{"xdpctl-prefixbench": {status: "skipped", note: "quick run: run scripts/bench.sh without --quick"}}' >>"$MICRO"
+  else
+    run_micro_one xdpctl-microbench "$MICROBENCH"
+    run_micro_one xdpctl-prefixbench "$PREFIXBENCH"
+  fi
+}
+
 # ---- run -----------------------------------------------------------------------------------
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -633,6 +857,8 @@ for q in "${QUEUE_SETS[@]}"; do
     measure "$id" "$q"
   done
 done
+# Every row is torn down: nothing of the lab runs beside them.
+run_micro
 
 # ---- report --------------------------------------------------------------------------------
 mkdir -p "$OUT"
@@ -640,7 +866,8 @@ OUT=$(cd "$OUT" && pwd)
 commit=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
 dirty=$( [ -n "$(git -C "$REPO" status --porcelain 2>/dev/null)" ] && echo true || echo false)
 labels=$(for id in "${ROWS[@]}"; do jq -nc --arg id "$id" --arg l "${LABEL[$id]}" --arg s "${SHORT[$id]}" \
-  --arg r "${REF[$id]:-}" --arg c "${COUNTER_DESC[$id]:-}" '{($id): {label: $l, short: $s, ref: $r, counter: $c}}'; done | jq -sc add)
+  --arg r "${REF[$id]:-}" --arg c "${COUNTER_DESC[$id]:-}" --arg k "${KIND[$id]:-rate}" \
+  '{($id): {label: $l, short: $s, ref: $r, counter: $c, kind: $k}}'; done | jq -sc add)
 order=$(printf '%s\n' "${ROWS[@]}" | jq -Rsc 'split("\n") | map(select(. != ""))')
 
 jq -s \
@@ -654,7 +881,9 @@ jq -s \
   --arg nft "$(nft -v 2>/dev/null | head -1)" --arg iptables "$(iptables -V 2>/dev/null)" \
   --arg dpdk "$(pkg-config --modversion libdpdk 2>/dev/null || echo none)" \
   --arg mem "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)" \
-  --arg gen_ns "$GEN_NS" --arg dut_ns "$DUT_NS" --arg load_start "$LOAD_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" '
+  --arg gen_ns "$GEN_NS" --arg dut_ns "$DUT_NS" --arg load_start "$LOAD_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  --argjson prio "$RULES_DROP_PRIORITY" --argjson pfx "$PREFIX_SET_SIZE" --arg pfx_src "$PREFIX_SRC" \
+  --slurpfile micro "$MICRO" '
   . as $res
   | ($res | map(select(.id == "xdp_drop" and .status == "ok")) | map({(.queues | tostring): .pps}) | add // {}) as $ceiling
   | {
@@ -668,17 +897,39 @@ jq -s \
                    frame_size: $size, proto: "udp", family: "ipv4", flows: 1,
                    src: "198.18.0.1:1024", dst: ("198.18.0.2:" + ($port | tostring)),
                    generator: "xdpctl-pktgen (BPF_PROG_TEST_RUN live frames, XDP_TX into a veth)",
-                   figure: "median over the windows of packets/s read from the DUT counter"},
+                   figure: "median over the windows of packets/s read from the DUT counter",
+                   rules: "issue-4 mix (xdpctl-benchgen) + rule --priority \($prio) --proto udp --dport \($port) --action drop",
+                   prefix_set: {prefixes: $pfx, source_addresses: ("random in " + $pfx_src)}},
       lab: {generator_netns: $gen_ns, dut_netns: $dut_ns},
       rows: [ $order[] as $id | {
-        id: $id, label: $labels[$id].label, short: $labels[$id].short,
+        id: $id, label: $labels[$id].label, short: $labels[$id].short, kind: $labels[$id].kind,
         counter: $labels[$id].counter,
         reference_ratio: ($labels[$id].ref | if . == "" then null else split("|") | {"1": .[0], "2": .[1]} end),
         results: ($res | map(select(.id == $id)) | map(
           {(.queues | tostring): (del(.id) + (if .status == "ok" and $ceiling[.queues | tostring] then
-              {ratio_to_xdp_drop: (.pps / $ceiling[.queues | tostring])} else {} end))}) | add)
+              {ratio_to_xdp_drop: (.pps / $ceiling[.queues | tostring])} else {} end)
+            # A rate limit: what it let through (rule 2 counts it) against its rate.
+            + (if .status == "ok" and .rate_limit and .extra then
+                {passed_pps: .extra.pps, limited_pps: (.pps - .extra.pps),
+                 passed_over_rate: (.extra.pps / .rate_limit.rate_pps)} else {} end))}) | add)
       } ]
-    }' "$RESULTS" >"$OUT/bench.json"
+    }
+  # The issue-5 targets, from this run: ratio = row / reference row at the same queue count
+  # (or the row at 2 queues / itself at 1).
+  | (.rows | map({(.id): .results}) | add) as $r
+  | def pps($id; $q): $r[$id][$q] | if . != null and .status == "ok" then .pps else null end;
+    def target($what; $id; $q; $ref; $refq; $min):
+      (pps($id; $q)) as $a | (pps($ref; $refq)) as $b
+      | {target: $what, row: $id, queues: $q, min: $min}
+        + (if $a != null and $b != null and $b > 0 then {value: ($a / $b), met: ($a / $b >= $min)}
+           else {value: null, met: null} end);
+    .targets = [
+      (("1", "2") as $q | (target("xdpctl 1 rule >= 1.0x xdp-filter"; "xdpctl_rules_1"; $q; "xdp_filter"; $q; 1.0),
+                            target("xdpctl 10,000 rules >= 1.0x xdp-filter"; "xdpctl_rules_10000"; $q; "xdp_filter"; $q; 1.0),
+                            target("xdpctl 1M-prefix set >= 0.8x xdp-filter"; "xdpctl_prefix_1m"; $q; "xdp_filter"; $q; 0.8))),
+      (("xdpctl_rules_1", "xdpctl_rules_1000", "xdpctl_rules_10000", "xdpctl_prefix_1m")
+        | target("xdpctl 2 queues >= 1.8x 1 queue"; .; "2"; .; "1"; 1.8))]
+  | .micro = ($micro | add // {})' "$RESULTS" >"$OUT/bench.json"
 
 render_report "$OUT"
 say "report: $OUT/bench.json, $OUT/bench.md, $OUT/bench.png"

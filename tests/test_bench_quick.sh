@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # meson test 'bench_quick': scripts/bench.sh --quick end to end. It checks that the report is
-# written, that every row has a figure for every queue count (the rule rows: the issue-4
-# marker instead), and that the run left no namespace or pin behind. No timing is asserted:
-# figures depend on the machine and on what else runs on it.
+# written, that every row has a figure for every queue count (the rate-limit row: also the
+# rate its limit let through), that the micro benchmark ran, and that the run left no
+# namespace or pin behind. No timing is asserted: figures depend on the machine and on what
+# else runs on it.
 #
 #   test_bench_quick.sh PATH/TO/bench.sh      (XDPCTL_BUILD: the build directory)
 set -euo pipefail
@@ -33,27 +34,30 @@ queues='["1","2"]'
 [ "$(nproc)" -ge 2 ] || queues='["1"]'
 
 problems=$(jq -r --argjson queues "$queues" --argjson have_dpdk "$have_dpdk" '
-  ["xdpctl_rules_1", "xdpctl_rules_1000", "xdpctl_rules_10000", "xdpctl_prefix_1m"] as $rule_rows
-  | (if (.machine.kernel and .machine.cpu and .commit and .parameters) then empty
+  (if (.machine.kernel and .machine.cpu and .commit and .parameters) then empty
      else "bench.json lacks machine, commit or parameters" end),
+    (if .micro["xdpctl-microbench"].status == "ok" and (.micro["xdpctl-microbench"].benchmarks | length) > 0
+       and all(.micro["xdpctl-microbench"].benchmarks[]; (.ns_per_packet | type) == "number")
+     then empty else "micro benchmarks: \(.micro["xdpctl-microbench"] // "missing")" end),
     (.rows[] | . as $row | $queues[] as $q | ($row.results[$q]) as $r
      | if $r == null then "\($row.id), \($q) queue(s): no result"
        elif $r.status == "ok" then
          (if ($r.pps | type) == "number" and $r.pps > 0 and ($r.offered_pps | type) == "number"
             and ($r.ratio_to_xdp_drop | type) == "number" then empty
-          else "\($row.id), \($q) queue(s): no figure, offered rate or ratio" end)
-       elif $r.status == "not_available" and ($rule_rows | index($row.id)) != null
-            and $r.note == "not yet available (issue 4)" then empty
+          else "\($row.id), \($q) queue(s): no figure, offered rate or ratio" end),
+         (if $row.kind == "rate_limit" and (($r.passed_pps | type) != "number" or ($r.rate_limit.rate_pps | type) != "number")
+          then "\($row.id), \($q) queue(s): no pass rate of the limit" else empty end)
        elif $row.id == "dpdk" and ($have_dpdk | not) then empty
        else "\($row.id), \($q) queue(s): \($r.status): \($r.note // "")" end)
 ' "$OUT/bench.json")
 [ -z "$problems" ] || fail "rows without a figure:
 $problems"
 
-# Every row is in the Markdown table, under its label.
+# Every row is in the Markdown table, under its label (the rate-limit row in its own table,
+# under its short name).
 while IFS= read -r label; do
   grep -qF "| $label |" "$OUT/bench.md" || fail "bench.md has no line for '$label'"
-done < <(jq -r '.rows[].label' "$OUT/bench.json")
+done < <(jq -r '.rows[] | if .kind == "rate_limit" then .short else .label end' "$OUT/bench.json")
 
 # Nothing left behind: the run's namespaces, xdpctl's pins for them.
 for ns in $(jq -r '.lab.generator_netns, .lab.dut_netns' "$OUT/bench.json"); do
