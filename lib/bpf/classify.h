@@ -38,14 +38,14 @@
  */
 #define XDPCTL_RATE_REFILL_NS 1000
 /*
- * Candidate words a walk step scans before it returns to bpf_loop. Each step is a call
- * (~10 ns here); a policy whose every field has a wildcard rule in every 64-rule block makes
- * every word a candidate, and a packet decided at rank 5,000 of 10,000 scans ~79 words
- * (bench.sh's 10,000-rule row). xdpctl-microbench, that row's flow: 547 ns at 4 words a
- * step, 499 at 8, 415 at 16. The price of 16: the verifier walks ~255k instructions, not
- * ~101k (of its 1,000,000); 8 is the fallback if that room is needed.
+ * Candidate words a walk step scans before it returns to bpf_loop (each step is a call,
+ * ~10 ns here). With anchors (lib/policy/compiled_policy.h) a packet of the benchmark mix
+ * has ~7 candidate words and walks ~1; before them, a policy whose every field had a
+ * wildcard rule in every 64-rule block made every word a candidate, and 16 words a step
+ * took bench.sh's 10,000-rule flow from 547 to 415 ns at the price of ~255k verified
+ * instructions (4: ~70k).
  */
-#define XDPCTL_POL_WORDS_PER_STEP 16
+#define XDPCTL_POL_WORDS_PER_STEP 4
 
 /* The walk keeps the aggregate words in fields of its state, not in a counter-indexed
  * array: a counter whose value the verifier knows would make it verify every iteration. */
