@@ -551,12 +551,24 @@ struct xdpctl_lb_stats {
 	__u64 cnt[XDPCTL_LB_CNT_MAX];
 };
 
-/* Global switches, written by userspace: a packet with no VIP configured pays one array
- * lookup, and the wildcard-port lookup is done only when some VIP has port 0. */
+/* Global switches, written by userspace. A packet pays one inlined array lookup unless some
+ * VIP's address sets its destination's bit (xdpctl_lb_addr_bit) in addr_bits: traffic to
+ * other addresses never reaches the VIP hash lookup. The wildcard-port lookup is done only
+ * when some VIP has port 0. */
+#define XDPCTL_LB_ADDR_BITS 65536
 struct xdpctl_lb_ctl {
 	__u32 n_vips;
 	__u32 n_any_port; /* VIPs with port 0 */
+	__u64 addr_bits[XDPCTL_LB_ADDR_BITS / 64];
 };
+
+/* The bit of an address (network-order words, IPv4 in a[0], the rest zero) in addr_bits. */
+static inline __u32 xdpctl_lb_addr_bit(const __u32 *a)
+{
+	__u64 z = ((((__u64)(a[0] ^ a[2])) << 32) | (a[1] ^ a[3])) * 0x9e3779b97f4a7c15ULL;
+
+	return (__u32)(z >> 48);
+}
 
 /* The TC decapsulator (tc/xdpctl_decap.bpf.c) strips IPIP/IP6IP6 headers addressed to
  * one of these (its map xdpctl_decap_dst, value unused). */
@@ -600,7 +612,7 @@ static_assert(sizeof(struct xdpctl_lb_backend) == 40, "xdpctl_lb_backend layout"
 static_assert(sizeof(struct xdpctl_lb_flow_key) == 40, "xdpctl_lb_flow_key layout");
 static_assert(sizeof(struct xdpctl_lb_flow) == 16, "xdpctl_lb_flow layout");
 static_assert(sizeof(struct xdpctl_lb_ctr) == 24, "xdpctl_lb_ctr layout");
-static_assert(sizeof(struct xdpctl_lb_ctl) == 8, "xdpctl_lb_ctl layout");
+static_assert(sizeof(struct xdpctl_lb_ctl) == 8 + XDPCTL_LB_ADDR_BITS / 8, "xdpctl_lb_ctl layout");
 static_assert(sizeof(struct xdpctl_lb_decap_key) == 20, "xdpctl_lb_decap_key layout");
 #endif
 /* ==== end of load balancing ================================================================ */

@@ -38,14 +38,24 @@ const volatile __u32 cfg_lb_mtu = 0;
 
 #define LB_IPIP_TTL 64
 
-static __always_inline void lb_count(__u32 idx)
+static __always_inline struct xdpctl_lb_stats *lb_stats(void)
 {
 	__u32 zero = 0;
-	struct xdpctl_lb_stats *s = bpf_map_lookup_elem(&xdpctl_lb_stats, &zero);
 
+	return bpf_map_lookup_elem(&xdpctl_lb_stats, &zero);
+}
+
+/* One lookup of the stats a packet (the caller's), however many counters it touches. */
+static __always_inline void lb_count_in(struct xdpctl_lb_stats *s, __u32 idx)
+{
 	asm volatile("" : "+r"(idx));
 	if (s && idx < XDPCTL_LB_CNT_MAX)
 		s->cnt[idx]++;
+}
+
+static __always_inline void lb_count(__u32 idx)
+{
+	lb_count_in(lb_stats(), idx);
 }
 
 static __always_inline void lb_ctr_add(void *map, __u32 idx, __u32 bytes, __u32 new_flow)
@@ -192,6 +202,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	struct xdpctl_lb_vip *vip;
 	struct xdpctl_lb_flow *fl;
 	__u32 be_id, hash, ports, new_flow = 0;
+	struct xdpctl_lb_stats *st;
 	void *data, *end;
 
 	if (!ctx || !p)
@@ -220,8 +231,9 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	}
 	if (!vip)
 		return XDP_PASS;
+	st = lb_stats();
 	if (p->n_vlans) {
-		lb_count(XDPCTL_LB_CNT_VLAN);
+		lb_count_in(st, XDPCTL_LB_CNT_VLAN);
 		return XDP_PASS;
 	}
 
@@ -232,7 +244,6 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	fk.proto = p->l4_proto;
 	fk.family = vk.family;
 	ports = vip->flags & XDPCTL_LB_F_HASH_3TUPLE ? 0 : ((__u32)p->sport << 16) | p->dport;
-	hash = xdpctl_lb_flow_hash(p->saddr, p->daddr, ports, p->l4_proto);
 
 	/* A hit counts only while its backend still serves this VIP: a deleted backend's slot
 	 * may have been given to another VIP. A drained one (weight 0) still does. */
@@ -244,29 +255,34 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 			be = NULL;
 	}
 	if (be) {
-		lb_count(XDPCTL_LB_CNT_CT_HIT);
+		lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
+		/* the flow label of ipip6 wants it; dsr and ipip4 need no hash on a hit */
+		hash = vip->mode == XDPCTL_LB_MODE_IPIP && vk.family == 6
+			       ? xdpctl_lb_flow_hash(p->saddr, p->daddr, ports, p->l4_proto)
+			       : 0;
 	} else {
 		struct xdpctl_lb_flow nf = {};
 		__u32 vid = vip->id, pos;
 		__u32 *slot;
 		void *ring;
 
-		lb_count(XDPCTL_LB_CNT_CT_MISS);
+		lb_count_in(st, XDPCTL_LB_CNT_CT_MISS);
+		hash = xdpctl_lb_flow_hash(p->saddr, p->daddr, ports, p->l4_proto);
 		ring = bpf_map_lookup_elem(&xdpctl_lb_rings, &vid);
 		if (!ring) {
-			lb_count(XDPCTL_LB_CNT_ERROR);
+			lb_count_in(st, XDPCTL_LB_CNT_ERROR);
 			return XDP_PASS;
 		}
 		pos = xdpctl_lb_ring_pos(hash, vip->ring_size);
 		slot = bpf_map_lookup_elem(ring, &pos);
 		if (!slot || *slot == XDPCTL_LB_NO_BACKEND) {
-			lb_count(XDPCTL_LB_CNT_NO_BACKEND);
+			lb_count_in(st, XDPCTL_LB_CNT_NO_BACKEND);
 			return XDP_PASS;
 		}
 		be_id = *slot;
 		be = bpf_map_lookup_elem(&xdpctl_lb_backends, &be_id);
 		if (!be || !(be->flags & XDPCTL_LB_BE_F_USED)) {
-			lb_count(XDPCTL_LB_CNT_ERROR);
+			lb_count_in(st, XDPCTL_LB_CNT_ERROR);
 			return XDP_PASS;
 		}
 		nf.backend = be_id;
@@ -290,17 +306,21 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		act = XDP_TX;
 	}
 	if (act == XDP_TX)
-		lb_count(XDPCTL_LB_CNT_TX);
+		lb_count_in(st, XDPCTL_LB_CNT_TX);
 	return act;
 }
 
-/* Called by the XDP program for a parsed packet the filter passed. No VIP: one array lookup. */
+/* Called by the XDP program for a parsed packet the filter passed. Not to a VIP address:
+ * one inlined array lookup and a bit test (abi: struct xdpctl_lb_ctl). */
 static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, bit;
 	struct xdpctl_lb_ctl *c = bpf_map_lookup_elem(&xdpctl_lb_ctl, &zero);
 
 	if (!c || !c->n_vips)
+		return XDP_PASS;
+	bit = xdpctl_lb_addr_bit(p->daddr);
+	if (!((c->addr_bits[(bit >> 6) & (XDPCTL_LB_ADDR_BITS / 64 - 1)] >> (bit & 63)) & 1))
 		return XDP_PASS;
 	return xdpctl_lb(ctx, p, c->n_any_port);
 }

@@ -56,6 +56,7 @@ struct {
 /* The connection table. Its size is set at the first load (loader: --lb-conntrack). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, XDPCTL_LB_CT_DEFAULT);
 	__type(key, struct xdpctl_lb_flow_key);
 	__type(value, struct xdpctl_lb_flow);

@@ -199,6 +199,8 @@ void LbMaps::update_ctl()
     for (const auto& v : vips()) {
         c.n_vips++;
         c.n_any_port += v.spec.port == 0;
+        const uint32_t bit = xdpctl_lb_addr_bit(v.spec.addr.w);
+        c.addr_bits[bit / 64] |= uint64_t(1) << (bit % 64);
     }
     __u32 zero = 0;
     if (bpf_map_update_elem(fds_.ctl.get(), &zero, &c, BPF_ANY) != 0)
