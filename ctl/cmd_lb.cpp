@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "error.h"
+#include "lb/decap.h"
 #include "lb/lb_store.h"
 #include "lb/neigh.h"
 #include "netns.h"
@@ -268,6 +269,42 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     ls->callback([&g, &run, lj] {
         run = [&g, lj] {
             list(g, *lj);
+            return 0;
+        };
+    });
+
+    auto* dc = lb->add_subcommand("decap", "The TC decapsulator for ipip backends (on the "
+                                           "backend host's interface)");
+    dc->require_subcommand(1);
+    struct DecapOpts {
+        std::string iface;
+        std::vector<std::string> addrs;
+    };
+    auto da = std::make_shared<DecapOpts>();
+    auto* dat = dc->add_subcommand("attach", "Strip IPIP/IP6IP6 headers addressed to ADDR... on "
+                                             "IFACE's ingress (again: replaces the addresses)");
+    dat->add_option("iface", da->iface, "Interface")->required();
+    dat->add_option("addrs", da->addrs, "This host's addresses the load balancer sends to")->required();
+    dat->callback([&g, &run, da] {
+        run = [&g, da] {
+            std::vector<IpAddr> addrs;
+            for (const auto& a : da->addrs)
+                addrs.push_back(parse_ip(a));
+            IfaceRef iface = iface_arg(g, da->iface);
+            bool fresh = decap_attach(iface, addrs);
+            fmt::print("decapsulator {} {} for {} address(es)\n", fresh ? "attached to" : "updated on",
+                       iface.display(), addrs.size());
+            return 0;
+        };
+    });
+    auto dd = std::make_shared<std::string>();
+    auto* ddt = dc->add_subcommand("detach", "Remove the decapsulator from IFACE");
+    ddt->add_option("iface", *dd, "Interface")->required();
+    ddt->callback([&g, &run, dd] {
+        run = [&g, dd] {
+            IfaceRef iface = iface_arg(g, *dd);
+            decap_detach(iface);
+            fmt::print("decapsulator detached from {}\n", iface.display());
             return 0;
         };
     });

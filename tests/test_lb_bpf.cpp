@@ -97,7 +97,9 @@ Out run_out(int prog_fd, const std::vector<uint8_t>& in)
     return o;
 }
 
-Frame tcp4(uint16_t sport, const Ipv4Addr& dst = kVip4, uint16_t dport = 80, size_t payload = 32)
+// An established connection's segment (ACK), or with `syn` a connection's first.
+Frame tcp4(uint16_t sport, const Ipv4Addr& dst = kVip4, uint16_t dport = 80, size_t payload = 32,
+           bool syn = false)
 {
     Ipv4Opts ip;
     ip.src = kClient4;
@@ -105,6 +107,7 @@ Frame tcp4(uint16_t sport, const Ipv4Addr& dst = kVip4, uint16_t dport = 80, siz
     TcpOpts t;
     t.sport = sport;
     t.dport = dport;
+    t.flags = syn ? tcp_flags::syn : tcp_flags::ack;
     return PacketBuilder().eth(kDstMac, kSrcMac).ipv4(ip).tcp(t).payload(payload).build_frame();
 }
 
@@ -116,6 +119,7 @@ Frame tcp6(uint16_t sport, const Ipv6Addr& dst = kVip6, uint16_t dport = 443)
     TcpOpts t;
     t.sport = sport;
     t.dport = dport;
+    t.flags = tcp_flags::ack;
     return PacketBuilder().eth(kDstMac, kSrcMac).ipv6(ip).tcp(t).payload(40).build_frame();
 }
 
@@ -419,6 +423,17 @@ TEST_F(LbBpf, ConnectionTableKeepsFlowsWhenTheTableChanges)
     // New flows never go to the drained backend.
     for (uint16_t sport = 31000; sport < 31200; sport++)
         ASSERT_NE(backend_of(run_out(prog(), tcp4(sport).bytes)), 1);
+
+    // A SYN on the 5-tuple of an established flow opens a new connection: scheduled afresh,
+    // never to the drained backend (clients reuse ports).
+    for (auto& [sport, b] : first)
+        if (b == 1) {
+            const int now = backend_of(run_out(prog(), tcp4(sport, kVip4, 80, 32, true).bytes));
+            ASSERT_NE(now, 1) << "sport " << sport;
+            // and the table now holds the new backend for the tuple
+            ASSERT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), now);
+            b = now;
+        }
 
     // Deleting backend 1 reschedules its flows; the others' stay.
     maps_->del_backend(vip4(), backend4(1));

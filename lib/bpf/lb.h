@@ -3,8 +3,8 @@
  * The load balancer's step of the XDP program, after filtering passed a packet.
  *
  * A TCP/UDP packet to a VIP (exact port, then port 0) takes its backend from the connection
- * table (per-CPU LRU), or, on a miss, from the VIP's Maglev table at the position of its flow
- * hash, and is then forwarded with XDP_TX:
+ * table (per-CPU LRU), or, on a miss or a TCP SYN, from the VIP's Maglev table at the
+ * position of its flow hash, and is then forwarded with XDP_TX:
  *   dsr   the destination MAC becomes the backend's, the source MAC the one the frame was
  *         sent to (ours); the IP packet is untouched, the backend answers the client itself;
  *   ipip  an outer IPv4 (IPv6) header from the VIP's ipip source to the backend is put in
@@ -37,6 +37,8 @@
 const volatile __u32 cfg_lb_mtu = 0;
 
 #define LB_IPIP_TTL 64
+#define LB_TCP_SYN 0x02
+#define LB_TCP_ACK 0x10
 
 static __always_inline struct xdpctl_lb_stats *lb_stats(void)
 {
@@ -246,8 +248,13 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	ports = vip->flags & XDPCTL_LB_F_HASH_3TUPLE ? 0 : ((__u32)p->sport << 16) | p->dport;
 
 	/* A hit counts only while its backend still serves this VIP: a deleted backend's slot
-	 * may have been given to another VIP. A drained one (weight 0) still does. */
-	fl = bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
+	 * may have been given to another VIP. A drained one (weight 0) still does.
+	 * A TCP SYN (without ACK) opens a new connection: it is scheduled afresh and replaces
+	 * what the table held for its 5-tuple, which clients reuse (a closed connection's
+	 * entry must not send the new one to a drained backend). */
+	fl = fk.proto == IPPROTO_TCP && (p->tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN
+		     ? NULL
+		     : bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
 	if (fl && (fl->flags & XDPCTL_LB_FLOW_F_VALID) && fl->vip_id == vip->id) {
 		be_id = fl->backend;
 		be = bpf_map_lookup_elem(&xdpctl_lb_backends, &be_id);
