@@ -154,6 +154,7 @@ void trace(const GlobalOptions& g, const std::string& text, bool json)
             j["table_position"] = r.ring_pos;
             if (r.backend)
                 j["backend"] = format_ip(r.backend->addr());
+            j["new_connection_backend"] = r.maglev ? nlohmann::json(format_ip(r.maglev->addr())) : nlohmann::json();
         }
         print_json(g, j);
         return;
@@ -174,6 +175,9 @@ void trace(const GlobalOptions& g, const std::string& text, bool json)
         fmt::print("backend {} (MAC {})\n", format_ip(r.backend->addr()), format_mac(r.backend->mac()));
     else
         fmt::print("no backend of weight > 0: the packet is passed\n");
+    if (r.conntrack_hit)
+        fmt::print("a new connection (TCP SYN) on this 5-tuple would get {} (Maglev position {})\n",
+                   r.maglev ? format_ip(r.maglev->addr()) : "no backend", r.ring_pos);
 }
 
 }  // namespace

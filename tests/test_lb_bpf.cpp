@@ -393,6 +393,7 @@ TEST_F(LbBpf, ProgramAndTraceAgreeWithTheSharedHash)
         const TraceResult after = maps_->trace(fl);
         ASSERT_TRUE(after.conntrack_hit);
         ASSERT_EQ(after.backend->mac()[5], want);
+        ASSERT_EQ(after.maglev->mac()[5], want);
         spread[want]++;
     }
     // Weights 1:2:3 over 600 flows.
@@ -418,8 +419,14 @@ TEST_F(LbBpf, ConnectionTableKeepsFlowsWhenTheTableChanges)
     // Drain backend 1 and add a third: established flows stay where they are.
     maps_->set_weight(vip4(), backend4(1), 0);
     maps_->add_backend(vip4(), backend(backend4(3), 3));
-    for (auto& [sport, b] : first)
+    for (auto& [sport, b] : first) {
         ASSERT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), b) << "sport " << sport;
+        // trace says the same, and where a new connection on the tuple would go
+        const TraceResult t = maps_->trace({IPPROTO_TCP, ip4(kClient4), ip4(kVip4), sport, 80});
+        ASSERT_TRUE(t.conntrack_hit);
+        ASSERT_EQ(t.backend->mac()[5], b);
+        ASSERT_NE(t.maglev->mac()[5], 1);
+    }
     // New flows never go to the drained backend.
     for (uint16_t sport = 31000; sport < 31200; sport++)
         ASSERT_NE(backend_of(run_out(prog(), tcp4(sport).bytes)), 1);

@@ -452,8 +452,6 @@ TraceResult LbMaps::trace(const FlowSpec& f) const
             }
         }
     }
-    if (r.conntrack_hit)
-        return r;
     __u32 vid = e->rec.id, map_id = 0, slot = XDPCTL_LB_NO_BACKEND;
     if (bpf_map_lookup_elem(fds_.rings.get(), &vid, &map_id) != 0)
         fail("VIP {} has no Maglev table: {}", format_vip(e->spec), errno_str(errno));
@@ -461,7 +459,9 @@ TraceResult LbMaps::trace(const FlowSpec& f) const
     if (!table || bpf_map_lookup_elem(table.get(), &r.ring_pos, &slot) != 0)
         fail("cannot read the Maglev table of VIP {}: {}", format_vip(e->spec), errno_str(errno));
     if (slot != XDPCTL_LB_NO_BACKEND)
-        r.backend = by_slot(slot);
+        r.maglev = by_slot(slot);
+    if (!r.conntrack_hit)
+        r.backend = r.maglev;
     return r;
 }
 

@@ -76,7 +76,8 @@ struct TraceResult {
     bool conntrack_hit = false;
     std::vector<int> hit_cpus;       // CPUs whose connection table holds the flow
     uint32_t hash = 0, ring_pos = 0; // the Maglev lookup (also done on a hit, for reference)
-    std::optional<BackendEntry> backend;  // none: no backend of weight > 0
+    std::optional<BackendEntry> backend;  // what the flow's packets get; none: no backend
+    std::optional<BackendEntry> maglev;   // what a new connection (TCP SYN) on it would get
 };
 
 class LbMaps {
@@ -111,7 +112,7 @@ public:
 private:
     VipEntry require_vip(const VipSpec& v) const;
     std::vector<BackendEntry> all_backends() const;
-    // Builds the VIP's table from its backends (plus `extra` overrides) and swaps it in.
+    // Builds the VIP's table from these backends and swaps it in (the publish point).
     void install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEntry>& bes);
     void write_backend(uint32_t slot, const xdpctl_lb_backend& rec);
     void update_ctl();
