@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <bpf/bpf.h>
+
 #include "netns_lab.h"
+#include "unique_fd.h"
 
 namespace xdpctl::test {
 namespace {
@@ -163,6 +166,40 @@ TEST_F(LbCli, BackendMacFromTheNeighbourTable)
     // Not in this namespace's table: an error naming the address.
     CmdResult r = xdpctl({"lb", "backend", "add", "198.19.0.1:80/tcp", lab.peer().ipv4});
     EXPECT_EQ(r.exit_code, 2) << r;
+}
+
+// The connection table's size is set by the load that creates it; VIPs outlive the last
+// unload (the shared maps stay while a VIP exists).
+TEST_F(LbCli, ConntrackSizeAndVipsAcrossLoads)
+{
+    // No VIP, no policy: nothing shared is pinned once the lab's interface is unloaded.
+    NetnsLab lab;
+    clear();
+    run_cmd({xdpctl_bin(), "unload", "--all"});
+    CmdResult load = lab.load_result({"--lb-conntrack", "1000"});
+    ASSERT_EQ(load.exit_code, 0) << load;
+    {
+        UniqueFd ct(bpf_obj_get("/sys/fs/bpf/xdpctl/maps/xdpctl_lb_ct"));
+        ASSERT_TRUE(ct);
+        bpf_map_info info{};
+        __u32 len = sizeof(info);
+        ASSERT_EQ(bpf_map_get_info_by_fd(ct.get(), &info, &len), 0);
+        EXPECT_EQ(info.max_entries, 1000u);
+    }
+    ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
+    // Another size while the table exists: refused, naming the option's value.
+    CmdResult other = lab.load_result({"--force", "--lb-conntrack", "2000"});
+    EXPECT_EQ(other.exit_code, 2) << other;
+    EXPECT_NE(other.err.find("2000"), std::string::npos) << other;
+    // A reload without the option keeps the table (and its size).
+    CmdResult again = lab.load_result({"--force"});
+    EXPECT_EQ(again.exit_code, 0) << again;
+    // The last unload keeps the VIP.
+    CmdResult un = lab.xdpctl_dut({"unload", lab.dut().ifname});
+    ASSERT_EQ(un.exit_code, 0) << un;
+    auto j = list();
+    ASSERT_EQ(j["vips"].size(), 1u) << j.dump();
+    EXPECT_EQ(j["vips"][0]["vip"], "198.19.0.1:80/tcp");
 }
 
 }  // namespace
