@@ -463,6 +463,13 @@ TEST_F(LbBpf, VipDeletedStopsBalancing)
     EXPECT_EQ(run_out(prog(), f.bytes).bytes, f.bytes);
     EXPECT_TRUE(maps_->vips().empty());
     EXPECT_TRUE(maps_->backends(0).empty());
+    // Another VIP takes the freed id (and backend slot): the old flow's table entry names
+    // that id, but the packet is not the new VIP's.
+    maps_->add_vip(vip4(81), {});
+    maps_->add_backend(vip4(81), backend(backend4(2), 2));
+    ASSERT_EQ(maps_->vips()[0].rec.id, 0u);
+    EXPECT_EQ(run_out(prog(), f.bytes).bytes, f.bytes);
+    EXPECT_EQ(backend_of(run_out(prog(), tcp4(40009, kVip4, 81).bytes)), 2);
 }
 
 // ---- the decapsulator ----

@@ -490,6 +490,14 @@ struct xdpctl_lb_vip {
 	__u64 table_gen; /* tables installed so far; informational */
 };
 
+/* The VIPs by id as well (an array, whose lookup the verifier inlines): a connection-table
+ * hit reaches its VIP without the hash lookup. `used` 0: no VIP has this id. */
+struct xdpctl_lb_vip_slot {
+	struct xdpctl_lb_vip_key key;
+	__u32 used;
+	struct xdpctl_lb_vip vip;
+};
+
 /* Backend flags */
 #define XDPCTL_LB_BE_F_USED (1u << 0)
 
@@ -608,6 +616,7 @@ static inline __u32 xdpctl_lb_ring_pos(__u32 hash, __u32 ring_size)
 #ifdef __cplusplus
 static_assert(sizeof(struct xdpctl_lb_vip_key) == 20, "xdpctl_lb_vip_key layout");
 static_assert(sizeof(struct xdpctl_lb_vip) == 40, "xdpctl_lb_vip layout");
+static_assert(sizeof(struct xdpctl_lb_vip_slot) == 64, "xdpctl_lb_vip_slot layout");
 static_assert(sizeof(struct xdpctl_lb_backend) == 40, "xdpctl_lb_backend layout");
 static_assert(sizeof(struct xdpctl_lb_flow_key) == 40, "xdpctl_lb_flow_key layout");
 static_assert(sizeof(struct xdpctl_lb_flow) == 16, "xdpctl_lb_flow layout");

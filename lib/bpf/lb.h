@@ -195,13 +195,43 @@ static __always_inline int lb_pass_if_vip_addr(struct xdpctl_lb_vip_key *vk, __u
 	return XDP_PASS;
 }
 
+/* The VIP a connection-table entry was scheduled under, if it still has that id and the
+ * packet is still its (address, protocol, and port unless the VIP's is 0). */
+static __always_inline struct xdpctl_lb_vip *lb_vip_of_flow(const struct xdpctl_lb_flow *fl,
+							    const struct xdpctl_lb_vip_key *vk)
+{
+	__u32 id = fl->vip_id;
+	struct xdpctl_lb_vip_slot *s = bpf_map_lookup_elem(&xdpctl_lb_vip_ids, &id);
+
+	if (!s || !s->used || s->key.family != vk->family || s->key.proto != vk->proto ||
+	    (s->key.port && s->key.port != vk->port) || s->key.addr[0] != vk->addr[0] ||
+	    s->key.addr[1] != vk->addr[1] || s->key.addr[2] != vk->addr[2] || s->key.addr[3] != vk->addr[3])
+		return NULL;
+	return &s->vip;
+}
+
+/* The VIP of a packet by the hash: exact port, then port 0. */
+static __always_inline struct xdpctl_lb_vip *lb_vip_lookup(struct xdpctl_lb_vip_key *vk, __u32 any_port)
+{
+	struct xdpctl_lb_vip *vip = bpf_map_lookup_elem(&xdpctl_lb_vips, vk);
+
+	if (!vip && any_port) {
+		__be16 port = vk->port;
+
+		vk->port = 0;
+		vip = bpf_map_lookup_elem(&xdpctl_lb_vips, vk);
+		vk->port = port;
+	}
+	return vip;
+}
+
 /* The step itself. `any_port`: some VIP has port 0. Returns an XDP action. */
 __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port)
 {
 	struct xdpctl_lb_vip_key vk = {};
 	struct xdpctl_lb_flow_key fk = {};
 	struct xdpctl_lb_backend *be = NULL;
-	struct xdpctl_lb_vip *vip;
+	struct xdpctl_lb_vip *vip = NULL;
 	struct xdpctl_lb_flow *fl;
 	__u32 be_id, hash, ports, new_flow = 0;
 	struct xdpctl_lb_stats *st;
@@ -226,16 +256,10 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 
 	vk.proto = p->l4_proto;
 	vk.port = p->dport;
-	vip = bpf_map_lookup_elem(&xdpctl_lb_vips, &vk);
-	if (!vip && any_port) {
-		vk.port = 0;
-		vip = bpf_map_lookup_elem(&xdpctl_lb_vips, &vk);
-	}
-	if (!vip)
-		return XDP_PASS;
 	st = lb_stats();
 	if (p->n_vlans) {
-		lb_count_in(st, XDPCTL_LB_CNT_VLAN);
+		if (lb_vip_lookup(&vk, any_port))
+			lb_count_in(st, XDPCTL_LB_CNT_VLAN);
 		return XDP_PASS;
 	}
 
@@ -245,7 +269,6 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	fk.dport = p->dport;
 	fk.proto = p->l4_proto;
 	fk.family = vk.family;
-	ports = vip->flags & XDPCTL_LB_F_HASH_3TUPLE ? 0 : ((__u32)p->sport << 16) | p->dport;
 
 	/* A hit counts only while its backend still serves this VIP: a deleted backend's slot
 	 * may have been given to another VIP. A drained one (weight 0) still does.
@@ -255,12 +278,20 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	fl = fk.proto == IPPROTO_TCP && (p->tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN
 		     ? NULL
 		     : bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
-	if (fl && (fl->flags & XDPCTL_LB_FLOW_F_VALID) && fl->vip_id == vip->id) {
+	if (fl && (fl->flags & XDPCTL_LB_FLOW_F_VALID))
+		vip = lb_vip_of_flow(fl, &vk);
+	if (vip) {
 		be_id = fl->backend;
 		be = bpf_map_lookup_elem(&xdpctl_lb_backends, &be_id);
 		if (be && (!(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != vip->id))
 			be = NULL;
+	} else {
+		/* no entry, or one of a VIP that is gone: the packet's VIP, if any, by the hash */
+		vip = lb_vip_lookup(&vk, any_port);
+		if (!vip)
+			return XDP_PASS;
 	}
+	ports = vip->flags & XDPCTL_LB_F_HASH_3TUPLE ? 0 : ((__u32)p->sport << 16) | p->dport;
 	if (be) {
 		lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
 		/* the flow label of ipip6 wants it; dsr and ipip4 need no hash on a hit */

@@ -32,6 +32,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPCTL_LB_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct xdpctl_lb_vip_slot);
+} xdpctl_lb_vip_ids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XDPCTL_LB_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct xdpctl_lb_backend);

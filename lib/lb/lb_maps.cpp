@@ -19,9 +19,9 @@ namespace xdpctl::lb {
 namespace {
 
 // The pinned name of each map, in LbMapFds order.
-constexpr const char* kNames[] = {"xdpctl_lb_ctl",  "xdpctl_lb_vips", "xdpctl_lb_backends",
-                                  "xdpctl_lb_rings", "xdpctl_lb_ct",  "xdpctl_lb_vctr",
-                                  "xdpctl_lb_bctr", "xdpctl_lb_stats"};
+constexpr const char* kNames[] = {"xdpctl_lb_ctl",   "xdpctl_lb_vips", "xdpctl_lb_vip_ids",
+                                  "xdpctl_lb_backends", "xdpctl_lb_rings", "xdpctl_lb_ct",
+                                  "xdpctl_lb_vctr",  "xdpctl_lb_bctr", "xdpctl_lb_stats"};
 
 // A Maglev table as an inner map of xdpctl_lb_rings: type and flags of the template.
 UniqueFd create_ring_map(const std::vector<uint32_t>& table)
@@ -111,8 +111,8 @@ LbMapFds lb_map_fds_pinned(const std::string& dir)
             fail("the load-balancer map {} is not pinned under {}", name, dir);
         return fd;
     };
-    return LbMapFds{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]),
-                    open(kNames[4]), open(kNames[5]), open(kNames[6]), open(kNames[7])};
+    return LbMapFds{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
+                    open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8])};
 }
 
 LbMaps::LbMaps(LbMapFds fds) : fds_(std::move(fds)) {}
@@ -186,6 +186,12 @@ void LbMaps::write_backend(uint32_t slot, const xdpctl_lb_backend& rec)
         fail("cannot write backend slot {}: {}", slot, errno_str(errno));
 }
 
+void LbMaps::write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s)
+{
+    if (bpf_map_update_elem(fds_.vip_ids.get(), &id, &s, BPF_ANY) != 0)
+        fail("cannot write VIP slot {}: {}", id, errno_str(errno));
+}
+
 void LbMaps::zero_counters(int fd, uint32_t idx)
 {
     std::vector<xdpctl_lb_ctr> z(possible_cpus());
@@ -249,8 +255,11 @@ VipEntry LbMaps::add_vip(const VipSpec& v, const VipOptions& o)
     zero_counters(fds_.vctr.get(), id);
     install_ring(e.rec, {});
     xdpctl_lb_vip_key k = vip_key(v);
+    // By id first: only connection-table entries made after the publish below name it.
+    write_vip_slot(id, xdpctl_lb_vip_slot{k, 1, e.rec});
     if (bpf_map_update_elem(fds_.vips.get(), &k, &e.rec, BPF_NOEXIST) != 0) {
         int err = errno;
+        write_vip_slot(id, xdpctl_lb_vip_slot{});
         bpf_map_delete_elem(fds_.rings.get(), &id);
         fail("cannot add VIP {}: {}", format_vip(v), errno_str(err));
     }
@@ -278,6 +287,9 @@ void LbMaps::del_vip(const VipSpec& v)
         bpf_map_delete_elem(fds_.vips.get(), &m);
     }
     update_ctl();
+    // Only `used` changes in this write, so a packet reading it meanwhile sees the slot in
+    // use (and whole) or not in use.
+    write_vip_slot(e.rec.id, xdpctl_lb_vip_slot{k, 0, e.rec});
     for (const auto& b : backends(e.rec.id))
         write_backend(b.slot, xdpctl_lb_backend{});
     __u32 id = e.rec.id;

@@ -22,6 +22,7 @@ namespace xdpctl::lb {
 struct LbMapFds {
     UniqueFd ctl;       // xdpctl_lb_ctl
     UniqueFd vips;      // xdpctl_lb_vips
+    UniqueFd vip_ids;   // xdpctl_lb_vip_ids
     UniqueFd backends;  // xdpctl_lb_backends
     UniqueFd rings;     // xdpctl_lb_rings
     UniqueFd ct;        // xdpctl_lb_ct
@@ -36,7 +37,7 @@ template <typename Skel>
 LbMapFds lb_map_fds(const Skel& s)
 {
     return LbMapFds{dup_lb_map_fd(s.maps.xdpctl_lb_ctl),   dup_lb_map_fd(s.maps.xdpctl_lb_vips),
-                    dup_lb_map_fd(s.maps.xdpctl_lb_backends), dup_lb_map_fd(s.maps.xdpctl_lb_rings),
+                    dup_lb_map_fd(s.maps.xdpctl_lb_vip_ids), dup_lb_map_fd(s.maps.xdpctl_lb_backends), dup_lb_map_fd(s.maps.xdpctl_lb_rings),
                     dup_lb_map_fd(s.maps.xdpctl_lb_ct),    dup_lb_map_fd(s.maps.xdpctl_lb_vctr),
                     dup_lb_map_fd(s.maps.xdpctl_lb_bctr),  dup_lb_map_fd(s.maps.xdpctl_lb_stats)};
 }
@@ -115,6 +116,7 @@ private:
     // Builds the VIP's table from these backends and swaps it in (the publish point).
     void install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEntry>& bes);
     void write_backend(uint32_t slot, const xdpctl_lb_backend& rec);
+    void write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s);
     void update_ctl();
     void zero_counters(int fd, uint32_t idx);
 
