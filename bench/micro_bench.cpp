@@ -12,6 +12,7 @@
 // to hit a random rule.
 // They also print what building the policy cost: compile (Policy -> tables) and commit
 // (tables -> maps, the flip, the grace periods, freeing the old generation).
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -29,6 +30,7 @@
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
 #include "error.h"
+#include "lb/lb_maps.h"
 #include "packet_builder.h"
 #include "policy/compiled_policy.h"
 #include "policy/policy_maps.h"
@@ -189,6 +191,84 @@ void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p)
     c.times = maps.last_commit_times();
 }
 
+// ---- load balancing (issue 6) ------------------------------------------------------------
+// xdpctl_xdp with one DSR VIP (198.19.0.1:80/tcp, 3 backends). With repeat > 1 every run
+// after the first is a connection-table hit. A new flow (Maglev lookup + table insert) needs
+// a frame never seen before, so those runs are single (repeat = 1), each a new source port
+// and address; the empty program is measured the same way for the ratio, since a single run
+// carries the timer's own cost.
+struct LbCase {
+    xdpctl::SkelPtr<xdpctl_xdp> prog;
+    uint32_t next_flow = 0;
+};
+
+std::unique_ptr<LbCase> make_lb_case()
+{
+    using namespace xdpctl::lb;
+    auto c = std::make_unique<LbCase>();
+    c->prog.reset(xdpctl_xdp::open_and_load());
+    if (!c->prog)
+        xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(errno));
+    LbMaps maps = LbMaps::from_skeleton(*c->prog);
+    const VipSpec vip{parse_ip("198.19.0.1"), 80, 6};
+    maps.add_vip(vip, {});
+    for (int i = 1; i <= 3; i++) {
+        BackendSpec b;
+        b.addr = parse_ip(fmt::format("198.19.10.{}", i));
+        b.mac = {0x02, 0, 0, 0, 0x0a, uint8_t(i)};
+        maps.add_backend(vip, b);
+    }
+    return c;
+}
+
+std::vector<uint8_t> lb_frame(uint32_t flow)
+{
+    return B().ipv4({.src = {198, 18, uint8_t(flow >> 16), uint8_t(flow >> 8)}, .dst = {198, 19, 0, 1}})
+        .tcp({.sport = uint16_t(1024 + (flow & 0xff) * 200 + (flow >> 24)), .dport = 80, .flags = tcp_flags::ack})
+        .payload(10)
+        .build();
+}
+
+constexpr int kSingleRuns = 4000;
+
+// kSingleRuns runs of one repetition each; `fresh`: every frame a flow never seen before.
+void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
+{
+    double ns_sum = 0;
+    std::vector<std::vector<uint8_t>> frames;
+    for (int i = 0; i < kSingleRuns; i++)
+        frames.push_back(lb_frame(uint32_t(i)));
+    // The connection table is per CPU: stay on one, and put the frames in it first.
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof(one), &one);
+    if (!fresh)
+        for (const auto& f : frames)
+            test_run(prog_fd, f, 1);
+    for (auto _ : state) {
+        if (fresh) {
+            state.PauseTiming();
+            for (auto& f : frames)
+                f = lb_frame(1000000 + lc->next_flow++);
+            state.ResumeTiming();
+        }
+        uint64_t kernel_ns = 0;
+        for (const auto& f : frames) {
+            const RunResult r = test_run(prog_fd, f, 1);
+            if (r.err) {
+                state.SkipWithError(("BPF_PROG_TEST_RUN: " + xdpctl::errno_str(r.err)).c_str());
+                return;
+            }
+            kernel_ns += r.duration_ns;
+        }
+        ns_sum += double(kernel_ns) / kSingleRuns;
+        state.SetIterationTime(double(kernel_ns) * 1e-9);
+    }
+    state.SetItemsProcessed(int64_t(state.iterations()) * kSingleRuns);
+    state.counters["ns_per_packet"] = benchmark::Counter(ns_sum, benchmark::Counter::kAvgIterations);
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -266,6 +346,29 @@ int main(int argc, char** argv)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }
+        // Load balancing: built before any benchmark runs, like the policies.
+        const auto lb = make_lb_case();
+        const int lb_fd = bpf_program__fd(lb->prog->progs.xdpctl_xdp);
+        const auto lb_hit = lb_frame(7);
+        benchmark::RegisterBenchmark("xdpctl_xdp_lb/conntrack_hit", bench_prog, lb_fd, lb_hit)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+        // A packet that is no VIP's while VIPs exist: the cost the LB adds to other traffic.
+        benchmark::RegisterBenchmark("xdpctl_xdp_lb/non_vip_tcp4_64", bench_prog, lb_fd, tcp4)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark("lb_single_run/empty_xdp", bench_single, empty_fd, lb.get(), false)
+            ->UseManualTime()
+            ->Iterations(5)
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark("lb_single_run/conntrack_hit", bench_single, lb_fd, lb.get(), false)
+            ->UseManualTime()
+            ->Iterations(5)
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark("lb_single_run/new_flow", bench_single, lb_fd, lb.get(), true)
+            ->UseManualTime()
+            ->Iterations(5)
+            ->Unit(benchmark::kMillisecond);
         benchmark::RunSpecifiedBenchmarks();
         benchmark::Shutdown();
     } catch (const xdpctl::Error& e) {

@@ -16,6 +16,7 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
         std::string tc_mode = "auto";
         std::string malformed = "pass";
         bool force = false;
+        uint32_t lb_conntrack = 0;
     };
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("load", "Attach xdpctl to an interface; it stays attached after "
@@ -37,6 +38,10 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     cmd->add_flag("--force", o->force,
                   "Replace another XDP program, or reload xdpctl's own (counters are kept)");
 
+    cmd->add_option("--lb-conntrack", o->lb_conntrack,
+                    "Load balancer: connection-table entries (per CPU), when the first load "
+                    "creates the table (default 65536)")
+        ->check(CLI::Range(1u, 1u << 26));
     cmd->callback([&g, &run, o] {
         run = [&g, o] {
             LoadOptions lo;
@@ -52,6 +57,7 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                                                   : TcModeRequest::automatic;
             lo.malformed = o->malformed == "drop" ? XDPCTL_MALFORMED_DROP : XDPCTL_MALFORMED_PASS;
             lo.force = o->force;
+            lo.lb_conntrack = o->lb_conntrack;
 
             LoadResult r = load(lo);
             std::string hooks;

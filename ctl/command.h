@@ -33,6 +33,8 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 // policy default, apply, export
 void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run);
 void add_explain_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+// lb vip|backend|list|trace
+void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 
 // `rule add ARGS...`: the rule options go to the rule-file parser as they are.
 void rule_add(const GlobalOptions& g, const std::vector<std::string>& args);

@@ -1,7 +1,12 @@
 #include "loader.h"
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <cerrno>
@@ -40,6 +45,17 @@ std::string malformed_name(__u32 action)
 }
 
 namespace {
+
+// The interface's MTU (the loader runs in its namespace): what ipip encapsulation must fit.
+uint32_t iface_mtu(const std::string& name)
+{
+    UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ifreq req{};
+    std::snprintf(req.ifr_name, sizeof(req.ifr_name), "%s", name.c_str());
+    if (!s || ioctl(s.get(), SIOCGIFMTU, &req) != 0)
+        fail("cannot read the MTU of {}: {}", name, errno_str(errno));
+    return uint32_t(req.ifr_mtu);
+}
 
 __u64 now_ns()
 {
@@ -83,12 +99,36 @@ void reuse_shared_maps(bpf_object* obj)
     }
 }
 
+// The load balancer's connection table (xdpctl_lb_ct, XDP object only) is sized at its first
+// creation: `requested` entries (0: the default). A pinned one keeps its size, which the
+// object must then declare for libbpf to reuse it; asking for another size is an error.
+void size_lb_conntrack(bpf_object* obj, uint32_t requested)
+{
+    bpf_map* ct = bpf_object__find_map_by_name(obj, "xdpctl_lb_ct");
+    if (!ct)
+        return;
+    uint32_t entries = requested ? requested : XDPCTL_LB_CT_DEFAULT;
+    if (UniqueFd pinned = open_pinned(shared_maps_dir() + "/xdpctl_lb_ct")) {
+        bpf_map_info info{};
+        __u32 len = sizeof(info);
+        if (bpf_map_get_info_by_fd(pinned.get(), &info, &len) != 0)
+            fail("cannot read the pinned connection table: {}", errno_str(errno));
+        if (requested && requested != info.max_entries)
+            fail_usage("--lb-conntrack {}: the connection table exists with {} entries (it is "
+                       "shared by all interfaces; 'xdpctl unload --all' removes it)",
+                       requested, info.max_entries);
+        entries = info.max_entries;
+    }
+    if (bpf_map__set_max_entries(ct, entries))
+        fail("cannot size the connection table to {} entries", entries);
+}
+
 // Opens a skeleton, sets its pin paths (or, `explain`, reuses the pinned shared maps) and
 // loads it; a verifier rejection shows its reason.
 template <typename Skel>
 SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malformed,
                             const char* what, const std::function<void(Skel*)>& configure = {},
-                            bool explain = false)
+                            uint32_t lb_conntrack = 0, bool explain = false)
 {
     libbpf_log_start();
     SkelPtr<Skel> s{Skel::open()};
@@ -103,6 +143,7 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
     } else {
         make_pin_dir(shared_maps_dir());
         set_pin_paths(s->obj, pins);
+        size_lb_conntrack(s->obj, lb_conntrack);
     }
     if (int err = Skel::load(s.get()); err) {
         std::string reason = libbpf_verifier_reason();
@@ -350,7 +391,10 @@ struct Loader {
         SkelPtr<xdpctl_xdp> xs;
         SkelPtr<xdpctl_tc> ts;
         if (want_xdp())
-            xs = open_and_load<xdpctl_xdp>(&pins, opts.malformed, "XDP");
+            xs = open_and_load<xdpctl_xdp>(
+                &pins, opts.malformed, "XDP",
+                [&](xdpctl_xdp* s) { s->rodata->cfg_lb_mtu = iface_mtu(opts.iface.ifname); },
+                opts.lb_conntrack);
         if (want_tc())
             ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC", [&](xdpctl_tc* s) {
                 s->rodata->cfg_tc_ingress_rules = !want_xdp();
@@ -401,13 +445,13 @@ void ensure_shared_maps()
 
 SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed)
 {
-    return open_and_load<xdpctl_xdp>(nullptr, malformed, "XDP", {}, true);
+    return open_and_load<xdpctl_xdp>(nullptr, malformed, "XDP", {}, 0, true);
 }
 
 SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed)
 {
     // Explain runs TC ingress only where XDP does not: then TC applies the ingress rules.
-    return open_and_load<xdpctl_tc>(nullptr, malformed, "TC", {}, true);
+    return open_and_load<xdpctl_tc>(nullptr, malformed, "TC", {}, 0, true);
 }
 
 LoadResult load(const LoadOptions& opts)
@@ -434,6 +478,10 @@ void drop_unused_shared_maps()
     __u32 key = 0;
     if (src && bpf_map_get_next_key(src.get(), nullptr, &key) == 0)
         return;  // a stored policy
+    UniqueFd vips = open_pinned(shared_maps_dir() + "/xdpctl_lb_vips");
+    xdpctl_lb_vip_key vip{};
+    if (vips && bpf_map_get_next_key(vips.get(), nullptr, &vip) == 0)
+        return;  // load-balancer VIPs
     remove_pin_tree(shared_maps_dir());
 }
 

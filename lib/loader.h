@@ -30,6 +30,8 @@ struct LoadOptions {
     xdpctl_malformed_action malformed = XDPCTL_MALFORMED_PASS;
     // Replace someone else's XDP program, or reload xdpctl's own (upgrade; counters kept).
     bool force = false;
+    // Entries of the load balancer's connection table when this load creates it (0: default).
+    uint32_t lb_conntrack = 0;
 };
 
 struct LoadResult {

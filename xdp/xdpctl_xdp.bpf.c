@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * xdpctl on the XDP hook: parse, classify against the filtering policy (ingress rules),
- * count, pass or drop. Malformed frames are not classified: they get the --malformed action.
+ * count, pass or drop; what passes to a VIP is load balanced (forwarded with XDP_TX). Malformed frames are not classified: they get the --malformed action.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -10,6 +10,7 @@
 #include "bpf/count.h"
 #include "bpf/classify.h"
 #include "bpf/explain.h"
+#include "bpf/lb.h"
 
 SEC("xdp")
 int xdpctl_xdp(struct xdp_md *ctx)
@@ -25,11 +26,15 @@ int xdpctl_xdp(struct xdp_md *ctx)
 		drop = malformed_drop(bad);
 	else
 		drop = classify(&p, 0, ctx->ingress_ifindex, &rule_id) == XDPCTL_ACT_DROP;
-	if (cfg_explain)  /* explain changes no counter */
+	if (cfg_explain) {  /* explain changes no counter and stops at the filter's verdict */
 		explain_verdict(XDPCTL_HOOK_XDP, &p, bad, drop, rule_id, ctx->ingress_ifindex);
-	else
-		count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
-	return drop ? XDP_DROP : XDP_PASS;
+		return drop ? XDP_DROP : XDP_PASS;
+	}
+	count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
+	if (drop)
+		return XDP_DROP;
+	/* Load balancing after the filter (lib/bpf/lb.h): counted above as passed. */
+	return bad ? XDP_PASS : lb_step(ctx, &p);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

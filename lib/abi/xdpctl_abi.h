@@ -491,5 +491,186 @@ struct xdpctl_explain {
 static_assert(sizeof(struct xdpctl_explain) == 144, "xdpctl_explain layout");
 #endif
 /* ==== end of explain ======================================================================= */
+/* ==== load balancing (issue 6) ==============================================================
+ * Maps in lib/bpf/lb_maps.h, datapath in lib/bpf/lb.h, writer in lib/lb/lb_maps.cpp, Maglev
+ * builder in lib/lb/maglev.cpp. Design: docs/load-balancing.md.
+ *
+ * A VIP (address, port, protocol) maps to a record with its slot (`id`) and forwarding mode.
+ * Slot `id` of xdpctl_lb_rings holds the VIP's Maglev table: an inner array of ring_size u32
+ * backend slots, built in userspace and installed with ONE update of that slot, so a packet
+ * sees the old table or the new one. The ring size is fixed when the VIP is made.
+ * Backends live in one array of XDPCTL_LB_MAX_BACKENDS records, each naming its VIP: a
+ * connection-table entry whose backend slot was freed (or reused by another VIP) is a miss.
+ */
+#define XDPCTL_LB_MAX_VIPS 256
+#define XDPCTL_LB_MAX_BACKENDS 4096
+#define XDPCTL_LB_RING_DEFAULT 65537          /* a prime; Maglev wants one */
+#define XDPCTL_LB_RING_MAX 1048573            /* a prime */
+#define XDPCTL_LB_CT_DEFAULT 65536            /* connection-table entries, set at first load */
+#define XDPCTL_LB_NO_BACKEND 0xffffffffu      /* a ring slot with no backend (all weights 0) */
+#define XDPCTL_LB_MAX_WEIGHT 1000
+/* In the VIP map, an entry with this proto and port 0 marks an address that some VIP uses:
+ * ICMP and fragments to it are counted (and passed to the stack), see lib/bpf/lb.h. */
+#define XDPCTL_LB_PROTO_ADDR 0
+
+enum xdpctl_lb_mode {
+	XDPCTL_LB_MODE_DSR = 0,   /* rewrite the MACs, XDP_TX: the backend holds the VIP on lo */
+	XDPCTL_LB_MODE_IPIP = 1,  /* IPv4-in-IPv4 / IPv6-in-IPv6 to the backend, XDP_TX */
+};
+
+/* VIP flags */
+#define XDPCTL_LB_F_HASH_3TUPLE (1u << 0) /* hash source, destination, protocol: no ports */
+
+struct xdpctl_lb_vip_key {
+	__u32 addr[4];   /* network order; IPv4 in addr[0], the rest zero */
+	__be16 port;     /* 0: every port */
+	__u8 proto;      /* IPPROTO_TCP, IPPROTO_UDP, or XDPCTL_LB_PROTO_ADDR */
+	__u8 family;     /* 4 or 6 */
+};
+
+struct xdpctl_lb_vip {
+	__u32 id;        /* slot in the rings and VIP counters */
+	__u32 mode;      /* enum xdpctl_lb_mode */
+	__u32 flags;     /* XDPCTL_LB_F_* */
+	__u32 ring_size; /* entries of the Maglev table (prime) */
+	__u32 ipip_src[4]; /* outer source for ipip, network order, the VIP's family */
+	__u64 table_gen; /* tables installed so far; informational */
+};
+
+/* The VIPs by id as well (an array, whose lookup the verifier inlines): a connection-table
+ * hit reaches its VIP without the hash lookup. `used` 0: no VIP has this id. */
+struct xdpctl_lb_vip_slot {
+	struct xdpctl_lb_vip_key key;
+	__u32 used;
+	struct xdpctl_lb_vip vip;
+};
+
+/* Backend flags */
+#define XDPCTL_LB_BE_F_USED (1u << 0)
+
+struct xdpctl_lb_backend {
+	__u32 addr[4];   /* network order; IPv4 in addr[0] */
+	__u8 mac[6];     /* the L2 next hop: the backend itself for dsr */
+	__u8 family;     /* 4 or 6 */
+	__u8 pad;
+	__u32 flags;     /* XDPCTL_LB_BE_F_* */
+	__u32 vip_id;    /* the VIP it serves */
+	__u32 weight;    /* 0 drains; the datapath reads the ring, not this */
+	__u32 pad2;
+};
+
+/* The connection table: per-CPU LRU hash (RSS keeps a flow on one CPU). */
+struct xdpctl_lb_flow_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+/* Flow flags; a CPU that never saw the flow reads its value as zeroes: not valid. */
+#define XDPCTL_LB_FLOW_F_VALID (1u << 0)
+
+struct xdpctl_lb_flow {
+	__u32 backend;   /* backend slot */
+	__u32 vip_id;
+	__u32 flags;     /* XDPCTL_LB_FLOW_F_* */
+	__u32 pad;
+};
+
+/* Per-CPU, per VIP (by id) and per backend (by slot). */
+struct xdpctl_lb_ctr {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+
+/* Per-CPU global LB counters (one array entry). */
+enum xdpctl_lb_counter {
+	XDPCTL_LB_CNT_CT_HIT = 0,      /* connection-table hits */
+	XDPCTL_LB_CNT_CT_MISS,         /* misses: scheduled by the Maglev table */
+	XDPCTL_LB_CNT_NO_BACKEND,      /* VIP with no backend of weight > 0: passed */
+	XDPCTL_LB_CNT_TOO_BIG,         /* ipip: over the MTU once encapsulated: passed */
+	XDPCTL_LB_CNT_FRAGMENT,        /* a fragment to a VIP address: passed */
+	XDPCTL_LB_CNT_ICMP,            /* ICMP/ICMPv6 to a VIP address: passed */
+	XDPCTL_LB_CNT_OTHER_PROTO,     /* another protocol to a VIP address: passed */
+	XDPCTL_LB_CNT_VLAN,            /* VLAN-tagged packet to a VIP: passed (not balanced) */
+	XDPCTL_LB_CNT_ERROR,           /* table, backend or head adjustment missing: passed */
+	XDPCTL_LB_CNT_TX,              /* forwarded (XDP_TX) */
+	XDPCTL_LB_CNT_MAX,
+};
+
+struct xdpctl_lb_stats {
+	__u64 cnt[XDPCTL_LB_CNT_MAX];
+};
+
+/* Global switches, written by userspace. A packet pays one inlined array lookup unless some
+ * VIP's address sets its destination's bit (xdpctl_lb_addr_bit) in addr_bits: traffic to
+ * other addresses never reaches the VIP hash lookup. The wildcard-port lookup is done only
+ * when some VIP has port 0. */
+#define XDPCTL_LB_ADDR_BITS 65536
+struct xdpctl_lb_ctl {
+	__u32 n_vips;
+	__u32 n_any_port; /* VIPs with port 0 */
+	__u64 addr_bits[XDPCTL_LB_ADDR_BITS / 64];
+};
+
+/* The bit of an address (network-order words, IPv4 in a[0], the rest zero) in addr_bits. */
+static inline __u32 xdpctl_lb_addr_bit(const __u32 *a)
+{
+	__u64 z = ((((__u64)(a[0] ^ a[2])) << 32) | (a[1] ^ a[3])) * 0x9e3779b97f4a7c15ULL;
+
+	return (__u32)(z >> 48);
+}
+
+/* The TC decapsulator (tc/xdpctl_decap.bpf.c) strips IPIP/IP6IP6 headers addressed to
+ * one of these (its map xdpctl_decap_dst, value unused). */
+struct xdpctl_lb_decap_key {
+	__u32 addr[4];   /* network order; IPv4 in addr[0] */
+	__u32 family;    /* 4 or 6 */
+};
+
+/* The flow hash, shared so `lb trace` and the Maglev tests compute what the datapath does.
+ * Over the words as they are in the packet (network order). The odd multipliers keep every
+ * input bit; splitmix64's finaliser spreads them. */
+static inline __u64 xdpctl_lb_mix(__u64 z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static inline __u32 xdpctl_lb_flow_hash(const __u32 *saddr, const __u32 *daddr, __u32 ports,
+					__u32 proto)
+{
+	__u64 z = ((((__u64)saddr[0] << 32) | saddr[1]) * 0x9e3779b97f4a7c15ULL) ^
+		  ((((__u64)saddr[2] << 32) | saddr[3]) * 0xc2b2ae3d27d4eb4fULL) ^
+		  ((((__u64)daddr[0] << 32) | daddr[1]) * 0x165667b19e3779f9ULL) ^
+		  ((((__u64)daddr[2] << 32) | daddr[3]) * 0xd6e8feb86659fd93ULL) ^
+		  ((((__u64)ports << 8) | proto) * 0xff51afd7ed558ccdULL);
+
+	return (__u32)(xdpctl_lb_mix(z) >> 32);
+}
+
+/* The ring position of a flow hash: [0, ring_size) by multiply-shift, no division. */
+static inline __u32 xdpctl_lb_ring_pos(__u32 hash, __u32 ring_size)
+{
+	return (__u32)(((__u64)hash * ring_size) >> 32);
+}
+
+#ifdef __cplusplus
+static_assert(sizeof(struct xdpctl_lb_vip_key) == 20, "xdpctl_lb_vip_key layout");
+static_assert(sizeof(struct xdpctl_lb_vip) == 40, "xdpctl_lb_vip layout");
+static_assert(sizeof(struct xdpctl_lb_vip_slot) == 64, "xdpctl_lb_vip_slot layout");
+static_assert(sizeof(struct xdpctl_lb_backend) == 40, "xdpctl_lb_backend layout");
+static_assert(sizeof(struct xdpctl_lb_flow_key) == 40, "xdpctl_lb_flow_key layout");
+static_assert(sizeof(struct xdpctl_lb_flow) == 16, "xdpctl_lb_flow layout");
+static_assert(sizeof(struct xdpctl_lb_ctr) == 24, "xdpctl_lb_ctr layout");
+static_assert(sizeof(struct xdpctl_lb_ctl) == 8 + XDPCTL_LB_ADDR_BITS / 8, "xdpctl_lb_ctl layout");
+static_assert(sizeof(struct xdpctl_lb_decap_key) == 20, "xdpctl_lb_decap_key layout");
+#endif
+/* ==== end of load balancing ================================================================ */
 
 #endif /* XDPCTL_ABI_H */

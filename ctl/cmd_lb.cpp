@@ -1,0 +1,333 @@
+// `xdpctl lb vip|backend|list|trace`: the load balancer's VIPs and backends (issue 6). Each
+// change is one atomic step for every interface (lib/lb/lb_maps.h); bad input names the
+// token and changes nothing (exit 2).
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include <fmt/core.h>
+
+#include "command.h"
+#include "error.h"
+#include "lb/decap.h"
+#include "lb/lb_store.h"
+#include "lb/neigh.h"
+#include "netns.h"
+
+namespace xdpctl::ctl {
+
+using namespace xdpctl::lb;
+
+namespace {
+
+const char* mode_name(uint32_t m)
+{
+    return m == XDPCTL_LB_MODE_IPIP ? "ipip" : "dsr";
+}
+
+nlohmann::json ctr_json(const xdpctl_lb_ctr& c)
+{
+    return {{"packets", c.packets}, {"bytes", c.bytes}, {"new_flows", c.new_flows}};
+}
+
+struct VipAddOpts {
+    std::string vip, mode = "dsr", ipip_source, hash = "5tuple";
+    uint32_t table_size = XDPCTL_LB_RING_DEFAULT;
+};
+
+void vip_add(const VipAddOpts& o)
+{
+    VipSpec v = parse_vip(o.vip);
+    VipOptions vo;
+    vo.mode = o.mode == "ipip" ? XDPCTL_LB_MODE_IPIP : XDPCTL_LB_MODE_DSR;
+    vo.flags = o.hash == "3tuple" ? XDPCTL_LB_F_HASH_3TUPLE : 0;
+    vo.ring_size = o.table_size;
+    if (!o.ipip_source.empty()) {
+        if (vo.mode != XDPCTL_LB_MODE_IPIP)
+            fail_usage("--ipip-source {}: only for --mode ipip", o.ipip_source);
+        vo.ipip_source = parse_ip(o.ipip_source);
+    }
+    LbStore store;
+    VipEntry e = store.maps().add_vip(v, vo);
+    fmt::print("added VIP {} ({}, table size {})\n", format_vip(e.spec), mode_name(e.rec.mode),
+               e.rec.ring_size);
+}
+
+struct BackendOpts {
+    std::string vip, backend, mac;
+    uint32_t weight = 1;
+};
+
+void backend_add(const GlobalOptions& g, const BackendOpts& o)
+{
+    VipSpec v = parse_vip(o.vip);
+    BackendSpec b;
+    b.addr = parse_ip(o.backend);
+    b.weight = o.weight;
+    if (!o.mac.empty()) {
+        b.mac = parse_mac(o.mac);
+    } else {
+        std::optional<MacAddr> m;
+        {
+            NetnsScope ns(g.netns);
+            m = neighbour_mac(b.addr);
+        }
+        if (!m)
+            fail_usage("backend {}: no MAC address in the neighbour table{}; give it with --mac "
+                       "(or ping the backend first)",
+                       o.backend, g.netns.empty() ? "" : " of namespace " + g.netns);
+        b.mac = *m;
+    }
+    LbStore store;
+    BackendEntry e = store.maps().add_backend(v, b);
+    fmt::print("added backend {} (MAC {}, weight {}) to VIP {}\n", format_ip(e.addr()),
+               format_mac(e.mac()), e.rec.weight, format_vip(v));
+}
+
+void list(const GlobalOptions& g, bool json)
+{
+    LbStore store;
+    LbMaps& m = store.maps();
+    const auto vips = m.vips();
+    const xdpctl_lb_stats st = m.stats();
+    if (json || g.pretty) {
+        nlohmann::json jv = nlohmann::json::array();
+        for (const auto& v : vips) {
+            nlohmann::json jb = nlohmann::json::array();
+            for (const auto& b : m.backends(v.rec.id))
+                jb.push_back({{"address", format_ip(b.addr())},
+                              {"mac", format_mac(b.mac())},
+                              {"weight", b.rec.weight},
+                              {"counters", ctr_json(m.backend_counters(b.slot))}});
+            nlohmann::json j = {{"vip", format_vip(v.spec)},
+                                {"mode", mode_name(v.rec.mode)},
+                                {"hash", v.rec.flags & XDPCTL_LB_F_HASH_3TUPLE ? "3tuple" : "5tuple"},
+                                {"table_size", v.rec.ring_size},
+                                {"counters", ctr_json(m.vip_counters(v.rec.id))},
+                                {"backends", jb}};
+            if (v.rec.mode == XDPCTL_LB_MODE_IPIP) {
+                IpAddr src;
+                src.family = v.spec.addr.family;
+                std::memcpy(src.w, v.rec.ipip_src, sizeof(src.w));
+                j["ipip_source"] = format_ip(src);
+            }
+            jv.push_back(j);
+        }
+        nlohmann::json c;
+        for (int i = 0; i < XDPCTL_LB_CNT_MAX; i++)
+            c[lb_counter_name(i)] = st.cnt[i];
+        print_json(g, {{"vips", jv}, {"counters", c}});
+        return;
+    }
+    if (vips.empty())
+        fmt::print("no VIPs\n");
+    for (const auto& v : vips) {
+        const auto c = m.vip_counters(v.rec.id);
+        fmt::print("VIP {} mode {} hash {} table {}: {} packets, {} bytes, {} new flows\n",
+                   format_vip(v.spec), mode_name(v.rec.mode),
+                   v.rec.flags & XDPCTL_LB_F_HASH_3TUPLE ? "3tuple" : "5tuple", v.rec.ring_size,
+                   c.packets, c.bytes, c.new_flows);
+        for (const auto& b : m.backends(v.rec.id)) {
+            const auto bc = m.backend_counters(b.slot);
+            fmt::print("  backend {:<28} mac {} weight {:>4}{}: {} packets, {} bytes, {} new flows\n",
+                       format_ip(b.addr()), format_mac(b.mac()), b.rec.weight,
+                       b.rec.weight ? "" : " (draining)", bc.packets, bc.bytes, bc.new_flows);
+        }
+    }
+    fmt::print("conntrack: {} hits, {} misses\n", st.cnt[XDPCTL_LB_CNT_CT_HIT], st.cnt[XDPCTL_LB_CNT_CT_MISS]);
+    for (int i = XDPCTL_LB_CNT_CT_MISS + 1; i < XDPCTL_LB_CNT_MAX; i++)
+        fmt::print("{}: {}\n", lb_counter_name(i), st.cnt[i]);
+}
+
+void trace(const GlobalOptions& g, const std::string& text, bool json)
+{
+    FlowSpec f = parse_flow(text);
+    LbStore store;
+    TraceResult r = store.maps().trace(f);
+    if (json || g.pretty) {
+        nlohmann::json j = {{"flow", text}, {"vip", nullptr}, {"backend", nullptr}};
+        if (r.vip_found) {
+            j["vip"] = format_vip(r.vip.spec);
+            j["conntrack_hit"] = r.conntrack_hit;
+            j["cpus"] = r.hit_cpus;
+            j["hash"] = r.hash;
+            j["table_position"] = r.ring_pos;
+            if (r.backend)
+                j["backend"] = format_ip(r.backend->addr());
+            j["new_connection_backend"] = r.maglev ? nlohmann::json(format_ip(r.maglev->addr())) : nlohmann::json();
+        }
+        print_json(g, j);
+        return;
+    }
+    if (!r.vip_found) {
+        fmt::print("no VIP: the packet is not load balanced (passed)\n");
+        return;
+    }
+    fmt::print("VIP {} ({})\n", format_vip(r.vip.spec), mode_name(r.vip.rec.mode));
+    if (r.conntrack_hit) {
+        std::string cpus;
+        for (int c : r.hit_cpus)
+            cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
+        fmt::print("connection table: hit on CPU {}\n", cpus);
+    } else
+        fmt::print("connection table: miss; Maglev hash {:#010x}, table position {}\n", r.hash, r.ring_pos);
+    if (r.backend)
+        fmt::print("backend {} (MAC {})\n", format_ip(r.backend->addr()), format_mac(r.backend->mac()));
+    else
+        fmt::print("no backend of weight > 0: the packet is passed\n");
+    if (r.conntrack_hit)
+        fmt::print("a new connection (TCP SYN) on this 5-tuple would get {} (Maglev position {})\n",
+                   r.maglev ? format_ip(r.maglev->addr()) : "no backend", r.ring_pos);
+}
+
+}  // namespace
+
+void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
+{
+    auto* lb = app.add_subcommand("lb", "L4 load balancing: VIPs, backends (weighted Maglev, "
+                                        "connection table, dsr or ipip forwarding)");
+    lb->require_subcommand(1);
+
+    auto* vip = lb->add_subcommand("vip", "Add or delete a VIP");
+    vip->require_subcommand(1);
+    auto va = std::make_shared<VipAddOpts>();
+    auto* add = vip->add_subcommand("add", "Add a VIP: ADDR:PORT/tcp|udp ([ADDR]:PORT/... for "
+                                           "IPv6; port 0: every port)");
+    add->add_option("vip", va->vip, "The VIP")->required();
+    add->add_option("--mode", va->mode, "dsr (rewrite MACs; backends hold the VIP on lo) or ipip "
+                                        "(IP-in-IP to the backend)")
+        ->check(CLI::IsMember({"dsr", "ipip"}));
+    add->add_option("--ipip-source", va->ipip_source, "Outer source address for ipip (default: the VIP)");
+    add->add_option("--hash", va->hash, "5tuple, or 3tuple (addresses and protocol: for UDP flows "
+                                        "whose ports change)")
+        ->check(CLI::IsMember({"5tuple", "3tuple"}));
+    add->add_option("--table-size", va->table_size, "Maglev table size, a prime (default 65537)");
+    add->callback([&run, va] {
+        run = [va] {
+            vip_add(*va);
+            return 0;
+        };
+    });
+    auto vd = std::make_shared<std::string>();
+    auto* del = vip->add_subcommand("del", "Delete a VIP and its backends");
+    del->add_option("vip", *vd, "The VIP")->required();
+    del->callback([&run, vd] {
+        run = [vd] {
+            VipSpec v = parse_vip(*vd);
+            LbStore store;
+            store.maps().del_vip(v);
+            fmt::print("deleted VIP {}\n", format_vip(v));
+            return 0;
+        };
+    });
+
+    auto* be = lb->add_subcommand("backend", "Add, reweight or delete a VIP's backends");
+    be->require_subcommand(1);
+    auto ba = std::make_shared<BackendOpts>();
+    auto* badd = be->add_subcommand("add", "Add a backend to a VIP");
+    badd->add_option("vip", ba->vip, "The VIP")->required();
+    badd->add_option("backend", ba->backend, "The backend's address")->required();
+    badd->add_option("--weight", ba->weight, "Share of new flows (0-1000; 0: no new flows)");
+    badd->add_option("--mac", ba->mac, "The backend's (or its next hop's) MAC; default: from the "
+                                       "neighbour table");
+    badd->callback([&g, &run, ba] {
+        run = [&g, ba] {
+            backend_add(g, *ba);
+            return 0;
+        };
+    });
+    auto bs = std::make_shared<BackendOpts>();
+    auto* bset = be->add_subcommand("set", "Change a backend's weight (0 drains: no new flows, "
+                                           "established ones stay)");
+    bset->add_option("vip", bs->vip, "The VIP")->required();
+    bset->add_option("backend", bs->backend, "The backend's address")->required();
+    bset->add_option("--weight", bs->weight, "The new weight (0-1000)")->required();
+    bset->callback([&run, bs] {
+        run = [bs] {
+            VipSpec v = parse_vip(bs->vip);
+            IpAddr a = parse_ip(bs->backend);
+            LbStore store;
+            store.maps().set_weight(v, a, bs->weight);
+            fmt::print("backend {} of VIP {}: weight {}\n", format_ip(a), format_vip(v), bs->weight);
+            return 0;
+        };
+    });
+    auto bd = std::make_shared<BackendOpts>();
+    auto* bdel = be->add_subcommand("del", "Remove a backend (its connections are scheduled again)");
+    bdel->add_option("vip", bd->vip, "The VIP")->required();
+    bdel->add_option("backend", bd->backend, "The backend's address")->required();
+    bdel->callback([&run, bd] {
+        run = [bd] {
+            VipSpec v = parse_vip(bd->vip);
+            IpAddr a = parse_ip(bd->backend);
+            LbStore store;
+            store.maps().del_backend(v, a);
+            fmt::print("deleted backend {} of VIP {}\n", format_ip(a), format_vip(v));
+            return 0;
+        };
+    });
+
+    auto lj = std::make_shared<bool>(false);
+    auto* ls = lb->add_subcommand("list", "VIPs and backends with their counters");
+    ls->add_flag("-j,--json", *lj, "JSON output");
+    ls->callback([&g, &run, lj] {
+        run = [&g, lj] {
+            list(g, *lj);
+            return 0;
+        };
+    });
+
+    auto* dc = lb->add_subcommand("decap", "The TC decapsulator for ipip backends (on the "
+                                           "backend host's interface)");
+    dc->require_subcommand(1);
+    struct DecapOpts {
+        std::string iface;
+        std::vector<std::string> addrs;
+    };
+    auto da = std::make_shared<DecapOpts>();
+    auto* dat = dc->add_subcommand("attach", "Strip IPIP/IP6IP6 headers addressed to ADDR... on "
+                                             "IFACE's ingress (again: replaces the addresses)");
+    dat->add_option("iface", da->iface, "Interface")->required();
+    dat->add_option("addrs", da->addrs, "This host's addresses the load balancer sends to")->required();
+    dat->callback([&g, &run, da] {
+        run = [&g, da] {
+            std::vector<IpAddr> addrs;
+            for (const auto& a : da->addrs)
+                addrs.push_back(parse_ip(a));
+            IfaceRef iface = iface_arg(g, da->iface);
+            bool fresh = decap_attach(iface, addrs);
+            fmt::print("decapsulator {} {} for {} address(es)\n", fresh ? "attached to" : "updated on",
+                       iface.display(), addrs.size());
+            return 0;
+        };
+    });
+    auto dd = std::make_shared<std::string>();
+    auto* ddt = dc->add_subcommand("detach", "Remove the decapsulator from IFACE");
+    ddt->add_option("iface", *dd, "Interface")->required();
+    ddt->callback([&g, &run, dd] {
+        run = [&g, dd] {
+            IfaceRef iface = iface_arg(g, *dd);
+            decap_detach(iface);
+            fmt::print("decapsulator detached from {}\n", iface.display());
+            return 0;
+        };
+    });
+
+    struct TraceOpts {
+        std::string flow;
+        bool json = false;
+    };
+    auto to = std::make_shared<TraceOpts>();
+    auto* tr = lb->add_subcommand("trace", "Which backend a flow gets, from the live maps "
+                                           "(changes no counter): 'tcp SRC:PORT -> VIP:PORT'");
+    tr->add_option("flow", to->flow, "The flow, one argument")->required();
+    tr->add_flag("-j,--json", to->json, "JSON output");
+    tr->callback([&g, &run, to] {
+        run = [&g, to] {
+            trace(g, to->flow, to->json);
+            return 0;
+        };
+    });
+}
+
+}  // namespace xdpctl::ctl

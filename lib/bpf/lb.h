@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The load balancer's step of the XDP program, after filtering passed a packet.
+ *
+ * A TCP/UDP packet to a VIP (exact port, then port 0) takes its backend from the connection
+ * table (per-CPU LRU), or, on a miss or a TCP SYN, from the VIP's Maglev table at the
+ * position of its flow hash, and is then forwarded with XDP_TX:
+ *   dsr   the destination MAC becomes the backend's, the source MAC the one the frame was
+ *         sent to (ours); the IP packet is untouched, the backend answers the client itself;
+ *   ipip  an outer IPv4 (IPv6) header from the VIP's ipip source to the backend is put in
+ *         front of the IPv4 (IPv6) packet; the MACs as for dsr, towards the backend's L2 hop.
+ * Everything else is passed to the stack untouched, and counted when it is addressed to a
+ * VIP address (an address marker in the VIP map): fragments (the later ones carry no ports,
+ * so no fragment is balanced), ICMP/ICMPv6 (echo to a VIP is answered by the LB host when it
+ * holds the address; errors are not matched to flows), other protocols, VLAN-tagged frames,
+ * and ipip packets that would exceed the MTU once encapsulated.
+ *
+ * xdpctl_lb() is global: the verifier checks it once on its own, not once per parser path
+ * (the XDP program verifies ~100k instructions without it).
+ */
+#ifndef XDPCTL_BPF_LB_H
+#define XDPCTL_BPF_LB_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "abi/xdpctl_abi.h"
+#include "bpf/packet.h"
+#include "bpf/lb_maps.h"
+
+/* The interface's MTU, set by the loader (rodata); 0 (tests): 1500. */
+const volatile __u32 cfg_lb_mtu = 0;
+
+#define LB_IPIP_TTL 64
+#define LB_TCP_SYN 0x02
+#define LB_TCP_ACK 0x10
+
+static __always_inline struct xdpctl_lb_stats *lb_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&xdpctl_lb_stats, &zero);
+}
+
+/* One lookup of the stats a packet (the caller's), however many counters it touches. */
+static __always_inline void lb_count_in(struct xdpctl_lb_stats *s, __u32 idx)
+{
+	asm volatile("" : "+r"(idx));
+	if (s && idx < XDPCTL_LB_CNT_MAX)
+		s->cnt[idx]++;
+}
+
+static __always_inline void lb_count(__u32 idx)
+{
+	lb_count_in(lb_stats(), idx);
+}
+
+static __always_inline void lb_ctr_add(void *map, __u32 idx, __u32 bytes, __u32 new_flow)
+{
+	struct xdpctl_lb_ctr *c = bpf_map_lookup_elem(map, &idx);
+
+	if (!c)
+		return;
+	c->packets++;
+	c->bytes += bytes;
+	c->new_flows += new_flow;
+}
+
+static __always_inline __u16 lb_csum_fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+/* Source MAC := the destination the frame came to (ours); destination := the next hop. */
+static __always_inline void lb_set_macs(struct ethhdr *to, const struct ethhdr *from, const __u8 *next_hop)
+{
+	__u8 ours[ETH_ALEN];
+
+	__builtin_memcpy(ours, from->h_dest, ETH_ALEN);
+	__builtin_memcpy(to->h_source, ours, ETH_ALEN);
+	__builtin_memcpy(to->h_dest, next_hop, ETH_ALEN);
+}
+
+static __always_inline __u32 lb_mtu(void)
+{
+	return cfg_lb_mtu ? cfg_lb_mtu : 1500;
+}
+
+/* IPv4-in-IPv4. The frame is untagged (l3 at ETH_HLEN). Returns an XDP action. */
+static __always_inline int lb_encap4(struct xdp_md *ctx, const struct xdpctl_lb_vip *vip,
+				     const struct xdpctl_lb_backend *be)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct iphdr *inner = data + ETH_HLEN;
+	struct iphdr outer = {};
+	struct ethhdr *eth;
+	__u32 inner_len, sum = 0;
+	__u16 *w = (__u16 *)&outer;
+
+	if ((void *)(inner + 1) > end)
+		return XDP_PASS;
+	inner_len = bpf_ntohs(inner->tot_len);
+	if (inner_len + sizeof(outer) > lb_mtu()) {
+		lb_count(XDPCTL_LB_CNT_TOO_BIG);
+		return XDP_PASS;
+	}
+	outer.version = 4;
+	outer.ihl = 5;
+	outer.tos = inner->tos;
+	outer.tot_len = bpf_htons(inner_len + sizeof(outer));
+	outer.ttl = LB_IPIP_TTL;
+	outer.protocol = IPPROTO_IPIP;
+	outer.saddr = vip->ipip_src[0];
+	outer.daddr = be->addr[0];
+#pragma unroll
+	for (int i = 0; i < (int)sizeof(outer) / 2; i++)
+		sum += w[i];
+	outer.check = lb_csum_fold(sum);
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(outer))) {
+		lb_count(XDPCTL_LB_CNT_ERROR);
+		return XDP_PASS;
+	}
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	/* the old Ethernet header now starts sizeof(outer) bytes in: no overlap with the new */
+	if (data + ETH_HLEN + sizeof(outer) + ETH_HLEN > end)
+		return XDP_DROP; /* cannot happen: the frame only grew; the verifier wants it */
+	lb_set_macs(eth, data + sizeof(outer), be->mac);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	__builtin_memcpy(data + ETH_HLEN, &outer, sizeof(outer));
+	return XDP_TX;
+}
+
+/* IPv6-in-IPv6, as lb_encap4. The flow label carries the flow hash, for the backend's RSS. */
+static __always_inline int lb_encap6(struct xdp_md *ctx, const struct xdpctl_lb_vip *vip,
+				     const struct xdpctl_lb_backend *be, __u32 hash)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *inner = data + ETH_HLEN;
+	struct ipv6hdr outer = {};
+	struct ethhdr *eth;
+	__u32 inner_len;
+
+	if ((void *)(inner + 1) > end)
+		return XDP_PASS;
+	inner_len = sizeof(*inner) + bpf_ntohs(inner->payload_len);
+	if (inner_len + sizeof(outer) > lb_mtu()) {
+		lb_count(XDPCTL_LB_CNT_TOO_BIG);
+		return XDP_PASS;
+	}
+	outer.version = 6;
+	/* traffic class: the inner one's (it straddles the first two bytes) */
+	outer.priority = inner->priority;
+	outer.flow_lbl[0] = (inner->flow_lbl[0] & 0xf0) | ((hash >> 16) & 0x0f);
+	outer.flow_lbl[1] = (hash >> 8) & 0xff;
+	outer.flow_lbl[2] = hash & 0xff;
+	outer.payload_len = bpf_htons(inner_len);
+	outer.nexthdr = IPPROTO_IPV6;
+	outer.hop_limit = LB_IPIP_TTL;
+	__builtin_memcpy(&outer.saddr, vip->ipip_src, sizeof(outer.saddr));
+	__builtin_memcpy(&outer.daddr, be->addr, sizeof(outer.daddr));
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(outer))) {
+		lb_count(XDPCTL_LB_CNT_ERROR);
+		return XDP_PASS;
+	}
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	if (data + ETH_HLEN + sizeof(outer) + ETH_HLEN > end)
+		return XDP_DROP; /* cannot happen, see lb_encap4 */
+	lb_set_macs(eth, data + sizeof(outer), be->mac);
+	eth->h_proto = bpf_htons(ETH_P_IPV6);
+	__builtin_memcpy(data + ETH_HLEN, &outer, sizeof(outer));
+	return XDP_TX;
+}
+
+/* A packet to a VIP address that is not balanced: counted under `why` if the address is a
+ * VIP's, passed either way. */
+static __always_inline int lb_pass_if_vip_addr(struct xdpctl_lb_vip_key *vk, __u32 why)
+{
+	vk->port = 0;
+	vk->proto = XDPCTL_LB_PROTO_ADDR;
+	if (bpf_map_lookup_elem(&xdpctl_lb_vips, vk))
+		lb_count(why);
+	return XDP_PASS;
+}
+
+/* The VIP a connection-table entry was scheduled under, if it still has that id and the
+ * packet is still its (address, protocol, and port unless the VIP's is 0). */
+static __always_inline struct xdpctl_lb_vip *lb_vip_of_flow(const struct xdpctl_lb_flow *fl,
+							    const struct xdpctl_lb_vip_key *vk)
+{
+	__u32 id = fl->vip_id;
+	struct xdpctl_lb_vip_slot *s = bpf_map_lookup_elem(&xdpctl_lb_vip_ids, &id);
+
+	if (!s || !s->used || s->key.family != vk->family || s->key.proto != vk->proto ||
+	    (s->key.port && s->key.port != vk->port) || s->key.addr[0] != vk->addr[0] ||
+	    s->key.addr[1] != vk->addr[1] || s->key.addr[2] != vk->addr[2] || s->key.addr[3] != vk->addr[3])
+		return NULL;
+	return &s->vip;
+}
+
+/* The VIP of a packet by the hash: exact port, then port 0. */
+static __always_inline struct xdpctl_lb_vip *lb_vip_lookup(struct xdpctl_lb_vip_key *vk, __u32 any_port)
+{
+	struct xdpctl_lb_vip *vip = bpf_map_lookup_elem(&xdpctl_lb_vips, vk);
+
+	if (!vip && any_port) {
+		__be16 port = vk->port;
+
+		vk->port = 0;
+		vip = bpf_map_lookup_elem(&xdpctl_lb_vips, vk);
+		vk->port = port;
+	}
+	return vip;
+}
+
+/* The step itself. `any_port`: some VIP has port 0. Returns an XDP action. */
+__noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port)
+{
+	struct xdpctl_lb_vip_key vk = {};
+	struct xdpctl_lb_flow_key fk = {};
+	struct xdpctl_lb_backend *be = NULL;
+	struct xdpctl_lb_vip *vip = NULL;
+	struct xdpctl_lb_flow *fl;
+	__u32 be_id, hash, ports, new_flow = 0;
+	struct xdpctl_lb_stats *st;
+	void *data, *end;
+
+	if (!ctx || !p)
+		return XDP_PASS;
+	if (p->l3_proto == ETH_P_IP)
+		vk.family = 4;
+	else if (p->l3_proto == ETH_P_IPV6)
+		vk.family = 6;
+	else
+		return XDP_PASS;
+	__builtin_memcpy(vk.addr, p->daddr, sizeof(vk.addr));
+
+	if (p->frag != PKT_NOT_FRAGMENT)
+		return lb_pass_if_vip_addr(&vk, XDPCTL_LB_CNT_FRAGMENT);
+	if (p->l4_proto == IPPROTO_ICMP || p->l4_proto == IPPROTO_ICMPV6)
+		return lb_pass_if_vip_addr(&vk, XDPCTL_LB_CNT_ICMP);
+	if (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP)
+		return lb_pass_if_vip_addr(&vk, XDPCTL_LB_CNT_OTHER_PROTO);
+
+	vk.proto = p->l4_proto;
+	vk.port = p->dport;
+	st = lb_stats();
+	if (p->n_vlans) {
+		if (lb_vip_lookup(&vk, any_port))
+			lb_count_in(st, XDPCTL_LB_CNT_VLAN);
+		return XDP_PASS;
+	}
+
+	__builtin_memcpy(fk.saddr, p->saddr, sizeof(fk.saddr));
+	__builtin_memcpy(fk.daddr, p->daddr, sizeof(fk.daddr));
+	fk.sport = p->sport;
+	fk.dport = p->dport;
+	fk.proto = p->l4_proto;
+	fk.family = vk.family;
+
+	/* A hit counts only while its backend still serves this VIP: a deleted backend's slot
+	 * may have been given to another VIP. A drained one (weight 0) still does.
+	 * A TCP SYN (without ACK) opens a new connection: it is scheduled afresh and replaces
+	 * what the table held for its 5-tuple, which clients reuse (a closed connection's
+	 * entry must not send the new one to a drained backend). */
+	fl = fk.proto == IPPROTO_TCP && (p->tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN
+		     ? NULL
+		     : bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
+	if (fl && (fl->flags & XDPCTL_LB_FLOW_F_VALID))
+		vip = lb_vip_of_flow(fl, &vk);
+	if (vip) {
+		be_id = fl->backend;
+		be = bpf_map_lookup_elem(&xdpctl_lb_backends, &be_id);
+		if (be && (!(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != vip->id))
+			be = NULL;
+	} else {
+		/* no entry, or one of a VIP that is gone: the packet's VIP, if any, by the hash */
+		vip = lb_vip_lookup(&vk, any_port);
+		if (!vip)
+			return XDP_PASS;
+	}
+	ports = vip->flags & XDPCTL_LB_F_HASH_3TUPLE ? 0 : ((__u32)p->sport << 16) | p->dport;
+	if (be) {
+		lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
+		/* the flow label of ipip6 wants it; dsr and ipip4 need no hash on a hit */
+		hash = vip->mode == XDPCTL_LB_MODE_IPIP && vk.family == 6
+			       ? xdpctl_lb_flow_hash(p->saddr, p->daddr, ports, p->l4_proto)
+			       : 0;
+	} else {
+		struct xdpctl_lb_flow nf = {};
+		__u32 vid = vip->id, pos;
+		__u32 *slot;
+		void *ring;
+
+		lb_count_in(st, XDPCTL_LB_CNT_CT_MISS);
+		hash = xdpctl_lb_flow_hash(p->saddr, p->daddr, ports, p->l4_proto);
+		ring = bpf_map_lookup_elem(&xdpctl_lb_rings, &vid);
+		if (!ring) {
+			lb_count_in(st, XDPCTL_LB_CNT_ERROR);
+			return XDP_PASS;
+		}
+		pos = xdpctl_lb_ring_pos(hash, vip->ring_size);
+		slot = bpf_map_lookup_elem(ring, &pos);
+		if (!slot || *slot == XDPCTL_LB_NO_BACKEND) {
+			lb_count_in(st, XDPCTL_LB_CNT_NO_BACKEND);
+			return XDP_PASS;
+		}
+		be_id = *slot;
+		be = bpf_map_lookup_elem(&xdpctl_lb_backends, &be_id);
+		if (!be || !(be->flags & XDPCTL_LB_BE_F_USED)) {
+			lb_count_in(st, XDPCTL_LB_CNT_ERROR);
+			return XDP_PASS;
+		}
+		nf.backend = be_id;
+		nf.vip_id = vid;
+		nf.flags = XDPCTL_LB_FLOW_F_VALID;
+		bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY);
+		new_flow = 1;
+	}
+	lb_ctr_add(&xdpctl_lb_vctr, vip->id, p->len, new_flow);
+	lb_ctr_add(&xdpctl_lb_bctr, be_id, p->len, new_flow);
+
+	int act;
+	if (vip->mode == XDPCTL_LB_MODE_IPIP) {
+		act = vk.family == 4 ? lb_encap4(ctx, vip, be) : lb_encap6(ctx, vip, be, hash);
+	} else {
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (data + ETH_HLEN > end)
+			return XDP_PASS;
+		lb_set_macs(data, data, be->mac);
+		act = XDP_TX;
+	}
+	if (act == XDP_TX)
+		lb_count_in(st, XDPCTL_LB_CNT_TX);
+	return act;
+}
+
+/* Called by the XDP program for a parsed packet the filter passed. Not to a VIP address:
+ * one inlined array lookup and a bit test (abi: struct xdpctl_lb_ctl). */
+static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
+{
+	__u32 zero = 0, bit;
+	struct xdpctl_lb_ctl *c = bpf_map_lookup_elem(&xdpctl_lb_ctl, &zero);
+
+	if (!c || !c->n_vips)
+		return XDP_PASS;
+	bit = xdpctl_lb_addr_bit(p->daddr);
+	if (!((c->addr_bits[(bit >> 6) & (XDPCTL_LB_ADDR_BITS / 64 - 1)] >> (bit & 63)) & 1))
+		return XDP_PASS;
+	return xdpctl_lb(ctx, p, c->n_any_port);
+}
+
+#endif

@@ -1,0 +1,124 @@
+#include "lb/decap.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "error.h"
+#include "iface_index.h"
+#include "iface_pins.h"
+#include "libbpf_log.h"
+#include "netns.h"
+#include "skeleton.h"
+#include "system_checks.h"
+#include "tc_attach.h"
+#include "xdpctl_decap.skel.h"
+
+namespace xdpctl::lb {
+
+namespace {
+
+std::string decap_dir(const IfaceRef& iface)
+{
+    return std::string(kPinRoot) + "/decap/" + (iface.netns.empty() ? "-" : iface.netns) + "/" + iface.ifname;
+}
+
+xdpctl_lb_decap_key key_of(const IpAddr& a)
+{
+    xdpctl_lb_decap_key k{};
+    std::memcpy(k.addr, a.w, sizeof(k.addr));
+    k.family = a.family;
+    return k;
+}
+
+// Replaces the map's addresses with `addrs`: new ones first, so an address in both lists
+// is never missing.
+void set_addrs(int map_fd, const std::vector<IpAddr>& addrs)
+{
+    __u32 one = 1;
+    std::vector<xdpctl_lb_decap_key> keep;
+    for (const auto& a : addrs) {
+        auto k = key_of(a);
+        if (bpf_map_update_elem(map_fd, &k, &one, BPF_ANY) != 0)
+            fail("cannot add {} to the decapsulator: {}", format_ip(a), errno_str(errno));
+        keep.push_back(k);
+    }
+    xdpctl_lb_decap_key cur{}, next{};
+    std::vector<xdpctl_lb_decap_key> drop;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(map_fd, prev, &next) == 0) {
+        cur = next;
+        prev = &cur;
+        bool kept = false;
+        for (const auto& k : keep)
+            kept |= std::memcmp(&k, &cur, sizeof(k)) == 0;
+        if (!kept)
+            drop.push_back(cur);
+    }
+    for (const auto& k : drop)
+        bpf_map_delete_elem(map_fd, &k);
+}
+
+}  // namespace
+
+bool decap_attach(const IfaceRef& iface, const std::vector<IpAddr>& addrs)
+{
+    require_privileges();
+    require_bpffs();
+    if (addrs.empty())
+        fail_usage("lb decap attach {}: name at least one address of this host to decapsulate for",
+                   iface.ifname);
+    const std::string dir = decap_dir(iface);
+    if (UniqueFd map = open_pinned(dir + "/dst")) {
+        set_addrs(map.get(), addrs);
+        return false;
+    }
+    libbpf_log_start();
+    SkelPtr<xdpctl_decap> s(xdpctl_decap::open_and_load());
+    if (!s)
+        fail("cannot load the decapsulator: {}", errno_str(errno));
+    set_addrs(bpf_map__fd(s->maps.xdpctl_decap_dst), addrs);
+    UniqueFd link;
+    {
+        NetnsScope ns(iface.netns);
+        const int ifindex = resolve_ifindex(iface);
+        int err = 0;
+        link = attach_tcx_link(bpf_program__fd(s->progs.xdpctl_decap), ifindex, TcDirection::ingress, &err);
+        if (!link)
+            fail("{}: cannot attach the decapsulator to tcx ingress: {}", iface.display(), errno_str(err));
+    }
+    make_pin_dir(dir);
+    pin_fd(bpf_map__fd(s->maps.xdpctl_decap_dst), dir + "/dst");
+    try {
+        pin_fd(link.get(), dir + "/link");
+    } catch (...) {
+        unpin(dir + "/dst");
+        throw;
+    }
+    return true;
+}
+
+void decap_detach(const IfaceRef& iface)
+{
+    require_privileges();
+    require_bpffs();
+    const std::string dir = decap_dir(iface);
+    UniqueFd link = open_pinned(dir + "/link");
+    if (!link && !path_exists(dir + "/dst"))
+        fail_usage("no decapsulator on {} (nothing under {})", iface.display(), dir);
+    if (link) {
+        int err = bpf_link_detach(link.get());
+        if (err && err != -ENOLINK && err != -EINVAL && err != -ENOENT)
+            fail("cannot detach the decapsulator from {}: {}", iface.display(), errno_str(err));
+    }
+    remove_pin_tree(dir);
+    // Empty parents only.
+    rmdir((std::string(kPinRoot) + "/decap/" + (iface.netns.empty() ? "-" : iface.netns)).c_str());
+    rmdir((std::string(kPinRoot) + "/decap").c_str());
+}
+
+}  // namespace xdpctl::lb

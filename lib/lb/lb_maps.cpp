@@ -1,0 +1,480 @@
+#include "lb/lb_maps.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <bpf/bpf.h>
+
+#include "counters.h"
+#include "error.h"
+#include "iface_pins.h"
+#include "lb/maglev.h"
+
+namespace xdpctl::lb {
+
+namespace {
+
+// The pinned name of each map, in LbMapFds order.
+constexpr const char* kNames[] = {"xdpctl_lb_ctl",   "xdpctl_lb_vips", "xdpctl_lb_vip_ids",
+                                  "xdpctl_lb_backends", "xdpctl_lb_rings", "xdpctl_lb_ct",
+                                  "xdpctl_lb_vctr",  "xdpctl_lb_bctr", "xdpctl_lb_stats"};
+
+// A Maglev table as an inner map of xdpctl_lb_rings: type and flags of the template.
+UniqueFd create_ring_map(const std::vector<uint32_t>& table)
+{
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+    int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xdpctl_lb_ring", sizeof(__u32), sizeof(__u32),
+                            uint32_t(table.size()), &opts);
+    if (fd < 0)
+        fail("cannot create a Maglev table of {} entries: {}", table.size(), errno_str(errno));
+    UniqueFd map(fd);
+    std::vector<uint32_t> keys(table.size());
+    for (uint32_t i = 0; i < keys.size(); i++)
+        keys[i] = i;
+    __u32 count = uint32_t(table.size());
+    if (bpf_map_update_batch(map.get(), keys.data(), table.data(), &count, nullptr) != 0)
+        fail("cannot fill the Maglev table: {}", errno_str(errno));
+    return map;
+}
+
+xdpctl_lb_vip_key addr_marker(const xdpctl_lb_vip_key& k)
+{
+    xdpctl_lb_vip_key m = k;
+    m.port = 0;
+    m.proto = XDPCTL_LB_PROTO_ADDR;
+    return m;
+}
+
+IpAddr addr_of(const __u32* w, uint8_t family)
+{
+    IpAddr a;
+    a.family = family;
+    std::memcpy(a.w, w, sizeof(a.w));
+    return a;
+}
+
+template <typename T>
+std::vector<T> read_percpu(int fd, uint32_t idx, const char* what)
+{
+    static_assert(sizeof(T) % 8 == 0, "per-CPU values are 8-byte aligned");
+    std::vector<T> v(possible_cpus());
+    if (bpf_map_lookup_elem(fd, &idx, v.data()) != 0)
+        fail("cannot read the {} counters: {}", what, errno_str(errno));
+    return v;
+}
+
+xdpctl_lb_ctr sum(const std::vector<xdpctl_lb_ctr>& v)
+{
+    xdpctl_lb_ctr s{};
+    for (const auto& c : v) {
+        s.packets += c.packets;
+        s.bytes += c.bytes;
+        s.new_flows += c.new_flows;
+    }
+    return s;
+}
+
+}  // namespace
+
+IpAddr BackendEntry::addr() const
+{
+    return addr_of(rec.addr, rec.family);
+}
+
+MacAddr BackendEntry::mac() const
+{
+    MacAddr m;
+    std::memcpy(m.data(), rec.mac, 6);
+    return m;
+}
+
+UniqueFd dup_lb_map_fd(const bpf_map* m)
+{
+    int fd = bpf_map__fd(m);
+    if (fd < 0)
+        fail("the map {} is not loaded", bpf_map__name(m));
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d < 0)
+        fail("cannot duplicate the fd of map {}: {}", bpf_map__name(m), errno_str(errno));
+    return UniqueFd(d);
+}
+
+LbMapFds lb_map_fds_pinned(const std::string& dir)
+{
+    auto open = [&](const char* name) {
+        UniqueFd fd = open_pinned(dir + "/" + name);
+        if (!fd)
+            fail("the load-balancer map {} is not pinned under {}", name, dir);
+        return fd;
+    };
+    return LbMapFds{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
+                    open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8])};
+}
+
+LbMaps::LbMaps(LbMapFds fds) : fds_(std::move(fds)) {}
+
+std::vector<VipEntry> LbMaps::vips() const
+{
+    std::vector<VipEntry> out;
+    xdpctl_lb_vip_key k{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fds_.vips.get(), prev, &next) == 0) {
+        k = next;
+        prev = &k;
+        if (k.proto == XDPCTL_LB_PROTO_ADDR)
+            continue;
+        VipEntry e;
+        if (bpf_map_lookup_elem(fds_.vips.get(), &k, &e.rec) != 0)
+            continue;  // deleted meanwhile
+        e.spec = vip_spec(k);
+        out.push_back(e);
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.rec.id < b.rec.id; });
+    return out;
+}
+
+std::optional<VipEntry> LbMaps::find_vip(const VipSpec& v) const
+{
+    xdpctl_lb_vip_key k = vip_key(v);
+    VipEntry e;
+    if (bpf_map_lookup_elem(fds_.vips.get(), &k, &e.rec) != 0)
+        return std::nullopt;
+    e.spec = v;
+    return e;
+}
+
+VipEntry LbMaps::require_vip(const VipSpec& v) const
+{
+    auto e = find_vip(v);
+    if (!e)
+        fail_usage("no VIP {} ('xdpctl lb list' shows them)", format_vip(v));
+    return *e;
+}
+
+std::vector<BackendEntry> LbMaps::all_backends() const
+{
+    std::vector<xdpctl_lb_backend> recs(XDPCTL_LB_MAX_BACKENDS);
+    std::vector<uint32_t> keys(XDPCTL_LB_MAX_BACKENDS);
+    __u32 count = XDPCTL_LB_MAX_BACKENDS, out_batch = 0;
+    int err = bpf_map_lookup_batch(fds_.backends.get(), nullptr, &out_batch, keys.data(), recs.data(),
+                                   &count, nullptr);
+    if (err && errno != ENOENT)
+        fail("cannot read the backends: {}", errno_str(errno));
+    std::vector<BackendEntry> out;
+    for (uint32_t i = 0; i < count; i++)
+        if (recs[i].flags & XDPCTL_LB_BE_F_USED)
+            out.push_back({keys[i], recs[i]});
+    return out;
+}
+
+std::vector<BackendEntry> LbMaps::backends(uint32_t vip_id) const
+{
+    std::vector<BackendEntry> out;
+    for (const auto& b : all_backends())
+        if (b.rec.vip_id == vip_id)
+            out.push_back(b);
+    return out;
+}
+
+void LbMaps::write_backend(uint32_t slot, const xdpctl_lb_backend& rec)
+{
+    if (bpf_map_update_elem(fds_.backends.get(), &slot, &rec, BPF_ANY) != 0)
+        fail("cannot write backend slot {}: {}", slot, errno_str(errno));
+}
+
+void LbMaps::write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s)
+{
+    if (bpf_map_update_elem(fds_.vip_ids.get(), &id, &s, BPF_ANY) != 0)
+        fail("cannot write VIP slot {}: {}", id, errno_str(errno));
+}
+
+void LbMaps::zero_counters(int fd, uint32_t idx)
+{
+    std::vector<xdpctl_lb_ctr> z(possible_cpus());
+    if (bpf_map_update_elem(fd, &idx, z.data(), BPF_ANY) != 0)
+        fail("cannot reset counters: {}", errno_str(errno));
+}
+
+void LbMaps::update_ctl()
+{
+    xdpctl_lb_ctl c{};
+    for (const auto& v : vips()) {
+        c.n_vips++;
+        c.n_any_port += v.spec.port == 0;
+        const uint32_t bit = xdpctl_lb_addr_bit(v.spec.addr.w);
+        c.addr_bits[bit / 64] |= uint64_t(1) << (bit % 64);
+    }
+    __u32 zero = 0;
+    if (bpf_map_update_elem(fds_.ctl.get(), &zero, &c, BPF_ANY) != 0)
+        fail("cannot write the load-balancer switches: {}", errno_str(errno));
+}
+
+void LbMaps::install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEntry>& bes)
+{
+    std::vector<MaglevBackend> mb;
+    for (const auto& b : bes)
+        mb.push_back({b.slot, maglev_key(b.rec.addr), b.rec.weight});
+    UniqueFd ring = create_ring_map(build_maglev(mb, vip.ring_size));
+    __u32 id = vip.id;
+    __u32 fd = uint32_t(ring.get());
+    // The publish point: one slot update, old table or new for every packet.
+    if (bpf_map_update_elem(fds_.rings.get(), &id, &fd, BPF_ANY) != 0)
+        fail("cannot install the Maglev table of VIP slot {}: {}", id, errno_str(errno));
+}
+
+VipEntry LbMaps::add_vip(const VipSpec& v, const VipOptions& o)
+{
+    if (find_vip(v))
+        fail_usage("VIP {} already exists", format_vip(v));
+    if (o.ipip_source && o.ipip_source->family != v.addr.family)
+        fail_usage("the ipip source {} is not of the VIP {}'s IP version", format_ip(*o.ipip_source),
+                   format_vip(v));
+    if (!is_prime(o.ring_size) || o.ring_size > XDPCTL_LB_RING_MAX)
+        fail_usage("the Maglev table size {} is not a prime of at most {} (65537 is the default)",
+                   o.ring_size, XDPCTL_LB_RING_MAX);
+    auto all = vips();
+    if (all.size() >= XDPCTL_LB_MAX_VIPS)
+        fail("{} VIPs exist: that is the most xdpctl supports", all.size());
+    std::vector<bool> used(XDPCTL_LB_MAX_VIPS);
+    for (const auto& e : all)
+        used[e.rec.id] = true;
+    uint32_t id = uint32_t(std::find(used.begin(), used.end(), false) - used.begin());
+
+    VipEntry e;
+    e.spec = v;
+    e.rec.id = id;
+    e.rec.mode = o.mode;
+    e.rec.flags = o.flags;
+    e.rec.ring_size = o.ring_size;
+    std::memcpy(e.rec.ipip_src, (o.ipip_source ? *o.ipip_source : v.addr).w, sizeof(e.rec.ipip_src));
+    e.rec.table_gen = 1;
+    zero_counters(fds_.vctr.get(), id);
+    install_ring(e.rec, {});
+    xdpctl_lb_vip_key k = vip_key(v);
+    // By id first: only connection-table entries made after the publish below name it.
+    write_vip_slot(id, xdpctl_lb_vip_slot{k, 1, e.rec});
+    if (bpf_map_update_elem(fds_.vips.get(), &k, &e.rec, BPF_NOEXIST) != 0) {
+        int err = errno;
+        write_vip_slot(id, xdpctl_lb_vip_slot{});
+        bpf_map_delete_elem(fds_.rings.get(), &id);
+        fail("cannot add VIP {}: {}", format_vip(v), errno_str(err));
+    }
+    // The address marker (ICMP and fragments to the address are counted) and the switches.
+    xdpctl_lb_vip_key m = addr_marker(k);
+    xdpctl_lb_vip marker{};
+    marker.id = XDPCTL_LB_NO_BACKEND;
+    bpf_map_update_elem(fds_.vips.get(), &m, &marker, BPF_NOEXIST);
+    update_ctl();
+    return e;
+}
+
+void LbMaps::del_vip(const VipSpec& v)
+{
+    VipEntry e = require_vip(v);
+    xdpctl_lb_vip_key k = vip_key(v);
+    // The publish point: from here no packet finds the VIP.
+    if (bpf_map_delete_elem(fds_.vips.get(), &k) != 0)
+        fail("cannot delete VIP {}: {}", format_vip(v), errno_str(errno));
+    bool addr_still_used = false;
+    for (const auto& o : vips())
+        addr_still_used |= o.spec.addr == v.addr;
+    if (!addr_still_used) {
+        xdpctl_lb_vip_key m = addr_marker(k);
+        bpf_map_delete_elem(fds_.vips.get(), &m);
+    }
+    update_ctl();
+    // Only `used` changes in this write, so a packet reading it meanwhile sees the slot in
+    // use (and whole) or not in use.
+    write_vip_slot(e.rec.id, xdpctl_lb_vip_slot{k, 0, e.rec});
+    for (const auto& b : backends(e.rec.id))
+        write_backend(b.slot, xdpctl_lb_backend{});
+    __u32 id = e.rec.id;
+    bpf_map_delete_elem(fds_.rings.get(), &id);
+}
+
+BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
+{
+    VipEntry e = require_vip(v);
+    if (b.weight > XDPCTL_LB_MAX_WEIGHT)
+        fail_usage("bad weight {}: at most {}", b.weight, XDPCTL_LB_MAX_WEIGHT);
+    if (e.rec.mode == XDPCTL_LB_MODE_IPIP && b.addr.family != v.addr.family)
+        fail_usage("backend {} is not of the VIP {}'s IP version (ipip carries IPv4 in IPv4, "
+                   "IPv6 in IPv6)", format_ip(b.addr), format_vip(v));
+    auto all = all_backends();
+    std::vector<BackendEntry> mine;
+    std::vector<bool> used(XDPCTL_LB_MAX_BACKENDS);
+    for (const auto& o : all) {
+        used[o.slot] = true;
+        if (o.rec.vip_id == e.rec.id) {
+            if (o.addr() == b.addr)
+                fail_usage("backend {} already serves VIP {}", format_ip(b.addr), format_vip(v));
+            mine.push_back(o);
+        }
+    }
+    auto free = std::find(used.begin(), used.end(), false);
+    if (free == used.end())
+        fail("{} backends exist: that is the most xdpctl supports", XDPCTL_LB_MAX_BACKENDS);
+    BackendEntry n;
+    n.slot = uint32_t(free - used.begin());
+    std::memcpy(n.rec.addr, b.addr.w, sizeof(n.rec.addr));
+    std::memcpy(n.rec.mac, b.mac.data(), 6);
+    n.rec.family = b.addr.family;
+    n.rec.flags = XDPCTL_LB_BE_F_USED;
+    n.rec.vip_id = e.rec.id;
+    n.rec.weight = b.weight;
+    zero_counters(fds_.bctr.get(), n.slot);
+    // Not reachable until the table names it: written first.
+    write_backend(n.slot, n.rec);
+    mine.push_back(n);
+    try {
+        install_ring(e.rec, mine);
+    } catch (...) {
+        write_backend(n.slot, xdpctl_lb_backend{});
+        throw;
+    }
+    return n;
+}
+
+void LbMaps::set_weight(const VipSpec& v, const IpAddr& backend, uint32_t weight)
+{
+    VipEntry e = require_vip(v);
+    if (weight > XDPCTL_LB_MAX_WEIGHT)
+        fail_usage("bad weight {}: at most {}", weight, XDPCTL_LB_MAX_WEIGHT);
+    auto mine = backends(e.rec.id);
+    auto it = std::find_if(mine.begin(), mine.end(), [&](const auto& b) { return b.addr() == backend; });
+    if (it == mine.end())
+        fail_usage("backend {} does not serve VIP {}", format_ip(backend), format_vip(v));
+    it->rec.weight = weight;
+    // Connections already in the table keep their backend: only the table changes.
+    install_ring(e.rec, mine);
+    try {
+        write_backend(it->slot, it->rec);
+    } catch (...) {
+        install_ring(e.rec, backends(e.rec.id));  // the records still hold the old weight
+        throw;
+    }
+}
+
+void LbMaps::del_backend(const VipSpec& v, const IpAddr& backend)
+{
+    VipEntry e = require_vip(v);
+    auto mine = backends(e.rec.id);
+    auto it = std::find_if(mine.begin(), mine.end(), [&](const auto& b) { return b.addr() == backend; });
+    if (it == mine.end())
+        fail_usage("backend {} does not serve VIP {}", format_ip(backend), format_vip(v));
+    uint32_t slot = it->slot;
+    mine.erase(it);
+    install_ring(e.rec, mine);
+    // Now out of the table; its connections find it gone and are scheduled again.
+    write_backend(slot, xdpctl_lb_backend{});
+}
+
+xdpctl_lb_ctr LbMaps::vip_counters(uint32_t id) const
+{
+    return sum(read_percpu<xdpctl_lb_ctr>(fds_.vctr.get(), id, "VIP"));
+}
+
+xdpctl_lb_ctr LbMaps::backend_counters(uint32_t slot) const
+{
+    return sum(read_percpu<xdpctl_lb_ctr>(fds_.bctr.get(), slot, "backend"));
+}
+
+xdpctl_lb_stats LbMaps::stats() const
+{
+    xdpctl_lb_stats s{};
+    for (const auto& c : read_percpu<xdpctl_lb_stats>(fds_.stats.get(), 0, "load-balancer"))
+        for (int i = 0; i < XDPCTL_LB_CNT_MAX; i++)
+            s.cnt[i] += c.cnt[i];
+    return s;
+}
+
+std::vector<uint32_t> LbMaps::ring(uint32_t vip_id) const
+{
+    __u32 map_id = 0;
+    if (bpf_map_lookup_elem(fds_.rings.get(), &vip_id, &map_id) != 0)
+        fail("VIP slot {} has no Maglev table: {}", vip_id, errno_str(errno));
+    UniqueFd fd(bpf_map_get_fd_by_id(map_id));
+    if (!fd)
+        fail("cannot open the Maglev table (map id {}): {}", map_id, errno_str(errno));
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd.get(), &info, &len) != 0)
+        fail("cannot read the Maglev table's size: {}", errno_str(errno));
+    std::vector<uint32_t> keys(info.max_entries), vals(info.max_entries);
+    __u32 count = info.max_entries, out_batch = 0;
+    if (bpf_map_lookup_batch(fd.get(), nullptr, &out_batch, keys.data(), vals.data(), &count, nullptr) != 0 &&
+        errno != ENOENT)
+        fail("cannot read the Maglev table: {}", errno_str(errno));
+    std::vector<uint32_t> table(info.max_entries, XDPCTL_LB_NO_BACKEND);
+    for (uint32_t i = 0; i < count; i++)
+        if (keys[i] < table.size())
+            table[keys[i]] = vals[i];
+    return table;
+}
+
+TraceResult LbMaps::trace(const FlowSpec& f) const
+{
+    TraceResult r;
+    VipSpec v{f.dst, f.dport, f.proto};
+    auto e = find_vip(v);
+    if (!e) {
+        v.port = 0;
+        e = find_vip(v);
+    }
+    if (!e)
+        return r;
+    r.vip_found = true;
+    r.vip = *e;
+
+    xdpctl_lb_flow_key fk{};
+    std::memcpy(fk.saddr, f.src.w, sizeof(fk.saddr));
+    std::memcpy(fk.daddr, f.dst.w, sizeof(fk.daddr));
+    fk.sport = htons(f.sport);
+    fk.dport = htons(f.dport);
+    fk.proto = f.proto;
+    fk.family = f.dst.family;
+    const uint32_t ports = (e->rec.flags & XDPCTL_LB_F_HASH_3TUPLE)
+                               ? 0
+                               : (uint32_t(fk.sport) << 16) | fk.dport;
+    r.hash = xdpctl_lb_flow_hash(fk.saddr, fk.daddr, ports, f.proto);
+    r.ring_pos = xdpctl_lb_ring_pos(r.hash, e->rec.ring_size);
+
+    auto mine = backends(e->rec.id);
+    auto by_slot = [&](uint32_t slot) -> std::optional<BackendEntry> {
+        for (const auto& b : mine)
+            if (b.slot == slot)
+                return b;
+        return std::nullopt;
+    };
+    // The syscall lookup of an LRU map does not refresh the entry: nothing changes.
+    std::vector<xdpctl_lb_flow> per_cpu(possible_cpus());
+    if (bpf_map_lookup_elem(fds_.ct.get(), &fk, per_cpu.data()) == 0) {
+        for (size_t cpu = 0; cpu < per_cpu.size(); cpu++) {
+            const auto& fl = per_cpu[cpu];
+            if (!(fl.flags & XDPCTL_LB_FLOW_F_VALID) || fl.vip_id != e->rec.id)
+                continue;
+            if (auto b = by_slot(fl.backend)) {
+                r.conntrack_hit = true;
+                r.hit_cpus.push_back(int(cpu));
+                r.backend = b;
+            }
+        }
+    }
+    __u32 vid = e->rec.id, map_id = 0, slot = XDPCTL_LB_NO_BACKEND;
+    if (bpf_map_lookup_elem(fds_.rings.get(), &vid, &map_id) != 0)
+        fail("VIP {} has no Maglev table: {}", format_vip(e->spec), errno_str(errno));
+    UniqueFd table(bpf_map_get_fd_by_id(map_id));
+    if (!table || bpf_map_lookup_elem(table.get(), &r.ring_pos, &slot) != 0)
+        fail("cannot read the Maglev table of VIP {}: {}", format_vip(e->spec), errno_str(errno));
+    if (slot != XDPCTL_LB_NO_BACKEND)
+        r.maglev = by_slot(slot);
+    if (!r.conntrack_hit)
+        r.backend = r.maglev;
+    return r;
+}
+
+}  // namespace xdpctl::lb

@@ -1,0 +1,126 @@
+// The writer and reader of the load balancer's maps (lib/bpf/lb_maps.h; layout in the "load
+// balancing" section of abi/xdpctl_abi.h). Every change has one publish point, a single map
+// update that packets see whole: a VIP record, or a VIP's Maglev table swapped in its
+// ARRAY_OF_MAPS slot. A change that fails before it leaves the maps as they were.
+// One writer at a time (the caller holds the lock: LbStore).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <bpf/libbpf.h>
+
+#include "abi/xdpctl_abi.h"
+#include "lb/lb_model.h"
+#include "unique_fd.h"
+
+namespace xdpctl::lb {
+
+// Every LB map, by its pinned name (the loader pins maps by name).
+struct LbMapFds {
+    UniqueFd ctl;       // xdpctl_lb_ctl
+    UniqueFd vips;      // xdpctl_lb_vips
+    UniqueFd vip_ids;   // xdpctl_lb_vip_ids
+    UniqueFd backends;  // xdpctl_lb_backends
+    UniqueFd rings;     // xdpctl_lb_rings
+    UniqueFd ct;        // xdpctl_lb_ct
+    UniqueFd vctr;      // xdpctl_lb_vctr
+    UniqueFd bctr;      // xdpctl_lb_bctr
+    UniqueFd stats;     // xdpctl_lb_stats
+};
+
+UniqueFd dup_lb_map_fd(const bpf_map* m);
+
+template <typename Skel>
+LbMapFds lb_map_fds(const Skel& s)
+{
+    return LbMapFds{dup_lb_map_fd(s.maps.xdpctl_lb_ctl),   dup_lb_map_fd(s.maps.xdpctl_lb_vips),
+                    dup_lb_map_fd(s.maps.xdpctl_lb_vip_ids), dup_lb_map_fd(s.maps.xdpctl_lb_backends), dup_lb_map_fd(s.maps.xdpctl_lb_rings),
+                    dup_lb_map_fd(s.maps.xdpctl_lb_ct),    dup_lb_map_fd(s.maps.xdpctl_lb_vctr),
+                    dup_lb_map_fd(s.maps.xdpctl_lb_bctr),  dup_lb_map_fd(s.maps.xdpctl_lb_stats)};
+}
+
+// The maps pinned under `dir` (/sys/fs/bpf/xdpctl/maps).
+LbMapFds lb_map_fds_pinned(const std::string& dir);
+
+struct VipOptions {
+    uint32_t mode = XDPCTL_LB_MODE_DSR;
+    uint32_t flags = 0;                          // XDPCTL_LB_F_*
+    uint32_t ring_size = XDPCTL_LB_RING_DEFAULT; // a prime
+    std::optional<IpAddr> ipip_source;           // default: the VIP's address
+};
+
+struct BackendSpec {
+    IpAddr addr;
+    MacAddr mac{};
+    uint32_t weight = 1;
+};
+
+struct VipEntry {
+    VipSpec spec;
+    xdpctl_lb_vip rec{};
+};
+
+struct BackendEntry {
+    uint32_t slot = 0;
+    xdpctl_lb_backend rec{};
+    IpAddr addr() const;
+    MacAddr mac() const;
+};
+
+// Where `lb trace` says a flow goes.
+struct TraceResult {
+    bool vip_found = false;
+    VipEntry vip;
+    bool conntrack_hit = false;
+    std::vector<int> hit_cpus;       // CPUs whose connection table holds the flow
+    uint32_t hash = 0, ring_pos = 0; // the Maglev lookup (also done on a hit, for reference)
+    std::optional<BackendEntry> backend;  // what the flow's packets get; none: no backend
+    std::optional<BackendEntry> maglev;   // what a new connection (TCP SYN) on it would get
+};
+
+class LbMaps {
+public:
+    explicit LbMaps(LbMapFds fds);
+
+    template <typename Skel>
+    static LbMaps from_skeleton(const Skel& s) { return LbMaps(lb_map_fds(s)); }
+
+    std::vector<VipEntry> vips() const;  // sorted by id
+    std::optional<VipEntry> find_vip(const VipSpec& v) const;
+    std::vector<BackendEntry> backends(uint32_t vip_id) const;  // sorted by slot
+
+    VipEntry add_vip(const VipSpec& v, const VipOptions& o);
+    void del_vip(const VipSpec& v);
+    BackendEntry add_backend(const VipSpec& v, const BackendSpec& b);
+    void set_weight(const VipSpec& v, const IpAddr& backend, uint32_t weight);
+    void del_backend(const VipSpec& v, const IpAddr& backend);
+
+    xdpctl_lb_ctr vip_counters(uint32_t id) const;      // summed over CPUs
+    xdpctl_lb_ctr backend_counters(uint32_t slot) const;
+    xdpctl_lb_stats stats() const;
+
+    // The VIP's Maglev table as installed (slots), for tests and trace.
+    std::vector<uint32_t> ring(uint32_t vip_id) const;
+
+    // Which backend the flow gets, read from the live maps, changing nothing.
+    TraceResult trace(const FlowSpec& f) const;
+
+    const LbMapFds& fds() const { return fds_; }
+
+private:
+    VipEntry require_vip(const VipSpec& v) const;
+    std::vector<BackendEntry> all_backends() const;
+    // Builds the VIP's table from these backends and swaps it in (the publish point).
+    void install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEntry>& bes);
+    void write_backend(uint32_t slot, const xdpctl_lb_backend& rec);
+    void write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s);
+    void update_ctl();
+    void zero_counters(int fd, uint32_t idx);
+
+    LbMapFds fds_;
+};
+
+}  // namespace xdpctl::lb

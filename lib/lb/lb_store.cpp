@@ -1,0 +1,58 @@
+#include "lb/lb_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include "error.h"
+#include "iface_pins.h"
+#include "iface_ref.h"
+#include "loader.h"
+#include "system_checks.h"
+
+namespace xdpctl::lb {
+
+LbStore::LbStore()
+{
+    // The lock of the policy commands (lib/policy/policy_store.cpp): one writer at a time.
+    lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+    if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)
+        fail("cannot take the lock /run/xdpctl.lock: {}", errno_str(errno));
+    // Loading the XDP object creates every shared map not pinned yet (a verification, ~0.1 s).
+    if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips"))
+        ensure_shared_maps();
+    else {
+        require_privileges();
+        require_bpffs();
+    }
+    maps_ = std::make_unique<LbMaps>(lb_map_fds_pinned(shared_maps_dir()));
+}
+
+const char* lb_counter_name(int idx)
+{
+    switch (idx) {
+    case XDPCTL_LB_CNT_CT_HIT:
+        return "conntrack_hits";
+    case XDPCTL_LB_CNT_CT_MISS:
+        return "conntrack_misses";
+    case XDPCTL_LB_CNT_NO_BACKEND:
+        return "no_backend";
+    case XDPCTL_LB_CNT_TOO_BIG:
+        return "too_big";
+    case XDPCTL_LB_CNT_FRAGMENT:
+        return "fragments";
+    case XDPCTL_LB_CNT_ICMP:
+        return "icmp";
+    case XDPCTL_LB_CNT_OTHER_PROTO:
+        return "other_protocol";
+    case XDPCTL_LB_CNT_VLAN:
+        return "vlan_tagged";
+    case XDPCTL_LB_CNT_ERROR:
+        return "errors";
+    case XDPCTL_LB_CNT_TX:
+        return "forwarded";
+    default:
+        return "?";
+    }
+}
+
+}  // namespace xdpctl::lb

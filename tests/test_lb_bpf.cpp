@@ -1,0 +1,564 @@
+// The load balancer through the real XDP program and the TC decapsulator, with
+// BPF_PROG_TEST_RUN: the exact bytes that go out for DSR and IP-in-IP (v4, v6), checksums,
+// non-VIP traffic untouched, fragments and ICMP to a VIP passed and counted, the connection
+// table keeping a flow on its backend when the Maglev table changes, and the program picking
+// the backend the C++ side computes with the same hash (what `lb trace` relies on).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+
+#include "bpf_test_run.h"
+#include "error.h"
+#include "lb/lb_maps.h"
+#include "packet_builder.h"
+#include "require_root.h"
+#include "xdpctl_decap.skel.h"
+#include "xdpctl_xdp.skel.h"
+
+using namespace xdpctl;
+using namespace xdpctl::lb;
+using namespace xdpctl::test;
+
+namespace {
+
+// The VIPs and backends of these tests (benchmarking ranges only).
+const Ipv4Addr kClient4{198, 18, 0, 1};
+const Ipv4Addr kVip4{198, 19, 0, 1};
+const Ipv4Addr kIpipSrc4{198, 19, 0, 254};
+const Ipv6Addr kClient6{0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+const Ipv6Addr kVip6{0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x01};
+const Ipv6Addr kIpipSrc6{0x20, 0x01, 0x00, 0x02, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0xfe};
+
+Mac backend_mac(int i)
+{
+    return {0x02, 0x00, 0x00, 0x00, 0x0a, uint8_t(i)};
+}
+
+IpAddr ip4(const Ipv4Addr& a)
+{
+    return parse_ip(fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]));
+}
+
+IpAddr ip6(const Ipv6Addr& a)
+{
+    IpAddr r;
+    r.family = 6;
+    std::memcpy(r.w, a.data(), 16);
+    return r;
+}
+
+IpAddr backend4(int i)
+{
+    return parse_ip(fmt::format("198.19.10.{}", i));
+}
+
+IpAddr backend6(int i)
+{
+    return parse_ip(fmt::format("2001:2:0:a::{}", i));
+}
+
+BackendSpec backend(const IpAddr& a, int i, uint32_t weight = 1)
+{
+    BackendSpec b;
+    b.addr = a;
+    std::memcpy(b.mac.data(), backend_mac(i).data(), 6);
+    b.weight = weight;
+    return b;
+}
+
+struct Out {
+    int err = 0;
+    uint32_t retval = 0;
+    std::vector<uint8_t> bytes;
+};
+
+// One run that also returns the frame as the program left it.
+Out run_out(int prog_fd, const std::vector<uint8_t>& in)
+{
+    Out o;
+    o.bytes.resize(in.size() + 256);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = o.bytes.data(),
+                .data_size_in = uint32_t(in.size()), .data_size_out = uint32_t(o.bytes.size()),
+                .repeat = 1);
+    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
+        o.err = -errno;
+    o.retval = opts.retval;
+    o.bytes.resize(opts.data_size_out);
+    return o;
+}
+
+// An established connection's segment (ACK), or with `syn` a connection's first.
+Frame tcp4(uint16_t sport, const Ipv4Addr& dst = kVip4, uint16_t dport = 80, size_t payload = 32,
+           bool syn = false)
+{
+    Ipv4Opts ip;
+    ip.src = kClient4;
+    ip.dst = dst;
+    TcpOpts t;
+    t.sport = sport;
+    t.dport = dport;
+    t.flags = syn ? tcp_flags::syn : tcp_flags::ack;
+    return PacketBuilder().eth(kDstMac, kSrcMac).ipv4(ip).tcp(t).payload(payload).build_frame();
+}
+
+Frame tcp6(uint16_t sport, const Ipv6Addr& dst = kVip6, uint16_t dport = 443)
+{
+    Ipv6Opts ip;
+    ip.src = kClient6;
+    ip.dst = dst;
+    TcpOpts t;
+    t.sport = sport;
+    t.dport = dport;
+    t.flags = tcp_flags::ack;
+    return PacketBuilder().eth(kDstMac, kSrcMac).ipv6(ip).tcp(t).payload(40).build_frame();
+}
+
+void put16(std::vector<uint8_t>& b, size_t off, uint16_t v)
+{
+    b[off] = uint8_t(v >> 8);
+    b[off + 1] = uint8_t(v);
+}
+
+// The Ethernet header the LB sends with: to the backend, from the address the frame came to.
+std::vector<uint8_t> eth_out(int backend, uint16_t type)
+{
+    const Mac m = backend_mac(backend);
+    std::vector<uint8_t> e(14);
+    std::copy(m.begin(), m.end(), e.begin());
+    std::copy(kDstMac.begin(), kDstMac.end(), e.begin() + 6);
+    put16(e, 12, type);
+    return e;
+}
+
+// Which test backend a frame the LB sent went to, by its destination MAC.
+int backend_of(const Out& o)
+{
+    return o.bytes.size() >= 6 ? o.bytes[5] : -1;
+}
+
+uint32_t flow_hash4(uint16_t sport, uint16_t dport)
+{
+    uint32_t s[4] = {}, d[4] = {};
+    std::memcpy(s, kClient4.data(), 4);
+    std::memcpy(d, kVip4.data(), 4);
+    return xdpctl_lb_flow_hash(s, d, (uint32_t(htons(sport)) << 16) | htons(dport), IPPROTO_TCP);
+}
+
+class LbBpf : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        XDPCTL_REQUIRE_ROOT();
+        // The connection table is per CPU: every run of a test on one CPU, as RSS keeps a
+        // flow on one queue.
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(sched_getcpu(), &set);
+        ASSERT_EQ(sched_setaffinity(0, sizeof(set), &set), 0);
+        xdp_.reset(xdpctl_xdp::open_and_load());
+        ASSERT_TRUE(xdp_) << "cannot load the XDP program: " << errno_str(errno);
+        maps_ = std::make_unique<LbMaps>(LbMaps::from_skeleton(*xdp_));
+    }
+
+    int prog() const { return bpf_program__fd(xdp_->progs.xdpctl_xdp); }
+    uint64_t stat(int idx) const { return maps_->stats().cnt[idx]; }
+
+    SkelPtr<xdpctl_xdp> xdp_;
+    std::unique_ptr<LbMaps> maps_;
+};
+
+VipSpec vip4(uint16_t port = 80)
+{
+    return {ip4(kVip4), port, IPPROTO_TCP};
+}
+
+VipSpec vip6(uint16_t port = 443)
+{
+    return {ip6(kVip6), port, IPPROTO_TCP};
+}
+
+}  // namespace
+
+TEST_F(LbBpf, DsrRewritesOnlyTheMacs)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const Frame f = tcp4(40001);
+    const Out o = run_out(prog(), f.bytes);
+    ASSERT_EQ(o.err, 0);
+    EXPECT_EQ(o.retval, uint32_t(XDP_TX));
+    std::vector<uint8_t> want = eth_out(1, 0x0800);
+    want.insert(want.end(), f.bytes.begin() + 14, f.bytes.end());
+    EXPECT_EQ(o.bytes, want);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_TX), 1u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 1u);
+    auto vc = maps_->vip_counters(0);
+    EXPECT_EQ(vc.packets, 1u);
+    EXPECT_EQ(vc.bytes, f.bytes.size());
+    EXPECT_EQ(vc.new_flows, 1u);
+    // The same flow again: a connection-table hit, no new flow.
+    ASSERT_EQ(run_out(prog(), f.bytes).bytes, want);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 1u);
+    EXPECT_EQ(maps_->vip_counters(0).new_flows, 1u);
+    EXPECT_EQ(maps_->backend_counters(maps_->backends(0)[0].slot).packets, 2u);
+}
+
+TEST_F(LbBpf, Ipip4ExactBytesAndChecksum)
+{
+    VipOptions o;
+    o.mode = XDPCTL_LB_MODE_IPIP;
+    o.ipip_source = ip4(kIpipSrc4);
+    maps_->add_vip(vip4(), o);
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    const Frame f = tcp4(40002);
+    const Out out = run_out(prog(), f.bytes);
+    ASSERT_EQ(out.err, 0);
+    ASSERT_EQ(out.retval, uint32_t(XDP_TX));
+
+    const size_t inner_len = f.l3_end - f.l3_off;
+    std::vector<uint8_t> outer = {0x45, f.bytes[f.l3_off + 1], 0, 0, 0, 0, 0, 0, 64, IPPROTO_IPIP, 0, 0};
+    put16(outer, 2, uint16_t(inner_len + 20));
+    outer.insert(outer.end(), kIpipSrc4.begin(), kIpipSrc4.end());
+    const uint8_t be[4] = {198, 19, 10, 2};
+    outer.insert(outer.end(), be, be + 4);
+    put16(outer, 10, inet_checksum(outer.data(), outer.size()));
+
+    std::vector<uint8_t> want = eth_out(2, 0x0800);
+    want.insert(want.end(), outer.begin(), outer.end());
+    want.insert(want.end(), f.bytes.begin() + 14, f.bytes.end());
+    EXPECT_EQ(out.bytes, want);
+    // The program's checksum verifies (sums to zero over the header).
+    EXPECT_EQ(inet_checksum(out.bytes.data() + 14, 20), 0);
+    // The inner packet's own checksums are untouched (and still right).
+    EXPECT_EQ(inet_checksum(out.bytes.data() + 34, 20), 0);
+}
+
+TEST_F(LbBpf, Ipip6ExactBytes)
+{
+    VipOptions o;
+    o.mode = XDPCTL_LB_MODE_IPIP;
+    o.ipip_source = ip6(kIpipSrc6);
+    maps_->add_vip(vip6(), o);
+    maps_->add_backend(vip6(), backend(backend6(3), 3));
+    const Frame f = tcp6(40003);
+    const Out out = run_out(prog(), f.bytes);
+    ASSERT_EQ(out.err, 0);
+    ASSERT_EQ(out.retval, uint32_t(XDP_TX));
+
+    uint32_t s[4], d[4];
+    std::memcpy(s, kClient6.data(), 16);
+    std::memcpy(d, kVip6.data(), 16);
+    const uint32_t hash = xdpctl_lb_flow_hash(s, d, (uint32_t(htons(40003)) << 16) | htons(443), IPPROTO_TCP);
+    const size_t inner_len = f.l3_end - f.l3_off;
+    // version 6, the inner traffic class (0), the flow label from the flow hash
+    std::vector<uint8_t> outer = {0x60, uint8_t((hash >> 16) & 0x0f), uint8_t(hash >> 8), uint8_t(hash), 0, 0,
+                                  41, 64};
+    put16(outer, 4, uint16_t(inner_len));
+    outer.insert(outer.end(), kIpipSrc6.begin(), kIpipSrc6.end());
+    const IpAddr be_addr = backend6(3);
+    const uint8_t* be = reinterpret_cast<const uint8_t*>(be_addr.w);
+    outer.insert(outer.end(), be, be + 16);
+
+    std::vector<uint8_t> want = eth_out(3, 0x86dd);
+    want.insert(want.end(), outer.begin(), outer.end());
+    want.insert(want.end(), f.bytes.begin() + 14, f.bytes.end());
+    EXPECT_EQ(out.bytes, want);
+}
+
+TEST_F(LbBpf, TooBigForIpipIsPassedAndCounted)
+{
+    VipOptions o;
+    o.mode = XDPCTL_LB_MODE_IPIP;
+    maps_->add_vip(vip4(), o);
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    // 1,490 bytes of IP: 1,510 once encapsulated, over the 1,500 MTU.
+    const Frame big = tcp4(40004, kVip4, 80, 1490 - 40);
+    const Out out = run_out(prog(), big.bytes);
+    EXPECT_EQ(out.retval, uint32_t(XDP_PASS));
+    EXPECT_EQ(out.bytes, big.bytes);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_TOO_BIG), 1u);
+    // 1,480 fits exactly.
+    const Frame fits = tcp4(40005, kVip4, 80, 1480 - 40);
+    EXPECT_EQ(run_out(prog(), fits.bytes).retval, uint32_t(XDP_TX));
+}
+
+TEST_F(LbBpf, NonVipTrafficUntouched)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const Ipv4Addr other{198, 19, 0, 2};
+    for (const Frame& f : {tcp4(40006, other), tcp4(40006, kVip4, 81), tcp6(40006)}) {
+        const Out o = run_out(prog(), f.bytes);
+        EXPECT_EQ(o.retval, uint32_t(XDP_PASS));
+        EXPECT_EQ(o.bytes, f.bytes);
+    }
+    // UDP to the TCP VIP's address and port: not the VIP.
+    Ipv4Opts ip;
+    ip.src = kClient4;
+    ip.dst = kVip4;
+    const auto udp = PacketBuilder().eth(kDstMac, kSrcMac).ipv4(ip).udp(40006, 80).build();
+    EXPECT_EQ(run_out(prog(), udp).bytes, udp);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_TX), 0u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 0u);
+}
+
+TEST_F(LbBpf, AnyPortVip)
+{
+    maps_->add_vip(vip4(0), {});
+    maps_->add_backend(vip4(0), backend(backend4(1), 1));
+    for (uint16_t port : {80, 8080, 1}) {
+        const Out o = run_out(prog(), tcp4(40007, kVip4, port).bytes);
+        EXPECT_EQ(o.retval, uint32_t(XDP_TX)) << port;
+    }
+}
+
+TEST_F(LbBpf, FragmentsIcmpAndOtherProtocolsToAVipArePassedAndCounted)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    Ipv4Opts ip;
+    ip.src = kClient4;
+    ip.dst = kVip4;
+    const auto echo = PacketBuilder().eth(kDstMac, kSrcMac).ipv4(ip).icmp_echo().build();
+    Ipv4Opts first = ip;
+    first.more_fragments = true;
+    const auto frag1 = PacketBuilder().eth(kDstMac, kSrcMac).ipv4(first).tcp().payload(16).build();
+    Ipv4Opts later = ip;
+    later.frag_offset = 10;
+    later.protocol = IPPROTO_TCP;
+    const auto frag2 = PacketBuilder().eth(kDstMac, kSrcMac).ipv4(later).payload(16).build();
+    Ipv4Opts gre = ip;
+    gre.protocol = 47;
+    const auto other = PacketBuilder().eth(kDstMac, kSrcMac).ipv4(gre).payload(16).build();
+    for (const auto& f : {echo, frag1, frag2, other}) {
+        const Out o = run_out(prog(), f);
+        EXPECT_EQ(o.retval, uint32_t(XDP_PASS));
+        EXPECT_EQ(o.bytes, f);
+    }
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_ICMP), 1u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_FRAGMENT), 2u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_OTHER_PROTO), 1u);
+    // ICMP to an address that is no VIP's: not counted.
+    Ipv4Opts elsewhere = ip;
+    elsewhere.dst = {198, 19, 0, 9};
+    run_out(prog(), PacketBuilder().eth(kDstMac, kSrcMac).ipv4(elsewhere).icmp_echo().build());
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_ICMP), 1u);
+    // A VLAN-tagged frame to the VIP is passed, counted.
+    const auto tagged = PacketBuilder().eth(kDstMac, kSrcMac).vlan(10).ipv4(ip).tcp().build();
+    EXPECT_EQ(run_out(prog(), tagged).bytes, tagged);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_VLAN), 1u);
+}
+
+TEST_F(LbBpf, NoBackendPasses)
+{
+    maps_->add_vip(vip4(), {});
+    const Frame f = tcp4(40008);
+    EXPECT_EQ(run_out(prog(), f.bytes).bytes, f.bytes);
+    maps_->add_backend(vip4(), backend(backend4(1), 1, 0));  // weight 0
+    EXPECT_EQ(run_out(prog(), f.bytes).bytes, f.bytes);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_NO_BACKEND), 2u);
+}
+
+// The program's choice for new flows is table[ring_pos(hash)], computed here with the
+// shared hash; and trace, which reads the live maps, agrees before and after the flows.
+TEST_F(LbBpf, ProgramAndTraceAgreeWithTheSharedHash)
+{
+    maps_->add_vip(vip4(), {});
+    for (int i = 1; i <= 3; i++)
+        maps_->add_backend(vip4(), backend(backend4(i), i, uint32_t(i)));
+    const auto table = maps_->ring(0);
+    std::map<uint32_t, int> slot_to_test_backend;
+    for (const auto& b : maps_->backends(0))
+        slot_to_test_backend[b.slot] = b.mac()[5];
+    std::map<int, int> spread;
+    for (uint16_t sport = 20000; sport < 20600; sport++) {
+        FlowSpec fl{IPPROTO_TCP, ip4(kClient4), ip4(kVip4), sport, 80};
+        const TraceResult before = maps_->trace(fl);
+        ASSERT_TRUE(before.vip_found);
+        ASSERT_FALSE(before.conntrack_hit);
+        const int want = slot_to_test_backend.at(table[xdpctl_lb_ring_pos(flow_hash4(sport, 80), 65537)]);
+        ASSERT_EQ(before.backend->mac()[5], want);
+        const Out o = run_out(prog(), tcp4(sport).bytes);
+        ASSERT_EQ(backend_of(o), want) << "sport " << sport;
+        const TraceResult after = maps_->trace(fl);
+        ASSERT_TRUE(after.conntrack_hit);
+        ASSERT_EQ(after.backend->mac()[5], want);
+        ASSERT_EQ(after.maglev->mac()[5], want);
+        spread[want]++;
+    }
+    // Weights 1:2:3 over 600 flows.
+    EXPECT_GT(spread[3], spread[1]);
+    // trace changed no counter: one miss and one packet a flow.
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 600u);
+    EXPECT_EQ(maps_->vip_counters(0).packets, 600u);
+}
+
+TEST_F(LbBpf, ConnectionTableKeepsFlowsWhenTheTableChanges)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    std::map<uint16_t, int> first;
+    for (uint16_t sport = 30000; sport < 30200; sport++)
+        first[sport] = backend_of(run_out(prog(), tcp4(sport).bytes));
+    std::set<int> seen;
+    for (auto& [s, b] : first)
+        seen.insert(b);
+    ASSERT_EQ(seen, (std::set<int>{1, 2}));
+
+    // Drain backend 1 and add a third: established flows stay where they are.
+    maps_->set_weight(vip4(), backend4(1), 0);
+    maps_->add_backend(vip4(), backend(backend4(3), 3));
+    for (auto& [sport, b] : first) {
+        ASSERT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), b) << "sport " << sport;
+        // trace says the same, and where a new connection on the tuple would go
+        const TraceResult t = maps_->trace({IPPROTO_TCP, ip4(kClient4), ip4(kVip4), sport, 80});
+        ASSERT_TRUE(t.conntrack_hit);
+        ASSERT_EQ(t.backend->mac()[5], b);
+        ASSERT_NE(t.maglev->mac()[5], 1);
+    }
+    // New flows never go to the drained backend.
+    for (uint16_t sport = 31000; sport < 31200; sport++)
+        ASSERT_NE(backend_of(run_out(prog(), tcp4(sport).bytes)), 1);
+
+    // A SYN on the 5-tuple of an established flow opens a new connection: scheduled afresh,
+    // never to the drained backend (clients reuse ports).
+    for (auto& [sport, b] : first)
+        if (b == 1) {
+            const int now = backend_of(run_out(prog(), tcp4(sport, kVip4, 80, 32, true).bytes));
+            ASSERT_NE(now, 1) << "sport " << sport;
+            // and the table now holds the new backend for the tuple
+            ASSERT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), now);
+            b = now;
+        }
+
+    // Deleting backend 1 reschedules its flows; the others' stay.
+    maps_->del_backend(vip4(), backend4(1));
+    for (auto& [sport, b] : first) {
+        const int now = backend_of(run_out(prog(), tcp4(sport).bytes));
+        if (b == 1)
+            ASSERT_NE(now, 1);
+        else
+            ASSERT_EQ(now, b);
+    }
+}
+
+TEST_F(LbBpf, VipDeletedStopsBalancing)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const Frame f = tcp4(40009);
+    EXPECT_EQ(run_out(prog(), f.bytes).retval, uint32_t(XDP_TX));
+    maps_->del_vip(vip4());
+    EXPECT_EQ(run_out(prog(), f.bytes).bytes, f.bytes);
+    EXPECT_TRUE(maps_->vips().empty());
+    EXPECT_TRUE(maps_->backends(0).empty());
+    // Another VIP takes the freed id (and backend slot): the old flow's table entry names
+    // that id, but the packet is not the new VIP's.
+    maps_->add_vip(vip4(81), {});
+    maps_->add_backend(vip4(81), backend(backend4(2), 2));
+    ASSERT_EQ(maps_->vips()[0].rec.id, 0u);
+    EXPECT_EQ(run_out(prog(), f.bytes).bytes, f.bytes);
+    EXPECT_EQ(backend_of(run_out(prog(), tcp4(40009, kVip4, 81).bytes)), 2);
+}
+
+// ---- the decapsulator ----
+
+class LbDecap : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        XDPCTL_REQUIRE_ROOT();
+        skel_.reset(xdpctl_decap::open_and_load());
+        ASSERT_TRUE(skel_) << "cannot load the decapsulator: " << errno_str(errno);
+    }
+    void listen_on(const IpAddr& a)
+    {
+        xdpctl_lb_decap_key k{};
+        std::memcpy(k.addr, a.w, sizeof(k.addr));
+        k.family = a.family;
+        __u32 one = 1;
+        ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.xdpctl_decap_dst), &k, &one, BPF_ANY), 0);
+    }
+    int prog() const { return bpf_program__fd(skel_->progs.xdpctl_decap); }
+
+    SkelPtr<xdpctl_decap> skel_;
+};
+
+TEST_F(LbDecap, StripsIpipAddressedToTheHost)
+{
+    listen_on(backend4(2));
+    const Frame inner = tcp4(40010);
+    std::vector<uint8_t> inner_ip(inner.bytes.begin() + 14, inner.bytes.end());
+    Ipv4Opts outer;
+    outer.src = kIpipSrc4;
+    outer.dst = {198, 19, 10, 2};
+    outer.protocol = IPPROTO_IPIP;
+    const auto enc = PacketBuilder().eth(kDstMac, kSrcMac).ipv4(outer).payload(inner_ip).build();
+    const Out o = run_out(prog(), enc);
+    ASSERT_EQ(o.err, 0);
+    EXPECT_EQ(o.retval, uint32_t(TCX_NEXT));
+    std::vector<uint8_t> want(enc.begin(), enc.begin() + 14);
+    want.insert(want.end(), inner_ip.begin(), inner_ip.end());
+    EXPECT_EQ(o.bytes, want);
+
+    // To another address: untouched.
+    outer.dst = {198, 19, 10, 3};
+    const auto other = PacketBuilder().eth(kDstMac, kSrcMac).ipv4(outer).payload(inner_ip).build();
+    EXPECT_EQ(run_out(prog(), other).bytes, other);
+    // Plain TCP to the host: untouched.
+    const Frame plain = tcp4(40011, {198, 19, 10, 2});
+    EXPECT_EQ(run_out(prog(), plain.bytes).bytes, plain.bytes);
+}
+
+TEST_F(LbDecap, StripsIp6ip6)
+{
+    listen_on(backend6(3));
+    const Frame inner = tcp6(40012);
+    std::vector<uint8_t> inner_ip(inner.bytes.begin() + 14, inner.bytes.end());
+    Ipv6Opts outer;
+    outer.src = kIpipSrc6;
+    std::memcpy(outer.dst.data(), backend6(3).w, 16);
+    outer.next_header = 41;
+    const auto enc = PacketBuilder().eth(kDstMac, kSrcMac).ipv6(outer).payload(inner_ip).build();
+    const Out o = run_out(prog(), enc);
+    ASSERT_EQ(o.err, 0);
+    std::vector<uint8_t> want(enc.begin(), enc.begin() + 14);
+    want.insert(want.end(), inner_ip.begin(), inner_ip.end());
+    EXPECT_EQ(o.bytes, want);
+}
+
+// What the LB sends, the decapsulator turns back into the client's packet.
+TEST(LbRoundTrip, EncapThenDecapGivesTheOriginalPacket)
+{
+    XDPCTL_REQUIRE_ROOT();
+    SkelPtr<xdpctl_xdp> xdp(xdpctl_xdp::open_and_load());
+    SkelPtr<xdpctl_decap> dec(xdpctl_decap::open_and_load());
+    ASSERT_TRUE(xdp && dec);
+    LbMaps maps = LbMaps::from_skeleton(*xdp);
+    VipOptions o;
+    o.mode = XDPCTL_LB_MODE_IPIP;
+    maps.add_vip(vip4(), o);
+    maps.add_backend(vip4(), backend(backend4(2), 2));
+    xdpctl_lb_decap_key k{};
+    k.addr[0] = backend4(2).w[0];
+    k.family = 4;
+    __u32 one = 1;
+    ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(dec->maps.xdpctl_decap_dst), &k, &one, BPF_ANY), 0);
+    const Frame f = tcp4(40013);
+    const Out enc = run_out(bpf_program__fd(xdp->progs.xdpctl_xdp), f.bytes);
+    ASSERT_EQ(enc.retval, uint32_t(XDP_TX));
+    const Out d = run_out(bpf_program__fd(dec->progs.xdpctl_decap), enc.bytes);
+    ASSERT_EQ(d.bytes.size(), f.bytes.size());
+    EXPECT_TRUE(std::equal(d.bytes.begin() + 14, d.bytes.end(), f.bytes.begin() + 14));
+}

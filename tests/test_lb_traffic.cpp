@@ -1,0 +1,518 @@
+// Real TCP through the load balancer. A client namespace, the LB namespace (xdpctl on its
+// veth) and three backend namespaces share one bridge (in a switch namespace): the LB sends
+// what it balances back out of the interface it came in on (XDP_TX), to the backend's MAC.
+// The backends hold the VIP on lo and run Boost.Asio servers that answer with their name;
+// they answer the client directly. A Boost.Asio client opens long-lived connections, then
+// many short ones, drains one backend half-way, then finishes the long-lived ones: every
+// connection completes, each long-lived one stays on its backend, no connection started
+// after the drain reaches the drained backend, and the spread follows the weights.
+// DSR and IP-in-IP (with xdpctl's TC decapsulator on the backends), IPv4 and IPv6 VIPs.
+//
+// The whole test runs on one CPU: the connection table is per CPU, which assumes what RSS
+// gives a NIC (a flow's packets on one CPU); on veth a packet is processed on the CPU that
+// sent it.
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sched.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <thread>
+#include <utility>  // boost 1.74 asio uses std::exchange without it (C++20)
+
+#include <boost/asio.hpp>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <bpf/libbpf.h>
+
+#include "netns_lab.h"
+#include "skeleton.h"
+#include "xdpctl_bench_empty.skel.h"
+
+namespace xdpctl::test {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+constexpr uint16_t kPort = 8080;
+constexpr const char* kVip4 = "198.18.100.1";
+constexpr const char* kVip6 = "2001:2:100::1";
+constexpr int kShort = 10000;
+constexpr int kLong = 150;
+constexpr int kConcurrency = 32;
+
+struct Node {
+    std::string ns, mac, ip4, ip6;
+};
+
+// The five namespaces and the bridge. Removed (and xdpctl unloaded) on destruction.
+class LbLab {
+public:
+    LbLab()
+    {
+        base_ = unique_ns_name("");
+        sw_ = base_ + "-sw";
+        client_ = {base_ + "-c", "02:00:00:00:01:01", "198.18.1.1", "2001:2:1::1"};
+        lb_ = {base_ + "-lb", "02:00:00:00:01:02", "198.18.1.2", "2001:2:1::2"};
+        for (int i = 1; i <= 3; i++)
+            backends_.push_back({fmt::format("{}-b{}", base_, i), fmt::format("02:00:00:00:01:1{}", i),
+                                 fmt::format("198.18.1.1{}", i), fmt::format("2001:2:1::1{}", i)});
+        try {
+            build();
+        } catch (...) {
+            teardown();
+            throw;
+        }
+    }
+    ~LbLab() { teardown(); }
+
+    const Node& client() const { return client_; }
+    const Node& lb() const { return lb_; }
+    const std::vector<Node>& backends() const { return backends_; }
+
+private:
+    std::vector<const Node*> ends() const
+    {
+        std::vector<const Node*> v{&client_, &lb_};
+        for (const auto& b : backends_)
+            v.push_back(&b);
+        return v;
+    }
+
+    void build()
+    {
+        for (const std::string& ns : all_ns()) {
+            run_ok({"ip", "netns", "add", ns});
+            run_ok({"ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_ra=0",
+                    "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_dad=0",
+                    "net.ipv6.conf.all.accept_dad=0", "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.default.rp_filter=0"});
+            run_ok({"ip", "-n", ns, "link", "set", "lo", "up"});
+        }
+        run_ok({"ip", "-n", sw_, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"});
+        run_ok({"ip", "-n", sw_, "link", "set", "br0", "up"});
+        int n = 0;
+        for (const Node* e : ends()) {
+            const std::string port = fmt::format("p{}", n++);
+            run_ok({"ip", "-n", sw_, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", e->ns});
+            run_ok({"ip", "-n", sw_, "link", "set", port, "master", "br0", "up"});
+            run_ok({"ip", "-n", e->ns, "link", "set", "eth0", "address", e->mac, "up"});
+            run_ok({"ip", "-n", e->ns, "addr", "add", e->ip4 + "/24", "dev", "eth0"});
+            run_ok({"ip", "-n", e->ns, "addr", "add", e->ip6 + "/64", "dev", "eth0", "nodad"});
+            // XDP_TX into a veth leaves the frames in the peer's ring unless the peer has an
+            // XDP program (GRO alone does not get them flushed): a pass-all one.
+            if (e == &lb_)
+                attach_pass_program(port);
+        }
+        // The client reaches the VIPs through the LB; its MTU leaves room for ipip's header.
+        run_ok({"ip", "-n", client_.ns, "link", "set", "eth0", "mtu", "1400"});
+        // A veth hands on TCP checksums unfilled (CHECKSUM_PARTIAL); XDP_TX makes a new frame
+        // of the bytes, which the backend would find wrong. A NIC delivers them filled in.
+        run_ok({"ip", "netns", "exec", client_.ns, "ethtool", "-K", "eth0", "tx", "off"});
+        run_ok({"ip", "-n", client_.ns, "route", "add", std::string(kVip4) + "/32", "via", lb_.ip4});
+        run_ok({"ip", "-n", client_.ns, "-6", "route", "add", std::string(kVip6) + "/128", "via", lb_.ip6});
+        for (const auto& b : backends_) {
+            run_ok({"ip", "-n", b.ns, "addr", "add", std::string(kVip4) + "/32", "dev", "lo"});
+            run_ok({"ip", "-n", b.ns, "addr", "add", std::string(kVip6) + "/128", "dev", "lo"});
+            // The VIP is on lo: never answer ARP for it on eth0 (the LB owns that).
+            run_ok({"ip", "netns", "exec", b.ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=1",
+                    "net.ipv4.conf.all.arp_announce=2"});
+        }
+        CmdResult r = xdpctl({"-n", lb_.ns, "load", "eth0"});
+        if (r.exit_code != 0)
+            throw std::runtime_error(fmt::format("xdpctl load failed: {}", r.err));
+    }
+
+    void attach_pass_program(const std::string& port)
+    {
+        SkelPtr<xdpctl_bench_empty> pass(xdpctl_bench_empty::open_and_load());
+        if (!pass)
+            throw std::runtime_error("cannot load the pass-all XDP program");
+        NetnsScope scope(sw_);
+        const int ifindex = int(if_nametoindex(port.c_str()));
+        // Attached by netlink: it stays with the device after the skeleton is gone.
+        if (ifindex == 0 ||
+            bpf_xdp_attach(ifindex, bpf_program__fd(pass->progs.bench_xdp_pass), XDP_FLAGS_DRV_MODE, nullptr) != 0)
+            throw std::runtime_error("cannot attach the pass-all XDP program to " + port);
+    }
+
+    std::vector<std::string> all_ns() const
+    {
+        std::vector<std::string> v{sw_};
+        for (const Node* e : ends())
+            v.push_back(e->ns);
+        return v;
+    }
+
+    void teardown() noexcept
+    {
+        try {
+            run_cmd({xdpctl_bin(), "-n", lb_.ns, "unload", "eth0"});
+            for (const auto& b : backends_)
+                run_cmd({xdpctl_bin(), "-n", b.ns, "lb", "decap", "detach", "eth0"});
+        } catch (...) {
+        }
+        for (const std::string& ns : all_ns())
+            try {
+                run_cmd({"ip", "netns", "del", ns});
+            } catch (...) {
+            }
+    }
+
+    std::string base_, sw_;
+    Node client_, lb_;
+    std::vector<Node> backends_;
+};
+
+// ---- the servers: say the name, read a line, say the name again, close ----
+
+class Server {
+public:
+    Server(std::string ns, std::string name) : ns_(std::move(ns)), name_(std::move(name))
+    {
+        std::promise<void> ready;
+        auto f = ready.get_future();
+        thread_ = std::thread([this, &ready] {
+            try {
+                NetnsScope scope(ns_);
+                for (const char* vip : {kVip4, kVip6}) {
+                    auto a = std::make_unique<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address(vip), kPort));
+                    accept(*a);
+                    acceptors_.push_back(std::move(a));
+                }
+                ready.set_value();
+            } catch (...) {
+                ready.set_exception(std::current_exception());
+                return;
+            }
+            io_.run();
+        });
+        f.get();
+    }
+    ~Server()
+    {
+        io_.stop();
+        thread_.join();
+    }
+
+private:
+    struct Session : std::enable_shared_from_this<Session> {
+        explicit Session(tcp::socket s, const std::string& name) : sock(std::move(s)), msg(name + "\n") {}
+        tcp::socket sock;
+        std::string msg;
+        asio::streambuf in;
+        void start()
+        {
+            auto self = shared_from_this();
+            asio::async_write(sock, asio::buffer(msg), [self](boost::system::error_code ec, size_t) {
+                if (ec)
+                    return;
+                asio::async_read_until(self->sock, self->in, '\n', [self](boost::system::error_code ec2, size_t) {
+                    if (ec2)
+                        return;
+                    asio::async_write(self->sock, asio::buffer(self->msg),
+                                      [self](boost::system::error_code, size_t) {
+                                          boost::system::error_code ignored;
+                                          self->sock.shutdown(tcp::socket::shutdown_both, ignored);
+                                      });
+                });
+            });
+        }
+    };
+
+    void accept(tcp::acceptor& a)
+    {
+        a.async_accept([this, &a](boost::system::error_code ec, tcp::socket s) {
+            if (!ec)
+                std::make_shared<Session>(std::move(s), name_)->start();
+            if (ec != asio::error::operation_aborted)
+                accept(a);
+        });
+    }
+
+    std::string ns_, name_;
+    asio::io_context io_;
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+    std::thread thread_;
+};
+
+// ---- the client ----
+
+struct ConnResult {
+    std::string first, second;  // the names the server sent
+    std::string error;          // empty: completed
+    bool after_drain = false;   // started once the drain had returned
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+public:
+    struct Conn {
+        explicit Conn(asio::io_context& io) : sock(io) {}
+        tcp::socket sock;
+        asio::streambuf in;
+        ConnResult r;
+        std::string bye = "bye\n";
+    };
+
+    Client(asio::io_context& io, tcp::endpoint vip) : io_(io), vip_(vip) {}
+
+    // Connects and reads the greeting; `then` runs with the connection still open.
+    void open(const std::shared_ptr<Conn>& c, std::function<void()> then)
+    {
+        c->sock.async_connect(vip_, [c, then](boost::system::error_code ec) {
+            if (ec) {
+                c->r.error = "connect: " + ec.message();
+                return then();
+            }
+            asio::async_read_until(c->sock, c->in, '\n', [c, then](boost::system::error_code ec2, size_t n) {
+                if (ec2) {
+                    c->r.error = "greeting: " + ec2.message();
+                    return then();
+                }
+                c->r.first = std::string(asio::buffers_begin(c->in.data()), asio::buffers_begin(c->in.data()) + n - 1);
+                c->in.consume(n);
+                then();
+            });
+        });
+    }
+
+    // Says bye, reads the name again and the end of the stream.
+    void finish(const std::shared_ptr<Conn>& c, std::function<void()> then)
+    {
+        if (!c->r.error.empty())
+            return then();
+        asio::async_write(c->sock, asio::buffer(c->bye), [c, then](boost::system::error_code ec, size_t) {
+            if (ec) {
+                c->r.error = "bye: " + ec.message();
+                return then();
+            }
+            asio::async_read_until(c->sock, c->in, '\n', [c, then](boost::system::error_code ec2, size_t n) {
+                if (ec2) {
+                    c->r.error = "answer: " + ec2.message();
+                    return then();
+                }
+                c->r.second = std::string(asio::buffers_begin(c->in.data()), asio::buffers_begin(c->in.data()) + n - 1);
+                boost::system::error_code ignored;
+                c->sock.close(ignored);
+                then();
+            });
+        });
+    }
+
+private:
+    asio::io_context& io_;
+    tcp::endpoint vip_;
+};
+
+struct RunResult {
+    std::vector<ConnResult> long_lived, short_lived;
+};
+
+// A phase's time limit: past it every connection is closed (and fails), so a lost packet
+// cannot hang the test for TCP's minutes of retries.
+constexpr auto kPhaseLimit = std::chrono::seconds(60);
+
+void arm(asio::steady_timer& t, std::vector<std::shared_ptr<Client::Conn>>& all)
+{
+    t.expires_after(kPhaseLimit);
+    t.async_wait([&all](boost::system::error_code ec) {
+        if (ec)
+            return;  // cancelled: the phase completed
+        for (auto& c : all) {
+            boost::system::error_code ignored;
+            c->sock.close(ignored);
+        }
+    });
+}
+
+// kLong connections held open; kShort short ones, kConcurrency at a time, with drain()
+// called (blocking) once half of them completed; then the long ones finish.
+RunResult run_client(const std::string& ns, const std::string& vip, const std::function<void()>& drain)
+{
+    return in_netns(ns, [&] {
+        asio::io_context io;
+        asio::steady_timer limit(io);
+        auto client = std::make_shared<Client>(io, tcp::endpoint(asio::ip::make_address(vip), kPort));
+        RunResult out;
+        std::vector<std::shared_ptr<Client::Conn>> held, all;
+        int opened = 0;
+        arm(limit, held);
+        for (int i = 0; i < kLong; i++) {
+            auto c = std::make_shared<Client::Conn>(io);
+            held.push_back(c);
+            client->open(c, [&] {
+                if (++opened == kLong)
+                    limit.cancel();
+            });
+        }
+        io.run();
+        io.restart();
+
+        int started = 0, done = 0;
+        bool drained = false;
+        all.reserve(kShort);
+        arm(limit, all);
+        std::function<void()> next = [&] {
+            if (started >= kShort)
+                return;
+            auto c = std::make_shared<Client::Conn>(io);
+            all.push_back(c);
+            c->r.after_drain = drained;
+            started++;
+            client->open(c, [&, c] {
+                client->finish(c, [&, c] {
+                    out.short_lived.push_back(c->r);
+                    if (++done == kShort / 2) {
+                        drain();
+                        drained = true;
+                    }
+                    if (done == kShort)
+                        limit.cancel();
+                    next();
+                });
+            });
+        };
+        for (int i = 0; i < kConcurrency; i++)
+            next();
+        io.run();
+        io.restart();
+
+        int finished = 0;
+        arm(limit, held);
+        for (auto& c : held)
+            client->finish(c, [&] {
+                if (++finished == kLong)
+                    limit.cancel();
+            });
+        io.run();
+        for (auto& c : held)
+            out.long_lived.push_back(c->r);
+        return out;
+    });
+}
+
+class LbTraffic : public ::testing::TestWithParam<std::tuple<std::string, int>> {
+protected:
+    static void SetUpTestSuite()
+    {
+        if (geteuid() != 0)
+            return;
+        // One CPU for everything (see the file comment); threads made later inherit it.
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(sched_getcpu(), &one);
+        sched_setaffinity(0, sizeof(one), &one);
+        lab_ = new LbLab();
+        for (size_t i = 0; i < lab_->backends().size(); i++)
+            servers_.push_back(std::make_unique<Server>(lab_->backends()[i].ns, fmt::format("b{}", i + 1)));
+    }
+    static void TearDownTestSuite()
+    {
+        servers_.clear();
+        delete lab_;
+        lab_ = nullptr;
+    }
+    void SetUp() override
+    {
+        XDPCTL_REQUIRE_ROOT();
+        ASSERT_TRUE(lab_);
+    }
+
+    static LbLab* lab_;
+    static std::vector<std::unique_ptr<Server>> servers_;
+};
+
+LbLab* LbTraffic::lab_ = nullptr;
+std::vector<std::unique_ptr<Server>> LbTraffic::servers_;
+
+void ok(const std::vector<std::string>& args)
+{
+    CmdResult r = xdpctl(args);
+    ASSERT_EQ(r.exit_code, 0) << r;
+}
+
+TEST_P(LbTraffic, ConnectionsCompleteFollowWeightsAndSurviveADrain)
+{
+    const auto& [mode, family] = GetParam();
+    const LbLab& lab = *lab_;
+    const std::string vip_addr = family == 4 ? kVip4 : kVip6;
+    const std::string vip = family == 4 ? fmt::format("{}:{}/tcp", vip_addr, kPort)
+                                        : fmt::format("[{}]:{}/tcp", vip_addr, kPort);
+    std::vector<std::string> add = {"lb", "vip", "add", vip, "--mode", mode};
+    if (mode == "ipip") {
+        add.push_back("--ipip-source");
+        add.push_back(family == 4 ? lab.lb().ip4 : lab.lb().ip6);
+    }
+    ok(add);
+    const uint32_t weights[] = {1, 1, 2};
+    for (size_t i = 0; i < 3; i++) {
+        const Node& b = lab.backends()[i];
+        ok({"lb", "backend", "add", vip, family == 4 ? b.ip4 : b.ip6, "--mac", b.mac, "--weight",
+            std::to_string(weights[i])});
+        if (mode == "ipip")
+            ok({"-n", b.ns, "lb", "decap", "attach", "eth0", b.ip4, b.ip6});
+    }
+
+    const Node& b1 = lab.backends()[0];
+    RunResult r = run_client(lab.client().ns, vip_addr, [&] {
+        ok({"lb", "backend", "set", vip, family == 4 ? b1.ip4 : b1.ip6, "--weight", "0"});
+    });
+
+    std::map<std::string, int> before, after, held;
+    int failed = 0;
+    std::string first_error;
+    for (const auto& c : r.short_lived) {
+        if (!c.error.empty() || c.first != c.second) {
+            if (!failed++)
+                first_error = c.error.empty() ? c.first + " then " + c.second : c.error;
+            continue;
+        }
+        (c.after_drain ? after : before)[c.first]++;
+    }
+    EXPECT_EQ(int(r.short_lived.size()), kShort);
+    EXPECT_EQ(failed, 0) << "first failure: " << first_error;
+    for (const auto& c : r.long_lived) {
+        EXPECT_TRUE(c.error.empty()) << c.error;
+        EXPECT_EQ(c.first, c.second) << "a held connection moved to another backend";
+        held[c.first]++;
+    }
+    // All three served before the drain, b3 about half (weights 1:1:2).
+    int n_before = before["b1"] + before["b2"] + before["b3"];
+    int n_after = after["b1"] + after["b2"] + after["b3"];
+    EXPECT_GT(held["b1"], 0);
+    EXPECT_GT(before["b1"], 0);
+    EXPECT_NEAR(double(before["b3"]) / n_before, 0.5, 0.05);
+    // After the drain: none to b1, b2:b3 = 1:2.
+    EXPECT_EQ(after["b1"], 0);
+    EXPECT_NEAR(double(after["b3"]) / n_after, 2.0 / 3, 0.05);
+    RecordProperty("spread_before", fmt::format("{}/{}/{}", before["b1"], before["b2"], before["b3"]));
+    RecordProperty("spread_after", fmt::format("{}/{}/{}", after["b1"], after["b2"], after["b3"]));
+
+    CmdResult list = xdpctl({"lb", "list", "--json"});
+    ASSERT_EQ(list.exit_code, 0) << list;
+    auto j = nlohmann::json::parse(list.out);
+    EXPECT_EQ(j["counters"]["errors"], 0);
+    EXPECT_EQ(j["counters"]["too_big"], 0);
+
+    ok({"lb", "vip", "del", vip});
+    if (mode == "ipip")
+        for (const auto& b : lab.backends())
+            ok({"-n", b.ns, "lb", "decap", "detach", "eth0"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, LbTraffic,
+                         ::testing::Values(std::make_tuple(std::string("dsr"), 4),
+                                           std::make_tuple(std::string("ipip"), 4),
+                                           std::make_tuple(std::string("dsr"), 6),
+                                           std::make_tuple(std::string("ipip"), 6)),
+                         [](const auto& info) {
+                             return std::get<0>(info.param) + "_ipv" + std::to_string(std::get<1>(info.param));
+                         });
+
+}  // namespace
+}  // namespace xdpctl::test
