@@ -64,6 +64,9 @@ void backend_add(const GlobalOptions& g, const BackendOpts& o)
     BackendSpec b;
     b.addr = parse_ip(o.backend);
     b.weight = o.weight;
+    LbStore store;
+    if (!store.maps().find_vip(v))  // before asking the neighbour table about the backend
+        fail_usage("no VIP {} ('xdpctl lb list' shows them)", format_vip(v));
     if (!o.mac.empty()) {
         b.mac = parse_mac(o.mac);
     } else {
@@ -78,7 +81,6 @@ void backend_add(const GlobalOptions& g, const BackendOpts& o)
                        o.backend, g.netns.empty() ? "" : " of namespace " + g.netns);
         b.mac = *m;
     }
-    LbStore store;
     BackendEntry e = store.maps().add_backend(v, b);
     fmt::print("added backend {} (MAC {}, weight {}) to VIP {}\n", format_ip(e.addr()),
                format_mac(e.mac()), e.rec.weight, format_vip(v));

@@ -6,10 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cstdio>
-
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <optional>

@@ -287,6 +287,7 @@ TEST_F(LbBpf, TooBigForIpipIsPassedAndCounted)
     EXPECT_EQ(out.retval, uint32_t(XDP_PASS));
     EXPECT_EQ(out.bytes, big.bytes);
     EXPECT_EQ(stat(XDPCTL_LB_CNT_TOO_BIG), 1u);
+    EXPECT_EQ(maps_->vip_counters(0).packets, 0u);
     // 1,480 fits exactly.
     const Frame fits = tcp4(40005, kVip4, 80, 1480 - 40);
     EXPECT_EQ(run_out(prog(), fits.bytes).retval, uint32_t(XDP_TX));

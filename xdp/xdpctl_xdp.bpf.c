@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * xdpctl on the XDP hook: parse, classify against the filtering policy (ingress rules),
- * count, pass or drop; what passes to a VIP is load balanced (forwarded with XDP_TX). Malformed frames are not classified: they get the --malformed action.
+ * count, pass or drop. Malformed frames are not classified: they get the --malformed action.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -329,9 +329,6 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY);
 		new_flow = 1;
 	}
-	lb_ctr_add(&xdpctl_lb_vctr, vip->id, p->len, new_flow);
-	lb_ctr_add(&xdpctl_lb_bctr, be_id, p->len, new_flow);
-
 	int act;
 	if (vip->mode == XDPCTL_LB_MODE_IPIP) {
 		act = vk.family == 4 ? lb_encap4(ctx, vip, be) : lb_encap6(ctx, vip, be, hash);
@@ -343,8 +340,12 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		lb_set_macs(data, data, be->mac);
 		act = XDP_TX;
 	}
-	if (act == XDP_TX)
+	/* What was forwarded; a packet passed as too big is in too_big only. */
+	if (act == XDP_TX) {
 		lb_count_in(st, XDPCTL_LB_CNT_TX);
+		lb_ctr_add(&xdpctl_lb_vctr, vip->id, p->len, new_flow);
+		lb_ctr_add(&xdpctl_lb_bctr, be_id, p->len, new_flow);
+	}
 	return act;
 }
 
