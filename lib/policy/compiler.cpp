@@ -110,6 +110,22 @@ public:
         std::memcpy(open(), b.data(), words_ * sizeof(uint64_t));
         return intern_open();
     }
+    // The same with the caller's hash (xor_hash), for a field whose rows are all interned
+    // this way: a duplicate costs a lookup and one compare, not a copy and a hash.
+    uint32_t intern_hashed(const Bits& b, uint64_t h)
+    {
+        auto [lo, hi] = ids_.equal_range(h);
+        for (auto it = lo; it != hi; ++it)
+            if (std::memcmp(store_.bits(base_ + it->second), b.data(), words_ * sizeof(uint64_t)) == 0)
+                return it->second;
+        uint32_t id = size();
+        if (id >= 65535)
+            fail_usage("the policy needs more than 65535 classes for one field");
+        std::memcpy(open(), b.data(), words_ * sizeof(uint64_t));
+        store_.keep(anchored_);
+        ids_.emplace(h, id);
+        return id;
+    }
 
 private:
     RowStore& store_;
@@ -117,6 +133,25 @@ private:
     const Bits& anchored_;
     std::unordered_multimap<uint64_t, uint32_t> ids_;  // row hash -> class
 };
+
+// A row hash that one XOR updates when one bit changes: the port sweep changes a bit per
+// range end and interns a row per interval.
+uint64_t bit_key(uint32_t i)
+{
+    uint64_t z = (uint64_t(i) + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t xor_hash(const Bits& b)
+{
+    uint64_t h = 0;
+    for (uint32_t w = 0; w < b.size(); w++)
+        for (uint64_t x = b[w]; x; x &= x - 1)
+            h ^= bit_key(w * 64 + uint32_t(std::countr_zero(x)));
+    return h;
+}
 
 struct DirRules {
     std::vector<const Rule*> ranked;
@@ -250,7 +285,8 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
 {
     auto range = [f](const Rule& r) -> const PortRange& { return f == kFieldSport ? r.sport : r.dport; };
     Bits active = dr.select([&](const Rule& r) { return range(r).any(); });
-    *none_class = rows.intern(active);
+    uint64_t h = xor_hash(active);
+    *none_class = rows.intern_hashed(active, h);
     // (port, +rank+1 opens / -(rank+1) closes)
     std::vector<std::pair<uint32_t, int64_t>> events;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
@@ -267,13 +303,15 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
     while (port < 65536) {
         while (e < events.size() && events[e].first == port) {
             int64_t v = events[e++].second;
+            const uint32_t rank = uint32_t(v > 0 ? v - 1 : -v - 1);
             if (v > 0)
-                set_bit(active, uint32_t(v - 1));
+                set_bit(active, rank);
             else
-                clear_bit(active, uint32_t(-v - 1));
+                clear_bit(active, rank);
+            h ^= bit_key(rank);
         }
         uint32_t next = e < events.size() ? std::min<uint32_t>(events[e].first, 65536) : 65536;
-        uint16_t cls = uint16_t(rows.intern(active));
+        uint16_t cls = uint16_t(rows.intern_hashed(active, h));
         std::fill(table.begin() + port, table.begin() + next, cls);
         port = next;
     }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Control-plane costs of issue 4, wall clock of whole `xdpctl` commands as a user runs them:
+#   - `rule add` (and `rule del`) with 9,999 rules of the benchmark mix in force (the add makes
+#     it 10,000), median of ROUNDS;
+#   - `apply` of those 9,999 rules onto an empty policy;
+#   - `set load` of 1,000,000 prefixes spread like a BGP table, with the rules in force; then
+#     `rule add --src @set` (a commit that carries the set), and `status`'s map memory.
+#
+#   bench/control_plane.sh BUILD_DIR [ROUNDS]
+#
+# Prints one JSON object. Needs root. Runs in a private mount namespace with its own bpffs
+# (this script re-executes itself under `unshare --mount`): the machine's policy is untouched.
+set -euo pipefail
+
+BUILD=$(cd "${1:?usage: control_plane.sh BUILD_DIR [ROUNDS]}" && pwd)
+ROUNDS=${2:-9}
+XDPCTL=$BUILD/ctl/xdpctl
+GEN=$BUILD/bench/xdpctl-benchgen
+
+if [ -z "${CPB_PRIVATE:-}" ]; then
+  export CPB_PRIVATE=1
+  exec unshare --mount --propagation private "$0" "$@"
+fi
+mount -t bpf bpf /sys/fs/bpf
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT INT TERM
+"$GEN" rules 9999 >"$WORK/rules"
+"$GEN" prefixes 1000000 >"$WORK/prefixes"
+
+# Seconds (3 decimals) a command takes; its output is dropped, a failure stops the script.
+secs() {
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" >/dev/null
+  t1=$(date +%s%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+APPLY=$(secs "$XDPCTL" apply "$WORK/rules")
+ADD=() DEL=()
+for ((i = 0; i < ROUNDS; i++)); do
+  ADD+=("$(secs "$XDPCTL" rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop)")
+  DEL+=("$(secs "$XDPCTL" rule del 4000000)")
+done
+"$XDPCTL" set create bgp >/dev/null
+SETLOAD=$(secs "$XDPCTL" set load bgp "$WORK/prefixes")
+ADD_SET=$(secs "$XDPCTL" rule add --id 4000001 --src @bgp --action drop)
+MEM=$("$XDPCTL" status | awk '/^policy maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
+"$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
+
+awk -v apply="$APPLY" -v add="$(median "${ADD[@]}")" -v del="$(median "${DEL[@]}")" \
+  -v setload="$SETLOAD" -v addset="$ADD_SET" -v mem="${MEM:-0}" -v rounds="$ROUNDS" 'BEGIN {
+  printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
+  printf "\"rule_del_at_10000_rules_ms\": %.1f, \"set_load_1m_prefixes_s\": %s, ", del * 1000, setload
+  printf "\"rule_add_with_1m_set_s\": %s, \"policy_maps_mib_1m_prefixes_10k_rules\": %s, ", addset, mem
+  printf "\"rounds\": %d}\n", rounds
+}'
