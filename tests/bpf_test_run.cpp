@@ -14,14 +14,7 @@ namespace xdpctl::test {
 
 RunResult test_run(int prog_fd, const std::vector<uint8_t>& frame, int repeat)
 {
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
-                .data_size_in = static_cast<uint32_t>(frame.size()), .repeat = repeat);
-    RunResult r;
-    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
-        r.err = -errno;
-    r.retval = opts.retval;
-    r.duration_ns = opts.duration;
-    return r;
+    return prog_test_run(prog_fd, true, frame, 0, repeat);
 }
 
 uint32_t verdict_retval(int hook, Verdict v)

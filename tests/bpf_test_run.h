@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "counters.h"
+#include "prog_test_run.h"
 #include "skeleton.h"
 
 struct xdpctl_xdp;
@@ -13,11 +14,7 @@ struct xdpctl_tc;
 
 namespace xdpctl::test {
 
-struct RunResult {
-    int err = 0;               // 0, or the negative errno with which the kernel refused the run
-    uint32_t retval = 0;       // the program's return value (TCX_NEXT reads as 0xffffffff)
-    uint32_t duration_ns = 0;  // kernel-measured mean per repetition
-};
+using RunResult = ProgRunResult;
 
 // repeat > 1 only for benchmarks: every call with repeat > 1 costs milliseconds of setup.
 RunResult test_run(int prog_fd, const std::vector<uint8_t>& frame, int repeat = 1);

@@ -76,26 +76,7 @@ int PolicyPrograms::map_fd(const char* name) const
 
 RunResult PolicyPrograms::run(int hook, const std::vector<uint8_t>& frame, uint32_t ifindex, int repeat) const
 {
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
-                .data_size_in = static_cast<uint32_t>(frame.size()), .repeat = repeat);
-    xdp_md xctx{};
-    __sk_buff sctx{};
-    if (hook == XDPCTL_HOOK_XDP) {
-        xctx.data_end = static_cast<uint32_t>(frame.size());
-        xctx.ingress_ifindex = ifindex;
-        opts.ctx_in = &xctx;
-        opts.ctx_size_in = sizeof(xctx);
-    } else {
-        sctx.ifindex = ifindex;
-        opts.ctx_in = &sctx;
-        opts.ctx_size_in = sizeof(sctx);
-    }
-    RunResult r;
-    if (bpf_prog_test_run_opts(prog_fd(hook), &opts) != 0)
-        r.err = -errno;
-    r.retval = opts.retval;
-    r.duration_ns = opts.duration;
-    return r;
+    return prog_test_run(prog_fd(hook), hook == XDPCTL_HOOK_XDP, frame, ifindex, repeat);
 }
 
 std::vector<xdpctl_rule_ctr> read_rule_counters(int fd, uint32_t n)

@@ -28,6 +28,7 @@
 #include "explain/pcap_file.h"
 #include "netns_lab.h"
 #include "packet_builder.h"
+#include "prog_test_run.h"
 #include "unique_fd.h"
 
 using nlohmann::json;
@@ -182,23 +183,10 @@ protected:
         UniqueFd pfd{bpf_prog_get_fd_by_id(info.prog_id)};
         const json before = rule_packets();
         __u32 retval = in_netns(lab_->dut().ns, [&] {
-            LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
-                        .data_size_in = uint32_t(frame.size()), .repeat = 1);
-            xdp_md x{};
-            __sk_buff s{};
-            if (hook == XDPCTL_HOOK_XDP) {
-                x.data_end = uint32_t(frame.size());
-                x.ingress_ifindex = dut_ifindex_;
-                opts.ctx_in = &x;
-                opts.ctx_size_in = sizeof(x);
-            } else {
-                s.ifindex = dut_ifindex_;
-                opts.ctx_in = &s;
-                opts.ctx_size_in = sizeof(s);
-            }
-            if (bpf_prog_test_run_opts(pfd.get(), &opts) != 0)
+            const ProgRunResult r = prog_test_run(pfd.get(), hook == XDPCTL_HOOK_XDP, frame, dut_ifindex_);
+            if (r.err)
                 throw std::runtime_error("test run of the attached program failed");
-            return opts.retval;
+            return r.retval;
         });
         Real out;
         bool drop = hook == XDPCTL_HOOK_XDP ? retval == XDP_DROP : int(retval) == TCX_DROP;

@@ -1,4 +1,5 @@
 #include "explain/explain_run.h"
+#include "prog_test_run.h"
 
 #include <net/if.h>
 
@@ -99,24 +100,11 @@ ExplainOutcome Explainer::run(const std::vector<uint8_t>& frame) const
                    "test run needs (on the wire it counts as malformed eth_truncated)",
                    frame.size());
     std::memset(out_, 0, sizeof(*out_));
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
-                .data_size_in = static_cast<uint32_t>(frame.size()), .repeat = 1);
-    xdp_md xctx{};
-    __sk_buff sctx{};
-    if (hook_ == XDPCTL_HOOK_XDP) {
-        xctx.data_end = static_cast<uint32_t>(frame.size());
-        xctx.ingress_ifindex = ifindex_;
-        opts.ctx_in = &xctx;
-        opts.ctx_size_in = sizeof(xctx);
-    } else {
-        sctx.ifindex = ifindex_;
-        opts.ctx_in = &sctx;
-        opts.ctx_size_in = sizeof(sctx);
-    }
     // The interface's index means something only in its namespace: run there.
     NetnsScope ns(netns_);
-    if (bpf_prog_test_run_opts(prog_fd_, &opts) != 0) {
-        int err = errno;
+    const ProgRunResult run = prog_test_run(prog_fd_, hook_ == XDPCTL_HOOK_XDP, frame, ifindex_);
+    if (run.err) {
+        int err = -run.err;
         // The test run copies the frame into one page, with room for the kernel's headers.
         fail("the kernel's test run refused a {}-byte frame: {}{}", frame.size(), errno_str(err),
              err == EINVAL && frame.size() > 3000
@@ -125,10 +113,10 @@ ExplainOutcome Explainer::run(const std::vector<uint8_t>& frame) const
                  : "");
     }
     ExplainOutcome o;
-    o.retval = opts.retval;
+    o.retval = run.retval;
     std::memcpy(&o.rec, out_, sizeof(o.rec));
     if (!o.rec.done)
-        fail("the program returned {} without writing its explain record", opts.retval);
+        fail("the program returned {} without writing its explain record", run.retval);
     o.policy = ctl_.installed != 0;
     o.frame_len = static_cast<uint32_t>(frame.size());
     return o;
