@@ -664,7 +664,7 @@ runq_wait_ns() {
 attempt() {
   local id=$1 q=$2 rc=0 why
   ATTEMPT_STATUS=failed ATTEMPT_NOTE='' ATTEMPT_JSON=''
-  ROW_NOTE= ROW_EXTRA= ROW_PARAMS='{}'
+  ROW_NOTE='' ROW_EXTRA='' ROW_PARAMS='{}'
   rm -f "$TMP/row.note"
   # The traffic; a row's setup may spread it (a prefix-set row wants random sources) or
   # cap it (0: as fast as the generator goes).
