@@ -111,6 +111,14 @@ render_report() {
           end),
       ""
     else empty end),
+    (if (.control.control_plane // null) != null then
+      "Control plane (bench/control_plane.sh: wall clock of whole xdpctl commands, medians) and one rule beside xdp-filter (bench/prog_run_compare.sh: bpftool prog run, same 64-byte UDP frame, both programs attached):",
+      "",
+      "| Figure | value |",
+      "|---|---:|",
+      ((.control.control_plane, .control.one_rule_vs_xdp_filter) | to_entries[] | "| \(.key) | \(.value) |"),
+      ""
+    else empty end),
     "Load average before / after the run: \(.machine.loadavg_start) / \(.machine.loadavg_end).",
     (.rows[] | . as $row | (.results // {}) | to_entries[] | select(.value.status == "ok" and .value.note)
       | "- \($row.short), \(.key) queue(s): \(.value.note)"),
@@ -840,6 +848,27 @@ run_micro() {
   fi
 }
 
+# ---- control plane, and one rule beside xdp-filter's (issue 4) -----------------------------
+# bench/control_plane.sh (rule add/del at 10,000 rules, apply, set load of 1M prefixes, map
+# memory) and bench/prog_run_compare.sh (ns/packet of xdpctl with one rule and xdp-filter
+# with the equivalent rule on the same frame), each in a bpffs of its own. Full runs only.
+CONTROL=$TMP/control.json
+run_control() {
+  if [ "$QUICK" -eq 1 ] || [ -n "$ONLY_ROWS" ]; then
+    jq -nc '{status: "skipped", note: "full runs only"}' >"$CONTROL"
+    return
+  fi
+  say "control plane; one rule beside xdp-filter:"
+  local cp pr
+  cp=$(bash "$REPO/bench/control_plane.sh" "$BUILD" 2>"$TMP/control.err") &&
+    jq -e . <<<"$cp" >/dev/null 2>&1 || cp=$(jq -nc --rawfile e "$TMP/control.err" '{status: "failed", note: ($e | .[-400:])}')
+  pr=$(bash "$REPO/bench/prog_run_compare.sh" "$BUILD/ctl/xdpctl" 2>"$TMP/compare.err") &&
+    jq -e . <<<"$pr" >/dev/null 2>&1 || pr=$(jq -nc --rawfile e "$TMP/compare.err" '{status: "failed", note: ($e | .[-400:])}')
+  say "  $cp"
+  say "  $pr"
+  jq -nc --argjson cp "$cp" --argjson pr "$pr" '{control_plane: $cp, one_rule_vs_xdp_filter: $pr}' >"$CONTROL"
+}
+
 # ---- run -----------------------------------------------------------------------------------
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -859,6 +888,7 @@ for q in "${QUEUE_SETS[@]}"; do
 done
 # Every row is torn down: nothing of the lab runs beside them.
 run_micro
+run_control
 
 # ---- report --------------------------------------------------------------------------------
 mkdir -p "$OUT"
@@ -883,7 +913,7 @@ jq -s \
   --arg mem "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)" \
   --arg gen_ns "$GEN_NS" --arg dut_ns "$DUT_NS" --arg load_start "$LOAD_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --argjson prio "$RULES_DROP_PRIORITY" --argjson pfx "$PREFIX_SET_SIZE" --arg pfx_src "$PREFIX_SRC" \
-  --slurpfile micro "$MICRO" '
+  --slurpfile micro "$MICRO" --slurpfile control "$CONTROL" '
   . as $res
   | ($res | map(select(.id == "xdp_drop" and .status == "ok")) | map({(.queues | tostring): .pps}) | add // {}) as $ceiling
   | {
@@ -929,7 +959,8 @@ jq -s \
                             target("xdpctl 1M-prefix set >= 0.8x xdp-filter"; "xdpctl_prefix_1m"; $q; "xdp_filter"; $q; 0.8))),
       (("xdpctl_rules_1", "xdpctl_rules_1000", "xdpctl_rules_10000", "xdpctl_prefix_1m")
         | target("xdpctl 2 queues >= 1.8x 1 queue"; .; "2"; .; "1"; 1.8))]
-  | .micro = ($micro | add // {})' "$RESULTS" >"$OUT/bench.json"
+  | .micro = ($micro | add // {})
+  | .control = $control[0]' "$RESULTS" >"$OUT/bench.json"
 
 render_report "$OUT"
 say "report: $OUT/bench.json, $OUT/bench.md, $OUT/bench.png"
