@@ -120,7 +120,7 @@ Outcome mixed(const CompiledPolicy* const from[kParts], const PacketKey& k, uint
     cls[kFieldL4] = d(kL4).l4[l4_index(false, *k.proto, k.tcp_flags.value_or(0))];
     cls[kFieldVlan] = d(kVlan).vlan[*k.vlan];
     cls[kFieldIif] = d(kIif).iif[ifindex];
-    const std::vector<uint64_t>& rows = d(kRows).rows;
+    const RowWords& rows = d(kRows).rows;
     const size_t rw = h.row_words();
     const uint64_t* row[kFieldCount];
     for (int f = 0; f < kFieldCount; f++) {

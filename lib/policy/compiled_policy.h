@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "huge_page_allocator.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule.h"
 
@@ -55,6 +56,9 @@ struct RuleRecord {
     uint64_t rate_pps = 0, burst = 0;
 };
 
+// The rows of a compiled policy: tens of MiB at 10,000 rules.
+using RowWords = std::vector<uint64_t, HugePageAllocator<uint64_t>>;
+
 struct CompiledDirection {
     uint32_t n_rules = 0;
     uint32_t words = 0;      // 64-bit words per bitmap: ceil(n_rules / 64)
@@ -85,7 +89,7 @@ struct CompiledDirection {
     // a packet is in its anchor field's row for that packet, so the words worth ANDing are the
     // AND of the seven rows' aggregates and the OR of their anchors: rules that match almost
     // everything in one field (no port, any source) no longer make every word a candidate.
-    std::vector<uint64_t> rows;
+    RowWords rows;
 
     std::vector<RuleRecord> ranked;  // rank -> rule
 };

@@ -60,7 +60,7 @@ public:
         }
         open_ = 0;
     }
-    std::vector<uint64_t> take()
+    RowWords take()
     {
         if (open_)
             data_.resize(data_.size() - row_words());
@@ -71,7 +71,7 @@ public:
 private:
     uint32_t words_, agg_;
     uint32_t open_ = 0;  // 1: the last row is open
-    std::vector<uint64_t> data_;
+    RowWords data_;
 };
 
 // Gives equal bitmaps one class id: the number of classes is the number of distinct
@@ -508,7 +508,7 @@ CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResol
     for (Field f : {kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif})
         c.row_base[f] += addr_rows;
     c.rows = addr_store.take();
-    std::vector<uint64_t> more = other_store.take();
+    RowWords more = other_store.take();
     c.rows.insert(c.rows.end(), more.begin(), more.end());
     return c;
 }

@@ -96,6 +96,12 @@ public:
     // same inactive generation.
     void commit(const CompiledPolicy& c, const std::map<uint32_t, uint32_t>& counter_slot_of_rule_id);
 
+    // Waits until no packet can still be on the generation before the active one, if the
+    // commit that left it did not (commit() returns without that wait when it frees
+    // nothing). Needed before anything the old generation refers to is reused: commit()
+    // calls it; PolicyStore calls it before it hands a freed rule counter slot to a new rule.
+    void settle();
+
     // Summed over CPUs.
     xdpctl_rule_ctr read_rule_counters(uint32_t slot) const;
     // Every slot, summed over CPUs, in one batch read: index = slot.

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
+#include <optional>
 #include <set>
 
 #include <bpf/bpf.h>
@@ -157,6 +159,21 @@ Policy PolicyStore::commit(Policy next)
         s.normalize();
     check_policy(next);
 
+    // The last commit left waiting out the packets still on the generation before it (an
+    // RCU grace period, 5-15 ms here) to this one: that wait runs while this thread compiles.
+    // It must be over before a slot that commit freed is handed out again, and before the
+    // old generation is rewritten.
+    std::future<void> settled = std::async(std::launch::async, [this] { maps_->settle(); });
+    std::optional<CompiledPolicy> compiled;
+    try {
+        NetnsScope ns(netns_);  // --iif names are the namespace's interfaces
+        compiled = compile_policy(next, ifindex_here);
+    } catch (...) {
+        settled.wait();
+        throw;
+    }
+    settled.get();
+
     // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
     std::map<uint32_t, uint32_t> slot_of = read_slots();
     std::set<uint32_t> used;
@@ -165,11 +182,13 @@ Policy PolicyStore::commit(Policy next)
     std::set<uint32_t> live;
     for (const auto& r : next.rules)
         live.insert(r.id);
-    std::vector<uint32_t> freed;
+    // Slots of rules this commit deletes are taken last: packets still count into them
+    // until the flip.
+    std::vector<uint32_t> freed, freed_slots;
     for (auto it = slot_of.begin(); it != slot_of.end();)
         if (!live.count(it->first)) {
             freed.push_back(it->first);
-            used.erase(it->second);
+            freed_slots.push_back(it->second);
             it = slot_of.erase(it);
         } else {
             ++it;
@@ -180,6 +199,14 @@ Policy PolicyStore::commit(Policy next)
             continue;
         while (used.count(free_slot))
             free_slot++;
+        if (free_slot >= XDPCTL_POL_COUNTER_SLOTS && !freed_slots.empty()) {
+            for (uint32_t s : freed_slots)
+                used.erase(s);
+            freed_slots.clear();
+            free_slot = 0;
+            while (used.count(free_slot))
+                free_slot++;
+        }
         if (free_slot >= XDPCTL_POL_COUNTER_SLOTS)
             fail_usage("the rule counter table is full ({} rules)", XDPCTL_POL_COUNTER_SLOTS);
         slot_of[r.id] = free_slot;
@@ -189,10 +216,6 @@ Policy PolicyStore::commit(Policy next)
             fail("cannot record the counter slot of rule {}: {}", r.id, errno_str(errno));
     }
 
-    CompiledPolicy compiled = [&] {
-        NetnsScope ns(netns_);  // --iif names are the namespace's interfaces
-        return compile_policy(next, ifindex_here);
-    }();
 
     // The text first, into the generation about to become active: a kill before the
     // flip leaves the old policy whole, and after it the new text is already there.
@@ -204,7 +227,7 @@ Policy PolicyStore::commit(Policy next)
         clear_stored(new_gen);
     else
         write_stored(new_gen, encode_policy(next));
-    maps_->commit(compiled, slot_of);
+    maps_->commit(*compiled, slot_of);
     if (empty)
         clear_stored(new_gen ^ 1);
     for (uint32_t id : freed)
