@@ -317,6 +317,14 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
  * table holds sport then dport for each (gen, dir). */
 #define XDPCTL_POL_GD(gen, dir) ((gen) * XDPCTL_POL_DIRS + (dir))
 
+/*
+ * The IPv4 level 1 of each address table (65,536 words, as at XDPCTL_PFX4_L1_WORD of the
+ * table) is also in xdpctl_pl1, a plain array with one 256 KiB element per (gen, dir, dst):
+ * its lookup is inlined, so an address whose longest match is up to /16 costs no call and one
+ * up to /24 one (the chunk, in the table), where each level was a call.
+ */
+#define XDPCTL_POL_L1(gen, dir, dst) XDPCTL_POL_TAB_ADDR(gen, dir, dst)
+
 /* Slots of xdpctl_ptabs. */
 #define XDPCTL_POL_TABS_PER_GEN 4
 #define XDPCTL_POL_TAB_ADDR(gen, dir, dst) ((gen) * XDPCTL_POL_TABS_PER_GEN + (dir) * 2 + (dst))

@@ -268,14 +268,23 @@ __noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
 static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pkt *p, const __u32 *a,
 					int cls6)
 {
+	struct xdpctl_pol_l1 *l1;
+	__u32 addr, e;
 	void *t;
 
 	if (konst)
 		return (int)(konst - 1);
 	if (p->l3_proto != ETH_P_IP)
 		return cls6;
+	addr = bpf_ntohl(a[0]);
+	l1 = bpf_map_lookup_elem(&xdpctl_pl1, &slot);  /* inlined: a plain array */
+	if (!l1)
+		return -1;
+	e = l1->word[(addr >> 16) & (XDPCTL_PFX_L1_ENTRIES - 1)];
+	if (!(e & XDPCTL_PFX_REF))
+		return pol_addr_result(e);
 	t = bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
-	return t ? pol_addr_result(xdpctl_pfx4_lookup(t, bpf_ntohl(a[0]))) : -1;
+	return t ? pol_addr_result(xdpctl_pfx4_lookup_below_l1(t, e, addr)) : -1;
 }
 
 /*

@@ -131,6 +131,19 @@ struct {
 	__array(values, struct xdpctl_pol_rows_map);
 } xdpctl_prows SEC(".maps");
 
+/* IPv4 level 1 of every address table (XDPCTL_POL_L1): an inlined lookup. */
+struct xdpctl_pol_l1 {
+	__u32 word[XDPCTL_PFX_L1_ENTRIES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPCTL_POL_GENS * XDPCTL_POL_TABS_PER_GEN);
+	__type(key, __u32);
+	__type(value, struct xdpctl_pol_l1);
+} xdpctl_pl1 SEC(".maps");
+
 /* A small policy's rows (XDPCTL_POL_SMALL_ROWS_BYTES): element gen, an inlined lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

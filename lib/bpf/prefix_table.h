@@ -60,17 +60,23 @@ static __always_inline __u32 xdpctl_pfx_chunk_word(void *table, __u32 ref, __u32
  * `addr` is in host order. Returns the leaf value (XDPCTL_PFX_NONE, XDPCTL_PFX_EXCEPTED or
  * the caller's value).
  */
+/* Below level 1: `e` is the level-1 word of `addr`, a reference. */
+static __always_inline __u32 xdpctl_pfx4_lookup_below_l1(void *table, __u32 e, __u32 addr)
+{
+	e = xdpctl_pfx_chunk_word(table, e, addr >> 8);
+	if (!(e & XDPCTL_PFX_REF))
+		return e;
+	/* The last level holds leaves only; the mask keeps a corrupt REF from leaking out. */
+	return xdpctl_pfx_chunk_word(table, e, addr) & XDPCTL_PFX_VALUE_MASK;
+}
+
 static __always_inline __u32 xdpctl_pfx4_lookup(void *table, __u32 addr)
 {
 	__u32 e = xdpctl_pfx_word(table, XDPCTL_PFX4_L1_WORD + (addr >> 16));
 
 	if (!(e & XDPCTL_PFX_REF))
 		return e;
-	e = xdpctl_pfx_chunk_word(table, e, addr >> 8);
-	if (!(e & XDPCTL_PFX_REF))
-		return e;
-	/* The last level holds leaves only; the mask keeps a corrupt REF from leaking out. */
-	return xdpctl_pfx_chunk_word(table, e, addr) & XDPCTL_PFX_VALUE_MASK;
+	return xdpctl_pfx4_lookup_below_l1(table, e, addr);
 }
 
 /* The address cut to len (17..128), in place; shifts stay within 0..63. */

@@ -203,7 +203,7 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
                         open("xdpctl_pl4"),   open("xdpctl_pvlan"), open("xdpctl_piif"),
                         open("xdpctl_prule"), open("xdpctl_rctr"), open("xdpctl_rrate"),
                         open("xdpctl_ptabs"), open("xdpctl_prows"),
-                        open("xdpctl_prows_small")};
+                        open("xdpctl_prows_small"), open("xdpctl_pl1")};
 }
 
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
@@ -214,7 +214,8 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
       vlan_(std::make_unique<MappedMap>(fds_.vlan.get())),
       iif_(std::make_unique<MappedMap>(fds_.iif.get())),
       rules_(std::make_unique<MappedMap>(fds_.rules.get())),
-      rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get()))
+      rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get())),
+      l1_(std::make_unique<MappedMap>(fds_.l1.get()))
 {
     // The layout is compiled into both sides; a map of another size is another version.
     auto expect = [](const MappedMap& m, uint32_t value_size, uint64_t entries, const char* name) {
@@ -460,6 +461,10 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
             const uint64_t need = t.lines().size();
             times_.addr_bytes += t.stats().bytes;
             const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
+            // Its IPv4 level 1, where the datapath reads it (xdpctl_pl1).
+            const auto* words = reinterpret_cast<const uint32_t*>(t.lines().data());
+            std::copy_n(words + XDPCTL_PFX4_L1_WORD, XDPCTL_PFX_L1_ENTRIES,
+                        l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES);
             if (uint32_t id = slot_map_id(tabs, key)) {
                 UniqueFd fd(bpf_map_get_fd_by_id(id));
                 const uint64_t have = fd ? map_lines(fd.get()) : 0;

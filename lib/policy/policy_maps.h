@@ -35,6 +35,7 @@ struct PolicyMapFds {
     UniqueFd tabs;      // xdpctl_ptabs
     UniqueFd rows;      // xdpctl_prows
     UniqueFd rows_small;  // xdpctl_prows_small
+    UniqueFd l1;          // xdpctl_pl1
 };
 
 // A new fd for the same map, so the PolicyMapFds outlive the object they came from.
@@ -48,7 +49,8 @@ PolicyMapFds policy_map_fds(const Skel& s)
     return PolicyMapFds{d(s.maps.xdpctl_pctl),  d(s.maps.xdpctl_phdr), d(s.maps.xdpctl_pport),
                         d(s.maps.xdpctl_pl4),   d(s.maps.xdpctl_pvlan), d(s.maps.xdpctl_piif),
                         d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
-                        d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small)};
+                        d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small),
+                        d(s.maps.xdpctl_pl1)};
 }
 
 // The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.
@@ -127,7 +129,7 @@ private:
 
     PolicyMapFds fds_;
     // The mmapable fixed-size maps, mapped once.
-    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_;
+    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_;
     CommitTimes times_;
     uint64_t keep_table_lines_ = kDefaultKeepTableLines;
     bool use_small_rows_ = true;

@@ -57,7 +57,7 @@ PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
     // Loading the XDP object to create the maps costs a verification (~0.1 s): only when
     // they are not there yet. A map of an older layout fails below, or in PolicyMaps.
     if (!path_exists(shared_maps_dir() + "/xdpctl_pctl") || !path_exists(shared_maps_dir() + "/xdpctl_psrc") ||
-        !path_exists(shared_maps_dir() + "/xdpctl_prows_small"))
+        !path_exists(shared_maps_dir() + "/xdpctl_prows_small") || !path_exists(shared_maps_dir() + "/xdpctl_pl1"))
         ensure_shared_maps();
     else {
         require_privileges();
