@@ -113,7 +113,7 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------
 section "Build"
-for c in meson ninja ip ethtool curl python3; do
+for c in meson ninja ip ethtool nc python3; do
   command -v "$c" >/dev/null || { echo "demo-lb: $c is missing (bash scripts/setup.sh)" >&2; exit 1; }
 done
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
@@ -193,18 +193,20 @@ done
 # ---------------------------------------------------------------------------------------------
 requests() {  # VIP COUNT [spread]: one connection each (a new source port, so a new 5-tuple)
   local vip=$1 n=$2 spread=${3:-} i who
-  show "for i in \$(seq $n); do curl -s http://$vip:$PORT/; done   (in the client)"
+  show "for i in \$(seq $n); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -N $vip $PORT | tail -n 1; done   (in the client)"
   : >"$TMP/answers"
   for i in $(seq "$n"); do
-    who=$(in_ns c curl -s -m 2 "http://$vip:$PORT/") || who="(no answer)"
+    # The body (the backend's name) is the answer's last line.
+    who=$(printf 'GET / HTTP/1.0\r\n\r\n' | in_ns c timeout 2 nc -N "$vip" "$PORT" | tail -n 1) || true
+    if [ -z "$who" ]; then
+      echo
+      echo "demo-lb: request $i to $vip:$PORT was not answered" >&2
+      return 1
+    fi
     printf '%s ' "$who" | tee -a "$TMP/answers"
   done
   echo
   info "answers: $(tr ' ' '\n' <"$TMP/answers" | grep . | sort | uniq -c | awk '{printf "%s x%s  ", $2, $1}')"
-  if grep -q 'no answer' "$TMP/answers"; then
-    echo "demo-lb: some requests were not answered" >&2
-    return 1
-  fi
   [ -z "$spread" ] || [ "$(tr ' ' '\n' <"$TMP/answers" | grep . | sort -u | wc -l)" -ge 2 ] ||
     { echo "demo-lb: all answers came from one backend" >&2; return 1; }
 }
