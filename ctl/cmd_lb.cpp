@@ -10,6 +10,7 @@
 #include "command.h"
 #include "error.h"
 #include "lb/decap.h"
+#include "lb/lb_config.h"
 #include "lb/lb_store.h"
 #include "lb/neigh.h"
 #include "netns.h"
@@ -35,9 +36,22 @@ struct VipAddOpts {
     uint32_t table_size = XDPCTL_LB_RING_DEFAULT;
 };
 
-void vip_add(const VipAddOpts& o)
+// The options of `lb vip add` and of an apply file's `lb vip` line: one definition.
+void add_vip_options(CLI::App* c, VipAddOpts& o)
 {
-    VipSpec v = parse_vip(o.vip);
+    c->add_option("vip", o.vip, "The VIP")->required();
+    c->add_option("--mode", o.mode, "dsr (rewrite MACs; backends hold the VIP on lo) or ipip "
+                                    "(IP-in-IP to the backend)")
+        ->check(CLI::IsMember({"dsr", "ipip"}));
+    c->add_option("--ipip-source", o.ipip_source, "Outer source address for ipip (default: the VIP)");
+    c->add_option("--hash", o.hash, "5tuple, or 3tuple (addresses and protocol: for UDP flows "
+                                    "whose ports change)")
+        ->check(CLI::IsMember({"5tuple", "3tuple"}));
+    c->add_option("--table-size", o.table_size, "Maglev table size, a prime (default 65537)");
+}
+
+VipOptions vip_options(const VipAddOpts& o)
+{
     VipOptions vo;
     vo.mode = o.mode == "ipip" ? XDPCTL_LB_MODE_IPIP : XDPCTL_LB_MODE_DSR;
     vo.flags = o.hash == "3tuple" ? XDPCTL_LB_F_HASH_3TUPLE : 0;
@@ -47,6 +61,13 @@ void vip_add(const VipAddOpts& o)
             fail_usage("--ipip-source {}: only for --mode ipip", o.ipip_source);
         vo.ipip_source = parse_ip(o.ipip_source);
     }
+    return vo;
+}
+
+void vip_add(const VipAddOpts& o)
+{
+    VipSpec v = parse_vip(o.vip);
+    VipOptions vo = vip_options(o);
     LbStore store;
     VipEntry e = store.maps().add_vip(v, vo);
     fmt::print("added VIP {} ({}, table size {})\n", format_vip(e.spec), mode_name(e.rec.mode),
@@ -58,29 +79,46 @@ struct BackendOpts {
     uint32_t weight = 1;
 };
 
-void backend_add(const GlobalOptions& g, const BackendOpts& o)
+// The options of `lb backend add` and of an apply file's `lb backend` line.
+void add_backend_options(CLI::App* c, BackendOpts& o)
 {
-    VipSpec v = parse_vip(o.vip);
+    c->add_option("vip", o.vip, "The VIP")->required();
+    c->add_option("backend", o.backend, "The backend's address")->required();
+    c->add_option("--weight", o.weight, "Share of new flows (0-1000; 0: no new flows)");
+    c->add_option("--mac", o.mac, "The backend's (or its next hop's) MAC; default: from the "
+                                  "neighbour table");
+}
+
+// The backend as given; without --mac, its MAC from the -n namespace's neighbour table.
+BackendSpec backend_spec(const GlobalOptions& g, const BackendOpts& o)
+{
     BackendSpec b;
     b.addr = parse_ip(o.backend);
     b.weight = o.weight;
+    if (!o.mac.empty()) {
+        b.mac = parse_mac(o.mac);
+        return b;
+    }
+    std::optional<MacAddr> m;
+    {
+        NetnsScope ns(g.netns);
+        m = neighbour_mac(b.addr);
+    }
+    if (!m)
+        fail_usage("backend {}: no MAC address in the neighbour table{}; give it with --mac "
+                   "(or ping the backend first)",
+                   o.backend, g.netns.empty() ? "" : " of namespace " + g.netns);
+    b.mac = *m;
+    return b;
+}
+
+void backend_add(const GlobalOptions& g, const BackendOpts& o)
+{
+    VipSpec v = parse_vip(o.vip);
     LbStore store;
     if (!store.maps().find_vip(v))  // before asking the neighbour table about the backend
         fail_usage("no VIP {} ('xdpctl lb list' shows them)", format_vip(v));
-    if (!o.mac.empty()) {
-        b.mac = parse_mac(o.mac);
-    } else {
-        std::optional<MacAddr> m;
-        {
-            NetnsScope ns(g.netns);
-            m = neighbour_mac(b.addr);
-        }
-        if (!m)
-            fail_usage("backend {}: no MAC address in the neighbour table{}; give it with --mac "
-                       "(or ping the backend first)",
-                       o.backend, g.netns.empty() ? "" : " of namespace " + g.netns);
-        b.mac = *m;
-    }
+    BackendSpec b = backend_spec(g, o);
     BackendEntry e = store.maps().add_backend(v, b);
     fmt::print("added backend {} (MAC {}, weight {}) to VIP {}\n", format_ip(e.addr()),
                format_mac(e.mac()), e.rec.weight, format_vip(v));
@@ -184,6 +222,41 @@ void trace(const GlobalOptions& g, const std::string& text, bool json)
 
 }  // namespace
 
+void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& args, LbConfig& config)
+{
+    if (!args.empty() && args[0] != "vip" && args[0] != "backend")
+        fail_usage("unknown statement 'lb {}' (expected 'lb vip' or 'lb backend')", args[0]);
+    // The `lb vip add` / `lb backend add` options, parsed by CLI11 as on the command line.
+    CLI::App p{"lb"};
+    p.set_help_flag();
+    p.require_subcommand(1, 1);
+    VipAddOpts va;
+    BackendOpts bo;
+    auto* vip = p.add_subcommand("vip", "A VIP");
+    add_vip_options(vip, va);
+    auto* be = p.add_subcommand("backend", "A backend of a VIP above");
+    add_backend_options(be, bo);
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // what CLI11's parse takes
+    try {
+        p.parse(reversed);
+    } catch (const CLI::ParseError& e) {
+        std::string what = e.what();
+        if (what.empty() || e.get_name() == "RequiredError")
+            what = fmt::format("expected 'lb vip ADDR:PORT/PROTO [OPTIONS]' or 'lb backend VIP "
+                               "ADDR [OPTIONS]'{}", what.empty() ? "" : " (" + what + ")");
+        fail_usage("{}", what);
+    }
+    if (p.got_subcommand(vip)) {
+        VipSpec v = parse_vip(va.vip);
+        config.add_vip(v, vip_options(va));
+    } else {
+        VipSpec v = parse_vip(bo.vip);
+        if (!config.has_vip(v))  // before asking the neighbour table about the backend
+            fail_usage("no VIP {} before this line (an 'lb vip' line must come first)", format_vip(v));
+        config.add_backend(v, backend_spec(g, bo));
+    }
+}
+
 void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
 {
     auto* lb = app.add_subcommand("lb", "L4 load balancing: VIPs, backends (weighted Maglev, "
@@ -195,15 +268,7 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto va = std::make_shared<VipAddOpts>();
     auto* add = vip->add_subcommand("add", "Add a VIP: ADDR:PORT/tcp|udp ([ADDR]:PORT/... for "
                                            "IPv6; port 0: every port)");
-    add->add_option("vip", va->vip, "The VIP")->required();
-    add->add_option("--mode", va->mode, "dsr (rewrite MACs; backends hold the VIP on lo) or ipip "
-                                        "(IP-in-IP to the backend)")
-        ->check(CLI::IsMember({"dsr", "ipip"}));
-    add->add_option("--ipip-source", va->ipip_source, "Outer source address for ipip (default: the VIP)");
-    add->add_option("--hash", va->hash, "5tuple, or 3tuple (addresses and protocol: for UDP flows "
-                                        "whose ports change)")
-        ->check(CLI::IsMember({"5tuple", "3tuple"}));
-    add->add_option("--table-size", va->table_size, "Maglev table size, a prime (default 65537)");
+    add_vip_options(add, *va);
     add->callback([&run, va] {
         run = [va] {
             vip_add(*va);
@@ -227,11 +292,7 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     be->require_subcommand(1);
     auto ba = std::make_shared<BackendOpts>();
     auto* badd = be->add_subcommand("add", "Add a backend to a VIP");
-    badd->add_option("vip", ba->vip, "The VIP")->required();
-    badd->add_option("backend", ba->backend, "The backend's address")->required();
-    badd->add_option("--weight", ba->weight, "Share of new flows (0-1000; 0: no new flows)");
-    badd->add_option("--mac", ba->mac, "The backend's (or its next hop's) MAC; default: from the "
-                                       "neighbour table");
+    add_backend_options(badd, *ba);
     badd->callback([&g, &run, ba] {
         run = [&g, ba] {
             backend_add(g, *ba);

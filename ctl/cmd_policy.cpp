@@ -1,8 +1,11 @@
-// `xdpctl policy default`, `apply [--dry-run] FILE`, `export`: the whole policy at once.
+// `xdpctl policy default`, `apply [--dry-run] FILE`, `export`: the whole policy at once,
+// with the load balancer's VIPs and backends (`lb` lines, read by ctl/cmd_lb.cpp).
 #include <fmt/core.h>
 
 #include "command.h"
 #include "error.h"
+#include "lb/lb_config.h"
+#include "lb/lb_store.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
 #include "policy_json.h"
@@ -83,34 +86,47 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
         bool dry_run = false;
     };
     auto ao = std::make_shared<ApplyOpts>();
-    auto* apply = app.add_subcommand("apply", "Replace the whole policy with a rule file's, in "
-                                              "one commit (the format 'xdpctl export' prints)");
+    auto* apply = app.add_subcommand("apply", "Replace the whole policy and LB configuration "
+                                              "with a file's (the format 'xdpctl export' "
+                                              "prints): the filter in one commit, then the LB");
     apply->add_option("file", ao->file, "Rule file")->required();
     apply->add_flag("--dry-run", ao->dry_run, "Check the file and print what would change");
     apply->callback([&g, &run, ao] {
         run = [&g, ao] {
-            Policy next = parse_policy_file(ao->file);  // the whole file, before any change
+            // The whole file, filter and LB lines, before any change.
+            lb::LbConfig lb_next;
+            Policy next = parse_policy_file(
+                ao->file, {{"lb", [&](const std::vector<std::string>& args) {
+                               parse_lb_statement(g, args, lb_next);
+                           }}});
             PolicyStore store(g.netns);
+            lb::LbStore lb_store{lb::LockHeld{}};  // under the lock PolicyStore holds
             Policy cur = store.current();
             auto diff = policy_diff(cur, next);
+            for (auto& l : lb::lb_diff(lb::read_lb_config(lb_store.maps()), lb_next))
+                diff.push_back(std::move(l));
             if (ao->dry_run) {
                 for (const auto& l : diff)
                     fmt::print("{}\n", l);
                 fmt::print("{} change(s); nothing applied (--dry-run)\n", diff.size());
                 return 0;
             }
+            // Two steps, each atomic: the filter's commit, then the LB's (docs/cli.md).
             store.commit(std::move(next));
+            lb::apply_lb_config(lb_store.maps(), lb_next);
             fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());
             return 0;
         };
     });
 
-    auto* exp = app.add_subcommand("export", "Print the policy as a rule file ('xdpctl apply' "
-                                             "reads it back unchanged)");
+    auto* exp = app.add_subcommand("export", "Print the policy and the LB configuration as "
+                                             "a file ('xdpctl apply' reads it back unchanged)");
     exp->callback([&g, &run] {
         run = [&g] {
             PolicyStore store(g.netns);
-            fmt::print("{}", format_policy(store.current()));
+            lb::LbStore lb_store{lb::LockHeld{}};
+            fmt::print("{}{}", format_policy(store.current()),
+                       format_lb_config(lb::read_lb_config(lb_store.maps())));
             return 0;
         };
     });

@@ -137,11 +137,20 @@ void print_shared(const std::vector<MapStatus>& shared)
     __u64 total = 0;
     for (const auto& m : shared)
         total += m.memlock_bytes;
-    fmt::print("policy maps (shared by all interfaces): {} maps, {:.1f} MiB\n", shared.size(),
+    fmt::print("shared maps (policy and load balancer, all interfaces): {} maps, {:.1f} MiB\n", shared.size(),
                double(total) / (1 << 20));
     for (const auto& m : shared)
         fmt::print("  {:<22} {:<14} x{:<9} {:>12} B\n", m.name, m.type, m.max_entries,
                    m.memlock_bytes);
+}
+
+void print_lb(const std::optional<LbStatus>& lb)
+{
+    if (!lb || lb->vips == 0)
+        return;
+    fmt::print("load balancer: {} VIPs, {} backends; connection table {} entries: {} hits, {} "
+               "misses ('xdpctl lb list' for more)\n",
+               lb->vips, lb->backends, lb->conntrack_entries, lb->conntrack_hits, lb->conntrack_misses);
 }
 
 }  // namespace
@@ -158,6 +167,7 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             require_bpffs();
             auto all = collect_status();
             auto shared = collect_shared_maps();
+            auto lb = collect_lb_status();
             bool stats_on = bpf_stats_enabled();
             if (*json || g.pretty) {
                 nlohmann::json j;
@@ -173,6 +183,13 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                                                 {"memlock_bytes", m.memlock_bytes}});
                 }
                 j["shared_memlock_bytes"] = shared_mem;
+                j["load_balancer"] = nullptr;
+                if (lb)
+                    j["load_balancer"] = {{"vips", lb->vips},
+                                          {"backends", lb->backends},
+                                          {"conntrack_entries", lb->conntrack_entries},
+                                          {"conntrack_hits", lb->conntrack_hits},
+                                          {"conntrack_misses", lb->conntrack_misses}};
                 j["interfaces"] = nlohmann::json::array();
                 for (const auto& s : all)
                     j["interfaces"].push_back(to_json(s));
@@ -180,6 +197,7 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             } else {
                 print_table(all, stats_on);
                 print_shared(shared);
+                print_lb(lb);
             }
             return 0;
         };

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iface_ref.h"
+#include "lb/lb_config.h"
 
 namespace xdpctl::ctl {
 
@@ -35,6 +36,11 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run);
 void add_explain_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 // lb vip|backend|list|trace
 void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+
+// An apply file's `lb ...` line (the words after `lb`) into `config`: the options of
+// `lb vip add` and `lb backend add`. Throws a usage error naming the token.
+void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& args,
+                        lb::LbConfig& config);
 
 // `rule add ARGS...`: the rule options go to the rule-file parser as they are.
 void rule_add(const GlobalOptions& g, const std::vector<std::string>& args);

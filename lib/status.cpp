@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "iface_pins.h"
+#include "lb/lb_maps.h"
 #include "loader.h"
 #include "map_memory.h"
 #include "unique_fd.h"
@@ -125,6 +126,25 @@ std::vector<MapStatus> collect_shared_maps()
         }
     }
     return out;
+}
+
+std::optional<LbStatus> collect_lb_status()
+{
+    if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips"))
+        return std::nullopt;
+    // Reads only: no lock (a change under way shows as before or after, per map).
+    lb::LbMaps m(lb::lb_map_fds_pinned(shared_maps_dir()));
+    LbStatus st;
+    for (const auto& v : m.vips()) {
+        st.vips++;
+        st.backends += m.backends(v.rec.id).size();
+    }
+    if (auto ct = map_status(m.fds().ct.get()))
+        st.conntrack_entries = ct->max_entries;
+    const xdpctl_lb_stats c = m.stats();
+    st.conntrack_hits = c.cnt[XDPCTL_LB_CNT_CT_HIT];
+    st.conntrack_misses = c.cnt[XDPCTL_LB_CNT_CT_MISS];
+    return st;
 }
 
 std::vector<IfaceStatus> collect_status()

@@ -40,7 +40,16 @@ struct IfaceStatus {
     std::vector<MapStatus> maps;
 };
 
+// The load balancer at a glance (`lb list` has the detail).
+struct LbStatus {
+    size_t vips = 0, backends = 0;
+    __u32 conntrack_entries = 0;       // the connection table's size (set by the first load)
+    __u64 conntrack_hits = 0, conntrack_misses = 0;  // summed over CPUs
+};
+
 std::vector<IfaceStatus> collect_status();
+// None when the LB's maps are not pinned (nothing made them yet).
+std::optional<LbStatus> collect_lb_status();
 // The maps shared by all interfaces (the filtering policy), with the inner maps of the
 // map-in-map ones (named OUTER[slot]): their memory is the policy's.
 std::vector<MapStatus> collect_shared_maps();

@@ -4,6 +4,7 @@
 # in total. Then it removes everything it made: also on Ctrl-C and on failure.
 #
 #   bash scripts/demo.sh        (as root)
+#   bash scripts/demo.sh lb     the load balancer instead (scripts/demo-lb.sh)
 #
 # BUILD_DIR (default build) and LAB_PREFIX (default xdpctl-lab, see scripts/lab.sh) can be
 # overridden. Runs scripts/setup.sh only when something it needs is missing.
@@ -11,6 +12,9 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
+if [ "${1:-}" = lb ]; then
+  exec bash "$REPO/scripts/demo-lb.sh"
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: must run as root (it attaches BPF programs and makes network namespaces)" >&2

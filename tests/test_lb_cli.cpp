@@ -88,6 +88,33 @@ TEST_F(LbCli, VipsAndBackendsRoundTrip)
     EXPECT_EQ(j["vips"][0]["vip"], "[2001:2::1]:443/udp");
 }
 
+// `status` sums the LB up: VIPs, backends, the connection table.
+TEST_F(LbCli, StatusCountsVipsAndBackends)
+{
+    auto lb_status = [] {
+        CmdResult r = xdpctl({"status", "--json"});
+        EXPECT_EQ(r.exit_code, 0) << r;
+        return nlohmann::json::parse(r.out)["load_balancer"];
+    };
+    ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
+    ok({"lb", "vip", "add", "198.19.0.2:0/udp"});
+    ok({"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.1", "--mac", "02:00:00:00:0a:01"});
+    ok({"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
+    ok({"lb", "backend", "add", "198.19.0.2:0/udp", "198.19.10.3", "--mac", "02:00:00:00:0a:03"});
+    auto j = lb_status();
+    ASSERT_TRUE(j.is_object()) << j.dump();
+    EXPECT_EQ(j["vips"], 2);
+    EXPECT_EQ(j["backends"], 3);
+    EXPECT_GT(j["conntrack_entries"].get<uint64_t>(), 0u);
+    EXPECT_EQ(j["conntrack_hits"], list()["counters"]["conntrack_hits"]);
+    ok({"lb", "vip", "del", "198.19.0.1:80/tcp"});
+    j = lb_status();
+    EXPECT_EQ(j["vips"], 1);
+    EXPECT_EQ(j["backends"], 1);
+    CmdResult text = xdpctl({"status"});
+    EXPECT_NE(text.out.find("load balancer: 1 VIPs, 1 backends"), std::string::npos) << text;
+}
+
 TEST_F(LbCli, TraceNamesTheBackendAndChangesNoCounter)
 {
     ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});

@@ -226,16 +226,30 @@ void LbMaps::install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEnt
         fail("cannot install the Maglev table of VIP slot {}: {}", id, errno_str(errno));
 }
 
-VipEntry LbMaps::add_vip(const VipSpec& v, const VipOptions& o)
+void check_vip_options(const VipSpec& v, const VipOptions& o)
 {
-    if (find_vip(v))
-        fail_usage("VIP {} already exists", format_vip(v));
     if (o.ipip_source && o.ipip_source->family != v.addr.family)
         fail_usage("the ipip source {} is not of the VIP {}'s IP version", format_ip(*o.ipip_source),
                    format_vip(v));
     if (!is_prime(o.ring_size) || o.ring_size > XDPCTL_LB_RING_MAX)
         fail_usage("the Maglev table size {} is not a prime of at most {} (65537 is the default)",
                    o.ring_size, XDPCTL_LB_RING_MAX);
+}
+
+void check_backend(const VipSpec& v, uint32_t mode, const BackendSpec& b)
+{
+    if (b.weight > XDPCTL_LB_MAX_WEIGHT)
+        fail_usage("bad weight {}: at most {}", b.weight, XDPCTL_LB_MAX_WEIGHT);
+    if (mode == XDPCTL_LB_MODE_IPIP && b.addr.family != v.addr.family)
+        fail_usage("backend {} is not of the VIP {}'s IP version (ipip carries IPv4 in IPv4, "
+                   "IPv6 in IPv6)", format_ip(b.addr), format_vip(v));
+}
+
+VipEntry LbMaps::add_vip(const VipSpec& v, const VipOptions& o)
+{
+    if (find_vip(v))
+        fail_usage("VIP {} already exists", format_vip(v));
+    check_vip_options(v, o);
     auto all = vips();
     if (all.size() >= XDPCTL_LB_MAX_VIPS)
         fail("{} VIPs exist: that is the most xdpctl supports", all.size());
@@ -299,11 +313,7 @@ void LbMaps::del_vip(const VipSpec& v)
 BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
 {
     VipEntry e = require_vip(v);
-    if (b.weight > XDPCTL_LB_MAX_WEIGHT)
-        fail_usage("bad weight {}: at most {}", b.weight, XDPCTL_LB_MAX_WEIGHT);
-    if (e.rec.mode == XDPCTL_LB_MODE_IPIP && b.addr.family != v.addr.family)
-        fail_usage("backend {} is not of the VIP {}'s IP version (ipip carries IPv4 in IPv4, "
-                   "IPv6 in IPv6)", format_ip(b.addr), format_vip(v));
+    check_backend(v, e.rec.mode, b);
     auto all = all_backends();
     std::vector<BackendEntry> mine;
     std::vector<bool> used(XDPCTL_LB_MAX_BACKENDS);
@@ -371,6 +381,72 @@ void LbMaps::del_backend(const VipSpec& v, const IpAddr& backend)
     install_ring(e.rec, mine);
     // Now out of the table; its connections find it gone and are scheduled again.
     write_backend(slot, xdpctl_lb_backend{});
+}
+
+void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want)
+{
+    VipEntry e = require_vip(v);
+    for (size_t i = 0; i < want.size(); i++) {
+        check_backend(v, e.rec.mode, want[i]);
+        for (size_t j = 0; j < i; j++)
+            if (want[j].addr == want[i].addr)
+                fail_usage("backend {} given twice for VIP {}", format_ip(want[i].addr), format_vip(v));
+    }
+    std::vector<bool> used(XDPCTL_LB_MAX_BACKENDS);
+    std::vector<BackendEntry> old;
+    for (const auto& o : all_backends()) {
+        used[o.slot] = true;
+        if (o.rec.vip_id == e.rec.id)
+            old.push_back(o);
+    }
+    std::vector<BackendEntry> next, added, changed;
+    auto undo_added = [&] {
+        for (const auto& a : added)
+            write_backend(a.slot, xdpctl_lb_backend{});
+    };
+    try {
+        for (const auto& b : want) {
+            auto it = std::find_if(old.begin(), old.end(), [&](const auto& o) { return o.addr() == b.addr; });
+            BackendEntry n;
+            if (it != old.end()) {
+                n = *it;
+                std::memcpy(n.rec.mac, b.mac.data(), 6);
+                n.rec.weight = b.weight;
+                if (std::memcmp(&n.rec, &it->rec, sizeof(n.rec)) != 0)
+                    changed.push_back(n);
+            } else {
+                auto free = std::find(used.begin(), used.end(), false);
+                if (free == used.end())
+                    fail("{} backends exist: that is the most xdpctl supports", XDPCTL_LB_MAX_BACKENDS);
+                *free = true;
+                n.slot = uint32_t(free - used.begin());
+                std::memcpy(n.rec.addr, b.addr.w, sizeof(n.rec.addr));
+                std::memcpy(n.rec.mac, b.mac.data(), 6);
+                n.rec.family = b.addr.family;
+                n.rec.flags = XDPCTL_LB_BE_F_USED;
+                n.rec.vip_id = e.rec.id;
+                n.rec.weight = b.weight;
+                zero_counters(fds_.bctr.get(), n.slot);
+                // Not reachable until the table names it: written first.
+                write_backend(n.slot, n.rec);
+                added.push_back(n);
+            }
+            next.push_back(n);
+        }
+        // The table lists backends in slot order, as backends() gives them to add_backend.
+        std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a.slot < b.slot; });
+        install_ring(e.rec, next);  // the publish point
+    } catch (...) {
+        undo_added();
+        throw;
+    }
+    // Kept backends' new MAC or weight (the datapath reads the MAC, the table holds the
+    // weight), then the removed ones: out of the table now, their connections rescheduled.
+    for (const auto& c : changed)
+        write_backend(c.slot, c.rec);
+    for (const auto& o : old)
+        if (std::none_of(next.begin(), next.end(), [&](const auto& n) { return n.slot == o.slot; }))
+            write_backend(o.slot, xdpctl_lb_backend{});
 }
 
 xdpctl_lb_ctr LbMaps::vip_counters(uint32_t id) const

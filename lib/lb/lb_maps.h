@@ -70,6 +70,11 @@ struct BackendEntry {
     MacAddr mac() const;
 };
 
+// The checks a VIP's options and a backend get before any map changes (usage errors naming
+// the value): shared by the `lb` commands and the `lb` lines of an apply file.
+void check_vip_options(const VipSpec& v, const VipOptions& o);
+void check_backend(const VipSpec& v, uint32_t mode, const BackendSpec& b);
+
 // Where `lb trace` says a flow goes.
 struct TraceResult {
     bool vip_found = false;
@@ -97,6 +102,9 @@ public:
     BackendEntry add_backend(const VipSpec& v, const BackendSpec& b);
     void set_weight(const VipSpec& v, const IpAddr& backend, uint32_t weight);
     void del_backend(const VipSpec& v, const IpAddr& backend);
+    // Makes `want` the VIP's backends with one table swap: a backend kept (same address)
+    // keeps its slot, counters and connections; MAC and weight are updated in place.
+    void set_backends(const VipSpec& v, const std::vector<BackendSpec>& want);
 
     xdpctl_lb_ctr vip_counters(uint32_t id) const;      // summed over CPUs
     xdpctl_lb_ctr backend_counters(uint32_t slot) const;

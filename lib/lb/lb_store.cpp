@@ -17,6 +17,16 @@ LbStore::LbStore()
     lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
     if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)
         fail("cannot take the lock /run/xdpctl.lock: {}", errno_str(errno));
+    open_maps();
+}
+
+LbStore::LbStore(LockHeld)
+{
+    open_maps();
+}
+
+void LbStore::open_maps()
+{
     // Loading the XDP object creates every shared map not pinned yet (a verification, ~0.1 s).
     if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips"))
         ensure_shared_maps();

@@ -10,12 +10,18 @@
 
 namespace xdpctl::lb {
 
+// For a command that already holds the lock (through policy::PolicyStore: `apply`,
+// `export`): flock would wait for the lock this process holds.
+struct LockHeld {};
+
 class LbStore {
 public:
     LbStore();
+    explicit LbStore(LockHeld);
     LbMaps& maps() { return *maps_; }
 
 private:
+    void open_maps();
     UniqueFd lock_;
     std::unique_ptr<LbMaps> maps_;
 };

@@ -400,7 +400,8 @@ void check_policy(const Policy& p)
         fail_usage("the default action is pass or drop");
 }
 
-Policy parse_policy_text(std::string_view text, const std::string& source)
+Policy parse_policy_text(std::string_view text, const std::string& source,
+                         const std::vector<ExtraStatement>& extra)
 {
     Policy p;
     size_t lineno = 0, pos = 0;
@@ -436,7 +437,15 @@ Policy parse_policy_text(std::string_view text, const std::string& source)
             } else if (kw == "rule") {
                 p.rules.push_back(parse_rule({words.begin() + 1, words.end()}));
             } else {
-                fail_usage("unknown statement '{}' (expected default, set or rule)", kw);
+                auto x = std::find_if(extra.begin(), extra.end(),
+                                      [&](const ExtraStatement& e) { return e.keyword == kw; });
+                if (x == extra.end()) {
+                    std::string expected = "default, set";
+                    for (const auto& e : extra)
+                        expected += ", " + e.keyword;
+                    fail_usage("unknown statement '{}' (expected {} or rule)", kw, expected);
+                }
+                x->parse({words.begin() + 1, words.end()});
             }
         } catch (const Error& e) {
             fail_usage("{}:{}: {}", source, lineno, e.what());
@@ -452,14 +461,14 @@ Policy parse_policy_text(std::string_view text, const std::string& source)
     return p;
 }
 
-Policy parse_policy_file(const std::string& path)
+Policy parse_policy_file(const std::string& path, const std::vector<ExtraStatement>& extra)
 {
     std::ifstream f(path);
     if (!f)
         fail_usage("cannot read rule file '{}'", path);
     std::stringstream ss;
     ss << f.rdbuf();
-    return parse_policy_text(ss.str(), path);
+    return parse_policy_text(ss.str(), path, extra);
 }
 
 std::string format_policy(const Policy& p)

@@ -2,6 +2,7 @@
 // rule files), and whole rule files. Every error is a usage error naming the token.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,13 +27,23 @@ std::string format_rule(const Rule& r);
 // Whole-policy checks: sets exist, ids unique, limits. Throws a usage error.
 void check_policy(const Policy& p);
 
+// A statement of a rule file that another part owns (`lb ...`, read by ctl/cmd_lb.cpp into
+// its own model), so Policy holds no types of theirs. `parse` gets the words after the
+// keyword and throws a usage error; the parser adds the file and line.
+struct ExtraStatement {
+    std::string keyword;
+    std::function<void(const std::vector<std::string>& args)> parse;
+};
+
 // A rule file: one statement a line, '#' comments, blank lines ignored:
 //   default pass|drop
 //   set NAME [CIDR|!CIDR ...]
 //   rule OPTIONS...
+//   KEYWORD ...   (one of `extra`)
 // Errors name the file and line. Nothing is returned unless the whole file is good.
-Policy parse_policy_text(std::string_view text, const std::string& source_name);
-Policy parse_policy_file(const std::string& path);
+Policy parse_policy_text(std::string_view text, const std::string& source_name,
+                         const std::vector<ExtraStatement>& extra = {});
+Policy parse_policy_file(const std::string& path, const std::vector<ExtraStatement>& extra = {});
 std::string format_policy(const Policy& p);
 
 std::string action_name(ActionKind a);

@@ -1,0 +1,233 @@
+#include "lb/lb_config.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "error.h"
+
+namespace xdpctl::lb {
+
+namespace {
+
+// Address order: family, then the bytes as written (network order compares as text would).
+bool addr_less(const IpAddr& a, const IpAddr& b)
+{
+    if (a.family != b.family)
+        return a.family < b.family;
+    return std::memcmp(a.w, b.w, sizeof(a.w)) < 0;
+}
+
+bool vip_less(const VipSpec& a, const VipSpec& b)
+{
+    if (!(a.addr == b.addr))
+        return addr_less(a.addr, b.addr);
+    return std::tie(a.port, a.proto) < std::tie(b.port, b.proto);
+}
+
+bool same_vip(const VipSpec& a, const VipSpec& b)
+{
+    return a.addr == b.addr && a.port == b.port && a.proto == b.proto;
+}
+
+bool same_options(const VipOptions& a, const VipOptions& b)
+{
+    return a.mode == b.mode && a.flags == b.flags && a.ring_size == b.ring_size &&
+           a.ipip_source == b.ipip_source;
+}
+
+bool same_backend(const BackendSpec& a, const BackendSpec& b)
+{
+    return a.addr == b.addr && a.mac == b.mac && a.weight == b.weight;
+}
+
+// The ipip source as stored: always set for ipip (the VIP's address by default), unset for dsr.
+VipOptions normalized(const VipSpec& v, VipOptions o)
+{
+    if (o.mode == XDPCTL_LB_MODE_IPIP) {
+        if (!o.ipip_source)
+            o.ipip_source = v.addr;
+    } else {
+        o.ipip_source.reset();
+    }
+    return o;
+}
+
+std::string vip_line(const VipConfig& c)
+{
+    std::string s = fmt::format("lb vip {} --mode {}", format_vip(c.spec),
+                                c.opts.mode == XDPCTL_LB_MODE_IPIP ? "ipip" : "dsr");
+    if (c.opts.ipip_source && !(*c.opts.ipip_source == c.spec.addr))
+        s += " --ipip-source " + format_ip(*c.opts.ipip_source);
+    if (c.opts.flags & XDPCTL_LB_F_HASH_3TUPLE)
+        s += " --hash 3tuple";
+    if (c.opts.ring_size != XDPCTL_LB_RING_DEFAULT)
+        s += fmt::format(" --table-size {}", c.opts.ring_size);
+    return s;
+}
+
+std::string backend_line(const VipSpec& v, const BackendSpec& b)
+{
+    return fmt::format("lb backend {} {} --mac {} --weight {}", format_vip(v), format_ip(b.addr),
+                       format_mac(b.mac), b.weight);
+}
+
+const VipConfig* find(const LbConfig& c, const VipSpec& v)
+{
+    for (const auto& x : c.vips)
+        if (same_vip(x.spec, v))
+            return &x;
+    return nullptr;
+}
+
+const BackendSpec* find(const std::vector<BackendSpec>& bs, const IpAddr& a)
+{
+    for (const auto& b : bs)
+        if (b.addr == a)
+            return &b;
+    return nullptr;
+}
+
+bool same_backends(const std::vector<BackendSpec>& a, const std::vector<BackendSpec>& b)
+{
+    if (a.size() != b.size())
+        return false;
+    for (const auto& x : a) {
+        const BackendSpec* y = find(b, x.addr);
+        if (!y || !same_backend(x, *y))
+            return false;
+    }
+    return true;
+}
+
+LbConfig sorted(LbConfig c)
+{
+    std::sort(c.vips.begin(), c.vips.end(), [](const auto& a, const auto& b) { return vip_less(a.spec, b.spec); });
+    for (auto& v : c.vips)
+        std::sort(v.backends.begin(), v.backends.end(),
+                  [](const auto& a, const auto& b) { return addr_less(a.addr, b.addr); });
+    return c;
+}
+
+}  // namespace
+
+void LbConfig::add_vip(const VipSpec& v, const VipOptions& o)
+{
+    if (find(*this, v))
+        fail_usage("VIP {} given twice", format_vip(v));
+    check_vip_options(v, o);
+    if (vips.size() >= XDPCTL_LB_MAX_VIPS)
+        fail_usage("more than {} VIPs: the most xdpctl supports", XDPCTL_LB_MAX_VIPS);
+    vips.push_back({v, normalized(v, o), {}});
+}
+
+bool LbConfig::has_vip(const VipSpec& v) const
+{
+    return find(*this, v) != nullptr;
+}
+
+void LbConfig::add_backend(const VipSpec& v, const BackendSpec& b)
+{
+    auto it = std::find_if(vips.begin(), vips.end(), [&](const auto& x) { return same_vip(x.spec, v); });
+    if (it == vips.end())
+        fail_usage("no VIP {} before this line (an 'lb vip' line must come first)", format_vip(v));
+    check_backend(v, it->opts.mode, b);
+    if (find(it->backends, b.addr))
+        fail_usage("backend {} given twice for VIP {}", format_ip(b.addr), format_vip(v));
+    size_t total = 0;
+    for (const auto& x : vips)
+        total += x.backends.size();
+    if (total >= XDPCTL_LB_MAX_BACKENDS)
+        fail_usage("more than {} backends: the most xdpctl supports", XDPCTL_LB_MAX_BACKENDS);
+    it->backends.push_back(b);
+}
+
+LbConfig read_lb_config(const LbMaps& m)
+{
+    LbConfig c;
+    for (const auto& e : m.vips()) {
+        VipConfig v;
+        v.spec = e.spec;
+        v.opts.mode = e.rec.mode;
+        v.opts.flags = e.rec.flags;
+        v.opts.ring_size = e.rec.ring_size;
+        IpAddr src;
+        src.family = e.spec.addr.family;
+        std::memcpy(src.w, e.rec.ipip_src, sizeof(src.w));
+        v.opts.ipip_source = src;
+        v.opts = normalized(v.spec, v.opts);
+        for (const auto& b : m.backends(e.rec.id))
+            v.backends.push_back({b.addr(), b.mac(), b.rec.weight});
+        c.vips.push_back(std::move(v));
+    }
+    return sorted(std::move(c));
+}
+
+std::string format_lb_config(const LbConfig& config)
+{
+    std::string out;
+    for (const auto& v : sorted(config).vips) {
+        out += vip_line(v) + "\n";
+        for (const auto& b : v.backends)
+            out += backend_line(v.spec, b) + "\n";
+    }
+    return out;
+}
+
+std::vector<std::string> lb_diff(const LbConfig& from_in, const LbConfig& to_in)
+{
+    const LbConfig from = sorted(from_in), to = sorted(to_in);
+    std::vector<std::string> out;
+    for (const auto& f : from.vips)
+        if (!find(to, f.spec))
+            out.push_back(fmt::format("- lb vip {} ({} backends)", format_vip(f.spec), f.backends.size()));
+    for (const auto& t : to.vips) {
+        const VipConfig* f = find(from, t.spec);
+        if (!f || !same_options(f->opts, t.opts)) {
+            out.push_back(fmt::format("{} {}{}", f ? "~" : "+", vip_line(t),
+                                      f ? " (options changed: deleted and added again, its "
+                                          "counters and connections restart)"
+                                        : ""));
+            for (const auto& b : t.backends)
+                out.push_back("+ " + backend_line(t.spec, b));
+            continue;
+        }
+        for (const auto& b : f->backends)
+            if (!find(t.backends, b.addr))
+                out.push_back(fmt::format("- lb backend {} {}", format_vip(t.spec), format_ip(b.addr)));
+        for (const auto& b : t.backends) {
+            const BackendSpec* o = find(f->backends, b.addr);
+            if (!o)
+                out.push_back("+ " + backend_line(t.spec, b));
+            else if (!same_backend(*o, b))
+                out.push_back("~ " + backend_line(t.spec, b));
+        }
+    }
+    return out;
+}
+
+size_t apply_lb_config(LbMaps& m, const LbConfig& to)
+{
+    const LbConfig from = read_lb_config(m);
+    const size_t changes = lb_diff(from, to).size();
+    // Deletions first, so the slots they free are there for what is added.
+    for (const auto& f : from.vips) {
+        const VipConfig* t = find(to, f.spec);
+        if (!t || !same_options(f.opts, t->opts))
+            m.del_vip(f.spec);
+    }
+    for (const auto& t : to.vips) {
+        const VipConfig* f = find(from, t.spec);
+        const bool kept = f && same_options(f->opts, t.opts);
+        if (!kept)
+            m.add_vip(t.spec, t.opts);
+        if (!kept || !same_backends(f->backends, t.backends))
+            m.set_backends(t.spec, t.backends);
+    }
+    return changes;
+}
+
+}  // namespace xdpctl::lb
