@@ -822,7 +822,19 @@ attempt() {
     waits+=("$(awk -v a="$w0" -v b="$w1" -v t="$WINDOW" -v n="$q" 'BEGIN { printf "%.3f", (b - a) / 1e9 / t / n }')")
     s0=$s1 w0=$w1
   done
-  wait "$pg_pid" || err=${err:-"generator failed: $(tail -2 "$TMP/pktgen.err")"}
+  # The windows are read: stop the generator now rather than at the end of its duration
+  # (RUN_SECONDS keeps a second of margin for slow counter reads). It stops at once on
+  # TERM, with its final JSON, and exits 130 (interrupted). The signal goes to the
+  # generator itself (timeout's child, found above), not to timeout, which would signal it
+  # twice (itself and its process group): the second TERM would kill it once it unblocks
+  # signals.
+  local stopped=0 grc=0
+  # shellcheck disable=SC2086 # a list of PIDs
+  [ -z "$watch" ] || ! kill -TERM $(pgrep -P "$pg_pid") 2>/dev/null || stopped=1
+  wait "$pg_pid" || grc=$?
+  if [ "$grc" -ne 0 ] && { [ "$stopped" -eq 0 ] || [ "$grc" -ne 130 ]; }; then
+    err=${err:-"generator failed (exit $grc): $(tail -2 "$TMP/pktgen.err")"}
+  fi
   if [ -z "$err" ] && declare -F "row_check_$id" >/dev/null; then
     err=$("row_check_$id" 2>&1) || true
   fi
