@@ -68,7 +68,7 @@ render_report() {
         elif $r.status == "not_available" then "| \($r.note) | | "
         else "| failed: \($r.note | gsub("\n"; " ") | gsub("\\|"; "/")) | | " end;
     "Machine: \(.machine.cpu), \(.machine.cpus) CPUs, \(.machine.memory), kernel \(.machine.kernel); commit \(.commit[0:12])\(if .dirty then " (with local changes)" else "" end); \(.started)\(if .parameters.quick then "; quick run" else "" end).",
-    "64-byte UDP, one flow; Mpps processed by the device under test (median of \(.parameters.windows) window(s) of \(.parameters.window_s) s), ratio to bare XDP_DROP of the same run and queue count, rate offered by the generator.",
+    "64-byte UDP, one flow unless the row says otherwise; Mpps processed by the device under test (median of \(.parameters.windows) window(s) of \(.parameters.window_s) s), ratio to bare XDP_DROP of the same run and queue count, rate offered by the generator.",
     "",
     "| Row | 1q Mpps | 1q ratio | 1q offered | 2q Mpps | 2q ratio | 2q offered | reference ratio 1q / 2q |",
     "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -87,7 +87,7 @@ render_report() {
       ""
     else empty end),
     (if (.targets // []) != [] then
-      "Targets of issue 5 (ratios from this run):",
+      "Targets of issues 5 and 6 (ratios from this run):",
       "",
       "| Target | row | queues | ratio | met |",
       "|---|---|---:|---:|---|",
@@ -205,6 +205,14 @@ PREFIX_SRC=16.0.0.0/4
 # cost milliseconds each, so paced traffic comes in bursts with gaps long enough for a
 # token bucket to fill up and overflow, which would measure the pacing, not the limit.
 RATE_PPS=200000
+# The forwarding rows (issue 6): xdpctl's load balancer, a UDP VIP on the traffic's
+# destination in dsr mode with FWD_BACKENDS backends (198.18.0.11.., MACs 02:00:00:00:b1:01..),
+# against bench_xdp_fwd, which only rewrites the MACs (to the first backend's) and sends
+# the frame back with XDP_TX. Both get many flows, FWD_SRC x FWD_SPORT, walked in turn, so
+# the LB's connection table holds them all and Maglev placed each.
+FWD_BACKENDS=4
+FWD_SRC=198.18.0.16/28
+FWD_SPORT=1024-1279
 [ "$NCPU" -ge 2 ] || QUEUE_SETS=(1)
 
 # Unique per run, so a test run and a manual one never share names; "xdpctl-" like every
@@ -336,7 +344,7 @@ xdpctl() { in_private "$XDPCTL" -n "$DUT_NS" "$@"; }
 # ROW_PARAMS (a JSON object added to the result). A check may write a note to $TMP/row.note.
 ROWS=(kernel_no_listener xdp_drop xdpctl_count_xdp xdpctl_rules_1 xdpctl_rules_1000
       xdpctl_rules_10000 xdpctl_prefix_1m xdpctl_count_tc xdp_filter nft_netdev iptables_raw dpdk
-      xdpctl_rate_limit)
+      bare_fwd xdpctl_lb_dsr xdpctl_rate_limit)
 # Rows that are not a datapath's rate: reported in a table of their own, not in the chart.
 declare -A KIND=([xdpctl_rate_limit]=rate_limit)
 declare -A LABEL=(
@@ -352,6 +360,8 @@ declare -A LABEL=(
   [nft_netdev]="nftables netdev ingress drop"
   [iptables_raw]="iptables raw PREROUTING drop"
   [dpdk]="DPDK af_xdp PMD + rte_hash, drop"
+  [bare_fwd]="Bare MAC rewrite + XDP_TX (the forwarding ceiling; 4,096 flows)"
+  [xdpctl_lb_dsr]="xdpctl LB, UDP VIP in dsr mode, $FWD_BACKENDS backends (XDP_TX; 4,096 flows)"
   [xdpctl_rate_limit]="xdpctl rate-limit R (a tenth of the 1-rule rate), offered as fast as the generator goes"
 )
 declare -A SHORT=(
@@ -359,7 +369,8 @@ declare -A SHORT=(
   [xdpctl_rules_1]="xdpctl 1 rule" [xdpctl_rules_1000]="xdpctl 1k rules"
   [xdpctl_rules_10000]="xdpctl 10k rules" [xdpctl_prefix_1m]="xdpctl 1M prefixes"
   [xdpctl_count_tc]="xdpctl TC count" [xdp_filter]="xdp-filter" [nft_netdev]="nft netdev"
-  [iptables_raw]="iptables raw" [dpdk]="DPDK af_xdp" [xdpctl_rate_limit]="xdpctl rate-limit"
+  [iptables_raw]="iptables raw" [dpdk]="DPDK af_xdp"
+  [bare_fwd]="bare MAC fwd" [xdpctl_lb_dsr]="xdpctl LB dsr" [xdpctl_rate_limit]="xdpctl rate-limit"
 )
 # The issue's reference ratios to bare XDP_DROP: "1 queue" "2 queues".
 declare -A REF=(
@@ -380,6 +391,8 @@ declare -A COUNTER_DESC=(
   [nft_netdev]="nft rule counter"
   [iptables_raw]="iptables -t raw -nvxL rule packets"
   [dpdk]="xdpctl-dpdk-bench rx (its per-second report)"
+  [bare_fwd]="ethtool -S rx_queue_*_xdp_tx"
+  [xdpctl_lb_dsr]="xdpctl lb list --json: counters.forwarded"
 )
 if [ -n "$ONLY_ROWS" ]; then
   for id in ${ONLY_ROWS//,/ }; do
@@ -624,6 +637,86 @@ row_teardown_dpdk() {
   set_queues "$CUR_QUEUES" 2>/dev/null || true
 }
 
+# Forwarding: the DUT sends every frame back out of its end with XDP_TX. A veth takes XDP
+# frames only with an XDP program (or GRO) on the receiving end; the generator's end gets
+# bench_xdp_drop, which drops what comes back at once (with GRO the frames would go on to
+# the generator namespace's stack). The generator's own live-frames transmit goes out of
+# the same end (ndo_xdp_xmit into the DUT's ring) and does not pass its XDP program.
+# Each check also counts what arrived back at the generator's end: a forwarded frame the
+# veth could not deliver would not be forwarding.
+gen_xdp_stat() {
+  ip netns exec "$GEN_NS" ethtool -S "$GEN_IF" |
+    awk -v s="$1" '$1 ~ ("^rx_queue_[0-9]+_" s ":$") { n += $2 } END { print n + 0 }'
+}
+dut_xdp_stat() {
+  dut ethtool -S "$DUT_IF" | awk -v s="$1" '$1 ~ ("^rx_queue_[0-9]+_" s ":$") { n += $2 } END { print n + 0 }'
+}
+fwd_setup() {
+  ip -n "$GEN_NS" link set dev "$GEN_IF" xdpdrv obj "$EMPTY_OBJ" program bench_xdp_drop || return 1
+  ROW_SRC=$FWD_SRC ROW_SPORT=$FWD_SPORT ROW_FLOWS=seq
+  FWD_BACK0=$(gen_xdp_stat xdp_drops) FWD_TX0=$(dut_xdp_stat xdp_tx)
+}
+fwd_teardown() { ip -n "$GEN_NS" link set dev "$GEN_IF" xdpdrv off; }
+# What the DUT forwarded since fwd_setup arrived back (dropped by the generator's end).
+fwd_check_back() {
+  local tx back
+  tx=$(( $(dut_xdp_stat xdp_tx) - FWD_TX0 ))
+  back=$(( $(gen_xdp_stat xdp_drops) - FWD_BACK0 ))
+  if [ "$tx" -eq 0 ] || [ "$back" -lt $(( tx * 99 / 100 )) ]; then
+    echo "the DUT sent $tx frames with XDP_TX, $back of them arrived back at the generator's end"
+    return 1
+  fi
+  FWD_NOTE="$back of $tx frames sent back arrived at the generator's end"
+}
+fwd_mac() { printf '02:00:00:00:b1:%02x' "$1"; }
+
+row_setup_bare_fwd() {
+  fwd_setup || return 1
+  ip -n "$DUT_NS" link set dev "$DUT_IF" xdpdrv obj "$EMPTY_OBJ" program bench_xdp_fwd
+}
+row_counter_bare_fwd() { dut_xdp_stat xdp_tx; }
+row_check_bare_fwd() { fwd_check_back && echo "$FWD_NOTE" >"$TMP/row.note"; }
+row_teardown_bare_fwd() {
+  ip -n "$DUT_NS" link set dev "$DUT_IF" xdpdrv off
+  fwd_teardown
+}
+
+FWD_VIP=$DUT_V4:$PORT/udp
+row_setup_xdpctl_lb_dsr() {
+  local i
+  fwd_setup || return 1
+  XDPCTL_LOADED=1
+  xdpctl load "$DUT_IF" --hook xdp --mode native >/dev/null &&
+    xdpctl lb vip add "$FWD_VIP" --mode dsr >/dev/null || return 1
+  for i in $(seq "$FWD_BACKENDS"); do
+    xdpctl lb backend add "$FWD_VIP" "198.18.0.$((10 + i))" --mac "$(fwd_mac "$i")" >/dev/null || return 1
+  done
+}
+row_counter_xdpctl_lb_dsr() { xdpctl lb list --json | jq '.counters.forwarded'; }
+# Every frame of the traffic forwarded (a few ARP or neighbour frames pass), every backend
+# used, and what was forwarded arrived back.
+row_check_xdpctl_lb_dsr() {
+  local st lb
+  st=$(xdpctl stats "$DUT_IF" --json | jq '.interfaces[0].hooks.xdp.verdict')
+  lb=$(xdpctl lb list --json)
+  jq -e --argjson st "$st" '.counters.forwarded >= 0.99 * ($st.pass.packets + $st.drop.packets)' <<<"$lb" >/dev/null || {
+    echo "xdpctl forwarded $(jq '.counters.forwarded' <<<"$lb") of $(jq '.pass.packets + .drop.packets' <<<"$st") frames: the VIP does not take the traffic ($(jq -c .counters <<<"$lb"))"
+    return 1
+  }
+  jq -e '[.vips[0].backends[].counters.packets] | all(. > 0)' <<<"$lb" >/dev/null || {
+    echo "a backend got no traffic: $(jq -c '[.vips[0].backends[] | {address, packets: .counters.packets}]' <<<"$lb")"
+    return 1
+  }
+  fwd_check_back || return 1
+  jq -r --arg back "$FWD_NOTE" '.counters as $c | "connection table: \($c.conntrack_hits) hits, \($c.conntrack_misses) misses; backends \([.vips[0].backends[].counters.packets] | add as $t | map(. * 100 / $t | round | tostring + "%") | join(" / ")); \($back)"' \
+    <<<"$lb" >"$TMP/row.note"
+}
+row_teardown_xdpctl_lb_dsr() {
+  xdpctl lb vip del "$FWD_VIP" >/dev/null
+  xdpctl_unload
+  fwd_teardown
+}
+
 # ---- measuring -----------------------------------------------------------------------------
 RUN_SECONDS=$((WARMUP + WINDOW * WINDOWS + 1))
 RESULTS=$TMP/results.jsonl
@@ -729,7 +822,19 @@ attempt() {
     waits+=("$(awk -v a="$w0" -v b="$w1" -v t="$WINDOW" -v n="$q" 'BEGIN { printf "%.3f", (b - a) / 1e9 / t / n }')")
     s0=$s1 w0=$w1
   done
-  wait "$pg_pid" || err=${err:-"generator failed: $(tail -2 "$TMP/pktgen.err")"}
+  # The windows are read: stop the generator now rather than at the end of its duration
+  # (RUN_SECONDS keeps a second of margin for slow counter reads). It stops at once on
+  # TERM, with its final JSON, and exits 130 (interrupted). The signal goes to the
+  # generator itself (timeout's child, found above), not to timeout, which would signal it
+  # twice (itself and its process group): the second TERM would kill it once it unblocks
+  # signals.
+  local stopped=0 grc=0
+  # shellcheck disable=SC2086 # a list of PIDs
+  [ -z "$watch" ] || ! kill -TERM $(pgrep -P "$pg_pid") 2>/dev/null || stopped=1
+  wait "$pg_pid" || grc=$?
+  if [ "$grc" -ne 0 ] && { [ "$stopped" -eq 0 ] || [ "$grc" -ne 130 ]; }; then
+    err=${err:-"generator failed (exit $grc): $(tail -2 "$TMP/pktgen.err")"}
+  fi
   if [ -z "$err" ] && declare -F "row_check_$id" >/dev/null; then
     err=$("row_check_$id" 2>&1) || true
   fi
@@ -737,6 +842,10 @@ attempt() {
   if dut_has_xdp; then
     ip -n "$DUT_NS" link set dev "$DUT_IF" xdp off
     err=${err:-"an XDP program stayed on the DUT after teardown"}
+  fi
+  if ip -n "$GEN_NS" -d link show dev "$GEN_IF" 2>/dev/null | grep -q 'prog/xdp'; then
+    ip -n "$GEN_NS" link set dev "$GEN_IF" xdp off
+    err=${err:-"an XDP program stayed on the generator's end after teardown"}
   fi
   if [ -n "$err" ]; then
     ATTEMPT_NOTE=$err
@@ -912,6 +1021,7 @@ jq -s \
   --arg dpdk "$(pkg-config --modversion libdpdk 2>/dev/null || echo none)" \
   --arg mem "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)" \
   --arg gen_ns "$GEN_NS" --arg dut_ns "$DUT_NS" --arg load_start "$LOAD_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  --arg fwd_vip "$FWD_VIP" --argjson fwd_be "$FWD_BACKENDS" --arg fwd_src "$FWD_SRC" --arg fwd_sport "$FWD_SPORT" \
   --argjson prio "$RULES_DROP_PRIORITY" --argjson pfx "$PREFIX_SET_SIZE" --arg pfx_src "$PREFIX_SRC" \
   --slurpfile micro "$MICRO" --slurpfile control "$CONTROL" '
   . as $res
@@ -929,7 +1039,9 @@ jq -s \
                    generator: "xdpctl-pktgen (BPF_PROG_TEST_RUN live frames, XDP_TX into a veth)",
                    figure: "median over the windows of packets/s read from the DUT counter",
                    rules: "issue-4 mix (xdpctl-benchgen) + rule --priority \($prio) --proto udp --dport \($port) --action drop",
-                   prefix_set: {prefixes: $pfx, source_addresses: ("random in " + $pfx_src)}},
+                   prefix_set: {prefixes: $pfx, source_addresses: ("random in " + $pfx_src)},
+                   forwarding: {vip: $fwd_vip, mode: "dsr", backends: $fwd_be, src: $fwd_src, sport: $fwd_sport,
+                                generator_end: "bench_xdp_drop (takes the frames sent back)"}},
       lab: {generator_netns: $gen_ns, dut_netns: $dut_ns},
       rows: [ $order[] as $id | {
         id: $id, label: $labels[$id].label, short: $labels[$id].short, kind: $labels[$id].kind,
@@ -944,7 +1056,7 @@ jq -s \
                  passed_over_rate: (.extra.pps / .rate_limit.rate_pps)} else {} end))}) | add)
       } ]
     }
-  # The issue-5 targets, from this run: ratio = row / reference row at the same queue count
+  # The issue-5 and issue-6 targets, from this run: ratio = row / reference row at the same queue count
   # (or the row at 2 queues / itself at 1).
   | (.rows | map({(.id): .results}) | add) as $r
   | def pps($id; $q): $r[$id][$q] | if . != null and .status == "ok" then .pps else null end;
@@ -956,7 +1068,8 @@ jq -s \
     .targets = [
       (("1", "2") as $q | (target("xdpctl 1 rule >= 1.0x xdp-filter"; "xdpctl_rules_1"; $q; "xdp_filter"; $q; 1.0),
                             target("xdpctl 10,000 rules >= 1.0x xdp-filter"; "xdpctl_rules_10000"; $q; "xdp_filter"; $q; 1.0),
-                            target("xdpctl 1M-prefix set >= 0.8x xdp-filter"; "xdpctl_prefix_1m"; $q; "xdp_filter"; $q; 0.8))),
+                            target("xdpctl 1M-prefix set >= 0.8x xdp-filter"; "xdpctl_prefix_1m"; $q; "xdp_filter"; $q; 0.8),
+                            target("xdpctl LB DSR >= 0.7x bare MAC-rewrite forwarding"; "xdpctl_lb_dsr"; $q; "bare_fwd"; $q; 0.7))),
       (("xdpctl_rules_1", "xdpctl_rules_1000", "xdpctl_rules_10000", "xdpctl_prefix_1m")
         | target("xdpctl 2 queues >= 1.8x 1 queue"; .; "2"; .; "1"; 1.8))]
   | .micro = ($micro | add // {})
