@@ -47,7 +47,7 @@ done
 "$XDPCTL" set create bgp >/dev/null
 SETLOAD=$(secs "$XDPCTL" set load bgp "$WORK/prefixes")
 ADD_SET=$(secs "$XDPCTL" rule add --id 4000001 --src @bgp --action drop)
-MEM=$("$XDPCTL" status | awk '/^policy maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
+MEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
 
 awk -v apply="$APPLY" -v add="$(median "${ADD[@]}")" -v del="$(median "${DEL[@]}")" \
