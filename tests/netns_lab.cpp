@@ -5,12 +5,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -191,6 +193,25 @@ CmdResult xdpctl(const std::vector<std::string>& args)
     std::vector<std::string> argv{xdpctl_bin()};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_cmd(argv);
+}
+
+std::string write_temp_file(const std::string& text, const std::string& tag)
+{
+    static int n = 0;
+    std::string path = fmt::format("/tmp/xdpctl-test-{}-{}-{}.rules", tag, getpid(), n++);
+    std::ofstream(path) << text;
+    return path;
+}
+
+std::string xdpctl_export()
+{
+    CmdResult r = xdpctl({"export"});
+    if (r.exit_code != 0) {
+        std::ostringstream os;
+        os << r;
+        throw std::runtime_error("xdpctl export failed: " + os.str());
+    }
+    return r.out;
 }
 
 // ---- counters ---------------------------------------------------------------------------

@@ -51,6 +51,11 @@ std::string run_ok(const std::vector<std::string>& argv);
 // The xdpctl under test: $XDPCTL_BIN, set by meson's test() env.
 std::string xdpctl_bin();
 CmdResult xdpctl(const std::vector<std::string>& args);
+// A rule (or any) file with `text` under /tmp, named per process and call; `tag` is in the
+// name, for a person reading /tmp.
+std::string write_temp_file(const std::string& text, const std::string& tag);
+// `xdpctl export`'s output; throws when it fails.
+std::string xdpctl_export();
 
 
 // ---- counters ---------------------------------------------------------------------------

@@ -47,10 +47,7 @@ bool contains(const std::string& s, const std::string& what)
 
 std::string write_file(const std::string& text)
 {
-    static int n = 0;
-    std::string path = fmt::format("/tmp/xdpctl-test-explain-{}-{}.rules", getpid(), n++);
-    std::ofstream(path) << text;
-    return path;
+    return write_temp_file(text, "explain");
 }
 
 // The raw bytes of the first kSlots entries of a pinned shared map (all CPUs for per-CPU).

@@ -36,20 +36,9 @@ protected:
         ASSERT_EQ(r.exit_code, 0) << r;
     }
 
-    static std::string write_file(const std::string& text)
-    {
-        static int n = 0;
-        std::string path = fmt::format("/tmp/xdpctl-test-{}-{}.rules", getpid(), n++);
-        std::ofstream(path) << text;
-        return path;
-    }
+    static std::string write_file(const std::string& text) { return write_temp_file(text, "policy"); }
 
-    static std::string exported()
-    {
-        CmdResult r = xdpctl({"export"});
-        EXPECT_EQ(r.exit_code, 0) << r;
-        return r.out;
-    }
+    static std::string exported() { return xdpctl_export(); }
 
     static nlohmann::json rules_json()
     {

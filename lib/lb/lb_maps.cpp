@@ -180,6 +180,22 @@ std::vector<BackendEntry> LbMaps::backends(uint32_t vip_id) const
     return out;
 }
 
+BackendEntry LbMaps::place_backend(uint32_t slot, const BackendSpec& b, uint32_t vip_id)
+{
+    BackendEntry n;
+    n.slot = slot;
+    std::memcpy(n.rec.addr, b.addr.w, sizeof(n.rec.addr));
+    std::memcpy(n.rec.mac, b.mac.data(), 6);
+    n.rec.family = b.addr.family;
+    n.rec.flags = XDPCTL_LB_BE_F_USED;
+    n.rec.vip_id = vip_id;
+    n.rec.weight = b.weight;
+    zero_counters(fds_.bctr.get(), n.slot);
+    // Not reachable until the table names it: written first.
+    write_backend(n.slot, n.rec);
+    return n;
+}
+
 void LbMaps::write_backend(uint32_t slot, const xdpctl_lb_backend& rec)
 {
     if (bpf_map_update_elem(fds_.backends.get(), &slot, &rec, BPF_ANY) != 0)
@@ -328,17 +344,7 @@ BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
     auto free = std::find(used.begin(), used.end(), false);
     if (free == used.end())
         fail("{} backends exist: that is the most xdpctl supports", XDPCTL_LB_MAX_BACKENDS);
-    BackendEntry n;
-    n.slot = uint32_t(free - used.begin());
-    std::memcpy(n.rec.addr, b.addr.w, sizeof(n.rec.addr));
-    std::memcpy(n.rec.mac, b.mac.data(), 6);
-    n.rec.family = b.addr.family;
-    n.rec.flags = XDPCTL_LB_BE_F_USED;
-    n.rec.vip_id = e.rec.id;
-    n.rec.weight = b.weight;
-    zero_counters(fds_.bctr.get(), n.slot);
-    // Not reachable until the table names it: written first.
-    write_backend(n.slot, n.rec);
+    const BackendEntry n = place_backend(uint32_t(free - used.begin()), b, e.rec.id);
     mine.push_back(n);
     try {
         install_ring(e.rec, mine);
@@ -419,16 +425,7 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
                 if (free == used.end())
                     fail("{} backends exist: that is the most xdpctl supports", XDPCTL_LB_MAX_BACKENDS);
                 *free = true;
-                n.slot = uint32_t(free - used.begin());
-                std::memcpy(n.rec.addr, b.addr.w, sizeof(n.rec.addr));
-                std::memcpy(n.rec.mac, b.mac.data(), 6);
-                n.rec.family = b.addr.family;
-                n.rec.flags = XDPCTL_LB_BE_F_USED;
-                n.rec.vip_id = e.rec.id;
-                n.rec.weight = b.weight;
-                zero_counters(fds_.bctr.get(), n.slot);
-                // Not reachable until the table names it: written first.
-                write_backend(n.slot, n.rec);
+                n = place_backend(uint32_t(free - used.begin()), b, e.rec.id);
                 added.push_back(n);
             }
             next.push_back(n);

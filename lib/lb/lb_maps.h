@@ -123,6 +123,9 @@ private:
     std::vector<BackendEntry> all_backends() const;
     // Builds the VIP's table from these backends and swaps it in (the publish point).
     void install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEntry>& bes);
+    // A new backend of VIP `vip_id` in a free slot, counters zeroed, written (it is not
+    // reachable until a table names it).
+    BackendEntry place_backend(uint32_t slot, const BackendSpec& b, uint32_t vip_id);
     void write_backend(uint32_t slot, const xdpctl_lb_backend& rec);
     void write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s);
     void update_ctl();
