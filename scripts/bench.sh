@@ -164,6 +164,12 @@ fi
 for tool in ip ethtool jq nft iptables gnuplot nsenter unshare flock xdp-filter; do
   command -v "$tool" >/dev/null || die "'$tool' is missing: run scripts/setup.sh"
 done
+# A fresh clone after scripts/setup.sh: build the default directory (DPDK's row when its
+# libraries are there). A given --build directory is used as it is.
+if [ ! -e "$BUILD" ] && [ "$BUILD" = "$REPO/build" ]; then
+  say "no $BUILD yet: meson setup build && ninja -C build"
+  { meson setup "$BUILD" >/dev/null && ninja -C "$BUILD" >/dev/null; } || die "the build failed (meson setup build && ninja -C build)"
+fi
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || die "no build directory (give --build DIR, or: meson setup build && ninja -C build)"
 XDPCTL=$BUILD/ctl/xdpctl
 PKTGEN=$BUILD/bench/xdpctl-pktgen
