@@ -93,6 +93,30 @@ static __always_inline __u32 lb_mtu(void)
 	return cfg_lb_mtu ? cfg_lb_mtu : 1500;
 }
 
+/*
+ * Puts `outer` (`len` bytes, a constant at each call) between a new Ethernet header and the
+ * packet's IP header, the new header addressed to `mac`, and sends the frame back out.
+ */
+static __always_inline int lb_push_outer(struct xdp_md *ctx, const void *outer, __u32 len, __u16 proto,
+					 const __u8 *mac)
+{
+	void *data, *end;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)len)) {
+		lb_count(XDPCTL_LB_CNT_ERROR);
+		return XDP_PASS;
+	}
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	/* the old Ethernet header now starts len bytes in: no overlap with the new */
+	if (data + ETH_HLEN + len + ETH_HLEN > end)
+		return XDP_DROP; /* cannot happen: the frame only grew; the verifier wants it */
+	lb_set_macs(data, data + len, mac);
+	((struct ethhdr *)data)->h_proto = bpf_htons(proto);
+	__builtin_memcpy(data + ETH_HLEN, outer, len);
+	return XDP_TX;
+}
+
 /* IPv4-in-IPv4. The frame is untagged (l3 at ETH_HLEN). Returns an XDP action. */
 static __always_inline int lb_encap4(struct xdp_md *ctx, const struct xdpctl_lb_vip *vip,
 				     const struct xdpctl_lb_backend *be)
@@ -100,7 +124,6 @@ static __always_inline int lb_encap4(struct xdp_md *ctx, const struct xdpctl_lb_
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct iphdr *inner = data + ETH_HLEN;
 	struct iphdr outer = {};
-	struct ethhdr *eth;
 	__u32 inner_len, sum = 0;
 	__u16 *w = (__u16 *)&outer;
 
@@ -124,20 +147,7 @@ static __always_inline int lb_encap4(struct xdp_md *ctx, const struct xdpctl_lb_
 		sum += w[i];
 	outer.check = lb_csum_fold(sum);
 
-	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(outer))) {
-		lb_count(XDPCTL_LB_CNT_ERROR);
-		return XDP_PASS;
-	}
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	eth = data;
-	/* the old Ethernet header now starts sizeof(outer) bytes in: no overlap with the new */
-	if (data + ETH_HLEN + sizeof(outer) + ETH_HLEN > end)
-		return XDP_DROP; /* cannot happen: the frame only grew; the verifier wants it */
-	lb_set_macs(eth, data + sizeof(outer), be->mac);
-	eth->h_proto = bpf_htons(ETH_P_IP);
-	__builtin_memcpy(data + ETH_HLEN, &outer, sizeof(outer));
-	return XDP_TX;
+	return lb_push_outer(ctx, &outer, sizeof(outer), ETH_P_IP, be->mac);
 }
 
 /* IPv6-in-IPv6, as lb_encap4. The flow label carries the flow hash, for the backend's RSS. */
@@ -147,7 +157,6 @@ static __always_inline int lb_encap6(struct xdp_md *ctx, const struct xdpctl_lb_
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct ipv6hdr *inner = data + ETH_HLEN;
 	struct ipv6hdr outer = {};
-	struct ethhdr *eth;
 	__u32 inner_len;
 
 	if ((void *)(inner + 1) > end)
@@ -169,19 +178,7 @@ static __always_inline int lb_encap6(struct xdp_md *ctx, const struct xdpctl_lb_
 	__builtin_memcpy(&outer.saddr, vip->ipip_src, sizeof(outer.saddr));
 	__builtin_memcpy(&outer.daddr, be->addr, sizeof(outer.daddr));
 
-	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(outer))) {
-		lb_count(XDPCTL_LB_CNT_ERROR);
-		return XDP_PASS;
-	}
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	eth = data;
-	if (data + ETH_HLEN + sizeof(outer) + ETH_HLEN > end)
-		return XDP_DROP; /* cannot happen, see lb_encap4 */
-	lb_set_macs(eth, data + sizeof(outer), be->mac);
-	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	__builtin_memcpy(data + ETH_HLEN, &outer, sizeof(outer));
-	return XDP_TX;
+	return lb_push_outer(ctx, &outer, sizeof(outer), ETH_P_IPV6, be->mac);
 }
 
 /* A packet to a VIP address that is not balanced: counted under `why` if the address is a
