@@ -164,7 +164,7 @@ PolicyCase make_lab_case(size_t n)
 void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p)
 {
     using namespace xdpctl::policy;
-    std::map<uint32_t, uint32_t> slots;
+    SlotOf slots;
     for (const auto& r : p.rules)
         slots[r.id] = r.id - 1;
 

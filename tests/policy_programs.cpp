@@ -1,5 +1,6 @@
 #include "policy_programs.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -105,15 +106,17 @@ std::vector<xdpctl_rule_ctr> read_rule_counters(int fd, uint32_t n)
     return out;
 }
 
-std::map<uint32_t, uint32_t> slots_by_id(const policy::Policy& p, uint32_t first_slot)
+policy::SlotOf slots_by_id(const policy::Policy& p, uint32_t first_slot)
 {
-    std::map<uint32_t, uint32_t> ids;
+    std::vector<uint32_t> ids;
     for (const auto& r : p.rules)
-        ids[r.id] = 0;
+        ids.push_back(r.id);
+    std::sort(ids.begin(), ids.end());
+    policy::SlotOf out;
     uint32_t s = first_slot;
-    for (auto& [id, slot] : ids)
-        slot = s++;
-    return ids;
+    for (uint32_t id : ids)
+        out[id] = s++;  // by id: id i -> slot first_slot + i - 1 when ids are 1..N
+    return out;
 }
 
 }  // namespace xdpctl::test

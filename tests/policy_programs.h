@@ -45,6 +45,6 @@ private:
 std::vector<xdpctl_rule_ctr> read_rule_counters(int counters_fd, uint32_t n);
 
 // Rule id -> counter slot: ids in order, from `first_slot`.
-std::map<uint32_t, uint32_t> slots_by_id(const policy::Policy& p, uint32_t first_slot = 0);
+policy::SlotOf slots_by_id(const policy::Policy& p, uint32_t first_slot = 0);
 
 }  // namespace xdpctl::test

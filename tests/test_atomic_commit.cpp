@@ -196,7 +196,7 @@ TEST(AtomicCommit, NoPacketSeesAMixOfGenerations)
     const Policy pa = parse_policy_text(kPolicyA, "A"), pb = parse_policy_text(kPolicyB, "B");
     const CompiledPolicy ca = compile_policy(pa, lo_only), cb = compile_policy(pb, lo_only);
     // One slot per rule id of both, from 1: slot 0 would count a zeroed record.
-    std::map<uint32_t, uint32_t> slots = slots_by_id(pa, 1);
+    SlotOf slots = slots_by_id(pa, 1);
     for (const auto& [id, slot] : slots_by_id(pb, uint32_t(slots.size()) + 1))
         slots[id] = slot;
     const uint32_t n_slots = uint32_t(slots.size()) + 1;
@@ -276,7 +276,7 @@ TEST(AtomicCommit, FreedTablesSendPacketsToTheNewGeneration)
                                        "rule --id 2 --priority 2 --src 198.18.0.1 --dst 198.19.0.1 --action pass\n",
                                        "P");
     const CompiledPolicy c = compile_policy(p, lo_only);
-    const std::map<uint32_t, uint32_t> slots{{1, 1}, {2, 2}};
+    const SlotOf slots{{1, 1}, {2, 2}};
     PolicyPrograms progs;
     progs.maps().set_keep_table_lines(0);  // free every table, as a large one is
     progs.maps().commit(c, slots);  // into gen 1

@@ -29,8 +29,9 @@ struct {
 
 /*
  * The policy as the user wrote it, for `rule list`, `export` and the next commit: the
- * canonical policy text (lib/policy/rule_parse.h) of each generation in chunks, key
- * (gen << 24) | chunk; chunk 0 starts with the text's length (u64). No datapath reads it.
+ * policy image (lib/policy/policy_binary.h) of each generation in chunks, key
+ * (gen << 24) | chunk; chunk 0 starts with the image's length (u64). No datapath reads it.
+ * A rule's counter slot is read from the active generation's rule records (xdpctl_prule).
  */
 struct xdpctl_src_chunk {
 	__u8 data[XDPCTL_SRC_CHUNK_BYTES];
@@ -44,13 +45,5 @@ struct {
 	__type(value, struct xdpctl_src_chunk);
 } xdpctl_psrc SEC(".maps");
 
-/* Rule id -> its slot in the rule counters: stable across commits, so counters survive. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, XDPCTL_POL_COUNTER_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
-} xdpctl_pslot SEC(".maps");
 
 #endif

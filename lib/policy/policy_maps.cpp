@@ -118,7 +118,7 @@ uint64_t map_lines(int fd)
     return info.max_entries;
 }
 
-void check_direction(const CompiledDirection& d, int dir, const std::map<uint32_t, uint32_t>& slots)
+void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
 {
     const char* name = dir ? "egress" : "ingress";
     if (d.n_rules > XDPCTL_POL_MAX_RULES || d.ranked.size() != d.n_rules)
@@ -288,7 +288,46 @@ void PolicyMaps::settle()
     }
 }
 
-void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32_t>& slot_of)
+PreparedCommit prepare_commit(const CompiledPolicy& c)
+{
+    PreparedCommit p;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;
+        for (uint32_t dst = 0; dst < 2; dst++) {
+            const AddrClassTable& v4 = dst ? cd.dst_v4 : cd.src_v4;
+            const AddrClassTable& v6 = dst ? cd.dst_v6 : cd.src_v6;
+            // No rule names an address here: every IP packet has one class, no table needed.
+            if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class)
+                p.const_class[d][dst] = v4.default_class + 1;
+            else
+                p.addr[d][dst] = address_prefix_table(v4, v6);
+        }
+    }
+    return p;
+}
+
+SlotOf PolicyMaps::active_slots() const
+{
+    SlotOf out;
+    out.reserve(XDPCTL_POL_MAX_RULES);
+    const xdpctl_pol_ctl ctl = read_ctl();
+    if (!ctl.installed)
+        return out;
+    const uint32_t gen = ctl.gen & 1;
+    const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[gen];
+    auto recs = rules_->as<xdpctl_rule_rec>();
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RULES);
+        for (uint32_t rank = 0; rank < std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RULES); rank++)
+            out.emplace(recs[base + rank].id, recs[base + rank].ctr_slot);
+    }
+    return out;
+}
+
+void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
+                        const SlotOf& slot_of)
 {
     const uint64_t t0 = mono_ns();
     times_ = {};
@@ -450,14 +489,11 @@ void PolicyMaps::commit(const CompiledPolicy& c, const std::map<uint32_t, uint32
         if (cd.n_rules == 0)
             continue;
         for (uint32_t dst = 0; dst < 2; dst++) {
-            const AddrClassTable& v4 = dst ? cd.dst_v4 : cd.src_v4;
-            const AddrClassTable& v6 = dst ? cd.dst_v6 : cd.src_v6;
-            // No rule names an address here: every IP packet has one class, no table needed.
-            if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class) {
-                (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = v4.default_class + 1;
+            if (!prepared.addr[d][dst]) {
+                (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = prepared.const_class[d][dst];
                 continue;
             }
-            const PrefixTable t = address_prefix_table(v4, v6);
+            const PrefixTable& t = *prepared.addr[d][dst];
             const uint64_t need = t.lines().size();
             times_.addr_bytes += t.stats().bytes;
             const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);

@@ -6,18 +6,17 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
 #include "policy/compiled_policy.h"
+#include "prefix_table.h"
 #include "unique_fd.h"
-
-namespace xdpctl {
-class MappedMap;
-}
 
 namespace xdpctl::policy {
 
@@ -71,8 +70,22 @@ struct CommitTimes {
     uint32_t addr_reused = 0; // address tables of two commits ago refilled in place
 };
 
-// 16 MiB of 64-byte lines.
-inline constexpr uint64_t kDefaultKeepTableLines = (16ull << 20) / 64;
+// Rule id -> its counter slot (< XDPCTL_POL_COUNTER_SLOTS), looked up once per rule a commit.
+using SlotOf = std::unordered_map<uint32_t, uint32_t>;
+
+// 32 MiB of 64-byte lines: the address table of 10,000 /32 rules spread over all of IPv4
+// (~18 MiB with its headroom) is kept; a 1M-prefix set's (~80 MiB) is not.
+inline constexpr uint64_t kDefaultKeepTableLines = (32ull << 20) / 64;
+
+// The part of a commit that reads and writes no map: the address tables, built while the
+// kernel waits out the packets on the target generation (see PolicyStore::commit).
+struct PreparedCommit {
+    // Per direction, source and destination; empty when every IP packet has one class
+    // there (no rule names such an address): `const_class` holds it then.
+    std::optional<PrefixTable> addr[XDPCTL_POL_DIRS][2];
+    uint32_t const_class[XDPCTL_POL_DIRS][2] = {};
+};
+PreparedCommit prepare_commit(const CompiledPolicy& c);
 
 class PolicyMaps {
 public:
@@ -96,7 +109,15 @@ public:
     // throw before the flip, packets never saw anything of `c`.
     // Two writers must not commit at once (the caller holds a lock): both would fill the
     // same inactive generation.
-    void commit(const CompiledPolicy& c, const std::map<uint32_t, uint32_t>& counter_slot_of_rule_id);
+    // `prepared` is prepare_commit(c).
+    void commit(const CompiledPolicy& c, const PreparedCommit& prepared,
+                const SlotOf& counter_slot_of_rule_id);
+    void commit(const CompiledPolicy& c, const SlotOf& counter_slot_of_rule_id)
+    {
+        commit(c, prepare_commit(c), counter_slot_of_rule_id);
+    }
+    // Rule id -> counter slot of every rule of the active generation, from its rule records.
+    SlotOf active_slots() const;
 
     // Waits until no packet can still be on the generation before the active one, if the
     // commit that left it did not (commit() returns without that wait when it frees

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <future>
 #include <optional>
-#include <set>
+#include <unordered_set>
 
 #include <bpf/bpf.h>
 
@@ -64,7 +64,6 @@ PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
         require_bpffs();
     }
     src_ = open_shared("xdpctl_psrc");
-    slot_ = open_shared("xdpctl_pslot");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
 }
 
@@ -160,34 +159,50 @@ Policy PolicyStore::commit(Policy next)
     check_policy(next);
 
     // The last commit left waiting out the packets still on the generation before it (an
-    // RCU grace period, 5-15 ms here) to this one: that wait runs while this thread compiles.
-    // It must be over before a slot that commit freed is handed out again, and before the
-    // old generation is rewritten.
+    // RCU grace period, 5-20 ms here) to this one. It must be over before anything of that
+    // generation is rewritten and before a counter slot that commit freed is handed out
+    // again; everything up to there (compile, the address tables, the stored policy) reads
+    // and writes nothing packets use, so it runs while the kernel waits.
     std::future<void> settled = std::async(std::launch::async, [this] { maps_->settle(); });
     std::optional<CompiledPolicy> compiled;
+    PreparedCommit prepared;
+    SlotOf slot_of;
+    // The text first, into the generation about to become active (the datapath never reads
+    // it): a kill before the flip leaves the old policy whole, and after it the new text is
+    // already there. The empty policy is stored as no text, so that the last unload can take
+    // the shared maps away and leave bpffs as it found it.
+    const bool empty = next.rules.empty() && next.sets.empty() && next.default_action == ActionKind::pass;
+    const uint32_t new_gen = maps_->active_gen() ^ 1;
     try {
-        NetnsScope ns(netns_);  // --iif names are the namespace's interfaces
-        compiled = compile_policy(next, ifindex_here);
+        {
+            NetnsScope ns(netns_);  // --iif names are the namespace's interfaces
+            compiled = compile_policy(next, ifindex_here);
+        }
+        prepared = prepare_commit(*compiled);
+        // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
+        slot_of = maps_->active_slots();
+        if (empty)
+            clear_stored(new_gen);
+        else
+            write_stored(new_gen, encode_policy(next));
     } catch (...) {
         settled.wait();
         throw;
     }
     settled.get();
 
-    // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
-    std::map<uint32_t, uint32_t> slot_of = read_slots();
-    std::set<uint32_t> used;
+    std::vector<bool> used(XDPCTL_POL_COUNTER_SLOTS);
     for (const auto& [_, slot] : slot_of)
-        used.insert(slot);
-    std::set<uint32_t> live;
+        used[slot] = true;
+    std::unordered_set<uint32_t> live;
+    live.reserve(next.rules.size());
     for (const auto& r : next.rules)
         live.insert(r.id);
     // Slots of rules this commit deletes are taken last: packets still count into them
     // until the flip.
-    std::vector<uint32_t> freed, freed_slots;
+    std::vector<uint32_t> freed_slots;
     for (auto it = slot_of.begin(); it != slot_of.end();)
         if (!live.count(it->first)) {
-            freed.push_back(it->first);
             freed_slots.push_back(it->second);
             it = slot_of.erase(it);
         } else {
@@ -197,71 +212,34 @@ Policy PolicyStore::commit(Policy next)
     for (const auto& r : next.rules) {
         if (slot_of.count(r.id))
             continue;
-        while (used.count(free_slot))
+        while (free_slot < XDPCTL_POL_COUNTER_SLOTS && used[free_slot])
             free_slot++;
         if (free_slot >= XDPCTL_POL_COUNTER_SLOTS && !freed_slots.empty()) {
             for (uint32_t s : freed_slots)
-                used.erase(s);
+                used[s] = false;
             freed_slots.clear();
             free_slot = 0;
-            while (used.count(free_slot))
+            while (free_slot < XDPCTL_POL_COUNTER_SLOTS && used[free_slot])
                 free_slot++;
         }
         if (free_slot >= XDPCTL_POL_COUNTER_SLOTS)
             fail_usage("the rule counter table is full ({} rules)", XDPCTL_POL_COUNTER_SLOTS);
         slot_of[r.id] = free_slot;
-        used.insert(free_slot);
+        used[free_slot] = true;
         maps_->reset_rule_counters(free_slot);  // a deleted rule's counts are not inherited
-        if (bpf_map_update_elem(slot_.get(), &r.id, &free_slot, BPF_ANY) != 0)
-            fail("cannot record the counter slot of rule {}: {}", r.id, errno_str(errno));
     }
 
-
-    // The text first, into the generation about to become active: a kill before the
-    // flip leaves the old policy whole, and after it the new text is already there.
-    // The empty policy is stored as no text, so that the last unload can take the shared
-    // maps away and leave bpffs as it found it.
-    bool empty = next.rules.empty() && next.sets.empty() && next.default_action == ActionKind::pass;
-    uint32_t new_gen = maps_->active_gen() ^ 1;
-    if (empty)
-        clear_stored(new_gen);
-    else
-        write_stored(new_gen, encode_policy(next));
-    maps_->commit(*compiled, slot_of);
+    maps_->commit(*compiled, prepared, slot_of);
     if (empty)
         clear_stored(new_gen ^ 1);
-    for (uint32_t id : freed)
-        bpf_map_delete_elem(slot_.get(), &id);
     return next;
-}
-
-std::map<uint32_t, uint32_t> PolicyStore::read_slots() const
-{
-    // One batch call for every rule: 10,000 lookups one by one took ~30 ms.
-    std::map<uint32_t, uint32_t> out;
-    std::vector<uint32_t> keys(XDPCTL_POL_COUNTER_SLOTS), vals(XDPCTL_POL_COUNTER_SLOTS);
-    uint32_t batch = 0;
-    void* in = nullptr;
-    for (;;) {
-        __u32 n = XDPCTL_POL_COUNTER_SLOTS;
-        LIBBPF_OPTS(bpf_map_batch_opts, opts);
-        int err = bpf_map_lookup_batch(slot_.get(), in, &batch, keys.data(), vals.data(), &n, &opts);
-        if (err && errno != ENOENT)
-            fail("cannot read the rule counter slots: {}", errno_str(errno));
-        for (__u32 i = 0; i < n; i++)
-            out[keys[i]] = vals[i];
-        if (err)  // ENOENT: that was the last batch
-            break;
-        in = &batch;
-    }
-    return out;
 }
 
 std::map<uint32_t, RuleCounters> PolicyStore::counters() const
 {
     std::map<uint32_t, RuleCounters> out;
     std::vector<xdpctl_rule_ctr> all = maps_->read_all_rule_counters();
-    for (const auto& [id, slot] : read_slots()) {
+    for (const auto& [id, slot] : maps_->active_slots()) {
         const xdpctl_rule_ctr& c = slot < all.size() ? all[slot] : xdpctl_rule_ctr{};
         out[id] = {c.packets, c.bytes, c.last_hit_ns};
     }

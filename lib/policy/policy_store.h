@@ -40,12 +40,10 @@ private:
     std::string read_stored(uint32_t gen) const;
     void write_stored(uint32_t gen, const std::string& image);
     void clear_stored(uint32_t gen);
-    // Rule id -> counter slot.
-    std::map<uint32_t, uint32_t> read_slots() const;
 
     std::string netns_;
     UniqueFd lock_;
-    UniqueFd src_, slot_;
+    UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
 };
 
