@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <limits>
 
 #include <bpf/bpf.h>
@@ -394,6 +395,50 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
     const uint64_t t1 = mono_ns();
     times_.tables_ns = t1 - t0;
 
+    // ---- address tables: the target's table from two commits ago is refilled in place when
+    // it is small enough to have been kept (see the end) and its size fits, as the rows are;
+    // the others are made anew and installed with one batch update (a grace period). In a
+    // thread of their own, beside the rows: each is a copy of tens of MiB ----
+    std::vector<UniqueFd> addr;
+    std::vector<uint32_t> keys, fds;
+    std::future<void> addr_done = std::async(std::launch::async, [&] {
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+            const CompiledDirection& cd = c.dir[d];
+            if (cd.n_rules == 0)
+                continue;
+            for (uint32_t dst = 0; dst < 2; dst++) {
+                if (!prepared.addr[d][dst]) {
+                    (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = prepared.const_class[d][dst];
+                    continue;
+                }
+                const PrefixTable& t = *prepared.addr[d][dst];
+                const uint64_t need = t.lines().size();
+                times_.addr_bytes += t.stats().bytes;
+                const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
+                // Its IPv4 level 1, where the datapath reads it (xdpctl_pl1).
+                const auto* words = reinterpret_cast<const uint32_t*>(t.lines().data());
+                std::copy_n(words + XDPCTL_PFX4_L1_WORD, XDPCTL_PFX_L1_ENTRIES,
+                            l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES);
+                if (uint32_t id = slot_map_id(tabs, key)) {
+                    UniqueFd fd(bpf_map_get_fd_by_id(id));
+                    const uint64_t have = fd ? map_lines(fd.get()) : 0;
+                    if (have >= need && have <= 2 * need + kTableHeadroomLines && !is_placeholder(id)) {
+                        fill_prefix_table_map(fd.get(), t);
+                        times_.addr_reused++;
+                        continue;
+                    }
+                }
+                // Room for the next commits' small changes, so that they refill it in place (a
+                // table too large to be kept gets none).
+                const uint64_t room = need + need / 8 + kTableHeadroomLines;
+                addr.push_back(create_lines_map("xdpctl_pfx", room <= keep_table_lines_ ? room : need));
+                fill_prefix_table_map(addr.back().get(), t);
+                keys.push_back(key);
+                fds.push_back(uint32_t(addr.back().get()));
+            }
+        }
+    });
+
     // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
     uint64_t small_lines = 0;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
@@ -479,46 +524,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
     times_.rows_reused = !install_rows;
     times_.rows_small = small;
 
-    // ---- address tables: the target's table from two commits ago is refilled in place when
-    // it is small enough to have been kept (see the end) and its size fits, as the rows are;
-    // the others are made anew and installed with one batch update (a grace period) ----
-    std::vector<UniqueFd> addr;
-    std::vector<uint32_t> keys, fds;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        const CompiledDirection& cd = c.dir[d];
-        if (cd.n_rules == 0)
-            continue;
-        for (uint32_t dst = 0; dst < 2; dst++) {
-            if (!prepared.addr[d][dst]) {
-                (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = prepared.const_class[d][dst];
-                continue;
-            }
-            const PrefixTable& t = *prepared.addr[d][dst];
-            const uint64_t need = t.lines().size();
-            times_.addr_bytes += t.stats().bytes;
-            const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
-            // Its IPv4 level 1, where the datapath reads it (xdpctl_pl1).
-            const auto* words = reinterpret_cast<const uint32_t*>(t.lines().data());
-            std::copy_n(words + XDPCTL_PFX4_L1_WORD, XDPCTL_PFX_L1_ENTRIES,
-                        l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES);
-            if (uint32_t id = slot_map_id(tabs, key)) {
-                UniqueFd fd(bpf_map_get_fd_by_id(id));
-                const uint64_t have = fd ? map_lines(fd.get()) : 0;
-                if (have >= need && have <= 2 * need + kTableHeadroomLines && !is_placeholder(id)) {
-                    fill_prefix_table_map(fd.get(), t);
-                    times_.addr_reused++;
-                    continue;
-                }
-            }
-            // Room for the next commits' small changes, so that they refill it in place (a
-            // table too large to be kept gets none).
-            const uint64_t room = need + need / 8 + kTableHeadroomLines;
-            addr.push_back(create_lines_map("xdpctl_pfx", room <= keep_table_lines_ ? room : need));
-            fill_prefix_table_map(addr.back().get(), t);
-            keys.push_back(key);
-            fds.push_back(uint32_t(addr.back().get()));
-        }
-    }
+    addr_done.get();
     const uint64_t t2 = mono_ns();
     times_.inner_ns = t2 - t1;
 
