@@ -120,14 +120,13 @@ Outcome mixed(const CompiledPolicy* const from[kParts], const PacketKey& k, uint
     cls[kFieldL4] = d(kL4).l4[l4_index(false, *k.proto, k.tcp_flags.value_or(0))];
     cls[kFieldVlan] = d(kVlan).vlan[*k.vlan];
     cls[kFieldIif] = d(kIif).iif[ifindex];
-    const RowWords& rows = d(kRows).rows;
-    const size_t rw = h.row_words();
+    const RowTable& rows = d(kRows).rows;
     const uint64_t* row[kFieldCount];
     for (int f = 0; f < kFieldCount; f++) {
-        const size_t at = size_t(h.row_base[f] + cls[f]) * rw;
-        if (at + rw > rows.size())
+        const size_t r = size_t(h.row_base[f]) + cls[f];
+        if (r >= rows.count() || rows.row_words != h.row_words())
             return {def, 0};
-        row[f] = &rows[at];
+        row[f] = rows.row(r);
     }
     for (uint32_t a = 0; a < h.agg_words; a++) {
         uint64_t agg = ~0ull, anchors = 0;

@@ -59,6 +59,23 @@ struct RuleRecord {
 // The rows of a compiled policy: tens of MiB at 10,000 rules.
 using RowWords = std::vector<uint64_t, HugePageAllocator<uint64_t>>;
 
+// A direction's rows, `row_words` words each: the address fields' rows in `addr`, then the
+// other fields' in `other`. The two are built in two threads and not joined, which would
+// copy (and first fault in) half of them once more.
+struct RowTable {
+    uint32_t row_words = 0;
+    RowWords addr, other;
+
+    size_t count() const { return row_words ? (addr.size() + other.size()) / row_words : 0; }
+    const uint64_t* row(size_t r) const
+    {
+        const size_t in_addr = addr.size() / row_words;
+        return r < in_addr ? &addr[r * row_words] : &other[(r - in_addr) * row_words];
+    }
+    // Both parts hold whole rows.
+    bool well_formed() const { return row_words && addr.size() % row_words == 0 && other.size() % row_words == 0; }
+};
+
 struct CompiledDirection {
     uint32_t n_rules = 0;
     uint32_t words = 0;      // 64-bit words per bitmap: ceil(n_rules / 64)
@@ -79,9 +96,8 @@ struct CompiledDirection {
 
     uint32_t row_base[kFieldCount] = {};
     uint32_t n_classes[kFieldCount] = {};
-    // All rows: row r occupies rows[r * row_words() ...]: agg_words aggregate words, then
-    // agg_words anchor words, then `words` words of rule bits (bit i of word w: the rule at
-    // rank w*64+i).
+    // All rows: row r (rows.row(r)) is agg_words aggregate words, then agg_words anchor
+    // words, then `words` words of rule bits (bit i of word w: the rule at rank w*64+i).
     //
     // Anchors: every rule is anchored at one field (kAnchorOrder: the first where it names a
     // value; a rule that names none, at L4, where it is in every row). Bit i of a row's anchor
@@ -89,7 +105,7 @@ struct CompiledDirection {
     // a packet is in its anchor field's row for that packet, so the words worth ANDing are the
     // AND of the seven rows' aggregates and the OR of their anchors: rules that match almost
     // everything in one field (no port, any source) no longer make every word a candidate.
-    RowWords rows;
+    RowTable rows;
 
     std::vector<RuleRecord> ranked;  // rank -> rule
 };

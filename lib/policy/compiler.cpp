@@ -447,10 +447,12 @@ std::vector<Bits> anchor_fields(const DirRules& dr)
     return out;
 }
 
-CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResolver ifindex_of)
+// `order`: every rule of `p` in evaluation order.
+CompiledDirection compile_direction(const Policy& p, const std::vector<const Rule*>& order, Direction dir,
+                                    IfindexResolver ifindex_of)
 {
     DirRules dr;
-    for (const Rule* r : evaluation_order(p))
+    for (const Rule* r : order)
         if (r->dir == dir)
             dr.ranked.push_back(r);
     CompiledDirection c;
@@ -507,9 +509,9 @@ CompiledDirection compile_direction(const Policy& p, Direction dir, IfindexResol
     const uint32_t addr_rows = addr_store.count();
     for (Field f : {kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif})
         c.row_base[f] += addr_rows;
-    c.rows = addr_store.take();
-    RowWords more = other_store.take();
-    c.rows.insert(c.rows.end(), more.begin(), more.end());
+    c.rows.row_words = c.row_words();
+    c.rows.addr = addr_store.take();
+    c.rows.other = other_store.take();
     return c;
 }
 
@@ -532,8 +534,9 @@ CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of)
     check_policy(p);
     CompiledPolicy c;
     c.default_action = p.default_action;
-    c.dir[0] = compile_direction(p, Direction::ingress, ifindex_of);
-    c.dir[1] = compile_direction(p, Direction::egress, ifindex_of);
+    const std::vector<const Rule*> order = evaluation_order(p);
+    c.dir[0] = compile_direction(p, order, Direction::ingress, ifindex_of);
+    c.dir[1] = compile_direction(p, order, Direction::egress, ifindex_of);
     return c;
 }
 
@@ -562,7 +565,7 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
 
     const uint64_t* row[kFieldCount];
     for (int f = 0; f < kFieldCount; f++)
-        row[f] = &c.rows[size_t(c.row_base[f] + cls[f]) * c.row_words()];
+        row[f] = c.rows.row(c.row_base[f] + cls[f]);
     for (uint32_t a = 0; a < c.agg_words; a++) {
         uint64_t agg = ~0ull, anchors = 0;
         for (int f = 0; f < kFieldCount; f++) {

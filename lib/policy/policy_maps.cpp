@@ -126,7 +126,8 @@ void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
         fail_usage("{} {} rules: at most {} are supported", d.n_rules, name, XDPCTL_POL_MAX_RULES);
     if (d.n_rules == 0)
         return;
-    if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.size() % d.row_words() != 0 ||
+    if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.row_words != d.row_words() ||
+        !d.rows.well_formed() ||
         d.row_words() * sizeof(uint64_t) > XDPCTL_POL_ROW_MAX_BYTES)
         fail("the compiled {} rows are malformed", name);
     if (d.sport.size() != XDPCTL_POL_PORTS || d.dport.size() != XDPCTL_POL_PORTS ||
@@ -442,7 +443,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
     // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
     uint64_t small_lines = 0;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-        small_lines += c.dir[d].n_rules ? c.dir[d].rows.size() / c.dir[d].row_words() * hdr.dir[d].row_lines : 0;
+        small_lines += c.dir[d].n_rules ? c.dir[d].rows.count() * hdr.dir[d].row_lines : 0;
     const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
     if (small) {
         auto out = rows_small_->as<xdpctl_pol_row_line>();
@@ -454,10 +455,10 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
             xdpctl_pol_dir_hdr& dh = hdr.dir[d];
             dh.rows_small = 1;
             dh.rows_line0 = uint32_t(line - size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64));
-            const size_t rw = cd.row_words(), n = cd.rows.size() / rw;
+            const size_t rw = cd.row_words(), n = cd.rows.count();
             for (size_t r = 0; r < n; r++, line += dh.row_lines) {
                 __u64* dst = out[line].word;
-                std::memcpy(dst, &cd.rows[r * rw], rw * sizeof(uint64_t));
+                std::memcpy(dst, cd.rows.row(r), rw * sizeof(uint64_t));
                 std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
             }
         }
@@ -470,7 +471,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
         const CompiledDirection& cd = c.dir[d];
         if (cd.n_rules == 0)
             continue;
-        const uint64_t n_rows = cd.rows.size() / cd.row_words();
+        const uint64_t n_rows = cd.rows.count();
         hdr.dir[d].rows_elem = uint32_t(elems);
         elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
     }
@@ -510,12 +511,12 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
             if (cd.n_rules == 0)
                 continue;
             const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
-            const size_t rw = cd.row_words(), n = cd.rows.size() / rw;
+            const size_t rw = cd.row_words(), n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
                 const size_t line = size_t(dh.rows_elem + r / dh.rows_per_elem) * XDPCTL_POL_ROWS_ELEM_LINES +
                                     (r % dh.rows_per_elem) * dh.row_lines;
                 __u64* dst = out[line].word;
-                std::memcpy(dst, &cd.rows[r * rw], rw * sizeof(uint64_t));
+                std::memcpy(dst, cd.rows.row(r), rw * sizeof(uint64_t));
                 std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
             }
         }

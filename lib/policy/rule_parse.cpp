@@ -383,11 +383,12 @@ void check_policy(const Policy& p)
             if (set.entries[i].prefix == set.entries[i - 1].prefix)
                 fail_usage("set '{}': {} is both a member and an exception", name,
                            format_prefix(set.entries[i].prefix));
-    std::set<uint32_t> ids;
+    std::vector<uint32_t> ids;
+    ids.reserve(p.rules.size());
     size_t per_dir[2] = {0, 0};
     for (const auto& r : p.rules) {
-        if (r.id && !ids.insert(r.id).second)
-            fail_usage("duplicate rule id {}", r.id);
+        if (r.id)
+            ids.push_back(r.id);
         for (const AddrMatch* a : {&r.src, &r.dst})
             if (a->kind == AddrMatch::Kind::set && !p.sets.count(a->set))
                 fail_usage("rule {}: unknown set '@{}' (create it with 'xdpctl set create {}')",
@@ -396,6 +397,9 @@ void check_policy(const Policy& p)
             fail_usage("more than {} {} rules: the rule table is full", kMaxRulesPerDirection,
                        r.dir == Direction::egress ? "egress" : "ingress");
     }
+    std::sort(ids.begin(), ids.end());
+    if (auto dup = std::adjacent_find(ids.begin(), ids.end()); dup != ids.end())
+        fail_usage("duplicate rule id {}", *dup);
     if (p.default_action != ActionKind::pass && p.default_action != ActionKind::drop)
         fail_usage("the default action is pass or drop");
 }
