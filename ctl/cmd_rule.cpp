@@ -14,10 +14,6 @@ namespace xdpctl::ctl {
 
 using namespace xdpctl::policy;
 
-namespace {
-
-}  // namespace
-
 void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
 {
     Rule r = parse_rule(args);

@@ -116,8 +116,10 @@ TEST_F(PolicyCli, RuleAddListDelete)
 
 TEST_F(PolicyCli, BadInputChangesNothing)
 {
-    ASSERT_EQ(xdpctl({"rule", "add", "--proto", "udp", "--dport", "53", "--action", "drop"}).exit_code, 0);
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "53", "--action", "drop"}).exit_code, 0);
     ASSERT_EQ(xdpctl({"set", "create", "bad"}).exit_code, 0);
+    for (int i = 2; i <= 16; i++)  // the set table: full at 16
+        ASSERT_EQ(xdpctl({"set", "create", fmt::format("s{}", i)}).exit_code, 0);
     const std::string before = exported();
 
     struct Case {
@@ -133,6 +135,8 @@ TEST_F(PolicyCli, BadInputChangesNothing)
         {{"set", "add", "bad", "198.18.0.1/16"}, "host bits"},
         {{"set", "del", "bad", "198.18.0.0/16"}, "not in set"},
         {{"policy", "default", "maybe"}, "maybe"},
+        {{"rule", "add", "--id", "1", "--action", "pass"}, "--id 1: a rule with this id exists"},
+        {{"set", "create", "s17"}, "at most 16"},
     };
     for (const auto& c : cases) {
         CmdResult r = xdpctl(c.args);
@@ -151,6 +155,20 @@ TEST_F(PolicyCli, BadInputChangesNothing)
     EXPECT_EQ(r.exit_code, 2) << r;
     EXPECT_NE(r.err.find(fmt::format("{}:7779:", file)), std::string::npos) << r;
     EXPECT_EQ(exported(), before);
+
+    // The rule table full: 10,000 ingress rules fit, one more does not (egress has its own).
+    text.clear();
+    for (int i = 0; i < 10000; i++)
+        text += fmt::format("rule --src 198.19.{}.{}/32 --action drop\n", i / 256, i % 256);
+    r = xdpctl({"apply", write_file(text)});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    const std::string full = exported();
+    r = xdpctl({"rule", "add", "--src", "198.18.0.0/24", "--action", "drop"});
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_NE(r.err.find("rule table is full"), std::string::npos) << r;
+    EXPECT_EQ(exported(), full);
+    r = xdpctl({"rule", "add", "--dir", "egress", "--src", "198.18.0.0/24", "--action", "drop"});
+    EXPECT_EQ(r.exit_code, 0) << r;
 }
 
 TEST_F(PolicyCli, ExportThenApplyChangesNothingCountersIncluded)
