@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "abi/xdpctl_abi.h"
 #include "huge_page_allocator.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule.h"
@@ -26,10 +27,10 @@ enum Field : int { kFieldSrc = 0, kFieldDst, kFieldSport, kFieldDport, kFieldL4,
 // Where a rule is anchored: the first of these fields in which it names a value.
 inline constexpr Field kAnchorOrder[] = {kFieldSrc, kFieldDst, kFieldDport, kFieldSport, kFieldVlan, kFieldIif, kFieldL4};
 
-// Special keys in the direct-indexed tables.
-inline constexpr uint32_t kVlanUntagged = 4096;   // vlan table has 4097 entries
-inline constexpr uint32_t kIifTableSize = 4096;   // ifindex >= this: the "other" class
-inline constexpr uint32_t kL4TableSize = 2 * 256 * 256;  // (later_fragment, proto, tcp flags)
+// Special keys in the direct-indexed tables (sizes from the ABI header).
+inline constexpr uint32_t kVlanUntagged = XDPCTL_POL_VLAN_ENTRIES - 1;  // the last entry
+inline constexpr uint32_t kIifTableSize = XDPCTL_POL_IIF_ENTRIES;        // ifindex >= this: the "other" class
+inline constexpr uint32_t kL4TableSize = XDPCTL_POL_L4_ENTRIES;          // (later_fragment, proto, tcp flags)
 
 inline uint32_t l4_index(bool later_fragment, uint8_t proto, uint8_t tcp_flags)
 {
@@ -85,7 +86,7 @@ struct CompiledDirection {
     // Per field, the class tables. Class ids index `rows` after adding row_base[field].
     AddrClassTable src_v4, src_v6, dst_v4, dst_v6;
     uint32_t src_nonip_class = 0, dst_nonip_class = 0;
-    std::vector<uint16_t> sport, dport;  // 65536 each
+    std::vector<uint16_t> sport, dport;  // XDPCTL_POL_PORTS each: TCP's ports, then UDP's
     uint32_t sport_none_class = 0, dport_none_class = 0;  // no ports in the packet
     std::vector<uint16_t> l4;            // kL4TableSize
     uint32_t l4_nonip_class = 0;
