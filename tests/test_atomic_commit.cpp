@@ -115,9 +115,8 @@ Outcome mixed(const CompiledPolicy* const from[kParts], const PacketKey& k, uint
     uint32_t cls[kFieldCount];
     cls[kFieldSrc] = d(kSrc).src_v4.lookup(Family::v4, k.src);
     cls[kFieldDst] = d(kDst).dst_v4.lookup(Family::v4, k.dst);
-    const bool udp = k.proto == uint8_t(17);
-    cls[kFieldSport] = d(kSport).sport[XDPCTL_POL_PORT_KEY(udp, k.sport)];
-    cls[kFieldDport] = d(kDport).dport[XDPCTL_POL_PORT_KEY(udp, k.dport)];
+    cls[kFieldSport] = d(kSport).sport[k.sport];
+    cls[kFieldDport] = d(kDport).dport[k.dport];
     cls[kFieldL4] = d(kL4).l4[l4_index(false, *k.proto, k.tcp_flags.value_or(0))];
     cls[kFieldVlan] = d(kVlan).vlan[*k.vlan];
     cls[kFieldIif] = d(kIif).iif[ifindex];

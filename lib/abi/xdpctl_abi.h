@@ -301,12 +301,7 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
 #define XDPCTL_POL_MAX_RULES 10000   /* per direction */
 #define XDPCTL_POL_MAX_WORDS ((XDPCTL_POL_MAX_RULES + 63) / 64)
 #define XDPCTL_POL_MAX_AGG ((XDPCTL_POL_MAX_WORDS + 63) / 64)
-/* A port table: TCP's 65,536 ports, then UDP's. A rule with ports names one of the two, so
- * it sits in the rows of its own protocol's ports only, and a UDP packet's port class does
- * not carry (or anchor) the TCP port rules that cover its port number. */
-#define XDPCTL_POL_PORT_SPAN 65536
-#define XDPCTL_POL_PORTS (2 * XDPCTL_POL_PORT_SPAN)
-#define XDPCTL_POL_PORT_KEY(is_udp, port) ((is_udp) ? XDPCTL_POL_PORT_SPAN + (port) : (port))
+#define XDPCTL_POL_PORTS 65536
 #define XDPCTL_POL_L4_ENTRIES (2 * 256 * 256) /* (later_fragment << 16) | (proto << 8) | tcp flags */
 #define XDPCTL_POL_VLAN_ENTRIES 4097         /* VLAN ID, or 4096 for untagged */
 #define XDPCTL_POL_IIF_ENTRIES 4096          /* ifindex; larger ones use iif_other */

@@ -478,12 +478,10 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 		k->cls[XDPCTL_FIELD_L4] = dh->l4_nonip;
 	}
 	if (has_ports) {
-		__u32 udp = p->l4_proto == IPPROTO_UDP;
-
 		k->cls[XDPCTL_FIELD_SPORT] = pol_cls(&xdpctl_pport, (gd * 2) * XDPCTL_POL_PORT_LINES,
-						     XDPCTL_POL_PORT_KEY(udp, bpf_ntohs(p->sport)));
+						     bpf_ntohs(p->sport));
 		k->cls[XDPCTL_FIELD_DPORT] = pol_cls(&xdpctl_pport, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES,
-						     XDPCTL_POL_PORT_KEY(udp, bpf_ntohs(p->dport)));
+						     bpf_ntohs(p->dport));
 	} else {
 		k->cls[XDPCTL_FIELD_SPORT] = dh->sport_none;
 		k->cls[XDPCTL_FIELD_DPORT] = dh->dport_none;

@@ -86,7 +86,7 @@ struct CompiledDirection {
     // Per field, the class tables. Class ids index `rows` after adding row_base[field].
     AddrClassTable src_v4, src_v6, dst_v4, dst_v6;
     uint32_t src_nonip_class = 0, dst_nonip_class = 0;
-    std::vector<uint16_t> sport, dport;  // XDPCTL_POL_PORTS each: TCP's ports, then UDP's
+    std::vector<uint16_t> sport, dport;  // 65536 each
     uint32_t sport_none_class = 0, dport_none_class = 0;  // no ports in the packet
     std::vector<uint16_t> l4;            // kL4TableSize
     uint32_t l4_nonip_class = 0;

@@ -279,50 +279,41 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     return t;
 }
 
-// Port classes over the elementary intervals that the rules' range ends cut 0-65535 into, one
-// sweep for TCP's half of the table and one for UDP's (XDPCTL_POL_PORT_KEY): a rule with ports
-// names its protocol, so it is in the rows of that half only.
+// Port classes over the elementary intervals that the rules' range ends cut 0-65535 into.
 std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& rows,
                                    uint32_t* none_class)
 {
     auto range = [f](const Rule& r) -> const PortRange& { return f == kFieldSport ? r.sport : r.dport; };
-    const Bits any_port = dr.select([&](const Rule& r) { return range(r).any(); });
-    const uint64_t any_hash = xor_hash(any_port);
-    *none_class = rows.intern_hashed(any_port, any_hash);
-    std::vector<uint16_t> table(XDPCTL_POL_PORTS);
-    for (const uint8_t proto : {uint8_t(6), uint8_t(17)}) {
-        Bits active = any_port;
-        uint64_t h = any_hash;
-        // (port, +rank+1 opens / -(rank+1) closes)
-        std::vector<std::pair<uint32_t, int64_t>> events;
-        for (uint32_t r = 0; r < dr.ranked.size(); r++) {
-            const Rule& rule = *dr.ranked[r];
-            const PortRange& pr = range(rule);
-            if (pr.any() || (rule.proto && *rule.proto != proto))
-                continue;
-            events.push_back({pr.lo, int64_t(r) + 1});
-            events.push_back({uint32_t(pr.hi) + 1, -(int64_t(r) + 1)});
+    Bits active = dr.select([&](const Rule& r) { return range(r).any(); });
+    uint64_t h = xor_hash(active);
+    *none_class = rows.intern_hashed(active, h);
+    // (port, +rank+1 opens / -(rank+1) closes)
+    std::vector<std::pair<uint32_t, int64_t>> events;
+    for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        const PortRange& pr = range(*dr.ranked[r]);
+        if (pr.any())
+            continue;
+        events.push_back({pr.lo, int64_t(r) + 1});
+        events.push_back({uint32_t(pr.hi) + 1, -(int64_t(r) + 1)});
+    }
+    std::sort(events.begin(), events.end());
+    std::vector<uint16_t> table(65536);
+    size_t e = 0;
+    uint32_t port = 0;
+    while (port < 65536) {
+        while (e < events.size() && events[e].first == port) {
+            int64_t v = events[e++].second;
+            const uint32_t rank = uint32_t(v > 0 ? v - 1 : -v - 1);
+            if (v > 0)
+                set_bit(active, rank);
+            else
+                clear_bit(active, rank);
+            h ^= bit_key(rank);
         }
-        std::sort(events.begin(), events.end());
-        const auto half = table.begin() + XDPCTL_POL_PORT_KEY(proto == 17, 0);
-        size_t e = 0;
-        uint32_t port = 0;
-        while (port < XDPCTL_POL_PORT_SPAN) {
-            while (e < events.size() && events[e].first == port) {
-                int64_t v = events[e++].second;
-                const uint32_t rank = uint32_t(v > 0 ? v - 1 : -v - 1);
-                if (v > 0)
-                    set_bit(active, rank);
-                else
-                    clear_bit(active, rank);
-                h ^= bit_key(rank);
-            }
-            uint32_t next = e < events.size() ? std::min<uint32_t>(events[e].first, XDPCTL_POL_PORT_SPAN)
-                                              : XDPCTL_POL_PORT_SPAN;
-            uint16_t cls = uint16_t(rows.intern_hashed(active, h));
-            std::fill(half + port, half + next, cls);
-            port = next;
-        }
+        uint32_t next = e < events.size() ? std::min<uint32_t>(events[e].first, 65536) : 65536;
+        uint16_t cls = uint16_t(rows.intern_hashed(active, h));
+        std::fill(table.begin() + port, table.begin() + next, cls);
+        port = next;
     }
     return table;
 }
@@ -567,9 +558,8 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
         cls[kFieldDst] = (v4 ? c.dst_v4 : c.dst_v6).lookup(*k.family, k.dst);
         cls[kFieldL4] = c.l4[l4_index(k.later_fragment, k.proto.value_or(0), k.tcp_flags.value_or(0))];
     }
-    const bool udp = k.proto == uint8_t(17);
-    cls[kFieldSport] = k.has_ports ? c.sport[XDPCTL_POL_PORT_KEY(udp, k.sport)] : c.sport_none_class;
-    cls[kFieldDport] = k.has_ports ? c.dport[XDPCTL_POL_PORT_KEY(udp, k.dport)] : c.dport_none_class;
+    cls[kFieldSport] = k.has_ports ? c.sport[k.sport] : c.sport_none_class;
+    cls[kFieldDport] = k.has_ports ? c.dport[k.dport] : c.dport_none_class;
     cls[kFieldVlan] = c.vlan[k.vlan ? *k.vlan : kVlanUntagged];
     cls[kFieldIif] = ifindex < kIifTableSize ? c.iif[ifindex] : c.iif_other_class;
 
