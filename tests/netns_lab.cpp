@@ -305,7 +305,8 @@ extern "C" void on_fatal_signal(int sig)
     raise(sig);
 }
 
-// Returns the slot to release, or -1 when all are taken (the destructor still cleans up).
+}  // namespace
+
 int register_emergency_cleanup(const std::string& cmd)
 {
     static std::once_flag once;
@@ -313,7 +314,7 @@ int register_emergency_cleanup(const std::string& cmd)
         struct sigaction sa {};
         sa.sa_handler = on_fatal_signal;
         sigemptyset(&sa.sa_mask);
-        for (int s : {SIGTERM, SIGINT, SIGHUP})
+        for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE})  // SIGPIPE: output piped into `head`
             sigaction(s, &sa, nullptr);
     });
     static std::mutex m;
@@ -334,6 +335,8 @@ void release_emergency_cleanup(int slot)
     if (slot >= 0)
         g_cleanups[slot].used.store(false);
 }
+
+namespace {
 
 int track_child(pid_t pid)
 {

@@ -48,6 +48,12 @@ CmdResult run_cmd(const std::vector<std::string>& argv,
 // Same, for setup steps whose failure makes the test meaningless: throws with the output.
 std::string run_ok(const std::vector<std::string>& argv);
 
+// A shell command that undoes a test's setup (deletes its namespaces), run if the test is
+// killed by SIGTERM, SIGINT, SIGHUP or SIGPIPE before it could clean up itself. Returns the
+// slot to release once the test has cleaned up, or -1 when all are taken.
+int register_emergency_cleanup(const std::string& shell_cmd);
+void release_emergency_cleanup(int slot);
+
 // The xdpctl under test: $XDPCTL_BIN, set by meson's test() env.
 std::string xdpctl_bin();
 CmdResult xdpctl(const std::vector<std::string>& args);

@@ -48,15 +48,22 @@ public:
     TestNetns() : name_(fmt::format("xdpctl-cls-{}", ::getpid()))
     {
         run_ok({"ip", "netns", "add", name_});
+        cleanup_slot_ =
+            register_emergency_cleanup("exec >/dev/null 2>&1; PATH=$PATH:/usr/sbin:/sbin; ip netns del " + name_);
         for (auto [name, index] : {std::pair{"if1", kGenIf1Index}, std::pair{"if2", kGenIf2Index}})
             run_ok({"ip", "-n", name_, "link", "add", name, "index", std::to_string(index), "type", "veth", "peer",
                     "name", std::string(name) + "p", "index", std::to_string(index + 10)});
     }
-    ~TestNetns() { run_cmd({"ip", "netns", "del", name_}); }
+    ~TestNetns()
+    {
+        run_cmd({"ip", "netns", "del", name_});
+        release_emergency_cleanup(cleanup_slot_);
+    }
     const std::string& name() const { return name_; }
 
 private:
     std::string name_;
+    int cleanup_slot_ = -1;
 };
 
 uint32_t table_ifindex(const std::string& name)
