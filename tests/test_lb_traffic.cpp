@@ -62,6 +62,11 @@ public:
         for (int i = 1; i <= 3; i++)
             backends_.push_back({fmt::format("{}-b{}", base_, i), fmt::format("02:00:00:00:01:1{}", i),
                                  fmt::format("198.18.1.1{}", i), fmt::format("2001:2:1::1{}", i)});
+        // A test killed before its teardown still removes the namespaces (netns_lab.h).
+        std::string cmd = "exec >/dev/null 2>&1; PATH=$PATH:/usr/sbin:/sbin;";
+        for (const std::string& ns : all_ns())
+            cmd += " ip netns del " + ns + ";";
+        cleanup_slot_ = register_emergency_cleanup(cmd);
         try {
             build();
         } catch (...) {
@@ -162,9 +167,12 @@ private:
                 run_cmd({"ip", "netns", "del", ns});
             } catch (...) {
             }
+        release_emergency_cleanup(cleanup_slot_);
+        cleanup_slot_ = -1;
     }
 
     std::string base_, sw_;
+    int cleanup_slot_ = -1;
     Node client_, lb_;
     std::vector<Node> backends_;
 };
