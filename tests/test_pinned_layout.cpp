@@ -34,10 +34,17 @@ void collect(std::vector<std::string>& out, const char* object)
     {
         if (bpf_map__is_internal(map))
             continue;
-        out.push_back(fmt::format("{} {} type={} key={} value={} entries={} flags={:#x}", object,
-                                  bpf_map__name(map), int(bpf_map__type(map)), bpf_map__key_size(map),
-                                  bpf_map__value_size(map), bpf_map__max_entries(map),
-                                  bpf_map__map_flags(map)));
+        std::string line = fmt::format("{} {} type={} key={} value={} entries={} flags={:#x}", object,
+                                       bpf_map__name(map), int(bpf_map__type(map)), bpf_map__key_size(map),
+                                       bpf_map__value_size(map), bpf_map__max_entries(map),
+                                       bpf_map__map_flags(map));
+        // A map of maps takes only inner maps like its template: a new template's value size
+        // would refuse the tables a pinned outer map is given.
+        if (bpf_map* inner = bpf_map__inner_map(map))
+            line += fmt::format(" inner: type={} key={} value={} flags={:#x}", int(bpf_map__type(inner)),
+                                bpf_map__key_size(inner), bpf_map__value_size(inner),
+                                bpf_map__map_flags(inner));
+        out.push_back(line);
     }
 }
 
