@@ -322,8 +322,13 @@ SlotOf PolicyMaps::active_slots() const
     auto recs = rules_->as<xdpctl_rule_rec>();
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RULES);
-        for (uint32_t rank = 0; rank < std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RULES); rank++)
-            out.emplace(recs[base + rank].id, recs[base + rank].ctr_slot);
+        for (uint32_t rank = 0; rank < std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RULES); rank++) {
+            const xdpctl_rule_rec& r = recs[base + rank];
+            if (r.ctr_slot >= XDPCTL_POL_COUNTER_SLOTS)
+                fail("the active policy's record of rule {} names counter slot {}, past the table", r.id,
+                     r.ctr_slot);
+            out.emplace(r.id, r.ctr_slot);
+        }
     }
     return out;
 }
