@@ -284,10 +284,12 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
  * of what one u16 per array element takes (the kernel pads array elements to 8 bytes).
  * Variable-size tables live in inner maps, sized per generation:
  *  - xdpctl_ptabs, slot XDPCTL_POL_TAB_ADDR(gen, dir, dst): the address class tables (prefix
- *    tables, value = class + 1), installed with one batch update per commit and freed right
- *    after the flip (a one-line placeholder takes each slot; each ARRAY_OF_MAPS update waits
- *    an RCU grace period, 8-30 ms here, whatever it holds). No table where no rule of the
- *    direction names an address: src_const/dst_const give the class;
+ *    tables, value = class + 1). One up to 32 MiB is kept and refilled in place two commits
+ *    later while its size fits; a larger one (a big prefix set) is made anew, installed with
+ *    one batch update and freed right after the flip (a one-line placeholder takes its slot;
+ *    each ARRAY_OF_MAPS update waits an RCU grace period, 5-30 ms here, whatever it holds).
+ *    No table where no rule of the direction names an address: src_const/dst_const give
+ *    the class;
  *  - xdpctl_prows, slot gen: the bitmap rows of both directions, in elements of
  *    XDPCTL_POL_ROWS_ELEM_BYTES, kept from commit to commit and refilled in place while the
  *    size fits. A lookup into an inner map is a call (~10 ns on this VM, whose kernel
