@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # `rule add` and `rule del` at 10,000 rules while xdpctl is dropping a line-rate flow on the
 # same machine (issue 4: "rules change at runtime ... while traffic flows"): wall clock of the
-# whole commands, median of ROUNDS, first idle and then under xdpctl-pktgen's one-queue flood
-# (BPF_PROG_TEST_RUN live frames into a veth, 64-byte UDP to port 9). Every frame must be
+# whole commands, median of ROUNDS, first idle and then under xdpctl-pktgen's flood on QUEUES
+# queues (BPF_PROG_TEST_RUN live frames into a veth, 64-byte UDP to port 9; with 2 queues on
+# a 2-CPU machine the generator and the drops take both CPUs, so xdpctl waits for one). Every frame must be
 # decided by the same rule across all those commits, whichever generation it met: the script
 # checks that one rule counted exactly what the generator delivered, and that XDP dropped
 # them all.
 #
-#   bench/commit_under_traffic.sh BUILD_DIR [ROUNDS]
+#   bench/commit_under_traffic.sh BUILD_DIR [ROUNDS] [QUEUES]
 #
 # Prints one JSON object. Needs root. Namespaces xdpctl-ct<pid>-{gen,dut}, a private bpffs
 # (this script re-executes itself under `unshare --mount`); the flood lasts at most 60 s.
 set -euo pipefail
 
-BUILD=$(cd "${1:?usage: commit_under_traffic.sh BUILD_DIR [ROUNDS]}" && pwd)
+BUILD=$(cd "${1:?usage: commit_under_traffic.sh BUILD_DIR [ROUNDS] [QUEUES]}" && pwd)
 ROUNDS=${2:-9}
+QUEUES=${3:-1}
 XDPCTL=$BUILD/ctl/xdpctl
 PKTGEN=$BUILD/bench/xdpctl-pktgen
 GEN=$BUILD/bench/xdpctl-benchgen
@@ -40,7 +42,8 @@ trap cleanup EXIT INT TERM
 
 ip netns add "$GEN_NS"
 ip netns add "$DUT_NS"
-ip link add xc-gen netns "$GEN_NS" type veth peer name xc-dut netns "$DUT_NS"
+ip link add xc-gen netns "$GEN_NS" numtxqueues "$QUEUES" numrxqueues "$QUEUES" type veth \
+  peer name xc-dut netns "$DUT_NS" numtxqueues "$QUEUES" numrxqueues "$QUEUES"
 ip -n "$GEN_NS" addr add 198.18.0.1/24 dev xc-gen
 ip -n "$DUT_NS" addr add 198.18.0.2/24 dev xc-dut
 ip -n "$GEN_NS" link set xc-gen up
@@ -70,8 +73,8 @@ rounds() {  # prints "ADD_MEDIAN DEL_MEDIAN"
 }
 
 read -r IDLE_ADD IDLE_DEL < <(rounds)
-timeout 60 "$PKTGEN" --netns "$GEN_NS" xc-gen --threads 1 --cpus 0 --size 64 --src 198.18.0.1 \
-  --dst 198.18.0.2 --sport 1024 --dport 9 --dst-mac "$DUT_MAC" --duration 60 -q >"$WORK/pktgen.json" &
+timeout 60 "$PKTGEN" --netns "$GEN_NS" xc-gen --threads "$QUEUES" --cpus "$(seq -s, 0 $((QUEUES - 1)))" \
+  --size 64 --src 198.18.0.1 --dst 198.18.0.2 --sport 1024 --dport 9 --dst-mac "$DUT_MAC" --duration 60 -q >"$WORK/pktgen.json" &
 PG_PID=$!
 sleep 2
 read -r BUSY_ADD BUSY_DEL < <(rounds)
@@ -86,6 +89,6 @@ XDP_DROPS=$("$XDPCTL" -n "$DUT_NS" stats xc-dut --json |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["interfaces"][0]["hooks"]["xdp"]["verdict"]["drop"]["packets"])')
 ok=false
 [ "$TOP_PACKETS" = "$DELIVERED" ] && [ "$XDP_DROPS" = "$DELIVERED" ] && ok=true
-echo "{\"rules\": 10000, \"rounds\": $ROUNDS, \"idle_rule_add_ms\": $IDLE_ADD, \"idle_rule_del_ms\": $IDLE_DEL," \
+echo "{\"rules\": 10000, \"rounds\": $ROUNDS, \"queues\": $QUEUES, \"idle_rule_add_ms\": $IDLE_ADD, \"idle_rule_del_ms\": $IDLE_DEL," \
   "\"traffic_rule_add_ms\": $BUSY_ADD, \"traffic_rule_del_ms\": $BUSY_DEL, \"frames_delivered\": $DELIVERED," \
   "\"deciding_rule\": $TOP_ID, \"its_packets\": $TOP_PACKETS, \"xdp_drops\": $XDP_DROPS, \"every_frame_one_rule\": $ok}"
