@@ -21,11 +21,8 @@ XDPCTL=$BUILD/ctl/xdpctl
 PKTGEN=$BUILD/bench/xdpctl-pktgen
 GEN=$BUILD/bench/xdpctl-benchgen
 
-if [ -z "${CUT_PRIVATE:-}" ]; then
-  export CUT_PRIVATE=1
-  exec unshare --mount --propagation private "$0" "$@"
-fi
-mount -t bpf bpf /sys/fs/bpf
+# shellcheck source=bench/private_bpffs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/private_bpffs.sh" "$@"
 
 GEN_NS=xdpctl-ct$$-gen
 DUT_NS=xdpctl-ct$$-dut

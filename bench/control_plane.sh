@@ -17,11 +17,8 @@ ROUNDS=${2:-9}
 XDPCTL=$BUILD/ctl/xdpctl
 GEN=$BUILD/bench/xdpctl-benchgen
 
-if [ -z "${CPB_PRIVATE:-}" ]; then
-  export CPB_PRIVATE=1
-  exec unshare --mount --propagation private "$0" "$@"
-fi
-mount -t bpf bpf /sys/fs/bpf
+# shellcheck source=bench/private_bpffs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/private_bpffs.sh" "$@"
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM

@@ -17,11 +17,8 @@ ROUNDS=${2:-7}
 REPEAT=${3:-1000000}
 PORT=9
 
-if [ -z "${PRC_PRIVATE:-}" ]; then
-  export PRC_PRIVATE=1
-  exec unshare --mount --propagation private "$0" "$@"
-fi
-mount -t bpf bpf /sys/fs/bpf
+# shellcheck source=bench/private_bpffs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/private_bpffs.sh" "$@"
 
 NS_A=xdpctl-pr$$-a
 NS_B=xdpctl-pr$$-b
