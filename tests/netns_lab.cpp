@@ -214,6 +214,24 @@ std::string xdpctl_export()
     return r.out;
 }
 
+void xdpctl_ok(const std::vector<std::string>& args)
+{
+    CmdResult r = xdpctl(args);
+    ASSERT_EQ(r.exit_code, 0) << r;
+}
+
+nlohmann::json xdpctl_json(const std::vector<std::string>& args)
+{
+    CmdResult r = xdpctl(args);
+    EXPECT_EQ(r.exit_code, 0) << r;
+    return nlohmann::json::parse(r.out);
+}
+
+void xdpctl_clear_policy()
+{
+    xdpctl_ok({"apply", write_temp_file("default pass\n", "empty-policy")});
+}
+
 // ---- counters ---------------------------------------------------------------------------
 
 void PrintTo(const Ctr& c, std::ostream* os)

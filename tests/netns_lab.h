@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "netns.h"
 #include "require_root.h"
@@ -62,6 +63,13 @@ CmdResult xdpctl(const std::vector<std::string>& args);
 std::string write_temp_file(const std::string& text, const std::string& tag);
 // `xdpctl export`'s output; throws when it fails.
 std::string xdpctl_export();
+// `xdpctl ARGS`, which must succeed (a test failure with its output otherwise).
+void xdpctl_ok(const std::vector<std::string>& args);
+// The output of `xdpctl ARGS` (a --json command), parsed; a test failure if it fails.
+nlohmann::json xdpctl_json(const std::vector<std::string>& args);
+// The filtering policy back to none, as the CLI tests start and end: the policy is shared
+// by every interface on the host.
+void xdpctl_clear_policy();
 
 
 // ---- counters ---------------------------------------------------------------------------

@@ -33,28 +33,14 @@ protected:
     }
     void TearDown() override { clear(); }
 
-    static void clear()
-    {
-        CmdResult r = xdpctl({"apply", write_file("default pass\n")});
-        ASSERT_EQ(r.exit_code, 0) << r;
-    }
+    static void clear() { xdpctl_clear_policy(); }
 
     static std::string write_file(const std::string& text) { return write_temp_file(text, "lb"); }
 
     static std::string exported() { return xdpctl_export(); }
 
-    static nlohmann::json list()
-    {
-        CmdResult r = xdpctl({"lb", "list", "--json"});
-        EXPECT_EQ(r.exit_code, 0) << r;
-        return nlohmann::json::parse(r.out);
-    }
-
-    static void ok(const std::vector<std::string>& args)
-    {
-        CmdResult r = xdpctl(args);
-        ASSERT_EQ(r.exit_code, 0) << r;
-    }
+    static nlohmann::json list() { return xdpctl_json({"lb", "list", "--json"}); }
+    static void ok(const std::vector<std::string>& args) { xdpctl_ok(args); }
 
     // A filter policy and two VIPs, made with the commands a user types.
     static void configure()

@@ -33,18 +33,8 @@ protected:
         }
     }
 
-    static nlohmann::json list()
-    {
-        CmdResult r = xdpctl({"lb", "list", "--json"});
-        EXPECT_EQ(r.exit_code, 0) << r;
-        return nlohmann::json::parse(r.out);
-    }
-
-    static void ok(const std::vector<std::string>& args)
-    {
-        CmdResult r = xdpctl(args);
-        ASSERT_EQ(r.exit_code, 0) << r;
-    }
+    static nlohmann::json list() { return xdpctl_json({"lb", "list", "--json"}); }
+    static void ok(const std::vector<std::string>& args) { xdpctl_ok(args); }
 };
 
 TEST_F(LbCli, VipsAndBackendsRoundTrip)

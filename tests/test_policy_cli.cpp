@@ -29,23 +29,13 @@ protected:
     }
     void TearDown() override { clear(); }
 
-    static void clear()
-    {
-        std::string empty = write_file("default pass\n");
-        CmdResult r = xdpctl({"apply", empty});
-        ASSERT_EQ(r.exit_code, 0) << r;
-    }
+    static void clear() { xdpctl_clear_policy(); }
 
     static std::string write_file(const std::string& text) { return write_temp_file(text, "policy"); }
 
     static std::string exported() { return xdpctl_export(); }
 
-    static nlohmann::json rules_json()
-    {
-        CmdResult r = xdpctl({"rule", "list", "--json"});
-        EXPECT_EQ(r.exit_code, 0) << r;
-        return nlohmann::json::parse(r.out);
-    }
+    static nlohmann::json rules_json() { return xdpctl_json({"rule", "list", "--json"}); }
 
     static uint64_t rule_packets(uint32_t id)
     {
