@@ -1,5 +1,6 @@
 #include "iface_pins.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <filesystem>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "error.h"
 
@@ -60,6 +62,25 @@ UniqueFd open_pinned(const std::string& path)
         fail("cannot open pinned object {}: {}", path, errno_str(errno));
     }
     return UniqueFd{fd};
+}
+
+UniqueFd open_pinned_map(const std::string& dir, const char* name, const char* what)
+{
+    UniqueFd fd = open_pinned(dir + "/" + name);
+    if (!fd)
+        fail("the {} map {} is not pinned under {}", what, name, dir);
+    return fd;
+}
+
+UniqueFd dup_map_fd(const bpf_map* map)
+{
+    const int fd = bpf_map__fd(map);
+    if (fd < 0)
+        fail("the map {} is not loaded", bpf_map__name(map));
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d < 0)
+        fail("cannot duplicate the fd of map {}: {}", bpf_map__name(map), errno_str(errno));
+    return UniqueFd(d);
 }
 
 void pin_fd(int fd, const std::string& path)

@@ -12,6 +12,8 @@
 #include "iface_ref.h"
 #include "unique_fd.h"
 
+struct bpf_map;
+
 namespace xdpctl {
 
 struct IfacePins {
@@ -34,6 +36,12 @@ struct IfacePins {
 bool path_exists(const std::string& path);
 // bpf_obj_get, or an empty fd when the pin is missing.
 UniqueFd open_pinned(const std::string& path);
+// The map pinned as dir/name; throws, naming `what` ("policy", "load-balancer"), when the
+// pin is missing.
+UniqueFd open_pinned_map(const std::string& dir, const char* name, const char* what);
+// A new fd for a loaded object's map, so that it outlives the object; throws if the map is
+// not loaded.
+UniqueFd dup_map_fd(const bpf_map* map);
 // Pins fd at path; throws on failure.
 void pin_fd(int fd, const std::string& path);
 // Removes a pin; a missing one is fine.

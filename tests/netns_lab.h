@@ -71,6 +71,23 @@ nlohmann::json xdpctl_json(const std::vector<std::string>& args);
 // by every interface on the host.
 void xdpctl_clear_policy();
 
+// A CLI test that starts and ends with no policy (it is shared by every interface on the
+// host); needs root.
+class NoPolicyTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        XDPCTL_REQUIRE_ROOT();
+        xdpctl_clear_policy();
+    }
+    void TearDown() override
+    {
+        if (::geteuid() == 0)
+            xdpctl_clear_policy();
+    }
+    static std::string exported() { return xdpctl_export(); }
+};
+
 
 // ---- counters ---------------------------------------------------------------------------
 

@@ -24,20 +24,10 @@ constexpr uint64_t kMarked = 7;  // packets every counter slot holds before an a
 
 // The policy and the LB state are shared by every interface on the host: each test starts
 // and ends with neither.
-class LbApply : public ::testing::Test {
+class LbApply : public NoPolicyTest {
 protected:
-    void SetUp() override
-    {
-        XDPCTL_REQUIRE_ROOT();
-        clear();
-    }
-    void TearDown() override { clear(); }
-
-    static void clear() { xdpctl_clear_policy(); }
 
     static std::string write_file(const std::string& text) { return write_temp_file(text, "lb"); }
-
-    static std::string exported() { return xdpctl_export(); }
 
     static nlohmann::json list() { return xdpctl_json({"lb", "list", "--json"}); }
     static void ok(const std::vector<std::string>& args) { xdpctl_ok(args); }
@@ -97,7 +87,7 @@ TEST_F(LbApply, ExportThenApplyChangesNothing)
     EXPECT_EQ(exported(), file);
 
     // From nothing, the file makes the same state again.
-    clear();
+    xdpctl_clear_policy();
     EXPECT_TRUE(list()["vips"].empty());
     CmdResult again = xdpctl({"apply", path});
     ASSERT_EQ(again.exit_code, 0) << again;

@@ -20,20 +20,10 @@ namespace xdpctl::test {
 namespace {
 
 // The policy is shared by every interface on the host: each test starts and ends with none.
-class PolicyCli : public ::testing::Test {
+class PolicyCli : public NoPolicyTest {
 protected:
-    void SetUp() override
-    {
-        XDPCTL_REQUIRE_ROOT();
-        clear();
-    }
-    void TearDown() override { clear(); }
-
-    static void clear() { xdpctl_clear_policy(); }
 
     static std::string write_file(const std::string& text) { return write_temp_file(text, "policy"); }
-
-    static std::string exported() { return xdpctl_export(); }
 
     static nlohmann::json rules_json() { return xdpctl_json({"rule", "list", "--json"}); }
 

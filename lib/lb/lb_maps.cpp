@@ -92,25 +92,9 @@ MacAddr BackendEntry::mac() const
     return m;
 }
 
-UniqueFd dup_lb_map_fd(const bpf_map* m)
-{
-    int fd = bpf_map__fd(m);
-    if (fd < 0)
-        fail("the map {} is not loaded", bpf_map__name(m));
-    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (d < 0)
-        fail("cannot duplicate the fd of map {}: {}", bpf_map__name(m), errno_str(errno));
-    return UniqueFd(d);
-}
-
 LbMapFds lb_map_fds_pinned(const std::string& dir)
 {
-    auto open = [&](const char* name) {
-        UniqueFd fd = open_pinned(dir + "/" + name);
-        if (!fd)
-            fail("the load-balancer map {} is not pinned under {}", name, dir);
-        return fd;
-    };
+    auto open = [&](const char* name) { return open_pinned_map(dir, name, "load-balancer"); };
     return LbMapFds{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
                     open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8])};
 }

@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
+#include "iface_pins.h"
 #include "lb/lb_model.h"
 #include "unique_fd.h"
 
@@ -31,15 +32,15 @@ struct LbMapFds {
     UniqueFd stats;     // xdpctl_lb_stats
 };
 
-UniqueFd dup_lb_map_fd(const bpf_map* m);
-
+// The maps of a loaded skeleton that declares them (the XDP object), as fds of their own.
 template <typename Skel>
 LbMapFds lb_map_fds(const Skel& s)
 {
-    return LbMapFds{dup_lb_map_fd(s.maps.xdpctl_lb_ctl),   dup_lb_map_fd(s.maps.xdpctl_lb_vips),
-                    dup_lb_map_fd(s.maps.xdpctl_lb_vip_ids), dup_lb_map_fd(s.maps.xdpctl_lb_backends), dup_lb_map_fd(s.maps.xdpctl_lb_rings),
-                    dup_lb_map_fd(s.maps.xdpctl_lb_ct),    dup_lb_map_fd(s.maps.xdpctl_lb_vctr),
-                    dup_lb_map_fd(s.maps.xdpctl_lb_bctr),  dup_lb_map_fd(s.maps.xdpctl_lb_stats)};
+    return LbMapFds{dup_map_fd(s.maps.xdpctl_lb_ctl),      dup_map_fd(s.maps.xdpctl_lb_vips),
+                    dup_map_fd(s.maps.xdpctl_lb_vip_ids),  dup_map_fd(s.maps.xdpctl_lb_backends),
+                    dup_map_fd(s.maps.xdpctl_lb_rings),    dup_map_fd(s.maps.xdpctl_lb_ct),
+                    dup_map_fd(s.maps.xdpctl_lb_vctr),     dup_map_fd(s.maps.xdpctl_lb_bctr),
+                    dup_map_fd(s.maps.xdpctl_lb_stats)};
 }
 
 // The maps pinned under `dir` (/sys/fs/bpf/xdpctl/maps).

@@ -183,24 +183,9 @@ void update_slots(int outer_fd, std::vector<uint32_t> keys, std::vector<uint32_t
 
 }  // namespace
 
-UniqueFd dup_map_fd(int fd, const char* name)
-{
-    if (fd < 0)
-        fail("the map {} is not loaded", name);
-    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (d < 0)
-        fail("cannot duplicate the fd of map {}: {}", name, errno_str(errno));
-    return UniqueFd(d);
-}
-
 PolicyMapFds policy_map_fds_pinned(const std::string& dir)
 {
-    auto open = [&](const char* name) {
-        UniqueFd fd = open_pinned(dir + "/" + name);
-        if (!fd)
-            fail("the policy map {} is not pinned under {}", name, dir);
-        return fd;
-    };
+    auto open = [&](const char* name) { return open_pinned_map(dir, name, "policy"); };
     return PolicyMapFds{open("xdpctl_pctl"),  open("xdpctl_phdr"), open("xdpctl_pport"),
                         open("xdpctl_pl4"),   open("xdpctl_pvlan"), open("xdpctl_piif"),
                         open("xdpctl_prule"), open("xdpctl_rctr"), open("xdpctl_rrate"),

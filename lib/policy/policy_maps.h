@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
+#include "iface_pins.h"
 #include "policy/compiled_policy.h"
 #include "prefix_table.h"
 #include "unique_fd.h"
@@ -37,14 +38,11 @@ struct PolicyMapFds {
     UniqueFd l1;          // xdpctl_pl1
 };
 
-// A new fd for the same map, so the PolicyMapFds outlive the object they came from.
-UniqueFd dup_map_fd(int fd, const char* name);
-
 // The maps of a loaded xdpctl_xdp or xdpctl_tc skeleton (both declare all of them).
 template <typename Skel>
 PolicyMapFds policy_map_fds(const Skel& s)
 {
-    auto d = [](const bpf_map* m) { return dup_map_fd(bpf_map__fd(m), bpf_map__name(m)); };
+    auto d = [](const bpf_map* m) { return dup_map_fd(m); };
     return PolicyMapFds{d(s.maps.xdpctl_pctl),  d(s.maps.xdpctl_phdr), d(s.maps.xdpctl_pport),
                         d(s.maps.xdpctl_pl4),   d(s.maps.xdpctl_pvlan), d(s.maps.xdpctl_piif),
                         d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
