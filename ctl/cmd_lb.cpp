@@ -189,7 +189,6 @@ void trace(const GlobalOptions& g, const std::string& text, bool json)
         if (r.vip_found) {
             j["vip"] = format_vip(r.vip.spec);
             j["conntrack_hit"] = r.conntrack_hit;
-            j["cpus"] = r.hit_cpus;
             j["hash"] = r.hash;
             j["table_position"] = r.ring_pos;
             if (r.backend)
@@ -204,12 +203,9 @@ void trace(const GlobalOptions& g, const std::string& text, bool json)
         return;
     }
     fmt::print("VIP {} ({})\n", format_vip(r.vip.spec), mode_name(r.vip.rec.mode));
-    if (r.conntrack_hit) {
-        std::string cpus;
-        for (int c : r.hit_cpus)
-            cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
-        fmt::print("connection table: hit on CPU {}\n", cpus);
-    } else
+    if (r.conntrack_hit)
+        fmt::print("connection table: hit\n");
+    else
         fmt::print("connection table: miss; Maglev hash {:#010x}, table position {}\n", r.hash, r.ring_pos);
     if (r.backend)
         fmt::print("backend {} (MAC {})\n", format_ip(r.backend->addr()), format_mac(r.backend->mac()));

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "iface_index.h"
 #include "iface_pins.h"
+#include "lb/conntrack_table.h"
 #include "libbpf_log.h"
 #include "netns.h"
 #include "skeleton.h"
@@ -98,36 +99,26 @@ void reuse_shared_maps(bpf_object* obj)
     }
 }
 
-// The load balancer's connection table (xdpctl_lb_ct, XDP object only) is sized at its first
-// creation: `requested` entries (0: the default). A pinned one keeps its size, which the
-// object must then declare for libbpf to reuse it; asking for another size is an error.
-void size_lb_conntrack(bpf_object* obj, uint32_t requested)
+// The interfaces other than the one `pins` is for whose programs run on the shared maps.
+std::vector<IfaceRef> other_loaded_ifaces(const IfacePins* pins)
 {
-    bpf_map* ct = bpf_object__find_map_by_name(obj, "xdpctl_lb_ct");
-    if (!ct)
-        return;
-    uint32_t entries = requested ? requested : XDPCTL_LB_CT_DEFAULT;
-    if (UniqueFd pinned = open_pinned(shared_maps_dir() + "/xdpctl_lb_ct")) {
-        bpf_map_info info{};
-        __u32 len = sizeof(info);
-        if (bpf_map_get_info_by_fd(pinned.get(), &info, &len) != 0)
-            fail("cannot read the pinned connection table: {}", errno_str(errno));
-        if (requested && requested != info.max_entries)
-            fail_usage("--lb-conntrack {}: the connection table exists with {} entries (it is "
-                       "shared by all interfaces; 'xdpctl unload --all' removes it)",
-                       requested, info.max_entries);
-        entries = info.max_entries;
+    std::vector<IfaceRef> out;
+    for (const auto& i : pinned_ifaces()) {
+        IfacePins p(i);
+        if (p.attached() && (!pins || p.dir != pins->dir))
+            out.push_back(i);
     }
-    if (bpf_map__set_max_entries(ct, entries))
-        fail("cannot size the connection table to {} entries", entries);
+    return out;
 }
 
 // Opens a skeleton, sets its pin paths (or, `explain`, reuses the pinned shared maps) and
-// loads it; a verifier rejection shows its reason.
+// loads it; a verifier rejection shows its reason. `lb_conntrack`: the connection table's
+// size (lib/lb/conntrack_table.h); what happened to the table goes to `notes`.
 template <typename Skel>
 SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malformed,
                             const char* what, const std::function<void(Skel*)>& configure = {},
-                            uint32_t lb_conntrack = 0, bool explain = false)
+                            uint32_t lb_conntrack = 0, bool explain = false,
+                            std::vector<std::string>* notes = nullptr)
 {
     libbpf_log_start();
     SkelPtr<Skel> s{Skel::open()};
@@ -137,12 +128,13 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
     s->rodata->cfg_explain = explain;
     if (configure)
         configure(s.get());
+    std::optional<lb::ConntrackPlan> ct;
     if (explain) {
         reuse_shared_maps(s->obj);
     } else {
         make_pin_dir(shared_maps_dir());
         set_pin_paths(s->obj, pins);
-        size_lb_conntrack(s->obj, lb_conntrack);
+        ct.emplace(s->obj, lb_conntrack, other_loaded_ifaces(pins));
     }
     if (int err = Skel::load(s.get()); err) {
         std::string reason = libbpf_verifier_reason();
@@ -154,6 +146,10 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
                                           kPinRoot)
                             : "");
     }
+    if (bpf_map* map = bpf_object__find_map_by_name(s->obj, "xdpctl_lb_ct"); map && ct)
+        for (auto& n : ct->finish(bpf_map__fd(map)))
+            if (notes)
+                notes->push_back(std::move(n));
     return s;
 }
 
@@ -393,7 +389,7 @@ struct Loader {
             xs = open_and_load<xdpctl_xdp>(
                 &pins, opts.malformed, "XDP",
                 [&](xdpctl_xdp* s) { s->rodata->cfg_lb_mtu = iface_mtu(opts.iface.ifname); },
-                opts.lb_conntrack);
+                opts.lb_conntrack, false, &res.notes);
         if (want_tc())
             ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC", [&](xdpctl_tc* s) {
                 s->rodata->cfg_tc_ingress_rules = !want_xdp();
@@ -461,7 +457,19 @@ LoadResult load(const LoadOptions& opts)
     require_xdp_support();
     NetnsScope ns(opts.iface.netns);
     Loader l(opts);
-    l.run();
+    // A load refused or failed before anything was attached leaves nothing behind: no pin
+    // directory that `status` would list as a partly loaded interface.
+    const bool had_dir = path_exists(l.pins.dir);
+    try {
+        l.run();
+    } catch (...) {
+        if (!had_dir && !l.pins.attached())
+            try {
+                remove_pin_tree(l.pins.dir);
+            } catch (...) {
+            }
+        throw;
+    }
     return std::move(l.res);
 }
 

@@ -159,12 +159,6 @@ protected:
     void SetUp() override
     {
         XDPCTL_REQUIRE_ROOT();
-        // The connection table is per CPU: every run of a test on one CPU, as RSS keeps a
-        // flow on one queue.
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(sched_getcpu(), &set);
-        ASSERT_EQ(sched_setaffinity(0, sizeof(set), &set), 0);
         xdp_.reset(xdpctl_xdp::open_and_load());
         ASSERT_TRUE(xdp_) << "cannot load the XDP program: " << errno_str(errno);
         maps_ = std::make_unique<LbMaps>(LbMaps::from_skeleton(*xdp_));
@@ -452,6 +446,54 @@ TEST_F(LbBpf, ConnectionTableKeepsFlowsWhenTheTableChanges)
         else
             ASSERT_EQ(now, b);
     }
+}
+
+// An entry counts only while its backend slot holds the incarnation it was made with: one
+// the sweep did not reach (or a packet made while a backend was being replaced) is a miss.
+TEST_F(LbBpf, AnEntryOfAnEarlierIncarnationIsAMiss)
+{
+    maps_->add_vip(vip4(), {});
+    const BackendEntry b1 = maps_->add_backend(vip4(), backend(backend4(1), 1));
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    // A flow the table sends to backend 2.
+    uint16_t sport = 42000;
+    while (maps_->trace({IPPROTO_TCP, ip4(kClient4), ip4(kVip4), sport, 80}).maglev->mac()[5] != 2)
+        sport++;
+    xdpctl_lb_flow_key fk{};
+    std::memcpy(fk.saddr, kClient4.data(), 4);
+    std::memcpy(fk.daddr, kVip4.data(), 4);
+    fk.sport = htons(sport);
+    fk.dport = htons(80);
+    fk.proto = IPPROTO_TCP;
+    fk.family = 4;
+    xdpctl_lb_flow fl{b1.slot, 0, XDPCTL_LB_FLOW_F_VALID, b1.rec.gen};
+    const int ct = maps_->fds().ct.get();
+    ASSERT_EQ(bpf_map_update_elem(ct, &fk, &fl, BPF_ANY), 0);
+    EXPECT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 1) << "the entry of this incarnation";
+    fl.be_gen = b1.rec.gen - 1;
+    ASSERT_EQ(bpf_map_update_elem(ct, &fk, &fl, BPF_ANY), 0);
+    EXPECT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 2) << "an earlier incarnation's entry";
+    // The miss replaced it with the table's choice.
+    ASSERT_EQ(bpf_map_lookup_elem(ct, &fk, &fl), 0);
+    EXPECT_NE(fl.backend, b1.slot);
+}
+
+// Slots freed and given again get a new incarnation; the sweep removes what names the old.
+TEST_F(LbBpf, FreedSlotsGetNewIncarnationsAndTheirEntriesGo)
+{
+    maps_->add_vip(vip4(), {});
+    const BackendEntry first = maps_->add_backend(vip4(), backend(backend4(1), 1));
+    for (uint16_t sport = 43000; sport < 43050; sport++)
+        ASSERT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 1);
+    maps_->del_backend(vip4(), backend4(1));
+    const BackendEntry again = maps_->add_backend(vip4(), backend(backend4(2), 2));
+    EXPECT_EQ(again.slot, first.slot);
+    EXPECT_EQ(again.rec.gen, first.rec.gen + 1);
+    xdpctl_lb_flow_key k{};
+    EXPECT_NE(bpf_map_get_next_key(maps_->fds().ct.get(), nullptr, &k), 0) << "entries of the deleted backend";
+    maps_->del_vip(vip4());
+    maps_->add_vip(vip4(), {});
+    EXPECT_EQ(maps_->add_backend(vip4(), backend(backend4(2), 2)).rec.gen, first.rec.gen + 2);
 }
 
 TEST_F(LbBpf, VipDeletedStopsBalancing)

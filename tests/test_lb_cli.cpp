@@ -6,8 +6,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <bpf/bpf.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "abi/xdpctl_abi.h"
 #include "netns_lab.h"
 #include "unique_fd.h"
 
@@ -185,38 +190,105 @@ TEST_F(LbCli, BackendMacFromTheNeighbourTable)
     EXPECT_EQ(r.exit_code, 2) << r;
 }
 
-// The connection table's size is set by the load that creates it; VIPs outlive the last
-// unload (the shared maps stay while a VIP exists).
+size_t ct_max_entries()
+{
+    UniqueFd ct(bpf_obj_get("/sys/fs/bpf/xdpctl/maps/xdpctl_lb_ct"));
+    if (!ct)
+        return 0;
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(ct.get(), &info, &len) != 0)
+        return 0;
+    return info.max_entries;
+}
+
+// The connection table's size is chosen by any load while no other interface runs on it,
+// also after a policy or LB command made the table with the default size; a resize that
+// other interfaces would not see is refused and leaves nothing behind. VIPs outlive the
+// last unload (the shared maps stay while a VIP exists).
 TEST_F(LbCli, ConntrackSizeAndVipsAcrossLoads)
 {
-    // No VIP, no policy: nothing shared is pinned once the lab's interface is unloaded.
     NetnsLab lab;
     clear();
-    run_cmd({xdpctl_bin(), "unload", "--all"});
+    run_cmd({xdpctl_bin(), "unload", "--all", "--yes"});
+    // An LB command before any load makes the shared maps, the table with the default size.
+    ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
+    EXPECT_EQ(ct_max_entries(), size_t(XDPCTL_LB_CT_DEFAULT));
+    // The first load still chooses the size.
     CmdResult load = lab.load_result({"--lb-conntrack", "1000"});
     ASSERT_EQ(load.exit_code, 0) << load;
-    {
-        UniqueFd ct(bpf_obj_get("/sys/fs/bpf/xdpctl/maps/xdpctl_lb_ct"));
-        ASSERT_TRUE(ct);
-        bpf_map_info info{};
-        __u32 len = sizeof(info);
-        ASSERT_EQ(bpf_map_get_info_by_fd(ct.get(), &info, &len), 0);
-        EXPECT_EQ(info.max_entries, 1000u);
-    }
-    ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
-    // Another size while the table exists: refused, naming the option's value.
-    CmdResult other = lab.load_result({"--force", "--lb-conntrack", "2000"});
-    EXPECT_EQ(other.exit_code, 2) << other;
-    EXPECT_NE(other.err.find("2000"), std::string::npos) << other;
+    EXPECT_EQ(ct_max_entries(), 1000u);
+    EXPECT_NE(load.out.find("resized"), std::string::npos) << load;
+    // This interface alone runs on it: a reload may resize it again.
+    CmdResult bigger = lab.load_result({"--force", "--lb-conntrack", "2000"});
+    ASSERT_EQ(bigger.exit_code, 0) << bigger;
+    EXPECT_EQ(ct_max_entries(), 2000u);
     // A reload without the option keeps the table (and its size).
     CmdResult again = lab.load_result({"--force"});
     EXPECT_EQ(again.exit_code, 0) << again;
+    EXPECT_EQ(ct_max_entries(), 2000u);
+    {
+        // Another interface runs on the table: a resize is refused, naming the value and the
+        // interface, and the refused load of a new interface leaves no trace in status.
+        NetnsLab other;
+        CmdResult refused = other.load_result({"--lb-conntrack", "3000"});
+        EXPECT_EQ(refused.exit_code, 2) << refused;
+        EXPECT_NE(refused.err.find("3000"), std::string::npos) << refused;
+        EXPECT_NE(refused.err.find(lab.dut().ifname), std::string::npos) << refused;
+        EXPECT_EQ(ct_max_entries(), 2000u);
+        const auto st = xdpctl_json({"status", "--json"});
+        EXPECT_EQ(st.dump().find(other.dut().ns), std::string::npos) << st.dump();
+    }
     // The last unload keeps the VIP.
     CmdResult un = lab.xdpctl_dut({"unload", lab.dut().ifname});
     ASSERT_EQ(un.exit_code, 0) << un;
     auto j = list();
     ASSERT_EQ(j["vips"].size(), 1u) << j.dump();
     EXPECT_EQ(j["vips"][0]["vip"], "198.19.0.1:80/tcp");
+}
+
+// xdpctl 0.1.0 pinned a per-CPU connection table: the next load converts it to the shared
+// one and carries its connections over (an upgrade keeps established flows on their backend).
+TEST_F(LbCli, LoadConvertsAPerCpuConnectionTable)
+{
+    NetnsLab lab;
+    clear();
+    run_cmd({xdpctl_bin(), "unload", "--all", "--yes"});
+    ASSERT_EQ(ct_max_entries(), 0u) << "a connection table is still pinned";
+    run_ok({"mkdir", "-p", "/sys/fs/bpf/xdpctl/maps"});
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_COMMON_LRU);
+    UniqueFd old(bpf_map_create(BPF_MAP_TYPE_LRU_PERCPU_HASH, "xdpctl_lb_ct", sizeof(xdpctl_lb_flow_key),
+                                sizeof(xdpctl_lb_flow), 4096, &opts));
+    ASSERT_TRUE(old);
+    xdpctl_lb_flow_key k{};
+    k.saddr[0] = htonl(0xc6120001);  // 198.18.0.1
+    k.daddr[0] = htonl(0xc6130001);  // 198.19.0.1
+    k.sport = htons(40000);
+    k.dport = htons(80);
+    k.proto = IPPROTO_TCP;
+    k.family = 4;
+    // Seen on the last CPU only: the others hold zeroes (not valid).
+    std::vector<xdpctl_lb_flow> per_cpu(libbpf_num_possible_cpus());
+    per_cpu.back() = xdpctl_lb_flow{7, 3, XDPCTL_LB_FLOW_F_VALID, 0};
+    ASSERT_EQ(bpf_map_update_elem(old.get(), &k, per_cpu.data(), BPF_ANY), 0);
+    ASSERT_EQ(bpf_obj_pin(old.get(), "/sys/fs/bpf/xdpctl/maps/xdpctl_lb_ct"), 0);
+
+    CmdResult load = lab.load_result({});
+    ASSERT_EQ(load.exit_code, 0) << load;
+    EXPECT_NE(load.out.find("1 connection(s) carried over"), std::string::npos) << load;
+    UniqueFd ct(bpf_obj_get("/sys/fs/bpf/xdpctl/maps/xdpctl_lb_ct"));
+    ASSERT_TRUE(ct);
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    ASSERT_EQ(bpf_map_get_info_by_fd(ct.get(), &info, &len), 0);
+    EXPECT_EQ(info.type, BPF_MAP_TYPE_LRU_HASH);
+    EXPECT_EQ(info.max_entries, 4096u) << "the size is kept";
+    xdpctl_lb_flow fl{};
+    ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &k, &fl), 0);
+    EXPECT_EQ(fl.backend, 7u);
+    EXPECT_EQ(fl.vip_id, 3u);
+    CmdResult un = lab.xdpctl_dut({"unload", lab.dut().ifname});
+    ASSERT_EQ(un.exit_code, 0) << un;
 }
 
 }  // namespace

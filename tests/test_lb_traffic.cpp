@@ -8,12 +8,18 @@
 // after the drain reaches the drained backend, and the spread follows the weights.
 // DSR and IP-in-IP (with xdpctl's TC decapsulator on the backends), IPv4 and IPv6 VIPs.
 //
-// The whole test runs on one CPU: the connection table is per CPU, which assumes what RSS
-// gives a NIC (a flow's packets on one CPU); on veth a packet is processed on the CPU that
-// sent it.
+// LbReuse: clients that repeat their source ports while backends are drained and deleted and
+// the VIP is deleted and made again, with each connection's SYN handled on one CPU and its
+// later packets on the other (on veth a packet is processed on the CPU that sent it, so the
+// client thread moves between CPUs): no connection may be reset by a connection-table entry
+// of an earlier connection or an earlier VIP.
+#include <arpa/inet.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -27,10 +33,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "abi/xdpctl_abi.h"
 #include "netns_lab.h"
 #include "skeleton.h"
+#include "unique_fd.h"
 #include "xdpctl_bench_empty.skel.h"
 
 namespace xdpctl::test {
@@ -410,11 +419,6 @@ protected:
     {
         if (geteuid() != 0)
             return;
-        // One CPU for everything (see the file comment); threads made later inherit it.
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(sched_getcpu(), &one);
-        sched_setaffinity(0, sizeof(one), &one);
         lab_ = new LbLab();
         for (size_t i = 0; i < lab_->backends().size(); i++)
             servers_.push_back(std::make_unique<Server>(lab_->backends()[i].ns, fmt::format("b{}", i + 1)));
@@ -511,6 +515,191 @@ TEST_P(LbTraffic, ConnectionsCompleteFollowWeightsAndSurviveADrain)
     if (mode == "ipip")
         for (const auto& b : lab.backends())
             ok({"-n", b.ns, "lb", "decap", "detach", "eth0"});
+}
+
+// ---- clients that repeat their source ports, SYN on one CPU, the rest on the other ----
+
+void pin_to_cpu(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0)
+        throw std::runtime_error(fmt::format("cannot move to CPU {}", cpu));
+}
+
+// One line from a blocking socket (timeouts set), without the newline; empty on error/EOF.
+std::string read_line(int fd)
+{
+    std::string line;
+    char c;
+    while (line.size() < 64) {
+        ssize_t n = recv(fd, &c, 1, 0);
+        if (n <= 0)
+            return {};
+        if (c == '\n')
+            return line;
+        line += c;
+    }
+    return line;
+}
+
+struct ReuseRun {
+    int ok = 0;
+    std::vector<std::string> errors;
+    std::map<std::string, int> spread;  // backend name -> connections
+};
+
+// For each source port: connect from CPU `syn_cpu` (the SYN and the handshake's ACK are
+// processed there), then say bye from CPU `data_cpu` and read the name again. Sequential,
+// each step bounded by a 3 s socket timeout.
+ReuseRun reuse_ports(const Node& client, const std::vector<uint16_t>& ports, int syn_cpu, int data_cpu)
+{
+    return in_netns(client.ns, [&] {
+        ReuseRun out;
+        for (uint16_t port : ports) {
+            auto fail = [&](const std::string& what) {
+                out.errors.push_back(fmt::format("port {}: {}: {}", port, what, strerror(errno)));
+            };
+            pin_to_cpu(syn_cpu);
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int one = 1;
+            timeval tv{3, 0};
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+            sockaddr_in src{}, dst{};
+            src.sin_family = dst.sin_family = AF_INET;
+            src.sin_port = htons(port);
+            inet_pton(AF_INET, client.ip4.c_str(), &src.sin_addr);
+            dst.sin_port = htons(kPort);
+            inet_pton(AF_INET, kVip4, &dst.sin_addr);
+            std::string first, second;
+            if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0)
+                fail("bind");
+            else if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) != 0)
+                fail("connect");
+            else if ((first = read_line(fd)).empty())
+                fail("greeting");
+            else {
+                pin_to_cpu(data_cpu);
+                if (send(fd, "bye\n", 4, MSG_NOSIGNAL) != 4)
+                    fail("bye");
+                else if ((second = read_line(fd)) != first)
+                    fail(fmt::format("answer '{}' after greeting '{}'", second, first));
+                else {
+                    out.ok++;
+                    out.spread[first]++;
+                }
+            }
+            close(fd);
+        }
+        return out;
+    });
+}
+
+class LbReuse : public ::testing::Test {
+protected:
+    static void SetUpTestSuite()
+    {
+        if (geteuid() != 0 || std::thread::hardware_concurrency() < 2)
+            return;
+        // Every CPU (another suite may have pinned this thread); the servers inherit it.
+        cpu_set_t all;
+        CPU_ZERO(&all);
+        for (unsigned c = 0; c < std::thread::hardware_concurrency(); c++)
+            CPU_SET(c, &all);
+        sched_setaffinity(0, sizeof(all), &all);
+        lab_ = new LbLab();
+        for (size_t i = 0; i < lab_->backends().size(); i++)
+            servers_.push_back(std::make_unique<Server>(lab_->backends()[i].ns, fmt::format("b{}", i + 1)));
+    }
+    static void TearDownTestSuite()
+    {
+        servers_.clear();
+        delete lab_;
+        lab_ = nullptr;
+    }
+    void SetUp() override
+    {
+        XDPCTL_REQUIRE_ROOT();
+        if (std::thread::hardware_concurrency() < 2)
+            GTEST_SKIP() << "needs two CPUs: a connection's packets on two CPUs is what it tests";
+        ASSERT_TRUE(lab_);
+    }
+
+    static LbLab* lab_;
+    static std::vector<std::unique_ptr<Server>> servers_;
+};
+
+LbLab* LbReuse::lab_ = nullptr;
+std::vector<std::unique_ptr<Server>> LbReuse::servers_;
+
+// Entries of the pinned connection table.
+size_t conntrack_entries()
+{
+    UniqueFd ct(bpf_obj_get("/sys/fs/bpf/xdpctl/maps/xdpctl_lb_ct"));
+    if (!ct)
+        throw std::runtime_error("the connection table is not pinned");
+    size_t n = 0;
+    xdpctl_lb_flow_key k{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(ct.get(), prev, &next) == 0) {
+        k = next;
+        prev = &k;
+        n++;
+    }
+    return n;
+}
+
+TEST_F(LbReuse, RepeatedSourcePortsAcrossDrainDeleteAndReAddAreNeverReset)
+{
+    const LbLab& lab = *lab_;
+    const std::string vip = fmt::format("{}:{}/tcp", kVip4, kPort);
+    const Node &b1 = lab.backends()[0], &b2 = lab.backends()[1], &b3 = lab.backends()[2];
+    auto add_backend = [&](const Node& b, int weight) {
+        ok({"lb", "backend", "add", vip, b.ip4, "--mac", b.mac, "--weight", std::to_string(weight)});
+    };
+    std::vector<uint16_t> ports;
+    for (uint16_t p = 20000; p < 20200; p++)
+        ports.push_back(p);
+    auto expect_clean = [&](const ReuseRun& r, const std::string& phase) {
+        EXPECT_EQ(r.ok, int(ports.size())) << phase << ": " << r.errors.size() << " connection(s) failed, first: "
+                                            << (r.errors.empty() ? "" : r.errors.front());
+    };
+
+    ok({"lb", "vip", "add", vip});
+    add_backend(b1, 1);
+    add_backend(b2, 3);
+    // Every 5-tuple used once on each CPU: both CPUs have seen each flow.
+    expect_clean(reuse_ports(lab.client(), ports, 0, 0), "warm-up on CPU 0");
+    expect_clean(reuse_ports(lab.client(), ports, 1, 1), "warm-up on CPU 1");
+
+    // Drained: new connections (SYN on CPU 0) leave b1, and their packets on CPU 1 follow.
+    ok({"lb", "backend", "set", vip, b1.ip4, "--weight", "0"});
+    ReuseRun drained = reuse_ports(lab.client(), ports, 0, 1);
+    expect_clean(drained, "after the drain");
+    EXPECT_EQ(drained.spread["b1"], 0);
+
+    // The VIP deleted and made again, its backends added in the other order (other slots).
+    ok({"lb", "vip", "del", vip});
+    ok({"lb", "vip", "add", vip});
+    add_backend(b2, 3);
+    add_backend(b1, 1);
+    expect_clean(reuse_ports(lab.client(), ports, 1, 0), "after the VIP was made again");
+
+    // A backend deleted and another one added in its slot.
+    ok({"lb", "backend", "del", vip, b2.ip4});
+    add_backend(b3, 3);
+    ReuseRun replaced = reuse_ports(lab.client(), ports, 0, 1);
+    expect_clean(replaced, "after b2 was replaced by b3");
+    EXPECT_EQ(replaced.spread["b2"], 0);
+    EXPECT_GT(replaced.spread["b3"], 0);
+
+    // Nothing of a deleted VIP stays in the table.
+    EXPECT_GT(conntrack_entries(), 0u);
+    ok({"lb", "vip", "del", vip});
+    EXPECT_EQ(conntrack_entries(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LbTraffic,

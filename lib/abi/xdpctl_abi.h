@@ -566,10 +566,17 @@ struct xdpctl_lb_backend {
 	__u32 flags;     /* XDPCTL_LB_BE_F_* */
 	__u32 vip_id;    /* the VIP it serves */
 	__u32 weight;    /* 0 drains; the datapath reads the ring, not this */
-	__u32 pad2;
+	__u32 gen;       /* the slot's incarnation: +1 each time a backend is placed in it, kept
+			  * when it is freed; a connection-table entry names it (xdpctl_lb_flow) */
 };
 
-/* The connection table: per-CPU LRU hash (RSS keeps a flow on one CPU). */
+/*
+ * The connection table: ONE LRU hash shared by every CPU (per-CPU LRU lists, no common lock).
+ * It was per CPU; a flow's packets do not stay on one CPU (veth, RSS changes), and a TCP SYN
+ * that re-scheduled a reused 5-tuple on one CPU left the older entry on another CPU sending
+ * the connection's later packets to the old backend (resets). One table: the SYN's choice is
+ * the one every CPU sees. Lookups write nothing on a hit (cost: docs/load-balancing.md).
+ */
 struct xdpctl_lb_flow_key {
 	__u32 saddr[4];
 	__u32 daddr[4];
@@ -580,14 +587,17 @@ struct xdpctl_lb_flow_key {
 	__u16 pad;
 };
 
-/* Flow flags; a CPU that never saw the flow reads its value as zeroes: not valid. */
+/* Flow flags; a zeroed value is not valid. */
 #define XDPCTL_LB_FLOW_F_VALID (1u << 0)
 
+/* An entry counts only while backend slot `backend` still holds incarnation `be_gen` of a
+ * backend of VIP `vip_id`: a VIP deleted and made again, or a backend deleted and its slot
+ * reused, never inherits the connections of the old one (the slot's gen moved on). */
 struct xdpctl_lb_flow {
 	__u32 backend;   /* backend slot */
 	__u32 vip_id;
 	__u32 flags;     /* XDPCTL_LB_FLOW_F_* */
-	__u32 pad;
+	__u32 be_gen;    /* xdpctl_lb_backend.gen when the entry was made */
 };
 
 /* Per-CPU, per VIP (by id) and per backend (by slot). */

@@ -3,8 +3,8 @@
  * The load balancer's step of the XDP program, after filtering passed a packet.
  *
  * A TCP/UDP packet to a VIP (exact port, then port 0) takes its backend from the connection
- * table (per-CPU LRU), or, on a miss or a TCP SYN, from the VIP's Maglev table at the
- * position of its flow hash, and is then forwarded with XDP_TX:
+ * table (one LRU hash for all CPUs), or, on a miss or a TCP SYN, from the VIP's Maglev table
+ * at the position of its flow hash, and is then forwarded with XDP_TX:
  *   dsr   the destination MAC becomes the backend's, the source MAC the one the frame was
  *         sent to (ours); the IP packet is untouched, the backend answers the client itself;
  *   ipip  an outer IPv4 (IPv6) header from the VIP's ipip source to the backend is put in
@@ -267,11 +267,14 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	fk.proto = p->l4_proto;
 	fk.family = vk.family;
 
-	/* A hit counts only while its backend still serves this VIP: a deleted backend's slot
-	 * may have been given to another VIP. A drained one (weight 0) still does.
+	/* A hit counts only while its backend slot holds the same incarnation (gen) of a
+	 * backend of this VIP: a deleted backend's slot may have been given to another VIP or
+	 * to a new backend, and a VIP deleted and made again gets new incarnations. A drained
+	 * backend (weight 0) still serves its connections.
 	 * A TCP SYN (without ACK) opens a new connection: it is scheduled afresh and replaces
 	 * what the table held for its 5-tuple, which clients reuse (a closed connection's
-	 * entry must not send the new one to a drained backend). */
+	 * entry must not send the new one to a drained backend). The table is shared by all
+	 * CPUs, so the SYN's choice is what the connection's later packets find on any CPU. */
 	fl = fk.proto == IPPROTO_TCP && (p->tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN
 		     ? NULL
 		     : bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
@@ -280,7 +283,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	if (vip) {
 		be_id = fl->backend;
 		be = bpf_map_lookup_elem(&xdpctl_lb_backends, &be_id);
-		if (be && (!(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != vip->id))
+		if (be && (!(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != vip->id || be->gen != fl->be_gen))
 			be = NULL;
 	} else {
 		/* no entry, or one of a VIP that is gone: the packet's VIP, if any, by the hash */
@@ -323,6 +326,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		nf.backend = be_id;
 		nf.vip_id = vid;
 		nf.flags = XDPCTL_LB_FLOW_F_VALID;
+		nf.be_gen = be->gen;
 		bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY);
 		new_flow = 1;
 	}

@@ -60,9 +60,11 @@ struct {
 	__array(values, struct xdpctl_lb_ring_map);
 } xdpctl_lb_rings SEC(".maps");
 
-/* The connection table. Its size is set at the first load (loader: --lb-conntrack). */
+/* The connection table, one for all CPUs (why: abi/xdpctl_abi.h). BPF_F_NO_COMMON_LRU keeps
+ * an LRU list per CPU, so a new flow takes no lock another CPU holds. Its size is set by the
+ * load that creates it (loader: --lb-conntrack). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, XDPCTL_LB_CT_DEFAULT);
 	__type(key, struct xdpctl_lb_flow_key);

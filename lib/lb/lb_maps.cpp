@@ -12,6 +12,7 @@
 #include "counters.h"
 #include "error.h"
 #include "iface_pins.h"
+#include "lb/conntrack_table.h"
 #include "lb/maglev.h"
 
 namespace xdpctl::lb {
@@ -174,6 +175,7 @@ BackendEntry LbMaps::place_backend(uint32_t slot, const BackendSpec& b, uint32_t
     n.rec.flags = XDPCTL_LB_BE_F_USED;
     n.rec.vip_id = vip_id;
     n.rec.weight = b.weight;
+    n.rec.gen = slot_gen(slot) + 1;
     zero_counters(fds_.bctr.get(), n.slot);
     // Not reachable until the table names it: written first.
     write_backend(n.slot, n.rec);
@@ -184,6 +186,83 @@ void LbMaps::write_backend(uint32_t slot, const xdpctl_lb_backend& rec)
 {
     if (bpf_map_update_elem(fds_.backends.get(), &slot, &rec, BPF_ANY) != 0)
         fail("cannot write backend slot {}: {}", slot, errno_str(errno));
+}
+
+uint32_t LbMaps::slot_gen(uint32_t slot) const
+{
+    xdpctl_lb_backend rec{};
+    if (bpf_map_lookup_elem(fds_.backends.get(), &slot, &rec) != 0)
+        fail("cannot read backend slot {}: {}", slot, errno_str(errno));
+    return rec.gen;
+}
+
+void LbMaps::free_backend(uint32_t slot)
+{
+    // The incarnation stays, so the slot's next backend gets a new one (place_backend).
+    xdpctl_lb_backend rec{};
+    rec.gen = slot_gen(slot);
+    write_backend(slot, rec);
+}
+
+size_t LbMaps::sweep_conntrack()
+{
+    // An older xdpctl's per-CPU table (until the next load converts it) has values of
+    // another size: left alone; its entries fail the datapath's checks just the same.
+    if (!conntrack_layout_current(fds_.ct.get()))
+        return 0;
+    // What every live backend slot holds; an entry naming anything else is dead.
+    std::vector<xdpctl_lb_backend> recs(XDPCTL_LB_MAX_BACKENDS);
+    {
+        std::vector<uint32_t> keys(XDPCTL_LB_MAX_BACKENDS);
+        __u32 count = XDPCTL_LB_MAX_BACKENDS, out_batch = 0;
+        if (bpf_map_lookup_batch(fds_.backends.get(), nullptr, &out_batch, keys.data(), recs.data(), &count,
+                                 nullptr) != 0 &&
+            errno != ENOENT)
+            fail("cannot read the backends: {}", errno_str(errno));
+    }
+    auto alive = [&](const xdpctl_lb_flow& fl) {
+        if (!(fl.flags & XDPCTL_LB_FLOW_F_VALID) || fl.backend >= recs.size())
+            return false;
+        const auto& b = recs[fl.backend];
+        return (b.flags & XDPCTL_LB_BE_F_USED) && b.vip_id == fl.vip_id && b.gen == fl.be_gen;
+    };
+    // Read in batches (a hash batch ends at a bucket boundary, so `count` may come back
+    // smaller than asked), collect the dead keys, delete them in one batch call.
+    constexpr __u32 kBatch = 4096;
+    std::vector<xdpctl_lb_flow_key> keys(kBatch), dead;
+    std::vector<xdpctl_lb_flow> vals(kBatch);
+    __u32 in_batch = 0, out_batch = 0;
+    bool first = true;
+    for (;;) {
+        __u32 count = kBatch;
+        int err = bpf_map_lookup_batch(fds_.ct.get(), first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                       vals.data(), &count, nullptr);
+        int e = errno;
+        for (__u32 i = 0; i < count; i++)
+            if (!alive(vals[i]))
+                dead.push_back(keys[i]);
+        if (err) {
+            if (e == ENOENT)
+                break;
+            if (e == ENOSPC) {  // a bucket larger than the batch: ask for more at once
+                keys.resize(keys.size() * 2);
+                vals.resize(vals.size() * 2);
+                continue;
+            }
+            fail("cannot read the connection table: {}", errno_str(e));
+        }
+        in_batch = out_batch;
+        first = false;
+    }
+    if (dead.empty())
+        return 0;
+    __u32 n = uint32_t(dead.size());
+    // An entry a packet already replaced or the LRU already evicted is gone: ENOENT stops
+    // the batch there, so the rest go one by one.
+    if (bpf_map_delete_batch(fds_.ct.get(), dead.data(), &n, nullptr) != 0)
+        for (size_t i = n; i < dead.size(); i++)
+            bpf_map_delete_elem(fds_.ct.get(), &dead[i]);
+    return dead.size();
 }
 
 void LbMaps::write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s)
@@ -305,9 +384,10 @@ void LbMaps::del_vip(const VipSpec& v)
     // use (and whole) or not in use.
     write_vip_slot(e.rec.id, xdpctl_lb_vip_slot{k, 0, e.rec});
     for (const auto& b : backends(e.rec.id))
-        write_backend(b.slot, xdpctl_lb_backend{});
+        free_backend(b.slot);
     __u32 id = e.rec.id;
     bpf_map_delete_elem(fds_.rings.get(), &id);
+    sweep_conntrack();
 }
 
 BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
@@ -333,7 +413,7 @@ BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
     try {
         install_ring(e.rec, mine);
     } catch (...) {
-        write_backend(n.slot, xdpctl_lb_backend{});
+        free_backend(n.slot);
         throw;
     }
     return n;
@@ -370,7 +450,8 @@ void LbMaps::del_backend(const VipSpec& v, const IpAddr& backend)
     mine.erase(it);
     install_ring(e.rec, mine);
     // Now out of the table; its connections find it gone and are scheduled again.
-    write_backend(slot, xdpctl_lb_backend{});
+    free_backend(slot);
+    sweep_conntrack();
 }
 
 void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want)
@@ -392,7 +473,7 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
     std::vector<BackendEntry> next, added, changed;
     auto undo_added = [&] {
         for (const auto& a : added)
-            write_backend(a.slot, xdpctl_lb_backend{});
+            free_backend(a.slot);
     };
     try {
         for (const auto& b : want) {
@@ -425,9 +506,14 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
     // weight), then the removed ones: out of the table now, their connections rescheduled.
     for (const auto& c : changed)
         write_backend(c.slot, c.rec);
+    bool removed = false;
     for (const auto& o : old)
-        if (std::none_of(next.begin(), next.end(), [&](const auto& n) { return n.slot == o.slot; }))
-            write_backend(o.slot, xdpctl_lb_backend{});
+        if (std::none_of(next.begin(), next.end(), [&](const auto& n) { return n.slot == o.slot; })) {
+            free_backend(o.slot);
+            removed = true;
+        }
+    if (removed)
+        sweep_conntrack();
 }
 
 xdpctl_lb_ctr LbMaps::vip_counters(uint32_t id) const
@@ -507,18 +593,17 @@ TraceResult LbMaps::trace(const FlowSpec& f) const
                 return b;
         return std::nullopt;
     };
-    // The syscall lookup of an LRU map does not refresh the entry: nothing changes.
-    std::vector<xdpctl_lb_flow> per_cpu(possible_cpus());
-    if (bpf_map_lookup_elem(fds_.ct.get(), &fk, per_cpu.data()) == 0) {
-        for (size_t cpu = 0; cpu < per_cpu.size(); cpu++) {
-            const auto& fl = per_cpu[cpu];
-            if (!(fl.flags & XDPCTL_LB_FLOW_F_VALID) || fl.vip_id != e->rec.id)
-                continue;
-            if (auto b = by_slot(fl.backend)) {
-                r.conntrack_hit = true;
-                r.hit_cpus.push_back(int(cpu));
-                r.backend = b;
-            }
+    // The syscall lookup of an LRU map does not refresh the entry: nothing changes. The
+    // checks are the datapath's (lib/bpf/lb.h).
+    if (!conntrack_layout_current(fds_.ct.get()))
+        fail("the connection table has the layout of an older xdpctl: 'xdpctl load --force' on an "
+             "interface converts it");
+    xdpctl_lb_flow fl{};
+    if (bpf_map_lookup_elem(fds_.ct.get(), &fk, &fl) == 0 && (fl.flags & XDPCTL_LB_FLOW_F_VALID) &&
+        fl.vip_id == e->rec.id) {
+        if (auto b = by_slot(fl.backend); b && b->rec.gen == fl.be_gen) {
+            r.conntrack_hit = true;
+            r.backend = b;
         }
     }
     __u32 vid = e->rec.id, map_id = 0, slot = XDPCTL_LB_NO_BACKEND;

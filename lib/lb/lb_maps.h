@@ -81,7 +81,6 @@ struct TraceResult {
     bool vip_found = false;
     VipEntry vip;
     bool conntrack_hit = false;
-    std::vector<int> hit_cpus;       // CPUs whose connection table holds the flow
     uint32_t hash = 0, ring_pos = 0; // the Maglev lookup (also done on a hit, for reference)
     std::optional<BackendEntry> backend;  // what the flow's packets get; none: no backend
     std::optional<BackendEntry> maglev;   // what a new connection (TCP SYN) on it would get
@@ -116,6 +115,11 @@ public:
 
     // Which backend the flow gets, read from the live maps, changing nothing.
     TraceResult trace(const FlowSpec& f) const;
+    // Deletes the connection-table entries no backend answers to any more (deleted VIPs and
+    // backends); returns how many. The datapath ignores them anyway (gen check): this keeps
+    // them from taking room and from showing in `lb trace`. After every change that frees
+    // a backend slot.
+    size_t sweep_conntrack();
 
     const LbMapFds& fds() const { return fds_; }
 
@@ -128,6 +132,10 @@ private:
     // reachable until a table names it).
     BackendEntry place_backend(uint32_t slot, const BackendSpec& b, uint32_t vip_id);
     void write_backend(uint32_t slot, const xdpctl_lb_backend& rec);
+    // The incarnation (xdpctl_lb_backend.gen) slot `slot` holds, used or not.
+    uint32_t slot_gen(uint32_t slot) const;
+    // Marks the slot free, keeping its incarnation.
+    void free_backend(uint32_t slot);
     void write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s);
     void update_ctl();
     void zero_counters(int fd, uint32_t idx);
