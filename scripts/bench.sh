@@ -68,6 +68,9 @@ render_report() {
         elif $r.status == "not_available" then "| \($r.note) | | "
         else "| failed: \($r.note | gsub("\n"; " ") | gsub("\\|"; "/")) | | " end;
     "Machine: \(.machine.cpu), \(.machine.cpus) CPUs, \(.machine.memory), kernel \(.machine.kernel); commit \(.commit[0:12])\(if .dirty then " (with local changes)" else "" end); \(.started)\(if .parameters.quick then "; quick run" else "" end).",
+    (.machine.cost_model // {} | if .helper_call_ns then
+      "Cost model: **\(.kind)**: a helper call costs \(.helper_call_ns | fixed(2)) ns, an empty XDP program \(.empty_xdp_ns) ns (xdpctl-costmodel: \(.helper_calls) calls against the empty program). spec_rstack_overflow: \(.vulnerabilities.spec_rstack_overflow); spectre_v2: \(.vulnerabilities.spectre_v2); retbleed: \(.vulnerabilities.retbleed)."
+     else "Cost model: not measured\(if .note then " (\(.note | gsub("\n"; " ")))" else "" end)." end),
     "64-byte UDP, one flow unless the row says otherwise; Mpps processed by the device under test (median of \(.parameters.windows) window(s) of \(.parameters.window_s) s), ratio to bare XDP_DROP of the same run and queue count, rate offered by the generator.",
     "",
     "| Row | 1q Mpps | 1q ratio | 1q offered | 2q Mpps | 2q ratio | 2q offered | reference ratio 1q / 2q |",
@@ -177,6 +180,7 @@ DPDK_BENCH=$BUILD/bench/xdpctl-dpdk-bench
 BENCHGEN=$BUILD/bench/xdpctl-benchgen
 MICROBENCH=$BUILD/bench/xdpctl-microbench
 PREFIXBENCH=$BUILD/bench/xdpctl-prefixbench
+COSTMODEL=$BUILD/bench/xdpctl-costmodel
 EMPTY_OBJ=$BUILD/xdpctl_bench_empty.bpf.o
 for f in "$XDPCTL" "$PKTGEN" "$BENCHGEN" "$EMPTY_OBJ"; do
   [ -e "$f" ] || die "$f is missing: build first (ninja -C $BUILD)"
@@ -992,6 +996,11 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
   say "warning: load average $LOAD_START before the run: other work shares the CPUs, figures will be noisy"
 fi
+# The cost model every figure of the run depends on: a helper call's measured price and the
+# mitigations behind it (bench/cost_model.cpp), taken first, on an idle lab.
+COST_MODEL=$("$COSTMODEL" 2>"$TMP/costmodel.err") && jq -e . <<<"$COST_MODEL" >/dev/null 2>&1 ||
+  COST_MODEL=$(jq -nc --rawfile e "$TMP/costmodel.err" '{status: "failed", note: ($e | .[-400:])}')
+say "cost model: $(jq -r 'if .helper_call_ns then "a helper call costs \(.helper_call_ns * 100 | round / 100) ns (\(.kind)); spec_rstack_overflow: \(.vulnerabilities.spec_rstack_overflow)" else "not measured: \(.note)" end' <<<"$COST_MODEL")"
 say "lab $GEN_NS / $DUT_NS; $( [ "$QUICK" -eq 1 ] && echo quick || echo full ) run: warm-up ${WARMUP}s, ${WINDOWS} window(s) of ${WINDOW}s per row"
 lab_up
 for q in "${QUEUE_SETS[@]}"; do
@@ -1026,6 +1035,7 @@ jq -s \
   --arg nft "$(nft -v 2>/dev/null | head -1)" --arg iptables "$(iptables -V 2>/dev/null)" \
   --arg dpdk "$(pkg-config --modversion libdpdk 2>/dev/null || echo none)" \
   --arg mem "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)" \
+  --argjson cost "$COST_MODEL" \
   --arg gen_ns "$GEN_NS" --arg dut_ns "$DUT_NS" --arg load_start "$LOAD_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --arg fwd_vip "$FWD_VIP" --argjson fwd_be "$FWD_BACKENDS" --arg fwd_src "$FWD_SRC" --arg fwd_sport "$FWD_SPORT" \
   --argjson prio "$RULES_DROP_PRIORITY" --argjson pfx "$PREFIX_SET_SIZE" --arg pfx_src "$PREFIX_SRC" \
@@ -1036,7 +1046,7 @@ jq -s \
       schema: "xdpctl-bench/1",
       started: $started, finished: $finished,
       machine: {kernel: $kernel, cpu: $cpu, cpus: $ncpu, memory: $mem,
-                loadavg_start: $load_start, loadavg_end: $load_end},
+                loadavg_start: $load_start, loadavg_end: $load_end, cost_model: $cost},
       commit: $commit, dirty: $dirty,
       versions: {"xdp-tools": $xdptools, nftables: $nft, iptables: $iptables, dpdk: $dpdk},
       parameters: {quick: $quick, warmup_s: $warmup, window_s: $window, windows: $windows,

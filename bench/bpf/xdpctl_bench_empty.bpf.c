@@ -4,6 +4,8 @@
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 
+#include "xdpctl_bench_cost.h"
+
 /* The floor: what BPF_PROG_TEST_RUN costs with no work in the program. */
 SEC("xdp")
 int bench_xdp_pass(struct xdp_md *ctx)
@@ -42,6 +44,24 @@ int bench_xdp_fwd(struct xdp_md *ctx)
 	eth->h_dest[4] = 0xb1;
 	eth->h_dest[5] = 0x01;
 	return XDP_TX;
+}
+
+/*
+ * The price of one helper call on this CPU (bench/cost_model.cpp): XDPCTL_BENCH_HELPER_CALLS
+ * calls of bpf_get_numa_node_id, a helper whose body is one per-CPU read and which the
+ * verifier does not inline, against bench_xdp_pass. Where the kernel mitigates SRSO with
+ * Safe RET every call and return pays for it (7-10 ns); elsewhere a call costs ~1 ns.
+ */
+SEC("xdp")
+int bench_xdp_calls(struct xdp_md *ctx)
+{
+	__u32 acc = 0;
+
+#pragma unroll
+	for (int i = 0; i < XDPCTL_BENCH_HELPER_CALLS; i++)
+		acc += bpf_get_numa_node_id();
+	/* the sum is used, so no call can be dropped; XDP_PASS whatever it is */
+	return acc == 0xffffffffu ? XDP_DROP : XDP_PASS;
 }
 
 /* The floor of the TC hook: what a tcx test run costs with no work in the program. */
