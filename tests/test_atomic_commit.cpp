@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -189,10 +190,14 @@ TEST(AtomicCommit, EveryMixOfTheTwoPoliciesIsDetectable)
     check_design(compile_policy(pa, lo_only), compile_policy(pb, lo_only), k);
 }
 
-TEST(AtomicCommit, NoPacketSeesAMixOfGenerations)
+namespace {
+
+// Commits A and B in turn (A A B B ...) while two threads run the probe through the XDP
+// program; `shape(maps, i)` may change how commit i lays the policy out. No probe may be
+// dropped, and only A's and B's passing rules may count it, exactly as often as it passed.
+void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uint32_t pass_b,
+                        const std::function<void(PolicyMaps&, int)>& shape)
 {
-    XDPCTL_REQUIRE_ROOT();
-    const Policy pa = parse_policy_text(kPolicyA, "A"), pb = parse_policy_text(kPolicyB, "B");
     const CompiledPolicy ca = compile_policy(pa, lo_only), cb = compile_policy(pb, lo_only);
     // One slot per rule id of both, from 1: slot 0 would count a zeroed record.
     SlotOf slots = slots_by_id(pa, 1);
@@ -231,8 +236,7 @@ TEST(AtomicCommit, NoPacketSeesAMixOfGenerations)
     std::vector<uint64_t> commit_ns;
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 1; i <= kCommits; i++) {
-        // Both homes of the rows, and the moves between them: runs of 3 commits each way.
-        progs.maps().set_use_small_rows((i / 3) % 2 == 0);
+        shape(progs.maps(), i);
         progs.maps().commit((i / 2) % 2 ? cb : ca, slots);
         commit_ns.push_back(progs.maps().last_commit_times().total_ns);
     }
@@ -252,13 +256,56 @@ TEST(AtomicCommit, NoPacketSeesAMixOfGenerations)
     uint64_t by_pass_rules = 0;
     for (uint32_t s = 0; s < n_slots; s++) {
         const uint64_t delta = after[s].packets - before[s].packets;
-        const bool pass_rule = s == slots.at(kPassA) || s == slots.at(kPassB);
+        const bool pass_rule = s == slots.at(pass_a) || s == slots.at(pass_b);
         if (pass_rule)
             by_pass_rules += delta;
         else
             EXPECT_EQ(delta, 0u) << "slot " << s << " counted packets: a mix decided by another rule";
     }
     EXPECT_EQ(by_pass_rules, passed.load() + dropped.load());
+}
+
+}  // namespace
+
+TEST(AtomicCommit, NoPacketSeesAMixOfGenerations)
+{
+    XDPCTL_REQUIRE_ROOT();
+    commits_under_load(parse_policy_text(kPolicyA, "A"), parse_policy_text(kPolicyB, "B"), kPassA, kPassB,
+                       [](PolicyMaps& m, int i) {
+                           // Both homes of the rows, and the moves between them: runs of 3
+                           // commits each way.
+                           m.set_use_small_rows((i / 3) % 2 == 0);
+                       });
+}
+
+// Small policies (no --iif, at most XDPCTL_POL_SMALL_MAX rules) are decided by comparing
+// their rules (xdpctl_psmall) or by the tables: commits switch between the two shapes in runs
+// of 3, and between two policies, with no mix and the counters exact across the switches.
+constexpr const char* kSmallA = R"(default drop
+rule --id 31 --priority 1 --src 198.18.0.0/32 --action drop
+rule --id 32 --priority 2 --proto tcp --dport 79 --action drop
+rule --id 33 --priority 3 --vlan 9 --action drop
+rule --id 34 --priority 4 --src 198.18.0.0/24 --proto udp --action count
+rule --id 37 --priority 8 --src 198.18.0.1/32 --dst 198.19.0.1/32 --proto tcp --sport 1000 --dport 80 --vlan 10 --action pass
+rule --id 39 --priority 9 --src 198.18.77.77/32 --proto udp --action drop
+)";
+constexpr const char* kSmallB = R"(default drop
+rule --id 41 --priority 1 --src 198.18.9.9/32 --action drop
+rule --id 42 --priority 2 --proto udp --dport 80 --action drop
+rule --id 43 --priority 3 --dst 198.19.0.0/24 --proto tcp --tcp-flags ack --action drop
+rule --id 47 --priority 8 --src 198.18.0.0/16 --dst 198.19.0.1/32 --proto tcp --dport 80 --vlan 10 --action pass
+rule --id 48 --priority 9 --action drop
+)";
+
+TEST(AtomicCommit, NoPacketSeesAMixAcrossShapeChanges)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const Policy a = parse_policy_text(kSmallA, "small A"), b = parse_policy_text(kSmallB, "small B");
+    ASSERT_EQ(classify(a, probe_key()).rule_id, 37u);
+    ASSERT_EQ(classify(b, probe_key()).rule_id, 47u);
+    ASSERT_TRUE(compile_policy(a, lo_only).dir[0].small);
+    ASSERT_TRUE(compile_policy(b, lo_only).dir[0].small);
+    commits_under_load(a, b, 37, 47, [](PolicyMaps& m, int i) { m.set_decide_small((i / 3) % 2 == 0); });
 }
 
 // A commit frees the old generation's large address tables right after the flip (placeholders
@@ -278,6 +325,7 @@ TEST(AtomicCommit, FreedTablesSendPacketsToTheNewGeneration)
     const SlotOf slots{{1, 1}, {2, 2}};
     PolicyPrograms progs;
     progs.maps().set_keep_table_lines(0);  // free every table, as a large one is
+    progs.maps().set_decide_small(false);  // the tables are what this is about
     progs.maps().commit(c, slots);  // into gen 1
     progs.maps().commit(c, slots);  // into gen 0; gen 1's address tables are freed
     ASSERT_EQ(progs.maps().active_gen(), 0u);

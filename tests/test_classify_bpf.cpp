@@ -191,13 +191,56 @@ std::unique_ptr<PolicyPrograms> ClassifyBpf::progs_;
 
 // ---- the differential test --------------------------------------------------------------
 
+// `packets` random packets of `g` through the programs under policy `p` (committed by the
+// caller), each verdict and every counter delta against the reference classifier.
+void agree_with_reference(PolicyPrograms& progs, const Policy& p, Gen& g, uint64_t seed, int packets,
+                          uint64_t* run_ns)
+{
+    const int counters = progs.rule_counters_fd();
+    const auto slots = slots_by_id(p);  // ids 1..n -> slots 0..n-1
+    const uint32_t n = uint32_t(slots.size());
+    std::mt19937_64 frame_rng(seed);
+    std::vector<xdpctl_rule_ctr> before = read_rule_counters(counters, n);
+    for (int i = 0; i < packets; i++) {
+        uint32_t ifindex = 0;
+        const PacketKey k = g.packet(&ifindex);
+        const policy::Verdict want = classify(p, k);
+        const std::vector<uint8_t> frame = frame_of(k, frame_rng);
+        const int hook = k.dir == Direction::egress ? XDPCTL_HOOK_TC_EGRESS
+                         : frame_rng() % 4 == 0      ? XDPCTL_HOOK_TC_INGRESS
+                                                     : XDPCTL_HOOK_XDP;
+        const uint64_t t0 = mono_ns();
+        const RunResult r = progs.run(hook, frame, ifindex);
+        *run_ns += mono_ns() - t0;
+        const std::vector<xdpctl_rule_ctr> after = read_rule_counters(counters, n);
+        auto where = [&] {
+            return fmt::format("seed {} packet {} hook {}: {}\n{}", seed, i, hook_name(hook), describe(k, ifindex),
+                               format_policy(p));
+        };
+        ASSERT_EQ(r.err, 0) << where();
+        ASSERT_EQ(r.retval,
+                  verdict_retval(hook, want.action == ActionKind::drop ? test::Verdict::drop : test::Verdict::pass))
+            << "rule " << want.rule_id << " should decide; " << where();
+        std::vector<uint64_t> expect(n, 0);
+        if (want.rule_id)
+            expect[slots.at(want.rule_id)]++;
+        for (uint32_t id : want.counted)
+            expect[slots.at(id)]++;
+        for (uint32_t s = 0; s < n; s++) {
+            ASSERT_EQ(after[s].packets - before[s].packets, expect[s])
+                << "counter of rule " << s + 1 << " (deciding rule " << want.rule_id << "); " << where();
+            ASSERT_EQ(after[s].bytes - before[s].bytes, expect[s] * frame.size()) << where();
+        }
+        before = after;
+    }
+}
+
 TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
 {
     XDPCTL_REQUIRE_ROOT();
     // Rate-limit rules with a bucket that never empties: the reference takes them as
     // conforming (count and go on).
     const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
-    const int counters = progs_->rule_counters_fd();
     size_t packets = 0;
     uint64_t run_ns = 0, commit_ns = 0;
     const auto start = std::chrono::steady_clock::now();
@@ -206,53 +249,53 @@ TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
         g.make_pools();
         Policy p = g.policy(int(5 + g.u(seed % 4 == 0 ? 300 : 60)), int(g.u(5)));
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
-        const auto slots = slots_by_id(p);  // ids 1..n -> slots 0..n-1
-        const uint32_t n = uint32_t(slots.size());
         // Every policy here is small: every third one takes the large policies' rows map.
         progs_->maps().set_use_small_rows(seed % 3 != 0);
-        progs_->maps().commit(c, slots);
+        progs_->maps().commit(c, slots_by_id(p));
         ASSERT_EQ(progs_->maps().last_commit_times().rows_small, seed % 3 != 0);
         commit_ns += progs_->maps().last_commit_times().total_ns;
-        std::mt19937_64 frame_rng(seed);
-        std::vector<xdpctl_rule_ctr> before = read_rule_counters(counters, n);
-        for (int i = 0; i < 2500; i++, packets++) {
-            uint32_t ifindex = 0;
-            const PacketKey k = g.packet(&ifindex);
-            const policy::Verdict want = classify(p, k);
-            const std::vector<uint8_t> frame = frame_of(k, frame_rng);
-            const int hook = k.dir == Direction::egress ? XDPCTL_HOOK_TC_EGRESS
-                             : frame_rng() % 4 == 0      ? XDPCTL_HOOK_TC_INGRESS
-                                                         : XDPCTL_HOOK_XDP;
-            const uint64_t t0 = mono_ns();
-            const RunResult r = progs_->run(hook, frame, ifindex);
-            run_ns += mono_ns() - t0;
-            const std::vector<xdpctl_rule_ctr> after = read_rule_counters(counters, n);
-            auto where = [&] {
-                return fmt::format("seed {} packet {} hook {}: {}\n{}", seed, i, hook_name(hook), describe(k, ifindex),
-                                   format_policy(p));
-            };
-            ASSERT_EQ(r.err, 0) << where();
-            ASSERT_EQ(r.retval,
-                      verdict_retval(hook, want.action == ActionKind::drop ? test::Verdict::drop : test::Verdict::pass))
-                << "rule " << want.rule_id << " should decide; " << where();
-            std::vector<uint64_t> expect(n, 0);
-            if (want.rule_id)
-                expect[slots.at(want.rule_id)]++;
-            for (uint32_t id : want.counted)
-                expect[slots.at(id)]++;
-            for (uint32_t s = 0; s < n; s++) {
-                ASSERT_EQ(after[s].packets - before[s].packets, expect[s])
-                    << "counter of rule " << s + 1 << " (deciding rule " << want.rule_id << "); " << where();
-                ASSERT_EQ(after[s].bytes - before[s].bytes, expect[s] * frame.size()) << where();
-            }
-            before = after;
-        }
+        agree_with_reference(*progs_, p, g, seed, 2500, &run_ns);
+        if (HasFatalFailure())
+            return;
+        packets += 2500;
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_GE(packets, 100000u);
     std::printf("%zu packets over 40 policies in %.1f s: %.1f us a test run (syscall included), "
                 "%.1f ms a commit\n",
                 packets, secs, double(run_ns) / double(packets) / 1e3, double(commit_ns) / 40 / 1e6);
+}
+
+// Policies of 1 to 12 rules with no set and no --iif: the directions of at most
+// XDPCTL_POL_SMALL_MAX rules are decided by comparing their rules (xdpctl_psmall), the
+// others by the tables. Each policy is checked in the shape the commit chooses and again with
+// the tables only, so every step also changes the shape (small <-> tables) of a generation.
+TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
+    uint64_t run_ns = 0;
+    int small_dirs = 0;
+    for (uint64_t seed = 101; seed <= 140; seed++) {
+        Gen g(seed, opts);
+        g.make_pools();
+        Policy p = g.policy(int(1 + g.u(12)), 0);
+        for (auto& r : p.rules)
+            r.iif.clear();
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        for (const bool decide_small : {true, false}) {
+            progs_->maps().set_decide_small(decide_small);
+            progs_->maps().commit(c, slots_by_id(p));
+            if (decide_small)
+                for (const auto& d : c.dir)
+                    small_dirs += d.small && d.n_rules;
+            agree_with_reference(*progs_, p, g, seed, 600, &run_ns);
+            if (HasFatalFailure())
+                return;
+        }
+    }
+    progs_->maps().set_decide_small(true);
+    EXPECT_GE(small_dirs, 40) << "too few directions took the small path to mean anything";
 }
 
 // ---- the table --------------------------------------------------------------------------

@@ -495,6 +495,77 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 	return def | XDPCTL_POL_WALK;
 }
 
+/* Whether small rule `r` matches the packet; `fam` is 4, 6 or 0 (not IP). The checks are
+ * rule_matches() of lib/policy/reference_classifier.cpp, field by field. */
+static __always_inline int pol_small_match(const struct xdpctl_pol_small_rule *r, const struct pkt *p, __u32 fam)
+{
+	__u32 f = r->flags, later = p->frag == PKT_LATER_FRAGMENT;
+	__u32 ports = fam && !later && (p->l4_proto == IPPROTO_TCP || p->l4_proto == IPPROTO_UDP);
+	__u16 sp = bpf_ntohs(p->sport), dp = bpf_ntohs(p->dport);
+
+	if (r->family) {
+		if (r->family != fam)
+			return 0;
+		/* masks of an IPv4 rule are 0 past word 0; the parser zeroes those words too */
+		if (((p->saddr[0] & r->src_mask[0]) ^ r->src[0]) | ((p->saddr[1] & r->src_mask[1]) ^ r->src[1]) |
+		    ((p->saddr[2] & r->src_mask[2]) ^ r->src[2]) | ((p->saddr[3] & r->src_mask[3]) ^ r->src[3]) |
+		    ((p->daddr[0] & r->dst_mask[0]) ^ r->dst[0]) | ((p->daddr[1] & r->dst_mask[1]) ^ r->dst[1]) |
+		    ((p->daddr[2] & r->dst_mask[2]) ^ r->dst[2]) | ((p->daddr[3] & r->dst_mask[3]) ^ r->dst[3]))
+			return 0;
+	}
+	if (!f)
+		return 1;
+	if ((f & XDPCTL_SMALL_F_PROTO) && (!fam || p->l4_proto != r->proto))
+		return 0;
+	if ((f & XDPCTL_SMALL_F_SPORT) && (!ports || sp < r->sport_lo || sp > r->sport_hi))
+		return 0;
+	if ((f & XDPCTL_SMALL_F_DPORT) && (!ports || dp < r->dport_lo || dp > r->dport_hi))
+		return 0;
+	if ((f & XDPCTL_SMALL_F_TCP_FLAGS) &&
+	    (!fam || later || p->l4_proto != IPPROTO_TCP || (p->tcp_flags & r->tcp_mask) != r->tcp_value))
+		return 0;
+	if ((f & XDPCTL_SMALL_F_VLAN) && (!p->n_vlans || (p->vlan_id[0] & 0xfff) != r->vlan))
+		return 0;
+	if ((f & XDPCTL_SMALL_F_FRAGMENT) && !(fam && later))
+		return 0;
+	return 1;
+}
+
+/*
+ * A small policy's verdict (dir_hdr.decide_small): its rules in evaluation order, compared
+ * one by one, with what the walk does on a match (count, rate-limit, decide). Returns
+ * rule_id << 8 | action. A bounded loop, not unrolled: the verifier checks every turn all
+ * the same, and the JIT code stays one rule's compares long.
+ */
+static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u32 def)
+{
+	struct xdpctl_pol_small *t = bpf_map_lookup_elem(&xdpctl_psmall, &gd); /* inlined */
+	__u32 fam = p->l3_proto == ETH_P_IP ? 4 : p->l3_proto == ETH_P_IPV6 ? 6 : 0, n, act;
+	const struct xdpctl_pol_small_rule *r;
+	int counted;
+
+	if (!t)
+		return def;
+	n = t->n;
+	for (__u32 i = 0; i < XDPCTL_POL_SMALL_MAX; i++) {
+		if (i >= n)
+			break;
+		r = &t->r[i];
+		if (!pol_small_match(r, p, fam))
+			continue;
+		act = r->rec.action;
+		counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_conforms(&r->rec));
+		if (!cfg_explain)
+			pol_count(r->rec.ctr_slot, p->len);
+		else if (counted)
+			explain_counted(r->rec.id);
+		if (counted)
+			continue;
+		return ((long)r->rec.id << 8) | (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP);
+	}
+	return def;
+}
+
 /* In xdpctl_pol_decide()'s result, above any rule id: an address table was missing. */
 #define XDPCTL_POL_DECIDE_RETRY (1LL << 48)
 
@@ -532,14 +603,24 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
  */
 static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifindex, __u32 *rule_id)
 {
-	__u32 zero = 0, gen, again;
+	__u32 zero = 0, gen, g, again;
 	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
+	struct xdpctl_pol_hdr *h;
 	long r;
 
 	*rule_id = 0;
 	if (!ctl || !ctl->installed)
 		return XDPCTL_ACT_PASS;
 	gen = *(volatile __u32 *)&ctl->gen;
+	/* A small policy: no tables, so nothing is ever missing and no retry. */
+	g = gen & 1;
+	h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
+	if (h && h->dir[dir & 1].decide_small) {
+		r = pol_small_decide(p, XDPCTL_POL_GD(g, dir & 1),
+				     h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS);
+		*rule_id = (__u32)(r >> 8);
+		return (__u32)(r & 0xff);
+	}
 	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,

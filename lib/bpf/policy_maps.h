@@ -34,6 +34,15 @@ struct {
 	__type(value, struct xdpctl_pol_hdr);
 } xdpctl_phdr SEC(".maps");
 
+/* Element XDPCTL_POL_GD(gen, dir): a small policy's rules (see the ABI header). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPCTL_POL_GENS * XDPCTL_POL_DIRS);
+	__type(key, __u32);
+	__type(value, struct xdpctl_pol_small);
+} xdpctl_psmall SEC(".maps");
+
 /* Line XDPCTL_POL_GD(gen, dir) * 2 * XDPCTL_POL_PORT_LINES + (0 sport | 1 dport) * ... */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

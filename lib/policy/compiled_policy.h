@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,10 @@ struct CompiledDirection {
     RowTable rows;
 
     std::vector<RuleRecord> ranked;  // rank -> rule
+
+    // The rules again for the straight-line path (policy/small_rules.h), when the direction
+    // is small enough; the tables above are built all the same.
+    std::optional<std::vector<xdpctl_pol_small_rule>> small;
 };
 
 struct CompiledPolicy {

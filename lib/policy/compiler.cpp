@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "policy/compiled_policy.h"
+#include "policy/small_rules.h"
 #include "policy/rule_parse.h"
 
 namespace xdpctl::policy {
@@ -537,6 +538,13 @@ CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of)
     const std::vector<const Rule*> order = evaluation_order(p);
     c.dir[0] = compile_direction(p, order, Direction::ingress, ifindex_of);
     c.dir[1] = compile_direction(p, order, Direction::egress, ifindex_of);
+    for (int d = 0; d < 2; d++) {
+        std::vector<const Rule*> ranked;
+        for (const Rule* r : order)
+            if (r->dir == (d ? Direction::egress : Direction::ingress))
+                ranked.push_back(r);
+        c.dir[d].small = small_rules(ranked);
+    }
     return c;
 }
 

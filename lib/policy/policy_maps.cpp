@@ -190,7 +190,8 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
                         open("xdpctl_pl4"),   open("xdpctl_pvlan"), open("xdpctl_piif"),
                         open("xdpctl_prule"), open("xdpctl_rctr"), open("xdpctl_rrate"),
                         open("xdpctl_ptabs"), open("xdpctl_prows"),
-                        open("xdpctl_prows_small"), open("xdpctl_pl1")};
+                        open("xdpctl_prows_small"), open("xdpctl_pl1"),
+                        xdpctl::open_pinned(dir + "/xdpctl_psmall")};
 }
 
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
@@ -202,7 +203,8 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
       iif_(std::make_unique<MappedMap>(fds_.iif.get())),
       rules_(std::make_unique<MappedMap>(fds_.rules.get())),
       rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get())),
-      l1_(std::make_unique<MappedMap>(fds_.l1.get()))
+      l1_(std::make_unique<MappedMap>(fds_.l1.get())),
+      small_(fds_.small ? std::make_unique<MappedMap>(fds_.small.get()) : nullptr)
 {
     // The layout is compiled into both sides; a map of another size is another version.
     auto expect = [](const MappedMap& m, uint32_t value_size, uint64_t entries, const char* name) {
@@ -222,6 +224,8 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
            "xdpctl_piif");
     expect(*rules_, sizeof(xdpctl_rule_rec), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_MAX_RULES,
            "xdpctl_prule");
+    if (small_)
+        expect(*small_, sizeof(xdpctl_pol_small), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS, "xdpctl_psmall");
 }
 
 PolicyMaps::~PolicyMaps() = default;
@@ -368,6 +372,16 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
                 rec.rate_pps = r.rate_pps;
                 rec.burst = r.burst;
             }
+        }
+        if (small_ && decide_small_ && cd.small) {
+            // The rules again, each with the record just written for its rank.
+            xdpctl_pol_small& t = small_->as<xdpctl_pol_small>()[gd];
+            t.n = uint32_t(cd.small->size());
+            for (uint32_t rank = 0; rank < t.n; rank++) {
+                t.r[rank] = (*cd.small)[rank];
+                t.r[rank].rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
+            }
+            dh.decide_small = 1;
         }
         dh.n_rules = cd.n_rules;
         dh.words = cd.words;

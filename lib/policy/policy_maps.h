@@ -36,6 +36,9 @@ struct PolicyMapFds {
     UniqueFd rows;      // xdpctl_prows
     UniqueFd rows_small;  // xdpctl_prows_small
     UniqueFd l1;          // xdpctl_pl1
+    // xdpctl_psmall; empty where an older xdpctl's maps are pinned and no load made it yet:
+    // then no direction is decided by the small path (the tables decide, as before).
+    UniqueFd small;
 };
 
 // The maps of a loaded xdpctl_xdp or xdpctl_tc skeleton (both declare all of them).
@@ -47,7 +50,7 @@ PolicyMapFds policy_map_fds(const Skel& s)
                         d(s.maps.xdpctl_pl4),   d(s.maps.xdpctl_pvlan), d(s.maps.xdpctl_piif),
                         d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
                         d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small),
-                        d(s.maps.xdpctl_pl1)};
+                        d(s.maps.xdpctl_pl1),   d(s.maps.xdpctl_psmall)};
 }
 
 // The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.
@@ -140,6 +143,9 @@ public:
     // Small policies' rows go to xdpctl_prows_small unless this is off (tests of the other
     // path).
     void set_use_small_rows(bool on) { use_small_rows_ = on; }
+    // Directions of few rules are decided by comparing them (xdpctl_psmall) unless this is
+    // off (tests and benchmarks of the tables).
+    void set_decide_small(bool on) { decide_small_ = on; }
 
 private:
     xdpctl_pol_ctl read_ctl() const;
@@ -148,10 +154,11 @@ private:
 
     PolicyMapFds fds_;
     // The mmapable fixed-size maps, mapped once.
-    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_;
+    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_, small_;
     CommitTimes times_;
     uint64_t keep_table_lines_ = kDefaultKeepTableLines;
     bool use_small_rows_ = true;
+    bool decide_small_ = true;
 };
 
 }  // namespace xdpctl::policy
