@@ -1,0 +1,177 @@
+// --iif end to end: a name that does not exist is refused unless --iif-pending says it
+// will appear; a pending name matches real packets once the interface exists and a commit
+// (or a load) resolved it; a rule keeps the namespace it was added for (-n), through
+// unrelated commits without -n and through export -> apply.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "netns_lab.h"
+#include "unique_fd.h"
+
+namespace xdpctl::test {
+namespace {
+
+class IifCli : public NoPolicyTest {
+protected:
+    static nlohmann::json rule(uint32_t id)
+    {
+        const nlohmann::json all = xdpctl_json({"rule", "list", "--json"});
+        for (const auto& r : all["rules"])
+            if (r["id"] == id)
+                return r;
+        ADD_FAILURE() << "no rule " << id << " in " << all.dump();
+        return {};
+    }
+};
+
+// UDP datagrams from the peer to the DUT's port; how many the DUT's socket received.
+int udp_through(const NetnsLab& lab, uint16_t port, int n)
+{
+    auto sock = in_netns(lab.dut().ns, [&] {
+        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        inet_pton(AF_INET, lab.dut().ipv4.c_str(), &a.sin_addr);
+        if (bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0)
+            throw std::runtime_error("bind failed");
+        timeval tv{0, 200000};
+        setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        return s;
+    });
+    in_netns(lab.peer().ns, [&] {
+        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        inet_pton(AF_INET, lab.dut().ipv4.c_str(), &a.sin_addr);
+        for (int i = 0; i < n; i++)
+            sendto(s.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+        return 0;
+    });
+    int got = 0;
+    char buf[16];
+    while (recv(sock.get(), buf, sizeof(buf), 0) > 0)
+        got++;
+    return got;
+}
+
+// Renames the DUT's interface (down, rename, up: the kernel renames only a down device). The
+// XDP program stays attached; the IPv4 address stays, so the DUT still receives.
+void rename_dut(const NetnsLab& lab, const std::string& from, const std::string& to)
+{
+    run_ok({"ip", "-n", lab.dut().ns, "link", "set", "dev", from, "down"});
+    run_ok({"ip", "-n", lab.dut().ns, "link", "set", "dev", from, "name", to});
+    run_ok({"ip", "-n", lab.dut().ns, "link", "set", "dev", to, "up"});
+}
+
+TEST_F(IifCli, MissingInterfaceIsRefusedAndChangesNothing)
+{
+    NetnsLab lab;
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "1", "--proto", "udp", "--action", "count"}).exit_code, 0);
+    const std::string before = exported();
+    const std::string missing_file = write_temp_file("rule --iif xdpctl-nosuch0 --action drop\n", "iif");
+    struct Case {
+        std::vector<std::string> args;
+        std::string token;
+    } cases[] = {
+        {{"rule", "add", "--iif", "xdpctl-nosuch0", "--action", "drop"}, "'xdpctl-nosuch0'"},
+        // The peer's interface exists, but not in the DUT's namespace the rule is for.
+        {{"-n", lab.dut().ns, "rule", "add", "--iif", lab.peer().ifname, "--action", "drop"},
+         fmt::format("'{}'", lab.peer().ifname)},
+        {{"rule", "add", "--iif", "lo", "--iif-netns", "xdpctl-nosuchns", "--action", "drop"},
+         "'xdpctl-nosuchns' not found"},
+        {{"rule", "add", "--iif-pending", "--action", "drop"}, "--iif-pending"},
+        {{"rule", "add", "--iif-netns", lab.dut().ns, "--action", "drop"}, "--iif-netns"},
+        {{"apply", missing_file}, "'xdpctl-nosuch0'"},
+        {{"apply", "--dry-run", missing_file}, "'xdpctl-nosuch0'"},
+    };
+    for (const auto& c : cases) {
+        CmdResult r = xdpctl(c.args);
+        EXPECT_EQ(r.exit_code, 2) << r;
+        EXPECT_NE(r.err.find(c.token), std::string::npos) << r;
+        EXPECT_EQ(exported(), before) << r;
+    }
+    // In the namespace it is for, the same name is fine.
+    CmdResult ok = xdpctl({"-n", lab.peer().ns, "rule", "add", "--iif", lab.peer().ifname, "--action", "drop"});
+    EXPECT_EQ(ok.exit_code, 0) << ok;
+}
+
+TEST_F(IifCli, PendingNameMatchesOnceTheInterfaceExists)
+{
+    NetnsLab lab;
+    lab.load();
+    const std::string dev = lab.dut().ifname, away = "xdpctl-away0";
+    rename_dut(lab, dev, away);
+    CmdResult add = xdpctl({"-n", lab.dut().ns, "rule", "add", "--id", "1", "--iif", dev, "--iif-pending",
+                            "--proto", "udp", "--dport", "9", "--action", "drop"});
+    ASSERT_EQ(add.exit_code, 0) << add;
+    nlohmann::json r = rule(1);
+    EXPECT_EQ(r["iif_state"], "pending") << r;
+    EXPECT_EQ(r["match"]["iif_pending"], true) << r;
+    CmdResult text = xdpctl({"rule", "list"});
+    EXPECT_NE(text.out.find(fmt::format("iif {} netns {} (pending)", dev, lab.dut().ns)), std::string::npos)
+        << text;
+    EXPECT_NE(exported().find("--iif-pending"), std::string::npos);
+    EXPECT_EQ(udp_through(lab, 9, 5), 5);  // nothing of that name yet: no match
+
+    // The interface appears; the next commit (an unrelated one, without -n) resolves it.
+    rename_dut(lab, away, dev);
+    ASSERT_EQ(xdpctl({"policy", "default", "pass"}).exit_code, 0);
+    r = rule(1);
+    EXPECT_EQ(r["iif_state"], "resolved") << r;
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(rule(1)["packets"], 5u);
+
+    // It goes again: a commit leaves it pending (no match, no error); loading xdpctl on the
+    // interface that comes back resolves it without any other commit.
+    rename_dut(lab, dev, away);
+    ASSERT_EQ(xdpctl({"policy", "default", "pass"}).exit_code, 0);
+    EXPECT_EQ(rule(1)["iif_state"], "pending");
+    rename_dut(lab, away, dev);
+    lab.load({"--force"});
+    EXPECT_EQ(rule(1)["iif_state"], "resolved");
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    EXPECT_EQ(rule(1)["packets"], 8u);
+}
+
+TEST_F(IifCli, RuleKeepsItsNamespaceThroughOtherCommitsAndExport)
+{
+    NetnsLab lab;
+    lab.load();
+    // The DUT's interface name does not exist in the namespace xdpctl runs in.
+    CmdResult add = xdpctl({"-n", lab.dut().ns, "rule", "add", "--id", "1", "--iif", lab.dut().ifname,
+                            "--proto", "udp", "--dport", "9", "--action", "drop"});
+    ASSERT_EQ(add.exit_code, 0) << add;
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    nlohmann::json r = rule(1);
+    EXPECT_EQ(r["match"]["iif_netns"], lab.dut().ns) << r;
+    EXPECT_EQ(r["iif_state"], "resolved") << r;
+
+    // Unrelated commits without -n resolve the name in the rule's namespace, not theirs.
+    ASSERT_EQ(xdpctl({"policy", "default", "pass"}).exit_code, 0);
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "10", "--action", "count"}).exit_code, 0);
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(rule(1)["packets"], 15u);
+
+    // export names the namespace; apply (without -n) reads it back, still matching.
+    const std::string first = exported();
+    EXPECT_NE(first.find(fmt::format("--iif {} --iif-netns {}", lab.dut().ifname, lab.dut().ns)), std::string::npos)
+        << first;
+    ASSERT_EQ(xdpctl({"policy", "default", "drop"}).exit_code, 0);
+    CmdResult applied = xdpctl({"apply", write_temp_file(first, "iif")});
+    ASSERT_EQ(applied.exit_code, 0) << applied;
+    EXPECT_EQ(exported(), first);
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(udp_through(lab, 10, 2), 2);
+    EXPECT_EQ(rule(1)["packets"], 20u);
+}
+
+}  // namespace
+}  // namespace xdpctl::test
