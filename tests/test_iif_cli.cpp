@@ -2,17 +2,13 @@
 // will appear; a pending name matches real packets once the interface exists and a commit
 // (or a load) resolved it; a rule keeps the namespace it was added for (-n), through
 // unrelated commits without -n and through export -> apply.
-#include <arpa/inet.h>
 #include <net/if.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "netns_lab.h"
-#include "unique_fd.h"
 
 namespace xdpctl::test {
 namespace {
@@ -29,38 +25,6 @@ protected:
         return {};
     }
 };
-
-// UDP datagrams from the peer to the DUT's port; how many the DUT's socket received.
-int udp_through(const NetnsLab& lab, uint16_t port, int n)
-{
-    auto sock = in_netns(lab.dut().ns, [&] {
-        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        inet_pton(AF_INET, lab.dut().ipv4.c_str(), &a.sin_addr);
-        if (bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0)
-            throw std::runtime_error("bind failed");
-        timeval tv{0, 200000};
-        setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        return s;
-    });
-    in_netns(lab.peer().ns, [&] {
-        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        inet_pton(AF_INET, lab.dut().ipv4.c_str(), &a.sin_addr);
-        for (int i = 0; i < n; i++)
-            sendto(s.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-        return 0;
-    });
-    int got = 0;
-    char buf[16];
-    while (recv(sock.get(), buf, sizeof(buf), 0) > 0)
-        got++;
-    return got;
-}
 
 // Renames the DUT's interface (down, rename, up: the kernel renames only a down device). The
 // XDP program stays attached; the IPv4 address stays, so the DUT still receives.

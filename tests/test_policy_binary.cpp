@@ -29,15 +29,17 @@ TEST(PolicyBinary, RandomPoliciesRoundTrip)
     }
 }
 
+// Every field a policy of the release before could hold, as a rule file.
+constexpr const char* kEveryField = "default drop\n"
+                                    "set bl 198.18.0.0/15 !198.18.7.0/24 2001:2::/48\n"
+                                    "rule --id 9 --priority 3 --dir egress --src @bl --dst 2001:2::1/128 "
+                                    "--proto tcp --sport 1-2 --dport 80 --vlan 12 --iif veth0 "
+                                    "--tcp-flags syn,!ack --action rate-limit 100 --burst 7\n"
+                                    "rule --id 10 --fragment --action count\n";
+
 TEST(PolicyBinary, EveryFieldKept)
 {
-    Policy p = parse_policy_text("default drop\n"
-                                 "set bl 198.18.0.0/15 !198.18.7.0/24 2001:2::/48\n"
-                                 "rule --id 9 --priority 3 --dir egress --src @bl --dst 2001:2::1/128 "
-                                 "--proto tcp --sport 1-2 --dport 80 --vlan 12 --iif veth0 "
-                                 "--tcp-flags syn,!ack --action rate-limit 100 --burst 7\n"
-                                 "rule --id 10 --fragment --action count\n",
-                                 "t");
+    Policy p = parse_policy_text(kEveryField, "t");
     EXPECT_EQ(decode_policy(encode_policy(p), "image"), p);
     EXPECT_EQ(decode_policy(encode_policy(Policy{}), "image"), Policy{});
 }
@@ -56,7 +58,7 @@ TEST(PolicyBinary, IifNamespacePendingAndResolvedIndexesKept)
 }
 
 // An image as the release before this one stored it (magic XDPCTLP1, no --iif namespace,
-// pending flag or resolved index): the policy of EveryFieldKept, bytes from that release.
+// pending flag or resolved index): kEveryField, bytes from that release.
 TEST(PolicyBinary, PreviousReleaseImageStillLoads)
 {
     const std::string hex =
@@ -68,13 +70,7 @@ TEST(PolicyBinary, PreviousReleaseImageStillLoads)
     for (size_t i = 0; i + 1 < hex.size(); i += 2)
         image.push_back(char(std::stoi(hex.substr(i, 2), nullptr, 16)));
     ASSERT_TRUE(is_policy_image(image));
-    const Policy want = parse_policy_text("default drop\n"
-                                          "set bl 198.18.0.0/15 !198.18.7.0/24 2001:2::/48\n"
-                                          "rule --id 9 --priority 3 --dir egress --src @bl --dst 2001:2::1/128 "
-                                          "--proto tcp --sport 1-2 --dport 80 --vlan 12 --iif veth0 "
-                                          "--tcp-flags syn,!ack --action rate-limit 100 --burst 7\n"
-                                          "rule --id 10 --fragment --action count\n",
-                                          "t");
+    const Policy want = parse_policy_text(kEveryField, "t");
     IifIndexes resolved;
     EXPECT_EQ(decode_policy(image, "image", &resolved), want);
     EXPECT_TRUE(resolved.empty());
