@@ -4,6 +4,7 @@
 #include "loader.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
+#include "policy_json.h"
 
 namespace xdpctl::ctl {
 
@@ -74,6 +75,7 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             // --iif-pending rule may name the interface just made and loaded: resolve it now.
             policy::PolicyStore store;
             store.resolve_pending();
+            warn_iif_collisions(store);
             policy::Policy p = store.current();
             if (!p.rules.empty() || p.default_action != policy::ActionKind::pass)
                 fmt::print("filtering policy in force (shared by all interfaces): {} rule(s), "

@@ -136,6 +136,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             store.commit(std::move(next));
             lb::apply_lb_config(lb_store.maps(), lb_next);
             fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());
+            warn_iif_collisions(store);
             return 0;
         };
     });

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "policy/iif_resolve.h"
 #include "policy/rule_parse.h"
 
 namespace xdpctl::ctl {
@@ -59,6 +60,14 @@ std::string match_text(const Rule& r, const IifIndexes& resolved)
     if (r.fragment)
         add("fragment");
     return s.empty() ? "any" : s;
+}
+
+void warn_iif_collisions(const PolicyStore& store)
+{
+    IifIndexes resolved;
+    Policy p = store.current(&resolved);
+    for (const std::string& w : iif_index_collisions(p, resolved))
+        fmt::print(stderr, "xdpctl: warning: {}\n", w);
 }
 
 std::string action_text(const Action& a)

@@ -1,8 +1,14 @@
 #include "policy/iif_resolve.h"
 
 #include <net/if.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
 
 #include "error.h"
+#include "iface_ref.h"
 #include "netns.h"
 #include "policy/rule_parse.h"
 
@@ -13,6 +19,16 @@ namespace {
 std::string where(const std::string& netns)
 {
     return netns.empty() ? "xdpctl's own network namespace" : "network namespace '" + netns + "'";
+}
+
+// The namespace's identity (device and inode of its nsfs file): two names, or a name and
+// xdpctl's own namespace, can be one namespace. {0, 0} when it does not exist.
+std::pair<dev_t, ino_t> netns_identity(const std::string& netns)
+{
+    struct stat st {};
+    if (stat(netns.empty() ? "/proc/self/ns/net" : ("/run/netns/" + netns).c_str(), &st) != 0)
+        return {0, 0};
+    return {st.st_dev, st.st_ino};
 }
 
 }  // namespace
@@ -43,6 +59,40 @@ IifIndexes resolve_iifs(const Policy& p)
         NetnsScope in(netns);
         for (const Rule* r : rules)
             out[r->id] = if_nametoindex(r->iif.c_str());
+    }
+    return out;
+}
+
+std::vector<std::string> iif_index_collisions(const Policy& p, const IifIndexes& resolved)
+{
+    struct Loaded {
+        IfaceRef iface;
+        uint32_t ifindex;
+        std::pair<dev_t, ino_t> netns;
+    };
+    std::vector<std::string> out;
+    if (std::none_of(resolved.begin(), resolved.end(), [](const auto& r) { return r.second != 0; }))
+        return out;  // no interface to collide with: no namespace to look into
+    std::vector<Loaded> loaded;
+    for (const IfaceRef& i : pinned_ifaces()) {
+        if (!i.netns.empty() && !netns_exists(i.netns))
+            continue;
+        NetnsScope in(i.netns);
+        if (uint32_t idx = if_nametoindex(i.ifname.c_str()))
+            loaded.push_back({i, idx, netns_identity(i.netns)});
+    }
+    for (const Rule& r : p.rules) {
+        auto it = resolved.find(r.id);
+        if (r.iif.empty() || it == resolved.end() || it->second == 0)
+            continue;
+        const auto own = netns_identity(r.iif_netns);
+        for (const Loaded& l : loaded)
+            if (l.ifindex == it->second && l.netns != own)
+                out.push_back(fmt::format(
+                    "rule {}: --iif {} (index {} in {}) also matches on {}, which has the same index "
+                    "in another namespace: the datapath matches --iif by index alone "
+                    "(docs/filtering.md)",
+                    r.id, r.iif, it->second, where(r.iif_netns), l.iface.display()));
     }
     return out;
 }

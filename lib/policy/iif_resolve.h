@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "policy/rule.h"
 
@@ -20,5 +21,10 @@ IifIndexes resolve_iifs(const Policy& p);
 // A rule being added or changed: its --iif must exist in its namespace unless it says
 // --iif-pending. A usage error naming the name and the namespace.
 void require_iif_exists(const Rule& r);
+
+// The datapath matches --iif by ifindex alone, and indexes are per namespace: a rule whose
+// name resolved to index N also matches on an interface of index N in another namespace
+// (docs/filtering.md). One warning per rule and such interface xdpctl is loaded on.
+std::vector<std::string> iif_index_collisions(const Policy& p, const IifIndexes& resolved);
 
 }  // namespace xdpctl::policy
