@@ -110,8 +110,8 @@ void add_rule_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto ids = std::make_shared<std::vector<uint32_t>>();
     auto* del = rule->add_subcommand("del", "Delete rules by id");
     del->add_option("id", *ids, "Rule ids")->required();
-    del->callback([&g, &run, ids] {
-        run = [&g, ids] {
+    del->callback([&run, ids] {
+        run = [ids] {
             rule_del(*ids);
             return 0;
         };
