@@ -4,6 +4,7 @@
 #include "loader.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
+#include "policy_json.h"
 
 namespace xdpctl::ctl {
 
@@ -70,8 +71,12 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 fmt::print("note: {}\n", n);
             fmt::print("{} {}: {}; malformed frames: {}\n", r.reloaded ? "reloaded on" : "loaded on",
                        lo.iface.display(), hooks, malformed_name(r.meta.malformed));
-            // The filtering policy is host-wide: say which one this interface now runs.
-            policy::Policy p = policy::PolicyStore(g.netns).current();
+            // The filtering policy is host-wide: say which one this interface now runs. An
+            // --iif-pending rule may name the interface just made and loaded: resolve it now.
+            policy::PolicyStore store;
+            store.resolve_pending();
+            warn_iif_collisions(store);
+            policy::Policy p = store.current();
             if (!p.rules.empty() || p.default_action != policy::ActionKind::pass)
                 fmt::print("filtering policy in force (shared by all interfaces): {} rule(s), "
                            "default {} ('xdpctl rule list')\n",

@@ -1,11 +1,14 @@
 // `xdpctl policy default`, `apply [--dry-run] FILE`, `export`: the whole policy at once,
 // with the load balancer's VIPs and backends (`lb` lines, read by ctl/cmd_lb.cpp).
+#include <algorithm>
+
 #include <fmt/core.h>
 
 #include "command.h"
 #include "error.h"
 #include "lb/lb_config.h"
 #include "lb/lb_store.h"
+#include "policy/iif_resolve.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
 #include "policy_json.h"
@@ -59,6 +62,21 @@ std::vector<std::string> policy_diff(const Policy& from, const Policy& to)
     return out;
 }
 
+// Rules the file adds or changes must name interfaces that exist (or say --iif-pending);
+// a rule kept as it is may name one that went since, as it did before the apply.
+void require_new_iifs_exist(const Policy& cur, const Policy& next, const std::string& file)
+{
+    for (const Rule& r : next.rules) {
+        if (r.iif.empty() || (r.id && std::find(cur.rules.begin(), cur.rules.end(), r) != cur.rules.end()))
+            continue;
+        try {
+            require_iif_exists(r);
+        } catch (const Error& e) {
+            fail_usage("{}: rule '{}': {}", file, format_rule(r), e.what());
+        }
+    }
+}
+
 }  // namespace
 
 void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
@@ -72,7 +90,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
         ->check(CLI::IsMember({"pass", "drop"}));
     def->callback([&g, &run, action] {
         run = [&g, action] {
-            PolicyStore store(g.netns);
+            PolicyStore store;
             Policy p = store.current();
             p.default_action = *action == "drop" ? ActionKind::drop : ActionKind::pass;
             store.commit(std::move(p));
@@ -99,9 +117,12 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
                 ao->file, {{"lb", [&](const std::vector<std::string>& args) {
                                parse_lb_statement(g, args, lb_next);
                            }}});
-            PolicyStore store(g.netns);
+            for (Rule& r : next.rules)
+                bind_iif_netns(r, g.netns);
+            PolicyStore store;
             lb::LbStore lb_store{lb::LockHeld{}};  // under the lock PolicyStore holds
             Policy cur = store.current();
+            require_new_iifs_exist(cur, next, ao->file);
             auto diff = policy_diff(cur, next);
             for (auto& l : lb::lb_diff(lb::read_lb_config(lb_store.maps()), lb_next))
                 diff.push_back(std::move(l));
@@ -115,6 +136,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             store.commit(std::move(next));
             lb::apply_lb_config(lb_store.maps(), lb_next);
             fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());
+            warn_iif_collisions(store);
             return 0;
         };
     });
@@ -123,7 +145,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
                                              "a file ('xdpctl apply' reads it back unchanged)");
     exp->callback([&g, &run] {
         run = [&g] {
-            PolicyStore store(g.netns);
+            PolicyStore store;
             lb::LbStore lb_store{lb::LockHeld{}};
             fmt::print("{}{}", format_policy(store.current()),
                        format_lb_config(lb::read_lb_config(lb_store.maps())));

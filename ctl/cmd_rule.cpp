@@ -1,4 +1,5 @@
 // `xdpctl rule add|del|list`: one commit per change; ids are stable, counters follow them.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -6,6 +7,7 @@
 
 #include "command.h"
 #include "error.h"
+#include "policy/iif_resolve.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
 #include "policy_json.h"
@@ -17,7 +19,9 @@ using namespace xdpctl::policy;
 void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
 {
     Rule r = parse_rule(args);
-    PolicyStore store(g.netns);
+    bind_iif_netns(r, g.netns);
+    require_iif_exists(r);
+    PolicyStore store;
     Policy p = store.current();
     if (r.id)
         for (const auto& existing : p.rules)
@@ -27,13 +31,15 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
     p.rules.push_back(r);
     Policy done = store.commit(std::move(p));
     fmt::print("{}\n", done.rules.back().id);
+    if (!r.iif.empty())
+        warn_iif_collisions(store);
 }
 
 namespace {
 
-void rule_del(const GlobalOptions& g, const std::vector<uint32_t>& ids)
+void rule_del(const std::vector<uint32_t>& ids)
 {
-    PolicyStore store(g.netns);
+    PolicyStore store;
     Policy p = store.current();
     for (uint32_t id : ids) {
         auto it = std::find_if(p.rules.begin(), p.rules.end(),
@@ -49,8 +55,14 @@ void rule_del(const GlobalOptions& g, const std::vector<uint32_t>& ids)
 
 void rule_list(const GlobalOptions& g, bool json, double interval)
 {
-    PolicyStore store(g.netns);
-    Policy p = store.current();
+    PolicyStore store;
+    IifIndexes resolved;
+    Policy p = store.current(&resolved);
+    // A policy stored by the release before this one has no resolved indexes: as they are now.
+    if (std::any_of(p.rules.begin(), p.rules.end(),
+                    [&](const Rule& r) { return !r.iif.empty() && !resolved.count(r.id); }))
+        for (const auto& [id, ifindex] : resolve_iifs(p))
+            resolved.try_emplace(id, ifindex);
     auto before = store.counters();
     std::map<uint32_t, RuleCounters> after = before;
     if (interval > 0) {
@@ -58,7 +70,7 @@ void rule_list(const GlobalOptions& g, bool json, double interval)
         after = store.counters();
     }
     if (json || g.pretty) {
-        print_json(g, policy_json(p, after, interval > 0 ? &before : nullptr, interval));
+        print_json(g, policy_json(p, resolved, after, interval > 0 ? &before : nullptr, interval));
         return;
     }
     fmt::print("default: {}\n", action_name(p.default_action));
@@ -74,7 +86,7 @@ void rule_list(const GlobalOptions& g, bool json, double interval)
         if (interval > 0)
             rate = fmt::format(" {:>12.1f}", double(c.packets - before[r->id].packets) / interval);
         fmt::print("{:>6} {:>6} {:<7} {:<40} {:<14} {:>12} {:>14}{}\n", r->id, r->priority,
-                   r->dir == Direction::egress ? "egress" : "ingress", match_text(*r),
+                   r->dir == Direction::egress ? "egress" : "ingress", match_text(*r, resolved),
                    action_text(r->action), c.packets, c.bytes, rate);
     }
 }
@@ -90,7 +102,7 @@ void add_rule_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     rule->add_subcommand(
         "add", "Add a rule: [--id N] [--priority P] [--dir ingress|egress] [--src CIDR|@SET] "
                "[--dst CIDR|@SET] [--proto tcp|udp|icmp|icmpv6|N] [--sport P[-Q]] [--dport P[-Q]] "
-               "[--vlan ID] [--iif IFACE] [--tcp-flags syn,!ack] [--fragment] "
+               "[--vlan ID] [--iif IFACE [--iif-netns NS] [--iif-pending]] [--tcp-flags syn,!ack] [--fragment] "
                "--action drop|pass|count|rate-limit PPS [--burst N]; prints the rule's id");
     // main() hands `rule add ARGS` to rule_add() before CLI11 sees it: the rule options are
     // parsed by the same code as rule files. This entry serves `rule add --help`.
@@ -98,9 +110,9 @@ void add_rule_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto ids = std::make_shared<std::vector<uint32_t>>();
     auto* del = rule->add_subcommand("del", "Delete rules by id");
     del->add_option("id", *ids, "Rule ids")->required();
-    del->callback([&g, &run, ids] {
-        run = [&g, ids] {
-            rule_del(g, *ids);
+    del->callback([&run, ids] {
+        run = [ids] {
+            rule_del(*ids);
             return 0;
         };
     });

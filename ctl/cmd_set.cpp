@@ -55,7 +55,7 @@ std::vector<SetEntry> read_prefix_file(const std::string& path)
 
 void set_list(const GlobalOptions& g, bool json)
 {
-    PolicyStore store(g.netns);
+    PolicyStore store;
     Policy p = store.current();
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& [name, s] : p.sets) {
@@ -109,7 +109,7 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 if (o->name.empty() || o->name.size() > kMaxSetNameLen || o->name[0] == '@')
                     fail_usage("'{}' is not a valid set name (1-{} characters, no '@')", o->name,
                                kMaxSetNameLen);
-                PolicyStore store(g.netns);
+                PolicyStore store;
                 Policy p = store.current();
                 change(p);
                 store.commit(std::move(p));

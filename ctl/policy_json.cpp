@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "policy/iif_resolve.h"
 #include "policy/rule_parse.h"
 
 namespace xdpctl::ctl {
@@ -19,7 +20,17 @@ std::string ports_text(const PortRange& p)
 }
 }  // namespace
 
-std::string match_text(const Rule& r)
+std::string iif_state(const Rule& r, const IifIndexes& resolved)
+{
+    if (r.iif.empty())
+        return "";
+    auto it = resolved.find(r.id);
+    if (it != resolved.end() && it->second != 0)
+        return "resolved";
+    return r.iif_pending ? "pending" : "missing";
+}
+
+std::string match_text(const Rule& r, const IifIndexes& resolved)
 {
     // The rule's own options minus id, priority, direction and action: what it matches.
     std::string s;
@@ -36,8 +47,11 @@ std::string match_text(const Rule& r)
         add("dport " + ports_text(r.dport));
     if (r.vlan)
         add(fmt::format("vlan {}", *r.vlan));
-    if (!r.iif.empty())
-        add("iif " + r.iif);
+    if (!r.iif.empty()) {
+        std::string state = iif_state(r, resolved);
+        add("iif " + r.iif + (r.iif_netns.empty() ? "" : " netns " + r.iif_netns) +
+            (state == "resolved" ? "" : " (" + state + ")"));
+    }
     if (!r.tcp_flags.any()) {
         std::string f = format_rule(r);
         auto p = f.find("--tcp-flags ");
@@ -48,6 +62,14 @@ std::string match_text(const Rule& r)
     return s.empty() ? "any" : s;
 }
 
+void warn_iif_collisions(const PolicyStore& store)
+{
+    IifIndexes resolved;
+    Policy p = store.current(&resolved);
+    for (const std::string& w : iif_index_collisions(p, resolved))
+        fmt::print(stderr, "xdpctl: warning: {}\n", w);
+}
+
 std::string action_text(const Action& a)
 {
     if (a.kind == ActionKind::rate_limit)
@@ -55,7 +77,7 @@ std::string action_text(const Action& a)
     return action_name(a.kind);
 }
 
-nlohmann::json rule_json(const Rule& r)
+nlohmann::json rule_json(const Rule& r, const IifIndexes& resolved)
 {
     nlohmann::json m = nlohmann::json::object();
     if (r.src.kind != AddrMatch::Kind::any)
@@ -72,6 +94,10 @@ nlohmann::json rule_json(const Rule& r)
         m["vlan"] = *r.vlan;
     if (!r.iif.empty())
         m["iif"] = r.iif;
+    if (!r.iif_netns.empty())
+        m["iif_netns"] = r.iif_netns;
+    if (r.iif_pending)
+        m["iif_pending"] = true;
     if (!r.tcp_flags.any())
         m["tcp_flags"] = {{"mask", r.tcp_flags.mask}, {"value", r.tcp_flags.value}};
     if (r.fragment)
@@ -86,15 +112,21 @@ nlohmann::json rule_json(const Rule& r)
         j["rate_pps"] = r.action.rate_pps;
         j["burst"] = r.action.burst;
     }
+    if (!r.iif.empty()) {
+        auto it = resolved.find(r.id);
+        j["iif_state"] = iif_state(r, resolved);
+        j["iif_ifindex"] = it == resolved.end() ? 0 : it->second;
+    }
     return j;
 }
 
-nlohmann::json policy_json(const Policy& p, const std::map<uint32_t, RuleCounters>& counters,
+nlohmann::json policy_json(const Policy& p, const IifIndexes& resolved,
+                           const std::map<uint32_t, RuleCounters>& counters,
                            const std::map<uint32_t, RuleCounters>* before, double interval)
 {
     nlohmann::json rules = nlohmann::json::array();
     for (const Rule* r : evaluation_order(p)) {
-        nlohmann::json j = rule_json(*r);
+        nlohmann::json j = rule_json(*r, resolved);
         auto it = counters.find(r->id);
         RuleCounters c = it == counters.end() ? RuleCounters{} : it->second;
         j["packets"] = c.packets;

@@ -1,9 +1,12 @@
 #include "netns_lab.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iface_ref.h"
+#include "unique_fd.h"
 
 extern char** environ;
 
@@ -575,6 +579,33 @@ void NetnsLab::ping_from_peer(const std::string& addr, int count) const
     // -W bounds the wait for the last reply; -i 0.01 keeps the run short (root only).
     run_ok({"ip", "netns", "exec", peer_.ns, "ping", "-q", "-n", "-c", std::to_string(count),
             "-i", "0.01", "-W", "2", addr});
+}
+
+int udp_through(const NetnsLab& lab, uint16_t port, int n)
+{
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    inet_pton(AF_INET, lab.dut().ipv4.c_str(), &to.sin_addr);
+    auto sock = in_netns(lab.dut().ns, [&] {
+        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+        if (bind(s.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)) != 0)
+            throw std::runtime_error("bind failed");
+        timeval tv{0, 200000};
+        setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        return s;
+    });
+    in_netns(lab.peer().ns, [&] {
+        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+        for (int i = 0; i < n; i++)
+            sendto(s.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+        return 0;
+    });
+    int got = 0;
+    char buf[16];
+    while (recv(sock.get(), buf, sizeof(buf), 0) > 0)
+        got++;
+    return got;
 }
 
 }  // namespace xdpctl::test

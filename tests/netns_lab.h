@@ -169,6 +169,10 @@ private:
     int emergency_slot_ = -1;
 };
 
+// Sends n UDP datagrams from the peer to the DUT's IPv4 address and `port`; returns how many
+// the DUT's socket received within a short wait.
+int udp_through(const NetnsLab& lab, uint16_t port, int n);
+
 // Runs fn on a new thread inside the named network namespace and returns its result (or
 // rethrows what it threw). Sockets made there stay in that namespace after fn returns.
 template <typename F>

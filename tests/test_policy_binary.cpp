@@ -29,17 +29,53 @@ TEST(PolicyBinary, RandomPoliciesRoundTrip)
     }
 }
 
+// Every field a policy of the release before could hold, as a rule file.
+constexpr const char* kEveryField = "default drop\n"
+                                    "set bl 198.18.0.0/15 !198.18.7.0/24 2001:2::/48\n"
+                                    "rule --id 9 --priority 3 --dir egress --src @bl --dst 2001:2::1/128 "
+                                    "--proto tcp --sport 1-2 --dport 80 --vlan 12 --iif veth0 "
+                                    "--tcp-flags syn,!ack --action rate-limit 100 --burst 7\n"
+                                    "rule --id 10 --fragment --action count\n";
+
 TEST(PolicyBinary, EveryFieldKept)
 {
-    Policy p = parse_policy_text("default drop\n"
-                                 "set bl 198.18.0.0/15 !198.18.7.0/24 2001:2::/48\n"
-                                 "rule --id 9 --priority 3 --dir egress --src @bl --dst 2001:2::1/128 "
-                                 "--proto tcp --sport 1-2 --dport 80 --vlan 12 --iif veth0 "
-                                 "--tcp-flags syn,!ack --action rate-limit 100 --burst 7\n"
-                                 "rule --id 10 --fragment --action count\n",
-                                 "t");
+    Policy p = parse_policy_text(kEveryField, "t");
     EXPECT_EQ(decode_policy(encode_policy(p), "image"), p);
     EXPECT_EQ(decode_policy(encode_policy(Policy{}), "image"), Policy{});
+}
+
+TEST(PolicyBinary, IifNamespacePendingAndResolvedIndexesKept)
+{
+    Policy p = parse_policy_text("rule --id 3 --iif veth0 --iif-netns blue --iif-pending --action drop\n"
+                                 "rule --id 4 --iif veth0 --action count\n"
+                                 "rule --id 5 --action pass\n",
+                                 "t");
+    IifIndexes resolved, back;
+    resolved[3] = 0;
+    resolved[4] = 17;
+    EXPECT_EQ(decode_policy(encode_policy(p, resolved), "image", &back), p);
+    EXPECT_EQ(back, resolved);
+}
+
+// An image as the release before this one stored it (magic XDPCTLP1, no --iif namespace,
+// pending flag or resolved index): kEveryField, bytes from that release.
+TEST(PolicyBinary, PreviousReleaseImageStillLoads)
+{
+    const std::string hex =
+        "58445043544c503100010000000200626c03000000040fc61200008418c612070006302001000200000000"
+        "000000000000000002000000090000000300000001020200626c010680200100020000000000000000000000"
+        "0101060100020050005000010c000500766574683012020003640000000000000007000000000000000a0000"
+        "00e803000000000000000000ffff0000ffff00000000000000010200000000000000000000000000000000";
+    std::string image;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        image.push_back(char(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    ASSERT_TRUE(is_policy_image(image));
+    const Policy want = parse_policy_text(kEveryField, "t");
+    IifIndexes resolved;
+    EXPECT_EQ(decode_policy(image, "image", &resolved), want);
+    EXPECT_TRUE(resolved.empty());
+    // Cut short, it is refused like a current image.
+    EXPECT_THROW(decode_policy(std::string_view(image).substr(0, image.size() - 1), "image"), Error);
 }
 
 TEST(PolicyBinary, DamagedImagesAreRefused)

@@ -38,39 +38,6 @@ protected:
     }
 };
 
-// Sends n UDP datagrams from the peer to the DUT's address and port; returns how many the
-// DUT's socket received within a short wait.
-int udp_through(const NetnsLab& lab, uint16_t port, int n)
-{
-    auto sock = in_netns(lab.dut().ns, [&] {
-        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        inet_pton(AF_INET, lab.dut().ipv4.c_str(), &a.sin_addr);
-        if (bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0)
-            throw std::runtime_error("bind failed");
-        timeval tv{0, 200000};
-        setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        return s;
-    });
-    in_netns(lab.peer().ns, [&] {
-        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        inet_pton(AF_INET, lab.dut().ipv4.c_str(), &a.sin_addr);
-        for (int i = 0; i < n; i++)
-            sendto(s.get(), "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-        return 0;
-    });
-    int got = 0;
-    char buf[16];
-    while (recv(sock.get(), buf, sizeof(buf), 0) > 0)
-        got++;
-    return got;
-}
-
 TEST_F(PolicyCli, RuleAddListDelete)
 {
     CmdResult add = xdpctl({"rule", "add", "--src", "198.18.0.0/15", "--proto", "tcp", "--dport",

@@ -67,6 +67,21 @@ TEST(RuleParse, FullRuleRoundTrips)
     EXPECT_EQ(parse_rule(words(format_rule(r))), r);
 }
 
+TEST(RuleParse, IifNamespaceAndPendingRoundTrip)
+{
+    Rule r = parse_rule(words("--iif veth0 --iif-netns blue --iif-pending --action drop"));
+    EXPECT_EQ(r.iif, "veth0");
+    EXPECT_EQ(r.iif_netns, "blue");
+    EXPECT_TRUE(r.iif_pending);
+    EXPECT_EQ(format_rule(r), "--priority 1000 --iif veth0 --iif-netns blue --iif-pending --action drop");
+    EXPECT_EQ(parse_rule(words(format_rule(r))), r);
+    // Both go with --iif; a namespace name must survive a rule file's words.
+    EXPECT_NE(rule_error("--iif-pending --action drop").find("--iif"), std::string::npos);
+    EXPECT_NE(rule_error("--iif-netns blue --action drop").find("--iif"), std::string::npos);
+    EXPECT_NE(rule_error("--iif veth0 --iif-netns a/b --action drop").find("a/b"), std::string::npos);
+    EXPECT_NE(rule_error("--iif veth0 --iif-netns a#b --action drop").find("a#b"), std::string::npos);
+}
+
 TEST(RuleParse, RateLimitTakesRateAndBurst)
 {
     Rule r = parse_rule(words("--proto udp --action rate-limit 1000 --burst 50"));

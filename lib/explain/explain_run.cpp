@@ -61,7 +61,7 @@ Explainer::Explainer(const std::string& netns, const std::string& ifname, policy
     // The policy's text, under the policy lock (held until the end): no commit can come
     // between it and the runs. No pinned policy: nothing to read, and nothing is created.
     if (path_exists(shared_maps_dir() + "/xdpctl_pctl") && path_exists(shared_maps_dir() + "/xdpctl_psrc")) {
-        store_ = std::make_unique<policy::PolicyStore>(netns_);
+        store_ = std::make_unique<policy::PolicyStore>();
         policy_ = store_->current();
         // Whether a policy was ever committed: fixed while the lock is held.
         UniqueFd ctl = open_pinned(shared_maps_dir() + "/xdpctl_pctl");

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -94,7 +95,7 @@ struct CompiledDirection {
     std::vector<uint16_t> vlan;          // 4097
     std::vector<uint16_t> iif;           // kIifTableSize
     uint32_t iif_other_class = 0;
-    std::map<std::string, uint32_t> iif_index;  // name -> the ifindex the table was built with
+    std::map<std::string, uint32_t> iif_index;  // NAME or NAME@NETNS -> the ifindex the table was built with
 
     uint32_t row_base[kFieldCount] = {};
     uint32_t n_classes[kFieldCount] = {};
@@ -122,6 +123,11 @@ struct CompiledPolicy {
 };
 
 // iif names are resolved through `ifindex_of` (0: unknown, the rule never matches).
+// The rule gives the name and its namespace (Rule::iif_netns); interface indexes are per
+// namespace, so one name can stand for different indexes in two rules.
+using RuleIfindexResolver = std::function<uint32_t(const Rule&)>;
+CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifindex_of);
+// By name alone (every rule's name in one namespace): the tests' resolvers.
 using IfindexResolver = uint32_t (*)(const std::string&);
 CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of);
 

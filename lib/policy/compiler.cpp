@@ -393,7 +393,7 @@ std::vector<uint16_t> vlan_classes(const DirRules& dr, RowInterner& rows)
     return table;
 }
 
-std::vector<uint16_t> iif_classes(const DirRules& dr, RowInterner& rows, IfindexResolver ifindex_of,
+std::vector<uint16_t> iif_classes(const DirRules& dr, RowInterner& rows, const RuleIfindexResolver& ifindex_of,
                                   uint32_t* other_class, std::map<std::string, uint32_t>& names)
 {
     Bits anyif = dr.select([](const Rule& r) { return r.iif.empty(); });
@@ -401,11 +401,11 @@ std::vector<uint16_t> iif_classes(const DirRules& dr, RowInterner& rows, Ifindex
     std::vector<uint16_t> table(kIifTableSize, uint16_t(*other_class));
     std::map<uint32_t, Bits> by_index;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
-        const std::string& name = dr.ranked[r]->iif;
-        if (name.empty())
+        const Rule& rule = *dr.ranked[r];
+        if (rule.iif.empty())
             continue;
-        uint32_t idx = ifindex_of(name);
-        names[name] = idx;
+        uint32_t idx = ifindex_of(rule);
+        names[rule.iif_netns.empty() ? rule.iif : rule.iif + "@" + rule.iif_netns] = idx;
         // An interface that does not exist (or has a huge index) matches nothing.
         if (idx == 0 || idx >= kIifTableSize)
             continue;
@@ -450,7 +450,7 @@ std::vector<Bits> anchor_fields(const DirRules& dr)
 
 // `order`: every rule of `p` in evaluation order.
 CompiledDirection compile_direction(const Policy& p, const std::vector<const Rule*>& order, Direction dir,
-                                    IfindexResolver ifindex_of)
+                                    const RuleIfindexResolver& ifindex_of)
 {
     DirRules dr;
     for (const Rule* r : order)
@@ -531,6 +531,11 @@ uint32_t AddrClassTable::lookup(Family f, const std::array<uint8_t, 16>& a) cons
 }
 
 CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of)
+{
+    return compile_policy(p, RuleIfindexResolver([ifindex_of](const Rule& r) { return ifindex_of(r.iif); }));
+}
+
+CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifindex_of)
 {
     check_policy(p);
     CompiledPolicy c;

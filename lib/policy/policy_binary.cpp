@@ -113,10 +113,11 @@ AddrMatch get_addr(Reader& r)
 
 bool is_policy_image(std::string_view stored)
 {
-    return stored.substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
+    std::string_view magic = stored.substr(0, kPolicyImageMagic.size());
+    return magic == kPolicyImageMagic || magic == kPolicyImageMagicV1;
 }
 
-std::string encode_policy(const Policy& p)
+std::string encode_policy(const Policy& p, const IifIndexes& resolved)
 {
     Writer w;
     w.raw(kPolicyImageMagic.data(), kPolicyImageMagic.size());
@@ -144,6 +145,12 @@ std::string encode_policy(const Policy& p)
         w.u8(r.vlan.has_value());
         w.u16(r.vlan.value_or(0));
         w.str(r.iif);
+        if (!r.iif.empty()) {  // version 2
+            w.str(r.iif_netns);
+            w.u8(r.iif_pending);
+            auto it = resolved.find(r.id);
+            w.u32(it == resolved.end() ? 0 : it->second);
+        }
         w.u8(r.tcp_flags.mask);
         w.u8(r.tcp_flags.value);
         w.u8(r.fragment);
@@ -154,10 +161,11 @@ std::string encode_policy(const Policy& p)
     return w.take();
 }
 
-Policy decode_policy(std::string_view image, const std::string& source)
+Policy decode_policy(std::string_view image, const std::string& source, IifIndexes* resolved)
 {
     if (!is_policy_image(image))
         fail("{} is not a policy image", source);
+    const bool v1 = image.substr(0, kPolicyImageMagicV1.size()) == kPolicyImageMagicV1;
     Reader r(image.substr(kPolicyImageMagic.size()), source);
     Policy p;
     p.default_action = ActionKind(r.u8());
@@ -195,6 +203,13 @@ Policy decode_policy(std::string_view image, const std::string& source)
         if (has_vlan)
             x.vlan = vlan;
         x.iif = r.str();
+        if (!v1 && !x.iif.empty()) {
+            x.iif_netns = r.str();
+            x.iif_pending = r.u8();
+            uint32_t ifindex = r.u32();
+            if (resolved)
+                (*resolved)[x.id] = ifindex;
+        }
         x.tcp_flags.mask = r.u8();
         x.tcp_flags.value = r.u8();
         x.fragment = r.u8();

@@ -12,13 +12,18 @@
 namespace xdpctl::policy {
 
 // Starts every binary image; a stored policy without it is text from an older xdpctl
-// (read with parse_policy_text, so an upgrade keeps the policy).
-inline constexpr std::string_view kPolicyImageMagic{"XDPCTLP1", 8};
+// (read with parse_policy_text, so an upgrade keeps the policy). Version 2 adds to each
+// rule its --iif namespace, the --iif-pending flag and the ifindex its name resolved to;
+// version 1 images (the release before) still decode, as rules without these.
+inline constexpr std::string_view kPolicyImageMagic{"XDPCTLP2", 8};
+inline constexpr std::string_view kPolicyImageMagicV1{"XDPCTLP1", 8};
 
-std::string encode_policy(const Policy& p);
+// `resolved`: the committed ifindex of each --iif rule (by id); none given stores 0s.
+std::string encode_policy(const Policy& p, const IifIndexes& resolved = {});
 // Throws Error naming `source` when the image is cut short or malformed. The policy is
-// taken as stored: it was checked when committed.
-Policy decode_policy(std::string_view image, const std::string& source);
+// taken as stored: it was checked when committed. `resolved`, when given, gets the
+// ifindex of each --iif rule as stored (none from a version 1 image).
+Policy decode_policy(std::string_view image, const std::string& source, IifIndexes* resolved = nullptr);
 bool is_policy_image(std::string_view stored);
 
 }  // namespace xdpctl::policy

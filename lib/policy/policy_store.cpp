@@ -1,7 +1,6 @@
 #include "policy/policy_store.h"
 
 #include <fcntl.h>
-#include <net/if.h>
 #include <sys/file.h>
 
 #include <algorithm>
@@ -16,8 +15,8 @@
 #include "iface_pins.h"
 #include "iface_ref.h"
 #include "loader.h"
-#include "netns.h"
 #include "policy/compiled_policy.h"
+#include "policy/iif_resolve.h"
 #include "policy/policy_binary.h"
 #include "policy/policy_maps.h"
 #include "policy/rule_parse.h"
@@ -32,11 +31,6 @@ uint32_t src_key(uint32_t gen, uint32_t chunk)
     return (gen << 24) | chunk;
 }
 
-uint32_t ifindex_here(const std::string& name)
-{
-    return if_nametoindex(name.c_str());
-}
-
 UniqueFd open_shared(const char* name)
 {
     UniqueFd fd = open_pinned(shared_maps_dir() + "/" + name);
@@ -47,7 +41,7 @@ UniqueFd open_shared(const char* name)
 
 }  // namespace
 
-PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
+PolicyStore::PolicyStore()
 {
     // One policy command at a time: two commits would fill the same spare generation, and
     // a read-change-commit must not lose another's change. The lock goes with the process.
@@ -132,14 +126,29 @@ void PolicyStore::clear_stored(uint32_t gen)
     }
 }
 
-Policy PolicyStore::current() const
+Policy PolicyStore::current(IifIndexes* resolved) const
 {
     if (!maps_->installed())
         return Policy{};
     std::string stored = read_stored(maps_->active_gen());
-    // Text: stored by an xdpctl from before the binary image.
-    return is_policy_image(stored) ? decode_policy(stored, "the stored policy")
+    // Text: stored by an xdpctl from before the binary image (no resolved indexes).
+    return is_policy_image(stored) ? decode_policy(stored, "the stored policy", resolved)
                                    : parse_policy_text(stored, "the stored policy");
+}
+
+bool PolicyStore::resolve_pending()
+{
+    IifIndexes stored;
+    Policy p = current(&stored);
+    IifIndexes now = resolve_iifs(p);
+    for (const auto& [id, ifindex] : now) {
+        auto it = stored.find(id);
+        if (it == stored.end() || it->second != ifindex) {
+            commit(std::move(p));
+            return true;
+        }
+    }
+    return false;
 }
 
 Policy PolicyStore::commit(Policy next)
@@ -157,6 +166,8 @@ Policy PolicyStore::commit(Policy next)
     for (auto& [_, s] : next.sets)
         s.normalize();
     check_policy(next);
+    // Each --iif name in its own rule's namespace (the ids are assigned by now).
+    const IifIndexes resolved = resolve_iifs(next);
 
     // The last commit left waiting out the packets still on the generation before it (an
     // RCU grace period, 5-20 ms here) to this one. It must be over before anything of that
@@ -174,17 +185,17 @@ Policy PolicyStore::commit(Policy next)
     const bool empty = next.rules.empty() && next.sets.empty() && next.default_action == ActionKind::pass;
     const uint32_t new_gen = maps_->active_gen() ^ 1;
     try {
-        {
-            NetnsScope ns(netns_);  // --iif names are the namespace's interfaces
-            compiled = compile_policy(next, ifindex_here);
-        }
+        compiled = compile_policy(next, [&resolved](const Rule& r) {
+            auto it = resolved.find(r.id);
+            return it == resolved.end() ? 0u : it->second;
+        });
         prepared = prepare_commit(*compiled);
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
         slot_of = maps_->active_slots();
         if (empty)
             clear_stored(new_gen);
         else
-            write_stored(new_gen, encode_policy(next));
+            write_stored(new_gen, encode_policy(next, resolved));
     } catch (...) {
         settled.wait();
         throw;

@@ -22,15 +22,23 @@ struct RuleCounters {
 
 class PolicyStore {
 public:
-    // Creates the shared maps if needed. `netns`: where --iif names are resolved.
-    explicit PolicyStore(std::string netns = "");
+    // Creates the shared maps if needed. --iif names do not depend on the command's
+    // namespace: each rule records its own (iif_resolve.h).
+    PolicyStore();
     ~PolicyStore();
 
-    // The committed policy (empty, default pass, before the first commit).
-    Policy current() const;
-    // Checks `next`, gives rules without an id the next free ids, compiles it and
-    // switches every interface to it at once. Returns the policy as committed.
+    // The committed policy (empty, default pass, before the first commit). `resolved`, when
+    // given, gets the ifindex each --iif rule's name had at that commit (0: not found).
+    Policy current(IifIndexes* resolved = nullptr) const;
+    // Checks `next`, gives rules without an id the next free ids, resolves every --iif
+    // name in its rule's namespace, compiles it and switches every interface to it at once.
+    // Returns the policy as committed.
     Policy commit(Policy next);
+    // Resolves the --iif names again (--iif-pending ones that appeared, names that went or
+    // moved to another ifindex) and commits the current policy if any changed. Returns
+    // whether it committed. A daemon calls this on RTM_NEWLINK / RTM_DELLINK; until there
+    // is one, every commit does the same.
+    bool resolve_pending();
     // Counters by rule id, summed over CPUs.
     std::map<uint32_t, RuleCounters> counters() const;
     uint64_t commits() const;
@@ -41,7 +49,6 @@ private:
     void write_stored(uint32_t gen, const std::string& image);
     void clear_stored(uint32_t gen);
 
-    std::string netns_;
     UniqueFd lock_;
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;

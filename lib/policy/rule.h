@@ -68,6 +68,13 @@ struct Rule {
     PortRange sport, dport;
     std::optional<uint16_t> vlan;  // outermost VLAN tag's ID
     std::string iif;               // ingress interface name, empty: any
+    // The network namespace (`ip netns` name) `iif` is an interface of, recorded when the
+    // rule was added (`-n NS`); empty: the namespace xdpctl runs in. Every commit resolves
+    // `iif` there, whatever namespace that command was given (lib/policy/iif_resolve.h).
+    std::string iif_netns;
+    // `iif` need not exist yet (--iif-pending): a missing name is not an error and is
+    // resolved again at every commit. Without it, adding a rule whose `iif` is missing fails.
+    bool iif_pending = false;
     TcpFlagsMatch tcp_flags;
     bool fragment = false;         // matches non-first fragments only
     Action action;
@@ -95,6 +102,10 @@ struct Policy {
     ActionKind default_action = ActionKind::pass;  // pass or drop only
     bool operator==(const Policy&) const = default;
 };
+
+// Rule id -> the ifindex its `iif` resolved to at the commit (0: not found). Kept with the
+// stored policy, so `rule list` can say which names matched nothing when committed.
+using IifIndexes = std::map<uint32_t, uint32_t>;
 
 // Limits the datapath is built for (docs/filtering.md).
 inline constexpr size_t kMaxSets = 16;

@@ -134,6 +134,8 @@ void check_rule(const Rule& r)
     }
     if (r.action.kind == ActionKind::rate_limit && r.action.rate_pps == 0)
         fail_usage("--action rate-limit needs a rate above 0 packets per second");
+    if (r.iif.empty() && (!r.iif_netns.empty() || r.iif_pending))
+        fail_usage("--iif-netns and --iif-pending go with --iif IFACE");
 }
 
 std::vector<std::string> split_words(std::string_view line)
@@ -161,6 +163,14 @@ bool Prefix::contains(Family f, const std::array<uint8_t, 16>& a) const
             return false;
     }
     return true;
+}
+
+void validate_iif_netns(const std::string& name)
+{
+    validate_netns_name(name);
+    // A rule is one line of words in a rule file and in `export`, '#' starts a comment.
+    if (name.find_first_of(" \t\n\r\v\f#") != std::string::npos)
+        fail_usage("network namespace '{}': a rule cannot record a name with spaces or '#'", name);
 }
 
 Prefix parse_prefix(std::string_view tok)
@@ -262,6 +272,11 @@ Rule parse_rule(const std::vector<std::string>& args)
         } else if (opt == "--iif") {
             r.iif = value();
             validate_ifname(r.iif);
+        } else if (opt == "--iif-netns") {
+            r.iif_netns = value();
+            validate_iif_netns(r.iif_netns);
+        } else if (opt == "--iif-pending") {
+            r.iif_pending = true;
         } else if (opt == "--tcp-flags") {
             r.tcp_flags = parse_tcp_flags(value());
         } else if (opt == "--fragment") {
@@ -336,6 +351,10 @@ std::string format_rule(const Rule& r)
         add("--vlan", std::to_string(*r.vlan));
     if (!r.iif.empty())
         add("--iif", r.iif);
+    if (!r.iif_netns.empty())
+        add("--iif-netns", r.iif_netns);
+    if (r.iif_pending)
+        s += " --iif-pending";
     if (!r.tcp_flags.any()) {
         static const char* names[] = {"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"};
         std::string f;

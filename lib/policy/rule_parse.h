@@ -24,6 +24,10 @@ Rule parse_rule(const std::vector<std::string>& args);
 // The canonical text of a rule's options (what export prints); parse_rule reads it back.
 std::string format_rule(const Rule& r);
 
+// The namespace an --iif rule records (--iif-netns, or -n when the rule is added): a
+// namespace name that also survives a rule file's words. Throws a usage error.
+void validate_iif_netns(const std::string& name);
+
 // Whole-policy checks: sets exist, ids unique, limits. Throws a usage error.
 void check_policy(const Policy& p);
 

@@ -1,0 +1,118 @@
+#include "policy/iif_resolve.h"
+
+#include <net/if.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "error.h"
+#include "iface_ref.h"
+#include "netns.h"
+#include "policy/rule_parse.h"
+
+namespace xdpctl::policy {
+
+namespace {
+
+std::string where(const std::string& netns)
+{
+    return netns.empty() ? "xdpctl's own network namespace" : "network namespace '" + netns + "'";
+}
+
+// The namespace's identity (device and inode of its nsfs file): two names, or a name and
+// xdpctl's own namespace, can be one namespace. {0, 0} when it does not exist.
+std::pair<dev_t, ino_t> netns_identity(const std::string& netns)
+{
+    struct stat st {};
+    if (stat(netns.empty() ? "/proc/self/ns/net" : ("/run/netns/" + netns).c_str(), &st) != 0)
+        return {0, 0};
+    return {st.st_dev, st.st_ino};
+}
+
+}  // namespace
+
+void bind_iif_netns(Rule& r, const std::string& netns)
+{
+    if (r.iif.empty() || !r.iif_netns.empty() || netns.empty())
+        return;
+    validate_iif_netns(netns);
+    r.iif_netns = netns;
+}
+
+IifIndexes resolve_iifs(const Policy& p)
+{
+    std::map<std::string, std::vector<const Rule*>> by_netns;
+    for (const Rule& r : p.rules)
+        if (!r.iif.empty())
+            by_netns[r.iif_netns].push_back(&r);
+    IifIndexes out;
+    for (const auto& [netns, rules] : by_netns) {
+        // A namespace that is gone takes its interfaces with it: no match, and no reason to
+        // refuse a commit that did not touch those rules.
+        if (!netns.empty() && !netns_exists(netns)) {
+            for (const Rule* r : rules)
+                out[r->id] = 0;
+            continue;
+        }
+        NetnsScope in(netns);
+        for (const Rule* r : rules)
+            out[r->id] = if_nametoindex(r->iif.c_str());
+    }
+    return out;
+}
+
+std::vector<std::string> iif_index_collisions(const Policy& p, const IifIndexes& resolved)
+{
+    struct Loaded {
+        IfaceRef iface;
+        uint32_t ifindex;
+        std::pair<dev_t, ino_t> netns;
+    };
+    std::vector<std::string> out;
+    if (std::none_of(resolved.begin(), resolved.end(), [](const auto& r) { return r.second != 0; }))
+        return out;  // no interface to collide with: no namespace to look into
+    std::vector<Loaded> loaded;
+    for (const IfaceRef& i : pinned_ifaces()) {
+        if (!i.netns.empty() && !netns_exists(i.netns))
+            continue;
+        NetnsScope in(i.netns);
+        if (uint32_t idx = if_nametoindex(i.ifname.c_str()))
+            loaded.push_back({i, idx, netns_identity(i.netns)});
+    }
+    for (const Rule& r : p.rules) {
+        auto it = resolved.find(r.id);
+        if (r.iif.empty() || it == resolved.end() || it->second == 0)
+            continue;
+        const auto own = netns_identity(r.iif_netns);
+        for (const Loaded& l : loaded)
+            if (l.ifindex == it->second && l.netns != own)
+                out.push_back(fmt::format(
+                    "rule {}: --iif {} (index {} in {}) also matches on {}, which has the same index "
+                    "in another namespace: the datapath matches --iif by index alone "
+                    "(docs/filtering.md)",
+                    r.id, r.iif, it->second, where(r.iif_netns), l.iface.display()));
+    }
+    return out;
+}
+
+void require_iif_exists(const Rule& r)
+{
+    if (r.iif.empty() || r.iif_pending)
+        return;
+    if (!r.iif_netns.empty() && !netns_exists(r.iif_netns))
+        fail_usage("--iif '{}': network namespace '{}' not found (see 'ip netns list'; add "
+                   "--iif-pending if it will appear later)",
+                   r.iif, r.iif_netns);
+    uint32_t idx = 0;
+    {
+        NetnsScope in(r.iif_netns);
+        idx = if_nametoindex(r.iif.c_str());
+    }
+    if (idx == 0)
+        fail_usage("--iif '{}': no such interface in {} (add --iif-pending if it will appear later)",
+                   r.iif, where(r.iif_netns));
+}
+
+}  // namespace xdpctl::policy
