@@ -9,10 +9,14 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 
+#include "iface_index.h"
 #include "iface_pins.h"
 #include "lb/lb_maps.h"
 #include "loader.h"
 #include "map_memory.h"
+#include "netns.h"
+#include "pin_layout.h"
+#include "pin_target.h"
 #include "unique_fd.h"
 
 namespace xdpctl {
@@ -150,10 +154,20 @@ std::optional<LbStatus> collect_lb_status()
 std::vector<IfaceStatus> collect_status()
 {
     std::vector<IfaceStatus> out;
-    for (const auto& ref : pinned_ifaces()) {
-        IfacePins pins(ref);
+    for (const auto& pinned : pinned_ifaces()) {
+        IfacePins pins(pinned.dir);
         IfaceStatus st;
-        st.iface = ref;
+        st.iface = pinned.ref();
+        st.display = pinned.display();
+        st.pin_dir = pinned.dir;
+        st.netns_id = pinned.netns_id ? pinned.netns_id->key() : "";
+        if (!pinned.where) {
+            st.stale.push_back("its network namespace is gone");
+        } else {
+            NetnsScope ns(*pinned.where);
+            for (const auto& t : foreign_or_stale_pins(pins, find_ifindex(st.iface), st.iface.ifname))
+                st.stale.push_back(describe(t));
+        }
         st.meta = pins.read_meta();
         std::string xdp_attach = st.meta ? xdp_mode_name(st.meta->xdp_mode) : "?";
         add_linked_prog(st, pins.link_xdp, "xdp", xdp_attach);
