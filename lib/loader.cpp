@@ -204,6 +204,16 @@ void write_meta(const IfacePins& pins, const xdpctl_iface_meta& m)
         fail("cannot write {}: {}", pins.meta, errno_str(errno));
 }
 
+// Pins whose links are another namespace's interface's are never reused or detached from
+// here. `list`: one "\n  PIN: WHAT" line each.
+[[noreturn]] void fail_foreign_pins(const IfaceRef& iface, const std::string& dir,
+                                    const std::string& list)
+{
+    fail("the pins of {} under {} are attached to another network namespace's interface:{}\n"
+         "xdpctl there removes them ('xdpctl unload'), or 'xdpctl unload --all'",
+         iface.display(), dir, list);
+}
+
 // Links attached in this load, pinned together at the end.
 struct PendingPins {
     std::vector<std::pair<UniqueFd, std::string>> items;
@@ -275,9 +285,7 @@ struct Loader {
             list += "\n  " + xdpctl::describe(t);
         for (const auto& t : bad)
             if (t.state == PinState::elsewhere)
-                fail("the pins of {} under {} are attached to another network namespace's "
-                     "interface:{}\nxdpctl there removes them ('xdpctl unload'), or 'xdpctl unload --all'",
-                     opts.iface.display(), pins.dir, list);
+                fail_foreign_pins(opts.iface, pins.dir, list);
         if (!opts.force)
             fail("the pins of {} under {} are stale:{}\n'xdpctl unload {}' removes them, "
                  "'xdpctl load --force {}' replaces them",
@@ -549,10 +557,7 @@ void unload_pins(const IfacePins& pins, const std::optional<NetnsLocation>& wher
         for (const auto& t : foreign_or_stale_pins(pins, ifindex, iface.ifname)) {
             foreign |= t.state == PinState::elsewhere;
             if (strict && t.state == PinState::elsewhere)
-                fail("the pins of {} under {} are attached to another network namespace's "
-                     "interface:\n  {}\nxdpctl there removes them ('xdpctl unload'), or "
-                     "'xdpctl unload --all'",
-                     iface.display(), pins.dir, describe(t));
+                fail_foreign_pins(iface, pins.dir, "\n  " + describe(t));
         }
         // Not our clsact filters to remove when the pins are another interface's.
         detach_all(pins, foreign ? 0 : ifindex, meta);

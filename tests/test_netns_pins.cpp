@@ -302,6 +302,8 @@ class UnloadAll : public NoPolicyTest {};
 
 TEST_F(UnloadAll, PolicyAloneNeedsYes)
 {
+    // No interface loaded anywhere (with the host's bpffs, another suite's leftovers).
+    run_cmd({xdpctl_bin(), "unload", "--all", "--yes"});
     xdpctl_ok({"rule", "add", "--proto", "udp", "--dport", "9", "--action", "drop"});
     CmdResult r = xdpctl({"unload", "--all"});
     EXPECT_EQ(r.exit_code, 2) << r;
@@ -324,6 +326,19 @@ TEST_F(UnloadAll, WithAnInterfaceSaysWhatItDeleted)
     EXPECT_EQ(r.exit_code, 0) << r;
     EXPECT_TRUE(contains(r.out, "unloaded from " + lab.dut().ifname + "@" + lab.dut().ns)) << r;
     EXPECT_TRUE(contains(r.out, "deleted the policy: 1 rule(s)")) << r;
+}
+
+// The namespace is deleted under a load: --all removes its stale pins, naming them.
+TEST_F(UnloadAll, CleansStalePins)
+{
+    NetnsLab lab;
+    lab.load();
+    const std::string dir = lab.dut_pin_dir();
+    run_ok({"ip", "netns", "del", lab.dut().ns});
+    CmdResult r = xdpctl({"unload", "--all"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_TRUE(contains(r.out, "unloaded from " + lab.dut().ifname + "@" + lab.dut().ns)) << r;
+    EXPECT_FALSE(fs::exists(dir));
 }
 
 }  // namespace
