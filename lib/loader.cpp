@@ -303,7 +303,7 @@ struct Loader {
             check_targets();
         attached = pins.attached();
         if (attached && (!old || old->ifindex != __u32(ifindex))) {
-            // A load killed before its record, or an interface deleted and made again.
+            // A load killed before its record (links of a deleted interface are stale: above).
             detach_all(pins, ifindex, std::nullopt);
             res.notes.push_back("removed what an interrupted or stale earlier load left");
             old.reset();
@@ -476,7 +476,7 @@ struct Loader {
                 res.meta.flags |= XDPCTL_META_F_CREATED_CLSACT;
             pending.pin_all();
             write_meta(pins, res.meta);
-            record_netns_name(netns_id, opts.iface.netns.empty() ? current_netns_name() : opts.iface.netns);
+            record_netns_name(netns_id, opts.iface.netns);
         } catch (...) {
             pending.rollback();
             if (clsact_attached_here && !old)

@@ -49,8 +49,9 @@ std::string legacy_decap_pin_dir(const IfaceRef& ref)
     return root() + "/decap/" + (ref.netns.empty() ? "-" : ref.netns) + "/" + ref.ifname;
 }
 
-void record_netns_name(const NetnsId& id, const std::string& name)
+void record_netns_name(const NetnsId& id, const std::string& netns_arg)
 {
+    const std::string name = netns_arg.empty() ? current_netns_name() : netns_arg;
     const std::string dir = netns_pin_dir(id) + "/name";
     if (recorded_netns_name(id) == name)
         return;

@@ -29,8 +29,9 @@ std::string decap_pin_dir(const NetnsId& id, const std::string& ifname);
 std::string legacy_iface_pin_dir(const IfaceRef& ref);
 std::string legacy_decap_pin_dir(const IfaceRef& ref);
 
-// Remembers `name` as the namespace's name (replacing an older one); "" removes it.
-void record_netns_name(const NetnsId& id, const std::string& name);
+// Remembers the namespace's name (replacing an older one): `netns_arg` (the -n name), or
+// when "" the current namespace's /run/netns name, if any. Call it inside the namespace.
+void record_netns_name(const NetnsId& id, const std::string& netns_arg);
 std::string recorded_netns_name(const NetnsId& id);
 
 // Where the pins of an interface named on the command line are: under its namespace's

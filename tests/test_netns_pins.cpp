@@ -89,6 +89,7 @@ protected:
                 run_cmd({"ip", "netns", "del", ns});
             } else {
                 xdpctl({"-n", ns, "unload", kIf});
+                xdpctl({"-n", ns, "lb", "decap", "detach", kIf});
             }
         }
         release_emergency_cleanup(slot_);
@@ -202,6 +203,14 @@ TEST_F(NetnsPins, DecapAttachInsideEachNamespace)
     ASSERT_EQ(r.exit_code, 0) << r;
     EXPECT_EQ(tcx_ingress_progs(a_), 0u);
     EXPECT_EQ(tcx_ingress_progs(b_), 1u);
+
+    // B deleted while attached: its pins are found by the name B had.
+    const std::string dir = decap_pin_dir(*named_netns_id(b_), kIf);
+    ASSERT_TRUE(fs::exists(dir)) << dir;
+    run_ok({"ip", "netns", "del", b_});
+    r = xdpctl({"-n", b_, "lb", "decap", "detach", kIf});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    EXPECT_FALSE(fs::exists(dir));
 }
 
 // The interface is deleted under a load, then made again: the pinned link is detached.

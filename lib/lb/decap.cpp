@@ -78,7 +78,8 @@ bool decap_attach(const IfaceRef& iface, const std::vector<IpAddr>& addrs)
     // Everything in the interface's namespace: its pins are keyed by that namespace.
     NetnsScope ns(iface.netns);
     const int ifindex = resolve_ifindex(iface);
-    const std::string dir = decap_pin_dir(current_netns_id(), iface.ifname);
+    const NetnsId netns_id = current_netns_id();
+    const std::string dir = decap_pin_dir(netns_id, iface.ifname);
     adopt_legacy_pins(legacy_decap_pin_dir(iface), dir, [&](const std::string& d) {
         auto t = link_target(d, ifindex, iface);
         return !t || t->state != PinState::elsewhere;
@@ -115,6 +116,7 @@ bool decap_attach(const IfaceRef& iface, const std::vector<IpAddr>& addrs)
         unpin(dir + "/dst");
         throw;
     }
+    record_netns_name(netns_id, iface.netns);
     return true;
 }
 
