@@ -155,6 +155,24 @@ void print_shared(const std::vector<MapStatus>& shared)
                    m.memlock_bytes);
 }
 
+void print_decaps(const std::vector<DecapStatus>& decaps)
+{
+    for (const auto& d : decaps) {
+        if (d.stale.empty()) {
+            fmt::print("decapsulator on {}: attached\n", d.display);
+            continue;
+        }
+        fmt::print("decapsulator on {}: stale (pins under {}; 'xdpctl {}' removes them)\n",
+                   d.display, d.pin_dir,
+                   d.display == d.iface.display()
+                       ? (d.iface.netns.empty() ? "" : "-n " + d.iface.netns + " ") +
+                             "lb decap detach " + d.iface.ifname
+                       : std::string("unload --all"));
+        for (const auto& why : d.stale)
+            fmt::print("  {}\n", why);
+    }
+}
+
 void print_lb(const std::optional<LbStatus>& lb)
 {
     if (!lb || lb->vips == 0)
@@ -179,6 +197,7 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             auto all = collect_status();
             auto shared = collect_shared_maps();
             auto lb = collect_lb_status();
+            auto decaps = collect_decap_status();
             bool stats_on = bpf_stats_enabled();
             if (*json || g.pretty) {
                 nlohmann::json j;
@@ -204,11 +223,19 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 j["interfaces"] = nlohmann::json::array();
                 for (const auto& s : all)
                     j["interfaces"].push_back(to_json(s));
+                j["decapsulators"] = nlohmann::json::array();
+                for (const auto& d : decaps)
+                    j["decapsulators"].push_back({{"interface", d.iface.ifname},
+                                                  {"netns", d.iface.netns},
+                                                  {"pin_dir", d.pin_dir},
+                                                  {"state", d.stale.empty() ? "attached" : "stale"},
+                                                  {"stale", d.stale}});
                 print_json(g, j);
             } else {
                 print_table(all, stats_on);
                 print_shared(shared);
                 print_lb(lb);
+                print_decaps(decaps);
             }
             return 0;
         };

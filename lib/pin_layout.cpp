@@ -154,7 +154,10 @@ std::string PinnedIface::display() const
     return r.display();
 }
 
-std::vector<PinnedIface> pinned_ifaces()
+namespace {
+// Every directory of `kind` ("if", "decap") under the namespaces' directories and the
+// previous release's places.
+std::vector<PinnedIface> pinned_dirs(const std::string& kind)
 {
     std::vector<PinnedIface> out;
     std::error_code ec;
@@ -175,23 +178,38 @@ std::vector<PinnedIface> pinned_ifaces()
             continue;
         p.where = find_netns(*p.netns_id);
         p.recorded_name = recorded_netns_name(*p.netns_id);
-        scan(e.path() / "if", p);
+        scan(e.path() / kind, p);
     }
     // The previous release's: without -n, made in whichever namespace xdpctl ran in (taken
     // to be this one; the link checks tell otherwise); with -n, in the named one.
+    // if/IFNAME and netns/NS/if/IFNAME; decap/-/IFNAME and decap/NS/IFNAME.
+    const bool decap = kind == "decap";
     PinnedIface here;
     here.where = NetnsLocation{true, "", ""};
-    scan(root() + "/if", here);
-    for (const auto& ns : fs::directory_iterator(root() + "/netns", ec)) {
+    scan(decap ? root() + "/decap/-" : root() + "/if", here);
+    for (const auto& ns : fs::directory_iterator(root() + (decap ? "/decap" : "/netns"), ec)) {
         PinnedIface p;
         p.legacy_netns = ns.path().filename().string();
+        if (decap && p.legacy_netns == "-")
+            continue;
         p.where = netns_by_name(p.legacy_netns);
-        scan(ns.path() / "if", p);
+        scan(decap ? ns.path() : ns.path() / "if", p);
     }
     std::sort(out.begin(), out.end(), [](const PinnedIface& a, const PinnedIface& b) {
         return std::make_pair(a.display(), a.dir) < std::make_pair(b.display(), b.dir);
     });
     return out;
+}
+}  // namespace
+
+std::vector<PinnedIface> pinned_ifaces()
+{
+    return pinned_dirs("if");
+}
+
+std::vector<PinnedIface> pinned_decaps()
+{
+    return pinned_dirs("decap");
 }
 
 }  // namespace xdpctl

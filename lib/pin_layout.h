@@ -52,7 +52,7 @@ bool adopt_legacy_pins(const std::string& legacy, const std::string& dir,
 // Removes the empty directories above `dir`, up to and including the pin root.
 void remove_empty_pin_parents(const std::string& dir);
 
-// An interface that has an xdpctl pin directory.
+// An interface that has an xdpctl pin directory (its own, or its decapsulator's).
 struct PinnedIface {
     std::string ifname;
     std::string dir;
@@ -70,5 +70,7 @@ struct PinnedIface {
 
 // Every interface with a pin directory (new and legacy places), sorted by display name.
 std::vector<PinnedIface> pinned_ifaces();
+// Every interface with a decapsulator's pin directory, the same way.
+std::vector<PinnedIface> pinned_decaps();
 
 }  // namespace xdpctl

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <bpf/bpf.h>
@@ -151,6 +152,22 @@ std::optional<LbStatus> collect_lb_status()
     return st;
 }
 
+namespace {
+// Why the pins under `pinned` are stale: its namespace is gone, or what `check(ifindex)`
+// (run inside the namespace) finds not attached to the interface there.
+std::vector<std::string> stale_reasons(
+    const PinnedIface& pinned, const std::function<std::vector<PinTarget>(int ifindex)>& check)
+{
+    if (!pinned.where)
+        return {"its network namespace is gone"};
+    NetnsScope ns(*pinned.where);
+    std::vector<std::string> out;
+    for (const auto& t : check(find_ifindex(pinned.ref())))
+        out.push_back(describe(t));
+    return out;
+}
+}  // namespace
+
 std::vector<IfaceStatus> collect_status()
 {
     std::vector<IfaceStatus> out;
@@ -161,13 +178,9 @@ std::vector<IfaceStatus> collect_status()
         st.display = pinned.display();
         st.pin_dir = pinned.dir;
         st.netns_id = pinned.netns_id ? pinned.netns_id->key() : "";
-        if (!pinned.where) {
-            st.stale.push_back("its network namespace is gone");
-        } else {
-            NetnsScope ns(*pinned.where);
-            for (const auto& t : foreign_or_stale_pins(pins, find_ifindex(st.iface), st.iface.ifname))
-                st.stale.push_back(describe(t));
-        }
+        st.stale = stale_reasons(pinned, [&](int ifindex) {
+            return foreign_or_stale_pins(pins, ifindex, pinned.ifname);
+        });
         st.meta = pins.read_meta();
         std::string xdp_attach = st.meta ? xdp_mode_name(st.meta->xdp_mode) : "?";
         add_linked_prog(st, pins.link_xdp, "xdp", xdp_attach);
@@ -177,6 +190,29 @@ std::vector<IfaceStatus> collect_status()
         add_pinned_prog(st, pins.prog_tc_eg, "tc_egress");
         add_map(st, pins.stats);
         add_map(st, pins.meta);
+        out.push_back(std::move(st));
+    }
+    return out;
+}
+
+std::vector<DecapStatus> collect_decap_status()
+{
+    std::vector<DecapStatus> out;
+    for (const auto& pinned : pinned_decaps()) {
+        DecapStatus st;
+        st.iface = pinned.ref();
+        st.display = pinned.display();
+        st.pin_dir = pinned.dir;
+        const std::string link = pinned.dir + "/link";
+        st.stale = stale_reasons(pinned, [&](int ifindex) {
+            std::vector<PinTarget> bad;
+            auto t = check_pin(link, PinKind::tcx_link, TcDirection::ingress, ifindex, pinned.ifname);
+            if (!t)
+                bad.push_back({link, PinState::detached, "not pinned (an interrupted attach)"});
+            else if (t->state != PinState::here)
+                bad.push_back(*t);
+            return bad;
+        });
         out.push_back(std::move(st));
     }
     return out;

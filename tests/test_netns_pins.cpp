@@ -204,10 +204,19 @@ TEST_F(NetnsPins, DecapAttachInsideEachNamespace)
     EXPECT_EQ(tcx_ingress_progs(a_), 0u);
     EXPECT_EQ(tcx_ingress_progs(b_), 1u);
 
-    // B deleted while attached: its pins are found by the name B had.
+    // B deleted while attached: status shows its pins stale, found by the name B had.
     const std::string dir = decap_pin_dir(*named_netns_id(b_), kIf);
     ASSERT_TRUE(fs::exists(dir)) << dir;
+    auto decap_state = [&] {
+        const json st = xdpctl_json({"status", "--json"});
+        for (const auto& d : st.at("decapsulators"))
+            if (d.at("pin_dir") == dir)
+                return d.at("state").get<std::string>();
+        return std::string("missing");
+    };
+    EXPECT_EQ(decap_state(), "attached");
     run_ok({"ip", "netns", "del", b_});
+    EXPECT_EQ(decap_state(), "stale");
     r = xdpctl({"-n", b_, "lb", "decap", "detach", kIf});
     ASSERT_EQ(r.exit_code, 0) << r;
     EXPECT_FALSE(fs::exists(dir));
