@@ -8,6 +8,7 @@
 #include "command.h"
 #include "error.h"
 #include "iface_pins.h"
+#include "pin_layout.h"
 #include "stats_snapshot.h"
 #include "system_checks.h"
 
@@ -143,16 +144,19 @@ void add_stats_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 fail_usage("stats: --count needs --interval");
             require_privileges();
             require_bpffs();
-            std::vector<IfaceRef> ifaces;
+            std::vector<std::pair<IfaceRef, std::string>> ifaces;  // with their pin directory
             if (o->all)
-                ifaces = pinned_ifaces();
-            else
-                ifaces.push_back(iface_arg(g, o->iface));
+                for (const auto& p : pinned_ifaces())
+                    ifaces.emplace_back(p.ref(), p.dir);
+            else {
+                IfaceRef ref = iface_arg(g, o->iface);
+                ifaces.emplace_back(ref, locate_pins(ref, "if").dir);
+            }
 
             auto take = [&] {
                 std::vector<IfaceSnapshot> v;
-                for (const auto& i : ifaces)
-                    v.push_back(take_snapshot(i, o->per_cpu));
+                for (const auto& [ref, dir] : ifaces)
+                    v.push_back(take_snapshot(ref, dir, o->per_cpu));
                 return v;
             };
             auto emit = [&](const std::vector<IfaceSnapshot>& cur,

@@ -31,15 +31,14 @@ nlohmann::json ns_per_packet(const ProgStatus& p)
     return double(p.run_time_ns) / double(p.run_cnt);
 }
 
-// "loaded"; "defunct": attached programs lost their device (it or its namespace is gone);
-// "partial": an interrupted load left pins.
+// "loaded"; "stale": pinned links detached (their interface or namespace is gone) or
+// attached to another namespace's interface; "partial": an interrupted load left pins.
 std::string state_of(const IfaceStatus& s)
 {
+    if (!s.stale.empty())
+        return "stale";
     if (!s.meta)
         return "partial";
-    for (const auto& p : s.progs)
-        if (!p.linked)
-            return "defunct";
     return "loaded";
 }
 
@@ -48,7 +47,10 @@ nlohmann::json to_json(const IfaceStatus& s)
     nlohmann::json j;
     j["interface"] = s.iface.ifname;
     j["netns"] = s.iface.netns;
+    j["netns_id"] = s.netns_id;
+    j["pin_dir"] = s.pin_dir;
     j["state"] = state_of(s);
+    j["stale"] = s.stale;
     if (s.meta) {
         nlohmann::json hooks = nlohmann::json::array();
         if (s.meta->hooks & XDPCTL_HOOKS_XDP)
@@ -97,13 +99,22 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
         return;
     }
     for (const auto& s : all) {
+        if (!s.stale.empty()) {
+            // A namespace without a name cannot be named with -n: only --all reaches it.
+            fmt::print("{}: stale (pins under {}; 'xdpctl unload {}' removes them)\n", s.display,
+                       s.pin_dir, s.display == s.iface.display() ? s.iface.cli_args() : "--all");
+            for (const auto& why : s.stale)
+                fmt::print("  {}\n", why);
+            if (!s.meta)
+                continue;
+        }
         if (!s.meta) {
             fmt::print("{}: partial (an interrupted load left pins; 'xdpctl load' or 'xdpctl "
                        "unload' finishes it)\n",
-                       s.iface.display());
+                       s.display);
             continue;
         }
-        fmt::print("{}  {}  ifindex {}  malformed: {}  loaded {}{}\n", s.iface.display(), state_of(s),
+        fmt::print("{}  {}  ifindex {}  malformed: {}  loaded {}{}\n", s.display, state_of(s),
                    s.meta->ifindex, malformed_name(s.meta->malformed),
                    iso_time(s.meta->loaded_at_ns),
                    s.meta->reloaded_at_ns ? ", reloaded " + iso_time(s.meta->reloaded_at_ns) : "");
@@ -115,7 +126,7 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
                        p.attach, p.id, p.name, p.verified_insns, p.xlated_bytes, p.jited_bytes,
                        stats_on ? fmt::format("{}", p.run_cnt) : "-",
                        nspp.is_null() ? "-" : fmt::format("{:.1f}", nspp.get<double>()),
-                       p.linked ? "" : "  (defunct: device gone)");
+                       p.linked ? "" : "  (detached: device gone)");
         }
         __u64 mem = 0;
         std::string maps;
@@ -144,6 +155,24 @@ void print_shared(const std::vector<MapStatus>& shared)
                    m.memlock_bytes);
 }
 
+void print_decaps(const std::vector<DecapStatus>& decaps)
+{
+    for (const auto& d : decaps) {
+        if (d.stale.empty()) {
+            fmt::print("decapsulator on {}: attached\n", d.display);
+            continue;
+        }
+        fmt::print("decapsulator on {}: stale (pins under {}; 'xdpctl {}' removes them)\n",
+                   d.display, d.pin_dir,
+                   d.display == d.iface.display()
+                       ? (d.iface.netns.empty() ? "" : "-n " + d.iface.netns + " ") +
+                             "lb decap detach " + d.iface.ifname
+                       : std::string("unload --all"));
+        for (const auto& why : d.stale)
+            fmt::print("  {}\n", why);
+    }
+}
+
 void print_lb(const std::optional<LbStatus>& lb)
 {
     if (!lb || lb->vips == 0)
@@ -168,6 +197,7 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             auto all = collect_status();
             auto shared = collect_shared_maps();
             auto lb = collect_lb_status();
+            auto decaps = collect_decap_status();
             bool stats_on = bpf_stats_enabled();
             if (*json || g.pretty) {
                 nlohmann::json j;
@@ -193,11 +223,19 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 j["interfaces"] = nlohmann::json::array();
                 for (const auto& s : all)
                     j["interfaces"].push_back(to_json(s));
+                j["decapsulators"] = nlohmann::json::array();
+                for (const auto& d : decaps)
+                    j["decapsulators"].push_back({{"interface", d.iface.ifname},
+                                                  {"netns", d.iface.netns},
+                                                  {"pin_dir", d.pin_dir},
+                                                  {"state", d.stale.empty() ? "attached" : "stale"},
+                                                  {"stale", d.stale}});
                 print_json(g, j);
             } else {
                 print_table(all, stats_on);
                 print_shared(shared);
                 print_lb(lb);
+                print_decaps(decaps);
             }
             return 0;
         };

@@ -2,32 +2,89 @@
 
 #include "command.h"
 #include "error.h"
+#include "iface_pins.h"
 #include "loader.h"
+#include "policy/policy_store.h"
+#include "status.h"
+#include "system_checks.h"
 
 namespace xdpctl::ctl {
+
+namespace {
+
+// The stored policy that `unload --all` deletes with the shared maps.
+struct StoredPolicy {
+    size_t rules = 0, sets = 0, vips = 0;
+    bool default_drop = false;
+
+    bool empty() const { return !rules && !sets && !vips && !default_drop; }
+    std::string describe() const
+    {
+        return fmt::format("{} rule(s), {} set(s), {} VIP(s){}", rules, sets, vips,
+                           default_drop ? ", default drop" : "");
+    }
+};
+
+// Read without creating anything: no shared maps, no policy.
+StoredPolicy stored_policy()
+{
+    StoredPolicy s;
+    if (path_exists(shared_maps_dir() + "/xdpctl_pctl") &&
+        path_exists(shared_maps_dir() + "/xdpctl_psrc")) {
+        policy::Policy p = policy::PolicyStore().current();
+        s.rules = p.rules.size();
+        s.sets = p.sets.size();
+        s.default_drop = p.default_action != policy::ActionKind::pass;
+    }
+    if (auto lb = collect_lb_status())
+        s.vips = lb->vips;
+    return s;
+}
+
+int unload_everything(bool yes)
+{
+    require_privileges();
+    require_bpffs();
+    const StoredPolicy policy = stored_policy();
+    // With nothing loaded, the policy is all that would go: a slip of the keyboard must not
+    // take a host's whole policy.
+    if (!yes && !policy.empty() && pinned_ifaces().empty())
+        fail_usage("unload --all: xdpctl is loaded on no interface; it would delete the stored "
+                   "policy ({}): give --yes to delete it",
+                   policy.describe());
+    auto gone = unload_all();
+    for (const auto& i : gone)
+        fmt::print("unloaded from {}\n", i.display());
+    if (!policy.empty())
+        fmt::print("deleted the policy: {}\n", policy.describe());
+    if (gone.empty() && policy.empty())
+        fmt::print("nothing was loaded\n");
+    return 0;
+}
+
+}  // namespace
 
 void add_unload_command(CLI::App& app, const GlobalOptions& g, Runner& run)
 {
     struct Opts {
         std::string iface;
         bool all = false;
+        bool yes = false;
     };
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("unload", "Remove exactly what xdpctl attached and pinned");
     auto* iface = cmd->add_option("iface", o->iface, "Interface name");
-    auto* all = cmd->add_flag("--all", o->all, "Every interface, and all of /sys/fs/bpf/xdpctl");
+    auto* all = cmd->add_flag("--all", o->all,
+                              "Every interface, and all of /sys/fs/bpf/xdpctl (the policy too)");
+    auto* yes = cmd->add_flag("--yes", o->yes,
+                              "With --all: delete the stored policy even when no interface is loaded");
     iface->excludes(all);
+    yes->needs(all);
 
     cmd->callback([&g, &run, o] {
         run = [&g, o] {
-            if (o->all) {
-                auto gone = unload_all();
-                for (const auto& i : gone)
-                    fmt::print("unloaded from {}\n", i.display());
-                if (gone.empty())
-                    fmt::print("nothing was loaded\n");
-                return 0;
-            }
+            if (o->all)
+                return unload_everything(o->yes);
             if (o->iface.empty())
                 fail_usage("unload: name an interface or give --all");
             IfaceRef ref = iface_arg(g, o->iface);

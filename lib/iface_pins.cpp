@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 
 namespace xdpctl {
 
-IfacePins::IfacePins(const IfaceRef& ref)
-    : dir(ref.pin_dir()),
+IfacePins::IfacePins(const std::string& d)
+    : dir(d),
       stats(dir + "/stats"),
       meta(dir + "/meta"),
       link_xdp(dir + "/link_xdp"),

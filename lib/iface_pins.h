@@ -1,4 +1,4 @@
-// The pinned objects of one interface, under IfaceRef::pin_dir():
+// The pinned objects of one interface, in its directory (pin_layout.h):
 //   stats, meta        per-interface maps (kept across reloads)
 //   link_xdp           XDP bpf_link
 //   link_tc_in/_eg     tcx bpf_links
@@ -9,7 +9,6 @@
 #include <string>
 
 #include "abi/xdpctl_abi.h"
-#include "iface_ref.h"
 #include "unique_fd.h"
 
 struct bpf_map;
@@ -17,7 +16,7 @@ struct bpf_map;
 namespace xdpctl {
 
 struct IfacePins {
-    explicit IfacePins(const IfaceRef& ref);
+    explicit IfacePins(const std::string& dir);
 
     std::string dir;
     std::string stats;

@@ -1,9 +1,8 @@
 // Which interface xdpctl works on: a name, optionally inside a named network namespace
-// (as `ip -n NAME`), and where its pinned state lives in the host's bpffs.
+// (as `ip -n NAME`). Its pins are keyed by the namespace's identity (pin_layout.h).
 #pragma once
 
 #include <string>
-#include <vector>
 
 namespace xdpctl {
 
@@ -18,17 +17,12 @@ struct IfaceRef {
     std::string display() const;
     // How to name it on xdpctl's command line: "veth0" or "-n lab veth0", for hints.
     std::string cli_args() const;
-    // /sys/fs/bpf/xdpctl/if/IFNAME or /sys/fs/bpf/xdpctl/netns/NS/if/IFNAME
-    std::string pin_dir() const;
     bool operator==(const IfaceRef&) const = default;
 };
 
 // Checks a name the way the kernel does (dev_valid_name): throws a usage error if bad.
 void validate_ifname(const std::string& name);
 void validate_netns_name(const std::string& name);
-
-// Every interface that has an xdpctl pin directory, sorted.
-std::vector<IfaceRef> pinned_ifaces();
 
 // Pins under kPinRoot shared by all interfaces (rule and prefix maps live here).
 std::string shared_maps_dir();

@@ -22,6 +22,8 @@
 #include "lb/conntrack_table.h"
 #include "libbpf_log.h"
 #include "netns.h"
+#include "pin_layout.h"
+#include "pin_target.h"
 #include "skeleton.h"
 #include "system_checks.h"
 #include "xdpctl_tc.skel.h"
@@ -198,6 +200,16 @@ void write_meta(const IfacePins& pins, const xdpctl_iface_meta& m)
         fail("cannot write {}: {}", pins.meta, errno_str(errno));
 }
 
+// Pins whose links are another namespace's interface's are never reused or detached from
+// here. `list`: one "\n  PIN: WHAT" line each.
+[[noreturn]] void fail_foreign_pins(const IfaceRef& iface, const std::string& dir,
+                                    const std::string& list)
+{
+    fail("the pins of {} under {} are attached to another network namespace's interface:{}\n"
+         "xdpctl there removes them ('xdpctl unload'), or 'xdpctl unload --all'",
+         iface.display(), dir, list);
+}
+
 // Links attached in this load, pinned together at the end.
 struct PendingPins {
     std::vector<std::pair<UniqueFd, std::string>> items;
@@ -224,6 +236,7 @@ struct PendingPins {
 
 struct Loader {
     const LoadOptions& opts;
+    NetnsId netns_id;
     IfacePins pins;
     int ifindex = 0;
     std::optional<xdpctl_iface_meta> old;
@@ -232,17 +245,61 @@ struct Loader {
     bool clsact_attached_here = false;
     bool clsact_created_here = false;
 
-    explicit Loader(const LoadOptions& o) : opts(o), pins(o.iface) {}
+    // Runs inside the interface's namespace: its pins are that namespace's.
+    explicit Loader(const LoadOptions& o)
+        : opts(o), netns_id(current_netns_id()), pins(iface_pin_dir(netns_id, o.iface.ifname))
+    {
+    }
 
     bool want_xdp() const { return opts.hooks != HookSelection::tc; }
     bool want_tc() const { return opts.hooks != HookSelection::xdp; }
+
+    // The previous release's name-keyed pins move here once their links are seen to be
+    // this namespace's; another namespace's stay where they are.
+    void adopt_legacy()
+    {
+        const std::string legacy = legacy_iface_pin_dir(opts.iface);
+        auto ours = [&](const std::string& dir) {
+            for (const auto& t : foreign_or_stale_pins(IfacePins(dir), ifindex, opts.iface.ifname))
+                if (t.state == PinState::elsewhere)
+                    return false;
+            return true;
+        };
+        if (adopt_legacy_pins(legacy, pins.dir, ours))
+            res.notes.push_back(fmt::format("moved the previous release's pins {} to {}", legacy, pins.dir));
+    }
+
+    // Pinned links that are not attached to this interface here are never reused: another
+    // namespace's are refused, stale ones (interface or namespace gone) only go with --force.
+    void check_targets()
+    {
+        auto bad = foreign_or_stale_pins(pins, ifindex, opts.iface.ifname);
+        if (bad.empty())
+            return;
+        std::string list;
+        for (const auto& t : bad)
+            list += "\n  " + xdpctl::describe(t);
+        for (const auto& t : bad)
+            if (t.state == PinState::elsewhere)
+                fail_foreign_pins(opts.iface, pins.dir, list);
+        if (!opts.force)
+            fail("the pins of {} under {} are stale:{}\n'xdpctl unload {}' removes them, "
+                 "'xdpctl load --force {}' replaces them",
+                 opts.iface.display(), pins.dir, list, opts.iface.cli_args(), opts.iface.cli_args());
+        detach_all(pins, ifindex, std::nullopt);
+        res.notes.push_back("removed stale pins:" + list);
+        old.reset();
+    }
 
     void check_existing()
     {
         old = pins.read_meta();
         bool attached = pins.attached();
+        if (attached)
+            check_targets();
+        attached = pins.attached();
         if (attached && (!old || old->ifindex != __u32(ifindex))) {
-            // A load killed before its record, or an interface deleted and made again.
+            // A load killed before its record (links of a deleted interface are stale: above).
             detach_all(pins, ifindex, std::nullopt);
             res.notes.push_back("removed what an interrupted or stale earlier load left");
             old.reset();
@@ -378,6 +435,7 @@ struct Loader {
     void run()
     {
         ifindex = resolve_ifindex(opts.iface);
+        adopt_legacy();
         check_existing();
         if (want_xdp())
             check_foreign_xdp();
@@ -414,6 +472,7 @@ struct Loader {
                 res.meta.flags |= XDPCTL_META_F_CREATED_CLSACT;
             pending.pin_all();
             write_meta(pins, res.meta);
+            record_netns_name(netns_id, opts.iface.netns);
         } catch (...) {
             pending.rollback();
             if (clsact_attached_here && !old)
@@ -492,25 +551,31 @@ void drop_unused_shared_maps()
     remove_pin_tree(shared_maps_dir());
 }
 
-void unload_one(const IfaceRef& iface)
+// Detaches and removes one interface's pins. `where`: its namespace (none: gone, so its
+// links are defunct). `strict`: refuse pins attached to another namespace's interface
+// (`unload IFACE`); `unload --all` removes those too.
+void unload_pins(const IfacePins& pins, const std::optional<NetnsLocation>& where,
+                 const IfaceRef& iface, bool strict)
 {
-    IfacePins pins(iface);
     auto meta = pins.read_meta();
-    if (iface.netns.empty() || netns_exists(iface.netns)) {
-        NetnsScope ns(iface.netns);
-        detach_all(pins, find_ifindex(iface), meta);
+    if (where) {
+        NetnsScope ns(*where);
+        int ifindex = find_ifindex(iface);
+        bool foreign = false;
+        for (const auto& t : foreign_or_stale_pins(pins, ifindex, iface.ifname)) {
+            foreign |= t.state == PinState::elsewhere;
+            if (strict && t.state == PinState::elsewhere)
+                fail_foreign_pins(iface, pins.dir, "\n  " + describe(t));
+        }
+        // Not our clsact filters to remove when the pins are another interface's.
+        detach_all(pins, foreign ? 0 : ifindex, meta);
     } else {
         // The namespace is gone and its devices with it: the links are defunct.
         detach_all(pins, 0, meta);
     }
     remove_pin_tree(pins.dir);
     drop_unused_shared_maps();
-    // Empty parents (if/, netns/NS/if/, netns/NS/, netns/, the root) go too; rmdir
-    // leaves any that still hold another interface or the shared maps.
-    std::filesystem::path p = std::filesystem::path(pins.dir).parent_path();
-    for (; p.string().size() >= std::string(kPinRoot).size(); p = p.parent_path())
-        if (rmdir(p.c_str()) != 0)
-            break;
+    remove_empty_pin_parents(pins.dir);
 }
 }  // namespace
 
@@ -518,19 +583,20 @@ void unload(const IfaceRef& iface)
 {
     require_privileges();
     require_bpffs();
-    if (!path_exists(IfacePins(iface).dir))
+    PinSite site = locate_pins(iface, "if");
+    if (!path_exists(site.dir))
         fail("xdpctl is not loaded on {} (nothing under {}); 'xdpctl status' lists where it is",
-             iface.display(), IfacePins(iface).dir);
-    unload_one(iface);
+             iface.display(), site.dir);
+    unload_pins(IfacePins(site.dir), site.where, iface, true);
 }
 
-std::vector<IfaceRef> unload_all()
+std::vector<PinnedIface> unload_all()
 {
     require_privileges();
     require_bpffs();
     auto all = pinned_ifaces();
     for (const auto& i : all)
-        unload_one(i);
+        unload_pins(IfacePins(i.dir), i.where, {"", i.ifname}, false);
     remove_pin_tree(kPinRoot);
     return all;
 }

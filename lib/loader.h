@@ -11,6 +11,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "iface_ref.h"
+#include "pin_layout.h"
 #include "skeleton.h"
 #include "tc_attach.h"
 #include "xdp_attach.h"
@@ -42,10 +43,13 @@ struct LoadResult {
 
 LoadResult load(const LoadOptions& opts);
 
-// Removes exactly what xdpctl created on the interface. Fails when nothing is loaded.
+// Removes exactly what xdpctl created on the interface (the pins of its namespace, or the
+// previous release's; stale ones too). Fails when nothing is loaded, or when the pins are
+// attached to another namespace's interface.
 void unload(const IfaceRef& iface);
-// Unloads every interface and removes /sys/fs/bpf/xdpctl. Returns what was unloaded.
-std::vector<IfaceRef> unload_all();
+// Unloads every interface (stale, legacy and other namespaces' pins included) and removes
+// /sys/fs/bpf/xdpctl. Returns what was unloaded.
+std::vector<PinnedIface> unload_all();
 
 // Creates the maps shared by all interfaces (the filtering policy) under
 // /sys/fs/bpf/xdpctl/maps/ if they are not pinned yet: policy commands work before any load.

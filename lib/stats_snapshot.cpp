@@ -5,9 +5,9 @@
 
 namespace xdpctl {
 
-IfaceSnapshot take_snapshot(const IfaceRef& iface, bool per_cpu)
+IfaceSnapshot take_snapshot(const IfaceRef& iface, const std::string& pin_dir, bool per_cpu)
 {
-    IfacePins pins(iface);
+    IfacePins pins(pin_dir);
     auto meta = pins.read_meta();
     UniqueFd fd = open_pinned(pins.stats);
     if (!meta || !fd)

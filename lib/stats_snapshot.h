@@ -21,7 +21,8 @@ struct IfaceSnapshot {
     std::vector<HookSnapshot> hooks;
 };
 
-// Fails with a clear message when xdpctl is not loaded on the interface.
-IfaceSnapshot take_snapshot(const IfaceRef& iface, bool per_cpu);
+// From the interface's pins under `pin_dir` (pin_layout.h). Fails with a clear message when
+// xdpctl is not loaded on the interface.
+IfaceSnapshot take_snapshot(const IfaceRef& iface, const std::string& pin_dir, bool per_cpu);
 
 }  // namespace xdpctl

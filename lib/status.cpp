@@ -3,16 +3,21 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 
+#include "iface_index.h"
 #include "iface_pins.h"
 #include "lb/lb_maps.h"
 #include "loader.h"
 #include "map_memory.h"
+#include "netns.h"
+#include "pin_layout.h"
+#include "pin_target.h"
 #include "unique_fd.h"
 
 namespace xdpctl {
@@ -147,13 +152,35 @@ std::optional<LbStatus> collect_lb_status()
     return st;
 }
 
+namespace {
+// Why the pins under `pinned` are stale: its namespace is gone, or what `check(ifindex)`
+// (run inside the namespace) finds not attached to the interface there.
+std::vector<std::string> stale_reasons(
+    const PinnedIface& pinned, const std::function<std::vector<PinTarget>(int ifindex)>& check)
+{
+    if (!pinned.where)
+        return {"its network namespace is gone"};
+    NetnsScope ns(*pinned.where);
+    std::vector<std::string> out;
+    for (const auto& t : check(find_ifindex(pinned.ref())))
+        out.push_back(describe(t));
+    return out;
+}
+}  // namespace
+
 std::vector<IfaceStatus> collect_status()
 {
     std::vector<IfaceStatus> out;
-    for (const auto& ref : pinned_ifaces()) {
-        IfacePins pins(ref);
+    for (const auto& pinned : pinned_ifaces()) {
+        IfacePins pins(pinned.dir);
         IfaceStatus st;
-        st.iface = ref;
+        st.iface = pinned.ref();
+        st.display = pinned.display();
+        st.pin_dir = pinned.dir;
+        st.netns_id = pinned.netns_id ? pinned.netns_id->key() : "";
+        st.stale = stale_reasons(pinned, [&](int ifindex) {
+            return foreign_or_stale_pins(pins, ifindex, pinned.ifname);
+        });
         st.meta = pins.read_meta();
         std::string xdp_attach = st.meta ? xdp_mode_name(st.meta->xdp_mode) : "?";
         add_linked_prog(st, pins.link_xdp, "xdp", xdp_attach);
@@ -163,6 +190,29 @@ std::vector<IfaceStatus> collect_status()
         add_pinned_prog(st, pins.prog_tc_eg, "tc_egress");
         add_map(st, pins.stats);
         add_map(st, pins.meta);
+        out.push_back(std::move(st));
+    }
+    return out;
+}
+
+std::vector<DecapStatus> collect_decap_status()
+{
+    std::vector<DecapStatus> out;
+    for (const auto& pinned : pinned_decaps()) {
+        DecapStatus st;
+        st.iface = pinned.ref();
+        st.display = pinned.display();
+        st.pin_dir = pinned.dir;
+        const std::string link = pinned.dir + "/link";
+        st.stale = stale_reasons(pinned, [&](int ifindex) {
+            std::vector<PinTarget> bad;
+            auto t = check_pin(link, PinKind::tcx_link, TcDirection::ingress, ifindex, pinned.ifname);
+            if (!t)
+                bad.push_back({link, PinState::detached, "not pinned (an interrupted attach)"});
+            else if (t->state != PinState::here)
+                bad.push_back(*t);
+            return bad;
+        });
         out.push_back(std::move(st));
     }
     return out;

@@ -35,6 +35,12 @@ struct MapStatus {
 
 struct IfaceStatus {
     IfaceRef iface;
+    std::string display;       // PinnedIface::display()
+    std::string pin_dir;
+    std::string netns_id;      // "DEV-INO"; "" for the previous release's name-keyed pins
+    // Why the pins are stale (their namespace is gone, or "PIN: what it is attached to"
+    // for links detached or attached to another namespace's interface); empty: not stale.
+    std::vector<std::string> stale;
     std::optional<xdpctl_iface_meta> meta;  // missing: an interrupted load left pins
     std::vector<ProgStatus> progs;
     std::vector<MapStatus> maps;
@@ -48,6 +54,15 @@ struct LbStatus {
 };
 
 std::vector<IfaceStatus> collect_status();
+
+// The load balancer's decapsulators (`lb decap attach`), stale ones included.
+struct DecapStatus {
+    IfaceRef iface;
+    std::string display;   // PinnedIface::display()
+    std::string pin_dir;
+    std::vector<std::string> stale;  // as IfaceStatus::stale; empty: attached here
+};
+std::vector<DecapStatus> collect_decap_status();
 // None when the LB's maps are not pinned (nothing made them yet).
 std::optional<LbStatus> collect_lb_status();
 // The maps shared by all interfaces (the filtering policy), with the inner maps of the

@@ -83,13 +83,13 @@ cleanup() {
     # Loaded, or interrupted while loading (unload finishes what a load left).
     if [ "$LOADED" -eq 1 ] && [ -e "/run/netns/$P-lb" ]; then
       "$XDPCTL" -n "$P-lb" unload eth0 >/dev/null 2>&1 ||
-        [ ! -e "/sys/fs/bpf/xdpctl/netns/$P-lb" ] || rc=1
+        [ ! -e "$(stat -L -c '/sys/fs/bpf/xdpctl/ns/%d-%i/if/eth0' "/run/netns/$P-lb")" ] || rc=1
     fi
     # No xdpctl maps before the demo and none loaded now: `export` (interrupted before the
     # load) may have made the shared maps; remove them.
     if [ "$HAD_SHARED" -eq 0 ] && [ -d /sys/fs/bpf/xdpctl/maps ] &&
        "$XDPCTL" status --json 2>/dev/null | grep -q '"interfaces":\[\]'; then
-      "$XDPCTL" unload --all >/dev/null || rc=1
+      "$XDPCTL" unload --all --yes >/dev/null || rc=1
     fi
   fi
   for n in "${NODES[@]}" sw; do

@@ -33,7 +33,9 @@ BUILD_SHOW=$BUILD_DIR
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$REPO/$BUILD_DIR ;; esac
 XDPCTL=$BUILD_DIR/ctl/xdpctl
 export XDPCTL  # lab.sh unloads with it if something is still loaded
-PIN_DIR=/sys/fs/bpf/xdpctl/netns/$DUT/if/$DUT_IF
+# The DUT interface's pins: under its namespace's identity (docs/architecture.md), so only
+# while the namespace exists; "" otherwise.
+pin_dir() { stat -L -c "/sys/fs/bpf/xdpctl/ns/%d-%i/if/$DUT_IF" "/run/netns/$DUT" 2>/dev/null || true; }
 TMP=$(mktemp -d /tmp/xdpctl-demo.XXXXXX)
 BG_PIDS=()
 STEPS=10
@@ -125,7 +127,9 @@ cleanup() {
   STEP=$((STEPS - 2))
   section "Clean up: unload xdpctl, remove the lab"
   restore_policy || rc=1
-  if [ -d "$PIN_DIR" ] && [ -x "$XDPCTL" ]; then
+  local pins
+  pins=$(pin_dir)  # before `lab.sh down` takes the namespace, and with it this name
+  if [ -n "$pins" ] && [ -d "$pins" ] && [ -x "$XDPCTL" ]; then
     xdpctl -n "$DUT" unload "$DUT_IF" || rc=1
   fi
   bash "$REPO/scripts/lab.sh" down || rc=1
@@ -133,7 +137,7 @@ cleanup() {
   local left=()
   [ -e "/run/netns/$GEN" ] && left+=("namespace $GEN")
   [ -e "/run/netns/$DUT" ] && left+=("namespace $DUT")
-  [ -e "$PIN_DIR" ] && left+=("pins $PIN_DIR")
+  [ -n "$pins" ] && [ -e "$pins" ] && left+=("pins $pins")
   if [ "${#left[@]}" -ne 0 ]; then
     printf '%sdemo: left behind: %s%s\n' "$RED" "${left[*]}" "$OFF" >&2
     rc=1
@@ -181,7 +185,7 @@ ninja -C "$BUILD_DIR" ctl/xdpctl | tail -n 1
 
 # ---------------------------------------------------------------------------------------------
 section "Lab: $GEN ($GEN_IF) <-> $DUT ($DUT_IF)"
-if [ -e "/run/netns/$DUT" ] || [ -e "/run/netns/$GEN" ] || [ -d "$PIN_DIR" ]; then
+if [ -e "/run/netns/$DUT" ] || [ -e "/run/netns/$GEN" ]; then
   info "an earlier lab is still there: removing it first"
   bash scripts/lab.sh down
 fi

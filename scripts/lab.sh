@@ -108,9 +108,11 @@ lab_up() {
   lab_show
 }
 
-# Unloads xdpctl from every interface of namespace $1 it is loaded on.
+# Unloads xdpctl from every interface of namespace $1 it is loaded on. xdpctl keys its pins
+# by the namespace's identity (the device and inode of its nsfs file, docs/architecture.md).
 unload_xdpctl() {
-  local ns=$1 dir=$PIN_ROOT/netns/$1/if d xdpctl
+  local ns=$1 dir d xdpctl
+  dir=$(stat -L -c "$PIN_ROOT/ns/%d-%i/if" "/run/netns/$ns" 2>/dev/null) || return 0
   [ -d "$dir" ] || return 0
   xdpctl=${XDPCTL:-$REPO/build/ctl/xdpctl}
   for d in "$dir"/*/; do

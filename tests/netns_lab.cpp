@@ -432,9 +432,7 @@ NetnsLab::NetnsLab()
     std::string cmd = "exec >/dev/null 2>&1; PATH=$PATH:/usr/sbin:/sbin; ";
     if (const char* bin = std::getenv("XDPCTL_BIN"))
         cmd += fmt::format("'{}' -n {} unload {}; ", bin, dut_.ns, dut_.ifname);
-    cmd += fmt::format("rm -rf /sys/fs/bpf/xdpctl/netns/{}; rmdir /sys/fs/bpf/xdpctl/netns "
-                       "/sys/fs/bpf/xdpctl; ip netns del {}; ip netns del {}",
-                       dut_.ns, peer_.ns, dut_.ns);
+    cmd += fmt::format("ip netns del {}; ip netns del {}", peer_.ns, dut_.ns);
     emergency_slot_ = register_emergency_cleanup(cmd);
     try {
         build();
@@ -487,7 +485,10 @@ void NetnsLab::build()
 
 std::string NetnsLab::dut_pin_ns_dir() const
 {
-    return "/sys/fs/bpf/xdpctl/netns/" + dut_.ns;
+    auto id = named_netns_id(dut_.ns);
+    if (!id)
+        throw std::runtime_error("the lab's namespace " + dut_.ns + " is gone");
+    return netns_pin_dir(*id);
 }
 
 std::string NetnsLab::dut_pin_dir() const
@@ -501,7 +502,10 @@ void NetnsLab::teardown() noexcept
         // While the namespace still exists, so that xdpctl detaches rather than only
         // unpinning defunct links.
         for (const LabEnd* e : {&dut_, &peer_}) {
-            std::string pins = "/sys/fs/bpf/xdpctl/netns/" + e->ns;
+            auto id = named_netns_id(e->ns);
+            if (!id)
+                continue;
+            std::string pins = netns_pin_dir(*id);
             if (!fs::exists(pins))
                 continue;
             std::error_code ec;
@@ -514,8 +518,7 @@ void NetnsLab::teardown() noexcept
                 // What unload could not remove (a test that broke the pins on purpose).
                 fs::remove_all(pins, ec);
                 // Empty parents only: other users' pins keep theirs.
-                rmdir("/sys/fs/bpf/xdpctl/netns");
-                rmdir("/sys/fs/bpf/xdpctl");
+                remove_empty_pin_parents(pins);
             }
         }
     } catch (...) {

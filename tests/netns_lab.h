@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "netns.h"
+#include "pin_layout.h"
 #include "require_root.h"
 
 namespace xdpctl::test {
@@ -156,7 +157,7 @@ public:
     // `ping -c count` from the peer to addr; throws unless every echo was answered.
     void ping_from_peer(const std::string& addr, int count) const;
 
-    // /sys/fs/bpf/xdpctl/netns/DUT_NS and its interface directory.
+    // /sys/fs/bpf/xdpctl/ns/DEV-INO (the DUT namespace's identity) and its interface directory.
     std::string dut_pin_ns_dir() const;
     std::string dut_pin_dir() const;
 

@@ -172,7 +172,7 @@ TEST_F(CliErrors, UnknownHostInterfaceIsNamedAndNothingIsPinned)
     CmdResult r = xdpctl({"load", name});
     EXPECT_EQ(r.exit_code, 1) << r;
     EXPECT_TRUE(contains(r.err, "'" + name + "'")) << r;
-    EXPECT_FALSE(fs::exists("/sys/fs/bpf/xdpctl/if/" + name));
+    EXPECT_FALSE(fs::exists(iface_pin_dir(current_netns_id(), name)));
 }
 
 TEST_F(CliErrors, UnknownNetnsIsNamedAndNothingIsPinned)

@@ -15,6 +15,7 @@
 #include "iface_pins.h"
 #include "loader.h"
 #include "netns.h"
+#include "pin_layout.h"
 #include "system_checks.h"
 #include "xdpctl_tc.skel.h"
 #include "xdpctl_xdp.skel.h"
@@ -41,7 +42,7 @@ Explainer::Explainer(const std::string& netns, const std::string& ifname, policy
 
     // The program that would see the packet, and whether it is attached there.
     if (!ifname_.empty()) {
-        IfacePins pins(IfaceRef{netns_, ifname_});
+        IfacePins pins(locate_pins(IfaceRef{netns_, ifname_}, "if").dir);
         if (auto meta = pins.read_meta())
             malformed_ = meta->malformed;
         if (dir == policy::Direction::egress) {

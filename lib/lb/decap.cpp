@@ -13,6 +13,8 @@
 #include "iface_pins.h"
 #include "libbpf_log.h"
 #include "netns.h"
+#include "pin_layout.h"
+#include "pin_target.h"
 #include "skeleton.h"
 #include "system_checks.h"
 #include "tc_attach.h"
@@ -22,9 +24,10 @@ namespace xdpctl::lb {
 
 namespace {
 
-std::string decap_dir(const IfaceRef& iface)
+// The decapsulator's link against IFNAME here; none when no link is pinned under `dir`.
+std::optional<PinTarget> link_target(const std::string& dir, int ifindex, const IfaceRef& iface)
 {
-    return std::string(kPinRoot) + "/decap/" + (iface.netns.empty() ? "-" : iface.netns) + "/" + iface.ifname;
+    return check_pin(dir + "/link", PinKind::tcx_link, TcDirection::ingress, ifindex, iface.ifname);
 }
 
 xdpctl_lb_decap_key key_of(const IpAddr& a)
@@ -72,25 +75,39 @@ bool decap_attach(const IfaceRef& iface, const std::vector<IpAddr>& addrs)
     if (addrs.empty())
         fail_usage("lb decap attach {}: name at least one address of this host to decapsulate for",
                    iface.ifname);
-    const std::string dir = decap_dir(iface);
-    if (UniqueFd map = open_pinned(dir + "/dst")) {
-        set_addrs(map.get(), addrs);
-        return false;
+    // Everything in the interface's namespace: its pins are keyed by that namespace.
+    NetnsScope ns(iface.netns);
+    const int ifindex = resolve_ifindex(iface);
+    const NetnsId netns_id = current_netns_id();
+    const std::string dir = decap_pin_dir(netns_id, iface.ifname);
+    adopt_legacy_pins(legacy_decap_pin_dir(iface), dir, [&](const std::string& d) {
+        auto t = link_target(d, ifindex, iface);
+        return !t || t->state != PinState::elsewhere;
+    });
+    if (path_exists(dir)) {
+        auto t = link_target(dir, ifindex, iface);
+        if (t && t->state != PinState::here)
+            fail("the decapsulator pinned under {} is not attached to {}:\n  {}\n'xdpctl lb decap "
+                 "detach {}' removes it",
+                 dir, iface.display(), describe(*t), iface.cli_args());
+        UniqueFd map = open_pinned(dir + "/dst");
+        if (t && map) {
+            set_addrs(map.get(), addrs);
+            return false;
+        }
+        // An attach interrupted before it pinned its link: nothing is attached.
+        remove_pin_tree(dir);
     }
     libbpf_log_start();
     SkelPtr<xdpctl_decap> s(xdpctl_decap::open_and_load());
     if (!s)
         fail("cannot load the decapsulator: {}", errno_str(errno));
     set_addrs(bpf_map__fd(s->maps.xdpctl_decap_dst), addrs);
-    UniqueFd link;
-    {
-        NetnsScope ns(iface.netns);
-        const int ifindex = resolve_ifindex(iface);
-        int err = 0;
-        link = attach_tcx_link(bpf_program__fd(s->progs.xdpctl_decap), ifindex, TcDirection::ingress, &err);
-        if (!link)
-            fail("{}: cannot attach the decapsulator to tcx ingress: {}", iface.display(), errno_str(err));
-    }
+    int err = 0;
+    UniqueFd link = attach_tcx_link(bpf_program__fd(s->progs.xdpctl_decap), ifindex,
+                                    TcDirection::ingress, &err);
+    if (!link)
+        fail("{}: cannot attach the decapsulator to tcx ingress: {}", iface.display(), errno_str(err));
     make_pin_dir(dir);
     pin_fd(bpf_map__fd(s->maps.xdpctl_decap_dst), dir + "/dst");
     try {
@@ -99,6 +116,7 @@ bool decap_attach(const IfaceRef& iface, const std::vector<IpAddr>& addrs)
         unpin(dir + "/dst");
         throw;
     }
+    record_netns_name(netns_id, iface.netns);
     return true;
 }
 
@@ -106,7 +124,16 @@ void decap_detach(const IfaceRef& iface)
 {
     require_privileges();
     require_bpffs();
-    const std::string dir = decap_dir(iface);
+    const PinSite site = locate_pins(iface, "decap");
+    const std::string& dir = site.dir;
+    if (site.where) {
+        NetnsScope ns(*site.where);
+        auto t = link_target(dir, find_ifindex(iface), iface);
+        if (t && t->state == PinState::elsewhere)
+            fail("the decapsulator pinned under {} is another network namespace's:\n  {}\nxdpctl "
+                 "there removes it ('xdpctl lb decap detach'), or 'xdpctl unload --all'",
+                 dir, describe(*t));
+    }
     UniqueFd link = open_pinned(dir + "/link");
     if (!link && !path_exists(dir + "/dst"))
         fail_usage("no decapsulator on {} (nothing under {})", iface.display(), dir);
@@ -116,9 +143,7 @@ void decap_detach(const IfaceRef& iface)
             fail("cannot detach the decapsulator from {}: {}", iface.display(), errno_str(err));
     }
     remove_pin_tree(dir);
-    // Empty parents only.
-    rmdir((std::string(kPinRoot) + "/decap/" + (iface.netns.empty() ? "-" : iface.netns)).c_str());
-    rmdir((std::string(kPinRoot) + "/decap").c_str());
+    remove_empty_pin_parents(dir);
 }
 
 }  // namespace xdpctl::lb

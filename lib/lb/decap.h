@@ -1,7 +1,8 @@
 // The TC decapsulator (tc/xdpctl_decap.bpf.c) on a backend's interface: attached to tcx
 // ingress, stripping the outer IPIP/IP6IP6 header of packets addressed to the given
-// addresses of this host. Pinned under /sys/fs/bpf/xdpctl/decap/ (link and address map), so
-// it stays after xdpctl exits; `unload --all` removes it with everything else.
+// addresses of this host. Pinned under the namespace's ns/DEV-INO/decap/IFNAME (pin_layout.h:
+// link and address map), so it stays after xdpctl exits; `unload --all` removes it with
+// everything else. A pinned link is checked (pin_target.h) before it is reused.
 #pragma once
 
 #include <vector>
