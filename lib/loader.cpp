@@ -106,9 +106,9 @@ std::vector<IfaceRef> other_loaded_ifaces(const IfacePins* pins)
 {
     std::vector<IfaceRef> out;
     for (const auto& i : pinned_ifaces()) {
-        IfacePins p(i);
+        IfacePins p(i.dir);
         if (p.attached() && (!pins || p.dir != pins->dir))
-            out.push_back(i);
+            out.push_back(i.ref());
     }
     return out;
 }

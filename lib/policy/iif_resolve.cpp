@@ -10,6 +10,7 @@
 #include "error.h"
 #include "iface_ref.h"
 #include "netns.h"
+#include "pin_layout.h"
 #include "policy/rule_parse.h"
 
 namespace xdpctl::policy {
@@ -74,12 +75,18 @@ std::vector<std::string> iif_index_collisions(const Policy& p, const IifIndexes&
     if (std::none_of(resolved.begin(), resolved.end(), [](const auto& r) { return r.second != 0; }))
         return out;  // no interface to collide with: no namespace to look into
     std::vector<Loaded> loaded;
-    for (const IfaceRef& i : pinned_ifaces()) {
-        if (!i.netns.empty() && !netns_exists(i.netns))
-            continue;
-        NetnsScope in(i.netns);
-        if (uint32_t idx = if_nametoindex(i.ifname.c_str()))
-            loaded.push_back({i, idx, netns_identity(i.netns)});
+    for (const PinnedIface& i : pinned_ifaces()) {
+        if (!i.where)
+            continue;  // its namespace is gone
+        uint32_t idx;
+        {
+            NetnsScope in(*i.where);
+            idx = if_nametoindex(i.ifname.c_str());
+        }
+        if (idx)
+            loaded.push_back({i.ref(), idx,
+                              i.netns_id ? std::pair<dev_t, ino_t>(dev_t(i.netns_id->dev), ino_t(i.netns_id->ino))
+                                         : netns_identity(i.legacy_netns)});
     }
     for (const Rule& r : p.rules) {
         auto it = resolved.find(r.id);
