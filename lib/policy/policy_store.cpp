@@ -47,8 +47,33 @@ UniqueFd open_shared(const char* name)
 
 }  // namespace
 
+void assign_rule_ids(Policy& p)
+{
+    // Ids count up from the largest in use; once that is 4294967295 (an --id given), the
+    // lowest free ones: ids never run out while fewer than 2^32-1 rules exist.
+    uint32_t max_id = 0;
+    std::unordered_set<uint32_t> used;
+    for (const auto& r : p.rules) {
+        max_id = std::max(max_id, r.id);
+        used.insert(r.id);
+    }
+    uint32_t low = 0;
+    for (auto& r : p.rules)
+        if (r.id == 0) {
+            if (max_id < UINT32_MAX) {
+                r.id = ++max_id;
+                continue;
+            }
+            while (used.count(++low))
+                ;
+            r.id = low;
+        }
+}
+
 PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
 {
+    // Before the lock file: without privileges, say that rather than "Permission denied".
+    require_privileges();
     // One policy command at a time: two commits would fill the same spare generation, and
     // a read-change-commit must not lose another's change. The lock goes with the process.
     lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
@@ -144,16 +169,7 @@ Policy PolicyStore::current() const
 
 Policy PolicyStore::commit(Policy next)
 {
-    // Ids: keep the given ones, number the rest after the largest in use.
-    uint32_t max_id = 0;
-    for (const auto& r : next.rules)
-        max_id = std::max(max_id, r.id);
-    for (auto& r : next.rules)
-        if (r.id == 0) {
-            if (max_id == UINT32_MAX)
-                fail_usage("no rule id is left");
-            r.id = ++max_id;
-        }
+    assign_rule_ids(next);
     for (auto& [_, s] : next.sets)
         s.normalize();
     check_policy(next);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -12,6 +11,7 @@
 
 #include "error.h"
 #include "iface_ref.h"
+#include "input_file.h"
 
 namespace xdpctl::policy {
 
@@ -94,8 +94,11 @@ AddrMatch parse_addr(std::string_view opt, std::string_view tok)
     AddrMatch a;
     if (!tok.empty() && tok[0] == '@') {
         std::string name(tok.substr(1));
-        if (name.empty() || name.size() > kMaxSetNameLen)
-            fail_usage("{} '{}': a set name is 1-{} characters", opt, tok, kMaxSetNameLen);
+        try {
+            validate_set_name(name);
+        } catch (const Error& e) {
+            fail_usage("{}: {}", opt, e.what());
+        }
         a.kind = AddrMatch::Kind::set;
         a.set = name;
         return a;
@@ -145,6 +148,29 @@ std::vector<std::string> split_words(std::string_view line)
     return out;
 }
 
+std::string addr_text(const AddrMatch& a)
+{
+    return a.kind == AddrMatch::Kind::set ? "@" + a.set : format_prefix(a.prefix);
+}
+
+// The IP families an address match can match, as bits (1: IPv4, 2: IPv6). A set without
+// members yet counts as both: it is filled after the rule that names it is written.
+unsigned families(const Policy& p, const AddrMatch& a)
+{
+    auto bit = [](Family f) { return f == Family::v4 ? 1u : 2u; };
+    if (a.kind == AddrMatch::Kind::prefix)
+        return bit(a.prefix.family);
+    if (a.kind == AddrMatch::Kind::any)
+        return 3;
+    auto it = p.sets.find(a.set);
+    unsigned out = 0;
+    if (it != p.sets.end())
+        for (const auto& e : it->second.entries)
+            if (!e.except)
+                out |= bit(e.prefix.family);
+    return out ? out : 3;
+}
+
 }  // namespace
 
 bool Prefix::contains(Family f, const std::array<uint8_t, 16>& a) const
@@ -161,6 +187,39 @@ bool Prefix::contains(Family f, const std::array<uint8_t, 16>& a) const
             return false;
     }
     return true;
+}
+
+std::string_view strip_comment(std::string_view line)
+{
+    for (size_t i = 0; i < line.size(); i++)
+        if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t'))
+            return line.substr(0, i);
+    return line;
+}
+
+void validate_set_name(std::string_view name)
+{
+    auto ok = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    };
+    bool good = !name.empty() && name.size() <= kMaxSetNameLen && ok(name[0]) &&
+                std::all_of(name.begin(), name.end(),
+                            [&](char c) { return ok(c) || c == '_' || c == '.' || c == '-'; });
+    if (!good)
+        fail_usage("'{}' is not a valid set name: 1-{} of A-Z a-z 0-9 _ . -, starting with a "
+                   "letter or digit",
+                   printable(name), kMaxSetNameLen);
+}
+
+std::string printable(std::string_view s)
+{
+    std::string out;
+    for (unsigned char c : s)
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out += char(c);
+    return out;
 }
 
 Prefix parse_prefix(std::string_view tok)
@@ -311,9 +370,7 @@ std::string format_rule(const Rule& r)
     auto add = [&](std::string_view k, const std::string& v) {
         s += fmt::format("{}{} {}", s.empty() ? "" : " ", k, v);
     };
-    auto addr = [](const AddrMatch& a) {
-        return a.kind == AddrMatch::Kind::set ? "@" + a.set : format_prefix(a.prefix);
-    };
+    auto addr = addr_text;
     auto ports = [](const PortRange& p) {
         return p.lo == p.hi ? std::to_string(p.lo) : fmt::format("{}-{}", p.lo, p.hi);
     };
@@ -379,6 +436,8 @@ void check_policy(const Policy& p)
     if (p.sets.size() > kMaxSets)
         fail_usage("{} prefix sets: at most {} are supported", p.sets.size(), kMaxSets);
     for (const auto& [name, set] : p.sets)
+        validate_set_name(name);
+    for (const auto& [name, set] : p.sets)
         for (size_t i = 1; i < set.entries.size(); i++)
             if (set.entries[i].prefix == set.entries[i - 1].prefix)
                 fail_usage("set '{}': {} is both a member and an exception", name,
@@ -393,6 +452,10 @@ void check_policy(const Policy& p)
             if (a->kind == AddrMatch::Kind::set && !p.sets.count(a->set))
                 fail_usage("rule {}: unknown set '@{}' (create it with 'xdpctl set create {}')",
                            r.id, a->set, a->set);
+        if (!(families(p, r.src) & families(p, r.dst)))
+            fail_usage("rule {}: --src {} and --dst {} hold no addresses of the same IP family: "
+                       "the rule can never match",
+                       r.id, addr_text(r.src), addr_text(r.dst));
         if (++per_dir[static_cast<int>(r.dir)] > kMaxRulesPerDirection)
             fail_usage("more than {} {} rules: the rule table is full", kMaxRulesPerDirection,
                        r.dir == Direction::egress ? "egress" : "ingress");
@@ -414,8 +477,7 @@ Policy parse_policy_text(std::string_view text, const std::string& source,
         std::string_view line = text.substr(pos, nl == text.npos ? text.npos : nl - pos);
         pos = nl == text.npos ? text.size() : nl + 1;
         lineno++;
-        if (auto hash = line.find('#'); hash != line.npos)
-            line = line.substr(0, hash);
+        line = strip_comment(line);
         auto words = split_words(line);
         if (words.empty())
             continue;
@@ -429,9 +491,7 @@ Policy parse_policy_text(std::string_view text, const std::string& source,
                 if (words.size() < 2)
                     fail_usage("expected 'set NAME [CIDR|!CIDR ...]'");
                 const std::string& name = words[1];
-                if (name.empty() || name.size() > kMaxSetNameLen || name[0] == '@')
-                    fail_usage("'{}' is not a valid set name (1-{} characters, no '@')", name,
-                               kMaxSetNameLen);
+                validate_set_name(name);
                 auto& set = p.sets[name];
                 set.name = name;
                 for (size_t i = 2; i < words.size(); i++) {
@@ -467,12 +527,7 @@ Policy parse_policy_text(std::string_view text, const std::string& source,
 
 Policy parse_policy_file(const std::string& path, const std::vector<ExtraStatement>& extra)
 {
-    std::ifstream f(path);
-    if (!f)
-        fail_usage("cannot read rule file '{}'", path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse_policy_text(ss.str(), path, extra);
+    return parse_policy_text(read_input_file(path, kRuleFile), path, extra);
 }
 
 std::string format_policy(const Policy& p)
