@@ -106,12 +106,18 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             for (auto& l : lb::lb_diff(lb::read_lb_config(lb_store.maps()), lb_next))
                 diff.push_back(std::move(l));
             if (ao->dry_run) {
+                // What the commit checks beyond the file (ids, compiling, sizes); the LB
+                // lines were checked as they were read, against the limits apply meets
+                // (lb::apply_lb_config orders its steps so that those are the only ones).
+                store.check(next);
                 for (const auto& l : diff)
                     fmt::print("{}\n", l);
                 fmt::print("{} change(s); nothing applied (--dry-run)\n", diff.size());
                 return 0;
             }
-            // Two steps, each atomic: the filter's commit, then the LB's (docs/cli.md).
+            // Two steps, each atomic: the filter's commit, then the LB's (docs/cli.md). Every
+            // check of both ran above or runs in commit before it changes anything: the LB
+            // step can fail only for the system's reasons (memory), not the file's.
             store.commit(std::move(next));
             lb::apply_lb_config(lb_store.maps(), lb_next);
             fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());

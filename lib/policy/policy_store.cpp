@@ -127,6 +127,7 @@ void PolicyStore::write_stored(uint32_t gen, const std::string& image)
 {
     clear_stored(gen);
     std::vector<uint8_t> chunk(XDPCTL_SRC_CHUNK_BYTES);
+    check_stored_size(image.size());
     uint64_t len = image.size();
     size_t pos = 0;
     for (uint32_t c = 0; c == 0 || pos < image.size(); c++) {
@@ -167,12 +168,36 @@ Policy PolicyStore::current() const
                                    : parse_policy_text(stored, "the stored policy");
 }
 
-Policy PolicyStore::commit(Policy next)
+void PolicyStore::complete(Policy& next)
 {
     assign_rule_ids(next);
     for (auto& [_, s] : next.sets)
         s.normalize();
     check_policy(next);
+}
+
+void PolicyStore::check_stored_size(size_t image_bytes)
+{
+    constexpr size_t room = size_t(XDPCTL_SRC_MAX_CHUNKS / 2) * XDPCTL_SRC_CHUNK_BYTES - sizeof(uint64_t);
+    if (image_bytes > room)
+        fail_usage("the policy is {} MiB stored: over the {} MiB xdpctl can store",
+                   image_bytes >> 20, room >> 20);
+}
+
+Policy PolicyStore::check(Policy next) const
+{
+    complete(next);
+    {
+        NetnsScope ns(netns_);  // as commit resolves --iif names
+        prepare_commit(compile_policy(next, ifindex_here));
+    }
+    check_stored_size(encode_policy(next).size());
+    return next;
+}
+
+Policy PolicyStore::commit(Policy next)
+{
+    complete(next);
 
     // The last commit left waiting out the packets still on the generation before it (an
     // RCU grace period, 5-20 ms here) to this one. It must be over before anything of that

@@ -34,11 +34,17 @@ public:
     // Checks `next`, gives rules without an id the next free ids, compiles it and
     // switches every interface to it at once. Returns the policy as committed.
     Policy commit(Policy next);
+    // Every check commit runs before it changes anything (ids, limits, compiling, the
+    // stored size), changing nothing: what `apply --dry-run` runs.
+    Policy check(Policy next) const;
     // Counters by rule id, summed over CPUs.
     std::map<uint32_t, RuleCounters> counters() const;
     uint64_t commits() const;
 
 private:
+    // Ids for rules without one, sets normalized, check_policy.
+    static void complete(Policy& next);
+    static void check_stored_size(size_t image_bytes);
     // The policy as committed (policy_binary.h), per generation, in chunks of xdpctl_psrc.
     std::string read_stored(uint32_t gen) const;
     void write_stored(uint32_t gen, const std::string& image);

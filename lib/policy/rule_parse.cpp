@@ -341,15 +341,16 @@ Rule parse_rule(const std::vector<std::string>& args)
                 r.action.kind = ActionKind::count;
             else if (a == "rate-limit") {
                 r.action.kind = ActionKind::rate_limit;
-                if (i + 1 >= args.size() || !parse_uint(args[i + 1], r.action.rate_pps, 1ull << 40))
-                    fail_usage("--action rate-limit needs a rate in packets per second, e.g. "
-                               "'--action rate-limit 1000'");
+                if (i + 1 >= args.size() || !parse_uint(args[i + 1], r.action.rate_pps, kMaxBurst))
+                    fail_usage("--action rate-limit needs a rate in packets per second (at most "
+                               "{}), e.g. '--action rate-limit 1000'",
+                               kMaxBurst);
                 i++;
             } else
                 fail_usage("--action '{}': expected drop, pass, count or rate-limit PPS", a);
         } else if (opt == "--burst") {
-            if (!parse_uint(value(), r.action.burst, 1ull << 40) || r.action.burst == 0)
-                fail_usage("--burst '{}': expected a number of packets above 0", args[i]);
+            if (!parse_uint(value(), r.action.burst, kMaxBurst) || r.action.burst == 0)
+                fail_usage("--burst '{}': expected a number of packets, 1-{}", args[i], kMaxBurst);
         } else {
             fail_usage("unknown rule option '{}'", opt);
         }
