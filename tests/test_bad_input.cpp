@@ -247,6 +247,24 @@ TEST_F(ApplyTest, DryRunOkMeansApplyWhole)
     std::remove(path.c_str());
 }
 
+// A VIP whose 4,096 backends all change: the new ones cannot take slots beside the old ones,
+// so the leaving ones go first (old code: exit 1 with nothing of the LB part done).
+TEST_F(ApplyTest, EveryBackendReplaced)
+{
+    auto file = [](int second_octet) {
+        std::string f = "default pass\nlb vip 198.19.0.9:80/tcp --mode dsr\n";
+        for (size_t i = 0; i < 4096; i++)
+            f += fmt::format("lb backend 198.19.0.9:80/tcp 198.{}.{}.{} --mac {} --weight 1\n",
+                             second_octet, i / 250, i % 250 + 1, kMac);
+        return f;
+    };
+    xdpctl_ok({"apply", write_temp_file(file(18), "replace-a")});
+    const std::string next = file(20);
+    CmdResult r = xdpctl({"apply", write_temp_file(next, "replace-b")});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_EQ(exported(), next);
+}
+
 // An --id at the top of the range must not leave later adds without an id.
 TEST_F(ApplyTest, RuleIdsNeverRunOut)
 {
