@@ -105,9 +105,12 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto changer = [&g, &run, o](std::function<void(Policy&)> change, std::string done) {
         return [&g, &run, o, change, done] {
             run = [&g, o, change, done] {
-                validate_set_name(o->name);
                 PolicyStore store(g.netns);
                 Policy p = store.current();
+                // A set stored by an older xdpctl under a name the grammar now refuses can
+                // still be changed or destroyed: only new names are checked.
+                if (!p.sets.count(o->name))
+                    validate_set_name(o->name);
                 change(p);
                 store.commit(std::move(p));
                 fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));

@@ -171,6 +171,13 @@ unsigned families(const Policy& p, const AddrMatch& a)
     return out ? out : 3;
 }
 
+// A rule in a message: by id once it has one, else by its options (a file's rule without
+// --id, checked before ids are given).
+std::string rule_ref(const Rule& r)
+{
+    return r.id ? fmt::format("rule {}", r.id) : "rule '" + format_rule(r) + "'";
+}
+
 }  // namespace
 
 bool Prefix::contains(Family f, const std::array<uint8_t, 16>& a) const
@@ -437,8 +444,6 @@ void check_policy(const Policy& p)
     if (p.sets.size() > kMaxSets)
         fail_usage("{} prefix sets: at most {} are supported", p.sets.size(), kMaxSets);
     for (const auto& [name, set] : p.sets)
-        validate_set_name(name);
-    for (const auto& [name, set] : p.sets)
         for (size_t i = 1; i < set.entries.size(); i++)
             if (set.entries[i].prefix == set.entries[i - 1].prefix)
                 fail_usage("set '{}': {} is both a member and an exception", name,
@@ -451,12 +456,12 @@ void check_policy(const Policy& p)
             ids.push_back(r.id);
         for (const AddrMatch* a : {&r.src, &r.dst})
             if (a->kind == AddrMatch::Kind::set && !p.sets.count(a->set))
-                fail_usage("rule {}: unknown set '@{}' (create it with 'xdpctl set create {}')",
-                           r.id, a->set, a->set);
+                fail_usage("{}: unknown set '@{}' (create it with 'xdpctl set create {}')",
+                           rule_ref(r), a->set, a->set);
         if (!(families(p, r.src) & families(p, r.dst)))
-            fail_usage("rule {}: --src {} and --dst {} hold no addresses of the same IP family: "
+            fail_usage("{}: --src {} and --dst {} hold no addresses of the same IP family: "
                        "the rule can never match",
-                       r.id, addr_text(r.src), addr_text(r.dst));
+                       rule_ref(r), addr_text(r.src), addr_text(r.dst));
         if (++per_dir[static_cast<int>(r.dir)] > kMaxRulesPerDirection)
             fail_usage("more than {} {} rules: the rule table is full", kMaxRulesPerDirection,
                        r.dir == Direction::egress ? "egress" : "ingress");
