@@ -106,6 +106,8 @@ std::vector<BadInput> rows()
         {"set_and_prefix_of_other_families",
          {"rule", "add", "--src", "@v4only", "--dst", "2001:2::1", "--action", "drop"}, "",
          "can never match"},
+        {"icmp_on_v6_set", {"rule", "add", "--proto", "icmp", "--src", "@v6only", "--action", "drop"},
+         "", "--proto icmp does not fit the IPv6 addresses of --src @v6only"},
         {"file_sets_of_other_families", {"apply", "{file}"},
          "set a 198.18.0.0/24\nset b 2001:2::/64\nrule --src @a --dst @b --action drop\n",
          "--src @a and --dst @b hold no addresses"},
