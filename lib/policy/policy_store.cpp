@@ -45,8 +45,7 @@ UniqueFd open_shared(const char* name)
     return fd;
 }
 
-}  // namespace
-
+// Gives the rules without an id (0) the next free ids (docs/cli.md, "rule add").
 void assign_rule_ids(Policy& p)
 {
     // Ids count up from the largest in use; once that is 4294967295 (an --id given), the
@@ -70,6 +69,8 @@ void assign_rule_ids(Policy& p)
         }
 }
 
+}  // namespace
+
 PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
 {
     // Before the lock file: without privileges, say that rather than "Permission denied".
@@ -84,10 +85,8 @@ PolicyStore::PolicyStore(std::string netns) : netns_(std::move(netns))
     if (!path_exists(shared_maps_dir() + "/xdpctl_pctl") || !path_exists(shared_maps_dir() + "/xdpctl_psrc") ||
         !path_exists(shared_maps_dir() + "/xdpctl_prows_small") || !path_exists(shared_maps_dir() + "/xdpctl_pl1"))
         ensure_shared_maps();
-    else {
-        require_privileges();
+    else
         require_bpffs();
-    }
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
 }

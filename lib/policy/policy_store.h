@@ -20,9 +20,6 @@ struct RuleCounters {
     uint64_t last_hit_ns = 0;  // CLOCK_MONOTONIC (bpf_ktime_get_ns), 0: never
 };
 
-// Gives the rules without an id (0) the next free ids (docs/cli.md, "rule add").
-void assign_rule_ids(Policy& p);
-
 class PolicyStore {
 public:
     // Creates the shared maps if needed. `netns`: where --iif names are resolved.
