@@ -102,8 +102,9 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             PolicyStore store(g.netns);
             lb::LbStore lb_store{lb::LockHeld{}};  // under the lock PolicyStore holds
             Policy cur = store.current();
+            const lb::LbConfig lb_cur = lb::read_lb_config(lb_store.maps());
             auto diff = policy_diff(cur, next);
-            for (auto& l : lb::lb_diff(lb::read_lb_config(lb_store.maps()), lb_next))
+            for (auto& l : lb::lb_diff(lb_cur, lb_next))
                 diff.push_back(std::move(l));
             if (ao->dry_run) {
                 // What the commit checks beyond the file (ids, compiling, sizes); the LB
@@ -117,9 +118,23 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             }
             // Two steps, each atomic: the filter's commit, then the LB's (docs/cli.md). Every
             // check of both ran above or runs in commit before it changes anything: the LB
-            // step can fail only for the system's reasons (memory), not the file's.
+            // step can fail only for the system's reasons (memory), not the file's. Then
+            // what was is put back, as far as the system lets it.
             store.commit(std::move(next));
-            lb::apply_lb_config(lb_store.maps(), lb_next);
+            try {
+                lb::apply_lb_config(lb_store.maps(), lb_next);
+            } catch (const Error& e) {
+                std::string undone = "the previous policy and LB configuration were put back";
+                try {
+                    lb::apply_lb_config(lb_store.maps(), lb_cur);
+                    store.commit(cur);
+                } catch (const std::exception& again) {
+                    undone = fmt::format("putting the previous configuration back failed too "
+                                         "({}): 'xdpctl export' shows what is in force",
+                                         again.what());
+                }
+                throw Error(e.code(), fmt::format("{}; {}", e.what(), undone));
+            }
             fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());
             return 0;
         };
