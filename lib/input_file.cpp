@@ -46,6 +46,11 @@ std::string read_input_file(const std::string& path, const InputLimits& l)
     struct stat st {};
     if (fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode))
         fail_usage("cannot read {} '{}': {}", l.what, path, errno_str(EISDIR));
+    auto too_large = [&] {
+        fail_usage("{} '{}' is over {} MiB: the most xdpctl reads", l.what, path, l.max_bytes >> 20);
+    };
+    if (S_ISREG(st.st_mode) && size_t(st.st_size) > l.max_bytes)
+        too_large();  // without reading it first
     std::string out;
     char buf[1 << 16];
     while (true) {
@@ -58,8 +63,7 @@ std::string read_input_file(const std::string& path, const InputLimits& l)
             break;
         // Checked before the append: a device that never ends stops here.
         if (out.size() + size_t(n) > l.max_bytes)
-            fail_usage("{} '{}' is over {} MiB: the most xdpctl reads", l.what, path,
-                       l.max_bytes >> 20);
+            too_large();
         out.append(buf, size_t(n));
     }
     if (l.max_line)
