@@ -123,18 +123,39 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             lb::LbStore lb_store{lb::LockHeld{}};  // under the lock PolicyStore holds
             Policy cur = store.current();
             require_new_iifs_exist(cur, next, ao->file);
+            const lb::LbConfig lb_cur = lb::read_lb_config(lb_store.maps());
             auto diff = policy_diff(cur, next);
-            for (auto& l : lb::lb_diff(lb::read_lb_config(lb_store.maps()), lb_next))
+            for (auto& l : lb::lb_diff(lb_cur, lb_next))
                 diff.push_back(std::move(l));
             if (ao->dry_run) {
+                // What the commit checks beyond the file (ids, compiling, sizes); the LB
+                // lines were checked as they were read, against the limits apply meets
+                // (lb::apply_lb_config orders its steps so that those are the only ones).
+                store.check(next);
                 for (const auto& l : diff)
                     fmt::print("{}\n", l);
                 fmt::print("{} change(s); nothing applied (--dry-run)\n", diff.size());
                 return 0;
             }
-            // Two steps, each atomic: the filter's commit, then the LB's (docs/cli.md).
+            // Two steps, each atomic: the filter's commit, then the LB's (docs/cli.md). Every
+            // check of both ran above or runs in commit before it changes anything: the LB
+            // step can fail only for the system's reasons (memory), not the file's. Then
+            // what was is put back, as far as the system lets it.
             store.commit(std::move(next));
-            lb::apply_lb_config(lb_store.maps(), lb_next);
+            try {
+                lb::apply_lb_config(lb_store.maps(), lb_next);
+            } catch (const Error& e) {
+                std::string undone = "the previous policy and LB configuration were put back";
+                try {
+                    lb::apply_lb_config(lb_store.maps(), lb_cur);
+                    store.commit(cur);
+                } catch (const std::exception& again) {
+                    undone = fmt::format("putting the previous configuration back failed too "
+                                         "({}): 'xdpctl export' shows what is in force",
+                                         again.what());
+                }
+                throw Error(e.code(), fmt::format("{}; {}", e.what(), undone));
+            }
             fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());
             warn_iif_collisions(store);
             return 0;

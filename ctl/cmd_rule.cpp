@@ -39,6 +39,9 @@ namespace {
 
 void rule_del(const std::vector<uint32_t>& ids)
 {
+    for (size_t i = 0; i < ids.size(); i++)
+        if (std::count(ids.begin(), ids.begin() + i, ids[i]))
+            fail_usage("rule id {} given twice", ids[i]);
     PolicyStore store;
     Policy p = store.current();
     for (uint32_t id : ids) {
@@ -125,7 +128,7 @@ void add_rule_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto* list = rule->add_subcommand("list", "The rules in evaluation order, with counters");
     list->add_flag("-j,--json", lo->json, "JSON output (keys in docs/cli.md)");
     list->add_option("--interval", lo->interval, "Also show each rule's packets per second over S seconds")
-        ->check(CLI::Range(0.05, 3600.0));
+        ->check(interval_seconds());
     list->callback([&g, &run, lo] {
         run = [&g, lo] {
             rule_list(g, lo->json, lo->interval);

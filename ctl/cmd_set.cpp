@@ -1,10 +1,9 @@
 // `xdpctl set create|add|del|load|list|destroy`: named prefix sets for --src/--dst @NAME.
-#include <fstream>
-
 #include <fmt/core.h>
 
 #include "command.h"
 #include "error.h"
+#include "input_file.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
 
@@ -31,19 +30,19 @@ PrefixSet& find_set(Policy& p, const std::string& name)
 // A prefix file: one CIDR (or !CIDR) a line, '#' comments; errors name the line.
 std::vector<SetEntry> read_prefix_file(const std::string& path)
 {
-    std::ifstream f(path);
-    if (!f)
-        fail_usage("cannot read prefix file '{}'", path);
+    const std::string text = read_input_file(path, kPrefixFile);
     std::vector<SetEntry> out;
-    std::string line;
-    for (size_t n = 1; std::getline(f, line); n++) {
-        if (auto h = line.find('#'); h != std::string::npos)
-            line.resize(h);
+    size_t pos = 0;
+    for (size_t n = 1; pos < text.size(); n++) {
+        size_t nl = text.find('\n', pos);
+        std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+        line = strip_comment(line);
         auto b = line.find_first_not_of(" \t\r");
-        if (b == std::string::npos)
+        if (b == std::string_view::npos)
             continue;
         auto e = line.find_last_not_of(" \t\r");
-        std::string tok = line.substr(b, e - b + 1);
+        std::string tok(line.substr(b, e - b + 1));
         try {
             out.push_back(parse_entry(tok));
         } catch (const Error& err) {
@@ -106,11 +105,12 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto changer = [&g, &run, o](std::function<void(Policy&)> change, std::string done) {
         return [&g, &run, o, change, done] {
             run = [&g, o, change, done] {
-                if (o->name.empty() || o->name.size() > kMaxSetNameLen || o->name[0] == '@')
-                    fail_usage("'{}' is not a valid set name (1-{} characters, no '@')", o->name,
-                               kMaxSetNameLen);
                 PolicyStore store;
                 Policy p = store.current();
+                // A set stored by an older xdpctl under a name the grammar now refuses can
+                // still be changed or destroyed: only new names are checked.
+                if (!p.sets.count(o->name))
+                    validate_set_name(o->name);
                 change(p);
                 store.commit(std::move(p));
                 fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));

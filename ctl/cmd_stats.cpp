@@ -132,7 +132,7 @@ void add_stats_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     cmd->add_flag("-j,--json", o->json, "JSON output (one object per period with --interval)");
     cmd->add_flag("--per-cpu", o->per_cpu, "Also show each CPU's counters");
     cmd->add_option("--interval", o->interval, "Print rates every S seconds")
-        ->check(CLI::Range(0.05, 3600.0));
+        ->check(interval_seconds());
     cmd->add_option("--count", o->count, "Stop after N periods (default: until Ctrl-C)")
         ->check(CLI::PositiveNumber);
 

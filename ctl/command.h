@@ -45,6 +45,9 @@ void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& 
 // `rule add ARGS...`: the rule options go to the rule-file parser as they are.
 void rule_add(const GlobalOptions& g, const std::vector<std::string>& args);
 
+// --interval S: a finite number of seconds, 0.05-3600 (CLI::Range alone lets nan through).
+CLI::Validator interval_seconds();
+
 // The interface named on the command line, validated, in the -n namespace.
 IfaceRef iface_arg(const GlobalOptions& g, const std::string& name);
 

@@ -1,13 +1,16 @@
 // xdpctl: attach xdpctl's XDP/TC programs, read their counters. Exit codes: 0 success,
 // 1 runtime error, 2 usage error (docs/cli.md).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 #include <fmt/core.h>
 
 #include "command.h"
 #include "error.h"
+#include "iface_ref.h"
 #include "libbpf_log.h"
 
 using namespace xdpctl;
@@ -17,6 +20,18 @@ void print_json(const GlobalOptions& g, const nlohmann::json& j)
 {
     fmt::print("{}\n", g.pretty ? j.dump(2) : j.dump());
     std::fflush(stdout);
+}
+
+CLI::Validator interval_seconds()
+{
+    CLI::Validator finite(
+        [](std::string& v) -> std::string {
+            char* end = nullptr;
+            double d = std::strtod(v.c_str(), &end);
+            return end != v.c_str() && *end == 0 && std::isfinite(d) ? "" : "not a finite number";
+        },
+        "", "finite");
+    return finite & CLI::Range(0.05, 3600.0);
 }
 
 IfaceRef iface_arg(const GlobalOptions& g, const std::string& name)
@@ -42,6 +57,41 @@ int guarded(const std::function<int()>& fn)
         return static_cast<int>(ExitCode::runtime);
     }
 }
+// -n NAME, checked for every command (a name with '/' or '..' would leave /run/netns).
+void check_netns(const ctl::GlobalOptions& g)
+{
+    if (!g.netns.empty())
+        validate_netns_name(g.netns);
+}
+
+// Below a command that requires a subcommand (`rule`, `lb vip`, ...), the next word must
+// name one: CLI11 alone says only "A subcommand is required" for `rule foo`.
+int check_subcommands(CLI::App* cmd, int argc, char** argv, int from)
+{
+    std::string path = cmd->get_name();
+    for (int i = from; i < argc && cmd->get_require_subcommand_min() > 0; i++) {
+        std::string a = argv[i];
+        if (a == "-n" || a == "--netns") {
+            i++;
+            continue;
+        }
+        if (a.rfind("-", 0) == 0)
+            continue;
+        auto subs = cmd->get_subcommands([&](CLI::App* sc) { return sc->get_name() == a; });
+        if (subs.empty()) {
+            std::string names;
+            for (CLI::App* sc : cmd->get_subcommands({}))
+                names += (names.empty() ? "" : ", ") + sc->get_name();
+            fmt::print(stderr, "xdpctl: unknown subcommand '{}' of '{}' (expected {})\n", a, path,
+                       names);
+            return static_cast<int>(ExitCode::usage);
+        }
+        cmd = subs[0];
+        path += " " + a;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -92,6 +142,7 @@ int main(int argc, char** argv)
             if (!help) {
                 libbpf_log_start();
                 return guarded([&] {
+                    check_netns(g);
                     ctl::rule_add(g, args);
                     return 0;
                 });
@@ -102,6 +153,8 @@ int main(int argc, char** argv)
             fmt::print(stderr, "xdpctl: unknown command '{}' (see 'xdpctl --help')\n", a);
             return static_cast<int>(ExitCode::usage);
         }
+        if (int rc = check_subcommands(subs[0], argc, argv, i + 1))
+            return rc;
         break;
     }
 
@@ -117,5 +170,8 @@ int main(int argc, char** argv)
     }
 
     libbpf_log_start();
-    return guarded(run);
+    return guarded([&] {
+        check_netns(g);
+        return run();
+    });
 }

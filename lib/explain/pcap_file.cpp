@@ -3,9 +3,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 #include "error.h"
+#include "input_file.h"
 
 namespace xdpctl::explain {
 
@@ -35,13 +35,11 @@ uint32_t read32(const uint8_t* p, bool swapped)
 
 std::vector<PcapPacket> read_pcap(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        fail_usage("--pcap '{}': {}", path, std::strerror(errno));
-    std::vector<uint8_t> f((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string f = read_input_file(path, kPcapFile);
     if (f.size() < kGlobalHeader)
         fail_usage("--pcap '{}': {} bytes, shorter than a pcap file header (24)", path, f.size());
-    uint32_t magic = read32(f.data(), false);
+    const auto* bytes = reinterpret_cast<const uint8_t*>(f.data());
+    uint32_t magic = read32(bytes, false);
     bool swapped = false, nsec = false;
     if (magic == kMagicUsec || magic == kMagicNsec) {
         nsec = magic == kMagicNsec;
@@ -55,7 +53,7 @@ std::vector<PcapPacket> read_pcap(const std::string& path)
     } else {
         fail_usage("--pcap '{}': not a pcap file (magic {:#010x})", path, magic);
     }
-    uint32_t linktype = read32(f.data() + 20, swapped) & 0x0fffffff;  // high bits: FCS info
+    uint32_t linktype = read32(bytes + 20, swapped) & 0x0fffffff;  // high bits: FCS info
     if (linktype != kLinktypeEthernet)
         fail_usage("--pcap '{}': link type {}, explain takes Ethernet (1) only", path, linktype);
 
@@ -66,7 +64,7 @@ std::vector<PcapPacket> read_pcap(const std::string& path)
         if (f.size() - off < kRecordHeader)
             fail_usage("--pcap '{}': packet {} is cut off in its record header (file truncated)",
                        path, n);
-        const uint8_t* h = f.data() + off;
+        const uint8_t* h = bytes + off;
         uint32_t sec = read32(h, swapped), frac = read32(h + 4, swapped);
         uint32_t incl = read32(h + 8, swapped), orig = read32(h + 12, swapped);
         if (incl > kMaxRecord)
@@ -79,7 +77,7 @@ std::vector<PcapPacket> read_pcap(const std::string& path)
         p.index = n;
         p.ts_ns = uint64_t(sec) * 1000000000ull + (nsec ? frac : uint64_t(frac) * 1000);
         p.orig_len = orig;
-        p.data.assign(f.begin() + off, f.begin() + off + incl);
+        p.data.assign(bytes + off, bytes + off + incl);
         out.push_back(std::move(p));
         off += incl;
     }

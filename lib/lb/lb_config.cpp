@@ -137,6 +137,7 @@ void LbConfig::add_backend(const VipSpec& v, const BackendSpec& b)
     check_backend(v, it->opts.mode, b);
     if (find(it->backends, b.addr))
         fail_usage("backend {} given twice for VIP {}", format_ip(b.addr), format_vip(v));
+    check_table_fits(v, it->opts.ring_size, it->backends.size() + 1);
     size_t total = 0;
     for (const auto& x : vips)
         total += x.backends.size();
@@ -214,18 +215,52 @@ size_t apply_lb_config(LbMaps& m, const LbConfig& to)
     const LbConfig from = read_lb_config(m);
     const size_t changes = lb_diff(from, to).size();
     // Deletions first, so the slots they free are there for what is added.
+    size_t used = 0;  // backend slots in use
     for (const auto& f : from.vips) {
         const VipConfig* t = find(to, f.spec);
         if (!t || !same_options(f.opts, t->opts))
             m.del_vip(f.spec);
+        else
+            used += f.backends.size();
     }
+    // A backend set is swapped in whole: the new backends take slots before the dropped ones
+    // free theirs. So the VIPs that free the most go first, and a VIP whose swap would need
+    // more slots than are free drops its leaving backends first (a table swap more). Then
+    // every step fits whenever the file's backends do (LbConfig::add_backend checks that):
+    // an apply that passed --dry-run does not stop half-way for want of a slot.
+    struct Step {
+        const VipConfig* t;
+        const VipConfig* f;  // kept VIP (same options), else nullptr
+        size_t added = 0, removed = 0;
+    };
+    std::vector<Step> steps;
     for (const auto& t : to.vips) {
         const VipConfig* f = find(from, t.spec);
-        const bool kept = f && same_options(f->opts, t.opts);
-        if (!kept)
-            m.add_vip(t.spec, t.opts);
-        if (!kept || !same_backends(f->backends, t.backends))
-            m.set_backends(t.spec, t.backends);
+        Step st{&t, f && same_options(f->opts, t.opts) ? f : nullptr};
+        for (const auto& b : t.backends)
+            st.added += !st.f || !find(st.f->backends, b.addr);
+        if (st.f)
+            for (const auto& b : st.f->backends)
+                st.removed += !find(t.backends, b.addr);
+        steps.push_back(st);
+    }
+    std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
+        return long(a.added) - long(a.removed) < long(b.added) - long(b.removed);
+    });
+    for (const auto& st : steps) {
+        if (!st.f)
+            m.add_vip(st.t->spec, st.t->opts);
+        else if (same_backends(st.f->backends, st.t->backends))
+            continue;
+        if (st.f && st.removed && used + st.added > XDPCTL_LB_MAX_BACKENDS) {
+            std::vector<BackendSpec> staying;
+            for (const auto& b : st.f->backends)
+                if (find(st.t->backends, b.addr))
+                    staying.push_back(b);
+            m.set_backends(st.t->spec, staying);
+        }
+        m.set_backends(st.t->spec, st.t->backends);
+        used += st.added - st.removed;
     }
     return changes;
 }

@@ -307,6 +307,9 @@ void LbMaps::install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEnt
 
 void check_vip_options(const VipSpec& v, const VipOptions& o)
 {
+    check_unicast(v.addr, "VIP");
+    if (o.ipip_source)
+        check_unicast(*o.ipip_source, "ipip source");
     if (o.ipip_source && o.ipip_source->family != v.addr.family)
         fail_usage("the ipip source {} is not of the VIP {}'s IP version", format_ip(*o.ipip_source),
                    format_vip(v));
@@ -322,6 +325,7 @@ void check_backend(const VipSpec& v, uint32_t mode, const BackendSpec& b)
     if (mode == XDPCTL_LB_MODE_IPIP && b.addr.family != v.addr.family)
         fail_usage("backend {} is not of the VIP {}'s IP version (ipip carries IPv4 in IPv4, "
                    "IPv6 in IPv6)", format_ip(b.addr), format_vip(v));
+    check_backend_address(v, b.addr, b.mac);
 }
 
 VipEntry LbMaps::add_vip(const VipSpec& v, const VipOptions& o)
@@ -405,6 +409,7 @@ BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
             mine.push_back(o);
         }
     }
+    check_table_fits(v, e.rec.ring_size, mine.size() + 1);
     auto free = std::find(used.begin(), used.end(), false);
     if (free == used.end())
         fail("{} backends exist: that is the most xdpctl supports", XDPCTL_LB_MAX_BACKENDS);
@@ -463,6 +468,7 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
             if (want[j].addr == want[i].addr)
                 fail_usage("backend {} given twice for VIP {}", format_ip(want[i].addr), format_vip(v));
     }
+    check_table_fits(v, e.rec.ring_size, want.size());
     std::vector<bool> used(XDPCTL_LB_MAX_BACKENDS);
     std::vector<BackendEntry> old;
     for (const auto& o : all_backends()) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "error.h"
+#include "lb/maglev.h"
 
 namespace xdpctl::lb {
 
@@ -106,6 +107,58 @@ MacAddr parse_mac(const std::string& token)
     for (int i = 0; i < 6; i++)
         m[i] = uint8_t(b[i]);
     return m;
+}
+
+void check_unicast(const IpAddr& a, const char* what)
+{
+    const auto* b = reinterpret_cast<const uint8_t*>(a.w);
+    const char* why = nullptr;
+    if (a.family == 4) {
+        if (b[0] == 0)
+            why = "an unspecified (0.0.0.0/8)";
+        else if (b[0] == 127)
+            why = "a loopback";
+        else if ((b[0] & 0xf0) == 224)
+            why = "a multicast";
+        else if (a.w[0] == 0xffffffffu)
+            why = "the broadcast";
+    } else {
+        static const uint8_t zero[16] = {};
+        if (std::memcmp(b, zero, 16) == 0)
+            why = "the unspecified";
+        else if (std::memcmp(b, zero, 15) == 0 && b[15] == 1)
+            why = "the loopback";
+        else if (b[0] == 0xff)
+            why = "a multicast";
+    }
+    if (why)
+        fail_usage("{} {} is {} address: it must be a unicast address", what, format_ip(a), why);
+}
+
+void check_backend_address(const VipSpec& v, const IpAddr& backend, const MacAddr& mac)
+{
+    if (backend.family != v.addr.family)
+        fail_usage("backend {} is not of the VIP {}'s IP version", format_ip(backend), format_vip(v));
+    if (backend == v.addr)
+        fail_usage("backend {} is the VIP's own address", format_ip(backend));
+    check_unicast(backend, "backend");
+    if (mac[0] & 1)
+        fail_usage("backend {}: MAC {} is a multicast or broadcast address", format_ip(backend),
+                   format_mac(mac));
+    if (mac == MacAddr{})
+        fail_usage("backend {}: MAC 00:00:00:00:00:00 is not an address", format_ip(backend));
+}
+
+void check_table_fits(const VipSpec& v, uint32_t ring_size, size_t n_backends)
+{
+    if (n_backends <= ring_size)
+        return;
+    uint32_t min = uint32_t(n_backends);
+    while (!is_prime(min))
+        min++;
+    fail_usage("VIP {}: a Maglev table of {} entries cannot hold {} backends (each needs a "
+               "position): the table size must be a prime of at least {}",
+               format_vip(v), ring_size, n_backends, min);
 }
 
 FlowSpec parse_flow(const std::string& text)

@@ -36,6 +36,18 @@ VipSpec parse_vip(const std::string& token);          // ADDR:PORT/tcp, [ADDR]:P
 MacAddr parse_mac(const std::string& token);          // 02:00:00:00:00:01
 FlowSpec parse_flow(const std::string& text);         // "tcp 198.18.0.2:1234 -> 198.19.0.1:80"
 
+// What a VIP, a backend and a MAC may be (docs/load-balancing.md, "Addresses"): usage
+// errors naming the address. Unicast: not 0.0.0.0/8, 127.0.0.0/8, 224.0.0.0/4 (multicast),
+// 255.255.255.255, ::, ::1 or ff00::/8; link-local addresses are allowed (a backend on the
+// LB's link may have one).
+void check_unicast(const IpAddr& a, const char* what);
+// A backend: unicast, of the VIP's IP family, not the VIP's address; its MAC unicast and
+// not zero.
+void check_backend_address(const VipSpec& v, const IpAddr& backend, const MacAddr& mac);
+// A Maglev table of `ring_size` gives each of `n_backends` at least one position only if
+// it has that many: the smallest prime that does is named in the error.
+void check_table_fits(const VipSpec& v, uint32_t ring_size, size_t n_backends);
+
 std::string format_ip(const IpAddr& a);
 std::string format_vip(const VipSpec& v);             // as parse_vip reads it
 std::string format_mac(const MacAddr& m);

@@ -13,6 +13,7 @@ namespace xdpctl::lb {
 
 LbStore::LbStore()
 {
+    require_privileges();  // before the lock file: say what is missing, not "Permission denied"
     // The lock of the policy commands (lib/policy/policy_store.cpp): one writer at a time.
     lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
     if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)

@@ -23,7 +23,6 @@ namespace xdpctl::policy {
 namespace {
 
 constexpr uint64_t kNsecPerSec = 1000000000ull;
-constexpr uint64_t kMaxBurst = uint64_t(std::numeric_limits<int64_t>::max()) / kNsecPerSec;
 // What the old generation's slots hold once it is freed: a map of one line. A slot must
 // hold a map of the template's flags and size, and batch deletion of ARRAY_OF_MAPS
 // elements is not supported (ENOTSUPP, kernel 6.18), while each single delete waits a grace

@@ -39,10 +39,36 @@ UniqueFd open_shared(const char* name)
     return fd;
 }
 
+// Gives the rules without an id (0) the next free ids (docs/cli.md, "rule add").
+void assign_rule_ids(Policy& p)
+{
+    // Ids count up from the largest in use; once that is 4294967295 (an --id given), the
+    // lowest free ones: ids never run out while fewer than 2^32-1 rules exist.
+    uint32_t max_id = 0;
+    std::unordered_set<uint32_t> used;
+    for (const auto& r : p.rules) {
+        max_id = std::max(max_id, r.id);
+        used.insert(r.id);
+    }
+    uint32_t low = 0;
+    for (auto& r : p.rules)
+        if (r.id == 0) {
+            if (max_id < UINT32_MAX) {
+                r.id = ++max_id;
+                continue;
+            }
+            while (used.count(++low))
+                ;
+            r.id = low;
+        }
+}
+
 }  // namespace
 
 PolicyStore::PolicyStore()
 {
+    // Before the lock file: without privileges, say that rather than "Permission denied".
+    require_privileges();
     // One policy command at a time: two commits would fill the same spare generation, and
     // a read-change-commit must not lose another's change. The lock goes with the process.
     lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
@@ -53,10 +79,8 @@ PolicyStore::PolicyStore()
     if (!path_exists(shared_maps_dir() + "/xdpctl_pctl") || !path_exists(shared_maps_dir() + "/xdpctl_psrc") ||
         !path_exists(shared_maps_dir() + "/xdpctl_prows_small") || !path_exists(shared_maps_dir() + "/xdpctl_pl1"))
         ensure_shared_maps();
-    else {
-        require_privileges();
+    else
         require_bpffs();
-    }
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
 }
@@ -96,6 +120,7 @@ void PolicyStore::write_stored(uint32_t gen, const std::string& image)
 {
     clear_stored(gen);
     std::vector<uint8_t> chunk(XDPCTL_SRC_CHUNK_BYTES);
+    check_stored_size(image.size());
     uint64_t len = image.size();
     size_t pos = 0;
     for (uint32_t c = 0; c == 0 || pos < image.size(); c++) {
@@ -151,21 +176,37 @@ bool PolicyStore::resolve_pending()
     return false;
 }
 
-Policy PolicyStore::commit(Policy next)
+void PolicyStore::complete(Policy& next)
 {
-    // Ids: keep the given ones, number the rest after the largest in use.
-    uint32_t max_id = 0;
-    for (const auto& r : next.rules)
-        max_id = std::max(max_id, r.id);
-    for (auto& r : next.rules)
-        if (r.id == 0) {
-            if (max_id == UINT32_MAX)
-                fail_usage("no rule id is left");
-            r.id = ++max_id;
-        }
+    assign_rule_ids(next);
     for (auto& [_, s] : next.sets)
         s.normalize();
     check_policy(next);
+}
+
+void PolicyStore::check_stored_size(size_t image_bytes)
+{
+    constexpr size_t room = size_t(XDPCTL_SRC_MAX_CHUNKS / 2) * XDPCTL_SRC_CHUNK_BYTES - sizeof(uint64_t);
+    if (image_bytes > room)
+        fail_usage("the policy is {} MiB stored: over the {} MiB xdpctl can store",
+                   image_bytes >> 20, room >> 20);
+}
+
+Policy PolicyStore::check(Policy next) const
+{
+    complete(next);
+    const IifIndexes resolved = resolve_iifs(next);  // as commit resolves them
+    prepare_commit(compile_policy(next, [&resolved](const Rule& r) {
+        auto it = resolved.find(r.id);
+        return it == resolved.end() ? 0u : it->second;
+    }));
+    check_stored_size(encode_policy(next, resolved).size());
+    return next;
+}
+
+Policy PolicyStore::commit(Policy next)
+{
+    complete(next);
     // Each --iif name in its own rule's namespace (the ids are assigned by now).
     const IifIndexes resolved = resolve_iifs(next);
 

@@ -39,11 +39,17 @@ public:
     // whether it committed. A daemon calls this on RTM_NEWLINK / RTM_DELLINK; until there
     // is one, every commit does the same.
     bool resolve_pending();
+    // Every check commit runs before it changes anything (ids, limits, compiling, the
+    // stored size), changing nothing: what `apply --dry-run` runs.
+    Policy check(Policy next) const;
     // Counters by rule id, summed over CPUs.
     std::map<uint32_t, RuleCounters> counters() const;
     uint64_t commits() const;
 
 private:
+    // Ids for rules without one, sets normalized, check_policy.
+    static void complete(Policy& next);
+    static void check_stored_size(size_t image_bytes);
     // The policy as committed (policy_binary.h), per generation, in chunks of xdpctl_psrc.
     std::string read_stored(uint32_t gen) const;
     void write_stored(uint32_t gen, const std::string& image);

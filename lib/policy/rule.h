@@ -111,6 +111,9 @@ using IifIndexes = std::map<uint32_t, uint32_t>;
 inline constexpr size_t kMaxSets = 16;
 inline constexpr size_t kMaxRulesPerDirection = 10000;
 inline constexpr size_t kMaxSetNameLen = 32;
+// The most a rate limit's rate and burst can be (packets): the datapath's token bucket
+// counts nanotokens in a signed 64-bit word.
+inline constexpr uint64_t kMaxBurst = uint64_t(INT64_MAX) / 1000000000ull;
 
 // Rules in evaluation order: priority, then id.
 std::vector<const Rule*> evaluation_order(const Policy& p);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -12,6 +11,7 @@
 
 #include "error.h"
 #include "iface_ref.h"
+#include "input_file.h"
 
 namespace xdpctl::policy {
 
@@ -94,8 +94,11 @@ AddrMatch parse_addr(std::string_view opt, std::string_view tok)
     AddrMatch a;
     if (!tok.empty() && tok[0] == '@') {
         std::string name(tok.substr(1));
-        if (name.empty() || name.size() > kMaxSetNameLen)
-            fail_usage("{} '{}': a set name is 1-{} characters", opt, tok, kMaxSetNameLen);
+        try {
+            validate_set_name(name);
+        } catch (const Error& e) {
+            fail_usage("{}: {}", opt, e.what());
+        }
         a.kind = AddrMatch::Kind::set;
         a.set = name;
         return a;
@@ -147,6 +150,36 @@ std::vector<std::string> split_words(std::string_view line)
     return out;
 }
 
+std::string addr_text(const AddrMatch& a)
+{
+    return a.kind == AddrMatch::Kind::set ? "@" + a.set : format_prefix(a.prefix);
+}
+
+// The IP families an address match can match, as bits (1: IPv4, 2: IPv6). A set without
+// members yet counts as both: it is filled after the rule that names it is written.
+unsigned families(const Policy& p, const AddrMatch& a)
+{
+    auto bit = [](Family f) { return f == Family::v4 ? 1u : 2u; };
+    if (a.kind == AddrMatch::Kind::prefix)
+        return bit(a.prefix.family);
+    if (a.kind == AddrMatch::Kind::any)
+        return 3;
+    auto it = p.sets.find(a.set);
+    unsigned out = 0;
+    if (it != p.sets.end())
+        for (const auto& e : it->second.entries)
+            if (!e.except)
+                out |= bit(e.prefix.family);
+    return out ? out : 3;
+}
+
+// A rule in a message: by id once it has one, else by its options (a file's rule without
+// --id, checked before ids are given).
+std::string rule_ref(const Rule& r)
+{
+    return r.id ? fmt::format("rule {}", r.id) : "rule '" + format_rule(r) + "'";
+}
+
 }  // namespace
 
 bool Prefix::contains(Family f, const std::array<uint8_t, 16>& a) const
@@ -171,6 +204,39 @@ void validate_iif_netns(const std::string& name)
     // A rule is one line of words in a rule file and in `export`, '#' starts a comment.
     if (name.find_first_of(" \t\n\r\v\f#") != std::string::npos)
         fail_usage("network namespace '{}': a rule cannot record a name with spaces or '#'", name);
+}
+
+std::string_view strip_comment(std::string_view line)
+{
+    for (size_t i = 0; i < line.size(); i++)
+        if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t'))
+            return line.substr(0, i);
+    return line;
+}
+
+void validate_set_name(std::string_view name)
+{
+    auto ok = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    };
+    bool good = !name.empty() && name.size() <= kMaxSetNameLen && ok(name[0]) &&
+                std::all_of(name.begin(), name.end(),
+                            [&](char c) { return ok(c) || c == '_' || c == '.' || c == '-'; });
+    if (!good)
+        fail_usage("'{}' is not a valid set name: 1-{} of A-Z a-z 0-9 _ . -, starting with a "
+                   "letter or digit",
+                   printable(name), kMaxSetNameLen);
+}
+
+std::string printable(std::string_view s)
+{
+    std::string out;
+    for (unsigned char c : s)
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            out += fmt::format("\\x{:02x}", c);
+        else
+            out += char(c);
+    return out;
 }
 
 Prefix parse_prefix(std::string_view tok)
@@ -297,15 +363,16 @@ Rule parse_rule(const std::vector<std::string>& args)
                 r.action.kind = ActionKind::count;
             else if (a == "rate-limit") {
                 r.action.kind = ActionKind::rate_limit;
-                if (i + 1 >= args.size() || !parse_uint(args[i + 1], r.action.rate_pps, 1ull << 40))
-                    fail_usage("--action rate-limit needs a rate in packets per second, e.g. "
-                               "'--action rate-limit 1000'");
+                if (i + 1 >= args.size() || !parse_uint(args[i + 1], r.action.rate_pps, kMaxBurst))
+                    fail_usage("--action rate-limit needs a rate in packets per second (at most "
+                               "{}), e.g. '--action rate-limit 1000'",
+                               kMaxBurst);
                 i++;
             } else
                 fail_usage("--action '{}': expected drop, pass, count or rate-limit PPS", a);
         } else if (opt == "--burst") {
-            if (!parse_uint(value(), r.action.burst, 1ull << 40) || r.action.burst == 0)
-                fail_usage("--burst '{}': expected a number of packets above 0", args[i]);
+            if (!parse_uint(value(), r.action.burst, kMaxBurst) || r.action.burst == 0)
+                fail_usage("--burst '{}': expected a number of packets, 1-{}", args[i], kMaxBurst);
         } else {
             fail_usage("unknown rule option '{}'", opt);
         }
@@ -326,9 +393,7 @@ std::string format_rule(const Rule& r)
     auto add = [&](std::string_view k, const std::string& v) {
         s += fmt::format("{}{} {}", s.empty() ? "" : " ", k, v);
     };
-    auto addr = [](const AddrMatch& a) {
-        return a.kind == AddrMatch::Kind::set ? "@" + a.set : format_prefix(a.prefix);
-    };
+    auto addr = addr_text;
     auto ports = [](const PortRange& p) {
         return p.lo == p.hi ? std::to_string(p.lo) : fmt::format("{}-{}", p.lo, p.hi);
     };
@@ -410,8 +475,19 @@ void check_policy(const Policy& p)
             ids.push_back(r.id);
         for (const AddrMatch* a : {&r.src, &r.dst})
             if (a->kind == AddrMatch::Kind::set && !p.sets.count(a->set))
-                fail_usage("rule {}: unknown set '@{}' (create it with 'xdpctl set create {}')",
-                           r.id, a->set, a->set);
+                fail_usage("{}: unknown set '@{}' (create it with 'xdpctl set create {}')",
+                           rule_ref(r), a->set, a->set);
+        const unsigned fams = families(p, r.src) & families(p, r.dst);
+        if (fams && r.proto && (*r.proto == kIcmp || *r.proto == kIcmpv6) &&
+            !(fams & (*r.proto == kIcmp ? 1u : 2u)))
+            fail_usage("{}: --proto {} does not fit the {} addresses of{}{}", rule_ref(r),
+                       proto_name(*r.proto), fams == 1 ? "IPv4" : "IPv6",
+                       r.src.kind == AddrMatch::Kind::any ? "" : " --src " + addr_text(r.src),
+                       r.dst.kind == AddrMatch::Kind::any ? "" : " --dst " + addr_text(r.dst));
+        if (!fams)
+            fail_usage("{}: --src {} and --dst {} hold no addresses of the same IP family: "
+                       "the rule can never match",
+                       rule_ref(r), addr_text(r.src), addr_text(r.dst));
         if (++per_dir[static_cast<int>(r.dir)] > kMaxRulesPerDirection)
             fail_usage("more than {} {} rules: the rule table is full", kMaxRulesPerDirection,
                        r.dir == Direction::egress ? "egress" : "ingress");
@@ -433,8 +509,7 @@ Policy parse_policy_text(std::string_view text, const std::string& source,
         std::string_view line = text.substr(pos, nl == text.npos ? text.npos : nl - pos);
         pos = nl == text.npos ? text.size() : nl + 1;
         lineno++;
-        if (auto hash = line.find('#'); hash != line.npos)
-            line = line.substr(0, hash);
+        line = strip_comment(line);
         auto words = split_words(line);
         if (words.empty())
             continue;
@@ -448,9 +523,7 @@ Policy parse_policy_text(std::string_view text, const std::string& source,
                 if (words.size() < 2)
                     fail_usage("expected 'set NAME [CIDR|!CIDR ...]'");
                 const std::string& name = words[1];
-                if (name.empty() || name.size() > kMaxSetNameLen || name[0] == '@')
-                    fail_usage("'{}' is not a valid set name (1-{} characters, no '@')", name,
-                               kMaxSetNameLen);
+                validate_set_name(name);
                 auto& set = p.sets[name];
                 set.name = name;
                 for (size_t i = 2; i < words.size(); i++) {
@@ -486,12 +559,7 @@ Policy parse_policy_text(std::string_view text, const std::string& source,
 
 Policy parse_policy_file(const std::string& path, const std::vector<ExtraStatement>& extra)
 {
-    std::ifstream f(path);
-    if (!f)
-        fail_usage("cannot read rule file '{}'", path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse_policy_text(ss.str(), path, extra);
+    return parse_policy_text(read_input_file(path, kRuleFile), path, extra);
 }
 
 std::string format_policy(const Policy& p)

@@ -17,6 +17,17 @@ namespace xdpctl::policy {
 Prefix parse_prefix(std::string_view token);
 std::string format_prefix(const Prefix& p);
 
+// The line without its comment: a '#' at the start of a word (or of the line) starts one,
+// so `set x#y` is the (invalid) name "x#y", not set `x` and a comment.
+std::string_view strip_comment(std::string_view line);
+
+// The set name grammar (docs/prefix-sets.md): 1-kMaxSetNameLen of [A-Za-z0-9_.-], starting
+// with a letter or digit, so every name is one word of a rule file and `export` reads back.
+// Throws a usage error quoting the name (control bytes escaped).
+void validate_set_name(std::string_view name);
+// `s` with control bytes and '\' as \xNN: user text quoted in a message stays on its line.
+std::string printable(std::string_view s);
+
 // Rule options, e.g. {"--src","198.18.0.0/15","--proto","tcp","--dport","80","--action","drop"}.
 // Checks the rule on its own (ports need tcp/udp, families agree, ...). Set names are
 // not resolved here: check_policy does that.
