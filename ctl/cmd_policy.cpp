@@ -62,15 +62,18 @@ std::vector<std::string> policy_diff(const Policy& from, const Policy& to)
     return out;
 }
 
-// Rules the file adds or changes must name interfaces that exist (or say --iif-pending);
-// a rule kept as it is may name one that went since, as it did before the apply.
-void require_new_iifs_exist(const Policy& cur, const Policy& next, const std::string& file)
+// Rules the file adds or changes must be able to match (their addresses share a family) and
+// name interfaces that exist (or say --iif-pending); a rule kept as it is may name one that
+// went since, as it did before the apply.
+void check_new_rules(const Policy& cur, const Policy& next, const std::string& file)
 {
     for (const Rule& r : next.rules) {
-        if (r.iif.empty() || (r.id && std::find(cur.rules.begin(), cur.rules.end(), r) != cur.rules.end()))
+        if (r.id && std::find(cur.rules.begin(), cur.rules.end(), r) != cur.rules.end())
             continue;
         try {
-            require_iif_exists(r);
+            check_rule_can_match(next, r);
+            if (!r.iif.empty())
+                require_iif_exists(r);
         } catch (const Error& e) {
             fail_usage("{}: rule '{}': {}", file, format_rule(r), e.what());
         }
@@ -122,7 +125,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             PolicyStore store;
             lb::LbStore lb_store{lb::LockHeld{}};  // under the lock PolicyStore holds
             Policy cur = store.current();
-            require_new_iifs_exist(cur, next, ao->file);
+            check_new_rules(cur, next, ao->file);
             const lb::LbConfig lb_cur = lb::read_lb_config(lb_store.maps());
             auto diff = policy_diff(cur, next);
             for (auto& l : lb::lb_diff(lb_cur, lb_next))

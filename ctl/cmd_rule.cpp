@@ -28,6 +28,7 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
             if (existing.id == r.id)
                 fail_usage("--id {}: a rule with this id exists ('xdpctl rule del {}' first)",
                            r.id, r.id);
+    check_rule_can_match(p, r);
     p.rules.push_back(r);
     Policy done = store.commit(std::move(p));
     fmt::print("{}\n", done.rules.back().id);

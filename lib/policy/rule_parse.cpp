@@ -458,6 +458,18 @@ bool PrefixSet::contains(Family f, const std::array<uint8_t, 16>& addr) const
     return member;
 }
 
+void check_rule_can_match(const Policy& p, const Rule& r)
+{
+    const unsigned fams = families(p, r.src) & families(p, r.dst);
+    if (fams && r.proto && (*r.proto == kIcmp || *r.proto == kIcmpv6) && !(fams & (*r.proto == kIcmp ? 1u : 2u)))
+        fail_usage("{}: --proto {} does not fit the {} addresses of{}{}", rule_ref(r), proto_name(*r.proto),
+                   fams == 1 ? "IPv4" : "IPv6", r.src.kind == AddrMatch::Kind::any ? "" : " --src " + addr_text(r.src),
+                   r.dst.kind == AddrMatch::Kind::any ? "" : " --dst " + addr_text(r.dst));
+    if (!fams)
+        fail_usage("{}: --src {} and --dst {} hold no addresses of the same IP family: the rule can never match",
+                   rule_ref(r), addr_text(r.src), addr_text(r.dst));
+}
+
 void check_policy(const Policy& p)
 {
     if (p.sets.size() > kMaxSets)
@@ -477,17 +489,6 @@ void check_policy(const Policy& p)
             if (a->kind == AddrMatch::Kind::set && !p.sets.count(a->set))
                 fail_usage("{}: unknown set '@{}' (create it with 'xdpctl set create {}')",
                            rule_ref(r), a->set, a->set);
-        const unsigned fams = families(p, r.src) & families(p, r.dst);
-        if (fams && r.proto && (*r.proto == kIcmp || *r.proto == kIcmpv6) &&
-            !(fams & (*r.proto == kIcmp ? 1u : 2u)))
-            fail_usage("{}: --proto {} does not fit the {} addresses of{}{}", rule_ref(r),
-                       proto_name(*r.proto), fams == 1 ? "IPv4" : "IPv6",
-                       r.src.kind == AddrMatch::Kind::any ? "" : " --src " + addr_text(r.src),
-                       r.dst.kind == AddrMatch::Kind::any ? "" : " --dst " + addr_text(r.dst));
-        if (!fams)
-            fail_usage("{}: --src {} and --dst {} hold no addresses of the same IP family: "
-                       "the rule can never match",
-                       rule_ref(r), addr_text(r.src), addr_text(r.dst));
         if (++per_dir[static_cast<int>(r.dir)] > kMaxRulesPerDirection)
             fail_usage("more than {} {} rules: the rule table is full", kMaxRulesPerDirection,
                        r.dir == Direction::egress ? "egress" : "ingress");

@@ -41,6 +41,11 @@ void validate_iif_netns(const std::string& name);
 
 // Whole-policy checks: sets exist, ids unique, limits. Throws a usage error.
 void check_policy(const Policy& p);
+// A rule being added or changed: its addresses (prefixes, or the sets of `p` it names) share
+// an IP family, and an ICMP/ICMPv6 protocol fits it; a usage error naming them otherwise. Not
+// part of check_policy: a rule stored before (or a set changed since) that can no longer
+// match is harmless and must not block every later commit.
+void check_rule_can_match(const Policy& p, const Rule& r);
 
 // A statement of a rule file that another part owns (`lb ...`, read by ctl/cmd_lb.cpp into
 // its own model), so Policy holds no types of theirs. `parse` gets the words after the
