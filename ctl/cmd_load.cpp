@@ -71,11 +71,11 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 fmt::print("note: {}\n", n);
             fmt::print("{} {}: {}; malformed frames: {}\n", r.reloaded ? "reloaded on" : "loaded on",
                        lo.iface.display(), hooks, malformed_name(r.meta.malformed));
-            // The filtering policy is host-wide: say which one this interface now runs. An
-            // --iif-pending rule may name the interface just made and loaded: resolve it now.
+            // The filtering policy is host-wide: say which one this interface now runs. Its
+            // --iif rules match interface keys, and this one may be new (or named by an
+            // --iif-pending rule): commit them again.
             policy::PolicyStore store;
-            store.resolve_pending();
-            warn_iif_collisions(store);
+            store.refresh_iif_keys();
             policy::Policy p = store.current();
             if (!p.rules.empty() || p.default_action != policy::ActionKind::pass)
                 fmt::print("filtering policy in force (shared by all interfaces): {} rule(s), "

@@ -160,7 +160,6 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
                 throw Error(e.code(), fmt::format("{}; {}", e.what(), undone));
             }
             fmt::print("applied {}: {} change(s)\n", ao->file, diff.size());
-            warn_iif_collisions(store);
             return 0;
         };
     });

@@ -32,8 +32,6 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
     p.rules.push_back(r);
     Policy done = store.commit(std::move(p));
     fmt::print("{}\n", done.rules.back().id);
-    if (!r.iif.empty())
-        warn_iif_collisions(store);
 }
 
 namespace {

@@ -90,6 +90,10 @@ void add_unload_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             IfaceRef ref = iface_arg(g, o->iface);
             unload(ref);
             fmt::print("unloaded from {}\n", ref.display());
+            // --iif rules for the interface must not keep its key, which a later load may
+            // give another interface (only where a policy is stored: nothing is created).
+            if (path_exists(shared_maps_dir() + "/xdpctl_pctl") && path_exists(shared_maps_dir() + "/xdpctl_psrc"))
+                policy::PolicyStore().refresh_iif_keys();
             return 0;
         };
     });

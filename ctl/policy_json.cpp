@@ -62,14 +62,6 @@ std::string match_text(const Rule& r, const IifIndexes& resolved)
     return s.empty() ? "any" : s;
 }
 
-void warn_iif_collisions(const PolicyStore& store)
-{
-    IifIndexes resolved;
-    Policy p = store.current(&resolved);
-    for (const std::string& w : iif_index_collisions(p, resolved))
-        fmt::print(stderr, "xdpctl: warning: {}\n", w);
-}
-
 std::string action_text(const Action& a)
 {
     if (a.kind == ActionKind::rate_limit)

@@ -17,9 +17,7 @@ std::string iif_state(const policy::Rule& r, const policy::IifIndexes& resolved)
 // `resolved` (PolicyStore::current) marks --iif names that matched nothing when committed.
 std::string match_text(const policy::Rule& r, const policy::IifIndexes& resolved = {});
 std::string action_text(const policy::Action& a);
-// After a commit: "xdpctl: warning: ..." on stderr for each --iif rule whose index an
-// interface of another namespace that xdpctl is loaded on also has (iif_resolve.h).
-void warn_iif_collisions(const policy::PolicyStore& store);
+
 nlohmann::json rule_json(const policy::Rule& r, const policy::IifIndexes& resolved = {});
 // The policy with counters; `before` and `interval` add pps per rule.
 nlohmann::json policy_json(const policy::Policy& p, const policy::IifIndexes& resolved,

@@ -101,6 +101,20 @@ void reuse_shared_maps(bpf_object* obj)
     }
 }
 
+// The smallest interface key (xdpctl_iface_meta.iif_key) no other interface with pins holds.
+__u32 free_iif_key(const std::string& own_dir)
+{
+    std::vector<bool> used(XDPCTL_IIF_KEY_MAX + 1);
+    for (const auto& i : pinned_ifaces())
+        if (i.dir != own_dir)
+            if (auto m = IfacePins(i.dir).read_meta(); m && m->iif_key <= XDPCTL_IIF_KEY_MAX)
+                used[m->iif_key] = true;
+    for (__u32 k = 1; k <= XDPCTL_IIF_KEY_MAX; k++)
+        if (!used[k])
+            return k;
+    fail("xdpctl is loaded on {} interfaces: that is the most it supports", XDPCTL_IIF_KEY_MAX);
+}
+
 // The interfaces other than the one `pins` is for whose programs run on the shared maps.
 std::vector<IfaceRef> other_loaded_ifaces(const IfacePins* pins)
 {
@@ -440,17 +454,23 @@ struct Loader {
         if (want_xdp())
             check_foreign_xdp();
         make_pin_dir(pins.dir);
+        // The interface keeps its key across reloads; a first load takes a free one.
+        res.meta.iif_key = old && old->iif_key ? old->iif_key : free_iif_key(pins.dir);
 
         SkelPtr<xdpctl_xdp> xs;
         SkelPtr<xdpctl_tc> ts;
         if (want_xdp())
             xs = open_and_load<xdpctl_xdp>(
                 &pins, opts.malformed, "XDP",
-                [&](xdpctl_xdp* s) { s->rodata->cfg_lb_mtu = iface_mtu(opts.iface.ifname); },
+                [&](xdpctl_xdp* s) {
+                    s->rodata->cfg_lb_mtu = iface_mtu(opts.iface.ifname);
+                    s->rodata->cfg_iif_key = res.meta.iif_key;
+                },
                 opts.lb_conntrack, false, &res.notes);
         if (want_tc())
             ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC", [&](xdpctl_tc* s) {
                 s->rodata->cfg_tc_ingress_rules = !want_xdp();
+                s->rodata->cfg_iif_key = res.meta.iif_key;
             });
 
         res.meta.abi_version = XDPCTL_ABI_VERSION;
@@ -497,15 +517,17 @@ void ensure_shared_maps()
     open_and_load<xdpctl_xdp>(nullptr, XDPCTL_MALFORMED_PASS, "XDP");
 }
 
-SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed)
+SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed, uint32_t iif_key)
 {
-    return open_and_load<xdpctl_xdp>(nullptr, malformed, "XDP", {}, 0, true);
+    return open_and_load<xdpctl_xdp>(
+        nullptr, malformed, "XDP", [iif_key](xdpctl_xdp* s) { s->rodata->cfg_iif_key = iif_key; }, 0, true);
 }
 
-SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed)
+SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed, uint32_t iif_key)
 {
     // Explain runs TC ingress only where XDP does not: then TC applies the ingress rules.
-    return open_and_load<xdpctl_tc>(nullptr, malformed, "TC", {}, 0, true);
+    return open_and_load<xdpctl_tc>(
+        nullptr, malformed, "TC", [iif_key](xdpctl_tc* s) { s->rodata->cfg_iif_key = iif_key; }, 0, true);
 }
 
 LoadResult load(const LoadOptions& opts)

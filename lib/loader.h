@@ -57,9 +57,11 @@ void ensure_shared_maps();
 
 // For `xdpctl explain`: the program loaded once more, unattached, with cfg_explain set. It
 // reads the pinned policy maps (one not pinned stays private and empty: no policy) and has
-// private per-interface maps; loading it creates and changes no pin.
-SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed);
-SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed);
+// private per-interface maps; loading it creates and changes no pin. `iif_key`: the key of
+// the interface the packet is explained on (xdpctl_iface_meta.iif_key), XDPCTL_IIF_KEY_NONE
+// for one xdpctl is not loaded on, 0 to match --iif by the test run's ifindex.
+SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed, uint32_t iif_key);
+SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed, uint32_t iif_key);
 
 std::string xdp_mode_name(__u32 mode);    // "native", "skb", "none"
 std::string tc_attach_name(__u32 how);    // "tcx", "clsact", "none"

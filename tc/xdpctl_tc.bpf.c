@@ -2,8 +2,8 @@
 /*
  * xdpctl on TC ingress and egress (tcx links, or clsact direct-action as the fallback).
  * Same parser, classifier and counters as XDP: ingress rules on ingress, egress rules on
- * egress. `--iif` matches skb->ifindex, the device the hook runs on: on egress that is the
- * egress device. "Pass" returns TCX_NEXT (== TC_ACT_UNSPEC) so that programs after ours
+ * egress. `--iif` matches the device the hook runs on (its key, cfg_iif_key): on egress that
+ * is the egress device. "Pass" returns TCX_NEXT (== TC_ACT_UNSPEC) so that programs after ours
  * still run.
  */
 #include <linux/bpf.h>
@@ -45,7 +45,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 	else if (hook == XDPCTL_HOOK_TC_INGRESS && !cfg_tc_ingress_rules)
 		drop = 0;
 	else
-		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, skb->ifindex, &rule_id) ==
+		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, pol_iif_key(skb->ifindex), &rule_id) ==
 		       XDPCTL_ACT_DROP;
 	if (cfg_explain)  /* explain changes no counter */
 		explain_verdict(hook, &p, bad, drop, rule_id, skb->ifindex);

@@ -25,7 +25,7 @@ int xdpctl_xdp(struct xdp_md *ctx)
 	if (bad)
 		drop = malformed_drop(bad);
 	else
-		drop = classify(&p, 0, ctx->ingress_ifindex, &rule_id) == XDPCTL_ACT_DROP;
+		drop = classify(&p, 0, pol_iif_key(ctx->ingress_ifindex), &rule_id) == XDPCTL_ACT_DROP;
 	if (cfg_explain) {  /* explain changes no counter and stops at the filter's verdict */
 		explain_verdict(XDPCTL_HOOK_XDP, &p, bad, drop, rule_id, ctx->ingress_ifindex);
 		return drop ? XDP_DROP : XDP_PASS;

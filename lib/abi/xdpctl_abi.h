@@ -112,10 +112,20 @@ struct xdpctl_iface_meta {
 	__u32 tc_attach;      /* enum xdpctl_tc_attach actually used */
 	__u32 malformed;      /* enum xdpctl_malformed_action */
 	__u32 flags;          /* XDPCTL_META_F_* */
-	__u32 pad;
+	/* xdpctl's number for the interface, unique among the interfaces it is loaded on in
+	 * every namespace (1..XDPCTL_IIF_KEY_MAX): what --iif matches (the programs get it as
+	 * rodata, cfg_iif_key), since interface indexes repeat across namespaces. 0: written by
+	 * xdpctl 0.1.0, whose programs match the ifindex. */
+	__u32 iif_key;
 	__u64 loaded_at_ns;   /* CLOCK_REALTIME of the first load */
 	__u64 reloaded_at_ns; /* CLOCK_REALTIME of the last load --force, or 0 */
 };
+
+/* Interface keys: below the iif table's size (XDPCTL_POL_IIF_ENTRIES); XDPCTL_IIF_KEY_NONE,
+ * past it, is the key of a program on no loaded interface (explain's): it matches only
+ * rules without --iif. */
+#define XDPCTL_IIF_KEY_MAX 4095
+#define XDPCTL_IIF_KEY_NONE 0xffffffffu
 
 /* xdpctl created the clsact qdisc (so unload removes it; one it found stays). */
 #define XDPCTL_META_F_CREATED_CLSACT (1u << 0)
@@ -499,6 +509,7 @@ struct xdpctl_pol_row_line {
 #ifdef __cplusplus
 static_assert(sizeof(struct xdpctl_pol_dir_hdr) == 4 * 24, "xdpctl_pol_dir_hdr layout");
 static_assert(sizeof(struct xdpctl_rule_rec) == 32, "xdpctl_rule_rec layout");
+static_assert(XDPCTL_IIF_KEY_MAX < XDPCTL_POL_IIF_ENTRIES, "interface keys index the iif table");
 static_assert(sizeof(struct xdpctl_pol_small_rule) == 120, "xdpctl_pol_small_rule layout");
 static_assert(sizeof(struct xdpctl_pol_small) == 8 + XDPCTL_POL_SMALL_MAX * 120, "xdpctl_pol_small layout");
 static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");

@@ -53,6 +53,18 @@ _Static_assert(XDPCTL_POL_MAX_AGG <= 3, "the walk holds at most 3 aggregate word
 _Static_assert((XDPCTL_POL_ROW_MAX_BYTES & (XDPCTL_POL_ROW_MAX_BYTES - 1)) == 0,
 	       "word offsets are masked to the row");
 
+/*
+ * What --iif matches: the key the loader gave the interface this program runs on
+ * (abi: xdpctl_iface_meta.iif_key), unique across namespaces, where ifindexes repeat. 0 (the
+ * tests, which run the program on no interface): the packet's ifindex is the key.
+ */
+const volatile __u32 cfg_iif_key = 0;
+
+static __always_inline __u32 pol_iif_key(__u32 ifindex)
+{
+	return cfg_iif_key ? cfg_iif_key : ifindex;
+}
+
 /* What the walk needs of a packet: its classes and its length. */
 struct pol_key {
 	int cls[XDPCTL_POL_FIELDS];

@@ -43,8 +43,10 @@ Explainer::Explainer(const std::string& netns, const std::string& ifname, policy
     // The program that would see the packet, and whether it is attached there.
     if (!ifname_.empty()) {
         IfacePins pins(locate_pins(IfaceRef{netns_, ifname_}, "if").dir);
-        if (auto meta = pins.read_meta())
+        if (auto meta = pins.read_meta()) {
             malformed_ = meta->malformed;
+            iif_key_ = meta->iif_key;  // 0: loaded by 0.1.0, whose programs match the ifindex
+        }
         if (dir == policy::Direction::egress) {
             hook_ = XDPCTL_HOOK_TC_EGRESS;
             attached_ = path_exists(pins.link_tc_eg) || path_exists(pins.prog_tc_eg);
@@ -73,11 +75,11 @@ Explainer::Explainer(const std::string& netns, const std::string& ifname, policy
 
     auto malformed = static_cast<xdpctl_malformed_action>(malformed_);
     if (hook_ == XDPCTL_HOOK_XDP) {
-        xdp_ = load_explain_xdp(malformed);
+        xdp_ = load_explain_xdp(malformed, iif_key_);
         prog_fd_ = bpf_program__fd(xdp_->progs.xdpctl_xdp);
         out_ = &xdp_->bss->xdpctl_explain_out;
     } else {
-        tc_ = load_explain_tc(malformed);
+        tc_ = load_explain_tc(malformed, iif_key_);
         prog_fd_ = bpf_program__fd(hook_ == XDPCTL_HOOK_TC_INGRESS ? tc_->progs.xdpctl_tc_in
                                                                     : tc_->progs.xdpctl_tc_eg);
         out_ = &tc_->bss->xdpctl_explain_out;

@@ -61,6 +61,9 @@ public:
 private:
     std::string netns_, ifname_;
     uint32_t ifindex_ = 0;
+    // What --iif matches (xdpctl_iface_meta.iif_key): no loaded interface's unless the
+    // packet is explained on one.
+    uint32_t iif_key_ = XDPCTL_IIF_KEY_NONE;
     int hook_ = XDPCTL_HOOK_XDP;
     bool attached_ = false;
     uint32_t malformed_ = XDPCTL_MALFORMED_PASS;

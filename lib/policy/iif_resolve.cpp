@@ -10,6 +10,7 @@
 #include "error.h"
 #include "iface_ref.h"
 #include "netns.h"
+#include "iface_pins.h"
 #include "pin_layout.h"
 #include "policy/rule_parse.h"
 
@@ -64,42 +65,32 @@ IifIndexes resolve_iifs(const Policy& p)
     return out;
 }
 
-std::vector<std::string> iif_index_collisions(const Policy& p, const IifIndexes& resolved)
+IifIndexes iif_match_keys(const Policy& p, const IifIndexes& resolved)
 {
     struct Loaded {
-        IfaceRef iface;
-        uint32_t ifindex;
         std::pair<dev_t, ino_t> netns;
+        uint32_t ifindex, key;
     };
-    std::vector<std::string> out;
-    if (std::none_of(resolved.begin(), resolved.end(), [](const auto& r) { return r.second != 0; }))
-        return out;  // no interface to collide with: no namespace to look into
+    IifIndexes out;
     std::vector<Loaded> loaded;
-    for (const PinnedIface& i : pinned_ifaces()) {
-        if (!i.where)
-            continue;  // its namespace is gone
-        uint32_t idx;
-        {
-            NetnsScope in(*i.where);
-            idx = if_nametoindex(i.ifname.c_str());
-        }
-        if (idx)
-            loaded.push_back({i.ref(), idx,
-                              i.netns_id ? std::pair<dev_t, ino_t>(dev_t(i.netns_id->dev), ino_t(i.netns_id->ino))
-                                         : netns_identity(i.legacy_netns)});
-    }
+    bool listed = false;
     for (const Rule& r : p.rules) {
         auto it = resolved.find(r.id);
         if (r.iif.empty() || it == resolved.end() || it->second == 0)
             continue;
+        if (!listed) {  // only for a policy with --iif rules: a look into every pin directory
+            listed = true;
+            for (const PinnedIface& i : pinned_ifaces())
+                if (auto m = IfacePins(i.dir).read_meta())
+                    loaded.push_back({i.netns_id ? std::pair<dev_t, ino_t>(dev_t(i.netns_id->dev), ino_t(i.netns_id->ino))
+                                                 : netns_identity(i.legacy_netns),
+                                      m->ifindex, m->iif_key ? m->iif_key : m->ifindex});
+        }
         const auto own = netns_identity(r.iif_netns);
+        out[r.id] = 0;
         for (const Loaded& l : loaded)
-            if (l.ifindex == it->second && l.netns != own)
-                out.push_back(fmt::format(
-                    "rule {}: --iif {} (index {} in {}) also matches on {}, which has the same index "
-                    "in another namespace: the datapath matches --iif by index alone "
-                    "(docs/filtering.md)",
-                    r.id, r.iif, it->second, where(r.iif_netns), l.iface.display()));
+            if (l.ifindex == it->second && l.netns == own)
+                out[r.id] = l.key;
     }
     return out;
 }

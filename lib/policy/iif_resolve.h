@@ -22,9 +22,12 @@ IifIndexes resolve_iifs(const Policy& p);
 // --iif-pending. A usage error naming the name and the namespace.
 void require_iif_exists(const Rule& r);
 
-// The datapath matches --iif by ifindex alone, and indexes are per namespace: a rule whose
-// name resolved to index N also matches on an interface of index N in another namespace
-// (docs/filtering.md). One warning per rule and such interface xdpctl is loaded on.
-std::vector<std::string> iif_index_collisions(const Policy& p, const IifIndexes& resolved);
+// What each --iif rule matches in the datapath (rule id -> the iif table's index): the key
+// (xdpctl_iface_meta.iif_key) of the interface its name resolved to (`resolved`) in its own
+// namespace, when xdpctl is loaded there; interface indexes repeat across namespaces, keys
+// do not. 0 where xdpctl is not loaded on it: no program of xdpctl sees its packets. An
+// interface loaded by xdpctl 0.1.0 (no key yet; its programs match the ifindex) gets its
+// ifindex until a reload gives it a key.
+IifIndexes iif_match_keys(const Policy& p, const IifIndexes& resolved);
 
 }  // namespace xdpctl::policy

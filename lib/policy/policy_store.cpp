@@ -63,6 +63,15 @@ void assign_rule_ids(Policy& p)
         }
 }
 
+// What the compiler puts in the iif table for each --iif rule: its interface's key.
+RuleIfindexResolver match_keys(const Policy& p, const IifIndexes& resolved)
+{
+    return [keys = iif_match_keys(p, resolved)](const Rule& r) {
+        auto it = keys.find(r.id);
+        return it == keys.end() ? 0u : it->second;
+    };
+}
+
 }  // namespace
 
 PolicyStore::PolicyStore()
@@ -176,6 +185,15 @@ bool PolicyStore::resolve_pending()
     return false;
 }
 
+bool PolicyStore::refresh_iif_keys()
+{
+    Policy p = current();
+    if (std::none_of(p.rules.begin(), p.rules.end(), [](const Rule& r) { return !r.iif.empty(); }))
+        return false;
+    commit(std::move(p));
+    return true;
+}
+
 void PolicyStore::complete(Policy& next)
 {
     assign_rule_ids(next);
@@ -196,10 +214,7 @@ Policy PolicyStore::check(Policy next) const
 {
     complete(next);
     const IifIndexes resolved = resolve_iifs(next);  // as commit resolves them
-    prepare_commit(compile_policy(next, [&resolved](const Rule& r) {
-        auto it = resolved.find(r.id);
-        return it == resolved.end() ? 0u : it->second;
-    }));
+    prepare_commit(compile_policy(next, match_keys(next, resolved)));
     check_stored_size(encode_policy(next, resolved).size());
     return next;
 }
@@ -226,10 +241,7 @@ Policy PolicyStore::commit(Policy next)
     const bool empty = next.rules.empty() && next.sets.empty() && next.default_action == ActionKind::pass;
     const uint32_t new_gen = maps_->active_gen() ^ 1;
     try {
-        compiled = compile_policy(next, [&resolved](const Rule& r) {
-            auto it = resolved.find(r.id);
-            return it == resolved.end() ? 0u : it->second;
-        });
+        compiled = compile_policy(next, match_keys(next, resolved));
         prepared = prepare_commit(*compiled);
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
         slot_of = maps_->active_slots();

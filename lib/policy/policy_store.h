@@ -39,6 +39,10 @@ public:
     // whether it committed. A daemon calls this on RTM_NEWLINK / RTM_DELLINK; until there
     // is one, every commit does the same.
     bool resolve_pending();
+    // Commits the current policy again when it has --iif rules: what they match is the key of
+    // their interface where xdpctl is loaded (iif_resolve.h), which a load or an unload
+    // changes. Returns whether it committed.
+    bool refresh_iif_keys();
     // Every check commit runs before it changes anything (ids, limits, compiling, the
     // stored size), changing nothing: what `apply --dry-run` runs.
     Policy check(Policy next) const;
