@@ -413,9 +413,10 @@ RunResult run_client(const std::string& ns, const std::string& vip, const std::f
     });
 }
 
-class LbTraffic : public ::testing::TestWithParam<std::tuple<std::string, int>> {
+// The lab and a server in each backend namespace, made once per test suite.
+class LbLabSuite {
 protected:
-    static void SetUpTestSuite()
+    static void start_lab()
     {
         if (geteuid() != 0)
             return;
@@ -423,24 +424,30 @@ protected:
         for (size_t i = 0; i < lab_->backends().size(); i++)
             servers_.push_back(std::make_unique<Server>(lab_->backends()[i].ns, fmt::format("b{}", i + 1)));
     }
-    static void TearDownTestSuite()
+    static void stop_lab()
     {
         servers_.clear();
         delete lab_;
         lab_ = nullptr;
-    }
-    void SetUp() override
-    {
-        XDPCTL_REQUIRE_ROOT();
-        ASSERT_TRUE(lab_);
     }
 
     static LbLab* lab_;
     static std::vector<std::unique_ptr<Server>> servers_;
 };
 
-LbLab* LbTraffic::lab_ = nullptr;
-std::vector<std::unique_ptr<Server>> LbTraffic::servers_;
+LbLab* LbLabSuite::lab_ = nullptr;
+std::vector<std::unique_ptr<Server>> LbLabSuite::servers_;
+
+class LbTraffic : public ::testing::TestWithParam<std::tuple<std::string, int>>, protected LbLabSuite {
+protected:
+    static void SetUpTestSuite() { start_lab(); }
+    static void TearDownTestSuite() { stop_lab(); }
+    void SetUp() override
+    {
+        XDPCTL_REQUIRE_ROOT();
+        ASSERT_TRUE(lab_);
+    }
+};
 
 void ok(const std::vector<std::string>& args)
 {
@@ -598,28 +605,10 @@ ReuseRun reuse_ports(const Node& client, const std::vector<uint16_t>& ports, int
     });
 }
 
-class LbReuse : public ::testing::Test {
+class LbReuse : public ::testing::Test, protected LbLabSuite {
 protected:
-    static void SetUpTestSuite()
-    {
-        if (geteuid() != 0 || std::thread::hardware_concurrency() < 2)
-            return;
-        // Every CPU (another suite may have pinned this thread); the servers inherit it.
-        cpu_set_t all;
-        CPU_ZERO(&all);
-        for (unsigned c = 0; c < std::thread::hardware_concurrency(); c++)
-            CPU_SET(c, &all);
-        sched_setaffinity(0, sizeof(all), &all);
-        lab_ = new LbLab();
-        for (size_t i = 0; i < lab_->backends().size(); i++)
-            servers_.push_back(std::make_unique<Server>(lab_->backends()[i].ns, fmt::format("b{}", i + 1)));
-    }
-    static void TearDownTestSuite()
-    {
-        servers_.clear();
-        delete lab_;
-        lab_ = nullptr;
-    }
+    static void SetUpTestSuite() { start_lab(); }
+    static void TearDownTestSuite() { stop_lab(); }
     void SetUp() override
     {
         XDPCTL_REQUIRE_ROOT();
@@ -627,13 +616,7 @@ protected:
             GTEST_SKIP() << "needs two CPUs: a connection's packets on two CPUs is what it tests";
         ASSERT_TRUE(lab_);
     }
-
-    static LbLab* lab_;
-    static std::vector<std::unique_ptr<Server>> servers_;
 };
-
-LbLab* LbReuse::lab_ = nullptr;
-std::vector<std::unique_ptr<Server>> LbReuse::servers_;
 
 // Entries of the pinned connection table.
 size_t conntrack_entries()
