@@ -103,7 +103,8 @@ Ipv4Addr addr_bytes(uint32_t a)
     return {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)};
 }
 
-void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p);
+// `tables_only`: decided by the class tables and the walk whatever the policy's shape.
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_only = false);
 
 // n rules in the mix, random priorities, and frames that each hit a random rule
 // (the first match may be another rule, a prefix covering it with a lower priority number).
@@ -161,7 +162,36 @@ PolicyCase make_lab_case(size_t n)
     return c;
 }
 
-void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p)
+// n rules `--src A/32 --action drop`, A random, and frames that each hit one: a one-field
+// policy (lib/policy/shapes.h), decided by the source's class unless `tables_only`.
+PolicyCase make_src32_case(size_t n, bool tables_only)
+{
+    using namespace xdpctl::policy;
+    std::mt19937_64 rng(n);
+    Policy p;
+    for (size_t i = 0; i < n; i++) {
+        Rule r;
+        r.id = uint32_t(i + 1);
+        r.src.kind = AddrMatch::Kind::prefix;
+        const Ipv4Addr a = addr_bytes(uint32_t(rng()));
+        std::copy(a.begin(), a.end(), r.src.prefix.addr.begin());
+        r.src.prefix.len = 32;
+        r.action.kind = ActionKind::drop;
+        p.rules.push_back(r);
+    }
+    PolicyCase c;
+    for (int f = 0; f < kFramesPerPolicy; f++) {
+        const auto& a = p.rules[rng() % n].src.prefix.addr;
+        c.frames.push_back(B().ipv4({.src = {a[0], a[1], a[2], a[3]}, .dst = kDstIpv4})
+                               .udp(1024, 9)
+                               .payload(18)
+                               .build());
+    }
+    load_policy(c, p, tables_only);
+    return c;
+}
+
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_only)
 {
     using namespace xdpctl::policy;
     SlotOf slots;
@@ -175,6 +205,8 @@ void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p)
     if (int err = xdpctl_xdp::load(c.prog.get()))
         xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
     PolicyMaps maps = PolicyMaps::from_skeleton(*c.prog);
+    maps.set_decide_small(!tables_only);
+    maps.set_decide_field(!tables_only);
     const auto t0 = std::chrono::steady_clock::now();
     const CompiledPolicy compiled = compile_policy(p, [](const std::string&) { return 0u; });
     const auto t1 = std::chrono::steady_clock::now();
@@ -343,6 +375,15 @@ int main(int argc, char** argv)
             const std::string name = fmt::format("xdpctl_xdp_policy/bench_sh_{}_rules_udp64", n);
             benchmark::RegisterBenchmark(name.c_str(), bench_prog,
                                          bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp), lab.back()->frames[0])
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+        }
+        // A one-field policy (10,000 source /32s) in its own shape and through the tables.
+        for (const bool tables : {false, true}) {
+            lab.push_back(std::make_unique<PolicyCase>(make_src32_case(10000, tables)));
+            const std::string name = fmt::format("xdpctl_xdp_policy/10000_src32/{}", tables ? "tables" : "one_field");
+            benchmark::RegisterBenchmark(name.c_str(), bench_frames, bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp),
+                                         lab.back()->frames)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }

@@ -297,6 +297,48 @@ rule --id 47 --priority 8 --src 198.18.0.0/16 --dst 198.19.0.1/32 --proto tcp --
 rule --id 48 --priority 9 --action drop
 )";
 
+// One-field policies (every rule on the source address alone, drop or pass, more rules than
+// the small path takes): decided by the source's class (xdpctl_pdecide) or by the tables, in
+// runs of 3 commits each way, between two policies whose passing ranks differ.
+constexpr const char* kOneFieldA = R"(default drop
+rule --id 50 --priority 1 --src 198.18.10.0/24 --action drop
+rule --id 51 --priority 2 --src 198.18.11.0/24 --action drop
+rule --id 52 --priority 3 --src 198.18.12.0/24 --action drop
+rule --id 53 --priority 4 --src 198.18.13.0/24 --action drop
+rule --id 54 --priority 5 --src 198.18.14.0/24 --action drop
+rule --id 55 --priority 6 --src 198.18.15.0/24 --action drop
+rule --id 56 --priority 7 --src 198.18.16.0/24 --action drop
+rule --id 57 --priority 8 --src 198.18.17.0/24 --action drop
+rule --id 58 --priority 9 --src 198.18.18.0/24 --action drop
+rule --id 61 --priority 50 --src 198.18.0.1/32 --action pass
+rule --id 62 --priority 60 --src 198.18.0.0/16 --action drop
+)";
+constexpr const char* kOneFieldB = R"(default drop
+rule --id 70 --priority 1 --src 198.18.30.1/32 --action drop
+rule --id 71 --priority 2 --src 198.18.31.1/32 --action drop
+rule --id 72 --priority 3 --src 198.18.32.1/32 --action drop
+rule --id 73 --priority 4 --src 198.18.33.1/32 --action drop
+rule --id 74 --priority 5 --src 198.18.34.1/32 --action drop
+rule --id 75 --priority 6 --src 198.18.35.1/32 --action drop
+rule --id 76 --priority 7 --src 198.18.36.1/32 --action drop
+rule --id 77 --priority 8 --src 198.18.37.1/32 --action drop
+rule --id 78 --priority 9 --src 198.18.38.1/32 --action drop
+rule --id 81 --priority 20 --src 198.18.0.0/24 --action pass
+rule --id 82 --priority 30 --src 2001:2::/48 --action drop
+rule --id 83 --priority 40 --src 198.18.0.1/32 --action drop
+)";
+
+TEST(AtomicCommit, NoPacketSeesAMixAcrossOneFieldShapeChanges)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const Policy a = parse_policy_text(kOneFieldA, "one-field A"), b = parse_policy_text(kOneFieldB, "one-field B");
+    ASSERT_EQ(classify(a, probe_key()).rule_id, 61u);
+    ASSERT_EQ(classify(b, probe_key()).rule_id, 81u);
+    ASSERT_EQ(compile_policy(a, lo_only).dir[0].decide_field, int(kFieldSrc));
+    ASSERT_EQ(compile_policy(b, lo_only).dir[0].decide_field, int(kFieldSrc));
+    commits_under_load(a, b, 61, 81, [](PolicyMaps& m, int i) { m.set_decide_field((i / 3) % 2 == 0); });
+}
+
 TEST(AtomicCommit, NoPacketSeesAMixAcrossShapeChanges)
 {
     XDPCTL_REQUIRE_ROOT();

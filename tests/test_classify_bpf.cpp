@@ -23,6 +23,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <bpf/bpf.h>
+
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
 #include "counters.h"
@@ -285,6 +287,7 @@ TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
         for (const bool decide_small : {true, false}) {
             progs_->maps().set_decide_small(decide_small);
+            progs_->maps().set_decide_field(decide_small);
             progs_->maps().commit(c, slots_by_id(p));
             if (decide_small)
                 for (const auto& d : c.dir)
@@ -295,7 +298,54 @@ TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
         }
     }
     progs_->maps().set_decide_small(true);
+    progs_->maps().set_decide_field(true);
     EXPECT_GE(small_dirs, 40) << "too few directions took the small path to mean anything";
+}
+
+// Policies whose every rule names one address field only (prefixes of both families, sets
+// with exceptions) and drops or passes, 9 to 400 rules: decided by the address's class
+// (xdpctl_pdecide), then again by the tables, against the reference each time.
+TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
+{
+    XDPCTL_REQUIRE_ROOT();
+    uint64_t run_ns = 0;
+    int field_dirs = 0;
+    const int hdr_fd = progs_->map_fd("xdpctl_phdr");
+    for (uint64_t seed = 201; seed <= 230; seed++) {
+        Gen g(seed);
+        g.make_pools();
+        Policy p = g.policy(int(9 + g.u(400)), int(g.u(4)));
+        const bool on_src = seed % 2;
+        for (auto& r : p.rules) {
+            Rule one;
+            one.id = r.id;
+            one.priority = r.priority;
+            one.dir = r.dir;
+            AddrMatch a = r.src.kind != AddrMatch::Kind::any ? r.src : r.dst;
+            if (a.kind == AddrMatch::Kind::any) {
+                a.kind = AddrMatch::Kind::prefix;
+                a.prefix = g.pick(g.coin(60) ? Family::v4 : Family::v6);
+            }
+            (on_src ? one.src : one.dst) = a;
+            one.action.kind = g.coin(50) ? ActionKind::drop : ActionKind::pass;
+            r = one;
+        }
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        for (const bool decide_field : {true, false}) {
+            progs_->maps().set_decide_field(decide_field);
+            progs_->maps().commit(c, slots_by_id(p));
+            const uint32_t gen = progs_->maps().active_gen();
+            xdpctl_pol_hdr h{};
+            ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
+            for (const auto& d : h.dir)
+                field_dirs += decide_field && (d.decide == XDPCTL_POL_DECIDE_SRC || d.decide == XDPCTL_POL_DECIDE_DST);
+            agree_with_reference(*progs_, p, g, seed, 600, &run_ns);
+            if (HasFatalFailure())
+                return;
+        }
+    }
+    progs_->maps().set_decide_field(true);
+    EXPECT_GE(field_dirs, 30) << "too few directions took the one-field path to mean anything";
 }
 
 // ---- the table --------------------------------------------------------------------------

@@ -407,10 +407,9 @@ struct xdpctl_pol_dir_hdr {
 	__u32 dst_const;
 	__u32 rows_small;       /* 1: the rows are in xdpctl_prows_small, element gen, from line */
 	__u32 rows_line0;       /* rows_line0 on (rows_elem and rows_per_elem then unused) */
-	/* 1: the direction's rules are also in xdpctl_psmall (element XDPCTL_POL_GD) and a
-	 * program that knows that map decides by comparing them one by one; the tables above
-	 * stay complete, for programs of an older xdpctl and for `explain` alike. */
-	__u32 decide_small;
+	/* How a program that knows it decides (enum xdpctl_pol_decide); the tables above stay
+	 * complete whatever it says, for programs of an older xdpctl (which read 0 here). */
+	__u32 decide;
 };
 
 struct xdpctl_pol_hdr {
@@ -443,10 +442,37 @@ struct xdpctl_rule_rec {
  * interface is decided by straight-line compares over its rules in evaluation order, after
  * one inlined array lookup, instead of seven class lookups, seven rows and the walk (~45 ns
  * of instructions on a CPU where calls are cheap, more than xdp-filter's whole program).
- * lib/policy/small_rules.cpp builds them from the rules; the matching is the reference
+ * lib/policy/shapes.cpp builds them from the rules; the matching is the reference
  * classifier's (lib/policy/reference_classifier.cpp).
  */
 #define XDPCTL_POL_SMALL_MAX 8
+
+/* dir_hdr.decide: the shape of a direction's policy, and so the path that decides it. */
+enum xdpctl_pol_decide {
+	XDPCTL_POL_DECIDE_TABLES = 0, /* class lookups, rows and the walk */
+	XDPCTL_POL_DECIDE_SMALL = 1,  /* its rules compared one by one (xdpctl_psmall) */
+	/* Every rule names the source (destination) address and nothing else, and drops or
+	 * passes: the address's class gives the deciding rule through xdpctl_pdecide. */
+	XDPCTL_POL_DECIDE_SRC = 2,
+	XDPCTL_POL_DECIDE_DST = 3,
+};
+
+/*
+ * One-field policies (XDPCTL_POL_DECIDE_SRC/DST): for each class of the field, the rank + 1 of
+ * the first rule whose address the class is in, 0 for none (the default decides): entry
+ * class % 16 of line XDPCTL_POL_GD(gen, dir) * XDPCTL_POL_DECIDE_LINES + class / 16 of
+ * xdpctl_pdecide (64-byte lines, as the class tables: an mmaped array's elements are 8-byte
+ * aligned, so u32 elements would waste half). One address lookup and two inlined array
+ * lookups a packet, whatever the number of rules or prefixes (10,000 /32s, a set of
+ * 1,000,000 prefixes); a field with more classes takes the tables.
+ */
+#define XDPCTL_POL_DECIDE_CLASSES 65536
+#define XDPCTL_POL_DECIDE_PER_LINE 16
+#define XDPCTL_POL_DECIDE_LINES (XDPCTL_POL_DECIDE_CLASSES / XDPCTL_POL_DECIDE_PER_LINE)
+
+struct xdpctl_pol_decide_line {
+	__u32 rank1[XDPCTL_POL_DECIDE_PER_LINE];
+};
 
 /* Which fields a small rule names (the others match every packet). */
 #define XDPCTL_SMALL_F_PROTO (1u << 0)
@@ -512,6 +538,7 @@ static_assert(sizeof(struct xdpctl_rule_rec) == 32, "xdpctl_rule_rec layout");
 static_assert(XDPCTL_IIF_KEY_MAX < XDPCTL_POL_IIF_ENTRIES, "interface keys index the iif table");
 static_assert(sizeof(struct xdpctl_pol_small_rule) == 120, "xdpctl_pol_small_rule layout");
 static_assert(sizeof(struct xdpctl_pol_small) == 8 + XDPCTL_POL_SMALL_MAX * 120, "xdpctl_pol_small layout");
+static_assert(sizeof(struct xdpctl_pol_decide_line) == 64, "xdpctl_pol_decide_line layout");
 static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");
 static_assert(sizeof(struct xdpctl_pol_ctl) == 16, "xdpctl_pol_ctl layout");
 static_assert(sizeof(struct xdpctl_rule_ctr) == 32, "xdpctl_rule_ctr layout");

@@ -544,7 +544,7 @@ static __always_inline int pol_small_match(const struct xdpctl_pol_small_rule *r
 }
 
 /*
- * A small policy's verdict (dir_hdr.decide_small): its rules in evaluation order, compared
+ * A small policy's verdict (XDPCTL_POL_DECIDE_SMALL): its rules in evaluation order, compared
  * one by one, with what the walk does on a match (count, rate-limit, decide). Returns
  * rule_id << 8 | action. A bounded loop, not unrolled: the verifier checks every turn all
  * the same, and the JIT code stays one rule's compares long.
@@ -582,6 +582,45 @@ static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u3
 #define XDPCTL_POL_DECIDE_RETRY (1LL << 48)
 
 /*
+ * A one-field policy's verdict (XDPCTL_POL_DECIDE_SRC/DST): the address's class, the rank
+ * of its first rule from xdpctl_pdecide, that rule's record. No rows, no walk; count and
+ * rate-limit rules never take this path. Returns rule_id << 8 | action, or the default with
+ * XDPCTL_POL_DECIDE_RETRY set when the address table was missing (see classify()).
+ */
+static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32 d,
+					     const struct xdpctl_pol_dir_hdr *dh, __u32 def, __u64 v6)
+{
+	__u32 src = dh->decide == XDPCTL_POL_DECIDE_SRC, key, rank1;
+	struct xdpctl_pol_decide_line *l;
+	struct xdpctl_rule_rec *rec;
+	int cls;
+
+	if (p->l3_proto == ETH_P_IP || p->l3_proto == ETH_P_IPV6) {
+		cls = src ? pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), dh->src_const, p, p->saddr, (int)(v6 >> 32))
+			  : pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), dh->dst_const, p, p->daddr, (int)(__u32)v6);
+		if (cls < 0)
+			return XDPCTL_POL_DECIDE_RETRY | def;
+	} else {
+		cls = (int)(src ? dh->src_nonip : dh->dst_nonip);
+	}
+	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_DECIDE_LINES +
+	      (((__u32)cls / XDPCTL_POL_DECIDE_PER_LINE) & (XDPCTL_POL_DECIDE_LINES - 1));
+	l = bpf_map_lookup_elem(&xdpctl_pdecide, &key); /* inlined */
+	if (!l)
+		return def;
+	rank1 = l->rank1[(__u32)cls & (XDPCTL_POL_DECIDE_PER_LINE - 1)];
+	if (!rank1 || rank1 > XDPCTL_POL_MAX_RULES)
+		return def;
+	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RULES + rank1 - 1;
+	rec = bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
+	if (!rec)
+		return def;
+	if (!cfg_explain)
+		pol_count(rec->ctr_slot, p->len);
+	return ((long)rec->id << 8) | (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP);
+}
+
+/*
  * Classes, then the walk, in one global function: one call a packet for both. Returns
  * rule_id << 8 | action, or the default with XDPCTL_POL_DECIDE_RETRY set when an address
  * table was missing.
@@ -589,7 +628,14 @@ static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u3
 __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex, __u64 v6)
 {
 	struct pol_walk w;
-	int r = pol_classes(p, gen, dir, ifindex, v6, &w.key);
+	__u32 g = gen & 1, d = dir & 1;
+	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
+	int r;
+
+	if (h && p && (h->dir[d].decide == XDPCTL_POL_DECIDE_SRC || h->dir[d].decide == XDPCTL_POL_DECIDE_DST))
+		return pol_field_decide(p, g, d, &h->dir[d],
+					h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS, v6);
+	r = pol_classes(p, gen, dir, ifindex, v6, &w.key);
 
 	if (r & XDPCTL_POL_RETRY)
 		return XDPCTL_POL_DECIDE_RETRY | (r & 0xff);
@@ -627,7 +673,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifin
 	/* A small policy: no tables, so nothing is ever missing and no retry. */
 	g = gen & 1;
 	h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
-	if (h && h->dir[dir & 1].decide_small) {
+	if (h && h->dir[dir & 1].decide == XDPCTL_POL_DECIDE_SMALL) {
 		r = pol_small_decide(p, XDPCTL_POL_GD(g, dir & 1),
 				     h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS);
 		*rule_id = (__u32)(r >> 8);

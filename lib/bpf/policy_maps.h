@@ -34,6 +34,15 @@ struct {
 	__type(value, struct xdpctl_pol_hdr);
 } xdpctl_phdr SEC(".maps");
 
+/* A one-field policy's decisions by class (see the ABI header). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPCTL_POL_GENS * XDPCTL_POL_DIRS * XDPCTL_POL_DECIDE_LINES);
+	__type(key, __u32);
+	__type(value, struct xdpctl_pol_decide_line);
+} xdpctl_pdecide SEC(".maps");
+
 /* Element XDPCTL_POL_GD(gen, dir): a small policy's rules (see the ABI header). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -112,9 +112,12 @@ struct CompiledDirection {
 
     std::vector<RuleRecord> ranked;  // rank -> rule
 
-    // The rules again for the straight-line path (policy/small_rules.h), when the direction
+    // The rules again for the straight-line path (policy/shapes.h), when the direction
     // is small enough; the tables above are built all the same.
     std::optional<std::vector<xdpctl_pol_small_rule>> small;
+    // kFieldSrc or kFieldDst when the direction is decided by that address's class alone
+    // (policy/shapes.h), else -1.
+    int decide_field = -1;
 };
 
 struct CompiledPolicy {

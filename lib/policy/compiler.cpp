@@ -8,7 +8,7 @@
 
 #include "error.h"
 #include "policy/compiled_policy.h"
-#include "policy/small_rules.h"
+#include "policy/shapes.h"
 #include "policy/rule_parse.h"
 
 namespace xdpctl::policy {
@@ -549,6 +549,7 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
             if (r->dir == (d ? Direction::egress : Direction::ingress))
                 ranked.push_back(r);
         c.dir[d].small = small_rules(ranked);
+        c.dir[d].decide_field = one_address_field(ranked);
     }
     return c;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -190,7 +191,8 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
                         open("xdpctl_prule"), open("xdpctl_rctr"), open("xdpctl_rrate"),
                         open("xdpctl_ptabs"), open("xdpctl_prows"),
                         open("xdpctl_prows_small"), open("xdpctl_pl1"),
-                        xdpctl::open_pinned(dir + "/xdpctl_psmall")};
+                        xdpctl::open_pinned(dir + "/xdpctl_psmall"),
+                        xdpctl::open_pinned(dir + "/xdpctl_pdecide")};
 }
 
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
@@ -203,7 +205,8 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
       rules_(std::make_unique<MappedMap>(fds_.rules.get())),
       rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get())),
       l1_(std::make_unique<MappedMap>(fds_.l1.get())),
-      small_(fds_.small ? std::make_unique<MappedMap>(fds_.small.get()) : nullptr)
+      small_(fds_.small ? std::make_unique<MappedMap>(fds_.small.get()) : nullptr),
+      decide_(fds_.decide ? std::make_unique<MappedMap>(fds_.decide.get()) : nullptr)
 {
     // The layout is compiled into both sides; a map of another size is another version.
     auto expect = [](const MappedMap& m, uint32_t value_size, uint64_t entries, const char* name) {
@@ -225,6 +228,9 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
            "xdpctl_prule");
     if (small_)
         expect(*small_, sizeof(xdpctl_pol_small), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS, "xdpctl_psmall");
+    if (decide_)
+        expect(*decide_, sizeof(xdpctl_pol_decide_line),
+               uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_DECIDE_LINES, "xdpctl_pdecide");
 }
 
 PolicyMaps::~PolicyMaps() = default;
@@ -380,7 +386,22 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
                 t.r[rank] = (*cd.small)[rank];
                 t.r[rank].rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
             }
-            dh.decide_small = 1;
+            dh.decide = XDPCTL_POL_DECIDE_SMALL;
+        } else if (const int f = cd.decide_field;
+                   decide_ && decide_field_ && f >= 0 && cd.n_classes[f] <= XDPCTL_POL_DECIDE_CLASSES) {
+            // Per class of the field, its first rule: the row's first bit (every other field
+            // is a wildcard of every rule).
+            xdpctl_pol_decide_line* lines = &decide_->as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
+            for (uint32_t cls = 0; cls < cd.n_classes[f]; cls++) {
+                const uint64_t* bits = cd.rows.row(cd.row_base[f] + cls) + 2 * cd.agg_words;
+                uint32_t rank1 = 0;
+                for (uint32_t w = 0; w < cd.words && !rank1; w++)
+                    if (bits[w])
+                        rank1 = w * 64 + uint32_t(std::countr_zero(bits[w])) + 1;
+                lines[cls / XDPCTL_POL_DECIDE_PER_LINE].rank1[cls % XDPCTL_POL_DECIDE_PER_LINE] =
+                    rank1 <= cd.n_rules ? rank1 : 0;
+            }
+            dh.decide = f == kFieldSrc ? XDPCTL_POL_DECIDE_SRC : XDPCTL_POL_DECIDE_DST;
         }
         dh.n_rules = cd.n_rules;
         dh.words = cd.words;

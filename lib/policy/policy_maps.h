@@ -39,6 +39,7 @@ struct PolicyMapFds {
     // xdpctl_psmall; empty where an older xdpctl's maps are pinned and no load made it yet:
     // then no direction is decided by the small path (the tables decide, as before).
     UniqueFd small;
+    UniqueFd decide;  // xdpctl_pdecide; empty the same way (then no one-field path)
 };
 
 // The maps of a loaded xdpctl_xdp or xdpctl_tc skeleton (both declare all of them).
@@ -50,7 +51,7 @@ PolicyMapFds policy_map_fds(const Skel& s)
                         d(s.maps.xdpctl_pl4),   d(s.maps.xdpctl_pvlan), d(s.maps.xdpctl_piif),
                         d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
                         d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small),
-                        d(s.maps.xdpctl_pl1),   d(s.maps.xdpctl_psmall)};
+                        d(s.maps.xdpctl_pl1),   d(s.maps.xdpctl_psmall), d(s.maps.xdpctl_pdecide)};
 }
 
 // The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.
@@ -146,6 +147,9 @@ public:
     // Directions of few rules are decided by comparing them (xdpctl_psmall) unless this is
     // off (tests and benchmarks of the tables).
     void set_decide_small(bool on) { decide_small_ = on; }
+    // Directions whose rules name one address field only are decided by its class
+    // (xdpctl_pdecide) unless this is off (tests and benchmarks of the tables).
+    void set_decide_field(bool on) { decide_field_ = on; }
 
 private:
     xdpctl_pol_ctl read_ctl() const;
@@ -154,11 +158,12 @@ private:
 
     PolicyMapFds fds_;
     // The mmapable fixed-size maps, mapped once.
-    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_, small_;
+    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_, small_, decide_;
     CommitTimes times_;
     uint64_t keep_table_lines_ = kDefaultKeepTableLines;
     bool use_small_rows_ = true;
     bool decide_small_ = true;
+    bool decide_field_ = true;
 };
 
 }  // namespace xdpctl::policy

@@ -1,6 +1,7 @@
-// A small policy's rules for the datapath's straight-line path (abi/xdpctl_abi.h:
-// xdpctl_pol_small): a direction of few rules, none naming a set or an interface, is decided
-// by comparing its rules one by one instead of through the class tables and the walk.
+// The shapes of a direction's rules that the datapath decides without the class tables and
+// the walk (abi/xdpctl_abi.h: enum xdpctl_pol_decide): few rules naming no set and no
+// interface, compared one by one (xdpctl_pol_small); rules on one address field only, decided
+// by the address's class (xdpctl_pdecide).
 #pragma once
 
 #include <optional>
@@ -16,5 +17,10 @@ namespace xdpctl::policy {
 // more than XDPCTL_POL_SMALL_MAX rules, a rule that names a set or an interface, or one whose
 // source and destination are of two IP versions (it matches nothing; the walk handles it).
 std::optional<std::vector<xdpctl_pol_small_rule>> small_rules(const std::vector<const Rule*>& ranked);
+
+// kFieldSrc or kFieldDst (compiled_policy.h) when every rule names that address (a prefix or
+// a set) and nothing else, and drops or passes (count and rate-limit rules go on to later
+// rules: the tables' walk); -1 otherwise, and for no rules.
+int one_address_field(const std::vector<const Rule*>& ranked);
 
 }  // namespace xdpctl::policy

@@ -1,4 +1,6 @@
-#include "policy/small_rules.h"
+#include "policy/shapes.h"
+
+#include "policy/compiled_policy.h"
 
 #include <cstring>
 
@@ -74,6 +76,23 @@ std::optional<std::vector<xdpctl_pol_small_rule>> small_rules(const std::vector<
         out.push_back(s);
     }
     return out;
+}
+
+int one_address_field(const std::vector<const Rule*>& ranked)
+{
+    int field = -1;
+    for (const Rule* r : ranked) {
+        const bool src = r->src.kind != AddrMatch::Kind::any, dst = r->dst.kind != AddrMatch::Kind::any;
+        if (src == dst || r->proto || !r->sport.any() || !r->dport.any() || !r->tcp_flags.any() || r->vlan ||
+            !r->iif.empty() || r->fragment ||
+            (r->action.kind != ActionKind::drop && r->action.kind != ActionKind::pass))
+            return -1;
+        const int f = src ? kFieldSrc : kFieldDst;
+        if (field != -1 && field != f)
+            return -1;
+        field = f;
+    }
+    return field;
 }
 
 }  // namespace xdpctl::policy
