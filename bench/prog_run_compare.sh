@@ -3,7 +3,11 @@
 # 64-byte UDP frame, through BPF_PROG_TEST_RUN (`bpftool prog run`) on the programs as they
 # are attached, in one run (issue 4: "xdpctl with 1 rule costs no more than xdp-filter").
 #
-#   bench/prog_run_compare.sh XDPCTL_BINARY [ROUNDS] [REPEAT]
+#   bench/prog_run_compare.sh XDPCTL_BINARY [ROUNDS] [REPEAT] [SRC_RULES]
+#
+# SRC_RULES > 0: instead of the one port rule, SRC_RULES source /32 drop rules (the frame's
+# source among them) in both: an xdpctl one-field policy (lib/policy/shapes.h) against
+# xdp-filter's source address hash (issue 12: "10,000 single-field rules").
 #
 # Rounds alternate between the programs so that a machine busy with something else slows
 # both alike; each figure is the median of its rounds. Prints one JSON object. Needs root,
@@ -12,9 +16,10 @@
 # outlives it.
 set -euo pipefail
 
-XDPCTL=${1:?usage: prog_run_compare.sh XDPCTL_BINARY [ROUNDS] [REPEAT]}
+XDPCTL=${1:?usage: prog_run_compare.sh XDPCTL_BINARY [ROUNDS] [REPEAT] [SRC_RULES]}
 ROUNDS=${2:-7}
 REPEAT=${3:-1000000}
+SRC_RULES=${4:-0}
 PORT=9
 
 # shellcheck source=bench/private_bpffs.sh
@@ -23,7 +28,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/private_bpffs.sh" "$@"
 NS_A=xdpctl-pr$$-a
 NS_B=xdpctl-pr$$-b
 FRAME=$(mktemp)
+ADDRS=$(mktemp)
 cleanup() {
+  rm -f "$ADDRS" "$ADDRS.rules"
   "$XDPCTL" -n "$NS_A" unload veth0 >/dev/null 2>&1 || true
   "$XDPCTL" policy default pass >/dev/null 2>&1 || true
   ip netns del "$NS_A" 2>/dev/null || true
@@ -46,11 +53,25 @@ python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' \
   )04d20009001a0000000000000000000000000000000000000000 >"$FRAME"
 
 "$XDPCTL" -n "$NS_A" load veth0 >/dev/null
-"$XDPCTL" rule add --proto udp --dport "$PORT" --action drop >/dev/null
+if [ "$SRC_RULES" -gt 0 ]; then
+  # The frame's source, then SRC_RULES - 1 other addresses of 198.18.0.0/15 (no duplicate).
+  python3 -c 'import random, sys
+n = int(sys.argv[1]); rnd = random.Random(n); seen = {0xc6120102}; out = ["198.18.1.2"]
+while len(out) < n:
+    a = 0xc6120000 | rnd.getrandbits(17)
+    if a not in seen:
+        seen.add(a); out.append("%d.%d.%d.%d" % (a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255))
+print("\n".join(out))' "$SRC_RULES" >"$ADDRS"
+  awk '{ print "rule --src " $1 "/32 --action drop" }' "$ADDRS" >"$ADDRS.rules"
+  "$XDPCTL" apply "$ADDRS.rules" >/dev/null
+  XF_RULES="while read -r a; do xdp-filter ip \$a --mode src || exit 1; done <$ADDRS"
+else
+  "$XDPCTL" rule add --proto udp --dport "$PORT" --action drop >/dev/null
+  XF_RULES="xdp-filter port $PORT --mode dst"
+fi
 # `ip netns exec` remounts /sys: xdp-filter gets a bpffs for the call; its program and maps
 # stay attached to the veth after it (deleting the namespace takes them away).
-ip netns exec "$NS_B" sh -c "mount -t bpf bpf /sys/fs/bpf && xdp-filter load veth0 --mode native &&
-  xdp-filter port $PORT --mode dst"
+ip netns exec "$NS_B" sh -c "mount -t bpf bpf /sys/fs/bpf && xdp-filter load veth0 --mode native && $XF_RULES"
 
 prog_id() { ip -n "$1" -d link show veth0 | grep -o 'prog/xdp id [0-9]*' | awk '{print $3}'; }
 ID_A=$(prog_id "$NS_A")
@@ -73,6 +94,7 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 MA=$(median "${A[@]}")
 MB=$(median "${B[@]}")
-awk -v a="$MA" -v b="$MB" -v r="$ROUNDS" -v n="$REPEAT" 'BEGIN {
-  printf "{\"xdpctl_1_rule_ns\": %s, \"xdp_filter_ns\": %s, \"ratio\": %.3f, \"rounds\": %d, \"repeat\": %d}\n", a, b, a / b, r, n
+KEY=$([ "$SRC_RULES" -gt 0 ] && echo "xdpctl_${SRC_RULES}_src_rules_ns" || echo xdpctl_1_rule_ns)
+awk -v k="$KEY" -v a="$MA" -v b="$MB" -v r="$ROUNDS" -v n="$REPEAT" 'BEGIN {
+  printf "{\"%s\": %s, \"xdp_filter_ns\": %s, \"ratio\": %.3f, \"rounds\": %d, \"repeat\": %d}\n", k, a, b, a / b, r, n
 }'
