@@ -4,6 +4,8 @@
 //   xdpctl-benchgen rules N [--seed S] [--drop-src ADDR]   N rules of the issue-4 mix, as
 //                                                         `rule ...` lines of a policy file
 //   xdpctl-benchgen prefixes N [--seed S]                 N BGP-like IPv4 prefixes, one a line
+//   xdpctl-benchgen hosts N [--seed S]                    N distinct random IPv4 /32s over the
+//                                                         whole space (a worst case for tables)
 //
 // The same seed gives the same output. Bad arguments: a message naming them, exit code 2.
 #include <arpa/inet.h>
@@ -28,7 +30,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: xdpctl-benchgen rules N [--seed S] [--drop-src IPV4]\n"
-    "       xdpctl-benchgen prefixes N [--seed S]\n";
+    "       xdpctl-benchgen prefixes N [--seed S]\n"
+    "       xdpctl-benchgen hosts N [--seed S]\n";
 
 uint64_t parse_count(std::string_view opt, std::string_view tok, uint64_t max)
 {
@@ -42,10 +45,10 @@ uint64_t parse_count(std::string_view opt, std::string_view tok, uint64_t max)
 int run(const std::vector<std::string_view>& args)
 {
     if (args.size() < 2)
-        fail_usage("expected a kind (rules, prefixes) and a count");
+        fail_usage("expected a kind (rules, prefixes, hosts) and a count");
     const std::string_view kind = args[0];
-    if (kind != "rules" && kind != "prefixes")
-        fail_usage("unknown kind '{}' (rules, prefixes)", kind);
+    if (kind != "rules" && kind != "prefixes" && kind != "hosts")
+        fail_usage("unknown kind '{}' (rules, prefixes, hosts)", kind);
     // A direction holds at most kMaxRulesPerDirection rules; 16M prefixes is past any table.
     const uint64_t n = parse_count(kind, args[1], kind == "rules" ? policy::kMaxRulesPerDirection : 16u << 20);
     uint64_t seed = 1;
@@ -70,6 +73,9 @@ int run(const std::vector<std::string_view>& args)
         std::mt19937_64 rng(seed);
         for (const auto& r : bench::rule_mix(n, rng, drop_src).rules)
             fmt::print("rule {}\n", policy::format_rule(r));
+    } else if (kind == "hosts") {
+        for (const auto& e : bench::random_hosts4(n, seed))
+            fmt::print("{}\n", to_string(e.prefix));
     } else {
         for (const auto& e : bench::bgp_like4(n, seed))
             fmt::print("{}\n", to_string(e.prefix));

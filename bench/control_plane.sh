@@ -4,7 +4,10 @@
 #     it 10,000), median of ROUNDS;
 #   - `apply` of those 9,999 rules onto an empty policy;
 #   - `set load` of 1,000,000 prefixes spread like a BGP table, with the rules in force; then
-#     `rule add --src @set` (a commit that carries the set), and `status`'s map memory.
+#     `rule add --src @set` (a commit that carries the set), `set add` of one prefix to it,
+#     and `status`'s map memory;
+#   - the same with 1,000,000 random /32s over all of IPv4 (the worst case for the tables);
+#   - the largest resident set (peak RSS, GNU time) of any of these commands.
 #
 #   bench/control_plane.sh BUILD_DIR [ROUNDS]
 #
@@ -24,12 +27,14 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM
 "$GEN" rules 9999 >"$WORK/rules"
 "$GEN" prefixes 1000000 >"$WORK/prefixes"
+"$GEN" hosts 1000000 >"$WORK/hosts"
 
-# Seconds (3 decimals) a command takes; its output is dropped, a failure stops the script.
+# Seconds (4 decimals) a command takes; its output is dropped, a failure stops the script.
+# Its peak RSS (KiB) goes into $WORK/rss, one line a command.
 secs() {
   local t0 t1
   t0=$(date +%s%N)
-  "$@" >/dev/null
+  /usr/bin/time -a -o "$WORK/rss" -f %M "$@" >/dev/null
   t1=$(date +%s%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
 }
@@ -44,13 +49,27 @@ done
 "$XDPCTL" set create bgp >/dev/null
 SETLOAD=$(secs "$XDPCTL" set load bgp "$WORK/prefixes")
 ADD_SET=$(secs "$XDPCTL" rule add --id 4000001 --src @bgp --action drop)
+SETADD=$(secs "$XDPCTL" set add bgp 198.18.99.0/24)
 MEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
+# The worst case: 1M random /32s, in use by a rule, beside 9,998 rules of the mix.
+"$XDPCTL" rule del 4000001 >/dev/null
+"$XDPCTL" set create hosts >/dev/null
+HOSTLOAD=$(secs "$XDPCTL" set load hosts "$WORK/hosts")
+ADD_HOSTS=$(secs "$XDPCTL" rule add --id 4000002 --src @hosts --action drop)
+HOSTADD=$(secs "$XDPCTL" set add hosts 198.18.99.1)
+HMEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
+RSS=$(sort -n "$WORK/rss" | tail -1)
 
 awk -v apply="$APPLY" -v add="$(median "${ADD[@]}")" -v del="$(median "${DEL[@]}")" \
-  -v setload="$SETLOAD" -v addset="$ADD_SET" -v mem="${MEM:-0}" -v rounds="$ROUNDS" 'BEGIN {
+  -v setload="$SETLOAD" -v addset="$ADD_SET" -v setadd="$SETADD" -v mem="${MEM:-0}" \
+  -v hostload="$HOSTLOAD" -v addhosts="$ADD_HOSTS" -v hostadd="$HOSTADD" -v hmem="${HMEM:-0}" \
+  -v rss="${RSS:-0}" -v rounds="$ROUNDS" 'BEGIN {
   printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
   printf "\"rule_del_at_10000_rules_ms\": %.1f, \"set_load_1m_prefixes_s\": %s, ", del * 1000, setload
-  printf "\"rule_add_with_1m_set_s\": %s, \"policy_maps_mib_1m_prefixes_10k_rules\": %s, ", addset, mem
-  printf "\"rounds\": %d}\n", rounds
+  printf "\"rule_add_with_1m_set_s\": %s, \"set_add_to_1m_set_s\": %s, ", addset, setadd
+  printf "\"policy_maps_mib_1m_prefixes_10k_rules\": %s, ", mem
+  printf "\"set_load_1m_random_32s_s\": %s, \"rule_add_with_1m_random_32s_s\": %s, ", hostload, addhosts
+  printf "\"set_add_to_1m_random_32s_s\": %s, \"policy_maps_mib_1m_random_32s\": %s, ", hostadd, hmem
+  printf "\"peak_rss_mib_any_command\": %.1f, \"rounds\": %d}\n", rss / 1024, rounds
 }'

@@ -204,10 +204,10 @@ std::unique_ptr<Case> make_case(std::string name, const std::vector<PrefixEntry4
         hits += dir[i] != XDPCTL_PFX_NONE;
     }
     std::fprintf(stderr,
-                 "%s: %zu prefixes, %.1f%% of addresses match; table %.1f MiB (%zu+%zu IPv4 chunks, %zu IPv6 "
+                 "%s: %zu prefixes, %.1f%% of addresses match; table %.1f MiB (%zu+%zu IPv4 chunks + %zu sparse, %zu IPv6 "
                  "buckets, %zu markers, %zu displaced, %u lengths, tree depth %u), LPM trie %.1f MiB\n",
                  c->name.c_str(), c->prefixes, 100.0 * double(hits) / kVerify, double(c->dir_bytes) / (1 << 20),
-                 c->stats.v4_l2_chunks, c->stats.v4_l3_chunks, c->stats.v6_buckets, c->stats.v6_markers,
+                 c->stats.v4_l2_chunks, c->stats.v4_l3_chunks, c->stats.v4_sparse_chunks, c->stats.v6_buckets, c->stats.v6_markers,
                  c->stats.v6_displaced, c->stats.v6_lengths, c->stats.v6_tree_depth,
                  double(c->lpm_bytes) / (1 << 20));
     return c;

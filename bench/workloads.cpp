@@ -83,6 +83,20 @@ std::vector<PrefixEntry4> bgp_like4(size_t n, uint64_t seed)
     return v;
 }
 
+std::vector<PrefixEntry4> random_hosts4(size_t n, uint64_t seed)
+{
+    Rng rng(seed);
+    std::unordered_set<uint32_t> seen;
+    std::vector<PrefixEntry4> v;
+    v.reserve(n);
+    while (v.size() < n) {
+        const uint32_t a = uint32_t(0x01000000u + rng() % (0xe0000000u - 0x01000000u));
+        if (seen.insert(a).second)
+            v.push_back({{a, 32}, uint32_t(1 + v.size() % 100000)});
+    }
+    return v;
+}
+
 // A real IPv6 table's shape: allocations (/19-/32) spread over 2000::/3, and the longer
 // prefixes (mostly /36-/48) mostly inside them; a few /49-/64 and a handful up to /128.
 std::vector<PrefixEntry6> real_like6(size_t n, uint64_t seed)

@@ -3,6 +3,7 @@
 //   rule_mix     issue 4's rule mix (70% /32 source + destination port, 20% source prefixes
 //                /8 to /30, 10% destination port ranges; random priorities)
 //   bgp_like4    an IPv4 table shaped like a BGP table (mostly /24, /8 to /32)
+//   random_hosts4  random /32s over all of IPv4 (the worst case for prefix tables)
 //   real_like6   an IPv6 table shaped like a real one
 #pragma once
 
@@ -29,6 +30,8 @@ policy::Prefix prefix4(uint32_t addr, unsigned len);
 // n distinct IPv4 prefixes over unicast space (1.0.0.0-223.255.255.255), lengths as a 2024
 // BGP table has them (~60% /24), values 1..100000.
 std::vector<PrefixEntry4> bgp_like4(size_t n, uint64_t seed);
+// n distinct /32s drawn uniformly from unicast IPv4: no two share much of a table.
+std::vector<PrefixEntry4> random_hosts4(size_t n, uint64_t seed);
 
 // n distinct IPv6 prefixes: allocations (/19-/32) over 2000::/3 and longer prefixes mostly
 // nested in them.

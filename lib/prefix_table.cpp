@@ -509,20 +509,35 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     st.v4_prefixes = v4.size();
     st.v6_prefixes = v6.size();
 
-    // Count the IPv4 chunks first, so the lines are allocated once, at their final size.
+    // The prefixes past /24 by their /24 (and by length within it, as sorted): each /24's
+    // third level is painted on its own, dense or sparse.
+    const auto past24 = std::partition_point(v4.begin(), v4.end(), [](const PrefixEntry4& e) { return e.prefix.len <= 24; });
+    std::vector<PrefixEntry4> by24(past24, v4.end());
+    std::stable_sort(by24.begin(), by24.end(),
+                     [](const PrefixEntry4& a, const PrefixEntry4& b) { return (a.prefix.addr >> 8) < (b.prefix.addr >> 8); });
+    // Where each /24's prefixes begin in by24, and whether it is sparse.
+    struct Group {
+        size_t begin, end;
+        bool sparse;
+    };
+    std::vector<Group> groups;
+    for (size_t i = 0; i < by24.size();) {
+        size_t j = i;
+        while (j < by24.size() && (by24[j].prefix.addr >> 8) == (by24[i].prefix.addr >> 8))
+            j++;
+        groups.push_back({i, j, limits.sparse && j - i <= XDPCTL_PFX_SPARSE_PREFIXES});
+        (groups.back().sparse ? st.v4_sparse_chunks : st.v4_l3_chunks)++;
+        i = j;
+    }
+    // Count the level-2 chunks first, so the lines are allocated once, at their final size.
     {
-        std::vector<uint64_t> has16(XDPCTL_PFX_L1_ENTRIES / 64, 0), has24((1u << 24) / 64, 0);
+        std::vector<uint64_t> has16(XDPCTL_PFX_L1_ENTRIES / 64, 0);
         for (const PrefixEntry4& e : v4) {
             const uint32_t a = e.prefix.addr;
             if (e.prefix.len > 16) {
                 uint64_t& w = has16[a >> 22];
                 st.v4_l2_chunks += !(w & (uint64_t(1) << ((a >> 16) & 63)));
                 w |= uint64_t(1) << ((a >> 16) & 63);
-            }
-            if (e.prefix.len > 24) {
-                uint64_t& w = has24[a >> 14];
-                st.v4_l3_chunks += !(w & (uint64_t(1) << ((a >> 8) & 63)));
-                w |= uint64_t(1) << ((a >> 8) & 63);
             }
         }
     }
@@ -532,13 +547,14 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         (XDPCTL_PFX6_BUCKET_LINE + p6.buckets.size() + XDPCTL_PFX_CHUNK_LINES - 1) / XDPCTL_PFX_CHUNK_LINES *
         XDPCTL_PFX_CHUNK_LINES;
     const uint64_t first_chunk = chunk_line / XDPCTL_PFX_CHUNK_LINES;
-    const uint64_t lines = chunk_line + v4_chunks * XDPCTL_PFX_CHUNK_LINES;
+    const uint64_t sparse_line = chunk_line + v4_chunks * XDPCTL_PFX_CHUNK_LINES;
+    const uint64_t lines = sparse_line + st.v4_sparse_chunks;
     st.bytes = lines * XDPCTL_PFX_LINE_BYTES;
     if (st.bytes > limits.max_bytes || first_chunk + v4_chunks > XDPCTL_PFX_CHUNK_MASK ||
-        lines > std::numeric_limits<uint32_t>::max())
+        (st.v4_sparse_chunks && lines > XDPCTL_PFX_CHUNK_MASK) || lines > std::numeric_limits<uint32_t>::max())
         fail_usage("the prefix table would take {} MiB, over the {} MiB limit ({} IPv4 chunks of 1 KiB, "
-                   "{} IPv6 buckets of 64 bytes)",
-                   st.bytes >> 20, limits.max_bytes >> 20, v4_chunks, p6.buckets.size());
+                   "{} of 64 bytes, {} IPv6 buckets of 64 bytes)",
+                   st.bytes >> 20, limits.max_bytes >> 20, v4_chunks, st.v4_sparse_chunks, p6.buckets.size());
     st.v6_hashed = p6.hashed;
     st.v6_markers = p6.markers;
     st.v6_buckets = p6.buckets.size();
@@ -562,7 +578,8 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         entry = XDPCTL_PFX_REF | c;
         return c;
     };
-    for (const PrefixEntry4& e : v4) {
+    for (auto it = v4.begin(); it != past24; ++it) {
+        const PrefixEntry4& e = *it;
         const uint32_t a = e.prefix.addr;
         const unsigned len = e.prefix.len;
         if (len <= 16) {
@@ -570,13 +587,38 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
             continue;
         }
         const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a >> 16)]);
-        uint32_t* l2 = w + size_t(c2) * XDPCTL_PFX_CHUNK_WORDS;
-        if (len <= 24) {
-            std::fill_n(l2 + ((a >> 8) & 0xff), size_t(1) << (24 - len), e.value);
+        std::fill_n(w + size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a >> 8) & 0xff), size_t(1) << (24 - len), e.value);
+    }
+    // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
+    uint64_t next_sparse = sparse_line;
+    std::array<uint32_t, XDPCTL_PFX_CHUNK_WORDS> scratch;
+    for (const Group& g : groups) {
+        const uint32_t a24 = by24[g.begin].prefix.addr;
+        const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
+        uint32_t& entry = w[size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a24 >> 8) & 0xff)];
+        scratch.fill(entry);
+        for (size_t i = g.begin; i < g.end; i++)
+            std::fill_n(scratch.begin() + (by24[i].prefix.addr & 0xff), size_t(1) << (32 - by24[i].prefix.len),
+                        by24[i].value);
+        if (!g.sparse) {
+            const uint32_t c3 = chunk_under(entry);
+            std::copy(scratch.begin(), scratch.end(), w + size_t(c3) * XDPCTL_PFX_CHUNK_WORDS);
             continue;
         }
-        const uint32_t c3 = chunk_under(l2[(a >> 8) & 0xff]);
-        std::fill_n(w + size_t(c3) * XDPCTL_PFX_CHUNK_WORDS + (a & 0xff), size_t(1) << (32 - len), e.value);
+        xdpctl_pfx_line& l = t.lines_[next_sparse];
+        std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
+        unsigned run = 0;
+        l.word[XDPCTL_PFX_SPARSE_VALUE_WORD] = scratch[0];
+        for (unsigned b = 1; b < XDPCTL_PFX_CHUNK_WORDS; b++) {
+            if (scratch[b] == scratch[b - 1])
+                continue;
+            run++;  // at most 2 * XDPCTL_PFX_SPARSE_PREFIXES runs after the first
+            l.byte[run - 1] = uint8_t(b);
+            l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + run] = scratch[b];
+        }
+        for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE_RUNS; r++)
+            l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = scratch[XDPCTL_PFX_CHUNK_WORDS - 1];
+        entry = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
     }
 
     // IPv6: level 1, the bucket count and the tree, the buckets.

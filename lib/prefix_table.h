@@ -76,7 +76,8 @@ struct PrefixTableStats {
     size_t v4_prefixes = 0;
     size_t v6_prefixes = 0;
     size_t v4_l2_chunks = 0;  // 1 KiB each: one per /16 holding a prefix longer than /16
-    size_t v4_l3_chunks = 0;  // 1 KiB each: one per /24 holding a prefix longer than /24
+    size_t v4_l3_chunks = 0;  // 1 KiB each: one per /24 holding many prefixes longer than /24
+    size_t v4_sparse_chunks = 0;  // 64 bytes each: one per /24 holding a few (XDPCTL_PFX_SPARSE)
     size_t v6_hashed = 0;     // IPv6 prefixes longer than /16 (shorter ones live in level 1)
     size_t v6_markers = 0;    // hash entries that only steer the search on lengths
     size_t v6_buckets = 0;    // 64 bytes each, four 16-byte slots a bucket
@@ -90,6 +91,9 @@ struct PrefixTableLimits {
     // DIR tables grow with the number of distinct /16s and /24s that hold longer prefixes;
     // 1M random /32s would take over 1 GiB. Past the limit build() refuses, not the kernel.
     uint64_t max_bytes = uint64_t(1) << 30;
+    // A /24 with few longer prefixes as a one-line sparse chunk (abi: XDPCTL_PFX_SPARSE).
+    // Off for the programs of an older xdpctl, which do not know them.
+    bool sparse = true;
 };
 
 // One table generation, laid out line by line as the BPF array will hold it.

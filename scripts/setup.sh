@@ -38,7 +38,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   iproute2 ethtool iputils-ping netcat-openbsd nftables iptables tcpdump
-  python3 gnuplot-nox jq
+  python3 gnuplot-nox jq time
   dpdk-dev libdpdk-dev
 )
 

@@ -290,9 +290,10 @@ void expect_same(const std::vector<Addr>& addrs, const std::vector<uint32_t>& go
     EXPECT_EQ(bad, 0u) << "of " << addrs.size() << " addresses";
 }
 
-void check4(const std::vector<PrefixEntry4>& set, const std::vector<uint32_t>& addrs)
+void check4(const std::vector<PrefixEntry4>& set, const std::vector<uint32_t>& addrs,
+            const PrefixTableLimits& opts = {})
 {
-    const PrefixTable t = PrefixTable::build(set, {});
+    const PrefixTable t = PrefixTable::build(set, {}, opts);
     const PrefixReference ref(set, {});
     Harness& h = Harness::get();
     h.install(t);
@@ -356,16 +357,19 @@ TEST(PrefixParse, RejectsBadInputNamingIt)
     }
 }
 
+template <typename Fn>
+bool throws_usage(Fn&& fn)
+{
+    try {
+        fn();
+    } catch (const Error& e) {
+        return e.code() == ExitCode::usage;
+    }
+    return false;
+}
+
 TEST(PrefixBuild, RejectsBadEntries)
 {
-    auto throws_usage = [](auto&& fn) {
-        try {
-            fn();
-        } catch (const Error& e) {
-            return e.code() == ExitCode::usage;
-        }
-        return false;
-    };
     const PrefixEntry4 host_bits{{0x0a000001, 8}, 1};
     const PrefixEntry4 too_long{{0, 33}, 1};
     const PrefixEntry4 zero_value{{0x0a000000, 8}, 0};
@@ -396,12 +400,36 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
                                           {{0x0a010000, 25}, 3},
                                           {{0x0a010080, 25}, 4},
                                           {{0x0a020304, 32}, 5}};
+    const PrefixTable dense = PrefixTable::build(v4, {}, {.sparse = false});
+    EXPECT_EQ(dense.stats().v4_l2_chunks, 2u);
+    EXPECT_EQ(dense.stats().v4_l3_chunks, 2u);
+    EXPECT_EQ(dense.stats().v4_sparse_chunks, 0u);
+    EXPECT_EQ(dense.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 4 * XDPCTL_PFX_CHUNK_LINES) * 64u);
+    EXPECT_EQ(dense.lines()[0].hdr.magic, XDPCTL_PFX_MAGIC);
+    EXPECT_EQ(dense.lines()[0].hdr.lines, dense.lines().size());
+    // Each /24 holds at most XDPCTL_PFX_SPARSE_PREFIXES longer prefixes: a line each.
     const PrefixTable t = PrefixTable::build(v4, {});
     EXPECT_EQ(t.stats().v4_l2_chunks, 2u);
-    EXPECT_EQ(t.stats().v4_l3_chunks, 2u);
-    EXPECT_EQ(t.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 4 * XDPCTL_PFX_CHUNK_LINES) * 64u);
-    EXPECT_EQ(t.lines()[0].hdr.magic, XDPCTL_PFX_MAGIC);
+    EXPECT_EQ(t.stats().v4_l3_chunks, 0u);
+    EXPECT_EQ(t.stats().v4_sparse_chunks, 2u);
+    EXPECT_EQ(t.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 2 * XDPCTL_PFX_CHUNK_LINES + 2) * 64u);
     EXPECT_EQ(t.lines()[0].hdr.lines, t.lines().size());
+}
+
+// 1M random /32s (a block list of single addresses): one line per /24, not 1 KiB.
+TEST(PrefixBuild, RandomHostsTakeALineEach)
+{
+    Rng rng(5);
+    std::vector<PrefixEntry4> v4;
+    for (int i = 0; i < 1000000; i++)
+        v4.push_back({{uint32_t(rng()), 32}, 1});
+    keep_first(v4);
+    const PrefixTableLimits mib256{.max_bytes = uint64_t(256) << 20};
+    const PrefixTable t = PrefixTable::build(v4, {}, mib256);
+    EXPECT_LT(t.stats().v4_l3_chunks, 100u);
+    EXPECT_LT(t.stats().bytes, uint64_t(200) << 20);
+    EXPECT_TRUE(throws_usage([&] { PrefixTable::build(v4, {}, {.max_bytes = mib256.max_bytes, .sparse = false}); }))
+        << "dense, the same set takes ~1 GiB";
 }
 
 TEST(PrefixReferenceTest, LongestMatchAndExceptions)
@@ -460,6 +488,45 @@ TEST(PrefixTableBpfEdges, EmptyDefaultOnlyAndExceptionsOnly)
     // Exceptions with nothing wider: the answer is "excepted" inside them, none outside.
     check4({{{0x80000000, 1}, XDPCTL_PFX_EXCEPTED}, {{0xc0000000, 2}, 4}}, a4);
     check6({{{{0x8000000000000000ULL, 0}, 1}, XDPCTL_PFX_EXCEPTED}, {{{~0ULL, ~0ULL}, 128}, 4}}, a6);
+}
+
+// Crowded /24s: 1 to 9 prefixes past /24 each (sparse up to XDPCTL_PFX_SPARSE_PREFIXES,
+// dense past it), nested, at the first and last address, exceptions, under covering /16s
+// and /24s or under nothing; every address of some of them probed. Sparse and dense
+// tables must answer alike, and as the reference does.
+TEST(PrefixTableBpfEdges, SparseAndDenseThirdLevelsAgree)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Rng rng(21);
+    std::vector<PrefixEntry4> v4;
+    std::vector<uint32_t> slash24s;
+    for (int g = 0; g < 3000; g++) {
+        const uint32_t base = uint32_t(rng()) & 0xffffff00u;
+        slash24s.push_back(base);
+        if (rng() % 3 == 0)
+            v4.push_back({{base & 0xffff0000u, 16}, random_value(rng, 0.1)});
+        if (rng() % 3 == 0)
+            v4.push_back({{base, 24}, random_value(rng, 0.1)});
+        const unsigned k = 1 + unsigned(rng() % 9);
+        for (unsigned i = 0; i < k; i++) {
+            const unsigned len = 25 + unsigned(rng() % 8);
+            uint32_t low = uint32_t(rng() % 256);
+            if (i == 0)
+                low = 0;
+            else if (i == 1)
+                low = 255;
+            v4.push_back({{(base | low) & mask4(len), uint8_t(len)}, random_value(rng, 0.1)});
+        }
+    }
+    keep_first(v4);
+    std::vector<uint32_t> addrs = probe_addrs4(rng, v4, 100000);
+    for (size_t i = 0; i < slash24s.size(); i += 10)
+        for (uint32_t b = 0; b < 256; b++)
+            addrs.push_back(slash24s[i] | b);
+    EXPECT_GT(PrefixTable::build(v4, {}).stats().v4_sparse_chunks, 1000u);
+    EXPECT_GT(PrefixTable::build(v4, {}).stats().v4_l3_chunks, 100u);
+    check4(v4, addrs);
+    check4(v4, addrs, {.sparse = false});
 }
 
 // A BGP-sized IPv4 set (1M prefixes, mostly /24) and a 256k IPv6 one: chunk numbers and
@@ -536,7 +603,8 @@ TEST(PrefixTableBpfEdges, VerifierInlinesPlainArrayLookups)
     Harness& h = Harness::get();
     EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_flat), 0);
     EXPECT_EQ(xlated_calls(h.skel()->progs.pfx6_flat), 0);
-    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_table), 3);
+    // Call sites: level 1, level 2, a dense or a sparse level 3; a lookup makes at most 3.
+    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_table), 4);
     EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_base), 0);
 }
 

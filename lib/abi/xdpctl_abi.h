@@ -130,7 +130,9 @@ struct xdpctl_iface_meta {
 /* xdpctl created the clsact qdisc (so unload removes it; one it found stays). */
 #define XDPCTL_META_F_CREATED_CLSACT (1u << 0)
 
-#define XDPCTL_ABI_VERSION 1
+/* 2: prefix tables may hold sparse chunks (XDPCTL_PFX_SPARSE); commits build them only once
+ * every loaded program is of version 2 or later. */
+#define XDPCTL_ABI_VERSION 2
 
 /* clsact fallback: the handle and priority xdpctl's own filters use, so unload finds them. */
 #define XDPCTL_TC_HANDLE 0x58d9
@@ -154,9 +156,11 @@ static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout"
  *   word 256+65536..  IPv6 level 1: 65,536 entries of 4 words, indexed the same way
  *   line 20496..      IPv6 hash buckets (two-choice cuckoo hash, four slots a line)
  *   then              IPv4 chunks of 256 words (8 address bits), 16-line aligned
+ *   then              IPv4 sparse chunks, one line each
  *
  * An IPv4 entry is a leaf value, or XDPCTL_PFX_REF | chunk number (the chunk's first word
- * is number * 256). An IPv6 level-1 entry is (leaf value, 0, 0, 0), or (XDPCTL_PFX_REF |
+ * is number * 256). A level-2 entry may instead be XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | line:
+ * the /24's last 8 bits in one line of at most XDPCTL_PFX_SPARSE_RUNS runs (below). An IPv6 level-1 entry is (leaf value, 0, 0, 0), or (XDPCTL_PFX_REF |
  * the best match of length <= 16, shortest | longest << 8 of the longer prefixes below
  * this /16, and a 64-bit map, low word first, of which 64ths of the /16 (address bits
  * 16-21) hold any of them): then the hash is searched.
@@ -164,6 +168,21 @@ static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout"
 #define XDPCTL_PFX_REF 0x80000000u
 #define XDPCTL_PFX_VALUE_MASK 0x7fffffffu
 #define XDPCTL_PFX_CHUNK_MASK 0x00ffffffu
+/*
+ * A sparse chunk: a /24 holding few longer prefixes (a block list of single addresses puts
+ * one /32 in most of the /24s it touches) as one line, not a 1 KiB chunk: 16x less memory
+ * and build work for 1M random /32s. The last 8 address bits fall into runs of equal
+ * value; bytes 0..11 of the line are the first bytes of runs 1..12 (ascending, 0xff past
+ * the last run), words 3..15 the runs' values (past the last run, the last run's value
+ * again). The run of byte b is the number of bytes 0..11 that are <= b: branch-free, one
+ * line. A /24 with at most XDPCTL_PFX_SPARSE_PREFIXES longer prefixes has at most
+ * 2 * that + 1 runs. Only level-2 entries point at one (level 3 holds leaves).
+ */
+#define XDPCTL_PFX_SPARSE 0x40000000u
+#define XDPCTL_PFX_SPARSE_STARTS 12
+#define XDPCTL_PFX_SPARSE_RUNS (XDPCTL_PFX_SPARSE_STARTS + 1)
+#define XDPCTL_PFX_SPARSE_VALUE_WORD 3
+#define XDPCTL_PFX_SPARSE_PREFIXES 6
 
 /* Leaf values. A caller's value is 1..XDPCTL_PFX_VALUE_MAX (a set member id, a class id). */
 #define XDPCTL_PFX_NONE 0u              /* no prefix covers the address */
@@ -275,6 +294,10 @@ static_assert(sizeof(struct xdpctl_pfx6_slot) == 16, "xdpctl_pfx6_slot layout");
 static_assert(sizeof(struct xdpctl_pfx_header) == XDPCTL_PFX_LINE_BYTES, "xdpctl_pfx_header layout");
 static_assert(sizeof(union xdpctl_pfx_line) == XDPCTL_PFX_LINE_BYTES, "xdpctl_pfx_line layout");
 static_assert(XDPCTL_PFX6_BUCKET_LINE == 20496, "prefix table fixed area");
+static_assert(XDPCTL_PFX_SPARSE_STARTS <= 4 * XDPCTL_PFX_SPARSE_VALUE_WORD &&
+		      XDPCTL_PFX_SPARSE_VALUE_WORD + XDPCTL_PFX_SPARSE_RUNS == XDPCTL_PFX_LINE_WORDS &&
+		      2 * XDPCTL_PFX_SPARSE_PREFIXES + 1 <= XDPCTL_PFX_SPARSE_RUNS,
+	      "a sparse chunk fills one line");
 static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TREE_LINES * XDPCTL_PFX_LINE_BYTES,
 	      "prefix tree bytes");
 #endif

@@ -60,6 +60,25 @@ static __always_inline __u32 xdpctl_pfx_chunk_word(void *table, __u32 ref, __u32
  * `addr` is in host order. Returns the leaf value (XDPCTL_PFX_NONE, XDPCTL_PFX_EXCEPTED or
  * the caller's value).
  */
+/* The value of byte `byte` in the sparse chunk `ref` (layout: XDPCTL_PFX_SPARSE): its run is
+ * how many run starts are <= byte, counted without a branch (start - byte - 1 is negative,
+ * bit 31 set, exactly when start <= byte), so every address costs the same ~50 instructions. */
+static __always_inline __u32 xdpctl_pfx_sparse_word(void *table, __u32 ref, __u32 byte)
+{
+	union xdpctl_pfx_line *l = xdpctl_pfx_line(table, ref & XDPCTL_PFX_CHUNK_MASK);
+	__u32 run = 0;
+
+	if (!l)
+		return XDPCTL_PFX_NONE;
+	byte &= 0xff;
+#pragma unroll
+	for (int k = 0; k < XDPCTL_PFX_SPARSE_STARTS; k++)
+		run += ((__u32)l->byte[k] - byte - 1) >> 31;
+	if (run >= XDPCTL_PFX_SPARSE_RUNS)  /* never; tells the verifier the word is in the line */
+		return XDPCTL_PFX_NONE;
+	return l->word[XDPCTL_PFX_SPARSE_VALUE_WORD + run];
+}
+
 /* Below level 1: `e` is the level-1 word of `addr`, a reference. */
 static __always_inline __u32 xdpctl_pfx4_lookup_below_l1(void *table, __u32 e, __u32 addr)
 {
@@ -67,6 +86,8 @@ static __always_inline __u32 xdpctl_pfx4_lookup_below_l1(void *table, __u32 e, _
 	if (!(e & XDPCTL_PFX_REF))
 		return e;
 	/* The last level holds leaves only; the mask keeps a corrupt REF from leaking out. */
+	if (e & XDPCTL_PFX_SPARSE)
+		return xdpctl_pfx_sparse_word(table, e, addr) & XDPCTL_PFX_VALUE_MASK;
 	return xdpctl_pfx_chunk_word(table, e, addr) & XDPCTL_PFX_VALUE_MASK;
 }
 

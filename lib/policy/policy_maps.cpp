@@ -86,7 +86,7 @@ UniqueFd create_lines_map(const char* name, uint64_t lines)
 
 // One direction's source or destination classes as a prefix table: value = class + 1, and
 // a /0 of each family so that every address finds its class.
-PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6)
+PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse)
 {
     std::vector<PrefixEntry4> e4;
     std::vector<PrefixEntry6> e6;
@@ -106,7 +106,7 @@ PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable&
         e4.push_back({Prefix4{0, 0}, v4.default_class + 1});
     if (!root6)
         e6.push_back({Prefix6{Ip6{0, 0}, 0}, v6.default_class + 1});
-    return PrefixTable::build(e4, e6);
+    return PrefixTable::build(e4, e6, {.sparse = sparse});
 }
 
 // The number of lines of the map with this id, 0 if it is not there.
@@ -284,7 +284,7 @@ void PolicyMaps::settle()
     }
 }
 
-PreparedCommit prepare_commit(const CompiledPolicy& c)
+PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
 {
     PreparedCommit p;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
@@ -298,7 +298,7 @@ PreparedCommit prepare_commit(const CompiledPolicy& c)
             if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class)
                 p.const_class[d][dst] = v4.default_class + 1;
             else
-                p.addr[d][dst] = address_prefix_table(v4, v6);
+                p.addr[d][dst] = address_prefix_table(v4, v6, sparse_tables);
         }
     }
     return p;

@@ -87,7 +87,9 @@ struct PreparedCommit {
     std::optional<PrefixTable> addr[XDPCTL_POL_DIRS][2];
     uint32_t const_class[XDPCTL_POL_DIRS][2] = {};
 };
-PreparedCommit prepare_commit(const CompiledPolicy& c);
+// `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
+// every loaded program must know (loaded_abi.h).
+PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables = true);
 
 class PolicyMaps {
 public:

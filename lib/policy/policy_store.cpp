@@ -14,7 +14,9 @@
 #include "error.h"
 #include "iface_pins.h"
 #include "iface_ref.h"
+#include "loaded_abi.h"
 #include "loader.h"
+#include "policy/commit_trace.h"
 #include "policy/compiled_policy.h"
 #include "policy/iif_resolve.h"
 #include "policy/policy_binary.h"
@@ -214,14 +216,16 @@ Policy PolicyStore::check(Policy next) const
 {
     complete(next);
     const IifIndexes resolved = resolve_iifs(next);  // as commit resolves them
-    prepare_commit(compile_policy(next, match_keys(next, resolved)));
+    prepare_commit(compile_policy(next, match_keys(next, resolved)), oldest_loaded_abi() >= 2);
     check_stored_size(encode_policy(next, resolved).size());
     return next;
 }
 
 Policy PolicyStore::commit(Policy next)
 {
+    CommitTrace trace;
     complete(next);
+    trace.mark("check");
     // Each --iif name in its own rule's namespace (the ids are assigned by now).
     const IifIndexes resolved = resolve_iifs(next);
 
@@ -240,20 +244,25 @@ Policy PolicyStore::commit(Policy next)
     // the shared maps away and leave bpffs as it found it.
     const bool empty = next.rules.empty() && next.sets.empty() && next.default_action == ActionKind::pass;
     const uint32_t new_gen = maps_->active_gen() ^ 1;
+    const bool sparse_tables = oldest_loaded_abi() >= 2;
     try {
         compiled = compile_policy(next, match_keys(next, resolved));
-        prepared = prepare_commit(*compiled);
+        trace.mark("compile");
+        prepared = prepare_commit(*compiled, sparse_tables);
+        trace.mark("address tables");
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
         slot_of = maps_->active_slots();
         if (empty)
             clear_stored(new_gen);
         else
             write_stored(new_gen, encode_policy(next, resolved));
+        trace.mark("store");
     } catch (...) {
         settled.wait();
         throw;
     }
     settled.get();
+    trace.mark("grace period wait");
 
     std::vector<bool> used(XDPCTL_POL_COUNTER_SLOTS);
     for (const auto& [_, slot] : slot_of)
@@ -293,9 +302,12 @@ Policy PolicyStore::commit(Policy next)
         maps_->reset_rule_counters(free_slot);  // a deleted rule's counts are not inherited
     }
 
+    trace.mark("counter slots");
     maps_->commit(*compiled, prepared, slot_of);
     if (empty)
         clear_stored(new_gen ^ 1);
+    trace.mark("maps");
+    trace.maps(maps_->last_commit_times());
     return next;
 }
 

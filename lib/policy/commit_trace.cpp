@@ -1,0 +1,46 @@
+#include "policy/commit_trace.h"
+
+#include <time.h>
+
+#include <cstdlib>
+
+#include <fmt/core.h>
+
+namespace xdpctl::policy {
+
+namespace {
+
+uint64_t now_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+double ms(uint64_t ns) { return double(ns) / 1e6; }
+
+}  // namespace
+
+CommitTrace::CommitTrace() : on_(std::getenv("XDPCTL_TRACE_COMMIT") != nullptr), last_ns_(now_ns()) {}
+
+void CommitTrace::mark(const char* phase)
+{
+    if (!on_)
+        return;
+    const uint64_t t = now_ns();
+    fmt::print(stderr, "commit: {:<18} {:8.2f} ms\n", phase, ms(t - last_ns_));
+    last_ns_ = t;
+}
+
+void CommitTrace::maps(const CommitTimes& t) const
+{
+    if (!on_)
+        return;
+    fmt::print(stderr,
+               "commit: maps: tables {:.2f} ms, rows+addr {:.2f} ms, install {:.2f} ms, flip {:.2f} ms, "
+               "free {:.2f} ms; rows {} KiB{}{}, addr {} KiB ({} refilled)\n",
+               ms(t.tables_ns), ms(t.inner_ns), ms(t.install_ns), ms(t.flip_ns), ms(t.free_ns), t.rows_bytes >> 10,
+               t.rows_reused ? " refilled" : "", t.rows_small ? " (small)" : "", t.addr_bytes >> 10, t.addr_reused);
+}
+
+}  // namespace xdpctl::policy
