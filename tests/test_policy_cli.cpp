@@ -13,7 +13,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <bpf/bpf.h>
+
+#include "iface_pins.h"
+#include "iface_ref.h"
 #include "netns_lab.h"
+#include "prefix_table.h"
 #include "unique_fd.h"
 
 namespace xdpctl::test {
@@ -187,6 +192,76 @@ TEST_F(PolicyCli, RealPacketsOnXdpAndTcAndPolicySurvivesReload)
     EXPECT_EQ(rule_packets(1), 20u);
     EXPECT_EQ(udp_through(lab, 9, 3), 0);
     EXPECT_EQ(rule_packets(1), 23u);
+}
+
+// Level-2 entries of the active ingress source table that point at a sparse chunk
+// (XDPCTL_PFX_SPARSE), read from the pinned maps as the datapath reads them.
+size_t sparse_refs_in_active_src_table()
+{
+    const std::string dir = shared_maps_dir();
+    UniqueFd ctl(bpf_obj_get((dir + "/xdpctl_pctl").c_str()));
+    UniqueFd tabs(bpf_obj_get((dir + "/xdpctl_ptabs").c_str()));
+    if (!ctl || !tabs)
+        throw std::runtime_error("the policy maps are not pinned");
+    __u32 zero = 0, id = 0;
+    xdpctl_pol_ctl c{};
+    if (bpf_map_lookup_elem(ctl.get(), &zero, &c) != 0)
+        throw std::runtime_error("cannot read xdpctl_pctl");
+    __u32 slot = XDPCTL_POL_TAB_ADDR(c.gen & 1, 0, 0);
+    if (bpf_map_lookup_elem(tabs.get(), &slot, &id) != 0)
+        throw std::runtime_error("no source table in force");
+    UniqueFd table(bpf_map_get_fd_by_id(id));
+    const MappedMap m(table.get());
+    const auto words = m.as<uint32_t>();
+    size_t sparse = 0;
+    for (uint32_t top = 0; top < XDPCTL_PFX_L1_ENTRIES; top++) {
+        const uint32_t e = words[XDPCTL_PFX4_L1_WORD + top];
+        if (!(e & XDPCTL_PFX_REF))
+            continue;
+        for (uint32_t b = 0; b < XDPCTL_PFX_CHUNK_WORDS; b++) {
+            const uint32_t e2 = words[size_t(e & XDPCTL_PFX_CHUNK_MASK) * XDPCTL_PFX_CHUNK_WORDS + b];
+            sparse += (e2 & XDPCTL_PFX_REF) && (e2 & XDPCTL_PFX_SPARSE);
+        }
+    }
+    return sparse;
+}
+
+// Programs of ABI 1 read a sparse reference as a 1 KiB chunk number: while one is loaded,
+// commits build 1 KiB chunks only; once it is reloaded, sparse ones. Verdicts are right
+// either way.
+TEST_F(PolicyCli, SparseTablesOnlyOnceEveryProgramKnowsThem)
+{
+    NetnsLab lab;
+    lab.load();
+    const IfacePins pins(lab.dut_pin_dir());
+    auto set_abi = [&](uint32_t v) {
+        UniqueFd meta(bpf_obj_get(pins.meta.c_str()));
+        ASSERT_TRUE(meta) << pins.meta;
+        __u32 zero = 0;
+        xdpctl_iface_meta m{};
+        ASSERT_EQ(bpf_map_lookup_elem(meta.get(), &zero, &m), 0);
+        m.abi_version = v;
+        ASSERT_EQ(bpf_map_update_elem(meta.get(), &zero, &m, BPF_ANY), 0);
+    };
+    set_abi(1);  // as the 0.2 release's load wrote it
+    ASSERT_EQ(xdpctl({"set", "create", "blk"}).exit_code, 0);
+    // The peer's address and one more host: two /24s with one /32 each.
+    ASSERT_EQ(xdpctl({"set", "add", "blk", lab.peer().ipv4, "198.19.200.7"}).exit_code, 0);
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "1", "--src", "@blk", "--proto", "udp", "--dport", "9",
+                      "--action", "drop"}).exit_code, 0);
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "10", "--action", "count"})
+                  .exit_code, 0);
+    EXPECT_EQ(sparse_refs_in_active_src_table(), 0u);
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(udp_through(lab, 10, 5), 5);
+
+    lab.load({"--force"});  // the upgrade: the program and its meta are of this build
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "3", "--proto", "udp", "--dport", "11", "--action", "count"})
+                  .exit_code, 0);
+    EXPECT_EQ(sparse_refs_in_active_src_table(), 2u);
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(udp_through(lab, 10, 5), 5);
+    EXPECT_EQ(rule_packets(1), 10u);
 }
 
 }  // namespace
