@@ -88,12 +88,27 @@ void check_entry(const PrefixEntry6& e)
 template <typename Entry>
 std::vector<Entry> sorted_unique(std::span<const Entry> in)
 {
-    std::vector<Entry> v(in.begin(), in.end());
-    for (const Entry& e : v)
+    for (const Entry& e : in)
         check_entry(e);
-    std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) {
-        return a.prefix.len != b.prefix.len ? a.prefix.len < b.prefix.len : a.prefix.addr < b.prefix.addr;
-    });
+    // By length (a stable counting sort: one pass), then by address within each length,
+    // which input sorted by address (a normalized set, an address class table) already is.
+    std::array<size_t, 130> at{};
+    for (const Entry& e : in)
+        at[e.prefix.len + 1]++;
+    for (size_t len = 1; len < at.size(); len++)
+        at[len] += at[len - 1];
+    std::vector<Entry> v(in.size());
+    for (const Entry& e : in)
+        v[at[e.prefix.len]++] = e;
+    const auto by_addr = [](const Entry& a, const Entry& b) { return a.prefix.addr < b.prefix.addr; };
+    for (size_t begin = 0; begin < v.size();) {
+        size_t end = begin;
+        while (end < v.size() && v[end].prefix.len == v[begin].prefix.len)
+            end++;
+        if (!std::is_sorted(v.begin() + ptrdiff_t(begin), v.begin() + ptrdiff_t(end), by_addr))
+            std::sort(v.begin() + ptrdiff_t(begin), v.begin() + ptrdiff_t(end), by_addr);
+        begin = end;
+    }
     size_t out = 0;
     for (size_t i = 0; i < v.size(); i++) {
         if (out > 0 && v[out - 1].prefix == v[i].prefix) {
@@ -512,23 +527,27 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     // The prefixes past /24 by their /24 (and by length within it, as sorted): each /24's
     // third level is painted on its own, dense or sparse.
     const auto past24 = std::partition_point(v4.begin(), v4.end(), [](const PrefixEntry4& e) { return e.prefix.len <= 24; });
-    std::vector<PrefixEntry4> by24(past24, v4.end());
-    std::stable_sort(by24.begin(), by24.end(),
-                     [](const PrefixEntry4& a, const PrefixEntry4& b) { return (a.prefix.addr >> 8) < (b.prefix.addr >> 8); });
-    // Where each /24's prefixes begin in by24, and whether it is sparse.
-    struct Group {
-        size_t begin, end;
-        bool sparse;
-    };
-    std::vector<Group> groups;
+    // Sorted by length then address, they are grouped by /24 already when all are of one
+    // length (a block list of /32s): then no copy.
+    const auto by_24 = [](const PrefixEntry4& a, const PrefixEntry4& b) { return (a.prefix.addr >> 8) < (b.prefix.addr >> 8); };
+    std::vector<PrefixEntry4> regrouped;
+    std::span<const PrefixEntry4> by24(past24, v4.end());
+    if (!std::is_sorted(by24.begin(), by24.end(), by_24)) {
+        regrouped.assign(by24.begin(), by24.end());
+        std::stable_sort(regrouped.begin(), regrouped.end(), by_24);
+        by24 = regrouped;
+    }
+    // Where each /24's prefixes begin in by24 (4 bytes a group: there may be a million).
+    std::vector<uint32_t> group_at;
     for (size_t i = 0; i < by24.size();) {
         size_t j = i;
         while (j < by24.size() && (by24[j].prefix.addr >> 8) == (by24[i].prefix.addr >> 8))
             j++;
-        groups.push_back({i, j, limits.sparse && j - i <= XDPCTL_PFX_SPARSE_PREFIXES});
-        (groups.back().sparse ? st.v4_sparse_chunks : st.v4_l3_chunks)++;
+        group_at.push_back(uint32_t(i));
+        (limits.sparse && j - i <= XDPCTL_PFX_SPARSE_PREFIXES ? st.v4_sparse_chunks : st.v4_l3_chunks)++;
         i = j;
     }
+    group_at.push_back(uint32_t(by24.size()));
     // Count the level-2 chunks first, so the lines are allocated once, at their final size.
     {
         std::vector<uint64_t> has16(XDPCTL_PFX_L1_ENTRIES / 64, 0);
@@ -592,32 +611,59 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
     uint64_t next_sparse = sparse_line;
     std::array<uint32_t, XDPCTL_PFX_CHUNK_WORDS> scratch;
-    for (const Group& g : groups) {
+    for (size_t gi = 0; gi + 1 < group_at.size(); gi++) {
+        const struct {
+            size_t begin, end;
+            bool sparse;
+        } g{group_at[gi], group_at[gi + 1], limits.sparse && group_at[gi + 1] - group_at[gi] <= XDPCTL_PFX_SPARSE_PREFIXES};
         const uint32_t a24 = by24[g.begin].prefix.addr;
         const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
         uint32_t& entry = w[size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a24 >> 8) & 0xff)];
-        scratch.fill(entry);
-        for (size_t i = g.begin; i < g.end; i++)
-            std::fill_n(scratch.begin() + (by24[i].prefix.addr & 0xff), size_t(1) << (32 - by24[i].prefix.len),
-                        by24[i].value);
         if (!g.sparse) {
+            scratch.fill(entry);
+            for (size_t i = g.begin; i < g.end; i++)
+                std::fill_n(scratch.begin() + (by24[i].prefix.addr & 0xff), size_t(1) << (32 - by24[i].prefix.len),
+                            by24[i].value);
             const uint32_t c3 = chunk_under(entry);
             std::copy(scratch.begin(), scratch.end(), w + size_t(c3) * XDPCTL_PFX_CHUNK_WORDS);
             continue;
         }
+        // A run can start only where a prefix starts or ends: the value at each such byte is
+        // the longest prefix covering it (the group is in length order), else the parent's.
+        std::array<unsigned, 2 * XDPCTL_PFX_SPARSE_PREFIXES + 1> starts;
+        size_t n = 0;
+        starts[n++] = 0;
+        for (size_t i = g.begin; i < g.end; i++) {
+            const unsigned lo = by24[i].prefix.addr & 0xff, hi = lo + (1u << (32 - by24[i].prefix.len));
+            starts[n++] = lo;
+            if (hi < XDPCTL_PFX_CHUNK_WORDS)
+                starts[n++] = hi;
+        }
+        for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
+            for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
+                std::swap(starts[j - 1], starts[j]);
         xdpctl_pfx_line& l = t.lines_[next_sparse];
         std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
         unsigned run = 0;
-        l.word[XDPCTL_PFX_SPARSE_VALUE_WORD] = scratch[0];
-        for (unsigned b = 1; b < XDPCTL_PFX_CHUNK_WORDS; b++) {
-            if (scratch[b] == scratch[b - 1])
-                continue;
-            run++;  // at most 2 * XDPCTL_PFX_SPARSE_PREFIXES runs after the first
-            l.byte[run - 1] = uint8_t(b);
-            l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + run] = scratch[b];
+        uint32_t value = 0;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t v = entry;
+            for (size_t i = g.begin; i < g.end; i++) {
+                const unsigned lo = by24[i].prefix.addr & 0xff;
+                if (starts[j] >= lo && starts[j] < lo + (1u << (32 - by24[i].prefix.len)))
+                    v = by24[i].value;
+            }
+            if (j == 0) {
+                value = v;
+                l.word[XDPCTL_PFX_SPARSE_VALUE_WORD] = v;
+            } else if (v != value) {
+                run++;  // at most 2 * XDPCTL_PFX_SPARSE_PREFIXES runs after the first
+                l.byte[run - 1] = uint8_t(starts[j]);
+                l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + run] = value = v;
+            }
         }
         for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE_RUNS; r++)
-            l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = scratch[XDPCTL_PFX_CHUNK_WORDS - 1];
+            l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = value;
         entry = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
     }
 
@@ -740,17 +786,66 @@ MappedMap::~MappedMap()
         munmap(data_, bytes_);
 }
 
+namespace {
+
+// Writes `lines` to the start of the mmapable array of lines `map_fd` and zeroes the rest,
+// through windows of 4 MiB: mapping the whole array would make all of it resident in this
+// process at once (the kernel maps an array's pages at mmap time). `release(at, n)` runs
+// after each window, to give back the source lines just copied.
+template <typename Release>
+void write_lines(int map_fd, std::span<const xdpctl_pfx_line> lines, Release release)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(map_fd, &info, &len) != 0)
+        fail("cannot read map info: {}", errno_str(errno));
+    if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE))
+        fail("map '{}' is not an mmapable array", info.name);
+    if (info.value_size != sizeof(xdpctl_pfx_line))
+        fail("map value size {} is not a prefix-table line", info.value_size);
+    if (info.max_entries < lines.size())
+        fail("map of {} lines is too small for a table of {}", info.max_entries, lines.size());
+    constexpr size_t kWindow = size_t(4) << 20, kLines = kWindow / sizeof(xdpctl_pfx_line);
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    for (size_t at = 0; at < info.max_entries; at += kLines) {
+        const size_t n = std::min<size_t>(kLines, info.max_entries - at);
+        const size_t bytes = (n * sizeof(xdpctl_pfx_line) + page - 1) / page * page;
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, off_t(at * sizeof(xdpctl_pfx_line)));
+        if (p == MAP_FAILED)
+            fail("cannot mmap map '{}': {}", info.name, errno_str(errno));
+        auto* dst = static_cast<xdpctl_pfx_line*>(p);
+        const size_t copy = at < lines.size() ? std::min(n, lines.size() - at) : 0;
+        std::copy_n(lines.begin() + ptrdiff_t(std::min(at, lines.size())), copy, dst);
+        std::fill(dst + copy, dst + n, xdpctl_pfx_line{});
+        munmap(p, bytes);
+        if (copy)
+            release(at, copy);
+    }
+}
+
+}  // namespace
+
 void fill_prefix_table_map(int map_fd, const PrefixTable& table)
 {
-    MappedMap m(map_fd);
-    if (m.value_size() != sizeof(xdpctl_pfx_line))
-        fail("map value size {} is not a prefix-table line", m.value_size());
-    const auto lines = table.lines();
-    if (m.entries() < lines.size())
-        fail("map of {} lines is too small for a table of {}", m.entries(), lines.size());
-    auto dst = m.as<xdpctl_pfx_line>();
-    std::copy(lines.begin(), lines.end(), dst.begin());
-    std::fill(dst.begin() + ptrdiff_t(lines.size()), dst.end(), xdpctl_pfx_line{});
+    write_lines(map_fd, table.lines(), [](size_t, size_t) {});
+}
+
+void fill_prefix_table_map(int map_fd, PrefixTable&& table)
+{
+    table.fill_map_and_release(map_fd);
+}
+
+void PrefixTable::fill_map_and_release(int map_fd)
+{
+    constexpr size_t kBlock = HugePageAllocator<xdpctl_pfx_line>::kHuge;
+    // Blocks of the huge-page allocator are 2 MiB-aligned (a small table is on the heap and
+    // goes at the end); a window is two of them.
+    const bool aligned = reinterpret_cast<uintptr_t>(lines_.data()) % kBlock == 0;
+    write_lines(map_fd, lines_, [&](size_t at, size_t n) {
+        if (aligned && n * sizeof(xdpctl_pfx_line) % kBlock == 0)
+            madvise(&lines_[at], n * sizeof(xdpctl_pfx_line), MADV_DONTNEED);  // a hint: fine if refused
+    });
+    decltype(lines_)().swap(lines_);
 }
 
 UniqueFd create_prefix_table_map(const PrefixTable& table)

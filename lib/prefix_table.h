@@ -106,6 +106,8 @@ public:
                              const PrefixTableLimits& limits = {});
 
     std::span<const xdpctl_pfx_line> lines() const { return lines_; }
+    // fill_prefix_table_map(map_fd, std::move(table)).
+    void fill_map_and_release(int map_fd);
     const PrefixTableStats& stats() const { return stats_; }
 
 private:
@@ -157,6 +159,9 @@ UniqueFd create_prefix_table_map(const PrefixTable& table);
 // Copies the table into an existing mmapable array of lines at least as long (the
 // benchmark's plain array). The lines past the table are zeroed.
 void fill_prefix_table_map(int map_fd, const PrefixTable& table);
+// The same, giving the table's memory back as it goes (the table is empty after): a
+// 1M-prefix table is ~60-120 MiB, and a commit need not hold it twice.
+void fill_prefix_table_map(int map_fd, PrefixTable&& table);
 
 // Points `slot` of the ARRAY_OF_MAPS `outer_fd` at `table_fd`: the switch to a generation,
 // one map update. When it returns the kernel has waited (synchronize_rcu, done for every

@@ -2,6 +2,10 @@
 // reference classifier's matching rules. No kernel needed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <tuple>
+
 #include <arpa/inet.h>
 
 #include "error.h"
@@ -212,3 +216,38 @@ TEST(ReferenceClassifier, SetExceptionsAndFragments)
     EXPECT_EQ(classify(p, frag).rule_id, 2u);  // ports never match a later fragment
     EXPECT_EQ(classify(p, v4_packet("198.19.0.2", "198.19.0.1", 17, 9, 53)).rule_id, 3u);
 }
+
+namespace xdpctl::policy {
+namespace {
+
+// normalize() of a sorted set with entries appended (what `set add` makes), of an unsorted
+// one, and of a sorted one: sorted by (prefix, except), duplicates gone, as a full sort does.
+TEST(PrefixSetNormalize, MergesAppendedEntriesAsAFullSortDoes)
+{
+    std::mt19937_64 rng(3);
+    auto entry = [&] {
+        Prefix p;
+        p.len = uint8_t(8 + rng() % 25);
+        const uint32_t a = uint32_t(rng() % 64) << 24 & (~0u << (32 - p.len));
+        p.addr = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)};
+        return SetEntry{p, rng() % 5 == 0};
+    };
+    for (size_t appended : {size_t(0), size_t(1), size_t(7), size_t(300)}) {
+        PrefixSet s;
+        for (int i = 0; i < 500; i++)
+            s.entries.push_back(entry());
+        s.normalize();
+        for (size_t i = 0; i < appended; i++)
+            s.entries.push_back(i % 3 ? entry() : s.entries[rng() % s.entries.size()]);  // some again
+        std::vector<SetEntry> want = s.entries;
+        std::sort(want.begin(), want.end(), [](const SetEntry& a, const SetEntry& b) {
+            return std::tie(a.prefix, a.except) < std::tie(b.prefix, b.except);
+        });
+        want.erase(std::unique(want.begin(), want.end()), want.end());
+        s.normalize();
+        EXPECT_EQ(s.entries, want) << appended << " appended";
+    }
+}
+
+}  // namespace
+}  // namespace xdpctl::policy

@@ -2,7 +2,9 @@
 
 #include <time.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -19,6 +21,24 @@ uint64_t now_ns()
 
 double ms(uint64_t ns) { return double(ns) / 1e6; }
 
+// This process's resident and peak resident MiB (/proc/self/status), -1 if unreadable.
+std::pair<long, long> rss_mib()
+{
+    long rss = -1, hwm = -1;
+    if (FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        while (std::fgets(line, sizeof(line), f)) {
+            long kib = 0;
+            if (std::sscanf(line, "VmRSS: %ld", &kib) == 1)
+                rss = kib >> 10;
+            else if (std::sscanf(line, "VmHWM: %ld", &kib) == 1)
+                hwm = kib >> 10;
+        }
+        std::fclose(f);
+    }
+    return {rss, hwm};
+}
+
 }  // namespace
 
 CommitTrace::CommitTrace() : on_(std::getenv("XDPCTL_TRACE_COMMIT") != nullptr), last_ns_(now_ns()) {}
@@ -28,7 +48,8 @@ void CommitTrace::mark(const char* phase)
     if (!on_)
         return;
     const uint64_t t = now_ns();
-    fmt::print(stderr, "commit: {:<18} {:8.2f} ms\n", phase, ms(t - last_ns_));
+    const auto [rss, hwm] = rss_mib();
+    fmt::print(stderr, "commit: {:<18} {:8.2f} ms   rss {} MiB, peak {} MiB\n", phase, ms(t - last_ns_), rss, hwm);
     last_ns_ = t;
 }
 

@@ -86,7 +86,9 @@ UniqueFd create_lines_map(const char* name, uint64_t lines)
 
 // One direction's source or destination classes as a prefix table: value = class + 1, and
 // a /0 of each family so that every address finds its class.
-PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse)
+// `copied` runs once the entries are copied out, before the build (which may free them).
+template <typename Copied>
+PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse, Copied copied)
 {
     std::vector<PrefixEntry4> e4;
     std::vector<PrefixEntry6> e6;
@@ -106,6 +108,7 @@ PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable&
         e4.push_back({Prefix4{0, 0}, v4.default_class + 1});
     if (!root6)
         e6.push_back({Prefix6{Ip6{0, 0}, 0}, v6.default_class + 1});
+    copied();
     return PrefixTable::build(e4, e6, {.sparse = sparse});
 }
 
@@ -284,7 +287,10 @@ void PolicyMaps::settle()
     }
 }
 
-PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
+namespace {
+
+// prepare_commit(), emptying `owner`'s class tables as they are copied when it is given.
+PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner)
 {
     PreparedCommit p;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
@@ -295,13 +301,32 @@ PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
             const AddrClassTable& v4 = dst ? cd.dst_v4 : cd.src_v4;
             const AddrClassTable& v6 = dst ? cd.dst_v6 : cd.src_v6;
             // No rule names an address here: every IP packet has one class, no table needed.
-            if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class)
+            if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class) {
                 p.const_class[d][dst] = v4.default_class + 1;
-            else
-                p.addr[d][dst] = address_prefix_table(v4, v6, sparse_tables);
+                continue;
+            }
+            p.addr[d][dst] = address_prefix_table(v4, v6, sparse_tables, [&] {
+                if (!owner)
+                    return;
+                CompiledDirection& od = owner->dir[d];
+                decltype(v4.entries)().swap(dst ? od.dst_v4.entries : od.src_v4.entries);
+                decltype(v6.entries)().swap(dst ? od.dst_v6.entries : od.src_v6.entries);
+            });
         }
     }
     return p;
+}
+
+}  // namespace
+
+PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
+{
+    return prepare(c, sparse_tables, nullptr);
+}
+
+PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables)
+{
+    return prepare(c, sparse_tables, &c);
 }
 
 SlotOf PolicyMaps::active_slots() const
@@ -327,7 +352,7 @@ SlotOf PolicyMaps::active_slots() const
     return out;
 }
 
-void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
+void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                         const SlotOf& slot_of)
 {
     const uint64_t t0 = mono_ns();
@@ -436,7 +461,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
                     (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = prepared.const_class[d][dst];
                     continue;
                 }
-                const PrefixTable& t = *prepared.addr[d][dst];
+                PrefixTable& t = *prepared.addr[d][dst];
                 const uint64_t need = t.lines().size();
                 times_.addr_bytes += t.stats().bytes;
                 const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
@@ -448,7 +473,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
                     UniqueFd fd(bpf_map_get_fd_by_id(id));
                     const uint64_t have = fd ? map_lines(fd.get()) : 0;
                     if (have >= need && have <= 2 * need + kTableHeadroomLines && !is_placeholder(id)) {
-                        fill_prefix_table_map(fd.get(), t);
+                        fill_prefix_table_map(fd.get(), std::move(t));
                         times_.addr_reused++;
                         continue;
                     }
@@ -457,7 +482,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, const PreparedCommit& prepared,
                 // table too large to be kept gets none).
                 const uint64_t room = need + need / 8 + kTableHeadroomLines;
                 addr.push_back(create_lines_map("xdpctl_pfx", room <= keep_table_lines_ ? room : need));
-                fill_prefix_table_map(addr.back().get(), t);
+                fill_prefix_table_map(addr.back().get(), std::move(t));
                 keys.push_back(key);
                 fds.push_back(uint32_t(addr.back().get()));
             }

@@ -90,6 +90,10 @@ struct PreparedCommit {
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
 // every loaded program must know (loaded_abi.h).
 PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables = true);
+// The same, emptying c's address class tables (AddrClassTable::entries) as each becomes a
+// prefix table: a 1M-prefix set's take ~25 MiB, which a commit need not hold twice. The
+// rest of c is untouched, as PolicyMaps::commit needs it.
+PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables);
 
 class PolicyMaps {
 public:
@@ -114,8 +118,9 @@ public:
     // Two writers must not commit at once (the caller holds a lock): both would fill the
     // same inactive generation.
     // `prepared` is prepare_commit(c).
-    void commit(const CompiledPolicy& c, const PreparedCommit& prepared,
-                const SlotOf& counter_slot_of_rule_id);
+    // `prepared` is taken apart: each address table is released as it is copied into its
+    // map, so a 1M-prefix table is not held twice.
+    void commit(const CompiledPolicy& c, PreparedCommit prepared, const SlotOf& counter_slot_of_rule_id);
     void commit(const CompiledPolicy& c, const SlotOf& counter_slot_of_rule_id)
     {
         commit(c, prepare_commit(c), counter_slot_of_rule_id);

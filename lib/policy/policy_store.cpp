@@ -1,6 +1,7 @@
 #include "policy/policy_store.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 
 #include <algorithm>
@@ -248,7 +249,8 @@ Policy PolicyStore::commit(Policy next)
     try {
         compiled = compile_policy(next, match_keys(next, resolved));
         trace.mark("compile");
-        prepared = prepare_commit(*compiled, sparse_tables);
+        prepared = take_address_tables(*compiled, sparse_tables);
+        malloc_trim(0);  // what the builder freed goes back before the maps are filled
         trace.mark("address tables");
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
         slot_of = maps_->active_slots();
@@ -303,7 +305,7 @@ Policy PolicyStore::commit(Policy next)
     }
 
     trace.mark("counter slots");
-    maps_->commit(*compiled, prepared, slot_of);
+    maps_->commit(*compiled, std::move(prepared), slot_of);
     if (empty)
         clear_stored(new_gen ^ 1);
     trace.mark("maps");
