@@ -1,0 +1,250 @@
+// kill -9 anywhere (issue 13): every command that changes state, killed with SIGKILL at
+// random moments while traffic flows, must leave a state the next command works on, a
+// `status` that is consistent, an `export` (and `lb list`) equal to the state before the
+// command or the state it would have made, and traffic decided by one of them.
+//
+// Each kind of command is first run to the end once, from a known state A, giving the state
+// B it makes (and how long it takes); then, again and again: back to A, the command started
+// and killed after a random part of that time, the state checked to be A or B.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+
+#include "netns_lab.h"
+#include "unique_fd.h"
+
+namespace xdpctl::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// UDP from the peer to the DUT, ports 9 (dropped by rule 1) and 12 (counted by rule 4, then
+// passed to no socket), a few thousand packets a second, until stopped: the kills happen
+// under traffic. (Port 10 is the probes'.)
+class Traffic {
+public:
+    explicit Traffic(const NetnsLab& lab) : lab_(lab), thread_([this] { run(); }) {}
+    ~Traffic()
+    {
+        stop_ = true;
+        thread_.join();
+    }
+    uint64_t sent() const { return sent_; }
+
+private:
+    void run()
+    {
+        in_netns(lab_.peer().ns, [&] {
+            UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+            sockaddr_in to{};
+            to.sin_family = AF_INET;
+            inet_pton(AF_INET, lab_.dut().ipv4.c_str(), &to.sin_addr);
+            const auto end = Clock::now() + std::chrono::minutes(5);  // bounded, whatever happens
+            while (!stop_ && Clock::now() < end) {
+                for (int i = 0; i < 10; i++) {
+                    to.sin_port = htons(i % 2 ? 12 : 9);
+                    sendto(s.get(), "k", 1, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+                    sent_++;
+                }
+                std::this_thread::sleep_for(milliseconds(2));
+            }
+            return 0;
+        });
+    }
+
+    const NetnsLab& lab_;
+    std::atomic<bool> stop_{false};
+    std::atomic<uint64_t> sent_{0};
+    std::thread thread_;
+};
+
+class Kill9 : public NoPolicyTest {
+protected:
+    struct State {
+        std::string policy;  // export
+        std::string lb;      // lb list --json, without counters
+        bool operator==(const State&) const = default;
+    };
+
+    static State state()
+    {
+        nlohmann::json lb = xdpctl_json({"lb", "list", "--json"});
+        for (auto& v : lb["vips"]) {
+            v.erase("packets");
+            v.erase("bytes");
+            for (auto& b : v["backends"]) {
+                b.erase("packets");
+                b.erase("bytes");
+            }
+        }
+        return {xdpctl_export(), lb.dump()};
+    }
+
+    // The lab's interface as `status --json` shows it; "" when it is not listed.
+    static std::string iface_state(const NetnsLab& lab)
+    {
+        const nlohmann::json st = xdpctl_json({"status", "--json"});
+        std::string found;
+        std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
+            if (j.is_object()) {
+                if (j.contains("interface") && j["interface"] == lab.dut().ifname && j.contains("state"))
+                    found = j["state"].get<std::string>();
+                for (const auto& [_, v] : j.items())
+                    walk(v);
+            } else if (j.is_array()) {
+                for (const auto& v : j)
+                    walk(v);
+            }
+        };
+        walk(st);
+        return found;
+    }
+
+    static uint64_t rule_packets(uint32_t id)
+    {
+        const nlohmann::json all = xdpctl_json({"rule", "list", "--json"});
+        for (const auto& r : all["rules"])
+            if (r["id"] == id)
+                return r["packets"].get<uint64_t>();
+        return 0;
+    }
+};
+
+TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
+{
+    NetnsLab lab;
+    lab.load();
+    std::mt19937_64 rng(9);
+
+    // State A: the two rules the traffic checks, a small set, one VIP with one backend.
+    xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    xdpctl_ok({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "10", "--action", "count"});
+    xdpctl_ok({"rule", "add", "--id", "4", "--proto", "udp", "--dport", "12", "--action", "count"});
+    xdpctl_ok({"set", "create", "big"});
+    xdpctl_ok({"set", "add", "big", "198.19.1.0/24"});
+    xdpctl_ok({"rule", "add", "--id", "3", "--src", "@big", "--proto", "tcp", "--dport", "80", "--action", "drop"});
+    xdpctl_ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
+    xdpctl_ok({"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.1", "--mac", "02:00:00:00:0a:01"});
+    const State a = state();
+    const std::string a_file = write_temp_file(a.policy, "kill9-a");
+    const std::string small_set = write_temp_file("198.19.1.0/24\n", "kill9-small");
+
+    // 10,000 rules: A's four and 9,996 more.
+    std::string big_policy = a.policy;
+    for (uint32_t i = 0; i < 9996; i++)
+        big_policy += fmt::format("rule --id {} --src 198.18.{}.{}/32 --proto tcp --dport {} --action drop\n",
+                                  1000 + i, 128 + i / 250, i % 250 + 1, 1 + i % 60000);
+    const std::string big_file = write_temp_file(big_policy, "kill9-10k");
+    // 1,000,000 distinct /32s.
+    std::string million;
+    million.reserve(16 << 20);
+    for (uint32_t i = 0; i < 1000000; i++) {
+        const uint32_t addr = 0x0b000000u + i * 7;
+        million += fmt::format("{}.{}.{}.{}\n", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255);
+    }
+    const std::string million_file = write_temp_file(million, "kill9-1m");
+
+    struct Kind {
+        const char* name;
+        std::vector<std::string> cmd;   // from A, makes B
+        std::vector<std::string> undo;  // from B, back to A
+        int kills;
+    };
+    const std::string bin = xdpctl_bin();
+    std::vector<Kind> kinds = {
+        {"rule add", {"rule", "add", "--id", "900", "--src", "198.19.2.0/24", "--action", "drop"}, {"rule", "del", "900"}, 70},
+        {"apply 10k", {"apply", big_file}, {"apply", a_file}, 40},
+        {"set load 1M", {"set", "load", "big", million_file}, {"set", "load", "big", small_set}, 20},
+        {"lb backend add",
+         {"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.2", "--mac", "02:00:00:00:0a:02"},
+         {"lb", "backend", "del", "198.19.0.1:80/tcp", "198.19.10.2"},
+         50},
+    };
+
+    Traffic traffic(lab);
+    int kills = 0;
+    for (const Kind& k : kinds) {
+        SCOPED_TRACE(k.name);
+        std::vector<std::string> argv{bin};
+        argv.insert(argv.end(), k.cmd.begin(), k.cmd.end());
+        // Once to the end: B, and how long the command takes.
+        const auto t0 = Clock::now();
+        CmdResult whole = run_cmd(argv);
+        const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+        ASSERT_EQ(whole.exit_code, 0) << whole;
+        const State b = state();
+        ASSERT_NE(a, b);
+        xdpctl_ok(k.undo);
+        ASSERT_EQ(state(), a);
+        const auto phase = Clock::now();
+        for (int i = 0; i < k.kills; i++) {
+            // Most of them before the end (the end may come sooner than in the first run).
+            const auto limit = milliseconds(rng() % uint64_t(took * 8 / 10 + 1));
+            CmdResult r = run_cmd(argv, limit);
+            kills += r.timed_out;
+            // The next command works: reading, then writing back to A.
+            const State s = state();
+            EXPECT_TRUE(s == a || s == b) << "killed after " << limit.count() << " ms: neither before nor after";
+            if (s == b) {
+                xdpctl_ok(k.undo);
+            } else if (!(s == a)) {
+                ASSERT_EQ(xdpctl({"apply", a_file}).exit_code, 0);
+            }
+            EXPECT_EQ(iface_state(lab), "loaded");
+        }
+        EXPECT_EQ(udp_through(lab, 9, 3), 0);
+        EXPECT_EQ(udp_through(lab, 10, 3), 3);
+        fmt::print("{}: {} ms a run, {} kill attempts in {:.1f} s\n", k.name, took, k.kills,
+                   std::chrono::duration<double>(Clock::now() - phase).count());
+    }
+
+    // The programs themselves: a reload killed keeps the old program or puts the new one in;
+    // a first load killed leaves nothing or a partial load that the next load finishes.
+    for (int i = 0; i < 40; i++) {
+        CmdResult r = run_cmd({bin, "-n", lab.dut().ns, "load", lab.dut().ifname, "--force"},
+                              milliseconds(rng() % 200));
+        kills += r.timed_out;
+        EXPECT_EQ(iface_state(lab), "loaded") << "load --force killed";
+        EXPECT_EQ(state(), a);
+    }
+    for (int i = 0; i < 40; i++) {
+        CmdResult un = lab.xdpctl_dut({"unload", lab.dut().ifname});
+        ASSERT_EQ(un.exit_code, 0) << un;
+        CmdResult r = run_cmd({bin, "-n", lab.dut().ns, "load", lab.dut().ifname}, milliseconds(rng() % 200));
+        kills += r.timed_out;
+        const std::string st = iface_state(lab);
+        EXPECT_TRUE(st == "" || st == "partial" || st == "loaded") << st;
+        if (st != "loaded") {
+            // What the interrupted load left is finished (or cleaned up) by the next one.
+            CmdResult again = lab.load_result({});
+            ASSERT_EQ(again.exit_code, 0) << again;
+        }
+        EXPECT_EQ(iface_state(lab), "loaded");
+        EXPECT_EQ(state(), a);
+    }
+
+    fmt::print("{} commands killed\n", kills);
+    EXPECT_GE(kills, 200) << "commands that finished before their kill do not count";
+    // Traffic was decided all along by rules of A or B: port 9 dropped, port 10 counted.
+    EXPECT_GT(traffic.sent(), 1000u);
+    EXPECT_GT(rule_packets(1), 100u);
+    EXPECT_GT(rule_packets(4), 100u);
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    EXPECT_EQ(udp_through(lab, 10, 3), 3);
+    xdpctl_ok({"lb", "vip", "del", "198.19.0.1:80/tcp"});
+}
+
+}  // namespace
+}  // namespace xdpctl::test
