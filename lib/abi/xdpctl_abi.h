@@ -458,6 +458,23 @@ enum xdpctl_pol_decide {
 };
 
 /*
+ * The paths a loaded program contains (its read-only cfg_paths, lib/bpf/classify.h): the
+ * verifier deletes the code of every path not in it, so a policy of one small rule runs a
+ * program a few KB long rather than the whole classifier. The loader sets it from the policy
+ * in force; a commit whose new generation needs a path a program lacks first reloads that
+ * program with both generations' paths (lib/datapath_paths.h). Not pinned: each program's own.
+ */
+enum xdpctl_path {
+	XDPCTL_PATH_SMALL = 1 << 0,  /* XDPCTL_POL_DECIDE_SMALL */
+	XDPCTL_PATH_FIELD = 1 << 1,  /* XDPCTL_POL_DECIDE_SRC/DST */
+	XDPCTL_PATH_TABLES = 1 << 2, /* XDPCTL_POL_DECIDE_TABLES: class lookups, rows, the walk */
+	XDPCTL_PATH_RATE = 1 << 3,   /* rate-limit rules (small or tables) */
+	XDPCTL_PATH_LB = 1 << 4,     /* the load balancer (XDP): a VIP exists */
+};
+#define XDPCTL_PATHS_ALL \
+	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB)
+
+/*
  * One-field policies (XDPCTL_POL_DECIDE_SRC/DST): for each class of the field, the rank + 1 of
  * the first rule whose address the class is in, 0 for none (the default decides): entry
  * class % 16 of line XDPCTL_POL_GD(gen, dir) * XDPCTL_POL_DECIDE_LINES + class / 16 of

@@ -11,6 +11,7 @@
 
 #include <bpf/bpf.h>
 
+#include "datapath_paths.h"
 #include "error.h"
 #include "iface_pins.h"
 #include "iface_ref.h"
@@ -19,6 +20,7 @@
 #include "policy/iif_resolve.h"
 #include "policy/policy_binary.h"
 #include "policy/policy_maps.h"
+#include "policy/policy_paths.h"
 #include "policy/rule_parse.h"
 #include "system_checks.h"
 
@@ -293,7 +295,11 @@ Policy PolicyStore::commit(Policy next)
         maps_->reset_rule_counters(free_slot);  // a deleted rule's counts are not inherited
     }
 
+    // A shape the attached programs have no path for: they are reloaded first with the
+    // paths of both generations (datapath_paths.h), then with the new one's.
+    const PathsChange paths([&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
     maps_->commit(*compiled, prepared, slot_of);
+    paths.finish();
     if (empty)
         clear_stored(new_gen ^ 1);
     return next;
