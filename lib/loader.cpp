@@ -558,9 +558,13 @@ void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp
     const auto malformed = static_cast<xdpctl_malformed_action>(meta->malformed);
     const std::string display = iface.display();
     if (xdp_paths && (meta->hooks & XDPCTL_HOOKS_XDP)) {
+        // By its index: the interface may have been renamed since the load.
+        char name[IF_NAMESIZE] = {};
+        if (!if_indextoname(meta->ifindex, name))
+            fail("cannot find the interface of {} (ifindex {}): {}", display, meta->ifindex, errno_str(errno));
         UniqueFd link = open_pinned(pins.link_xdp);
         auto xs = open_and_load<xdpctl_xdp>(&pins, malformed, "XDP", [&](xdpctl_xdp* s) {
-            configure_xdp(s, iface.ifname, meta->iif_key, *xdp_paths);
+            configure_xdp(s, name, meta->iif_key, *xdp_paths);
         });
         if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xs->progs.xdpctl_xdp), nullptr) : -ENOENT)
             fail("cannot replace the XDP program on {}: {}", display, errno_str(err));
