@@ -57,6 +57,20 @@ bool needs_reload(const std::optional<uint32_t>& have, uint32_t want, bool exact
     return have && (exact ? *have != want : (*have & want) != want);
 }
 
+// Waits until every program run that started before has finished (one RCU grace period): an
+// update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it writes (a
+// private one here). After a reload, before the change: a packet that took the replaced
+// program just before the swap must not read what the change writes.
+void wait_for_runs()
+{
+    UniqueFd inner{bpf_map_create(BPF_MAP_TYPE_ARRAY, "xdpctl_gp_in", 4, 4, 1, nullptr)};
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = __u32(inner.get()));
+    UniqueFd outer{inner ? bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xdpctl_gp", 4, 4, 1, &opts) : -1};
+    __u32 key = 0, value = __u32(inner.get());
+    if (!outer || bpf_map_update_elem(outer.get(), &key, &value, BPF_ANY) != 0)
+        fail("cannot wait for the programs running: {}", errno_str(errno));
+}
+
 }  // namespace
 
 DatapathPaths all_paths()
@@ -194,6 +208,8 @@ PathsChange::PathsChange(const std::function<void(DatapathPaths&)>& change) : be
     // the change adds can be missing.
     if ((before_ | after_) != before_)
         reloaded_ += reload_programs(before_ | after_, false);
+    if (reloaded_)
+        wait_for_runs();
 }
 
 void PathsChange::finish() const
