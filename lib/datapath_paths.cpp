@@ -54,7 +54,7 @@ UniqueFd linked_prog(const std::string& pin)
 // (another xdpctl's) never is.
 bool needs_reload(const std::optional<uint32_t>& have, uint32_t want, bool exact)
 {
-    return have && (exact ? *have != want : (*have & want) != want);
+    return have && (exact ? *have != want : !paths_cover(*have, want));
 }
 
 // Waits until every program run that started before has finished (one RCU grace period): an
@@ -72,6 +72,18 @@ void wait_for_runs()
 }
 
 }  // namespace
+
+bool paths_cover(uint32_t have, uint32_t need)
+{
+    if (have & XDPCTL_PATH_TABLES)
+        have |= XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD;
+    return (need & ~have) == 0;
+}
+
+bool DatapathPaths::covers(const DatapathPaths& o) const
+{
+    return paths_cover(xdp(), o.xdp()) && paths_cover(tc(), o.tc());
+}
 
 DatapathPaths all_paths()
 {
@@ -205,9 +217,9 @@ PathsChange::PathsChange(const std::function<void(DatapathPaths&)>& change) : be
     after_ = before_;
     change(after_);
     // The programs cover what is in force (every load and change keeps them so): only a path
-    // the change adds can be missing.
-    if ((before_ | after_) != before_)
-        reloaded_ += reload_programs(before_ | after_, false);
+    // the change adds can be missing. While the change is made they must cover both sides.
+    if (!before_.covers(after_))
+        reloaded_ += reload_programs(after_.covers(before_) ? after_ : before_ | after_, false);
     if (reloaded_)
         wait_for_runs();
 }

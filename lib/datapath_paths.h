@@ -32,7 +32,13 @@ struct DatapathPaths {
         return {{dir[0] | o.dir[0], dir[1] | o.dir[1]}, lb || o.lb};
     }
     bool operator==(const DatapathPaths&) const = default;
+    // Whether programs with these paths decide everything `o`'s programs decide.
+    bool covers(const DatapathPaths& o) const;
 };
+
+// Whether a program with the paths `have` decides every generation that needs `need`: it has
+// them, or has the tables, which decide any generation (abi: xdpctl_pol_dir_hdr.decide).
+bool paths_cover(uint32_t have, uint32_t need);
 
 // Every path: what a program gets when what is in force cannot be read.
 DatapathPaths all_paths();
@@ -52,10 +58,13 @@ std::vector<std::string> path_names(uint32_t paths);
 // One change of what is in force (a policy commit, the first VIP added or the last removed),
 // made between the constructor and finish(). The constructor reads what is in force, lets
 // `change` make of it what the change leaves, and when that needs a path some attached
-// program lacks, reloads those programs with both (throws if one cannot be: the change must
-// not be made then). finish() reloads the programs whose paths are no longer exactly what is
-// in force; a program holding more than it needs is left as it is if that reload fails.
-// Changes that keep the paths (most commits) read three map entries and reload nothing.
+// program lacks, reloads those programs with paths that cover both (the new ones when they
+// do: the tables; else both sets), and waits out the packets on the programs replaced
+// (throws if one cannot be reloaded: the change must not be made then). finish() reloads the
+// programs whose paths are no longer exactly what is in force; a program holding more than it
+// needs is left as it is if that reload fails. So a change of shape costs one reload of each
+// program; changes that keep the paths (most commits) read three map entries and reload
+// nothing.
 // The caller holds the configuration lock (config_lock.h).
 class PathsChange {
 public:
@@ -69,8 +78,9 @@ private:
     mutable int reloaded_ = 0;
 };
 
-// Reloads every attached xdpctl program whose paths do not cover `want` (`exact`: are not
-// exactly `want`) with `want`, on every interface of every namespace; returns how many. A
+// Reloads every attached xdpctl program whose paths do not cover `want` (paths_cover();
+// `exact`: are not exactly `want`) with `want`, on every interface of every namespace;
+// returns how many. A
 // program lacking a path that cannot be reloaded throws; one that only holds more is left as
 // it is then. Programs of an older xdpctl (no cfg_paths) and links whose interface or
 // namespace is gone are left alone.

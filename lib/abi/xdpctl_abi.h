@@ -408,7 +408,9 @@ struct xdpctl_pol_dir_hdr {
 	__u32 rows_small;       /* 1: the rows are in xdpctl_prows_small, element gen, from line */
 	__u32 rows_line0;       /* rows_line0 on (rows_elem and rows_per_elem then unused) */
 	/* How a program that knows it decides (enum xdpctl_pol_decide); the tables above stay
-	 * complete whatever it says, for programs of an older xdpctl (which read 0 here). */
+	 * complete whatever it says, for programs of an older xdpctl (which read 0 here) and
+	 * for programs loaded with the tables' path only (lib/datapath_paths.h: paths_cover()
+	 * counts on it when a commit changes the shape). */
 	__u32 decide;
 };
 
