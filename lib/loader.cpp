@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <tuple>
+#include <utility>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
