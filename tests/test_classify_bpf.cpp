@@ -270,6 +270,16 @@ TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
                 packets, secs, double(run_ns) / double(packets) / 1e3, double(commit_ns) / 40 / 1e6);
 }
 
+// A policy of 1 to `max_rules` rules naming no set and no interface: the small path's, when
+// a direction has at most XDPCTL_POL_SMALL_MAX of them.
+Policy small_policy(Gen& g, uint32_t max_rules)
+{
+    Policy p = g.policy(int(1 + g.u(max_rules)), 0);
+    for (auto& r : p.rules)
+        r.iif.clear();
+    return p;
+}
+
 // Policies of 1 to 12 rules with no set and no --iif: the directions of at most
 // XDPCTL_POL_SMALL_MAX rules are decided by comparing their rules (xdpctl_psmall), the
 // others by the tables. Each policy is checked in the shape the commit chooses and again with
@@ -283,9 +293,7 @@ TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
     for (uint64_t seed = 101; seed <= 140; seed++) {
         Gen g(seed, opts);
         g.make_pools();
-        Policy p = g.policy(int(1 + g.u(12)), 0);
-        for (auto& r : p.rules)
-            r.iif.clear();
+        const Policy p = small_policy(g, 12);
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
         for (const bool decide_small : {true, false}) {
             progs_->maps().set_decide_small(decide_small);
@@ -372,15 +380,12 @@ TEST_F(ClassifyBpf, ProgramsWithThePolicysPathsAgreeWithReference)
         Gen g(seed, opts);
         g.make_pools();
         Policy p;
-        if (seed % 3 == 0) {
-            p = g.policy(int(1 + g.u(8)), 0);
-            for (auto& r : p.rules)
-                r.iif.clear();
-        } else if (seed % 3 == 1) {
+        if (seed % 3 == 0)
+            p = small_policy(g, XDPCTL_POL_SMALL_MAX);
+        else if (seed % 3 == 1)
             p = one_field_policy(g, seed % 2);
-        } else {
+        else
             p = g.policy(int(9 + g.u(60)), int(g.u(5)));
-        }
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
         DatapathPaths want;
         want.dir = compiled_paths(c);
