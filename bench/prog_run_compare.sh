@@ -9,6 +9,8 @@
 # source among them) in both: an xdpctl one-field policy (lib/policy/shapes.h) against
 # xdp-filter's source address hash (issue 12: "10,000 single-field rules").
 #
+# Also the programs' sizes (verified instructions, translated and JIT bytes) and their ratios.
+#
 # Rounds alternate between the programs so that a machine busy with something else slows
 # both alike; each figure is the median of its rounds. Prints one JSON object. Needs root,
 # bpftool and xdp-filter. Each program gets a namespace of its own (xdpctl-pr<pid>-*) and a
@@ -94,7 +96,31 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 MA=$(median "${A[@]}")
 MB=$(median "${B[@]}")
-KEY=$([ "$SRC_RULES" -gt 0 ] && echo "xdpctl_${SRC_RULES}_src_rules_ns" || echo xdpctl_1_rule_ns)
-awk -v k="$KEY" -v a="$MA" -v b="$MB" -v r="$ROUNDS" -v n="$REPEAT" 'BEGIN {
-  printf "{\"%s\": %s, \"xdp_filter_ns\": %s, \"ratio\": %.3f, \"rounds\": %d, \"repeat\": %d}\n", k, a, b, a / b, r, n
-}'
+KEY=$([ "$SRC_RULES" -gt 0 ] && echo "xdpctl_${SRC_RULES}_src_rules" || echo xdpctl_1_rule)
+# The programs' sizes as the kernel holds them (xdpctl's follows the policy: lib/datapath_paths.h):
+# verified instructions, translated and JIT bytes, and xdpctl's over xdp-filter's.
+# bpftool shows no verified instruction count: that one is read with the bpf syscall
+# (bpf_prog_info.verified_insns, at byte 216 of the struct in linux/bpf.h).
+sizes() {
+  python3 -c 'import ctypes, json, platform, struct, sys
+info = json.loads(sys.argv[2])
+nr = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
+if nr:
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(struct.pack("III", int(sys.argv[1]), 0, 0), 128)
+    fd = libc.syscall(nr, 13, attr, 128)  # BPF_PROG_GET_FD_BY_ID
+    buf = ctypes.create_string_buffer(256)
+    attr = ctypes.create_string_buffer(struct.pack("IIQ", max(fd, 0), 256, ctypes.addressof(buf)), 128)
+    if fd >= 0 and libc.syscall(nr, 15, attr, 128) == 0:  # BPF_OBJ_GET_INFO_BY_FD
+        info["verified_insns"] = struct.unpack_from("I", buf, 216)[0]
+print(json.dumps(info))' "$1" "$(bpftool -j prog show id "$1")"
+}
+python3 -c 'import json, sys
+k, a, b, r, n, pa, pb = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6]), json.loads(sys.argv[7])
+out = {k + "_ns": a, "xdp_filter_ns": b, "ratio": round(a / b, 3), "rounds": r, "repeat": n}
+for what, key in (("jited_bytes", "bytes_jited"), ("xlated_bytes", "bytes_xlated"), ("verified_insns", "verified_insns")):
+    out[k + "_" + what] = pa.get(key)
+    out["xdp_filter_" + what] = pb.get(key)
+    if pa.get(key) and pb.get(key):
+        out[what + "_ratio"] = round(pa[key] / pb[key], 3)
+print(json.dumps(out))' "$KEY" "$MA" "$MB" "$ROUNDS" "$REPEAT" "$(sizes "$ID_A")" "$(sizes "$ID_B")"

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "datapath_paths.h"
 #include "loader.h"
 #include "status.h"
 #include "system_checks.h"
@@ -22,6 +23,20 @@ std::string iso_time(__u64 ns)
     char buf[32];
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &g);
     return buf;
+}
+
+// The paths a program contains, by name; an older xdpctl's program has them all.
+std::vector<std::string> paths_of(const ProgStatus& p)
+{
+    return path_names(p.paths.value_or(XDPCTL_PATHS_ALL));
+}
+
+std::string paths_text(const ProgStatus& p)
+{
+    std::string out;
+    for (const auto& n : paths_of(p))
+        out += (out.empty() ? "" : ",") + n;
+    return out.empty() ? "none" : out;
 }
 
 nlohmann::json ns_per_packet(const ProgStatus& p)
@@ -75,6 +90,7 @@ nlohmann::json to_json(const IfaceStatus& s)
                                  {"verified_insns", p.verified_insns},
                                  {"xlated_bytes", p.xlated_bytes},
                                  {"jited_bytes", p.jited_bytes},
+                                 {"paths", paths_of(p)},
                                  {"run_cnt", p.run_cnt},
                                  {"run_time_ns", p.run_time_ns},
                                  {"ns_per_packet", ns_per_packet(p)}});
@@ -118,15 +134,15 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
                    s.meta->ifindex, malformed_name(s.meta->malformed),
                    iso_time(s.meta->loaded_at_ns),
                    s.meta->reloaded_at_ns ? ", reloaded " + iso_time(s.meta->reloaded_at_ns) : "");
-        fmt::print("  {:<11} {:<7} {:>6} {:<14} {:>9} {:>7} {:>7} {:>12} {:>8}\n", "HOOK", "ATTACH",
-                   "ID", "PROGRAM", "VERIFIED", "XLATED", "JITED", "RUNS", "NS/PKT");
+        fmt::print("  {:<11} {:<7} {:>6} {:<14} {:>9} {:>7} {:>7} {:>12} {:>8}  {}\n", "HOOK", "ATTACH",
+                   "ID", "PROGRAM", "VERIFIED", "XLATED", "JITED", "RUNS", "NS/PKT", "PATHS");
         for (const auto& p : s.progs) {
             auto nspp = ns_per_packet(p);
-            fmt::print("  {:<11} {:<7} {:>6} {:<14} {:>9} {:>7} {:>7} {:>12} {:>8}{}\n", p.hook,
+            fmt::print("  {:<11} {:<7} {:>6} {:<14} {:>9} {:>7} {:>7} {:>12} {:>8}  {}{}\n", p.hook,
                        p.attach, p.id, p.name, p.verified_insns, p.xlated_bytes, p.jited_bytes,
                        stats_on ? fmt::format("{}", p.run_cnt) : "-",
                        nspp.is_null() ? "-" : fmt::format("{:.1f}", nspp.get<double>()),
-                       p.linked ? "" : "  (detached: device gone)");
+                       paths_text(p), p.linked ? "" : "  (detached: device gone)");
         }
         __u64 mem = 0;
         std::string maps;

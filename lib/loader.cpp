@@ -12,10 +12,14 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <tuple>
+#include <utility>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "config_lock.h"
+#include "datapath_paths.h"
 #include "error.h"
 #include "iface_index.h"
 #include "iface_pins.h"
@@ -167,6 +171,22 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
             if (notes)
                 notes->push_back(std::move(n));
     return s;
+}
+
+// What a load sets in each object's read-only data besides the malformed action, the same
+// for a load and for a reload that changes the paths (datapath_paths.h).
+void configure_xdp(xdpctl_xdp* s, const std::string& ifname, __u32 iif_key, __u32 paths)
+{
+    s->rodata->cfg_lb_mtu = iface_mtu(ifname);
+    s->rodata->cfg_iif_key = iif_key;
+    s->rodata->cfg_paths = paths;
+}
+
+void configure_tc(xdpctl_tc* s, bool with_xdp, __u32 iif_key, __u32 paths)
+{
+    s->rodata->cfg_tc_ingress_rules = !with_xdp;
+    s->rodata->cfg_iif_key = iif_key;
+    s->rodata->cfg_paths = paths;
 }
 
 __u32 link_prog_id(int link_fd)
@@ -457,20 +477,19 @@ struct Loader {
         // The interface keeps its key across reloads; a first load takes a free one.
         res.meta.iif_key = old && old->iif_key ? old->iif_key : free_iif_key(pins.dir);
 
+        // The paths the policy and load balancer in force need: the load holds the lock
+        // commits take, so none changes them before the programs are attached.
+        const DatapathPaths paths = paths_in_force();
         SkelPtr<xdpctl_xdp> xs;
         SkelPtr<xdpctl_tc> ts;
         if (want_xdp())
             xs = open_and_load<xdpctl_xdp>(
                 &pins, opts.malformed, "XDP",
-                [&](xdpctl_xdp* s) {
-                    s->rodata->cfg_lb_mtu = iface_mtu(opts.iface.ifname);
-                    s->rodata->cfg_iif_key = res.meta.iif_key;
-                },
+                [&](xdpctl_xdp* s) { configure_xdp(s, opts.iface.ifname, res.meta.iif_key, paths.xdp()); },
                 opts.lb_conntrack, false, &res.notes);
         if (want_tc())
             ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC", [&](xdpctl_tc* s) {
-                s->rodata->cfg_tc_ingress_rules = !want_xdp();
-                s->rodata->cfg_iif_key = res.meta.iif_key;
+                configure_tc(s, want_xdp(), res.meta.iif_key, paths.tc());
             });
 
         res.meta.abi_version = XDPCTL_ABI_VERSION;
@@ -530,12 +549,59 @@ SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed, uint32_t i
         nullptr, malformed, "TC", [iif_key](xdpctl_tc* s) { s->rodata->cfg_iif_key = iif_key; }, 0, true);
 }
 
+void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp_paths,
+                           std::optional<uint32_t> tc_paths)
+{
+    IfacePins pins(iface.dir);
+    const auto meta = pins.read_meta();
+    if (!meta || !iface.where)
+        return;
+    NetnsScope ns(*iface.where);
+    const auto malformed = static_cast<xdpctl_malformed_action>(meta->malformed);
+    const std::string display = iface.display();
+    if (xdp_paths && (meta->hooks & XDPCTL_HOOKS_XDP)) {
+        // By its index: the interface may have been renamed since the load.
+        char name[IF_NAMESIZE] = {};
+        if (!if_indextoname(meta->ifindex, name))
+            fail("cannot find the interface of {} (ifindex {}): {}", display, meta->ifindex, errno_str(errno));
+        UniqueFd link = open_pinned(pins.link_xdp);
+        auto xs = open_and_load<xdpctl_xdp>(&pins, malformed, "XDP", [&](xdpctl_xdp* s) {
+            configure_xdp(s, name, meta->iif_key, *xdp_paths);
+        });
+        if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xs->progs.xdpctl_xdp), nullptr) : -ENOENT)
+            fail("cannot replace the XDP program on {}: {}", display, errno_str(err));
+    }
+    if (tc_paths && (meta->hooks & XDPCTL_HOOKS_TC)) {
+        auto ts = open_and_load<xdpctl_tc>(&pins, malformed, "TC", [&](xdpctl_tc* s) {
+            configure_tc(s, meta->hooks & XDPCTL_HOOKS_XDP, meta->iif_key, *tc_paths);
+        });
+        const int in = bpf_program__fd(ts->progs.xdpctl_tc_in), eg = bpf_program__fd(ts->progs.xdpctl_tc_eg);
+        if (meta->tc_attach == XDPCTL_TC_CLSACT) {
+            // Our filter (own handle and priority) replaced in place, and its pin with it.
+            const int ifindex = int(meta->ifindex);
+            for (auto [fd, dir, pin] : {std::tuple{in, TcDirection::ingress, pins.prog_tc_in},
+                                        std::tuple{eg, TcDirection::egress, pins.prog_tc_eg}}) {
+                attach_clsact(fd, ifindex, dir, display);
+                unpin(pin);
+                pin_fd(fd, pin);
+            }
+        } else {
+            for (auto [fd, pin] : {std::pair{in, pins.link_tc_in}, std::pair{eg, pins.link_tc_eg}}) {
+                UniqueFd link = open_pinned(pin);
+                if (int err = link ? bpf_link_update(link.get(), fd, nullptr) : -ENOENT)
+                    fail("cannot replace the TC program on {}: {}", display, errno_str(err));
+            }
+        }
+    }
+}
+
 LoadResult load(const LoadOptions& opts)
 {
     require_privileges();
     require_bpffs();
     require_btf();
     require_xdp_support();
+    UniqueFd lock = take_config_lock();
     NetnsScope ns(opts.iface.netns);
     Loader l(opts);
     // A load refused or failed before anything was attached leaves nothing behind: no pin

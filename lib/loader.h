@@ -6,6 +6,8 @@
 // recognises and finishes: links are pinned last, the meta record after them.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,13 @@ void ensure_shared_maps();
 // for one xdpctl is not loaded on, 0 to match --iif by the test run's ifindex.
 SkelPtr<xdpctl_xdp> load_explain_xdp(xdpctl_malformed_action malformed, uint32_t iif_key);
 SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed, uint32_t iif_key);
+
+// The programs attached on `iface` reloaded with these paths (datapath_paths.h; none: that
+// object is left as it is), everything else as the load set it, and swapped in atomically:
+// bpf_link_update, or the clsact filter replaced in place. The maps are the pinned ones, so
+// counters and connections are kept.
+void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp_paths,
+                           std::optional<uint32_t> tc_paths);
 
 std::string xdp_mode_name(__u32 mode);    // "native", "skb", "none"
 std::string tc_attach_name(__u32 how);    // "tcx", "clsact", "none"

@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 
+#include "datapath_paths.h"
 #include "iface_index.h"
 #include "iface_pins.h"
 #include "lb/lb_maps.h"
@@ -46,6 +47,7 @@ std::optional<ProgStatus> prog_status(int prog_fd, std::string hook, std::string
     p.verified_insns = info.verified_insns;
     p.xlated_bytes = info.xlated_prog_len;
     p.jited_bytes = info.jited_prog_len;
+    p.paths = program_paths(prog_fd);
     p.run_cnt = info.run_cnt;
     p.run_time_ns = info.run_time_ns;
     return p;

@@ -20,6 +20,9 @@ struct ProgStatus {
     __u32 verified_insns = 0;  // what the verifier walked: the program's verified size
     __u32 xlated_bytes = 0;
     __u32 jited_bytes = 0;     // 0 when the JIT is off
+    // The datapath paths it contains (abi: enum xdpctl_path), which its size follows: what
+    // the policy in force needs (datapath_paths.h). None: an older xdpctl's, with every path.
+    std::optional<__u32> paths;
     __u64 run_cnt = 0;         // non-zero only with kernel.bpf_stats_enabled=1
     __u64 run_time_ns = 0;
     bool linked = true;        // false: the link is defunct (device gone)

@@ -115,7 +115,7 @@ render_report() {
       ""
     else empty end),
     (if (.control.control_plane // null) != null then
-      "Control plane (bench/control_plane.sh: wall clock of whole xdpctl commands, medians) and one rule beside xdp-filter (bench/prog_run_compare.sh: bpftool prog run, same 64-byte UDP frame, both programs attached):",
+      "Control plane (bench/control_plane.sh: wall clock of whole xdpctl commands, medians) and one rule beside xdp-filter (bench/prog_run_compare.sh: bpftool prog run, same 64-byte UDP frame, both programs attached; the programs'"'"' sizes as the kernel holds them, verified instructions, translated and JIT bytes, with xdpctl'"'"'s over xdp-filter'"'"'s as *_ratio):",
       "",
       "| Figure | value |",
       "|---|---:|",
@@ -970,7 +970,8 @@ run_micro() {
 # ---- control plane, and one rule beside xdp-filter's (issue 4) -----------------------------
 # bench/control_plane.sh (rule add/del at 10,000 rules, apply, set load of 1M prefixes, map
 # memory) and bench/prog_run_compare.sh (ns/packet of xdpctl with one rule and xdp-filter
-# with the equivalent rule on the same frame), each in a bpffs of its own. Full runs only.
+# with the equivalent rule on the same frame, and both programs' sizes: xdpctl's follows the
+# policy), each in a bpffs of its own. Full runs only.
 CONTROL=$TMP/control.json
 run_control() {
   if [ "$QUICK" -eq 1 ] || [ -n "$ONLY_ROWS" ]; then

@@ -23,12 +23,13 @@ bool is_policy_map(const char* name)
 }
 }  // namespace
 
-PolicyPrograms::PolicyPrograms()
+PolicyPrograms::PolicyPrograms(uint32_t xdp_paths, uint32_t tc_paths)
 {
     xdp_.reset(xdpctl_xdp::open());
     if (!xdp_)
         fail("cannot open the xdpctl_xdp skeleton: {}", errno_str(errno));
     xdp_->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
+    xdp_->rodata->cfg_paths = xdp_paths;
     if (int err = xdpctl_xdp::load(xdp_.get()))
         fail("cannot load xdpctl_xdp (root? verifier log above): {}", errno_str(err));
 
@@ -36,6 +37,7 @@ PolicyPrograms::PolicyPrograms()
     if (!tc_)
         fail("cannot open the xdpctl_tc skeleton: {}", errno_str(errno));
     tc_->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
+    tc_->rodata->cfg_paths = tc_paths;
     bpf_map* m;
     bpf_object__for_each_map(m, tc_->obj)
     {

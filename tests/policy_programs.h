@@ -19,7 +19,9 @@ namespace xdpctl::test {
 
 class PolicyPrograms {
 public:
-    PolicyPrograms();
+    // `xdp_paths`, `tc_paths`: the objects' cfg_paths (abi: enum xdpctl_path; the default,
+    // every path, as a program loaded without knowing the policy).
+    explicit PolicyPrograms(uint32_t xdp_paths = XDPCTL_PATHS_ALL, uint32_t tc_paths = XDPCTL_PATHS_ALL);
     ~PolicyPrograms();
     PolicyPrograms(const PolicyPrograms&) = delete;
     PolicyPrograms& operator=(const PolicyPrograms&) = delete;

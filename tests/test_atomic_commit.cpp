@@ -24,9 +24,12 @@
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
 #include "counters.h"
+#include "datapath_paths.h"
+#include "iface_pins.h"
 #include "netns_lab.h"
 #include "packet_builder.h"
 #include "policy/compiled_policy.h"
+#include "policy/policy_store.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule_parse.h"
 #include "policy_programs.h"
@@ -417,4 +420,126 @@ TEST(AtomicCommit, FreedTablesSendPacketsToTheNewGeneration)
     EXPECT_EQ(after[2].packets - before[2].packets, passed);
     EXPECT_GT(passed, 0u);
     EXPECT_GT(dropped, 0u);
+}
+
+// ---- reloads: the attached program follows the policy's shape (lib/datapath_paths.h) ------
+//
+// Three policies pass the probe by the same rule (id 100), each of another shape: small rules,
+// one field (the source), the tables. xdpctl is loaded on the lab's interface; commits through
+// PolicyStore go from shape to shape, so most of them reload the attached program (with the
+// paths of both generations before the flip, with the new one's after), while two threads
+// run the probe through whichever program the link holds. A run whose program was replaced
+// while it ran is not judged (in the kernel a packet holds its program under RCU and a reload
+// waits that out before the flip; a test run holds only an fd), but it still counts: rule 100
+// must count exactly the probes that passed, no other rule any, and no judged run may drop.
+
+namespace {
+
+std::string shaped_policy(char shape)
+{
+    std::string p = "default drop\nrule --id 100 --priority 50 --src 198.18.0.0/24 --action pass\n";
+    for (uint32_t i = 0; i < (shape == 's' ? 2 : XDPCTL_POL_SMALL_MAX + 1); i++)
+        p += shape == 't' ? fmt::format("rule --id {} --priority {} --proto udp --dport {} --action drop\n", 101 + i,
+                                        i + 1, 7000 + i)
+                          : fmt::format("rule --id {} --priority {} --src 198.18.9.{}/32 --action drop\n", 101 + i,
+                                        i + 1, i);
+    return p;
+}
+
+// The program the pinned link runs, and its id (0: none).
+std::pair<UniqueFd, uint32_t> linked_program(const std::string& link_pin)
+{
+    UniqueFd link = open_pinned(link_pin);
+    bpf_link_info li{};
+    __u32 len = sizeof(li);
+    if (!link || bpf_link_get_info_by_fd(link.get(), &li, &len) != 0)
+        return {UniqueFd{}, 0};
+    return {UniqueFd{bpf_prog_get_fd_by_id(li.prog_id)}, li.prog_id};
+}
+
+}  // namespace
+
+TEST(AtomicCommit, ReloadsOnShapeChangesUnderTraffic)
+{
+    XDPCTL_REQUIRE_ROOT();
+    xdpctl_clear_policy();
+    NetnsLab lab;
+    lab.load();
+    const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
+    const std::string shapes = "stsfts fsft";  // ' ': the same shape again (no reload)
+    std::vector<Policy> policies;
+    for (char c : std::string("stf")) {
+        policies.push_back(parse_policy_text(shaped_policy(c), std::string(1, c)));
+        ASSERT_EQ(classify(policies.back(), probe_key()).rule_id, 100u) << c;
+    }
+    auto policy_of = [&](char c) { return policies[c == 's' ? 0 : c == 't' ? 1 : 2]; };
+    {
+        PolicyStore store;
+        store.commit(policy_of('s'));
+    }
+    const uint64_t before = PolicyStore().counters()[100].packets;
+
+    const auto frame = PacketBuilder()
+                           .ipv4({.src = {198, 18, 0, 1}, .dst = {198, 19, 0, 1}})
+                           .tcp({.sport = 1000, .dport = 80, .flags = tcp_flags::syn})
+                           .build();
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> passed{0}, dropped{0}, unjudged_passed{0}, unjudged{0}, errors{0};
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 2; t++)
+        senders.emplace_back([&] {
+            while (!stop.load(std::memory_order_relaxed)) {
+                auto [fd, id] = linked_program(link_pin);
+                if (!fd)
+                    continue;  // replaced and freed between the link's answer and the open
+                const RunResult r = prog_test_run(fd.get(), true, frame);
+                const bool replaced = linked_program(link_pin).second != id;
+                errors += r.err != 0;
+                if (r.err)
+                    continue;
+                if (replaced) {
+                    unjudged++;
+                    unjudged_passed += r.retval == XDP_PASS;
+                } else {
+                    (r.retval == XDP_PASS ? passed : dropped)++;
+                }
+            }
+        });
+
+    int reloads = 0;
+    char last = 's';
+    for (char c : shapes) {
+        const char shape = c == ' ' ? last : c;
+        PolicyStore store;
+        const uint32_t id_before = linked_program(link_pin).second;
+        store.commit(policy_of(shape));
+        const auto [fd, id] = linked_program(link_pin);
+        reloads += id != id_before;
+        EXPECT_EQ(id != id_before, shape != last) << "commit to shape " << shape << " after " << last;
+        // The program holds exactly what the generation in force needs.
+        const auto have = program_paths(fd.get());
+        ASSERT_TRUE(have);
+        EXPECT_EQ(*have, paths_in_force().xdp()) << "shape " << shape;
+        EXPECT_EQ(*have, shape == 's' ? uint32_t(XDPCTL_PATH_SMALL)
+                         : shape == 'f' ? uint32_t(XDPCTL_PATH_FIELD)
+                                        : uint32_t(XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE))
+            << "shape " << shape;
+        last = shape;
+    }
+    stop = true;
+    for (auto& t : senders)
+        t.join();
+    const auto counters = PolicyStore().counters();
+    std::printf("%d reloads; %lu probes passed, %lu dropped, %lu run across a reload\n", reloads,
+                (unsigned long)passed.load(), (unsigned long)dropped.load(), (unsigned long)unjudged.load());
+    EXPECT_EQ(errors.load(), 0u);
+    EXPECT_EQ(dropped.load(), 0u) << "a program without the path of the generation in force";
+    EXPECT_GT(passed.load(), 100u) << "too few packets ran during the commits to mean anything";
+    EXPECT_EQ(counters.at(100).packets - before, passed + unjudged_passed) << "rule 100 counts across shapes";
+    for (const auto& [id, c] : counters) {
+        if (id != 100) {
+            EXPECT_EQ(c.packets, 0u) << "rule " << id;
+        }
+    }
+    xdpctl_clear_policy();
 }

@@ -28,10 +28,12 @@
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
 #include "counters.h"
+#include "datapath_paths.h"
 #include "netns.h"
 #include "netns_lab.h"
 #include "packet_builder.h"
 #include "policy/compiled_policy.h"
+#include "policy/policy_paths.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule_parse.h"
 #include "policy_gen.h"
@@ -268,6 +270,16 @@ TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
                 packets, secs, double(run_ns) / double(packets) / 1e3, double(commit_ns) / 40 / 1e6);
 }
 
+// A policy of 1 to `max_rules` rules naming no set and no interface: the small path's, when
+// a direction has at most XDPCTL_POL_SMALL_MAX of them.
+Policy small_policy(Gen& g, uint32_t max_rules)
+{
+    Policy p = g.policy(int(1 + g.u(max_rules)), 0);
+    for (auto& r : p.rules)
+        r.iif.clear();
+    return p;
+}
+
 // Policies of 1 to 12 rules with no set and no --iif: the directions of at most
 // XDPCTL_POL_SMALL_MAX rules are decided by comparing their rules (xdpctl_psmall), the
 // others by the tables. Each policy is checked in the shape the commit chooses and again with
@@ -281,9 +293,7 @@ TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
     for (uint64_t seed = 101; seed <= 140; seed++) {
         Gen g(seed, opts);
         g.make_pools();
-        Policy p = g.policy(int(1 + g.u(12)), 0);
-        for (auto& r : p.rules)
-            r.iif.clear();
+        const Policy p = small_policy(g, 12);
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
         for (const bool decide_small : {true, false}) {
             progs_->maps().set_decide_small(decide_small);
@@ -302,6 +312,28 @@ TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
     EXPECT_GE(small_dirs, 40) << "too few directions took the small path to mean anything";
 }
 
+// A policy of 9 to 400 rules each naming one address field only (the source when `on_src`),
+// prefixes of both families or sets with exceptions, each dropping or passing.
+Policy one_field_policy(Gen& g, bool on_src)
+{
+    Policy p = g.policy(int(9 + g.u(400)), int(g.u(4)));
+    for (auto& r : p.rules) {
+        Rule one;
+        one.id = r.id;
+        one.priority = r.priority;
+        one.dir = r.dir;
+        AddrMatch a = r.src.kind != AddrMatch::Kind::any ? r.src : r.dst;
+        if (a.kind == AddrMatch::Kind::any) {
+            a.kind = AddrMatch::Kind::prefix;
+            a.prefix = g.pick(g.coin(60) ? Family::v4 : Family::v6);
+        }
+        (on_src ? one.src : one.dst) = a;
+        one.action.kind = g.coin(50) ? ActionKind::drop : ActionKind::pass;
+        r = one;
+    }
+    return p;
+}
+
 // Policies whose every rule names one address field only (prefixes of both families, sets
 // with exceptions) and drops or passes, 9 to 400 rules: decided by the address's class
 // (xdpctl_pdecide), then again by the tables, against the reference each time.
@@ -314,22 +346,7 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
     for (uint64_t seed = 201; seed <= 230; seed++) {
         Gen g(seed);
         g.make_pools();
-        Policy p = g.policy(int(9 + g.u(400)), int(g.u(4)));
-        const bool on_src = seed % 2;
-        for (auto& r : p.rules) {
-            Rule one;
-            one.id = r.id;
-            one.priority = r.priority;
-            one.dir = r.dir;
-            AddrMatch a = r.src.kind != AddrMatch::Kind::any ? r.src : r.dst;
-            if (a.kind == AddrMatch::Kind::any) {
-                a.kind = AddrMatch::Kind::prefix;
-                a.prefix = g.pick(g.coin(60) ? Family::v4 : Family::v6);
-            }
-            (on_src ? one.src : one.dst) = a;
-            one.action.kind = g.coin(50) ? ActionKind::drop : ActionKind::pass;
-            r = one;
-        }
+        Policy p = one_field_policy(g, seed % 2);
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
         for (const bool decide_field : {true, false}) {
             progs_->maps().set_decide_field(decide_field);
@@ -346,6 +363,51 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
     }
     progs_->maps().set_decide_field(true);
     EXPECT_GE(field_dirs, 30) << "too few directions took the one-field path to mean anything";
+}
+
+// Programs loaded with only the paths a policy needs (lib/datapath_paths.h: what a load or a
+// commit sets from the policy in force) decide as the reference does: random policies of each
+// shape (small, one field, the tables), each through a pair of programs loaded for it. The
+// paths predicted from the compiled policy are those the commit's header says, so a commit's
+// reloads give every generation the path it is decided by.
+TEST_F(ClassifyBpf, ProgramsWithThePolicysPathsAgreeWithReference)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
+    uint64_t run_ns = 0;
+    uint32_t seen = 0;
+    for (uint64_t seed = 301; seed <= 312; seed++) {
+        Gen g(seed, opts);
+        g.make_pools();
+        Policy p;
+        if (seed % 3 == 0)
+            p = small_policy(g, XDPCTL_POL_SMALL_MAX);
+        else if (seed % 3 == 1)
+            p = one_field_policy(g, seed % 2);
+        else
+            p = g.policy(int(9 + g.u(60)), int(g.u(5)));
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        DatapathPaths want;
+        want.dir = compiled_paths(c);
+        PolicyPrograms progs(want.xdp(), want.tc());
+        progs.maps().commit(c, slots_by_id(p));
+        const uint32_t gen = progs.maps().active_gen();
+        xdpctl_pol_hdr h{};
+        ASSERT_EQ(bpf_map_lookup_elem(progs.map_fd("xdpctl_phdr"), &gen, &h), 0);
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+            xdpctl_pol_small small{};
+            const uint32_t gd = XDPCTL_POL_GD(gen, d);
+            ASSERT_EQ(bpf_map_lookup_elem(progs.map_fd("xdpctl_psmall"), &gd, &small), 0);
+            EXPECT_EQ(written_paths(h.dir[d], small), want.dir[d]) << "seed " << seed << " dir " << d;
+            seen |= want.dir[d];
+        }
+        agree_with_reference(progs, p, g, seed, 400, &run_ns);
+        if (HasFatalFailure())
+            return;
+    }
+    EXPECT_EQ(seen & (XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES),
+              uint32_t(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
+        << "every shape must be among the policies";
 }
 
 // ---- the table --------------------------------------------------------------------------

@@ -33,8 +33,9 @@ int xdpctl_xdp(struct xdp_md *ctx)
 	count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
 	if (drop)
 		return XDP_DROP;
-	/* Load balancing after the filter (lib/bpf/lb.h): counted above as passed. */
-	return bad ? XDP_PASS : lb_step(ctx, &p);
+	/* Load balancing after the filter (lib/bpf/lb.h): counted above as passed. Only in a
+	 * program loaded while a VIP exists (cfg_paths). */
+	return bad || !pol_has(XDPCTL_PATH_LB) ? XDP_PASS : lb_step(ctx, &p);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

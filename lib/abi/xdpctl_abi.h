@@ -431,7 +431,9 @@ struct xdpctl_pol_dir_hdr {
 	__u32 rows_small;       /* 1: the rows are in xdpctl_prows_small, element gen, from line */
 	__u32 rows_line0;       /* rows_line0 on (rows_elem and rows_per_elem then unused) */
 	/* How a program that knows it decides (enum xdpctl_pol_decide); the tables above stay
-	 * complete whatever it says, for programs of an older xdpctl (which read 0 here). */
+	 * complete whatever it says, for programs of an older xdpctl (which read 0 here) and
+	 * for programs loaded with the tables' path only (lib/datapath_paths.h: paths_cover()
+	 * counts on it when a commit changes the shape). */
 	__u32 decide;
 };
 
@@ -479,6 +481,23 @@ enum xdpctl_pol_decide {
 	XDPCTL_POL_DECIDE_SRC = 2,
 	XDPCTL_POL_DECIDE_DST = 3,
 };
+
+/*
+ * The paths a loaded program contains (its read-only cfg_paths, lib/bpf/classify.h): the
+ * verifier deletes the code of every path not in it, so a policy of one small rule runs a
+ * program a few KB long rather than the whole classifier. The loader sets it from the policy
+ * in force; a commit whose new generation needs a path a program lacks first reloads that
+ * program with both generations' paths (lib/datapath_paths.h). Not pinned: each program's own.
+ */
+enum xdpctl_path {
+	XDPCTL_PATH_SMALL = 1 << 0,  /* XDPCTL_POL_DECIDE_SMALL */
+	XDPCTL_PATH_FIELD = 1 << 1,  /* XDPCTL_POL_DECIDE_SRC/DST */
+	XDPCTL_PATH_TABLES = 1 << 2, /* XDPCTL_POL_DECIDE_TABLES: class lookups, rows, the walk */
+	XDPCTL_PATH_RATE = 1 << 3,   /* rate-limit rules (small or tables) */
+	XDPCTL_PATH_LB = 1 << 4,     /* the load balancer (XDP): a VIP exists */
+};
+#define XDPCTL_PATHS_ALL \
+	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB)
 
 /*
  * One-field policies (XDPCTL_POL_DECIDE_SRC/DST): for each class of the field, the rank + 1 of

@@ -65,6 +65,19 @@ static __always_inline __u32 pol_iif_key(__u32 ifindex)
 	return cfg_iif_key ? cfg_iif_key : ifindex;
 }
 
+/*
+ * The paths this program contains (enum xdpctl_path), set by the loader from the policy in
+ * force (lib/datapath_paths.h): a path not in it is a branch the verifier sees never taken
+ * and deletes, with everything only it reaches. The default, every path, is what a program
+ * loaded without knowing the policy gets.
+ */
+const volatile __u32 cfg_paths = XDPCTL_PATHS_ALL;
+
+static __always_inline int pol_has(__u32 path)
+{
+	return (cfg_paths & path) != 0;
+}
+
 /* What the walk needs of a packet: its classes and its length. */
 struct pol_key {
 	int cls[XDPCTL_POL_FIELDS];
@@ -183,6 +196,14 @@ static __always_inline int pol_rate_conforms(const struct xdpctl_rule_rec *r)
 	return 1;
 }
 
+/* Whether a rate-limit rule lets the packet on. A program without the rate path never meets
+ * one (the loader's mask follows the policy): it would let the packet on, as if within the
+ * rate, rather than drop. */
+static __always_inline int pol_rate_ok(const struct xdpctl_rule_rec *r)
+{
+	return !pol_has(XDPCTL_PATH_RATE) || pol_rate_conforms(r);
+}
+
 /*
  * One step of the walk (bpf_loop's body, so the verifier checks it once, not per step):
  * with no candidate word in hand, take aggregate bits until a word has matching rules (at
@@ -225,7 +246,7 @@ static __always_inline long pol_step(struct pol_walk *w)
 	if (!r)
 		return 1;
 	act = r->action;
-	counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_conforms(r));
+	counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_ok(r));
 	if (!cfg_explain)
 		pol_count(r->ctr_slot, w->len);
 	else if (counted)
@@ -566,7 +587,7 @@ static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u3
 		if (!pol_small_match(r, p, fam))
 			continue;
 		act = r->rec.action;
-		counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_conforms(&r->rec));
+		counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_ok(&r->rec));
 		if (!cfg_explain)
 			pol_count(r->rec.ctr_slot, p->len);
 		else if (counted)
@@ -632,9 +653,14 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
 	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
 	int r;
 
-	if (h && p && (h->dir[d].decide == XDPCTL_POL_DECIDE_SRC || h->dir[d].decide == XDPCTL_POL_DECIDE_DST))
+	if (pol_has(XDPCTL_PATH_FIELD) && h && p &&
+	    (h->dir[d].decide == XDPCTL_POL_DECIDE_SRC || h->dir[d].decide == XDPCTL_POL_DECIDE_DST))
 		return pol_field_decide(p, g, d, &h->dir[d],
 					h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS, v6);
+	/* The tables stay complete whatever shape decides (abi: xdpctl_pol_dir_hdr.decide), so
+	 * they decide any generation a program has no shorter path for. */
+	if (!pol_has(XDPCTL_PATH_TABLES))
+		return h && h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
 	r = pol_classes(p, gen, dir, ifindex, v6, &w.key);
 
 	if (r & XDPCTL_POL_RETRY)
@@ -661,7 +687,7 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
  */
 static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifindex, __u32 *rule_id)
 {
-	__u32 zero = 0, gen, g, again;
+	__u32 zero = 0, gen, g, again, def;
 	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
 	struct xdpctl_pol_hdr *h;
 	long r;
@@ -670,15 +696,23 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifin
 	if (!ctl || !ctl->installed)
 		return XDPCTL_ACT_PASS;
 	gen = *(volatile __u32 *)&ctl->gen;
-	/* A small policy: no tables, so nothing is ever missing and no retry. */
 	g = gen & 1;
 	h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
-	if (h && h->dir[dir & 1].decide == XDPCTL_POL_DECIDE_SMALL) {
-		r = pol_small_decide(p, XDPCTL_POL_GD(g, dir & 1),
-				     h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS);
+	if (!h)
+		return XDPCTL_ACT_PASS;
+	def = h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
+	if (!h->dir[dir & 1].n_rules)
+		return def;
+	/* A small policy: no tables, so nothing is ever missing and no retry. */
+	if (pol_has(XDPCTL_PATH_SMALL) && h->dir[dir & 1].decide == XDPCTL_POL_DECIDE_SMALL) {
+		r = pol_small_decide(p, XDPCTL_POL_GD(g, dir & 1), def);
 		*rule_id = (__u32)(r >> 8);
 		return (__u32)(r & 0xff);
 	}
+	/* Neither of the paths below: no call, no IPv6 lookup (a program loaded for a policy
+	 * that never gets here). */
+	if (!pol_has(XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
+		return def;
 	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,

@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "counters.h"
+#include "datapath_paths.h"
 #include "error.h"
 #include "iface_pins.h"
 #include "lb/conntrack_table.h"
@@ -287,9 +288,14 @@ void LbMaps::update_ctl()
         const uint32_t bit = xdpctl_lb_addr_bit(v.spec.addr.w);
         c.addr_bits[bit / 64] |= uint64_t(1) << (bit % 64);
     }
+    // The XDP programs have the balancer's code only while a VIP exists (datapath_paths.h):
+    // the first VIP reloads them with it before this write, the last one's removal without
+    // it after.
+    const PathsChange paths([&](DatapathPaths& p) { p.lb = c.n_vips > 0; });
     __u32 zero = 0;
     if (bpf_map_update_elem(fds_.ctl.get(), &zero, &c, BPF_ANY) != 0)
         fail("cannot write the load-balancer switches: {}", errno_str(errno));
+    paths.finish();
 }
 
 void LbMaps::install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEntry>& bes)

@@ -1,8 +1,6 @@
 #include "lb/lb_store.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-
+#include "config_lock.h"
 #include "error.h"
 #include "iface_pins.h"
 #include "iface_ref.h"
@@ -14,10 +12,7 @@ namespace xdpctl::lb {
 LbStore::LbStore()
 {
     require_privileges();  // before the lock file: say what is missing, not "Permission denied"
-    // The lock of the policy commands (lib/policy/policy_store.cpp): one writer at a time.
-    lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
-    if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)
-        fail("cannot take the lock /run/xdpctl.lock: {}", errno_str(errno));
+    lock_ = take_config_lock();  // the policy commands' too: one writer at a time
     open_maps();
 }
 

@@ -12,6 +12,7 @@
 
 #include <bpf/bpf.h>
 
+#include "datapath_paths.h"
 #include "error.h"
 #include "iface_pins.h"
 #include "iface_ref.h"
@@ -22,6 +23,7 @@
 #include "policy/iif_resolve.h"
 #include "policy/policy_binary.h"
 #include "policy/policy_maps.h"
+#include "policy/policy_paths.h"
 #include "policy/rule_parse.h"
 #include "system_checks.h"
 
@@ -305,10 +307,16 @@ Policy PolicyStore::commit(Policy next)
     }
 
     trace.mark("counter slots");
+    // A shape the attached programs have no path for: they are reloaded first with the
+    // paths of both generations (datapath_paths.h), then with the new one's.
+    const PathsChange paths([&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
+    trace.mark("program reloads");
     maps_->commit(*compiled, std::move(prepared), slot_of);
+    trace.mark("maps");
+    paths.finish();
     if (empty)
         clear_stored(new_gen ^ 1);
-    trace.mark("maps");
+    trace.mark("program shrink");
     trace.maps(maps_->last_commit_times());
     return next;
 }

@@ -1,0 +1,57 @@
+#include "policy/policy_paths.h"
+
+#include <algorithm>
+
+namespace xdpctl::policy {
+
+namespace {
+
+uint32_t rate_path(bool rate)
+{
+    return rate ? XDPCTL_PATH_RATE : 0;
+}
+
+}  // namespace
+
+DirPaths compiled_paths(const CompiledPolicy& c)
+{
+    DirPaths out{};
+    for (int d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;  // the default decides: no path
+        const bool rate = std::any_of(cd.ranked.begin(), cd.ranked.end(),
+                                      [](const RuleRecord& r) { return r.action == ActionKind::rate_limit; });
+        const int f = cd.decide_field;
+        if (cd.small)
+            out[d] = XDPCTL_PATH_SMALL | rate_path(rate);
+        else if (f >= 0 && cd.n_classes[f] <= XDPCTL_POL_DECIDE_CLASSES)
+            out[d] = XDPCTL_PATH_FIELD;  // drop and pass rules only (shapes.h)
+        else
+            out[d] = XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE;  // as written_paths() reads it back
+    }
+    return out;
+}
+
+uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small)
+{
+    if (!dh.n_rules)
+        return 0;
+    switch (dh.decide) {
+    case XDPCTL_POL_DECIDE_SMALL: {
+        bool rate = false;
+        for (uint32_t i = 0; i < std::min<uint32_t>(small.n, XDPCTL_POL_SMALL_MAX); i++)
+            rate |= small.r[i].rec.action == XDPCTL_ACT_RATE_LIMIT;
+        return XDPCTL_PATH_SMALL | rate_path(rate);
+    }
+    case XDPCTL_POL_DECIDE_SRC:
+    case XDPCTL_POL_DECIDE_DST:
+        return XDPCTL_PATH_FIELD;
+    default:
+        // The tables: whether a rate-limit rule is among them would take reading every
+        // record; the rate code is small beside the walk's.
+        return XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE;
+    }
+}
+
+}  // namespace xdpctl::policy

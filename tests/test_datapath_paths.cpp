@@ -1,0 +1,144 @@
+// The attached programs follow the policy's shape (lib/datapath_paths.h): a policy of one rule
+// runs a program with only the small rules' path, far smaller than the program with every
+// path; commits that change the shape (small -> tables -> small -> one field) reload the
+// programs on both hooks, and real packets through the lab's veth get the right verdicts and
+// count into the same rules, exactly, across the reloads.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "abi/xdpctl_abi.h"
+#include "netns_lab.h"
+#include "skeleton.h"
+#include "xdpctl_xdp.skel.h"
+
+namespace xdpctl::test {
+namespace {
+
+class DatapathPaths : public NoPolicyTest {
+protected:
+    static uint64_t rule_packets(uint32_t id)
+    {
+        const nlohmann::json all = xdpctl_json({"rule", "list", "--json"});
+        for (const auto& r : all["rules"])
+            if (r["id"] == id)
+                return r["packets"].get<uint64_t>();
+        ADD_FAILURE() << "no rule " << id;
+        return 0;
+    }
+    // hook -> the program's status entry (sizes and paths, read from the kernel).
+    static std::map<std::string, nlohmann::json> programs()
+    {
+        std::map<std::string, nlohmann::json> out;
+        const nlohmann::json st = xdpctl_json({"status", "--json"});
+        for (const auto& i : st["interfaces"])
+            for (const auto& p : i["programs"])
+                out[p["hook"].get<std::string>()] = p;
+        return out;
+    }
+    // The programs' paths are what the policy in force needs, and no more: XDP's for the
+    // ingress rules, the TC programs' (one object) for both directions.
+    static void expect_paths(const std::vector<std::string>& xdp, const std::vector<std::string>& tc,
+                             const std::string& when)
+    {
+        const auto progs = programs();
+        EXPECT_EQ(progs.size(), 3u) << when;
+        for (const auto& [hook, p] : progs)
+            EXPECT_EQ(p["paths"].get<std::vector<std::string>>(), hook == "xdp" ? xdp : tc)
+                << hook << " " << when << ": " << p.dump();
+    }
+    static void expect_paths(const std::vector<std::string>& all, const std::string& when)
+    {
+        expect_paths(all, all, when);
+    }
+};
+
+// The XDP program as loaded with every path (the default of cfg_paths): its JIT size.
+uint32_t all_paths_jited_bytes()
+{
+    SkelPtr<xdpctl_xdp> s{xdpctl_xdp::open()};
+    if (!s || xdpctl_xdp::load(s.get()) != 0)
+        throw std::runtime_error("cannot load xdpctl_xdp");
+    EXPECT_EQ(s->rodata->cfg_paths, uint32_t(XDPCTL_PATHS_ALL));
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_prog_get_info_by_fd(bpf_program__fd(s->progs.xdpctl_xdp), &info, &len) != 0)
+        throw std::runtime_error("cannot read the program's info");
+    return info.jited_prog_len;
+}
+
+TEST_F(DatapathPaths, OneRuleMakesASmallProgram)
+{
+    NetnsLab lab;
+    lab.load();
+    xdpctl_ok({"rule", "add", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    const nlohmann::json xdp = programs()["xdp"];
+    ASSERT_EQ(xdp["paths"].get<std::vector<std::string>>(), std::vector<std::string>{"small"}) << xdp.dump();
+    const uint32_t one_rule = xdp["jited_bytes"].get<uint32_t>(), all = all_paths_jited_bytes();
+    std::printf("XDP program JIT bytes: %u with one rule, %u with every path\n", one_rule, all);
+    ASSERT_GT(one_rule, 0u) << "the JIT is off";
+    EXPECT_LT(2 * one_rule, all);
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);  // and it does drop
+}
+
+TEST_F(DatapathPaths, ShapeChangesReloadAndKeepCountersExact)
+{
+    NetnsLab lab;
+    lab.load({"--hook", "both"});
+    expect_paths({}, "no policy");
+
+    // small: one rule, the port the test sends to.
+    xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    expect_paths({"small"}, "one rule");
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(rule_packets(1), 5u);
+    EXPECT_EQ(udp_through(lab, 10, 3), 3);
+
+    // tables: more rules than the small path takes; and one egress rule (small there).
+    for (uint32_t i = 0; i < XDPCTL_POL_SMALL_MAX; i++)
+        xdpctl_ok({"rule", "add", "--id", std::to_string(10 + i), "--proto", "tcp", "--dport",
+                   std::to_string(100 + i), "--action", "drop"});
+    xdpctl_ok({"rule", "add", "--id", "30", "--dir", "egress", "--proto", "tcp", "--dport", "200", "--action",
+               "drop"});
+    expect_paths({"tables", "rate"}, {"small", "tables", "rate"}, "nine ingress rules, one egress");
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(rule_packets(1), 10u) << "the rule counts on across the reload";
+    EXPECT_EQ(udp_through(lab, 10, 3), 3);
+
+    // small again.
+    std::vector<std::string> del = {"rule", "del", "30"};
+    for (uint32_t i = 0; i < XDPCTL_POL_SMALL_MAX; i++)
+        del.push_back(std::to_string(10 + i));
+    xdpctl_ok(del);
+    expect_paths({"small"}, "one rule again");
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(rule_packets(1), 15u);
+    EXPECT_EQ(udp_through(lab, 10, 3), 3);
+
+    // one field: every rule on the source alone, more than the small path takes.
+    std::vector<std::string> lines = {"default pass", fmt::format("rule --id 40 --src {}/32 --action drop",
+                                                                  lab.peer().ipv4)};
+    for (uint32_t i = 0; i < XDPCTL_POL_SMALL_MAX; i++)
+        lines.push_back(fmt::format("rule --id {} --src 198.18.200.{}/32 --action drop", 41 + i, i));
+    std::string text;
+    for (const auto& l : lines)
+        text += l + "\n";
+    xdpctl_ok({"apply", write_temp_file(text, "one-field")});
+    expect_paths({"field"}, "one field");
+    EXPECT_EQ(udp_through(lab, 10, 4), 0);
+    EXPECT_EQ(rule_packets(40), 4u);
+
+    // no rule: no path.
+    xdpctl_clear_policy();
+    expect_paths({}, "no rule");
+    EXPECT_EQ(udp_through(lab, 9, 3), 3);
+}
+
+}  // namespace
+}  // namespace xdpctl::test
