@@ -269,6 +269,47 @@ TEST_F(LbBpf, Ipip6ExactBytes)
     EXPECT_EQ(out.bytes, want);
 }
 
+// A connection-table hit compares the entry's VIP by id with the packet (IPv6 addresses, a
+// port-0 VIP) and, for ipip over IPv6, hashes the flow again for the outer flow label (no
+// ports for a 3-tuple VIP): the hit sends the same bytes as the miss before it.
+TEST_F(LbBpf, HitsSendWhatTheMissSent)
+{
+    VipOptions o;
+    o.mode = XDPCTL_LB_MODE_IPIP;
+    o.flags = XDPCTL_LB_F_HASH_3TUPLE;
+    o.ipip_source = ip6(kIpipSrc6);
+    maps_->add_vip(vip6(), o);
+    maps_->add_backend(vip6(), backend(backend6(2), 2));
+    const Frame f6 = tcp6(40010);
+    const Out miss = run_out(prog(), f6.bytes);
+    ASSERT_EQ(miss.retval, uint32_t(XDP_TX));
+    uint32_t s[4], d[4];
+    std::memcpy(s, kClient6.data(), 16);
+    std::memcpy(d, kVip6.data(), 16);
+    const uint32_t hash = xdpctl_lb_flow_hash(s, d, 0, IPPROTO_TCP);
+    ASSERT_GE(miss.bytes.size(), 18u);
+    EXPECT_EQ(miss.bytes[15] & 0x0f, int((hash >> 16) & 0x0f));
+    EXPECT_EQ(miss.bytes[16], uint8_t(hash >> 8));
+    EXPECT_EQ(miss.bytes[17], uint8_t(hash));
+    const Out hit = run_out(prog(), f6.bytes);
+    EXPECT_EQ(hit.retval, uint32_t(XDP_TX));
+    EXPECT_EQ(hit.bytes, miss.bytes);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 1u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 1u);
+
+    maps_->add_vip(vip4(0), {});
+    maps_->add_backend(vip4(0), backend(backend4(1), 1));
+    const Frame f4 = tcp4(40011, kVip4, 8080);
+    const Out miss4 = run_out(prog(), f4.bytes);
+    ASSERT_EQ(miss4.retval, uint32_t(XDP_TX));
+    EXPECT_EQ(run_out(prog(), f4.bytes).bytes, miss4.bytes);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 2u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 2u);
+    // Another port of the same address is its own flow: a miss.
+    EXPECT_EQ(run_out(prog(), tcp4(40011, kVip4, 8081).bytes).retval, uint32_t(XDP_TX));
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 3u);
+}
+
 TEST_F(LbBpf, TooBigForIpipIsPassedAndCounted)
 {
     VipOptions o;

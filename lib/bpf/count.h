@@ -32,14 +32,16 @@ static __always_inline int malformed_drop(int bad)
 static __always_inline void count_packet(__u32 hook, const struct pkt *p, int bad, int dropped)
 {
 	struct xdpctl_hook_stats *st = bpf_map_lookup_elem(&xdpctl_stats, &hook);
+	/* read once: clang cannot tell the counters from *p and would reload it every add */
+	__u32 len = p->len;
 
 	if (!st)
 		return;
-	ctr_add(st, p->l3_cnt, p->len);
-	ctr_add(st, p->l4_cnt, p->len);
+	ctr_add(st, p->l3_cnt, len);
+	ctr_add(st, p->l4_cnt, len);
 	if (bad)
-		ctr_add(st, bad, p->len);
-	ctr_add(st, dropped ? XDPCTL_CNT_VERDICT_DROP : XDPCTL_CNT_VERDICT_PASS, p->len);
+		ctr_add(st, bad, len);
+	ctr_add(st, dropped ? XDPCTL_CNT_VERDICT_DROP : XDPCTL_CNT_VERDICT_PASS, len);
 }
 
 #endif

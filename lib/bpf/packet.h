@@ -27,6 +27,6 @@ struct pkt {
 	__u16 l4_off;
 	__u32 saddr[4];     /* IPv4 uses [0], network order */
 	__u32 daddr[4];
-};
+} __attribute__((aligned(8))); /* the addresses (at 24, 40) copy in 64-bit words */
 
 #endif

@@ -132,11 +132,17 @@ static __always_inline int parse_ipv4(struct cursor *c, struct pkt *p, __u8 *pro
 
 	if ((void *)(iph + 1) > c->end)
 		return XDPCTL_CNT_BAD_IPV4_TRUNCATED;
-	if (iph->version != 4 || iph->ihl < 5)
-		return XDPCTL_CNT_BAD_IPV4_HDR;
-	hlen = iph->ihl * 4;
-	if (c->pos + hlen > c->end)
-		return XDPCTL_CNT_BAD_IPV4_TRUNCATED;
+	/* The common header, version 4 and no options, in one compare: the check above covers
+	 * it. Options take the general checks. */
+	if (*(__u8 *)iph == 0x45) {
+		hlen = sizeof(*iph);
+	} else {
+		if (iph->version != 4 || iph->ihl < 5)
+			return XDPCTL_CNT_BAD_IPV4_HDR;
+		hlen = iph->ihl * 4;
+		if (c->pos + hlen > c->end)
+			return XDPCTL_CNT_BAD_IPV4_TRUNCATED;
+	}
 	tot_len = bpf_ntohs(iph->tot_len);
 	l3_len = p->len - p->l3_off;
 	/* Ethernet padding makes the frame longer than tot_len; never shorter. */
