@@ -123,7 +123,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             for (Rule& r : next.rules)
                 bind_iif_netns(r, g.netns);
             PolicyStore store;
-            lb::LbStore lb_store{lb::LockHeld{}};  // under the lock PolicyStore holds
+            lb::LbStore lb_store;  // its hold nests in store's
             Policy cur = store.current();
             check_new_rules(cur, next, ao->file);
             const lb::LbConfig lb_cur = lb::read_lb_config(lb_store.maps());
@@ -168,9 +168,10 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
                                              "a file ('xdpctl apply' reads it back unchanged)");
     exp->callback([&g, &run] {
         run = [&g] {
-            PolicyStore store;
-            lb::LbStore lb_store{lb::LockHeld{}};
-            fmt::print("{}{}", format_policy(store.current()),
+            // A reader: a concurrent `rule add` does not wait for it, nor it for one.
+            PolicyStore store(Access::read);
+            lb::LbStore lb_store(Access::read);
+            fmt::print("{}{}", format_policy(store.read_consistent([&] { return store.current(); })),
                        format_lb_config(lb::read_lb_config(lb_store.maps())));
             return 0;
         };

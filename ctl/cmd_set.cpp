@@ -54,8 +54,8 @@ std::vector<SetEntry> read_prefix_file(const std::string& path)
 
 void set_list(const GlobalOptions& g, bool json)
 {
-    PolicyStore store;
-    Policy p = store.current();
+    PolicyStore store(Access::read);
+    Policy p = store.read_consistent([&] { return store.current(); });
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& [name, s] : p.sets) {
         size_t v4 = 0, v6 = 0, ex = 0;

@@ -1,8 +1,5 @@
 #include "lb/lb_store.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-
 #include "error.h"
 #include "iface_pins.h"
 #include "iface_ref.h"
@@ -11,28 +8,17 @@
 
 namespace xdpctl::lb {
 
-LbStore::LbStore()
+LbStore::LbStore(Access access)
 {
     require_privileges();  // before the lock file: say what is missing, not "Permission denied"
-    // The lock of the policy commands (lib/policy/policy_store.cpp): one writer at a time.
-    lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
-    if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)
-        fail("cannot take the lock /run/xdpctl.lock: {}", errno_str(errno));
-    open_maps();
-}
-
-LbStore::LbStore(LockHeld)
-{
-    open_maps();
-}
-
-void LbStore::open_maps()
-{
+    if (access == Access::write)
+        lock_.emplace();
     // Loading the XDP object creates every shared map not pinned yet (a verification, ~0.1 s).
-    if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips"))
+    if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips")) {
+        if (!lock_)
+            lock_.emplace();  // creating them is a write: two would pin the same names
         ensure_shared_maps();
-    else {
-        require_privileges();
+    } else {
         require_bpffs();
     }
     maps_ = std::make_unique<LbMaps>(lb_map_fds_pinned(shared_maps_dir()));
