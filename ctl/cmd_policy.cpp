@@ -122,9 +122,11 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
                            }}});
             for (Rule& r : next.rules)
                 bind_iif_netns(r, g.netns);
-            PolicyStore store;
-            lb::LbStore lb_store;  // its hold nests in store's
-            Policy cur = store.current();
+            // --dry-run changes nothing: a reader, which waits for no writer.
+            const Access access = ao->dry_run ? Access::read : Access::write;
+            PolicyStore store(access);
+            lb::LbStore lb_store(access);  // a writer's hold nests in store's
+            Policy cur = store.read_consistent([&] { return store.current(); });
             check_new_rules(cur, next, ao->file);
             const lb::LbConfig lb_cur = lb::read_lb_config(lb_store.maps());
             auto diff = policy_diff(cur, next);

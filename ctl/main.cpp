@@ -64,7 +64,7 @@ std::string check_wait(const std::string& v)
     char* end = nullptr;
     double d = std::strtod(v.c_str(), &end);
     if (end == v.c_str() || *end != 0 || !std::isfinite(d) || d < 0 || d > 3600)
-        return fmt::format("--wait '{}': expected seconds from 0 to 3600", v);
+        return fmt::format("'{}': expected seconds from 0 to 3600", v);
     return "";
 }
 
@@ -166,7 +166,7 @@ int main(int argc, char** argv)
             else
                 continue;  // CLI11 says what is missing
             if (std::string err = check_wait(v); !err.empty()) {
-                fmt::print(stderr, "xdpctl: {}\n", err);
+                fmt::print(stderr, "xdpctl: --wait {}\n", err);
                 return static_cast<int>(ExitCode::usage);
             }
             wait_s = std::strtod(v.c_str(), nullptr);

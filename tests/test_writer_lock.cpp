@@ -142,6 +142,21 @@ TEST_F(WriterLockTest, HeldLockStopsEveryWriterNamingTheHolderAndNoReader)
     EXPECT_EQ(exported(), before) << "a writer that gave up changed something";
 }
 
+TEST_F(WriterLockTest, BadWaitIsAUsageError)
+{
+    for (const std::string v : {"-1", "abc", "nan", "inf", "3601", ""})
+        for (const auto& args : std::vector<std::vector<std::string>>{
+                 {"--wait", v, "rule", "add", "--action", "drop"},
+                 {"--wait=" + v, "rule", "add", "--action", "drop"},
+                 {"set", "create", "w", "--wait", v}}) {
+            CmdResult r = xdpctl(args);
+            EXPECT_EQ(r.exit_code, 2) << r;
+            EXPECT_NE(r.err.find("--wait"), std::string::npos) << r;
+            EXPECT_NE(r.err.find("'" + v + "': expected seconds from 0 to 3600"), std::string::npos) << r;
+        }
+    EXPECT_EQ(exported(), "default pass\n");
+}
+
 TEST_F(WriterLockTest, HoldsOfOneProcessNest)
 {
     const auto refused = [] {
