@@ -91,8 +91,8 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
     def->add_option("action", *action, "pass or drop")
         ->required()
         ->check(CLI::IsMember({"pass", "drop"}));
-    def->callback([&g, &run, action] {
-        run = [&g, action] {
+    def->callback([&run, action] {
+        run = [action] {
             PolicyStore store;
             Policy p = store.current();
             p.default_action = *action == "drop" ? ActionKind::drop : ActionKind::pass;
@@ -168,8 +168,8 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
 
     auto* exp = app.add_subcommand("export", "Print the policy and the LB configuration as "
                                              "a file ('xdpctl apply' reads it back unchanged)");
-    exp->callback([&g, &run] {
-        run = [&g] {
+    exp->callback([&run] {
+        run = [] {
             // A reader: a concurrent `rule add` does not wait for it, nor it for one.
             PolicyStore store(Access::read);
             lb::LbStore lb_store(Access::read);

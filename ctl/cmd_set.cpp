@@ -102,9 +102,9 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto o = std::make_shared<Opts>();
 
     // Each of these is read -> change -> one commit.
-    auto changer = [&g, &run, o](std::function<void(Policy&)> change, std::string done) {
-        return [&g, &run, o, change, done] {
-            run = [&g, o, change, done] {
+    auto changer = [&run, o](std::function<void(Policy&)> change, std::string done) {
+        return [&run, o, change, done] {
+            run = [o, change, done] {
                 PolicyStore store;
                 Policy p = store.current();
                 // A set stored by an older xdpctl under a name the grammar now refuses can
