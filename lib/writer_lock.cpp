@@ -48,8 +48,9 @@ std::string read_holder(int fd)
 void write_holder(int fd, const std::string& cmdline)
 {
     const std::string text = fmt::format("pid {}: {}\n", getpid(), cmdline);
-    if (ftruncate(fd, 0) == 0 && pwrite(fd, text.data(), text.size(), 0) < 0)
+    if (ftruncate(fd, 0) != 0)
         return;
+    [[maybe_unused]] const ssize_t n = pwrite(fd, text.data(), text.size(), 0);
 }
 
 }  // namespace
@@ -117,10 +118,9 @@ WriterLock::~WriterLock()
     std::lock_guard g(s.m);
     if (--s.holds > 0)
         return;
-    // Emptied before the lock goes, so that no waiter reads a holder that has left.
-    if (ftruncate(s.fd.get(), 0) != 0) {
-        // Nothing to do: the next holder overwrites it.
-    }
+    // Emptied before the lock goes, so that no waiter reads a holder that has left (if
+    // this fails, the next holder overwrites it).
+    [[maybe_unused]] const int rc = ftruncate(s.fd.get(), 0);
     s.fd.reset();  // closing the last descriptor releases the flock
 }
 
