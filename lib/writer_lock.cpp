@@ -2,10 +2,15 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -41,6 +46,47 @@ std::string read_holder(int fd)
     std::string text(buf, size_t(n));
     while (!text.empty() && (text.back() == '\n' || text.back() == '\0'))
         text.pop_back();
+    return text;
+}
+
+// The pid holding the flock on fd's file, from /proc/locks (0: none seen), for a holder that
+// wrote no text: an xdpctl from before it did (during an upgrade), or one taking it now.
+pid_t flock_holder_pid(int fd)
+{
+    struct stat st {};
+    if (fstat(fd, &st) != 0)
+        return 0;
+    // "1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF"; waiters' lines have "->".
+    const std::string file = fmt::format(" {:02x}:{:02x}:{} ", major(st.st_dev), minor(st.st_dev), st.st_ino);
+    std::ifstream in("/proc/locks");
+    for (std::string line; std::getline(in, line);) {
+        const size_t at = line.find(file);
+        if (at == std::string::npos || line.find("FLOCK") == std::string::npos ||
+            line.find("->") != std::string::npos)
+            continue;
+        const size_t start = line.rfind(' ', at - 1) + 1;
+        return pid_t(std::strtol(line.c_str() + start, nullptr, 10));
+    }
+    return 0;
+}
+
+std::string cmdline_of(pid_t pid)
+{
+    std::ifstream in(fmt::format("/proc/{}/cmdline", pid));
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!s.empty() && s.back() == '\0')
+        s.pop_back();
+    std::replace(s.begin(), s.end(), '\0', ' ');
+    return s.empty() ? "?" : s;
+}
+
+// "pid N: COMMAND" of whoever holds the lock: its own text, else /proc's account of it.
+std::string holder_of(int fd)
+{
+    std::string text = read_holder(fd);
+    if (text.empty())
+        if (pid_t pid = flock_holder_pid(fd); pid > 0)
+            text = fmt::format("pid {}: {}", pid, cmdline_of(pid));
     return text;
 }
 
@@ -98,10 +144,10 @@ WriterLock::WriterLock()
             fail("cannot take the lock {}: {}", writer_lock_path, errno_str(errno));
         const auto now = steady_clock::now();
         if (now >= deadline) {
-            const std::string holder = read_holder(fd.get());
+            const std::string holder = holder_of(fd.get());
             throw Error(ExitCode::busy,
                         fmt::format("another xdpctl ({}) holds {}; gave up after {:g} s (--wait)",
-                                    holder.empty() ? "which did not say its pid yet" : holder,
+                                    holder.empty() ? "pid unknown" : holder,
                                     writer_lock_path, s.wait_s));
         }
         std::this_thread::sleep_for(std::min<steady_clock::duration>(pause, deadline - now));

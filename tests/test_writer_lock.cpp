@@ -5,7 +5,9 @@
 //
 // /run/xdpctl.lock is the host's: other test programs may hold it a moment, so the writers
 // that must succeed wait long (--wait 120) and this test holds it itself with a long wait.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "netns_lab.h"
+#include "unique_fd.h"
 #include "writer_lock.h"
 
 namespace xdpctl::test {
@@ -155,6 +158,20 @@ TEST_F(WriterLockTest, BadWaitIsAUsageError)
             EXPECT_NE(r.err.find("'" + v + "': expected seconds from 0 to 3600"), std::string::npos) << r;
         }
     EXPECT_EQ(exported(), "default pass\n");
+}
+
+// A holder that wrote no text (an xdpctl from before it did, holding the lock during an
+// upgrade) is found in /proc/locks, and named with its command line.
+TEST_F(WriterLockTest, HolderWithoutTextIsFoundInProcLocks)
+{
+    UniqueFd fd{open(writer_lock_path, O_RDWR | O_CLOEXEC)};
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(flock(fd.get(), LOCK_EX), 0);  // the old way: no text (a killed holder's goes)
+    ASSERT_EQ(ftruncate(fd.get(), 0), 0);
+    CmdResult r = xdpctl({"--wait", "0.2", "set", "create", "old"});
+    EXPECT_EQ(r.exit_code, 75) << r;
+    EXPECT_NE(r.err.find(fmt::format("another xdpctl (pid {}: ", getpid())), std::string::npos) << r;
+    EXPECT_NE(r.err.find("test_writer_lock"), std::string::npos) << r;
 }
 
 TEST_F(WriterLockTest, HoldsOfOneProcessNest)
