@@ -313,6 +313,39 @@ TEST_F(WriterLockTest, ConcurrentWritersOfEveryKindAllLand)
     xdpctl_ok({"--wait", long_wait, "-n", ns, "unload", ifname});
 }
 
+// On a host without the shared maps, the first commands, at once, race to create them:
+// the one that creates them holds the lock (readers too, for that), the others find them.
+TEST_F(WriterLockTest, FirstCommandsAtOnceCreateTheSharedMapsOnce)
+{
+    NetnsLab lab;
+    const std::string ns = lab.dut().ns, ifname = lab.dut().ifname;
+    for (int round = 0; round < 3; round++) {
+        xdpctl_ok({"--wait", long_wait, "unload", "--all", "--yes"});
+        ASSERT_FALSE(std::filesystem::exists("/sys/fs/bpf/xdpctl/maps"));
+        const std::vector<std::vector<std::string>> cmds = {
+            {"--wait", long_wait, "-n", ns, "load", ifname},
+            {"--wait", long_wait, "rule", "add", "--src", "198.18.0.0/24", "--action", "drop"},
+            {"--wait", long_wait, "lb", "vip", "add", "198.19.0.1:80/tcp"},
+            {"--wait", long_wait, "set", "create", "s"},
+            {"rule", "list"},
+            {"lb", "list"},
+            {"export"},
+        };
+        std::vector<CmdResult> results(cmds.size());
+        std::vector<std::thread> threads;
+        for (size_t i = 0; i < cmds.size(); i++)
+            threads.emplace_back([&, i] { results[i] = xdpctl(cmds[i]); });
+        for (auto& t : threads)
+            t.join();
+        for (const auto& r : results)
+            EXPECT_EQ(r.exit_code, 0) << "round " << round << ": " << r;
+        const nlohmann::json rl = rules();
+        EXPECT_EQ(rl["rules"].size(), 1u) << rl.dump();
+        EXPECT_EQ(xdpctl_json({"lb", "list", "--json"})["vips"].size(), 1u);
+    }
+    xdpctl_ok({"--wait", long_wait, "unload", "--all", "--yes"});
+}
+
 // The second guarantee: writers killed with SIGKILL at random moments (holding the lock or
 // not) leave every next command working, and the policy whole (one of the two).
 TEST_F(WriterLockTest, SigkilledWritersLeaveTheNextWorking)
