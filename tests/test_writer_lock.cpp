@@ -313,6 +313,44 @@ TEST_F(WriterLockTest, ConcurrentWritersOfEveryKindAllLand)
     xdpctl_ok({"--wait", long_wait, "-n", ns, "unload", ifname});
 }
 
+// Readers during a stream of commits (no lock between them): each sees one committed policy,
+// whole (its export applies as it is), and never fewer rules than the one before it.
+TEST_F(WriterLockTest, ReadersDuringCommitsSeeWholePolicies)
+{
+    std::string sets;
+    for (int i = 0; i < 2000; i++)  // a stored image of some size: reads take a while
+        sets += fmt::format("set big 198.18.{}.{}/32\n", i / 250, i % 250);
+    xdpctl_ok({"--wait", long_wait, "apply", write_temp_file("set big\n" + sets, "lock-readers")});
+    std::atomic<bool> done{false};
+    std::thread writer([&] {
+        for (int i = 0; i < 40; i++) {
+            CmdResult r = xdpctl({"--wait", long_wait, "rule", "add", "--src",
+                                  fmt::format("198.19.{}.0/24", i), "--action", "drop"});
+            EXPECT_EQ(r.exit_code, 0) << r;
+        }
+        done = true;
+    });
+    const auto rules_in = [](const std::string& exported) {
+        size_t n = 0;
+        for (size_t at = exported.find("\nrule "); at != std::string::npos; at = exported.find("\nrule ", at + 1))
+            n++;
+        return n;
+    };
+    size_t last = 0;
+    for (int reads = 0; !done || reads < 5; reads++) {
+        CmdResult r = xdpctl({"export"});
+        ASSERT_EQ(r.exit_code, 0) << r;
+        EXPECT_GE(rules_in(r.out), last) << r.out;
+        last = rules_in(r.out);
+        const std::string file = write_temp_file(r.out, "lock-readers-export");
+        CmdResult again = xdpctl({"apply", "--dry-run", file});
+        EXPECT_EQ(again.exit_code, 0) << again;
+        std::filesystem::remove(file);
+    }
+    writer.join();
+    EXPECT_EQ(rules_in(exported()), 40u);
+}
+
 // On a host without the shared maps, the first commands, at once, race to create them:
 // the one that creates them holds the lock (readers too, for that), the others find them.
 TEST_F(WriterLockTest, FirstCommandsAtOnceCreateTheSharedMapsOnce)

@@ -88,8 +88,9 @@ PolicyStore::PolicyStore(Access access)
         if (!lock_)
             lock_.emplace();  // creating them is a write: two would pin the same names
         ensure_shared_maps();
-    } else
+    } else {
         require_bpffs();
+    }
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
 }
