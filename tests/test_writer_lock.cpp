@@ -22,7 +22,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "error.h"
 #include "netns_lab.h"
+#include "policy/policy_store.h"
 #include "unique_fd.h"
 #include "writer_lock.h"
 
@@ -349,6 +351,37 @@ TEST_F(WriterLockTest, ReadersDuringCommitsSeeWholePolicies)
     }
     writer.join();
     EXPECT_EQ(rules_in(exported()), 40u);
+}
+
+// What keeps a reader's view whole: a commit during its read makes it read again (torn reads
+// need two commits within one read, which the CLI race above rarely provokes: here the read
+// commits itself, once, and the first time also fails as a torn read would).
+TEST_F(WriterLockTest, ReadConsistentReadsAgainAfterACommit)
+{
+    set_writer_wait(120);
+    policy::PolicyStore reader(Access::read);
+    int calls = 0;
+    const policy::Policy seen = reader.read_consistent([&] {
+        const policy::Policy cur = reader.current();
+        if (++calls == 1) {
+            policy::PolicyStore writer;
+            policy::Policy next = writer.current();
+            next.default_action = policy::ActionKind::drop;
+            writer.commit(next);
+            throw Error(ExitCode::runtime, "torn");
+        }
+        return cur;
+    });
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(seen.default_action, policy::ActionKind::drop);
+    // Without a commit, a failing read is a real error, and not read again.
+    calls = 0;
+    EXPECT_THROW(reader.read_consistent([&]() -> int {
+        calls++;
+        throw Error(ExitCode::runtime, "real");
+    }),
+                 Error);
+    EXPECT_EQ(calls, 1);
 }
 
 // On a host without the shared maps, the first commands, at once, race to create them:
