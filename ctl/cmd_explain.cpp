@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
+#include <utility>
+#include <variant>
 
 #include <fmt/core.h>
 
@@ -271,6 +274,24 @@ void print_pcap_line(const GlobalOptions& g, const Opts& o, const Explainer& ex,
                why, counted, headers_text(out), cut);
 }
 
+// explain is a reader and takes no lock: runs that a commit came during are done again
+// (against the new policy), so that the rule texts printed are those of the generation the
+// program read. Returns the Explainer (whose policy the results name) and what runs gave.
+template <typename F>
+auto runs_of_one_generation(const std::string& netns, const std::string& iface, Direction dir,
+                            F runs)
+{
+    constexpr int attempts = 10;
+    for (int attempt = 1;; attempt++) {
+        auto ex = std::make_unique<Explainer>(netns, iface, dir);
+        auto results = runs(std::as_const(*ex));
+        if (!ex->policy_changed())
+            return std::pair{std::move(ex), std::move(results)};
+        if (attempt == attempts)
+            fail("the policy changed during each of {} tries to explain: try again", attempts);
+    }
+}
+
 int run_explain(const GlobalOptions& g, const Opts& o, const std::vector<std::string>& words)
 {
     Direction dir = Direction::ingress;
@@ -287,18 +308,32 @@ int run_explain(const GlobalOptions& g, const Opts& o, const std::vector<std::st
         if (!words.empty())
             fail_usage("'{}': give a packet or --pcap, not both", words.front());
         std::vector<PcapPacket> pkts = read_pcap(o.pcap);
-        Explainer ex(g.netns, o.iface, dir);
-        int failed = 0;
-        for (const auto& p : pkts) {
-            try {
-                print_pcap_line(g, o, ex, p, ex.run(p.data));
-            } catch (const Error& err) {
-                failed++;
-                if (o.json || g.pretty)
-                    print_json(g, {{"packet", p.index}, {"error", err.what()}});
-                else
-                    fmt::print("{}: error: {}\n", p.index, err.what());
+        // Each packet's outcome, or why it has none.
+        using Result = std::variant<ExplainOutcome, std::string>;
+        auto [ex, results] = runs_of_one_generation(g.netns, o.iface, dir, [&](const Explainer& e) {
+            std::vector<Result> rs;
+            for (const auto& p : pkts) {
+                try {
+                    rs.emplace_back(e.run(p.data));
+                } catch (const Error& err) {
+                    rs.emplace_back(std::string(err.what()));
+                }
             }
+            return rs;
+        });
+        int failed = 0;
+        for (size_t i = 0; i < pkts.size(); i++) {
+            const PcapPacket& p = pkts[i];
+            if (const auto* out = std::get_if<ExplainOutcome>(&results[i])) {
+                print_pcap_line(g, o, *ex, p, *out);
+                continue;
+            }
+            failed++;
+            const std::string& err = std::get<std::string>(results[i]);
+            if (o.json || g.pretty)
+                print_json(g, {{"packet", p.index}, {"error", err}});
+            else
+                fmt::print("{}: error: {}\n", p.index, err);
         }
         std::fflush(stdout);  // the lines before the summary on stderr
         if (failed)
@@ -315,8 +350,10 @@ int run_explain(const GlobalOptions& g, const Opts& o, const std::vector<std::st
             fail_usage("iif '{}': the packet names another interface than --iface '{}'", spec.iif, iface);
         iface = spec.iif;
     }
-    Explainer ex(g.netns, iface, dir);
-    print_one(g, o, ex, ex.run(build_frame(spec)));
+    const std::vector<uint8_t> frame = build_frame(spec);
+    auto [ex, out] = runs_of_one_generation(g.netns, iface, dir,
+                                            [&](const Explainer& e) { return e.run(frame); });
+    print_one(g, o, *ex, out);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "lb/lb_config.h"
 #include "lb/lb_store.h"
 #include "lb/neigh.h"
+#include "writer_lock.h"
 #include "netns.h"
 
 namespace xdpctl::ctl {
@@ -126,7 +127,7 @@ void backend_add(const GlobalOptions& g, const BackendOpts& o)
 
 void list(const GlobalOptions& g, bool json)
 {
-    LbStore store;
+    LbStore store(Access::read);
     LbMaps& m = store.maps();
     const auto vips = m.vips();
     const xdpctl_lb_stats st = m.stats();
@@ -182,7 +183,7 @@ void list(const GlobalOptions& g, bool json)
 void trace(const GlobalOptions& g, const std::string& text, bool json)
 {
     FlowSpec f = parse_flow(text);
-    LbStore store;
+    LbStore store(Access::read);
     TraceResult r = store.maps().trace(f);
     if (json || g.pretty) {
         nlohmann::json j = {{"flow", text}, {"vip", nullptr}, {"backend", nullptr}};
@@ -354,6 +355,7 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             for (const auto& a : da->addrs)
                 addrs.push_back(parse_ip(a));
             IfaceRef iface = iface_arg(g, da->iface);
+            WriterLock lock;
             bool fresh = decap_attach(iface, addrs);
             fmt::print("decapsulator {} {} for {} address(es)\n", fresh ? "attached to" : "updated on",
                        iface.display(), addrs.size());
@@ -366,6 +368,7 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     ddt->callback([&g, &run, dd] {
         run = [&g, dd] {
             IfaceRef iface = iface_arg(g, *dd);
+            WriterLock lock;
             decap_detach(iface);
             fmt::print("decapsulator detached from {}\n", iface.display());
             return 0;

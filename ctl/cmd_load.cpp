@@ -4,6 +4,7 @@
 #include "loader.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
+#include "writer_lock.h"
 #include "policy_json.h"
 
 namespace xdpctl::ctl {
@@ -60,6 +61,8 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             lo.force = o->force;
             lo.lb_conntrack = o->lb_conntrack;
 
+            // Held to the end: the policy's commit below nests in it.
+            WriterLock lock;
             LoadResult r = load(lo);
             std::string hooks;
             if (r.meta.hooks & XDPCTL_HOOKS_XDP)

@@ -91,8 +91,8 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
     def->add_option("action", *action, "pass or drop")
         ->required()
         ->check(CLI::IsMember({"pass", "drop"}));
-    def->callback([&g, &run, action] {
-        run = [&g, action] {
+    def->callback([&run, action] {
+        run = [action] {
             PolicyStore store;
             Policy p = store.current();
             p.default_action = *action == "drop" ? ActionKind::drop : ActionKind::pass;
@@ -122,9 +122,11 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
                            }}});
             for (Rule& r : next.rules)
                 bind_iif_netns(r, g.netns);
-            PolicyStore store;
-            lb::LbStore lb_store{lb::LockHeld{}};  // under the lock PolicyStore holds
-            Policy cur = store.current();
+            // --dry-run changes nothing: a reader, which waits for no writer.
+            const Access access = ao->dry_run ? Access::read : Access::write;
+            PolicyStore store(access);
+            lb::LbStore lb_store(access);  // a writer's hold nests in store's
+            Policy cur = store.read_consistent([&] { return store.current(); });
             check_new_rules(cur, next, ao->file);
             const lb::LbConfig lb_cur = lb::read_lb_config(lb_store.maps());
             auto diff = policy_diff(cur, next);
@@ -166,11 +168,12 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
 
     auto* exp = app.add_subcommand("export", "Print the policy and the LB configuration as "
                                              "a file ('xdpctl apply' reads it back unchanged)");
-    exp->callback([&g, &run] {
-        run = [&g] {
-            PolicyStore store;
-            lb::LbStore lb_store{lb::LockHeld{}};
-            fmt::print("{}{}", format_policy(store.current()),
+    exp->callback([&run] {
+        run = [] {
+            // A reader: a concurrent `rule add` does not wait for it, nor it for one.
+            PolicyStore store(Access::read);
+            lb::LbStore lb_store(Access::read);
+            fmt::print("{}{}", format_policy(store.read_consistent([&] { return store.current(); })),
                        format_lb_config(lb::read_lb_config(lb_store.maps())));
             return 0;
         };

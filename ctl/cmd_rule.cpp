@@ -57,15 +57,20 @@ void rule_del(const std::vector<uint32_t>& ids)
 
 void rule_list(const GlobalOptions& g, bool json, double interval)
 {
-    PolicyStore store;
+    PolicyStore store(Access::read);
     IifIndexes resolved;
-    Policy p = store.current(&resolved);
+    std::map<uint32_t, RuleCounters> before;
+    Policy p = store.read_consistent([&] {
+        resolved.clear();
+        Policy cur = store.current(&resolved);
+        before = store.counters();
+        return cur;
+    });
     // A policy stored by the release before this one has no resolved indexes: as they are now.
     if (std::any_of(p.rules.begin(), p.rules.end(),
                     [&](const Rule& r) { return !r.iif.empty() && !resolved.count(r.id); }))
         for (const auto& [id, ifindex] : resolve_iifs(p))
             resolved.try_emplace(id, ifindex);
-    auto before = store.counters();
     std::map<uint32_t, RuleCounters> after = before;
     if (interval > 0) {
         std::this_thread::sleep_for(std::chrono::duration<double>(interval));

@@ -54,8 +54,8 @@ std::vector<SetEntry> read_prefix_file(const std::string& path)
 
 void set_list(const GlobalOptions& g, bool json)
 {
-    PolicyStore store;
-    Policy p = store.current();
+    PolicyStore store(Access::read);
+    Policy p = store.read_consistent([&] { return store.current(); });
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& [name, s] : p.sets) {
         size_t v4 = 0, v6 = 0, ex = 0;
@@ -102,9 +102,9 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto o = std::make_shared<Opts>();
 
     // Each of these is read -> change -> one commit.
-    auto changer = [&g, &run, o](std::function<void(Policy&)> change, std::string done) {
-        return [&g, &run, o, change, done] {
-            run = [&g, o, change, done] {
+    auto changer = [&run, o](std::function<void(Policy&)> change, std::string done) {
+        return [&run, o, change, done] {
+            run = [o, change, done] {
                 PolicyStore store;
                 Policy p = store.current();
                 // A set stored by an older xdpctl under a name the grammar now refuses can

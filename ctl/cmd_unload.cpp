@@ -7,6 +7,7 @@
 #include "policy/policy_store.h"
 #include "status.h"
 #include "system_checks.h"
+#include "writer_lock.h"
 
 namespace xdpctl::ctl {
 
@@ -45,6 +46,7 @@ int unload_everything(bool yes)
 {
     require_privileges();
     require_bpffs();
+    WriterLock lock;
     const StoredPolicy policy = stored_policy();
     // With nothing loaded, the policy is all that would go: a slip of the keyboard must not
     // take a host's whole policy.
@@ -88,6 +90,7 @@ void add_unload_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             if (o->iface.empty())
                 fail_usage("unload: name an interface or give --all");
             IfaceRef ref = iface_arg(g, o->iface);
+            WriterLock lock;  // the policy's commit below nests in it
             unload(ref);
             fmt::print("unloaded from {}\n", ref.display());
             // --iif rules for the interface must not keep its key, which a later load may

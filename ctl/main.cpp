@@ -12,6 +12,7 @@
 #include "error.h"
 #include "iface_ref.h"
 #include "libbpf_log.h"
+#include "writer_lock.h"
 
 using namespace xdpctl;
 
@@ -57,6 +58,25 @@ int guarded(const std::function<int()>& fn)
         return static_cast<int>(ExitCode::runtime);
     }
 }
+// --wait S: seconds, finite, 0 (one try) to 3600.
+std::string check_wait(const std::string& v)
+{
+    char* end = nullptr;
+    double d = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != 0 || !std::isfinite(d) || d < 0 || d > 3600)
+        return fmt::format("'{}': expected seconds from 0 to 3600", v);
+    return "";
+}
+
+// The command line a writer shows to those waiting for the lock (writer_lock.h).
+std::string command_line(int argc, char** argv)
+{
+    std::string s = "xdpctl";
+    for (int i = 1; i < argc && s.size() < 512; i++)
+        s += std::string(" ") + argv[i];
+    return s.size() > 512 ? s.substr(0, 509) + "..." : s;
+}
+
 // -n NAME, checked for every command (a name with '/' or '..' would leave /run/netns).
 void check_netns(const ctl::GlobalOptions& g)
 {
@@ -71,7 +91,7 @@ int check_subcommands(CLI::App* cmd, int argc, char** argv, int from)
     std::string path = cmd->get_name();
     for (int i = from; i < argc && cmd->get_require_subcommand_min() > 0; i++) {
         std::string a = argv[i];
-        if (a == "-n" || a == "--netns") {
+        if (a == "-n" || a == "--netns" || a == "--wait") {
             i++;
             continue;
         }
@@ -107,6 +127,14 @@ int main(int argc, char** argv)
                    "host's bpffs");
 
     app.add_flag("-p,--pretty", g.pretty, "Indented JSON output (implies --json)");
+    double wait_s = default_writer_wait_s;
+    app.add_option("--wait", wait_s,
+                   "A command that changes state waits at most S seconds for another one to "
+                   "finish (0: not at all), then fails with exit code 75")
+        ->check(CLI::Validator(
+            [](std::string& v) { return check_wait(v); }, "SECONDS", "seconds"))
+        ->capture_default_str();
+    set_writer_command(command_line(argc, argv));
 
     ctl::Runner run;
     ctl::add_load_command(app, g, run);
@@ -127,6 +155,22 @@ int main(int argc, char** argv)
         if (a == "-n" || a == "--netns") {  // takes a value
             if (++i < argc)
                 g.netns = argv[i];
+            continue;
+        }
+        if (a == "--wait" || a.rfind("--wait=", 0) == 0) {  // for `rule add`, unseen by CLI11
+            std::string v;
+            if (a != "--wait")
+                v = a.substr(7);
+            else if (++i < argc)
+                v = argv[i];
+            else
+                continue;  // CLI11 says what is missing
+            if (std::string err = check_wait(v); !err.empty()) {
+                fmt::print(stderr, "xdpctl: --wait {}\n", err);
+                return static_cast<int>(ExitCode::usage);
+            }
+            wait_s = std::strtod(v.c_str(), nullptr);
+            set_writer_wait(wait_s);
             continue;
         }
         if (a == "-p" || a == "--pretty") {
@@ -169,6 +213,7 @@ int main(int argc, char** argv)
         return static_cast<int>(ExitCode::usage);
     }
 
+    set_writer_wait(wait_s);
     libbpf_log_start();
     return guarded([&] {
         check_netns(g);

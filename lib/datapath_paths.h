@@ -65,7 +65,7 @@ std::vector<std::string> path_names(uint32_t paths);
 // needs is left as it is if that reload fails. So a change of shape costs one reload of each
 // program; changes that keep the paths (most commits) read three map entries and reload
 // nothing.
-// The caller holds the configuration lock (config_lock.h).
+// The caller holds the writer lock (writer_lock.h).
 class PathsChange {
 public:
     explicit PathsChange(const std::function<void(DatapathPaths&)>& change);

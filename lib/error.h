@@ -12,6 +12,7 @@ enum class ExitCode : int {
     ok = 0,
     runtime = 1,  // the system refused or failed: privileges, kernel, interface state
     usage = 2,    // the user's input was wrong
+    busy = 75,    // another xdpctl held the writer lock past --wait (EX_TEMPFAIL: try again)
 };
 
 class Error : public std::runtime_error {

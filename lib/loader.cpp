@@ -18,7 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "config_lock.h"
+#include "writer_lock.h"
 #include "datapath_paths.h"
 #include "error.h"
 #include "iface_index.h"
@@ -601,7 +601,7 @@ LoadResult load(const LoadOptions& opts)
     require_bpffs();
     require_btf();
     require_xdp_support();
-    UniqueFd lock = take_config_lock();
+    WriterLock lock;  // the paths it sets (datapath_paths.h) come from a policy no commit changes under it
     NetnsScope ns(opts.iface.netns);
     Loader l(opts);
     // A load refused or failed before anything was attached leaves nothing behind: no pin

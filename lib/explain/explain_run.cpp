@@ -61,16 +61,15 @@ Explainer::Explainer(const std::string& netns, const std::string& ifname, policy
         hook_ = XDPCTL_HOOK_TC_EGRESS;
     }
 
-    // The policy's text, under the policy lock (held until the end): no commit can come
-    // between it and the runs. No pinned policy: nothing to read, and nothing is created.
+    // The policy's text and whether one was ever committed, of one generation; without the
+    // writer lock (explain is a reader): policy_changed() says when a commit came since. No
+    // pinned policy: nothing to read, and nothing is created.
     if (path_exists(shared_maps_dir() + "/xdpctl_pctl") && path_exists(shared_maps_dir() + "/xdpctl_psrc")) {
-        store_ = std::make_unique<policy::PolicyStore>();
-        policy_ = store_->current();
-        // Whether a policy was ever committed: fixed while the lock is held.
-        UniqueFd ctl = open_pinned(shared_maps_dir() + "/xdpctl_pctl");
-        __u32 zero = 0;
-        if (!ctl || bpf_map_lookup_elem(ctl.get(), &zero, &ctl_) != 0)
-            fail("cannot read the pinned policy map xdpctl_pctl: {}", errno_str(errno));
+        store_ = std::make_unique<policy::PolicyStore>(Access::read);
+        policy_ = store_->read_consistent([&] {
+            ctl_ = read_pol_ctl();
+            return store_->current();
+        });
     }
 
     auto malformed = static_cast<xdpctl_malformed_action>(malformed_);
@@ -87,6 +86,21 @@ Explainer::Explainer(const std::string& netns, const std::string& ifname, policy
 }
 
 Explainer::~Explainer() = default;
+
+xdpctl_pol_ctl Explainer::read_pol_ctl()
+{
+    xdpctl_pol_ctl ctl{};
+    UniqueFd fd = open_pinned(shared_maps_dir() + "/xdpctl_pctl");
+    __u32 zero = 0;
+    if (!fd || bpf_map_lookup_elem(fd.get(), &zero, &ctl) != 0)
+        fail("cannot read the pinned policy map xdpctl_pctl: {}", errno_str(errno));
+    return ctl;
+}
+
+bool Explainer::policy_changed() const
+{
+    return store_ && store_->commits() != ctl_.commits;
+}
 
 const policy::Rule* Explainer::rule(uint32_t id) const
 {

@@ -57,6 +57,9 @@ public:
     // The policy in force, as `rule list` shows it (empty when none is stored).
     const policy::Policy& policy() const { return policy_; }
     const policy::Rule* rule(uint32_t id) const;
+    // Whether a commit came since the policy was read: the runs since may have met another
+    // generation than policy() (explain takes no lock), and are to be done again.
+    bool policy_changed() const;
 
 private:
     std::string netns_, ifname_;
@@ -67,8 +70,7 @@ private:
     int hook_ = XDPCTL_HOOK_XDP;
     bool attached_ = false;
     uint32_t malformed_ = XDPCTL_MALFORMED_PASS;
-    // Held for the Explainer's life: the policy lock, so that no commit runs between reading
-    // the policy's text and the test runs (the text and the maps stay one generation).
+    static xdpctl_pol_ctl read_pol_ctl();
     std::unique_ptr<policy::PolicyStore> store_;
     policy::Policy policy_;
     xdpctl_pol_ctl ctl_{};  // installed == 0: no policy, every packet passes unclassified

@@ -1,6 +1,5 @@
 #include "lb/lb_store.h"
 
-#include "config_lock.h"
 #include "error.h"
 #include "iface_pins.h"
 #include "iface_ref.h"
@@ -9,25 +8,17 @@
 
 namespace xdpctl::lb {
 
-LbStore::LbStore()
+LbStore::LbStore(Access access)
 {
     require_privileges();  // before the lock file: say what is missing, not "Permission denied"
-    lock_ = take_config_lock();  // the policy commands' too: one writer at a time
-    open_maps();
-}
-
-LbStore::LbStore(LockHeld)
-{
-    open_maps();
-}
-
-void LbStore::open_maps()
-{
+    if (access == Access::write)
+        lock_.emplace();
     // Loading the XDP object creates every shared map not pinned yet (a verification, ~0.1 s).
-    if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips"))
+    if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips")) {
+        if (!lock_)
+            lock_.emplace();  // creating them is a write: two would pin the same names
         ensure_shared_maps();
-    else {
-        require_privileges();
+    } else {
         require_bpffs();
     }
     maps_ = std::make_unique<LbMaps>(lb_map_fds_pinned(shared_maps_dir()));

@@ -1,28 +1,26 @@
 // The load balancer's state as the CLI sees it: the pinned LB maps under
-// /sys/fs/bpf/xdpctl/maps/ (made on first use, as the policy maps are), behind the lock all
-// xdpctl configuration commands take, so two commands never interleave their changes.
+// /sys/fs/bpf/xdpctl/maps/ (made on first use, as the policy maps are), behind the writer lock
+// (writer_lock.h), so two commands never interleave their changes.
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "lb/lb_maps.h"
-#include "unique_fd.h"
+#include "writer_lock.h"
 
 namespace xdpctl::lb {
 
-// For a command that already holds the lock (through policy::PolicyStore: `apply`,
-// `export`): flock would wait for the lock this process holds.
-struct LockHeld {};
-
 class LbStore {
 public:
-    LbStore();
-    explicit LbStore(LockHeld);
+    // A writer holds the writer lock (writer_lock.h) for the store's life, nested in the
+    // hold of a PolicyStore of the same command (`apply`); a reader does not wait for it
+    // and may see a change half-way (a VIP whose backends are being added).
+    explicit LbStore(Access access = Access::write);
     LbMaps& maps() { return *maps_; }
 
 private:
-    void open_maps();
-    UniqueFd lock_;
+    std::optional<WriterLock> lock_;
     std::unique_ptr<LbMaps> maps_;
 };
 

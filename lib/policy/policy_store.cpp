@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <malloc.h>
-#include <sys/file.h>
 
 #include <algorithm>
 #include <cstring>
@@ -79,22 +78,24 @@ RuleIfindexResolver match_keys(const Policy& p, const IifIndexes& resolved)
 
 }  // namespace
 
-PolicyStore::PolicyStore()
+PolicyStore::PolicyStore(Access access)
 {
     // Before the lock file: without privileges, say that rather than "Permission denied".
     require_privileges();
     // One policy command at a time: two commits would fill the same spare generation, and
     // a read-change-commit must not lose another's change. The lock goes with the process.
-    lock_ = UniqueFd{open("/run/xdpctl.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
-    if (!lock_ || flock(lock_.get(), LOCK_EX) != 0)
-        fail("cannot take the policy lock /run/xdpctl.lock: {}", errno_str(errno));
+    if (access == Access::write)
+        lock_.emplace();
     // Loading the XDP object to create the maps costs a verification (~0.1 s): only when
     // they are not there yet. A map of an older layout fails below, or in PolicyMaps.
     if (!path_exists(shared_maps_dir() + "/xdpctl_pctl") || !path_exists(shared_maps_dir() + "/xdpctl_psrc") ||
-        !path_exists(shared_maps_dir() + "/xdpctl_prows_small") || !path_exists(shared_maps_dir() + "/xdpctl_pl1"))
+        !path_exists(shared_maps_dir() + "/xdpctl_prows_small") || !path_exists(shared_maps_dir() + "/xdpctl_pl1")) {
+        if (!lock_)
+            lock_.emplace();  // creating them is a write: two would pin the same names
         ensure_shared_maps();
-    else
+    } else {
         require_bpffs();
+    }
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
 }

@@ -5,11 +5,14 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "abi/xdpctl_abi.h"
+#include "error.h"
 #include "policy/rule.h"
 #include "unique_fd.h"
+#include "writer_lock.h"
 
 namespace xdpctl::policy {
 
@@ -22,9 +25,11 @@ struct RuleCounters {
 
 class PolicyStore {
 public:
-    // Creates the shared maps if needed. --iif names do not depend on the command's
+    // A writer holds the writer lock (writer_lock.h) for the store's life; a reader does
+    // not wait for it, and reads through read_consistent(). Creates the shared maps if
+    // needed (a reader takes the lock for that). --iif names do not depend on the command's
     // namespace: each rule records its own (iif_resolve.h).
-    PolicyStore();
+    explicit PolicyStore(Access access = Access::write);
     ~PolicyStore();
 
     // The committed policy (empty, default pass, before the first commit). `resolved`, when
@@ -50,7 +55,30 @@ public:
     std::map<uint32_t, RuleCounters> counters() const;
     uint64_t commits() const;
 
+    // For a reader, which holds no lock: runs read() (current(), counters(), ...) again
+    // until no commit came in between, since a commit may rewrite what it reads (the
+    // stored text of the generation before the last one). A read that fails while a commit
+    // came is a torn one, tried again; one that fails without is a real error.
+    template <typename F>
+    auto read_consistent(F&& read) const -> decltype(read())
+    {
+        for (int attempt = 1;; attempt++) {
+            const uint64_t before = commits();
+            try {
+                auto result = read();
+                if (commits() == before)
+                    return result;
+            } catch (const std::exception&) {
+                if (commits() == before)
+                    throw;
+            }
+            if (attempt == max_read_attempts)
+                fail("the policy changed {} times while it was read: try again", attempt);
+        }
+    }
+
 private:
+    static constexpr int max_read_attempts = 100;
     // Ids for rules without one, sets normalized, check_policy.
     static void complete(Policy& next);
     static void check_stored_size(size_t image_bytes);
@@ -59,7 +87,7 @@ private:
     void write_stored(uint32_t gen, const std::string& image);
     void clear_stored(uint32_t gen);
 
-    UniqueFd lock_;
+    std::optional<WriterLock> lock_;
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
 };
