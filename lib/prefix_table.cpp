@@ -761,7 +761,10 @@ std::string to_string(const Prefix6& p)
 
 // ---- maps ----------------------------------------------------------------------------------
 
-MappedMap::MappedMap(int map_fd)
+namespace {
+
+// The map's info; throws unless it is an mmapable array.
+bpf_map_info mmapable_array_info(int map_fd)
 {
     bpf_map_info info{};
     __u32 len = sizeof(info);
@@ -769,6 +772,14 @@ MappedMap::MappedMap(int map_fd)
         fail("cannot read map info: {}", errno_str(errno));
     if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE))
         fail("map '{}' is not an mmapable array", info.name);
+    return info;
+}
+
+}  // namespace
+
+MappedMap::MappedMap(int map_fd)
+{
+    const bpf_map_info info = mmapable_array_info(map_fd);
     // Array elements are 8-byte aligned: a 4-byte value still takes 8 bytes.
     value_size_ = (info.value_size + 7) & ~7u;
     entries_ = info.max_entries;
@@ -795,12 +806,7 @@ namespace {
 template <typename Release>
 void write_lines(int map_fd, std::span<const xdpctl_pfx_line> lines, Release release)
 {
-    bpf_map_info info{};
-    __u32 len = sizeof(info);
-    if (bpf_map_get_info_by_fd(map_fd, &info, &len) != 0)
-        fail("cannot read map info: {}", errno_str(errno));
-    if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE))
-        fail("map '{}' is not an mmapable array", info.name);
+    const bpf_map_info info = mmapable_array_info(map_fd);
     if (info.value_size != sizeof(xdpctl_pfx_line))
         fail("map value size {} is not a prefix-table line", info.value_size);
     if (info.max_entries < lines.size())
