@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "error.h"
+#include "iface_ref.h"
 
 namespace fs = std::filesystem;
 
@@ -97,16 +98,31 @@ void unpin(const std::string& path)
 
 void make_pin_dir(const std::string& dir)
 {
-    // An unload elsewhere removes empty parents (netns/, if/): one it removes between our
-    // mkdir of a parent and of its child makes the child's mkdir fail with ENOENT. Retry.
-    std::error_code ec;
+    // Each missing directory 0700, as the pins in it are 0600: only root reads counters or
+    // finds the maps. An unload elsewhere removes empty parents (netns/, if/): one it
+    // removes between our mkdir of a parent and of its child makes the child's mkdir fail
+    // with ENOENT. Retry.
+    int err = 0;
     for (int i = 0; i < 5; i++) {
-        fs::create_directories(dir, ec);
-        if (ec != std::errc::no_such_file_or_directory)
+        err = 0;
+        fs::path at;
+        for (const auto& part : fs::path(dir)) {
+            at /= part;
+            if (mkdir(at.c_str(), 0700) == 0)
+                continue;
+            if (errno != EEXIST) {
+                err = errno;
+                break;
+            }
+            // Made 0755 by an older xdpctl: closed now (ours only, never bpffs's root).
+            if (at.native().starts_with(kPinRoot))
+                chmod(at.c_str(), 0700);
+        }
+        if (err != ENOENT)
             break;
     }
-    if (ec)
-        fail("cannot create {}: {}", dir, ec.message());
+    if (err)
+        fail("cannot create {}: {}", dir, errno_str(err));
 }
 
 void remove_pin_tree(const std::string& dir)

@@ -290,7 +290,12 @@ TEST_F(CliErrors, MissingPrivilegesAreReported)
     for (const auto& cmd : {std::vector<std::string>{"load", lab_->dut().ifname},
                             {"unload", lab_->dut().ifname},
                             {"stats", lab_->dut().ifname},
-                            {"status"}}) {
+                            {"status"},
+                            {"rule", "add", "--proto", "udp", "--action", "drop"},
+                            {"rule", "list"},
+                            {"export"},
+                            {"set", "create", "s"},
+                            {"lb", "list"}}) {
         std::vector<std::string> argv = nobody;
         argv.insert(argv.end(), cmd.begin(), cmd.end());
         CmdResult r = run_cmd(argv);

@@ -487,8 +487,9 @@ TEST_F(WriterLockTest, PinsAndLockFileAreRootOnly)
         struct stat st {};
         ASSERT_EQ(lstat(e.path().c_str(), &st), 0) << e.path();
         EXPECT_EQ(st.st_uid, 0u) << e.path();
-        // Directories are 0755 today (item 8 of issue 13 makes them 0700).
-        if (!S_ISDIR(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            EXPECT_EQ(st.st_mode & 07777, 0700u) << e.path();
+        } else {
             EXPECT_EQ(st.st_mode & 07777, 0600u) << e.path();
             files++;
         }
