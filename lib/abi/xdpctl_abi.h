@@ -325,8 +325,8 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
  *    the class;
  *  - xdpctl_prows, slot gen: the bitmap rows of both directions, in elements of
  *    XDPCTL_POL_ROWS_ELEM_BYTES, kept from commit to commit and refilled in place while the
- *    size fits. A lookup into an inner map is a call (~10 ns on this VM, whose kernel
- *    mitigates SRSO with Safe RET), not an inlined add; with 4 MiB elements one call reaches
+ *    size fits. A lookup into an inner map is a call (~10 ns where the kernel mitigates
+ *    SRSO with Safe RET, ~2.5 ns where it does not), not an inlined add; with 4 MiB elements one call reaches
  *    every row of a policy of up to ~3,000 rules, and the words past a row's first line cost
  *    plain loads. A row never straddles two elements.
  */
