@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <regex>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -303,6 +304,20 @@ void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
 
 }  // namespace
 
+// Whether --benchmark_filter selects a benchmark of this name (its regex, or "-REGEX" for
+// the ones it does not match, as Google Benchmark reads it): the policies and the LB case
+// are built only for selected benchmarks, as building 10,000 rules takes most of a minute.
+bool selected(const std::string& name)
+{
+    std::string f = benchmark::GetBenchmarkFilter();
+    if (f.empty() || f == "all")
+        return true;
+    const bool negate = f[0] == '-';
+    if (negate)
+        f.erase(0, 1);
+    return std::regex_search(name, std::regex(f, std::regex::extended)) != negate;
+}
+
 int main(int argc, char** argv)
 {
     benchmark::Initialize(&argc, argv);
@@ -350,11 +365,12 @@ int main(int argc, char** argv)
         }
         // Built before any benchmark runs: loading and committing would disturb the figures.
         std::vector<std::unique_ptr<PolicyCase>> policies;
-        for (size_t n : {size_t(1), size_t(1000), size_t(10000)})
+        for (size_t n : {size_t(1), size_t(1000), size_t(10000)}) {
+            const std::string name = fmt::format("xdpctl_xdp_policy/{}_rules", n);
+            if (!selected(name))
+                continue;
             policies.push_back(std::make_unique<PolicyCase>(make_policy_case(n, 42 + n)));
-        for (size_t i = 0; i < policies.size(); i++) {
-            const PolicyCase& pc = *policies[i];
-            const size_t n = i == 0 ? 1 : i == 1 ? 1000 : 10000;
+            const PolicyCase& pc = *policies.back();
             const auto& t = pc.times;
             std::fprintf(stderr,
                          "policy of %zu rules: compile %.1f ms, commit %.1f ms (tables %.1f, rows+addr %.1f, "
@@ -362,7 +378,6 @@ int main(int argc, char** argv)
                          n, pc.compile_ms, pc.commit_ms, t.tables_ns / 1e6, t.inner_ns / 1e6, t.install_ns / 1e6,
                          t.flip_ns / 1e6, t.free_ns / 1e6, double(t.rows_bytes) / (1 << 20),
                          double(t.addr_bytes) / (1 << 20));
-            const std::string name = fmt::format("xdpctl_xdp_policy/{}_rules", n);
             benchmark::RegisterBenchmark(name.c_str(), bench_frames, bpf_program__fd(pc.prog->progs.xdpctl_xdp),
                                          pc.frames)
                 ->UseManualTime()
@@ -371,8 +386,10 @@ int main(int argc, char** argv)
         // bench.sh's rule rows, on their one flow.
         std::vector<std::unique_ptr<PolicyCase>> lab;
         for (size_t n : {size_t(1), size_t(10000)}) {
-            lab.push_back(std::make_unique<PolicyCase>(make_lab_case(n)));
             const std::string name = fmt::format("xdpctl_xdp_policy/bench_sh_{}_rules_udp64", n);
+            if (!selected(name))
+                continue;
+            lab.push_back(std::make_unique<PolicyCase>(make_lab_case(n)));
             benchmark::RegisterBenchmark(name.c_str(), bench_prog,
                                          bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp), lab.back()->frames[0])
                 ->UseManualTime()
@@ -380,36 +397,38 @@ int main(int argc, char** argv)
         }
         // A one-field policy (10,000 source /32s) in its own shape and through the tables.
         for (const bool tables : {false, true}) {
-            lab.push_back(std::make_unique<PolicyCase>(make_src32_case(10000, tables)));
             const std::string name = fmt::format("xdpctl_xdp_policy/10000_src32/{}", tables ? "tables" : "one_field");
+            if (!selected(name))
+                continue;
+            lab.push_back(std::make_unique<PolicyCase>(make_src32_case(10000, tables)));
             benchmark::RegisterBenchmark(name.c_str(), bench_frames, bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp),
                                          lab.back()->frames)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }
         // Load balancing: built before any benchmark runs, like the policies.
-        const auto lb = make_lb_case();
-        const int lb_fd = bpf_program__fd(lb->prog->progs.xdpctl_xdp);
-        const auto lb_hit = lb_frame(7);
-        benchmark::RegisterBenchmark("xdpctl_xdp_lb/conntrack_hit", bench_prog, lb_fd, lb_hit)
-            ->UseManualTime()
-            ->Unit(benchmark::kMillisecond);
-        // A packet that is no VIP's while VIPs exist: the cost the LB adds to other traffic.
-        benchmark::RegisterBenchmark("xdpctl_xdp_lb/non_vip_tcp4_64", bench_prog, lb_fd, tcp4)
-            ->UseManualTime()
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark("lb_single_run/empty_xdp", bench_single, empty_fd, lb.get(), false)
-            ->UseManualTime()
-            ->Iterations(5)
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark("lb_single_run/conntrack_hit", bench_single, lb_fd, lb.get(), false)
-            ->UseManualTime()
-            ->Iterations(5)
-            ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark("lb_single_run/new_flow", bench_single, lb_fd, lb.get(), true)
-            ->UseManualTime()
-            ->Iterations(5)
-            ->Unit(benchmark::kMillisecond);
+        const bool lb_wanted = selected("xdpctl_xdp_lb/conntrack_hit") || selected("xdpctl_xdp_lb/non_vip_tcp4_64") ||
+                               selected("lb_single_run/empty_xdp") || selected("lb_single_run/conntrack_hit") ||
+                               selected("lb_single_run/new_flow");
+        const auto lb = lb_wanted ? make_lb_case() : nullptr;
+        if (lb) {
+            const int lb_fd = bpf_program__fd(lb->prog->progs.xdpctl_xdp);
+            const auto lb_hit = lb_frame(7);
+            benchmark::RegisterBenchmark("xdpctl_xdp_lb/conntrack_hit", bench_prog, lb_fd, lb_hit)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+            // A packet that is no VIP's while VIPs exist: the cost the LB adds to other traffic.
+            benchmark::RegisterBenchmark("xdpctl_xdp_lb/non_vip_tcp4_64", bench_prog, lb_fd, tcp4)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+            for (const auto& [name, fd, new_flow] : {std::tuple{"lb_single_run/empty_xdp", empty_fd, false},
+                                                     std::tuple{"lb_single_run/conntrack_hit", lb_fd, false},
+                                                     std::tuple{"lb_single_run/new_flow", lb_fd, true}})
+                benchmark::RegisterBenchmark(name, bench_single, fd, lb.get(), new_flow)
+                    ->UseManualTime()
+                    ->Iterations(5)
+                    ->Unit(benchmark::kMillisecond);
+        }
         benchmark::RunSpecifiedBenchmarks();
         benchmark::Shutdown();
     } catch (const xdpctl::Error& e) {
