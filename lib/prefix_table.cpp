@@ -538,13 +538,15 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         by24 = regrouped;
     }
     // Where each /24's prefixes begin in by24 (4 bytes a group: there may be a million).
+    // A /24 with few of them is a sparse line (abi: XDPCTL_PFX_SPARSE).
+    const auto sparse_group = [&](size_t prefixes) { return limits.sparse && prefixes <= XDPCTL_PFX_SPARSE_PREFIXES; };
     std::vector<uint32_t> group_at;
     for (size_t i = 0; i < by24.size();) {
         size_t j = i;
         while (j < by24.size() && (by24[j].prefix.addr >> 8) == (by24[i].prefix.addr >> 8))
             j++;
         group_at.push_back(uint32_t(i));
-        (limits.sparse && j - i <= XDPCTL_PFX_SPARSE_PREFIXES ? st.v4_sparse_chunks : st.v4_l3_chunks)++;
+        (sparse_group(j - i) ? st.v4_sparse_chunks : st.v4_l3_chunks)++;
         i = j;
     }
     group_at.push_back(uint32_t(by24.size()));
@@ -615,7 +617,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         const struct {
             size_t begin, end;
             bool sparse;
-        } g{group_at[gi], group_at[gi + 1], limits.sparse && group_at[gi + 1] - group_at[gi] <= XDPCTL_PFX_SPARSE_PREFIXES};
+        } g{group_at[gi], group_at[gi + 1], sparse_group(group_at[gi + 1] - group_at[gi])};
         const uint32_t a24 = by24[g.begin].prefix.addr;
         const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
         uint32_t& entry = w[size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a24 >> 8) & 0xff)];

@@ -317,7 +317,7 @@ Policy PolicyStore::commit(Policy next)
     paths.finish();
     if (empty)
         clear_stored(new_gen ^ 1);
-    trace.mark("program shrink");
+    trace.mark("after the flip");  // programs shrunk to the new paths, the empty policy's text cleared
     trace.maps(maps_->last_commit_times());
     return next;
 }
