@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -323,6 +324,53 @@ TEST_F(Upgrade, CountersOfAnotherLayoutCarriedExactly)
     EXPECT_EQ(udp_through(lab, 9, 3), 0);
     EXPECT_EQ(rule(1)["packets"], 8);
     EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
+}
+
+// A load killed anywhere in an upgrade: the next one puts the old maps back and migrates
+// them again; no counter is lost.
+TEST_F(Upgrade, KilledAnywhereTheNextLoadFinishesLosingNoCounter)
+{
+    NetnsLab lab;
+    lab.load();
+    make_state([](const auto& a) { xdpctl_ok(a); });
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    const nlohmann::json r1 = rule(1);
+    const std::string before = state();
+    // Rule counters in 24-byte records again, from what is pinned now.
+    auto make_old = [] {
+        repin(shared_pin("xdpctl_rctr"), BPF_MAP_TYPE_PERCPU_ARRAY, 4, 24, XDPCTL_POL_COUNTER_SLOTS, 0, [](int fd) {
+            copy_percpu(open_pinned(shared_pin("xdpctl_rctr")).get(), fd, sizeof(xdpctl_rule_ctr), 24,
+                        XDPCTL_POL_COUNTER_SLOTS);
+        });
+    };
+    make_old();
+    const auto t0 = Clock::now();
+    CmdResult whole = lab.load_result({"--force"});
+    const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+    ASSERT_EQ(whole.exit_code, 0) << whole;
+    // Other suites on the host take the writer lock now and then: a long wait, not exit 75.
+    std::vector<std::string> argv{xdpctl_bin(), "--wait", "60", "-n", lab.dut().ns, "load", lab.dut().ifname, "--force"};
+    std::mt19937 rng(13);
+    int killed = 0, attempts = 0, put_back = 0;
+    for (; killed < 15 && attempts < 45; attempts++) {
+        make_old();
+        CmdResult r = run_cmd(argv, milliseconds(rng() % uint64_t(took * 9 / 10 + 1)));
+        killed += r.timed_out;
+        CmdResult next = run_cmd(argv, std::chrono::seconds(90));
+        ASSERT_EQ(next.exit_code, 0) << next;
+        put_back += next.out.find("were put back first") != std::string::npos;
+        EXPECT_FALSE(path_exists(shared_pin("upgrade"))) << "old maps left aside";
+        const nlohmann::json now = rule(1);
+        EXPECT_EQ(now["packets"], r1["packets"]) << "killed after part of " << took << " ms";
+        EXPECT_EQ(now["bytes"], r1["bytes"]);
+        EXPECT_EQ(state(), before);
+    }
+    fmt::print("upgrade load ({} ms) killed {} times in {} tries; {} of the next loads put old maps back\n", took,
+               killed, attempts, put_back);
+    EXPECT_EQ(killed, 15);
+    EXPECT_GT(put_back, 0) << "no kill came while the old maps were aside";
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    EXPECT_EQ(rule(1)["packets"], 8);
 }
 
 TEST_F(Upgrade, PolicyMapOfAnUnknownLayoutIsRefusedChangingNothing)

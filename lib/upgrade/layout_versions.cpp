@@ -69,8 +69,6 @@ void record_layout_version()
 
 std::optional<uint32_t> detect_layout_version(const LayoutByName& pinned, const LayoutByName& declared)
 {
-    if (uint32_t rec = recorded_layout_version(); rec && find_layout(rec))
-        return rec;
     // Walk back from this build's layout, one version's changes at a time.
     std::map<std::string, std::optional<MapLayout>> expect(declared.begin(), declared.end());
     const auto& all = known_layouts();

@@ -49,9 +49,9 @@ void record_layout_version();
 // Pinned maps by name, as they are (map_layout()) and as this build declares them.
 using LayoutByName = std::map<std::string, MapLayout>;
 
-// The version whose layout the pinned maps have: the recorded one, else the newest whose
-// maps (this build's, changed back by the steps of the versions after it) they match;
-// none when they match no known version.
+// The newest version whose maps (this build's, changed back by the steps of the versions
+// after it) the pinned maps match; none when they match no known version. (The recorded
+// version, when there is one, is the answer without this.)
 std::optional<uint32_t> detect_layout_version(const LayoutByName& pinned, const LayoutByName& declared);
 
 }  // namespace xdpctl::upgrade

@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -40,6 +43,49 @@ Role role_of(const std::string& name)
     return {Kind::state};
 }
 
+// Where the old maps wait while a load replaces them: moved (bpffs renames pins), not
+// unpinned, so a load killed half-way loses none; the next one puts them back. One pin each,
+// named by its path under the pin root with ':' for '/' (no interface name holds ':').
+std::string aside_dir()
+{
+    return shared_maps_dir() + "/upgrade";
+}
+
+std::string aside_path(const std::string& pin)
+{
+    std::string rel = pin.substr(std::string(kPinRoot).size() + 1);
+    std::replace(rel.begin(), rel.end(), '/', ':');
+    return aside_dir() + "/" + rel;
+}
+
+void move_pin(const std::string& from, const std::string& to)
+{
+    if (rename(from.c_str(), to.c_str()) != 0)
+        fail("cannot move the pin {} to {}: {}", from, to, errno_str(errno));
+}
+
+// Old maps a killed load left aside go back to their pins (replacing new ones it made);
+// returns how many.
+size_t put_back_interrupted()
+{
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(aside_dir(), ec)) {
+        std::string rel = e.path().filename().string();
+        std::replace(rel.begin(), rel.end(), ':', '/');
+        const std::string pin = std::string(kPinRoot) + "/" + rel;
+        if (!path_exists(std::filesystem::path(pin).parent_path().string())) {
+            unpin(e.path().string());  // its interface was unloaded since
+            continue;
+        }
+        unpin(pin);
+        move_pin(e.path().string(), pin);
+        n++;
+    }
+    rmdir(aside_dir().c_str());
+    return n;
+}
+
 bool is_shared(const std::string& pin)
 {
     return pin.rfind(shared_maps_dir() + "/", 0) == 0;
@@ -63,9 +109,10 @@ MapUpgrade::~MapUpgrade()
     for (auto& r : replaced_)
         try {
             unpin(r.pin);
-            pin_fd(r.old_fd.get(), r.pin);
+            move_pin(aside_path(r.pin), r.pin);
         } catch (...) {
         }
+    rmdir(aside_dir().c_str());
 }
 
 void MapUpgrade::detect_once(bpf_object* obj)
@@ -73,6 +120,8 @@ void MapUpgrade::detect_once(bpf_object* obj)
     if (detected_)
         return;
     detected_ = true;
+    if (size_t n = put_back_interrupted())
+        notes_.push_back(fmt::format("{} map(s) an interrupted upgrade had replaced were put back first", n));
     LayoutByName pinned, declared;
     bpf_map* map;
     bpf_object__for_each_map(map, obj)
@@ -84,7 +133,8 @@ void MapUpgrade::detect_once(bpf_object* obj)
         if (UniqueFd fd = open_pinned(pin))
             pinned[bpf_map__name(map)] = map_layout(fd.get(), pin);
     }
-    from_version_ = detect_layout_version(pinned, declared);
+    const uint32_t rec = recorded_layout_version();
+    from_version_ = rec && find_layout(rec) ? std::optional<uint32_t>(rec) : detect_layout_version(pinned, declared);
 }
 
 void MapUpgrade::before_load(bpf_object* obj)
@@ -119,8 +169,9 @@ void MapUpgrade::before_load(bpf_object* obj)
              "load balancer and counters they hold)",
              version_name(from_version_), kLayoutVersion, refused);
     for (auto& r : todo) {
-        // libbpf creates and pins the new map during the load; the old one stays open here.
-        unpin(r.pin);
+        // libbpf creates and pins the new map during the load; the old one waits aside.
+        make_pin_dir(aside_dir());
+        move_pin(r.pin, aside_path(r.pin));
         replaced_.push_back(std::move(r));
     }
 }
@@ -143,7 +194,7 @@ void MapUpgrade::after_load(bpf_object* obj)
 std::vector<std::string> MapUpgrade::after_swap()
 {
     finished_ = true;
-    std::vector<std::string> notes;
+    std::vector<std::string> notes = std::move(notes_);
     if (!carries_.empty()) {
         wait_for_runs();  // no packet is still counted into an old map
         for (auto& c : carries_)
@@ -155,6 +206,9 @@ std::vector<std::string> MapUpgrade::after_swap()
     for (const auto& r : replaced_)
         notes.push_back(fmt::format("{} recreated in this build's layout{}", r.pin,
                                     r.counters ? ", its counters carried over" : " (it starts empty)"));
+    for (const auto& r : replaced_)
+        unpin(aside_path(r.pin));
+    rmdir(aside_dir().c_str());
     record_layout_version();
     return notes;
 }

@@ -7,8 +7,9 @@
 //   state      (the policy, its compiled tables, the LB's VIPs and backends)  only by a step
 //              of layout_versions.h; none is needed up to kLayoutVersion, so a difference
 //              here is refused before anything changed
-// The old maps are unpinned (kept open) before the object's load, so libbpf creates and pins
-// new ones; a load that fails puts them back. Programs still run on the old maps until the
+// The old maps are moved aside (maps/upgrade/) before the object's load, so libbpf creates
+// and pins new ones; a load that fails puts them back, and so does the next load after one
+// killed half-way (before the swap, or after it: the old counters are then carried again). Programs still run on the old maps until the
 // swap (bpf_link_update: each packet runs the old or the new program), then what the old
 // counters took meanwhile is added (after_swap).
 #pragma once
@@ -34,9 +35,9 @@ public:
     MapUpgrade(const MapUpgrade&) = delete;
     MapUpgrade& operator=(const MapUpgrade&) = delete;
 
-    // Before Skel::load, after the pin paths are set: unpins each map to migrate; throws,
-    // having changed nothing, when one cannot be (a `state` map). `others`: interfaces
-    // besides this one that run on the shared maps (named in the notes).
+    // Before Skel::load, after the pin paths are set: moves aside each map to migrate (the
+    // first call first puts back what a killed load left aside); throws, having changed
+    // nothing, when one cannot be migrated (a `state` map).
     void before_load(bpf_object* obj);
     // After the load: counters copied into the new maps.
     void after_load(bpf_object* obj);
@@ -60,6 +61,7 @@ private:
 
     std::vector<Replaced> replaced_;
     std::vector<std::unique_ptr<CounterCarry>> carries_;
+    std::vector<std::string> notes_;
     std::optional<uint32_t> from_version_;
     bool detected_ = false;
     bool finished_ = false;
