@@ -4,14 +4,15 @@
 //   counters   (per-rule, per-interface, LB)  recreated, carried exactly (counter_carry.h)
 //   restart    (rate buckets, the load record) recreated empty; the load rewrites the record
 //   conntrack  the LB's connection table: lib/lb/conntrack_table.h converts and copies it
-//   state      (the policy, its compiled tables, the LB's VIPs and backends)  only by a step
-//              of layout_versions.h; none is needed up to kLayoutVersion, so a difference
-//              here is refused before anything changed
+//   state      (the policy, its compiled tables, the LB's VIPs and backends)  refused before
+//              anything changed: no version up to kLayoutVersion changed one, and the first
+//              that does adds here the code that reads it through the old layout and applies
+//              it to the new (layout_versions.h names the step)
 // The old maps are moved aside (maps/upgrade/) before the object's load, so libbpf creates
 // and pins new ones; a load that fails puts them back, and so does the next load after one
-// killed half-way (before the swap, or after it: the old counters are then carried again). Programs still run on the old maps until the
-// swap (bpf_link_update: each packet runs the old or the new program), then what the old
-// counters took meanwhile is added (after_swap).
+// killed half-way (before the swap, or after it: the old counters are then carried again).
+// Programs still run on the old maps until the swap (bpf_link_update: each packet runs the
+// old or the new program), then what the old counters took meanwhile is added (after_swap).
 #pragma once
 
 #include <cstdint>
