@@ -57,8 +57,9 @@ bool needs_reload(const std::optional<uint32_t>& have, uint32_t want, bool exact
     return have && (exact ? *have != want : !paths_cover(*have, want));
 }
 
-// Waits until every program run that started before has finished (one RCU grace period): an
-// update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it writes (a
+}  // namespace
+
+// An update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it writes (a
 // private one here). After a reload, before the change: a packet that took the replaced
 // program just before the swap must not read what the change writes.
 void wait_for_runs()
@@ -70,8 +71,6 @@ void wait_for_runs()
     if (!outer || bpf_map_update_elem(outer.get(), &key, &value, BPF_ANY) != 0)
         fail("cannot wait for the programs running: {}", errno_str(errno));
 }
-
-}  // namespace
 
 bool paths_cover(uint32_t have, uint32_t need)
 {

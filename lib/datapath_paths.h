@@ -36,6 +36,10 @@ struct DatapathPaths {
     bool covers(const DatapathPaths& o) const;
 };
 
+// Waits until every program run that started before has finished (one RCU grace period): a
+// packet that took a replaced program just before the swap is done with the maps it read.
+void wait_for_runs();
+
 // Whether a program with the paths `have` decides every generation that needs `need`: it has
 // them, or has the tables, which decide any generation (abi: xdpctl_pol_dir_hdr.decide).
 bool paths_cover(uint32_t have, uint32_t need);

@@ -30,6 +30,7 @@
 #include "pin_target.h"
 #include "skeleton.h"
 #include "system_checks.h"
+#include "upgrade/map_upgrade.h"
 #include "xdpctl_tc.skel.h"
 #include "xdpctl_xdp.skel.h"
 
@@ -138,7 +139,8 @@ template <typename Skel>
 SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malformed,
                             const char* what, const std::function<void(Skel*)>& configure = {},
                             uint32_t lb_conntrack = 0, bool explain = false,
-                            std::vector<std::string>* notes = nullptr)
+                            std::vector<std::string>* notes = nullptr,
+                            upgrade::MapUpgrade* upgrade = nullptr)
 {
     libbpf_log_start();
     SkelPtr<Skel> s{Skel::open()};
@@ -154,6 +156,8 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
     } else {
         make_pin_dir(shared_maps_dir());
         set_pin_paths(s->obj, pins);
+        if (upgrade)
+            upgrade->before_load(s->obj);
         ct.emplace(s->obj, lb_conntrack, other_loaded_ifaces(pins));
     }
     if (int err = Skel::load(s.get()); err) {
@@ -170,6 +174,8 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
         for (auto& n : ct->finish(bpf_map__fd(map)))
             if (notes)
                 notes->push_back(std::move(n));
+    if (upgrade)
+        upgrade->after_load(s->obj);
     return s;
 }
 
@@ -276,6 +282,7 @@ struct Loader {
     std::optional<xdpctl_iface_meta> old;
     LoadResult res;
     PendingPins pending;
+    upgrade::MapUpgrade upgrade;  // pinned maps of another layout (an upgrade)
     bool clsact_attached_here = false;
     bool clsact_created_here = false;
 
@@ -486,11 +493,11 @@ struct Loader {
             xs = open_and_load<xdpctl_xdp>(
                 &pins, opts.malformed, "XDP",
                 [&](xdpctl_xdp* s) { configure_xdp(s, opts.iface.ifname, res.meta.iif_key, paths.xdp()); },
-                opts.lb_conntrack, false, &res.notes);
+                opts.lb_conntrack, false, &res.notes, &upgrade);
         if (want_tc())
             ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC", [&](xdpctl_tc* s) {
                 configure_tc(s, want_xdp(), res.meta.iif_key, paths.tc());
-            });
+            }, 0, false, nullptr, &upgrade);
 
         res.meta.abi_version = XDPCTL_ABI_VERSION;
         res.meta.ifindex = ifindex;
@@ -512,6 +519,14 @@ struct Loader {
             pending.pin_all();
             write_meta(pins, res.meta);
             record_netns_name(netns_id, opts.iface.netns);
+            // Shared maps recreated in a new layout: every other interface onto them too,
+            // before what the old maps counted meanwhile is added.
+            if (upgrade.replaced_shared())
+                for (const auto& i : pinned_ifaces())
+                    if (i.dir != pins.dir && IfacePins(i.dir).attached())
+                        reload_iface_programs(i, paths.xdp(), paths.tc(), &upgrade);
+            for (auto& n : upgrade.after_swap())
+                res.notes.push_back(std::move(n));
         } catch (...) {
             pending.rollback();
             if (clsact_attached_here && !old)
@@ -550,7 +565,7 @@ SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed, uint32_t i
 }
 
 void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp_paths,
-                           std::optional<uint32_t> tc_paths)
+                           std::optional<uint32_t> tc_paths, upgrade::MapUpgrade* upgrade)
 {
     IfacePins pins(iface.dir);
     const auto meta = pins.read_meta();
@@ -567,14 +582,14 @@ void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp
         UniqueFd link = open_pinned(pins.link_xdp);
         auto xs = open_and_load<xdpctl_xdp>(&pins, malformed, "XDP", [&](xdpctl_xdp* s) {
             configure_xdp(s, name, meta->iif_key, *xdp_paths);
-        });
+        }, 0, false, nullptr, upgrade);
         if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xs->progs.xdpctl_xdp), nullptr) : -ENOENT)
             fail("cannot replace the XDP program on {}: {}", display, errno_str(err));
     }
     if (tc_paths && (meta->hooks & XDPCTL_HOOKS_TC)) {
         auto ts = open_and_load<xdpctl_tc>(&pins, malformed, "TC", [&](xdpctl_tc* s) {
             configure_tc(s, meta->hooks & XDPCTL_HOOKS_XDP, meta->iif_key, *tc_paths);
-        });
+        }, 0, false, nullptr, upgrade);
         const int in = bpf_program__fd(ts->progs.xdpctl_tc_in), eg = bpf_program__fd(ts->progs.xdpctl_tc_eg);
         if (meta->tc_attach == XDPCTL_TC_CLSACT) {
             // Our filter (own handle and priority) replaced in place, and its pin with it.

@@ -23,6 +23,10 @@ struct xdpctl_tc;
 
 namespace xdpctl {
 
+namespace upgrade {
+class MapUpgrade;
+}
+
 enum class HookSelection { xdp, tc, both };
 
 struct LoadOptions {
@@ -68,9 +72,10 @@ SkelPtr<xdpctl_tc> load_explain_tc(xdpctl_malformed_action malformed, uint32_t i
 // The programs attached on `iface` reloaded with these paths (datapath_paths.h; none: that
 // object is left as it is), everything else as the load set it, and swapped in atomically:
 // bpf_link_update, or the clsact filter replaced in place. The maps are the pinned ones, so
-// counters and connections are kept.
+// counters and connections are kept. `upgrade`: a load's migration of maps of another layout
+// (upgrade/map_upgrade.h), which this interface's maps join.
 void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp_paths,
-                           std::optional<uint32_t> tc_paths);
+                           std::optional<uint32_t> tc_paths, upgrade::MapUpgrade* upgrade = nullptr);
 
 std::string xdp_mode_name(__u32 mode);    // "native", "skb", "none"
 std::string tc_attach_name(__u32 how);    // "tcx", "clsact", "none"

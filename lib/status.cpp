@@ -109,7 +109,8 @@ std::vector<MapStatus> collect_shared_maps()
     std::error_code ec;
     std::vector<std::string> pins;
     for (const auto& e : std::filesystem::directory_iterator(shared_maps_dir(), ec))
-        pins.push_back(e.path().string());
+        if (!e.is_directory())  // layout/ and upgrade/ (lib/upgrade/) hold no map
+            pins.push_back(e.path().string());
     std::sort(pins.begin(), pins.end());
     for (const auto& pin : pins) {
         UniqueFd fd = open_pinned(pin);

@@ -231,6 +231,21 @@ nlohmann::json xdpctl_json(const std::vector<std::string>& args)
     return nlohmann::json::parse(r.out);
 }
 
+nlohmann::json xdpctl_lb_config()
+{
+    nlohmann::json lb = xdpctl_json({"lb", "list", "--json"});
+    for (auto& v : lb["vips"]) {
+        v.erase("packets");
+        v.erase("bytes");
+        for (auto& b : v["backends"]) {
+            b.erase("packets");
+            b.erase("bytes");
+        }
+    }
+    lb.erase("counters");
+    return lb;
+}
+
 void xdpctl_clear_policy()
 {
     xdpctl_ok({"apply", write_temp_file("default pass\n", "empty-policy")});

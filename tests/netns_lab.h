@@ -64,6 +64,8 @@ CmdResult xdpctl(const std::vector<std::string>& args);
 std::string write_temp_file(const std::string& text, const std::string& tag);
 // `xdpctl export`'s output; throws when it fails.
 std::string xdpctl_export();
+// `xdpctl lb list --json` without its counters: the load balancer's configuration.
+nlohmann::json xdpctl_lb_config();
 // `xdpctl ARGS`, which must succeed (a test failure with its output otherwise).
 void xdpctl_ok(const std::vector<std::string>& args);
 // The output of `xdpctl ARGS` (a --json command), parsed; a test failure if it fails.

@@ -78,19 +78,7 @@ protected:
         bool operator==(const State&) const = default;
     };
 
-    static State state()
-    {
-        nlohmann::json lb = xdpctl_json({"lb", "list", "--json"});
-        for (auto& v : lb["vips"]) {
-            v.erase("packets");
-            v.erase("bytes");
-            for (auto& b : v["backends"]) {
-                b.erase("packets");
-                b.erase("bytes");
-            }
-        }
-        return {xdpctl_export(), lb.dump()};
-    }
+    static State state() { return {xdpctl_export(), xdpctl_lb_config().dump()}; }
 
     // The lab's interface as `status --json` shows it; "" when it is not listed.
     static std::string iface_state(const NetnsLab& lab)

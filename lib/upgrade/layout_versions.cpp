@@ -1,0 +1,91 @@
+#include "upgrade/layout_versions.h"
+
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "iface_pins.h"
+#include "iface_ref.h"
+
+namespace fs = std::filesystem;
+
+namespace xdpctl::upgrade {
+
+namespace {
+std::string record_dir()
+{
+    return shared_maps_dir() + "/layout";
+}
+}  // namespace
+
+const std::vector<KnownLayout>& known_layouts()
+{
+    static const std::vector<KnownLayout> versions = {
+        {1,
+         "xdpctl 0.1.0 (37fd14d .. 959f0e3, 2026-11-25)",
+         {
+             // One connection table per CPU: a flow seen on two CPUs had two entries.
+             {"xdpctl_lb_ct", MapLayout{BPF_MAP_TYPE_LRU_PERCPU_HASH, 40, 16, 65536, 0},
+              "converted to one table for all CPUs, its connections copied (lib/lb/conntrack_table.h)"},
+             {"xdpctl_psmall", std::nullopt, "created empty; commits fill it once it is pinned"},
+             {"xdpctl_pdecide", std::nullopt, "created empty; commits fill it once it is pinned"},
+         }},
+        {2, "xdpctl after 0.1.0 (this build)", {}},
+    };
+    return versions;
+}
+
+const KnownLayout* find_layout(uint32_t version)
+{
+    for (const auto& v : known_layouts())
+        if (v.version == version)
+            return &v;
+    return nullptr;
+}
+
+uint32_t recorded_layout_version()
+{
+    std::error_code ec;
+    uint32_t found = 0;
+    for (const auto& e : fs::directory_iterator(record_dir(), ec)) {
+        try {
+            found = std::max<uint32_t>(found, uint32_t(std::stoul(e.path().filename().string())));
+        } catch (const std::exception&) {
+        }
+    }
+    return found;
+}
+
+void record_layout_version()
+{
+    if (recorded_layout_version() == kLayoutVersion)
+        return;
+    remove_pin_tree(record_dir());
+    make_pin_dir(record_dir() + "/" + std::to_string(kLayoutVersion));
+}
+
+std::optional<uint32_t> detect_layout_version(const LayoutByName& pinned, const LayoutByName& declared)
+{
+    // Walk back from this build's layout, one version's changes at a time.
+    std::map<std::string, std::optional<MapLayout>> expect(declared.begin(), declared.end());
+    const auto& all = known_layouts();
+    for (auto v = all.rbegin(); v != all.rend(); ++v) {
+        for (const auto& c : v->to_next)
+            expect[c.name] = c.before;
+        bool match = true;
+        for (const auto& [name, want] : expect) {
+            auto got = pinned.find(name);
+            // A map this build adds that nothing pinned yet says nothing about the version.
+            if (got != pinned.end() && (!want || !got->second.same_format(*want)))
+                match = false;
+        }
+        if (match)
+            return v->version;
+    }
+    return std::nullopt;
+}
+
+}  // namespace xdpctl::upgrade

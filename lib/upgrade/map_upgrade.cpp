@@ -1,0 +1,221 @@
+#include "upgrade/map_upgrade.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+
+#include "datapath_paths.h"
+#include "error.h"
+#include "iface_pins.h"
+#include "iface_ref.h"
+#include "upgrade/map_layout.h"
+
+namespace xdpctl::upgrade {
+
+namespace {
+
+enum class Kind { counters, restart, conntrack, state };
+
+struct Role {
+    Kind kind;
+    uint64_t latest_words = 0;  // counters: the u64 words that hold a time
+};
+
+// What each map holds, for a layout change. A map not named here holds `state`.
+Role role_of(const std::string& name)
+{
+    if (name == "xdpctl_rctr")  // xdpctl_rule_ctr: packets, bytes, last_hit_ns, last_hit_jiffies
+        return {Kind::counters, 0b1100};
+    if (name == "xdpctl_stats" || name == "xdpctl_lb_stats" || name == "xdpctl_lb_vctr" ||
+        name == "xdpctl_lb_bctr")
+        return {Kind::counters};
+    if (name == "xdpctl_rrate" || name == "xdpctl_meta")
+        return {Kind::restart};
+    if (name == "xdpctl_lb_ct")
+        return {Kind::conntrack};
+    return {Kind::state};
+}
+
+// Where the old maps wait while a load replaces them: moved (bpffs renames pins), not
+// unpinned, so a load killed half-way loses none; the next one puts them back. One pin each,
+// named by its path under the pin root with ':' for '/' (no interface name holds ':').
+std::string aside_dir()
+{
+    return shared_maps_dir() + "/upgrade";
+}
+
+std::string aside_path(const std::string& pin)
+{
+    std::string rel = pin.substr(std::string(kPinRoot).size() + 1);
+    std::replace(rel.begin(), rel.end(), '/', ':');
+    return aside_dir() + "/" + rel;
+}
+
+void move_pin(const std::string& from, const std::string& to)
+{
+    if (rename(from.c_str(), to.c_str()) != 0)
+        fail("cannot move the pin {} to {}: {}", from, to, errno_str(errno));
+}
+
+// Old maps a killed load left aside go back to their pins (replacing new ones it made);
+// returns how many.
+size_t put_back_interrupted()
+{
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(aside_dir(), ec)) {
+        std::string rel = e.path().filename().string();
+        std::replace(rel.begin(), rel.end(), ':', '/');
+        const std::string pin = std::string(kPinRoot) + "/" + rel;
+        if (!path_exists(std::filesystem::path(pin).parent_path().string())) {
+            unpin(e.path().string());  // its interface was unloaded since
+            continue;
+        }
+        unpin(pin);
+        move_pin(e.path().string(), pin);
+        n++;
+    }
+    rmdir(aside_dir().c_str());
+    return n;
+}
+
+bool is_shared(const std::string& pin)
+{
+    return pin.rfind(shared_maps_dir() + "/", 0) == 0;
+}
+
+std::string version_name(const std::optional<uint32_t>& v)
+{
+    if (!v)
+        return "an unknown layout";
+    const KnownLayout* k = find_layout(*v);
+    return fmt::format("layout version {} ({})", *v, k ? k->pinned_by : "?");
+}
+
+}  // namespace
+
+MapUpgrade::~MapUpgrade()
+{
+    if (finished_)
+        return;
+    // The load failed: the maps it replaced go back under their pins.
+    for (auto& r : replaced_)
+        try {
+            unpin(r.pin);
+            move_pin(aside_path(r.pin), r.pin);
+        } catch (...) {
+        }
+    rmdir(aside_dir().c_str());
+}
+
+void MapUpgrade::detect_once(bpf_object* obj)
+{
+    if (detected_)
+        return;
+    detected_ = true;
+    if (size_t n = put_back_interrupted())
+        notes_.push_back(fmt::format("{} map(s) an interrupted upgrade had replaced were put back first", n));
+    LayoutByName pinned, declared;
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj)
+    {
+        const char* pin = bpf_map__pin_path(map);
+        if (bpf_map__is_internal(map) || !pin)
+            continue;
+        declared[bpf_map__name(map)] = declared_layout(map);
+        if (UniqueFd fd = open_pinned(pin))
+            pinned[bpf_map__name(map)] = map_layout(fd.get(), pin);
+    }
+    const uint32_t rec = recorded_layout_version();
+    from_version_ = rec && find_layout(rec) ? std::optional<uint32_t>(rec) : detect_layout_version(pinned, declared);
+}
+
+void MapUpgrade::before_load(bpf_object* obj)
+{
+    detect_once(obj);
+    std::vector<Replaced> todo;
+    std::string refused;
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj)
+    {
+        const char* pin = bpf_map__pin_path(map);
+        if (bpf_map__is_internal(map) || !pin)
+            continue;
+        const std::string name = bpf_map__name(map);
+        const Role role = role_of(name);
+        UniqueFd fd = open_pinned(pin);
+        if (!fd || role.kind == Kind::conntrack)
+            continue;
+        const MapLayout have = map_layout(fd.get(), pin);
+        const MapLayout want = declared_layout(map);
+        if (have == want)
+            continue;
+        if (role.kind == Kind::state) {
+            refused += fmt::format("\n  {}: pinned {}, this build {}", pin, have.describe(), want.describe());
+            continue;
+        }
+        todo.push_back({name, pin, std::move(fd), role.kind == Kind::counters, role.latest_words, is_shared(pin)});
+    }
+    if (!refused.empty())
+        fail("the pinned maps have {}; this build's is version {} and no migration is known for:{}\n"
+             "nothing was changed; 'xdpctl unload --all' removes every pin (and the policy, sets, "
+             "load balancer and counters they hold)",
+             version_name(from_version_), kLayoutVersion, refused);
+    for (auto& r : todo) {
+        // libbpf creates and pins the new map during the load; the old one waits aside.
+        make_pin_dir(aside_dir());
+        move_pin(r.pin, aside_path(r.pin));
+        replaced_.push_back(std::move(r));
+    }
+}
+
+void MapUpgrade::after_load(bpf_object* obj)
+{
+    for (auto& r : replaced_) {
+        if (!r.counters || std::any_of(carries_.begin(), carries_.end(),
+                                       [&](const auto& c) { return c->name() == r.pin; }))
+            continue;
+        bpf_map* map = bpf_object__find_map_by_name(obj, r.name.c_str());
+        if (!map || !bpf_map__pin_path(map) || r.pin != bpf_map__pin_path(map))
+            continue;
+        carries_.push_back(std::make_unique<CounterCarry>(r.pin, UniqueFd{dup(r.old_fd.get())},
+                                                          dup_map_fd(map), r.latest_words));
+        carries_.back()->copy();
+    }
+}
+
+std::vector<std::string> MapUpgrade::after_swap()
+{
+    finished_ = true;
+    std::vector<std::string> notes = std::move(notes_);
+    if (!carries_.empty()) {
+        wait_for_runs();  // no packet is still counted into an old map
+        for (auto& c : carries_)
+            c->add_since_copy();
+    }
+    if (from_version_ != kLayoutVersion)
+        notes.push_back(fmt::format("the pinned maps had {}; now version {}", version_name(from_version_),
+                                    kLayoutVersion));
+    for (const auto& r : replaced_)
+        notes.push_back(fmt::format("{} recreated in this build's layout{}", r.pin,
+                                    r.counters ? ", its counters carried over" : " (it starts empty)"));
+    for (const auto& r : replaced_)
+        unpin(aside_path(r.pin));
+    rmdir(aside_dir().c_str());
+    record_layout_version();
+    return notes;
+}
+
+bool MapUpgrade::replaced_shared() const
+{
+    return std::any_of(replaced_.begin(), replaced_.end(), [](const Replaced& r) { return r.shared; });
+}
+
+}  // namespace xdpctl::upgrade

@@ -1,0 +1,71 @@
+// A load across a pinned-layout change (`load --force` of a build whose maps differ from the
+// pinned ones): every pinned map whose type, key or value size differs from what this build
+// declares is migrated by its kind, not refused by libbpf:
+//   counters   (per-rule, per-interface, LB)  recreated, carried exactly (counter_carry.h)
+//   restart    (rate buckets, the load record) recreated empty; the load rewrites the record
+//   conntrack  the LB's connection table: lib/lb/conntrack_table.h converts and copies it
+//   state      (the policy, its compiled tables, the LB's VIPs and backends)  refused before
+//              anything changed: no version up to kLayoutVersion changed one, and the first
+//              that does adds here the code that reads it through the old layout and applies
+//              it to the new (layout_versions.h names the step)
+// The old maps are moved aside (maps/upgrade/) before the object's load, so libbpf creates
+// and pins new ones; a load that fails puts them back, and so does the next load after one
+// killed half-way (before the swap, or after it: the old counters are then carried again).
+// Programs still run on the old maps until the swap (bpf_link_update: each packet runs the
+// old or the new program), then what the old counters took meanwhile is added (after_swap).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "unique_fd.h"
+#include "upgrade/counter_carry.h"
+#include "upgrade/layout_versions.h"
+
+struct bpf_object;
+
+namespace xdpctl::upgrade {
+
+class MapUpgrade {
+public:
+    MapUpgrade() = default;
+    ~MapUpgrade();
+    MapUpgrade(const MapUpgrade&) = delete;
+    MapUpgrade& operator=(const MapUpgrade&) = delete;
+
+    // Before Skel::load, after the pin paths are set: moves aside each map to migrate (the
+    // first call first puts back what a killed load left aside); throws, having changed
+    // nothing, when one cannot be migrated (a `state` map).
+    void before_load(bpf_object* obj);
+    // After the load: counters copied into the new maps.
+    void after_load(bpf_object* obj);
+    // After every program was swapped: waits out runs of the old ones, adds what their
+    // counters took since the copy, records kLayoutVersion. Returns what happened, for notes.
+    std::vector<std::string> after_swap();
+    // Whether a shared map (not one interface's) was replaced: the programs of the other
+    // interfaces must be reloaded too, or they keep running on the old maps.
+    bool replaced_shared() const;
+
+private:
+    struct Replaced {
+        std::string name;
+        std::string pin;
+        UniqueFd old_fd;
+        bool counters = false;
+        uint64_t latest_words = 0;
+        bool shared = false;
+    };
+    void detect_once(bpf_object* obj);
+
+    std::vector<Replaced> replaced_;
+    std::vector<std::unique_ptr<CounterCarry>> carries_;
+    std::vector<std::string> notes_;
+    std::optional<uint32_t> from_version_;
+    bool detected_ = false;
+    bool finished_ = false;
+};
+
+}  // namespace xdpctl::upgrade
