@@ -44,7 +44,7 @@ struct Sources {
     std::optional<policy::RuleListing> rules;
     std::optional<LbData> lb;
     bool bpf_stats = false;
-    std::vector<IfaceStatus> progs;  // only with kernel.bpf_stats_enabled
+    std::vector<IfaceStatus> progs;
 };
 
 std::vector<IfaceSnapshot> read_ifaces(std::vector<std::string>& errors)
@@ -199,7 +199,8 @@ void write_lb(Exposition& x, const LbData& d)
 void write_programs(Exposition& x, const Sources& s)
 {
     x.family("xdpctl_bpf_stats_enabled", "gauge",
-             "1 when kernel.bpf_stats_enabled is on: only then are program run counts and times kept");
+             "1 when kernel.bpf_stats_enabled is on: program runs and run time are counted then (or "
+             "while a BPF_ENABLE_STATS fd is open)");
     x.sample({}, uint64_t(s.bpf_stats));
     for (bool time : {false, true}) {
         x.family(time ? "xdpctl_program_run_seconds_total" : "xdpctl_program_runs_total", "counter",
@@ -235,9 +236,10 @@ Scrape scrape_metrics()
             s.lb = read_lb();
     }));
     parts.emplace_back("programs", read_part("programs", out.errors, [&] {
+        // Always read: the kernel also counts while a BPF_ENABLE_STATS fd is open, which the
+        // sysctl does not show; with neither, the counts stay as they were (0 at first).
         s.bpf_stats = bpf_stats_enabled();
-        if (s.bpf_stats)
-            s.progs = collect_status();
+        s.progs = collect_status();
     }));
 
     Exposition x;
