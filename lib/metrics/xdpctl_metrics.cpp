@@ -126,23 +126,19 @@ void write_rules(Exposition& x, const policy::RuleListing& l)
 {
     using namespace policy;
     const auto order = evaluation_order(l.policy);
-    std::vector<std::string> ids, actions;  // label values outlive the samples' views
-    ids.reserve(order.size());
-    actions.reserve(order.size());
-    for (const Rule* r : order) {
-        ids.push_back(std::to_string(r->id));
-        actions.push_back(action_name(r->action.kind));
-    }
+    std::vector<std::string> labels;  // each rule's, formatted once for both families
+    labels.reserve(order.size());
+    for (const Rule* r : order)
+        labels.push_back(Exposition::format_labels({{"id", std::to_string(r->id)},
+                                                    {"action", action_name(r->action.kind)},
+                                                    {"dir", r->dir == Direction::egress ? "egress" : "ingress"}}));
     for (bool bytes : {false, true}) {
         x.family(bytes ? "xdpctl_rule_bytes_total" : "xdpctl_rule_packets_total", "counter",
                  fmt::format("{} that matched a rule (xdpctl rule list)", bytes ? "Bytes" : "Packets"));
         for (size_t k = 0; k < order.size(); k++) {
             auto it = l.counters.find(order[k]->id);
             const RuleCounters c = it == l.counters.end() ? RuleCounters{} : it->second;
-            x.sample({{"id", ids[k]},
-                      {"action", actions[k]},
-                      {"dir", order[k]->dir == Direction::egress ? "egress" : "ingress"}},
-                     bytes ? c.bytes : c.packets);
+            x.sample_formatted(labels[k], bytes ? c.bytes : c.packets);
         }
     }
     x.family("xdpctl_policy_rules", "gauge", "Rules in the committed policy");
