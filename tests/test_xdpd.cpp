@@ -97,6 +97,8 @@ public:
         posix_spawn_file_actions_destroy(&fa);
         if (rc != 0)
             throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], strerror(rc)));
+        // Killed too when meson's time limit kills the test before the destructor runs.
+        emergency_slot_ = register_emergency_cleanup(fmt::format("kill -9 {} 2>/dev/null", pid_));
     }
     ~ChildProcess()
     {
@@ -104,6 +106,8 @@ public:
             kill(pid_, SIGKILL);
             waitpid(pid_, nullptr, 0);
         }
+        if (emergency_slot_ >= 0)
+            release_emergency_cleanup(emergency_slot_);
         unlink(log_.c_str());
     }
     ChildProcess(const ChildProcess&) = delete;
@@ -141,6 +145,23 @@ public:
 private:
     std::string log_;
     pid_t pid_ = -1;
+    int emergency_slot_ = -1;
+};
+
+// A directory under /tmp, removed with everything in it on the way out.
+struct TempDir {
+    explicit TempDir(const std::string& tag)
+        : path(fs::temp_directory_path() / fmt::format("xdpctl-test-{}-{}", tag, getpid()))
+    {
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir()
+    {
+        std::error_code ignored;
+        fs::remove_all(path, ignored);
+    }
+    fs::path path;
 };
 
 UniqueFd connect_to(uint16_t port)
@@ -327,8 +348,8 @@ TEST(XdpdUnit, PassesSystemdAnalyzeVerify)
     const auto exec = unit.find("ExecStart=");
     const auto bin_end = unit.find(' ', exec);
     std::string local = unit.substr(0, exec) + "ExecStart=" + xdpd_bin() + unit.substr(bin_end);
-    const fs::path dir = fs::temp_directory_path() / fmt::format("xdpctl-test-unit-{}", getpid());
-    fs::create_directories(dir);
+    const TempDir tmp("unit");
+    const fs::path& dir = tmp.path;
     auto verify = [&](const std::string& text) {
         std::ofstream(dir / "xdpd.service") << text;
         return run_cmd({"systemd-analyze", "verify", (dir / "xdpd.service").string()}, 30s);
@@ -341,7 +362,6 @@ TEST(XdpdUnit, PassesSystemdAnalyzeVerify)
     broken.replace(broken.find("Type=notify"), 11, "Type=notifyy");
     CmdResult bad = verify(broken);
     EXPECT_TRUE(bad.exit_code != 0 || !bad.err.empty()) << bad;
-    fs::remove_all(dir);
 }
 
 // ---- root: real daemons ------------------------------------------------------------------
@@ -490,7 +510,8 @@ TEST_F(Xdpd, PrometheusScrapesTheSameNumbers)
     const nlohmann::json stats = xdpctl_json({"stats", "--all", "--json"});
     const nlohmann::json rules = xdpctl_json({"rule", "list", "--json"});
 
-    const fs::path dir = fs::temp_directory_path() / fmt::format("xdpctl-test-prom-{}", getpid());
+    const TempDir tmp("prometheus");
+    const fs::path& dir = tmp.path;
     fs::create_directories(dir / "data");
     std::ofstream(dir / "prometheus.yml") << fmt::format(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
@@ -537,7 +558,6 @@ TEST_F(Xdpd, PrometheusScrapesTheSameNumbers)
         std::this_thread::sleep_for(500ms);
     }
     EXPECT_EQ(last, want) << "prometheus:\n" << prom.output().substr(0, 3000);
-    fs::remove_all(dir);
 }
 
 // 404, 405, 431, 400; a slow client holds a connection while another scrape is answered, and
