@@ -148,6 +148,12 @@ private:
     int emergency_slot_ = -1;
 };
 
+// A file removed on the way out.
+struct RemovedFile {
+    std::string path;
+    ~RemovedFile() { unlink(path.c_str()); }
+};
+
 // A directory under /tmp, removed with everything in it on the way out.
 struct TempDir {
     explicit TempDir(const std::string& tag)
@@ -467,10 +473,10 @@ TEST_F(Xdpd, MetricsEqualTheCliAndPassPromtool)
     // The format, by Prometheus' own checker (lint included).
     if (system("command -v promtool >/dev/null") == 0) {
         const std::string f = write_temp_file(text, "metrics");
+        const RemovedFile metrics_file{f};
         CmdResult c = run_cmd({"sh", "-c", "promtool check metrics < " + f}, 30s);
         EXPECT_EQ(c.exit_code, 0) << c;
         EXPECT_EQ(c.out + c.err, "") << c;
-        unlink(f.c_str());
     } else {
         ADD_FAILURE() << "promtool is missing (scripts/setup.sh installs the prometheus package)";
     }
@@ -587,6 +593,7 @@ TEST_F(Xdpd, BadRequestsAndSlowClients)
 {
     const uint16_t port = free_port();
     const std::string conf = write_temp_file("http-timeout = 2\n", "xdpd-conf");
+    const RemovedFile conf_file{conf};
     auto d = start_xdpd(port, {"--config", conf});
 
     EXPECT_EQ(http_status(http_raw(port, get_request("/"))), 404);
@@ -651,6 +658,7 @@ TEST_F(Xdpd, NotifySighupSigterm)
 
     const uint16_t p1 = free_port(), p2 = free_port();
     const std::string conf = write_temp_file(fmt::format("metrics-listen = 127.0.0.1:{}\n", p1), "xdpd-conf");
+    const RemovedFile conf_file{conf}, notify_file{sock_path};
     auto d = start_xdpd(0, {"--config", conf}, {"NOTIFY_SOCKET=" + sock_path});
     const std::string ready = read_all(ns.get(), 5s);
     EXPECT_NE(ready.find("READY=1"), std::string::npos) << ready;
@@ -673,15 +681,13 @@ TEST_F(Xdpd, NotifySighupSigterm)
     // The datapath outlived the daemon: still attached, still dropping.
     EXPECT_EQ(udp_through(lab, 9, 3), 0);
     EXPECT_EQ(udp_through(lab, 10, 2), 2);
-    unlink(sock_path.c_str());
-    unlink(conf.c_str());
 
     // A bad file at start: exit 2 naming the line.
     const std::string bad = write_temp_file("http-timeout = 0\n", "xdpd-conf");
+    const RemovedFile bad_file{bad};
     ChildProcess b({xdpd_bin(), "--config", bad}, "xdpd-bad");
     EXPECT_EQ(b.wait_exit(5s), 2);
     EXPECT_NE(b.output().find(bad + ":1: http-timeout '0'"), std::string::npos) << b.output();
-    unlink(bad.c_str());
 }
 
 // A link that appears in xdpd's namespace is logged, and an --iif-pending rule naming it is
