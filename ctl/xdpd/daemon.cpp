@@ -37,8 +37,7 @@ void restore_at_startup()
     log(LogLevel::info, "restore: not in this build (lib/state/ is merged separately): serving what bpffs holds");
 }
 
-// Link changes are many (our own attach is one) and come in bursts: act on them once the
-// burst is over.
+// Link changes are many (our own attach is one) and come in bursts: act on a burst once.
 constexpr auto kLinkSettle = std::chrono::milliseconds(200);
 // The writer lock is another command's for a moment: try again after this.
 constexpr auto kLockRetry = std::chrono::seconds(1);
@@ -142,8 +141,18 @@ private:
             log(LogLevel::info, "link {} (ifindex {}) new or changed, {}", e.name, e.ifindex, e.up ? "up" : "down");
             break;
         }
-        link_timer_.expires_after(kLinkSettle);
+        // The first change of a burst starts the wait; the others join it (a steady stream
+        // of changes still gets its check every kLinkSettle).
+        if (!link_check_pending_)
+            check_links_after(kLinkSettle);
+    }
+
+    void check_links_after(std::chrono::steady_clock::duration wait)
+    {
+        link_check_pending_ = true;
+        link_timer_.expires_after(wait);
         link_timer_.async_wait([this](boost::system::error_code ec) {
+            link_check_pending_ = false;
             if (!ec)
                 take_up_links();
         });
@@ -169,11 +178,7 @@ private:
             // directory that exist now are loaded here, once the state machinery is merged.
         } catch (const Error& e) {
             if (e.code() == ExitCode::busy) {
-                link_timer_.expires_after(kLockRetry);
-                link_timer_.async_wait([this](boost::system::error_code ec) {
-                    if (!ec)
-                        take_up_links();
-                });
+                check_links_after(kLockRetry);
                 return;
             }
             log(LogLevel::error, "after link changes: {}", e.what());
@@ -189,6 +194,7 @@ private:
     asio::signal_set signals_;
     LinkWatch links_;
     asio::steady_timer link_timer_;
+    bool link_check_pending_ = false;
 };
 
 }  // namespace
