@@ -9,6 +9,7 @@
 #include "error.h"
 #include "policy/iif_resolve.h"
 #include "policy/policy_store.h"
+#include "policy/rule_listing.h"
 #include "policy/rule_parse.h"
 #include "policy_json.h"
 
@@ -58,19 +59,10 @@ void rule_del(const std::vector<uint32_t>& ids)
 void rule_list(const GlobalOptions& g, bool json, double interval)
 {
     PolicyStore store(Access::read);
-    IifIndexes resolved;
-    std::map<uint32_t, RuleCounters> before;
-    Policy p = store.read_consistent([&] {
-        resolved.clear();
-        Policy cur = store.current(&resolved);
-        before = store.counters();
-        return cur;
-    });
-    // A policy stored by the release before this one has no resolved indexes: as they are now.
-    if (std::any_of(p.rules.begin(), p.rules.end(),
-                    [&](const Rule& r) { return !r.iif.empty() && !resolved.count(r.id); }))
-        for (const auto& [id, ifindex] : resolve_iifs(p))
-            resolved.try_emplace(id, ifindex);
+    RuleListing listing = read_rule_listing(store);
+    const Policy& p = listing.policy;
+    const IifIndexes& resolved = listing.resolved;
+    std::map<uint32_t, RuleCounters> before = listing.counters;
     std::map<uint32_t, RuleCounters> after = before;
     if (interval > 0) {
         std::this_thread::sleep_for(std::chrono::duration<double>(interval));

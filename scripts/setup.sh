@@ -41,6 +41,10 @@ PKGS=(
   iproute2 ethtool iputils-ping netcat-openbsd nftables iptables tcpdump
   python3 gnuplot-nox jq time
   dpdk-dev libdpdk-dev
+  libsystemd-dev  # xdpd: sd_notify (Type=notify)
+  systemd         # systemd-analyze verify of xdpd.service (tests/test_xdpd)
+  prometheus      # promtool and a real Prometheus scraping xdpd (tests/test_xdpd)
+  curl            # docs/service.md's examples, the scrape benchmark
 )
 
 # versions we need: libbpf >= 1.4, bpftool >= 7.5, linux-libc-dev >= 6.12

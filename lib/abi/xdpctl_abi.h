@@ -452,6 +452,17 @@ struct xdpctl_pol_ctl {
 	__u64 commits;          /* how many commits; informational */
 };
 
+/*
+ * When the policy was last committed, for xdpd's metrics: the one value of maps/xdpctl_pcommit,
+ * an ARRAY of 1 that userspace makes and writes after each commit's flip; no program has it.
+ * A map of its own, not a field of xdpctl_pol_ctl, whose pinned layout the running programs
+ * share (tests/data/pinned_map_layout.txt): an upgrade needs no migration.
+ */
+struct xdpctl_pol_commit_rec {
+	__u64 commits;          /* xdpctl_pol_ctl.commits after that commit */
+	__u64 unix_ns;          /* CLOCK_REALTIME at the flip */
+};
+
 /* A rule by rank (evaluation order) in one generation and direction. */
 struct xdpctl_rule_rec {
 	__u32 id;               /* stable rule id */
@@ -583,6 +594,7 @@ static_assert(sizeof(struct xdpctl_pol_small) == 8 + XDPCTL_POL_SMALL_MAX * 120,
 static_assert(sizeof(struct xdpctl_pol_decide_line) == 64, "xdpctl_pol_decide_line layout");
 static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");
 static_assert(sizeof(struct xdpctl_pol_ctl) == 16, "xdpctl_pol_ctl layout");
+static_assert(sizeof(struct xdpctl_pol_commit_rec) == 16, "xdpctl_pol_commit_rec layout");
 static_assert(sizeof(struct xdpctl_rule_ctr) == 32, "xdpctl_rule_ctr layout");
 static_assert(sizeof(struct xdpctl_rate_bucket) == 16, "xdpctl_rate_bucket layout");
 static_assert(sizeof(struct xdpctl_pol_cls_line) == 64, "xdpctl_pol_cls_line layout");

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -105,6 +106,46 @@ PolicyStore::~PolicyStore() = default;
 uint64_t PolicyStore::commits() const
 {
     return maps_->commits();
+}
+
+namespace {
+constexpr const char* kCommitTimeMap = "xdpctl_pcommit";
+}
+
+uint64_t PolicyStore::last_commit_unix_ns() const
+{
+    UniqueFd fd = open_pinned(shared_maps_dir() + "/" + kCommitTimeMap);
+    xdpctl_pol_commit_rec rec{};
+    __u32 key = 0;
+    if (!fd || bpf_map_lookup_elem(fd.get(), &key, &rec) != 0)
+        return 0;
+    return rec.unix_ns;
+}
+
+void PolicyStore::record_commit_time()
+{
+    // Made by the first commit that records a time (the writer lock is held): the programs
+    // do not have this map, so the load that pins the others does not make it. The policy is
+    // in force by now: a failure here is reported, not the commit's.
+    const std::string path = shared_maps_dir() + "/" + kCommitTimeMap;
+    try {
+        UniqueFd fd = open_pinned(path);
+        if (!fd) {
+            fd = UniqueFd(bpf_map_create(BPF_MAP_TYPE_ARRAY, kCommitTimeMap, sizeof(__u32),
+                                         sizeof(xdpctl_pol_commit_rec), 1, nullptr));
+            if (!fd)
+                fail("cannot create it: {}", errno_str(errno));
+            pin_fd(fd.get(), path);
+        }
+        timespec now{};
+        clock_gettime(CLOCK_REALTIME, &now);
+        xdpctl_pol_commit_rec rec{maps_->commits(), uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec)};
+        __u32 key = 0;
+        if (bpf_map_update_elem(fd.get(), &key, &rec, BPF_ANY) != 0)
+            fail("cannot write it: {}", errno_str(errno));
+    } catch (const Error& e) {
+        fmt::print(stderr, "xdpctl: warning: the commit time was not recorded in {}: {}\n", path, e.what());
+    }
 }
 
 std::string PolicyStore::read_stored(uint32_t gen) const
@@ -313,6 +354,7 @@ Policy PolicyStore::commit(Policy next)
     const PathsChange paths([&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
     trace.mark("program reloads");
     maps_->commit(*compiled, std::move(prepared), slot_of);
+    record_commit_time();
     trace.mark("maps");
     paths.finish();
     if (empty)

@@ -54,6 +54,9 @@ public:
     // Counters by rule id, summed over CPUs.
     std::map<uint32_t, RuleCounters> counters() const;
     uint64_t commits() const;
+    // CLOCK_REALTIME of the last commit in ns (maps/xdpctl_pcommit, abi/xdpctl_abi.h); 0 when
+    // none was recorded (no commit yet, or only by an xdpctl before it).
+    uint64_t last_commit_unix_ns() const;
 
     // For a reader, which holds no lock: runs read() (current(), counters(), ...) again
     // until no commit came in between, since a commit may rewrite what it reads (the
@@ -86,6 +89,7 @@ private:
     std::string read_stored(uint32_t gen) const;
     void write_stored(uint32_t gen, const std::string& image);
     void clear_stored(uint32_t gen);
+    void record_commit_time();
 
     std::optional<WriterLock> lock_;
     UniqueFd src_;
