@@ -129,7 +129,8 @@ void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
         fail_usage("{} {} rules: at most {} are supported", d.n_rules, name, XDPCTL_POL_MAX_RULES);
     if (d.n_rules == 0)
         return;
-    if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.row_words != d.row_words() ||
+    if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.words != d.words ||
+        d.rows.agg_words != d.agg_words ||
         !d.rows.well_formed() ||
         d.row_words() * sizeof(uint64_t) > XDPCTL_POL_ROW_MAX_BYTES)
         fail("the compiled {} rows are malformed", name);
@@ -418,11 +419,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             // is a wildcard of every rule).
             xdpctl_pol_decide_line* lines = &decide_->as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
             for (uint32_t cls = 0; cls < cd.n_classes[f]; cls++) {
-                const uint64_t* bits = cd.rows.row(cd.row_base[f] + cls) + 2 * cd.agg_words;
-                uint32_t rank1 = 0;
-                for (uint32_t w = 0; w < cd.words && !rank1; w++)
-                    if (bits[w])
-                        rank1 = w * 64 + uint32_t(std::countr_zero(bits[w])) + 1;
+                const uint32_t first = cd.rows.first_rank(cd.row_base[f] + cls);
+                const uint32_t rank1 = first < cd.n_rules ? first + 1 : 0;
                 lines[cls / XDPCTL_POL_DECIDE_PER_LINE].rank1[cls % XDPCTL_POL_DECIDE_PER_LINE] =
                     rank1 <= cd.n_rules ? rank1 : 0;
             }
@@ -507,7 +505,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             const size_t rw = cd.row_words(), n = cd.rows.count();
             for (size_t r = 0; r < n; r++, line += dh.row_lines) {
                 __u64* dst = out[line].word;
-                std::memcpy(dst, cd.rows.row(r), rw * sizeof(uint64_t));
+                cd.rows.write_row(r, reinterpret_cast<uint64_t*>(dst));
                 std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
             }
         }
@@ -565,7 +563,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 const size_t line = size_t(dh.rows_elem + r / dh.rows_per_elem) * XDPCTL_POL_ROWS_ELEM_LINES +
                                     (r % dh.rows_per_elem) * dh.row_lines;
                 __u64* dst = out[line].word;
-                std::memcpy(dst, cd.rows.row(r), rw * sizeof(uint64_t));
+                cd.rows.write_row(r, reinterpret_cast<uint64_t*>(dst));
                 std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
             }
         }
