@@ -50,11 +50,62 @@ uint32_t popcount(const Bits& b)
     return n;
 }
 
+// Row hash -> the classes with that hash, open addressing in one array: a field may have
+// tens of thousands of classes, and a node-based map would allocate one node for each.
+class HashIndex {
+public:
+    HashIndex() : slots_(1024) {}
+    // Calls `f(id)` for each id stored with hash h until it returns true; returns that id, or
+    // UINT32_MAX.
+    template <typename F>
+    uint32_t find(uint64_t h, F&& f) const
+    {
+        for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+            const Slot& s = slots_[i];
+            if (s.id == kEmpty)
+                return UINT32_MAX;
+            if (s.h == h && f(s.id))
+                return s.id;
+        }
+    }
+    void add(uint64_t h, uint32_t id)
+    {
+        if (2 * (used_ + 1) > slots_.size()) {
+            std::vector<Slot> old(slots_.size() * 2);
+            old.swap(slots_);
+            used_ = 0;
+            for (const Slot& s : old)
+                if (s.id != kEmpty)
+                    add(s.h, s.id);
+        }
+        size_t i = h & (slots_.size() - 1);
+        while (slots_[i].id != kEmpty)
+            i = (i + 1) & (slots_.size() - 1);
+        slots_[i] = {h, id};
+        used_++;
+    }
+
+private:
+    static constexpr uint32_t kEmpty = UINT32_MAX;
+    struct Slot {
+        uint64_t h = 0;
+        uint32_t id = kEmpty;
+    };
+    std::vector<Slot> slots_;
+    size_t used_ = 0;
+};
+
 // The rows of some fields in the compact form of RowTable: a row is kept only when its
 // field's interner has not seen it (two stores are built in two threads, then joined).
 class RowStore {
 public:
-    RowStore(uint32_t words, uint32_t agg_words) { t_.words = words, t_.agg_words = agg_words; }
+    // A field has at most about one class per rule end (ports) or rule prefix (addresses).
+    RowStore(uint32_t words, uint32_t agg_words, size_t expect_rows)
+    {
+        t_.words = words, t_.agg_words = agg_words;
+        t_.rows.reserve(expect_rows);
+        t_.ranks.reserve(expect_rows);
+    }
     uint32_t count() const { return uint32_t(t_.rows.size()); }
     uint32_t words() const { return t_.words; }
     const RowTable::Row& at(uint32_t row) const { return t_.rows[row]; }
@@ -102,7 +153,6 @@ public:
     RowInterner(RowStore& store, Field f, const Bits& base)
         : store_(store), f_(f), base_(store.count()), words_(store.words()), field_base_(base)
     {
-        ids_.reserve(1024);
     }
     uint32_t base() const { return base_; }
     uint32_t size() const { return store_.count() - base_; }
@@ -125,16 +175,15 @@ public:
                 set_bit(scratch_, r);
             return intern_dense(scratch_, h);
         }
-        auto [lo, hi] = ids_.equal_range(h);
-        for (auto it = lo; it != hi; ++it) {
-            const RowTable::Row& row = store_.at(base_ + it->second);
-            if (!row.dense && row.len == ranks.size() &&
-                std::equal(ranks.begin(), ranks.end(), store_.ranks(row)))
-                return it->second;
-        }
+        const uint32_t found = ids_.find(h, [&](uint32_t id) {
+            const RowTable::Row& row = store_.at(base_ + id);
+            return !row.dense && row.len == ranks.size() && std::equal(ranks.begin(), ranks.end(), store_.ranks(row));
+        });
+        if (found != UINT32_MAX)
+            return found;
         const uint32_t id = next_id();
         store_.add_sparse(f_, ranks.data(), uint32_t(ranks.size()));
-        ids_.emplace(h, id);
+        ids_.add(h, id);
         return id;
     }
     // `extra`: the extra rules as a bitmap (none of the base), its xor_hash and popcount.
@@ -142,25 +191,25 @@ public:
     {
         if (pop > words_)
             return intern_dense(extra, h);
-        auto [lo, hi] = ids_.equal_range(h);
-        for (auto it = lo; it != hi; ++it) {
-            const RowTable::Row& row = store_.at(base_ + it->second);
+        const uint32_t found = ids_.find(h, [&](uint32_t id) {
+            const RowTable::Row& row = store_.at(base_ + id);
             if (row.dense || row.len != pop)
-                continue;
+                return false;
             const uint32_t* r = store_.ranks(row);
-            bool same = true;
-            for (uint32_t i = 0; i < pop && same; i++)
-                same = extra[r[i] / 64] >> (r[i] % 64) & 1;
-            if (same)
-                return it->second;
-        }
+            for (uint32_t i = 0; i < pop; i++)
+                if (!(extra[r[i] / 64] >> (r[i] % 64) & 1))
+                    return false;
+            return true;
+        });
+        if (found != UINT32_MAX)
+            return found;
         sparse_.clear();
         for (uint32_t w = 0; w < words_; w++)
             for (uint64_t x = extra[w]; x; x &= x - 1)
                 sparse_.push_back(w * 64 + uint32_t(std::countr_zero(x)));
         const uint32_t id = next_id();
         store_.add_sparse(f_, sparse_.data(), uint32_t(sparse_.size()));
-        ids_.emplace(h, id);
+        ids_.add(h, id);
         return id;
     }
     // A whole row (base included).
@@ -175,15 +224,15 @@ public:
 private:
     uint32_t intern_dense(const Bits& extra, uint64_t h)
     {
-        auto [lo, hi] = ids_.equal_range(h);
-        for (auto it = lo; it != hi; ++it) {
-            const RowTable::Row& row = store_.at(base_ + it->second);
-            if (row.dense && std::memcmp(store_.dense(row), extra.data(), words_ * sizeof(uint64_t)) == 0)
-                return it->second;
-        }
+        const uint32_t found = ids_.find(h, [&](uint32_t id) {
+            const RowTable::Row& row = store_.at(base_ + id);
+            return row.dense && std::memcmp(store_.dense(row), extra.data(), words_ * sizeof(uint64_t)) == 0;
+        });
+        if (found != UINT32_MAX)
+            return found;
         const uint32_t id = next_id();
         store_.add_dense(f_, extra.data());
-        ids_.emplace(h, id);
+        ids_.add(h, id);
         return id;
     }
     uint32_t next_id() const
@@ -200,7 +249,7 @@ private:
     const Bits& field_base_;
     Bits scratch_;
     std::vector<uint32_t> sparse_;
-    std::unordered_multimap<uint64_t, uint32_t> ids_;  // row hash -> class
+    HashIndex ids_;  // row hash -> classes
 };
 
 struct DirRules {
@@ -274,9 +323,10 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     // of it, and a new node cuts it back to its parent's before adding its own.
     std::vector<uint32_t> path;
     std::vector<uint32_t> extra;
-    std::map<std::pair<int, uint32_t>, uint32_t> state_class;
+    std::unordered_map<uint64_t, uint32_t> state_class;  // (ran + 1, mask) -> class
+    state_class.reserve(events.size() + 1);
     auto class_of = [&](int ran, uint32_t plen, uint32_t mask) {
-        auto [it, fresh] = state_class.try_emplace({ran, mask}, 0);
+        auto [it, fresh] = state_class.try_emplace(uint64_t(uint32_t(ran + 1)) << 32 | mask, 0);
         if (fresh) {
             extra.assign(path.begin(), path.begin() + plen);
             for (size_t s = 0; s < set_ranks.size(); s++)
@@ -524,7 +574,8 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
     // policy's compile is mostly these rows, and the machines xdpctl runs on have cores to
     // spare while it waits), then the second store's rows follow the first's. --iif names
     // resolve in this thread: it is the one in the -n namespace.
-    RowStore addr_store(c.words, c.agg_words), other_store(c.words, c.agg_words);
+    const size_t expect = 2 * size_t(c.n_rules) + 512;
+    RowStore addr_store(c.words, c.agg_words, expect), other_store(c.words, c.agg_words, expect);
     uint32_t* const base = c.row_base;
     const std::vector<Bits> anchored = anchor_fields(dr);
     std::vector<Bits> unnamed(kFieldCount);
