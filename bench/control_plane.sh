@@ -11,8 +11,9 @@
 #
 #   bench/control_plane.sh BUILD_DIR [ROUNDS]
 #
-# Prints one JSON object. Needs root. Runs in a private mount namespace with its own bpffs
-# (this script re-executes itself under `unshare --mount`): the machine's policy is untouched.
+# Prints one JSON object. Needs root. Runs in a private mount namespace with its own bpffs and
+# /run (this script re-executes itself under `unshare --mount`): the machine's policy is
+# untouched, and other xdpctl commands' writer lock is not waited for.
 set -euo pipefail
 
 BUILD=$(cd "${1:?usage: control_plane.sh BUILD_DIR [ROUNDS]}" && pwd)
@@ -22,6 +23,10 @@ GEN=$BUILD/bench/xdpctl-benchgen
 
 # shellcheck source=bench/private_bpffs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/private_bpffs.sh" "$@"
+# And a /run of its own: with a private bpffs there is nothing to share with other xdpctl
+# commands on the machine, whose holding the host-wide writer lock (/run/xdpctl.lock) would
+# otherwise be timed as part of these commands.
+mount -t tmpfs tmpfs /run
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM

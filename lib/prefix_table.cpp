@@ -823,8 +823,9 @@ void write_lines(int map_fd, std::span<const xdpctl_pfx_line> lines, Release rel
             fail("cannot mmap map '{}': {}", info.name, errno_str(errno));
         auto* dst = static_cast<xdpctl_pfx_line*>(p);
         const size_t copy = at < lines.size() ? std::min(n, lines.size() - at) : 0;
-        std::copy_n(lines.begin() + ptrdiff_t(std::min(at, lines.size())), copy, dst);
-        std::fill(dst + copy, dst + n, xdpctl_pfx_line{});
+        // The map may hold the table of two commits ago: what is equal is not written.
+        write_changed(dst, lines.data() + std::min(at, lines.size()), copy * sizeof(xdpctl_pfx_line));
+        zero_changed(dst + copy, (n - copy) * sizeof(xdpctl_pfx_line));
         munmap(p, bytes);
         if (copy)
             release(at, copy);

@@ -125,12 +125,14 @@ Outcome mixed(const CompiledPolicy* const from[kParts], const PacketKey& k, uint
     cls[kFieldVlan] = d(kVlan).vlan[*k.vlan];
     cls[kFieldIif] = d(kIif).iif[ifindex];
     const RowTable& rows = d(kRows).rows;
+    std::vector<uint64_t> written[kFieldCount];
     const uint64_t* row[kFieldCount];
     for (int f = 0; f < kFieldCount; f++) {
         const size_t r = size_t(h.row_base[f]) + cls[f];
-        if (r >= rows.count() || rows.row_words != h.row_words())
+        if (r >= rows.count() || rows.row_words() != h.row_words())
             return {def, 0};
-        row[f] = rows.row(r);
+        written[f] = rows.row(r);
+        row[f] = written[f].data();
     }
     for (uint32_t a = 0; a < h.agg_words; a++) {
         uint64_t agg = ~0ull, anchors = 0;

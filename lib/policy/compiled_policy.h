@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "abi/xdpctl_abi.h"
-#include "huge_page_allocator.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule.h"
 
@@ -59,24 +58,40 @@ struct RuleRecord {
     uint64_t rate_pps = 0, burst = 0;
 };
 
-// The rows of a compiled policy: tens of MiB at 10,000 rules.
-using RowWords = std::vector<uint64_t, HugePageAllocator<uint64_t>>;
-
-// A direction's rows, `row_words` words each: the address fields' rows in `addr`, then the
-// other fields' in `other`. The two are built in two threads and not joined, which would
-// copy (and first fault in) half of them once more.
+// A direction's rows, row_words() words each once written out (agg_words aggregate words,
+// agg_words anchor words, `words` words of rule bits), kept compact: every row of a field
+// holds the rules that name no value in that field (its base), and the rules that name one
+// are few per row (a /32's rule, a port's rules). So a row is its field's base plus its own
+// extra ranks, sorted, or, when there are more than `words` of them, a dense bitmap of
+// them. At 10,000 rules the rows written out are ~24 MiB, the compact form well under
+// 1 MiB: the compiler neither fills nor hashes tens of MiB of fresh memory, and the commit
+// writes each row once, straight into the map (write_row).
 struct RowTable {
-    uint32_t row_words = 0;
-    RowWords addr, other;
+    struct Row {
+        uint32_t field = 0;
+        uint32_t len = 0;  // extra ranks (sparse); 0 with dense
+        uint64_t off = 0;  // into `ranks`, or (dense) into `dense`
+        bool dense = false;
+    };
+    uint32_t words = 0, agg_words = 0;
+    std::vector<Row> rows;
+    std::vector<uint32_t> ranks;
+    std::vector<uint64_t> dense;  // `words` words per dense row
+    // Per field: the row with no extra rule, written out (row_words() words), and the rules
+    // anchored at the field (`words` words; compiled_policy.h, CompiledDirection::rows).
+    std::vector<uint64_t> base[kFieldCount];
+    std::vector<uint64_t> anchored[kFieldCount];
 
-    size_t count() const { return row_words ? (addr.size() + other.size()) / row_words : 0; }
-    const uint64_t* row(size_t r) const
-    {
-        const size_t in_addr = addr.size() / row_words;
-        return r < in_addr ? &addr[r * row_words] : &other[(r - in_addr) * row_words];
-    }
-    // Both parts hold whole rows.
-    bool well_formed() const { return row_words && addr.size() % row_words == 0 && other.size() % row_words == 0; }
+    uint32_t row_words() const { return 2 * agg_words + words; }
+    size_t count() const { return rows.size(); }
+    // Row r written out into `out` (row_words() words).
+    void write_row(size_t r, uint64_t* out) const;
+    // Row r written out (tests, classify_compiled).
+    std::vector<uint64_t> row(size_t r) const;
+    // The lowest rank in row r, or UINT32_MAX when it holds no rule.
+    uint32_t first_rank(size_t r) const;
+    // Every row's field has a base, and its extras lie within the arrays.
+    bool well_formed() const;
 };
 
 struct CompiledDirection {
@@ -99,7 +114,7 @@ struct CompiledDirection {
 
     uint32_t row_base[kFieldCount] = {};
     uint32_t n_classes[kFieldCount] = {};
-    // All rows: row r (rows.row(r)) is agg_words aggregate words, then agg_words anchor
+    // All rows: row r (rows.row(r), written out) is agg_words aggregate words, then agg_words anchor
     // words, then `words` words of rule bits (bit i of word w: the rule at rank w*64+i).
     //
     // Anchors: every rule is anchored at one field (kAnchorOrder: the first where it names a

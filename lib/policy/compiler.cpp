@@ -23,120 +23,8 @@ constexpr uint32_t kParallelCompileRules = 512;
 void set_bit(Bits& b, uint32_t i) { b[i / 64] |= 1ull << (i % 64); }
 void clear_bit(Bits& b, uint32_t i) { b[i / 64] &= ~(1ull << (i % 64)); }
 
-// The rows of every field, in one buffer laid out as CompiledDirection::rows wants them
-// (aggregate words, then the rule words): a row is written in place at the end, then kept
-// or dropped by its field's interner; nothing is copied after. At 10,000 rules a row is
-// 1.3 KB and a field may have as many classes as rules: copies are what costs here.
-class RowStore {
-public:
-    RowStore(uint32_t words, uint32_t agg_words, size_t expect_rows) : words_(words), agg_(agg_words)
-    {
-        data_.reserve(expect_rows * row_words());  // address space only until written
-    }
-    uint32_t row_words() const { return 2 * agg_ + words_; }
-    uint32_t count() const { return uint32_t(data_.size() / row_words()) - open_; }
-    const uint64_t* bits(uint32_t row) const { return &data_[size_t(row) * row_words() + 2 * agg_]; }
-    // A zeroed row after the last one, to be written and then kept or dropped.
-    uint64_t* open()
-    {
-        if (!open_) {
-            data_.resize(data_.size() + row_words(), 0);
-            open_ = 1;
-        } else {
-            std::fill(data_.end() - row_words(), data_.end(), 0);
-        }
-        return &data_[data_.size() - words_];
-    }
-    // Keeps the open row, with its aggregate words and its anchor words (`anchored`: the
-    // rules anchored at the row's field).
-    void keep(const Bits& anchored)
-    {
-        uint64_t* row = &data_[data_.size() - row_words()];
-        const uint64_t* b = row + 2 * agg_;
-        for (uint32_t w = 0; w < words_; w++) {
-            if (b[w])
-                row[w / 64] |= 1ull << (w % 64);
-            if (b[w] & anchored[w])
-                row[agg_ + w / 64] |= 1ull << (w % 64);
-        }
-        open_ = 0;
-    }
-    RowWords take()
-    {
-        if (open_)
-            data_.resize(data_.size() - row_words());
-        open_ = 0;
-        return std::move(data_);
-    }
-
-private:
-    uint32_t words_, agg_;
-    uint32_t open_ = 0;  // 1: the last row is open
-    RowWords data_;
-};
-
-// Gives equal bitmaps one class id: the number of classes is the number of distinct
-// rule sets a field can select, whatever the number of table entries behind them. A
-// field's ids count from the rows it adds to the store.
-class RowInterner {
-public:
-    RowInterner(RowStore& store, uint32_t words, const Bits& anchored)
-        : store_(store), words_(words), base_(store.count()), anchored_(anchored)
-    {
-    }
-    uint32_t base() const { return base_; }
-    uint32_t size() const { return store_.count() - base_; }
-    // The row to fill before intern_open().
-    uint64_t* open() { return store_.open(); }
-    uint32_t intern_open()
-    {
-        const uint64_t* b = store_.bits(store_.count());
-        uint64_t h = 0x9e3779b97f4a7c15ull;
-        for (uint32_t w = 0; w < words_; w++)
-            if (b[w])
-                h = (h ^ b[w] ^ (uint64_t(w) << 48)) * 0xff51afd7ed558ccdull, h ^= h >> 29;
-        auto [lo, hi] = ids_.equal_range(h);
-        for (auto it = lo; it != hi; ++it)
-            if (std::memcmp(store_.bits(base_ + it->second), b, words_ * sizeof(uint64_t)) == 0)
-                return it->second;
-        uint32_t id = size();
-        if (id >= 65535)
-            fail_usage("the policy needs more than 65535 classes for one field");
-        store_.keep(anchored_);
-        ids_.emplace(h, id);
-        return id;
-    }
-    uint32_t intern(const Bits& b)
-    {
-        std::memcpy(open(), b.data(), words_ * sizeof(uint64_t));
-        return intern_open();
-    }
-    // The same with the caller's hash (xor_hash), for a field whose rows are all interned
-    // this way: a duplicate costs a lookup and one compare, not a copy and a hash.
-    uint32_t intern_hashed(const Bits& b, uint64_t h)
-    {
-        auto [lo, hi] = ids_.equal_range(h);
-        for (auto it = lo; it != hi; ++it)
-            if (std::memcmp(store_.bits(base_ + it->second), b.data(), words_ * sizeof(uint64_t)) == 0)
-                return it->second;
-        uint32_t id = size();
-        if (id >= 65535)
-            fail_usage("the policy needs more than 65535 classes for one field");
-        std::memcpy(open(), b.data(), words_ * sizeof(uint64_t));
-        store_.keep(anchored_);
-        ids_.emplace(h, id);
-        return id;
-    }
-
-private:
-    RowStore& store_;
-    uint32_t words_, base_;
-    const Bits& anchored_;
-    std::unordered_multimap<uint64_t, uint32_t> ids_;  // row hash -> class
-};
-
 // A row hash that one XOR updates when one bit changes: the port sweep changes a bit per
-// range end and interns a row per interval.
+// range end and interns a row per interval; the address sweep's rows are a few ranks.
 uint64_t bit_key(uint32_t i)
 {
     uint64_t z = (uint64_t(i) + 1) * 0x9e3779b97f4a7c15ull;
@@ -153,6 +41,216 @@ uint64_t xor_hash(const Bits& b)
             h ^= bit_key(w * 64 + uint32_t(std::countr_zero(x)));
     return h;
 }
+
+uint32_t popcount(const Bits& b)
+{
+    uint32_t n = 0;
+    for (uint64_t w : b)
+        n += uint32_t(std::popcount(w));
+    return n;
+}
+
+// Row hash -> the classes with that hash, open addressing in one array: a field may have
+// tens of thousands of classes, and a node-based map would allocate one node for each.
+class HashIndex {
+public:
+    HashIndex() : slots_(1024) {}
+    // Calls `f(id)` for each id stored with hash h until it returns true; returns that id, or
+    // UINT32_MAX.
+    template <typename F>
+    uint32_t find(uint64_t h, F&& f) const
+    {
+        for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+            const Slot& s = slots_[i];
+            if (s.id == kEmpty)
+                return UINT32_MAX;
+            if (s.h == h && f(s.id))
+                return s.id;
+        }
+    }
+    void add(uint64_t h, uint32_t id)
+    {
+        if (2 * (used_ + 1) > slots_.size()) {
+            std::vector<Slot> old(slots_.size() * 2);
+            old.swap(slots_);
+            used_ = 0;
+            for (const Slot& s : old)
+                if (s.id != kEmpty)
+                    add(s.h, s.id);
+        }
+        size_t i = h & (slots_.size() - 1);
+        while (slots_[i].id != kEmpty)
+            i = (i + 1) & (slots_.size() - 1);
+        slots_[i] = {h, id};
+        used_++;
+    }
+
+private:
+    static constexpr uint32_t kEmpty = UINT32_MAX;
+    struct Slot {
+        uint64_t h = 0;
+        uint32_t id = kEmpty;
+    };
+    std::vector<Slot> slots_;
+    size_t used_ = 0;
+};
+
+// The rows of some fields in the compact form of RowTable: a row is kept only when its
+// field's interner has not seen it (two stores are built in two threads, then joined).
+class RowStore {
+public:
+    // A field has at most about one class per rule end (ports) or rule prefix (addresses).
+    RowStore(uint32_t words, uint32_t agg_words, size_t expect_rows)
+    {
+        t_.words = words, t_.agg_words = agg_words;
+        t_.rows.reserve(expect_rows);
+        t_.ranks.reserve(expect_rows);
+    }
+    uint32_t count() const { return uint32_t(t_.rows.size()); }
+    uint32_t words() const { return t_.words; }
+    const RowTable::Row& at(uint32_t row) const { return t_.rows[row]; }
+    const uint32_t* ranks(const RowTable::Row& r) const { return &t_.ranks[r.off]; }
+    const uint64_t* dense(const RowTable::Row& r) const { return &t_.dense[r.off]; }
+    // The field's base (the rules that name no value in it) and the rules anchored there.
+    void set_base(Field f, const Bits& base, const Bits& anchored)
+    {
+        const uint32_t agg = t_.agg_words;
+        std::vector<uint64_t>& row = t_.base[f];
+        row.assign(t_.row_words(), 0);
+        for (uint32_t w = 0; w < t_.words; w++) {
+            row[2 * agg + w] = base[w];
+            if (base[w])
+                row[w / 64] |= 1ull << (w % 64);
+            if (base[w] & anchored[w])
+                row[agg + w / 64] |= 1ull << (w % 64);
+        }
+        t_.anchored[f] = anchored;
+    }
+    void add_sparse(Field f, const uint32_t* r, uint32_t n)
+    {
+        t_.rows.push_back({uint32_t(f), n, t_.ranks.size(), false});
+        t_.ranks.insert(t_.ranks.end(), r, r + n);
+    }
+    void add_dense(Field f, const uint64_t* b)
+    {
+        t_.rows.push_back({uint32_t(f), 0, t_.dense.size(), true});
+        t_.dense.insert(t_.dense.end(), b, b + t_.words);
+    }
+    RowTable take() { return std::move(t_); }
+
+private:
+    RowTable t_;
+};
+
+// Gives equal rows of one field one class id: the number of classes is the number of
+// distinct rule sets a field can select, whatever the number of table entries behind them.
+// A field's ids count from the rows it adds to the store. Rows are given as their extra
+// rules (those not in the field's base): as ranks, or as a bitmap of `words` words; a set
+// of up to `words` ranks is kept as ranks, a larger one as a bitmap, so each set has one
+// form and equal sets compare equal. Hashes are xor_hash's, whichever the form.
+class RowInterner {
+public:
+    RowInterner(RowStore& store, Field f, const Bits& base)
+        : store_(store), f_(f), base_(store.count()), words_(store.words()), field_base_(base)
+    {
+    }
+    uint32_t base() const { return base_; }
+    uint32_t size() const { return store_.count() - base_; }
+
+    // `ranks`: distinct, in any order (sorted here).
+    uint32_t intern_ranks(std::vector<uint32_t>& ranks)
+    {
+        uint64_t h = 0;
+        for (uint32_t r : ranks)
+            h ^= bit_key(r);
+        return intern_ranks(ranks, h);
+    }
+    // The same with their xor_hash.
+    uint32_t intern_ranks(std::vector<uint32_t>& ranks, uint64_t h)
+    {
+        std::sort(ranks.begin(), ranks.end());
+        if (ranks.size() > words_) {
+            scratch_.assign(words_, 0);
+            for (uint32_t r : ranks)
+                set_bit(scratch_, r);
+            return intern_dense(scratch_, h);
+        }
+        const uint32_t found = ids_.find(h, [&](uint32_t id) {
+            const RowTable::Row& row = store_.at(base_ + id);
+            return !row.dense && row.len == ranks.size() && std::equal(ranks.begin(), ranks.end(), store_.ranks(row));
+        });
+        if (found != UINT32_MAX)
+            return found;
+        const uint32_t id = next_id();
+        store_.add_sparse(f_, ranks.data(), uint32_t(ranks.size()));
+        ids_.add(h, id);
+        return id;
+    }
+    // `extra`: the extra rules as a bitmap (none of the base), its xor_hash and popcount.
+    uint32_t intern_bits(const Bits& extra, uint64_t h, uint32_t pop)
+    {
+        if (pop > words_)
+            return intern_dense(extra, h);
+        const uint32_t found = ids_.find(h, [&](uint32_t id) {
+            const RowTable::Row& row = store_.at(base_ + id);
+            if (row.dense || row.len != pop)
+                return false;
+            const uint32_t* r = store_.ranks(row);
+            for (uint32_t i = 0; i < pop; i++)
+                if (!(extra[r[i] / 64] >> (r[i] % 64) & 1))
+                    return false;
+            return true;
+        });
+        if (found != UINT32_MAX)
+            return found;
+        sparse_.clear();
+        for (uint32_t w = 0; w < words_; w++)
+            for (uint64_t x = extra[w]; x; x &= x - 1)
+                sparse_.push_back(w * 64 + uint32_t(std::countr_zero(x)));
+        const uint32_t id = next_id();
+        store_.add_sparse(f_, sparse_.data(), uint32_t(sparse_.size()));
+        ids_.add(h, id);
+        return id;
+    }
+    // A whole row (base included).
+    uint32_t intern(const Bits& row)
+    {
+        scratch_.resize(words_);
+        for (uint32_t w = 0; w < words_; w++)
+            scratch_[w] = row[w] & ~field_base_[w];
+        return intern_bits(scratch_, xor_hash(scratch_), popcount(scratch_));
+    }
+
+private:
+    uint32_t intern_dense(const Bits& extra, uint64_t h)
+    {
+        const uint32_t found = ids_.find(h, [&](uint32_t id) {
+            const RowTable::Row& row = store_.at(base_ + id);
+            return row.dense && std::memcmp(store_.dense(row), extra.data(), words_ * sizeof(uint64_t)) == 0;
+        });
+        if (found != UINT32_MAX)
+            return found;
+        const uint32_t id = next_id();
+        store_.add_dense(f_, extra.data());
+        ids_.add(h, id);
+        return id;
+    }
+    uint32_t next_id() const
+    {
+        const uint32_t id = size();
+        if (id >= 65535)
+            fail_usage("the policy needs more than 65535 classes for one field");
+        return id;
+    }
+
+    RowStore& store_;
+    Field f_;
+    uint32_t base_, words_;
+    const Bits& field_base_;
+    Bits scratch_;
+    std::vector<uint32_t> sparse_;
+    HashIndex ids_;  // row hash -> classes
+};
 
 struct DirRules {
     std::vector<const Rule*> ranked;
@@ -177,13 +275,12 @@ const AddrMatch& addr_of(const Rule& r, Field f) { return f == kFieldSrc ? r.src
 // (two prefixes are nested or disjoint); sorted, they come in trie preorder, so one pass
 // with a stack knows, at each node, which rule prefixes and which set memberships apply.
 // The class of a node is (the deepest rule-prefix node above it, the set-membership
-// mask): two numbers, however many prefixes a set holds. The rule bits of the nodes on
-// the stack are kept per depth, so memory stays (depth x bitmap), not (nodes x bitmap).
+// mask): two numbers, however many prefixes a set holds. Its row's extra rules (beyond the
+// rules with no address here, in every row) are the ranks of the rule prefixes on the
+// stack, kept as one path of ranks, and those of the sets in the mask.
 AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, Family fam,
                                RowInterner& rows)
 {
-    Bits any = dr.select([&](const Rule& r) { return addr_of(r, pos).kind == AddrMatch::Kind::any; });
-
     // One event per (prefix, what it brings): a rule's own prefix (set = -1, rank) or a set
     // entry (set index, except); sorted by prefix, equal prefixes next to each other.
     struct Event {
@@ -194,7 +291,7 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     };
     std::vector<Event> events;
     std::vector<std::string> set_names;
-    std::vector<Bits> set_rules;
+    std::vector<std::vector<uint32_t>> set_ranks;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
         const AddrMatch& a = addr_of(*dr.ranked[r], pos);
         if (a.kind == AddrMatch::Kind::prefix && a.prefix.family == fam) {
@@ -203,10 +300,10 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
             auto it = std::find(set_names.begin(), set_names.end(), a.set);
             if (it == set_names.end()) {
                 set_names.push_back(a.set);
-                set_rules.push_back(dr.empty());
+                set_ranks.emplace_back();
                 it = set_names.end() - 1;
             }
-            set_bit(set_rules[it - set_names.begin()], r);
+            set_ranks[it - set_names.begin()].push_back(r);
         }
     }
     for (size_t s = 0; s < set_names.size(); s++)
@@ -218,26 +315,24 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     struct Frame {
         Prefix pfx;
         int ran;        // the deepest rule-prefix node at or above this one, -1: none
-        uint32_t cum;   // where that node's cumulative rule bits are in `cum`
+        uint32_t plen;  // its rule ranks: path[0, plen)
         uint32_t mask;  // set memberships
     };
     std::vector<Frame> stack;
-    std::vector<Bits> cum;  // per stack depth
-    std::map<std::pair<int, uint32_t>, uint32_t> state_class;
-    auto class_of = [&](int ran, uint32_t cum_at, uint32_t mask) {
-        auto [it, fresh] = state_class.try_emplace({ran, mask}, 0);
+    // The ranks of the rule prefixes on the stack, outermost first: a frame's are a prefix
+    // of it, and a new node cuts it back to its parent's before adding its own.
+    std::vector<uint32_t> path;
+    std::vector<uint32_t> extra;
+    std::unordered_map<uint64_t, uint32_t> state_class;  // (ran + 1, mask) -> class
+    state_class.reserve(events.size() + 1);
+    auto class_of = [&](int ran, uint32_t plen, uint32_t mask) {
+        auto [it, fresh] = state_class.try_emplace(uint64_t(uint32_t(ran + 1)) << 32 | mask, 0);
         if (fresh) {
-            uint64_t* row = rows.open();
-            const uint32_t words = uint32_t(any.size());
-            std::memcpy(row, any.data(), words * sizeof(uint64_t));
-            if (ran >= 0)
-                for (uint32_t w = 0; w < words; w++)
-                    row[w] |= cum[cum_at][w];
-            for (size_t s = 0; s < set_rules.size(); s++)
+            extra.assign(path.begin(), path.begin() + plen);
+            for (size_t s = 0; s < set_ranks.size(); s++)
                 if (mask & (1u << s))
-                    for (uint32_t w = 0; w < words; w++)
-                        row[w] |= set_rules[s][w];
-            it->second = rows.intern_open();
+                    extra.insert(extra.end(), set_ranks[s].begin(), set_ranks[s].end());
+            it->second = rows.intern_ranks(extra);
         }
         return it->second;
     };
@@ -251,7 +346,7 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
             stack.pop_back();
         Frame f{n, -1, 0, 0};
         if (!stack.empty())
-            f = {n, stack.back().ran, stack.back().cum, stack.back().mask};
+            f = {n, stack.back().ran, stack.back().plen, stack.back().mask};
         bool own = false;
         for (; i < events.size() && events[i].pfx == n; i++) {
             const Event& e = events[i];
@@ -259,22 +354,17 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
                 f.mask = e.arg ? f.mask & ~(1u << e.set) : f.mask | (1u << e.set);
                 continue;
             }
-            if (!own) {  // this node's bits: the enclosing rule prefixes' and its own
+            if (!own) {  // this node's ranks follow the enclosing rule prefixes'
                 own = true;
-                uint32_t depth = uint32_t(stack.size());
-                if (cum.size() <= depth)
-                    cum.resize(depth + 1, dr.empty());
-                if (f.ran >= 0)
-                    cum[depth] = cum[f.cum];
-                else
-                    std::fill(cum[depth].begin(), cum[depth].end(), 0);
+                path.resize(f.plen);
                 f.ran = nodes++;
-                f.cum = depth;
             }
-            set_bit(cum[f.cum], e.arg);
+            path.push_back(e.arg);
         }
+        if (own)
+            f.plen = uint32_t(path.size());
         stack.push_back(f);
-        t.entries.push_back({n, class_of(f.ran, f.cum, f.mask)});
+        t.entries.push_back({n, class_of(f.ran, f.plen, f.mask)});
     }
     t.default_class = class_of(-1, 0, 0);
     return t;
@@ -285,9 +375,13 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
                                    uint32_t* none_class)
 {
     auto range = [f](const Rule& r) -> const PortRange& { return f == kFieldSport ? r.sport : r.dport; };
-    Bits active = dr.select([&](const Rule& r) { return range(r).any(); });
-    uint64_t h = xor_hash(active);
-    *none_class = rows.intern_hashed(active, h);
+    // The rules whose range holds the port (the rules with no port are the field's base),
+    // as a list (a rule leaves it by a swap with the last) and as a bitmap when there are
+    // too many for a list to be the cheaper form.
+    std::vector<uint32_t> active, at(dr.ranked.size()), sorted;
+    Bits bits = dr.empty();
+    uint64_t h = 0;
+    *none_class = rows.intern_ranks(sorted, 0);
     // (port, +rank+1 opens / -(rank+1) closes)
     std::vector<std::pair<uint32_t, int64_t>> events;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
@@ -305,14 +399,26 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
         while (e < events.size() && events[e].first == port) {
             int64_t v = events[e++].second;
             const uint32_t rank = uint32_t(v > 0 ? v - 1 : -v - 1);
-            if (v > 0)
-                set_bit(active, rank);
-            else
-                clear_bit(active, rank);
+            if (v > 0) {
+                set_bit(bits, rank);
+                at[rank] = uint32_t(active.size());
+                active.push_back(rank);
+            } else {
+                clear_bit(bits, rank);
+                at[active.back()] = at[rank];
+                active[at[rank]] = active.back();
+                active.pop_back();
+            }
             h ^= bit_key(rank);
         }
         uint32_t next = e < events.size() ? std::min<uint32_t>(events[e].first, 65536) : 65536;
-        uint16_t cls = uint16_t(rows.intern_hashed(active, h));
+        uint16_t cls;
+        if (active.size() > dr.words) {
+            cls = uint16_t(rows.intern_bits(bits, h, uint32_t(active.size())));
+        } else {
+            sorted = active;
+            cls = uint16_t(rows.intern_ranks(sorted, h));
+        }
         std::fill(table.begin() + port, table.begin() + next, cls);
         port = next;
     }
@@ -468,30 +574,30 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
     // policy's compile is mostly these rows, and the machines xdpctl runs on have cores to
     // spare while it waits), then the second store's rows follow the first's. --iif names
     // resolve in this thread: it is the one in the -n namespace.
-    // A field has at most about one class per rule end (ports) or rule prefix (addresses).
     const size_t expect = 2 * size_t(c.n_rules) + 512;
     RowStore addr_store(c.words, c.agg_words, expect), other_store(c.words, c.agg_words, expect);
     uint32_t* const base = c.row_base;
     const std::vector<Bits> anchored = anchor_fields(dr);
+    std::vector<Bits> unnamed(kFieldCount);
+    for (int f = 0; f < kFieldCount; f++)
+        unnamed[f] = dr.select([f](const Rule& r) { return !names_field(r, Field(f)); });
     auto field = [&](RowStore& store, Field f, auto&& build) {
-        RowInterner rows(store, c.words, anchored[f]);
+        store.set_base(f, unnamed[f], anchored[f]);
+        RowInterner rows(store, f, unnamed[f]);
         build(rows);
         base[f] = rows.base();
         c.n_classes[f] = rows.size();
     };
     auto address_fields = [&] {
-        field(addr_store, kFieldSrc, [&](RowInterner& rows) {
-            c.src_v4 = address_classes(p, dr, kFieldSrc, Family::v4, rows);
-            c.src_v6 = address_classes(p, dr, kFieldSrc, Family::v6, rows);
-            c.src_nonip_class = rows.intern(
-                dr.select([](const Rule& r) { return r.src.kind == AddrMatch::Kind::any; }));
-        });
-        field(addr_store, kFieldDst, [&](RowInterner& rows) {
-            c.dst_v4 = address_classes(p, dr, kFieldDst, Family::v4, rows);
-            c.dst_v6 = address_classes(p, dr, kFieldDst, Family::v6, rows);
-            c.dst_nonip_class = rows.intern(
-                dr.select([](const Rule& r) { return r.dst.kind == AddrMatch::Kind::any; }));
-        });
+        for (Field f : {kFieldSrc, kFieldDst})
+            field(addr_store, f, [&](RowInterner& rows) {
+                AddrClassTable& v4 = f == kFieldSrc ? c.src_v4 : c.dst_v4;
+                AddrClassTable& v6 = f == kFieldSrc ? c.src_v6 : c.dst_v6;
+                v4 = address_classes(p, dr, f, Family::v4, rows);
+                v6 = address_classes(p, dr, f, Family::v6, rows);
+                std::vector<uint32_t> none;  // a non-IP packet: the rules with no address here
+                (f == kFieldSrc ? c.src_nonip_class : c.dst_nonip_class) = rows.intern_ranks(none);
+            });
     };
     std::future<void> addresses;
     if (c.n_rules >= kParallelCompileRules)
@@ -510,13 +616,94 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
     const uint32_t addr_rows = addr_store.count();
     for (Field f : {kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif})
         c.row_base[f] += addr_rows;
-    c.rows.row_words = c.row_words();
-    c.rows.addr = addr_store.take();
-    c.rows.other = other_store.take();
+    c.rows = addr_store.take();
+    RowTable other = other_store.take();
+    for (RowTable::Row r : other.rows) {
+        r.off += r.dense ? c.rows.dense.size() : c.rows.ranks.size();
+        c.rows.rows.push_back(r);
+    }
+    c.rows.ranks.insert(c.rows.ranks.end(), other.ranks.begin(), other.ranks.end());
+    c.rows.dense.insert(c.rows.dense.end(), other.dense.begin(), other.dense.end());
+    for (Field f : {kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif}) {
+        c.rows.base[f] = std::move(other.base[f]);
+        c.rows.anchored[f] = std::move(other.anchored[f]);
+    }
     return c;
 }
 
 }  // namespace
+
+void RowTable::write_row(size_t r, uint64_t* out) const
+{
+    const Row& row = rows[r];
+    const std::vector<uint64_t>& b = base[row.field];
+    const uint64_t* anch = anchored[row.field].data();
+    std::memcpy(out, b.data(), row_words() * sizeof(uint64_t));
+    uint64_t* bits = out + 2 * agg_words;
+    uint64_t* agg = out;
+    uint64_t* anchors = out + agg_words;
+    if (row.dense) {
+        const uint64_t* d = &dense[row.off];
+        for (uint32_t w = 0; w < words; w++)
+            if (d[w]) {
+                bits[w] |= d[w];
+                agg[w / 64] |= 1ull << (w % 64);
+                if (bits[w] & anch[w])
+                    anchors[w / 64] |= 1ull << (w % 64);
+            }
+        return;
+    }
+    for (uint32_t i = 0; i < row.len; i++) {
+        const uint32_t rank = ranks[row.off + i], w = rank / 64;
+        const uint64_t bit = 1ull << (rank % 64);
+        bits[w] |= bit;
+        agg[w / 64] |= 1ull << (w % 64);
+        if (anch[w] & bit)
+            anchors[w / 64] |= 1ull << (w % 64);
+    }
+}
+
+std::vector<uint64_t> RowTable::row(size_t r) const
+{
+    std::vector<uint64_t> out(row_words());
+    write_row(r, out.data());
+    return out;
+}
+
+uint32_t RowTable::first_rank(size_t r) const
+{
+    const Row& row = rows[r];
+    uint32_t first = UINT32_MAX;
+    const uint64_t* b = base[row.field].data() + 2 * agg_words;
+    for (uint32_t w = 0; w < words; w++)
+        if (b[w]) {
+            first = w * 64 + uint32_t(std::countr_zero(b[w]));
+            break;
+        }
+    if (row.dense) {
+        for (uint32_t w = 0; w < words && w * 64 < first; w++)
+            if (uint64_t x = dense[row.off + w])
+                return std::min(first, w * 64 + uint32_t(std::countr_zero(x)));
+    } else if (row.len) {
+        first = std::min(first, ranks[row.off]);  // sorted
+    }
+    return first;
+}
+
+bool RowTable::well_formed() const
+{
+    for (const Row& r : rows) {
+        if (r.field >= kFieldCount || base[r.field].size() != row_words() || anchored[r.field].size() != words)
+            return false;
+        if (r.dense ? r.off + words > dense.size() : r.off + r.len > ranks.size())
+            return false;
+        if (!r.dense)
+            for (uint32_t i = 0; i < r.len; i++)
+                if (ranks[r.off + i] >= uint64_t(words) * 64)
+                    return false;
+    }
+    return words && !rows.empty();
+}
 
 uint32_t AddrClassTable::lookup(Family f, const std::array<uint8_t, 16>& a) const
 {
@@ -577,9 +764,12 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
     cls[kFieldVlan] = c.vlan[k.vlan ? *k.vlan : kVlanUntagged];
     cls[kFieldIif] = ifindex < kIifTableSize ? c.iif[ifindex] : c.iif_other_class;
 
+    std::vector<uint64_t> rows[kFieldCount];
     const uint64_t* row[kFieldCount];
-    for (int f = 0; f < kFieldCount; f++)
-        row[f] = c.rows.row(c.row_base[f] + cls[f]);
+    for (int f = 0; f < kFieldCount; f++) {
+        rows[f] = c.rows.row(c.row_base[f] + cls[f]);
+        row[f] = rows[f].data();
+    }
     for (uint32_t a = 0; a < c.agg_words; a++) {
         uint64_t agg = ~0ull, anchors = 0;
         for (int f = 0; f < kFieldCount; f++) {

@@ -17,6 +17,7 @@
 #include "counters.h"
 #include "error.h"
 #include "iface_pins.h"
+#include "map_memory.h"
 #include "prefix_table.h"
 
 namespace xdpctl::policy {
@@ -112,6 +113,15 @@ PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable&
     return PrefixTable::build(e4, e6, {.sparse = sparse});
 }
 
+// Row r of `rows` into `lines` lines at `dst` (the rest of them zero), leaving alone what
+// already holds it (the generation held the rows of two commits ago). Returns the bytes written.
+size_t write_row_lines(const RowTable& rows, size_t r, uint32_t lines, __u64* dst)
+{
+    uint64_t buf[XDPCTL_POL_ROW_MAX_BYTES / sizeof(uint64_t)] = {};
+    rows.write_row(r, buf);
+    return write_changed(dst, buf, size_t(lines) * XDPCTL_POL_ROW_LINE_WORDS * sizeof(uint64_t));
+}
+
 // The number of lines of the map with this id, 0 if it is not there.
 uint64_t map_lines(int fd)
 {
@@ -129,7 +139,8 @@ void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
         fail_usage("{} {} rules: at most {} are supported", d.n_rules, name, XDPCTL_POL_MAX_RULES);
     if (d.n_rules == 0)
         return;
-    if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.row_words != d.row_words() ||
+    if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.words != d.words ||
+        d.rows.agg_words != d.agg_words ||
         !d.rows.well_formed() ||
         d.row_words() * sizeof(uint64_t) > XDPCTL_POL_ROW_MAX_BYTES)
         fail("the compiled {} rows are malformed", name);
@@ -386,11 +397,14 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             continue;  // the datapath stops at n_rules == 0
         const size_t gd = XDPCTL_POL_GD(target, d);
         const size_t cls_per_line = XDPCTL_POL_CLS_PER_LINE;
-        std::copy(cd.sport.begin(), cd.sport.end(), port.begin() + (gd * 2) * XDPCTL_POL_PORT_LINES * cls_per_line);
-        std::copy(cd.dport.begin(), cd.dport.end(), port.begin() + (gd * 2 + 1) * XDPCTL_POL_PORT_LINES * cls_per_line);
-        std::copy(cd.l4.begin(), cd.l4.end(), l4.begin() + gd * XDPCTL_POL_L4_LINES * cls_per_line);
-        std::copy(cd.vlan.begin(), cd.vlan.end(), vlan.begin() + gd * XDPCTL_POL_VLAN_LINES * cls_per_line);
-        std::copy(cd.iif.begin(), cd.iif.end(), iif.begin() + gd * XDPCTL_POL_IIF_LINES * cls_per_line);
+        auto put = [](std::span<uint16_t> to, size_t at, const std::vector<uint16_t>& from) {
+            write_changed(&to[at], from.data(), from.size() * sizeof(uint16_t));
+        };
+        put(port, (gd * 2) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.sport);
+        put(port, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.dport);
+        put(l4, gd * XDPCTL_POL_L4_LINES * cls_per_line, cd.l4);
+        put(vlan, gd * XDPCTL_POL_VLAN_LINES * cls_per_line, cd.vlan);
+        put(iif, gd * XDPCTL_POL_IIF_LINES * cls_per_line, cd.iif);
         for (uint32_t rank = 0; rank < cd.n_rules; rank++) {
             const RuleRecord& r = cd.ranked[rank];
             xdpctl_rule_rec& rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
@@ -418,11 +432,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             // is a wildcard of every rule).
             xdpctl_pol_decide_line* lines = &decide_->as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
             for (uint32_t cls = 0; cls < cd.n_classes[f]; cls++) {
-                const uint64_t* bits = cd.rows.row(cd.row_base[f] + cls) + 2 * cd.agg_words;
-                uint32_t rank1 = 0;
-                for (uint32_t w = 0; w < cd.words && !rank1; w++)
-                    if (bits[w])
-                        rank1 = w * 64 + uint32_t(std::countr_zero(bits[w])) + 1;
+                const uint32_t first = cd.rows.first_rank(cd.row_base[f] + cls);
+                const uint32_t rank1 = first < cd.n_rules ? first + 1 : 0;
                 lines[cls / XDPCTL_POL_DECIDE_PER_LINE].rank1[cls % XDPCTL_POL_DECIDE_PER_LINE] =
                     rank1 <= cd.n_rules ? rank1 : 0;
             }
@@ -504,12 +515,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             xdpctl_pol_dir_hdr& dh = hdr.dir[d];
             dh.rows_small = 1;
             dh.rows_line0 = uint32_t(line - size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64));
-            const size_t rw = cd.row_words(), n = cd.rows.count();
-            for (size_t r = 0; r < n; r++, line += dh.row_lines) {
-                __u64* dst = out[line].word;
-                std::memcpy(dst, cd.rows.row(r), rw * sizeof(uint64_t));
-                std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
-            }
+            const size_t n = cd.rows.count();
+            for (size_t r = 0; r < n; r++, line += dh.row_lines)
+                times_.rows_written += write_row_lines(cd.rows, r, dh.row_lines, out[line].word);
         }
     }
 
@@ -560,13 +568,11 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             if (cd.n_rules == 0)
                 continue;
             const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
-            const size_t rw = cd.row_words(), n = cd.rows.count();
+            const size_t n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
                 const size_t line = size_t(dh.rows_elem + r / dh.rows_per_elem) * XDPCTL_POL_ROWS_ELEM_LINES +
                                     (r % dh.rows_per_elem) * dh.row_lines;
-                __u64* dst = out[line].word;
-                std::memcpy(dst, cd.rows.row(r), rw * sizeof(uint64_t));
-                std::fill(dst + rw, dst + size_t(dh.row_lines) * XDPCTL_POL_ROW_LINE_WORDS, 0);
+                times_.rows_written += write_row_lines(cd.rows, r, dh.row_lines, out[line].word);
             }
         }
     }

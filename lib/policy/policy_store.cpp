@@ -99,6 +99,8 @@ PolicyStore::PolicyStore(Access access)
     }
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
+    if (access == Access::write)
+        settling_ = std::async(std::launch::async, [this] { maps_->settle(); });
 }
 
 PolicyStore::~PolicyStore() = default;
@@ -279,7 +281,8 @@ Policy PolicyStore::commit(Policy next)
     // generation is rewritten and before a counter slot that commit freed is handed out
     // again; everything up to there (compile, the address tables, the stored policy) reads
     // and writes nothing packets use, so it runs while the kernel waits.
-    std::future<void> settled = std::async(std::launch::async, [this] { maps_->settle(); });
+    std::future<void> settled =
+        settling_.valid() ? std::move(settling_) : std::async(std::launch::async, [this] { maps_->settle(); });
     std::optional<CompiledPolicy> compiled;
     PreparedCommit prepared;
     SlotOf slot_of;

@@ -3,6 +3,7 @@
 // (rule, set, policy default, apply) is read -> change -> commit.
 #pragma once
 
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,6 +95,11 @@ private:
     std::optional<WriterLock> lock_;
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
+    // A writer's wait for the packets still on the generation before the active one
+    // (PolicyMaps::settle), started when the store opens: it runs while the command reads
+    // and changes the policy, and the first commit takes it over. Declared after maps_,
+    // which it uses: it is joined first.
+    std::future<void> settling_;
 };
 
 }  // namespace xdpctl::policy
