@@ -75,11 +75,13 @@ nlohmann::json to_json(const IfaceStatus& s)
         j["hooks"] = hooks;
         j["ifindex"] = s.meta->ifindex;
         j["xdp_mode"] = xdp_mode_name(s.meta->xdp_mode);
+        j["xdp_multi_buffer"] = (s.meta->flags & XDPCTL_META_F_XDP_FRAGS) != 0;
         j["tc_attach"] = tc_attach_name(s.meta->tc_attach);
         j["malformed"] = malformed_name(s.meta->malformed);
         j["loaded_at"] = iso_time(s.meta->loaded_at_ns);
         j["reloaded_at"] = iso_time(s.meta->reloaded_at_ns);
     }
+    j["next"] = s.next ? nlohmann::json{{"id", s.next->id}, {"name", s.next->name}} : nlohmann::json();
     j["programs"] = nlohmann::json::array();
     for (const auto& p : s.progs)
         j["programs"].push_back({{"hook", p.hook},
@@ -144,6 +146,12 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
                        nspp.is_null() ? "-" : fmt::format("{:.1f}", nspp.get<double>()),
                        paths_text(p), p.linked ? "" : "  (detached: device gone)");
         }
+        if (s.meta->flags & XDPCTL_META_F_XDP_FRAGS)
+            fmt::print("  xdp: multi-buffer (frames over one buffer, e.g. jumbo frames)\n");
+        if (s.next)
+            fmt::print("  xdp next: {}\n", s.next->id ? fmt::format("program id {} ('{}'): runs on what "
+                                                                    "xdpctl passes", s.next->id, s.next->name)
+                                                        : std::string("none (slot empty: XDP_PASS)"));
         __u64 mem = 0;
         std::string maps;
         for (const auto& m : s.maps) {
