@@ -194,18 +194,23 @@ struct XdpShape {
     bool operator==(const XdpShape&) const = default;
 };
 
+// The object's program of this shape (xdp/xdpctl_xdp.bpf.c: one body, four programs).
+bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
+{
+    return shape.frags ? (shape.next ? s->progs.xdpctl_xdp_mbnx : s->progs.xdpctl_xdp_mb)
+                       : (shape.next ? s->progs.xdpctl_xdp_nx : s->progs.xdpctl_xdp);
+}
+
 // What a load sets in each object's read-only data besides the malformed action, the same
-// for a load and for a reload that changes the paths (datapath_paths.h).
+// for a load and for a reload that changes the paths (datapath_paths.h); and which of its
+// programs loads.
 void configure_xdp(xdpctl_xdp* s, const std::string& ifname, __u32 iif_key, __u32 paths, XdpShape shape)
 {
     s->rodata->cfg_lb_mtu = iface_mtu(ifname);
     s->rodata->cfg_iif_key = iif_key;
     s->rodata->cfg_paths = paths;
-    s->rodata->cfg_xdp_frags = shape.frags;
-    s->rodata->cfg_xdp_next = shape.next;
-    if (shape.frags)
-        bpf_program__set_flags(s->progs.xdpctl_xdp,
-                               bpf_program__flags(s->progs.xdpctl_xdp) | BPF_F_XDP_HAS_FRAGS);
+    bpf_program__set_autoload(s->progs.xdpctl_xdp, false);
+    bpf_program__set_autoload(xdp_prog(s, shape), true);
 }
 
 // A loaded XDP program's own program array (a new one each load: the kernel ties an array
@@ -237,7 +242,7 @@ void swap_xdp_program(const IfacePins& pins, const xdpctl_iface_meta& meta, cons
     auto xs = open_and_load<xdpctl_xdp>(&pins, static_cast<xdpctl_malformed_action>(meta.malformed), "XDP",
                                         [&](xdpctl_xdp* s) { configure_xdp(s, ifname, meta.iif_key, paths, shape); });
     UniqueFd arr = fill_next(xs.get(), shape, next, where);
-    if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xs->progs.xdpctl_xdp), nullptr) : -ENOENT)
+    if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xdp_prog(xs.get(), shape)), nullptr) : -ENOENT)
         fail("cannot replace the XDP program on {}: {}", where, errno_str(err));
     unpin(pins.next);
     if (arr)
@@ -627,7 +632,7 @@ struct Loader {
         res.meta.reloaded_at_ns = old ? now_ns() : 0;
         try {
             if (want_xdp())
-                attach_xdp(bpf_program__fd(xs->progs.xdpctl_xdp));
+                attach_xdp(bpf_program__fd(xdp_prog(xs.get(), shape)));
             if (want_tc())
                 attach_tc(bpf_program__fd(ts->progs.xdpctl_tc_in),
                           bpf_program__fd(ts->progs.xdpctl_tc_eg));

@@ -12,18 +12,6 @@
 #include "bpf/explain.h"
 #include "bpf/lb.h"
 
-/*
- * Set by the loader (rodata). cfg_xdp_frags: loaded as a multi-buffer program
- * (BPF_F_XDP_HAS_FRAGS, for an MTU over one buffer): a frame may continue past data_end, so
- * its length for the counters is bpf_xdp_get_buff_len's. That is a helper call (a call costs
- * ~2.5 ns where the kernel does not mitigate SRSO, 7-10 ns with Safe RET): a single-buffer
- * program, which can never see frags, has neither the call nor the branch.
- * cfg_xdp_next: `load --next`: what xdpctl passes is tail-called into xdpctl_next's slot 0
- * (empty: XDP_PASS). Without --next the tail call is not in the program at all.
- */
-const volatile __u32 cfg_xdp_frags = 0;
-const volatile __u32 cfg_xdp_next = 0;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
@@ -31,22 +19,23 @@ struct {
 	__type(value, __u32);
 } xdpctl_next SEC(".maps");
 
-/* XDP_PASS, or the next program (load --next) on the unchanged frame. */
-static __always_inline int xdpctl_pass(struct xdp_md *ctx)
-{
-	if (cfg_xdp_next)
-		bpf_tail_call(ctx, &xdpctl_next, 0);
-	return XDP_PASS;
-}
-
-/* The loader sets BPF_F_XDP_HAS_FRAGS itself when the MTU needs it: one object for both. */
-SEC("xdp")
-int xdpctl_xdp(struct xdp_md *ctx)
+/*
+ * One body, four programs: `frags` and `next` are compile-time constants, so the program a
+ * load picks (lib/loader.cpp: XdpShape) has exactly the code it needs and the common one,
+ * xdpctl_xdp, is the same code as before either existed. (A const volatile switch would
+ * leave its load, and the context kept live for the tail call costs spills on every path.)
+ * frags: multi-buffer (BPF_F_XDP_HAS_FRAGS, for an MTU over one buffer): a frame may go on
+ * past data_end, so its length for the counters is bpf_xdp_get_buff_len's, a helper call
+ * (a call costs ~2.5 ns where the kernel does not mitigate SRSO, 7-10 ns with Safe RET).
+ * next: `load --next`: what xdpctl passes is tail-called into xdpctl_next's slot 0 (empty:
+ * XDP_PASS), on the unchanged frame.
+ */
+static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, const int next)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	/* headers are parsed in the first buffer; the counters take the whole frame */
-	__u32 len = cfg_xdp_frags ? (__u32)bpf_xdp_get_buff_len(ctx) : (__u32)(data_end - data);
+	__u32 len = frags ? (__u32)bpf_xdp_get_buff_len(ctx) : (__u32)(data_end - data);
 	struct pkt p = {};
 	__u32 rule_id = 0;
 	int bad, drop, act;
@@ -66,7 +55,34 @@ int xdpctl_xdp(struct xdp_md *ctx)
 	/* Load balancing after the filter (lib/bpf/lb.h): counted above as passed. Only in a
 	 * program loaded while a VIP exists (cfg_paths). */
 	act = bad || !pol_has(XDPCTL_PATH_LB) ? XDP_PASS : lb_step(ctx, &p);
-	return act == XDP_PASS ? xdpctl_pass(ctx) : act;
+	if (next && act == XDP_PASS)
+		bpf_tail_call(ctx, &xdpctl_next, 0);
+	return act;
+}
+
+SEC("xdp")
+int xdpctl_xdp(struct xdp_md *ctx)
+{
+	return xdpctl_xdp_run(ctx, 0, 0);
+}
+
+/* The other three load only when the loader asks ("?": no autoload). */
+SEC("?xdp.frags")
+int xdpctl_xdp_mb(struct xdp_md *ctx)
+{
+	return xdpctl_xdp_run(ctx, 1, 0);
+}
+
+SEC("?xdp")
+int xdpctl_xdp_nx(struct xdp_md *ctx)
+{
+	return xdpctl_xdp_run(ctx, 0, 1);
+}
+
+SEC("?xdp.frags")
+int xdpctl_xdp_mbnx(struct xdp_md *ctx)
+{
+	return xdpctl_xdp_run(ctx, 1, 1);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
