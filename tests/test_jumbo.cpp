@@ -4,16 +4,21 @@
 // parsed in the first buffer and the counters take the whole frame. On TC the skb holds it
 // all (bytes = skb->len). Verdicts and byte counters must be exact on both.
 #include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <string>
 #include <vector>
 
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
 #include "netns_lab.h"
+#include "skeleton.h"
 #include "unique_fd.h"
+#include "xdpctl_test_chain.skel.h"
 
 namespace xdpctl::test {
 namespace {
@@ -33,7 +38,27 @@ void set_mtu(const NetnsLab& lab, int mtu)
 }
 
 // n UDP datagrams of kPayload bytes (one 9014-byte frame each: DF, no IP fragments) from the
-// peer to the DUT's `port`; returns how many the DUT's socket received.
+// peer to ip:port.
+void send_jumbo_udp(const NetnsLab& lab, const std::string& ip, uint16_t port, int n)
+{
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    inet_pton(AF_INET, ip.c_str(), &to.sin_addr);
+    in_netns(lab.peer().ns, [&] {
+        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+        int pmtu = IP_PMTUDISC_DO;  // never fragment: one frame per datagram, or an error
+        setsockopt(s.get(), IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+        std::vector<char> data(kPayload, 'j');
+        for (int i = 0; i < n; i++)
+            if (sendto(s.get(), data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+                       sizeof(to)) != ssize_t(data.size()))
+                throw std::runtime_error("sendto of a jumbo datagram failed");
+        return 0;
+    });
+}
+
+// The same to the DUT's `port`; returns how many the DUT's socket received.
 int jumbo_udp(const NetnsLab& lab, uint16_t port, int n)
 {
     sockaddr_in to{};
@@ -48,17 +73,7 @@ int jumbo_udp(const NetnsLab& lab, uint16_t port, int n)
         setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         return s;
     });
-    in_netns(lab.peer().ns, [&] {
-        UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-        int pmtu = IP_PMTUDISC_DO;  // never fragment: one frame per datagram, or an error
-        setsockopt(s.get(), IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-        std::vector<char> data(kPayload, 'j');
-        for (int i = 0; i < n; i++)
-            if (sendto(s.get(), data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&to),
-                       sizeof(to)) != ssize_t(data.size()))
-                throw std::runtime_error("sendto of a jumbo datagram failed");
-        return 0;
-    });
+    send_jumbo_udp(lab, lab.dut().ipv4, port, n);
     int got = 0;
     std::vector<char> buf(kPayload + 1);
     while (recv(rx.get(), buf.data(), buf.size(), 0) == ssize_t(kPayload))
@@ -153,6 +168,53 @@ TEST_F(Jumbo, NativeRefusalNamesTheKernelsReason)
     EXPECT_NE(autom.out.find("the kernel refused native XDP mode: \"veth: " + reason), std::string::npos) << autom;
     EXPECT_NE(autom.out.find("xdp (skb)"), std::string::npos) << autom;
     xdpctl_ok({"-n", ns, "unload", "xq0"});
+}
+
+// The load balancer on multi-buffer frames. A DSR VIP whose backend is the peer itself sends
+// each 9014-byte frame back out (XDP_TX: the first buffer's MACs rewritten, every buffer sent);
+// the peer's XDP program (XDP_TX into a veth needs one there; at MTU 9000 a multi-buffer one)
+// counts them whole. An ipip VIP cannot add its header to a frame of the MTU: passed, too_big.
+TEST_F(Jumbo, LoadBalancerForwardsWholeMultiBufferFrames)
+{
+    NetnsLab lab;
+    set_mtu(lab, kMtu);
+    lab.load();
+    SkelPtr<xdpctl_test_chain> peer_prog(xdpctl_test_chain::open_and_load());
+    ASSERT_TRUE(peer_prog);
+    in_netns(lab.peer().ns, [&] {
+        int ifindex = int(if_nametoindex(lab.peer().ifname.c_str()));
+        if (bpf_xdp_attach(ifindex, bpf_program__fd(peer_prog->progs.test_next_frags), XDP_FLAGS_DRV_MODE, nullptr))
+            throw std::runtime_error("cannot attach the peer's XDP program");
+        return 0;
+    });
+    const std::string dsr = "198.18.200.1", ipip = "198.18.200.2";
+    for (const std::string& vip : {dsr, ipip})
+        run_ok({"ip", "-n", lab.peer().ns, "route", "add", vip + "/32", "via", lab.dut().ipv4});
+    xdpctl_ok({"lb", "vip", "add", dsr + ":9/udp", "--mode", "dsr"});
+    xdpctl_ok({"lb", "vip", "add", ipip + ":9/udp", "--mode", "ipip", "--ipip-source", lab.dut().ipv4});
+    for (const std::string& vip : {dsr, ipip})
+        xdpctl_ok({"lb", "backend", "add", vip + ":9/udp", lab.peer().ipv4, "--mac", lab.peer().mac});
+
+    send_jumbo_udp(lab, dsr, 9, 5);
+    send_jumbo_udp(lab, ipip, 9, 3);
+    const uint32_t slot = 1;  // SEEN_NEXT_FRAGS
+    struct {
+        uint64_t packets = 0, bytes = 0;
+    } seen;
+    for (int i = 0; i < 30 && seen.packets < 5; i++, usleep(100000))
+        bpf_map__lookup_elem(peer_prog->maps.seen, &slot, sizeof(slot), &seen, sizeof(seen), 0);
+    EXPECT_EQ(seen.packets, 5u);
+    EXPECT_EQ(seen.bytes, 5 * kFrame);
+    auto j = xdpctl_json({"lb", "list", "--json"});
+    EXPECT_EQ(j["counters"]["too_big"], 3) << j.dump();
+    EXPECT_EQ(j["counters"]["errors"], 0) << j.dump();
+    for (const auto& v : j["vips"])
+        if (v["vip"].get<std::string>().find(dsr) == 0) {
+            EXPECT_EQ(v["counters"]["packets"], 5) << j.dump();
+            EXPECT_EQ(v["counters"]["bytes"], 5 * kFrame) << j.dump();
+        }
+    for (const std::string& vip : {dsr, ipip})
+        xdpctl_ok({"lb", "vip", "del", vip + ":9/udp"});
 }
 
 }  // namespace
