@@ -84,7 +84,7 @@ void set_pin_paths(bpf_object* obj, const IfacePins* pins)
             continue;
         std::string name = bpf_map__name(map);
         if (name == "xdpctl_next")
-            continue;  // the loader pins a new one per load (attach_next): its kind may change
+            continue;  // the loader pins a new one per load (fill_next): its kind may change
         std::string path = name == "xdpctl_stats" ? (pins ? pins->stats : "")
                            : name == "xdpctl_meta" ? (pins ? pins->meta : "")
                                                    : shared_maps_dir() + "/" + name;
@@ -701,7 +701,7 @@ void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp
             fail("cannot find the interface of {} (ifindex {}): {}", display, meta->ifindex, errno_str(errno));
         // The next program (if any) stays: carried into the new program's array.
         const XdpShape shape = XdpShape::of(*meta);
-        auto next = shape.next ? pinned_next_prog(pins.next) : std::nullopt;
+        auto next = shape.next ? pinned_next_prog(pins.next, false) : std::nullopt;
         swap_xdp_program(pins, *meta, name, *xdp_paths, shape, next ? &*next : nullptr, display);
     }
     if (tc_paths && (meta->hooks & XDPCTL_HOOKS_TC)) {

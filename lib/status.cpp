@@ -194,7 +194,7 @@ std::vector<IfaceStatus> collect_status()
         add_map(st, pins.stats);
         add_map(st, pins.meta);
         if (path_exists(pins.next)) {
-            auto n = pinned_next_prog(pins.next);
+            auto n = pinned_next_prog(pins.next, false);
             st.next = IfaceStatus::Next{n ? n->id : 0, n ? n->name : ""};
             add_map(st, pins.next);
         }

@@ -92,7 +92,7 @@ NextProg open_next_prog(const std::string& path)
     return n;
 }
 
-std::optional<NextProg> pinned_next_prog(const std::string& map_pin)
+std::optional<NextProg> pinned_next_prog(const std::string& map_pin, bool kind)
 {
     UniqueFd arr = open_pinned(map_pin);
     __u32 key = 0, id = 0;
@@ -108,7 +108,7 @@ std::optional<NextProg> pinned_next_prog(const std::string& map_pin)
         return std::nullopt;
     n.id = id;
     n.name = info.name;
-    n.frags = is_frags(n.fd.get()).value_or(false);
+    n.frags = kind && is_frags(n.fd.get()).value_or(false);
     return n;
 }
 

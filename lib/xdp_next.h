@@ -24,7 +24,8 @@ struct NextProg {
 // missing, is not a program, or is not an XDP program.
 NextProg open_next_prog(const std::string& path);
 // The program in a pinned xdpctl_next's slot (by its id); none when the pin or slot is empty.
-std::optional<NextProg> pinned_next_prog(const std::string& map_pin);
+// `kind`: find out `frags` too (two tiny probe programs are loaded for it).
+std::optional<NextProg> pinned_next_prog(const std::string& map_pin, bool kind = true);
 // Puts `prog` into slot 0 of the program array `map_fd` (or empties the slot, prog null).
 // The kernel refuses a program of another kind than the array's owner (xdpctl's program):
 // `owner_frags` says which xdpctl is, for the message.

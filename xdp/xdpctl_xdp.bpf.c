@@ -60,29 +60,16 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 	return act;
 }
 
-SEC("xdp")
-int xdpctl_xdp(struct xdp_md *ctx)
-{
-	return xdpctl_xdp_run(ctx, 0, 0);
-}
+#define XDPCTL_XDP_PROGRAM(sec, name, frags, next)      \
+	SEC(sec) int name(struct xdp_md *ctx)               \
+	{                                                   \
+		return xdpctl_xdp_run(ctx, frags, next);    \
+	}
 
+XDPCTL_XDP_PROGRAM("xdp", xdpctl_xdp, 0, 0)
 /* The other three load only when the loader asks ("?": no autoload). */
-SEC("?xdp.frags")
-int xdpctl_xdp_mb(struct xdp_md *ctx)
-{
-	return xdpctl_xdp_run(ctx, 1, 0);
-}
-
-SEC("?xdp")
-int xdpctl_xdp_nx(struct xdp_md *ctx)
-{
-	return xdpctl_xdp_run(ctx, 0, 1);
-}
-
-SEC("?xdp.frags")
-int xdpctl_xdp_mbnx(struct xdp_md *ctx)
-{
-	return xdpctl_xdp_run(ctx, 1, 1);
-}
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mb, 1, 0)
+XDPCTL_XDP_PROGRAM("?xdp", xdpctl_xdp_nx, 0, 1)
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mbnx, 1, 1)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
