@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "datapath_paths.h"
+#include "dispatcher_probe.h"
 #include "loader.h"
 #include "status.h"
 #include "system_checks.h"
@@ -223,9 +224,11 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             auto lb = collect_lb_status();
             auto decaps = collect_decap_status();
             bool stats_on = bpf_stats_enabled();
+            const DispatcherSupport dispatcher = probe_libxdp_dispatcher();
             if (*json || g.pretty) {
                 nlohmann::json j;
                 j["bpf_stats_enabled"] = stats_on;
+                j["libxdp_dispatcher"] = {{"available", dispatcher.available}, {"reason", dispatcher.reason}};
                 j["shared_maps"] = nlohmann::json::array();
                 __u64 shared_mem = 0;
                 for (const auto& m : shared) {
@@ -260,6 +263,10 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 print_shared(shared);
                 print_lb(lb);
                 print_decaps(decaps);
+                // Other XDP programs beside xdpctl's: `load --next`, or libxdp where it can run.
+                if (!dispatcher.available)
+                    fmt::print("libxdp's dispatcher cannot run here ('load --next' chains XDP programs "
+                               "instead): {}\n", dispatcher.reason);
             }
             return 0;
         };

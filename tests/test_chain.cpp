@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -253,6 +255,37 @@ TEST_F(Chain, TcxProgramsBeforeAndAfterXdpctl)
     EXPECT_EQ(d, want);
     bpf_link__destroy(links.first);
     bpf_link__destroy(links.second);
+}
+
+// libxdp's dispatcher: xdpctl's answer (status) must be libxdp's own. xdp-loader (xdp-tools)
+// loads a program through the dispatcher where the kernel allows it, and otherwise says why
+// and loads it alone. Where it cannot run, xdpctl must report it unavailable with the
+// kernel's reason (the same errno); where it runs, available.
+TEST_F(Chain, LibxdpDispatcherAvailabilityIsDetected)
+{
+    NetnsLab lab;
+    const char* obj = std::getenv("XDPCTL_FOREIGN_XDP_OBJ");
+    ASSERT_TRUE(obj) << "XDPCTL_FOREIGN_XDP_OBJ is not set (run the tests with 'meson test')";
+    // nsenter, not 'ip netns exec': libxdp needs the bpffs that 'ip netns exec' would hide.
+    CmdResult r = run_cmd({"nsenter", "--net=/run/netns/" + lab.dut().ns, "xdp-loader", "load", "-v", "-m", "skb",
+                           "-n", "bench_xdp_pass", lab.dut().ifname, obj});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    run_cmd({"nsenter", "--net=/run/netns/" + lab.dut().ns, "xdp-loader", "unload", "--all", lab.dut().ifname});
+    auto d = xdpctl_json({"status", "--json"})["libxdp_dispatcher"];
+    const std::string said = r.out + r.err;
+    const std::string tag = "Compatibility check for dispatcher program failed: ";
+    const size_t at = said.find(tag);
+    if (at == std::string::npos) {
+        EXPECT_EQ(d["available"], true) << d.dump() << "\n" << said;
+        return;
+    }
+    const std::string why = said.substr(at + tag.size(), said.find('\n', at) - at - tag.size());
+    EXPECT_EQ(d["available"], false) << d.dump();
+    EXPECT_NE(d["reason"].get<std::string>().find("the kernel refuses"), std::string::npos) << d.dump();
+    EXPECT_NE(d["reason"].get<std::string>().find(why), std::string::npos) << d.dump() << "\nlibxdp: " << why;
+    CmdResult text = xdpctl({"status"});
+    EXPECT_NE(text.out.find("libxdp's dispatcher cannot run here ('load --next' chains XDP programs instead): "),
+              std::string::npos) << text;
 }
 
 }  // namespace
