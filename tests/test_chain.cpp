@@ -168,6 +168,15 @@ TEST_F(Chain, BadNextIsRefusedWithItsReason)
         EXPECT_NE(r.err.find(c.says), std::string::npos) << r;
         EXPECT_FALSE(std::filesystem::exists(lab.dut_pin_dir())) << "a refused load left pins";
     }
+    CmdResult tc = lab.load_result({"--hook", "tc", "--next", h.path("next")});
+    EXPECT_EQ(tc.exit_code, 2) << tc;
+    EXPECT_NE(tc.err.find("it needs --hook xdp or both"), std::string::npos) << tc;
+
+    // At a standard MTU a multi-buffer next program makes xdpctl multi-buffer too.
+    lab.load({"--next", h.path("next_frags")});
+    EXPECT_EQ(dut_status(lab)["xdp_multi_buffer"], true);
+    xdpctl_ok({"-n", lab.dut().ns, "unload", lab.dut().ifname});
+
     // Loaded already: the same errors leave the interface as it was.
     lab.load();
     CmdResult r = lab.load_result({"--next", h.path("map")});
