@@ -26,6 +26,7 @@
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
@@ -235,6 +236,35 @@ struct LbCase {
     uint32_t next_flow = 0;
 };
 
+// ---- the XDP program's kinds (issue 13) ----------------------------------------------------
+// The programs `load` picks for a jumbo MTU (multi-buffer: bpf_xdp_get_buff_len, one helper
+// call a packet, for the frame's length) and for --next with an empty slot (a tail call that
+// falls through), beside the common one (xdp/xdpctl_xdp.bpf.c).
+struct XdpKind {
+    xdpctl::SkelPtr<xdpctl_xdp> skel;
+    int fd = -1;
+};
+
+XdpKind xdp_kind(const char* prog_name)
+{
+    XdpKind k;
+    k.skel.reset(xdpctl_xdp::open());
+    if (!k.skel)
+        xdpctl::fail("cannot open xdpctl_xdp: {}", xdpctl::errno_str(errno));
+    bpf_program* chosen = bpf_object__find_program_by_name(k.skel->obj, prog_name);
+    bpf_program__set_autoload(k.skel->progs.xdpctl_xdp, false);
+    bpf_program__set_autoload(chosen, true);
+    if (int err = xdpctl_xdp::load(k.skel.get()))
+        xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
+    k.fd = bpf_program__fd(chosen);
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    bpf_prog_get_info_by_fd(k.fd, &info, &len);
+    std::fprintf(stderr, "%s: %u xlated instructions, %u JIT bytes\n", prog_name, info.xlated_prog_len / 8,
+                 info.jited_prog_len);
+    return k;
+}
+
 std::unique_ptr<LbCase> make_lb_case()
 {
     using namespace xdpctl::lb;
@@ -360,6 +390,17 @@ int main(int argc, char** argv)
                               Case{"empty_tc/tcp4_64", empty_tc_fd, &tcp4},
                               Case{"xdpctl_tc_in/tcp4_64", tc_fd, &tcp4}}) {
             benchmark::RegisterBenchmark(c.name, bench_prog, c.fd, *c.frame)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+        }
+        std::vector<XdpKind> kinds;
+        for (auto [name, prog] : {std::pair{"xdpctl_xdp_kind/common/tcp4_64", "xdpctl_xdp"},
+                                  std::pair{"xdpctl_xdp_kind/multi_buffer/tcp4_64", "xdpctl_xdp_mb"},
+                                  std::pair{"xdpctl_xdp_kind/next_empty_slot/tcp4_64", "xdpctl_xdp_nx"}}) {
+            if (!selected(name))
+                continue;
+            kinds.push_back(xdp_kind(prog));
+            benchmark::RegisterBenchmark(name, bench_prog, kinds.back().fd, tcp4)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }

@@ -19,6 +19,7 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
         std::string malformed = "pass";
         bool force = false;
         uint32_t lb_conntrack = 0;
+        std::string next;
     };
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("load", "Attach xdpctl to an interface; it stays attached after "
@@ -44,6 +45,9 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                     "Load balancer: connection-table entries (per CPU), when the first load "
                     "creates the table (default 65536)")
         ->check(CLI::Range(1u, 1u << 26));
+    cmd->add_option("--next", o->next,
+                    "An XDP program pinned in bpffs that runs on what xdpctl passes (a tail "
+                    "call), or 'none'; on a loaded interface only this changes");
     cmd->callback([&g, &run, o] {
         run = [&g, o] {
             LoadOptions lo;
@@ -60,6 +64,8 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             lo.malformed = o->malformed == "drop" ? XDPCTL_MALFORMED_DROP : XDPCTL_MALFORMED_PASS;
             lo.force = o->force;
             lo.lb_conntrack = o->lb_conntrack;
+            if (!o->next.empty())
+                lo.next = o->next;
 
             // Held to the end: the policy's commit below nests in it.
             WriterLock lock;

@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "datapath_paths.h"
+#include "dispatcher_probe.h"
 #include "loader.h"
 #include "status.h"
 #include "system_checks.h"
@@ -75,11 +76,13 @@ nlohmann::json to_json(const IfaceStatus& s)
         j["hooks"] = hooks;
         j["ifindex"] = s.meta->ifindex;
         j["xdp_mode"] = xdp_mode_name(s.meta->xdp_mode);
+        j["xdp_multi_buffer"] = (s.meta->flags & XDPCTL_META_F_XDP_FRAGS) != 0;
         j["tc_attach"] = tc_attach_name(s.meta->tc_attach);
         j["malformed"] = malformed_name(s.meta->malformed);
         j["loaded_at"] = iso_time(s.meta->loaded_at_ns);
         j["reloaded_at"] = iso_time(s.meta->reloaded_at_ns);
     }
+    j["next"] = s.next ? nlohmann::json{{"id", s.next->id}, {"name", s.next->name}} : nlohmann::json();
     j["programs"] = nlohmann::json::array();
     for (const auto& p : s.progs)
         j["programs"].push_back({{"hook", p.hook},
@@ -144,6 +147,12 @@ void print_table(const std::vector<IfaceStatus>& all, bool stats_on)
                        nspp.is_null() ? "-" : fmt::format("{:.1f}", nspp.get<double>()),
                        paths_text(p), p.linked ? "" : "  (detached: device gone)");
         }
+        if (s.meta->flags & XDPCTL_META_F_XDP_FRAGS)
+            fmt::print("  xdp: multi-buffer (frames over one buffer, e.g. jumbo frames)\n");
+        if (s.next)
+            fmt::print("  xdp next: {}\n", s.next->id ? fmt::format("program id {} ('{}'): runs on what "
+                                                                    "xdpctl passes", s.next->id, s.next->name)
+                                                        : std::string("none (slot empty: XDP_PASS)"));
         __u64 mem = 0;
         std::string maps;
         for (const auto& m : s.maps) {
@@ -215,9 +224,11 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             auto lb = collect_lb_status();
             auto decaps = collect_decap_status();
             bool stats_on = bpf_stats_enabled();
+            const DispatcherSupport dispatcher = probe_libxdp_dispatcher();
             if (*json || g.pretty) {
                 nlohmann::json j;
                 j["bpf_stats_enabled"] = stats_on;
+                j["libxdp_dispatcher"] = {{"available", dispatcher.available}, {"reason", dispatcher.reason}};
                 j["shared_maps"] = nlohmann::json::array();
                 __u64 shared_mem = 0;
                 for (const auto& m : shared) {
@@ -252,6 +263,10 @@ void add_status_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 print_shared(shared);
                 print_lb(lb);
                 print_decaps(decaps);
+                // Other XDP programs beside xdpctl's: `load --next`, or libxdp where it can run.
+                if (!dispatcher.available)
+                    fmt::print("libxdp's dispatcher cannot run here ('load --next' chains XDP programs "
+                               "instead): {}\n", dispatcher.reason);
             }
             return 0;
         };

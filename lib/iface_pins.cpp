@@ -25,7 +25,8 @@ IfacePins::IfacePins(const std::string& d)
       link_tc_in(dir + "/link_tc_in"),
       link_tc_eg(dir + "/link_tc_eg"),
       prog_tc_in(dir + "/prog_tc_in"),
-      prog_tc_eg(dir + "/prog_tc_eg")
+      prog_tc_eg(dir + "/prog_tc_eg"),
+      next(dir + "/next")
 {
 }
 

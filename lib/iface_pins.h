@@ -3,6 +3,7 @@
 //   link_xdp           XDP bpf_link
 //   link_tc_in/_eg     tcx bpf_links
 //   prog_tc_in/_eg     the programs, when TC uses the clsact fallback (no link to pin)
+//   next               the XDP program's program array, with `load --next` only (xdp_next.h)
 #pragma once
 
 #include <optional>
@@ -26,6 +27,7 @@ struct IfacePins {
     std::string link_tc_eg;
     std::string prog_tc_in;
     std::string prog_tc_eg;
+    std::string next;
 
     // Whether anything that attaches a program is pinned: xdpctl counts as loaded.
     bool attached() const;

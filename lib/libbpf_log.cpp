@@ -66,4 +66,14 @@ std::string libbpf_verifier_reason(size_t max_lines)
     return out;
 }
 
+std::string libbpf_kernel_message()
+{
+    const std::string tag = "Kernel error message: ";
+    size_t b = g_captured.rfind(tag);
+    if (b == std::string::npos)
+        return "";
+    size_t e = g_captured.find('\n', b);
+    return g_captured.substr(b + tag.size(), e == std::string::npos ? std::string::npos : e - b - tag.size());
+}
+
 }  // namespace xdpctl

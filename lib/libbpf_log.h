@@ -10,5 +10,8 @@ namespace xdpctl {
 void libbpf_log_start();
 // The verifier's last lines for a failed program load ("" when there were none).
 std::string libbpf_verifier_reason(size_t max_lines = 12);
+// The kernel's own message (netlink extack) for the last netlink request libbpf made that
+// failed ("" when there was none).
+std::string libbpf_kernel_message();
 
 }  // namespace xdpctl

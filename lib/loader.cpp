@@ -31,6 +31,7 @@
 #include "skeleton.h"
 #include "system_checks.h"
 #include "upgrade/map_upgrade.h"
+#include "xdp_next.h"
 #include "xdpctl_tc.skel.h"
 #include "xdpctl_xdp.skel.h"
 
@@ -83,6 +84,8 @@ void set_pin_paths(bpf_object* obj, const IfacePins* pins)
         if (bpf_map__is_internal(map))
             continue;
         std::string name = bpf_map__name(map);
+        if (name == "xdpctl_next")
+            continue;  // the loader pins a new one per load (fill_next): its kind may change
         std::string path = name == "xdpctl_stats" ? (pins ? pins->stats : "")
                            : name == "xdpctl_meta" ? (pins ? pins->meta : "")
                                                    : shared_maps_dir() + "/" + name;
@@ -98,7 +101,8 @@ void reuse_shared_maps(bpf_object* obj)
     bpf_object__for_each_map(map, obj)
     {
         std::string name = bpf_map__name(map);
-        if (bpf_map__is_internal(map) || name == "xdpctl_stats" || name == "xdpctl_meta")
+        if (bpf_map__is_internal(map) || name == "xdpctl_stats" || name == "xdpctl_meta" ||
+            name == "xdpctl_next")
             continue;
         UniqueFd fd = open_pinned(shared_maps_dir() + "/" + name);
         if (fd && bpf_map__reuse_fd(map, fd.get()) != 0)
@@ -179,13 +183,52 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
     return s;
 }
 
+// The XDP program's kind: multi-buffer (an MTU over one buffer), and whether it tail-calls
+// a next program (load --next). Kept in the meta record's flags for the reloads.
+struct XdpShape {
+    bool frags = false;
+    bool next = false;
+
+    static XdpShape of(const xdpctl_iface_meta& m)
+    {
+        return {(m.flags & XDPCTL_META_F_XDP_FRAGS) != 0, (m.flags & XDPCTL_META_F_XDP_NEXT) != 0};
+    }
+    __u32 flags() const
+    {
+        return (frags ? XDPCTL_META_F_XDP_FRAGS : 0) | (next ? XDPCTL_META_F_XDP_NEXT : 0);
+    }
+    bool operator==(const XdpShape&) const = default;
+};
+
+// The object's program of this shape (xdp/xdpctl_xdp.bpf.c: one body, four programs).
+bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
+{
+    return shape.frags ? (shape.next ? s->progs.xdpctl_xdp_mbnx : s->progs.xdpctl_xdp_mb)
+                       : (shape.next ? s->progs.xdpctl_xdp_nx : s->progs.xdpctl_xdp);
+}
+
 // What a load sets in each object's read-only data besides the malformed action, the same
-// for a load and for a reload that changes the paths (datapath_paths.h).
-void configure_xdp(xdpctl_xdp* s, const std::string& ifname, __u32 iif_key, __u32 paths)
+// for a load and for a reload that changes the paths (datapath_paths.h); and which of its
+// programs loads.
+void configure_xdp(xdpctl_xdp* s, const std::string& ifname, __u32 iif_key, __u32 paths, XdpShape shape)
 {
     s->rodata->cfg_lb_mtu = iface_mtu(ifname);
     s->rodata->cfg_iif_key = iif_key;
     s->rodata->cfg_paths = paths;
+    bpf_program__set_autoload(s->progs.xdpctl_xdp, false);
+    bpf_program__set_autoload(xdp_prog(s, shape), true);
+}
+
+// A loaded XDP program's own program array (a new one each load: the kernel ties an array
+// to its first program's kind), given `next` in its slot when the shape has one. Returns a
+// reference to pin as the interface's `next` once the program is attached; none without.
+UniqueFd fill_next(xdpctl_xdp* s, XdpShape shape, const NextProg* next, const std::string& where)
+{
+    if (!shape.next)
+        return {};
+    const int fd = bpf_map__fd(s->maps.xdpctl_next);
+    set_next_slot(fd, next, shape.frags, where);
+    return UniqueFd{dup(fd)};
 }
 
 void configure_tc(xdpctl_tc* s, bool with_xdp, __u32 iif_key, __u32 paths)
@@ -193,6 +236,25 @@ void configure_tc(xdpctl_tc* s, bool with_xdp, __u32 iif_key, __u32 paths)
     s->rodata->cfg_tc_ingress_rules = !with_xdp;
     s->rodata->cfg_iif_key = iif_key;
     s->rodata->cfg_paths = paths;
+}
+
+// The XDP program reloaded (this shape and these paths, the rest as `meta` says) and swapped
+// in atomically by bpf_link_update; its new program array (with `next`) replaces the pinned
+// one after the swap. The maps are the pinned ones: counters and connections are kept.
+void swap_xdp_program(const IfacePins& pins, const xdpctl_iface_meta& meta, const std::string& ifname,
+                      __u32 paths, XdpShape shape, const NextProg* next, const std::string& where,
+                      upgrade::MapUpgrade* upgrade = nullptr)
+{
+    UniqueFd link = open_pinned(pins.link_xdp);
+    auto xs = open_and_load<xdpctl_xdp>(&pins, static_cast<xdpctl_malformed_action>(meta.malformed), "XDP",
+                                        [&](xdpctl_xdp* s) { configure_xdp(s, ifname, meta.iif_key, paths, shape); },
+                                        0, false, nullptr, upgrade);
+    UniqueFd arr = fill_next(xs.get(), shape, next, where);
+    if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xdp_prog(xs.get(), shape)), nullptr) : -ENOENT)
+        fail("cannot replace the XDP program on {}: {}", where, errno_str(err));
+    unpin(pins.next);
+    if (arr)
+        pin_fd(arr.get(), pins.next);
 }
 
 __u32 link_prog_id(int link_fd)
@@ -332,7 +394,8 @@ struct Loader {
         old.reset();
     }
 
-    void check_existing()
+    // Returns true for `load --next` on a loaded interface without --force (update_next_only).
+    bool check_existing()
     {
         old = pins.read_meta();
         bool attached = pins.attached();
@@ -344,17 +407,20 @@ struct Loader {
             detach_all(pins, ifindex, std::nullopt);
             res.notes.push_back("removed what an interrupted or stale earlier load left");
             old.reset();
-            return;
+            return false;
         }
         if (!attached) {
             old.reset();
-            return;
+            return false;
         }
+        if (!opts.force && opts.next)
+            return true;
         if (!opts.force)
             fail("xdpctl is already loaded on {} (hooks: {}); 'xdpctl load --force {}' reloads "
                  "it keeping its counters, 'xdpctl unload {}' removes it",
                  opts.iface.display(), describe(*old), opts.iface.cli_args(), opts.iface.cli_args());
         res.reloaded = true;
+        return false;
     }
 
     static std::string describe(const xdpctl_iface_meta& m)
@@ -404,11 +470,70 @@ struct Loader {
             drop_link(pins.link_xdp);
         }
         xdpctl_xdp_mode got{};
-        pending.add(attach_xdp_link(prog_fd, ifindex, opts.xdp_mode, &got, opts.iface.display()),
+        std::string refused;
+        pending.add(attach_xdp_link(prog_fd, ifindex, opts.xdp_mode, &got, opts.iface.display(), &refused),
                     pins.link_xdp);
         res.meta.xdp_mode = got;
         if (opts.xdp_mode == XdpModeRequest::automatic && got == XDPCTL_XDP_MODE_SKB)
-            res.notes.push_back("the driver has no native XDP: attached in skb (generic) mode");
+            res.notes.push_back(fmt::format("the kernel refused native XDP mode: {}; attached in skb "
+                                            "(generic) mode", refused));
+    }
+
+    // The next program: named by --next, the last load's (kept), or none.
+    std::optional<NextProg> next;
+    XdpShape shape;
+
+    void resolve_next(bool xdp)
+    {
+        if (!xdp) {
+            if (opts.next)
+                fail_usage("--next runs a program after xdpctl's XDP program: it needs --hook xdp or both");
+            return;
+        }
+        if (opts.next && *opts.next != "none")
+            next = open_next_prog(*opts.next);
+        else if (!opts.next && old && (old->flags & XDPCTL_META_F_XDP_NEXT))
+            next = pinned_next_prog(pins.next);
+        shape.next = next || (!opts.next && old && (old->flags & XDPCTL_META_F_XDP_NEXT));
+        shape.frags = xdp_needs_frags(iface_mtu(opts.iface.ifname), next ? &*next : nullptr,
+                                      opts.iface.display());
+    }
+
+    void note_next()
+    {
+        if (next)
+            res.notes.push_back(fmt::format("what xdpctl passes on XDP goes on to program id {} ('{}')",
+                                            next->id, next->name));
+        else if (opts.next)
+            res.notes.push_back("no next program: what xdpctl passes on XDP is passed (XDP_PASS)");
+    }
+
+    // `load --next` on a loaded interface without --force: the next program changes, nothing
+    // else. Only the slot, when the program already has one of the right kind; otherwise the
+    // XDP program is reloaded in that shape and swapped in atomically (bpf_link_update).
+    void update_next_only()
+    {
+        if (!(old->hooks & XDPCTL_HOOKS_XDP))
+            fail_usage("{}: xdpctl runs only on TC there; --next needs its XDP hook "
+                       "('xdpctl load --force --hook both --next ...')", opts.iface.display());
+        resolve_next(true);
+        res.meta = *old;
+        res.reloaded = true;
+        const XdpShape was = XdpShape::of(*old);
+        if (shape == was && shape.next) {
+            UniqueFd arr = open_pinned(pins.next);
+            if (!arr)
+                fail("{}: the next program's array {} is missing: 'xdpctl load --force' recreates it",
+                     opts.iface.display(), pins.next);
+            set_next_slot(arr.get(), next ? &*next : nullptr, shape.frags, opts.iface.display());
+        } else if (shape != was) {
+            swap_xdp_program(pins, *old, opts.iface.ifname, paths_in_force().xdp(), shape,
+                             next ? &*next : nullptr, opts.iface.display());
+        }
+        res.meta.flags = (old->flags & ~XdpShape{true, true}.flags()) | shape.flags();
+        res.meta.reloaded_at_ns = now_ns();
+        write_meta(pins, res.meta);
+        note_next();
     }
 
     // One TC direction; returns how it was attached.
@@ -462,6 +587,8 @@ struct Loader {
     {
         if (!want_xdp())
             drop_link(pins.link_xdp);
+        if (!shape.next)
+            unpin(pins.next);
         if (!want_tc()) {
             drop_link(pins.link_tc_in);
             drop_link(pins.link_tc_eg);
@@ -477,7 +604,11 @@ struct Loader {
     {
         ifindex = resolve_ifindex(opts.iface);
         adopt_legacy();
-        check_existing();
+        if (check_existing()) {
+            update_next_only();
+            return;
+        }
+        resolve_next(want_xdp());
         if (want_xdp())
             check_foreign_xdp();
         make_pin_dir(pins.dir);
@@ -492,8 +623,11 @@ struct Loader {
         if (want_xdp())
             xs = open_and_load<xdpctl_xdp>(
                 &pins, opts.malformed, "XDP",
-                [&](xdpctl_xdp* s) { configure_xdp(s, opts.iface.ifname, res.meta.iif_key, paths.xdp()); },
+                [&](xdpctl_xdp* s) { configure_xdp(s, opts.iface.ifname, res.meta.iif_key, paths.xdp(), shape); },
                 opts.lb_conntrack, false, &res.notes, &upgrade);
+        if (want_xdp())
+            if (UniqueFd arr = fill_next(xs.get(), shape, next ? &*next : nullptr, opts.iface.display()))
+                pending.add(std::move(arr), pins.next);
         if (want_tc())
             ts = open_and_load<xdpctl_tc>(&pins, opts.malformed, "TC", [&](xdpctl_tc* s) {
                 configure_tc(s, want_xdp(), res.meta.iif_key, paths.tc());
@@ -507,7 +641,7 @@ struct Loader {
         res.meta.reloaded_at_ns = old ? now_ns() : 0;
         try {
             if (want_xdp())
-                attach_xdp(bpf_program__fd(xs->progs.xdpctl_xdp));
+                attach_xdp(bpf_program__fd(xdp_prog(xs.get(), shape)));
             if (want_tc())
                 attach_tc(bpf_program__fd(ts->progs.xdpctl_tc_in),
                           bpf_program__fd(ts->progs.xdpctl_tc_eg));
@@ -516,9 +650,12 @@ struct Loader {
                                 res.meta.tc_attach == XDPCTL_TC_CLSACT;
             if (clsact_created_here || keep_created)
                 res.meta.flags |= XDPCTL_META_F_CREATED_CLSACT;
+            if (want_xdp())
+                res.meta.flags |= shape.flags();
             pending.pin_all();
             write_meta(pins, res.meta);
             record_netns_name(netns_id, opts.iface.netns);
+            note_next();
             // Shared maps recreated in a new layout: every other interface onto them too,
             // before what the old maps counted meanwhile is added.
             if (upgrade.replaced_shared())
@@ -579,12 +716,10 @@ void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp
         char name[IF_NAMESIZE] = {};
         if (!if_indextoname(meta->ifindex, name))
             fail("cannot find the interface of {} (ifindex {}): {}", display, meta->ifindex, errno_str(errno));
-        UniqueFd link = open_pinned(pins.link_xdp);
-        auto xs = open_and_load<xdpctl_xdp>(&pins, malformed, "XDP", [&](xdpctl_xdp* s) {
-            configure_xdp(s, name, meta->iif_key, *xdp_paths);
-        }, 0, false, nullptr, upgrade);
-        if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xs->progs.xdpctl_xdp), nullptr) : -ENOENT)
-            fail("cannot replace the XDP program on {}: {}", display, errno_str(err));
+        // The next program (if any) stays: carried into the new program's array.
+        const XdpShape shape = XdpShape::of(*meta);
+        auto next = shape.next ? pinned_next_prog(pins.next, false) : std::nullopt;
+        swap_xdp_program(pins, *meta, name, *xdp_paths, shape, next ? &*next : nullptr, display, upgrade);
     }
     if (tc_paths && (meta->hooks & XDPCTL_HOOKS_TC)) {
         auto ts = open_and_load<xdpctl_tc>(&pins, malformed, "TC", [&](xdpctl_tc* s) {

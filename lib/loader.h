@@ -39,6 +39,9 @@ struct LoadOptions {
     bool force = false;
     // Entries of the load balancer's connection table when this load creates it (0: default).
     uint32_t lb_conntrack = 0;
+    // --next: the pinned XDP program that runs on what xdpctl passes, or "none"; unset: the
+    // last load's stays. On a loaded interface without --force, only this changes.
+    std::optional<std::string> next;
 };
 
 struct LoadResult {

@@ -20,6 +20,7 @@
 #include "pin_layout.h"
 #include "pin_target.h"
 #include "unique_fd.h"
+#include "xdp_next.h"
 
 namespace xdpctl {
 
@@ -193,6 +194,11 @@ std::vector<IfaceStatus> collect_status()
         add_pinned_prog(st, pins.prog_tc_eg, "tc_egress");
         add_map(st, pins.stats);
         add_map(st, pins.meta);
+        if (path_exists(pins.next)) {
+            auto n = pinned_next_prog(pins.next, false);
+            st.next = IfaceStatus::Next{n ? n->id : 0, n ? n->name : ""};
+            add_map(st, pins.next);
+        }
         out.push_back(std::move(st));
     }
     return out;

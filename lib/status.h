@@ -47,6 +47,13 @@ struct IfaceStatus {
     std::optional<xdpctl_iface_meta> meta;  // missing: an interrupted load left pins
     std::vector<ProgStatus> progs;
     std::vector<MapStatus> maps;
+    // `load --next`: the program in the XDP program's slot (id 0: the slot is empty); none
+    // without --next.
+    struct Next {
+        __u32 id = 0;
+        std::string name;
+    };
+    std::optional<Next> next;
 };
 
 // The load balancer at a glance (`lb list` has the detail).

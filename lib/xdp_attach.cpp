@@ -7,6 +7,7 @@
 #include <linux/if_link.h>
 
 #include "error.h"
+#include "libbpf_log.h"
 
 namespace xdpctl {
 
@@ -48,10 +49,27 @@ int link_create(int prog_fd, int ifindex, __u32 flags)
     LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
     return bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
 }
+
+// Why native mode was refused, in the kernel's words. A bpf_link attach returns only an
+// errno (the driver's message goes to a tracepoint); the same attach through netlink returns
+// the message (extack), which libbpf logs. Run only after the link attach failed, so it fails
+// the same way; if it attached after all, it is detached again at once.
+std::string native_refusal(int prog_fd, int ifindex, int link_err)
+{
+    libbpf_log_start();
+    int err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
+    if (err == 0) {
+        LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = prog_fd);
+        bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &o);
+        return errno_str(link_err);
+    }
+    std::string msg = libbpf_kernel_message();
+    return msg.empty() ? errno_str(link_err) : fmt::format("\"{}\" ({})", msg, errno_str(link_err));
+}
 }  // namespace
 
 UniqueFd attach_xdp_link(int prog_fd, int ifindex, XdpModeRequest want, xdpctl_xdp_mode* got,
-                         const std::string& ifname)
+                         const std::string& ifname, std::string* native_refused)
 {
     if (want != XdpModeRequest::skb) {
         int fd = link_create(prog_fd, ifindex, XDP_FLAGS_DRV_MODE);
@@ -63,10 +81,12 @@ UniqueFd attach_xdp_link(int prog_fd, int ifindex, XdpModeRequest want, xdpctl_x
         if (err == EBUSY || err == EEXIST)
             fail("{}: the XDP hook is busy (another program was attached meanwhile): {}", ifname,
                  errno_str(err));
+        std::string why = native_refusal(prog_fd, ifindex, err);
         if (want == XdpModeRequest::native)
-            fail("{}: native XDP mode is not available ({}); the driver may lack XDP support: "
-                 "use --mode skb or --mode auto",
-                 ifname, errno_str(err));
+            fail("{}: the kernel refused native XDP mode: {}; --mode skb or --mode auto attach in "
+                 "skb (generic) mode", ifname, why);
+        if (native_refused)
+            *native_refused = why;
     }
     int fd = link_create(prog_fd, ifindex, XDP_FLAGS_SKB_MODE);
     if (fd < 0)

@@ -22,9 +22,11 @@ struct XdpAttached {
 XdpAttached query_xdp(int ifindex);
 
 // Attaches prog_fd through a bpf_link; `automatic` takes native where the driver has it and
-// falls back to generic (skb). The link detaches when the returned fd closes, unless pinned.
+// falls back to generic (skb), then setting `native_refused` to the kernel's reason for
+// refusing native mode (its extack message and errno). The link detaches when the returned fd
+// closes, unless pinned.
 UniqueFd attach_xdp_link(int prog_fd, int ifindex, XdpModeRequest want, xdpctl_xdp_mode* got,
-                         const std::string& ifname);
+                         const std::string& ifname, std::string* native_refused = nullptr);
 
 // Removes a program attached the old way (netlink, not a link). Fails with a clear
 // message when the program is held by someone else's bpf_link.

@@ -12,16 +12,35 @@
 #include "bpf/explain.h"
 #include "bpf/lb.h"
 
-SEC("xdp")
-int xdpctl_xdp(struct xdp_md *ctx)
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdpctl_next SEC(".maps");
+
+/*
+ * One body, four programs: `frags` and `next` are compile-time constants, so the program a
+ * load picks (lib/loader.cpp: XdpShape) has exactly the code it needs and the common one,
+ * xdpctl_xdp, is the same code as before either existed. (A const volatile switch would
+ * leave its load, and the context kept live for the tail call costs spills on every path.)
+ * frags: multi-buffer (BPF_F_XDP_HAS_FRAGS, for an MTU over one buffer): a frame may go on
+ * past data_end, so its length for the counters is bpf_xdp_get_buff_len's, a helper call
+ * (a call costs ~2.5 ns where the kernel does not mitigate SRSO, 7-10 ns with Safe RET).
+ * next: `load --next`: what xdpctl passes is tail-called into xdpctl_next's slot 0 (empty:
+ * XDP_PASS), on the unchanged frame.
+ */
+static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, const int next)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	/* headers are parsed in the first buffer; the counters take the whole frame */
+	__u32 len = frags ? (__u32)bpf_xdp_get_buff_len(ctx) : (__u32)(data_end - data);
 	struct pkt p = {};
 	__u32 rule_id = 0;
-	int bad, drop;
+	int bad, drop, act;
 
-	bad = parse_packet(data, data_end, (__u32)(data_end - data), &p);
+	bad = parse_packet(data, data_end, len, &p);
 	if (bad)
 		drop = malformed_drop(bad);
 	else
@@ -35,7 +54,22 @@ int xdpctl_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	/* Load balancing after the filter (lib/bpf/lb.h): counted above as passed. Only in a
 	 * program loaded while a VIP exists (cfg_paths). */
-	return bad || !pol_has(XDPCTL_PATH_LB) ? XDP_PASS : lb_step(ctx, &p);
+	act = bad || !pol_has(XDPCTL_PATH_LB) ? XDP_PASS : lb_step(ctx, &p);
+	if (next && act == XDP_PASS)
+		bpf_tail_call(ctx, &xdpctl_next, 0);
+	return act;
 }
+
+#define XDPCTL_XDP_PROGRAM(sec, name, frags, next)      \
+	SEC(sec) int name(struct xdp_md *ctx)               \
+	{                                                   \
+		return xdpctl_xdp_run(ctx, frags, next);    \
+	}
+
+XDPCTL_XDP_PROGRAM("xdp", xdpctl_xdp, 0, 0)
+/* The other three load only when the loader asks ("?": no autoload). */
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mb, 1, 0)
+XDPCTL_XDP_PROGRAM("?xdp", xdpctl_xdp_nx, 0, 1)
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mbnx, 1, 1)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -129,6 +129,10 @@ struct xdpctl_iface_meta {
 
 /* xdpctl created the clsact qdisc (so unload removes it; one it found stays). */
 #define XDPCTL_META_F_CREATED_CLSACT (1u << 0)
+/* The XDP program is multi-buffer (xdpctl_xdp_mb*, BPF_F_XDP_HAS_FRAGS): an MTU over one buffer. */
+#define XDPCTL_META_F_XDP_FRAGS (1u << 1)
+/* The XDP program tail-calls the next program (load --next; the interface's `next` pin). */
+#define XDPCTL_META_F_XDP_NEXT (1u << 2)
 
 /* 2: prefix tables may hold sparse chunks (XDPCTL_PFX_SPARSE); commits build them only once
  * every loaded program is of version 2 or later. */
