@@ -44,6 +44,17 @@ std::string missing(const IfaceRef& iface)
     return "";
 }
 
+// The recorded VIPs in their recorded order (state_record.cpp: by id, backends by slot),
+// onto maps without a VIP: each gets the id and slots it had.
+void install_lb(lb::LbMaps& maps, const lb::LbConfig& c)
+{
+    for (const auto& v : c.vips) {
+        maps.add_vip(v.spec, v.opts);
+        if (!v.backends.empty())
+            maps.set_backends(v.spec, v.backends);
+    }
+}
+
 LoadOptions load_options(const IfaceRecord& r, uint32_t lb_conntrack)
 {
     LoadOptions lo;
@@ -120,8 +131,12 @@ RestoreReport restore_state(const StateDir& dir)
     }
     if (path_exists(shared_maps_dir() + "/xdpctl_lb_vips") || !saved->lb.vips.empty()) {
         lb::LbStore store;
-        if (!lb::lb_diff(lb::read_lb_config(store.maps()), saved->lb).empty()) {
-            lb::apply_lb_config(store.maps(), saved->lb);
+        const lb::LbConfig cur = lb::read_lb_config(store.maps());
+        if (!lb::lb_diff(cur, saved->lb).empty()) {
+            if (cur.vips.empty())
+                install_lb(store.maps(), saved->lb);
+            else
+                lb::apply_lb_config(store.maps(), saved->lb);
             rep.lb_restored = true;
         }
     }

@@ -1,5 +1,6 @@
 #include "state/state_record.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -16,6 +17,31 @@ namespace {
 std::string g_dir;
 int g_paused = 0;
 bool g_failed = false;
+
+// The live configuration with VIPs in id order and each VIP's backends in slot order (not
+// by address, as read_lb_config gives them): a restore that adds them in this order gives
+// them the same ids and slots, so `lb list` shows them as before.
+lb::LbConfig lb_in_map_order(const lb::LbMaps& maps)
+{
+    lb::LbConfig c = lb::read_lb_config(maps);
+    std::vector<lb::VipConfig> ordered;
+    for (const auto& e : maps.vips()) {  // by id
+        auto it = std::find_if(c.vips.begin(), c.vips.end(), [&](const lb::VipConfig& v) {
+            return v.spec.addr == e.spec.addr && v.spec.port == e.spec.port && v.spec.proto == e.spec.proto;
+        });
+        if (it == c.vips.end())
+            continue;
+        std::vector<lb::BackendSpec> backends;
+        for (const auto& b : maps.backends(e.rec.id))  // by slot
+            for (const auto& want : it->backends)
+                if (want.addr == b.addr())
+                    backends.push_back(want);
+        it->backends = std::move(backends);
+        ordered.push_back(std::move(*it));
+    }
+    c.vips = std::move(ordered);
+    return c;
+}
 
 bool recording()
 {
@@ -73,7 +99,7 @@ void policy_committed(const policy::Policy& p)
 void lb_changed(const lb::LbMaps& maps) noexcept
 {
     try {
-        record("the load-balancer change", [&](StateDir d) { d.save_lb(lb::read_lb_config(maps)); });
+        record("the load-balancer change", [&](StateDir d) { d.save_lb(lb_in_map_order(maps)); });
     } catch (const std::exception& e) {
         fmt::print(stderr, "xdpctl: {}\n", e.what());
         g_failed = true;
