@@ -19,7 +19,7 @@ namespace xdpctl::state {
 inline constexpr const char* kDefaultStateDir = "/var/lib/xdpctl";
 inline constexpr const char* kStateDirEnv = "XDPCTL_STATE_DIR";
 
-// $XDPCTL_STATE_DIR when set (tests), else /var/lib/xdpctl.
+// $XDPCTL_STATE_DIR when set (tests; set but empty: none), else /var/lib/xdpctl.
 std::string default_state_dir();
 // "" (the library's default): record nothing.
 void set_state_dir(const std::string& dir);
