@@ -31,14 +31,20 @@ void write_all(int fd, std::string_view bytes, const std::string& path)
 DurableDir::DurableDir(const std::string& path) : path_(path)
 {
     std::error_code ec;
-    std::filesystem::create_directories(path, ec);
+    const bool made = std::filesystem::create_directories(path, ec);
     if (ec)
         fail("cannot create the state directory {}: {}", path, ec.message());
     fd_ = UniqueFd{::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (!fd_)
         fail("cannot open the state directory {}: {}", path, errno_str(errno));
-    if (::fchmod(fd_.get(), 0700) != 0)
+    // One it made is private; one it was given is not changed (`--state-dir /tmp` must not
+    // make /tmp 0700), but refused when others can reach into it.
+    struct stat st {};
+    if (made ? ::fchmod(fd_.get(), 0700) != 0 : ::fstat(fd_.get(), &st) != 0)
         fail("cannot make {} private (mode 0700): {}", path, errno_str(errno));
+    if (!made && (st.st_mode & 077))
+        fail("the state directory {} is open to others (mode {:04o}): it must be 0700 ('chmod 700 {}')",
+             path, st.st_mode & 07777, path);
 }
 
 void DurableDir::write(const std::string& name, std::string_view bytes) const

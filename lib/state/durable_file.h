@@ -13,7 +13,7 @@
 namespace xdpctl::state {
 
 // A directory held open for durable writes into it; made (mode 0700, parents too) if missing.
-// An existing one gets 0700 as well: what it holds is the host's firewall.
+// An existing one open to group or others is refused: what it holds is the host's firewall.
 class DurableDir {
 public:
     explicit DurableDir(const std::string& path);

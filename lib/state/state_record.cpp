@@ -9,6 +9,7 @@
 #include "error.h"
 #include "lb/lb_config.h"
 #include "lb/lb_maps.h"
+#include "policy/commit_trace.h"
 #include "state/state_dir.h"
 
 namespace xdpctl::state {
@@ -55,7 +56,9 @@ void record(const char* what, F&& write)
     if (!recording())
         return;
     try {
+        policy::CommitTrace trace;  // XDPCTL_TRACE_COMMIT: what the record adds to the commit
         write(StateDir(g_dir));
+        trace.mark("state directory");
     } catch (const std::exception& e) {
         throw Error(ExitCode::runtime,
                     fmt::format("{} is in force, but the state directory was not updated ({}): "
