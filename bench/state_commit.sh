@@ -17,6 +17,7 @@ set -euo pipefail
 BUILD=$(cd "${1:?usage: state_commit.sh BUILD_DIR [ROUNDS]}" && pwd)
 ROUNDS=${2:-9}
 XDPCTL=$BUILD/ctl/xdpctl
+x() { "$XDPCTL" --wait 120 "$@"; }  # other writers on the host (tests) may hold the lock a while
 GEN=$BUILD/bench/xdpctl-benchgen
 
 # shellcheck source=bench/private_bpffs.sh
@@ -43,13 +44,13 @@ run_case() {
   local label=$1
   # Every directory holds the state in force before the timing (the first write of a set
   # is not what a commit next to it costs).
-  for k in tmpfs disk; do "$XDPCTL" --state-dir "${DIRS[$k]}" policy default pass >/dev/null; done
+  for k in tmpfs disk; do x --state-dir "${DIRS[$k]}" policy default pass >/dev/null; done
   declare -A T=([none]="" [tmpfs]="" [disk]="") R=([none]="" [tmpfs]="" [disk]="")
   for ((i = 0; i < ROUNDS; i++)); do
     for k in none tmpfs disk; do
-      T[$k]+=" $(secs "$XDPCTL" --state-dir "${DIRS[$k]}" rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop)"
+      T[$k]+=" $(secs x --state-dir "${DIRS[$k]}" rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop)"
       R[$k]+=" $(awk '/^commit: state directory/ {printf "%.4f", $4 / 1000; f = 1} END {if (!f) printf "0"}' "$WORK/trace")"
-      "$XDPCTL" --state-dir "${DIRS[$k]}" rule del 4000000 >/dev/null
+      x --state-dir "${DIRS[$k]}" rule del 4000000 >/dev/null
     done
   done
   for k in none tmpfs disk; do
@@ -58,10 +59,10 @@ run_case() {
   done
 }
 
-"$XDPCTL" --state-dir '' apply "$WORK/rules" >/dev/null
+x --state-dir '' apply "$WORK/rules" >/dev/null
 run_case "rule add at 10,000 rules"
-"$XDPCTL" --state-dir '' set create big >/dev/null
-"$XDPCTL" --state-dir '' set load big "$WORK/hosts" >/dev/null
-"$XDPCTL" --state-dir '' rule add --id 3999999 --src @big --action drop >/dev/null
+x --state-dir '' set create big >/dev/null
+x --state-dir '' set load big "$WORK/hosts" >/dev/null
+x --state-dir '' rule add --id 3999999 --src @big --action drop >/dev/null
 run_case "rule add at 10,000 rules + a 1,000,000-prefix set"
 du -sh "${DIRS[disk]}" | awk '{print "state directory size: " $1}'

@@ -267,6 +267,51 @@ TEST_F(StateTest, FilesArePrivateAndAnUnchangedSetIsNotWrittenAgain)
     EXPECT_EQ(files_starting("policy."), rules_now);
     EXPECT_EQ(recorded(), xdpctl_export());
     EXPECT_TRUE(files_starting(".tmp.").empty());
+
+    // --state-dir (before `rule`, as with --wait) wins over $XDPCTL_STATE_DIR.
+    const std::string other = fs::path(dir_).parent_path() / "other";
+    xdpctl_ok({"--state-dir", other, "rule", "add", "--id", "3", "--proto", "tcp", "--action", "count"});
+    EXPECT_EQ(state::StateDir(other).load()->policy.rules.size(), 3u);
+    EXPECT_EQ(state::StateDir(dir_).load()->policy.rules.size(), 2u);
+    // A directory others can enter is not made private behind their back: refused, and the
+    // message says the commit is in force all the same.
+    const std::string open_dir = fs::path(dir_).parent_path() / "open";
+    fs::create_directory(open_dir);
+    fs::permissions(open_dir, fs::perms(0755));
+    CmdResult r = xdpctl({"--state-dir", open_dir, "rule", "del", "3"});
+    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_NE(r.err.find("the policy is in force, but the state directory was not updated"), std::string::npos) << r;
+    EXPECT_NE(r.err.find(open_dir + " is open to others (mode 0755)"), std::string::npos) << r;
+    EXPECT_EQ(fs::status(open_dir).permissions(), fs::perms(0755));
+}
+
+TEST_F(StateTest, UnloadForgetsTheInterfaceAndUnloadAllEverything)
+{
+    NetnsLab lab;
+    lab.load({"--malformed", "drop"});
+    xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    xdpctl_ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
+    auto s = state::StateDir(dir_).load();
+    ASSERT_TRUE(s);
+    ASSERT_EQ(s->ifaces.size(), 1u);
+    EXPECT_EQ(s->ifaces[0].iface.netns, lab.dut().ns);
+    EXPECT_EQ(s->ifaces[0].malformed, uint32_t(XDPCTL_MALFORMED_DROP));
+    EXPECT_EQ(s->lb.vips.size(), 1u);
+
+    ASSERT_EQ(lab.xdpctl_dut({"unload", lab.dut().ifname}).exit_code, 0);
+    s = state::StateDir(dir_).load();
+    EXPECT_TRUE(s->ifaces.empty());
+    EXPECT_EQ(s->policy.rules.size(), 1u);  // the policy outlives the interface, as in bpffs
+
+    lab.load();
+    xdpctl_ok({"unload", "--all"});
+    s = state::StateDir(dir_).load();
+    EXPECT_TRUE(s->ifaces.empty());
+    EXPECT_TRUE(s->policy.rules.empty());
+    EXPECT_TRUE(s->lb.vips.empty());
+    CmdResult r = xdpctl({"restore"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_NE(r.out.find("nothing to restore"), std::string::npos) << r;
 }
 
 TEST_F(StateTest, ADamagedFileIsNamedAndNothingIsRestored)
