@@ -409,8 +409,10 @@ TEST_F(StateTest, RuleAddKilledAnywhereLeavesStateBeforeOrAfter)
     int killed = 0, attempts = 0, saw_a = 0, saw_b = 0;
     // Bounded: 400 tries at most, whichever way they end.
     for (; killed < 100 && attempts < 400; attempts++) {
-        // Over the whole run, and a little past the time it took once (it varies).
-        CmdResult r = run_cmd(add, milliseconds(rng() % uint64_t(took * 12 / 10 + 1)));
+        // Over the whole run and a little past it (it varies); every other one in its last
+        // part, where the commit and the record are.
+        const uint64_t from = attempts % 2 ? uint64_t(took) * 6 / 10 : 0;
+        CmdResult r = run_cmd(add, milliseconds(from + rng() % (uint64_t(took) * 12 / 10 - from + 1)));
         killed += r.timed_out;
         std::string s;
         ASSERT_NO_THROW(s = recorded()) << "after kill " << killed;
