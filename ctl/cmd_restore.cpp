@@ -32,11 +32,19 @@ nlohmann::json report_json(const state::RestoreReport& r)
                           {"hooks", hooks_text(i.rec)},
                           {"outcome", state::outcome_name(i.outcome)},
                           {"detail", i.detail}});
+    nlohmann::json decaps = nlohmann::json::array();
+    for (const auto& d : r.decaps)
+        decaps.push_back({{"interface", d.rec.iface.ifname},
+                          {"netns", d.rec.iface.netns},
+                          {"addresses", d.rec.addrs.size()},
+                          {"outcome", state::outcome_name(d.outcome)},
+                          {"detail", d.detail}});
     return {{"state_dir", r.dir},         {"recorded", r.recorded},
             {"generation", r.generation}, {"unchanged", r.unchanged()},
             {"policy_restored", r.policy_restored}, {"rules", r.rules},
             {"sets", r.sets},             {"lb_restored", r.lb_restored},
-            {"vips", r.vips},             {"interfaces", std::move(ifaces)}};
+            {"vips", r.vips},             {"interfaces", std::move(ifaces)},
+            {"decapsulators", std::move(decaps)}};
 }
 
 void print_report(const state::RestoreReport& r)
@@ -53,13 +61,16 @@ void print_report(const state::RestoreReport& r)
     fmt::print("policy: {} ({} rule(s), {} set(s))\n",
                r.policy_restored ? "restored" : "already in force", r.rules, r.sets);
     fmt::print("load balancer: {} ({} VIP(s))\n", r.lb_restored ? "restored" : "already in force", r.vips);
+    auto why = [](const auto& e) {
+        return e.detail.empty() ? std::string()
+                                : fmt::format(" ({}){}", e.detail,
+                                              e.outcome == state::RestoreReport::Outcome::missing ? ": skipped" : "");
+    };
     for (const auto& i : r.ifaces)
         fmt::print("{}: {}{}{}\n", i.rec.iface.display(), state::outcome_name(i.outcome),
-                   i.outcome == state::RestoreReport::Outcome::loaded ? ", " + hooks_text(i.rec) : "",
-                   i.detail.empty() ? "" : fmt::format(" ({}){}", i.detail,
-                                                       i.outcome == state::RestoreReport::Outcome::missing
-                                                           ? ": skipped"
-                                                           : ""));
+                   i.outcome == state::RestoreReport::Outcome::loaded ? ", " + hooks_text(i.rec) : "", why(i));
+    for (const auto& d : r.decaps)
+        fmt::print("decapsulator on {}: {}{}\n", d.rec.iface.display(), state::outcome_name(d.outcome), why(d));
 }
 
 }  // namespace

@@ -102,11 +102,12 @@ protected:
         return lb;
     }
 
-    // Where xdpctl is attached and how: per interface, its hooks, modes and programs' hooks.
+    // Where xdpctl is attached and how: per interface, its hooks, modes and programs' hooks;
+    // the decapsulators.
     static nlohmann::json attachments()
     {
-        nlohmann::json out = nlohmann::json::array();
         const nlohmann::json status = xdpctl_json({"status", "--json"});
+        nlohmann::json out = status["decapsulators"];
         for (const auto& i : status["interfaces"]) {
             nlohmann::json progs = nlohmann::json::array();
             for (const auto& p : i["programs"])
@@ -160,6 +161,8 @@ TEST_F(StateTest, RebootThenRestoreBringsBackPolicySetsLbAndAttachments)
     xdpctl_ok({"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
     xdpctl_ok({"lb", "vip", "add", "[2001:2::1]:53/udp", "--table-size", "251"});
     xdpctl_ok({"lb", "backend", "add", "[2001:2::1]:53/udp", "2001:2::10", "--mac", "02:00:00:00:0b:01"});
+    // A decapsulator, on the other end (an ipip backend's interface).
+    xdpctl_ok({"-n", lab.peer().ns, "lb", "decap", "attach", lab.peer().ifname, "198.19.0.1", "2001:2::1"});
 
     // Packets: 9 and 11 (the set's rule) dropped, 10 and 12 through.
     auto decided = [&] {
@@ -171,8 +174,9 @@ TEST_F(StateTest, RebootThenRestoreBringsBackPolicySetsLbAndAttachments)
     const std::string exported = xdpctl_export();
     const nlohmann::json lb = lb_without_counters();
     const nlohmann::json attached = attachments();
-    ASSERT_EQ(attached.size(), 1u) << attached.dump();
-    ASSERT_EQ(attached[0]["programs"].size(), 3u) << attached.dump();
+    ASSERT_EQ(attached.size(), 2u) << attached.dump();
+    ASSERT_EQ(attached[0]["state"], "attached") << attached.dump();  // the decapsulator
+    ASSERT_EQ(attached[1]["programs"].size(), 3u) << attached.dump();
     EXPECT_EQ(recorded(), exported);
 
     // On the running system: nothing to do, and it says so.
@@ -194,6 +198,11 @@ TEST_F(StateTest, RebootThenRestoreBringsBackPolicySetsLbAndAttachments)
     ASSERT_EQ(r.exit_code, 0) << r;
     EXPECT_NE(r.out.find("policy: restored (3 rule(s), 1 set(s))"), std::string::npos) << r;
     EXPECT_NE(r.out.find(lab.dut().ifname + "@" + lab.dut().ns + ": loaded"), std::string::npos) << r;
+    EXPECT_NE(r.out.find("decapsulator on " + lab.peer().ifname + "@" + lab.peer().ns + ": loaded"),
+              std::string::npos) << r;
+    auto saved = state::StateDir(dir_).load();
+    ASSERT_EQ(saved->decaps.size(), 1u);
+    EXPECT_EQ(saved->decaps[0].addrs.size(), 2u);
     EXPECT_EQ(xdpctl_export(), exported);
     EXPECT_EQ(lb_without_counters(), lb);
     EXPECT_EQ(attachments(), attached);
@@ -297,6 +306,11 @@ TEST_F(StateTest, UnloadForgetsTheInterfaceAndUnloadAllEverything)
     EXPECT_EQ(s->ifaces[0].iface.netns, lab.dut().ns);
     EXPECT_EQ(s->ifaces[0].malformed, uint32_t(XDPCTL_MALFORMED_DROP));
     EXPECT_EQ(s->lb.vips.size(), 1u);
+
+    xdpctl_ok({"-n", lab.peer().ns, "lb", "decap", "attach", lab.peer().ifname, "198.19.0.1"});
+    EXPECT_EQ(state::StateDir(dir_).load()->decaps.size(), 1u);
+    xdpctl_ok({"-n", lab.peer().ns, "lb", "decap", "detach", lab.peer().ifname});
+    EXPECT_TRUE(state::StateDir(dir_).load()->decaps.empty());
 
     ASSERT_EQ(lab.xdpctl_dut({"unload", lab.dut().ifname}).exit_code, 0);
     s = state::StateDir(dir_).load();

@@ -1,10 +1,12 @@
 #include "state/restore.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "error.h"
 #include "iface_index.h"
 #include "iface_pins.h"
+#include "lb/decap.h"
 #include "lb/lb_store.h"
 #include "loader.h"
 #include "netns.h"
@@ -74,17 +76,56 @@ LoadOptions load_options(const IfaceRecord& r, uint32_t lb_conntrack)
 
 }  // namespace
 
+namespace {
+template <typename Entries>
+bool any_outcome(const Entries& all, std::initializer_list<RestoreReport::Outcome> which)
+{
+    return std::any_of(all.begin(), all.end(), [&](const auto& e) {
+        return std::find(which.begin(), which.end(), e.outcome) != which.end();
+    });
+}
+
+// Attaches one recorded thing (`attach`) unless it is there (`present`) or its interface is
+// missing; the outcome and why go into `out`.
+template <typename Entry>
+void restore_one(Entry& out, const IfaceRef& iface, const std::function<bool()>& present,
+                 const std::function<void()>& attach)
+{
+    try {
+        if (present()) {
+            out.outcome = RestoreReport::Outcome::already_loaded;
+        } else if (std::string why = missing(iface); !why.empty()) {
+            out.outcome = RestoreReport::Outcome::missing;
+            out.detail = why;
+        } else {
+            attach();
+            out.outcome = RestoreReport::Outcome::loaded;
+        }
+    } catch (const std::exception& e) {
+        out.outcome = RestoreReport::Outcome::failed;
+        out.detail = e.what();
+    }
+}
+
+bool decap_attached(const IfaceRef& iface)
+{
+    for (const auto& p : pinned_decaps())
+        if (p.ref() == iface)
+            return path_exists(p.dir + "/link");
+    return false;
+}
+}  // namespace
+
 bool RestoreReport::unchanged() const
 {
-    return !policy_restored && !lb_restored &&
-           std::none_of(ifaces.begin(), ifaces.end(), [](const Iface& i) { return i.outcome == Outcome::loaded; });
+    return !policy_restored && !lb_restored && !any_outcome(ifaces, {Outcome::loaded}) &&
+           !any_outcome(decaps, {Outcome::loaded});
 }
 
 int RestoreReport::exit_code() const
 {
-    const bool skipped = std::any_of(ifaces.begin(), ifaces.end(), [](const Iface& i) {
-        return i.outcome == Outcome::missing || i.outcome == Outcome::failed;
-    });
+    const bool skipped = any_outcome(ifaces, {Outcome::missing, Outcome::failed}) ||
+                         any_outcome(decaps, {Outcome::missing, Outcome::failed});
     return skipped ? int(ExitCode::runtime) : int(ExitCode::ok);
 }
 
@@ -144,24 +185,20 @@ RestoreReport restore_state(const StateDir& dir)
     for (const IfaceRecord& r : saved->ifaces) {
         RestoreReport::Iface out;
         out.rec = r;
-        try {
-            if (loaded(r.iface)) {
-                out.outcome = RestoreReport::Outcome::already_loaded;
-            } else if (std::string why = missing(r.iface); !why.empty()) {
-                out.outcome = RestoreReport::Outcome::missing;
-                out.detail = why;
-            } else {
-                // The recorded connection-table size, when this load makes the table (the
-                // first one: a resize under another interface's program is refused).
-                const bool first = pinned_ifaces().empty();
-                load(load_options(r, first ? saved->lb_conntrack : 0));
-                out.outcome = RestoreReport::Outcome::loaded;
-            }
-        } catch (const std::exception& e) {
-            out.outcome = RestoreReport::Outcome::failed;
-            out.detail = e.what();
-        }
+        restore_one(out, r.iface, [&] { return loaded(r.iface); }, [&] {
+            // The recorded connection-table size, when this load makes the table (the
+            // first one: a resize under another interface's program is refused).
+            const bool first = pinned_ifaces().empty();
+            load(load_options(r, first ? saved->lb_conntrack : 0));
+        });
         rep.ifaces.push_back(std::move(out));
+    }
+    for (const DecapRecord& r : saved->decaps) {
+        RestoreReport::Decap out;
+        out.rec = r;
+        restore_one(out, r.iface, [&] { return decap_attached(r.iface); },
+                    [&] { lb::decap_attach(r.iface, r.addrs); });
+        rep.decaps.push_back(std::move(out));
     }
     // As after a load: --iif rules match the keys of the interfaces now loaded.
     if (std::any_of(rep.ifaces.begin(), rep.ifaces.end(),

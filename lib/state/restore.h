@@ -1,6 +1,6 @@
 // `xdpctl restore` (and xdpd at start): re-creates from the state directory what it
-// records: the policy, the load balancer, and xdpctl loaded on the recorded interfaces that
-// exist (docs/service.md, "Restore"). What is already in force is left as it is, so on a
+// records: the policy, the load balancer, xdpctl loaded on the recorded interfaces that
+// exist and the decapsulators on theirs (docs/service.md, "Restore"). What is already in force is left as it is, so on a
 // running system whose state equals the directory's it changes nothing.
 #pragma once
 
@@ -27,6 +27,12 @@ struct RestoreReport {
     bool lb_restored = false;
     size_t vips = 0;
     std::vector<Iface> ifaces;
+    struct Decap {
+        DecapRecord rec;
+        Outcome outcome = Outcome::missing;
+        std::string detail;
+    };
+    std::vector<Decap> decaps;
 
     // Nothing was changed: the running system already had everything recorded (or nothing
     // was recorded).

@@ -83,7 +83,7 @@ json empty_manifest()
 {
     return {{"format", kFormat},       {"generation", 0},      {"policy", nullptr},
             {"sets", json::array()},   {"lb", json::array()},  {"interfaces", json::array()},
-            {"lb_conntrack", 0}};
+            {"decaps", json::array()}, {"lb_conntrack", 0}};
 }
 
 // The manifest as parsed; none when there is none. Throws naming it when damaged.
@@ -199,6 +199,8 @@ std::optional<SavedState> StateDir::load() const
     s.lb = lb_from_json((*m)["lb"], manifest);
     for (const json& j : (*m)["interfaces"])
         s.ifaces.push_back(iface_from_json(j, manifest));
+    for (const json& j : m->value("decaps", json::array()))  // absent before decapsulators were recorded
+        s.decaps.push_back(decap_from_json(j, manifest));
     return s;
 }
 
@@ -262,15 +264,36 @@ void StateDir::save_iface(const IfaceRecord& r, uint32_t lb_conntrack)
     });
 }
 
+namespace {
+// The entries of m[key] (interfaces or decapsulators) other than the interface's.
+json without(const json& all, const IfaceRef& iface)
+{
+    json kept = json::array();
+    for (const auto& j : all)
+        if (!(j["netns"] == iface.netns && j["interface"] == iface.ifname))
+            kept.push_back(j);
+    return kept;
+}
+}  // namespace
+
 void StateDir::forget_iface(const IfaceRef& iface)
 {
+    update(path_, [&](json& m, const DurableDir&) { m["interfaces"] = without(m["interfaces"], iface); });
+}
+
+void StateDir::save_decap(const DecapRecord& r)
+{
     update(path_, [&](json& m, const DurableDir&) {
-        json& all = m["interfaces"];
-        json kept = json::array();
-        for (const auto& j : all)
-            if (!(j["netns"] == iface.netns && j["interface"] == iface.ifname))
-                kept.push_back(j);
-        all = std::move(kept);
+        json all = without(m.value("decaps", json::array()), r.iface);
+        all.push_back(decap_to_json(r));
+        m["decaps"] = std::move(all);
+    });
+}
+
+void StateDir::forget_decap(const IfaceRef& iface)
+{
+    update(path_, [&](json& m, const DurableDir&) {
+        m["decaps"] = without(m.value("decaps", json::array()), iface);
     });
 }
 

@@ -2,7 +2,8 @@
 // reboot. Every successful commit writes its part here; docs/service.md describes the files.
 //
 //   manifest            JSON: generation, the files below with their sizes and checksums,
-//                       the load balancer's VIPs and backends, the loaded interfaces
+//                       the load balancer's VIPs and backends, the loaded interfaces and
+//                       decapsulators
 //   policy.GEN          the rules and the default action: the policy's binary image
 //                       (policy_binary.h) with no sets, written by generation GEN
 //   set.KEY             one prefix set: the binary image of a policy holding only it, named
@@ -38,11 +39,19 @@ struct IfaceRecord {
     bool operator==(const IfaceRecord&) const = default;
 };
 
+// A load-balancer decapsulator (`lb decap attach`) and the addresses it strips for.
+struct DecapRecord {
+    IfaceRef iface;
+    std::vector<lb::IpAddr> addrs;
+    bool operator==(const DecapRecord&) const = default;
+};
+
 struct SavedState {
     uint64_t generation = 0;
     policy::Policy policy;
     lb::LbConfig lb;
     std::vector<IfaceRecord> ifaces;  // in the order they were first loaded
+    std::vector<DecapRecord> decaps;
     uint32_t lb_conntrack = 0;        // --lb-conntrack of the last load that gave one (0: default)
 };
 
@@ -63,6 +72,8 @@ public:
     // Adds or replaces the interface's record; `lb_conntrack` 0 keeps the recorded size.
     void save_iface(const IfaceRecord& r, uint32_t lb_conntrack);
     void forget_iface(const IfaceRef& iface);
+    void save_decap(const DecapRecord& r);
+    void forget_decap(const IfaceRef& iface);
     // `unload --all`: nothing loaded, no policy, no VIP.
     void clear();
 

@@ -78,4 +78,29 @@ IfaceRecord iface_from_json(const nlohmann::json& j, const std::string& source)
     }
 }
 
+nlohmann::json decap_to_json(const DecapRecord& r)
+{
+    json addrs = json::array();
+    for (const auto& a : r.addrs)
+        addrs.push_back(lb::format_ip(a));
+    return {{"netns", r.iface.netns}, {"interface", r.iface.ifname}, {"addrs", std::move(addrs)}};
+}
+
+DecapRecord decap_from_json(const nlohmann::json& j, const std::string& source)
+{
+    try {
+        DecapRecord r;
+        r.iface.netns = j.at("netns").get<std::string>();
+        r.iface.ifname = j.at("interface").get<std::string>();
+        if (!r.iface.netns.empty())
+            validate_netns_name(r.iface.netns);
+        validate_ifname(r.iface.ifname);
+        for (const auto& a : j.at("addrs"))
+            r.addrs.push_back(lb::parse_ip(a.get<std::string>()));
+        return r;
+    } catch (const std::exception& e) {
+        fail("{} is damaged: decapsulator {}: {}", source, j.dump(), e.what());
+    }
+}
+
 }  // namespace xdpctl::state

@@ -16,4 +16,7 @@ lb::LbConfig lb_from_json(const nlohmann::json& j, const std::string& source);
 nlohmann::json iface_to_json(const IfaceRecord& r);
 IfaceRecord iface_from_json(const nlohmann::json& j, const std::string& source);
 
+nlohmann::json decap_to_json(const DecapRecord& r);
+DecapRecord decap_from_json(const nlohmann::json& j, const std::string& source);
+
 }  // namespace xdpctl::state

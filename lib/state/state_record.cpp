@@ -129,6 +129,16 @@ void all_unloaded()
     record("the unload", [](StateDir d) { d.clear(); });
 }
 
+void decap_attached(const IfaceRef& iface, const std::vector<lb::IpAddr>& addrs)
+{
+    record("the decapsulator", [&](StateDir d) { d.save_decap({iface, addrs}); });
+}
+
+void decap_detached(const IfaceRef& iface)
+{
+    record("the decapsulator's removal", [&](StateDir d) { d.forget_decap(iface); });
+}
+
 bool record_failed()
 {
     return g_failed;

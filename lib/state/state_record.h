@@ -7,6 +7,7 @@
 #include <string>
 
 #include "iface_ref.h"
+#include "lb/lb_model.h"
 #include "loader.h"
 #include "policy/rule.h"
 
@@ -45,6 +46,9 @@ void lb_changed(const lb::LbMaps& maps) noexcept;
 void iface_loaded(const LoadOptions& opts, const LoadResult& r);
 void iface_unloaded(const IfaceRef& iface);
 void all_unloaded();
+// After `lb decap attach` and `lb decap detach`.
+void decap_attached(const IfaceRef& iface, const std::vector<lb::IpAddr>& addrs);
+void decap_detached(const IfaceRef& iface);
 
 // A recording that could not throw failed: the command's exit code is 1 (main).
 bool record_failed();
