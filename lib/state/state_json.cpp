@@ -53,6 +53,18 @@ lb::LbConfig lb_from_json(const nlohmann::json& j, const std::string& source)
     return c;
 }
 
+namespace {
+// "netns" and "interface", checked as the command line checks them.
+IfaceRef iface_ref_from_json(const nlohmann::json& j)
+{
+    IfaceRef r{j.at("netns").get<std::string>(), j.at("interface").get<std::string>()};
+    if (!r.netns.empty())
+        validate_netns_name(r.netns);
+    validate_ifname(r.ifname);
+    return r;
+}
+}  // namespace
+
 nlohmann::json iface_to_json(const IfaceRecord& r)
 {
     return {{"netns", r.iface.netns},   {"interface", r.iface.ifname}, {"hooks", r.hooks},
@@ -63,11 +75,7 @@ IfaceRecord iface_from_json(const nlohmann::json& j, const std::string& source)
 {
     try {
         IfaceRecord r;
-        r.iface.netns = j.at("netns").get<std::string>();
-        r.iface.ifname = j.at("interface").get<std::string>();
-        if (!r.iface.netns.empty())
-            validate_netns_name(r.iface.netns);
-        validate_ifname(r.iface.ifname);
+        r.iface = iface_ref_from_json(j);
         r.hooks = j.at("hooks").get<uint32_t>();
         r.xdp_mode = j.at("xdp_mode").get<uint32_t>();
         r.tc_attach = j.at("tc_attach").get<uint32_t>();
@@ -90,11 +98,7 @@ DecapRecord decap_from_json(const nlohmann::json& j, const std::string& source)
 {
     try {
         DecapRecord r;
-        r.iface.netns = j.at("netns").get<std::string>();
-        r.iface.ifname = j.at("interface").get<std::string>();
-        if (!r.iface.netns.empty())
-            validate_netns_name(r.iface.netns);
-        validate_ifname(r.iface.ifname);
+        r.iface = iface_ref_from_json(j);
         for (const auto& a : j.at("addrs"))
             r.addrs.push_back(lb::parse_ip(a.get<std::string>()));
         return r;
