@@ -8,4 +8,7 @@ if [ -z "${XDPCTL_BENCH_PRIVATE_BPFFS:-}" ]; then
   exec unshare --mount --propagation private "$0" "$@"
 fi
 mount -t bpf bpf /sys/fs/bpf
+# Nor to the host's state directory (/var/lib/xdpctl), which `xdpctl restore` would bring
+# back after a reboot: set but empty records nothing (a script that wants it gives --state-dir).
+export XDPCTL_STATE_DIR=${XDPCTL_STATE_DIR-}
 unset XDPCTL_BENCH_PRIVATE_BPFFS  # a bench script this one runs gets a bpffs of its own too

@@ -10,6 +10,7 @@
 #include "command.h"
 #include "error.h"
 #include "lb/decap.h"
+#include "state/state_record.h"
 #include "lb/lb_config.h"
 #include "lb/lb_store.h"
 #include "lb/neigh.h"
@@ -357,6 +358,7 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             IfaceRef iface = iface_arg(g, da->iface);
             WriterLock lock;
             bool fresh = decap_attach(iface, addrs);
+            state::decap_attached(iface, addrs);
             fmt::print("decapsulator {} {} for {} address(es)\n", fresh ? "attached to" : "updated on",
                        iface.display(), addrs.size());
             return 0;
@@ -370,6 +372,7 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             IfaceRef iface = iface_arg(g, *dd);
             WriterLock lock;
             decap_detach(iface);
+            state::decap_detached(iface);
             fmt::print("decapsulator detached from {}\n", iface.display());
             return 0;
         };

@@ -4,6 +4,7 @@
 #include "loader.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
+#include "state/state_record.h"
 #include "writer_lock.h"
 #include "policy_json.h"
 
@@ -70,6 +71,7 @@ void add_load_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             // Held to the end: the policy's commit below nests in it.
             WriterLock lock;
             LoadResult r = load(lo);
+            state::iface_loaded(lo, r);
             std::string hooks;
             if (r.meta.hooks & XDPCTL_HOOKS_XDP)
                 hooks += fmt::format("xdp ({})", xdp_mode_name(r.meta.xdp_mode));

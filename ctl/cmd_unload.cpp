@@ -5,6 +5,7 @@
 #include "iface_pins.h"
 #include "loader.h"
 #include "policy/policy_store.h"
+#include "state/state_record.h"
 #include "status.h"
 #include "system_checks.h"
 #include "writer_lock.h"
@@ -55,6 +56,7 @@ int unload_everything(bool yes)
                    "policy ({}): give --yes to delete it",
                    policy.describe());
     auto gone = unload_all();
+    state::all_unloaded();
     for (const auto& i : gone)
         fmt::print("unloaded from {}\n", i.display());
     if (!policy.empty())
@@ -93,6 +95,7 @@ void add_unload_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             WriterLock lock;  // the policy's commit below nests in it
             unload(ref);
             fmt::print("unloaded from {}\n", ref.display());
+            state::iface_unloaded(ref);
             // --iif rules for the interface must not keep its key, which a later load may
             // give another interface (only where a policy is stored: nothing is created).
             if (path_exists(shared_maps_dir() + "/xdpctl_pctl") && path_exists(shared_maps_dir() + "/xdpctl_psrc"))

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "iface_ref.h"
 #include "libbpf_log.h"
+#include "state/state_record.h"
 #include "writer_lock.h"
 
 using namespace xdpctl;
@@ -49,7 +50,9 @@ namespace {
 int guarded(const std::function<int()>& fn)
 {
     try {
-        return fn();
+        const int rc = fn();
+        // A commit in force whose state could not be recorded (said on stderr): not a success.
+        return rc == 0 && state::record_failed() ? static_cast<int>(ExitCode::runtime) : rc;
     } catch (const Error& e) {
         fmt::print(stderr, "xdpctl: {}\n", e.what());
         return static_cast<int>(e.code());
@@ -91,7 +94,7 @@ int check_subcommands(CLI::App* cmd, int argc, char** argv, int from)
     std::string path = cmd->get_name();
     for (int i = from; i < argc && cmd->get_require_subcommand_min() > 0; i++) {
         std::string a = argv[i];
-        if (a == "-n" || a == "--netns" || a == "--wait") {
+        if (a == "-n" || a == "--netns" || a == "--wait" || a == "--state-dir") {
             i++;
             continue;
         }
@@ -135,6 +138,10 @@ int main(int argc, char** argv)
             [](std::string& v) { return check_wait(v); }, "SECONDS", "seconds"))
         ->capture_default_str();
     set_writer_command(command_line(argc, argv));
+    std::string state_dir = state::default_state_dir();
+    app.add_option("--state-dir", state_dir,
+                   "Where every commit is also recorded for 'xdpctl restore' (default: "
+                   "$XDPCTL_STATE_DIR, else /var/lib/xdpctl)");
 
     ctl::Runner run;
     ctl::add_load_command(app, g, run);
@@ -147,6 +154,7 @@ int main(int argc, char** argv)
     ctl::add_policy_commands(app, g, run);
     ctl::add_explain_command(app, g, run);
     ctl::add_lb_command(app, g, run);
+    ctl::add_restore_command(app, g, run);
 
     // CLI11 would only say "a subcommand is required" for a mistyped one: name it. And
     // `rule add` takes the rule grammar of rule files, which CLI11 does not know.
@@ -173,6 +181,13 @@ int main(int argc, char** argv)
             set_writer_wait(wait_s);
             continue;
         }
+        if (a == "--state-dir" || a.rfind("--state-dir=", 0) == 0) {  // for `rule add` too
+            if (a != "--state-dir")
+                state_dir = a.substr(12);
+            else if (++i < argc)
+                state_dir = argv[i];
+            continue;
+        }
         if (a == "-p" || a == "--pretty") {
             g.pretty = true;
             continue;
@@ -184,6 +199,7 @@ int main(int argc, char** argv)
             bool help = std::any_of(args.begin(), args.end(),
                                     [](const std::string& s) { return s == "-h" || s == "--help"; });
             if (!help) {
+                state::set_state_dir(state_dir);
                 libbpf_log_start();
                 return guarded([&] {
                     check_netns(g);
@@ -214,6 +230,7 @@ int main(int argc, char** argv)
     }
 
     set_writer_wait(wait_s);
+    state::set_state_dir(state_dir);
     libbpf_log_start();
     return guarded([&] {
         check_netns(g);

@@ -4,6 +4,7 @@
 #include "iface_pins.h"
 #include "iface_ref.h"
 #include "loader.h"
+#include "state/state_record.h"
 #include "system_checks.h"
 
 namespace xdpctl::lb {
@@ -11,7 +12,8 @@ namespace xdpctl::lb {
 LbStore::LbStore(Access access)
 {
     require_privileges();  // before the lock file: say what is missing, not "Permission denied"
-    if (access == Access::write)
+    writer_ = access == Access::write;
+    if (writer_)
         lock_.emplace();
     // Loading the XDP object creates every shared map not pinned yet (a verification, ~0.1 s).
     if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips")) {
@@ -22,6 +24,12 @@ LbStore::LbStore(Access access)
         require_bpffs();
     }
     maps_ = std::make_unique<LbMaps>(lb_map_fds_pinned(shared_maps_dir()));
+}
+
+LbStore::~LbStore()
+{
+    if (writer_)
+        state::lb_changed(*maps_);
 }
 
 const char* lb_counter_name(int idx)

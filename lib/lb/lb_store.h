@@ -17,9 +17,13 @@ public:
     // hold of a PolicyStore of the same command (`apply`); a reader does not wait for it
     // and may see a change half-way (a VIP whose backends are being added).
     explicit LbStore(Access access = Access::write);
+    // A writer's changes go to the state directory (state/state_record.h) here: every
+    // `lb` command and `apply` changes the LB through one store.
+    ~LbStore();
     LbMaps& maps() { return *maps_; }
 
 private:
+    bool writer_ = false;
     std::optional<WriterLock> lock_;
     std::unique_ptr<LbMaps> maps_;
 };

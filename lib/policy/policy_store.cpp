@@ -25,6 +25,7 @@
 #include "policy/policy_maps.h"
 #include "policy/policy_paths.h"
 #include "policy/rule_parse.h"
+#include "state/state_record.h"
 #include "system_checks.h"
 
 namespace xdpctl::policy {
@@ -364,6 +365,7 @@ Policy PolicyStore::commit(Policy next)
         clear_stored(new_gen ^ 1);
     trace.mark("after the flip");  // programs shrunk to the new paths, the empty policy's text cleared
     trace.maps(maps_->last_commit_times());
+    state::policy_committed(next);  // the state directory, for `xdpctl restore`
     return next;
 }
 

@@ -1,0 +1,56 @@
+// Where the commands record their commits (state_dir.h), and the calls the stores and the
+// load/unload commands make after each one. The library records nothing until a program
+// names a state directory (xdpctl's main: --state-dir, $XDPCTL_STATE_DIR, /var/lib/xdpctl),
+// so tests and benchmarks that link the library leave /var/lib alone.
+#pragma once
+
+#include <string>
+
+#include "iface_ref.h"
+#include "lb/lb_model.h"
+#include "loader.h"
+#include "policy/rule.h"
+
+namespace xdpctl::lb {
+class LbMaps;
+}
+
+namespace xdpctl::state {
+
+inline constexpr const char* kDefaultStateDir = "/var/lib/xdpctl";
+inline constexpr const char* kStateDirEnv = "XDPCTL_STATE_DIR";
+
+// $XDPCTL_STATE_DIR when set (tests; set but empty: none), else /var/lib/xdpctl.
+std::string default_state_dir();
+// "" (the library's default): record nothing.
+void set_state_dir(const std::string& dir);
+const std::string& state_dir();
+
+// While one lives, nothing is recorded: `restore` re-creates what the directory holds and
+// must not rewrite it on the way (an interface that is missing would drop out of it).
+class PauseRecording {
+public:
+    PauseRecording();
+    ~PauseRecording();
+    PauseRecording(const PauseRecording&) = delete;
+    PauseRecording& operator=(const PauseRecording&) = delete;
+};
+
+// After PolicyStore::commit made `p` the policy in force. Throws (runtime) when it cannot
+// be written: the commit stands, the message says so.
+void policy_committed(const policy::Policy& p);
+// After a writer's LbStore is done (from its destructor, so it cannot throw): on failure
+// prints why and marks record_failed().
+void lb_changed(const lb::LbMaps& maps) noexcept;
+// After a load, and after an unload of one interface or of everything.
+void iface_loaded(const LoadOptions& opts, const LoadResult& r);
+void iface_unloaded(const IfaceRef& iface);
+void all_unloaded();
+// After `lb decap attach` and `lb decap detach`.
+void decap_attached(const IfaceRef& iface, const std::vector<lb::IpAddr>& addrs);
+void decap_detached(const IfaceRef& iface);
+
+// A recording that could not throw failed: the command's exit code is 1 (main).
+bool record_failed();
+
+}  // namespace xdpctl::state
