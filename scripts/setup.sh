@@ -33,7 +33,7 @@ fi
 BPO_PKGS=(libbpf-dev libbpf1 bpftool linux-libc-dev)
 PKGS=(
   clang llvm lld meson ninja-build pkg-config g++ git
-  libclang-rt-dev  # libFuzzer and the sanitizer runtimes: scripts/fuzz.sh
+  libclang-rt-dev  # libFuzzer and the sanitizer runtimes: scripts/fuzz.sh, scripts/sanitize.sh
   libxdp-dev xdp-tools libelf-dev zlib1g-dev libzstd-dev
   libboost-dev libboost-system-dev
   libgtest-dev libgmock-dev libbenchmark-dev

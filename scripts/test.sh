@@ -8,6 +8,9 @@
 # test from build-test/meson-logs/testlog.json. Exit status 0 only if nothing failed.
 # Under CI=true a skipped test counts as failed: a privileged test that skips in CI is a
 # test that did not run. TEST_BUILD_DIR (default build-test) picks the build directory.
+# After the suite, scripts/sanitize.sh builds build-sanitize/ with ASan+UBSan and runs the
+# unit and BPF-test-run suites again there (named "sanitize:NAME" in the summary);
+# XDPCTL_SANITIZE=0 leaves it out.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +18,8 @@ cd "$REPO"
 
 BUILD=${TEST_BUILD_DIR:-build-test}
 LOG=$BUILD/meson-logs/testlog.json
+SAN_BUILD=build-sanitize
+SAN_LOG=$SAN_BUILD/meson-logs/testlog.json
 PIN_ROOT=/sys/fs/bpf/xdpctl
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -56,6 +61,17 @@ if [ "$build_ok" -eq 1 ]; then
   meson test -C "$BUILD" --no-rebuild --print-errorlogs --num-processes 2 || true
 fi
 
+# Its own build (another compiler flag set); a failed build there is one failure.
+rm -f "$SAN_LOG"
+san_build_ok=1
+if [ "$build_ok" -eq 1 ] && [ "${XDPCTL_SANITIZE:-1}" != 0 ]; then
+  say "Sanitizers (ASan+UBSan, $SAN_BUILD/)"
+  start=$SECONDS
+  XDPCTL_SANITIZE_BUILD="$REPO/$SAN_BUILD" bash scripts/sanitize.sh || true
+  [ -f "$SAN_LOG" ] || san_build_ok=0
+  echo "sanitizers: $((SECONDS - start)) s (build and tests)"
+fi
+
 # Leftovers: only warned about; another run or a person may own what was already there.
 leftover_warnings() {
   local ns_after pins_after new p
@@ -88,24 +104,31 @@ fi
 
 # Classifies each meson test of testlog.json. A gtest binary whose cases called GTEST_SKIP
 # exits 0 (meson says OK), so its output is read for "[  SKIPPED ]" cases too.
-summary=$(CI=${CI:-} python3 - "$LOG" <<'PY'
+summary=$(CI=${CI:-} SAN_BUILD_OK=$san_build_ok python3 - "$LOG" "$SAN_LOG" <<'PY'
 import json, os, re, sys
 
-path = sys.argv[1]
+path, san_path = sys.argv[1], sys.argv[2]
 ci = os.environ.get("CI", "").lower() == "true"
 passed, failed, skipped = 0, 0, 0
 notes = []
 case_re = re.compile(r"^\[  SKIPPED \] (\S+) \(\d+ ms\)$", re.M)
 
-try:
-    lines = [l for l in open(path) if l.strip()]
-except FileNotFoundError:
-    lines = []
-    notes.append("test.sh: no test log ({}): meson ran no tests".format(path))
+def read_log(p, prefix, required):
+    try:
+        return [(prefix, l) for l in open(p) if l.strip()]
+    except FileNotFoundError:
+        if required:
+            notes.append("test.sh: no test log ({}): meson ran no tests".format(p))
+        return []
 
-for line in lines:
+lines = read_log(path, "", True) + read_log(san_path, "sanitize:", False)
+if os.environ.get("SAN_BUILD_OK") == "0":
+    failed += 1
+    notes.append("FAILED: the sanitizer build (scripts/sanitize.sh) ran no tests")
+
+for prefix, line in lines:
     t = json.loads(line)
-    name, result = t.get("name", "?"), t.get("result", "?")
+    name, result = prefix + t.get("name", "?"), t.get("result", "?")
     out = (t.get("stdout") or "") + (t.get("stderr") or "")
     cases = case_re.findall(out)
     if result in ("OK", "EXPECTEDFAIL"):
