@@ -241,6 +241,32 @@ TEST_F(StateTest, RestoreSkipsAMissingInterfaceAndSaysSo)
     EXPECT_EQ(s->ifaces[0].iface.ifname, lab.dut().ifname);
 }
 
+// xdpd restores before it serves (a host whose xdpd starts at boot has its firewall back),
+// and leaves what it restored in force when it stops.
+TEST_F(StateTest, XdpdRestoresAtStartBeforeItServes)
+{
+    const char* xdpd = ::getenv("XDPD_BIN");
+    ASSERT_TRUE(xdpd && *xdpd) << "XDPD_BIN is not set (meson test sets it)";
+    NetnsLab lab;
+    lab.load();
+    xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    const std::string exported = xdpctl_export();
+    const nlohmann::json attached = attachments();
+    reboot();
+    ASSERT_NE(xdpctl_export(), exported);
+
+    // Bounded: SIGTERM after 3 s (exit 124 is timeout's own: xdpd was still serving).
+    CmdResult r = run_cmd({"timeout", "-s", "TERM", "3", xdpd, "--config", "/dev/null",
+                           "--metrics-listen", "127.0.0.1:0", "--state-dir", dir_});
+    EXPECT_EQ(r.exit_code, 124) << r;
+    const std::string log = r.out + r.err;
+    EXPECT_NE(log.find("restore: " + dir_ + " generation"), std::string::npos) << log;
+    EXPECT_NE(log.find(fmt::format("restore: {}@{}: loaded", lab.dut().ifname, lab.dut().ns)), std::string::npos) << log;
+    EXPECT_LT(log.find("restore: "), log.find("serving metrics on")) << log;
+    EXPECT_EQ(xdpctl_export(), exported);
+    EXPECT_EQ(attachments(), attached);
+}
+
 TEST_F(StateTest, FilesArePrivateAndAnUnchangedSetIsNotWrittenAgain)
 {
     xdpctl_ok({"set", "create", "big"});

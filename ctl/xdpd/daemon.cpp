@@ -20,6 +20,8 @@
 #include "service/log.h"
 #include "service/metrics_server.h"
 #include "service/systemd_notify.h"
+#include "state/restore.h"
+#include "state/state_record.h"
 #include "writer_lock.h"
 
 namespace xdpctl::xdpd {
@@ -29,12 +31,36 @@ namespace asio = boost::asio;
 
 namespace {
 
-// INTEGRATION POINT (issue 14 item 2, lib/state/): once `xdpctl::restore_state` is merged,
-// xdpd calls it here, before it serves, and logs what it re-created or skipped. Until then
-// xdpd serves whatever bpffs holds and says so.
-void restore_at_startup()
+// One line per thing restore did or could not do; true when a recorded interface (or a
+// decapsulator's) is missing, so that link changes try again.
+bool log_restore(const state::RestoreReport& r)
 {
-    log(LogLevel::info, "restore: not in this build (lib/state/ is merged separately): serving what bpffs holds");
+    if (!r.recorded) {
+        log(LogLevel::info, "restore: no state recorded in {}: serving what bpffs holds", r.dir);
+        return false;
+    }
+    if (r.unchanged() && r.exit_code() == 0) {
+        log(LogLevel::info, "restore: the running system already has the state of {} (generation {})",
+            r.dir, r.generation);
+        return false;
+    }
+    log(LogLevel::info, "restore: {} generation {}: policy {} ({} rule(s), {} set(s)), load balancer {} ({} VIP(s))",
+        r.dir, r.generation, r.policy_restored ? "restored" : "already in force", r.rules, r.sets,
+        r.lb_restored ? "restored" : "already in force", r.vips);
+    bool missing = false;
+    for (const auto& i : r.ifaces) {
+        missing |= i.outcome == state::RestoreReport::Outcome::missing;
+        log(i.outcome == state::RestoreReport::Outcome::failed ? LogLevel::error : LogLevel::info,
+            "restore: {}: {}{}", i.rec.iface.display(), state::outcome_name(i.outcome),
+            i.detail.empty() ? "" : " (" + i.detail + ")");
+    }
+    for (const auto& d : r.decaps) {
+        missing |= d.outcome == state::RestoreReport::Outcome::missing;
+        log(d.outcome == state::RestoreReport::Outcome::failed ? LogLevel::error : LogLevel::info,
+            "restore: decapsulator on {}: {}{}", d.rec.iface.display(), state::outcome_name(d.outcome),
+            d.detail.empty() ? "" : " (" + d.detail + ")");
+    }
+    return missing;
 }
 
 // Link changes are many (our own attach is one) and come in bursts: act on a burst once.
@@ -57,6 +83,7 @@ public:
     int run()
     {
         restore_at_startup();
+        set_writer_wait(0);  // from here on the io_context must not wait for the lock (take_up_links)
         listen_on(listen_text(config_));
         wait_signal();
         notify_systemd("READY=1\nSTATUS=serving " + listen_text(config_) + "/metrics");
@@ -158,9 +185,39 @@ private:
         });
     }
 
-    // After link changes: --iif names that now resolve (or no longer do) get a commit.
+    // Before serving: what the state directory records (after a reboot bpffs is empty).
+    // A damaged directory is logged and xdpd serves what bpffs holds: the metrics then show
+    // an empty datapath, which is what a monitor should see.
+    void restore_at_startup()
+    {
+        if (state::state_dir().empty()) {
+            log(LogLevel::info, "restore: no state directory (--state-dir ''): serving what bpffs holds");
+            return;
+        }
+        try {
+            recorded_missing_ = log_restore(state::restore_state(state::StateDir(state::state_dir())));
+        } catch (const std::exception& e) {
+            log(LogLevel::error, "restore: {}", e.what());
+        }
+    }
+
+    // After link changes: recorded interfaces that now exist are loaded (restore leaves
+    // what is in force as it is), and --iif names that now resolve get a commit.
     void take_up_links()
     {
+        if (recorded_missing_) {
+            try {
+                recorded_missing_ = log_restore(state::restore_state(state::StateDir(state::state_dir())));
+            } catch (const Error& e) {
+                if (e.code() == ExitCode::busy) {
+                    check_links_after(kLockRetry);
+                    return;
+                }
+                log(LogLevel::error, "restore after link changes: {}", e.what());
+            } catch (const std::exception& e) {
+                log(LogLevel::error, "restore after link changes: {}", e.what());
+            }
+        }
         try {
             if (!path_exists(shared_maps_dir() + "/xdpctl_pctl"))
                 return;  // no policy ever committed: nothing names an interface
@@ -174,8 +231,6 @@ private:
             policy::PolicyStore store;
             if (store.resolve_pending())
                 log(LogLevel::info, "policy: --iif names resolved again after link changes: committed");
-            // INTEGRATION POINT (issue 14 item 2, lib/state/): interfaces recorded in the state
-            // directory that exist now are loaded here, once the state machinery is merged.
         } catch (const Error& e) {
             if (e.code() == ExitCode::busy) {
                 check_links_after(kLockRetry);
@@ -195,16 +250,17 @@ private:
     LinkWatch links_;
     asio::steady_timer link_timer_;
     bool link_check_pending_ = false;
+    bool recorded_missing_ = false;  // restore skipped a recorded interface that may appear
 };
 
 }  // namespace
 
 int run_daemon(const DaemonOptions& options)
 {
-    // A writer (a link change's commit) must not sit on the io_context waiting for the lock:
-    // one try, and again later (take_up_links).
-    set_writer_wait(0);
-    set_writer_command("xdpd (link change)");
+    // Restore at start waits for the lock as a command does; after that a writer (a link
+    // change's commit) must not sit on the io_context: one try, and again later.
+    set_writer_command("xdpd");
+    state::set_state_dir(options.state_dir);  // xdpd's own commits are recorded too
     Daemon d(options);
     return d.run();
 }

@@ -11,6 +11,7 @@ struct DaemonOptions {
     std::string config_path;
     bool config_given = false;                  // --config: the file must exist
     std::optional<std::string> metrics_listen;  // --metrics-listen: wins over the file
+    std::string state_dir;                      // --state-dir: restored at start, commits recorded ("" none)
 };
 
 // Runs until SIGTERM/SIGINT; returns the exit code. Start-up errors throw (main reports them).

@@ -11,6 +11,7 @@
 #include "libbpf_log.h"
 #include "service/daemon_config.h"
 #include "service/listen_address.h"
+#include "state/state_record.h"
 
 using namespace xdpctl;
 
@@ -27,6 +28,10 @@ int main(int argc, char** argv)
     auto* config_opt = app.add_option("--config", o.config_path,
                                       fmt::format("Configuration file (default {}, which may be missing)",
                                                   service::kDefaultConfigPath));
+    o.state_dir = state::default_state_dir();
+    app.add_option("--state-dir", o.state_dir,
+                   "State directory restored before serving and kept by xdpd's own commits "
+                   "(default: $XDPCTL_STATE_DIR, else /var/lib/xdpctl; '' for none)");
     bool foreground = true;
     app.add_flag("--foreground", foreground, "Stay in the foreground (the only mode; for unit files that say so)");
     bool version = false;
