@@ -95,7 +95,8 @@ uint32_t map_id(int fd)
 std::vector<std::string> stale_shared_pins()
 {
     SkelPtr<xdpctl_xdp> s{xdpctl_xdp::open()};
-    std::set<std::string> known{"layout"};
+    // The layout record, and the one map only userspace writes (xdpd's last-commit time).
+    std::set<std::string> known{"layout", "xdpctl_pcommit"};
     bpf_map* map;
     bpf_object__for_each_map(map, s->obj) known.insert(bpf_map__name(map));
     std::vector<std::string> stale;
