@@ -41,7 +41,14 @@ static __always_inline void count_packet(__u32 hook, const struct pkt *p, int ba
 	ctr_add(st, p->l4_cnt, len);
 	if (bad)
 		ctr_add(st, bad, len);
-	ctr_add(st, dropped ? XDPCTL_CNT_VERDICT_DROP : XDPCTL_CNT_VERDICT_PASS, len);
+	/* constant indices: no bound check, no index arithmetic */
+	if (dropped) {
+		st->ctr[XDPCTL_CNT_VERDICT_DROP].packets++;
+		st->ctr[XDPCTL_CNT_VERDICT_DROP].bytes += len;
+	} else {
+		st->ctr[XDPCTL_CNT_VERDICT_PASS].packets++;
+		st->ctr[XDPCTL_CNT_VERDICT_PASS].bytes += len;
+	}
 }
 
 #endif

@@ -90,37 +90,26 @@ static __always_inline int parse_eth(struct cursor *c, struct pkt *p)
 	c->pos = eth + 1;
 	proto = bpf_ntohs(eth->h_proto);
 
+	/* An untagged frame (the common one) skips the tag loop and its last check. */
+	if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
 #pragma unroll
-	for (int i = 0; i < XDPCTL_MAX_VLANS; i++) {
-		struct vlan_tag *tag = c->pos;
+		for (int i = 0; i < XDPCTL_MAX_VLANS; i++) {
+			struct vlan_tag *tag = c->pos;
 
-		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
-			break;
-		if ((void *)(tag + 1) > c->end)
-			return XDPCTL_CNT_BAD_VLAN_TRUNCATED;
-		p->vlan_id[i] = bpf_ntohs(tag->tci) & 0x0fff;
-		p->n_vlans = i + 1;
-		proto = bpf_ntohs(tag->next_proto);
-		c->pos = tag + 1;
+			if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
+				break;
+			if ((void *)(tag + 1) > c->end)
+				return XDPCTL_CNT_BAD_VLAN_TRUNCATED;
+			p->vlan_id[i] = bpf_ntohs(tag->tci) & 0x0fff;
+			p->n_vlans = i + 1;
+			proto = bpf_ntohs(tag->next_proto);
+			c->pos = tag + 1;
+		}
+		if (proto == ETH_P_8021Q || proto == ETH_P_8021AD)
+			return XDPCTL_CNT_BAD_VLAN_TOO_MANY;
 	}
-	if (proto == ETH_P_8021Q || proto == ETH_P_8021AD)
-		return XDPCTL_CNT_BAD_VLAN_TOO_MANY;
-
+	/* l3_cnt: parse_packet, which tests the protocol once for both */
 	p->l3_proto = proto;
-	switch (proto) {
-	case ETH_P_IP:
-		p->l3_cnt = XDPCTL_CNT_L3_IPV4;
-		break;
-	case ETH_P_IPV6:
-		p->l3_cnt = XDPCTL_CNT_L3_IPV6;
-		break;
-	case ETH_P_ARP:
-		p->l3_cnt = XDPCTL_CNT_L3_ARP;
-		break;
-	default:
-		p->l3_cnt = XDPCTL_CNT_L3_OTHER;
-		break;
-	}
 	return 0;
 }
 
@@ -253,21 +242,26 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p, __u8 *pro
 /* The L4 header: ports for TCP/UDP, type and code for ICMP/ICMPv6. */
 static __always_inline int parse_l4(struct cursor *c, struct pkt *p)
 {
-	switch (p->l4_proto) {
-	case IPPROTO_TCP: {
+	/* TCP and UDP first, in an if-chain: a switch tests ICMP before TCP. */
+	if (p->l4_proto == IPPROTO_TCP) {
 		struct tcphdr *th = c->pos;
+		__u32 doff;
 
 		p->l4_cnt = XDPCTL_CNT_L4_TCP;
-		if ((void *)(th + 1) > c->end || (__u32)p->l4_off + sizeof(*th) > c->limit)
+		if ((void *)(th + 1) > c->end)
 			return XDPCTL_CNT_BAD_L4_TRUNCATED;
-		if (th->doff < 5 || (__u32)p->l4_off + th->doff * 4 > c->limit)
-			return XDPCTL_CNT_BAD_TCP_HDR;
+		/* A data offset of 5 or more that ends within the IP packet covers the fixed header
+		 * too: one test on the common path; the reason of a fault as before. */
+		doff = th->doff;
+		if (doff < 5 || (__u32)p->l4_off + doff * 4 > c->limit)
+			return (__u32)p->l4_off + sizeof(*th) > c->limit ? XDPCTL_CNT_BAD_L4_TRUNCATED
+									  : XDPCTL_CNT_BAD_TCP_HDR;
 		p->sport = th->source;
 		p->dport = th->dest;
 		p->tcp_flags = ((__u8 *)th)[13];
 		return 0;
 	}
-	case IPPROTO_UDP: {
+	if (p->l4_proto == IPPROTO_UDP) {
 		struct udphdr *uh = c->pos;
 
 		p->l4_cnt = XDPCTL_CNT_L4_UDP;
@@ -277,6 +271,7 @@ static __always_inline int parse_l4(struct cursor *c, struct pkt *p)
 		p->dport = uh->dest;
 		return 0;
 	}
+	switch (p->l4_proto) {
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {
 		/* both are 8 bytes: type, code, checksum, 4 bytes of rest */
@@ -315,12 +310,17 @@ static __always_inline int parse_packet(void *start, void *end, __u32 len, struc
 		return err;
 	p->l3_off = cursor_off(&c);
 
-	if (p->l3_proto == ETH_P_IP)
+	if (p->l3_proto == ETH_P_IP) {
+		p->l3_cnt = XDPCTL_CNT_L3_IPV4;
 		err = parse_ipv4(&c, p, &proto);
-	else if (p->l3_proto == ETH_P_IPV6)
+	} else if (p->l3_proto == ETH_P_IPV6) {
+		p->l3_cnt = XDPCTL_CNT_L3_IPV6;
 		err = parse_ipv6(&c, p, &proto);
-	else
+	} else {
+		if (p->l3_proto == ETH_P_ARP)
+			p->l3_cnt = XDPCTL_CNT_L3_ARP;
 		return 0;
+	}
 	if (err)
 		return err;
 
