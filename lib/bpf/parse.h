@@ -91,7 +91,7 @@ static __always_inline int parse_eth(struct cursor *c, struct pkt *p)
 	proto = bpf_ntohs(eth->h_proto);
 
 	/* An untagged frame (the common one) skips the tag loop and its last check. */
-	if (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
+	if (__builtin_expect(proto == ETH_P_8021Q || proto == ETH_P_8021AD, 0)) {
 #pragma unroll
 		for (int i = 0; i < XDPCTL_MAX_VLANS; i++) {
 			struct vlan_tag *tag = c->pos;
@@ -243,7 +243,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p, __u8 *pro
 static __always_inline int parse_l4(struct cursor *c, struct pkt *p)
 {
 	/* TCP and UDP first, in an if-chain: a switch tests ICMP before TCP. */
-	if (p->l4_proto == IPPROTO_TCP) {
+	if (__builtin_expect(p->l4_proto == IPPROTO_TCP, 1)) {
 		struct tcphdr *th = c->pos;
 		__u32 doff;
 
@@ -310,7 +310,8 @@ static __always_inline int parse_packet(void *start, void *end, __u32 len, struc
 		return err;
 	p->l3_off = cursor_off(&c);
 
-	if (p->l3_proto == ETH_P_IP) {
+	/* likely: clang would test IPv6 and ARP first */
+	if (__builtin_expect(p->l3_proto == ETH_P_IP, 1)) {
 		p->l3_cnt = XDPCTL_CNT_L3_IPV4;
 		err = parse_ipv4(&c, p, &proto);
 	} else if (p->l3_proto == ETH_P_IPV6) {
