@@ -19,7 +19,7 @@
 
 #include <fmt/format.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "policy/rule.h"
 #include "policy/rule_parse.h"
 #include "workloads.h"

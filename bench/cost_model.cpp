@@ -16,9 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf_test_run.h"
-#include "error.h"
+#include "util/error.h"
 #include "packet_builder.h"
-#include "skeleton.h"
+#include "attach/skeleton.h"
 #include "xdpctl_bench_cost.h"
 #include "xdpctl_bench_empty.skel.h"
 

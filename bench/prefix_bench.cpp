@@ -42,9 +42,9 @@
 
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
-#include "error.h"
-#include "prefix_table.h"
-#include "skeleton.h"
+#include "util/error.h"
+#include "policy/prefix_table.h"
+#include "attach/skeleton.h"
 #include "workloads.h"
 #include "xdpctl_bench_prefix.skel.h"
 

@@ -97,7 +97,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR
 MA=$(median "${A[@]}")
 MB=$(median "${B[@]}")
 KEY=$([ "$SRC_RULES" -gt 0 ] && echo "xdpctl_${SRC_RULES}_src_rules" || echo xdpctl_1_rule)
-# The programs' sizes as the kernel holds them (xdpctl's follows the policy: lib/datapath_paths.h):
+# The programs' sizes as the kernel holds them (xdpctl's follows the policy: lib/attach/datapath_paths.h):
 # verified instructions, translated and JIT bytes, and xdpctl's over xdp-filter's.
 # bpftool shows no verified instruction count: that one is read with the bpf syscall
 # (bpf_prog_info.verified_insns, at byte 216 of the struct in linux/bpf.h).

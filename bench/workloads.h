@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "policy/rule.h"
-#include "prefix_table.h"
+#include "policy/prefix_table.h"
 
 namespace xdpctl::bench {
 

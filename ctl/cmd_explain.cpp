@@ -15,12 +15,12 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "counters.h"
-#include "error.h"
+#include "stats/counters.h"
+#include "util/error.h"
 #include "explain/explain_run.h"
 #include "explain/packet_spec.h"
 #include "explain/pcap_file.h"
-#include "loader.h"
+#include "attach/loader.h"
 #include "policy/rule_parse.h"
 #include "policy_json.h"
 

@@ -8,14 +8,14 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "error.h"
+#include "util/error.h"
 #include "lb/decap.h"
 #include "state/state_record.h"
 #include "lb/lb_config.h"
 #include "lb/lb_store.h"
 #include "lb/neigh.h"
-#include "writer_lock.h"
-#include "netns.h"
+#include "util/writer_lock.h"
+#include "attach/netns.h"
 
 namespace xdpctl::ctl {
 

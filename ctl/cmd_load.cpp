@@ -1,11 +1,11 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "loader.h"
+#include "attach/loader.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
 #include "state/state_record.h"
-#include "writer_lock.h"
+#include "util/writer_lock.h"
 #include "policy_json.h"
 
 namespace xdpctl::ctl {

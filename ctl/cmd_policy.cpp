@@ -5,7 +5,7 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "error.h"
+#include "util/error.h"
 #include "lb/lb_config.h"
 #include "lb/lb_store.h"
 #include "policy/iif_resolve.h"

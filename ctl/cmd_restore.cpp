@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "error.h"
-#include "loader.h"
+#include "util/error.h"
+#include "attach/loader.h"
 #include "state/restore.h"
 #include "state/state_record.h"
 

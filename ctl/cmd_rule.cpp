@@ -6,7 +6,7 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "error.h"
+#include "util/error.h"
 #include "policy/iif_resolve.h"
 #include "policy/policy_store.h"
 #include "policy/rule_listing.h"

@@ -2,8 +2,8 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "error.h"
-#include "input_file.h"
+#include "util/error.h"
+#include "util/input_file.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
 

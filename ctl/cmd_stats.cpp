@@ -6,11 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "error.h"
-#include "iface_pins.h"
-#include "pin_layout.h"
-#include "stats_snapshot.h"
-#include "system_checks.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/pin_layout.h"
+#include "stats/stats_snapshot.h"
+#include "util/system_checks.h"
 
 namespace xdpctl::ctl {
 

@@ -4,11 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "datapath_paths.h"
-#include "dispatcher_probe.h"
-#include "loader.h"
-#include "status.h"
-#include "system_checks.h"
+#include "attach/datapath_paths.h"
+#include "attach/dispatcher_probe.h"
+#include "attach/loader.h"
+#include "stats/status.h"
+#include "util/system_checks.h"
 
 namespace xdpctl::ctl {
 

@@ -1,14 +1,14 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "error.h"
-#include "iface_pins.h"
-#include "loader.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/loader.h"
 #include "policy/policy_store.h"
 #include "state/state_record.h"
-#include "status.h"
-#include "system_checks.h"
-#include "writer_lock.h"
+#include "stats/status.h"
+#include "util/system_checks.h"
+#include "util/writer_lock.h"
 
 namespace xdpctl::ctl {
 

@@ -8,7 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "iface_ref.h"
+#include "attach/iface_ref.h"
 #include "lb/lb_config.h"
 
 namespace xdpctl::ctl {

@@ -9,11 +9,11 @@
 #include <fmt/core.h>
 
 #include "command.h"
-#include "error.h"
-#include "iface_ref.h"
-#include "libbpf_log.h"
+#include "util/error.h"
+#include "attach/iface_ref.h"
+#include "util/libbpf_log.h"
 #include "state/state_record.h"
-#include "writer_lock.h"
+#include "util/writer_lock.h"
 
 using namespace xdpctl;
 

@@ -6,7 +6,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "xdpctl_tc.skel.h"
 #include "xdpctl_xdp.skel.h"
 

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "counters.h"
-#include "prog_test_run.h"
-#include "skeleton.h"
+#include "stats/counters.h"
+#include "util/prog_test_run.h"
+#include "attach/skeleton.h"
 
 struct xdpctl_xdp;
 struct xdpctl_tc;

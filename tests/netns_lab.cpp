@@ -24,8 +24,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "iface_ref.h"
-#include "unique_fd.h"
+#include "attach/iface_ref.h"
+#include "util/unique_fd.h"
 
 extern char** environ;
 

@@ -23,8 +23,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "netns.h"
-#include "pin_layout.h"
+#include "attach/netns.h"
+#include "attach/pin_layout.h"
 #include "require_root.h"
 
 namespace xdpctl::test {

@@ -9,8 +9,8 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "counters.h"
-#include "error.h"
+#include "stats/counters.h"
+#include "util/error.h"
 #include "xdpctl_tc.skel.h"
 #include "xdpctl_xdp.skel.h"
 

@@ -10,7 +10,7 @@
 #include "bpf_test_run.h"
 #include "policy/compiled_policy.h"
 #include "policy/policy_maps.h"
-#include "skeleton.h"
+#include "attach/skeleton.h"
 
 struct xdpctl_xdp;
 struct xdpctl_tc;

@@ -23,9 +23,9 @@
 
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
-#include "counters.h"
-#include "datapath_paths.h"
-#include "iface_pins.h"
+#include "stats/counters.h"
+#include "attach/datapath_paths.h"
+#include "attach/iface_pins.h"
 #include "netns_lab.h"
 #include "packet_builder.h"
 #include "policy/compiled_policy.h"
@@ -424,7 +424,7 @@ TEST(AtomicCommit, FreedTablesSendPacketsToTheNewGeneration)
     EXPECT_GT(dropped, 0u);
 }
 
-// ---- reloads: the attached program follows the policy's shape (lib/datapath_paths.h) ------
+// ---- reloads: the attached program follows the policy's shape (lib/attach/datapath_paths.h) ------
 //
 // Three policies pass the probe by the same rule (id 100), each of another shape: small rules,
 // one field (the source), the tables. xdpctl is loaded on the lab's interface; commits through

@@ -18,8 +18,8 @@
 #include <gtest/gtest.h>
 
 #include "netns_lab.h"
-#include "skeleton.h"
-#include "unique_fd.h"
+#include "attach/skeleton.h"
+#include "util/unique_fd.h"
 #include "xdpctl_test_chain.skel.h"
 
 namespace xdpctl::test {

@@ -27,9 +27,9 @@
 
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
-#include "counters.h"
-#include "datapath_paths.h"
-#include "netns.h"
+#include "stats/counters.h"
+#include "attach/datapath_paths.h"
+#include "attach/netns.h"
 #include "netns_lab.h"
 #include "packet_builder.h"
 #include "policy/compiled_policy.h"
@@ -416,7 +416,7 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
     EXPECT_GE(field_dirs, 30) << "too few directions took the one-field path to mean anything";
 }
 
-// Programs loaded with only the paths a policy needs (lib/datapath_paths.h: what a load or a
+// Programs loaded with only the paths a policy needs (lib/attach/datapath_paths.h: what a load or a
 // commit sets from the policy in force) decide as the reference does: random policies of each
 // shape (small, one field, the tables), each through a pair of programs loaded for it. The
 // paths predicted from the compiled policy are those the commit's header says, so a commit's

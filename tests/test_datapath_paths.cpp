@@ -1,4 +1,4 @@
-// The attached programs follow the policy's shape (lib/datapath_paths.h): a policy of one rule
+// The attached programs follow the policy's shape (lib/attach/datapath_paths.h): a policy of one rule
 // runs a program with only the small rules' path, far smaller than the program with every
 // path; commits that change the shape (small -> tables -> small -> one field) reload the
 // programs on both hooks, and real packets through the lab's veth get the right verdicts and
@@ -15,7 +15,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "netns_lab.h"
-#include "skeleton.h"
+#include "attach/skeleton.h"
 #include "xdpctl_xdp.skel.h"
 
 namespace xdpctl::test {

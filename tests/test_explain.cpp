@@ -22,14 +22,14 @@
 #include <nlohmann/json.hpp>
 
 #include "abi/xdpctl_abi.h"
-#include "counters.h"
-#include "error.h"
+#include "stats/counters.h"
+#include "util/error.h"
 #include "explain/packet_spec.h"
 #include "explain/pcap_file.h"
 #include "netns_lab.h"
 #include "packet_builder.h"
-#include "prog_test_run.h"
-#include "unique_fd.h"
+#include "util/prog_test_run.h"
+#include "util/unique_fd.h"
 
 using nlohmann::json;
 

@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 
 #include "netns_lab.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::test {
 namespace {

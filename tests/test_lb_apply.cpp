@@ -13,9 +13,9 @@
 #include <bpf/bpf.h>
 
 #include "abi/xdpctl_abi.h"
-#include "counters.h"
+#include "stats/counters.h"
 #include "netns_lab.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::test {
 namespace {

@@ -18,7 +18,7 @@
 #include <linux/bpf.h>
 
 #include "bpf_test_run.h"
-#include "error.h"
+#include "util/error.h"
 #include "lb/lb_maps.h"
 #include "packet_builder.h"
 #include "require_root.h"

@@ -14,7 +14,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "netns_lab.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::test {
 namespace {

@@ -38,8 +38,8 @@
 
 #include "abi/xdpctl_abi.h"
 #include "netns_lab.h"
-#include "skeleton.h"
-#include "unique_fd.h"
+#include "attach/skeleton.h"
+#include "util/unique_fd.h"
 #include "xdpctl_bench_empty.skel.h"
 
 namespace xdpctl::test {

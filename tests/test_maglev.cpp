@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "lb/maglev.h"
 
 using namespace xdpctl;

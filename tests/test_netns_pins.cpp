@@ -16,8 +16,8 @@
 #include <gtest/gtest.h>
 
 #include "netns_lab.h"
-#include "pin_layout.h"
-#include "xdp_attach.h"
+#include "attach/pin_layout.h"
+#include "attach/xdp_attach.h"
 
 namespace xdpctl::test {
 namespace {

@@ -19,7 +19,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
-#include "counters.h"
+#include "stats/counters.h"
 #include "packet_builder.h"
 #include "require_root.h"
 

@@ -25,11 +25,11 @@
 
 #include "abi/xdpctl_abi.h"
 #include "bpf_test_run.h"
-#include "error.h"
+#include "util/error.h"
 #include "packet_builder.h"
 #include "reference_parser.h"
 #include "require_root.h"
-#include "skeleton.h"
+#include "attach/skeleton.h"
 #include "xdpctl_tc.skel.h"
 #include "xdpctl_xdp.skel.h"
 

@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "abi/xdpctl_abi.h"  // the skeletons name its structs
-#include "skeleton.h"
+#include "attach/skeleton.h"
 #include "upgrade/layout_versions.h"
 #include "upgrade/map_layout.h"
 #include "xdpctl_tc.skel.h"

@@ -2,7 +2,7 @@
 // comes back equal, with all fields and sets; a damaged image is refused, never half read.
 #include <gtest/gtest.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "policy/policy_binary.h"
 #include "policy/rule_parse.h"
 #include "policy_gen.h"

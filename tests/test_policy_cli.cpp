@@ -15,11 +15,11 @@
 
 #include <bpf/bpf.h>
 
-#include "iface_pins.h"
-#include "iface_ref.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
 #include "netns_lab.h"
-#include "prefix_table.h"
-#include "unique_fd.h"
+#include "policy/prefix_table.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::test {
 namespace {

@@ -20,9 +20,9 @@
 #include <gtest/gtest.h>
 
 #include "bpf_test_run.h"
-#include "error.h"
-#include "prefix_table.h"
-#include "skeleton.h"
+#include "util/error.h"
+#include "policy/prefix_table.h"
+#include "attach/skeleton.h"
 #include "xdpctl_bench_prefix.skel.h"
 #include "require_root.h"
 

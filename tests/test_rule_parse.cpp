@@ -8,7 +8,7 @@
 
 #include <arpa/inet.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule_parse.h"
 

@@ -23,7 +23,7 @@
 
 #include "netns_lab.h"
 #include "packet_builder.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::test {
 namespace {

@@ -32,12 +32,12 @@
 #include <sys/socket.h>
 
 #include "abi/xdpctl_abi.h"
-#include "counters.h"
-#include "iface_pins.h"
-#include "iface_ref.h"
+#include "stats/counters.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
 #include "netns_lab.h"
-#include "skeleton.h"
-#include "unique_fd.h"
+#include "attach/skeleton.h"
+#include "util/unique_fd.h"
 #include "upgrade/layout_versions.h"
 #include "xdpctl_xdp.skel.h"
 

@@ -1,4 +1,4 @@
-// One writer at a time (lib/writer_lock.h), end to end: writers of every kind run at once and
+// One writer at a time (lib/util/writer_lock.h), end to end: writers of every kind run at once and
 // all land; a held lock makes each writer give up after --wait with exit 75 naming the
 // holder's pid and command, while every reader goes on at once; a stopped xdpctl is named;
 // writers SIGKILLed at random moments leave the next command working; pins are root's only.
@@ -22,11 +22,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "error.h"
+#include "util/error.h"
 #include "netns_lab.h"
 #include "policy/policy_store.h"
-#include "unique_fd.h"
-#include "writer_lock.h"
+#include "util/unique_fd.h"
+#include "util/writer_lock.h"
 
 namespace xdpctl::test {
 namespace {

@@ -26,11 +26,11 @@
 
 #include <bpf/bpf.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "netns_lab.h"
 #include "service/daemon_config.h"
 #include "service/listen_address.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 extern char** environ;
 

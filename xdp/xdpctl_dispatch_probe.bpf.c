@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Whether this kernel runs what libxdp's dispatcher is made of (lib/dispatcher_probe.h): an
+ * Whether this kernel runs what libxdp's dispatcher is made of (lib/attach/dispatcher_probe.h): an
  * XDP program calling a global function, and an freplace (BPF_PROG_TYPE_EXT) program that
  * replaces that function, as libxdp puts each of its programs into a dispatcher slot.
  * Loaded only to probe, never attached to an interface.

@@ -21,7 +21,7 @@ struct {
 
 /*
  * One body, four programs: `frags` and `next` are compile-time constants, so the program a
- * load picks (lib/loader.cpp: XdpShape) has exactly the code it needs and the common one,
+ * load picks (lib/attach/loader.cpp: XdpShape) has exactly the code it needs and the common one,
  * xdpctl_xdp, is the same code as before either existed. (A const volatile switch would
  * leave its load, and the context kept live for the tail call costs spills on every path.)
  * frags: multi-buffer (BPF_F_XDP_HAS_FRAGS, for an MTU over one buffer): a frame may go on

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "error.h"
+#include "util/error.h"
 
 namespace xdpctl::pktgen {
 

@@ -15,11 +15,11 @@
 #include <mutex>
 #include <thread>
 
-#include "error.h"
-#include "libbpf_log.h"
+#include "util/error.h"
+#include "util/libbpf_log.h"
 #include "packet_builder.h"
-#include "skeleton.h"
-#include "unique_fd.h"
+#include "attach/skeleton.h"
+#include "util/unique_fd.h"
 #include "xdpctl_pktgen.h"
 #include "xdpctl_pktgen.skel.h"
 

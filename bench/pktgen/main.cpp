@@ -10,10 +10,10 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "error.h"
+#include "util/error.h"
 #include "generator.h"
-#include "libbpf_log.h"
-#include "netns.h"
+#include "util/libbpf_log.h"
+#include "attach/netns.h"
 
 using namespace xdpctl;
 using namespace xdpctl::pktgen;

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "error.h"
-#include "unique_fd.h"
+#include "util/error.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::pktgen {
 

@@ -8,9 +8,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "error.h"
-#include "iface_pins.h"
-#include "iface_ref.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
 #include "metrics/exposition.h"
 #include "metrics/xdpctl_metrics.h"
 #include "policy/policy_store.h"
@@ -22,7 +22,7 @@
 #include "service/systemd_notify.h"
 #include "state/restore.h"
 #include "state/state_record.h"
-#include "writer_lock.h"
+#include "util/writer_lock.h"
 
 namespace xdpctl::xdpd {
 

@@ -7,8 +7,8 @@
 #include <fmt/core.h>
 
 #include "daemon.h"
-#include "error.h"
-#include "libbpf_log.h"
+#include "util/error.h"
+#include "util/libbpf_log.h"
 #include "service/daemon_config.h"
 #include "service/listen_address.h"
 #include "state/state_record.h"

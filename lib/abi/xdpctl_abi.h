@@ -151,7 +151,7 @@ static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout"
 /* ==== prefix tables (prefix sets, issue 4) ==================================================
  * One table generation is ONE BPF array of 64-byte lines (union xdpctl_pfx_line), so that
  * swapping a whole table, IPv4 and IPv6 together, is one update of an ARRAY_OF_MAPS slot.
- * Lookup: lib/bpf/prefix_table.h. Builder: lib/prefix_table.h. Design: docs/prefix-sets.md.
+ * Lookup: lib/bpf/prefix_table.h. Builder: lib/policy/prefix_table.h. Design: docs/prefix-sets.md.
  *
  * Lines, in u32 "words" (word w = line w/16, slot w%16):
  *   line 0            header (struct xdpctl_pfx_header; informational, lookups skip it)
@@ -436,7 +436,7 @@ struct xdpctl_pol_dir_hdr {
 	__u32 rows_line0;       /* rows_line0 on (rows_elem and rows_per_elem then unused) */
 	/* How a program that knows it decides (enum xdpctl_pol_decide); the tables above stay
 	 * complete whatever it says, for programs of an older xdpctl (which read 0 here) and
-	 * for programs loaded with the tables' path only (lib/datapath_paths.h: paths_cover()
+	 * for programs loaded with the tables' path only (lib/attach/datapath_paths.h: paths_cover()
 	 * counts on it when a commit changes the shape). */
 	__u32 decide;
 };
@@ -502,7 +502,7 @@ enum xdpctl_pol_decide {
  * verifier deletes the code of every path not in it, so a policy of one small rule runs a
  * program a few KB long rather than the whole classifier. The loader sets it from the policy
  * in force; a commit whose new generation needs a path a program lacks first reloads that
- * program with both generations' paths (lib/datapath_paths.h). Not pinned: each program's own.
+ * program with both generations' paths (lib/attach/datapath_paths.h). Not pinned: each program's own.
  */
 enum xdpctl_path {
 	XDPCTL_PATH_SMALL = 1 << 0,  /* XDPCTL_POL_DECIDE_SMALL */

@@ -67,7 +67,7 @@ static __always_inline __u32 pol_iif_key(__u32 ifindex)
 
 /*
  * The paths this program contains (enum xdpctl_path), set by the loader from the policy in
- * force (lib/datapath_paths.h): a path not in it is a branch the verifier sees never taken
+ * force (lib/attach/datapath_paths.h): a path not in it is a branch the verifier sees never taken
  * and deletes, with everything only it reaches. The default, every path, is what a program
  * loaded without knowing the policy gets.
  */

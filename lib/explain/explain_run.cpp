@@ -1,5 +1,5 @@
 #include "explain/explain_run.h"
-#include "prog_test_run.h"
+#include "util/prog_test_run.h"
 
 #include <net/if.h>
 
@@ -11,12 +11,12 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 
-#include "error.h"
-#include "iface_pins.h"
-#include "loader.h"
-#include "netns.h"
-#include "pin_layout.h"
-#include "system_checks.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/loader.h"
+#include "attach/netns.h"
+#include "attach/pin_layout.h"
+#include "util/system_checks.h"
 #include "xdpctl_tc.skel.h"
 #include "xdpctl_xdp.skel.h"
 

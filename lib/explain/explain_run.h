@@ -20,7 +20,7 @@
 #include "abi/xdpctl_abi.h"
 #include "policy/policy_store.h"
 #include "policy/rule.h"
-#include "skeleton.h"
+#include "attach/skeleton.h"
 
 struct xdpctl_xdp;
 struct xdpctl_tc;

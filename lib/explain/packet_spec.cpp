@@ -6,8 +6,8 @@
 #include <charconv>
 #include <sstream>
 
-#include "error.h"
-#include "iface_ref.h"
+#include "util/error.h"
+#include "attach/iface_ref.h"
 #include "net/packet_builder.h"
 
 namespace xdpctl::explain {

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "error.h"
-#include "input_file.h"
+#include "util/error.h"
+#include "util/input_file.h"
 
 namespace xdpctl::explain {
 

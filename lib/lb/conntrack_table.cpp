@@ -6,9 +6,9 @@
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
-#include "counters.h"
-#include "error.h"
-#include "iface_pins.h"
+#include "stats/counters.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
 
 namespace xdpctl::lb {
 

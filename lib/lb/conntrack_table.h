@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "iface_ref.h"
-#include "unique_fd.h"
+#include "attach/iface_ref.h"
+#include "util/unique_fd.h"
 
 struct bpf_object;
 

@@ -8,16 +8,16 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "error.h"
-#include "iface_index.h"
-#include "iface_pins.h"
-#include "libbpf_log.h"
-#include "netns.h"
-#include "pin_layout.h"
-#include "pin_target.h"
-#include "skeleton.h"
-#include "system_checks.h"
-#include "tc_attach.h"
+#include "util/error.h"
+#include "attach/iface_index.h"
+#include "attach/iface_pins.h"
+#include "util/libbpf_log.h"
+#include "attach/netns.h"
+#include "attach/pin_layout.h"
+#include "attach/pin_target.h"
+#include "attach/skeleton.h"
+#include "util/system_checks.h"
+#include "attach/tc_attach.h"
 #include "xdpctl_decap.skel.h"
 
 namespace xdpctl::lb {

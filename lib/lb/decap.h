@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "iface_ref.h"
+#include "attach/iface_ref.h"
 #include "lb/lb_model.h"
 
 namespace xdpctl::lb {

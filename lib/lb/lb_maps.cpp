@@ -9,10 +9,10 @@
 
 #include <bpf/bpf.h>
 
-#include "counters.h"
-#include "datapath_paths.h"
-#include "error.h"
-#include "iface_pins.h"
+#include "stats/counters.h"
+#include "attach/datapath_paths.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
 #include "lb/conntrack_table.h"
 #include "lb/maglev.h"
 

@@ -13,9 +13,9 @@
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
-#include "iface_pins.h"
+#include "attach/iface_pins.h"
 #include "lb/lb_model.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::lb {
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "error.h"
+#include "util/error.h"
 #include "lb/maglev.h"
 
 namespace xdpctl::lb {

@@ -1,11 +1,11 @@
 #include "lb/lb_store.h"
 
-#include "error.h"
-#include "iface_pins.h"
-#include "iface_ref.h"
-#include "loader.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
+#include "attach/loader.h"
 #include "state/state_record.h"
-#include "system_checks.h"
+#include "util/system_checks.h"
 
 namespace xdpctl::lb {
 

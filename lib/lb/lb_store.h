@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "lb/lb_maps.h"
-#include "writer_lock.h"
+#include "util/writer_lock.h"
 
 namespace xdpctl::lb {
 

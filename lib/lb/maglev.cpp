@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "error.h"
+#include "util/error.h"
 
 namespace xdpctl::lb {
 

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <vector>
 
-#include "error.h"
-#include "unique_fd.h"
+#include "util/error.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::lb {
 

@@ -6,17 +6,17 @@
 
 #include <fmt/format.h>
 
-#include "counters.h"
-#include "error.h"
-#include "iface_pins.h"
-#include "iface_ref.h"
+#include "stats/counters.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
 #include "lb/lb_store.h"
 #include "metrics/exposition.h"
-#include "pin_layout.h"
+#include "attach/pin_layout.h"
 #include "policy/rule_listing.h"
 #include "policy/rule_parse.h"
-#include "stats_snapshot.h"
-#include "status.h"
+#include "stats/stats_snapshot.h"
+#include "stats/status.h"
 
 namespace xdpctl::metrics {
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "error.h"
+#include "util/error.h"
 #include "policy/compiled_policy.h"
 #include "policy/shapes.h"
 #include "policy/rule_parse.h"

@@ -7,11 +7,11 @@
 
 #include <fmt/format.h>
 
-#include "error.h"
-#include "iface_ref.h"
-#include "netns.h"
-#include "iface_pins.h"
-#include "pin_layout.h"
+#include "util/error.h"
+#include "attach/iface_ref.h"
+#include "attach/netns.h"
+#include "attach/iface_pins.h"
+#include "attach/pin_layout.h"
 #include "policy/rule_parse.h"
 
 namespace xdpctl::policy {

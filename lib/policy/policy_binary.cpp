@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "error.h"
+#include "util/error.h"
 
 namespace xdpctl::policy {
 

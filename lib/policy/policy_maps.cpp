@@ -14,11 +14,11 @@
 
 #include <bpf/bpf.h>
 
-#include "counters.h"
-#include "error.h"
-#include "iface_pins.h"
-#include "map_memory.h"
-#include "prefix_table.h"
+#include "stats/counters.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "util/map_memory.h"
+#include "policy/prefix_table.h"
 
 namespace xdpctl::policy {
 

@@ -14,10 +14,10 @@
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
-#include "iface_pins.h"
+#include "attach/iface_pins.h"
 #include "policy/compiled_policy.h"
-#include "prefix_table.h"
-#include "unique_fd.h"
+#include "policy/prefix_table.h"
+#include "util/unique_fd.h"
 
 namespace xdpctl::policy {
 

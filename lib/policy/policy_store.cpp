@@ -12,12 +12,12 @@
 
 #include <bpf/bpf.h>
 
-#include "datapath_paths.h"
-#include "error.h"
-#include "iface_pins.h"
-#include "iface_ref.h"
-#include "loaded_abi.h"
-#include "loader.h"
+#include "attach/datapath_paths.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
+#include "attach/loaded_abi.h"
+#include "attach/loader.h"
 #include "policy/commit_trace.h"
 #include "policy/compiled_policy.h"
 #include "policy/iif_resolve.h"
@@ -26,7 +26,7 @@
 #include "policy/policy_paths.h"
 #include "policy/rule_parse.h"
 #include "state/state_record.h"
-#include "system_checks.h"
+#include "util/system_checks.h"
 
 namespace xdpctl::policy {
 

@@ -10,10 +10,10 @@
 #include <string>
 
 #include "abi/xdpctl_abi.h"
-#include "error.h"
+#include "util/error.h"
 #include "policy/rule.h"
-#include "unique_fd.h"
-#include "writer_lock.h"
+#include "util/unique_fd.h"
+#include "util/writer_lock.h"
 
 namespace xdpctl::policy {
 

@@ -9,9 +9,9 @@
 
 #include <fmt/format.h>
 
-#include "error.h"
-#include "iface_ref.h"
-#include "input_file.h"
+#include "util/error.h"
+#include "attach/iface_ref.h"
+#include "util/input_file.h"
 
 namespace xdpctl::policy {
 

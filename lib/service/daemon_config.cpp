@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "error.h"
+#include "util/error.h"
 #include "service/listen_address.h"
 
 namespace xdpctl::service {

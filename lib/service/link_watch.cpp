@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "error.h"
+#include "util/error.h"
 #include "service/log.h"
 
 namespace xdpctl::service {

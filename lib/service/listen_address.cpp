@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "error.h"
+#include "util/error.h"
 
 namespace xdpctl::service {
 

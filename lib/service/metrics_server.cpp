@@ -5,7 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "error.h"
+#include "util/error.h"
 #include "service/log.h"
 
 namespace xdpctl::service {

@@ -2,7 +2,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "service/log.h"
 
 namespace xdpctl::service {

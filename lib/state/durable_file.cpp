@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "error.h"
+#include "util/error.h"
 
 namespace xdpctl::state {
 

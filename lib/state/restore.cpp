@@ -3,17 +3,17 @@
 #include <algorithm>
 #include <functional>
 
-#include "error.h"
-#include "iface_index.h"
-#include "iface_pins.h"
+#include "util/error.h"
+#include "attach/iface_index.h"
+#include "attach/iface_pins.h"
 #include "lb/decap.h"
 #include "lb/lb_store.h"
-#include "loader.h"
-#include "netns.h"
-#include "pin_layout.h"
+#include "attach/loader.h"
+#include "attach/netns.h"
+#include "attach/pin_layout.h"
 #include "policy/policy_store.h"
 #include "state/state_record.h"
-#include "writer_lock.h"
+#include "util/writer_lock.h"
 
 namespace xdpctl::state {
 

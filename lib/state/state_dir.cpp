@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "error.h"
+#include "util/error.h"
 #include "policy/commit_trace.h"
 #include "policy/policy_binary.h"
 #include "state/durable_file.h"

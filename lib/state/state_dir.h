@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "iface_ref.h"
+#include "attach/iface_ref.h"
 #include "lb/lb_config.h"
 #include "policy/rule.h"
 

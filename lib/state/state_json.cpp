@@ -1,7 +1,7 @@
 #include "state/state_json.h"
 
-#include "error.h"
-#include "iface_ref.h"
+#include "util/error.h"
+#include "attach/iface_ref.h"
 #include "lb/lb_model.h"
 
 namespace xdpctl::state {

@@ -6,7 +6,7 @@
 
 #include <fmt/core.h>
 
-#include "error.h"
+#include "util/error.h"
 #include "lb/lb_config.h"
 #include "lb/lb_maps.h"
 #include "policy/commit_trace.h"

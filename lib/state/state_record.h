@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "iface_ref.h"
+#include "attach/iface_ref.h"
 #include "lb/lb_model.h"
-#include "loader.h"
+#include "attach/loader.h"
 #include "policy/rule.h"
 
 namespace xdpctl::lb {

@@ -5,8 +5,8 @@
 
 #include <bpf/bpf.h>
 
-#include "counters.h"
-#include "error.h"
+#include "stats/counters.h"
+#include "util/error.h"
 #include "upgrade/map_layout.h"
 
 namespace xdpctl::upgrade {

@@ -7,8 +7,8 @@
 #include <string>
 #include <system_error>
 
-#include "iface_pins.h"
-#include "iface_ref.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
 
 namespace fs = std::filesystem;
 

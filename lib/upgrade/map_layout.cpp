@@ -6,7 +6,7 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 
-#include "error.h"
+#include "util/error.h"
 
 namespace xdpctl::upgrade {
 

@@ -11,10 +11,10 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 
-#include "datapath_paths.h"
-#include "error.h"
-#include "iface_pins.h"
-#include "iface_ref.h"
+#include "attach/datapath_paths.h"
+#include "util/error.h"
+#include "attach/iface_pins.h"
+#include "attach/iface_ref.h"
 #include "upgrade/map_layout.h"
 
 namespace xdpctl::upgrade {

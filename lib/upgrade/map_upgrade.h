@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 #include "upgrade/counter_carry.h"
 #include "upgrade/layout_versions.h"
 

@@ -2,7 +2,7 @@
 // parsed into a policy whose export text reads back to the same export text (export lists
 // rules by id, a file in any order). check_policy (what a commit checks of it) may refuse
 // it, with an Error only.
-#include "error.h"
+#include "util/error.h"
 #include "fuzz_input.h"
 #include "policy/rule_parse.h"
 

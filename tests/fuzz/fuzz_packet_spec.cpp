@@ -1,6 +1,6 @@
 // explain's packet ('tcp 198.18.0.2:1234 -> 198.19.0.1:80 vlan 10 ...'): refused with an
 // Error, or parsed into a spec from which a frame is built.
-#include "error.h"
+#include "util/error.h"
 #include "explain/packet_spec.h"
 #include "fuzz_input.h"
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "error.h"
+#include "util/error.h"
 #include "explain/pcap_file.h"
 #include "fuzz_input.h"
 

@@ -1,6 +1,6 @@
 // The stored policy image (policy_binary.h) as read back from the pinned map: refused with
 // an Error, or decoded into a policy that encodes and decodes to itself.
-#include "error.h"
+#include "util/error.h"
 #include "fuzz_input.h"
 #include "policy/policy_binary.h"
 

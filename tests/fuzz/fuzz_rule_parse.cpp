@@ -1,6 +1,6 @@
 // `rule add`'s options (the rule grammar): refused with an Error or parsed into a rule that
 // prints back (format_rule) to itself.
-#include "error.h"
+#include "util/error.h"
 #include "fuzz_input.h"
 #include "policy/rule_parse.h"
 

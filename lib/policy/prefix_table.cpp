@@ -1,0 +1,918 @@
+#include "policy/prefix_table.h"
+
+#include <arpa/inet.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <limits>
+
+#include <bpf/bpf.h>
+
+#include "util/error.h"
+
+namespace xdpctl {
+
+uint32_t mask4(unsigned len)
+{
+    return len == 0 ? 0 : ~uint32_t(0) << (32 - len);
+}
+
+Ip6 mask6(unsigned len)
+{
+    const uint64_t ones = ~uint64_t(0);
+    if (len == 0)
+        return {0, 0};
+    if (len <= 64)
+        return {ones << (64 - len), 0};
+    return {ones, ones << (128 - len)};
+}
+
+namespace {
+
+// Last address of the prefix: with the prefix's first address, its range in the order of
+// addresses, in which prefixes nest (any two are disjoint or one contains the other).
+Ip6 last6(const Prefix6& p)
+{
+    const Ip6 m = mask6(p.len);
+    return {p.addr.hi | ~m.hi, p.addr.lo | ~m.lo};
+}
+
+Ip6 ip6_from_bytes(const uint8_t* b)
+{
+    Ip6 a;
+    for (int i = 0; i < 8; i++) {
+        a.hi = (a.hi << 8) | b[i];
+        a.lo = (a.lo << 8) | b[8 + i];
+    }
+    return a;
+}
+
+bool valid_value(uint32_t v)
+{
+    return (v >= 1 && v <= XDPCTL_PFX_VALUE_MAX) || v == XDPCTL_PFX_EXCEPTED;
+}
+
+std::string value_str(uint32_t v)
+{
+    return v == XDPCTL_PFX_EXCEPTED ? std::string("excepted") : std::to_string(v);
+}
+
+void check_entry(const PrefixEntry4& e)
+{
+    if (e.prefix.len > 32)
+        fail_usage("IPv4 prefix length {} is over 32", e.prefix.len);
+    if (e.prefix.addr & ~mask4(e.prefix.len))
+        fail_usage("{}: host bits set", to_string(Prefix4{e.prefix.addr & mask4(e.prefix.len), e.prefix.len}));
+    if (!valid_value(e.value))
+        fail_usage("{}: value {} out of range", to_string(e.prefix), e.value);
+}
+
+void check_entry(const PrefixEntry6& e)
+{
+    if (e.prefix.len > 128)
+        fail_usage("IPv6 prefix length {} is over 128", e.prefix.len);
+    if ((e.prefix.addr & mask6(e.prefix.len)) != e.prefix.addr)
+        fail_usage("{}: host bits set", to_string(Prefix6{e.prefix.addr & mask6(e.prefix.len), e.prefix.len}));
+    if (!valid_value(e.value))
+        fail_usage("{}: value {} out of range", to_string(e.prefix), e.value);
+}
+
+// Sorted by (length, address), one entry per prefix. Sorting by length first is also the
+// painting order of the DIR levels: a longer prefix overwrites what a shorter one wrote.
+template <typename Entry>
+std::vector<Entry> sorted_unique(std::span<const Entry> in)
+{
+    for (const Entry& e : in)
+        check_entry(e);
+    // By length (a stable counting sort: one pass), then by address within each length,
+    // which input sorted by address (a normalized set, an address class table) already is.
+    std::array<size_t, 130> at{};
+    for (const Entry& e : in)
+        at[e.prefix.len + 1]++;
+    for (size_t len = 1; len < at.size(); len++)
+        at[len] += at[len - 1];
+    std::vector<Entry> v(in.size());
+    for (const Entry& e : in)
+        v[at[e.prefix.len]++] = e;
+    const auto by_addr = [](const Entry& a, const Entry& b) { return a.prefix.addr < b.prefix.addr; };
+    for (size_t begin = 0; begin < v.size();) {
+        size_t end = begin;
+        while (end < v.size() && v[end].prefix.len == v[begin].prefix.len)
+            end++;
+        if (!std::is_sorted(v.begin() + ptrdiff_t(begin), v.begin() + ptrdiff_t(end), by_addr))
+            std::sort(v.begin() + ptrdiff_t(begin), v.begin() + ptrdiff_t(end), by_addr);
+        begin = end;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < v.size(); i++) {
+        if (out > 0 && v[out - 1].prefix == v[i].prefix) {
+            if (v[out - 1].value != v[i].value)
+                fail_usage("{} is given twice, as {} and as {}", to_string(v[i].prefix),
+                           value_str(v[out - 1].value), value_str(v[i].value));
+            continue;
+        }
+        v[out++] = v[i];
+    }
+    v.resize(out);
+    return v;
+}
+
+// ---- IPv6 plan: everything but the final placement in lines -------------------------------
+
+struct V6Plan {
+    std::vector<uint32_t> l1;  // XDPCTL_PFX6_L1_STRIDE words per /16; empty without IPv6
+    std::array<uint8_t, XDPCTL_PFX6_TREE_NODES> tree{};  // heap-ordered lengths
+    std::vector<xdpctl_pfx_line> buckets;
+    size_t hashed = 0;
+    size_t markers = 0;
+    size_t slots_used = 0;
+    size_t displaced = 0;
+    unsigned lengths = 0;
+    unsigned depth = 0;
+};
+
+// The search tree over the distinct lengths: an optimal binary search tree, weighted by how
+// many prefixes have each length and limited to XDPCTL_PFX6_TREE_DEPTH levels. A lookup
+// whose longest match has nothing below it stops at that prefix's node, so putting the
+// common lengths (/48, /32 in real tables) near the root saves whole probes, each a cache
+// miss. n <= 112 lengths: the O(depth * n^3) table takes milliseconds.
+void build_tree(const std::vector<std::pair<unsigned, uint64_t>>& len_weight, V6Plan& plan)
+{
+    const size_t n = len_weight.size();
+    plan.lengths = unsigned(n);
+    if (n == 0)
+        return;
+    constexpr int D = XDPCTL_PFX6_TREE_DEPTH;
+    constexpr uint64_t inf = std::numeric_limits<uint64_t>::max() / 4;
+    std::vector<uint64_t> prefix_w(n + 1, 0);
+    for (size_t i = 0; i < n; i++)
+        prefix_w[i + 1] = prefix_w[i] + len_weight[i].second;
+    auto idx = [n](int d, size_t i, size_t j) { return (size_t(d) * (n + 1) + i) * (n + 1) + j; };
+    std::vector<uint64_t> cost(size_t(D + 1) * (n + 1) * (n + 1), inf);
+    std::vector<uint8_t> root(cost.size(), 0);
+    for (int d = 0; d <= D; d++)
+        for (size_t i = 0; i <= n; i++)
+            cost[idx(d, i, i)] = 0;
+    for (int d = 1; d <= D; d++) {
+        const size_t fits = (size_t(1) << d) - 1;
+        for (size_t span = 1; span <= std::min(n, fits); span++) {
+            for (size_t i = 0; i + span <= n; i++) {
+                const size_t j = i + span;
+                uint64_t best = inf;
+                size_t best_r = i;
+                for (size_t r = i; r < j; r++) {
+                    const uint64_t c = cost[idx(d - 1, i, r)] + cost[idx(d - 1, r + 1, j)];
+                    if (c < best) {
+                        best = c;
+                        best_r = r;
+                    }
+                }
+                if (best < inf) {
+                    cost[idx(d, i, j)] = best + prefix_w[j] - prefix_w[i];
+                    root[idx(d, i, j)] = uint8_t(best_r);
+                }
+            }
+        }
+    }
+    // Lay it out in heap order: node k's children are 2k (shorter) and 2k+1 (longer).
+    auto place = [&](auto&& self, unsigned node, int d, size_t i, size_t j, unsigned level) -> void {
+        if (i == j)
+            return;
+        const size_t r = root[idx(d, i, j)];
+        plan.tree[node] = uint8_t(len_weight[r].first);
+        plan.depth = std::max(plan.depth, level);
+        self(self, 2 * node, d - 1, i, r, level + 1);
+        self(self, 2 * node + 1, d - 1, r + 1, j, level + 1);
+    };
+    place(place, 1, D, 0, n, 1);
+}
+
+struct Item6 {
+    Ip6 addr;
+    uint32_t value;  // a prefix's own; for a marker, the best match covering it
+    uint8_t len;
+    bool real;       // a prefix (else a marker)
+    uint8_t min_below = 255;  // lengths of the prefixes strictly inside, 255/0 = none yet
+    uint8_t max_below = 0;
+};
+
+// Marks in a map of the 2^nbits parts of a prefix of length `len` the parts that (child,
+// child_len) overlaps, with the lookup's bit extraction.
+template <typename Map>
+void mark_parts(Map& map, unsigned len, unsigned nbits, Ip6 child, unsigned child_len)
+{
+    const uint32_t first = xdpctl_pfx6_bits_after(child.hi, child.lo, len, nbits);
+    const unsigned spanned = child_len >= len + nbits ? 0 : len + nbits - child_len;
+    for (uint32_t i = 0; i < (1u << spanned); i++)
+        map |= Map(1) << (first + i);
+}
+
+// An entry to place: one slot, or two for a prefix longer than /64 (the second slot holds
+// the address's bits 64-127).
+struct Entry6 {
+    xdpctl_pfx6_slot head;
+    uint64_t lo = 0;
+    bool wide() const { return head.len > 64; }
+    uint64_t hash() const { return xdpctl_pfx6_hash(head.hi, wide() ? lo : 0, head.len); }
+};
+
+// Bucketed cuckoo hashing with two choices (Pagh and Rodler; buckets of four slots, seen as
+// two halves so that a long entry's two slots stay together). An entry goes to its first
+// bucket whenever it can, and a first bucket whose entry had to go to its second is
+// flagged: a lookup reads the second bucket only behind that flag. Returns false when the
+// random walk runs too long (the caller grows the table).
+class Cuckoo {
+public:
+    explicit Cuckoo(std::vector<xdpctl_pfx_line>& buckets)
+        : b_(buckets), nb_(uint32_t(buckets.size()))
+    {
+        std::fill(b_.begin(), b_.end(), xdpctl_pfx_line{});
+    }
+
+    bool insert(const Entry6& e)
+    {
+        std::vector<Entry6> pending{e};
+        uint32_t from = std::numeric_limits<uint32_t>::max();
+        for (int kick = 0; !pending.empty(); kick++) {
+            Entry6 cur = pending.back();
+            pending.pop_back();
+            const uint64_t h = cur.hash();
+            const uint32_t b1 = xdpctl_pfx6_bucket(uint32_t(h), nb_);
+            const uint32_t b2 = xdpctl_pfx6_bucket(uint32_t(h >> 32), nb_);
+            if (put(b1, cur) || put(b2, cur))
+                continue;
+            if (kick > max_kicks)
+                return false;
+            // Evict one half of one of its buckets (not the one it was just pushed out of).
+            const uint64_t r = next_rand();
+            uint32_t b = (r & 1) ? b1 : b2;
+            if (b == from)
+                b = (b == b1) ? b2 : b1;
+            const unsigned half = unsigned(r >> 1) & 1;
+            for (unsigned k = 2 * half; k < 2 * half + 2; k++) {
+                xdpctl_pfx6_slot& sl = b_[b].slot[k];
+                if (sl.len == 0)
+                    continue;
+                Entry6 out{sl, 0};
+                if (out.wide() && k + 1 < XDPCTL_PFX6_SLOTS) {
+                    out.lo = b_[b].slot[k + 1].hi;
+                    b_[b].slot[k + 1] = xdpctl_pfx6_slot{};
+                }
+                sl = xdpctl_pfx6_slot{};
+                pending.push_back(out);
+            }
+            if (!put(b, cur))
+                return false;  // cannot happen: the half is free
+            from = b;
+        }
+        return true;
+    }
+
+    bool put_first(const Entry6& e) { return put(first(e), e); }
+
+    // Kicks leave entries in their second bucket while their first has room again; then
+    // flag the first buckets of those that stay. Returns how many stay.
+    size_t settle()
+    {
+        for (uint32_t b = 0; b < nb_; b++)
+            for (unsigned k = 0; k < XDPCTL_PFX6_SLOTS; k++) {
+                const Entry6 e = at(b, k);
+                if (e.head.len == 0 || first(e) == b)
+                    continue;
+                if (put(first(e), e))
+                    clear(b, k);
+            }
+        size_t displaced = 0;
+        for (auto& line : b_)
+            line.slot[0].flags &= uint8_t(~XDPCTL_PFX6_F_DISPLACED);
+        for (uint32_t b = 0; b < nb_; b++)
+            for (unsigned k = 0; k < XDPCTL_PFX6_SLOTS; k++) {
+                const Entry6 e = at(b, k);
+                if (e.head.len != 0 && first(e) != b) {
+                    b_[first(e)].slot[0].flags |= XDPCTL_PFX6_F_DISPLACED;
+                    displaced++;
+                }
+            }
+        return displaced;
+    }
+
+private:
+    static constexpr int max_kicks = 4000;
+
+    uint32_t first(const Entry6& e) const { return xdpctl_pfx6_bucket(uint32_t(e.hash()), nb_); }
+
+    Entry6 at(uint32_t b, unsigned k) const
+    {
+        Entry6 e{b_[b].slot[k], 0};
+        if (e.head.len != 0 && e.wide() && k + 1 < XDPCTL_PFX6_SLOTS)
+            e.lo = b_[b].slot[k + 1].hi;
+        return e;
+    }
+
+    void clear(uint32_t b, unsigned k)
+    {
+        const bool wide = b_[b].slot[k].len > 64;
+        const uint8_t keep = k == 0 ? (b_[b].slot[0].flags & XDPCTL_PFX6_F_DISPLACED) : 0;
+        b_[b].slot[k] = xdpctl_pfx6_slot{};
+        b_[b].slot[k].flags = keep;
+        if (wide && k + 1 < XDPCTL_PFX6_SLOTS)
+            b_[b].slot[k + 1] = xdpctl_pfx6_slot{};
+    }
+
+    bool free_slot(uint32_t b, unsigned k) const
+    {
+        return b_[b].slot[k].len == 0 && !(b_[b].slot[k].flags & XDPCTL_PFX6_F_TAIL);
+    }
+
+    bool put(uint32_t b, const Entry6& e)
+    {
+        for (unsigned k = 0; k < XDPCTL_PFX6_SLOTS; k += e.wide() ? 2 : 1) {
+            if (!free_slot(b, k) || (e.wide() && (k + 1 >= XDPCTL_PFX6_SLOTS || !free_slot(b, k + 1))))
+                continue;
+            const uint8_t keep = k == 0 ? (b_[b].slot[0].flags & XDPCTL_PFX6_F_DISPLACED) : 0;
+            b_[b].slot[k] = e.head;
+            b_[b].slot[k].flags = keep;
+            if (e.wide() && k + 1 < XDPCTL_PFX6_SLOTS) {
+                b_[b].slot[k + 1] = xdpctl_pfx6_slot{};
+                b_[b].slot[k + 1].hi = e.lo;
+                b_[b].slot[k + 1].flags = XDPCTL_PFX6_F_TAIL;
+            }
+            return true;
+        }
+        return false;
+    }
+
+    uint64_t next_rand()
+    {
+        rng_ ^= rng_ << 13;
+        rng_ ^= rng_ >> 7;
+        rng_ ^= rng_ << 17;
+        return rng_;
+    }
+
+    std::vector<xdpctl_pfx_line>& b_;
+    uint32_t nb_;
+    uint64_t rng_ = 0x2545f4914f6cdd1dULL;
+};
+
+V6Plan plan_v6(const std::vector<PrefixEntry6>& v6)
+{
+    V6Plan plan;
+    if (v6.empty())
+        return plan;
+
+    // Level 1: /0-/16 painted shortest first (v6 is sorted by length), then every /16
+    // under which a longer prefix lives gets the REF bit, the range of those lengths and
+    // the map of the 64ths of the /16 they lie in (an address in an empty 64th is done).
+    constexpr unsigned W = XDPCTL_PFX6_L1_STRIDE;
+    plan.l1.assign(W * XDPCTL_PFX_L1_ENTRIES, 0);
+    std::vector<uint8_t> shortest(XDPCTL_PFX_L1_ENTRIES, 255), longest(XDPCTL_PFX_L1_ENTRIES, 0);
+    std::vector<uint64_t> map(XDPCTL_PFX_L1_ENTRIES, 0);
+    std::array<uint64_t, 129> per_len{};  // by length
+    for (const PrefixEntry6& e : v6) {
+        const unsigned top = unsigned(e.prefix.addr.hi >> 48);
+        if (e.prefix.len <= 16) {
+            for (unsigned k = 0; k < (1u << (16 - e.prefix.len)); k++)
+                plan.l1[W * (top + k)] = e.value;
+            continue;
+        }
+        plan.l1[W * top] |= XDPCTL_PFX_REF;
+        shortest[top] = std::min<uint8_t>(shortest[top], e.prefix.len);
+        longest[top] = std::max<uint8_t>(longest[top], e.prefix.len);
+        mark_parts(map[top], 16, 6, e.prefix.addr, e.prefix.len);
+        per_len[e.prefix.len]++;
+        plan.hashed++;
+    }
+    for (unsigned top = 0; top < XDPCTL_PFX_L1_ENTRIES; top++) {
+        if (!longest[top])
+            continue;
+        plan.l1[W * top + 1] = shortest[top] | uint32_t(longest[top]) << 8;
+        plan.l1[W * top + 2] = uint32_t(map[top]);
+        plan.l1[W * top + 3] = uint32_t(map[top] >> 32);
+    }
+    if (plan.hashed == 0)
+        return plan;
+
+    std::vector<std::pair<unsigned, uint64_t>> len_weight;
+    for (unsigned len = 17; len <= 128; len++)
+        if (per_len[len])
+            len_weight.emplace_back(len, per_len[len]);
+    build_tree(len_weight, plan);
+
+    // Every prefix, plus a marker at each tree node where the search for the prefix's own
+    // length turns to longer lengths: without it, a search for an address under the prefix
+    // would miss there and turn the wrong way.
+    std::vector<Item6> items;
+    items.reserve(v6.size() * 2);
+    for (const PrefixEntry6& e : v6) {
+        items.push_back({e.prefix.addr, e.value, e.prefix.len, true});
+        if (e.prefix.len <= 16)
+            continue;
+        unsigned node = 1;
+        while (node < XDPCTL_PFX6_TREE_NODES && plan.tree[node] != 0 && plan.tree[node] != e.prefix.len) {
+            const unsigned nl = plan.tree[node];
+            if (e.prefix.len > nl) {
+                items.push_back({e.prefix.addr & mask6(nl), XDPCTL_PFX_NONE, uint8_t(nl), false});
+                node = 2 * node + 1;
+            } else {
+                node = 2 * node;
+            }
+        }
+    }
+    // Address order, shorter first on a tie: a prefix then comes before everything inside
+    // it, and what encloses an item is a stack of still-open ranges.
+    std::sort(items.begin(), items.end(), [](const Item6& a, const Item6& b) {
+        return a.addr != b.addr ? a.addr < b.addr : a.len < b.len;
+    });
+    size_t out = 0;
+    for (size_t i = 0; i < items.size(); i++) {
+        if (out > 0 && items[out - 1].addr == items[i].addr && items[out - 1].len == items[i].len) {
+            if (items[i].real)
+                items[out - 1] = items[i];
+            continue;
+        }
+        items[out++] = items[i];
+    }
+    items.resize(out);
+
+    // One sweep: a marker answers with the longest prefix enclosing it (Waldvogel's
+    // precomputed "bmp", so a search that a marker led into longer lengths still ends
+    // right), and each item learns the lengths inside it as its children close.
+    std::vector<size_t> open;
+    auto close_top = [&] {
+        const Item6& c = items[open.back()];
+        open.pop_back();
+        if (open.empty())
+            return;
+        Item6& parent = items[open.back()];
+        parent.min_below = std::min({parent.min_below, c.min_below, c.real ? c.len : uint8_t(255)});
+        parent.max_below = std::max({parent.max_below, c.max_below, c.real ? c.len : uint8_t(0)});
+    };
+    for (size_t k = 0; k < items.size(); k++) {
+        while (!open.empty() && last6({items[open.back()].addr, items[open.back()].len}) < items[k].addr)
+            close_top();
+        if (!items[k].real)
+            items[k].value = open.empty() ? XDPCTL_PFX_NONE : items[open.back()].value;
+        open.push_back(k);
+    }
+    while (!open.empty())
+        close_top();
+
+    std::vector<Entry6> entries;
+    entries.reserve(items.size());
+    size_t slots = 0;
+    for (const Item6& it : items) {
+        if (it.len <= 16)
+            continue;
+        Entry6 en;
+        en.head.hi = it.addr.hi;
+        en.head.value = it.value;
+        en.head.len = it.len;
+        en.head.min_below = it.max_below ? it.min_below : 0;
+        en.head.max_below = it.max_below;
+        en.lo = it.addr.lo;
+        entries.push_back(en);
+        slots += en.wide() ? 2 : 1;
+        if (!it.real)
+            plan.markers++;
+    }
+    plan.slots_used = slots;
+
+    // Slots ~3/4 full: four-slot buckets with two choices fill past 95% before the random
+    // walk fails, but the fuller they are the more entries miss their first bucket, which
+    // costs a lookup a second read. Bucket counts need not be powers of two, so memory
+    // follows the entries: ~21 bytes an entry.
+    uint64_t nb = std::max<uint64_t>(1, (slots + 2) / 3);
+    for (;; nb += nb / 8 + 1) {
+        if (nb > std::numeric_limits<uint32_t>::max() / 2)
+            fail_usage("IPv6 prefix hash cannot be built ({} entries)", entries.size());
+        plan.buckets.resize(nb);
+        Cuckoo c(plan.buckets);
+        // First every entry that finds room in its first bucket, then the rest: the random
+        // walk then moves as few entries out of their first bucket as it can.
+        std::vector<const Entry6*> rest;
+        for (const Entry6& en : entries)
+            if (!c.put_first(en))
+                rest.push_back(&en);
+        bool ok = true;
+        for (const Entry6* en : rest)
+            if (!(ok = c.insert(*en)))
+                break;
+        if (!ok)
+            continue;
+        plan.displaced = c.settle();
+        break;
+    }
+    return plan;
+}
+
+}  // namespace
+
+PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<const PrefixEntry6> v6_in,
+                               const PrefixTableLimits& limits)
+{
+    const std::vector<PrefixEntry4> v4 = sorted_unique(v4_in);
+    const std::vector<PrefixEntry6> v6 = sorted_unique(v6_in);
+    PrefixTable t;
+    PrefixTableStats& st = t.stats_;
+    st.v4_prefixes = v4.size();
+    st.v6_prefixes = v6.size();
+
+    // The prefixes past /24 by their /24 (and by length within it, as sorted): each /24's
+    // third level is painted on its own, dense or sparse.
+    const auto past24 = std::partition_point(v4.begin(), v4.end(), [](const PrefixEntry4& e) { return e.prefix.len <= 24; });
+    // Sorted by length then address, they are grouped by /24 already when all are of one
+    // length (a block list of /32s): then no copy.
+    const auto by_24 = [](const PrefixEntry4& a, const PrefixEntry4& b) { return (a.prefix.addr >> 8) < (b.prefix.addr >> 8); };
+    std::vector<PrefixEntry4> regrouped;
+    std::span<const PrefixEntry4> by24(past24, v4.end());
+    if (!std::is_sorted(by24.begin(), by24.end(), by_24)) {
+        regrouped.assign(by24.begin(), by24.end());
+        std::stable_sort(regrouped.begin(), regrouped.end(), by_24);
+        by24 = regrouped;
+    }
+    // Where each /24's prefixes begin in by24 (4 bytes a group: there may be a million).
+    // A /24 with few of them is a sparse line (abi: XDPCTL_PFX_SPARSE).
+    const auto sparse_group = [&](size_t prefixes) { return limits.sparse && prefixes <= XDPCTL_PFX_SPARSE_PREFIXES; };
+    std::vector<uint32_t> group_at;
+    for (size_t i = 0; i < by24.size();) {
+        size_t j = i;
+        while (j < by24.size() && (by24[j].prefix.addr >> 8) == (by24[i].prefix.addr >> 8))
+            j++;
+        group_at.push_back(uint32_t(i));
+        (sparse_group(j - i) ? st.v4_sparse_chunks : st.v4_l3_chunks)++;
+        i = j;
+    }
+    group_at.push_back(uint32_t(by24.size()));
+    // Count the level-2 chunks first, so the lines are allocated once, at their final size.
+    {
+        std::vector<uint64_t> has16(XDPCTL_PFX_L1_ENTRIES / 64, 0);
+        for (const PrefixEntry4& e : v4) {
+            const uint32_t a = e.prefix.addr;
+            if (e.prefix.len > 16) {
+                uint64_t& w = has16[a >> 22];
+                st.v4_l2_chunks += !(w & (uint64_t(1) << ((a >> 16) & 63)));
+                w |= uint64_t(1) << ((a >> 16) & 63);
+            }
+        }
+    }
+    const V6Plan p6 = plan_v6(v6);
+    const uint64_t v4_chunks = st.v4_l2_chunks + st.v4_l3_chunks;
+    const uint64_t chunk_line =
+        (XDPCTL_PFX6_BUCKET_LINE + p6.buckets.size() + XDPCTL_PFX_CHUNK_LINES - 1) / XDPCTL_PFX_CHUNK_LINES *
+        XDPCTL_PFX_CHUNK_LINES;
+    const uint64_t first_chunk = chunk_line / XDPCTL_PFX_CHUNK_LINES;
+    const uint64_t sparse_line = chunk_line + v4_chunks * XDPCTL_PFX_CHUNK_LINES;
+    const uint64_t lines = sparse_line + st.v4_sparse_chunks;
+    st.bytes = lines * XDPCTL_PFX_LINE_BYTES;
+    if (st.bytes > limits.max_bytes || first_chunk + v4_chunks > XDPCTL_PFX_CHUNK_MASK ||
+        (st.v4_sparse_chunks && lines > XDPCTL_PFX_CHUNK_MASK) || lines > std::numeric_limits<uint32_t>::max())
+        fail_usage("the prefix table would take {} MiB, over the {} MiB limit ({} IPv4 chunks of 1 KiB, "
+                   "{} of 64 bytes, {} IPv6 buckets of 64 bytes)",
+                   st.bytes >> 20, limits.max_bytes >> 20, v4_chunks, st.v4_sparse_chunks, p6.buckets.size());
+    st.v6_hashed = p6.hashed;
+    st.v6_markers = p6.markers;
+    st.v6_buckets = p6.buckets.size();
+    st.v6_displaced = p6.displaced;
+    st.v6_lengths = p6.lengths;
+    st.v6_tree_depth = p6.depth;
+
+    t.lines_.resize(lines);  // value-initialised: all words XDPCTL_PFX_NONE
+    // One flat run of words over the lines (the union's word view), as the lookup sees them.
+    uint32_t* w = t.lines_.data()->word;
+
+    // IPv4, shortest first: a prefix overwrites the part of its range that shorter ones
+    // painted (controlled prefix expansion), and a chunk created under an entry starts as
+    // a copy of that entry's leaf, so what the shorter prefixes said is inherited.
+    uint32_t next_chunk = uint32_t(first_chunk);
+    auto chunk_under = [&](uint32_t& entry) -> uint32_t {
+        if (entry & XDPCTL_PFX_REF)
+            return entry & XDPCTL_PFX_CHUNK_MASK;
+        const uint32_t c = next_chunk++;
+        std::fill_n(w + size_t(c) * XDPCTL_PFX_CHUNK_WORDS, XDPCTL_PFX_CHUNK_WORDS, entry);
+        entry = XDPCTL_PFX_REF | c;
+        return c;
+    };
+    for (auto it = v4.begin(); it != past24; ++it) {
+        const PrefixEntry4& e = *it;
+        const uint32_t a = e.prefix.addr;
+        const unsigned len = e.prefix.len;
+        if (len <= 16) {
+            std::fill_n(w + XDPCTL_PFX4_L1_WORD + (a >> 16), size_t(1) << (16 - len), e.value);
+            continue;
+        }
+        const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a >> 16)]);
+        std::fill_n(w + size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a >> 8) & 0xff), size_t(1) << (24 - len), e.value);
+    }
+    // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
+    uint64_t next_sparse = sparse_line;
+    std::array<uint32_t, XDPCTL_PFX_CHUNK_WORDS> scratch;
+    for (size_t gi = 0; gi + 1 < group_at.size(); gi++) {
+        const struct {
+            size_t begin, end;
+            bool sparse;
+        } g{group_at[gi], group_at[gi + 1], sparse_group(group_at[gi + 1] - group_at[gi])};
+        const uint32_t a24 = by24[g.begin].prefix.addr;
+        const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
+        uint32_t& entry = w[size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a24 >> 8) & 0xff)];
+        if (!g.sparse) {
+            scratch.fill(entry);
+            for (size_t i = g.begin; i < g.end; i++)
+                std::fill_n(scratch.begin() + (by24[i].prefix.addr & 0xff), size_t(1) << (32 - by24[i].prefix.len),
+                            by24[i].value);
+            const uint32_t c3 = chunk_under(entry);
+            std::copy(scratch.begin(), scratch.end(), w + size_t(c3) * XDPCTL_PFX_CHUNK_WORDS);
+            continue;
+        }
+        // A run can start only where a prefix starts or ends: the value at each such byte is
+        // the longest prefix covering it (the group is in length order), else the parent's.
+        std::array<unsigned, 2 * XDPCTL_PFX_SPARSE_PREFIXES + 1> starts;
+        size_t n = 0;
+        starts[n++] = 0;
+        for (size_t i = g.begin; i < g.end; i++) {
+            const unsigned lo = by24[i].prefix.addr & 0xff, hi = lo + (1u << (32 - by24[i].prefix.len));
+            starts[n++] = lo;
+            if (hi < XDPCTL_PFX_CHUNK_WORDS)
+                starts[n++] = hi;
+        }
+        for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
+            for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
+                std::swap(starts[j - 1], starts[j]);
+        xdpctl_pfx_line& l = t.lines_[next_sparse];
+        std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
+        unsigned run = 0;
+        uint32_t value = 0;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t v = entry;
+            for (size_t i = g.begin; i < g.end; i++) {
+                const unsigned lo = by24[i].prefix.addr & 0xff;
+                if (starts[j] >= lo && starts[j] < lo + (1u << (32 - by24[i].prefix.len)))
+                    v = by24[i].value;
+            }
+            if (j == 0) {
+                value = v;
+                l.word[XDPCTL_PFX_SPARSE_VALUE_WORD] = v;
+            } else if (v != value) {
+                run++;  // at most 2 * XDPCTL_PFX_SPARSE_PREFIXES runs after the first
+                l.byte[run - 1] = uint8_t(starts[j]);
+                l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + run] = value = v;
+            }
+        }
+        for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE_RUNS; r++)
+            l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = value;
+        entry = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
+    }
+
+    // IPv6: level 1, the bucket count and the tree, the buckets.
+    if (!p6.l1.empty())
+        std::copy(p6.l1.begin(), p6.l1.end(), w + XDPCTL_PFX6_L1_WORD);
+    uint8_t* tree = t.lines_[XDPCTL_PFX6_TREE_LINE].byte;  // three lines, one byte string
+    const uint32_t nbuckets = uint32_t(p6.buckets.size());
+    std::memcpy(tree, &nbuckets, sizeof(nbuckets));
+    for (unsigned n = 1; n < XDPCTL_PFX6_TREE_NODES; n++)
+        tree[XDPCTL_PFX6_TREE_POS(n)] = p6.tree[n];
+    tree[XDPCTL_PFX6_TREE_POS(0)] = 1;  // the lookup multiplies node numbers by it
+    std::copy(p6.buckets.begin(), p6.buckets.end(), t.lines_.begin() + XDPCTL_PFX6_BUCKET_LINE);
+
+    xdpctl_pfx_header& h = t.lines_[XDPCTL_PFX_HDR_LINE].hdr;
+    h.magic = XDPCTL_PFX_MAGIC;
+    h.lines = uint32_t(lines);
+    h.v4_prefixes = uint32_t(v4.size());
+    h.v6_prefixes = uint32_t(v6.size());
+    h.v4_chunks = uint32_t(v4_chunks);
+    h.v6_buckets = nbuckets;
+    h.v6_slots_used = uint32_t(p6.slots_used);
+    return t;
+}
+
+// ---- parsing -------------------------------------------------------------------------------
+
+Cidr parse_cidr(std::string_view text)
+{
+    Cidr c;
+    std::string_view t = text;
+    if (!t.empty() && t.front() == '!') {
+        c.except = true;
+        t.remove_prefix(1);
+    }
+    const size_t slash = t.find('/');
+    const std::string addr(t.substr(0, slash));
+    int len = -1;  // none given: the whole address
+    if (slash != std::string_view::npos) {
+        const std::string_view ls = t.substr(slash + 1);
+        unsigned n = 0;  // unsigned: from_chars then refuses a sign
+        const auto [end, ec] = std::from_chars(ls.data(), ls.data() + ls.size(), n);
+        if (ls.empty() || ls.size() > 3 || ec != std::errc() || end != ls.data() + ls.size())
+            fail_usage("'{}': bad prefix length", text);
+        len = int(n);
+    }
+    if (addr.find(':') != std::string::npos) {
+        uint8_t b[16];
+        if (inet_pton(AF_INET6, addr.c_str(), b) != 1)
+            fail_usage("'{}': not an IPv6 address", text);
+        if (len < 0)
+            len = 128;
+        if (len > 128)
+            fail_usage("'{}': prefix length over 128", text);
+        c.v6 = true;
+        c.p6 = {ip6_from_bytes(b), uint8_t(len)};
+        const Prefix6 net{c.p6.addr & mask6(unsigned(len)), uint8_t(len)};
+        if (net.addr != c.p6.addr)
+            fail_usage("'{}': host bits set (the prefix would be {})", text, to_string(net));
+    } else {
+        in_addr a;
+        if (inet_pton(AF_INET, addr.c_str(), &a) != 1)
+            fail_usage("'{}': not an IPv4 address", text);
+        if (len < 0)
+            len = 32;
+        if (len > 32)
+            fail_usage("'{}': prefix length over 32", text);
+        c.p4 = {ntohl(a.s_addr), uint8_t(len)};
+        const Prefix4 net{c.p4.addr & mask4(unsigned(len)), uint8_t(len)};
+        if (net.addr != c.p4.addr)
+            fail_usage("'{}': host bits set (the prefix would be {})", text, to_string(net));
+    }
+    return c;
+}
+
+std::string to_string(const Prefix4& p)
+{
+    in_addr a{htonl(p.addr)};
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &a, buf, sizeof(buf));
+    return fmt::format("{}/{}", buf, p.len);
+}
+
+std::string to_string(const Prefix6& p)
+{
+    uint8_t b[16];
+    for (int i = 0; i < 8; i++) {
+        b[i] = uint8_t(p.addr.hi >> (56 - 8 * i));
+        b[8 + i] = uint8_t(p.addr.lo >> (56 - 8 * i));
+    }
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, b, buf, sizeof(buf));
+    return fmt::format("{}/{}", buf, p.len);
+}
+
+// ---- maps ----------------------------------------------------------------------------------
+
+namespace {
+
+// The map's info; throws unless it is an mmapable array.
+bpf_map_info mmapable_array_info(int map_fd)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(map_fd, &info, &len) != 0)
+        fail("cannot read map info: {}", errno_str(errno));
+    if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE))
+        fail("map '{}' is not an mmapable array", info.name);
+    return info;
+}
+
+}  // namespace
+
+MappedMap::MappedMap(int map_fd)
+{
+    const bpf_map_info info = mmapable_array_info(map_fd);
+    // Array elements are 8-byte aligned: a 4-byte value still takes 8 bytes.
+    value_size_ = (info.value_size + 7) & ~7u;
+    entries_ = info.max_entries;
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    bytes_ = (size_t(value_size_) * entries_ + page - 1) / page * page;
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+    if (p == MAP_FAILED)
+        fail("cannot mmap map '{}': {}", info.name, errno_str(errno));
+    data_ = p;
+}
+
+MappedMap::~MappedMap()
+{
+    if (data_)
+        munmap(data_, bytes_);
+}
+
+namespace {
+
+// Writes `lines` to the start of the mmapable array of lines `map_fd` and zeroes the rest,
+// through windows of 4 MiB: mapping the whole array would make all of it resident in this
+// process at once (the kernel maps an array's pages at mmap time). `release(at, n)` runs
+// after each window, to give back the source lines just copied.
+template <typename Release>
+void write_lines(int map_fd, std::span<const xdpctl_pfx_line> lines, Release release)
+{
+    const bpf_map_info info = mmapable_array_info(map_fd);
+    if (info.value_size != sizeof(xdpctl_pfx_line))
+        fail("map value size {} is not a prefix-table line", info.value_size);
+    if (info.max_entries < lines.size())
+        fail("map of {} lines is too small for a table of {}", info.max_entries, lines.size());
+    constexpr size_t kWindow = size_t(4) << 20, kLines = kWindow / sizeof(xdpctl_pfx_line);
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    for (size_t at = 0; at < info.max_entries; at += kLines) {
+        const size_t n = std::min<size_t>(kLines, info.max_entries - at);
+        const size_t bytes = (n * sizeof(xdpctl_pfx_line) + page - 1) / page * page;
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, off_t(at * sizeof(xdpctl_pfx_line)));
+        if (p == MAP_FAILED)
+            fail("cannot mmap map '{}': {}", info.name, errno_str(errno));
+        auto* dst = static_cast<xdpctl_pfx_line*>(p);
+        const size_t copy = at < lines.size() ? std::min(n, lines.size() - at) : 0;
+        // The map may hold the table of two commits ago: what is equal is not written.
+        write_changed(dst, lines.data() + std::min(at, lines.size()), copy * sizeof(xdpctl_pfx_line));
+        zero_changed(dst + copy, (n - copy) * sizeof(xdpctl_pfx_line));
+        munmap(p, bytes);
+        if (copy)
+            release(at, copy);
+    }
+}
+
+}  // namespace
+
+void fill_prefix_table_map(int map_fd, const PrefixTable& table)
+{
+    write_lines(map_fd, table.lines(), [](size_t, size_t) {});
+}
+
+void fill_prefix_table_map(int map_fd, PrefixTable&& table)
+{
+    table.fill_map_and_release(map_fd);
+}
+
+void PrefixTable::fill_map_and_release(int map_fd)
+{
+    constexpr size_t kBlock = HugePageAllocator<xdpctl_pfx_line>::kHuge;
+    // Blocks of the huge-page allocator are 2 MiB-aligned (a small table is on the heap and
+    // goes at the end); a window is two of them.
+    const bool aligned = reinterpret_cast<uintptr_t>(lines_.data()) % kBlock == 0;
+    write_lines(map_fd, lines_, [&](size_t at, size_t n) {
+        if (aligned && n * sizeof(xdpctl_pfx_line) % kBlock == 0)
+            madvise(&lines_[at], n * sizeof(xdpctl_pfx_line), MADV_DONTNEED);  // a hint: fine if refused
+    });
+    decltype(lines_)().swap(lines_);
+}
+
+UniqueFd create_prefix_table_map(const PrefixTable& table)
+{
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
+    const int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xdpctl_pfx", sizeof(__u32), sizeof(xdpctl_pfx_line),
+                                  uint32_t(table.lines().size()), &opts);
+    if (fd < 0)
+        fail("cannot create a prefix table map of {} MiB: {}", table.stats().bytes >> 20, errno_str(errno));
+    UniqueFd owned(fd);
+    fill_prefix_table_map(fd, table);
+    return owned;
+}
+
+void install_prefix_table(int outer_fd, uint32_t slot, int table_fd)
+{
+    if (bpf_map_update_elem(outer_fd, &slot, &table_fd, BPF_ANY) != 0)
+        fail("cannot install the prefix table in slot {}: {}", slot, errno_str(errno));
+}
+
+// ---- reference -----------------------------------------------------------------------------
+
+PrefixReference::PrefixReference(std::span<const PrefixEntry4> v4, std::span<const PrefixEntry6> v6)
+{
+    std::array<std::unordered_map<uint32_t, uint32_t>, 33> by4;
+    std::array<std::unordered_map<Ip6, uint32_t, Ip6Hash>, 129> by6;
+    std::array<bool, 33> has4{};
+    std::array<bool, 129> has6{};
+    for (const PrefixEntry4& e : v4) {
+        by4[e.prefix.len][e.prefix.addr] = e.value;
+        has4[e.prefix.len] = true;
+    }
+    for (const PrefixEntry6& e : v6) {
+        by6[e.prefix.len][e.prefix.addr] = e.value;
+        has6[e.prefix.len] = true;
+    }
+    for (int len = 32; len >= 0; len--)
+        if (has4[len])
+            v4_.emplace_back(unsigned(len), std::move(by4[len]));
+    for (int len = 128; len >= 0; len--)
+        if (has6[len])
+            v6_.emplace_back(unsigned(len), std::move(by6[len]));
+}
+
+uint32_t PrefixReference::lookup4(uint32_t addr) const
+{
+    for (const auto& [len, m] : v4_)
+        if (auto it = m.find(addr & mask4(len)); it != m.end())
+            return it->second;
+    return XDPCTL_PFX_NONE;
+}
+
+uint32_t PrefixReference::lookup6(Ip6 addr) const
+{
+    for (const auto& [len, m] : v6_)
+        if (auto it = m.find(addr & mask6(len)); it != m.end())
+            return it->second;
+    return XDPCTL_PFX_NONE;
+}
+
+}  // namespace xdpctl
