@@ -205,20 +205,11 @@ private:
     // what is in force as it is), and --iif names that now resolve get a commit.
     void take_up_links()
     {
-        if (recorded_missing_) {
-            try {
+        if (recorded_missing_ && !after_links("restore after link changes", [this] {
                 recorded_missing_ = log_restore(state::restore_state(state::StateDir(state::state_dir())));
-            } catch (const Error& e) {
-                if (e.code() == ExitCode::busy) {
-                    check_links_after(kLockRetry);
-                    return;
-                }
-                log(LogLevel::error, "restore after link changes: {}", e.what());
-            } catch (const std::exception& e) {
-                log(LogLevel::error, "restore after link changes: {}", e.what());
-            }
-        }
-        try {
+            }))
+            return;
+        after_links("after link changes", [] {
             if (!path_exists(shared_maps_dir() + "/xdpctl_pctl"))
                 return;  // no policy ever committed: nothing names an interface
             {
@@ -231,15 +222,26 @@ private:
             policy::PolicyStore store;
             if (store.resolve_pending())
                 log(LogLevel::info, "policy: --iif names resolved again after link changes: committed");
+        });
+    }
+
+    // One step of take_up_links: false when another xdpctl holds the writer lock (all of it
+    // is tried again a second later); any other error is logged and the next step goes on.
+    template <class F>
+    bool after_links(const char* what, F step)
+    {
+        try {
+            step();
         } catch (const Error& e) {
             if (e.code() == ExitCode::busy) {
                 check_links_after(kLockRetry);
-                return;
+                return false;
             }
-            log(LogLevel::error, "after link changes: {}", e.what());
+            log(LogLevel::error, "{}: {}", what, e.what());
         } catch (const std::exception& e) {
-            log(LogLevel::error, "after link changes: {}", e.what());
+            log(LogLevel::error, "{}: {}", what, e.what());
         }
+        return true;
     }
 
     DaemonOptions opts_;
