@@ -51,6 +51,16 @@ for page in xdpctl.8 xdpd.8; do
     grep -q '^\.SH FILES' "$src/docs/man/$page" || fail "$page: no FILES"
 done
 
+# Every xdpctl subcommand and every option of xdpd's --help is in its page.
+xdpctl_page=$(sed -n '/^\.SH COMMANDS/,/^\.SH GLOBAL/p' "$src/docs/man/xdpctl.8" | sed 's/\\-/-/g; s/\\f[BIRP]//g')
+for s in $("$build/ctl/xdpctl" --help | sed -n '/^Subcommands:/,$p' | awk '/^  [a-z]/ {print $1}'); do
+    grep -qE "^\.(B|BR|BI|TP)? ?\"?$s\b|^$s\b" <<<"$xdpctl_page" || fail "xdpctl.8 has no entry for '$s'"
+done
+xdpd_page=$(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$src/docs/man/xdpd.8")
+for o in $("$build/ctl/xdpd/xdpd" --help | grep -oE '^  (-[a-z],)?--[a-z-]+' | tr ',' '\n' | tr -d ' '); do
+    grep -qF -- "$o" <<<"$xdpd_page" || fail "xdpd.8 does not name '$o'"
+done
+
 # ---- the completion, as installed ---------------------------------------------------------
 comp=$tmp/root$(abs "$datadir")/bash-completion/completions/xdpctl
 xdpctl=$build/ctl/xdpctl
