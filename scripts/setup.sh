@@ -44,6 +44,7 @@ PKGS=(
   libsystemd-dev  # xdpd: sd_notify (Type=notify)
   systemd         # systemd-analyze verify of xdpd.service (tests/test_xdpd)
   prometheus      # promtool and a real Prometheus scraping xdpd (tests/test_xdpd)
+  groff-base man-db  # the man pages checked without warnings (tests/test_install.sh); man for Documentation=man:xdpd(8)
   curl            # docs/service.md's examples, the scrape benchmark
 )
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -356,6 +357,20 @@ TEST(XdpdUnit, PassesSystemdAnalyzeVerify)
     std::string local = unit.substr(0, exec) + "ExecStart=" + xdpd_bin() + unit.substr(bin_end);
     const TempDir tmp("unit");
     const fs::path& dir = tmp.path;
+    // `verify` runs `man xdpd(8)` for Documentation=: point MANPATH at the page of the sources
+    // (installed by meson install_man), as it would be found on an installed system.
+    ASSERT_NE(unit.find("Documentation=man:xdpd(8)"), std::string::npos);
+    const std::string man_page = env_or_skip("XDPD_MAN");
+    fs::create_directories(dir / "man" / "man8");
+    fs::copy_file(man_page, dir / "man" / "man8" / "xdpd.8");
+    const char* old_manpath = getenv("MANPATH");
+    const std::string saved_manpath = old_manpath ? old_manpath : "";
+    setenv("MANPATH", (dir / "man").c_str(), 1);
+    struct RestoreManpath {
+        bool had;
+        std::string value;
+        ~RestoreManpath() { had ? setenv("MANPATH", value.c_str(), 1) : unsetenv("MANPATH"); }
+    } restore_manpath{old_manpath != nullptr, saved_manpath};
     auto verify = [&](const std::string& text) {
         std::ofstream(dir / "xdpd.service") << text;
         return run_cmd({"systemd-analyze", "verify", (dir / "xdpd.service").string()}, 30s);
