@@ -21,6 +21,10 @@
 # Everything it creates (namespaces and the rules inside the DUT namespace, that bpffs,
 # DPDK's runtime directory) is removed on exit, Ctrl-C included.
 set -euo pipefail
+# Benchmark policies are not the host's: nothing goes to the state directory that `xdpctl
+# restore` and xdpd bring back after a reboot (set but empty records nothing), whatever
+# the caller's XDPCTL_STATE_DIR.
+export XDPCTL_STATE_DIR=
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${XDPCTL_BUILD:-$REPO/build}

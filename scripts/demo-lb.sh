@@ -10,6 +10,9 @@
 # BUILD_DIR (default build) can be overridden. Traffic stays in 198.18.0.0/15 between the
 # demo's own namespaces (xdpctl-lb<pid>-*).
 set -euo pipefail
+# The demo's lab is not the host's configuration: nothing goes to the state directory that
+# `xdpctl restore` and xdpd bring back after a reboot (set but empty records nothing).
+export XDPCTL_STATE_DIR=
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"

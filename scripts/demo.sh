@@ -9,6 +9,9 @@
 # BUILD_DIR (default build) and LAB_PREFIX (default xdpctl-lab, see scripts/lab.sh) can be
 # overridden. Runs scripts/setup.sh only when something it needs is missing.
 set -euo pipefail
+# The demo's lab is not the host's configuration: nothing goes to the state directory that
+# `xdpctl restore` and xdpd bring back after a reboot (set but empty records nothing).
+export XDPCTL_STATE_DIR=
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"

@@ -20,6 +20,9 @@
 # `down` also unloads xdpctl from the lab's interfaces if it is still loaded there (pins live
 # in the host's bpffs and outlive the namespace); it uses $XDPCTL, or build/ctl/xdpctl.
 set -euo pipefail
+# The lab is a sandbox, not the host's configuration: nothing goes to the state directory
+# that `xdpctl restore` and xdpd bring back after a reboot (set but empty records nothing).
+export XDPCTL_STATE_DIR=
 
 LAB_PREFIX=${LAB_PREFIX:-xdpctl-lab}
 GEN_NS=${LAB_GEN_NS:-$LAB_PREFIX-gen}

@@ -18,7 +18,10 @@ OUT=$(mktemp -d /tmp/xdpctl-bench-test.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 fail() { echo "bench_quick: FAIL: $*" >&2; exit 1; }
 
-bash "$BENCH" --quick --out "$OUT" || fail "bench.sh --quick exited with $?"
+# A benchmark's policies are never recorded as the host's state (what restore brings back):
+# given a state directory, bench.sh leaves it alone.
+XDPCTL_STATE_DIR="$OUT/state" bash "$BENCH" --quick --out "$OUT" || fail "bench.sh --quick exited with $?"
+[ ! -e "$OUT/state" ] || fail "bench.sh recorded its policies in the state directory ($OUT/state)"
 
 for f in bench.json bench.md bench.png; do
   [ -s "$OUT/$f" ] || fail "$f was not written"
