@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -199,11 +200,34 @@ CmdResult xdpctl(const std::vector<std::string>& args)
     return run_cmd(argv);
 }
 
+namespace {
+
+// The files write_temp_file made, removed when the test program exits normally (a failed
+// assertion too); one killed by a signal leaves them, named by its pid.
+std::vector<std::string>& temp_files()
+{
+    static std::vector<std::string> files;
+    return files;
+}
+
+void remove_temp_files()
+{
+    for (const std::string& p : temp_files())
+        ::unlink(p.c_str());
+}
+
+}  // namespace
+
 std::string write_temp_file(const std::string& text, const std::string& tag)
 {
     static int n = 0;
+    if (n == 0) {
+        temp_files();  // made before the handler is registered, so destroyed after it ran
+        std::atexit(remove_temp_files);
+    }
     std::string path = fmt::format("/tmp/xdpctl-test-{}-{}-{}.rules", tag, getpid(), n++);
     std::ofstream(path) << text;
+    temp_files().push_back(path);
     return path;
 }
 
