@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,9 +93,14 @@ std::string resolve_program(const std::string& name)
     std::string dirs = std::string(env ? env : "") +
                        ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     std::istringstream in(dirs);
-    for (std::string dir; std::getline(in, dir, ':');)
-        if (!dir.empty() && access((dir + "/" + name).c_str(), X_OK) == 0)
-            return dir + "/" + name;
+    // A directory is "executable" too: /usr/lib/x86_64-linux-gnu/tc (iproute2's data), which
+    // meson puts first in PATH for a test whose program is an argument, is not the tc to run.
+    for (std::string dir; std::getline(in, dir, ':');) {
+        std::string path = dir + "/" + name;
+        struct stat st {};
+        if (!dir.empty() && stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0)
+            return path;
+    }
     return name;  // posix_spawn reports it
 }
 
