@@ -333,14 +333,14 @@ void add_fleet_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                          "it; exit 1 if one refused it or did not answer")
         ->check(CLI::Range(0.0, 3600.0))
         ->type_name("SECONDS");
-    push_cmd->add_flag("-j,--json", po->json, "JSON output (keys in docs/fleet.md)");
+    push_cmd->add_flag("-j,--json", po->json, "JSON output (keys in docs/cli.md)");
     push_cmd->callback([&g, &run, po] { run = [&g, po] { return push(g, *po); }; });
 
     auto so = std::make_shared<StatusOpts>();
     auto* status_cmd = fleet->add_subcommand("status", "Every host of the fleet: applied revision, in sync or not, "
                                                        "last error, age of its report");
     add_etcd_options(status_cmd, so->etcd);
-    status_cmd->add_flag("-j,--json", so->json, "JSON output (keys in docs/fleet.md)");
+    status_cmd->add_flag("-j,--json", so->json, "JSON output (keys in docs/cli.md)");
     status_cmd->callback([&g, &run, so] { run = [&g, so] { return status(g, *so); }; });
 }
 
