@@ -172,7 +172,18 @@ int push(const GlobalOptions& g, const PushOpts& o)
     std::map<std::string, HostRow> before;
     if (o.wait_s >= 0)
         before = read_hosts(c, o.etcd.fleet);
-    const int64_t rev = c.put(fleet::config_key(o.etcd.fleet), text);
+    int64_t rev = 0;
+    try {
+        rev = c.put(fleet::config_key(o.etcd.fleet), text);
+    } catch (const fleet::EtcdError& e) {
+        const std::string what = e.what();
+        if (e.kind() == fleet::EtcdError::Kind::Http &&
+            (what.find("larger than max") != std::string::npos || what.find("too large") != std::string::npos))
+            fail("{}: {} bytes, more than etcd takes in one request: its --max-request-bytes (1.5 MiB by "
+                 "default) must be larger ({})",
+                 o.file, text.size(), what);
+        throw;
+    }
     const bool json = o.json || g.pretty;
     if (o.wait_s < 0) {
         if (json)
