@@ -78,6 +78,18 @@ RuleIfindexResolver match_keys(const Policy& p, const IifIndexes& resolved)
     };
 }
 
+// Address class entries from which a commit gives the compiler's freed memory back before
+// it builds the address tables (a set of ~100,000 prefixes and up).
+constexpr size_t kTrimBeforeTablesEntries = 100000;
+
+size_t address_entries(const CompiledPolicy& c)
+{
+    size_t n = 0;
+    for (const CompiledDirection& d : c.dir)
+        n += d.src_v4.entries.size() + d.src_v6.entries.size() + d.dst_v4.entries.size() + d.dst_v6.entries.size();
+    return n;
+}
+
 }  // namespace
 
 PolicyStore::PolicyStore(Access access)
@@ -307,9 +319,11 @@ Policy PolicyStore::commit(Policy next)
     try {
         compiled = compile_policy(next, match_keys(next, resolved));
         trace.mark("compile");
-        // What the compiler freed goes back first: a large table is built in its map,
-        // all of it mapped (resident in this process) meanwhile.
-        malloc_trim(0);
+        // With a big set, what the compiler freed goes back first: its table is built in
+        // its map, all of it mapped (resident in this process) meanwhile. A small policy's
+        // tables would only fault the same memory in again.
+        if (address_entries(*compiled) > kTrimBeforeTablesEntries)
+            malloc_trim(0);
         prepared = take_address_tables(*compiled, sparse_tables);
         malloc_trim(0);  // what the builder freed goes back before the maps are filled
         trace.mark("address tables");
