@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <random>
@@ -430,6 +431,34 @@ TEST(PrefixBuild, RandomHostsTakeALineEach)
     EXPECT_LT(t.stats().bytes, uint64_t(200) << 20);
     EXPECT_TRUE(throws_usage([&] { PrefixTable::build(v4, {}, {.max_bytes = mib256.max_bytes, .sparse = false}); }))
         << "dense, the same set takes ~1 GiB";
+}
+
+// A table built into memory a sink gives (a new map's, in a commit) is the table built in
+// memory of its own, line for line; a sink that gives no memory leaves the table its own.
+TEST(PrefixBuild, SinkGetsTheSameLines)
+{
+    Rng rng(7);
+    std::vector<PrefixEntry4> v4;
+    for (int i = 0; i < 20000; i++) {
+        const unsigned len = 8 + unsigned(rng() % 25);
+        v4.push_back({{uint32_t(rng()) & mask4(len), uint8_t(len)}, 1 + uint32_t(rng() % 50)});
+    }
+    keep_first(v4);
+    const std::vector<PrefixEntry6> v6 = {{{{0x20010db800000000ull, 0}, 32}, 7}, {{{0x20010db800010000ull, 0}, 48}, 8}};
+    const PrefixTable own = PrefixTable::build(v4, v6);
+    std::vector<xdpctl_pfx_line> memory;
+    const PrefixTable sunk = PrefixTable::build(v4, v6, {}, [&](uint64_t lines) {
+        memory.assign(lines, xdpctl_pfx_line{});
+        return std::span<xdpctl_pfx_line>(memory);
+    });
+    ASSERT_TRUE(sunk.sunk());
+    EXPECT_FALSE(own.sunk());
+    EXPECT_EQ(sunk.lines().data(), memory.data());
+    ASSERT_EQ(sunk.lines().size(), own.lines().size());
+    EXPECT_EQ(std::memcmp(sunk.lines().data(), own.lines().data(), own.lines().size_bytes()), 0);
+    const PrefixTable declined = PrefixTable::build(v4, v6, {}, [](uint64_t) { return std::span<xdpctl_pfx_line>(); });
+    EXPECT_FALSE(declined.sunk());
+    EXPECT_EQ(std::memcmp(declined.lines().data(), own.lines().data(), own.lines().size_bytes()), 0);
 }
 
 TEST(PrefixReferenceTest, LongestMatchAndExceptions)

@@ -89,7 +89,8 @@ UniqueFd create_lines_map(const char* name, uint64_t lines)
 // a /0 of each family so that every address finds its class.
 // `copied` runs once the entries are copied out, before the build (which may free them).
 template <typename Copied>
-PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse, Copied copied)
+PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse, Copied copied,
+                                 const PrefixLineSink& sink = {})
 {
     std::vector<PrefixEntry4> e4;
     std::vector<PrefixEntry6> e6;
@@ -110,7 +111,7 @@ PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable&
     if (!root6)
         e6.push_back({Prefix6{Ip6{0, 0}, 0}, v6.default_class + 1});
     copied();
-    return PrefixTable::build(e4, e6, {.sparse = sparse});
+    return PrefixTable::build(e4, e6, {.sparse = sparse}, sink);
 }
 
 // Row r of `rows` into `lines` lines at `dst` (the rest of them zero), leaving alone what
@@ -301,7 +302,7 @@ void PolicyMaps::settle()
 namespace {
 
 // prepare_commit(), emptying `owner`'s class tables as they are copied when it is given.
-PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner)
+PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner, bool build_maps)
 {
     PreparedCommit p;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
@@ -316,13 +317,30 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
                 p.const_class[d][dst] = v4.default_class + 1;
                 continue;
             }
+            std::unique_ptr<MappedMap> view;  // the new map's lines while the table is built in them
             p.addr[d][dst] = address_prefix_table(v4, v6, sparse_tables, [&] {
                 if (!owner)
                     return;
                 CompiledDirection& od = owner->dir[d];
                 decltype(v4.entries)().swap(dst ? od.dst_v4.entries : od.src_v4.entries);
                 decltype(v6.entries)().swap(dst ? od.dst_v6.entries : od.src_v6.entries);
+            }, [&](uint64_t lines) -> std::span<xdpctl_pfx_line> {
+                // A table the commit would not keep goes into a new map of exactly its size
+                // anyway (PolicyMaps::commit): build it there.
+                if (!build_maps || lines <= kDefaultKeepTableLines)
+                    return {};
+                p.built[d][dst] = create_lines_map("xdpctl_pfx", lines);
+                view = std::make_unique<MappedMap>(p.built[d][dst].get());
+                return view->as<xdpctl_pfx_line>().first(lines);
             });
+            if (p.built[d][dst]) {
+                // Unmapped at once: all of it is resident in this process while mapped.
+                const auto* words = reinterpret_cast<const uint32_t*>(p.addr[d][dst]->lines().data());
+                p.built_l1[d][dst].assign(words + XDPCTL_PFX4_L1_WORD, words + XDPCTL_PFX4_L1_WORD + XDPCTL_PFX_L1_ENTRIES);
+                p.built_bytes[d][dst] = p.addr[d][dst]->stats().bytes;
+                p.addr[d][dst].reset();
+                view.reset();
+            }
         }
     }
     return p;
@@ -332,12 +350,12 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
 
 PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
 {
-    return prepare(c, sparse_tables, nullptr);
+    return prepare(c, sparse_tables, nullptr, false);
 }
 
 PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables)
 {
-    return prepare(c, sparse_tables, &c);
+    return prepare(c, sparse_tables, &c, true);
 }
 
 SlotOf PolicyMaps::active_slots() const
@@ -468,6 +486,16 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             if (cd.n_rules == 0)
                 continue;
             for (uint32_t dst = 0; dst < 2; dst++) {
+                const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
+                const auto l1_at = l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES;
+                if (prepared.built[d][dst]) {  // built in a map of its own: installed as it is
+                    times_.addr_bytes += prepared.built_bytes[d][dst];
+                    std::copy_n(prepared.built_l1[d][dst].begin(), XDPCTL_PFX_L1_ENTRIES, l1_at);
+                    addr.push_back(std::move(prepared.built[d][dst]));
+                    keys.push_back(key);
+                    fds.push_back(uint32_t(addr.back().get()));
+                    continue;
+                }
                 if (!prepared.addr[d][dst]) {
                     (dst ? hdr.dir[d].dst_const : hdr.dir[d].src_const) = prepared.const_class[d][dst];
                     continue;
@@ -475,11 +503,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 PrefixTable& t = *prepared.addr[d][dst];
                 const uint64_t need = t.lines().size();
                 times_.addr_bytes += t.stats().bytes;
-                const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
                 // Its IPv4 level 1, where the datapath reads it (xdpctl_pl1).
                 const auto* words = reinterpret_cast<const uint32_t*>(t.lines().data());
-                std::copy_n(words + XDPCTL_PFX4_L1_WORD, XDPCTL_PFX_L1_ENTRIES,
-                            l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES);
+                std::copy_n(words + XDPCTL_PFX4_L1_WORD, XDPCTL_PFX_L1_ENTRIES, l1_at);
                 if (uint32_t id = slot_map_id(tabs, key)) {
                     UniqueFd fd(bpf_map_get_fd_by_id(id));
                     const uint64_t have = fd ? map_lines(fd.get()) : 0;

@@ -87,13 +87,22 @@ struct PreparedCommit {
     // there (no rule names such an address): `const_class` holds it then.
     std::optional<PrefixTable> addr[XDPCTL_POL_DIRS][2];
     uint32_t const_class[XDPCTL_POL_DIRS][2] = {};
+    // A table too large to be kept after its generation (over kDefaultKeepTableLines: a big
+    // prefix set's) is built straight into the new map that will hold it (`addr` is empty
+    // then): no copy of its own first, which was ~60-120 MiB of fresh memory at 1M
+    // prefixes, and a copy of it. The commit installs it as it is, with its IPv4 level 1
+    // (`built_l1`, XDPCTL_PFX_L1_ENTRIES words) where the datapath reads it.
+    UniqueFd built[XDPCTL_POL_DIRS][2];
+    std::vector<uint32_t> built_l1[XDPCTL_POL_DIRS][2];
+    uint64_t built_bytes[XDPCTL_POL_DIRS][2] = {};
 };
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
-// every loaded program must know (loaded_abi.h).
+// every loaded program must know (loaded_abi.h). Creates no map.
 PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables = true);
 // The same, emptying c's address class tables (AddrClassTable::entries) as each becomes a
 // prefix table: a 1M-prefix set's take ~25 MiB, which a commit need not hold twice. The
-// rest of c is untouched, as PolicyMaps::commit needs it.
+// rest of c is untouched, as PolicyMaps::commit needs it. Large tables go straight into
+// new maps (PreparedCommit::built), which nothing uses until the commit installs them.
 PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables);
 
 class PolicyMaps {

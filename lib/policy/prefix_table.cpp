@@ -515,7 +515,7 @@ V6Plan plan_v6(const std::vector<PrefixEntry6>& v6)
 }  // namespace
 
 PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<const PrefixEntry6> v6_in,
-                               const PrefixTableLimits& limits)
+                               const PrefixTableLimits& limits, const PrefixLineSink& sink)
 {
     const std::vector<PrefixEntry4> v4 = sorted_unique(v4_in);
     const std::vector<PrefixEntry6> v6 = sorted_unique(v6_in);
@@ -583,9 +583,18 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     st.v6_lengths = p6.lengths;
     st.v6_tree_depth = p6.depth;
 
-    t.lines_.resize(lines);  // value-initialised: all words XDPCTL_PFX_NONE
+    // All words XDPCTL_PFX_NONE (0): value-initialised, or a sink's zeroed memory.
+    std::span<xdpctl_pfx_line> out = sink ? sink(lines) : std::span<xdpctl_pfx_line>();
+    if (!out.empty() && out.size() != lines)
+        fail("a prefix table of {} lines was given room for {}", lines, out.size());
+    if (out.empty()) {
+        t.lines_.resize(lines);
+        out = t.lines_;
+    } else {
+        t.sunk_ = out;
+    }
     // One flat run of words over the lines (the union's word view), as the lookup sees them.
-    uint32_t* w = t.lines_.data()->word;
+    uint32_t* w = out.data()->word;
 
     // IPv4, shortest first: a prefix overwrites the part of its range that shorter ones
     // painted (controlled prefix expansion), and a chunk created under an entry starts as
@@ -644,7 +653,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
             for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
                 std::swap(starts[j - 1], starts[j]);
-        xdpctl_pfx_line& l = t.lines_[next_sparse];
+        xdpctl_pfx_line& l = out[next_sparse];
         std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
         unsigned run = 0;
         uint32_t value = 0;
@@ -672,15 +681,15 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     // IPv6: level 1, the bucket count and the tree, the buckets.
     if (!p6.l1.empty())
         std::copy(p6.l1.begin(), p6.l1.end(), w + XDPCTL_PFX6_L1_WORD);
-    uint8_t* tree = t.lines_[XDPCTL_PFX6_TREE_LINE].byte;  // three lines, one byte string
+    uint8_t* tree = out[XDPCTL_PFX6_TREE_LINE].byte;  // three lines, one byte string
     const uint32_t nbuckets = uint32_t(p6.buckets.size());
     std::memcpy(tree, &nbuckets, sizeof(nbuckets));
     for (unsigned n = 1; n < XDPCTL_PFX6_TREE_NODES; n++)
         tree[XDPCTL_PFX6_TREE_POS(n)] = p6.tree[n];
     tree[XDPCTL_PFX6_TREE_POS(0)] = 1;  // the lookup multiplies node numbers by it
-    std::copy(p6.buckets.begin(), p6.buckets.end(), t.lines_.begin() + XDPCTL_PFX6_BUCKET_LINE);
+    std::copy(p6.buckets.begin(), p6.buckets.end(), out.begin() + XDPCTL_PFX6_BUCKET_LINE);
 
-    xdpctl_pfx_header& h = t.lines_[XDPCTL_PFX_HDR_LINE].hdr;
+    xdpctl_pfx_header& h = out[XDPCTL_PFX_HDR_LINE].hdr;
     h.magic = XDPCTL_PFX_MAGIC;
     h.lines = uint32_t(lines);
     h.v4_prefixes = uint32_t(v4.size());
@@ -846,6 +855,11 @@ void fill_prefix_table_map(int map_fd, PrefixTable&& table)
 
 void PrefixTable::fill_map_and_release(int map_fd)
 {
+    if (sunk()) {  // built where the sink put it: copied as any table, then let go
+        write_lines(map_fd, sunk_, [](size_t, size_t) {});
+        sunk_ = {};
+        return;
+    }
     constexpr size_t kBlock = HugePageAllocator<xdpctl_pfx_line>::kHuge;
     // Blocks of the huge-page allocator are 2 MiB-aligned (a small table is on the heap and
     // goes at the end); a window is two of them.

@@ -7,6 +7,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "util/huge_page_allocator.h"
@@ -96,22 +97,33 @@ struct PrefixTableLimits {
     bool sparse = true;
 };
 
+// Where PrefixTable::build puts the lines, given how many there are: zeroed memory for
+// exactly that many (a new map's, mapped), or an empty span for memory of the table's own.
+using PrefixLineSink = std::function<std::span<xdpctl_pfx_line>(uint64_t lines)>;
+
 // One table generation, laid out line by line as the BPF array will hold it.
 class PrefixTable {
 public:
     // Longest prefix wins. Throws Error (usage) for a length out of range, host bits set,
     // a value out of range, one prefix given two different values, or a table over the
-    // limit; the same prefix given twice with one value counts once.
+    // limit; the same prefix given twice with one value counts once. With a `sink`, the
+    // lines go where it says (see PrefixLineSink).
     static PrefixTable build(std::span<const PrefixEntry4> v4, std::span<const PrefixEntry6> v6,
-                             const PrefixTableLimits& limits = {});
+                             const PrefixTableLimits& limits = {}, const PrefixLineSink& sink = {});
 
-    std::span<const xdpctl_pfx_line> lines() const { return lines_; }
+    std::span<const xdpctl_pfx_line> lines() const
+    {
+        return sunk_.empty() ? std::span<const xdpctl_pfx_line>(lines_) : sunk_;
+    }
+    // The lines were built where a sink put them: the table does not own them.
+    bool sunk() const { return !sunk_.empty(); }
     // fill_prefix_table_map(map_fd, std::move(table)).
     void fill_map_and_release(int map_fd);
     const PrefixTableStats& stats() const { return stats_; }
 
 private:
     std::vector<xdpctl_pfx_line, HugePageAllocator<xdpctl_pfx_line>> lines_;  // 77 MiB at 1M prefixes
+    std::span<xdpctl_pfx_line> sunk_;
     PrefixTableStats stats_;
 };
 
