@@ -46,6 +46,8 @@ PKGS=(
   prometheus      # promtool and a real Prometheus scraping xdpd (tests/test_xdpd)
   groff-base man-db  # the man pages checked without warnings (tests/test_install.sh); man for Documentation=man:xdpd(8)
   curl            # docs/service.md's examples, the scrape benchmark
+  etcd-server etcd-client  # fleets (issue 15): xdpd follows etcd; tests run a 3-member cluster
+  libssl-dev openssl       # the etcd client's TLS (lib/fleet); tests make their certificates
 )
 
 # versions we need: libbpf >= 1.4, bpftool >= 7.5, linux-libc-dev >= 6.12
