@@ -16,7 +16,9 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -514,6 +516,88 @@ TEST_F(FleetHosts, RestartedXdpdResumesAtTheLatestRevision)
     // The revision is in its state directory: the next start applies nothing again.
     EXPECT_NE(read_text(h.state_dir + "/fleet/applied").find(fmt::format("\"applied_revision\":{}", good_rev_)),
               std::string::npos);
+}
+
+
+// ---- the benchmark (bench/fleet_converge.sh runs it; a timing is no test) ----------------
+
+// Median and spread (min-max) of samples in ms.
+std::string figures(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return fmt::format("median {:.0f} ms (min {:.0f}, max {:.0f}, n={})", v[v.size() / 2], v.front(), v.back(),
+                       v.size());
+}
+
+class FleetBench : public FleetHosts {
+protected:
+    // From the put's answer to the last host's status naming the revision.
+    static double converge_ms(const std::string& text)
+    {
+        const int64_t rev = put_policy(text);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (;;) {
+            auto s = statuses();
+            int done = 0;
+            for (const auto& [h, st] : s)
+                done += st.applied_revision == rev;
+            if (done == kHosts)
+                return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            if (std::chrono::steady_clock::now() - t0 > 20s)
+                throw std::runtime_error(fmt::format("revision {} not applied everywhere:{}", rev, describe(s)));
+            std::this_thread::sleep_for(2ms);
+        }
+    }
+
+    static std::pair<uint64_t, uint64_t> rss_and_cpu_ticks(pid_t pid)
+    {
+        uint64_t rss_kb = 0;
+        std::istringstream st(read_text(fmt::format("/proc/{}/status", pid)));
+        for (std::string line; std::getline(st, line);)
+            if (line.rfind("VmRSS:", 0) == 0)
+                rss_kb = std::stoull(line.substr(6));
+        std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
+        std::istringstream f(stat.substr(stat.rfind(')') + 2));
+        std::vector<std::string> fields{std::istream_iterator<std::string>(f), {}};
+        // Fields 14 and 15 (utime, stime) of proc(5), counted from field 3 here.
+        return {rss_kb, std::stoull(fields.at(11)) + std::stoull(fields.at(12))};
+    }
+};
+
+TEST_F(FleetBench, DISABLED_Converge)
+{
+    const int rounds = std::atoi(env_or_empty("FLEET_BENCH_ROUNDS")) ?: 7;
+    std::vector<double> big, small, one_of_big;
+    for (int i = 0; i < rounds; i++) {
+        big.push_back(converge_ms(policy_text(i % 2 ? kPortA : kPortB, 10000)));
+        // One rule changed in the 10,000-rule policy (the file is still parsed whole).
+        one_of_big.push_back(converge_ms(policy_text(i % 2 ? kPortB : kPortA, 10000)));
+    }
+    for (int i = 0; i < rounds; i++)
+        small.push_back(converge_ms(policy_text(i % 2 ? kPortA : kPortB, 1)));
+    std::printf("converge, 8 hosts, 10,000-rule policy replaced: %s\n", figures(big).c_str());
+    std::printf("converge, 8 hosts, 1 rule changed in the 10,000-rule policy: %s\n", figures(one_of_big).c_str());
+    std::printf("converge, 8 hosts, 1-rule policy changed: %s\n", figures(small).c_str());
+    expect_dropping(kPortA);  // the last one put: the figures are of a fleet that filters
+
+    const int idle_s = std::atoi(env_or_empty("FLEET_BENCH_IDLE_S")) ?: 30;
+    std::vector<std::pair<uint64_t, uint64_t>> before;
+    for (auto& h : hosts_)
+        before.push_back(rss_and_cpu_ticks(h.xdpd));
+    std::this_thread::sleep_for(std::chrono::seconds(idle_s));
+    std::vector<double> rss, cpu;
+    const double tick_ms = 1000.0 / double(sysconf(_SC_CLK_TCK));
+    for (size_t i = 0; i < hosts_.size(); i++) {
+        auto after = rss_and_cpu_ticks(hosts_[i].xdpd);
+        rss.push_back(double(after.first) / 1024);
+        cpu.push_back(double(after.second - before[i].second) * tick_ms);
+    }
+    std::sort(rss.begin(), rss.end());
+    std::sort(cpu.begin(), cpu.end());
+    std::printf("xdpd at rest (watching), RSS: median %.1f MiB (min %.1f, max %.1f, n=%zu)\n", rss[rss.size() / 2],
+                rss.front(), rss.back(), rss.size());
+    std::printf("xdpd idle CPU over %d s: median %.0f ms (min %.0f, max %.0f) = %.3f%% of a core\n", idle_s,
+                cpu[cpu.size() / 2], cpu.front(), cpu.back(), cpu[cpu.size() / 2] / (idle_s * 10.0));
 }
 
 }  // namespace

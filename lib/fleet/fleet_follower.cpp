@@ -130,6 +130,7 @@ private:
             log(LogLevel::info, "fleet {}: etcd {} answers; following {} from revision {}", o_.config.fleet,
                 kv.endpoint(), key_, r.header_revision);
             view_.connected = true;
+            told_down_ = false;
             publish();
         }
         backoff = kBackoffFirst;
@@ -198,8 +199,9 @@ private:
 
     void lost(const std::string& why, std::chrono::milliseconds& backoff)
     {
-        if (view_.connected) {
+        if (view_.connected || !told_down_) {
             log(LogLevel::warning, "fleet {}: {}; the policy in force stays, retrying", o_.config.fleet, why);
+            told_down_ = true;
             view_.connected = false;
             publish();
         }
@@ -222,6 +224,7 @@ private:
     FleetFollower::View view_;
     bool status_dirty_ = true;
     bool status_written_ = false;
+    bool told_down_ = false;  // the log has the loss of etcd (once per loss)
 };
 
 }  // namespace
