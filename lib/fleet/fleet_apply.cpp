@@ -86,6 +86,8 @@ ApplyOutcome apply_config_text(const std::string& xdpctl_bin, const std::string&
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, wr.get(), 2);
+    // Not xdpd's sockets (Asio's are not close-on-exec): a child outliving xdpd holds no port.
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     std::vector<std::string> args{xdpctl_bin, "--state-dir", state_dir, "--wait", "10", "apply", file.path};
     std::vector<char*> argv;
     for (auto& a : args)

@@ -112,7 +112,9 @@ public:
                 }
                 lost(e.what(), backoff);
             } catch (const RetryLater& e) {
-                lost(e.what(), backoff);
+                // etcd answers; the apply could not run (the lock, the system): later.
+                log(LogLevel::error, "fleet {}: {}; trying again in {} ms", o_.config.fleet, e.what(), backoff.count());
+                pause(backoff);
             }
         }
     }
@@ -133,12 +135,12 @@ private:
             told_down_ = false;
             publish();
         }
-        backoff = kBackoffFirst;
         if (r.kvs.empty())
             log(LogLevel::info, "fleet {}: no {} yet: the policy in force stays", o_.config.fleet, key_);
         else
             consider(r.kvs.front());
         put_status(kv);
+        backoff = kBackoffFirst;  // all of it worked: the next loss starts the backoff again
         watcher.watch(key_, r.header_revision + 1, [&](const EtcdWatchEvent& ev) {
             if (ev.type == EtcdWatchEvent::Type::Delete)
                 log(LogLevel::warning, "fleet {}: {} deleted at revision {}: revision {} stays in force",
@@ -148,6 +150,8 @@ private:
             put_status(kv);
             return !stop_;
         }, stop_);
+        if (!stop_)
+            throw EtcdError(EtcdError::Kind::Unreachable, "the watch stream ended");
     }
 
     // One revision: applied unless it is the one in force or one refused already.
@@ -206,7 +210,12 @@ private:
             publish();
         }
         status_written_ = false;  // the member may have missed it: write it again
-        // Interruptible sleep: the stop flag is checked every 50 ms.
+        pause(backoff);
+    }
+
+    // Sleeps `backoff` (waking every 50 ms for the stop flag), then doubles it up to kBackoffMax.
+    void pause(std::chrono::milliseconds& backoff)
+    {
         const auto until = std::chrono::steady_clock::now() + backoff;
         while (!stop_ && std::chrono::steady_clock::now() < until)
             std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
