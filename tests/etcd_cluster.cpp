@@ -261,6 +261,7 @@ void EtcdCluster::start_member(int i)
 {
     if (running(i))
         return;
+    reap(i, SIGKILL);  // one that exited by itself
     spawn(i, false);
     wait_member_healthy(i, 15s);
 }
