@@ -513,9 +513,24 @@ TEST_F(FleetHosts, RestartedXdpdResumesAtTheLatestRevision)
     update_cleanup();
     wait_applied(good_rev_);
     expect_dropping(kPortB);
-    // The revision is in its state directory: the next start applies nothing again.
+    // The revision is in its state directory: the next start applies nothing again (the
+    // policy came back with the state directory's restore).
     EXPECT_NE(read_text(h.state_dir + "/fleet/applied").find(fmt::format("\"applied_revision\":{}", good_rev_)),
               std::string::npos);
+    stop_pid(h.xdpd, SIGTERM);
+    const size_t from = read_text(h.log).size();
+    start_xdpd(h);
+    update_cleanup();
+    std::string since;
+    for (int i = 0; i < 100 && since.find("answers; following") == std::string::npos; i++) {
+        std::this_thread::sleep_for(50ms);
+        since = read_text(h.log).substr(from);
+    }
+    std::this_thread::sleep_for(300ms);
+    since = read_text(h.log).substr(from);
+    EXPECT_NE(since.find(fmt::format("revision {} applied before this start", good_rev_)), std::string::npos) << since;
+    EXPECT_EQ(since.find(" applied ("), std::string::npos) << since;
+    expect_dropping(kPortB);
 }
 
 
