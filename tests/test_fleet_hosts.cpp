@@ -588,12 +588,25 @@ TEST_F(FleetBench, DISABLED_Converge)
         // One rule changed in the 10,000-rule policy (the file is still parsed whole).
         one_of_big.push_back(converge_ms(policy_text(i % 2 ? kPortB : kPortA, 10000)));
     }
-    for (int i = 0; i < rounds; i++)
-        small.push_back(converge_ms(policy_text(i % 2 ? kPortA : kPortB, 1)));
+    uint16_t last = 0;
+    for (int i = 0; i < rounds; i++) {
+        last = i % 2 ? kPortA : kPortB;
+        small.push_back(converge_ms(policy_text(last, 1)));
+    }
     std::printf("converge, 8 hosts, 10,000-rule policy replaced: %s\n", figures(big).c_str());
     std::printf("converge, 8 hosts, 1 rule changed in the 10,000-rule policy: %s\n", figures(one_of_big).c_str());
     std::printf("converge, 8 hosts, 1-rule policy changed: %s\n", figures(small).c_str());
-    expect_dropping(kPortA);  // the last one put: the figures are of a fleet that filters
+    expect_dropping(last);  // the figures are of a fleet that filters
+
+    // What each host's apply took, as xdpd logs it ("revision N applied (X ms)").
+    std::vector<double> apply;
+    for (auto& h : hosts_) {
+        std::istringstream log(read_text(h.log));
+        for (std::string line; std::getline(log, line);)
+            if (auto at = line.find(" applied ("); at != std::string::npos)
+                apply.push_back(std::atof(line.c_str() + at + 10));
+    }
+    std::printf("one host's apply (xdpctl apply as xdpd's child), every revision above: %s\n", figures(apply).c_str());
 
     const int idle_s = std::atoi(env_or_empty("FLEET_BENCH_IDLE_S")) ?: 30;
     std::vector<std::pair<uint64_t, uint64_t>> before;
