@@ -425,6 +425,8 @@ TEST(FleetConfig, FileKeysOptionsAndChecks)
     usage_error(checked("etcd = https://a:1\n"), "--etcd without --fleet");
     usage_error(checked("fleet = w\netcd = http://a:1\netcd-cacert = /c\n"), "need https://");
     usage_error(checked("fleet = w\netcd = https://a:1\netcd-cert = /c\n"), "go together");
+    usage_error([] { check_fleet_files(parse_daemon_config("etcd-key = /nonexistent/k\n", "f").fleet); },
+                "--etcd-key /nonexistent/k: No such file");
 }
 
 // ---- root: the fleet ---------------------------------------------------------------------

@@ -85,8 +85,9 @@ public:
 
     int run()
     {
+        const service::FleetConfig fleet = fleet_config();  // a bad setting stops xdpd before anything
         restore_at_startup();
-        start_fleet();
+        start_fleet(fleet);
         set_writer_wait(0);  // from here on the io_context must not wait for the lock (take_up_links)
         listen_on(listen_text(config_));
         wait_signal();
@@ -129,18 +130,27 @@ private:
         return {metrics::Exposition::content_type, std::move(s.text)};
     }
 
-    // After the restore (the fleet applies only revisions newer than the one it restored).
-    // The fleet's settings are read at start only: a SIGHUP does not move a host to another.
-    void start_fleet()
+    // The fleet's settings, checked (usage errors), the host id filled in.
+    service::FleetConfig fleet_config() const
     {
         service::FleetConfig c = service::merge_fleet_config(config_.fleet, opts_.fleet);
         service::check_fleet_config(c);
         if (c.fleet.empty())
-            return;
+            return c;
         if (c.host.empty())
             c.host = fleet::default_host_id();
         fleet::validate_fleet_name(c.fleet);
         fleet::validate_host_id(c.host);
+        service::check_fleet_files(c);
+        return c;
+    }
+
+    // After the restore (the fleet applies only a revision other than the one it restored).
+    // The fleet's settings are read at start only: a SIGHUP does not move a host to another.
+    void start_fleet(const service::FleetConfig& c)
+    {
+        if (c.fleet.empty())
+            return;
         if (std::any_of(c.etcd.begin(), c.etcd.end(), [](const auto& u) { return u.rfind("http://", 0) == 0; }))
             log(LogLevel::warning, "fleet {}: plain-HTTP etcd: anyone on the network can change this firewall "
                 "(use https:// with --etcd-cacert, --etcd-cert, --etcd-key)", c.fleet);

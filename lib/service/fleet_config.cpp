@@ -1,6 +1,9 @@
 #include "service/fleet_config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "util/error.h"
 
@@ -74,6 +77,13 @@ void check_fleet_config(const FleetConfig& c)
         fail_usage("--etcd-cacert/--etcd-cert/--etcd-key need https:// etcd URLs");
     if (c.cert.empty() != c.key.empty())
         fail_usage("--etcd-cert and --etcd-key go together (a client certificate and its key)");
+}
+
+void check_fleet_files(const FleetConfig& c)
+{
+    for (auto [opt, file] : {std::pair{"--etcd-cacert", &c.cacert}, {"--etcd-cert", &c.cert}, {"--etcd-key", &c.key}})
+        if (!file->empty() && access(file->c_str(), R_OK) != 0)
+            fail_usage("{} {}: {}", opt, *file, errno_str(errno));
 }
 
 }  // namespace xdpctl::service

@@ -27,5 +27,8 @@ void parse_etcd_urls(FleetConfig& c, const std::string& text);
 FleetConfig merge_fleet_config(const FleetConfig& file, const FleetConfig& cli);
 // A fleet needs etcd members and the reverse; TLS files only with https. Usage errors.
 void check_fleet_config(const FleetConfig& c);
+// The TLS files given can be read (a usage error naming the option and file otherwise): at
+// start, not at the first connection, so that a typo stops xdpd instead of a silent fleet.
+void check_fleet_files(const FleetConfig& c);
 
 }  // namespace xdpctl::service
