@@ -176,6 +176,7 @@ protected:
         gen_scope_ = std::make_unique<NetnsScope>(std::string(kGen));
         cluster_ = std::make_unique<EtcdCluster>(EtcdClusterOptions{3, "198.18.0.1", true});
         client_ = std::make_unique<fleet::EtcdClient>(cluster_->client_config());
+        first_member_ = cluster_->wait_leader();
         for (int n = 1; n <= kHosts; n++) {
             Host h;
             h.n = n;
@@ -207,8 +208,18 @@ protected:
         std::vector<std::string> a{env_or_empty("XDPD_BIN"), "--config", "/dev/null", "--state-dir", h.state_dir,
                                    "--metrics-listen", host_addr(h.n) + ":9469", "--fleet", kFleet,
                                    "--host", host_id(h.n)};
-        for (auto& s : cluster_->cli_args())
-            a.push_back(s);
+        auto etcd = cluster_->cli_args();
+        // The leader of the start first: the hosts' watches are on the member the leader case
+        // kills, so that it tests their fail-over too.
+        for (size_t i = 0; i + 1 < etcd.size(); i++)
+            if (etcd[i] == "--etcd") {
+                auto urls = cluster_->client_urls();
+                std::rotate(urls.begin(), urls.begin() + first_member_, urls.end());
+                etcd[i + 1].clear();
+                for (const auto& u : urls)
+                    etcd[i + 1] += (etcd[i + 1].empty() ? "" : ",") + u;
+            }
+        a.insert(a.end(), etcd.begin(), etcd.end());
         h.xdpd = spawn(h.in_host(a), h.log, SIGTERM);
     }
 
@@ -380,6 +391,7 @@ protected:
     static inline std::unique_ptr<EtcdCluster> cluster_;
     static inline std::unique_ptr<fleet::EtcdClient> client_;
     static inline std::vector<Host> hosts_;
+    static inline int first_member_ = 0;      // the member the hosts ask first
     static inline int64_t good_rev_ = 0;      // the revision every host has in force
     static inline uint16_t good_drop_ = 0;    // the port it drops
 };
@@ -465,6 +477,7 @@ TEST_F(FleetHosts, NextPutConvergesAfterTheLeaderIsKilled)
 {
     ASSERT_GT(good_rev_, 0);
     const int leader = cluster_->kill_leader();
+    EXPECT_EQ(leader, first_member_) << "the leader changed since the start: the hosts' watches were elsewhere";
     cluster_->wait_leader();
     good_rev_ = put_policy(policy_text(kPortB, 10000));
     good_drop_ = kPortB;
