@@ -328,8 +328,9 @@ protected:
     // ---- traffic -----------------------------------------------------------------------
 
     // kFrames UDP datagrams from the generator to each host's ports A and B; how many each
-    // host's sockets received.
-    static std::map<int, std::pair<int, int>> traffic()
+    // host's sockets received. Waits (up to 2 s) for every frame the policy should pass to
+    // arrive, then 100 ms more for any it should have dropped.
+    static std::map<int, std::pair<int, int>> traffic(uint16_t dropped)
     {
         std::map<int, std::pair<UniqueFd, UniqueFd>> socks;
         auto addr = [](int n, uint16_t port) {
@@ -356,22 +357,36 @@ protected:
                     sockaddr_in a = addr(n, port);
                     sendto(out.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
                 }
-        std::this_thread::sleep_for(200ms);
         std::map<int, std::pair<int, int>> got;
-        char buf[16];
-        for (auto& [n, s] : socks) {
-            while (recv(s.first.get(), buf, sizeof buf, 0) > 0)
-                got[n].first++;
-            while (recv(s.second.get(), buf, sizeof buf, 0) > 0)
-                got[n].second++;
-        }
+        auto drain = [&] {
+            char buf[16];
+            for (auto& [n, s] : socks) {
+                while (recv(s.first.get(), buf, sizeof buf, 0) > 0)
+                    got[n].first++;
+                while (recv(s.second.get(), buf, sizeof buf, 0) > 0)
+                    got[n].second++;
+            }
+        };
+        auto passed_all = [&] {
+            for (int n = 1; n <= kHosts; n++)
+                if ((dropped == kPortA ? got[n].second : got[n].first) < kFrames)
+                    return false;
+            return true;
+        };
+        const auto deadline = std::chrono::steady_clock::now() + 2s;
+        do {
+            std::this_thread::sleep_for(20ms);
+            drain();
+        } while (!passed_all() && std::chrono::steady_clock::now() < deadline);
+        std::this_thread::sleep_for(100ms);
+        drain();
         return got;
     }
 
     // Every host drops UDP to `dropped` and passes the other test port: real frames.
     static void expect_dropping(uint16_t dropped)
     {
-        auto got = traffic();
+        auto got = traffic(dropped);
         for (int n = 1; n <= kHosts; n++) {
             const int a = got[n].first, b = got[n].second;
             EXPECT_EQ(a, dropped == kPortA ? 0 : kFrames) << host_id(n) << " port " << kPortA;
