@@ -92,13 +92,19 @@ void add_backend_options(CLI::App* c, BackendOpts& o)
 }
 
 // The backend as given; without --mac, its MAC from the -n namespace's neighbour table.
-BackendSpec backend_spec(const GlobalOptions& g, const BackendOpts& o)
+BackendSpec backend_spec(const GlobalOptions& g, const BackendOpts& o, bool lookup_mac = true)
 {
     BackendSpec b;
     b.addr = parse_ip(o.backend);
     b.weight = o.weight;
     if (!o.mac.empty()) {
         b.mac = parse_mac(o.mac);
+        return b;
+    }
+    if (!lookup_mac) {
+        // A stand-in (locally administered, unicast) that passes the checks a MAC meets: the
+        // host that applies the file looks the real one up.
+        b.mac = parse_mac("02:00:00:00:00:01");
         return b;
     }
     std::optional<MacAddr> m;
@@ -220,7 +226,8 @@ void trace(const GlobalOptions& g, const std::string& text, bool json)
 
 }  // namespace
 
-void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& args, LbConfig& config)
+void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& args, LbConfig& config,
+                        bool lookup_macs)
 {
     if (!args.empty() && args[0] != "vip" && args[0] != "backend")
         fail_usage("unknown statement 'lb {}' (expected 'lb vip' or 'lb backend')", args[0]);
@@ -251,7 +258,7 @@ void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& 
         VipSpec v = parse_vip(bo.vip);
         if (!config.has_vip(v))  // before asking the neighbour table about the backend
             fail_usage("no VIP {} before this line (an 'lb vip' line must come first)", format_vip(v));
-        config.add_backend(v, backend_spec(g, bo));
+        config.add_backend(v, backend_spec(g, bo, lookup_macs));
     }
 }
 

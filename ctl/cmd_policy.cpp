@@ -11,6 +11,7 @@
 #include "policy/iif_resolve.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
+#include "util/input_file.h"
 #include "policy_json.h"
 
 namespace xdpctl::ctl {
@@ -62,17 +63,17 @@ std::vector<std::string> policy_diff(const Policy& from, const Policy& to)
     return out;
 }
 
-// Rules the file adds or changes must be able to match (their addresses share a family) and
-// name interfaces that exist (or say --iif-pending); a rule kept as it is may name one that
-// went since, as it did before the apply.
-void check_new_rules(const Policy& cur, const Policy& next, const std::string& file)
+}  // namespace
+
+// A rule kept as it is may name an interface that went since, as it did before the apply.
+void check_new_rules(const Policy& cur, const Policy& next, const std::string& file, bool check_iifs)
 {
     for (const Rule& r : next.rules) {
         if (r.id && std::find(cur.rules.begin(), cur.rules.end(), r) != cur.rules.end())
             continue;
         try {
             check_rule_can_match(next, r);
-            if (!r.iif.empty())
+            if (check_iifs && !r.iif.empty())
                 require_iif_exists(r);
         } catch (const Error& e) {
             fail_usage("{}: rule '{}': {}", file, format_rule(r), e.what());
@@ -80,7 +81,17 @@ void check_new_rules(const Policy& cur, const Policy& next, const std::string& f
     }
 }
 
-}  // namespace
+ApplyFile parse_apply_text(const GlobalOptions& g, const std::string& text, const std::string& file,
+                           bool lookup_macs)
+{
+    ApplyFile f;
+    f.policy = parse_policy_text(text, file, {{"lb", [&](const std::vector<std::string>& args) {
+                                                   parse_lb_statement(g, args, f.lb, lookup_macs);
+                                               }}});
+    for (Rule& r : f.policy.rules)
+        bind_iif_netns(r, g.netns);
+    return f;
+}
 
 void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
 {
@@ -115,13 +126,9 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
     apply->callback([&g, &run, ao] {
         run = [&g, ao] {
             // The whole file, filter and LB lines, before any change.
-            lb::LbConfig lb_next;
-            Policy next = parse_policy_file(
-                ao->file, {{"lb", [&](const std::vector<std::string>& args) {
-                               parse_lb_statement(g, args, lb_next);
-                           }}});
-            for (Rule& r : next.rules)
-                bind_iif_netns(r, g.netns);
+            ApplyFile f = parse_apply_text(g, read_input_file(ao->file, kRuleFile), ao->file);
+            Policy next = std::move(f.policy);
+            const lb::LbConfig lb_next = std::move(f.lb);
             // --dry-run changes nothing: a reader, which waits for no writer.
             const Access access = ao->dry_run ? Access::read : Access::write;
             PolicyStore store(access);

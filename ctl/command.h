@@ -10,6 +10,7 @@
 
 #include "attach/iface_ref.h"
 #include "lb/lb_config.h"
+#include "policy/rule.h"
 
 namespace xdpctl::ctl {
 
@@ -40,9 +41,27 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 void add_restore_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 
 // An apply file's `lb ...` line (the words after `lb`) into `config`: the options of
-// `lb vip add` and `lb backend add`. Throws a usage error naming the token.
+// `lb vip add` and `lb backend add`. Throws a usage error naming the token. Without
+// `lookup_macs` a backend without --mac keeps a zero MAC rather than this host's neighbour
+// table's (`fleet push`: each host looks it up in its own).
 void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& args,
-                        lb::LbConfig& config);
+                        lb::LbConfig& config, bool lookup_macs = true);
+
+// An apply file (the format `export` prints), filter and `lb` lines, read whole before
+// anything changes: a usage error naming FILE:LINE and the token otherwise.
+struct ApplyFile {
+    policy::Policy policy;
+    lb::LbConfig lb;
+};
+ApplyFile parse_apply_text(const GlobalOptions& g, const std::string& text, const std::string& file,
+                           bool lookup_macs = true);
+// Rules `next` adds or changes against `cur` must be able to match (their addresses share a
+// family) and, with `check_iifs`, name interfaces that exist (or say --iif-pending). A usage
+// error naming the file and the rule.
+void check_new_rules(const policy::Policy& cur, const policy::Policy& next, const std::string& file,
+                     bool check_iifs = true);
+// fleet push|status (docs/fleet.md)
+void add_fleet_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 
 // `rule add ARGS...`: the rule options go to the rule-file parser as they are.
 void rule_add(const GlobalOptions& g, const std::vector<std::string>& args);

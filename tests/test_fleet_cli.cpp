@@ -5,10 +5,14 @@
 #include <future>
 #include <thread>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "etcd_cluster.h"
 #include "fleet/etcd_client.h"
+#include "fleet/fleet_keys.h"
+#include "fleet/fleet_status.h"
+#include "netns_lab.h"
 
 namespace xdpctl::test {
 namespace {
@@ -216,6 +220,249 @@ TEST(EtcdClient, MemberCertificateIsVerified)
         EXPECT_EQ(e.kind(), EtcdError::Kind::Tls) << e.what();
         EXPECT_NE(std::string(e.what()).find("not trusted"), std::string::npos) << e.what();
     }
+}
+
+// ---- xdpctl fleet push|status ------------------------------------------------------------------
+
+const char* kGoodPolicy =
+    "default pass\n"
+    "set web 198.18.0.0/16 !198.18.5.0/24\n"
+    "rule --id 5 --src @web --proto udp --dport 9 --action drop\n"
+    "rule --id 6 --priority 10 --proto icmp --action count\n"
+    "# no --mac: each host looks the backend up in its own neighbour table\n"
+    "lb vip 198.19.0.1:80/tcp\n"
+    "lb backend 198.19.0.1:80/tcp 198.19.10.1\n";
+
+CmdResult fleet_cmd(const std::vector<std::string>& args, const std::vector<std::string>& etcd = cluster().cli_args())
+{
+    std::vector<std::string> argv = {xdpctl_bin(), "fleet"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), etcd.begin(), etcd.end());
+    return run_cmd(argv);
+}
+
+// The fleet's config key: its mod_revision and text (0, "" when absent).
+std::pair<int64_t, std::string> config_of(const std::string& fleet_name)
+{
+    EtcdClient c(cluster().client_config());
+    auto r = c.get(fleet::config_key(fleet_name));
+    return r.kvs.empty() ? std::pair<int64_t, std::string>{0, ""} : std::pair{r.kvs[0].mod_revision, r.kvs[0].value};
+}
+
+// A host's report, as xdpd writes it.
+void report(const std::string& fleet_name, const std::string& host, int64_t applied, int64_t tried,
+            const std::string& error = "", double age_s = 1)
+{
+    fleet::FleetStatus st{host, applied, tried, error,
+                          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() - age_s,
+                          "0.1.0"};
+    EtcdClient(cluster().client_config()).put(fleet::status_key(fleet_name, host), fleet::to_json_text(st));
+}
+
+TEST(FleetPush, ValidFilePrintsTheRevisionTheKeyHolds)
+{
+    const std::string file = write_temp_file(kGoodPolicy, "fleet-good");
+    CmdResult r = fleet_cmd({"push", "--fleet", "push-ok", file});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    const auto [rev, text] = config_of("push-ok");
+    EXPECT_EQ(r.out, fmt::format("{}\n", rev)) << r;
+    EXPECT_EQ(text, kGoodPolicy);  // the file as it is, comments too: each host parses it
+    EXPECT_EQ(r.err, "") << r;     // https: no warning
+
+    CmdResult j = fleet_cmd({"push", "--json", "--fleet", "push-ok", file});
+    ASSERT_EQ(j.exit_code, 0) << j;
+    auto doc = nlohmann::json::parse(j.out);
+    EXPECT_EQ(doc.at("revision").get<int64_t>(), config_of("push-ok").first);
+    EXPECT_GT(doc.at("revision").get<int64_t>(), rev);
+}
+
+TEST(FleetPush, BadLineIsRefusedAndNothingIsPut)
+{
+    const std::string good = write_temp_file(kGoodPolicy, "fleet-good");
+    ASSERT_EQ(fleet_cmd({"push", "--fleet", "push-bad", good}).exit_code, 0);
+    const auto before = config_of("push-bad");
+    struct Case {
+        std::string text, expect;
+    };
+    for (const Case& c : std::vector<Case>{
+             {"default pass\nrule --proto udp --dport 9 --action drop\nrule --dport 80 --bogus --action drop\n",
+              ":3: "},
+             {"default pass\nlb vip 198.19.0.1:80/tcp --mode sideways\n", ":2: "},
+             {"default pass\nlb backend 198.19.0.1:80/tcp 198.19.10.1\n", ":2: "},
+             // Parses, but apply refuses it: no such set; addresses of two families.
+             {"default pass\nrule --src @nosuch --action drop\n", "nosuch"},
+             {"default pass\nrule --src 198.18.0.0/16 --dst 2001:2::/48 --action drop\n", "2001:2::/48"},
+         }) {
+        const std::string file = write_temp_file(c.text, "fleet-bad");
+        CmdResult r = fleet_cmd({"push", "--fleet", "push-bad", file});
+        EXPECT_EQ(r.exit_code, 2) << r;
+        EXPECT_NE(r.err.find(file), std::string::npos) << r;
+        EXPECT_NE(r.err.find(c.expect), std::string::npos) << r;
+        EXPECT_EQ(r.out, "") << r;
+    }
+    CmdResult r = fleet_cmd({"push", "--fleet", "push-bad",
+                             write_temp_file("default pass\nrule --dport 80 --bogus --action drop\n", "fleet-bad")});
+    EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r;  // the token
+    EXPECT_EQ(config_of("push-bad"), before);                  // nothing put
+}
+
+TEST(FleetPush, UsageErrors)
+{
+    const std::string file = write_temp_file(kGoodPolicy, "fleet-good");
+    const std::string ca = cluster().ca_file(), cert = cluster().cert_file();
+    for (const auto& etcd : std::vector<std::vector<std::string>>{
+             {"--etcd", "ftp://127.0.0.1:2379"},
+             {"--etcd", "https://127.0.0.1:99999"},
+             {"--etcd", cluster().endpoints(), "--etcd-cacert", ca, "--etcd-cert", cert},  // no key
+             {"--etcd", "http://127.0.0.1:1", "--etcd-cacert", ca},                        // TLS files, no https
+         }) {
+        CmdResult r = fleet_cmd({"push", "--fleet", "f", file}, etcd);
+        EXPECT_EQ(r.exit_code, 2) << r;
+    }
+    CmdResult r = fleet_cmd({"push", "--fleet", "a/b", file});
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_NE(r.err.find("fleet name 'a/b'"), std::string::npos) << r;
+    r = fleet_cmd({"push", "--fleet", "f", "--wait", "-1", file});
+    EXPECT_EQ(r.exit_code, 2) << r;
+}
+
+TEST(FleetStatus, ListsEveryHostInSyncBehindOrRefused)
+{
+    const std::string name = "status-mix";
+    ASSERT_EQ(fleet_cmd({"push", "--fleet", name, write_temp_file(kGoodPolicy, "fleet-good")}).exit_code, 0);
+    const int64_t rev = config_of(name).first;
+    report(name, "host-sync", rev, rev, "", 3);
+    report(name, "host-behind", rev - 1, rev - 1, "", 120);
+    report(name, "host-refused", rev - 1, rev, "config@" + std::to_string(rev) + ":3: unknown option '--bogus'", 7200);
+
+    CmdResult r = fleet_cmd({"status", "--fleet", name, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("config_revision").get<int64_t>(), rev);
+    std::map<std::string, nlohmann::json> hosts;
+    for (const auto& h : j.at("hosts"))
+        hosts[h.at("host").get<std::string>()] = h;
+    ASSERT_EQ(hosts.size(), 3u) << r.out;
+    EXPECT_TRUE(hosts["host-sync"].at("in_sync").get<bool>());
+    EXPECT_EQ(hosts["host-sync"].at("applied_revision").get<int64_t>(), rev);
+    EXPECT_NEAR(hosts["host-sync"].at("age_s").get<double>(), 3, 2);
+    EXPECT_FALSE(hosts["host-behind"].at("in_sync").get<bool>());
+    EXPECT_EQ(hosts["host-behind"].at("applied_revision").get<int64_t>(), rev - 1);
+    EXPECT_FALSE(hosts["host-refused"].at("in_sync").get<bool>());
+    EXPECT_EQ(hosts["host-refused"].at("tried_revision").get<int64_t>(), rev);
+    EXPECT_NE(hosts["host-refused"].at("error").get<std::string>().find("--bogus"), std::string::npos);
+
+    r = fleet_cmd({"status", "--fleet", name});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    EXPECT_NE(r.out.find(fmt::format("fleet {}: config revision {}, 3 host(s), 1 in sync", name, rev)), std::string::npos)
+        << r.out;
+    auto line_of = [&](const std::string& host) {
+        size_t at = r.out.find("\n" + host + " ");
+        return at == std::string::npos ? std::string() : r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+    };
+    EXPECT_NE(line_of("host-sync").find(" yes "), std::string::npos) << r.out;
+    EXPECT_NE(line_of("host-sync").find(" 3s "), std::string::npos) << r.out;
+    EXPECT_NE(line_of("host-behind").find(" behind "), std::string::npos) << r.out;
+    EXPECT_NE(line_of("host-behind").find(" 2m "), std::string::npos) << r.out;
+    EXPECT_NE(line_of("host-refused").find(fmt::format("revision {} refused: config@{}:3: unknown option '--bogus'", rev, rev)),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(line_of("host-refused").find(" 2h "), std::string::npos) << r.out;
+}
+
+// `push --wait` against hosts the test plays: each answers the new revision once it is there.
+struct WaitRun {
+    std::future<CmdResult> cmd;
+    int64_t rev = 0;
+};
+WaitRun push_and_wait(const std::string& name, const std::string& wait_s)
+{
+    const int64_t old = config_of(name).first;
+    const std::string file = write_temp_file(kGoodPolicy, "fleet-good");
+    WaitRun w;
+    w.cmd = std::async(std::launch::async, [=] { return fleet_cmd({"push", "--fleet", name, "--wait", wait_s, file}); });
+    for (int i = 0; i < 100 && config_of(name).first == old; i++)
+        std::this_thread::sleep_for(50ms);
+    w.rev = config_of(name).first;
+    EXPECT_GT(w.rev, old);
+    return w;
+}
+
+TEST(FleetPush, WaitSucceedsOnceEveryHostApplied)
+{
+    const std::string name = "wait-ok";
+    report(name, "a", 0, 0);
+    report(name, "b", 0, 0);
+    WaitRun w = push_and_wait(name, "20");
+    std::this_thread::sleep_for(200ms);
+    report(name, "a", w.rev, w.rev);
+    EXPECT_EQ(w.cmd.wait_for(300ms), std::future_status::timeout) << "returned before host b applied it";
+    report(name, "b", w.rev, w.rev);
+    ASSERT_EQ(w.cmd.wait_for(5s), std::future_status::ready);
+    CmdResult r = w.cmd.get();
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_NE(r.out.find(fmt::format("{}\na: applied (revision {})\nb: applied (revision {})\n", w.rev, w.rev, w.rev)),
+              std::string::npos)
+        << r;
+}
+
+TEST(FleetPush, WaitFailsWhenAHostRefuses)
+{
+    const std::string name = "wait-refused";
+    report(name, "a", 0, 0);
+    report(name, "b", 0, 0);
+    WaitRun w = push_and_wait(name, "20");
+    report(name, "a", w.rev, w.rev);
+    report(name, "b", 0, w.rev, "config@" + std::to_string(w.rev) + ":2: no such set 'x'");
+    ASSERT_EQ(w.cmd.wait_for(5s), std::future_status::ready);
+    CmdResult r = w.cmd.get();
+    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_NE(r.out.find("a: applied"), std::string::npos) << r;
+    EXPECT_NE(r.out.find(fmt::format("b: refused: config@{}:2: no such set 'x' (revision 0 stays in force)", w.rev)),
+              std::string::npos)
+        << r;
+    EXPECT_NE(r.err.find("1 of 2 host(s) refused it, 0 did not apply it"), std::string::npos) << r;
+}
+
+TEST(FleetPush, WaitTimesOutOnAQuietHost)
+{
+    const std::string name = "wait-timeout";
+    report(name, "a", 0, 0);
+    report(name, "quiet", 0, 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    WaitRun w = push_and_wait(name, "1");
+    report(name, "a", w.rev, w.rev);
+    CmdResult r = w.cmd.get();
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_NE(r.out.find("quiet: not applied within 1 s (revision 0 in force)"), std::string::npos) << r;
+    EXPECT_NE(r.err.find("0 of 2 host(s) refused it, 1 did not apply it within 1 s"), std::string::npos) << r;
+    EXPECT_GE(took, 1s);
+    EXPECT_LT(took, 4s);
+}
+
+TEST(FleetCli, ClientWithoutCertificateIsRefusedByEtcd)
+{
+    CmdResult r = fleet_cmd({"status", "--fleet", "f"}, {"--etcd", cluster().endpoints(), "--etcd-cacert", cluster().ca_file()});
+    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_NE(r.err.find("client certificate"), std::string::npos) << r;
+    const std::string before = cluster().etcdctl({"get", "--print-value-only", fleet::config_key("nocert")});
+    r = fleet_cmd({"push", "--fleet", "nocert", write_temp_file(kGoodPolicy, "fleet-good")},
+                  {"--etcd", cluster().endpoints(), "--etcd-cacert", cluster().ca_file()});
+    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_EQ(cluster().etcdctl({"get", "--print-value-only", fleet::config_key("nocert")}), before);
+}
+
+TEST(FleetCli, PlainHttpWorksWithAWarning)
+{
+    EtcdCluster plain({.members = 1, .tls = false});
+    CmdResult r = fleet_cmd({"push", "--fleet", "plain", write_temp_file(kGoodPolicy, "fleet-good")}, plain.cli_args());
+    ASSERT_EQ(r.exit_code, 0) << r;
+    EXPECT_NE(r.err.find("warning: etcd over plain HTTP (" + plain.client_url(0) +
+                         "): anyone on the network can read the fleet's policy and change the firewall"),
+              std::string::npos)
+        << r;
+    EXPECT_EQ(plain.etcdctl({"get", "--print-value-only", fleet::config_key("plain")}), std::string(kGoodPolicy) + "\n");
 }
 
 }  // namespace

@@ -269,6 +269,15 @@ Policy PolicyStore::check(Policy next) const
     return next;
 }
 
+Policy PolicyStore::check_portable(Policy next)
+{
+    complete(next);
+    // Every --iif name as one not found (key 0): which ones exist is each host's to say.
+    prepare_commit(compile_policy(next, RuleIfindexResolver([](const Rule&) { return 0u; })), true);
+    check_stored_size(encode_policy(next).size());
+    return next;
+}
+
 Policy PolicyStore::commit(Policy next)
 {
     CommitTrace trace;

@@ -52,6 +52,10 @@ public:
     // Every check commit runs before it changes anything (ids, limits, compiling, the
     // stored size), changing nothing: what `apply --dry-run` runs.
     Policy check(Policy next) const;
+    // The checks of check() that do not depend on this host (its interfaces, the programs
+    // loaded here, its maps): what `xdpctl fleet push` runs before it hands a file to every
+    // host of a fleet, each of which runs check() itself. Needs no privileges.
+    static Policy check_portable(Policy next);
     // Counters by rule id, summed over CPUs.
     std::map<uint32_t, RuleCounters> counters() const;
     uint64_t commits() const;
