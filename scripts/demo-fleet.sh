@@ -52,6 +52,12 @@ on_host() {
   shift
   nsenter -t "${HOLDER[$h]}" -m -n -- "$@"
 }
+# The same in the background, $! its pid (nsenter execs the command: $! is the command).
+bg_on_host() {
+  local h=$1
+  shift
+  nsenter -t "${HOLDER[$h]}" -m -n -- "$@" &
+}
 
 # shellcheck disable=SC2317  # reached through the traps below
 cleanup() {
@@ -83,22 +89,30 @@ trap 'exit 143' TERM
 # UDP to each host's ports 7001 and 7002 (3 datagrams each), then each host's socket count:
 # what the policy in force there let through.
 traffic() {
-  local h i=0 n
+  local h i=0 n rx=()
   for h in "${HOSTS[@]}"; do
     i=$((i + 1))
     for port in 7001 7002; do
-      on_host "$h" timeout 1 python3 -c '
+      bg_on_host "$h" timeout 5 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.5)
+open(sys.argv[3], "w").close()
 n = 0
 try:
     while True: s.recv(16); n += 1
 except Exception: pass
-print(n)' "198.18.$i.2" "$port" >"$TMP/got-$h-$port" &
+print(n)' "198.18.$i.2" "$port" "$TMP/bound-$h-$port" >"$TMP/got-$h-$port"
+      rx+=($!)
     done
   done
-  sleep 0.2
+  # Every receiver bound before the first datagram.
+  for h in "${HOSTS[@]}"; do
+    for port in 7001 7002; do
+      for _ in $(seq 100); do [ -e "$TMP/bound-$h-$port" ] && break; sleep 0.05; done
+      rm -f "$TMP/bound-$h-$port"
+    done
+  done
   i=0
   for h in "${HOSTS[@]}"; do
     i=$((i + 1))
@@ -106,7 +120,7 @@ print(n)' "198.18.$i.2" "$port" >"$TMP/got-$h-$port" &
       for n in 1 2 3; do ip netns exec "$NET" bash -c "echo x >/dev/udp/198.18.$i.2/$port"; done
     done
   done
-  wait
+  wait "${rx[@]}" || true
   for h in "${HOSTS[@]}"; do
     info "$h: port 7001 got $(cat "$TMP/got-$h-7001")/3, port 7002 got $(cat "$TMP/got-$h-7002")/3"
   done
@@ -164,8 +178,8 @@ done
 for h in "${HOSTS[@]}"; do
   for _ in $(seq 100); do [ -e "$TMP/$h/ready" ] && break; sleep 0.05; done
   on_host "$h" "$XDPCTL" --state-dir "$TMP/$h/state" load eth0 >/dev/null
-  on_host "$h" "$XDPD" --config /dev/null --state-dir "$TMP/$h/state" --metrics-listen 127.0.0.1:9469 \
-    --etcd "$ETCD" --fleet "$FLEET" --host "$h" >"$TMP/$h/xdpd.log" 2>&1 &
+  bg_on_host "$h" "$XDPD" --config /dev/null --state-dir "$TMP/$h/state" --metrics-listen 127.0.0.1:9469 \
+    --etcd "$ETCD" --fleet "$FLEET" --host "$h" >"$TMP/$h/xdpd.log" 2>&1
   XDPD_PID[$h]=$!
 done
 show "xdpd --state-dir DIR --etcd $ETCD --fleet $FLEET --host h1    (h2, h3 the same)"
