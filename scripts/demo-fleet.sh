@@ -89,7 +89,7 @@ trap 'exit 143' TERM
 # UDP to each host's ports 7001 and 7002 (3 datagrams each), then each host's socket count:
 # what the policy in force there let through.
 traffic() {
-  local h i=0 n rx=()
+  local h i=0 rx=()
   for h in "${HOSTS[@]}"; do
     i=$((i + 1))
     for port in 7001 7002; do
@@ -117,7 +117,7 @@ print(n)' "198.18.$i.2" "$port" "$TMP/bound-$h-$port" >"$TMP/got-$h-$port"
   for h in "${HOSTS[@]}"; do
     i=$((i + 1))
     for port in 7001 7002; do
-      for n in 1 2 3; do ip netns exec "$NET" bash -c "echo x >/dev/udp/198.18.$i.2/$port"; done
+      for _ in 1 2 3; do ip netns exec "$NET" bash -c "echo x >/dev/udp/198.18.$i.2/$port"; done
     done
   done
   wait "${rx[@]}" || true
@@ -169,7 +169,7 @@ ip netns exec "$NET" etcdctl --endpoints "$ETCD" endpoint health
 # ---------------------------------------------------------------------------------------------
 section "Each host: its own bpffs and state directory, xdpctl on eth0, xdpd --fleet $FLEET"
 for h in "${HOSTS[@]}"; do
-  mkdir -m 700 -p "$TMP/$h/state"
+  mkdir "$TMP/$h" && mkdir -m 700 "$TMP/$h/state"
   # A process holding the host's mount namespace: bpffs (and /run, so its own writer lock).
   ip netns exec "$P-$h" sh -c "mount -t bpf bpf /sys/fs/bpf && mount -t tmpfs tmpfs /run && \
     touch $TMP/$h/ready && exec sleep 600" &
