@@ -96,11 +96,11 @@ traffic() {
       bg_on_host "$h" timeout 5 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(0.5)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(2)
 open(sys.argv[3], "w").close()
 n = 0
 try:
-    while True: s.recv(16); n += 1
+    while True: s.recv(16); n += 1; s.settimeout(0.3)
 except Exception: pass
 print(n)' "198.18.$i.2" "$port" "$TMP/bound-$h-$port" >"$TMP/got-$h-$port"
       rx+=($!)
@@ -113,13 +113,12 @@ print(n)' "198.18.$i.2" "$port" "$TMP/bound-$h-$port" >"$TMP/got-$h-$port"
       rm -f "$TMP/bound-$h-$port"
     done
   done
-  i=0
-  for h in "${HOSTS[@]}"; do
-    i=$((i + 1))
-    for port in 7001 7002; do
-      for _ in 1 2 3; do ip netns exec "$NET" bash -c "echo x >/dev/udp/198.18.$i.2/$port"; done
-    done
-  done
+  ip netns exec "$NET" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(1, int(sys.argv[1]) + 1):
+    for port in (7001, 7002):
+        for _ in range(3): s.sendto(b"x", ("198.18.%d.2" % i, port))' "${#HOSTS[@]}"
   wait "${rx[@]}" || true
   for h in "${HOSTS[@]}"; do
     info "$h: port 7001 got $(cat "$TMP/got-$h-7001")/3, port 7002 got $(cat "$TMP/got-$h-7002")/3"
