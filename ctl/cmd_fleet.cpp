@@ -172,7 +172,18 @@ int push(const GlobalOptions& g, const PushOpts& o)
     std::map<std::string, HostRow> before;
     if (o.wait_s >= 0)
         before = read_hosts(c, o.etcd.fleet);
-    const int64_t rev = c.put(fleet::config_key(o.etcd.fleet), text);
+    int64_t rev = 0;
+    try {
+        rev = c.put(fleet::config_key(o.etcd.fleet), text);
+    } catch (const fleet::EtcdError& e) {
+        const std::string what = e.what();
+        if (e.kind() == fleet::EtcdError::Kind::Http &&
+            (what.find("larger than max") != std::string::npos || what.find("too large") != std::string::npos))
+            fail("{}: {} bytes, more than etcd takes in one request: its --max-request-bytes (1.5 MiB by "
+                 "default) must be larger ({})",
+                 o.file, text.size(), what);
+        throw;
+    }
     const bool json = o.json || g.pretty;
     if (o.wait_s < 0) {
         if (json)
@@ -333,14 +344,14 @@ void add_fleet_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                          "it; exit 1 if one refused it or did not answer")
         ->check(CLI::Range(0.0, 3600.0))
         ->type_name("SECONDS");
-    push_cmd->add_flag("-j,--json", po->json, "JSON output (keys in docs/fleet.md)");
+    push_cmd->add_flag("-j,--json", po->json, "JSON output (keys in docs/cli.md)");
     push_cmd->callback([&g, &run, po] { run = [&g, po] { return push(g, *po); }; });
 
     auto so = std::make_shared<StatusOpts>();
     auto* status_cmd = fleet->add_subcommand("status", "Every host of the fleet: applied revision, in sync or not, "
                                                        "last error, age of its report");
     add_etcd_options(status_cmd, so->etcd);
-    status_cmd->add_flag("-j,--json", so->json, "JSON output (keys in docs/fleet.md)");
+    status_cmd->add_flag("-j,--json", so->json, "JSON output (keys in docs/cli.md)");
     status_cmd->callback([&g, &run, so] { run = [&g, so] { return status(g, *so); }; });
 }
 

@@ -1,10 +1,8 @@
 #include "etcd_cluster.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,7 +18,6 @@
 
 #include "netns_lab.h"
 
-extern char** environ;
 
 namespace xdpctl::test {
 
@@ -208,29 +205,7 @@ void EtcdCluster::spawn(int i, bool new_cluster)
                                      std::string("--peer-client-cert-auth")})
             argv.push_back(a);
     }
-    std::vector<char*> args;
-    for (auto& a : argv)
-        args.push_back(a.data());
-    args.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, m.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    int rc = posix_spawn(&m.pid, args[0], &fa, &attr, args.data(), environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        m.pid = -1;
-        throw std::runtime_error(fmt::format("cannot run etcd: {}", strerror(rc)));
-    }
+    m.pid = spawn_logged(argv, m.log_file, {}, true);  // a restart's log after the first run's
     update_emergency_cleanup();
 }
 

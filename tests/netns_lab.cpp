@@ -174,6 +174,42 @@ CmdResult run_cmd(const std::vector<std::string>& argv, std::chrono::millisecond
     return r;
 }
 
+pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log_file,
+                   const std::vector<std::string>& extra_env, bool append)
+{
+    std::vector<char*> args;
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    std::vector<std::string> env_s(extra_env);
+    for (char** e = environ; *e; e++)
+        env_s.emplace_back(*e);
+    std::vector<char*> env;
+    for (auto& e : env_s)
+        env.push_back(e.data());
+    env.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
+                                     0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    // The child starts with no signal blocked, whatever the calling thread blocks.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    pid_t pid = -1;
+    const int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), env.data());
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], strerror(rc)));
+    return pid;
+}
+
 std::string run_ok(const std::vector<std::string>& argv)
 {
     CmdResult r = run_cmd(argv);

@@ -50,6 +50,12 @@ CmdResult run_cmd(const std::vector<std::string>& argv,
 // Same, for setup steps whose failure makes the test meaningless: throws with the output.
 std::string run_ok(const std::vector<std::string>& argv);
 
+// Starts argv[0] (searched in PATH) in the background, stdin from /dev/null, stdout and
+// stderr into `log_file` (truncated, or appended to), `extra_env` ("K=V") before the
+// environment. Returns its pid; throws when it cannot start. The caller kills and reaps it.
+pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log_file,
+                   const std::vector<std::string>& extra_env = {}, bool append = false);
+
 // A shell command that undoes a test's setup (deletes its namespaces), run if the test is
 // killed by SIGTERM, SIGINT, SIGHUP or SIGPIPE before it could clean up itself. Returns the
 // slot to release once the test has cleaned up, or -1 when all are taken.

@@ -306,6 +306,19 @@ TEST(FleetPush, BadLineIsRefusedAndNothingIsPut)
     EXPECT_EQ(config_of("push-bad"), before);                  // nothing put
 }
 
+TEST(FleetPush, FileOverEtcdsRequestLimitSaysSo)
+{
+    std::string text = "default pass\n";
+    for (int i = 0; i < 100000; i++)
+        text += fmt::format("set big 10.{}.{}.{}/32\n", i >> 16, (i >> 8) & 255, i & 255);
+    text += "rule --src @big --action drop\n";
+    ASSERT_GT(text.size(), 2u << 20);
+    CmdResult r = fleet_cmd({"push", "--fleet", "too-big", write_temp_file(text, "fleet-big")});
+    EXPECT_EQ(r.exit_code, 1) << r;
+    EXPECT_NE(r.err.find("more than etcd takes in one request: its --max-request-bytes"), std::string::npos) << r;
+    EXPECT_EQ(config_of("too-big").first, 0);
+}
+
 TEST(FleetPush, UsageErrors)
 {
     const std::string file = write_temp_file(kGoodPolicy, "fleet-good");

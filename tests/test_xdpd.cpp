@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -33,7 +32,6 @@
 #include "service/listen_address.h"
 #include "util/unique_fd.h"
 
-extern char** environ;
 
 namespace xdpctl::test {
 namespace {
@@ -78,26 +76,7 @@ public:
                  const std::vector<std::string>& extra_env = {})
         : log_(fmt::format("/tmp/xdpctl-test-{}-{}.log", tag, getpid()))
     {
-        std::vector<char*> args;
-        for (const auto& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        std::vector<std::string> env_s(extra_env);
-        for (char** e = environ; *e; e++)
-            env_s.emplace_back(*e);
-        std::vector<char*> env;
-        for (auto& e : env_s)
-            env.push_back(e.data());
-        env.push_back(nullptr);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_adddup2(&fa, 1, 2);
-        int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), env.data());
-        posix_spawn_file_actions_destroy(&fa);
-        if (rc != 0)
-            throw std::runtime_error(fmt::format("cannot start {}: {}", argv[0], strerror(rc)));
+        pid_ = spawn_logged(argv, log_, extra_env);
         // Killed too when meson's time limit kills the test before the destructor runs.
         emergency_slot_ = register_emergency_cleanup(fmt::format("kill -9 {} 2>/dev/null", pid_));
     }

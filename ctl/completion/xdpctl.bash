@@ -31,7 +31,7 @@ _xdpctl()
     fi
 
     local global_opts="-h --help -n --netns -p --pretty --wait --state-dir"
-    local commands="load unload status stats version rule set policy apply export explain lb restore"
+    local commands="load unload status stats version rule set policy apply export explain lb restore fleet"
 
     # Walk the words before the cursor: global options (and their values), then up to three
     # command words (e.g. lb backend add); the rest are arguments.
@@ -42,14 +42,15 @@ _xdpctl()
         case $w in
             -n | --netns | --wait | --state-dir | --hook | --mode | --tc-mode | --malformed | \
             --lb-conntrack | --next | --interval | --count | --weight | --mac | --ipip-source | \
-            --hash | --table-size | --pcap | -i | --iface | --dir)
+            --hash | --table-size | --pcap | -i | --iface | --dir | --etcd | --fleet | --etcd-cacert | \
+            --etcd-cert | --etcd-key)
                 ((i++)); continue ;;
         esac
         if ((${#cmd[@]} == 0)); then
             [[ $w == -* ]] && continue
             cmd=("$w")
         elif [[ ${cmd[0]} == rule || ${cmd[0]} == set || ${cmd[0]} == policy ||
-                ${cmd[0]} == lb ]] && ((${#cmd[@]} == 1)) && [[ $w != -* ]]; then
+                ${cmd[0]} == lb || ${cmd[0]} == fleet ]] && ((${#cmd[@]} == 1)) && [[ $w != -* ]]; then
             cmd+=("$w")
         elif [[ ${cmd[0]} == lb && ${cmd[1]} =~ ^(vip|backend|decap)$ ]] &&
              ((${#cmd[@]} == 2)) && [[ $w != -* ]]; then
@@ -66,8 +67,12 @@ _xdpctl()
         --state-dir)
             COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --wait | --id | --priority | --sport | --dport | --vlan | --burst | --interval | --count | \
-        --lb-conntrack | --weight | --mac | --table-size | --ipip-source | --src | --dst)
+        --lb-conntrack | --weight | --mac | --table-size | --ipip-source | --src | --dst | --etcd | \
+        --fleet)
             return ;;
+        --etcd-cacert | --etcd-cert | --etcd-key)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --hook) COMPREPLY=($(compgen -W "xdp tc both" -- "$cur")); return ;;
         --mode)
             if [[ ${cmd[0]} == lb ]]; then
@@ -154,6 +159,13 @@ _xdpctl()
                         attach | detach) ((nargs == 0)) && ifaces=1 ;;
                     esac ;;
                 list | trace) opts="-j --json" ;;
+            esac ;;
+        fleet)
+            local etcd_opts="--etcd --fleet --etcd-cacert --etcd-cert --etcd-key -j --json"
+            case ${cmd[1]} in
+                "") words_here="push status" ;;
+                push) opts="$etcd_opts --wait"; ((nargs == 0)) && files=1 ;;
+                status) opts="$etcd_opts" ;;
             esac ;;
     esac
 

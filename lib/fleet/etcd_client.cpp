@@ -350,9 +350,9 @@ void EtcdClient::watch(const std::string& key, int64_t start_revision,
     bool done = false;
     for (;;) {
         // One member's stream at a time; when it breaks, the next member from `next` on.
-        d.with_member([&](EtcdConnection&) {
-            // A stream owns its connection: the kept one stays for requests.
-            EtcdConnection c(d.endpoints[d.current], d.tls, d.cfg.timeout);
+        // The stream takes the kept connection (a client does one thing at a time); the next
+        // request after it connects again.
+        d.with_member([&](EtcdConnection& c) {
             const json create = {{"create_request", {{"key", b64_encode(key)}, {"start_revision", next}}}};
             JsonObjectSplitter split;
             std::string error_body;
