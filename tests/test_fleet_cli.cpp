@@ -192,6 +192,36 @@ TEST(EtcdClient, WatchFollowsToAnotherMember)
     EXPECT_EQ(events[1].kv.value, "two");
 }
 
+TEST(EtcdClient, MemberWithoutQuorumIsLeftForTheNext)
+{
+    EtcdCluster& cl = cluster();
+    RestartMembers restart;
+    fleet::EtcdConfig one = cl.client_config(1500ms);
+    one.endpoints = {cl.client_url(0)};
+    EtcdClient c(one);
+    const int64_t from = c.put("/t/quorum", "x") + 1;
+    cl.stop_member(1);
+    cl.stop_member(2);
+    // A watch there would wait for ever for events no leader commits: etcd refuses or cancels
+    // it (the client asks for a leader), and the member counts as one that does not answer.
+    std::atomic<bool> stop{false};
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        c.watch("/t/quorum", from, [](const EtcdWatchEvent&) { return true; }, stop);
+        FAIL() << "a watch on a member without a leader returned";
+    } catch (const EtcdError& e) {
+        EXPECT_EQ(e.kind(), EtcdError::Kind::Unreachable) << e.what();
+        EXPECT_NE(std::string(e.what()).find("no leader"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    try {
+        c.put("/t/quorum", "y");
+        FAIL() << "a put without a quorum succeeded";
+    } catch (const EtcdError& e) {
+        EXPECT_EQ(e.kind(), EtcdError::Kind::Unreachable) << e.what();
+    }
+}
+
 TEST(EtcdClient, ClientWithoutCertificateIsRefused)
 {
     fleet::EtcdConfig cfg = cluster().client_config();

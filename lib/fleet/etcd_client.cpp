@@ -145,14 +145,18 @@ json parse_json(const std::string& text, const std::string& url)
 // timed out waiting for one, stopping): the next member may serve the request.
 bool member_unavailable(const json& err)
 {
-    const int64_t code = i64(err, "code");
+    const int64_t code = err.contains("grpc_code") ? i64(err, "grpc_code") : i64(err, "code");
     const std::string m = str(err, "message") + str(err, "error");
     return code == 14 /* Unavailable */ || code == 4 /* DeadlineExceeded */ || m.find("no leader") != std::string::npos ||
            m.find("leader changed") != std::string::npos || m.find("stopped") != std::string::npos;
 }
 
-void throw_etcd_error(const json& err, const std::string& what)
+void throw_etcd_error(const json& body, const std::string& what)
 {
+    // {"error": "...", "message": "...", "code": N} for a request; a stream's, and a stream
+    // refused before it began: {"error": {"grpc_code": N, "message": "...", ...}}.
+    auto nested = body.find("error");
+    const json& err = nested != body.end() && nested->is_object() ? *nested : body;
     std::string msg = str(err, "error").empty() ? str(err, "message") : str(err, "error");
     const std::string text = fmt::format("{}: {}", what, msg.empty() ? err.dump() : msg);
     if (member_unavailable(err))
@@ -362,9 +366,8 @@ void EtcdClient::watch(const std::string& key, int64_t start_revision,
                     if (!more)
                         return;
                     json j = parse_json(text, d.last_url);
-                    if (auto err = j.find("error"); err != j.end())
-                        throw_etcd_error(err->is_object() ? *err : json{{"message", err->dump()}},
-                                         d.last_url + ": watch");
+                    if (j.contains("error"))
+                        throw_etcd_error(j, d.last_url + ": watch");
                     const json& res = j.contains("result") ? j["result"] : j;
                     if (const int64_t compacted = i64(res, "compact_revision"); compacted > 0)
                         throw EtcdError(Kind::Compacted,
