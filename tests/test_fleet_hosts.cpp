@@ -561,6 +561,21 @@ TEST_F(FleetHosts, RestartedXdpdResumesAtTheLatestRevision)
     EXPECT_NE(since.find(fmt::format("revision {} applied before this start", good_rev_)), std::string::npos) << since;
     EXPECT_EQ(since.find(" applied ("), std::string::npos) << since;
     expect_dropping(kPortB);
+
+    // A state directory that cannot be restored: the revision it names is not trusted to be in
+    // force, the key is applied again.
+    stop_pid(h.xdpd, SIGTERM);
+    std::ofstream(h.state_dir + "/manifest") << "{damaged";
+    const size_t from2 = read_text(h.log).size();
+    start_xdpd(h);
+    update_cleanup();
+    for (int i = 0; i < 200 && since.find(fmt::format("revision {} applied (", good_rev_)) == std::string::npos; i++) {
+        std::this_thread::sleep_for(50ms);
+        since = read_text(h.log).substr(from2);
+    }
+    EXPECT_NE(since.find("the state directory was not restored"), std::string::npos) << since;
+    EXPECT_NE(since.find(fmt::format("revision {} applied (", good_rev_)), std::string::npos) << since;
+    expect_dropping(kPortB);
 }
 
 

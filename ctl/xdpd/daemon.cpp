@@ -159,7 +159,8 @@ private:
             members += (members.empty() ? "" : ",") + u;
         log(LogLevel::info, "fleet {}: host {}, etcd {}", c.fleet, c.host, members);
         fleet_ = std::make_unique<fleet::FleetFollower>(
-            io_, fleet::FollowerOptions{c, state::state_dir(), fleet::find_xdpctl_binary(), XDPCTL_VERSION});
+            io_, fleet::FollowerOptions{c, state::state_dir(), fleet::find_xdpctl_binary(), XDPCTL_VERSION,
+                                        restore_failed_});
         fleet_->start();
     }
 
@@ -187,6 +188,8 @@ private:
         notify_systemd("RELOADING=1");
         try {
             DaemonConfig next = read_daemon_config(opts_.config_path, opts_.config_given);
+            if (!(next.fleet == config_.fleet))
+                log(LogLevel::warning, "SIGHUP: the fleet settings are read at start only: restart xdpd for them");
             if (listen_text(next) != listen_text(config_))
                 listen_on(listen_text(next));
             server_.set_options(http_options(next));
@@ -243,6 +246,7 @@ private:
             recorded_missing_ = log_restore(state::restore_state(state::StateDir(state::state_dir())));
         } catch (const std::exception& e) {
             log(LogLevel::error, "restore: {}", e.what());
+            restore_failed_ = true;
         }
     }
 
@@ -299,6 +303,7 @@ private:
     bool link_check_pending_ = false;
     bool recorded_missing_ = false;  // restore skipped a recorded interface that may appear
     std::unique_ptr<fleet::FleetFollower> fleet_;
+    bool restore_failed_ = false;  // the fleet's applied revision is then not in force
 };
 
 }  // namespace

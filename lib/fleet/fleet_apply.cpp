@@ -118,7 +118,12 @@ ApplyOutcome apply_config_text(const std::string& xdpctl_bin, const std::string&
     if (err.rfind("xdpctl: ", 0) == 0)
         err.erase(0, 8);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return {ApplyOutcome::Kind::applied, ""};
+        return {ApplyOutcome::Kind::applied, err};
+    // The commit stands, only its record failed (lib/state/state_record.cpp's words): in force,
+    // and applying it again would not record it either.
+    if (WIFEXITED(status) && WEXITSTATUS(status) == int(ExitCode::runtime) &&
+        err.find("is in force, but the state directory was not updated") != std::string::npos)
+        return {ApplyOutcome::Kind::applied, err};
     if (WIFEXITED(status) && WEXITSTATUS(status) == int(ExitCode::usage))
         return {ApplyOutcome::Kind::refused, err};
     if (err.empty())

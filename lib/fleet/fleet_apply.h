@@ -11,7 +11,9 @@ namespace xdpctl::fleet {
 
 struct ApplyOutcome {
     enum class Kind { applied, refused, failed } kind;  // refused: the file's fault (exit 2)
-    std::string error;  // xdpctl's message, the file named as `source`
+    // xdpctl's message, the file named as `source`; with `applied`, its warnings (the state
+    // directory not updated: the policy is in force all the same).
+    std::string error;
 };
 
 // The xdpctl next to this executable (build tree: ctl/xdpctl next to ctl/xdpd/; installed:

@@ -86,6 +86,11 @@ public:
         status_.host = o.config.host;
         status_.version = o.version;
         status_.applied_revision = status_.tried_revision = read_applied(o.state_dir, o.config.fleet);
+        if (o.reapply && status_.applied_revision) {
+            log(LogLevel::warning, "fleet {}: the state directory was not restored: revision {} is applied again",
+                o.config.fleet, status_.applied_revision);
+            status_.applied_revision = status_.tried_revision = 0;
+        }
         view_.applied_revision = view_.tried_revision = status_.applied_revision;
         if (status_.applied_revision)
             log(LogLevel::info, "fleet {}: revision {} applied before this start (state directory {})",
@@ -178,6 +183,8 @@ private:
                     e.what(), rev);
             }
             log(LogLevel::info, "fleet {}: revision {} applied ({:.0f} ms)", o_.config.fleet, rev, ms);
+            if (!out.error.empty())
+                log(LogLevel::warning, "fleet {}: revision {}: {}", o_.config.fleet, rev, out.error);
         } else {
             status_.error = out.error;
             log(LogLevel::error, "fleet {}: revision {} refused, revision {} stays in force: {}", o_.config.fleet,

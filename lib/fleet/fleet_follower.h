@@ -37,6 +37,8 @@ struct FollowerOptions {
     std::string state_dir;        // "" = no durable resume
     std::string xdpctl_bin;       // find_xdpctl_binary()
     std::string version;          // reported in the status
+    bool reapply = false;         // the state directory's restore failed: apply the key even
+                                  // if its revision is the one recorded as applied
 };
 
 class FleetFollower {
