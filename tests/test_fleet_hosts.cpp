@@ -269,9 +269,20 @@ protected:
 
     // ---- etcd --------------------------------------------------------------------------
 
+    // The put, tried again for up to 5 s while the cluster elects a leader (a member answers
+    // "no leader" or "leader changed" then, as to any client): the operator's retry.
     static int64_t put_policy(const std::string& text)
     {
-        return client_->put(fleet::config_key(kFleet), text);
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        for (;;) {
+            try {
+                return client_->put(fleet::config_key(kFleet), text);
+            } catch (const fleet::EtcdError& e) {
+                if (std::chrono::steady_clock::now() > deadline)
+                    throw;
+                std::this_thread::sleep_for(100ms);
+            }
+        }
     }
 
     static std::map<std::string, fleet::FleetStatus> statuses()
