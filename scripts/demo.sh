@@ -5,6 +5,7 @@
 #
 #   bash scripts/demo.sh        (as root)
 #   bash scripts/demo.sh lb     the load balancer instead (scripts/demo-lb.sh)
+#   bash scripts/demo.sh fleet  one policy for three hosts through etcd (scripts/demo-fleet.sh)
 #
 # BUILD_DIR (default build) and LAB_PREFIX (default xdpctl-lab, see scripts/lab.sh) can be
 # overridden. Runs scripts/setup.sh only when something it needs is missing.
@@ -17,6 +18,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 if [ "${1:-}" = lb ]; then
   exec bash "$REPO/scripts/demo-lb.sh"
+fi
+if [ "${1:-}" = fleet ]; then
+  exec bash "$REPO/scripts/demo-fleet.sh"
 fi
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -241,6 +241,15 @@ void EtcdCluster::start_member(int i)
     wait_member_healthy(i, 15s);
 }
 
+void EtcdCluster::start_members(const std::vector<int>& which)
+{
+    for (int i : which)
+        if (!running(i))
+            spawn(i, false);
+    for (int i : which)
+        wait_member_healthy(i, 15s);
+}
+
 bool EtcdCluster::running(int i) const
 {
     const Member& m = members_.at(i);

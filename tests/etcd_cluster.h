@@ -58,6 +58,9 @@ public:
     // Starts a stopped member again on its data directory and ports; returns once it answers
     // (its health, not the cluster's).
     void start_member(int i);
+    // Several stopped members at once, then each one's health: after every member stopped,
+    // one alone has no quorum and would never answer a health check.
+    void start_members(const std::vector<int>& which);
     bool running(int i) const;
 
     // The index of the member the running ones agree is the leader, -1 when they do not

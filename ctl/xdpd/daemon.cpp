@@ -9,6 +9,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "util/error.h"
+#include "fleet/fleet_apply.h"
+#include "fleet/fleet_follower.h"
+#include "fleet/fleet_keys.h"
 #include "attach/iface_pins.h"
 #include "attach/iface_ref.h"
 #include "metrics/exposition.h"
@@ -73,7 +76,7 @@ public:
     explicit Daemon(const DaemonOptions& o)
         : opts_(o),
           config_(read_daemon_config(o.config_path, o.config_given)),
-          server_(io_, [] { return scrape(); }, http_options(config_)),
+          server_(io_, [this] { return scrape(); }, http_options(config_)),
           signals_(io_, SIGTERM, SIGINT, SIGHUP),
           links_(io_, [this](const LinkEvent& e) { on_link(e); }),
           link_timer_(io_)
@@ -82,7 +85,9 @@ public:
 
     int run()
     {
+        const service::FleetConfig fleet = fleet_config();  // a bad setting stops xdpd before anything
         restore_at_startup();
+        start_fleet(fleet);
         set_writer_wait(0);  // from here on the io_context must not wait for the lock (take_up_links)
         listen_on(listen_text(config_));
         wait_signal();
@@ -112,12 +117,51 @@ private:
         log(LogLevel::info, "serving metrics on {}:{}/metrics", ep.address().to_string(), ep.port());
     }
 
-    static MetricsServer::Page scrape()
+    MetricsServer::Page scrape()
     {
         metrics::Scrape s = metrics::scrape_metrics();
         for (const auto& e : s.errors)
             log(LogLevel::warning, "scrape: {}", e);
+        if (fleet_) {
+            metrics::Exposition x;
+            fleet_->add_metrics(x);
+            s.text += x.text();
+        }
         return {metrics::Exposition::content_type, std::move(s.text)};
+    }
+
+    // The fleet's settings, checked (usage errors), the host id filled in.
+    service::FleetConfig fleet_config() const
+    {
+        service::FleetConfig c = service::merge_fleet_config(config_.fleet, opts_.fleet);
+        service::check_fleet_config(c);
+        if (c.fleet.empty())
+            return c;
+        if (c.host.empty())
+            c.host = fleet::default_host_id();
+        fleet::validate_fleet_name(c.fleet);
+        fleet::validate_host_id(c.host);
+        service::check_fleet_files(c);
+        return c;
+    }
+
+    // After the restore (the fleet applies only a revision other than the one it restored).
+    // The fleet's settings are read at start only: a SIGHUP does not move a host to another.
+    void start_fleet(const service::FleetConfig& c)
+    {
+        if (c.fleet.empty())
+            return;
+        if (std::any_of(c.etcd.begin(), c.etcd.end(), [](const auto& u) { return u.rfind("http://", 0) == 0; }))
+            log(LogLevel::warning, "fleet {}: plain-HTTP etcd: anyone on the network can change this firewall "
+                "(use https:// with --etcd-cacert, --etcd-cert, --etcd-key)", c.fleet);
+        std::string members;
+        for (const auto& u : c.etcd)
+            members += (members.empty() ? "" : ",") + u;
+        log(LogLevel::info, "fleet {}: host {}, etcd {}", c.fleet, c.host, members);
+        fleet_ = std::make_unique<fleet::FleetFollower>(
+            io_, fleet::FollowerOptions{c, state::state_dir(), fleet::find_xdpctl_binary(), XDPCTL_VERSION,
+                                        restore_failed_});
+        fleet_->start();
     }
 
     void wait_signal()
@@ -133,6 +177,8 @@ private:
             // The datapath outlives the daemon: nothing is detached or unpinned.
             log(LogLevel::info, "{}: stopping; xdpctl's programs stay attached", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             notify_systemd("STOPPING=1");
+            if (fleet_)
+                fleet_->stop();
             io_.stop();
         });
     }
@@ -142,6 +188,8 @@ private:
         notify_systemd("RELOADING=1");
         try {
             DaemonConfig next = read_daemon_config(opts_.config_path, opts_.config_given);
+            if (!(next.fleet == config_.fleet))
+                log(LogLevel::warning, "SIGHUP: the fleet settings are read at start only: restart xdpd for them");
             if (listen_text(next) != listen_text(config_))
                 listen_on(listen_text(next));
             server_.set_options(http_options(next));
@@ -198,6 +246,7 @@ private:
             recorded_missing_ = log_restore(state::restore_state(state::StateDir(state::state_dir())));
         } catch (const std::exception& e) {
             log(LogLevel::error, "restore: {}", e.what());
+            restore_failed_ = true;
         }
     }
 
@@ -253,6 +302,8 @@ private:
     asio::steady_timer link_timer_;
     bool link_check_pending_ = false;
     bool recorded_missing_ = false;  // restore skipped a recorded interface that may appear
+    std::unique_ptr<fleet::FleetFollower> fleet_;
+    bool restore_failed_ = false;  // the fleet's applied revision is then not in force
 };
 
 }  // namespace

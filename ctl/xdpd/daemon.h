@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "service/fleet_config.h"
+
 namespace xdpctl::xdpd {
 
 struct DaemonOptions {
@@ -12,6 +14,7 @@ struct DaemonOptions {
     bool config_given = false;                  // --config: the file must exist
     std::optional<std::string> metrics_listen;  // --metrics-listen: wins over the file
     std::string state_dir;                      // --state-dir: restored at start, commits recorded ("" none)
+    service::FleetConfig fleet;                 // --etcd, --fleet, ...: win over the file's
 };
 
 // Runs until SIGTERM/SIGINT; returns the exit code. Start-up errors throw (main reports them).

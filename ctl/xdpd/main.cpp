@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "util/libbpf_log.h"
 #include "service/daemon_config.h"
+#include "service/fleet_config.h"
 #include "service/listen_address.h"
 #include "state/state_record.h"
 
@@ -32,6 +33,15 @@ int main(int argc, char** argv)
     app.add_option("--state-dir", o.state_dir,
                    "State directory restored before serving and kept by xdpd's own commits "
                    "(default: $XDPCTL_STATE_DIR, else /var/lib/xdpctl; '' for none)");
+    // The fleet (issue 15, docs/fleet.md); xdpd.conf has the same keys.
+    std::string etcd;
+    auto* etcd_opt = app.add_option("--etcd", etcd, "URL[,URL...] of etcd members (http:// or https://) "
+                                                    "for --fleet");
+    app.add_option("--fleet", o.fleet.fleet, "Follow the policy of this fleet: /xdpctl/fleet/NAME/config in etcd");
+    app.add_option("--host", o.fleet.host, "This host's id in the fleet's status keys (default: the hostname)");
+    app.add_option("--etcd-cacert", o.fleet.cacert, "CA certificate file that etcd's certificate is checked against");
+    app.add_option("--etcd-cert", o.fleet.cert, "Client certificate file for etcd");
+    app.add_option("--etcd-key", o.fleet.key, "Client certificate's key file");
     bool foreground = true;
     app.add_flag("--foreground", foreground, "Stay in the foreground (the only mode; for unit files that say so)");
     bool version = false;
@@ -47,6 +57,8 @@ int main(int argc, char** argv)
     }
     try {
         o.config_given = config_opt->count() > 0;
+        if (etcd_opt->count())
+            service::parse_etcd_urls(o.fleet, etcd);
         if (listen_opt->count()) {
             service::parse_listen_address(listen);  // a bad address is a usage error before anything starts
             o.metrics_listen = listen;

@@ -50,8 +50,9 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
             if (ec != std::errc() || end != value.data() + value.size() || s < 1 || s > 300)
                 fail_usage("{}:{}: http-timeout '{}': expected whole seconds, 1-300", path, n, value);
             c.http_timeout = std::chrono::seconds(s);
-        } else {
-            fail_usage("{}:{}: unknown key '{}' (known: metrics-listen, http-timeout)", path, n, key);
+        } else if (!parse_fleet_key(c.fleet, key, value, fmt::format("{}:{}", path, n))) {
+            fail_usage("{}:{}: unknown key '{}' (known: metrics-listen, http-timeout, etcd, fleet, "
+                       "host, etcd-cacert, etcd-cert, etcd-key)", path, n, key);
         }
     }
     return c;

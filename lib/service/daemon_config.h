@@ -3,12 +3,15 @@
 //   metrics-listen = ADDR:PORT   where /metrics is served (default 127.0.0.1:9469)
 //   http-timeout = SECONDS       how long a client may take to send a request or read the
 //                                answer, 1-300 (default 10)
+//   etcd, fleet, host, etcd-cacert, etcd-cert, etcd-key   the fleet's (fleet_config.h)
 // Read at start and again on SIGHUP; a command-line option wins over the file.
 #pragma once
 
 #include <chrono>
 #include <optional>
 #include <string>
+
+#include "service/fleet_config.h"
 
 namespace xdpctl::service {
 
@@ -18,6 +21,7 @@ inline constexpr const char* kDefaultMetricsListen = "127.0.0.1:9469";
 struct DaemonConfig {
     std::string metrics_listen = kDefaultMetricsListen;
     std::chrono::seconds http_timeout{10};
+    FleetConfig fleet;
     bool operator==(const DaemonConfig&) const = default;
 };
 
