@@ -8,13 +8,20 @@
 //     layout record; upgraded with traffic flowing, which must be decided all along;
 //   - counters of another layout (shorter rule-counter records, fewer stats entries), as a
 //     future change would be: carried exactly;
-//   - a policy map of another layout, which no step migrates: refused, nothing changed.
+//   - the policy's and the load balancer's maps in another record layout (rule records, VIP and
+//     backend records padded, the stored policy in chunks of another size), as a change of
+//     a change of kPolicyRecordLayout/kLbRecordLayout makes them: re-applied to maps made anew under
+//     traffic, counters and held flows kept, every packet decided;
+//   - the same with a damaged stored policy: refused, the old datapath runs on.
 // With XDPCTL_OLD_BIN (an xdpctl built from 37fd14d, the 0.1.0 baseline: docs/architecture.md
 // "Upgrades across a layout change" says how), the real old release is upgraded from too.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <map>
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -27,6 +34,7 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <linux/if_link.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
@@ -38,6 +46,8 @@
 #include "netns_lab.h"
 #include "attach/skeleton.h"
 #include "util/unique_fd.h"
+#include "net/packet_builder.h"
+#include "policy/stored_image.h"
 #include "upgrade/layout_versions.h"
 #include "xdpctl_xdp.skel.h"
 
@@ -174,21 +184,8 @@ protected:
     void TearDown() override
     {
         if (::geteuid() == 0)
-            xdpctl({"lb", "vip", "del", "198.19.0.1:80/tcp"});
+            xdpctl({"lb", "vip", "del", kLabVip});
         NoPolicyTest::TearDown();
-    }
-
-    // Rules 1 (drop udp 9) and 4 (count udp 12), a set and a rule on it, one VIP with one
-    // backend: a policy decided by the tables, as every 0.1.0 policy was.
-    static void make_state(const std::function<void(const std::vector<std::string>&)>& run)
-    {
-        run({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
-        run({"rule", "add", "--id", "4", "--proto", "udp", "--dport", "12", "--action", "count"});
-        run({"set", "create", "big"});
-        run({"set", "add", "big", "198.19.1.0/24"});
-        run({"rule", "add", "--id", "3", "--src", "@big", "--proto", "tcp", "--dport", "80", "--action", "drop"});
-        run({"lb", "vip", "add", "198.19.0.1:80/tcp"});
-        run({"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.1", "--mac", "02:00:00:00:0a:01"});
     }
 
     // export and `lb list` without its counters.
@@ -207,7 +204,8 @@ protected:
     // traffic sent and what got through the dropped port; rules 1 and 4 must have counted
     // every packet sent (on top of `dropped_before` and `counted_before`).
     static void upgrade_under_traffic(const NetnsLab& lab, uint64_t dropped_before, uint64_t counted_before,
-                                      const std::string& what)
+                                      const std::string& what,
+                                      const std::string& must_say = "layout version 1 (xdpctl 0.1.0")
     {
         std::optional<Traffic> traffic(std::in_place, lab);
         std::this_thread::sleep_for(milliseconds(300));
@@ -217,7 +215,7 @@ protected:
         std::this_thread::sleep_for(milliseconds(300));
         traffic->stop();
         ASSERT_EQ(up.exit_code, 0) << up;
-        EXPECT_NE(up.out.find("layout version 1 (xdpctl 0.1.0"), std::string::npos) << up.out;
+        EXPECT_NE(up.out.find(must_say), std::string::npos) << up.out;
         last_output = up.out;
         std::this_thread::sleep_for(milliseconds(100));
         const uint64_t dropped = rule(1)["packets"].get<uint64_t>(), counted = rule(4)["packets"].get<uint64_t>();
@@ -266,7 +264,7 @@ TEST_F(Upgrade, FromLayout1UnderTrafficKeepsEverythingAndDecidesEveryPacket)
 {
     NetnsLab lab;
     lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    make_lab_state([](const auto& a) { xdpctl_ok(a); });
     ASSERT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
     const std::string before = state();
     make_layout_1(3);
@@ -286,7 +284,7 @@ TEST_F(Upgrade, CountersOfAnotherLayoutCarriedExactly)
 {
     NetnsLab lab;
     lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    make_lab_state([](const auto& a) { xdpctl_ok(a); });
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     udp_through(lab, 12, 7);
     const nlohmann::json r1 = rule(1), r4 = rule(4);
@@ -332,7 +330,7 @@ TEST_F(Upgrade, KilledAnywhereTheNextLoadFinishesLosingNoCounter)
 {
     NetnsLab lab;
     lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    make_lab_state([](const auto& a) { xdpctl_ok(a); });
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     const nlohmann::json r1 = rule(1);
     const std::string before = state();
@@ -378,26 +376,263 @@ TEST_F(Upgrade, KilledAnywhereTheNextLoadFinishesLosingNoCounter)
     EXPECT_EQ(rule(1)["packets"], 8);
 }
 
-TEST_F(Upgrade, PolicyMapOfAnUnknownLayoutIsRefusedChangingNothing)
+// ---- the policy's and the load balancer's maps in another record layout ----
+
+bpf_map_info info_of(int fd)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        throw std::runtime_error("cannot read a map's info");
+    return info;
+}
+
+// The map pinned at `pin` (an array or a hash) copied into one whose records are `pad` bytes
+// longer, this build's fields first: as an xdpctl whose records had one more field pinned it.
+// `edit` may change each record (the padded bytes, the key) before it is written.
+UniqueFd pad_records(const std::string& pin, uint32_t pad,
+                     const std::function<void(const void* key, std::vector<uint8_t>& value)>& edit = {})
+{
+    UniqueFd real = open_pinned(pin);
+    const bpf_map_info info = info_of(real.get());
+    return repin(pin, bpf_map_type(info.type), info.key_size, info.value_size + pad, info.max_entries, info.map_flags,
+                 [&](int fd) {
+                     std::vector<uint8_t> key(info.key_size), next(info.key_size);
+                     std::vector<uint8_t> value(info.value_size + pad);
+                     for (const void* prev = nullptr; bpf_map_get_next_key(real.get(), prev, next.data()) == 0;
+                          prev = key.data()) {
+                         key = next;
+                         std::fill(value.begin(), value.end(), 0xa5);  // what the later field held
+                         ASSERT_EQ(bpf_map_lookup_elem(real.get(), key.data(), value.data()), 0);
+                         if (edit)
+                             edit(key.data(), value);
+                         ASSERT_EQ(bpf_map_update_elem(fd, key.data(), value.data(), BPF_ANY), 0);
+                     }
+                 });
+}
+
+// The stored policy of the active generation in chunks of `chunk` bytes (an xdpctl that
+// stored it so); `damage`: everything after the image's magic overwritten.
+UniqueFd rechunk_stored_policy(uint32_t chunk, bool damage)
+{
+    const std::string pin = shared_pin("xdpctl_psrc");
+    UniqueFd real = open_pinned(pin);
+    const bpf_map_info info = info_of(real.get());
+    xdpctl_pol_ctl ctl{};
+    const uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_lookup_elem(open_pinned(shared_pin("xdpctl_pctl")).get(), &zero, &ctl), 0);
+    std::string image = policy::read_stored_image(real.get(), ctl.gen & 1);
+    EXPECT_GT(image.size(), 16u);
+    if (damage)
+        std::fill(image.begin() + 8, image.end(), '\xff');
+    return repin(pin, bpf_map_type(info.type), info.key_size, chunk, info.max_entries, info.map_flags, [&](int fd) {
+        std::string data(8, '\0');
+        const uint64_t len = image.size();
+        std::memcpy(data.data(), &len, 8);
+        data += image;
+        data.resize((data.size() + chunk - 1) / chunk * chunk);
+        for (uint32_t c = 0; c * chunk < data.size(); c++) {
+            const uint32_t key = policy::stored_image_key(ctl.gen & 1, c);
+            ASSERT_EQ(bpf_map_update_elem(fd, &key, data.data() + size_t(c) * chunk, BPF_ANY), 0);
+        }
+    });
+}
+
+// The program attached to the DUT's XDP hook.
+UniqueFd attached_xdp(const NetnsLab& lab)
+{
+    UniqueFd link = open_pinned(IfacePins(lab.dut_pin_dir()).link_xdp);
+    bpf_link_info li{};
+    __u32 len = sizeof(li);
+    if (!link || bpf_link_get_info_by_fd(link.get(), &li, &len) != 0)
+        throw std::runtime_error("no XDP link pinned for the DUT");
+    return UniqueFd{bpf_prog_get_fd_by_id(li.prog_id)};
+}
+
+uint32_t attached_xdp_id(const NetnsLab& lab)
+{
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    UniqueFd p = attached_xdp(lab);
+    return bpf_prog_get_info_by_fd(p.get(), &info, &len) == 0 ? info.id : 0;
+}
+
+constexpr uint16_t kFirstFlow = 41000, kFlows = 24;
+
+xdpctl_lb_flow_key flow_key(uint16_t sport)
+{
+    xdpctl_lb_flow_key k{};
+    k.saddr[0] = htonl(0xc6120701u);  // 198.18.7.1: in no set
+    k.daddr[0] = htonl(0xc6130001u);  // the VIP, 198.19.0.1
+    k.sport = htons(sport);
+    k.dport = htons(80);
+    k.proto = IPPROTO_TCP;
+    k.family = 4;
+    return k;
+}
+
+// The backend (the last byte of its MAC) the attached XDP program sends a TCP segment of the
+// flow from 198.18.7.1:sport to the VIP to; -1 when it does not forward it. A SYN is
+// scheduled by the Maglev table, an ACK by the connection table first.
+int backend_for(const NetnsLab& lab, uint16_t sport, bool syn)
+{
+    net::Ipv4Opts ip;
+    ip.src = {198, 18, 7, 1};
+    ip.dst = {198, 19, 0, 1};
+    net::TcpOpts t;
+    t.sport = sport;
+    t.dport = 80;
+    t.flags = syn ? net::tcp_flags::syn : net::tcp_flags::ack;
+    const std::vector<uint8_t> in = net::PacketBuilder().eth(net::kDstMac, net::kSrcMac).ipv4(ip).tcp(t).payload(16).build();
+    std::vector<uint8_t> out(in.size() + 256);
+    UniqueFd prog = attached_xdp(lab);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
+                .data_size_in = uint32_t(in.size()), .data_size_out = uint32_t(out.size()), .repeat = 1);
+    if (bpf_prog_test_run_opts(prog.get(), &opts) != 0 || opts.retval != XDP_TX)
+        return -1;
+    return out[5];
+}
+
+// The policy's and the LB's maps (rule records, the stored policy, a compiled table, VIP and
+// backend records) in another record layout, under the programs running on this build's:
+// the load re-applies both to maps made anew while traffic flows. Every packet is decided by
+// the whole policy (counted by its rule, none through the dropped port), counters carry
+// exactly, VIP ids and backend slots stay (a held connection keeps its backend, new ones get
+// the same Maglev choice).
+TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
 {
     NetnsLab lab;
     lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    make_lab_state([](const auto& a) { xdpctl_ok(a); });
+    xdpctl_ok({"lb", "backend", "add", kLabVip, "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    udp_through(lab, 12, 7);
+
+    // New connections, and one held on the backend the table would not give it.
+    std::vector<int> chosen;
+    for (uint16_t f = 0; f < kFlows; f++)
+        chosen.push_back(backend_for(lab, kFirstFlow + f, true));
+    const auto to1 = std::find(chosen.begin(), chosen.end(), 1), to2 = std::find(chosen.begin(), chosen.end(), 2);
+    ASSERT_TRUE(to1 != chosen.end() && to2 != chosen.end()) << "both backends get flows";
+    const uint16_t held = uint16_t(kFirstFlow + (to1 - chosen.begin()));
+    const uint16_t other = uint16_t(kFirstFlow + (to2 - chosen.begin()));
+    UniqueFd ct = open_pinned(shared_pin("xdpctl_lb_ct"));
+    xdpctl_lb_flow to_backend2{};
+    const xdpctl_lb_flow_key held_key = flow_key(held), other_key = flow_key(other);
+    ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &other_key, &to_backend2), 0);
+    ASSERT_EQ(bpf_map_update_elem(ct.get(), &held_key, &to_backend2, BPF_ANY), 0);
+    ASSERT_EQ(backend_for(lab, held, false), 2);
+
+    const nlohmann::json r2 = rule(2), r3 = rule(3);
+    const nlohmann::json lb_before = xdpctl_json({"lb", "list", "--json"});
     const std::string before = state();
-    const std::string pin = shared_pin("xdpctl_pvlan");
-    UniqueFd real = repin(pin, BPF_MAP_TYPE_ARRAY, 4, 64, 100, BPF_F_MMAPABLE, [](int) {});
-    UniqueFd fake = open_pinned(pin);
-    CmdResult up = lab.load_result({"--force"});
-    EXPECT_NE(up.exit_code, 0) << up;
-    EXPECT_NE(up.err.find("xdpctl_pvlan: pinned type=2 key=4 value=64 entries=100"), std::string::npos) << up;
-    EXPECT_NE(up.err.find("nothing was changed"), std::string::npos) << up;
-    // Every pin is where it was, the interface still loaded and filtering.
-    EXPECT_EQ(map_id(open_pinned(pin).get()), map_id(fake.get()));
-    unpin(pin);
-    pin_fd(real.get(), pin);
+    const uint32_t prog_before = attached_xdp_id(lab);
+
+    // The old record layout: one more field at the end of the rule, VIP and backend records,
+    // the stored policy in 16 KiB chunks, a compiled table of another size.
+    UniqueFd real_rules = pad_records(shared_pin("xdpctl_prule"), 8);
+    UniqueFd real_src = rechunk_stored_policy(16384, false);
+    UniqueFd real_vlan = pad_records(shared_pin("xdpctl_pvlan"), 64);
+    UniqueFd real_vips = pad_records(shared_pin("xdpctl_lb_vips"), 8);
+    UniqueFd real_backends = pad_records(shared_pin("xdpctl_lb_backends"), 8);
+
+    upgrade_under_traffic(lab, 5, 7, "policy and LB maps of another record layout",
+                          "the policy (4 rule(s), 1 set(s)) re-applied to its maps made anew");
+    EXPECT_NE(last_output.find("the load balancer (1 VIP(s), 2 backend slot(s)) re-applied"), std::string::npos)
+        << last_output;
+    EXPECT_NE(attached_xdp_id(lab), prog_before);
     EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(2), r2);
+    EXPECT_EQ(rule(3), r3);
+    EXPECT_EQ(xdpctl_json({"lb", "list", "--json"}), lb_before) << "LB counters by VIP and backend";
+    for (const char* name : {"xdpctl_prule", "xdpctl_psrc", "xdpctl_pvlan", "xdpctl_lb_vips", "xdpctl_lb_backends"}) {
+        UniqueFd now = open_pinned(shared_pin(name));
+        SkelPtr<xdpctl_xdp> s{xdpctl_xdp::open()};
+        EXPECT_EQ(info_of(now.get()).value_size, bpf_map__value_size(bpf_object__find_map_by_name(s->obj, name)))
+            << name << " in this build's layout";
+    }
+    EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
+    EXPECT_FALSE(path_exists(shared_pin("upgrade")));
+
+    // The held connection keeps its backend; new ones are scheduled as before.
+    EXPECT_EQ(backend_for(lab, held, false), 2) << "the connection table's entry carried";
+    for (uint16_t f = 0; f < kFlows; f++)
+        EXPECT_EQ(backend_for(lab, kFirstFlow + f, true), chosen[f]) << "flow " << kFirstFlow + f;
+    // The policy decides on: counted into the same counters.
     EXPECT_EQ(udp_through(lab, 9, 3), 0);
-    EXPECT_EQ(rule(1)["packets"], 3);
+    const uint64_t dropped = rule(1)["packets"].get<uint64_t>();
+    EXPECT_EQ(udp_through(lab, 9, 2), 0);
+    EXPECT_EQ(rule(1)["packets"].get<uint64_t>(), dropped + 2);
+}
+
+// The same change of layout with a damaged stored policy, then with a backend record naming
+// no VIP: refused before anything changed, the old programs attached and deciding.
+TEST_F(Upgrade, DamagedStateOfAnotherLayoutIsRefusedAndTheOldDatapathRuns)
+{
+    NetnsLab lab;
+    lab.load();
+    make_lab_state([](const auto& a) { xdpctl_ok(a); });
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    const std::string before = state();
+    const uint32_t prog = attached_xdp_id(lab);
+
+    struct Case {
+        const char* what;
+        std::function<std::vector<UniqueFd>()> damage;
+        const char* says;
+    };
+    const Case cases[] = {
+        {"a damaged stored policy",
+         [] {
+             std::vector<UniqueFd> real;
+             real.push_back(pad_records(shared_pin("xdpctl_prule"), 8));
+             real.push_back(rechunk_stored_policy(16384, true));
+             return real;
+         },
+         "the pinned policy (record layout"},
+        {"a backend of no VIP",
+         [] {
+             std::vector<UniqueFd> real;
+             real.push_back(pad_records(shared_pin("xdpctl_lb_backends"), 8, [](const void*, std::vector<uint8_t>& v) {
+                 xdpctl_lb_backend b;
+                 std::memcpy(&b, v.data(), sizeof(b));
+                 if (b.flags & XDPCTL_LB_BE_F_USED)
+                     b.vip_id = 77;
+                 std::memcpy(v.data(), &b, sizeof(b));
+             }));
+             return real;
+         },
+         "serves VIP id 77, which no VIP has"},
+    };
+    const std::vector<std::string> names{"xdpctl_prule", "xdpctl_psrc", "xdpctl_lb_backends"};
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        std::map<std::string, UniqueFd> real;
+        std::map<std::string, uint32_t> ids;
+        for (const auto& n : names)
+            real[n] = open_pinned(shared_pin(n));
+        std::vector<UniqueFd> held = c.damage();
+        for (const auto& n : names)
+            ids[n] = map_id(open_pinned(shared_pin(n)).get());
+
+        CmdResult up = lab.load_result({"--force"});
+        EXPECT_EQ(up.exit_code, 1) << up;
+        EXPECT_NE(up.err.find(c.says), std::string::npos) << up;
+        EXPECT_NE(up.err.find("nothing was changed"), std::string::npos) << up;
+        EXPECT_NE(up.err.find("'xdpctl restore' rebuilds them"), std::string::npos) << up;
+        // Every pin where it was, the same program attached and filtering.
+        for (const auto& n : names)
+            EXPECT_EQ(map_id(open_pinned(shared_pin(n)).get()), ids[n]) << n;
+        EXPECT_FALSE(path_exists(shared_pin("upgrade")));
+        EXPECT_EQ(attached_xdp_id(lab), prog);
+        EXPECT_EQ(udp_through(lab, 9, 2), 0);
+        for (const auto& n : names) {
+            unpin(shared_pin(n));
+            pin_fd(real[n].get(), shared_pin(n));
+        }
+    }
+    EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(1)["packets"], 7);
 }
 
 // The real old release, when one was built (XDPCTL_OLD_BIN): loaded, given state and traffic
@@ -439,7 +674,7 @@ void UpgradeFromOldRelease::TestBody()
         return r.out;
     };
     old({"-n", lab.dut().ns, "load", lab.dut().ifname});
-    make_state([&](const auto& a) { old(a); });
+    make_lab_state([&](const auto& a) { old(a); });
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     udp_through(lab, 12, 7);
     const std::string export_before = old({"export"});

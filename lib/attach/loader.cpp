@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include <bpf/bpf.h>
@@ -160,8 +161,17 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
     } else {
         make_pin_dir(shared_maps_dir());
         set_pin_paths(s->obj, pins);
-        if (upgrade)
+        if (upgrade) {
             upgrade->before_load(s->obj);
+            // The paths in force were read from maps of another layout, which the new ones
+            // get only after this load: every path, until the load finishes (Loader::run).
+            if (upgrade->migrates_state()) {
+                if constexpr (std::is_same_v<Skel, xdpctl_xdp>)
+                    s->rodata->cfg_paths = all_paths().xdp();
+                else
+                    s->rodata->cfg_paths = all_paths().tc();
+            }
+        }
         ct.emplace(s->obj, lb_conntrack, other_loaded_ifaces(pins));
     }
     if (int err = Skel::load(s.get()); err) {
@@ -664,6 +674,14 @@ struct Loader {
                         reload_iface_programs(i, paths.xdp(), paths.tc(), &upgrade);
             for (auto& n : upgrade.after_swap())
                 res.notes.push_back(std::move(n));
+            // A migrated state: the programs, loaded with every path, get just those in force.
+            if (upgrade.migrates_state())
+                try {
+                    reload_programs(paths_in_force(), true);
+                } catch (const Error& e) {
+                    res.notes.push_back(fmt::format("the programs keep every path (they decide any policy): {}",
+                                                    e.what()));
+                }
         } catch (...) {
             pending.rollback();
             if (clsact_attached_here && !old)
