@@ -188,6 +188,24 @@ protected:
         NoPolicyTest::TearDown();
     }
 
+    // The DUT loaded and given make_lab_state's state; `second_backend`: the VIP gets backend
+    // 198.19.10.2 too.
+    static void load_with_state(const NetnsLab& lab, bool second_backend = false)
+    {
+        lab.load();
+        make_lab_state([](const auto& a) { xdpctl_ok(a); });
+        if (second_backend)
+            xdpctl_ok({"lb", "backend", "add", kLabVip, "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
+    }
+
+    // Port 9 still dropped after an upgrade, each packet counted by rule 1.
+    static void still_drops(const NetnsLab& lab)
+    {
+        const uint64_t dropped = rule(1)["packets"].get<uint64_t>();
+        EXPECT_EQ(udp_through(lab, 9, 3), 0);
+        EXPECT_EQ(rule(1)["packets"].get<uint64_t>(), dropped + 3);
+    }
+
     // export and `lb list` without its counters.
     static std::string state() { return xdpctl_export() + xdpctl_lb_config().dump(); }
 
@@ -263,8 +281,7 @@ protected:
 TEST_F(Upgrade, FromLayout1UnderTrafficKeepsEverythingAndDecidesEveryPacket)
 {
     NetnsLab lab;
-    lab.load();
-    make_lab_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab);
     ASSERT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
     const std::string before = state();
     make_layout_1(3);
@@ -275,16 +292,13 @@ TEST_F(Upgrade, FromLayout1UnderTrafficKeepsEverythingAndDecidesEveryPacket)
     EXPECT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
     EXPECT_TRUE(path_exists(shared_pin("xdpctl_psmall")) && path_exists(shared_pin("xdpctl_pdecide")));
     EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
-    const uint64_t dropped = rule(1)["packets"].get<uint64_t>();
-    EXPECT_EQ(udp_through(lab, 9, 3), 0);
-    EXPECT_EQ(rule(1)["packets"].get<uint64_t>(), dropped + 3);
+    still_drops(lab);
 }
 
 TEST_F(Upgrade, CountersOfAnotherLayoutCarriedExactly)
 {
     NetnsLab lab;
-    lab.load();
-    make_lab_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab);
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     udp_through(lab, 12, 7);
     const nlohmann::json r1 = rule(1), r4 = rule(4);
@@ -329,8 +343,7 @@ TEST_F(Upgrade, CountersOfAnotherLayoutCarriedExactly)
 TEST_F(Upgrade, KilledAnywhereTheNextLoadFinishesLosingNoCounter)
 {
     NetnsLab lab;
-    lab.load();
-    make_lab_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab);
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     const nlohmann::json r1 = rule(1);
     const std::string before = state();
@@ -502,9 +515,7 @@ int backend_for(const NetnsLab& lab, uint16_t sport, bool syn)
 TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
 {
     NetnsLab lab;
-    lab.load();
-    make_lab_state([](const auto& a) { xdpctl_ok(a); });
-    xdpctl_ok({"lb", "backend", "add", kLabVip, "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
+    load_with_state(lab, true);
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     udp_through(lab, 12, 7);
 
@@ -559,10 +570,89 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
     for (uint16_t f = 0; f < kFlows; f++)
         EXPECT_EQ(backend_for(lab, kFirstFlow + f, true), chosen[f]) << "flow " << kFirstFlow + f;
     // The policy decides on: counted into the same counters.
-    EXPECT_EQ(udp_through(lab, 9, 3), 0);
-    const uint64_t dropped = rule(1)["packets"].get<uint64_t>();
-    EXPECT_EQ(udp_through(lab, 9, 2), 0);
-    EXPECT_EQ(rule(1)["packets"].get<uint64_t>(), dropped + 2);
+    still_drops(lab);
+}
+
+// The connection table in another layout. Values of another size are read at this build's
+// offsets: carried, a held connection keeps its backend. Keys of another size cannot be read:
+// nothing is carried and each connection is scheduled again by its VIP's Maglev table, made
+// again from the same backends: the held connection (on the backend the table would not give
+// it) moves, every other one keeps its backend.
+TEST_F(Upgrade, ConnectionTableOfAnotherLayoutCarriedOrScheduledAgain)
+{
+    NetnsLab lab;
+    load_with_state(lab, true);
+    struct Case {
+        const char* what;
+        uint32_t key_pad, value_pad;
+        bool carried;
+        const char* says;
+    };
+    const Case cases[] = {
+        {"values 8 bytes longer", 0, 8, true, "3 connection(s) carried over"},
+        {"keys 8 bytes longer", 8, 0, false, "no connection was carried"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        const std::string pin = shared_pin("xdpctl_lb_ct");
+        {
+            UniqueFd ct = open_pinned(pin);
+            xdpctl_lb_flow_key k{}, next{};
+            std::vector<xdpctl_lb_flow_key> all;
+            for (const void* prev = nullptr; bpf_map_get_next_key(ct.get(), prev, &next) == 0; prev = &k)
+                all.push_back(k = next);
+            for (const auto& key : all)
+                bpf_map_delete_elem(ct.get(), &key);
+        }
+        // Three connections: two where the table put them, one held on the other backend.
+        std::vector<int> chosen;
+        for (uint16_t f = 0; f < 3; f++)
+            chosen.push_back(backend_for(lab, kFirstFlow + f, true));
+        uint16_t sport = kFirstFlow + 3;
+        int fourth = backend_for(lab, sport, true);
+        for (; fourth == chosen[0] && sport < kFirstFlow + 200; fourth = backend_for(lab, ++sport, true))
+            ;
+        ASSERT_NE(fourth, chosen[0]) << "no flow went to the other backend";
+        UniqueFd ct = open_pinned(pin);
+        xdpctl_lb_flow to_other{};
+        const xdpctl_lb_flow_key held = flow_key(kFirstFlow), other = flow_key(sport);
+        ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &other, &to_other), 0);
+        for (uint16_t f = kFirstFlow + 3; f <= sport; f++) {
+            const xdpctl_lb_flow_key extra = flow_key(f);
+            ASSERT_EQ(bpf_map_delete_elem(ct.get(), &extra), 0);
+        }
+        ASSERT_EQ(bpf_map_update_elem(ct.get(), &held, &to_other, BPF_ANY), 0);
+        ASSERT_EQ(backend_for(lab, kFirstFlow, false), fourth);
+
+        const bpf_map_info info = info_of(ct.get());
+        UniqueFd real = repin(pin, bpf_map_type(info.type), info.key_size + c.key_pad, info.value_size + c.value_pad,
+                              info.max_entries, info.map_flags, [&](int fd) {
+                                  xdpctl_lb_flow_key k{}, next{};
+                                  std::vector<uint8_t> key(info.key_size + c.key_pad), value(info.value_size + c.value_pad);
+                                  for (const void* prev = nullptr; bpf_map_get_next_key(ct.get(), prev, &next) == 0;
+                                       prev = &k) {
+                                      k = next;
+                                      std::fill(value.begin(), value.end(), 0xa5);
+                                      std::fill(key.begin(), key.end(), 0);
+                                      std::memcpy(key.data(), &k, sizeof(k));
+                                      ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &k, value.data()), 0);
+                                      ASSERT_EQ(bpf_map_update_elem(fd, key.data(), value.data(), BPF_ANY), 0);
+                                  }
+                              });
+        CmdResult up = lab.load_result({"--force"});
+        ASSERT_EQ(up.exit_code, 0) << up;
+        EXPECT_NE(up.out.find(c.says), std::string::npos) << up.out;
+        // An established connection's next segment.
+        int kept = 0;
+        const int held_now = backend_for(lab, kFirstFlow, false);
+        kept += held_now == fourth;
+        for (uint16_t f = 1; f < 3; f++)
+            kept += backend_for(lab, kFirstFlow + f, false) == chosen[f];
+        fmt::print("connection table with {}: {} of 3 connections kept their backend\n", c.what, kept);
+        EXPECT_EQ(held_now, c.carried ? fourth : chosen[0]);
+        EXPECT_EQ(kept, c.carried ? 3 : 2);
+        EXPECT_EQ(info_of(open_pinned(pin).get()).key_size, sizeof(xdpctl_lb_flow_key));
+    }
 }
 
 // The same change of layout with a damaged stored policy, then with a backend record naming
@@ -570,8 +660,7 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
 TEST_F(Upgrade, DamagedStateOfAnotherLayoutIsRefusedAndTheOldDatapathRuns)
 {
     NetnsLab lab;
-    lab.load();
-    make_lab_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab);
     EXPECT_EQ(udp_through(lab, 9, 3), 0);
     const std::string before = state();
     const uint32_t prog = attached_xdp_id(lab);

@@ -260,6 +260,8 @@ void swap_xdp_program(const IfacePins& pins, const xdpctl_iface_meta& meta, cons
                                         [&](xdpctl_xdp* s) { configure_xdp(s, ifname, meta.iif_key, paths, shape); },
                                         0, false, nullptr, upgrade);
     UniqueFd arr = fill_next(xs.get(), shape, next, where);
+    if (upgrade && link)
+        upgrade->before_swap(link.get());
     if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xdp_prog(xs.get(), shape)), nullptr) : -ENOENT)
         fail("cannot replace the XDP program on {}: {}", where, errno_str(err));
     unpin(pins.next);
@@ -469,6 +471,7 @@ struct Loader {
                               (old->xdp_mode == XDPCTL_XDP_MODE_NATIVE));
         if (old_link && same_mode) {
             // Atomic replacement: no packet sees an empty hook.
+            upgrade.before_swap(old_link.get());
             if (int err = bpf_link_update(old_link.get(), prog_fd, nullptr); err)
                 fail("cannot replace the XDP program on {}: {}", opts.iface.display(),
                      errno_str(err));
@@ -553,6 +556,7 @@ struct Loader {
         if (opts.tc_mode != TcModeRequest::clsact) {
             UniqueFd old_link = open_pinned(link_pin);
             if (old_link) {
+                upgrade.before_swap(old_link.get());
                 if (int err = bpf_link_update(old_link.get(), prog_fd, nullptr); err)
                     fail("cannot replace the TC program on {}: {}", opts.iface.display(),
                          errno_str(err));
@@ -756,6 +760,8 @@ void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp
         } else {
             for (auto [fd, pin] : {std::pair{in, pins.link_tc_in}, std::pair{eg, pins.link_tc_eg}}) {
                 UniqueFd link = open_pinned(pin);
+                if (upgrade && link)
+                    upgrade->before_swap(link.get());
                 if (int err = link ? bpf_link_update(link.get(), fd, nullptr) : -ENOENT)
                     fail("cannot replace the TC program on {}: {}", display, errno_str(err));
             }

@@ -102,8 +102,8 @@ std::vector<std::string> ConntrackPlan::finish(int new_fd)
                         "each is scheduled again by its VIP's Maglev table (its backend, unless the backends "
                         "changed since it began)");
     notes.push_back(old_layout_
-                        ? fmt::format("the connection table now has the layout of this version (one "
-                                      "table for all CPUs); {} connection(s) carried over", n)
+                        ? fmt::format("the connection table now has the layout of this version; {} "
+                                      "connection(s) carried over", n)
                         : fmt::format("the connection table was resized from {} to {} entries; {} "
                                       "connection(s) carried over", old_entries_, new_entries_, n));
     if (!others_.empty())

@@ -128,7 +128,10 @@ MapUpgrade::~MapUpgrade()
 {
     if (finished_)
         return;
-    // The load failed: the maps it replaced go back under their pins.
+    // The load failed: every link it moved goes back to its old program (newest first), and
+    // the maps it replaced under their pins.
+    for (auto it = swapped_.rbegin(); it != swapped_.rend(); ++it)
+        bpf_link_update(it->first.get(), it->second.get(), nullptr);
     for (auto& r : replaced_)
         try {
             unpin(r.pin);
@@ -267,6 +270,20 @@ void MapUpgrade::after_load(bpf_object* obj)
             apply_lb_state(st->lb);
         st->applied = true;
     }
+}
+
+void MapUpgrade::before_swap(int link_fd)
+{
+    if (replaced_.empty() || finished_)
+        return;
+    bpf_link_info li{};
+    __u32 len = sizeof(li);
+    if (bpf_link_get_info_by_fd(link_fd, &li, &len) != 0)
+        fail("cannot read the link about to be swapped: {}", errno_str(errno));
+    UniqueFd prog{bpf_prog_get_fd_by_id(li.prog_id)};
+    if (!prog)
+        fail("cannot hold the program of the link about to be swapped: {}", errno_str(errno));
+    swapped_.emplace_back(UniqueFd{dup(link_fd)}, std::move(prog));
 }
 
 std::vector<std::string> MapUpgrade::after_swap()

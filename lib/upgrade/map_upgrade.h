@@ -53,6 +53,11 @@ public:
     void after_load(bpf_object* obj);
     // Whether a state group is migrated: the programs loaded must have every path.
     bool migrates_state() const { return !states_.empty(); }
+    // Before a pinned link is moved onto a program of this load: what it runs now is kept, so
+    // that a load failing after it (another interface's reload refused) puts every link back
+    // on its old program along with the old maps: the old datapath whole, not one interface
+    // on maps nothing pins any more. Only while maps are replaced.
+    void before_swap(int link_fd);
     // After every program was swapped: waits out runs of the old ones, adds what their
     // counters took since the copy, records kLayoutVersion. Returns what happened, for notes.
     std::vector<std::string> after_swap();
@@ -77,6 +82,7 @@ private:
     struct GroupState;  // a group's state, read before its maps were moved aside
 
     std::vector<Replaced> replaced_;
+    std::vector<std::pair<UniqueFd, UniqueFd>> swapped_;  // link, the program it ran before
     std::vector<std::unique_ptr<CounterCarry>> carries_;
     std::vector<std::string> notes_;
     std::vector<std::unique_ptr<GroupState>> states_;
