@@ -573,6 +573,29 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
     still_drops(lab);
 }
 
+// A record layout recorded for the policy's maps that is not this build's (a record that
+// changed meaning at the same size): the policy is re-applied though every map's sizes match.
+TEST_F(Upgrade, AnotherRecordLayoutStampAloneReappliesThePolicy)
+{
+    NetnsLab lab;
+    load_with_state(lab);
+    EXPECT_EQ(udp_through(lab, 9, 4), 0);
+    ASSERT_EQ(upgrade::recorded_group_layout("policy"), upgrade::kPolicyRecordLayout);
+    const std::string before = state();
+    const nlohmann::json r1 = rule(1);
+    remove_pin_tree(shared_pin("layout/policy-" + std::to_string(upgrade::kPolicyRecordLayout)));
+    make_pin_dir(shared_pin("layout/policy-" + std::to_string(upgrade::kPolicyRecordLayout + 6)));
+
+    CmdResult up = lab.load_result({"--force"});
+    ASSERT_EQ(up.exit_code, 0) << up;
+    EXPECT_NE(up.out.find("the policy (4 rule(s), 1 set(s)) re-applied"), std::string::npos) << up.out;
+    EXPECT_EQ(up.out.find("the load balancer ("), std::string::npos) << up.out;
+    EXPECT_EQ(upgrade::recorded_group_layout("policy"), upgrade::kPolicyRecordLayout);
+    EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(1), r1);
+    still_drops(lab);
+}
+
 // The connection table in another layout. Values of another size are read at this build's
 // offsets: carried, a held connection keeps its backend. Keys of another size cannot be read:
 // nothing is carried and each connection is scheduled again by its VIP's Maglev table, made
