@@ -573,6 +573,44 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
     still_drops(lab);
 }
 
+// A load that fails after it swapped this interface's program: another interface on the
+// shared maps cannot be reloaded (its device was deleted under its pins). Its link goes back
+// to the old program and the old maps under their pins: the old datapath whole, deciding.
+TEST_F(Upgrade, FailingAfterTheSwapPutsTheOldDatapathBack)
+{
+    NetnsLab lab, other;
+    load_with_state(lab);
+    other.load();
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    const std::string before = state();
+    const uint32_t prog = attached_xdp_id(lab);
+    const std::vector<std::string> names{"xdpctl_prule", "xdpctl_lb_backends"};
+    std::map<std::string, UniqueFd> real;
+    for (const auto& n : names)
+        real[n] = pad_records(shared_pin(n), 8);
+    std::map<std::string, uint32_t> ids;
+    for (const auto& n : names)
+        ids[n] = map_id(open_pinned(shared_pin(n)).get());
+    run_ok({"ip", "-n", other.dut().ns, "link", "del", other.dut().ifname});
+
+    CmdResult up = lab.load_result({"--force"});
+    EXPECT_EQ(up.exit_code, 1) << up;
+    EXPECT_NE(up.err.find("cannot find the interface of"), std::string::npos) << up;
+    EXPECT_EQ(attached_xdp_id(lab), prog) << "the link back on the program it ran";
+    for (const auto& n : names)
+        EXPECT_EQ(map_id(open_pinned(shared_pin(n)).get()), ids[n]) << n << " back under its pin";
+    EXPECT_FALSE(path_exists(shared_pin("upgrade")));
+    EXPECT_EQ(udp_through(lab, 9, 2), 0);
+
+    remove_pin_tree(other.dut_pin_dir());  // the deleted device's pins
+    for (const auto& n : names) {
+        unpin(shared_pin(n));
+        pin_fd(real[n].get(), shared_pin(n));
+    }
+    EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(1)["packets"], 5);
+}
+
 // A record layout recorded for the policy's maps that is not this build's (a record that
 // changed meaning at the same size): the policy is re-applied though every map's sizes match.
 TEST_F(Upgrade, AnotherRecordLayoutStampAloneReappliesThePolicy)
