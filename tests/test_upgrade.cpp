@@ -516,6 +516,10 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
 {
     NetnsLab lab;
     load_with_state(lab, true);
+    // Rule 1 again, last: its counter slot (the first) is not the one a commit into empty maps
+    // would give it.
+    xdpctl_ok({"rule", "del", "1"});
+    xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     udp_through(lab, 12, 7);
 
@@ -539,9 +543,10 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
     const std::string before = state();
     const uint32_t prog_before = attached_xdp_id(lab);
 
-    // The old record layout: one more field at the end of the rule, VIP and backend records,
+    // The old record layout: one more field at the end of the rule, header, VIP and backend records,
     // the stored policy in 16 KiB chunks, a compiled table of another size.
     UniqueFd real_rules = pad_records(shared_pin("xdpctl_prule"), 8);
+    UniqueFd real_hdr = pad_records(shared_pin("xdpctl_phdr"), 8);  // its rule counts unread
     UniqueFd real_src = rechunk_stored_policy(16384, false);
     UniqueFd real_vlan = pad_records(shared_pin("xdpctl_pvlan"), 64);
     UniqueFd real_vips = pad_records(shared_pin("xdpctl_lb_vips"), 8);
@@ -556,7 +561,8 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
     EXPECT_EQ(rule(2), r2);
     EXPECT_EQ(rule(3), r3);
     EXPECT_EQ(xdpctl_json({"lb", "list", "--json"}), lb_before) << "LB counters by VIP and backend";
-    for (const char* name : {"xdpctl_prule", "xdpctl_psrc", "xdpctl_pvlan", "xdpctl_lb_vips", "xdpctl_lb_backends"}) {
+    for (const char* name :
+         {"xdpctl_prule", "xdpctl_phdr", "xdpctl_psrc", "xdpctl_pvlan", "xdpctl_lb_vips", "xdpctl_lb_backends"}) {
         UniqueFd now = open_pinned(shared_pin(name));
         SkelPtr<xdpctl_xdp> s{xdpctl_xdp::open()};
         EXPECT_EQ(info_of(now.get()).value_size, bpf_map__value_size(bpf_object__find_map_by_name(s->obj, name)))

@@ -76,33 +76,42 @@ PolicyState read_policy_state(const std::string& dir)
     s.policy = policy::decode_stored(policy::read_stored_image(src.fd.get(), gen),
                                      fmt::format("the policy stored in {}/xdpctl_psrc (generation {})", dir, gen));
 
+    std::unordered_set<uint32_t> ids;
+    for (const auto& r : s.policy.rules)
+        ids.insert(r.id);
+
     // Each rule's counter slot, from the active generation's rule records (both directions).
-    const auto hdr = PinnedMap(dir, "xdpctl_phdr", "policy").at<xdpctl_pol_hdr>(gen);
+    // How many each direction has is in the header where it has this build's size; a header
+    // of another size may have moved the counts (its directions are an array of records):
+    // then every rank is read, passing over records of rules the stored policy does not have
+    // (left from earlier commits) and later records of a rule already found (the ranks in
+    // use come first).
+    const PinnedMap hdr_map(dir, "xdpctl_phdr", "policy");
+    const bool counted = hdr_map.layout.value_size == sizeof(xdpctl_pol_hdr);
+    const auto hdr = counted ? hdr_map.at<xdpctl_pol_hdr>(gen) : xdpctl_pol_hdr{};
     const PinnedMap rules(dir, "xdpctl_prule", "policy");
     std::unordered_map<uint32_t, uint32_t> id_of_slot;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        if (hdr.dir[d].n_rules > XDPCTL_POL_MAX_RULES)
-            fail("the pinned policy header says direction {} has {} rules, over {}", d, hdr.dir[d].n_rules,
-                 XDPCTL_POL_MAX_RULES);
-        for (uint32_t rank = 0; rank < hdr.dir[d].n_rules; rank++) {
+        const uint32_t n = counted ? hdr.dir[d].n_rules : XDPCTL_POL_MAX_RULES;
+        if (n > XDPCTL_POL_MAX_RULES)
+            fail("the pinned policy header says direction {} has {} rules, over {}", d, n, XDPCTL_POL_MAX_RULES);
+        for (uint32_t rank = 0; rank < n; rank++) {
             const auto r = rules.at<xdpctl_rule_rec>(XDPCTL_POL_GD(gen, d) * XDPCTL_POL_MAX_RULES + rank);
+            if (!counted && (!ids.count(r.id) || s.slots.count(r.id)))
+                continue;
+            // The records and the stored policy must be of one commit.
+            if (!ids.count(r.id))
+                fail("the pinned rule records name rule {}, which the stored policy does not have", r.id);
             if (r.ctr_slot >= XDPCTL_POL_COUNTER_SLOTS)
                 fail("the pinned record of rule {} names counter slot {}, past the table", r.id, r.ctr_slot);
             auto [slot, new_id] = s.slots.emplace(r.id, r.ctr_slot);
             auto [id, new_slot] = id_of_slot.emplace(r.ctr_slot, r.id);
             if (slot->second != r.ctr_slot || id->second != r.id)
-                fail("the pinned rule records give rule {} and rule {} counter slot {}", id->second, r.id,
-                     r.ctr_slot);
+                fail("the pinned rule records give rule {} counter slots {} and {}, or slot {} to rules {} and {}",
+                     r.id, slot->second, r.ctr_slot, r.ctr_slot, id->second, r.id);
         }
     }
-    // The records and the stored policy must be of one commit. A rule in no record (none of
-    // its directions) never counted: it gets a new slot.
-    std::unordered_set<uint32_t> ids;
-    for (const auto& r : s.policy.rules)
-        ids.insert(r.id);
-    for (const auto& [id, slot] : s.slots)
-        if (!ids.count(id))
-            fail("the pinned rule records name rule {}, which the stored policy does not have", id);
+    // A rule in no record (none of its directions) never counted: the commit gives it a new slot.
     return s;
 }
 
