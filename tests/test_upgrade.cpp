@@ -516,6 +516,10 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
 {
     NetnsLab lab;
     load_with_state(lab, true);
+    // Backend 2 again: the second incarnation of its slot, which the held connection below
+    // names and a fresh commit would not give it.
+    xdpctl_ok({"lb", "backend", "del", kLabVip, "198.19.10.2"});
+    xdpctl_ok({"lb", "backend", "add", kLabVip, "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
     // Rule 1 again, last: its counter slot (the first) is not the one a commit into empty maps
     // would give it.
     xdpctl_ok({"rule", "del", "1"});
