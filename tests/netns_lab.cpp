@@ -665,6 +665,18 @@ void NetnsLab::ping_from_peer(const std::string& addr, int count) const
             "-i", "0.01", "-W", "2", addr});
 }
 
+void make_lab_state(const std::function<void(const std::vector<std::string>&)>& run)
+{
+    run({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    run({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "10", "--action", "count"});
+    run({"rule", "add", "--id", "4", "--proto", "udp", "--dport", "12", "--action", "count"});
+    run({"set", "create", "big"});
+    run({"set", "add", "big", "198.19.1.0/24"});
+    run({"rule", "add", "--id", "3", "--src", "@big", "--proto", "tcp", "--dport", "80", "--action", "drop"});
+    run({"lb", "vip", "add", kLabVip});
+    run({"lb", "backend", "add", kLabVip, "198.19.10.1", "--mac", "02:00:00:00:0a:01"});
+}
+
 int udp_through(const NetnsLab& lab, uint16_t port, int n)
 {
     sockaddr_in to{};

@@ -80,6 +80,13 @@ nlohmann::json xdpctl_json(const std::vector<std::string>& args);
 // by every interface on the host.
 void xdpctl_clear_policy();
 
+// The state the hardening tests (kill -9, upgrades) start from, each command given to `run`
+// (this build's xdpctl, or an old release's): rules 1 (drop udp 9), 2 (count udp 10) and 4
+// (count udp 12), set "big" (198.19.1.0/24) and rule 3 on it (drop tcp 80 from it), VIP
+// kLabVip with one backend (198.19.10.1). A policy the tables decide, as every 0.1.0 one was.
+inline constexpr const char* kLabVip = "198.19.0.1:80/tcp";
+void make_lab_state(const std::function<void(const std::vector<std::string>&)>& run);
+
 // A CLI test that starts and ends with no policy (it is shared by every interface on the
 // host); needs root.
 class NoPolicyTest : public ::testing::Test {

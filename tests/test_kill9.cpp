@@ -116,15 +116,8 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
     lab.load();
     std::mt19937_64 rng(9);
 
-    // State A: the two rules the traffic checks, a small set, one VIP with one backend.
-    xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
-    xdpctl_ok({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "10", "--action", "count"});
-    xdpctl_ok({"rule", "add", "--id", "4", "--proto", "udp", "--dport", "12", "--action", "count"});
-    xdpctl_ok({"set", "create", "big"});
-    xdpctl_ok({"set", "add", "big", "198.19.1.0/24"});
-    xdpctl_ok({"rule", "add", "--id", "3", "--src", "@big", "--proto", "tcp", "--dport", "80", "--action", "drop"});
-    xdpctl_ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
-    xdpctl_ok({"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.1", "--mac", "02:00:00:00:0a:01"});
+    // State A: the rules the traffic checks, a small set, one VIP with one backend.
+    make_lab_state([](const auto& a) { xdpctl_ok(a); });
     const State a = state();
     const std::string a_file = write_temp_file(a.policy, "kill9-a");
     const std::string small_set = write_temp_file("198.19.1.0/24\n", "kill9-small");

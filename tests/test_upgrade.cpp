@@ -8,13 +8,20 @@
 //     layout record; upgraded with traffic flowing, which must be decided all along;
 //   - counters of another layout (shorter rule-counter records, fewer stats entries), as a
 //     future change would be: carried exactly;
-//   - a policy map of another layout, which no step migrates: refused, nothing changed.
+//   - the policy's and the load balancer's maps in another record layout (rule records, VIP and
+//     backend records padded, the stored policy in chunks of another size), as a change of
+//     a change of kPolicyRecordLayout/kLbRecordLayout makes them: re-applied to maps made anew under
+//     traffic, counters and held flows kept, every packet decided;
+//   - the same with a damaged stored policy: refused, the old datapath runs on.
 // With XDPCTL_OLD_BIN (an xdpctl built from 37fd14d, the 0.1.0 baseline: docs/architecture.md
 // "Upgrades across a layout change" says how), the real old release is upgraded from too.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <map>
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -27,6 +34,7 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <linux/if_link.h>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
@@ -38,6 +46,8 @@
 #include "netns_lab.h"
 #include "attach/skeleton.h"
 #include "util/unique_fd.h"
+#include "net/packet_builder.h"
+#include "policy/stored_image.h"
 #include "upgrade/layout_versions.h"
 #include "xdpctl_xdp.skel.h"
 
@@ -174,21 +184,26 @@ protected:
     void TearDown() override
     {
         if (::geteuid() == 0)
-            xdpctl({"lb", "vip", "del", "198.19.0.1:80/tcp"});
+            xdpctl({"lb", "vip", "del", kLabVip});
         NoPolicyTest::TearDown();
     }
 
-    // Rules 1 (drop udp 9) and 4 (count udp 12), a set and a rule on it, one VIP with one
-    // backend: a policy decided by the tables, as every 0.1.0 policy was.
-    static void make_state(const std::function<void(const std::vector<std::string>&)>& run)
+    // The DUT loaded and given make_lab_state's state; `second_backend`: the VIP gets backend
+    // 198.19.10.2 too.
+    static void load_with_state(const NetnsLab& lab, bool second_backend = false)
     {
-        run({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
-        run({"rule", "add", "--id", "4", "--proto", "udp", "--dport", "12", "--action", "count"});
-        run({"set", "create", "big"});
-        run({"set", "add", "big", "198.19.1.0/24"});
-        run({"rule", "add", "--id", "3", "--src", "@big", "--proto", "tcp", "--dport", "80", "--action", "drop"});
-        run({"lb", "vip", "add", "198.19.0.1:80/tcp"});
-        run({"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.1", "--mac", "02:00:00:00:0a:01"});
+        lab.load();
+        make_lab_state([](const auto& a) { xdpctl_ok(a); });
+        if (second_backend)
+            xdpctl_ok({"lb", "backend", "add", kLabVip, "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
+    }
+
+    // Port 9 still dropped after an upgrade, each packet counted by rule 1.
+    static void still_drops(const NetnsLab& lab)
+    {
+        const uint64_t dropped = rule(1)["packets"].get<uint64_t>();
+        EXPECT_EQ(udp_through(lab, 9, 3), 0);
+        EXPECT_EQ(rule(1)["packets"].get<uint64_t>(), dropped + 3);
     }
 
     // export and `lb list` without its counters.
@@ -207,7 +222,8 @@ protected:
     // traffic sent and what got through the dropped port; rules 1 and 4 must have counted
     // every packet sent (on top of `dropped_before` and `counted_before`).
     static void upgrade_under_traffic(const NetnsLab& lab, uint64_t dropped_before, uint64_t counted_before,
-                                      const std::string& what)
+                                      const std::string& what,
+                                      const std::string& must_say = "layout version 1 (xdpctl 0.1.0")
     {
         std::optional<Traffic> traffic(std::in_place, lab);
         std::this_thread::sleep_for(milliseconds(300));
@@ -217,7 +233,7 @@ protected:
         std::this_thread::sleep_for(milliseconds(300));
         traffic->stop();
         ASSERT_EQ(up.exit_code, 0) << up;
-        EXPECT_NE(up.out.find("layout version 1 (xdpctl 0.1.0"), std::string::npos) << up.out;
+        EXPECT_NE(up.out.find(must_say), std::string::npos) << up.out;
         last_output = up.out;
         std::this_thread::sleep_for(milliseconds(100));
         const uint64_t dropped = rule(1)["packets"].get<uint64_t>(), counted = rule(4)["packets"].get<uint64_t>();
@@ -265,8 +281,7 @@ protected:
 TEST_F(Upgrade, FromLayout1UnderTrafficKeepsEverythingAndDecidesEveryPacket)
 {
     NetnsLab lab;
-    lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab);
     ASSERT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
     const std::string before = state();
     make_layout_1(3);
@@ -277,16 +292,13 @@ TEST_F(Upgrade, FromLayout1UnderTrafficKeepsEverythingAndDecidesEveryPacket)
     EXPECT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
     EXPECT_TRUE(path_exists(shared_pin("xdpctl_psmall")) && path_exists(shared_pin("xdpctl_pdecide")));
     EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
-    const uint64_t dropped = rule(1)["packets"].get<uint64_t>();
-    EXPECT_EQ(udp_through(lab, 9, 3), 0);
-    EXPECT_EQ(rule(1)["packets"].get<uint64_t>(), dropped + 3);
+    still_drops(lab);
 }
 
 TEST_F(Upgrade, CountersOfAnotherLayoutCarriedExactly)
 {
     NetnsLab lab;
-    lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab);
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     udp_through(lab, 12, 7);
     const nlohmann::json r1 = rule(1), r4 = rule(4);
@@ -331,8 +343,7 @@ TEST_F(Upgrade, CountersOfAnotherLayoutCarriedExactly)
 TEST_F(Upgrade, KilledAnywhereTheNextLoadFinishesLosingNoCounter)
 {
     NetnsLab lab;
-    lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab);
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     const nlohmann::json r1 = rule(1);
     const std::string before = state();
@@ -378,26 +389,410 @@ TEST_F(Upgrade, KilledAnywhereTheNextLoadFinishesLosingNoCounter)
     EXPECT_EQ(rule(1)["packets"], 8);
 }
 
-TEST_F(Upgrade, PolicyMapOfAnUnknownLayoutIsRefusedChangingNothing)
+// ---- the policy's and the load balancer's maps in another record layout ----
+
+bpf_map_info info_of(int fd)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        throw std::runtime_error("cannot read a map's info");
+    return info;
+}
+
+// The map pinned at `pin` (an array or a hash) copied into one whose records are `pad` bytes
+// longer, this build's fields first: as an xdpctl whose records had one more field pinned it.
+// `edit` may change each record (the padded bytes, the key) before it is written.
+UniqueFd pad_records(const std::string& pin, uint32_t pad,
+                     const std::function<void(const void* key, std::vector<uint8_t>& value)>& edit = {})
+{
+    UniqueFd real = open_pinned(pin);
+    const bpf_map_info info = info_of(real.get());
+    return repin(pin, bpf_map_type(info.type), info.key_size, info.value_size + pad, info.max_entries, info.map_flags,
+                 [&](int fd) {
+                     std::vector<uint8_t> key(info.key_size), next(info.key_size);
+                     std::vector<uint8_t> value(info.value_size + pad);
+                     for (const void* prev = nullptr; bpf_map_get_next_key(real.get(), prev, next.data()) == 0;
+                          prev = key.data()) {
+                         key = next;
+                         std::fill(value.begin(), value.end(), 0xa5);  // what the later field held
+                         ASSERT_EQ(bpf_map_lookup_elem(real.get(), key.data(), value.data()), 0);
+                         if (edit)
+                             edit(key.data(), value);
+                         ASSERT_EQ(bpf_map_update_elem(fd, key.data(), value.data(), BPF_ANY), 0);
+                     }
+                 });
+}
+
+// The stored policy of the active generation in chunks of `chunk` bytes (an xdpctl that
+// stored it so); `damage`: everything after the image's magic overwritten.
+UniqueFd rechunk_stored_policy(uint32_t chunk, bool damage)
+{
+    const std::string pin = shared_pin("xdpctl_psrc");
+    UniqueFd real = open_pinned(pin);
+    const bpf_map_info info = info_of(real.get());
+    xdpctl_pol_ctl ctl{};
+    const uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_lookup_elem(open_pinned(shared_pin("xdpctl_pctl")).get(), &zero, &ctl), 0);
+    std::string image = policy::read_stored_image(real.get(), ctl.gen & 1);
+    EXPECT_GT(image.size(), 16u);
+    if (damage)
+        std::fill(image.begin() + 8, image.end(), '\xff');
+    return repin(pin, bpf_map_type(info.type), info.key_size, chunk, info.max_entries, info.map_flags, [&](int fd) {
+        std::string data(8, '\0');
+        const uint64_t len = image.size();
+        std::memcpy(data.data(), &len, 8);
+        data += image;
+        data.resize((data.size() + chunk - 1) / chunk * chunk);
+        for (uint32_t c = 0; c * chunk < data.size(); c++) {
+            const uint32_t key = policy::stored_image_key(ctl.gen & 1, c);
+            ASSERT_EQ(bpf_map_update_elem(fd, &key, data.data() + size_t(c) * chunk, BPF_ANY), 0);
+        }
+    });
+}
+
+// The program attached to the DUT's XDP hook.
+UniqueFd attached_xdp(const NetnsLab& lab)
+{
+    UniqueFd link = open_pinned(IfacePins(lab.dut_pin_dir()).link_xdp);
+    bpf_link_info li{};
+    __u32 len = sizeof(li);
+    if (!link || bpf_link_get_info_by_fd(link.get(), &li, &len) != 0)
+        throw std::runtime_error("no XDP link pinned for the DUT");
+    return UniqueFd{bpf_prog_get_fd_by_id(li.prog_id)};
+}
+
+uint32_t attached_xdp_id(const NetnsLab& lab)
+{
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    UniqueFd p = attached_xdp(lab);
+    return bpf_prog_get_info_by_fd(p.get(), &info, &len) == 0 ? info.id : 0;
+}
+
+constexpr uint16_t kFirstFlow = 41000, kFlows = 24;
+
+xdpctl_lb_flow_key flow_key(uint16_t sport)
+{
+    xdpctl_lb_flow_key k{};
+    k.saddr[0] = htonl(0xc6120701u);  // 198.18.7.1: in no set
+    k.daddr[0] = htonl(0xc6130001u);  // the VIP, 198.19.0.1
+    k.sport = htons(sport);
+    k.dport = htons(80);
+    k.proto = IPPROTO_TCP;
+    k.family = 4;
+    return k;
+}
+
+// The backend (the last byte of its MAC) the attached XDP program sends a TCP segment of the
+// flow from 198.18.7.1:sport to the VIP to; -1 when it does not forward it. A SYN is
+// scheduled by the Maglev table, an ACK by the connection table first.
+int backend_for(const NetnsLab& lab, uint16_t sport, bool syn)
+{
+    net::Ipv4Opts ip;
+    ip.src = {198, 18, 7, 1};
+    ip.dst = {198, 19, 0, 1};
+    net::TcpOpts t;
+    t.sport = sport;
+    t.dport = 80;
+    t.flags = syn ? net::tcp_flags::syn : net::tcp_flags::ack;
+    const std::vector<uint8_t> in = net::PacketBuilder().eth(net::kDstMac, net::kSrcMac).ipv4(ip).tcp(t).payload(16).build();
+    std::vector<uint8_t> out(in.size() + 256);
+    UniqueFd prog = attached_xdp(lab);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
+                .data_size_in = uint32_t(in.size()), .data_size_out = uint32_t(out.size()), .repeat = 1);
+    if (bpf_prog_test_run_opts(prog.get(), &opts) != 0 || opts.retval != XDP_TX)
+        return -1;
+    return out[5];
+}
+
+// The policy's and the LB's maps (rule records, the stored policy, a compiled table, VIP and
+// backend records) in another record layout, under the programs running on this build's:
+// the load re-applies both to maps made anew while traffic flows. Every packet is decided by
+// the whole policy (counted by its rule, none through the dropped port), counters carry
+// exactly, VIP ids and backend slots stay (a held connection keeps its backend, new ones get
+// the same Maglev choice).
+TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
 {
     NetnsLab lab;
-    lab.load();
-    make_state([](const auto& a) { xdpctl_ok(a); });
+    load_with_state(lab, true);
+    // Backend 2 again: the second incarnation of its slot, which the held connection below
+    // names and a fresh commit would not give it.
+    xdpctl_ok({"lb", "backend", "del", kLabVip, "198.19.10.2"});
+    xdpctl_ok({"lb", "backend", "add", kLabVip, "198.19.10.2", "--mac", "02:00:00:00:0a:02"});
+    // Rule 1 again, last: its counter slot (the first) is not the one a commit into empty maps
+    // would give it.
+    xdpctl_ok({"rule", "del", "1"});
+    xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    udp_through(lab, 12, 7);
+
+    // New connections, and one held on the backend the table would not give it.
+    std::vector<int> chosen;
+    for (uint16_t f = 0; f < kFlows; f++)
+        chosen.push_back(backend_for(lab, kFirstFlow + f, true));
+    const auto to1 = std::find(chosen.begin(), chosen.end(), 1), to2 = std::find(chosen.begin(), chosen.end(), 2);
+    ASSERT_TRUE(to1 != chosen.end() && to2 != chosen.end()) << "both backends get flows";
+    const uint16_t held = uint16_t(kFirstFlow + (to1 - chosen.begin()));
+    const uint16_t other = uint16_t(kFirstFlow + (to2 - chosen.begin()));
+    UniqueFd ct = open_pinned(shared_pin("xdpctl_lb_ct"));
+    xdpctl_lb_flow to_backend2{};
+    const xdpctl_lb_flow_key held_key = flow_key(held), other_key = flow_key(other);
+    ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &other_key, &to_backend2), 0);
+    ASSERT_EQ(bpf_map_update_elem(ct.get(), &held_key, &to_backend2, BPF_ANY), 0);
+    ASSERT_EQ(backend_for(lab, held, false), 2);
+
+    const nlohmann::json r2 = rule(2), r3 = rule(3);
+    const nlohmann::json lb_before = xdpctl_json({"lb", "list", "--json"});
     const std::string before = state();
-    const std::string pin = shared_pin("xdpctl_pvlan");
-    UniqueFd real = repin(pin, BPF_MAP_TYPE_ARRAY, 4, 64, 100, BPF_F_MMAPABLE, [](int) {});
-    UniqueFd fake = open_pinned(pin);
-    CmdResult up = lab.load_result({"--force"});
-    EXPECT_NE(up.exit_code, 0) << up;
-    EXPECT_NE(up.err.find("xdpctl_pvlan: pinned type=2 key=4 value=64 entries=100"), std::string::npos) << up;
-    EXPECT_NE(up.err.find("nothing was changed"), std::string::npos) << up;
-    // Every pin is where it was, the interface still loaded and filtering.
-    EXPECT_EQ(map_id(open_pinned(pin).get()), map_id(fake.get()));
-    unpin(pin);
-    pin_fd(real.get(), pin);
+    const uint32_t prog_before = attached_xdp_id(lab);
+
+    // The old record layout: one more field at the end of the rule, header, VIP and backend records,
+    // the stored policy in 16 KiB chunks, a compiled table of another size.
+    UniqueFd real_rules = pad_records(shared_pin("xdpctl_prule"), 8);
+    UniqueFd real_hdr = pad_records(shared_pin("xdpctl_phdr"), 8);  // its rule counts unread
+    UniqueFd real_src = rechunk_stored_policy(16384, false);
+    UniqueFd real_vlan = pad_records(shared_pin("xdpctl_pvlan"), 64);
+    UniqueFd real_vips = pad_records(shared_pin("xdpctl_lb_vips"), 8);
+    UniqueFd real_backends = pad_records(shared_pin("xdpctl_lb_backends"), 8);
+
+    upgrade_under_traffic(lab, 5, 7, "policy and LB maps of another record layout",
+                          "the policy (4 rule(s), 1 set(s)) re-applied to its maps made anew");
+    EXPECT_NE(last_output.find("the load balancer (1 VIP(s), 2 backend slot(s)) re-applied"), std::string::npos)
+        << last_output;
+    EXPECT_NE(attached_xdp_id(lab), prog_before);
     EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(2), r2);
+    EXPECT_EQ(rule(3), r3);
+    EXPECT_EQ(xdpctl_json({"lb", "list", "--json"}), lb_before) << "LB counters by VIP and backend";
+    for (const char* name :
+         {"xdpctl_prule", "xdpctl_phdr", "xdpctl_psrc", "xdpctl_pvlan", "xdpctl_lb_vips", "xdpctl_lb_backends"}) {
+        UniqueFd now = open_pinned(shared_pin(name));
+        SkelPtr<xdpctl_xdp> s{xdpctl_xdp::open()};
+        EXPECT_EQ(info_of(now.get()).value_size, bpf_map__value_size(bpf_object__find_map_by_name(s->obj, name)))
+            << name << " in this build's layout";
+    }
+    EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
+    EXPECT_FALSE(path_exists(shared_pin("upgrade")));
+
+    // The held connection keeps its backend; new ones are scheduled as before.
+    EXPECT_EQ(backend_for(lab, held, false), 2) << "the connection table's entry carried";
+    for (uint16_t f = 0; f < kFlows; f++)
+        EXPECT_EQ(backend_for(lab, kFirstFlow + f, true), chosen[f]) << "flow " << kFirstFlow + f;
+    // The policy decides on: counted into the same counters.
+    still_drops(lab);
+}
+
+// A load that fails after it swapped this interface's program: another interface on the
+// shared maps cannot be reloaded (its device was deleted under its pins). Its link goes back
+// to the old program and the old maps under their pins: the old datapath whole, deciding.
+TEST_F(Upgrade, FailingAfterTheSwapPutsTheOldDatapathBack)
+{
+    NetnsLab lab, other;
+    load_with_state(lab);
+    other.load();
     EXPECT_EQ(udp_through(lab, 9, 3), 0);
-    EXPECT_EQ(rule(1)["packets"], 3);
+    const std::string before = state();
+    const uint32_t prog = attached_xdp_id(lab);
+    const std::vector<std::string> names{"xdpctl_prule", "xdpctl_lb_backends"};
+    std::map<std::string, UniqueFd> real;
+    for (const auto& n : names)
+        real[n] = pad_records(shared_pin(n), 8);
+    std::map<std::string, uint32_t> ids;
+    for (const auto& n : names)
+        ids[n] = map_id(open_pinned(shared_pin(n)).get());
+    run_ok({"ip", "-n", other.dut().ns, "link", "del", other.dut().ifname});
+
+    CmdResult up = lab.load_result({"--force"});
+    EXPECT_EQ(up.exit_code, 1) << up;
+    EXPECT_NE(up.err.find("cannot find the interface of"), std::string::npos) << up;
+    EXPECT_EQ(attached_xdp_id(lab), prog) << "the link back on the program it ran";
+    for (const auto& n : names)
+        EXPECT_EQ(map_id(open_pinned(shared_pin(n)).get()), ids[n]) << n << " back under its pin";
+    EXPECT_FALSE(path_exists(shared_pin("upgrade")));
+    EXPECT_EQ(udp_through(lab, 9, 2), 0);
+
+    remove_pin_tree(other.dut_pin_dir());  // the deleted device's pins
+    for (const auto& n : names) {
+        unpin(shared_pin(n));
+        pin_fd(real[n].get(), shared_pin(n));
+    }
+    EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(1)["packets"], 5);
+}
+
+// A record layout recorded for the policy's maps that is not this build's (a record that
+// changed meaning at the same size): the policy is re-applied though every map's sizes match.
+TEST_F(Upgrade, AnotherRecordLayoutStampAloneReappliesThePolicy)
+{
+    NetnsLab lab;
+    load_with_state(lab);
+    EXPECT_EQ(udp_through(lab, 9, 4), 0);
+    ASSERT_EQ(upgrade::recorded_group_layout("policy"), upgrade::kPolicyRecordLayout);
+    const std::string before = state();
+    const nlohmann::json r1 = rule(1);
+    remove_pin_tree(shared_pin("layout/policy-" + std::to_string(upgrade::kPolicyRecordLayout)));
+    make_pin_dir(shared_pin("layout/policy-" + std::to_string(upgrade::kPolicyRecordLayout + 6)));
+
+    CmdResult up = lab.load_result({"--force"});
+    ASSERT_EQ(up.exit_code, 0) << up;
+    EXPECT_NE(up.out.find("the policy (4 rule(s), 1 set(s)) re-applied"), std::string::npos) << up.out;
+    EXPECT_EQ(up.out.find("the load balancer ("), std::string::npos) << up.out;
+    EXPECT_EQ(upgrade::recorded_group_layout("policy"), upgrade::kPolicyRecordLayout);
+    EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(1), r1);
+    still_drops(lab);
+}
+
+// The connection table in another layout. Values of another size are read at this build's
+// offsets: carried, a held connection keeps its backend. Keys of another size cannot be read:
+// nothing is carried and each connection is scheduled again by its VIP's Maglev table, made
+// again from the same backends: the held connection (on the backend the table would not give
+// it) moves, every other one keeps its backend.
+TEST_F(Upgrade, ConnectionTableOfAnotherLayoutCarriedOrScheduledAgain)
+{
+    NetnsLab lab;
+    load_with_state(lab, true);
+    struct Case {
+        const char* what;
+        uint32_t key_pad, value_pad;
+        bool carried;
+        const char* says;
+    };
+    const Case cases[] = {
+        {"values 8 bytes longer", 0, 8, true, "3 connection(s) carried over"},
+        {"keys 8 bytes longer", 8, 0, false, "no connection was carried"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        const std::string pin = shared_pin("xdpctl_lb_ct");
+        {
+            UniqueFd ct = open_pinned(pin);
+            xdpctl_lb_flow_key k{}, next{};
+            std::vector<xdpctl_lb_flow_key> all;
+            for (const void* prev = nullptr; bpf_map_get_next_key(ct.get(), prev, &next) == 0; prev = &k)
+                all.push_back(k = next);
+            for (const auto& key : all)
+                bpf_map_delete_elem(ct.get(), &key);
+        }
+        // Three connections: two where the table put them, one held on the other backend.
+        std::vector<int> chosen;
+        for (uint16_t f = 0; f < 3; f++)
+            chosen.push_back(backend_for(lab, kFirstFlow + f, true));
+        uint16_t sport = kFirstFlow + 3;
+        int fourth = backend_for(lab, sport, true);
+        for (; fourth == chosen[0] && sport < kFirstFlow + 200; fourth = backend_for(lab, ++sport, true))
+            ;
+        ASSERT_NE(fourth, chosen[0]) << "no flow went to the other backend";
+        UniqueFd ct = open_pinned(pin);
+        xdpctl_lb_flow to_other{};
+        const xdpctl_lb_flow_key held = flow_key(kFirstFlow), other = flow_key(sport);
+        ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &other, &to_other), 0);
+        for (uint16_t f = kFirstFlow + 3; f <= sport; f++) {
+            const xdpctl_lb_flow_key extra = flow_key(f);
+            ASSERT_EQ(bpf_map_delete_elem(ct.get(), &extra), 0);
+        }
+        ASSERT_EQ(bpf_map_update_elem(ct.get(), &held, &to_other, BPF_ANY), 0);
+        ASSERT_EQ(backend_for(lab, kFirstFlow, false), fourth);
+
+        const bpf_map_info info = info_of(ct.get());
+        UniqueFd real = repin(pin, bpf_map_type(info.type), info.key_size + c.key_pad, info.value_size + c.value_pad,
+                              info.max_entries, info.map_flags, [&](int fd) {
+                                  xdpctl_lb_flow_key k{}, next{};
+                                  std::vector<uint8_t> key(info.key_size + c.key_pad), value(info.value_size + c.value_pad);
+                                  for (const void* prev = nullptr; bpf_map_get_next_key(ct.get(), prev, &next) == 0;
+                                       prev = &k) {
+                                      k = next;
+                                      std::fill(value.begin(), value.end(), 0xa5);
+                                      std::fill(key.begin(), key.end(), 0);
+                                      std::memcpy(key.data(), &k, sizeof(k));
+                                      ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &k, value.data()), 0);
+                                      ASSERT_EQ(bpf_map_update_elem(fd, key.data(), value.data(), BPF_ANY), 0);
+                                  }
+                              });
+        CmdResult up = lab.load_result({"--force"});
+        ASSERT_EQ(up.exit_code, 0) << up;
+        EXPECT_NE(up.out.find(c.says), std::string::npos) << up.out;
+        // An established connection's next segment.
+        int kept = 0;
+        const int held_now = backend_for(lab, kFirstFlow, false);
+        kept += held_now == fourth;
+        for (uint16_t f = 1; f < 3; f++)
+            kept += backend_for(lab, kFirstFlow + f, false) == chosen[f];
+        fmt::print("connection table with {}: {} of 3 connections kept their backend\n", c.what, kept);
+        EXPECT_EQ(held_now, c.carried ? fourth : chosen[0]);
+        EXPECT_EQ(kept, c.carried ? 3 : 2);
+        EXPECT_EQ(info_of(open_pinned(pin).get()).key_size, sizeof(xdpctl_lb_flow_key));
+    }
+}
+
+// The same change of layout with a damaged stored policy, then with a backend record naming
+// no VIP: refused before anything changed, the old programs attached and deciding.
+TEST_F(Upgrade, DamagedStateOfAnotherLayoutIsRefusedAndTheOldDatapathRuns)
+{
+    NetnsLab lab;
+    load_with_state(lab);
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    const std::string before = state();
+    const uint32_t prog = attached_xdp_id(lab);
+
+    struct Case {
+        const char* what;
+        std::function<std::vector<UniqueFd>()> damage;
+        const char* says;
+    };
+    const Case cases[] = {
+        {"a damaged stored policy",
+         [] {
+             std::vector<UniqueFd> real;
+             real.push_back(pad_records(shared_pin("xdpctl_prule"), 8));
+             real.push_back(rechunk_stored_policy(16384, true));
+             return real;
+         },
+         "the pinned policy (record layout"},
+        {"a backend of no VIP",
+         [] {
+             std::vector<UniqueFd> real;
+             real.push_back(pad_records(shared_pin("xdpctl_lb_backends"), 8, [](const void*, std::vector<uint8_t>& v) {
+                 xdpctl_lb_backend b;
+                 std::memcpy(&b, v.data(), sizeof(b));
+                 if (b.flags & XDPCTL_LB_BE_F_USED)
+                     b.vip_id = 77;
+                 std::memcpy(v.data(), &b, sizeof(b));
+             }));
+             return real;
+         },
+         "serves VIP id 77, which no VIP has"},
+    };
+    const std::vector<std::string> names{"xdpctl_prule", "xdpctl_psrc", "xdpctl_lb_backends"};
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        std::map<std::string, UniqueFd> real;
+        std::map<std::string, uint32_t> ids;
+        for (const auto& n : names)
+            real[n] = open_pinned(shared_pin(n));
+        std::vector<UniqueFd> held = c.damage();
+        for (const auto& n : names)
+            ids[n] = map_id(open_pinned(shared_pin(n)).get());
+
+        CmdResult up = lab.load_result({"--force"});
+        EXPECT_EQ(up.exit_code, 1) << up;
+        EXPECT_NE(up.err.find(c.says), std::string::npos) << up;
+        EXPECT_NE(up.err.find("nothing was changed"), std::string::npos) << up;
+        EXPECT_NE(up.err.find("'xdpctl restore' rebuilds them"), std::string::npos) << up;
+        // Every pin where it was, the same program attached and filtering.
+        for (const auto& n : names)
+            EXPECT_EQ(map_id(open_pinned(shared_pin(n)).get()), ids[n]) << n;
+        EXPECT_FALSE(path_exists(shared_pin("upgrade")));
+        EXPECT_EQ(attached_xdp_id(lab), prog);
+        EXPECT_EQ(udp_through(lab, 9, 2), 0);
+        for (const auto& n : names) {
+            unpin(shared_pin(n));
+            pin_fd(real[n].get(), shared_pin(n));
+        }
+    }
+    EXPECT_EQ(state(), before);
+    EXPECT_EQ(rule(1)["packets"], 7);
 }
 
 // The real old release, when one was built (XDPCTL_OLD_BIN): loaded, given state and traffic
@@ -439,7 +834,7 @@ void UpgradeFromOldRelease::TestBody()
         return r.out;
     };
     old({"-n", lab.dut().ns, "load", lab.dut().ifname});
-    make_state([&](const auto& a) { old(a); });
+    make_lab_state([&](const auto& a) { old(a); });
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     udp_through(lab, 12, 7);
     const std::string export_before = old({"export"});

@@ -211,10 +211,26 @@ int reload_programs(const DatapathPaths& want, bool exact)
     return n;
 }
 
+namespace {
+int reload_holds = 0;  // HoldProgramReloads alive (one thread: the command's)
+}
+
+HoldProgramReloads::HoldProgramReloads()
+{
+    reload_holds++;
+}
+
+HoldProgramReloads::~HoldProgramReloads()
+{
+    reload_holds--;
+}
+
 PathsChange::PathsChange(const std::function<void(DatapathPaths&)>& change) : before_(paths_in_force())
 {
     after_ = before_;
     change(after_);
+    if (reload_holds)
+        return;
     // The programs cover what is in force (every load and change keeps them so): only a path
     // the change adds can be missing. While the change is made they must cover both sides.
     if (!before_.covers(after_))
@@ -225,7 +241,7 @@ PathsChange::PathsChange(const std::function<void(DatapathPaths&)>& change) : be
 
 void PathsChange::finish() const
 {
-    if (after_ != before_)
+    if (after_ != before_ && !reload_holds)
         reloaded_ += reload_programs(paths_in_force(), true);
 }
 

@@ -82,6 +82,17 @@ private:
     mutable int reloaded_ = 0;
 };
 
+// While one lives, PathsChange reloads no program: a load that migrates the policy and load
+// balancer into maps of a new layout (upgrade/state_migration.h) commits them into maps no
+// attached program runs on yet; the programs it then swaps in have every path.
+class HoldProgramReloads {
+public:
+    HoldProgramReloads();
+    ~HoldProgramReloads();
+    HoldProgramReloads(const HoldProgramReloads&) = delete;
+    HoldProgramReloads& operator=(const HoldProgramReloads&) = delete;
+};
+
 // Reloads every attached xdpctl program whose paths do not cover `want` (paths_cover();
 // `exact`: are not exactly `want`) with `want`, on every interface of every namespace;
 // returns how many. A

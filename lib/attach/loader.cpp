@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include <bpf/bpf.h>
@@ -160,8 +161,17 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
     } else {
         make_pin_dir(shared_maps_dir());
         set_pin_paths(s->obj, pins);
-        if (upgrade)
+        if (upgrade) {
             upgrade->before_load(s->obj);
+            // The paths in force were read from maps of another layout, which the new ones
+            // get only after this load: every path, until the load finishes (Loader::run).
+            if (upgrade->migrates_state()) {
+                if constexpr (std::is_same_v<Skel, xdpctl_xdp>)
+                    s->rodata->cfg_paths = all_paths().xdp();
+                else
+                    s->rodata->cfg_paths = all_paths().tc();
+            }
+        }
         ct.emplace(s->obj, lb_conntrack, other_loaded_ifaces(pins));
     }
     if (int err = Skel::load(s.get()); err) {
@@ -250,6 +260,8 @@ void swap_xdp_program(const IfacePins& pins, const xdpctl_iface_meta& meta, cons
                                         [&](xdpctl_xdp* s) { configure_xdp(s, ifname, meta.iif_key, paths, shape); },
                                         0, false, nullptr, upgrade);
     UniqueFd arr = fill_next(xs.get(), shape, next, where);
+    if (upgrade && link)
+        upgrade->before_swap(link.get());
     if (int err = link ? bpf_link_update(link.get(), bpf_program__fd(xdp_prog(xs.get(), shape)), nullptr) : -ENOENT)
         fail("cannot replace the XDP program on {}: {}", where, errno_str(err));
     unpin(pins.next);
@@ -459,6 +471,7 @@ struct Loader {
                               (old->xdp_mode == XDPCTL_XDP_MODE_NATIVE));
         if (old_link && same_mode) {
             // Atomic replacement: no packet sees an empty hook.
+            upgrade.before_swap(old_link.get());
             if (int err = bpf_link_update(old_link.get(), prog_fd, nullptr); err)
                 fail("cannot replace the XDP program on {}: {}", opts.iface.display(),
                      errno_str(err));
@@ -543,6 +556,7 @@ struct Loader {
         if (opts.tc_mode != TcModeRequest::clsact) {
             UniqueFd old_link = open_pinned(link_pin);
             if (old_link) {
+                upgrade.before_swap(old_link.get());
                 if (int err = bpf_link_update(old_link.get(), prog_fd, nullptr); err)
                     fail("cannot replace the TC program on {}: {}", opts.iface.display(),
                          errno_str(err));
@@ -664,6 +678,14 @@ struct Loader {
                         reload_iface_programs(i, paths.xdp(), paths.tc(), &upgrade);
             for (auto& n : upgrade.after_swap())
                 res.notes.push_back(std::move(n));
+            // A migrated state: the programs, loaded with every path, get just those in force.
+            if (upgrade.migrates_state())
+                try {
+                    reload_programs(paths_in_force(), true);
+                } catch (const Error& e) {
+                    res.notes.push_back(fmt::format("the programs keep every path (they decide any policy): {}",
+                                                    e.what()));
+                }
         } catch (...) {
             pending.rollback();
             if (clsact_attached_here && !old)
@@ -738,6 +760,8 @@ void reload_iface_programs(const PinnedIface& iface, std::optional<uint32_t> xdp
         } else {
             for (auto [fd, pin] : {std::pair{in, pins.link_tc_in}, std::pair{eg, pins.link_tc_eg}}) {
                 UniqueFd link = open_pinned(pin);
+                if (upgrade && link)
+                    upgrade->before_swap(link.get());
                 if (int err = link ? bpf_link_update(link.get(), fd, nullptr) : -ENOENT)
                     fail("cannot replace the TC program on {}: {}", display, errno_str(err));
             }

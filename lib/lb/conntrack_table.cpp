@@ -1,6 +1,8 @@
 #include "lb/conntrack_table.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -95,9 +97,13 @@ std::vector<std::string> ConntrackPlan::finish(int new_fd)
         return {};
     size_t n = carry_conntrack(replaced_.get(), new_fd);
     std::vector<std::string> notes;
+    if (map_info(replaced_.get()).key_size != sizeof(xdpctl_lb_flow_key))
+        notes.push_back("the connection table had flow keys of another layout: no connection was carried; "
+                        "each is scheduled again by its VIP's Maglev table (its backend, unless the backends "
+                        "changed since it began)");
     notes.push_back(old_layout_
-                        ? fmt::format("the connection table now has the layout of this version (one "
-                                      "table for all CPUs); {} connection(s) carried over", n)
+                        ? fmt::format("the connection table now has the layout of this version; {} "
+                                      "connection(s) carried over", n)
                         : fmt::format("the connection table was resized from {} to {} entries; {} "
                                       "connection(s) carried over", old_entries_, new_entries_, n));
     if (!others_.empty())
@@ -110,13 +116,17 @@ size_t carry_conntrack(int from_fd, int to_fd)
 {
     const bpf_map_info info = map_info(from_fd);
     const bool per_cpu = info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH || info.type == BPF_MAP_TYPE_PERCPU_HASH;
-    if (info.key_size != sizeof(xdpctl_lb_flow_key) || info.value_size != sizeof(xdpctl_lb_flow))
-        fail("the pinned connection table has an unknown layout (key {} bytes, value {} bytes)",
-             info.key_size, info.value_size);
+    // A flow key of another size names flows in a way this build cannot read: none is
+    // carried, and each connection is scheduled again by its VIP's Maglev table (the same
+    // backend, unless the backends changed since the connection began).
+    if (info.key_size != sizeof(xdpctl_lb_flow_key))
+        return 0;
+    // Values at this build's offsets, cut or zero-padded (a record only grows at its end).
     const size_t ncpu = per_cpu ? size_t(possible_cpus()) : 1;
+    const size_t stride = per_cpu ? (info.value_size + 7) / 8 * 8 : info.value_size;
     size_t copied = 0;
     xdpctl_lb_flow_key key{}, next{};
-    std::vector<xdpctl_lb_flow> vals(ncpu);
+    std::vector<uint8_t> vals(ncpu * stride);
     const void* prev = nullptr;
     // One key at a time: a rare step (resize, upgrade), and the per-CPU layout's batch
     // values would need their own stride.
@@ -125,7 +135,9 @@ size_t carry_conntrack(int from_fd, int to_fd)
         prev = &key;
         if (bpf_map_lookup_elem(from_fd, &key, vals.data()) != 0)
             continue;  // evicted meanwhile
-        for (const auto& v : vals) {
+        for (size_t c = 0; c < ncpu; c++) {
+            xdpctl_lb_flow v{};
+            std::memcpy(&v, vals.data() + c * stride, std::min<size_t>(sizeof(v), info.value_size));
             if (!(v.flags & XDPCTL_LB_FLOW_F_VALID))
                 continue;
             // A packet on the new table may have made the entry already: it stays.

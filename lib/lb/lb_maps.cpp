@@ -375,6 +375,28 @@ VipEntry LbMaps::add_vip(const VipSpec& v, const VipOptions& o)
     return e;
 }
 
+void LbMaps::restore(const std::vector<VipEntry>& vips, const std::vector<BackendEntry>& slots)
+{
+    for (const auto& b : slots)
+        write_backend(b.slot, b.rec);
+    for (const auto& e : vips) {
+        std::vector<BackendEntry> mine;
+        for (const auto& b : slots)
+            if ((b.rec.flags & XDPCTL_LB_BE_F_USED) && b.rec.vip_id == e.rec.id)
+                mine.push_back(b);
+        install_ring(e.rec, mine);
+        const xdpctl_lb_vip_key k = vip_key(e.spec);
+        write_vip_slot(e.rec.id, xdpctl_lb_vip_slot{k, 1, e.rec});
+        if (bpf_map_update_elem(fds_.vips.get(), &k, &e.rec, BPF_ANY) != 0)
+            fail("cannot restore VIP {}: {}", format_vip(e.spec), errno_str(errno));
+        const xdpctl_lb_vip_key m = addr_marker(k);
+        xdpctl_lb_vip marker{};
+        marker.id = XDPCTL_LB_NO_BACKEND;
+        bpf_map_update_elem(fds_.vips.get(), &m, &marker, BPF_NOEXIST);
+    }
+    update_ctl();
+}
+
 void LbMaps::del_vip(const VipSpec& v)
 {
     VipEntry e = require_vip(v);

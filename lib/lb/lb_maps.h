@@ -106,6 +106,12 @@ public:
     // keeps its slot, counters and connections; MAC and weight are updated in place.
     void set_backends(const VipSpec& v, const std::vector<BackendSpec>& want);
 
+    // An upgrade's: into LB maps just recreated in a new layout (no program runs on them
+    // yet), `vips` with the ids they had and `slots` (backend slots, free ones too) as they
+    // were, incarnations kept, so connection-table entries and the counters by VIP id and
+    // backend slot stay theirs; each VIP's Maglev table is built again from its backends.
+    void restore(const std::vector<VipEntry>& vips, const std::vector<BackendEntry>& slots);
+
     xdpctl_lb_ctr vip_counters(uint32_t id) const;      // summed over CPUs
     xdpctl_lb_ctr backend_counters(uint32_t slot) const;
     xdpctl_lb_stats stats() const;

@@ -24,6 +24,7 @@
 #include "policy/policy_binary.h"
 #include "policy/policy_maps.h"
 #include "policy/policy_paths.h"
+#include "policy/stored_image.h"
 #include "policy/rule_parse.h"
 #include "state/state_record.h"
 #include "util/system_checks.h"
@@ -31,11 +32,6 @@
 namespace xdpctl::policy {
 
 namespace {
-
-uint32_t src_key(uint32_t gen, uint32_t chunk)
-{
-    return (gen << 24) | chunk;
-}
 
 UniqueFd open_shared(const char* name)
 {
@@ -165,26 +161,7 @@ void PolicyStore::record_commit_time()
 
 std::string PolicyStore::read_stored(uint32_t gen) const
 {
-    std::vector<uint8_t> chunk(XDPCTL_SRC_CHUNK_BYTES);
-    uint32_t key = src_key(gen, 0);
-    if (bpf_map_lookup_elem(src_.get(), &key, chunk.data()) != 0)
-        return "";  // the empty policy is stored as no text (see commit)
-    uint64_t len = 0;
-    std::memcpy(&len, chunk.data(), sizeof(len));
-    std::string text;
-    text.reserve(len);
-    size_t off = sizeof(len);
-    for (uint32_t c = 0; text.size() < len; c++) {
-        if (c > 0) {
-            key = src_key(gen, c);
-            if (bpf_map_lookup_elem(src_.get(), &key, chunk.data()) != 0)
-                fail("the stored policy of generation {} is cut short (chunk {})", gen, c);
-            off = 0;
-        }
-        size_t n = std::min<size_t>(len - text.size(), chunk.size() - off);
-        text.append(reinterpret_cast<const char*>(chunk.data() + off), n);
-    }
-    return text;
+    return read_stored_image(src_.get(), gen);
 }
 
 void PolicyStore::write_stored(uint32_t gen, const std::string& image)
@@ -207,7 +184,7 @@ void PolicyStore::write_stored(uint32_t gen, const std::string& image)
         size_t n = std::min(image.size() - pos, chunk.size() - off);
         std::memcpy(chunk.data() + off, image.data() + pos, n);
         pos += n;
-        uint32_t key = src_key(gen, c);
+        uint32_t key = stored_image_key(gen, c);
         if (bpf_map_update_elem(src_.get(), &key, chunk.data(), BPF_ANY) != 0)
             fail("cannot store the policy: {}", errno_str(errno));
     }
@@ -216,7 +193,7 @@ void PolicyStore::write_stored(uint32_t gen, const std::string& image)
 void PolicyStore::clear_stored(uint32_t gen)
 {
     for (uint32_t c = 0; c < XDPCTL_SRC_MAX_CHUNKS; c++) {
-        uint32_t key = src_key(gen, c);
+        uint32_t key = stored_image_key(gen, c);
         if (bpf_map_delete_elem(src_.get(), &key) != 0)
             break;  // chunks are written from 0 up: the first gap is the end
     }
@@ -226,10 +203,7 @@ Policy PolicyStore::current(IifIndexes* resolved) const
 {
     if (!maps_->installed())
         return Policy{};
-    std::string stored = read_stored(maps_->active_gen());
-    // Text: stored by an xdpctl from before the binary image (no resolved indexes).
-    return is_policy_image(stored) ? decode_policy(stored, "the stored policy", resolved)
-                                   : parse_policy_text(stored, "the stored policy");
+    return decode_stored(read_stored(maps_->active_gen()), "the stored policy", resolved);
 }
 
 bool PolicyStore::resolve_pending()
@@ -337,7 +311,7 @@ Policy PolicyStore::commit(Policy next)
         malloc_trim(0);  // what the builder freed goes back before the maps are filled
         trace.mark("address tables");
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
-        slot_of = maps_->active_slots();
+        slot_of = seed_slots_ ? *seed_slots_ : maps_->active_slots();
         stored.get();
         trace.mark("store");
     } catch (...) {
@@ -402,6 +376,19 @@ Policy PolicyStore::commit(Policy next)
     trace.maps(maps_->last_commit_times());
     state::policy_committed(next);  // the state directory, for `xdpctl restore`
     return next;
+}
+
+Policy PolicyStore::commit_in_slots(Policy p, const std::unordered_map<uint32_t, uint32_t>& slots)
+{
+    seed_slots_ = &slots;
+    try {
+        p = commit(std::move(p));
+    } catch (...) {
+        seed_slots_ = nullptr;
+        throw;
+    }
+    seed_slots_ = nullptr;
+    return p;
 }
 
 std::map<uint32_t, RuleCounters> PolicyStore::counters() const

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "abi/xdpctl_abi.h"
 #include "util/error.h"
@@ -40,6 +41,10 @@ public:
     // name in its rule's namespace, compiles it and switches every interface to it at once.
     // Returns the policy as committed.
     Policy commit(Policy next);
+    // An upgrade's commit into policy maps it has just recreated in a new layout (no program
+    // runs on them yet): `p` as it was in force, each rule in the counter slot it had there
+    // (`slots`, by rule id), so the counters carried over by slot stay each rule's.
+    Policy commit_in_slots(Policy p, const std::unordered_map<uint32_t, uint32_t>& slots);
     // Resolves the --iif names again (--iif-pending ones that appeared, names that went or
     // moved to another ifindex) and commits the current policy if any changed. Returns
     // whether it committed. A daemon calls this on RTM_NEWLINK / RTM_DELLINK; until there
@@ -97,6 +102,7 @@ private:
     void record_commit_time();
 
     std::optional<WriterLock> lock_;
+    const std::unordered_map<uint32_t, uint32_t>* seed_slots_ = nullptr;  // commit_in_slots
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
     // A writer's wait for the packets still on the generation before the active one

@@ -51,20 +51,45 @@ uint32_t recorded_layout_version()
     std::error_code ec;
     uint32_t found = 0;
     for (const auto& e : fs::directory_iterator(record_dir(), ec)) {
-        try {
-            found = std::max<uint32_t>(found, uint32_t(std::stoul(e.path().filename().string())));
-        } catch (const std::exception&) {
-        }
+        const std::string name = e.path().filename().string();
+        if (name.find_first_not_of("0123456789") == std::string::npos && !name.empty())
+            found = std::max<uint32_t>(found, uint32_t(std::stoul(name)));
     }
     return found;
 }
 
-void record_layout_version()
+uint32_t recorded_group_layout(const std::string& group)
 {
-    if (recorded_layout_version() == kLayoutVersion)
-        return;
-    remove_pin_tree(record_dir());
-    make_pin_dir(record_dir() + "/" + std::to_string(kLayoutVersion));
+    std::error_code ec;
+    uint32_t found = 0;
+    for (const auto& e : fs::directory_iterator(record_dir(), ec)) {
+        const std::string name = e.path().filename().string();
+        const std::string digits = name.substr(std::min(name.size(), group.size() + 1));
+        if (name.rfind(group + "-", 0) == 0 && !digits.empty() &&
+            digits.find_first_not_of("0123456789") == std::string::npos)
+            found = std::max<uint32_t>(found, uint32_t(std::stoul(digits)));
+    }
+    return found;
+}
+
+void record_layout_version(const std::map<std::string, uint32_t>& groups)
+{
+    const std::string version = std::to_string(kLayoutVersion);
+    std::vector<std::string> stale;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(record_dir(), ec)) {
+        const std::string name = e.path().filename().string();
+        const size_t dot = name.find('-');  // bpffs takes no '.' in a name
+        auto g = dot == std::string::npos ? groups.end() : groups.find(name.substr(0, dot));
+        if (dot == std::string::npos ? name != version
+                                     : g != groups.end() && name != g->first + "-" + std::to_string(g->second))
+            stale.push_back(e.path().string());
+    }
+    for (const auto& p : stale)
+        remove_pin_tree(p);
+    make_pin_dir(record_dir() + "/" + version);
+    for (const auto& [group, v] : groups)
+        make_pin_dir(record_dir() + "/" + group + "-" + std::to_string(v));
 }
 
 std::optional<uint32_t> detect_layout_version(const LayoutByName& pinned, const LayoutByName& declared)

@@ -24,6 +24,15 @@ namespace xdpctl::upgrade {
 
 inline constexpr uint32_t kLayoutVersion = 2;
 
+// The record layouts of the policy's maps (xdpctl_p*) and of the load balancer's (xdpctl_lb_*
+// but its counters and connection table): a load over pins of another record layout
+// re-applies the policy and the balancer to maps made anew (state_snapshot.h). A change of a
+// map's type or sizes is found from the maps themselves; raise the number here when a record
+// of abi/xdpctl_abi.h changes meaning at the same size (a pad given a meaning that zero does
+// not keep).
+inline constexpr uint32_t kPolicyRecordLayout = 1;
+inline constexpr uint32_t kLbRecordLayout = 1;
+
 // One map of a version that the next version lays out differently.
 struct MapChange {
     const char* name;
@@ -43,8 +52,13 @@ const KnownLayout* find_layout(uint32_t version);
 
 // The version recorded under maps/ (0: none recorded).
 uint32_t recorded_layout_version();
-// Records kLayoutVersion (after a load left every pinned map in this build's layout).
-void record_layout_version();
+// The record layout of a group of state maps ("policy": kPolicyRecordLayout, "lb":
+// kLbRecordLayout) recorded beside it as maps/layout/GROUP-N; 0: none recorded (pins of an
+// xdpctl before these records: the maps' sizes alone say whether they differ).
+uint32_t recorded_group_layout(const std::string& group);
+// Records kLayoutVersion and, for each group given, its layout (after a load left every
+// pinned map in this build's layout; a group whose maps the load did not have keeps its record).
+void record_layout_version(const std::map<std::string, uint32_t>& groups = {});
 
 // Pinned maps by name, as they are (map_layout()) and as this build declares them.
 using LayoutByName = std::map<std::string, MapLayout>;

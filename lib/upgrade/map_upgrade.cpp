@@ -16,19 +16,21 @@
 #include "attach/iface_pins.h"
 #include "attach/iface_ref.h"
 #include "upgrade/map_layout.h"
+#include "upgrade/state_snapshot.h"
 
 namespace xdpctl::upgrade {
 
 namespace {
 
-enum class Kind { counters, restart, conntrack, state };
+enum class Kind { counters, restart, conntrack, state, unknown };
 
 struct Role {
     Kind kind;
     uint64_t latest_words = 0;  // counters: the u64 words that hold a time
+    const char* group = "";     // state: "policy" or "lb"
 };
 
-// What each map holds, for a layout change. A map not named here holds `state`.
+// What each map holds, for a layout change.
 Role role_of(const std::string& name)
 {
     if (name == "xdpctl_rctr")  // xdpctl_rule_ctr: packets, bytes, last_hit_ns, last_hit_jiffies
@@ -40,7 +42,19 @@ Role role_of(const std::string& name)
         return {Kind::restart};
     if (name == "xdpctl_lb_ct")
         return {Kind::conntrack};
-    return {Kind::state};
+    // The policy's maps: its stored image (xdpctl_psrc), the control record and the compiled
+    // tables, all made again by a commit of the stored policy.
+    if (name.rfind("xdpctl_p", 0) == 0)
+        return {Kind::state, 0, "policy"};
+    // The balancer's VIPs, backends, tables and switches.
+    if (name.rfind("xdpctl_lb_", 0) == 0)
+        return {Kind::state, 0, "lb"};
+    return {Kind::unknown};
+}
+
+uint32_t group_layout(const std::string& group)
+{
+    return group == "policy" ? kPolicyRecordLayout : kLbRecordLayout;
 }
 
 // Where the old maps wait while a load replaces them: moved (bpffs renames pins), not
@@ -101,11 +115,23 @@ std::string version_name(const std::optional<uint32_t>& v)
 
 }  // namespace
 
+struct MapUpgrade::GroupState {
+    std::string group;
+    PolicyState policy;  // group "policy"
+    LbState lb;          // group "lb"
+    bool applied = false;
+};
+
+MapUpgrade::MapUpgrade() = default;
+
 MapUpgrade::~MapUpgrade()
 {
     if (finished_)
         return;
-    // The load failed: the maps it replaced go back under their pins.
+    // The load failed: every link it moved goes back to its old program (newest first), and
+    // the maps it replaced under their pins.
+    for (auto it = swapped_.rbegin(); it != swapped_.rend(); ++it)
+        bpf_link_update(it->first.get(), it->second.get(), nullptr);
     for (auto& r : replaced_)
         try {
             unpin(r.pin);
@@ -135,6 +161,36 @@ void MapUpgrade::detect_once(bpf_object* obj)
     }
     const uint32_t rec = recorded_layout_version();
     from_version_ = rec && find_layout(rec) ? std::optional<uint32_t>(rec) : detect_layout_version(pinned, declared);
+    // A state group is migrated when one of its maps differs, or its recorded record layout.
+    for (const auto& [name, have] : pinned) {
+        const Role role = role_of(name);
+        if (role.kind == Kind::state && !(have == declared.at(name)))
+            groups_migrating_.insert(role.group);
+    }
+    for (const char* group : {"policy", "lb"})
+        if (const uint32_t v = recorded_group_layout(group); v && v != group_layout(group))
+            groups_migrating_.insert(group);
+}
+
+void MapUpgrade::read_state(const std::string& group)
+{
+    auto st = std::make_unique<GroupState>();
+    st->group = group;
+    try {
+        if (group == "policy")
+            st->policy = read_policy_state(shared_maps_dir());
+        else
+            st->lb = read_lb_state(shared_maps_dir());
+    } catch (const Error& e) {
+        const uint32_t rec = recorded_group_layout(group);
+        fail("the pinned {} (record layout {}; this build's is {}) cannot be read to carry it into this "
+             "build's layout: {}\nnothing was changed: the programs attached run on as they were. The state "
+             "directory holds the last committed policy and load balancer: 'xdpctl unload --all' then "
+             "'xdpctl restore' rebuilds them in this build's layout (counters start at 0)",
+             group == "policy" ? "policy" : "load balancer", rec ? std::to_string(rec) : "not recorded",
+             group_layout(group), e.what());
+    }
+    states_.push_back(std::move(st));
 }
 
 void MapUpgrade::before_load(bpf_object* obj)
@@ -142,6 +198,7 @@ void MapUpgrade::before_load(bpf_object* obj)
     detect_once(obj);
     std::vector<Replaced> todo;
     std::string refused;
+    std::set<std::string> groups_here;  // state groups this object has maps of
     bpf_map* map;
     bpf_object__for_each_map(map, obj)
     {
@@ -150,14 +207,20 @@ void MapUpgrade::before_load(bpf_object* obj)
             continue;
         const std::string name = bpf_map__name(map);
         const Role role = role_of(name);
+        if (role.kind == Kind::state)
+            groups_here.insert(role.group);
         UniqueFd fd = open_pinned(pin);
         if (!fd || role.kind == Kind::conntrack)
             continue;
         const MapLayout have = map_layout(fd.get(), pin);
         const MapLayout want = declared_layout(map);
-        if (have == want)
+        // A state group's maps are all made again (once: the next object of this load finds
+        // the new ones pinned), whatever their own layout: one commit fills them.
+        const bool group_moves = role.kind == Kind::state && groups_migrating_.count(role.group) &&
+                                 !groups_current_.count(role.group);
+        if (have == want && !group_moves)
             continue;
-        if (role.kind == Kind::state) {
+        if (role.kind == Kind::unknown) {
             refused += fmt::format("\n  {}: pinned {}, this build {}", pin, have.describe(), want.describe());
             continue;
         }
@@ -168,6 +231,12 @@ void MapUpgrade::before_load(bpf_object* obj)
              "nothing was changed; 'xdpctl unload --all' removes every pin (and the policy, sets, "
              "load balancer and counters they hold)",
              version_name(from_version_), kLayoutVersion, refused);
+    // Each group's state is read whole before any of its maps moves: a damaged one throws here.
+    for (const auto& group : groups_here)
+        if (groups_migrating_.count(group) && !groups_current_.count(group))
+            read_state(group);
+    for (const auto& group : groups_here)
+        groups_current_.emplace(group, group_layout(group));
     for (auto& r : todo) {
         // libbpf creates and pins the new map during the load; the old one waits aside.
         make_pin_dir(aside_dir());
@@ -189,6 +258,32 @@ void MapUpgrade::after_load(bpf_object* obj)
                                                           dup_map_fd(map), r.latest_words));
         carries_.back()->copy();
     }
+    // The state into the new maps, before any program runs on them: reloads that a commit of
+    // new paths would make are held (the programs this load swaps in have every path).
+    for (auto& st : states_) {
+        if (st->applied)
+            continue;
+        HoldProgramReloads hold;
+        if (st->group == "policy")
+            apply_policy_state(st->policy);
+        else
+            apply_lb_state(st->lb);
+        st->applied = true;
+    }
+}
+
+void MapUpgrade::before_swap(int link_fd)
+{
+    if (replaced_.empty() || finished_)
+        return;
+    bpf_link_info li{};
+    __u32 len = sizeof(li);
+    if (bpf_link_get_info_by_fd(link_fd, &li, &len) != 0)
+        fail("cannot read the link about to be swapped: {}", errno_str(errno));
+    UniqueFd prog{bpf_prog_get_fd_by_id(li.prog_id)};
+    if (!prog)
+        fail("cannot hold the program of the link about to be swapped: {}", errno_str(errno));
+    swapped_.emplace_back(UniqueFd{dup(link_fd)}, std::move(prog));
 }
 
 std::vector<std::string> MapUpgrade::after_swap()
@@ -203,13 +298,26 @@ std::vector<std::string> MapUpgrade::after_swap()
     if (from_version_ != kLayoutVersion)
         notes.push_back(fmt::format("the pinned maps had {}; now version {}", version_name(from_version_),
                                     kLayoutVersion));
-    for (const auto& r : replaced_)
-        notes.push_back(fmt::format("{} recreated in this build's layout{}", r.pin,
-                                    r.counters ? ", its counters carried over" : " (it starts empty)"));
+    for (const auto& r : replaced_) {
+        const Role role = role_of(r.name);
+        if (role.kind != Kind::state)
+            notes.push_back(fmt::format("{} recreated in this build's layout{}", r.pin,
+                                        r.counters ? ", its counters carried over" : " (it starts empty)"));
+    }
+    for (const auto& st : states_) {
+        if (st->group == "policy")
+            notes.push_back(fmt::format("the policy ({} rule(s), {} set(s)) re-applied to its maps made anew in "
+                                        "this build's layout, each rule in its counter slot",
+                                        st->policy.policy.rules.size(), st->policy.policy.sets.size()));
+        else
+            notes.push_back(fmt::format("the load balancer ({} VIP(s), {} backend slot(s)) re-applied to its maps "
+                                        "made anew in this build's layout, VIP ids and backend slots kept",
+                                        st->lb.vips.size(), st->lb.slots.size()));
+    }
     for (const auto& r : replaced_)
         unpin(aside_path(r.pin));
     rmdir(aside_dir().c_str());
-    record_layout_version();
+    record_layout_version(groups_current_);
     return notes;
 }
 
