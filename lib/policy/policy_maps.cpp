@@ -412,6 +412,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             rec.id = r.id;
             rec.action = bpf_action(r.action);
             rec.ctr_slot = slot_of.at(r.id);
+            rec.log_rate = r.log_rate;
             if (r.action == ActionKind::rate_limit) {
                 rec.rate_pps = r.rate_pps;
                 rec.burst = r.burst;
