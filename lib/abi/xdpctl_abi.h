@@ -625,7 +625,7 @@ static_assert(sizeof(struct xdpctl_pol_row_line) == 64, "xdpctl_pol_row_line lay
 /* Per-CPU, per rule (by ctr_slot). */
 struct xdpctl_log_state {
 	__s64 tokens_nano;      /* events * 1e9 * CPUs (see above); refilled from last_ns */
-	__u64 last_ns;          /* bpf_ktime_get_ns() of the last refill; 0: never (a full bucket) */
+	__u64 last_ns;          /* bpf_ktime_get_coarse_ns() of the last refill; 0: never (a full bucket) */
 	__u64 sent;             /* events put in the ring */
 	__u64 not_sent;         /* events over the rate (slot RING_FULL_SLOT: the ring was full) */
 };
