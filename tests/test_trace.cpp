@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -377,6 +378,56 @@ TEST_F(Trace, TcEgressRuleSendsEvents)
         EXPECT_EQ(events[i]["sport"], 40001 + int(i));
         EXPECT_EQ(events[i]["caplen"], frames[i].size());
     }
+}
+
+// The XDP program's paths (from `status --json`) and JIT size.
+std::pair<std::vector<std::string>, uint64_t> xdp_program()
+{
+    const nlohmann::json st = xdpctl_json({"status", "--json"});
+    for (const auto& i : st["interfaces"])
+        for (const auto& p : i["programs"])
+            if (p["hook"] == "xdp")
+                return {p["paths"].get<std::vector<std::string>>(), p["jited_bytes"].get<uint64_t>()};
+    ADD_FAILURE() << "no XDP program: " << st.dump();
+    return {};
+}
+
+// The log code is in a program only while a rule has --log: a policy without one runs the
+// very program it ran before (same JIT size), whichever shape decides it (small rules; the
+// tables, whose records the loader reads back to know).
+TEST_F(Trace, LogPathOnlyWhileARuleLogs)
+{
+    NetnsLab lab;
+    lab.load({"--hook", "xdp"});
+    using Paths = std::vector<std::string>;
+    add_rule({"--proto", "udp", "--dport", "9", "--action", "drop"});
+    const auto [paths0, jit0] = xdp_program();
+    EXPECT_EQ(paths0, Paths{"small"});
+    const uint32_t logging = add_rule({"--proto", "udp", "--dport", "10", "--action", "drop", "--log"});
+    const auto [paths1, jit1] = xdp_program();
+    EXPECT_EQ(paths1, (Paths{"small", "log"}));
+    EXPECT_GT(jit1, jit0);
+    xdpctl_ok({"rule", "del", std::to_string(logging)});
+    const auto [paths2, jit2] = xdp_program();
+    EXPECT_EQ(paths2, Paths{"small"});
+    EXPECT_EQ(jit2, jit0);
+
+    // The tables: more rules than the small shape takes, on several fields.
+    std::string file = "default pass\n";
+    for (int i = 0; i < 12; i++)
+        file += fmt::format("rule --id {} --src 198.18.{}.0/24 --proto udp --dport {} --action drop{}\n", 100 + i, i, 1000 + i,
+                            i == 11 ? " --log" : "");
+    const std::string path = write_temp_file(file, "trace-tables");
+    xdpctl_ok({"apply", path});
+    const auto [paths3, jit3] = xdp_program();
+    EXPECT_NE(std::find(paths3.begin(), paths3.end(), "tables"), paths3.end());
+    EXPECT_NE(std::find(paths3.begin(), paths3.end(), "log"), paths3.end());
+    xdpctl_ok({"rule", "del", "111"});
+    const auto [paths4, jit4] = xdp_program();
+    EXPECT_NE(std::find(paths4.begin(), paths4.end(), "tables"), paths4.end());
+    EXPECT_EQ(std::find(paths4.begin(), paths4.end(), "log"), paths4.end());
+    EXPECT_LT(jit4, jit3);
+    std::filesystem::remove(path);
 }
 
 // --log and --log-rate survive export -> apply; a rule without --log stays without.

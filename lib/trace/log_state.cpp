@@ -6,6 +6,7 @@
 #include "attach/iface_ref.h"
 #include "stats/counters.h"
 #include "util/error.h"
+#include "util/percpu_batch.h"
 
 namespace xdpctl::trace {
 
@@ -24,30 +25,17 @@ LogStates read_log_states()
     if (!fd)
         return out;
     const size_t ncpu = size_t(possible_cpus());
-    std::vector<uint32_t> keys(XDPCTL_LOG_SLOTS);
-    std::vector<xdpctl_log_state> raw(size_t(XDPCTL_LOG_SLOTS) * ncpu);
-    uint32_t next = 0, done = 0;
-    bool first = true;
-    while (done < XDPCTL_LOG_SLOTS) {
-        __u32 count = XDPCTL_LOG_SLOTS - done;
-        int err = bpf_map_lookup_batch(fd.get(), first ? nullptr : &next, &next, keys.data() + done,
-                                       raw.data() + size_t(done) * ncpu, &count, nullptr);
-        first = false;
-        done += count;
-        if (err) {
-            if (errno == ENOENT)
-                break;
-            fail("cannot read the decision-event counts: {}", errno_str(errno));
-        }
-    }
-    for (uint32_t i = 0; i < done; i++)
+    const auto rows = read_percpu_array<xdpctl_log_state>(fd.get(), XDPCTL_LOG_SLOTS, ncpu,
+                                                          "the decision-event counts");
+    for (uint32_t i = 0; i < rows.n; i++)
         for (size_t cpu = 0; cpu < ncpu; cpu++) {
-            const xdpctl_log_state& s = raw[size_t(i) * ncpu + cpu];
-            if (keys[i] == XDPCTL_LOG_RING_FULL_SLOT)
+            const xdpctl_log_state& s = rows.values[size_t(i) * ncpu + cpu];
+            const uint32_t slot = rows.keys[i];
+            if (slot == XDPCTL_LOG_RING_FULL_SLOT)
                 out.ring_full += s.not_sent;
-            else if (keys[i] < XDPCTL_POL_COUNTER_SLOTS) {
-                out.by_slot[keys[i]].sent += s.sent;
-                out.by_slot[keys[i]].not_sent += s.not_sent;
+            else if (slot < XDPCTL_POL_COUNTER_SLOTS) {
+                out.by_slot[slot].sent += s.sent;
+                out.by_slot[slot].not_sent += s.not_sent;
             }
         }
     return out;
