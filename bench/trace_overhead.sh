@@ -47,14 +47,16 @@ python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' \
   )04d20009001a0000000000000000000000000000000000000000 >"$FRAME"
 "$XDPCTL" -n "$NS" load veth0 --hook xdp >/dev/null
 
+# Every case has the same two rules (the frame's, then one it does not match), so the
+# programs differ by the log path and the rules' --log only.
 RULE="rule --id 1 --proto udp --dport 9 --action drop"
-OTHER="rule --id 2 --proto tcp --dport 1 --action drop --log"
+OTHER="rule --id 2 --proto tcp --dport 1 --action drop"
 policy() {
   case $1 in
-  nolog) printf '%s\n' "$RULE" ;;
-  other_logs) printf '%s\n%s\n' "$RULE" "$OTHER" ;;
-  log) printf '%s --log\n' "$RULE" ;;
-  log_read | log_unread) printf '%s --log --log-rate 1000000\n' "$RULE" ;;
+  nolog) printf '%s\n%s\n' "$RULE" "$OTHER" ;;
+  other_logs) printf '%s\n%s --log\n' "$RULE" "$OTHER" ;;
+  log) printf '%s --log\n%s\n' "$RULE" "$OTHER" ;;
+  log_read | log_unread) printf '%s --log --log-rate 1000000\n%s\n' "$RULE" "$OTHER" ;;
   esac >"$RULES"
   "$XDPCTL" apply "$RULES" >/dev/null
 }
