@@ -28,6 +28,7 @@
 #include "packet_builder.h"
 #include "policy/policy_binary.h"
 #include "policy/rule_parse.h"
+#include "service/daemon_config.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -87,19 +88,34 @@ TEST(TraceRuleGrammar, BadLogOptionsNameTheToken)
     }
 }
 
+TEST(TraceXdpdConfig, KeepEvents)
+{
+    EXPECT_EQ(service::parse_daemon_config("", "f").keep_events, 0u);
+    EXPECT_EQ(service::parse_daemon_config("keep-events = 50\n", "f").keep_events, 50u);
+    for (const char* bad : {"keep-events = 100001\n", "keep-events = -1\n", "keep-events = 5x\n"}) {
+        try {
+            service::parse_daemon_config(bad, "f");
+            ADD_FAILURE() << "accepted: " << bad;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ExitCode::usage);
+            EXPECT_NE(std::string(e.what()).find("f:1: keep-events"), std::string::npos) << e.what();
+        }
+    }
+}
+
 // ---- the lab ------------------------------------------------------------------------------------
 
 constexpr uint16_t kPort = 7777;
 
-// `xdpctl trace ARGS` running in the background, stdout and stderr to files.
+// A command running in the background (`xdpctl trace ARGS`, or any argv), stdout and
+// stderr to files.
 class TraceRun {
 public:
-    explicit TraceRun(const std::vector<std::string>& args)
+    explicit TraceRun(const std::vector<std::string>& args) : TraceRun(trace_argv(args), 0) {}
+    TraceRun(std::vector<std::string> argv, int)
         : out_(fmt::format("/tmp/xdpctl-test-trace-{}-{}.out", getpid(), n_)),
           err_(fmt::format("/tmp/xdpctl-test-trace-{}-{}.err", getpid(), n_++))
     {
-        std::vector<std::string> argv{xdpctl_bin(), "trace"};
-        argv.insert(argv.end(), args.begin(), args.end());
         std::vector<char*> cargv;
         for (auto& a : argv)
             cargv.push_back(a.data());
@@ -157,6 +173,12 @@ public:
     std::string err() const { return slurp(err_); }
 
 private:
+    static std::vector<std::string> trace_argv(const std::vector<std::string>& args)
+    {
+        std::vector<std::string> argv{xdpctl_bin(), "trace"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
     static std::string slurp(const std::string& path)
     {
         std::ifstream f(path);
@@ -428,6 +450,68 @@ TEST_F(Trace, LogPathOnlyWhileARuleLogs)
     EXPECT_EQ(std::find(paths4.begin(), paths4.end(), "log"), paths4.end());
     EXPECT_LT(jit4, jit3);
     std::filesystem::remove(path);
+}
+
+// GET `path` from 127.0.0.1:port: {status code, body}; {0, ""} when nothing answers.
+std::pair<int, std::string> http_get(uint16_t port, const std::string& path)
+{
+    UniqueFd s{socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{2, 0};
+    setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0)
+        return {0, ""};
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if (send(s.get(), req.data(), req.size(), 0) != ssize_t(req.size()))
+        return {0, ""};
+    std::string resp;
+    char buf[4096];
+    for (ssize_t n; (n = recv(s.get(), buf, sizeof buf, 0)) > 0;)
+        resp.append(buf, size_t(n));
+    const auto body = resp.find("\r\n\r\n");
+    if (resp.rfind("HTTP/1.1 ", 0) != 0 || body == std::string::npos)
+        return {0, resp};
+    return {std::stoi(resp.substr(9, 3)), resp.substr(body + 4)};
+}
+
+// xdpd with keep-events = 3 serves the last three events of a --log rule at /events.
+TEST_F(Trace, XdpdKeepsTheLastEvents)
+{
+    const char* xdpd = std::getenv("XDPD_BIN");
+    if (!xdpd || !*xdpd)
+        GTEST_SKIP() << "XDPD_BIN is not set (meson test sets it)";
+    NetnsLab lab;
+    lab.load({"--hook", "xdp"});
+    const uint32_t id = add_rule({"--src", "198.18.0.1/32", "--proto", "udp", "--action", "drop", "--log"});
+    const std::string conf = write_temp_file("keep-events = 3\n", "trace-xdpd");
+    const uint16_t port = uint16_t(20000 + getpid() % 20000);
+    TraceRun d({xdpd, "--config", conf, "--metrics-listen", fmt::format("127.0.0.1:{}", port), "--state-dir", ""}, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::pair<int, std::string> got;
+    while ((got = http_get(port, "/events")).first != 200 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_EQ(got.first, 200) << got.second << d.err() << d.out();
+
+    UniqueFd raw = raw_socket(lab.peer().ns, lab.peer().ifname);
+    send_all(raw.get(), known_frames(5));
+    std::vector<int> sports;
+    while (std::chrono::steady_clock::now() < deadline) {
+        got = http_get(port, "/events");
+        sports.clear();
+        for (const auto& e : nlohmann::json::parse(got.second))
+            if (e["rule"] == id)
+                sports.push_back(e["sport"].get<int>());
+        if (sports.size() == 3 && sports.back() == 40005)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(sports, (std::vector<int>{40003, 40004, 40005})) << got.second;
+    EXPECT_EQ(http_get(port, "/nothing").first, 404);
+    EXPECT_EQ(d.finish(std::chrono::milliseconds(0), true), 0) << d.out() << d.err();
+    std::filesystem::remove(conf);
 }
 
 // --log and --log-rate survive export -> apply; a rule without --log stays without.

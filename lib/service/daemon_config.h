@@ -3,6 +3,8 @@
 //   metrics-listen = ADDR:PORT   where /metrics is served (default 127.0.0.1:9469)
 //   http-timeout = SECONDS       how long a client may take to send a request or read the
 //                                answer, 1-300 (default 10)
+//   keep-events = N              the last N decision events served at /events, 0-100000
+//                                (default 0: /events off, the ring left to `xdpctl trace`)
 // Read at start and again on SIGHUP; a command-line option wins over the file.
 #pragma once
 
@@ -18,6 +20,7 @@ inline constexpr const char* kDefaultMetricsListen = "127.0.0.1:9469";
 struct DaemonConfig {
     std::string metrics_listen = kDefaultMetricsListen;
     std::chrono::seconds http_timeout{10};
+    size_t keep_events = 0;
     bool operator==(const DaemonConfig&) const = default;
 };
 

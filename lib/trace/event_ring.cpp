@@ -46,6 +46,11 @@ int EventRing::poll(int timeout_ms)
     return n;
 }
 
+int EventRing::epoll_fd() const
+{
+    return ring_buffer__epoll_fd(rb_);
+}
+
 std::map<uint32_t, KeyedIface> ifaces_by_key()
 {
     std::map<uint32_t, KeyedIface> out;

@@ -25,6 +25,8 @@ public:
     // Hands every event there is to the handler, waiting up to timeout_ms for the first;
     // returns how many, or -EINTR when a signal came.
     int poll(int timeout_ms);
+    // Readable when events wait: for a reader that waits on its own loop (xdpd).
+    int epoll_fd() const;
 
 private:
     static int on_sample(void* self, void* data, size_t size);
