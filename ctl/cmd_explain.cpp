@@ -367,7 +367,7 @@ void add_explain_command(CLI::App& app, const GlobalOptions& g, Runner& run)
         "What the policy does with a packet, and why: 'tcp|udp|icmp|icmpv6|proto N "
         "SRC[:PORT] -> DST[:PORT] [vlan ID] [iif IFACE] [flags syn,ack] [fragment] [len N]' "
         "(IPv6 with a port as [ADDR]:PORT), or every packet of --pcap FILE. Changes no counter");
-    cmd->add_option("--pcap", o->pcap, "Explain every packet of this pcap file (classic pcap, Ethernet)");
+    cmd->add_option("--pcap", o->pcap, "Explain every packet of this capture file (pcap or pcapng, Ethernet)");
     cmd->add_option("-i,--iface", o->iface,
                     "The interface the packet comes in on (or leaves by, --dir egress): what --iif "
                     "rules see, and whose program runs");

@@ -86,7 +86,7 @@ void rule_list(const GlobalOptions& g, bool json, double interval)
             rate = fmt::format(" {:>12.1f}", double(c.packets - before[r->id].packets) / interval);
         fmt::print("{:>6} {:>6} {:<7} {:<40} {:<14} {:>12} {:>14}{}\n", r->id, r->priority,
                    r->dir == Direction::egress ? "egress" : "ingress", match_text(*r, resolved),
-                   action_text(r->action), c.packets, c.bytes, rate);
+                   action_text(r->action) + (r->log_rate ? " log" : ""), c.packets, c.bytes, rate);
     }
 }
 
@@ -102,7 +102,7 @@ void add_rule_command(CLI::App& app, const GlobalOptions& g, Runner& run)
         "add", "Add a rule: [--id N] [--priority P] [--dir ingress|egress] [--src CIDR|@SET] "
                "[--dst CIDR|@SET] [--proto tcp|udp|icmp|icmpv6|N] [--sport P[-Q]] [--dport P[-Q]] "
                "[--vlan ID] [--iif IFACE [--iif-netns NS] [--iif-pending]] [--tcp-flags syn,!ack] [--fragment] "
-               "--action drop|pass|count|rate-limit PPS [--burst N]; prints the rule's id");
+               "--action drop|pass|count|rate-limit PPS [--burst N] [--log [--log-rate N]]; prints the rule's id");
     // main() hands `rule add ARGS` to rule_add() before CLI11 sees it: the rule options are
     // parsed by the same code as rule files. This entry serves `rule add --help`.
 

@@ -37,6 +37,8 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run);
 void add_explain_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 // lb vip|backend|list|trace
 void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run);
+// trace: decision events of --log rules (docs/service.md)
+void add_trace_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 // restore: everything the state directory records (docs/service.md)
 void add_restore_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 

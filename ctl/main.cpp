@@ -156,6 +156,7 @@ int main(int argc, char** argv)
     ctl::add_lb_command(app, g, run);
     ctl::add_restore_command(app, g, run);
     ctl::add_fleet_command(app, g, run);
+    ctl::add_trace_command(app, g, run);
 
     // CLI11 would only say "a subcommand is required" for a mistyped one: name it. And
     // `rule add` takes the rule grammar of rule files, which CLI11 does not know.

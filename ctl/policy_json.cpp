@@ -104,6 +104,8 @@ nlohmann::json rule_json(const Rule& r, const IifIndexes& resolved)
         j["rate_pps"] = r.action.rate_pps;
         j["burst"] = r.action.burst;
     }
+    if (r.log_rate)
+        j["log_rate"] = r.log_rate;
     if (!r.iif.empty()) {
         auto it = resolved.find(r.id);
         j["iif_state"] = iif_state(r, resolved);
@@ -124,6 +126,10 @@ nlohmann::json policy_json(const Policy& p, const IifIndexes& resolved,
         j["packets"] = c.packets;
         j["bytes"] = c.bytes;
         j["last_hit_ns"] = c.last_hit_ns;
+        if (r->log_rate) {
+            j["events"] = c.events;
+            j["events_not_sent"] = c.events_not_sent;
+        }
         if (before) {
             auto b = before->find(r->id);
             uint64_t bp = b == before->end() ? 0 : b->second.packets;

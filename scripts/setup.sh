@@ -38,6 +38,7 @@ PKGS=(
   libboost-dev libboost-system-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  libpcap-dev     # explain --pcap reads and trace --pcap writes captures
   iproute2 ethtool iputils-ping netcat-openbsd nftables iptables tcpdump
   python3 gnuplot-nox jq time
   dpdk-dev libdpdk-dev

@@ -14,6 +14,7 @@
 #include "bpf/count.h"
 #include "bpf/classify.h"
 #include "bpf/explain.h"
+#include "bpf/trace.h"
 
 /*
  * Set by the loader (rodata): 0 when xdpctl's XDP program runs on the same interface, which
@@ -25,10 +26,22 @@ const volatile __u32 cfg_tc_ingress_rules = 1;
 /* Headers xdpctl may need to read; pulled into the linear area only when missing. */
 #define TC_PULL_LEN 512
 
+/* A --log rule's event (lib/bpf/trace.h); the bytes through the helper, which reads the
+ * non-linear part too. */
+static __noinline void tc_log_event(struct __sk_buff *skb, __u32 hook, __u32 rule_id, int drop)
+{
+	struct xdpctl_event *e = log_event_reserve(hook, skb->ifindex, pol_iif_key(skb->ifindex), rule_id,
+							     drop, skb->len);
+	__u32 n = log_snap_len(skb->len);
+
+	if (e)
+		log_event_submit(e, bpf_skb_load_bytes(skb, 0, e->data, n) ? 0 : n);
+}
+
 static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 {
 	struct pkt p = {};
-	__u32 rule_id = 0;
+	__u32 rule_id = 0, verdict = 0;
 	int bad, drop;
 
 	/*
@@ -44,13 +57,16 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 		drop = malformed_drop(bad);
 	else if (hook == XDPCTL_HOOK_TC_INGRESS && !cfg_tc_ingress_rules)
 		drop = 0;
-	else
-		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, pol_iif_key(skb->ifindex), &rule_id) ==
-		       XDPCTL_ACT_DROP;
+	else {
+		verdict = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, pol_iif_key(skb->ifindex), &rule_id);
+		drop = (verdict & ~XDPCTL_POL_EMIT) == XDPCTL_ACT_DROP;
+	}
 	if (cfg_explain)  /* explain changes no counter */
 		explain_verdict(hook, &p, bad, drop, rule_id, skb->ifindex);
 	else
 		count_packet(hook, &p, bad, drop);
+	if (pol_has(XDPCTL_PATH_LOG) && (verdict & XDPCTL_POL_EMIT))
+		tc_log_event(skb, hook, rule_id, drop);
 	return drop ? TCX_DROP : TCX_NEXT;
 }
 

@@ -4,7 +4,8 @@
 //
 // The old layouts are made here, as the release that pinned them did (the maps it pinned,
 // with their types and sizes, filled with known state), so CI needs no old build:
-//   - layout 1, xdpctl 0.1.0: a per-CPU connection table, no xdpctl_psmall/xdpctl_pdecide, no
+//   - layout 1, xdpctl 0.1.0: a per-CPU connection table, no xdpctl_psmall/xdpctl_pdecide (nor
+//     the decision events' xdpctl_rlog/xdpctl_events), no
 //     layout record; upgraded with traffic flowing, which must be decided all along;
 //   - counters of another layout (shorter rule-counter records, fewer stats entries), as a
 //     future change would be: carried exactly;
@@ -253,7 +254,8 @@ protected:
     static inline std::string last_output;  // the upgrading load's
 
     // Layout 1 as 0.1.0 pinned it, from this build's pins: the connection table per CPU
-    // (holding `flows` connections), no xdpctl_psmall or xdpctl_pdecide, no layout record.
+    // (holding `flows` connections), no xdpctl_psmall, xdpctl_pdecide, xdpctl_rlog or
+    // xdpctl_events, no layout record.
     static void make_layout_1(int flows)
     {
         const size_t ncpu = size_t(possible_cpus());
@@ -274,6 +276,8 @@ protected:
               });
         unpin(shared_pin("xdpctl_psmall"));
         unpin(shared_pin("xdpctl_pdecide"));
+        unpin(shared_pin("xdpctl_rlog"));    // decision events: layout 1 had none
+        unpin(shared_pin("xdpctl_events"));
         remove_pin_tree(shared_pin("layout"));
     }
 };

@@ -11,6 +11,7 @@
 #include "bpf/classify.h"
 #include "bpf/explain.h"
 #include "bpf/lb.h"
+#include "bpf/trace.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -18,6 +19,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } xdpctl_next SEC(".maps");
+
+/* A --log rule's event (lib/bpf/trace.h); the bytes through the helper, which reads past the
+ * first buffer too. */
+static __noinline void xdp_log_event(struct xdp_md *ctx, __u32 rule_id, int drop, __u32 len)
+{
+	struct xdpctl_event *e = log_event_reserve(XDPCTL_HOOK_XDP, ctx->ingress_ifindex,
+							     pol_iif_key(ctx->ingress_ifindex), rule_id, drop, len);
+	__u32 n = log_snap_len(len);
+
+	if (e)
+		log_event_submit(e, bpf_xdp_load_bytes(ctx, 0, e->data, n) ? 0 : n);
+}
 
 /*
  * One body, four programs: `frags` and `next` are compile-time constants, so the program a
@@ -37,19 +50,23 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 	/* headers are parsed in the first buffer; the counters take the whole frame */
 	__u32 len = frags ? (__u32)bpf_xdp_get_buff_len(ctx) : (__u32)(data_end - data);
 	struct pkt p = {};
-	__u32 rule_id = 0;
+	__u32 rule_id = 0, verdict = 0;
 	int bad, drop, act;
 
 	bad = parse_packet(data, data_end, len, &p);
 	if (bad)
 		drop = malformed_drop(bad);
-	else
-		drop = classify(&p, 0, pol_iif_key(ctx->ingress_ifindex), &rule_id) == XDPCTL_ACT_DROP;
+	else {
+		verdict = classify(&p, 0, pol_iif_key(ctx->ingress_ifindex), &rule_id);
+		drop = (verdict & ~XDPCTL_POL_EMIT) == XDPCTL_ACT_DROP;
+	}
 	if (cfg_explain) {  /* explain changes no counter and stops at the filter's verdict */
 		explain_verdict(XDPCTL_HOOK_XDP, &p, bad, drop, rule_id, ctx->ingress_ifindex);
 		return drop ? XDP_DROP : XDP_PASS;
 	}
 	count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
+	if (pol_has(XDPCTL_PATH_LOG) && (verdict & XDPCTL_POL_EMIT))
+		xdp_log_event(ctx, rule_id, drop, len);
 	if (drop)
 		return XDP_DROP;
 	/* Load balancing after the filter (lib/bpf/lb.h): counted above as passed. Only in a

@@ -31,7 +31,7 @@ _xdpctl()
     fi
 
     local global_opts="-h --help -n --netns -p --pretty --wait --state-dir"
-    local commands="load unload status stats version rule set policy apply export explain lb restore fleet"
+    local commands="load unload status stats version rule set policy apply export explain lb restore fleet trace"
 
     # Walk the words before the cursor: global options (and their values), then up to three
     # command words (e.g. lb backend add); the rest are arguments.
@@ -66,7 +66,7 @@ _xdpctl()
             COMPREPLY=($(compgen -W "$(_xdpctl_netns)" -- "$cur")); return ;;
         --state-dir)
             COMPREPLY=($(compgen -d -- "$cur")); return ;;
-        --wait | --id | --priority | --sport | --dport | --vlan | --burst | --interval | --count | \
+        --wait | --id | --priority | --sport | --dport | --vlan | --burst | --interval | --count | --log-rate | --rule | \
         --lb-conntrack | --weight | --mac | --table-size | --ipip-source | --src | --dst | --etcd | \
         --fleet)
             return ;;
@@ -120,11 +120,12 @@ _xdpctl()
         explain)
             opts="--pcap -i --iface --dir -j --json"
             words_here="tcp udp icmp icmpv6 proto vlan iif flags fragment len" ;;
+        trace) opts="--rule --count --pcap -j --json" ;;
         rule)
             case ${cmd[1]} in
                 "") words_here="add del list" ;;
                 add) opts="--id --priority --dir --src --dst --proto --sport --dport --vlan --iif
-                           --iif-netns --iif-pending --tcp-flags --fragment --action --burst" ;;
+                           --iif-netns --iif-pending --tcp-flags --fragment --action --burst --log --log-rate" ;;
                 del) ;;
                 list) opts="-j --json --interval" ;;
             esac ;;

@@ -18,6 +18,7 @@
 #include "metrics/xdpctl_metrics.h"
 #include "policy/policy_store.h"
 #include "service/daemon_config.h"
+#include "service/event_log.h"
 #include "service/link_watch.h"
 #include "service/listen_address.h"
 #include "service/log.h"
@@ -90,6 +91,7 @@ public:
         start_fleet(fleet);
         set_writer_wait(0);  // from here on the io_context must not wait for the lock (take_up_links)
         listen_on(listen_text(config_));
+        keep_events(config_.keep_events);
         wait_signal();
         notify_systemd("READY=1\nSTATUS=serving " + listen_text(config_) + "/metrics");
         io_.run();
@@ -115,6 +117,17 @@ private:
         const auto ep = server_.local_endpoint();
         // The port as bound (port 0 in the address: the kernel's choice), for whoever started us.
         log(LogLevel::info, "serving metrics on {}:{}/metrics", ep.address().to_string(), ep.port());
+    }
+
+    // /events: the last `keep` decision events (none: off, the path 404).
+    void keep_events(size_t keep)
+    {
+        events_.reset();
+        server_.set_page("/events", {});
+        if (!keep)
+            return;
+        events_ = std::make_unique<EventLog>(io_, keep);
+        server_.set_page("/events", [this] { return MetricsServer::Page{"application/json", events_->page()}; });
     }
 
     MetricsServer::Page scrape()
@@ -193,6 +206,8 @@ private:
             if (listen_text(next) != listen_text(config_))
                 listen_on(listen_text(next));
             server_.set_options(http_options(next));
+            if (next.keep_events != config_.keep_events)
+                keep_events(next.keep_events);
             config_ = next;
             log(LogLevel::info, "SIGHUP: configuration {} read again", opts_.config_path);
         } catch (const std::exception& e) {
@@ -304,6 +319,7 @@ private:
     bool recorded_missing_ = false;  // restore skipped a recorded interface that may appear
     std::unique_ptr<fleet::FleetFollower> fleet_;
     bool restore_failed_ = false;  // the fleet's applied revision is then not in force
+    std::unique_ptr<EventLog> events_;  // keep-events > 0
 };
 
 }  // namespace

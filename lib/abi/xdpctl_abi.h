@@ -472,7 +472,7 @@ struct xdpctl_rule_rec {
 	__u32 id;               /* stable rule id */
 	__u32 action;           /* enum xdpctl_pol_action */
 	__u32 ctr_slot;         /* index into the per-CPU rule counters (stable per id) */
-	__u32 pad;
+	__u32 log_rate;         /* --log: at most this many events a second; 0: no events */
 	__u64 rate_pps;         /* rate-limit */
 	__u64 burst;
 };
@@ -510,9 +510,11 @@ enum xdpctl_path {
 	XDPCTL_PATH_TABLES = 1 << 2, /* XDPCTL_POL_DECIDE_TABLES: class lookups, rows, the walk */
 	XDPCTL_PATH_RATE = 1 << 3,   /* rate-limit rules (small or tables) */
 	XDPCTL_PATH_LB = 1 << 4,     /* the load balancer (XDP): a VIP exists */
+	XDPCTL_PATH_LOG = 1 << 5,    /* decision events: a rule with --log (log_rate != 0) */
 };
 #define XDPCTL_PATHS_ALL \
-	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB)
+	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB | \
+	 XDPCTL_PATH_LOG)
 
 /*
  * One-field policies (XDPCTL_POL_DECIDE_SRC/DST): for each class of the field, the rank + 1 of
@@ -605,6 +607,47 @@ static_assert(sizeof(struct xdpctl_pol_cls_line) == 64, "xdpctl_pol_cls_line lay
 static_assert(sizeof(struct xdpctl_pol_row_line) == 64, "xdpctl_pol_row_line layout");
 #endif
 /* ==== end of filtering policy ============================================================== */
+
+/* ==== decision events (issue 14) ===========================================================
+ * A rule with --log (xdpctl_rule_rec.log_rate != 0) that decides a packet sends an event into
+ * the ring buffer maps/xdpctl_events, at most log_rate a second: each CPU has a token bucket
+ * per rule (xdpctl_rlog, by ctr_slot) holding log_rate / CPUs events a second and as many
+ * at once, so the CPUs together stay within the rate without sharing a cache line. What the
+ * bucket refuses is counted there (not_sent); an event the ring had no room for is counted
+ * in slot XDPCTL_LOG_RING_FULL_SLOT. `xdpctl trace` reads the ring (lib/trace/).
+ */
+#define XDPCTL_EVENT_SNAP 128                 /* packet bytes an event carries, at most */
+#define XDPCTL_EVENTS_RING_BYTES (1u << 20)  /* ~6,800 events */
+#define XDPCTL_LOG_RING_FULL_SLOT XDPCTL_POL_COUNTER_SLOTS
+#define XDPCTL_LOG_SLOTS (XDPCTL_POL_COUNTER_SLOTS + 1)
+#define XDPCTL_LOG_RATE_MAX 1000000          /* events a second, per rule */
+
+/* Per-CPU, per rule (by ctr_slot). */
+struct xdpctl_log_state {
+	__s64 tokens_nano;      /* events * 1e9 * CPUs (see above); refilled from last_ns */
+	__u64 last_ns;          /* bpf_ktime_get_coarse_ns() of the last refill; 0: never (a full bucket) */
+	__u64 sent;             /* events put in the ring */
+	__u64 not_sent;         /* events over the rate (slot RING_FULL_SLOT: the ring was full) */
+};
+
+struct xdpctl_event {
+	__u64 time_ns;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 ifindex;          /* the device the hook ran on, in its own namespace */
+	__u32 iif_key;          /* its xdpctl_iface_meta.iif_key: unique across namespaces */
+	__u32 rule_id;
+	__u32 pkt_len;          /* the frame's length (all buffers) */
+	__u16 cap_len;          /* bytes in data: min(pkt_len, XDPCTL_EVENT_SNAP) */
+	__u8 hook;              /* enum xdpctl_hook */
+	__u8 verdict;           /* XDPCTL_ACT_PASS or XDPCTL_ACT_DROP */
+	__u32 pad;
+	__u8 data[XDPCTL_EVENT_SNAP];
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct xdpctl_log_state) == 32, "xdpctl_log_state layout");
+static_assert(sizeof(struct xdpctl_event) == 32 + XDPCTL_EVENT_SNAP, "xdpctl_event layout");
+#endif
+/* ==== end of decision events =============================================================== */
 
 /* ==== explain (issue 4) =====================================================================
  * `xdpctl explain` loads a private, unattached instance of a program with cfg_explain = 1

@@ -1,5 +1,8 @@
 #include "attach/datapath_paths.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -57,6 +60,25 @@ bool needs_reload(const std::optional<uint32_t>& have, uint32_t want, bool exact
     return have && (exact ? *have != want : !paths_cover(*have, want));
 }
 
+// Whether a rule of generation g's direction d has --log: its records in the pinned
+// xdpctl_prule (mmapable: read in place, not 10,000 lookups). Unreadable: yes (the log path
+// is then merely loaded for nothing).
+bool direction_logs(uint32_t g, uint32_t d, uint32_t n_rules)
+{
+    UniqueFd fd = open_pinned(shared_maps_dir() + "/xdpctl_prule");
+    if (!fd)
+        return false;
+    const size_t bytes = sizeof(xdpctl_rule_rec) * size_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_MAX_RULES;
+    void* m = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd.get(), 0);
+    if (m == MAP_FAILED)
+        return true;
+    const auto* recs = static_cast<const xdpctl_rule_rec*>(m) + size_t(XDPCTL_POL_GD(g, d)) * XDPCTL_POL_MAX_RULES;
+    const auto* end = recs + std::min<uint32_t>(n_rules, XDPCTL_POL_MAX_RULES);
+    const bool logs = std::any_of(recs, end, [](const xdpctl_rule_rec& r) { return r.log_rate != 0; });
+    munmap(m, bytes);
+    return logs;
+}
+
 }  // namespace
 
 // An update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it writes (a
@@ -107,7 +129,8 @@ DatapathPaths paths_in_force()
             if (hdr.dir[d].decide == XDPCTL_POL_DECIDE_SMALL &&
                 read_pinned("xdpctl_psmall", XDPCTL_POL_GD(g, d), &small) < 0)
                 return all_paths();
-            p.dir[d] = policy::written_paths(hdr.dir[d], small);
+            p.dir[d] = policy::written_paths(hdr.dir[d], small,
+                                             hdr.dir[d].n_rules && direction_logs(g, d, hdr.dir[d].n_rules));
         }
     }
     xdpctl_lb_ctl lb{};
@@ -166,7 +189,7 @@ std::vector<std::string> path_names(uint32_t paths)
 {
     static const std::pair<uint32_t, const char*> names[] = {
         {XDPCTL_PATH_SMALL, "small"}, {XDPCTL_PATH_FIELD, "field"}, {XDPCTL_PATH_TABLES, "tables"},
-        {XDPCTL_PATH_RATE, "rate"},   {XDPCTL_PATH_LB, "lb"},
+        {XDPCTL_PATH_RATE, "rate"},   {XDPCTL_PATH_LB, "lb"}, {XDPCTL_PATH_LOG, "log"},
     };
     std::vector<std::string> out;
     for (const auto& [bit, name] : names)

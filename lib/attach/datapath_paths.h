@@ -56,7 +56,7 @@ DatapathPaths paths_in_force();
 // nullopt for a program that has none (an xdpctl from before them: it has every path).
 std::optional<uint32_t> program_paths(int prog_fd);
 
-// The names of the paths set, in this order: small, field, tables, rate, lb.
+// The names of the paths set, in this order: small, field, tables, rate, lb, log.
 std::vector<std::string> path_names(uint32_t paths);
 
 // One change of what is in force (a policy commit, the first VIP added or the last removed),

@@ -153,6 +153,7 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
         fail("cannot open the {} BPF object: {}", what, errno_str(errno));
     s->rodata->cfg_malformed_action = malformed;
     s->rodata->cfg_explain = explain;
+    s->rodata->cfg_log_cpus = __u32(std::max(1, libbpf_num_possible_cpus()));  // lib/bpf/trace.h
     if (configure)
         configure(s.get());
     std::optional<lb::ConntrackPlan> ct;

@@ -29,6 +29,7 @@
 #include "bpf/packet.h"
 #include "bpf/policy_maps.h"
 #include "bpf/prefix_table.h"
+#include "bpf/trace.h"
 
 #define XDPCTL_NSEC_PER_SEC 1000000000ULL
 /*
@@ -76,6 +77,13 @@ const volatile __u32 cfg_paths = XDPCTL_PATHS_ALL;
 static __always_inline int pol_has(__u32 path)
 {
 	return (cfg_paths & path) != 0;
+}
+
+/* Whether deciding rule `r` sends an event: XDPCTL_POL_EMIT (ORed into the action) or 0.
+ * Only in a program with the log path (a --log rule in the policy), never in explain. */
+static __always_inline __u32 pol_log(const struct xdpctl_rule_rec *r)
+{
+	return pol_has(XDPCTL_PATH_LOG) && !cfg_explain && r->log_rate ? log_take(r->ctr_slot, r->log_rate) : 0;
 }
 
 /* What the walk needs of a packet: its classes and its length. */
@@ -253,7 +261,7 @@ static __always_inline long pol_step(struct pol_walk *w)
 		explain_counted(r->id);
 	if (counted)
 		return 0;
-	w->action = act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP;
+	w->action = (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(r);
 	w->rule_id = r->id;
 	return 1;
 }
@@ -594,7 +602,8 @@ static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u3
 			explain_counted(r->rec.id);
 		if (counted)
 			continue;
-		return ((long)r->rec.id << 8) | (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP);
+		return ((long)r->rec.id << 8) | (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) |
+		       pol_log(&r->rec);
 	}
 	return def;
 }
@@ -638,7 +647,8 @@ static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32
 		return def;
 	if (!cfg_explain)
 		pol_count(rec->ctr_slot, p->len);
-	return ((long)rec->id << 8) | (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP);
+	return ((long)rec->id << 8) | (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) |
+	       pol_log(rec);
 }
 
 /*
@@ -671,7 +681,8 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
 }
 
 /*
- * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, and in
+ * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, with
+ * XDPCTL_POL_EMIT set when the deciding rule sends an event (lib/bpf/trace.h), and in
  * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
  * (egress); `ifindex` is what --iif matches. Counts the deciding rule and every
  * count/conforming rate-limit rule on the way (in explain mode: notes them, counts nothing).

@@ -1,8 +1,9 @@
 #include "explain/pcap_file.h"
 
-#include <cerrno>
+#include <pcap/pcap.h>
+#include <stdio.h>
+
 #include <cstring>
-#include <fstream>
 
 #include "util/error.h"
 #include "util/input_file.h"
@@ -10,104 +11,91 @@
 namespace xdpctl::explain {
 
 namespace {
-
-constexpr uint32_t kMagicUsec = 0xa1b2c3d4;
-constexpr uint32_t kMagicNsec = 0xa1b23c4d;
-constexpr uint32_t kMagicPcapng = 0x0a0d0d0a;
-constexpr uint32_t kLinktypeEthernet = 1;
-constexpr size_t kGlobalHeader = 24, kRecordHeader = 16;
-// No Ethernet frame a test run takes comes near this; a larger length is a corrupt file.
-constexpr uint32_t kMaxRecord = 256 * 1024;
-
-uint32_t swap32(uint32_t v)
-{
-    return __builtin_bswap32(v);
-}
-
-uint32_t read32(const uint8_t* p, bool swapped)
-{
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return swapped ? swap32(v) : v;
-}
-
+constexpr uint64_t kNsecPerSec = 1000000000ull;
 }  // namespace
 
 std::vector<PcapPacket> read_pcap(const std::string& path)
 {
-    const std::string f = read_input_file(path, kPcapFile);
-    if (f.size() < kGlobalHeader)
-        fail_usage("--pcap '{}': {} bytes, shorter than a pcap file header (24)", path, f.size());
-    const auto* bytes = reinterpret_cast<const uint8_t*>(f.data());
-    uint32_t magic = read32(bytes, false);
-    bool swapped = false, nsec = false;
-    if (magic == kMagicUsec || magic == kMagicNsec) {
-        nsec = magic == kMagicNsec;
-    } else if (swap32(magic) == kMagicUsec || swap32(magic) == kMagicNsec) {
-        swapped = true;
-        nsec = swap32(magic) == kMagicNsec;
-    } else if (magic == kMagicPcapng) {
-        fail_usage("--pcap '{}': a pcapng file; explain reads classic pcap (convert it with "
-                   "'tcpdump -r {} -w OUT.pcap')",
-                   path, path);
-    } else {
-        fail_usage("--pcap '{}': not a pcap file (magic {:#010x})", path, magic);
+    // read_input_file's limits first (a directory, /dev/zero, a huge file), then libpcap on
+    // the bytes read, so the file is read once.
+    std::string f = read_input_file(path, kPcapFile);
+    FILE* mem = fmemopen(f.data(), f.size(), "rb");
+    if (!mem)
+        fail("cannot read '{}' from memory: {}", path, errno_str(errno));
+    char err[PCAP_ERRBUF_SIZE] = "";
+    std::unique_ptr<pcap, void (*)(pcap*)> p(
+        pcap_fopen_offline_with_tstamp_precision(mem, PCAP_TSTAMP_PRECISION_NANO, err), pcap_close);
+    if (!p) {
+        fclose(mem);
+        if (f.size() < 24)
+            fail_usage("--pcap '{}': {} bytes, shorter than a pcap file header (24)", path, f.size());
+        fail_usage("--pcap '{}': not a pcap file ({})", path, err);
     }
-    uint32_t linktype = read32(bytes + 20, swapped) & 0x0fffffff;  // high bits: FCS info
-    if (linktype != kLinktypeEthernet)
+    const int linktype = pcap_datalink(p.get());
+    if (linktype != DLT_EN10MB)
         fail_usage("--pcap '{}': link type {}, explain takes Ethernet (1) only", path, linktype);
-
     std::vector<PcapPacket> out;
-    size_t off = kGlobalHeader;
-    while (off < f.size()) {
-        size_t n = out.size() + 1;
-        if (f.size() - off < kRecordHeader)
-            fail_usage("--pcap '{}': packet {} is cut off in its record header (file truncated)",
-                       path, n);
-        const uint8_t* h = bytes + off;
-        uint32_t sec = read32(h, swapped), frac = read32(h + 4, swapped);
-        uint32_t incl = read32(h + 8, swapped), orig = read32(h + 12, swapped);
-        if (incl > kMaxRecord)
-            fail_usage("--pcap '{}': packet {} claims {} bytes: a corrupt file", path, n, incl);
-        off += kRecordHeader;
-        if (f.size() - off < incl)
-            fail_usage("--pcap '{}': packet {} is cut off ({} of {} bytes; file truncated)", path,
-                       n, f.size() - off, incl);
-        PcapPacket p;
-        p.index = n;
-        p.ts_ns = uint64_t(sec) * 1000000000ull + (nsec ? frac : uint64_t(frac) * 1000);
-        p.orig_len = orig;
-        p.data.assign(bytes + off, bytes + off + incl);
-        out.push_back(std::move(p));
-        off += incl;
+    for (;;) {
+        pcap_pkthdr* h = nullptr;
+        const u_char* data = nullptr;
+        const int r = pcap_next_ex(p.get(), &h, &data);
+        if (r == PCAP_ERROR_BREAK)
+            break;
+        const size_t n = out.size() + 1;
+        if (r != 1)
+            fail_usage("--pcap '{}': packet {} is cut off or damaged ({})", path, n, pcap_geterr(p.get()));
+        PcapPacket pk;
+        pk.index = n;
+        pk.ts_ns = uint64_t(h->ts.tv_sec) * kNsecPerSec + uint64_t(h->ts.tv_usec);  // ns precision asked
+        pk.orig_len = h->len;
+        pk.data.assign(data, data + h->caplen);
+        out.push_back(std::move(pk));
     }
     return out;
 }
 
+PcapWriter::PcapWriter(const std::string& path, uint32_t snaplen) : path_(path)
+{
+    pcap_ = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, int(snaplen), PCAP_TSTAMP_PRECISION_NANO);
+    if (!pcap_)
+        fail("cannot start a pcap for {}", path);
+    dumper_ = pcap_dump_open(pcap_, path.c_str());
+    if (!dumper_) {
+        std::string why = pcap_geterr(pcap_);
+        pcap_close(pcap_);
+        fail_usage("--pcap '{}': {}", path, why);
+    }
+}
+
+PcapWriter::~PcapWriter()
+{
+    pcap_dump_close(dumper_);
+    pcap_close(pcap_);
+}
+
+void PcapWriter::add(uint64_t ts_ns, uint32_t orig_len, const uint8_t* data, uint32_t caplen)
+{
+    pcap_pkthdr h{};
+    h.ts.tv_sec = time_t(ts_ns / kNsecPerSec);
+    h.ts.tv_usec = suseconds_t(ts_ns % kNsecPerSec);  // ns: the file's precision
+    h.caplen = caplen;
+    h.len = orig_len;
+    pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, data);
+}
+
+void PcapWriter::flush()
+{
+    if (pcap_dump_flush(dumper_) != 0)
+        fail("cannot write {}: {}", path_, errno_str(errno));
+}
+
 void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames)
 {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!out)
-        fail("cannot write {}: {}", path, std::strerror(errno));
-    auto put32 = [&](uint32_t v) { out.write(reinterpret_cast<const char*>(&v), 4); };
-    auto put16 = [&](uint16_t v) { out.write(reinterpret_cast<const char*>(&v), 2); };
-    put32(kMagicUsec);
-    put16(2);
-    put16(4);
-    put32(0);        // thiszone
-    put32(0);        // sigfigs
-    put32(65535);    // snaplen
-    put32(kLinktypeEthernet);
-    uint32_t t = 0;
-    for (const auto& fr : frames) {
-        put32(1700000000 + t++);
-        put32(0);
-        put32(uint32_t(fr.size()));
-        put32(uint32_t(fr.size()));
-        out.write(reinterpret_cast<const char*>(fr.data()), std::streamsize(fr.size()));
-    }
-    if (!out)
-        fail("cannot write {}", path);
+    PcapWriter w(path, 65535);
+    uint64_t t = 1700000000;
+    for (const auto& fr : frames)
+        w.add(t++ * kNsecPerSec, uint32_t(fr.size()), fr.data(), uint32_t(fr.size()));
+    w.flush();
 }
 
 }  // namespace xdpctl::explain

@@ -56,6 +56,7 @@ struct RuleRecord {
     uint32_t id = 0;
     ActionKind action = ActionKind::pass;
     uint64_t rate_pps = 0, burst = 0;
+    uint32_t log_rate = 0;  // Rule::log_rate
 };
 
 // A direction's rows, row_words() words each once written out (agg_words aggregate words,

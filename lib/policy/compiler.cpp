@@ -634,7 +634,7 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
     c.agg_words = (c.words + 63) / 64;
     dr.words = c.words;
     for (const Rule* r : dr.ranked)
-        c.ranked.push_back({r->id, r->action.kind, r->action.rate_pps, r->action.burst});
+        c.ranked.push_back({r->id, r->action.kind, r->action.rate_pps, r->action.burst, r->log_rate});
 
     // The address fields and the others build their rows in two stores at once (a large
     // policy's compile is mostly these rows, and the machines xdpctl runs on have cores to

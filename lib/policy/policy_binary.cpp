@@ -88,6 +88,8 @@ private:
     size_t pos_ = 0;
 };
 
+constexpr uint8_t kLogBit = 2;
+
 void put_addr(Writer& w, const AddrMatch& a)
 {
     w.u8(uint8_t(a.kind));
@@ -153,7 +155,10 @@ std::string encode_policy(const Policy& p, const IifIndexes& resolved)
         }
         w.u8(r.tcp_flags.mask);
         w.u8(r.tcp_flags.value);
-        w.u8(r.fragment);
+        // Bit 0: --fragment; bit 1: --log, its rate follows (images before --log hold 0 or 1).
+        w.u8(uint8_t(r.fragment) | (r.log_rate ? kLogBit : 0));
+        if (r.log_rate)
+            w.u32(r.log_rate);
         w.u8(uint8_t(r.action.kind));
         w.u64(r.action.rate_pps);
         w.u64(r.action.burst);
@@ -212,7 +217,10 @@ Policy decode_policy(std::string_view image, const std::string& source, IifIndex
         }
         x.tcp_flags.mask = r.u8();
         x.tcp_flags.value = r.u8();
-        x.fragment = r.u8();
+        const uint8_t flags = r.u8();
+        x.fragment = flags & 1;
+        if (flags & kLogBit)
+            x.log_rate = r.u32();
         x.action.kind = ActionKind(r.u8());
         x.action.rate_pps = r.u64();
         x.action.burst = r.u64();

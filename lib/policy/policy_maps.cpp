@@ -16,6 +16,7 @@
 
 #include "stats/counters.h"
 #include "util/error.h"
+#include "util/percpu_batch.h"
 #include "attach/iface_pins.h"
 #include "util/map_memory.h"
 #include "policy/prefix_table.h"
@@ -430,6 +431,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             rec.id = r.id;
             rec.action = bpf_action(r.action);
             rec.ctr_slot = slot_of.at(r.id);
+            rec.log_rate = r.log_rate;
             if (r.action == ActionKind::rate_limit) {
                 rec.rate_pps = r.rate_pps;
                 rec.burst = r.burst;
@@ -701,27 +703,13 @@ xdpctl_rule_ctr PolicyMaps::read_rule_counters(uint32_t slot) const
 std::vector<xdpctl_rule_ctr> PolicyMaps::read_all_rule_counters() const
 {
     const size_t ncpu = size_t(possible_cpus());
-    std::vector<uint32_t> keys(XDPCTL_POL_COUNTER_SLOTS);
-    std::vector<xdpctl_rule_ctr> raw(size_t(XDPCTL_POL_COUNTER_SLOTS) * ncpu);
+    const auto rows = read_percpu_array<xdpctl_rule_ctr>(fds_.counters.get(), XDPCTL_POL_COUNTER_SLOTS, ncpu,
+                                                         "the rule counters");
     std::vector<xdpctl_rule_ctr> out(XDPCTL_POL_COUNTER_SLOTS);
-    uint32_t next = 0, done = 0;
-    bool first = true;
-    while (done < XDPCTL_POL_COUNTER_SLOTS) {
-        __u32 count = XDPCTL_POL_COUNTER_SLOTS - done;
-        int err = bpf_map_lookup_batch(fds_.counters.get(), first ? nullptr : &next, &next, keys.data() + done,
-                                       raw.data() + size_t(done) * ncpu, &count, nullptr);
-        first = false;
-        done += count;
-        if (err) {
-            if (errno == ENOENT)
-                break;
-            fail("cannot read the rule counters: {}", errno_str(errno));
-        }
-    }
-    for (uint32_t i = 0; i < done; i++) {
-        xdpctl_rule_ctr& o = out[keys[i]];
+    for (uint32_t i = 0; i < rows.n; i++) {
+        xdpctl_rule_ctr& o = out[rows.keys[i]];
         for (size_t cpu = 0; cpu < ncpu; cpu++) {
-            const xdpctl_rule_ctr& c = raw[size_t(i) * ncpu + cpu];
+            const xdpctl_rule_ctr& c = rows.values[size_t(i) * ncpu + cpu];
             o.packets += c.packets;
             o.bytes += c.bytes;
             o.last_hit_ns = std::max(o.last_hit_ns, c.last_hit_ns);

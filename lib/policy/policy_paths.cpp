@@ -11,32 +11,15 @@ uint32_t rate_path(bool rate)
     return rate ? XDPCTL_PATH_RATE : 0;
 }
 
-}  // namespace
-
-DirPaths compiled_paths(const CompiledPolicy& c)
+// Decision events: only a program of a policy with a --log rule has their code.
+uint32_t log_path(bool logs)
 {
-    DirPaths out{};
-    for (int d = 0; d < XDPCTL_POL_DIRS; d++) {
-        const CompiledDirection& cd = c.dir[d];
-        if (cd.n_rules == 0)
-            continue;  // the default decides: no path
-        const bool rate = std::any_of(cd.ranked.begin(), cd.ranked.end(),
-                                      [](const RuleRecord& r) { return r.action == ActionKind::rate_limit; });
-        const int f = cd.decide_field;
-        if (cd.small)
-            out[d] = XDPCTL_PATH_SMALL | rate_path(rate);
-        else if (f >= 0 && cd.n_classes[f] <= XDPCTL_POL_DECIDE_CLASSES)
-            out[d] = XDPCTL_PATH_FIELD;  // drop and pass rules only (shapes.h)
-        else
-            out[d] = XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE;  // as written_paths() reads it back
-    }
-    return out;
+    return logs ? XDPCTL_PATH_LOG : 0;
 }
 
-uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small)
+// The paths of a written direction's shape (it has rules).
+uint32_t shape_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small)
 {
-    if (!dh.n_rules)
-        return 0;
     switch (dh.decide) {
     case XDPCTL_POL_DECIDE_SMALL: {
         bool rate = false;
@@ -53,5 +36,38 @@ uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& sma
         return XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE;
     }
 }
+
+}  // namespace
+
+DirPaths compiled_paths(const CompiledPolicy& c)
+{
+    DirPaths out{};
+    for (int d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;  // the default decides: no path
+        const bool rate = std::any_of(cd.ranked.begin(), cd.ranked.end(),
+                                      [](const RuleRecord& r) { return r.action == ActionKind::rate_limit; });
+        const bool logs = std::any_of(cd.ranked.begin(), cd.ranked.end(),
+                                      [](const RuleRecord& r) { return r.log_rate != 0; });
+        const int f = cd.decide_field;
+        if (cd.small)
+            out[d] = XDPCTL_PATH_SMALL | rate_path(rate);
+        else if (f >= 0 && cd.n_classes[f] <= XDPCTL_POL_DECIDE_CLASSES)
+            out[d] = XDPCTL_PATH_FIELD;  // drop and pass rules only (shapes.h)
+        else
+            out[d] = XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE;  // as written_paths() reads it back
+        out[d] |= log_path(logs);
+    }
+    return out;
+}
+
+uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small, bool logs)
+{
+    if (!dh.n_rules)
+        return 0;
+    return shape_paths(dh, small) | log_path(logs);
+}
+
 
 }  // namespace xdpctl::policy

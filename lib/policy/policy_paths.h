@@ -20,7 +20,8 @@ using DirPaths = std::array<uint32_t, XDPCTL_POL_DIRS>;
 DirPaths compiled_paths(const CompiledPolicy& c);
 
 // The paths a written direction needs: `small` is its xdpctl_psmall element (read only
-// when the header says the small rules decide).
-uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small);
+// when the header says the small rules decide); `logs`: one of its rule records has a
+// log_rate (the header does not say).
+uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small, bool logs);
 
 }  // namespace xdpctl::policy

@@ -23,6 +23,7 @@
 #include "policy/iif_resolve.h"
 #include "policy/policy_binary.h"
 #include "policy/policy_maps.h"
+#include "trace/log_state.h"
 #include "policy/policy_paths.h"
 #include "policy/stored_image.h"
 #include "policy/rule_parse.h"
@@ -359,6 +360,7 @@ Policy PolicyStore::commit(Policy next)
         slot_of[r.id] = free_slot;
         used[free_slot] = true;
         maps_->reset_rule_counters(free_slot);  // a deleted rule's counts are not inherited
+        trace::reset_log_state(free_slot);
     }
 
     trace.mark("counter slots");
@@ -395,9 +397,11 @@ std::map<uint32_t, RuleCounters> PolicyStore::counters() const
 {
     std::map<uint32_t, RuleCounters> out;
     std::vector<xdpctl_rule_ctr> all = maps_->read_all_rule_counters();
+    const trace::LogStates logs = trace::read_log_states();
     for (const auto& [id, slot] : maps_->active_slots()) {
         const xdpctl_rule_ctr& c = slot < all.size() ? all[slot] : xdpctl_rule_ctr{};
-        out[id] = {c.packets, c.bytes, c.last_hit_ns};
+        const trace::LogCounts l = slot < logs.by_slot.size() ? logs.by_slot[slot] : trace::LogCounts{};
+        out[id] = {c.packets, c.bytes, c.last_hit_ns, l.sent, l.not_sent};
     }
     return out;
 }

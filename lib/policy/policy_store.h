@@ -23,6 +23,8 @@ class PolicyMaps;
 struct RuleCounters {
     uint64_t packets = 0, bytes = 0;
     uint64_t last_hit_ns = 0;  // CLOCK_MONOTONIC (bpf_ktime_get_ns), 0: never
+    // --log: decision events sent, and not sent (over the rule's rate); lib/trace/log_state.h
+    uint64_t events = 0, events_not_sent = 0;
 };
 
 class PolicyStore {

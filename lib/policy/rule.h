@@ -104,6 +104,9 @@ struct Rule {
     TcpFlagsMatch tcp_flags;
     bool fragment = false;         // matches non-first fragments only
     Action action;
+    // --log: the packets this rule decides send decision events (`xdpctl trace`), at most
+    // this many a second; 0: no events. Count rules decide nothing and take no --log.
+    uint32_t log_rate = 0;
     bool operator==(const Rule&) const = default;
 };
 
@@ -140,6 +143,9 @@ inline constexpr size_t kMaxSetNameLen = 32;
 // The most a rate limit's rate and burst can be (packets): the datapath's token bucket
 // counts nanotokens in a signed 64-bit word.
 inline constexpr uint64_t kMaxBurst = uint64_t(INT64_MAX) / 1000000000ull;
+// --log without --log-rate: events a second (per rule); --log-rate's bounds.
+inline constexpr uint32_t kDefaultLogRate = 100;
+inline constexpr uint32_t kMaxLogRate = 1000000;  // abi: XDPCTL_LOG_RATE_MAX
 
 // Rules in evaluation order: priority, then id.
 std::vector<const Rule*> evaluation_order(const Policy& p);

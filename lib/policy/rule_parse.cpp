@@ -370,6 +370,12 @@ Rule parse_rule(const std::vector<std::string>& args)
                 i++;
             } else
                 fail_usage("--action '{}': expected drop, pass, count or rate-limit PPS", a);
+        } else if (opt == "--log") {
+            if (!r.log_rate)
+                r.log_rate = kDefaultLogRate;
+        } else if (opt == "--log-rate") {
+            if (!parse_uint(value(), r.log_rate, kMaxLogRate) || r.log_rate == 0)
+                fail_usage("--log-rate '{}': expected events per second, 1-{}", args[i], kMaxLogRate);
         } else if (opt == "--burst") {
             if (!parse_uint(value(), r.action.burst, kMaxBurst) || r.action.burst == 0)
                 fail_usage("--burst '{}': expected a number of packets, 1-{}", args[i], kMaxBurst);
@@ -381,6 +387,10 @@ Rule parse_rule(const std::vector<std::string>& args)
         fail_usage("a rule needs --action drop|pass|count|rate-limit PPS");
     if (seen.count("--burst") && r.action.kind != ActionKind::rate_limit)
         fail_usage("--burst goes with --action rate-limit");
+    if (seen.count("--log-rate") && !seen.count("--log"))
+        fail_usage("--log-rate goes with --log");
+    if (r.log_rate && r.action.kind == ActionKind::count)
+        fail_usage("--log: a count rule decides no packet, so it has no event to send (log the rule that decides)");
     if (r.action.kind == ActionKind::rate_limit && r.action.burst == 0)
         r.action.burst = r.action.rate_pps;  // one second's worth, the usual default
     check_rule(r);
@@ -435,6 +445,8 @@ std::string format_rule(const Rule& r)
         add("--action", fmt::format("rate-limit {} --burst {}", r.action.rate_pps, r.action.burst));
     else
         add("--action", action_name(r.action.kind));
+    if (r.log_rate)
+        s += r.log_rate == kDefaultLogRate ? " --log" : fmt::format(" --log --log-rate {}", r.log_rate);
     return s;
 }
 

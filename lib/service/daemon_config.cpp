@@ -50,9 +50,15 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
             if (ec != std::errc() || end != value.data() + value.size() || s < 1 || s > 300)
                 fail_usage("{}:{}: http-timeout '{}': expected whole seconds, 1-300", path, n, value);
             c.http_timeout = std::chrono::seconds(s);
+        } else if (key == "keep-events") {
+            size_t k = 0;
+            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), k);
+            if (ec != std::errc() || end != value.data() + value.size() || k > 100000)
+                fail_usage("{}:{}: keep-events '{}': expected a number of events, 0-100000", path, n, value);
+            c.keep_events = k;
         } else if (!parse_fleet_key(c.fleet, key, value, fmt::format("{}:{}", path, n))) {
-            fail_usage("{}:{}: unknown key '{}' (known: metrics-listen, http-timeout, etcd, fleet, "
-                       "host, etcd-cacert, etcd-cert, etcd-key)", path, n, key);
+            fail_usage("{}:{}: unknown key '{}' (known: metrics-listen, http-timeout, keep-events, etcd, "
+                       "fleet, host, etcd-cacert, etcd-cert, etcd-key)", path, n, key);
         }
     }
     return c;

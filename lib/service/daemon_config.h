@@ -4,6 +4,8 @@
 //   http-timeout = SECONDS       how long a client may take to send a request or read the
 //                                answer, 1-300 (default 10)
 //   etcd, fleet, host, etcd-cacert, etcd-cert, etcd-key   the fleet's (fleet_config.h)
+//   keep-events = N              the last N decision events served at /events, 0-100000
+//                                (default 0: /events off, the ring left to `xdpctl trace`)
 // Read at start and again on SIGHUP; a command-line option wins over the file.
 #pragma once
 
@@ -22,6 +24,7 @@ struct DaemonConfig {
     std::string metrics_listen = kDefaultMetricsListen;
     std::chrono::seconds http_timeout{10};
     FleetConfig fleet;
+    size_t keep_events = 0;
     bool operator==(const DaemonConfig&) const = default;
 };
 

@@ -1,5 +1,6 @@
 #include "service/metrics_server.h"
 
+#include <map>
 #include <optional>
 
 #include <boost/beast/core.hpp>
@@ -19,6 +20,7 @@ struct MetricsServer::State {
     asio::io_context& io;
     Handler handler;
     HttpOptions options;
+    std::map<std::string, Handler, std::less<>> pages;  // besides /metrics
     std::optional<tcp::acceptor> acceptor;
     uint64_t listener = 0;  // which listen() the pending accept belongs to
     size_t connections = 0;
@@ -69,7 +71,8 @@ private:
         keep_alive_ = req.keep_alive();
         const std::string_view target(req.target().data(), req.target().size());
         const std::string_view path = target.substr(0, target.find('?'));
-        if (path != "/metrics")
+        const auto page_it = state_->pages.find(path);
+        if (path != "/metrics" && page_it == state_->pages.end())
             return reply(http::status::not_found, "text/plain; charset=utf-8",
                          "not found: xdpd serves /metrics\n", false);
         if (req.method() != http::verb::get && req.method() != http::verb::head)
@@ -77,7 +80,7 @@ private:
                          "method not allowed: GET or HEAD\n", false);
         MetricsServer::Page page;
         try {
-            page = state_->handler();
+            page = page_it != state_->pages.end() ? page_it->second() : state_->handler();
         } catch (const std::exception& e) {
             log(LogLevel::error, "scrape failed: {}", e.what());
             return reply(http::status::internal_server_error, "text/plain; charset=utf-8",
@@ -153,7 +156,7 @@ void accept(const std::shared_ptr<MetricsServer::State>& state)
 }  // namespace
 
 MetricsServer::MetricsServer(asio::io_context& io, Handler handler, HttpOptions options)
-    : state_(std::make_shared<State>(State{io, std::move(handler), options, std::nullopt, 0, 0}))
+    : state_(std::make_shared<State>(State{io, std::move(handler), options, {}, std::nullopt, 0, 0}))
 {
 }
 
@@ -184,6 +187,14 @@ void MetricsServer::listen(const tcp::endpoint& where)
 void MetricsServer::set_options(const HttpOptions& options)
 {
     state_->options = options;
+}
+
+void MetricsServer::set_page(const std::string& path, Handler handler)
+{
+    if (handler)
+        state_->pages[path] = std::move(handler);
+    else
+        state_->pages.erase(path);
 }
 
 void MetricsServer::close()

@@ -39,6 +39,8 @@ public:
     void listen(const boost::asio::ip::tcp::endpoint& where);
     // New connections use these from now on.
     void set_options(const HttpOptions& options);
+    // Another path served (GET or HEAD) as `handler` says; none: that path is 404 again.
+    void set_page(const std::string& path, Handler handler);
     void close();
     boost::asio::ip::tcp::endpoint local_endpoint() const;
 
