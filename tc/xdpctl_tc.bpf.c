@@ -45,8 +45,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 	else if (hook == XDPCTL_HOOK_TC_INGRESS && !cfg_tc_ingress_rules)
 		drop = 0;
 	else
-		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, pol_iif_key(skb->ifindex), &rule_id) ==
-		       XDPCTL_ACT_DROP;
+		drop = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, skb, hook, &rule_id) == XDPCTL_ACT_DROP;
 	if (cfg_explain)  /* explain changes no counter */
 		explain_verdict(hook, &p, bad, drop, rule_id, skb->ifindex);
 	else

@@ -44,7 +44,7 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 	if (bad)
 		drop = malformed_drop(bad);
 	else
-		drop = classify(&p, 0, pol_iif_key(ctx->ingress_ifindex), &rule_id) == XDPCTL_ACT_DROP;
+		drop = classify(&p, 0, ctx, XDPCTL_HOOK_XDP, &rule_id) == XDPCTL_ACT_DROP;
 	if (cfg_explain) {  /* explain changes no counter and stops at the filter's verdict */
 		explain_verdict(XDPCTL_HOOK_XDP, &p, bad, drop, rule_id, ctx->ingress_ifindex);
 		return drop ? XDP_DROP : XDP_PASS;
