@@ -6,6 +6,10 @@
 // kernel's time for kRepeat packets (manual time), so the syscall's own setup, which is
 // milliseconds here, stays out of the figures.
 //
+// Parse and count: xdpctl_xdp/tcp4_64 loads every path (cfg_paths' default);
+// xdpctl_xdp/no_policy_no_vip/tcp4_64 is the program `load` gives an interface with no policy
+// and no VIP (no path: the filter reads only the policy's control entry; no LB check).
+//
 // The filtering cases (xdpctl_xdp_policy/N_rules) load xdpctl_xdp with a committed policy of
 // N rules in the mix (bench/workloads.h: 70% /32 source + destination port, 20%
 // source prefixes /8 to /30, 10% destination port ranges) and cycle 64 frames, each built
