@@ -680,8 +680,9 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
 /*
  * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, and in
  * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
- * (egress); `ctx` is the program's context at `hook`, whose interface --iif matches. Counts the deciding rule and every
- * count/conforming rate-limit rule on the way (in explain mode: notes them, counts nothing).
+ * (egress); `ctx` is the program's context at `hook`, whose interface --iif matches. Counts
+ * the deciding rule and every count/conforming rate-limit rule on the way (in explain mode:
+ * notes them, counts nothing).
  * With no policy committed it costs one inlined array lookup and touches nothing.
  *
  * Generations (lib/policy/policy_maps.cpp): a packet reads gen once and everything it uses
