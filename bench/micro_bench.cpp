@@ -6,6 +6,10 @@
 // kernel's time for kRepeat packets (manual time), so the syscall's own setup, which is
 // milliseconds here, stays out of the figures.
 //
+// Parse and count: xdpctl_xdp/tcp4_64 loads every path (cfg_paths' default);
+// xdpctl_xdp/no_policy_no_vip/tcp4_64 is the program `load` gives an interface with no policy
+// and no VIP (no path: the filter reads only the policy's control entry; no LB check).
+//
 // The filtering cases (xdpctl_xdp_policy/N_rules) load xdpctl_xdp with a committed policy of
 // N rules in the mix (bench/workloads.h: 70% /32 source + destination port, 20%
 // source prefixes /8 to /30, 10% destination port ranges) and cycle 64 frames, each built
@@ -18,6 +22,7 @@
 #include <chrono>
 #include <regex>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
@@ -245,6 +250,35 @@ struct XdpKind {
     int fd = -1;
 };
 
+// What a loaded program is (xlated instructions, JIT bytes), on stderr; with
+// XDPCTL_MICROBENCH_PIN=DIR in the environment also pinned as DIR/`label`, for
+// `bpftool prog dump xlated|jited pinned DIR/label` (in a private bpffs: bench/private_bpffs.sh).
+void describe_prog(int fd, const std::string& label)
+{
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    bpf_prog_get_info_by_fd(fd, &info, &len);
+    std::fprintf(stderr, "%s: %u xlated instructions, %u JIT bytes\n", label.c_str(), info.xlated_prog_len / 8,
+                 info.jited_prog_len);
+    if (const char* dir = std::getenv("XDPCTL_MICROBENCH_PIN"))
+        if (bpf_obj_pin(fd, fmt::format("{}/{}", dir, label).c_str()) != 0)
+            std::fprintf(stderr, "cannot pin %s in %s: %s\n", label.c_str(), dir, xdpctl::errno_str(errno).c_str());
+}
+
+// xdpctl_xdp loaded as `load` loads it for a datapath with `paths` (enum xdpctl_path;
+// lib/attach/datapath_paths.h) and nothing else set.
+xdpctl::SkelPtr<xdpctl_xdp> load_xdp(uint32_t paths)
+{
+    xdpctl::SkelPtr<xdpctl_xdp> s(xdpctl_xdp::open());
+    if (!s)
+        xdpctl::fail("cannot open xdpctl_xdp: {}", xdpctl::errno_str(errno));
+    s->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
+    s->rodata->cfg_paths = paths;
+    if (int err = xdpctl_xdp::load(s.get()))
+        xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
+    return s;
+}
+
 XdpKind xdp_kind(const char* prog_name)
 {
     XdpKind k;
@@ -257,11 +291,7 @@ XdpKind xdp_kind(const char* prog_name)
     if (int err = xdpctl_xdp::load(k.skel.get()))
         xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
     k.fd = bpf_program__fd(chosen);
-    bpf_prog_info info{};
-    __u32 len = sizeof(info);
-    bpf_prog_get_info_by_fd(k.fd, &info, &len);
-    std::fprintf(stderr, "%s: %u xlated instructions, %u JIT bytes\n", prog_name, info.xlated_prog_len / 8,
-                 info.jited_prog_len);
+    describe_prog(k.fd, prog_name);
     return k;
 }
 
@@ -269,9 +299,9 @@ std::unique_ptr<LbCase> make_lb_case()
 {
     using namespace xdpctl::lb;
     auto c = std::make_unique<LbCase>();
-    c->prog.reset(xdpctl_xdp::open_and_load());
-    if (!c->prog)
-        xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(errno));
+    // What `load` gives an interface while a VIP exists and no policy is committed.
+    c->prog = load_xdp(XDPCTL_PATH_LB);
+    describe_prog(bpf_program__fd(c->prog->progs.xdpctl_xdp), "xdpctl_xdp_lb");
     LbMaps maps = LbMaps::from_skeleton(*c->prog);
     const VipSpec vip{parse_ip("198.19.0.1"), 80, 6};
     maps.add_vip(vip, {});
@@ -379,6 +409,12 @@ int main(int argc, char** argv)
         const int empty_tc_fd = bpf_program__fd(empty->progs.bench_tc_pass);
         const int xdp_fd = xdpctl_progs.prog_fd(XDPCTL_HOOK_XDP);
         const int tc_fd = xdpctl_progs.prog_fd(XDPCTL_HOOK_TC_INGRESS);
+        // Parse and count: the program `load` gives an interface with no policy and no VIP
+        // (no path: the filter is one array lookup, no load-balancer check).
+        const auto parse_count = load_xdp(0);
+        const int parse_count_fd = bpf_program__fd(parse_count->progs.xdpctl_xdp);
+        describe_prog(parse_count_fd, "xdpctl_xdp_no_paths");
+        describe_prog(xdp_fd, "xdpctl_xdp_all_paths");
         struct Case {
             const char* name;
             int fd;
@@ -386,6 +422,7 @@ int main(int argc, char** argv)
         };
         for (const Case& c : {Case{"empty_xdp/tcp4_64", empty_fd, &tcp4},
                               Case{"xdpctl_xdp/tcp4_64", xdp_fd, &tcp4},
+                              Case{"xdpctl_xdp/no_policy_no_vip/tcp4_64", parse_count_fd, &tcp4},
                               Case{"xdpctl_xdp/qinq_ipv6_2ext_udp", xdp_fd, &qinq6},
                               Case{"empty_tc/tcp4_64", empty_tc_fd, &tcp4},
                               Case{"xdpctl_tc_in/tcp4_64", tc_fd, &tcp4}}) {

@@ -30,7 +30,7 @@ const volatile __u32 cfg_tc_ingress_rules = 1;
  * non-linear part too. */
 static __noinline void tc_log_event(struct __sk_buff *skb, __u32 hook, __u32 rule_id, int drop)
 {
-	struct xdpctl_event *e = log_event_reserve(hook, skb->ifindex, pol_iif_key(skb->ifindex), rule_id,
+	struct xdpctl_event *e = log_event_reserve(hook, skb->ifindex, pol_iif_key(skb, hook), rule_id,
 							     drop, skb->len);
 	__u32 n = log_snap_len(skb->len);
 
@@ -58,7 +58,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 hook)
 	else if (hook == XDPCTL_HOOK_TC_INGRESS && !cfg_tc_ingress_rules)
 		drop = 0;
 	else {
-		verdict = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, pol_iif_key(skb->ifindex), &rule_id);
+		verdict = classify(&p, hook == XDPCTL_HOOK_TC_EGRESS, skb, hook, &rule_id);
 		drop = (verdict & ~XDPCTL_POL_EMIT) == XDPCTL_ACT_DROP;
 	}
 	if (cfg_explain)  /* explain changes no counter */

@@ -25,7 +25,7 @@ struct {
 static __noinline void xdp_log_event(struct xdp_md *ctx, __u32 rule_id, int drop, __u32 len)
 {
 	struct xdpctl_event *e = log_event_reserve(XDPCTL_HOOK_XDP, ctx->ingress_ifindex,
-							     pol_iif_key(ctx->ingress_ifindex), rule_id, drop, len);
+							     pol_iif_key(ctx, XDPCTL_HOOK_XDP), rule_id, drop, len);
 	__u32 n = log_snap_len(len);
 
 	if (e)
@@ -57,7 +57,7 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 	if (bad)
 		drop = malformed_drop(bad);
 	else {
-		verdict = classify(&p, 0, pol_iif_key(ctx->ingress_ifindex), &rule_id);
+		verdict = classify(&p, 0, ctx, XDPCTL_HOOK_XDP, &rule_id);
 		drop = (verdict & ~XDPCTL_POL_EMIT) == XDPCTL_ACT_DROP;
 	}
 	if (cfg_explain) {  /* explain changes no counter and stops at the filter's verdict */

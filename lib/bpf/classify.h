@@ -61,9 +61,16 @@ _Static_assert((XDPCTL_POL_ROW_MAX_BYTES & (XDPCTL_POL_ROW_MAX_BYTES - 1)) == 0,
  */
 const volatile __u32 cfg_iif_key = 0;
 
-static __always_inline __u32 pol_iif_key(__u32 ifindex)
+/* The key of the interface a packet came in on, from the program's context (an xdp_md for
+ * the XDP hook, an __sk_buff for TC), read where a path matches --iif and only there: on XDP
+ * the ifindex is three dependent loads (rxq, dev, ifindex), and the loader's key leaves the
+ * verifier to delete them. */
+static __always_inline __u32 pol_iif_key(const void *ctx, __u32 hook)
 {
-	return cfg_iif_key ? cfg_iif_key : ifindex;
+	if (cfg_iif_key)
+		return cfg_iif_key;
+	return hook == XDPCTL_HOOK_XDP ? ((const struct xdp_md *)ctx)->ingress_ifindex
+				       : ((const struct __sk_buff *)ctx)->ifindex;
 }
 
 /*
@@ -684,8 +691,9 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
  * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, with
  * XDPCTL_POL_EMIT set when the deciding rule sends an event (lib/bpf/trace.h), and in
  * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
- * (egress); `ifindex` is what --iif matches. Counts the deciding rule and every
- * count/conforming rate-limit rule on the way (in explain mode: notes them, counts nothing).
+ * (egress); `ctx` is the program's context at `hook`, whose interface --iif matches. Counts
+ * the deciding rule and every count/conforming rate-limit rule on the way (in explain mode:
+ * notes them, counts nothing).
  * With no policy committed it costs one inlined array lookup and touches nothing.
  *
  * Generations (lib/policy/policy_maps.cpp): a packet reads gen once and everything it uses
@@ -696,9 +704,10 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
  * happened, and it starts again under the new gen. A table missing without a flip (never
  * written: a bug) gives the default action.
  */
-static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifindex, __u32 *rule_id)
+static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void *ctx, __u32 hook,
+					__u32 *rule_id)
 {
-	__u32 zero = 0, gen, g, again, def;
+	__u32 zero = 0, gen, g, again, def, ifindex;
 	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
 	struct xdpctl_pol_hdr *h;
 	long r;
@@ -724,6 +733,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, __u32 ifin
 	 * that never gets here). */
 	if (!pol_has(XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
 		return def;
+	ifindex = pol_iif_key(ctx, hook);
 	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,

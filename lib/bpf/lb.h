@@ -47,11 +47,16 @@ static __always_inline struct xdpctl_lb_stats *lb_stats(void)
 	return bpf_map_lookup_elem(&xdpctl_lb_stats, &zero);
 }
 
-/* One lookup of the stats a packet (the caller's), however many counters it touches. */
+/* One lookup of the stats a packet (the caller's), however many counters it touches. An
+ * index clang knows after inlining is a constant offset; another (one call site for several
+ * reasons) is hidden from the optimiser, which would drop the bound check the verifier needs. */
 static __always_inline void lb_count_in(struct xdpctl_lb_stats *s, __u32 idx)
 {
-	asm volatile("" : "+r"(idx));
-	if (s && idx < XDPCTL_LB_CNT_MAX)
+	if (!s)
+		return;
+	if (!__builtin_constant_p(idx))
+		asm volatile("" : "+r"(idx));
+	if (idx < XDPCTL_LB_CNT_MAX)
 		s->cnt[idx]++;
 }
 
@@ -253,6 +258,32 @@ static __always_inline struct xdpctl_lb_vip *lb_vip_lookup(struct xdpctl_lb_vip_
 	return vip;
 }
 
+/* What was forwarded (XDP_TX), counted; a packet passed as too big is in too_big only. */
+static __always_inline int lb_counted(int act, const struct pkt *p, struct xdpctl_lb_stats *st,
+				      const struct xdpctl_lb_vip *vip, __u32 be_id, __u32 new_flow)
+{
+	if (act == XDP_TX) {
+		lb_count_in(st, XDPCTL_LB_CNT_TX);
+		lb_ctr_add(&xdpctl_lb_vctr, vip->id, p->len, new_flow);
+		lb_ctr_add(&xdpctl_lb_bctr, be_id, p->len, new_flow);
+	}
+	return act;
+}
+
+/* dsr: the MACs only. */
+static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struct xdpctl_lb_stats *st,
+				  const struct xdpctl_lb_vip *vip, const struct xdpctl_lb_backend *be, __u32 be_id,
+				  __u32 new_flow)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+
+	if (data + ETH_HLEN > end)
+		return XDP_PASS;
+	lb_set_macs(data, data, be->mac);
+	return lb_counted(XDP_TX, p, st, vip, be_id, new_flow);
+}
+
 /* The step itself. `any_port`: some VIP has port 0. Returns an XDP action. */
 __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port)
 {
@@ -264,7 +295,6 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	struct xdpctl_lb_flow *fl;
 	__u32 be_id, hash, new_flow = 0;
 	struct xdpctl_lb_stats *st;
-	void *data, *end;
 	__u8 family;
 
 	if (!ctx || !p)
@@ -330,10 +360,13 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	}
 	if (be) {
 		lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
-		/* the flow label of ipip6 wants it; dsr and ipip4 need no hash on a hit */
-		hash = vip->mode == XDPCTL_LB_MODE_IPIP && family == 6
-			       ? xdpctl_lb_flow_hash(p->saddr, p->daddr, lb_hash_ports(vip, p), p->l4_proto)
-			       : 0;
+		/* dsr, the common hit, runs straight to its return: no merge with the miss, which
+		 * would keep the values of both paths live (spilled) */
+		if (vip->mode != XDPCTL_LB_MODE_IPIP)
+			return lb_dsr(ctx, p, st, vip, be, be_id, 0);
+		/* the flow label of ipip6 wants it; ipip4 needs no hash on a hit */
+		hash = family == 6 ? xdpctl_lb_flow_hash(p->saddr, p->daddr, lb_hash_ports(vip, p), p->l4_proto)
+				   : 0;
 	} else {
 		struct xdpctl_lb_flow nf = {};
 		__u32 vid = vip->id, pos;
@@ -366,24 +399,10 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY);
 		new_flow = 1;
 	}
-	int act;
-	if (vip->mode == XDPCTL_LB_MODE_IPIP) {
-		act = family == 4 ? lb_encap4(ctx, vip, be) : lb_encap6(ctx, vip, be, hash);
-	} else {
-		data = (void *)(long)ctx->data;
-		end = (void *)(long)ctx->data_end;
-		if (data + ETH_HLEN > end)
-			return XDP_PASS;
-		lb_set_macs(data, data, be->mac);
-		act = XDP_TX;
-	}
-	/* What was forwarded; a packet passed as too big is in too_big only. */
-	if (act == XDP_TX) {
-		lb_count_in(st, XDPCTL_LB_CNT_TX);
-		lb_ctr_add(&xdpctl_lb_vctr, vip->id, p->len, new_flow);
-		lb_ctr_add(&xdpctl_lb_bctr, be_id, p->len, new_flow);
-	}
-	return act;
+	if (vip->mode != XDPCTL_LB_MODE_IPIP)
+		return lb_dsr(ctx, p, st, vip, be, be_id, new_flow);
+	return lb_counted(family == 4 ? lb_encap4(ctx, vip, be) : lb_encap6(ctx, vip, be, hash), p, st, vip,
+			  be_id, new_flow);
 }
 
 /* Called by the XDP program for a parsed packet the filter passed. Not to a VIP address:
