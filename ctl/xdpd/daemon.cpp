@@ -15,6 +15,7 @@
 #include "metrics/xdpctl_metrics.h"
 #include "policy/policy_store.h"
 #include "service/daemon_config.h"
+#include "service/health_checker.h"
 #include "service/link_watch.h"
 #include "service/listen_address.h"
 #include "service/log.h"
@@ -76,7 +77,8 @@ public:
           server_(io_, [] { return scrape(); }, http_options(config_)),
           signals_(io_, SIGTERM, SIGINT, SIGHUP),
           links_(io_, [this](const LinkEvent& e) { on_link(e); }),
-          link_timer_(io_)
+          link_timer_(io_),
+          health_(io_)
     {
     }
 
@@ -86,6 +88,7 @@ public:
         set_writer_wait(0);  // from here on the io_context must not wait for the lock (take_up_links)
         listen_on(listen_text(config_));
         wait_signal();
+        health_.start();
         notify_systemd("READY=1\nSTATUS=serving " + listen_text(config_) + "/metrics");
         io_.run();
         return 0;
@@ -251,6 +254,7 @@ private:
     asio::signal_set signals_;
     LinkWatch links_;
     asio::steady_timer link_timer_;
+    HealthChecker health_;
     bool link_check_pending_ = false;
     bool recorded_missing_ = false;  // restore skipped a recorded interface that may appear
 };
