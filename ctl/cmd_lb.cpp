@@ -90,11 +90,14 @@ void add_check_options(CLI::App* c, CheckOptions& o, const char* whose)
                                                   whose, std::string(whose) == "of the VIP's backends"
                                                              ? ""
                                                              : ", or none (not checked)"));
-    c->add_option("--check-port", o.port, "Port the check connects to (default: the VIP's)");
+    c->add_option("--check-port", o.port, "Port the check connects to (default: the VIP's)")
+        ->check(CLI::NonNegativeNumber);
     c->add_option("--check-interval", o.interval, "Time between checks, e.g. 500ms, 2s (default 2s)");
     c->add_option("--check-timeout", o.timeout, "Time a check may take, at most the interval (default 1s)");
-    c->add_option("--rise", o.rise, "Passes in a row that bring a down backend back (default 2)");
-    c->add_option("--fall", o.fall, "Failures in a row that take a backend out: weight 0 (default 3)");
+    c->add_option("--rise", o.rise, "Passes in a row that bring a down backend back (default 2)")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--fall", o.fall, "Failures in a row that take a backend out: weight 0 (default 3)")
+        ->check(CLI::NonNegativeNumber);
 }
 
 // The options of `lb vip add` and of an apply file's `lb vip` line: one definition.

@@ -1,6 +1,9 @@
 #include "lb/health_check.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -81,7 +84,7 @@ std::string format_check_duration(std::chrono::milliseconds d)
 
 bool CheckOptions::any_given() const
 {
-    return !check.empty() || !interval.empty() || !timeout.empty() || rise || fall || port;
+    return !check.empty() || !interval.empty() || !timeout.empty() || rise >= 0 || fall >= 0 || port >= 0;
 }
 
 void validate_check(const CheckSpec& c)
@@ -108,7 +111,7 @@ std::optional<CheckSpec> check_from_options(const CheckOptions& o)
     }
     CheckSpec c = parse_check_type(o.check);
     if (c.type == CheckSpec::Type::none) {
-        if (!o.interval.empty() || !o.timeout.empty() || o.rise || o.fall || o.port)
+        if (!o.interval.empty() || !o.timeout.empty() || o.rise >= 0 || o.fall >= 0 || o.port >= 0)
             fail_usage("--check none takes no other check option");
         return c;
     }
@@ -116,13 +119,15 @@ std::optional<CheckSpec> check_from_options(const CheckOptions& o)
         c.interval = parse_check_duration(o.interval, "--check-interval");
     if (!o.timeout.empty())
         c.timeout = parse_check_duration(o.timeout, "--check-timeout");
-    if (o.rise)
-        c.rise = o.rise;
-    if (o.fall)
-        c.fall = o.fall;
-    if (o.port > 65535)
-        fail_usage("--check-port {}: expected 1-65535", o.port);
-    c.port = uint16_t(o.port);
+    if (o.rise >= 0)
+        c.rise = uint32_t(std::min<int64_t>(o.rise, UINT32_MAX));
+    if (o.fall >= 0)
+        c.fall = uint32_t(std::min<int64_t>(o.fall, UINT32_MAX));
+    if (o.port >= 0) {
+        if (o.port < 1 || o.port > 65535)
+            fail_usage("--check-port {}: expected 1-65535", o.port);
+        c.port = uint16_t(o.port);
+    }
     validate_check(c);
     return c;
 }

@@ -41,7 +41,7 @@ std::string format_check_duration(std::chrono::milliseconds d);
 // What the command-line options of a check hold before they are put together.
 struct CheckOptions {
     std::string check, interval, timeout;
-    uint32_t rise = 0, fall = 0, port = 0;  // 0: not given
+    int64_t rise = -1, fall = -1, port = -1;  // -1: not given
     bool any_given() const;
 };
 // The check the options describe (none when --check was not given); a usage error when a
