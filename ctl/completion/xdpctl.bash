@@ -32,6 +32,7 @@ _xdpctl()
 
     local global_opts="-h --help -n --netns -p --pretty --wait --state-dir"
     local commands="load unload status stats version rule set policy apply export explain lb restore"
+    local check_opts="--check --check-port --check-interval --check-timeout --rise --fall"
 
     # Walk the words before the cursor: global options (and their values), then up to three
     # command words (e.g. lb backend add); the rest are arguments.
@@ -42,7 +43,8 @@ _xdpctl()
         case $w in
             -n | --netns | --wait | --state-dir | --hook | --mode | --tc-mode | --malformed | \
             --lb-conntrack | --next | --interval | --count | --weight | --mac | --ipip-source | \
-            --hash | --table-size | --pcap | -i | --iface | --dir)
+            --hash | --table-size | --pcap | -i | --iface | --dir | --check | --check-port | \
+            --check-interval | --check-timeout | --rise | --fall)
                 ((i++)); continue ;;
         esac
         if ((${#cmd[@]} == 0)); then
@@ -51,7 +53,7 @@ _xdpctl()
         elif [[ ${cmd[0]} == rule || ${cmd[0]} == set || ${cmd[0]} == policy ||
                 ${cmd[0]} == lb ]] && ((${#cmd[@]} == 1)) && [[ $w != -* ]]; then
             cmd+=("$w")
-        elif [[ ${cmd[0]} == lb && ${cmd[1]} =~ ^(vip|backend|decap)$ ]] &&
+        elif [[ ${cmd[0]} == lb && ${cmd[1]} =~ ^(vip|backend|decap|check)$ ]] &&
              ((${#cmd[@]} == 2)) && [[ $w != -* ]]; then
             cmd+=("$w")
         elif [[ $w != -* ]]; then
@@ -66,8 +68,10 @@ _xdpctl()
         --state-dir)
             COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --wait | --id | --priority | --sport | --dport | --vlan | --burst | --interval | --count | \
-        --lb-conntrack | --weight | --mac | --table-size | --ipip-source | --src | --dst)
+        --lb-conntrack | --weight | --mac | --table-size | --ipip-source | --src | --dst | \
+        --check-port | --check-interval | --check-timeout | --rise | --fall)
             return ;;
+        --check) COMPREPLY=($(compgen -W "tcp http:/ none" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
         --hook) COMPREPLY=($(compgen -W "xdp tc both" -- "$cur")); return ;;
         --mode)
             if [[ ${cmd[0]} == lb ]]; then
@@ -136,17 +140,22 @@ _xdpctl()
             esac ;;
         lb)
             case ${cmd[1]} in
-                "") words_here="vip backend list decap trace" ;;
+                "") words_here="vip backend check list decap trace" ;;
                 vip)
                     case ${cmd[2]} in
                         "") words_here="add del" ;;
-                        add) opts="--mode --ipip-source --hash --table-size" ;;
+                        add) opts="--mode --ipip-source --hash --table-size $check_opts" ;;
                     esac ;;
                 backend)
                     case ${cmd[2]} in
                         "") words_here="add set del" ;;
-                        add) opts="--weight --mac" ;;
+                        add) opts="--weight --mac $check_opts" ;;
                         set) opts="--weight" ;;
+                    esac ;;
+                check)
+                    case ${cmd[2]} in
+                        "") words_here="set del" ;;
+                        set) opts="$check_opts" ;;
                     esac ;;
                 decap)
                     case ${cmd[2]} in
