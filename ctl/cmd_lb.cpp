@@ -75,6 +75,20 @@ std::string health_text(const LbMaps& m, const BackendEntry& b, const std::optio
     return s + ")";
 }
 
+// `lb check set|del VIP [BACKEND]`: what the check is for (no backend: the VIP's default).
+std::pair<VipSpec, std::optional<IpAddr>> check_target(const std::string& vip, const std::string& backend)
+{
+    std::optional<IpAddr> b;
+    if (!backend.empty())
+        b = parse_ip(backend);
+    return {parse_vip(vip), b};
+}
+
+std::string check_target_name(const VipSpec& v, const std::optional<IpAddr>& b)
+{
+    return (b ? "backend " + format_ip(*b) + " of VIP " : "VIP ") + format_vip(v);
+}
+
 struct VipAddOpts {
     std::string vip, mode = "dsr", ipip_source, hash = "5tuple";
     uint32_t table_size = XDPCTL_LB_RING_DEFAULT;
@@ -428,17 +442,13 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     add_check_options(cset, cs->check, "(for a backend, over the VIP's)");
     cset->callback([&run, cs] {
         run = [cs] {
-            VipSpec v = parse_vip(cs->vip);
-            std::optional<IpAddr> b;
-            if (!cs->backend.empty())
-                b = parse_ip(cs->backend);
+            const auto [v, b] = check_target(cs->vip, cs->backend);
             const auto c = check_from_options(cs->check);
             if (!c)
                 fail_usage("lb check set: --check is required");
             LbStore store;
             store.maps().set_check(v, b, c);
-            fmt::print("health check of {}{}: {}\n", b ? "backend " + format_ip(*b) + " of VIP " : "VIP ",
-                       format_vip(v), format_check_options(*c).substr(1));
+            fmt::print("health check of {}: {}\n", check_target_name(v, b), format_check_options(*c).substr(1));
             return 0;
         };
     });
@@ -448,14 +458,10 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     cdel->add_option("backend", cd->backend, "One of its backends (default: the VIP's check)");
     cdel->callback([&run, cd] {
         run = [cd] {
-            VipSpec v = parse_vip(cd->vip);
-            std::optional<IpAddr> b;
-            if (!cd->backend.empty())
-                b = parse_ip(cd->backend);
+            const auto [v, b] = check_target(cd->vip, cd->backend);
             LbStore store;
             store.maps().set_check(v, b, std::nullopt);
-            fmt::print("health check of {}{} removed\n", b ? "backend " + format_ip(*b) + " of VIP " : "VIP ",
-                       format_vip(v));
+            fmt::print("health check of {} removed\n", check_target_name(v, b));
             return 0;
         };
     });

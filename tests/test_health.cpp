@@ -1,15 +1,13 @@
 // Backend health checks (issue 14 item 5): the rise/fall state machine and the --check
 // syntax (no root), the checks in export/apply and the state manifest, and xdpd checking
 // three real backends: a client, the LB (xdpctl on its veth, xdpd in its namespace) and
-// three backends on one bridge, as in test_lb_traffic.cpp. The backends run Boost.Asio
+// three backends on one bridge (tests/lb_lab.h). The backends run Boost.Asio
 // servers (a TCP service on 8080 that says its name, an HTTP /healthz on 8081). One is
 // stopped (its listeners closed, its connections kept): within fall x interval it gets
 // weight 0, no new connection reaches it and a connection it holds still works; started
 // again, it is back in rotation within rise x interval with its configured weight.
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/if_link.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -31,16 +29,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <bpf/libbpf.h>
 
-#include "attach/skeleton.h"
 #include "lb/health_check.h"
 #include "lb/lb_config.h"
+#include "lb_lab.h"
 #include "netns_lab.h"
 #include "state/state_json.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
-#include "xdpctl_bench_empty.skel.h"
 
 extern char** environ;
 
@@ -212,119 +208,9 @@ TEST_F(HealthCli, ApplyExportRoundTripAndBadLinesChangeNothing)
 
 // ---- root: xdpd and real backends --------------------------------------------------------
 
-constexpr const char* kVip = "198.18.100.1";
 constexpr uint16_t kPort = 8080, kHealthPort = 8081;
 constexpr auto kInterval = 150ms;
 constexpr uint32_t kRise = 2, kFall = 3;
-
-struct Node {
-    std::string ns, mac, ip;
-};
-
-// Client, LB and three backends on a bridge (in a switch namespace); removed on destruction.
-class HealthLab {
-public:
-    HealthLab()
-    {
-        const std::string base = unique_ns_name("");
-        sw_ = base + "-sw";
-        client_ = {base + "-c", "02:00:00:00:02:01", "198.18.2.1"};
-        lb_ = {base + "-lb", "02:00:00:00:02:02", "198.18.2.2"};
-        for (int i = 1; i <= 3; i++)
-            backends_.push_back({fmt::format("{}-b{}", base, i), fmt::format("02:00:00:00:02:1{}", i),
-                                 fmt::format("198.18.2.1{}", i)});
-        std::string cmd = "exec >/dev/null 2>&1; PATH=$PATH:/usr/sbin:/sbin;";
-        for (const auto& ns : all_ns())
-            cmd += " ip netns del " + ns + ";";
-        slot_ = register_emergency_cleanup(cmd);
-        try {
-            build();
-        } catch (...) {
-            teardown();
-            throw;
-        }
-    }
-    ~HealthLab() { teardown(); }
-    const Node& client() const { return client_; }
-    const Node& lb() const { return lb_; }
-    const std::vector<Node>& backends() const { return backends_; }
-
-private:
-    std::vector<const Node*> ends() const
-    {
-        std::vector<const Node*> v{&client_, &lb_};
-        for (const auto& b : backends_)
-            v.push_back(&b);
-        return v;
-    }
-    std::vector<std::string> all_ns() const
-    {
-        std::vector<std::string> v{sw_};
-        for (const Node* e : ends())
-            v.push_back(e->ns);
-        return v;
-    }
-    void build()
-    {
-        for (const auto& ns : all_ns()) {
-            run_ok({"ip", "netns", "add", ns});
-            run_ok({"ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=0",
-                    "net.ipv4.conf.default.rp_filter=0"});
-            run_ok({"ip", "-n", ns, "link", "set", "lo", "up"});
-        }
-        run_ok({"ip", "-n", sw_, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"});
-        run_ok({"ip", "-n", sw_, "link", "set", "br0", "up"});
-        int n = 0;
-        for (const Node* e : ends()) {
-            const std::string port = fmt::format("p{}", n++);
-            run_ok({"ip", "-n", sw_, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", e->ns});
-            run_ok({"ip", "-n", sw_, "link", "set", port, "master", "br0", "up"});
-            run_ok({"ip", "-n", e->ns, "link", "set", "eth0", "address", e->mac, "up"});
-            run_ok({"ip", "-n", e->ns, "addr", "add", e->ip + "/24", "dev", "eth0"});
-            if (e == &lb_)
-                attach_pass_program(port);  // XDP_TX into a veth needs a program on the peer
-        }
-        run_ok({"ip", "netns", "exec", client_.ns, "ethtool", "-K", "eth0", "tx", "off"});
-        run_ok({"ip", "-n", client_.ns, "route", "add", std::string(kVip) + "/32", "via", lb_.ip});
-        for (const auto& b : backends_) {
-            run_ok({"ip", "-n", b.ns, "addr", "add", std::string(kVip) + "/32", "dev", "lo"});
-            run_ok({"ip", "netns", "exec", b.ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=1",
-                    "net.ipv4.conf.all.arp_announce=2"});
-        }
-        CmdResult r = xdpctl({"-n", lb_.ns, "load", "eth0"});
-        if (r.exit_code != 0)
-            throw std::runtime_error(fmt::format("xdpctl load failed: {}", r.err));
-    }
-    void attach_pass_program(const std::string& port)
-    {
-        SkelPtr<xdpctl_bench_empty> pass(xdpctl_bench_empty::open_and_load());
-        if (!pass)
-            throw std::runtime_error("cannot load the pass-all XDP program");
-        NetnsScope scope(sw_);
-        const int ifindex = int(if_nametoindex(port.c_str()));
-        if (ifindex == 0 ||
-            bpf_xdp_attach(ifindex, bpf_program__fd(pass->progs.bench_xdp_pass), XDP_FLAGS_DRV_MODE, nullptr) != 0)
-            throw std::runtime_error("cannot attach the pass-all XDP program to " + port);
-    }
-    void teardown() noexcept
-    {
-        try {
-            run_cmd({xdpctl_bin(), "-n", lb_.ns, "unload", "eth0"});
-        } catch (...) {
-        }
-        for (const auto& ns : all_ns())
-            try {
-                run_cmd({"ip", "netns", "del", ns});
-            } catch (...) {
-            }
-        release_emergency_cleanup(slot_);
-    }
-
-    std::string sw_;
-    int slot_ = -1;
-    Node client_, lb_;
-    std::vector<Node> backends_;
-};
 
 // A backend: on 8080 it says its name, then answers each line with its name again; on 8081
 // an HTTP/1.0 server whose every answer is 200. stop() closes the listeners only: the
@@ -458,7 +344,7 @@ public:
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(kPort);
-        inet_pton(AF_INET, kVip, &a.sin_addr);
+        inet_pton(AF_INET, kVip4, &a.sin_addr);
         if (connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0)
             error_ = fmt::format("connect: {}", strerror(errno));
         else
@@ -599,24 +485,24 @@ protected:
     void TearDown() override
     {
         if (::geteuid() == 0)
-            xdpctl({"lb", "vip", "del", fmt::format("{}:{}/tcp", kVip, kPort)});
+            xdpctl({"lb", "vip", "del", fmt::format("{}:{}/tcp", kVip4, kPort)});
         NoPolicyTest::TearDown();
     }
 };
 
 TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBackendBack)
 {
-    HealthLab lab;
+    LbLab lab;
     std::vector<std::unique_ptr<Backend>> servers;
     for (size_t i = 0; i < lab.backends().size(); i++)
         servers.push_back(std::make_unique<Backend>(lab.backends()[i].ns, fmt::format("b{}", i + 1)));
-    const std::string vip = fmt::format("{}:{}/tcp", kVip, kPort);
+    const std::string vip = fmt::format("{}:{}/tcp", kVip4, kPort);
     xdpctl_ok({"lb", "vip", "add", vip, "--check", "http:/healthz:200", "--check-port", std::to_string(kHealthPort),
                "--check-interval", lb::format_check_duration(kInterval), "--check-timeout", "100ms", "--rise",
                std::to_string(kRise), "--fall", std::to_string(kFall)});
     const uint32_t weights[] = {1, 2, 1};
     for (size_t i = 0; i < 3; i++) {
-        std::vector<std::string> args{"lb", "backend", "add", vip, lab.backends()[i].ip, "--mac", lab.backends()[i].mac,
+        std::vector<std::string> args{"lb", "backend", "add", vip, lab.backends()[i].ip4, "--mac", lab.backends()[i].mac,
                                       "--weight", std::to_string(weights[i])};
         if (i == 2) {  // its own check: TCP to the service port
             for (const char* a : {"--check", "tcp", "--check-interval", "150ms", "--check-timeout", "100ms"})
@@ -625,15 +511,15 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
         xdpctl_ok(args);
     }
     Xdpd xdpd(lab.lb().ns);
-    const std::string b2 = lab.backends()[1].ip;
+    const std::string b2 = lab.backends()[1].ip4;
     // Every backend checked and passing.
     const auto t_ready = std::chrono::steady_clock::now();
     for (const auto& b : lab.backends())
-        while (backend_json(b.ip)["health"].value("checks", 0) < 2 &&
+        while (backend_json(b.ip4)["health"].value("checks", 0) < 2 &&
                std::chrono::steady_clock::now() - t_ready < 5s)
             std::this_thread::sleep_for(20ms);
     for (const auto& b : lab.backends()) {
-        const auto j = backend_json(b.ip);
+        const auto j = backend_json(b.ip4);
         ASSERT_GE(j["health"].value("checks", 0), 2) << j.dump() << "\n" << xdpd.output();
         EXPECT_EQ(j["health"]["state"], "up") << j.dump();
         EXPECT_EQ(j["health"]["consecutive_failures"], 0) << j.dump();
@@ -673,7 +559,7 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
                   std::string::npos)
             << m;
         EXPECT_NE(m.find(fmt::format("xdpctl_lb_backend_up{{vip=\"{}\",backend=\"{}\"}} 1\n", vip,
-                                     lab.backends()[0].ip)),
+                                     lab.backends()[0].ip4)),
                   std::string::npos);
         EXPECT_NE(m.find(fmt::format("xdpctl_lb_health_check_failures_total{{vip=\"{}\",backend=\"{}\"}}", vip, b2)),
                   std::string::npos);
@@ -708,8 +594,8 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
         spread[c.name()]++;
     }
     EXPECT_GT(spread["b2"], 0) << "b2 back in rotation";
-    EXPECT_EQ(backend_json(lab.backends()[2].ip)["health"]["state"], "up") << "b3's TCP check passes throughout";
-    EXPECT_EQ(backend_json(lab.backends()[2].ip)["health"]["changes"], 0);
+    EXPECT_EQ(backend_json(lab.backends()[2].ip4)["health"]["state"], "up") << "b3's TCP check passes throughout";
+    EXPECT_EQ(backend_json(lab.backends()[2].ip4)["health"]["changes"], 0);
 }
 
 }  // namespace

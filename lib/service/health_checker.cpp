@@ -136,7 +136,10 @@ void HealthChecker::reconcile()
                         release.emplace_back(v.spec, b.addr());
                     continue;
                 }
-                const std::string key = fmt::format("{} {} {}", lb::format_vip(v.spec), lb::format_ip(b.addr()), b.rec.gen);
+                // The slot and its incarnation too: maps made again (unload --all) start the
+                // incarnations over.
+                const std::string key = fmt::format("{} {} {}/{}/{}", lb::format_vip(v.spec), lb::format_ip(b.addr()),
+                                                    v.rec.id, b.slot, b.rec.gen);
                 auto it = targets_.find(key);
                 if (it != targets_.end() && it->second->check == *c) {
                     next[key] = it->second;
