@@ -32,8 +32,10 @@
 
 #include "lb/health_check.h"
 #include "lb/lb_config.h"
+#include "lb/lb_store.h"
 #include "lb_lab.h"
 #include "netns_lab.h"
+#include "state/state_dir.h"
 #include "state/state_json.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
@@ -204,6 +206,44 @@ TEST_F(HealthCli, ApplyExportRoundTripAndBadLinesChangeNothing)
     EXPECT_EQ(bes[1]["effective_weight"], 2);
     CmdResult nob = xdpctl({"lb", "check", "set", "198.18.100.1:80/tcp", "198.18.1.99", "--check", "tcp"});
     EXPECT_EQ(nob.exit_code, 2) << nob;
+}
+
+TEST_F(HealthCli, DownBackendKeepsItsConfiguredWeightThroughExportStateAndRestore)
+{
+    const char* dir = std::getenv("XDPCTL_STATE_DIR");
+    if (!dir || !*dir)
+        GTEST_SKIP() << "XDPCTL_STATE_DIR is not set (meson test sets it)";
+    const std::string vip = "198.18.100.1:80/tcp";
+    xdpctl_ok({"apply", write_temp_file("default pass\nlb vip " + vip + " --check tcp --check-interval 200ms "
+                                        "--check-timeout 100ms\nlb backend " + vip +
+                                        " 198.18.1.11 --mac 02:00:00:00:01:11 --weight 3\nlb backend " + vip +
+                                        " 198.18.1.12 --mac 02:00:00:00:01:12 --weight 1\n",
+                                        "health")});
+    const std::string before = exported();
+    {
+        // What xdpd does when the check fails `fall` times: through the LB store.
+        lb::LbStore store;
+        ASSERT_TRUE(store.maps().set_down(lb::parse_vip(vip), lb::parse_ip("198.18.1.11"), true));
+        EXPECT_FALSE(store.maps().set_down(lb::parse_vip(vip), lb::parse_ip("198.18.1.11"), true)) << "no change";
+    }
+    auto b = xdpctl_json({"lb", "list", "--json"})["vips"][0]["backends"][0];
+    EXPECT_EQ(b["health"]["state"], "down");
+    EXPECT_EQ(b["weight"], 3);
+    EXPECT_EQ(b["effective_weight"], 0);
+    // export, and so apply and the state directory, keep the configured weight.
+    EXPECT_EQ(exported(), before);
+    auto saved = state::StateDir(dir).load();
+    ASSERT_TRUE(saved);
+    EXPECT_EQ(lb::format_lb_config(saved->lb), before.substr(before.find("lb vip")));
+
+    // The "reboot": every pin gone (not recorded), then restore.
+    xdpctl_ok({"--state-dir", "", "unload", "--all", "--yes"});
+    EXPECT_TRUE(xdpctl_json({"lb", "list", "--json"})["vips"].empty());
+    xdpctl_ok({"restore"});
+    EXPECT_EQ(exported(), before);
+    b = xdpctl_json({"lb", "list", "--json"})["vips"][0]["backends"][0];
+    EXPECT_EQ(b["health"]["state"], "up");
+    EXPECT_EQ(b["effective_weight"], 3);
 }
 
 // ---- root: xdpd and real backends --------------------------------------------------------
