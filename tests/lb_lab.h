@@ -9,9 +9,18 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 
+#include <functional>
+#include <future>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>  // boost 1.74 asio uses std::exchange without it (C++20)
 #include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -155,6 +164,66 @@ private:
     int cleanup_slot_ = -1;
     Node client_, lb_;
     std::vector<Node> backends_;
+};
+
+// An io_context run by a thread of its own inside a namespace, for the backends' servers:
+// what run() is given runs on that thread (sockets made there are the namespace's). The
+// owner calls stop() before destroying what the handlers use (its sockets), and declares
+// this member before them (their io_context must outlive them).
+class NetnsIoThread {
+public:
+    explicit NetnsIoThread(const std::string& ns) : work_(boost::asio::make_work_guard(io_))
+    {
+        std::promise<void> entered;
+        auto f = entered.get_future();
+        thread_ = std::thread([this, ns, &entered] {
+            std::optional<NetnsScope> scope;  // for the thread's life
+            try {
+                scope.emplace(ns);
+                entered.set_value();
+            } catch (...) {
+                entered.set_exception(std::current_exception());
+                return;
+            }
+            io_.run();
+        });
+        try {
+            f.get();
+        } catch (...) {
+            thread_.join();
+            throw;
+        }
+    }
+    ~NetnsIoThread() { stop(); }
+    NetnsIoThread(const NetnsIoThread&) = delete;
+    NetnsIoThread& operator=(const NetnsIoThread&) = delete;
+
+    boost::asio::io_context& io() { return io_; }
+    // Runs f on the thread and waits for it; what it throws is thrown here.
+    void run(const std::function<void()>& f)
+    {
+        std::promise<void> done;
+        boost::asio::post(io_, [&] {
+            try {
+                f();
+                done.set_value();
+            } catch (...) {
+                done.set_exception(std::current_exception());
+            }
+        });
+        done.get_future().get();
+    }
+    void stop()
+    {
+        io_.stop();
+        if (thread_.joinable())
+            thread_.join();
+    }
+
+private:
+    boost::asio::io_context io_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+    std::thread thread_;
 };
 
 }  // namespace xdpctl::test

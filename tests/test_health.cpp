@@ -257,54 +257,26 @@ constexpr uint32_t kRise = 2, kFall = 3;
 // connections it holds go on.
 class Backend {
 public:
-    Backend(std::string ns, std::string name) : ns_(std::move(ns)), name_(std::move(name))
+    Backend(const std::string& ns, std::string name) : name_(std::move(name)), thread_(ns)
     {
-        std::promise<void> ready;
-        auto f = ready.get_future();
-        thread_ = std::thread([this, &ready] {
-            std::optional<NetnsScope> scope;  // for the thread's life: start() listens again in it
-            try {
-                scope.emplace(ns_);
-                listen();
-                ready.set_value();
-            } catch (...) {
-                ready.set_exception(std::current_exception());
-                return;
-            }
-            io_.run();
-        });
-        f.get();
+        thread_.run([this] { listen(); });
     }
-    ~Backend()
-    {
-        io_.stop();
-        thread_.join();
-    }
+    ~Backend() { thread_.stop(); }
     void stop()
     {
-        on_io([this] {
+        thread_.run([this] {
             for (auto& a : acceptors_)
                 a->close();  // the pending accept holds it too: closed, not just dropped
             acceptors_.clear();
         });
     }
-    void start() { on_io([this] { listen(); }); }
+    void start() { thread_.run([this] { listen(); }); }
 
 private:
-    template <class F>
-    void on_io(F f)
-    {
-        std::promise<void> done;
-        asio::post(io_, [&] {
-            f();
-            done.set_value();
-        });
-        done.get_future().get();
-    }
     void listen()
     {
         for (uint16_t port : {kPort, kHealthPort}) {
-            auto a = std::make_shared<tcp::acceptor>(io_);
+            auto a = std::make_shared<tcp::acceptor>(thread_.io());
             a->open(tcp::v4());
             // Not inherited by xdpd and the commands the test starts: a copy there would keep
             // the port listening after stop().
@@ -365,10 +337,9 @@ private:
         });
     }
 
-    std::string ns_, name_;
-    asio::io_context io_;
+    std::string name_;
+    NetnsIoThread thread_;
     std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
-    std::thread thread_;
 };
 
 // A client connection to the VIP, made in the client's namespace (a socket stays in the

@@ -58,32 +58,17 @@ constexpr int kConcurrency = 32;
 
 class Server {
 public:
-    Server(std::string ns, std::string name) : ns_(std::move(ns)), name_(std::move(name))
+    Server(const std::string& ns, std::string name) : name_(std::move(name)), thread_(ns)
     {
-        std::promise<void> ready;
-        auto f = ready.get_future();
-        thread_ = std::thread([this, &ready] {
-            try {
-                NetnsScope scope(ns_);
-                for (const char* vip : {kVip4, kVip6}) {
-                    auto a = std::make_unique<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address(vip), kPort));
-                    accept(*a);
-                    acceptors_.push_back(std::move(a));
-                }
-                ready.set_value();
-            } catch (...) {
-                ready.set_exception(std::current_exception());
-                return;
+        thread_.run([this] {
+            for (const char* vip : {kVip4, kVip6}) {
+                auto a = std::make_unique<tcp::acceptor>(thread_.io(), tcp::endpoint(asio::ip::make_address(vip), kPort));
+                accept(*a);
+                acceptors_.push_back(std::move(a));
             }
-            io_.run();
         });
-        f.get();
     }
-    ~Server()
-    {
-        io_.stop();
-        thread_.join();
-    }
+    ~Server() { thread_.stop(); }
 
 private:
     struct Session : std::enable_shared_from_this<Session> {
@@ -120,10 +105,9 @@ private:
         });
     }
 
-    std::string ns_, name_;
-    asio::io_context io_;
+    std::string name_;
+    NetnsIoThread thread_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-    std::thread thread_;
 };
 
 // ---- the client ----
