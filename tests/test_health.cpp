@@ -232,6 +232,16 @@ TEST_F(HealthCli, DownBackendKeepsItsConfiguredWeightThroughExportStateAndRestor
     EXPECT_EQ(b["effective_weight"], 0);
     // export, and so apply and the state directory, keep the configured weight.
     EXPECT_EQ(exported(), before);
+    // A new weight while down is the one it comes back with; apply keeps it down.
+    xdpctl_ok({"lb", "backend", "set", vip, "198.18.1.11", "--weight", "4"});
+    b = xdpctl_json({"lb", "list", "--json"})["vips"][0]["backends"][0];
+    EXPECT_EQ(b["weight"], 4);
+    EXPECT_EQ(b["effective_weight"], 0);
+    xdpctl_ok({"lb", "backend", "set", vip, "198.18.1.11", "--weight", "3"});
+    xdpctl_ok({"apply", write_temp_file(before, "health")});
+    b = xdpctl_json({"lb", "list", "--json"})["vips"][0]["backends"][0];
+    EXPECT_EQ(b["health"]["state"], "down");
+    EXPECT_EQ(b["effective_weight"], 0);
     auto saved = state::StateDir(dir).load();
     ASSERT_TRUE(saved);
     EXPECT_EQ(lb::format_lb_config(saved->lb), before.substr(before.find("lb vip")));
