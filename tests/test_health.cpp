@@ -38,6 +38,7 @@
 #include "state/state_dir.h"
 #include "state/state_json.h"
 #include "util/error.h"
+#include "util/writer_lock.h"
 #include "util/unique_fd.h"
 
 extern char** environ;
@@ -600,14 +601,25 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
     for (auto& c : held)
         EXPECT_EQ(c->ask(), c->name()) << c->error();
 
-    // b2 listens again: back within rise x interval, with weight 2.
-    servers[1]->start();
-    const auto rise_limit = kRise * kInterval + 1500ms;
-    ASSERT_LT(wait_weight(b2, 2, rise_limit), rise_limit) << backend_json(b2).dump() << "\n" << xdpd.output();
+    // b2 listens again: back within rise x interval, with weight 2. Meanwhile another
+    // writer holds the lock: xdpd's state changes, its commit waits for the lock (tried
+    // again every 100 ms; xdpd never blocks on it).
+    const std::string up_line = "health: backend " + b2 + " of VIP " + vip + " up after 2 passed";
+    {
+        WriterLock other;
+        servers[1]->start();
+        const auto rise_limit = kRise * kInterval + 1500ms;
+        const auto t0 = std::chrono::steady_clock::now();
+        while (xdpd.output().find(up_line) == std::string::npos && std::chrono::steady_clock::now() - t0 < rise_limit)
+            std::this_thread::sleep_for(20ms);
+        ASSERT_NE(xdpd.output().find(up_line), std::string::npos) << xdpd.output();
+        std::this_thread::sleep_for(300ms);
+        EXPECT_EQ(backend_json(b2)["effective_weight"], 0) << "no commit while another writer holds the lock";
+        EXPECT_NE(scrape(lab.lb().ns, xdpd.metrics_port()).find("xdpctl_scrape_part_ok"), std::string::npos)
+            << "xdpd serves while its commit waits";
+    }
+    ASSERT_LT(wait_weight(b2, 2, 1000ms), 1000ms) << backend_json(b2).dump() << "\n" << xdpd.output();
     EXPECT_EQ(backend_json(b2)["health"]["state"], "up");
-    EXPECT_NE(xdpd.output().find("health: backend " + b2 + " of VIP " + vip + " up after 2 passed"),
-              std::string::npos)
-        << xdpd.output();
     spread.clear();
     for (int i = 0; i < 60; i++) {
         Conn c(lab.client().ns);
