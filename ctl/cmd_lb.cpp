@@ -50,7 +50,8 @@ nlohmann::json health_json(const LbMaps& m, const BackendEntry& b, const std::op
         j["checks"] = h->checks;
         j["failures"] = h->failures;
         j["changes"] = h->changes;
-        j["last_change"] = h->last_change_unix_ns ? nlohmann::json(double(h->last_change_unix_ns) / 1e9) : nlohmann::json();
+        j["last_change"] =
+            h->last_change_unix_ns ? nlohmann::json(double(h->last_change_unix_ns) / 1e9) : nlohmann::json();
         j["last_error"] = h->last_error;
     }
     return j;

@@ -33,6 +33,7 @@
 #include "lb/health_check.h"
 #include "lb/lb_config.h"
 #include "lb/lb_store.h"
+#include "service/health_checker.h"
 #include "lb_lab.h"
 #include "netns_lab.h"
 #include "state/state_dir.h"
@@ -50,6 +51,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
 using lb::CheckSpec;
+using service::HealthChecker;
 
 // ---- no root: the state machine and the syntax ----------------------------------------
 
@@ -524,8 +526,9 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
                std::to_string(kRise), "--fall", std::to_string(kFall)});
     const uint32_t weights[] = {1, 2, 1};
     for (size_t i = 0; i < 3; i++) {
-        std::vector<std::string> args{"lb", "backend", "add", vip, lab.backends()[i].ip4, "--mac", lab.backends()[i].mac,
-                                      "--weight", std::to_string(weights[i])};
+        const Node& b = lab.backends()[i];
+        std::vector<std::string> args{"lb",   "backend", "add", vip, b.ip4, "--mac", b.mac, "--weight",
+                                      std::to_string(weights[i])};
         if (i == 2) {  // its own check: TCP to the service port
             for (const char* a : {"--check", "tcp", "--check-interval", "150ms", "--check-timeout", "100ms"})
                 args.push_back(a);
@@ -628,6 +631,18 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
     }
     EXPECT_GT(spread["b2"], 0) << "b2 back in rotation";
     EXPECT_EQ(backend_json(lab.backends()[2].ip4)["health"]["state"], "up") << "b3's TCP check passes throughout";
+
+    // A check changed while xdpd runs is taken up at its next poll: b1 answers 200 where
+    // its own check now wants 404, so it goes down; its check removed, the VIP's applies again.
+    const std::string b1 = lab.backends()[0].ip4;
+    xdpctl_ok({"lb", "check", "set", vip, b1, "--check", "http:/other:404", "--check-port",
+               std::to_string(kHealthPort), "--check-interval", "150ms", "--check-timeout", "100ms", "--fall", "2"});
+    const auto poll_limit = HealthChecker::kConfigPoll + 2 * kInterval + 1500ms;
+    ASSERT_LT(wait_weight(b1, 0, poll_limit), poll_limit) << backend_json(b1).dump() << "\n" << xdpd.output();
+    EXPECT_EQ(backend_json(b1)["health"]["last_error"], "HTTP status 200, expected 404");
+    xdpctl_ok({"lb", "check", "del", vip, b1});
+    ASSERT_LT(wait_weight(b1, 1, poll_limit + kRise * kInterval), poll_limit + kRise * kInterval)
+        << backend_json(b1).dump() << "\n" << xdpd.output();
     EXPECT_EQ(backend_json(lab.backends()[2].ip4)["health"]["changes"], 0);
 }
 

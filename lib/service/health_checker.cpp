@@ -141,9 +141,12 @@ void HealthChecker::reconcile()
                 const std::string key = fmt::format("{} {} {}/{}/{}", lb::format_vip(v.spec), lb::format_ip(b.addr()),
                                                     v.rec.id, b.slot, b.rec.gen);
                 auto it = targets_.find(key);
-                if (it != targets_.end() && it->second->check == *c) {
-                    next[key] = it->second;
-                    continue;
+                if (it != targets_.end()) {
+                    if (it->second->check == *c) {
+                        next[key] = it->second;
+                        continue;
+                    }
+                    it->second->stop();  // a changed check starts over
                 }
                 auto t = std::make_shared<Target>(io_);
                 t->vip = v.spec;
