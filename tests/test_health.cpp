@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -264,6 +265,9 @@ TEST_F(HealthCli, DownBackendKeepsItsConfiguredWeightThroughExportStateAndRestor
 constexpr uint16_t kPort = 8080, kHealthPort = 8081;
 constexpr auto kInterval = 150ms;
 constexpr uint32_t kRise = 2, kFall = 3;
+// xdpd's commit takes the host-wide writer lock, which other xdpctl commands on the host
+// (other test programs) may hold for a moment: the slack on a change reaching the maps.
+constexpr auto kLockSlack = 3000ms;
 
 // A backend: on 8080 it says its name, then answers each line with its name again; on 8081
 // an HTTP/1.0 server whose every answer is 200. stop() closes the listeners only: the
@@ -563,9 +567,11 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
 
     // b2 stops listening: out of rotation within fall x interval (+ the slack of a poll).
     servers[1]->stop();
-    const auto fall_limit = kFall * kInterval + 1500ms;
+    const auto fall_limit = kFall * kInterval + kLockSlack;
     const auto took = wait_weight(b2, 0, fall_limit);
     ASSERT_LT(took, fall_limit) << backend_json(b2).dump() << "\n" << xdpd.output();
+    std::printf("b2 out of rotation %lld ms after it stopped listening (fall x interval = %lld ms)\n",
+                (long long)took.count(), (long long)(kFall * kInterval).count());
     {
         const auto j = backend_json(b2);
         EXPECT_EQ(j["weight"], 2) << "the configured weight must stay";
@@ -611,7 +617,7 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
     {
         WriterLock other;
         servers[1]->start();
-        const auto rise_limit = kRise * kInterval + 1500ms;
+        const auto rise_limit = kRise * kInterval + 1500ms;  // to the state change: no lock needed
         const auto t0 = std::chrono::steady_clock::now();
         while (xdpd.output().find(up_line) == std::string::npos && std::chrono::steady_clock::now() - t0 < rise_limit)
             std::this_thread::sleep_for(20ms);
@@ -621,7 +627,8 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
         EXPECT_NE(scrape(lab.lb().ns, xdpd.metrics_port()).find("xdpctl_scrape_part_ok"), std::string::npos)
             << "xdpd serves while its commit waits";
     }
-    ASSERT_LT(wait_weight(b2, 2, 1000ms), 1000ms) << backend_json(b2).dump() << "\n" << xdpd.output();
+    // Other test programs on the host take the lock too (briefly): a few seconds of slack.
+    ASSERT_LT(wait_weight(b2, 2, kLockSlack), kLockSlack) << backend_json(b2).dump() << "\n" << xdpd.output();
     EXPECT_EQ(backend_json(b2)["health"]["state"], "up");
     spread.clear();
     for (int i = 0; i < 60; i++) {
@@ -637,7 +644,7 @@ TEST_F(HealthDaemon, FailedBackendOutOfRotationHeldConnectionStaysRecoveredBacke
     const std::string b1 = lab.backends()[0].ip4;
     xdpctl_ok({"lb", "check", "set", vip, b1, "--check", "http:/other:404", "--check-port",
                std::to_string(kHealthPort), "--check-interval", "150ms", "--check-timeout", "100ms", "--fall", "2"});
-    const auto poll_limit = HealthChecker::kConfigPoll + 2 * kInterval + 1500ms;
+    const auto poll_limit = HealthChecker::kConfigPoll + 2 * kInterval + kLockSlack;
     ASSERT_LT(wait_weight(b1, 0, poll_limit), poll_limit) << backend_json(b1).dump() << "\n" << xdpd.output();
     EXPECT_EQ(backend_json(b1)["health"]["last_error"], "HTTP status 200, expected 404");
     xdpctl_ok({"lb", "check", "del", vip, b1});
