@@ -10,6 +10,7 @@
 #include "command.h"
 #include "util/error.h"
 #include "lb/decap.h"
+#include "state/state_json.h"
 #include "state/state_record.h"
 #include "lb/lb_config.h"
 #include "lb/lb_store.h"
@@ -20,6 +21,7 @@
 namespace xdpctl::ctl {
 
 using namespace xdpctl::lb;
+using state::check_to_json;
 
 namespace {
 
@@ -33,10 +35,85 @@ nlohmann::json ctr_json(const xdpctl_lb_ctr& c)
     return {{"packets", c.packets}, {"bytes", c.bytes}, {"new_flows", c.new_flows}};
 }
 
+const char* health_state(const BackendEntry& b, const std::optional<CheckSpec>& check)
+{
+    return b.down() ? "down" : check ? "up" : "unchecked";
+}
+
+// A backend's health as `lb list --json` gives it (docs/load-balancing.md, "Health checks").
+nlohmann::json health_json(const LbMaps& m, const BackendEntry& b, const std::optional<CheckSpec>& check)
+{
+    nlohmann::json j = {{"state", health_state(b, check)}, {"check", check_to_json(check)}};
+    if (const auto h = m.health(b)) {
+        j["consecutive_passes"] = h->ok_run;
+        j["consecutive_failures"] = h->fail_run;
+        j["checks"] = h->checks;
+        j["failures"] = h->failures;
+        j["changes"] = h->changes;
+        j["last_change"] =
+            h->last_change_unix_ns ? nlohmann::json(double(h->last_change_unix_ns) / 1e9) : nlohmann::json();
+        j["last_error"] = h->last_error;
+    }
+    return j;
+}
+
+// "; health down (3 failures in a row: connect: Connection refused)" for the text listing.
+std::string health_text(const LbMaps& m, const BackendEntry& b, const std::optional<CheckSpec>& check)
+{
+    if (!check && !b.down())
+        return "";
+    std::string s = fmt::format("; health {}", health_state(b, check));
+    if (check)
+        s += " (" + format_check_type(*check);
+    else
+        s += " (no check";
+    if (const auto h = m.health(b)) {
+        if (h->fail_run)
+            s += fmt::format(", {} failure(s) in a row: {}", h->fail_run, h->last_error);
+        else
+            s += fmt::format(", {} pass(es) in a row", h->ok_run);
+    }
+    return s + ")";
+}
+
+// `lb check set|del VIP [BACKEND]`: what the check is for (no backend: the VIP's default).
+std::pair<VipSpec, std::optional<IpAddr>> check_target(const std::string& vip, const std::string& backend)
+{
+    std::optional<IpAddr> b;
+    if (!backend.empty())
+        b = parse_ip(backend);
+    return {parse_vip(vip), b};
+}
+
+std::string check_target_name(const VipSpec& v, const std::optional<IpAddr>& b)
+{
+    return (b ? "backend " + format_ip(*b) + " of VIP " : "VIP ") + format_vip(v);
+}
+
 struct VipAddOpts {
     std::string vip, mode = "dsr", ipip_source, hash = "5tuple";
     uint32_t table_size = XDPCTL_LB_RING_DEFAULT;
+    CheckOptions check;
 };
+
+// The health-check options (lib/lb/health_check.h) of `lb vip add`, `lb backend add`,
+// `lb check set` and the file lines: one definition.
+void add_check_options(CLI::App* c, CheckOptions& o, const char* whose)
+{
+    c->add_option("--check", o.check, fmt::format("Health check {}: tcp (connect), http:/PATH[:STATUS] "
+                                                  "(GET, status default 200){}",
+                                                  whose, std::string(whose) == "of the VIP's backends"
+                                                             ? ""
+                                                             : ", or none (not checked)"));
+    c->add_option("--check-port", o.port, "Port the check connects to (default: the VIP's)")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--check-interval", o.interval, "Time between checks, e.g. 500ms, 2s (default 2s)");
+    c->add_option("--check-timeout", o.timeout, "Time a check may take, at most the interval (default 1s)");
+    c->add_option("--rise", o.rise, "Passes in a row that bring a down backend back (default 2)")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--fall", o.fall, "Failures in a row that take a backend out: weight 0 (default 3)")
+        ->check(CLI::NonNegativeNumber);
+}
 
 // The options of `lb vip add` and of an apply file's `lb vip` line: one definition.
 void add_vip_options(CLI::App* c, VipAddOpts& o)
@@ -50,6 +127,7 @@ void add_vip_options(CLI::App* c, VipAddOpts& o)
                                     "whose ports change)")
         ->check(CLI::IsMember({"5tuple", "3tuple"}));
     c->add_option("--table-size", o.table_size, "Maglev table size, a prime (default 65537)");
+    add_check_options(c, o.check, "of the VIP's backends");
 }
 
 VipOptions vip_options(const VipAddOpts& o)
@@ -70,15 +148,22 @@ void vip_add(const VipAddOpts& o)
 {
     VipSpec v = parse_vip(o.vip);
     VipOptions vo = vip_options(o);
+    // Checked with the rest before anything changes (LbConfig::add_vip does it all).
+    LbConfig one;
+    one.add_vip(v, vo, check_from_options(o.check));
     LbStore store;
     VipEntry e = store.maps().add_vip(v, vo);
-    fmt::print("added VIP {} ({}, table size {})\n", format_vip(e.spec), mode_name(e.rec.mode),
-               e.rec.ring_size);
+    if (one.vips[0].check)
+        store.maps().set_check(v, std::nullopt, one.vips[0].check);
+    fmt::print("added VIP {} ({}, table size {}{})\n", format_vip(e.spec), mode_name(e.rec.mode),
+               e.rec.ring_size,
+               one.vips[0].check ? ", health check " + format_check_type(*one.vips[0].check) : "");
 }
 
 struct BackendOpts {
     std::string vip, backend, mac;
     uint32_t weight = 1;
+    CheckOptions check;
 };
 
 // The options of `lb backend add` and of an apply file's `lb backend` line.
@@ -89,6 +174,7 @@ void add_backend_options(CLI::App* c, BackendOpts& o)
     c->add_option("--weight", o.weight, "Share of new flows (0-1000; 0: no new flows)");
     c->add_option("--mac", o.mac, "The backend's (or its next hop's) MAC; default: from the "
                                   "neighbour table");
+    add_check_options(c, o.check, "of this backend (over the VIP's)");
 }
 
 // The backend as given; without --mac, its MAC from the -n namespace's neighbour table.
@@ -97,6 +183,8 @@ BackendSpec backend_spec(const GlobalOptions& g, const BackendOpts& o, bool look
     BackendSpec b;
     b.addr = parse_ip(o.backend);
     b.weight = o.weight;
+    b.check = check_from_options(o.check);
+    check_fits_vip(parse_vip(o.vip), b.check, true);
     if (!o.mac.empty()) {
         b.mac = parse_mac(o.mac);
         return b;
@@ -128,6 +216,8 @@ void backend_add(const GlobalOptions& g, const BackendOpts& o)
         fail_usage("no VIP {} ('xdpctl lb list' shows them)", format_vip(v));
     BackendSpec b = backend_spec(g, o);
     BackendEntry e = store.maps().add_backend(v, b);
+    if (b.check)
+        store.maps().set_check(v, b.addr, b.check);
     fmt::print("added backend {} (MAC {}, weight {}) to VIP {}\n", format_ip(e.addr()),
                format_mac(e.mac()), e.rec.weight, format_vip(v));
 }
@@ -142,15 +232,22 @@ void list(const GlobalOptions& g, bool json)
         nlohmann::json jv = nlohmann::json::array();
         for (const auto& v : vips) {
             nlohmann::json jb = nlohmann::json::array();
-            for (const auto& b : m.backends(v.rec.id))
+            const auto vcheck = m.check(v.spec, std::nullopt);
+            for (const auto& b : m.backends(v.rec.id)) {
+                const auto own = m.check(v.spec, b.addr());
                 jb.push_back({{"address", format_ip(b.addr())},
                               {"mac", format_mac(b.mac())},
                               {"weight", b.rec.weight},
+                              {"effective_weight", b.effective_weight()},
+                              {"own_check", own ? check_to_json(own) : nlohmann::json()},
+                              {"health", health_json(m, b, effective_check(vcheck, own))},
                               {"counters", ctr_json(m.backend_counters(b.slot))}});
+            }
             nlohmann::json j = {{"vip", format_vip(v.spec)},
                                 {"mode", mode_name(v.rec.mode)},
                                 {"hash", v.rec.flags & XDPCTL_LB_F_HASH_3TUPLE ? "3tuple" : "5tuple"},
                                 {"table_size", v.rec.ring_size},
+                                {"check", check_to_json(vcheck)},
                                 {"counters", ctr_json(m.vip_counters(v.rec.id))},
                                 {"backends", jb}};
             if (v.rec.mode == XDPCTL_LB_MODE_IPIP) {
@@ -171,15 +268,19 @@ void list(const GlobalOptions& g, bool json)
         fmt::print("no VIPs\n");
     for (const auto& v : vips) {
         const auto c = m.vip_counters(v.rec.id);
-        fmt::print("VIP {} mode {} hash {} table {}: {} packets, {} bytes, {} new flows\n",
+        const auto vcheck = m.check(v.spec, std::nullopt);
+        fmt::print("VIP {} mode {} hash {} table {}: {} packets, {} bytes, {} new flows{}\n",
                    format_vip(v.spec), mode_name(v.rec.mode),
                    v.rec.flags & XDPCTL_LB_F_HASH_3TUPLE ? "3tuple" : "5tuple", v.rec.ring_size,
-                   c.packets, c.bytes, c.new_flows);
+                   c.packets, c.bytes, c.new_flows,
+                   vcheck ? "; check" + format_check_options(*vcheck).substr(std::string(" --check").size()) : "");
         for (const auto& b : m.backends(v.rec.id)) {
             const auto bc = m.backend_counters(b.slot);
-            fmt::print("  backend {:<28} mac {} weight {:>4}{}: {} packets, {} bytes, {} new flows\n",
+            const auto check = effective_check(vcheck, m.check(v.spec, b.addr()));
+            fmt::print("  backend {:<28} mac {} weight {:>4}{}: {} packets, {} bytes, {} new flows{}\n",
                        format_ip(b.addr()), format_mac(b.mac()), b.rec.weight,
-                       b.rec.weight ? "" : " (draining)", bc.packets, bc.bytes, bc.new_flows);
+                       b.down() ? " (down: no new flows)" : b.rec.weight ? "" : " (draining)", bc.packets,
+                       bc.bytes, bc.new_flows, health_text(m, b, check));
         }
     }
     fmt::print("conntrack: {} hits, {} misses\n", st.cnt[XDPCTL_LB_CNT_CT_HIT], st.cnt[XDPCTL_LB_CNT_CT_MISS]);
@@ -253,7 +354,7 @@ void parse_lb_statement(const GlobalOptions& g, const std::vector<std::string>& 
     }
     if (p.got_subcommand(vip)) {
         VipSpec v = parse_vip(va.vip);
-        config.add_vip(v, vip_options(va));
+        config.add_vip(v, vip_options(va), check_from_options(va.check));
     } else {
         VipSpec v = parse_vip(bo.vip);
         if (!config.has_vip(v))  // before asking the neighbour table about the backend
@@ -331,6 +432,44 @@ void add_lb_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             LbStore store;
             store.maps().del_backend(v, a);
             fmt::print("deleted backend {} of VIP {}\n", format_ip(a), format_vip(v));
+            return 0;
+        };
+    });
+
+    auto* ck = lb->add_subcommand("check", "Set or remove the health check of a VIP (its backends' "
+                                           "default) or of one backend; xdpd runs them");
+    ck->require_subcommand(1);
+    struct CheckCmdOpts {
+        std::string vip, backend;
+        CheckOptions check;
+    };
+    auto cs = std::make_shared<CheckCmdOpts>();
+    auto* cset = ck->add_subcommand("set", "Set the check (replacing the one there)");
+    cset->add_option("vip", cs->vip, "The VIP")->required();
+    cset->add_option("backend", cs->backend, "One of its backends (default: the VIP's check)");
+    add_check_options(cset, cs->check, "(for a backend, over the VIP's)");
+    cset->callback([&run, cs] {
+        run = [cs] {
+            const auto [v, b] = check_target(cs->vip, cs->backend);
+            const auto c = check_from_options(cs->check);
+            if (!c)
+                fail_usage("lb check set: --check is required");
+            LbStore store;
+            store.maps().set_check(v, b, c);
+            fmt::print("health check of {}: {}\n", check_target_name(v, b), format_check_options(*c).substr(1));
+            return 0;
+        };
+    });
+    auto cd = std::make_shared<CheckCmdOpts>();
+    auto* cdel = ck->add_subcommand("del", "Remove the check (a backend's: the VIP's applies again)");
+    cdel->add_option("vip", cd->vip, "The VIP")->required();
+    cdel->add_option("backend", cd->backend, "One of its backends (default: the VIP's check)");
+    cdel->callback([&run, cd] {
+        run = [cd] {
+            const auto [v, b] = check_target(cd->vip, cd->backend);
+            LbStore store;
+            store.maps().set_check(v, b, std::nullopt);
+            fmt::print("health check of {} removed\n", check_target_name(v, b));
             return 0;
         };
     });

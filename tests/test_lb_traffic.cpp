@@ -37,6 +37,7 @@
 #include <bpf/libbpf.h>
 
 #include "abi/xdpctl_abi.h"
+#include "lb_lab.h"
 #include "netns_lab.h"
 #include "attach/skeleton.h"
 #include "util/unique_fd.h"
@@ -49,173 +50,25 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 constexpr uint16_t kPort = 8080;
-constexpr const char* kVip4 = "198.18.100.1";
-constexpr const char* kVip6 = "2001:2:100::1";
 constexpr int kShort = 10000;
 constexpr int kLong = 150;
 constexpr int kConcurrency = 32;
-
-struct Node {
-    std::string ns, mac, ip4, ip6;
-};
-
-// The five namespaces and the bridge. Removed (and xdpctl unloaded) on destruction.
-class LbLab {
-public:
-    LbLab()
-    {
-        base_ = unique_ns_name("");
-        sw_ = base_ + "-sw";
-        client_ = {base_ + "-c", "02:00:00:00:01:01", "198.18.1.1", "2001:2:1::1"};
-        lb_ = {base_ + "-lb", "02:00:00:00:01:02", "198.18.1.2", "2001:2:1::2"};
-        for (int i = 1; i <= 3; i++)
-            backends_.push_back({fmt::format("{}-b{}", base_, i), fmt::format("02:00:00:00:01:1{}", i),
-                                 fmt::format("198.18.1.1{}", i), fmt::format("2001:2:1::1{}", i)});
-        // A test killed before its teardown still removes the namespaces (netns_lab.h).
-        std::string cmd = "exec >/dev/null 2>&1; PATH=$PATH:/usr/sbin:/sbin;";
-        for (const std::string& ns : all_ns())
-            cmd += " ip netns del " + ns + ";";
-        cleanup_slot_ = register_emergency_cleanup(cmd);
-        try {
-            build();
-        } catch (...) {
-            teardown();
-            throw;
-        }
-    }
-    ~LbLab() { teardown(); }
-
-    const Node& client() const { return client_; }
-    const Node& lb() const { return lb_; }
-    const std::vector<Node>& backends() const { return backends_; }
-
-private:
-    std::vector<const Node*> ends() const
-    {
-        std::vector<const Node*> v{&client_, &lb_};
-        for (const auto& b : backends_)
-            v.push_back(&b);
-        return v;
-    }
-
-    void build()
-    {
-        for (const std::string& ns : all_ns()) {
-            run_ok({"ip", "netns", "add", ns});
-            run_ok({"ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_ra=0",
-                    "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_dad=0",
-                    "net.ipv6.conf.all.accept_dad=0", "net.ipv4.conf.all.rp_filter=0",
-                    "net.ipv4.conf.default.rp_filter=0"});
-            run_ok({"ip", "-n", ns, "link", "set", "lo", "up"});
-        }
-        run_ok({"ip", "-n", sw_, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"});
-        run_ok({"ip", "-n", sw_, "link", "set", "br0", "up"});
-        int n = 0;
-        for (const Node* e : ends()) {
-            const std::string port = fmt::format("p{}", n++);
-            run_ok({"ip", "-n", sw_, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", e->ns});
-            run_ok({"ip", "-n", sw_, "link", "set", port, "master", "br0", "up"});
-            run_ok({"ip", "-n", e->ns, "link", "set", "eth0", "address", e->mac, "up"});
-            run_ok({"ip", "-n", e->ns, "addr", "add", e->ip4 + "/24", "dev", "eth0"});
-            run_ok({"ip", "-n", e->ns, "addr", "add", e->ip6 + "/64", "dev", "eth0", "nodad"});
-            // XDP_TX into a veth leaves the frames in the peer's ring unless the peer has an
-            // XDP program (GRO alone does not get them flushed): a pass-all one.
-            if (e == &lb_)
-                attach_pass_program(port);
-        }
-        // The client reaches the VIPs through the LB; its MTU leaves room for ipip's header.
-        run_ok({"ip", "-n", client_.ns, "link", "set", "eth0", "mtu", "1400"});
-        // A veth hands on TCP checksums unfilled (CHECKSUM_PARTIAL); XDP_TX makes a new frame
-        // of the bytes, which the backend would find wrong. A NIC delivers them filled in.
-        run_ok({"ip", "netns", "exec", client_.ns, "ethtool", "-K", "eth0", "tx", "off"});
-        run_ok({"ip", "-n", client_.ns, "route", "add", std::string(kVip4) + "/32", "via", lb_.ip4});
-        run_ok({"ip", "-n", client_.ns, "-6", "route", "add", std::string(kVip6) + "/128", "via", lb_.ip6});
-        for (const auto& b : backends_) {
-            run_ok({"ip", "-n", b.ns, "addr", "add", std::string(kVip4) + "/32", "dev", "lo"});
-            run_ok({"ip", "-n", b.ns, "addr", "add", std::string(kVip6) + "/128", "dev", "lo"});
-            // The VIP is on lo: never answer ARP for it on eth0 (the LB owns that).
-            run_ok({"ip", "netns", "exec", b.ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=1",
-                    "net.ipv4.conf.all.arp_announce=2"});
-        }
-        CmdResult r = xdpctl({"-n", lb_.ns, "load", "eth0"});
-        if (r.exit_code != 0)
-            throw std::runtime_error(fmt::format("xdpctl load failed: {}", r.err));
-    }
-
-    void attach_pass_program(const std::string& port)
-    {
-        SkelPtr<xdpctl_bench_empty> pass(xdpctl_bench_empty::open_and_load());
-        if (!pass)
-            throw std::runtime_error("cannot load the pass-all XDP program");
-        NetnsScope scope(sw_);
-        const int ifindex = int(if_nametoindex(port.c_str()));
-        // Attached by netlink: it stays with the device after the skeleton is gone.
-        if (ifindex == 0 ||
-            bpf_xdp_attach(ifindex, bpf_program__fd(pass->progs.bench_xdp_pass), XDP_FLAGS_DRV_MODE, nullptr) != 0)
-            throw std::runtime_error("cannot attach the pass-all XDP program to " + port);
-    }
-
-    std::vector<std::string> all_ns() const
-    {
-        std::vector<std::string> v{sw_};
-        for (const Node* e : ends())
-            v.push_back(e->ns);
-        return v;
-    }
-
-    void teardown() noexcept
-    {
-        try {
-            run_cmd({xdpctl_bin(), "-n", lb_.ns, "unload", "eth0"});
-            for (const auto& b : backends_)
-                run_cmd({xdpctl_bin(), "-n", b.ns, "lb", "decap", "detach", "eth0"});
-        } catch (...) {
-        }
-        for (const std::string& ns : all_ns())
-            try {
-                run_cmd({"ip", "netns", "del", ns});
-            } catch (...) {
-            }
-        release_emergency_cleanup(cleanup_slot_);
-        cleanup_slot_ = -1;
-    }
-
-    std::string base_, sw_;
-    int cleanup_slot_ = -1;
-    Node client_, lb_;
-    std::vector<Node> backends_;
-};
 
 // ---- the servers: say the name, read a line, say the name again, close ----
 
 class Server {
 public:
-    Server(std::string ns, std::string name) : ns_(std::move(ns)), name_(std::move(name))
+    Server(const std::string& ns, std::string name) : name_(std::move(name)), thread_(ns)
     {
-        std::promise<void> ready;
-        auto f = ready.get_future();
-        thread_ = std::thread([this, &ready] {
-            try {
-                NetnsScope scope(ns_);
-                for (const char* vip : {kVip4, kVip6}) {
-                    auto a = std::make_unique<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address(vip), kPort));
-                    accept(*a);
-                    acceptors_.push_back(std::move(a));
-                }
-                ready.set_value();
-            } catch (...) {
-                ready.set_exception(std::current_exception());
-                return;
+        thread_.run([this] {
+            for (const char* vip : {kVip4, kVip6}) {
+                auto a = std::make_unique<tcp::acceptor>(thread_.io(), tcp::endpoint(asio::ip::make_address(vip), kPort));
+                accept(*a);
+                acceptors_.push_back(std::move(a));
             }
-            io_.run();
         });
-        f.get();
     }
-    ~Server()
-    {
-        io_.stop();
-        thread_.join();
-    }
+    ~Server() { thread_.stop(); }
 
 private:
     struct Session : std::enable_shared_from_this<Session> {
@@ -252,10 +105,9 @@ private:
         });
     }
 
-    std::string ns_, name_;
-    asio::io_context io_;
+    std::string name_;
+    NetnsIoThread thread_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-    std::thread thread_;
 };
 
 // ---- the client ----

@@ -32,6 +32,7 @@ _xdpctl()
 
     local global_opts="-h --help -n --netns -p --pretty --wait --state-dir"
     local commands="load unload status stats version rule set policy apply export explain lb restore fleet trace"
+    local check_opts="--check --check-port --check-interval --check-timeout --rise --fall"
 
     # Walk the words before the cursor: global options (and their values), then up to three
     # command words (e.g. lb backend add); the rest are arguments.
@@ -43,7 +44,8 @@ _xdpctl()
             -n | --netns | --wait | --state-dir | --hook | --mode | --tc-mode | --malformed | \
             --lb-conntrack | --next | --interval | --count | --weight | --mac | --ipip-source | \
             --hash | --table-size | --pcap | -i | --iface | --dir | --etcd | --fleet | --etcd-cacert | \
-            --etcd-cert | --etcd-key)
+            --etcd-cert | --etcd-key | --check | --check-port | --check-interval | --check-timeout | \
+            --rise | --fall)
                 ((i++)); continue ;;
         esac
         if ((${#cmd[@]} == 0)); then
@@ -52,7 +54,7 @@ _xdpctl()
         elif [[ ${cmd[0]} == rule || ${cmd[0]} == set || ${cmd[0]} == policy ||
                 ${cmd[0]} == lb || ${cmd[0]} == fleet ]] && ((${#cmd[@]} == 1)) && [[ $w != -* ]]; then
             cmd+=("$w")
-        elif [[ ${cmd[0]} == lb && ${cmd[1]} =~ ^(vip|backend|decap)$ ]] &&
+        elif [[ ${cmd[0]} == lb && ${cmd[1]} =~ ^(vip|backend|decap|check)$ ]] &&
              ((${#cmd[@]} == 2)) && [[ $w != -* ]]; then
             cmd+=("$w")
         elif [[ $w != -* ]]; then
@@ -68,11 +70,12 @@ _xdpctl()
             COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --wait | --id | --priority | --sport | --dport | --vlan | --burst | --interval | --count | --log-rate | --rule | \
         --lb-conntrack | --weight | --mac | --table-size | --ipip-source | --src | --dst | --etcd | \
-        --fleet)
+        --fleet | --check-port | --check-interval | --check-timeout | --rise | --fall)
             return ;;
         --etcd-cacert | --etcd-cert | --etcd-key)
             compopt -o filenames 2>/dev/null
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --check) COMPREPLY=($(compgen -W "tcp http:/ none" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
         --hook) COMPREPLY=($(compgen -W "xdp tc both" -- "$cur")); return ;;
         --mode)
             if [[ ${cmd[0]} == lb ]]; then
@@ -142,17 +145,22 @@ _xdpctl()
             esac ;;
         lb)
             case ${cmd[1]} in
-                "") words_here="vip backend list decap trace" ;;
+                "") words_here="vip backend check list decap trace" ;;
                 vip)
                     case ${cmd[2]} in
                         "") words_here="add del" ;;
-                        add) opts="--mode --ipip-source --hash --table-size" ;;
+                        add) opts="--mode --ipip-source --hash --table-size $check_opts" ;;
                     esac ;;
                 backend)
                     case ${cmd[2]} in
                         "") words_here="add set del" ;;
-                        add) opts="--weight --mac" ;;
+                        add) opts="--weight --mac $check_opts" ;;
                         set) opts="--weight" ;;
+                    esac ;;
+                check)
+                    case ${cmd[2]} in
+                        "") words_here="set del" ;;
+                        set) opts="$check_opts" ;;
                     esac ;;
                 decap)
                     case ${cmd[2]} in

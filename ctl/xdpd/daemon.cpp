@@ -19,6 +19,7 @@
 #include "policy/policy_store.h"
 #include "service/daemon_config.h"
 #include "service/event_log.h"
+#include "service/health_checker.h"
 #include "service/link_watch.h"
 #include "service/listen_address.h"
 #include "service/log.h"
@@ -80,7 +81,8 @@ public:
           server_(io_, [this] { return scrape(); }, http_options(config_)),
           signals_(io_, SIGTERM, SIGINT, SIGHUP),
           links_(io_, [this](const LinkEvent& e) { on_link(e); }),
-          link_timer_(io_)
+          link_timer_(io_),
+          health_(io_)
     {
     }
 
@@ -93,6 +95,7 @@ public:
         listen_on(listen_text(config_));
         keep_events(config_.keep_events);
         wait_signal();
+        health_.start();
         notify_systemd("READY=1\nSTATUS=serving " + listen_text(config_) + "/metrics");
         io_.run();
         return 0;
@@ -315,6 +318,7 @@ private:
     asio::signal_set signals_;
     LinkWatch links_;
     asio::steady_timer link_timer_;
+    HealthChecker health_;
     bool link_check_pending_ = false;
     bool recorded_missing_ = false;  // restore skipped a recorded interface that may appear
     std::unique_ptr<fleet::FleetFollower> fleet_;

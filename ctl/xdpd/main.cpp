@@ -18,7 +18,8 @@ using namespace xdpctl;
 
 int main(int argc, char** argv)
 {
-    CLI::App app{"xdpd: xdpctl's daemon: Prometheus metrics on /metrics, link changes followed"};
+    CLI::App app{"xdpd: xdpctl's daemon: Prometheus metrics on /metrics, link changes followed, "
+                 "load-balancer backends health-checked"};
     xdpd::DaemonOptions o;
     o.config_path = service::kDefaultConfigPath;
     std::string listen;

@@ -742,6 +742,10 @@ struct xdpctl_lb_vip_slot {
 
 /* Backend flags */
 #define XDPCTL_LB_BE_F_USED (1u << 0)
+/* Out of rotation by a failed health check (xdpd): the Maglev table gives it no position,
+ * its connections stay; `weight` keeps the configured weight. Userspace only: the
+ * datapath reads the table, not this bit. */
+#define XDPCTL_LB_BE_F_DOWN (1u << 1)
 
 struct xdpctl_lb_backend {
 	__u32 addr[4];   /* network order; IPv4 in addr[0] */

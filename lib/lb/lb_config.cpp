@@ -41,7 +41,7 @@ bool same_options(const VipOptions& a, const VipOptions& b)
 
 bool same_backend(const BackendSpec& a, const BackendSpec& b)
 {
-    return a.addr == b.addr && a.mac == b.mac && a.weight == b.weight;
+    return a.addr == b.addr && a.mac == b.mac && a.weight == b.weight && a.check == b.check;
 }
 
 // The ipip source as stored: always set for ipip (the VIP's address by default), unset for dsr.
@@ -66,13 +66,15 @@ std::string vip_line(const VipConfig& c)
         s += " --hash 3tuple";
     if (c.opts.ring_size != XDPCTL_LB_RING_DEFAULT)
         s += fmt::format(" --table-size {}", c.opts.ring_size);
+    if (c.check)
+        s += format_check_options(*c.check);
     return s;
 }
 
 std::string backend_line(const VipSpec& v, const BackendSpec& b)
 {
-    return fmt::format("lb backend {} {} --mac {} --weight {}", format_vip(v), format_ip(b.addr),
-                       format_mac(b.mac), b.weight);
+    return fmt::format("lb backend {} {} --mac {} --weight {}{}", format_vip(v), format_ip(b.addr),
+                       format_mac(b.mac), b.weight, b.check ? format_check_options(*b.check) : "");
 }
 
 const VipConfig* find(const LbConfig& c, const VipSpec& v)
@@ -114,14 +116,31 @@ LbConfig sorted(LbConfig c)
 
 }  // namespace
 
-void LbConfig::add_vip(const VipSpec& v, const VipOptions& o)
+void check_fits_vip(const VipSpec& v, const std::optional<CheckSpec>& c, bool backend)
+{
+    if (!c)
+        return;
+    if (c->type == CheckSpec::Type::none) {
+        if (!backend)
+            fail_usage("VIP {}: --check none is for a backend (a VIP without a check has no --check)",
+                       format_vip(v));
+        return;
+    }
+    validate_check(*c);
+    if (c->port == 0 && v.port == 0)
+        fail_usage("VIP {} has no port (every port is balanced): give its check one with --check-port",
+                   format_vip(v));
+}
+
+void LbConfig::add_vip(const VipSpec& v, const VipOptions& o, const std::optional<CheckSpec>& check)
 {
     if (find(*this, v))
         fail_usage("VIP {} given twice", format_vip(v));
     check_vip_options(v, o);
+    check_fits_vip(v, check, false);
     if (vips.size() >= XDPCTL_LB_MAX_VIPS)
         fail_usage("more than {} VIPs: the most xdpctl supports", XDPCTL_LB_MAX_VIPS);
-    vips.push_back({v, normalized(v, o), {}});
+    vips.push_back({v, normalized(v, o), check, {}});
 }
 
 bool LbConfig::has_vip(const VipSpec& v) const
@@ -135,6 +154,7 @@ void LbConfig::add_backend(const VipSpec& v, const BackendSpec& b)
     if (it == vips.end())
         fail_usage("no VIP {} before this line (an 'lb vip' line must come first)", format_vip(v));
     check_backend(v, it->opts.mode, b);
+    check_fits_vip(v, b.check, true);
     if (find(it->backends, b.addr))
         fail_usage("backend {} given twice for VIP {}", format_ip(b.addr), format_vip(v));
     check_table_fits(v, it->opts.ring_size, it->backends.size() + 1);
@@ -160,8 +180,10 @@ LbConfig read_lb_config(const LbMaps& m)
         std::memcpy(src.w, e.rec.ipip_src, sizeof(src.w));
         v.opts.ipip_source = src;
         v.opts = normalized(v.spec, v.opts);
+        v.check = m.check(v.spec, std::nullopt);
+        // The configured weight: a backend a check holds down keeps it in its record.
         for (const auto& b : m.backends(e.rec.id))
-            v.backends.push_back({b.addr(), b.mac(), b.rec.weight});
+            v.backends.push_back({b.addr(), b.mac(), b.rec.weight, m.check(v.spec, b.addr())});
         c.vips.push_back(std::move(v));
     }
     return sorted(std::move(c));
@@ -196,6 +218,8 @@ std::vector<std::string> lb_diff(const LbConfig& from_in, const LbConfig& to_in)
                 out.push_back("+ " + backend_line(t.spec, b));
             continue;
         }
+        if (f->check != t.check)
+            out.push_back(fmt::format("~ {} (health check {})", vip_line(t), t.check ? "changed" : "removed"));
         for (const auto& b : f->backends)
             if (!find(t.backends, b.addr))
                 out.push_back(fmt::format("- lb backend {} {}", format_vip(t.spec), format_ip(b.addr)));
@@ -261,6 +285,18 @@ size_t apply_lb_config(LbMaps& m, const LbConfig& to)
         }
         m.set_backends(st.t->spec, st.t->backends);
         used += st.added - st.removed;
+    }
+    // The checks last, on VIPs and backends that now exist (a removed one's went with it).
+    for (const auto& t : to.vips) {
+        const VipConfig* f = find(from, t.spec);
+        const bool kept = f && same_options(f->opts, t.opts);
+        if (!kept || f->check != t.check)
+            m.set_check(t.spec, std::nullopt, t.check);
+        for (const auto& b : t.backends) {
+            const BackendSpec* o = kept ? find(f->backends, b.addr) : nullptr;
+            if (!o || o->check != b.check)
+                m.set_check(t.spec, b.addr, b.check);
+        }
     }
     return changes;
 }

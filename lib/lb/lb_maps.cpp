@@ -97,8 +97,11 @@ MacAddr BackendEntry::mac() const
 LbMapFds lb_map_fds_pinned(const std::string& dir)
 {
     auto open = [&](const char* name) { return open_pinned_map(dir, name, "load-balancer"); };
-    return LbMapFds{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
-                    open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8])};
+    LbMapFds f{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
+               open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8]), {}, {}};
+    f.checks = open_pinned(dir + "/" + kChecksMapName);
+    f.health = open_pinned(dir + "/" + kHealthMapName);
+    return f;
 }
 
 LbMaps::LbMaps(LbMapFds fds) : fds_(std::move(fds)) {}
@@ -302,7 +305,7 @@ void LbMaps::install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEnt
 {
     std::vector<MaglevBackend> mb;
     for (const auto& b : bes)
-        mb.push_back({b.slot, maglev_key(b.rec.addr), b.rec.weight});
+        mb.push_back({b.slot, maglev_key(b.rec.addr), b.effective_weight()});
     UniqueFd ring = create_ring_map(build_maglev(mb, vip.ring_size));
     __u32 id = vip.id;
     __u32 fd = uint32_t(ring.get());
@@ -420,6 +423,7 @@ void LbMaps::del_vip(const VipSpec& v)
     __u32 id = e.rec.id;
     bpf_map_delete_elem(fds_.rings.get(), &id);
     sweep_conntrack();
+    prune_checks();
 }
 
 BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
@@ -485,6 +489,7 @@ void LbMaps::del_backend(const VipSpec& v, const IpAddr& backend)
     // Now out of the table; its connections find it gone and are scheduled again.
     free_backend(slot);
     sweep_conntrack();
+    prune_checks();
 }
 
 void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want)
@@ -546,8 +551,10 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
             free_backend(o.slot);
             removed = true;
         }
-    if (removed)
+    if (removed) {
         sweep_conntrack();
+        prune_checks();
+    }
 }
 
 xdpctl_lb_ctr LbMaps::vip_counters(uint32_t id) const

@@ -14,6 +14,8 @@
 
 #include "abi/xdpctl_abi.h"
 #include "attach/iface_pins.h"
+#include "lb/health_check.h"
+#include "lb/lb_health_maps.h"
 #include "lb/lb_model.h"
 #include "util/unique_fd.h"
 
@@ -30,6 +32,9 @@ struct LbMapFds {
     UniqueFd vctr;      // xdpctl_lb_vctr
     UniqueFd bctr;      // xdpctl_lb_bctr
     UniqueFd stats;     // xdpctl_lb_stats
+    // Userspace's own (lb_health_maps.h), when pinned; made by the first write that needs one.
+    UniqueFd checks;    // xdpctl_lb_checks
+    UniqueFd health;    // xdpctl_lb_health
 };
 
 // The maps of a loaded skeleton that declares them (the XDP object), as fds of their own.
@@ -40,7 +45,7 @@ LbMapFds lb_map_fds(const Skel& s)
                     dup_map_fd(s.maps.xdpctl_lb_vip_ids),  dup_map_fd(s.maps.xdpctl_lb_backends),
                     dup_map_fd(s.maps.xdpctl_lb_rings),    dup_map_fd(s.maps.xdpctl_lb_ct),
                     dup_map_fd(s.maps.xdpctl_lb_vctr),     dup_map_fd(s.maps.xdpctl_lb_bctr),
-                    dup_map_fd(s.maps.xdpctl_lb_stats)};
+                    dup_map_fd(s.maps.xdpctl_lb_stats),    {}, {}};
 }
 
 // The maps pinned under `dir` (/sys/fs/bpf/xdpctl/maps).
@@ -57,6 +62,7 @@ struct BackendSpec {
     IpAddr addr;
     MacAddr mac{};
     uint32_t weight = 1;
+    std::optional<CheckSpec> check;  // its own health check (else the VIP's applies)
 };
 
 struct VipEntry {
@@ -69,6 +75,9 @@ struct BackendEntry {
     xdpctl_lb_backend rec{};
     IpAddr addr() const;
     MacAddr mac() const;
+    bool down() const { return rec.flags & XDPCTL_LB_BE_F_DOWN; }
+    // What the Maglev table gives it: 0 while a health check holds it down.
+    uint32_t effective_weight() const { return down() ? 0 : rec.weight; }
 };
 
 // The checks a VIP's options and a backend get before any map changes (usage errors naming
@@ -128,6 +137,22 @@ public:
     size_t sweep_conntrack();
 
     const LbMapFds& fds() const { return fds_; }
+
+    // ---- health checks (lb_health_maps.cpp) ----
+    // A VIP's check (backend none) or one backend's; none when not set.
+    std::optional<CheckSpec> check(const VipSpec& v, const std::optional<IpAddr>& backend) const;
+    // Sets (or with `c` none removes) it; the VIP and backend must exist. Writer only.
+    void set_check(const VipSpec& v, const std::optional<IpAddr>& backend, const std::optional<CheckSpec>& c);
+    // Removes the checks of VIPs and backends that are gone; after every change that
+    // deletes one.
+    void prune_checks();
+    // Takes the backend out of rotation (its table share goes to the others; its
+    // connections stay) or brings it back with its configured weight: one table swap.
+    // False when the backend is not there (any more) or already in that state.
+    bool set_down(const VipSpec& v, const IpAddr& backend, bool down);
+    // xdpd's results for the backend; none when it has none for this incarnation.
+    std::optional<LbHealthRec> health(const BackendEntry& b) const;
+    void write_health(const BackendEntry& b, const LbHealthRec& h);
 
 private:
     VipEntry require_vip(const VipSpec& v) const;

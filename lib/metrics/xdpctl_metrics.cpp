@@ -26,6 +26,9 @@ struct LbBackendData {
     std::string addr;
     uint32_t weight = 0;
     xdpctl_lb_ctr ctr{};
+    uint32_t effective_weight = 0;          // 0 while a health check holds it down
+    bool down = false;
+    std::optional<lb::LbHealthRec> health;  // xdpd's check results
 };
 struct LbVipData {
     std::string vip;
@@ -70,7 +73,8 @@ LbData read_lb()
     for (const auto& v : m.vips()) {
         LbVipData vd{lb::format_vip(v.spec), m.vip_counters(v.rec.id), {}};
         for (const auto& b : m.backends(v.rec.id))
-            vd.backends.push_back({lb::format_ip(b.addr()), b.rec.weight, m.backend_counters(b.slot)});
+            vd.backends.push_back({lb::format_ip(b.addr()), b.rec.weight, m.backend_counters(b.slot),
+                                   b.effective_weight(), b.down(), m.health(b)});
         d.vips.push_back(std::move(vd));
     }
     d.stats = m.stats();
@@ -151,6 +155,39 @@ void write_rules(Exposition& x, const policy::RuleListing& l)
         x.sample({}, double(l.last_commit_unix_ns) / 1e9);
 }
 
+// Health checks (xdpd, lib/service/health_checker.h): state for every backend, the check
+// counters for those xdpd has results for.
+void write_lb_health(Exposition& x, const LbData& d)
+{
+    auto each = [&](auto&& value) {
+        for (const auto& v : d.vips)
+            for (const auto& b : v.backends)
+                value(Labels{{"vip", v.vip}, {"backend", b.addr}}, b);
+    };
+    x.family("xdpctl_lb_backend_up", "gauge", "1 unless a health check took the backend out of rotation");
+    each([&](const Labels& l, const LbBackendData& b) { x.sample(l, uint64_t(!b.down)); });
+    x.family("xdpctl_lb_backend_effective_weight", "gauge",
+             "The weight the Maglev table gives a backend: 0 while it is down, else its weight");
+    each([&](const Labels& l, const LbBackendData& b) { x.sample(l, uint64_t(b.effective_weight)); });
+    struct F {
+        const char *name, *help;
+        uint64_t lb::LbHealthRec::*field;
+    };
+    static constexpr F fs[] = {
+        {"xdpctl_lb_health_checks_total", "Health checks of a backend run by xdpd", &lb::LbHealthRec::checks},
+        {"xdpctl_lb_health_check_failures_total", "Failed health checks of a backend", &lb::LbHealthRec::failures},
+        {"xdpctl_lb_health_changes_total", "Up/down changes of a backend by its health check",
+         &lb::LbHealthRec::changes},
+    };
+    for (const F& f : fs) {
+        x.family(f.name, "counter", f.help);
+        each([&](const Labels& l, const LbBackendData& b) {
+            if (b.health)
+                x.sample(l, uint64_t((*b.health).*f.field));
+        });
+    }
+}
+
 void write_lb(Exposition& x, const LbData& d)
 {
     auto ctr_families = [&](const char* what, auto&& each) {
@@ -177,10 +214,11 @@ void write_lb(Exposition& x, const LbData& d)
             for (const auto& b : v.backends)
                 x.sample({{"vip", v.vip}, {"backend", b.addr}}, b.ctr.*field);
     });
-    x.family("xdpctl_lb_backend_weight", "gauge", "A backend's weight (0: no new flows)");
+    x.family("xdpctl_lb_backend_weight", "gauge", "A backend's configured weight (0: no new flows)");
     for (const auto& v : d.vips)
         for (const auto& b : v.backends)
             x.sample({{"vip", v.vip}, {"backend", b.addr}}, uint64_t(b.weight));
+    write_lb_health(x, d);
     x.family("xdpctl_lb_conntrack_hits_total", "counter", "Load-balanced packets found in the connection table");
     x.sample({}, uint64_t(d.stats.cnt[XDPCTL_LB_CNT_CT_HIT]));
     x.family("xdpctl_lb_conntrack_misses_total", "counter",

@@ -54,6 +54,13 @@ void install_lb(lb::LbMaps& maps, const lb::LbConfig& c)
         maps.add_vip(v.spec, v.opts);
         if (!v.backends.empty())
             maps.set_backends(v.spec, v.backends);
+        // Health checks: every backend comes back up with its configured weight; xdpd's
+        // checks take a failing one out again.
+        if (v.check)
+            maps.set_check(v.spec, std::nullopt, v.check);
+        for (const auto& b : v.backends)
+            if (b.check)
+                maps.set_check(v.spec, b.addr, b.check);
     }
 }
 

@@ -8,14 +8,45 @@ namespace xdpctl::state {
 
 using nlohmann::json;
 
+json check_to_json(const std::optional<lb::CheckSpec>& c)
+{
+    if (!c)
+        return nullptr;
+    return {{"type", lb::format_check_type(*c)},
+            {"port", c->port},
+            {"interval_ms", c->interval.count()},
+            {"timeout_ms", c->timeout.count()},
+            {"rise", c->rise},
+            {"fall", c->fall}};
+}
+
+std::optional<lb::CheckSpec> check_from_json(const json& j)
+{
+    if (j.is_null())
+        return std::nullopt;
+    lb::CheckSpec c = lb::parse_check_type(j.at("type").get<std::string>());
+    c.port = j.at("port").get<uint16_t>();
+    c.interval = std::chrono::milliseconds(j.at("interval_ms").get<uint32_t>());
+    c.timeout = std::chrono::milliseconds(j.at("timeout_ms").get<uint32_t>());
+    c.rise = j.at("rise").get<uint32_t>();
+    c.fall = j.at("fall").get<uint32_t>();
+    if (c.type != lb::CheckSpec::Type::none)
+        lb::validate_check(c);
+    return c;
+}
+
 nlohmann::json lb_to_json(const lb::LbConfig& c)
 {
     json vips = json::array();
     for (const auto& v : c.vips) {
         json backends = json::array();
         for (const auto& b : v.backends)
-            backends.push_back({{"addr", lb::format_ip(b.addr)}, {"mac", lb::format_mac(b.mac)},
-                                {"weight", b.weight}});
+        {
+            json jb = {{"addr", lb::format_ip(b.addr)}, {"mac", lb::format_mac(b.mac)}, {"weight", b.weight}};
+            if (b.check)  // absent: none (and in manifests written before health checks)
+                jb["check"] = check_to_json(b.check);
+            backends.push_back(std::move(jb));
+        }
         json o = {{"vip", lb::format_vip(v.spec)},
                   {"mode", v.opts.mode},
                   {"flags", v.opts.flags},
@@ -23,6 +54,8 @@ nlohmann::json lb_to_json(const lb::LbConfig& c)
                   {"backends", std::move(backends)}};
         if (v.opts.ipip_source)
             o["ipip_source"] = lb::format_ip(*v.opts.ipip_source);
+        if (v.check)
+            o["check"] = check_to_json(v.check);
         vips.push_back(std::move(o));
     }
     return vips;
@@ -41,10 +74,11 @@ lb::LbConfig lb_from_json(const nlohmann::json& j, const std::string& source)
             vc.opts.ring_size = v.at("ring_size").get<uint32_t>();
             if (v.contains("ipip_source"))
                 vc.opts.ipip_source = lb::parse_ip(v.at("ipip_source").get<std::string>());
+            vc.check = check_from_json(v.value("check", json()));
             for (const json& b : v.at("backends"))
                 vc.backends.push_back({lb::parse_ip(b.at("addr").get<std::string>()),
                                        lb::parse_mac(b.at("mac").get<std::string>()),
-                                       b.at("weight").get<uint32_t>()});
+                                       b.at("weight").get<uint32_t>(), check_from_json(b.value("check", json()))});
             c.vips.push_back(std::move(vc));
         } catch (const std::exception& e) {
             fail("{} is damaged: load-balancer VIP {}: {}", source, i + 1, e.what());

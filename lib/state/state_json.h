@@ -10,6 +10,10 @@
 namespace xdpctl::state {
 
 nlohmann::json lb_to_json(const lb::LbConfig& c);
+// A health check (null: none), as the manifest and `lb list --json` show it; the reader
+// checks it as the command line does.
+nlohmann::json check_to_json(const std::optional<lb::CheckSpec>& c);
+std::optional<lb::CheckSpec> check_from_json(const nlohmann::json& j);
 // Throws naming `source` (the manifest's path) and the entry that is damaged.
 lb::LbConfig lb_from_json(const nlohmann::json& j, const std::string& source);
 
