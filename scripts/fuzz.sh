@@ -18,7 +18,12 @@ targets=${*:-rule_parse apply_file policy_binary pcap packet_spec}
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang CXX=clang++ meson setup -Dfuzz=true -Dtests=false -Dbench=false "$build" "$src" >/dev/null
 fi
-ninja -C "$build" $(for t in $targets; do printf 'tests/fuzz/fuzz_%s ' "$t"; done) >/dev/null
+mkdir -p "$work"
+if ! ninja -C "$build" $(for t in $targets; do printf 'tests/fuzz/fuzz_%s ' "$t"; done) >"$work/build.log" 2>&1; then
+    tail -40 "$work/build.log" >&2
+    echo "fuzz.sh: the build of the fuzz targets in $build failed" >&2
+    exit 1
+fi
 
 # One target per CPU at a time: each libFuzzer run is single-threaded, so on N CPUs the
 # targets take about ceil(targets / N) x SECONDS instead of targets x SECONDS.
