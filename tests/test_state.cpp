@@ -294,12 +294,19 @@ TEST_F(StateTest, FilesArePrivateAndAnUnchangedSetIsNotWrittenAgain)
     EXPECT_NE(files_starting("policy."), rules_before);
     EXPECT_EQ(files_starting("policy.").size(), 1u);  // the old generation's removed
 
-    // The set changed: its new file replaces the old one; the rules file stays.
+    // One prefix added: a record appended to the set's journal, its file untouched; the
+    // rules file stays.
     const auto rules_now = files_starting("policy.");
     xdpctl_ok({"set", "add", "big", "198.19.7.0/24"});
+    EXPECT_EQ(files_starting("set."), (std::vector<std::string>{sets[0], sets[0] + ".log"}));
+    ASSERT_EQ(::stat(file(sets[0]).c_str(), &st), 0);
+    EXPECT_EQ(st.st_ino, ino);
+    EXPECT_EQ(files_starting("policy."), rules_now);
+    EXPECT_EQ(recorded(), xdpctl_export());
+    // `set load` replaces the set: a new file, no journal.
+    xdpctl_ok({"set", "load", "big", prefix_file(1000, "")});
     EXPECT_EQ(files_starting("set.").size(), 1u);
     EXPECT_NE(files_starting("set."), sets);
-    EXPECT_EQ(files_starting("policy."), rules_now);
     EXPECT_EQ(recorded(), xdpctl_export());
     EXPECT_TRUE(files_starting(".tmp.").empty());
 
