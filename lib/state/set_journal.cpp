@@ -45,11 +45,24 @@ void put_entry(std::string& out, uint8_t op, const policy::SetEntry& e)
 
 SetChange diff_sets(const policy::PrefixSet& before, const policy::PrefixSet& after)
 {
+    // One merge of the two sorted lists. Nearly all entries are in both: equality (two
+    // words) settles those, and only the few others pay for the ordering compare, which
+    // made std::set_difference twice over 1,000,000 prefixes ~30 ms instead of a few.
     SetChange c;
-    std::set_difference(after.entries.begin(), after.entries.end(), before.entries.begin(), before.entries.end(),
-                        std::back_inserter(c.added), entry_less);
-    std::set_difference(before.entries.begin(), before.entries.end(), after.entries.begin(), after.entries.end(),
-                        std::back_inserter(c.removed), entry_less);
+    const auto& a = before.entries;
+    const auto& b = after.entries;
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        if (a[i] == b[j]) {
+            i++, j++;
+        } else if (entry_less(a[i], b[j])) {
+            c.removed.push_back(a[i++]);
+        } else {
+            c.added.push_back(b[j++]);
+        }
+    }
+    c.removed.insert(c.removed.end(), a.begin() + long(i), a.end());
+    c.added.insert(c.added.end(), b.begin() + long(j), b.end());
     return c;
 }
 

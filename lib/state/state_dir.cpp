@@ -135,19 +135,25 @@ std::string read_data_file(const std::string& dir, const json& entry, const std:
 // files it needs through `dir`; nothing is written when the manifest stays as it was.
 void update(const std::string& path, const std::function<void(json&, const DurableDir&)>& change)
 {
+    policy::CommitTrace trace;
     DurableDir dir(path);
     const json before = read_manifest(path).value_or(empty_manifest());
     json m = before;
+    trace.mark("state: read manifest");
     change(m, dir);
     if (m == before)
         return;
+    trace.mark("state: data files");
     // The data files' renames on disk before the manifest's that names them (a journal
     // appended to is fdatasynced and keeps its name: nothing to sync then).
     if (dir.names_changed())
         dir.sync();
+    trace.mark("state: directory fsync");
     m["generation"] = before["generation"].get<uint64_t>() + 1;
     dir.write(kManifest, m.dump(1) + "\n");
+    trace.mark("state: manifest");
     dir.sync();
+    trace.mark("state: directory fsync");
     // Only now, with the new manifest on disk, what the old one named may go; a kill here
     // leaves files the next writer removes.
     std::set<std::string> keep{kManifest};
@@ -170,6 +176,7 @@ void update(const std::string& path, const std::function<void(json&, const Durab
     }
     for (const auto& n : stale)
         dir.remove(n);
+    trace.mark("state: clean-up");
 }
 
 // The base plus the journal's bytes the manifest counts, which must all be whole records and
@@ -196,13 +203,18 @@ json record_set(const std::string& key, const policy::PrefixSet& s, const policy
 {
     if (before && was && before->name == s.name && (*was)["name"] == s.name &&
         (*was)["key"] == hex(set_key(before->name, *before))) {
+        policy::CommitTrace trace;
         const SetChange change = diff_sets(*before, s);
+        trace.mark("state: set diff");
         const std::string rec = encode_journal_record(generation, change);
         const uint64_t logged = was->contains("journal") ? (*was)["journal"]["bytes"].get<uint64_t>() : 0;
         // Replaying a journal past 1/8 of the base would cost more than rewriting it once.
         json e = *was;
         const std::string log = e["file"].get<std::string>() + ".log";
-        if ((logged + rec.size()) * 8 <= e["bytes"].get<uint64_t>() && dir.append(log, logged, rec)) {
+        const bool small = (logged + rec.size()) * 8 <= e["bytes"].get<uint64_t>();
+        const bool appended = small && dir.append(log, logged, rec);
+        trace.mark("state: set journal append");
+        if (appended) {
             e["key"] = key;
             e["journal"] = {{"file", log}, {"bytes", logged + rec.size()}};
             return e;
