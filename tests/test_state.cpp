@@ -25,6 +25,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "dir_listing.h"
 #include "lb/lb_config.h"
 #include "netns_lab.h"
 #include "policy/rule_parse.h"
@@ -123,12 +124,7 @@ protected:
     std::string file(const std::string& name) const { return dir_ + "/" + name; }
     std::vector<std::string> files_starting(const std::string& prefix) const
     {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(dir_))
-            if (e.path().filename().string().rfind(prefix, 0) == 0)
-                out.push_back(e.path().filename().string());
-        std::sort(out.begin(), out.end());
-        return out;
+        return test::files_starting(dir_, prefix);
     }
 
     std::string dir_;

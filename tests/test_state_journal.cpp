@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "dir_listing.h"
 #include "policy/rule_parse.h"
 #include "state/durable_file.h"
 #include "state/set_journal.h"
@@ -74,15 +75,7 @@ protected:
         fs::remove_all(fs::path(dir_).parent_path(), ec);
     }
 
-    std::vector<std::string> files(const std::string& prefix) const
-    {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(dir_))
-            if (e.path().filename().string().rfind(prefix, 0) == 0)
-                out.push_back(e.path().filename().string());
-        std::sort(out.begin(), out.end());
-        return out;
-    }
+    std::vector<std::string> files(const std::string& prefix) const { return files_starting(dir_, prefix); }
     std::string path(const std::string& name) const { return dir_ + "/" + name; }
     ino_t inode(const std::string& name) const
     {
