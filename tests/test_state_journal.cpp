@@ -210,6 +210,23 @@ TEST_F(StateJournalTest, PastAnEighthOfTheBaseTheBaseIsRewrittenAndTheJournalDro
     EXPECT_EQ(loaded(), with_set(s));
 }
 
+TEST_F(StateJournalTest, AJournalShorterThanCountedIsRefusedAndTheNextChangeRewritesTheBase)
+{
+    state::StateDir d(dir_);
+    const PrefixSet s0 = hosts(1000), s1 = changed(s0, "198.19.1.0/24"), s2 = changed(s1, "198.19.2.0/24");
+    d.save_policy(with_set(s0));
+    d.save_policy(with_set(s1), &s0);
+    const auto named = files("set.");
+    ASSERT_EQ(named.size(), 2u);
+    fs::resize_file(path(named[1]), 0);  // damaged: what its manifest counts is gone
+    EXPECT_THROW(loaded(), std::exception);
+    // Appending after the hole would count zeros as records: the set is written whole.
+    d.save_policy(with_set(s2), &s1);
+    ASSERT_EQ(files("set.").size(), 1u);
+    EXPECT_NE(files("set.")[0], named[0]);
+    EXPECT_EQ(loaded(), with_set(s2));
+}
+
 TEST_F(StateJournalTest, ASetTheDirectoryDidNotRecordIsWrittenWhole)
 {
     state::StateDir d(dir_);
