@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What recording the state (docs/service.md) adds to a commit: wall clock of `rule add`
 # (a commit of the whole policy) with 10,000 rules in force, then with a 1,000,000-prefix
-# set in the policy too, each with the state directory
+# set in the policy too, then of `set add` of one prefix to that set (a journal append),
+# each with the state directory
 #   none   --state-dir '' (nothing recorded: the commit alone)
 #   tmpfs  on /dev/shm (the write and its fsyncs cost memory copies only)
 #   disk   under /var/lib (the real disk: fsync of the rules file, the manifest, the directory)
@@ -40,17 +41,20 @@ secs() {
 stats() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {printf "median %.4f s  (min %.4f, max %.4f, n %d)", v[int((NR + 1) / 2)], v[1], v[NR], NR}'; }
 
 declare -A DIRS=([none]="" [tmpfs]="$SHM/state" [disk]="$DISK/state")
+# run_case LABEL COMMAND UNDO: COMMAND timed, UNDO after it (both split into words).
 run_case() {
-  local label=$1
+  local label=$1 cmd=$2 undo=$3
   # Every directory holds the state in force before the timing (the first write of a set
   # is not what a commit next to it costs).
   for k in tmpfs disk; do x --state-dir "${DIRS[$k]}" policy default pass >/dev/null; done
   declare -A T=([none]="" [tmpfs]="" [disk]="") R=([none]="" [tmpfs]="" [disk]="")
   for ((i = 0; i < ROUNDS; i++)); do
     for k in none tmpfs disk; do
-      T[$k]+=" $(secs x --state-dir "${DIRS[$k]}" rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop)"
+      # shellcheck disable=SC2086
+      T[$k]+=" $(secs x --state-dir "${DIRS[$k]}" $cmd)"
       R[$k]+=" $(awk '/^commit: state directory/ {printf "%.4f", $4 / 1000; f = 1} END {if (!f) printf "0"}' "$WORK/trace")"
-      x --state-dir "${DIRS[$k]}" rule del 4000000 >/dev/null
+      # shellcheck disable=SC2086
+      x --state-dir "${DIRS[$k]}" $undo >/dev/null
     done
   done
   for k in none tmpfs disk; do
@@ -59,10 +63,13 @@ run_case() {
   done
 }
 
+RULE="rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop"
 x --state-dir '' apply "$WORK/rules" >/dev/null
-run_case "rule add at 10,000 rules"
+run_case "rule add at 10,000 rules" "$RULE" "rule del 4000000"
 x --state-dir '' set create big >/dev/null
 x --state-dir '' set load big "$WORK/hosts" >/dev/null
 x --state-dir '' rule add --id 3999999 --src @big --action drop >/dev/null
-run_case "rule add at 10,000 rules + a 1,000,000-prefix set"
+run_case "rule add at 10,000 rules + a 1,000,000-prefix set" "$RULE" "rule del 4000000"
+# One prefix into the set: a record appended to its journal (set.KEY.log), not the set rewritten.
+run_case "set add of one prefix to the 1,000,000-prefix set" "set add big 198.19.99.0/24" "set del big 198.19.99.0/24"
 du -sh "${DIRS[disk]}" | awk '{print "state directory size: " $1}'

@@ -60,12 +60,36 @@ void DurableDir::write(const std::string& name, std::string_view bytes) const
         fail("cannot write {} to disk (fsync): {}", file(tmp), errno_str(errno));
     if (::renameat(fd_.get(), tmp.c_str(), fd_.get(), name.c_str()) != 0)
         fail("cannot rename {} to {}: {}", file(tmp), name, errno_str(errno));
+    names_changed_ = true;
+}
+
+bool DurableDir::append(const std::string& name, uint64_t at, std::string_view bytes) const
+{
+    UniqueFd f{::openat(fd_.get(), name.c_str(), O_WRONLY | O_CLOEXEC)};
+    if (!f && errno == ENOENT) {
+        f = UniqueFd{::openat(fd_.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)};
+        names_changed_ = true;
+    }
+    if (!f)
+        fail("cannot open {}: {}", file(name), errno_str(errno));
+    struct stat st {};
+    if (::fstat(f.get(), &st) != 0)
+        fail("cannot read {}: {}", file(name), errno_str(errno));
+    if (uint64_t(st.st_size) < at)
+        return false;
+    if (::ftruncate(f.get(), off_t(at)) != 0 || ::lseek(f.get(), off_t(at), SEEK_SET) < 0)
+        fail("cannot cut {} to {} bytes: {}", file(name), at, errno_str(errno));
+    write_all(f.get(), bytes, file(name));
+    if (::fdatasync(f.get()) != 0)
+        fail("cannot write {} to disk (fdatasync): {}", file(name), errno_str(errno));
+    return true;
 }
 
 void DurableDir::sync() const
 {
     if (::fsync(fd_.get()) != 0)
         fail("cannot write the directory {} to disk (fsync): {}", path_, errno_str(errno));
+    names_changed_ = false;
 }
 
 void DurableDir::remove(const std::string& name) const

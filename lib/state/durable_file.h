@@ -23,13 +23,21 @@ public:
     // `name` (mode 0600) holds `bytes` once this returns; call sync() before relying on the
     // rename itself being on disk.
     void write(const std::string& name, std::string_view bytes) const;
+    // Cuts `name` (mode 0600, made if missing) to `at` bytes, appends `bytes` there and
+    // fdatasyncs it: what lay past `at` (an append whose commit never came) is gone. False,
+    // with nothing written, when it holds fewer than `at` bytes (damaged: not appendable).
+    bool append(const std::string& name, uint64_t at, std::string_view bytes) const;
     // fsync of the directory: every rename and unlink before it is on disk.
     void sync() const;
+    // Whether a name was made or renamed since the last sync(): an append to a file that
+    // existed needs no fsync of the directory (a `set add`'s journal record).
+    bool names_changed() const { return names_changed_; }
     void remove(const std::string& name) const;
 
 private:
     std::string path_;
     UniqueFd fd_;
+    mutable bool names_changed_ = false;
 };
 
 // The whole file; none when it does not exist. Throws naming the file on any other error.

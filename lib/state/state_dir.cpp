@@ -14,6 +14,7 @@
 #include "policy/commit_trace.h"
 #include "policy/policy_binary.h"
 #include "state/durable_file.h"
+#include "state/set_journal.h"
 #include "state/state_json.h"
 
 namespace xdpctl::state {
@@ -134,24 +135,35 @@ std::string read_data_file(const std::string& dir, const json& entry, const std:
 // files it needs through `dir`; nothing is written when the manifest stays as it was.
 void update(const std::string& path, const std::function<void(json&, const DurableDir&)>& change)
 {
+    policy::CommitTrace trace;
     DurableDir dir(path);
     const json before = read_manifest(path).value_or(empty_manifest());
     json m = before;
+    trace.mark("state: read manifest");
     change(m, dir);
     if (m == before)
         return;
-    // The data files' renames on disk before the manifest's that names them.
-    dir.sync();
+    trace.mark("state: data files");
+    // The data files' renames on disk before the manifest's that names them (a journal
+    // appended to is fdatasynced and keeps its name: nothing to sync then).
+    if (dir.names_changed())
+        dir.sync();
+    trace.mark("state: directory fsync");
     m["generation"] = before["generation"].get<uint64_t>() + 1;
     dir.write(kManifest, m.dump(1) + "\n");
+    trace.mark("state: manifest");
     dir.sync();
+    trace.mark("state: directory fsync");
     // Only now, with the new manifest on disk, what the old one named may go; a kill here
     // leaves files the next writer removes.
     std::set<std::string> keep{kManifest};
     if (!m["policy"].is_null())
         keep.insert(m["policy"]["file"].get<std::string>());
-    for (const auto& s : m["sets"])
+    for (const auto& s : m["sets"]) {
         keep.insert(s["file"].get<std::string>());
+        if (s.contains("journal"))
+            keep.insert(s["journal"]["file"].get<std::string>());
+    }
     std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(path.c_str()), closedir);
     if (!d)
         return;
@@ -164,6 +176,56 @@ void update(const std::string& path, const std::function<void(json&, const Durab
     }
     for (const auto& n : stale)
         dir.remove(n);
+    trace.mark("state: clean-up");
+}
+
+// The base plus the journal's bytes the manifest counts, which must all be whole records and
+// give the set the manifest's key.
+void replay_journal_bytes(policy::PrefixSet& set, const json& entry, const std::string& dir,
+                          const std::string& manifest)
+{
+    const std::string path = dir + "/" + entry["journal"].value("file", "");
+    const uint64_t want = entry["journal"].value("bytes", uint64_t(0));
+    auto bytes = read_file_if_exists(path);
+    if (!bytes || bytes->size() < want)
+        fail("{} is {} (named by {} with {} bytes)", path, bytes ? "cut short" : "missing", manifest, want);
+    const size_t used = replay_journal(set, std::string_view(*bytes).substr(0, want));
+    if (used != want)
+        fail("{} is damaged: the record at byte {} is not whole", path, used);
+    if (hex(set_key(entry.value("name", ""), set)) != entry.value("key", ""))
+        fail("{} is damaged: the set '{}' it gives is not the one {} recorded", path, set.name, manifest);
+}
+
+// A set whose contents are new: its journal when the recorded set is `before` and the
+// change is small beside the base, else a new base file.
+json record_set(const std::string& key, const policy::PrefixSet& s, const policy::PrefixSet* before,
+                const json* was, uint64_t generation, const DurableDir& dir)
+{
+    if (before && was && before->name == s.name && (*was)["name"] == s.name &&
+        (*was)["key"] == hex(set_key(before->name, *before))) {
+        policy::CommitTrace trace;
+        const SetChange change = diff_sets(*before, s);
+        trace.mark("state: set diff");
+        const std::string rec = encode_journal_record(generation, change);
+        const uint64_t logged = was->contains("journal") ? (*was)["journal"]["bytes"].get<uint64_t>() : 0;
+        // Replaying a journal past 1/8 of the base would cost more than rewriting it once.
+        json e = *was;
+        const std::string log = e["file"].get<std::string>() + ".log";
+        const bool small = (logged + rec.size()) * 8 <= e["bytes"].get<uint64_t>();
+        const bool appended = small && dir.append(log, logged, rec);
+        trace.mark("state: set journal append");
+        if (appended) {
+            e["key"] = key;
+            e["journal"] = {{"file", log}, {"bytes", logged + rec.size()}};
+            return e;
+        }
+    }
+    const std::string file = "set." + key, image = set_image(s);
+    dir.write(file, image);
+    json e = file_entry(file, image);
+    e["name"] = s.name;
+    e["key"] = key;
+    return e;
 }
 
 }  // namespace
@@ -194,6 +256,8 @@ std::optional<SavedState> StateDir::load() const
         const std::string name = entry.value("name", "");
         if (one.sets.size() != 1 || one.sets.begin()->first != name || !one.rules.empty())
             fail("{} is damaged: it does not hold exactly the set '{}' {} names", file, name, manifest);
+        if (entry.contains("journal"))
+            replay_journal_bytes(one.sets.begin()->second, entry, path_, manifest);
         s.policy.sets.insert(one.sets.extract(one.sets.begin()));
     }
     s.lb = lb_from_json((*m)["lb"], manifest);
@@ -204,7 +268,7 @@ std::optional<SavedState> StateDir::load() const
     return s;
 }
 
-void StateDir::save_policy(const policy::Policy& p)
+void StateDir::save_policy(const policy::Policy& p, const policy::PrefixSet* before)
 {
     update(path_, [&](json& m, const DurableDir& dir) {
         policy::CommitTrace trace;
@@ -219,9 +283,12 @@ void StateDir::save_policy(const policy::Policy& p)
         }
         trace.mark("state: rules file");
         // The sets: a file each, written only when its contents are new.
-        std::map<std::string, json> old;
-        for (const auto& s : m["sets"])
+        std::map<std::string, json> old, old_by_name;
+        for (const auto& s : m["sets"]) {
             old[s["key"].get<std::string>()] = s;
+            old_by_name[s["name"].get<std::string>()] = s;
+        }
+        const uint64_t generation = m["generation"].get<uint64_t>() + 1;
         json sets = json::array();
         for (const auto& [name, s] : p.sets) {
             const std::string key = hex(set_key(name, s));
@@ -230,12 +297,9 @@ void StateDir::save_policy(const policy::Policy& p)
                 sets.push_back(it->second);
                 continue;
             }
-            const std::string file = "set." + key, image = set_image(s);
-            dir.write(file, image);
-            json e = file_entry(file, image);
-            e["name"] = name;
-            e["key"] = key;
-            sets.push_back(std::move(e));
+            auto was = old_by_name.find(name);
+            sets.push_back(record_set(key, s, before, was == old_by_name.end() ? nullptr : &was->second,
+                                      generation, dir));
         }
         m["sets"] = std::move(sets);
         trace.mark("state: sets");

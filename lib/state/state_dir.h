@@ -9,6 +9,8 @@
 //   set.KEY             one prefix set: the binary image of a policy holding only it, named
 //                       by a key of its contents, so a commit that leaves a set as it was
 //                       (a `rule add` next to a 1,000,000-prefix set) does not write it again
+//   set.KEY.log         its journal (set_journal.h): `set add`/`set del` changes since set.KEY
+//                       was written, appended while they stay under 1/8 of its size
 //
 // The manifest is the one commit point: a writer writes the data files it needs under new
 // names first (each written to a temporary name, fsynced, renamed), fsyncs the directory,
@@ -67,7 +69,9 @@ public:
 
     // The writers: the caller holds the writer lock (writer_lock.h). Each writes one new
     // generation when anything changed, and nothing when not.
-    void save_policy(const policy::Policy& p);
+    // `before`: the set as the command found it (`set add`, `set del`); when the directory
+    // recorded exactly that, a small change is appended to the set's journal.
+    void save_policy(const policy::Policy& p, const policy::PrefixSet* before = nullptr);
     void save_lb(const lb::LbConfig& c);
     // Adds or replaces the interface's record; `lb_conntrack` 0 keeps the recorded size.
     void save_iface(const IfaceRecord& r, uint32_t lb_conntrack);

@@ -17,6 +17,7 @@ namespace xdpctl::state {
 namespace {
 std::string g_dir;
 int g_paused = 0;
+const policy::PrefixSet* g_set_before = nullptr;
 bool g_failed = false;
 
 // The live configuration with VIPs in id order and each VIP's backends in slot order (not
@@ -96,9 +97,19 @@ PauseRecording::~PauseRecording()
     g_paused--;
 }
 
+SetChangeFrom::SetChangeFrom(const policy::PrefixSet& before)
+{
+    g_set_before = &before;
+}
+
+SetChangeFrom::~SetChangeFrom()
+{
+    g_set_before = nullptr;
+}
+
 void policy_committed(const policy::Policy& p)
 {
-    record("the policy", [&](StateDir d) { d.save_policy(p); });
+    record("the policy", [&](StateDir d) { d.save_policy(p, g_set_before); });
 }
 
 void lb_changed(const lb::LbMaps& maps) noexcept

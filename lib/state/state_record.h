@@ -36,6 +36,16 @@ public:
     PauseRecording& operator=(const PauseRecording&) = delete;
 };
 
+// While one lives, a commit is of a change to one set (`set add`, `set del`) made from
+// `before`: the record may append it to the set's journal instead of rewriting the set.
+class SetChangeFrom {
+public:
+    explicit SetChangeFrom(const policy::PrefixSet& before);
+    ~SetChangeFrom();
+    SetChangeFrom(const SetChangeFrom&) = delete;
+    SetChangeFrom& operator=(const SetChangeFrom&) = delete;
+};
+
 // After PolicyStore::commit made `p` the policy in force. Throws (runtime) when it cannot
 // be written: the commit stands, the message says so.
 void policy_committed(const policy::Policy& p);
