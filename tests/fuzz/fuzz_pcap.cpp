@@ -1,5 +1,7 @@
-// `explain --pcap FILE`: refused with an Error, or read into packets that each lie within
-// the file. The input is handed over as a file (a memfd), as read_pcap reads one.
+// `explain --pcap FILE`: refused with an Error, or read into packets that all lie within the
+// file. Not "the whole file": libpcap cuts a record longer than the header's snaplen to it, and
+// pcapng blocks carry more than 16 bytes each. The input is handed over as a file (a memfd),
+// as read_pcap reads one.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -22,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         size_t bytes = 0;
         for (const auto& p : explain::read_pcap(path))
             bytes += p.data.size() + 16;
-        fuzz::require(bytes + 24 == size, "the packets read are not the whole file");
+        fuzz::require(bytes + 24 <= size, "the packets read are more than the file");
     } catch (const Error&) {
     }
     return 0;
