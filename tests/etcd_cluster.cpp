@@ -346,9 +346,10 @@ int EtcdCluster::leader() const
         nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
         if (j.is_discarded() || !j.is_array() || j.empty())
             return -1;
-        const nlohmann::json& st = j[0].at("Status");
-        ids[i] = st.at("header").at("member_id").get<uint64_t>();
-        const uint64_t lead = st.at("leader").get<uint64_t>();
+        // etcdctl leaves out fields that are 0: no "leader" while an election runs.
+        const nlohmann::json& st = j[0].value("Status", nlohmann::json::object());
+        ids[i] = st.value("header", nlohmann::json::object()).value("member_id", uint64_t{0});
+        const uint64_t lead = st.value("leader", uint64_t{0});
         if (lead == 0 || (agreed && lead != agreed))
             return -1;
         agreed = lead;
