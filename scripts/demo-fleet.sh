@@ -12,17 +12,9 @@
 # host's /sys/fs/bpf/xdpctl is not touched.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "demo-fleet: must run as root (it attaches BPF programs and makes network namespaces)" >&2
-  exit 1
-fi
-
-BUILD_DIR=${BUILD_DIR:-build}
-case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$REPO/$BUILD_DIR ;; esac
-XDPCTL=$BUILD_DIR/ctl/xdpctl
+DEMO_NAME=demo-fleet
+# shellcheck source=scripts/demo_prelude.sh
+source "$(dirname "${BASH_SOURCE[0]}")/demo_prelude.sh"
 XDPD=$BUILD_DIR/ctl/xdpd/xdpd
 P=xdpctl-fleet$$
 NET=$P-net        # etcd and the traffic generator

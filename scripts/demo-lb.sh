@@ -14,17 +14,9 @@ set -euo pipefail
 # `xdpctl restore` and xdpd bring back after a reboot (set but empty records nothing).
 export XDPCTL_STATE_DIR=
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "demo-lb: must run as root (it attaches BPF programs and makes network namespaces)" >&2
-  exit 1
-fi
-
-BUILD_DIR=${BUILD_DIR:-build}
-case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$REPO/$BUILD_DIR ;; esac
-XDPCTL=$BUILD_DIR/ctl/xdpctl
+DEMO_NAME=demo-lb
+# shellcheck source=scripts/demo_prelude.sh
+source "$(dirname "${BASH_SOURCE[0]}")/demo_prelude.sh"
 PASS_OBJ=$BUILD_DIR/xdpctl_bench_empty.bpf.o  # a pass-all XDP program (see below)
 P=xdpctl-lb$$
 NODES=(c lb b1 b2 b3)
