@@ -25,14 +25,6 @@ TMP=$(mktemp -d /tmp/xdpctl-demo-fleet.XXXXXX)
 declare -A HOLDER XDPD_PID
 ETCD_PID=
 
-if [ -t 1 ]; then
-  BOLD=$'\e[1m' DIM=$'\e[2m' GREEN=$'\e[32m' RED=$'\e[31m' OFF=$'\e[0m'
-else
-  BOLD='' DIM='' GREEN='' RED='' OFF=''
-fi
-section() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$OFF"; }
-info() { printf '    %s\n' "$*"; }
-show() { printf '%s$ %s%s\n' "$DIM" "$*" "$OFF"; }
 # xdpctl where etcd is reachable (the generator's namespace).
 fleetctl() {
   show "xdpctl $*"

@@ -35,14 +35,6 @@ HAD_SHARED=0  # xdpctl's shared maps (policy, LB) were there before the demo
 [ -d /sys/fs/bpf/xdpctl/maps ] && HAD_SHARED=1
 LOADED=0
 
-if [ -t 1 ]; then
-  BOLD=$'\e[1m' DIM=$'\e[2m' GREEN=$'\e[32m' RED=$'\e[31m' OFF=$'\e[0m'
-else
-  BOLD='' DIM='' GREEN='' RED='' OFF=''
-fi
-section() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$OFF"; }
-info() { printf '    %s\n' "$*"; }
-show() { printf '%s$ %s%s\n' "$DIM" "$*" "$OFF"; }
 xdpctl() {
   show "xdpctl $*"
   "$XDPCTL" "$@"
