@@ -8,6 +8,7 @@
 // and killed after a random part of that time, the state checked to be A or B.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -160,15 +161,22 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
         SCOPED_TRACE(k.name);
         std::vector<std::string> argv{bin};
         argv.insert(argv.end(), k.cmd.begin(), k.cmd.end());
-        // Once to the end: B, and how long the command takes.
-        const auto t0 = Clock::now();
-        CmdResult whole = run_cmd(argv);
-        const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
-        ASSERT_EQ(whole.exit_code, 0) << whole;
-        const State b = state();
-        ASSERT_NE(a, b);
-        xdpctl_ok(k.undo);
-        ASSERT_EQ(state(), a);
+        // To the end: B, and how long the command takes. The shortest of three runs: another
+        // test may share the CPUs, and a kill meant for "before the end" must come before the
+        // end of a fast run too.
+        long took = 0;
+        State b;
+        for (int run = 0; run < 3; run++) {
+            const auto t0 = Clock::now();
+            CmdResult whole = run_cmd(argv);
+            const long ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+            took = run == 0 ? ms : std::min(took, ms);
+            ASSERT_EQ(whole.exit_code, 0) << whole;
+            b = state();
+            ASSERT_NE(a, b);
+            xdpctl_ok(k.undo);
+            ASSERT_EQ(state(), a);
+        }
         const auto phase = Clock::now();
         int killed = 0, attempts = 0;
         // Bounded: a command that mostly finishes before its kill ends the phase too.
