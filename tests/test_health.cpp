@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -423,19 +422,7 @@ public:
         const char* bin = std::getenv("XDPD_BIN");
         std::vector<std::string> argv{"nsenter", "--net=/run/netns/" + ns, bin ? bin : "xdpd", "--config",
                                       "/dev/null", "--metrics-listen", "127.0.0.1:0", "--state-dir", ""};
-        std::vector<char*> args;
-        for (auto& a : argv)
-            args.push_back(a.data());
-        args.push_back(nullptr);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_adddup2(&fa, 1, 2);
-        const int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (rc != 0)
-            throw std::runtime_error(fmt::format("cannot start xdpd: {}", strerror(rc)));
+        pid_ = spawn_logged(argv, log_);
         slot_ = register_emergency_cleanup(fmt::format("kill -9 {} 2>/dev/null", pid_));
     }
     ~Xdpd()
