@@ -1,5 +1,6 @@
 #include "policy/policy_binary.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "util/error.h"
@@ -12,14 +13,14 @@ namespace {
 // ever goes back to the machine that wrote it (a pinned map), so no portability beyond that.
 class Writer {
 public:
-    void u8(uint8_t v) { out_.push_back(char(v)); }
+    void u8(uint8_t v) { raw(&v, 1); }
     void u16(uint16_t v) { raw(&v, sizeof v); }
     void u32(uint32_t v) { raw(&v, sizeof v); }
     void u64(uint64_t v) { raw(&v, sizeof v); }
     void str(const std::string& s)
     {
         u16(uint16_t(s.size()));
-        out_.append(s);
+        raw(s.data(), s.size());
     }
     void prefix(const Prefix& p, bool except)
     {
@@ -27,11 +28,25 @@ public:
         u8(p.len);
         raw(p.addr.data(), p.family == Family::v4 ? 4 : 16);
     }
-    void raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
-    std::string take() { return std::move(out_); }
+    // Into room made ahead (doubling): std::string::append's checks for every field of every
+    // rule were most of encoding 10,000 rules (~0.8 ms of ~1).
+    void raw(const void* p, size_t n)
+    {
+        if (out_.size() - pos_ < n)
+            out_.resize(std::max(out_.size() * 2, pos_ + n));
+        std::memcpy(out_.data() + pos_, p, n);
+        pos_ += n;
+    }
+    void reserve(size_t n) { out_.resize(std::max(out_.size(), n)); }
+    std::string take()
+    {
+        out_.resize(pos_);
+        return std::move(out_);
+    }
 
 private:
     std::string out_;
+    size_t pos_ = 0;
 };
 
 class Reader {
@@ -89,6 +104,7 @@ private:
 };
 
 constexpr uint8_t kLogBit = 2;
+constexpr size_t kDecodeSpareRules = 4;
 
 void put_addr(Writer& w, const AddrMatch& a)
 {
@@ -122,6 +138,11 @@ bool is_policy_image(std::string_view stored)
 std::string encode_policy(const Policy& p, const IifIndexes& resolved)
 {
     Writer w;
+    // Grown by doubling, the image of 10,000 rules was copied ~15 times on the way (~0.4 ms).
+    size_t entries = 0;
+    for (const auto& [_, s] : p.sets)
+        entries += s.entries.size();
+    w.reserve(64 + entries * 18 + p.rules.size() * 48);
     w.raw(kPolicyImageMagic.data(), kPolicyImageMagic.size());
     w.u8(uint8_t(p.default_action));
     w.u32(uint32_t(p.sets.size()));
@@ -188,6 +209,9 @@ Policy decode_policy(std::string_view image, const std::string& source, IifIndex
     }
     uint32_t n_rules = r.u32();
     r.need(size_t(n_rules) * 40);
+    // Room for the rules a command adds to what it read (`rule add`): growing a vector of
+    // 10,000 rules (2.4 MB) copies it into memory not yet touched, ~1 ms of page faults.
+    p.rules.reserve(size_t(n_rules) + kDecodeSpareRules);
     p.rules.resize(n_rules);
     for (Rule& x : p.rules) {
         x.id = r.u32();

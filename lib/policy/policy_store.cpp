@@ -48,11 +48,11 @@ void assign_rule_ids(Policy& p)
     // Ids count up from the largest in use; once that is 4294967295 (an --id given), the
     // lowest free ones: ids never run out while fewer than 2^32-1 rules exist.
     uint32_t max_id = 0;
-    std::unordered_set<uint32_t> used;
-    for (const auto& r : p.rules) {
+    for (const auto& r : p.rules)
         max_id = std::max(max_id, r.id);
-        used.insert(r.id);
-    }
+    // The set of ids in use only when the lowest free ones are needed: hashing 10,000 ids
+    // took ~0.4 ms of every commit.
+    std::unordered_set<uint32_t> used;
     uint32_t low = 0;
     for (auto& r : p.rules)
         if (r.id == 0) {
@@ -60,6 +60,9 @@ void assign_rule_ids(Policy& p)
                 r.id = ++max_id;
                 continue;
             }
+            if (used.empty())
+                for (const auto& x : p.rules)
+                    used.insert(x.id);
             while (used.count(++low))
                 ;
             r.id = low;
