@@ -85,6 +85,31 @@ protected:
         EXPECT_EQ(::stat(path(name).c_str(), &st), 0) << name;
         return st.st_ino;
     }
+    // Replaces `name` with `text` (a manifest or journal as a kill or a damaged disk left it).
+    void write(const std::string& name, const std::string& text) const
+    {
+        std::ofstream(path(name), std::ios::binary | std::ios::trunc) << text;
+    }
+    // Loading fails with a message that holds `says` (the file it names).
+    void expect_refused(const std::string& says) const
+    {
+        try {
+            loaded();
+            ADD_FAILURE() << "loaded where it should say: " << says;
+        } catch (const std::exception& e) {
+            EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+        }
+    }
+    // Recording `p`, which leaves the data file `base` (inode `ino`) and its journal as they
+    // are, touches neither.
+    void expect_untouched_by(const Policy& p, const std::string& base, ino_t ino) const
+    {
+        const auto log_size = fs::file_size(path(base + ".log"));
+        state::StateDir(dir_).save_policy(p);
+        EXPECT_EQ(inode(base), ino);
+        EXPECT_EQ(fs::file_size(path(base + ".log")), log_size);
+        EXPECT_EQ(loaded(), p);
+    }
     Policy loaded() const
     {
         auto s = state::StateDir(dir_).load();
@@ -125,13 +150,9 @@ TEST_F(StateJournalTest, SetAddAndDelAppendToTheJournalAndLoadReplaysThem)
     EXPECT_EQ(loaded(), with_set(s4));
 
     // A commit that leaves the set alone (a rule) touches neither file.
-    const auto log_size = fs::file_size(path(base[0] + ".log"));
     Policy rules = with_set(s4);
     rules.rules.push_back(policy::parse_rule({"--id", "1", "--src", "@big", "--action", "drop"}));
-    d.save_policy(rules);
-    EXPECT_EQ(inode(base[0]), ino);
-    EXPECT_EQ(fs::file_size(path(base[0] + ".log")), log_size);
-    EXPECT_EQ(loaded(), rules);
+    expect_untouched_by(rules, base[0], ino);
 }
 
 TEST_F(StateJournalTest, ARecordTornByAKillIsNotReadAndTheNextAppendCutsItOff)
@@ -153,9 +174,6 @@ TEST_F(StateJournalTest, ARecordTornByAKillIsNotReadAndTheNextAppendCutsItOff)
 
     // A kill during the append, at every byte of the record: the manifest still names the
     // generation before, whose bytes are whole.
-    const auto write = [&](const std::string& name, const std::string& text) {
-        std::ofstream(path(name), std::ios::binary | std::ios::trunc) << text;
-    };
     for (auto cut = before_len; cut < after_len; cut++) {
         write("manifest", manifest_before);
         fs::resize_file(path(log), cut);
@@ -165,22 +183,12 @@ TEST_F(StateJournalTest, ARecordTornByAKillIsNotReadAndTheNextAppendCutsItOff)
     // the record is fdatasynced before the manifest is renamed) is refused by name.
     write("manifest", manifest_after);
     fs::resize_file(path(log), after_len - 1);
-    try {
-        loaded();
-        ADD_FAILURE() << "a cut journal loaded";
-    } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find(log + " is cut short"), std::string::npos) << e.what();
-    }
+    expect_refused(log + " is cut short");
     // A flipped byte inside a counted record: refused by name too.
     std::string bytes = log_after;
     bytes[before_len + 20] ^= 1;
     write(log, bytes);
-    try {
-        loaded();
-        ADD_FAILURE() << "a damaged journal loaded";
-    } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find(log + " is damaged"), std::string::npos) << e.what();
-    }
+    expect_refused(log + " is damaged");
 
     // The torn tail of a killed writer left past the manifest's count: the next append
     // writes over it.
@@ -295,13 +303,9 @@ TEST_F(StateJournalTest, RuleAddAndDelAppendToTheRulesJournalAndLoadReplaysThem)
     EXPECT_EQ(loaded(), p3);
 
     // A commit that leaves the rules alone (a set) touches neither file.
-    const auto log_size = fs::file_size(path(base[0] + ".log"));
     Policy with = p3;
     with.sets["big"] = hosts(10);
-    d.save_policy(with);
-    EXPECT_EQ(inode(base[0]), ino);
-    EXPECT_EQ(fs::file_size(path(base[0] + ".log")), log_size);
-    EXPECT_EQ(loaded(), with);
+    expect_untouched_by(with, base[0], ino);
 }
 
 TEST_F(StateJournalTest, ARulesRecordTornByAKillIsNotReadAndADamagedOneIsRefused)
@@ -322,9 +326,6 @@ TEST_F(StateJournalTest, ARulesRecordTornByAKillIsNotReadAndADamagedOneIsRefused
     ASSERT_GT(log_after.size(), before_len);
     EXPECT_EQ(loaded(), p2);
 
-    const auto write = [&](const std::string& name, const std::string& text) {
-        std::ofstream(path(name), std::ios::binary | std::ios::trunc) << text;
-    };
     for (auto cut = before_len; cut < log_after.size(); cut++) {
         write("manifest", manifest_before);
         fs::resize_file(path(log), cut);
@@ -335,12 +336,7 @@ TEST_F(StateJournalTest, ARulesRecordTornByAKillIsNotReadAndADamagedOneIsRefused
     std::string bytes = log_after;
     bytes[before_len + 30] ^= 1;
     write(log, bytes);
-    try {
-        loaded();
-        ADD_FAILURE() << "a damaged rules journal loaded";
-    } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find(log + " is damaged"), std::string::npos) << e.what();
-    }
+    expect_refused(log + " is damaged");
     // The torn tail of a killed writer past the manifest's count: the next append writes
     // over it.
     write("manifest", manifest_before);

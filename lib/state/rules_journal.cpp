@@ -4,6 +4,7 @@
 
 #include "policy/policy_binary.h"
 #include "state/durable_file.h"
+#include "state/record_bytes.h"
 #include "util/error.h"
 
 namespace xdpctl::state {
@@ -12,22 +13,6 @@ namespace {
 
 constexpr char kMagic[4] = {'X', 'R', 'J', '1'};
 constexpr size_t kHeader = 4 + 4 + 8 + 4 + 4, kTrailer = 8;
-
-template <typename T>
-void put(std::string& out, T v)
-{
-    char b[sizeof(T)];
-    std::memcpy(b, &v, sizeof(T));
-    out.append(b, sizeof(T));
-}
-
-template <typename T>
-T get(std::string_view bytes, size_t at)
-{
-    T v;
-    std::memcpy(&v, bytes.data() + at, sizeof(T));
-    return v;
-}
 
 uint64_t addr_key(uint64_t h, const policy::AddrMatch& a)
 {
@@ -75,12 +60,12 @@ std::string encode_rules_record(uint64_t generation, const RulesSplice& s, const
     body.rules.assign(after.rules.begin() + long(s.at), after.rules.begin() + long(s.at + s.inserted));
     const std::string image = policy::encode_policy(body);
     std::string out(kMagic, 4);
-    put(out, uint32_t(image.size()));
-    put(out, generation);
-    put(out, uint32_t(s.at));
-    put(out, uint32_t(s.removed));
+    put_field(out, uint32_t(image.size()));
+    put_field(out, generation);
+    put_field(out, uint32_t(s.at));
+    put_field(out, uint32_t(s.removed));
     out += image;
-    put(out, checksum64(out));
+    put_field(out, checksum64(out));
     return out;
 }
 
@@ -88,13 +73,13 @@ size_t replay_rules_journal(policy::Policy& p, std::string_view bytes, const std
 {
     size_t at = 0;
     while (bytes.size() - at >= kHeader + kTrailer && std::memcmp(bytes.data() + at, kMagic, 4) == 0) {
-        const size_t len = kHeader + get<uint32_t>(bytes, at + 4) + kTrailer;
+        const size_t len = kHeader + get_field<uint32_t>(bytes, at + 4) + kTrailer;
         if (bytes.size() - at < len)
             break;
         const std::string_view rec = bytes.substr(at, len - kTrailer);
-        if (checksum64(rec) != get<uint64_t>(bytes, at + len - kTrailer))
+        if (checksum64(rec) != get_field<uint64_t>(bytes, at + len - kTrailer))
             break;
-        const size_t keep = get<uint32_t>(rec, 16), removed = get<uint32_t>(rec, 20);
+        const size_t keep = get_field<uint32_t>(rec, 16), removed = get_field<uint32_t>(rec, 20);
         if (keep + removed > p.rules.size())
             break;  // not whole for these rules: the caller names the byte
         const policy::Policy body = policy::decode_policy(rec.substr(kHeader), source);
