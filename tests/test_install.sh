@@ -23,9 +23,10 @@ opt() {
         python3 -c "import json,sys; print(next(o['value'] for o in json.load(sys.stdin) if o['name']=='$1'))"
 }
 prefix=$(opt prefix)
-bindir=$(opt bindir); sbindir=$(opt sbindir); mandir=$(opt mandir); datadir=$(opt datadir)
+bindir=$(opt bindir); sbindir=$(opt sbindir); mandir=$(opt mandir); datadir=$(opt datadir); libdir=$(opt libdir)
 abs() { case $1 in /*) echo "$1" ;; *) echo "$prefix/$1" ;; esac; }
 for f in "$(abs "$bindir")/xdpctl" "$(abs "$sbindir")/xdpd" \
+         "$(abs "$libdir")/xdpctl/xdpctl-etcd.so" \
          "$prefix/lib/systemd/system/xdpd.service" \
          "$(abs "$mandir")/man8/xdpctl.8" "$(abs "$mandir")/man8/xdpd.8" \
          "$(abs "$datadir")/bash-completion/completions/xdpctl"; do
