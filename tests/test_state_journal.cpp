@@ -110,6 +110,12 @@ protected:
         EXPECT_EQ(fs::file_size(path(base + ".log")), log_size);
         EXPECT_EQ(loaded(), p);
     }
+    // The manifest's format: 2 while it names a journal, so that an xdpctl reading only
+    // format 1 refuses it rather than restore the base files without their journals.
+    std::string format() const
+    {
+        return nlohmann::json::parse(*state::read_file_if_exists(path("manifest"))).value("format", "");
+    }
     Policy loaded() const
     {
         auto s = state::StateDir(dir_).load();
@@ -285,8 +291,10 @@ TEST_F(StateJournalTest, RuleAddAndDelAppendToTheRulesJournalAndLoadReplaysThem)
     ASSERT_EQ(base.size(), 1u);
     const ino_t ino = inode(base[0]);
 
+    EXPECT_EQ(format(), "xdpctl-state 1");
     auto [p1, add] = rule_added(p0, 5000);
     d.save_policy(p1, nullptr, &add);
+    EXPECT_EQ(format(), "xdpctl-state 2");
     EXPECT_EQ(files("policy."), (std::vector<std::string>{base[0], base[0] + ".log"}));
     EXPECT_EQ(inode(base[0]), ino);  // the rules file is not rewritten
     EXPECT_LT(fs::file_size(path(base[0] + ".log")), 128u);
@@ -363,6 +371,7 @@ TEST_F(StateJournalTest, RulesPastAnEighthOrNotRecordedAreWrittenWhole)
     EXPECT_GT(journaled, 0);
     ASSERT_EQ(files("policy.").size(), 1u) << "a new rules file without a journal";
     EXPECT_NE(files("policy.")[0], base);
+    EXPECT_EQ(format(), "xdpctl-state 1");
 
     // A change of rules the directory does not hold (one made with no state directory): a
     // record on top of the wrong rules would give a third policy.

@@ -26,6 +26,17 @@ namespace {
 
 constexpr const char* kManifest = "manifest";
 constexpr const char* kFormat = "xdpctl-state 1";
+// A manifest that names a journal (a set's or the rules'): an xdpctl that reads only format 1
+// would take the base files alone and restore a policy without the journaled changes; this
+// one refuses it by name instead. This xdpctl reads both.
+constexpr const char* kFormatJournals = "xdpctl-state 2";
+
+bool names_a_journal(const json& m)
+{
+    if (!m["policy"].is_null() && m["policy"].contains("journal"))
+        return true;
+    return std::any_of(m["sets"].begin(), m["sets"].end(), [](const json& s) { return s.contains("journal"); });
+}
 
 std::string hex(uint64_t v)
 {
@@ -88,8 +99,9 @@ std::optional<json> read_manifest(const std::string& dir)
     } catch (const std::exception& e) {
         fail("{} is damaged (not JSON: {}); 'xdpctl restore' cannot use it", path, e.what());
     }
-    if (!m.is_object() || m.value("format", "") != kFormat)
-        fail("{} is not an xdpctl state manifest of this version (format '{}' expected)", path, kFormat);
+    if (!m.is_object() || (m.value("format", "") != kFormat && m.value("format", "") != kFormatJournals))
+        fail("{} is not an xdpctl state manifest of this version (format '{}' or '{}' expected)", path, kFormat,
+             kFormatJournals);
     for (const char* key : {"generation", "policy", "sets", "lb", "interfaces", "lb_conntrack"})
         if (!m.contains(key))
             fail("{} is damaged: no \"{}\"", path, key);
@@ -138,6 +150,7 @@ void update(const std::string& path, const std::function<void(json&, const Durab
         dir.sync();
     trace.mark("state: directory fsync");
     m["generation"] = before["generation"].get<uint64_t>() + 1;
+    m["format"] = names_a_journal(m) ? kFormatJournals : kFormat;
     dir.write(kManifest, m.dump(1) + "\n");
     trace.mark("state: manifest");
     dir.sync();
