@@ -68,6 +68,32 @@ public:
         pos_ += n;
         return p;
     }
+    // A set's `n` entries in one pass over the bytes: at 1,000,000 prefixes a call of
+    // prefix() for each, with its checks, was most of decoding the set (~19 ms of ~25).
+    void entries(std::vector<SetEntry>& out, size_t n)
+    {
+        need(n * 6);  // the smallest entry: before making room for a damaged count
+        out.resize(n);
+        const auto* base = reinterpret_cast<const uint8_t*>(in_.data());
+        const uint8_t* p = base + pos_;
+        const uint8_t* const end = base + in_.size();
+        for (SetEntry& e : out) {
+            const uint8_t fam = end - p >= 2 ? p[0] & 0x7f : 0;
+            const size_t len = fam == uint8_t(Family::v4) ? 4 : 16;
+            if ((fam != uint8_t(Family::v4) && fam != uint8_t(Family::v6)) || size_t(end - p) < 2 + len) {
+                pos_ = size_t(p - base);
+                bool except = false;
+                prefix(&except);  // says what is wrong, where
+                fail("{} is damaged at byte {}", source_, pos_);
+            }
+            e.except = p[0] & 0x80;
+            e.prefix.family = Family(fam);
+            e.prefix.len = p[1];
+            std::memcpy(e.prefix.addr.data(), p + 2, len);
+            p += 2 + len;
+        }
+        pos_ = size_t(p - base);
+    }
     bool done() const { return pos_ == in_.size(); }
     void need(size_t n) const
     {
@@ -202,11 +228,7 @@ Policy decode_policy(std::string_view image, const std::string& source, IifIndex
     for (uint32_t i = 0; i < n_sets; i++) {
         PrefixSet s;
         s.name = r.str();
-        uint32_t n = r.u32();
-        r.need(size_t(n) * 6);  // the smallest entry: before reserving for a damaged count
-        s.entries.resize(n);
-        for (auto& e : s.entries)
-            e.prefix = r.prefix(&e.except);
+        r.entries(s.entries, r.u32());
         std::string name = s.name;
         p.sets.emplace(std::move(name), std::move(s));
     }
