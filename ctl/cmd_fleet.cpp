@@ -14,7 +14,7 @@
 
 #include "command.h"
 #include "fleet/etcd_client.h"
-#include "fleet/etcd_connection.h"
+#include "fleet/etcd_endpoint.h"
 #include "fleet/fleet_keys.h"
 #include "fleet/fleet_status.h"
 #include "policy/policy_store.h"

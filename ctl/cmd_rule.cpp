@@ -12,6 +12,7 @@
 #include "policy/rule_listing.h"
 #include "policy/rule_parse.h"
 #include "policy_json.h"
+#include "state/state_record.h"
 
 namespace xdpctl::ctl {
 
@@ -30,6 +31,7 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
                 fail_usage("--id {}: a rule with this id exists ('xdpctl rule del {}' first)",
                            r.id, r.id);
     check_rule_can_match(p, r);
+    const state::RulesChangeFrom change(p, p.rules.size(), 0, 1);
     p.rules.push_back(r);
     Policy done = store.commit(std::move(p));
     fmt::print("{}\n", done.rules.back().id);
@@ -44,13 +46,19 @@ void rule_del(const std::vector<uint32_t>& ids)
             fail_usage("rule id {} given twice", ids[i]);
     PolicyStore store;
     Policy p = store.current();
+    // The rules deleted lie in [first, last]: the state directory records the change as
+    // that stretch replaced by the rules of it that stay.
+    size_t first = p.rules.size(), last = 0;
     for (uint32_t id : ids) {
         auto it = std::find_if(p.rules.begin(), p.rules.end(),
                                [&](const Rule& r) { return r.id == id; });
         if (it == p.rules.end())
             fail_usage("no rule with id {} ('xdpctl rule list' shows them)", id);
-        p.rules.erase(it);
+        first = std::min(first, size_t(it - p.rules.begin()));
+        last = std::max(last, size_t(it - p.rules.begin()));
     }
+    const state::RulesChangeFrom change(p, first, last + 1 - first, last + 1 - first - ids.size());
+    std::erase_if(p.rules, [&](const Rule& r) { return std::count(ids.begin(), ids.end(), r.id) > 0; });
     store.commit(std::move(p));
     for (uint32_t id : ids)
         fmt::print("deleted rule {}\n", id);

@@ -1,8 +1,9 @@
 // The set journal of the state directory (issue 14: "a 1M-prefix set must not make each
 // commit slow"): `set add`/`set del` append a record to set.KEY.log instead of rewriting
 // set.KEY; a load replays the records the manifest counts; a record torn by a kill is never
-// read; past 1/8 of the base the base is rewritten and the journal dropped. StateDir is
-// driven directly in a temporary directory (no BPF, no root).
+// read; past 1/8 of the base the base is rewritten and the journal dropped. The rules'
+// journal (issue 12: `rule add` at 10,000 rules) the same for policy.GEN and `rule add`/`rule
+// del`. StateDir is driven directly in a temporary directory (no BPF, no root).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "dir_listing.h"
 #include "policy/rule_parse.h"
 #include "state/durable_file.h"
+#include "state/rules_journal.h"
 #include "state/set_journal.h"
 #include "state/state_dir.h"
 
@@ -83,6 +85,37 @@ protected:
         EXPECT_EQ(::stat(path(name).c_str(), &st), 0) << name;
         return st.st_ino;
     }
+    // Replaces `name` with `text` (a manifest or journal as a kill or a damaged disk left it).
+    void write(const std::string& name, const std::string& text) const
+    {
+        std::ofstream(path(name), std::ios::binary | std::ios::trunc) << text;
+    }
+    // Loading fails with a message that holds `says` (the file it names).
+    void expect_refused(const std::string& says) const
+    {
+        try {
+            loaded();
+            ADD_FAILURE() << "loaded where it should say: " << says;
+        } catch (const std::exception& e) {
+            EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+        }
+    }
+    // Recording `p`, which leaves the data file `base` (inode `ino`) and its journal as they
+    // are, touches neither.
+    void expect_untouched_by(const Policy& p, const std::string& base, ino_t ino) const
+    {
+        const auto log_size = fs::file_size(path(base + ".log"));
+        state::StateDir(dir_).save_policy(p);
+        EXPECT_EQ(inode(base), ino);
+        EXPECT_EQ(fs::file_size(path(base + ".log")), log_size);
+        EXPECT_EQ(loaded(), p);
+    }
+    // The manifest's format: 2 while it names a journal, so that an xdpctl reading only
+    // format 1 refuses it rather than restore the base files without their journals.
+    std::string format() const
+    {
+        return nlohmann::json::parse(*state::read_file_if_exists(path("manifest"))).value("format", "");
+    }
     Policy loaded() const
     {
         auto s = state::StateDir(dir_).load();
@@ -123,13 +156,9 @@ TEST_F(StateJournalTest, SetAddAndDelAppendToTheJournalAndLoadReplaysThem)
     EXPECT_EQ(loaded(), with_set(s4));
 
     // A commit that leaves the set alone (a rule) touches neither file.
-    const auto log_size = fs::file_size(path(base[0] + ".log"));
     Policy rules = with_set(s4);
     rules.rules.push_back(policy::parse_rule({"--id", "1", "--src", "@big", "--action", "drop"}));
-    d.save_policy(rules);
-    EXPECT_EQ(inode(base[0]), ino);
-    EXPECT_EQ(fs::file_size(path(base[0] + ".log")), log_size);
-    EXPECT_EQ(loaded(), rules);
+    expect_untouched_by(rules, base[0], ino);
 }
 
 TEST_F(StateJournalTest, ARecordTornByAKillIsNotReadAndTheNextAppendCutsItOff)
@@ -151,9 +180,6 @@ TEST_F(StateJournalTest, ARecordTornByAKillIsNotReadAndTheNextAppendCutsItOff)
 
     // A kill during the append, at every byte of the record: the manifest still names the
     // generation before, whose bytes are whole.
-    const auto write = [&](const std::string& name, const std::string& text) {
-        std::ofstream(path(name), std::ios::binary | std::ios::trunc) << text;
-    };
     for (auto cut = before_len; cut < after_len; cut++) {
         write("manifest", manifest_before);
         fs::resize_file(path(log), cut);
@@ -163,22 +189,12 @@ TEST_F(StateJournalTest, ARecordTornByAKillIsNotReadAndTheNextAppendCutsItOff)
     // the record is fdatasynced before the manifest is renamed) is refused by name.
     write("manifest", manifest_after);
     fs::resize_file(path(log), after_len - 1);
-    try {
-        loaded();
-        ADD_FAILURE() << "a cut journal loaded";
-    } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find(log + " is cut short"), std::string::npos) << e.what();
-    }
+    expect_refused(log + " is cut short");
     // A flipped byte inside a counted record: refused by name too.
     std::string bytes = log_after;
     bytes[before_len + 20] ^= 1;
     write(log, bytes);
-    try {
-        loaded();
-        ADD_FAILURE() << "a damaged journal loaded";
-    } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find(log + " is damaged"), std::string::npos) << e.what();
-    }
+    expect_refused(log + " is damaged");
 
     // The torn tail of a killed writer left past the manifest's count: the next append
     // writes over it.
@@ -237,6 +253,163 @@ TEST_F(StateJournalTest, ASetTheDirectoryDidNotRecordIsWrittenWhole)
     d.save_policy(with_set(s1), &other);
     ASSERT_EQ(files("set.").size(), 1u);
     EXPECT_EQ(loaded(), with_set(s1));
+}
+
+// `n` rules with ids 1..n (an udp port each), default drop.
+Policy rules(uint32_t n)
+{
+    Policy p;
+    p.default_action = policy::ActionKind::drop;
+    for (uint32_t i = 1; i <= n; i++)
+        p.rules.push_back(policy::parse_rule({"--id", std::to_string(i), "--proto", "udp", "--dport",
+                                              std::to_string(1000 + i), "--action", "pass"}));
+    return p;
+}
+
+// `p` with a rule of id `id` added at the end, and the splice saying so.
+std::pair<Policy, state::RulesSplice> rule_added(const Policy& p, uint32_t id)
+{
+    Policy next = p;
+    next.rules.push_back(policy::parse_rule({"--id", std::to_string(id), "--src", "198.19.7.0/24", "--action", "drop"}));
+    return {next, {state::rules_key(p), p.rules.size(), p.rules.size(), 0, 1}};
+}
+
+// `p` without the rule at index `at`.
+std::pair<Policy, state::RulesSplice> rule_deleted(const Policy& p, size_t at)
+{
+    Policy next = p;
+    next.rules.erase(next.rules.begin() + long(at));
+    return {next, {state::rules_key(p), p.rules.size(), at, 1, 0}};
+}
+
+TEST_F(StateJournalTest, RuleAddAndDelAppendToTheRulesJournalAndLoadReplaysThem)
+{
+    state::StateDir d(dir_);
+    const Policy p0 = rules(1000);
+    d.save_policy(p0);
+    const auto base = files("policy.");
+    ASSERT_EQ(base.size(), 1u);
+    const ino_t ino = inode(base[0]);
+
+    EXPECT_EQ(format(), "xdpctl-state 1");
+    auto [p1, add] = rule_added(p0, 5000);
+    d.save_policy(p1, nullptr, &add);
+    EXPECT_EQ(format(), "xdpctl-state 2");
+    EXPECT_EQ(files("policy."), (std::vector<std::string>{base[0], base[0] + ".log"}));
+    EXPECT_EQ(inode(base[0]), ino);  // the rules file is not rewritten
+    EXPECT_LT(fs::file_size(path(base[0] + ".log")), 128u);
+    EXPECT_EQ(loaded(), p1);
+
+    // A rule deleted from the middle, then one from the end, and the default changed with it:
+    // each record puts its rules in their place.
+    auto [p2, del] = rule_deleted(p1, 500);
+    d.save_policy(p2, nullptr, &del);
+    auto [p3, del_last] = rule_deleted(p2, p2.rules.size() - 1);
+    p3.default_action = policy::ActionKind::pass;
+    d.save_policy(p3, nullptr, &del_last);
+    EXPECT_EQ(inode(base[0]), ino);
+    EXPECT_EQ(loaded(), p3);
+
+    // A commit that leaves the rules alone (a set) touches neither file.
+    Policy with = p3;
+    with.sets["big"] = hosts(10);
+    expect_untouched_by(with, base[0], ino);
+}
+
+TEST_F(StateJournalTest, ARulesRecordTornByAKillIsNotReadAndADamagedOneIsRefused)
+{
+    state::StateDir d(dir_);
+    const Policy p0 = rules(500);
+    d.save_policy(p0);
+    auto [p1, a1] = rule_added(p0, 900);
+    d.save_policy(p1, nullptr, &a1);
+    const std::string log = files("policy.")[1];
+    ASSERT_EQ(log.substr(log.size() - 4), ".log");
+    const std::string manifest_before = *state::read_file_if_exists(path("manifest"));
+    const auto before_len = fs::file_size(path(log));
+    auto [p2, a2] = rule_added(p1, 901);
+    d.save_policy(p2, nullptr, &a2);
+    const std::string manifest_after = *state::read_file_if_exists(path("manifest"));
+    const std::string log_after = *state::read_file_if_exists(path(log));
+    ASSERT_GT(log_after.size(), before_len);
+    EXPECT_EQ(loaded(), p2);
+
+    for (auto cut = before_len; cut < log_after.size(); cut++) {
+        write("manifest", manifest_before);
+        fs::resize_file(path(log), cut);
+        ASSERT_EQ(loaded(), p1) << "cut at " << cut;
+    }
+    // A flipped byte inside a counted record: refused, naming the journal.
+    write("manifest", manifest_after);
+    std::string bytes = log_after;
+    bytes[before_len + 30] ^= 1;
+    write(log, bytes);
+    expect_refused(log + " is damaged");
+    // The torn tail of a killed writer past the manifest's count: the next append writes
+    // over it.
+    write("manifest", manifest_before);
+    write(log, log_after.substr(0, before_len) + std::string("XRJ1\x07garbage", 12));
+    d.save_policy(p2, nullptr, &a2);
+    EXPECT_EQ(*state::read_file_if_exists(path(log)), log_after);
+    EXPECT_EQ(loaded(), p2);
+}
+
+TEST_F(StateJournalTest, RulesPastAnEighthOrNotRecordedAreWrittenWhole)
+{
+    state::StateDir d(dir_);
+    Policy p = rules(20);  // ~1 KiB: 1/8 of it is a record or two
+    d.save_policy(p);
+    const std::string base = files("policy.")[0];
+    int journaled = 0;
+    for (uint32_t i = 0; files("policy.")[0] == base && i < 20; i++) {
+        auto [next, add] = rule_added(p, 100 + i);
+        d.save_policy(next, nullptr, &add);
+        p = std::move(next);
+        journaled += files("policy.").size() == 2;
+        ASSERT_EQ(loaded(), p) << "after add " << i;
+    }
+    EXPECT_GT(journaled, 0);
+    ASSERT_EQ(files("policy.").size(), 1u) << "a new rules file without a journal";
+    EXPECT_NE(files("policy.")[0], base);
+    EXPECT_EQ(format(), "xdpctl-state 1");
+
+    // A change of rules the directory does not hold (one made with no state directory): a
+    // record on top of the wrong rules would give a third policy.
+    const auto recorded = files("policy.");
+    Policy unrecorded = p;
+    unrecorded.rules.pop_back();
+    auto [next, add] = rule_added(unrecorded, 7000);
+    d.save_policy(next, nullptr, &add);
+    ASSERT_EQ(files("policy.").size(), 1u);
+    EXPECT_NE(files("policy."), recorded);
+    EXPECT_EQ(loaded(), next);
+}
+
+TEST(RulesJournal, ReplayAppliesWholeRecordsInOrderAndStopsAtATornOne)
+{
+    const Policy p0 = rules(30);
+    auto [p1, add] = rule_added(p0, 77);
+    auto [p2, del] = rule_deleted(p1, 3);
+    const std::string r1 = state::encode_rules_record(1, add, p1), r2 = state::encode_rules_record(2, del, p2);
+    Policy p = p0;
+    EXPECT_EQ(state::replay_rules_journal(p, r1 + r2, "j"), r1.size() + r2.size());
+    EXPECT_EQ(p, p2);
+    for (size_t cut = 0; cut < r2.size(); cut++) {
+        Policy t = p0;
+        EXPECT_EQ(state::replay_rules_journal(t, r1 + r2.substr(0, cut), "j"), r1.size());
+        EXPECT_EQ(t, p1) << "cut at " << cut;
+    }
+    // The key tells the rules apart by any field, and by their order.
+    Policy q = p2;
+    EXPECT_EQ(state::rules_key(q), state::rules_key(p2));
+    q.rules[5].dport.hi++;
+    EXPECT_NE(state::rules_key(q), state::rules_key(p2));
+    q = p2;
+    std::swap(q.rules[1], q.rules[2]);
+    EXPECT_NE(state::rules_key(q), state::rules_key(p2));
+    q = p2;
+    q.rules[0].iif_netns = "lab";
+    EXPECT_NE(state::rules_key(q), state::rules_key(p2));
 }
 
 TEST(SetJournal, ReplayAppliesWholeRecordsInOrderAndStopsAtATornOne)

@@ -14,11 +14,6 @@ namespace xdpctl::fleet {
 using json = nlohmann::json;
 using Kind = EtcdError::Kind;
 
-EtcdError::EtcdError(Kind k, const std::string& what, int64_t compact_revision)
-    : std::runtime_error(what), kind_(k), compact_revision_(compact_revision)
-{
-}
-
 namespace {
 
 // An etcd error of the member rather than the request (no leader, timed out waiting for one):

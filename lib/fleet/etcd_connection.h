@@ -12,18 +12,9 @@
 #include <string>
 
 #include "fleet/etcd_client.h"
+#include "fleet/etcd_endpoint.h"
 
 namespace xdpctl::fleet {
-
-struct EtcdEndpoint {
-    std::string url;  // as given, for messages
-    bool tls = false;
-    std::string host;  // without [] for IPv6
-    uint16_t port = 2379;
-};
-// "http://HOST[:PORT]" or "https://HOST[:PORT]" (IPv6 as [ADDR]), a trailing '/' allowed.
-// Throws std::invalid_argument saying what is wrong.
-EtcdEndpoint parse_etcd_endpoint(const std::string& url);
 
 // The TLS settings every connection of a client shares (CA, client certificate).
 class EtcdTlsContext;

@@ -20,6 +20,9 @@ inline constexpr std::string_view kPolicyImageMagicV1{"XDPCTLP1", 8};
 
 // `resolved`: the committed ifindex of each --iif rule (by id); none given stores 0s.
 std::string encode_policy(const Policy& p, const IifIndexes& resolved = {});
+// The image of `p` without its sets (the rules and the default action): the state
+// directory's rules file, encoded without copying the rules into a policy of their own.
+std::string encode_policy_rules(const Policy& p);
 // Throws Error naming `source` when the image is cut short or malformed. The policy is
 // taken as stored: it was checked when committed. `resolved`, when given, gets the
 // ifindex of each --iif rule as stored (none from a version 1 image).

@@ -47,5 +47,13 @@ std::optional<std::string> read_file_if_exists(const std::string& path);
 uint64_t checksum64(std::string_view bytes);
 // Folds more words into a running checksum (for keys built from fields, not bytes).
 uint64_t mix64(uint64_t h, uint64_t v);
+// A cheaper fold for keys of many words (a set's entries, the rules): one multiply-xorshift a
+// word, where mix64 is a chain of dependent multiplies (~40 ms for 1,000,000 prefixes, ~3
+// with this); finish such a key with mix64.
+inline uint64_t fold64(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
 
 }  // namespace xdpctl::state

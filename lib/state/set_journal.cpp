@@ -5,6 +5,7 @@
 #include <map>
 
 #include "state/durable_file.h"
+#include "state/record_bytes.h"
 
 namespace xdpctl::state {
 
@@ -16,22 +17,6 @@ constexpr size_t kHeader = 4 + 4 + 8, kEntry = 4 + 16, kTrailer = 8;
 bool entry_less(const policy::SetEntry& a, const policy::SetEntry& b)
 {
     return std::tie(a.prefix, a.except) < std::tie(b.prefix, b.except);
-}
-
-template <typename T>
-void put(std::string& out, T v)
-{
-    char b[sizeof(T)];
-    std::memcpy(b, &v, sizeof(T));
-    out.append(b, sizeof(T));
-}
-
-template <typename T>
-T get(std::string_view bytes, size_t at)
-{
-    T v;
-    std::memcpy(&v, bytes.data() + at, sizeof(T));
-    return v;
 }
 
 void put_entry(std::string& out, uint8_t op, const policy::SetEntry& e)
@@ -69,13 +54,13 @@ SetChange diff_sets(const policy::PrefixSet& before, const policy::PrefixSet& af
 std::string encode_journal_record(uint64_t generation, const SetChange& c)
 {
     std::string out(kMagic, 4);
-    put(out, uint32_t(c.size()));
-    put(out, generation);
+    put_field(out, uint32_t(c.size()));
+    put_field(out, generation);
     for (const auto& e : c.added)
         put_entry(out, 1, e);
     for (const auto& e : c.removed)
         put_entry(out, 0, e);
-    put(out, checksum64(out));
+    put_field(out, checksum64(out));
     return out;
 }
 
@@ -86,12 +71,12 @@ size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
     std::map<policy::SetEntry, bool, decltype(&entry_less)> last(entry_less);
     size_t at = 0;
     while (bytes.size() - at >= kHeader + kTrailer && std::memcmp(bytes.data() + at, kMagic, 4) == 0) {
-        const uint64_t n = get<uint32_t>(bytes, at + 4);
+        const uint64_t n = get_field<uint32_t>(bytes, at + 4);
         const size_t len = kHeader + n * kEntry + kTrailer;
         if (bytes.size() - at < len)
             break;
         const std::string_view rec = bytes.substr(at, len - kTrailer);
-        if (checksum64(rec) != get<uint64_t>(bytes, at + len - kTrailer))
+        if (checksum64(rec) != get_field<uint64_t>(bytes, at + len - kTrailer))
             break;
         // A record is applied whole or not at all.
         bool sane = true;

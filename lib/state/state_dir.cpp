@@ -14,6 +14,7 @@
 #include "policy/commit_trace.h"
 #include "policy/policy_binary.h"
 #include "state/durable_file.h"
+#include "state/rules_journal.h"
 #include "state/set_journal.h"
 #include "state/state_json.h"
 
@@ -25,6 +26,17 @@ namespace {
 
 constexpr const char* kManifest = "manifest";
 constexpr const char* kFormat = "xdpctl-state 1";
+// A manifest that names a journal (a set's or the rules'): an xdpctl that reads only format 1
+// would take the base files alone and restore a policy without the journaled changes; this
+// one refuses it by name instead. This xdpctl reads both.
+constexpr const char* kFormatJournals = "xdpctl-state 2";
+
+bool names_a_journal(const json& m)
+{
+    if (!m["policy"].is_null() && m["policy"].contains("journal"))
+        return true;
+    return std::any_of(m["sets"].begin(), m["sets"].end(), [](const json& s) { return s.contains("journal"); });
+}
 
 std::string hex(uint64_t v)
 {
@@ -32,27 +44,22 @@ std::string hex(uint64_t v)
 }
 
 // A set's key: its name and entries, folded word by word (no encoding needed to tell
-// whether the set changed since the file recorded for it). One multiply-xorshift a word and
-// one word for an IPv4 entry: ~3 ms for 1,000,000 prefixes, where a full mix64 round per
-// word (a chain of dependent multiplies) took ~40.
+// whether the set changed since the file recorded for it). One word for an IPv4 entry:
+// ~3 ms for 1,000,000 prefixes.
 uint64_t set_key(const std::string& name, const policy::PrefixSet& s)
 {
-    auto fold = [](uint64_t h, uint64_t w) {
-        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-        return h ^ (h >> 29);
-    };
     uint64_t h = checksum64(name);
     for (const auto& e : s.entries) {
         const uint64_t head = uint64_t(e.prefix.family) | uint64_t(e.prefix.len) << 8 | uint64_t(e.except) << 16;
         if (e.prefix.family == policy::Family::v4) {
             uint32_t a = 0;
             std::memcpy(&a, e.prefix.addr.data(), 4);
-            h = fold(h, head | uint64_t(a) << 32);
+            h = fold64(h, head | uint64_t(a) << 32);
         } else {
             uint64_t a = 0, b = 0;
             std::memcpy(&a, e.prefix.addr.data(), 8);
             std::memcpy(&b, e.prefix.addr.data() + 8, 8);
-            h = fold(fold(fold(h, head), a), b);
+            h = fold64(fold64(fold64(h, head), a), b);
         }
     }
     return mix64(h, s.entries.size());
@@ -64,14 +71,6 @@ json file_entry(const std::string& name, std::string_view bytes)
     return {{"file", name}, {"bytes", bytes.size()}, {"checksum", hex(checksum64(bytes))}};
 }
 
-// The rules and the default action, without the sets (they have files of their own).
-std::string rules_image(const policy::Policy& p)
-{
-    policy::Policy rest;
-    rest.default_action = p.default_action;
-    rest.rules = p.rules;
-    return policy::encode_policy(rest);
-}
 
 std::string set_image(const policy::PrefixSet& s)
 {
@@ -100,8 +99,9 @@ std::optional<json> read_manifest(const std::string& dir)
     } catch (const std::exception& e) {
         fail("{} is damaged (not JSON: {}); 'xdpctl restore' cannot use it", path, e.what());
     }
-    if (!m.is_object() || m.value("format", "") != kFormat)
-        fail("{} is not an xdpctl state manifest of this version (format '{}' expected)", path, kFormat);
+    if (!m.is_object() || (m.value("format", "") != kFormat && m.value("format", "") != kFormatJournals))
+        fail("{} is not an xdpctl state manifest of this version (format '{}' or '{}' expected)", path, kFormat,
+             kFormatJournals);
     for (const char* key : {"generation", "policy", "sets", "lb", "interfaces", "lb_conntrack"})
         if (!m.contains(key))
             fail("{} is damaged: no \"{}\"", path, key);
@@ -150,6 +150,7 @@ void update(const std::string& path, const std::function<void(json&, const Durab
         dir.sync();
     trace.mark("state: directory fsync");
     m["generation"] = before["generation"].get<uint64_t>() + 1;
+    m["format"] = names_a_journal(m) ? kFormatJournals : kFormat;
     dir.write(kManifest, m.dump(1) + "\n");
     trace.mark("state: manifest");
     dir.sync();
@@ -157,13 +158,15 @@ void update(const std::string& path, const std::function<void(json&, const Durab
     // Only now, with the new manifest on disk, what the old one named may go; a kill here
     // leaves files the next writer removes.
     std::set<std::string> keep{kManifest};
+    auto keep_files = [&](const json& entry) {
+        keep.insert(entry["file"].get<std::string>());
+        if (entry.contains("journal"))
+            keep.insert(entry["journal"]["file"].get<std::string>());
+    };
     if (!m["policy"].is_null())
-        keep.insert(m["policy"]["file"].get<std::string>());
-    for (const auto& s : m["sets"]) {
-        keep.insert(s["file"].get<std::string>());
-        if (s.contains("journal"))
-            keep.insert(s["journal"]["file"].get<std::string>());
-    }
+        keep_files(m["policy"]);
+    for (const auto& s : m["sets"])
+        keep_files(s);
     std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(path.c_str()), closedir);
     if (!d)
         return;
@@ -179,21 +182,55 @@ void update(const std::string& path, const std::function<void(json&, const Durab
     trace.mark("state: clean-up");
 }
 
-// The base plus the journal's bytes the manifest counts, which must all be whole records and
-// give the set the manifest's key.
-void replay_journal_bytes(policy::PrefixSet& set, const json& entry, const std::string& dir,
-                          const std::string& manifest)
+// The journal's bytes the manifest counts (entry["journal"]), given to `replay`, which returns
+// how many were whole records; all must be.
+void replay_journal_bytes(const json& entry, const std::string& dir, const std::string& manifest,
+                          const std::function<size_t(std::string_view, const std::string&)>& replay)
 {
     const std::string path = dir + "/" + entry["journal"].value("file", "");
     const uint64_t want = entry["journal"].value("bytes", uint64_t(0));
     auto bytes = read_file_if_exists(path);
     if (!bytes || bytes->size() < want)
         fail("{} is {} (named by {} with {} bytes)", path, bytes ? "cut short" : "missing", manifest, want);
-    const size_t used = replay_journal(set, std::string_view(*bytes).substr(0, want));
+    const size_t used = replay(std::string_view(*bytes).substr(0, want), path);
     if (used != want)
         fail("{} is damaged: the record at byte {} is not whole", path, used);
+}
+
+// The base plus its journal, which must give the set the manifest's key.
+void replay_set_journal(policy::PrefixSet& set, const json& entry, const std::string& dir, const std::string& manifest)
+{
+    replay_journal_bytes(entry, dir, manifest,
+                         [&](std::string_view b, const std::string&) { return replay_journal(set, b); });
     if (hex(set_key(entry.value("name", ""), set)) != entry.value("key", ""))
-        fail("{} is damaged: the set '{}' it gives is not the one {} recorded", path, set.name, manifest);
+        fail("{}/{} is damaged: the set '{}' it gives is not the one {} recorded", dir,
+             entry["journal"].value("file", ""), set.name, manifest);
+}
+
+// The same for the rules.
+void replay_rules_journal_file(policy::Policy& p, const json& entry, const std::string& dir, const std::string& manifest)
+{
+    replay_journal_bytes(entry, dir, manifest,
+                         [&](std::string_view b, const std::string& path) { return replay_rules_journal(p, b, path); });
+    if (hex(rules_key(p)) != entry.value("key", ""))
+        fail("{}/{} is damaged: the rules it gives are not the ones {} recorded", dir,
+             entry["journal"].value("file", ""), manifest);
+}
+
+// Appends `rec` to the journal of the data file `was` names (FILE.log), cut to the bytes `was`
+// counts, when the journal stays under 1/8 of the file: replaying more would cost more than
+// rewriting the file once. The new entry (key `key`), or none when it did not.
+std::optional<json> append_to_journal(const json& was, const std::string& key, const std::string& rec,
+                                      const DurableDir& dir)
+{
+    const uint64_t logged = was.contains("journal") ? was["journal"]["bytes"].get<uint64_t>() : 0;
+    const std::string log = was["file"].get<std::string>() + ".log";
+    if ((logged + rec.size()) * 8 > was["bytes"].get<uint64_t>() || !dir.append(log, logged, rec))
+        return std::nullopt;
+    json e = was;
+    e["key"] = key;
+    e["journal"] = {{"file", log}, {"bytes", logged + rec.size()}};
+    return e;
 }
 
 // A set whose contents are new: its journal when the recorded set is `before` and the
@@ -206,19 +243,10 @@ json record_set(const std::string& key, const policy::PrefixSet& s, const policy
         policy::CommitTrace trace;
         const SetChange change = diff_sets(*before, s);
         trace.mark("state: set diff");
-        const std::string rec = encode_journal_record(generation, change);
-        const uint64_t logged = was->contains("journal") ? (*was)["journal"]["bytes"].get<uint64_t>() : 0;
-        // Replaying a journal past 1/8 of the base would cost more than rewriting it once.
-        json e = *was;
-        const std::string log = e["file"].get<std::string>() + ".log";
-        const bool small = (logged + rec.size()) * 8 <= e["bytes"].get<uint64_t>();
-        const bool appended = small && dir.append(log, logged, rec);
+        std::optional<json> e = append_to_journal(*was, key, encode_journal_record(generation, change), dir);
         trace.mark("state: set journal append");
-        if (appended) {
-            e["key"] = key;
-            e["journal"] = {{"file", log}, {"bytes", logged + rec.size()}};
-            return e;
-        }
+        if (e)
+            return *e;
     }
     const std::string file = "set." + key, image = set_image(s);
     dir.write(file, image);
@@ -249,6 +277,8 @@ std::optional<SavedState> StateDir::load() const
         s.policy = policy::decode_policy(read_data_file(path_, entry, manifest), file);
         if (!s.policy.sets.empty())
             fail("{} is damaged: it holds sets (they have files of their own)", file);
+        if (entry.contains("journal"))
+            replay_rules_journal_file(s.policy, entry, path_, manifest);
     }
     for (const json& entry : (*m)["sets"]) {
         const std::string file = path_ + "/" + entry.value("file", "");
@@ -257,7 +287,7 @@ std::optional<SavedState> StateDir::load() const
         if (one.sets.size() != 1 || one.sets.begin()->first != name || !one.rules.empty())
             fail("{} is damaged: it does not hold exactly the set '{}' {} names", file, name, manifest);
         if (entry.contains("journal"))
-            replay_journal_bytes(one.sets.begin()->second, entry, path_, manifest);
+            replay_set_journal(one.sets.begin()->second, entry, path_, manifest);
         s.policy.sets.insert(one.sets.extract(one.sets.begin()));
     }
     s.lb = lb_from_json((*m)["lb"], manifest);
@@ -268,20 +298,51 @@ std::optional<SavedState> StateDir::load() const
     return s;
 }
 
-void StateDir::save_policy(const policy::Policy& p, const policy::PrefixSet* before)
+namespace {
+
+// Whether `s` is a splice of `before_size` rules that gives `after_size`.
+bool fits(const RulesSplice& s, size_t after_size)
+{
+    return s.at + s.removed <= s.before_size && s.at + s.inserted <= after_size &&
+           s.before_size - s.removed + s.inserted == after_size;
+}
+
+// The rules' entry of the manifest for `p`: the recorded one when it has p's rules (a set
+// change leaves them); a record appended to its journal when it has the rules `splice` was
+// made from; else a new rules file.
+void record_rules(json& m, const policy::Policy& p, const RulesSplice* splice, const DurableDir& dir)
+{
+    policy::CommitTrace trace;
+    const std::string key = hex(rules_key(p));
+    const json was = m["policy"];
+    trace.mark("state: rules key");
+    if (!was.is_null() && was.value("key", "") == key)
+        return;
+    const uint64_t generation = m["generation"].get<uint64_t>() + 1;
+    if (splice && !was.is_null() && was.value("key", "") == hex(splice->before_key) && fits(*splice, p.rules.size())) {
+        std::optional<json> e = append_to_journal(was, key, encode_rules_record(generation, *splice, p), dir);
+        trace.mark("state: rules journal append");
+        if (e) {
+            m["policy"] = *e;
+            return;
+        }
+    }
+    const std::string rules = policy::encode_policy_rules(p);
+    trace.mark("state: rules image");
+    const std::string name = fmt::format("policy.{}", generation);
+    dir.write(name, rules);
+    m["policy"] = file_entry(name, rules);
+    m["policy"]["key"] = key;
+    trace.mark("state: rules file");
+}
+
+}  // namespace
+
+void StateDir::save_policy(const policy::Policy& p, const policy::PrefixSet* before, const RulesSplice* rules)
 {
     update(path_, [&](json& m, const DurableDir& dir) {
+        record_rules(m, p, rules, dir);
         policy::CommitTrace trace;
-        // The rules: a new file only when their image changed (a set change leaves them).
-        const std::string rules = rules_image(p);
-        trace.mark("state: rules image");
-        const std::string sum = hex(checksum64(rules));
-        if (m["policy"].is_null() || m["policy"]["checksum"] != sum || m["policy"]["bytes"] != rules.size()) {
-            const std::string name = fmt::format("policy.{}", m["generation"].get<uint64_t>() + 1);
-            dir.write(name, rules);
-            m["policy"] = file_entry(name, rules);
-        }
-        trace.mark("state: rules file");
         // The sets: a file each, written only when its contents are new.
         std::map<std::string, json> old, old_by_name;
         for (const auto& s : m["sets"]) {

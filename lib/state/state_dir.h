@@ -6,6 +6,8 @@
 //                       decapsulators
 //   policy.GEN          the rules and the default action: the policy's binary image
 //                       (policy_binary.h) with no sets, written by generation GEN
+//   policy.GEN.log      its journal (rules_journal.h): `rule add`/`rule del` changes since
+//                       policy.GEN was written, appended while they stay under 1/8 of its size
 //   set.KEY             one prefix set: the binary image of a policy holding only it, named
 //                       by a key of its contents, so a commit that leaves a set as it was
 //                       (a `rule add` next to a 1,000,000-prefix set) does not write it again
@@ -27,6 +29,7 @@
 #include "attach/iface_ref.h"
 #include "lb/lb_config.h"
 #include "policy/rule.h"
+#include "state/rules_journal.h"
 
 namespace xdpctl::state {
 
@@ -70,8 +73,11 @@ public:
     // The writers: the caller holds the writer lock (writer_lock.h). Each writes one new
     // generation when anything changed, and nothing when not.
     // `before`: the set as the command found it (`set add`, `set del`); when the directory
-    // recorded exactly that, a small change is appended to the set's journal.
-    void save_policy(const policy::Policy& p, const policy::PrefixSet* before = nullptr);
+    // recorded exactly that, a small change is appended to the set's journal. `rules`: how
+    // the command changed the rules it found (`rule add`, `rule del`); when the directory
+    // recorded exactly those, the change is appended to the rules' journal the same way.
+    void save_policy(const policy::Policy& p, const policy::PrefixSet* before = nullptr,
+                     const RulesSplice* rules = nullptr);
     void save_lb(const lb::LbConfig& c);
     // Adds or replaces the interface's record; `lb_conntrack` 0 keeps the recorded size.
     void save_iface(const IfaceRecord& r, uint32_t lb_conntrack);

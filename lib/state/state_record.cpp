@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include <fmt/core.h>
 
@@ -10,6 +11,7 @@
 #include "lb/lb_config.h"
 #include "lb/lb_maps.h"
 #include "policy/commit_trace.h"
+#include "state/rules_journal.h"
 #include "state/state_dir.h"
 
 namespace xdpctl::state {
@@ -18,6 +20,7 @@ namespace {
 std::string g_dir;
 int g_paused = 0;
 const policy::PrefixSet* g_set_before = nullptr;
+std::optional<RulesSplice> g_rules_change;
 bool g_failed = false;
 
 // The live configuration with VIPs in id order and each VIP's backends in slot order (not
@@ -107,9 +110,22 @@ SetChangeFrom::~SetChangeFrom()
     g_set_before = nullptr;
 }
 
+RulesChangeFrom::RulesChangeFrom(const policy::Policy& before, size_t at, size_t removed, size_t inserted)
+{
+    if (recording())
+        g_rules_change = RulesSplice{rules_key(before), before.rules.size(), at, removed, inserted};
+}
+
+RulesChangeFrom::~RulesChangeFrom()
+{
+    g_rules_change.reset();
+}
+
 void policy_committed(const policy::Policy& p)
 {
-    record("the policy", [&](StateDir d) { d.save_policy(p, g_set_before); });
+    record("the policy", [&](StateDir d) {
+        d.save_policy(p, g_set_before, g_rules_change ? &*g_rules_change : nullptr);
+    });
 }
 
 void lb_changed(const lb::LbMaps& maps) noexcept

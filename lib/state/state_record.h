@@ -46,6 +46,19 @@ public:
     SetChangeFrom& operator=(const SetChangeFrom&) = delete;
 };
 
+// While one lives, a commit is of the rules of `before` (as the command read them) with
+// rules [at, at + removed) replaced by the `inserted` rules the committed policy holds from
+// `at` (`rule add`: at the end, none removed, one inserted): the record may append that to
+// the rules' journal instead of rewriting the rules. Keys `before` (~0.1 ms at 10,000 rules)
+// only when a state directory is recorded; `before` may change once it is made.
+class RulesChangeFrom {
+public:
+    RulesChangeFrom(const policy::Policy& before, size_t at, size_t removed, size_t inserted);
+    ~RulesChangeFrom();
+    RulesChangeFrom(const RulesChangeFrom&) = delete;
+    RulesChangeFrom& operator=(const RulesChangeFrom&) = delete;
+};
+
 // After PolicyStore::commit made `p` the policy in force. Throws (runtime) when it cannot
 // be written: the commit stands, the message says so.
 void policy_committed(const policy::Policy& p);
