@@ -55,7 +55,8 @@ uint32_t popcount(const Bits& b)
 // tens of thousands of classes, and a node-based map would allocate one node for each.
 class HashIndex {
 public:
-    HashIndex() : slots_(1024) {}
+    // Room for `expect` ids before the first growth (each rehashes all of them).
+    explicit HashIndex(size_t expect = 512) : slots_(std::bit_ceil(std::max<size_t>(1024, 2 * expect + 2))) {}
     // Calls `f(id)` for each id stored with hash h until it returns true; returns that id, or
     // UINT32_MAX.
     template <typename F>
@@ -151,8 +152,9 @@ private:
 // form and equal sets compare equal. Hashes are xor_hash's, whichever the form.
 class RowInterner {
 public:
-    RowInterner(RowStore& store, Field f, const Bits& base)
-        : store_(store), f_(f), base_(store.count()), words_(store.words()), field_base_(base)
+    // `expect`: about how many classes the field will have.
+    RowInterner(RowStore& store, Field f, const Bits& base, size_t expect)
+        : store_(store), f_(f), base_(store.count()), words_(store.words()), field_base_(base), ids_(expect)
     {
     }
     uint32_t base() const { return base_; }
@@ -170,6 +172,11 @@ public:
     uint32_t intern_ranks(std::vector<uint32_t>& ranks, uint64_t h)
     {
         std::sort(ranks.begin(), ranks.end());
+        return intern_sorted(ranks, h);
+    }
+    // The same, sorted already.
+    uint32_t intern_sorted(const std::vector<uint32_t>& ranks, uint64_t h)
+    {
         if (ranks.size() > words_) {
             scratch_.assign(words_, 0);
             for (uint32_t r : ranks)
@@ -442,49 +449,46 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
 {
     auto range = [f](const Rule& r) -> const PortRange& { return f == kFieldSport ? r.sport : r.dport; };
     // The rules whose range holds the port (the rules with no port are the field's base),
-    // as a list (a rule leaves it by a swap with the last) and as a bitmap when there are
-    // too many for a list to be the cheaper form.
-    std::vector<uint32_t> active, at(dr.ranked.size()), sorted;
+    // as a sorted list (a rule enters and leaves it by a binary search; most ports are in a
+    // few ranges) and as a bitmap when there are too many for a list to be the cheaper form.
+    std::vector<uint32_t> active;
     Bits bits = dr.empty();
     uint64_t h = 0;
-    *none_class = rows.intern_ranks(sorted, 0);
-    // (port, +rank+1 opens / -(rank+1) closes)
-    std::vector<std::pair<uint32_t, int64_t>> events;
+    *none_class = rows.intern_ranks(active, 0);
+    // port << 32 | rank << 1 | opens: one integer sort (the order of a port's events does
+    // not matter, all are applied before its interval is interned).
+    std::vector<uint64_t> events;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
         const PortRange& pr = range(*dr.ranked[r]);
         if (pr.any())
             continue;
-        events.push_back({pr.lo, int64_t(r) + 1});
-        events.push_back({uint32_t(pr.hi) + 1, -(int64_t(r) + 1)});
+        events.push_back(uint64_t(pr.lo) << 32 | uint64_t(r) << 1 | 1);
+        events.push_back((uint64_t(pr.hi) + 1) << 32 | uint64_t(r) << 1);
     }
     std::sort(events.begin(), events.end());
     std::vector<uint16_t> table(65536);
     size_t e = 0;
     uint32_t port = 0;
     while (port < 65536) {
-        while (e < events.size() && events[e].first == port) {
-            int64_t v = events[e++].second;
-            const uint32_t rank = uint32_t(v > 0 ? v - 1 : -v - 1);
-            if (v > 0) {
+        while (e < events.size() && uint32_t(events[e] >> 32) == port) {
+            const uint64_t v = events[e++];
+            const uint32_t rank = uint32_t(v) >> 1;
+            const auto at = std::lower_bound(active.begin(), active.end(), rank);
+            if (v & 1) {
                 set_bit(bits, rank);
-                at[rank] = uint32_t(active.size());
-                active.push_back(rank);
+                active.insert(at, rank);
             } else {
                 clear_bit(bits, rank);
-                at[active.back()] = at[rank];
-                active[at[rank]] = active.back();
-                active.pop_back();
+                active.erase(at);
             }
             h ^= bit_key(rank);
         }
-        uint32_t next = e < events.size() ? std::min<uint32_t>(events[e].first, 65536) : 65536;
+        uint32_t next = e < events.size() ? std::min<uint32_t>(uint32_t(events[e] >> 32), 65536) : 65536;
         uint16_t cls;
-        if (active.size() > dr.words) {
+        if (active.size() > dr.words)
             cls = uint16_t(rows.intern_bits(bits, h, uint32_t(active.size())));
-        } else {
-            sorted = active;
-            cls = uint16_t(rows.intern_ranks(sorted, h));
-        }
+        else
+            cls = uint16_t(rows.intern_sorted(active, h));
         std::fill(table.begin() + port, table.begin() + next, cls);
         port = next;
     }
@@ -649,7 +653,8 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
         unnamed[f] = dr.select([f](const Rule& r) { return !names_field(r, Field(f)); });
     auto field = [&](RowStore& store, Field f, auto&& build) {
         store.set_base(f, unnamed[f], anchored[f]);
-        RowInterner rows(store, f, unnamed[f]);
+        // A field has about one class per value a rule names there, two per port range.
+        RowInterner rows(store, f, unnamed[f], 2 * size_t(c.n_rules - popcount(unnamed[f])));
         build(rows);
         base[f] = rows.base();
         c.n_classes[f] = rows.size();
@@ -727,6 +732,61 @@ void RowTable::write_row(size_t r, uint64_t* out) const
         if (anch[w] & bit)
             anchors[w / 64] |= 1ull << (w % 64);
     }
+}
+
+namespace {
+
+// A second key per rank, independent of bit_key's, for the print's other half.
+uint64_t bit_key2(uint32_t i) { return bit_key(i ^ 0x80000000u) * 0xd6e8feb86659fd93ull; }
+
+uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 32)) * 0xd6e8feb86659fd93ull;
+    z = (z ^ (z >> 32)) * 0xd6e8feb86659fd93ull;
+    return z ^ (z >> 32);
+}
+
+}  // namespace
+
+std::vector<RowPrint> RowTable::prints() const
+{
+    // A field's base and anchors, word by word in order (they are the same for all its rows).
+    RowPrint field[kFieldCount];
+    for (int f = 0; f < kFieldCount; f++) {
+        uint64_t a = 0x243f6a8885a308d3ull, b = 0x13198a2e03707344ull;
+        auto take = [&](const std::vector<uint64_t>& words) {
+            for (uint64_t w : words) {
+                a = mix64(a ^ w);
+                b = mix64(b + w * 0x9e3779b97f4a7c15ull);
+            }
+            a = mix64(a ^ words.size());
+            b = mix64(b + words.size());
+        };
+        take(base[f]);
+        take(anchored[f]);
+        field[f] = {a, b};
+    }
+    // The extra ranks as a set (the order they are kept in does not change the row): XORs
+    // of per-rank keys, then mixed with the field's print.
+    std::vector<RowPrint> out(rows.size());
+    for (size_t r = 0; r < rows.size(); r++) {
+        const Row& row = rows[r];
+        uint64_t a = 0, b = 0;
+        auto add = [&](uint32_t rank) {
+            a ^= bit_key(rank);
+            b ^= bit_key2(rank);
+        };
+        if (row.dense) {
+            for (uint32_t w = 0; w < words; w++)
+                for (uint64_t x = dense[row.off + w]; x; x &= x - 1)
+                    add(w * 64 + uint32_t(std::countr_zero(x)));
+        } else {
+            for (uint32_t i = 0; i < row.len; i++)
+                add(ranks[row.off + i]);
+        }
+        out[r] = {mix64(field[row.field].a ^ a), mix64(field[row.field].b + b)};
+    }
+    return out;
 }
 
 std::vector<uint64_t> RowTable::row(size_t r) const

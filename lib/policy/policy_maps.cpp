@@ -20,6 +20,7 @@
 #include "attach/iface_pins.h"
 #include "util/map_memory.h"
 #include "policy/prefix_table.h"
+#include "policy/row_prints.h"
 
 namespace xdpctl::policy {
 
@@ -561,8 +562,14 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
     }
     elems = std::max<uint64_t>(elems, 1);
-    if (elems > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
-        fail_usage("the policy's bitmap rows would take {} GiB", elems * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
+    // The rows' prints follow them (row_prints.h).
+    uint64_t n_rows = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        n_rows += c.dir[d].n_rules ? c.dir[d].rows.count() : 0;
+    const uint64_t print_elems = small ? 0 : RowPrintArea::elems_for(n_rows);
+    const uint64_t need = elems + print_elems;
+    if (need > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
+        fail_usage("the policy's bitmap rows would take {} GiB", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
     // The target's rows map from two commits ago is free (see `settled`) and is refilled in
     // place when its size fits: no install, so no grace period. A map over twice the need
     // is replaced, so memory follows a policy that shrinks.
@@ -573,8 +580,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         UniqueFd fd(bpf_map_get_fd_by_id(id));
         bpf_map_info info{};
         __u32 len = sizeof(info);
-        if (fd && bpf_map_get_info_by_fd(fd.get(), &info, &len) == 0 && info.max_entries >= elems &&
-            (small || info.max_entries <= 2 * elems)) {
+        if (fd && bpf_map_get_info_by_fd(fd.get(), &info, &len) == 0 && info.max_entries >= need &&
+            (small || info.max_entries <= 2 * need)) {
             rows = std::move(fd);
             install_rows = false;
         }
@@ -582,29 +589,46 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     if (install_rows) {
         LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
         int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xdpctl_prows", sizeof(__u32), XDPCTL_POL_ROWS_ELEM_BYTES,
-                                uint32_t(elems), &opts);
+                                uint32_t(need), &opts);
         if (fd < 0)
-            fail("cannot create the policy rows ({} MiB): {}", elems * XDPCTL_POL_ROWS_ELEM_BYTES >> 20,
+            fail("cannot create the policy rows ({} MiB): {}", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 20,
                  errno_str(errno));
         rows = UniqueFd(fd);
     }
     if (!small) {
         MappedMap m(rows.get());
         auto out = m.as<xdpctl_pol_row_line>();
+        RowPlace place[XDPCTL_POL_DIRS];
+        std::vector<RowPrint> prints[XDPCTL_POL_DIRS];
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+            const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+            if (c.dir[d].n_rules)
+                place[d] = {dh.n_rules, dh.words, dh.agg_words, dh.row_lines, dh.rows_per_elem, dh.rows_elem,
+                            uint32_t(c.dir[d].rows.count())};
+        }
+        // The generation was last written by the commit two before this one.
+        RowPrintArea area(out, elems, ctl.commits - 1, place);
+        area.clear();
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
             const CompiledDirection& cd = c.dir[d];
             if (cd.n_rules == 0)
                 continue;
             const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+            prints[d] = cd.rows.prints();
             const size_t n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
+                const RowPrint* held = area.held(d, uint32_t(r));
+                if (held && *held == prints[d][r])
+                    continue;  // the map holds this row there already
                 const size_t line = size_t(dh.rows_elem + r / dh.rows_per_elem) * XDPCTL_POL_ROWS_ELEM_LINES +
                                     (r % dh.rows_per_elem) * dh.row_lines;
                 times_.rows_written += write_row_lines(cd.rows, r, dh.row_lines, out[line].word);
+                times_.rows_compared++;
             }
         }
+        area.write(ctl.commits + 1, place, prints);
     }
-    times_.rows_bytes = small ? small_lines * 64 : elems * XDPCTL_POL_ROWS_ELEM_BYTES;
+    times_.rows_bytes = small ? small_lines * 64 : need * XDPCTL_POL_ROWS_ELEM_BYTES;
     times_.rows_reused = !install_rows;
     times_.rows_small = small;
 

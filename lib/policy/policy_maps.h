@@ -67,6 +67,7 @@ struct CommitTimes {
     uint64_t total_ns = 0;
     uint64_t rows_bytes = 0;  // the new generation's rows table
     uint64_t rows_written = 0;  // the part of it that differed from what it held
+    uint64_t rows_compared = 0; // rows read to find that out (the others' prints were equal)
     uint64_t addr_bytes = 0;  // its address tables
     bool rows_reused = false; // the rows map of two commits ago was refilled in place
     bool rows_small = false;  // the rows went to xdpctl_prows_small
