@@ -198,6 +198,26 @@ void update_slots(int outer_fd, std::vector<uint32_t> keys, std::vector<uint32_t
         fail("cannot install the policy tables: {}", errno_str(errno));
 }
 
+uint32_t map_id_of(int fd)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        fail("cannot read a policy table's id: {}", errno_str(errno));
+    return info.id;
+}
+
+// The rows map of generation `gen`, when it has an element past its rows for the record of
+// what the generation holds (row_prints.h); maps of one element have none.
+UniqueFd record_map(int rows_outer, uint32_t gen)
+{
+    const uint32_t id = slot_map_id(rows_outer, gen);
+    UniqueFd fd(id ? bpf_map_get_fd_by_id(id) : -1);
+    if (!fd || map_lines(fd.get()) < 2)
+        return {};
+    return fd;
+}
+
 }  // namespace
 
 PolicyMapFds policy_map_fds_pinned(const std::string& dir)
@@ -301,10 +321,31 @@ void PolicyMaps::settle()
     }
 }
 
+void PolicyMaps::held_tables(HeldTables& out) const
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    const uint32_t target = (ctl.gen & 1) ^ 1;
+    for (auto& d : out)
+        for (auto& t : d)
+            t.reset();
+    UniqueFd fd = record_map(fds_.rows.get(), target);
+    if (!ctl.installed || !fd)
+        return;
+    MappedMap view(fd.get(), uint32_t(map_lines(fd.get()) - 1), 1);
+    const RowPlace none[XDPCTL_POL_DIRS] = {};
+    const RowPrintArea record(view.as<xdpctl_pol_row_line>(), ctl.commits - 1, none);
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        for (uint32_t dst = 0; dst < 2; dst++)
+            if (const auto& t = record.tables()[d][dst]; t && slot_map_id(fds_.tabs.get(), XDPCTL_POL_TAB_ADDR(target, d, dst)) == t->map_id)
+                out[d][dst] = t;
+}
+
 namespace {
 
 // prepare_commit(), emptying `owner`'s class tables as they are copied when it is given.
-PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner, bool build_maps)
+// Tables that `held` says the generation holds already are not built (PreparedCommit::kept).
+PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner, bool build_maps,
+                       const HeldTables* held = nullptr)
 {
     PreparedCommit p;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
@@ -317,6 +358,16 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
             // No rule names an address here: every IP packet has one class, no table needed.
             if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class) {
                 p.const_class[d][dst] = v4.default_class + 1;
+                continue;
+            }
+            p.print[d][dst] = table_print(v4, v6, sparse_tables);
+            if (held && (*held)[d][dst] && (*held)[d][dst]->print == p.print[d][dst]) {
+                p.kept[d][dst] = (*held)[d][dst];
+                if (owner) {  // not needed, as a built table's are not
+                    CompiledDirection& od = owner->dir[d];
+                    decltype(v4.entries)().swap(dst ? od.dst_v4.entries : od.src_v4.entries);
+                    decltype(v6.entries)().swap(dst ? od.dst_v6.entries : od.src_v6.entries);
+                }
                 continue;
             }
             std::unique_ptr<MappedMap> view;  // the new map's lines while the table is built in them
@@ -355,9 +406,9 @@ PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
     return prepare(c, sparse_tables, nullptr, false);
 }
 
-PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables)
+PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held)
 {
-    return prepare(c, sparse_tables, &c, true);
+    return prepare(c, sparse_tables, &c, true, held);
 }
 
 SlotOf PolicyMaps::active_slots() const
@@ -477,6 +528,43 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     const uint64_t t1 = mono_ns();
     times_.tables_ns = t1 - t0;
 
+    // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
+    uint64_t small_lines = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        small_lines += c.dir[d].n_rules ? c.dir[d].rows.count() * hdr.dir[d].row_lines : 0;
+    const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
+    // ---- rows: both directions in one map, each from an element of its own. A small
+    // policy leaves the map as it is (one must be there: grace_period() writes it) ----
+    uint64_t elems = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS && !small; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;
+        const uint64_t n_rows = cd.rows.count();
+        hdr.dir[d].rows_elem = uint32_t(elems);
+        elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
+    }
+    elems = std::max<uint64_t>(elems, 1);
+    const uint64_t need = elems + 1;  // and the record (row_prints.h)
+    if (need > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
+        fail_usage("the policy's bitmap rows would take {} GiB", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
+    // ---- what the target generation holds (row_prints.h): read, then cleared before
+    // anything of it is written ----
+    RowPlace place[XDPCTL_POL_DIRS];
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+        if (c.dir[d].n_rules && !small)
+            place[d] = {dh.n_rules, dh.words, dh.agg_words, dh.row_lines, dh.rows_per_elem, dh.rows_elem};
+    }
+    std::optional<RowPrintArea> held;
+    std::unique_ptr<MappedMap> held_view;
+    if (UniqueFd fd = record_map(fds_.rows.get(), target)) {
+        held_view = std::make_unique<MappedMap>(fd.get(), uint32_t(map_lines(fd.get()) - 1), 1);
+        held.emplace(held_view->as<xdpctl_pol_row_line>(), ctl.commits - 1, place);
+        held->clear();
+    }
+    HeldTables tables;  // what the record written at the end says
+
     // ---- address tables: the target's table from two commits ago is refilled in place when
     // it is small enough to have been kept (see the end) and its size fits, as the rows are;
     // the others are made anew and installed with one batch update (a grace period). In a
@@ -491,6 +579,14 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             for (uint32_t dst = 0; dst < 2; dst++) {
                 const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
                 const auto l1_at = l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES;
+                if (const auto& kept = prepared.kept[d][dst]) {  // the generation holds it already
+                    if (slot_map_id(tabs, key) != kept->map_id || !held || !held->tables()[d][dst] ||
+                        held->tables()[d][dst]->map_id != kept->map_id)
+                        fail("the policy's address table {} changed during the commit", key);
+                    tables[d][dst] = kept;
+                    times_.addr_kept++;
+                    continue;
+                }
                 if (prepared.built[d][dst]) {  // built in a map of its own: installed as it is
                     times_.addr_bytes += prepared.built_bytes[d][dst];
                     std::copy_n(prepared.built_l1[d][dst].begin(), XDPCTL_PFX_L1_ENTRIES, l1_at);
@@ -515,25 +611,25 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                     if (have >= need && have <= 2 * need + kTableHeadroomLines && !is_placeholder(id)) {
                         fill_prefix_table_map(fd.get(), std::move(t));
                         times_.addr_reused++;
+                        if (have <= keep_table_lines_)
+                            tables[d][dst] = HeldTable{prepared.print[d][dst], id};
                         continue;
                     }
                 }
                 // Room for the next commits' small changes, so that they refill it in place (a
                 // table too large to be kept gets none).
                 const uint64_t room = need + need / 8 + kTableHeadroomLines;
-                addr.push_back(create_lines_map("xdpctl_pfx", room <= keep_table_lines_ ? room : need));
+                const uint64_t lines = room <= keep_table_lines_ ? room : need;
+                addr.push_back(create_lines_map("xdpctl_pfx", lines));
                 fill_prefix_table_map(addr.back().get(), std::move(t));
+                if (lines <= keep_table_lines_)  // kept after its generation (see the end)
+                    tables[d][dst] = HeldTable{prepared.print[d][dst], map_id_of(addr.back().get())};
                 keys.push_back(key);
                 fds.push_back(uint32_t(addr.back().get()));
             }
         }
     });
 
-    // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
-    uint64_t small_lines = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-        small_lines += c.dir[d].n_rules ? c.dir[d].rows.count() * hdr.dir[d].row_lines : 0;
-    const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
     if (small) {
         auto out = rows_small_->as<xdpctl_pol_row_line>();
         size_t line = size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64);
@@ -550,26 +646,6 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         }
     }
 
-    // ---- rows: both directions in one map, each from an element of its own. A small
-    // policy leaves the map as it is (one must be there: grace_period() writes it) ----
-    uint64_t elems = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS && !small; d++) {
-        const CompiledDirection& cd = c.dir[d];
-        if (cd.n_rules == 0)
-            continue;
-        const uint64_t n_rows = cd.rows.count();
-        hdr.dir[d].rows_elem = uint32_t(elems);
-        elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
-    }
-    elems = std::max<uint64_t>(elems, 1);
-    // The rows' prints follow them (row_prints.h).
-    uint64_t n_rows = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-        n_rows += c.dir[d].n_rules ? c.dir[d].rows.count() : 0;
-    const uint64_t print_elems = small ? 0 : RowPrintArea::elems_for(n_rows);
-    const uint64_t need = elems + print_elems;
-    if (need > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
-        fail_usage("the policy's bitmap rows would take {} GiB", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
     // The target's rows map from two commits ago is free (see `settled`) and is refilled in
     // place when its size fits: no install, so no grace period. A map over twice the need
     // is replaced, so memory follows a policy that shrinks.
@@ -595,20 +671,20 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                  errno_str(errno));
         rows = UniqueFd(fd);
     }
+    std::vector<RowPrint> prints[XDPCTL_POL_DIRS];
     if (!small) {
-        MappedMap m(rows.get());
-        auto out = m.as<xdpctl_pol_row_line>();
-        RowPlace place[XDPCTL_POL_DIRS];
-        std::vector<RowPrint> prints[XDPCTL_POL_DIRS];
-        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-            const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
-            if (c.dir[d].n_rules)
-                place[d] = {dh.n_rules, dh.words, dh.agg_words, dh.row_lines, dh.rows_per_elem, dh.rows_elem,
-                            uint32_t(c.dir[d].rows.count())};
-        }
-        // The generation was last written by the commit two before this one.
-        RowPrintArea area(out, elems, ctl.commits - 1, place);
-        area.clear();
+        // Element by element, as rows to write come: mapping all of it costs ~1 ms per
+        // 10 MiB (the kernel maps an array's pages at mmap time), which a commit that
+        // writes a few rows need not pay.
+        std::vector<std::unique_ptr<MappedMap>> elem(elems);
+        auto line_at = [&](size_t line) -> __u64* {
+            const size_t e = line / XDPCTL_POL_ROWS_ELEM_LINES;
+            if (!elem[e])
+                elem[e] = std::make_unique<MappedMap>(rows.get(), uint32_t(e), 1);
+            return elem[e]->as<xdpctl_pol_row_line>()[line % XDPCTL_POL_ROWS_ELEM_LINES].word;
+        };
+        // A map made anew holds nothing of what the record says.
+        const RowPrintArea* was = install_rows ? nullptr : held ? &*held : nullptr;
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
             const CompiledDirection& cd = c.dir[d];
             if (cd.n_rules == 0)
@@ -617,22 +693,26 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             prints[d] = cd.rows.prints();
             const size_t n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
-                const RowPrint* held = area.held(d, uint32_t(r));
-                if (held && *held == prints[d][r])
+                const RowPrint* p = was ? was->held(d, uint32_t(r)) : nullptr;
+                if (p && *p == prints[d][r])
                     continue;  // the map holds this row there already
                 const size_t line = size_t(dh.rows_elem + r / dh.rows_per_elem) * XDPCTL_POL_ROWS_ELEM_LINES +
                                     (r % dh.rows_per_elem) * dh.row_lines;
-                times_.rows_written += write_row_lines(cd.rows, r, dh.row_lines, out[line].word);
+                times_.rows_written += write_row_lines(cd.rows, r, dh.row_lines, line_at(line));
                 times_.rows_compared++;
             }
         }
-        area.write(ctl.commits + 1, place, prints);
     }
     times_.rows_bytes = small ? small_lines * 64 : need * XDPCTL_POL_ROWS_ELEM_BYTES;
     times_.rows_reused = !install_rows;
     times_.rows_small = small;
 
     addr_done.get();
+    if (!small) {
+        // What the generation now holds, in the map it holds it in.
+        MappedMap record(rows.get(), uint32_t(map_lines(rows.get()) - 1), 1);
+        RowPrintArea(record.as<xdpctl_pol_row_line>(), 0, place).write(ctl.commits + 1, place, prints, tables);
+    }
     const uint64_t t2 = mono_ns();
     times_.inner_ns = t2 - t1;
 

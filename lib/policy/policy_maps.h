@@ -17,6 +17,7 @@
 #include "attach/iface_pins.h"
 #include "policy/compiled_policy.h"
 #include "policy/prefix_table.h"
+#include "policy/row_prints.h"
 #include "util/unique_fd.h"
 
 namespace xdpctl::policy {
@@ -72,6 +73,7 @@ struct CommitTimes {
     bool rows_reused = false; // the rows map of two commits ago was refilled in place
     bool rows_small = false;  // the rows went to xdpctl_prows_small
     uint32_t addr_reused = 0; // address tables of two commits ago refilled in place
+    uint32_t addr_kept = 0;   // address tables of two commits ago left as they were (same classes)
 };
 
 // Rule id -> its counter slot (< XDPCTL_POL_COUNTER_SLOTS), looked up once per rule a commit.
@@ -96,6 +98,10 @@ struct PreparedCommit {
     UniqueFd built[XDPCTL_POL_DIRS][2];
     std::vector<uint32_t> built_l1[XDPCTL_POL_DIRS][2];
     uint64_t built_bytes[XDPCTL_POL_DIRS][2] = {};
+    // The print of each table's classes (row_prints.h), and the tables the target
+    // generation holds already (take_address_tables with `held`): not built, left in place.
+    RowPrint print[XDPCTL_POL_DIRS][2];
+    HeldTables kept;
 };
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
 // every loaded program must know (loaded_abi.h). Creates no map.
@@ -104,7 +110,9 @@ PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables = true
 // prefix table: a 1M-prefix set's take ~25 MiB, which a commit need not hold twice. The
 // rest of c is untouched, as PolicyMaps::commit needs it. Large tables go straight into
 // new maps (PreparedCommit::built), which nothing uses until the commit installs them.
-PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables);
+// `held` (PolicyMaps::held_tables()): the tables the generation the commit fills holds
+// already; those whose classes are the same are left where they are, not built.
+PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held = nullptr);
 
 class PolicyMaps {
 public:
@@ -136,6 +144,9 @@ public:
     {
         commit(c, prepare_commit(c), counter_slot_of_rule_id);
     }
+    // The address tables the generation the next commit fills holds (row_prints.h), for
+    // take_address_tables. Only this process may commit until then (the caller holds the lock).
+    void held_tables(HeldTables& out) const;
     // Rule id -> counter slot of every rule of the active generation, from its rule records.
     SlotOf active_slots() const;
 

@@ -308,7 +308,10 @@ Policy PolicyStore::commit(Policy next)
         // tables would only fault the same memory in again.
         if (address_entries(*compiled) > kTrimBeforeTablesEntries)
             malloc_trim(0);
-        prepared = take_address_tables(*compiled, sparse_tables);
+        // Tables the generation to be filled holds already (classes unchanged) are not built.
+        HeldTables held;
+        maps_->held_tables(held);
+        prepared = take_address_tables(*compiled, sparse_tables, &held);
         malloc_trim(0);  // what the builder freed goes back before the maps are filled
         trace.mark("address tables");
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.

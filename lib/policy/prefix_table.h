@@ -131,6 +131,8 @@ private:
 class MappedMap {
 public:
     explicit MappedMap(int map_fd);
+    // Values [first, first + count) only, for values a whole number of pages apart.
+    MappedMap(int map_fd, uint32_t first, uint32_t count);
     ~MappedMap();
     MappedMap(MappedMap&& o) noexcept
         : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)),

@@ -1,16 +1,20 @@
-// The prints (RowTable::prints) of the rows a generation's rows map holds, kept in that map
-// past its rows. A commit refills the spare generation, which holds the rows of two commits
-// ago: with their prints at hand it writes the rows whose print changed and reads no other,
-// where it compared every row (~24 MiB at 10,000 rules, ~5 ms) to find the few that differ.
+// What a generation's rows map holds, recorded in its last element: the prints of its rows
+// (RowTable::prints) and of the inputs of its address tables. A commit refills the spare
+// generation, which holds the policy of two commits ago: with these at hand it writes only
+// the rows whose print changed and reads no other (it compared every row, ~24 MiB at
+// 10,000 rules, ~5 ms, to find the few that differ), and leaves an address table whose
+// classes did not change where it is (building and comparing one of 10,000 prefixes took
+// ~5 ms).
 //
-// The area is only trusted when the commit that wrote it was the one that wrote the
-// generation last (its commit number, the control map's count two commits back) and the
-// rows sit where they sat then; a commit clears it before it writes a row, so a commit cut
-// short, or one by an xdpctl that knows no prints, leaves nothing that would be believed.
-// The datapath never reads it.
+// The record is only believed when the commit that wrote it was the one that wrote the
+// generation last (its number, the control map's count two commits back) and, for rows,
+// they sit where they sat then; a commit clears it before it writes anything of the
+// generation, so a commit cut short, or one by an xdpctl that keeps no record, leaves
+// nothing that would be believed. The datapath never reads it.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -19,10 +23,9 @@
 
 namespace xdpctl::policy {
 
-// Where one direction's rows sit in the rows map (0 rules: none).
+// Where one direction's rows sit in the rows map (n_rules 0: none).
 struct RowPlace {
     uint32_t n_rules = 0, words = 0, agg_words = 0, row_lines = 0, rows_per_elem = 0, rows_elem = 0;
-    uint32_t n_rows = 0;
     bool same_spot(const RowPlace& o) const
     {
         return n_rules && o.n_rules && words == o.words && agg_words == o.agg_words && row_lines == o.row_lines &&
@@ -30,31 +33,42 @@ struct RowPlace {
     }
 };
 
+// An address table as the generation holds it: the map in its slot, and the print of what
+// it was built from (table_print()).
+struct HeldTable {
+    RowPrint print;
+    uint32_t map_id = 0;
+};
+// Per direction, source and destination.
+using HeldTables = std::optional<HeldTable>[XDPCTL_POL_DIRS][2];
+
+// The print of an address table's inputs: its classes (both families) and its format.
+RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse);
+
 class RowPrintArea {
 public:
-    // Elements of the rows map the prints of `rows` rows take (after the rows' elements).
-    static uint64_t elems_for(uint64_t rows);
-
-    // The area at element `at` of `map` (all of a rows map's lines). The prints it holds
-    // count when it was written by commit `held_commit` for rows placed as `now` places
-    // them (per direction).
-    RowPrintArea(std::span<xdpctl_pol_row_line> map, uint64_t at, uint64_t held_commit,
-                 const RowPlace (&now)[XDPCTL_POL_DIRS]);
+    // The record in `elem`, the last element of a rows map (XDPCTL_POL_ROWS_ELEM_LINES
+    // lines), believed when written by commit `held_commit`; rows count when placed as
+    // `now` places them.
+    RowPrintArea(std::span<xdpctl_pol_row_line> elem, uint64_t held_commit, const RowPlace (&now)[XDPCTL_POL_DIRS]);
 
     // The print the map holds for row r of direction d, when known.
     const RowPrint* held(uint32_t d, uint32_t r) const
     {
         return r < held_[d].size() ? &held_[d][r] : nullptr;
     }
-    // Clears the area: from here until write(), no print in it is believed.
+    const HeldTables& tables() const { return tables_; }
+    // Clears the record: from here until write(), nothing in it is believed.
     void clear();
-    // Records `prints` (per direction) as what the map holds, by commit `commit`.
+    // Records `prints` (per direction) and `tables` as what the generation holds, by commit
+    // `commit`. Rows too many for the element are not recorded (the next commit compares them).
     void write(uint64_t commit, const RowPlace (&now)[XDPCTL_POL_DIRS],
-               const std::vector<RowPrint> (&prints)[XDPCTL_POL_DIRS]);
+               const std::vector<RowPrint> (&prints)[XDPCTL_POL_DIRS], const HeldTables& tables);
 
 private:
-    std::span<xdpctl_pol_row_line> lines_;  // the area's lines
+    std::span<xdpctl_pol_row_line> lines_;  // the record's element
     std::vector<RowPrint> held_[XDPCTL_POL_DIRS];
+    HeldTables tables_;
 };
 
 }  // namespace xdpctl::policy
