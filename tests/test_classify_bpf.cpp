@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -329,11 +330,15 @@ TEST_F(ClassifyBpf, CommitsWriteOnlyWhatChangedAndAgreeWithReference)
 }
 
 // What the active generation's maps hold for the rows and address tables, byte for byte
-// against a compile of `p` from scratch: every row where the header puts it, every address
-// table's lines and its IPv4 level 1.
-void expect_maps_hold_a_full_compile(PolicyPrograms& progs, const Policy& p, const std::string& where)
+// against a compile of `p` from scratch, its classes numbered after `aligned_to` as the
+// commit's were (align_classes(), tested against the reference in test_compiler_diff): every
+// row where the header puts it, every address table's lines and its IPv4 level 1.
+void expect_maps_hold_a_full_compile(PolicyPrograms& progs, const Policy& p,
+                                     const ClassLayout (&aligned_to)[XDPCTL_POL_DIRS], const std::string& where)
 {
-    const CompiledPolicy f = compile_policy(p, gen_ifindex);
+    CompiledPolicy f = compile_policy(p, gen_ifindex);
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        align_classes(f.dir[d], aligned_to[d]);
     const PreparedCommit want = prepare_commit(f, true);
     const uint32_t gen = progs.maps().active_gen();
     xdpctl_pol_hdr h{};
@@ -418,9 +423,12 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
             } else if (step > 0 && op < 45 && p.rules.size() > 1) {
                 p.rules.erase(p.rules.begin() + ptrdiff_t(g.u(p.rules.size())));
             } else if (step > 0 && op < 70 && !p.sets.empty()) {
-                auto it = std::next(p.sets.begin(), ptrdiff_t(g.u(p.sets.size())));
-                it->second.entries.push_back({g.pick(g.coin(70) ? Family::v4 : Family::v6), g.coin(10)});
-                it->second.normalize();
+                PrefixSet& set = std::next(p.sets.begin(), ptrdiff_t(g.u(p.sets.size())))->second;
+                const Prefix add = g.pick(g.coin(70) ? Family::v4 : Family::v6);
+                if (std::none_of(set.entries.begin(), set.entries.end(), [&](const SetEntry& e) { return e.prefix == add; })) {
+                    set.entries.push_back({add, g.coin(10)});
+                    set.normalize();
+                }
             } else if (step > 0) {
                 Rule r = more.rules[g.u(more.rules.size())];
                 r.id = 0;
@@ -433,7 +441,10 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
             progs_->maps().set_use_small_rows(step % 5 == 4);
             CompiledPolicy c = compile_policy(p, gen_ifindex);
             HeldTables held;
-            progs_->maps().held_tables(held);
+            ClassLayout classes[XDPCTL_POL_DIRS];
+            progs_->maps().held(held, classes);
+            for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+                align_classes(c.dir[d], classes[d]);
             PreparedCommit prepared = take_address_tables(c, true, &held);
             uint64_t rows = 0;
             for (const CompiledDirection& d : c.dir)
@@ -445,7 +456,7 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
                 rows_left += rows - t.rows_compared;
             seen.push_back(p);
             const std::string where = fmt::format("seed {} step {}", seed, step);
-            expect_maps_hold_a_full_compile(*progs_, p, where);
+            expect_maps_hold_a_full_compile(*progs_, p, classes, where);
             if (HasFatalFailure())
                 return;
             agree_with_reference(*progs_, p, g, seed * 100 + uint64_t(step), 300, &run_ns);

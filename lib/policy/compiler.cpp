@@ -750,31 +750,32 @@ uint64_t mix64(uint64_t z)
 
 std::vector<RowPrint> RowTable::prints() const
 {
-    // A field's base and anchors, word by word in order (they are the same for all its rows).
+    // A row written out is its field's base row (which holds the base's anchor bits) with
+    // each own rank's bit, its word's aggregate bit and, when the rank is anchored at the
+    // field, its word's anchor bit: so the base row, word by word, and the own ranks with
+    // whether each is anchored. Not all of `anchored`: a rule anchored at the field is added
+    // to it without changing the rows that do not hold it.
     RowPrint field[kFieldCount];
     for (int f = 0; f < kFieldCount; f++) {
         uint64_t a = 0x243f6a8885a308d3ull, b = 0x13198a2e03707344ull;
-        auto take = [&](const std::vector<uint64_t>& words) {
-            for (uint64_t w : words) {
-                a = mix64(a ^ w);
-                b = mix64(b + w * 0x9e3779b97f4a7c15ull);
-            }
-            a = mix64(a ^ words.size());
-            b = mix64(b + words.size());
-        };
-        take(base[f]);
-        take(anchored[f]);
-        field[f] = {a, b};
+        for (uint64_t w : base[f]) {
+            a = mix64(a ^ w);
+            b = mix64(b + w * 0x9e3779b97f4a7c15ull);
+        }
+        field[f] = {mix64(a ^ base[f].size()), mix64(b + base[f].size()), 0};
     }
-    // The extra ranks as a set (the order they are kept in does not change the row): XORs
-    // of per-rank keys, then mixed with the field's print.
+    // The own ranks as a set (the order they are kept in does not change the row): XORs of
+    // per-rank keys, then mixed with the field's print.
     std::vector<RowPrint> out(rows.size());
     for (size_t r = 0; r < rows.size(); r++) {
         const Row& row = rows[r];
-        uint64_t a = 0, b = 0;
+        const std::vector<uint64_t>& anch = anchored[row.field];
+        uint64_t a = 0, b = 0, own = 0;
         auto add = [&](uint32_t rank) {
-            a ^= bit_key(rank);
-            b ^= bit_key2(rank);
+            const uint32_t key = rank * 2 + uint32_t(anch[rank / 64] >> (rank % 64) & 1);
+            a ^= bit_key(key);
+            b ^= bit_key2(key);
+            own ^= bit_key(rank);
         };
         if (row.dense) {
             for (uint32_t w = 0; w < words; w++)
@@ -784,7 +785,7 @@ std::vector<RowPrint> RowTable::prints() const
             for (uint32_t i = 0; i < row.len; i++)
                 add(ranks[row.off + i]);
         }
-        out[r] = {mix64(field[row.field].a ^ a), mix64(field[row.field].b + b)};
+        out[r] = {mix64(field[row.field].a ^ a), mix64(field[row.field].b + b), own};
     }
     return out;
 }
@@ -829,6 +830,115 @@ bool RowTable::well_formed() const
                     return false;
     }
     return words && !rows.empty();
+}
+
+void align_classes(CompiledDirection& c, const ClassLayout& held)
+{
+    if (!c.n_rules || !held.valid || held.words != c.words || held.agg_words != c.agg_words)
+        return;
+    // A class is named by its own ranks that the held policy had (RowPrint::own over ranks
+    // below its rule count): rules added last join classes (a port range every interval it
+    // spans) without renaming them.
+    std::vector<uint64_t> key(c.rows.count());
+    for (size_t r = 0; r < key.size(); r++) {
+        const RowTable::Row& row = c.rows.rows[r];
+        uint64_t k = 0;
+        if (row.dense) {
+            for (uint32_t w = 0; w < c.words && w * 64 < held.n_rules; w++)
+                for (uint64_t x = c.rows.dense[row.off + w]; x; x &= x - 1)
+                    if (const uint32_t rank = w * 64 + uint32_t(std::countr_zero(x)); rank < held.n_rules)
+                        k ^= bit_key(rank);
+        } else {
+            for (uint32_t i = 0; i < row.len; i++)
+                if (const uint32_t rank = c.rows.ranks[row.off + i]; rank < held.n_rules)
+                    k ^= bit_key(rank);
+        }
+        key[r] = k;
+    }
+    std::vector<uint32_t> id_of[kFieldCount];  // class -> aligned id
+    uint32_t size[kFieldCount];
+    for (int f = 0; f < kFieldCount; f++) {
+        const uint32_t n = c.n_classes[f];
+        const std::vector<RowPrint>& old = held.field[f];
+        // A class is its own ranks within the field: a rule joining the field's base (one
+        // that names nothing here) changes every row, not which class is which.
+        std::unordered_map<uint64_t, uint32_t> old_at;  // own -> old id
+        old_at.reserve(old.size());
+        for (uint32_t j = 0; j < old.size(); j++)
+            old_at.emplace(old[j].own, j);
+        std::vector<bool> taken(old.size());
+        std::vector<uint32_t>& ids = id_of[f];
+        ids.assign(n, UINT32_MAX);
+        for (uint32_t cls = 0; cls < n; cls++) {
+            auto it = old_at.find(key[c.row_base[f] + cls]);
+            if (it != old_at.end() && !taken[it->second]) {
+                ids[cls] = it->second;
+                taken[it->second] = true;
+            }
+        }
+        uint32_t free = 0, next = uint32_t(old.size());
+        for (uint32_t cls = 0; cls < n; cls++) {
+            if (ids[cls] != UINT32_MAX)
+                continue;
+            while (free < old.size() && taken[free])
+                free++;
+            ids[cls] = free < old.size() ? free++ : next++;
+        }
+        // A field that outgrows its rows gets room for more, so that the next classes it
+        // gains do not move every later field's rows.
+        size[f] = next > old.size() ? next + next / 64 + 16 : uint32_t(old.size());
+        // Ids spread over many more rows than classes (after many deletes), past what a
+        // class table holds, or past what decides a direction by one field's class: the
+        // compiler's own numbering.
+        if (size[f] > n + n / 4 + 64 || size[f] >= 65535 ||
+            (n <= XDPCTL_POL_DECIDE_CLASSES && size[f] > XDPCTL_POL_DECIDE_CLASSES))
+            return;
+    }
+    // Fields keep the compiler's order of their rows (by row_base).
+    int order[kFieldCount];
+    for (int f = 0; f < kFieldCount; f++)
+        order[f] = f;
+    std::sort(order, order + kFieldCount, [&](int a, int b) { return c.row_base[a] < c.row_base[b]; });
+    uint32_t base[kFieldCount], at = 0;
+    for (int f : order) {
+        base[f] = at;
+        at += size[f];
+    }
+    std::vector<RowTable::Row> rows(at);
+    for (int f = 0; f < kFieldCount; f++) {
+        for (uint32_t j = 0; j < size[f]; j++)
+            rows[base[f] + j] = {uint32_t(f), 0, 0, false};  // no table points here: the base
+        for (uint32_t cls = 0; cls < c.n_classes[f]; cls++)
+            rows[base[f] + id_of[f][cls]] = c.rows.rows[c.row_base[f] + cls];
+    }
+    c.rows.rows = std::move(rows);
+    auto remap = [&](Field f, uint32_t& cls) { cls = id_of[f][cls]; };
+    auto remap16 = [&](Field f, std::vector<uint16_t>& t) {
+        for (uint16_t& cls : t)
+            cls = uint16_t(id_of[f][cls]);
+    };
+    const std::pair<Field, AddrClassTable*> addr[] = {
+        {kFieldSrc, &c.src_v4}, {kFieldSrc, &c.src_v6}, {kFieldDst, &c.dst_v4}, {kFieldDst, &c.dst_v6}};
+    for (auto [f, t] : addr) {
+        for (AddrClassTable::Entry& e : t->entries)
+            remap(f, e.cls);
+        remap(f, t->default_class);
+    }
+    remap(kFieldSrc, c.src_nonip_class);
+    remap(kFieldDst, c.dst_nonip_class);
+    remap16(kFieldSport, c.sport);
+    remap(kFieldSport, c.sport_none_class);
+    remap16(kFieldDport, c.dport);
+    remap(kFieldDport, c.dport_none_class);
+    remap16(kFieldL4, c.l4);
+    remap(kFieldL4, c.l4_nonip_class);
+    remap16(kFieldVlan, c.vlan);
+    remap16(kFieldIif, c.iif);
+    remap(kFieldIif, c.iif_other_class);
+    for (int f = 0; f < kFieldCount; f++) {
+        c.row_base[f] = base[f];
+        c.n_classes[f] = size[f];
+    }
 }
 
 uint32_t AddrClassTable::lookup(Family f, const std::array<uint8_t, 16>& a) const

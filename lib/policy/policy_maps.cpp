@@ -321,13 +321,15 @@ void PolicyMaps::settle()
     }
 }
 
-void PolicyMaps::held_tables(HeldTables& out) const
+void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const
 {
     const xdpctl_pol_ctl ctl = read_ctl();
     const uint32_t target = (ctl.gen & 1) ^ 1;
-    for (auto& d : out)
-        for (auto& t : d)
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        classes[d] = {};
+        for (auto& t : tables[d])
             t.reset();
+    }
     UniqueFd fd = record_map(fds_.rows.get(), target);
     if (!ctl.installed || !fd)
         return;
@@ -336,8 +338,32 @@ void PolicyMaps::held_tables(HeldTables& out) const
     const RowPrintArea record(view.as<xdpctl_pol_row_line>(), ctl.commits - 1, none);
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
         for (uint32_t dst = 0; dst < 2; dst++)
-            if (const auto& t = record.tables()[d][dst]; t && slot_map_id(fds_.tabs.get(), XDPCTL_POL_TAB_ADDR(target, d, dst)) == t->map_id)
-                out[d][dst] = t;
+            if (const auto& t = record.tables()[d][dst];
+                t && slot_map_id(fds_.tabs.get(), XDPCTL_POL_TAB_ADDR(target, d, dst)) == t->map_id)
+                tables[d][dst] = t;
+    // The classes: each field's rows, in the order of their row_base, up to the next field's
+    // (the last field's up to the last row). The header was written by the same commit.
+    const xdpctl_pol_dir_hdr* dirs = hdr_->as<xdpctl_pol_hdr>()[target].dir;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const std::vector<RowPrint>& prints = record.recorded(d);
+        const xdpctl_pol_dir_hdr& dh = dirs[d];
+        if (!dh.n_rules || prints.empty() || dh.rows_small)
+            continue;
+        ClassLayout& l = classes[d];
+        for (int f = 0; f < kFieldCount; f++) {
+            uint32_t end = uint32_t(prints.size());
+            for (int o = 0; o < kFieldCount; o++)
+                if (dh.row_base[o] > dh.row_base[f])
+                    end = std::min(end, dh.row_base[o]);
+            if (dh.row_base[f] > end)
+                return;  // not a header of these rows
+            l.field[f].assign(prints.begin() + dh.row_base[f], prints.begin() + end);
+        }
+        l.valid = true;
+        l.words = dh.words;
+        l.agg_words = dh.agg_words;
+        l.n_rules = dh.n_rules;
+    }
 }
 
 namespace {
@@ -545,7 +571,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
     }
     elems = std::max<uint64_t>(elems, 1);
-    const uint64_t need = elems + 1;  // and the record (row_prints.h)
+    const uint64_t need = elems + (small ? 0 : 1);  // and the record (row_prints.h)
     if (need > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
         fail_usage("the policy's bitmap rows would take {} GiB", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
     // ---- what the target generation holds (row_prints.h): read, then cleared before

@@ -144,9 +144,10 @@ public:
     {
         commit(c, prepare_commit(c), counter_slot_of_rule_id);
     }
-    // The address tables the generation the next commit fills holds (row_prints.h), for
-    // take_address_tables. Only this process may commit until then (the caller holds the lock).
-    void held_tables(HeldTables& out) const;
+    // What the generation the next commit fills holds (row_prints.h): its address tables,
+    // for take_address_tables, and its classes, for align_classes. Only this process may
+    // commit until then (the caller holds the lock).
+    void held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const;
     // Rule id -> counter slot of every rule of the active generation, from its rule records.
     SlotOf active_slots() const;
 

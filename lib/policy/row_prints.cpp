@@ -10,7 +10,6 @@ namespace xdpctl::policy {
 namespace {
 
 constexpr uint64_t kMagic = 0x73746e697270776full;  // "owprints"
-constexpr size_t kPrintsPerLine = sizeof(xdpctl_pol_row_line) / sizeof(RowPrint);
 
 // The record's first line.
 struct AreaHdr {
@@ -79,15 +78,15 @@ RowPrintArea::RowPrintArea(std::span<xdpctl_pol_row_line> elem, uint64_t held_co
             if (const TableRec& t = recs[d * 2 + dst]; t.map_id)
                 tables_[d][dst] = HeldTable{t.print, t.map_id};
     const auto* prints = reinterpret_cast<const RowPrint*>(&lines_[kPrintsLine]);
-    const uint64_t room = (lines_.size() - kPrintsLine) * kPrintsPerLine;
+    const uint64_t room = (lines_.size() - kPrintsLine) * sizeof(xdpctl_pol_row_line) / sizeof(RowPrint);
     uint64_t off = 0;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const RowPlace was{h.n_rows[d], h.words[d], h.agg_words[d], h.row_lines[d], h.rows_per_elem[d],
                            h.rows_elem[d]};
         if (off + h.n_rows[d] > room)
             return;  // not a record this code wrote
-        if (was.same_spot(now[d]))
-            held_[d].assign(prints + off, prints + off + h.n_rows[d]);
+        recorded_[d].assign(prints + off, prints + off + h.n_rows[d]);
+        same_spot_[d] = was.same_spot(now[d]);
         off += h.n_rows[d];
     }
 }
@@ -106,7 +105,7 @@ void RowPrintArea::write(uint64_t commit, const RowPlace (&now)[XDPCTL_POL_DIRS]
 {
     AreaHdr h{};
     auto* out = reinterpret_cast<RowPrint*>(&lines_[kPrintsLine]);
-    const uint64_t room = (lines_.size() - kPrintsLine) * kPrintsPerLine;
+    const uint64_t room = (lines_.size() - kPrintsLine) * sizeof(xdpctl_pol_row_line) / sizeof(RowPrint);
     uint64_t off = 0;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const RowPlace& p = now[d];

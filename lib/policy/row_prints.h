@@ -55,9 +55,11 @@ public:
     // The print the map holds for row r of direction d, when known.
     const RowPrint* held(uint32_t d, uint32_t r) const
     {
-        return r < held_[d].size() ? &held_[d][r] : nullptr;
+        return same_spot_[d] && r < recorded_[d].size() ? &recorded_[d][r] : nullptr;
     }
     const HeldTables& tables() const { return tables_; }
+    // All prints recorded for direction d, wherever its rows sat (align_classes()).
+    const std::vector<RowPrint>& recorded(uint32_t d) const { return recorded_[d]; }
     // Clears the record: from here until write(), nothing in it is believed.
     void clear();
     // Records `prints` (per direction) and `tables` as what the generation holds, by commit
@@ -67,7 +69,8 @@ public:
 
 private:
     std::span<xdpctl_pol_row_line> lines_;  // the record's element
-    std::vector<RowPrint> held_[XDPCTL_POL_DIRS];
+    std::vector<RowPrint> recorded_[XDPCTL_POL_DIRS];
+    bool same_spot_[XDPCTL_POL_DIRS] = {};
     HeldTables tables_;
 };
 
