@@ -862,18 +862,18 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
         const std::vector<RowPrint>& old = held.field[f];
         // A class is its own ranks within the field: a rule joining the field's base (one
         // that names nothing here) changes every row, not which class is which.
-        std::unordered_map<uint64_t, uint32_t> old_at;  // own -> old id
-        old_at.reserve(old.size());
+        HashIndex old_at(old.size());  // own -> old ids
         for (uint32_t j = 0; j < old.size(); j++)
-            old_at.emplace(old[j].own, j);
+            old_at.add(old[j].own, j);
         std::vector<bool> taken(old.size());
         std::vector<uint32_t>& ids = id_of[f];
         ids.assign(n, UINT32_MAX);
         for (uint32_t cls = 0; cls < n; cls++) {
-            auto it = old_at.find(key[c.row_base[f] + cls]);
-            if (it != old_at.end() && !taken[it->second]) {
-                ids[cls] = it->second;
-                taken[it->second] = true;
+            const uint64_t k = key[c.row_base[f] + cls];
+            const uint32_t j = old_at.find(k, [&](uint32_t id) { return old[id].own == k && !taken[id]; });
+            if (j != UINT32_MAX) {
+                ids[cls] = j;
+                taken[j] = true;
             }
         }
         uint32_t free = 0, next = uint32_t(old.size());
@@ -914,8 +914,14 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
     c.rows.rows = std::move(rows);
     auto remap = [&](Field f, uint32_t& cls) { cls = id_of[f][cls]; };
     auto remap16 = [&](Field f, std::vector<uint16_t>& t) {
+        const std::vector<uint32_t>& ids = id_of[f];
+        bool same = true;
+        for (uint32_t cls = 0; cls < ids.size() && same; cls++)
+            same = ids[cls] == cls;
+        if (same)
+            return;  // most fields' classes are where they were: no pass over 65,536 entries
         for (uint16_t& cls : t)
-            cls = uint16_t(id_of[f][cls]);
+            cls = uint16_t(ids[cls]);
     };
     const std::pair<Field, AddrClassTable*> addr[] = {
         {kFieldSrc, &c.src_v4}, {kFieldSrc, &c.src_v6}, {kFieldDst, &c.dst_v4}, {kFieldDst, &c.dst_v6}};

@@ -198,6 +198,17 @@ void update_slots(int outer_fd, std::vector<uint32_t> keys, std::vector<uint32_t
         fail("cannot install the policy tables: {}", errno_str(errno));
 }
 
+// The record element of rows map `fd` (record_map()), mapped as far as its record reaches.
+std::unique_ptr<MappedMap> map_record(int fd)
+{
+    const uint32_t last = uint32_t(map_lines(fd) - 1);
+    auto head = std::make_unique<MappedMap>(fd, last, 1, sizeof(xdpctl_pol_row_line));
+    const size_t bytes = RowPrintArea::recorded_bytes(head->as<xdpctl_pol_row_line>()[0]);
+    if (bytes <= head->as<xdpctl_pol_row_line>().size_bytes())
+        return head;
+    return std::make_unique<MappedMap>(fd, last, 1, bytes);
+}
+
 uint32_t map_id_of(int fd)
 {
     bpf_map_info info{};
@@ -333,9 +344,9 @@ void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS
     UniqueFd fd = record_map(fds_.rows.get(), target);
     if (!ctl.installed || !fd)
         return;
-    MappedMap view(fd.get(), uint32_t(map_lines(fd.get()) - 1), 1);
+    const std::unique_ptr<MappedMap> view = map_record(fd.get());
     const RowPlace none[XDPCTL_POL_DIRS] = {};
-    const RowPrintArea record(view.as<xdpctl_pol_row_line>(), ctl.commits - 1, none);
+    const RowPrintArea record(view->as<xdpctl_pol_row_line>(), ctl.commits - 1, none);
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
         for (uint32_t dst = 0; dst < 2; dst++)
             if (const auto& t = record.tables()[d][dst];
@@ -585,7 +596,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     std::optional<RowPrintArea> held;
     std::unique_ptr<MappedMap> held_view;
     if (UniqueFd fd = record_map(fds_.rows.get(), target)) {
-        held_view = std::make_unique<MappedMap>(fd.get(), uint32_t(map_lines(fd.get()) - 1), 1);
+        held_view = map_record(fd.get());
         held.emplace(held_view->as<xdpctl_pol_row_line>(), ctl.commits - 1, place);
         held->clear();
     }
@@ -736,7 +747,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     addr_done.get();
     if (!small) {
         // What the generation now holds, in the map it holds it in.
-        MappedMap record(rows.get(), uint32_t(map_lines(rows.get()) - 1), 1);
+        MappedMap record(rows.get(), uint32_t(map_lines(rows.get()) - 1), 1,
+                         RowPrintArea::bytes_for(prints[0].size() + prints[1].size()));
         RowPrintArea(record.as<xdpctl_pol_row_line>(), 0, place).write(ctl.commits + 1, place, prints, tables);
     }
     const uint64_t t2 = mono_ns();

@@ -802,7 +802,7 @@ MappedMap::MappedMap(int map_fd)
     data_ = p;
 }
 
-MappedMap::MappedMap(int map_fd, uint32_t first, uint32_t count)
+MappedMap::MappedMap(int map_fd, uint32_t first, uint32_t count, size_t bytes)
 {
     const bpf_map_info info = mmapable_array_info(map_fd);
     value_size_ = (info.value_size + 7) & ~7u;
@@ -811,6 +811,8 @@ MappedMap::MappedMap(int map_fd, uint32_t first, uint32_t count)
         fail("cannot map values {}-{} of map '{}'", first, uint64_t(first) + count, info.name);
     entries_ = count;
     bytes_ = size_t(value_size_) * count;
+    if (bytes)
+        bytes_ = std::min(bytes_, (bytes + page - 1) / page * page);
     void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, off_t(first) * value_size_);
     if (p == MAP_FAILED)
         fail("cannot mmap map '{}': {}", info.name, errno_str(errno));

@@ -1,5 +1,6 @@
 #include "policy/row_prints.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -62,12 +63,30 @@ RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sp
     return {a, b};
 }
 
+size_t RowPrintArea::bytes_for(uint64_t rows)
+{
+    return std::min<uint64_t>(kPrintsLine * sizeof(xdpctl_pol_row_line) + rows * sizeof(RowPrint),
+                              XDPCTL_POL_ROWS_ELEM_BYTES);
+}
+
+size_t RowPrintArea::recorded_bytes(const xdpctl_pol_row_line& head)
+{
+    AreaHdr h;
+    std::memcpy(&h, &head, sizeof(h));
+    if (h.magic != kMagic)
+        return sizeof(xdpctl_pol_row_line);
+    uint64_t rows = 0;
+    for (uint32_t n : h.n_rows)
+        rows += n;
+    return bytes_for(rows);
+}
+
 RowPrintArea::RowPrintArea(std::span<xdpctl_pol_row_line> elem, uint64_t held_commit,
                            const RowPlace (&now)[XDPCTL_POL_DIRS])
     : lines_(elem)
 {
-    if (elem.size() != XDPCTL_POL_ROWS_ELEM_LINES)
-        fail("the policy rows record is {} lines, not an element", elem.size());
+    if (elem.size() < kPrintsLine || elem.size() > XDPCTL_POL_ROWS_ELEM_LINES)
+        fail("the policy rows record is {} lines, not within an element", elem.size());
     AreaHdr h;
     std::memcpy(&h, &lines_[0], sizeof(h));
     if (h.magic != kMagic || h.commit != held_commit)

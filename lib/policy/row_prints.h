@@ -47,9 +47,15 @@ RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sp
 
 class RowPrintArea {
 public:
-    // The record in `elem`, the last element of a rows map (XDPCTL_POL_ROWS_ELEM_LINES
-    // lines), believed when written by commit `held_commit`; rows count when placed as
-    // `now` places them.
+    // Bytes from the element's start that a record of `rows` prints takes.
+    static size_t bytes_for(uint64_t rows);
+    // Bytes that the record starting with line `head` takes (its first line only when it
+    // holds none).
+    static size_t recorded_bytes(const xdpctl_pol_row_line& head);
+
+    // The record in `elem`, the start of the last element of a rows map (at least
+    // recorded_bytes() of it, for writing bytes_for() the rows), believed when written by
+    // commit `held_commit`; rows count when placed as `now` places them.
     RowPrintArea(std::span<xdpctl_pol_row_line> elem, uint64_t held_commit, const RowPlace (&now)[XDPCTL_POL_DIRS]);
 
     // The print the map holds for row r of direction d, when known.
