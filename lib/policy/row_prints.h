@@ -4,7 +4,8 @@
 // the rows whose print changed and reads no other (it compared every row, ~24 MiB at
 // 10,000 rules, ~5 ms, to find the few that differ), and leaves an address table whose
 // classes did not change where it is (building and comparing one of 10,000 prefixes took
-// ~5 ms).
+// ~5 ms). The rows' prints also name the generation's classes, which the next commit's
+// keep their ids after (align_classes()), so that a new class does not move the others.
 //
 // The record is only believed when the commit that wrote it was the one that wrote the
 // generation last (its number, the control map's count two commits back) and, for rows,
