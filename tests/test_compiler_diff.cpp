@@ -3,6 +3,8 @@
 // count rules) and random packets drawn to hit them; the compiled tables, walked the way
 // the BPF classifier walks them, must give the same verdict, deciding rule and counted
 // rules for every packet.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -38,6 +40,20 @@ TEST(CompilerDifferential, RandomPoliciesAgreeWithReference)
     EXPECT_GE(packets, 100000u);
 }
 
+// `packets` random packets of `g`: the compiled tables decide as the reference does.
+static void agree_with_reference(const Policy& p, const CompiledPolicy& c, Gen& g, uint64_t seed, int packets)
+{
+    for (int i = 0; i < packets; i++) {
+        uint32_t ifindex = 0;
+        PacketKey k = g.packet(&ifindex);
+        Verdict want = classify(p, k);
+        Verdict got = classify_compiled(c, k, ifindex);
+        ASSERT_EQ(got.rule_id, want.rule_id) << "seed " << seed << " packet " << i;
+        ASSERT_EQ(got.action, want.action) << "seed " << seed << " packet " << i;
+        ASSERT_EQ(got.counted, want.counted) << "seed " << seed << " packet " << i;
+    }
+}
+
 TEST(CompilerDifferential, LargePoliciesAgreeWithReference)
 {
     // From 512 rules a direction the address fields compile in a thread of their own and
@@ -47,15 +63,120 @@ TEST(CompilerDifferential, LargePoliciesAgreeWithReference)
         g.make_pools();
         Policy p = g.policy(int(1200 + g.u(800)), int(1 + g.u(4)));
         CompiledPolicy c = compile_policy(p, gen_ifindex);
-        for (int i = 0; i < 3000; i++) {
-            uint32_t ifindex = 0;
-            PacketKey k = g.packet(&ifindex);
-            Verdict want = classify(p, k);
-            Verdict got = classify_compiled(c, k, ifindex);
-            ASSERT_EQ(got.rule_id, want.rule_id) << "seed " << seed << " packet " << i;
-            ASSERT_EQ(got.action, want.action) << "seed " << seed << " packet " << i;
-            ASSERT_EQ(got.counted, want.counted) << "seed " << seed << " packet " << i;
+        agree_with_reference(p, c, g, seed, 3000);
+        if (HasFatalFailure())
+            return;
+    }
+}
+
+// The layout of `c`'s direction d as a generation holding it records it.
+static ClassLayout layout_of(const CompiledPolicy& c, int d)
+{
+    const CompiledDirection& cd = c.dir[d];
+    ClassLayout l;
+    if (!cd.n_rules)
+        return l;
+    l.valid = true;
+    l.words = cd.words;
+    l.agg_words = cd.agg_words;
+    l.n_rules = cd.n_rules;
+    const std::vector<RowPrint> prints = cd.rows.prints();
+    for (int f = 0; f < kFieldCount; f++)
+        l.field[f].assign(prints.begin() + cd.row_base[f], prints.begin() + cd.row_base[f] + cd.n_classes[f]);
+    return l;
+}
+
+// align_classes() renumbers a policy's classes after those of the policy before a few
+// changes (rules added and deleted, a set grown): it classifies as the reference does, and
+// the classes whose row the earlier policy had keep that row's id, so most rows stay where
+// they were.
+TEST(CompilerDifferential, AlignedClassesAgreeWithReferenceAndKeepTheirIds)
+{
+    for (uint64_t seed = 500; seed < 530; seed++) {
+        Gen g(seed);
+        g.make_pools();
+        Policy p = g.policy(int(60 + g.u(600)), int(g.u(3)));
+        const CompiledPolicy before = compile_policy(p, gen_ifindex);
+        const Policy more = g.policy(8, 0);
+        for (int change = 0; change < 3; change++) {
+            const uint64_t op = g.u(3);
+            if (op == 0 && p.rules.size() > 1) {
+                // The last in evaluation order, or (every third policy) any rule: the ranks
+                // after it move, and so do the rows that hold them.
+                const Rule* last = evaluation_order(p).back();
+                const size_t at = seed % 3 ? size_t(last - p.rules.data()) : size_t(g.u(p.rules.size()));
+                p.rules.erase(p.rules.begin() + ptrdiff_t(at));
+            } else if (op == 1 && !p.sets.empty()) {
+                PrefixSet& set = p.sets.begin()->second;
+                const Prefix add = g.pick(Family::v4);
+                if (std::none_of(set.entries.begin(), set.entries.end(), [&](const SetEntry& e) { return e.prefix == add; })) {
+                    set.entries.push_back({add, false});
+                    set.normalize();
+                }
+            } else {
+                Rule r = more.rules[g.u(more.rules.size())];
+                r.id = 100000 + uint32_t(change);
+                r.priority = seed % 3 ? 100000 : uint32_t(g.u(2000));  // last, as `rule add` mostly adds
+                p.rules.push_back(r);
+            }
         }
+        CompiledPolicy c = compile_policy(p, gen_ifindex);
+        for (int d = 0; d < 2; d++) {
+            const ClassLayout held = layout_of(before, d);
+            align_classes(c.dir[d], held);
+        }
+        agree_with_reference(p, c, g, seed, 2000);
+        if (HasFatalFailure())
+            return;
+    }
+    // Rules of the benchmark's kinds (a /32 and a port, a prefix, a port range), with rules
+    // added last as `rule add` adds them: aligned, nearly every row stays where it was
+    // (unaligned, each new source prefix or port moved every row after its class).
+    Policy mix;
+    for (uint32_t i = 0; i < 3000; i++) {
+        Rule r;
+        r.id = i + 1;
+        r.priority = i % 1000;
+        r.action.kind = i % 4 ? ActionKind::drop : ActionKind::pass;
+        r.src.kind = AddrMatch::Kind::prefix;
+        r.src.prefix = parse_prefix(fmt::format("10.{}.{}.{}/32", i % 251, i / 7 % 256, i % 256));
+        r.proto = 6;
+        r.dport = {uint16_t(1 + i * 13 % 65000), uint16_t(1 + i * 13 % 65000 + (i % 10 == 9 ? 500 : 0))};
+        if (i % 10 == 8)
+            r.src.prefix = parse_prefix(fmt::format("172.{}.0.0/16", 16 + i % 16)), r.dport = {};
+        mix.rules.push_back(r);
+    }
+    auto add = [&](uint32_t i) {
+        Rule r;
+        r.id = 10000 + i;
+        r.src.kind = AddrMatch::Kind::prefix;
+        r.src.prefix = parse_prefix(fmt::format("198.19.{}.0/24", i));
+        r.proto = 17;
+        r.dport = {uint16_t(53 + i), uint16_t(53 + i)};
+        r.action.kind = ActionKind::drop;
+        mix.rules.push_back(r);
+    };
+    const CompiledPolicy first = compile_policy(mix, gen_ifindex);
+    add(0);
+    // The first alignment after a field grows gives it room (every later field moves once).
+    CompiledPolicy before = compile_policy(mix, gen_ifindex);
+    const CompiledPolicy unaligned_before = before;
+    align_classes(before.dir[0], layout_of(first, 0));
+    add(1);
+    add(2);
+    for (const bool align : {true, false}) {
+        CompiledPolicy c = compile_policy(mix, gen_ifindex);
+        if (align)
+            align_classes(c.dir[0], layout_of(before, 0));
+        const std::vector<RowPrint> was = (align ? before : unaligned_before).dir[0].rows.prints();
+        const std::vector<RowPrint> now = c.dir[0].rows.prints();
+        size_t same = 0;
+        for (size_t r = 0; r < std::min(was.size(), now.size()); r++)
+            same += was[r] == now[r];
+        if (align)
+            EXPECT_GT(same, was.size() * 9 / 10) << same << " of " << was.size() << " rows in place";
+        else
+            EXPECT_LT(same, was.size() / 2) << same << " of " << was.size() << " rows in place unaligned";
     }
 }
 

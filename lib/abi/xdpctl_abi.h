@@ -332,7 +332,9 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
  *    size fits. A lookup into an inner map is a call (~10 ns where the kernel mitigates
  *    SRSO with Safe RET, ~2.5 ns where it does not), not an inlined add; with 4 MiB elements one call reaches
  *    every row of a policy of up to ~3,000 rules, and the words past a row's first line cost
- *    plain loads. A row never straddles two elements.
+ *    plain loads. A row never straddles two elements. Past the rows, the map's last element
+ *    holds xdpctl's record of what the generation holds (lib/policy/row_prints.h), which the
+ *    datapath never reads.
  */
 #define XDPCTL_POL_GENS 2
 #define XDPCTL_POL_DIRS 2            /* 0 ingress (XDP, TC ingress), 1 egress (TC egress) */

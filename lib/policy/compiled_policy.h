@@ -67,6 +67,15 @@ struct RuleRecord {
 // them. At 10,000 rules the rows written out are ~24 MiB, the compact form well under
 // 1 MiB: the compiler neither fills nor hashes tens of MiB of fresh memory, and the commit
 // writes each row once, straight into the map (write_row).
+// What tells written-out rows apart (RowTable::prints): rows of equal bytes have equal
+// prints; rows of different bytes have equal prints with a chance of about 2^-128. `own`
+// is the part of the row's own ranks alone (not its field's base): what keeps naming a class
+// when a rule that names nothing in the field joins every row of it (align_classes()).
+struct RowPrint {
+    uint64_t a = 0, b = 0, own = 0;
+    bool operator==(const RowPrint&) const = default;
+};
+
 struct RowTable {
     struct Row {
         uint32_t field = 0;
@@ -89,6 +98,10 @@ struct RowTable {
     void write_row(size_t r, uint64_t* out) const;
     // Row r written out (tests, classify_compiled).
     std::vector<uint64_t> row(size_t r) const;
+    // Every row's print, from its compact form (its field's base and its extra ranks), in
+    // O(extra ranks) a row: a commit tells which rows of the spare generation differ without
+    // reading ~24 MiB of them at 10,000 rules (policy_maps.cpp).
+    std::vector<RowPrint> prints() const;
     // The lowest rank in row r, or UINT32_MAX when it holds no rule.
     uint32_t first_rank(size_t r) const;
     // Every row's field has a base, and its extras lie within the arrays.
@@ -140,6 +153,22 @@ struct CompiledPolicy {
     CompiledDirection dir[2];  // Direction::ingress, Direction::egress
     ActionKind default_action = ActionKind::pass;
 };
+
+// The rows of one direction a generation holds, per field in class order (class id =
+// index), as prints (RowTable::prints): what align_classes() keeps ids to.
+struct ClassLayout {
+    bool valid = false;
+    uint32_t words = 0, agg_words = 0, n_rules = 0;
+    std::vector<RowPrint> field[kFieldCount];
+};
+
+// Renumbers c's classes so that a class whose row `held` holds keeps the id it has there; the
+// other classes take the ids of classes gone, then ids past the field's (rows no table points
+// at are the field's base). Classifies as before. Class ids are given in sweep order, so a new
+// prefix or port moved every later class and every later field's rows; aligned, a commit into
+// the generation `held` describes writes the rows that changed. Leaves c as it is when the
+// ids would spread too far (many classes gone) or past a limit.
+void align_classes(CompiledDirection& c, const ClassLayout& held);
 
 // iif names are resolved through `ifindex_of` (0: unknown, the rule never matches).
 // The rule gives the name and its namespace (Rule::iif_netns); interface indexes are per

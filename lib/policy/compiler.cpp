@@ -55,7 +55,8 @@ uint32_t popcount(const Bits& b)
 // tens of thousands of classes, and a node-based map would allocate one node for each.
 class HashIndex {
 public:
-    HashIndex() : slots_(1024) {}
+    // Room for `expect` ids before the first growth (each rehashes all of them).
+    explicit HashIndex(size_t expect = 512) : slots_(std::bit_ceil(std::max<size_t>(1024, 2 * expect + 2))) {}
     // Calls `f(id)` for each id stored with hash h until it returns true; returns that id, or
     // UINT32_MAX.
     template <typename F>
@@ -151,8 +152,9 @@ private:
 // form and equal sets compare equal. Hashes are xor_hash's, whichever the form.
 class RowInterner {
 public:
-    RowInterner(RowStore& store, Field f, const Bits& base)
-        : store_(store), f_(f), base_(store.count()), words_(store.words()), field_base_(base)
+    // `expect`: about how many classes the field will have.
+    RowInterner(RowStore& store, Field f, const Bits& base, size_t expect)
+        : store_(store), f_(f), base_(store.count()), words_(store.words()), field_base_(base), ids_(expect)
     {
     }
     uint32_t base() const { return base_; }
@@ -170,6 +172,11 @@ public:
     uint32_t intern_ranks(std::vector<uint32_t>& ranks, uint64_t h)
     {
         std::sort(ranks.begin(), ranks.end());
+        return intern_sorted(ranks, h);
+    }
+    // The same, sorted already.
+    uint32_t intern_sorted(const std::vector<uint32_t>& ranks, uint64_t h)
+    {
         if (ranks.size() > words_) {
             scratch_.assign(words_, 0);
             for (uint32_t r : ranks)
@@ -442,49 +449,46 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
 {
     auto range = [f](const Rule& r) -> const PortRange& { return f == kFieldSport ? r.sport : r.dport; };
     // The rules whose range holds the port (the rules with no port are the field's base),
-    // as a list (a rule leaves it by a swap with the last) and as a bitmap when there are
-    // too many for a list to be the cheaper form.
-    std::vector<uint32_t> active, at(dr.ranked.size()), sorted;
+    // as a sorted list (a rule enters and leaves it by a binary search; most ports are in a
+    // few ranges) and as a bitmap when there are too many for a list to be the cheaper form.
+    std::vector<uint32_t> active;
     Bits bits = dr.empty();
     uint64_t h = 0;
-    *none_class = rows.intern_ranks(sorted, 0);
-    // (port, +rank+1 opens / -(rank+1) closes)
-    std::vector<std::pair<uint32_t, int64_t>> events;
+    *none_class = rows.intern_ranks(active, 0);
+    // port << 32 | rank << 1 | opens: one integer sort (the order of a port's events does
+    // not matter, all are applied before its interval is interned).
+    std::vector<uint64_t> events;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
         const PortRange& pr = range(*dr.ranked[r]);
         if (pr.any())
             continue;
-        events.push_back({pr.lo, int64_t(r) + 1});
-        events.push_back({uint32_t(pr.hi) + 1, -(int64_t(r) + 1)});
+        events.push_back(uint64_t(pr.lo) << 32 | uint64_t(r) << 1 | 1);
+        events.push_back((uint64_t(pr.hi) + 1) << 32 | uint64_t(r) << 1);
     }
     std::sort(events.begin(), events.end());
     std::vector<uint16_t> table(65536);
     size_t e = 0;
     uint32_t port = 0;
     while (port < 65536) {
-        while (e < events.size() && events[e].first == port) {
-            int64_t v = events[e++].second;
-            const uint32_t rank = uint32_t(v > 0 ? v - 1 : -v - 1);
-            if (v > 0) {
+        while (e < events.size() && uint32_t(events[e] >> 32) == port) {
+            const uint64_t v = events[e++];
+            const uint32_t rank = uint32_t(v) >> 1;
+            const auto at = std::lower_bound(active.begin(), active.end(), rank);
+            if (v & 1) {
                 set_bit(bits, rank);
-                at[rank] = uint32_t(active.size());
-                active.push_back(rank);
+                active.insert(at, rank);
             } else {
                 clear_bit(bits, rank);
-                at[active.back()] = at[rank];
-                active[at[rank]] = active.back();
-                active.pop_back();
+                active.erase(at);
             }
             h ^= bit_key(rank);
         }
-        uint32_t next = e < events.size() ? std::min<uint32_t>(events[e].first, 65536) : 65536;
+        uint32_t next = e < events.size() ? std::min<uint32_t>(uint32_t(events[e] >> 32), 65536) : 65536;
         uint16_t cls;
-        if (active.size() > dr.words) {
+        if (active.size() > dr.words)
             cls = uint16_t(rows.intern_bits(bits, h, uint32_t(active.size())));
-        } else {
-            sorted = active;
-            cls = uint16_t(rows.intern_ranks(sorted, h));
-        }
+        else
+            cls = uint16_t(rows.intern_sorted(active, h));
         std::fill(table.begin() + port, table.begin() + next, cls);
         port = next;
     }
@@ -649,7 +653,8 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
         unnamed[f] = dr.select([f](const Rule& r) { return !names_field(r, Field(f)); });
     auto field = [&](RowStore& store, Field f, auto&& build) {
         store.set_base(f, unnamed[f], anchored[f]);
-        RowInterner rows(store, f, unnamed[f]);
+        // A field has about one class per value a rule names there, two per port range.
+        RowInterner rows(store, f, unnamed[f], 2 * size_t(c.n_rules - popcount(unnamed[f])));
         build(rows);
         base[f] = rows.base();
         c.n_classes[f] = rows.size();
@@ -729,6 +734,62 @@ void RowTable::write_row(size_t r, uint64_t* out) const
     }
 }
 
+namespace {
+
+// A second key per rank, independent of bit_key's, for the print's other half.
+uint64_t bit_key2(uint32_t i) { return bit_key(i ^ 0x80000000u) * 0xd6e8feb86659fd93ull; }
+
+uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 32)) * 0xd6e8feb86659fd93ull;
+    z = (z ^ (z >> 32)) * 0xd6e8feb86659fd93ull;
+    return z ^ (z >> 32);
+}
+
+}  // namespace
+
+std::vector<RowPrint> RowTable::prints() const
+{
+    // A row written out is its field's base row (which holds the base's anchor bits) with
+    // each own rank's bit, its word's aggregate bit and, when the rank is anchored at the
+    // field, its word's anchor bit: so the base row, word by word, and the own ranks with
+    // whether each is anchored. Not all of `anchored`: a rule anchored at the field is added
+    // to it without changing the rows that do not hold it.
+    RowPrint field[kFieldCount];
+    for (int f = 0; f < kFieldCount; f++) {
+        uint64_t a = 0x243f6a8885a308d3ull, b = 0x13198a2e03707344ull;
+        for (uint64_t w : base[f]) {
+            a = mix64(a ^ w);
+            b = mix64(b + w * 0x9e3779b97f4a7c15ull);
+        }
+        field[f] = {mix64(a ^ base[f].size()), mix64(b + base[f].size()), 0};
+    }
+    // The own ranks as a set (the order they are kept in does not change the row): XORs of
+    // per-rank keys, then mixed with the field's print.
+    std::vector<RowPrint> out(rows.size());
+    for (size_t r = 0; r < rows.size(); r++) {
+        const Row& row = rows[r];
+        const std::vector<uint64_t>& anch = anchored[row.field];
+        uint64_t a = 0, b = 0, own = 0;
+        auto add = [&](uint32_t rank) {
+            const uint32_t key = rank * 2 + uint32_t(anch[rank / 64] >> (rank % 64) & 1);
+            a ^= bit_key(key);
+            b ^= bit_key2(key);
+            own ^= bit_key(rank);
+        };
+        if (row.dense) {
+            for (uint32_t w = 0; w < words; w++)
+                for (uint64_t x = dense[row.off + w]; x; x &= x - 1)
+                    add(w * 64 + uint32_t(std::countr_zero(x)));
+        } else {
+            for (uint32_t i = 0; i < row.len; i++)
+                add(ranks[row.off + i]);
+        }
+        out[r] = {mix64(field[row.field].a ^ a), mix64(field[row.field].b + b), own};
+    }
+    return out;
+}
+
 std::vector<uint64_t> RowTable::row(size_t r) const
 {
     std::vector<uint64_t> out(row_words());
@@ -769,6 +830,121 @@ bool RowTable::well_formed() const
                     return false;
     }
     return words && !rows.empty();
+}
+
+void align_classes(CompiledDirection& c, const ClassLayout& held)
+{
+    if (!c.n_rules || !held.valid || held.words != c.words || held.agg_words != c.agg_words)
+        return;
+    // A class is named by its own ranks that the held policy had (RowPrint::own over ranks
+    // below its rule count): rules added last join classes (a port range every interval it
+    // spans) without renaming them.
+    std::vector<uint64_t> key(c.rows.count());
+    for (size_t r = 0; r < key.size(); r++) {
+        const RowTable::Row& row = c.rows.rows[r];
+        uint64_t k = 0;
+        if (row.dense) {
+            for (uint32_t w = 0; w < c.words && w * 64 < held.n_rules; w++)
+                for (uint64_t x = c.rows.dense[row.off + w]; x; x &= x - 1)
+                    if (const uint32_t rank = w * 64 + uint32_t(std::countr_zero(x)); rank < held.n_rules)
+                        k ^= bit_key(rank);
+        } else {
+            for (uint32_t i = 0; i < row.len; i++)
+                if (const uint32_t rank = c.rows.ranks[row.off + i]; rank < held.n_rules)
+                    k ^= bit_key(rank);
+        }
+        key[r] = k;
+    }
+    std::vector<uint32_t> id_of[kFieldCount];  // class -> aligned id
+    uint32_t size[kFieldCount];
+    for (int f = 0; f < kFieldCount; f++) {
+        const uint32_t n = c.n_classes[f];
+        const std::vector<RowPrint>& old = held.field[f];
+        // A class is its own ranks within the field: a rule joining the field's base (one
+        // that names nothing here) changes every row, not which class is which.
+        HashIndex old_at(old.size());  // own -> old ids
+        for (uint32_t j = 0; j < old.size(); j++)
+            old_at.add(old[j].own, j);
+        std::vector<bool> taken(old.size());
+        std::vector<uint32_t>& ids = id_of[f];
+        ids.assign(n, UINT32_MAX);
+        for (uint32_t cls = 0; cls < n; cls++) {
+            const uint64_t k = key[c.row_base[f] + cls];
+            const uint32_t j = old_at.find(k, [&](uint32_t id) { return old[id].own == k && !taken[id]; });
+            if (j != UINT32_MAX) {
+                ids[cls] = j;
+                taken[j] = true;
+            }
+        }
+        uint32_t free = 0, next = uint32_t(old.size());
+        for (uint32_t cls = 0; cls < n; cls++) {
+            if (ids[cls] != UINT32_MAX)
+                continue;
+            while (free < old.size() && taken[free])
+                free++;
+            ids[cls] = free < old.size() ? free++ : next++;
+        }
+        // A field that outgrows its rows gets room for more, so that the next classes it
+        // gains do not move every later field's rows.
+        size[f] = next > old.size() ? next + next / 64 + 16 : uint32_t(old.size());
+        // Ids spread over many more rows than classes (after many deletes), past what a
+        // class table holds, or past what decides a direction by one field's class: the
+        // compiler's own numbering.
+        if (size[f] > n + n / 4 + 64 || size[f] >= 65535 ||
+            (n <= XDPCTL_POL_DECIDE_CLASSES && size[f] > XDPCTL_POL_DECIDE_CLASSES))
+            return;
+    }
+    // Fields keep the compiler's order of their rows (by row_base).
+    int order[kFieldCount];
+    for (int f = 0; f < kFieldCount; f++)
+        order[f] = f;
+    std::sort(order, order + kFieldCount, [&](int a, int b) { return c.row_base[a] < c.row_base[b]; });
+    uint32_t base[kFieldCount], at = 0;
+    for (int f : order) {
+        base[f] = at;
+        at += size[f];
+    }
+    std::vector<RowTable::Row> rows(at);
+    for (int f = 0; f < kFieldCount; f++) {
+        for (uint32_t j = 0; j < size[f]; j++)
+            rows[base[f] + j] = {uint32_t(f), 0, 0, false};  // no table points here: the base
+        for (uint32_t cls = 0; cls < c.n_classes[f]; cls++)
+            rows[base[f] + id_of[f][cls]] = c.rows.rows[c.row_base[f] + cls];
+    }
+    c.rows.rows = std::move(rows);
+    auto remap = [&](Field f, uint32_t& cls) { cls = id_of[f][cls]; };
+    auto remap16 = [&](Field f, std::vector<uint16_t>& t) {
+        const std::vector<uint32_t>& ids = id_of[f];
+        bool same = true;
+        for (uint32_t cls = 0; cls < ids.size() && same; cls++)
+            same = ids[cls] == cls;
+        if (same)
+            return;  // most fields' classes are where they were: no pass over 65,536 entries
+        for (uint16_t& cls : t)
+            cls = uint16_t(ids[cls]);
+    };
+    const std::pair<Field, AddrClassTable*> addr[] = {
+        {kFieldSrc, &c.src_v4}, {kFieldSrc, &c.src_v6}, {kFieldDst, &c.dst_v4}, {kFieldDst, &c.dst_v6}};
+    for (auto [f, t] : addr) {
+        for (AddrClassTable::Entry& e : t->entries)
+            remap(f, e.cls);
+        remap(f, t->default_class);
+    }
+    remap(kFieldSrc, c.src_nonip_class);
+    remap(kFieldDst, c.dst_nonip_class);
+    remap16(kFieldSport, c.sport);
+    remap(kFieldSport, c.sport_none_class);
+    remap16(kFieldDport, c.dport);
+    remap(kFieldDport, c.dport_none_class);
+    remap16(kFieldL4, c.l4);
+    remap(kFieldL4, c.l4_nonip_class);
+    remap16(kFieldVlan, c.vlan);
+    remap16(kFieldIif, c.iif);
+    remap(kFieldIif, c.iif_other_class);
+    for (int f = 0; f < kFieldCount; f++) {
+        c.row_base[f] = base[f];
+        c.n_classes[f] = size[f];
+    }
 }
 
 uint32_t AddrClassTable::lookup(Family f, const std::array<uint8_t, 16>& a) const

@@ -20,6 +20,7 @@
 #include "attach/iface_pins.h"
 #include "util/map_memory.h"
 #include "policy/prefix_table.h"
+#include "policy/row_prints.h"
 
 namespace xdpctl::policy {
 
@@ -197,6 +198,37 @@ void update_slots(int outer_fd, std::vector<uint32_t> keys, std::vector<uint32_t
         fail("cannot install the policy tables: {}", errno_str(errno));
 }
 
+// The record element of rows map `fd` (record_map()), mapped as far as its record reaches.
+std::unique_ptr<MappedMap> map_record(int fd)
+{
+    const uint32_t last = uint32_t(map_lines(fd) - 1);
+    auto head = std::make_unique<MappedMap>(fd, last, 1, sizeof(xdpctl_pol_row_line));
+    const size_t bytes = RowPrintArea::recorded_bytes(head->as<xdpctl_pol_row_line>()[0]);
+    if (bytes <= head->as<xdpctl_pol_row_line>().size_bytes())
+        return head;
+    return std::make_unique<MappedMap>(fd, last, 1, bytes);
+}
+
+uint32_t map_id_of(int fd)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        fail("cannot read a policy table's id: {}", errno_str(errno));
+    return info.id;
+}
+
+// The rows map of generation `gen`, when it has an element past its rows for the record of
+// what the generation holds (row_prints.h); maps of one element have none.
+UniqueFd record_map(int rows_outer, uint32_t gen)
+{
+    const uint32_t id = slot_map_id(rows_outer, gen);
+    UniqueFd fd(id ? bpf_map_get_fd_by_id(id) : -1);
+    if (!fd || map_lines(fd.get()) < 2)
+        return {};
+    return fd;
+}
+
 }  // namespace
 
 PolicyMapFds policy_map_fds_pinned(const std::string& dir)
@@ -300,10 +332,57 @@ void PolicyMaps::settle()
     }
 }
 
+void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    const uint32_t target = (ctl.gen & 1) ^ 1;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        classes[d] = {};
+        for (auto& t : tables[d])
+            t.reset();
+    }
+    UniqueFd fd = record_map(fds_.rows.get(), target);
+    if (!ctl.installed || !fd)
+        return;
+    const std::unique_ptr<MappedMap> view = map_record(fd.get());
+    const RowPlace none[XDPCTL_POL_DIRS] = {};
+    const RowPrintArea record(view->as<xdpctl_pol_row_line>(), ctl.commits - 1, none);
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        for (uint32_t dst = 0; dst < 2; dst++)
+            if (const auto& t = record.tables()[d][dst];
+                t && slot_map_id(fds_.tabs.get(), XDPCTL_POL_TAB_ADDR(target, d, dst)) == t->map_id)
+                tables[d][dst] = t;
+    // The classes: each field's rows, in the order of their row_base, up to the next field's
+    // (the last field's up to the last row). The header was written by the same commit.
+    const xdpctl_pol_dir_hdr* dirs = hdr_->as<xdpctl_pol_hdr>()[target].dir;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const std::vector<RowPrint>& prints = record.recorded(d);
+        const xdpctl_pol_dir_hdr& dh = dirs[d];
+        if (!dh.n_rules || prints.empty() || dh.rows_small)
+            continue;
+        ClassLayout& l = classes[d];
+        for (int f = 0; f < kFieldCount; f++) {
+            uint32_t end = uint32_t(prints.size());
+            for (int o = 0; o < kFieldCount; o++)
+                if (dh.row_base[o] > dh.row_base[f])
+                    end = std::min(end, dh.row_base[o]);
+            if (dh.row_base[f] > end)
+                return;  // not a header of these rows
+            l.field[f].assign(prints.begin() + dh.row_base[f], prints.begin() + end);
+        }
+        l.valid = true;
+        l.words = dh.words;
+        l.agg_words = dh.agg_words;
+        l.n_rules = dh.n_rules;
+    }
+}
+
 namespace {
 
 // prepare_commit(), emptying `owner`'s class tables as they are copied when it is given.
-PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner, bool build_maps)
+// Tables that `held` says the generation holds already are not built (PreparedCommit::kept).
+PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner, bool build_maps,
+                       const HeldTables* held = nullptr)
 {
     PreparedCommit p;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
@@ -316,6 +395,16 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
             // No rule names an address here: every IP packet has one class, no table needed.
             if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class) {
                 p.const_class[d][dst] = v4.default_class + 1;
+                continue;
+            }
+            p.print[d][dst] = table_print(v4, v6, sparse_tables);
+            if (held && (*held)[d][dst] && (*held)[d][dst]->print == p.print[d][dst]) {
+                p.kept[d][dst] = (*held)[d][dst];
+                if (owner) {  // not needed, as a built table's are not
+                    CompiledDirection& od = owner->dir[d];
+                    decltype(v4.entries)().swap(dst ? od.dst_v4.entries : od.src_v4.entries);
+                    decltype(v6.entries)().swap(dst ? od.dst_v6.entries : od.src_v6.entries);
+                }
                 continue;
             }
             std::unique_ptr<MappedMap> view;  // the new map's lines while the table is built in them
@@ -354,9 +443,9 @@ PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
     return prepare(c, sparse_tables, nullptr, false);
 }
 
-PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables)
+PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held)
 {
-    return prepare(c, sparse_tables, &c, true);
+    return prepare(c, sparse_tables, &c, true, held);
 }
 
 SlotOf PolicyMaps::active_slots() const
@@ -476,6 +565,43 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     const uint64_t t1 = mono_ns();
     times_.tables_ns = t1 - t0;
 
+    // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
+    uint64_t small_lines = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        small_lines += c.dir[d].n_rules ? c.dir[d].rows.count() * hdr.dir[d].row_lines : 0;
+    const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
+    // ---- rows: both directions in one map, each from an element of its own. A small
+    // policy leaves the map as it is (one must be there: grace_period() writes it) ----
+    uint64_t elems = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS && !small; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;
+        const uint64_t n_rows = cd.rows.count();
+        hdr.dir[d].rows_elem = uint32_t(elems);
+        elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
+    }
+    elems = std::max<uint64_t>(elems, 1);
+    const uint64_t need = elems + (small ? 0 : 1);  // and the record (row_prints.h)
+    if (need > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
+        fail_usage("the policy's bitmap rows would take {} GiB", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
+    // ---- what the target generation holds (row_prints.h): read, then cleared before
+    // anything of it is written ----
+    RowPlace place[XDPCTL_POL_DIRS];
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+        if (c.dir[d].n_rules && !small)
+            place[d] = {dh.n_rules, dh.words, dh.agg_words, dh.row_lines, dh.rows_per_elem, dh.rows_elem};
+    }
+    std::optional<RowPrintArea> held;
+    std::unique_ptr<MappedMap> held_view;
+    if (UniqueFd fd = record_map(fds_.rows.get(), target)) {
+        held_view = map_record(fd.get());
+        held.emplace(held_view->as<xdpctl_pol_row_line>(), ctl.commits - 1, place);
+        held->clear();
+    }
+    HeldTables tables;  // what the record written at the end says
+
     // ---- address tables: the target's table from two commits ago is refilled in place when
     // it is small enough to have been kept (see the end) and its size fits, as the rows are;
     // the others are made anew and installed with one batch update (a grace period). In a
@@ -490,6 +616,14 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             for (uint32_t dst = 0; dst < 2; dst++) {
                 const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
                 const auto l1_at = l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES;
+                if (const auto& kept = prepared.kept[d][dst]) {  // the generation holds it already
+                    if (slot_map_id(tabs, key) != kept->map_id || !held || !held->tables()[d][dst] ||
+                        held->tables()[d][dst]->map_id != kept->map_id)
+                        fail("the policy's address table {} changed during the commit", key);
+                    tables[d][dst] = kept;
+                    times_.addr_kept++;
+                    continue;
+                }
                 if (prepared.built[d][dst]) {  // built in a map of its own: installed as it is
                     times_.addr_bytes += prepared.built_bytes[d][dst];
                     std::copy_n(prepared.built_l1[d][dst].begin(), XDPCTL_PFX_L1_ENTRIES, l1_at);
@@ -514,25 +648,25 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                     if (have >= need && have <= 2 * need + kTableHeadroomLines && !is_placeholder(id)) {
                         fill_prefix_table_map(fd.get(), std::move(t));
                         times_.addr_reused++;
+                        if (have <= keep_table_lines_)
+                            tables[d][dst] = HeldTable{prepared.print[d][dst], id};
                         continue;
                     }
                 }
                 // Room for the next commits' small changes, so that they refill it in place (a
                 // table too large to be kept gets none).
                 const uint64_t room = need + need / 8 + kTableHeadroomLines;
-                addr.push_back(create_lines_map("xdpctl_pfx", room <= keep_table_lines_ ? room : need));
+                const uint64_t lines = room <= keep_table_lines_ ? room : need;
+                addr.push_back(create_lines_map("xdpctl_pfx", lines));
                 fill_prefix_table_map(addr.back().get(), std::move(t));
+                if (lines <= keep_table_lines_)  // kept after its generation (see the end)
+                    tables[d][dst] = HeldTable{prepared.print[d][dst], map_id_of(addr.back().get())};
                 keys.push_back(key);
                 fds.push_back(uint32_t(addr.back().get()));
             }
         }
     });
 
-    // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
-    uint64_t small_lines = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-        small_lines += c.dir[d].n_rules ? c.dir[d].rows.count() * hdr.dir[d].row_lines : 0;
-    const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
     if (small) {
         auto out = rows_small_->as<xdpctl_pol_row_line>();
         size_t line = size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64);
@@ -549,20 +683,6 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         }
     }
 
-    // ---- rows: both directions in one map, each from an element of its own. A small
-    // policy leaves the map as it is (one must be there: grace_period() writes it) ----
-    uint64_t elems = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS && !small; d++) {
-        const CompiledDirection& cd = c.dir[d];
-        if (cd.n_rules == 0)
-            continue;
-        const uint64_t n_rows = cd.rows.count();
-        hdr.dir[d].rows_elem = uint32_t(elems);
-        elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
-    }
-    elems = std::max<uint64_t>(elems, 1);
-    if (elems > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
-        fail_usage("the policy's bitmap rows would take {} GiB", elems * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
     // The target's rows map from two commits ago is free (see `settled`) and is refilled in
     // place when its size fits: no install, so no grace period. A map over twice the need
     // is replaced, so memory follows a policy that shrinks.
@@ -573,8 +693,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         UniqueFd fd(bpf_map_get_fd_by_id(id));
         bpf_map_info info{};
         __u32 len = sizeof(info);
-        if (fd && bpf_map_get_info_by_fd(fd.get(), &info, &len) == 0 && info.max_entries >= elems &&
-            (small || info.max_entries <= 2 * elems)) {
+        if (fd && bpf_map_get_info_by_fd(fd.get(), &info, &len) == 0 && info.max_entries >= need &&
+            (small || info.max_entries <= 2 * need)) {
             rows = std::move(fd);
             install_rows = false;
         }
@@ -582,33 +702,55 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     if (install_rows) {
         LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
         int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xdpctl_prows", sizeof(__u32), XDPCTL_POL_ROWS_ELEM_BYTES,
-                                uint32_t(elems), &opts);
+                                uint32_t(need), &opts);
         if (fd < 0)
-            fail("cannot create the policy rows ({} MiB): {}", elems * XDPCTL_POL_ROWS_ELEM_BYTES >> 20,
+            fail("cannot create the policy rows ({} MiB): {}", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 20,
                  errno_str(errno));
         rows = UniqueFd(fd);
     }
+    std::vector<RowPrint> prints[XDPCTL_POL_DIRS];
     if (!small) {
-        MappedMap m(rows.get());
-        auto out = m.as<xdpctl_pol_row_line>();
+        // Element by element, as rows to write come: mapping all of it costs ~1 ms per
+        // 10 MiB (the kernel maps an array's pages at mmap time), which a commit that
+        // writes a few rows need not pay.
+        std::vector<std::unique_ptr<MappedMap>> elem(elems);
+        auto line_at = [&](size_t line) -> __u64* {
+            const size_t e = line / XDPCTL_POL_ROWS_ELEM_LINES;
+            if (!elem[e])
+                elem[e] = std::make_unique<MappedMap>(rows.get(), uint32_t(e), 1);
+            return elem[e]->as<xdpctl_pol_row_line>()[line % XDPCTL_POL_ROWS_ELEM_LINES].word;
+        };
+        // A map made anew holds nothing of what the record says.
+        const RowPrintArea* was = install_rows ? nullptr : held ? &*held : nullptr;
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
             const CompiledDirection& cd = c.dir[d];
             if (cd.n_rules == 0)
                 continue;
             const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+            prints[d] = cd.rows.prints();
             const size_t n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
+                const RowPrint* p = was ? was->held(d, uint32_t(r)) : nullptr;
+                if (p && *p == prints[d][r])
+                    continue;  // the map holds this row there already
                 const size_t line = size_t(dh.rows_elem + r / dh.rows_per_elem) * XDPCTL_POL_ROWS_ELEM_LINES +
                                     (r % dh.rows_per_elem) * dh.row_lines;
-                times_.rows_written += write_row_lines(cd.rows, r, dh.row_lines, out[line].word);
+                times_.rows_written += write_row_lines(cd.rows, r, dh.row_lines, line_at(line));
+                times_.rows_compared++;
             }
         }
     }
-    times_.rows_bytes = small ? small_lines * 64 : elems * XDPCTL_POL_ROWS_ELEM_BYTES;
+    times_.rows_bytes = small ? small_lines * 64 : need * XDPCTL_POL_ROWS_ELEM_BYTES;
     times_.rows_reused = !install_rows;
     times_.rows_small = small;
 
     addr_done.get();
+    if (!small) {
+        // What the generation now holds, in the map it holds it in.
+        MappedMap record(rows.get(), uint32_t(map_lines(rows.get()) - 1), 1,
+                         RowPrintArea::bytes_for(prints[0].size() + prints[1].size()));
+        RowPrintArea(record.as<xdpctl_pol_row_line>(), 0, place).write(ctl.commits + 1, place, prints, tables);
+    }
     const uint64_t t2 = mono_ns();
     times_.inner_ns = t2 - t1;
 

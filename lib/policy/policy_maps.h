@@ -17,6 +17,7 @@
 #include "attach/iface_pins.h"
 #include "policy/compiled_policy.h"
 #include "policy/prefix_table.h"
+#include "policy/row_prints.h"
 #include "util/unique_fd.h"
 
 namespace xdpctl::policy {
@@ -67,10 +68,12 @@ struct CommitTimes {
     uint64_t total_ns = 0;
     uint64_t rows_bytes = 0;  // the new generation's rows table
     uint64_t rows_written = 0;  // the part of it that differed from what it held
+    uint64_t rows_compared = 0; // rows read to find that out (the others' prints were equal)
     uint64_t addr_bytes = 0;  // its address tables
     bool rows_reused = false; // the rows map of two commits ago was refilled in place
     bool rows_small = false;  // the rows went to xdpctl_prows_small
     uint32_t addr_reused = 0; // address tables of two commits ago refilled in place
+    uint32_t addr_kept = 0;   // address tables of two commits ago left as they were (same classes)
 };
 
 // Rule id -> its counter slot (< XDPCTL_POL_COUNTER_SLOTS), looked up once per rule a commit.
@@ -95,6 +98,10 @@ struct PreparedCommit {
     UniqueFd built[XDPCTL_POL_DIRS][2];
     std::vector<uint32_t> built_l1[XDPCTL_POL_DIRS][2];
     uint64_t built_bytes[XDPCTL_POL_DIRS][2] = {};
+    // The print of each table's classes (row_prints.h), and the tables the target
+    // generation holds already (take_address_tables with `held`): not built, left in place.
+    RowPrint print[XDPCTL_POL_DIRS][2];
+    HeldTables kept;
 };
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
 // every loaded program must know (loaded_abi.h). Creates no map.
@@ -103,7 +110,9 @@ PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables = true
 // prefix table: a 1M-prefix set's take ~25 MiB, which a commit need not hold twice. The
 // rest of c is untouched, as PolicyMaps::commit needs it. Large tables go straight into
 // new maps (PreparedCommit::built), which nothing uses until the commit installs them.
-PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables);
+// `held` (PolicyMaps::held_tables()): the tables the generation the commit fills holds
+// already; those whose classes are the same are left where they are, not built.
+PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held = nullptr);
 
 class PolicyMaps {
 public:
@@ -135,6 +144,10 @@ public:
     {
         commit(c, prepare_commit(c), counter_slot_of_rule_id);
     }
+    // What the generation the next commit fills holds (row_prints.h): its address tables,
+    // for take_address_tables, and its classes, for align_classes. Only this process may
+    // commit until then (the caller holds the lock).
+    void held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const;
     // Rule id -> counter slot of every rule of the active generation, from its rule records.
     SlotOf active_slots() const;
 

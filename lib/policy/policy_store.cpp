@@ -311,12 +311,20 @@ Policy PolicyStore::commit(Policy next)
     try {
         compiled = compile_policy(next, match_keys(next, resolved));
         trace.mark("compile");
+        // Class ids as the generation to be filled has them, and the tables it holds already
+        // (classes unchanged): left in place, not built (row_prints.h).
+        HeldTables held_tables;
+        ClassLayout held_classes[XDPCTL_POL_DIRS];
+        maps_->held(held_tables, held_classes);
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+            align_classes(compiled->dir[d], held_classes[d]);
+        trace.mark("class ids");
         // With a big set, what the compiler freed goes back first: its table is built in
         // its map, all of it mapped (resident in this process) meanwhile. A small policy's
         // tables would only fault the same memory in again.
         if (address_entries(*compiled) > kTrimBeforeTablesEntries)
             malloc_trim(0);
-        prepared = take_address_tables(*compiled, sparse_tables);
+        prepared = take_address_tables(*compiled, sparse_tables, &held_tables);
         malloc_trim(0);  // what the builder freed goes back before the maps are filled
         trace.mark("address tables");
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.

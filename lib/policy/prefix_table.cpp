@@ -802,6 +802,23 @@ MappedMap::MappedMap(int map_fd)
     data_ = p;
 }
 
+MappedMap::MappedMap(int map_fd, uint32_t first, uint32_t count, size_t bytes)
+{
+    const bpf_map_info info = mmapable_array_info(map_fd);
+    value_size_ = (info.value_size + 7) & ~7u;
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    if (value_size_ % page || uint64_t(first) + count > info.max_entries)
+        fail("cannot map values {}-{} of map '{}'", first, uint64_t(first) + count, info.name);
+    entries_ = count;
+    bytes_ = size_t(value_size_) * count;
+    if (bytes)
+        bytes_ = std::min(bytes_, (bytes + page - 1) / page * page);
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, off_t(first) * value_size_);
+    if (p == MAP_FAILED)
+        fail("cannot mmap map '{}': {}", info.name, errno_str(errno));
+    data_ = p;
+}
+
 MappedMap::~MappedMap()
 {
     if (data_)

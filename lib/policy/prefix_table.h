@@ -6,6 +6,7 @@
 
 #include <compare>
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -131,6 +132,9 @@ private:
 class MappedMap {
 public:
     explicit MappedMap(int map_fd);
+    // Values [first, first + count) only, for values a whole number of pages apart; of
+    // them, only the first `bytes` (rounded up to pages) when given.
+    MappedMap(int map_fd, uint32_t first, uint32_t count, size_t bytes = 0);
     ~MappedMap();
     MappedMap(MappedMap&& o) noexcept
         : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)),
@@ -145,7 +149,7 @@ public:
     template <typename T>
     std::span<T> as() const
     {
-        return {static_cast<T*>(data_), size_t(entries_) * value_size_ / sizeof(T)};
+        return {static_cast<T*>(data_), std::min(size_t(entries_) * value_size_, bytes_) / sizeof(T)};
     }
     // Value `i`, for any value type: values are value_size() apart.
     template <typename T>

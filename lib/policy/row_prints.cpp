@@ -1,0 +1,158 @@
+#include "policy/row_prints.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "util/error.h"
+
+namespace xdpctl::policy {
+
+namespace {
+
+constexpr uint64_t kMagic = 0x73746e697270776full;  // "owprints"
+
+// The record's first line.
+struct AreaHdr {
+    uint64_t magic;
+    uint64_t commit;
+    uint32_t n_rows[XDPCTL_POL_DIRS];
+    uint32_t words[XDPCTL_POL_DIRS];
+    uint32_t agg_words[XDPCTL_POL_DIRS];
+    uint32_t row_lines[XDPCTL_POL_DIRS];
+    uint32_t rows_per_elem[XDPCTL_POL_DIRS];
+    uint32_t rows_elem[XDPCTL_POL_DIRS];
+};
+static_assert(sizeof(AreaHdr) <= sizeof(xdpctl_pol_row_line));
+// Lines 1-2: the address tables (map id 0: none recorded).
+struct TableRec {
+    RowPrint print;
+    uint32_t map_id, pad;
+};
+static_assert(sizeof(TableRec) * XDPCTL_POL_DIRS * 2 <= 2 * sizeof(xdpctl_pol_row_line));
+constexpr size_t kPrintsLine = 3;  // the rows' prints from here on
+
+uint64_t mix(uint64_t z)
+{
+    z = (z ^ (z >> 32)) * 0xd6e8feb86659fd93ull;
+    z = (z ^ (z >> 32)) * 0xd6e8feb86659fd93ull;
+    return z ^ (z >> 32);
+}
+
+}  // namespace
+
+RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse)
+{
+    uint64_t a = 0x452821e638d01377ull ^ uint64_t(sparse), b = 0xbe5466cf34e90c6cull + uint64_t(sparse);
+    auto take = [&](uint64_t w) {
+        a = mix(a ^ w);
+        b = mix(b + w * 0x9e3779b97f4a7c15ull);
+    };
+    for (const AddrClassTable* t : {&v4, &v6}) {
+        take(t->entries.size());
+        take(t->default_class);
+        for (const AddrClassTable::Entry& e : t->entries) {
+            uint64_t hi = 0, lo = 0;
+            std::memcpy(&hi, e.prefix.addr.data(), 8);
+            std::memcpy(&lo, e.prefix.addr.data() + 8, 8);
+            take(hi);
+            take(lo);
+            take(uint64_t(e.prefix.len) << 32 | e.cls);
+        }
+    }
+    return {a, b};
+}
+
+size_t RowPrintArea::bytes_for(uint64_t rows)
+{
+    return std::min<uint64_t>(kPrintsLine * sizeof(xdpctl_pol_row_line) + rows * sizeof(RowPrint),
+                              XDPCTL_POL_ROWS_ELEM_BYTES);
+}
+
+size_t RowPrintArea::recorded_bytes(const xdpctl_pol_row_line& head)
+{
+    AreaHdr h;
+    std::memcpy(&h, &head, sizeof(h));
+    if (h.magic != kMagic)
+        return sizeof(xdpctl_pol_row_line);
+    uint64_t rows = 0;
+    for (uint32_t n : h.n_rows)
+        rows += n;
+    return bytes_for(rows);
+}
+
+RowPrintArea::RowPrintArea(std::span<xdpctl_pol_row_line> elem, uint64_t held_commit,
+                           const RowPlace (&now)[XDPCTL_POL_DIRS])
+    : lines_(elem)
+{
+    if (elem.size() < kPrintsLine || elem.size() > XDPCTL_POL_ROWS_ELEM_LINES)
+        fail("the policy rows record is {} lines, not within an element", elem.size());
+    AreaHdr h;
+    std::memcpy(&h, &lines_[0], sizeof(h));
+    if (h.magic != kMagic || h.commit != held_commit)
+        return;
+    const auto* recs = reinterpret_cast<const TableRec*>(&lines_[1]);
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        for (uint32_t dst = 0; dst < 2; dst++)
+            if (const TableRec& t = recs[d * 2 + dst]; t.map_id)
+                tables_[d][dst] = HeldTable{t.print, t.map_id};
+    const auto* prints = reinterpret_cast<const RowPrint*>(&lines_[kPrintsLine]);
+    const uint64_t room = (lines_.size() - kPrintsLine) * sizeof(xdpctl_pol_row_line) / sizeof(RowPrint);
+    uint64_t off = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const RowPlace was{h.n_rows[d], h.words[d], h.agg_words[d], h.row_lines[d], h.rows_per_elem[d],
+                           h.rows_elem[d]};
+        if (off + h.n_rows[d] > room)
+            return;  // not a record this code wrote
+        recorded_[d].assign(prints + off, prints + off + h.n_rows[d]);
+        same_spot_[d] = was.same_spot(now[d]);
+        off += h.n_rows[d];
+    }
+}
+
+void RowPrintArea::clear()
+{
+    const uint64_t zero = 0;
+    std::memcpy(&lines_[0], &zero, sizeof(zero));
+    // Before anything of the generation is written (a process killed in between leaves the
+    // record cleared).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void RowPrintArea::write(uint64_t commit, const RowPlace (&now)[XDPCTL_POL_DIRS],
+                         const std::vector<RowPrint> (&prints)[XDPCTL_POL_DIRS], const HeldTables& tables)
+{
+    AreaHdr h{};
+    auto* out = reinterpret_cast<RowPrint*>(&lines_[kPrintsLine]);
+    const uint64_t room = (lines_.size() - kPrintsLine) * sizeof(xdpctl_pol_row_line) / sizeof(RowPrint);
+    uint64_t off = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const RowPlace& p = now[d];
+        if (!p.n_rules)
+            continue;
+        if (off + prints[d].size() > room)
+            continue;  // not recorded: n_rows 0
+        std::memcpy(out + off, prints[d].data(), prints[d].size() * sizeof(RowPrint));
+        off += prints[d].size();
+        h.n_rows[d] = uint32_t(prints[d].size());
+        h.words[d] = p.words;
+        h.agg_words[d] = p.agg_words;
+        h.row_lines[d] = p.row_lines;
+        h.rows_per_elem[d] = p.rows_per_elem;
+        h.rows_elem[d] = p.rows_elem;
+    }
+    TableRec recs[XDPCTL_POL_DIRS * 2] = {};
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        for (uint32_t dst = 0; dst < 2; dst++)
+            if (const auto& t = tables[d][dst])
+                recs[d * 2 + dst] = {t->print, t->map_id, 0};
+    std::memcpy(&lines_[1], recs, sizeof(recs));
+    h.commit = commit;
+    std::memcpy(&lines_[0].word[1], &h.commit, sizeof(h) - sizeof(h.magic));
+    // All of it before the magic that makes it believed.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    h.magic = kMagic;
+    std::memcpy(&lines_[0], &h.magic, sizeof(h.magic));
+}
+
+}  // namespace xdpctl::policy
