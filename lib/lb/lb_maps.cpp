@@ -98,7 +98,8 @@ LbMapFds lb_map_fds_pinned(const std::string& dir)
 {
     auto open = [&](const char* name) { return open_pinned_map(dir, name, "load-balancer"); };
     LbMapFds f{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
-               open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8]), {}, {}};
+               open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8]),
+               open_pinned(dir + "/xdpctl_lb_fgen"), {}, {}};
     f.checks = open_pinned(dir + "/" + kChecksMapName);
     f.health = open_pinned(dir + "/" + kHealthMapName);
     return f;
@@ -267,6 +268,23 @@ size_t LbMaps::sweep_conntrack()
         for (size_t i = n; i < dead.size(); i++)
             bpf_map_delete_elem(fds_.ct.get(), &dead[i]);
     return dead.size();
+}
+
+void LbMaps::conntrack_changed()
+{
+    if (!fds_.fgen)
+        return;
+    // Read, raised, written back: a copy made meanwhile holds the old word (or the old word
+    // + 1, from its own insert), never the new one.
+    std::vector<uint32_t> keys(XDPCTL_LB_FCACHE_SLOTS), gens(XDPCTL_LB_FCACHE_SLOTS);
+    __u32 count = XDPCTL_LB_FCACHE_SLOTS, out_batch = 0;
+    if (bpf_map_lookup_batch(fds_.fgen.get(), nullptr, &out_batch, keys.data(), gens.data(), &count, nullptr) != 0 &&
+        errno != ENOENT)
+        fail("cannot read the flow cache's generations: {}", errno_str(errno));
+    for (uint32_t i = 0; i < count; i++)
+        gens[i] += XDPCTL_LB_FGEN_USER_STEP;
+    if (count && bpf_map_update_batch(fds_.fgen.get(), keys.data(), gens.data(), &count, nullptr) != 0)
+        fail("cannot void the flow cache: {}", errno_str(errno));
 }
 
 void LbMaps::write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s)
