@@ -272,19 +272,8 @@ size_t LbMaps::sweep_conntrack()
 
 void LbMaps::conntrack_changed()
 {
-    if (!fds_.fgen)
-        return;
-    // Read, raised, written back: a copy made meanwhile holds the old word (or the old word
-    // + 1, from its own insert), never the new one.
-    std::vector<uint32_t> keys(XDPCTL_LB_FCACHE_SLOTS), gens(XDPCTL_LB_FCACHE_SLOTS);
-    __u32 count = XDPCTL_LB_FCACHE_SLOTS, out_batch = 0;
-    if (bpf_map_lookup_batch(fds_.fgen.get(), nullptr, &out_batch, keys.data(), gens.data(), &count, nullptr) != 0 &&
-        errno != ENOENT)
-        fail("cannot read the flow cache's generations: {}", errno_str(errno));
-    for (uint32_t i = 0; i < count; i++)
-        gens[i] += XDPCTL_LB_FGEN_USER_STEP;
-    if (count && bpf_map_update_batch(fds_.fgen.get(), keys.data(), gens.data(), &count, nullptr) != 0)
-        fail("cannot void the flow cache: {}", errno_str(errno));
+    if (fds_.fgen)
+        void_flow_cache(fds_.fgen.get());
 }
 
 void LbMaps::write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s)
