@@ -443,7 +443,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	}
 	if (be) {
 		lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
-		lb_fcache_put(&fc, &fk, fl, fc.seen);
+		lb_fcache_put(&fc, &fk, fl);
 		/* dsr, the common hit, runs straight to its return: no merge with the miss, which
 		 * would keep the values of both paths live (spilled) */
 		if (vip->mode != XDPCTL_LB_MODE_IPIP)
@@ -481,7 +481,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		nf.flags = XDPCTL_LB_FLOW_F_VALID;
 		nf.be_gen = be->gen;
 		if (!bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY))
-			lb_fcache_inserted(&fc, &fk, &nf);
+			lb_fcache_inserted(&fc);
 		new_flow = 1;
 	}
 	if (vip->mode != XDPCTL_LB_MODE_IPIP)

@@ -57,14 +57,21 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
 	return s;
 }
 
-/* Copies the flow's entry into its slot, valid while the slot's word stays `gen`. */
+/* Copies what the connection table holds for the flow (read after the slot's word) into
+ * its slot, unless the slot holds a valid copy of another flow: that one keeps it, so two
+ * flows of one slot do not rewrite it in turn on every packet (the second is served by the
+ * table). A copy no longer valid is replaced: an insert into the table for any flow of the
+ * slot voids it, so a flow that ended leaves its slot to the next. */
 static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk,
-					  const struct xdpctl_lb_flow *fl, __u32 gen)
+					  const struct xdpctl_lb_flow *fl)
 {
 	struct xdpctl_lb_fcache_slot *s = fc->slot;
 	const __u64 *w = (const __u64 *)fk;
 
-	if (!s)
+	if (!s || !fc->gen)
+		return;
+	if (s->gen == fc->seen && ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) |
+				   (s->key[3] ^ w[3]) | (s->key[4] ^ w[4])))
 		return;
 	s->key[0] = w[0];
 	s->key[1] = w[1];
@@ -75,24 +82,17 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	s->flow.vip_id = fl->vip_id;
 	s->flow.flags = fl->flags;
 	s->flow.be_gen = fl->be_gen;
-	s->gen = gen;
+	s->gen = fc->seen;
 	s->hits = 0;
 }
 
-/* After the flow's entry `nf` went into the connection table: every CPU's copies in this
- * slot are void; this CPU's becomes `nf` unless another insert into the slot's flows came
- * between the read of the word and this one (then whose entry the table holds is unknown,
- * and the next packet reads the table). */
-static __always_inline void lb_fcache_inserted(const struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk,
-					       const struct xdpctl_lb_flow *nf)
+/* After an insert into the connection table: every CPU's copies in the flow's slot are
+ * void. The flow's next packet reads the table and makes the copy: a new flow writes no
+ * cache line besides the word (a flow of one packet never needs one). */
+static __always_inline void lb_fcache_inserted(const struct lb_fc *fc)
 {
-	__u32 before;
-
-	if (!fc->gen)
-		return;
-	before = __sync_fetch_and_add(fc->gen, 1);
-	if (before == fc->seen)
-		lb_fcache_put(fc, fk, nf, before + 1);
+	if (fc->gen)
+		__sync_fetch_and_add(fc->gen, 1);
 }
 
 #endif
