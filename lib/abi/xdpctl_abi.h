@@ -801,7 +801,7 @@ struct xdpctl_lb_flow {
  * (LbMaps::conntrack_changed). A hit is checked against the VIP and backend exactly as a
  * connection-table hit is (xdpctl_lb_flow).
  */
-#define XDPCTL_LB_FCACHE_BITS 14
+#define XDPCTL_LB_FCACHE_BITS 13
 #define XDPCTL_LB_FCACHE_SLOTS (1u << XDPCTL_LB_FCACHE_BITS)
 /* One hit in this many goes to the connection table as a miss of the cache would, so the
  * LRU sees the flow as used and does not evict it while the cache serves it. */
