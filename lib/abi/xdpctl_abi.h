@@ -792,8 +792,8 @@ struct xdpctl_lb_flow {
 /*
  * The flow cache in front of the connection table (lib/bpf/lb_cache.h; design:
  * docs/load-balancing.md, "The flow cache"). Per CPU, direct-mapped: slot
- * xdpctl_lb_fcache_slot_of(key) holds the last flow seen there with a copy of its
- * connection-table entry, read by inlined array lookups and compared inline, so an
+ * xdpctl_lb_fcache_slot_of(key) holds a flow that met it empty (or holding a dead copy)
+ * with a copy of its connection-table entry, read by inlined array lookups and compared inline, so an
  * established flow's packet pays no hash-table lookup (no call, no jhash of the 40-byte key).
  * A copy stays valid while its `gen` equals xdpctl_lb_fgen[slot], one word per slot shared by
  * every CPU: every insert into the connection table (a new flow, a SYN) raises the word of
@@ -806,8 +806,9 @@ struct xdpctl_lb_flow {
 /* One hit in this many goes to the connection table as a miss of the cache would, so the
  * LRU sees the flow as used and does not evict it while the cache serves it. */
 #define XDPCTL_LB_FCACHE_REFRESH 64
-/* What userspace adds to every xdpctl_lb_fgen word: no copy made before (whose gen is the
- * old word, or the old word + 1 from the writer's own insert) equals the new one. */
+/* What userspace adds to every xdpctl_lb_fgen word: a copy made before, or in flight (its
+ * gen a word read before), never equals the new word, unless the slot saw 65,536 inserts
+ * meanwhile. */
 #define XDPCTL_LB_FGEN_USER_STEP 0x10000u
 
 struct xdpctl_lb_fcache_slot {

@@ -155,8 +155,8 @@ size_t carry_conntrack(int from_fd, int to_fd)
 
 void void_flow_cache(int fgen_fd)
 {
-    // Read, raised, written back: a copy made meanwhile holds the old word (or the old word
-    // + 1, from its own insert), never the new one.
+    // Read, raised, written back: a copy made meanwhile holds a word read before, never the
+    // new one. An insert's raise lost to the write back is covered by the larger step.
     std::vector<uint32_t> keys(XDPCTL_LB_FCACHE_SLOTS), gens(XDPCTL_LB_FCACHE_SLOTS);
     __u32 count = XDPCTL_LB_FCACHE_SLOTS, out_batch = 0;
     if (bpf_map_lookup_batch(fgen_fd, nullptr, &out_batch, keys.data(), gens.data(), &count, nullptr) != 0 &&
