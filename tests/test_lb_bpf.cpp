@@ -2,7 +2,8 @@
 // BPF_PROG_TEST_RUN: the exact bytes that go out for DSR and IP-in-IP (v4, v6), checksums,
 // non-VIP traffic untouched, fragments and ICMP to a VIP passed and counted, the connection
 // table keeping a flow on its backend when the Maglev table changes, and the program picking
-// the backend the C++ side computes with the same hash (what `lb trace` relies on).
+// the backend the C++ side computes with the same hash (what `lb trace` relies on), and the
+// per-CPU flow cache in front of the connection table answering as the table would.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -154,19 +155,62 @@ uint32_t flow_hash4(uint16_t sport, uint16_t dport)
     return xdpctl_lb_flow_hash(s, d, (uint32_t(htons(sport)) << 16) | htons(dport), IPPROTO_TCP);
 }
 
+// Runs the test's packets on one CPU (the test run runs a program on the caller's): the
+// flow cache is per CPU, and a test that sees a packet served from it must know which.
+void run_on_cpu(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    ASSERT_EQ(sched_setaffinity(0, sizeof(set), &set), 0) << "cannot run on CPU " << cpu;
+}
+
+// The connection-table key of tcp4(sport, kVip4, dport).
+xdpctl_lb_flow_key flow_key4(uint16_t sport, uint16_t dport = 80)
+{
+    xdpctl_lb_flow_key fk{};
+    std::memcpy(fk.saddr, kClient4.data(), 4);
+    std::memcpy(fk.daddr, kVip4.data(), 4);
+    fk.sport = htons(sport);
+    fk.dport = htons(dport);
+    fk.proto = IPPROTO_TCP;
+    fk.family = 4;
+    return fk;
+}
+
+uint32_t cache_slot_of(const xdpctl_lb_flow_key& fk)
+{
+    __u64 w[5];
+    static_assert(sizeof(w) == sizeof(fk));
+    std::memcpy(w, &fk, sizeof(w));
+    return xdpctl_lb_fcache_slot_of(w);
+}
+
 class LbBpf : public ::testing::Test {
 protected:
     void SetUp() override
     {
         XDPCTL_REQUIRE_ROOT();
+        ASSERT_EQ(sched_getaffinity(0, sizeof(saved_), &saved_), 0);
+        run_on_cpu(sched_getcpu());
         xdp_.reset(xdpctl_xdp::open_and_load());
         ASSERT_TRUE(xdp_) << "cannot load the XDP program: " << errno_str(errno);
         maps_ = std::make_unique<LbMaps>(LbMaps::from_skeleton(*xdp_));
     }
+    void TearDown() override { sched_setaffinity(0, sizeof(saved_), &saved_); }
 
     int prog() const { return bpf_program__fd(xdp_->progs.xdpctl_xdp); }
     uint64_t stat(int idx) const { return maps_->stats().cnt[idx]; }
+    // The flow cache's slot of `fk` as this CPU holds it.
+    xdpctl_lb_fcache_slot cached(const xdpctl_lb_flow_key& fk) const
+    {
+        std::vector<xdpctl_lb_fcache_slot> v(libbpf_num_possible_cpus());
+        const uint32_t idx = cache_slot_of(fk);
+        EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(xdp_->maps.xdpctl_lb_fcache), &idx, v.data()), 0);
+        return v.at(sched_getcpu());
+    }
 
+    cpu_set_t saved_{};
     SkelPtr<xdpctl_xdp> xdp_;
     std::unique_ptr<LbMaps> maps_;
 };
@@ -500,19 +544,17 @@ TEST_F(LbBpf, AnEntryOfAnEarlierIncarnationIsAMiss)
     uint16_t sport = 42000;
     while (maps_->trace({IPPROTO_TCP, ip4(kClient4), ip4(kVip4), sport, 80}).maglev->mac()[5] != 2)
         sport++;
-    xdpctl_lb_flow_key fk{};
-    std::memcpy(fk.saddr, kClient4.data(), 4);
-    std::memcpy(fk.daddr, kVip4.data(), 4);
-    fk.sport = htons(sport);
-    fk.dport = htons(80);
-    fk.proto = IPPROTO_TCP;
-    fk.family = 4;
+    const xdpctl_lb_flow_key fk = flow_key4(sport);
     xdpctl_lb_flow fl{b1.slot, 0, XDPCTL_LB_FLOW_F_VALID, b1.rec.gen};
     const int ct = maps_->fds().ct.get();
+    // A write of the table from userspace voids the flow cache's copies (conntrack_changed),
+    // else the copy of the entry the packet before made would still answer.
     ASSERT_EQ(bpf_map_update_elem(ct, &fk, &fl, BPF_ANY), 0);
+    maps_->conntrack_changed();
     EXPECT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 1) << "the entry of this incarnation";
     fl.be_gen = b1.rec.gen - 1;
     ASSERT_EQ(bpf_map_update_elem(ct, &fk, &fl, BPF_ANY), 0);
+    maps_->conntrack_changed();
     EXPECT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 2) << "an earlier incarnation's entry";
     // The miss replaced it with the table's choice.
     ASSERT_EQ(bpf_map_lookup_elem(ct, &fk, &fl), 0);
@@ -554,6 +596,150 @@ TEST_F(LbBpf, VipDeletedStopsBalancing)
     ASSERT_EQ(maps_->vips()[0].rec.id, 0u);
     EXPECT_EQ(run_out(prog(), f.bytes).bytes, f.bytes);
     EXPECT_EQ(backend_of(run_out(prog(), tcp4(40009, kVip4, 81).bytes)), 2);
+}
+
+// ---- the flow cache ----
+
+// A packet the cache answers goes out and is counted exactly as one the table answers.
+TEST_F(LbBpf, FlowCacheHitsSendAndCountWhatTableHitsDo)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    const Frame f = tcp4(44000);
+    const xdpctl_lb_flow_key fk = flow_key4(44000);
+    const Out miss = run_out(prog(), f.bytes);
+    ASSERT_EQ(miss.retval, uint32_t(XDP_TX));
+    const int be = backend_of(miss);
+    const uint32_t slot = maps_->backends(0).at(be - 1).slot;
+    const xdpctl_lb_ctr first = maps_->backend_counters(slot);
+    ASSERT_EQ(first.packets, 1u);
+    EXPECT_EQ(cached(fk).key[4], 0u) << "a new flow made a copy (its next packet makes it)";
+
+    const Out from_table = run_out(prog(), f.bytes);
+    EXPECT_EQ(cached(fk).flow.backend, slot) << "the second packet did not copy the table's entry";
+    EXPECT_EQ(cached(fk).hits, 0u);
+    const Out from_cache = run_out(prog(), f.bytes);
+    EXPECT_EQ(cached(fk).hits, 1u) << "the third packet was not the cache's";
+    maps_->conntrack_changed();  // the copy void: the next packet reads the table
+    const Out from_table_again = run_out(prog(), f.bytes);
+    EXPECT_EQ(cached(fk).hits, 0u) << "the fourth packet did not copy the table's entry";
+
+    for (const Out* o : {&from_table, &from_cache, &from_table_again}) {
+        EXPECT_EQ(o->retval, uint32_t(XDP_TX));
+        EXPECT_EQ(o->bytes, miss.bytes);
+    }
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 1u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 3u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_TX), 4u);
+    for (const xdpctl_lb_ctr& c : {maps_->backend_counters(slot), maps_->vip_counters(0)}) {
+        EXPECT_EQ(c.packets, 4u);
+        EXPECT_EQ(c.bytes, 4 * first.bytes);
+        EXPECT_EQ(c.new_flows, 1u);
+    }
+}
+
+// The cache answers while the table has lost the entry (an LRU eviction), until the
+// XDPCTL_LB_FCACHE_REFRESH-th hit reads the table again and puts the flow back in it.
+TEST_F(LbBpf, FlowCacheReadsTheTableEveryRefreshHits)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const Frame f = tcp4(44100);
+    const xdpctl_lb_flow_key fk = flow_key4(44100);
+    ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), 1);
+    ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), 1);  // copied
+    const int ct = maps_->fds().ct.get();
+    ASSERT_EQ(bpf_map_delete_elem(ct, &fk), 0);
+    xdpctl_lb_flow fl{};
+    for (uint32_t hit = 1; hit < XDPCTL_LB_FCACHE_REFRESH; hit++) {
+        ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), 1) << "hit " << hit;
+        ASSERT_NE(bpf_map_lookup_elem(ct, &fk, &fl), 0) << "hit " << hit << " read the table";
+    }
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 1u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), XDPCTL_LB_FCACHE_REFRESH);
+    EXPECT_EQ(backend_of(run_out(prog(), f.bytes)), 1);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 2u) << "the refresh did not find the table without the flow";
+    EXPECT_EQ(bpf_map_lookup_elem(ct, &fk, &fl), 0) << "the refresh did not put the flow back";
+}
+
+// A SYN scheduled on another CPU replaces the table's entry; this CPU's copy of the old
+// one must not answer the connection's next packet.
+TEST_F(LbBpf, FlowCacheCopyDiesWhenAnotherCpuReschedules)
+{
+    std::vector<int> cpus;  // the CPUs the test may run on (SetUp's pin aside)
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &saved_))
+            cpus.push_back(c);
+    if (cpus.size() < 2)
+        GTEST_SKIP() << "needs two CPUs";
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    uint16_t sport = 44200;
+    while (maps_->trace({IPPROTO_TCP, ip4(kClient4), ip4(kVip4), sport, 80}).maglev->mac()[5] != 1)
+        sport++;
+    run_on_cpu(cpus[0]);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 1);
+    ASSERT_EQ(cached(flow_key4(sport)).hits, 1u);
+    maps_->set_weight(vip4(), backend4(1), 0);
+    run_on_cpu(cpus[1]);
+    ASSERT_EQ(backend_of(run_out(prog(), tcp4(sport, kVip4, 80, 32, true).bytes)), 2);
+    run_on_cpu(cpus[0]);
+    EXPECT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 2) << "the first CPU's copy answered";
+    EXPECT_EQ(backend_of(run_out(prog(), tcp4(sport).bytes)), 2);
+}
+
+// Two flows of one slot: the first copied keeps the slot (no rewrite on every packet), the
+// other is served by the table; each keeps its own backend.
+TEST_F(LbBpf, FlowCacheSlotSharedByTwoFlows)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    auto maglev = [&](uint16_t sport) {
+        return maps_->trace({IPPROTO_TCP, ip4(kClient4), ip4(kVip4), sport, 80}).maglev->mac()[5];
+    };
+    // Two flows of one slot that the table sends to different backends.
+    std::map<uint32_t, uint16_t> by_slot;
+    uint16_t a = 0, b = 45000;
+    for (;; b++) {
+        ASSERT_LT(b, 65000) << "no two flows share a slot";
+        auto [it, fresh] = by_slot.emplace(cache_slot_of(flow_key4(b)), b);
+        if (!fresh && maglev(it->second) != maglev(b)) {
+            a = it->second;
+            break;
+        }
+    }
+    for (int round = 0; round < 3; round++) {
+        EXPECT_EQ(backend_of(run_out(prog(), tcp4(a).bytes)), maglev(a)) << "round " << round;
+        EXPECT_EQ(backend_of(run_out(prog(), tcp4(b).bytes)), maglev(b)) << "round " << round;
+    }
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 2u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 4u);
+    const xdpctl_lb_fcache_slot s = cached(flow_key4(a));
+    const xdpctl_lb_flow_key ka = flow_key4(a);
+    EXPECT_EQ(std::memcmp(s.key, &ka, sizeof(ka)), 0) << "the second flow took the slot";
+    EXPECT_EQ(s.hits, 1u);
+}
+
+// A VIP deleted and made again: its first backend takes the freed slot, a new incarnation;
+// the copy of the old VIP's flow names the old one and is not a hit.
+TEST_F(LbBpf, FlowCacheCopyOfAnEarlierIncarnationIsAMiss)
+{
+    maps_->add_vip(vip4(), {});
+    const BackendEntry old = maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const Frame f = tcp4(44300);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), 1);
+    ASSERT_EQ(cached(flow_key4(44300)).hits, 1u);
+    maps_->del_vip(vip4());
+    maps_->add_vip(vip4(), {});
+    ASSERT_EQ(maps_->add_backend(vip4(), backend(backend4(1), 1)).slot, old.slot);
+    EXPECT_EQ(backend_of(run_out(prog(), f.bytes)), 1);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 2u);
+    EXPECT_EQ(maps_->vip_counters(0).new_flows, 1u) << "the made-again VIP inherited the flow";
 }
 
 // ---- the decapsulator ----

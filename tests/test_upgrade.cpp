@@ -44,6 +44,7 @@
 #include "stats/counters.h"
 #include "attach/iface_pins.h"
 #include "attach/iface_ref.h"
+#include "lb/conntrack_table.h"
 #include "netns_lab.h"
 #include "attach/skeleton.h"
 #include "util/unique_fd.h"
@@ -254,8 +255,8 @@ protected:
     static inline std::string last_output;  // the upgrading load's
 
     // Layout 1 as 0.1.0 pinned it, from this build's pins: the connection table per CPU
-    // (holding `flows` connections), no xdpctl_psmall, xdpctl_pdecide, xdpctl_rlog or
-    // xdpctl_events, no layout record.
+    // (holding `flows` connections), no xdpctl_psmall, xdpctl_pdecide, xdpctl_rlog,
+    // xdpctl_events or flow cache (xdpctl_lb_fcache, xdpctl_lb_fgen), no layout record.
     static void make_layout_1(int flows)
     {
         const size_t ncpu = size_t(possible_cpus());
@@ -277,6 +278,8 @@ protected:
         unpin(shared_pin("xdpctl_psmall"));
         unpin(shared_pin("xdpctl_pdecide"));
         unpin(shared_pin("xdpctl_rlog"));    // decision events: layout 1 had none
+        unpin(shared_pin("xdpctl_lb_fcache"));  // nor the LB's flow cache
+        unpin(shared_pin("xdpctl_lb_fgen"));
         unpin(shared_pin("xdpctl_events"));
         remove_pin_tree(shared_pin("layout"));
     }
@@ -544,6 +547,7 @@ TEST_F(Upgrade, PolicyAndLbOfAnotherRecordLayoutReappliedUnderTraffic)
     const xdpctl_lb_flow_key held_key = flow_key(held), other_key = flow_key(other);
     ASSERT_EQ(bpf_map_lookup_elem(ct.get(), &other_key, &to_backend2), 0);
     ASSERT_EQ(bpf_map_update_elem(ct.get(), &held_key, &to_backend2, BPF_ANY), 0);
+    lb::void_flow_cache(open_pinned(shared_pin("xdpctl_lb_fgen")).get());  // the datapath sees the write
     ASSERT_EQ(backend_for(lab, held, false), 2);
 
     const nlohmann::json r2 = rule(2), r3 = rule(3);
@@ -697,6 +701,7 @@ TEST_F(Upgrade, ConnectionTableOfAnotherLayoutCarriedOrScheduledAgain)
             ASSERT_EQ(bpf_map_delete_elem(ct.get(), &extra), 0);
         }
         ASSERT_EQ(bpf_map_update_elem(ct.get(), &held, &to_other, BPF_ANY), 0);
+        lb::void_flow_cache(open_pinned(shared_pin("xdpctl_lb_fgen")).get());  // the datapath sees the write
         ASSERT_EQ(backend_for(lab, kFirstFlow, false), fourth);
 
         const bpf_map_info info = info_of(ct.get());

@@ -791,6 +791,45 @@ struct xdpctl_lb_flow {
 	__u32 be_gen;    /* xdpctl_lb_backend.gen when the entry was made */
 };
 
+/*
+ * The flow cache in front of the connection table (lib/bpf/lb_cache.h; design:
+ * docs/load-balancing.md, "The flow cache"). Per CPU, direct-mapped: slot
+ * xdpctl_lb_fcache_slot_of(key) holds a flow that met it empty (or holding a dead copy)
+ * with a copy of its connection-table entry, read by inlined array lookups and compared inline, so an
+ * established flow's packet pays no hash-table lookup (no call, no jhash of the 40-byte key).
+ * A copy stays valid while its `gen` equals xdpctl_lb_fgen[slot], one word per slot shared by
+ * every CPU: every insert into the connection table (a new flow, a SYN) raises the word of
+ * its slot on all CPUs at once, and so does userspace after it writes the table itself
+ * (LbMaps::conntrack_changed). A hit is checked against the VIP and backend exactly as a
+ * connection-table hit is (xdpctl_lb_flow).
+ */
+#define XDPCTL_LB_FCACHE_BITS 13
+#define XDPCTL_LB_FCACHE_SLOTS (1u << XDPCTL_LB_FCACHE_BITS)
+/* One hit in this many goes to the connection table as a miss of the cache would, so the
+ * LRU sees the flow as used and does not evict it while the cache serves it. */
+#define XDPCTL_LB_FCACHE_REFRESH 64
+/* What userspace adds to every xdpctl_lb_fgen word: a copy made before, or in flight (its
+ * gen a word read before), never equals the new word, unless the slot saw 65,536 inserts
+ * meanwhile. */
+#define XDPCTL_LB_FGEN_USER_STEP 0x10000u
+
+struct xdpctl_lb_fcache_slot {
+	__u64 key[5];               /* the flow key (struct xdpctl_lb_flow_key) as 64-bit words */
+	struct xdpctl_lb_flow flow; /* what the connection table held for it */
+	__u32 gen;                  /* xdpctl_lb_fgen[slot] when the copy was made */
+	__u32 hits;                 /* since the copy was made (XDPCTL_LB_FCACHE_REFRESH) */
+};
+
+/* The slot of a flow key's words: three multiplies, the top bits (the key's words are as in
+ * memory; only the datapath computes it). */
+static inline __u32 xdpctl_lb_fcache_slot_of(const __u64 *w)
+{
+	__u64 z = (w[0] ^ w[2]) * 0x9e3779b97f4a7c15ULL ^ (w[1] ^ w[3]) * 0xc2b2ae3d27d4eb4fULL ^
+		  w[4] * 0x165667b19e3779f9ULL;
+
+	return (__u32)(z >> (64 - XDPCTL_LB_FCACHE_BITS));
+}
+
 /* Per-CPU, per VIP (by id) and per backend (by slot). */
 struct xdpctl_lb_ctr {
 	__u64 packets;
@@ -879,6 +918,7 @@ static_assert(sizeof(struct xdpctl_lb_backend) == 40, "xdpctl_lb_backend layout"
 static_assert(sizeof(struct xdpctl_lb_flow_key) == 40, "xdpctl_lb_flow_key layout");
 static_assert(sizeof(struct xdpctl_lb_flow) == 16, "xdpctl_lb_flow layout");
 static_assert(sizeof(struct xdpctl_lb_ctr) == 24, "xdpctl_lb_ctr layout");
+static_assert(sizeof(struct xdpctl_lb_fcache_slot) == 64, "xdpctl_lb_fcache_slot layout");
 static_assert(sizeof(struct xdpctl_lb_ctl) == 8 + XDPCTL_LB_ADDR_BITS / 8, "xdpctl_lb_ctl layout");
 static_assert(sizeof(struct xdpctl_lb_decap_key) == 20, "xdpctl_lb_decap_key layout");
 #endif

@@ -185,10 +185,12 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
                                           kPinRoot)
                             : "");
     }
-    if (bpf_map* map = bpf_object__find_map_by_name(s->obj, "xdpctl_lb_ct"); map && ct)
-        for (auto& n : ct->finish(bpf_map__fd(map)))
+    if (bpf_map* map = bpf_object__find_map_by_name(s->obj, "xdpctl_lb_ct"); map && ct) {
+        const int fgen = bpf_map__fd(bpf_object__find_map_by_name(s->obj, "xdpctl_lb_fgen"));
+        for (auto& n : ct->finish(bpf_map__fd(map), fgen))
             if (notes)
                 notes->push_back(std::move(n));
+    }
     if (upgrade)
         upgrade->after_load(s->obj);
     return s;

@@ -32,6 +32,7 @@
 #include "abi/xdpctl_abi.h"
 #include "bpf/packet.h"
 #include "bpf/lb_maps.h"
+#include "bpf/lb_cache.h"
 
 /* The interface's MTU, set by the loader (rodata); 0 (tests): 1500. */
 const volatile __u32 cfg_lb_mtu = 0;
@@ -210,22 +211,65 @@ static __always_inline int lb_pass_if_vip_addr(struct xdpctl_lb_vip_key *vk, __u
 
 /* The VIP a connection-table entry was scheduled under, if it still has that id and the
  * packet is still its (address, protocol, and port unless the VIP's is 0). The addresses
- * compare in 64-bit words: the slot's key starts its 64-byte value, fk is 8-byte aligned. */
-static __always_inline struct xdpctl_lb_vip *lb_vip_of_flow(const struct xdpctl_lb_flow *fl,
-							    const struct xdpctl_lb_flow_key *fk)
+ * compare in 64-bit words: the slot's key starts its 64-byte value, `daddr` is 8-byte
+ * aligned (a flow key's, a struct pkt's). */
+static __always_inline struct xdpctl_lb_vip *lb_vip_of_flow(const struct xdpctl_lb_flow *fl, __u8 family,
+							    __u8 proto, __be16 dport, const __u32 *daddr)
 {
 	__u32 id = fl->vip_id;
 	struct xdpctl_lb_vip_slot *s = bpf_map_lookup_elem(&xdpctl_lb_vip_ids, &id);
 	const __u64 *a, *b;
 
-	if (!s || !s->used || s->key.family != fk->family || s->key.proto != fk->proto ||
-	    (s->key.port && s->key.port != fk->dport))
+	if (!s || !s->used || s->key.family != family || s->key.proto != proto ||
+	    (s->key.port && s->key.port != dport))
 		return NULL;
 	a = (const __u64 *)s->key.addr;
-	b = (const __u64 *)fk->daddr;
+	b = (const __u64 *)daddr;
 	if ((a[0] ^ b[0]) | (a[1] ^ b[1]))
 		return NULL;
 	return &s->vip;
+}
+
+/* The entry's backend, if its slot still holds the incarnation the entry was made with, of
+ * this VIP (the slot may have been freed, or given to another VIP or a new backend). A
+ * drained backend (weight 0) still serves its connections. */
+static __always_inline struct xdpctl_lb_backend *lb_backend_of_flow(const struct xdpctl_lb_flow *fl,
+								    const struct xdpctl_lb_vip *vip)
+{
+	__u32 id = fl->backend;
+	struct xdpctl_lb_backend *be = bpf_map_lookup_elem(&xdpctl_lb_backends, &id);
+
+	if (!be || !(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != vip->id || be->gen != fl->be_gen)
+		return NULL;
+	return be;
+}
+
+/* 4 or 6 for an IPv4/IPv6 packet, else 0. */
+static __always_inline __u8 lb_family(const struct pkt *p)
+{
+	return p->l3_proto == ETH_P_IP ? 4 : p->l3_proto == ETH_P_IPV6 ? 6 : 0;
+}
+
+/* What a TCP/UDP packet's flow key holds after the addresses (abi: xdpctl_lb_flow_key), as
+ * the key's last 64-bit word. */
+static __always_inline __u64 lb_key_tail(const struct pkt *p, __u8 family)
+{
+	union {
+		struct {
+			__be16 sport, dport;
+			__u8 proto, family;
+			__u16 pad;
+		} f;
+		__u64 w;
+	} t = {.f = {p->sport, p->dport, p->l4_proto, family, 0}};
+
+	return t.w;
+}
+
+/* A TCP SYN without ACK: a new connection, scheduled afresh. */
+static __always_inline int lb_is_syn(const struct pkt *p)
+{
+	return p->l4_proto == IPPROTO_TCP && (p->tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN;
 }
 
 /* The VIP key of a TCP/UDP packet, from its flow key: a connection-table hit needs none. */
@@ -284,6 +328,51 @@ static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struc
 	return lb_counted(XDP_TX, p, st, vip, be_id, new_flow);
 }
 
+/*
+ * The common packet, on its own short path: an established flow's TCP/UDP packet that the
+ * flow cache (lib/bpf/lb_cache.h) holds a valid copy for, to a dsr VIP, untagged, no
+ * fragment. Checked and forwarded as xdpctl_lb() would after a connection-table hit, with
+ * few values live (no spills of the general step's). Returns an XDP action, or -1 when
+ * the cache does not answer (no copy, a SYN, the refresh hit, the VIP or backend not
+ * valid, ipip, any other packet): then xdpctl_lb() decides, from the table.
+ */
+__noinline int xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
+{
+	struct xdpctl_lb_fcache_slot *s;
+	struct xdpctl_lb_stats *st;
+	struct xdpctl_lb_backend *be;
+	struct xdpctl_lb_vip *vip;
+	const __u64 *a;
+	__u64 w[5];
+	__u8 family;
+
+	if (!ctx || !p || p->frag != PKT_NOT_FRAGMENT || p->n_vlans || lb_is_syn(p) ||
+	    (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP))
+		return -1;
+	family = lb_family(p);
+	if (!family)
+		return -1;
+	a = (const __u64 *)p->saddr;
+	w[0] = a[0];
+	w[1] = a[1];
+	a = (const __u64 *)p->daddr;
+	w[2] = a[0];
+	w[3] = a[1];
+	w[4] = lb_key_tail(p, family);
+	s = lb_fcache_find(w);
+	if (!s)
+		return -1;
+	vip = lb_vip_of_flow(&s->flow, family, p->l4_proto, p->dport, p->daddr);
+	if (!vip || vip->mode == XDPCTL_LB_MODE_IPIP)
+		return -1;
+	be = lb_backend_of_flow(&s->flow, vip);
+	if (!be)
+		return -1;
+	st = lb_stats();
+	lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
+	return lb_dsr(ctx, p, st, vip, be, s->flow.backend, 0);
+}
+
 /* The step itself. `any_port`: some VIP has port 0. Returns an XDP action. */
 __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port)
 {
@@ -292,18 +381,17 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	struct xdpctl_lb_flow_key fk __attribute__((aligned(8)));
 	struct xdpctl_lb_backend *be = NULL;
 	struct xdpctl_lb_vip *vip = NULL;
-	struct xdpctl_lb_flow *fl;
+	const struct xdpctl_lb_flow *fl;
 	__u32 be_id, hash, new_flow = 0;
+	__u64 tail;
+	struct lb_fc fc;
 	struct xdpctl_lb_stats *st;
 	__u8 family;
 
 	if (!ctx || !p)
 		return XDP_PASS;
-	if (p->l3_proto == ETH_P_IP)
-		family = 4;
-	else if (p->l3_proto == ETH_P_IPV6)
-		family = 6;
-	else
+	family = lb_family(p);
+	if (!family)
 		return XDP_PASS;
 
 	if (p->frag != PKT_NOT_FRAGMENT || (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP)) {
@@ -320,11 +408,8 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	/* every byte set (pad too): the table hashes and compares the whole key */
 	__builtin_memcpy(fk.saddr, p->saddr, sizeof(fk.saddr));
 	__builtin_memcpy(fk.daddr, p->daddr, sizeof(fk.daddr));
-	fk.sport = p->sport;
-	fk.dport = p->dport;
-	fk.proto = p->l4_proto;
-	fk.family = family;
-	fk.pad = 0;
+	tail = lb_key_tail(p, family);
+	__builtin_memcpy(&fk.sport, &tail, sizeof(tail));
 	st = lb_stats();
 	if (p->n_vlans) {
 		lb_vip_key(&vk, &fk);
@@ -334,23 +419,21 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	}
 
 	/* A hit counts only while its backend slot holds the same incarnation (gen) of a
-	 * backend of this VIP: a deleted backend's slot may have been given to another VIP or
-	 * to a new backend, and a VIP deleted and made again gets new incarnations. A drained
-	 * backend (weight 0) still serves its connections.
+	 * backend of this VIP (lb_backend_of_flow): a VIP deleted and made again gets new
+	 * incarnations.
 	 * A TCP SYN (without ACK) opens a new connection: it is scheduled afresh and replaces
 	 * what the table held for its 5-tuple, which clients reuse (a closed connection's
 	 * entry must not send the new one to a drained backend). The table is shared by all
-	 * CPUs, so the SYN's choice is what the connection's later packets find on any CPU. */
-	fl = fk.proto == IPPROTO_TCP && (p->tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN
-		     ? NULL
-		     : bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
+	 * CPUs, so the SYN's choice is what the connection's later packets find on any CPU.
+	 * What the table gives is copied into the flow cache, which answers the flow's next
+	 * packets on this CPU (xdpctl_lb_cached); the cache's word is read first. */
+	lb_fcache_at(&fc, &fk);
+	fl = lb_is_syn(p) ? NULL : bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
 	if (fl && (fl->flags & XDPCTL_LB_FLOW_F_VALID))
-		vip = lb_vip_of_flow(fl, &fk);
+		vip = lb_vip_of_flow(fl, family, fk.proto, fk.dport, fk.daddr);
 	if (vip) {
 		be_id = fl->backend;
-		be = bpf_map_lookup_elem(&xdpctl_lb_backends, &be_id);
-		if (be && (!(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != vip->id || be->gen != fl->be_gen))
-			be = NULL;
+		be = lb_backend_of_flow(fl, vip);
 	} else {
 		/* no entry, or one of a VIP that is gone: the packet's VIP, if any, by the hash */
 		lb_vip_key(&vk, &fk);
@@ -360,6 +443,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	}
 	if (be) {
 		lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
+		lb_fcache_put(&fc, &fk, fl);
 		/* dsr, the common hit, runs straight to its return: no merge with the miss, which
 		 * would keep the values of both paths live (spilled) */
 		if (vip->mode != XDPCTL_LB_MODE_IPIP)
@@ -396,7 +480,8 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		nf.vip_id = vid;
 		nf.flags = XDPCTL_LB_FLOW_F_VALID;
 		nf.be_gen = be->gen;
-		bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY);
+		if (!bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY))
+			lb_fcache_inserted(&fc);
 		new_flow = 1;
 	}
 	if (vip->mode != XDPCTL_LB_MODE_IPIP)
@@ -410,6 +495,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
 {
 	__u32 zero = 0, bit;
+	int act;
 	struct xdpctl_lb_ctl *c = bpf_map_lookup_elem(&xdpctl_lb_ctl, &zero);
 
 	if (!c || !c->n_vips)
@@ -417,7 +503,8 @@ static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
 	bit = xdpctl_lb_addr_bit(p->daddr);
 	if (!((c->addr_bits[(bit >> 6) & (XDPCTL_LB_ADDR_BITS / 64 - 1)] >> (bit & 63)) & 1))
 		return XDP_PASS;
-	return xdpctl_lb(ctx, p, c->n_any_port);
+	act = xdpctl_lb_cached(ctx, p);
+	return act >= 0 ? act : xdpctl_lb(ctx, p, c->n_any_port);
 }
 
 #endif

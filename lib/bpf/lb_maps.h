@@ -71,6 +71,23 @@ struct {
 	__type(value, struct xdpctl_lb_flow);
 } xdpctl_lb_ct SEC(".maps");
 
+/* The flow cache (abi: struct xdpctl_lb_fcache_slot): a per-CPU array, whose lookup the
+ * verifier inlines, and the generation words all CPUs share. Pinned like the others, so every
+ * interface's program invalidates the same copies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPCTL_LB_FCACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xdpctl_lb_fcache_slot);
+} xdpctl_lb_fcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPCTL_LB_FCACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdpctl_lb_fgen SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XDPCTL_LB_MAX_VIPS);

@@ -90,12 +90,16 @@ ConntrackPlan::~ConntrackPlan()
     }
 }
 
-std::vector<std::string> ConntrackPlan::finish(int new_fd)
+std::vector<std::string> ConntrackPlan::finish(int new_fd, int fgen_fd)
 {
     finished_ = true;
     if (!replaced_)
         return {};
     size_t n = carry_conntrack(replaced_.get(), new_fd);
+    // The cache outlives the table (pinned on its own): a copy of an entry not carried
+    // (keys of another layout) must not answer.
+    if (fgen_fd >= 0)
+        void_flow_cache(fgen_fd);
     std::vector<std::string> notes;
     if (map_info(replaced_.get()).key_size != sizeof(xdpctl_lb_flow_key))
         notes.push_back("the connection table had flow keys of another layout: no connection was carried; "
@@ -147,6 +151,21 @@ size_t carry_conntrack(int from_fd, int to_fd)
         }
     }
     return copied;
+}
+
+void void_flow_cache(int fgen_fd)
+{
+    // Read, raised, written back: a copy made meanwhile holds a word read before, never the
+    // new one. An insert's raise lost to the write back is covered by the larger step.
+    std::vector<uint32_t> keys(XDPCTL_LB_FCACHE_SLOTS), gens(XDPCTL_LB_FCACHE_SLOTS);
+    __u32 count = XDPCTL_LB_FCACHE_SLOTS, out_batch = 0;
+    if (bpf_map_lookup_batch(fgen_fd, nullptr, &out_batch, keys.data(), gens.data(), &count, nullptr) != 0 &&
+        errno != ENOENT)
+        fail("cannot read the flow cache's generations: {}", errno_str(errno));
+    for (uint32_t i = 0; i < count; i++)
+        gens[i] += XDPCTL_LB_FGEN_USER_STEP;
+    if (count && bpf_map_update_batch(fgen_fd, keys.data(), gens.data(), &count, nullptr) != 0)
+        fail("cannot void the flow cache: {}", errno_str(errno));
 }
 
 }  // namespace xdpctl::lb

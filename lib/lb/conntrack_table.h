@@ -28,9 +28,10 @@ public:
     // The load failed: the replaced table is pinned again, as it was.
     ~ConntrackPlan();
 
-    // After the load: the replaced table's entries into the new one (`new_fd`), then what
+    // After the load: the replaced table's entries into the new one (`new_fd`), the flow
+    // cache's copies voided (`fgen_fd`, the program's xdpctl_lb_fgen; -1: none), then what
     // happened, for the user (empty if nothing was replaced).
-    std::vector<std::string> finish(int new_fd);
+    std::vector<std::string> finish(int new_fd, int fgen_fd);
 
 private:
     UniqueFd replaced_;
@@ -46,5 +47,10 @@ size_t carry_conntrack(int from_fd, int to_fd);
 
 // Whether the pinned table is of the current layout (one table for all CPUs).
 bool conntrack_layout_current(int fd);
+
+// Voids every copy the datapath's flow cache holds of a connection-table entry (abi: struct
+// xdpctl_lb_fcache_slot), by raising each of its generation words (`fgen_fd`: the
+// xdpctl_lb_fgen map): after userspace wrote the table in a way the datapath must see.
+void void_flow_cache(int fgen_fd);
 
 }  // namespace xdpctl::lb

@@ -98,7 +98,8 @@ LbMapFds lb_map_fds_pinned(const std::string& dir)
 {
     auto open = [&](const char* name) { return open_pinned_map(dir, name, "load-balancer"); };
     LbMapFds f{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
-               open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8]), {}, {}};
+               open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8]),
+               open_pinned(dir + "/xdpctl_lb_fgen"), {}, {}};
     f.checks = open_pinned(dir + "/" + kChecksMapName);
     f.health = open_pinned(dir + "/" + kHealthMapName);
     return f;
@@ -267,6 +268,12 @@ size_t LbMaps::sweep_conntrack()
         for (size_t i = n; i < dead.size(); i++)
             bpf_map_delete_elem(fds_.ct.get(), &dead[i]);
     return dead.size();
+}
+
+void LbMaps::conntrack_changed()
+{
+    if (fds_.fgen)
+        void_flow_cache(fds_.fgen.get());
 }
 
 void LbMaps::write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s)

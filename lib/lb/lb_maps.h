@@ -32,6 +32,9 @@ struct LbMapFds {
     UniqueFd vctr;      // xdpctl_lb_vctr
     UniqueFd bctr;      // xdpctl_lb_bctr
     UniqueFd stats;     // xdpctl_lb_stats
+    // The flow cache's generation words (abi: struct xdpctl_lb_fcache_slot); none when the
+    // pinned maps are of a program without the cache.
+    UniqueFd fgen;      // xdpctl_lb_fgen
     // Userspace's own (lb_health_maps.h), when pinned; made by the first write that needs one.
     UniqueFd checks;    // xdpctl_lb_checks
     UniqueFd health;    // xdpctl_lb_health
@@ -45,7 +48,8 @@ LbMapFds lb_map_fds(const Skel& s)
                     dup_map_fd(s.maps.xdpctl_lb_vip_ids),  dup_map_fd(s.maps.xdpctl_lb_backends),
                     dup_map_fd(s.maps.xdpctl_lb_rings),    dup_map_fd(s.maps.xdpctl_lb_ct),
                     dup_map_fd(s.maps.xdpctl_lb_vctr),     dup_map_fd(s.maps.xdpctl_lb_bctr),
-                    dup_map_fd(s.maps.xdpctl_lb_stats),    {}, {}};
+                    dup_map_fd(s.maps.xdpctl_lb_stats),    dup_map_fd(s.maps.xdpctl_lb_fgen),
+                    {}, {}};
 }
 
 // The maps pinned under `dir` (/sys/fs/bpf/xdpctl/maps).
@@ -135,6 +139,10 @@ public:
     // them from taking room and from showing in `lb trace`. After every change that frees
     // a backend slot.
     size_t sweep_conntrack();
+    // Voids every flow-cache copy of a connection-table entry (abi: struct
+    // xdpctl_lb_fcache_slot): after a write of the table from userspace that the datapath
+    // must see, other than the sweep's (whose entries no packet would count anyway).
+    void conntrack_changed();
 
     const LbMapFds& fds() const { return fds_; }
 

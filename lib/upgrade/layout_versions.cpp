@@ -36,6 +36,9 @@ const std::vector<KnownLayout>& known_layouts()
              // pins of a build before them are of layout 2 all the same).
              {"xdpctl_rlog", std::nullopt, "created empty: each --log rule's bucket starts full"},
              {"xdpctl_events", std::nullopt, "created empty; `xdpctl trace` reads it once it is pinned"},
+             // The LB's flow cache (maps added only, as the events above).
+             {"xdpctl_lb_fcache", std::nullopt, "created empty: the flow cache fills from the connection table"},
+             {"xdpctl_lb_fgen", std::nullopt, "created empty with the flow cache"},
          }},
         {2, "xdpctl after 0.1.0 (this build)", {}},
     };

@@ -38,7 +38,8 @@ Role role_of(const std::string& name)
     if (name == "xdpctl_stats" || name == "xdpctl_lb_stats" || name == "xdpctl_lb_vctr" ||
         name == "xdpctl_lb_bctr")
         return {Kind::counters};
-    if (name == "xdpctl_rrate" || name == "xdpctl_meta")
+    // The LB's flow cache starts empty as well: it fills from the connection table.
+    if (name == "xdpctl_rrate" || name == "xdpctl_meta" || name == "xdpctl_lb_fcache" || name == "xdpctl_lb_fgen")
         return {Kind::restart};
     if (name == "xdpctl_lb_ct")
         return {Kind::conntrack};
