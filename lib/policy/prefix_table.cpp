@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include <bpf/bpf.h>
 
@@ -512,6 +513,109 @@ V6Plan plan_v6(const std::vector<PrefixEntry6>& v6)
     return plan;
 }
 
+// The lines of a table being built: memory of its own, or a map's through windows. Past
+// the head (level 1, IPv6), the build writes 1 KiB chunks and sparse lines; where each of
+// these streams goes in ascending order (chunks are numbered as made, /24 groups come by
+// address: a set of /32s), a few 4 MiB windows, the least recently used one unmapped
+// first, hold what it touches. A window unmapped loses nothing (the lines are in the map)
+// and is mapped again when needed; where that happens often (prefixes of many lengths
+// between /17 and /24 revisit older chunks), windows are no longer unmapped until the end,
+// as if the map were mapped whole.
+class LineSpace {
+public:
+    explicit LineSpace(std::span<xdpctl_pfx_line> own) : all_(own.data()), head_(own.data()) {}
+    // Lines [0, head_lines) stay mapped throughout.
+    LineSpace(int map_fd, uint64_t lines, uint64_t head_lines)
+        : fd_(map_fd), map_bytes_(page_up(lines * sizeof(xdpctl_pfx_line))),
+          head_bytes_(page_up(std::max<uint64_t>(head_lines, 1) * sizeof(xdpctl_pfx_line))),
+          slot_of_((lines + kWindowLines - 1) / kWindowLines, 0), seen_(slot_of_.size(), false)
+    {
+        head_ = static_cast<xdpctl_pfx_line*>(map(0, head_bytes_));
+    }
+    ~LineSpace()
+    {
+        if (all_)
+            return;
+        munmap(head_, head_bytes_);
+        for (const Window& w : windows_)
+            if (w.data)
+                munmap(w.data, w.bytes);
+    }
+    LineSpace(const LineSpace&) = delete;
+    LineSpace& operator=(const LineSpace&) = delete;
+
+    // Lines [0, head_lines): IPv4 and IPv6 level 1, the tree, the buckets.
+    xdpctl_pfx_line* head() const { return head_; }
+    uint32_t* head_words() const { return head_->word; }
+    // Line `i`, and those after it up to the next multiple of 16 (a chunk is never split).
+    // Stays valid over the next call (its window is then not the least recently used).
+    xdpctl_pfx_line* line(uint64_t i)
+    {
+        if (all_)
+            return all_ + i;
+        const uint64_t k = i / kWindowLines;
+        if (const uint32_t s = slot_of_[k]) {
+            windows_[s - 1].used = ++clock_;
+            return windows_[s - 1].data + (i - k * kWindowLines);
+        }
+        if (seen_[k] && ++remapped_ > slot_of_.size() / 4 + 4)
+            max_windows_ = slot_of_.size();  // thrashing: keep what is mapped
+        seen_[k] = true;
+        size_t v = windows_.size();
+        if (windows_.size() < max_windows_) {
+            windows_.push_back({});
+        } else {
+            v = 0;
+            for (size_t j = 1; j < windows_.size(); j++)
+                if (windows_[j].used < windows_[v].used)
+                    v = j;
+            munmap(windows_[v].data, windows_[v].bytes);
+            slot_of_[windows_[v].index] = 0;
+        }
+        Window& w = windows_[v];
+        const uint64_t at = k * kWindowLines * sizeof(xdpctl_pfx_line);
+        w.bytes = std::min<uint64_t>(kWindowLines * sizeof(xdpctl_pfx_line), map_bytes_ - at);
+        w.data = nullptr;
+        w.data = static_cast<xdpctl_pfx_line*>(map(at, w.bytes));
+        w.index = k;
+        w.used = ++clock_;
+        slot_of_[k] = uint32_t(v + 1);
+        return w.data + (i - k * kWindowLines);
+    }
+
+private:
+    static constexpr uint64_t kWindowLines = (uint64_t(4) << 20) / sizeof(xdpctl_pfx_line);
+    static_assert(kWindowLines % XDPCTL_PFX_CHUNK_LINES == 0);
+    struct Window {
+        xdpctl_pfx_line* data = nullptr;
+        uint64_t bytes = 0, index = 0, used = 0;
+    };
+    static uint64_t page_up(uint64_t bytes)
+    {
+        const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+        return (bytes + page - 1) / page * page;
+    }
+    void* map(uint64_t at, uint64_t bytes) const
+    {
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, off_t(at));
+        if (p == MAP_FAILED)
+            fail("cannot map {} KiB of a prefix table's map at {} KiB: {}", bytes >> 10, at >> 10, errno_str(errno));
+        return p;
+    }
+
+    xdpctl_pfx_line* all_ = nullptr;  // memory of the table's own, or null
+    int fd_ = -1;
+    uint64_t map_bytes_ = 0, head_bytes_ = 0;
+    xdpctl_pfx_line* head_ = nullptr;
+    std::vector<uint32_t> slot_of_;  // window index -> 1 + its place in windows_, 0: unmapped
+    std::vector<bool> seen_;         // window index -> mapped before
+    std::vector<Window> windows_;
+    // Four: the build holds a reference into one window while it reaches into another.
+    size_t max_windows_ = 4;
+    size_t remapped_ = 0;
+    uint64_t clock_ = 0;
+};
+
 }  // namespace
 
 PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<const PrefixEntry6> v6_in,
@@ -583,18 +687,20 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     st.v6_lengths = p6.lengths;
     st.v6_tree_depth = p6.depth;
 
-    // All words XDPCTL_PFX_NONE (0): value-initialised, or a sink's zeroed memory.
-    std::span<xdpctl_pfx_line> out = sink ? sink(lines) : std::span<xdpctl_pfx_line>();
-    if (!out.empty() && out.size() != lines)
-        fail("a prefix table of {} lines was given room for {}", lines, out.size());
-    if (out.empty()) {
+    // All words XDPCTL_PFX_NONE (0): value-initialised, or a sink's new map.
+    const int sink_fd = sink ? sink(lines) : -1;
+    if (sink_fd < 0)
         t.lines_.resize(lines);
-        out = t.lines_;
-    } else {
-        t.sunk_ = out;
-    }
-    // One flat run of words over the lines (the union's word view), as the lookup sees them.
-    uint32_t* w = out.data()->word;
+    t.sunk_ = sink_fd >= 0;
+    std::optional<LineSpace> space;
+    if (t.sunk_)
+        space.emplace(sink_fd, lines, chunk_line);
+    else
+        space.emplace(std::span<xdpctl_pfx_line>(t.lines_));
+    // The head as one flat run of words (the union's word view), as the lookup sees them;
+    // a chunk's words likewise.
+    uint32_t* w = space->head_words();
+    auto chunk_words = [&](uint32_t c) { return space->line(uint64_t(c) * XDPCTL_PFX_CHUNK_LINES)->word; };
 
     // IPv4, shortest first: a prefix overwrites the part of its range that shorter ones
     // painted (controlled prefix expansion), and a chunk created under an entry starts as
@@ -604,7 +710,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         if (entry & XDPCTL_PFX_REF)
             return entry & XDPCTL_PFX_CHUNK_MASK;
         const uint32_t c = next_chunk++;
-        std::fill_n(w + size_t(c) * XDPCTL_PFX_CHUNK_WORDS, XDPCTL_PFX_CHUNK_WORDS, entry);
+        std::fill_n(chunk_words(c), XDPCTL_PFX_CHUNK_WORDS, entry);
         entry = XDPCTL_PFX_REF | c;
         return c;
     };
@@ -617,7 +723,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
             continue;
         }
         const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a >> 16)]);
-        std::fill_n(w + size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a >> 8) & 0xff), size_t(1) << (24 - len), e.value);
+        std::fill_n(chunk_words(c2) + ((a >> 8) & 0xff), size_t(1) << (24 - len), e.value);
     }
     // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
     uint64_t next_sparse = sparse_line;
@@ -629,14 +735,14 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         } g{group_at[gi], group_at[gi + 1], sparse_group(group_at[gi + 1] - group_at[gi])};
         const uint32_t a24 = by24[g.begin].prefix.addr;
         const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
-        uint32_t& entry = w[size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a24 >> 8) & 0xff)];
+        uint32_t& entry = chunk_words(c2)[(a24 >> 8) & 0xff];
         if (!g.sparse) {
             scratch.fill(entry);
             for (size_t i = g.begin; i < g.end; i++)
                 std::fill_n(scratch.begin() + (by24[i].prefix.addr & 0xff), size_t(1) << (32 - by24[i].prefix.len),
                             by24[i].value);
             const uint32_t c3 = chunk_under(entry);
-            std::copy(scratch.begin(), scratch.end(), w + size_t(c3) * XDPCTL_PFX_CHUNK_WORDS);
+            std::copy(scratch.begin(), scratch.end(), chunk_words(c3));
             continue;
         }
         // A run can start only where a prefix starts or ends: the value at each such byte is
@@ -653,7 +759,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
             for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
                 std::swap(starts[j - 1], starts[j]);
-        xdpctl_pfx_line& l = out[next_sparse];
+        xdpctl_pfx_line& l = *space->line(next_sparse);
         std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
         unsigned run = 0;
         uint32_t value = 0;
@@ -681,13 +787,14 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     // IPv6: level 1, the bucket count and the tree, the buckets.
     if (!p6.l1.empty())
         std::copy(p6.l1.begin(), p6.l1.end(), w + XDPCTL_PFX6_L1_WORD);
+    xdpctl_pfx_line* out = space->head();
     uint8_t* tree = out[XDPCTL_PFX6_TREE_LINE].byte;  // three lines, one byte string
     const uint32_t nbuckets = uint32_t(p6.buckets.size());
     std::memcpy(tree, &nbuckets, sizeof(nbuckets));
     for (unsigned n = 1; n < XDPCTL_PFX6_TREE_NODES; n++)
         tree[XDPCTL_PFX6_TREE_POS(n)] = p6.tree[n];
     tree[XDPCTL_PFX6_TREE_POS(0)] = 1;  // the lookup multiplies node numbers by it
-    std::copy(p6.buckets.begin(), p6.buckets.end(), out.begin() + XDPCTL_PFX6_BUCKET_LINE);
+    std::copy(p6.buckets.begin(), p6.buckets.end(), out + XDPCTL_PFX6_BUCKET_LINE);
 
     xdpctl_pfx_header& h = out[XDPCTL_PFX_HDR_LINE].hdr;
     h.magic = XDPCTL_PFX_MAGIC;
@@ -697,6 +804,8 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     h.v4_chunks = uint32_t(v4_chunks);
     h.v6_buckets = nbuckets;
     h.v6_slots_used = uint32_t(p6.slots_used);
+    if (t.sunk_)
+        t.sunk_l1_.assign(w + XDPCTL_PFX4_L1_WORD, w + XDPCTL_PFX4_L1_WORD + XDPCTL_PFX_L1_ENTRIES);
     return t;
 }
 
@@ -872,11 +981,8 @@ void fill_prefix_table_map(int map_fd, PrefixTable&& table)
 
 void PrefixTable::fill_map_and_release(int map_fd)
 {
-    if (sunk()) {  // built where the sink put it: copied as any table, then let go
-        write_lines(map_fd, sunk_, [](size_t, size_t) {});
-        sunk_ = {};
-        return;
-    }
+    if (sunk_)
+        fail("a prefix table built in its map has no lines of its own to copy");
     constexpr size_t kBlock = HugePageAllocator<xdpctl_pfx_line>::kHuge;
     // Blocks of the huge-page allocator are 2 MiB-aligned (a small table is on the heap and
     // goes at the end); a window is two of them.
