@@ -514,32 +514,36 @@ V6Plan plan_v6(const std::vector<PrefixEntry6>& v6)
 }
 
 // The lines of a table being built: memory of its own, or a map's through windows. Past
-// the head (level 1, IPv6), the build writes 1 KiB chunks and sparse lines; where each of
-// these streams goes in ascending order (chunks are numbered as made, /24 groups come by
-// address: a set of /32s), a few 4 MiB windows, the least recently used one unmapped
-// first, hold what it touches. A window unmapped loses nothing (the lines are in the map)
-// and is mapped again when needed; where that happens often (prefixes of many lengths
-// between /17 and /24 revisit older chunks), windows are no longer unmapped until the end,
-// as if the map were mapped whole.
+// the head (level 1, IPv6), the build writes 1 KiB chunks and sparse lines. Where each of
+// these streams goes in ascending order (no prefix of /17-/24: chunks are then numbered as
+// made, and /24 groups come by address, as in a set of /32s), a few 4 MiB windows, the
+// least recently used one unmapped first, hold what it touches. A window unmapped loses
+// nothing (the lines are in the map) and is mapped again when needed; should that happen
+// often, windows are no longer unmapped until the end. With prefixes of /17-/24 (a BGP
+// table), each length sweeps all the chunks made so far: all windows stay mapped, as if
+// the map were mapped whole.
 class LineSpace {
 public:
     explicit LineSpace(std::span<xdpctl_pfx_line> own) : all_(own.data()), head_(own.data()) {}
-    // Lines [0, head_lines) stay mapped throughout.
-    LineSpace(int map_fd, uint64_t lines, uint64_t head_lines)
+    // Lines [0, head_lines) stay mapped throughout. `revisits`: the build will come back to
+    // older chunks (see build), so windows are not unmapped until the end.
+    LineSpace(int map_fd, uint64_t lines, uint64_t head_lines, bool revisits)
         : fd_(map_fd), map_bytes_(page_up(lines * sizeof(xdpctl_pfx_line))),
           head_bytes_(page_up(std::max<uint64_t>(head_lines, 1) * sizeof(xdpctl_pfx_line))),
-          slot_of_((lines + kWindowLines - 1) / kWindowLines, 0), seen_(slot_of_.size(), false)
+          base_of_((lines + kWindowLines - 1) / kWindowLines, nullptr), used_of_(base_of_.size(), 0),
+          seen_(base_of_.size(), false)
     {
         head_ = static_cast<xdpctl_pfx_line*>(map(0, head_bytes_));
+        if (revisits)
+            max_windows_ = base_of_.size();
     }
     ~LineSpace()
     {
         if (all_)
             return;
         munmap(head_, head_bytes_);
-        for (const Window& w : windows_)
-            if (w.data)
-                munmap(w.data, w.bytes);
+        for (const uint64_t k : mapped_)
+            munmap(base_of_[k], window_bytes(k));
     }
     LineSpace(const LineSpace&) = delete;
     LineSpace& operator=(const LineSpace&) = delete;
@@ -554,47 +558,43 @@ public:
         if (all_)
             return all_ + i;
         const uint64_t k = i / kWindowLines;
-        if (const uint32_t s = slot_of_[k]) {
-            windows_[s - 1].used = ++clock_;
-            return windows_[s - 1].data + (i - k * kWindowLines);
-        }
-        if (seen_[k] && ++remapped_ > slot_of_.size() / 4 + 4)
-            max_windows_ = slot_of_.size();  // thrashing: keep what is mapped
-        seen_[k] = true;
-        size_t v = windows_.size();
-        if (windows_.size() < max_windows_) {
-            windows_.push_back({});
-        } else {
-            v = 0;
-            for (size_t j = 1; j < windows_.size(); j++)
-                if (windows_[j].used < windows_[v].used)
-                    v = j;
-            munmap(windows_[v].data, windows_[v].bytes);
-            slot_of_[windows_[v].index] = 0;
-        }
-        Window& w = windows_[v];
-        const uint64_t at = k * kWindowLines * sizeof(xdpctl_pfx_line);
-        w.bytes = std::min<uint64_t>(kWindowLines * sizeof(xdpctl_pfx_line), map_bytes_ - at);
-        w.data = nullptr;
-        w.data = static_cast<xdpctl_pfx_line*>(map(at, w.bytes));
-        w.index = k;
-        w.used = ++clock_;
-        slot_of_[k] = uint32_t(v + 1);
-        return w.data + (i - k * kWindowLines);
+        xdpctl_pfx_line* base = base_of_[k];
+        if (!base) [[unlikely]]
+            base = map_window(k);
+        used_of_[k] = ++clock_;
+        return base + (i - k * kWindowLines);
     }
 
 private:
-    static constexpr uint64_t kWindowLines = (uint64_t(4) << 20) / sizeof(xdpctl_pfx_line);
+    static constexpr uint64_t kWindowBytes = uint64_t(4) << 20;
+    static constexpr uint64_t kWindowLines = kWindowBytes / sizeof(xdpctl_pfx_line);
     static_assert(kWindowLines % XDPCTL_PFX_CHUNK_LINES == 0);
-    struct Window {
-        xdpctl_pfx_line* data = nullptr;
-        uint64_t bytes = 0, index = 0, used = 0;
-    };
     static uint64_t page_up(uint64_t bytes)
     {
         const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
         return (bytes + page - 1) / page * page;
     }
+    // Maps window `k`, unmapping the least recently used one if as many as allowed are.
+    [[gnu::noinline]] xdpctl_pfx_line* map_window(uint64_t k)
+    {
+        if (seen_[k] && ++remapped_ > base_of_.size() / 4 + 4)
+            max_windows_ = base_of_.size();  // thrashing: keep what is mapped
+        seen_[k] = true;
+        if (mapped_.size() >= max_windows_) {
+            size_t v = 0;
+            for (size_t j = 1; j < mapped_.size(); j++)
+                if (used_of_[mapped_[j]] < used_of_[mapped_[v]])
+                    v = j;
+            munmap(base_of_[mapped_[v]], window_bytes(mapped_[v]));
+            base_of_[mapped_[v]] = nullptr;
+            mapped_[v] = mapped_.back();
+            mapped_.pop_back();
+        }
+        base_of_[k] = static_cast<xdpctl_pfx_line*>(map(k * kWindowBytes, window_bytes(k)));
+        mapped_.push_back(k);
+        return base_of_[k];
+    }
+    uint64_t window_bytes(uint64_t k) const { return std::min(kWindowBytes, map_bytes_ - k * kWindowBytes); }
     void* map(uint64_t at, uint64_t bytes) const
     {
         void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, off_t(at));
@@ -607,9 +607,11 @@ private:
     int fd_ = -1;
     uint64_t map_bytes_ = 0, head_bytes_ = 0;
     xdpctl_pfx_line* head_ = nullptr;
-    std::vector<uint32_t> slot_of_;  // window index -> 1 + its place in windows_, 0: unmapped
-    std::vector<bool> seen_;         // window index -> mapped before
-    std::vector<Window> windows_;
+    // By window index: where it is mapped (null: not), when last used, whether it was before.
+    std::vector<xdpctl_pfx_line*> base_of_;
+    std::vector<uint64_t> used_of_;
+    std::vector<bool> seen_;
+    std::vector<uint64_t> mapped_;  // the indexes of the windows mapped
     // Four: the build holds a reference into one window while it reaches into another.
     size_t max_windows_ = 4;
     size_t remapped_ = 0;
@@ -694,7 +696,8 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     t.sunk_ = sink_fd >= 0;
     std::optional<LineSpace> space;
     if (t.sunk_)
-        space.emplace(sink_fd, lines, chunk_line);
+        space.emplace(sink_fd, lines, chunk_line,
+                      std::partition_point(v4.begin(), past24, [](const PrefixEntry4& e) { return e.prefix.len <= 16; }) != past24);
     else
         space.emplace(std::span<xdpctl_pfx_line>(t.lines_));
     // The head as one flat run of words (the union's word view), as the lookup sees them;
