@@ -525,17 +525,14 @@ V6Plan plan_v6(const std::vector<PrefixEntry6>& v6)
 class LineSpace {
 public:
     explicit LineSpace(std::span<xdpctl_pfx_line> own) : all_(own.data()), head_(own.data()) {}
-    // Lines [0, head_lines) stay mapped throughout. `revisits`: the build will come back to
-    // older chunks (see build), so windows are not unmapped until the end.
-    LineSpace(int map_fd, uint64_t lines, uint64_t head_lines, bool revisits)
+    // Lines [0, head_lines) stay mapped throughout.
+    LineSpace(int map_fd, uint64_t lines, uint64_t head_lines)
         : fd_(map_fd), map_bytes_(page_up(lines * sizeof(xdpctl_pfx_line))),
           head_bytes_(page_up(std::max<uint64_t>(head_lines, 1) * sizeof(xdpctl_pfx_line))),
           base_of_((lines + kWindowLines - 1) / kWindowLines, nullptr), used_of_(base_of_.size(), 0),
           seen_(base_of_.size(), false)
     {
         head_ = static_cast<xdpctl_pfx_line*>(map(0, head_bytes_));
-        if (revisits)
-            max_windows_ = base_of_.size();
     }
     ~LineSpace()
     {
@@ -566,7 +563,7 @@ public:
     }
 
 private:
-    static constexpr uint64_t kWindowBytes = uint64_t(4) << 20;
+    static constexpr uint64_t kWindowBytes = uint64_t(1) << 20;
     static constexpr uint64_t kWindowLines = kWindowBytes / sizeof(xdpctl_pfx_line);
     static_assert(kWindowLines % XDPCTL_PFX_CHUNK_LINES == 0);
     static uint64_t page_up(uint64_t bytes)
@@ -613,7 +610,7 @@ private:
     std::vector<bool> seen_;
     std::vector<uint64_t> mapped_;  // the indexes of the windows mapped
     // Four: the build holds a reference into one window while it reaches into another.
-    size_t max_windows_ = 4;
+    size_t max_windows_ = 16;
     size_t remapped_ = 0;
     uint64_t clock_ = 0;
 };
@@ -696,8 +693,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     t.sunk_ = sink_fd >= 0;
     std::optional<LineSpace> space;
     if (t.sunk_)
-        space.emplace(sink_fd, lines, chunk_line,
-                      std::partition_point(v4.begin(), past24, [](const PrefixEntry4& e) { return e.prefix.len <= 16; }) != past24);
+        space.emplace(sink_fd, lines, chunk_line);
     else
         space.emplace(std::span<xdpctl_pfx_line>(t.lines_));
     // The head as one flat run of words (the union's word view), as the lookup sees them;
@@ -717,17 +713,44 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         entry = XDPCTL_PFX_REF | c;
         return c;
     };
-    for (auto it = v4.begin(); it != past24; ++it) {
-        const PrefixEntry4& e = *it;
-        const uint32_t a = e.prefix.addr;
-        const unsigned len = e.prefix.len;
-        if (len <= 16) {
-            std::fill_n(w + XDPCTL_PFX4_L1_WORD + (a >> 16), size_t(1) << (16 - len), e.value);
-            continue;
+    const auto past16 = std::partition_point(v4.begin(), past24, [](const PrefixEntry4& e) { return e.prefix.len <= 16; });
+    for (auto it = v4.begin(); it != past16; ++it)
+        std::fill_n(w + XDPCTL_PFX4_L1_WORD + (it->prefix.addr >> 16), size_t(1) << (16 - it->prefix.len), it->value);
+    // /17-/24: their chunks are numbered in (length, address) order, the layout's, but
+    // painted one /16 after the other (each in length order, so the result is the same),
+    // in step with the /24 groups below: painting length after length would sweep every
+    // chunk made so far once a length, and a table built in its map would need all of it
+    // mapped (LineSpace).
+    std::vector<uint32_t> leaf;  // chunk - first_chunk -> the level-1 entry it replaced
+    std::vector<uint32_t> at16(XDPCTL_PFX_L1_ENTRIES + 1, 0);
+    for (auto it = past16; it != past24; ++it) {
+        uint32_t& entry = w[XDPCTL_PFX4_L1_WORD + (it->prefix.addr >> 16)];
+        if (!(entry & XDPCTL_PFX_REF)) {
+            leaf.push_back(entry);
+            entry = XDPCTL_PFX_REF | next_chunk++;
         }
-        const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a >> 16)]);
-        std::fill_n(chunk_words(c2) + ((a >> 8) & 0xff), size_t(1) << (24 - len), e.value);
+        at16[(it->prefix.addr >> 16) + 1]++;
     }
+    for (size_t h = 1; h < at16.size(); h++)
+        at16[h] += at16[h - 1];
+    std::vector<uint32_t> by16(size_t(past24 - past16));  // indexes from past16, stable
+    for (auto it = past16; it != past24; ++it)
+        by16[at16[it->prefix.addr >> 16]++] = uint32_t(it - past16);
+    // at16[h] is now where /16 h's prefixes end. Paints the /16s up to `last`.
+    size_t painted16 = 0, painted = 0;
+    auto paint_upto = [&](size_t last) {
+        for (; painted16 <= last && painted16 < XDPCTL_PFX_L1_ENTRIES; painted16++) {
+            if (painted == at16[painted16])
+                continue;
+            const uint32_t c2 = w[XDPCTL_PFX4_L1_WORD + painted16] & XDPCTL_PFX_CHUNK_MASK;
+            uint32_t* chunk = chunk_words(c2);
+            std::fill_n(chunk, XDPCTL_PFX_CHUNK_WORDS, leaf[c2 - first_chunk]);
+            for (; painted < at16[painted16]; painted++) {
+                const PrefixEntry4& e = past16[by16[painted]];
+                std::fill_n(chunk + ((e.prefix.addr >> 8) & 0xff), size_t(1) << (24 - e.prefix.len), e.value);
+            }
+        }
+    };
     // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
     uint64_t next_sparse = sparse_line;
     std::array<uint32_t, XDPCTL_PFX_CHUNK_WORDS> scratch;
@@ -737,6 +760,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
             bool sparse;
         } g{group_at[gi], group_at[gi + 1], sparse_group(group_at[gi + 1] - group_at[gi])};
         const uint32_t a24 = by24[g.begin].prefix.addr;
+        paint_upto(a24 >> 16);
         const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
         uint32_t& entry = chunk_words(c2)[(a24 >> 8) & 0xff];
         if (!g.sparse) {
@@ -786,6 +810,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
             l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = value;
         entry = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
     }
+    paint_upto(XDPCTL_PFX_L1_ENTRIES - 1);
 
     // IPv6: level 1, the bucket count and the tree, the buckets.
     if (!p6.l1.empty())
