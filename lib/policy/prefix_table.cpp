@@ -514,14 +514,13 @@ V6Plan plan_v6(const std::vector<PrefixEntry6>& v6)
 }
 
 // The lines of a table being built: memory of its own, or a map's through windows. Past
-// the head (level 1, IPv6), the build writes 1 KiB chunks and sparse lines. Where each of
-// these streams goes in ascending order (no prefix of /17-/24: chunks are then numbered as
-// made, and /24 groups come by address, as in a set of /32s), a few 4 MiB windows, the
-// least recently used one unmapped first, hold what it touches. A window unmapped loses
-// nothing (the lines are in the map) and is mapped again when needed; should that happen
-// often, windows are no longer unmapped until the end. With prefixes of /17-/24 (a BGP
-// table), each length sweeps all the chunks made so far: all windows stay mapped, as if
-// the map were mapped whole.
+// the head (level 1, IPv6), the build writes 1 KiB chunks and sparse lines in a few
+// ascending streams (build: chunks are painted one /16 after the other, new chunks and
+// sparse lines made in order), so 16 windows of 1 MiB, the least recently used one
+// unmapped first, hold what it touches. A window unmapped loses nothing (the lines are in
+// the map) and is mapped again when needed; should that happen often, windows are no
+// longer unmapped until the end (as if the map were mapped whole, which would make all of
+// it resident in this process: the kernel maps an array's pages at mmap time).
 class LineSpace {
 public:
     explicit LineSpace(std::span<xdpctl_pfx_line> own) : all_(own.data()), head_(own.data()) {}
@@ -609,7 +608,9 @@ private:
     std::vector<uint64_t> used_of_;
     std::vector<bool> seen_;
     std::vector<uint64_t> mapped_;  // the indexes of the windows mapped
-    // Four: the build holds a reference into one window while it reaches into another.
+    // At least two: the build holds a reference into one window while it reaches into
+    // another. Sixteen: a stream for chunks first made at each of /17-/24, the new chunks,
+    // the sparse lines, and room to spare.
     size_t max_windows_ = 16;
     size_t remapped_ = 0;
     uint64_t clock_ = 0;

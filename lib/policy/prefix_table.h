@@ -100,9 +100,9 @@ struct PrefixTableLimits {
 
 // Where PrefixTable::build puts the lines, given how many there are: a new mmapable array
 // of exactly that many zeroed lines (the caller's, which keeps it), or -1 for memory of the
-// table's own. The build writes a map through a few windows of it at a time: the kernel
-// maps all of an array's pages at mmap time, so a 120 MiB table mapped whole would be
-// 120 MiB more resident in this process.
+// table's own. The build writes a map through at most 16 MiB of windows at a time: the
+// kernel maps all of an array's pages at mmap time, so a 120 MiB table mapped whole would
+// be 120 MiB more resident in this process.
 using PrefixLineSink = std::function<int(uint64_t lines)>;
 
 // One table generation, laid out line by line as the BPF array will hold it.
