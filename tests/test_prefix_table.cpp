@@ -433,32 +433,54 @@ TEST(PrefixBuild, RandomHostsTakeALineEach)
         << "dense, the same set takes ~1 GiB";
 }
 
-// A table built into memory a sink gives (a new map's, in a commit) is the table built in
-// memory of its own, line for line; a sink that gives no memory leaves the table its own.
+// The lines of a map `fd` of `lines` lines, read through a mapping of it.
+std::vector<xdpctl_pfx_line> map_lines(int fd, size_t lines)
+{
+    const MappedMap m(fd);
+    const auto all = m.as<xdpctl_pfx_line>();
+    return {all.begin(), all.begin() + ptrdiff_t(std::min(lines, all.size()))};
+}
+
+// A table built in the map a sink gives (a new map, in a commit), through windows of it, is
+// the table built in memory of its own, line for line; a sink that gives no map leaves the
+// table its own. Large tables: windows are unmapped and mapped again as the build moves on
+// (a set of /32s), or kept once it keeps coming back to older ones (all lengths mixed).
 TEST(PrefixBuild, SinkGetsTheSameLines)
 {
-    Rng rng(7);
-    std::vector<PrefixEntry4> v4;
-    for (int i = 0; i < 20000; i++) {
-        const unsigned len = 8 + unsigned(rng() % 25);
-        v4.push_back({{uint32_t(rng()) & mask4(len), uint8_t(len)}, 1 + uint32_t(rng() % 50)});
-    }
-    keep_first(v4);
+    XDPCTL_REQUIRE_ROOT();
     const std::vector<PrefixEntry6> v6 = {{{{0x20010db800000000ull, 0}, 32}, 7}, {{{0x20010db800010000ull, 0}, 48}, 8}};
-    const PrefixTable own = PrefixTable::build(v4, v6);
-    std::vector<xdpctl_pfx_line> memory;
-    const PrefixTable sunk = PrefixTable::build(v4, v6, {}, [&](uint64_t lines) {
-        memory.assign(lines, xdpctl_pfx_line{});
-        return std::span<xdpctl_pfx_line>(memory);
-    });
-    ASSERT_TRUE(sunk.sunk());
-    EXPECT_FALSE(own.sunk());
-    EXPECT_EQ(sunk.lines().data(), memory.data());
-    ASSERT_EQ(sunk.lines().size(), own.lines().size());
-    EXPECT_EQ(std::memcmp(sunk.lines().data(), own.lines().data(), own.lines().size_bytes()), 0);
-    const PrefixTable declined = PrefixTable::build(v4, v6, {}, [](uint64_t) { return std::span<xdpctl_pfx_line>(); });
-    EXPECT_FALSE(declined.sunk());
-    EXPECT_EQ(std::memcmp(declined.lines().data(), own.lines().data(), own.lines().size_bytes()), 0);
+    for (const unsigned shortest : {8u, 32u}) {
+        SCOPED_TRACE(shortest);
+        Rng rng(7 + shortest);
+        std::vector<PrefixEntry4> v4;
+        for (int i = 0; i < 200000; i++) {
+            const unsigned len = shortest + unsigned(rng() % (33 - shortest));
+            v4.push_back({{uint32_t(rng()) & mask4(len), uint8_t(len)}, 1 + uint32_t(rng() % 50)});
+        }
+        keep_first(v4);
+        const PrefixTable own = PrefixTable::build(v4, v6);
+        ASSERT_GT(own.stats().bytes, uint64_t(40) << 20);  // ten windows and more
+        UniqueFd fd;
+        PrefixTable sunk = PrefixTable::build(v4, v6, {}, [&](uint64_t lines) {
+            LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+            fd = UniqueFd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_sink", 4, sizeof(xdpctl_pfx_line), uint32_t(lines), &opts));
+            return fd.get();
+        });
+        ASSERT_TRUE(fd);
+        ASSERT_TRUE(sunk.sunk());
+        EXPECT_FALSE(own.sunk());
+        EXPECT_TRUE(sunk.lines().empty());
+        const std::vector<xdpctl_pfx_line> in_map = map_lines(fd.get(), own.lines().size() + 1);
+        ASSERT_EQ(in_map.size(), own.lines().size());
+        EXPECT_EQ(std::memcmp(in_map.data(), own.lines().data(), own.lines().size_bytes()), 0);
+        const std::vector<uint32_t> l1 = sunk.take_sunk_l1();
+        ASSERT_EQ(l1.size(), size_t(XDPCTL_PFX_L1_ENTRIES));
+        EXPECT_EQ(std::memcmp(l1.data(), own.lines().data()->word + XDPCTL_PFX4_L1_WORD, l1.size() * 4), 0);
+        const PrefixTable declined = PrefixTable::build(v4, v6, {}, [](uint64_t) { return -1; });
+        EXPECT_FALSE(declined.sunk());
+        ASSERT_EQ(declined.lines().size(), own.lines().size());
+        EXPECT_EQ(std::memcmp(declined.lines().data(), own.lines().data(), own.lines().size_bytes()), 0);
+    }
 }
 
 TEST(PrefixReferenceTest, LongestMatchAndExceptions)

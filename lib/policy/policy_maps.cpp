@@ -407,29 +407,24 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
                 }
                 continue;
             }
-            std::unique_ptr<MappedMap> view;  // the new map's lines while the table is built in them
             p.addr[d][dst] = address_prefix_table(v4, v6, sparse_tables, [&] {
                 if (!owner)
                     return;
                 CompiledDirection& od = owner->dir[d];
                 decltype(v4.entries)().swap(dst ? od.dst_v4.entries : od.src_v4.entries);
                 decltype(v6.entries)().swap(dst ? od.dst_v6.entries : od.src_v6.entries);
-            }, [&](uint64_t lines) -> std::span<xdpctl_pfx_line> {
+            }, [&](uint64_t lines) -> int {
                 // A table the commit would not keep goes into a new map of exactly its size
                 // anyway (PolicyMaps::commit): build it there.
                 if (!build_maps || lines <= kDefaultKeepTableLines)
-                    return {};
+                    return -1;
                 p.built[d][dst] = create_lines_map("xdpctl_pfx", lines);
-                view = std::make_unique<MappedMap>(p.built[d][dst].get());
-                return view->as<xdpctl_pfx_line>().first(lines);
+                return p.built[d][dst].get();
             });
             if (p.built[d][dst]) {
-                // Unmapped at once: all of it is resident in this process while mapped.
-                const auto* words = reinterpret_cast<const uint32_t*>(p.addr[d][dst]->lines().data());
-                p.built_l1[d][dst].assign(words + XDPCTL_PFX4_L1_WORD, words + XDPCTL_PFX4_L1_WORD + XDPCTL_PFX_L1_ENTRIES);
+                p.built_l1[d][dst] = p.addr[d][dst]->take_sunk_l1();
                 p.built_bytes[d][dst] = p.addr[d][dst]->stats().bytes;
                 p.addr[d][dst].reset();
-                view.reset();
             }
         }
     }

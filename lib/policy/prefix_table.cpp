@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include <bpf/bpf.h>
 
@@ -512,6 +513,109 @@ V6Plan plan_v6(const std::vector<PrefixEntry6>& v6)
     return plan;
 }
 
+// The lines of a table being built: memory of its own, or a map's through windows. Past
+// the head (level 1, IPv6), the build writes 1 KiB chunks and sparse lines in a few
+// ascending streams (build: chunks are painted one /16 after the other, new chunks and
+// sparse lines made in order), so 16 windows of 1 MiB, the least recently used one
+// unmapped first, hold what it touches. A window unmapped loses nothing (the lines are in
+// the map) and is mapped again when needed; should that happen often, windows are no
+// longer unmapped until the end (as if the map were mapped whole, which would make all of
+// it resident in this process: the kernel maps an array's pages at mmap time).
+class LineSpace {
+public:
+    explicit LineSpace(std::span<xdpctl_pfx_line> own) : all_(own.data()), head_(own.data()) {}
+    // Lines [0, head_lines) stay mapped throughout.
+    LineSpace(int map_fd, uint64_t lines, uint64_t head_lines)
+        : fd_(map_fd), map_bytes_(page_up(lines * sizeof(xdpctl_pfx_line))),
+          head_bytes_(page_up(std::max<uint64_t>(head_lines, 1) * sizeof(xdpctl_pfx_line))),
+          base_of_((lines + kWindowLines - 1) / kWindowLines, nullptr), used_of_(base_of_.size(), 0),
+          seen_(base_of_.size(), false)
+    {
+        head_ = static_cast<xdpctl_pfx_line*>(map(0, head_bytes_));
+    }
+    ~LineSpace()
+    {
+        if (all_)
+            return;
+        munmap(head_, head_bytes_);
+        for (const uint64_t k : mapped_)
+            munmap(base_of_[k], window_bytes(k));
+    }
+    LineSpace(const LineSpace&) = delete;
+    LineSpace& operator=(const LineSpace&) = delete;
+
+    // Lines [0, head_lines): IPv4 and IPv6 level 1, the tree, the buckets.
+    xdpctl_pfx_line* head() const { return head_; }
+    uint32_t* head_words() const { return head_->word; }
+    // Line `i`, and those after it up to the next multiple of 16 (a chunk is never split).
+    // Stays valid over the next call (its window is then not the least recently used).
+    xdpctl_pfx_line* line(uint64_t i)
+    {
+        if (all_)
+            return all_ + i;
+        const uint64_t k = i / kWindowLines;
+        xdpctl_pfx_line* base = base_of_[k];
+        if (!base) [[unlikely]]
+            base = map_window(k);
+        used_of_[k] = ++clock_;
+        return base + (i - k * kWindowLines);
+    }
+
+private:
+    static constexpr uint64_t kWindowBytes = uint64_t(1) << 20;
+    static constexpr uint64_t kWindowLines = kWindowBytes / sizeof(xdpctl_pfx_line);
+    static_assert(kWindowLines % XDPCTL_PFX_CHUNK_LINES == 0);
+    static uint64_t page_up(uint64_t bytes)
+    {
+        const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));
+        return (bytes + page - 1) / page * page;
+    }
+    // Maps window `k`, unmapping the least recently used one if as many as allowed are.
+    [[gnu::noinline]] xdpctl_pfx_line* map_window(uint64_t k)
+    {
+        if (seen_[k] && ++remapped_ > base_of_.size() / 4 + 4)
+            max_windows_ = base_of_.size();  // thrashing: keep what is mapped
+        seen_[k] = true;
+        if (mapped_.size() >= max_windows_) {
+            size_t v = 0;
+            for (size_t j = 1; j < mapped_.size(); j++)
+                if (used_of_[mapped_[j]] < used_of_[mapped_[v]])
+                    v = j;
+            munmap(base_of_[mapped_[v]], window_bytes(mapped_[v]));
+            base_of_[mapped_[v]] = nullptr;
+            mapped_[v] = mapped_.back();
+            mapped_.pop_back();
+        }
+        base_of_[k] = static_cast<xdpctl_pfx_line*>(map(k * kWindowBytes, window_bytes(k)));
+        mapped_.push_back(k);
+        return base_of_[k];
+    }
+    uint64_t window_bytes(uint64_t k) const { return std::min(kWindowBytes, map_bytes_ - k * kWindowBytes); }
+    void* map(uint64_t at, uint64_t bytes) const
+    {
+        void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, off_t(at));
+        if (p == MAP_FAILED)
+            fail("cannot map {} KiB of a prefix table's map at {} KiB: {}", bytes >> 10, at >> 10, errno_str(errno));
+        return p;
+    }
+
+    xdpctl_pfx_line* all_ = nullptr;  // memory of the table's own, or null
+    int fd_ = -1;
+    uint64_t map_bytes_ = 0, head_bytes_ = 0;
+    xdpctl_pfx_line* head_ = nullptr;
+    // By window index: where it is mapped (null: not), when last used, whether it was before.
+    std::vector<xdpctl_pfx_line*> base_of_;
+    std::vector<uint64_t> used_of_;
+    std::vector<bool> seen_;
+    std::vector<uint64_t> mapped_;  // the indexes of the windows mapped
+    // At least two: the build holds a reference into one window while it reaches into
+    // another. Sixteen: a stream for chunks first made at each of /17-/24, the new chunks,
+    // the sparse lines, and room to spare.
+    size_t max_windows_ = 16;
+    size_t remapped_ = 0;
+    uint64_t clock_ = 0;
+};
+
 }  // namespace
 
 PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<const PrefixEntry6> v6_in,
@@ -583,18 +687,20 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     st.v6_lengths = p6.lengths;
     st.v6_tree_depth = p6.depth;
 
-    // All words XDPCTL_PFX_NONE (0): value-initialised, or a sink's zeroed memory.
-    std::span<xdpctl_pfx_line> out = sink ? sink(lines) : std::span<xdpctl_pfx_line>();
-    if (!out.empty() && out.size() != lines)
-        fail("a prefix table of {} lines was given room for {}", lines, out.size());
-    if (out.empty()) {
+    // All words XDPCTL_PFX_NONE (0): value-initialised, or a sink's new map.
+    const int sink_fd = sink ? sink(lines) : -1;
+    if (sink_fd < 0)
         t.lines_.resize(lines);
-        out = t.lines_;
-    } else {
-        t.sunk_ = out;
-    }
-    // One flat run of words over the lines (the union's word view), as the lookup sees them.
-    uint32_t* w = out.data()->word;
+    t.sunk_ = sink_fd >= 0;
+    std::optional<LineSpace> space;
+    if (t.sunk_)
+        space.emplace(sink_fd, lines, chunk_line);
+    else
+        space.emplace(std::span<xdpctl_pfx_line>(t.lines_));
+    // The head as one flat run of words (the union's word view), as the lookup sees them;
+    // a chunk's words likewise.
+    uint32_t* w = space->head_words();
+    auto chunk_words = [&](uint32_t c) { return space->line(uint64_t(c) * XDPCTL_PFX_CHUNK_LINES)->word; };
 
     // IPv4, shortest first: a prefix overwrites the part of its range that shorter ones
     // painted (controlled prefix expansion), and a chunk created under an entry starts as
@@ -604,21 +710,48 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         if (entry & XDPCTL_PFX_REF)
             return entry & XDPCTL_PFX_CHUNK_MASK;
         const uint32_t c = next_chunk++;
-        std::fill_n(w + size_t(c) * XDPCTL_PFX_CHUNK_WORDS, XDPCTL_PFX_CHUNK_WORDS, entry);
+        std::fill_n(chunk_words(c), XDPCTL_PFX_CHUNK_WORDS, entry);
         entry = XDPCTL_PFX_REF | c;
         return c;
     };
-    for (auto it = v4.begin(); it != past24; ++it) {
-        const PrefixEntry4& e = *it;
-        const uint32_t a = e.prefix.addr;
-        const unsigned len = e.prefix.len;
-        if (len <= 16) {
-            std::fill_n(w + XDPCTL_PFX4_L1_WORD + (a >> 16), size_t(1) << (16 - len), e.value);
-            continue;
+    const auto past16 = std::partition_point(v4.begin(), past24, [](const PrefixEntry4& e) { return e.prefix.len <= 16; });
+    for (auto it = v4.begin(); it != past16; ++it)
+        std::fill_n(w + XDPCTL_PFX4_L1_WORD + (it->prefix.addr >> 16), size_t(1) << (16 - it->prefix.len), it->value);
+    // /17-/24: their chunks are numbered in (length, address) order, the layout's, but
+    // painted one /16 after the other (each in length order, so the result is the same),
+    // in step with the /24 groups below: painting length after length would sweep every
+    // chunk made so far once a length, and a table built in its map would need all of it
+    // mapped (LineSpace).
+    std::vector<uint32_t> leaf;  // chunk - first_chunk -> the level-1 entry it replaced
+    std::vector<uint32_t> at16(XDPCTL_PFX_L1_ENTRIES + 1, 0);
+    for (auto it = past16; it != past24; ++it) {
+        uint32_t& entry = w[XDPCTL_PFX4_L1_WORD + (it->prefix.addr >> 16)];
+        if (!(entry & XDPCTL_PFX_REF)) {
+            leaf.push_back(entry);
+            entry = XDPCTL_PFX_REF | next_chunk++;
         }
-        const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a >> 16)]);
-        std::fill_n(w + size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a >> 8) & 0xff), size_t(1) << (24 - len), e.value);
+        at16[(it->prefix.addr >> 16) + 1]++;
     }
+    for (size_t h = 1; h < at16.size(); h++)
+        at16[h] += at16[h - 1];
+    std::vector<uint32_t> by16(size_t(past24 - past16));  // indexes from past16, stable
+    for (auto it = past16; it != past24; ++it)
+        by16[at16[it->prefix.addr >> 16]++] = uint32_t(it - past16);
+    // at16[h] is now where /16 h's prefixes end. Paints the /16s up to `last`.
+    size_t painted16 = 0, painted = 0;
+    auto paint_upto = [&](size_t last) {
+        for (; painted16 <= last && painted16 < XDPCTL_PFX_L1_ENTRIES; painted16++) {
+            if (painted == at16[painted16])
+                continue;
+            const uint32_t c2 = w[XDPCTL_PFX4_L1_WORD + painted16] & XDPCTL_PFX_CHUNK_MASK;
+            uint32_t* chunk = chunk_words(c2);
+            std::fill_n(chunk, XDPCTL_PFX_CHUNK_WORDS, leaf[c2 - first_chunk]);
+            for (; painted < at16[painted16]; painted++) {
+                const PrefixEntry4& e = past16[by16[painted]];
+                std::fill_n(chunk + ((e.prefix.addr >> 8) & 0xff), size_t(1) << (24 - e.prefix.len), e.value);
+            }
+        }
+    };
     // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
     uint64_t next_sparse = sparse_line;
     std::array<uint32_t, XDPCTL_PFX_CHUNK_WORDS> scratch;
@@ -628,15 +761,16 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
             bool sparse;
         } g{group_at[gi], group_at[gi + 1], sparse_group(group_at[gi + 1] - group_at[gi])};
         const uint32_t a24 = by24[g.begin].prefix.addr;
+        paint_upto(a24 >> 16);
         const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
-        uint32_t& entry = w[size_t(c2) * XDPCTL_PFX_CHUNK_WORDS + ((a24 >> 8) & 0xff)];
+        uint32_t& entry = chunk_words(c2)[(a24 >> 8) & 0xff];
         if (!g.sparse) {
             scratch.fill(entry);
             for (size_t i = g.begin; i < g.end; i++)
                 std::fill_n(scratch.begin() + (by24[i].prefix.addr & 0xff), size_t(1) << (32 - by24[i].prefix.len),
                             by24[i].value);
             const uint32_t c3 = chunk_under(entry);
-            std::copy(scratch.begin(), scratch.end(), w + size_t(c3) * XDPCTL_PFX_CHUNK_WORDS);
+            std::copy(scratch.begin(), scratch.end(), chunk_words(c3));
             continue;
         }
         // A run can start only where a prefix starts or ends: the value at each such byte is
@@ -653,7 +787,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
             for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
                 std::swap(starts[j - 1], starts[j]);
-        xdpctl_pfx_line& l = out[next_sparse];
+        xdpctl_pfx_line& l = *space->line(next_sparse);
         std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
         unsigned run = 0;
         uint32_t value = 0;
@@ -677,17 +811,19 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
             l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = value;
         entry = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
     }
+    paint_upto(XDPCTL_PFX_L1_ENTRIES - 1);
 
     // IPv6: level 1, the bucket count and the tree, the buckets.
     if (!p6.l1.empty())
         std::copy(p6.l1.begin(), p6.l1.end(), w + XDPCTL_PFX6_L1_WORD);
+    xdpctl_pfx_line* out = space->head();
     uint8_t* tree = out[XDPCTL_PFX6_TREE_LINE].byte;  // three lines, one byte string
     const uint32_t nbuckets = uint32_t(p6.buckets.size());
     std::memcpy(tree, &nbuckets, sizeof(nbuckets));
     for (unsigned n = 1; n < XDPCTL_PFX6_TREE_NODES; n++)
         tree[XDPCTL_PFX6_TREE_POS(n)] = p6.tree[n];
     tree[XDPCTL_PFX6_TREE_POS(0)] = 1;  // the lookup multiplies node numbers by it
-    std::copy(p6.buckets.begin(), p6.buckets.end(), out.begin() + XDPCTL_PFX6_BUCKET_LINE);
+    std::copy(p6.buckets.begin(), p6.buckets.end(), out + XDPCTL_PFX6_BUCKET_LINE);
 
     xdpctl_pfx_header& h = out[XDPCTL_PFX_HDR_LINE].hdr;
     h.magic = XDPCTL_PFX_MAGIC;
@@ -697,6 +833,8 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     h.v4_chunks = uint32_t(v4_chunks);
     h.v6_buckets = nbuckets;
     h.v6_slots_used = uint32_t(p6.slots_used);
+    if (t.sunk_)
+        t.sunk_l1_.assign(w + XDPCTL_PFX4_L1_WORD, w + XDPCTL_PFX4_L1_WORD + XDPCTL_PFX_L1_ENTRIES);
     return t;
 }
 
@@ -872,11 +1010,8 @@ void fill_prefix_table_map(int map_fd, PrefixTable&& table)
 
 void PrefixTable::fill_map_and_release(int map_fd)
 {
-    if (sunk()) {  // built where the sink put it: copied as any table, then let go
-        write_lines(map_fd, sunk_, [](size_t, size_t) {});
-        sunk_ = {};
-        return;
-    }
+    if (sunk_)
+        fail("a prefix table built in its map has no lines of its own to copy");
     constexpr size_t kBlock = HugePageAllocator<xdpctl_pfx_line>::kHuge;
     // Blocks of the huge-page allocator are 2 MiB-aligned (a small table is on the heap and
     // goes at the end); a window is two of them.

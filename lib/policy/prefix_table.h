@@ -98,9 +98,12 @@ struct PrefixTableLimits {
     bool sparse = true;
 };
 
-// Where PrefixTable::build puts the lines, given how many there are: zeroed memory for
-// exactly that many (a new map's, mapped), or an empty span for memory of the table's own.
-using PrefixLineSink = std::function<std::span<xdpctl_pfx_line>(uint64_t lines)>;
+// Where PrefixTable::build puts the lines, given how many there are: a new mmapable array
+// of exactly that many zeroed lines (the caller's, which keeps it), or -1 for memory of the
+// table's own. The build writes a map through at most 16 MiB of windows at a time: the
+// kernel maps all of an array's pages at mmap time, so a 120 MiB table mapped whole would
+// be 120 MiB more resident in this process.
+using PrefixLineSink = std::function<int(uint64_t lines)>;
 
 // One table generation, laid out line by line as the BPF array will hold it.
 class PrefixTable {
@@ -112,19 +115,21 @@ public:
     static PrefixTable build(std::span<const PrefixEntry4> v4, std::span<const PrefixEntry6> v6,
                              const PrefixTableLimits& limits = {}, const PrefixLineSink& sink = {});
 
-    std::span<const xdpctl_pfx_line> lines() const
-    {
-        return sunk_.empty() ? std::span<const xdpctl_pfx_line>(lines_) : sunk_;
-    }
-    // The lines were built where a sink put them: the table does not own them.
-    bool sunk() const { return !sunk_.empty(); }
+    // Empty when the table was built in a sink's map.
+    std::span<const xdpctl_pfx_line> lines() const { return lines_; }
+    // The lines were built in the map a sink gave: the table holds none of them.
+    bool sunk() const { return sunk_; }
+    // Of a table built in a sink's map: its IPv4 level 1 (XDPCTL_PFX_L1_ENTRIES words, read
+    // before the map was let go), which the datapath also reads from xdpctl_pl1.
+    std::vector<uint32_t> take_sunk_l1() { return std::move(sunk_l1_); }
     // fill_prefix_table_map(map_fd, std::move(table)).
     void fill_map_and_release(int map_fd);
     const PrefixTableStats& stats() const { return stats_; }
 
 private:
     std::vector<xdpctl_pfx_line, HugePageAllocator<xdpctl_pfx_line>> lines_;  // 77 MiB at 1M prefixes
-    std::span<xdpctl_pfx_line> sunk_;
+    bool sunk_ = false;
+    std::vector<uint32_t> sunk_l1_;
     PrefixTableStats stats_;
 };
 
