@@ -511,10 +511,17 @@ enum xdpctl_path {
 	XDPCTL_PATH_RATE = 1 << 3,   /* rate-limit rules (small or tables) */
 	XDPCTL_PATH_LB = 1 << 4,     /* the load balancer (XDP): a VIP exists */
 	XDPCTL_PATH_LOG = 1 << 5,    /* decision events: a rule with --log (log_rate != 0) */
+	/* A direction with no rule whose default drops: the policy's header (the three shapes'
+	 * paths read it too). Without it or them, no policy is read at all: every packet passes
+	 * unclassified, and a program of no path at all is the parse-and-count one. */
+	XDPCTL_PATH_DEFAULT = 1 << 6,
 };
 #define XDPCTL_PATHS_ALL \
 	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB | \
-	 XDPCTL_PATH_LOG)
+	 XDPCTL_PATH_LOG | XDPCTL_PATH_DEFAULT)
+/* The paths that read the policy's header, and so decide a direction with no rule. */
+#define XDPCTL_PATHS_POLICY \
+	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_DEFAULT)
 
 /*
  * One-field policies (XDPCTL_POL_DECIDE_SRC/DST): for each class of the field, the rank + 1 of

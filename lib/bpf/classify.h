@@ -694,7 +694,8 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
  * (egress); `ctx` is the program's context at `hook`, whose interface --iif matches. Counts
  * the deciding rule and every count/conforming rate-limit rule on the way (in explain mode:
  * notes them, counts nothing).
- * With no policy committed it costs one inlined array lookup and touches nothing.
+ * With no policy committed it costs one inlined array lookup and touches nothing; in a
+ * program loaded with no policy path, nothing at all.
  *
  * Generations (lib/policy/policy_maps.cpp): a packet reads gen once and everything it uses
  * follows from it. A commit flips gen, then frees the old generation's address tables
@@ -713,6 +714,10 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	long r;
 
 	*rule_id = 0;
+	/* A program loaded for no policy, or one whose default passes and has no rules, reads
+	 * nothing (abi: XDPCTL_PATH_DEFAULT). */
+	if (!pol_has(XDPCTL_PATHS_POLICY))
+		return XDPCTL_ACT_PASS;
 	if (!ctl || !ctl->installed)
 		return XDPCTL_ACT_PASS;
 	gen = *(volatile __u32 *)&ctl->gen;
