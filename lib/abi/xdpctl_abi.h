@@ -496,6 +496,17 @@ enum xdpctl_pol_decide {
 	XDPCTL_POL_DECIDE_SRC = 2,
 	XDPCTL_POL_DECIDE_DST = 3,
 };
+/*
+ * With XDPCTL_POL_DECIDE_TABLES only, decide's bits from XDPCTL_POL_DECIDE_SKIP_SHIFT up name
+ * the fields no rule of the direction names (bit f: XDPCTL_FIELD_f; every row of such a field
+ * holds every rule, so ANDing it changes nothing): the walk neither looks their classes up nor
+ * reads their rows. Never L4 (rules that name nothing are anchored there). The value stays
+ * unequal to every other shape, so a program of an older xdpctl takes the tables, reading
+ * every field, as before.
+ */
+#define XDPCTL_POL_DECIDE_SHAPE_MASK 0xffu
+#define XDPCTL_POL_DECIDE_SKIP_SHIFT 8
+#define XDPCTL_POL_SKIP_FIELDS (((1u << XDPCTL_POL_FIELDS) - 1) & ~(1u << XDPCTL_FIELD_L4))
 
 /*
  * The paths a loaded program contains (its read-only cfg_paths, lib/bpf/classify.h): the
