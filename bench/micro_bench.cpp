@@ -8,7 +8,7 @@
 //
 // Parse and count: xdpctl_xdp/tcp4_64 loads every path (cfg_paths' default);
 // xdpctl_xdp/no_policy_no_vip/tcp4_64 is the program `load` gives an interface with no policy
-// and no VIP (no path: the filter reads only the policy's control entry; no LB check).
+// and no VIP (no path: xdpctl_cnt, compiled without the filter and the LB check).
 //
 // The filtering cases (xdpctl_xdp_policy/N_rules) load xdpctl_xdp with a committed policy of
 // N rules in the mix (bench/workloads.h: 70% /32 source + destination port, 20%
@@ -266,7 +266,8 @@ void describe_prog(int fd, const std::string& label)
 }
 
 // xdpctl_xdp loaded as `load` loads it for a datapath with `paths` (enum xdpctl_path;
-// lib/attach/datapath_paths.h) and nothing else set.
+// lib/attach/datapath_paths.h) and nothing else set: with no path, its parse-and-count
+// program (xdpctl_cnt, lib/attach/loader.cpp: xdp_prog).
 xdpctl::SkelPtr<xdpctl_xdp> load_xdp(uint32_t paths)
 {
     xdpctl::SkelPtr<xdpctl_xdp> s(xdpctl_xdp::open());
@@ -274,6 +275,8 @@ xdpctl::SkelPtr<xdpctl_xdp> load_xdp(uint32_t paths)
         xdpctl::fail("cannot open xdpctl_xdp: {}", xdpctl::errno_str(errno));
     s->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
     s->rodata->cfg_paths = paths;
+    bpf_program__set_autoload(s->progs.xdpctl_xdp, paths != 0);
+    bpf_program__set_autoload(s->progs.xdpctl_cnt, paths == 0);
     if (int err = xdpctl_xdp::load(s.get()))
         xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
     return s;
@@ -410,9 +413,9 @@ int main(int argc, char** argv)
         const int xdp_fd = xdpctl_progs.prog_fd(XDPCTL_HOOK_XDP);
         const int tc_fd = xdpctl_progs.prog_fd(XDPCTL_HOOK_TC_INGRESS);
         // Parse and count: the program `load` gives an interface with no policy and no VIP
-        // (no path: the filter is one array lookup, no load-balancer check).
+        // (no path: xdpctl_cnt, no filter, no load-balancer check).
         const auto parse_count = load_xdp(0);
-        const int parse_count_fd = bpf_program__fd(parse_count->progs.xdpctl_xdp);
+        const int parse_count_fd = bpf_program__fd(parse_count->progs.xdpctl_cnt);
         describe_prog(parse_count_fd, "xdpctl_xdp_no_paths");
         describe_prog(xdp_fd, "xdpctl_xdp_all_paths");
         struct Case {

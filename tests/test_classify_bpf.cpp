@@ -598,7 +598,7 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
 {
     XDPCTL_REQUIRE_ROOT();
     uint64_t run_ns = 0;
-    int field_dirs = 0;
+    int field_dirs = 0, skip_dirs = 0;
     const int hdr_fd = progs_->map_fd("xdpctl_phdr");
     for (uint64_t seed = 201; seed <= 230; seed++) {
         Gen g(seed);
@@ -611,8 +611,11 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
             const uint32_t gen = progs_->maps().active_gen();
             xdpctl_pol_hdr h{};
             ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
-            for (const auto& d : h.dir)
+            for (const auto& d : h.dir) {
                 field_dirs += decide_field && (d.decide == XDPCTL_POL_DECIDE_SRC || d.decide == XDPCTL_POL_DECIDE_DST);
+                // the tables then skip every field but the address and L4 (abi: XDPCTL_POL_DECIDE_SKIP_SHIFT)
+                skip_dirs += !decide_field && d.n_rules && (d.decide >> XDPCTL_POL_DECIDE_SKIP_SHIFT) != 0;
+            }
             agree_with_reference(*progs_, p, g, seed, 600, &run_ns);
             if (HasFatalFailure())
                 return;
@@ -620,6 +623,7 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
     }
     progs_->maps().set_decide_field(true);
     EXPECT_GE(field_dirs, 30) << "too few directions took the one-field path to mean anything";
+    EXPECT_GE(skip_dirs, 30) << "too few directions skipped the fields no rule names";
 }
 
 // Programs loaded with only the paths a policy needs (lib/attach/datapath_paths.h: what a load or a
@@ -655,7 +659,7 @@ TEST_F(ClassifyBpf, ProgramsWithThePolicysPathsAgreeWithReference)
             xdpctl_pol_small small{};
             const uint32_t gd = XDPCTL_POL_GD(gen, d);
             ASSERT_EQ(bpf_map_lookup_elem(progs.map_fd("xdpctl_psmall"), &gd, &small), 0);
-            EXPECT_EQ(written_paths(h.dir[d], small, false), want.dir[d]) << "seed " << seed << " dir " << d;
+            EXPECT_EQ(written_paths(h.dir[d], small, false, h.default_action == XDPCTL_ACT_DROP), want.dir[d]) << "seed " << seed << " dir " << d;
             seen |= want.dir[d];
         }
         agree_with_reference(progs, p, g, seed, 400, &run_ns);

@@ -140,5 +140,43 @@ TEST_F(DatapathPaths, ShapeChangesReloadAndKeepCountersExact)
     EXPECT_EQ(udp_through(lab, 9, 3), 3);
 }
 
+// No policy read at all unless the default of a direction without rules drops: with no
+// policy (or one that passes everything) XDP runs the parse-and-count program, a policy of
+// only `default drop` takes the default's path alone; the interface's counters count on,
+// exactly, across both reloads.
+TEST_F(DatapathPaths, NoRuleDefaultDropAndParseCount)
+{
+    NetnsLab lab;
+    lab.load({"--hook", "both"});
+    expect_paths({}, "no policy");
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_cnt") << "no policy: the parse-and-count program";
+    StatsSnapshot before = lab.stats();
+    EXPECT_EQ(udp_through(lab, 9, 3), 3);
+    CounterMap d = before.delta_to(lab.stats());
+    EXPECT_EQ(d["xdp/l4/udp"].packets, 3u);
+    EXPECT_EQ(d["xdp/verdict/drop"].packets, 0u);
+
+    xdpctl_ok({"apply", write_temp_file("default drop\n", "default-drop")});
+    expect_paths({"default"}, "default drop, no rule");
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_xdp");
+    before = lab.stats();
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    d = lab.wait_delta(before, [](const CounterMap& m) {
+        auto it = m.find("xdp/l4/udp");
+        return it != m.end() && it->second.packets >= 3;
+    });
+    EXPECT_EQ(d["xdp/l4/udp"].packets, 3u) << "counted on across the reload";
+    EXPECT_GE(d["xdp/verdict/drop"].packets, 3u);
+
+    xdpctl_ok({"apply", write_temp_file("default pass\n", "default-pass")});
+    expect_paths({}, "default pass, no rule");
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_cnt");
+    before = lab.stats();
+    EXPECT_EQ(udp_through(lab, 9, 3), 3);
+    d = before.delta_to(lab.stats());
+    EXPECT_EQ(d["xdp/l4/udp"].packets, 3u);
+    EXPECT_EQ(d["xdp/verdict/drop"].packets, 0u);
+}
+
 }  // namespace
 }  // namespace xdpctl::test

@@ -498,6 +498,17 @@ enum xdpctl_pol_decide {
 	XDPCTL_POL_DECIDE_SRC = 2,
 	XDPCTL_POL_DECIDE_DST = 3,
 };
+/*
+ * With XDPCTL_POL_DECIDE_TABLES only, decide's bits from XDPCTL_POL_DECIDE_SKIP_SHIFT up name
+ * the fields no rule of the direction names (bit f: XDPCTL_FIELD_f; every row of such a field
+ * holds every rule, so ANDing it changes nothing): the walk neither looks their classes up nor
+ * reads their rows. Never L4 (rules that name nothing are anchored there). The value stays
+ * unequal to every other shape, so a program of an older xdpctl takes the tables, reading
+ * every field, as before.
+ */
+#define XDPCTL_POL_DECIDE_SHAPE_MASK 0xffu
+#define XDPCTL_POL_DECIDE_SKIP_SHIFT 8
+#define XDPCTL_POL_SKIP_FIELDS (((1u << XDPCTL_POL_FIELDS) - 1) & ~(1u << XDPCTL_FIELD_L4))
 
 /*
  * The paths a loaded program contains (its read-only cfg_paths, lib/bpf/classify.h): the
@@ -513,10 +524,17 @@ enum xdpctl_path {
 	XDPCTL_PATH_RATE = 1 << 3,   /* rate-limit rules (small or tables) */
 	XDPCTL_PATH_LB = 1 << 4,     /* the load balancer (XDP): a VIP exists */
 	XDPCTL_PATH_LOG = 1 << 5,    /* decision events: a rule with --log (log_rate != 0) */
+	/* A direction with no rule whose default drops: the policy's header (the three shapes'
+	 * paths read it too). Without it or them, no policy is read at all: every packet passes
+	 * unclassified, and a program of no path at all is the parse-and-count one. */
+	XDPCTL_PATH_DEFAULT = 1 << 6,
 };
 #define XDPCTL_PATHS_ALL \
 	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB | \
-	 XDPCTL_PATH_LOG)
+	 XDPCTL_PATH_LOG | XDPCTL_PATH_DEFAULT)
+/* The paths that read the policy's header, and so decide a direction with no rule. */
+#define XDPCTL_PATHS_POLICY \
+	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_DEFAULT)
 
 /*
  * One-field policies (XDPCTL_POL_DECIDE_SRC/DST): for each class of the field, the rank + 1 of

@@ -98,6 +98,8 @@ bool paths_cover(uint32_t have, uint32_t need)
 {
     if (have & XDPCTL_PATH_TABLES)
         have |= XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD;
+    if (have & XDPCTL_PATHS_POLICY)
+        have |= XDPCTL_PATH_DEFAULT;  // every shape reads the header, default included
     return (need & ~have) == 0;
 }
 
@@ -130,7 +132,8 @@ DatapathPaths paths_in_force()
                 read_pinned("xdpctl_psmall", XDPCTL_POL_GD(g, d), &small) < 0)
                 return all_paths();
             p.dir[d] = policy::written_paths(hdr.dir[d], small,
-                                             hdr.dir[d].n_rules && direction_logs(g, d, hdr.dir[d].n_rules));
+                                             hdr.dir[d].n_rules && direction_logs(g, d, hdr.dir[d].n_rules),
+                                             hdr.default_action == XDPCTL_ACT_DROP);
         }
     }
     xdpctl_lb_ctl lb{};
@@ -190,6 +193,7 @@ std::vector<std::string> path_names(uint32_t paths)
     static const std::pair<uint32_t, const char*> names[] = {
         {XDPCTL_PATH_SMALL, "small"}, {XDPCTL_PATH_FIELD, "field"}, {XDPCTL_PATH_TABLES, "tables"},
         {XDPCTL_PATH_RATE, "rate"},   {XDPCTL_PATH_LB, "lb"}, {XDPCTL_PATH_LOG, "log"},
+        {XDPCTL_PATH_DEFAULT, "default"},
     };
     std::vector<std::string> out;
     for (const auto& [bit, name] : names)

@@ -41,7 +41,8 @@ struct DatapathPaths {
 void wait_for_runs();
 
 // Whether a program with the paths `have` decides every generation that needs `need`: it has
-// them, or has the tables, which decide any generation (abi: xdpctl_pol_dir_hdr.decide).
+// them, or has the tables, which decide any generation (abi: xdpctl_pol_dir_hdr.decide); any
+// shape's path reads the default as XDPCTL_PATH_DEFAULT does.
 bool paths_cover(uint32_t have, uint32_t need);
 
 // Every path: what a program gets when what is in force cannot be read.
@@ -56,7 +57,7 @@ DatapathPaths paths_in_force();
 // nullopt for a program that has none (an xdpctl from before them: it has every path).
 std::optional<uint32_t> program_paths(int prog_fd);
 
-// The names of the paths set, in this order: small, field, tables, rate, lb, log.
+// The names of the paths set, in this order: small, field, tables, rate, lb, log, default.
 std::vector<std::string> path_names(uint32_t paths);
 
 // One change of what is in force (a policy commit, the first VIP added or the last removed),

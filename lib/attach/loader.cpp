@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -137,6 +138,60 @@ std::vector<IfaceRef> other_loaded_ifaces(const IfacePins* pins)
     return out;
 }
 
+// The XDP program's kind: multi-buffer (an MTU over one buffer), and whether it tail-calls
+// a next program (load --next). Kept in the meta record's flags for the reloads.
+struct XdpShape {
+    bool frags = false;
+    bool next = false;
+
+    static XdpShape of(const xdpctl_iface_meta& m)
+    {
+        return {(m.flags & XDPCTL_META_F_XDP_FRAGS) != 0, (m.flags & XDPCTL_META_F_XDP_NEXT) != 0};
+    }
+    __u32 flags() const
+    {
+        return (frags ? XDPCTL_META_F_XDP_FRAGS : 0) | (next ? XDPCTL_META_F_XDP_NEXT : 0);
+    }
+    bool operator==(const XdpShape&) const = default;
+};
+
+// The object's programs of each kind (xdp/xdpctl_xdp.bpf.c: one body, eight programs): the
+// one with the filter and the balancer, and the parse-and-count one for cfg_paths 0.
+struct XdpKindProgs {
+    XdpShape shape;
+    bpf_program* paths;
+    bpf_program* count;
+};
+
+std::array<XdpKindProgs, 4> xdp_kinds(const xdpctl_xdp* s)
+{
+    const auto& p = s->progs;
+    return {{{{false, false}, p.xdpctl_xdp, p.xdpctl_cnt},
+             {{true, false}, p.xdpctl_xdp_mb, p.xdpctl_cnt_mb},
+             {{false, true}, p.xdpctl_xdp_nx, p.xdpctl_cnt_nx},
+             {{true, true}, p.xdpctl_xdp_mbnx, p.xdpctl_cnt_mbnx}}};
+}
+
+// The object's program of this shape for its cfg_paths (set before load, read-only after).
+bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
+{
+    for (const auto& k : xdp_kinds(s))
+        if (k.shape == shape)
+            return s->rodata->cfg_paths ? k.paths : k.count;
+    return nullptr;  // every shape is in the table
+}
+
+// The one program to load: the kind whose program autoloads, as its cfg_paths wants it (after
+// a change of cfg_paths: configure_xdp, open_and_load's upgrade).
+void xdp_autoload_for_paths(xdpctl_xdp* s)
+{
+    for (const auto& k : xdp_kinds(s))
+        if (bpf_program__autoload(k.paths) || bpf_program__autoload(k.count)) {
+            bpf_program__set_autoload(k.paths, s->rodata->cfg_paths != 0);
+            bpf_program__set_autoload(k.count, s->rodata->cfg_paths == 0);
+        }
+}
+
 // Opens a skeleton, sets its pin paths (or, `explain`, reuses the pinned shared maps) and
 // loads it; a verifier rejection shows its reason. `lb_conntrack`: the connection table's
 // size (lib/lb/conntrack_table.h); what happened to the table goes to `notes`.
@@ -167,9 +222,10 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
             // The paths in force were read from maps of another layout, which the new ones
             // get only after this load: every path, until the load finishes (Loader::run).
             if (upgrade->migrates_state()) {
-                if constexpr (std::is_same_v<Skel, xdpctl_xdp>)
+                if constexpr (std::is_same_v<Skel, xdpctl_xdp>) {
                     s->rodata->cfg_paths = all_paths().xdp();
-                else
+                    xdp_autoload_for_paths(s.get());
+                } else
                     s->rodata->cfg_paths = all_paths().tc();
             }
         }
@@ -196,30 +252,6 @@ SkelPtr<Skel> open_and_load(const IfacePins* pins, xdpctl_malformed_action malfo
     return s;
 }
 
-// The XDP program's kind: multi-buffer (an MTU over one buffer), and whether it tail-calls
-// a next program (load --next). Kept in the meta record's flags for the reloads.
-struct XdpShape {
-    bool frags = false;
-    bool next = false;
-
-    static XdpShape of(const xdpctl_iface_meta& m)
-    {
-        return {(m.flags & XDPCTL_META_F_XDP_FRAGS) != 0, (m.flags & XDPCTL_META_F_XDP_NEXT) != 0};
-    }
-    __u32 flags() const
-    {
-        return (frags ? XDPCTL_META_F_XDP_FRAGS : 0) | (next ? XDPCTL_META_F_XDP_NEXT : 0);
-    }
-    bool operator==(const XdpShape&) const = default;
-};
-
-// The object's program of this shape (xdp/xdpctl_xdp.bpf.c: one body, four programs).
-bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
-{
-    return shape.frags ? (shape.next ? s->progs.xdpctl_xdp_mbnx : s->progs.xdpctl_xdp_mb)
-                       : (shape.next ? s->progs.xdpctl_xdp_nx : s->progs.xdpctl_xdp);
-}
-
 // What a load sets in each object's read-only data besides the malformed action, the same
 // for a load and for a reload that changes the paths (datapath_paths.h); and which of its
 // programs loads.
@@ -228,8 +260,11 @@ void configure_xdp(xdpctl_xdp* s, const std::string& ifname, __u32 iif_key, __u3
     s->rodata->cfg_lb_mtu = iface_mtu(ifname);
     s->rodata->cfg_iif_key = iif_key;
     s->rodata->cfg_paths = paths;
-    bpf_program__set_autoload(s->progs.xdpctl_xdp, false);
-    bpf_program__set_autoload(xdp_prog(s, shape), true);
+    for (const auto& k : xdp_kinds(s)) {
+        bpf_program__set_autoload(k.paths, k.shape == shape);
+        bpf_program__set_autoload(k.count, false);
+    }
+    xdp_autoload_for_paths(s);
 }
 
 // A loaded XDP program's own program array (a new one each load: the kernel ties an array

@@ -278,6 +278,17 @@ static long pol_walk_step(__u64 index, void *ctx)
 	return pol_step(ctx);
 }
 
+/* The fields no rule of the direction names (bit f: XDPCTL_FIELD_*), from dir_hdr.decide of a
+ * direction the tables decide (abi: XDPCTL_POL_DECIDE_SKIP_SHIFT); never L4. */
+static __always_inline __u32 pol_skipped_fields(const struct xdpctl_pol_dir_hdr *dh)
+{
+	__u32 d = dh->decide;
+
+	if ((d & XDPCTL_POL_DECIDE_SHAPE_MASK) != XDPCTL_POL_DECIDE_TABLES)
+		return 0;
+	return (d >> XDPCTL_POL_DECIDE_SKIP_SHIFT) & XDPCTL_POL_SKIP_FIELDS;
+}
+
 /* Class `idx` of a table of u16 classes starting at line `base`; -1 if the line is missing. */
 static __always_inline int pol_cls(void *map, __u32 base, __u32 idx)
 {
@@ -381,18 +392,49 @@ static __always_inline void pol_row_agg(struct pol_walk *w, const __u64 *r, __u3
 	}
 }
 
+/* Field f's row for class `cls`: in the small rows' element `small` when the direction's
+ * rows are there, else in the rows map `rows` (*e: the element of *prev, looked up again only
+ * when the element changes). NULL: out of range or missing. */
+static __always_inline const __u64 *pol_field_row(const struct xdpctl_pol_dir_hdr *dh, void *small, void *rows,
+						  __u32 rpe, int f, int cls, void **e, __u32 *prev)
+{
+	__u32 row = dh->row_base[f] + (__u32)cls, off, elem;
+
+	if (small) {
+		off = (dh->rows_line0 + row * dh->row_lines) * XDPCTL_PFX_LINE_BYTES;
+		if (off > XDPCTL_POL_SMALL_ROWS_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
+			return NULL;
+		return small + off;
+	}
+	elem = dh->rows_elem + row / rpe;
+	if (elem != *prev) {
+		*e = bpf_map_lookup_elem(rows, &elem);
+		*prev = elem;
+	}
+	if (!*e)
+		return NULL;
+	off = (row % rpe) * dh->row_lines * XDPCTL_PFX_LINE_BYTES;
+	if (off > XDPCTL_POL_ROWS_ELEM_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
+		return NULL;
+	return *e + off;
+}
+
 /*
  * The rows and the walk, on w->key (the packet's classes, from pol_classes()). Returns
  * rule_id << 8 | action. The row pointers take the classes' place (pol_walk's union: stack
- * is short); row[f] covers key.cls[2f] and key.cls[2f + 1], so the fields go from the last
- * down, each class read before its row is written, and the length is read first.
+ * is short); row[f] covers key.cls[2f] and key.cls[2f + 1], so L4's row (past every class)
+ * is read first, then the fields go from the last down, each class read before its row is
+ * written, and the length is read first.
+ * A field no rule names (dir_hdr.decide's skip bits) has every rule in every row: its row
+ * is not read, L4's stands in for it in the walk's ANDs (the same words, so no change).
  */
 static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, __u32 def)
 {
-	__u32 g = gen & 1, elem, prev = ~0U, row, rpe, agg_words, len = w->key.len;
+	__u32 g = gen & 1, prev = ~0U, rpe = 0, agg_words, skip, len = w->key.len;
 	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
 	struct xdpctl_pol_dir_hdr *dh;
-	void *rows, *e = NULL;
+	void *rows = NULL, *small = NULL, *e = NULL;
+	const __u64 *r;
 
 	if (!h)
 		return def;
@@ -400,6 +442,7 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 	agg_words = dh->agg_words;
 	if (agg_words > 3)
 		return def;
+	skip = pol_skipped_fields(dh);
 	w->agg[0] = w->agg[1] = w->agg[2] = ~0ULL;
 	w->anc[0] = w->anc[1] = w->anc[2] = 0;
 #pragma unroll
@@ -408,22 +451,9 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 			return def;
 	if (dh->rows_small) {
 		/* Every row in one element of a plain array: an inlined lookup, no call. */
-		e = bpf_map_lookup_elem(&xdpctl_prows_small, &g);
-		if (!e)
+		small = bpf_map_lookup_elem(&xdpctl_prows_small, &g);
+		if (!small)
 			return def;
-#pragma unroll
-		for (int f = XDPCTL_POL_FIELDS - 1; f >= 0; f--) {
-			const __u64 *r;
-			__u32 off;
-
-			row = dh->row_base[f] + (__u32)w->key.cls[f];
-			off = (dh->rows_line0 + row * dh->row_lines) * XDPCTL_PFX_LINE_BYTES;
-			if (off > XDPCTL_POL_SMALL_ROWS_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
-				return def;
-			r = e + off;
-			pol_row_agg(w, r, agg_words);
-			w->row[f] = (const __u8 *)(r + 2 * agg_words);
-		}
 	} else {
 		rows = bpf_map_lookup_elem(&xdpctl_prows, &g);
 		if (!rows)
@@ -431,26 +461,26 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 		rpe = dh->rows_per_elem;
 		if (!rpe)
 			return def;
-		/* Rows are laid out field after field, so equal elements are neighbours. */
-		for (int f = XDPCTL_POL_FIELDS - 1; f >= 0; f--) {
-			const __u64 *r;
-			__u32 off;
-
-			row = dh->row_base[f] + (__u32)w->key.cls[f];
-			elem = dh->rows_elem + row / rpe;
-			if (elem != prev) {
-				e = bpf_map_lookup_elem(rows, &elem);
-				prev = elem;
-			}
-			if (!e)
-				return def;
-			off = (row % rpe) * dh->row_lines * XDPCTL_PFX_LINE_BYTES;
-			if (off > XDPCTL_POL_ROWS_ELEM_BYTES - XDPCTL_POL_ROW_MAX_BYTES - 64)
-				return def;
-			r = e + off;
-			pol_row_agg(w, r, agg_words);
-			w->row[f] = (const __u8 *)(r + 2 * agg_words);
+	}
+	r = pol_field_row(dh, small, rows, rpe, XDPCTL_FIELD_L4, w->key.cls[XDPCTL_FIELD_L4], &e, &prev);
+	if (!r)
+		return def;
+	pol_row_agg(w, r, agg_words);
+	w->row[XDPCTL_FIELD_L4] = (const __u8 *)(r + 2 * agg_words);
+	/* Rows are laid out field after field, so equal elements are mostly neighbours. */
+#pragma unroll
+	for (int f = XDPCTL_POL_FIELDS - 1; f >= 0; f--) {
+		if (f == XDPCTL_FIELD_L4)
+			continue;
+		if (skip & (1u << f)) {
+			w->row[f] = w->row[XDPCTL_FIELD_L4];
+			continue;
 		}
+		r = pol_field_row(dh, small, rows, rpe, f, w->key.cls[f], &e, &prev);
+		if (!r)
+			return def;
+		pol_row_agg(w, r, agg_words);
+		w->row[f] = (const __u8 *)(r + 2 * agg_words);
 	}
 	/* Candidate words: in every row's aggregate and in some row's anchors. */
 	w->agg[0] &= w->anc[0];
@@ -490,7 +520,7 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex,
 				       __u64 v6, struct pol_key *k)
 {
-	__u32 gd, def;
+	__u32 gd, def, skip;
 	struct xdpctl_pol_hdr *h;
 	struct xdpctl_pol_dir_hdr *dh;
 	int ip, has_ports;
@@ -505,16 +535,23 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 	if (!dh->n_rules)
 		return def;
 	gd = XDPCTL_POL_GD(gen, dir);
+	skip = pol_skipped_fields(dh);
+	/* a field skipped is never read: class 0 keeps pol_walk()'s check of every class */
+#pragma unroll
+	for (int f = 0; f < XDPCTL_POL_FIELDS; f++)
+		k->cls[f] = 0;
 
 	ip = p->l3_proto == ETH_P_IP || p->l3_proto == ETH_P_IPV6;
 	has_ports = 0;
 	if (ip) {
 		__u32 later = p->frag == PKT_LATER_FRAGMENT;
 
-		k->cls[XDPCTL_FIELD_SRC] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 0), dh->src_const, p, p->saddr,
-							(int)(v6 >> 32));
-		k->cls[XDPCTL_FIELD_DST] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 1), dh->dst_const, p, p->daddr,
-							(int)(__u32)v6);
+		if (!(skip & (1u << XDPCTL_FIELD_SRC)))
+			k->cls[XDPCTL_FIELD_SRC] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 0), dh->src_const, p,
+								p->saddr, (int)(v6 >> 32));
+		if (!(skip & (1u << XDPCTL_FIELD_DST)))
+			k->cls[XDPCTL_FIELD_DST] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 1), dh->dst_const, p,
+								p->daddr, (int)(__u32)v6);
 		if (k->cls[XDPCTL_FIELD_SRC] < 0 || k->cls[XDPCTL_FIELD_DST] < 0)
 			return def | XDPCTL_POL_RETRY;
 		k->cls[XDPCTL_FIELD_L4] = pol_cls(&xdpctl_pl4, gd * XDPCTL_POL_L4_LINES,
@@ -525,20 +562,27 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 		k->cls[XDPCTL_FIELD_DST] = dh->dst_nonip;
 		k->cls[XDPCTL_FIELD_L4] = dh->l4_nonip;
 	}
-	if (has_ports) {
+	if (skip & (1u << XDPCTL_FIELD_SPORT))
+		;
+	else if (has_ports)
 		k->cls[XDPCTL_FIELD_SPORT] = pol_cls(&xdpctl_pport, (gd * 2) * XDPCTL_POL_PORT_LINES,
 						     bpf_ntohs(p->sport));
+	else
+		k->cls[XDPCTL_FIELD_SPORT] = dh->sport_none;
+	if (skip & (1u << XDPCTL_FIELD_DPORT))
+		;
+	else if (has_ports)
 		k->cls[XDPCTL_FIELD_DPORT] = pol_cls(&xdpctl_pport, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES,
 						     bpf_ntohs(p->dport));
-	} else {
-		k->cls[XDPCTL_FIELD_SPORT] = dh->sport_none;
+	else
 		k->cls[XDPCTL_FIELD_DPORT] = dh->dport_none;
-	}
-	k->cls[XDPCTL_FIELD_VLAN] = pol_cls(&xdpctl_pvlan, gd * XDPCTL_POL_VLAN_LINES,
-					    p->n_vlans ? p->vlan_id[0] & 0xfff : XDPCTL_POL_VLAN_ENTRIES - 1);
-	k->cls[XDPCTL_FIELD_IIF] = ifindex < XDPCTL_POL_IIF_ENTRIES
-					   ? pol_cls(&xdpctl_piif, gd * XDPCTL_POL_IIF_LINES, ifindex)
-					   : (int)dh->iif_other;
+	if (!(skip & (1u << XDPCTL_FIELD_VLAN)))
+		k->cls[XDPCTL_FIELD_VLAN] = pol_cls(&xdpctl_pvlan, gd * XDPCTL_POL_VLAN_LINES,
+						    p->n_vlans ? p->vlan_id[0] & 0xfff : XDPCTL_POL_VLAN_ENTRIES - 1);
+	if (!(skip & (1u << XDPCTL_FIELD_IIF)))
+		k->cls[XDPCTL_FIELD_IIF] = ifindex < XDPCTL_POL_IIF_ENTRIES
+						   ? pol_cls(&xdpctl_piif, gd * XDPCTL_POL_IIF_LINES, ifindex)
+						   : (int)dh->iif_other;
 	k->len = p->len;
 	return def | XDPCTL_POL_WALK;
 }
@@ -694,7 +738,8 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
  * (egress); `ctx` is the program's context at `hook`, whose interface --iif matches. Counts
  * the deciding rule and every count/conforming rate-limit rule on the way (in explain mode:
  * notes them, counts nothing).
- * With no policy committed it costs one inlined array lookup and touches nothing.
+ * With no policy committed it costs one inlined array lookup and touches nothing; in a
+ * program loaded with no policy path, nothing at all.
  *
  * Generations (lib/policy/policy_maps.cpp): a packet reads gen once and everything it uses
  * follows from it. A commit flips gen, then frees the old generation's address tables
@@ -713,6 +758,10 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	long r;
 
 	*rule_id = 0;
+	/* A program loaded for no policy, or one whose default passes and has no rules, reads
+	 * nothing (abi: XDPCTL_PATH_DEFAULT). */
+	if (!pol_has(XDPCTL_PATHS_POLICY))
+		return XDPCTL_ACT_PASS;
 	if (!ctl || !ctl->installed)
 		return XDPCTL_ACT_PASS;
 	gen = *(volatile __u32 *)&ctl->gen;

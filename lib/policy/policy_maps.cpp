@@ -229,6 +229,30 @@ UniqueFd record_map(int rows_outer, uint32_t gen)
     return fd;
 }
 
+// The fields no rule of `cd` names, as dir_hdr.decide's skip bits (abi:
+// XDPCTL_POL_DECIDE_SKIP_SHIFT): those whose base row (every row of the field holds it)
+// already holds every rule. Never L4.
+uint32_t unnamed_fields(const CompiledDirection& cd)
+{
+    uint32_t out = 0;
+    const RowTable& rt = cd.rows;
+    for (int f = 0; f < kFieldCount; f++) {
+        const std::vector<uint64_t>& base = rt.base[f];
+        if (!(XDPCTL_POL_SKIP_FIELDS & (1u << f)) || base.size() != rt.row_words() || rt.words != cd.words)
+            continue;
+        const uint64_t* bits = base.data() + 2 * rt.agg_words;
+        bool all = true;
+        for (uint32_t w = 0; w < cd.words && all; w++) {
+            const uint32_t in_word = std::min<uint32_t>(64, cd.n_rules - w * 64);
+            const uint64_t want = in_word == 64 ? ~uint64_t(0) : (uint64_t(1) << in_word) - 1;
+            all = (bits[w] & want) == want;
+        }
+        if (all)
+            out |= 1u << f;
+    }
+    return out;
+}
+
 }  // namespace
 
 PolicyMapFds policy_map_fds_pinned(const std::string& dir)
@@ -542,6 +566,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                     rank1 <= cd.n_rules ? rank1 : 0;
             }
             dh.decide = f == kFieldSrc ? XDPCTL_POL_DECIDE_SRC : XDPCTL_POL_DECIDE_DST;
+        } else {
+            dh.decide = XDPCTL_POL_DECIDE_TABLES | unnamed_fields(cd) << XDPCTL_POL_DECIDE_SKIP_SHIFT;
         }
         dh.n_rules = cd.n_rules;
         dh.words = cd.words;

@@ -44,8 +44,11 @@ DirPaths compiled_paths(const CompiledPolicy& c)
     DirPaths out{};
     for (int d = 0; d < XDPCTL_POL_DIRS; d++) {
         const CompiledDirection& cd = c.dir[d];
-        if (cd.n_rules == 0)
-            continue;  // the default decides: no path
+        if (cd.n_rules == 0) {
+            // The default decides: read only when it drops (no policy read passes).
+            out[d] = c.default_action == ActionKind::drop ? XDPCTL_PATH_DEFAULT : 0;
+            continue;
+        }
         const bool rate = std::any_of(cd.ranked.begin(), cd.ranked.end(),
                                       [](const RuleRecord& r) { return r.action == ActionKind::rate_limit; });
         const bool logs = std::any_of(cd.ranked.begin(), cd.ranked.end(),
@@ -62,10 +65,10 @@ DirPaths compiled_paths(const CompiledPolicy& c)
     return out;
 }
 
-uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small, bool logs)
+uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small, bool logs, bool default_drop)
 {
     if (!dh.n_rules)
-        return 0;
+        return default_drop ? XDPCTL_PATH_DEFAULT : 0;
     return shape_paths(dh, small) | log_path(logs);
 }
 

@@ -21,7 +21,7 @@ DirPaths compiled_paths(const CompiledPolicy& c);
 
 // The paths a written direction needs: `small` is its xdpctl_psmall element (read only
 // when the header says the small rules decide); `logs`: one of its rule records has a
-// log_rate (the header does not say).
-uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small, bool logs);
+// log_rate (the header does not say); `default_drop`: the generation's default drops.
+uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small, bool logs, bool default_drop);
 
 }  // namespace xdpctl::policy
