@@ -727,7 +727,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             if (cd.n_rules == 0)
                 continue;
             const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
-            prints[d] = cd.rows.prints();
+            prints[d] = prepared.row_prints[d].size() == cd.rows.count() ? std::move(prepared.row_prints[d])
+                                                                         : cd.rows.prints();
             const size_t n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
                 const RowPrint* p = was ? was->held(d, uint32_t(r)) : nullptr;

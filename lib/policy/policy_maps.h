@@ -102,6 +102,10 @@ struct PreparedCommit {
     // generation holds already (take_address_tables with `held`): not built, left in place.
     RowPrint print[XDPCTL_POL_DIRS][2];
     HeldTables kept;
+    // Each direction's RowTable::prints(), when the caller computed them before the commit
+    // (beside the address tables, while the grace period runs): the commit compares and
+    // records them, and computes them itself when these do not match the rows' count.
+    std::vector<RowPrint> row_prints[XDPCTL_POL_DIRS];
 };
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
 // every loaded program must know (loaded_abi.h). Creates no map.
