@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 
 #include "stats/counters.h"
+#include "util/background_free.h"
 #include "util/error.h"
 #include "util/percpu_batch.h"
 #include "attach/iface_pins.h"
@@ -827,6 +828,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     const uint64_t t5 = mono_ns();
     times_.free_ns = t5 - t4;
     times_.total_ns = t5 - t0;
+    free_in_background(std::move(prepared), std::move(prints[0]), std::move(prints[1]));
 }
 
 xdpctl_rule_ctr PolicyMaps::read_rule_counters(uint32_t slot) const

@@ -24,6 +24,8 @@
 #include "policy/policy_binary.h"
 #include "policy/policy_maps.h"
 #include "trace/log_state.h"
+#include "util/background_free.h"
+#include "util/heap_pages.h"
 #include "policy/policy_paths.h"
 #include "policy/stored_image.h"
 #include "policy/rule_parse.h"
@@ -81,6 +83,8 @@ RuleIfindexResolver match_keys(const Policy& p, const IifIndexes& resolved)
 // Address class entries from which a commit gives the compiler's freed memory back before
 // it builds the address tables (a set of ~100,000 prefixes and up).
 constexpr size_t kTrimBeforeTablesEntries = 100000;
+// A stored policy up to this size (~80,000 rules without sets) is a small one.
+constexpr size_t kSmallImageBytes = size_t(4) << 20;
 
 size_t address_entries(const CompiledPolicy& c)
 {
@@ -209,6 +213,10 @@ Policy PolicyStore::current(IifIndexes* resolved) const
         return Policy{};
     CommitTrace trace;  // XDPCTL_TRACE_COMMIT: reading the policy back, before a commit
     const std::string stored = read_stored(maps_->active_gen());
+    // A small policy's (~50 bytes a rule, a 1M-prefix set's ~18 MiB): what the command
+    // builds from it comes from a heap in huge pages (heap_pages.h).
+    if (stored.size() <= kSmallImageBytes)
+        heap_in_huge_pages();
     trace.mark("read: image");
     Policy p = decode_stored(stored, "the stored policy", resolved);
     trace.mark("read: decode");
@@ -410,6 +418,7 @@ Policy PolicyStore::commit(Policy next)
     record_commit_time();
     trace.mark("maps");
     paths.finish();
+    free_in_background(std::move(compiled), std::move(slot_of));
     if (empty)
         clear_stored(new_gen ^ 1);
     trace.mark("after the flip");  // programs shrunk to the new paths, the empty policy's text cleared
