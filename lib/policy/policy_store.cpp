@@ -366,10 +366,10 @@ Policy PolicyStore::commit(Policy next)
         settled.wait();
         throw;
     }
-    settled.get();
-    trace.mark("grace period wait");
-
+    // The slots of new rules are chosen while the kernel waits; they are cleared after it
+    // (packets of the generation before may still count into a slot the last commit freed).
     std::vector<bool> used(XDPCTL_POL_COUNTER_SLOTS), live(XDPCTL_POL_COUNTER_SLOTS);
+    std::vector<uint32_t> fresh;
     for (const auto& [_, slot] : slot_of)
         used[slot] = true;
     // The slots of the rules that stay, marked by slot (a set of their ids cost ~0.3 ms of
@@ -405,11 +405,17 @@ Policy PolicyStore::commit(Policy next)
             fail_usage("the rule counter table is full ({} rules)", XDPCTL_POL_COUNTER_SLOTS);
         slot_of[r.id] = free_slot;
         used[free_slot] = true;
-        maps_->reset_rule_counters(free_slot);  // a deleted rule's counts are not inherited
-        trace::reset_log_state(free_slot);
+        fresh.push_back(free_slot);
     }
 
     trace.mark("counter slots");
+    settled.get();
+    trace.mark("grace period wait");
+    for (uint32_t slot : fresh) {
+        maps_->reset_rule_counters(slot);  // a deleted rule's counts are not inherited
+        trace::reset_log_state(slot);
+    }
+    trace.mark("counter resets");
     // A shape the attached programs have no path for: they are reloaded first with the
     // paths of both generations (datapath_paths.h), then with the new one's.
     const PathsChange paths([&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
