@@ -212,11 +212,12 @@ Policy PolicyStore::current(IifIndexes* resolved) const
     if (!maps_->installed())
         return Policy{};
     CommitTrace trace;  // XDPCTL_TRACE_COMMIT: reading the policy back, before a commit
-    const std::string stored = read_stored(maps_->active_gen());
-    // A small policy's (~50 bytes a rule, a 1M-prefix set's ~18 MiB): what the command
-    // builds from it comes from a heap in huge pages (heap_pages.h).
-    if (stored.size() <= kSmallImageBytes)
-        heap_in_huge_pages();
+    // A small policy's image (~50 bytes a rule, a 1M-prefix set's ~18 MiB): it and what the
+    // command builds from it come from a heap in huge pages (heap_pages.h).
+    const std::string stored = read_stored_image(src_.get(), maps_->active_gen(), [](uint64_t len) {
+        if (len <= kSmallImageBytes)
+            heap_in_huge_pages();
+    });
     trace.mark("read: image");
     Policy p = decode_stored(stored, "the stored policy", resolved);
     trace.mark("read: decode");

@@ -37,10 +37,18 @@ void heap_in_huge_pages()
     // unused malloc and free.
     void* volatile grow = std::malloc(pad / 4);
     const uintptr_t after = reinterpret_cast<uintptr_t>(sbrk(0));
-    std::free(grow);
     const uintptr_t start = (before + kHuge - 1) & ~(kHuge - 1), end = after & ~(kHuge - 1);
     if (end > start)
         madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+    // The block came from the start of the heap's free top, below the first huge page, where
+    // the next blocks (the image, the decoded rules) would take 4 KiB faults: shrunk to end
+    // there and kept, it leaves the top starting in huge pages. Never touched past its header,
+    // it stays virtual; the command exits without freeing it.
+    const uintptr_t at = reinterpret_cast<uintptr_t>(grow);
+    if (grow && start > at + 4096 && start < at + pad / 4)
+        (void)!std::realloc(grow, start - at - 2 * sizeof(size_t));
+    else
+        std::free(grow);
 }
 
 }  // namespace xdpctl
