@@ -285,13 +285,54 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
 PolicyMaps::~PolicyMaps() = default;
 PolicyMaps::PolicyMaps(PolicyMaps&&) noexcept = default;
 
-xdpctl_pol_ctl PolicyMaps::read_ctl() const
+namespace {
+
+xdpctl_pol_ctl read_ctl_map(int ctl_fd)
 {
     __u32 key = 0;
     xdpctl_pol_ctl ctl{};
-    if (bpf_map_lookup_elem(fds_.ctl.get(), &key, &ctl) != 0)
+    if (bpf_map_lookup_elem(ctl_fd, &key, &ctl) != 0)
         fail("cannot read the policy control map: {}", errno_str(errno));
     return ctl;
+}
+
+void wait_grace_period(int rows_outer, uint32_t gen)
+{
+    // An update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it
+    // writes: putting the active generation's rows map back into its own slot waits for
+    // every program that started before, and changes nothing.
+    const uint32_t id = slot_map_id(rows_outer, gen);
+    UniqueFd fd(id ? bpf_map_get_fd_by_id(id) : -1);
+    if (!fd)
+        fail("the active policy generation has no rows table");
+    update_slots(rows_outer, {gen}, {uint32_t(fd.get())});
+}
+
+// PolicyMaps::settle() on the three maps it reads and writes.
+void settle_maps(int ctl_fd, int rows_outer, std::span<xdpctl_pol_hdr> hdrs)
+{
+    const xdpctl_pol_ctl ctl = read_ctl_map(ctl_fd);
+    const uint32_t active = ctl.gen & 1;
+    if (ctl.installed && !hdrs[active].settled) {
+        wait_grace_period(rows_outer, active);
+        hdrs[active].settled = 1;
+    }
+}
+
+}  // namespace
+
+void settle_pinned(const std::string& dir)
+{
+    UniqueFd ctl = open_pinned_map(dir, "xdpctl_pctl", "policy");
+    UniqueFd hdr = open_pinned_map(dir, "xdpctl_phdr", "policy");
+    UniqueFd rows = open_pinned_map(dir, "xdpctl_prows", "policy");
+    const MappedMap hdrs(hdr.get());
+    settle_maps(ctl.get(), rows.get(), hdrs.as<xdpctl_pol_hdr>());
+}
+
+xdpctl_pol_ctl PolicyMaps::read_ctl() const
+{
+    return read_ctl_map(fds_.ctl.get());
 }
 
 uint32_t PolicyMaps::active_gen() const
@@ -311,26 +352,12 @@ uint64_t PolicyMaps::commits() const
 
 void PolicyMaps::grace_period()
 {
-    // An update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it
-    // writes: putting the active generation's rows map back into its own slot waits for
-    // every program that started before, and changes nothing.
-    const uint32_t gen = active_gen();
-    const uint32_t id = slot_map_id(fds_.rows.get(), gen);
-    UniqueFd fd(id ? bpf_map_get_fd_by_id(id) : -1);
-    if (!fd)
-        fail("the active policy generation has no rows table");
-    update_slots(fds_.rows.get(), {gen}, {uint32_t(fd.get())});
+    wait_grace_period(fds_.rows.get(), active_gen());
 }
 
 void PolicyMaps::settle()
 {
-    const xdpctl_pol_ctl ctl = read_ctl();
-    auto hdrs = hdr_->as<xdpctl_pol_hdr>();
-    const uint32_t active = ctl.gen & 1;
-    if (ctl.installed && !hdrs[active].settled) {
-        grace_period();
-        hdrs[active].settled = 1;
-    }
+    settle_maps(fds_.ctl.get(), fds_.rows.get(), hdr_->as<xdpctl_pol_hdr>());
 }
 
 void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const

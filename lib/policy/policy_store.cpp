@@ -114,10 +114,11 @@ PolicyStore::PolicyStore(Access access)
     } else {
         require_bpffs();
     }
+    // The wait first: opening and mapping the rest of the maps goes on beside it.
+    if (access == Access::write)
+        settling_ = std::async(std::launch::async, [dir = shared_maps_dir()] { settle_pinned(dir); });
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
-    if (access == Access::write)
-        settling_ = std::async(std::launch::async, [this] { maps_->settle(); });
 }
 
 PolicyStore::~PolicyStore() = default;
