@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "util/error.h"
+#include "util/heap_pages.h"
 #include "policy/iif_resolve.h"
 #include "policy/policy_store.h"
 #include "policy/rule_listing.h"
@@ -23,6 +24,7 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
     Rule r = parse_rule(args);
     bind_iif_netns(r, g.netns);
     require_iif_exists(r);
+    allow_huge_heap_pages();  // one commit, then exit (util/heap_pages.h)
     PolicyStore store;
     Policy p = store.current();
     if (r.id)
@@ -44,6 +46,7 @@ void rule_del(const std::vector<uint32_t>& ids)
     for (size_t i = 0; i < ids.size(); i++)
         if (std::count(ids.begin(), ids.begin() + i, ids[i]))
             fail_usage("rule id {} given twice", ids[i]);
+    allow_huge_heap_pages();
     PolicyStore store;
     Policy p = store.current();
     // The rules deleted lie in [first, last]: the state directory records the change as

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 
 #include "stats/counters.h"
+#include "util/background_free.h"
 #include "util/error.h"
 #include "util/percpu_batch.h"
 #include "attach/iface_pins.h"
@@ -308,13 +309,54 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
 PolicyMaps::~PolicyMaps() = default;
 PolicyMaps::PolicyMaps(PolicyMaps&&) noexcept = default;
 
-xdpctl_pol_ctl PolicyMaps::read_ctl() const
+namespace {
+
+xdpctl_pol_ctl read_ctl_map(int ctl_fd)
 {
     __u32 key = 0;
     xdpctl_pol_ctl ctl{};
-    if (bpf_map_lookup_elem(fds_.ctl.get(), &key, &ctl) != 0)
+    if (bpf_map_lookup_elem(ctl_fd, &key, &ctl) != 0)
         fail("cannot read the policy control map: {}", errno_str(errno));
     return ctl;
+}
+
+void wait_grace_period(int rows_outer, uint32_t gen)
+{
+    // An update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it
+    // writes: putting the active generation's rows map back into its own slot waits for
+    // every program that started before, and changes nothing.
+    const uint32_t id = slot_map_id(rows_outer, gen);
+    UniqueFd fd(id ? bpf_map_get_fd_by_id(id) : -1);
+    if (!fd)
+        fail("the active policy generation has no rows table");
+    update_slots(rows_outer, {gen}, {uint32_t(fd.get())});
+}
+
+// PolicyMaps::settle() on the three maps it reads and writes.
+void settle_maps(int ctl_fd, int rows_outer, std::span<xdpctl_pol_hdr> hdrs)
+{
+    const xdpctl_pol_ctl ctl = read_ctl_map(ctl_fd);
+    const uint32_t active = ctl.gen & 1;
+    if (ctl.installed && !hdrs[active].settled) {
+        wait_grace_period(rows_outer, active);
+        hdrs[active].settled = 1;
+    }
+}
+
+}  // namespace
+
+void settle_pinned(const std::string& dir)
+{
+    UniqueFd ctl = open_pinned_map(dir, "xdpctl_pctl", "policy");
+    UniqueFd hdr = open_pinned_map(dir, "xdpctl_phdr", "policy");
+    UniqueFd rows = open_pinned_map(dir, "xdpctl_prows", "policy");
+    const MappedMap hdrs(hdr.get());
+    settle_maps(ctl.get(), rows.get(), hdrs.as<xdpctl_pol_hdr>());
+}
+
+xdpctl_pol_ctl PolicyMaps::read_ctl() const
+{
+    return read_ctl_map(fds_.ctl.get());
 }
 
 uint32_t PolicyMaps::active_gen() const
@@ -334,26 +376,12 @@ uint64_t PolicyMaps::commits() const
 
 void PolicyMaps::grace_period()
 {
-    // An update of an ARRAY_OF_MAPS element returns after synchronize_rcu(), whatever it
-    // writes: putting the active generation's rows map back into its own slot waits for
-    // every program that started before, and changes nothing.
-    const uint32_t gen = active_gen();
-    const uint32_t id = slot_map_id(fds_.rows.get(), gen);
-    UniqueFd fd(id ? bpf_map_get_fd_by_id(id) : -1);
-    if (!fd)
-        fail("the active policy generation has no rows table");
-    update_slots(fds_.rows.get(), {gen}, {uint32_t(fd.get())});
+    wait_grace_period(fds_.rows.get(), active_gen());
 }
 
 void PolicyMaps::settle()
 {
-    const xdpctl_pol_ctl ctl = read_ctl();
-    auto hdrs = hdr_->as<xdpctl_pol_hdr>();
-    const uint32_t active = ctl.gen & 1;
-    if (ctl.installed && !hdrs[active].settled) {
-        grace_period();
-        hdrs[active].settled = 1;
-    }
+    settle_maps(fds_.ctl.get(), fds_.rows.get(), hdr_->as<xdpctl_pol_hdr>());
 }
 
 void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const
@@ -748,7 +776,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             if (cd.n_rules == 0)
                 continue;
             const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
-            prints[d] = cd.rows.prints();
+            prints[d] = prepared.row_prints[d].size() == cd.rows.count() ? std::move(prepared.row_prints[d])
+                                                                         : cd.rows.prints();
             const size_t n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
                 const RowPrint* p = was ? was->held(d, uint32_t(r)) : nullptr;
@@ -847,6 +876,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     const uint64_t t5 = mono_ns();
     times_.free_ns = t5 - t4;
     times_.total_ns = t5 - t0;
+    free_in_background(std::move(prepared), std::move(prints[0]), std::move(prints[1]));
 }
 
 xdpctl_rule_ctr PolicyMaps::read_rule_counters(uint32_t slot) const

@@ -102,6 +102,10 @@ struct PreparedCommit {
     // generation holds already (take_address_tables with `held`): not built, left in place.
     RowPrint print[XDPCTL_POL_DIRS][2];
     HeldTables kept;
+    // Each direction's RowTable::prints(), when the caller computed them before the commit
+    // (beside the address tables, while the grace period runs): the commit compares and
+    // records them, and computes them itself when these do not match the rows' count.
+    std::vector<RowPrint> row_prints[XDPCTL_POL_DIRS];
 };
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
 // every loaded program must know (loaded_abi.h). Creates no map.
@@ -113,6 +117,10 @@ PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables = true
 // `held` (PolicyMaps::held_tables()): the tables the generation the commit fills holds
 // already; those whose classes are the same are left where they are, not built.
 PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held = nullptr);
+
+// PolicyMaps::settle() on the maps pinned in `dir`, opening only the three it needs (not
+// mapping the others: ~0.7 ms), so that a writer starts the wait as soon as it holds the lock.
+void settle_pinned(const std::string& dir);
 
 class PolicyMaps {
 public:

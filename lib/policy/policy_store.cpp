@@ -24,6 +24,8 @@
 #include "policy/policy_binary.h"
 #include "policy/policy_maps.h"
 #include "trace/log_state.h"
+#include "util/background_free.h"
+#include "util/heap_pages.h"
 #include "policy/policy_paths.h"
 #include "policy/stored_image.h"
 #include "policy/rule_parse.h"
@@ -81,6 +83,8 @@ RuleIfindexResolver match_keys(const Policy& p, const IifIndexes& resolved)
 // Address class entries from which a commit gives the compiler's freed memory back before
 // it builds the address tables (a set of ~100,000 prefixes and up).
 constexpr size_t kTrimBeforeTablesEntries = 100000;
+// A stored policy up to this size (~80,000 rules without sets) is a small one.
+constexpr size_t kSmallImageBytes = size_t(4) << 20;
 
 size_t address_entries(const CompiledPolicy& c)
 {
@@ -110,10 +114,11 @@ PolicyStore::PolicyStore(Access access)
     } else {
         require_bpffs();
     }
+    // The wait first: opening and mapping the rest of the maps goes on beside it.
+    if (access == Access::write)
+        settling_ = std::async(std::launch::async, [dir = shared_maps_dir()] { settle_pinned(dir); });
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
-    if (access == Access::write)
-        settling_ = std::async(std::launch::async, [this] { maps_->settle(); });
 }
 
 PolicyStore::~PolicyStore() = default;
@@ -208,7 +213,12 @@ Policy PolicyStore::current(IifIndexes* resolved) const
     if (!maps_->installed())
         return Policy{};
     CommitTrace trace;  // XDPCTL_TRACE_COMMIT: reading the policy back, before a commit
-    const std::string stored = read_stored(maps_->active_gen());
+    // A small policy's image (~50 bytes a rule, a 1M-prefix set's ~18 MiB): it and what the
+    // command builds from it come from a heap in huge pages (heap_pages.h).
+    const std::string stored = read_stored_image(src_.get(), maps_->active_gen(), [](uint64_t len) {
+        if (len <= kSmallImageBytes)
+            heap_in_huge_pages();
+    });
     trace.mark("read: image");
     Policy p = decode_stored(stored, "the stored policy", resolved);
     trace.mark("read: decode");
@@ -302,11 +312,14 @@ Policy PolicyStore::commit(Policy next)
     // nothing compiled, and with a 1M-prefix set it is ~6 MiB to encode and write (~25 ms).
     // If compiling fails, what it wrote is in the generation not in force, which nothing
     // reads until a commit makes it active (and rewrites it first).
-    std::future<void> stored = std::async(std::launch::async, [&] {
+    // Then, in the same thread, the counter slots the active generation gives its rules
+    // (~1 ms of reading rule records at 10,000 rules): nothing compiled needs them either.
+    std::future<SlotOf> stored = std::async(std::launch::async, [&] {
         if (empty)
             clear_stored(new_gen);
         else
             write_stored(new_gen, encode_policy(next, resolved));
+        return seed_slots_ ? *seed_slots_ : maps_->active_slots();
     });
     try {
         compiled = compile_policy(next, match_keys(next, resolved));
@@ -322,14 +335,32 @@ Policy PolicyStore::commit(Policy next)
         // With a big set, what the compiler freed goes back first: its table is built in
         // its map, all of it mapped (resident in this process) meanwhile. A small policy's
         // tables would only fault the same memory in again.
-        if (address_entries(*compiled) > kTrimBeforeTablesEntries)
+        const bool big = address_entries(*compiled) > kTrimBeforeTablesEntries;
+        if (big)
             malloc_trim(0);
-        prepared = take_address_tables(*compiled, sparse_tables, &held_tables);
-        malloc_trim(0);  // what the builder freed goes back before the maps are filled
+        // The rows' prints (what the commit compares with the spare generation's record)
+        // beside the address tables: both read the aligned rows, neither changes them, and
+        // done here they are off the path after the grace period.
+        std::vector<RowPrint> row_prints[XDPCTL_POL_DIRS];
+        std::future<void> printed = std::async(std::launch::async, [&] {
+            for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+                if (compiled->dir[d].n_rules)
+                    row_prints[d] = compiled->dir[d].rows.prints();
+        });
+        try {
+            prepared = take_address_tables(*compiled, sparse_tables, &held_tables);
+        } catch (...) {
+            printed.wait();
+            throw;
+        }
+        printed.get();
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+            prepared.row_prints[d] = std::move(row_prints[d]);
+        if (big)
+            malloc_trim(0);  // what the builder freed goes back before the maps are filled
         trace.mark("address tables");
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
-        slot_of = seed_slots_ ? *seed_slots_ : maps_->active_slots();
-        stored.get();
+        slot_of = stored.get();
         trace.mark("store");
     } catch (...) {
         if (stored.valid())
@@ -337,10 +368,10 @@ Policy PolicyStore::commit(Policy next)
         settled.wait();
         throw;
     }
-    settled.get();
-    trace.mark("grace period wait");
-
+    // The slots of new rules are chosen while the kernel waits; they are cleared after it
+    // (packets of the generation before may still count into a slot the last commit freed).
     std::vector<bool> used(XDPCTL_POL_COUNTER_SLOTS), live(XDPCTL_POL_COUNTER_SLOTS);
+    std::vector<uint32_t> fresh;
     for (const auto& [_, slot] : slot_of)
         used[slot] = true;
     // The slots of the rules that stay, marked by slot (a set of their ids cost ~0.3 ms of
@@ -376,11 +407,17 @@ Policy PolicyStore::commit(Policy next)
             fail_usage("the rule counter table is full ({} rules)", XDPCTL_POL_COUNTER_SLOTS);
         slot_of[r.id] = free_slot;
         used[free_slot] = true;
-        maps_->reset_rule_counters(free_slot);  // a deleted rule's counts are not inherited
-        trace::reset_log_state(free_slot);
+        fresh.push_back(free_slot);
     }
 
     trace.mark("counter slots");
+    settled.get();
+    trace.mark("grace period wait");
+    for (uint32_t slot : fresh) {
+        maps_->reset_rule_counters(slot);  // a deleted rule's counts are not inherited
+        trace::reset_log_state(slot);
+    }
+    trace.mark("counter resets");
     // A shape the attached programs have no path for: they are reloaded first with the
     // paths of both generations (datapath_paths.h), then with the new one's.
     const PathsChange paths([&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
@@ -389,6 +426,7 @@ Policy PolicyStore::commit(Policy next)
     record_commit_time();
     trace.mark("maps");
     paths.finish();
+    free_in_background(std::move(compiled), std::move(slot_of));
     if (empty)
         clear_stored(new_gen ^ 1);
     trace.mark("after the flip");  // programs shrunk to the new paths, the empty policy's text cleared

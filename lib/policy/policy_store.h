@@ -108,9 +108,9 @@ private:
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
     // A writer's wait for the packets still on the generation before the active one
-    // (PolicyMaps::settle), started when the store opens: it runs while the command reads
-    // and changes the policy, and the first commit takes it over. Declared after maps_,
-    // which it uses: it is joined first.
+    // (settle_pinned), started when the store opens, before the other maps are opened: it
+    // runs while the command reads and changes the policy, and the first commit takes it
+    // over. Declared last: it is joined first.
     std::future<void> settling_;
 };
 

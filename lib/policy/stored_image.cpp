@@ -13,7 +13,7 @@
 
 namespace xdpctl::policy {
 
-std::string read_stored_image(int src_fd, uint32_t gen)
+std::string read_stored_image(int src_fd, uint32_t gen, const std::function<void(uint64_t)>& sized)
 {
     bpf_map_info info{};
     __u32 info_len = sizeof(info);
@@ -29,6 +29,8 @@ std::string read_stored_image(int src_fd, uint32_t gen)
     std::memcpy(&len, chunk.data(), sizeof(len));
     if (len > uint64_t(info.max_entries) * info.value_size)
         fail("the stored policy of generation {} claims {} bytes, more than its map holds", gen, len);
+    if (sized)
+        sized(len);
     std::string text;
     text.reserve(len);
     size_t off = sizeof(len);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "policy/rule.h"
@@ -17,8 +18,10 @@ inline uint32_t stored_image_key(uint32_t gen, uint32_t chunk)
 }
 
 // The image (or an older xdpctl's text) generation `gen` stored in the map `src_fd`; "" when
-// none is stored (the empty policy). Throws when it is cut short.
-std::string read_stored_image(int src_fd, uint32_t gen);
+// none is stored (the empty policy). Throws when it is cut short. `sized`, when given, is
+// called with the image's length before its buffer is made (PolicyStore::current() chooses
+// its heap by it).
+std::string read_stored_image(int src_fd, uint32_t gen, const std::function<void(uint64_t)>& sized = {});
 
 // The policy such a stored image holds (text from an xdpctl before the binary image is
 // parsed). Throws Error naming `source` when it does not decode.
