@@ -117,7 +117,8 @@ done
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   meson setup "$BUILD_DIR" >"$TMP/meson.log" 2>&1 || { cat "$TMP/meson.log" >&2; exit 1; }
 fi
-ninja -C "$BUILD_DIR" ctl/xdpctl ctl/xdpd/xdpd | tail -n 1
+# fleet push/status load etcd's client from the module beside xdpctl (lib/fleet/etcd_module.h)
+ninja -C "$BUILD_DIR" ctl/xdpctl ctl/xdpctl-etcd.so ctl/xdpd/xdpd | tail -n 1
 
 # ---------------------------------------------------------------------------------------------
 section "Lab: etcd on $ETCD in $NET, hosts ${HOSTS[*]} on a veth each"
