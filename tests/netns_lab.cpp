@@ -182,7 +182,7 @@ CmdResult run_cmd(const std::vector<std::string>& argv, std::chrono::millisecond
 }
 
 pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log_file,
-                   const std::vector<std::string>& extra_env, bool append)
+                   const std::vector<std::string>& extra_env, bool append, const std::string& err_file)
 {
     std::vector<char*> args;
     for (const auto& a : argv)
@@ -200,7 +200,10 @@ pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log_
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log_file.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
                                      0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    if (err_file.empty())
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    else
+        posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     // The child starts with no signal blocked, whatever the calling thread blocks.
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);

@@ -51,10 +51,12 @@ CmdResult run_cmd(const std::vector<std::string>& argv,
 std::string run_ok(const std::vector<std::string>& argv);
 
 // Starts argv[0] (searched in PATH) in the background, stdin from /dev/null, stdout and
-// stderr into `log_file` (truncated, or appended to), `extra_env` ("K=V") before the
-// environment. Returns its pid; throws when it cannot start. The caller kills and reaps it.
+// stderr into `log_file` (truncated, or appended to; stderr into `err_file` instead when
+// one is named), `extra_env` ("K=V") before the environment. Returns its pid; throws when
+// it cannot start. The caller kills and reaps it.
 pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log_file,
-                   const std::vector<std::string>& extra_env = {}, bool append = false);
+                   const std::vector<std::string>& extra_env = {}, bool append = false,
+                   const std::string& err_file = {});
 
 // A shell command that undoes a test's setup (deletes its namespaces), run if the test is
 // killed by SIGTERM, SIGINT, SIGHUP or SIGPIPE before it could clean up itself. Returns the

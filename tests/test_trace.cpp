@@ -7,7 +7,6 @@
 #include <net/if.h>
 #include <netpacket/packet.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -31,8 +30,6 @@
 #include "service/daemon_config.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
-
-extern char** environ;
 
 namespace xdpctl::test {
 namespace {
@@ -116,18 +113,7 @@ public:
         : out_(fmt::format("/tmp/xdpctl-test-trace-{}-{}.out", getpid(), n_)),
           err_(fmt::format("/tmp/xdpctl-test-trace-{}-{}.err", getpid(), n_++))
     {
-        std::vector<char*> cargv;
-        for (auto& a : argv)
-            cargv.push_back(a.data());
-        cargv.push_back(nullptr);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_addopen(&fa, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (posix_spawn(&pid_, argv[0].c_str(), &fa, nullptr, cargv.data(), environ) != 0)
-            throw std::runtime_error("cannot start xdpctl trace");
-        posix_spawn_file_actions_destroy(&fa);
+        pid_ = spawn_logged(argv, out_, {}, false, err_);
     }
     ~TraceRun()
     {
