@@ -328,53 +328,72 @@ static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struc
 	return lb_counted(XDP_TX, p, st, vip, be_id, new_flow);
 }
 
-/*
- * The common packet, on its own short path: an established flow's TCP/UDP packet that the
- * flow cache (lib/bpf/lb_cache.h) holds a valid copy for, to a dsr VIP, untagged, no
- * fragment. Checked and forwarded as xdpctl_lb() would after a connection-table hit, with
- * few values live (no spills of the general step's). Returns an XDP action, or -1 when
- * the cache does not answer (no copy, a SYN, the refresh hit, the VIP or backend not
- * valid, ipip, any other packet): then xdpctl_lb() decides, from the table.
- */
-__noinline int xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
+/* A TCP/UDP packet's connection-table key; every byte set (pad too): the table hashes and
+ * compares the whole key. */
+static __always_inline void lb_flow_key(struct xdpctl_lb_flow_key *fk, const struct pkt *p, __u8 family)
 {
-	struct xdpctl_lb_fcache_slot *s;
-	struct xdpctl_lb_stats *st;
-	struct xdpctl_lb_backend *be;
-	struct xdpctl_lb_vip *vip;
-	const __u64 *a;
-	__u64 w[5];
-	__u8 family;
+	__u64 *w = (__u64 *)fk;
+	const __u64 *a = (const __u64 *)p->saddr;
 
-	if (!ctx || !p || p->frag != PKT_NOT_FRAGMENT || p->n_vlans || lb_is_syn(p) ||
-	    (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP))
-		return -1;
-	family = lb_family(p);
-	if (!family)
-		return -1;
-	a = (const __u64 *)p->saddr;
 	w[0] = a[0];
 	w[1] = a[1];
 	a = (const __u64 *)p->daddr;
 	w[2] = a[0];
 	w[3] = a[1];
 	w[4] = lb_key_tail(p, family);
-	s = lb_fcache_find(w);
+}
+
+/*
+ * The common packet, on its own short path: an established flow's TCP/UDP packet that the
+ * flow cache (lib/bpf/lb_cache.h) holds a valid copy for, to a dsr VIP, untagged, no
+ * fragment. Checked and forwarded as xdpctl_lb() would after a connection-table hit, with
+ * few values live (no spills of the general step's). Returns an XDP action, or a negative
+ * value when the cache does not answer (no copy, a SYN, the refresh hit, the VIP or backend
+ * not valid, ipip, any other packet): then xdpctl_lb() decides, from the table, with the
+ * slot's word this probe read (LB_PROBE_*), so a new flow reads it once.
+ */
+__noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
+{
+	struct xdpctl_lb_flow_key fk __attribute__((aligned(8)));
+	const __u64 *w = (const __u64 *)&fk;
+	struct xdpctl_lb_fcache_slot *s;
+	struct xdpctl_lb_stats *st;
+	struct xdpctl_lb_backend *be;
+	struct xdpctl_lb_vip *vip;
+	__u32 *gen, idx, seen;
+	__u8 family;
+
+	if (!ctx || !p || p->frag != PKT_NOT_FRAGMENT || p->n_vlans ||
+	    (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP))
+		return (__s64)LB_PROBE_MISS;
+	family = lb_family(p);
+	if (!family)
+		return (__s64)LB_PROBE_MISS;
+	lb_flow_key(&fk, p, family);
+	idx = xdpctl_lb_fcache_slot_of(w);
+	gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &idx);
+	if (!gen)
+		return (__s64)LB_PROBE_MISS;
+	seen = *(volatile __u32 *)gen;
+	if (lb_is_syn(p))  /* scheduled afresh: never a copy's */
+		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
+	s = lb_fcache_find(w, idx, seen);
 	if (!s)
-		return -1;
+		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
 	vip = lb_vip_of_flow(&s->flow, family, p->l4_proto, p->dport, p->daddr);
 	if (!vip || vip->mode == XDPCTL_LB_MODE_IPIP)
-		return -1;
+		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
 	be = lb_backend_of_flow(&s->flow, vip);
 	if (!be)
-		return -1;
+		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
 	st = lb_stats();
 	lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
 	return lb_dsr(ctx, p, st, vip, be, s->flow.backend, 0);
 }
 
-/* The step itself. `any_port`: some VIP has port 0. Returns an XDP action. */
-__noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port)
+/* The step itself. `any_port`: some VIP has port 0; `probe`: what xdpctl_lb_cached()
+ * returned. Returns an XDP action. */
+__noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port, __u64 probe)
 {
 	/* aligned: the addresses copy and compare in 64-bit words */
 	struct xdpctl_lb_vip_key vk __attribute__((aligned(8)));
@@ -383,7 +402,6 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	struct xdpctl_lb_vip *vip = NULL;
 	const struct xdpctl_lb_flow *fl;
 	__u32 be_id, hash, new_flow = 0;
-	__u64 tail;
 	struct lb_fc fc;
 	struct xdpctl_lb_stats *st;
 	__u8 family;
@@ -405,11 +423,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		return lb_pass_if_vip_addr(&vk, XDPCTL_LB_CNT_OTHER_PROTO);
 	}
 
-	/* every byte set (pad too): the table hashes and compares the whole key */
-	__builtin_memcpy(fk.saddr, p->saddr, sizeof(fk.saddr));
-	__builtin_memcpy(fk.daddr, p->daddr, sizeof(fk.daddr));
-	tail = lb_key_tail(p, family);
-	__builtin_memcpy(&fk.sport, &tail, sizeof(tail));
+	lb_flow_key(&fk, p, family);
 	st = lb_stats();
 	if (p->n_vlans) {
 		lb_vip_key(&vk, &fk);
@@ -427,7 +441,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	 * CPUs, so the SYN's choice is what the connection's later packets find on any CPU.
 	 * What the table gives is copied into the flow cache, which answers the flow's next
 	 * packets on this CPU (xdpctl_lb_cached); the cache's word is read first. */
-	lb_fcache_at(&fc, &fk);
+	lb_fcache_at(&fc, &fk, probe);
 	fl = lb_is_syn(p) ? NULL : bpf_map_lookup_elem(&xdpctl_lb_ct, &fk);
 	if (fl && (fl->flags & XDPCTL_LB_FLOW_F_VALID))
 		vip = lb_vip_of_flow(fl, family, fk.proto, fk.dport, fk.daddr);
@@ -495,7 +509,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
 {
 	__u32 zero = 0, bit;
-	int act;
+	__s64 act;
 	struct xdpctl_lb_ctl *c = bpf_map_lookup_elem(&xdpctl_lb_ctl, &zero);
 
 	if (!c || !c->n_vips)
@@ -504,7 +518,7 @@ static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
 	if (!((c->addr_bits[(bit >> 6) & (XDPCTL_LB_ADDR_BITS / 64 - 1)] >> (bit & 63)) & 1))
 		return XDP_PASS;
 	act = xdpctl_lb_cached(ctx, p);
-	return act >= 0 ? act : xdpctl_lb(ctx, p, c->n_any_port);
+	return act >= 0 ? (int)act : xdpctl_lb(ctx, p, c->n_any_port, (__u64)act);
 }
 
 #endif

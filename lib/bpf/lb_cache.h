@@ -22,6 +22,23 @@
 #include "abi/xdpctl_abi.h"
 #include "bpf/lb_maps.h"
 
+/*
+ * The held bit. A slot's word is odd while some CPU may hold a valid copy in the slot: a copy
+ * is made only under an odd word (the first copy makes it odd, by a compare-and-swap from the
+ * even word read before the table), and an insert into the table leaves it even. So a flow no
+ * CPU holds a copy for (a new flow, whose slot saw an insert since its last copy) is told by
+ * the word alone: its probe reads no slot, a cold line of the 512 KiB per-CPU array.
+ * Every change of a word raises it (inserts, the compare-and-swap, userspace), so a word
+ * never takes a value again and a copy never comes back to life.
+ */
+
+/* What the cache's probe (xdpctl_lb_cached) hands the connection table's step (xdpctl_lb)
+ * when the cache does not answer, in the one 64-bit value it returns (a struct on the
+ * caller's stack would not fit: the program's nested calls are near the verifier's 512
+ * bytes): negative, and with LB_PROBE_WORD the slot's word as it read it, before the table. */
+#define LB_PROBE_MISS (1ULL << 63)
+#define LB_PROBE_WORD (1ULL << 62)
+
 /* A flow's slot and the generation word as it was before the connection table was read. */
 struct lb_fc {
 	struct xdpctl_lb_fcache_slot *slot;
@@ -29,25 +46,32 @@ struct lb_fc {
 	__u32 seen;
 };
 
-static __always_inline void lb_fcache_at(struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk)
+/* The slot of flow key `fk` and its word; the word as the probe read it if it did (the slot's
+ * lines are warm then), else read now. */
+static __always_inline void lb_fcache_at(struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk, __u64 probe)
 {
 	__u32 idx = xdpctl_lb_fcache_slot_of((const __u64 *)fk);
 
 	fc->slot = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
 	fc->gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &idx);
-	fc->seen = fc->gen ? *(volatile __u32 *)fc->gen : 0;
+	if (probe & LB_PROBE_WORD)
+		fc->seen = (__u32)probe;
+	else
+		fc->seen = fc->gen ? *(volatile __u32 *)fc->gen : 0;
 }
 
-/* The slot holding a valid copy of the flow whose key is `w`, or NULL; NULL also on every
- * XDPCTL_LB_FCACHE_REFRESH-th hit, which goes to the connection table (refreshing the LRU's
- * view of the flow) and copies what it finds again. */
-static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 *w)
+/* The slot holding a valid copy of the flow whose key is `w` (slot `idx`, word `seen`), or
+ * NULL; NULL also on every XDPCTL_LB_FCACHE_REFRESH-th hit, which goes to the connection
+ * table (refreshing the LRU's view of the flow) and copies what it finds again. An even word:
+ * no CPU holds a copy, the slot is not read. */
+static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 *w, __u32 idx, __u32 seen)
 {
-	__u32 idx = xdpctl_lb_fcache_slot_of(w);
-	struct xdpctl_lb_fcache_slot *s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
-	__u32 *gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &idx);
+	struct xdpctl_lb_fcache_slot *s;
 
-	if (!s || !gen || s->gen != *gen)
+	if (!(seen & 1))
+		return NULL;
+	s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
+	if (!s || s->gen != seen)
 		return NULL;
 	if ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) | (s->key[3] ^ w[3]) |
 	    (s->key[4] ^ w[4]))
@@ -61,18 +85,28 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
  * its slot, unless the slot holds a valid copy of another flow: that one keeps it, so two
  * flows of one slot do not rewrite it in turn on every packet (the second is served by the
  * table). A copy no longer valid is replaced: an insert into the table for any flow of the
- * slot voids it, so a flow that ended leaves its slot to the next. */
+ * slot voids it, so a flow that ended leaves its slot to the next. Under an even word (no
+ * copy anywhere) the copy is made only if the word is still the one read before the table,
+ * made odd in the same atomic step: an insert since (its add comes after its table write)
+ * fails the swap, one after it raises the odd word. */
 static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk,
 					  const struct xdpctl_lb_flow *fl)
 {
 	struct xdpctl_lb_fcache_slot *s = fc->slot;
 	const __u64 *w = (const __u64 *)fk;
+	__u32 gen = fc->seen;
 
 	if (!s || !fc->gen)
 		return;
-	if (s->gen == fc->seen && ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) |
-				   (s->key[3] ^ w[3]) | (s->key[4] ^ w[4])))
-		return;
+	if (gen & 1) {
+		if (s->gen == gen && ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) |
+				      (s->key[3] ^ w[3]) | (s->key[4] ^ w[4])))
+			return;
+	} else {
+		if (__sync_val_compare_and_swap(fc->gen, gen, gen + 1) != gen)
+			return;
+		gen++;
+	}
 	s->key[0] = w[0];
 	s->key[1] = w[1];
 	s->key[2] = w[2];
@@ -82,17 +116,20 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	s->flow.vip_id = fl->vip_id;
 	s->flow.flags = fl->flags;
 	s->flow.be_gen = fl->be_gen;
-	s->gen = fc->seen;
+	s->gen = gen;
 	s->hits = 0;
 }
 
 /* After an insert into the connection table: every CPU's copies in the flow's slot are
- * void. The flow's next packet reads the table and makes the copy: a new flow writes no
- * cache line besides the word (a flow of one packet never needs one). */
+ * void, and the word is left even (odd + 1, even + 2; a word that changed since it was read
+ * only makes the held bit wrong the safe way, set with no copy). The flow's next packet
+ * reads the table and makes the copy: a new flow writes no cache line besides the word (a
+ * flow of one packet never needs one). The add is atomic: it orders the table's write before
+ * any CPU's next read of the word. */
 static __always_inline void lb_fcache_inserted(const struct lb_fc *fc)
 {
 	if (fc->gen)
-		__sync_fetch_and_add(fc->gen, 1);
+		__sync_fetch_and_add(fc->gen, 2 - (fc->seen & 1));
 }
 
 #endif
