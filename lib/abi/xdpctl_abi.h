@@ -798,6 +798,10 @@ struct xdpctl_lb_flow_key {
 
 /* Flow flags; a zeroed value is not valid. */
 #define XDPCTL_LB_FLOW_F_VALID (1u << 0)
+/* Only in a flow cache copy (xdpctl_lb_fcache_slot.flow): made by a build whose hit checks
+ * the backend alone (its VIP forwards dsr; lib/bpf/lb.h, xdpctl_lb_cached). A copy without
+ * it (an older build's, on an interface not yet reloaded) is not answered from. */
+#define XDPCTL_LB_FLOW_F_DSR_COPY (1u << 1)
 
 /* An entry counts only while backend slot `backend` still holds incarnation `be_gen` of a
  * backend of VIP `vip_id`: a VIP deleted and made again, or a backend deleted and its slot

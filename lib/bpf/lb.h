@@ -231,15 +231,19 @@ static __always_inline struct xdpctl_lb_vip *lb_vip_of_flow(const struct xdpctl_
 }
 
 /* The entry's backend, if its slot still holds the incarnation the entry was made with, of
- * this VIP (the slot may have been freed, or given to another VIP or a new backend). A
- * drained backend (weight 0) still serves its connections. */
-static __always_inline struct xdpctl_lb_backend *lb_backend_of_flow(const struct xdpctl_lb_flow *fl,
-								    const struct xdpctl_lb_vip *vip)
+ * the VIP the entry names (the slot may have been freed, or given to another VIP or a new
+ * backend). A drained backend (weight 0) still serves its connections.
+ * A flow cache copy needs no VIP lookup besides: it is made only from a table hit whose VIP
+ * was checked against the packet (and the copy's key is the packet's), and a VIP does not
+ * change while it has a backend in use: its address, port, protocol and mode change only by
+ * a delete and an add again, a delete frees its backends before its id (LbMaps::del_vip),
+ * and a backend placed again is a new incarnation. */
+static __always_inline struct xdpctl_lb_backend *lb_backend_of_flow(const struct xdpctl_lb_flow *fl)
 {
 	__u32 id = fl->backend;
 	struct xdpctl_lb_backend *be = bpf_map_lookup_elem(&xdpctl_lb_backends, &id);
 
-	if (!be || !(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != vip->id || be->gen != fl->be_gen)
+	if (!be || !(be->flags & XDPCTL_LB_BE_F_USED) || be->vip_id != fl->vip_id || be->gen != fl->be_gen)
 		return NULL;
 	return be;
 }
@@ -304,11 +308,11 @@ static __always_inline struct xdpctl_lb_vip *lb_vip_lookup(struct xdpctl_lb_vip_
 
 /* What was forwarded (XDP_TX), counted; a packet passed as too big is in too_big only. */
 static __always_inline int lb_counted(int act, const struct pkt *p, struct xdpctl_lb_stats *st,
-				      const struct xdpctl_lb_vip *vip, __u32 be_id, __u32 new_flow)
+				      __u32 vip_id, __u32 be_id, __u32 new_flow)
 {
 	if (act == XDP_TX) {
 		lb_count_in(st, XDPCTL_LB_CNT_TX);
-		lb_ctr_add(&xdpctl_lb_vctr, vip->id, p->len, new_flow);
+		lb_ctr_add(&xdpctl_lb_vctr, vip_id, p->len, new_flow);
 		lb_ctr_add(&xdpctl_lb_bctr, be_id, p->len, new_flow);
 	}
 	return act;
@@ -316,8 +320,7 @@ static __always_inline int lb_counted(int act, const struct pkt *p, struct xdpct
 
 /* dsr: the MACs only. */
 static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struct xdpctl_lb_stats *st,
-				  const struct xdpctl_lb_vip *vip, const struct xdpctl_lb_backend *be, __u32 be_id,
-				  __u32 new_flow)
+				  __u32 vip_id, const struct xdpctl_lb_backend *be, __u32 be_id, __u32 new_flow)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
@@ -325,7 +328,7 @@ static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struc
 	if (data + ETH_HLEN > end)
 		return XDP_PASS;
 	lb_set_macs(data, data, be->mac);
-	return lb_counted(XDP_TX, p, st, vip, be_id, new_flow);
+	return lb_counted(XDP_TX, p, st, vip_id, be_id, new_flow);
 }
 
 /* A TCP/UDP packet's connection-table key; every byte set (pad too): the table hashes and
@@ -359,7 +362,6 @@ __noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	struct xdpctl_lb_fcache_slot *s;
 	struct xdpctl_lb_stats *st;
 	struct xdpctl_lb_backend *be;
-	struct xdpctl_lb_vip *vip;
 	__u32 *gen, idx, seen;
 	__u8 family;
 
@@ -380,15 +382,14 @@ __noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	s = lb_fcache_find(w, idx, seen);
 	if (!s)
 		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
-	vip = lb_vip_of_flow(&s->flow, family, p->l4_proto, p->dport, p->daddr);
-	if (!vip || vip->mode == XDPCTL_LB_MODE_IPIP)
+	if (!(s->flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY))
 		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
-	be = lb_backend_of_flow(&s->flow, vip);
+	be = lb_backend_of_flow(&s->flow);
 	if (!be)
 		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
 	st = lb_stats();
 	lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
-	return lb_dsr(ctx, p, st, vip, be, s->flow.backend, 0);
+	return lb_dsr(ctx, p, st, s->flow.vip_id, be, s->flow.backend, 0);
 }
 
 /* The step itself. `any_port`: some VIP has port 0; `probe`: what xdpctl_lb_cached()
@@ -447,7 +448,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		vip = lb_vip_of_flow(fl, family, fk.proto, fk.dport, fk.daddr);
 	if (vip) {
 		be_id = fl->backend;
-		be = lb_backend_of_flow(fl, vip);
+		be = lb_backend_of_flow(fl);
 	} else {
 		/* no entry, or one of a VIP that is gone: the packet's VIP, if any, by the hash */
 		lb_vip_key(&vk, &fk);
@@ -457,11 +458,12 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 	}
 	if (be) {
 		lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
-		lb_fcache_put(&fc, &fk, fl);
 		/* dsr, the common hit, runs straight to its return: no merge with the miss, which
-		 * would keep the values of both paths live (spilled) */
-		if (vip->mode != XDPCTL_LB_MODE_IPIP)
-			return lb_dsr(ctx, p, st, vip, be, be_id, 0);
+		 * would keep the values of both paths live (spilled); only its flows are copied */
+		if (vip->mode != XDPCTL_LB_MODE_IPIP) {
+			lb_fcache_put(&fc, &fk, fl);
+			return lb_dsr(ctx, p, st, vip->id, be, be_id, 0);
+		}
 		/* the flow label of ipip6 wants it; ipip4 needs no hash on a hit */
 		hash = family == 6 ? xdpctl_lb_flow_hash(p->saddr, p->daddr, lb_hash_ports(vip, p), p->l4_proto)
 				   : 0;
@@ -499,8 +501,8 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		new_flow = 1;
 	}
 	if (vip->mode != XDPCTL_LB_MODE_IPIP)
-		return lb_dsr(ctx, p, st, vip, be, be_id, new_flow);
-	return lb_counted(family == 4 ? lb_encap4(ctx, vip, be) : lb_encap6(ctx, vip, be, hash), p, st, vip,
+		return lb_dsr(ctx, p, st, vip->id, be, be_id, new_flow);
+	return lb_counted(family == 4 ? lb_encap4(ctx, vip, be) : lb_encap6(ctx, vip, be, hash), p, st, vip->id,
 			  be_id, new_flow);
 }
 

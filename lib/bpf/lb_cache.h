@@ -81,8 +81,8 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
 	return s;
 }
 
-/* Copies what the connection table holds for the flow (read after the slot's word) into
- * its slot, unless the slot holds a valid copy of another flow: that one keeps it, so two
+/* Copies what the connection table holds for the flow of a dsr VIP (read after the slot's
+ * word) into its slot, unless the slot holds a valid copy of another flow: that one keeps it, so two
  * flows of one slot do not rewrite it in turn on every packet (the second is served by the
  * table). A copy no longer valid is replaced: an insert into the table for any flow of the
  * slot voids it, so a flow that ended leaves its slot to the next. Under an even word (no
@@ -114,7 +114,7 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	s->key[4] = w[4];
 	s->flow.backend = fl->backend;
 	s->flow.vip_id = fl->vip_id;
-	s->flow.flags = fl->flags;
+	s->flow.flags = fl->flags | XDPCTL_LB_FLOW_F_DSR_COPY;
 	s->flow.be_gen = fl->be_gen;
 	s->gen = gen;
 	s->hits = 0;

@@ -422,11 +422,13 @@ void LbMaps::del_vip(const VipSpec& v)
         bpf_map_delete_elem(fds_.vips.get(), &m);
     }
     update_ctl();
+    // The backends first: a flow cache hit checks the backend alone (lib/bpf/lb.h,
+    // lb_backend_of_copy), so none may stay in use once the id is free.
+    for (const auto& b : backends(e.rec.id))
+        free_backend(b.slot);
     // Only `used` changes in this write, so a packet reading it meanwhile sees the slot in
     // use (and whole) or not in use.
     write_vip_slot(e.rec.id, xdpctl_lb_vip_slot{k, 0, e.rec});
-    for (const auto& b : backends(e.rec.id))
-        free_backend(b.slot);
     __u32 id = e.rec.id;
     bpf_map_delete_elem(fds_.rings.get(), &id);
     sweep_conntrack();
