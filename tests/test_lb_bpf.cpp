@@ -742,6 +742,195 @@ TEST_F(LbBpf, FlowCacheCopyOfAnEarlierIncarnationIsAMiss)
     EXPECT_EQ(maps_->vip_counters(0).new_flows, 1u) << "the made-again VIP inherited the flow";
 }
 
+// The held bit: a slot's word is odd only while some CPU may hold a copy in it. A new flow
+// leaves it even (its slot is not read by the probe of a flow nobody copied), the flow's
+// next packet makes the copy and the word odd in one step, an insert (a SYN) makes it even
+// again and the copy dead.
+TEST_F(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const xdpctl_lb_flow_key fk = flow_key4(44400);
+    const uint32_t idx = cache_slot_of(fk);
+    auto word = [&] {
+        uint32_t w = 0;
+        EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(xdp_->maps.xdpctl_lb_fgen), &idx, &w), 0);
+        return w;
+    };
+    const uint32_t w0 = word();
+    ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
+    const uint32_t w1 = word();
+    EXPECT_GT(w1, w0) << "the insert did not raise the word";
+    EXPECT_EQ(w1 % 2, 0u) << "a new flow left the word odd: the next probe reads the slot";
+    ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
+    const uint32_t w2 = word();
+    EXPECT_EQ(w2, w1 + 1) << "the copy did not make the word odd";
+    EXPECT_EQ(cached(fk).gen, w2);
+    EXPECT_TRUE(cached(fk).flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY);
+    ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
+    EXPECT_EQ(cached(fk).hits, 1u) << "the third packet was not the cache's";
+    ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400, kVip4, 80, 32, true).bytes)), 1);  // SYN: an insert
+    const uint32_t w3 = word();
+    EXPECT_GT(w3, w2);
+    EXPECT_EQ(w3 % 2, 0u) << "the insert left the held bit set";
+    ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
+    EXPECT_EQ(cached(fk).hits, 0u) << "the dead copy answered";
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 3u);
+}
+
+// A copy without XDPCTL_LB_FLOW_F_DSR_COPY (an older build's, whose hit checked the VIP
+// itself) is not answered from; an ipip VIP's flows are never copied.
+TEST_F(LbBpf, FlowCacheAnswersOnlyDsrCopiesOfThisBuild)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const xdpctl_lb_flow_key fk = flow_key4(44450);
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(backend_of(run_out(prog(), tcp4(44450).bytes)), 1);
+    ASSERT_TRUE(cached(fk).flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY);
+    const int fc = bpf_map__fd(xdp_->maps.xdpctl_lb_fcache);
+    const uint32_t idx = cache_slot_of(fk);
+    std::vector<xdpctl_lb_fcache_slot> v(libbpf_num_possible_cpus());
+    ASSERT_EQ(bpf_map_lookup_elem(fc, &idx, v.data()), 0);
+    v.at(sched_getcpu()).flow.flags = XDPCTL_LB_FLOW_F_VALID;
+    ASSERT_EQ(bpf_map_update_elem(fc, &idx, v.data(), BPF_ANY), 0);
+    ASSERT_EQ(backend_of(run_out(prog(), tcp4(44450).bytes)), 1);
+    EXPECT_EQ(cached(fk).hits, 0u) << "a copy without the mark answered";
+    EXPECT_TRUE(cached(fk).flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY) << "the table hit did not copy again";
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 2u);
+
+    VipOptions o;
+    o.mode = XDPCTL_LB_MODE_IPIP;
+    o.ipip_source = ip4(kIpipSrc4);
+    maps_->add_vip(vip4(81), o);
+    maps_->add_backend(vip4(81), backend(backend4(2), 2));
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(run_out(prog(), tcp4(44450, kVip4, 81).bytes).retval, uint32_t(XDP_TX));
+    EXPECT_EQ(cached(flow_key4(44450, 81)).flow.flags, 0u) << "an ipip flow was copied";
+}
+
+// A VIP's delete frees its backends: a flow's copy, which checks the backend alone, stops
+// answering with it.
+TEST_F(LbBpf, FlowCacheCopyDiesWithItsVip)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const Frame f = tcp4(44470);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), 1);
+    ASSERT_EQ(cached(flow_key4(44470)).hits, 1u);
+    maps_->del_vip(vip4());
+    const Out o = run_out(prog(), f.bytes);
+    EXPECT_EQ(o.retval, uint32_t(XDP_PASS));
+    EXPECT_EQ(o.bytes, f.bytes);
+}
+
+// The VIP and backend counters read exactly what was forwarded, whether the cache or the
+// table answered: N packets of a flow (past a refresh), then after its copy was replaced
+// (another flow of the slot took it), after its backend's MAC changed in place (the copy
+// answers with the new MAC), and after the backend was deleted (the flow moves).
+TEST_F(LbBpf, FlowCacheCountersAreExact)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    // Two flows of one slot.
+    std::map<uint32_t, uint16_t> by_slot;
+    uint16_t a = 0, b = 46000;
+    for (;; b++) {
+        ASSERT_LT(b, 65000) << "no two flows share a slot";
+        auto [it, fresh] = by_slot.emplace(cache_slot_of(flow_key4(b)), b);
+        if (!fresh) {
+            a = it->second;
+            break;
+        }
+    }
+    const uint64_t len = tcp4(a).bytes.size();
+    std::map<uint32_t, uint64_t> sent;  // by backend slot
+    uint64_t all = 0;
+    // The backend slot a frame went to, by its destination MAC.
+    auto slot_of = [&](const Out& o) {
+        for (const auto& be : maps_->backends(0))
+            if (std::equal(be.rec.mac, be.rec.mac + 6, o.bytes.begin()))
+                return int64_t(be.slot);
+        return int64_t(-1);
+    };
+    auto send = [&](uint16_t sport, int n) {
+        uint32_t slot = 0;
+        for (int i = 0; i < n; i++) {
+            const Out o = run_out(prog(), tcp4(sport).bytes);
+            EXPECT_EQ(o.retval, uint32_t(XDP_TX));
+            const int64_t s = slot_of(o);
+            EXPECT_GE(s, 0) << "sent to no backend's MAC";
+            slot = uint32_t(s);
+            sent[slot]++;
+            all++;
+        }
+        return slot;
+    };
+    auto expect_exact = [&](const char* when) {
+        for (const auto& be : maps_->backends(0)) {
+            const xdpctl_lb_ctr c = maps_->backend_counters(be.slot);
+            EXPECT_EQ(c.packets, sent[be.slot]) << when << ", backend slot " << be.slot;
+            EXPECT_EQ(c.bytes, sent[be.slot] * len) << when << ", backend slot " << be.slot;
+        }
+        const xdpctl_lb_ctr v = maps_->vip_counters(0);
+        EXPECT_EQ(v.packets, all) << when;
+        EXPECT_EQ(v.bytes, all * len) << when;
+        EXPECT_EQ(stat(XDPCTL_LB_CNT_TX), all) << when;
+    };
+    const uint32_t a_slot = send(a, int(XDPCTL_LB_FCACHE_REFRESH) + 36);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 1u);
+    EXPECT_GE(stat(XDPCTL_LB_CNT_CT_HIT), XDPCTL_LB_FCACHE_REFRESH + 35);
+    EXPECT_GT(cached(flow_key4(a)).hits, 0u) << "the cache answered none of the flow's packets";
+    expect_exact("N packets of one flow");
+    EXPECT_EQ(maps_->vip_counters(0).new_flows, 1u);
+
+    send(b, 5);  // b's insert kills a's copy, b's next packet takes the slot
+    send(a, 5);
+    const xdpctl_lb_flow_key kb = flow_key4(b);
+    EXPECT_EQ(std::memcmp(cached(kb).key, &kb, sizeof(kb)), 0) << "b did not take the slot";
+    expect_exact("after the slot's copy was replaced");
+
+    // a takes the slot back (its SYN, an insert scheduled as before, kills b's copy; its
+    // next packet copies), then its backend gets another MAC in place (slot, counters and
+    // connections kept): the copy answers with the new MAC.
+    const xdpctl_lb_flow_key ka = flow_key4(a);
+    {
+        const Out syn = run_out(prog(), tcp4(a, kVip4, 80, 32, true).bytes);
+        ASSERT_EQ(slot_of(syn), int64_t(a_slot));
+        sent[a_slot]++;
+        all++;
+    }
+    send(a, 2);
+    ASSERT_EQ(cached(ka).hits, 1u) << "a's copy did not answer";
+    std::vector<BackendSpec> want;
+    for (const auto& be : maps_->backends(0)) {
+        BackendSpec spec = backend(be.addr(), be.rec.mac[5]);
+        if (be.slot == a_slot)
+            spec.mac[5] = 0x42;
+        want.push_back(spec);
+    }
+    maps_->set_backends(vip4(), want);
+    EXPECT_EQ(send(a, 3), a_slot);
+    EXPECT_EQ(cached(ka).hits, 4u) << "the copy did not answer after the MAC change";
+    const Out o = run_out(prog(), tcp4(a).bytes);
+    EXPECT_EQ(o.bytes.at(5), 0x42) << "a's packet went out with the old MAC";
+    sent[a_slot]++;
+    all++;
+    expect_exact("after a MAC change");
+
+    // a's backend deleted: its flow moves to the other, counted there.
+    maps_->del_backend(vip4(), maps_->backends(0).at(0).slot == a_slot ? maps_->backends(0).at(0).addr()
+                                                                         : maps_->backends(0).at(1).addr());
+    sent.erase(a_slot);
+    const uint32_t moved = send(a, 4);
+    EXPECT_NE(moved, a_slot);
+    const xdpctl_lb_ctr v = maps_->vip_counters(0);
+    EXPECT_EQ(v.packets, all) << "after a backend delete";
+    EXPECT_EQ(maps_->backend_counters(moved).packets, sent[moved]) << "after a backend delete";
+}
+
 // ---- the decapsulator ----
 
 class LbDecap : public ::testing::Test {
