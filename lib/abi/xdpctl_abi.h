@@ -822,17 +822,20 @@ struct xdpctl_lb_flow {
  * A copy stays valid while its `gen` equals xdpctl_lb_fgen[slot], one word per slot shared by
  * every CPU: every insert into the connection table (a new flow, a SYN) raises the word of
  * its slot on all CPUs at once, and so does userspace after it writes the table itself
- * (LbMaps::conntrack_changed). A hit is checked against the VIP and backend exactly as a
- * connection-table hit is (xdpctl_lb_flow).
+ * (LbMaps::conntrack_changed). The word is odd only while some CPU may hold a copy (copies
+ * are made under odd words only; an insert leaves it even): a flow whose slot's word is even
+ * has no copy anywhere, and its packet reads no slot. Copies are made for dsr VIPs only
+ * (flow.flags has XDPCTL_LB_FLOW_F_DSR_COPY); a hit checks the backend's incarnation, as a
+ * connection-table hit does, and needs no VIP lookup (lib/bpf/lb.h, lb_backend_of_flow).
  */
 #define XDPCTL_LB_FCACHE_BITS 13
 #define XDPCTL_LB_FCACHE_SLOTS (1u << XDPCTL_LB_FCACHE_BITS)
 /* One hit in this many goes to the connection table as a miss of the cache would, so the
  * LRU sees the flow as used and does not evict it while the cache serves it. */
 #define XDPCTL_LB_FCACHE_REFRESH 64
-/* What userspace adds to every xdpctl_lb_fgen word: a copy made before, or in flight (its
- * gen a word read before), never equals the new word, unless the slot saw 65,536 inserts
- * meanwhile. */
+/* What userspace adds to every xdpctl_lb_fgen word (even: the held bit stays): a copy made
+ * before, or in flight (its gen a word read before), never equals the new word, unless the
+ * slot saw 65,536 inserts meanwhile. */
 #define XDPCTL_LB_FGEN_USER_STEP 0x10000u
 
 struct xdpctl_lb_fcache_slot {

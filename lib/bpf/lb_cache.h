@@ -4,8 +4,8 @@
  * docs/load-balancing.md, "The flow cache"): an established flow's packet finds its
  * connection-table entry in a per-CPU direct-mapped slot, by two inlined array lookups and
  * five 64-bit compares, instead of a hash-table lookup (a call, jhash over the 40-byte key
- * and a compare of it). What it finds is checked against the VIP and backend exactly as a
- * connection-table hit is (lib/bpf/lb.h).
+ * and a compare of it). What it finds is checked against the backend's incarnation as a
+ * connection-table hit is (lib/bpf/lb.h, lb_backend_of_flow; only dsr flows are copied).
  *
  * A copy is valid while its gen equals the slot's word in xdpctl_lb_fgen, which every CPU
  * shares. The word is read BEFORE the connection table: a copy made from what the table
