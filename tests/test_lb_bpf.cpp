@@ -743,9 +743,10 @@ TEST_F(LbBpf, FlowCacheCopyOfAnEarlierIncarnationIsAMiss)
 }
 
 // The held bit: a slot's word is odd only while some CPU may hold a copy in it. A new flow
-// leaves it even (its slot is not read by the probe of a flow nobody copied), the flow's
-// next packet makes the copy and the word odd in one step, an insert (a SYN) makes it even
-// again and the copy dead.
+// in a slot without copies leaves the word as it was (no copy to kill: no atomic add, and
+// the probe of a flow nobody copied reads no slot), the flow's next packet makes the copy
+// and the word odd in one step, an insert (a SYN) makes it even again and the copy dead, and
+// a miss of a flow under an odd word (another flow's copy) raises it.
 TEST_F(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
 {
     maps_->add_vip(vip4(), {});
@@ -760,8 +761,8 @@ TEST_F(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
     const uint32_t w0 = word();
     ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
     const uint32_t w1 = word();
-    EXPECT_GT(w1, w0) << "the insert did not raise the word";
-    EXPECT_EQ(w1 % 2, 0u) << "a new flow left the word odd: the next probe reads the slot";
+    EXPECT_EQ(w0 % 2, 0u);
+    EXPECT_EQ(w1, w0) << "a new flow in a slot without copies changed the word";
     ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
     const uint32_t w2 = word();
     EXPECT_EQ(w2, w1 + 1) << "the copy did not make the word odd";
@@ -776,6 +777,15 @@ TEST_F(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
     ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
     EXPECT_EQ(cached(fk).hits, 0u) << "the dead copy answered";
     EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 3u);
+    // Another flow of the slot, new, under the odd word of the first one's copy: its insert
+    // raises the word (to even), as any insert while a copy may exist.
+    const uint32_t w4 = word();
+    ASSERT_EQ(w4 % 2, 1u);
+    uint16_t other = 44401;
+    while (cache_slot_of(flow_key4(other)) != idx)
+        ASSERT_LT(++other, 65000) << "no other flow of the slot";
+    ASSERT_EQ(run_out(prog(), tcp4(other).bytes).retval, uint32_t(XDP_TX));
+    EXPECT_EQ(word(), w4 + 1) << "a miss under an odd word did not raise it";
 }
 
 // A copy without XDPCTL_LB_FLOW_F_DSR_COPY (an older build's, whose hit checked the VIP

@@ -497,7 +497,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		nf.flags = XDPCTL_LB_FLOW_F_VALID;
 		nf.be_gen = be->gen;
 		if (!bpf_map_update_elem(&xdpctl_lb_ct, &fk, &nf, BPF_ANY))
-			lb_fcache_inserted(&fc);
+			lb_fcache_inserted(&fc, lb_is_syn(p));
 		new_flow = 1;
 	}
 	if (vip->mode != XDPCTL_LB_MODE_IPIP)

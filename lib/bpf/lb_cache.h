@@ -120,16 +120,33 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	s->hits = 0;
 }
 
-/* After an insert into the connection table: every CPU's copies in the flow's slot are
- * void, and the word is left even (odd + 1, even + 2; a word that changed since it was read
- * only makes the held bit wrong the safe way, set with no copy). The flow's next packet
- * reads the table and makes the copy: a new flow writes no cache line besides the word (a
- * flow of one packet never needs one). The add is atomic: it orders the table's write before
- * any CPU's next read of the word. */
-static __always_inline void lb_fcache_inserted(const struct lb_fc *fc)
+/*
+ * After an insert into the connection table: every CPU's copies in the flow's slot die, and
+ * the word is left even (odd + 1, even + 2; a word that changed since it was read only makes
+ * the held bit wrong the safe way, set with no copy). The flow's next packet reads the table
+ * and makes the copy: a new flow writes no cache line besides the word (a flow of one packet
+ * never needs one).
+ * `replaced`: a SYN's insert, which replaces whatever the table held for the 5-tuple without
+ * looking. Its add is unconditional and atomic: it orders the table's write before any CPU's
+ * next read of the word, and fails the compare-and-swap of a copy made from the entry it
+ * replaced.
+ * Any other insert follows a lookup that found no valid entry for the flow. Then a copy of
+ * the flow that could still answer is one made from an older entry (one the LRU evicted since),
+ * made under an odd word read before that lookup, and the word read after the lookup is still
+ * odd unless a raise killed the copy since. An even word: no copy of the flow anywhere, and
+ * none to come but of an entry inserted after the lookup (this one, or another CPU's insert
+ * of the same new flow at the same instant, scheduled by the same table): no raise, no atomic
+ * add (what makes a never-seen flow cost what it did before the cache).
+ */
+static __always_inline void lb_fcache_inserted(const struct lb_fc *fc, int replaced)
 {
-	if (fc->gen)
-		__sync_fetch_and_add(fc->gen, 2 - (fc->seen & 1));
+	__u32 now;
+
+	if (!fc->gen)
+		return;
+	now = *(volatile __u32 *)fc->gen;
+	if (replaced || (now & 1))
+		__sync_fetch_and_add(fc->gen, 2 - (now & 1));
 }
 
 #endif
