@@ -378,15 +378,15 @@ __noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
 		return (__s64)LB_PROBE_MISS;
 	seen = *(volatile __u32 *)gen;
 	if (lb_is_syn(p))  /* scheduled afresh: never a copy's */
-		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
+		return lb_probe_missed(idx, seen);
 	s = lb_fcache_find(w, idx, seen);
 	if (!s)
-		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
+		return lb_probe_missed(idx, seen);
 	if (!(s->flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY))
-		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
+		return lb_probe_missed(idx, seen);
 	be = lb_backend_of_flow(&s->flow);
 	if (!be)
-		return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | seen);
+		return lb_probe_missed(idx, seen);
 	st = lb_stats();
 	lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
 	return lb_dsr(ctx, p, st, s->flow.vip_id, be, s->flow.backend, 0);

@@ -35,9 +35,15 @@
 /* What the cache's probe (xdpctl_lb_cached) hands the connection table's step (xdpctl_lb)
  * when the cache does not answer, in the one 64-bit value it returns (a struct on the
  * caller's stack would not fit: the program's nested calls are near the verifier's 512
- * bytes): negative, and with LB_PROBE_WORD the slot's word as it read it, before the table. */
+ * bytes): negative, and with LB_PROBE_WORD the flow's slot (bits 32..) and the slot's word
+ * as it read it, before the table (bits 0-31). */
 #define LB_PROBE_MISS (1ULL << 63)
 #define LB_PROBE_WORD (1ULL << 62)
+
+static __always_inline __s64 lb_probe_missed(__u32 idx, __u32 seen)
+{
+	return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | (__u64)idx << 32 | seen);
+}
 
 /* A flow's slot and the generation word as it was before the connection table was read. */
 struct lb_fc {
@@ -46,11 +52,12 @@ struct lb_fc {
 	__u32 seen;
 };
 
-/* The slot of flow key `fk` and its word; the word as the probe read it if it did (the slot's
- * lines are warm then), else read now. */
+/* The slot of flow key `fk` and its word; the slot and word as the probe read them if it did
+ * (the slot's lines are warm then), else read now. */
 static __always_inline void lb_fcache_at(struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk, __u64 probe)
 {
-	__u32 idx = xdpctl_lb_fcache_slot_of((const __u64 *)fk);
+	__u32 idx = probe & LB_PROBE_WORD ? (__u32)(probe >> 32) & (XDPCTL_LB_FCACHE_SLOTS - 1)
+					  : xdpctl_lb_fcache_slot_of((const __u64 *)fk);
 
 	fc->slot = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
 	fc->gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &idx);
