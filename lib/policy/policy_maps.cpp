@@ -95,6 +95,9 @@ template <typename Copied>
 PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse, Copied copied,
                                  const PrefixLineSink& sink = {})
 {
+    // The datapath has no lookup of a set's own table yet: a split table's values are nodes.
+    if (v4.split() || v6.split())
+        fail("an address table split by sets cannot be written to the datapath's maps");
     std::vector<PrefixEntry4> e4;
     std::vector<PrefixEntry6> e6;
     bool root4 = false, root6 = false;
