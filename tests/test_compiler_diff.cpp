@@ -258,15 +258,21 @@ TEST(CompilerDifferential, FieldsSplitBySetsAgreeWithReference)
             before = std::move(c);
         }
         for (const CompiledDirection& d : before.dir) {
-            for (const AddrClassTable* t : {&d.src_v4, &d.src_v6, &d.dst_v4, &d.dst_v6}) {
+            for (auto [t, t6] : {std::pair{&d.src_v4, &d.src_v6}, std::pair{&d.dst_v4, &d.dst_v6}}) {
                 if (!t->split())
                     continue;
-                // Only the rules' own prefixes: a node each, and every (node, mask) a class.
-                ASSERT_EQ(t->node_class.size(), (t->entries.size() + 1) << t->sets.size());
-                for (size_t i = 0; i < t->entries.size(); i++)
+                // Only the rules' own prefixes: a node each, IPv6's after IPv4's, and every
+                // (node, mask) a class, in one array for both families.
+                ASSERT_TRUE(t6->split());
+                ASSERT_EQ(t->node_class, t6->node_class);
+                const size_t n4 = t->entries.size(), n = n4 + t6->entries.size();
+                ASSERT_EQ(t->node_class.size(), (n + 1) << t->sets.size());
+                for (size_t i = 0; i < n4; i++)
                     ASSERT_EQ(t->entries[i].cls, i + 1);
-                shapes[0] += t->entries.empty();
-                shapes[1] += !t->entries.empty();
+                for (size_t i = 0; i < t6->entries.size(); i++)
+                    ASSERT_EQ(t6->entries[i].cls, n4 + i + 1);
+                shapes[0] += n == 0;
+                shapes[1] += n > 0;
                 shapes[2] += t->sets.size() >= 2;
             }
             shapes[3] += d.src_v4.split() && d.dst_v4.split();

@@ -192,6 +192,8 @@ struct CompileOptions {
     // (AddrClassTable::split): its table holds the rules' prefixes only. 0: every set is
     // merged into its fields' classes (what the datapath reads today).
     uint32_t max_split_sets = 0;
+    // Nor when (rule prefixes + 1) << sets would pass this (the datapath's node array).
+    size_t max_node_classes = XDPCTL_POL_NODE_CLASSES;
 };
 // Fields split by more sets than this would have 2^sets classes a rule prefix.
 inline constexpr uint32_t kMaxSplitSets = 4;

@@ -684,9 +684,24 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
                     if (const AddrMatch& a = addr_of(*r, f);
                         a.kind == AddrMatch::Kind::set && std::find(named.begin(), named.end(), a.set) == named.end())
                         named.push_back(a.set);
-                const bool split = !named.empty() && named.size() <= std::min(opts.max_split_sets, kMaxSplitSets);
+                size_t prefixes = 0;  // nodes at most, both families
+                for (const Rule* r : dr.ranked)
+                    prefixes += addr_of(*r, f).kind == AddrMatch::Kind::prefix;
+                const bool split = !named.empty() && named.size() <= std::min(opts.max_split_sets, kMaxSplitSets) &&
+                                   (prefixes + 1) << named.size() <= opts.max_node_classes;
                 v4 = address_classes(p, dr, f, Family::v4, rows, split);
                 v6 = address_classes(p, dr, f, Family::v6, rows, split);
+                if (split) {
+                    // One table holds both families: IPv6's nodes are numbered after IPv4's,
+                    // and both share one array (node 0, under no rule prefix, is the same).
+                    const uint32_t n4 = uint32_t(v4.entries.size());
+                    for (AddrClassTable::Entry& e : v6.entries)
+                        e.cls += n4;
+                    const size_t masks = size_t(1) << named.size();
+                    v4.node_class.insert(v4.node_class.end(), v6.node_class.begin() + ptrdiff_t(masks),
+                                         v6.node_class.end());
+                    v6.node_class = v4.node_class;
+                }
                 std::vector<uint32_t> none;  // a non-IP packet: the rules with no address here
                 (f == kFieldSrc ? c.src_nonip_class : c.dst_nonip_class) = rows.intern_ranks(none);
             });
