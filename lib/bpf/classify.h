@@ -437,7 +437,7 @@ static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u
 						((__u64)bpf_ntohl(p->saddr[0]) << 32) | bpf_ntohl(p->saddr[1]),
 						((__u64)bpf_ntohl(p->saddr[2]) << 32) | bpf_ntohl(p->saddr[3]))
 			 : xdpctl_pol_split_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), 0, bpf_ntohl(p->saddr[0]), 0);
-	else if (!h->dir[d].src_const)
+	else if (v6 && !h->dir[d].src_const)
 		src = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 0),
 					   ((__u64)bpf_ntohl(p->saddr[0]) << 32) | bpf_ntohl(p->saddr[1]),
 					   ((__u64)bpf_ntohl(p->saddr[2]) << 32) | bpf_ntohl(p->saddr[3]));
@@ -446,7 +446,7 @@ static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u
 						((__u64)bpf_ntohl(p->daddr[0]) << 32) | bpf_ntohl(p->daddr[1]),
 						((__u64)bpf_ntohl(p->daddr[2]) << 32) | bpf_ntohl(p->daddr[3]))
 			 : xdpctl_pol_split_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), 0, bpf_ntohl(p->daddr[0]), 0);
-	else if (!h->dir[d].dst_const)
+	else if (v6 && !h->dir[d].dst_const)
 		dst = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 1),
 					   ((__u64)bpf_ntohl(p->daddr[0]) << 32) | bpf_ntohl(p->daddr[1]),
 					   ((__u64)bpf_ntohl(p->daddr[2]) << 32) | bpf_ntohl(p->daddr[3]));

@@ -608,6 +608,7 @@ bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string,
         spare.erase(spare.begin());
         install_set_table(fds_.set_tabs.get(), fds_.set_l1.get(), slot, set, sparse);
         prepared.set_slot[set.name] = slot;
+        prepared.sets_built++;
     }
     std::vector<uint32_t> stale;
     for (uint32_t slot : spare)
@@ -732,7 +733,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                      dst ? "dst" : "src");
             xdpctl_pol_split& sp = split_->as<xdpctl_pol_split>()[XDPCTL_POL_TAB_ADDR(target, d, dst)];
             sp.n_sets = uint32_t(t->sets.size());
-            sp.rule_table = !t->entries.empty() || !t6.entries.empty();
+            // (take_address_tables emptied the entries: whether it made a table tells.)
+            sp.rule_table = prepared.addr[d][dst] || prepared.kept[d][dst] || prepared.built[d][dst];
             for (size_t i = 0; i < t->sets.size(); i++) {
                 auto it = prepared.set_slot.find(t->sets[i]);
                 if (it == prepared.set_slot.end())

@@ -113,6 +113,7 @@ struct PreparedCommit {
     // Set name -> the slot of xdpctl_pset holding its table (PolicyMaps::place_sets): every
     // set a split field names, and the policy's others while slots are free.
     std::map<std::string, uint32_t> set_slot;
+    uint32_t sets_built = 0;  // of them, the tables place_sets built (the others were there)
 };
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
 // every loaded program must know (loaded_abi.h). Creates no map.
