@@ -559,7 +559,7 @@ std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
 }
 
 bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string, PrefixSet>& sets,
-                            PreparedCommit& prepared, bool sparse)
+                            PreparedCommit& prepared, bool sparse, const std::map<std::string, uint64_t>& prints)
 {
     std::vector<std::string> named;  // what the split fields name: these must have slots
     for (const CompiledDirection& cd : c.dir)
@@ -580,7 +580,8 @@ bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string,
             want.push_back({&set, 0});
     std::vector<bool> used(XDPCTL_POL_SET_SLOTS);
     for (auto& [set, print] : want) {
-        print = set_print(*set);
+        auto given = prints.find(set->name);
+        print = given != prints.end() ? given->second : set_print(*set);
         for (uint32_t slot = 0; slot < XDPCTL_POL_SET_SLOTS; slot++)
             if (held[slot] == print && !used[slot]) {
                 prepared.set_slot[set->name] = slot;

@@ -29,6 +29,7 @@
 #include "policy/policy_paths.h"
 #include "policy/stored_image.h"
 #include "policy/rule_parse.h"
+#include "policy/set_tables.h"
 #include "state/state_record.h"
 #include "util/system_checks.h"
 
@@ -326,12 +327,21 @@ Policy PolicyStore::commit(Policy next)
     });
     try {
         const RuleIfindexResolver keys = match_keys(next, resolved);
+        // The sets' prints (what finds their tables) beside the compile, which does not read them.
+        std::future<std::map<std::string, uint64_t>> prints;
+        if (split_sets)
+            prints = std::async(std::launch::async, [&] {
+                std::map<std::string, uint64_t> out;
+                for (const auto& [name, set] : next.sets)
+                    out[name] = set_print(set);
+                return out;
+            });
         compiled = compile_policy(next, keys, {.max_split_sets = split_sets ? kMaxSplitSets : 0});
         trace.mark("compile");
         // The sets' own tables: found by their entries' print, built only for a set that
         // changed (or is new). Too few slots: the sets are merged into the classes.
         PreparedCommit placed;
-        if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables)) {
+        if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables, prints.get())) {
             compiled = compile_policy(next, keys);
             trace.mark("compile without set tables");
         }
