@@ -573,10 +573,15 @@ struct xdpctl_pol_decide_line {
  * dir_hdr.decide's bit XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst says the field is split (any shape;
  * src_const/dst_const are then 0).
  */
-#define XDPCTL_POL_SET_SLOTS 8
+#define XDPCTL_POL_SET_SLOTS 8 /* a power of two, at most 8 (3 bits of dir_hdr.decide) */
 #define XDPCTL_POL_SPLIT_SETS 4
 #define XDPCTL_POL_NODE_CLASSES 65536
 #define XDPCTL_POL_DECIDE_SPLIT_SHIFT 16
+/* Bit XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst (with the split bit): the field is split by one
+ * set alone (no rule prefix): the program reads an IPv4 address's class inline, with no call. */
+#define XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT 18
+/* Then the set's slot in 3 bits from XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst. */
+#define XDPCTL_POL_DECIDE_SET_SLOT_SHIFT 20
 
 struct xdpctl_pol_split {
 	__u32 n_sets;       /* 1..XDPCTL_POL_SPLIT_SETS */

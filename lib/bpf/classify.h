@@ -393,13 +393,51 @@ static __always_inline __u32 pol_split_fields(const struct xdpctl_pol_dir_hdr *d
 	return (dh->decide >> XDPCTL_POL_DECIDE_SPLIT_SHIFT) & 3;
 }
 
+/* Of them, the fields split by one set alone (no rule prefix): an IPv4 address's class there
+ * is read inline where it is needed, with no call (abi: XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT). */
+static __always_inline __u32 pol_split_one_fields(const struct xdpctl_pol_dir_hdr *dh)
+{
+	return (dh->decide >> XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT) & 3;
+}
+
+/* pol_addr_cls()'s `split` for field `dst` (0 src, 1 dst): 0 not split, 1 split, else split
+ * by one set alone, whose slot is split - 2. */
+static __always_inline __u32 pol_split_arg(const struct xdpctl_pol_dir_hdr *dh, __u32 dst)
+{
+	__u32 d = dh->decide;
+
+	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
+		return 0;
+	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst) & 1))
+		return 1;
+	return 2 + (d >> (XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst) & (XDPCTL_POL_SET_SLOTS - 1));
+}
+
+/* The class of an IPv4 address (host order) in a field split by one set alone, whose table
+ * is in `set_slot`: the set's table, as an unsplit field's own (an inlined level 1, then its
+ * chunks), and one inlined array read after it (so that no pointer stays live across the
+ * table's calls: xdpctl_pol_decide()'s stack is at the limit of its call chain). */
+static __always_inline int pol_split_one4(__u32 slot, __u32 set_slot, __u32 addr)
+{
+	struct xdpctl_pol_split *sp;
+	long v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, set_slot & (XDPCTL_POL_SET_SLOTS - 1), addr);
+
+	if (v < 0)
+		return -1;
+	sp = bpf_map_lookup_elem(&xdpctl_psplit, &slot);
+	return sp ? sp->node_class[pol_member(v)] : -1;
+}
+
 /* An address's class: IPv4 inline (a few instructions for the verifier); IPv6, and a split
- * field's (`split`), as found by pol_pre_classes() before (`cls6`). */
+ * field's (`split` 1), as found by pol_pre_classes() before (`cls6`); `split` past 1: the
+ * field is split by one set alone (pol_split_arg()), an IPv4 address's class read here. */
 static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pkt *p, const __u32 *a,
 					int cls6, __u32 split)
 {
 	long v;
 
+	if (split > 1 && p->l3_proto == ETH_P_IP)
+		return pol_split_one4(slot, split - 2, bpf_ntohl(a[0]));
 	if (split)
 		return cls6;  /* pol_pre_classes() */
 	if (konst)
@@ -430,6 +468,8 @@ static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u
 	if (!h || !h->dir[d].n_rules)
 		return 0;
 	split = pol_split_fields(&h->dir[d]);
+	if (!v6)  /* pol_addr_cls() reads a field split by one set alone itself */
+		split &= ~pol_split_one_fields(&h->dir[d]);
 	if (!v6 && !split)
 		return 0;
 	if (split & 1)
@@ -599,7 +639,7 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex,
 				       __u64 v6, struct pol_key *k)
 {
-	__u32 gd, def, skip, split;
+	__u32 gd, def, skip;
 	struct xdpctl_pol_hdr *h;
 	struct xdpctl_pol_dir_hdr *dh;
 	int ip, has_ports;
@@ -615,7 +655,6 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 		return def;
 	gd = XDPCTL_POL_GD(gen, dir);
 	skip = pol_skipped_fields(dh);
-	split = pol_split_fields(dh);
 	/* a field skipped is never read: class 0 keeps pol_walk()'s check of every class */
 #pragma unroll
 	for (int f = 0; f < XDPCTL_POL_FIELDS; f++)
@@ -628,10 +667,10 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 
 		if (!(skip & (1u << XDPCTL_FIELD_SRC)))
 			k->cls[XDPCTL_FIELD_SRC] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 0), dh->src_const, p,
-								p->saddr, (int)(v6 >> 32), split & 1);
+								p->saddr, (int)(v6 >> 32), pol_split_arg(dh, 0));
 		if (!(skip & (1u << XDPCTL_FIELD_DST)))
 			k->cls[XDPCTL_FIELD_DST] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 1), dh->dst_const, p,
-								p->daddr, (int)(__u32)v6, split & 2);
+								p->daddr, (int)(__u32)v6, pol_split_arg(dh, 1));
 		if (k->cls[XDPCTL_FIELD_SRC] < 0 || k->cls[XDPCTL_FIELD_DST] < 0)
 			return def | XDPCTL_POL_RETRY;
 		k->cls[XDPCTL_FIELD_L4] = pol_cls(&xdpctl_pl4, gd * XDPCTL_POL_L4_LINES,
@@ -752,7 +791,7 @@ static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32
 					     const struct xdpctl_pol_dir_hdr *dh, __u32 def, __u64 v6)
 {
 	__u32 src = (dh->decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_SRC, key, rank1;
-	__u32 split = pol_split_fields(dh) & (src ? 1 : 2);
+	__u32 split = pol_split_arg(dh, !src);
 	struct xdpctl_pol_decide_line *l;
 	struct xdpctl_rule_rec *rec;
 	int cls;

@@ -748,6 +748,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             for (size_t i = 0; i < t->node_class.size(); i++)
                 sp.node_class[i] = uint16_t(t->node_class[i]);
             dh.decide |= 1u << (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst);
+            if (sp.n_sets == 1 && !sp.rule_table)
+                dh.decide |= 1u << (XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst) |
+                             sp.slot[0] << (XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst);
         }
         dh.n_rules = cd.n_rules;
         dh.words = cd.words;
