@@ -448,6 +448,20 @@ static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pk
 	return v < 0 ? -1 : pol_addr_result((__u32)v);
 }
 
+/* One field's class for pol_pre_classes(): a split field's (`split`), or an IPv6 address's
+ * where a table is needed; 0 for the others. */
+static __always_inline int pol_pre_class(__u32 slot, __u32 split, __u32 v6, __u32 konst, const __u32 *a)
+{
+	__u64 hi = v6 ? ((__u64)bpf_ntohl(a[0]) << 32) | bpf_ntohl(a[1]) : bpf_ntohl(a[0]);
+	__u64 lo = v6 ? ((__u64)bpf_ntohl(a[2]) << 32) | bpf_ntohl(a[3]) : 0;
+
+	if (split)
+		return xdpctl_pol_split_cls(slot, v6, hi, lo);
+	if (v6 && !konst)
+		return xdpctl_pol_addr6_cls(slot, hi, lo);
+	return 0;
+}
+
 /*
  * An IPv6 packet's source and destination classes where a table is needed, and any IP
  * packet's in a field split by its sets, as (u32)src << 32 | (u32)dst (-1: a table missing;
@@ -459,7 +473,7 @@ static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u
 {
 	__u32 g = gen & 1, d = dir & 1, v6 = p->l3_proto == ETH_P_IPV6;
 	struct xdpctl_pol_hdr *h;
-	int src = 0, dst = 0;
+	int src, dst;
 	__u32 split;
 
 	if (!v6 && p->l3_proto != ETH_P_IP)
@@ -472,24 +486,8 @@ static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u
 		split &= ~pol_split_one_fields(&h->dir[d]);
 	if (!v6 && !split)
 		return 0;
-	if (split & 1)
-		src = v6 ? xdpctl_pol_split_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), 1,
-						((__u64)bpf_ntohl(p->saddr[0]) << 32) | bpf_ntohl(p->saddr[1]),
-						((__u64)bpf_ntohl(p->saddr[2]) << 32) | bpf_ntohl(p->saddr[3]))
-			 : xdpctl_pol_split_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), 0, bpf_ntohl(p->saddr[0]), 0);
-	else if (v6 && !h->dir[d].src_const)
-		src = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 0),
-					   ((__u64)bpf_ntohl(p->saddr[0]) << 32) | bpf_ntohl(p->saddr[1]),
-					   ((__u64)bpf_ntohl(p->saddr[2]) << 32) | bpf_ntohl(p->saddr[3]));
-	if (split & 2)
-		dst = v6 ? xdpctl_pol_split_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), 1,
-						((__u64)bpf_ntohl(p->daddr[0]) << 32) | bpf_ntohl(p->daddr[1]),
-						((__u64)bpf_ntohl(p->daddr[2]) << 32) | bpf_ntohl(p->daddr[3]))
-			 : xdpctl_pol_split_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), 0, bpf_ntohl(p->daddr[0]), 0);
-	else if (v6 && !h->dir[d].dst_const)
-		dst = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 1),
-					   ((__u64)bpf_ntohl(p->daddr[0]) << 32) | bpf_ntohl(p->daddr[1]),
-					   ((__u64)bpf_ntohl(p->daddr[2]) << 32) | bpf_ntohl(p->daddr[3]));
+	src = pol_pre_class(XDPCTL_POL_TAB_ADDR(g, d, 0), split & 1, v6, h->dir[d].src_const, p->saddr);
+	dst = pol_pre_class(XDPCTL_POL_TAB_ADDR(g, d, 1), split & 2, v6, h->dir[d].dst_const, p->daddr);
 	return ((__u64)(__u32)src << 32) | (__u32)dst;
 }
 
