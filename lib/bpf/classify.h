@@ -406,7 +406,7 @@ static __always_inline __u32 pol_split_arg(const struct xdpctl_pol_dir_hdr *dh, 
 {
 	__u32 d = dh->decide;
 
-	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
+	if (!pol_has(XDPCTL_PATH_SPLIT) || !(d >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
 		return 0;
 	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst) & 1))
 		return 1;
@@ -476,12 +476,12 @@ static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u
 	int src, dst;
 	__u32 split;
 
-	if (!v6 && p->l3_proto != ETH_P_IP)
+	if (!v6 && (p->l3_proto != ETH_P_IP || !pol_has(XDPCTL_PATH_SPLIT)))
 		return 0;
 	h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
 	if (!h || !h->dir[d].n_rules)
 		return 0;
-	split = pol_split_fields(&h->dir[d]);
+	split = pol_has(XDPCTL_PATH_SPLIT) ? pol_split_fields(&h->dir[d]) : 0;
 	if (!v6)  /* pol_addr_cls() reads a field split by one set alone itself */
 		split &= ~pol_split_one_fields(&h->dir[d]);
 	if (!v6 && !split)
