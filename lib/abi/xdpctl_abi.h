@@ -533,12 +533,10 @@ enum xdpctl_path {
 	 * paths read it too). Without it or them, no policy is read at all: every packet passes
 	 * unclassified, and a program of no path at all is the parse-and-count one. */
 	XDPCTL_PATH_DEFAULT = 1 << 6,
-	/* An address field split by its sets ("Sets' own tables"; with field or tables). */
-	XDPCTL_PATH_SPLIT = 1 << 7,
 };
 #define XDPCTL_PATHS_ALL \
 	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB | \
-	 XDPCTL_PATH_LOG | XDPCTL_PATH_DEFAULT | XDPCTL_PATH_SPLIT)
+	 XDPCTL_PATH_LOG | XDPCTL_PATH_DEFAULT)
 /* The paths that read the policy's header, and so decide a direction with no rule. */
 #define XDPCTL_PATHS_POLICY \
 	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_DEFAULT)

@@ -406,7 +406,7 @@ static __always_inline __u32 pol_split_arg(const struct xdpctl_pol_dir_hdr *dh, 
 {
 	__u32 d = dh->decide;
 
-	if (!pol_has(XDPCTL_PATH_SPLIT) || !(d >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
+	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
 		return 0;
 	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst) & 1))
 		return 1;
@@ -469,19 +469,19 @@ static __always_inline int pol_pre_class(__u32 slot, __u32 split, __u32 v6, __u3
  * lookup's stack (and the split one's) and the walk's state would not fit in the 512 bytes
  * BPF allows along one call chain.
  */
-static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u32 dir, struct xdpctl_pol_hdr *h)
+static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u32 dir)
 {
 	__u32 g = gen & 1, d = dir & 1, v6 = p->l3_proto == ETH_P_IPV6;
+	struct xdpctl_pol_hdr *h;
 	int src, dst;
 	__u32 split;
 
-	if (!v6 && (p->l3_proto != ETH_P_IP || !pol_has(XDPCTL_PATH_SPLIT)))
+	if (!v6 && p->l3_proto != ETH_P_IP)
 		return 0;
-	if (!h)  /* the caller's header of generation `gen`, when it has it */
-		h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
+	h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
 	if (!h || !h->dir[d].n_rules)
 		return 0;
-	split = pol_has(XDPCTL_PATH_SPLIT) ? pol_split_fields(&h->dir[d]) : 0;
+	split = pol_split_fields(&h->dir[d]);
 	if (!v6)  /* pol_addr_cls() reads a field split by one set alone itself */
 		split &= ~pol_split_one_fields(&h->dir[d]);
 	if (!v6 && !split)
@@ -902,7 +902,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	if (!pol_has(XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
 		return def;
 	ifindex = pol_iif_key(ctx, hook);
-	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir, h));
+	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
 		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
@@ -911,7 +911,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir, NULL));
+		r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
 		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}

@@ -61,8 +61,6 @@ DirPaths compiled_paths(const CompiledPolicy& c)
         else
             out[d] = XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE;  // as written_paths() reads it back
         out[d] |= log_path(logs);
-        if (cd.src_v4.split() || cd.dst_v4.split())
-            out[d] |= XDPCTL_PATH_SPLIT;
     }
     return out;
 }
@@ -71,8 +69,7 @@ uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& sma
 {
     if (!dh.n_rules)
         return default_drop ? XDPCTL_PATH_DEFAULT : 0;
-    const bool split = dh.decide >> XDPCTL_POL_DECIDE_SPLIT_SHIFT & 3;
-    return shape_paths(dh, small) | log_path(logs) | (split ? XDPCTL_PATH_SPLIT : 0);
+    return shape_paths(dh, small) | log_path(logs);
 }
 
 
