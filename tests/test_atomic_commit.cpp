@@ -200,10 +200,14 @@ namespace {
 // Commits A and B in turn (A A B B ...) while two threads run the probe through the XDP
 // program; `shape(maps, i)` may change how commit i lays the policy out. No probe may be
 // dropped, and only A's and B's passing rules may count it, exactly as often as it passed.
+// `split_sets`: the policies' sets in tables of their own (set_tables.h), placed as `xdpctl`
+// commits place them: a set whose entries differ between A and B gets a table built anew
+// into a slot no generation refers to, and the old one is freed after the flip.
 void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uint32_t pass_b,
-                        const std::function<void(PolicyMaps&, int)>& shape)
+                        const std::function<void(PolicyMaps&, int)>& shape, bool split_sets = false)
 {
-    const CompiledPolicy ca = compile_policy(pa, lo_only), cb = compile_policy(pb, lo_only);
+    const CompileOptions opts{.max_split_sets = split_sets ? kMaxSplitSets : 0};
+    const CompiledPolicy ca = compile_policy(pa, lo_only, opts), cb = compile_policy(pb, lo_only, opts);
     // One slot per rule id of both, from 1: slot 0 would count a zeroed record.
     SlotOf slots = slots_by_id(pa, 1);
     for (const auto& [id, slot] : slots_by_id(pb, uint32_t(slots.size()) + 1))
@@ -211,7 +215,17 @@ void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uin
     const uint32_t n_slots = uint32_t(slots.size()) + 1;
 
     PolicyPrograms progs;
-    progs.maps().commit(ca, slots);
+    auto commit = [&](const CompiledPolicy& c, const Policy& p) {
+        if (!split_sets)
+            return progs.maps().commit(c, slots);
+        PreparedCommit placed;
+        if (!progs.maps().place_sets(c, p.sets, placed, true))
+            throw std::runtime_error("the sets found no slots");
+        PreparedCommit prepared = prepare_commit(c);
+        prepared.set_slot = placed.set_slot;
+        progs.maps().commit(c, std::move(prepared), slots);
+    };
+    commit(ca, pa);
     const std::vector<xdpctl_rule_ctr> before = read_rule_counters(progs.rule_counters_fd(), n_slots);
 
     const auto frame = probe_frame();
@@ -244,7 +258,10 @@ void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uin
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 1; i <= kCommits; i++) {
         shape(progs.maps(), i);
-        progs.maps().commit((i / 2) % 2 ? cb : ca, slots);
+        if ((i / 2) % 2)
+            commit(cb, pb);
+        else
+            commit(ca, pa);
         commit_ns.push_back(progs.maps().last_commit_times().total_ns);
     }
     stop = true;
@@ -344,6 +361,30 @@ TEST(AtomicCommit, NoPacketSeesAMixAcrossOneFieldShapeChanges)
     ASSERT_EQ(compile_policy(a, lo_only).dir[0].decide_field, int(kFieldSrc));
     ASSERT_EQ(compile_policy(b, lo_only).dir[0].decide_field, int(kFieldSrc));
     commits_under_load(a, b, 61, 81, [](PolicyMaps& m, int i) { m.set_decide_field((i / 3) % 2 == 0); });
+}
+
+// A set's entries change with the rules that name it (sets in tables of their own): B's set
+// does not hold the probe's source, so A's rules with B's set drop it, and B's rules with A's
+// set drop it too.
+constexpr const char* kSetA = R"(default drop
+set s 198.18.0.0/24 198.19.77.0/24
+rule --id 91 --priority 1 --src @s --action pass
+rule --id 92 --priority 2 --src 198.18.0.0/15 --action drop
+)";
+constexpr const char* kSetB = R"(default drop
+set s 198.19.250.0/24 !198.18.0.0/24 198.18.0.0/16
+rule --id 95 --priority 1 --src @s --action drop
+rule --id 96 --priority 2 --src 198.18.0.0/15 --action pass
+)";
+
+TEST(AtomicCommit, NoPacketSeesAMixOfSetsInTablesOfTheirOwn)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const Policy a = parse_policy_text(kSetA, "set A"), b = parse_policy_text(kSetB, "set B");
+    ASSERT_EQ(classify(a, probe_key()).rule_id, 91u);
+    ASSERT_EQ(classify(b, probe_key()).rule_id, 96u);
+    ASSERT_TRUE(compile_policy(a, lo_only, {.max_split_sets = kMaxSplitSets}).dir[0].src_v4.split());
+    commits_under_load(a, b, 91, 96, [](PolicyMaps&, int) {}, true);
 }
 
 TEST(AtomicCommit, NoPacketSeesAMixAcrossShapeChanges)

@@ -626,6 +626,134 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
     EXPECT_GE(skip_dirs, 30) << "too few directions skipped the fields no rule names";
 }
 
+// A commit as `xdpctl` makes it with sets in tables of their own (set_tables.h): fields
+// split by their sets, classes aligned to the generation's, the sets placed in their slots.
+// Returns what place_sets built; *all: whether it placed every set of the policy.
+uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullptr)
+{
+    CompiledPolicy c = compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets});
+    HeldTables held;
+    ClassLayout classes[XDPCTL_POL_DIRS];
+    progs.maps().held(held, classes);
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        align_classes(c.dir[d], classes[d]);
+    PreparedCommit placed;
+    EXPECT_TRUE(progs.maps().place_sets(c, p.sets, placed, true));
+    PreparedCommit prepared = take_address_tables(c, true, &held);
+    prepared.set_slot = placed.set_slot;
+    progs.maps().commit(c, std::move(prepared), slots_by_id(p));
+    if (all)
+        *all = placed.set_slot.size() == p.sets.size();
+    return placed.sets_built;
+}
+
+// The map ids in xdpctl_pset's slots (0: empty).
+std::vector<uint32_t> set_slot_ids(PolicyPrograms& progs)
+{
+    std::vector<uint32_t> out;
+    for (uint32_t slot = 0; slot < XDPCTL_POL_SET_SLOTS; slot++) {
+        uint32_t id = 0;
+        out.push_back(bpf_map_lookup_elem(progs.map_fd("xdpctl_pset"), &slot, &id) == 0 ? id : 0);
+    }
+    return out;
+}
+
+// Sets in tables of their own: random policies with 1-4 sets (a field decided by a set
+// alone, a set beside rule prefixes, two or more sets in one field, sets in source and
+// destination, one-field policies of sets), with sets changed (members and exceptions added
+// and removed) and rules added between commits, each commit against the reference through
+// the real programs. A commit that changes only rules builds no set table and leaves every
+// set's map where it was; one that changes a set builds that set's table alone.
+TEST_F(ClassifyBpf, SetsInTablesOfTheirOwnAgreeWithReference)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
+    uint64_t run_ns = 0;
+    // [0] a split field of sets only, [1] a set beside rule prefixes, [2] two or more sets in
+    // a field, [3] source and destination split in one direction, [4] one-field decided.
+    int shapes[5] = {};
+    int rule_commits = 0;
+    const int hdr_fd = progs_->map_fd("xdpctl_phdr");
+    const int split_fd = progs_->map_fd("xdpctl_psplit");
+    for (uint64_t seed = 801; seed <= 830; seed++) {
+        Gen g(seed, opts);
+        g.make_pools();
+        Policy p = seed % 4 == 0 ? one_field_policy(g, seed % 8 == 0) : g.policy(int(4 + g.u(seed % 3 ? 40 : 250)), 0);
+        // 1-4 sets, named by a share of the rules' addresses
+        const int n_sets = int(1 + g.u(4));
+        const Policy with_sets = g.policy(0, n_sets);
+        p.sets = with_sets.sets;
+        for (Rule& r : p.rules)
+            for (AddrMatch* a : {&r.src, &r.dst})
+                if (a->kind == AddrMatch::Kind::set || (a->kind != AddrMatch::Kind::any && g.coin(35))) {
+                    a->kind = AddrMatch::Kind::set;
+                    a->set = fmt::format("s{}", g.u(uint64_t(n_sets)));
+                }
+        bool placed_all = false;  // by the commit before
+        for (int step = 0; step < 5; step++) {
+            bool rules_only = false;
+            if (step > 0 && g.coin(40)) {
+                Rule r = g.policy(1, 0).rules[0];
+                r.id = uint32_t(p.rules.size()) + 1;
+                if (r.src.kind != AddrMatch::Kind::any && g.coin(50)) {
+                    r.src.kind = AddrMatch::Kind::set;
+                    r.src.set = fmt::format("s{}", g.u(uint64_t(n_sets)));
+                }
+                p.rules.push_back(r);
+                rules_only = true;
+            } else if (step > 0) {
+                PrefixSet& set = std::next(p.sets.begin(), ptrdiff_t(g.u(p.sets.size())))->second;
+                if (g.coin(40) && set.entries.size() > 1) {
+                    set.entries.erase(set.entries.begin() + ptrdiff_t(g.u(set.entries.size())));
+                } else {
+                    const Prefix add = g.pick(g.coin(60) ? Family::v4 : Family::v6);
+                    if (std::any_of(set.entries.begin(), set.entries.end(), [&](const SetEntry& e) { return e.prefix == add; }))
+                        continue;
+                    set.entries.push_back({add, g.coin(25)});
+                    set.normalize();
+                }
+            }
+            const std::vector<uint32_t> ids = set_slot_ids(*progs_);
+            const bool all_before = placed_all;
+            const uint32_t built = commit_split(*progs_, p, &placed_all);
+            if (rules_only && all_before) {
+                EXPECT_EQ(built, 0u) << "seed " << seed << " step " << step << ": a rule commit built a set table";
+                EXPECT_EQ(set_slot_ids(*progs_), ids) << "seed " << seed << " step " << step;
+                rule_commits++;
+            } else if (step > 0) {
+                EXPECT_EQ(built, 1u) << "seed " << seed << " step " << step;
+            }
+            const uint32_t gen = progs_->maps().active_gen();
+            xdpctl_pol_hdr h{};
+            ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
+            for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+                const uint32_t split = h.dir[d].n_rules ? h.dir[d].decide >> XDPCTL_POL_DECIDE_SPLIT_SHIFT & 3 : 0;
+                for (uint32_t dst = 0; dst < 2; dst++) {
+                    if (!(split >> dst & 1))
+                        continue;
+                    const uint32_t key = XDPCTL_POL_TAB_ADDR(gen, d, dst);
+                    std::vector<uint8_t> buf(sizeof(xdpctl_pol_split));
+                    ASSERT_EQ(bpf_map_lookup_elem(split_fd, &key, buf.data()), 0);
+                    xdpctl_pol_split sp;
+                    std::memcpy(&sp, buf.data(), sizeof(sp));
+                    shapes[0] += !sp.rule_table;
+                    shapes[1] += sp.rule_table;
+                    shapes[2] += sp.n_sets >= 2;
+                }
+                shapes[3] += split == 3;
+                const uint32_t shape = h.dir[d].decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
+                shapes[4] += split && (shape == XDPCTL_POL_DECIDE_SRC || shape == XDPCTL_POL_DECIDE_DST);
+            }
+            agree_with_reference(*progs_, p, g, seed * 100 + uint64_t(step), 300, &run_ns);
+            if (HasFatalFailure())
+                return;
+        }
+    }
+    for (int s = 0; s < 5; s++)
+        EXPECT_GT(shapes[s], 0) << "shape " << s << " never committed";
+    EXPECT_GE(rule_commits, 10);
+}
+
 // Programs loaded with only the paths a policy needs (lib/attach/datapath_paths.h: what a load or a
 // commit sets from the policy in force) decide as the reference does: random policies of each
 // shape (small, one field, the tables), each through a pair of programs loaded for it. The

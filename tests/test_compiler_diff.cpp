@@ -41,13 +41,15 @@ TEST(CompilerDifferential, RandomPoliciesAgreeWithReference)
 }
 
 // `packets` random packets of `g`: the compiled tables decide as the reference does.
-static void agree_with_reference(const Policy& p, const CompiledPolicy& c, Gen& g, uint64_t seed, int packets)
+// `sets`: the tables may be split by the policy's sets.
+static void agree_with_reference(const Policy& p, const CompiledPolicy& c, Gen& g, uint64_t seed, int packets,
+                                 bool sets = false)
 {
     for (int i = 0; i < packets; i++) {
         uint32_t ifindex = 0;
         PacketKey k = g.packet(&ifindex);
         Verdict want = classify(p, k);
-        Verdict got = classify_compiled(c, k, ifindex);
+        Verdict got = classify_compiled(c, k, ifindex, sets ? &p.sets : nullptr);
         ASSERT_EQ(got.rule_id, want.rule_id) << "seed " << seed << " packet " << i;
         ASSERT_EQ(got.action, want.action) << "seed " << seed << " packet " << i;
         ASSERT_EQ(got.counted, want.counted) << "seed " << seed << " packet " << i;
@@ -209,4 +211,111 @@ TEST(CompilerDifferential, ClassesStaySmallForManyHostRules)
     k.dport = uint16_t(1000 + (3 * 256 + 7) % 100);
     k.tcp_flags = 0x02;
     EXPECT_EQ(classify_compiled(c, k, 1).rule_id, 3u * 256 + 7 + 1);
+}
+
+// Address fields split by the sets they name (CompileOptions::max_split_sets): the rules'
+// prefixes in the field's table, each set looked up on its own, the class from
+// AddrClassTable::node_class. Random policies with 1-4 sets (a field decided by a set alone,
+// a set beside rule prefixes, two or more sets in one field, sets in source and destination),
+// sets changed between commits whose classes are aligned to the commit before: the same
+// verdicts as the reference, and no set entry in any split table.
+TEST(CompilerDifferential, FieldsSplitBySetsAgreeWithReference)
+{
+    // Shapes seen: [0] a field of sets only, [1] a set and rule prefixes, [2] two or more sets
+    // in a field, [3] split source and destination in one direction.
+    int shapes[4] = {};
+    for (uint64_t seed = 700; seed < 760; seed++) {
+        Gen g(seed);
+        g.make_pools();
+        Policy p = g.policy(int(4 + g.u(seed % 5 == 0 ? 300 : 40)), int(1 + g.u(4)));
+        CompiledPolicy before = compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets});
+        agree_with_reference(p, before, g, seed, 1500, true);
+        if (HasFatalFailure())
+            return;
+        for (int change = 0; change < 3; change++) {
+            // A set add or del (member or exception) between commits, now and then a rule.
+            PrefixSet& set = std::next(p.sets.begin(), ptrdiff_t(g.u(p.sets.size())))->second;
+            if (g.coin(50) && set.entries.size() > 1) {
+                set.entries.erase(set.entries.begin() + ptrdiff_t(g.u(set.entries.size())));
+            } else {
+                const Prefix add = g.pick(g.coin(60) ? Family::v4 : Family::v6);
+                if (std::none_of(set.entries.begin(), set.entries.end(), [&](const SetEntry& e) { return e.prefix == add; })) {
+                    set.entries.push_back({add, g.coin(25)});
+                    set.normalize();
+                }
+            }
+            if (g.coin(30)) {
+                Rule r = g.policy(1, int(p.sets.size())).rules[0];
+                r.id = 100000 + uint32_t(change);
+                p.rules.push_back(r);
+            }
+            CompiledPolicy c = compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets});
+            for (int d = 0; d < 2; d++)
+                align_classes(c.dir[d], layout_of(before, d));
+            agree_with_reference(p, c, g, seed, 800, true);
+            if (HasFatalFailure())
+                return;
+            before = std::move(c);
+        }
+        for (const CompiledDirection& d : before.dir) {
+            for (auto [t, t6] : {std::pair{&d.src_v4, &d.src_v6}, std::pair{&d.dst_v4, &d.dst_v6}}) {
+                if (!t->split())
+                    continue;
+                // Only the rules' own prefixes: a node each, IPv6's after IPv4's, and every
+                // (node, mask) a class, in one array for both families.
+                ASSERT_TRUE(t6->split());
+                ASSERT_EQ(t->node_class, t6->node_class);
+                const size_t n4 = t->entries.size(), n = n4 + t6->entries.size();
+                ASSERT_EQ(t->node_class.size(), (n + 1) << t->sets.size());
+                for (size_t i = 0; i < n4; i++)
+                    ASSERT_EQ(t->entries[i].cls, i + 1);
+                for (size_t i = 0; i < t6->entries.size(); i++)
+                    ASSERT_EQ(t6->entries[i].cls, n4 + i + 1);
+                shapes[0] += n == 0;
+                shapes[1] += n > 0;
+                shapes[2] += t->sets.size() >= 2;
+            }
+            shapes[3] += d.src_v4.split() && d.dst_v4.split();
+        }
+    }
+    for (int s = 0; s < 4; s++)
+        EXPECT_GT(shapes[s], 0) << "shape " << s << " never generated";
+}
+
+// A split field's table does not grow with its set: a rule naming a 100,000-prefix set and
+// a rule prefix beside it compile into a table of one entry (the rule's prefix).
+TEST(CompilerDifferential, SplitFieldTableHoldsTheRulesPrefixesOnly)
+{
+    Policy p;
+    PrefixSet big;
+    big.name = "big";
+    for (uint32_t i = 0; i < 100000; i++)
+        big.entries.push_back({parse_prefix(fmt::format("{}.{}.{}.0/24", 11 + i / 65536, i / 256 % 256, i % 256)), false});
+    big.normalize();
+    p.sets["big"] = big;
+    Rule a;
+    a.id = 1;
+    a.src.kind = AddrMatch::Kind::set;
+    a.src.set = "big";
+    a.action.kind = ActionKind::drop;
+    Rule b;
+    b.id = 2;
+    b.src.kind = AddrMatch::Kind::prefix;
+    b.src.prefix = parse_prefix("11.0.0.0/8");
+    b.action.kind = ActionKind::pass;
+    p.rules = {a, b};
+    const CompiledPolicy merged = compile_policy(p, gen_ifindex);
+    const CompiledPolicy split = compile_policy(p, gen_ifindex, {.max_split_sets = 1});
+    EXPECT_GE(merged.dir[0].src_v4.entries.size(), 100000u);
+    ASSERT_TRUE(split.dir[0].src_v4.split());
+    EXPECT_EQ(split.dir[0].src_v4.entries.size(), 1u);
+    EXPECT_EQ(split.dir[0].src_v4.node_class.size(), 4u);
+    for (const char* addr : {"11.0.5.1", "11.1.0.9", "12.0.0.1", "11.255.0.0"}) {
+        PacketKey k;
+        k.family = Family::v4;
+        k.src = parse_prefix(fmt::format("{}/32", addr)).addr;
+        const Verdict want = classify(p, k);
+        EXPECT_EQ(classify_compiled(split, k, 1, &p.sets).rule_id, want.rule_id) << addr;
+        EXPECT_EQ(classify_compiled(merged, k, 1).rule_id, want.rule_id) << addr;
+    }
 }

@@ -296,6 +296,40 @@ TEST_F(Explain, XdpVerdictsMatchTheAttachedProgram)
     EXPECT_EQ(e.rule, 4u);
 }
 
+// Sets in tables of their own (docs/prefix-sets.md, "A set's own table"): a source field
+// split by two sets beside a rule prefix, then by one set alone; explain answers as the
+// attached program does, also after a `set add` and a `set del` (each a table built anew).
+TEST_F(Explain, SetsInTablesOfTheirOwn)
+{
+    lab_->load();
+    const int xdp = XDPCTL_HOOK_XDP;
+    const std::string iif = " iif " + lab_->dut().ifname;
+    const std::string text =
+        "default pass\n"
+        "set blk 198.18.0.0/16 !198.18.5.0/24 2001:2::/48\n"
+        "set ok 198.18.7.0/24\n"
+        "rule --id 1 --priority 10 --src @ok --proto tcp --action pass\n"
+        "rule --id 2 --priority 20 --src @blk --action drop\n"
+        "rule --id 3 --priority 30 --src 198.18.0.0/15 --proto udp --action drop\n";
+    CmdResult r = lab_->xdpctl_dut({"apply", write_file(text)});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    check("link_xdp", xdp, "tcp 198.18.1.1:1000 -> 198.19.0.1:80" + iif, "drop", 2, {});
+    check("link_xdp", xdp, "tcp 198.18.5.1:1000 -> 198.19.0.1:80" + iif, "pass", 0, {});  // excepted
+    check("link_xdp", xdp, "udp 198.18.5.1:1000 -> 198.19.0.1:53" + iif, "drop", 3, {});
+    check("link_xdp", xdp, "tcp 198.18.7.1:1000 -> 198.19.0.1:80" + iif, "pass", 1, {});
+    check("link_xdp", xdp, "tcp [2001:2::1]:1000 -> [2001:2::2]:80" + iif, "drop", 2, {});
+    ASSERT_EQ(lab_->xdpctl_dut({"set", "add", "blk", "198.18.5.7"}).exit_code, 0);
+    check("link_xdp", xdp, "tcp 198.18.5.7:1000 -> 198.19.0.1:80" + iif, "drop", 2, {});
+    ASSERT_EQ(lab_->xdpctl_dut({"set", "del", "blk", "198.18.0.0/16"}).exit_code, 0);
+    check("link_xdp", xdp, "tcp 198.18.1.1:1000 -> 198.19.0.1:80" + iif, "pass", 0, {});
+    // One set alone in the field: the rules of @ok and the prefix go.
+    ASSERT_EQ(lab_->xdpctl_dut({"rule", "del", "1"}).exit_code, 0);
+    ASSERT_EQ(lab_->xdpctl_dut({"rule", "del", "3"}).exit_code, 0);
+    check("link_xdp", xdp, "tcp 198.18.5.7:1000 -> 198.19.0.1:80" + iif, "drop", 2, {});
+    check("link_xdp", xdp, "udp 198.18.5.1:1000 -> 198.19.0.1:53" + iif, "pass", 0, {});
+    check("link_xdp", xdp, "tcp [2001:2::9]:1000 -> [2001:2::2]:80" + iif, "drop", 2, {});
+}
+
 TEST_F(Explain, RateLimitReadsTheBucketWithoutTakingFromIt)
 {
     lab_->load();

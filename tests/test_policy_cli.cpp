@@ -194,23 +194,47 @@ TEST_F(PolicyCli, RealPacketsOnXdpAndTcAndPolicySurvivesReload)
     EXPECT_EQ(rule_packets(1), 23u);
 }
 
-// Level-2 entries of the active ingress source table that point at a sparse chunk
-// (XDPCTL_PFX_SPARSE), read from the pinned maps as the datapath reads them.
-size_t sparse_refs_in_active_src_table()
+// The table the datapath reads for the active ingress source field's addresses: the field's
+// own (xdpctl_ptabs), or, when it is split by its sets (abi: "Sets' own tables"), its first
+// set's (xdpctl_pset). *split says which.
+UniqueFd active_src_table(bool* split)
 {
     const std::string dir = shared_maps_dir();
     UniqueFd ctl(bpf_obj_get((dir + "/xdpctl_pctl").c_str()));
+    UniqueFd hdr(bpf_obj_get((dir + "/xdpctl_phdr").c_str()));
     UniqueFd tabs(bpf_obj_get((dir + "/xdpctl_ptabs").c_str()));
-    if (!ctl || !tabs)
+    if (!ctl || !hdr || !tabs)
         throw std::runtime_error("the policy maps are not pinned");
     __u32 zero = 0, id = 0;
     xdpctl_pol_ctl c{};
     if (bpf_map_lookup_elem(ctl.get(), &zero, &c) != 0)
         throw std::runtime_error("cannot read xdpctl_pctl");
-    __u32 slot = XDPCTL_POL_TAB_ADDR(c.gen & 1, 0, 0);
+    __u32 gen = c.gen & 1;
+    xdpctl_pol_hdr h{};
+    if (bpf_map_lookup_elem(hdr.get(), &gen, &h) != 0)
+        throw std::runtime_error("cannot read xdpctl_phdr");
+    __u32 slot = XDPCTL_POL_TAB_ADDR(gen, 0, 0);
+    *split = h.dir[0].decide >> XDPCTL_POL_DECIDE_SPLIT_SHIFT & 1;
+    if (*split) {
+        UniqueFd split_map(bpf_obj_get((dir + "/xdpctl_psplit").c_str()));
+        tabs = UniqueFd(bpf_obj_get((dir + "/xdpctl_pset").c_str()));
+        std::vector<uint8_t> buf(sizeof(xdpctl_pol_split));
+        if (!split_map || !tabs || bpf_map_lookup_elem(split_map.get(), &slot, buf.data()) != 0)
+            throw std::runtime_error("cannot read the split source field");
+        xdpctl_pol_split sp;
+        std::memcpy(&sp, buf.data(), sizeof(sp));
+        slot = sp.slot[0];
+    }
     if (bpf_map_lookup_elem(tabs.get(), &slot, &id) != 0)
         throw std::runtime_error("no source table in force");
-    UniqueFd table(bpf_map_get_fd_by_id(id));
+    return UniqueFd(bpf_map_get_fd_by_id(id));
+}
+
+// Level-2 entries of that table that point at a sparse chunk (XDPCTL_PFX_SPARSE), read from
+// the pinned maps as the datapath reads them.
+size_t sparse_refs_in_active_src_table(bool* split)
+{
+    UniqueFd table = active_src_table(split);
     const MappedMap m(table.get());
     const auto words = m.as<uint32_t>();
     size_t sparse = 0;
@@ -226,9 +250,10 @@ size_t sparse_refs_in_active_src_table()
     return sparse;
 }
 
-// Programs of ABI 1 read a sparse reference as a 1 KiB chunk number: while one is loaded,
-// commits build 1 KiB chunks only; once it is reloaded, sparse ones. Verdicts are right
-// either way.
+// Programs of ABI 1 read a sparse reference as a 1 KiB chunk number (and know no set tables
+// of their own, abi 3): while one is loaded, commits build 1 KiB chunks only and merge the
+// set into the source field's table; once it is reloaded, sparse ones, in the set's own
+// table. Verdicts are right either way.
 TEST_F(PolicyCli, SparseTablesOnlyOnceEveryProgramKnowsThem)
 {
     NetnsLab lab;
@@ -251,14 +276,18 @@ TEST_F(PolicyCli, SparseTablesOnlyOnceEveryProgramKnowsThem)
                       "--action", "drop"}).exit_code, 0);
     ASSERT_EQ(xdpctl({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "10", "--action", "count"})
                   .exit_code, 0);
-    EXPECT_EQ(sparse_refs_in_active_src_table(), 0u);
+    bool split = true;
+    EXPECT_EQ(sparse_refs_in_active_src_table(&split), 0u);
+    EXPECT_FALSE(split) << "a set in a table of its own while a program of ABI 1 runs";
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     EXPECT_EQ(udp_through(lab, 10, 5), 5);
 
     lab.load({"--force"});  // the upgrade: the program and its meta are of this build
     ASSERT_EQ(xdpctl({"rule", "add", "--id", "3", "--proto", "udp", "--dport", "11", "--action", "count"})
                   .exit_code, 0);
-    EXPECT_EQ(sparse_refs_in_active_src_table(), 2u);
+    // Sparse chunks, in the set's own table (abi 3): the source field is split by it.
+    EXPECT_EQ(sparse_refs_in_active_src_table(&split), 2u);
+    EXPECT_TRUE(split);
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     EXPECT_EQ(udp_through(lab, 10, 5), 5);
     EXPECT_EQ(rule_packets(1), 10u);

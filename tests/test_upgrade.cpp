@@ -5,7 +5,7 @@
 // The old layouts are made here, as the release that pinned them did (the maps it pinned,
 // with their types and sizes, filled with known state), so CI needs no old build:
 //   - layout 1, xdpctl 0.1.0: a per-CPU connection table, no xdpctl_psmall/xdpctl_pdecide (nor
-//     the decision events' xdpctl_rlog/xdpctl_events), no
+//     the decision events' xdpctl_rlog/xdpctl_events, nor the sets' xdpctl_pset/psl1/psplit), no
 //     layout record; upgraded with traffic flowing, which must be decided all along;
 //   - counters of another layout (shorter rule-counter records, fewer stats entries), as a
 //     future change would be: carried exactly;
@@ -281,6 +281,9 @@ protected:
         unpin(shared_pin("xdpctl_lb_fcache"));  // nor the LB's flow cache
         unpin(shared_pin("xdpctl_lb_fgen"));
         unpin(shared_pin("xdpctl_events"));
+        unpin(shared_pin("xdpctl_pset"));  // nor sets' tables of their own
+        unpin(shared_pin("xdpctl_psl1"));
+        unpin(shared_pin("xdpctl_psplit"));
         remove_pin_tree(shared_pin("layout"));
     }
 };

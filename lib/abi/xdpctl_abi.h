@@ -135,8 +135,10 @@ struct xdpctl_iface_meta {
 #define XDPCTL_META_F_XDP_NEXT (1u << 2)
 
 /* 2: prefix tables may hold sparse chunks (XDPCTL_PFX_SPARSE); commits build them only once
- * every loaded program is of version 2 or later. */
-#define XDPCTL_ABI_VERSION 2
+ * every loaded program is of version 2 or later.
+ * 3: an address field may be split by the sets it names (XDPCTL_POL_DECIDE_SPLIT_SHIFT):
+ * commits split fields only once every loaded program is of version 3 or later. */
+#define XDPCTL_ABI_VERSION 3
 
 /* clsact fallback: the handle and priority xdpctl's own filters use, so unload finds them. */
 #define XDPCTL_TC_HANDLE 0x58d9
@@ -248,7 +250,10 @@ struct xdpctl_pfx_header {
 	__u32 v4_chunks;
 	__u32 v6_buckets;
 	__u32 v6_slots_used;
-	__u32 pad[9];
+	/* A set's own table (xdpctl_pset): the print of the set's entries, low word first, which
+	 * userspace finds it by (lib/policy/set_tables.h); 0 elsewhere. */
+	__u32 set_print[2];
+	__u32 pad[7];
 };
 
 union xdpctl_pfx_line {
@@ -553,6 +558,46 @@ struct xdpctl_pol_decide_line {
 	__u32 rank1[XDPCTL_POL_DECIDE_PER_LINE];
 };
 
+/*
+ * Sets' own tables (docs/prefix-sets.md, "A set's own table"). A set named in an address
+ * field by at most XDPCTL_POL_SPLIT_SETS sets (and no more rule prefixes than fit below) is
+ * not merged into the field's classes: it has a prefix table of its own in a slot of
+ * xdpctl_pset (leaf 1: member, XDPCTL_PFX_EXCEPTED: excepted), with its IPv4 level 1 in the
+ * same element of xdpctl_psl1 (an inlined lookup), built when the set changes and left alone
+ * by commits that do not change it. The field's own table (xdpctl_ptabs) then holds the rules'
+ * prefixes only and gives a node (value - 1); the class is
+ * node_class[node << n_sets | membership bits], from the field's element of xdpctl_psplit
+ * (key XDPCTL_POL_TAB_ADDR(gen, dir, dst); an inlined lookup). A generation refers to a
+ * set's slot by number, so both generations may share a slot; a set changed goes into a slot
+ * neither refers to, and the flip switches to it with everything else.
+ * dir_hdr.decide's bit XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst says the field is split (any shape;
+ * src_const/dst_const are then 0).
+ */
+#define XDPCTL_POL_SET_SLOTS 8 /* a power of two, at most 8 (3 bits of dir_hdr.decide) */
+#define XDPCTL_POL_SPLIT_SETS 4
+#define XDPCTL_POL_NODE_CLASSES 65536
+#define XDPCTL_POL_DECIDE_SPLIT_SHIFT 16
+/* Bit XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst (with the split bit): the field is split by one
+ * set alone (no rule prefix): the program reads an IPv4 address's class inline, with no call. */
+#define XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT 18
+/* Then the set's slot in 3 bits from XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst. */
+#define XDPCTL_POL_DECIDE_SET_SLOT_SHIFT 20
+
+struct xdpctl_pol_split {
+	__u32 n_sets;       /* 1..XDPCTL_POL_SPLIT_SETS */
+	__u32 rule_table;   /* 0: no rule prefix in this field: node 0, no lookup */
+	__u32 slot[XDPCTL_POL_SPLIT_SETS]; /* set s's table: slot of xdpctl_pset and xdpctl_psl1 */
+	__u32 pad[10];
+	__u16 node_class[XDPCTL_POL_NODE_CLASSES];
+};
+
+/* Userspace's record of a set slot (maps/xdpctl_psetrec, no program has it): what the table
+ * in the slot holds, so that a commit whose set is unchanged finds it. */
+struct xdpctl_pol_set_rec {
+	__u64 print;        /* of the set's entries (lib/policy/set_tables.cpp); 0: empty slot */
+	__u64 entries;
+};
+
 /* Which fields a small rule names (the others match every packet). */
 #define XDPCTL_SMALL_F_PROTO (1u << 0)
 #define XDPCTL_SMALL_F_SPORT (1u << 1)
@@ -618,6 +663,8 @@ static_assert(XDPCTL_IIF_KEY_MAX < XDPCTL_POL_IIF_ENTRIES, "interface keys index
 static_assert(sizeof(struct xdpctl_pol_small_rule) == 120, "xdpctl_pol_small_rule layout");
 static_assert(sizeof(struct xdpctl_pol_small) == 8 + XDPCTL_POL_SMALL_MAX * 120, "xdpctl_pol_small layout");
 static_assert(sizeof(struct xdpctl_pol_decide_line) == 64, "xdpctl_pol_decide_line layout");
+static_assert(sizeof(struct xdpctl_pol_split) == 64 + 2 * XDPCTL_POL_NODE_CLASSES, "xdpctl_pol_split layout");
+static_assert(sizeof(struct xdpctl_pol_set_rec) == 16, "xdpctl_pol_set_rec layout");
 static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");
 static_assert(sizeof(struct xdpctl_pol_ctl) == 16, "xdpctl_pol_ctl layout");
 static_assert(sizeof(struct xdpctl_pol_commit_rec) == 16, "xdpctl_pol_commit_rec layout");

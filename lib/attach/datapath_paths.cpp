@@ -128,7 +128,7 @@ DatapathPaths paths_in_force()
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
             xdpctl_pol_small small{};
             // Missing (maps of an xdpctl before the small path): the header never says small.
-            if (hdr.dir[d].decide == XDPCTL_POL_DECIDE_SMALL &&
+            if ((hdr.dir[d].decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_SMALL &&
                 read_pinned("xdpctl_psmall", XDPCTL_POL_GD(g, d), &small) < 0)
                 return all_paths();
             p.dir[d] = policy::written_paths(hdr.dir[d], small,

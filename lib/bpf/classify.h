@@ -315,62 +315,179 @@ static __always_inline int pol_addr_result(__u32 v)
 	return (int)(v - 1);
 }
 
-__noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
+/* The leaf value of an IPv6 address in the table of `slot` of xdpctl_ptabs (set 0) or of
+ * xdpctl_pset (set 1); -1: no table. One function for every IPv6 table a packet reads, so
+ * the verifier checks the lookup once. */
+__noinline long xdpctl_pol_tab6(__u32 set, __u32 slot, __u64 hi, __u64 lo)
 {
-	void *t = bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
+	void *t = set ? bpf_map_lookup_elem(&xdpctl_pset, &slot) : bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
 
-	return t ? pol_addr_result(xdpctl_pfx6_lookup(t, hi, lo)) : -1;
+	return t ? (long)xdpctl_pfx6_lookup(t, hi, lo) : -1;
 }
 
-/* An address's class: IPv4 inline (a few instructions for the verifier); IPv6 as found by
- * pol_addr6_classes() before (`cls6`). */
-static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pkt *p, const __u32 *a,
-					int cls6)
+__noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
 {
-	struct xdpctl_pol_l1 *l1;
-	__u32 addr, e;
+	long v = xdpctl_pol_tab6(0, slot, hi, lo);
+
+	return v < 0 ? -1 : pol_addr_result((__u32)v);
+}
+
+/* The leaf value of an IPv4 address (host order) in the table of `slot`: its level 1 from
+ * `l1map` (inlined), below that `outer`'s table; -1: no table. */
+static __always_inline long pol_tab4(void *l1map, void *outer, __u32 slot, __u32 addr)
+{
+	struct xdpctl_pol_l1 *l1 = bpf_map_lookup_elem(l1map, &slot);
+	__u32 e;
 	void *t;
 
-	if (konst)
-		return (int)(konst - 1);
-	if (p->l3_proto != ETH_P_IP)
-		return cls6;
-	addr = bpf_ntohl(a[0]);
-	l1 = bpf_map_lookup_elem(&xdpctl_pl1, &slot);  /* inlined: a plain array */
 	if (!l1)
 		return -1;
 	e = l1->word[(addr >> 16) & (XDPCTL_PFX_L1_ENTRIES - 1)];
 	if (!(e & XDPCTL_PFX_REF))
-		return pol_addr_result(e);
-	t = bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
-	return t ? pol_addr_result(xdpctl_pfx4_lookup_below_l1(t, e, addr)) : -1;
+		return e;
+	t = bpf_map_lookup_elem(outer, &slot);
+	return t ? (long)xdpctl_pfx4_lookup_below_l1(t, e, addr) : -1;
+}
+
+static __always_inline __u32 pol_member(long v)
+{
+	return v != XDPCTL_PFX_NONE && v != XDPCTL_PFX_EXCEPTED;
+}
+
+/* A split field's class (abi: "Sets' own tables"): the node of the rules' own prefixes (no
+ * lookup when there are none), each set's membership from its own table, then one inlined
+ * array read. v6: the IPv6 address's halves, else `hi` is the IPv4 address (host order).
+ * A global function called from the program, beside the IPv6 lookups: inside
+ * xdpctl_pol_decide() its stack would pass the 512 bytes of one call chain. */
+__noinline int xdpctl_pol_split_cls(__u32 slot, __u32 v6, __u64 hi, __u64 lo)
+{
+	__u32 addr = (__u32)hi;
+
+	struct xdpctl_pol_split *sp = bpf_map_lookup_elem(&xdpctl_psplit, &slot);  /* inlined */
+	__u32 idx = 0;  /* node << n_sets | membership bits: few values live across the lookups */
+	long v;
+
+	if (!sp)
+		return -1;
+	if (sp->rule_table) {
+		v = v6 ? xdpctl_pol_tab6(0, slot, hi, lo) : pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, slot, addr);
+		if (v < 0 || pol_addr_result((__u32)v) < 0)
+			return -1;
+		idx = ((__u32)v - 1) << (sp->n_sets & 7);
+	}
+	for (__u32 s = 0; s < XDPCTL_POL_SPLIT_SETS; s++) {  /* bounded; not unrolled: a lookup is long */
+		if (s >= sp->n_sets)
+			break;
+		v = v6 ? xdpctl_pol_tab6(1, sp->slot[s], hi, lo)
+		       : pol_tab4(&xdpctl_psl1, &xdpctl_pset, sp->slot[s] & (XDPCTL_POL_SET_SLOTS - 1), addr);
+		if (v < 0)
+			return -1;
+		idx |= pol_member(v) << s;
+	}
+	return sp->node_class[idx & (XDPCTL_POL_NODE_CLASSES - 1)];
+}
+
+/* dir_hdr.decide's split bits (bit 0 src, bit 1 dst). */
+static __always_inline __u32 pol_split_fields(const struct xdpctl_pol_dir_hdr *dh)
+{
+	return (dh->decide >> XDPCTL_POL_DECIDE_SPLIT_SHIFT) & 3;
+}
+
+/* Of them, the fields split by one set alone (no rule prefix): an IPv4 address's class there
+ * is read inline where it is needed, with no call (abi: XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT). */
+static __always_inline __u32 pol_split_one_fields(const struct xdpctl_pol_dir_hdr *dh)
+{
+	return (dh->decide >> XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT) & 3;
+}
+
+/* pol_addr_cls()'s `split` for field `dst` (0 src, 1 dst): 0 not split, 1 split, else split
+ * by one set alone, whose slot is split - 2. */
+static __always_inline __u32 pol_split_arg(const struct xdpctl_pol_dir_hdr *dh, __u32 dst)
+{
+	__u32 d = dh->decide;
+
+	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
+		return 0;
+	if (!(d >> (XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst) & 1))
+		return 1;
+	return 2 + (d >> (XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst) & (XDPCTL_POL_SET_SLOTS - 1));
+}
+
+/* The class of an IPv4 address (host order) in a field split by one set alone, whose table
+ * is in `set_slot`: the set's table, as an unsplit field's own (an inlined level 1, then its
+ * chunks), and one inlined array read after it (so that no pointer stays live across the
+ * table's calls: xdpctl_pol_decide()'s stack is at the limit of its call chain). */
+static __always_inline int pol_split_one4(__u32 slot, __u32 set_slot, __u32 addr)
+{
+	struct xdpctl_pol_split *sp;
+	long v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, set_slot & (XDPCTL_POL_SET_SLOTS - 1), addr);
+
+	if (v < 0)
+		return -1;
+	sp = bpf_map_lookup_elem(&xdpctl_psplit, &slot);
+	return sp ? sp->node_class[pol_member(v)] : -1;
+}
+
+/* An address's class: IPv4 inline (a few instructions for the verifier); IPv6, and a split
+ * field's (`split` 1), as found by pol_pre_classes() before (`cls6`); `split` past 1: the
+ * field is split by one set alone (pol_split_arg()), an IPv4 address's class read here. */
+static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pkt *p, const __u32 *a,
+					int cls6, __u32 split)
+{
+	long v;
+
+	if (split > 1 && p->l3_proto == ETH_P_IP)
+		return pol_split_one4(slot, split - 2, bpf_ntohl(a[0]));
+	if (split)
+		return cls6;  /* pol_pre_classes() */
+	if (konst)
+		return (int)(konst - 1);
+	if (p->l3_proto != ETH_P_IP)
+		return cls6;
+	v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, slot, bpf_ntohl(a[0]));
+	return v < 0 ? -1 : pol_addr_result((__u32)v);
+}
+
+/* One field's class for pol_pre_classes(): a split field's (`split`), or an IPv6 address's
+ * where a table is needed; 0 for the others. */
+static __always_inline int pol_pre_class(__u32 slot, __u32 split, __u32 v6, __u32 konst, const __u32 *a)
+{
+	__u64 hi = v6 ? ((__u64)bpf_ntohl(a[0]) << 32) | bpf_ntohl(a[1]) : bpf_ntohl(a[0]);
+	__u64 lo = v6 ? ((__u64)bpf_ntohl(a[2]) << 32) | bpf_ntohl(a[3]) : 0;
+
+	if (split)
+		return xdpctl_pol_split_cls(slot, v6, hi, lo);
+	if (v6 && !konst)
+		return xdpctl_pol_addr6_cls(slot, hi, lo);
+	return 0;
 }
 
 /*
- * An IPv6 packet's source and destination classes where a table is needed, as
- * (u32)src << 32 | (u32)dst (-1: a table missing; 0 for the others). Called from the
- * program, not from xdpctl_pol_decide(): the IPv6 lookup's stack and the walk's state would
- * not fit in the 512 bytes BPF allows along one call chain.
+ * An IPv6 packet's source and destination classes where a table is needed, and any IP
+ * packet's in a field split by its sets, as (u32)src << 32 | (u32)dst (-1: a table missing;
+ * 0 for the others). Called from the program, not from xdpctl_pol_decide(): the IPv6
+ * lookup's stack (and the split one's) and the walk's state would not fit in the 512 bytes
+ * BPF allows along one call chain.
  */
-static __always_inline __u64 pol_addr6_classes(const struct pkt *p, __u32 gen, __u32 dir)
+static __always_inline __u64 pol_pre_classes(const struct pkt *p, __u32 gen, __u32 dir)
 {
-	__u32 g = gen & 1, d = dir & 1;
+	__u32 g = gen & 1, d = dir & 1, v6 = p->l3_proto == ETH_P_IPV6;
 	struct xdpctl_pol_hdr *h;
-	int src = 0, dst = 0;
+	int src, dst;
+	__u32 split;
 
-	if (p->l3_proto != ETH_P_IPV6)
+	if (!v6 && p->l3_proto != ETH_P_IP)
 		return 0;
 	h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
 	if (!h || !h->dir[d].n_rules)
 		return 0;
-	if (!h->dir[d].src_const)
-		src = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 0),
-					   ((__u64)bpf_ntohl(p->saddr[0]) << 32) | bpf_ntohl(p->saddr[1]),
-					   ((__u64)bpf_ntohl(p->saddr[2]) << 32) | bpf_ntohl(p->saddr[3]));
-	if (!h->dir[d].dst_const)
-		dst = xdpctl_pol_addr6_cls(XDPCTL_POL_TAB_ADDR(g, d, 1),
-					   ((__u64)bpf_ntohl(p->daddr[0]) << 32) | bpf_ntohl(p->daddr[1]),
-					   ((__u64)bpf_ntohl(p->daddr[2]) << 32) | bpf_ntohl(p->daddr[3]));
+	split = pol_split_fields(&h->dir[d]);
+	if (!v6)  /* pol_addr_cls() reads a field split by one set alone itself */
+		split &= ~pol_split_one_fields(&h->dir[d]);
+	if (!v6 && !split)
+		return 0;
+	src = pol_pre_class(XDPCTL_POL_TAB_ADDR(g, d, 0), split & 1, v6, h->dir[d].src_const, p->saddr);
+	dst = pol_pre_class(XDPCTL_POL_TAB_ADDR(g, d, 1), split & 2, v6, h->dir[d].dst_const, p->daddr);
 	return ((__u64)(__u32)src << 32) | (__u32)dst;
 }
 
@@ -548,10 +665,10 @@ static __always_inline int pol_classes(const struct pkt *p, __u32 gen, __u32 dir
 
 		if (!(skip & (1u << XDPCTL_FIELD_SRC)))
 			k->cls[XDPCTL_FIELD_SRC] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 0), dh->src_const, p,
-								p->saddr, (int)(v6 >> 32));
+								p->saddr, (int)(v6 >> 32), pol_split_arg(dh, 0));
 		if (!(skip & (1u << XDPCTL_FIELD_DST)))
 			k->cls[XDPCTL_FIELD_DST] = pol_addr_cls(XDPCTL_POL_TAB_ADDR(gen, dir, 1), dh->dst_const, p,
-								p->daddr, (int)(__u32)v6);
+								p->daddr, (int)(__u32)v6, pol_split_arg(dh, 1));
 		if (k->cls[XDPCTL_FIELD_SRC] < 0 || k->cls[XDPCTL_FIELD_DST] < 0)
 			return def | XDPCTL_POL_RETRY;
 		k->cls[XDPCTL_FIELD_L4] = pol_cls(&xdpctl_pl4, gd * XDPCTL_POL_L4_LINES,
@@ -671,14 +788,15 @@ static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u3
 static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32 d,
 					     const struct xdpctl_pol_dir_hdr *dh, __u32 def, __u64 v6)
 {
-	__u32 src = dh->decide == XDPCTL_POL_DECIDE_SRC, key, rank1;
+	__u32 src = (dh->decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_SRC, key, rank1;
+	__u32 split = pol_split_arg(dh, !src);
 	struct xdpctl_pol_decide_line *l;
 	struct xdpctl_rule_rec *rec;
 	int cls;
 
 	if (p->l3_proto == ETH_P_IP || p->l3_proto == ETH_P_IPV6) {
-		cls = src ? pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), dh->src_const, p, p->saddr, (int)(v6 >> 32))
-			  : pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), dh->dst_const, p, p->daddr, (int)(__u32)v6);
+		cls = src ? pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), dh->src_const, p, p->saddr, (int)(v6 >> 32), split)
+			  : pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), dh->dst_const, p, p->daddr, (int)(__u32)v6, split);
 		if (cls < 0)
 			return XDPCTL_POL_DECIDE_RETRY | def;
 	} else {
@@ -715,7 +833,8 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
 	int r;
 
 	if (pol_has(XDPCTL_PATH_FIELD) && h && p &&
-	    (h->dir[d].decide == XDPCTL_POL_DECIDE_SRC || h->dir[d].decide == XDPCTL_POL_DECIDE_DST))
+	    ((h->dir[d].decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_SRC ||
+	     (h->dir[d].decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_DST))
 		return pol_field_decide(p, g, d, &h->dir[d],
 					h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS, v6);
 	/* The tables stay complete whatever shape decides (abi: xdpctl_pol_dir_hdr.decide), so
@@ -783,7 +902,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	if (!pol_has(XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
 		return def;
 	ifindex = pol_iif_key(ctx, hook);
-	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
+	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
 		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
@@ -792,7 +911,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
+		r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
 		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}

@@ -162,6 +162,31 @@ struct {
 	__type(value, struct xdpctl_pol_l1);
 } xdpctl_pl1 SEC(".maps");
 
+/* Sets' own tables (abi: "Sets' own tables"): the tables, their IPv4 level 1s (inlined), and
+ * per (gen, dir, dst) a split field's sets and node classes (inlined). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPCTL_POL_SET_SLOTS);
+	__type(key, __u32);
+	__array(values, struct xdpctl_pol_tab_map);
+} xdpctl_pset SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPCTL_POL_SET_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xdpctl_pol_l1);
+} xdpctl_psl1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPCTL_POL_GENS * XDPCTL_POL_TABS_PER_GEN);
+	__type(key, __u32);
+	__type(value, struct xdpctl_pol_split);
+} xdpctl_psplit SEC(".maps");
+
 /* A small policy's rows (XDPCTL_POL_SMALL_ROWS_BYTES): element gen, an inlined lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

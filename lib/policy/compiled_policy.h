@@ -47,9 +47,22 @@ struct AddrClassTable {
     };
     std::vector<Entry> entries;
     uint32_t default_class = 0;
+    // Split by sets (CompileOptions::max_split_sets; docs/prefix-sets.md, "A set's own
+    // table"): the field's rules name the sets in `sets`, each looked up in a table of its
+    // own, so `entries` hold the rules' own prefixes only and give a node, not a class
+    // (default_class is node 0: no rule prefix covers the address). The class of an address
+    // is node_class[node << sets.size() | mask], bit s of the mask set when the address is a
+    // member of sets[s]. A rule commit then compiles nodes and this array, however many
+    // prefixes the sets hold. Empty `sets`: the sets are merged in and entries give the class.
+    std::vector<std::string> sets;
+    std::vector<uint32_t> node_class;
+    bool split() const { return !sets.empty(); }
 
-    // The class of an address by a plain scan (tests; the datapath uses the prefix table).
+    // The class of an address by a plain scan (tests; the datapath uses the prefix table):
+    // its node when split.
     uint32_t lookup(Family f, const std::array<uint8_t, 16>& a) const;
+    // The class, also when split (its sets' members from `sets_of`, which must hold them).
+    uint32_t classify(Family f, const std::array<uint8_t, 16>& a, const std::map<std::string, PrefixSet>* sets_of) const;
 };
 
 struct RuleRecord {
@@ -174,13 +187,26 @@ void align_classes(CompiledDirection& c, const ClassLayout& held);
 // The rule gives the name and its namespace (Rule::iif_netns); interface indexes are per
 // namespace, so one name can stand for different indexes in two rules.
 using RuleIfindexResolver = std::function<uint32_t(const Rule&)>;
-CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifindex_of);
+struct CompileOptions {
+    // An address field whose rules name 1 to this many distinct sets is split by them
+    // (AddrClassTable::split): its table holds the rules' prefixes only. 0: every set is
+    // merged into its fields' classes (what the datapath reads today).
+    uint32_t max_split_sets = 0;
+    // Nor when (rule prefixes + 1) << sets would pass this (the datapath's node array).
+    size_t max_node_classes = XDPCTL_POL_NODE_CLASSES;
+};
+// Fields split by more sets than this would have 2^sets classes a rule prefix.
+inline constexpr uint32_t kMaxSplitSets = 4;
+
+CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifindex_of, CompileOptions opts = {});
 // By name alone (every rule's name in one namespace): the tests' resolvers.
 using IfindexResolver = uint32_t (*)(const std::string&);
-CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of);
+CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of, CompileOptions opts = {});
 
 // Walks the compiled tables as the BPF classifier does (for tests). `ifindex` is the
-// packet's ingress interface index.
-Verdict classify_compiled(const CompiledPolicy& c, const PacketKey& k, uint32_t ifindex);
+// packet's ingress interface index. `sets_of`: the policy's sets, needed when an address
+// table is split by sets.
+Verdict classify_compiled(const CompiledPolicy& c, const PacketKey& k, uint32_t ifindex,
+                          const std::map<std::string, PrefixSet>* sets_of = nullptr);
 
 }  // namespace xdpctl::policy

@@ -328,8 +328,11 @@ const AddrMatch& addr_of(const Rule& r, Field f) { return f == kFieldSrc ? r.src
 // mask): two numbers, however many prefixes a set holds. Its row's extra rules (beyond the
 // rules with no address here, in every row) are the ranks of the rule prefixes on the
 // stack, kept as one path of ranks, and those of the sets in the mask.
+// `split`: the sets' entries stay out of the sweep (AddrClassTable::split); each rule-prefix
+// node gets the classes of every mask instead, so the work is the rules' prefixes times
+// 2^sets, whatever the sets hold.
 AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, Family fam,
-                               RowInterner& rows)
+                               RowInterner& rows, bool split)
 {
     // One event per (prefix, what it brings): a rule's own prefix (set = -1, rank) or a set
     // entry (set index, except); sorted by prefix, equal prefixes next to each other.
@@ -362,7 +365,7 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     // first, then set 0's, set 1's, ...
     std::stable_sort(events.begin(), events.end());
     std::vector<Event> set_events, merged;
-    for (size_t s = 0; s < set_names.size(); s++) {
+    for (size_t s = 0; s < (split ? 0 : set_names.size()); s++) {
         set_events.clear();
         for (const auto& e : p.sets.at(set_names[s]).entries)
             if (e.prefix.family == fam)
@@ -412,6 +415,12 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
 
     AddrClassTable t;
     t.entries.reserve(events.size());
+    const uint32_t masks = 1u << set_names.size();
+    if (split) {
+        t.sets = set_names;
+        for (uint32_t m = 0; m < masks; m++)  // node 0: under no rule prefix
+            t.node_class.push_back(class_of(-1, 0, m));
+    }
     int nodes = 0;
     for (size_t i = 0; i < events.size();) {
         const PrefixKey n = events[i].key;
@@ -437,9 +446,15 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
         if (own)
             f.plen = uint32_t(path.size());
         stack.push_back(f);
+        if (split) {  // every event is a rule's: this is node f.ran + 1, numbered in order
+            for (uint32_t m = 0; m < masks; m++)
+                t.node_class.push_back(class_of(f.ran, f.plen, m));
+            t.entries.push_back({n.prefix(fam), uint32_t(f.ran + 1)});
+            continue;
+        }
         t.entries.push_back({n.prefix(fam), class_of(f.ran, f.plen, f.mask)});
     }
-    t.default_class = class_of(-1, 0, 0);
+    t.default_class = split ? 0 : class_of(-1, 0, 0);
     return t;
 }
 
@@ -626,7 +641,7 @@ std::vector<Bits> anchor_fields(const DirRules& dr)
 
 // `order`: every rule of `p` in evaluation order.
 CompiledDirection compile_direction(const Policy& p, const std::vector<const Rule*>& order, Direction dir,
-                                    const RuleIfindexResolver& ifindex_of)
+                                    const RuleIfindexResolver& ifindex_of, const CompileOptions& opts)
 {
     DirRules dr;
     for (const Rule* r : order)
@@ -664,8 +679,29 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
             field(addr_store, f, [&](RowInterner& rows) {
                 AddrClassTable& v4 = f == kFieldSrc ? c.src_v4 : c.dst_v4;
                 AddrClassTable& v6 = f == kFieldSrc ? c.src_v6 : c.dst_v6;
-                v4 = address_classes(p, dr, f, Family::v4, rows);
-                v6 = address_classes(p, dr, f, Family::v6, rows);
+                std::vector<std::string> named;  // the sets the field's rules name
+                for (const Rule* r : dr.ranked)
+                    if (const AddrMatch& a = addr_of(*r, f);
+                        a.kind == AddrMatch::Kind::set && std::find(named.begin(), named.end(), a.set) == named.end())
+                        named.push_back(a.set);
+                size_t prefixes = 0;  // nodes at most, both families
+                for (const Rule* r : dr.ranked)
+                    prefixes += addr_of(*r, f).kind == AddrMatch::Kind::prefix;
+                const bool split = !named.empty() && named.size() <= std::min(opts.max_split_sets, kMaxSplitSets) &&
+                                   (prefixes + 1) << named.size() <= opts.max_node_classes;
+                v4 = address_classes(p, dr, f, Family::v4, rows, split);
+                v6 = address_classes(p, dr, f, Family::v6, rows, split);
+                if (split) {
+                    // One table holds both families: IPv6's nodes are numbered after IPv4's,
+                    // and both share one array (node 0, under no rule prefix, is the same).
+                    const uint32_t n4 = uint32_t(v4.entries.size());
+                    for (AddrClassTable::Entry& e : v6.entries)
+                        e.cls += n4;
+                    const size_t masks = size_t(1) << named.size();
+                    v4.node_class.insert(v4.node_class.end(), v6.node_class.begin() + ptrdiff_t(masks),
+                                         v6.node_class.end());
+                    v6.node_class = v4.node_class;
+                }
                 std::vector<uint32_t> none;  // a non-IP packet: the rules with no address here
                 (f == kFieldSrc ? c.src_nonip_class : c.dst_nonip_class) = rows.intern_ranks(none);
             });
@@ -926,6 +962,11 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
     const std::pair<Field, AddrClassTable*> addr[] = {
         {kFieldSrc, &c.src_v4}, {kFieldSrc, &c.src_v6}, {kFieldDst, &c.dst_v4}, {kFieldDst, &c.dst_v6}};
     for (auto [f, t] : addr) {
+        if (t->split()) {  // entries name nodes, which keep their numbers
+            for (uint32_t& cls : t->node_class)
+                remap(f, cls);
+            continue;
+        }
         for (AddrClassTable::Entry& e : t->entries)
             remap(f, e.cls);
         remap(f, t->default_class);
@@ -959,19 +1000,34 @@ uint32_t AddrClassTable::lookup(Family f, const std::array<uint8_t, 16>& a) cons
     return cls;
 }
 
-CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of)
+uint32_t AddrClassTable::classify(Family f, const std::array<uint8_t, 16>& a,
+                                  const std::map<std::string, PrefixSet>* sets_of) const
 {
-    return compile_policy(p, RuleIfindexResolver([ifindex_of](const Rule& r) { return ifindex_of(r.iif); }));
+    const uint32_t v = lookup(f, a);
+    if (!split())
+        return v;
+    if (!sets_of)
+        fail("an address table split by sets is walked without its sets");
+    uint32_t mask = 0;
+    for (size_t s = 0; s < sets.size(); s++)
+        if (sets_of->at(sets[s]).contains(f, a))
+            mask |= 1u << s;
+    return node_class.at(size_t(v) << sets.size() | mask);
 }
 
-CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifindex_of)
+CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of, CompileOptions opts)
+{
+    return compile_policy(p, RuleIfindexResolver([ifindex_of](const Rule& r) { return ifindex_of(r.iif); }), opts);
+}
+
+CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifindex_of, CompileOptions opts)
 {
     check_policy(p);
     CompiledPolicy c;
     c.default_action = p.default_action;
     const std::vector<const Rule*> order = evaluation_order(p);
-    c.dir[0] = compile_direction(p, order, Direction::ingress, ifindex_of);
-    c.dir[1] = compile_direction(p, order, Direction::egress, ifindex_of);
+    c.dir[0] = compile_direction(p, order, Direction::ingress, ifindex_of, opts);
+    c.dir[1] = compile_direction(p, order, Direction::egress, ifindex_of, opts);
     for (int d = 0; d < 2; d++) {
         std::vector<const Rule*> ranked;
         for (const Rule* r : order)
@@ -983,7 +1039,8 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
     return c;
 }
 
-Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t ifindex)
+Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t ifindex,
+                          const std::map<std::string, PrefixSet>* sets_of)
 {
     const CompiledDirection& c = cp.dir[k.dir == Direction::egress ? 1 : 0];
     Verdict v;
@@ -997,8 +1054,8 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
         cls[kFieldL4] = c.l4_nonip_class;
     } else {
         bool v4 = *k.family == Family::v4;
-        cls[kFieldSrc] = (v4 ? c.src_v4 : c.src_v6).lookup(*k.family, k.src);
-        cls[kFieldDst] = (v4 ? c.dst_v4 : c.dst_v6).lookup(*k.family, k.dst);
+        cls[kFieldSrc] = (v4 ? c.src_v4 : c.src_v6).classify(*k.family, k.src, sets_of);
+        cls[kFieldDst] = (v4 ? c.dst_v4 : c.dst_v6).classify(*k.family, k.dst, sets_of);
         cls[kFieldL4] = c.l4[l4_index(k.later_fragment, k.proto.value_or(0), k.tcp_flags.value_or(0))];
     }
     cls[kFieldSport] = k.has_ports ? c.sport[k.sport] : c.sport_none_class;

@@ -1,4 +1,5 @@
 #include "policy/policy_maps.h"
+#include "policy/table_maps.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include "util/map_memory.h"
 #include "policy/prefix_table.h"
 #include "policy/row_prints.h"
+#include "policy/set_tables.h"
 
 namespace xdpctl::policy {
 
@@ -58,6 +60,8 @@ uint32_t bpf_action(ActionKind a)
     fail("unknown rule action {}", int(a));
 }
 
+}  // namespace
+
 Prefix4 to_prefix4(const Prefix& p)
 {
     const auto& a = p.addr;
@@ -88,8 +92,10 @@ UniqueFd create_lines_map(const char* name, uint64_t lines)
     return UniqueFd(fd);
 }
 
+namespace {
+
 // One direction's source or destination classes as a prefix table: value = class + 1, and
-// a /0 of each family so that every address finds its class.
+// a /0 of each family so that every address finds its class. Of a split field: node + 1.
 // `copied` runs once the entries are copied out, before the build (which may free them).
 template <typename Copied>
 PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse, Copied copied,
@@ -166,6 +172,8 @@ void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
     }
 }
 
+}  // namespace
+
 // The inner map's id in `slot` of an ARRAY_OF_MAPS, 0 for an empty slot.
 uint32_t slot_map_id(int outer_fd, uint32_t slot)
 {
@@ -198,6 +206,16 @@ void update_slots(int outer_fd, std::vector<uint32_t> keys, std::vector<uint32_t
     if (bpf_map_update_batch(outer_fd, keys.data(), fds.data(), &count, nullptr) != 0)
         fail("cannot install the policy tables: {}", errno_str(errno));
 }
+
+void free_slots(int outer_fd, const std::vector<uint32_t>& keys)
+{
+    if (keys.empty())
+        return;
+    UniqueFd placeholder = create_lines_map(kPlaceholderName, 1);
+    update_slots(outer_fd, keys, std::vector<uint32_t>(keys.size(), uint32_t(placeholder.get())));
+}
+
+namespace {
 
 // The record element of rows map `fd` (record_map()), mapped as far as its record reaches.
 std::unique_ptr<MappedMap> map_record(int fd)
@@ -265,7 +283,10 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
                         open("xdpctl_ptabs"), open("xdpctl_prows"),
                         open("xdpctl_prows_small"), open("xdpctl_pl1"),
                         xdpctl::open_pinned(dir + "/xdpctl_psmall"),
-                        xdpctl::open_pinned(dir + "/xdpctl_pdecide")};
+                        xdpctl::open_pinned(dir + "/xdpctl_pdecide"),
+                        xdpctl::open_pinned(dir + "/xdpctl_pset"),
+                        xdpctl::open_pinned(dir + "/xdpctl_psl1"),
+                        xdpctl::open_pinned(dir + "/xdpctl_psplit")};
 }
 
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
@@ -279,7 +300,8 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
       rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get())),
       l1_(std::make_unique<MappedMap>(fds_.l1.get())),
       small_(fds_.small ? std::make_unique<MappedMap>(fds_.small.get()) : nullptr),
-      decide_(fds_.decide ? std::make_unique<MappedMap>(fds_.decide.get()) : nullptr)
+      decide_(fds_.decide ? std::make_unique<MappedMap>(fds_.decide.get()) : nullptr),
+      split_(fds_.split ? std::make_unique<MappedMap>(fds_.split.get()) : nullptr)
 {
     // The layout is compiled into both sides; a map of another size is another version.
     auto expect = [](const MappedMap& m, uint32_t value_size, uint64_t entries, const char* name) {
@@ -304,6 +326,8 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
     if (decide_)
         expect(*decide_, sizeof(xdpctl_pol_decide_line),
                uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_DECIDE_LINES, "xdpctl_pdecide");
+    if (split_)
+        expect(*split_, sizeof(xdpctl_pol_split), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_TABS_PER_GEN, "xdpctl_psplit");
 }
 
 PolicyMaps::~PolicyMaps() = default;
@@ -444,8 +468,11 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
         for (uint32_t dst = 0; dst < 2; dst++) {
             const AddrClassTable& v4 = dst ? cd.dst_v4 : cd.src_v4;
             const AddrClassTable& v6 = dst ? cd.dst_v6 : cd.src_v6;
+            // A split field without rule prefixes: node 0 for every address, no table.
+            if (v4.split() && v4.entries.empty() && v6.entries.empty())
+                continue;
             // No rule names an address here: every IP packet has one class, no table needed.
-            if (v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class) {
+            if (!v4.split() && v4.entries.empty() && v6.entries.empty() && v4.default_class == v6.default_class) {
                 p.const_class[d][dst] = v4.default_class + 1;
                 continue;
             }
@@ -493,6 +520,103 @@ PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
 PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held)
 {
     return prepare(c, sparse_tables, &c, true, held);
+}
+
+namespace {
+
+// The split address tables of `cd` (source, destination), null where the field is not split.
+std::array<const AddrClassTable*, 2> split_tables(const CompiledDirection& cd)
+{
+    return {cd.n_rules && cd.src_v4.split() ? &cd.src_v4 : nullptr,
+            cd.n_rules && cd.dst_v4.split() ? &cd.dst_v4 : nullptr};
+}
+
+}  // namespace
+
+std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
+{
+    std::vector<bool> out(XDPCTL_POL_SET_SLOTS);
+    const xdpctl_pol_ctl ctl = read_ctl();
+    if (!split_ || !ctl.installed)
+        return out;
+    const auto hdrs = hdr_->as<xdpctl_pol_hdr>();
+    const auto split = split_->as<xdpctl_pol_split>();
+    for (uint32_t g = 0; g < XDPCTL_POL_GENS; g++) {
+        if (active_only && g != (ctl.gen & 1))
+            continue;
+        for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+            for (uint32_t dst = 0; dst < 2; dst++) {
+                const xdpctl_pol_dir_hdr& dh = hdrs[g].dir[d];
+                if (!dh.n_rules || !(dh.decide >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
+                    continue;
+                const xdpctl_pol_split& sp = split[XDPCTL_POL_TAB_ADDR(g, d, dst)];
+                for (uint32_t i = 0; i < std::min<uint32_t>(sp.n_sets, XDPCTL_POL_SPLIT_SETS); i++)
+                    if (sp.slot[i] < XDPCTL_POL_SET_SLOTS)
+                        out[sp.slot[i]] = true;
+            }
+    }
+    return out;
+}
+
+bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string, PrefixSet>& sets,
+                            PreparedCommit& prepared, bool sparse, const std::map<std::string, uint64_t>& prints)
+{
+    std::vector<std::string> named;  // what the split fields name: these must have slots
+    for (const CompiledDirection& cd : c.dir)
+        for (const AddrClassTable* t : split_tables(cd))
+            for (const std::string& n : t ? t->sets : std::vector<std::string>{})
+                if (std::find(named.begin(), named.end(), n) == named.end())
+                    named.push_back(n);
+    if (!can_split())
+        return named.empty();
+    const std::vector<bool> busy = referenced_set_slots();
+    const std::array<uint64_t, XDPCTL_POL_SET_SLOTS> held = set_slot_prints(fds_.set_tabs.get());
+    // The named sets first, then the others, as long as slots last.
+    std::vector<std::pair<const PrefixSet*, uint64_t>> want;
+    for (const std::string& n : named)
+        want.push_back({&sets.at(n), 0});
+    for (const auto& [n, set] : sets)
+        if (std::find(named.begin(), named.end(), n) == named.end())
+            want.push_back({&set, 0});
+    std::vector<bool> used(XDPCTL_POL_SET_SLOTS);
+    for (auto& [set, print] : want) {
+        auto given = prints.find(set->name);
+        print = given != prints.end() ? given->second : set_print(*set);
+        for (uint32_t slot = 0; slot < XDPCTL_POL_SET_SLOTS; slot++)
+            if (held[slot] == print && !used[slot]) {
+                prepared.set_slot[set->name] = slot;
+                used[slot] = true;
+                break;
+            }
+    }
+    // Slots no generation refers to and no wanted set holds: free for building, and freed
+    // (one grace period) when nothing is built into them, so that a set gone or changed does
+    // not keep its table.
+    std::vector<uint32_t> spare;
+    for (uint32_t slot = 0; slot < XDPCTL_POL_SET_SLOTS; slot++)
+        if (!busy[slot] && !used[slot])
+            spare.push_back(slot);
+    for (size_t i = 0; i < want.size(); i++) {
+        const PrefixSet& set = *want[i].first;
+        if (prepared.set_slot.count(set.name))
+            continue;
+        if (spare.empty()) {
+            if (i < named.size())
+                return false;
+            break;
+        }
+        const uint32_t slot = spare.front();
+        spare.erase(spare.begin());
+        install_set_table(fds_.set_tabs.get(), fds_.set_l1.get(), slot, set, sparse);
+        prepared.set_slot[set.name] = slot;
+        prepared.sets_built++;
+    }
+    std::vector<uint32_t> stale;
+    for (uint32_t slot : spare)
+        if (held[slot])
+            stale.push_back(slot);
+    free_slots(fds_.set_tabs.get(), stale);
+    return true;
 }
 
 SlotOf PolicyMaps::active_slots() const
@@ -596,6 +720,37 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             dh.decide = f == kFieldSrc ? XDPCTL_POL_DECIDE_SRC : XDPCTL_POL_DECIDE_DST;
         } else {
             dh.decide = XDPCTL_POL_DECIDE_TABLES | unnamed_fields(cd) << XDPCTL_POL_DECIDE_SKIP_SHIFT;
+        }
+        // Split fields: their sets' slots and node classes (abi: "Sets' own tables").
+        const std::array<const AddrClassTable*, 2> split = split_tables(cd);
+        for (uint32_t dst = 0; dst < 2; dst++) {
+            const AddrClassTable* t = split[dst];
+            if (!t)
+                continue;
+            const AddrClassTable& t6 = dst ? cd.dst_v6 : cd.src_v6;
+            if (!can_split() || t->sets.size() > XDPCTL_POL_SPLIT_SETS || t6.sets != t->sets ||
+                t->node_class.size() > XDPCTL_POL_NODE_CLASSES || t6.node_class.size() > XDPCTL_POL_NODE_CLASSES)
+                fail("the compiled {} address field {} is split beyond what the maps hold", d ? "egress" : "ingress",
+                     dst ? "dst" : "src");
+            xdpctl_pol_split& sp = split_->as<xdpctl_pol_split>()[XDPCTL_POL_TAB_ADDR(target, d, dst)];
+            sp.n_sets = uint32_t(t->sets.size());
+            // (take_address_tables emptied the entries: whether it made a table tells.)
+            sp.rule_table = prepared.addr[d][dst] || prepared.kept[d][dst] || prepared.built[d][dst];
+            for (size_t i = 0; i < t->sets.size(); i++) {
+                auto it = prepared.set_slot.find(t->sets[i]);
+                if (it == prepared.set_slot.end())
+                    fail("set {} has no table for the commit (PolicyMaps::place_sets)", t->sets[i]);
+                sp.slot[i] = it->second;
+            }
+            // Both families' nodes in one array (the compiler numbers IPv6's after IPv4's).
+            if (t6.node_class != t->node_class)
+                fail("the compiled {} address field {} has two node arrays", d ? "egress" : "ingress", dst ? "dst" : "src");
+            for (size_t i = 0; i < t->node_class.size(); i++)
+                sp.node_class[i] = uint16_t(t->node_class[i]);
+            dh.decide |= 1u << (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst);
+            if (sp.n_sets == 1 && !sp.rule_table)
+                dh.decide |= 1u << (XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst) |
+                             sp.slot[0] << (XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst);
         }
         dh.n_rules = cd.n_rules;
         dh.words = cd.words;
@@ -838,6 +993,19 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     const uint64_t t3 = mono_ns();
     times_.install_ns = t3 - t2;
 
+    // Set tables the old generation refers to and the new one neither refers to nor keeps
+    // (a set changed or gone): freed with the old generation's tables, below.
+    std::vector<uint32_t> old_sets;
+    {
+        const std::vector<bool> was = referenced_set_slots(true);
+        std::vector<bool> kept(XDPCTL_POL_SET_SLOTS);
+        for (const auto& [_, slot] : prepared.set_slot)
+            kept[slot] = true;
+        for (uint32_t slot = 0; slot < XDPCTL_POL_SET_SLOTS; slot++)
+            if (was[slot] && !kept[slot])
+                old_sets.push_back(slot);
+    }
+
     // ---- the flip: packets that read gen from here on see only the new generation ----
     std::atomic_thread_fence(std::memory_order_seq_cst);
     xdpctl_pol_ctl next{target, 1, ctl.commits + 1};
@@ -869,8 +1037,11 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 old_keys.push_back(slot);
         }
     if (!old_keys.empty()) {
-        UniqueFd placeholder = create_lines_map(kPlaceholderName, 1);
-        update_slots(tabs, old_keys, std::vector<uint32_t>(old_keys.size(), uint32_t(placeholder.get())));
+        free_slots(tabs, old_keys);
+        hdrs[target].settled = 1;
+    }
+    if (!old_sets.empty()) {
+        free_slots(fds_.set_tabs.get(), old_sets);
         hdrs[target].settled = 1;
     }
     const uint64_t t5 = mono_ns();

@@ -41,6 +41,9 @@ struct PolicyMapFds {
     // then no direction is decided by the small path (the tables decide, as before).
     UniqueFd small;
     UniqueFd decide;  // xdpctl_pdecide; empty the same way (then no one-field path)
+    // xdpctl_pset, xdpctl_psl1, xdpctl_psplit (sets' own tables); empty the same way (then
+    // every set is merged into its fields' classes).
+    UniqueFd set_tabs, set_l1, split;
 };
 
 // The maps of a loaded xdpctl_xdp or xdpctl_tc skeleton (both declare all of them).
@@ -52,7 +55,8 @@ PolicyMapFds policy_map_fds(const Skel& s)
                         d(s.maps.xdpctl_pl4),   d(s.maps.xdpctl_pvlan), d(s.maps.xdpctl_piif),
                         d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
                         d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small),
-                        d(s.maps.xdpctl_pl1),   d(s.maps.xdpctl_psmall), d(s.maps.xdpctl_pdecide)};
+                        d(s.maps.xdpctl_pl1),   d(s.maps.xdpctl_psmall), d(s.maps.xdpctl_pdecide),
+                        d(s.maps.xdpctl_pset),  d(s.maps.xdpctl_psl1),  d(s.maps.xdpctl_psplit)};
 }
 
 // The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.
@@ -106,6 +110,10 @@ struct PreparedCommit {
     // (beside the address tables, while the grace period runs): the commit compares and
     // records them, and computes them itself when these do not match the rows' count.
     std::vector<RowPrint> row_prints[XDPCTL_POL_DIRS];
+    // Set name -> the slot of xdpctl_pset holding its table (PolicyMaps::place_sets): every
+    // set a split field names, and the policy's others while slots are free.
+    std::map<std::string, uint32_t> set_slot;
+    uint32_t sets_built = 0;  // of them, the tables place_sets built (the others were there)
 };
 // `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
 // every loaded program must know (loaded_abi.h). Creates no map.
@@ -159,6 +167,19 @@ public:
     // Rule id -> counter slot of every rule of the active generation, from its rule records.
     SlotOf active_slots() const;
 
+    // Whether the maps of split fields (sets' own tables) are there: not in maps an older
+    // xdpctl pinned until a load makes them.
+    bool can_split() const { return split_ && fds_.set_tabs && fds_.set_l1; }
+    // Before commit(): gives every set that c's split fields name a slot holding its table,
+    // built into a slot no generation refers to when none holds its entries, and builds the
+    // policy's other sets' tables while slots are free, so that a rule naming one later finds
+    // it (prepared.set_slot). Frees the slots of sets no longer there. False when the slots
+    // do not suffice for the split fields' sets: compile without splitting then.
+    // `prints`: set_print() of the sets by name where the caller has them (computed beside the
+    // compile: ~9 ms for a 1M-prefix set); the others are computed here.
+    bool place_sets(const CompiledPolicy& c, const std::map<std::string, PrefixSet>& sets, PreparedCommit& prepared,
+                    bool sparse, const std::map<std::string, uint64_t>& prints = {});
+
     // Waits until no packet can still be on the generation before the active one, if the
     // commit that left it did not (commit() returns without that wait when it frees
     // nothing). Needed before anything the old generation refers to is reused: commit()
@@ -196,7 +217,10 @@ private:
 
     PolicyMapFds fds_;
     // The mmapable fixed-size maps, mapped once.
-    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_, small_, decide_;
+    std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_, small_, decide_, split_;
+    // The set slots the generations' split fields refer to (both generations: the packets of
+    // the one not in force may still be reading them until the next commit settles it).
+    std::vector<bool> referenced_set_slots(bool active_only = false) const;
     CommitTimes times_;
     uint64_t keep_table_lines_ = kDefaultKeepTableLines;
     bool use_small_rows_ = true;

@@ -20,7 +20,7 @@ uint32_t log_path(bool logs)
 // The paths of a written direction's shape (it has rules).
 uint32_t shape_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& small)
 {
-    switch (dh.decide) {
+    switch (dh.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) {
     case XDPCTL_POL_DECIDE_SMALL: {
         bool rate = false;
         for (uint32_t i = 0; i < std::min<uint32_t>(small.n, XDPCTL_POL_SMALL_MAX); i++)

@@ -29,6 +29,7 @@
 #include "policy/policy_paths.h"
 #include "policy/stored_image.h"
 #include "policy/rule_parse.h"
+#include "policy/set_tables.h"
 #include "state/state_record.h"
 #include "util/system_checks.h"
 
@@ -307,7 +308,10 @@ Policy PolicyStore::commit(Policy next)
     // the shared maps away and leave bpffs as it found it.
     const bool empty = next.rules.empty() && next.sets.empty() && next.default_action == ActionKind::pass;
     const uint32_t new_gen = maps_->active_gen() ^ 1;
-    const bool sparse_tables = oldest_loaded_abi() >= 2;
+    const uint32_t abi = oldest_loaded_abi();
+    const bool sparse_tables = abi >= 2;
+    // Sets in tables of their own (set_tables.h) once every loaded program reads them.
+    const bool split_sets = abi >= 3 && maps_->can_split();
     // The image is encoded and stored in a thread of its own beside the compiler: it needs
     // nothing compiled, and with a 1M-prefix set it is ~6 MiB to encode and write (~25 ms).
     // If compiling fails, what it wrote is in the generation not in force, which nothing
@@ -322,8 +326,26 @@ Policy PolicyStore::commit(Policy next)
         return seed_slots_ ? *seed_slots_ : maps_->active_slots();
     });
     try {
-        compiled = compile_policy(next, match_keys(next, resolved));
+        const RuleIfindexResolver keys = match_keys(next, resolved);
+        // The sets' prints (what finds their tables) beside the compile, which does not read them.
+        std::future<std::map<std::string, uint64_t>> prints;
+        if (split_sets)
+            prints = std::async(std::launch::async, [&] {
+                std::map<std::string, uint64_t> out;
+                for (const auto& [name, set] : next.sets)
+                    out[name] = set_print(set);
+                return out;
+            });
+        compiled = compile_policy(next, keys, {.max_split_sets = split_sets ? kMaxSplitSets : 0});
         trace.mark("compile");
+        // The sets' own tables: found by their entries' print, built only for a set that
+        // changed (or is new). Too few slots: the sets are merged into the classes.
+        PreparedCommit placed;
+        if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables, prints.get())) {
+            compiled = compile_policy(next, keys);
+            trace.mark("compile without set tables");
+        }
+        trace.mark("set tables");
         // Class ids as the generation to be filled has them, and the tables it holds already
         // (classes unchanged): left in place, not built (row_prints.h).
         HeldTables held_tables;
@@ -349,6 +371,7 @@ Policy PolicyStore::commit(Policy next)
         });
         try {
             prepared = take_address_tables(*compiled, sparse_tables, &held_tables);
+            prepared.set_slot = std::move(placed.set_slot);
         } catch (...) {
             printed.wait();
             throw;
