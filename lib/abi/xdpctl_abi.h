@@ -497,14 +497,19 @@ enum xdpctl_pol_decide {
 	 * passes: the address's class gives the deciding rule through xdpctl_pdecide. */
 	XDPCTL_POL_DECIDE_SRC = 2,
 	XDPCTL_POL_DECIDE_DST = 3,
+	/* Rules compared one by one as the small ones, but only those on the packet's anchor
+	 * lists (xdpctl_panc): a program of an older xdpctl reads a value no shape of its own
+	 * and walks the tables, which stay complete. */
+	XDPCTL_POL_DECIDE_ANCHORS = 4,
 };
 /*
- * With XDPCTL_POL_DECIDE_TABLES only, decide's bits from XDPCTL_POL_DECIDE_SKIP_SHIFT up name
+ * With XDPCTL_POL_DECIDE_TABLES, decide's bits from XDPCTL_POL_DECIDE_SKIP_SHIFT up name
  * the fields no rule of the direction names (bit f: XDPCTL_FIELD_f; every row of such a field
  * holds every rule, so ANDing it changes nothing): the walk neither looks their classes up nor
  * reads their rows. Never L4 (rules that name nothing are anchored there). The value stays
  * unequal to every other shape, so a program of an older xdpctl takes the tables, reading
- * every field, as before.
+ * every field, as before. With XDPCTL_POL_DECIDE_ANCHORS they name the fields no rule is
+ * anchored at: the anchor lists need no other field's class (the compares check the rest).
  */
 #define XDPCTL_POL_DECIDE_SHAPE_MASK 0xffu
 #define XDPCTL_POL_DECIDE_SKIP_SHIFT 8
@@ -552,6 +557,35 @@ enum xdpctl_path {
 struct xdpctl_pol_decide_line {
 	__u32 rank1[XDPCTL_POL_DECIDE_PER_LINE];
 };
+
+/*
+ * Anchor lists (XDPCTL_POL_DECIDE_ANCHORS): a direction of drop and pass rules naming no set
+ * and no interface, too many for the small path (10,000 rules of the issue-4 mix). Every rule
+ * is anchored at one field (the first it names of src, dst, dport, sport, vlan, iif, L4;
+ * lib/policy/compiled_policy.h); a rule that matches a packet is on the list of its anchor
+ * field's class for that packet. So the packet's class in each field that anchors rules
+ * gives a short list of ranks (ascending), and the rules on them are compared as the small
+ * ones are; the lowest rank that matches decides. No rows, no walk: at 10,000 rules of the
+ * mix a list holds ~1-3 rules for a source and ~16 for a port.
+ * One element of xdpctl_panc per XDPCTL_POL_GD(gen, dir), an inlined lookup, laid out as:
+ *  - XDPCTL_POL_ANC_RULES_OFF: struct xdpctl_pol_small_rule by rank (with its record);
+ *  - XDPCTL_POL_ANC_BASE_OFF: __u32 per field (XDPCTL_FIELD_*), the index entry of its
+ *    class 0, XDPCTL_POL_ANC_NONE where no rule is anchored;
+ *  - XDPCTL_POL_ANC_IDX_OFF: __u32 index entries, start << 8 | length of a list (length
+ *    at most XDPCTL_POL_ANC_LIST_MAX);
+ *  - XDPCTL_POL_ANC_LIST_OFF: the lists, __u16 ranks.
+ * A direction whose lists do not fit (more entries, a longer list) is decided by the tables.
+ */
+#define XDPCTL_POL_ANC_LIST_MAX 64
+#define XDPCTL_POL_ANC_NONE 0xffffffffu
+#define XDPCTL_POL_ANC_IDX_ENTRIES 65536
+#define XDPCTL_POL_ANC_LIST_ENTRIES (1u << 19)
+#define XDPCTL_POL_ANC_RULES_OFF 0
+#define XDPCTL_POL_ANC_BASE_OFF (XDPCTL_POL_MAX_RULES * 120)
+#define XDPCTL_POL_ANC_IDX_OFF (XDPCTL_POL_ANC_BASE_OFF + 64)
+#define XDPCTL_POL_ANC_LIST_OFF (XDPCTL_POL_ANC_IDX_OFF + XDPCTL_POL_ANC_IDX_ENTRIES * 4)
+/* whole pages: a commit maps the one element it writes */
+#define XDPCTL_POL_ANC_BYTES ((XDPCTL_POL_ANC_LIST_OFF + XDPCTL_POL_ANC_LIST_ENTRIES * 2 + 4095) / 4096 * 4096)
 
 /* Which fields a small rule names (the others match every packet). */
 #define XDPCTL_SMALL_F_PROTO (1u << 0)
@@ -618,6 +652,9 @@ static_assert(XDPCTL_IIF_KEY_MAX < XDPCTL_POL_IIF_ENTRIES, "interface keys index
 static_assert(sizeof(struct xdpctl_pol_small_rule) == 120, "xdpctl_pol_small_rule layout");
 static_assert(sizeof(struct xdpctl_pol_small) == 8 + XDPCTL_POL_SMALL_MAX * 120, "xdpctl_pol_small layout");
 static_assert(sizeof(struct xdpctl_pol_decide_line) == 64, "xdpctl_pol_decide_line layout");
+static_assert(XDPCTL_POL_ANC_BASE_OFF == XDPCTL_POL_MAX_RULES * sizeof(struct xdpctl_pol_small_rule) &&
+		      XDPCTL_POL_ANC_BASE_OFF % 64 == 0 && XDPCTL_POL_FIELDS <= 16,
+	      "anchor element layout");
 static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");
 static_assert(sizeof(struct xdpctl_pol_ctl) == 16, "xdpctl_pol_ctl layout");
 static_assert(sizeof(struct xdpctl_pol_commit_rec) == 16, "xdpctl_pol_commit_rec layout");

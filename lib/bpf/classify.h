@@ -279,12 +279,14 @@ static long pol_walk_step(__u64 index, void *ctx)
 }
 
 /* The fields no rule of the direction names (bit f: XDPCTL_FIELD_*), from dir_hdr.decide of a
- * direction the tables decide (abi: XDPCTL_POL_DECIDE_SKIP_SHIFT); never L4. */
+ * direction the tables decide (abi: XDPCTL_POL_DECIDE_SKIP_SHIFT); never L4. With the anchor
+ * lists: the fields no rule is anchored at. */
 static __always_inline __u32 pol_skipped_fields(const struct xdpctl_pol_dir_hdr *dh)
 {
 	__u32 d = dh->decide;
 
-	if ((d & XDPCTL_POL_DECIDE_SHAPE_MASK) != XDPCTL_POL_DECIDE_TABLES)
+	_Static_assert(XDPCTL_POL_DECIDE_TABLES == 0 && XDPCTL_POL_DECIDE_ANCHORS == 4, "one test for both");
+	if (d & XDPCTL_POL_DECIDE_SHAPE_MASK & ~XDPCTL_POL_DECIDE_ANCHORS) /* one register less than two tests */
 		return 0;
 	return (d >> XDPCTL_POL_DECIDE_SKIP_SHIFT) & XDPCTL_POL_SKIP_FIELDS;
 }
@@ -703,6 +705,84 @@ static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32
 }
 
 /*
+ * The first rule on anchor list `ent` (start << 8 | length, abi: XDPCTL_POL_ANC_*) of element
+ * `gd` of xdpctl_panc that matches the packet, ranked below `best`: its rank, else `best`.
+ * A list is in rank order, so the scan stops at `best`. Global, so verified once (its
+ * bounded loop of compares, inlined, would be checked again for every field); one call a
+ * list that may hold a better rule.
+ */
+__noinline int xdpctl_pol_anc_scan(const struct pkt *p, __u32 gd, __u32 ent, __u32 best)
+{
+	__u32 key = gd & 3, start = ent >> 8, len = ent & 0xff, fam, rank;
+	const __u8 *e = bpf_map_lookup_elem(&xdpctl_panc, &key); /* inlined */
+
+	if (!e || !p)
+		return (int)best;
+	fam = p->l3_proto == ETH_P_IP ? 4 : p->l3_proto == ETH_P_IPV6 ? 6 : 0;
+	for (__u32 i = 0; i < XDPCTL_POL_ANC_LIST_MAX; i++) {
+		if (i >= len)
+			break;
+		rank = *(const __u16 *)(e + XDPCTL_POL_ANC_LIST_OFF +
+					((start + i) & (XDPCTL_POL_ANC_LIST_ENTRIES - 1)) * 2);
+		if (rank >= best || rank >= XDPCTL_POL_MAX_RULES)
+			break;
+		if (pol_small_match((const struct xdpctl_pol_small_rule *)(e + XDPCTL_POL_ANC_RULES_OFF +
+									   rank * sizeof(struct xdpctl_pol_small_rule)),
+				    p, fam))
+			return (int)rank;
+	}
+	return (int)best;
+}
+
+/* The best rank after field f's anchor list for class `cls` (the scan is called only when the
+ * list's first rank beats `best`). */
+static __always_inline __u32 pol_anc_list(const struct pkt *p, __u32 gd, const __u8 *e, __u32 f, int cls,
+					  __u32 best)
+{
+	__u32 b = *(const __u32 *)(e + XDPCTL_POL_ANC_BASE_OFF + f * 4), ent, first;
+
+	if (b == XDPCTL_POL_ANC_NONE || cls < 0)
+		return best;
+	ent = *(const __u32 *)(e + XDPCTL_POL_ANC_IDX_OFF + ((b + (__u32)cls) & (XDPCTL_POL_ANC_IDX_ENTRIES - 1)) * 4);
+	if (!(ent & 0xff))
+		return best;
+	first = *(const __u16 *)(e + XDPCTL_POL_ANC_LIST_OFF + ((ent >> 8) & (XDPCTL_POL_ANC_LIST_ENTRIES - 1)) * 2);
+	return first < best ? (__u32)xdpctl_pol_anc_scan(p, gd, ent, best) : best;
+}
+
+/*
+ * A direction decided by its anchor lists (XDPCTL_POL_DECIDE_ANCHORS), on the classes
+ * pol_classes() found: the lowest rank that matches among the rules on the lists of the
+ * packet's classes decides, counted as the walk counts it. Drop and pass rules only (count
+ * and rate-limit rules take the tables). Returns rule_id << 8 | action.
+ */
+static __always_inline long pol_anc_decide(const struct pkt *p, __u32 gd, const struct pol_key *k, __u32 def)
+{
+	__u32 key = gd & 3, best = XDPCTL_POL_MAX_RULES;
+	const __u8 *e = bpf_map_lookup_elem(&xdpctl_panc, &key); /* inlined */
+	const struct xdpctl_pol_small_rule *r;
+
+	if (!e)
+		return def;
+	/* The anchor order (compiled_policy.h): the source's list usually decides early. */
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_SRC, k->cls[XDPCTL_FIELD_SRC], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_DST, k->cls[XDPCTL_FIELD_DST], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_DPORT, k->cls[XDPCTL_FIELD_DPORT], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_SPORT, k->cls[XDPCTL_FIELD_SPORT], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_VLAN, k->cls[XDPCTL_FIELD_VLAN], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_IIF, k->cls[XDPCTL_FIELD_IIF], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_L4, k->cls[XDPCTL_FIELD_L4], best);
+	if (best >= XDPCTL_POL_MAX_RULES)
+		return def;
+	r = (const struct xdpctl_pol_small_rule *)(e + XDPCTL_POL_ANC_RULES_OFF +
+						   best * sizeof(struct xdpctl_pol_small_rule));
+	if (!cfg_explain)
+		pol_count(r->rec.ctr_slot, p->len);
+	return ((long)r->rec.id << 8) | (r->rec.action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) |
+	       pol_log(&r->rec);
+}
+
+/*
  * Classes, then the walk, in one global function: one call a packet for both. Returns
  * rule_id << 8 | action, or the default with XDPCTL_POL_DECIDE_RETRY set when an address
  * table was missing.
@@ -729,6 +809,36 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
 	if (!(r & XDPCTL_POL_WALK))
 		return r & 0xff;
 	return pol_walk(&w, gen, dir, (__u32)r & 0xff);
+}
+
+/*
+ * Classes, then the anchor lists (XDPCTL_POL_DECIDE_ANCHORS): a global function apart from
+ * xdpctl_pol_decide(), whose walk state would leave no stack for the scans' frame (BPF allows
+ * 512 bytes along a call chain). Returns as xdpctl_pol_decide() does.
+ */
+__noinline long xdpctl_pol_anc_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex, __u64 v6)
+{
+	struct pol_key k = {}; /* clang 14 spills an undefined register otherwise, which the verifier refuses */
+	int r = pol_classes(p, gen, dir, ifindex, v6, &k);
+
+	if (r & XDPCTL_POL_RETRY)
+		return XDPCTL_POL_DECIDE_RETRY | (r & 0xff);
+	if (!(r & XDPCTL_POL_WALK))
+		return r & 0xff;
+	return pol_anc_decide(p, XDPCTL_POL_GD(gen & 1, dir & 1), &k, (__u32)r & 0xff);
+}
+
+/* Generation `gen`'s verdict by the path its header names: the anchor lists, else
+ * xdpctl_pol_decide() (one field, the tables). */
+static __always_inline long pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex)
+{
+	__u32 g = gen & 1;
+	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
+
+	if (pol_has(XDPCTL_PATH_TABLES) && h &&
+	    (h->dir[dir & 1].decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_ANCHORS)
+		return xdpctl_pol_anc_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
+	return xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
 }
 
 /*
@@ -783,7 +893,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	if (!pol_has(XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
 		return def;
 	ifindex = pol_iif_key(ctx, hook);
-	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
+	r = pol_decide(p, gen, dir, ifindex);
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
 		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
@@ -792,7 +902,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
+		r = pol_decide(p, gen, dir, ifindex);
 		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}
