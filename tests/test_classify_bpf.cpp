@@ -626,6 +626,59 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
     EXPECT_GE(skip_dirs, 30) << "too few directions skipped the fields no rule names";
 }
 
+// A policy of 9 to 9 + `more` rules that drop or pass and name no set and no interface:
+// decided by its anchor lists (xdpctl_panc) when they fit.
+Policy anchor_policy(Gen& g, uint32_t more)
+{
+    Policy p = g.policy(int(9 + g.u(more)), 0);
+    for (auto& r : p.rules) {
+        r.iif.clear();
+        if (r.action.kind != ActionKind::drop && r.action.kind != ActionKind::pass)
+            r.action.kind = g.coin(50) ? ActionKind::drop : ActionKind::pass;
+    }
+    return p;
+}
+
+// Policies of drop and pass rules naming no set and no interface, 9 to 800 rules: decided by
+// comparing the rules on the anchor lists of the packet's classes (xdpctl_panc), then by the
+// tables, then by the lists again, against the reference each time (verdicts and exact
+// counters), so every step changes the shape of a generation (lists <-> tables, and small or
+// one-field policies in between).
+TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
+{
+    XDPCTL_REQUIRE_ROOT();
+    uint64_t run_ns = 0;
+    int anchor_dirs = 0, skip_dirs = 0;
+    const int hdr_fd = progs_->map_fd("xdpctl_phdr");
+    for (uint64_t seed = 401; seed <= 430; seed++) {
+        Gen g(seed);
+        g.make_pools();
+        const Policy p = seed % 5 == 0   ? small_policy(g, XDPCTL_POL_SMALL_MAX)
+                         : seed % 5 == 1 ? one_field_policy(g, seed % 2)
+                                         : anchor_policy(g, seed % 2 ? 800 : 60);
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        for (const bool lists : {true, false, true}) {
+            progs_->maps().set_decide_anchors(lists);
+            progs_->maps().commit(c, slots_by_id(p));
+            const uint32_t gen = progs_->maps().active_gen();
+            xdpctl_pol_hdr h{};
+            ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
+            for (const auto& d : h.dir) {
+                const bool anchors = (d.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_ANCHORS;
+                EXPECT_FALSE(anchors && !lists) << "seed " << seed;
+                anchor_dirs += anchors;
+                skip_dirs += anchors && (d.decide >> XDPCTL_POL_DECIDE_SKIP_SHIFT) != 0;
+            }
+            agree_with_reference(*progs_, p, g, seed, 400, &run_ns);
+            if (HasFatalFailure())
+                return;
+        }
+    }
+    progs_->maps().set_decide_anchors(true);
+    EXPECT_GE(anchor_dirs, 40) << "too few directions took the anchor lists to mean anything";
+    EXPECT_GE(skip_dirs, 10) << "too few directions left out a field no rule is anchored at";
+}
+
 // Programs loaded with only the paths a policy needs (lib/attach/datapath_paths.h: what a load or a
 // commit sets from the policy in force) decide as the reference does: random policies of each
 // shape (small, one field, the tables), each through a pair of programs loaded for it. The
