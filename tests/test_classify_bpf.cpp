@@ -203,8 +203,10 @@ std::unique_ptr<PolicyPrograms> ClassifyBpf::progs_;
 // `packets` random packets of `g` through the programs under policy `p` (committed by the
 // caller), each verdict and every counter delta against the reference classifier.
 // `tweak`, when given, changes each generated packet first (e.g. its source into a set).
+// Each packet is run `repeat` times: after the first, a hit of the flow cache where the
+// policy's shape uses it.
 void agree_with_reference(PolicyPrograms& progs, const Policy& p, Gen& g, uint64_t seed, int packets,
-                          uint64_t* run_ns, const std::function<void(PacketKey&)>& tweak = {})
+                          uint64_t* run_ns, const std::function<void(PacketKey&)>& tweak = {}, int repeat = 1)
 {
     const int counters = progs.rule_counters_fd();
     const auto slots = slots_by_id(p);  // ids 1..n -> slots 0..n-1
@@ -221,6 +223,7 @@ void agree_with_reference(PolicyPrograms& progs, const Policy& p, Gen& g, uint64
         const int hook = k.dir == Direction::egress ? XDPCTL_HOOK_TC_EGRESS
                          : frame_rng() % 4 == 0      ? XDPCTL_HOOK_TC_INGRESS
                                                      : XDPCTL_HOOK_XDP;
+        for (int rep = 0; rep < repeat; rep++) {
         const uint64_t t0 = mono_ns();
         const RunResult r = progs.run(hook, frame, ifindex);
         *run_ns += mono_ns() - t0;
@@ -244,6 +247,7 @@ void agree_with_reference(PolicyPrograms& progs, const Policy& p, Gen& g, uint64
             ASSERT_EQ(after[s].bytes - before[s].bytes, expect[s] * frame.size()) << where();
         }
         before = after;
+        }
     }
 }
 
@@ -677,6 +681,32 @@ TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
     progs_->maps().set_decide_anchors(true);
     EXPECT_GE(anchor_dirs, 40) << "too few directions took the anchor lists to mean anything";
     EXPECT_GE(skip_dirs, 10) << "too few directions left out a field no rule is anchored at";
+}
+
+// The flow cache: each packet run three times (a miss, then hits), under a policy and then
+// under the same policy with every drop and pass swapped, with the same packets: a hit must
+// never outlive its commit, count and rate-limit rules must be applied to every packet (their
+// walks are not kept), and the deciding rule is counted on every hit. Policies of the anchor
+// lists and of the tables.
+TEST_F(ClassifyBpf, FlowCacheHitsDecideAsTheReferenceAndEndWithTheirCommit)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
+    uint64_t run_ns = 0;
+    for (uint64_t seed = 501; seed <= 516; seed++) {
+        for (const bool swapped : {false, true}) {
+            Gen g(seed, opts);  // the same pools, policy and packets both times
+            g.make_pools();
+            Policy p = seed % 2 ? anchor_policy(g, 300) : g.policy(int(9 + g.u(300)), 0);
+            for (auto& r : p.rules)
+                if (swapped && (r.action.kind == ActionKind::drop || r.action.kind == ActionKind::pass))
+                    r.action.kind = r.action.kind == ActionKind::drop ? ActionKind::pass : ActionKind::drop;
+            progs_->maps().commit(compile_policy(p, gen_ifindex), slots_by_id(p));
+            agree_with_reference(*progs_, p, g, seed, 150, &run_ns, {}, 3);
+            if (HasFatalFailure())
+                return;
+        }
+    }
 }
 
 // Programs loaded with only the paths a policy needs (lib/attach/datapath_paths.h: what a load or a

@@ -587,6 +587,36 @@ struct xdpctl_pol_decide_line {
 /* whole pages: a commit maps the one element it writes */
 #define XDPCTL_POL_ANC_BYTES ((XDPCTL_POL_ANC_LIST_OFF + XDPCTL_POL_ANC_LIST_ENTRIES * 2 + 4095) / 4096 * 4096)
 
+/*
+ * The flow cache (xdpctl_pflow, per CPU): a packet decided by the anchor lists or the tables
+ * leaves its classification key (everything of the parsed packet the policy can match, the
+ * interface's key and the direction), the generation it read (xdpctl_pol_ctl.commits << 1 |
+ * gen) and the rank + 1 of its deciding rule (0: the default) in slot hash % SLOTS; the next
+ * packet of the same flow under the same commit takes that rule without classifying, and
+ * counts it as the walk would. Only walks that applied no count or rate-limit rule (and were
+ * not decided by one) are kept; explain never reads or writes it. A commit moves `commits`,
+ * so no entry of an older generation is ever taken (a torn read of gen and commits during a
+ * flip makes a pair no whole commit has). It makes elephant flows cheap, not a flood of new
+ * flows: each of those pays a miss (the hash, one compare, eight stores) on top.
+ */
+#define XDPCTL_POL_FLOW_SLOTS 1024
+/*
+ * A program's cfg_flow_cache (rodata, lib/bpf/classify.h): XDPCTL_FLOW_CACHE_ON, the default,
+ * uses the cache; xdpctl-microbench loads one with XDPCTL_FLOW_CACHE_MISS, which fills it as
+ * usual but never takes an entry, for what each packet of a flood of new flows pays
+ * (PROG_TEST_RUN repeats one frame, which would hit every time after the first).
+ */
+#define XDPCTL_FLOW_CACHE_OFF 0
+#define XDPCTL_FLOW_CACHE_ON 1
+#define XDPCTL_FLOW_CACHE_MISS 2
+
+struct xdpctl_pol_flow {
+	__u64 key[6];           /* l3/l4 protocol, VLAN, fragment, TCP flags; ports; addresses */
+	__u64 stamp;            /* commits << 1 | gen of the generation that decided */
+	__u32 iif_dir;          /* the interface's key | direction << 31 */
+	__u32 rank1;            /* rank + 1 of the deciding rule, 0: the default */
+};
+
 /* Which fields a small rule names (the others match every packet). */
 #define XDPCTL_SMALL_F_PROTO (1u << 0)
 #define XDPCTL_SMALL_F_SPORT (1u << 1)
@@ -652,6 +682,7 @@ static_assert(XDPCTL_IIF_KEY_MAX < XDPCTL_POL_IIF_ENTRIES, "interface keys index
 static_assert(sizeof(struct xdpctl_pol_small_rule) == 120, "xdpctl_pol_small_rule layout");
 static_assert(sizeof(struct xdpctl_pol_small) == 8 + XDPCTL_POL_SMALL_MAX * 120, "xdpctl_pol_small layout");
 static_assert(sizeof(struct xdpctl_pol_decide_line) == 64, "xdpctl_pol_decide_line layout");
+static_assert(sizeof(struct xdpctl_pol_flow) == 64, "xdpctl_pol_flow layout");
 static_assert(XDPCTL_POL_ANC_BASE_OFF == XDPCTL_POL_MAX_RULES * sizeof(struct xdpctl_pol_small_rule) &&
 		      XDPCTL_POL_ANC_BASE_OFF % 64 == 0 && XDPCTL_POL_FIELDS <= 16,
 	      "anchor element layout");

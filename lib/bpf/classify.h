@@ -93,6 +93,18 @@ static __always_inline __u32 pol_log(const struct xdpctl_rule_rec *r)
 	return pol_has(XDPCTL_PATH_LOG) && !cfg_explain && r->log_rate ? log_take(r->ctr_slot, r->log_rate) : 0;
 }
 
+/*
+ * In xdpctl_pol_decide()'s result, past rule_id << 8 (bits 8-39) and the retry bit (48): the
+ * flow cache must not keep this verdict (a count or rate-limit rule was applied or decided),
+ * and the deciding rule's rank + 1 (0: the default). While the walk runs they ride in
+ * pol_walk.action, above the action and the event bit (its stack has no room for more).
+ */
+#define XDPCTL_POL_DECIDE_NOCACHE (1LL << 49)
+#define XDPCTL_POL_DECIDE_RANK_SHIFT 50
+#define XDPCTL_POL_WALK_NOCACHE (1u << 30)
+#define XDPCTL_POL_WALK_RANK_SHIFT 16
+_Static_assert(XDPCTL_POL_MAX_RULES < (1 << 14), "rank + 1 takes 14 bits");
+
 /* What the walk needs of a packet: its classes and its length. */
 struct pol_key {
 	int cls[XDPCTL_POL_FIELDS];
@@ -266,9 +278,13 @@ static __always_inline long pol_step(struct pol_walk *w)
 		pol_count(r->ctr_slot, w->len);
 	else if (counted)
 		explain_counted(r->id);
-	if (counted)
+	if (counted) {
+		w->action |= XDPCTL_POL_WALK_NOCACHE;
 		return 0;
-	w->action = (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(r);
+	}
+	w->action = (w->action & XDPCTL_POL_WALK_NOCACHE) | (act == XDPCTL_ACT_RATE_LIMIT ? XDPCTL_POL_WALK_NOCACHE : 0) |
+		    ((rank + 1) << XDPCTL_POL_WALK_RANK_SHIFT) |
+		    (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(r);
 	w->rule_id = r->id;
 	return 1;
 }
@@ -504,7 +520,9 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 	/* The first step inline: most packets are decided there, and bpf_loop's steps are calls. */
 	if (!pol_step(w))
 		bpf_loop(XDPCTL_POL_WALK_STEPS - 1, pol_walk_step, w, 0);
-	return ((long)w->rule_id << 8) | w->action;
+	return ((long)w->rule_id << 8) | (w->action & 0xff) |
+	       (w->action & XDPCTL_POL_WALK_NOCACHE ? XDPCTL_POL_DECIDE_NOCACHE : 0) |
+	       ((long)((w->action >> XDPCTL_POL_WALK_RANK_SHIFT) & 0x3fff) << XDPCTL_POL_DECIDE_RANK_SHIFT);
 }
 
 /* Set in pol_classes()'s result: the rules must be walked; an address table was
@@ -779,7 +797,7 @@ static __always_inline long pol_anc_decide(const struct pkt *p, __u32 gd, const 
 	if (!cfg_explain)
 		pol_count(r->rec.ctr_slot, p->len);
 	return ((long)r->rec.id << 8) | (r->rec.action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) |
-	       pol_log(&r->rec);
+	       pol_log(&r->rec) | ((long)(best + 1) << XDPCTL_POL_DECIDE_RANK_SHIFT);
 }
 
 /*
@@ -841,6 +859,80 @@ static __always_inline long pol_decide(const struct pkt *p, __u32 gen, __u32 dir
 	return xdpctl_pol_decide(p, gen, dir, ifindex, pol_addr6_classes(p, gen, dir));
 }
 
+/* Whether the flow cache is used (abi: XDPCTL_FLOW_CACHE_*). */
+const volatile __u32 cfg_flow_cache = XDPCTL_FLOW_CACHE_ON;
+
+/*
+ * The flow cache (abi: struct xdpctl_pol_flow). The key is read from the parsed packet where
+ * it is needed rather than kept: classify()'s stack is what the call chain below it leaves.
+ */
+static __always_inline __u64 pol_flow_w0(const struct pkt *p)
+{
+	return (__u64)p->l3_proto | (__u64)p->l4_proto << 16 | (__u64)p->n_vlans << 24 | (__u64)p->vlan_id[0] << 32 |
+	       (__u64)p->frag << 48 | (__u64)p->tcp_flags << 56;
+}
+
+static __always_inline __u64 pol_flow_w1(const struct pkt *p)
+{
+	return (__u64)p->sport | (__u64)p->dport << 16;
+}
+
+/* The packet's slot: a multiplicative hash of its key. */
+static __always_inline __u32 pol_flow_slot(const struct pkt *p, __u32 iif_dir)
+{
+	const __u64 *a = (const __u64 *)p->saddr, *b = (const __u64 *)p->daddr;
+	__u64 h = pol_flow_w0(p) * 0xff51afd7ed558ccdULL ^ pol_flow_w1(p) ^ a[0] ^ (a[1] << 1) ^ (b[0] << 3) ^
+		  (b[1] << 5) ^ iif_dir;
+
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (__u32)(h >> 32) & (XDPCTL_POL_FLOW_SLOTS - 1);
+}
+
+static __always_inline int pol_flow_match(const struct xdpctl_pol_flow *f, const struct pkt *p, __u64 stamp,
+					  __u32 iif_dir)
+{
+	const __u64 *a = (const __u64 *)p->saddr, *b = (const __u64 *)p->daddr;
+
+	return f->stamp == stamp && f->iif_dir == iif_dir &&
+	       !((f->key[0] ^ pol_flow_w0(p)) | (f->key[1] ^ pol_flow_w1(p)) | (f->key[2] ^ a[0]) |
+		 (f->key[3] ^ a[1]) | (f->key[4] ^ b[0]) | (f->key[5] ^ b[1]));
+}
+
+static __always_inline void pol_flow_fill(struct xdpctl_pol_flow *f, const struct pkt *p, __u64 stamp, __u32 iif_dir,
+					  __u32 rank1)
+{
+	const __u64 *a = (const __u64 *)p->saddr, *b = (const __u64 *)p->daddr;
+
+	f->key[0] = pol_flow_w0(p);
+	f->key[1] = pol_flow_w1(p);
+	f->key[2] = a[0];
+	f->key[3] = a[1];
+	f->key[4] = b[0];
+	f->key[5] = b[1];
+	f->stamp = stamp;
+	f->iif_dir = iif_dir;
+	f->rank1 = rank1;
+}
+
+/* A hit: the rule of rank rank1 - 1 of generation g decides again, counted as the walk counts
+ * it (0: the default). */
+static __always_inline __u32 pol_flow_take(__u32 rank1, const struct pkt *p, __u32 g, __u32 d, __u32 def,
+					   __u32 *rule_id)
+{
+	struct xdpctl_rule_rec *rec;
+	__u32 key;
+
+	if (!rank1 || rank1 > XDPCTL_POL_MAX_RULES)
+		return def;
+	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RULES + rank1 - 1;
+	rec = bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
+	if (!rec)
+		return def;
+	pol_count(rec->ctr_slot, p->len);
+	*rule_id = rec->id;
+	return (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(rec);
+}
+
 /*
  * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, with
  * XDPCTL_POL_EMIT set when the deciding rule sends an event (lib/bpf/trace.h), and in
@@ -862,8 +954,10 @@ static __always_inline long pol_decide(const struct pkt *p, __u32 gen, __u32 dir
 static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void *ctx, __u32 hook,
 					__u32 *rule_id)
 {
-	__u32 zero = 0, gen, g, again, def, ifindex;
+	__u32 zero = 0, gen, g, again, def, ifindex, shape, slot, cache;
 	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
+	struct xdpctl_pol_flow *f;
+	__u64 stamp;
 	struct xdpctl_pol_hdr *h;
 	long r;
 
@@ -893,7 +987,28 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	if (!pol_has(XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
 		return def;
 	ifindex = pol_iif_key(ctx, hook);
+	/* The flow cache: generations the anchor lists or the tables decide, in a program that
+	 * has them, never in explain. */
+	shape = h->dir[dir & 1].decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
+	cache = cfg_flow_cache != XDPCTL_FLOW_CACHE_OFF && pol_has(XDPCTL_PATH_TABLES) && !cfg_explain &&
+		(shape == XDPCTL_POL_DECIDE_TABLES || shape == XDPCTL_POL_DECIDE_ANCHORS);
+	if (cache) {
+		stamp = *(volatile __u64 *)&ctl->commits << 1 | g;
+		slot = pol_flow_slot(p, ifindex | (dir & 1) << 31);
+		f = bpf_map_lookup_elem(&xdpctl_pflow, &slot); /* inlined */
+		if (cfg_flow_cache == XDPCTL_FLOW_CACHE_ON && f && pol_flow_match(f, p, stamp, ifindex | (dir & 1) << 31))
+			return pol_flow_take(f->rank1, p, g, dir & 1, def, rule_id);
+	}
 	r = pol_decide(p, gen, dir, ifindex);
+	/* commits read again, not kept (no stack to spare): after a flip meanwhile the entry pairs
+	 * the new count with the old gen, which no commit has, and is never taken */
+	if (cache && !(r & (XDPCTL_POL_DECIDE_RETRY | XDPCTL_POL_DECIDE_NOCACHE))) {
+		slot = pol_flow_slot(p, ifindex | (dir & 1) << 31);
+		f = bpf_map_lookup_elem(&xdpctl_pflow, &slot);
+		if (f)
+			pol_flow_fill(f, p, *(volatile __u64 *)&ctl->commits << 1 | g, ifindex | (dir & 1) << 31,
+				      (__u32)(r >> XDPCTL_POL_DECIDE_RANK_SHIFT) & 0x3fff);
+	}
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
 		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
