@@ -99,6 +99,9 @@ void bench_frames(benchmark::State& state, int prog_fd, const std::vector<std::v
 }
 
 struct PolicyCase {
+    // Every packet a new flow to the flow cache (classify.h: XDPCTL_FLOW_CACHE_MISS): what a
+    // flood of new flows pays; else one frame repeated hits it after its first run.
+    bool new_flows = false;
     xdpctl::SkelPtr<xdpctl_xdp> prog;
     std::vector<std::vector<uint8_t>> frames;
     double compile_ms = 0, commit_ms = 0;
@@ -115,12 +118,13 @@ void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_onl
 
 // n rules in the mix, random priorities, and frames that each hit a random rule
 // (the first match may be another rule, a prefix covering it with a lower priority number).
-PolicyCase make_policy_case(size_t n, uint64_t seed)
+PolicyCase make_policy_case(size_t n, uint64_t seed, bool new_flows = false)
 {
     using namespace xdpctl::policy;
     std::mt19937_64 rng(seed);
     Policy p = xdpctl::bench::rule_mix(n, rng);
     PolicyCase c;
+    c.new_flows = new_flows;
     for (int f = 0; f < kFramesPerPolicy; f++) {
         const Rule& r = p.rules[rng() % n];
         uint32_t src = uint32_t(rng());
@@ -147,7 +151,7 @@ PolicyCase make_policy_case(size_t n, uint64_t seed)
 // the generator's source address drop), then `--priority 500 --proto udp --dport 9 --action
 // drop`, which decides the generator's one flow, 198.18.0.1:1024 -> 198.18.0.2:9, near the
 // middle of the evaluation order.
-PolicyCase make_lab_case(size_t n)
+PolicyCase make_lab_case(size_t n, bool new_flows = false)
 {
     using namespace xdpctl::policy;
     constexpr uint32_t kLabSrc = 0xc6120001;  // 198.18.0.1
@@ -161,6 +165,7 @@ PolicyCase make_lab_case(size_t n)
     drop.action.kind = ActionKind::drop;
     p.rules.push_back(drop);
     PolicyCase c;
+    c.new_flows = new_flows;
     c.frames.push_back(B().ipv4({.src = addr_bytes(kLabSrc), .dst = {198, 18, 0, 2}})
                            .udp(1024, 9)
                            .payload(18)
@@ -209,6 +214,7 @@ void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_onl
     if (!c.prog)
         xdpctl::fail("cannot open xdpctl_xdp: {}", xdpctl::errno_str(errno));
     c.prog->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
+    c.prog->rodata->cfg_flow_cache = c.new_flows ? XDPCTL_FLOW_CACHE_MISS : XDPCTL_FLOW_CACHE_ON;
     if (int err = xdpctl_xdp::load(c.prog.get()))
         xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
     PolicyMaps maps = PolicyMaps::from_skeleton(*c.prog);
@@ -446,11 +452,13 @@ int main(int argc, char** argv)
         }
         // Built before any benchmark runs: loading and committing would disturb the figures.
         std::vector<std::unique_ptr<PolicyCase>> policies;
-        for (size_t n : {size_t(1), size_t(1000), size_t(10000)}) {
-            const std::string name = fmt::format("xdpctl_xdp_policy/{}_rules", n);
+        // `/new_flows`: the same frames, each packet a miss of the flow cache.
+        for (auto [n, new_flows] : {std::pair{size_t(1), false}, std::pair{size_t(1000), false},
+                                    std::pair{size_t(10000), false}, std::pair{size_t(10000), true}}) {
+            const std::string name = fmt::format("xdpctl_xdp_policy/{}_rules{}", n, new_flows ? "/new_flows" : "");
             if (!selected(name))
                 continue;
-            policies.push_back(std::make_unique<PolicyCase>(make_policy_case(n, 42 + n)));
+            policies.push_back(std::make_unique<PolicyCase>(make_policy_case(n, 42 + n, new_flows)));
             const PolicyCase& pc = *policies.back();
             const auto& t = pc.times;
             std::fprintf(stderr,
@@ -466,11 +474,13 @@ int main(int argc, char** argv)
         }
         // bench.sh's rule rows, on their one flow.
         std::vector<std::unique_ptr<PolicyCase>> lab;
-        for (size_t n : {size_t(1), size_t(10000)}) {
-            const std::string name = fmt::format("xdpctl_xdp_policy/bench_sh_{}_rules_udp64", n);
+        for (auto [n, new_flows] : {std::pair{size_t(1), false}, std::pair{size_t(10000), false},
+                                    std::pair{size_t(10000), true}}) {
+            const std::string name =
+                fmt::format("xdpctl_xdp_policy/bench_sh_{}_rules_udp64{}", n, new_flows ? "/new_flows" : "");
             if (!selected(name))
                 continue;
-            lab.push_back(std::make_unique<PolicyCase>(make_lab_case(n)));
+            lab.push_back(std::make_unique<PolicyCase>(make_lab_case(n, new_flows)));
             benchmark::RegisterBenchmark(name.c_str(), bench_prog,
                                          bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp), lab.back()->frames[0])
                 ->UseManualTime()

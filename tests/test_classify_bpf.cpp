@@ -203,8 +203,10 @@ std::unique_ptr<PolicyPrograms> ClassifyBpf::progs_;
 // `packets` random packets of `g` through the programs under policy `p` (committed by the
 // caller), each verdict and every counter delta against the reference classifier.
 // `tweak`, when given, changes each generated packet first (e.g. its source into a set).
+// Each packet is run `repeat` times: after the first, a hit of the flow cache where the
+// policy's shape uses it.
 void agree_with_reference(PolicyPrograms& progs, const Policy& p, Gen& g, uint64_t seed, int packets,
-                          uint64_t* run_ns, const std::function<void(PacketKey&)>& tweak = {})
+                          uint64_t* run_ns, const std::function<void(PacketKey&)>& tweak = {}, int repeat = 1)
 {
     const int counters = progs.rule_counters_fd();
     const auto slots = slots_by_id(p);  // ids 1..n -> slots 0..n-1
@@ -221,6 +223,7 @@ void agree_with_reference(PolicyPrograms& progs, const Policy& p, Gen& g, uint64
         const int hook = k.dir == Direction::egress ? XDPCTL_HOOK_TC_EGRESS
                          : frame_rng() % 4 == 0      ? XDPCTL_HOOK_TC_INGRESS
                                                      : XDPCTL_HOOK_XDP;
+        for (int rep = 0; rep < repeat; rep++) {
         const uint64_t t0 = mono_ns();
         const RunResult r = progs.run(hook, frame, ifindex);
         *run_ns += mono_ns() - t0;
@@ -244,6 +247,7 @@ void agree_with_reference(PolicyPrograms& progs, const Policy& p, Gen& g, uint64
             ASSERT_EQ(after[s].bytes - before[s].bytes, expect[s] * frame.size()) << where();
         }
         before = after;
+        }
     }
 }
 
@@ -752,6 +756,85 @@ TEST_F(ClassifyBpf, SetsInTablesOfTheirOwnAgreeWithReference)
     for (int s = 0; s < 5; s++)
         EXPECT_GT(shapes[s], 0) << "shape " << s << " never committed";
     EXPECT_GE(rule_commits, 10);
+}
+
+// A policy of 9 to 9 + `more` rules that drop or pass and name no set and no interface:
+// decided by its anchor lists (xdpctl_panc) when they fit.
+Policy anchor_policy(Gen& g, uint32_t more)
+{
+    Policy p = g.policy(int(9 + g.u(more)), 0);
+    for (auto& r : p.rules) {
+        r.iif.clear();
+        if (r.action.kind != ActionKind::drop && r.action.kind != ActionKind::pass)
+            r.action.kind = g.coin(50) ? ActionKind::drop : ActionKind::pass;
+    }
+    return p;
+}
+
+// Policies of drop and pass rules naming no set and no interface, 9 to 800 rules: decided by
+// comparing the rules on the anchor lists of the packet's classes (xdpctl_panc), then by the
+// tables, then by the lists again, against the reference each time (verdicts and exact
+// counters), so every step changes the shape of a generation (lists <-> tables, and small or
+// one-field policies in between).
+TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
+{
+    XDPCTL_REQUIRE_ROOT();
+    uint64_t run_ns = 0;
+    int anchor_dirs = 0, skip_dirs = 0;
+    const int hdr_fd = progs_->map_fd("xdpctl_phdr");
+    for (uint64_t seed = 401; seed <= 430; seed++) {
+        Gen g(seed);
+        g.make_pools();
+        const Policy p = seed % 5 == 0   ? small_policy(g, XDPCTL_POL_SMALL_MAX)
+                         : seed % 5 == 1 ? one_field_policy(g, seed % 2)
+                                         : anchor_policy(g, seed % 2 ? 800 : 60);
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        for (const bool lists : {true, false, true}) {
+            progs_->maps().set_decide_anchors(lists);
+            progs_->maps().commit(c, slots_by_id(p));
+            const uint32_t gen = progs_->maps().active_gen();
+            xdpctl_pol_hdr h{};
+            ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
+            for (const auto& d : h.dir) {
+                const bool anchors = (d.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_ANCHORS;
+                EXPECT_FALSE(anchors && !lists) << "seed " << seed;
+                anchor_dirs += anchors;
+                skip_dirs += anchors && (d.decide >> XDPCTL_POL_DECIDE_SKIP_SHIFT) != 0;
+            }
+            agree_with_reference(*progs_, p, g, seed, 400, &run_ns);
+            if (HasFatalFailure())
+                return;
+        }
+    }
+    progs_->maps().set_decide_anchors(true);
+    EXPECT_GE(anchor_dirs, 40) << "too few directions took the anchor lists to mean anything";
+    EXPECT_GE(skip_dirs, 10) << "too few directions left out a field no rule is anchored at";
+}
+
+// The flow cache: each packet run three times (a miss, then hits), under a policy and then
+// under the same policy with every drop and pass swapped, with the same packets: a hit must
+// never outlive its commit, count and rate-limit rules must be applied to every packet (their
+// walks are not kept), and the deciding rule is counted on every hit. Policies of the anchor
+// lists and of the tables.
+TEST_F(ClassifyBpf, FlowCacheHitsDecideAsTheReferenceAndEndWithTheirCommit)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
+    uint64_t run_ns = 0;
+    for (uint64_t seed = 501; seed <= 516; seed++) {
+        for (const bool swapped : {false, true}) {
+            Gen g(seed, opts);  // the same pools, policy and packets both times
+            g.make_pools();
+            Policy p = seed % 2 ? anchor_policy(g, 300) : g.policy(int(9 + g.u(300)), 0);
+            for (auto& r : p.rules)
+                if (swapped && (r.action.kind == ActionKind::drop || r.action.kind == ActionKind::pass))
+                    r.action.kind = r.action.kind == ActionKind::drop ? ActionKind::pass : ActionKind::drop;
+            progs_->maps().commit(compile_policy(p, gen_ifindex), slots_by_id(p));
+            agree_with_reference(*progs_, p, g, seed, 150, &run_ns, {}, 3);
+            if (HasFatalFailure())
+                return;
+        }
+    }
 }
 
 // Programs loaded with only the paths a policy needs (lib/attach/datapath_paths.h: what a load or a

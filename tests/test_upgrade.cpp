@@ -255,7 +255,7 @@ protected:
     static inline std::string last_output;  // the upgrading load's
 
     // Layout 1 as 0.1.0 pinned it, from this build's pins: the connection table per CPU
-    // (holding `flows` connections), no xdpctl_psmall, xdpctl_pdecide, xdpctl_rlog,
+    // (holding `flows` connections), no xdpctl_psmall, xdpctl_pdecide, xdpctl_panc, xdpctl_pflow, xdpctl_rlog,
     // xdpctl_events or flow cache (xdpctl_lb_fcache, xdpctl_lb_fgen), no layout record.
     static void make_layout_1(int flows)
     {
@@ -277,6 +277,8 @@ protected:
               });
         unpin(shared_pin("xdpctl_psmall"));
         unpin(shared_pin("xdpctl_pdecide"));
+        unpin(shared_pin("xdpctl_panc"));
+        unpin(shared_pin("xdpctl_pflow"));
         unpin(shared_pin("xdpctl_rlog"));    // decision events: layout 1 had none
         unpin(shared_pin("xdpctl_lb_fcache"));  // nor the LB's flow cache
         unpin(shared_pin("xdpctl_lb_fgen"));
@@ -300,7 +302,8 @@ TEST_F(Upgrade, FromLayout1UnderTrafficKeepsEverythingAndDecidesEveryPacket)
     EXPECT_NE(last_output.find("3 connection(s) carried over"), std::string::npos) << last_output;
     EXPECT_EQ(state(), before);
     EXPECT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
-    EXPECT_TRUE(path_exists(shared_pin("xdpctl_psmall")) && path_exists(shared_pin("xdpctl_pdecide")));
+    EXPECT_TRUE(path_exists(shared_pin("xdpctl_psmall")) && path_exists(shared_pin("xdpctl_pdecide")) &&
+                path_exists(shared_pin("xdpctl_panc")));
     EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
     still_drops(lab);
 }

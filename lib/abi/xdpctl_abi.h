@@ -502,14 +502,19 @@ enum xdpctl_pol_decide {
 	 * passes: the address's class gives the deciding rule through xdpctl_pdecide. */
 	XDPCTL_POL_DECIDE_SRC = 2,
 	XDPCTL_POL_DECIDE_DST = 3,
+	/* Rules compared one by one as the small ones, but only those on the packet's anchor
+	 * lists (xdpctl_panc): a program of an older xdpctl reads a value no shape of its own
+	 * and walks the tables, which stay complete. */
+	XDPCTL_POL_DECIDE_ANCHORS = 4,
 };
 /*
- * With XDPCTL_POL_DECIDE_TABLES only, decide's bits from XDPCTL_POL_DECIDE_SKIP_SHIFT up name
+ * With XDPCTL_POL_DECIDE_TABLES, decide's bits from XDPCTL_POL_DECIDE_SKIP_SHIFT up name
  * the fields no rule of the direction names (bit f: XDPCTL_FIELD_f; every row of such a field
  * holds every rule, so ANDing it changes nothing): the walk neither looks their classes up nor
  * reads their rows. Never L4 (rules that name nothing are anchored there). The value stays
  * unequal to every other shape, so a program of an older xdpctl takes the tables, reading
- * every field, as before.
+ * every field, as before. With XDPCTL_POL_DECIDE_ANCHORS they name the fields no rule is
+ * anchored at: the anchor lists need no other field's class (the compares check the rest).
  */
 #define XDPCTL_POL_DECIDE_SHAPE_MASK 0xffu
 #define XDPCTL_POL_DECIDE_SKIP_SHIFT 8
@@ -598,6 +603,65 @@ struct xdpctl_pol_set_rec {
 	__u64 entries;
 };
 
+/*
+ * Anchor lists (XDPCTL_POL_DECIDE_ANCHORS): a direction of drop and pass rules naming no set
+ * and no interface, too many for the small path (10,000 rules of the issue-4 mix). Every rule
+ * is anchored at one field (the first it names of src, dst, dport, sport, vlan, iif, L4;
+ * lib/policy/compiled_policy.h); a rule that matches a packet is on the list of its anchor
+ * field's class for that packet. So the packet's class in each field that anchors rules
+ * gives a short list of ranks (ascending), and the rules on them are compared as the small
+ * ones are; the lowest rank that matches decides. No rows, no walk: at 10,000 rules of the
+ * mix a list holds ~1-3 rules for a source and ~16 for a port.
+ * One element of xdpctl_panc per XDPCTL_POL_GD(gen, dir), an inlined lookup, laid out as:
+ *  - XDPCTL_POL_ANC_RULES_OFF: struct xdpctl_pol_small_rule by rank (with its record);
+ *  - XDPCTL_POL_ANC_BASE_OFF: __u32 per field (XDPCTL_FIELD_*), the index entry of its
+ *    class 0, XDPCTL_POL_ANC_NONE where no rule is anchored;
+ *  - XDPCTL_POL_ANC_IDX_OFF: __u32 index entries, start << 8 | length of a list (length
+ *    at most XDPCTL_POL_ANC_LIST_MAX);
+ *  - XDPCTL_POL_ANC_LIST_OFF: the lists, __u16 ranks.
+ * A direction whose lists do not fit (more entries, a longer list) is decided by the tables.
+ */
+#define XDPCTL_POL_ANC_LIST_MAX 64
+#define XDPCTL_POL_ANC_NONE 0xffffffffu
+#define XDPCTL_POL_ANC_IDX_ENTRIES 65536
+#define XDPCTL_POL_ANC_LIST_ENTRIES (1u << 19)
+#define XDPCTL_POL_ANC_RULES_OFF 0
+#define XDPCTL_POL_ANC_BASE_OFF (XDPCTL_POL_MAX_RULES * 120)
+#define XDPCTL_POL_ANC_IDX_OFF (XDPCTL_POL_ANC_BASE_OFF + 64)
+#define XDPCTL_POL_ANC_LIST_OFF (XDPCTL_POL_ANC_IDX_OFF + XDPCTL_POL_ANC_IDX_ENTRIES * 4)
+/* whole pages: a commit maps the one element it writes */
+#define XDPCTL_POL_ANC_BYTES ((XDPCTL_POL_ANC_LIST_OFF + XDPCTL_POL_ANC_LIST_ENTRIES * 2 + 4095) / 4096 * 4096)
+
+/*
+ * The flow cache (xdpctl_pflow, per CPU): a packet decided by the anchor lists or the tables
+ * leaves its classification key (everything of the parsed packet the policy can match, the
+ * interface's key and the direction), the generation it read (xdpctl_pol_ctl.commits << 1 |
+ * gen) and the rank + 1 of its deciding rule (0: the default) in slot hash % SLOTS; the next
+ * packet of the same flow under the same commit takes that rule without classifying, and
+ * counts it as the walk would. Only walks that applied no count or rate-limit rule (and were
+ * not decided by one) are kept; explain never reads or writes it. A commit moves `commits`,
+ * so no entry of an older generation is ever taken (a torn read of gen and commits during a
+ * flip makes a pair no whole commit has). It makes elephant flows cheap, not a flood of new
+ * flows: each of those pays a miss (the hash, one compare, eight stores) on top.
+ */
+#define XDPCTL_POL_FLOW_SLOTS 1024
+/*
+ * A program's cfg_flow_cache (rodata, lib/bpf/classify.h): XDPCTL_FLOW_CACHE_ON, the default,
+ * uses the cache; xdpctl-microbench loads one with XDPCTL_FLOW_CACHE_MISS, which fills it as
+ * usual but never takes an entry, for what each packet of a flood of new flows pays
+ * (PROG_TEST_RUN repeats one frame, which would hit every time after the first).
+ */
+#define XDPCTL_FLOW_CACHE_OFF 0
+#define XDPCTL_FLOW_CACHE_ON 1
+#define XDPCTL_FLOW_CACHE_MISS 2
+
+struct xdpctl_pol_flow {
+	__u64 key[6];           /* l3/l4 protocol, VLAN, fragment, TCP flags; ports; addresses */
+	__u64 stamp;            /* commits << 1 | gen of the generation that decided */
+	__u32 iif_dir;          /* the interface's key | direction << 31 */
+	__u32 rank1;            /* rank + 1 of the deciding rule, 0: the default */
+};
+
 /* Which fields a small rule names (the others match every packet). */
 #define XDPCTL_SMALL_F_PROTO (1u << 0)
 #define XDPCTL_SMALL_F_SPORT (1u << 1)
@@ -665,6 +729,10 @@ static_assert(sizeof(struct xdpctl_pol_small) == 8 + XDPCTL_POL_SMALL_MAX * 120,
 static_assert(sizeof(struct xdpctl_pol_decide_line) == 64, "xdpctl_pol_decide_line layout");
 static_assert(sizeof(struct xdpctl_pol_split) == 64 + 2 * XDPCTL_POL_NODE_CLASSES, "xdpctl_pol_split layout");
 static_assert(sizeof(struct xdpctl_pol_set_rec) == 16, "xdpctl_pol_set_rec layout");
+static_assert(sizeof(struct xdpctl_pol_flow) == 64, "xdpctl_pol_flow layout");
+static_assert(XDPCTL_POL_ANC_BASE_OFF == XDPCTL_POL_MAX_RULES * sizeof(struct xdpctl_pol_small_rule) &&
+		      XDPCTL_POL_ANC_BASE_OFF % 64 == 0 && XDPCTL_POL_FIELDS <= 16,
+	      "anchor element layout");
 static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");
 static_assert(sizeof(struct xdpctl_pol_ctl) == 16, "xdpctl_pol_ctl layout");
 static_assert(sizeof(struct xdpctl_pol_commit_rec) == 16, "xdpctl_pol_commit_rec layout");

@@ -93,6 +93,18 @@ static __always_inline __u32 pol_log(const struct xdpctl_rule_rec *r)
 	return pol_has(XDPCTL_PATH_LOG) && !cfg_explain && r->log_rate ? log_take(r->ctr_slot, r->log_rate) : 0;
 }
 
+/*
+ * In xdpctl_pol_decide()'s result, past rule_id << 8 (bits 8-39) and the retry bit (48): the
+ * flow cache must not keep this verdict (a count or rate-limit rule was applied or decided),
+ * and the deciding rule's rank + 1 (0: the default). While the walk runs they ride in
+ * pol_walk.action, above the action and the event bit (its stack has no room for more).
+ */
+#define XDPCTL_POL_DECIDE_NOCACHE (1LL << 49)
+#define XDPCTL_POL_DECIDE_RANK_SHIFT 50
+#define XDPCTL_POL_WALK_NOCACHE (1u << 30)
+#define XDPCTL_POL_WALK_RANK_SHIFT 16
+_Static_assert(XDPCTL_POL_MAX_RULES < (1 << 14), "rank + 1 takes 14 bits");
+
 /* What the walk needs of a packet: its classes and its length. */
 struct pol_key {
 	int cls[XDPCTL_POL_FIELDS];
@@ -266,9 +278,13 @@ static __always_inline long pol_step(struct pol_walk *w)
 		pol_count(r->ctr_slot, w->len);
 	else if (counted)
 		explain_counted(r->id);
-	if (counted)
+	if (counted) {
+		w->action |= XDPCTL_POL_WALK_NOCACHE;
 		return 0;
-	w->action = (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(r);
+	}
+	w->action = (w->action & XDPCTL_POL_WALK_NOCACHE) | (act == XDPCTL_ACT_RATE_LIMIT ? XDPCTL_POL_WALK_NOCACHE : 0) |
+		    ((rank + 1) << XDPCTL_POL_WALK_RANK_SHIFT) |
+		    (act == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(r);
 	w->rule_id = r->id;
 	return 1;
 }
@@ -279,12 +295,14 @@ static long pol_walk_step(__u64 index, void *ctx)
 }
 
 /* The fields no rule of the direction names (bit f: XDPCTL_FIELD_*), from dir_hdr.decide of a
- * direction the tables decide (abi: XDPCTL_POL_DECIDE_SKIP_SHIFT); never L4. */
+ * direction the tables decide (abi: XDPCTL_POL_DECIDE_SKIP_SHIFT); never L4. With the anchor
+ * lists: the fields no rule is anchored at. */
 static __always_inline __u32 pol_skipped_fields(const struct xdpctl_pol_dir_hdr *dh)
 {
 	__u32 d = dh->decide;
 
-	if ((d & XDPCTL_POL_DECIDE_SHAPE_MASK) != XDPCTL_POL_DECIDE_TABLES)
+	_Static_assert(XDPCTL_POL_DECIDE_TABLES == 0 && XDPCTL_POL_DECIDE_ANCHORS == 4, "one test for both");
+	if (d & XDPCTL_POL_DECIDE_SHAPE_MASK & ~XDPCTL_POL_DECIDE_ANCHORS) /* one register less than two tests */
 		return 0;
 	return (d >> XDPCTL_POL_DECIDE_SKIP_SHIFT) & XDPCTL_POL_SKIP_FIELDS;
 }
@@ -619,7 +637,9 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 	/* The first step inline: most packets are decided there, and bpf_loop's steps are calls. */
 	if (!pol_step(w))
 		bpf_loop(XDPCTL_POL_WALK_STEPS - 1, pol_walk_step, w, 0);
-	return ((long)w->rule_id << 8) | w->action;
+	return ((long)w->rule_id << 8) | (w->action & 0xff) |
+	       (w->action & XDPCTL_POL_WALK_NOCACHE ? XDPCTL_POL_DECIDE_NOCACHE : 0) |
+	       ((long)((w->action >> XDPCTL_POL_WALK_RANK_SHIFT) & 0x3fff) << XDPCTL_POL_DECIDE_RANK_SHIFT);
 }
 
 /* Set in pol_classes()'s result: the rules must be walked; an address table was
@@ -821,6 +841,84 @@ static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32
 }
 
 /*
+ * The first rule on anchor list `ent` (start << 8 | length, abi: XDPCTL_POL_ANC_*) of element
+ * `gd` of xdpctl_panc that matches the packet, ranked below `best`: its rank, else `best`.
+ * A list is in rank order, so the scan stops at `best`. Global, so verified once (its
+ * bounded loop of compares, inlined, would be checked again for every field); one call a
+ * list that may hold a better rule.
+ */
+__noinline int xdpctl_pol_anc_scan(const struct pkt *p, __u32 gd, __u32 ent, __u32 best)
+{
+	__u32 key = gd & 3, start = ent >> 8, len = ent & 0xff, fam, rank;
+	const __u8 *e = bpf_map_lookup_elem(&xdpctl_panc, &key); /* inlined */
+
+	if (!e || !p)
+		return (int)best;
+	fam = p->l3_proto == ETH_P_IP ? 4 : p->l3_proto == ETH_P_IPV6 ? 6 : 0;
+	for (__u32 i = 0; i < XDPCTL_POL_ANC_LIST_MAX; i++) {
+		if (i >= len)
+			break;
+		rank = *(const __u16 *)(e + XDPCTL_POL_ANC_LIST_OFF +
+					((start + i) & (XDPCTL_POL_ANC_LIST_ENTRIES - 1)) * 2);
+		if (rank >= best || rank >= XDPCTL_POL_MAX_RULES)
+			break;
+		if (pol_small_match((const struct xdpctl_pol_small_rule *)(e + XDPCTL_POL_ANC_RULES_OFF +
+									   rank * sizeof(struct xdpctl_pol_small_rule)),
+				    p, fam))
+			return (int)rank;
+	}
+	return (int)best;
+}
+
+/* The best rank after field f's anchor list for class `cls` (the scan is called only when the
+ * list's first rank beats `best`). */
+static __always_inline __u32 pol_anc_list(const struct pkt *p, __u32 gd, const __u8 *e, __u32 f, int cls,
+					  __u32 best)
+{
+	__u32 b = *(const __u32 *)(e + XDPCTL_POL_ANC_BASE_OFF + f * 4), ent, first;
+
+	if (b == XDPCTL_POL_ANC_NONE || cls < 0)
+		return best;
+	ent = *(const __u32 *)(e + XDPCTL_POL_ANC_IDX_OFF + ((b + (__u32)cls) & (XDPCTL_POL_ANC_IDX_ENTRIES - 1)) * 4);
+	if (!(ent & 0xff))
+		return best;
+	first = *(const __u16 *)(e + XDPCTL_POL_ANC_LIST_OFF + ((ent >> 8) & (XDPCTL_POL_ANC_LIST_ENTRIES - 1)) * 2);
+	return first < best ? (__u32)xdpctl_pol_anc_scan(p, gd, ent, best) : best;
+}
+
+/*
+ * A direction decided by its anchor lists (XDPCTL_POL_DECIDE_ANCHORS), on the classes
+ * pol_classes() found: the lowest rank that matches among the rules on the lists of the
+ * packet's classes decides, counted as the walk counts it. Drop and pass rules only (count
+ * and rate-limit rules take the tables). Returns rule_id << 8 | action.
+ */
+static __always_inline long pol_anc_decide(const struct pkt *p, __u32 gd, const struct pol_key *k, __u32 def)
+{
+	__u32 key = gd & 3, best = XDPCTL_POL_MAX_RULES;
+	const __u8 *e = bpf_map_lookup_elem(&xdpctl_panc, &key); /* inlined */
+	const struct xdpctl_pol_small_rule *r;
+
+	if (!e)
+		return def;
+	/* The anchor order (compiled_policy.h): the source's list usually decides early. */
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_SRC, k->cls[XDPCTL_FIELD_SRC], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_DST, k->cls[XDPCTL_FIELD_DST], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_DPORT, k->cls[XDPCTL_FIELD_DPORT], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_SPORT, k->cls[XDPCTL_FIELD_SPORT], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_VLAN, k->cls[XDPCTL_FIELD_VLAN], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_IIF, k->cls[XDPCTL_FIELD_IIF], best);
+	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_L4, k->cls[XDPCTL_FIELD_L4], best);
+	if (best >= XDPCTL_POL_MAX_RULES)
+		return def;
+	r = (const struct xdpctl_pol_small_rule *)(e + XDPCTL_POL_ANC_RULES_OFF +
+						   best * sizeof(struct xdpctl_pol_small_rule));
+	if (!cfg_explain)
+		pol_count(r->rec.ctr_slot, p->len);
+	return ((long)r->rec.id << 8) | (r->rec.action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) |
+	       pol_log(&r->rec) | ((long)(best + 1) << XDPCTL_POL_DECIDE_RANK_SHIFT);
+}
+
+/*
  * Classes, then the walk, in one global function: one call a packet for both. Returns
  * rule_id << 8 | action, or the default with XDPCTL_POL_DECIDE_RETRY set when an address
  * table was missing.
@@ -851,6 +949,110 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
 }
 
 /*
+ * Classes, then the anchor lists (XDPCTL_POL_DECIDE_ANCHORS): a global function apart from
+ * xdpctl_pol_decide(), whose walk state would leave no stack for the scans' frame (BPF allows
+ * 512 bytes along a call chain). Returns as xdpctl_pol_decide() does.
+ */
+__noinline long xdpctl_pol_anc_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex, __u64 v6)
+{
+	struct pol_key k = {}; /* clang 14 spills an undefined register otherwise, which the verifier refuses */
+	int r = pol_classes(p, gen, dir, ifindex, v6, &k);
+
+	if (r & XDPCTL_POL_RETRY)
+		return XDPCTL_POL_DECIDE_RETRY | (r & 0xff);
+	if (!(r & XDPCTL_POL_WALK))
+		return r & 0xff;
+	return pol_anc_decide(p, XDPCTL_POL_GD(gen & 1, dir & 1), &k, (__u32)r & 0xff);
+}
+
+/* Generation `gen`'s verdict by the path its header names: the anchor lists, else
+ * xdpctl_pol_decide() (one field, the tables). */
+static __always_inline long pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u32 ifindex)
+{
+	__u32 g = gen & 1;
+	struct xdpctl_pol_hdr *h = bpf_map_lookup_elem(&xdpctl_phdr, &g);
+
+	if (pol_has(XDPCTL_PATH_TABLES) && h &&
+	    (h->dir[dir & 1].decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_ANCHORS)
+		return xdpctl_pol_anc_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
+	return xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
+}
+
+/* Whether the flow cache is used (abi: XDPCTL_FLOW_CACHE_*). */
+const volatile __u32 cfg_flow_cache = XDPCTL_FLOW_CACHE_ON;
+
+/*
+ * The flow cache (abi: struct xdpctl_pol_flow). The key is read from the parsed packet where
+ * it is needed rather than kept: classify()'s stack is what the call chain below it leaves.
+ */
+static __always_inline __u64 pol_flow_w0(const struct pkt *p)
+{
+	return (__u64)p->l3_proto | (__u64)p->l4_proto << 16 | (__u64)p->n_vlans << 24 | (__u64)p->vlan_id[0] << 32 |
+	       (__u64)p->frag << 48 | (__u64)p->tcp_flags << 56;
+}
+
+static __always_inline __u64 pol_flow_w1(const struct pkt *p)
+{
+	return (__u64)p->sport | (__u64)p->dport << 16;
+}
+
+/* The packet's slot: a multiplicative hash of its key. */
+static __always_inline __u32 pol_flow_slot(const struct pkt *p, __u32 iif_dir)
+{
+	const __u64 *a = (const __u64 *)p->saddr, *b = (const __u64 *)p->daddr;
+	__u64 h = pol_flow_w0(p) * 0xff51afd7ed558ccdULL ^ pol_flow_w1(p) ^ a[0] ^ (a[1] << 1) ^ (b[0] << 3) ^
+		  (b[1] << 5) ^ iif_dir;
+
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (__u32)(h >> 32) & (XDPCTL_POL_FLOW_SLOTS - 1);
+}
+
+static __always_inline int pol_flow_match(const struct xdpctl_pol_flow *f, const struct pkt *p, __u64 stamp,
+					  __u32 iif_dir)
+{
+	const __u64 *a = (const __u64 *)p->saddr, *b = (const __u64 *)p->daddr;
+
+	return f->stamp == stamp && f->iif_dir == iif_dir &&
+	       !((f->key[0] ^ pol_flow_w0(p)) | (f->key[1] ^ pol_flow_w1(p)) | (f->key[2] ^ a[0]) |
+		 (f->key[3] ^ a[1]) | (f->key[4] ^ b[0]) | (f->key[5] ^ b[1]));
+}
+
+static __always_inline void pol_flow_fill(struct xdpctl_pol_flow *f, const struct pkt *p, __u64 stamp, __u32 iif_dir,
+					  __u32 rank1)
+{
+	const __u64 *a = (const __u64 *)p->saddr, *b = (const __u64 *)p->daddr;
+
+	f->key[0] = pol_flow_w0(p);
+	f->key[1] = pol_flow_w1(p);
+	f->key[2] = a[0];
+	f->key[3] = a[1];
+	f->key[4] = b[0];
+	f->key[5] = b[1];
+	f->stamp = stamp;
+	f->iif_dir = iif_dir;
+	f->rank1 = rank1;
+}
+
+/* A hit: the rule of rank rank1 - 1 of generation g decides again, counted as the walk counts
+ * it (0: the default). */
+static __always_inline __u32 pol_flow_take(__u32 rank1, const struct pkt *p, __u32 g, __u32 d, __u32 def,
+					   __u32 *rule_id)
+{
+	struct xdpctl_rule_rec *rec;
+	__u32 key;
+
+	if (!rank1 || rank1 > XDPCTL_POL_MAX_RULES)
+		return def;
+	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RULES + rank1 - 1;
+	rec = bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
+	if (!rec)
+		return def;
+	pol_count(rec->ctr_slot, p->len);
+	*rule_id = rec->id;
+	return (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(rec);
+}
+
+/*
  * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, with
  * XDPCTL_POL_EMIT set when the deciding rule sends an event (lib/bpf/trace.h), and in
  * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
@@ -871,8 +1073,10 @@ __noinline long xdpctl_pol_decide(const struct pkt *p, __u32 gen, __u32 dir, __u
 static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void *ctx, __u32 hook,
 					__u32 *rule_id)
 {
-	__u32 zero = 0, gen, g, again, def, ifindex;
+	__u32 zero = 0, gen, g, again, def, ifindex, shape, slot, cache;
 	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
+	struct xdpctl_pol_flow *f;
+	__u64 stamp;
 	struct xdpctl_pol_hdr *h;
 	long r;
 
@@ -902,7 +1106,28 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	if (!pol_has(XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES))
 		return def;
 	ifindex = pol_iif_key(ctx, hook);
-	r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
+	/* The flow cache: generations the anchor lists or the tables decide, in a program that
+	 * has them, never in explain. */
+	shape = h->dir[dir & 1].decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
+	cache = cfg_flow_cache != XDPCTL_FLOW_CACHE_OFF && pol_has(XDPCTL_PATH_TABLES) && !cfg_explain &&
+		(shape == XDPCTL_POL_DECIDE_TABLES || shape == XDPCTL_POL_DECIDE_ANCHORS);
+	if (cache) {
+		stamp = *(volatile __u64 *)&ctl->commits << 1 | g;
+		slot = pol_flow_slot(p, ifindex | (dir & 1) << 31);
+		f = bpf_map_lookup_elem(&xdpctl_pflow, &slot); /* inlined */
+		if (cfg_flow_cache == XDPCTL_FLOW_CACHE_ON && f && pol_flow_match(f, p, stamp, ifindex | (dir & 1) << 31))
+			return pol_flow_take(f->rank1, p, g, dir & 1, def, rule_id);
+	}
+	r = pol_decide(p, gen, dir, ifindex);
+	/* commits read again, not kept (no stack to spare): after a flip meanwhile the entry pairs
+	 * the new count with the old gen, which no commit has, and is never taken */
+	if (cache && !(r & (XDPCTL_POL_DECIDE_RETRY | XDPCTL_POL_DECIDE_NOCACHE))) {
+		slot = pol_flow_slot(p, ifindex | (dir & 1) << 31);
+		f = bpf_map_lookup_elem(&xdpctl_pflow, &slot);
+		if (f)
+			pol_flow_fill(f, p, *(volatile __u64 *)&ctl->commits << 1 | g, ifindex | (dir & 1) << 31,
+				      (__u32)(r >> XDPCTL_POL_DECIDE_RANK_SHIFT) & 0x3fff);
+	}
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
 		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
@@ -911,7 +1136,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = xdpctl_pol_decide(p, gen, dir, ifindex, pol_pre_classes(p, gen, dir));
+		r = pol_decide(p, gen, dir, ifindex);
 		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}

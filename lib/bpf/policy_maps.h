@@ -52,6 +52,24 @@ struct {
 	__type(value, struct xdpctl_pol_small);
 } xdpctl_psmall SEC(".maps");
 
+/* Element XDPCTL_POL_GD(gen, dir): a direction's anchor lists and the rules on them, laid out
+ * as the ABI header says (XDPCTL_POL_ANC_*): one inlined lookup, then plain loads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XDPCTL_POL_GENS * XDPCTL_POL_DIRS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, XDPCTL_POL_ANC_BYTES);
+} xdpctl_panc SEC(".maps");
+
+/* The flow cache (see the ABI header): per CPU, so no entry is shared or locked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPCTL_POL_FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xdpctl_pol_flow);
+} xdpctl_pflow SEC(".maps");
+
 /* Line XDPCTL_POL_GD(gen, dir) * 2 * XDPCTL_POL_PORT_LINES + (0 sport | 1 dport) * ... */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -157,6 +157,9 @@ struct CompiledDirection {
     // The rules again for the straight-line path (policy/shapes.h), when the direction
     // is small enough; the tables above are built all the same.
     std::optional<std::vector<xdpctl_pol_small_rule>> small;
+    // The rules again for the anchor lists (policy/shapes.h: anchor_rules), when every rule
+    // can be compared so; the lists follow from the rows once the classes are aligned.
+    std::optional<std::vector<xdpctl_pol_small_rule>> anchor_rules;
     // kFieldSrc or kFieldDst when the direction is decided by that address's class alone
     // (policy/shapes.h), else -1.
     int decide_field = -1;

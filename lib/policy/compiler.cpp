@@ -1035,6 +1035,8 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
                 ranked.push_back(r);
         c.dir[d].small = small_rules(ranked);
         c.dir[d].decide_field = one_address_field(ranked);
+        if (!c.dir[d].small && c.dir[d].decide_field < 0)
+            c.dir[d].anchor_rules = anchor_rules(ranked);
     }
     return c;
 }

@@ -24,6 +24,7 @@
 #include "policy/prefix_table.h"
 #include "policy/row_prints.h"
 #include "policy/set_tables.h"
+#include "policy/shapes.h"
 
 namespace xdpctl::policy {
 
@@ -272,6 +273,26 @@ uint32_t unnamed_fields(const CompiledDirection& cd)
     return out;
 }
 
+// Element `gd` of xdpctl_panc (abi: XDPCTL_POL_ANC_*): the rules with their records, the
+// fields' bases, the index and the lists; each part written only where it changed, and only
+// the element mapped (the map is ~10 MiB, most commits never touch it).
+void write_anchors(int fd, uint32_t gd, const std::vector<xdpctl_pol_small_rule>& rules, const AnchorLists& lists,
+                   std::span<const xdpctl_rule_rec> recs)
+{
+    static_assert(XDPCTL_POL_ANC_BYTES % 4096 == 0, "xdpctl_panc's elements are mapped one by one");
+    const MappedMap m(fd, gd, 1);
+    if (m.value_size() != XDPCTL_POL_ANC_BYTES)
+        fail("the policy map xdpctl_panc has values of {} bytes, expected {}", m.value_size(), XDPCTL_POL_ANC_BYTES);
+    char* e = &m.at<char>(0);
+    std::vector<xdpctl_pol_small_rule> out(rules);
+    for (size_t rank = 0; rank < out.size() && rank < recs.size(); rank++)
+        out[rank].rec = recs[rank];
+    write_changed(e + XDPCTL_POL_ANC_RULES_OFF, out.data(), out.size() * sizeof(xdpctl_pol_small_rule));
+    write_changed(e + XDPCTL_POL_ANC_BASE_OFF, lists.base, sizeof(lists.base));
+    write_changed(e + XDPCTL_POL_ANC_IDX_OFF, lists.idx.data(), lists.idx.size() * sizeof(uint32_t));
+    write_changed(e + XDPCTL_POL_ANC_LIST_OFF, lists.ranks.data(), lists.ranks.size() * sizeof(uint16_t));
+}
+
 }  // namespace
 
 PolicyMapFds policy_map_fds_pinned(const std::string& dir)
@@ -286,7 +307,8 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
                         xdpctl::open_pinned(dir + "/xdpctl_pdecide"),
                         xdpctl::open_pinned(dir + "/xdpctl_pset"),
                         xdpctl::open_pinned(dir + "/xdpctl_psl1"),
-                        xdpctl::open_pinned(dir + "/xdpctl_psplit")};
+                        xdpctl::open_pinned(dir + "/xdpctl_psplit"),
+                        xdpctl::open_pinned(dir + "/xdpctl_panc")};
 }
 
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
@@ -718,6 +740,10 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                     rank1 <= cd.n_rules ? rank1 : 0;
             }
             dh.decide = f == kFieldSrc ? XDPCTL_POL_DECIDE_SRC : XDPCTL_POL_DECIDE_DST;
+        } else if (const auto lists = fds_.anc && decide_anchors_ ? anchor_lists(cd) : std::nullopt) {
+            write_anchors(fds_.anc.get(), uint32_t(gd), *cd.anchor_rules, *lists,
+                          recs.subspan(gd * XDPCTL_POL_MAX_RULES, cd.n_rules));
+            dh.decide = XDPCTL_POL_DECIDE_ANCHORS | lists->unanchored << XDPCTL_POL_DECIDE_SKIP_SHIFT;
         } else {
             dh.decide = XDPCTL_POL_DECIDE_TABLES | unnamed_fields(cd) << XDPCTL_POL_DECIDE_SKIP_SHIFT;
         }

@@ -44,6 +44,7 @@ struct PolicyMapFds {
     // xdpctl_pset, xdpctl_psl1, xdpctl_psplit (sets' own tables); empty the same way (then
     // every set is merged into its fields' classes).
     UniqueFd set_tabs, set_l1, split;
+    UniqueFd anc;     // xdpctl_panc; empty the same way (then no anchor lists)
 };
 
 // The maps of a loaded xdpctl_xdp or xdpctl_tc skeleton (both declare all of them).
@@ -56,7 +57,8 @@ PolicyMapFds policy_map_fds(const Skel& s)
                         d(s.maps.xdpctl_prule), d(s.maps.xdpctl_rctr), d(s.maps.xdpctl_rrate),
                         d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small),
                         d(s.maps.xdpctl_pl1),   d(s.maps.xdpctl_psmall), d(s.maps.xdpctl_pdecide),
-                        d(s.maps.xdpctl_pset),  d(s.maps.xdpctl_psl1),  d(s.maps.xdpctl_psplit)};
+                        d(s.maps.xdpctl_pset),  d(s.maps.xdpctl_psl1),  d(s.maps.xdpctl_psplit),
+                        d(s.maps.xdpctl_panc)};
 }
 
 // The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.
@@ -209,6 +211,9 @@ public:
     // Directions whose rules name one address field only are decided by its class
     // (xdpctl_pdecide) unless this is off (tests and benchmarks of the tables).
     void set_decide_field(bool on) { decide_field_ = on; }
+    // Directions of drop and pass rules naming no set and no interface are decided by their
+    // anchor lists (xdpctl_panc) unless this is off (tests and benchmarks of the tables).
+    void set_decide_anchors(bool on) { decide_anchors_ = on; }
 
 private:
     xdpctl_pol_ctl read_ctl() const;
@@ -226,6 +231,7 @@ private:
     bool use_small_rows_ = true;
     bool decide_small_ = true;
     bool decide_field_ = true;
+    bool decide_anchors_ = true;
 };
 
 }  // namespace xdpctl::policy

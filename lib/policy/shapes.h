@@ -12,11 +12,35 @@
 
 namespace xdpctl::policy {
 
+struct CompiledDirection;
+
 // The rules of one direction, in evaluation order, as small rules (their `rec` left for the
 // commit, which knows the counter slots); nullopt when the direction cannot take that path:
 // more than XDPCTL_POL_SMALL_MAX rules, a rule that names a set or an interface, or one whose
 // source and destination are of two IP versions (it matches nothing; the walk handles it).
 std::optional<std::vector<xdpctl_pol_small_rule>> small_rules(const std::vector<const Rule*>& ranked);
+
+// The rules of one direction, in evaluation order, as small rules for its anchor lists
+// (abi/xdpctl_abi.h: XDPCTL_POL_DECIDE_ANCHORS; `rec` left for the commit); nullopt when a
+// rule names a set or an interface, counts or rate-limits (those go on to later rules: the
+// tables' walk), or its source and destination are of two IP versions.
+std::optional<std::vector<xdpctl_pol_small_rule>> anchor_rules(const std::vector<const Rule*>& ranked);
+
+// A direction's anchor lists as xdpctl_panc lays them out: per field the index entry of its
+// class 0 (XDPCTL_POL_ANC_NONE: no rule is anchored there), the index entries
+// (start << 8 | length) and the lists of ranks.
+struct AnchorLists {
+    uint32_t base[XDPCTL_POL_FIELDS];
+    std::vector<uint32_t> idx;
+    std::vector<uint16_t> ranks;
+    uint32_t unanchored = 0;  // dir_hdr.decide's skip bits: fields no rule is anchored at (never L4)
+};
+
+// The anchor lists of `cd`'s classes as they are numbered now (after align_classes()), from
+// its rows: the list of class c of field f holds the ranks of the rules anchored at f that
+// c's row holds. nullopt when `cd` has no anchor_rules or a list or the lists outgrow the
+// element (XDPCTL_POL_ANC_LIST_MAX, _IDX_ENTRIES, _LIST_ENTRIES): the tables decide.
+std::optional<AnchorLists> anchor_lists(const CompiledDirection& cd);
 
 // kFieldSrc or kFieldDst (compiled_policy.h) when every rule names that address (a prefix or
 // a set) and nothing else, and drops or passes (count and rate-limit rules go on to later

@@ -32,6 +32,8 @@ const std::vector<KnownLayout>& known_layouts()
               "converted to one table for all CPUs, its connections copied (lib/lb/conntrack_table.h)"},
              {"xdpctl_psmall", std::nullopt, "created empty; commits fill it once it is pinned"},
              {"xdpctl_pdecide", std::nullopt, "created empty; commits fill it once it is pinned"},
+             {"xdpctl_panc", std::nullopt, "created empty; commits fill it once it is pinned"},
+             {"xdpctl_pflow", std::nullopt, "created empty: the flow cache fills from classified packets"},
              // Decision events (added to the unreleased layout 2: maps added only, so the
              // pins of a build before them are of layout 2 all the same).
              {"xdpctl_rlog", std::nullopt, "created empty: each --log rule's bucket starts full"},
