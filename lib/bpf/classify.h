@@ -799,6 +799,18 @@ static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u3
 /* In xdpctl_pol_decide()'s result, above any rule id: an address table was missing. */
 #define XDPCTL_POL_DECIDE_RETRY (1LL << 48)
 
+/* The record of the rule of rank rank1 - 1 in generation g, direction d; NULL for rank1 0 (the
+ * default) or out of range. */
+static __always_inline struct xdpctl_rule_rec *pol_rank_rec(__u32 rank1, __u32 g, __u32 d)
+{
+	__u32 key;
+
+	if (!rank1 || rank1 > XDPCTL_POL_MAX_RULES)
+		return NULL;
+	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RULES + rank1 - 1;
+	return bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
+}
+
 /*
  * A one-field policy's verdict (XDPCTL_POL_DECIDE_SRC/DST): the address's class, the rank
  * of its first rule from xdpctl_pdecide, that rule's record. No rows, no walk; count and
@@ -828,10 +840,7 @@ static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32
 	if (!l)
 		return def;
 	rank1 = l->rank1[(__u32)cls & (XDPCTL_POL_DECIDE_PER_LINE - 1)];
-	if (!rank1 || rank1 > XDPCTL_POL_MAX_RULES)
-		return def;
-	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RULES + rank1 - 1;
-	rec = bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
+	rec = pol_rank_rec(rank1, g, d);
 	if (!rec)
 		return def;
 	if (!cfg_explain)
@@ -1038,13 +1047,8 @@ static __always_inline void pol_flow_fill(struct xdpctl_pol_flow *f, const struc
 static __always_inline __u32 pol_flow_take(__u32 rank1, const struct pkt *p, __u32 g, __u32 d, __u32 def,
 					   __u32 *rule_id)
 {
-	struct xdpctl_rule_rec *rec;
-	__u32 key;
+	struct xdpctl_rule_rec *rec = pol_rank_rec(rank1, g, d);
 
-	if (!rank1 || rank1 > XDPCTL_POL_MAX_RULES)
-		return def;
-	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RULES + rank1 - 1;
-	rec = bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
 	if (!rec)
 		return def;
 	pol_count(rec->ctr_slot, p->len);
