@@ -252,9 +252,9 @@ void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uin
             errors += e;
         });
 
-    // Each commit is a window of ~20 ms in which the two threads judge ~20,000 probes (8
-    // million over the 400): enough to meet every moment of a commit's writes many times.
-    constexpr int kCommits = 400;
+    // Each commit is a window of ~20 ms in which the two threads judge ~20,000 probes (6
+    // million over the 300): enough to meet every moment of a commit's writes many times.
+    constexpr int kCommits = 300;
     std::vector<uint64_t> commit_ns;
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 1; i <= kCommits; i++) {
