@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,6 +19,18 @@ namespace xdpctl::test {
 
 // The interfaces the generator names: "if1" -> 5, "if2" -> 6, "ifgone" -> 0 (a rule naming
 // it matches nothing). Packets also come from "lo", index 1.
+// How many random policies a differential test tries: n, or XDPCTL_DIFF_SEEDS_PERCENT percent
+// of n (at least 1). scripts/sanitize.sh runs a share of them: under ASan+UBSan compiling a
+// policy costs ~5x the release build's CPU, and the paths are the same at any count; the
+// main suite runs them all. Thresholds on what the seeds hit scale with them.
+inline uint64_t diff_seeds(uint64_t n)
+{
+    const char* v = std::getenv("XDPCTL_DIFF_SEEDS_PERCENT");
+    const uint64_t pct = v && *v ? std::strtoull(v, nullptr, 10) : 100;
+    const uint64_t scaled = n * (pct > 100 ? 100 : pct) / 100;
+    return scaled ? scaled : 1;
+}
+
 inline constexpr uint32_t kGenIf1Index = 5;
 inline constexpr uint32_t kGenIf2Index = 6;
 uint32_t gen_ifindex(const std::string& name);

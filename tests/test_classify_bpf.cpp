@@ -260,7 +260,7 @@ TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
     size_t packets = 0;
     uint64_t run_ns = 0, commit_ns = 0;
     const auto start = std::chrono::steady_clock::now();
-    for (uint64_t seed = 1; seed <= 40; seed++) {
+    for (uint64_t seed = 1; seed <= diff_seeds(40); seed++) {
         Gen g(seed, opts);
         g.make_pools();
         Policy p = g.policy(int(5 + g.u(seed % 4 == 0 ? 300 : 60)), int(g.u(5)));
@@ -276,10 +276,11 @@ TEST_F(ClassifyBpf, RandomPoliciesAgreeWithReference)
         packets += 2500;
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    EXPECT_GE(packets, 100000u);
-    std::printf("%zu packets over 40 policies in %.1f s: %.1f us a test run (syscall included), "
+    EXPECT_GE(packets, diff_seeds(40) * 2500);
+    std::printf("%zu packets over %zu policies in %.1f s: %.1f us a test run (syscall included), "
                 "%.1f ms a commit\n",
-                packets, secs, double(run_ns) / double(packets) / 1e3, double(commit_ns) / 40 / 1e6);
+                packets, size_t(diff_seeds(40)), secs, double(run_ns) / double(packets) / 1e3,
+                double(commit_ns) / double(diff_seeds(40)) / 1e6);
 }
 
 // A commit writes only what differs from what its generation holds (the policy of two
@@ -294,7 +295,7 @@ TEST_F(ClassifyBpf, CommitsWriteOnlyWhatChangedAndAgreeWithReference)
     uint64_t run_ns = 0;
     progs_->maps().set_use_small_rows(false);
     int unchanged = 0;
-    for (uint64_t seed = 201; seed <= 205; seed++) {
+    for (uint64_t seed = 201; seed < 201 + diff_seeds(5); seed++) {
         Gen g(seed, opts);
         g.make_pools();
         Policy p = g.policy(int(80 + g.u(250)), int(g.u(3)));
@@ -330,7 +331,7 @@ TEST_F(ClassifyBpf, CommitsWriteOnlyWhatChangedAndAgreeWithReference)
         }
     }
     progs_->maps().set_use_small_rows(true);
-    EXPECT_EQ(unchanged, 15);
+    EXPECT_EQ(unchanged, 3 * int(diff_seeds(5)));
 }
 
 // What the active generation's maps hold for the rows and address tables, byte for byte
@@ -414,7 +415,7 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
     uint64_t run_ns = 0;
     uint32_t kept_tables = 0;
     uint64_t rows_left = 0;
-    for (uint64_t seed = 401; seed <= 404; seed++) {
+    for (uint64_t seed = 401; seed < 401 + diff_seeds(4); seed++) {
         Gen g(seed, opts);
         g.make_pools();
         Policy p = g.policy(int(150 + g.u(250)), 1 + int(g.u(3)));
@@ -470,8 +471,8 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
     }
     progs_->maps().set_use_small_rows(true);
     // Or the walk never took the paths it is here for.
-    EXPECT_GE(kept_tables, 4u);
-    EXPECT_GE(rows_left, 1000u);
+    EXPECT_GE(kept_tables, diff_seeds(4));
+    EXPECT_GE(rows_left, 250 * diff_seeds(4));
 }
 
 // A set whose address table is too large to be kept after its generation (over
@@ -551,7 +552,7 @@ TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
     const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
     uint64_t run_ns = 0;
     int small_dirs = 0;
-    for (uint64_t seed = 101; seed <= 140; seed++) {
+    for (uint64_t seed = 101; seed < 101 + diff_seeds(40); seed++) {
         Gen g(seed, opts);
         g.make_pools();
         const Policy p = small_policy(g, 12);
@@ -570,7 +571,7 @@ TEST_F(ClassifyBpf, RandomSmallPoliciesAgreeWithReferenceInEveryShape)
     }
     progs_->maps().set_decide_small(true);
     progs_->maps().set_decide_field(true);
-    EXPECT_GE(small_dirs, 40) << "too few directions took the small path to mean anything";
+    EXPECT_GE(small_dirs, int(diff_seeds(40))) << "too few directions took the small path to mean anything";
 }
 
 // A policy of 9 to 400 rules each naming one address field only (the source when `on_src`),
@@ -604,7 +605,7 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
     uint64_t run_ns = 0;
     int field_dirs = 0, skip_dirs = 0;
     const int hdr_fd = progs_->map_fd("xdpctl_phdr");
-    for (uint64_t seed = 201; seed <= 230; seed++) {
+    for (uint64_t seed = 201; seed < 201 + diff_seeds(30); seed++) {
         Gen g(seed);
         g.make_pools();
         Policy p = one_field_policy(g, seed % 2);
@@ -626,8 +627,8 @@ TEST_F(ClassifyBpf, RandomOneFieldPoliciesAgreeWithReferenceInEveryShape)
         }
     }
     progs_->maps().set_decide_field(true);
-    EXPECT_GE(field_dirs, 30) << "too few directions took the one-field path to mean anything";
-    EXPECT_GE(skip_dirs, 30) << "too few directions skipped the fields no rule names";
+    EXPECT_GE(field_dirs, int(diff_seeds(30))) << "too few directions took the one-field path to mean anything";
+    EXPECT_GE(skip_dirs, int(diff_seeds(30))) << "too few directions skipped the fields no rule names";
 }
 
 // A commit as `xdpctl` makes it with sets in tables of their own (set_tables.h): fields
@@ -679,7 +680,7 @@ TEST_F(ClassifyBpf, SetsInTablesOfTheirOwnAgreeWithReference)
     int rule_commits = 0;
     const int hdr_fd = progs_->map_fd("xdpctl_phdr");
     const int split_fd = progs_->map_fd("xdpctl_psplit");
-    for (uint64_t seed = 801; seed <= 830; seed++) {
+    for (uint64_t seed = 801; seed < 801 + diff_seeds(30); seed++) {
         Gen g(seed, opts);
         g.make_pools();
         Policy p = seed % 4 == 0 ? one_field_policy(g, seed % 8 == 0) : g.policy(int(4 + g.u(seed % 3 ? 40 : 250)), 0);
@@ -755,7 +756,7 @@ TEST_F(ClassifyBpf, SetsInTablesOfTheirOwnAgreeWithReference)
     }
     for (int s = 0; s < 5; s++)
         EXPECT_GT(shapes[s], 0) << "shape " << s << " never committed";
-    EXPECT_GE(rule_commits, 10);
+    EXPECT_GE(rule_commits, int(diff_seeds(10)));
 }
 
 // A policy of 9 to 9 + `more` rules that drop or pass and name no set and no interface:
@@ -782,7 +783,7 @@ TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
     uint64_t run_ns = 0;
     int anchor_dirs = 0, skip_dirs = 0;
     const int hdr_fd = progs_->map_fd("xdpctl_phdr");
-    for (uint64_t seed = 401; seed <= 430; seed++) {
+    for (uint64_t seed = 401; seed < 401 + diff_seeds(30); seed++) {
         Gen g(seed);
         g.make_pools();
         const Policy p = seed % 5 == 0   ? small_policy(g, XDPCTL_POL_SMALL_MAX)
@@ -807,8 +808,8 @@ TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
         }
     }
     progs_->maps().set_decide_anchors(true);
-    EXPECT_GE(anchor_dirs, 40) << "too few directions took the anchor lists to mean anything";
-    EXPECT_GE(skip_dirs, 10) << "too few directions left out a field no rule is anchored at";
+    EXPECT_GE(anchor_dirs, int(diff_seeds(40))) << "too few directions took the anchor lists to mean anything";
+    EXPECT_GE(skip_dirs, int(diff_seeds(10))) << "too few directions left out a field no rule is anchored at";
 }
 
 // The flow cache: each packet run three times (a miss, then hits), under a policy and then
@@ -821,7 +822,7 @@ TEST_F(ClassifyBpf, FlowCacheHitsDecideAsTheReferenceAndEndWithTheirCommit)
     XDPCTL_REQUIRE_ROOT();
     const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
     uint64_t run_ns = 0;
-    for (uint64_t seed = 501; seed <= 516; seed++) {
+    for (uint64_t seed = 501; seed < 501 + diff_seeds(16); seed++) {
         for (const bool swapped : {false, true}) {
             Gen g(seed, opts);  // the same pools, policy and packets both times
             g.make_pools();
@@ -848,7 +849,7 @@ TEST_F(ClassifyBpf, ProgramsWithThePolicysPathsAgreeWithReference)
     const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
     uint64_t run_ns = 0;
     uint32_t seen = 0;
-    for (uint64_t seed = 301; seed <= 312; seed++) {
+    for (uint64_t seed = 301; seed < 301 + diff_seeds(12); seed++) {
         Gen g(seed, opts);
         g.make_pools();
         Policy p;
