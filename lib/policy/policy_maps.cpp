@@ -580,6 +580,33 @@ std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
     return out;
 }
 
+std::optional<uint32_t> PolicyMaps::set_patch_slot(uint64_t print,
+                                                   const std::vector<std::pair<uint32_t, uint32_t>>& fields) const
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    if (!can_split() || !ctl.installed)
+        return std::nullopt;
+    const std::array<uint64_t, XDPCTL_POL_SET_SLOTS> held = set_slot_prints(fds_.set_tabs.get());
+    if (std::count(held.begin(), held.end(), print) != 1)
+        return std::nullopt;  // none, or two sets of the same entries: which is this one's?
+    const uint32_t slot = uint32_t(std::find(held.begin(), held.end(), print) - held.begin());
+    const uint32_t g = ctl.gen & 1;
+    const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[g];
+    const auto split = split_->as<xdpctl_pol_split>();
+    for (const auto& [d, dst] : fields) {
+        if (d >= XDPCTL_POL_DIRS || dst > 1)
+            return std::nullopt;
+        const xdpctl_pol_dir_hdr& dh = h.dir[d];
+        if (!dh.n_rules || !(dh.decide >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
+            return std::nullopt;
+        const xdpctl_pol_split& sp = split[XDPCTL_POL_TAB_ADDR(g, d, dst)];
+        const uint32_t n = std::min<uint32_t>(sp.n_sets, XDPCTL_POL_SPLIT_SETS);
+        if (std::find(sp.slot, sp.slot + n, slot) == sp.slot + n)
+            return std::nullopt;
+    }
+    return slot;
+}
+
 bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string, PrefixSet>& sets,
                             PreparedCommit& prepared, bool sparse, const std::map<std::string, uint64_t>& prints)
 {
