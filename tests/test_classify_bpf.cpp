@@ -796,16 +796,17 @@ bool change_set_in_place(PolicyPrograms& progs, PrefixSet& set, const std::vecto
     if (!patch)
         return false;
     publish_set_patch(progs.maps().set_tables_fd(), progs.maps().set_l1_fd(), *patch, set_print(after));
+    progs.maps().count_change_in_place();
     set = std::move(after);
     return true;
 }
 
-// Every byte of the maps a commit writes for a generation (headers, split fields, rule records),
-// to show that a change in place writes none of them.
+// Every byte of the maps a commit writes for a generation (headers, split fields, rule records,
+// the decisions), and the generation in force, to show that a change in place writes none.
 std::vector<uint8_t> generation_bytes(PolicyPrograms& progs)
 {
-    std::vector<uint8_t> out;
-    for (const char* name : {"xdpctl_phdr", "xdpctl_psplit", "xdpctl_prule", "xdpctl_pctl", "xdpctl_pdecide"}) {
+    std::vector<uint8_t> out{uint8_t(progs.maps().active_gen())};
+    for (const char* name : {"xdpctl_phdr", "xdpctl_psplit", "xdpctl_prule", "xdpctl_pdecide"}) {
         const int fd = progs.map_fd(name);
         bpf_map_info info{};
         uint32_t len = sizeof(info);
@@ -821,13 +822,14 @@ std::vector<uint8_t> generation_bytes(PolicyPrograms& progs)
 }
 
 // A set of 100,000 IPv4 prefixes (/32s, /24s, /20s and excepted /32s in 64 /16s) named alone in
-// one direction's source and beside rule prefixes in the other's destination, changed in
-// place a few prefixes at a time: a /32 into a /24's lines, an exception under a member, a
-// /24, /20 and /16 added and removed, eight /32s in one /24 (past a sparse line), a /16 with
-// no lines before, prefixes in several /16s at once. After each change no generation's map
-// changed, no set table was built, and packets to and around the changed prefixes (source
-// and destination) agree with the reference. A /8 and an IPv6 prefix do not fit (nothing
-// changes) and go through a commit, which agrees too.
+// one direction's source and beside rule prefixes in the other's destination (decided by the
+// tables, with the flow cache), changed in place a few prefixes at a time: a /32 into a /24's
+// lines, an exception under a member, a /24, /20 and /16 added and removed, eight /32s in one
+// /24 (past a sparse line), a /16 with no lines before, prefixes in several /16s at once.
+// After each change no generation's map changed, no set table was built, and packets to and
+// around the changed prefixes (source and destination) agree with the reference, the same
+// packets as just before the change too (flows the cache holds). A /8 and an IPv6 prefix do
+// not fit (nothing changes) and go through a commit, which agrees too.
 TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
 {
     XDPCTL_REQUIRE_ROOT();
@@ -907,6 +909,31 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
             break;
         }
         }
+        // The flows of the packets below, before the change: in the flow cache.
+        const Gen g_step = g;
+        const uint64_t tweak_seed = rng();
+        std::vector<uint32_t> near;
+        for (const auto* l : {&add, &del})
+            for (const SetEntry& e : *l)
+                if (e.prefix.family == Family::v4)
+                    near.push_back(a32(e.prefix));
+        auto around = [&near](std::mt19937_64& r) {
+            return [&near, &r](PacketKey& k) {
+                if (k.family != Family::v4 || near.empty() || r() % 5 == 0)
+                    return;
+                uint32_t a = near[r() % near.size()];
+                a ^= uint32_t(r() % 3 == 0 ? r() & 0xffff : r() % 2 ? 0 : r() & 0xff);
+                for (auto* f : {&k.src, &k.dst})
+                    if (f == &k.src ? k.dir == Direction::ingress || r() % 2 : k.dir == Direction::egress || r() % 2)
+                        for (int b = 0; b < 4; b++)
+                            (*f)[size_t(b)] = uint8_t(a >> (24 - 8 * b));
+            };
+        };
+        {
+            Gen g_before = g_step;
+            std::mt19937_64 r(tweak_seed);
+            agree_with_reference(*progs_, p, g_before, 95000 + uint64_t(step), 60, &run_ns, around(r));
+        }
         const std::vector<uint8_t> gen_before = generation_bytes(*progs_);
         const std::vector<uint32_t> ids = set_slot_ids(*progs_);
         PrefixSet set = big;
@@ -923,22 +950,15 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
         p.sets["big"] = big;
         if (!in_place)
             commit_split(*progs_, p);
-        // Packets to and from the changed prefixes and their neighbours, and elsewhere.
-        std::vector<uint32_t> near;
-        for (const auto* l : {&add, &del})
-            for (const SetEntry& e : *l)
-                if (e.prefix.family == Family::v4)
-                    near.push_back(a32(e.prefix));
-        agree_with_reference(*progs_, p, g, 95100 + uint64_t(step), 150, &run_ns, [&](PacketKey& k) {
-            if (k.family != Family::v4 || near.empty() || rng() % 5 == 0)
-                return;
-            uint32_t a = near[rng() % near.size()];
-            a ^= uint32_t(rng() % 3 == 0 ? rng() & 0xffff : rng() % 2 ? 0 : rng() & 0xff);
-            for (auto* f : {&k.src, &k.dst})
-                if (f == &k.src ? k.dir == Direction::ingress || rng() % 2 : k.dir == Direction::egress || rng() % 2)
-                    for (int b = 0; b < 4; b++)
-                        (*f)[size_t(b)] = uint8_t(a >> (24 - 8 * b));
-        });
+        // The same packets as before the change, then others to and from the changed prefixes
+        // and their neighbours, and elsewhere.
+        {
+            Gen g_after = g_step;
+            std::mt19937_64 r(tweak_seed);
+            agree_with_reference(*progs_, p, g_after, 95000 + uint64_t(step), 60, &run_ns, around(r));
+        }
+        std::mt19937_64 r(tweak_seed + 1);
+        agree_with_reference(*progs_, p, g, 95100 + uint64_t(step), 120, &run_ns, around(r));
         if (HasFatalFailure())
             return;
     }

@@ -580,6 +580,16 @@ std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
     return out;
 }
 
+void PolicyMaps::count_change_in_place()
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the table's stores before the count
+    const xdpctl_pol_ctl next{ctl.gen, ctl.installed, ctl.commits + 1};
+    __u32 zero = 0;
+    if (bpf_map_update_elem(fds_.ctl.get(), &zero, &next, BPF_ANY) != 0)
+        fail("cannot count the change in place: {}", errno_str(errno));
+}
+
 std::optional<uint32_t> PolicyMaps::set_patch_slot(uint64_t print,
                                                    const std::vector<std::pair<uint32_t, uint32_t>>& fields) const
 {

@@ -456,7 +456,8 @@ Policy PolicyStore::commit(Policy next)
     // What a later `set add` needs to change a set in place (set_in_place.cpp), tagged with
     // the commit count the flip gave.
     if (split_sets && !empty)
-        write_set_index(src_.get(), new_gen, maps_->commits(), stored_set_index(next, std::move(set_places), set_prints));
+        write_set_index(src_.get(), new_gen,
+                        {maps_->commits(), maps_->commits(), stored_set_index(next, std::move(set_places), set_prints)});
     trace.mark("maps");
     paths.finish();
     free_in_background(std::move(compiled), std::move(slot_of));

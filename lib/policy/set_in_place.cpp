@@ -145,11 +145,13 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
     CommitTrace trace;  // XDPCTL_TRACE_COMMIT: the phases of a change in place
     const uint32_t gen = maps_->active_gen();
     const uint64_t commits = maps_->commits();
-    const std::vector<StoredSetIndex> index = read_set_index(src_.get(), gen, commits);
-    auto it = std::find_if(index.begin(), index.end(), [&](const StoredSetIndex& s) { return s.at.name == name; });
-    if (it == index.end())
-        return false;  // no index of this commit, or no such set (the commit path says so)
-    const std::vector<StoredSetChange> stored = read_set_changes(src_.get(), gen, commits);
+    std::optional<StoredSets> index = read_set_index(src_.get(), gen, commits);
+    if (!index)
+        return false;  // no index of this commit count: commit
+    auto it = std::find_if(index->sets.begin(), index->sets.end(), [&](const StoredSetIndex& s) { return s.at.name == name; });
+    if (it == index->sets.end())
+        return false;  // no such set: the commit path says so
+    const std::vector<StoredSetChange> stored = read_set_changes(src_.get(), gen, index->base);
     if (stored.size() >= kMaxSetChanges)
         return false;  // a commit folds them into the image
     StoredImageBytes image(src_.get(), gen);
@@ -209,9 +211,13 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
     // The change stored before a packet sees it: a command killed between the two leaves the
     // table with the print before, which the next commit does not take for the set's.
     if (!append_set_change(src_.get(), gen, stored.size(),
-                           {name, state::encode_journal_record(commits, change)}))
+                           {name, state::encode_journal_record(index->base, change)}))
         return false;
     publish_set_patch(maps_->set_tables_fd(), maps_->set_l1_fd(), *patch, set_print_of_sum(sum_after));
+    // The count, then the index for it (read_set_index takes one a count short).
+    maps_->count_change_in_place();
+    index->now = commits + 1;
+    write_set_index(src_.get(), gen, *index);
     trace.mark("in place: published");
     return true;
 }

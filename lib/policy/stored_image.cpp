@@ -67,7 +67,7 @@ uint32_t src_value_size(int src_fd)
 
 }  // namespace
 
-std::vector<StoredSetChange> read_set_changes(int src_fd, uint32_t gen, uint64_t commits)
+std::vector<StoredSetChange> read_set_changes(int src_fd, uint32_t gen, uint64_t base)
 {
     std::vector<StoredSetChange> out;
     std::vector<char> v;
@@ -90,7 +90,7 @@ std::vector<StoredSetChange> read_set_changes(int src_fd, uint32_t gen, uint64_t
         StoredSetChange c{std::string(v.data() + 2, name_len), std::string(v.data() + 6 + name_len, rec_len)};
         uint64_t made_for = 0;
         std::memcpy(&made_for, c.record.data() + 8, 8);
-        if (made_for != commits)
+        if (made_for != base)
             break;  // another image's: none after it is this one's either
         out.push_back(std::move(c));
     }
@@ -184,13 +184,14 @@ std::vector<StoredSetIndex> stored_set_index(const Policy& p, std::vector<ImageS
     return out;
 }
 
-void write_set_index(int src_fd, uint32_t gen, uint64_t commits, const std::vector<StoredSetIndex>& sets)
+void write_set_index(int src_fd, uint32_t gen, const StoredSets& index)
 {
     Bytes b;
     b.put(kSetIndexMagic);
-    b.put(commits);
-    b.put(uint32_t(sets.size()));
-    for (const StoredSetIndex& s : sets) {
+    b.put(index.base);
+    b.put(index.now);
+    b.put(uint32_t(index.sets.size()));
+    for (const StoredSetIndex& s : index.sets) {
         b.put(uint16_t(s.at.name.size()));
         b.out += s.at.name;
         b.put(s.print);
@@ -215,20 +216,26 @@ void write_set_index(int src_fd, uint32_t gen, uint64_t commits, const std::vect
         bpf_map_delete_elem(src_fd, &key);  // the same: only `set add` misses it
 }
 
-std::vector<StoredSetIndex> read_set_index(int src_fd, uint32_t gen, uint64_t commits)
+std::optional<StoredSets> read_set_index(int src_fd, uint32_t gen, uint64_t commits)
 {
     std::vector<char> v(src_value_size(src_fd));
     const uint32_t key = stored_image_key(gen, kSetIndexChunk);
     if (bpf_map_lookup_elem(src_fd, &key, v.data()) != 0)
-        return {};
+        return std::nullopt;
     Cursor c{std::string_view(v.data(), v.size())};
-    if (c.get<uint32_t>() != kSetIndexMagic || c.get<uint64_t>() != commits)
-        return {};
-    std::vector<StoredSetIndex> out(std::min<uint32_t>(c.get<uint32_t>(), kMaxSets));
+    StoredSets index;
+    if (c.get<uint32_t>() != kSetIndexMagic)
+        return std::nullopt;
+    index.base = c.get<uint64_t>();
+    index.now = c.get<uint64_t>();
+    if (commits != index.now && commits != index.now + 1)  // +1: a change in place killed before it wrote `now`
+        return std::nullopt;
+    std::vector<StoredSetIndex>& out = index.sets;
+    out.resize(std::min<uint32_t>(c.get<uint32_t>(), kMaxSets));
     for (StoredSetIndex& s : out) {
         const uint16_t n = c.get<uint16_t>();
         if (!c.ok || c.in.size() - c.at < n)
-            return {};
+            return std::nullopt;
         s.at.name.assign(c.in.data() + c.at, n);
         c.at += n;
         s.print = c.get<uint64_t>();
@@ -241,7 +248,9 @@ std::vector<StoredSetIndex> read_set_index(int src_fd, uint32_t gen, uint64_t co
             s.fields.push_back({d, c.get<uint8_t>()});
         }
     }
-    return c.ok ? out : std::vector<StoredSetIndex>{};
+    if (!c.ok)
+        return std::nullopt;
+    return index;
 }
 
 StoredImageBytes::StoredImageBytes(int src_fd, uint32_t gen)
@@ -274,7 +283,8 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
 {
     const std::string stored = read_stored_image(src_fd, gen, sized);
     Policy p = decode_stored(stored, source, resolved);
-    for (const StoredSetChange& c : read_set_changes(src_fd, gen, commits)) {
+    const std::optional<StoredSets> index = read_set_index(src_fd, gen, commits);
+    for (const StoredSetChange& c : index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{}) {
         auto it = p.sets.find(c.set);
         if (it == p.sets.end() || state::replay_journal(it->second, c.record) != c.record.size())
             fail("{}: the change to set '{}' stored after it does not apply", source, c.set);
