@@ -80,6 +80,15 @@ Prefix6 to_prefix6(const Prefix& p)
     return out;
 }
 
+bpf_map_info map_info_of(int fd, const char* what)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        fail("cannot read {}: {}", what, errno_str(errno));
+    return info;
+}
+
 UniqueFd create_lines_map(const char* name, uint64_t lines)
 {
     if (lines == 0 || lines > std::numeric_limits<uint32_t>::max())
@@ -231,11 +240,7 @@ std::unique_ptr<MappedMap> map_record(int fd)
 
 uint32_t map_id_of(int fd)
 {
-    bpf_map_info info{};
-    __u32 len = sizeof(info);
-    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
-        fail("cannot read a policy table's id: {}", errno_str(errno));
-    return info.id;
+    return map_info_of(fd, "a policy table's id").id;
 }
 
 // The rows map of generation `gen`, when it has an element past its rows for the record of

@@ -28,15 +28,6 @@ uint64_t patch_room(uint64_t lines)
     return std::max<uint64_t>(2048, lines / 64);
 }
 
-uint32_t map_max_entries(int fd)
-{
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
-        fail("cannot read a set table's size: {}", errno_str(errno));
-    return info.max_entries;
-}
-
 xdpctl_pfx_line read_line(int fd, uint32_t line)
 {
     xdpctl_pfx_line l{};
@@ -319,7 +310,7 @@ std::optional<SetPatch> stage_set_patch(int pset_fd, uint32_t slot, const std::v
     xdpctl_pfx_line head = read_line(fd.get(), XDPCTL_PFX_HDR_LINE);
     if (head.hdr.magic != XDPCTL_PFX_MAGIC || head.hdr.set_free_line == 0)
         return std::nullopt;
-    Room room(head.hdr.set_free_line, map_max_entries(fd.get()));
+    Room room(head.hdr.set_free_line, map_info_of(fd.get(), "a set table's size").max_entries);
     const bool sparse = head.hdr.set_flags & XDPCTL_PFX_SET_F_SPARSE;
     SetPatch patch{.slot = slot, .l1 = {}};
     for (const auto& [x, ys] : touched) {

@@ -14,12 +14,27 @@
 
 namespace xdpctl::policy {
 
-std::string read_stored_image(int src_fd, uint32_t gen, const std::function<void(uint64_t)>& sized)
+namespace {
+
+bpf_map_info src_info(int src_fd)
 {
     bpf_map_info info{};
     __u32 info_len = sizeof(info);
     if (bpf_map_get_info_by_fd(src_fd, &info, &info_len) != 0)
         fail("cannot read the layout of the stored policy's map: {}", errno_str(errno));
+    return info;
+}
+
+uint32_t src_value_size(int src_fd)
+{
+    return src_info(src_fd).value_size;
+}
+
+}  // namespace
+
+std::string read_stored_image(int src_fd, uint32_t gen, const std::function<void(uint64_t)>& sized)
+{
+    const bpf_map_info info = src_info(src_fd);
     if (info.value_size <= sizeof(uint64_t))
         fail("the stored policy's map has values of {} bytes: too small for an image", info.value_size);
     std::vector<uint8_t> chunk(info.value_size);
@@ -53,19 +68,6 @@ Policy decode_stored(const std::string& stored, const std::string& source, IifIn
     // Text: stored by an xdpctl from before the binary image (no resolved indexes).
     return is_policy_image(stored) ? decode_policy(stored, source, resolved) : parse_policy_text(stored, source);
 }
-
-namespace {
-
-uint32_t src_value_size(int src_fd)
-{
-    bpf_map_info info{};
-    __u32 info_len = sizeof(info);
-    if (bpf_map_get_info_by_fd(src_fd, &info, &info_len) != 0)
-        fail("cannot read the layout of the stored policy's map: {}", errno_str(errno));
-    return info.value_size;
-}
-
-}  // namespace
 
 std::vector<StoredSetChange> read_set_changes(int src_fd, uint32_t gen, uint64_t base)
 {
