@@ -829,7 +829,8 @@ std::vector<uint8_t> generation_bytes(PolicyPrograms& progs)
 // After each change no generation's map changed, no set table was built, and packets to and
 // around the changed prefixes (source and destination) agree with the reference, the same
 // packets as just before the change too (flows the cache holds). A /8 and an IPv6 prefix do
-// not fit (nothing changes) and go through a commit, which agrees too.
+// not fit (nothing changes) and go through a commit, which agrees too; nor does a set merged
+// into its fields' classes.
 TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
 {
     XDPCTL_REQUIRE_ROOT();
@@ -962,6 +963,12 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
         if (HasFatalFailure())
             return;
     }
+    // Merged into the fields' classes (a commit that splits no field): not in place, though
+    // the set's table is still in its slot.
+    progs_->maps().commit(compile_policy(p, gen_ifindex), slots_by_id(p));
+    PrefixSet set = big;
+    EXPECT_FALSE(change_set_in_place(*progs_, set, {{free32_near(in16(4) | 0x100), false}}, {}, fields));
+    EXPECT_EQ(set, big);
 }
 
 // A policy of 9 to 9 + `more` rules that drop or pass and name no set and no interface:
