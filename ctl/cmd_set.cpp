@@ -1,4 +1,5 @@
 // `xdpctl set create|add|del|load|list|destroy`: named prefix sets for --src/--dst @NAME.
+#include <functional>
 #include <optional>
 
 #include <fmt/core.h>
@@ -55,6 +56,36 @@ std::vector<SetEntry> read_prefix_file(const std::string& path)
     return out;
 }
 
+std::vector<SetEntry> parse_entries(const std::vector<std::string>& cidrs)
+{
+    std::vector<SetEntry> out;
+    for (const auto& c : cidrs)
+        out.push_back(parse_entry(c));
+    return out;
+}
+
+// `set add`/`set del` without a commit when `in_place` can (it says whether it did), and the
+// state directory's record of it: given the set before, the change goes to the set's journal
+// (reading the set back costs the decode the change in place saved, only where a state
+// directory is recorded).
+bool change_in_place(PolicyStore& store, const std::string& name, const std::function<bool(PolicyStore&)>& in_place)
+{
+    std::optional<PrefixSet> before;
+    if (state::recording_enabled()) {
+        Policy p = store.current();
+        if (!p.sets.count(name))
+            return false;
+        before = std::move(p.sets.at(name));
+    }
+    if (!in_place(store))
+        return false;
+    if (before) {
+        const state::SetChangeFrom from(*before);
+        state::policy_committed(store.current());
+    }
+    return true;
+}
+
 void set_list(const GlobalOptions& g, bool json)
 {
     PolicyStore store(Access::read);
@@ -108,10 +139,19 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     // `journal`: a few entries added or removed, which the state directory can append to the
     // set's journal given the set as it was (a copy: ~5 ms at 1M prefixes, where rewriting
     // the set's file took ~120).
-    auto changer = [&run, o](std::function<void(Policy&)> change, std::string done, bool journal = false) {
-        return [&run, o, change, done, journal] {
-            run = [o, change, done, journal] {
-                PolicyStore store;
+    // `in_place`: the change without a commit when the store can make it so (`set add`/`del`:
+    // PolicyStore::change_set_in_place); true when it did.
+    using InPlace = std::function<bool(PolicyStore&)>;
+    auto changer = [&run, o](std::function<void(Policy&)> change, std::string done, bool journal = false,
+                             InPlace in_place = {}) {
+        return [&run, o, change, done, journal, in_place] {
+            run = [o, change, done, journal, in_place] {
+                // A change in place waits for no packet: the wait starts only if it commits.
+                PolicyStore store(Access::write, !in_place);
+                if (in_place && change_in_place(store, o->name, in_place)) {
+                    fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));
+                    return 0;
+                }
                 Policy p = store.current();
                 // A set stored by an older xdpctl under a name the grammar now refuses can
                 // still be changed or destroyed: only new names are checked.
@@ -150,7 +190,9 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             for (const auto& c : o->cidrs)
                 s.entries.push_back(parse_entry(c));
         },
-        "updated set {}", true));
+        "updated set {}", true, [o](PolicyStore& store) {
+            return store.change_set_in_place(o->name, parse_entries(o->cidrs), {});
+        }));
 
     auto* del = set->add_subcommand("del", "Remove prefixes");
     del->add_option("name", o->name, "Set name")->required();
@@ -166,7 +208,9 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 s.entries.erase(it);
             }
         },
-        "updated set {}", true));
+        "updated set {}", true, [o](PolicyStore& store) {
+            return store.change_set_in_place(o->name, {}, parse_entries(o->cidrs));
+        }));
 
     auto* load = set->add_subcommand("load", "Replace a set's prefixes with a file's (one a line, "
                                              "# comments); creates the set if needed");

@@ -15,6 +15,7 @@
 #include <functional>
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -618,5 +619,126 @@ TEST(AtomicCommit, ReloadsOnShapeChangesUnderTraffic)
             EXPECT_EQ(c.packets, 0u) << "rule " << id;
         }
     }
+    xdpctl_clear_policy();
+}
+
+// ---- `set add` / `set del` in place (PolicyStore::change_set_in_place): no commit --------
+//
+// A /32 of a set of 20,000 /32s in 198.18.0.0/15 (full chunks under every /24) is added and
+// removed 40 times through PolicyStore while two threads run packets from it and from its
+// neighbours in the same /24 and /16, members and not, which no change touches: each of those
+// must be judged right every time (a packet reading half-written lines would not be), the /32
+// itself dropped or passed. None of the changes commits (the generation stays; each moves the
+// commit count by one, which the flow cache's entries carry), and the packet run right after
+// each sees it. A rule commit after the last add keeps the /32 in the set.
+TEST(AtomicCommit, SetChangesInPlaceUnderTraffic)
+{
+    XDPCTL_REQUIRE_ROOT();
+    xdpctl_clear_policy();
+    NetnsLab lab;
+    lab.load();
+    const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
+    auto v4 = [](uint32_t a) {
+        SetEntry e;
+        e.prefix.len = 32;
+        for (int b = 0; b < 4; b++)
+            e.prefix.addr[size_t(b)] = uint8_t(a >> (24 - 8 * b));
+        return e;
+    };
+    constexpr uint32_t kToggled = 0xc612074d, kMember = 0xc612070a, kOther = 0xc612074e;  // 198.18.7.{77,10,78}
+    constexpr uint32_t kMember2 = 0xc6120901, kOther2 = 0xc6120902;                         // 198.18.9.{1,2}
+    Policy p = parse_policy_text("default pass\nrule --id 1 --src 198.19.255.255/32 --action drop\n", "p");
+    PrefixSet& blk = p.sets["blk"];
+    blk.name = "blk";
+    std::mt19937 rng(7);
+    for (int i = 0; i < 20000; i++) {
+        const uint32_t a = 0xc6120000 | (rng() & 0x1ffff);
+        if (a != kToggled && a != kOther && a != kOther2)
+            blk.entries.push_back(v4(a));
+    }
+    blk.entries.push_back(v4(kMember));
+    blk.entries.push_back(v4(kMember2));
+    blk.normalize();
+    Rule r;
+    r.id = 2;
+    r.src.kind = AddrMatch::Kind::set;
+    r.src.set = "blk";
+    r.action.kind = ActionKind::drop;
+    p.rules.push_back(r);
+    PolicyStore().commit(p);
+    auto ctl = [] {
+        xdpctl_pol_ctl c{};
+        UniqueFd fd = open_pinned(shared_maps_dir() + "/xdpctl_pctl");
+        uint32_t key = 0;
+        EXPECT_EQ(bpf_map_lookup_elem(fd.get(), &key, &c), 0);
+        return c;
+    };
+    const xdpctl_pol_ctl before = ctl();
+
+    auto frame_from = [](uint32_t a) {
+        return PacketBuilder()
+            .ipv4({.src = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)}, .dst = {198, 19, 0, 1}})
+            .tcp({.sport = 1000, .dport = 80, .flags = tcp_flags::syn})
+            .build();
+    };
+    const std::vector<std::pair<uint32_t, bool>> probes = {
+        {kMember, true}, {kOther, false}, {kMember2, true}, {kOther2, false}};  // address, dropped
+    auto run = [&](uint32_t a) {
+        auto [fd, id] = linked_program(link_pin);
+        return fd ? prog_test_run(fd.get(), true, frame_from(a)) : RunResult{.err = -1};
+    };
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> judged{0}, wrong{0}, toggled{0}, errors{0};
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 2; t++)
+        senders.emplace_back([&, t] {
+            for (size_t i = size_t(t); !stop.load(std::memory_order_relaxed); i++) {
+                const bool probe = i % 5 < 4;
+                const uint32_t a = probe ? probes[i % 5].first : kToggled;
+                const RunResult res = run(a);
+                errors += res.err != 0;
+                if (res.err)
+                    continue;
+                if (!probe) {
+                    toggled++;
+                    continue;
+                }
+                judged++;
+                wrong += (res.retval == XDP_DROP) != probes[i % 5].second;
+            }
+        });
+    int in_place = 0;
+    for (int i = 0; i < 40; i++) {
+        const bool add = i % 2 == 0;
+        PolicyStore store(Access::write, false);
+        in_place += add ? store.change_set_in_place("blk", {v4(kToggled)}, {})
+                        : store.change_set_in_place("blk", {}, {v4(kToggled)});
+        const RunResult res = run(kToggled);
+        EXPECT_EQ(res.err, 0);
+        EXPECT_EQ(res.retval, add ? XDP_DROP : XDP_PASS) << "change " << i << ": not seen by the next packet";
+    }
+    stop = true;
+    for (auto& t : senders)
+        t.join();
+    std::printf("40 changes in place; %lu neighbours judged, %lu runs of the changed /32\n",
+                (unsigned long)judged.load(), (unsigned long)toggled.load());
+    EXPECT_EQ(in_place, 40);
+    EXPECT_EQ(ctl().gen, before.gen) << "a change in place committed";
+    EXPECT_EQ(ctl().commits, before.commits + 40);
+    EXPECT_EQ(errors.load(), 0u);
+    EXPECT_EQ(wrong.load(), 0u) << "a neighbour of the changed /32 judged wrong";
+    EXPECT_GT(judged.load(), 100u) << "too few packets ran during the changes to mean anything";
+    {
+        PolicyStore store(Access::write, false);
+        ASSERT_TRUE(store.change_set_in_place("blk", {v4(kToggled)}, {}));
+        Policy now = store.current();
+        EXPECT_EQ(now.sets.at("blk").entries.size(), blk.entries.size() + 1);
+        now.rules.push_back(now.rules.front());
+        now.rules.back().id = 3;
+        now.rules.back().src.prefix.addr[3] = 254;
+        store.commit(now);
+    }
+    EXPECT_EQ(run(kToggled).retval, XDP_DROP) << "the commit after a change in place lost it";
+    EXPECT_EQ(run(kOther).retval, XDP_PASS);
     xdpctl_clear_policy();
 }

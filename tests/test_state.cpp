@@ -28,6 +28,7 @@
 #include "dir_listing.h"
 #include "lb/lb_config.h"
 #include "netns_lab.h"
+#include "policy/policy_store.h"
 #include "policy/rule_parse.h"
 #include "state/state_dir.h"
 
@@ -212,6 +213,40 @@ TEST_F(StateTest, RebootThenRestoreBringsBackPolicySetsLbAndAttachments)
     CmdResult again = xdpctl({"restore", "--json"});
     ASSERT_EQ(again.exit_code, 0) << again;
     EXPECT_EQ(nlohmann::json::parse(again.out)["unchanged"], true) << again;
+}
+
+// `set add` / `set del` that change the set's table in place (no commit: each moves the
+// commit count by one, where a commit's restore would move it by more) are recorded as a commit's are (a record in the set's journal), and a restore after
+// a reboot brings the set back as they left it.
+TEST_F(StateTest, SetChangedInPlaceIsRecordedAndRestored)
+{
+    NetnsLab lab;
+    lab.load();
+    xdpctl_ok({"set", "create", "big"});
+    xdpctl_ok({"set", "load", "big", prefix_file(100000, "")});
+    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--proto", "udp", "--dport", "11", "--action", "drop"});
+    const uint64_t commits = policy::PolicyStore(Access::read).commits();
+    const std::string peer = lab.peer().ipv4 + "/32";
+    ASSERT_EQ(udp_through(lab, 11, 4), 4);
+    xdpctl_ok({"set", "add", "big", peer});
+    EXPECT_EQ(udp_through(lab, 11, 4), 0);
+    xdpctl_ok({"set", "del", "big", peer});
+    EXPECT_EQ(udp_through(lab, 11, 4), 4);
+    xdpctl_ok({"set", "add", "big", peer, "198.19.7.0/24"});
+    EXPECT_EQ(udp_through(lab, 11, 4), 0);
+    EXPECT_EQ(policy::PolicyStore(Access::read).commits(), commits + 3) << "set add/del committed";
+    const auto sets = files_starting("set.");
+    ASSERT_EQ(sets.size(), 2u);  // the base and its journal
+    EXPECT_EQ(sets[1], sets[0] + ".log");
+    const std::string exported = xdpctl_export();
+    EXPECT_NE(exported.find(peer), std::string::npos);
+    EXPECT_EQ(recorded(), exported);
+
+    reboot();
+    CmdResult r = xdpctl({"restore"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    EXPECT_EQ(xdpctl_export(), exported);
+    EXPECT_EQ(udp_through(lab, 11, 4), 0);
 }
 
 TEST_F(StateTest, RestoreSkipsAMissingInterfaceAndSaysSo)

@@ -253,8 +253,15 @@ struct xdpctl_pfx_header {
 	/* A set's own table (xdpctl_pset): the print of the set's entries, low word first, which
 	 * userspace finds it by (lib/policy/set_tables.h); 0 elsewhere. */
 	__u32 set_print[2];
-	__u32 pad[7];
+	/* A set's own table: its first line past what the builder made and set add/del have
+	 * patched in since (copy-on-write, lib/policy/set_tables.h); the map has room past
+	 * `lines` for that. 0: no room (a table of an older xdpctl): a change rebuilds it. */
+	__u32 set_free_line;
+	__u32 set_flags; /* XDPCTL_PFX_SET_F_* */
+	__u32 pad[5];
 };
+/* The table may hold sparse chunks (every loaded program knew them when it was built). */
+#define XDPCTL_PFX_SET_F_SPARSE 0x1
 
 union xdpctl_pfx_line {
 	__u32 word[XDPCTL_PFX_LINE_WORDS];

@@ -1121,15 +1121,24 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		f = bpf_map_lookup_elem(&xdpctl_pflow, &slot); /* inlined */
 		if (cfg_flow_cache == XDPCTL_FLOW_CACHE_ON && f && pol_flow_match(f, p, stamp, ifindex | (dir & 1) << 31))
 			return pol_flow_take(f->rank1, p, g, dir & 1, def, rule_id);
+		/* The stamp read before the decision, into the slot now (no stack to keep it across
+		 * the call), with a key no packet has (n_vlans is at most 2) until the fill: `set add`
+		 * in place (lib/policy/set_in_place.cpp) changes a set's table and then moves
+		 * `commits` with no flip, so an entry of a packet that read the table before must
+		 * not carry the count after. A slot is per CPU, and a CPU runs one packet at a time. */
+		if (f) {
+			f->stamp = stamp;
+			f->key[0] = ~0ULL;
+		}
 	}
 	r = pol_decide(p, gen, dir, ifindex);
-	/* commits read again, not kept (no stack to spare): after a flip meanwhile the entry pairs
-	 * the new count with the old gen, which no commit has, and is never taken */
+	/* With the stamp put in the slot before (above): after a flip meanwhile the entry pairs
+	 * the old count with the old gen, whose commit is over, and is never taken. */
 	if (cache && !(r & (XDPCTL_POL_DECIDE_RETRY | XDPCTL_POL_DECIDE_NOCACHE))) {
 		slot = pol_flow_slot(p, ifindex | (dir & 1) << 31);
 		f = bpf_map_lookup_elem(&xdpctl_pflow, &slot);
 		if (f)
-			pol_flow_fill(f, p, *(volatile __u64 *)&ctl->commits << 1 | g, ifindex | (dir & 1) << 31,
+			pol_flow_fill(f, p, f->stamp, ifindex | (dir & 1) << 31,
 				      (__u32)(r >> XDPCTL_POL_DECIDE_RANK_SHIFT) & 0x3fff);
 	}
 	if (r & XDPCTL_POL_DECIDE_RETRY) {

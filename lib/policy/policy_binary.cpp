@@ -29,6 +29,7 @@ public:
         raw(p.addr.data(), p.family == Family::v4 ? 4 : 16);
     }
     void raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
+    size_t size() const { return out_.size(); }
     // Capacity only: what the image does not use is never touched, so never resident.
     void reserve(size_t n) { out_.reserve(n); }
     std::string take() { return std::move(out_); }
@@ -149,7 +150,7 @@ bool is_policy_image(std::string_view stored)
 
 namespace {
 
-std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets)
+std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, std::vector<ImageSet>* where = nullptr)
 {
     static const std::map<std::string, PrefixSet> no_sets;
     const auto& sets = with_sets ? p.sets : no_sets;
@@ -166,8 +167,14 @@ std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets)
     for (const auto& [name, s] : sets) {
         w.str(name);
         w.u32(uint32_t(s.entries.size()));
-        for (const auto& e : s.entries)
+        ImageSet at{.name = name, .count = uint32_t(s.entries.size()), .offset = w.size()};
+        for (const auto& e : s.entries) {
             w.prefix(e.prefix, e.except);
+            at.v4_count += e.prefix.family == Family::v4;
+        }
+        at.bytes = w.size() - at.offset;
+        if (where)
+            where->push_back(std::move(at));
     }
     w.u32(uint32_t(p.rules.size()));
     for (const Rule& r : p.rules) {
@@ -206,9 +213,9 @@ std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets)
 
 }  // namespace
 
-std::string encode_policy(const Policy& p, const IifIndexes& resolved)
+std::string encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where)
 {
-    return encode(p, resolved, true);
+    return encode(p, resolved, true, where);
 }
 
 std::string encode_policy_rules(const Policy& p)

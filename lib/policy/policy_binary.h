@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/rule.h"
 
@@ -18,8 +19,18 @@ namespace xdpctl::policy {
 inline constexpr std::string_view kPolicyImageMagic{"XDPCTLP2", 8};
 inline constexpr std::string_view kPolicyImageMagicV1{"XDPCTLP1", 8};
 
+// Where a set's entries lie in an image: its bytes [offset, offset + bytes), an entry a byte
+// of family | 0x80 for an exception, the length, then 4 or 16 address bytes. A stored set is
+// normalized, so its v4_count IPv4 entries come first, in order, six bytes each: what `set
+// add` reads to change a set in place, without decoding a million entries.
+struct ImageSet {
+    std::string name;
+    uint32_t count = 0, v4_count = 0;
+    size_t offset = 0, bytes = 0;
+};
 // `resolved`: the committed ifindex of each --iif rule (by id); none given stores 0s.
-std::string encode_policy(const Policy& p, const IifIndexes& resolved = {});
+// `where`, when given, gets where each set's entries lie in the image (ImageSet).
+std::string encode_policy(const Policy& p, const IifIndexes& resolved = {}, std::vector<ImageSet>* where = nullptr);
 // The image of `p` without its sets (the rules and the default action): the state
 // directory's rules file, encoded without copying the rules into a policy of their own.
 std::string encode_policy_rules(const Policy& p);

@@ -80,6 +80,15 @@ Prefix6 to_prefix6(const Prefix& p)
     return out;
 }
 
+bpf_map_info map_info_of(int fd, const char* what)
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
+        fail("cannot read {}: {}", what, errno_str(errno));
+    return info;
+}
+
 UniqueFd create_lines_map(const char* name, uint64_t lines)
 {
     if (lines == 0 || lines > std::numeric_limits<uint32_t>::max())
@@ -231,11 +240,7 @@ std::unique_ptr<MappedMap> map_record(int fd)
 
 uint32_t map_id_of(int fd)
 {
-    bpf_map_info info{};
-    __u32 len = sizeof(info);
-    if (bpf_map_get_info_by_fd(fd, &info, &len) != 0)
-        fail("cannot read a policy table's id: {}", errno_str(errno));
-    return info.id;
+    return map_info_of(fd, "a policy table's id").id;
 }
 
 // The rows map of generation `gen`, when it has an element past its rows for the record of
@@ -578,6 +583,43 @@ std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
             }
     }
     return out;
+}
+
+void PolicyMaps::count_change_in_place()
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // the table's stores before the count
+    const xdpctl_pol_ctl next{ctl.gen, ctl.installed, ctl.commits + 1};
+    __u32 zero = 0;
+    if (bpf_map_update_elem(fds_.ctl.get(), &zero, &next, BPF_ANY) != 0)
+        fail("cannot count the change in place: {}", errno_str(errno));
+}
+
+std::optional<uint32_t> PolicyMaps::set_patch_slot(uint64_t print,
+                                                   const std::vector<std::pair<uint32_t, uint32_t>>& fields) const
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    if (!can_split() || !ctl.installed)
+        return std::nullopt;
+    const std::array<uint64_t, XDPCTL_POL_SET_SLOTS> held = set_slot_prints(fds_.set_tabs.get());
+    if (std::count(held.begin(), held.end(), print) != 1)
+        return std::nullopt;  // none, or two sets of the same entries: which is this one's?
+    const uint32_t slot = uint32_t(std::find(held.begin(), held.end(), print) - held.begin());
+    const uint32_t g = ctl.gen & 1;
+    const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[g];
+    const auto split = split_->as<xdpctl_pol_split>();
+    for (const auto& [d, dst] : fields) {
+        if (d >= XDPCTL_POL_DIRS || dst > 1)
+            return std::nullopt;
+        const xdpctl_pol_dir_hdr& dh = h.dir[d];
+        if (!dh.n_rules || !(dh.decide >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
+            return std::nullopt;
+        const xdpctl_pol_split& sp = split[XDPCTL_POL_TAB_ADDR(g, d, dst)];
+        const uint32_t n = std::min<uint32_t>(sp.n_sets, XDPCTL_POL_SPLIT_SETS);
+        if (std::find(sp.slot, sp.slot + n, slot) == sp.slot + n)
+            return std::nullopt;
+    }
+    return slot;
 }
 
 bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string, PrefixSet>& sets,

@@ -182,6 +182,20 @@ public:
     bool place_sets(const CompiledPolicy& c, const std::map<std::string, PrefixSet>& sets, PreparedCommit& prepared,
                     bool sparse, const std::map<std::string, uint64_t>& prints = {});
 
+    // The slot of the set whose table's print is `print`, when `set add`/`set del` may patch
+    // that table in place (set_tables.h, stage_set_patch): exactly one slot holds the print,
+    // and in the active generation every field that names the set (`fields`: direction,
+    // 0 src / 1 dst, of each rule naming it) is split by it, in that slot. A set merged into
+    // a field's classes (too many sets in the field or in all) is not: nullopt, commit then.
+    std::optional<uint32_t> set_patch_slot(uint64_t print, const std::vector<std::pair<uint32_t, uint32_t>>& fields) const;
+    // After a set's table changed in place: moves the commit count with no flip, so that no
+    // flow-cache entry of a packet that read the table before is taken after (the entry
+    // carries the count its packet read first: lib/bpf/classify.h), and readers of the stored
+    // policy read again (PolicyStore::read_consistent).
+    void count_change_in_place();
+    int set_tables_fd() const { return fds_.set_tabs.get(); }
+    int set_l1_fd() const { return fds_.set_l1.get(); }
+
     // Waits until no packet can still be on the generation before the active one, if the
     // commit that left it did not (commit() returns without that wait when it frees
     // nothing). Needed before anything the old generation refers to is reused: commit()

@@ -97,7 +97,7 @@ size_t address_entries(const CompiledPolicy& c)
 
 }  // namespace
 
-PolicyStore::PolicyStore(Access access)
+PolicyStore::PolicyStore(Access access, bool settle_now)
 {
     // Before the lock file: without privileges, say that rather than "Permission denied".
     require_privileges();
@@ -116,7 +116,7 @@ PolicyStore::PolicyStore(Access access)
         require_bpffs();
     }
     // The wait first: opening and mapping the rest of the maps goes on beside it.
-    if (access == Access::write)
+    if (access == Access::write && settle_now)
         settling_ = std::async(std::launch::async, [dir = shared_maps_dir()] { settle_pinned(dir); });
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
@@ -202,6 +202,9 @@ void PolicyStore::write_stored(uint32_t gen, const std::string& image)
 
 void PolicyStore::clear_stored(uint32_t gen)
 {
+    clear_set_changes(src_.get(), gen);
+    const uint32_t index = stored_image_key(gen, kSetIndexChunk);
+    bpf_map_delete_elem(src_.get(), &index);
     for (uint32_t c = 0; c < XDPCTL_SRC_MAX_CHUNKS; c++) {
         uint32_t key = stored_image_key(gen, c);
         if (bpf_map_delete_elem(src_.get(), &key) != 0)
@@ -216,13 +219,12 @@ Policy PolicyStore::current(IifIndexes* resolved) const
     CommitTrace trace;  // XDPCTL_TRACE_COMMIT: reading the policy back, before a commit
     // A small policy's image (~50 bytes a rule, a 1M-prefix set's ~18 MiB): it and what the
     // command builds from it come from a heap in huge pages (heap_pages.h).
-    const std::string stored = read_stored_image(src_.get(), maps_->active_gen(), [](uint64_t len) {
-        if (len <= kSmallImageBytes)
-            heap_in_huge_pages();
-    });
-    trace.mark("read: image");
-    Policy p = decode_stored(stored, "the stored policy", resolved);
-    trace.mark("read: decode");
+    Policy p = read_stored_policy(src_.get(), maps_->active_gen(), maps_->commits(), "the stored policy", resolved,
+                                  [](uint64_t len) {
+                                      if (len <= kSmallImageBytes)
+                                          heap_in_huge_pages();
+                                  });
+    trace.mark("read: image, decode");
     return p;
 }
 
@@ -300,6 +302,7 @@ Policy PolicyStore::commit(Policy next)
     std::future<void> settled =
         settling_.valid() ? std::move(settling_) : std::async(std::launch::async, [this] { maps_->settle(); });
     std::optional<CompiledPolicy> compiled;
+    std::map<std::string, uint64_t> set_prints;
     PreparedCommit prepared;
     SlotOf slot_of;
     // The text first, into the generation about to become active (the datapath never reads
@@ -318,11 +321,12 @@ Policy PolicyStore::commit(Policy next)
     // reads until a commit makes it active (and rewrites it first).
     // Then, in the same thread, the counter slots the active generation gives its rules
     // (~1 ms of reading rule records at 10,000 rules): nothing compiled needs them either.
+    std::vector<ImageSet> set_places;  // where the image puts the sets (stored_set_index)
     std::future<SlotOf> stored = std::async(std::launch::async, [&] {
         if (empty)
             clear_stored(new_gen);
         else
-            write_stored(new_gen, encode_policy(next, resolved));
+            write_stored(new_gen, encode_policy(next, resolved, &set_places));
         return seed_slots_ ? *seed_slots_ : maps_->active_slots();
     });
     try {
@@ -341,7 +345,9 @@ Policy PolicyStore::commit(Policy next)
         // The sets' own tables: found by their entries' print, built only for a set that
         // changed (or is new). Too few slots: the sets are merged into the classes.
         PreparedCommit placed;
-        if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables, prints.get())) {
+        if (split_sets)
+            set_prints = prints.get();
+        if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables, set_prints)) {
             compiled = compile_policy(next, keys);
             trace.mark("compile without set tables");
         }
@@ -447,6 +453,11 @@ Policy PolicyStore::commit(Policy next)
     trace.mark("program reloads");
     maps_->commit(*compiled, std::move(prepared), slot_of);
     record_commit_time();
+    // What a later `set add` needs to change a set in place (set_in_place.cpp), tagged with
+    // the commit count the flip gave.
+    if (split_sets && !empty)
+        write_set_index(src_.get(), new_gen,
+                        {maps_->commits(), maps_->commits(), stored_set_index(next, std::move(set_places), set_prints)});
     trace.mark("maps");
     paths.finish();
     free_in_background(std::move(compiled), std::move(slot_of));

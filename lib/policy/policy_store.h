@@ -33,7 +33,10 @@ public:
     // not wait for it, and reads through read_consistent(). Creates the shared maps if
     // needed (a reader takes the lock for that). --iif names do not depend on the command's
     // namespace: each rule records its own (iif_resolve.h).
-    explicit PolicyStore(Access access = Access::write);
+    // `settle_now`: a writer starts waiting out the packets on the generation before the
+    // active one at once (beside reading the policy); false for a command that may not commit
+    // (`set add`, which may change the set in place): commit() waits then.
+    explicit PolicyStore(Access access = Access::write, bool settle_now = true);
     ~PolicyStore();
 
     // The committed policy (empty, default pass, before the first commit). `resolved`, when
@@ -56,6 +59,16 @@ public:
     // their interface where xdpctl is loaded (iif_resolve.h), which a load or an unload
     // changes. Returns whether it committed.
     bool refresh_iif_keys();
+    // `set add` / `set del` of `added` / `removed` (each entry of IPv4, /16 or longer) to
+    // the set `name` without a commit, when only the set's own table holds its members:
+    // its table is patched in place (set_tables.h), the change stored beside the policy's
+    // image (stored_image.h); no generation, class, row or rule changes. False, having
+    // changed nothing packets or readers see, when that does not apply (the set is merged
+    // into a field's classes, its table has no room, a prefix shorter than /16 or of IPv6,
+    // a member that the change would also make an exception, ...): commit() then.
+    // Throws a usage error for a removed entry the set does not hold.
+    bool change_set_in_place(const std::string& name, const std::vector<SetEntry>& added,
+                             const std::vector<SetEntry>& removed);
     // Every check commit runs before it changes anything (ids, limits, compiling, the
     // stored size), changing nothing: what `apply --dry-run` runs.
     Policy check(Policy next) const;

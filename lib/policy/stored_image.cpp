@@ -9,16 +9,32 @@
 
 #include "policy/policy_binary.h"
 #include "policy/rule_parse.h"
+#include "state/set_journal.h"
 #include "util/error.h"
 
 namespace xdpctl::policy {
 
-std::string read_stored_image(int src_fd, uint32_t gen, const std::function<void(uint64_t)>& sized)
+namespace {
+
+bpf_map_info src_info(int src_fd)
 {
     bpf_map_info info{};
     __u32 info_len = sizeof(info);
     if (bpf_map_get_info_by_fd(src_fd, &info, &info_len) != 0)
         fail("cannot read the layout of the stored policy's map: {}", errno_str(errno));
+    return info;
+}
+
+uint32_t src_value_size(int src_fd)
+{
+    return src_info(src_fd).value_size;
+}
+
+}  // namespace
+
+std::string read_stored_image(int src_fd, uint32_t gen, const std::function<void(uint64_t)>& sized)
+{
+    const bpf_map_info info = src_info(src_fd);
     if (info.value_size <= sizeof(uint64_t))
         fail("the stored policy's map has values of {} bytes: too small for an image", info.value_size);
     std::vector<uint8_t> chunk(info.value_size);
@@ -51,6 +67,231 @@ Policy decode_stored(const std::string& stored, const std::string& source, IifIn
 {
     // Text: stored by an xdpctl from before the binary image (no resolved indexes).
     return is_policy_image(stored) ? decode_policy(stored, source, resolved) : parse_policy_text(stored, source);
+}
+
+std::vector<StoredSetChange> read_set_changes(int src_fd, uint32_t gen, uint64_t base)
+{
+    std::vector<StoredSetChange> out;
+    std::vector<char> v;
+    for (uint32_t n = 0; n < kMaxSetChanges; n++) {
+        const uint32_t key = stored_image_key(gen, kSetChangeChunk + n);
+        if (v.empty())
+            v.resize(src_value_size(src_fd));
+        if (bpf_map_lookup_elem(src_fd, &key, v.data()) != 0)
+            break;
+        // u16 name length, the name, u32 record length, the record (state/set_journal.h:
+        // magic, u32 count, u64 generation, ...).
+        uint16_t name_len = 0;
+        uint32_t rec_len = 0;
+        std::memcpy(&name_len, v.data(), 2);
+        if (size_t(2) + name_len + 4 > v.size())
+            break;
+        std::memcpy(&rec_len, v.data() + 2 + name_len, 4);
+        if (size_t(6) + name_len + rec_len > v.size() || rec_len < 16)
+            break;
+        StoredSetChange c{std::string(v.data() + 2, name_len), std::string(v.data() + 6 + name_len, rec_len)};
+        uint64_t made_for = 0;
+        std::memcpy(&made_for, c.record.data() + 8, 8);
+        if (made_for != base)
+            break;  // another image's: none after it is this one's either
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+bool append_set_change(int src_fd, uint32_t gen, size_t at, const StoredSetChange& c)
+{
+    if (at >= kMaxSetChanges)
+        return false;
+    std::vector<char> v(src_value_size(src_fd));
+    if (6 + c.set.size() + c.record.size() > v.size() || c.set.size() > UINT16_MAX)
+        return false;
+    const uint16_t name_len = uint16_t(c.set.size());
+    const uint32_t rec_len = uint32_t(c.record.size());
+    std::memcpy(v.data(), &name_len, 2);
+    std::memcpy(v.data() + 2, c.set.data(), name_len);
+    std::memcpy(v.data() + 2 + name_len, &rec_len, 4);
+    std::memcpy(v.data() + 6 + name_len, c.record.data(), rec_len);
+    const uint32_t key = stored_image_key(gen, kSetChangeChunk + uint32_t(at));
+    return bpf_map_update_elem(src_fd, &key, v.data(), BPF_ANY) == 0;
+}
+
+void clear_set_changes(int src_fd, uint32_t gen)
+{
+    for (uint32_t n = 0; n < kMaxSetChanges; n++) {
+        const uint32_t key = stored_image_key(gen, kSetChangeChunk + n);
+        if (bpf_map_delete_elem(src_fd, &key) != 0)
+            break;
+    }
+}
+
+namespace {
+
+// Little-endian fields one after another (the set index's layout).
+struct Bytes {
+    std::string out;
+    template <typename T>
+    void put(T v)
+    {
+        out.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+};
+
+struct Cursor {
+    std::string_view in;
+    size_t at = 0;
+    bool ok = true;
+    template <typename T>
+    T get()
+    {
+        T v{};
+        if (in.size() - at < sizeof v) {
+            ok = false;
+            return v;
+        }
+        std::memcpy(&v, in.data() + at, sizeof v);
+        at += sizeof v;
+        return v;
+    }
+};
+
+constexpr uint32_t kSetIndexMagic = 0x31495358;  // "XSI1"
+
+}  // namespace
+
+std::vector<StoredSetIndex> stored_set_index(const Policy& p, std::vector<ImageSet> where,
+                                             const std::map<std::string, uint64_t>& prints)
+{
+    std::map<std::string, std::vector<std::pair<uint32_t, uint32_t>>> fields;
+    for (const Rule& r : p.rules)
+        for (uint32_t dst = 0; dst < 2; dst++) {
+            const AddrMatch& a = dst ? r.dst : r.src;
+            if (a.kind != AddrMatch::Kind::set)
+                continue;
+            auto& f = fields[a.set];
+            const std::pair<uint32_t, uint32_t> here{uint32_t(r.dir), dst};
+            if (std::find(f.begin(), f.end(), here) == f.end())
+                f.push_back(here);
+        }
+    std::vector<StoredSetIndex> out;
+    for (ImageSet& w : where) {
+        auto print = prints.find(w.name);
+        if (print == prints.end())
+            continue;
+        StoredSetIndex s{.at = std::move(w), .print = print->second, .fields = {}};
+        if (auto f = fields.find(s.at.name); f != fields.end())
+            s.fields = f->second;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+void write_set_index(int src_fd, uint32_t gen, const StoredSets& index)
+{
+    Bytes b;
+    b.put(kSetIndexMagic);
+    b.put(index.base);
+    b.put(index.now);
+    b.put(uint32_t(index.sets.size()));
+    for (const StoredSetIndex& s : index.sets) {
+        b.put(uint16_t(s.at.name.size()));
+        b.out += s.at.name;
+        b.put(s.print);
+        b.put(uint64_t(s.at.offset));
+        b.put(uint64_t(s.at.bytes));
+        b.put(s.at.count);
+        b.put(s.at.v4_count);
+        b.put(uint8_t(s.fields.size()));
+        for (const auto& [d, dst] : s.fields) {
+            b.put(uint8_t(d));
+            b.put(uint8_t(dst));
+        }
+    }
+    std::vector<char> v(src_value_size(src_fd));
+    const uint32_t key = stored_image_key(gen, kSetIndexChunk);
+    if (b.out.size() > v.size()) {
+        bpf_map_delete_elem(src_fd, &key);
+        return;  // never with kMaxSets sets; a `set add` commits without it
+    }
+    std::memcpy(v.data(), b.out.data(), b.out.size());
+    if (bpf_map_update_elem(src_fd, &key, v.data(), BPF_ANY) != 0)
+        bpf_map_delete_elem(src_fd, &key);  // the same: only `set add` misses it
+}
+
+std::optional<StoredSets> read_set_index(int src_fd, uint32_t gen, uint64_t commits)
+{
+    std::vector<char> v(src_value_size(src_fd));
+    const uint32_t key = stored_image_key(gen, kSetIndexChunk);
+    if (bpf_map_lookup_elem(src_fd, &key, v.data()) != 0)
+        return std::nullopt;
+    Cursor c{std::string_view(v.data(), v.size())};
+    StoredSets index;
+    if (c.get<uint32_t>() != kSetIndexMagic)
+        return std::nullopt;
+    index.base = c.get<uint64_t>();
+    index.now = c.get<uint64_t>();
+    if (commits != index.now && commits != index.now + 1)  // +1: a change in place killed before it wrote `now`
+        return std::nullopt;
+    std::vector<StoredSetIndex>& out = index.sets;
+    out.resize(std::min<uint32_t>(c.get<uint32_t>(), kMaxSets));
+    for (StoredSetIndex& s : out) {
+        const uint16_t n = c.get<uint16_t>();
+        if (!c.ok || c.in.size() - c.at < n)
+            return std::nullopt;
+        s.at.name.assign(c.in.data() + c.at, n);
+        c.at += n;
+        s.print = c.get<uint64_t>();
+        s.at.offset = c.get<uint64_t>();
+        s.at.bytes = c.get<uint64_t>();
+        s.at.count = c.get<uint32_t>();
+        s.at.v4_count = c.get<uint32_t>();
+        for (uint8_t f = c.get<uint8_t>(); f > 0; f--) {
+            const uint32_t d = c.get<uint8_t>();
+            s.fields.push_back({d, c.get<uint8_t>()});
+        }
+    }
+    if (!c.ok)
+        return std::nullopt;
+    return index;
+}
+
+StoredImageBytes::StoredImageBytes(int src_fd, uint32_t gen)
+    : fd_(src_fd), gen_(gen), chunk_bytes_(src_value_size(src_fd))
+{
+}
+
+void StoredImageBytes::copy(size_t offset, void* out, size_t n)
+{
+    char* o = static_cast<char*>(out);
+    size_t pos = offset + sizeof(uint64_t);  // the first chunk starts with the image's length
+    while (n > 0) {
+        const uint32_t c = uint32_t(pos / chunk_bytes_);
+        auto it = chunks_.find(c);
+        if (it == chunks_.end()) {
+            std::vector<char> v(chunk_bytes_);
+            const uint32_t key = stored_image_key(gen_, c);
+            if (bpf_map_lookup_elem(fd_, &key, v.data()) != 0)
+                fail("the stored policy of generation {} is cut short (chunk {})", gen_, c);
+            it = chunks_.emplace(c, std::move(v)).first;
+        }
+        const size_t in = pos % chunk_bytes_, k = std::min<size_t>(n, chunk_bytes_ - in);
+        std::memcpy(o, it->second.data() + in, k);
+        o += k, pos += k, n -= k;
+    }
+}
+
+Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
+                          IifIndexes* resolved, const std::function<void(uint64_t)>& sized)
+{
+    const std::string stored = read_stored_image(src_fd, gen, sized);
+    Policy p = decode_stored(stored, source, resolved);
+    const std::optional<StoredSets> index = read_set_index(src_fd, gen, commits);
+    for (const StoredSetChange& c : index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{}) {
+        auto it = p.sets.find(c.set);
+        if (it == p.sets.end() || state::replay_journal(it->second, c.record) != c.record.size())
+            fail("{}: the change to set '{}' stored after it does not apply", source, c.set);
+    }
+    return p;
 }
 
 }  // namespace xdpctl::policy

@@ -6,8 +6,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "policy/policy_binary.h"
 #include "policy/rule.h"
 
 namespace xdpctl::policy {
@@ -26,5 +30,64 @@ std::string read_stored_image(int src_fd, uint32_t gen, const std::function<void
 // The policy such a stored image holds (text from an xdpctl before the binary image is
 // parsed). Throws Error naming `source` when it does not decode.
 Policy decode_stored(const std::string& stored, const std::string& source, IifIndexes* resolved = nullptr);
+
+// Changes to a set made after the image was stored, without a commit (`set add`/`set del`
+// that patch the set's table in place: set_tables.h): beside a generation's image, one map
+// element each, keyed (generation << 24) | (kSetChangeChunk + n), written whole by one
+// update (a reader sees it or not). Each holds the set's name and a set journal record
+// (state/set_journal.h) whose generation field is the set index's `base` (below): records of
+// another count are an older image's (an xdpctl before these records does not clear them)
+// and are not applied.
+inline constexpr uint32_t kSetChangeChunk = 0x800000;
+inline constexpr uint32_t kMaxSetChanges = 64;
+struct StoredSetChange {
+    std::string set;
+    std::string record;  // encode_journal_record(commits, change)
+};
+std::vector<StoredSetChange> read_set_changes(int src_fd, uint32_t gen, uint64_t base);
+// False when the generation has kMaxSetChanges already or the map is full: commit instead.
+bool append_set_change(int src_fd, uint32_t gen, size_t at, const StoredSetChange& c);
+void clear_set_changes(int src_fd, uint32_t gen);
+// What the commit that stored a generation's image knew of each set: where its entries lie
+// in the image, their print (set_tables.h), and the fields (direction, 0 src / 1 dst) rules
+// name it in. One element, key (generation << 24) | kSetIndexChunk, written after the flip.
+// `base`: the commit count then, which the set changes stored since carry; `now`: the count
+// it holds for (a change in place moves the count, PolicyMaps::count_change_in_place, then
+// writes `now`: a count one past it is a change killed in between, whole in the tables). One
+// whose `now` is neither the count nor one short of it is not read, nor the changes beside it
+// (none: `set add` commits; an xdpctl before it commits with a flip to the other generation,
+// whose index is older still).
+inline constexpr uint32_t kSetIndexChunk = 0x7fffff;
+struct StoredSetIndex {
+    ImageSet at;
+    uint64_t print = 0;
+    std::vector<std::pair<uint32_t, uint32_t>> fields;
+};
+struct StoredSets {
+    uint64_t base = 0, now = 0;
+    std::vector<StoredSetIndex> sets;
+};
+// `p`'s sets as `where` (encode_policy) puts them, with their `prints`.
+std::vector<StoredSetIndex> stored_set_index(const Policy& p, std::vector<ImageSet> where,
+                                             const std::map<std::string, uint64_t>& prints);
+void write_set_index(int src_fd, uint32_t gen, const StoredSets& index);
+// nullopt when there is none for this commit count.
+std::optional<StoredSets> read_set_index(int src_fd, uint32_t gen, uint64_t commits);
+
+// Bytes of a stored image read as they are needed, a map element (chunk) at a time.
+class StoredImageBytes {
+public:
+    StoredImageBytes(int src_fd, uint32_t gen);
+    void copy(size_t offset, void* out, size_t n);
+
+private:
+    int fd_;
+    uint32_t gen_, chunk_bytes_;
+    std::map<uint32_t, std::vector<char>> chunks_;
+};
+
+// The policy stored as generation `gen` with the set changes made since (what commands read).
+Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
+                          IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {});
 
 }  // namespace xdpctl::policy

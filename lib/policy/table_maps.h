@@ -3,6 +3,8 @@
 // the sets' own tables (set_tables.cpp).
 #pragma once
 
+#include <bpf/bpf.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -14,6 +16,8 @@ namespace xdpctl::policy {
 
 Prefix4 to_prefix4(const Prefix& p);
 Prefix6 to_prefix6(const Prefix& p);
+// The map's info; throws naming `what`.
+bpf_map_info map_info_of(int fd, const char* what);
 // A new mmapable inner map of `lines` zeroed prefix-table lines.
 UniqueFd create_lines_map(const char* name, uint64_t lines);
 // The inner map's id in `slot` of an ARRAY_OF_MAPS, 0 for an empty slot.

@@ -64,11 +64,8 @@ std::string encode_journal_record(uint64_t generation, const SetChange& c)
     return out;
 }
 
-size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
+size_t journal_ops(std::string_view bytes, std::vector<std::pair<policy::SetEntry, bool>>& ops)
 {
-    // The last op on an entry wins; all of them applied in one pass at the end, so that a
-    // long journal costs one merge over the set, not one a record.
-    std::map<policy::SetEntry, bool, decltype(&entry_less)> last(entry_less);
     size_t at = 0;
     while (bytes.size() - at >= kHeader + kTrailer && std::memcmp(bytes.data() + at, kMagic, 4) == 0) {
         const uint64_t n = get_field<uint32_t>(bytes, at + 4);
@@ -94,10 +91,22 @@ size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
             e.prefix.len = uint8_t(p[2]);
             e.except = p[3] != 0;
             std::memcpy(e.prefix.addr.data(), p + 4, 16);
-            last[e] = p[0] != 0;
+            ops.push_back({e, p[0] != 0});
         }
         at += len;
     }
+    return at;
+}
+
+size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
+{
+    // The last op on an entry wins; all of them applied in one pass at the end, so that a
+    // long journal costs one merge over the set, not one a record.
+    std::vector<std::pair<policy::SetEntry, bool>> ops;
+    const size_t at = journal_ops(bytes, ops);
+    std::map<policy::SetEntry, bool, decltype(&entry_less)> last(entry_less);
+    for (const auto& [e, added] : ops)
+        last[e] = added;
     if (last.empty())
         return at;
     std::vector<policy::SetEntry> out;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "policy/rule.h"
@@ -32,5 +33,9 @@ std::string encode_journal_record(uint64_t generation, const SetChange& c);
 // Applies the whole records at the start of `bytes` to `s` (normalized, stays so) in order
 // and returns how many bytes they took: a record cut short or failing its checksum ends it.
 size_t replay_journal(policy::PrefixSet& s, std::string_view bytes);
+
+// The ops of the whole records at the start of `bytes`, in order (true: added), and how many
+// bytes they took, as replay_journal reads them.
+size_t journal_ops(std::string_view bytes, std::vector<std::pair<policy::SetEntry, bool>>& ops);
 
 }  // namespace xdpctl::state

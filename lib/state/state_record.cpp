@@ -166,6 +166,11 @@ void decap_detached(const IfaceRef& iface)
     record("the decapsulator's removal", [&](StateDir d) { d.forget_decap(iface); });
 }
 
+bool recording_enabled()
+{
+    return recording();
+}
+
 bool record_failed()
 {
     return g_failed;

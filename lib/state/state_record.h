@@ -73,6 +73,9 @@ void all_unloaded();
 void decap_attached(const IfaceRef& iface, const std::vector<lb::IpAddr>& addrs);
 void decap_detached(const IfaceRef& iface);
 
+// Whether a commit now would be recorded (a state directory is named, and not paused).
+bool recording_enabled();
+
 // A recording that could not throw failed: the command's exit code is 1 (main).
 bool record_failed();
 

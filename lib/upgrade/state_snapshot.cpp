@@ -73,8 +73,9 @@ PolicyState read_policy_state(const std::string& dir)
         return s;
     const uint32_t gen = ctl.gen & 1;
     const PinnedMap src(dir, "xdpctl_psrc", "policy");
-    s.policy = policy::decode_stored(policy::read_stored_image(src.fd.get(), gen),
-                                     fmt::format("the policy stored in {}/xdpctl_psrc (generation {})", dir, gen));
+    // With the set changes made in place since (stored_image.h), as every command reads it.
+    s.policy = policy::read_stored_policy(src.fd.get(), gen, ctl.commits,
+                                          fmt::format("the policy stored in {}/xdpctl_psrc (generation {})", dir, gen));
 
     std::unordered_set<uint32_t> ids;
     for (const auto& r : s.policy.rules)
