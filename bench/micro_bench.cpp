@@ -271,9 +271,17 @@ void describe_prog(int fd, const std::string& label)
             std::fprintf(stderr, "cannot pin %s in %s: %s\n", label.c_str(), dir, xdpctl::errno_str(errno).c_str());
 }
 
-// xdpctl_xdp loaded as `load` loads it for a datapath with `paths` (enum xdpctl_path;
-// lib/attach/datapath_paths.h) and nothing else set: with no path, its parse-and-count
-// program (xdpctl_cnt, lib/attach/loader.cpp: xdp_prog).
+// The program of xdpctl_xdp that `load` picks for a datapath with `paths` (enum xdpctl_path;
+// lib/attach/datapath_paths.h) and nothing else set (lib/attach/loader.cpp: xdp_prog): with no
+// path the parse-and-count program, with the balancer alone its own.
+bpf_program* xdp_prog_for(const xdpctl_xdp& s, uint32_t paths)
+{
+    if (paths == 0)
+        return s.progs.xdpctl_cnt;
+    return paths == XDPCTL_PATH_LB ? s.progs.xdpctl_lb_only : s.progs.xdpctl_xdp;
+}
+
+// xdpctl_xdp loaded as `load` loads it for a datapath with `paths`: xdp_prog_for's program.
 xdpctl::SkelPtr<xdpctl_xdp> load_xdp(uint32_t paths)
 {
     xdpctl::SkelPtr<xdpctl_xdp> s(xdpctl_xdp::open());
@@ -281,8 +289,8 @@ xdpctl::SkelPtr<xdpctl_xdp> load_xdp(uint32_t paths)
         xdpctl::fail("cannot open xdpctl_xdp: {}", xdpctl::errno_str(errno));
     s->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
     s->rodata->cfg_paths = paths;
-    bpf_program__set_autoload(s->progs.xdpctl_xdp, paths != 0);
-    bpf_program__set_autoload(s->progs.xdpctl_cnt, paths == 0);
+    bpf_program__set_autoload(s->progs.xdpctl_xdp, false);
+    bpf_program__set_autoload(xdp_prog_for(*s, paths), true);
     if (int err = xdpctl_xdp::load(s.get()))
         xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
     return s;
@@ -310,7 +318,7 @@ std::unique_ptr<LbCase> make_lb_case()
     auto c = std::make_unique<LbCase>();
     // What `load` gives an interface while a VIP exists and no policy is committed.
     c->prog = load_xdp(XDPCTL_PATH_LB);
-    describe_prog(bpf_program__fd(c->prog->progs.xdpctl_xdp), "xdpctl_xdp_lb");
+    describe_prog(bpf_program__fd(xdp_prog_for(*c->prog, XDPCTL_PATH_LB)), "xdpctl_xdp_lb");
     LbMaps maps = LbMaps::from_skeleton(*c->prog);
     const VipSpec vip{parse_ip("198.19.0.1"), 80, 6};
     maps.add_vip(vip, {});
@@ -421,7 +429,7 @@ int main(int argc, char** argv)
         // Parse and count: the program `load` gives an interface with no policy and no VIP
         // (no path: xdpctl_cnt, no filter, no load-balancer check).
         const auto parse_count = load_xdp(0);
-        const int parse_count_fd = bpf_program__fd(parse_count->progs.xdpctl_cnt);
+        const int parse_count_fd = bpf_program__fd(xdp_prog_for(*parse_count, 0));
         describe_prog(parse_count_fd, "xdpctl_xdp_no_paths");
         describe_prog(xdp_fd, "xdpctl_xdp_all_paths");
         struct Case {
@@ -503,7 +511,7 @@ int main(int argc, char** argv)
                                selected("lb_single_run/new_flow");
         const auto lb = lb_wanted ? make_lb_case() : nullptr;
         if (lb) {
-            const int lb_fd = bpf_program__fd(lb->prog->progs.xdpctl_xdp);
+            const int lb_fd = bpf_program__fd(xdp_prog_for(*lb->prog, XDPCTL_PATH_LB));
             const auto lb_hit = lb_frame(7);
             benchmark::RegisterBenchmark("xdpctl_xdp_lb/conntrack_hit", bench_prog, lb_fd, lb_hit)
                 ->UseManualTime()

@@ -178,5 +178,34 @@ TEST_F(DatapathPaths, NoRuleDefaultDropAndParseCount)
     EXPECT_EQ(d["xdp/verdict/drop"].packets, 0u);
 }
 
+// A VIP and no policy: the balancer's own program (xdpctl_lb_only, no filter's code); a policy
+// beside it takes the program with every path, and its removal (then the VIP's) the smaller
+// ones again, the interface's counters counting on across the reloads.
+TEST_F(DatapathPaths, VipWithoutPolicyTakesTheBalancersProgram)
+{
+    NetnsLab lab;
+    lab.load({"--hook", "xdp"});
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_cnt");
+    xdpctl_ok({"lb", "vip", "add", "198.19.0.1:80/tcp"});
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_lb_only") << "a VIP, no policy";
+    StatsSnapshot before = lab.stats();
+    EXPECT_EQ(udp_through(lab, 9, 3), 3) << "not to the VIP: passed";
+    EXPECT_EQ(before.delta_to(lab.stats())["xdp/l4/udp"].packets, 3u);
+
+    xdpctl_ok({"rule", "add", "--id", "7", "--proto", "udp", "--dport", "9", "--action", "drop"});
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_xdp") << "a VIP and a rule";
+    EXPECT_EQ(udp_through(lab, 9, 3), 0);
+    EXPECT_EQ(rule_packets(7), 3u);
+
+    xdpctl_ok({"rule", "del", "7"});
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_lb_only") << "the rule gone";
+    before = lab.stats();
+    EXPECT_EQ(udp_through(lab, 9, 3), 3);
+    EXPECT_EQ(before.delta_to(lab.stats())["xdp/l4/udp"].packets, 3u);
+
+    xdpctl_ok({"lb", "vip", "del", "198.19.0.1:80/tcp"});
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_cnt") << "no VIP, no policy";
+}
+
 }  // namespace
 }  // namespace xdpctl::test

@@ -186,20 +186,31 @@ uint32_t cache_slot_of(const xdpctl_lb_flow_key& fk)
     return xdpctl_lb_fcache_slot_of(w);
 }
 
-class LbBpf : public ::testing::Test {
+// Every test runs on both programs that balance: xdpctl_xdp (the filter and the balancer,
+// the flow cache's probe a function of its own) and xdpctl_lb_only (what `load` attaches
+// while VIPs exist and no policy: the probe inlined), loaded as the loader loads them.
+class LbBpf : public ::testing::TestWithParam<const char*> {
 protected:
     void SetUp() override
     {
         XDPCTL_REQUIRE_ROOT();
         ASSERT_EQ(sched_getaffinity(0, sizeof(saved_), &saved_), 0);
         run_on_cpu(sched_getcpu());
-        xdp_.reset(xdpctl_xdp::open_and_load());
-        ASSERT_TRUE(xdp_) << "cannot load the XDP program: " << errno_str(errno);
+        xdp_.reset(xdpctl_xdp::open());
+        ASSERT_TRUE(xdp_) << "cannot open the XDP program: " << errno_str(errno);
+        prog_ = bpf_object__find_program_by_name(xdp_->obj, GetParam());
+        ASSERT_TRUE(prog_) << GetParam();
+        if (prog_ != xdp_->progs.xdpctl_xdp) {
+            xdp_->rodata->cfg_paths = XDPCTL_PATH_LB;
+            bpf_program__set_autoload(xdp_->progs.xdpctl_xdp, false);
+            bpf_program__set_autoload(prog_, true);
+        }
+        ASSERT_EQ(xdpctl_xdp::load(xdp_.get()), 0) << "cannot load " << GetParam() << ": " << errno_str(errno);
         maps_ = std::make_unique<LbMaps>(LbMaps::from_skeleton(*xdp_));
     }
     void TearDown() override { sched_setaffinity(0, sizeof(saved_), &saved_); }
 
-    int prog() const { return bpf_program__fd(xdp_->progs.xdpctl_xdp); }
+    int prog() const { return bpf_program__fd(prog_); }
     uint64_t stat(int idx) const { return maps_->stats().cnt[idx]; }
     // The flow cache's slot of `fk` as this CPU holds it.
     xdpctl_lb_fcache_slot cached(const xdpctl_lb_flow_key& fk) const
@@ -212,8 +223,12 @@ protected:
 
     cpu_set_t saved_{};
     SkelPtr<xdpctl_xdp> xdp_;
+    bpf_program* prog_ = nullptr;
     std::unique_ptr<LbMaps> maps_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Programs, LbBpf, ::testing::Values("xdpctl_xdp", "xdpctl_lb_only"),
+                         [](const auto& info) { return std::string(info.param); });
 
 VipSpec vip4(uint16_t port = 80)
 {
@@ -227,7 +242,7 @@ VipSpec vip6(uint16_t port = 443)
 
 }  // namespace
 
-TEST_F(LbBpf, DsrRewritesOnlyTheMacs)
+TEST_P(LbBpf, DsrRewritesOnlyTheMacs)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -251,7 +266,7 @@ TEST_F(LbBpf, DsrRewritesOnlyTheMacs)
     EXPECT_EQ(maps_->backend_counters(maps_->backends(0)[0].slot).packets, 2u);
 }
 
-TEST_F(LbBpf, Ipip4ExactBytesAndChecksum)
+TEST_P(LbBpf, Ipip4ExactBytesAndChecksum)
 {
     VipOptions o;
     o.mode = XDPCTL_LB_MODE_IPIP;
@@ -281,7 +296,7 @@ TEST_F(LbBpf, Ipip4ExactBytesAndChecksum)
     EXPECT_EQ(inet_checksum(out.bytes.data() + 34, 20), 0);
 }
 
-TEST_F(LbBpf, Ipip6ExactBytes)
+TEST_P(LbBpf, Ipip6ExactBytes)
 {
     VipOptions o;
     o.mode = XDPCTL_LB_MODE_IPIP;
@@ -316,7 +331,7 @@ TEST_F(LbBpf, Ipip6ExactBytes)
 // A connection-table hit compares the entry's VIP by id with the packet (IPv6 addresses, a
 // port-0 VIP) and, for ipip over IPv6, hashes the flow again for the outer flow label (no
 // ports for a 3-tuple VIP): the hit sends the same bytes as the miss before it.
-TEST_F(LbBpf, HitsSendWhatTheMissSent)
+TEST_P(LbBpf, HitsSendWhatTheMissSent)
 {
     VipOptions o;
     o.mode = XDPCTL_LB_MODE_IPIP;
@@ -354,7 +369,7 @@ TEST_F(LbBpf, HitsSendWhatTheMissSent)
     EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 3u);
 }
 
-TEST_F(LbBpf, TooBigForIpipIsPassedAndCounted)
+TEST_P(LbBpf, TooBigForIpipIsPassedAndCounted)
 {
     VipOptions o;
     o.mode = XDPCTL_LB_MODE_IPIP;
@@ -372,7 +387,7 @@ TEST_F(LbBpf, TooBigForIpipIsPassedAndCounted)
     EXPECT_EQ(run_out(prog(), fits.bytes).retval, uint32_t(XDP_TX));
 }
 
-TEST_F(LbBpf, NonVipTrafficUntouched)
+TEST_P(LbBpf, NonVipTrafficUntouched)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -392,7 +407,7 @@ TEST_F(LbBpf, NonVipTrafficUntouched)
     EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 0u);
 }
 
-TEST_F(LbBpf, AnyPortVip)
+TEST_P(LbBpf, AnyPortVip)
 {
     maps_->add_vip(vip4(0), {});
     maps_->add_backend(vip4(0), backend(backend4(1), 1));
@@ -402,7 +417,7 @@ TEST_F(LbBpf, AnyPortVip)
     }
 }
 
-TEST_F(LbBpf, FragmentsIcmpAndOtherProtocolsToAVipArePassedAndCounted)
+TEST_P(LbBpf, FragmentsIcmpAndOtherProtocolsToAVipArePassedAndCounted)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -439,7 +454,7 @@ TEST_F(LbBpf, FragmentsIcmpAndOtherProtocolsToAVipArePassedAndCounted)
     EXPECT_EQ(stat(XDPCTL_LB_CNT_VLAN), 1u);
 }
 
-TEST_F(LbBpf, NoBackendPasses)
+TEST_P(LbBpf, NoBackendPasses)
 {
     maps_->add_vip(vip4(), {});
     const Frame f = tcp4(40008);
@@ -451,7 +466,7 @@ TEST_F(LbBpf, NoBackendPasses)
 
 // The program's choice for new flows is table[ring_pos(hash)], computed here with the
 // shared hash; and trace, which reads the live maps, agrees before and after the flows.
-TEST_F(LbBpf, ProgramAndTraceAgreeWithTheSharedHash)
+TEST_P(LbBpf, ProgramAndTraceAgreeWithTheSharedHash)
 {
     maps_->add_vip(vip4(), {});
     for (int i = 1; i <= 3; i++)
@@ -483,7 +498,7 @@ TEST_F(LbBpf, ProgramAndTraceAgreeWithTheSharedHash)
     EXPECT_EQ(maps_->vip_counters(0).packets, 600u);
 }
 
-TEST_F(LbBpf, ConnectionTableKeepsFlowsWhenTheTableChanges)
+TEST_P(LbBpf, ConnectionTableKeepsFlowsWhenTheTableChanges)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -535,7 +550,7 @@ TEST_F(LbBpf, ConnectionTableKeepsFlowsWhenTheTableChanges)
 
 // An entry counts only while its backend slot holds the incarnation it was made with: one
 // the sweep did not reach (or a packet made while a backend was being replaced) is a miss.
-TEST_F(LbBpf, AnEntryOfAnEarlierIncarnationIsAMiss)
+TEST_P(LbBpf, AnEntryOfAnEarlierIncarnationIsAMiss)
 {
     maps_->add_vip(vip4(), {});
     const BackendEntry b1 = maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -562,7 +577,7 @@ TEST_F(LbBpf, AnEntryOfAnEarlierIncarnationIsAMiss)
 }
 
 // Slots freed and given again get a new incarnation; the sweep removes what names the old.
-TEST_F(LbBpf, FreedSlotsGetNewIncarnationsAndTheirEntriesGo)
+TEST_P(LbBpf, FreedSlotsGetNewIncarnationsAndTheirEntriesGo)
 {
     maps_->add_vip(vip4(), {});
     const BackendEntry first = maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -579,7 +594,7 @@ TEST_F(LbBpf, FreedSlotsGetNewIncarnationsAndTheirEntriesGo)
     EXPECT_EQ(maps_->add_backend(vip4(), backend(backend4(2), 2)).rec.gen, first.rec.gen + 2);
 }
 
-TEST_F(LbBpf, VipDeletedStopsBalancing)
+TEST_P(LbBpf, VipDeletedStopsBalancing)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -601,7 +616,7 @@ TEST_F(LbBpf, VipDeletedStopsBalancing)
 // ---- the flow cache ----
 
 // A packet the cache answers goes out and is counted exactly as one the table answers.
-TEST_F(LbBpf, FlowCacheHitsSendAndCountWhatTableHitsDo)
+TEST_P(LbBpf, FlowCacheHitsSendAndCountWhatTableHitsDo)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -641,7 +656,7 @@ TEST_F(LbBpf, FlowCacheHitsSendAndCountWhatTableHitsDo)
 
 // The cache answers while the table has lost the entry (an LRU eviction), until the
 // XDPCTL_LB_FCACHE_REFRESH-th hit reads the table again and puts the flow back in it.
-TEST_F(LbBpf, FlowCacheReadsTheTableEveryRefreshHits)
+TEST_P(LbBpf, FlowCacheReadsTheTableEveryRefreshHits)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -665,7 +680,7 @@ TEST_F(LbBpf, FlowCacheReadsTheTableEveryRefreshHits)
 
 // A SYN scheduled on another CPU replaces the table's entry; this CPU's copy of the old
 // one must not answer the connection's next packet.
-TEST_F(LbBpf, FlowCacheCopyDiesWhenAnotherCpuReschedules)
+TEST_P(LbBpf, FlowCacheCopyDiesWhenAnotherCpuReschedules)
 {
     std::vector<int> cpus;  // the CPUs the test may run on (SetUp's pin aside)
     for (int c = 0; c < CPU_SETSIZE; c++)
@@ -693,7 +708,7 @@ TEST_F(LbBpf, FlowCacheCopyDiesWhenAnotherCpuReschedules)
 
 // Two flows of one slot: the first copied keeps the slot (no rewrite on every packet), the
 // other is served by the table; each keeps its own backend.
-TEST_F(LbBpf, FlowCacheSlotSharedByTwoFlows)
+TEST_P(LbBpf, FlowCacheSlotSharedByTwoFlows)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -726,7 +741,7 @@ TEST_F(LbBpf, FlowCacheSlotSharedByTwoFlows)
 
 // A VIP deleted and made again: its first backend takes the freed slot, a new incarnation;
 // the copy of the old VIP's flow names the old one and is not a hit.
-TEST_F(LbBpf, FlowCacheCopyOfAnEarlierIncarnationIsAMiss)
+TEST_P(LbBpf, FlowCacheCopyOfAnEarlierIncarnationIsAMiss)
 {
     maps_->add_vip(vip4(), {});
     const BackendEntry old = maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -747,7 +762,7 @@ TEST_F(LbBpf, FlowCacheCopyOfAnEarlierIncarnationIsAMiss)
 // the probe of a flow nobody copied reads no slot), the flow's next packet makes the copy
 // and the word odd in one step, an insert (a SYN) makes it even again and the copy dead, and
 // a miss of a flow under an odd word (another flow's copy) raises it.
-TEST_F(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
+TEST_P(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -790,7 +805,7 @@ TEST_F(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
 
 // A copy without XDPCTL_LB_FLOW_F_DSR_COPY (an older build's, whose hit checked the VIP
 // itself) is not answered from; an ipip VIP's flows are never copied.
-TEST_F(LbBpf, FlowCacheAnswersOnlyDsrCopiesOfThisBuild)
+TEST_P(LbBpf, FlowCacheAnswersOnlyDsrCopiesOfThisBuild)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -821,7 +836,7 @@ TEST_F(LbBpf, FlowCacheAnswersOnlyDsrCopiesOfThisBuild)
 
 // A VIP's delete frees its backends: a flow's copy, which checks the backend alone, stops
 // answering with it.
-TEST_F(LbBpf, FlowCacheCopyDiesWithItsVip)
+TEST_P(LbBpf, FlowCacheCopyDiesWithItsVip)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));
@@ -839,7 +854,7 @@ TEST_F(LbBpf, FlowCacheCopyDiesWithItsVip)
 // table answered: N packets of a flow (past a refresh), then after its copy was replaced
 // (another flow of the slot took it), after its backend's MAC changed in place (the copy
 // answers with the new MAC), and after the backend was deleted (the flow moves).
-TEST_F(LbBpf, FlowCacheCountersAreExact)
+TEST_P(LbBpf, FlowCacheCountersAreExact)
 {
     maps_->add_vip(vip4(), {});
     maps_->add_backend(vip4(), backend(backend4(1), 1));

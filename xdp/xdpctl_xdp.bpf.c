@@ -33,7 +33,7 @@ static __noinline void xdp_log_event(struct xdp_md *ctx, __u32 rule_id, int drop
 }
 
 /*
- * One body, eight programs: `frags`, `next` and `paths` are compile-time constants, so the
+ * One body, nine programs: `frags`, `next` and `paths` are compile-time constants, so the
  * program a load picks (lib/attach/loader.cpp: XdpShape, and cfg_paths) has exactly the code
  * it needs and the common one, xdpctl_xdp, is the same code as before either existed. (A const
  * volatile switch would leave its load, and the context kept live for the tail call costs
@@ -43,13 +43,21 @@ static __noinline void xdp_log_event(struct xdp_md *ctx, __u32 rule_id, int drop
  * (a call costs ~2.5 ns where the kernel does not mitigate SRSO, 7-10 ns with Safe RET).
  * next: `load --next`: what xdpctl passes is tail-called into xdpctl_next's slot 0 (empty:
  * XDP_PASS), on the unchanged frame.
- * paths: 0 for the programs `load` picks when cfg_paths is 0 (no policy to read, no VIP):
- * parse and count, and nothing else. The verifier would delete the filter's and the
- * balancer's code from the others too, but not what the parser stores for them (addresses,
+ * paths: XDP_PATHS_NONE for the programs `load` picks when cfg_paths is 0 (no policy to
+ * read, no VIP): parse and count, and nothing else. The verifier would delete the filter's and
+ * the balancer's code from the others too, but not what the parser stores for them (addresses,
  * ports, offsets: the packet's record escapes into their calls, so clang keeps every field);
  * compiled without them, the record lives in registers and the parser keeps only what the
  * counters take (microbench: ~140 instructions a TCP/IPv4 frame instead of ~210).
+ * XDP_PATHS_LB for the one `load` picks when cfg_paths is XDPCTL_PATH_LB alone (VIPs, no
+ * policy, no --log rule), common shape only: parse, count, balance. Compiled without the
+ * filter, clang allocates registers for the balancer's path alone and the flow cache's probe
+ * is inlined (lb_step_inline): microbench, calls-cheap kind (a helper call ~2.4 ns), medians
+ * of 6 alternated pairs beside the empty program's 7.4 ns, a packet to no VIP 21.0 -> 17.7 ns,
+ * a flow-cache hit 35.9 -> 31.9 ns (docs/load-balancing.md, "The balancer's own program").
  */
+enum { XDP_PATHS_NONE, XDP_PATHS_ALL, XDP_PATHS_LB };
+
 static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, const int next,
 					  const int paths)
 {
@@ -64,22 +72,27 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 	bad = parse_packet(data, data_end, len, &p);
 	if (bad)
 		drop = malformed_drop(bad);
-	else if (paths) {
+	else if (paths == XDP_PATHS_ALL) {
 		verdict = classify(&p, 0, ctx, XDPCTL_HOOK_XDP, &rule_id);
 		drop = (verdict & ~XDPCTL_POL_EMIT) == XDPCTL_ACT_DROP;
 	}
-	if (paths && cfg_explain) {  /* explain changes no counter and stops at the filter's verdict */
+	if (paths == XDP_PATHS_ALL && cfg_explain) {  /* explain changes no counter and stops at the filter's verdict */
 		explain_verdict(XDPCTL_HOOK_XDP, &p, bad, drop, rule_id, ctx->ingress_ifindex);
 		return drop ? XDP_DROP : XDP_PASS;
 	}
 	count_packet(XDPCTL_HOOK_XDP, &p, bad, drop);
-	if (paths && pol_has(XDPCTL_PATH_LOG) && (verdict & XDPCTL_POL_EMIT))
+	if (paths == XDP_PATHS_ALL && pol_has(XDPCTL_PATH_LOG) && (verdict & XDPCTL_POL_EMIT))
 		xdp_log_event(ctx, rule_id, drop, len);
 	if (drop)
 		return XDP_DROP;
 	/* Load balancing after the filter (lib/bpf/lb.h): counted above as passed. Only in a
 	 * program loaded while a VIP exists (cfg_paths). */
-	act = bad || !paths || !pol_has(XDPCTL_PATH_LB) ? XDP_PASS : lb_step(ctx, &p);
+	if (bad || paths == XDP_PATHS_NONE)
+		act = XDP_PASS;
+	else if (paths == XDP_PATHS_LB)
+		act = lb_step_inline(ctx, &p);
+	else
+		act = pol_has(XDPCTL_PATH_LB) ? lb_step(ctx, &p) : XDP_PASS;
 	if (next && act == XDP_PASS)
 		bpf_tail_call(ctx, &xdpctl_next, 0);
 	return act;
@@ -91,15 +104,17 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 		return xdpctl_xdp_run(ctx, frags, next, paths);    \
 	}
 
-XDPCTL_XDP_PROGRAM("xdp", xdpctl_xdp, 0, 0, 1)
+XDPCTL_XDP_PROGRAM("xdp", xdpctl_xdp, 0, 0, XDP_PATHS_ALL)
 /* The others load only when the loader asks ("?": no autoload). */
-XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mb, 1, 0, 1)
-XDPCTL_XDP_PROGRAM("?xdp", xdpctl_xdp_nx, 0, 1, 1)
-XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mbnx, 1, 1, 1)
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mb, 1, 0, XDP_PATHS_ALL)
+XDPCTL_XDP_PROGRAM("?xdp", xdpctl_xdp_nx, 0, 1, XDP_PATHS_ALL)
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_xdp_mbnx, 1, 1, XDP_PATHS_ALL)
 /* cfg_paths 0: parse and count (names of at most 15 characters: the kernel's limit). */
-XDPCTL_XDP_PROGRAM("?xdp", xdpctl_cnt, 0, 0, 0)
-XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_cnt_mb, 1, 0, 0)
-XDPCTL_XDP_PROGRAM("?xdp", xdpctl_cnt_nx, 0, 1, 0)
-XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_cnt_mbnx, 1, 1, 0)
+XDPCTL_XDP_PROGRAM("?xdp", xdpctl_cnt, 0, 0, XDP_PATHS_NONE)
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_cnt_mb, 1, 0, XDP_PATHS_NONE)
+XDPCTL_XDP_PROGRAM("?xdp", xdpctl_cnt_nx, 0, 1, XDP_PATHS_NONE)
+XDPCTL_XDP_PROGRAM("?xdp.frags", xdpctl_cnt_mbnx, 1, 1, XDP_PATHS_NONE)
+/* cfg_paths XDPCTL_PATH_LB alone, common shape (the others take their xdpctl_xdp_*). */
+XDPCTL_XDP_PROGRAM("?xdp", xdpctl_lb_only, 0, 0, XDP_PATHS_LB)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

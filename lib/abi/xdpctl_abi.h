@@ -967,14 +967,16 @@ struct xdpctl_lb_fcache_slot {
 	__u32 hits;                 /* since the copy was made (XDPCTL_LB_FCACHE_REFRESH) */
 };
 
-/* The slot of a flow key's words: three multiplies, the top bits (the key's words are as in
- * memory; only the datapath computes it). */
+/* The slot of a flow key's words (as in memory; only the datapath computes it): the words
+ * folded by XOR, the last (ports, protocol, family) turned by 32 bits so that the ports fall
+ * on the half an IPv4 address leaves zero, then one multiply, the top bits. One multiply,
+ * not one a word: a direct-mapped cache needs spread, not a strong hash (two flows of one
+ * slot are told apart by the whole key; the second is served by the connection table). */
 static inline __u32 xdpctl_lb_fcache_slot_of(const __u64 *w)
 {
-	__u64 z = (w[0] ^ w[2]) * 0x9e3779b97f4a7c15ULL ^ (w[1] ^ w[3]) * 0xc2b2ae3d27d4eb4fULL ^
-		  w[4] * 0x165667b19e3779f9ULL;
+	__u64 z = w[0] ^ w[1] ^ w[2] ^ w[3] ^ (w[4] << 32 | w[4] >> 32);
 
-	return (__u32)(z >> (64 - XDPCTL_LB_FCACHE_BITS));
+	return (__u32)((z * 0x9e3779b97f4a7c15ULL) >> (64 - XDPCTL_LB_FCACHE_BITS));
 }
 
 /* Per-CPU, per VIP (by id) and per backend (by slot). */

@@ -155,21 +155,31 @@ struct XdpShape {
     bool operator==(const XdpShape&) const = default;
 };
 
-// The object's programs of each kind (xdp/xdpctl_xdp.bpf.c: one body, eight programs): the
-// one with the filter and the balancer, and the parse-and-count one for cfg_paths 0.
+// The object's programs of each kind (xdp/xdpctl_xdp.bpf.c: one body, nine programs): the
+// one with the filter and the balancer, the parse-and-count one for cfg_paths 0, and (common
+// shape only) the balancer's own for cfg_paths XDPCTL_PATH_LB alone.
 struct XdpKindProgs {
     XdpShape shape;
     bpf_program* paths;
     bpf_program* count;
+    bpf_program* lb_only;  // null: this shape's `paths` program serves the balancer alone too
+
+    // The program of this kind for these cfg_paths.
+    bpf_program* for_paths(__u32 cfg_paths) const
+    {
+        if (cfg_paths == 0)
+            return count;
+        return cfg_paths == XDPCTL_PATH_LB && lb_only ? lb_only : paths;
+    }
 };
 
 std::array<XdpKindProgs, 4> xdp_kinds(const xdpctl_xdp* s)
 {
     const auto& p = s->progs;
-    return {{{{false, false}, p.xdpctl_xdp, p.xdpctl_cnt},
-             {{true, false}, p.xdpctl_xdp_mb, p.xdpctl_cnt_mb},
-             {{false, true}, p.xdpctl_xdp_nx, p.xdpctl_cnt_nx},
-             {{true, true}, p.xdpctl_xdp_mbnx, p.xdpctl_cnt_mbnx}}};
+    return {{{{false, false}, p.xdpctl_xdp, p.xdpctl_cnt, p.xdpctl_lb_only},
+             {{true, false}, p.xdpctl_xdp_mb, p.xdpctl_cnt_mb, nullptr},
+             {{false, true}, p.xdpctl_xdp_nx, p.xdpctl_cnt_nx, nullptr},
+             {{true, true}, p.xdpctl_xdp_mbnx, p.xdpctl_cnt_mbnx, nullptr}}};
 }
 
 // The object's program of this shape for its cfg_paths (set before load, read-only after).
@@ -177,7 +187,7 @@ bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
 {
     for (const auto& k : xdp_kinds(s))
         if (k.shape == shape)
-            return s->rodata->cfg_paths ? k.paths : k.count;
+            return k.for_paths(s->rodata->cfg_paths);
     return nullptr;  // every shape is in the table
 }
 
@@ -185,11 +195,16 @@ bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
 // a change of cfg_paths: configure_xdp, open_and_load's upgrade).
 void xdp_autoload_for_paths(xdpctl_xdp* s)
 {
-    for (const auto& k : xdp_kinds(s))
-        if (bpf_program__autoload(k.paths) || bpf_program__autoload(k.count)) {
-            bpf_program__set_autoload(k.paths, s->rodata->cfg_paths != 0);
-            bpf_program__set_autoload(k.count, s->rodata->cfg_paths == 0);
-        }
+    for (const auto& k : xdp_kinds(s)) {
+        const bool chosen = bpf_program__autoload(k.paths) || bpf_program__autoload(k.count) ||
+                            (k.lb_only && bpf_program__autoload(k.lb_only));
+        if (!chosen)
+            continue;
+        bpf_program* const want = k.for_paths(s->rodata->cfg_paths);
+        for (bpf_program* prog : {k.paths, k.count, k.lb_only})
+            if (prog)
+                bpf_program__set_autoload(prog, prog == want);
+    }
 }
 
 // Opens a skeleton, sets its pin paths (or, `explain`, reuses the pinned shared maps) and
@@ -263,6 +278,8 @@ void configure_xdp(xdpctl_xdp* s, const std::string& ifname, __u32 iif_key, __u3
     for (const auto& k : xdp_kinds(s)) {
         bpf_program__set_autoload(k.paths, k.shape == shape);
         bpf_program__set_autoload(k.count, false);
+        if (k.lb_only)
+            bpf_program__set_autoload(k.lb_only, false);
     }
     xdp_autoload_for_paths(s);
 }

@@ -355,7 +355,7 @@ static __always_inline void lb_flow_key(struct xdpctl_lb_flow_key *fk, const str
  * not valid, ipip, any other packet): then xdpctl_lb() decides, from the table, with the
  * slot's word this probe read (LB_PROBE_*), so a new flow reads it once.
  */
-__noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
+static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
 {
 	struct xdpctl_lb_flow_key fk __attribute__((aligned(8)));
 	const __u64 *w = (const __u64 *)&fk;
@@ -365,7 +365,7 @@ __noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	__u32 *gen, idx, seen;
 	__u8 family;
 
-	if (!ctx || !p || p->frag != PKT_NOT_FRAGMENT || p->n_vlans ||
+	if (p->frag != PKT_NOT_FRAGMENT || p->n_vlans ||
 	    (p->l4_proto != IPPROTO_TCP && p->l4_proto != IPPROTO_UDP))
 		return (__s64)LB_PROBE_MISS;
 	family = lb_family(p);
@@ -390,6 +390,15 @@ __noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	st = lb_stats();
 	lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
 	return lb_dsr(ctx, p, st, s->flow.vip_id, be, s->flow.backend, 0);
+}
+
+/* lb_cached() as a function of its own, for the program with the filter: there it is not
+ * inlined, so the packet's record stays the filter's (no spills of the probe's values). */
+__noinline __s64 xdpctl_lb_cached(struct xdp_md *ctx, const struct pkt *p)
+{
+	if (!ctx || !p)
+		return (__s64)LB_PROBE_MISS;
+	return lb_cached(ctx, p);
 }
 
 /* The step itself. `any_port`: some VIP has port 0; `probe`: what xdpctl_lb_cached()
@@ -507,8 +516,9 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 }
 
 /* Called by the XDP program for a parsed packet the filter passed. Not to a VIP address:
- * one inlined array lookup and a bit test (abi: struct xdpctl_lb_ctl). */
-static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
+ * one inlined array lookup and a bit test (abi: struct xdpctl_lb_ctl). `inline_probe`: the
+ * flow cache's probe inlined (the program without the filter, xdp/xdpctl_xdp.bpf.c). */
+static __always_inline int lb_step_at(struct xdp_md *ctx, const struct pkt *p, const int inline_probe)
 {
 	__u32 zero = 0, bit;
 	__s64 act;
@@ -519,8 +529,18 @@ static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
 	bit = xdpctl_lb_addr_bit(p->daddr);
 	if (!((c->addr_bits[(bit >> 6) & (XDPCTL_LB_ADDR_BITS / 64 - 1)] >> (bit & 63)) & 1))
 		return XDP_PASS;
-	act = xdpctl_lb_cached(ctx, p);
+	act = inline_probe ? lb_cached(ctx, p) : xdpctl_lb_cached(ctx, p);
 	return act >= 0 ? (int)act : xdpctl_lb(ctx, p, c->n_any_port, (__u64)act);
+}
+
+static __always_inline int lb_step(struct xdp_md *ctx, const struct pkt *p)
+{
+	return lb_step_at(ctx, p, 0);
+}
+
+static __always_inline int lb_step_inline(struct xdp_md *ctx, const struct pkt *p)
+{
+	return lb_step_at(ctx, p, 1);
 }
 
 #endif

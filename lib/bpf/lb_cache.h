@@ -45,22 +45,23 @@ static __always_inline __s64 lb_probe_missed(__u32 idx, __u32 seen)
 	return (__s64)(LB_PROBE_MISS | LB_PROBE_WORD | (__u64)idx << 32 | seen);
 }
 
-/* A flow's slot and the generation word as it was before the connection table was read. */
+/* A flow's slot (its index: the slot itself is looked up only to make a copy) and the
+ * generation word as it was before the connection table was read. */
 struct lb_fc {
-	struct xdpctl_lb_fcache_slot *slot;
-	__u32 *gen;
+	__u32 idx;
 	__u32 seen;
+	__u32 *gen;
 };
 
-/* The slot of flow key `fk` and its word; the slot and word as the probe read them if it did
- * (the slot's lines are warm then), else read now. */
+/* The slot of flow key `fk` and its word; the word as the probe read it if it did, else read
+ * now. The slot is not looked up here: a new flow never copies, and the per-CPU array's
+ * lookup reads its pointer to the CPU's element, a cold line for a slot not seen lately
+ * (lb_single_run/new_flow paid it). */
 static __always_inline void lb_fcache_at(struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk, __u64 probe)
 {
-	__u32 idx = probe & LB_PROBE_WORD ? (__u32)(probe >> 32) & (XDPCTL_LB_FCACHE_SLOTS - 1)
-					  : xdpctl_lb_fcache_slot_of((const __u64 *)fk);
-
-	fc->slot = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
-	fc->gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &idx);
+	fc->idx = probe & LB_PROBE_WORD ? (__u32)(probe >> 32) & (XDPCTL_LB_FCACHE_SLOTS - 1)
+					: xdpctl_lb_fcache_slot_of((const __u64 *)fk);
+	fc->gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &fc->idx);
 	if (probe & LB_PROBE_WORD)
 		fc->seen = (__u32)probe;
 	else
@@ -99,7 +100,7 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
 static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk,
 					  const struct xdpctl_lb_flow *fl)
 {
-	struct xdpctl_lb_fcache_slot *s = fc->slot;
+	struct xdpctl_lb_fcache_slot *s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &fc->idx);
 	const __u64 *w = (const __u64 *)fk;
 	__u32 gen = fc->seen;
 
