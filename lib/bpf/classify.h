@@ -1096,8 +1096,10 @@ static __always_inline __u32 pol_flow_take(const struct xdpctl_rule_rec *rec, co
  */
 static __always_inline int pol_flow_first(void)
 {
-	return cfg_flow_cache == XDPCTL_FLOW_CACHE_ON && pol_has(XDPCTL_PATH_TABLES) && !cfg_explain &&
-	       !pol_has(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD);
+	/* cfg_paths first, in one test: the verifier deletes the branches, not the loads of the
+	 * read-only values before them, which the small path would run */
+	return (cfg_paths & (XDPCTL_PATH_TABLES | XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD)) == XDPCTL_PATH_TABLES &&
+	       cfg_flow_cache == XDPCTL_FLOW_CACHE_ON && !cfg_explain;
 }
 
 /*
@@ -1190,7 +1192,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	/* A program of the one-field path alone, an IPv4 packet whose field needs no class found
 	 * before (not split, or split by one set alone): straight to the decision, without
 	 * pol_decide()'s two more reads of the header. */
-	if (pol_has(XDPCTL_PATH_FIELD) && !pol_has(XDPCTL_PATH_TABLES) && p->l3_proto == ETH_P_IP &&
+	if ((cfg_paths & (XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES)) == XDPCTL_PATH_FIELD && p->l3_proto == ETH_P_IP &&
 	    !(pol_split_fields(&h->dir[dir & 1]) & ~pol_split_one_fields(&h->dir[dir & 1])))
 		r = xdpctl_pol_decide(p, gen, dir, ifindex, 0);
 	else
