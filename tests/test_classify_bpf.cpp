@@ -676,8 +676,9 @@ TEST_F(ClassifyBpf, SetsInTablesOfTheirOwnAgreeWithReference)
     const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
     uint64_t run_ns = 0;
     // [0] a split field of sets only, [1] a set beside rule prefixes, [2] two or more sets in
-    // a field, [3] source and destination split in one direction, [4] one-field decided.
-    int shapes[5] = {};
+    // a field, [3] source and destination split in one direction, [4] one-field decided, [5]
+    // one-field decided by a set alone (its ranks by membership: XDPCTL_POL_DECIDE_SET_RANKS).
+    int shapes[6] = {};
     int rule_commits = 0;
     const int hdr_fd = progs_->map_fd("xdpctl_phdr");
     const int split_fd = progs_->map_fd("xdpctl_psplit");
@@ -695,6 +696,15 @@ TEST_F(ClassifyBpf, SetsInTablesOfTheirOwnAgreeWithReference)
                     a->kind = AddrMatch::Kind::set;
                     a->set = fmt::format("s{}", g.u(uint64_t(n_sets)));
                 }
+        // Some one-field policies name one set alone (`--src @s0 --action drop`, the 1M-set
+        // row's shape), in the source or the destination.
+        if (seed % 4 == 0 && seed % 12 <= 4)
+            for (Rule& r : p.rules)
+                for (AddrMatch* a : {&r.src, &r.dst})
+                    if (a->kind != AddrMatch::Kind::any) {
+                        a->kind = AddrMatch::Kind::set;
+                        a->set = "s0";
+                    }
         bool placed_all = false;  // by the commit before
         for (int step = 0; step < 5; step++) {
             bool rules_only = false;
@@ -749,13 +759,14 @@ TEST_F(ClassifyBpf, SetsInTablesOfTheirOwnAgreeWithReference)
                 shapes[3] += split == 3;
                 const uint32_t shape = h.dir[d].decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
                 shapes[4] += split && (shape == XDPCTL_POL_DECIDE_SRC || shape == XDPCTL_POL_DECIDE_DST);
+                shapes[5] += h.dir[d].n_rules && (h.dir[d].decide & XDPCTL_POL_DECIDE_SET_RANKS);
             }
             agree_with_reference(*progs_, p, g, seed * 100 + uint64_t(step), 300, &run_ns);
             if (HasFatalFailure())
                 return;
         }
     }
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < 6; s++)
         EXPECT_GT(shapes[s], 0) << "shape " << s << " never committed";
     EXPECT_GE(rule_commits, int(diff_seeds(10)));
 }
@@ -1029,13 +1040,18 @@ TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
 // under the same policy with every drop and pass swapped, with the same packets: a hit must
 // never outlive its commit, count and rate-limit rules must be applied to every packet (their
 // walks are not kept), and the deciding rule is counted on every hit. Policies of the anchor
-// lists and of the tables.
+// lists and of the tables. Half the seeds go through programs with every path, half through
+// programs of the tables' path alone (what a policy of the lists or the tables loads), which
+// look the cache up before the policy's header (classify.h: pol_flow_first()); the policies'
+// defaults drop or pass, so hits of the default are among them.
 TEST_F(ClassifyBpf, FlowCacheHitsDecideAsTheReferenceAndEndWithTheirCommit)
 {
     XDPCTL_REQUIRE_ROOT();
     const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
     uint64_t run_ns = 0;
+    PolicyPrograms tables_only(XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE, XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE);
     for (uint64_t seed = 501; seed < 501 + diff_seeds(16); seed++) {
+        PolicyPrograms& progs = seed % 4 < 2 ? *progs_ : tables_only;
         for (const bool swapped : {false, true}) {
             Gen g(seed, opts);  // the same pools, policy and packets both times
             g.make_pools();
@@ -1043,8 +1059,8 @@ TEST_F(ClassifyBpf, FlowCacheHitsDecideAsTheReferenceAndEndWithTheirCommit)
             for (auto& r : p.rules)
                 if (swapped && (r.action.kind == ActionKind::drop || r.action.kind == ActionKind::pass))
                     r.action.kind = r.action.kind == ActionKind::drop ? ActionKind::pass : ActionKind::drop;
-            progs_->maps().commit(compile_policy(p, gen_ifindex), slots_by_id(p));
-            agree_with_reference(*progs_, p, g, seed, 150, &run_ns, {}, 3);
+            progs.maps().commit(compile_policy(p, gen_ifindex), slots_by_id(p));
+            agree_with_reference(progs, p, g, seed, 150, &run_ns, {}, 3);
             if (HasFatalFailure())
                 return;
         }

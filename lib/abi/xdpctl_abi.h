@@ -594,12 +594,21 @@ struct xdpctl_pol_decide_line {
 #define XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT 18
 /* Then the set's slot in 3 bits from XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst. */
 #define XDPCTL_POL_DECIDE_SET_SLOT_SHIFT 20
+/*
+ * With XDPCTL_POL_DECIDE_SRC/DST whose field is split by one set alone: the field's element
+ * of xdpctl_psplit holds in rank1[m] what xdpctl_pdecide holds for class node_class[m] (m = 1:
+ * a member), so an IPv4 address is decided by its leaf in the set's table with no class read
+ * and no xdpctl_pdecide line. A program of an older xdpctl ignores the bit and the field (its
+ * padding) and reads the classes, which stay written.
+ */
+#define XDPCTL_POL_DECIDE_SET_RANKS (1u << 26)
 
 struct xdpctl_pol_split {
 	__u32 n_sets;       /* 1..XDPCTL_POL_SPLIT_SETS */
 	__u32 rule_table;   /* 0: no rule prefix in this field: node 0, no lookup */
 	__u32 slot[XDPCTL_POL_SPLIT_SETS]; /* set s's table: slot of xdpctl_pset and xdpctl_psl1 */
-	__u32 pad[10];
+	__u32 rank1[2];     /* XDPCTL_POL_DECIDE_SET_RANKS: the deciding rank + 1 of a non-member, a member */
+	__u32 pad[8];
 	__u16 node_class[XDPCTL_POL_NODE_CLASSES];
 };
 

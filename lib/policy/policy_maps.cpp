@@ -816,9 +816,24 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             for (size_t i = 0; i < t->node_class.size(); i++)
                 sp.node_class[i] = uint16_t(t->node_class[i]);
             dh.decide |= 1u << (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst);
-            if (sp.n_sets == 1 && !sp.rule_table)
+            sp.rank1[0] = sp.rank1[1] = 0;
+            if (sp.n_sets == 1 && !sp.rule_table) {
                 dh.decide |= 1u << (XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT + dst) |
                              sp.slot[0] << (XDPCTL_POL_DECIDE_SET_SLOT_SHIFT + 3 * dst);
+                // The one-field decision of this field by membership: the xdpctl_pdecide entries
+                // of its two classes, copied where the set's leaf leads (abi: XDPCTL_POL_DECIDE_SET_RANKS).
+                if ((dh.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) ==
+                        (dst ? XDPCTL_POL_DECIDE_DST : XDPCTL_POL_DECIDE_SRC) &&
+                    t->node_class.size() >= 2) {
+                    const xdpctl_pol_decide_line* lines =
+                        &decide_->as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
+                    for (uint32_t m = 0; m < 2; m++) {
+                        const uint32_t cls = t->node_class[m] % XDPCTL_POL_DECIDE_CLASSES;
+                        sp.rank1[m] = lines[cls / XDPCTL_POL_DECIDE_PER_LINE].rank1[cls % XDPCTL_POL_DECIDE_PER_LINE];
+                    }
+                    dh.decide |= XDPCTL_POL_DECIDE_SET_RANKS;
+                }
+            }
         }
         dh.n_rules = cd.n_rules;
         dh.words = cd.words;
