@@ -816,8 +816,11 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
         }
         store.commit_sets_as_read(std::move(now));
     };
+    // The set as stored (its bytes copied from the image before by a rule commit).
+    auto stored_set = [] { return PolicyStore(Access::read).current().sets.at("blk"); };
     rule_commit(true);  // the set as the commit stored it: the index's print
     EXPECT_TRUE(table_is_current());
+    EXPECT_EQ(stored_set(), blk);
     EXPECT_EQ(run(kMember), XDP_DROP);
     EXPECT_EQ(run(kToggled), XDP_PASS);
     rule_commit(false);
@@ -825,6 +828,10 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     EXPECT_EQ(run(kToggled), XDP_DROP);
     rule_commit(true);
     EXPECT_TRUE(table_is_current()) << "the rule commit after a change in place took the set's print before it";
+    PrefixSet with = blk;
+    with.entries.push_back(v4(kToggled));
+    with.normalize();
+    EXPECT_EQ(stored_set(), with);
     EXPECT_EQ(run(kToggled), XDP_DROP) << "the rule commit after a change in place lost it";
     EXPECT_EQ(run(kMember), XDP_DROP);
     EXPECT_EQ(run(kOther), XDP_PASS);
@@ -835,6 +842,7 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     rule_commit(false);
     EXPECT_TRUE(table_is_current());
     EXPECT_EQ(run(kToggled), XDP_PASS) << "the rule commit after a change in place undid it";
+    EXPECT_EQ(stored_set(), blk);
     EXPECT_EQ(run(kMember), XDP_DROP);
     EXPECT_EQ(run(kOther), XDP_PASS);
     xdpctl_clear_policy();

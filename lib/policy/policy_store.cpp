@@ -219,17 +219,14 @@ Policy PolicyStore::current(IifIndexes* resolved) const
     CommitTrace trace;  // XDPCTL_TRACE_COMMIT: reading the policy back, before a commit
     // A small policy's image (~50 bytes a rule, a 1M-prefix set's ~18 MiB): it and what the
     // command builds from it come from a heap in huge pages (heap_pages.h).
-    std::map<std::string, uint64_t> prints;
-    read_prints_.clear();
-    Policy p = read_stored_policy(src_.get(), maps_->active_gen(), maps_->commits(), "the stored policy", resolved,
+    sets_read_ = {};
+    read_gen_ = maps_->active_gen();
+    Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
                                   [](uint64_t len) {
                                       if (len <= kSmallImageBytes)
                                           heap_in_huge_pages();
                                   },
-                                  &prints);
-    for (const auto& [name, print] : prints)
-        if (auto it = p.sets.find(name); it != p.sets.end())
-            read_prints_[name] = {print, it->second.entries.size()};
+                                  &sets_read_);
     trace.mark("read: image, decode");
     return p;
 }
@@ -298,11 +295,15 @@ Policy PolicyStore::commit(Policy next)
     CommitTrace trace;
     // commit_sets_as_read: the print of a set as current() read it, its entries unchanged
     // (the count a guard: the caller vouches for the rest); 0 for any other.
-    auto print_as_read = [this](const PrefixSet& set) -> uint64_t {
+    auto index_as_read = [this](const PrefixSet& set) -> const StoredSetIndex* {
         if (!sets_as_read_)
-            return 0;
-        auto it = read_prints_.find(set.name);
-        return it != read_prints_.end() && it->second.second == set.entries.size() ? it->second.first : 0;
+            return nullptr;
+        auto it = sets_read_.sets.find(set.name);
+        return it != sets_read_.sets.end() && it->second.at.count == set.entries.size() ? &it->second : nullptr;
+    };
+    auto print_as_read = [&](const PrefixSet& set) -> uint64_t {
+        const StoredSetIndex* s = index_as_read(set);
+        return s ? s->print : 0;
     };
     complete(next, [&](const PrefixSet& set) { return print_as_read(set) != 0; });
     trace.mark("check");
@@ -340,7 +341,19 @@ Policy PolicyStore::commit(Policy next)
     std::future<SlotOf> stored = std::async(std::launch::async, [&] {
         if (empty)
             clear_stored(new_gen);
-        else
+        else if (sets_as_read_ && sets_read_.image_current && read_gen_ == maps_->active_gen()) {
+            // A set as read is copied from the image in force (the index says where), not
+            // encoded again: that generation is not written before the flip.
+            StoredImageBytes bytes(src_.get(), read_gen_);
+            write_stored(new_gen, encode_policy(next, resolved, &set_places,
+                                                {.stored = [&](const PrefixSet& s) -> const ImageSet* {
+                                                     const StoredSetIndex* i = index_as_read(s);
+                                                     return i ? &i->at : nullptr;
+                                                 },
+                                                 .copy = [&](size_t offset, char* out, size_t n) {
+                                                     bytes.copy(offset, out, n);
+                                                 }}));
+        } else
             write_stored(new_gen, encode_policy(next, resolved, &set_places));
         return seed_slots_ ? *seed_slots_ : maps_->active_slots();
     });

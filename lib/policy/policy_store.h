@@ -13,6 +13,7 @@
 #include "abi/xdpctl_abi.h"
 #include "util/error.h"
 #include "policy/rule.h"
+#include "policy/stored_image.h"
 #include "util/unique_fd.h"
 #include "util/writer_lock.h"
 
@@ -128,7 +129,8 @@ private:
     const std::unordered_map<uint32_t, uint32_t>* seed_slots_ = nullptr;  // commit_in_slots
     // The sets' prints and entry counts as the last current() read them (read_stored_policy),
     // and whether the commit under way may take them (commit_sets_as_read).
-    mutable std::map<std::string, std::pair<uint64_t, size_t>> read_prints_;
+    mutable SetsAsRead sets_read_;
+    mutable uint32_t read_gen_ = 0;  // the generation whose image they are in
     bool sets_as_read_ = false;
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;

@@ -282,21 +282,23 @@ void StoredImageBytes::copy(size_t offset, void* out, size_t n)
 
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved, const std::function<void(uint64_t)>& sized,
-                          std::map<std::string, uint64_t>* prints)
+                          SetsAsRead* as_read)
 {
     const std::string stored = read_stored_image(src_fd, gen, sized);
     Policy p = decode_stored(stored, source, resolved);
     const std::optional<StoredSets> index = read_set_index(src_fd, gen, commits);
-    if (prints && index)
-        for (const StoredSetIndex& s : index->sets)
+    if (as_read) {
+        as_read->image_current = std::string_view(stored).substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
+        for (const StoredSetIndex& s : index ? index->sets : std::vector<StoredSetIndex>{})
             if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.entries.size() == s.at.count)
-                (*prints)[s.at.name] = s.print;
+                as_read->sets[s.at.name] = s;
+    }
     for (const StoredSetChange& c : index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{}) {
         auto it = p.sets.find(c.set);
         if (it == p.sets.end() || state::replay_journal(it->second, c.record) != c.record.size())
             fail("{}: the change to set '{}' stored after it does not apply", source, c.set);
-        if (prints)
-            prints->erase(c.set);  // its entries are no longer the image's
+        if (as_read)
+            as_read->sets.erase(c.set);  // its entries are no longer the image's
     }
     return p;
 }

@@ -87,11 +87,17 @@ private:
 };
 
 // The policy stored as generation `gen` with the set changes made since (what commands read).
-// `prints`, when given, gets the print (set_tables.h) of each set whose entries are those of
-// the image, as the commit that stored it computed them (its set index): a set with a change
-// made since, or without an index for this commit count, is left out.
+// `as_read`, when given, gets the set index's entry (where in the image, print: set_tables.h)
+// of each set whose entries are those of the image, as the commit that stored it computed
+// them: a set with a change made since, or without an index for this commit count, is left
+// out; and whether the image is of this version (its sets' bytes are what encode_policy
+// makes of them).
+struct SetsAsRead {
+    std::map<std::string, StoredSetIndex> sets;
+    bool image_current = false;
+};
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {},
-                          std::map<std::string, uint64_t>* prints = nullptr);
+                          SetsAsRead* as_read = nullptr);
 
 }  // namespace xdpctl::policy
