@@ -344,14 +344,13 @@ Policy PolicyStore::commit(Policy next)
         else if (sets_as_read_ && sets_read_.image_current && read_gen_ == maps_->active_gen()) {
             // A set as read is copied from the image in force (the index says where), not
             // encoded again: that generation is not written before the flip.
-            StoredImageBytes bytes(src_.get(), read_gen_);
             write_stored(new_gen, encode_policy(next, resolved, &set_places,
                                                 {.stored = [&](const PrefixSet& s) -> const ImageSet* {
                                                      const StoredSetIndex* i = index_as_read(s);
                                                      return i ? &i->at : nullptr;
                                                  },
                                                  .copy = [&](size_t offset, char* out, size_t n) {
-                                                     bytes.copy(offset, out, n);
+                                                     copy_stored_bytes(src_.get(), read_gen_, offset, out, n);
                                                  }}));
         } else
             write_stored(new_gen, encode_policy(next, resolved, &set_places));

@@ -280,6 +280,22 @@ void StoredImageBytes::copy(size_t offset, void* out, size_t n)
     }
 }
 
+void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_t n)
+{
+    const uint32_t chunk_bytes = src_value_size(src_fd);
+    std::vector<char> v(chunk_bytes);
+    size_t pos = offset + sizeof(uint64_t);  // the first chunk starts with the image's length
+    while (n > 0) {
+        const uint32_t c = uint32_t(pos / chunk_bytes);
+        const uint32_t key = stored_image_key(gen, c);
+        if (bpf_map_lookup_elem(src_fd, &key, v.data()) != 0)
+            fail("the stored policy of generation {} is cut short (chunk {})", gen, c);
+        const size_t in = pos % chunk_bytes, k = std::min<size_t>(n, chunk_bytes - in);
+        std::memcpy(out, v.data() + in, k);
+        out += k, pos += k, n -= k;
+    }
+}
+
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved, const std::function<void(uint64_t)>& sized,
                           SetsAsRead* as_read)

@@ -86,6 +86,10 @@ private:
     std::map<uint32_t, std::vector<char>> chunks_;
 };
 
+// `n` bytes from `offset` of the image generation `gen` stored, read a chunk at a time into
+// one buffer (nothing kept). Throws when it is cut short.
+void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_t n);
+
 // The policy stored as generation `gen` with the set changes made since (what commands read).
 // `as_read`, when given, gets the set index's entry (where in the image, print: set_tables.h)
 // of each set whose entries are those of the image, as the commit that stored it computed
