@@ -35,7 +35,7 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
     check_rule_can_match(p, r);
     const state::RulesChangeFrom change(p, p.rules.size(), 0, 1);
     p.rules.push_back(r);
-    Policy done = store.commit(std::move(p));
+    Policy done = store.commit_sets_as_read(std::move(p));  // no set changed
     fmt::print("{}\n", done.rules.back().id);
 }
 
@@ -62,7 +62,7 @@ void rule_del(const std::vector<uint32_t>& ids)
     }
     const state::RulesChangeFrom change(p, first, last + 1 - first, last + 1 - first - ids.size());
     std::erase_if(p.rules, [&](const Rule& r) { return std::count(ids.begin(), ids.end(), r.id) > 0; });
-    store.commit(std::move(p));
+    store.commit_sets_as_read(std::move(p));  // no set changed
     for (uint32_t id : ids)
         fmt::print("deleted rule {}\n", id);
 }

@@ -34,6 +34,7 @@
 #include "policy/policy_store.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule_parse.h"
+#include "policy/set_tables.h"
 #include "policy_programs.h"
 
 using namespace xdpctl;
@@ -740,5 +741,109 @@ TEST(AtomicCommit, SetChangesInPlaceUnderTraffic)
     }
     EXPECT_EQ(run(kToggled).retval, XDP_DROP) << "the commit after a change in place lost it";
     EXPECT_EQ(run(kOther).retval, XDP_PASS);
+    xdpctl_clear_policy();
+}
+
+// A rule command's commit (commit_sets_as_read) takes each set's print from the set index the
+// last commit stored, not from its entries: never after a change in place (the index's print
+// is of the entries before it). A set of /32s used by a rule is changed in place, then a rule
+// is added the way `rule add` does: the set's table in force must carry the print of the
+// entries with the change (the one a later change in place or commit looks for), and packets
+// must see the change; then a change in place back and a rule deleted the same way.
+TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
+{
+    XDPCTL_REQUIRE_ROOT();
+    xdpctl_clear_policy();
+    NetnsLab lab;
+    lab.load();
+    const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
+    auto v4 = [](uint32_t a) {
+        SetEntry e;
+        e.prefix.len = 32;
+        for (int b = 0; b < 4; b++)
+            e.prefix.addr[size_t(b)] = uint8_t(a >> (24 - 8 * b));
+        return e;
+    };
+    constexpr uint32_t kToggled = 0xc612074d, kMember = 0xc612070a, kOther = 0xc612074e;  // 198.18.7.{77,10,78}
+    Policy p = parse_policy_text("default pass\nrule --id 1 --src 198.19.255.255/32 --action drop\n", "p");
+    PrefixSet& blk = p.sets["blk"];
+    blk.name = "blk";
+    std::mt19937 rng(11);
+    for (int i = 0; i < 2000; i++) {
+        const uint32_t a = 0xc6120000 | (rng() & 0xffff);
+        if (a != kToggled && a != kOther)
+            blk.entries.push_back(v4(a));
+    }
+    blk.entries.push_back(v4(kMember));
+    blk.normalize();
+    Rule r;
+    r.id = 2;
+    r.src.kind = AddrMatch::Kind::set;
+    r.src.set = "blk";
+    r.action.kind = ActionKind::drop;
+    p.rules.push_back(r);
+    PolicyStore().commit(p);
+    auto frame_from = [](uint32_t a) {
+        return PacketBuilder()
+            .ipv4({.src = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)}, .dst = {198, 19, 0, 1}})
+            .tcp({.sport = 1000, .dport = 80, .flags = tcp_flags::syn})
+            .build();
+    };
+    auto run = [&](uint32_t a) {
+        auto [fd, id] = linked_program(link_pin);
+        const RunResult res = fd ? prog_test_run(fd.get(), true, frame_from(a)) : RunResult{.err = -1};
+        EXPECT_EQ(res.err, 0);
+        return res.retval;
+    };
+    // Whether a set table in force carries the print of the set as stored now.
+    auto table_is_current = [] {
+        const Policy now = PolicyStore(Access::read).current();
+        const uint64_t want = set_print(now.sets.at("blk"));
+        UniqueFd pset = open_pinned(shared_maps_dir() + "/xdpctl_pset");
+        const auto prints = set_slot_prints(pset.get());
+        return std::find(prints.begin(), prints.end(), want) != prints.end();
+    };
+    auto rule_commit = [&](bool add) {  // what `rule add` / `rule del` do
+        PolicyStore store;
+        Policy now = store.current();
+        if (add) {
+            Rule extra = now.rules.front();
+            extra.id = 3;
+            extra.src.prefix.addr[3] = 254;
+            now.rules.push_back(extra);
+        } else {
+            std::erase_if(now.rules, [](const Rule& x) { return x.id == 3; });
+        }
+        store.commit_sets_as_read(std::move(now));
+    };
+    // The set as stored (its bytes copied from the image before by a rule commit).
+    auto stored_set = [] { return PolicyStore(Access::read).current().sets.at("blk"); };
+    rule_commit(true);  // the set as the commit stored it: the index's print
+    EXPECT_TRUE(table_is_current());
+    EXPECT_EQ(stored_set(), blk);
+    EXPECT_EQ(run(kMember), XDP_DROP);
+    EXPECT_EQ(run(kToggled), XDP_PASS);
+    rule_commit(false);
+    ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {v4(kToggled)}, {}));
+    EXPECT_EQ(run(kToggled), XDP_DROP);
+    rule_commit(true);
+    EXPECT_TRUE(table_is_current()) << "the rule commit after a change in place took the set's print before it";
+    PrefixSet with = blk;
+    with.entries.push_back(v4(kToggled));
+    with.normalize();
+    EXPECT_EQ(stored_set(), with);
+    EXPECT_EQ(run(kToggled), XDP_DROP) << "the rule commit after a change in place lost it";
+    EXPECT_EQ(run(kMember), XDP_DROP);
+    EXPECT_EQ(run(kOther), XDP_PASS);
+    // Back in place (the table is found by the print the rule commit gave it), then a rule
+    // commit again.
+    ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {}, {v4(kToggled)}));
+    EXPECT_EQ(run(kToggled), XDP_PASS);
+    rule_commit(false);
+    EXPECT_TRUE(table_is_current());
+    EXPECT_EQ(run(kToggled), XDP_PASS) << "the rule commit after a change in place undid it";
+    EXPECT_EQ(stored_set(), blk);
+    EXPECT_EQ(run(kMember), XDP_DROP);
+    EXPECT_EQ(run(kOther), XDP_PASS);
     xdpctl_clear_policy();
 }

@@ -29,6 +29,13 @@ public:
         raw(p.addr.data(), p.family == Family::v4 ? 4 : 16);
     }
     void raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
+    // `n` bytes more, to be filled through the pointer returned.
+    char* grow(size_t n)
+    {
+        const size_t at = out_.size();
+        out_.resize(at + n);
+        return out_.data() + at;
+    }
     size_t size() const { return out_.size(); }
     // Capacity only: what the image does not use is never touched, so never resident.
     void reserve(size_t n) { out_.reserve(n); }
@@ -150,7 +157,8 @@ bool is_policy_image(std::string_view stored)
 
 namespace {
 
-std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, std::vector<ImageSet>* where = nullptr)
+std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, std::vector<ImageSet>* where = nullptr,
+                   const StoredSetBytes* reuse = nullptr)
 {
     static const std::map<std::string, PrefixSet> no_sets;
     const auto& sets = with_sets ? p.sets : no_sets;
@@ -168,9 +176,15 @@ std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, 
         w.str(name);
         w.u32(uint32_t(s.entries.size()));
         ImageSet at{.name = name, .count = uint32_t(s.entries.size()), .offset = w.size()};
-        for (const auto& e : s.entries) {
-            w.prefix(e.prefix, e.except);
-            at.v4_count += e.prefix.family == Family::v4;
+        const ImageSet* stored = reuse ? reuse->stored(s) : nullptr;
+        if (stored && stored->count == s.entries.size()) {
+            reuse->copy(stored->offset, w.grow(stored->bytes), stored->bytes);
+            at.v4_count = stored->v4_count;
+        } else {
+            for (const auto& e : s.entries) {
+                w.prefix(e.prefix, e.except);
+                at.v4_count += e.prefix.family == Family::v4;
+            }
         }
         at.bytes = w.size() - at.offset;
         if (where)
@@ -216,6 +230,12 @@ std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, 
 std::string encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where)
 {
     return encode(p, resolved, true, where);
+}
+
+std::string encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where,
+                          const StoredSetBytes& reuse)
+{
+    return encode(p, resolved, true, where, &reuse);
 }
 
 std::string encode_policy_rules(const Policy& p)

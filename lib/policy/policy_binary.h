@@ -4,6 +4,7 @@
 // policy as text took ~20 ms and a 1,000,000-prefix set as text ~1 s.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,15 @@ struct ImageSet {
 // `resolved`: the committed ifindex of each --iif rule (by id); none given stores 0s.
 // `where`, when given, gets where each set's entries lie in the image (ImageSet).
 std::string encode_policy(const Policy& p, const IifIndexes& resolved = {}, std::vector<ImageSet>* where = nullptr);
+// The same, a set's entries copied instead of encoded where `stored` gives where an image of
+// this version holds exactly them (their count must be the set's): `copy(offset, out, n)`
+// reads that image's bytes.
+struct StoredSetBytes {
+    std::function<const ImageSet*(const PrefixSet&)> stored;
+    std::function<void(size_t offset, char* out, size_t n)> copy;
+};
+std::string encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where,
+                          const StoredSetBytes& reuse);
 // The image of `p` without its sets (the rules and the default action): the state
 // directory's rules file, encoded without copying the rules into a policy of their own.
 std::string encode_policy_rules(const Policy& p);

@@ -219,11 +219,14 @@ Policy PolicyStore::current(IifIndexes* resolved) const
     CommitTrace trace;  // XDPCTL_TRACE_COMMIT: reading the policy back, before a commit
     // A small policy's image (~50 bytes a rule, a 1M-prefix set's ~18 MiB): it and what the
     // command builds from it come from a heap in huge pages (heap_pages.h).
-    Policy p = read_stored_policy(src_.get(), maps_->active_gen(), maps_->commits(), "the stored policy", resolved,
+    sets_read_ = {};
+    read_gen_ = maps_->active_gen();
+    Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
                                   [](uint64_t len) {
                                       if (len <= kSmallImageBytes)
                                           heap_in_huge_pages();
-                                  });
+                                  },
+                                  &sets_read_);
     trace.mark("read: image, decode");
     return p;
 }
@@ -252,12 +255,13 @@ bool PolicyStore::refresh_iif_keys()
     return true;
 }
 
-void PolicyStore::complete(Policy& next)
+void PolicyStore::complete(Policy& next, const std::function<bool(const PrefixSet&)>& as_read)
 {
     assign_rule_ids(next);
     for (auto& [_, s] : next.sets)
-        s.normalize();
-    check_policy(next);
+        if (!(as_read && as_read(s)))
+            s.normalize();
+    check_policy(next, as_read);
 }
 
 void PolicyStore::check_stored_size(size_t image_bytes)
@@ -289,7 +293,19 @@ Policy PolicyStore::check_portable(Policy next)
 Policy PolicyStore::commit(Policy next)
 {
     CommitTrace trace;
-    complete(next);
+    // commit_sets_as_read: the print of a set as current() read it, its entries unchanged
+    // (the count a guard: the caller vouches for the rest); 0 for any other.
+    auto index_as_read = [this](const PrefixSet& set) -> const StoredSetIndex* {
+        if (!sets_as_read_)
+            return nullptr;
+        auto it = sets_read_.sets.find(set.name);
+        return it != sets_read_.sets.end() && it->second.at.count == set.entries.size() ? &it->second : nullptr;
+    };
+    auto print_as_read = [&](const PrefixSet& set) -> uint64_t {
+        const StoredSetIndex* s = index_as_read(set);
+        return s ? s->print : 0;
+    };
+    complete(next, [&](const PrefixSet& set) { return print_as_read(set) != 0; });
     trace.mark("check");
     // Each --iif name in its own rule's namespace (the ids are assigned by now).
     const IifIndexes resolved = resolve_iifs(next);
@@ -325,7 +341,18 @@ Policy PolicyStore::commit(Policy next)
     std::future<SlotOf> stored = std::async(std::launch::async, [&] {
         if (empty)
             clear_stored(new_gen);
-        else
+        else if (sets_as_read_ && sets_read_.image_current && read_gen_ == maps_->active_gen()) {
+            // A set as read is copied from the image in force (the index says where), not
+            // encoded again: that generation is not written before the flip.
+            write_stored(new_gen, encode_policy(next, resolved, &set_places,
+                                                {.stored = [&](const PrefixSet& s) -> const ImageSet* {
+                                                     const StoredSetIndex* i = index_as_read(s);
+                                                     return i ? &i->at : nullptr;
+                                                 },
+                                                 .copy = [&](size_t offset, char* out, size_t n) {
+                                                     copy_stored_bytes(src_.get(), read_gen_, offset, out, n);
+                                                 }}));
+        } else
             write_stored(new_gen, encode_policy(next, resolved, &set_places));
         return seed_slots_ ? *seed_slots_ : maps_->active_slots();
     });
@@ -336,8 +363,10 @@ Policy PolicyStore::commit(Policy next)
         if (split_sets)
             prints = std::async(std::launch::async, [&] {
                 std::map<std::string, uint64_t> out;
-                for (const auto& [name, set] : next.sets)
-                    out[name] = set_print(set);
+                for (const auto& [name, set] : next.sets) {
+                    const uint64_t known = print_as_read(set);
+                    out[name] = known ? known : set_print(set);
+                }
                 return out;
             });
         compiled = compile_policy(next, keys, {.max_split_sets = split_sets ? kMaxSplitSets : 0});
@@ -467,6 +496,19 @@ Policy PolicyStore::commit(Policy next)
     trace.maps(maps_->last_commit_times());
     state::policy_committed(next);  // the state directory, for `xdpctl restore`
     return next;
+}
+
+Policy PolicyStore::commit_sets_as_read(Policy p)
+{
+    sets_as_read_ = true;
+    try {
+        p = commit(std::move(p));
+    } catch (...) {
+        sets_as_read_ = false;
+        throw;
+    }
+    sets_as_read_ = false;
+    return p;
 }
 
 Policy PolicyStore::commit_in_slots(Policy p, const std::unordered_map<uint32_t, uint32_t>& slots)

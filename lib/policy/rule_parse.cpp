@@ -493,7 +493,7 @@ void check_rule_can_match(const Policy& p, const Rule& r)
                    rule_ref(r), addr_text(r.src), addr_text(r.dst));
 }
 
-void check_policy(const Policy& p)
+void check_policy(const Policy& p, const std::function<bool(const PrefixSet&)>& checked)
 {
     if (p.sets.size() > kMaxSets)
         fail_usage("{} prefix sets: at most {} are supported", p.sets.size(), kMaxSets);
@@ -503,11 +503,14 @@ void check_policy(const Policy& p)
     auto same = [](const Prefix& a, const Prefix& b) {
         return a.len == b.len && a.family == b.family && std::memcmp(a.addr.data(), b.addr.data(), 16) == 0;
     };
-    for (const auto& [name, set] : p.sets)
+    for (const auto& [name, set] : p.sets) {
+        if (checked && checked(set))
+            continue;
         for (size_t i = 1; i < set.entries.size(); i++)
             if (same(set.entries[i].prefix, set.entries[i - 1].prefix))
                 fail_usage("set '{}': {} is both a member and an exception", name,
                            format_prefix(set.entries[i].prefix));
+    }
     std::vector<uint32_t> ids;
     ids.reserve(p.rules.size());
     size_t per_dir[2] = {0, 0};

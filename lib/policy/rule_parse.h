@@ -39,8 +39,9 @@ std::string format_rule(const Rule& r);
 // namespace name that also survives a rule file's words. Throws a usage error.
 void validate_iif_netns(const std::string& name);
 
-// Whole-policy checks: sets exist, ids unique, limits. Throws a usage error.
-void check_policy(const Policy& p);
+// Whole-policy checks: sets exist, ids unique, limits. Throws a usage error. A set for which
+// `checked` is true has its entries taken as checked (a commit's, unchanged since).
+void check_policy(const Policy& p, const std::function<bool(const PrefixSet&)>& checked = {});
 // A rule being added or changed: its addresses (prefixes, or the sets of `p` it names) share
 // an IP family, and an ICMP/ICMPv6 protocol fits it; a usage error naming them otherwise. Not
 // part of check_policy: a rule stored before (or a set changed since) that can no longer

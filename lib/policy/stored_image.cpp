@@ -280,16 +280,41 @@ void StoredImageBytes::copy(size_t offset, void* out, size_t n)
     }
 }
 
+void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_t n)
+{
+    const uint32_t chunk_bytes = src_value_size(src_fd);
+    std::vector<char> v(chunk_bytes);
+    size_t pos = offset + sizeof(uint64_t);  // the first chunk starts with the image's length
+    while (n > 0) {
+        const uint32_t c = uint32_t(pos / chunk_bytes);
+        const uint32_t key = stored_image_key(gen, c);
+        if (bpf_map_lookup_elem(src_fd, &key, v.data()) != 0)
+            fail("the stored policy of generation {} is cut short (chunk {})", gen, c);
+        const size_t in = pos % chunk_bytes, k = std::min<size_t>(n, chunk_bytes - in);
+        std::memcpy(out, v.data() + in, k);
+        out += k, pos += k, n -= k;
+    }
+}
+
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
-                          IifIndexes* resolved, const std::function<void(uint64_t)>& sized)
+                          IifIndexes* resolved, const std::function<void(uint64_t)>& sized,
+                          SetsAsRead* as_read)
 {
     const std::string stored = read_stored_image(src_fd, gen, sized);
     Policy p = decode_stored(stored, source, resolved);
     const std::optional<StoredSets> index = read_set_index(src_fd, gen, commits);
+    if (as_read) {
+        as_read->image_current = std::string_view(stored).substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
+        for (const StoredSetIndex& s : index ? index->sets : std::vector<StoredSetIndex>{})
+            if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.entries.size() == s.at.count)
+                as_read->sets[s.at.name] = s;
+    }
     for (const StoredSetChange& c : index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{}) {
         auto it = p.sets.find(c.set);
         if (it == p.sets.end() || state::replay_journal(it->second, c.record) != c.record.size())
             fail("{}: the change to set '{}' stored after it does not apply", source, c.set);
+        if (as_read)
+            as_read->sets.erase(c.set);  // its entries are no longer the image's
     }
     return p;
 }

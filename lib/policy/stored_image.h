@@ -86,8 +86,22 @@ private:
     std::map<uint32_t, std::vector<char>> chunks_;
 };
 
+// `n` bytes from `offset` of the image generation `gen` stored, read a chunk at a time into
+// one buffer (nothing kept). Throws when it is cut short.
+void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_t n);
+
 // The policy stored as generation `gen` with the set changes made since (what commands read).
+// `as_read`, when given, gets the set index's entry (where in the image, print: set_tables.h)
+// of each set whose entries are those of the image, as the commit that stored it computed
+// them: a set with a change made since, or without an index for this commit count, is left
+// out; and whether the image is of this version (its sets' bytes are what encode_policy
+// makes of them).
+struct SetsAsRead {
+    std::map<std::string, StoredSetIndex> sets;
+    bool image_current = false;
+};
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
-                          IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {});
+                          IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {},
+                          SetsAsRead* as_read = nullptr);
 
 }  // namespace xdpctl::policy
