@@ -1225,7 +1225,12 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	}
 	if (r & XDPCTL_POL_DECIDE_RETRY) {
 		/* A full barrier (rare path): the new gen is read after the missing table was seen,
-		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. */
+		 * as the commit wrote them in the other order. Weakly ordered CPUs need it. The
+		 * control is looked up again (inlined): kept across the call, it took a stack slot
+		 * that the call chain does not have. */
+		ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero);
+		if (!ctl)
+			return (__u32)r & 0xff;
 		__sync_fetch_and_add(&ctl->commits, 0);
 		again = *(volatile __u32 *)&ctl->gen;
 		if (again == gen)
