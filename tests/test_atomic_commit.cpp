@@ -624,6 +624,54 @@ TEST(AtomicCommit, ReloadsOnShapeChangesUnderTraffic)
 }
 
 // ---- `set add` / `set del` in place (PolicyStore::change_set_in_place): no commit --------
+
+// A set entry of one IPv4 address (host order).
+SetEntry v4_host(uint32_t a)
+{
+    SetEntry e;
+    e.prefix.len = 32;
+    for (int b = 0; b < 4; b++)
+        e.prefix.addr[size_t(b)] = uint8_t(a >> (24 - 8 * b));
+    return e;
+}
+
+// The /32 the set changes in place toggle, a member and a non-member beside it: 198.18.7.{77,10,78}.
+constexpr uint32_t kToggled = 0xc612074d, kMember = 0xc612070a, kOther = 0xc612074e;
+
+// A TCP SYN from `a` (host order) to 198.19.0.1.
+auto syn_from(uint32_t a)
+{
+    return PacketBuilder()
+        .ipv4({.src = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)}, .dst = {198, 19, 0, 1}})
+        .tcp({.sport = 1000, .dport = 80, .flags = tcp_flags::syn})
+        .build();
+}
+
+// Rule 1 drops a source no test sends from; rule 2 drops set "blk": `count` random /32s of
+// 198.18.0.0 | (random & mask) (seeded), none of `skip`, and `members`.
+Policy policy_with_host_set(uint32_t seed, int count, uint32_t mask, std::initializer_list<uint32_t> skip,
+                            std::initializer_list<uint32_t> members)
+{
+    Policy p = parse_policy_text("default pass\nrule --id 1 --src 198.19.255.255/32 --action drop\n", "p");
+    PrefixSet& blk = p.sets["blk"];
+    blk.name = "blk";
+    std::mt19937 rng(seed);
+    for (int i = 0; i < count; i++) {
+        const uint32_t a = 0xc6120000 | (rng() & mask);
+        if (std::find(skip.begin(), skip.end(), a) == skip.end())
+            blk.entries.push_back(v4_host(a));
+    }
+    for (uint32_t a : members)
+        blk.entries.push_back(v4_host(a));
+    blk.normalize();
+    Rule r;
+    r.id = 2;
+    r.src.kind = AddrMatch::Kind::set;
+    r.src.set = "blk";
+    r.action.kind = ActionKind::drop;
+    p.rules.push_back(r);
+    return p;
+}
 //
 // A /32 of a set of 20,000 /32s in 198.18.0.0/15 (full chunks under every /24) is added and
 // removed 40 times through PolicyStore while two threads run packets from it and from its
@@ -639,33 +687,9 @@ TEST(AtomicCommit, SetChangesInPlaceUnderTraffic)
     NetnsLab lab;
     lab.load();
     const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
-    auto v4 = [](uint32_t a) {
-        SetEntry e;
-        e.prefix.len = 32;
-        for (int b = 0; b < 4; b++)
-            e.prefix.addr[size_t(b)] = uint8_t(a >> (24 - 8 * b));
-        return e;
-    };
-    constexpr uint32_t kToggled = 0xc612074d, kMember = 0xc612070a, kOther = 0xc612074e;  // 198.18.7.{77,10,78}
     constexpr uint32_t kMember2 = 0xc6120901, kOther2 = 0xc6120902;                         // 198.18.9.{1,2}
-    Policy p = parse_policy_text("default pass\nrule --id 1 --src 198.19.255.255/32 --action drop\n", "p");
+    Policy p = policy_with_host_set(7, 20000, 0x1ffff, {kToggled, kOther, kOther2}, {kMember, kMember2});
     PrefixSet& blk = p.sets["blk"];
-    blk.name = "blk";
-    std::mt19937 rng(7);
-    for (int i = 0; i < 20000; i++) {
-        const uint32_t a = 0xc6120000 | (rng() & 0x1ffff);
-        if (a != kToggled && a != kOther && a != kOther2)
-            blk.entries.push_back(v4(a));
-    }
-    blk.entries.push_back(v4(kMember));
-    blk.entries.push_back(v4(kMember2));
-    blk.normalize();
-    Rule r;
-    r.id = 2;
-    r.src.kind = AddrMatch::Kind::set;
-    r.src.set = "blk";
-    r.action.kind = ActionKind::drop;
-    p.rules.push_back(r);
     PolicyStore().commit(p);
     auto ctl = [] {
         xdpctl_pol_ctl c{};
@@ -676,17 +700,11 @@ TEST(AtomicCommit, SetChangesInPlaceUnderTraffic)
     };
     const xdpctl_pol_ctl before = ctl();
 
-    auto frame_from = [](uint32_t a) {
-        return PacketBuilder()
-            .ipv4({.src = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)}, .dst = {198, 19, 0, 1}})
-            .tcp({.sport = 1000, .dport = 80, .flags = tcp_flags::syn})
-            .build();
-    };
     const std::vector<std::pair<uint32_t, bool>> probes = {
         {kMember, true}, {kOther, false}, {kMember2, true}, {kOther2, false}};  // address, dropped
     auto run = [&](uint32_t a) {
         auto [fd, id] = linked_program(link_pin);
-        return fd ? prog_test_run(fd.get(), true, frame_from(a)) : RunResult{.err = -1};
+        return fd ? prog_test_run(fd.get(), true, syn_from(a)) : RunResult{.err = -1};
     };
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> judged{0}, wrong{0}, toggled{0}, errors{0};
@@ -712,8 +730,8 @@ TEST(AtomicCommit, SetChangesInPlaceUnderTraffic)
     for (int i = 0; i < 40; i++) {
         const bool add = i % 2 == 0;
         PolicyStore store(Access::write, false);
-        in_place += add ? store.change_set_in_place("blk", {v4(kToggled)}, {})
-                        : store.change_set_in_place("blk", {}, {v4(kToggled)});
+        in_place += add ? store.change_set_in_place("blk", {v4_host(kToggled)}, {})
+                        : store.change_set_in_place("blk", {}, {v4_host(kToggled)});
         const RunResult res = run(kToggled);
         EXPECT_EQ(res.err, 0);
         EXPECT_EQ(res.retval, add ? XDP_DROP : XDP_PASS) << "change " << i << ": not seen by the next packet";
@@ -731,7 +749,7 @@ TEST(AtomicCommit, SetChangesInPlaceUnderTraffic)
     EXPECT_GT(judged.load(), 100u) << "too few packets ran during the changes to mean anything";
     {
         PolicyStore store(Access::write, false);
-        ASSERT_TRUE(store.change_set_in_place("blk", {v4(kToggled)}, {}));
+        ASSERT_TRUE(store.change_set_in_place("blk", {v4_host(kToggled)}, {}));
         Policy now = store.current();
         EXPECT_EQ(now.sets.at("blk").entries.size(), blk.entries.size() + 1);
         now.rules.push_back(now.rules.front());
@@ -757,41 +775,12 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     NetnsLab lab;
     lab.load();
     const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
-    auto v4 = [](uint32_t a) {
-        SetEntry e;
-        e.prefix.len = 32;
-        for (int b = 0; b < 4; b++)
-            e.prefix.addr[size_t(b)] = uint8_t(a >> (24 - 8 * b));
-        return e;
-    };
-    constexpr uint32_t kToggled = 0xc612074d, kMember = 0xc612070a, kOther = 0xc612074e;  // 198.18.7.{77,10,78}
-    Policy p = parse_policy_text("default pass\nrule --id 1 --src 198.19.255.255/32 --action drop\n", "p");
+    Policy p = policy_with_host_set(11, 2000, 0xffff, {kToggled, kOther}, {kMember});
     PrefixSet& blk = p.sets["blk"];
-    blk.name = "blk";
-    std::mt19937 rng(11);
-    for (int i = 0; i < 2000; i++) {
-        const uint32_t a = 0xc6120000 | (rng() & 0xffff);
-        if (a != kToggled && a != kOther)
-            blk.entries.push_back(v4(a));
-    }
-    blk.entries.push_back(v4(kMember));
-    blk.normalize();
-    Rule r;
-    r.id = 2;
-    r.src.kind = AddrMatch::Kind::set;
-    r.src.set = "blk";
-    r.action.kind = ActionKind::drop;
-    p.rules.push_back(r);
     PolicyStore().commit(p);
-    auto frame_from = [](uint32_t a) {
-        return PacketBuilder()
-            .ipv4({.src = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)}, .dst = {198, 19, 0, 1}})
-            .tcp({.sport = 1000, .dport = 80, .flags = tcp_flags::syn})
-            .build();
-    };
     auto run = [&](uint32_t a) {
         auto [fd, id] = linked_program(link_pin);
-        const RunResult res = fd ? prog_test_run(fd.get(), true, frame_from(a)) : RunResult{.err = -1};
+        const RunResult res = fd ? prog_test_run(fd.get(), true, syn_from(a)) : RunResult{.err = -1};
         EXPECT_EQ(res.err, 0);
         return res.retval;
     };
@@ -824,12 +813,12 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     EXPECT_EQ(run(kMember), XDP_DROP);
     EXPECT_EQ(run(kToggled), XDP_PASS);
     rule_commit(false);
-    ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {v4(kToggled)}, {}));
+    ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {v4_host(kToggled)}, {}));
     EXPECT_EQ(run(kToggled), XDP_DROP);
     rule_commit(true);
     EXPECT_TRUE(table_is_current()) << "the rule commit after a change in place took the set's print before it";
     PrefixSet with = blk;
-    with.entries.push_back(v4(kToggled));
+    with.entries.push_back(v4_host(kToggled));
     with.normalize();
     EXPECT_EQ(stored_set(), with);
     EXPECT_EQ(run(kToggled), XDP_DROP) << "the rule commit after a change in place lost it";
@@ -837,7 +826,7 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     EXPECT_EQ(run(kOther), XDP_PASS);
     // Back in place (the table is found by the print the rule commit gave it), then a rule
     // commit again.
-    ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {}, {v4(kToggled)}));
+    ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {}, {v4_host(kToggled)}));
     EXPECT_EQ(run(kToggled), XDP_PASS);
     rule_commit(false);
     EXPECT_TRUE(table_is_current());
