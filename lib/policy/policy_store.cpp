@@ -498,30 +498,35 @@ Policy PolicyStore::commit(Policy next)
     return next;
 }
 
+namespace {
+
+// Sets `field` to `value` for the life of the guard and back to what it was after, also
+// when the commit throws: a commit option that holds for one call only.
+template <typename T>
+class ScopedOption {
+public:
+    ScopedOption(T& field, T value) : field_(field), was_(field) { field_ = value; }
+    ~ScopedOption() { field_ = was_; }
+    ScopedOption(const ScopedOption&) = delete;
+    ScopedOption& operator=(const ScopedOption&) = delete;
+
+private:
+    T& field_;
+    T was_;
+};
+
+}  // namespace
+
 Policy PolicyStore::commit_sets_as_read(Policy p)
 {
-    sets_as_read_ = true;
-    try {
-        p = commit(std::move(p));
-    } catch (...) {
-        sets_as_read_ = false;
-        throw;
-    }
-    sets_as_read_ = false;
-    return p;
+    const ScopedOption<bool> as_read(sets_as_read_, true);
+    return commit(std::move(p));
 }
 
 Policy PolicyStore::commit_in_slots(Policy p, const std::unordered_map<uint32_t, uint32_t>& slots)
 {
-    seed_slots_ = &slots;
-    try {
-        p = commit(std::move(p));
-    } catch (...) {
-        seed_slots_ = nullptr;
-        throw;
-    }
-    seed_slots_ = nullptr;
-    return p;
+    const ScopedOption<const std::unordered_map<uint32_t, uint32_t>*> seeded(seed_slots_, &slots);
+    return commit(std::move(p));
 }
 
 std::map<uint32_t, RuleCounters> PolicyStore::counters() const
