@@ -200,6 +200,19 @@ TEST(AtomicCommit, EveryMixOfTheTwoPoliciesIsDetectable)
 
 namespace {
 
+// Commits `c` (compiled from `p`) as `xdpctl` commits with sets in tables of their own: a set
+// whose entries no slot holds gets a table built anew into a slot no generation refers to,
+// and the old one is freed after the flip.
+void commit_placing_sets(PolicyPrograms& progs, const CompiledPolicy& c, const Policy& p, const SlotOf& slots)
+{
+    PreparedCommit placed;
+    if (!progs.maps().place_sets(c, p.sets, placed, true))
+        throw std::runtime_error("the sets found no slots");
+    PreparedCommit prepared = prepare_commit(c);
+    prepared.set_slot = placed.set_slot;
+    progs.maps().commit(c, std::move(prepared), slots);
+}
+
 // Commits A and B in turn (A A B B ...) while two threads run the probe through the XDP
 // program; `shape(maps, i)` may change how commit i lays the policy out. No probe may be
 // dropped, and only A's and B's passing rules may count it, exactly as often as it passed.
@@ -221,12 +234,7 @@ void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uin
     auto commit = [&](const CompiledPolicy& c, const Policy& p) {
         if (!split_sets)
             return progs.maps().commit(c, slots);
-        PreparedCommit placed;
-        if (!progs.maps().place_sets(c, p.sets, placed, true))
-            throw std::runtime_error("the sets found no slots");
-        PreparedCommit prepared = prepare_commit(c);
-        prepared.set_slot = placed.set_slot;
-        progs.maps().commit(c, std::move(prepared), slots);
+        commit_placing_sets(progs, c, p, slots);
     };
     commit(ca, pa);
     const std::vector<xdpctl_rule_ctr> before = read_rule_counters(progs.rule_counters_fd(), n_slots);
@@ -499,6 +507,59 @@ TEST(AtomicCommit, FreedTablesSendPacketsToTheNewGeneration)
     EXPECT_EQ(after[2].packets - before[2].packets, passed);
     EXPECT_GT(passed, 0u);
     EXPECT_GT(dropped, 0u);
+}
+
+// A alone in its field: the source names only the set (no rule prefix there), so the
+// class comes from the set's table with no other lookup; rule 98 on the destination drops
+// a probe that reads as no member.
+constexpr const char* kSetAloneA = R"(default drop
+set s 198.18.0.0/24 198.19.77.0/24
+rule --id 97 --priority 1 --src @s --action pass
+rule --id 98 --priority 2 --dst 198.19.0.0/16 --action drop
+)";
+
+// The same for a set's own table: after A's commit, B's changes the set, so the flip frees
+// A's set table (a placeholder in its slot) while A's generation still names the slot. A
+// packet of A's generation that meets it must not read it as an empty set (the probe is not
+// a member: A's drop rule would count it); with gen set by hand to A's generation it gets
+// A's default and counts nothing. For a set beside rule prefixes and a set alone, each by
+// the one-field path and by the tables.
+TEST(AtomicCommit, FreedSetTablesSendPacketsToTheNewGeneration)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const Policy b = parse_policy_text(kSetB, "set B");
+    for (const char* text : {kSetA, kSetAloneA}) {
+        const Policy a = parse_policy_text(text, "A");
+        SCOPED_TRACE(text);
+        ASSERT_EQ(classify(a, probe_key()).action, ActionKind::pass);
+        const CompileOptions opts{.max_split_sets = kMaxSplitSets};
+        const CompiledPolicy ca = compile_policy(a, lo_only, opts), cb = compile_policy(b, lo_only, opts);
+        ASSERT_TRUE(ca.dir[0].src_v4.split());
+        SlotOf slots = slots_by_id(a, 1);
+        for (const auto& [id, slot] : slots_by_id(b, uint32_t(slots.size()) + 1))
+            slots[id] = slot;
+        const uint32_t n_slots = uint32_t(slots.size()) + 1;
+        PolicyPrograms progs;
+        const auto frame = probe_frame();
+        const int cfd = progs.rule_counters_fd();
+        const __u32 zero = 0;
+        for (const bool by_field : {true, false}) {
+            SCOPED_TRACE(by_field ? "one-field path" : "tables");
+            progs.maps().set_decide_field(by_field);
+            commit_placing_sets(progs, ca, a, slots);  // A, its set's table built anew
+            commit_placing_sets(progs, cb, b, slots);  // B; A's set table freed
+            const uint32_t gen_a = progs.maps().active_gen() ^ 1;
+            const xdpctl_pol_ctl on_a{gen_a, 1, 1000u + by_field};  // a count no cached flow holds
+            ASSERT_EQ(bpf_map_update_elem(progs.map_fd("xdpctl_pctl"), &zero, &on_a, BPF_ANY), 0);
+            const auto before = read_rule_counters(cfd, n_slots);
+            const RunResult r = progs.run(XDPCTL_HOOK_XDP, frame);
+            const auto after = read_rule_counters(cfd, n_slots);
+            ASSERT_EQ(r.err, 0);
+            EXPECT_EQ(r.retval, uint32_t(XDP_DROP)) << "a generation without its set's table gives its default";
+            for (uint32_t s = 0; s < n_slots; s++)
+                EXPECT_EQ(after[s].packets, before[s].packets) << "slot " << s << ": the freed table was read as a set";
+        }
+    }
 }
 
 // ---- reloads: the attached program follows the policy's shape (lib/attach/datapath_paths.h) ------

@@ -194,6 +194,11 @@ static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout"
 #define XDPCTL_PFX_NONE 0u              /* no prefix covers the address */
 #define XDPCTL_PFX_EXCEPTED 0x7fffffffu /* the longest match is an exception (!CIDR) */
 #define XDPCTL_PFX_VALUE_MAX 0x7ffffffeu
+/* Not a leaf (leaves have bit 31 clear, so as a signed 32-bit value it is -1): the lookup's
+ * first line of the table is missing, so the table is a freed slot's one-line placeholder
+ * (chunks and IPv6's level 1 lie past line 0). A set's table has no value that says "no
+ * table" otherwise: XDPCTL_PFX_NONE is "not a member". */
+#define XDPCTL_PFX_MISSING 0xffffffffu
 
 #define XDPCTL_PFX_LINE_BYTES 64
 #define XDPCTL_PFX_LINE_WORDS 16

@@ -340,7 +340,7 @@ __noinline long xdpctl_pol_tab6(__u32 set, __u32 slot, __u64 hi, __u64 lo)
 {
 	void *t = set ? bpf_map_lookup_elem(&xdpctl_pset, &slot) : bpf_map_lookup_elem(&xdpctl_ptabs, &slot);
 
-	return t ? (long)xdpctl_pfx6_lookup(t, hi, lo) : -1;
+	return t ? (long)(__s32)xdpctl_pfx6_lookup(t, hi, lo) : -1;  /* XDPCTL_PFX_MISSING: -1 */
 }
 
 __noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
@@ -351,7 +351,8 @@ __noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
 }
 
 /* The leaf value of an IPv4 address (host order) in the table of `slot`: its level 1 from
- * `l1map` (inlined), below that `outer`'s table; -1: no table. */
+ * `l1map` (inlined), below that `outer`'s table; -1: no table, or a freed slot's placeholder
+ * (a set's empty answer would otherwise read as "not a member"). */
 static __always_inline long pol_tab4(void *l1map, void *outer, __u32 slot, __u32 addr)
 {
 	struct xdpctl_pol_l1 *l1 = bpf_map_lookup_elem(l1map, &slot);
@@ -364,7 +365,7 @@ static __always_inline long pol_tab4(void *l1map, void *outer, __u32 slot, __u32
 	if (!(e & XDPCTL_PFX_REF))
 		return e;
 	t = bpf_map_lookup_elem(outer, &slot);
-	return t ? (long)xdpctl_pfx4_lookup_below_l1(t, e, addr) : -1;
+	return t ? (long)(__s32)xdpctl_pfx4_lookup_below_l1(t, e, addr) : -1;  /* XDPCTL_PFX_MISSING: -1 */
 }
 
 static __always_inline __u32 pol_member(long v)

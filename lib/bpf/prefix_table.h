@@ -39,19 +39,30 @@ static __always_inline union xdpctl_pfx_line *xdpctl_pfx_line(void *table, __u32
 	return bpf_map_lookup_elem(table, &line);
 }
 
-/* A missing line means a table shorter than its own references say: treat as no match. */
-static __always_inline __u32 xdpctl_pfx_word(void *table, __u32 word)
+/* Word `word` of the table, or `missing` when the table has no such line. */
+static __always_inline __u32 xdpctl_pfx_word_or(void *table, __u32 word, __u32 missing)
 {
 	union xdpctl_pfx_line *l = xdpctl_pfx_line(table, word / XDPCTL_PFX_LINE_WORDS);
 
-	return l ? l->word[word & (XDPCTL_PFX_LINE_WORDS - 1)] : XDPCTL_PFX_NONE;
+	return l ? l->word[word & (XDPCTL_PFX_LINE_WORDS - 1)] : missing;
 }
 
-/* The word of chunk `ref` for the next 8 address bits. */
+/* Past the first line a lookup reads, a missing line means a table shorter than its own
+ * references say: treat as no match. */
+static __always_inline __u32 xdpctl_pfx_word(void *table, __u32 word)
+{
+	return xdpctl_pfx_word_or(table, word, XDPCTL_PFX_NONE);
+}
+
+/* The word index in chunk `ref` for the next 8 address bits. */
+static __always_inline __u32 xdpctl_pfx_chunk_at(__u32 ref, __u32 byte)
+{
+	return ((ref & XDPCTL_PFX_CHUNK_MASK) * XDPCTL_PFX_CHUNK_WORDS) | (byte & 0xff);
+}
+
 static __always_inline __u32 xdpctl_pfx_chunk_word(void *table, __u32 ref, __u32 byte)
 {
-	return xdpctl_pfx_word(table, ((ref & XDPCTL_PFX_CHUNK_MASK) * XDPCTL_PFX_CHUNK_WORDS) |
-					      (byte & 0xff));
+	return xdpctl_pfx_word(table, xdpctl_pfx_chunk_at(ref, byte));
 }
 
 /*
@@ -79,11 +90,12 @@ static __always_inline __u32 xdpctl_pfx_sparse_word(void *table, __u32 ref, __u3
 	return l->word[XDPCTL_PFX_SPARSE_VALUE_WORD + run];
 }
 
-/* Below level 1: `e` is the level-1 word of `addr`, a reference. */
+/* Below level 1: `e` is the level-1 word of `addr`, a reference. XDPCTL_PFX_MISSING when
+ * `table` is a freed slot's placeholder (level 1 is kept apart, so only this read tells). */
 static __always_inline __u32 xdpctl_pfx4_lookup_below_l1(void *table, __u32 e, __u32 addr)
 {
-	e = xdpctl_pfx_chunk_word(table, e, addr >> 8);
-	if (!(e & XDPCTL_PFX_REF))
+	e = xdpctl_pfx_word_or(table, xdpctl_pfx_chunk_at(e, addr >> 8), XDPCTL_PFX_MISSING);
+	if (!(e & XDPCTL_PFX_REF) || e == XDPCTL_PFX_MISSING)  /* the compiler sends a missing line here */
 		return e;
 	/* The last level holds leaves only; the mask keeps a corrupt REF from leaking out. */
 	if (e & XDPCTL_PFX_SPARSE)
@@ -184,7 +196,7 @@ static __always_inline __u32 xdpctl_pfx6_lookup(void *table, __u64 hi, __u64 lo)
 
 	l1 = xdpctl_pfx_line(table, word / XDPCTL_PFX_LINE_WORDS);
 	if (!l1)
-		return XDPCTL_PFX_NONE;
+		return XDPCTL_PFX_MISSING;  /* a freed slot's placeholder */
 	/* The entry sits in one line: its word index is a multiple of 4. */
 	w = word & (XDPCTL_PFX_LINE_WORDS - XDPCTL_PFX6_L1_STRIDE);
 	e = l1->word[w];
