@@ -345,6 +345,10 @@ TEST_F(StateTest, FilesArePrivateAndAnUnchangedSetIsNotWrittenAgain)
     const std::string other = fs::path(dir_).parent_path() / "other";
     xdpctl_ok({"--state-dir", other, "rule", "add", "--id", "3", "--proto", "tcp", "--action", "count"});
     EXPECT_EQ(state::StateDir(other).load()->policy.rules.size(), 3u);
+    // The rule command read the set as the image's bytes (left undecoded): the directory that
+    // had no record of it gets it whole, under the key a decoded set gives.
+    EXPECT_EQ(state::StateDir(other).load()->policy.sets, state::StateDir(dir_).load()->policy.sets);
+    EXPECT_EQ(state::StateDir(other).load()->policy.sets.at("big"), policy::PolicyStore(Access::read).current().sets.at("big"));
     EXPECT_EQ(state::StateDir(dir_).load()->policy.rules.size(), 2u);
     // A directory others can enter is not made private behind their back: refused, and the
     // message says the commit is in force all the same.
