@@ -249,6 +249,45 @@ TEST_F(StateTest, SetChangedInPlaceIsRecordedAndRestored)
     EXPECT_EQ(udp_through(lab, 11, 4), 0);
 }
 
+// Rule commands read a set they do not change as the stored image's bytes (left undecoded,
+// with the print the last commit's set index gives). Between them the set is changed in place,
+// and by a `set add` that cannot be made in place (a /8: shorter than /16) and so commits in
+// full: each rule command after must keep the set as it is then (export, the packets, the
+// state directory), and a restore after a reboot must bring it back whole.
+TEST_F(StateTest, RuleCommandsKeepASetChangedInPlaceOrByAFullCommit)
+{
+    NetnsLab lab;
+    lab.load();
+    xdpctl_ok({"set", "create", "big"});
+    xdpctl_ok({"set", "load", "big", prefix_file(50000, "")});
+    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--proto", "udp", "--dport", "11", "--action", "drop"});
+    const std::string peer = lab.peer().ipv4 + "/32";
+    ASSERT_EQ(udp_through(lab, 11, 4), 4);
+    xdpctl_ok({"set", "add", "big", peer});  // in place
+    xdpctl_ok({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "12", "--action", "drop"});
+    EXPECT_EQ(udp_through(lab, 11, 4), 0) << "a rule add lost a member added in place";
+    EXPECT_NE(xdpctl_export().find(peer), std::string::npos);
+    xdpctl_ok({"set", "add", "big", "11.0.0.0/8"});  // a full commit (shorter than /16)
+    xdpctl_ok({"set", "del", "big", peer});  // in place again
+    xdpctl_ok({"rule", "del", "2"});
+    EXPECT_EQ(udp_through(lab, 11, 4), 4) << "a rule del brought back a member deleted in place";
+    xdpctl_ok({"rule", "add", "--id", "3", "--proto", "udp", "--dport", "13", "--action", "drop"});
+    const std::string exported = xdpctl_export();
+    EXPECT_NE(exported.find("11.0.0.0/8"), std::string::npos) << "a rule command lost the member of a full commit";
+    EXPECT_EQ(exported.find(peer), std::string::npos);
+    EXPECT_EQ(recorded(), exported);
+
+    reboot();
+    CmdResult r = xdpctl({"restore"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    EXPECT_EQ(xdpctl_export(), exported);
+    EXPECT_EQ(udp_through(lab, 11, 4), 4);
+    xdpctl_ok({"set", "add", "big", peer});
+    xdpctl_ok({"rule", "del", "3"});  // after the restore's commit: its set index
+    EXPECT_EQ(udp_through(lab, 11, 4), 0);
+    EXPECT_EQ(recorded(), xdpctl_export());
+}
+
 TEST_F(StateTest, RestoreSkipsAMissingInterfaceAndSaysSo)
 {
     NetnsLab lab;
