@@ -119,10 +119,11 @@ public:
 
 private:
     static constexpr int max_read_attempts = 100;
+    // current(), or current_rules() with `leave_sets`.
+    Policy read_current(IifIndexes* resolved, bool leave_sets) const;
     // Ids for rules without one, sets normalized, check_policy.
     // `as_read`: sets whose entries are a commit's, unchanged (commit_sets_as_read), neither
     // normalized nor checked again.
-    Policy read_current(IifIndexes* resolved, bool leave_sets) const;
     static void complete(Policy& next, const std::function<bool(const PrefixSet&)>& as_read = {});
     static void check_stored_size(size_t image_bytes);
     // The policy as committed (policy_binary.h), per generation, in chunks of xdpctl_psrc.
