@@ -647,6 +647,15 @@ auto syn_from(uint32_t a)
         .build();
 }
 
+// The verdict of the XDP program linked at `link_pin` on syn_from(a).
+uint32_t syn_verdict(const std::string& link_pin, uint32_t a)
+{
+    auto [fd, id] = linked_program(link_pin);
+    const RunResult res = fd ? prog_test_run(fd.get(), true, syn_from(a)) : RunResult{.err = -1};
+    EXPECT_EQ(res.err, 0);
+    return res.retval;
+}
+
 // Rule 1 drops a source no test sends from; rule 2 drops set "blk": `count` random /32s of
 // 198.18.0.0 | (random & mask) (seeded), none of `skip`, and `members`.
 Policy policy_with_host_set(uint32_t seed, int count, uint32_t mask, std::initializer_list<uint32_t> skip,
@@ -778,12 +787,7 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     Policy p = policy_with_host_set(11, 2000, 0xffff, {kToggled, kOther}, {kMember});
     PrefixSet& blk = p.sets["blk"];
     PolicyStore().commit(p);
-    auto run = [&](uint32_t a) {
-        auto [fd, id] = linked_program(link_pin);
-        const RunResult res = fd ? prog_test_run(fd.get(), true, syn_from(a)) : RunResult{.err = -1};
-        EXPECT_EQ(res.err, 0);
-        return res.retval;
-    };
+    auto run = [&](uint32_t a) { return syn_verdict(link_pin, a); };
     // Whether a set table in force carries the print of the set as stored now.
     auto table_is_current = [] {
         const Policy now = PolicyStore(Access::read).current();
@@ -860,12 +864,7 @@ TEST(AtomicCommit, RuleCommitDecodesTheSetsItsClassesMerge)
                             "rule --id {} --src @s{} --action drop\n", i, 20 + i, 20 + i, i, 10 + i, i);
     Policy p = parse_policy_text(text, "p");
     PolicyStore().commit(p);
-    auto run = [&](uint32_t a) {
-        auto [fd, id] = linked_program(link_pin);
-        const RunResult res = fd ? prog_test_run(fd.get(), true, syn_from(a)) : RunResult{.err = -1};
-        EXPECT_EQ(res.err, 0);
-        return res.retval;
-    };
+    auto run = [&](uint32_t a) { return syn_verdict(link_pin, a); };
     auto verdicts_hold = [&](const char* when) {
         for (uint32_t i = 0; i <= kMaxSplitSets; i++) {
             const uint32_t net = 0xc6120000 | (20 + i) << 8;

@@ -79,6 +79,15 @@ protected:
         mount_fresh_bpffs();
     }
 
+    // reboot(), then `restore`, which must bring back the policy `exported` showed.
+    static void reboot_and_restore(const std::string& exported)
+    {
+        reboot();
+        CmdResult r = xdpctl({"restore"});
+        ASSERT_EQ(r.exit_code, 0) << r;
+        EXPECT_EQ(xdpctl_export(), exported);
+    }
+
     // The state directory as `restore` reads it, in export's text (policy, then `lb` lines).
     std::string recorded() const
     {
@@ -141,6 +150,14 @@ std::string prefix_file(uint32_t n, const std::string& extra)
         text += fmt::format("{}.{}.{}.{}/32\n", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
     }
     return write_temp_file(text + extra, "state-set");
+}
+
+// Set "big" of `n` such /32s, and rule 1 dropping UDP to port 11 from it.
+void big_set_dropping_udp_11(uint32_t n)
+{
+    xdpctl_ok({"set", "create", "big"});
+    xdpctl_ok({"set", "load", "big", prefix_file(n, "")});
+    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--proto", "udp", "--dport", "11", "--action", "drop"});
 }
 
 TEST_F(StateTest, RebootThenRestoreBringsBackPolicySetsLbAndAttachments)
@@ -222,9 +239,7 @@ TEST_F(StateTest, SetChangedInPlaceIsRecordedAndRestored)
 {
     NetnsLab lab;
     lab.load();
-    xdpctl_ok({"set", "create", "big"});
-    xdpctl_ok({"set", "load", "big", prefix_file(100000, "")});
-    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--proto", "udp", "--dport", "11", "--action", "drop"});
+    big_set_dropping_udp_11(100000);
     const uint64_t commits = policy::PolicyStore(Access::read).commits();
     const std::string peer = lab.peer().ipv4 + "/32";
     ASSERT_EQ(udp_through(lab, 11, 4), 4);
@@ -242,10 +257,7 @@ TEST_F(StateTest, SetChangedInPlaceIsRecordedAndRestored)
     EXPECT_NE(exported.find(peer), std::string::npos);
     EXPECT_EQ(recorded(), exported);
 
-    reboot();
-    CmdResult r = xdpctl({"restore"});
-    ASSERT_EQ(r.exit_code, 0) << r;
-    EXPECT_EQ(xdpctl_export(), exported);
+    ASSERT_NO_FATAL_FAILURE(reboot_and_restore(exported));
     EXPECT_EQ(udp_through(lab, 11, 4), 0);
 }
 
@@ -258,9 +270,7 @@ TEST_F(StateTest, RuleCommandsKeepASetChangedInPlaceOrByAFullCommit)
 {
     NetnsLab lab;
     lab.load();
-    xdpctl_ok({"set", "create", "big"});
-    xdpctl_ok({"set", "load", "big", prefix_file(50000, "")});
-    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--proto", "udp", "--dport", "11", "--action", "drop"});
+    big_set_dropping_udp_11(50000);
     const std::string peer = lab.peer().ipv4 + "/32";
     ASSERT_EQ(udp_through(lab, 11, 4), 4);
     xdpctl_ok({"set", "add", "big", peer});  // in place
@@ -277,10 +287,7 @@ TEST_F(StateTest, RuleCommandsKeepASetChangedInPlaceOrByAFullCommit)
     EXPECT_EQ(exported.find(peer), std::string::npos);
     EXPECT_EQ(recorded(), exported);
 
-    reboot();
-    CmdResult r = xdpctl({"restore"});
-    ASSERT_EQ(r.exit_code, 0) << r;
-    EXPECT_EQ(xdpctl_export(), exported);
+    ASSERT_NO_FATAL_FAILURE(reboot_and_restore(exported));
     EXPECT_EQ(udp_through(lab, 11, 4), 4);
     xdpctl_ok({"set", "add", "big", peer});
     xdpctl_ok({"rule", "del", "3"});  // after the restore's commit: its set index
