@@ -708,6 +708,15 @@ auto syn_from(uint32_t a)
         .build();
 }
 
+// The verdict of the XDP program linked at `link_pin` on syn_from(a).
+uint32_t syn_verdict(const std::string& link_pin, uint32_t a)
+{
+    auto [fd, id] = linked_program(link_pin);
+    const RunResult res = fd ? prog_test_run(fd.get(), true, syn_from(a)) : RunResult{.err = -1};
+    EXPECT_EQ(res.err, 0);
+    return res.retval;
+}
+
 // Rule 1 drops a source no test sends from; rule 2 drops set "blk": `count` random /32s of
 // 198.18.0.0 | (random & mask) (seeded), none of `skip`, and `members`.
 Policy policy_with_host_set(uint32_t seed, int count, uint32_t mask, std::initializer_list<uint32_t> skip,
@@ -839,12 +848,7 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     Policy p = policy_with_host_set(11, 2000, 0xffff, {kToggled, kOther}, {kMember});
     PrefixSet& blk = p.sets["blk"];
     PolicyStore().commit(p);
-    auto run = [&](uint32_t a) {
-        auto [fd, id] = linked_program(link_pin);
-        const RunResult res = fd ? prog_test_run(fd.get(), true, syn_from(a)) : RunResult{.err = -1};
-        EXPECT_EQ(res.err, 0);
-        return res.retval;
-    };
+    auto run = [&](uint32_t a) { return syn_verdict(link_pin, a); };
     // Whether a set table in force carries the print of the set as stored now.
     auto table_is_current = [] {
         const Policy now = PolicyStore(Access::read).current();
@@ -853,9 +857,12 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
         const auto prints = set_slot_prints(pset.get());
         return std::find(prints.begin(), prints.end(), want) != prints.end();
     };
-    auto rule_commit = [&](bool add) {  // what `rule add` / `rule del` do
+    // What `rule add` / `rule del` do. `undecoded`: whether the set is read as the image's
+    // bytes (none with a change in place since: those entries are not the image's).
+    auto rule_commit = [&](bool add, bool undecoded) {
         PolicyStore store;
-        Policy now = store.current();
+        Policy now = store.current_rules();
+        EXPECT_EQ(now.sets.at("blk").undecoded.has_value(), undecoded);
         if (add) {
             Rule extra = now.rules.front();
             extra.id = 3;
@@ -868,15 +875,16 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     };
     // The set as stored (its bytes copied from the image before by a rule commit).
     auto stored_set = [] { return PolicyStore(Access::read).current().sets.at("blk"); };
-    rule_commit(true);  // the set as the commit stored it: the index's print
+    rule_commit(true, true);  // the set as the commit stored it: the index's print
     EXPECT_TRUE(table_is_current());
     EXPECT_EQ(stored_set(), blk);
     EXPECT_EQ(run(kMember), XDP_DROP);
     EXPECT_EQ(run(kToggled), XDP_PASS);
-    rule_commit(false);
+    rule_commit(false, true);
+    EXPECT_EQ(stored_set(), blk) << "a rule commit of the set's bytes as read changed them";
     ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {v4_host(kToggled)}, {}));
     EXPECT_EQ(run(kToggled), XDP_DROP);
-    rule_commit(true);
+    rule_commit(true, false);
     EXPECT_TRUE(table_is_current()) << "the rule commit after a change in place took the set's print before it";
     PrefixSet with = blk;
     with.entries.push_back(v4_host(kToggled));
@@ -889,11 +897,58 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     // commit again.
     ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {}, {v4_host(kToggled)}));
     EXPECT_EQ(run(kToggled), XDP_PASS);
-    rule_commit(false);
+    rule_commit(false, false);
     EXPECT_TRUE(table_is_current());
     EXPECT_EQ(run(kToggled), XDP_PASS) << "the rule commit after a change in place undid it";
     EXPECT_EQ(stored_set(), blk);
     EXPECT_EQ(run(kMember), XDP_DROP);
     EXPECT_EQ(run(kOther), XDP_PASS);
+    xdpctl_clear_policy();
+}
+
+// A rule command leaves the sets it does not change undecoded (PolicyStore::current_rules):
+// their bytes and prints as the last commit stored them. Where the compiler still needs a
+// set's entries, they must be decoded there: here one field names more sets than are split
+// into tables of their own (kMaxSplitSets), so all of them are merged into its classes. Rules
+// added and deleted the way `rule add`/`del` do must keep every set's members dropped (an
+// undecoded set taken as empty would pass them), and the stored sets whole.
+TEST(AtomicCommit, RuleCommitDecodesTheSetsItsClassesMerge)
+{
+    XDPCTL_REQUIRE_ROOT();
+    xdpctl_clear_policy();
+    NetnsLab lab;
+    lab.load();
+    const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
+    std::string text = "default pass\n";
+    for (uint32_t i = 0; i <= kMaxSplitSets; i++)
+        text += fmt::format("set s{} 198.18.{}.0/24 !198.18.{}.128/25 2001:2:{}::/48\n"
+                            "rule --id {} --src @s{} --action drop\n", i, 20 + i, 20 + i, i, 10 + i, i);
+    Policy p = parse_policy_text(text, "p");
+    PolicyStore().commit(p);
+    auto run = [&](uint32_t a) { return syn_verdict(link_pin, a); };
+    auto verdicts_hold = [&](const char* when) {
+        for (uint32_t i = 0; i <= kMaxSplitSets; i++) {
+            const uint32_t net = 0xc6120000 | (20 + i) << 8;
+            EXPECT_EQ(run(net | 5), XDP_DROP) << "a member of set s" << i << " " << when;
+            EXPECT_EQ(run(net | 200), XDP_PASS) << "an exception of set s" << i << " " << when;
+        }
+        EXPECT_EQ(run(0xc6122a05), XDP_PASS) << when;  // 198.18.42.5: in no set
+    };
+    verdicts_hold("after the full commit");
+    for (bool add : {true, false}) {
+        PolicyStore store;
+        Policy now = store.current_rules();
+        for (const auto& [name, set] : now.sets)
+            EXPECT_TRUE(set.undecoded) << name << ": a rule command decoded a set it does not change";
+        if (add)
+            now.rules.push_back(parse_rule({"--id", "99", "--src", "198.19.9.0/24", "--action", "drop"}));
+        else
+            std::erase_if(now.rules, [](const Rule& r) { return r.id == 99; });
+        store.commit_sets_as_read(std::move(now));
+        verdicts_hold(add ? "after a rule add" : "after a rule del");
+        const Policy stored = PolicyStore(Access::read).current();
+        EXPECT_EQ(stored.sets, p.sets);
+    }
+    EXPECT_EQ(run(0xc6130905), XDP_PASS);  // 198.19.9.5: rule 99 deleted
     xdpctl_clear_policy();
 }

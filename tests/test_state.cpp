@@ -79,6 +79,15 @@ protected:
         mount_fresh_bpffs();
     }
 
+    // reboot(), then `restore`, which must bring back the policy `exported` showed.
+    static void reboot_and_restore(const std::string& exported)
+    {
+        reboot();
+        CmdResult r = xdpctl({"restore"});
+        ASSERT_EQ(r.exit_code, 0) << r;
+        EXPECT_EQ(xdpctl_export(), exported);
+    }
+
     // The state directory as `restore` reads it, in export's text (policy, then `lb` lines).
     std::string recorded() const
     {
@@ -141,6 +150,14 @@ std::string prefix_file(uint32_t n, const std::string& extra)
         text += fmt::format("{}.{}.{}.{}/32\n", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
     }
     return write_temp_file(text + extra, "state-set");
+}
+
+// Set "big" of `n` such /32s, and rule 1 dropping UDP to port 11 from it.
+void big_set_dropping_udp_11(uint32_t n)
+{
+    xdpctl_ok({"set", "create", "big"});
+    xdpctl_ok({"set", "load", "big", prefix_file(n, "")});
+    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--proto", "udp", "--dport", "11", "--action", "drop"});
 }
 
 TEST_F(StateTest, RebootThenRestoreBringsBackPolicySetsLbAndAttachments)
@@ -222,9 +239,7 @@ TEST_F(StateTest, SetChangedInPlaceIsRecordedAndRestored)
 {
     NetnsLab lab;
     lab.load();
-    xdpctl_ok({"set", "create", "big"});
-    xdpctl_ok({"set", "load", "big", prefix_file(100000, "")});
-    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--proto", "udp", "--dport", "11", "--action", "drop"});
+    big_set_dropping_udp_11(100000);
     const uint64_t commits = policy::PolicyStore(Access::read).commits();
     const std::string peer = lab.peer().ipv4 + "/32";
     ASSERT_EQ(udp_through(lab, 11, 4), 4);
@@ -242,11 +257,42 @@ TEST_F(StateTest, SetChangedInPlaceIsRecordedAndRestored)
     EXPECT_NE(exported.find(peer), std::string::npos);
     EXPECT_EQ(recorded(), exported);
 
-    reboot();
-    CmdResult r = xdpctl({"restore"});
-    ASSERT_EQ(r.exit_code, 0) << r;
-    EXPECT_EQ(xdpctl_export(), exported);
+    ASSERT_NO_FATAL_FAILURE(reboot_and_restore(exported));
     EXPECT_EQ(udp_through(lab, 11, 4), 0);
+}
+
+// Rule commands read a set they do not change as the stored image's bytes (left undecoded,
+// with the print the last commit's set index gives). Between them the set is changed in place,
+// and by a `set add` that cannot be made in place (a /8: shorter than /16) and so commits in
+// full: each rule command after must keep the set as it is then (export, the packets, the
+// state directory), and a restore after a reboot must bring it back whole.
+TEST_F(StateTest, RuleCommandsKeepASetChangedInPlaceOrByAFullCommit)
+{
+    NetnsLab lab;
+    lab.load();
+    big_set_dropping_udp_11(50000);
+    const std::string peer = lab.peer().ipv4 + "/32";
+    ASSERT_EQ(udp_through(lab, 11, 4), 4);
+    xdpctl_ok({"set", "add", "big", peer});  // in place
+    xdpctl_ok({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "12", "--action", "drop"});
+    EXPECT_EQ(udp_through(lab, 11, 4), 0) << "a rule add lost a member added in place";
+    EXPECT_NE(xdpctl_export().find(peer), std::string::npos);
+    xdpctl_ok({"set", "add", "big", "11.0.0.0/8"});  // a full commit (shorter than /16)
+    xdpctl_ok({"set", "del", "big", peer});  // in place again
+    xdpctl_ok({"rule", "del", "2"});
+    EXPECT_EQ(udp_through(lab, 11, 4), 4) << "a rule del brought back a member deleted in place";
+    xdpctl_ok({"rule", "add", "--id", "3", "--proto", "udp", "--dport", "13", "--action", "drop"});
+    const std::string exported = xdpctl_export();
+    EXPECT_NE(exported.find("11.0.0.0/8"), std::string::npos) << "a rule command lost the member of a full commit";
+    EXPECT_EQ(exported.find(peer), std::string::npos);
+    EXPECT_EQ(recorded(), exported);
+
+    ASSERT_NO_FATAL_FAILURE(reboot_and_restore(exported));
+    EXPECT_EQ(udp_through(lab, 11, 4), 4);
+    xdpctl_ok({"set", "add", "big", peer});
+    xdpctl_ok({"rule", "del", "3"});  // after the restore's commit: its set index
+    EXPECT_EQ(udp_through(lab, 11, 4), 0);
+    EXPECT_EQ(recorded(), xdpctl_export());
 }
 
 TEST_F(StateTest, RestoreSkipsAMissingInterfaceAndSaysSo)
@@ -345,6 +391,10 @@ TEST_F(StateTest, FilesArePrivateAndAnUnchangedSetIsNotWrittenAgain)
     const std::string other = fs::path(dir_).parent_path() / "other";
     xdpctl_ok({"--state-dir", other, "rule", "add", "--id", "3", "--proto", "tcp", "--action", "count"});
     EXPECT_EQ(state::StateDir(other).load()->policy.rules.size(), 3u);
+    // The rule command read the set as the image's bytes (left undecoded): the directory that
+    // had no record of it gets it whole, under the key a decoded set gives.
+    EXPECT_EQ(state::StateDir(other).load()->policy.sets, state::StateDir(dir_).load()->policy.sets);
+    EXPECT_EQ(state::StateDir(other).load()->policy.sets.at("big"), policy::PolicyStore(Access::read).current().sets.at("big"));
     EXPECT_EQ(state::StateDir(dir_).load()->policy.rules.size(), 2u);
     // A directory others can enter is not made private behind their back: refused, and the
     // message says the commit is in force all the same.

@@ -9,6 +9,7 @@
 
 #include "util/error.h"
 #include "policy/compiled_policy.h"
+#include "policy/policy_binary.h"
 #include "policy/shapes.h"
 #include "policy/rule_parse.h"
 
@@ -365,9 +366,10 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     // first, then set 0's, set 1's, ...
     std::stable_sort(events.begin(), events.end());
     std::vector<Event> set_events, merged;
+    std::vector<SetEntry> scratch;  // a set left undecoded (a rule command's) merged into the classes
     for (size_t s = 0; s < (split ? 0 : set_names.size()); s++) {
         set_events.clear();
-        for (const auto& e : p.sets.at(set_names[s]).entries)
+        for (const auto& e : set_entries(p.sets.at(set_names[s]), scratch))
             if (e.prefix.family == fam)
                 set_events.push_back({PrefixKey(e.prefix), int(s), e.except});
         if (!std::is_sorted(set_events.begin(), set_events.end()))  // a set not normalized (tests)

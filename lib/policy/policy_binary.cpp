@@ -103,6 +103,12 @@ public:
         pos_ = size_t(p - base);
     }
     bool done() const { return pos_ == in_.size(); }
+    size_t pos() const { return pos_; }
+    void skip(size_t n)
+    {
+        need(n);
+        pos_ += n;
+    }
     void need(size_t n) const
     {
         if (in_.size() - pos_ < n)
@@ -167,17 +173,20 @@ std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, 
     // room for the largest entries and rules instead.
     size_t entries = 0;
     for (const auto& [_, s] : sets)
-        entries += s.entries.size();
+        entries += s.size();
     w.reserve(64 + entries * 18 + p.rules.size() * 48);
     w.raw(kPolicyImageMagic.data(), kPolicyImageMagic.size());
     w.u8(uint8_t(p.default_action));
     w.u32(uint32_t(sets.size()));
     for (const auto& [name, s] : sets) {
         w.str(name);
-        w.u32(uint32_t(s.entries.size()));
-        ImageSet at{.name = name, .count = uint32_t(s.entries.size()), .offset = w.size()};
-        const ImageSet* stored = reuse ? reuse->stored(s) : nullptr;
-        if (stored && stored->count == s.entries.size()) {
+        w.u32(uint32_t(s.size()));
+        ImageSet at{.name = name, .count = uint32_t(s.size()), .offset = w.size()};
+        const ImageSet* stored = reuse && !s.undecoded ? reuse->stored(s) : nullptr;
+        if (const auto& u = s.undecoded) {  // the bytes as they were read
+            w.raw(u->image->data() + u->offset, u->bytes);
+            at.v4_count = u->v4_count;
+        } else if (stored && stored->count == s.entries.size()) {
             reuse->copy(stored->offset, w.grow(stored->bytes), stored->bytes);
             at.v4_count = stored->v4_count;
         } else {
@@ -243,7 +252,11 @@ std::string encode_policy_rules(const Policy& p)
     return encode(p, {}, false);
 }
 
-Policy decode_policy(std::string_view image, const std::string& source, IifIndexes* resolved)
+namespace {
+
+Policy decode(std::string_view image, const std::string& source, IifIndexes* resolved,
+              const std::shared_ptr<const std::string>& owner = {},
+              const std::function<const ImageSet*(const std::string&)>& leave = {})
 {
     if (!is_policy_image(image))
         fail("{} is not a policy image", source);
@@ -255,7 +268,18 @@ Policy decode_policy(std::string_view image, const std::string& source, IifIndex
     for (uint32_t i = 0; i < n_sets; i++) {
         PrefixSet s;
         s.name = r.str();
-        r.entries(s.entries, r.u32());
+        const uint32_t count = r.u32();
+        // Left undecoded where the caller knows these bytes: the same place, count and length
+        // (IPv4 entries 6 bytes, IPv6 ones 18).
+        const size_t at = kPolicyImageMagic.size() + r.pos();
+        if (const ImageSet* known = leave ? leave(s.name) : nullptr;
+            known && !v1 && known->count == count && known->offset == at && known->v4_count <= count &&
+            known->bytes == 6 * size_t(known->v4_count) + 18 * size_t(count - known->v4_count)) {
+            r.skip(known->bytes);
+            s.undecoded = UndecodedEntries{owner, at, known->bytes, count, known->v4_count};
+        } else {
+            r.entries(s.entries, count);
+        }
         std::string name = s.name;
         p.sets.emplace(std::move(name), std::move(s));
     }
@@ -304,6 +328,62 @@ Policy decode_policy(std::string_view image, const std::string& source, IifIndex
     if (!r.done())
         fail("{} has bytes after its last rule", source);
     return p;
+}
+
+}  // namespace
+
+Policy decode_policy(std::string_view image, const std::string& source, IifIndexes* resolved)
+{
+    return decode(image, source, resolved);
+}
+
+Policy decode_policy_leaving_sets(const std::shared_ptr<const std::string>& image, const std::string& source,
+                                  IifIndexes* resolved, const std::function<const ImageSet*(const std::string&)>& leave)
+{
+    return decode(*image, source, resolved, image, leave);
+}
+
+const std::vector<SetEntry>& set_entries(const PrefixSet& s, std::vector<SetEntry>& scratch)
+{
+    if (!s.undecoded)
+        return s.entries;
+    const UndecodedEntries& u = *s.undecoded;
+    const std::string where = "the stored entries of set '" + s.name + "'";
+    Reader r(std::string_view(*u.image).substr(u.offset, u.bytes), where);
+    r.entries(scratch, u.count);
+    if (!r.done())
+        fail("{} are damaged: {} bytes for {} entries", where, u.bytes, u.count);
+    return scratch;
+}
+
+void throw_damaged_entries(const UndecodedEntries& u, uint32_t entry)
+{
+    fail("the stored entries of a set are damaged at entry {} of {} ({} bytes)", entry, u.count, u.bytes);
+}
+
+bool undecoded_has_member(const UndecodedEntries& u, Family f)
+{
+    // IPv4 entries: 6 bytes each from the start; IPv6 ones, 18 each, after them.
+    const bool v4 = f == Family::v4;
+    const size_t size = v4 ? 6 : 18, from = v4 ? 0 : 6 * size_t(u.v4_count);
+    const uint32_t n = v4 ? u.v4_count : u.count - u.v4_count;
+    if (from + size * n > u.bytes)
+        throw_damaged_entries(u, 0);
+    const char* p = u.image->data() + u.offset + from;
+    for (uint32_t i = 0; i < n; i++, p += size)
+        if (!(p[0] & 0x80))
+            return true;
+    return false;
+}
+
+void decode_entries(PrefixSet& s)
+{
+    if (!s.undecoded)
+        return;
+    std::vector<SetEntry> out;
+    set_entries(s, out);
+    s.entries = std::move(out);
+    s.undecoded.reset();
 }
 
 }  // namespace xdpctl::policy

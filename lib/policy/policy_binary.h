@@ -4,7 +4,9 @@
 // policy as text took ~20 ms and a 1,000,000-prefix set as text ~1 s.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,5 +51,35 @@ std::string encode_policy_rules(const Policy& p);
 // ifindex of each --iif rule as stored (none from a version 1 image).
 Policy decode_policy(std::string_view image, const std::string& source, IifIndexes* resolved = nullptr);
 bool is_policy_image(std::string_view stored);
+// decode_policy(), each set for which `leave` gives where `image` holds its entries (an image
+// of this version: the count and length found there must be the same) left undecoded
+// (PrefixSet::undecoded), sharing `image`.
+Policy decode_policy_leaving_sets(const std::shared_ptr<const std::string>& image, const std::string& source,
+                                  IifIndexes* resolved, const std::function<const ImageSet*(const std::string&)>& leave);
+// A set's entries: `s.entries`, or those it left undecoded, decoded into `scratch`.
+const std::vector<SetEntry>& set_entries(const PrefixSet& s, std::vector<SetEntry>& scratch);
+// Decodes the entries `s` left undecoded into `s.entries`.
+void decode_entries(PrefixSet& s);
+[[noreturn]] void throw_damaged_entries(const UndecodedEntries& u, uint32_t entry);
+// Calls f(family, length, except, address bytes) for each entry a set left undecoded, without
+// decoding them (each entry: a byte of family | 0x80 for an exception, the length, 4 or 16
+// address bytes). Throws on bytes that are not such entries.
+template <typename F>
+void visit_undecoded(const UndecodedEntries& u, F&& f)
+{
+    const auto* p = reinterpret_cast<const uint8_t*>(u.image->data() + u.offset);
+    const uint8_t* const end = p + u.bytes;
+    for (uint32_t i = 0; i < u.count; i++) {
+        const uint8_t fam = end - p >= 2 ? p[0] & 0x7f : 0;
+        const size_t n = fam == uint8_t(Family::v4) ? 4 : 16;
+        if ((fam != uint8_t(Family::v4) && fam != uint8_t(Family::v6)) || size_t(end - p) < 2 + n)
+            throw_damaged_entries(u, i);
+        f(Family(fam), p[1], bool(p[0] & 0x80), p + 2);
+        p += 2 + n;
+    }
+}
+// Whether entries left undecoded hold a member (not an exception) of family `f`: the IPv4
+// ones come first, so this reads up to the first such member of the family, not all.
+bool undecoded_has_member(const UndecodedEntries& u, Family f);
 
 }  // namespace xdpctl::policy

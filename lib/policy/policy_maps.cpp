@@ -987,9 +987,14 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         }
     }
     if (install_rows) {
+        // Room for half as many rows again (the record stays the last element, wherever that
+        // is): the first rule that names a big set doubles the classes of its field (40 instead
+        // of 28 MiB at 10,000 rules), and a map that fits is refilled, where a new one costs its
+        // allocation and, installed, a grace period (~16 ms of such a `rule add`).
+        const uint64_t room = small ? need : need + need / 2;
         LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE | BPF_F_INNER_MAP);
         int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xdpctl_prows", sizeof(__u32), XDPCTL_POL_ROWS_ELEM_BYTES,
-                                uint32_t(need), &opts);
+                                uint32_t(std::min<uint64_t>(room, std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)), &opts);
         if (fd < 0)
             fail("cannot create the policy rows ({} MiB): {}", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 20,
                  errno_str(errno));

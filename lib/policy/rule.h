@@ -7,6 +7,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -116,9 +117,25 @@ struct SetEntry {
     bool operator==(const SetEntry&) const = default;
 };
 
+// A set's entries left as a stored policy image holds them (policy_binary.h), not decoded:
+// how a rule command reads a set it does not change (PolicyStore::current_rules). Decoding a
+// 1M-prefix set cost ~16-27 ms and ~20 MiB of every `rule add`; the commit copies these bytes
+// into the new image and finds the set's table by the print the image's set index gives.
+struct UndecodedEntries {
+    std::shared_ptr<const std::string> image;  // the whole image, shared by its sets
+    size_t offset = 0, bytes = 0;              // the entries' bytes in it
+    uint32_t count = 0, v4_count = 0;          // entries, IPv4 ones (first: a stored set is normalized)
+    bool operator==(const UndecodedEntries&) const = default;
+};
+
 struct PrefixSet {
     std::string name;
-    std::vector<SetEntry> entries;  // kept sorted and unique (normalize())
+    std::vector<SetEntry> entries;  // kept sorted and unique (normalize()); empty while `undecoded`
+    // Set: the entries are these stored bytes, normalized and checked when they were
+    // committed. Code that reads `entries` of a set it did not decode itself goes through
+    // decoded_entries() (policy_binary.h) or size().
+    std::optional<UndecodedEntries> undecoded;
+    size_t size() const { return undecoded ? undecoded->count : entries.size(); }
     void normalize();
     // Longest prefix of the address's family wins; an exception means "not a member".
     bool contains(Family f, const std::array<uint8_t, 16>& addr) const;

@@ -12,6 +12,7 @@
 
 #include "util/error.h"
 #include "attach/iface_ref.h"
+#include "policy/policy_binary.h"
 #include "util/input_file.h"
 
 namespace xdpctl::policy {
@@ -167,7 +168,10 @@ unsigned families(const Policy& p, const AddrMatch& a)
         return 3;
     auto it = p.sets.find(a.set);
     unsigned out = 0;
-    if (it != p.sets.end())
+    if (it != p.sets.end() && it->second.undecoded)
+        out = (undecoded_has_member(*it->second.undecoded, Family::v4) ? 1u : 0u) |
+              (undecoded_has_member(*it->second.undecoded, Family::v6) ? 2u : 0u);
+    else if (it != p.sets.end())
         for (const auto& e : it->second.entries)
             if (!e.except)
                 out |= bit(e.prefix.family);
@@ -453,6 +457,8 @@ std::string format_rule(const Rule& r)
 
 void PrefixSet::normalize()
 {
+    if (undecoded)
+        return;  // stored normalized
     auto less = [](const SetEntry& a, const SetEntry& b) {
         return std::tie(a.prefix, a.except) < std::tie(b.prefix, b.except);
     };
@@ -473,7 +479,8 @@ bool PrefixSet::contains(Family f, const std::array<uint8_t, 16>& addr) const
 {
     int best = -1;
     bool member = false;
-    for (const auto& e : entries)
+    std::vector<SetEntry> scratch;
+    for (const auto& e : set_entries(*this, scratch))
         if (e.prefix.len > best && e.prefix.contains(f, addr)) {
             best = e.prefix.len;
             member = !e.except;
@@ -504,7 +511,7 @@ void check_policy(const Policy& p, const std::function<bool(const PrefixSet&)>& 
         return a.len == b.len && a.family == b.family && std::memcmp(a.addr.data(), b.addr.data(), 16) == 0;
     };
     for (const auto& [name, set] : p.sets) {
-        if (checked && checked(set))
+        if ((checked && checked(set)) || set.undecoded)  // undecoded: checked when committed
             continue;
         for (size_t i = 1; i < set.entries.size(); i++)
             if (same(set.entries[i].prefix, set.entries[i - 1].prefix))

@@ -8,6 +8,7 @@
 #include <map>
 #include <cstring>
 
+#include "policy/policy_binary.h"
 #include "policy/prefix_table.h"
 #include "policy/table_maps.h"
 #include "util/error.h"
@@ -135,7 +136,8 @@ uint64_t set_entry_print(const SetEntry& e)
 uint64_t set_print(const PrefixSet& s)
 {
     uint64_t sum = 0;
-    for (const SetEntry& e : s.entries)
+    std::vector<SetEntry> scratch;
+    for (const SetEntry& e : set_entries(s, scratch))
         sum += set_entry_print(e);
     return set_print_of_sum(sum);
 }
@@ -161,7 +163,8 @@ void install_set_table(int pset_fd, int psl1_fd, uint32_t slot, const PrefixSet&
         fail("set table slot {} is out of range", slot);
     std::vector<PrefixEntry4> e4;
     std::vector<PrefixEntry6> e6;
-    for (const SetEntry& e : s.entries) {
+    std::vector<SetEntry> scratch;  // a set left undecoded (a rule command's) whose table is gone
+    for (const SetEntry& e : set_entries(s, scratch)) {
         const uint32_t v = e.except ? XDPCTL_PFX_EXCEPTED : 1;
         if (e.prefix.family == Family::v4)
             e4.push_back({to_prefix4(e.prefix), v});

@@ -298,20 +298,33 @@ void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_
 
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved, const std::function<void(uint64_t)>& sized,
-                          SetsAsRead* as_read)
+                          SetsAsRead* as_read, bool leave_sets)
 {
-    const std::string stored = read_stored_image(src_fd, gen, sized);
-    Policy p = decode_stored(stored, source, resolved);
+    const auto stored = std::make_shared<const std::string>(read_stored_image(src_fd, gen, sized));
     const std::optional<StoredSets> index = read_set_index(src_fd, gen, commits);
+    const std::vector<StoredSetChange> changes =
+        index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{};
+    const bool image_current = std::string_view(*stored).substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
+    // Left undecoded: a set the index places in this image, with no change stored since.
+    std::map<std::string, const ImageSet*> leave;
+    if (leave_sets && image_current && index)
+        for (const StoredSetIndex& s : index->sets)
+            if (std::none_of(changes.begin(), changes.end(), [&](const StoredSetChange& c) { return c.set == s.at.name; }))
+                leave[s.at.name] = &s.at;
+    Policy p = leave.empty() ? decode_stored(*stored, source, resolved)
+                             : decode_policy_leaving_sets(stored, source, resolved, [&](const std::string& name) {
+                                   auto it = leave.find(name);
+                                   return it == leave.end() ? nullptr : it->second;
+                               });
     if (as_read) {
-        as_read->image_current = std::string_view(stored).substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
+        as_read->image_current = image_current;
         for (const StoredSetIndex& s : index ? index->sets : std::vector<StoredSetIndex>{})
-            if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.entries.size() == s.at.count)
+            if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.size() == s.at.count)
                 as_read->sets[s.at.name] = s;
     }
-    for (const StoredSetChange& c : index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{}) {
+    for (const StoredSetChange& c : changes) {
         auto it = p.sets.find(c.set);
-        if (it == p.sets.end() || state::replay_journal(it->second, c.record) != c.record.size())
+        if (it == p.sets.end() || it->second.undecoded || state::replay_journal(it->second, c.record) != c.record.size())
             fail("{}: the change to set '{}' stored after it does not apply", source, c.set);
         if (as_read)
             as_read->sets.erase(c.set);  // its entries are no longer the image's

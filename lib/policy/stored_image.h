@@ -95,13 +95,14 @@ void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_
 // of each set whose entries are those of the image, as the commit that stored it computed
 // them: a set with a change made since, or without an index for this commit count, is left
 // out; and whether the image is of this version (its sets' bytes are what encode_policy
-// makes of them).
+// makes of them). `leave_sets`: such a set's entries are left undecoded (PrefixSet::undecoded),
+// for a command that does not change them.
 struct SetsAsRead {
     std::map<std::string, StoredSetIndex> sets;
     bool image_current = false;
 };
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {},
-                          SetsAsRead* as_read = nullptr);
+                          SetsAsRead* as_read = nullptr, bool leave_sets = false);
 
 }  // namespace xdpctl::policy

@@ -49,19 +49,24 @@ std::string hex(uint64_t v)
 uint64_t set_key(const std::string& name, const policy::PrefixSet& s)
 {
     uint64_t h = checksum64(name);
-    for (const auto& e : s.entries) {
-        const uint64_t head = uint64_t(e.prefix.family) | uint64_t(e.prefix.len) << 8 | uint64_t(e.except) << 16;
-        if (e.prefix.family == policy::Family::v4) {
-            uint32_t a = 0;
-            std::memcpy(&a, e.prefix.addr.data(), 4);
-            h = fold64(h, head | uint64_t(a) << 32);
+    auto fold = [&h](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
+        const uint64_t head = uint64_t(f) | uint64_t(len) << 8 | uint64_t(except) << 16;
+        uint64_t a = 0, b = 0;
+        if (f == policy::Family::v4) {
+            std::memcpy(&a, addr, 4);
+            h = fold64(h, head | a << 32);
         } else {
-            uint64_t a = 0, b = 0;
-            std::memcpy(&a, e.prefix.addr.data(), 8);
-            std::memcpy(&b, e.prefix.addr.data() + 8, 8);
+            std::memcpy(&a, addr, 8);
+            std::memcpy(&b, addr + 8, 8);
             h = fold64(fold64(fold64(h, head), a), b);
         }
+    };
+    if (s.undecoded) {  // the same key, from the stored bytes (a rule command's set)
+        policy::visit_undecoded(*s.undecoded, fold);
+        return mix64(h, s.size());
     }
+    for (const auto& e : s.entries)
+        fold(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data());
     return mix64(h, s.entries.size());
 }
 
@@ -238,7 +243,7 @@ std::optional<json> append_to_journal(const json& was, const std::string& key, c
 json record_set(const std::string& key, const policy::PrefixSet& s, const policy::PrefixSet* before,
                 const json* was, uint64_t generation, const DurableDir& dir)
 {
-    if (before && was && before->name == s.name && (*was)["name"] == s.name &&
+    if (before && !before->undecoded && !s.undecoded && was && before->name == s.name && (*was)["name"] == s.name &&
         (*was)["key"] == hex(set_key(before->name, *before))) {
         policy::CommitTrace trace;
         const SetChange change = diff_sets(*before, s);
