@@ -733,7 +733,8 @@ TEST_P(LbBpf, FlowCacheHitsSendAndCountWhatTableHitsDo)
     EXPECT_EQ(cached(fk).key[4], 0u) << "a new flow made a copy (its next packet makes it)";
 
     const Out from_table = run_out(prog(), f.bytes);
-    EXPECT_EQ(cached(fk).flow.backend, slot) << "the second packet did not copy the table's entry";
+    EXPECT_EQ(cached(fk).copy.backend, slot) << "the second packet did not copy the table's entry";
+    EXPECT_EQ(cached(fk).copy.mac[5], be) << "the copy does not hold the backend's MAC";
     EXPECT_EQ(cached(fk).hits, 0u);
     const Out from_cache = run_out(prog(), f.bytes);
     EXPECT_EQ(cached(fk).hits, 1u) << "the third packet was not the cache's";
@@ -883,7 +884,7 @@ TEST_P(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
     const uint32_t w2 = word();
     EXPECT_EQ(w2, w1 + 1) << "the copy did not make the word odd";
     EXPECT_EQ(cached(fk).gen, w2);
-    EXPECT_TRUE(cached(fk).flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY);
+    EXPECT_TRUE(cached(fk).copy.flags & XDPCTL_LB_FLOW_F_MAC_COPY);
     ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400).bytes)), 1);
     EXPECT_EQ(cached(fk).hits, 1u) << "the third packet was not the cache's";
     ASSERT_EQ(backend_of(run_out(prog(), tcp4(44400, kVip4, 80, 32, true).bytes)), 1);  // SYN: an insert
@@ -904,25 +905,28 @@ TEST_P(LbBpf, FlowCacheWordIsOddOnlyWhileACopyMayExist)
     EXPECT_EQ(word(), w4 + 1) << "a miss under an odd word did not raise it";
 }
 
-// A copy without XDPCTL_LB_FLOW_F_DSR_COPY (an older build's, whose hit checked the VIP
-// itself) is not answered from; an ipip VIP's flows are never copied.
+// An older build's copy (a struct xdpctl_lb_flow where the copy is, marked
+// XDPCTL_LB_FLOW_F_DSR_COPY) is not answered from: this build's hit would read a MAC there;
+// an ipip VIP's flows are never copied.
 TEST_P(LbBpf, FlowCacheAnswersOnlyDsrCopiesOfThisBuild)
 {
     maps_->add_vip(vip4(), {});
-    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    const BackendEntry be = maps_->add_backend(vip4(), backend(backend4(1), 1));
     const xdpctl_lb_flow_key fk = flow_key4(44450);
     for (int i = 0; i < 2; i++)
         ASSERT_EQ(backend_of(run_out(prog(), tcp4(44450).bytes)), 1);
-    ASSERT_TRUE(cached(fk).flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY);
+    ASSERT_TRUE(cached(fk).copy.flags & XDPCTL_LB_FLOW_F_MAC_COPY);
     const int fc = bpf_map__fd(xdp_->maps.xdpctl_lb_fcache);
     const uint32_t idx = cache_slot_of(fk);
     std::vector<xdpctl_lb_fcache_slot> v(libbpf_num_possible_cpus());
     ASSERT_EQ(bpf_map_lookup_elem(fc, &idx, v.data()), 0);
-    v.at(sched_getcpu()).flow.flags = XDPCTL_LB_FLOW_F_VALID;
+    const xdpctl_lb_flow older{be.slot, 0, XDPCTL_LB_FLOW_F_VALID | XDPCTL_LB_FLOW_F_DSR_COPY, be.rec.gen};
+    static_assert(sizeof(older) == sizeof(v[0].copy));
+    std::memcpy(&v.at(sched_getcpu()).copy, &older, sizeof(older));
     ASSERT_EQ(bpf_map_update_elem(fc, &idx, v.data(), BPF_ANY), 0);
     ASSERT_EQ(backend_of(run_out(prog(), tcp4(44450).bytes)), 1);
-    EXPECT_EQ(cached(fk).hits, 0u) << "a copy without the mark answered";
-    EXPECT_TRUE(cached(fk).flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY) << "the table hit did not copy again";
+    EXPECT_EQ(cached(fk).hits, 0u) << "an older build's copy answered";
+    EXPECT_TRUE(cached(fk).copy.flags & XDPCTL_LB_FLOW_F_MAC_COPY) << "the table hit did not copy again";
     EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT), 2u);
 
     VipOptions o;
@@ -932,11 +936,11 @@ TEST_P(LbBpf, FlowCacheAnswersOnlyDsrCopiesOfThisBuild)
     maps_->add_backend(vip4(81), backend(backend4(2), 2));
     for (int i = 0; i < 3; i++)
         ASSERT_EQ(run_out(prog(), tcp4(44450, kVip4, 81).bytes).retval, uint32_t(XDP_TX));
-    EXPECT_EQ(cached(flow_key4(44450, 81)).flow.flags, 0u) << "an ipip flow was copied";
+    EXPECT_EQ(cached(flow_key4(44450, 81)).copy.flags, 0u) << "an ipip flow was copied";
 }
 
-// A VIP's delete frees its backends: a flow's copy, which checks the backend alone, stops
-// answering with it.
+// A VIP's delete frees its backends and voids the copies: a flow's copy, whose hit reads
+// neither the VIP nor the backend, stops answering with it.
 TEST_P(LbBpf, FlowCacheCopyDiesWithItsVip)
 {
     maps_->add_vip(vip4(), {});
@@ -951,10 +955,36 @@ TEST_P(LbBpf, FlowCacheCopyDiesWithItsVip)
     EXPECT_EQ(o.bytes, f.bytes);
 }
 
+// A backend's delete voids the copies (their hits send to the MAC they hold): the flow is
+// scheduled again on the other backend, whose copy then answers. A weight change leaves the
+// copies (the datapath reads no weight).
+TEST_P(LbBpf, FlowCacheCopyDiesWithItsBackend)
+{
+    maps_->add_vip(vip4(), {});
+    maps_->add_backend(vip4(), backend(backend4(1), 1));
+    maps_->add_backend(vip4(), backend(backend4(2), 2));
+    const Frame f = tcp4(44480);
+    const xdpctl_lb_flow_key fk = flow_key4(44480);
+    const int first = backend_of(run_out(prog(), f.bytes));
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), first);
+    ASSERT_EQ(cached(fk).hits, 1u);
+    maps_->set_weight(vip4(), backend4(first), 2);
+    ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), first);
+    EXPECT_EQ(cached(fk).hits, 2u) << "a weight change voided the copy";
+    maps_->del_backend(vip4(), backend4(first));
+    const int other = 3 - first;
+    EXPECT_EQ(backend_of(run_out(prog(), f.bytes)), other) << "the copy answered with the deleted backend";
+    EXPECT_EQ(backend_of(run_out(prog(), f.bytes)), other);
+    EXPECT_EQ(backend_of(run_out(prog(), f.bytes)), other);
+    EXPECT_EQ(cached(fk).hits, 1u) << "the new backend's copy did not answer";
+    EXPECT_EQ(cached(fk).copy.mac[5], other);
+}
+
 // The VIP and backend counters read exactly what was forwarded, whether the cache or the
 // table answered: N packets of a flow (past a refresh), then after its copy was replaced
 // (another flow of the slot took it), after its backend's MAC changed in place (the copy
-// answers with the new MAC), and after the backend was deleted (the flow moves).
+// made again answers with the new MAC), and after the backend was deleted (the flow moves).
 TEST_P(LbBpf, FlowCacheCountersAreExact)
 {
     maps_->add_vip(vip4(), {});
@@ -1039,7 +1069,10 @@ TEST_P(LbBpf, FlowCacheCountersAreExact)
     }
     maps_->set_backends(vip4(), want);
     EXPECT_EQ(send(a, 3), a_slot);
-    EXPECT_EQ(cached(ka).hits, 4u) << "the copy did not answer after the MAC change";
+    // the change voided the copy (it holds the MAC): the first packet read the table and
+    // copied again, the next two were the new copy's
+    EXPECT_EQ(cached(ka).hits, 2u) << "the MAC change did not void the copy, or its new one did not answer";
+    EXPECT_EQ(cached(ka).copy.mac[5], 0x42);
     const Out o = run_out(prog(), tcp4(a).bytes);
     EXPECT_EQ(o.bytes.at(5), 0x42) << "a's packet went out with the old MAC";
     sent[a_slot]++;

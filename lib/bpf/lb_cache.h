@@ -89,8 +89,10 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
 	return s;
 }
 
-/* Copies what the connection table holds for the flow of a dsr VIP (read after the slot's
- * word) into its slot, unless the slot holds a valid copy of another flow: that one keeps it, so two
+/* Copies what a hit of the connection table found for the flow of a dsr VIP (read after the
+ * slot's word): its VIP's id, and backend `be` (slot `be_id`, whose incarnation the entry
+ * names: checked), whose MAC the cache's hits send to. Into the flow's slot, unless the slot
+ * holds a valid copy of another flow: that one keeps it, so two
  * flows of one slot do not rewrite it in turn on every packet (the second is served by the
  * table). A copy no longer valid is replaced: an insert into the table for any flow of the
  * slot voids it, so a flow that ended leaves its slot to the next. Under an even word (no
@@ -98,10 +100,13 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
  * made odd in the same atomic step: an insert since (its add comes after its table write)
  * fails the swap, one after it raises the odd word. */
 static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk,
-					  const struct xdpctl_lb_flow *fl)
+					  const struct xdpctl_lb_flow *fl, const struct xdpctl_lb_backend *be,
+					  __u32 be_id)
 {
 	struct xdpctl_lb_fcache_slot *s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &fc->idx);
 	const __u64 *w = (const __u64 *)fk;
+	const __u16 *mac = (const __u16 *)be->mac;
+	__u16 *to;
 	__u32 gen = fc->seen;
 
 	if (!s || !fc->gen)
@@ -120,10 +125,13 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	s->key[2] = w[2];
 	s->key[3] = w[3];
 	s->key[4] = w[4];
-	s->flow.backend = fl->backend;
-	s->flow.vip_id = fl->vip_id;
-	s->flow.flags = fl->flags | XDPCTL_LB_FLOW_F_DSR_COPY;
-	s->flow.be_gen = fl->be_gen;
+	to = (__u16 *)s->copy.mac;  /* both 2-byte aligned (lb_set_macs) */
+	to[0] = mac[0];
+	to[1] = mac[1];
+	to[2] = mac[2];
+	s->copy.vip_id = (__u16)fl->vip_id;
+	s->copy.flags = XDPCTL_LB_FLOW_F_VALID | XDPCTL_LB_FLOW_F_MAC_COPY;
+	s->copy.backend = be_id;
 	s->gen = gen;
 	s->hits = 0;
 }
