@@ -645,12 +645,14 @@ TraceResult LbMaps::trace(const FlowSpec& f) const
     r.hash = xdpctl_lb_flow_hash(fk.saddr, fk.daddr, ports, f.proto);
     r.ring_pos = xdpctl_lb_ring_pos(r.hash, e->rec.ring_size);
 
-    auto mine = backends(e->rec.id);
+    // A backend of this VIP in `slot`: one lookup (not the whole array, 4,096 records).
     auto by_slot = [&](uint32_t slot) -> std::optional<BackendEntry> {
-        for (const auto& b : mine)
-            if (b.slot == slot)
-                return b;
-        return std::nullopt;
+        BackendEntry b;
+        b.slot = slot;
+        if (slot >= XDPCTL_LB_MAX_BACKENDS || bpf_map_lookup_elem(fds_.backends.get(), &slot, &b.rec) != 0 ||
+            !(b.rec.flags & XDPCTL_LB_BE_F_USED) || b.rec.vip_id != e->rec.id)
+            return std::nullopt;
+        return b;
     };
     // The syscall lookup of an LRU map does not refresh the entry: nothing changes. The
     // checks are the datapath's (lib/bpf/lb.h).
