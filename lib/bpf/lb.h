@@ -379,7 +379,7 @@ static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	seen = *(volatile __u32 *)gen;
 	if (lb_is_syn(p))  /* scheduled afresh: never a copy's */
 		return lb_probe_missed(idx, seen);
-	s = lb_fcache_find(w, idx, seen);
+	s = lb_fcache_find((const __u64 *)p->saddr, (const __u64 *)p->daddr, w[4], idx, seen);
 	if (!s || !(s->copy.flags & XDPCTL_LB_FLOW_F_MAC_COPY))
 		return lb_probe_missed(idx, seen);
 	st = lb_stats();

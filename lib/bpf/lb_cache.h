@@ -68,21 +68,30 @@ static __always_inline void lb_fcache_at(struct lb_fc *fc, const struct xdpctl_l
 		fc->seen = fc->gen ? *(volatile __u32 *)fc->gen : 0;
 }
 
-/* The slot holding a valid copy of the flow whose key is `w` (slot `idx`, word `seen`), or
- * NULL; NULL also on every XDPCTL_LB_FCACHE_REFRESH-th hit, which goes to the connection
- * table (refreshing the LRU's view of the flow) and copies what it finds again. An even word:
- * no CPU holds a copy, the slot is not read. */
-static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 *w, __u32 idx, __u32 seen)
+/* Whether slot `s` holds the key whose words are the source address `a`, the destination
+ * `b` (two words each) and `tail` (abi: struct xdpctl_lb_flow_key): the probe reads the
+ * addresses where the packet's record holds them, not from a copy of the key (which clang
+ * keeps on the stack beside the record). */
+static __always_inline int lb_fcache_other_key(const struct xdpctl_lb_fcache_slot *s, const __u64 *a,
+					       const __u64 *b, __u64 tail)
+{
+	return ((s->key[0] ^ a[0]) | (s->key[1] ^ a[1]) | (s->key[2] ^ b[0]) | (s->key[3] ^ b[1]) |
+		(s->key[4] ^ tail)) != 0;
+}
+
+/* The slot holding a valid copy of the flow whose key is `a`, `b`, `tail` (slot `idx`,
+ * word `seen`), or NULL; NULL also on every XDPCTL_LB_FCACHE_REFRESH-th hit, which goes to
+ * the connection table (refreshing the LRU's view of the flow) and copies what it finds
+ * again. An even word: no CPU holds a copy, the slot is not read. */
+static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 *a, const __u64 *b, __u64 tail,
+								    __u32 idx, __u32 seen)
 {
 	struct xdpctl_lb_fcache_slot *s;
 
 	if (!(seen & 1))
 		return NULL;
 	s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
-	if (!s || s->gen != seen)
-		return NULL;
-	if ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) | (s->key[3] ^ w[3]) |
-	    (s->key[4] ^ w[4]))
+	if (!s || s->gen != seen || lb_fcache_other_key(s, a, b, tail))
 		return NULL;
 	if (!(++s->hits & (XDPCTL_LB_FCACHE_REFRESH - 1)))
 		return NULL;
@@ -112,8 +121,7 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	if (!s || !fc->gen)
 		return;
 	if (gen & 1) {
-		if (s->gen == gen && ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) |
-				      (s->key[3] ^ w[3]) | (s->key[4] ^ w[4])))
+		if (s->gen == gen && lb_fcache_other_key(s, w, w + 2, w[4]))
 			return;
 	} else {
 		if (__sync_val_compare_and_swap(fc->gen, gen, gen + 1) != gen)
