@@ -934,10 +934,13 @@ struct xdpctl_lb_flow_key {
 
 /* Flow flags; a zeroed value is not valid. */
 #define XDPCTL_LB_FLOW_F_VALID (1u << 0)
-/* Only in a flow cache copy (xdpctl_lb_fcache_slot.flow): made by a build whose hit checks
- * the backend alone (its VIP forwards dsr; lib/bpf/lb.h, xdpctl_lb_cached). A copy without
- * it (an older build's, on an interface not yet reloaded) is not answered from. */
+/* The marks of a flow cache copy (xdpctl_lb_fcache_slot.copy.flags). DSR_COPY: an older
+ * build's copy (struct xdpctl_lb_flow where the copy is now, its hit checked the backend's
+ * record); MAC_COPY: this build's (struct xdpctl_lb_fcache_copy). Each build answers only
+ * from its own: the two builds may share the pinned cache while interfaces are reloaded one
+ * by one, and neither reads the other's layout. */
 #define XDPCTL_LB_FLOW_F_DSR_COPY (1u << 1)
+#define XDPCTL_LB_FLOW_F_MAC_COPY (1u << 2)
 
 /* An entry counts only while backend slot `backend` still holds incarnation `be_gen` of a
  * backend of VIP `vip_id`: a VIP deleted and made again, or a backend deleted and its slot
@@ -960,9 +963,12 @@ struct xdpctl_lb_flow {
  * its slot on all CPUs at once, and so does userspace after it writes the table itself
  * (LbMaps::conntrack_changed). The word is odd only while some CPU may hold a copy (copies
  * are made under odd words only; an insert leaves it even): a flow whose slot's word is even
- * has no copy anywhere, and its packet reads no slot. Copies are made for dsr VIPs only
- * (flow.flags has XDPCTL_LB_FLOW_F_DSR_COPY); a hit checks the backend's incarnation, as a
- * connection-table hit does, and needs no VIP lookup (lib/bpf/lb.h, lb_backend_of_flow).
+ * has no copy anywhere, and its packet reads no slot. Copies are made for dsr VIPs only,
+ * and hold what a hit needs to forward and count (struct xdpctl_lb_fcache_copy): the
+ * backend's MAC, its slot and the VIP's id. A hit reads no backend record and no VIP: a copy
+ * is made only from a table hit whose VIP and backend incarnation were checked (lib/bpf/lb.h,
+ * lb_backend_of_flow), and userspace raises every word after it frees a backend or changes
+ * a MAC (LbMaps::conntrack_changed), so no copy outlives what it was made from.
  */
 #define XDPCTL_LB_FCACHE_BITS 13
 #define XDPCTL_LB_FCACHE_SLOTS (1u << XDPCTL_LB_FCACHE_BITS)
@@ -974,9 +980,18 @@ struct xdpctl_lb_flow {
  * slot saw 65,536 inserts meanwhile. */
 #define XDPCTL_LB_FGEN_USER_STEP 0x10000u
 
+/* What a copy holds besides its key. `flags` is where an older build's copy (a struct
+ * xdpctl_lb_flow) had its flags, so each build tells the other's copies (the marks above). */
+struct xdpctl_lb_fcache_copy {
+	__u8 mac[6];     /* the backend's (xdpctl_lb_backend.mac), the frame's new destination */
+	__u16 vip_id;    /* for the VIP's counters (< XDPCTL_LB_MAX_VIPS) */
+	__u32 flags;     /* XDPCTL_LB_FLOW_F_VALID | XDPCTL_LB_FLOW_F_MAC_COPY */
+	__u32 backend;   /* backend slot, for its counters */
+};
+
 struct xdpctl_lb_fcache_slot {
 	__u64 key[5];               /* the flow key (struct xdpctl_lb_flow_key) as 64-bit words */
-	struct xdpctl_lb_flow flow; /* what the connection table held for it */
+	struct xdpctl_lb_fcache_copy copy;
 	__u32 gen;                  /* xdpctl_lb_fgen[slot] when the copy was made */
 	__u32 hits;                 /* since the copy was made (XDPCTL_LB_FCACHE_REFRESH) */
 };
@@ -1082,6 +1097,9 @@ static_assert(sizeof(struct xdpctl_lb_flow_key) == 40, "xdpctl_lb_flow_key layou
 static_assert(sizeof(struct xdpctl_lb_flow) == 16, "xdpctl_lb_flow layout");
 static_assert(sizeof(struct xdpctl_lb_ctr) == 24, "xdpctl_lb_ctr layout");
 static_assert(sizeof(struct xdpctl_lb_fcache_slot) == 64, "xdpctl_lb_fcache_slot layout");
+// The copy's flags where an older build's copy had xdpctl_lb_flow.flags (the marks tell them apart).
+static_assert(__builtin_offsetof(struct xdpctl_lb_fcache_slot, copy.flags) == 40 + __builtin_offsetof(struct xdpctl_lb_flow, flags),
+              "xdpctl_lb_fcache_copy.flags");
 static_assert(sizeof(struct xdpctl_lb_ctl) == 8 + XDPCTL_LB_ADDR_BITS / 8, "xdpctl_lb_ctl layout");
 static_assert(sizeof(struct xdpctl_lb_decap_key) == 20, "xdpctl_lb_decap_key layout");
 #endif

@@ -233,11 +233,11 @@ static __always_inline struct xdpctl_lb_vip *lb_vip_of_flow(const struct xdpctl_
 /* The entry's backend, if its slot still holds the incarnation the entry was made with, of
  * the VIP the entry names (the slot may have been freed, or given to another VIP or a new
  * backend). A drained backend (weight 0) still serves its connections.
- * A flow cache copy needs no VIP lookup besides: it is made only from a table hit whose VIP
- * was checked against the packet (and the copy's key is the packet's), and a VIP does not
- * change while it has a backend in use: its address, port, protocol and mode change only by
- * a delete and an add again, a delete frees its backends before its id (LbMaps::del_vip),
- * and a backend placed again is a new incarnation. */
+ * A flow cache copy is made from an entry that passed this check and holds what it found
+ * (the MAC): its hit reads neither the backend nor the VIP, as userspace voids every copy
+ * after it frees a backend or changes a MAC (abi: struct xdpctl_lb_fcache_slot), and a VIP
+ * does not change while it has a backend in use: its address, port, protocol and mode change
+ * only by a delete and an add again, and a delete frees its backends first (LbMaps::del_vip). */
 static __always_inline struct xdpctl_lb_backend *lb_backend_of_flow(const struct xdpctl_lb_flow *fl)
 {
 	__u32 id = fl->backend;
@@ -318,16 +318,16 @@ static __always_inline int lb_counted(int act, const struct pkt *p, struct xdpct
 	return act;
 }
 
-/* dsr: the MACs only. */
+/* dsr: the MACs only; `mac` the backend's. */
 static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struct xdpctl_lb_stats *st,
-				  __u32 vip_id, const struct xdpctl_lb_backend *be, __u32 be_id, __u32 new_flow)
+				  __u32 vip_id, const __u8 *mac, __u32 be_id, __u32 new_flow)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 
 	if (data + ETH_HLEN > end)
 		return XDP_PASS;
-	lb_set_macs(data, data, be->mac);
+	lb_set_macs(data, data, mac);
 	return lb_counted(XDP_TX, p, st, vip_id, be_id, new_flow);
 }
 
@@ -349,10 +349,11 @@ static __always_inline void lb_flow_key(struct xdpctl_lb_flow_key *fk, const str
 /*
  * The common packet, on its own short path: an established flow's TCP/UDP packet that the
  * flow cache (lib/bpf/lb_cache.h) holds a valid copy for, to a dsr VIP, untagged, no
- * fragment. Checked and forwarded as xdpctl_lb() would after a connection-table hit, with
- * few values live (no spills of the general step's). Returns an XDP action, or a negative
- * value when the cache does not answer (no copy, a SYN, the refresh hit, the VIP or backend
- * not valid, ipip, any other packet): then xdpctl_lb() decides, from the table, with the
+ * fragment. Forwarded and counted as xdpctl_lb() would after a connection-table hit, from
+ * the copy alone (no backend record, no VIP: lb_backend_of_flow), with few values live (no
+ * spills of the general step's). Returns an XDP action, or a negative value when the cache
+ * does not answer (no valid copy of this build, a SYN, the refresh hit, ipip, any other
+ * packet): then xdpctl_lb() decides, from the table, with the
  * slot's word this probe read (LB_PROBE_*), so a new flow reads it once.
  */
 static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
@@ -361,7 +362,6 @@ static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	const __u64 *w = (const __u64 *)&fk;
 	struct xdpctl_lb_fcache_slot *s;
 	struct xdpctl_lb_stats *st;
-	struct xdpctl_lb_backend *be;
 	__u32 *gen, idx, seen;
 	__u8 family;
 
@@ -379,17 +379,12 @@ static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	seen = *(volatile __u32 *)gen;
 	if (lb_is_syn(p))  /* scheduled afresh: never a copy's */
 		return lb_probe_missed(idx, seen);
-	s = lb_fcache_find(w, idx, seen);
-	if (!s)
-		return lb_probe_missed(idx, seen);
-	if (!(s->flow.flags & XDPCTL_LB_FLOW_F_DSR_COPY))
-		return lb_probe_missed(idx, seen);
-	be = lb_backend_of_flow(&s->flow);
-	if (!be)
+	s = lb_fcache_find((const __u64 *)p->saddr, (const __u64 *)p->daddr, w[4], idx, seen);
+	if (!s || !(s->copy.flags & XDPCTL_LB_FLOW_F_MAC_COPY))
 		return lb_probe_missed(idx, seen);
 	st = lb_stats();
 	lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
-	return lb_dsr(ctx, p, st, s->flow.vip_id, be, s->flow.backend, 0);
+	return lb_dsr(ctx, p, st, s->copy.vip_id, s->copy.mac, s->copy.backend, 0);
 }
 
 /* lb_cached() as a function of its own, for the program with the filter: there it is not
@@ -470,8 +465,8 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		/* dsr, the common hit, runs straight to its return: no merge with the miss, which
 		 * would keep the values of both paths live (spilled); only its flows are copied */
 		if (vip->mode != XDPCTL_LB_MODE_IPIP) {
-			lb_fcache_put(&fc, &fk, fl);
-			return lb_dsr(ctx, p, st, vip->id, be, be_id, 0);
+			lb_fcache_put(&fc, &fk, fl, be, be_id);
+			return lb_dsr(ctx, p, st, vip->id, be->mac, be_id, 0);
 		}
 		/* the flow label of ipip6 wants it; ipip4 needs no hash on a hit */
 		hash = family == 6 ? xdpctl_lb_flow_hash(p->saddr, p->daddr, lb_hash_ports(vip, p), p->l4_proto)
@@ -510,7 +505,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		new_flow = 1;
 	}
 	if (vip->mode != XDPCTL_LB_MODE_IPIP)
-		return lb_dsr(ctx, p, st, vip->id, be, be_id, new_flow);
+		return lb_dsr(ctx, p, st, vip->id, be->mac, be_id, new_flow);
 	return lb_counted(family == 4 ? lb_encap4(ctx, vip, be) : lb_encap6(ctx, vip, be, hash), p, st, vip->id,
 			  be_id, new_flow);
 }

@@ -68,29 +68,40 @@ static __always_inline void lb_fcache_at(struct lb_fc *fc, const struct xdpctl_l
 		fc->seen = fc->gen ? *(volatile __u32 *)fc->gen : 0;
 }
 
-/* The slot holding a valid copy of the flow whose key is `w` (slot `idx`, word `seen`), or
- * NULL; NULL also on every XDPCTL_LB_FCACHE_REFRESH-th hit, which goes to the connection
- * table (refreshing the LRU's view of the flow) and copies what it finds again. An even word:
- * no CPU holds a copy, the slot is not read. */
-static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 *w, __u32 idx, __u32 seen)
+/* Whether slot `s` holds the key whose words are the source address `a`, the destination
+ * `b` (two words each) and `tail` (abi: struct xdpctl_lb_flow_key): the probe reads the
+ * addresses where the packet's record holds them, not from a copy of the key (which clang
+ * keeps on the stack beside the record). */
+static __always_inline int lb_fcache_other_key(const struct xdpctl_lb_fcache_slot *s, const __u64 *a,
+					       const __u64 *b, __u64 tail)
+{
+	return ((s->key[0] ^ a[0]) | (s->key[1] ^ a[1]) | (s->key[2] ^ b[0]) | (s->key[3] ^ b[1]) |
+		(s->key[4] ^ tail)) != 0;
+}
+
+/* The slot holding a valid copy of the flow whose key is `a`, `b`, `tail` (slot `idx`,
+ * word `seen`), or NULL; NULL also on every XDPCTL_LB_FCACHE_REFRESH-th hit, which goes to
+ * the connection table (refreshing the LRU's view of the flow) and copies what it finds
+ * again. An even word: no CPU holds a copy, the slot is not read. */
+static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 *a, const __u64 *b, __u64 tail,
+								    __u32 idx, __u32 seen)
 {
 	struct xdpctl_lb_fcache_slot *s;
 
 	if (!(seen & 1))
 		return NULL;
 	s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
-	if (!s || s->gen != seen)
-		return NULL;
-	if ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) | (s->key[3] ^ w[3]) |
-	    (s->key[4] ^ w[4]))
+	if (!s || s->gen != seen || lb_fcache_other_key(s, a, b, tail))
 		return NULL;
 	if (!(++s->hits & (XDPCTL_LB_FCACHE_REFRESH - 1)))
 		return NULL;
 	return s;
 }
 
-/* Copies what the connection table holds for the flow of a dsr VIP (read after the slot's
- * word) into its slot, unless the slot holds a valid copy of another flow: that one keeps it, so two
+/* Copies what a hit of the connection table found for the flow of a dsr VIP (read after the
+ * slot's word): its VIP's id, and backend `be` (slot `be_id`, whose incarnation the entry
+ * names: checked), whose MAC the cache's hits send to. Into the flow's slot, unless the slot
+ * holds a valid copy of another flow: that one keeps it, so two
  * flows of one slot do not rewrite it in turn on every packet (the second is served by the
  * table). A copy no longer valid is replaced: an insert into the table for any flow of the
  * slot voids it, so a flow that ended leaves its slot to the next. Under an even word (no
@@ -98,17 +109,19 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
  * made odd in the same atomic step: an insert since (its add comes after its table write)
  * fails the swap, one after it raises the odd word. */
 static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk,
-					  const struct xdpctl_lb_flow *fl)
+					  const struct xdpctl_lb_flow *fl, const struct xdpctl_lb_backend *be,
+					  __u32 be_id)
 {
 	struct xdpctl_lb_fcache_slot *s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &fc->idx);
 	const __u64 *w = (const __u64 *)fk;
+	const __u16 *mac = (const __u16 *)be->mac;
+	__u16 *to;
 	__u32 gen = fc->seen;
 
 	if (!s || !fc->gen)
 		return;
 	if (gen & 1) {
-		if (s->gen == gen && ((s->key[0] ^ w[0]) | (s->key[1] ^ w[1]) | (s->key[2] ^ w[2]) |
-				      (s->key[3] ^ w[3]) | (s->key[4] ^ w[4])))
+		if (s->gen == gen && lb_fcache_other_key(s, w, w + 2, w[4]))
 			return;
 	} else {
 		if (__sync_val_compare_and_swap(fc->gen, gen, gen + 1) != gen)
@@ -120,10 +133,13 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	s->key[2] = w[2];
 	s->key[3] = w[3];
 	s->key[4] = w[4];
-	s->flow.backend = fl->backend;
-	s->flow.vip_id = fl->vip_id;
-	s->flow.flags = fl->flags | XDPCTL_LB_FLOW_F_DSR_COPY;
-	s->flow.be_gen = fl->be_gen;
+	to = (__u16 *)s->copy.mac;  /* both 2-byte aligned (lb_set_macs) */
+	to[0] = mac[0];
+	to[1] = mac[1];
+	to[2] = mac[2];
+	s->copy.vip_id = (__u16)fl->vip_id;
+	s->copy.flags = XDPCTL_LB_FLOW_F_VALID | XDPCTL_LB_FLOW_F_MAC_COPY;
+	s->copy.backend = be_id;
 	s->gen = gen;
 	s->hits = 0;
 }

@@ -422,10 +422,12 @@ void LbMaps::del_vip(const VipSpec& v)
         bpf_map_delete_elem(fds_.vips.get(), &m);
     }
     update_ctl();
-    // The backends first: a flow cache hit checks the backend alone (lib/bpf/lb.h,
-    // lb_backend_of_copy), so none may stay in use once the id is free.
+    // The backends first, then the flow cache's copies voided: a copy's hit checks neither
+    // the VIP nor the backend (lib/bpf/lb.h, lb_backend_of_flow), so none may answer once
+    // the id is free.
     for (const auto& b : backends(e.rec.id))
         free_backend(b.slot);
+    conntrack_changed();
     // Only `used` changes in this write, so a packet reading it meanwhile sees the slot in
     // use (and whole) or not in use.
     write_vip_slot(e.rec.id, xdpctl_lb_vip_slot{k, 0, e.rec});
@@ -497,6 +499,7 @@ void LbMaps::del_backend(const VipSpec& v, const IpAddr& backend)
     install_ring(e.rec, mine);
     // Now out of the table; its connections find it gone and are scheduled again.
     free_backend(slot);
+    conntrack_changed();
     sweep_conntrack();
     prune_checks();
 }
@@ -552,14 +555,20 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
     }
     // Kept backends' new MAC or weight (the datapath reads the MAC, the table holds the
     // weight), then the removed ones: out of the table now, their connections rescheduled.
-    for (const auto& c : changed)
+    bool void_copies = false;  // the flow cache's copies hold the MACs
+    for (const auto& c : changed) {
         write_backend(c.slot, c.rec);
+        const auto was = std::find_if(old.begin(), old.end(), [&](const auto& o) { return o.slot == c.slot; });
+        void_copies |= std::memcmp(was->rec.mac, c.rec.mac, sizeof(c.rec.mac)) != 0;
+    }
     bool removed = false;
     for (const auto& o : old)
         if (std::none_of(next.begin(), next.end(), [&](const auto& n) { return n.slot == o.slot; })) {
             free_backend(o.slot);
             removed = true;
         }
+    if (void_copies || removed)
+        conntrack_changed();
     if (removed) {
         sweep_conntrack();
         prune_checks();
@@ -636,12 +645,14 @@ TraceResult LbMaps::trace(const FlowSpec& f) const
     r.hash = xdpctl_lb_flow_hash(fk.saddr, fk.daddr, ports, f.proto);
     r.ring_pos = xdpctl_lb_ring_pos(r.hash, e->rec.ring_size);
 
-    auto mine = backends(e->rec.id);
+    // A backend of this VIP in `slot`: one lookup (not the whole array, 4,096 records).
     auto by_slot = [&](uint32_t slot) -> std::optional<BackendEntry> {
-        for (const auto& b : mine)
-            if (b.slot == slot)
-                return b;
-        return std::nullopt;
+        BackendEntry b;
+        b.slot = slot;
+        if (slot >= XDPCTL_LB_MAX_BACKENDS || bpf_map_lookup_elem(fds_.backends.get(), &slot, &b.rec) != 0 ||
+            !(b.rec.flags & XDPCTL_LB_BE_F_USED) || b.rec.vip_id != e->rec.id)
+            return std::nullopt;
+        return b;
     };
     // The syscall lookup of an LRU map does not refresh the entry: nothing changes. The
     // checks are the datapath's (lib/bpf/lb.h).

@@ -141,7 +141,9 @@ public:
     size_t sweep_conntrack();
     // Voids every flow-cache copy of a connection-table entry (abi: struct
     // xdpctl_lb_fcache_slot): after a write of the table from userspace that the datapath
-    // must see, other than the sweep's (whose entries no packet would count anyway).
+    // must see, other than the sweep's (whose entries no packet would count anyway), and
+    // after a backend is freed or its MAC changes (a copy's hit reads neither the backend's
+    // record nor its VIP, it sends to the MAC it holds).
     void conntrack_changed();
 
     const LbMapFds& fds() const { return fds_; }
