@@ -439,14 +439,20 @@ Policy PolicyStore::commit(Policy next)
                 if (compiled->dir[d].n_rules)
                     row_prints[d] = compiled->dir[d].rows.prints();
         });
+        // The anchor lists (the same rows read again, ~1 ms at 10,000 rules) likewise, in
+        // a thread of their own: the prints alone take longer than the tables a rule keeps.
+        std::future<DirAnchorLists> anchored =
+            std::async(std::launch::async, [&] { return maps_->prepare_anchors(*compiled); });
         try {
             prepared = take_address_tables(*compiled, sparse_tables, &held_tables);
             prepared.set_slot = std::move(placed.set_slot);
         } catch (...) {
             printed.wait();
+            anchored.wait();
             throw;
         }
         printed.get();
+        prepared.anchors = anchored.get();
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
             prepared.row_prints[d] = std::move(row_prints[d]);
         if (big)
