@@ -404,7 +404,8 @@ Policy PolicyStore::commit(Policy next)
                 }
                 return out;
             });
-        compiled = compile_policy(next, keys, {.max_split_sets = split_sets ? kMaxSplitSets : 0});
+        // complete() checked `next` above.
+        compiled = compile_policy(next, keys, {.max_split_sets = split_sets ? kMaxSplitSets : 0, .checked = true});
         trace.mark("compile");
         // The sets' own tables: found by their entries' print, built only for a set that
         // changed (or is new). Too few slots: the sets are merged into the classes.
@@ -412,7 +413,7 @@ Policy PolicyStore::commit(Policy next)
         if (split_sets)
             set_prints = prints.get();
         if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables, set_prints)) {
-            compiled = compile_policy(next, keys);
+            compiled = compile_policy(next, keys, {.checked = true});
             trace.mark("compile without set tables");
         }
         trace.mark("set tables");
