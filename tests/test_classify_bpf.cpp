@@ -998,9 +998,9 @@ Policy anchor_policy(Gen& g, uint32_t more)
 
 // Policies of drop and pass rules naming no set and no interface, 9 to 800 rules: decided by
 // comparing the rules on the anchor lists of the packet's classes (xdpctl_panc), then by the
-// tables, then by the lists again, against the reference each time (verdicts and exact
-// counters), so every step changes the shape of a generation (lists <-> tables, and small or
-// one-field policies in between).
+// tables, then by the lists again (worked out before the commit, as `xdpctl` does), against
+// the reference each time (verdicts and exact counters), so every step changes the shape of
+// a generation (lists <-> tables, and small or one-field policies in between).
 TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
 {
     XDPCTL_REQUIRE_ROOT();
@@ -1014,9 +1014,18 @@ TEST_F(ClassifyBpf, RandomAnchorPoliciesAgreeWithReferenceInEveryShape)
                          : seed % 5 == 1 ? one_field_policy(g, seed % 2)
                                          : anchor_policy(g, seed % 2 ? 800 : 60);
         const CompiledPolicy c = compile_policy(p, gen_ifindex);
-        for (const bool lists : {true, false, true}) {
+        for (const int pass : {0, 1, 2}) {
+            const bool lists = pass != 1;
             progs_->maps().set_decide_anchors(lists);
-            progs_->maps().commit(c, slots_by_id(p));
+            if (pass == 2) {
+                // As `xdpctl` commits: the lists worked out before the commit (beside the
+                // grace period, PolicyStore::commit), over those the first pass wrote.
+                PreparedCommit prepared = prepare_commit(c);
+                prepared.anchors = progs_->maps().prepare_anchors(c);
+                progs_->maps().commit(c, std::move(prepared), slots_by_id(p));
+            } else {
+                progs_->maps().commit(c, slots_by_id(p));
+            }
             const uint32_t gen = progs_->maps().active_gen();
             xdpctl_pol_hdr h{};
             ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);

@@ -19,7 +19,8 @@ namespace {
 
 using Bits = std::vector<uint64_t>;
 
-// From this many rules in a direction, the address fields compile in a thread of their own.
+// From this many rules in a direction, the address fields compile in a thread of their own
+// (and from this many rules in all, the shapes: compile_policy).
 constexpr uint32_t kParallelCompileRules = 512;
 
 void set_bit(Bits& b, uint32_t i) { b[i / 64] |= 1ull << (i % 64); }
@@ -1024,21 +1025,43 @@ CompiledPolicy compile_policy(const Policy& p, IfindexResolver ifindex_of, Compi
 
 CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifindex_of, CompileOptions opts)
 {
-    check_policy(p);
+    if (!opts.checked)
+        check_policy(p);
     CompiledPolicy c;
     c.default_action = p.default_action;
     const std::vector<const Rule*> order = evaluation_order(p);
+    // The directions' shapes (shapes.h) read only the rules: worked out beside the rows
+    // (~0.7 ms at 10,000 rules, which followed them), into copies that the compiled
+    // directions take once both are done.
+    struct Shapes {
+        std::optional<std::vector<xdpctl_pol_small_rule>> small, anchor_rules;
+        int decide_field = -1;
+    } shapes[2];
+    auto find_shapes = [&] {
+        for (int d = 0; d < 2; d++) {
+            std::vector<const Rule*> ranked;
+            for (const Rule* r : order)
+                if (r->dir == (d ? Direction::egress : Direction::ingress))
+                    ranked.push_back(r);
+            shapes[d].small = small_rules(ranked);
+            shapes[d].decide_field = one_address_field(ranked);
+            if (!shapes[d].small && shapes[d].decide_field < 0)
+                shapes[d].anchor_rules = anchor_rules(ranked);
+        }
+    };
+    std::future<void> shaped;  // waited for by its destructor, also when a direction throws
+    if (order.size() >= kParallelCompileRules)
+        shaped = std::async(std::launch::async, find_shapes);
+    else
+        find_shapes();
     c.dir[0] = compile_direction(p, order, Direction::ingress, ifindex_of, opts);
     c.dir[1] = compile_direction(p, order, Direction::egress, ifindex_of, opts);
+    if (shaped.valid())
+        shaped.get();
     for (int d = 0; d < 2; d++) {
-        std::vector<const Rule*> ranked;
-        for (const Rule* r : order)
-            if (r->dir == (d ? Direction::egress : Direction::ingress))
-                ranked.push_back(r);
-        c.dir[d].small = small_rules(ranked);
-        c.dir[d].decide_field = one_address_field(ranked);
-        if (!c.dir[d].small && c.dir[d].decide_field < 0)
-            c.dir[d].anchor_rules = anchor_rules(ranked);
+        c.dir[d].small = std::move(shapes[d].small);
+        c.dir[d].decide_field = shapes[d].decide_field;
+        c.dir[d].anchor_rules = std::move(shapes[d].anchor_rules);
     }
     return c;
 }

@@ -706,6 +706,28 @@ SlotOf PolicyMaps::active_slots() const
     return out;
 }
 
+bool PolicyMaps::decides_small(const CompiledDirection& cd) const
+{
+    return small_ && decide_small_ && cd.small;
+}
+
+bool PolicyMaps::decides_by_field(const CompiledDirection& cd) const
+{
+    const int f = cd.decide_field;
+    return decide_ && decide_field_ && f >= 0 && cd.n_classes[f] <= XDPCTL_POL_DECIDE_CLASSES;
+}
+
+DirAnchorLists PolicyMaps::prepare_anchors(const CompiledPolicy& c) const
+{
+    DirAnchorLists out;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules && fds_.anc && decide_anchors_ && !decides_small(cd) && !decides_by_field(cd))
+            out[d] = anchor_lists(cd);
+    }
+    return out;
+}
+
 void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                         const SlotOf& slot_of)
 {
@@ -761,7 +783,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 rec.burst = r.burst;
             }
         }
-        if (small_ && decide_small_ && cd.small) {
+        if (decides_small(cd)) {
             // The rules again, each with the record just written for its rank.
             xdpctl_pol_small& t = small_->as<xdpctl_pol_small>()[gd];
             t.n = uint32_t(cd.small->size());
@@ -770,8 +792,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 t.r[rank].rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
             }
             dh.decide = XDPCTL_POL_DECIDE_SMALL;
-        } else if (const int f = cd.decide_field;
-                   decide_ && decide_field_ && f >= 0 && cd.n_classes[f] <= XDPCTL_POL_DECIDE_CLASSES) {
+        } else if (const int f = cd.decide_field; decides_by_field(cd)) {
             // Per class of the field, its first rule: the row's first bit (every other field
             // is a wildcard of every rule).
             xdpctl_pol_decide_line* lines = &decide_->as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
@@ -782,7 +803,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                     rank1 <= cd.n_rules ? rank1 : 0;
             }
             dh.decide = f == kFieldSrc ? XDPCTL_POL_DECIDE_SRC : XDPCTL_POL_DECIDE_DST;
-        } else if (const auto lists = fds_.anc && decide_anchors_ ? anchor_lists(cd) : std::nullopt) {
+        } else if (const auto lists = prepared.anchors ? std::move((*prepared.anchors)[d])
+                                      : fds_.anc && decide_anchors_ ? anchor_lists(cd)
+                                                                    : std::nullopt) {
             write_anchors(fds_.anc.get(), uint32_t(gd), *cd.anchor_rules, *lists,
                           recs.subspan(gd * XDPCTL_POL_MAX_RULES, cd.n_rules));
             dh.decide = XDPCTL_POL_DECIDE_ANCHORS | lists->unanchored << XDPCTL_POL_DECIDE_SKIP_SHIFT;

@@ -3,6 +3,7 @@
 // not use, switches every program to it with one map update, and frees the old one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "policy/compiled_policy.h"
 #include "policy/prefix_table.h"
 #include "policy/row_prints.h"
+#include "policy/shapes.h"
 #include "util/unique_fd.h"
 
 namespace xdpctl::policy {
@@ -82,6 +84,9 @@ struct CommitTimes {
     uint32_t addr_kept = 0;   // address tables of two commits ago left as they were (same classes)
 };
 
+// Per direction, its anchor lists when the commit decides it by them (shapes.h).
+using DirAnchorLists = std::array<std::optional<AnchorLists>, XDPCTL_POL_DIRS>;
+
 // Rule id -> its counter slot (< XDPCTL_POL_COUNTER_SLOTS), looked up once per rule a commit.
 using SlotOf = std::unordered_map<uint32_t, uint32_t>;
 
@@ -112,6 +117,10 @@ struct PreparedCommit {
     // (beside the address tables, while the grace period runs): the commit compares and
     // records them, and computes them itself when these do not match the rows' count.
     std::vector<RowPrint> row_prints[XDPCTL_POL_DIRS];
+    // Each direction's anchor lists (shapes.h), when the caller computed them before the
+    // commit (PolicyMaps::prepare_anchors, while the grace period runs: ~1 ms at 10,000
+    // rules that would otherwise follow the wait); the commit computes them itself without.
+    std::optional<DirAnchorLists> anchors;
     // Set name -> the slot of xdpctl_pset holding its table (PolicyMaps::place_sets): every
     // set a split field names, and the policy's others while slots are free.
     std::map<std::string, uint32_t> set_slot;
@@ -228,9 +237,17 @@ public:
     // Directions of drop and pass rules naming no set and no interface are decided by their
     // anchor lists (xdpctl_panc) unless this is off (tests and benchmarks of the tables).
     void set_decide_anchors(bool on) { decide_anchors_ = on; }
+    // The anchor lists commit() would compute for c (for PreparedCommit::anchors): they read
+    // only c, so a caller computes them before the grace period is over. c's classes must be
+    // numbered as they will be committed (after align_classes()).
+    DirAnchorLists prepare_anchors(const CompiledPolicy& c) const;
 
 private:
     xdpctl_pol_ctl read_ctl() const;
+    // Which of the decisions commit() tries first (in this order) takes direction cd; a
+    // direction taken by neither is decided by its anchor lists when it has them.
+    bool decides_small(const CompiledDirection& cd) const;
+    bool decides_by_field(const CompiledDirection& cd) const;
     // Waits until every packet that started before has finished (one RCU grace period).
     void grace_period();
 

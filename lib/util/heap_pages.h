@@ -2,8 +2,8 @@
 // A `rule add` at 10,000 rules touches ~11 MiB of fresh memory (the image, the decoded rules,
 // the compiler's rows and tables): ~2,900 faults of a 4 KiB page at ~1-2 us each where each
 // fault is charged to a memory cgroup, ~25% of its CPU time. Grown in one step and marked
-// for huge pages, the main heap takes a fault per 2 MiB (~900 faults a command remain: the
-// program's start, the threads' own arenas, the maps). Not for a
+// for huge pages, the main heap takes a fault per 2 MiB, and the threads allocate from it
+// too (~230 faults a command remain: the program's start, the maps). Not for a
 // policy with a large prefix set: its tables come from maps of their own, and a heap held in
 // 2 MiB pages would keep more of its freed memory resident (the 256 MiB bar of issue 12).
 #pragma once
@@ -17,8 +17,9 @@ namespace xdpctl {
 // Once a process; advice only (the kernel may ignore it).
 inline constexpr size_t kHugeHeapBytes = size_t(64) << 20;
 void heap_in_huge_pages();
-// For a command that exits after one commit (xdpctl's `rule add`/`del`): a daemon's heap,
-// which lives on, keeps glibc's defaults.
+// For a command that exits after one commit (xdpctl's `rule add`/`del`), before it starts a
+// thread: its threads allocate from the main heap too (one arena). A daemon's heap, which
+// lives on, keeps glibc's defaults.
 void allow_huge_heap_pages();
 
 }  // namespace xdpctl
