@@ -133,7 +133,7 @@ struct PrefixSet {
     std::vector<SetEntry> entries;  // kept sorted and unique (normalize()); empty while `undecoded`
     // Set: the entries are these stored bytes, normalized and checked when they were
     // committed. Code that reads `entries` of a set it did not decode itself goes through
-    // decoded_entries() (policy_binary.h) or size().
+    // set_entries() (policy_binary.h) or size().
     std::optional<UndecodedEntries> undecoded;
     size_t size() const { return undecoded ? undecoded->count : entries.size(); }
     void normalize();
