@@ -86,10 +86,6 @@ RuleIfindexResolver match_keys(const Policy& p, const IifIndexes& resolved)
 constexpr size_t kTrimBeforeTablesEntries = 100000;
 // A stored policy up to this size (~80,000 rules without sets) is a small one.
 constexpr size_t kSmallImageBytes = size_t(4) << 20;
-// What a rule command's heap is faulted in ahead by (heap_pages.h): about what it touches
-// beside its image (at 10,000 rules: the decoded rules, the compiler's rows and tables,
-// ~10 MiB in all), and no more, as a page faulted in for nothing costs as much as one used.
-constexpr size_t kPrefaultBase = size_t(8) << 20, kPrefaultMax = size_t(24) << 20;
 
 // Deletes generation `gen`'s image chunks from `from` on.
 void clear_chunks(int src_fd, uint32_t gen, uint32_t from)
@@ -258,7 +254,7 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets) const
     Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
                                   [leave_sets](uint64_t len) {
                                       if (len <= kSmallImageBytes || leave_sets)
-                                          heap_in_huge_pages(std::min(kPrefaultMax, kPrefaultBase + len));
+                                          heap_in_huge_pages();
                                   },
                                   &sets_read_, leave_sets);
     trace.mark("read: image, decode");

@@ -4,11 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <system_error>
-#include <thread>
 
 namespace xdpctl {
 
@@ -31,7 +28,7 @@ void allow_huge_heap_pages()
     mallopt(M_ARENA_MAX, 1);
 }
 
-void heap_in_huge_pages(size_t prefault)
+void heap_in_huge_pages()
 {
     if (!g_allowed || g_done)
         return;
@@ -51,19 +48,6 @@ void heap_in_huge_pages(size_t prefault)
     const uintptr_t start = (before + kHuge - 1) & ~(kHuge - 1), end = after & ~(kHuge - 1);
     if (end > start)
         madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
-    // A huge page at a time, so that a page the caller faulted in first is skipped, not
-    // waited for behind the rest; the thread dies with the process if it is not done.
-    const uintptr_t upto = std::min<uintptr_t>(end, start + ((prefault + kHuge - 1) & ~(kHuge - 1)));
-    if (upto > start) {
-        try {
-            std::thread([start, upto] {
-                for (uintptr_t at = start; at < upto; at += kHuge)
-                    if (madvise(reinterpret_cast<void*>(at), kHuge, MADV_POPULATE_WRITE) != 0)
-                        break;  // a kernel before 5.14, or no memory: the caller faults them in
-            }).detach();
-        } catch (const std::system_error&) {
-        }
-    }
     // The block came from the start of the heap's free top, below the first huge page, where
     // the next blocks (the image, the decoded rules) would take 4 KiB faults: shrunk to end
     // there and kept, it leaves the top starting in huge pages. Never touched past its header,

@@ -15,14 +15,8 @@ namespace xdpctl {
 // Grows the main heap by kHugeHeapBytes at once and asks for it in huge pages (when this
 // process allowed it, allow_huge_heap_pages()): for a caller about to build a small policy.
 // Once a process; advice only (the kernel may ignore it).
-// `prefault`: about how much of the heap the command will touch. That much of it is faulted
-// in by a thread of its own (MADV_POPULATE_WRITE: the pages, not their contents, so the
-// memory malloc hands out meanwhile is not written), from the bottom up, while the caller
-// reads and decodes: zeroing fresh pages was ~14% of a `rule add`'s main thread at 10,000
-// rules, and memory the VM's host took back (free page reporting) costs ~10x that to touch
-// again (docs/filtering.md, "Fresh memory").
 inline constexpr size_t kHugeHeapBytes = size_t(64) << 20;
-void heap_in_huge_pages(size_t prefault = 0);
+void heap_in_huge_pages();
 // For a command that exits after one commit (xdpctl's `rule add`/`del`), before it starts a
 // thread: its threads allocate from the main heap too (one arena). A daemon's heap, which
 // lives on, keeps glibc's defaults.
