@@ -461,6 +461,26 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     return t;
 }
 
+// Port events (port << 32 | ...) in ascending order of port, 0-65536: two passes of a radix
+// sort on the port's 17 bits. A port's events may come in any order (all are applied before
+// its interval is interned); std::sort of the ~20,000 events of 10,000 rules was ~0.3 ms a
+// field on the compile's main thread.
+void sort_by_port(std::vector<uint64_t>& events)
+{
+    std::vector<uint64_t> tmp(events.size());
+    auto pass = [](const std::vector<uint64_t>& in, std::vector<uint64_t>& out, int shift, uint32_t buckets) {
+        std::vector<uint32_t> at(buckets + 1);
+        for (uint64_t e : in)
+            at[(e >> shift & (buckets - 1)) + 1]++;
+        for (uint32_t b = 0; b < buckets; b++)
+            at[b + 1] += at[b];
+        for (uint64_t e : in)
+            out[at[e >> shift & (buckets - 1)]++] = e;
+    };
+    pass(events, tmp, 32, 256);  // port bits 0-7
+    pass(tmp, events, 40, 512);  // bits 8-16 (65536: one past the last port)
+}
+
 // Port classes over the elementary intervals that the rules' range ends cut 0-65535 into.
 std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& rows,
                                    uint32_t* none_class)
@@ -483,7 +503,7 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
         events.push_back(uint64_t(pr.lo) << 32 | uint64_t(r) << 1 | 1);
         events.push_back((uint64_t(pr.hi) + 1) << 32 | uint64_t(r) << 1);
     }
-    std::sort(events.begin(), events.end());
+    sort_by_port(events);
     std::vector<uint16_t> table(65536);
     size_t e = 0;
     uint32_t port = 0;
@@ -626,20 +646,27 @@ bool names_field(const Rule& r, Field f)
 }
 
 // Per field, the rules anchored there (compiled_policy.h): the first field of kAnchorOrder
-// the rule names, or L4, where a rule that names nothing is in every row.
-std::vector<Bits> anchor_fields(const DirRules& dr)
+// the rule names, or L4, where a rule that names nothing is in every row; and the rules that
+// name nothing in it (its base). One pass, each rule's fields looked at once.
+void anchor_and_unnamed(const DirRules& dr, std::vector<Bits>& anchored, std::vector<Bits>& unnamed)
 {
-    std::vector<Bits> out(kFieldCount, dr.empty());
+    anchored.assign(kFieldCount, dr.empty());
+    unnamed.assign(kFieldCount, dr.empty());
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        uint32_t named = 0;
+        for (int f = 0; f < kFieldCount; f++)
+            if (names_field(*dr.ranked[r], Field(f)))
+                named |= 1u << f;
+            else
+                set_bit(unnamed[f], r);
         Field at = kFieldL4;
         for (Field f : kAnchorOrder)
-            if (names_field(*dr.ranked[r], f)) {
+            if (named >> f & 1) {
                 at = f;
                 break;
             }
-        set_bit(out[at], r);
+        set_bit(anchored[at], r);
     }
-    return out;
 }
 
 // `order`: every rule of `p` in evaluation order.
@@ -665,10 +692,8 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
     const size_t expect = 2 * size_t(c.n_rules) + 512;
     RowStore addr_store(c.words, c.agg_words, expect), other_store(c.words, c.agg_words, expect);
     uint32_t* const base = c.row_base;
-    const std::vector<Bits> anchored = anchor_fields(dr);
-    std::vector<Bits> unnamed(kFieldCount);
-    for (int f = 0; f < kFieldCount; f++)
-        unnamed[f] = dr.select([f](const Rule& r) { return !names_field(r, Field(f)); });
+    std::vector<Bits> anchored, unnamed;
+    anchor_and_unnamed(dr, anchored, unnamed);
     auto field = [&](RowStore& store, Field f, auto&& build) {
         store.set_base(f, unnamed[f], anchored[f]);
         // A field has about one class per value a rule names there, two per port range.

@@ -29,6 +29,16 @@ public:
         raw(p.addr.data(), p.family == Family::v4 ? 4 : 16);
     }
     void raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
+    // Bytes held elsewhere, alive as long as the image: taken as they are when the image is
+    // made of pieces (take_pieces), copied otherwise.
+    void held(const char* p, size_t n)
+    {
+        if (!pieces_)
+            return raw(p, n);
+        pieces_->add_own(out_.size());
+        pieces_->add_held(p, n);
+        held_bytes_ += n;
+    }
     // `n` bytes more, to be filled through the pointer returned.
     char* grow(size_t n)
     {
@@ -36,13 +46,22 @@ public:
         out_.resize(at + n);
         return out_.data() + at;
     }
-    size_t size() const { return out_.size(); }
+    size_t size() const { return out_.size() + held_bytes_; }
     // Capacity only: what the image does not use is never touched, so never resident.
     void reserve(size_t n) { out_.reserve(n); }
     std::string take() { return std::move(out_); }
+    // From here on, held() bytes are pieces of the image, not copied into it.
+    void make_pieces(ImagePieces& into) { pieces_ = &into; }
+    void take_pieces()
+    {
+        pieces_->add_own(out_.size());
+        pieces_->set_own(std::move(out_));
+    }
 
 private:
     std::string out_;
+    ImagePieces* pieces_ = nullptr;
+    size_t held_bytes_ = 0;
 };
 
 class Reader {
@@ -163,18 +182,21 @@ bool is_policy_image(std::string_view stored)
 
 namespace {
 
-std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, std::vector<ImageSet>* where = nullptr,
-                   const StoredSetBytes* reuse = nullptr)
+void encode(Writer& w, const Policy& p, const IifIndexes& resolved, bool with_sets, std::vector<ImageSet>* where = nullptr,
+            const StoredSetBytes* reuse = nullptr, bool pieces = false)
 {
     static const std::map<std::string, PrefixSet> no_sets;
     const auto& sets = with_sets ? p.sets : no_sets;
-    Writer w;
     // Grown by doubling, the image of 10,000 rules was copied ~15 times on the way (~0.3 ms);
-    // room for the largest entries and rules instead.
-    size_t entries = 0;
+    // room for the largest entries and rules instead (a set left undecoded is its bytes,
+    // none of them in the buffer when the image is made of pieces).
+    size_t entries = 0, held = 0;
     for (const auto& [_, s] : sets)
-        entries += s.size();
-    w.reserve(64 + entries * 18 + p.rules.size() * 48);
+        if (s.undecoded)
+            held += pieces ? 0 : s.undecoded->bytes;
+        else
+            entries += s.size();
+    w.reserve(64 + entries * 18 + held + p.rules.size() * 48);
     w.raw(kPolicyImageMagic.data(), kPolicyImageMagic.size());
     w.u8(uint8_t(p.default_action));
     w.u32(uint32_t(sets.size()));
@@ -184,7 +206,7 @@ std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, 
         ImageSet at{.name = name, .count = uint32_t(s.size()), .offset = w.size()};
         const ImageSet* stored = reuse && !s.undecoded ? reuse->stored(s) : nullptr;
         if (const auto& u = s.undecoded) {  // the bytes as they were read
-            w.raw(u->image->data() + u->offset, u->bytes);
+            w.held(u->image->data() + u->offset, u->bytes);
             at.v4_count = u->v4_count;
         } else if (stored && stored->count == s.entries.size()) {
             reuse->copy(stored->offset, w.grow(stored->bytes), stored->bytes);
@@ -231,6 +253,12 @@ std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, 
         w.u64(r.action.rate_pps);
         w.u64(r.action.burst);
     }
+}
+
+std::string encode(const Policy& p, const IifIndexes& resolved, bool with_sets, std::vector<ImageSet>* where = nullptr)
+{
+    Writer w;
+    encode(w, p, resolved, with_sets, where);
     return w.take();
 }
 
@@ -241,15 +269,71 @@ std::string encode_policy(const Policy& p, const IifIndexes& resolved, std::vect
     return encode(p, resolved, true, where);
 }
 
-std::string encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where,
+ImagePieces encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where,
                           const StoredSetBytes& reuse)
 {
-    return encode(p, resolved, true, where, &reuse);
+    ImagePieces out;
+    Writer w;
+    w.make_pieces(out);
+    encode(w, p, resolved, true, where, &reuse, true);
+    w.take_pieces();
+    return out;
 }
 
 std::string encode_policy_rules(const Policy& p)
 {
     return encode(p, {}, false);
+}
+
+ImagePieces::ImagePieces(std::string whole)
+{
+    add_own(whole.size());
+    set_own(std::move(whole));
+}
+
+void ImagePieces::add_own(size_t end)
+{
+    if (end > own_end_)
+        pieces_.push_back({nullptr, own_end_, end - own_end_});
+    own_end_ = end;
+}
+
+void ImagePieces::add_held(const char* p, size_t n)
+{
+    if (n)
+        pieces_.push_back({p, 0, n});
+}
+
+void ImagePieces::set_own(std::string own)
+{
+    own_ = std::move(own);
+    size_ = 0;
+    for (const Piece& x : pieces_)
+        size_ += x.n;
+}
+
+void ImagePieces::copy(size_t pos, char* out, size_t n) const
+{
+    size_t at = 0;  // where the piece starts in the image
+    for (const Piece& x : pieces_) {
+        if (n == 0)
+            return;
+        if (pos < at + x.n) {
+            const size_t in = pos - at, k = std::min(n, x.n - in);
+            std::memcpy(out, (x.held ? x.held : own_.data() + x.off) + in, k);
+            out += k, pos += k, n -= k;
+        }
+        at += x.n;
+    }
+    if (n)
+        fail("an image of {} bytes read past its end", size_);
+}
+
+std::string ImagePieces::joined() const
+{
+    std::string out(size_, '\0');
+    copy(0, out.data(), size_);
+    return out;
 }
 
 namespace {

@@ -41,7 +41,36 @@ struct StoredSetBytes {
     std::function<const ImageSet*(const PrefixSet&)> stored;
     std::function<void(size_t offset, char* out, size_t n)> copy;
 };
-std::string encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where,
+// An image as the pieces it is made of, in order: bytes of its own, and the bytes of each set
+// left undecoded where they are (the image it was read from, which must outlive this). A rule
+// command beside a 1M-prefix set stores its ~6 MiB without copying them into a buffer of
+// their own first: memory a command touches for the first time is what it pays most for
+// (docs/filtering.md, "Fresh memory").
+class ImagePieces {
+public:
+    ImagePieces() = default;
+    explicit ImagePieces(std::string whole);
+    size_t size() const { return size_; }
+    // Bytes [pos, pos + n) of the image into `out`.
+    void copy(size_t pos, char* out, size_t n) const;
+    std::string joined() const;
+    // How the encoder makes one: its own bytes up to `end` (of the buffer it fills) are the
+    // next piece; `n` bytes at `p` the next; then the buffer, whole.
+    void add_own(size_t end);
+    void add_held(const char* p, size_t n);
+    void set_own(std::string own);
+
+private:
+    struct Piece {
+        const char* held;  // nullptr: own_ from `off`
+        size_t off, n;
+    };
+    std::string own_;
+    std::vector<Piece> pieces_;
+    size_t own_end_ = 0, size_ = 0;
+};
+// The pieces of the image encode_policy() makes, with the sets left undecoded held as they are.
+ImagePieces encode_policy(const Policy& p, const IifIndexes& resolved, std::vector<ImageSet>* where,
                           const StoredSetBytes& reuse);
 // The image of `p` without its sets (the rules and the default action): the state
 // directory's rules file, encoded without copying the rules into a policy of their own.

@@ -184,7 +184,7 @@ std::string PolicyStore::read_stored(uint32_t gen) const
     return read_stored_image(src_.get(), gen);
 }
 
-void PolicyStore::write_stored(uint32_t gen, const std::string& image)
+void PolicyStore::write_stored(uint32_t gen, const ImagePieces& image)
 {
     // The chunks this generation holds (the image of two commits ago) are overwritten, and
     // one that holds these bytes already is left as it is: a rule command's image has its
@@ -211,7 +211,7 @@ void PolicyStore::write_stored(uint32_t gen, const std::string& image)
             off = sizeof(len);
         }
         size_t n = std::min(image.size() - pos, chunk.size() - off);
-        std::memcpy(chunk.data() + off, image.data() + pos, n);
+        image.copy(pos, reinterpret_cast<char*>(chunk.data() + off), n);
         pos += n;
         uint32_t key = stored_image_key(gen, c);
         if (bpf_map_lookup_elem(src_.get(), &key, held.data()) == 0 && held == chunk)
@@ -378,7 +378,8 @@ Policy PolicyStore::commit(Policy next)
             clear_stored(new_gen);
         else if (sets_as_read_ && sets_read_.image_current && read_gen_ == maps_->active_gen()) {
             // A set as read is copied from the image in force (the index says where), not
-            // encoded again: that generation is not written before the flip.
+            // encoded again: that generation is not written before the flip. One left
+            // undecoded is stored from the bytes read, not copied into the new image first.
             write_stored(new_gen, encode_policy(next, resolved, &set_places,
                                                 {.stored = [&](const PrefixSet& s) -> const ImageSet* {
                                                      const StoredSetIndex* i = index_as_read(s);
@@ -388,7 +389,7 @@ Policy PolicyStore::commit(Policy next)
                                                      copy_stored_bytes(src_.get(), read_gen_, offset, out, n);
                                                  }}));
         } else
-            write_stored(new_gen, encode_policy(next, resolved, &set_places));
+            write_stored(new_gen, ImagePieces(encode_policy(next, resolved, &set_places)));
         return seed_slots_ ? *seed_slots_ : maps_->active_slots();
     });
     try {
