@@ -1048,6 +1048,12 @@ TEST_P(LbBpf, FlowCacheCountersAreExact)
         EXPECT_EQ(v.bytes, all * len) << when;
         EXPECT_EQ(stat(XDPCTL_LB_CNT_TX), all) << when;
         EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT) + stat(XDPCTL_LB_CNT_CT_MISS), all) << when;
+        // the listing's read (lb list, metrics): the same
+        const LbMaps::AllCounters every = maps_->all_counters();
+        for (const auto& be : maps_->backends(0))
+            EXPECT_EQ(every.backend.at(be.slot).bytes, sent[be.slot] * len) << when << ", all_counters";
+        EXPECT_EQ(every.vip.at(0).packets, all) << when << ", all_counters";
+        EXPECT_EQ(every.stats.cnt[XDPCTL_LB_CNT_TX], all) << when << ", all_counters";
     };
     const uint32_t a_slot = send(a, int(XDPCTL_LB_FCACHE_REFRESH) + 36);
     EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 1u);

@@ -617,6 +617,40 @@ xdpctl_lb_ctr LbMaps::backend_counters(uint32_t slot) const
     return c;
 }
 
+LbMaps::AllCounters LbMaps::all_counters() const
+{
+    AllCounters a;
+    const auto sum_all = [](int fd, uint32_t n, const char* what) {
+        const size_t cpus = size_t(possible_cpus());
+        std::vector<uint32_t> keys(n);
+        std::vector<xdpctl_lb_ctr> per_cpu(size_t(n) * cpus), out(n);
+        __u32 count = n, out_batch = 0;
+        if (bpf_map_lookup_batch(fd, nullptr, &out_batch, keys.data(), per_cpu.data(), &count, nullptr) != 0 &&
+            errno != ENOENT)
+            fail("cannot read the {} counters: {}", what, errno_str(errno));
+        for (uint32_t i = 0; i < count && keys[i] < n; i++)
+            for (size_t c = 0; c < cpus; c++)
+                add_ctr(out[keys[i]], per_cpu[i * cpus + c]);
+        return out;
+    };
+    // the counters first, the pending counts after (as vip_counters)
+    a.vip = sum_all(fds_.vctr.get(), XDPCTL_LB_MAX_VIPS, "VIP");
+    a.backend = sum_all(fds_.bctr.get(), XDPCTL_LB_MAX_BACKENDS, "backend");
+    for (const auto& c : read_percpu<xdpctl_lb_stats>(fds_.stats.get(), 0, "load-balancer"))
+        for (int i = 0; i < XDPCTL_LB_CNT_MAX; i++)
+            a.stats.cnt[i] += c.cnt[i];
+    const FcachePending p = pending();
+    for (const auto& [id, c] : p.vip)
+        if (id < a.vip.size())
+            add_ctr(a.vip[id], c);
+    for (const auto& [slot, c] : p.backend)
+        if (slot < a.backend.size())
+            add_ctr(a.backend[slot], c);
+    a.stats.cnt[XDPCTL_LB_CNT_CT_HIT] += p.packets;
+    a.stats.cnt[XDPCTL_LB_CNT_TX] += p.packets;
+    return a;
+}
+
 xdpctl_lb_stats LbMaps::stats() const
 {
     xdpctl_lb_stats s{};

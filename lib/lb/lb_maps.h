@@ -128,10 +128,18 @@ public:
     // backend slot stay theirs; each VIP's Maglev table is built again from its backends.
     void restore(const std::vector<VipEntry>& vips, const std::vector<BackendEntry>& slots);
 
-    // Summed over CPUs, with the counts pending in the flow cache (lb/fcache_pending.h).
+    // Summed over CPUs, with the counts pending in the flow cache (lb/fcache_pending.h;
+    // each call reads the whole cache, 512 KiB per CPU: a listing takes all_counters()).
     xdpctl_lb_ctr vip_counters(uint32_t id) const;
     xdpctl_lb_ctr backend_counters(uint32_t slot) const;
     xdpctl_lb_stats stats() const;
+    // Every VIP's (by id) and backend's (by slot) counters and the stats, as above, the cache
+    // read once.
+    struct AllCounters {
+        std::vector<xdpctl_lb_ctr> vip, backend;
+        xdpctl_lb_stats stats{};
+    };
+    AllCounters all_counters() const;
 
     // The VIP's Maglev table as installed (slots), for tests and trace.
     std::vector<uint32_t> ring(uint32_t vip_id) const;
