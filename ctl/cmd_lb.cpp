@@ -227,7 +227,8 @@ void list(const GlobalOptions& g, bool json)
     LbStore store(Access::read);
     LbMaps& m = store.maps();
     const auto vips = m.vips();
-    const xdpctl_lb_stats st = m.stats();
+    const LbMaps::AllCounters all = m.all_counters();
+    const xdpctl_lb_stats& st = all.stats;
     if (json || g.pretty) {
         nlohmann::json jv = nlohmann::json::array();
         for (const auto& v : vips) {
@@ -241,14 +242,14 @@ void list(const GlobalOptions& g, bool json)
                               {"effective_weight", b.effective_weight()},
                               {"own_check", own ? check_to_json(own) : nlohmann::json()},
                               {"health", health_json(m, b, effective_check(vcheck, own))},
-                              {"counters", ctr_json(m.backend_counters(b.slot))}});
+                              {"counters", ctr_json(all.backend.at(b.slot))}});
             }
             nlohmann::json j = {{"vip", format_vip(v.spec)},
                                 {"mode", mode_name(v.rec.mode)},
                                 {"hash", v.rec.flags & XDPCTL_LB_F_HASH_3TUPLE ? "3tuple" : "5tuple"},
                                 {"table_size", v.rec.ring_size},
                                 {"check", check_to_json(vcheck)},
-                                {"counters", ctr_json(m.vip_counters(v.rec.id))},
+                                {"counters", ctr_json(all.vip.at(v.rec.id))},
                                 {"backends", jb}};
             if (v.rec.mode == XDPCTL_LB_MODE_IPIP) {
                 IpAddr src;
@@ -267,7 +268,7 @@ void list(const GlobalOptions& g, bool json)
     if (vips.empty())
         fmt::print("no VIPs\n");
     for (const auto& v : vips) {
-        const auto c = m.vip_counters(v.rec.id);
+        const auto& c = all.vip.at(v.rec.id);
         const auto vcheck = m.check(v.spec, std::nullopt);
         fmt::print("VIP {} mode {} hash {} table {}: {} packets, {} bytes, {} new flows{}\n",
                    format_vip(v.spec), mode_name(v.rec.mode),
@@ -275,7 +276,7 @@ void list(const GlobalOptions& g, bool json)
                    c.packets, c.bytes, c.new_flows,
                    vcheck ? "; check" + format_check_options(*vcheck).substr(std::string(" --check").size()) : "");
         for (const auto& b : m.backends(v.rec.id)) {
-            const auto bc = m.backend_counters(b.slot);
+            const auto& bc = all.backend.at(b.slot);
             const auto check = effective_check(vcheck, m.check(v.spec, b.addr()));
             fmt::print("  backend {:<28} mac {} weight {:>4}{}: {} packets, {} bytes, {} new flows{}\n",
                        format_ip(b.addr()), format_mac(b.mac()), b.rec.weight,

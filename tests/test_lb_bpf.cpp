@@ -312,13 +312,23 @@ protected:
     // vip4() (dsr) with test backends 1 and 2 (backend4(i), MAC backend_mac(i)).
     void vip4_with_two_backends();
     uint64_t stat(int idx) const { return maps_->stats().cnt[idx]; }
-    // The flow cache's slot of `fk` as this CPU holds it.
-    xdpctl_lb_fcache_slot cached(const xdpctl_lb_flow_key& fk) const
+    // The flow cache's slot of `fk` as this CPU holds it, as stored.
+    xdpctl_lb_fcache_slot cached_raw(const xdpctl_lb_flow_key& fk) const
     {
         std::vector<xdpctl_lb_fcache_slot> v(libbpf_num_possible_cpus());
         const uint32_t idx = cache_slot_of(fk);
         EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(xdp_->maps.xdpctl_lb_fcache), &idx, v.data()), 0);
         return v.at(sched_getcpu());
+    }
+    // The same, its key without this build's mark and `hits` the hits alone (abi:
+    // XDPCTL_LB_FCACHE_PEND_SHIFT; without the bytes pending).
+    xdpctl_lb_fcache_slot cached(const xdpctl_lb_flow_key& fk) const
+    {
+        xdpctl_lb_fcache_slot s = cached_raw(fk);
+        if ((s.key[4] & XDPCTL_LB_FCACHE_KEY_MARK) == XDPCTL_LB_FCACHE_KEY_MARK)
+            s.key[4] &= ~XDPCTL_LB_FCACHE_KEY_MARK;
+        s.hits &= (1u << XDPCTL_LB_FCACHE_PEND_SHIFT) - 1;
+        return s;
     }
 
     static std::map<std::string, SkelPtr<xdpctl_xdp>> loaded_;  // by program name
@@ -849,9 +859,12 @@ TEST_P(LbBpf, FlowCacheCopyOfAnEarlierIncarnationIsAMiss)
     maps_->add_vip(vip4(), {});
     const BackendEntry old = maps_->add_backend(vip4(), backend(backend4(1), 1));
     const Frame f = tcp4(44300);
-    for (int i = 0; i < 3; i++)
+    // two packets: the copy is made, no hit of it pending (pending counts keep the VIP's id
+    // and the backend's slot from being given again: FlowCacheCountersAreExact)
+    for (int i = 0; i < 2; i++)
         ASSERT_EQ(backend_of(run_out(prog(), f.bytes)), 1);
-    ASSERT_EQ(cached(flow_key4(44300)).hits, 1u);
+    ASSERT_TRUE(cached(flow_key4(44300)).copy.flags & XDPCTL_LB_FLOW_F_PEND_COPY);
+    ASSERT_EQ(cached(flow_key4(44300)).hits, 0u);
     maps_->del_vip(vip4());
     maps_->add_vip(vip4(), {});
     ASSERT_EQ(maps_->add_backend(vip4(), backend(backend4(1), 1)).slot, old.slot);
@@ -1034,6 +1047,13 @@ TEST_P(LbBpf, FlowCacheCountersAreExact)
         EXPECT_EQ(v.packets, all) << when;
         EXPECT_EQ(v.bytes, all * len) << when;
         EXPECT_EQ(stat(XDPCTL_LB_CNT_TX), all) << when;
+        EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_HIT) + stat(XDPCTL_LB_CNT_CT_MISS), all) << when;
+        // the listing's read (lb list, metrics): the same
+        const LbMaps::AllCounters every = maps_->all_counters();
+        for (const auto& be : maps_->backends(0))
+            EXPECT_EQ(every.backend.at(be.slot).bytes, sent[be.slot] * len) << when << ", all_counters";
+        EXPECT_EQ(every.vip.at(0).packets, all) << when << ", all_counters";
+        EXPECT_EQ(every.stats.cnt[XDPCTL_LB_CNT_TX], all) << when << ", all_counters";
     };
     const uint32_t a_slot = send(a, int(XDPCTL_LB_FCACHE_REFRESH) + 36);
     EXPECT_EQ(stat(XDPCTL_LB_CNT_CT_MISS), 1u);
@@ -1079,15 +1099,31 @@ TEST_P(LbBpf, FlowCacheCountersAreExact)
     all++;
     expect_exact("after a MAC change");
 
-    // a's backend deleted: its flow moves to the other, counted there.
+    // a's backend deleted while its copy's hits are pending (abi: XDPCTL_LB_FCACHE_PEND_SHIFT):
+    // they count for the VIP, and no backend takes the slot while they are pending (they
+    // would land on it when the slot is copied again).
+    ASSERT_GT(cached(ka).hits, 0u) << "no hits pending";
     maps_->del_backend(vip4(), maps_->backends(0).at(0).slot == a_slot ? maps_->backends(0).at(0).addr()
                                                                          : maps_->backends(0).at(1).addr());
+    EXPECT_EQ(maps_->vip_counters(0).packets, all) << "the deleted backend's pending hits were lost";
+    const BackendEntry third = maps_->add_backend(vip4(), backend(backend4(3), 3));
+    EXPECT_NE(third.slot, a_slot) << "a new backend took a slot with counts pending for the old";
     sent.erase(a_slot);
+    // a moves to another backend: its first packet inserts, its second copies (the dead copy's
+    // pending hits go to the counters), the next two are hits of the new copy
     const uint32_t moved = send(a, 4);
     EXPECT_NE(moved, a_slot);
-    const xdpctl_lb_ctr v = maps_->vip_counters(0);
-    EXPECT_EQ(v.packets, all) << "after a backend delete";
-    EXPECT_EQ(maps_->backend_counters(moved).packets, sent[moved]) << "after a backend delete";
+    EXPECT_EQ(cached(ka).hits, 2u);
+    expect_exact("after a backend delete");
+    EXPECT_EQ(maps_->backend_counters(third.slot).packets, sent[third.slot]) << "after a backend delete";
+
+    // the VIP deleted while hits are pending: a VIP made again takes another id while they
+    // are (its counters start at 0)
+    maps_->del_vip(vip4());
+    const VipEntry again = maps_->add_vip(vip4(), {});
+    EXPECT_NE(again.rec.id, 0u) << "a new VIP took the id of one with counts pending";
+    EXPECT_EQ(maps_->vip_counters(again.rec.id).packets, 0u);
+    EXPECT_EQ(stat(XDPCTL_LB_CNT_TX), all) << "after a VIP delete";
 }
 
 // ---- the decapsulator ----

@@ -941,6 +941,9 @@ struct xdpctl_lb_flow_key {
  * by one, and neither reads the other's layout. */
 #define XDPCTL_LB_FLOW_F_DSR_COPY (1u << 1)
 #define XDPCTL_LB_FLOW_F_MAC_COPY (1u << 2)
+/* This build's copy: a MAC copy whose hits count in the slot (xdpctl_lb_fcache_slot.hits),
+ * not in the counters. */
+#define XDPCTL_LB_FLOW_F_PEND_COPY (1u << 3)
 
 /* An entry counts only while backend slot `backend` still holds incarnation `be_gen` of a
  * backend of VIP `vip_id`: a VIP deleted and made again, or a backend deleted and its slot
@@ -990,11 +993,28 @@ struct xdpctl_lb_fcache_copy {
 };
 
 struct xdpctl_lb_fcache_slot {
-	__u64 key[5];               /* the flow key (struct xdpctl_lb_flow_key) as 64-bit words */
+	__u64 key[5];               /* the flow key (struct xdpctl_lb_flow_key) as 64-bit words,
+				     * its pad (bits 48-63 of key[4]) XDPCTL_LB_FCACHE_KEY_MARK */
 	struct xdpctl_lb_fcache_copy copy;
 	__u32 gen;                  /* xdpctl_lb_fgen[slot] when the copy was made */
-	__u32 hits;                 /* since the copy was made (XDPCTL_LB_FCACHE_REFRESH) */
+	__u32 hits;                 /* the counts pending: hits the copy answered since it was made
+				     * (bits below XDPCTL_LB_FCACHE_PEND_SHIFT) and their bytes (above) */
 };
+
+/*
+ * The counts of a copy's hits (design: docs/load-balancing.md, "Counts pending in the cache"):
+ * a hit adds 1 + (its length << XDPCTL_LB_FCACHE_PEND_SHIFT) to its slot's `hits` and writes
+ * no counter. They are pending for the copy's backend (copy.backend), its VIP (copy.vip_id)
+ * and the global ct_hit and tx counts until the datapath makes a copy in the slot again (a
+ * refresh, or another flow's copy): it adds them to those counters first, on the same CPU.
+ * Userspace adds what is pending to what it reads (LbMaps), and gives no VIP id or backend
+ * slot that a slot's pending counts name to a new VIP or backend, so no count is lost or
+ * lands on another. Hits below XDPCTL_LB_FCACHE_REFRESH: the bytes never reach the packets.
+ * KEY_MARK: this build's copies hold the key with it (a real key's pad is 0), so an older
+ * build never answers from them, nor adds its hits to our counts.
+ */
+#define XDPCTL_LB_FCACHE_PEND_SHIFT 6
+#define XDPCTL_LB_FCACHE_KEY_MARK (0x5043ULL << 48)
 
 /* The slot of a flow key's words (as in memory; only the datapath computes it): the words
  * folded by XOR, the last (ports, protocol, family) turned by 32 bits so that the ports fall
@@ -1100,6 +1120,7 @@ static_assert(sizeof(struct xdpctl_lb_fcache_slot) == 64, "xdpctl_lb_fcache_slot
 // The copy's flags where an older build's copy had xdpctl_lb_flow.flags (the marks tell them apart).
 static_assert(__builtin_offsetof(struct xdpctl_lb_fcache_slot, copy.flags) == 40 + __builtin_offsetof(struct xdpctl_lb_flow, flags),
               "xdpctl_lb_fcache_copy.flags");
+static_assert(XDPCTL_LB_FCACHE_REFRESH <= (1u << XDPCTL_LB_FCACHE_PEND_SHIFT), "the pending hits fit below the bytes");
 static_assert(sizeof(struct xdpctl_lb_ctl) == 8 + XDPCTL_LB_ADDR_BITS / 8, "xdpctl_lb_ctl layout");
 static_assert(sizeof(struct xdpctl_lb_decap_key) == 20, "xdpctl_lb_decap_key layout");
 #endif

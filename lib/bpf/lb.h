@@ -66,18 +66,6 @@ static __always_inline void lb_count(__u32 idx)
 	lb_count_in(lb_stats(), idx);
 }
 
-static __always_inline void lb_ctr_add(void *map, __u32 idx, __u32 bytes, __u32 new_flow)
-{
-	struct xdpctl_lb_ctr *c = bpf_map_lookup_elem(map, &idx);
-
-	if (!c)
-		return;
-	c->packets++;
-	c->bytes += bytes;
-	if (new_flow)  /* a hit writes no third counter */
-		c->new_flows++;
-}
-
 static __always_inline __u16 lb_csum_fold(__u32 s)
 {
 	s = (s & 0xffff) + (s >> 16);
@@ -312,22 +300,30 @@ static __always_inline int lb_counted(int act, const struct pkt *p, struct xdpct
 {
 	if (act == XDP_TX) {
 		lb_count_in(st, XDPCTL_LB_CNT_TX);
-		lb_ctr_add(&xdpctl_lb_vctr, vip_id, p->len, new_flow);
-		lb_ctr_add(&xdpctl_lb_bctr, be_id, p->len, new_flow);
+		lb_ctr_add(&xdpctl_lb_vctr, vip_id, 1, p->len, new_flow);
+		lb_ctr_add(&xdpctl_lb_bctr, be_id, 1, p->len, new_flow);
 	}
 	return act;
 }
 
-/* dsr: the MACs only; `mac` the backend's. */
-static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struct xdpctl_lb_stats *st,
-				  __u32 vip_id, const __u8 *mac, __u32 be_id, __u32 new_flow)
+/* dsr's rewrite: the MACs only; `mac` the backend's. 0: no Ethernet header (cannot be). */
+static __always_inline int lb_dsr_macs(struct xdp_md *ctx, const __u8 *mac)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 
 	if (data + ETH_HLEN > end)
-		return XDP_PASS;
+		return 0;
 	lb_set_macs(data, data, mac);
+	return 1;
+}
+
+/* dsr, counted. */
+static __always_inline int lb_dsr(struct xdp_md *ctx, const struct pkt *p, struct xdpctl_lb_stats *st,
+				  __u32 vip_id, const __u8 *mac, __u32 be_id, __u32 new_flow)
+{
+	if (!lb_dsr_macs(ctx, mac))
+		return XDP_PASS;
 	return lb_counted(XDP_TX, p, st, vip_id, be_id, new_flow);
 }
 
@@ -349,8 +345,9 @@ static __always_inline void lb_flow_key(struct xdpctl_lb_flow_key *fk, const str
 /*
  * The common packet, on its own short path: an established flow's TCP/UDP packet that the
  * flow cache (lib/bpf/lb_cache.h) holds a valid copy for, to a dsr VIP, untagged, no
- * fragment. Forwarded and counted as xdpctl_lb() would after a connection-table hit, from
- * the copy alone (no backend record, no VIP: lb_backend_of_flow), with few values live (no
+ * fragment. Forwarded as xdpctl_lb() would after a connection-table hit, from the copy alone
+ * (no backend record, no VIP: lb_backend_of_flow), its counts pending in the slot until the
+ * slot is copied again (lb_fcache_flush; userspace adds them when it reads), few values live (no
  * spills of the general step's). Returns an XDP action, or a negative value when the cache
  * does not answer (no valid copy of this build, a SYN, the refresh hit, ipip, any other
  * packet): then xdpctl_lb() decides, from the table, with the
@@ -361,7 +358,6 @@ static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	struct xdpctl_lb_flow_key fk __attribute__((aligned(8)));
 	const __u64 *w = (const __u64 *)&fk;
 	struct xdpctl_lb_fcache_slot *s;
-	struct xdpctl_lb_stats *st;
 	__u32 *gen, idx, seen;
 	__u8 family;
 
@@ -380,11 +376,14 @@ static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	if (lb_is_syn(p))  /* scheduled afresh: never a copy's */
 		return lb_probe_missed(idx, seen);
 	s = lb_fcache_find((const __u64 *)p->saddr, (const __u64 *)p->daddr, w[4], idx, seen);
-	if (!s || !(s->copy.flags & XDPCTL_LB_FLOW_F_MAC_COPY))
+	if (!s)
 		return lb_probe_missed(idx, seen);
-	st = lb_stats();
-	lb_count_in(st, XDPCTL_LB_CNT_CT_HIT);
-	return lb_dsr(ctx, p, st, s->copy.vip_id, s->copy.mac, s->copy.backend, 0);
+	if (!lb_dsr_macs(ctx, s->copy.mac))
+		return XDP_PASS;
+	/* ct_hit, tx and the VIP's and backend's packets and bytes, pending in the slot (abi:
+	 * XDPCTL_LB_FCACHE_PEND_SHIFT): one write instead of three counter records */
+	s->hits += 1 + (p->len << XDPCTL_LB_FCACHE_PEND_SHIFT);
+	return XDP_TX;
 }
 
 /* lb_cached() as a function of its own, for the program with the filter: there it is not
@@ -465,7 +464,7 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 		/* dsr, the common hit, runs straight to its return: no merge with the miss, which
 		 * would keep the values of both paths live (spilled); only its flows are copied */
 		if (vip->mode != XDPCTL_LB_MODE_IPIP) {
-			lb_fcache_put(&fc, &fk, fl, be, be_id);
+			lb_fcache_put(&fc, &fk, fl, be, be_id, st);
 			return lb_dsr(ctx, p, st, vip->id, be->mac, be_id, 0);
 		}
 		/* the flow label of ipip6 wants it; ipip4 needs no hash on a hit */

@@ -68,6 +68,20 @@ static __always_inline void lb_fcache_at(struct lb_fc *fc, const struct xdpctl_l
 		fc->seen = fc->gen ? *(volatile __u32 *)fc->gen : 0;
 }
 
+/* `n` packets of `bytes` forwarded (one, or a copy's pending hits), counted in slot `idx` of
+ * the per-CPU counter array `map` (xdpctl_lb_vctr, xdpctl_lb_bctr). */
+static __always_inline void lb_ctr_add(void *map, __u32 idx, __u32 n, __u32 bytes, __u32 new_flow)
+{
+	struct xdpctl_lb_ctr *c = bpf_map_lookup_elem(map, &idx);
+
+	if (!c)
+		return;
+	c->packets += n;
+	c->bytes += bytes;
+	if (new_flow)  /* a hit writes no third counter */
+		c->new_flows++;
+}
+
 /* Whether slot `s` holds the key whose words are the source address `a`, the destination
  * `b` (two words each) and `tail` (abi: struct xdpctl_lb_flow_key): the probe reads the
  * addresses where the packet's record holds them, not from a copy of the key (which clang
@@ -82,7 +96,9 @@ static __always_inline int lb_fcache_other_key(const struct xdpctl_lb_fcache_slo
 /* The slot holding a valid copy of the flow whose key is `a`, `b`, `tail` (slot `idx`,
  * word `seen`), or NULL; NULL also on every XDPCTL_LB_FCACHE_REFRESH-th hit, which goes to
  * the connection table (refreshing the LRU's view of the flow) and copies what it finds
- * again. An even word: no CPU holds a copy, the slot is not read. */
+ * again (adding the copy's pending counts to the counters). An even word: no CPU holds a
+ * copy, the slot is not read. Only this build's copies (marked key and flags). The caller
+ * adds the hit to the slot's pending counts. */
 static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 *a, const __u64 *b, __u64 tail,
 								    __u32 idx, __u32 seen)
 {
@@ -91,11 +107,31 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
 	if (!(seen & 1))
 		return NULL;
 	s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &idx);
-	if (!s || s->gen != seen || lb_fcache_other_key(s, a, b, tail))
+	if (!s || s->gen != seen || lb_fcache_other_key(s, a, b, tail | XDPCTL_LB_FCACHE_KEY_MARK) ||
+	    !(s->copy.flags & XDPCTL_LB_FLOW_F_PEND_COPY))
 		return NULL;
-	if (!(++s->hits & (XDPCTL_LB_FCACHE_REFRESH - 1)))
+	if ((s->hits & (XDPCTL_LB_FCACHE_REFRESH - 1)) == XDPCTL_LB_FCACHE_REFRESH - 1)
 		return NULL;
 	return s;
+}
+
+/* The counts pending in slot `s` (abi: XDPCTL_LB_FCACHE_PEND_SHIFT), added to the counters
+ * they belong to before the slot takes another copy: on this CPU, whose hits alone write
+ * them. A dead copy's count too (its backend's slot and its VIP's id are not given to
+ * another while it is pending: userspace reads them). */
+static __always_inline void lb_fcache_flush(const struct xdpctl_lb_fcache_slot *s, struct xdpctl_lb_stats *st)
+{
+	__u32 pend = s->hits, n = pend & ((1u << XDPCTL_LB_FCACHE_PEND_SHIFT) - 1);
+	__u32 bytes = pend >> XDPCTL_LB_FCACHE_PEND_SHIFT;
+
+	if (!n || !(s->copy.flags & XDPCTL_LB_FLOW_F_PEND_COPY))
+		return;
+	if (st) {
+		st->cnt[XDPCTL_LB_CNT_CT_HIT] += n;
+		st->cnt[XDPCTL_LB_CNT_TX] += n;
+	}
+	lb_ctr_add(&xdpctl_lb_vctr, s->copy.vip_id, n, bytes, 0);
+	lb_ctr_add(&xdpctl_lb_bctr, s->copy.backend, n, bytes, 0);
 }
 
 /* Copies what a hit of the connection table found for the flow of a dsr VIP (read after the
@@ -110,7 +146,7 @@ static __always_inline struct xdpctl_lb_fcache_slot *lb_fcache_find(const __u64 
  * fails the swap, one after it raises the odd word. */
 static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct xdpctl_lb_flow_key *fk,
 					  const struct xdpctl_lb_flow *fl, const struct xdpctl_lb_backend *be,
-					  __u32 be_id)
+					  __u32 be_id, struct xdpctl_lb_stats *st)
 {
 	struct xdpctl_lb_fcache_slot *s = bpf_map_lookup_elem(&xdpctl_lb_fcache, &fc->idx);
 	const __u64 *w = (const __u64 *)fk;
@@ -121,24 +157,25 @@ static __always_inline void lb_fcache_put(const struct lb_fc *fc, const struct x
 	if (!s || !fc->gen)
 		return;
 	if (gen & 1) {
-		if (s->gen == gen && lb_fcache_other_key(s, w, w + 2, w[4]))
+		if (s->gen == gen && lb_fcache_other_key(s, w, w + 2, w[4] | XDPCTL_LB_FCACHE_KEY_MARK))
 			return;
 	} else {
 		if (__sync_val_compare_and_swap(fc->gen, gen, gen + 1) != gen)
 			return;
 		gen++;
 	}
+	lb_fcache_flush(s, st);
 	s->key[0] = w[0];
 	s->key[1] = w[1];
 	s->key[2] = w[2];
 	s->key[3] = w[3];
-	s->key[4] = w[4];
+	s->key[4] = w[4] | XDPCTL_LB_FCACHE_KEY_MARK;
 	to = (__u16 *)s->copy.mac;  /* both 2-byte aligned (lb_set_macs) */
 	to[0] = mac[0];
 	to[1] = mac[1];
 	to[2] = mac[2];
 	s->copy.vip_id = (__u16)fl->vip_id;
-	s->copy.flags = XDPCTL_LB_FLOW_F_VALID | XDPCTL_LB_FLOW_F_MAC_COPY;
+	s->copy.flags = XDPCTL_LB_FLOW_F_VALID | XDPCTL_LB_FLOW_F_MAC_COPY | XDPCTL_LB_FLOW_F_PEND_COPY;
 	s->copy.backend = be_id;
 	s->gen = gen;
 	s->hits = 0;

@@ -99,7 +99,7 @@ LbMapFds lb_map_fds_pinned(const std::string& dir)
     auto open = [&](const char* name) { return open_pinned_map(dir, name, "load-balancer"); };
     LbMapFds f{open(kNames[0]), open(kNames[1]), open(kNames[2]), open(kNames[3]), open(kNames[4]),
                open(kNames[5]), open(kNames[6]), open(kNames[7]), open(kNames[8]),
-               open_pinned(dir + "/xdpctl_lb_fgen"), {}, {}};
+               open_pinned(dir + "/xdpctl_lb_fgen"), open_pinned(dir + "/xdpctl_lb_fcache"), {}, {}};
     f.checks = open_pinned(dir + "/" + kChecksMapName);
     f.health = open_pinned(dir + "/" + kHealthMapName);
     return f;
@@ -355,7 +355,13 @@ VipEntry LbMaps::add_vip(const VipSpec& v, const VipOptions& o)
     std::vector<bool> used(XDPCTL_LB_MAX_VIPS);
     for (const auto& e : all)
         used[e.rec.id] = true;
+    // nor an id whose old VIP's counts are pending in the flow cache (they would land on it)
+    for (const auto& [id, c] : pending().vip)
+        if (id < used.size())
+            used[id] = true;
     uint32_t id = uint32_t(std::find(used.begin(), used.end(), false) - used.begin());
+    if (id == XDPCTL_LB_MAX_VIPS)
+        fail("every VIP id is in use or has counts pending in the flow cache: try again after traffic");
 
     VipEntry e;
     e.spec = v;
@@ -443,9 +449,8 @@ BackendEntry LbMaps::add_backend(const VipSpec& v, const BackendSpec& b)
     check_backend(v, e.rec.mode, b);
     auto all = all_backends();
     std::vector<BackendEntry> mine;
-    std::vector<bool> used(XDPCTL_LB_MAX_BACKENDS);
+    std::vector<bool> used = slots_taken();
     for (const auto& o : all) {
-        used[o.slot] = true;
         if (o.rec.vip_id == e.rec.id) {
             if (o.addr() == b.addr)
                 fail_usage("backend {} already serves VIP {}", format_ip(b.addr), format_vip(v));
@@ -514,10 +519,9 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
                 fail_usage("backend {} given twice for VIP {}", format_ip(want[i].addr), format_vip(v));
     }
     check_table_fits(v, e.rec.ring_size, want.size());
-    std::vector<bool> used(XDPCTL_LB_MAX_BACKENDS);
+    std::vector<bool> used = slots_taken();
     std::vector<BackendEntry> old;
     for (const auto& o : all_backends()) {
-        used[o.slot] = true;
         if (o.rec.vip_id == e.rec.id)
             old.push_back(o);
     }
@@ -575,14 +579,76 @@ void LbMaps::set_backends(const VipSpec& v, const std::vector<BackendSpec>& want
     }
 }
 
+FcachePending LbMaps::pending() const
+{
+    return read_fcache_pending(fds_.fcache ? fds_.fcache.get() : -1);
+}
+
+std::vector<bool> LbMaps::slots_taken() const
+{
+    std::vector<bool> used(XDPCTL_LB_MAX_BACKENDS);
+    for (const auto& o : all_backends())
+        used[o.slot] = true;
+    // a freed backend's counts still pending in the flow cache would land on the slot's next
+    for (const auto& [slot, c] : pending().backend)
+        if (slot < used.size())
+            used[slot] = true;
+    return used;
+}
+
+// The pending counts are read after the counters: a slot the datapath copies again in between
+// moved its counts into the counters already read, and shows them in neither (the next read
+// does); read before, they would show twice.
 xdpctl_lb_ctr LbMaps::vip_counters(uint32_t id) const
 {
-    return sum(read_percpu<xdpctl_lb_ctr>(fds_.vctr.get(), id, "VIP"));
+    xdpctl_lb_ctr c = sum(read_percpu<xdpctl_lb_ctr>(fds_.vctr.get(), id, "VIP"));
+    const auto p = pending();
+    if (auto it = p.vip.find(id); it != p.vip.end())
+        add_ctr(c, it->second);
+    return c;
 }
 
 xdpctl_lb_ctr LbMaps::backend_counters(uint32_t slot) const
 {
-    return sum(read_percpu<xdpctl_lb_ctr>(fds_.bctr.get(), slot, "backend"));
+    xdpctl_lb_ctr c = sum(read_percpu<xdpctl_lb_ctr>(fds_.bctr.get(), slot, "backend"));
+    const auto p = pending();
+    if (auto it = p.backend.find(slot); it != p.backend.end())
+        add_ctr(c, it->second);
+    return c;
+}
+
+LbMaps::AllCounters LbMaps::all_counters() const
+{
+    AllCounters a;
+    const auto sum_all = [](int fd, uint32_t n, const char* what) {
+        const size_t cpus = size_t(possible_cpus());
+        std::vector<uint32_t> keys(n);
+        std::vector<xdpctl_lb_ctr> per_cpu(size_t(n) * cpus), out(n);
+        __u32 count = n, out_batch = 0;
+        if (bpf_map_lookup_batch(fd, nullptr, &out_batch, keys.data(), per_cpu.data(), &count, nullptr) != 0 &&
+            errno != ENOENT)
+            fail("cannot read the {} counters: {}", what, errno_str(errno));
+        for (uint32_t i = 0; i < count && keys[i] < n; i++)
+            for (size_t c = 0; c < cpus; c++)
+                add_ctr(out[keys[i]], per_cpu[i * cpus + c]);
+        return out;
+    };
+    // the counters first, the pending counts after (as vip_counters)
+    a.vip = sum_all(fds_.vctr.get(), XDPCTL_LB_MAX_VIPS, "VIP");
+    a.backend = sum_all(fds_.bctr.get(), XDPCTL_LB_MAX_BACKENDS, "backend");
+    for (const auto& c : read_percpu<xdpctl_lb_stats>(fds_.stats.get(), 0, "load-balancer"))
+        for (int i = 0; i < XDPCTL_LB_CNT_MAX; i++)
+            a.stats.cnt[i] += c.cnt[i];
+    const FcachePending p = pending();
+    for (const auto& [id, c] : p.vip)
+        if (id < a.vip.size())
+            add_ctr(a.vip[id], c);
+    for (const auto& [slot, c] : p.backend)
+        if (slot < a.backend.size())
+            add_ctr(a.backend[slot], c);
+    a.stats.cnt[XDPCTL_LB_CNT_CT_HIT] += p.packets;
+    a.stats.cnt[XDPCTL_LB_CNT_TX] += p.packets;
+    return a;
 }
 
 xdpctl_lb_stats LbMaps::stats() const
@@ -591,6 +657,9 @@ xdpctl_lb_stats LbMaps::stats() const
     for (const auto& c : read_percpu<xdpctl_lb_stats>(fds_.stats.get(), 0, "load-balancer"))
         for (int i = 0; i < XDPCTL_LB_CNT_MAX; i++)
             s.cnt[i] += c.cnt[i];
+    const uint64_t hits = pending().packets;
+    s.cnt[XDPCTL_LB_CNT_CT_HIT] += hits;
+    s.cnt[XDPCTL_LB_CNT_TX] += hits;
     return s;
 }
 

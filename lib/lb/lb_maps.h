@@ -18,6 +18,7 @@
 #include "lb/lb_health_maps.h"
 #include "lb/lb_model.h"
 #include "util/unique_fd.h"
+#include "lb/fcache_pending.h"
 
 namespace xdpctl::lb {
 
@@ -35,6 +36,8 @@ struct LbMapFds {
     // The flow cache's generation words (abi: struct xdpctl_lb_fcache_slot); none when the
     // pinned maps are of a program without the cache.
     UniqueFd fgen;      // xdpctl_lb_fgen
+    // The flow cache itself, whose slots hold counts pending (lb/fcache_pending.h); none as fgen.
+    UniqueFd fcache;    // xdpctl_lb_fcache
     // Userspace's own (lb_health_maps.h), when pinned; made by the first write that needs one.
     UniqueFd checks;    // xdpctl_lb_checks
     UniqueFd health;    // xdpctl_lb_health
@@ -49,7 +52,7 @@ LbMapFds lb_map_fds(const Skel& s)
                     dup_map_fd(s.maps.xdpctl_lb_rings),    dup_map_fd(s.maps.xdpctl_lb_ct),
                     dup_map_fd(s.maps.xdpctl_lb_vctr),     dup_map_fd(s.maps.xdpctl_lb_bctr),
                     dup_map_fd(s.maps.xdpctl_lb_stats),    dup_map_fd(s.maps.xdpctl_lb_fgen),
-                    {}, {}};
+                    dup_map_fd(s.maps.xdpctl_lb_fcache),   {}, {}};
 }
 
 // The maps pinned under `dir` (/sys/fs/bpf/xdpctl/maps).
@@ -125,9 +128,18 @@ public:
     // backend slot stay theirs; each VIP's Maglev table is built again from its backends.
     void restore(const std::vector<VipEntry>& vips, const std::vector<BackendEntry>& slots);
 
-    xdpctl_lb_ctr vip_counters(uint32_t id) const;      // summed over CPUs
+    // Summed over CPUs, with the counts pending in the flow cache (lb/fcache_pending.h;
+    // each call reads the whole cache, 512 KiB per CPU: a listing takes all_counters()).
+    xdpctl_lb_ctr vip_counters(uint32_t id) const;
     xdpctl_lb_ctr backend_counters(uint32_t slot) const;
     xdpctl_lb_stats stats() const;
+    // Every VIP's (by id) and backend's (by slot) counters and the stats, as above, the cache
+    // read once.
+    struct AllCounters {
+        std::vector<xdpctl_lb_ctr> vip, backend;
+        xdpctl_lb_stats stats{};
+    };
+    AllCounters all_counters() const;
 
     // The VIP's Maglev table as installed (slots), for tests and trace.
     std::vector<uint32_t> ring(uint32_t vip_id) const;
@@ -167,6 +179,8 @@ public:
 private:
     VipEntry require_vip(const VipSpec& v) const;
     std::vector<BackendEntry> all_backends() const;
+    // The backend slots not to place a backend in: used, or named by pending counts.
+    std::vector<bool> slots_taken() const;
     // Builds the VIP's table from these backends and swaps it in (the publish point).
     void install_ring(const xdpctl_lb_vip& vip, const std::vector<BackendEntry>& bes);
     // A new backend of VIP `vip_id` in a free slot, counters zeroed, written (it is not
@@ -180,6 +194,8 @@ private:
     void write_vip_slot(uint32_t id, const xdpctl_lb_vip_slot& s);
     void update_ctl();
     void zero_counters(int fd, uint32_t idx);
+    // The flow cache's pending counts (lb/fcache_pending.h).
+    FcachePending pending() const;
 
     LbMapFds fds_;
 };

@@ -70,14 +70,16 @@ LbData read_lb()
     lb::LbStore store(Access::read);
     lb::LbMaps& m = store.maps();
     LbData d;
-    for (const auto& v : m.vips()) {
-        LbVipData vd{lb::format_vip(v.spec), m.vip_counters(v.rec.id), {}};
+    const auto vips = m.vips();
+    const lb::LbMaps::AllCounters all = m.all_counters();
+    for (const auto& v : vips) {
+        LbVipData vd{lb::format_vip(v.spec), all.vip.at(v.rec.id), {}};
         for (const auto& b : m.backends(v.rec.id))
-            vd.backends.push_back({lb::format_ip(b.addr()), b.rec.weight, m.backend_counters(b.slot),
+            vd.backends.push_back({lb::format_ip(b.addr()), b.rec.weight, all.backend.at(b.slot),
                                    b.effective_weight(), b.down(), m.health(b)});
         d.vips.push_back(std::move(vd));
     }
-    d.stats = m.stats();
+    d.stats = all.stats;
     return d;
 }
 
