@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "attach/iface_pins.h"
 #include "attach/iface_ref.h"
+#include "lb/counter_floor.h"
 #include "lb/lb_store.h"
 #include "metrics/exposition.h"
 #include "attach/pin_layout.h"
@@ -71,10 +72,20 @@ LbData read_lb()
     lb::LbMaps& m = store.maps();
     LbData d;
     const auto vips = m.vips();
-    const lb::LbMaps::AllCounters all = m.all_counters();
+    std::vector<std::vector<lb::BackendEntry>> backends;
+    std::vector<lb::BackendEntry> every_backend;
     for (const auto& v : vips) {
+        backends.push_back(m.backends(v.rec.id));
+        every_backend.insert(every_backend.end(), backends.back().begin(), backends.back().end());
+    }
+    // Scrapes of one process never see a counter go down (lb/counter_floor.h): a read can be
+    // short by the hits a slot moves into a counter already read.
+    static lb::CounterFloor floor(lb::fcache_slack());
+    const lb::LbMaps::AllCounters all = floor.hold(vips, every_backend, m.all_counters());
+    for (size_t k = 0; k < vips.size(); k++) {
+        const auto& v = vips[k];
         LbVipData vd{lb::format_vip(v.spec), all.vip.at(v.rec.id), {}};
-        for (const auto& b : m.backends(v.rec.id))
+        for (const auto& b : backends[k])
             vd.backends.push_back({lb::format_ip(b.addr()), b.rec.weight, all.backend.at(b.slot),
                                    b.effective_weight(), b.down(), m.health(b)});
         d.vips.push_back(std::move(vd));
