@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -342,6 +343,32 @@ std::vector<uint8_t> lb_frame(uint32_t flow)
 
 constexpr int kSingleRuns = 4000;
 
+// Keeps this thread on the CPU it runs on (per-CPU maps: the flow caches).
+void stay_on_this_cpu()
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof(one), &one);
+}
+
+// Each frame run once (repeat 1), in turn: the kernel's ns for all of them, or nullopt once
+// a run failed (the benchmark then skips with the error).
+std::optional<uint64_t> run_each_once(benchmark::State& state, int prog_fd,
+                                      const std::vector<std::vector<uint8_t>>& frames)
+{
+    uint64_t kernel_ns = 0;
+    for (const auto& f : frames) {
+        const RunResult r = test_run(prog_fd, f, 1);
+        if (r.err) {
+            state.SkipWithError(("BPF_PROG_TEST_RUN: " + xdpctl::errno_str(r.err)).c_str());
+            return std::nullopt;
+        }
+        kernel_ns += r.duration_ns;
+    }
+    return kernel_ns;
+}
+
 // kSingleRuns runs of one repetition each; `fresh`: every frame a flow never seen before.
 void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
 {
@@ -350,10 +377,7 @@ void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
     for (int i = 0; i < kSingleRuns; i++)
         frames.push_back(lb_frame(uint32_t(i)));
     // The connection table is per CPU: stay on one, and put the frames in it first.
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    sched_setaffinity(0, sizeof(one), &one);
+    stay_on_this_cpu();
     if (!fresh)
         for (const auto& f : frames)
             test_run(prog_fd, f, 1);
@@ -364,17 +388,11 @@ void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
                 f = lb_frame(1000000 + lc->next_flow++);
             state.ResumeTiming();
         }
-        uint64_t kernel_ns = 0;
-        for (const auto& f : frames) {
-            const RunResult r = test_run(prog_fd, f, 1);
-            if (r.err) {
-                state.SkipWithError(("BPF_PROG_TEST_RUN: " + xdpctl::errno_str(r.err)).c_str());
-                return;
-            }
-            kernel_ns += r.duration_ns;
-        }
-        ns_sum += double(kernel_ns) / kSingleRuns;
-        state.SetIterationTime(double(kernel_ns) * 1e-9);
+        const std::optional<uint64_t> kernel_ns = run_each_once(state, prog_fd, frames);
+        if (!kernel_ns)
+            return;
+        ns_sum += double(*kernel_ns) / kSingleRuns;
+        state.SetIterationTime(double(*kernel_ns) * 1e-9);
     }
     state.SetItemsProcessed(int64_t(state.iterations()) * kSingleRuns);
     state.counters["ns_per_packet"] = benchmark::Counter(ns_sum, benchmark::Counter::kAvgIterations);
@@ -445,23 +463,14 @@ std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
 // from the cache after its first run.
 void bench_each_once(benchmark::State& state, int prog_fd, const std::vector<std::vector<uint8_t>>& frames)
 {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    sched_setaffinity(0, sizeof(one), &one);
+    stay_on_this_cpu();
     double ns_sum = 0;
     for (auto _ : state) {
-        uint64_t kernel_ns = 0;
-        for (const auto& f : frames) {
-            const RunResult r = test_run(prog_fd, f, 1);
-            if (r.err) {
-                state.SkipWithError(("BPF_PROG_TEST_RUN: " + xdpctl::errno_str(r.err)).c_str());
-                return;
-            }
-            kernel_ns += r.duration_ns;
-        }
-        ns_sum += double(kernel_ns) / double(frames.size());
-        state.SetIterationTime(double(kernel_ns) * 1e-9);
+        const std::optional<uint64_t> kernel_ns = run_each_once(state, prog_fd, frames);
+        if (!kernel_ns)
+            return;
+        ns_sum += double(*kernel_ns) / double(frames.size());
+        state.SetIterationTime(double(*kernel_ns) * 1e-9);
     }
     state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(frames.size()));
     state.counters["ns_per_packet"] = benchmark::Counter(ns_sum, benchmark::Counter::kAvgIterations);
