@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@
 #include "packet_builder.h"
 #include "policy/compiled_policy.h"
 #include "policy/policy_maps.h"
+#include "policy/policy_paths.h"
 #include "attach/skeleton.h"
 #include "workloads.h"
 #include "xdpctl_bench_empty.skel.h"
@@ -341,6 +343,32 @@ std::vector<uint8_t> lb_frame(uint32_t flow)
 
 constexpr int kSingleRuns = 4000;
 
+// Keeps this thread on the CPU it runs on (per-CPU maps: the flow caches).
+void stay_on_this_cpu()
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof(one), &one);
+}
+
+// Each frame run once (repeat 1), in turn: the kernel's ns for all of them, or nullopt once
+// a run failed (the benchmark then skips with the error).
+std::optional<uint64_t> run_each_once(benchmark::State& state, int prog_fd,
+                                      const std::vector<std::vector<uint8_t>>& frames)
+{
+    uint64_t kernel_ns = 0;
+    for (const auto& f : frames) {
+        const RunResult r = test_run(prog_fd, f, 1);
+        if (r.err) {
+            state.SkipWithError(("BPF_PROG_TEST_RUN: " + xdpctl::errno_str(r.err)).c_str());
+            return std::nullopt;
+        }
+        kernel_ns += r.duration_ns;
+    }
+    return kernel_ns;
+}
+
 // kSingleRuns runs of one repetition each; `fresh`: every frame a flow never seen before.
 void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
 {
@@ -349,10 +377,7 @@ void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
     for (int i = 0; i < kSingleRuns; i++)
         frames.push_back(lb_frame(uint32_t(i)));
     // The connection table is per CPU: stay on one, and put the frames in it first.
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    sched_setaffinity(0, sizeof(one), &one);
+    stay_on_this_cpu();
     if (!fresh)
         for (const auto& f : frames)
             test_run(prog_fd, f, 1);
@@ -363,19 +388,91 @@ void bench_single(benchmark::State& state, int prog_fd, LbCase* lc, bool fresh)
                 f = lb_frame(1000000 + lc->next_flow++);
             state.ResumeTiming();
         }
-        uint64_t kernel_ns = 0;
-        for (const auto& f : frames) {
-            const RunResult r = test_run(prog_fd, f, 1);
-            if (r.err) {
-                state.SkipWithError(("BPF_PROG_TEST_RUN: " + xdpctl::errno_str(r.err)).c_str());
-                return;
-            }
-            kernel_ns += r.duration_ns;
-        }
-        ns_sum += double(kernel_ns) / kSingleRuns;
-        state.SetIterationTime(double(kernel_ns) * 1e-9);
+        const std::optional<uint64_t> kernel_ns = run_each_once(state, prog_fd, frames);
+        if (!kernel_ns)
+            return;
+        ns_sum += double(*kernel_ns) / kSingleRuns;
+        state.SetIterationTime(double(*kernel_ns) * 1e-9);
     }
     state.SetItemsProcessed(int64_t(state.iterations()) * kSingleRuns);
+    state.counters["ns_per_packet"] = benchmark::Counter(ns_sum, benchmark::Counter::kAvgIterations);
+}
+
+// ---- the 1M-prefix set (issue 12) --------------------------------------------------------
+// What scripts/bench.sh's xdpctl_prefix_1m row runs: a set of 1,000,000 IPv4 prefixes
+// (bgp_like4, seed 1, and the 16 /8s of 16.0.0.0/4), `--src @bgp --action drop`, in the
+// program `load` gives that policy (its paths), committed as a `rule add` commits it (the
+// field split by the set: the set's own table). Each frame has a random source in
+// 16.0.0.0/4, as the row's generator sends.
+struct SetCase {
+    xdpctl::SkelPtr<xdpctl_xdp> prog;
+    int fd = -1;
+    std::vector<std::vector<uint8_t>> frames;
+};
+
+std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
+{
+    using namespace xdpctl::policy;
+    PrefixSet set;
+    set.name = "bgp";
+    auto add = [&](uint32_t a, uint8_t len) {
+        SetEntry e;
+        const Ipv4Addr b = addr_bytes(a);
+        std::copy(b.begin(), b.end(), e.prefix.addr.begin());
+        e.prefix.len = len;
+        set.entries.push_back(e);
+    };
+    for (const auto& e : xdpctl::bench::bgp_like4(1000000 - 16, 1))
+        add(e.prefix.addr, e.prefix.len);
+    for (uint32_t a = 16; a < 32; a++)
+        add(a << 24, 8);
+    set.normalize();
+    Policy p;
+    p.sets["bgp"] = std::move(set);
+    Rule r;
+    r.id = 1;
+    r.src.kind = AddrMatch::Kind::set;
+    r.src.set = "bgp";
+    r.action.kind = ActionKind::drop;
+    p.rules.push_back(r);
+    CompiledPolicy c = compile_policy(p, [](const std::string&) { return 0u; }, {.max_split_sets = kMaxSplitSets});
+    auto sc = std::make_unique<SetCase>();
+    const uint32_t paths = compiled_paths(c)[0];
+    sc->prog = load_xdp(paths);
+    sc->fd = bpf_program__fd(xdp_prog_for(*sc->prog, paths));
+    describe_prog(sc->fd, "xdpctl_xdp_set_1m");
+    PolicyMaps maps = PolicyMaps::from_skeleton(*sc->prog);
+    PreparedCommit placed;
+    if (!maps.place_sets(c, p.sets, placed, true))
+        xdpctl::fail("the 1M-prefix set got no table of its own");
+    PreparedCommit prepared = take_address_tables(c, true);
+    prepared.set_slot = placed.set_slot;
+    maps.commit(c, std::move(prepared), {{1, 0}});
+    std::mt19937_64 rng(7);
+    for (size_t i = 0; i < n_frames; i++)
+        sc->frames.push_back(B().ipv4({.src = addr_bytes(0x10000000u | (uint32_t(rng()) & 0x0fffffffu)), .dst = kDstIpv4})
+                                 .udp(1024, 9)
+                                 .payload(18)
+                                 .build());
+    return sc;
+}
+
+// Each frame run once, in turn (repeat 1: the timer's own cost is in each figure, so compare
+// with the empty program measured the same way): every packet reads lines the packets
+// before it did not, as random sources do on the wire, where a frame repeated reads them
+// from the cache after its first run.
+void bench_each_once(benchmark::State& state, int prog_fd, const std::vector<std::vector<uint8_t>>& frames)
+{
+    stay_on_this_cpu();
+    double ns_sum = 0;
+    for (auto _ : state) {
+        const std::optional<uint64_t> kernel_ns = run_each_once(state, prog_fd, frames);
+        if (!kernel_ns)
+            return;
+        ns_sum += double(*kernel_ns) / double(frames.size());
+        state.SetIterationTime(double(*kernel_ns) * 1e-9);
+    }
+    state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(frames.size()));
     state.counters["ns_per_packet"] = benchmark::Counter(ns_sum, benchmark::Counter::kAvgIterations);
 }
 
@@ -504,6 +601,22 @@ int main(int argc, char** argv)
                                          lab.back()->frames)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
+        }
+        // The 1M-prefix set row: the same 64 frames repeated (lines in the cache), and 4,000
+        // frames each run once beside the empty program run once on them.
+        std::unique_ptr<SetCase> set_1m;
+        if (selected("xdpctl_xdp_policy/set_1m/random_src") || selected("xdpctl_xdp_policy/set_1m/each_once") ||
+            selected("xdpctl_xdp_policy/set_1m/empty_xdp_each_once")) {
+            set_1m = make_set_1m_case(kSingleRuns);
+            const std::vector<std::vector<uint8_t>> some(set_1m->frames.begin(), set_1m->frames.begin() + kFramesPerPolicy);
+            benchmark::RegisterBenchmark("xdpctl_xdp_policy/set_1m/random_src", bench_frames, set_1m->fd, some)
+                ->UseManualTime()
+                ->Unit(benchmark::kMillisecond);
+            for (const auto& [name, fd] : {std::pair{"xdpctl_xdp_policy/set_1m/each_once", set_1m->fd},
+                                           std::pair{"xdpctl_xdp_policy/set_1m/empty_xdp_each_once", empty_fd}})
+                benchmark::RegisterBenchmark(name, bench_each_once, fd, set_1m->frames)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
         }
         // Load balancing: built before any benchmark runs, like the policies.
         const bool lb_wanted = selected("xdpctl_xdp_lb/conntrack_hit") || selected("xdpctl_xdp_lb/non_vip_tcp4_64") ||

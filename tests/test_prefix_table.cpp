@@ -417,6 +417,74 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
     EXPECT_EQ(t.lines()[0].hdr.lines, t.lines().size());
 }
 
+// Level 1's word for /16 `x`, and the level-2 word for /24 `y` under it (its chunk's).
+uint32_t l1_word(const PrefixTable& t, uint32_t x)
+{
+    return reinterpret_cast<const uint32_t*>(t.lines().data())[XDPCTL_PFX4_L1_WORD + x];
+}
+
+uint32_t l2_word(const PrefixTable& t, uint32_t x, uint32_t y)
+{
+    const uint32_t e = l1_word(t, x);
+    return reinterpret_cast<const uint32_t*>(t.lines().data())[(e & XDPCTL_PFX_CHUNK_MASK) * XDPCTL_PFX_CHUNK_WORDS + y];
+}
+
+// Members inside a member (a block list's aggregate and the routes under it; the 1M-prefix
+// row's /8s over its BGP routes): a /16 or a /24 whose every address has one value is that
+// value in the level above, a leaf, where the lookup stops (one_leaf). Where anything inside
+// differs (an exception, another value), the level stays.
+TEST(PrefixBuild, LevelsOfOneValueAreLeavesAbove)
+{
+    constexpr uint32_t X = XDPCTL_PFX_EXCEPTED;
+    const std::vector<PrefixEntry4> v4 = {
+        {{0x0a000000, 8}, 1},
+        // 10.1/16: members at every level under the /8, one value: settled in level 1
+        {{0x0a010000, 17}, 1}, {{0x0a010200, 24}, 1}, {{0x0a010300, 25}, 1}, {{0x0a010404, 32}, 1},
+        // 10.2/16: an exception in 10.2.3/24 keeps the /16's chunk and that /24's line;
+        // 10.2.4/24's two /25s (one value) are a leaf in level 2
+        {{0x0a020300, 24}, 1}, {{0x0a020305, 32}, X}, {{0x0a020400, 25}, 1}, {{0x0a020480, 25}, 1},
+        // 11.0/16, under nothing: two /17s of one value cover it, a leaf in level 1
+        {{0x0b000000, 17}, 1}, {{0x0b008000, 17}, 1},
+        // 12.0.0/24, under nothing: two /25s cover it (a leaf in level 2); the rest of 12.0/16
+        // has none
+        {{0x0c000000, 25}, 1}, {{0x0c000080, 25}, 1},
+        // 13.0/16: two values, no leaf
+        {{0x0d000000, 17}, 1}, {{0x0d008000, 17}, 2},
+    };
+    for (const bool sparse : {true, false}) {
+        SCOPED_TRACE(sparse);
+        const PrefixTable t = PrefixTable::build(v4, {}, {.sparse = sparse});
+        EXPECT_EQ(l1_word(t, 0x0a01), 1u);
+        EXPECT_EQ(l1_word(t, 0x0b00), 1u);
+        EXPECT_TRUE(l1_word(t, 0x0a02) & XDPCTL_PFX_REF);
+        EXPECT_TRUE(l2_word(t, 0x0a02, 3) & XDPCTL_PFX_REF);
+        EXPECT_EQ(l2_word(t, 0x0a02, 4), 1u);
+        EXPECT_TRUE(l1_word(t, 0x0c00) & XDPCTL_PFX_REF);
+        EXPECT_EQ(l2_word(t, 0x0c00, 0), 1u);
+        EXPECT_EQ(l2_word(t, 0x0c00, 1), XDPCTL_PFX_NONE);
+        EXPECT_TRUE(l1_word(t, 0x0d00) & XDPCTL_PFX_REF);
+        // 10.1/16 and 11.0/16 in level 1; 10.1.3/24, 10.1.4/24, 10.2.4/24, 12.0.0/24 in level 2
+        EXPECT_EQ(t.stats().v4_settled, 6u);
+    }
+}
+
+// Through BPF, against the reference: sets' values (a member or an exception), nested half
+// the time, so that many levels are settled, in sparse and dense tables.
+TEST(PrefixTableBpfEdges, SettledLevelsAgreeWithReference)
+{
+    XDPCTL_REQUIRE_ROOT();
+    for (const bool sparse : {true, false}) {
+        SCOPED_TRACE(sparse);
+        Rng rng(sparse ? 31 : 32);
+        auto set = random_set4(rng, 30000, false);
+        for (PrefixEntry4& e : set)
+            e.value = e.value == XDPCTL_PFX_EXCEPTED || e.value % 4 == 0 ? e.value : 1;
+        keep_first(set);
+        ASSERT_GT(PrefixTable::build(set, {}, {.sparse = sparse}).stats().v4_settled, 100u);
+        check4(set, probe_addrs4(rng, set, 120000), {.sparse = sparse});
+    }
+}
+
 // 1M random /32s (a block list of single addresses): one line per /24, not 1 KiB.
 TEST(PrefixBuild, RandomHostsTakeALineEach)
 {
@@ -449,13 +517,14 @@ TEST(PrefixBuild, SinkGetsTheSameLines)
 {
     XDPCTL_REQUIRE_ROOT();
     const std::vector<PrefixEntry6> v6 = {{{{0x20010db800000000ull, 0}, 32}, 7}, {{{0x20010db800010000ull, 0}, 48}, 8}};
-    for (const unsigned shortest : {8u, 32u}) {
-        SCOPED_TRACE(shortest);
+    // ... and a set's (one value: levels settled as the build goes, lines skipped)
+    for (const auto& [shortest, values] : {std::pair{8u, 50u}, std::pair{32u, 50u}, std::pair{8u, 1u}}) {
+        SCOPED_TRACE("/" + std::to_string(shortest) + " and longer, " + std::to_string(values) + " values");
         Rng rng(7 + shortest);
         std::vector<PrefixEntry4> v4;
         for (int i = 0; i < 200000; i++) {
             const unsigned len = shortest + unsigned(rng() % (33 - shortest));
-            v4.push_back({{uint32_t(rng()) & mask4(len), uint8_t(len)}, 1 + uint32_t(rng() % 50)});
+            v4.push_back({{uint32_t(rng()) & mask4(len), uint8_t(len)}, 1 + uint32_t(rng() % values)});
         }
         keep_first(v4);
         const PrefixTable own = PrefixTable::build(v4, v6);

@@ -737,9 +737,28 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     std::vector<uint32_t> by16(size_t(past24 - past16));  // indexes from past16, stable
     for (auto it = past16; it != past24; ++it)
         by16[at16[it->prefix.addr >> 16]++] = uint32_t(it - past16);
-    // at16[h] is now where /16 h's prefixes end. Paints the /16s up to `last`.
+    // A level whose 256 words are one leaf says no more than that leaf one level up, where
+    // the lookup then stops: one dependent read sooner, and in a table behind an inner map
+    // (a set's) one call fewer. A set's members inside a member (a block list's aggregate and
+    // the routes under it: the 1M-prefix row's /8s) leave such levels. A chunk so replaced
+    // stays where it was counted, unreferenced.
+    // /16 `x`, painted whole (its /24s' third levels too): its level 1 the leaf its chunk
+    // holds everywhere, if one.
+    const auto settle16 = [&](size_t x) {
+        uint32_t& e = w[XDPCTL_PFX4_L1_WORD + x];
+        if (!(e & XDPCTL_PFX_REF))
+            return;
+        const std::span<const uint32_t, XDPCTL_PFX_CHUNK_WORDS> chunk(chunk_words(e & XDPCTL_PFX_CHUNK_MASK),
+                                                                       XDPCTL_PFX_CHUNK_WORDS);
+        if (const std::optional<uint32_t> v = one_leaf(chunk)) {
+            e = *v;
+            st.v4_settled++;
+        }
+    };
+    // at16[h] is now where /16 h's prefixes end. Paints the /16s up to `last`, and settles
+    // them but `last` when /24s of it get their third level next (`deeper`).
     size_t painted16 = 0, painted = 0;
-    auto paint_upto = [&](size_t last) {
+    auto paint_upto = [&](size_t last, bool deeper) {
         for (; painted16 <= last && painted16 < XDPCTL_PFX_L1_ENTRIES; painted16++) {
             if (painted == at16[painted16])
                 continue;
@@ -750,25 +769,50 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
                 const PrefixEntry4& e = past16[by16[painted]];
                 std::fill_n(chunk + ((e.prefix.addr >> 8) & 0xff), size_t(1) << (24 - e.prefix.len), e.value);
             }
+            if (painted16 != last || !deeper)
+                settle16(painted16);
         }
     };
     // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
     uint64_t next_sparse = sparse_line;
     std::array<uint32_t, XDPCTL_PFX_CHUNK_WORDS> scratch;
+    size_t open16 = XDPCTL_PFX_L1_ENTRIES;  // the /16 of the /24s painted last: settled after them
+    // The level-2 word of /24 `y` of /16 `x`, creating the /16's chunk if it has none. What a
+    // /24 whose third level is one leaf, `v`, writes: `v`, unless its /16 says `v` already.
+    const auto l2_word = [&](uint32_t x, uint32_t y) -> uint32_t& {
+        return chunk_words(chunk_under(w[XDPCTL_PFX4_L1_WORD + x]))[y];
+    };
+    const auto settle24 = [&](uint32_t x, uint32_t y, uint32_t parent, uint32_t v) {
+        if (v != parent)
+            l2_word(x, y) = v;
+        st.v4_settled++;
+    };
     for (size_t gi = 0; gi + 1 < group_at.size(); gi++) {
         const struct {
             size_t begin, end;
             bool sparse;
         } g{group_at[gi], group_at[gi + 1], sparse_group(group_at[gi + 1] - group_at[gi])};
-        const uint32_t a24 = by24[g.begin].prefix.addr;
-        paint_upto(a24 >> 16);
-        const uint32_t c2 = chunk_under(w[XDPCTL_PFX4_L1_WORD + (a24 >> 16)]);
-        uint32_t& entry = chunk_words(c2)[(a24 >> 8) & 0xff];
+        const uint32_t a24 = by24[g.begin].prefix.addr, x = a24 >> 16, y = (a24 >> 8) & 0xff;
+        if (x != open16) {
+            if (open16 < XDPCTL_PFX_L1_ENTRIES)
+                settle16(open16);
+            open16 = x;
+        }
+        paint_upto(x, true);
+        // What the /16 says for this /24 (its leaf, or its chunk's word): what the /24's third
+        // level starts as.
+        const uint32_t l1e = w[XDPCTL_PFX4_L1_WORD + x];
+        const uint32_t parent = l1e & XDPCTL_PFX_REF ? chunk_words(l1e & XDPCTL_PFX_CHUNK_MASK)[y] : l1e;
         if (!g.sparse) {
-            scratch.fill(entry);
+            scratch.fill(parent);
             for (size_t i = g.begin; i < g.end; i++)
                 std::fill_n(scratch.begin() + (by24[i].prefix.addr & 0xff), size_t(1) << (32 - by24[i].prefix.len),
                             by24[i].value);
+            if (const std::optional<uint32_t> v = one_leaf(scratch)) {
+                settle24(x, y, parent, *v);
+                continue;
+            }
+            uint32_t& entry = l2_word(x, y);
             const uint32_t c3 = chunk_under(entry);
             std::copy(scratch.begin(), scratch.end(), chunk_words(c3));
             continue;
@@ -787,12 +831,12 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
             for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
                 std::swap(starts[j - 1], starts[j]);
-        xdpctl_pfx_line& l = *space->line(next_sparse);
+        xdpctl_pfx_line l{};
         std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
         unsigned run = 0;
         uint32_t value = 0;
         for (size_t j = 0; j < n; j++) {
-            uint32_t v = entry;
+            uint32_t v = parent;
             for (size_t i = g.begin; i < g.end; i++) {
                 const unsigned lo = by24[i].prefix.addr & 0xff;
                 if (starts[j] >= lo && starts[j] < lo + (1u << (32 - by24[i].prefix.len)))
@@ -807,11 +851,18 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
                 l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + run] = value = v;
             }
         }
+        if (run == 0) {
+            settle24(x, y, parent, value);
+            continue;
+        }
         for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE_RUNS; r++)
             l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = value;
-        entry = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
+        *space->line(next_sparse) = l;
+        l2_word(x, y) = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
     }
-    paint_upto(XDPCTL_PFX_L1_ENTRIES - 1);
+    if (open16 < XDPCTL_PFX_L1_ENTRIES)
+        settle16(open16);
+    paint_upto(XDPCTL_PFX_L1_ENTRIES - 1, false);
 
     // IPv6: level 1, the bucket count and the tree, the buckets.
     if (!p6.l1.empty())
@@ -836,6 +887,14 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     if (t.sunk_)
         t.sunk_l1_.assign(w + XDPCTL_PFX4_L1_WORD, w + XDPCTL_PFX4_L1_WORD + XDPCTL_PFX_L1_ENTRIES);
     return t;
+}
+
+std::optional<uint32_t> one_leaf(std::span<const uint32_t, XDPCTL_PFX_CHUNK_WORDS> words)
+{
+    if (words[0] & XDPCTL_PFX_REF ||
+        std::any_of(words.begin() + 1, words.end(), [&](uint32_t v) { return v != words[0]; }))
+        return std::nullopt;
+    return words[0];
 }
 
 // ---- parsing -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 
 #include "util/huge_page_allocator.h"
@@ -80,6 +81,10 @@ struct PrefixTableStats {
     size_t v4_l2_chunks = 0;  // 1 KiB each: one per /16 holding a prefix longer than /16
     size_t v4_l3_chunks = 0;  // 1 KiB each: one per /24 holding many prefixes longer than /24
     size_t v4_sparse_chunks = 0;  // 64 bytes each: one per /24 holding a few (XDPCTL_PFX_SPARSE)
+    // Of the /16s and /24s above, those whose every address has one value, which the level
+    // above then holds (its chunk or line counted but unreferenced): a member of a set
+    // inside a member, a prefix inside one of the same value.
+    size_t v4_settled = 0;
     size_t v6_hashed = 0;     // IPv6 prefixes longer than /16 (shorter ones live in level 1)
     size_t v6_markers = 0;    // hash entries that only steer the search on lengths
     size_t v6_buckets = 0;    // 64 bytes each, four 16-byte slots a bucket
@@ -132,6 +137,12 @@ private:
     std::vector<uint32_t> sunk_l1_;
     PrefixTableStats stats_;
 };
+
+// The leaf all 256 words of an IPv4 level (a chunk, a /24's third level) are, if they are
+// one: the level above then holds that leaf instead of a reference, and a lookup stops there,
+// one dependent read (behind an inner map, one call) sooner. The build settles such levels;
+// so do `set add`/`set del` in place (set_tables.cpp).
+std::optional<uint32_t> one_leaf(std::span<const uint32_t, XDPCTL_PFX_CHUNK_WORDS> words);
 
 // A BPF_F_MMAPABLE array map's values, mapped shared into this process while it lives.
 class MappedMap {

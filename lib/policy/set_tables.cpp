@@ -268,6 +268,10 @@ std::optional<uint32_t> patch_16(int fd, Room& room, bool sparse, uint32_t x, ui
             const uint32_t b = addr4(e->prefix) & 0xff, n = 1u << (32 - e->prefix.len);
             std::fill(l3.begin() + b, l3.begin() + b + n, leaf(*e));
         }
+        if (const std::optional<uint32_t> v = one_leaf(l3)) {
+            words[y] = *v;  // as the build settles a /24 (prefix_table.cpp)
+            continue;
+        }
         std::optional<xdpctl_pfx_line> one = sparse ? sparse_line(l3) : std::nullopt;
         std::optional<uint32_t> at = room.take(one ? 1 : XDPCTL_PFX_CHUNK_LINES);
         if (!at)
@@ -280,6 +284,8 @@ std::optional<uint32_t> patch_16(int fd, Room& room, bool sparse, uint32_t x, ui
             words[y] = XDPCTL_PFX_REF | (*at / XDPCTL_PFX_CHUNK_LINES);
         }
     }
+    if (const std::optional<uint32_t> v = one_leaf(words))
+        return *v;  // one leaf: level 1 holds it, no chunk
     std::optional<uint32_t> at = room.take(XDPCTL_PFX_CHUNK_LINES);
     if (!at)
         return std::nullopt;
