@@ -1499,4 +1499,69 @@ TEST_F(ClassifyBpf, RateLimitSharedByCpus)
     EXPECT_GE(double(passed), expect * 0.95 - 2);
 }
 
+// Each CPU takes tokens from the shared bucket into a purse of its own, a batch at a time
+// (burst / XDPCTL_RATE_PURSE_DIV), and spends them without touching the bucket. XDP test
+// runs from a thread pinned to each of two CPUs, the purses empty at the start: every pass
+// is a token that left the bucket (at most B + R * t), every token that left is passed or
+// still in a purse (less than a batch each), and a CPU that finds the bucket dry waits at
+// most a batch's time: so at least B + R * t less a batch per CPU and one in the bucket.
+// Purses that made tokens, or did not go back to the bucket, fail one bound or the other.
+TEST_F(ClassifyBpf, RateLimitPursesKeepTheRateOnTwoCpus)
+{
+    XDPCTL_REQUIRE_ROOT();
+    if (possible_cpus() < 2)
+        GTEST_SKIP() << "needs two CPUs";
+    constexpr uint64_t kRate = 20000, kBurst = 6400;  // B/R = 320 ms: a stall shorter loses nothing
+    constexpr uint64_t kBatch = kBurst / XDPCTL_RATE_PURSE_DIV;
+    const Policy p = parse_policy_text(
+        fmt::format("rule --id 1 --action rate-limit {} --burst {}\n", kRate, kBurst), "rate");
+    const auto slots = slots_by_id(p);
+    progs_->maps().commit(compile_policy(Policy{}, table_ifindex), {});
+    progs_->maps().reset_rule_counters(0);
+    progs_->maps().commit(compile_policy(p, table_ifindex), slots);
+    const auto frame = tcp4();
+    constexpr int kPackets = 60000;  // from each CPU, one test run each
+    std::atomic<int> errors{0};
+    uint64_t start[2] = {}, end[2] = {}, passed[2] = {};
+    std::vector<std::thread> threads;
+    for (int cpu = 0; cpu < 2; cpu++)
+        threads.emplace_back([&, cpu] {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            if (sched_setaffinity(0, sizeof(set), &set) != 0)
+                errors++;
+            start[cpu] = mono_ns();
+            for (int i = 0; i < kPackets; i++) {
+                const RunResult r = progs_->run(XDPCTL_HOOK_XDP, frame);
+                errors += r.err != 0;
+                passed[cpu] += r.retval == XDP_PASS;
+            }
+            end[cpu] = mono_ns();
+        });
+    for (auto& t : threads)
+        t.join();
+    ASSERT_EQ(errors.load(), 0);
+    const double secs = double(std::max(end[0], end[1]) - std::min(start[0], start[1])) / 1e9;
+    const double expect = double(kBurst) + double(kRate) * secs;
+    const uint64_t total = passed[0] + passed[1];
+    std::vector<xdpctl_rate_purse> purse(possible_cpus());
+    const uint32_t slot = slots.at(1);
+    ASSERT_EQ(bpf_map_lookup_elem(progs_->map_fd("xdpctl_rpurse"), &slot, purse.data()), 0);
+    std::printf("%lu + %lu passed in %.3f s from 2 CPUs (%.2f Mpps offered); the bucket allows %.0f; "
+                "purses hold %lu and %lu\n",
+                (unsigned long)passed[0], (unsigned long)passed[1], secs, 2 * kPackets / secs / 1e6, expect,
+                (unsigned long)purse[0].tokens, (unsigned long)purse[1].tokens);
+    EXPECT_LE(double(total), expect + 2 * possible_cpus() + 2);
+    EXPECT_GE(double(total), expect * 0.95 - 3.0 * kBatch);
+    // Both CPUs got tokens: neither kept the bucket to itself.
+    EXPECT_GT(passed[0], 0u);
+    EXPECT_GT(passed[1], 0u);
+    // What a CPU keeps between packets: less than a batch (the bound docs/filtering.md gives).
+    for (int cpu = 0; cpu < 2; cpu++)
+        EXPECT_LT(purse[cpu].tokens, kBatch) << "CPU " << cpu;
+    // Every packet met the rule: counted when it passed, the decider when it dropped.
+    EXPECT_EQ(read_rule_counters(progs_->rule_counters_fd(), 1)[0].packets, uint64_t(2 * kPackets));
+}
+
 }  // namespace
