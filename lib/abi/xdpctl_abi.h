@@ -743,7 +743,8 @@ struct xdpctl_rate_bucket {
 /* Per-CPU, per rule (by ctr_slot): the tokens this CPU took from the bucket and has not
  * spent. A commit that gives a rule a full bucket empties its purses. */
 struct xdpctl_rate_purse {
-	__u64 tokens;           /* whole tokens; at most burst / XDPCTL_RATE_PURSE_DIV (or 1) */
+	__u64 tokens;           /* whole tokens, fewer than a batch (burst / XDPCTL_RATE_PURSE_DIV,
+				 * at least 1) */
 	__u64 next_ns;          /* the bucket had less than a batch: this CPU, its purse empty,
 				 * does not look at it again before this bpf_ktime_get_ns() */
 };

@@ -194,7 +194,7 @@ static __always_inline void pol_count(const __u32 *slot, __u32 len)
  * the CPU away until a batch has accrued at the rate (at least XDPCTL_RATE_REFILL_NS): an
  * over-limit CPU drops without touching the shared line in between. Tokens move, they are
  * never made: what the CPUs pass is at most what the bucket gave, burst + rate * t (plus what
- * purses held at the start, at most a batch each); what a purse holds when its CPU goes idle
+ * purses held at the start, less than a batch each); what a purse holds when its CPU goes idle
  * (less than a batch) waits there for that CPU's next packet.
  * Explain (cfg_explain) changes nothing and answers as the next packet on this CPU would.
  */
