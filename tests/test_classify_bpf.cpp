@@ -5,7 +5,8 @@
 //    rules from the rule counters, which must move by exactly those rules;
 //  - a table of cases for every field, priorities, overlaps, count rules, the default,
 //    VLANs, fragments, both families and all three hooks;
-//  - the rate limiter against the token-bucket math, on one CPU and on two at once.
+//  - the rate limiter against the token-bucket math, on one CPU and on two at once (through
+//    the per-CPU purses: the bounds docs/filtering.md gives).
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -1417,6 +1418,44 @@ TEST_F(ClassifyBpf, CountRulesWithinAndPastTheWalkBound)
 
 // ---- rate limits ----------------------------------------------------------------------------
 
+// Commits a policy of one rate-limit rule (id 1, `match` its fields) after an empty one, so
+// the rule is new to the active generation: a full bucket, empty purses, counters at zero.
+// Returns the rule's counter slot.
+uint32_t commit_fresh_rate_rule(PolicyPrograms& progs, const std::string& match, uint64_t rate, uint64_t burst)
+{
+    const Policy p = parse_policy_text(
+        fmt::format("rule --id 1 {} --action rate-limit {} --burst {}\n", match, rate, burst), "rate");
+    const auto slots = slots_by_id(p);
+    progs.maps().commit(compile_policy(Policy{}, table_ifindex), {});
+    progs.maps().reset_rule_counters(slots.at(1));
+    progs.maps().commit(compile_policy(p, table_ifindex), slots);
+    return slots.at(1);
+}
+
+// Runs `body(cpu)` in a thread pinned to CPU 0 and one pinned to CPU 1, at once. Returns the
+// seconds from the first start to the last end (the window tokens could be taken in), or -1
+// when a thread could not be pinned.
+double run_on_two_cpus(const std::function<void(int)>& body)
+{
+    uint64_t start[2] = {}, end[2] = {};
+    std::atomic<int> unpinned{0};
+    std::vector<std::thread> threads;
+    for (int cpu = 0; cpu < 2; cpu++)
+        threads.emplace_back([&, cpu] {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            if (sched_setaffinity(0, sizeof(set), &set) != 0)
+                unpinned++;
+            start[cpu] = mono_ns();
+            body(cpu);
+            end[cpu] = mono_ns();
+        });
+    for (auto& t : threads)
+        t.join();
+    return unpinned ? -1 : double(std::max(end[0], end[1]) - std::min(start[0], start[1])) / 1e9;
+}
+
 // A token bucket of depth B refilled at R per second, full when the run starts, under an
 // offered load far above R: it passes B + R * t packets in t seconds. The bounds allow a
 // token or two for the refill quantum and for CPUs that take the last token together.
@@ -1424,13 +1463,7 @@ TEST_F(ClassifyBpf, RateLimitOneCpu)
 {
     XDPCTL_REQUIRE_ROOT();
     constexpr uint64_t kRate = 1000, kBurst = 200;  // B/R = 200 ms: a stall shorter loses nothing
-    const Policy p = parse_policy_text(
-        fmt::format("rule --id 1 --src 198.18.0.0/15 --action rate-limit {} --burst {}\n", kRate, kBurst), "rate");
-    const auto slots = slots_by_id(p);
-    // A rule new to the active generation starts with a full bucket: commit it after none.
-    progs_->maps().commit(compile_policy(Policy{}, table_ifindex), {});
-    progs_->maps().reset_rule_counters(0);
-    progs_->maps().commit(compile_policy(p, table_ifindex), slots);
+    const uint32_t slot = commit_fresh_rate_rule(*progs_, "--src 198.18.0.0/15", kRate, kBurst);
     const auto frame = tcp4();
     constexpr int kPackets = 200000;
     int passed = 0;
@@ -1447,7 +1480,7 @@ TEST_F(ClassifyBpf, RateLimitOneCpu)
     EXPECT_LE(passed, expect + 2);
     EXPECT_GE(passed, expect * 0.98 - 2);
     // Every packet hit the rule: as a counted conforming packet or as its drop.
-    EXPECT_EQ(read_rule_counters(progs_->rule_counters_fd(), 1)[0].packets, uint64_t(kPackets));
+    EXPECT_EQ(read_rule_counters(progs_->rule_counters_fd(), slot + 1)[slot].packets, uint64_t(kPackets));
 }
 
 // Two CPUs share one bucket: the pass counts of both together obey the same math.
@@ -1457,10 +1490,7 @@ TEST_F(ClassifyBpf, RateLimitSharedByCpus)
     if (possible_cpus() < 2)
         GTEST_SKIP() << "needs two CPUs";
     constexpr uint64_t kRate = 20000, kBurst = 4000;
-    const Policy p = parse_policy_text(
-        fmt::format("rule --id 1 --action rate-limit {} --burst {}\n", kRate, kBurst), "rate");
-    progs_->maps().commit(compile_policy(Policy{}, table_ifindex), {});
-    progs_->maps().commit(compile_policy(p, table_ifindex), slots_by_id(p));
+    commit_fresh_rate_rule(*progs_, "", kRate, kBurst);
     const auto frame = tcp4();
     // TC, not XDP: an XDP test run with repeat > 1 switches the XDP dispatcher before and
     // after the loop, two grace periods in which no packet runs and tokens go unused.
@@ -1468,23 +1498,11 @@ TEST_F(ClassifyBpf, RateLimitSharedByCpus)
     const HookCounters before = read_hook_counters(progs_->stats_fd(hook), hook);
     constexpr int kRepeat = 400000;
     std::atomic<int> errors{0};
-    uint64_t start[2] = {}, end[2] = {};
-    std::vector<std::thread> threads;
-    for (int cpu = 0; cpu < 2; cpu++)
-        threads.emplace_back([&, cpu] {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(cpu, &set);
-            pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-            start[cpu] = mono_ns();
-            if (progs_->run(hook, frame, 1, kRepeat).err)
-                errors++;
-            end[cpu] = mono_ns();
-        });
-    for (auto& t : threads)
-        t.join();
-    // From the first packet that could take a token to the last.
-    const double secs = double(std::max(end[0], end[1]) - std::min(start[0], start[1])) / 1e9;
+    const double secs = run_on_two_cpus([&](int) {
+        if (progs_->run(hook, frame, 1, kRepeat).err)
+            errors++;
+    });
+    ASSERT_GT(secs, 0) << "cannot pin a thread to CPU 0 or 1";
     const HookCounters after = read_hook_counters(progs_->stats_fd(hook), hook);
     ASSERT_EQ(errors.load(), 0);
     const uint64_t passed = after[XDPCTL_CNT_VERDICT_PASS].packets - before[XDPCTL_CNT_VERDICT_PASS].packets;
@@ -1497,6 +1515,54 @@ TEST_F(ClassifyBpf, RateLimitSharedByCpus)
     // Stalls shorter than B/R (200 ms) lose no token: the bucket holds them until a CPU
     // runs again. The margin is for the instants between a syscall and the clock reads.
     EXPECT_GE(double(passed), expect * 0.95 - 2);
+}
+
+// Each CPU takes tokens from the shared bucket into a purse of its own, a batch at a time
+// (burst / XDPCTL_RATE_PURSE_DIV), and spends them without touching the bucket. XDP test
+// runs from a thread pinned to each of two CPUs, the purses empty at the start: every pass
+// is a token that left the bucket (at most B + R * t), every token that left is passed or
+// still in a purse (less than a batch each), and a CPU that finds the bucket dry waits at
+// most a batch's time: so at least B + R * t less a batch per CPU and one in the bucket.
+// Purses that made tokens, or did not go back to the bucket, fail one bound or the other.
+TEST_F(ClassifyBpf, RateLimitPursesKeepTheRateOnTwoCpus)
+{
+    XDPCTL_REQUIRE_ROOT();
+    if (possible_cpus() < 2)
+        GTEST_SKIP() << "needs two CPUs";
+    constexpr uint64_t kRate = 20000, kBurst = 6400;  // B/R = 320 ms: a stall shorter loses nothing
+    constexpr uint64_t kBatch = kBurst / XDPCTL_RATE_PURSE_DIV;
+    const uint32_t slot = commit_fresh_rate_rule(*progs_, "", kRate, kBurst);
+    const auto frame = tcp4();
+    constexpr int kPackets = 60000;  // from each CPU, one test run each
+    std::atomic<int> errors{0};
+    uint64_t passed[2] = {};
+    const double secs = run_on_two_cpus([&](int cpu) {
+        for (int i = 0; i < kPackets; i++) {
+            const RunResult r = progs_->run(XDPCTL_HOOK_XDP, frame);
+            errors += r.err != 0;
+            passed[cpu] += r.retval == XDP_PASS;
+        }
+    });
+    ASSERT_GT(secs, 0) << "cannot pin a thread to CPU 0 or 1";
+    ASSERT_EQ(errors.load(), 0);
+    const double expect = double(kBurst) + double(kRate) * secs;
+    const uint64_t total = passed[0] + passed[1];
+    std::vector<xdpctl_rate_purse> purse(possible_cpus());
+    ASSERT_EQ(bpf_map_lookup_elem(progs_->map_fd("xdpctl_rpurse"), &slot, purse.data()), 0);
+    std::printf("%lu + %lu passed in %.3f s from 2 CPUs (%.2f Mpps offered); the bucket allows %.0f; "
+                "purses hold %lu and %lu\n",
+                (unsigned long)passed[0], (unsigned long)passed[1], secs, 2 * kPackets / secs / 1e6, expect,
+                (unsigned long)purse[0].tokens, (unsigned long)purse[1].tokens);
+    EXPECT_LE(double(total), expect + 2 * possible_cpus() + 2);
+    EXPECT_GE(double(total), expect * 0.95 - 3.0 * kBatch);
+    // Both CPUs got tokens: neither kept the bucket to itself.
+    EXPECT_GT(passed[0], 0u);
+    EXPECT_GT(passed[1], 0u);
+    // What a CPU keeps between packets: less than a batch (the bound docs/filtering.md gives).
+    for (int cpu = 0; cpu < 2; cpu++)
+        EXPECT_LT(purse[cpu].tokens, kBatch) << "CPU " << cpu;
+    // Every packet met the rule: counted when it passed, the decider when it dropped.
+    EXPECT_EQ(read_rule_counters(progs_->rule_counters_fd(), slot + 1)[slot].packets, uint64_t(2 * kPackets));
 }
 
 }  // namespace

@@ -76,7 +76,7 @@ std::vector<uint8_t> map_bytes(const char* name)
 struct State {
     std::string rules;  // rule list --json (packets, bytes, last hit of every rule)
     std::string stats;  // stats --json of the lab's DUT
-    std::vector<uint8_t> rctr, rrate;
+    std::vector<uint8_t> rctr, rrate, rpurse;
     bool operator==(const State&) const = default;
 };
 
@@ -140,6 +140,7 @@ protected:
         s.stats = fmt::format("{} {}{}", st.exit_code, st.out, st.err);
         s.rctr = map_bytes("xdpctl_rctr");
         s.rrate = map_bytes("xdpctl_rrate");
+        s.rpurse = map_bytes("xdpctl_rpurse");
         return s;
     }
 
@@ -163,7 +164,7 @@ protected:
         cmd.insert(cmd.end(), args.begin(), args.end());
         CmdResult r = lab_->xdpctl_dut(cmd);
         EXPECT_EQ(r.exit_code, 0) << r;
-        EXPECT_TRUE(before == state()) << "explain changed a counter or a rate bucket: " << packet;
+        EXPECT_TRUE(before == state()) << "explain changed a counter, a rate bucket or a purse: " << packet;
         return parse(json::parse(r.out));
     }
 

@@ -256,7 +256,7 @@ protected:
 
     // Layout 1 as 0.1.0 pinned it, from this build's pins: the connection table per CPU
     // (holding `flows` connections), no xdpctl_psmall, xdpctl_pdecide, xdpctl_panc, xdpctl_pflow, xdpctl_rlog,
-    // xdpctl_events or flow cache (xdpctl_lb_fcache, xdpctl_lb_fgen), no layout record.
+    // xdpctl_events, flow cache (xdpctl_lb_fcache, xdpctl_lb_fgen) or xdpctl_rpurse, no layout record.
     static void make_layout_1(int flows)
     {
         const size_t ncpu = size_t(possible_cpus());
@@ -286,6 +286,7 @@ protected:
         unpin(shared_pin("xdpctl_pset"));  // nor sets' tables of their own
         unpin(shared_pin("xdpctl_psl1"));
         unpin(shared_pin("xdpctl_psplit"));
+        unpin(shared_pin("xdpctl_rpurse"));  // nor the rate limit's per-CPU purses
         remove_pin_tree(shared_pin("layout"));
     }
 };

@@ -726,11 +726,27 @@ struct xdpctl_rule_ctr {
 	__u64 last_hit_jiffies;
 };
 
-/* Shared by all CPUs, per rule (by ctr_slot): the rate limiter's bucket. */
+/*
+ * Shared by all CPUs, per rule (by ctr_slot): the rate limiter's bucket. CPUs take tokens
+ * from it in batches into their purses (below), so a packet touches this cache line once a
+ * batch, not once a packet (lib/bpf/classify.h: pol_rate_conforms, docs/filtering.md).
+ */
 struct xdpctl_rate_bucket {
-	__s64 tokens_nano;      /* tokens * 1e9, so refills of a fraction of a token add up;
-				 * racing CPUs can take it a few tokens below zero */
+	__s64 tokens_nano;      /* tokens * 1e9, so refills of a fraction of a token add up; a
+				 * take that raced below what it read gives the excess back */
 	__u64 last_ns;          /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last refill */
+};
+
+/* A CPU takes at most burst / this many tokens (at least 1) from the bucket at once. */
+#define XDPCTL_RATE_PURSE_DIV 64
+
+/* Per-CPU, per rule (by ctr_slot): the tokens this CPU took from the bucket and has not
+ * spent. A commit that gives a rule a full bucket empties its purses. */
+struct xdpctl_rate_purse {
+	__u64 tokens;           /* whole tokens, fewer than a batch (burst / XDPCTL_RATE_PURSE_DIV,
+				 * at least 1) */
+	__u64 next_ns;          /* the bucket had less than a batch: this CPU, its purse empty,
+				 * does not look at it again before this bpf_ktime_get_ns() */
 };
 
 struct xdpctl_pol_cls_line {
@@ -759,6 +775,7 @@ static_assert(sizeof(struct xdpctl_pol_ctl) == 16, "xdpctl_pol_ctl layout");
 static_assert(sizeof(struct xdpctl_pol_commit_rec) == 16, "xdpctl_pol_commit_rec layout");
 static_assert(sizeof(struct xdpctl_rule_ctr) == 32, "xdpctl_rule_ctr layout");
 static_assert(sizeof(struct xdpctl_rate_bucket) == 16, "xdpctl_rate_bucket layout");
+static_assert(sizeof(struct xdpctl_rate_purse) == 16, "xdpctl_rate_purse layout");
 static_assert(sizeof(struct xdpctl_pol_cls_line) == 64, "xdpctl_pol_cls_line layout");
 static_assert(sizeof(struct xdpctl_pol_row_line) == 64, "xdpctl_pol_row_line layout");
 #endif

@@ -166,9 +166,11 @@ static __always_inline __u64 pol_row_and(const struct pol_walk *w, __u32 k)
 	return acc;
 }
 
-static __always_inline void pol_count(__u32 slot, __u32 len)
+/* `slot` points at the record's ctr_slot, the key as it is: a copy would take a stack slot
+ * in the walk's frame, which has none to spare. */
+static __always_inline void pol_count(const __u32 *slot, __u32 len)
 {
-	struct xdpctl_rule_ctr *c = bpf_map_lookup_elem(&xdpctl_rctr, &slot);
+	struct xdpctl_rule_ctr *c = bpf_map_lookup_elem(&xdpctl_rctr, slot);
 	__u64 j;
 
 	if (!c)
@@ -183,23 +185,50 @@ static __always_inline void pol_count(__u32 slot, __u32 len)
 }
 
 /*
- * A token bucket shared by all CPUs, without a lock: the refill is claimed with a
- * compare-and-swap on last_ns (one CPU adds the elapsed time's tokens), a packet takes a
- * token with one atomic add. Two CPUs that both see the last token can both take it and
- * leave the bucket below zero; the next refills pay that back, so the long-run rate holds.
- * A clamp that raced with takers subtracts the excess it saw, which is what an atomic
- * clamp at that moment would have left.
+ * A token bucket shared by all CPUs, without a lock, and a purse per CPU. A packet takes its
+ * token from its CPU's purse: no clock read, no shared cache line. An empty purse goes to the
+ * bucket for a batch (burst / XDPCTL_RATE_PURSE_DIV tokens, at least 1): the refill is
+ * claimed with a compare-and-swap on last_ns (one CPU adds the elapsed time's tokens), the
+ * batch is taken with one atomic add, and a take that raced below what it read gives back
+ * what was not there, so the bucket never lends. A bucket that had less than a batch sends
+ * the CPU away until a batch has accrued at the rate (at least XDPCTL_RATE_REFILL_NS): an
+ * over-limit CPU drops without touching the shared line in between. Tokens move, they are
+ * never made: what the CPUs pass is at most what the bucket gave, burst + rate * t (plus what
+ * purses held at the start, less than a batch each); what a purse holds when its CPU goes idle
+ * (less than a batch) waits there for that CPU's next packet.
+ * Explain (cfg_explain) changes nothing and answers as the next packet on this CPU would.
  */
 static __always_inline int pol_rate_conforms(const struct xdpctl_rule_rec *r)
 {
-	__u32 slot = r->ctr_slot;
-	struct xdpctl_rate_bucket *b = bpf_map_lookup_elem(&xdpctl_rrate, &slot);
-	__u64 rate = r->rate_pps, cap = r->burst * XDPCTL_NSEC_PER_SEC, now, last, el, add;
+	/* The key is the record's own field: no copy on the stack, which has no room left. */
+	struct xdpctl_rate_purse *p = bpf_map_lookup_elem(&xdpctl_rpurse, &r->ctr_slot);
+	struct xdpctl_rate_bucket *b;
+	__u64 rate, cap, batch, now, last, el, add, n;
 	__s64 after;
 
-	if (!b || !rate)
+	if (!p)
 		return 1;
+	if (p->tokens) {
+		if (!cfg_explain)
+			p->tokens--;
+		return 1;
+	}
 	now = bpf_ktime_get_ns();
+	if ((__s64)(now - p->next_ns) < 0)
+		return 0;
+	/* Across the next call the time waits in the purse (a wait until now is none) and the
+	 * rule's numbers in its record, read after it: fewer values for the registers a call
+	 * keeps, as the stack has no room for a spill. */
+	if (!cfg_explain)
+		p->next_ns = now;
+	b = bpf_map_lookup_elem(&xdpctl_rrate, &r->ctr_slot);
+	if (!b)
+		return 1;
+	now = cfg_explain ? bpf_ktime_get_ns() : *(volatile __u64 *)&p->next_ns;
+	rate = *(volatile __u64 *)&r->rate_pps;
+	cap = *(volatile __u64 *)&r->burst * XDPCTL_NSEC_PER_SEC;
+	if (!rate)
+		return 1;
 	last = *(volatile __u64 *)&b->last_ns;
 	el = now - last;
 	if (cfg_explain) {
@@ -217,9 +246,28 @@ static __always_inline int pol_rate_conforms(const struct xdpctl_rule_rec *r)
 		if (after > (__s64)cap)
 			__sync_fetch_and_add(&b->tokens_nano, (__s64)cap - after);
 	}
-	if (*(volatile __s64 *)&b->tokens_nano < (__s64)XDPCTL_NSEC_PER_SEC)
+	batch = cap / (XDPCTL_RATE_PURSE_DIV * XDPCTL_NSEC_PER_SEC) ?: 1;
+	after = *(volatile __s64 *)&b->tokens_nano;
+	n = after < (__s64)XDPCTL_NSEC_PER_SEC ? 0 : (__u64)after / XDPCTL_NSEC_PER_SEC;
+	if (n > batch)
+		n = batch;
+	if (n) {
+		after = __sync_fetch_and_add(&b->tokens_nano, -(__s64)(n * XDPCTL_NSEC_PER_SEC));
+		if (after < (__s64)(n * XDPCTL_NSEC_PER_SEC)) {
+			/* Another CPU took some first: keep the whole tokens that were there. */
+			add = n - (after < 0 ? 0 : (__u64)after / XDPCTL_NSEC_PER_SEC);
+			__sync_fetch_and_add(&b->tokens_nano, (__s64)(add * XDPCTL_NSEC_PER_SEC));
+			n -= add;
+		}
+	}
+	if (n < batch) {
+		/* Come back when a batch has come in at the rate. */
+		el = batch * XDPCTL_NSEC_PER_SEC / rate;
+		p->next_ns = now + (el < XDPCTL_RATE_REFILL_NS ? XDPCTL_RATE_REFILL_NS : el);
+	}
+	if (!n)
 		return 0;
-	__sync_fetch_and_add(&b->tokens_nano, -(__s64)XDPCTL_NSEC_PER_SEC);
+	p->tokens = n - 1;
 	return 1;
 }
 
@@ -275,7 +323,7 @@ static __always_inline long pol_step(struct pol_walk *w)
 	act = r->action;
 	counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_ok(r));
 	if (!cfg_explain)
-		pol_count(r->ctr_slot, w->len);
+		pol_count(&r->ctr_slot, w->len);
 	else if (counted)
 		explain_counted(r->id);
 	if (counted) {
@@ -786,7 +834,7 @@ static __always_inline long pol_small_decide(const struct pkt *p, __u32 gd, __u3
 		act = r->rec.action;
 		counted = act == XDPCTL_ACT_COUNT || (act == XDPCTL_ACT_RATE_LIMIT && pol_rate_ok(&r->rec));
 		if (!cfg_explain)
-			pol_count(r->rec.ctr_slot, p->len);
+			pol_count(&r->rec.ctr_slot, p->len);
 		else if (counted)
 			explain_counted(r->rec.id);
 		if (counted)
@@ -864,7 +912,7 @@ decided:
 	if (!rec)
 		return def;
 	if (!cfg_explain)
-		pol_count(rec->ctr_slot, p->len);
+		pol_count(&rec->ctr_slot, p->len);
 	return ((long)rec->id << 8) | (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) |
 	       pol_log(rec);
 }
@@ -942,7 +990,7 @@ static __always_inline long pol_anc_decide(const struct pkt *p, __u32 gd, const 
 	r = (const struct xdpctl_pol_small_rule *)(e + XDPCTL_POL_ANC_RULES_OFF +
 						   best * sizeof(struct xdpctl_pol_small_rule));
 	if (!cfg_explain)
-		pol_count(r->rec.ctr_slot, p->len);
+		pol_count(&r->rec.ctr_slot, p->len);
 	return ((long)r->rec.id << 8) | (r->rec.action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) |
 	       pol_log(&r->rec) | ((long)(best + 1) << XDPCTL_POL_DECIDE_RANK_SHIFT);
 }
@@ -1081,7 +1129,7 @@ static __always_inline void pol_flow_fill(struct xdpctl_pol_flow *f, const struc
  * counts it. */
 static __always_inline __u32 pol_flow_take(const struct xdpctl_rule_rec *rec, const struct pkt *p, __u32 *rule_id)
 {
-	pol_count(rec->ctr_slot, p->len);
+	pol_count(&rec->ctr_slot, p->len);
 	*rule_id = rec->id;
 	return (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(rec);
 }

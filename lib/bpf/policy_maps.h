@@ -127,6 +127,13 @@ struct {
 	__type(value, struct xdpctl_rate_bucket);
 } xdpctl_rrate SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPCTL_POL_COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xdpctl_rate_purse);
+} xdpctl_rpurse SEC(".maps");
+
 /*
  * Address tables and rows: sized per generation (inner maps with BPF_F_INNER_MAP), so a
  * 10-rule policy takes kilobytes and a 10,000-rule one what it needs. Lookups into them are

@@ -313,7 +313,8 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
                         xdpctl::open_pinned(dir + "/xdpctl_pset"),
                         xdpctl::open_pinned(dir + "/xdpctl_psl1"),
                         xdpctl::open_pinned(dir + "/xdpctl_psplit"),
-                        xdpctl::open_pinned(dir + "/xdpctl_panc")};
+                        xdpctl::open_pinned(dir + "/xdpctl_panc"),
+                        xdpctl::open_pinned(dir + "/xdpctl_rpurse")};
 }
 
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
@@ -1077,8 +1078,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     hdr.settled = 0;
     hdrs[target] = hdr;
 
-    // Rate-limit rules that are new here (by slot, rate and burst) start with a full bucket;
-    // the others keep theirs, so a commit does not hand out a fresh burst.
+    // Rate-limit rules that are new here (by slot, rate and burst) start with a full bucket
+    // and empty purses (tokens a rule that had the slot before took stay behind with it); the
+    // others keep theirs, so a commit does not hand out a fresh burst.
     std::map<uint32_t, std::pair<uint64_t, uint64_t>> old_rate;
     if (ctl.installed) {
         const xdpctl_pol_hdr& oh = hdrs[old];
@@ -1089,6 +1091,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                     old_rate[r.ctr_slot] = {r.rate_pps, r.burst};
             }
     }
+    const std::vector<xdpctl_rate_purse> no_purses(possible_cpus());
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
         for (const RuleRecord& r : c.dir[d].ranked) {
             if (r.action != ActionKind::rate_limit)
@@ -1098,7 +1101,10 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             if (it != old_rate.end() && it->second == std::make_pair(r.rate_pps, r.burst))
                 continue;
             xdpctl_rate_bucket b{int64_t(r.burst * kNsecPerSec), mono_ns()};
-            if (bpf_map_update_elem(fds_.rate.get(), &slot, &b, BPF_ANY) != 0)
+            // Purses first: a packet between the two updates takes at most a batch from the
+            // old bucket, where the other order could empty a batch taken from the new one.
+            if ((fds_.purse && bpf_map_update_elem(fds_.purse.get(), &slot, no_purses.data(), BPF_ANY) != 0) ||
+                bpf_map_update_elem(fds_.rate.get(), &slot, &b, BPF_ANY) != 0)
                 fail("cannot reset the rate bucket of rule {}: {}", r.id, errno_str(errno));
         }
     const uint64_t t3 = mono_ns();

@@ -47,6 +47,9 @@ struct PolicyMapFds {
     // every set is merged into its fields' classes).
     UniqueFd set_tabs, set_l1, split;
     UniqueFd anc;     // xdpctl_panc; empty the same way (then no anchor lists)
+    // xdpctl_rpurse (the rate limit's per-CPU purses); empty the same way: then the program
+    // in force is one without purses, and a bucket reset has none to empty.
+    UniqueFd purse;
 };
 
 // The maps of a loaded xdpctl_xdp or xdpctl_tc skeleton (both declare all of them).
@@ -60,7 +63,7 @@ PolicyMapFds policy_map_fds(const Skel& s)
                         d(s.maps.xdpctl_ptabs), d(s.maps.xdpctl_prows), d(s.maps.xdpctl_prows_small),
                         d(s.maps.xdpctl_pl1),   d(s.maps.xdpctl_psmall), d(s.maps.xdpctl_pdecide),
                         d(s.maps.xdpctl_pset),  d(s.maps.xdpctl_psl1),  d(s.maps.xdpctl_psplit),
-                        d(s.maps.xdpctl_panc)};
+                        d(s.maps.xdpctl_panc),  d(s.maps.xdpctl_rpurse)};
 }
 
 // The maps pinned under `dir` (e.g. /sys/fs/bpf/xdpctl/maps) by their names.

@@ -41,6 +41,8 @@ const std::vector<KnownLayout>& known_layouts()
              // The LB's flow cache (maps added only, as the events above).
              {"xdpctl_lb_fcache", std::nullopt, "created empty: the flow cache fills from the connection table"},
              {"xdpctl_lb_fgen", std::nullopt, "created empty with the flow cache"},
+             // The rate limit's per-CPU purses (maps added only, as the events above).
+             {"xdpctl_rpurse", std::nullopt, "created empty: each CPU takes its next tokens from the bucket"},
          }},
         {2, "xdpctl after 0.1.0 (this build)", {}},
     };

@@ -39,7 +39,8 @@ Role role_of(const std::string& name)
         name == "xdpctl_lb_bctr")
         return {Kind::counters};
     // The LB's flow cache starts empty as well: it fills from the connection table.
-    if (name == "xdpctl_rrate" || name == "xdpctl_meta" || name == "xdpctl_lb_fcache" || name == "xdpctl_lb_fgen")
+    if (name == "xdpctl_rrate" || name == "xdpctl_rpurse" || name == "xdpctl_meta" || name == "xdpctl_lb_fcache" ||
+        name == "xdpctl_lb_fgen")
         return {Kind::restart};
     if (name == "xdpctl_lb_ct")
         return {Kind::conntrack};
