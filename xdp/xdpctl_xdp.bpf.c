@@ -69,12 +69,14 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 	void *data_end = (void *)(long)ctx->data_end;
 	/* headers are parsed in the first buffer; the counters take the whole frame */
 	__u32 len = frags ? (__u32)bpf_xdp_get_buff_len(ctx) : (__u32)(data_end - data);
-	struct pkt p = {};
+	struct pkt p;
 	__u32 rule_id = 0, verdict = 0;
 	int bad, drop = 0, act;
 
 	if (paths == XDP_PATHS_LB && !frags && !next && lb_fast4(ctx, &p, &act))
 		return act;
+	/* zeroed here, not where declared: the fast path's hit writes no record */
+	__builtin_memset(&p, 0, sizeof(p));
 	bad = parse_packet(data, data_end, len, &p);
 	if (bad)
 		drop = malformed_drop(bad);

@@ -30,7 +30,7 @@ static __always_inline __u64 lb_word_of(__u32 x)
 }
 
 /* 1 when the frame is handled (counted, its XDP action in *act), 0 when it is the general
- * path's (nothing counted, nothing changed). `p`: zeroed, filled for xdpctl_lb only. (A
+ * path's (nothing counted, nothing changed). `p`: written for xdpctl_lb only, whole. (A
  * flag, not an action or a "none" value: the verifier cannot tell that xdpctl_lb, a global
  * function, never returns the "none".) */
 static __always_inline int lb_fast4(struct xdp_md *ctx, struct pkt *p, int *act)
@@ -91,18 +91,20 @@ static __always_inline int lb_fast4(struct xdp_md *ctx, struct pkt *p, int *act)
 		*act = (int)probe;
 		return 1;
 	}
-	p->len = len;
-	p->l3_proto = ETH_P_IP;
-	p->l4_proto = proto;
-	p->tcp_flags = flags;
-	p->l3_cnt = XDPCTL_CNT_L3_IPV4;
-	p->l4_cnt = l4_cnt;
-	p->sport = sport;
-	p->dport = dport;
-	p->l3_off = ETH_HLEN;
-	p->l4_off = ETH_HLEN + sizeof(*iph);
-	p->saddr[0] = saddr;
-	p->daddr[0] = daddr;
+	*p = (struct pkt){
+		.len = len,
+		.l3_proto = ETH_P_IP,
+		.l4_proto = proto,
+		.tcp_flags = flags,
+		.l3_cnt = XDPCTL_CNT_L3_IPV4,
+		.l4_cnt = l4_cnt,
+		.sport = sport,
+		.dport = dport,
+		.l3_off = ETH_HLEN,
+		.l4_off = ETH_HLEN + sizeof(*iph),
+		.saddr = {saddr},
+		.daddr = {daddr},
+	};
 	*act = xdpctl_lb(ctx, p, c->n_any_port, (__u64)probe);
 	return 1;
 }
