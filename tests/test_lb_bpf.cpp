@@ -1193,6 +1193,93 @@ TEST_F(LbDecap, StripsIp6ip6)
 }
 
 // What the LB sends, the decapsulator turns back into the client's packet.
+// The interface's counters (L3, L4, malformed reason, verdict) of every frame are what the
+// parser and count_packet give, as xdpctl_xdp without a VIP counts them: xdpctl_lb_only
+// counts the common TCP/UDP IPv4 frame on a path of its own (lib/bpf/lb_fast.h) and leaves
+// the others, malformed ones too, to the parser; balanced, passed, hit or missed.
+TEST_P(LbBpf, InterfaceCountersAreTheParsersOnEveryFrame)
+{
+    static const ParserPrograms ref(XDPCTL_MALFORMED_PASS);
+    vip4_with_two_backends();
+    const VipSpec udp_vip{ip4(kVip4), 53, IPPROTO_UDP};
+    maps_->add_vip(udp_vip, {});
+    maps_->add_backend(udp_vip, backend(backend4(1), 1));
+    maps_->add_vip(vip6(), {});
+    maps_->add_backend(vip6(), backend(backend6(1), 1));
+    Ipv4Opts ip;
+    ip.src = kClient4;
+    ip.dst = kVip4;
+    Ipv4Opts options = ip;
+    options.options_len = 8;
+    Ipv4Opts first = ip;
+    first.more_fragments = true;
+    Ipv4Opts later = ip;
+    later.frag_offset = 10;
+    later.protocol = IPPROTO_TCP;
+    TcpOpts ack;
+    ack.flags = tcp_flags::ack;
+    const auto tcp = [&](const Ipv4Opts& o) { return PacketBuilder().eth(kDstMac, kSrcMac).ipv4(o).tcp(ack); };
+    const auto udp = [&](const Ipv4Opts& o) { return PacketBuilder().eth(kDstMac, kSrcMac).ipv4(o).udp(40000, 53); };
+    const std::vector<std::pair<const char*, std::vector<uint8_t>>> frames = {
+        {"new flow", tcp4(41000).bytes},
+        {"table hit", tcp4(41000).bytes},
+        {"cache hit", tcp4(41000).bytes},
+        {"cache hit again", tcp4(41000).bytes},
+        {"syn", tcp4(41000, kVip4, 80, 32, true).bytes},
+        {"no VIP's port", tcp4(41000, kVip4, 81).bytes},
+        {"no VIP's address", tcp4(41000, {198, 19, 0, 9}).bytes},
+        {"udp", udp(ip).payload(20).build()},
+        {"udp cache hit", udp(ip).payload(20).build()},
+        {"udp, 8 bytes", udp(ip).build()},
+        {"udp padded", udp(ip).pad_to(60).build()},
+        {"tcp padded", tcp(ip).pad_to(60).build()},
+        {"tcp options", PacketBuilder().eth(kDstMac, kSrcMac).ipv4(ip).tcp([] {
+             TcpOpts t;
+             t.flags = tcp_flags::ack;
+             t.options_len = 12;
+             return t;
+         }()).build()},
+        {"ipv4 options", tcp(options).build()},
+        {"first fragment", tcp(first).payload(16).build()},
+        {"later fragment", PacketBuilder().eth(kDstMac, kSrcMac).ipv4(later).payload(16).build()},
+        {"icmp", PacketBuilder().eth(kDstMac, kSrcMac).ipv4(ip).icmp_echo().build()},
+        {"vlan", PacketBuilder().eth(kDstMac, kSrcMac).vlan(10).ipv4(ip).tcp(ack).build()},
+        {"ipv6", tcp6(41000).bytes},
+        {"ipv6 hit", tcp6(41000).bytes},
+        {"tcp doff 4", tcp(ip).tcp_doff(4).build()},
+        {"tcp doff past the packet", tcp(ip).tcp_doff(15).payload(8).build()},
+        {"tcp doff one word past the packet", tcp(ip).tcp_doff(6).build()},
+        {"tcp doff to the packet's end", tcp(ip).tcp_doff(6).payload(4).build()},
+        {"ip version 5", tcp(ip).ip_version(5).build()},
+        {"ihl 4", tcp(ip).ihl(4).build()},
+        {"total length over the frame", tcp(ip).ipv4_total_length(200).build()},
+        {"total length a byte over the frame", tcp(ip).payload(4).ipv4_total_length(20 + 20 + 4 + 1).build()},
+        {"total length the frame's", tcp(ip).payload(4).pad_to(60).ipv4_total_length(60 - 14).build()},
+        {"total length under the header", tcp(ip).ipv4_total_length(16).build()},
+        {"total length cuts the tcp header", tcp(ip).ipv4_total_length(30).build()},
+        {"total length cuts the udp header", udp(ip).ipv4_total_length(24).build()},
+        {"frame cut in the tcp header", tcp(ip).truncate(50).build()},
+        {"frame cut in the tcp header, lengths fit", tcp(ip).truncate(50, true).build()},
+        {"frame cut in the udp header, lengths fit", udp(ip).truncate(40, true).build()},
+        {"frame cut in the ip header", tcp(ip).truncate(30).build()},
+    };
+    const int stats_fd = bpf_map__fd(xdp_->maps.xdpctl_stats);
+    for (const auto& [what, f] : frames) {
+        const auto want = ref.run(XDPCTL_HOOK_XDP, f);
+        const HookCounters before = read_hook_counters(stats_fd, XDPCTL_HOOK_XDP);
+        const Out o = run_out(prog(), f);
+        const HookCounters after = read_hook_counters(stats_fd, XDPCTL_HOOK_XDP);
+        ASSERT_EQ(o.err, 0) << what;
+        for (size_t i = 0; i < after.size(); i++) {
+            EXPECT_EQ(after[i].packets - before[i].packets, want.delta[i].packets) << what << ", counter " << i;
+            EXPECT_EQ(after[i].bytes - before[i].bytes, want.delta[i].bytes) << what << ", counter " << i;
+        }
+    }
+    // the cases are what they say: balanced, hits of the cache among them
+    EXPECT_GE(stat(XDPCTL_LB_CNT_TX), 6u);
+    EXPECT_GE(cached(flow_key4(41000)).hits, 2u);
+}
+
 TEST_P(LbBpf, EncapThenDecapGivesTheOriginalPacket)
 {
     SkelPtr<xdpctl_decap> dec(xdpctl_decap::open_and_load());

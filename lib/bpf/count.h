@@ -28,17 +28,13 @@ static __always_inline int malformed_drop(int bad)
 	return bad && cfg_malformed_action == XDPCTL_MALFORMED_DROP;
 }
 
-/* Counts one packet: its L3, its L4 (when known), the malformed reason, the verdict. */
-static __always_inline void count_packet(__u32 hook, const struct pkt *p, int bad, int dropped)
+/* The counts of one packet in `st`: its L3, its L4 (XDPCTL_CNT_MAX: not known), the
+ * malformed reason (bad, or 0), the verdict. */
+static __always_inline void count_in(struct xdpctl_hook_stats *st, __u32 l3_cnt, __u32 l4_cnt, int bad,
+				     int dropped, __u32 len)
 {
-	struct xdpctl_hook_stats *st = bpf_map_lookup_elem(&xdpctl_stats, &hook);
-	/* read once: clang cannot tell the counters from *p and would reload it every add */
-	__u32 len = p->len;
-
-	if (!st)
-		return;
-	ctr_add(st, p->l3_cnt, len);
-	ctr_add(st, p->l4_cnt, len);
+	ctr_add(st, l3_cnt, len);
+	ctr_add(st, l4_cnt, len);
 	if (bad)
 		ctr_add(st, bad, len);
 	/* constant indices: no bound check, no index arithmetic */
@@ -49,6 +45,27 @@ static __always_inline void count_packet(__u32 hook, const struct pkt *p, int ba
 		st->ctr[XDPCTL_CNT_VERDICT_PASS].packets++;
 		st->ctr[XDPCTL_CNT_VERDICT_PASS].bytes += len;
 	}
+}
+
+/* Counts one packet: its L3, its L4 (when known), the malformed reason, the verdict. */
+static __always_inline void count_packet(__u32 hook, const struct pkt *p, int bad, int dropped)
+{
+	struct xdpctl_hook_stats *st = bpf_map_lookup_elem(&xdpctl_stats, &hook);
+	/* read once: clang cannot tell the counters from *p and would reload it every add */
+	__u32 len = p->len;
+
+	if (st)
+		count_in(st, p->l3_cnt, p->l4_cnt, bad, dropped, len);
+}
+
+/* What count_packet(hook, p, 0, 0) counts, from values in registers: a well-formed frame
+ * passed (lib/bpf/lb_fast.h, which parses without a packet record). */
+static __always_inline void count_passed(__u32 hook, __u32 l3_cnt, __u32 l4_cnt, __u32 len)
+{
+	struct xdpctl_hook_stats *st = bpf_map_lookup_elem(&xdpctl_stats, &hook);
+
+	if (st)
+		count_in(st, l3_cnt, l4_cnt, 0, 0, len);
 }
 
 #endif

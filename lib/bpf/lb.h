@@ -244,7 +244,7 @@ static __always_inline __u8 lb_family(const struct pkt *p)
 
 /* What a TCP/UDP packet's flow key holds after the addresses (abi: xdpctl_lb_flow_key), as
  * the key's last 64-bit word. */
-static __always_inline __u64 lb_key_tail(const struct pkt *p, __u8 family)
+static __always_inline __u64 lb_key_tail_of(__be16 sport, __be16 dport, __u8 proto, __u8 family)
 {
 	union {
 		struct {
@@ -253,15 +253,25 @@ static __always_inline __u64 lb_key_tail(const struct pkt *p, __u8 family)
 			__u16 pad;
 		} f;
 		__u64 w;
-	} t = {.f = {p->sport, p->dport, p->l4_proto, family, 0}};
+	} t = {.f = {sport, dport, proto, family, 0}};
 
 	return t.w;
 }
 
+static __always_inline __u64 lb_key_tail(const struct pkt *p, __u8 family)
+{
+	return lb_key_tail_of(p->sport, p->dport, p->l4_proto, family);
+}
+
 /* A TCP SYN without ACK: a new connection, scheduled afresh. */
+static __always_inline int lb_is_syn_of(__u8 l4_proto, __u8 tcp_flags)
+{
+	return l4_proto == IPPROTO_TCP && (tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN;
+}
+
 static __always_inline int lb_is_syn(const struct pkt *p)
 {
-	return p->l4_proto == IPPROTO_TCP && (p->tcp_flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN;
+	return lb_is_syn_of(p->l4_proto, p->tcp_flags);
 }
 
 /* The VIP key of a TCP/UDP packet, from its flow key: a connection-table hit needs none. */
@@ -353,12 +363,35 @@ static __always_inline void lb_flow_key(struct xdpctl_lb_flow_key *fk, const str
  * packet): then xdpctl_lb() decides, from the table, with the
  * slot's word this probe read (LB_PROBE_*), so a new flow reads it once.
  */
-static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
+static __always_inline __s64 lb_cached_flow(struct xdp_md *ctx, const __u64 *a, const __u64 *b, __u64 tail,
+					    int syn, __u32 len)
 {
-	struct xdpctl_lb_flow_key fk __attribute__((aligned(8)));
-	const __u64 *w = (const __u64 *)&fk;
+	const __u64 w[5] = {a[0], a[1], b[0], b[1], tail};
 	struct xdpctl_lb_fcache_slot *s;
 	__u32 *gen, idx, seen;
+
+	idx = xdpctl_lb_fcache_slot_of(w);
+	gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &idx);
+	if (!gen)
+		return (__s64)LB_PROBE_MISS;
+	seen = *(volatile __u32 *)gen;
+	if (syn)  /* scheduled afresh: never a copy's */
+		return lb_probe_missed(idx, seen);
+	s = lb_fcache_find(a, b, tail, idx, seen);
+	if (!s)
+		return lb_probe_missed(idx, seen);
+	if (!lb_dsr_macs(ctx, s->copy.mac))
+		return XDP_PASS;
+	/* ct_hit, tx and the VIP's and backend's packets and bytes, pending in the slot (abi:
+	 * XDPCTL_LB_FCACHE_PEND_SHIFT): one write instead of three counter records */
+	s->hits += 1 + (len << XDPCTL_LB_FCACHE_PEND_SHIFT);
+	return XDP_TX;
+}
+
+/* lb_cached_flow() for a parsed packet: its addresses where the record holds them, the
+ * key's last word in a register. */
+static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
+{
 	__u8 family;
 
 	if (p->frag != PKT_NOT_FRAGMENT || p->n_vlans ||
@@ -367,23 +400,8 @@ static __always_inline __s64 lb_cached(struct xdp_md *ctx, const struct pkt *p)
 	family = lb_family(p);
 	if (!family)
 		return (__s64)LB_PROBE_MISS;
-	lb_flow_key(&fk, p, family);
-	idx = xdpctl_lb_fcache_slot_of(w);
-	gen = bpf_map_lookup_elem(&xdpctl_lb_fgen, &idx);
-	if (!gen)
-		return (__s64)LB_PROBE_MISS;
-	seen = *(volatile __u32 *)gen;
-	if (lb_is_syn(p))  /* scheduled afresh: never a copy's */
-		return lb_probe_missed(idx, seen);
-	s = lb_fcache_find((const __u64 *)p->saddr, (const __u64 *)p->daddr, w[4], idx, seen);
-	if (!s)
-		return lb_probe_missed(idx, seen);
-	if (!lb_dsr_macs(ctx, s->copy.mac))
-		return XDP_PASS;
-	/* ct_hit, tx and the VIP's and backend's packets and bytes, pending in the slot (abi:
-	 * XDPCTL_LB_FCACHE_PEND_SHIFT): one write instead of three counter records */
-	s->hits += 1 + (p->len << XDPCTL_LB_FCACHE_PEND_SHIFT);
-	return XDP_TX;
+	return lb_cached_flow(ctx, (const __u64 *)p->saddr, (const __u64 *)p->daddr, lb_key_tail(p, family),
+			      lb_is_syn(p), p->len);
 }
 
 /* lb_cached() as a function of its own, for the program with the filter: there it is not
@@ -509,19 +527,30 @@ __noinline int xdpctl_lb(struct xdp_md *ctx, const struct pkt *p, __u32 any_port
 			  be_id, new_flow);
 }
 
-/* Called by the XDP program for a parsed packet the filter passed. Not to a VIP address:
- * one inlined array lookup and a bit test (abi: struct xdpctl_lb_ctl). `inline_probe`: the
- * flow cache's probe inlined (the program without the filter, xdp/xdpctl_xdp.bpf.c). */
-static __always_inline int lb_step_at(struct xdp_md *ctx, const struct pkt *p, const int inline_probe)
+/* The balancer's control record while some VIP exists and destination `daddr` (abi:
+ * xdpctl_lb_addr_bit) may be a VIP's address, else NULL: one inlined array lookup and a bit
+ * test (abi: struct xdpctl_lb_ctl). */
+static __always_inline struct xdpctl_lb_ctl *lb_ctl_if_vip_addr(const __u32 *daddr)
 {
 	__u32 zero = 0, bit;
-	__s64 act;
 	struct xdpctl_lb_ctl *c = bpf_map_lookup_elem(&xdpctl_lb_ctl, &zero);
 
 	if (!c || !c->n_vips)
-		return XDP_PASS;
-	bit = xdpctl_lb_addr_bit(p->daddr);
+		return NULL;
+	bit = xdpctl_lb_addr_bit(daddr);
 	if (!((c->addr_bits[(bit >> 6) & (XDPCTL_LB_ADDR_BITS / 64 - 1)] >> (bit & 63)) & 1))
+		return NULL;
+	return c;
+}
+
+/* Called by the XDP program for a parsed packet the filter passed. `inline_probe`: the
+ * flow cache's probe inlined (the program without the filter, xdp/xdpctl_xdp.bpf.c). */
+static __always_inline int lb_step_at(struct xdp_md *ctx, const struct pkt *p, const int inline_probe)
+{
+	__s64 act;
+	struct xdpctl_lb_ctl *c = lb_ctl_if_vip_addr(p->daddr);
+
+	if (!c)
 		return XDP_PASS;
 	act = inline_probe ? lb_cached(ctx, p) : xdpctl_lb_cached(ctx, p);
 	return act >= 0 ? (int)act : xdpctl_lb(ctx, p, c->n_any_port, (__u64)act);
