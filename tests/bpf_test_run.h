@@ -21,6 +21,15 @@ RunResult test_run(int prog_fd, const std::vector<uint8_t>& frame, int repeat = 
 
 enum class Verdict { pass, drop };
 
+// Not a hook of the ABI: the XDP hook's parse-and-count program (xdpctl_cnt, the one `load`
+// picks with no policy and no VIP), which counts the common frame on a path of its own
+// (lib/bpf/fast4.h). Where a test takes a hook, this one runs that program and reads the XDP
+// hook's counters: its counts must be the parser's on every frame.
+inline constexpr int kXdpCountProgram = 0x100;
+
+// The counters' hook of a test's hook (XDPCTL_HOOK_XDP for kXdpCountProgram).
+inline int stats_hook(int hook) { return hook == kXdpCountProgram ? int(XDPCTL_HOOK_XDP) : hook; }
+
 // What the program at `hook` returns for a verdict: XDP_PASS/XDP_DROP, TCX_NEXT/TCX_DROP.
 uint32_t verdict_retval(int hook, Verdict v);
 
@@ -28,7 +37,7 @@ uint32_t verdict_retval(int hook, Verdict v);
 int hook_prog_fd(const xdpctl_xdp& xdp, const xdpctl_tc& tc, int hook);
 int hook_stats_fd(const xdpctl_xdp& xdp, const xdpctl_tc& tc, int hook);
 
-// xdpctl_xdp and xdpctl_tc loaded with one malformed-frame action. The two objects have
+// xdpctl_xdp (with xdpctl_cnt) and xdpctl_tc loaded with one malformed-frame action. The two objects have
 // separate stats maps (nothing pins them together here), so each hook reads its own.
 class ParserPrograms {
 public:

@@ -71,7 +71,7 @@ bool kernel_refuses(int hook, const std::vector<uint8_t>& f)
 {
     if (f.size() < kEthHlen)
         return true;
-    if (hook == XDPCTL_HOOK_XDP)
+    if (hook == XDPCTL_HOOK_XDP || hook == kXdpCountProgram)
         return false;
     const uint16_t type = uint16_t(f[12] << 8 | f[13]);
     return (type == 0x0800 && f.size() < kEthHlen + 20u) || (type == 0x86dd && f.size() < kEthHlen + 40u);
@@ -413,13 +413,19 @@ TEST_P(ParserTable, CountsAndVerdict)
     EXPECT_EQ(describe(out.delta), describe(expected_delta(tc.slots, verdict, tc.frame.size())));
 }
 
+// The hooks' programs, and the XDP hook's parse-and-count program beside them.
+constexpr int kHooks[] = {XDPCTL_HOOK_XDP, XDPCTL_HOOK_TC_INGRESS, XDPCTL_HOOK_TC_EGRESS, kXdpCountProgram};
+
+std::string program_name(int hook)
+{
+    return std::string(hook == kXdpCountProgram ? "xdp_count" : xdpctl::hook_name(hook));
+}
+
 std::string param_name(const ::testing::TestParamInfo<ParserTable::ParamType>& info)
 {
     const auto& [tc, hook, action] = info.param;
-    return fmt::format("{}_{}_{}", tc.name, xdpctl::hook_name(hook), action_name(action));
+    return fmt::format("{}_{}_{}", tc.name, program_name(hook), action_name(action));
 }
-
-constexpr int kHooks[] = {XDPCTL_HOOK_XDP, XDPCTL_HOOK_TC_INGRESS, XDPCTL_HOOK_TC_EGRESS};
 
 INSTANTIATE_TEST_SUITE_P(Frames, ParserTable,
                          ::testing::Combine(::testing::ValuesIn(parser_cases()), ::testing::ValuesIn(kHooks),
@@ -550,7 +556,7 @@ TEST_P(Truncation, EveryOffset)
 
 std::string truncation_name(const ::testing::TestParamInfo<Truncation::ParamType>& info)
 {
-    return fmt::format("{}_{}", std::get<0>(info.param).name, xdpctl::hook_name(std::get<1>(info.param)));
+    return fmt::format("{}_{}", std::get<0>(info.param).name, program_name(std::get<1>(info.param)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Frames, Truncation,

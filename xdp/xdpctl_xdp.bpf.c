@@ -12,6 +12,7 @@
 #include "bpf/explain.h"
 #include "bpf/lb.h"
 #include "bpf/lb_fast.h"
+#include "bpf/fast4.h"
 #include "bpf/trace.h"
 
 struct {
@@ -59,6 +60,11 @@ static __noinline void xdp_log_event(struct xdp_md *ctx, __u32 rule_id, int drop
  * Its common frame (untagged TCP/UDP IPv4, no options, no fragment) takes lib/bpf/lb_fast.h
  * first: parsed into registers, counted, probed from the packet's bytes; every other frame
  * the parse below ("A parse into registers").
+ * The parse-and-count programs (XDP_PATHS_NONE, one buffer) count that common frame from
+ * the same registers (count_fast4, lib/bpf/fast4.h) and leave the rest to the parser:
+ * microbench, calls-cheap kind (a helper call ~2.4 ns), medians of 5 interleaved repetitions
+ * in 4 alternated pairs, TCP/IPv4 64 bytes against the empty program: 1.94x -> 1.45x
+ * (~9.9 -> ~7.0 ns beside ~5 ns).
  */
 enum { XDP_PATHS_NONE, XDP_PATHS_ALL, XDP_PATHS_LB };
 
@@ -75,6 +81,11 @@ static __always_inline int xdpctl_xdp_run(struct xdp_md *ctx, const int frags, c
 
 	if (paths == XDP_PATHS_LB && !frags && !next && lb_fast4(ctx, &p, &act))
 		return act;
+	if (paths == XDP_PATHS_NONE && !frags && count_fast4(ctx)) {
+		if (next)
+			bpf_tail_call(ctx, &xdpctl_next, 0);
+		return XDP_PASS;
+	}
 	/* zeroed here, not where declared: the fast path's hit writes no record */
 	__builtin_memset(&p, 0, sizeof(p));
 	bad = parse_packet(data, data_end, len, &p);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The balancer's program's fast path (xdp/xdpctl_xdp.bpf.c, XDP_PATHS_LB): an untagged
- * TCP/UDP IPv4 frame, no options, no fragment, well-formed, is parsed into registers,
- * counted as parse_packet and count_packet would count it (L3 IPv4, L4 TCP/UDP, passed),
+ * The balancer's program's fast path (xdp/xdpctl_xdp.bpf.c, XDP_PATHS_LB): the common frame
+ * (an untagged TCP/UDP IPv4 frame, no options, no fragment, well-formed: lib/bpf/fast4.h) is
+ * parsed into registers, counted as parse_packet and count_packet would count it (L3 IPv4, L4 TCP/UDP, passed),
  * and goes to the flow cache with its key's words read from the frame: no packet record on
  * the stack, no parser of every case between the read and the probe. A cache hit ends
  * there. A packet the cache does not answer gets the record the parser would have made and
@@ -13,8 +13,7 @@
 #ifndef XDPCTL_BPF_LB_FAST_H
 #define XDPCTL_BPF_LB_FAST_H
 
-#include "bpf/parse.h"
-#include "bpf/count.h"
+#include "bpf/fast4.h"
 #include "bpf/lb.h"
 
 /* A 64-bit key word whose first 32-bit word is `x` and whose second is 0: an IPv4 address
@@ -35,49 +34,19 @@ static __always_inline __u64 lb_word_of(__u32 x)
  * function, never returns the "none".) */
 static __always_inline int lb_fast4(struct xdp_md *ctx, struct pkt *p, int *act)
 {
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	__u32 len = end - data;
-	struct iphdr *iph = data + ETH_HLEN;
-	__u8 *l4 = (__u8 *)(iph + 1);
-	__u32 tot_len, l4_len, l4_cnt, saddr, daddr;
+	struct fast4 f;
+	__u32 saddr, daddr;
 	__be16 sport, dport;
-	__u8 proto, flags = 0;
 	__s64 probe;
 
-	/* the fixed TCP header's length covers UDP's too: a shorter UDP frame takes the
-	 * general path */
-	if ((void *)(l4 + sizeof(struct tcphdr)) > end)
+	if (!fast4_parse(ctx, &f))
 		return 0;
-	if (*(const __be16 *)(data + ETH_ALEN * 2) != bpf_htons(ETH_P_IP) || *(__u8 *)iph != 0x45 ||
-	    (iph->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET_MASK)))
-		return 0;
-	/* parse_ipv4's and parse_l4's checks, a fault left to them (they name it) */
-	tot_len = bpf_ntohs(iph->tot_len);
-	if (tot_len < sizeof(*iph) || tot_len > len - ETH_HLEN)
-		return 0;
-	l4_len = tot_len - sizeof(*iph);
-	proto = iph->protocol;
-	if (proto == IPPROTO_TCP) {
-		__u32 doff = l4[12] >> 4;
+	count_passed(XDPCTL_HOOK_XDP, XDPCTL_CNT_L3_IPV4, f.l4_cnt, f.len);
 
-		if (doff < 5 || doff * 4 > l4_len)
-			return 0;
-		flags = l4[13];
-		l4_cnt = XDPCTL_CNT_L4_TCP;
-	} else if (proto == IPPROTO_UDP) {
-		if (sizeof(struct udphdr) > l4_len)
-			return 0;
-		l4_cnt = XDPCTL_CNT_L4_UDP;
-	} else {
-		return 0;
-	}
-	count_passed(XDPCTL_HOOK_XDP, XDPCTL_CNT_L3_IPV4, l4_cnt, len);
-
-	saddr = iph->saddr;
-	daddr = iph->daddr;
-	sport = *(const __be16 *)l4;
-	dport = *(const __be16 *)(l4 + 2);
+	saddr = f.iph->saddr;
+	daddr = f.iph->daddr;
+	sport = *(const __be16 *)f.l4;
+	dport = *(const __be16 *)(f.l4 + 2);
 	const __u32 dst[4] = {daddr, 0, 0, 0};
 	struct xdpctl_lb_ctl *c = lb_ctl_if_vip_addr(dst);
 
@@ -86,22 +55,22 @@ static __always_inline int lb_fast4(struct xdp_md *ctx, struct pkt *p, int *act)
 		return 1;
 	const __u64 a[2] = {lb_word_of(saddr), 0}, b[2] = {lb_word_of(daddr), 0};
 
-	probe = lb_cached_flow(ctx, a, b, lb_key_tail_of(sport, dport, proto, 4), lb_is_syn_of(proto, flags), len);
+	probe = lb_cached_flow(ctx, a, b, lb_key_tail_of(sport, dport, f.proto, 4), lb_is_syn_of(f.proto, f.flags), f.len);
 	if (probe >= 0) {
 		*act = (int)probe;
 		return 1;
 	}
 	*p = (struct pkt){
-		.len = len,
+		.len = f.len,
 		.l3_proto = ETH_P_IP,
-		.l4_proto = proto,
-		.tcp_flags = flags,
+		.l4_proto = f.proto,
+		.tcp_flags = f.flags,
 		.l3_cnt = XDPCTL_CNT_L3_IPV4,
-		.l4_cnt = l4_cnt,
+		.l4_cnt = f.l4_cnt,
 		.sport = sport,
 		.dport = dport,
 		.l3_off = ETH_HLEN,
-		.l4_off = ETH_HLEN + sizeof(*iph),
+		.l4_off = ETH_HLEN + sizeof(struct iphdr),
 		.saddr = {saddr},
 		.daddr = {daddr},
 	};
