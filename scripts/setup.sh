@@ -33,6 +33,7 @@ fi
 BPO_PKGS=(libbpf-dev libbpf1 bpftool linux-libc-dev)
 PKGS=(
   clang llvm lld meson ninja-build pkg-config g++ git
+  ccache          # Meson compiles through it when present: rebuilds of other checkouts (CI's fresh clone, worktrees) reuse objects
   libclang-rt-dev  # libFuzzer and the sanitizer runtimes: scripts/fuzz.sh, scripts/sanitize.sh
   libxdp-dev xdp-tools libelf-dev zlib1g-dev libzstd-dev
   libboost-dev libboost-system-dev
