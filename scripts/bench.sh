@@ -124,7 +124,7 @@ render_report() {
       "",
       "| Figure | value |",
       "|---|---:|",
-      ((.control.control_plane, .control.one_rule_vs_xdp_filter) | to_entries[] | "| \(.key) | \(.value) |"),
+      ((.control.control_plane, .control.one_rule_vs_xdp_filter, (.control.src_rules_10000_vs_xdp_filter // {})) | to_entries[] | "| \(.key) | \(.value) |"),
       ""
     else empty end),
     "Load average before / after the run: \(.machine.loadavg_start) / \(.machine.loadavg_end).",
@@ -1003,14 +1003,19 @@ run_control() {
     return
   fi
   say "control plane; one rule beside xdp-filter:"
-  local cp pr
+  local cp pr pr10k
   cp=$(bash "$REPO/bench/control_plane.sh" "$BUILD" 2>"$TMP/control.err") &&
     jq -e . <<<"$cp" >/dev/null 2>&1 || cp=$(jq -nc --rawfile e "$TMP/control.err" '{status: "failed", note: ($e | .[-400:])}')
   pr=$(bash "$REPO/bench/prog_run_compare.sh" "$BUILD/ctl/xdpctl" 2>"$TMP/compare.err") &&
     jq -e . <<<"$pr" >/dev/null 2>&1 || pr=$(jq -nc --rawfile e "$TMP/compare.err" '{status: "failed", note: ($e | .[-400:])}')
+  # Issue 12's one-field case: 10,000 source /32 drop rules in both, the frame's source among them.
+  pr10k=$(bash "$REPO/bench/prog_run_compare.sh" "$BUILD/ctl/xdpctl" 7 1000000 10000 2>"$TMP/compare10k.err") &&
+    jq -e . <<<"$pr10k" >/dev/null 2>&1 || pr10k=$(jq -nc --rawfile e "$TMP/compare10k.err" '{status: "failed", note: ($e | .[-400:])}')
   say "  $cp"
   say "  $pr"
-  jq -nc --argjson cp "$cp" --argjson pr "$pr" '{control_plane: $cp, one_rule_vs_xdp_filter: $pr}' >"$CONTROL"
+  say "  $pr10k"
+  jq -nc --argjson cp "$cp" --argjson pr "$pr" --argjson pr10k "$pr10k" \
+    '{control_plane: $cp, one_rule_vs_xdp_filter: $pr, src_rules_10000_vs_xdp_filter: $pr10k}' >"$CONTROL"
 }
 
 # ---- run -----------------------------------------------------------------------------------
@@ -1137,6 +1142,7 @@ jq -s \
       def ms($s): if $s == null then null else $s * 1000 end;
     .control = $control[0]
     | (.control.control_plane // {}) as $cp | (.control.one_rule_vs_xdp_filter // {}) as $pr
+    | (.control.src_rules_10000_vs_xdp_filter // {}) as $pr10k
     # The bars of issue 12 (docs/benchmarks.md): live rows against their peers at the same queue
     # count, every xdpctl row at 2 queues against 1, then the micro and control-plane figures.
     | .targets = [
@@ -1149,6 +1155,7 @@ jq -s \
         | target("xdpctl 2 queues / 1 queue"; .; "2"; .; "1"; 1.8)),
       bound("1 rule, bpftool prog run ns: xdpctl / xdp-filter"; "prog_run_compare.sh"; $pr.ratio; 0.8),
       bound("1 rule, JIT bytes: xdpctl / xdp-filter"; "prog_run_compare.sh"; $pr.jited_bytes_ratio; 3),
+      bound("10,000 source /32 rules, bpftool prog run ns: xdpctl / xdp-filter"; "prog_run_compare.sh"; $pr10k.ratio; 1.0),
       bound("parse+count / empty XDP program (medians)"; "microbench";
             med_ratio("xdpctl_xdp/no_policy_no_vip/tcp4_64"; "empty_xdp/tcp4_64"); 2),
       bound("LB conntrack hit / empty XDP program (medians)"; "microbench";
