@@ -2,6 +2,9 @@
 // comes back equal, with all fields and sets; a damaged image is refused, never half read.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "util/error.h"
 #include "policy/policy_binary.h"
 #include "policy/rule_parse.h"
@@ -142,4 +145,79 @@ TEST(PolicyBinary, PiecesOfAnImageWithUndecodedSetsAreItsBytes)
     }
     EXPECT_GT(held, 10);
     EXPECT_GT(encoded, 10);
+}
+
+// A rule command reads the stored image but for the entries of the sets it leaves undecoded
+// (ImageBytes): those chunks stay in the store until something needs them. Chunks wholly
+// inside such a set are not read by the read, nor by the decode, nor by storing the new image
+// (its copy reads them without keeping them); bytes() reads them, and what every path gives
+// is the image's bytes.
+TEST(PolicyBinary, SetBytesLeftInTheStoreAreReadOnlyWhenNeeded)
+{
+    int left_unread = 0;  // chunks not read before bytes() over all seeds
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        test::Gen g(seed);
+        g.make_pools();
+        Policy p = g.policy(int(g.u(40)), 1 + int(g.u(4)));
+        for (auto& [_, s] : p.sets)
+            s.normalize();
+        std::vector<ImageSet> where;
+        const std::string whole = encode_policy(p, {}, &where);
+        // Stored as xdpctl_psrc holds it: the length, then the image, in chunks (of 16 bytes:
+        // the generator's sets are small).
+        constexpr uint32_t kChunk = 16;
+        std::string stored(sizeof(uint64_t), '\0');
+        const uint64_t len = whole.size();
+        std::memcpy(stored.data(), &len, sizeof len);
+        stored += whole;
+        std::vector<int> reads((stored.size() + kChunk - 1) / kChunk);
+        auto read = [&](uint32_t c, char* out) {
+            if (c >= reads.size())
+                fail("chunk {} is missing", c);
+            reads[c]++;
+            std::memset(out, 0, kChunk);
+            std::memcpy(out, stored.data() + size_t(c) * kChunk, std::min<size_t>(kChunk, stored.size() - c * kChunk));
+        };
+        std::map<std::string, ImageSet> at;
+        std::vector<std::pair<size_t, size_t>> holes;
+        for (const ImageSet& s : where)
+            if (s.name.back() % 2 == 0) {  // s0, s2, s4 left undecoded
+                at[s.name] = s;
+                holes.emplace_back(s.offset, s.bytes);
+            }
+        auto inside = [&](uint32_t c) {
+            const size_t from = std::max<size_t>(size_t(c) * kChunk, 8) - 8, to = std::min<size_t>((c + 1) * kChunk, stored.size()) - 8;
+            return std::any_of(holes.begin(), holes.end(), [&](const auto& h) { return h.first <= from && to <= h.first + h.second; });
+        };
+        const auto image = std::make_shared<const ImageBytes>(whole.size(), kChunk, holes, read, 1);
+        Policy got = decode_policy_leaving_sets(image, "image", nullptr, [&](const std::string& name) -> const ImageSet* {
+            auto it = at.find(name);
+            return it == at.end() ? nullptr : &it->second;
+        });
+        // Read by the decode: every chunk but those wholly inside a set left undecoded (a set
+        // decoded may read a little past its end, into the next one's).
+        bool unread = false;
+        for (uint32_t c = 0; c < reads.size(); c++) {
+            if (!inside(c))
+                EXPECT_EQ(reads[c], 1) << "seed " << seed << " chunk " << c;
+            else if (reads[c] == 0)
+                unread = true, left_unread++;
+        }
+        std::vector<ImageSet> where_pieces;
+        const ImagePieces pieces =
+            encode_policy(got, {}, &where_pieces, {.stored = [](const PrefixSet&) -> const ImageSet* { return nullptr; }, .copy = {}});
+        ASSERT_EQ(pieces.joined(), whole) << "seed " << seed;
+        for (uint32_t c = 0; c < reads.size(); c++)
+            EXPECT_LE(reads[c], 1) << "seed " << seed << " chunk " << c << ": read twice";
+        // The copy kept nothing of what it read.
+        EXPECT_EQ(image->lazy_generation(), unread ? std::optional<uint32_t>(1) : std::nullopt) << "seed " << seed;
+        // Everything that needs the entries reads them: the policy is the one stored.
+        for (auto& [_, s] : got.sets)
+            decode_entries(s);
+        EXPECT_EQ(got, p) << "seed " << seed;
+        EXPECT_EQ(std::string(image->bytes(0, whole.size()), whole.size()), whole);
+        EXPECT_EQ(image->lazy_generation(), std::nullopt);
+        EXPECT_THROW(image->bytes(whole.size(), 1), Error);
+    }
+    EXPECT_GT(left_unread, 40);
 }

@@ -1,7 +1,10 @@
 #include "policy/policy_binary.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "util/error.h"
 
@@ -31,12 +34,12 @@ public:
     void raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
     // Bytes held elsewhere, alive as long as the image: taken as they are when the image is
     // made of pieces (take_pieces), copied otherwise.
-    void held(const char* p, size_t n)
+    void held(const ImageBytes& from, size_t offset, size_t n)
     {
         if (!pieces_)
-            return raw(p, n);
+            return from.copy(offset, grow(n), n);
         pieces_->add_own(out_.size());
-        pieces_->add_held(p, n);
+        pieces_->add_held(from, offset, n);
         held_bytes_ += n;
     }
     // `n` bytes more, to be filled through the pointer returned.
@@ -206,7 +209,7 @@ void encode(Writer& w, const Policy& p, const IifIndexes& resolved, bool with_se
         ImageSet at{.name = name, .count = uint32_t(s.size()), .offset = w.size()};
         const ImageSet* stored = reuse && !s.undecoded ? reuse->stored(s) : nullptr;
         if (const auto& u = s.undecoded) {  // the bytes as they were read
-            w.held(u->image->data() + u->offset, u->bytes);
+            w.held(*u->image, u->offset, u->bytes);
             at.v4_count = u->v4_count;
         } else if (stored && stored->count == s.entries.size()) {
             reuse->copy(stored->offset, w.grow(stored->bytes), stored->bytes);
@@ -298,10 +301,10 @@ void ImagePieces::add_own(size_t end)
     own_end_ = end;
 }
 
-void ImagePieces::add_held(const char* p, size_t n)
+void ImagePieces::add_held(const ImageBytes& from, size_t offset, size_t n)
 {
     if (n)
-        pieces_.push_back({p, 0, n});
+        pieces_.push_back({&from, offset, n});
 }
 
 void ImagePieces::set_own(std::string own)
@@ -320,7 +323,10 @@ void ImagePieces::copy(size_t pos, char* out, size_t n) const
             return;
         if (pos < at + x.n) {
             const size_t in = pos - at, k = std::min(n, x.n - in);
-            std::memcpy(out, (x.held ? x.held : own_.data() + x.off) + in, k);
+            if (x.held)
+                x.held->copy(x.off + in, out, k);
+            else
+                std::memcpy(out, own_.data() + x.off + in, k);
             out += k, pos += k, n -= k;
         }
         at += x.n;
@@ -339,7 +345,7 @@ std::string ImagePieces::joined() const
 namespace {
 
 Policy decode(std::string_view image, const std::string& source, IifIndexes* resolved,
-              const std::shared_ptr<const std::string>& owner = {},
+              const std::shared_ptr<const ImageBytes>& owner = {},
               const std::function<const ImageSet*(const std::string&)>& leave = {})
 {
     if (!is_policy_image(image))
@@ -362,6 +368,8 @@ Policy decode(std::string_view image, const std::string& source, IifIndexes* res
             r.skip(known->bytes);
             s.undecoded = UndecodedEntries{owner, at, known->bytes, count, known->v4_count};
         } else {
+            if (owner)  // bytes the reader left in the map, should the index have said otherwise
+                owner->bytes(at, std::min(image.size() - std::min(image.size(), at), size_t(count) * 18));
             r.entries(s.entries, count);
         }
         std::string name = s.name;
@@ -421,10 +429,16 @@ Policy decode_policy(std::string_view image, const std::string& source, IifIndex
     return decode(image, source, resolved);
 }
 
+Policy decode_policy_leaving_sets(const std::shared_ptr<const ImageBytes>& image, const std::string& source,
+                                  IifIndexes* resolved, const std::function<const ImageSet*(const std::string&)>& leave)
+{
+    return decode(image->view(), source, resolved, image, leave);
+}
+
 Policy decode_policy_leaving_sets(const std::shared_ptr<const std::string>& image, const std::string& source,
                                   IifIndexes* resolved, const std::function<const ImageSet*(const std::string&)>& leave)
 {
-    return decode(*image, source, resolved, image, leave);
+    return decode_policy_leaving_sets(std::make_shared<const ImageBytes>(image), source, resolved, leave);
 }
 
 const std::vector<SetEntry>& set_entries(const PrefixSet& s, std::vector<SetEntry>& scratch)
@@ -433,7 +447,7 @@ const std::vector<SetEntry>& set_entries(const PrefixSet& s, std::vector<SetEntr
         return s.entries;
     const UndecodedEntries& u = *s.undecoded;
     const std::string where = "the stored entries of set '" + s.name + "'";
-    Reader r(std::string_view(*u.image).substr(u.offset, u.bytes), where);
+    Reader r(std::string_view(u.image->bytes(u.offset, u.bytes), u.bytes), where);
     r.entries(scratch, u.count);
     if (!r.done())
         fail("{} are damaged: {} bytes for {} entries", where, u.bytes, u.count);
@@ -453,10 +467,15 @@ bool undecoded_has_member(const UndecodedEntries& u, Family f)
     const uint32_t n = v4 ? u.v4_count : u.count - u.v4_count;
     if (from + size * n > u.bytes)
         throw_damaged_entries(u, 0);
-    const char* p = u.image->data() + u.offset + from;
-    for (uint32_t i = 0; i < n; i++, p += size)
-        if (!(p[0] & 0x80))
-            return true;
+    // Read from the map a block at a time: the first entry is usually a member.
+    constexpr uint32_t kBlock = 4096;
+    for (uint32_t i = 0; i < n; i += kBlock) {
+        const uint32_t k = std::min(kBlock, n - i);
+        const char* p = u.image->bytes(u.offset + from + size * i, size * k);
+        for (uint32_t j = 0; j < k; j++, p += size)
+            if (!(p[0] & 0x80))
+                return true;
+    }
     return false;
 }
 
@@ -468,6 +487,121 @@ void decode_entries(PrefixSet& s)
     set_entries(s, out);
     s.entries = std::move(out);
     s.undecoded.reset();
+}
+
+}  // namespace xdpctl::policy
+
+namespace xdpctl::policy {
+
+ImageBytes::ImageBytes(std::shared_ptr<const std::string> whole)
+    : whole_(std::move(whole)), data_(const_cast<char*>(whole_->data())), len_(whole_->size())
+{
+    // Never written: no chunk is left to load (loaded_ empty).
+}
+
+ImageBytes::ImageBytes(size_t len, uint32_t chunk_bytes, const std::vector<std::pair<size_t, size_t>>& holes,
+                       ChunkReader read, uint32_t gen)
+    : len_(len), chunk_bytes_(chunk_bytes), gen_(gen), read_(std::move(read))
+{
+    if (chunk_bytes_ <= sizeof(uint64_t))
+        fail("the stored policy's map has values of {} bytes: too small for an image", chunk_bytes_);
+    // Pages of its own, in 4 KiB pages (not the heap's 2 MiB ones): the holes' pages are
+    // never touched, so never resident.
+    mapped_ = std::max<size_t>(len_, 1);
+    void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        throw std::bad_alloc();
+    madvise(p, mapped_, MADV_NOHUGEPAGE);  // advice: fine if refused
+    data_ = static_cast<char*>(p);
+    const auto chunks = uint32_t((len_ + sizeof(uint64_t) + chunk_bytes_ - 1) / chunk_bytes_);
+    loaded_.assign(chunks, false);
+    unloaded_ = chunks;
+    const std::lock_guard lock(mu_);
+    for (uint32_t c = 0; c < chunks; c++) {
+        size_t from = 0, to = 0;
+        chunk_span(c, from, to);
+        if (std::none_of(holes.begin(), holes.end(),
+                         [&](const auto& h) { return h.first <= from && to <= h.first + h.second; }))
+            load_chunk(c);
+    }
+}
+
+ImageBytes::~ImageBytes()
+{
+    if (mapped_)
+        munmap(data_, mapped_);
+}
+
+void ImageBytes::chunk_span(uint32_t c, size_t& from, size_t& to) const
+{
+    // Image byte i is stored at i + 8: the first chunk starts with the image's length.
+    const size_t s0 = size_t(c) * chunk_bytes_, s1 = std::min(s0 + chunk_bytes_, len_ + sizeof(uint64_t));
+    from = std::max(s0, sizeof(uint64_t)) - sizeof(uint64_t);
+    to = s1 - sizeof(uint64_t);
+}
+
+void ImageBytes::load_chunk(uint32_t c) const
+{
+    if (loaded_[c])
+        return;
+    if (scratch_chunk_ != c) {
+        scratch_.resize(chunk_bytes_);
+        scratch_chunk_ = UINT32_MAX;
+        read_(c, scratch_.data());
+        scratch_chunk_ = c;
+    }
+    size_t from = 0, to = 0;
+    chunk_span(c, from, to);
+    std::memcpy(data_ + from, scratch_.data() + (from + sizeof(uint64_t) - size_t(c) * chunk_bytes_), to - from);
+    loaded_[c] = true;
+    unloaded_--;
+}
+
+const char* ImageBytes::bytes(size_t offset, size_t n) const
+{
+    if (offset > len_ || n > len_ - offset)
+        fail("the stored policy's bytes {}-{} are past its end ({} bytes)", offset, offset + n, len_);
+    const std::lock_guard lock(mu_);
+    if (unloaded_ && n)
+        for (auto c = uint32_t((offset + sizeof(uint64_t)) / chunk_bytes_);
+             size_t(c) * chunk_bytes_ < offset + n + sizeof(uint64_t); c++)
+            load_chunk(c);
+    return data_ + offset;
+}
+
+void ImageBytes::copy(size_t offset, char* out, size_t n) const
+{
+    if (offset > len_ || n > len_ - offset)
+        fail("the stored policy's bytes {}-{} are past its end ({} bytes)", offset, offset + n, len_);
+    const std::lock_guard lock(mu_);
+    if (!unloaded_) {
+        std::memcpy(out, data_ + offset, n);
+        return;
+    }
+    while (n > 0) {
+        const auto c = uint32_t((offset + sizeof(uint64_t)) / chunk_bytes_);
+        size_t from = 0, to = 0;
+        chunk_span(c, from, to);
+        const size_t k = std::min(n, to - offset);
+        if (loaded_[c]) {
+            std::memcpy(out, data_ + offset, k);
+        } else {
+            if (scratch_chunk_ != c) {
+                scratch_.resize(chunk_bytes_);
+                scratch_chunk_ = UINT32_MAX;
+                read_(c, scratch_.data());
+                scratch_chunk_ = c;
+            }
+            std::memcpy(out, scratch_.data() + (offset + sizeof(uint64_t) - size_t(c) * chunk_bytes_), k);
+        }
+        out += k, offset += k, n -= k;
+    }
+}
+
+std::optional<uint32_t> ImageBytes::lazy_generation() const
+{
+    const std::lock_guard lock(mu_);
+    return unloaded_ ? std::optional<uint32_t>(gen_) : std::nullopt;
 }
 
 }  // namespace xdpctl::policy

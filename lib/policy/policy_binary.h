@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +33,53 @@ struct ImageSet {
     uint32_t count = 0, v4_count = 0;
     size_t offset = 0, bytes = 0;
 };
+// A stored image's bytes as a command read them: all of them, or all but the entries of the
+// sets a rule command leaves undecoded (~6 MiB of a 1M-prefix set's), which stay in the map
+// they were read from until something needs them. A `rule add` beside such a set only stores
+// them again, and that copy goes from map to map through one chunk's buffer: no ~6 MiB of
+// fresh memory first (docs/filtering.md, "Fresh memory"). Safe to use from two threads.
+class ImageBytes {
+public:
+    explicit ImageBytes(std::shared_ptr<const std::string> whole);
+    // Reads stored chunk `c` (chunk_bytes, the first starting with the image's 8-byte length)
+    // into `out`; throws when it is missing.
+    using ChunkReader = std::function<void(uint32_t c, char* out)>;
+    // An image of `len` bytes stored in chunks of `chunk_bytes`, of which the chunks that lie
+    // wholly inside one of `holes` ([offset, offset + bytes) of the image) are not read now.
+    // `gen`: the generation they are read from (lazy_generation()).
+    ImageBytes(size_t len, uint32_t chunk_bytes, const std::vector<std::pair<size_t, size_t>>& holes,
+               ChunkReader read, uint32_t gen);
+    ~ImageBytes();
+    ImageBytes(const ImageBytes&) = delete;
+    ImageBytes& operator=(const ImageBytes&) = delete;
+
+    size_t size() const { return len_; }
+    // All the bytes, those of the holes not read yet as zeros: for the decoder, which skips
+    // the sets it leaves undecoded and reads any other through bytes() first.
+    std::string_view view() const { return {data_, len_}; }
+    // Bytes [offset, offset + n), read first where they were left in the map.
+    const char* bytes(size_t offset, size_t n) const;
+    // The same into `out`, without keeping what is read from the map (the store's copy).
+    void copy(size_t offset, char* out, size_t n) const;
+    // The generation that bytes not read yet come from; nullopt once all are read.
+    std::optional<uint32_t> lazy_generation() const;
+
+private:
+    void load_chunk(uint32_t c) const;  // mu_ held
+    void chunk_span(uint32_t c, size_t& from, size_t& to) const;  // the image bytes of chunk c
+
+    std::shared_ptr<const std::string> whole_;
+    char* data_ = nullptr;
+    size_t len_ = 0, mapped_ = 0;
+    uint32_t chunk_bytes_ = 0, gen_ = 0;
+    ChunkReader read_;
+    mutable std::mutex mu_;
+    mutable std::vector<bool> loaded_;  // per chunk; empty: all of them
+    mutable size_t unloaded_ = 0;
+    mutable std::vector<char> scratch_;  // the last chunk read for copy()
+    mutable uint32_t scratch_chunk_ = UINT32_MAX;
+};
+
 // `resolved`: the committed ifindex of each --iif rule (by id); none given stores 0s.
 // `where`, when given, gets where each set's entries lie in the image (ImageSet).
 std::string encode_policy(const Policy& p, const IifIndexes& resolved = {}, std::vector<ImageSet>* where = nullptr);
@@ -57,12 +106,12 @@ public:
     // How the encoder makes one: its own bytes up to `end` (of the buffer it fills) are the
     // next piece; `n` bytes at `p` the next; then the buffer, whole.
     void add_own(size_t end);
-    void add_held(const char* p, size_t n);
+    void add_held(const ImageBytes& from, size_t offset, size_t n);
     void set_own(std::string own);
 
 private:
     struct Piece {
-        const char* held;  // nullptr: own_ from `off`
+        const ImageBytes* held;  // nullptr: own_ from `off`; else its bytes from `off`
         size_t off, n;
     };
     std::string own_;
@@ -83,6 +132,8 @@ bool is_policy_image(std::string_view stored);
 // decode_policy(), each set for which `leave` gives where `image` holds its entries (an image
 // of this version: the count and length found there must be the same) left undecoded
 // (PrefixSet::undecoded), sharing `image`.
+Policy decode_policy_leaving_sets(const std::shared_ptr<const ImageBytes>& image, const std::string& source,
+                                  IifIndexes* resolved, const std::function<const ImageSet*(const std::string&)>& leave);
 Policy decode_policy_leaving_sets(const std::shared_ptr<const std::string>& image, const std::string& source,
                                   IifIndexes* resolved, const std::function<const ImageSet*(const std::string&)>& leave);
 // A set's entries: `s.entries`, or those it left undecoded, decoded into `scratch`.
@@ -96,7 +147,7 @@ void decode_entries(PrefixSet& s);
 template <typename F>
 void visit_undecoded(const UndecodedEntries& u, F&& f)
 {
-    const auto* p = reinterpret_cast<const uint8_t*>(u.image->data() + u.offset);
+    const auto* p = reinterpret_cast<const uint8_t*>(u.image->bytes(u.offset, u.bytes));
     const uint8_t* const end = p + u.bytes;
     for (uint32_t i = 0; i < u.count; i++) {
         const uint8_t fam = end - p >= 2 ? p[0] & 0x7f : 0;

@@ -336,6 +336,12 @@ Policy PolicyStore::commit(Policy next)
     for (auto& [_, set] : next.sets)
         if (set.undecoded && !index_as_read(set))
             decode_entries(set);
+    // Entries left in the generation this commit overwrites (a policy read before a commit
+    // of this process flipped) are read before it is written (ImageBytes).
+    const uint32_t target_gen = maps_->active_gen() ^ 1;
+    for (auto& [_, set] : next.sets)
+        if (set.undecoded && set.undecoded->image->lazy_generation() == target_gen)
+            set.undecoded->image->bytes(0, set.undecoded->image->size());
     auto print_as_read = [&](const PrefixSet& set) -> uint64_t {
         const StoredSetIndex* s = index_as_read(set);
         return s ? s->print : 0;

@@ -121,8 +121,11 @@ struct SetEntry {
 // how a rule command reads a set it does not change (PolicyStore::current_rules). Decoding a
 // 1M-prefix set cost ~16-27 ms and ~20 MiB of every `rule add`; the commit copies these bytes
 // into the new image and finds the set's table by the print the image's set index gives.
+class ImageBytes;  // policy_binary.h
 struct UndecodedEntries {
-    std::shared_ptr<const std::string> image;  // the whole image, shared by its sets
+    // The image read, shared by its sets; a rule command's leaves these bytes in the map
+    // until something needs them (ImageBytes::bytes()).
+    std::shared_ptr<const ImageBytes> image;
     size_t offset = 0, bytes = 0;              // the entries' bytes in it
     uint32_t count = 0, v4_count = 0;          // entries, IPv4 ones (first: a stored set is normalized)
     bool operator==(const UndecodedEntries&) const = default;

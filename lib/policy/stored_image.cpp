@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
+
+#include <fcntl.h>
 
 #include <bpf/bpf.h>
 
 #include "policy/policy_binary.h"
 #include "policy/rule_parse.h"
 #include "state/set_journal.h"
+#include "util/unique_fd.h"
 #include "util/error.h"
 
 namespace xdpctl::policy {
@@ -296,22 +300,73 @@ void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_
     }
 }
 
+namespace {
+
+// The image generation `gen` stored, as read_stored_image() reads it, but for the chunks that
+// lie wholly inside `holes` (the entries of sets left undecoded): those stay in the map until
+// something needs them (ImageBytes). The map is read through a descriptor of its own, so the
+// bytes can be read after the caller's is closed; nothing writes this generation while the
+// caller holds the writer lock (PolicyStore::commit writes the other one, and reads what is
+// left of an image it is about to overwrite first).
+std::shared_ptr<const ImageBytes> read_stored_leaving(int src_fd, uint32_t gen, const std::function<void(uint64_t)>& sized,
+                                                      const std::vector<std::pair<size_t, size_t>>& holes)
+{
+    const bpf_map_info info = src_info(src_fd);
+    if (info.value_size <= sizeof(uint64_t))
+        fail("the stored policy's map has values of {} bytes: too small for an image", info.value_size);
+    std::vector<char> first(info.value_size);
+    uint32_t key = stored_image_key(gen, 0);
+    uint64_t len = 0;
+    if (holes.empty() || bpf_map_lookup_elem(src_fd, &key, first.data()) != 0 ||
+        (std::memcpy(&len, first.data(), sizeof(len)), len > uint64_t(info.max_entries) * info.value_size))
+        return std::make_shared<const ImageBytes>(std::make_shared<const std::string>(read_stored_image(src_fd, gen, sized)));
+    if (sized)
+        sized(len);
+    const int dup = fcntl(src_fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        fail("cannot read the stored policy: {}", errno_str(errno));
+    auto fd = std::make_shared<UniqueFd>(dup);
+    return std::make_shared<const ImageBytes>(
+        size_t(len), info.value_size, holes,
+        [fd, gen, first = std::move(first)](uint32_t c, char* out) {
+            if (c == 0) {  // read already, with the length
+                std::memcpy(out, first.data(), first.size());
+                return;
+            }
+            const uint32_t k = stored_image_key(gen, c);
+            if (bpf_map_lookup_elem(fd->get(), &k, out) != 0)
+                fail("the stored policy of generation {} is cut short (chunk {})", gen, c);
+        },
+        gen);
+}
+
+}  // namespace
+
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved, const std::function<void(uint64_t)>& sized,
                           SetsAsRead* as_read, bool leave_sets)
 {
-    const auto stored = std::make_shared<const std::string>(read_stored_image(src_fd, gen, sized));
     const std::optional<StoredSets> index = read_set_index(src_fd, gen, commits);
     const std::vector<StoredSetChange> changes =
         index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{};
-    const bool image_current = std::string_view(*stored).substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
-    // Left undecoded: a set the index places in this image, with no change stored since.
+    // To be left undecoded: a set the index places in this image, with no change stored since.
     std::map<std::string, const ImageSet*> leave;
-    if (leave_sets && image_current && index)
+    std::vector<std::pair<size_t, size_t>> holes;  // their entries, not read now
+    if (leave_sets && index)
         for (const StoredSetIndex& s : index->sets)
-            if (std::none_of(changes.begin(), changes.end(), [&](const StoredSetChange& c) { return c.set == s.at.name; }))
+            if (std::none_of(changes.begin(), changes.end(), [&](const StoredSetChange& c) { return c.set == s.at.name; })) {
                 leave[s.at.name] = &s.at;
-    Policy p = leave.empty() ? decode_stored(*stored, source, resolved)
+                holes.emplace_back(s.at.offset, s.at.bytes);
+            }
+    const std::shared_ptr<const ImageBytes> stored = read_stored_leaving(src_fd, gen, sized, holes);
+    const std::string_view image = stored->view();
+    const bool image_current = image.substr(0, kPolicyImageMagic.size()) == kPolicyImageMagic;
+    if (!image_current) {
+        leave.clear();
+        stored->bytes(0, stored->size());  // an older image: all of it is decoded
+    }
+    Policy p = leave.empty() ? (is_policy_image(image) ? decode_policy(image, source, resolved)
+                                                       : parse_policy_text(image, source))
                              : decode_policy_leaving_sets(stored, source, resolved, [&](const std::string& name) {
                                    auto it = leave.find(name);
                                    return it == leave.end() ? nullptr : it->second;
