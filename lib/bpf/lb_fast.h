@@ -47,19 +47,22 @@ static __always_inline int lb_fast4(struct xdp_md *ctx, struct pkt *p, int *act)
 	daddr = f.iph->daddr;
 	sport = *(const __be16 *)f.l4;
 	dport = *(const __be16 *)(f.l4 + 2);
+	const __u64 a[2] = {lb_word_of(saddr), 0}, b[2] = {lb_word_of(daddr), 0};
+
+	/* The cache first: a valid copy is a flow of a VIP (copies are made only for them, and
+	 * userspace voids every copy when a VIP goes: lb_maps.cpp, conntrack_changed), so a hit
+	 * needs no VIP check. Other traffic pays the probe's word read before the check. */
+	probe = lb_cached_flow(ctx, a, b, lb_key_tail_of(sport, dport, f.proto, 4), lb_is_syn_of(f.proto, f.flags), f.len);
+	if (probe >= 0) {
+		*act = (int)probe;
+		return 1;
+	}
 	const __u32 dst[4] = {daddr, 0, 0, 0};
 	struct xdpctl_lb_ctl *c = lb_ctl_if_vip_addr(dst);
 
 	*act = XDP_PASS;
 	if (!c)
 		return 1;
-	const __u64 a[2] = {lb_word_of(saddr), 0}, b[2] = {lb_word_of(daddr), 0};
-
-	probe = lb_cached_flow(ctx, a, b, lb_key_tail_of(sport, dport, f.proto, 4), lb_is_syn_of(f.proto, f.flags), f.len);
-	if (probe >= 0) {
-		*act = (int)probe;
-		return 1;
-	}
 	*p = (struct pkt){
 		.len = f.len,
 		.l3_proto = ETH_P_IP,
