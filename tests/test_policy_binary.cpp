@@ -94,6 +94,17 @@ TEST(PolicyBinary, DamagedImagesAreRefused)
     EXPECT_THROW(decode_policy("default drop\n", "image"), Error);
 }
 
+// A random policy of up to 40 rules and 1-4 sets, the sets normalized as they are stored.
+static Policy random_policy_with_sets(uint64_t seed)
+{
+    test::Gen g(seed);
+    g.make_pools();
+    Policy p = g.policy(int(g.u(40)), 1 + int(g.u(4)));
+    for (auto& [_, s] : p.sets)
+        s.normalize();
+    return p;
+}
+
 // A rule command stores an image whose sets it left undecoded as pieces (ImagePieces): the
 // sets' bytes where they were read, the rest encoded. Byte for byte the image the decoded
 // policy encodes to, read from any offset, and the sets' places the same.
@@ -101,11 +112,7 @@ TEST(PolicyBinary, PiecesOfAnImageWithUndecodedSetsAreItsBytes)
 {
     int held = 0, encoded = 0;  // sets of each kind over all seeds
     for (uint64_t seed = 1; seed <= 40; seed++) {
-        test::Gen g(seed);
-        g.make_pools();
-        Policy p = g.policy(int(g.u(40)), 1 + int(g.u(4)));
-        for (auto& [_, s] : p.sets)
-            s.normalize();
+        Policy p = random_policy_with_sets(seed);
         std::vector<ImageSet> where;
         const auto stored = std::make_shared<const std::string>(encode_policy(p, {}, &where));
         std::map<std::string, ImageSet> at;
@@ -156,11 +163,7 @@ TEST(PolicyBinary, SetBytesLeftInTheStoreAreReadOnlyWhenNeeded)
 {
     int left_unread = 0;  // chunks not read before bytes() over all seeds
     for (uint64_t seed = 1; seed <= 40; seed++) {
-        test::Gen g(seed);
-        g.make_pools();
-        Policy p = g.policy(int(g.u(40)), 1 + int(g.u(4)));
-        for (auto& [_, s] : p.sets)
-            s.normalize();
+        Policy p = random_policy_with_sets(seed);
         std::vector<ImageSet> where;
         const std::string whole = encode_policy(p, {}, &where);
         // Stored as xdpctl_psrc holds it: the length, then the image, in chunks (of 16 bytes:
