@@ -105,6 +105,14 @@ LbMapFds lb_map_fds_pinned(const std::string& dir)
     return f;
 }
 
+bool lb_maps_pinned(const std::string& dir)
+{
+    for (const char* name : kNames)
+        if (!path_exists(dir + "/" + name))
+            return false;
+    return path_exists(dir + "/xdpctl_lb_fgen") && path_exists(dir + "/xdpctl_lb_fcache");
+}
+
 LbMaps::LbMaps(LbMapFds fds) : fds_(std::move(fds)) {}
 
 std::vector<VipEntry> LbMaps::vips() const

@@ -58,6 +58,11 @@ LbMapFds lb_map_fds(const Skel& s)
 // The maps pinned under `dir` (/sys/fs/bpf/xdpctl/maps).
 LbMapFds lb_map_fds_pinned(const std::string& dir);
 
+// Whether every map lb_map_fds_pinned requires is pinned under `dir`. A command creating the
+// shared maps pins them one by one, in the object's order: one name alone (the VIP table,
+// pinned before the counters) does not say that the others are there yet.
+bool lb_maps_pinned(const std::string& dir);
+
 struct VipOptions {
     uint32_t mode = XDPCTL_LB_MODE_DSR;
     uint32_t flags = 0;                          // XDPCTL_LB_F_*

@@ -16,7 +16,7 @@ LbStore::LbStore(Access access)
     if (writer_)
         lock_.emplace();
     // Loading the XDP object creates every shared map not pinned yet (a verification, ~0.1 s).
-    if (!path_exists(shared_maps_dir() + "/xdpctl_lb_vips")) {
+    if (!lb_maps_pinned(shared_maps_dir())) {
         if (!lock_)
             lock_.emplace();  // creating them is a write: two would pin the same names
         ensure_shared_maps();
