@@ -43,6 +43,7 @@
 #include "policy/compiled_policy.h"
 #include "policy/policy_maps.h"
 #include "policy/policy_paths.h"
+#include "attach/loader.h"
 #include "attach/skeleton.h"
 #include "workloads.h"
 #include "xdpctl_bench_empty.skel.h"
@@ -105,6 +106,7 @@ struct PolicyCase {
     // flood of new flows pays; else one frame repeated hits it after its first run.
     bool new_flows = false;
     xdpctl::SkelPtr<xdpctl_xdp> prog;
+    int fd = -1;  // the program measured (load_policy)
     std::vector<std::vector<uint8_t>> frames;
     double compile_ms = 0, commit_ms = 0;
     xdpctl::policy::CommitTimes times;
@@ -116,7 +118,10 @@ Ipv4Addr addr_bytes(uint32_t a)
 }
 
 // `tables_only`: decided by the class tables and the walk whatever the policy's shape.
-void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_only = false);
+// `paths`: the object's cfg_paths, its program the one `load` picks for them (PolicyCase::fd);
+// every path (xdpctl_xdp) by default.
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_only = false,
+                 uint32_t paths = XDPCTL_PATHS_ALL);
 
 // n rules in the mix, random priorities, and frames that each hit a random rule
 // (the first match may be another rule, a prefix covering it with a lower priority number).
@@ -178,7 +183,8 @@ PolicyCase make_lab_case(size_t n, bool new_flows = false)
 
 // n rules `--src A/32 --action drop`, A random, and frames that each hit one: a one-field
 // policy (lib/policy/shapes.h), decided by the source's class unless `tables_only`.
-PolicyCase make_src32_case(size_t n, bool tables_only)
+// `paths`: load_policy's.
+PolicyCase make_src32_case(size_t n, bool tables_only, uint32_t paths = XDPCTL_PATHS_ALL)
 {
     using namespace xdpctl::policy;
     std::mt19937_64 rng(n);
@@ -201,11 +207,11 @@ PolicyCase make_src32_case(size_t n, bool tables_only)
                                .payload(18)
                                .build());
     }
-    load_policy(c, p, tables_only);
+    load_policy(c, p, tables_only, paths);
     return c;
 }
 
-void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_only)
+void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_only, uint32_t paths)
 {
     using namespace xdpctl::policy;
     SlotOf slots;
@@ -217,8 +223,12 @@ void load_policy(PolicyCase& c, const xdpctl::policy::Policy& p, bool tables_onl
         xdpctl::fail("cannot open xdpctl_xdp: {}", xdpctl::errno_str(errno));
     c.prog->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
     c.prog->rodata->cfg_flow_cache = c.new_flows ? XDPCTL_FLOW_CACHE_MISS : XDPCTL_FLOW_CACHE_ON;
+    c.prog->rodata->cfg_paths = paths;
+    bpf_program__set_autoload(c.prog->progs.xdpctl_xdp, false);
+    bpf_program__set_autoload(xdpctl::xdp_program_for_paths(*c.prog, paths), true);
     if (int err = xdpctl_xdp::load(c.prog.get()))
         xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
+    c.fd = bpf_program__fd(xdpctl::xdp_program_for_paths(*c.prog, paths));
     PolicyMaps maps = PolicyMaps::from_skeleton(*c.prog);
     maps.set_decide_small(!tables_only);
     maps.set_decide_field(!tables_only);
@@ -273,14 +283,12 @@ void describe_prog(int fd, const std::string& label)
             std::fprintf(stderr, "cannot pin %s in %s: %s\n", label.c_str(), dir, xdpctl::errno_str(errno).c_str());
 }
 
-// The program of xdpctl_xdp that `load` picks for a datapath with `paths` (enum xdpctl_path;
-// lib/attach/datapath_paths.h) and nothing else set (lib/attach/loader.cpp: xdp_prog): with no
-// path the parse-and-count program, with the balancer alone its own.
+// The program of xdpctl_xdp that `load` picks for a datapath with `paths` (enum xdpctl_path)
+// and nothing else set: with no path the parse-and-count program, with the balancer alone its
+// own, with the one-field path alone its own.
 bpf_program* xdp_prog_for(const xdpctl_xdp& s, uint32_t paths)
 {
-    if (paths == 0)
-        return s.progs.xdpctl_cnt;
-    return paths == XDPCTL_PATH_LB ? s.progs.xdpctl_lb_only : s.progs.xdpctl_xdp;
+    return xdpctl::xdp_program_for_paths(s, paths);
 }
 
 // xdpctl_xdp loaded as `load` loads it for a datapath with `paths`: xdp_prog_for's program.
@@ -591,14 +599,17 @@ int main(int argc, char** argv)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }
-        // A one-field policy (10,000 source /32s) in its own shape and through the tables.
-        for (const bool tables : {false, true}) {
-            const std::string name = fmt::format("xdpctl_xdp_policy/10000_src32/{}", tables ? "tables" : "one_field");
+        // A one-field policy (10,000 source /32s) in its own shape and through the tables, in
+        // xdpctl_xdp with every path; and in the program `load` attaches for it (its path
+        // alone: xdpctl_fld_only, lib/bpf/field_fast.h).
+        for (const char* variant : {"one_field", "tables", "one_field_program"}) {
+            const std::string name = fmt::format("xdpctl_xdp_policy/10000_src32/{}", variant);
             if (!selected(name))
                 continue;
-            lab.push_back(std::make_unique<PolicyCase>(make_src32_case(10000, tables)));
-            benchmark::RegisterBenchmark(name.c_str(), bench_frames, bpf_program__fd(lab.back()->prog->progs.xdpctl_xdp),
-                                         lab.back()->frames)
+            const bool tables = std::string(variant) == "tables", own = std::string(variant) == "one_field_program";
+            lab.push_back(std::make_unique<PolicyCase>(
+                make_src32_case(10000, tables, own ? uint32_t(XDPCTL_PATH_FIELD) : uint32_t(XDPCTL_PATHS_ALL))));
+            benchmark::RegisterBenchmark(name.c_str(), bench_frames, lab.back()->fd, lab.back()->frames)
                 ->UseManualTime()
                 ->Unit(benchmark::kMillisecond);
         }

@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "attach/loader.h"
 #include "stats/counters.h"
 #include "util/error.h"
 #include "xdpctl_tc.skel.h"
@@ -30,6 +31,10 @@ PolicyPrograms::PolicyPrograms(uint32_t xdp_paths, uint32_t tc_paths)
         fail("cannot open the xdpctl_xdp skeleton: {}", errno_str(errno));
     xdp_->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
     xdp_->rodata->cfg_paths = xdp_paths;
+    // The program `load` attaches for these paths (the one-field path alone has its own).
+    xdp_prog_ = xdp_program_for_paths(*xdp_, xdp_paths);
+    bpf_program__set_autoload(xdp_->progs.xdpctl_xdp, false);
+    bpf_program__set_autoload(xdp_prog_, true);
     if (int err = xdpctl_xdp::load(xdp_.get()))
         fail("cannot load xdpctl_xdp (root? verifier log above): {}", errno_str(err));
 
@@ -56,7 +61,7 @@ PolicyPrograms::~PolicyPrograms() = default;
 
 int PolicyPrograms::prog_fd(int hook) const
 {
-    return hook_prog_fd(*xdp_, *tc_, hook);
+    return hook == XDPCTL_HOOK_XDP ? bpf_program__fd(xdp_prog_) : hook_prog_fd(*xdp_, *tc_, hook);
 }
 
 int PolicyPrograms::stats_fd(int hook) const

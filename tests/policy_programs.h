@@ -39,6 +39,7 @@ public:
 
 private:
     SkelPtr<xdpctl_xdp> xdp_;
+    struct bpf_program* xdp_prog_ = nullptr;  // the one loaded: xdp_program_for_paths()
     SkelPtr<xdpctl_tc> tc_;
     std::unique_ptr<policy::PolicyMaps> maps_;
 };

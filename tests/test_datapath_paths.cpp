@@ -131,8 +131,19 @@ TEST_F(DatapathPaths, ShapeChangesReloadAndKeepCountersExact)
         text += l + "\n";
     xdpctl_ok({"apply", write_temp_file(text, "one-field")});
     expect_paths({"field"}, "one field");
+    // XDP: the one-field path's own program, its common frame decided and counted from
+    // registers (lib/bpf/field_fast.h)
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_fld_only");
+    StatsSnapshot before = lab.stats();
     EXPECT_EQ(udp_through(lab, 10, 4), 0);
     EXPECT_EQ(rule_packets(40), 4u);
+    CounterMap d = lab.wait_delta(before, [](const CounterMap& m) {
+        auto it = m.find("xdp/verdict/drop");
+        return it != m.end() && it->second.packets >= 4;
+    });
+    EXPECT_EQ(d["xdp/verdict/drop"].packets, 4u);
+    EXPECT_EQ(d["xdp/l4/udp"].packets, 4u);
+    EXPECT_EQ(d["xdp/l3/ipv4"].packets, 4u);
 
     // no rule: no path.
     xdpctl_clear_policy();

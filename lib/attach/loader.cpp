@@ -155,32 +155,48 @@ struct XdpShape {
     bool operator==(const XdpShape&) const = default;
 };
 
-// The object's programs of each kind (xdp/xdpctl_xdp.bpf.c: one body, nine programs): the
+// The object's programs of each kind (xdp/xdpctl_xdp.bpf.c: one body, ten programs): the
 // one with the filter and the balancer, the parse-and-count one for cfg_paths 0, and (common
-// shape only) the balancer's own for cfg_paths XDPCTL_PATH_LB alone.
+// shape only) the balancer's own for cfg_paths XDPCTL_PATH_LB alone and the one-field
+// policy's for XDPCTL_PATH_FIELD alone.
 struct XdpKindProgs {
     XdpShape shape;
     bpf_program* paths;
     bpf_program* count;
-    bpf_program* lb_only;  // null: this shape's `paths` program serves the balancer alone too
+    bpf_program* lb_only;   // null: this shape's `paths` program serves the balancer alone too
+    bpf_program* fld_only;  // null: ... and the one-field path alone
 
-    // The program of this kind for these cfg_paths.
+    // The program of this kind for these cfg_paths (xdp_program_for_paths).
     bpf_program* for_paths(__u32 cfg_paths) const
     {
         if (cfg_paths == 0)
             return count;
-        return cfg_paths == XDPCTL_PATH_LB && lb_only ? lb_only : paths;
+        if (cfg_paths == XDPCTL_PATH_LB && lb_only)
+            return lb_only;
+        if ((cfg_paths & XDPCTL_PATH_FIELD) && !(cfg_paths & ~(XDPCTL_PATH_FIELD | XDPCTL_PATH_DEFAULT)) && fld_only)
+            return fld_only;
+        return paths;
     }
+    std::array<bpf_program*, 4> all() const { return {paths, count, lb_only, fld_only}; }
 };
 
 std::array<XdpKindProgs, 4> xdp_kinds(const xdpctl_xdp* s)
 {
     const auto& p = s->progs;
-    return {{{{false, false}, p.xdpctl_xdp, p.xdpctl_cnt, p.xdpctl_lb_only},
-             {{true, false}, p.xdpctl_xdp_mb, p.xdpctl_cnt_mb, nullptr},
-             {{false, true}, p.xdpctl_xdp_nx, p.xdpctl_cnt_nx, nullptr},
-             {{true, true}, p.xdpctl_xdp_mbnx, p.xdpctl_cnt_mbnx, nullptr}}};
+    return {{{{false, false}, p.xdpctl_xdp, p.xdpctl_cnt, p.xdpctl_lb_only, p.xdpctl_fld_only},
+             {{true, false}, p.xdpctl_xdp_mb, p.xdpctl_cnt_mb, nullptr, nullptr},
+             {{false, true}, p.xdpctl_xdp_nx, p.xdpctl_cnt_nx, nullptr, nullptr},
+             {{true, true}, p.xdpctl_xdp_mbnx, p.xdpctl_cnt_mbnx, nullptr, nullptr}}};
 }
+
+}  // namespace
+
+bpf_program* xdp_program_for_paths(const xdpctl_xdp& s, uint32_t paths)
+{
+    return xdp_kinds(&s)[0].for_paths(paths);
+}
+
+namespace {
 
 // The object's program of this shape for its cfg_paths (set before load, read-only after).
 bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
@@ -196,12 +212,13 @@ bpf_program* xdp_prog(const xdpctl_xdp* s, XdpShape shape)
 void xdp_autoload_for_paths(xdpctl_xdp* s)
 {
     for (const auto& k : xdp_kinds(s)) {
-        const bool chosen = bpf_program__autoload(k.paths) || bpf_program__autoload(k.count) ||
-                            (k.lb_only && bpf_program__autoload(k.lb_only));
+        bool chosen = false;
+        for (bpf_program* prog : k.all())
+            chosen = chosen || (prog && bpf_program__autoload(prog));
         if (!chosen)
             continue;
         bpf_program* const want = k.for_paths(s->rodata->cfg_paths);
-        for (bpf_program* prog : {k.paths, k.count, k.lb_only})
+        for (bpf_program* prog : k.all())
             if (prog)
                 bpf_program__set_autoload(prog, prog == want);
     }
@@ -275,12 +292,10 @@ void configure_xdp(xdpctl_xdp* s, const std::string& ifname, __u32 iif_key, __u3
     s->rodata->cfg_lb_mtu = iface_mtu(ifname);
     s->rodata->cfg_iif_key = iif_key;
     s->rodata->cfg_paths = paths;
-    for (const auto& k : xdp_kinds(s)) {
-        bpf_program__set_autoload(k.paths, k.shape == shape);
-        bpf_program__set_autoload(k.count, false);
-        if (k.lb_only)
-            bpf_program__set_autoload(k.lb_only, false);
-    }
+    for (const auto& k : xdp_kinds(s))
+        for (bpf_program* prog : k.all())
+            if (prog)
+                bpf_program__set_autoload(prog, prog == k.paths && k.shape == shape);
     xdp_autoload_for_paths(s);
 }
 

@@ -19,6 +19,7 @@
 #include "attach/xdp_attach.h"
 
 struct xdpctl_xdp;
+struct bpf_program;
 struct xdpctl_tc;
 
 namespace xdpctl {
@@ -51,6 +52,12 @@ struct LoadResult {
 };
 
 LoadResult load(const LoadOptions& opts);
+
+// The program of xdpctl_xdp that `load` attaches to an interface of the common kind (one
+// buffer, no --next) for a datapath of cfg_paths `paths` (datapath_paths.h): with no path the
+// parse-and-count one, the balancer alone its own, the one-field path alone its own, else
+// xdpctl_xdp. For tests and benchmarks that load the object themselves.
+bpf_program* xdp_program_for_paths(const xdpctl_xdp& s, uint32_t paths);
 
 // Removes exactly what xdpctl created on the interface (the pins of its namespace, or the
 // previous release's; stale ones too). Fails when nothing is loaded, or when the pins are

@@ -58,14 +58,20 @@ static __always_inline void count_packet(__u32 hook, const struct pkt *p, int ba
 		count_in(st, p->l3_cnt, p->l4_cnt, bad, dropped, len);
 }
 
-/* What count_packet(hook, p, 0, 0) counts, from values in registers: a well-formed frame
- * passed (lib/bpf/lb_fast.h, which parses without a packet record). */
-static __always_inline void count_passed(__u32 hook, __u32 l3_cnt, __u32 l4_cnt, __u32 len)
+/* What count_packet(hook, p, 0, dropped) counts, from values in registers: a well-formed
+ * frame (lib/bpf/fast4.h's users, which parse without a packet record). */
+static __always_inline void count_good(__u32 hook, __u32 l3_cnt, __u32 l4_cnt, int dropped, __u32 len)
 {
 	struct xdpctl_hook_stats *st = bpf_map_lookup_elem(&xdpctl_stats, &hook);
 
 	if (st)
-		count_in(st, l3_cnt, l4_cnt, 0, 0, len);
+		count_in(st, l3_cnt, l4_cnt, 0, dropped, len);
+}
+
+/* The same for a frame passed. */
+static __always_inline void count_passed(__u32 hook, __u32 l3_cnt, __u32 l4_cnt, __u32 len)
+{
+	count_good(hook, l3_cnt, l4_cnt, 0, len);
 }
 
 #endif
