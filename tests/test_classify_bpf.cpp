@@ -641,93 +641,6 @@ bool common_frame(const std::vector<uint8_t>& f)
            !(((f[20] & 0x3f) << 8) | f[21]) && (f[23] == 6 || f[23] == 17);
 }
 
-// The program `load` attaches for a one-field policy (xdpctl_fld_only: its common frame parsed,
-// decided and counted from registers, lib/bpf/field_fast.h; every other frame its general
-// body) beside xdpctl_xdp with every path, each with maps of its own and the same policy:
-// the same verdict, the same rule counters and the same hook counters (L3, L4, verdict),
-// exactly, frame by frame.
-TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
-{
-    XDPCTL_REQUIRE_ROOT();
-    PolicyPrograms field(XDPCTL_PATH_FIELD, XDPCTL_PATH_FIELD);
-    bpf_prog_info info{};
-    __u32 info_len = sizeof(info);
-    ASSERT_EQ(bpf_prog_get_info_by_fd(field.prog_fd(XDPCTL_HOOK_XDP), &info, &info_len), 0);
-    EXPECT_STREQ(info.name, "xdpctl_fld_only");
-    int common = 0, by_rule = 0, dropped = 0, field_policies = 0;
-    for (uint64_t seed = 501; seed < 501 + diff_seeds(12); seed++) {
-        Gen g(seed);
-        g.make_pools();
-        Policy p = one_field_policy(g, seed % 2);
-        for (Rule& r : p.rules)
-            r.dir = Direction::ingress;  // XDP applies the ingress rules
-        const CompiledPolicy c = compile_policy(p, gen_ifindex);
-        const auto slots = slots_by_id(p);
-        const uint32_t n = uint32_t(slots.size());
-        progs_->maps().commit(c, slots);
-        field.maps().commit(c, slots);
-        xdpctl_pol_hdr h{};
-        const uint32_t gen = field.maps().active_gen();
-        ASSERT_EQ(bpf_map_lookup_elem(field.map_fd("xdpctl_phdr"), &gen, &h), 0);
-        // A policy the field's class cannot decide (too many classes) takes the tables, which
-        // this program does not have: `load` would attach another.
-        if (h.dir[0].decide != XDPCTL_POL_DECIDE_SRC && h.dir[0].decide != XDPCTL_POL_DECIDE_DST)
-            continue;
-        field_policies++;
-        std::mt19937_64 frame_rng(seed);
-        for (int i = 0; i < 300; i++) {
-            uint32_t ifindex = 0;
-            PacketKey k = g.packet(&ifindex);
-            k.dir = Direction::ingress;  // on the XDP hook
-            const std::vector<uint8_t> frame = frame_of(k, frame_rng);
-            const policy::Verdict want = classify(p, k);
-            struct Seen {
-                RunResult run;
-                HookCounters hook;
-                std::vector<xdpctl_rule_ctr> rules;
-            } seen[2];
-            PolicyPrograms* both[2] = {progs_.get(), &field};
-            for (int j = 0; j < 2; j++) {
-                const HookCounters before = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
-                const auto rules_before = read_rule_counters(both[j]->rule_counters_fd(), n);
-                seen[j].run = both[j]->run(XDPCTL_HOOK_XDP, frame, ifindex);
-                seen[j].hook = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
-                seen[j].rules = read_rule_counters(both[j]->rule_counters_fd(), n);
-                for (size_t x = 0; x < seen[j].hook.size(); x++) {
-                    seen[j].hook[x].packets -= before[x].packets;
-                    seen[j].hook[x].bytes -= before[x].bytes;
-                }
-                for (uint32_t x = 0; x < n; x++) {
-                    seen[j].rules[x].packets -= rules_before[x].packets;
-                    seen[j].rules[x].bytes -= rules_before[x].bytes;
-                }
-            }
-            const std::string where = fmt::format("seed {} packet {}: {}", seed, i, describe(k, ifindex));
-            ASSERT_EQ(seen[1].run.err, 0) << where;
-            ASSERT_EQ(seen[1].run.retval, seen[0].run.retval) << where;
-            ASSERT_EQ(seen[1].run.retval, verdict_retval(XDPCTL_HOOK_XDP, want.action == ActionKind::drop
-                                                                              ? test::Verdict::drop
-                                                                              : test::Verdict::pass))
-                << where;
-            for (size_t x = 0; x < seen[0].hook.size(); x++) {
-                ASSERT_EQ(seen[1].hook[x].packets, seen[0].hook[x].packets) << counter_name(int(x)) << "; " << where;
-                ASSERT_EQ(seen[1].hook[x].bytes, seen[0].hook[x].bytes) << counter_name(int(x)) << "; " << where;
-            }
-            for (uint32_t x = 0; x < n; x++) {
-                ASSERT_EQ(seen[1].rules[x].packets, seen[0].rules[x].packets) << "rule " << x + 1 << "; " << where;
-                ASSERT_EQ(seen[1].rules[x].bytes, seen[0].rules[x].bytes) << "rule " << x + 1 << "; " << where;
-            }
-            common += common_frame(frame);
-            by_rule += common_frame(frame) && want.rule_id != 0;
-            dropped += common_frame(frame) && want.action == ActionKind::drop;
-        }
-    }
-    EXPECT_GE(field_policies, int(diff_seeds(12)) / 2) << "too few policies took the one-field path";
-    EXPECT_GE(common, 300) << "too few common frames to try the fast path";
-    EXPECT_GE(by_rule, 30) << "too few common frames decided by a rule";
-    EXPECT_GE(dropped, 30) << "too few common frames dropped";
-}
-
 // A commit as `xdpctl` makes it with sets in tables of their own (set_tables.h): fields
 // split by their sets, classes aligned to the generation's, the sets placed in their slots.
 // Returns what place_sets built; *all: whether it placed every set of the policy.
@@ -747,6 +660,137 @@ uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullpt
     if (all)
         *all = placed.set_slot.size() == p.sets.size();
     return placed.sets_built;
+}
+
+// The program `load` attaches for a one-field policy (xdpctl_fld_only: its common frame parsed,
+// decided and counted from registers, lib/bpf/field_fast.h; every other frame its general
+// body) beside xdpctl_xdp with every path, each with maps of its own and the same policy:
+// the same verdict (the reference's), the same rule counters and the same hook counters (L3,
+// L4, verdict), exactly, frame by frame. The policies: random one-field ones (prefixes of
+// both families, sets merged into the field's classes), and a set alone in a table of its own
+// (`--src @set`, as `xdpctl` commits it), by rank or by class.
+TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
+{
+    XDPCTL_REQUIRE_ROOT();
+    PolicyPrograms field(XDPCTL_PATH_FIELD, XDPCTL_PATH_FIELD);
+    bpf_prog_info info{};
+    __u32 info_len = sizeof(info);
+    ASSERT_EQ(bpf_prog_get_info_by_fd(field.prog_fd(XDPCTL_HOOK_XDP), &info, &info_len), 0);
+    EXPECT_STREQ(info.name, "xdpctl_fld_only");
+    PolicyPrograms* both[2] = {progs_.get(), &field};
+    int common = 0, by_rule = 0, dropped = 0, field_policies = 0, set_alone = 0;
+    // Frames of `g`'s packets through both programs, the policy committed in both.
+    auto compare = [&](const Policy& p, Gen& g, uint64_t seed) {
+        const auto slots = slots_by_id(p);
+        const uint32_t n = uint32_t(slots.size());
+        std::mt19937_64 frame_rng(seed);
+        for (int i = 0; i < 300; i++) {
+            uint32_t ifindex = 0;
+            PacketKey k = g.packet(&ifindex);
+            k.dir = Direction::ingress;  // on the XDP hook
+            const std::vector<uint8_t> frame = frame_of(k, frame_rng);
+            const policy::Verdict want = classify(p, k);
+            struct Seen {
+                RunResult run;
+                HookCounters hook;
+                std::vector<xdpctl_rule_ctr> rules;
+            } seen[2];
+            for (int j = 0; j < 2; j++) {
+                const HookCounters before = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
+                const auto rules_before = read_rule_counters(both[j]->rule_counters_fd(), n);
+                seen[j].run = both[j]->run(XDPCTL_HOOK_XDP, frame, ifindex);
+                seen[j].hook = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
+                seen[j].rules = read_rule_counters(both[j]->rule_counters_fd(), n);
+                for (size_t x = 0; x < seen[j].hook.size(); x++) {
+                    seen[j].hook[x].packets -= before[x].packets;
+                    seen[j].hook[x].bytes -= before[x].bytes;
+                }
+                for (uint32_t x = 0; x < n; x++) {
+                    seen[j].rules[x].packets -= rules_before[x].packets;
+                    seen[j].rules[x].bytes -= rules_before[x].bytes;
+                }
+            }
+            const std::string where =
+                fmt::format("seed {} packet {}: {}\n{}", seed, i, describe(k, ifindex), format_policy(p));
+            ASSERT_EQ(seen[1].run.err, 0) << where;
+            ASSERT_EQ(seen[1].run.retval, seen[0].run.retval) << where;
+            ASSERT_EQ(seen[1].run.retval, verdict_retval(XDPCTL_HOOK_XDP, want.action == ActionKind::drop
+                                                                              ? test::Verdict::drop
+                                                                              : test::Verdict::pass))
+                << where;
+            for (size_t x = 0; x < seen[0].hook.size(); x++) {
+                ASSERT_EQ(seen[1].hook[x].packets, seen[0].hook[x].packets) << counter_name(int(x)) << "; " << where;
+                ASSERT_EQ(seen[1].hook[x].bytes, seen[0].hook[x].bytes) << counter_name(int(x)) << "; " << where;
+            }
+            for (uint32_t x = 0; x < n; x++) {
+                ASSERT_EQ(seen[1].rules[x].packets, seen[0].rules[x].packets) << "rule " << x + 1 << "; " << where;
+                ASSERT_EQ(seen[1].rules[x].bytes, seen[0].rules[x].bytes) << "rule " << x + 1 << "; " << where;
+            }
+            common += common_frame(frame);
+            by_rule += common_frame(frame) && want.rule_id != 0;
+            dropped += common_frame(frame) && want.action == ActionKind::drop;
+        }
+    };
+    auto dir0 = [&](PolicyPrograms& progs) {
+        xdpctl_pol_hdr h{};
+        const uint32_t gen = progs.maps().active_gen();
+        EXPECT_EQ(bpf_map_lookup_elem(progs.map_fd("xdpctl_phdr"), &gen, &h), 0);
+        return h.dir[0];
+    };
+    for (uint64_t seed = 501; seed < 501 + diff_seeds(12); seed++) {
+        Gen g(seed);
+        g.make_pools();
+        Policy p = one_field_policy(g, seed % 2);
+        for (Rule& r : p.rules)
+            r.dir = Direction::ingress;  // XDP applies the ingress rules
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        for (PolicyPrograms* progs : both)
+            progs->maps().commit(c, slots_by_id(p));
+        // A policy the field's class cannot decide (too many classes) takes the tables, which
+        // this program does not have: `load` would attach another.
+        const uint32_t shape = dir0(field).decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
+        if (shape == XDPCTL_POL_DECIDE_SRC || shape == XDPCTL_POL_DECIDE_DST) {
+            field_policies++;
+            compare(p, g, seed);
+            if (HasFatalFailure())
+                return;
+        }
+
+        // A set alone: one rule on it (and a second, shadowed), its field split by it.
+        Policy q = g.policy(4, 1);
+        if (q.sets.empty())
+            continue;
+        const std::string set = q.sets.begin()->first;
+        Policy alone;
+        alone.default_action = g.coin(50) ? ActionKind::drop : ActionKind::pass;
+        alone.sets[set] = q.sets.at(set);
+        for (uint32_t id : {1u, 2u}) {
+            Rule r;
+            r.id = id;
+            AddrMatch& a = seed % 2 ? r.src : r.dst;
+            a.kind = AddrMatch::Kind::set;
+            a.set = set;
+            r.action.kind = (id == 1) == (seed % 4 < 2) ? ActionKind::drop : ActionKind::pass;
+            alone.rules.push_back(r);
+        }
+        for (PolicyPrograms* progs : both)
+            commit_split(*progs, alone, nullptr);
+        const xdpctl_pol_dir_hdr d = dir0(field);
+        const uint32_t split_one = (d.decide >> XDPCTL_POL_DECIDE_SPLIT_ONE_SHIFT) & 3;
+        EXPECT_TRUE((d.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_SRC ||
+                    (d.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_DST)
+            << format_policy(alone);
+        EXPECT_NE(split_one, 0u) << "the set's field must be split by it alone\n" << format_policy(alone);
+        set_alone += split_one != 0;
+        compare(alone, g, seed * 7);
+        if (HasFatalFailure())
+            return;
+    }
+    EXPECT_GE(field_policies, int(diff_seeds(12)) / 2) << "too few policies took the one-field path";
+    EXPECT_GE(set_alone, int(diff_seeds(12)) / 2) << "too few sets alone";
+    EXPECT_GE(common, 300) << "too few common frames to try the fast path";
+    EXPECT_GE(by_rule, 30) << "too few common frames decided by a rule";
+    EXPECT_GE(dropped, 30) << "too few common frames dropped";
 }
 
 // The map ids in xdpctl_pset's slots (0: empty).

@@ -10,8 +10,9 @@
  * Anything else is left untouched and uncounted to the general path, which then runs as if
  * this had not been tried: any other frame; a generation of another shape (the program holds
  * the tables' path only during a change of shape, and is then not this one); a field split
- * by sets; a table freed by a commit meanwhile (the general path starts again under the new
- * generation); explain.
+ * by sets and rule prefixes (a set alone, as `--src @blocklist`, is decided here); a table
+ * freed by a commit meanwhile (the general path starts again under the new generation);
+ * explain.
  */
 #ifndef XDPCTL_BPF_FIELD_FAST_H
 #define XDPCTL_BPF_FIELD_FAST_H
@@ -24,9 +25,10 @@
  * counted otherwise. */
 static __always_inline int field_fast4(struct xdp_md *ctx, int *act)
 {
-	__u32 zero = 0, g, shape, konst, rank1, key, drop;
+	__u32 zero = 0, g, shape, konst, rank1, key, drop, split, addr;
 	const struct xdpctl_pol_dir_hdr *dh;
 	struct xdpctl_pol_decide_line *l;
+	struct xdpctl_pol_split *sp;
 	struct xdpctl_rule_rec *rec;
 	struct xdpctl_pol_ctl *ctl;
 	struct xdpctl_pol_hdr *h;
@@ -48,14 +50,29 @@ static __always_inline int field_fast4(struct xdp_md *ctx, int *act)
 	if (!dh->n_rules || (shape != XDPCTL_POL_DECIDE_SRC && shape != XDPCTL_POL_DECIDE_DST))
 		return 0;
 	src = shape == XDPCTL_POL_DECIDE_SRC;
-	if (pol_split_arg(dh, !src))
+	split = pol_split_arg(dh, !src);
+	addr = bpf_ntohl(src ? f.iph->saddr : f.iph->daddr);
+	if (split == 1)
 		return 0;
-	konst = src ? dh->src_const : dh->dst_const;
-	if (konst) {
+	if (split) {
+		/* A set alone (a --src @set policy): its membership gives the rank, or the class,
+		 * as in pol_field_decide() */
+		v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, (split - 2) & (XDPCTL_POL_SET_SLOTS - 1), addr);
+		if (v < 0)
+			return 0;
+		key = XDPCTL_POL_TAB_ADDR(g, 0, !src);
+		sp = bpf_map_lookup_elem(&xdpctl_psplit, &key); /* inlined */
+		if (!sp)
+			return 0;
+		if (dh->decide & XDPCTL_POL_DECIDE_SET_RANKS) {
+			rank1 = sp->rank1[pol_member(v) & 1];
+			goto decided;
+		}
+		cls = sp->node_class[pol_member(v) & 1];
+	} else if ((konst = src ? dh->src_const : dh->dst_const)) {
 		cls = (int)(konst - 1);
 	} else {
-		v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, XDPCTL_POL_TAB_ADDR(g, 0, !src),
-			     bpf_ntohl(src ? f.iph->saddr : f.iph->daddr));
+		v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, XDPCTL_POL_TAB_ADDR(g, 0, !src), addr);
 		if (v < 0)
 			return 0;
 		cls = pol_addr_result((__u32)v);
@@ -68,6 +85,7 @@ static __always_inline int field_fast4(struct xdp_md *ctx, int *act)
 	if (!l)
 		return 0;
 	rank1 = l->rank1[(__u32)cls & (XDPCTL_POL_DECIDE_PER_LINE - 1)];
+decided:
 	rec = pol_rank_rec(rank1, g, 0);
 	if (rec) {
 		pol_count(&rec->ctr_slot, f.len);
