@@ -601,7 +601,7 @@ int main(int argc, char** argv)
         }
         // A one-field policy (10,000 source /32s) in its own shape and through the tables, in
         // xdpctl_xdp with every path; and in the program `load` attaches for it (its path
-        // alone: xdpctl_fld_only, lib/bpf/field_fast.h).
+        // alone: xdpctl_fld_only, lib/bpf/policy_fast.h).
         for (const char* variant : {"one_field", "tables", "one_field_program"}) {
             const std::string name = fmt::format("xdpctl_xdp_policy/10000_src32/{}", variant);
             if (!selected(name))

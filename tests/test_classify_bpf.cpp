@@ -662,75 +662,92 @@ uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullpt
     return placed.sets_built;
 }
 
+// What frames compare_programs() sent: common ones (the fast paths'), of them decided by a
+// rule, and dropped.
+struct FastCounts {
+    int common = 0, by_rule = 0, dropped = 0;
+};
+
+// 300 frames of `g`'s packets, on the XDP hook, through both programs, the policy committed in
+// both: the same verdict (the reference's), the same rule counters and the same hook counters
+// (L3, L4, verdict), exactly, frame by frame.
+void compare_programs(PolicyPrograms* const (&both)[2], const Policy& p, Gen& g, uint64_t seed, FastCounts& n_seen)
+{
+    const auto slots = slots_by_id(p);
+    const uint32_t n = uint32_t(slots.size());
+    std::mt19937_64 frame_rng(seed);
+    for (int i = 0; i < 300; i++) {
+        uint32_t ifindex = 0;
+        PacketKey k = g.packet(&ifindex);
+        k.dir = Direction::ingress;  // on the XDP hook
+        const std::vector<uint8_t> frame = frame_of(k, frame_rng);
+        const policy::Verdict want = classify(p, k);
+        struct Seen {
+            RunResult run;
+            HookCounters hook;
+            std::vector<xdpctl_rule_ctr> rules;
+        } seen[2];
+        for (int j = 0; j < 2; j++) {
+            const HookCounters before = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
+            const auto rules_before = read_rule_counters(both[j]->rule_counters_fd(), n);
+            seen[j].run = both[j]->run(XDPCTL_HOOK_XDP, frame, ifindex);
+            seen[j].hook = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
+            seen[j].rules = read_rule_counters(both[j]->rule_counters_fd(), n);
+            for (size_t x = 0; x < seen[j].hook.size(); x++) {
+                seen[j].hook[x].packets -= before[x].packets;
+                seen[j].hook[x].bytes -= before[x].bytes;
+            }
+            for (uint32_t x = 0; x < n; x++) {
+                seen[j].rules[x].packets -= rules_before[x].packets;
+                seen[j].rules[x].bytes -= rules_before[x].bytes;
+            }
+        }
+        const std::string where =
+            fmt::format("seed {} packet {}: {}\n{}", seed, i, describe(k, ifindex), format_policy(p));
+        ASSERT_EQ(seen[1].run.err, 0) << where;
+        ASSERT_EQ(seen[1].run.retval, seen[0].run.retval) << where;
+        ASSERT_EQ(seen[1].run.retval,
+                  verdict_retval(XDPCTL_HOOK_XDP,
+                                 want.action == ActionKind::drop ? test::Verdict::drop : test::Verdict::pass))
+            << where;
+        for (size_t x = 0; x < seen[0].hook.size(); x++) {
+            ASSERT_EQ(seen[1].hook[x].packets, seen[0].hook[x].packets) << counter_name(int(x)) << "; " << where;
+            ASSERT_EQ(seen[1].hook[x].bytes, seen[0].hook[x].bytes) << counter_name(int(x)) << "; " << where;
+        }
+        for (uint32_t x = 0; x < n; x++) {
+            ASSERT_EQ(seen[1].rules[x].packets, seen[0].rules[x].packets) << "rule " << x + 1 << "; " << where;
+            ASSERT_EQ(seen[1].rules[x].bytes, seen[0].rules[x].bytes) << "rule " << x + 1 << "; " << where;
+        }
+        n_seen.common += common_frame(frame);
+        n_seen.by_rule += common_frame(frame) && want.rule_id != 0;
+        n_seen.dropped += common_frame(frame) && want.action == ActionKind::drop;
+    }
+}
+
+// The name of the program loaded as `fd`.
+std::string prog_name(int fd)
+{
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_prog_get_info_by_fd(fd, &info, &len) != 0)
+        return "(no program)";
+    return info.name;
+}
+
 // The program `load` attaches for a one-field policy (xdpctl_fld_only: its common frame parsed,
-// decided and counted from registers, lib/bpf/field_fast.h; every other frame its general
-// body) beside xdpctl_xdp with every path, each with maps of its own and the same policy:
-// the same verdict (the reference's), the same rule counters and the same hook counters (L3,
-// L4, verdict), exactly, frame by frame. The policies: random one-field ones (prefixes of
-// both families, sets merged into the field's classes), and a set alone in a table of its own
-// (`--src @set`, as `xdpctl` commits it), by rank or by class.
+// decided and counted from registers, lib/bpf/policy_fast.h; every other frame its general
+// body) beside xdpctl_xdp with every path, each with maps of its own and the same policy
+// (compare_programs). The policies: random one-field ones (prefixes of both families, sets
+// merged into the field's classes), and a set alone in a table of its own (`--src @set`, as
+// `xdpctl` commits it), by rank or by class.
 TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
 {
     XDPCTL_REQUIRE_ROOT();
     PolicyPrograms field(XDPCTL_PATH_FIELD, XDPCTL_PATH_FIELD);
-    bpf_prog_info info{};
-    __u32 info_len = sizeof(info);
-    ASSERT_EQ(bpf_prog_get_info_by_fd(field.prog_fd(XDPCTL_HOOK_XDP), &info, &info_len), 0);
-    EXPECT_STREQ(info.name, "xdpctl_fld_only");
-    PolicyPrograms* both[2] = {progs_.get(), &field};
-    int common = 0, by_rule = 0, dropped = 0, field_policies = 0, set_alone = 0;
-    // Frames of `g`'s packets through both programs, the policy committed in both.
-    auto compare = [&](const Policy& p, Gen& g, uint64_t seed) {
-        const auto slots = slots_by_id(p);
-        const uint32_t n = uint32_t(slots.size());
-        std::mt19937_64 frame_rng(seed);
-        for (int i = 0; i < 300; i++) {
-            uint32_t ifindex = 0;
-            PacketKey k = g.packet(&ifindex);
-            k.dir = Direction::ingress;  // on the XDP hook
-            const std::vector<uint8_t> frame = frame_of(k, frame_rng);
-            const policy::Verdict want = classify(p, k);
-            struct Seen {
-                RunResult run;
-                HookCounters hook;
-                std::vector<xdpctl_rule_ctr> rules;
-            } seen[2];
-            for (int j = 0; j < 2; j++) {
-                const HookCounters before = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
-                const auto rules_before = read_rule_counters(both[j]->rule_counters_fd(), n);
-                seen[j].run = both[j]->run(XDPCTL_HOOK_XDP, frame, ifindex);
-                seen[j].hook = read_hook_counters(both[j]->stats_fd(XDPCTL_HOOK_XDP), XDPCTL_HOOK_XDP);
-                seen[j].rules = read_rule_counters(both[j]->rule_counters_fd(), n);
-                for (size_t x = 0; x < seen[j].hook.size(); x++) {
-                    seen[j].hook[x].packets -= before[x].packets;
-                    seen[j].hook[x].bytes -= before[x].bytes;
-                }
-                for (uint32_t x = 0; x < n; x++) {
-                    seen[j].rules[x].packets -= rules_before[x].packets;
-                    seen[j].rules[x].bytes -= rules_before[x].bytes;
-                }
-            }
-            const std::string where =
-                fmt::format("seed {} packet {}: {}\n{}", seed, i, describe(k, ifindex), format_policy(p));
-            ASSERT_EQ(seen[1].run.err, 0) << where;
-            ASSERT_EQ(seen[1].run.retval, seen[0].run.retval) << where;
-            ASSERT_EQ(seen[1].run.retval, verdict_retval(XDPCTL_HOOK_XDP, want.action == ActionKind::drop
-                                                                              ? test::Verdict::drop
-                                                                              : test::Verdict::pass))
-                << where;
-            for (size_t x = 0; x < seen[0].hook.size(); x++) {
-                ASSERT_EQ(seen[1].hook[x].packets, seen[0].hook[x].packets) << counter_name(int(x)) << "; " << where;
-                ASSERT_EQ(seen[1].hook[x].bytes, seen[0].hook[x].bytes) << counter_name(int(x)) << "; " << where;
-            }
-            for (uint32_t x = 0; x < n; x++) {
-                ASSERT_EQ(seen[1].rules[x].packets, seen[0].rules[x].packets) << "rule " << x + 1 << "; " << where;
-                ASSERT_EQ(seen[1].rules[x].bytes, seen[0].rules[x].bytes) << "rule " << x + 1 << "; " << where;
-            }
-            common += common_frame(frame);
-            by_rule += common_frame(frame) && want.rule_id != 0;
-            dropped += common_frame(frame) && want.action == ActionKind::drop;
-        }
-    };
+    EXPECT_EQ(prog_name(field.prog_fd(XDPCTL_HOOK_XDP)), "xdpctl_fld_only");
+    PolicyPrograms* const both[2] = {progs_.get(), &field};
+    FastCounts seen;
+    int field_policies = 0, set_alone = 0;
     auto dir0 = [&](PolicyPrograms& progs) {
         xdpctl_pol_hdr h{};
         const uint32_t gen = progs.maps().active_gen();
@@ -751,7 +768,7 @@ TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
         const uint32_t shape = dir0(field).decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
         if (shape == XDPCTL_POL_DECIDE_SRC || shape == XDPCTL_POL_DECIDE_DST) {
             field_policies++;
-            compare(p, g, seed);
+            compare_programs(both, p, g, seed, seen);
             if (HasFatalFailure())
                 return;
         }
@@ -782,15 +799,53 @@ TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
             << format_policy(alone);
         EXPECT_NE(split_one, 0u) << "the set's field must be split by it alone\n" << format_policy(alone);
         set_alone += split_one != 0;
-        compare(alone, g, seed * 7);
+        compare_programs(both, alone, g, seed * 7, seen);
         if (HasFatalFailure())
             return;
     }
     EXPECT_GE(field_policies, int(diff_seeds(12)) / 2) << "too few policies took the one-field path";
     EXPECT_GE(set_alone, int(diff_seeds(12)) / 2) << "too few sets alone";
-    EXPECT_GE(common, 300) << "too few common frames to try the fast path";
-    EXPECT_GE(by_rule, 30) << "too few common frames decided by a rule";
-    EXPECT_GE(dropped, 30) << "too few common frames dropped";
+    EXPECT_GE(seen.common, 300) << "too few common frames to try the fast path";
+    EXPECT_GE(seen.by_rule, 30) << "too few common frames decided by a rule";
+    EXPECT_GE(seen.dropped, 30) << "too few common frames dropped";
+}
+
+// The same for a small policy's own program (xdpctl_sml_only), on random small policies of
+// drop, pass and count rules.
+TEST_F(ClassifyBpf, SmallProgramDecidesAndCountsAsTheGeneralOne)
+{
+    XDPCTL_REQUIRE_ROOT();
+    PolicyPrograms small(XDPCTL_PATH_SMALL, XDPCTL_PATH_SMALL);
+    EXPECT_EQ(prog_name(small.prog_fd(XDPCTL_HOOK_XDP)), "xdpctl_sml_only");
+    PolicyPrograms* const both[2] = {progs_.get(), &small};
+    FastCounts seen;
+    int small_policies = 0;
+    for (uint64_t seed = 601; seed < 601 + diff_seeds(24); seed++) {
+        Gen g(seed);
+        g.make_pools();
+        Policy p = small_policy(g, 1 + uint32_t(g.u(XDPCTL_POL_SMALL_MAX)));
+        for (Rule& r : p.rules) {
+            r.dir = Direction::ingress;  // XDP applies the ingress rules
+            if (r.action.kind == ActionKind::rate_limit)  // the rate path is not this program's
+                r.action.kind = ActionKind::count;
+        }
+        const CompiledPolicy c = compile_policy(p, gen_ifindex);
+        for (PolicyPrograms* progs : both)
+            progs->maps().commit(c, slots_by_id(p));
+        xdpctl_pol_hdr h{};
+        const uint32_t gen = small.maps().active_gen();
+        ASSERT_EQ(bpf_map_lookup_elem(small.map_fd("xdpctl_phdr"), &gen, &h), 0);
+        if (h.dir[0].decide != XDPCTL_POL_DECIDE_SMALL)  // `load` would attach another program
+            continue;
+        small_policies++;
+        compare_programs(both, p, g, seed, seen);
+        if (HasFatalFailure())
+            return;
+    }
+    EXPECT_GE(small_policies, int(diff_seeds(24)) / 2) << "too few policies took the small path";
+    EXPECT_GE(seen.common, 300) << "too few common frames to try the fast path";
+    EXPECT_GE(seen.by_rule, 30) << "too few common frames decided by a rule";
+    EXPECT_GE(seen.dropped, 30) << "too few common frames dropped";
 }
 
 // The map ids in xdpctl_pset's slots (0: empty).

@@ -1,6 +1,6 @@
 // The attached programs follow the policy's shape (lib/attach/datapath_paths.h): a policy of one rule
-// runs a program with only the small rules' path, far smaller than the program with every
-// path; commits that change the shape (small -> tables -> small -> one field) reload the
+// runs a program with only the small rules' path (xdpctl_sml_only on XDP), far smaller than
+// the program with every path; commits that change the shape (small -> tables -> small -> one field) reload the
 // programs on both hooks, and real packets through the lab's veth get the right verdicts and
 // count into the same rules, exactly, across the reloads.
 #include <bpf/bpf.h>
@@ -96,6 +96,7 @@ TEST_F(DatapathPaths, ShapeChangesReloadAndKeepCountersExact)
     // small: one rule, the port the test sends to.
     xdpctl_ok({"rule", "add", "--id", "1", "--proto", "udp", "--dport", "9", "--action", "drop"});
     expect_paths({"small"}, "one rule");
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_sml_only") << "the small path's own program";
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     EXPECT_EQ(rule_packets(1), 5u);
     EXPECT_EQ(udp_through(lab, 10, 3), 3);
@@ -107,6 +108,7 @@ TEST_F(DatapathPaths, ShapeChangesReloadAndKeepCountersExact)
     xdpctl_ok({"rule", "add", "--id", "30", "--dir", "egress", "--proto", "tcp", "--dport", "200", "--action",
                "drop"});
     expect_paths({"tables", "rate"}, {"small", "tables", "rate"}, "nine ingress rules, one egress");
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_xdp");
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     EXPECT_EQ(rule_packets(1), 10u) << "the rule counts on across the reload";
     EXPECT_EQ(udp_through(lab, 10, 3), 3);
@@ -117,6 +119,7 @@ TEST_F(DatapathPaths, ShapeChangesReloadAndKeepCountersExact)
         del.push_back(std::to_string(10 + i));
     xdpctl_ok(del);
     expect_paths({"small"}, "one rule again");
+    EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_sml_only");
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     EXPECT_EQ(rule_packets(1), 15u);
     EXPECT_EQ(udp_through(lab, 10, 3), 3);
@@ -132,7 +135,7 @@ TEST_F(DatapathPaths, ShapeChangesReloadAndKeepCountersExact)
     xdpctl_ok({"apply", write_temp_file(text, "one-field")});
     expect_paths({"field"}, "one field");
     // XDP: the one-field path's own program, its common frame decided and counted from
-    // registers (lib/bpf/field_fast.h)
+    // registers (lib/bpf/policy_fast.h)
     EXPECT_EQ(programs()["xdp"]["name"], "xdpctl_fld_only");
     StatsSnapshot before = lab.stats();
     EXPECT_EQ(udp_through(lab, 10, 4), 0);

@@ -389,35 +389,40 @@ TEST_F(Trace, TcEgressRuleSendsEvents)
 }
 
 // The XDP program's paths (from `status --json`) and JIT size.
-std::pair<std::vector<std::string>, uint64_t> xdp_program()
+// The XDP program's paths, JIT bytes and name, as `status` shows them.
+std::tuple<std::vector<std::string>, uint64_t, std::string> xdp_program()
 {
     const nlohmann::json st = xdpctl_json({"status", "--json"});
     for (const auto& i : st["interfaces"])
         for (const auto& p : i["programs"])
             if (p["hook"] == "xdp")
-                return {p["paths"].get<std::vector<std::string>>(), p["jited_bytes"].get<uint64_t>()};
+                return {p["paths"].get<std::vector<std::string>>(), p["jited_bytes"].get<uint64_t>(),
+                        p["name"].get<std::string>()};
     ADD_FAILURE() << "no XDP program: " << st.dump();
     return {};
 }
 
 // The log code is in a program only while a rule has --log: a policy without one runs the
-// very program it ran before (same JIT size), whichever shape decides it (small rules; the
-// tables, whose records the loader reads back to know).
+// very program it ran before (same JIT size), whichever shape decides it (small rules, whose
+// own program has no log path at all; the tables, whose records the loader reads back to
+// know).
 TEST_F(Trace, LogPathOnlyWhileARuleLogs)
 {
     NetnsLab lab;
     lab.load({"--hook", "xdp"});
     using Paths = std::vector<std::string>;
     add_rule({"--proto", "udp", "--dport", "9", "--action", "drop"});
-    const auto [paths0, jit0] = xdp_program();
+    const auto [paths0, jit0, name0] = xdp_program();
     EXPECT_EQ(paths0, Paths{"small"});
+    EXPECT_EQ(name0, "xdpctl_sml_only");
     const uint32_t logging = add_rule({"--proto", "udp", "--dport", "10", "--action", "drop", "--log"});
-    const auto [paths1, jit1] = xdp_program();
+    const auto [paths1, jit1, name1] = xdp_program();
     EXPECT_EQ(paths1, (Paths{"small", "log"}));
-    EXPECT_GT(jit1, jit0);
+    EXPECT_EQ(name1, "xdpctl_xdp") << "the small rules' own program has no log path";
     xdpctl_ok({"rule", "del", std::to_string(logging)});
-    const auto [paths2, jit2] = xdp_program();
+    const auto [paths2, jit2, name2] = xdp_program();
     EXPECT_EQ(paths2, Paths{"small"});
+    EXPECT_EQ(name2, name0);
     EXPECT_EQ(jit2, jit0);
 
     // The tables: more rules than the small shape takes, on several fields.
@@ -427,11 +432,12 @@ TEST_F(Trace, LogPathOnlyWhileARuleLogs)
                             i == 11 ? " --log" : "");
     const std::string path = write_temp_file(file, "trace-tables");
     xdpctl_ok({"apply", path});
-    const auto [paths3, jit3] = xdp_program();
+    const auto [paths3, jit3, name3] = xdp_program();
     EXPECT_NE(std::find(paths3.begin(), paths3.end(), "tables"), paths3.end());
     EXPECT_NE(std::find(paths3.begin(), paths3.end(), "log"), paths3.end());
     xdpctl_ok({"rule", "del", "111"});
-    const auto [paths4, jit4] = xdp_program();
+    const auto [paths4, jit4, name4] = xdp_program();
+    EXPECT_EQ(name4, name3);
     EXPECT_NE(std::find(paths4.begin(), paths4.end(), "tables"), paths4.end());
     EXPECT_EQ(std::find(paths4.begin(), paths4.end(), "log"), paths4.end());
     EXPECT_LT(jit4, jit3);

@@ -155,38 +155,45 @@ struct XdpShape {
     bool operator==(const XdpShape&) const = default;
 };
 
-// The object's programs of each kind (xdp/xdpctl_xdp.bpf.c: one body, ten programs): the
+// The object's programs of each kind (xdp/xdpctl_xdp.bpf.c: one body, eleven programs): the
 // one with the filter and the balancer, the parse-and-count one for cfg_paths 0, and (common
-// shape only) the balancer's own for cfg_paths XDPCTL_PATH_LB alone and the one-field
-// policy's for XDPCTL_PATH_FIELD alone.
+// shape only) the balancer's own for cfg_paths XDPCTL_PATH_LB alone, the one-field policy's
+// for XDPCTL_PATH_FIELD alone and the small policy's for XDPCTL_PATH_SMALL alone.
 struct XdpKindProgs {
     XdpShape shape;
     bpf_program* paths;
     bpf_program* count;
     bpf_program* lb_only;   // null: this shape's `paths` program serves the balancer alone too
     bpf_program* fld_only;  // null: ... and the one-field path alone
+    bpf_program* sml_only;  // null: ... and the small rules' path alone
 
     // The program of this kind for these cfg_paths (xdp_program_for_paths).
     bpf_program* for_paths(__u32 cfg_paths) const
     {
+        // `shape` alone, or with the default's path (which every shape's path covers)
+        auto alone = [cfg_paths](__u32 shape) {
+            return (cfg_paths & shape) && !(cfg_paths & ~(shape | XDPCTL_PATH_DEFAULT));
+        };
         if (cfg_paths == 0)
             return count;
         if (cfg_paths == XDPCTL_PATH_LB && lb_only)
             return lb_only;
-        if ((cfg_paths & XDPCTL_PATH_FIELD) && !(cfg_paths & ~(XDPCTL_PATH_FIELD | XDPCTL_PATH_DEFAULT)) && fld_only)
+        if (alone(XDPCTL_PATH_FIELD) && fld_only)
             return fld_only;
+        if (alone(XDPCTL_PATH_SMALL) && sml_only)
+            return sml_only;
         return paths;
     }
-    std::array<bpf_program*, 4> all() const { return {paths, count, lb_only, fld_only}; }
+    std::array<bpf_program*, 5> all() const { return {paths, count, lb_only, fld_only, sml_only}; }
 };
 
 std::array<XdpKindProgs, 4> xdp_kinds(const xdpctl_xdp* s)
 {
     const auto& p = s->progs;
-    return {{{{false, false}, p.xdpctl_xdp, p.xdpctl_cnt, p.xdpctl_lb_only, p.xdpctl_fld_only},
-             {{true, false}, p.xdpctl_xdp_mb, p.xdpctl_cnt_mb, nullptr, nullptr},
-             {{false, true}, p.xdpctl_xdp_nx, p.xdpctl_cnt_nx, nullptr, nullptr},
-             {{true, true}, p.xdpctl_xdp_mbnx, p.xdpctl_cnt_mbnx, nullptr, nullptr}}};
+    return {{{{false, false}, p.xdpctl_xdp, p.xdpctl_cnt, p.xdpctl_lb_only, p.xdpctl_fld_only, p.xdpctl_sml_only},
+             {{true, false}, p.xdpctl_xdp_mb, p.xdpctl_cnt_mb, nullptr, nullptr, nullptr},
+             {{false, true}, p.xdpctl_xdp_nx, p.xdpctl_cnt_nx, nullptr, nullptr, nullptr},
+             {{true, true}, p.xdpctl_xdp_mbnx, p.xdpctl_cnt_mbnx, nullptr, nullptr, nullptr}}};
 }
 
 }  // namespace

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The fast paths of the programs for one shape of policy alone (xdp/xdpctl_xdp.bpf.c:
+ * XDP_PATHS_FIELD, XDP_PATHS_SMALL): the common frame (untagged TCP/UDP IPv4, no options, no
+ * fragment, well-formed: lib/bpf/fast4.h) is parsed into registers, decided by the
+ * generation's shape as classify() decides it, and counted as count_packet counts it: no
+ * parser of every case, no flow-cache checks, no call into xdpctl_pol_decide().
+ * Anything else is left untouched and uncounted to the general path, which then runs as if
+ * this had not been tried: any other frame; a generation of another shape (the program holds
+ * other paths only during a change of shape, and is then not this one); no policy; explain.
+ *
+ * field_fast4: a policy decided by one address field (XDPCTL_POL_DECIDE_SRC/DST, e.g. 10,000
+ * source /32s): the field's class read from its table, the rank of its first rule from
+ * xdpctl_pdecide, that rule counted; a set alone in a table of its own (`--src @blocklist`)
+ * by its membership. A field split by sets and rule prefixes, and a table freed by a commit
+ * meanwhile (the general path starts again under the new generation), take the general path.
+ *
+ * small_fast4: a small policy (XDPCTL_POL_DECIDE_SMALL): the frame's fields as the parser
+ * would have left them in a packet record of its own, and pol_small_decide() on it.
+ */
+#ifndef XDPCTL_BPF_POLICY_FAST_H
+#define XDPCTL_BPF_POLICY_FAST_H
+
+#include "bpf/classify.h"
+#include "bpf/count.h"
+#include "bpf/fast4.h"
+
+/* The generation in force's header for a fast path, and its gen in *g: NULL (the general
+ * path, then) with no policy installed. */
+static __always_inline struct xdpctl_pol_hdr *policy_fast_hdr(__u32 *g)
+{
+	__u32 zero = 0;
+	struct xdpctl_pol_ctl *ctl = bpf_map_lookup_elem(&xdpctl_pctl, &zero); /* inlined */
+
+	if (!ctl || !ctl->installed)
+		return NULL;
+	*g = *(volatile __u32 *)&ctl->gen & 1;
+	return bpf_map_lookup_elem(&xdpctl_phdr, g); /* inlined */
+}
+
+/* 1 and *act (XDP_PASS or XDP_DROP) when the frame was decided and counted; 0 and nothing
+ * counted otherwise. */
+static __always_inline int field_fast4(struct xdp_md *ctx, int *act)
+{
+	__u32 g, shape, konst, rank1, key, drop, split, addr;
+	const struct xdpctl_pol_dir_hdr *dh;
+	struct xdpctl_pol_decide_line *l;
+	struct xdpctl_pol_split *sp;
+	struct xdpctl_rule_rec *rec;
+	struct xdpctl_pol_hdr *h;
+	struct fast4 f;
+	int cls, src;
+	long v;
+
+	if (cfg_explain || !fast4_parse(ctx, &f))
+		return 0;
+	h = policy_fast_hdr(&g);
+	if (!h)
+		return 0;
+	dh = &h->dir[0]; /* XDP applies the ingress rules */
+	shape = dh->decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
+	if (!dh->n_rules || (shape != XDPCTL_POL_DECIDE_SRC && shape != XDPCTL_POL_DECIDE_DST))
+		return 0;
+	src = shape == XDPCTL_POL_DECIDE_SRC;
+	split = pol_split_arg(dh, !src);
+	addr = bpf_ntohl(src ? f.iph->saddr : f.iph->daddr);
+	if (split == 1)
+		return 0;
+	if (split) {
+		/* A set alone (a --src @set policy): its membership gives the rank, or the class,
+		 * as in pol_field_decide() */
+		v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, (split - 2) & (XDPCTL_POL_SET_SLOTS - 1), addr);
+		if (v < 0)
+			return 0;
+		key = XDPCTL_POL_TAB_ADDR(g, 0, !src);
+		sp = bpf_map_lookup_elem(&xdpctl_psplit, &key); /* inlined */
+		if (!sp)
+			return 0;
+		if (dh->decide & XDPCTL_POL_DECIDE_SET_RANKS) {
+			rank1 = sp->rank1[pol_member(v) & 1];
+			goto decided;
+		}
+		cls = sp->node_class[pol_member(v) & 1];
+	} else if ((konst = src ? dh->src_const : dh->dst_const)) {
+		cls = (int)(konst - 1);
+	} else {
+		v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, XDPCTL_POL_TAB_ADDR(g, 0, !src), addr);
+		if (v < 0)
+			return 0;
+		cls = pol_addr_result((__u32)v);
+		if (cls < 0)
+			return 0;
+	}
+	key = XDPCTL_POL_GD(g, 0) * XDPCTL_POL_DECIDE_LINES +
+	      (((__u32)cls / XDPCTL_POL_DECIDE_PER_LINE) & (XDPCTL_POL_DECIDE_LINES - 1));
+	l = bpf_map_lookup_elem(&xdpctl_pdecide, &key); /* inlined */
+	if (!l)
+		return 0;
+	rank1 = l->rank1[(__u32)cls & (XDPCTL_POL_DECIDE_PER_LINE - 1)];
+decided:
+	rec = pol_rank_rec(rank1, g, 0);
+	if (rec) {
+		pol_count(&rec->ctr_slot, f.len);
+		drop = rec->action != XDPCTL_ACT_PASS;
+	} else {
+		drop = h->default_action == XDPCTL_ACT_DROP;
+	}
+	count_good(XDPCTL_HOOK_XDP, XDPCTL_CNT_L3_IPV4, f.l4_cnt, drop, f.len);
+	*act = drop ? XDP_DROP : XDP_PASS;
+	return 1;
+}
+
+/* The same for a small policy. */
+static __always_inline int small_fast4(struct xdp_md *ctx, int *act)
+{
+	struct xdpctl_pol_hdr *h;
+	struct fast4 f;
+	struct pkt p;
+	__u32 g, def, drop;
+	long r;
+
+	if (cfg_explain || !fast4_parse(ctx, &f))
+		return 0;
+	h = policy_fast_hdr(&g);
+	if (!h || !h->dir[0].n_rules || h->dir[0].decide != XDPCTL_POL_DECIDE_SMALL)
+		return 0;
+	def = h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
+	/* What pol_small_match() reads, as parse_packet leaves it for this frame: an IPv4
+	 * address in word 0, the other words zero; no tag; not a fragment. */
+	p.len = f.len;
+	p.l3_proto = ETH_P_IP;
+	p.l4_proto = f.proto;
+	p.n_vlans = 0;
+	p.vlan_id[0] = 0;
+	p.frag = PKT_NOT_FRAGMENT;
+	p.tcp_flags = f.flags;
+	p.sport = *(const __be16 *)f.l4;
+	p.dport = *(const __be16 *)(f.l4 + 2);
+	p.saddr[0] = f.iph->saddr;
+	p.daddr[0] = f.iph->daddr;
+	p.saddr[1] = p.saddr[2] = p.saddr[3] = 0;
+	p.daddr[1] = p.daddr[2] = p.daddr[3] = 0;
+	r = pol_small_decide(&p, XDPCTL_POL_GD(g, 0), def);
+	drop = (r & 0xff) == XDPCTL_ACT_DROP;
+	count_good(XDPCTL_HOOK_XDP, XDPCTL_CNT_L3_IPV4, f.l4_cnt, drop, f.len);
+	*act = drop ? XDP_DROP : XDP_PASS;
+	return 1;
+}
+
+#endif
