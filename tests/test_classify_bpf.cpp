@@ -666,6 +666,13 @@ uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullpt
 // rule, and dropped.
 struct FastCounts {
     int common = 0, by_rule = 0, dropped = 0;
+    // Enough of each for a test to mean anything.
+    void expect_enough() const
+    {
+        EXPECT_GE(common, 300) << "too few common frames to try the fast path";
+        EXPECT_GE(by_rule, 30) << "too few common frames decided by a rule";
+        EXPECT_GE(dropped, 30) << "too few common frames dropped";
+    }
 };
 
 // 300 frames of `g`'s packets, on the XDP hook, through both programs, the policy committed in
@@ -724,14 +731,15 @@ void compare_programs(PolicyPrograms* const (&both)[2], const Policy& p, Gen& g,
     }
 }
 
-// The name of the program loaded as `fd`.
-std::string prog_name(int fd)
+// Programs loaded as `load` loads them for `paths` alone; their XDP program must be `name`.
+std::unique_ptr<PolicyPrograms> shape_program(uint32_t paths, const char* name)
 {
+    auto progs = std::make_unique<PolicyPrograms>(paths, paths);
     bpf_prog_info info{};
     __u32 len = sizeof(info);
-    if (bpf_prog_get_info_by_fd(fd, &info, &len) != 0)
-        return "(no program)";
-    return info.name;
+    EXPECT_EQ(bpf_prog_get_info_by_fd(progs->prog_fd(XDPCTL_HOOK_XDP), &info, &len), 0);
+    EXPECT_STREQ(info.name, name);
+    return progs;
 }
 
 // The program `load` attaches for a one-field policy (xdpctl_fld_only: its common frame parsed,
@@ -743,11 +751,11 @@ std::string prog_name(int fd)
 TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
 {
     XDPCTL_REQUIRE_ROOT();
-    PolicyPrograms field(XDPCTL_PATH_FIELD, XDPCTL_PATH_FIELD);
-    EXPECT_EQ(prog_name(field.prog_fd(XDPCTL_HOOK_XDP)), "xdpctl_fld_only");
+    const auto own = shape_program(XDPCTL_PATH_FIELD, "xdpctl_fld_only");
+    PolicyPrograms& field = *own;
     PolicyPrograms* const both[2] = {progs_.get(), &field};
-    FastCounts seen;
     int field_policies = 0, set_alone = 0;
+    FastCounts seen;
     auto dir0 = [&](PolicyPrograms& progs) {
         xdpctl_pol_hdr h{};
         const uint32_t gen = progs.maps().active_gen();
@@ -805,9 +813,7 @@ TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
     }
     EXPECT_GE(field_policies, int(diff_seeds(12)) / 2) << "too few policies took the one-field path";
     EXPECT_GE(set_alone, int(diff_seeds(12)) / 2) << "too few sets alone";
-    EXPECT_GE(seen.common, 300) << "too few common frames to try the fast path";
-    EXPECT_GE(seen.by_rule, 30) << "too few common frames decided by a rule";
-    EXPECT_GE(seen.dropped, 30) << "too few common frames dropped";
+    seen.expect_enough();
 }
 
 // The same for a small policy's own program (xdpctl_sml_only), on random small policies of
@@ -815,11 +821,11 @@ TEST_F(ClassifyBpf, OneFieldProgramDecidesAndCountsAsTheGeneralOne)
 TEST_F(ClassifyBpf, SmallProgramDecidesAndCountsAsTheGeneralOne)
 {
     XDPCTL_REQUIRE_ROOT();
-    PolicyPrograms small(XDPCTL_PATH_SMALL, XDPCTL_PATH_SMALL);
-    EXPECT_EQ(prog_name(small.prog_fd(XDPCTL_HOOK_XDP)), "xdpctl_sml_only");
+    const auto own = shape_program(XDPCTL_PATH_SMALL, "xdpctl_sml_only");
+    PolicyPrograms& small = *own;
     PolicyPrograms* const both[2] = {progs_.get(), &small};
-    FastCounts seen;
     int small_policies = 0;
+    FastCounts seen;
     for (uint64_t seed = 601; seed < 601 + diff_seeds(24); seed++) {
         Gen g(seed);
         g.make_pools();
@@ -843,9 +849,7 @@ TEST_F(ClassifyBpf, SmallProgramDecidesAndCountsAsTheGeneralOne)
             return;
     }
     EXPECT_GE(small_policies, int(diff_seeds(24)) / 2) << "too few policies took the small path";
-    EXPECT_GE(seen.common, 300) << "too few common frames to try the fast path";
-    EXPECT_GE(seen.by_rule, 30) << "too few common frames decided by a rule";
-    EXPECT_GE(seen.dropped, 30) << "too few common frames dropped";
+    seen.expect_enough();
 }
 
 // The map ids in xdpctl_pset's slots (0: empty).
