@@ -7,6 +7,7 @@
 #     `rule add --src @set` (a commit that carries the set), `set add` of one prefix to it,
 #     and `status`'s map memory;
 #   - the same with 1,000,000 random /32s over all of IPv4 (the worst case for the tables);
+#     and that `set add` again with a state directory recorded, as a host runs it by default;
 #   - the largest resident set (peak RSS, GNU time) of any of these commands.
 #
 #   bench/control_plane.sh BUILD_DIR [ROUNDS]
@@ -65,18 +66,24 @@ HOSTLOAD=$(secs "$XDPCTL" set load hosts "$WORK/hosts")
 ADD_HOSTS=$(secs "$XDPCTL" rule add --id 4000002 --src @hosts --action drop)
 HOSTADD=$(secs "$XDPCTL" set add hosts 198.18.99.1)
 HMEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
+# The same `set add` as a host with durable state runs it (/var/lib/xdpctl by default; here a
+# directory of the run's own): the first command records the whole policy, the next one
+# appends the change to the set's journal (docs/service.md, "State directory").
+"$XDPCTL" --state-dir "$WORK/state" set add hosts 198.18.99.2 >/dev/null
+HOSTADD_STATE=$(secs "$XDPCTL" --state-dir "$WORK/state" set add hosts 198.18.99.3)
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
 RSS=$(sort -n "$WORK/rss" | tail -1)
 
 awk -v apply="$APPLY" -v add="$(median "${ADD[@]}")" -v del="$(median "${DEL[@]}")" \
   -v setload="$SETLOAD" -v addset="$ADD_SET" -v setadd="$SETADD" -v mem="${MEM:-0}" \
   -v hostload="$HOSTLOAD" -v addhosts="$ADD_HOSTS" -v hostadd="$HOSTADD" -v hmem="${HMEM:-0}" \
-  -v rss="${RSS:-0}" -v rounds="$ROUNDS" 'BEGIN {
+  -v hoststate="$HOSTADD_STATE" -v rss="${RSS:-0}" -v rounds="$ROUNDS" 'BEGIN {
   printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
   printf "\"rule_del_at_10000_rules_ms\": %.1f, \"set_load_1m_prefixes_s\": %s, ", del * 1000, setload
   printf "\"rule_add_with_1m_set_s\": %s, \"set_add_to_1m_set_s\": %s, ", addset, setadd
   printf "\"policy_maps_mib_1m_prefixes_10k_rules\": %s, ", mem
   printf "\"set_load_1m_random_32s_s\": %s, \"rule_add_with_1m_random_32s_s\": %s, ", hostload, addhosts
   printf "\"set_add_to_1m_random_32s_s\": %s, \"policy_maps_mib_1m_random_32s\": %s, ", hostadd, hmem
+  printf "\"set_add_to_1m_random_32s_state_dir_s\": %s, ", hoststate
   printf "\"peak_rss_mib_any_command\": %.1f, \"rounds\": %d}\n", rss / 1024, rounds
 }'

@@ -9,6 +9,7 @@
 #include "util/input_file.h"
 #include "policy/policy_store.h"
 #include "policy/rule_parse.h"
+#include "state/set_journal.h"
 #include "state/state_record.h"
 
 namespace xdpctl::ctl {
@@ -64,24 +65,32 @@ std::vector<SetEntry> parse_entries(const std::vector<std::string>& cidrs)
     return out;
 }
 
-// `set add`/`set del` without a commit when `in_place` can (it says whether it did), and the
-// state directory's record of it: given the set before, the change goes to the set's journal
-// (reading the set back costs the decode the change in place saved, only where a state
-// directory is recorded).
-bool change_in_place(PolicyStore& store, const std::string& name, const std::function<bool(PolicyStore&)>& in_place)
+// `set add`/`set del` without a commit when `in_place` can (it says whether it did, and what
+// it changed), and the state directory's record of it: given the set before, the change goes
+// to the set's journal. The policy is read once, before (the decode the change in place
+// saved, only where a state directory is recorded); the set after is that one with the change
+// replayed as the journal replays it, which is what reading the policy again would give
+// (its stored changes are replayed so) without a second decode (~120 ms at 1M prefixes).
+using InPlace = std::function<bool(PolicyStore&, state::SetChange*)>;
+bool change_in_place(PolicyStore& store, const std::string& name, const InPlace& in_place)
 {
-    std::optional<PrefixSet> before;
+    std::optional<Policy> p;
     if (state::recording_enabled()) {
-        Policy p = store.current();
-        if (!p.sets.count(name))
+        p = store.current();
+        if (!p->sets.count(name))
             return false;
-        before = std::move(p.sets.at(name));
     }
-    if (!in_place(store))
+    state::SetChange applied;
+    if (!in_place(store, &applied))
         return false;
-    if (before) {
-        const state::SetChangeFrom from(*before);
-        state::policy_committed(store.current());
+    if (p && applied.size()) {
+        PrefixSet& set = p->sets.at(name);
+        const PrefixSet before = set;
+        const std::string record = state::encode_journal_record(0, applied);
+        if (state::replay_journal(set, record) != record.size())
+            fail("cannot record the change of set '{}' in the state directory", name);
+        const state::SetChangeFrom from(before);
+        state::policy_committed(*p);
     }
     return true;
 }
@@ -141,7 +150,6 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     // the set's file took ~120).
     // `in_place`: the change without a commit when the store can make it so (`set add`/`del`:
     // PolicyStore::change_set_in_place); true when it did.
-    using InPlace = std::function<bool(PolicyStore&)>;
     auto changer = [&run, o](std::function<void(Policy&)> change, std::string done, bool journal = false,
                              InPlace in_place = {}) {
         return [&run, o, change, done, journal, in_place] {
@@ -190,8 +198,8 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
             for (const auto& c : o->cidrs)
                 s.entries.push_back(parse_entry(c));
         },
-        "updated set {}", true, [o](PolicyStore& store) {
-            return store.change_set_in_place(o->name, parse_entries(o->cidrs), {});
+        "updated set {}", true, [o](PolicyStore& store, state::SetChange* applied) {
+            return store.change_set_in_place(o->name, parse_entries(o->cidrs), {}, applied);
         }));
 
     auto* del = set->add_subcommand("del", "Remove prefixes");
@@ -208,8 +216,8 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 s.entries.erase(it);
             }
         },
-        "updated set {}", true, [o](PolicyStore& store) {
-            return store.change_set_in_place(o->name, {}, parse_entries(o->cidrs));
+        "updated set {}", true, [o](PolicyStore& store, state::SetChange* applied) {
+            return store.change_set_in_place(o->name, {}, parse_entries(o->cidrs), applied);
         }));
 
     auto* load = set->add_subcommand("load", "Replace a set's prefixes with a file's (one a line, "

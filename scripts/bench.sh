@@ -1165,6 +1165,8 @@ jq -s \
       bound("rule add with 1M random /32s, ms"; "control_plane.sh"; ms($cp.rule_add_with_1m_random_32s_s); 50),
       bound("set add to a 1M-prefix set, ms"; "control_plane.sh"; ms($cp.set_add_to_1m_set_s); 20),
       bound("set add to 1M random /32s, ms"; "control_plane.sh"; ms($cp.set_add_to_1m_random_32s_s); 20),
+      bound("set add to 1M random /32s with a state directory, ms"; "control_plane.sh";
+            ms($cp.set_add_to_1m_random_32s_state_dir_s); 20),
       bound("peak RSS of any policy command, MiB"; "control_plane.sh"; $cp.peak_rss_mib_any_command; 256)]
     ' "$RESULTS" >"$OUT/bench.json"
 

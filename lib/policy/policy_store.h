@@ -17,6 +17,10 @@
 #include "util/unique_fd.h"
 #include "util/writer_lock.h"
 
+namespace xdpctl::state {
+struct SetChange;
+}
+
 namespace xdpctl::policy {
 
 class PolicyMaps;
@@ -79,8 +83,10 @@ public:
     // into a field's classes, its table has no room, a prefix shorter than /16 or of IPv6,
     // a member that the change would also make an exception, ...): commit() then.
     // Throws a usage error for a removed entry the set does not hold.
+    // `applied`, when given, gets the change as made (state/set_journal.h: what the set
+    // journal records; empty when the set was as it was already).
     bool change_set_in_place(const std::string& name, const std::vector<SetEntry>& added,
-                             const std::vector<SetEntry>& removed);
+                             const std::vector<SetEntry>& removed, state::SetChange* applied = nullptr);
     // Every check commit runs before it changes anything (ids, limits, compiling, the
     // stored size), changing nothing: what `apply --dry-run` runs.
     Policy check(Policy next) const;

@@ -134,8 +134,10 @@ private:
 }  // namespace
 
 bool PolicyStore::change_set_in_place(const std::string& name, const std::vector<SetEntry>& added,
-                                      const std::vector<SetEntry>& removed)
+                                      const std::vector<SetEntry>& removed, state::SetChange* applied)
 {
+    if (applied)
+        *applied = {};
     for (const auto* list : {&added, &removed})
         for (const SetEntry& e : *list)
             if (e.prefix.family != Family::v4 || e.prefix.len < 16)
@@ -219,6 +221,8 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
     index->now = commits + 1;
     write_set_index(src_.get(), gen, *index);
     trace.mark("in place: published");
+    if (applied)
+        *applied = std::move(change);
     return true;
 }
 

@@ -377,12 +377,18 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
             if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.size() == s.at.count)
                 as_read->sets[s.at.name] = s;
     }
-    for (const StoredSetChange& c : changes) {
-        auto it = p.sets.find(c.set);
-        if (it == p.sets.end() || it->second.undecoded || state::replay_journal(it->second, c.record) != c.record.size())
-            fail("{}: the change to set '{}' stored after it does not apply", source, c.set);
+    // A set's changes replayed in one go, their records in order (the last op on an entry
+    // wins, as one by one): each replay merges the whole set into a new vector, ~24 MiB at
+    // 1M prefixes, which took ~60 ms of fresh pages a change where first touches are dear.
+    std::map<std::string, std::string> records;
+    for (const StoredSetChange& c : changes)
+        records[c.set] += c.record;
+    for (const auto& [name, record] : records) {
+        auto it = p.sets.find(name);
+        if (it == p.sets.end() || it->second.undecoded || state::replay_journal(it->second, record) != record.size())
+            fail("{}: the change to set '{}' stored after it does not apply", source, name);
         if (as_read)
-            as_read->sets.erase(c.set);  // its entries are no longer the image's
+            as_read->sets.erase(name);  // its entries are no longer the image's
     }
     return p;
 }
