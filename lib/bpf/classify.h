@@ -860,55 +860,75 @@ static __always_inline struct xdpctl_rule_rec *pol_rank_rec(__u32 rank1, __u32 g
 	return bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
 }
 
+/* What a one-field direction's lookups give besides a rank + 1 (0: the default decides):
+ * a table was missing (a freed slot's placeholder: the packet starts again under the new
+ * generation, classify()), or a record was (the default decides). */
+#define XDPCTL_POL_FIELD_MISSING (-1L)
+#define XDPCTL_POL_FIELD_NONE (-2L)
+
+/* The rank + 1 that xdpctl_pdecide gives class `cls` of direction d of generation g. */
+static __always_inline long pol_decide_rank1(__u32 g, __u32 d, int cls)
+{
+	__u32 key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_DECIDE_LINES +
+		    (((__u32)cls / XDPCTL_POL_DECIDE_PER_LINE) & (XDPCTL_POL_DECIDE_LINES - 1));
+	struct xdpctl_pol_decide_line *l = bpf_map_lookup_elem(&xdpctl_pdecide, &key); /* inlined */
+
+	return l ? l->rank1[(__u32)cls & (XDPCTL_POL_DECIDE_PER_LINE - 1)] : XDPCTL_POL_FIELD_NONE;
+}
+
+/* The rank + 1 deciding IPv4 address `addr` (host order) where the field (`src` or not) is
+ * split by one set alone (`split` > 1, pol_split_arg()): from the set's membership, straight
+ * where the commit wrote the ranks (XDPCTL_POL_DECIDE_SET_RANKS), else through the class. */
+static __always_inline long pol_set_alone_rank1(__u32 g, __u32 d, const struct xdpctl_pol_dir_hdr *dh, __u32 src,
+						__u32 split, __u32 addr)
+{
+	long v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, (split - 2) & (XDPCTL_POL_SET_SLOTS - 1), addr);
+	struct xdpctl_pol_split *sp;
+	__u32 key;
+
+	if (v < 0)
+		return XDPCTL_POL_FIELD_MISSING;
+	key = XDPCTL_POL_TAB_ADDR(g, d, !src);
+	sp = bpf_map_lookup_elem(&xdpctl_psplit, &key); /* inlined */
+	if (!sp)
+		return XDPCTL_POL_FIELD_NONE;
+	if (dh->decide & XDPCTL_POL_DECIDE_SET_RANKS)
+		return sp->rank1[pol_member(v) & 1];
+	return pol_decide_rank1(g, d, sp->node_class[pol_member(v) & 1]);
+}
+
 /*
  * A one-field policy's verdict (XDPCTL_POL_DECIDE_SRC/DST): the address's class, the rank
  * of its first rule from xdpctl_pdecide, that rule's record. No rows, no walk; count and
  * rate-limit rules never take this path. Returns rule_id << 8 | action, or the default with
  * XDPCTL_POL_DECIDE_RETRY set when the address table was missing (see classify()).
+ * (lib/bpf/policy_fast.h decides the common frame of the one-field program by the same
+ * lookups.)
  */
 static __always_inline long pol_field_decide(const struct pkt *p, __u32 g, __u32 d,
 					     const struct xdpctl_pol_dir_hdr *dh, __u32 def, __u64 v6)
 {
-	__u32 src = (dh->decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_SRC, key, rank1;
+	__u32 src = (dh->decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_SRC;
 	__u32 split = pol_split_arg(dh, !src);
-	struct xdpctl_pol_decide_line *l;
-	struct xdpctl_pol_split *sp;
 	struct xdpctl_rule_rec *rec;
-	long v;
+	long rank1;
 	int cls;
 
 	if (split > 1 && p->l3_proto == ETH_P_IP) {
 		/* A set alone: pol_split_one4(), with the rank straight from the membership where the
 		 * commit wrote it (abi: XDPCTL_POL_DECIDE_SET_RANKS), no class and no xdpctl_pdecide. */
-		v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, (split - 2) & (XDPCTL_POL_SET_SLOTS - 1),
-			     bpf_ntohl(src ? p->saddr[0] : p->daddr[0]));
-		if (v < 0)
-			return XDPCTL_POL_DECIDE_RETRY | def;
-		key = XDPCTL_POL_TAB_ADDR(g, d, !src);
-		sp = bpf_map_lookup_elem(&xdpctl_psplit, &key); /* inlined */
-		if (!sp)
-			return def;
-		if (dh->decide & XDPCTL_POL_DECIDE_SET_RANKS) {
-			rank1 = sp->rank1[pol_member(v) & 1];
-			goto decided;
-		}
-		cls = sp->node_class[pol_member(v) & 1];
-	} else if (p->l3_proto == ETH_P_IP || p->l3_proto == ETH_P_IPV6) {
-		cls = src ? pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), dh->src_const, p, p->saddr, (int)(v6 >> 32), split)
-			  : pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), dh->dst_const, p, p->daddr, (int)(__u32)v6, split);
-		if (cls < 0)
-			return XDPCTL_POL_DECIDE_RETRY | def;
+		rank1 = pol_set_alone_rank1(g, d, dh, src, split, bpf_ntohl(src ? p->saddr[0] : p->daddr[0]));
 	} else {
-		cls = (int)(src ? dh->src_nonip : dh->dst_nonip);
+		if (p->l3_proto == ETH_P_IP || p->l3_proto == ETH_P_IPV6)
+			cls = src ? pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 0), dh->src_const, p, p->saddr, (int)(v6 >> 32), split)
+				  : pol_addr_cls(XDPCTL_POL_TAB_ADDR(g, d, 1), dh->dst_const, p, p->daddr, (int)(__u32)v6, split);
+		else
+			cls = (int)(src ? dh->src_nonip : dh->dst_nonip);
+		rank1 = cls < 0 ? XDPCTL_POL_FIELD_MISSING : pol_decide_rank1(g, d, cls);
 	}
-	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_DECIDE_LINES +
-	      (((__u32)cls / XDPCTL_POL_DECIDE_PER_LINE) & (XDPCTL_POL_DECIDE_LINES - 1));
-	l = bpf_map_lookup_elem(&xdpctl_pdecide, &key); /* inlined */
-	if (!l)
-		return def;
-	rank1 = l->rank1[(__u32)cls & (XDPCTL_POL_DECIDE_PER_LINE - 1)];
-decided:
-	rec = pol_rank_rec(rank1, g, d);
+	if (rank1 == XDPCTL_POL_FIELD_MISSING)
+		return XDPCTL_POL_DECIDE_RETRY | def;
+	rec = rank1 < 0 ? NULL : pol_rank_rec((__u32)rank1, g, d);
 	if (!rec)
 		return def;
 	if (!cfg_explain)

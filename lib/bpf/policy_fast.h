@@ -39,18 +39,16 @@ static __always_inline struct xdpctl_pol_hdr *policy_fast_hdr(__u32 *g)
 }
 
 /* 1 and *act (XDP_PASS or XDP_DROP) when the frame was decided and counted; 0 and nothing
- * counted otherwise. */
+ * counted otherwise. The lookups are pol_field_decide()'s for an IPv4 address. */
 static __always_inline int field_fast4(struct xdp_md *ctx, int *act)
 {
-	__u32 g, shape, konst, rank1, key, drop, split, addr;
 	const struct xdpctl_pol_dir_hdr *dh;
-	struct xdpctl_pol_decide_line *l;
-	struct xdpctl_pol_split *sp;
+	__u32 g, shape, konst, drop, split, addr;
 	struct xdpctl_rule_rec *rec;
 	struct xdpctl_pol_hdr *h;
 	struct fast4 f;
-	int cls, src;
-	long v;
+	long rank1, v;
+	int src;
 
 	if (cfg_explain || !fast4_parse(ctx, &f))
 		return 0;
@@ -67,38 +65,17 @@ static __always_inline int field_fast4(struct xdp_md *ctx, int *act)
 	if (split == 1)
 		return 0;
 	if (split) {
-		/* A set alone (a --src @set policy): its membership gives the rank, or the class,
-		 * as in pol_field_decide() */
-		v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, (split - 2) & (XDPCTL_POL_SET_SLOTS - 1), addr);
-		if (v < 0)
-			return 0;
-		key = XDPCTL_POL_TAB_ADDR(g, 0, !src);
-		sp = bpf_map_lookup_elem(&xdpctl_psplit, &key); /* inlined */
-		if (!sp)
-			return 0;
-		if (dh->decide & XDPCTL_POL_DECIDE_SET_RANKS) {
-			rank1 = sp->rank1[pol_member(v) & 1];
-			goto decided;
-		}
-		cls = sp->node_class[pol_member(v) & 1];
+		rank1 = pol_set_alone_rank1(g, 0, dh, src, split, addr);
 	} else if ((konst = src ? dh->src_const : dh->dst_const)) {
-		cls = (int)(konst - 1);
+		rank1 = pol_decide_rank1(g, 0, (int)(konst - 1));
 	} else {
 		v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, XDPCTL_POL_TAB_ADDR(g, 0, !src), addr);
-		if (v < 0)
-			return 0;
-		cls = pol_addr_result((__u32)v);
-		if (cls < 0)
-			return 0;
+		rank1 = v < 0 || pol_addr_result((__u32)v) < 0 ? XDPCTL_POL_FIELD_MISSING
+							       : pol_decide_rank1(g, 0, pol_addr_result((__u32)v));
 	}
-	key = XDPCTL_POL_GD(g, 0) * XDPCTL_POL_DECIDE_LINES +
-	      (((__u32)cls / XDPCTL_POL_DECIDE_PER_LINE) & (XDPCTL_POL_DECIDE_LINES - 1));
-	l = bpf_map_lookup_elem(&xdpctl_pdecide, &key); /* inlined */
-	if (!l)
-		return 0;
-	rank1 = l->rank1[(__u32)cls & (XDPCTL_POL_DECIDE_PER_LINE - 1)];
-decided:
-	rec = pol_rank_rec(rank1, g, 0);
+	if (rank1 < 0)
+		return 0; /* a table or a record missing: the general path */
+	rec = pol_rank_rec((__u32)rank1, g, 0);
 	if (rec) {
 		pol_count(&rec->ctr_slot, f.len);
 		drop = rec->action != XDPCTL_ACT_PASS;
