@@ -71,6 +71,28 @@ static __always_inline int fast4_parse(struct xdp_md *ctx, struct fast4 *f)
 	return 1;
 }
 
+/* The packet record parse_packet makes of the common frame, from fast4_parse's registers and
+ * the addresses and ports its caller read (lib/bpf/lb_fast.h for the connection table's
+ * step, lib/bpf/policy_fast.h for the small rules' compares). */
+static __always_inline struct pkt fast4_record(const struct fast4 *f, __u32 saddr, __u32 daddr, __be16 sport,
+					       __be16 dport)
+{
+	return (struct pkt){
+		.len = f->len,
+		.l3_proto = ETH_P_IP,
+		.l4_proto = f->proto,
+		.tcp_flags = f->flags,
+		.l3_cnt = XDPCTL_CNT_L3_IPV4,
+		.l4_cnt = f->l4_cnt,
+		.sport = sport,
+		.dport = dport,
+		.l3_off = ETH_HLEN,
+		.l4_off = ETH_HLEN + sizeof(struct iphdr),
+		.saddr = {saddr},
+		.daddr = {daddr},
+	};
+}
+
 /* The parse-and-count program's common frame (xdp/xdpctl_xdp.bpf.c, XDP_PATHS_NONE):
  * counted as parse_packet and count_packet count it (L3 IPv4, its L4, passed). 1 when
  * counted; 0 and nothing counted for any other frame. */

@@ -63,20 +63,7 @@ static __always_inline int lb_fast4(struct xdp_md *ctx, struct pkt *p, int *act)
 	*act = XDP_PASS;
 	if (!c)
 		return 1;
-	*p = (struct pkt){
-		.len = f.len,
-		.l3_proto = ETH_P_IP,
-		.l4_proto = f.proto,
-		.tcp_flags = f.flags,
-		.l3_cnt = XDPCTL_CNT_L3_IPV4,
-		.l4_cnt = f.l4_cnt,
-		.sport = sport,
-		.dport = dport,
-		.l3_off = ETH_HLEN,
-		.l4_off = ETH_HLEN + sizeof(struct iphdr),
-		.saddr = {saddr},
-		.daddr = {daddr},
-	};
+	*p = fast4_record(&f, saddr, daddr, sport, dport);
 	*act = xdpctl_lb(ctx, p, c->n_any_port, (__u64)probe);
 	return 1;
 }

@@ -15,8 +15,8 @@
  * by its membership. A field split by sets and rule prefixes, and a table freed by a commit
  * meanwhile (the general path starts again under the new generation), take the general path.
  *
- * small_fast4: a small policy (XDPCTL_POL_DECIDE_SMALL): the frame's fields as the parser
- * would have left them in a packet record of its own, and pol_small_decide() on it.
+ * small_fast4: a small policy (XDPCTL_POL_DECIDE_SMALL): the packet record the parser would
+ * have made (fast4_record), and pol_small_decide() on it.
  */
 #ifndef XDPCTL_BPF_POLICY_FAST_H
 #define XDPCTL_BPF_POLICY_FAST_H
@@ -102,21 +102,8 @@ static __always_inline int small_fast4(struct xdp_md *ctx, int *act)
 	if (!h || !h->dir[0].n_rules || h->dir[0].decide != XDPCTL_POL_DECIDE_SMALL)
 		return 0;
 	def = h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
-	/* What pol_small_match() reads, as parse_packet leaves it for this frame: an IPv4
-	 * address in word 0, the other words zero; no tag; not a fragment. */
-	p.len = f.len;
-	p.l3_proto = ETH_P_IP;
-	p.l4_proto = f.proto;
-	p.n_vlans = 0;
-	p.vlan_id[0] = 0;
-	p.frag = PKT_NOT_FRAGMENT;
-	p.tcp_flags = f.flags;
-	p.sport = *(const __be16 *)f.l4;
-	p.dport = *(const __be16 *)(f.l4 + 2);
-	p.saddr[0] = f.iph->saddr;
-	p.daddr[0] = f.iph->daddr;
-	p.saddr[1] = p.saddr[2] = p.saddr[3] = 0;
-	p.daddr[1] = p.daddr[2] = p.daddr[3] = 0;
+	/* the record parse_packet would have made, for pol_small_match() */
+	p = fast4_record(&f, f.iph->saddr, f.iph->daddr, *(const __be16 *)f.l4, *(const __be16 *)(f.l4 + 2));
 	r = pol_small_decide(&p, XDPCTL_POL_GD(g, 0), def);
 	drop = (r & 0xff) == XDPCTL_ACT_DROP;
 	count_good(XDPCTL_HOOK_XDP, XDPCTL_CNT_L3_IPV4, f.l4_cnt, drop, f.len);
