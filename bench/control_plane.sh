@@ -4,11 +4,15 @@
 #     it 10,000), median of ROUNDS;
 #   - `apply` of those 9,999 rules onto an empty policy;
 #   - `set load` of 1,000,000 prefixes spread like a BGP table, with the rules in force; then
-#     `rule add --src @set` (a commit that carries the set), `set add` of one prefix to it,
-#     and `status`'s map memory;
+#     `rule add --src @set` (the commit that puts the set in use), the rule add/del above again
+#     with the set in use beside them (median of ROUNDS), `set add` of one prefix to it, and
+#     `status`'s map memory;
 #   - the same with 1,000,000 random /32s over all of IPv4 (the worst case for the tables);
 #     and that `set add` again with a state directory recorded, as a host runs it by default;
-#   - the largest resident set (peak RSS, GNU time) of any of these commands.
+#   - the largest resident set (peak RSS) of any of these commands.
+# Each command is timed by xdpctl-cmdtime (bench/cmdtime.c): from its spawn to its exit, with
+# none of the script's own forks (`date` and GNU time around a command cost 15-18 ms where a
+# fork costs ~5 ms, a PVM guest: more than most of these commands).
 #
 #   bench/control_plane.sh BUILD_DIR [ROUNDS]
 #
@@ -21,6 +25,7 @@ BUILD=$(cd "${1:?usage: control_plane.sh BUILD_DIR [ROUNDS]}" && pwd)
 ROUNDS=${2:-9}
 XDPCTL=$BUILD/ctl/xdpctl
 GEN=$BUILD/bench/xdpctl-benchgen
+CMDTIME=$BUILD/bench/xdpctl-cmdtime
 
 # shellcheck source=bench/private_bpffs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/private_bpffs.sh" "$@"
@@ -38,23 +43,36 @@ trap 'rm -rf "$WORK"' EXIT INT TERM
 # Seconds (4 decimals) a command takes; its output is dropped, a failure stops the script.
 # Its peak RSS (KiB) goes into $WORK/rss, one line a command.
 secs() {
-  local t0 t1
-  t0=$(date +%s%N)
-  /usr/bin/time -a -o "$WORK/rss" -f %M "$@" >/dev/null
-  t1=$(date +%s%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
+  "$CMDTIME" "$WORK/timed" -- "$@" || return $?
+  local line
+  line=$(tail -1 "$WORK/timed")
+  echo "${line#* }" >>"$WORK/rss"
+  awk -v s="${line% *}" 'BEGIN { printf "%.4f", s }'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 APPLY=$(secs "$XDPCTL" apply "$WORK/rules")
-ADD=() DEL=()
-for ((i = 0; i < ROUNDS; i++)); do
-  ADD+=("$(secs "$XDPCTL" rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop)")
-  DEL+=("$(secs "$XDPCTL" rule del 4000000)")
-done
+# add_del_rounds: ROUNDS of `rule add` of one rule of the mix (rule 4000000) and its `rule del`,
+# with the policy in force as it is; sets ADD and DEL to the times.
+add_del_rounds() {
+  ADD=() DEL=()
+  for ((i = 0; i < ROUNDS; i++)); do
+    ADD+=("$(secs "$XDPCTL" rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop)")
+    DEL+=("$(secs "$XDPCTL" rule del 4000000)")
+  done
+}
+add_del_rounds
+ADD_10K=$(median "${ADD[@]}") DEL_10K=$(median "${DEL[@]}")
+# From here 9,998 rules of the mix: with the set's rule and rule 4000000 the table is full.
+"$XDPCTL" rule del 9999 >/dev/null
 "$XDPCTL" set create bgp >/dev/null
 SETLOAD=$(secs "$XDPCTL" set load bgp "$WORK/prefixes")
+# The first rule on the set puts it in use: its entries go into the datapath's tables. Then
+# the same add/del of one rule as at 10,000 rules, with the set in use beside it (issue 12:
+# a commit must not rewrite the set's table).
 ADD_SET=$(secs "$XDPCTL" rule add --id 4000001 --src @bgp --action drop)
+add_del_rounds
+ADD_BESIDE_SET=$(median "${ADD[@]}")
 SETADD=$(secs "$XDPCTL" set add bgp 198.18.99.0/24)
 MEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
 # The worst case: 1M random /32s, in use by a rule, beside 9,998 rules of the mix (and no
@@ -64,6 +82,8 @@ MEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i 
 "$XDPCTL" set create hosts >/dev/null
 HOSTLOAD=$(secs "$XDPCTL" set load hosts "$WORK/hosts")
 ADD_HOSTS=$(secs "$XDPCTL" rule add --id 4000002 --src @hosts --action drop)
+add_del_rounds
+ADD_BESIDE_HOSTS=$(median "${ADD[@]}")
 HOSTADD=$(secs "$XDPCTL" set add hosts 198.18.99.1)
 HMEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
 # The same `set add` as a host with durable state runs it (/var/lib/xdpctl by default; here a
@@ -74,13 +94,15 @@ HOSTADD_STATE=$(secs "$XDPCTL" --state-dir "$WORK/state" set add hosts 198.18.99
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
 RSS=$(sort -n "$WORK/rss" | tail -1)
 
-awk -v apply="$APPLY" -v add="$(median "${ADD[@]}")" -v del="$(median "${DEL[@]}")" \
+awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" \
+  -v besideset="$ADD_BESIDE_SET" -v besidehosts="$ADD_BESIDE_HOSTS" \
   -v setload="$SETLOAD" -v addset="$ADD_SET" -v setadd="$SETADD" -v mem="${MEM:-0}" \
   -v hostload="$HOSTLOAD" -v addhosts="$ADD_HOSTS" -v hostadd="$HOSTADD" -v hmem="${HMEM:-0}" \
   -v hoststate="$HOSTADD_STATE" -v rss="${RSS:-0}" -v rounds="$ROUNDS" 'BEGIN {
   printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
   printf "\"rule_del_at_10000_rules_ms\": %.1f, \"set_load_1m_prefixes_s\": %s, ", del * 1000, setload
   printf "\"rule_add_with_1m_set_s\": %s, \"set_add_to_1m_set_s\": %s, ", addset, setadd
+  printf "\"rule_add_beside_1m_set_ms\": %.1f, \"rule_add_beside_1m_random_32s_ms\": %.1f, ", besideset * 1000, besidehosts * 1000
   printf "\"policy_maps_mib_1m_prefixes_10k_rules\": %s, ", mem
   printf "\"set_load_1m_random_32s_s\": %s, \"rule_add_with_1m_random_32s_s\": %s, ", hostload, addhosts
   printf "\"set_add_to_1m_random_32s_s\": %s, \"policy_maps_mib_1m_random_32s\": %s, ", hostadd, hmem

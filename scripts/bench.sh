@@ -1161,8 +1161,10 @@ jq -s \
       bound("LB conntrack hit / empty XDP program (medians)"; "microbench";
             med_ratio("xdpctl_xdp_lb/conntrack_hit"; "empty_xdp/tcp4_64"); 3),
       bound("rule add at 10,000 rules, ms"; "control_plane.sh"; $cp.rule_add_at_10000_rules_ms; 20),
-      bound("rule add with a 1M-prefix set, ms"; "control_plane.sh"; ms($cp.rule_add_with_1m_set_s); 50),
-      bound("rule add with 1M random /32s, ms"; "control_plane.sh"; ms($cp.rule_add_with_1m_random_32s_s); 50),
+      bound("rule add with a 1M-prefix set in use, ms"; "control_plane.sh"; $cp.rule_add_beside_1m_set_ms; 50),
+      bound("rule add with 1M random /32s in use, ms"; "control_plane.sh"; $cp.rule_add_beside_1m_random_32s_ms; 50),
+      bound("rule add that puts a 1M-prefix set in use, ms"; "control_plane.sh"; ms($cp.rule_add_with_1m_set_s); 50),
+      bound("rule add that puts 1M random /32s in use, ms"; "control_plane.sh"; ms($cp.rule_add_with_1m_random_32s_s); 50),
       bound("set add to a 1M-prefix set, ms"; "control_plane.sh"; ms($cp.set_add_to_1m_set_s); 20),
       bound("set add to 1M random /32s, ms"; "control_plane.sh"; ms($cp.set_add_to_1m_random_32s_s); 20),
       bound("set add to 1M random /32s with a state directory, ms"; "control_plane.sh";
