@@ -644,7 +644,7 @@ bool common_frame(const std::vector<uint8_t>& f)
 // A commit as `xdpctl` makes it with sets in tables of their own (set_tables.h): fields
 // split by their sets, classes aligned to the generation's, the sets placed in their slots.
 // Returns what place_sets built; *all: whether it placed every set of the policy.
-uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullptr)
+uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullptr, uint32_t* addr_kept = nullptr)
 {
     CompiledPolicy c = compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets});
     HeldTables held;
@@ -659,6 +659,8 @@ uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullpt
     progs.maps().commit(c, std::move(prepared), slots_by_id(p));
     if (all)
         *all = placed.set_slot.size() == p.sets.size();
+    if (addr_kept)
+        *addr_kept += progs.maps().last_commit_times().addr_kept;
     return placed.sets_built;
 }
 
@@ -1041,7 +1043,9 @@ std::vector<uint8_t> generation_bytes(PolicyPrograms& progs)
 // around the changed prefixes (source and destination) agree with the reference, the same
 // packets as just before the change too (flows the cache holds). A /8 and an IPv6 prefix do
 // not fit (nothing changes) and go through a commit, which agrees too; nor does a set merged
-// into its fields' classes.
+// into its fields' classes. After every other change in place a rule commit follows, as a
+// `rule add` after a `set add`: it must believe what the generations hold (the egress
+// destination's address table is kept: the change is in the set's own table) and agree too.
 TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
 {
     XDPCTL_REQUIRE_ROOT();
@@ -1081,6 +1085,9 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
     p.rules[4].dst.kind = AddrMatch::Kind::prefix;
     p.rules[4].dst.prefix = v4_prefix(in16(3), 16);
     const std::vector<std::pair<uint32_t, uint32_t>> fields = {{0, 0}, {1, 1}};
+    // Rows in the rows map, as 10,000 rules' go: a generation's record of what it holds is
+    // written there (the small rows hold none).
+    progs_->maps().set_use_small_rows(false);
     commit_split(*progs_, p);
 
     auto member_of = [&](size_t i) { return big.entries[i % big.entries.size()]; };
@@ -1096,6 +1103,12 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
         }
     };
     uint64_t run_ns = 0;
+    uint32_t kept_after_change = 0;
+    Rule extra;  // ingress, toggled by the rule commits after a change in place
+    extra.id = 9000;
+    extra.proto = 17;
+    extra.dport = {53, 53};
+    extra.action.kind = ActionKind::drop;
     for (int step = 0; step < 12; step++) {
         std::vector<SetEntry> add, del;
         const SetEntry m = member_of(size_t(rng()));
@@ -1162,6 +1175,14 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
         p.sets["big"] = big;
         if (!in_place)
             commit_split(*progs_, p);
+        if (in_place && step % 2 == 1) {
+            auto it = std::find_if(p.rules.begin(), p.rules.end(), [](const Rule& r) { return r.id == 9000; });
+            if (it == p.rules.end())
+                p.rules.push_back(extra);
+            else
+                p.rules.erase(it);
+            commit_split(*progs_, p, nullptr, &kept_after_change);
+        }
         // The same packets as before the change, then others to and from the changed prefixes
         // and their neighbours, and elsewhere.
         {
@@ -1174,6 +1195,10 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
         if (HasFatalFailure())
             return;
     }
+    // Each of the 5 rule commits after a change in place kept the egress destination's table
+    // but the first (its target generation had no record yet).
+    EXPECT_GE(kept_after_change, 4u) << "a rule commit after a change in place rebuilt the address tables";
+    progs_->maps().set_use_small_rows(true);
     // Merged into the fields' classes (a commit that splits no field): not in place, though
     // the set's table is still in its slot.
     progs_->maps().commit(compile_policy(p, gen_ifindex), slots_by_id(p));

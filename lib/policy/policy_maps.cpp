@@ -594,6 +594,20 @@ void PolicyMaps::count_change_in_place()
     __u32 zero = 0;
     if (bpf_map_update_elem(fds_.ctl.get(), &zero, &next, BPF_ANY) != 0)
         fail("cannot count the change in place: {}", errno_str(errno));
+    // A set's own table is all that changed: the rows and address tables that each
+    // generation's record describes are as they were. Its stamp moves with the count, or the
+    // next two commits would not believe it and rewrite every row and address table (~90 ms
+    // of a `rule add` beside a 1M set in use, calls cheap: no microcode). A process killed
+    // before this leaves records that are not believed: slower, never wrong.
+    const uint64_t stamp[2] = {ctl.commits - 1, ctl.commits};  // the target's, the active's
+    const uint32_t active = ctl.gen & 1;
+    for (uint32_t g : {active ^ 1, active}) {
+        if (UniqueFd fd = record_map(fds_.rows.get(), g)) {
+            MappedMap head(fd.get(), uint32_t(map_lines(fd.get()) - 1), 1, sizeof(xdpctl_pol_row_line));
+            const uint64_t was = stamp[g == active];
+            RowPrintArea::restamp(head.as<xdpctl_pol_row_line>()[0], was, was + 1);
+        }
+    }
 }
 
 std::optional<uint32_t> PolicyMaps::set_patch_slot(uint64_t print,

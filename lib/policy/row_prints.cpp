@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 
 #include "util/error.h"
@@ -108,6 +109,17 @@ RowPrintArea::RowPrintArea(std::span<xdpctl_pol_row_line> elem, uint64_t held_co
         same_spot_[d] = was.same_spot(now[d]);
         off += h.n_rows[d];
     }
+}
+
+void RowPrintArea::restamp(xdpctl_pol_row_line& head, uint64_t from, uint64_t to)
+{
+    AreaHdr h;
+    std::memcpy(&h, &head, sizeof(h));
+    if (h.magic != kMagic || h.commit != from)
+        return;
+    // One aligned 8-byte store: a reader sees the stamp before or after, never half of it.
+    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&head) + offsetof(AreaHdr, commit)))
+        .store(to, std::memory_order_seq_cst);
 }
 
 void RowPrintArea::clear()

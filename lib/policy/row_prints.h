@@ -69,6 +69,10 @@ public:
     const std::vector<RowPrint>& recorded(uint32_t d) const { return recorded_[d]; }
     // Clears the record: from here until write(), nothing in it is believed.
     void clear();
+    // The record whose first line is `head`, believed as by commit `from`, believed as by
+    // commit `to` from here on (a change that moved the commit count and left what the record
+    // describes as it was); any other record is left as it is.
+    static void restamp(xdpctl_pol_row_line& head, uint64_t from, uint64_t to);
     // Records `prints` (per direction) and `tables` as what the generation holds, by commit
     // `commit`. Rows too many for the element are not recorded (the next commit compares them).
     void write(uint64_t commit, const RowPlace (&now)[XDPCTL_POL_DIRS],
