@@ -240,6 +240,18 @@ Policy PolicyStore::current_rules() const
     return read_current(nullptr, true);
 }
 
+Policy PolicyStore::current_as_stored(std::map<std::string, std::string>& pending) const
+{
+    pending.clear();
+    if (!maps_->installed())
+        return Policy{};
+    CommitTrace trace;
+    Policy p = read_stored_policy(src_.get(), maps_->active_gen(), maps_->commits(), "the stored policy", nullptr,
+                                  [](uint64_t) { heap_in_huge_pages(); }, nullptr, true, &pending);
+    trace.mark("read: image, sets as stored");
+    return p;
+}
+
 Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets) const
 {
     if (!maps_->installed())

@@ -52,6 +52,11 @@ public:
     // (PrefixSet::undecoded: ~16-27 ms and ~20 MiB a 1M-prefix set). commit_sets_as_read()
     // takes such sets as they are (their bytes, their print); commit() decodes them.
     Policy current_rules() const;
+    // The policy as stored, every set the index places in the image left undecoded as it
+    // holds it, also one changed in place since: those changes (journal records, in order)
+    // go into pending[name]. What `set add` needs to record its change in the state
+    // directory without decoding a set (state_record.h: set_changed_in_place).
+    Policy current_as_stored(std::map<std::string, std::string>& pending) const;
     // Checks `next`, gives rules without an id the next free ids, resolves every --iif
     // name in its rule's namespace, compiles it and switches every interface to it at once.
     // Returns the policy as committed.

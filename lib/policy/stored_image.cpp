@@ -344,17 +344,19 @@ std::shared_ptr<const ImageBytes> read_stored_leaving(int src_fd, uint32_t gen, 
 
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved, const std::function<void(uint64_t)>& sized,
-                          SetsAsRead* as_read, bool leave_sets)
+                          SetsAsRead* as_read, bool leave_sets, std::map<std::string, std::string>* pending)
 {
     const std::optional<StoredSets> index = read_set_index(src_fd, gen, commits);
     const std::vector<StoredSetChange> changes =
         index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{};
-    // To be left undecoded: a set the index places in this image, with no change stored since.
+    // To be left undecoded: a set the index places in this image, with no change stored since
+    // (or with, when they go to `pending`).
     std::map<std::string, const ImageSet*> leave;
     std::vector<std::pair<size_t, size_t>> holes;  // their entries, not read now
     if (leave_sets && index)
         for (const StoredSetIndex& s : index->sets)
-            if (std::none_of(changes.begin(), changes.end(), [&](const StoredSetChange& c) { return c.set == s.at.name; })) {
+            if (pending ||
+                std::none_of(changes.begin(), changes.end(), [&](const StoredSetChange& c) { return c.set == s.at.name; })) {
                 leave[s.at.name] = &s.at;
                 holes.emplace_back(s.at.offset, s.at.bytes);
             }
@@ -385,6 +387,10 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
         records[c.set] += c.record;
     for (const auto& [name, record] : records) {
         auto it = p.sets.find(name);
+        if (pending && it != p.sets.end() && it->second.undecoded) {
+            (*pending)[name] = record;
+            continue;
+        }
         if (it == p.sets.end() || it->second.undecoded || state::replay_journal(it->second, record) != record.size())
             fail("{}: the change to set '{}' stored after it does not apply", source, name);
         if (as_read)

@@ -96,13 +96,16 @@ void copy_stored_bytes(int src_fd, uint32_t gen, size_t offset, char* out, size_
 // them: a set with a change made since, or without an index for this commit count, is left
 // out; and whether the image is of this version (its sets' bytes are what encode_policy
 // makes of them). `leave_sets`: such a set's entries are left undecoded (PrefixSet::undecoded),
-// for a command that does not change them.
+// for a command that does not change them. `pending`, given with `leave_sets`: a set with
+// changes made since is left undecoded too, as the image holds it, and its changes (journal
+// records, set_journal.h, in order) go into (*pending)[name] instead of being applied.
 struct SetsAsRead {
     std::map<std::string, StoredSetIndex> sets;
     bool image_current = false;
 };
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {},
-                          SetsAsRead* as_read = nullptr, bool leave_sets = false);
+                          SetsAsRead* as_read = nullptr, bool leave_sets = false,
+                          std::map<std::string, std::string>* pending = nullptr);
 
 }  // namespace xdpctl::policy

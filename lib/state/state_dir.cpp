@@ -1,11 +1,14 @@
 #include "state/state_dir.h"
 
 #include <dirent.h>
+#include <endian.h>
 
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -46,28 +49,123 @@ std::string hex(uint64_t v)
 // A set's key: its name and entries, folded word by word (no encoding needed to tell
 // whether the set changed since the file recorded for it). One word for an IPv4 entry:
 // ~3 ms for 1,000,000 prefixes.
-uint64_t set_key(const std::string& name, const policy::PrefixSet& s)
-{
-    uint64_t h = checksum64(name);
-    auto fold = [&h](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
+class SetKey {
+public:
+    explicit SetKey(const std::string& name) : h_(checksum64(name)) {}
+    void add(policy::Family f, uint8_t len, bool except, const uint8_t* addr)
+    {
         const uint64_t head = uint64_t(f) | uint64_t(len) << 8 | uint64_t(except) << 16;
         uint64_t a = 0, b = 0;
         if (f == policy::Family::v4) {
             std::memcpy(&a, addr, 4);
-            h = fold64(h, head | a << 32);
+            h_ = fold64(h_, head | a << 32);
         } else {
             std::memcpy(&a, addr, 8);
             std::memcpy(&b, addr + 8, 8);
-            h = fold64(fold64(fold64(h, head), a), b);
+            h_ = fold64(fold64(fold64(h_, head), a), b);
+        }
+        n_++;
+    }
+    void add(const policy::SetEntry& e) { add(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data()); }
+    uint64_t key() const { return mix64(h_, n_); }
+
+private:
+    uint64_t h_, n_ = 0;
+};
+
+uint64_t set_key(const std::string& name, const policy::PrefixSet& s)
+{
+    SetKey k(name);
+    if (s.undecoded)  // the same key, from the stored bytes (a rule command's set)
+        policy::visit_undecoded(*s.undecoded, [&k](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
+            k.add(f, len, except, addr);
+        });
+    else
+        for (const auto& e : s.entries)
+            k.add(e);
+    return k.key();
+}
+
+// An entry's place in a normalized set's order (PrefixSet::normalize: the prefix's family,
+// address words and length, then the exception bit), made from its bytes without a SetEntry.
+struct EntryOrder {
+    uint8_t family;
+    uint64_t w0, w1;
+    uint8_t len;
+    bool except;
+    auto operator<=>(const EntryOrder&) const = default;
+};
+
+EntryOrder entry_order(policy::Family f, uint8_t len, bool except, const uint8_t* addr)
+{
+    uint64_t w0 = 0, w1 = 0;
+    if (f == policy::Family::v4) {
+        w0 = uint64_t(be32toh(*reinterpret_cast<const uint32_t*>(addr))) << 32;
+    } else {
+        std::memcpy(&w0, addr, 8);
+        std::memcpy(&w1, addr + 8, 8);
+        w0 = be64toh(w0);
+        w1 = be64toh(w1);
+    }
+    return {uint8_t(f), w0, w1, len, except};
+}
+
+// The keys (set_key()) of the sets that `base` (normalized) becomes with each list of ops
+// applied in order (the last op on an entry wins, as replay_journal does): one pass over
+// base's entries, not decoded, with the ops merged in where the order puts them. ~3 ms for
+// 1M IPv4 entries, where decoding them first cost ~25 ms (first touches of memory dear).
+std::vector<uint64_t> set_keys_with_ops(const std::string& name, const policy::PrefixSet& base,
+                                        const std::vector<std::vector<std::pair<policy::SetEntry, bool>>>& lists)
+{
+    struct Op {
+        EntryOrder order;
+        const policy::SetEntry* entry;
+        bool member;
+    };
+    struct Merge {
+        std::vector<Op> ops;  // sorted, one per entry
+        size_t next = 0;
+        SetKey key;
+    };
+    std::vector<Merge> merges;
+    for (const auto& list : lists) {
+        std::map<EntryOrder, Op> last;
+        for (const auto& [e, m] : list) {
+            const EntryOrder o = entry_order(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data());
+            last.insert_or_assign(o, Op{o, &e, m});
+        }
+        Merge mg{{}, 0, SetKey(name)};
+        for (auto& [_, op] : last)
+            mg.ops.push_back(op);
+        merges.push_back(std::move(mg));
+    }
+    auto take = [&](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
+        const EntryOrder o = entry_order(f, len, except, addr);
+        for (Merge& mg : merges) {
+            for (; mg.next < mg.ops.size() && mg.ops[mg.next].order < o; mg.next++)
+                if (mg.ops[mg.next].member)
+                    mg.key.add(*mg.ops[mg.next].entry);  // added, before this one
+            if (mg.next < mg.ops.size() && mg.ops[mg.next].order == o) {
+                if (mg.ops[mg.next++].member)
+                    mg.key.add(f, len, except, addr);  // still a member
+                continue;
+            }
+            mg.key.add(f, len, except, addr);
         }
     };
-    if (s.undecoded) {  // the same key, from the stored bytes (a rule command's set)
-        policy::visit_undecoded(*s.undecoded, fold);
-        return mix64(h, s.size());
+    if (base.undecoded)
+        policy::visit_undecoded_streamed(*base.undecoded, take);
+    else
+        for (const policy::SetEntry& e : base.entries)
+            take(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data());
+    std::vector<uint64_t> keys;
+    for (Merge& mg : merges) {
+        for (; mg.next < mg.ops.size(); mg.next++)
+            if (mg.ops[mg.next].member)
+                mg.key.add(*mg.ops[mg.next].entry);
+        keys.push_back(mg.key.key());
     }
-    for (const auto& e : s.entries)
-        fold(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data());
-    return mix64(h, s.entries.size());
+    return keys;
 }
 
 // A data file's entry in the manifest.
@@ -370,6 +468,53 @@ void StateDir::save_policy(const policy::Policy& p, const policy::PrefixSet* bef
         m["sets"] = std::move(sets);
         trace.mark("state: sets");
     });
+}
+
+bool StateDir::append_set_change(const policy::Policy& p, const std::string& name,
+                                 const std::vector<std::pair<policy::SetEntry, bool>>& pending, const SetChange& change)
+{
+    bool appended = false;
+    update(path_, [&](json& m, const DurableDir& dir) {
+        policy::CommitTrace trace;
+        // The directory must record this very policy before the change: its rules, and its
+        // sets by name, each with the key of its entries (a command that recorded nothing,
+        // XDPCTL_STATE_DIR="", may have committed since).
+        if (m["policy"].is_null() || m["policy"].value("key", "") != hex(rules_key(p)) ||
+            m["sets"].size() != p.sets.size())
+            return;
+        auto target = m["sets"].end();
+        for (auto it = m["sets"].begin(); it != m["sets"].end(); ++it) {
+            const std::string set_name = (*it).value("name", "");
+            auto s = p.sets.find(set_name);
+            if (s == p.sets.end())
+                return;
+            if (set_name == name)
+                target = it;
+            else if ((*it)["key"] != hex(set_key(set_name, s->second)))
+                return;
+        }
+        if (target == m["sets"].end())
+            return;
+        // The set's key before the change (to match the record) and after it, in one pass.
+        std::vector<std::pair<policy::SetEntry, bool>> ops = pending;
+        for (const policy::SetEntry& e : change.added)
+            ops.emplace_back(e, true);
+        for (const policy::SetEntry& e : change.removed)
+            ops.emplace_back(e, false);
+        const std::vector<uint64_t> keys = set_keys_with_ops(name, p.sets.at(name), {pending, ops});
+        trace.mark("state: the set's keys");
+        if ((*target)["key"] != hex(keys[0]))
+            return;
+        const std::string key = hex(keys[1]);
+        const uint64_t generation = m["generation"].get<uint64_t>() + 1;
+        std::optional<json> e = append_to_journal(*target, key, encode_journal_record(generation, change), dir);
+        trace.mark("state: set journal append");
+        if (!e)
+            return;
+        *target = std::move(*e);
+        appended = true;
+    });
+    return appended;
 }
 
 void StateDir::save_lb(const lb::LbConfig& c)

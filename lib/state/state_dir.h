@@ -30,6 +30,7 @@
 #include "lb/lb_config.h"
 #include "policy/rule.h"
 #include "state/rules_journal.h"
+#include "state/set_journal.h"
 
 namespace xdpctl::state {
 
@@ -78,6 +79,14 @@ public:
     // recorded exactly those, the change is appended to the rules' journal the same way.
     void save_policy(const policy::Policy& p, const policy::PrefixSet* before = nullptr,
                      const RulesSplice* rules = nullptr);
+    // `set add`/`set del` changed set `name` of `p` in place by `change`, with no commit. `p`:
+    // the policy as stored before it, its sets as the image holds them (undecoded or not),
+    // `name`'s with the ops `pending` (changes in place before this one, in order) still to
+    // apply. When the directory records exactly that policy, appends the change to the set's
+    // journal, decoding no set, and returns true; otherwise writes nothing and returns false
+    // (then save_policy() of the policy with the change).
+    bool append_set_change(const policy::Policy& p, const std::string& name,
+                           const std::vector<std::pair<policy::SetEntry, bool>>& pending, const SetChange& change);
     void save_lb(const lb::LbConfig& c);
     // Adds or replaces the interface's record; `lb_conntrack` 0 keeps the recorded size.
     void save_iface(const IfaceRecord& r, uint32_t lb_conntrack);

@@ -11,7 +11,9 @@
 #include "lb/lb_config.h"
 #include "lb/lb_maps.h"
 #include "policy/commit_trace.h"
+#include "policy/policy_binary.h"
 #include "state/rules_journal.h"
+#include "state/set_journal.h"
 #include "state/state_dir.h"
 
 namespace xdpctl::state {
@@ -125,6 +127,29 @@ void policy_committed(const policy::Policy& p)
 {
     record("the policy", [&](StateDir d) {
         d.save_policy(p, g_set_before, g_rules_change ? &*g_rules_change : nullptr);
+    });
+}
+
+void set_changed_in_place(policy::Policy& p, const std::string& name, const std::string& pending,
+                          const SetChange& change)
+{
+    record("the set change", [&](StateDir d) {
+        std::vector<std::pair<policy::SetEntry, bool>> ops;
+        if (journal_ops(pending, ops) != pending.size())
+            fail("the changes stored in place to set '{}' do not read back", name);
+        if (d.append_set_change(p, name, ops, change))
+            return;
+        // The directory records something else (a command that recorded nothing committed
+        // since, or the journal is long): all of the policy, with the set decoded.
+        policy::PrefixSet& set = p.sets.at(name);
+        policy::decode_entries(set);
+        const std::string applied = encode_journal_record(0, change);
+        if (replay_journal(set, pending) != pending.size())
+            fail("the changes stored in place to set '{}' do not apply", name);
+        const policy::PrefixSet before = set;
+        if (replay_journal(set, applied) != applied.size())
+            fail("the change of set '{}' does not apply", name);
+        d.save_policy(p, &before);
     });
 }
 

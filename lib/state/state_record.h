@@ -10,6 +10,7 @@
 #include "lb/lb_model.h"
 #include "attach/loader.h"
 #include "policy/rule.h"
+#include "state/set_journal.h"
 
 namespace xdpctl::lb {
 class LbMaps;
@@ -62,6 +63,13 @@ public:
 // After PolicyStore::commit made `p` the policy in force. Throws (runtime) when it cannot
 // be written: the commit stands, the message says so.
 void policy_committed(const policy::Policy& p);
+// After `set add`/`set del` changed set `name` in place by `change` (no commit): `p` is the
+// policy as stored before it (PolicyStore::current_as_stored), `pending` the journal records
+// of the set's changes in place before this one. The change is appended to the set's journal
+// without decoding a set when the directory records that policy; else the whole policy with
+// the change is recorded (`p`'s set decoded). Throws as policy_committed().
+void set_changed_in_place(policy::Policy& p, const std::string& name, const std::string& pending,
+                          const SetChange& change);
 // After a writer's LbStore is done (from its destructor, so it cannot throw): on failure
 // prints why and marks record_failed().
 void lb_changed(const lb::LbMaps& maps) noexcept;
