@@ -833,8 +833,9 @@ TEST(AtomicCommit, SetChangesInPlaceUnderTraffic)
 }
 
 // A rule command's commit (commit_sets_as_read) takes each set's print from the set index the
-// last commit stored, not from its entries: never after a change in place (the index's print
-// is of the entries before it). A set of /32s used by a rule is changed in place, then a rule
+// last commit stored, not from its entries; after a change in place, that print with the
+// change's entries' prints summed in (the index's alone is of the entries before it), and the
+// set's bytes with the change merged in. A set of /32s used by a rule is changed in place, then a rule
 // is added the way `rule add` does: the set's table in force must carry the print of the
 // entries with the change (the one a later change in place or commit looks for), and packets
 // must see the change; then a change in place back and a rule deleted the same way.
@@ -857,12 +858,18 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
         const auto prints = set_slot_prints(pset.get());
         return std::find(prints.begin(), prints.end(), want) != prints.end();
     };
-    // What `rule add` / `rule del` do. `undecoded`: whether the set is read as the image's
-    // bytes (none with a change in place since: those entries are not the image's).
-    auto rule_commit = [&](bool add, bool undecoded) {
+    // What `rule add` / `rule del` do. The set is read undecoded: as the image's bytes, or
+    // with a change in place since, as those with the change merged in; either way its
+    // entries must be `want`.
+    PrefixSet with = blk;
+    with.entries.push_back(v4_host(kToggled));
+    with.normalize();
+    auto rule_commit = [&](bool add, const PrefixSet& want) {
         PolicyStore store;
         Policy now = store.current_rules();
-        EXPECT_EQ(now.sets.at("blk").undecoded.has_value(), undecoded);
+        EXPECT_TRUE(now.sets.at("blk").undecoded.has_value());
+        std::vector<SetEntry> scratch;
+        EXPECT_TRUE(set_entries(now.sets.at("blk"), scratch) == want.entries) << "the set as a rule command reads it";
         if (add) {
             Rule extra = now.rules.front();
             extra.id = 3;
@@ -875,20 +882,17 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     };
     // The set as stored (its bytes copied from the image before by a rule commit).
     auto stored_set = [] { return PolicyStore(Access::read).current().sets.at("blk"); };
-    rule_commit(true, true);  // the set as the commit stored it: the index's print
+    rule_commit(true, blk);  // the set as the commit stored it: the index's print
     EXPECT_TRUE(table_is_current());
     EXPECT_EQ(stored_set(), blk);
     EXPECT_EQ(run(kMember), XDP_DROP);
     EXPECT_EQ(run(kToggled), XDP_PASS);
-    rule_commit(false, true);
+    rule_commit(false, blk);
     EXPECT_EQ(stored_set(), blk) << "a rule commit of the set's bytes as read changed them";
     ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {v4_host(kToggled)}, {}));
     EXPECT_EQ(run(kToggled), XDP_DROP);
-    rule_commit(true, false);
+    rule_commit(true, with);
     EXPECT_TRUE(table_is_current()) << "the rule commit after a change in place took the set's print before it";
-    PrefixSet with = blk;
-    with.entries.push_back(v4_host(kToggled));
-    with.normalize();
     EXPECT_EQ(stored_set(), with);
     EXPECT_EQ(run(kToggled), XDP_DROP) << "the rule commit after a change in place lost it";
     EXPECT_EQ(run(kMember), XDP_DROP);
@@ -897,7 +901,7 @@ TEST(AtomicCommit, RuleCommitTakesNoStaleSetPrint)
     // commit again.
     ASSERT_TRUE(PolicyStore(Access::write, false).change_set_in_place("blk", {}, {v4_host(kToggled)}));
     EXPECT_EQ(run(kToggled), XDP_PASS);
-    rule_commit(false, false);
+    rule_commit(false, blk);
     EXPECT_TRUE(table_is_current());
     EXPECT_EQ(run(kToggled), XDP_PASS) << "the rule commit after a change in place undid it";
     EXPECT_EQ(stored_set(), blk);

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <random>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -426,6 +429,73 @@ TEST(SetJournal, ReplayAppliesWholeRecordsInOrderAndStopsAtATornOne)
         PrefixSet t = s0;
         EXPECT_EQ(state::replay_journal(t, r1 + r2.substr(0, cut)), r1.size());
         EXPECT_EQ(t, s1) << "cut at " << cut;
+    }
+}
+
+// OpsMerge (the one pass that records a `set add` in place and reads a set changed in place,
+// undecoded) against replay_journal on random sets and ops: IPv4 and IPv6 entries, exceptions,
+// ops on members and not, repeated ops on one entry (the last wins), ops before the first
+// entry and after the last. Entry by entry it must give what the replay gives, and its
+// on_op() must say which ops' entries were in the set (the print's sum follows from that).
+TEST(SetJournal, OpsMergedIntoAPassGiveWhatTheReplayGives)
+{
+    std::mt19937_64 rng(8128);
+    auto entry = [&](bool v6) {
+        policy::SetEntry e;
+        e.prefix.family = v6 ? policy::Family::v6 : policy::Family::v4;
+        e.prefix.len = uint8_t(v6 ? 48 + rng() % 81 : 8 + rng() % 25);
+        for (size_t b = 0; b < (v6 ? 16u : 4u); b++)
+            e.prefix.addr[b] = uint8_t(rng() % 4 == 0 ? 0 : b < 2 ? 10 + rng() % 3 : rng());
+        e.except = rng() % 5 == 0;
+        return e;
+    };
+    for (int round = 0; round < 200; round++) {
+        PrefixSet base;
+        base.name = "s";
+        const int n = int(rng() % 60);
+        for (int i = 0; i < n; i++)
+            base.entries.push_back(entry(rng() % 4 == 0));
+        base.normalize();
+        std::vector<std::pair<policy::SetEntry, bool>> ops;
+        for (int i = int(rng() % 12); i > 0; i--) {
+            const bool member = rng() % 2;
+            if (!base.entries.empty() && rng() % 3 == 0)
+                ops.emplace_back(base.entries[rng() % base.entries.size()], member);
+            else
+                ops.emplace_back(entry(rng() % 4 == 0), member);
+            if (rng() % 6 == 0)
+                ops.emplace_back(ops.back().first, !ops.back().second);  // again: the last wins
+        }
+        state::SetChange change;  // what replay_journal takes, op by op
+        PrefixSet want = base;
+        for (const auto& [e, m] : ops) {
+            state::SetChange one;
+            (m ? one.added : one.removed).push_back(e);
+            const bool is = std::find(want.entries.begin(), want.entries.end(), e) != want.entries.end();
+            if (m == is)
+                continue;  // replay_journal's records hold changes only
+            ASSERT_EQ(state::replay_journal(want, state::encode_journal_record(1, one)), state::encode_journal_record(1, one).size());
+        }
+        PrefixSet got;
+        std::map<std::string, bool> in_base;  // by the entry's text
+        state::OpsMerge merge(ops);
+        auto emit = [&](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
+            policy::SetEntry e;
+            e.prefix.family = f;
+            e.prefix.len = len;
+            e.except = except;
+            std::memcpy(e.prefix.addr.data(), addr, f == policy::Family::v4 ? 4 : 16);
+            got.entries.push_back(e);
+        };
+        auto on_op = [&](const policy::SetEntry& e, bool, bool was) { in_base[policy::format_prefix(e.prefix) + (e.except ? "!" : "")] = was; };
+        for (const policy::SetEntry& e : base.entries)
+            merge.base(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data(), emit, on_op);
+        merge.finish(emit, on_op);
+        ASSERT_EQ(got.entries, want.entries) << "round " << round;
+        for (const auto& [e, m] : ops) {
+            const bool was = std::find(base.entries.begin(), base.entries.end(), e) != base.entries.end();
+            EXPECT_EQ(in_base.at(policy::format_prefix(e.prefix) + (e.except ? "!" : "")), was) << "round " << round;
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <endian.h>
 #include <map>
 
 #include "state/durable_file.h"
@@ -129,6 +130,33 @@ size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
             out.push_back(it->first);
     s.entries = std::move(out);
     return at;
+}
+
+EntryOrder entry_order(policy::Family f, uint8_t len, bool except, const uint8_t* addr)
+{
+    uint64_t w0 = 0, w1 = 0;
+    if (f == policy::Family::v4) {
+        uint32_t a = 0;
+        std::memcpy(&a, addr, 4);
+        w0 = uint64_t(be32toh(a)) << 32;
+    } else {
+        std::memcpy(&w0, addr, 8);
+        std::memcpy(&w1, addr + 8, 8);
+        w0 = be64toh(w0);
+        w1 = be64toh(w1);
+    }
+    return {uint8_t(f), w0, w1, len, except};
+}
+
+OpsMerge::OpsMerge(const std::vector<std::pair<policy::SetEntry, bool>>& ops)
+{
+    std::map<EntryOrder, std::pair<policy::SetEntry, bool>> last;
+    for (const auto& [e, m] : ops)
+        last.insert_or_assign(entry_order(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data()),
+                              std::pair{e, m});
+    ops_.reserve(last.size());
+    for (const auto& [o, em] : last)
+        ops_.push_back({o, em.first, em.second});
 }
 
 }  // namespace xdpctl::state

@@ -1,7 +1,6 @@
 #include "state/state_dir.h"
 
 #include <dirent.h>
-#include <endian.h>
 
 #include <algorithm>
 #include <cstring>
@@ -76,8 +75,10 @@ private:
 uint64_t set_key(const std::string& name, const policy::PrefixSet& s)
 {
     SetKey k(name);
-    if (s.undecoded)  // the same key, from the stored bytes (a rule command's set)
-        policy::visit_undecoded(*s.undecoded, [&k](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
+    // The same key from the stored bytes (a rule command's set), streamed: a set a command
+    // does not change is not read otherwise.
+    if (s.undecoded)
+        policy::visit_undecoded_streamed(*s.undecoded, [&k](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
             k.add(f, len, except, addr);
         });
     else
@@ -86,86 +87,35 @@ uint64_t set_key(const std::string& name, const policy::PrefixSet& s)
     return k.key();
 }
 
-// An entry's place in a normalized set's order (PrefixSet::normalize: the prefix's family,
-// address words and length, then the exception bit), made from its bytes without a SetEntry.
-struct EntryOrder {
-    uint8_t family;
-    uint64_t w0, w1;
-    uint8_t len;
-    bool except;
-    auto operator<=>(const EntryOrder&) const = default;
-};
-
-EntryOrder entry_order(policy::Family f, uint8_t len, bool except, const uint8_t* addr)
-{
-    uint64_t w0 = 0, w1 = 0;
-    if (f == policy::Family::v4) {
-        w0 = uint64_t(be32toh(*reinterpret_cast<const uint32_t*>(addr))) << 32;
-    } else {
-        std::memcpy(&w0, addr, 8);
-        std::memcpy(&w1, addr + 8, 8);
-        w0 = be64toh(w0);
-        w1 = be64toh(w1);
-    }
-    return {uint8_t(f), w0, w1, len, except};
-}
-
 // The keys (set_key()) of the sets that `base` (normalized) becomes with each list of ops
 // applied in order (the last op on an entry wins, as replay_journal does): one pass over
-// base's entries, not decoded, with the ops merged in where the order puts them. ~3 ms for
-// 1M IPv4 entries, where decoding them first cost ~25 ms (first touches of memory dear).
+// base's entries, streamed and not decoded, with the ops merged in where the order puts them.
+// ~9 ms for 1M IPv4 entries, where decoding them first cost ~25 ms (first touches dear).
 std::vector<uint64_t> set_keys_with_ops(const std::string& name, const policy::PrefixSet& base,
                                         const std::vector<std::vector<std::pair<policy::SetEntry, bool>>>& lists)
 {
-    struct Op {
-        EntryOrder order;
-        const policy::SetEntry* entry;
-        bool member;
-    };
-    struct Merge {
-        std::vector<Op> ops;  // sorted, one per entry
-        size_t next = 0;
-        SetKey key;
-    };
-    std::vector<Merge> merges;
+    std::vector<OpsMerge> merges;
+    std::vector<SetKey> keys;
     for (const auto& list : lists) {
-        std::map<EntryOrder, Op> last;
-        for (const auto& [e, m] : list) {
-            const EntryOrder o = entry_order(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data());
-            last.insert_or_assign(o, Op{o, &e, m});
-        }
-        Merge mg{{}, 0, SetKey(name)};
-        for (auto& [_, op] : last)
-            mg.ops.push_back(op);
-        merges.push_back(std::move(mg));
+        merges.emplace_back(list);
+        keys.emplace_back(name);
     }
+    const auto no_op = [](const policy::SetEntry&, bool, bool) {};
     auto take = [&](policy::Family f, uint8_t len, bool except, const uint8_t* addr) {
-        const EntryOrder o = entry_order(f, len, except, addr);
-        for (Merge& mg : merges) {
-            for (; mg.next < mg.ops.size() && mg.ops[mg.next].order < o; mg.next++)
-                if (mg.ops[mg.next].member)
-                    mg.key.add(*mg.ops[mg.next].entry);  // added, before this one
-            if (mg.next < mg.ops.size() && mg.ops[mg.next].order == o) {
-                if (mg.ops[mg.next++].member)
-                    mg.key.add(f, len, except, addr);  // still a member
-                continue;
-            }
-            mg.key.add(f, len, except, addr);
-        }
+        for (size_t i = 0; i < merges.size(); i++)
+            merges[i].base(f, len, except, addr, [&k = keys[i]](auto... e) { k.add(e...); }, no_op);
     };
     if (base.undecoded)
         policy::visit_undecoded_streamed(*base.undecoded, take);
     else
         for (const policy::SetEntry& e : base.entries)
             take(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data());
-    std::vector<uint64_t> keys;
-    for (Merge& mg : merges) {
-        for (; mg.next < mg.ops.size(); mg.next++)
-            if (mg.ops[mg.next].member)
-                mg.key.add(*mg.ops[mg.next].entry);
-        keys.push_back(mg.key.key());
+    std::vector<uint64_t> out;
+    for (size_t i = 0; i < merges.size(); i++) {
+        merges[i].finish([&k = keys[i]](auto... e) { k.add(e...); }, no_op);
+        out.push_back(keys[i].key());
     }
-    return keys;
+    return out;
 }
 
 // A data file's entry in the manifest.
