@@ -7,8 +7,10 @@
 #     `rule add --src @set` (the commit that puts the set in use), the rule add/del above again
 #     with the set in use beside them (median of ROUNDS), `set add` of one prefix to it, and
 #     `status`'s map memory;
-#   - the same with 1,000,000 random /32s over all of IPv4 (the worst case for the tables);
-#     and that `set add` again with a state directory recorded, as a host runs it by default;
+#   - the same with 1,000,000 random /32s over all of IPv4 (the worst case for the tables),
+#     set adds each followed by the rule add/del (the commit finds the set changed in place
+#     since the last one), medians of ROUNDS; and those again with a state directory
+#     recorded, as a host runs them by default;
 #   - the largest resident set (peak RSS) of any of these commands.
 # Each command is timed by xdpctl-cmdtime (bench/cmdtime.c): from its spawn to its exit, with
 # none of the script's own forks (`date` and GNU time around a command cost 15-18 ms where a
@@ -73,7 +75,11 @@ SETLOAD=$(secs "$XDPCTL" set load bgp "$WORK/prefixes")
 ADD_SET=$(secs "$XDPCTL" rule add --id 4000001 --src @bgp --action drop)
 add_del_rounds
 ADD_BESIDE_SET=$(median "${ADD[@]}")
-SETADD=$(secs "$XDPCTL" set add bgp 198.18.99.0/24)
+SA=()
+for ((i = 0; i < ROUNDS; i++)); do
+  SA+=("$(secs "$XDPCTL" set add bgp "198.18.$((100 + i)).0/24")")
+done
+SETADD=$(median "${SA[@]}")
 MEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
 # The worst case: 1M random /32s, in use by a rule, beside 9,998 rules of the mix (and no
 # other set: every command reads all sets, ~45 MiB a million entries).
@@ -84,13 +90,29 @@ HOSTLOAD=$(secs "$XDPCTL" set load hosts "$WORK/hosts")
 ADD_HOSTS=$(secs "$XDPCTL" rule add --id 4000002 --src @hosts --action drop)
 add_del_rounds
 ADD_BESIDE_HOSTS=$(median "${ADD[@]}")
-HOSTADD=$(secs "$XDPCTL" set add hosts 198.18.99.1)
 HMEM=$("$XDPCTL" status | awk '/^shared maps/ { for (i = 1; i <= NF; i++) if ($i == "MiB") print $(i - 1) }')
-# The same `set add` as a host with durable state runs it (/var/lib/xdpctl by default; here a
-# directory of the run's own): the first command records the whole policy, the next one
-# appends the change to the set's journal (docs/service.md, "State directory").
-"$XDPCTL" --state-dir "$WORK/state" set add hosts 198.18.99.2 >/dev/null
-HOSTADD_STATE=$(secs "$XDPCTL" --state-dir "$WORK/state" set add hosts 198.18.99.3)
+# What a host feeding a blocklist does, ROUNDS times: a `set add` of one /32 (in place, no
+# commit), then the rule add/del above, whose commit finds the set changed since the last one.
+# Sets SA and RA to the set adds' and rule adds' times; $@: xdpctl's global options.
+HOST=0
+set_rule_rounds() {
+  SA=() RA=()
+  for ((i = 0; i < ROUNDS; i++)); do
+    HOST=$((HOST + 1))
+    SA+=("$(secs "$XDPCTL" "$@" set add hosts "198.18.99.$HOST")")
+    RA+=("$(secs "$XDPCTL" "$@" rule add --id 4000000 --src 198.19.7.0/24 --proto udp --dport 53 --action drop)")
+    "$XDPCTL" "$@" rule del 4000000 >/dev/null
+  done
+}
+set_rule_rounds
+HOSTADD=$(median "${SA[@]}") ADD_AFTER_SETADD=$(median "${RA[@]}")
+# The same as a host with durable state runs them (/var/lib/xdpctl by default; here a
+# directory of the run's own): the first command records the whole policy, then each set add
+# appends its change to the set's journal and each rule add to the rules' (docs/service.md,
+# "State directory").
+"$XDPCTL" --state-dir "$WORK/state" set add hosts 198.18.98.1 >/dev/null
+set_rule_rounds --state-dir "$WORK/state"
+HOSTADD_STATE=$(median "${SA[@]}") ADD_AFTER_SETADD_STATE=$(median "${RA[@]}")
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
 RSS=$(sort -n "$WORK/rss" | tail -1)
 
@@ -98,7 +120,8 @@ awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" \
   -v besideset="$ADD_BESIDE_SET" -v besidehosts="$ADD_BESIDE_HOSTS" \
   -v setload="$SETLOAD" -v addset="$ADD_SET" -v setadd="$SETADD" -v mem="${MEM:-0}" \
   -v hostload="$HOSTLOAD" -v addhosts="$ADD_HOSTS" -v hostadd="$HOSTADD" -v hmem="${HMEM:-0}" \
-  -v hoststate="$HOSTADD_STATE" -v rss="${RSS:-0}" -v rounds="$ROUNDS" 'BEGIN {
+  -v hoststate="$HOSTADD_STATE" -v rss="${RSS:-0}" -v rounds="$ROUNDS" \
+  -v aftersetadd="$ADD_AFTER_SETADD" -v aftersetaddstate="$ADD_AFTER_SETADD_STATE" 'BEGIN {
   printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
   printf "\"rule_del_at_10000_rules_ms\": %.1f, \"set_load_1m_prefixes_s\": %s, ", del * 1000, setload
   printf "\"rule_add_with_1m_set_s\": %s, \"set_add_to_1m_set_s\": %s, ", addset, setadd
@@ -107,5 +130,7 @@ awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" \
   printf "\"set_load_1m_random_32s_s\": %s, \"rule_add_with_1m_random_32s_s\": %s, ", hostload, addhosts
   printf "\"set_add_to_1m_random_32s_s\": %s, \"policy_maps_mib_1m_random_32s\": %s, ", hostadd, hmem
   printf "\"set_add_to_1m_random_32s_state_dir_s\": %s, ", hoststate
+  printf "\"rule_add_after_set_add_1m_random_32s_ms\": %.1f, ", aftersetadd * 1000
+  printf "\"rule_add_after_set_add_1m_random_32s_state_dir_ms\": %.1f, ", aftersetaddstate * 1000
   printf "\"peak_rss_mib_any_command\": %.1f, \"rounds\": %d}\n", rss / 1024, rounds
 }'

@@ -1169,6 +1169,10 @@ jq -s \
       bound("set add to 1M random /32s, ms"; "control_plane.sh"; ms($cp.set_add_to_1m_random_32s_s); 20),
       bound("set add to 1M random /32s with a state directory, ms"; "control_plane.sh";
             ms($cp.set_add_to_1m_random_32s_state_dir_s); 20),
+      bound("rule add after a set add to 1M random /32s in use, ms"; "control_plane.sh";
+            $cp.rule_add_after_set_add_1m_random_32s_ms; 50),
+      bound("the same with a state directory, ms"; "control_plane.sh";
+            $cp.rule_add_after_set_add_1m_random_32s_state_dir_ms; 50),
       bound("peak RSS of any policy command, MiB"; "control_plane.sh"; $cp.peak_rss_mib_any_command; 256)]
     ' "$RESULTS" >"$OUT/bench.json"
 
