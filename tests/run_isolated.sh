@@ -23,4 +23,12 @@ exec unshare --mount --propagation private sh -eu -c '
   rc=0; "$@" || rc=$?
   umount /run/xdpctl.lock "$scratch" 2>/dev/null || true
   rmdir "$scratch" 2>/dev/null || true
+  # A test killed before its own cleanup (a timeout, the OOM killer) leaves its labs'"'"'
+  # namespaces, named for its pid (tests/netns_lab.h): those of every test process that is
+  # gone go now, with their veths. A running test'"'"'s are left alone.
+  for ns in $(ip netns list 2>/dev/null | sed -n "s/^\(xdpctl-t[0-9][0-9]*-[^ ]*\).*/\1/p"); do
+    pid=${ns#xdpctl-t}
+    pid=${pid%%-*}
+    [ -d "/proc/$pid" ] || ip netns del "$ns" 2>/dev/null || true
+  done
   exit $rc' run_isolated.sh "$@"

@@ -426,7 +426,8 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
             continue;
         }
         if (it != p.sets.end() && it->second.undecoded && index) {
-            auto s = std::find_if(index->sets.begin(), index->sets.end(), [&](const StoredSetIndex& x) { return x.at.name == name; });
+            auto s = std::find_if(index->sets.begin(), index->sets.end(),
+                                  [&set_name = name](const StoredSetIndex& x) { return x.at.name == set_name; });
             std::vector<std::pair<SetEntry, bool>> ops;
             if (s == index->sets.end() || state::journal_ops(record, ops) != record.size())
                 fail("{}: the change to set '{}' stored after it does not apply", source, name);
