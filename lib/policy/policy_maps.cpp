@@ -596,7 +596,7 @@ void PolicyMaps::count_change_in_place()
         fail("cannot count the change in place: {}", errno_str(errno));
     // A set's own table is all that changed: the rows and address tables that each
     // generation's record describes are as they were. Its stamp moves with the count, or the
-    // next two commits would not believe it and rewrite every row and address table (~90 ms
+    // next two commits would not believe it and rewrite every row and address table (~60 ms
     // of a `rule add` beside a 1M set in use, calls cheap: no microcode). A process killed
     // before this leaves records that are not believed: slower, never wrong.
     const uint64_t stamp[2] = {ctl.commits - 1, ctl.commits};  // the target's, the active's

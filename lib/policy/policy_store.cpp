@@ -243,16 +243,10 @@ Policy PolicyStore::current_rules() const
 Policy PolicyStore::current_as_stored(std::map<std::string, std::string>& pending) const
 {
     pending.clear();
-    if (!maps_->installed())
-        return Policy{};
-    CommitTrace trace;
-    Policy p = read_stored_policy(src_.get(), maps_->active_gen(), maps_->commits(), "the stored policy", nullptr,
-                                  [](uint64_t) { heap_in_huge_pages(); }, nullptr, true, &pending);
-    trace.mark("read: image, sets as stored");
-    return p;
+    return read_current(nullptr, true, &pending);
 }
 
-Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets) const
+Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map<std::string, std::string>* pending) const
 {
     if (!maps_->installed())
         return Policy{};
@@ -268,7 +262,7 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets) const
                                       if (len <= kSmallImageBytes || leave_sets)
                                           heap_in_huge_pages();
                                   },
-                                  &sets_read_, leave_sets);
+                                  &sets_read_, leave_sets, pending);
     trace.mark("read: image, decode");
     return p;
 }

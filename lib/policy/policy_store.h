@@ -130,8 +130,9 @@ public:
 
 private:
     static constexpr int max_read_attempts = 100;
-    // current(), or current_rules() with `leave_sets`.
-    Policy read_current(IifIndexes* resolved, bool leave_sets) const;
+    // current(), or current_rules() with `leave_sets`, or current_as_stored() with `pending`.
+    Policy read_current(IifIndexes* resolved, bool leave_sets,
+                        std::map<std::string, std::string>* pending = nullptr) const;
     // Ids for rules without one, sets normalized, check_policy.
     // `as_read`: sets whose entries are a commit's, unchanged (commit_sets_as_read), neither
     // normalized nor checked again.

@@ -423,6 +423,8 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
         auto it = p.sets.find(name);
         if (pending && it != p.sets.end() && it->second.undecoded) {
             (*pending)[name] = record;
+            if (as_read)
+                as_read->sets.erase(name);  // the image's entries, but not the set's
             continue;
         }
         if (it != p.sets.end() && it->second.undecoded && index) {
