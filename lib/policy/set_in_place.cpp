@@ -15,6 +15,7 @@
 #include "policy/commit_trace.h"
 #include "policy/policy_maps.h"
 #include "policy/policy_store.h"
+#include "policy/set_splice.h"
 #include "policy/set_tables.h"
 #include "policy/stored_image.h"
 #include "state/set_journal.h"
@@ -32,40 +33,14 @@ bool entry_less(const SetEntry& a, const SetEntry& b)
 // stored or made since, as "is it a member now" of each entry they touch.
 class StoredSet {
 public:
-    StoredSet(StoredImageBytes& image, const StoredSetIndex& s) : image_(image), at_(s.at.offset), v4_(s.at.v4_count) {}
+    StoredSet(StoredImageBytes& image, const StoredSetIndex& s)
+        : v4_(s.at.v4_count, [&image, at = s.at.offset](size_t off, void* out, size_t n) { image.copy(at + off, out, n); })
+    {
+    }
 
-    // The image's IPv4 entry `i`.
-    SetEntry v4(size_t i) const
-    {
-        uint8_t p[6];
-        image_.copy(at_ + i * 6, p, 6);
-        SetEntry e;
-        e.except = p[0] & 0x80;
-        e.prefix.family = Family::v4;
-        e.prefix.len = p[1];
-        std::memcpy(e.prefix.addr.data(), p + 2, 4);
-        return e;
-    }
-    // The first IPv4 entry of the image not before `e`.
-    size_t lower_bound(const SetEntry& e) const
-    {
-        size_t lo = 0, hi = v4_;
-        while (lo < hi) {
-            const size_t mid = lo + (hi - lo) / 2;
-            if (entry_less(v4(mid), e))
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return lo;
-    }
-    bool in_image(const SetEntry& e) const
-    {
-        if (e.prefix.family != Family::v4)
-            return false;  // only IPv4 entries are ever changed in place
-        const size_t i = lower_bound(e);
-        return i < v4_ && v4(i) == e;
-    }
+    SetEntry v4(size_t i) const { return v4_.at(i); }
+    size_t lower_bound(const SetEntry& e) const { return v4_.lower_bound(e); }
+    bool in_image(const SetEntry& e) const { return v4_.contains(e); }
     bool member(const SetEntry& e) const
     {
         auto it = now_.find(e);
@@ -99,7 +74,7 @@ public:
         SetEntry first;
         first.prefix.addr[0] = uint8_t(x >> 8);
         first.prefix.addr[1] = uint8_t(x);
-        for (size_t i = lower_bound(first); i < v4_; i++) {
+        for (size_t i = lower_bound(first); i < v4_.count(); i++) {
             const SetEntry e = v4(i);
             if (uint32_t(e.prefix.addr[0]) << 8 != (x & 0xff00) || e.prefix.addr[1] != uint8_t(x))
                 break;
@@ -126,8 +101,7 @@ public:
     }
 
 private:
-    StoredImageBytes& image_;
-    size_t at_, v4_;
+    StoredV4Entries v4_;
     std::map<SetEntry, bool, decltype(&entry_less)> now_{entry_less};
 };
 

@@ -12,6 +12,7 @@
 
 #include "policy/policy_binary.h"
 #include "policy/rule_parse.h"
+#include "policy/set_splice.h"
 #include "policy/set_tables.h"
 #include "state/set_journal.h"
 #include "util/unique_fd.h"
@@ -343,41 +344,6 @@ std::shared_ptr<const ImageBytes> read_stored_leaving(int src_fd, uint32_t gen, 
 
 }  // namespace
 
-namespace {
-
-// `set`'s entries left undecoded (normalized, their print `print`) with `ops` applied, as the
-// bytes of new undecoded entries, in one streamed pass: a rule command that reads a set changed
-// in place since the last commit neither decodes it (~24 MiB for 1M prefixes, 14-70 ms of
-// first touches where those are dear) nor re-encodes it. Returns the print after.
-uint64_t merge_set_changes(PrefixSet& set, uint64_t print, const std::vector<std::pair<SetEntry, bool>>& ops)
-{
-    const UndecodedEntries& u = *set.undecoded;
-    auto merged = std::make_shared<std::string>();
-    merged->reserve(u.bytes + ops.size() * 18);
-    uint32_t count = 0, v4 = 0;
-    auto emit = [&](Family f, uint8_t len, bool except, const uint8_t* addr) {
-        merged->push_back(char(uint8_t(f) | (except ? 0x80 : 0)));
-        merged->push_back(char(len));
-        merged->append(reinterpret_cast<const char*>(addr), f == Family::v4 ? 4 : 16);
-        count++;
-        v4 += f == Family::v4;
-    };
-    uint64_t sum = print;  // the prints of the entries, summed (set_tables.h)
-    auto on_op = [&sum](const SetEntry& e, bool member, bool in_base) {
-        sum += (uint64_t(member) - uint64_t(in_base)) * set_entry_print(e);
-    };
-    state::OpsMerge merge(ops);
-    visit_undecoded_streamed(u, [&](Family f, uint8_t len, bool except, const uint8_t* addr) {
-        merge.base(f, len, except, addr, emit, on_op);
-    });
-    merge.finish(emit, on_op);
-    const size_t bytes = merged->size();
-    set.undecoded = UndecodedEntries{std::make_shared<const ImageBytes>(std::move(merged)), 0, bytes, count, v4};
-    return set_print_of_sum(sum);
-}
-
-}  // namespace
-
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved, const std::function<void(uint64_t)>& sized,
                           SetsAsRead* as_read, bool leave_sets, std::map<std::string, std::string>* pending)
@@ -386,7 +352,7 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
     const std::vector<StoredSetChange> changes =
         index ? read_set_changes(src_fd, gen, index->base) : std::vector<StoredSetChange>{};
     // To be left undecoded: a set the index places in this image (one with changes stored
-    // since as its bytes with them merged in, or with them in `pending`).
+    // since as its bytes with them spliced in, set_splice.h, or with them in `pending`).
     std::map<std::string, const ImageSet*> leave;
     std::vector<std::pair<size_t, size_t>> holes;  // their entries, not read now
     if (leave_sets && index)
@@ -431,9 +397,13 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
             auto s = std::find_if(index->sets.begin(), index->sets.end(),
                                   [&set_name = name](const StoredSetIndex& x) { return x.at.name == set_name; });
             std::vector<std::pair<SetEntry, bool>> ops;
-            if (s == index->sets.end() || state::journal_ops(record, ops) != record.size())
+            uint64_t sum = s != index->sets.end() ? s->print : 0;
+            std::optional<UndecodedEntries> spliced;
+            if (s == index->sets.end() || state::journal_ops(record, ops) != record.size() ||
+                !(spliced = splice_set_changes(*it->second.undecoded, ops, sum)))
                 fail("{}: the change to set '{}' stored after it does not apply", source, name);
-            const uint64_t print = merge_set_changes(it->second, s->print, ops);
+            it->second.undecoded = std::move(spliced);
+            const uint64_t print = set_print_of_sum(sum);
             if (as_read) {
                 as_read->sets.erase(name);  // its entries are no longer the image's
                 as_read->merged[name] = print;

@@ -103,7 +103,8 @@ struct SetsAsRead {
     std::map<std::string, StoredSetIndex> sets;
     bool image_current = false;
     // With `leave_sets` (and no `pending`): a set changed in place since, left undecoded as
-    // the stored bytes with the changes merged in (new bytes, not the image's), and its print.
+    // the stored bytes with the changes spliced in (set_splice.h: not the image's bytes as
+    // they lie), and its print.
     std::map<std::string, uint64_t> merged;
 };
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
