@@ -12,6 +12,7 @@
 #include "policy/rule_parse.h"
 #include "state/set_journal.h"
 #include "state/state_record.h"
+#include "util/heap_pages.h"
 
 namespace xdpctl::ctl {
 
@@ -153,6 +154,10 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
         return [&run, o, change, done, journal, in_place] {
             run = [o, change, done, journal, in_place] {
                 // A change in place waits for no packet: the wait starts only if it commits.
+                // It exits after it (or one commit): with a state directory it reads the
+                // rules back (util/heap_pages.h: ~10 ms of 4 KiB faults at 10,000 rules).
+                if (in_place)
+                    allow_huge_heap_pages();
                 PolicyStore store(Access::write, !in_place);
                 if (in_place && change_in_place(store, o->name, in_place)) {
                     fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));
