@@ -195,8 +195,10 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
     index->now = commits + 1;
     write_set_index(src_.get(), gen, *index);
     trace.mark("in place: published");
-    if (applied)
+    if (applied) {
         *applied = std::move(change);
+        applied->print_sums = {sum_before, sum_after};
+    }
     return true;
 }
 

@@ -148,15 +148,4 @@ EntryOrder entry_order(policy::Family f, uint8_t len, bool except, const uint8_t
     return {uint8_t(f), w0, w1, len, except};
 }
 
-OpsMerge::OpsMerge(const std::vector<std::pair<policy::SetEntry, bool>>& ops)
-{
-    std::map<EntryOrder, std::pair<policy::SetEntry, bool>> last;
-    for (const auto& [e, m] : ops)
-        last.insert_or_assign(entry_order(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data()),
-                              std::pair{e, m});
-    ops_.reserve(last.size());
-    for (const auto& [o, em] : last)
-        ops_.push_back({o, em.first, em.second});
-}
-
 }  // namespace xdpctl::state

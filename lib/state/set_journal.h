@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +23,10 @@ namespace xdpctl::state {
 
 struct SetChange {
     std::vector<policy::SetEntry> added, removed;  // each sorted as PrefixSet::normalize sorts
+    // When known (a change in place: PolicyStore::change_set_in_place), the sums of the set's
+    // entries' prints (set_tables.h) before and after it: what the state directory's key of
+    // the set follows from, without a pass over its entries.
+    std::optional<std::pair<uint64_t, uint64_t>> print_sums;
     size_t size() const { return added.size() + removed.size(); }
 };
 
@@ -48,50 +53,5 @@ struct EntryOrder {
     auto operator<=>(const EntryOrder&) const = default;
 };
 EntryOrder entry_order(policy::Family f, uint8_t len, bool except, const uint8_t* addr);
-
-// Ops (in order, the last on an entry wins, as replay_journal applies them) merged into one
-// pass over a normalized set's entries, in order, without a SetEntry made of any: what the
-// set becomes, entry by entry. emit(family, length, except, address bytes) gets each entry of
-// the result; on_op(entry, member, was_in_base) each op's entry once, as the pass reaches it.
-class OpsMerge {
-public:
-    explicit OpsMerge(const std::vector<std::pair<policy::SetEntry, bool>>& ops);
-    // The next entry of the base.
-    template <typename Emit, typename OnOp>
-    void base(policy::Family f, uint8_t len, bool except, const uint8_t* addr, Emit&& emit, OnOp&& on_op)
-    {
-        const EntryOrder o = entry_order(f, len, except, addr);
-        for (; next_ < ops_.size() && ops_[next_].order < o; next_++)
-            take(ops_[next_], false, emit, on_op);
-        if (next_ < ops_.size() && ops_[next_].order == o) {
-            take(ops_[next_++], true, emit, on_op);  // the op decides
-            return;
-        }
-        emit(f, len, except, addr);
-    }
-    // After the base's last entry: the ops after it.
-    template <typename Emit, typename OnOp>
-    void finish(Emit&& emit, OnOp&& on_op)
-    {
-        for (; next_ < ops_.size(); next_++)
-            take(ops_[next_], false, emit, on_op);
-    }
-
-private:
-    struct Op {
-        EntryOrder order;
-        policy::SetEntry entry;
-        bool member;
-    };
-    template <typename Emit, typename OnOp>
-    static void take(const Op& op, bool in_base, Emit& emit, OnOp& on_op)
-    {
-        on_op(op.entry, op.member, in_base);
-        if (op.member)
-            emit(op.entry.prefix.family, op.entry.prefix.len, op.entry.except, op.entry.prefix.addr.data());
-    }
-    std::vector<Op> ops_;  // sorted, one per entry
-    size_t next_ = 0;
-};
 
 }  // namespace xdpctl::state

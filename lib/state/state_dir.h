@@ -80,13 +80,12 @@ public:
     void save_policy(const policy::Policy& p, const policy::PrefixSet* before = nullptr,
                      const RulesSplice* rules = nullptr);
     // `set add`/`set del` changed set `name` of `p` in place by `change`, with no commit. `p`:
-    // the policy as stored before it, its sets as the image holds them (undecoded or not),
-    // `name`'s with the ops `pending` (changes in place before this one, in order) still to
-    // apply. When the directory records exactly that policy, appends the change to the set's
-    // journal, decoding no set, and returns true; otherwise writes nothing and returns false
-    // (then save_policy() of the policy with the change).
-    bool append_set_change(const policy::Policy& p, const std::string& name,
-                           const std::vector<std::pair<policy::SetEntry, bool>>& pending, const SetChange& change);
+    // the policy as stored before it, its sets as the image holds them (undecoded or not). When
+    // the directory records exactly that policy, with the set's key of the print sum before
+    // the change (SetChange::print_sums), appends the change to the set's journal, reading no
+    // entry of the set, and returns true; otherwise writes nothing and returns false (then
+    // save_policy() of the policy with the change).
+    bool append_set_change(const policy::Policy& p, const std::string& name, const SetChange& change);
     void save_lb(const lb::LbConfig& c);
     // Adds or replaces the interface's record; `lb_conntrack` 0 keeps the recorded size.
     void save_iface(const IfaceRecord& r, uint32_t lb_conntrack);
