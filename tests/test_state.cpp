@@ -288,6 +288,36 @@ TEST_F(StateTest, SetChangedInPlaceIsRecordedAndRestored)
     EXPECT_EQ(udp_through(lab, 11, 4), 0);
 }
 
+// A set that was empty when last committed, changed in place: the sum of its entries' prints
+// starts from 0 (an empty set's print says 1), so the key the state directory records for it,
+// by `set add` and by the rule commands after (from the image's set index, no pass over the
+// set), is the key of its entries: a restore checks it.
+TEST_F(StateTest, ASetEmptyWhenCommittedThenChangedInPlaceIsRecordedAndRestored)
+{
+    NetnsLab lab;
+    lab.load();
+    xdpctl_ok({"set", "create", "e"});
+    xdpctl_ok({"rule", "add", "--id", "1", "--src", "@e", "--proto", "udp", "--dport", "11", "--action", "drop"});
+    const std::string peer = lab.peer().ipv4 + "/32";
+    ASSERT_EQ(udp_through(lab, 11, 4), 4);
+    // In place: the trace names its phases (a commit's would name others).
+    auto in_place = [](const std::string& cidr) {
+        CmdResult r = run_cmd({"env", "XDPCTL_TRACE_COMMIT=1", xdpctl_bin(), "set", "add", "e", cidr});
+        EXPECT_EQ(r.exit_code, 0) << r;
+        EXPECT_NE(r.err.find("in place: published"), std::string::npos) << "set add " << cidr << " committed: " << r;
+    };
+    in_place(peer);
+    EXPECT_EQ(udp_through(lab, 11, 4), 0);
+    xdpctl_ok({"rule", "add", "--id", "2", "--proto", "udp", "--dport", "12", "--action", "drop"});
+    in_place("198.19.7.0/24");
+    xdpctl_ok({"rule", "del", "2"});
+    const std::string exported = xdpctl_export();
+    EXPECT_NE(exported.find(peer), std::string::npos);
+    EXPECT_TRUE(same_text(recorded(), exported));
+    ASSERT_NO_FATAL_FAILURE(reboot_and_restore(exported));
+    EXPECT_EQ(udp_through(lab, 11, 4), 0);
+}
+
 // Rule commands read a set they do not change as the stored image's bytes (left undecoded,
 // with the print the last commit's set index gives). Between them the set is changed in place,
 // and by a `set add` that cannot be made in place (a /8: shorter than /16) and so commits in

@@ -540,7 +540,7 @@ TEST(SetJournal, ChangesSplicedIntoStoredBytesGiveWhatTheReplayGives)
             sum += policy::set_entry_print(e);
         }
         const policy::UndecodedEntries u{std::make_shared<const policy::ImageBytes>(bytes), 3, bytes->size() - 3,
-                                         uint32_t(base.entries.size()), v4};
+                                         uint32_t(base.entries.size()), v4, sum};
         std::vector<std::pair<policy::SetEntry, bool>> ops;
         for (int i = int(rng() % 12); i > 0; i--) {
             const bool member = rng() % 2;
@@ -564,6 +564,7 @@ TEST(SetJournal, ChangesSplicedIntoStoredBytesGiveWhatTheReplayGives)
         ASSERT_TRUE(spliced) << "round " << round;
         EXPECT_EQ(spliced->count, want.entries.size()) << "round " << round;
         EXPECT_EQ(policy::set_print_of_sum(sum), policy::set_print(want)) << "round " << round;
+        EXPECT_EQ(spliced->print_sum, sum) << "round " << round;
         PrefixSet got;
         got.name = "s";
         got.undecoded = *spliced;
@@ -583,7 +584,7 @@ TEST(SetJournal, ChangesSplicedIntoStoredBytesGiveWhatTheReplayGives)
     PrefixSet one;
     one.entries.push_back(entry(false));
     uint64_t sum = 0;
-    EXPECT_FALSE(policy::splice_set_changes({std::make_shared<const policy::ImageBytes>(std::make_shared<std::string>()), 0, 0, 0, 0},
+    EXPECT_FALSE(policy::splice_set_changes({std::make_shared<const policy::ImageBytes>(std::make_shared<std::string>()), 0, 0, 0, 0, 0},
                                             {{entry(true), true}}, sum))
         << "an IPv6 op spliced";
 }

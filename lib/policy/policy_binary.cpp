@@ -366,7 +366,7 @@ Policy decode(std::string_view image, const std::string& source, IifIndexes* res
             known && !v1 && known->count == count && known->offset == at && known->v4_count <= count &&
             known->bytes == 6 * size_t(known->v4_count) + 18 * size_t(count - known->v4_count)) {
             r.skip(known->bytes);
-            s.undecoded = UndecodedEntries{owner, at, known->bytes, count, known->v4_count};
+            s.undecoded = UndecodedEntries{owner, at, known->bytes, count, known->v4_count, std::nullopt};
         } else {
             if (owner)  // bytes the reader left in the map, should the index have said otherwise
                 owner->bytes(at, std::min(image.size() - std::min(image.size(), at), size_t(count) * 18));

@@ -549,7 +549,8 @@ Policy PolicyStore::commit(Policy next)
     // the commit count the flip gave.
     if (split_sets && !empty)
         write_set_index(src_.get(), new_gen,
-                        {maps_->commits(), maps_->commits(), stored_set_index(next, std::move(set_places), set_prints)});
+                        {maps_->commits(), maps_->commits(), stored_set_index(next, std::move(set_places), set_prints),
+                         !sets_as_read_ || sets_read_.exact_sums});
     trace.mark("maps");
     paths.finish();
     free_in_background(std::move(compiled), std::move(slot_of));

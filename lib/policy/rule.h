@@ -128,6 +128,9 @@ struct UndecodedEntries {
     std::shared_ptr<const ImageBytes> image;
     size_t offset = 0, bytes = 0;              // the entries' bytes in it
     uint32_t count = 0, v4_count = 0;          // entries, IPv4 ones (first: a stored set is normalized)
+    // The sum of the entries' prints (set_tables.h) when the image's set index gives it
+    // exactly (StoredSets::exact_sums): the state directory's key of the set, with no pass.
+    std::optional<uint64_t> print_sum;
     bool operator==(const UndecodedEntries&) const = default;
 };
 

@@ -169,7 +169,8 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
         return true;  // the set is as it was
     trace.mark("in place: change");
     // The print before the change finds the set's table.
-    const uint64_t sum_after = set.print_sum(it->print);
+    // The sum of the entries' prints as the image holds them (an empty set's print says 1).
+    const uint64_t sum_after = set.print_sum(index->exact_sums && !it->at.count ? 0 : it->print);
     uint64_t sum_before = sum_after;
     for (const SetEntry& e : change.added)
         sum_before -= set_entry_print(e);
@@ -197,7 +198,8 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
     trace.mark("in place: published");
     if (applied) {
         *applied = std::move(change);
-        applied->print_sums = {sum_before, sum_after};
+        if (index->exact_sums)
+            applied->print_sums = {sum_before, sum_after};
     }
     return true;
 }

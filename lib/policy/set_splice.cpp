@@ -135,6 +135,7 @@ std::optional<UndecodedEntries> splice_set_changes(const UndecodedEntries& u,
     }
     base_run(u.bytes);
     print_sum = sum;
+    out.print_sum = sum;
     out.offset = 0;
     out.bytes = at;
     if (s->pieces.empty())

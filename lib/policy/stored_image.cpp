@@ -161,7 +161,8 @@ struct Cursor {
     }
 };
 
-constexpr uint32_t kSetIndexMagic = 0x31495358;  // "XSI1"
+constexpr uint32_t kSetIndexMagic = 0x31495358;       // "XSI1"
+constexpr uint32_t kSetIndexExactMagic = 0x32495358;  // "XSI2": StoredSets::exact_sums
 
 }  // namespace
 
@@ -195,7 +196,7 @@ std::vector<StoredSetIndex> stored_set_index(const Policy& p, std::vector<ImageS
 void write_set_index(int src_fd, uint32_t gen, const StoredSets& index)
 {
     Bytes b;
-    b.put(kSetIndexMagic);
+    b.put(index.exact_sums ? kSetIndexExactMagic : kSetIndexMagic);
     b.put(index.base);
     b.put(index.now);
     b.put(uint32_t(index.sets.size()));
@@ -232,8 +233,10 @@ std::optional<StoredSets> read_set_index(int src_fd, uint32_t gen, uint64_t comm
         return std::nullopt;
     Cursor c{std::string_view(v.data(), v.size())};
     StoredSets index;
-    if (c.get<uint32_t>() != kSetIndexMagic)
+    const uint32_t magic = c.get<uint32_t>();
+    if (magic != kSetIndexMagic && magic != kSetIndexExactMagic)
         return std::nullopt;
+    index.exact_sums = magic == kSetIndexExactMagic;
     index.base = c.get<uint64_t>();
     index.now = c.get<uint64_t>();
     if (commits != index.now && commits != index.now + 1)  // +1: a change in place killed before it wrote `now`
@@ -373,11 +376,18 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
                                    auto it = leave.find(name);
                                    return it == leave.end() ? nullptr : it->second;
                                });
+    // The sum of the entries' prints of a set whose print is one (an empty set's says 1).
+    auto sum_of = [&](const StoredSetIndex& s) { return index->exact_sums && !s.at.count ? 0 : s.print; };
+    for (const StoredSetIndex& s : index ? index->sets : std::vector<StoredSetIndex>{})
+        if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.size() == s.at.count) {
+            if (as_read)
+                as_read->sets[s.at.name] = s;
+            if (it->second.undecoded && index->exact_sums)
+                it->second.undecoded->print_sum = sum_of(s);
+        }
     if (as_read) {
         as_read->image_current = image_current;
-        for (const StoredSetIndex& s : index ? index->sets : std::vector<StoredSetIndex>{})
-            if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.size() == s.at.count)
-                as_read->sets[s.at.name] = s;
+        as_read->exact_sums = !index || index->exact_sums;
     }
     // A set's changes replayed in one go, their records in order (the last op on an entry
     // wins, as one by one): each replay merges the whole set into a new vector, ~24 MiB at
@@ -397,12 +407,14 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
             auto s = std::find_if(index->sets.begin(), index->sets.end(),
                                   [&set_name = name](const StoredSetIndex& x) { return x.at.name == set_name; });
             std::vector<std::pair<SetEntry, bool>> ops;
-            uint64_t sum = s != index->sets.end() ? s->print : 0;
+            uint64_t sum = s != index->sets.end() ? sum_of(*s) : 0;
             std::optional<UndecodedEntries> spliced;
             if (s == index->sets.end() || state::journal_ops(record, ops) != record.size() ||
                 !(spliced = splice_set_changes(*it->second.undecoded, ops, sum)))
                 fail("{}: the change to set '{}' stored after it does not apply", source, name);
             it->second.undecoded = std::move(spliced);
+            if (!index->exact_sums)
+                it->second.undecoded->print_sum.reset();
             const uint64_t print = set_print_of_sum(sum);
             if (as_read) {
                 as_read->sets.erase(name);  // its entries are no longer the image's

@@ -66,6 +66,12 @@ struct StoredSetIndex {
 struct StoredSets {
     uint64_t base = 0, now = 0;
     std::vector<StoredSetIndex> sets;
+    // Each print is the sum of the set's entries' prints as the image holds them (0 for an
+    // empty set, whose print says 1), and the changes in place since began from that sum. An
+    // xdpctl before this index began an empty set's changes from 1, so its sums may be one
+    // off: they find tables, but give no state directory key (state_dir.cpp). Written as "XSI2"
+    // when set, "XSI1" when not.
+    bool exact_sums = true;
 };
 // `p`'s sets as `where` (encode_policy) puts them, with their `prints`.
 std::vector<StoredSetIndex> stored_set_index(const Policy& p, std::vector<ImageSet> where,
@@ -106,6 +112,8 @@ struct SetsAsRead {
     // the stored bytes with the changes spliced in (set_splice.h: not the image's bytes as
     // they lie), and its print.
     std::map<std::string, uint64_t> merged;
+    // The index's StoredSets::exact_sums (true without one).
+    bool exact_sums = true;
 };
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {},

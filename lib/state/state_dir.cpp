@@ -56,6 +56,8 @@ std::string set_key_of_sum(const std::string& name, uint64_t sum)
 
 std::string set_key(const std::string& name, const policy::PrefixSet& s)
 {
+    if (s.undecoded && s.undecoded->print_sum)
+        return set_key_of_sum(name, *s.undecoded->print_sum);  // the image's index gave it
     uint64_t sum = 0;
     // The same from the stored bytes (a rule command's set), streamed: a set a command does
     // not change is not read otherwise.
