@@ -169,8 +169,7 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
         return true;  // the set is as it was
     trace.mark("in place: change");
     // The print before the change finds the set's table.
-    // The sum of the entries' prints as the image holds them (an empty set's print says 1).
-    const uint64_t sum_after = set.print_sum(index->exact_sums && !it->at.count ? 0 : it->print);
+    const uint64_t sum_after = set.print_sum(index->sum_of(*it));
     uint64_t sum_before = sum_after;
     for (const SetEntry& e : change.added)
         sum_before -= set_entry_print(e);

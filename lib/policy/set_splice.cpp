@@ -38,6 +38,8 @@ struct Spliced {
     // Bytes [from, to) of the result into `out`.
     void copy(size_t from, size_t to, char* out) const
     {
+        if (from >= to)
+            return;
         auto it = std::upper_bound(pieces.begin(), pieces.end(), from, [](size_t x, const Piece& p) { return x < p.at; });
         for (--it; from < to; ++it) {
             const size_t skip = from - it->at, k = std::min(to - from, it->n - skip);
@@ -138,8 +140,6 @@ std::optional<UndecodedEntries> splice_set_changes(const UndecodedEntries& u,
     out.print_sum = sum;
     out.offset = 0;
     out.bytes = at;
-    if (s->pieces.empty())
-        s->pieces.push_back({0, 0, 0, true});  // no bytes: copy() finds a piece all the same
     // The result as an image of its own whose chunks are made from the pieces when read
     // (nothing is read now: all of it is one hole). Bytes not read yet come from the
     // generation the base's do.

@@ -376,14 +376,12 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
                                    auto it = leave.find(name);
                                    return it == leave.end() ? nullptr : it->second;
                                });
-    // The sum of the entries' prints of a set whose print is one (an empty set's says 1).
-    auto sum_of = [&](const StoredSetIndex& s) { return index->exact_sums && !s.at.count ? 0 : s.print; };
     for (const StoredSetIndex& s : index ? index->sets : std::vector<StoredSetIndex>{})
         if (auto it = p.sets.find(s.at.name); it != p.sets.end() && it->second.size() == s.at.count) {
             if (as_read)
                 as_read->sets[s.at.name] = s;
             if (it->second.undecoded && index->exact_sums)
-                it->second.undecoded->print_sum = sum_of(s);
+                it->second.undecoded->print_sum = index->sum_of(s);
         }
     if (as_read) {
         as_read->image_current = image_current;
@@ -407,7 +405,7 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
             auto s = std::find_if(index->sets.begin(), index->sets.end(),
                                   [&set_name = name](const StoredSetIndex& x) { return x.at.name == set_name; });
             std::vector<std::pair<SetEntry, bool>> ops;
-            uint64_t sum = s != index->sets.end() ? sum_of(*s) : 0;
+            uint64_t sum = s != index->sets.end() ? index->sum_of(*s) : 0;
             std::optional<UndecodedEntries> spliced;
             if (s == index->sets.end() || state::journal_ops(record, ops) != record.size() ||
                 !(spliced = splice_set_changes(*it->second.undecoded, ops, sum)))

@@ -72,6 +72,8 @@ struct StoredSets {
     // off: they find tables, but give no state directory key (state_dir.cpp). Written as "XSI2"
     // when set, "XSI1" when not.
     bool exact_sums = true;
+    // The sum of `s`'s entries' prints as the image holds them, from its print.
+    uint64_t sum_of(const StoredSetIndex& s) const { return exact_sums && !s.at.count ? 0 : s.print; }
 };
 // `p`'s sets as `where` (encode_policy) puts them, with their `prints`.
 std::vector<StoredSetIndex> stored_set_index(const Policy& p, std::vector<ImageSet> where,
@@ -114,6 +116,8 @@ struct SetsAsRead {
     std::map<std::string, uint64_t> merged;
     // The index's StoredSets::exact_sums (true without one).
     bool exact_sums = true;
+    // The sum of `s`'s entries' prints as the image holds them, from its print.
+    uint64_t sum_of(const StoredSetIndex& s) const { return exact_sums && !s.at.count ? 0 : s.print; }
 };
 Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std::string& source,
                           IifIndexes* resolved = nullptr, const std::function<void(uint64_t)>& sized = {},
