@@ -338,17 +338,17 @@ Policy PolicyStore::commit(Policy next)
         return it != sets_read_.sets.end() && it->second.at.count == set.size() ? &it->second : nullptr;
     };
     // A set changed in place since the commit read, left undecoded as its bytes with the
-    // changes merged in (current_rules): its print as read, 0 for any other.
-    auto merged_print = [this](const PrefixSet& set) -> uint64_t {
+    // changes spliced in (current_rules): its print as read, 0 for any other.
+    auto spliced_print = [this](const PrefixSet& set) -> uint64_t {
         if (!sets_as_read_ || !set.undecoded)
             return 0;
-        auto it = sets_read_.merged.find(set.name);
-        return it != sets_read_.merged.end() ? it->second : 0;
+        auto it = sets_read_.spliced.find(set.name);
+        return it != sets_read_.spliced.end() ? it->second : 0;
     };
     // A set left undecoded (current_rules) is one as read; any other use of one (a plain
     // commit of such a policy) decodes it: everything below computes from entries then.
     for (auto& [_, set] : next.sets)
-        if (set.undecoded && !index_as_read(set) && !merged_print(set))
+        if (set.undecoded && !index_as_read(set) && !spliced_print(set))
             decode_entries(set);
     // Entries left in the generation this commit overwrites (a policy read before a commit
     // of this process flipped) are read before it is written (ImageBytes).
@@ -358,7 +358,7 @@ Policy PolicyStore::commit(Policy next)
             set.undecoded->image->bytes(0, set.undecoded->image->size());
     auto print_as_read = [&](const PrefixSet& set) -> uint64_t {
         const StoredSetIndex* s = index_as_read(set);
-        return s ? s->print : merged_print(set);
+        return s ? s->print : spliced_print(set);
     };
     complete(next, [&](const PrefixSet& set) { return print_as_read(set) != 0; });
     trace.mark("check");

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace xdpctl::policy {
@@ -116,6 +117,12 @@ struct SetEntry {
     bool except = false;  // "!CIDR": the longest match says "not a member"
     bool operator==(const SetEntry&) const = default;
 };
+// The order of a normalized set's entries (PrefixSet::normalize), as stored: the prefix, then
+// the exception bit.
+inline bool set_entry_less(const SetEntry& a, const SetEntry& b)
+{
+    return std::tie(a.prefix, a.except) < std::tie(b.prefix, b.except);
+}
 
 // A set's entries left as a stored policy image holds them (policy_binary.h), not decoded:
 // how a rule command reads a set it does not change (PolicyStore::current_rules). Decoding a

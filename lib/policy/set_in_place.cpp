@@ -24,11 +24,6 @@ namespace xdpctl::policy {
 
 namespace {
 
-bool entry_less(const SetEntry& a, const SetEntry& b)
-{
-    return std::tie(a.prefix, a.except) < std::tie(b.prefix, b.except);
-}
-
 // A stored set's entries as the image holds them (policy_binary.h, ImageSet), and the changes
 // stored or made since, as "is it a member now" of each entry they touch.
 class StoredSet {
@@ -102,7 +97,7 @@ public:
 
 private:
     StoredV4Entries v4_;
-    std::map<SetEntry, bool, decltype(&entry_less)> now_{entry_less};
+    std::map<SetEntry, bool, decltype(&set_entry_less)> now_{set_entry_less};
 };
 
 }  // namespace
@@ -144,7 +139,7 @@ bool PolicyStore::change_set_in_place(const std::string& name, const std::vector
     // The change, as the commit path makes it: the added entries, then each removed one,
     // which must be there.
     state::SetChange change;
-    std::map<SetEntry, bool, decltype(&entry_less)> was(entry_less);
+    std::map<SetEntry, bool, decltype(&set_entry_less)> was(set_entry_less);
     for (const SetEntry& e : added) {
         SetEntry other = e;
         other.except = !e.except;

@@ -9,18 +9,12 @@
 
 #include "policy/policy_binary.h"
 #include "policy/set_tables.h"
-#include "state/set_journal.h"
 
 namespace xdpctl::policy {
 
 namespace {
 
 constexpr size_t kV4EntryBytes = 6;
-
-state::EntryOrder order_of(const SetEntry& e)
-{
-    return state::entry_order(e.prefix.family, e.prefix.len, e.except, e.prefix.addr.data());
-}
 
 // The result of a splice: runs of the base's bytes and entries of its own, in order.
 struct Spliced {
@@ -69,11 +63,10 @@ SetEntry StoredV4Entries::at(size_t i) const
 
 size_t StoredV4Entries::lower_bound(const SetEntry& e) const
 {
-    const state::EntryOrder want = order_of(e);
     size_t lo = 0, hi = count_;
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2;
-        if (order_of(at(mid)) < want)
+        if (set_entry_less(at(mid), e))
             lo = mid + 1;
         else
             hi = mid;
@@ -93,11 +86,11 @@ std::optional<UndecodedEntries> splice_set_changes(const UndecodedEntries& u,
                                                    const std::vector<std::pair<SetEntry, bool>>& ops,
                                                    uint64_t& print_sum)
 {
-    std::map<state::EntryOrder, std::pair<SetEntry, bool>> last;  // the last op on each entry, in order
+    std::map<SetEntry, bool, decltype(&set_entry_less)> last(set_entry_less);  // the last op on each entry, in order
     for (const auto& [e, member] : ops) {
         if (e.prefix.family != Family::v4)
             return std::nullopt;
-        last.insert_or_assign(order_of(e), std::pair{e, member});
+        last.insert_or_assign(e, member);
     }
     auto s = std::make_shared<Spliced>();
     s->base = u.image;
@@ -115,8 +108,7 @@ std::optional<UndecodedEntries> splice_set_changes(const UndecodedEntries& u,
         }
     };
     uint64_t sum = print_sum;
-    for (const auto& [_, change] : last) {
-        const auto& [e, member] = change;
+    for (const auto& [e, member] : last) {
         const size_t i = v4.lower_bound(e);
         const bool in_base = i < v4.count() && v4.at(i) == e;
         sum += (uint64_t(member) - uint64_t(in_base)) * set_entry_print(e);

@@ -416,7 +416,7 @@ Policy read_stored_policy(int src_fd, uint32_t gen, uint64_t commits, const std:
             const uint64_t print = set_print_of_sum(sum);
             if (as_read) {
                 as_read->sets.erase(name);  // its entries are no longer the image's
-                as_read->merged[name] = print;
+                as_read->spliced[name] = print;
             }
             continue;
         }

@@ -113,7 +113,7 @@ struct SetsAsRead {
     // With `leave_sets` (and no `pending`): a set changed in place since, left undecoded as
     // the stored bytes with the changes spliced in (set_splice.h: not the image's bytes as
     // they lie), and its print.
-    std::map<std::string, uint64_t> merged;
+    std::map<std::string, uint64_t> spliced;
     // The index's StoredSets::exact_sums (true without one).
     bool exact_sums = true;
     // The sum of `s`'s entries' prints as the image holds them, from its print.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <endian.h>
 #include <map>
 
 #include "state/durable_file.h"
@@ -14,11 +13,6 @@ namespace {
 
 constexpr char kMagic[4] = {'X', 'S', 'J', '1'};
 constexpr size_t kHeader = 4 + 4 + 8, kEntry = 4 + 16, kTrailer = 8;
-
-bool entry_less(const policy::SetEntry& a, const policy::SetEntry& b)
-{
-    return std::tie(a.prefix, a.except) < std::tie(b.prefix, b.except);
-}
 
 void put_entry(std::string& out, uint8_t op, const policy::SetEntry& e)
 {
@@ -41,7 +35,7 @@ SetChange diff_sets(const policy::PrefixSet& before, const policy::PrefixSet& af
     while (i < a.size() && j < b.size()) {
         if (a[i] == b[j]) {
             i++, j++;
-        } else if (entry_less(a[i], b[j])) {
+        } else if (policy::set_entry_less(a[i], b[j])) {
             c.removed.push_back(a[i++]);
         } else {
             c.added.push_back(b[j++]);
@@ -105,7 +99,7 @@ size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
     // long journal costs one merge over the set, not one a record.
     std::vector<std::pair<policy::SetEntry, bool>> ops;
     const size_t at = journal_ops(bytes, ops);
-    std::map<policy::SetEntry, bool, decltype(&entry_less)> last(entry_less);
+    std::map<policy::SetEntry, bool, decltype(&policy::set_entry_less)> last(policy::set_entry_less);
     for (const auto& [e, added] : ops)
         last[e] = added;
     if (last.empty())
@@ -114,10 +108,10 @@ size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
     out.reserve(s.entries.size() + last.size());
     auto it = last.begin();
     for (const auto& e : s.entries) {
-        for (; it != last.end() && entry_less(it->first, e); ++it)
+        for (; it != last.end() && policy::set_entry_less(it->first, e); ++it)
             if (it->second)
                 out.push_back(it->first);
-        if (it != last.end() && !entry_less(e, it->first)) {  // the same entry: its last op says
+        if (it != last.end() && !policy::set_entry_less(e, it->first)) {  // the same entry: its last op says
             if (it->second)
                 out.push_back(e);
             ++it;
@@ -130,22 +124,6 @@ size_t replay_journal(policy::PrefixSet& s, std::string_view bytes)
             out.push_back(it->first);
     s.entries = std::move(out);
     return at;
-}
-
-EntryOrder entry_order(policy::Family f, uint8_t len, bool except, const uint8_t* addr)
-{
-    uint64_t w0 = 0, w1 = 0;
-    if (f == policy::Family::v4) {
-        uint32_t a = 0;
-        std::memcpy(&a, addr, 4);
-        w0 = uint64_t(be32toh(a)) << 32;
-    } else {
-        std::memcpy(&w0, addr, 8);
-        std::memcpy(&w1, addr + 8, 8);
-        w0 = be64toh(w0);
-        w1 = be64toh(w1);
-    }
-    return {uint8_t(f), w0, w1, len, except};
 }
 
 }  // namespace xdpctl::state

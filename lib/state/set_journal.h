@@ -43,15 +43,4 @@ size_t replay_journal(policy::PrefixSet& s, std::string_view bytes);
 // bytes they took, as replay_journal reads them.
 size_t journal_ops(std::string_view bytes, std::vector<std::pair<policy::SetEntry, bool>>& ops);
 
-// Where an entry sorts in a normalized set (PrefixSet::normalize: the prefix's family,
-// address words and length, then the exception bit), made from its fields and address bytes.
-struct EntryOrder {
-    uint8_t family;
-    uint64_t w0, w1;
-    uint8_t len;
-    bool except;
-    auto operator<=>(const EntryOrder&) const = default;
-};
-EntryOrder entry_order(policy::Family f, uint8_t len, bool except, const uint8_t* addr);
-
 }  // namespace xdpctl::state
