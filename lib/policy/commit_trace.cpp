@@ -1,5 +1,6 @@
 #include "policy/commit_trace.h"
 
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cstdio>
@@ -49,7 +50,10 @@ void CommitTrace::mark(const char* phase)
         return;
     const uint64_t t = now_ns();
     const auto [rss, hwm] = rss_mib();
-    fmt::print(stderr, "commit: {:<18} {:8.2f} ms   rss {} MiB, peak {} MiB\n", phase, ms(t - last_ns_), rss, hwm);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    fmt::print(stderr, "commit: {:<18} {:8.2f} ms   rss {} MiB, peak {} MiB, faults {}\n", phase, ms(t - last_ns_), rss, hwm,
+               ru.ru_minflt);
     last_ns_ = t;
 }
 
