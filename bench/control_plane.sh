@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Control-plane costs of issue 4, wall clock of whole `xdpctl` commands as a user runs them:
 #   - `rule add` (and `rule del`) with 9,999 rules of the benchmark mix in force (the add makes
-#     it 10,000), median of ROUNDS;
+#     it 10,000), median of ROUNDS; the same rule each round, so the commit finds the tables it
+#     needs in the generation of two commits ago: the best case;
+#   - `rule add` of ROUNDS new rules one after another, up to 10,000 (each a prefix, port and
+#     priority the policy has not held): what a host adding rules pays, median;
 #   - `apply` of those 9,999 rules onto an empty policy;
 #   - `set load` of 1,000,000 prefixes spread like a BGP table, with the rules in force; then
 #     `rule add --src @set` (the commit that puts the set in use), the rule add/del above again
@@ -65,6 +68,17 @@ add_del_rounds() {
 }
 add_del_rounds
 ADD_10K=$(median "${ADD[@]}") DEL_10K=$(median "${DEL[@]}")
+# New rules: ROUNDS fewer rules of the mix, then ROUNDS rules none of whose prefixes, ports or
+# priorities a commit has seen, each added on its own; then the 9,999 again.
+head -n $((10000 - ROUNDS)) "$WORK/rules" >"$WORK/rules_fewer"
+"$XDPCTL" apply "$WORK/rules_fewer" >/dev/null
+NEW=()
+for ((i = 0; i < ROUNDS; i++)); do
+  NEW+=("$(secs "$XDPCTL" rule add --id $((4100000 + i)) --priority $((100 + 97 * i % 900)) \
+    --src "198.19.$((10 + i)).$((1 + i))/32" --proto tcp --dport $((2000 + i)) --action drop)")
+done
+ADD_NEW_10K=$(median "${NEW[@]}")
+"$XDPCTL" apply "$WORK/rules" >/dev/null
 # From here 9,998 rules of the mix: with the set's rule and rule 4000000 the table is full.
 "$XDPCTL" rule del 9999 >/dev/null
 "$XDPCTL" set create bgp >/dev/null
@@ -116,13 +130,14 @@ HOSTADD_STATE=$(median "${SA[@]}") ADD_AFTER_SETADD_STATE=$(median "${RA[@]}")
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
 RSS=$(sort -n "$WORK/rss" | tail -1)
 
-awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" \
+awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" -v addnew="$ADD_NEW_10K" \
   -v besideset="$ADD_BESIDE_SET" -v besidehosts="$ADD_BESIDE_HOSTS" \
   -v setload="$SETLOAD" -v addset="$ADD_SET" -v setadd="$SETADD" -v mem="${MEM:-0}" \
   -v hostload="$HOSTLOAD" -v addhosts="$ADD_HOSTS" -v hostadd="$HOSTADD" -v hmem="${HMEM:-0}" \
   -v hoststate="$HOSTADD_STATE" -v rss="${RSS:-0}" -v rounds="$ROUNDS" \
   -v aftersetadd="$ADD_AFTER_SETADD" -v aftersetaddstate="$ADD_AFTER_SETADD_STATE" 'BEGIN {
   printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
+  printf "\"new_rule_add_at_10000_rules_ms\": %.1f, ", addnew * 1000
   printf "\"rule_del_at_10000_rules_ms\": %.1f, \"set_load_1m_prefixes_s\": %s, ", del * 1000, setload
   printf "\"rule_add_with_1m_set_s\": %s, \"set_add_to_1m_set_s\": %s, ", addset, setadd
   printf "\"rule_add_beside_1m_set_ms\": %.1f, \"rule_add_beside_1m_random_32s_ms\": %.1f, ", besideset * 1000, besidehosts * 1000

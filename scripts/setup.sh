@@ -39,6 +39,7 @@ PKGS=(
   libboost-dev libboost-system-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  libxxhash-dev   # XXH3 (header only): the page prints of address tables (lib/policy/table_refill.h)
   libpcap-dev     # explain --pcap reads and trace --pcap writes captures
   iproute2 ethtool iputils-ping netcat-openbsd nftables iptables tcpdump
   python3 gnuplot-nox jq time

@@ -63,10 +63,11 @@ void CommitTrace::maps(const CommitTimes& t) const
         return;
     fmt::print(stderr,
                "commit: maps: tables {:.2f} ms, rows+addr {:.2f} ms, install {:.2f} ms, flip {:.2f} ms, "
-               "free {:.2f} ms; rows {} KiB{}{} ({} KiB changed, {} rows compared), addr {} KiB ({} refilled, {} kept)\n",
+               "free {:.2f} ms; rows {} KiB{}{} ({} KiB changed, {} rows compared), addr {} KiB ({} refilled, {} kept, "
+               "{} KiB written)\n",
                ms(t.tables_ns), ms(t.inner_ns), ms(t.install_ns), ms(t.flip_ns), ms(t.free_ns), t.rows_bytes >> 10,
                t.rows_reused ? " refilled" : "", t.rows_small ? " (small)" : "", t.rows_written >> 10, t.rows_compared,
-               t.addr_bytes >> 10, t.addr_reused, t.addr_kept);
+               t.addr_bytes >> 10, t.addr_reused, t.addr_kept, t.addr_lines_written * 64 >> 10);
 }
 
 }  // namespace xdpctl::policy

@@ -23,6 +23,7 @@
 #include "util/map_memory.h"
 #include "policy/prefix_table.h"
 #include "policy/row_prints.h"
+#include "policy/table_refill.h"
 #include "policy/set_tables.h"
 #include "policy/shapes.h"
 
@@ -971,7 +972,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                     UniqueFd fd(bpf_map_get_fd_by_id(id));
                     const uint64_t have = fd ? map_lines(fd.get()) : 0;
                     if (have >= need && have <= 2 * need + kTableHeadroomLines && !is_placeholder(id)) {
-                        fill_prefix_table_map(fd.get(), std::move(t));
+                        times_.addr_lines_written += refill_table_map(fd.get(), t.lines()).lines_written;
+                        prepared.addr[d][dst].reset();
                         times_.addr_reused++;
                         if (have <= keep_table_lines_)
                             tables[d][dst] = HeldTable{prepared.print[d][dst], id};
@@ -980,10 +982,12 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 }
                 // Room for the next commits' small changes, so that they refill it in place (a
                 // table too large to be kept gets none).
-                const uint64_t room = need + need / 8 + kTableHeadroomLines;
+                // A table kept has room for the record of its pages (table_refill.h) too.
+                const uint64_t room = need + need / 8 + kTableHeadroomLines + table_record_lines(need);
                 const uint64_t lines = room <= keep_table_lines_ ? room : need;
                 addr.push_back(create_lines_map("xdpctl_pfx", lines));
-                fill_prefix_table_map(addr.back().get(), std::move(t));
+                times_.addr_lines_written += refill_table_map(addr.back().get(), t.lines(), true).lines_written;
+                prepared.addr[d][dst].reset();
                 if (lines <= keep_table_lines_)  // kept after its generation (see the end)
                     tables[d][dst] = HeldTable{prepared.print[d][dst], map_id_of(addr.back().get())};
                 keys.push_back(key);

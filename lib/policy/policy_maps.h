@@ -81,6 +81,7 @@ struct CommitTimes {
     uint64_t rows_written = 0;  // the part of it that differed from what it held
     uint64_t rows_compared = 0; // rows read to find that out (the others' prints were equal)
     uint64_t addr_bytes = 0;  // its address tables
+    uint64_t addr_lines_written = 0;  // lines of them written (table_refill.h)
     bool rows_reused = false; // the rows map of two commits ago was refilled in place
     bool rows_small = false;  // the rows went to xdpctl_prows_small
     uint32_t addr_reused = 0; // address tables of two commits ago refilled in place

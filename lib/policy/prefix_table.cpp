@@ -1059,7 +1059,12 @@ void write_lines(int map_fd, std::span<const xdpctl_pfx_line> lines, Release rel
 
 void fill_prefix_table_map(int map_fd, const PrefixTable& table)
 {
-    write_lines(map_fd, table.lines(), [](size_t, size_t) {});
+    fill_prefix_table_map(map_fd, table.lines());
+}
+
+void fill_prefix_table_map(int map_fd, std::span<const xdpctl_pfx_line> lines)
+{
+    write_lines(map_fd, lines, [](size_t, size_t) {});
 }
 
 void fill_prefix_table_map(int map_fd, PrefixTable&& table)
