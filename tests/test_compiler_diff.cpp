@@ -4,6 +4,7 @@
 // the BPF classifier walks them, must give the same verdict, deciding rule and counted
 // rules for every packet.
 #include <algorithm>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -86,6 +87,8 @@ static ClassLayout layout_of(const CompiledPolicy& c, int d)
     const std::vector<RowPrint> prints = cd.rows.prints();
     for (int f = 0; f < kFieldCount; f++)
         l.field[f].assign(prints.begin() + cd.row_base[f], prints.begin() + cd.row_base[f] + cd.n_classes[f]);
+    for (const RuleRecord& r : cd.ranked)
+        l.ids.push_back(r.id);
     return l;
 }
 
@@ -181,6 +184,62 @@ TEST(CompilerDifferential, AlignedClassesAgreeWithReferenceAndKeepTheirIds)
         else
             EXPECT_LT(same, was.size() / 2) << same << " of " << was.size() << " rows in place unaligned";
     }
+}
+
+// A rule inserted among others (a priority in the middle) moves every later rank. Classes
+// named by the ranks their rules had in the held policy, found by rule id, keep their ids:
+// the source prefixes' classes, and so the address table, stay as they were. Named by ranks
+// alone (no ids held), most are renamed.
+TEST(CompilerDifferential, ARuleInsertedAmongOthersRenamesNoClass)
+{
+    Policy p;
+    for (uint32_t i = 0; i < 3000; i++) {
+        Rule r;
+        r.id = i + 1;
+        r.priority = i % 1000;
+        r.action.kind = i % 4 ? ActionKind::drop : ActionKind::pass;
+        r.src.kind = AddrMatch::Kind::prefix;
+        r.src.prefix = parse_prefix(fmt::format("10.{}.{}.{}/32", i % 251, i / 7 % 256, i % 256));
+        r.proto = 6;
+        r.dport = {uint16_t(1 + i * 13 % 65000), uint16_t(1 + i * 13 % 65000)};
+        p.rules.push_back(r);
+    }
+    const CompiledPolicy before = compile_policy(p, gen_ifindex);
+    Rule r;
+    r.id = 5000;
+    r.priority = 400;  // before ~60% of the rules
+    r.src.kind = AddrMatch::Kind::prefix;
+    r.src.prefix = parse_prefix("198.19.10.1/32");
+    r.proto = 6;
+    r.dport = {2000, 2000};
+    r.action.kind = ActionKind::drop;
+    p.rules.push_back(r);
+    std::map<Prefix, uint32_t> was;
+    for (const AddrClassTable::Entry& e : before.dir[0].src_v4.entries)
+        was[e.prefix] = e.cls;
+    for (const bool by_id : {true, false}) {
+        CompiledPolicy c = compile_policy(p, gen_ifindex);
+        ClassLayout held = layout_of(before, 0);
+        if (!by_id)
+            held.ids.clear();
+        align_classes(c.dir[0], held);
+        size_t same = 0, both = 0;
+        for (const AddrClassTable::Entry& e : c.dir[0].src_v4.entries)
+            if (auto it = was.find(e.prefix); it != was.end()) {
+                both++;
+                same += it->second == e.cls;
+            }
+        ASSERT_GT(both, 2900u);
+        if (by_id)
+            EXPECT_EQ(same, both) << "classes renamed by a rule inserted among others";
+        else
+            EXPECT_LT(same, both / 2) << same << " of " << both << " kept by ranks alone";
+    }
+    Gen g(77);
+    g.make_pools();
+    CompiledPolicy c = compile_policy(p, gen_ifindex);
+    align_classes(c.dir[0], layout_of(before, 0));
+    agree_with_reference(p, c, g, 77, 2000);
 }
 
 TEST(CompilerDifferential, ClassesStaySmallForManyHostRules)

@@ -176,6 +176,11 @@ struct ClassLayout {
     bool valid = false;
     uint32_t words = 0, agg_words = 0, n_rules = 0;
     std::vector<RowPrint> field[kFieldCount];
+    // The rule id at each rank (n_rules of them), when known: a class is then named by the
+    // ranks its rules had there, so a rule inserted among others (which moves every later
+    // rank) renames no class. Empty: rules the held policy had are taken to keep their ranks
+    // (rules added last).
+    std::vector<uint32_t> ids;
 };
 
 // Renumbers c's classes so that a class whose row `held` holds keeps the id it has there; the

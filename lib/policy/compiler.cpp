@@ -900,22 +900,37 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
 {
     if (!c.n_rules || !held.valid || held.words != c.words || held.agg_words != c.agg_words)
         return;
-    // A class is named by its own ranks that the held policy had (RowPrint::own over ranks
-    // below its rule count): rules added last join classes (a port range every interval it
-    // spans) without renaming them.
+    // A class is named by the ranks its own rules had in the held policy (RowPrint::own over
+    // them): rules added since join classes (a port range every interval it spans) without
+    // renaming them, and a rule inserted among others, which moves every later rank, renames
+    // none either (the held ranks come by rule id). Without the held ids, a rule the held
+    // policy had is one of rank below its rule count (rules added last).
+    std::vector<uint32_t> held_rank(c.n_rules, UINT32_MAX);
+    if (held.ids.size() == held.n_rules && c.ranked.size() == c.n_rules) {
+        HashIndex at(held.ids.size());
+        for (uint32_t r = 0; r < held.ids.size(); r++)
+            at.add(bit_key(held.ids[r]), r);
+        for (uint32_t r = 0; r < c.n_rules; r++) {
+            const uint32_t id = c.ranked[r].id;
+            held_rank[r] = at.find(bit_key(id), [&](uint32_t h) { return held.ids[h] == id; });
+        }
+    } else {
+        for (uint32_t r = 0; r < std::min(c.n_rules, held.n_rules); r++)
+            held_rank[r] = r;
+    }
     std::vector<uint64_t> key(c.rows.count());
     for (size_t r = 0; r < key.size(); r++) {
         const RowTable::Row& row = c.rows.rows[r];
         uint64_t k = 0;
         if (row.dense) {
-            for (uint32_t w = 0; w < c.words && w * 64 < held.n_rules; w++)
+            for (uint32_t w = 0; w < c.words; w++)
                 for (uint64_t x = c.rows.dense[row.off + w]; x; x &= x - 1)
-                    if (const uint32_t rank = w * 64 + uint32_t(std::countr_zero(x)); rank < held.n_rules)
-                        k ^= bit_key(rank);
+                    if (const uint32_t h = held_rank[w * 64 + uint32_t(std::countr_zero(x))]; h != UINT32_MAX)
+                        k ^= bit_key(h);
         } else {
             for (uint32_t i = 0; i < row.len; i++)
-                if (const uint32_t rank = c.rows.ranks[row.off + i]; rank < held.n_rules)
-                    k ^= bit_key(rank);
+                if (const uint32_t h = held_rank[c.rows.ranks[row.off + i]]; h != UINT32_MAX)
+                    k ^= bit_key(h);
         }
         key[r] = k;
     }

@@ -26,7 +26,7 @@ constexpr uint64_t kPrintsPerLine = sizeof(xdpctl_pfx_line) / sizeof(uint64_t);
 constexpr uint64_t kMagic = 0x31504654434458ull;  // "XDCTFP1"
 constexpr uint32_t kVersion = 1;
 // Lines a batch update takes at once: bounds the copy the kernel makes of them.
-constexpr size_t kBatchLines = 16384;
+constexpr size_t kBatchLines = 4096;
 
 struct RecordHead {
     uint64_t magic;
@@ -105,15 +105,32 @@ std::optional<Held> read_record(int map_fd, uint64_t m)
     return held;
 }
 
-// Writes `values` at `keys`, in batches.
-void write_batch(int map_fd, const std::vector<uint32_t>& keys, const std::vector<xdpctl_pfx_line>& values)
+// Writes lines [lo, hi) of the map from `src` (nullptr: zeros) with batch updates, straight
+// from where they lie: a copy of them would be fresh memory, and each page of that a fault
+// (~30 us on a PVM guest; ~6 ms for the 1.7 MiB a new rule at 10,000 rules writes).
+void write_run(int map_fd, uint64_t lo, uint64_t hi, const xdpctl_pfx_line* src)
 {
+    static const xdpctl_pfx_line zeros[256] = {};
+    uint32_t keys[kBatchLines];
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    for (size_t at = 0; at < keys.size(); at += kBatchLines) {
-        __u32 n = __u32(std::min(kBatchLines, keys.size() - at));
-        if (bpf_map_update_batch(map_fd, &keys[at], &values[at], &n, &opts) != 0)
-            fail("cannot write {} lines of an address table: {}", keys.size(), errno_str(errno));
+    const uint64_t step = src ? kBatchLines : std::size(zeros);
+    for (uint64_t at = lo; at < hi; at += step) {
+        __u32 n = __u32(std::min(step, hi - at));
+        for (uint32_t i = 0; i < n; i++)
+            keys[i] = uint32_t(at + i);
+        if (bpf_map_update_batch(map_fd, keys, src ? src + (at - lo) : zeros, &n, &opts) != 0)
+            fail("cannot write lines {}-{} of an address table: {}", at, at + n, errno_str(errno));
     }
+}
+
+// Lines [lo, hi) of the map as the table (lines) and zeros past it.
+void write_lines_of(int map_fd, std::span<const xdpctl_pfx_line> lines, uint64_t lo, uint64_t hi)
+{
+    const uint64_t split = std::clamp<uint64_t>(lines.size(), lo, hi);
+    if (lo < split)
+        write_run(map_fd, lo, split, &lines[lo]);
+    if (split < hi)
+        write_run(map_fd, split, hi, nullptr);
 }
 
 // The record of `lines` printed with `seed`, into the last lines of an `m`-line map: the
@@ -123,13 +140,10 @@ void write_record(int map_fd, uint64_t m, uint64_t seed, uint64_t table_lines, c
     const uint64_t r = table_record_lines(table_lines);
     RecordHead h{kMagic, kVersion, 0, seed, table_lines, m, 0, {}};
     h.check = head_check(h, prints);
-    std::vector<uint32_t> keys;
     std::vector<xdpctl_pfx_line> values(r);
     std::memcpy(values.data(), prints.data(), prints.size() * sizeof(uint64_t));
     std::memcpy(&values[r - 1], &h, sizeof(h));
-    for (uint64_t l = m - r; l < m; l++)
-        keys.push_back(uint32_t(l));
-    write_batch(map_fd, keys, values);
+    write_run(map_fd, m - r, m, values.data());  // in key order: the head last
 }
 
 void clear_head(int map_fd, uint64_t m)
@@ -184,32 +198,38 @@ TableRefill refill_table_map(int map_fd, std::span<const xdpctl_pfx_line> lines,
     const uint64_t held_record = m - table_record_lines(held->table_lines);
     const uint64_t record = m - r;
     const uint64_t pages = std::max<uint64_t>(prints.size(), held_pages);
-    const xdpctl_pfx_line zero{};
     const uint64_t zero_print = page_print({}, 0, seed);
-    std::vector<uint32_t> keys;
-    std::vector<xdpctl_pfx_line> values;
+    // Runs of lines to write: the pages whose print changed, up to the new record.
+    uint64_t run_lo = 0, run_hi = 0;
+    auto flush = [&] {
+        if (run_lo < run_hi)
+            write_lines_of(map_fd, lines, run_lo, run_hi);
+        out.lines_written += run_hi - run_lo;
+        run_lo = run_hi = 0;
+    };
     for (uint64_t p = 0; p < pages; p++) {
-        const uint64_t lo = p * kPageLines, hi = lo + kPageLines;
+        const uint64_t lo = p * kPageLines, hi = std::min(lo + kPageLines, record);
         // Lines from the held table's end to its record are zero: a page below the record
         // holds what its print (or the zero page's) says.
-        const bool known = hi <= held_record;
+        const bool known = lo + kPageLines <= held_record;
         const uint64_t was = p < held_pages ? held->prints[p] : zero_print;
         const uint64_t now = p < prints.size() ? prints[p] : zero_print;
-        if (known && was == now)
+        if ((known && was == now) || lo >= hi)
             continue;
-        for (uint64_t l = lo; l < std::min(hi, record); l++) {
-            keys.push_back(uint32_t(l));
-            values.push_back(l < t ? lines[l] : zero);
-        }
+        if (run_hi != lo)
+            flush();
+        if (run_lo == run_hi)
+            run_lo = lo;
+        run_hi = hi;
     }
+    flush();
     out.pages = pages;
     // The held record where the pages above and the new record leave it: zero.
-    for (uint64_t l = std::max(held_record, pages * kPageLines); l < record; l++) {
-        keys.push_back(uint32_t(l));
-        values.push_back(zero);
+    const uint64_t from = std::max(held_record, pages * kPageLines);
+    if (from < record) {
+        write_run(map_fd, from, record, nullptr);
+        out.lines_written += record - from;
     }
-    out.lines_written = keys.size();
-    write_batch(map_fd, keys, values);
     write_record(map_fd, m, seed, t, prints);
     return out;
 }
