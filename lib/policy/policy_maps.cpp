@@ -1100,7 +1100,6 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         // writing through a mapping costs ~9 us a page where the hypervisor tracks page
         // tables (a PVM guest), the kernel's copy of 4 MiB ~0.3 ms; a rule inserted among
         // others moves every later rank, and its 23 MiB of rows at 10,000 rules took ~55 ms.
-        std::vector<std::unique_ptr<MappedMap>> elem(elems);
         std::vector<uint64_t> whole;
         for (uint64_t e = 0; e < elems; e++) {
             if (dirty[e].empty())
@@ -1110,9 +1109,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             const size_t row_bytes = size_t(dh.row_lines) * 64;
             times_.rows_compared += dirty[e].size();
             if (dirty[e].size() * row_bytes < kWholeRowsElementBytes) {
-                if (!elem[e])
-                    elem[e] = std::make_unique<MappedMap>(rows.get(), uint32_t(e), 1);
-                auto lines = elem[e]->as<xdpctl_pol_row_line>();
+                const MappedMap elem(rows.get(), uint32_t(e), 1);
+                auto lines = elem.as<xdpctl_pol_row_line>();
                 for (uint32_t r : dirty[e])
                     times_.rows_written +=
                         write_row_lines(cd.rows, r, dh.row_lines, lines[(r % dh.rows_per_elem) * dh.row_lines].word);
