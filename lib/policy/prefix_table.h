@@ -191,6 +191,7 @@ UniqueFd create_prefix_table_map(const PrefixTable& table);
 // Copies the table into an existing mmapable array of lines at least as long (the
 // benchmark's plain array). The lines past the table are zeroed.
 void fill_prefix_table_map(int map_fd, const PrefixTable& table);
+// The same for a table's lines as they are (refill_table_map's fallback, table_refill.h).
 void fill_prefix_table_map(int map_fd, std::span<const xdpctl_pfx_line> lines);
 // The same, giving the table's memory back as it goes (the table is empty after): a
 // 1M-prefix table is ~60-120 MiB, and a commit need not hold it twice.

@@ -1,8 +1,8 @@
 // fmt's compiled part (what libfmt.so holds: fmt 9's src/format.cc), built into xdpctl from
 // Debian's libfmt-dev headers. libfmt.so would load libstdc++.so into every process, and
 // xdpctl links libstdc++ statically (ctl/meson.build): a dynamic libstdc++ costs a short
-// command ~1.6 ms of its start (relocations and the pages they write, ~35 faults at ~30 us
-// each on a PVM guest), a fifth of a 10,000-rule `rule add` wall clock's start.
+// command ~1.5-2.7 ms of its start (relocations and the pages they write, ~37 faults, where
+// a first touch of a page costs ~15 us: a PVM guest, calls cheap, no microcode).
 #include <fmt/format-inl.h>
 
 FMT_BEGIN_NAMESPACE
