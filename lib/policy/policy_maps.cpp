@@ -333,19 +333,25 @@ PolicyMapFds policy_map_fds_pinned(const std::string& dir)
                         xdpctl::open_pinned(dir + "/xdpctl_rpurse")};
 }
 
+namespace {
+// Every policy map but xdpctl_phdr holds its generations one after the other, in equal parts.
+constexpr MappedMap::Parts kByGen{XDPCTL_POL_GENS};
+}  // namespace
+
 PolicyMaps::PolicyMaps(PolicyMapFds fds)
     : fds_(std::move(fds)),
       hdr_(std::make_unique<MappedMap>(fds_.hdr.get())),
-      port_(std::make_unique<MappedMap>(fds_.port.get())),
-      l4_(std::make_unique<MappedMap>(fds_.l4.get())),
-      vlan_(std::make_unique<MappedMap>(fds_.vlan.get())),
-      iif_(std::make_unique<MappedMap>(fds_.iif.get())),
-      rules_(std::make_unique<MappedMap>(fds_.rules.get())),
-      rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get())),
-      l1_(std::make_unique<MappedMap>(fds_.l1.get())),
-      small_(fds_.small ? std::make_unique<MappedMap>(fds_.small.get()) : nullptr),
-      decide_(fds_.decide ? std::make_unique<MappedMap>(fds_.decide.get()) : nullptr),
-      split_(fds_.split ? std::make_unique<MappedMap>(fds_.split.get()) : nullptr)
+      // The others by generation, where a command reads or writes one (MappedMap::Parts).
+      port_(std::make_unique<MappedMap>(fds_.port.get(), kByGen)),
+      l4_(std::make_unique<MappedMap>(fds_.l4.get(), kByGen)),
+      vlan_(std::make_unique<MappedMap>(fds_.vlan.get(), kByGen)),
+      iif_(std::make_unique<MappedMap>(fds_.iif.get(), kByGen)),
+      rules_(std::make_unique<MappedMap>(fds_.rules.get(), kByGen)),
+      rows_small_(std::make_unique<MappedMap>(fds_.rows_small.get(), kByGen)),
+      l1_(std::make_unique<MappedMap>(fds_.l1.get(), kByGen)),
+      small_(fds_.small ? std::make_unique<MappedMap>(fds_.small.get(), kByGen) : nullptr),
+      decide_(fds_.decide ? std::make_unique<MappedMap>(fds_.decide.get(), kByGen) : nullptr),
+      split_(fds_.split ? std::make_unique<MappedMap>(fds_.split.get(), kByGen) : nullptr)
 {
     // The layout is compiled into both sides; a map of another size is another version.
     auto expect = [](const MappedMap& m, uint32_t value_size, uint64_t entries, const char* name) {
@@ -496,7 +502,7 @@ void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS
         l.n_rules = dh.n_rules;
         // Written by the same commit as the record (which it clears first): the rule at
         // each rank there.
-        const auto recs = rules_->as<xdpctl_rule_rec>().subspan(size_t(XDPCTL_POL_GD(target, d)) * XDPCTL_POL_MAX_RULES,
+        const auto recs = rules_->part(target).as<xdpctl_rule_rec>().subspan(size_t(XDPCTL_POL_GD(target, d)) * XDPCTL_POL_MAX_RULES,
                                                                 std::min<uint32_t>(dh.n_rules, XDPCTL_POL_MAX_RULES));
         l.ids.resize(recs.size());
         for (size_t r = 0; r < recs.size(); r++)
@@ -595,6 +601,7 @@ std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
     for (uint32_t g = 0; g < XDPCTL_POL_GENS; g++) {
         if (active_only && g != (ctl.gen & 1))
             continue;
+        split_->part(g);
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
             for (uint32_t dst = 0; dst < 2; dst++) {
                 const xdpctl_pol_dir_hdr& dh = hdrs[g].dir[d];
@@ -645,7 +652,7 @@ std::optional<uint32_t> PolicyMaps::set_patch_slot(uint64_t print,
     const uint32_t slot = uint32_t(std::find(held.begin(), held.end(), print) - held.begin());
     const uint32_t g = ctl.gen & 1;
     const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[g];
-    const auto split = split_->as<xdpctl_pol_split>();
+    const auto split = split_->part(g).as<xdpctl_pol_split>();
     for (const auto& [d, dst] : fields) {
         if (d >= XDPCTL_POL_DIRS || dst > 1)
             return std::nullopt;
@@ -730,7 +737,7 @@ SlotOf PolicyMaps::active_slots() const
         return out;
     const uint32_t gen = ctl.gen & 1;
     const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[gen];
-    auto recs = rules_->as<xdpctl_rule_rec>();
+    auto recs = rules_->part(gen).as<xdpctl_rule_rec>();
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RULES);
         for (uint32_t rank = 0; rank < std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RULES); rank++) {
@@ -788,11 +795,11 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     // ---- the fixed-size tables and rule records of the target generation, by mmap ----
     xdpctl_pol_hdr hdr{};
     hdr.default_action = c.default_action == ActionKind::drop ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
-    auto port = port_->as<uint16_t>();
-    auto l4 = l4_->as<uint16_t>();
-    auto vlan = vlan_->as<uint16_t>();
-    auto iif = iif_->as<uint16_t>();
-    auto recs = rules_->as<xdpctl_rule_rec>();
+    auto port = port_->part(target).as<uint16_t>();
+    auto l4 = l4_->part(target).as<uint16_t>();
+    auto vlan = vlan_->part(target).as<uint16_t>();
+    auto iif = iif_->part(target).as<uint16_t>();
+    auto recs = rules_->part(target).as<xdpctl_rule_rec>();
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const CompiledDirection& cd = c.dir[d];
         xdpctl_pol_dir_hdr& dh = hdr.dir[d];
@@ -828,7 +835,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         }
         if (decides_small(cd)) {
             // The rules again, each with the record just written for its rank.
-            xdpctl_pol_small& t = small_->as<xdpctl_pol_small>()[gd];
+            xdpctl_pol_small& t = small_->part(target).as<xdpctl_pol_small>()[gd];
             t.n = uint32_t(cd.small->size());
             for (uint32_t rank = 0; rank < t.n; rank++) {
                 t.r[rank] = (*cd.small)[rank];
@@ -838,7 +845,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         } else if (const int f = cd.decide_field; decides_by_field(cd)) {
             // Per class of the field, its first rule: the row's first bit (every other field
             // is a wildcard of every rule).
-            xdpctl_pol_decide_line* lines = &decide_->as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
+            xdpctl_pol_decide_line* lines = &decide_->part(target).as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
             for (uint32_t cls = 0; cls < cd.n_classes[f]; cls++) {
                 const uint32_t first = cd.rows.first_rank(cd.row_base[f] + cls);
                 const uint32_t rank1 = first < cd.n_rules ? first + 1 : 0;
@@ -866,7 +873,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 t->node_class.size() > XDPCTL_POL_NODE_CLASSES || t6.node_class.size() > XDPCTL_POL_NODE_CLASSES)
                 fail("the compiled {} address field {} is split beyond what the maps hold", d ? "egress" : "ingress",
                      dst ? "dst" : "src");
-            xdpctl_pol_split& sp = split_->as<xdpctl_pol_split>()[XDPCTL_POL_TAB_ADDR(target, d, dst)];
+            xdpctl_pol_split& sp = split_->part(target).as<xdpctl_pol_split>()[XDPCTL_POL_TAB_ADDR(target, d, dst)];
             sp.n_sets = uint32_t(t->sets.size());
             // (take_address_tables emptied the entries: whether it made a table tells.)
             sp.rule_table = prepared.addr[d][dst] || prepared.kept[d][dst] || prepared.built[d][dst];
@@ -892,7 +899,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                         (dst ? XDPCTL_POL_DECIDE_DST : XDPCTL_POL_DECIDE_SRC) &&
                     t->node_class.size() >= 2) {
                     const xdpctl_pol_decide_line* lines =
-                        &decide_->as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
+                        &decide_->part(target).as<xdpctl_pol_decide_line>()[gd * XDPCTL_POL_DECIDE_LINES];
                     for (uint32_t m = 0; m < 2; m++) {
                         const uint32_t cls = t->node_class[m] % XDPCTL_POL_DECIDE_CLASSES;
                         sp.rank1[m] = lines[cls / XDPCTL_POL_DECIDE_PER_LINE].rank1[cls % XDPCTL_POL_DECIDE_PER_LINE];
@@ -968,7 +975,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 continue;
             for (uint32_t dst = 0; dst < 2; dst++) {
                 const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
-                const auto l1_at = l1_->as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES;
+                const auto l1_at = l1_->part(target).as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES;
                 if (const auto& kept = prepared.kept[d][dst]) {  // the generation holds it already
                     if (slot_map_id(tabs, key) != kept->map_id || !held || !held->tables()[d][dst] ||
                         held->tables()[d][dst]->map_id != kept->map_id)
@@ -1024,7 +1031,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     });
 
     if (small) {
-        auto out = rows_small_->as<xdpctl_pol_row_line>();
+        auto out = rows_small_->part(target).as<xdpctl_pol_row_line>();
         size_t line = size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64);
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
             const CompiledDirection& cd = c.dir[d];

@@ -1016,6 +1016,46 @@ MappedMap::MappedMap(int map_fd, uint32_t first, uint32_t count, size_t bytes)
     data_ = p;
 }
 
+MappedMap::MappedMap(int map_fd, Parts parts)
+    : fd_(map_fd), parts_(parts.n), lock_(std::make_unique<std::mutex>())
+{
+    const bpf_map_info info = mmapable_array_info(map_fd);
+    value_size_ = (info.value_size + 7) & ~7u;
+    entries_ = info.max_entries;
+    if (parts_ == 0 || parts_ > 32 || entries_ % parts_)
+        fail("cannot map map '{}' of {} values in {} parts", info.name, entries_, parts_);
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    bytes_ = (size_t(value_size_) * entries_ + page - 1) / page * page;
+    // Address space only: nothing is mapped or resident until part().
+    void* p = mmap(nullptr, bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        fail("cannot reserve {} bytes for map '{}': {}", bytes_, info.name, errno_str(errno));
+    data_ = p;
+}
+
+const MappedMap& MappedMap::part(uint32_t p) const
+{
+    if (parts_ == 0)
+        return *this;
+    std::lock_guard hold(*lock_);
+    if (p >= parts_)
+        fail("part {} of a map of {} parts", p, parts_);
+    if (mapped_ >> p & 1)
+        return *this;
+    // The pages that hold the part: a part need not start or end on a page, and a page
+    // shared with the next part is mapped again with it (the same memory).
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    const size_t per = size_t(entries_ / parts_) * value_size_;
+    const size_t first = p * per / page * page;
+    const size_t end = std::min(bytes_, ((p + 1) * per + page - 1) / page * page);
+    void* at = mmap(static_cast<char*>(data_) + first, end - first, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                    fd_, off_t(first));
+    if (at == MAP_FAILED)
+        fail("cannot mmap part {} of a policy map: {}", p, errno_str(errno));
+    mapped_ |= 1u << p;
+    return *this;
+}
+
 MappedMap::~MappedMap()
 {
     if (data_)
