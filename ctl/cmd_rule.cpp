@@ -37,6 +37,7 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
     p.rules.push_back(r);
     Policy done = store.commit_sets_as_read(std::move(p));  // no set changed
     fmt::print("{}\n", done.rules.back().id);
+    exit_done();
 }
 
 namespace {
@@ -65,6 +66,7 @@ void rule_del(const std::vector<uint32_t>& ids)
     store.commit_sets_as_read(std::move(p));  // no set changed
     for (uint32_t id : ids)
         fmt::print("deleted rule {}\n", id);
+    exit_done();
 }
 
 void rule_list(const GlobalOptions& g, bool json, double interval)

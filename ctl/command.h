@@ -68,6 +68,13 @@ void add_fleet_command(CLI::App& app, const GlobalOptions& g, Runner& run);
 // `rule add ARGS...`: the rule options go to the rule-file parser as they are.
 void rule_add(const GlobalOptions& g, const std::vector<std::string>& args);
 
+// Ends a command that has done all it does and written its output, with the exit code
+// guarded() would give it, without running destructors: the kernel takes back the
+// mappings, memory and descriptors of a commit (~0.8 ms of a `rule add` at 10,000 rules to
+// undo by hand where a page table change goes through the hypervisor, a PVM guest; calls
+// cheap, no microcode). Only where no destructor has work left (an LbStore's has).
+[[noreturn]] void exit_done();
+
 // --interval S: a finite number of seconds, 0.05-3600 (CLI::Range alone lets nan through).
 CLI::Validator interval_seconds();
 

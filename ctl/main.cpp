@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 
 #include <fmt/core.h>
@@ -46,13 +48,32 @@ IfaceRef iface_arg(const GlobalOptions& g, const std::string& name)
 }  // namespace xdpctl::ctl
 
 namespace {
+// A commit in force whose state could not be recorded (said on stderr): not a success.
+int final_code(int rc)
+{
+    return rc == 0 && state::record_failed() ? static_cast<int>(ExitCode::runtime) : rc;
+}
+}  // namespace
+
+namespace xdpctl::ctl {
+void exit_done()
+{
+    int rc = final_code(0);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        fmt::print(stderr, "xdpctl: cannot write the output: {}\n", std::strerror(errno));
+        rc = static_cast<int>(ExitCode::runtime);
+    }
+    std::fflush(stderr);
+    std::_Exit(rc);
+}
+}  // namespace xdpctl::ctl
+
+namespace {
 // Runs a command, turning its error into the message and exit code of docs/cli.md.
 int guarded(const std::function<int()>& fn)
 {
     try {
-        const int rc = fn();
-        // A commit in force whose state could not be recorded (said on stderr): not a success.
-        return rc == 0 && state::record_failed() ? static_cast<int>(ExitCode::runtime) : rc;
+        return final_code(fn());
     } catch (const Error& e) {
         fmt::print(stderr, "xdpctl: {}\n", e.what());
         return static_cast<int>(e.code());
