@@ -152,7 +152,7 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
     auto changer = [&run, o](std::function<void(Policy&)> change, std::string done, bool journal = false,
                              InPlace in_place = {}) {
         return [&run, o, change, done, journal, in_place] {
-            run = [o, change, done, journal, in_place] {
+            run = [o, change, done, journal, in_place]() -> int {
                 // A change in place waits for no packet: the wait starts only if it commits.
                 // It exits after it (or one commit): with a state directory it reads the
                 // rules back (util/heap_pages.h: ~10 ms of 4 KiB faults at 10,000 rules).
@@ -161,7 +161,7 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                 PolicyStore store(Access::write, !in_place);
                 if (in_place && change_in_place(store, o->name, in_place)) {
                     fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));
-                    return 0;
+                    exit_done();  // no destructor has work left (command.h)
                 }
                 Policy p = store.current();
                 // A set stored by an older xdpctl under a name the grammar now refuses can
@@ -177,7 +177,7 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                     from.emplace(*before);
                 store.commit(std::move(p));
                 fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));
-                return 0;
+                exit_done();
             };
         };
     };
