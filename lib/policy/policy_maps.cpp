@@ -230,17 +230,6 @@ void free_slots(int outer_fd, const std::vector<uint32_t>& keys)
 
 namespace {
 
-// The record element of rows map `fd` (record_map()), mapped as far as its record reaches.
-std::unique_ptr<MappedMap> map_record(int fd)
-{
-    const uint32_t last = uint32_t(map_lines(fd) - 1);
-    auto head = std::make_unique<MappedMap>(fd, last, 1, sizeof(xdpctl_pol_row_line));
-    const size_t bytes = RowPrintArea::recorded_bytes(head->as<xdpctl_pol_row_line>()[0]);
-    if (bytes <= head->as<xdpctl_pol_row_line>().size_bytes())
-        return head;
-    return std::make_unique<MappedMap>(fd, last, 1, bytes);
-}
-
 uint32_t map_id_of(int fd)
 {
     return map_info_of(fd, "a policy table's id").id;
@@ -256,6 +245,29 @@ UniqueFd record_map(int rows_outer, uint32_t gen)
         return {};
     return fd;
 }
+
+}  // namespace
+
+const MappedMap& PolicyMaps::record_view(int fd, size_t bytes) const
+{
+    const uint32_t id = map_id_of(fd);
+    if (record_ && record_map_id_ == id && record_->as<xdpctl_pol_row_line>().size_bytes() >= bytes &&
+        record_->as<xdpctl_pol_row_line>().size_bytes() >= RowPrintArea::recorded_bytes(record_->as<xdpctl_pol_row_line>()[0]))
+        return *record_;
+    record_.reset();
+    const uint32_t last = uint32_t(map_lines(fd) - 1);
+    {
+        const MappedMap head(fd, last, 1, sizeof(xdpctl_pol_row_line));
+        bytes = std::max(bytes, RowPrintArea::recorded_bytes(head.as<xdpctl_pol_row_line>()[0]));
+    }
+    // With room for a record some rows longer: the one this commit writes is mostly about
+    // as long as the one it replaces.
+    record_ = std::make_unique<MappedMap>(fd, last, 1, bytes + (size_t(64) << 10));
+    record_map_id_ = id;
+    return *record_;
+}
+
+namespace {
 
 // The fields no rule of `cd` names, as dir_hdr.decide's skip bits (abi:
 // XDPCTL_POL_DECIDE_SKIP_SHIFT): those whose base row (every row of the field holds it)
@@ -470,9 +482,9 @@ void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS
     UniqueFd fd = record_map(fds_.rows.get(), target);
     if (!ctl.installed || !fd)
         return;
-    const std::unique_ptr<MappedMap> view = map_record(fd.get());
+    const MappedMap& view = record_view(fd.get());
     const RowPlace none[XDPCTL_POL_DIRS] = {};
-    const RowPrintArea record(view->as<xdpctl_pol_row_line>(), ctl.commits - 1, none);
+    const RowPrintArea record(view.as<xdpctl_pol_row_line>(), ctl.commits - 1, none);
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
         for (uint32_t dst = 0; dst < 2; dst++)
             if (const auto& t = record.tables()[d][dst];
@@ -954,10 +966,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             place[d] = {dh.n_rules, dh.words, dh.agg_words, dh.row_lines, dh.rows_per_elem, dh.rows_elem};
     }
     std::optional<RowPrintArea> held;
-    std::unique_ptr<MappedMap> held_view;
     if (UniqueFd fd = record_map(fds_.rows.get(), target)) {
-        held_view = map_record(fd.get());
-        held.emplace(held_view->as<xdpctl_pol_row_line>(), ctl.commits - 1, place);
+        held.emplace(record_view(fd.get()).as<xdpctl_pol_row_line>(), ctl.commits - 1, place);
         held->clear();
     }
     HeldTables tables;  // what the record written at the end says
@@ -975,7 +985,10 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 continue;
             for (uint32_t dst = 0; dst < 2; dst++) {
                 const uint32_t key = XDPCTL_POL_TAB_ADDR(target, d, dst);
-                const auto l1_at = l1_->part(target).as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES;
+                // Mapped where a table is written: one the generation keeps has its level 1 there.
+                auto l1_at = [&] {
+                    return l1_->part(target).as<uint32_t>().begin() + size_t(XDPCTL_POL_L1(target, d, dst)) * XDPCTL_PFX_L1_ENTRIES;
+                };
                 if (const auto& kept = prepared.kept[d][dst]) {  // the generation holds it already
                     if (slot_map_id(tabs, key) != kept->map_id || !held || !held->tables()[d][dst] ||
                         held->tables()[d][dst]->map_id != kept->map_id)
@@ -986,7 +999,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 }
                 if (prepared.built[d][dst]) {  // built in a map of its own: installed as it is
                     times_.addr_bytes += prepared.built_bytes[d][dst];
-                    std::copy_n(prepared.built_l1[d][dst].begin(), XDPCTL_PFX_L1_ENTRIES, l1_at);
+                    std::copy_n(prepared.built_l1[d][dst].begin(), XDPCTL_PFX_L1_ENTRIES, l1_at());
                     addr.push_back(std::move(prepared.built[d][dst]));
                     keys.push_back(key);
                     fds.push_back(uint32_t(addr.back().get()));
@@ -1001,7 +1014,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 times_.addr_bytes += t.stats().bytes;
                 // Its IPv4 level 1, where the datapath reads it (xdpctl_pl1).
                 const auto* words = reinterpret_cast<const uint32_t*>(t.lines().data());
-                std::copy_n(words + XDPCTL_PFX4_L1_WORD, XDPCTL_PFX_L1_ENTRIES, l1_at);
+                std::copy_n(words + XDPCTL_PFX4_L1_WORD, XDPCTL_PFX_L1_ENTRIES, l1_at());
                 if (uint32_t id = slot_map_id(tabs, key)) {
                     UniqueFd fd(bpf_map_get_fd_by_id(id));
                     const uint64_t have = fd ? map_lines(fd.get()) : 0;
@@ -1140,10 +1153,11 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
 
     addr_done.get();
     if (!small) {
-        // What the generation now holds, in the map it holds it in.
-        MappedMap record(rows.get(), uint32_t(map_lines(rows.get()) - 1), 1,
-                         RowPrintArea::bytes_for(prints[0].size() + prints[1].size()));
-        RowPrintArea(record.as<xdpctl_pol_row_line>(), 0, place).write(ctl.commits + 1, place, prints, tables);
+        // What the generation now holds, in the map it holds it in (the pages read above,
+        // when it is the same map: `held` is not used after this).
+        const size_t bytes = RowPrintArea::bytes_for(prints[0].size() + prints[1].size());
+        RowPrintArea(record_view(rows.get(), bytes).as<xdpctl_pol_row_line>(), 0, place)
+            .write(ctl.commits + 1, place, prints, tables);
     }
     const uint64_t t2 = mono_ns();
     times_.inner_ns = t2 - t1;
