@@ -251,3 +251,40 @@ TEST(PrefixSetNormalize, MergesAppendedEntriesAsAFullSortDoes)
 
 }  // namespace
 }  // namespace xdpctl::policy
+
+// evaluation_order (a radix sort of the bytes that differ) against a stable sort by
+// (priority, id): priorities and ids of every width, some pairs equal (kept in file order),
+// rules in order already, and none.
+TEST(EvaluationOrder, IsAStableSortByPriorityThenId)
+{
+    std::mt19937_64 rng(12);
+    for (int round = 0; round < 300; round++) {
+        Policy p;
+        const size_t n = round % 50 == 0 ? 0 : rng() % 400 + 1;
+        const uint32_t prio_span = uint32_t(1) << (rng() % 33 == 32 ? 31 : rng() % 32);
+        const uint32_t id_span = uint32_t(1) << (rng() % 32);
+        for (size_t i = 0; i < n; i++) {
+            Rule r;
+            r.priority = uint32_t(rng() % prio_span);
+            r.id = uint32_t(rng() % id_span) + 1;
+            if (i && rng() % 8 == 0) {  // the same (priority, id) as an earlier rule
+                const Rule& e = p.rules[rng() % i];
+                r.priority = e.priority;
+                r.id = e.id;
+            }
+            r.log_rate = uint32_t(i);  // which rule it is
+            p.rules.push_back(r);
+        }
+        if (round % 7 == 0)
+            std::stable_sort(p.rules.begin(), p.rules.end(), [](const Rule& a, const Rule& b) {
+                return std::tie(a.priority, a.id) < std::tie(b.priority, b.id);
+            });
+        std::vector<const Rule*> want;
+        for (const Rule& r : p.rules)
+            want.push_back(&r);
+        std::stable_sort(want.begin(), want.end(), [](const Rule* a, const Rule* b) {
+            return std::tie(a->priority, a->id) < std::tie(b->priority, b->id);
+        });
+        ASSERT_EQ(evaluation_order(p), want) << "round " << round;
+    }
+}

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <set>
@@ -617,23 +618,40 @@ std::string format_policy(const Policy& p)
 
 std::vector<const Rule*> evaluation_order(const Policy& p)
 {
-    // Sorted as (priority, id, index) integers: comparing through the pointers reached into
-    // rules all over memory (~1 ms at 10,000 rules, a third of it cache misses). Equal
-    // (priority, id) pairs keep their order, as a stable sort would.
-    struct Key {
-        uint64_t prio_id;
-        size_t index;
-        bool operator<(const Key& o) const { return prio_id != o.prio_id ? prio_id < o.prio_id : index < o.index; }
-    };
-    std::vector<Key> keys;
-    keys.reserve(p.rules.size());
-    for (size_t i = 0; i < p.rules.size(); i++)
-        keys.push_back({uint64_t(p.rules[i].priority) << 32 | p.rules[i].id, i});
-    std::sort(keys.begin(), keys.end());
+    // Sorted as (priority, id) integers: comparing through the pointers reached into rules
+    // all over memory (~1 ms at 10,000 rules, a third of it cache misses). A radix sort, a
+    // byte a pass, of the bytes that differ between rules (priorities and ids use few): ~3
+    // passes where std::sort took ~0.5 ms of a `rule add` at 10,000 rules. Stable, so
+    // equal (priority, id) pairs keep their order; none at all when the rules are in order
+    // already (rules appended by id at one priority).
+    const size_t n = p.rules.size();
+    std::vector<uint64_t> keys(n);
+    uint64_t differ = 0;
+    bool sorted = true;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = uint64_t(p.rules[i].priority) << 32 | p.rules[i].id;
+        differ |= keys[i] ^ keys[0];
+        sorted = sorted && (i == 0 || keys[i - 1] <= keys[i]);
+    }
+    std::vector<uint32_t> order(n), other(sorted ? 0 : n);
+    for (size_t i = 0; i < n; i++)
+        order[i] = uint32_t(i);
+    for (int shift = 0; !sorted && shift < 64; shift += 8) {
+        if (!(differ >> shift & 0xff))
+            continue;  // every rule has this byte
+        std::array<uint32_t, 257> at{};
+        for (uint32_t i : order)
+            at[(keys[i] >> shift & 0xff) + 1]++;
+        for (size_t d = 1; d < at.size(); d++)
+            at[d] += at[d - 1];
+        for (uint32_t i : order)
+            other[at[keys[i] >> shift & 0xff]++] = i;
+        order.swap(other);
+    }
     std::vector<const Rule*> v;
-    v.reserve(keys.size());
-    for (const Key& k : keys)
-        v.push_back(&p.rules[k.index]);
+    v.reserve(n);
+    for (uint32_t i : order)
+        v.push_back(&p.rules[i]);
     return v;
 }
 
