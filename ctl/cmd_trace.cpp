@@ -23,18 +23,18 @@ namespace xdpctl::ctl {
 
 namespace {
 
-struct Opts {
+struct TraceOpts {
     uint32_t rule = 0;   // 0: every rule
     uint64_t count = 0;  // 0: until Ctrl-C
     std::string pcap;
     bool json = false;
 };
 
-volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_trace_stop = 0;
 
 void on_stop(int)
 {
-    g_stop = 1;
+    g_trace_stop = 1;
 }
 
 // SIGINT and SIGTERM end the loop: the ring's poll returns -EINTR (no SA_RESTART).
@@ -67,7 +67,7 @@ void print_summary(uint64_t shown, const trace::LogStates& before)
                shown, not_sent, now.ring_full - before.ring_full);
 }
 
-int run_trace(const GlobalOptions& g, const Opts& o)
+int run_trace(const GlobalOptions& g, const TraceOpts& o)
 {
     catch_stop_signals();
     if (o.rule) {
@@ -112,7 +112,7 @@ int run_trace(const GlobalOptions& g, const Opts& o)
             fmt::print("{}\n", trace::event_line(e, local_time(unix_ns), iface));
         std::fflush(stdout);
     });
-    while (!g_stop && (!o.count || shown < o.count)) {
+    while (!g_trace_stop && (!o.count || shown < o.count)) {
         ring.poll(200);
         if (pcap)
             pcap->flush();  // readable while trace runs
@@ -127,7 +127,7 @@ int run_trace(const GlobalOptions& g, const Opts& o)
 
 void add_trace_command(CLI::App& app, const GlobalOptions& g, Runner& run)
 {
-    auto o = std::make_shared<Opts>();
+    auto o = std::make_shared<TraceOpts>();
     auto* cmd = app.add_subcommand(
         "trace", "Decision events of rules with --log, live: one line each (time, interface, hook, rule, "
                  "verdict, addresses, ports), and/or into a pcap; Ctrl-C ends it");
