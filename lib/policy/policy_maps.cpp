@@ -298,8 +298,8 @@ uint32_t unnamed_fields(const CompiledDirection& cd)
 // changed in memory where it differs and written back with one update when anything did: the
 // kernel copies it in ~0.2 ms each way, where comparing it through a mapping cost ~1.5 ms at
 // 10,000 rules (~3 us a page read where the hypervisor tracks page tables: a PVM guest).
-void write_anchors(int fd, uint32_t gd, const std::vector<xdpctl_pol_small_rule>& rules, const AnchorLists& lists,
-                   std::span<const xdpctl_rule_rec> recs)
+// `rules`: each with the record of its rank.
+void write_anchors(int fd, uint32_t gd, const std::vector<xdpctl_pol_small_rule>& rules, const AnchorLists& lists)
 {
     bpf_map_info info{};
     __u32 len = sizeof(info);
@@ -315,15 +315,21 @@ void write_anchors(int fd, uint32_t gd, const std::vector<xdpctl_pol_small_rule>
             changed = true;
         }
     };
-    std::vector<xdpctl_pol_small_rule> out(rules);
-    for (size_t rank = 0; rank < out.size() && rank < recs.size(); rank++)
-        out[rank].rec = recs[rank];
-    put(XDPCTL_POL_ANC_RULES_OFF, out.data(), out.size() * sizeof(xdpctl_pol_small_rule));
+    put(XDPCTL_POL_ANC_RULES_OFF, rules.data(), rules.size() * sizeof(xdpctl_pol_small_rule));
     put(XDPCTL_POL_ANC_BASE_OFF, lists.base, sizeof(lists.base));
     put(XDPCTL_POL_ANC_IDX_OFF, lists.idx.data(), lists.idx.size() * sizeof(uint32_t));
     put(XDPCTL_POL_ANC_LIST_OFF, lists.ranks.data(), lists.ranks.size() * sizeof(uint16_t));
     if (changed && bpf_map_update_elem(fd, &gd, e.get(), BPF_ANY) != 0)
         fail("cannot write the policy's anchor lists: {}", errno_str(errno));
+}
+
+// The print of what write_anchors() writes (row_prints.h: kFixedAnchors).
+FixedPrint anchors_print(const std::vector<xdpctl_pol_small_rule>& rules, const AnchorLists& lists)
+{
+    FixedPrinter p(kFixedAnchors);
+    p.add(rules.data(), rules.size() * sizeof(xdpctl_pol_small_rule)).add(lists.base, sizeof(lists.base));
+    p.add(lists.idx.data(), lists.idx.size() * sizeof(uint32_t)).add(lists.ranks.data(), lists.ranks.size() * sizeof(uint16_t));
+    return p.done();
 }
 
 }  // namespace
@@ -804,9 +810,62 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     // left it waited for them if it freed tables, else the wait is here (see the end).
     settle();
 
-    // ---- the fixed-size tables and rule records of the target generation, by mmap ----
     xdpctl_pol_hdr hdr{};
     hdr.default_action = c.default_action == ActionKind::drop ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS;
+    // Where the rows go, which the record of what the generation holds is read against.
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+        if (cd.n_rules == 0)
+            continue;
+        dh.n_rules = cd.n_rules;
+        dh.words = cd.words;
+        dh.agg_words = cd.agg_words;
+        dh.row_lines = (cd.row_words() + XDPCTL_POL_ROW_LINE_WORDS - 1) / XDPCTL_POL_ROW_LINE_WORDS;
+        dh.rows_per_elem = XDPCTL_POL_ROWS_USABLE_LINES / dh.row_lines;
+    }
+    // A small policy's rows go into the target's element of xdpctl_prows_small.
+    uint64_t small_lines = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        small_lines += c.dir[d].n_rules ? c.dir[d].rows.count() * hdr.dir[d].row_lines : 0;
+    const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
+    // ---- rows: both directions in one map, each from an element of its own. A small
+    // policy leaves the map as it is (one must be there: grace_period() writes it) ----
+    uint64_t elems = 0;
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS && !small; d++) {
+        const CompiledDirection& cd = c.dir[d];
+        if (cd.n_rules == 0)
+            continue;
+        const uint64_t n_rows = cd.rows.count();
+        hdr.dir[d].rows_elem = uint32_t(elems);
+        elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
+    }
+    elems = std::max<uint64_t>(elems, 1);
+    const uint64_t need = elems + (small ? 0 : 1);  // and the record (row_prints.h)
+    if (need > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
+        fail_usage("the policy's bitmap rows would take {} GiB", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
+    // ---- what the target generation holds (row_prints.h): read, then cleared before
+    // anything of it is written ----
+    RowPlace place[XDPCTL_POL_DIRS];
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
+        if (c.dir[d].n_rules && !small)
+            place[d] = {dh.n_rules, dh.words, dh.agg_words, dh.row_lines, dh.rows_per_elem, dh.rows_elem};
+    }
+    std::optional<RowPrintArea> held;
+    if (UniqueFd fd = record_map(fds_.rows.get(), target)) {
+        held.emplace(record_view(fd.get()).as<xdpctl_pol_row_line>(), ctl.commits - 1, place);
+        held->clear();
+    }
+    // The other tables' prints, recorded at the end (row_prints.h): one the generation holds
+    // already is left as it is.
+    FixedPrints fixed{};
+    auto holds = [&](uint32_t d, FixedTable k, const FixedPrint& now) {
+        fixed[d][k] = now;
+        return held && !held->fixed()[d][k].none() && held->fixed()[d][k] == now;
+    };
+
+    // ---- the fixed-size tables and rule records of the target generation, by mmap ----
     auto port = port_->part(target).as<uint16_t>();
     auto l4 = l4_->part(target).as<uint16_t>();
     auto vlan = vlan_->part(target).as<uint16_t>();
@@ -819,20 +878,20 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             continue;  // the datapath stops at n_rules == 0
         const size_t gd = XDPCTL_POL_GD(target, d);
         const size_t cls_per_line = XDPCTL_POL_CLS_PER_LINE;
-        auto put = [](std::span<uint16_t> to, size_t at, const std::vector<uint16_t>& from) {
-            write_changed(&to[at], from.data(), from.size() * sizeof(uint16_t));
+        auto put = [&](FixedTable k, std::span<uint16_t> to, size_t at, const std::vector<uint16_t>& from) {
+            const size_t bytes = from.size() * sizeof(uint16_t);
+            if (!holds(d, k, FixedPrinter(k).add(from.data(), bytes).done()))
+                write_changed(&to[at], from.data(), bytes);
         };
-        put(port, (gd * 2) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.sport);
-        put(port, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.dport);
-        put(l4, gd * XDPCTL_POL_L4_LINES * cls_per_line, cd.l4);
-        put(vlan, gd * XDPCTL_POL_VLAN_LINES * cls_per_line, cd.vlan);
-        put(iif, gd * XDPCTL_POL_IIF_LINES * cls_per_line, cd.iif);
-        // Each record written only where it differs from the one the generation holds: a
-        // page written through a mapping costs ~9 us where the hypervisor tracks page tables
-        // (a PVM guest), one read ~3 us, and most ranks keep their rule.
+        put(kFixedSport, port, (gd * 2) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.sport);
+        put(kFixedDport, port, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.dport);
+        put(kFixedL4, l4, gd * XDPCTL_POL_L4_LINES * cls_per_line, cd.l4);
+        put(kFixedVlan, vlan, gd * XDPCTL_POL_VLAN_LINES * cls_per_line, cd.vlan);
+        put(kFixedIif, iif, gd * XDPCTL_POL_IIF_LINES * cls_per_line, cd.iif);
+        std::vector<xdpctl_rule_rec> ranked_recs(cd.n_rules);
         for (uint32_t rank = 0; rank < cd.n_rules; rank++) {
             const RuleRecord& r = cd.ranked[rank];
-            xdpctl_rule_rec rec{};
+            xdpctl_rule_rec& rec = ranked_recs[rank];
             rec.id = r.id;
             rec.action = bpf_action(r.action);
             rec.ctr_slot = slot_of.at(r.id);
@@ -841,17 +900,24 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 rec.rate_pps = r.rate_pps;
                 rec.burst = r.burst;
             }
-            xdpctl_rule_rec& held_rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
-            if (std::memcmp(&held_rec, &rec, sizeof(rec)) != 0)
-                held_rec = rec;
         }
+        // Each record written only where it differs from the one the generation holds: a
+        // page written through a mapping costs ~9 us where the hypervisor tracks page tables
+        // (a PVM guest), one read ~3 us, and most ranks keep their rule.
+        if (!holds(d, kFixedRecords,
+                   FixedPrinter(kFixedRecords).add(ranked_recs.data(), ranked_recs.size() * sizeof(xdpctl_rule_rec)).done()))
+            for (uint32_t rank = 0; rank < cd.n_rules; rank++) {
+                xdpctl_rule_rec& held_rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
+                if (std::memcmp(&held_rec, &ranked_recs[rank], sizeof(xdpctl_rule_rec)) != 0)
+                    held_rec = ranked_recs[rank];
+            }
         if (decides_small(cd)) {
             // The rules again, each with the record just written for its rank.
             xdpctl_pol_small& t = small_->part(target).as<xdpctl_pol_small>()[gd];
             t.n = uint32_t(cd.small->size());
             for (uint32_t rank = 0; rank < t.n; rank++) {
                 t.r[rank] = (*cd.small)[rank];
-                t.r[rank].rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
+                t.r[rank].rec = ranked_recs[rank];
             }
             dh.decide = XDPCTL_POL_DECIDE_SMALL;
         } else if (const int f = cd.decide_field; decides_by_field(cd)) {
@@ -868,8 +934,11 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         } else if (const auto lists = prepared.anchors ? std::move((*prepared.anchors)[d])
                                       : fds_.anc && decide_anchors_ ? anchor_lists(cd)
                                                                     : std::nullopt) {
-            write_anchors(fds_.anc.get(), uint32_t(gd), *cd.anchor_rules, *lists,
-                          recs.subspan(gd * XDPCTL_POL_MAX_RULES, cd.n_rules));
+            std::vector<xdpctl_pol_small_rule> rules(*cd.anchor_rules);  // with their records
+            for (size_t rank = 0; rank < rules.size() && rank < ranked_recs.size(); rank++)
+                rules[rank].rec = ranked_recs[rank];
+            if (!holds(d, kFixedAnchors, anchors_print(rules, *lists)))
+                write_anchors(fds_.anc.get(), uint32_t(gd), rules, *lists);
             dh.decide = XDPCTL_POL_DECIDE_ANCHORS | lists->unanchored << XDPCTL_POL_DECIDE_SKIP_SHIFT;
         } else {
             dh.decide = XDPCTL_POL_DECIDE_TABLES | unnamed_fields(cd) << XDPCTL_POL_DECIDE_SKIP_SHIFT;
@@ -920,11 +989,6 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 }
             }
         }
-        dh.n_rules = cd.n_rules;
-        dh.words = cd.words;
-        dh.agg_words = cd.agg_words;
-        dh.row_lines = (cd.row_words() + XDPCTL_POL_ROW_LINE_WORDS - 1) / XDPCTL_POL_ROW_LINE_WORDS;
-        dh.rows_per_elem = XDPCTL_POL_ROWS_USABLE_LINES / dh.row_lines;
         for (int f = 0; f < kFieldCount; f++)
             dh.row_base[f] = cd.row_base[f];
         dh.src_nonip = cd.src_nonip_class;
@@ -937,39 +1001,6 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     const uint64_t t1 = mono_ns();
     times_.tables_ns = t1 - t0;
 
-    // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
-    uint64_t small_lines = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-        small_lines += c.dir[d].n_rules ? c.dir[d].rows.count() * hdr.dir[d].row_lines : 0;
-    const bool small = use_small_rows_ && small_lines <= XDPCTL_POL_SMALL_ROWS_LINES;
-    // ---- rows: both directions in one map, each from an element of its own. A small
-    // policy leaves the map as it is (one must be there: grace_period() writes it) ----
-    uint64_t elems = 0;
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS && !small; d++) {
-        const CompiledDirection& cd = c.dir[d];
-        if (cd.n_rules == 0)
-            continue;
-        const uint64_t n_rows = cd.rows.count();
-        hdr.dir[d].rows_elem = uint32_t(elems);
-        elems += (n_rows + hdr.dir[d].rows_per_elem - 1) / hdr.dir[d].rows_per_elem;
-    }
-    elems = std::max<uint64_t>(elems, 1);
-    const uint64_t need = elems + (small ? 0 : 1);  // and the record (row_prints.h)
-    if (need > std::numeric_limits<uint32_t>::max() / XDPCTL_POL_ROWS_ELEM_LINES)
-        fail_usage("the policy's bitmap rows would take {} GiB", need * XDPCTL_POL_ROWS_ELEM_BYTES >> 30);
-    // ---- what the target generation holds (row_prints.h): read, then cleared before
-    // anything of it is written ----
-    RowPlace place[XDPCTL_POL_DIRS];
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
-        if (c.dir[d].n_rules && !small)
-            place[d] = {dh.n_rules, dh.words, dh.agg_words, dh.row_lines, dh.rows_per_elem, dh.rows_elem};
-    }
-    std::optional<RowPrintArea> held;
-    if (UniqueFd fd = record_map(fds_.rows.get(), target)) {
-        held.emplace(record_view(fd.get()).as<xdpctl_pol_row_line>(), ctl.commits - 1, place);
-        held->clear();
-    }
     HeldTables tables;  // what the record written at the end says
 
     // ---- address tables: the target's table from two commits ago is refilled in place when
@@ -1043,6 +1074,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         }
     });
 
+    // ---- rows of a small policy: the target's element of xdpctl_prows_small ----
     if (small) {
         auto out = rows_small_->part(target).as<xdpctl_pol_row_line>();
         size_t line = size_t(target) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64);
@@ -1157,7 +1189,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         // when it is the same map: `held` is not used after this).
         const size_t bytes = RowPrintArea::bytes_for(prints[0].size() + prints[1].size());
         RowPrintArea(record_view(rows.get(), bytes).as<xdpctl_pol_row_line>(), 0, place)
-            .write(ctl.commits + 1, place, prints, tables);
+            .write(ctl.commits + 1, place, prints, tables, fixed);
     }
     const uint64_t t2 = mono_ns();
     times_.inner_ns = t2 - t1;

@@ -4,14 +4,20 @@
 #include <atomic>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "util/error.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace xdpctl::policy {
 
 namespace {
 
-constexpr uint64_t kMagic = 0x73746e697270776full;  // "owprints"
+// "owprint2": a record that also holds the other tables' prints (an "owprints" record,
+// without them, is not believed: the commit after an upgrade compares everything once).
+constexpr uint64_t kMagic = 0x32746e697270776full;
 
 // The record's first line.
 struct AreaHdr {
@@ -31,7 +37,10 @@ struct TableRec {
     uint32_t map_id, pad;
 };
 static_assert(sizeof(TableRec) * XDPCTL_POL_DIRS * 2 <= 2 * sizeof(xdpctl_pol_row_line));
-constexpr size_t kPrintsLine = 3;  // the rows' prints from here on
+// Lines 3-6: the other tables' prints (FixedPrints).
+constexpr size_t kFixedLine = 3;
+static_assert(sizeof(FixedPrints) <= 4 * sizeof(xdpctl_pol_row_line));
+constexpr size_t kPrintsLine = 7;  // the rows' prints from here on
 
 uint64_t mix(uint64_t z)
 {
@@ -41,6 +50,34 @@ uint64_t mix(uint64_t z)
 }
 
 }  // namespace
+
+FixedPrinter::FixedPrinter(FixedTable which) : state_(XXH3_createState())
+{
+    if (!state_)
+        fail("out of memory for a table's print");
+    XXH3_128bits_reset_withSeed(static_cast<XXH3_state_t*>(state_), 0x6669786564ull + which);
+}
+
+FixedPrinter::~FixedPrinter()
+{
+    XXH3_freeState(static_cast<XXH3_state_t*>(state_));
+}
+
+FixedPrinter& FixedPrinter::add(const void* data, size_t bytes)
+{
+    const uint64_t n = bytes;
+    XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), &n, sizeof(n));
+    if (bytes)
+        XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data, bytes);
+    return *this;
+}
+
+FixedPrint FixedPrinter::done() const
+{
+    const XXH128_hash_t h = XXH3_128bits_digest(static_cast<const XXH3_state_t*>(state_));
+    // {0, 0} means none recorded.
+    return h.low64 || h.high64 ? FixedPrint{h.low64, h.high64} : FixedPrint{1, 0};
+}
 
 RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse)
 {
@@ -97,6 +134,8 @@ RowPrintArea::RowPrintArea(std::span<xdpctl_pol_row_line> elem, uint64_t held_co
         for (uint32_t dst = 0; dst < 2; dst++)
             if (const TableRec& t = recs[d * 2 + dst]; t.map_id)
                 tables_[d][dst] = HeldTable{t.print, t.map_id};
+    static_assert(std::is_trivially_copyable_v<FixedPrints>);
+    std::memcpy(static_cast<void*>(&fixed_), &lines_[kFixedLine], sizeof(fixed_));
     const auto* prints = reinterpret_cast<const RowPrint*>(&lines_[kPrintsLine]);
     const uint64_t room = (lines_.size() - kPrintsLine) * sizeof(xdpctl_pol_row_line) / sizeof(RowPrint);
     uint64_t off = 0;
@@ -132,7 +171,8 @@ void RowPrintArea::clear()
 }
 
 void RowPrintArea::write(uint64_t commit, const RowPlace (&now)[XDPCTL_POL_DIRS],
-                         const std::vector<RowPrint> (&prints)[XDPCTL_POL_DIRS], const HeldTables& tables)
+                         const std::vector<RowPrint> (&prints)[XDPCTL_POL_DIRS], const HeldTables& tables,
+                         const FixedPrints& fixed)
 {
     AreaHdr h{};
     auto* out = reinterpret_cast<RowPrint*>(&lines_[kPrintsLine]);
@@ -159,6 +199,7 @@ void RowPrintArea::write(uint64_t commit, const RowPlace (&now)[XDPCTL_POL_DIRS]
             if (const auto& t = tables[d][dst])
                 recs[d * 2 + dst] = {t->print, t->map_id, 0};
     std::memcpy(&lines_[1], recs, sizeof(recs));
+    std::memcpy(&lines_[kFixedLine], &fixed, sizeof(fixed));
     h.commit = commit;
     std::memcpy(&lines_[0].word[1], &h.commit, sizeof(h) - sizeof(h.magic));
     // All of it before the magic that makes it believed.

@@ -14,6 +14,7 @@
 // nothing that would be believed. The datapath never reads it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -46,6 +47,44 @@ using HeldTables = std::optional<HeldTable>[XDPCTL_POL_DIRS][2];
 // The print of an address table's inputs: its classes (both families) and its format.
 RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse);
 
+// The generation's other tables, by direction: the port fields' class tables (xdpctl_pport),
+// L4's, VLAN's and the interfaces' (xdpctl_pl4, xdpctl_pvlan, xdpctl_piif), the rule records
+// (xdpctl_prule) and the anchor lists' element (xdpctl_panc). One whose print equals the one
+// recorded is neither read nor written: comparing them through mappings and the anchor
+// element by a lookup cost ~1-2 ms of a `rule add` at 10,000 rules that went back to the
+// policy of two commits ago (a PVM guest; calls cheap, no microcode).
+enum FixedTable : uint32_t {
+    kFixedSport,
+    kFixedDport,
+    kFixedL4,
+    kFixedVlan,
+    kFixedIif,
+    kFixedRecords,
+    kFixedAnchors,
+    kFixedTables
+};
+struct FixedPrint {
+    uint64_t lo = 0, hi = 0;  // both 0: none recorded
+    bool operator==(const FixedPrint&) const = default;
+    bool none() const { return !lo && !hi; }
+};
+using FixedPrints = std::array<std::array<FixedPrint, kFixedTables>, XDPCTL_POL_DIRS>;
+
+// The print of what a table's bytes are (XXH3, 128 bits), seeded by which table it is.
+// Pieces are printed one after the other, each with its length.
+class FixedPrinter {
+public:
+    explicit FixedPrinter(FixedTable which);
+    ~FixedPrinter();
+    FixedPrinter(const FixedPrinter&) = delete;
+    FixedPrinter& operator=(const FixedPrinter&) = delete;
+    FixedPrinter& add(const void* data, size_t bytes);
+    FixedPrint done() const;
+
+private:
+    void* state_;
+};
+
 class RowPrintArea {
 public:
     // Bytes from the element's start that a record of `rows` prints takes.
@@ -65,6 +104,8 @@ public:
         return same_spot_[d] && r < recorded_[d].size() ? &recorded_[d][r] : nullptr;
     }
     const HeldTables& tables() const { return tables_; }
+    // The other tables' prints as recorded (none when the record is not believed).
+    const FixedPrints& fixed() const { return fixed_; }
     // All prints recorded for direction d, wherever its rows sat (align_classes()).
     const std::vector<RowPrint>& recorded(uint32_t d) const { return recorded_[d]; }
     // Clears the record: from here until write(), nothing in it is believed.
@@ -73,16 +114,19 @@ public:
     // commit `to` from here on (a change that moved the commit count and left what the record
     // describes as it was); any other record is left as it is.
     static void restamp(xdpctl_pol_row_line& head, uint64_t from, uint64_t to);
-    // Records `prints` (per direction) and `tables` as what the generation holds, by commit
-    // `commit`. Rows too many for the element are not recorded (the next commit compares them).
+    // Records `prints` (per direction), `tables` and `fixed` as what the generation holds, by
+    // commit `commit`. Rows too many for the element are not recorded (the next commit
+    // compares them).
     void write(uint64_t commit, const RowPlace (&now)[XDPCTL_POL_DIRS],
-               const std::vector<RowPrint> (&prints)[XDPCTL_POL_DIRS], const HeldTables& tables);
+               const std::vector<RowPrint> (&prints)[XDPCTL_POL_DIRS], const HeldTables& tables,
+               const FixedPrints& fixed);
 
 private:
     std::span<xdpctl_pol_row_line> lines_;  // the record's element
     std::vector<RowPrint> recorded_[XDPCTL_POL_DIRS];
     bool same_spot_[XDPCTL_POL_DIRS] = {};
     HeldTables tables_;
+    FixedPrints fixed_{};
 };
 
 }  // namespace xdpctl::policy
