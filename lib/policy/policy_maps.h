@@ -256,7 +256,8 @@ private:
     void grace_period();
 
     PolicyMapFds fds_;
-    // The mmapable fixed-size maps, mapped once.
+    // The mmapable fixed-size maps: xdpctl_phdr whole, the others by generation where a
+    // command uses one (MappedMap::Parts).
     std::unique_ptr<MappedMap> hdr_, port_, l4_, vlan_, iif_, rules_, rows_small_, l1_, small_, decide_, split_;
     // The record element of the rows map `fd` (row_prints.h), mapped at least as far as its
     // record reaches and `bytes`. held() and commit() read, clear and write the target's

@@ -1,17 +1,18 @@
 // What a generation's rows map holds, recorded in its last element: the prints of its rows
-// (RowTable::prints) and of the inputs of its address tables. A commit refills the spare
-// generation, which holds the policy of two commits ago: with these at hand it writes only
-// the rows whose print changed and reads no other (it compared every row, ~24 MiB at
-// 10,000 rules, ~5 ms, to find the few that differ), and leaves an address table whose
-// classes did not change where it is (building and comparing one of 10,000 prefixes took
-// ~5 ms). The rows' prints also name the generation's classes, which the next commit's
-// keep their ids after (align_classes()), so that a new class does not move the others.
+// (RowTable::prints), of the inputs of its address tables and of its other tables' bytes
+// (FixedPrints). A commit refills the spare generation, which holds the policy of two commits
+// ago: with these at hand it writes only the rows whose print changed and reads no other (it
+// compared every row, ~24 MiB at 10,000 rules, ~5 ms, to find the few that differ), and leaves
+// an address table whose classes did not change where it is (building and comparing one of
+// 10,000 prefixes took ~5 ms). The rows' prints also name the generation's classes, which the
+// next commit's keep their ids after (align_classes()), so that a new class does not move the
+// others.
 //
 // The record is only believed when the commit that wrote it was the one that wrote the
-// generation last (its number, the control map's count two commits back) and, for rows,
-// they sit where they sat then; a commit clears it before it writes anything of the
-// generation, so a commit cut short, or one by an xdpctl that keeps no record, leaves
-// nothing that would be believed. The datapath never reads it.
+// generation last (its number, the control map's count two commits back) and, for rows, they
+// sit where they sat then; a commit clears it before it writes anything of the generation, so
+// a commit cut short, or one by an xdpctl that keeps no record, leaves nothing that would be
+// believed. The datapath never reads it.
 #pragma once
 
 #include <array>
