@@ -866,10 +866,6 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     };
 
     // ---- the fixed-size tables and rule records of the target generation, by mmap ----
-    auto port = port_->part(target).as<uint16_t>();
-    auto l4 = l4_->part(target).as<uint16_t>();
-    auto vlan = vlan_->part(target).as<uint16_t>();
-    auto iif = iif_->part(target).as<uint16_t>();
     auto recs = rules_->part(target).as<xdpctl_rule_rec>();
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const CompiledDirection& cd = c.dir[d];
@@ -878,16 +874,17 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             continue;  // the datapath stops at n_rules == 0
         const size_t gd = XDPCTL_POL_GD(target, d);
         const size_t cls_per_line = XDPCTL_POL_CLS_PER_LINE;
-        auto put = [&](FixedTable k, std::span<uint16_t> to, size_t at, const std::vector<uint16_t>& from) {
+        // A table the generation holds already is not mapped either.
+        auto put = [&](FixedTable k, const MappedMap& map, size_t at, const std::vector<uint16_t>& from) {
             const size_t bytes = from.size() * sizeof(uint16_t);
             if (!holds(d, k, FixedPrinter(k).add(from.data(), bytes).done()))
-                write_changed(&to[at], from.data(), bytes);
+                write_changed(&map.part(target).as<uint16_t>()[at], from.data(), bytes);
         };
-        put(kFixedSport, port, (gd * 2) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.sport);
-        put(kFixedDport, port, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.dport);
-        put(kFixedL4, l4, gd * XDPCTL_POL_L4_LINES * cls_per_line, cd.l4);
-        put(kFixedVlan, vlan, gd * XDPCTL_POL_VLAN_LINES * cls_per_line, cd.vlan);
-        put(kFixedIif, iif, gd * XDPCTL_POL_IIF_LINES * cls_per_line, cd.iif);
+        put(kFixedSport, *port_, (gd * 2) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.sport);
+        put(kFixedDport, *port_, (gd * 2 + 1) * XDPCTL_POL_PORT_LINES * cls_per_line, cd.dport);
+        put(kFixedL4, *l4_, gd * XDPCTL_POL_L4_LINES * cls_per_line, cd.l4);
+        put(kFixedVlan, *vlan_, gd * XDPCTL_POL_VLAN_LINES * cls_per_line, cd.vlan);
+        put(kFixedIif, *iif_, gd * XDPCTL_POL_IIF_LINES * cls_per_line, cd.iif);
         std::vector<xdpctl_rule_rec> ranked_recs(cd.n_rules);
         for (uint32_t rank = 0; rank < cd.n_rules; rank++) {
             const RuleRecord& r = cd.ranked[rank];
