@@ -2,12 +2,12 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <future>
 #include <iterator>
 #include <string_view>
 #include <unordered_map>
 
 #include "util/error.h"
+#include "util/task_pool.h"
 #include "policy/compiled_policy.h"
 #include "policy/policy_binary.h"
 #include "policy/shapes.h"
@@ -734,9 +734,9 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
                 (f == kFieldSrc ? c.src_nonip_class : c.dst_nonip_class) = rows.intern_ranks(none);
             });
     };
-    std::future<void> addresses;
+    Task<void> addresses;
     if (c.n_rules >= kParallelCompileRules)
-        addresses = std::async(std::launch::async, address_fields);
+        addresses = run_beside(address_fields);
     else
         address_fields();
     field(other_store, kFieldSport, [&](RowInterner& rows) { c.sport = port_classes(dr, kFieldSport, rows, &c.sport_none_class); });
@@ -1089,9 +1089,9 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
                 shapes[d].anchor_rules = anchor_rules(ranked);
         }
     };
-    std::future<void> shaped;  // waited for by its destructor, also when a direction throws
+    Task<void> shaped;  // waited for by its destructor, also when a direction throws
     if (order.size() >= kParallelCompileRules)
-        shaped = std::async(std::launch::async, find_shapes);
+        shaped = run_beside(find_shapes);
     else
         find_shapes();
     c.dir[0] = compile_direction(p, order, Direction::ingress, ifindex_of, opts);

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <future>
 #include <limits>
 
 #include <bpf/bpf.h>
@@ -21,6 +20,7 @@
 #include "util/percpu_batch.h"
 #include "attach/iface_pins.h"
 #include "util/map_memory.h"
+#include "util/task_pool.h"
 #include "policy/prefix_table.h"
 #include "policy/row_prints.h"
 #include "policy/table_refill.h"
@@ -1006,7 +1006,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     // thread of their own, beside the rows: each is a copy of tens of MiB ----
     std::vector<UniqueFd> addr;
     std::vector<uint32_t> keys, fds;
-    std::future<void> addr_done = std::async(std::launch::async, [&] {
+    Task<void> addr_done = run_beside([&] {
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
             const CompiledDirection& cd = c.dir[d];
             if (cd.n_rules == 0)

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <future>
 #include <optional>
 #include <unordered_set>
 
@@ -32,6 +31,7 @@
 #include "policy/set_tables.h"
 #include "state/state_record.h"
 #include "util/system_checks.h"
+#include "util/task_pool.h"
 
 namespace xdpctl::policy {
 
@@ -127,7 +127,7 @@ PolicyStore::PolicyStore(Access access, bool settle_now)
     }
     // The wait first: opening and mapping the rest of the maps goes on beside it.
     if (access == Access::write && settle_now)
-        settling_ = std::async(std::launch::async, [dir = shared_maps_dir()] { settle_pinned(dir); });
+        settling_ = run_beside([dir = shared_maps_dir()] { settle_pinned(dir); });
     src_ = open_shared("xdpctl_psrc");
     maps_ = std::make_unique<PolicyMaps>(PolicyMaps::open_pinned(shared_maps_dir()));
 }
@@ -370,8 +370,8 @@ Policy PolicyStore::commit(Policy next)
     // generation is rewritten and before a counter slot that commit freed is handed out
     // again; everything up to there (compile, the address tables, the stored policy) reads
     // and writes nothing packets use, so it runs while the kernel waits.
-    std::future<void> settled =
-        settling_.valid() ? std::move(settling_) : std::async(std::launch::async, [this] { maps_->settle(); });
+    Task<void> settled =
+        settling_.valid() ? std::move(settling_) : run_beside([this] { maps_->settle(); });
     std::optional<CompiledPolicy> compiled;
     std::map<std::string, uint64_t> set_prints;
     PreparedCommit prepared;
@@ -393,7 +393,7 @@ Policy PolicyStore::commit(Policy next)
     // Then, in the same thread, the counter slots the active generation gives its rules
     // (~1 ms of reading rule records at 10,000 rules): nothing compiled needs them either.
     std::vector<ImageSet> set_places;  // where the image puts the sets (stored_set_index)
-    std::future<SlotOf> stored = std::async(std::launch::async, [&] {
+    Task<SlotOf> stored = run_beside([&] {
         if (empty)
             clear_stored(new_gen);
         else if (sets_as_read_ && sets_read_.image_current && read_gen_ == maps_->active_gen()) {
@@ -415,9 +415,9 @@ Policy PolicyStore::commit(Policy next)
     try {
         const RuleIfindexResolver keys = match_keys(next, resolved);
         // The sets' prints (what finds their tables) beside the compile, which does not read them.
-        std::future<std::map<std::string, uint64_t>> prints;
+        Task<std::map<std::string, uint64_t>> prints;
         if (split_sets)
-            prints = std::async(std::launch::async, [&] {
+            prints = run_beside([&] {
                 std::map<std::string, uint64_t> out;
                 for (const auto& [name, set] : next.sets) {
                     const uint64_t known = print_as_read(set);
@@ -456,15 +456,15 @@ Policy PolicyStore::commit(Policy next)
         // beside the address tables: both read the aligned rows, neither changes them, and
         // done here they are off the path after the grace period.
         std::vector<RowPrint> row_prints[XDPCTL_POL_DIRS];
-        std::future<void> printed = std::async(std::launch::async, [&] {
+        Task<void> printed = run_beside([&] {
             for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
                 if (compiled->dir[d].n_rules)
                     row_prints[d] = compiled->dir[d].rows.prints();
         });
         // The anchor lists (the same rows read again, ~1 ms at 10,000 rules) likewise, in
         // a thread of their own: the prints alone take longer than the tables a rule keeps.
-        std::future<DirAnchorLists> anchored =
-            std::async(std::launch::async, [&] { return maps_->prepare_anchors(*compiled); });
+        Task<DirAnchorLists> anchored =
+            run_beside([&] { return maps_->prepare_anchors(*compiled); });
         try {
             prepared = take_address_tables(*compiled, sparse_tables, &held_tables);
             prepared.set_slot = std::move(placed.set_slot);

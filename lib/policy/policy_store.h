@@ -3,7 +3,6 @@
 // (rule, set, policy default, apply) is read -> change -> commit.
 #pragma once
 
-#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +13,7 @@
 #include "util/error.h"
 #include "policy/rule.h"
 #include "policy/stored_image.h"
+#include "util/task_pool.h"
 #include "util/unique_fd.h"
 #include "util/writer_lock.h"
 
@@ -157,7 +157,7 @@ private:
     // (settle_pinned), started when the store opens, before the other maps are opened: it
     // runs while the command reads and changes the policy, and the first commit takes it
     // over. Declared last: it is joined first.
-    std::future<void> settling_;
+    Task<void> settling_;
 };
 
 }  // namespace xdpctl::policy
