@@ -254,13 +254,15 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
     // A small policy's image (~50 bytes a rule, a 1M-prefix set's ~6 MiB): it and what the
     // command builds from it come from a heap in huge pages (heap_pages.h). So does a rule
     // command's with large sets: it leaves them undecoded (their bytes, one block), and builds
-    // what it builds from the rules (~3,000 faults of a 4 KiB page at 10,000 rules).
+    // what it builds from the rules (~3,000 faults of a 4 KiB page at 10,000 rules). A
+    // commit touches ~20 times the image's bytes of it (~11 MiB at 10,000 rules): that much
+    // is faulted in beside the decode.
     sets_read_ = {};
     read_gen_ = maps_->active_gen();
     Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
                                   [leave_sets](uint64_t len) {
                                       if (len <= kSmallImageBytes || leave_sets)
-                                          heap_in_huge_pages();
+                                          heap_in_huge_pages(len * 20);
                                   },
                                   &sets_read_, leave_sets, pending);
     trace.mark("read: image, decode");

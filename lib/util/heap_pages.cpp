@@ -4,8 +4,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+
+#include "util/task_pool.h"
 
 namespace xdpctl {
 
@@ -28,7 +31,7 @@ void allow_huge_heap_pages()
     mallopt(M_ARENA_MAX, 1);
 }
 
-void heap_in_huge_pages()
+void heap_in_huge_pages(size_t expect_bytes)
 {
     if (!g_allowed || g_done)
         return;
@@ -46,8 +49,12 @@ void heap_in_huge_pages()
     void* volatile grow = std::malloc(pad / 4);
     const uintptr_t after = reinterpret_cast<uintptr_t>(sbrk(0));
     const uintptr_t start = (before + kHuge - 1) & ~(kHuge - 1), end = after & ~(kHuge - 1);
-    if (end > start)
+    if (end > start) {
         madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+        const size_t ahead = std::min<size_t>({expect_bytes, kPrefaultBytes, end - start}) & ~(kHuge - 1);
+        if (ahead)
+            run_detached([start, ahead] { madvise(reinterpret_cast<void*>(start), ahead, MADV_POPULATE_WRITE); });
+    }
     // The block came from the start of the heap's free top, below the first huge page, where
     // the next blocks (the image, the decoded rules) would take 4 KiB faults: shrunk to end
     // there and kept, it leaves the top starting in huge pages. Never touched past its header,
