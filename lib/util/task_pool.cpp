@@ -20,24 +20,25 @@ unsigned max_workers()
 
 class Pool {
 public:
-    void submit(std::shared_ptr<TaskBase> t)
+    // False when the pool has no worker to take the task (none could be started).
+    bool submit(std::shared_ptr<TaskBase> t)
     {
         std::unique_lock lock(m_);
         queue_.push_back(std::move(t));
         if (idle_ > 0) {
             lock.unlock();
             cv_.notify_one();
-            return;
+            return true;
         }
-        if (workers_ >= max_)
-            return;  // a busy worker, or the task's own waiter, takes it
-        try {
-            std::thread([this] { work(); }).detach();
-            workers_++;
-        } catch (const std::system_error&) {
-            // No thread: the waiter runs the task (a detached one stays queued until a
-            // worker is free, if one ever is).
+        if (workers_ < max_) {
+            try {
+                std::thread([this] { work(); }).detach();
+                workers_++;
+            } catch (const std::system_error&) {
+                // No thread: a busy worker, or the task's waiter, runs it.
+            }
         }
+        return workers_ > 0;
     }
 
 private:
@@ -95,6 +96,12 @@ void TaskBase::wait_done() const
 void submit(std::shared_ptr<TaskBase> task)
 {
     pool().submit(std::move(task));
+}
+
+void submit_detached(std::shared_ptr<TaskBase> task)
+{
+    if (!pool().submit(task))
+        task->run_if_pending();  // nobody else would: run here, as a thread-less process would
 }
 
 }  // namespace xdpctl::detail

@@ -38,6 +38,8 @@ private:
 };
 
 void submit(std::shared_ptr<TaskBase> task);
+// The same for a task nobody waits for: run here when the pool has no worker to take it.
+void submit_detached(std::shared_ptr<TaskBase> task);
 
 // What a task leaves: its value or its exception.
 template <typename T>
@@ -131,12 +133,12 @@ auto run_beside(F&& f) -> Task<std::invoke_result_t<std::decay_t<F>&>>
     return Task<T>(std::move(t));
 }
 
-// Hands `f` to the pool with nobody to wait for it (an exception it throws is dropped). In a
-// process that exits first, it may never run.
+// Hands `f` to the pool with nobody to wait for it (an exception it throws is dropped); runs
+// it here when no worker can be started. In a process that exits first, it may never run.
 template <typename F>
 void run_detached(F&& f)
 {
-    detail::submit(std::make_shared<detail::TaskOf<void, std::decay_t<F>>>(std::forward<F>(f)));
+    detail::submit_detached(std::make_shared<detail::TaskOf<void, std::decay_t<F>>>(std::forward<F>(f)));
 }
 
 }  // namespace xdpctl
