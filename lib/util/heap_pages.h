@@ -17,7 +17,8 @@ namespace xdpctl {
 // Once a process; advice only (the kernel may ignore it). `expect_bytes`: about how much of
 // it the caller will touch; that much (at most kPrefaultBytes) is faulted in by a worker of
 // the task pool meanwhile, on another CPU: the kernel zeroes each 2 MiB page as it maps it
-// (~0.15-0.2 ms a page here), which the caller would otherwise wait for at its first touch.
+// (~0.15-0.2 ms a page on a PVM guest; calls cheap, no microcode), which the caller would
+// otherwise wait for at its first touch.
 inline constexpr size_t kHugeHeapBytes = size_t(64) << 20;
 inline constexpr size_t kPrefaultBytes = size_t(16) << 20;
 void heap_in_huge_pages(size_t expect_bytes = 0);
