@@ -73,7 +73,7 @@ render_report() {
         else "| failed: \($r.note | gsub("\n"; " ") | gsub("\\|"; "/")) | | " end;
     "Machine: \(.machine.cpu), \(.machine.cpus) CPUs, \(.machine.memory), kernel \(.machine.kernel); commit \(.commit[0:12])\(if .dirty then " (with local changes)" else "" end); \(.started)\(if .parameters.quick then "; quick run" else "" end).",
     (.machine.cost_model // {} | if .helper_call_ns then
-      "Cost model: **\(.kind)**: a helper call costs \(.helper_call_ns | fixed(2)) ns, an empty XDP program \(.empty_xdp_ns) ns (xdpctl-costmodel: \(.helper_calls) calls against the empty program). spec_rstack_overflow: \(.vulnerabilities.spec_rstack_overflow); spectre_v2: \(.vulnerabilities.spectre_v2); retbleed: \(.vulnerabilities.retbleed)."
+      "Cost model: **\(.kind)**: a helper call costs \(.helper_call_ns | fixed(2)) ns, an empty XDP program \(.empty_xdp_ns) ns (xdpctl-costmodel: \(.helper_calls) calls against the empty program). spec_rstack_overflow: \(.vulnerabilities.spec_rstack_overflow); spectre_v2: \(.vulnerabilities.spectre_v2); retbleed: \(.vulnerabilities.retbleed).\(if .rcu then " Grace periods \(if .rcu.expedited == "1" then "**expedited**" else "not expedited" end) (rcu_expedited \(.rcu.expedited)): the one a commit waits for (a map-in-map update) took \(.rcu.grace_period_ms | fixed(3)) ms." else "" end)"
      else "Cost model: not measured\(if .note then " (\(.note | gsub("\n"; " ")))" else "" end)." end),
     (if (.live_frames // "ok") != "ok" then "**No row was measured**: \(.live_frames).", "" else empty end),
     "64-byte UDP, one flow unless the row says otherwise; Mpps processed by the device under test (median of \(.parameters.windows) window(s) of \(.parameters.window_s) s), ratio to bare XDP_DROP of the same run and queue count, rate offered by the generator.",
@@ -1030,7 +1030,7 @@ fi
 # mitigations behind it (bench/cost_model.cpp), taken first, on an idle lab.
 COST_MODEL=$("$COSTMODEL" 2>"$TMP/costmodel.err") && jq -e . <<<"$COST_MODEL" >/dev/null 2>&1 ||
   COST_MODEL=$(jq -nc --rawfile e "$TMP/costmodel.err" '{status: "failed", note: ($e | .[-400:])}')
-say "cost model: $(jq -r 'if .helper_call_ns then "a helper call costs \(.helper_call_ns * 100 | round / 100) ns (\(.kind)); spec_rstack_overflow: \(.vulnerabilities.spec_rstack_overflow)" else "not measured: \(.note)" end' <<<"$COST_MODEL")"
+say "cost model: $(jq -r 'if .helper_call_ns then "a helper call costs \(.helper_call_ns * 100 | round / 100) ns (\(.kind)); spec_rstack_overflow: \(.vulnerabilities.spec_rstack_overflow); a grace period \(.rcu.grace_period_ms * 1000 | round / 1000) ms (rcu_expedited \(.rcu.expedited))" else "not measured: \(.note)" end' <<<"$COST_MODEL")"
 say "lab $GEN_NS / $DUT_NS; $( [ "$QUICK" -eq 1 ] && echo quick || echo full ) run: warm-up ${WARMUP}s, ${WINDOWS} window(s) of ${WINDOW}s per row"
 lab_up
 # The generator's one way to send (live frames of BPF_PROG_TEST_RUN), tried once with one
