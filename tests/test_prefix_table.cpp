@@ -501,6 +501,55 @@ TEST(PrefixBuild, RandomHostsTakeALineEach)
         << "dense, the same set takes ~1 GiB";
 }
 
+// Sparse lines of a policy's own table (up to 65,536 of them) sit at their /24's share of a
+// span with room (PrefixTable::build): a /32 more in a /16 that has a chunk, or one fewer,
+// changes the lines up to the next gap and their level-2 words (hosts crowded into a few
+// /16s make longer runs: at most 200 of the ~52,800 lines here), where packed lines moved
+// every line after it and the level-2 word of each (415-12,659 lines here, median 6,490;
+// a commit refills such a table in place, only where its pages changed).
+TEST(PrefixBuild, OneHostMoreOrFewerChangesAFewLines)
+{
+    Rng rng(11);
+    std::vector<PrefixEntry4> v4;
+    // Seven hosts a /16 on average, in 1,000 /16s: a host's /16 keeps its chunk without it
+    // (a /16 that gains or loses its chunk moves the chunks after it: not here).
+    std::vector<uint32_t> s16(1000);
+    for (uint32_t& x : s16)
+        x = uint32_t(rng()) & 0xffff0000u;
+    for (int i = 0; i < 7000; i++)
+        v4.push_back({{s16[i % s16.size()] | (uint32_t(rng()) & 0xffff), 32}, 1 + uint32_t(rng() % 50)});
+    keep_first(v4);
+    auto others_in_16 = [&](uint32_t a) {
+        return std::count_if(v4.begin(), v4.end(), [&](const PrefixEntry4& e) { return e.prefix.addr >> 16 == a >> 16; });
+    };
+    const PrefixTable all = PrefixTable::build(v4, {});
+    ASSERT_GT(all.stats().v4_sparse_chunks, 6000u);
+    auto lines_changed = [&](const PrefixTable& t) {
+        // A line more or fewer at the end: the last run grew or shrank.
+        size_t n = std::max(t.lines().size(), all.lines().size()) - std::min(t.lines().size(), all.lines().size());
+        for (size_t i = 0; i < std::min(t.lines().size(), all.lines().size()); i++)
+            n += std::memcmp(&t.lines()[i], &all.lines()[i], sizeof(xdpctl_pfx_line)) != 0;
+        return n;
+    };
+    for (int k = 0; k < 50; k++) {
+        // One fewer: the header's count, the /24's level-2 word, and the lines up to a gap
+        // with the level-2 word of each.
+        std::vector<PrefixEntry4> fewer = v4;
+        const size_t gone = rng() % fewer.size();
+        if (others_in_16(fewer[gone].prefix.addr) < 2)
+            continue;
+        fewer.erase(fewer.begin() + ptrdiff_t(gone));
+        EXPECT_LE(lines_changed(PrefixTable::build(fewer, {})), 200u) << "one host fewer, " << k;
+        // One more, in another /24 of the /16 of a host there (its chunk is there already).
+        std::vector<PrefixEntry4> more = v4;
+        const uint32_t a = v4[rng() % v4.size()].prefix.addr ^ 0x00008000u;
+        if (std::any_of(v4.begin(), v4.end(), [&](const PrefixEntry4& e) { return e.prefix.addr >> 8 == a >> 8; }))
+            continue;
+        more.push_back({{a, 32}, 7});
+        EXPECT_LE(lines_changed(PrefixTable::build(more, {})), 200u) << "one host more, " << k;
+    }
+}
+
 // The lines of a map `fd` of `lines` lines, read through a mapping of it.
 std::vector<xdpctl_pfx_line> map_lines(int fd, size_t lines)
 {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -35,6 +36,10 @@ Ip6 mask6(unsigned len)
 }
 
 namespace {
+
+// Tables of up to this many sparse lines (a policy's own /24s: 10,000 rules of /32s hold
+// ~7,000) place them with room between (PrefixTable::build).
+constexpr uint64_t kPlacedSparseMax = 1 << 16;
 
 // Last address of the prefix: with the prefix's first address, its range in the order of
 // addresses, in which prefixes nest (any two are disjoint or one contains the other).
@@ -654,6 +659,29 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         i = j;
     }
     group_at.push_back(uint32_t(by24.size()));
+    // Where each sparse line goes, from the table's first sparse line (by group; dense
+    // groups have none). A table a commit refills in place (one of up to
+    // kPlacedSparseMax lines: the rules' own /32s) has them in address order, each at its
+    // /24's share of a span with room (`cap`, a power of two, ~1.25-2.5 times their number),
+    // or the first free line after it: one /24 more or fewer moves only the lines up to
+    // the next gap, where packed lines moved every line after it and the level-2 word of
+    // each (a new /32 among 10,000 rewrote ~1.7-4 MiB of a 9.4 MiB table). The layout is
+    // a function of the /24s alone, so a build from scratch makes the same lines. Larger
+    // tables (a set's) keep them packed: room would cost them up to as much again.
+    std::vector<uint32_t> sparse_at(group_at.size() - 1, 0);
+    uint64_t sparse_span = 0;
+    {
+        const uint64_t cap = st.v4_sparse_chunks <= kPlacedSparseMax
+                                 ? std::bit_ceil(uint64_t(st.v4_sparse_chunks) * 5 / 4 + 1)
+                                 : 0;
+        for (size_t gi = 0; gi + 1 < group_at.size(); gi++) {
+            if (!sparse_group(group_at[gi + 1] - group_at[gi]))
+                continue;
+            const uint64_t home = cap ? uint64_t(by24[group_at[gi]].prefix.addr >> 8) * cap >> 24 : 0;
+            sparse_at[gi] = uint32_t(std::max(home, sparse_span));
+            sparse_span = sparse_at[gi] + 1;
+        }
+    }
     // Count the level-2 chunks first, so the lines are allocated once, at their final size.
     {
         std::vector<uint64_t> has16(XDPCTL_PFX_L1_ENTRIES / 64, 0);
@@ -673,7 +701,7 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         XDPCTL_PFX_CHUNK_LINES;
     const uint64_t first_chunk = chunk_line / XDPCTL_PFX_CHUNK_LINES;
     const uint64_t sparse_line = chunk_line + v4_chunks * XDPCTL_PFX_CHUNK_LINES;
-    const uint64_t lines = sparse_line + st.v4_sparse_chunks;
+    const uint64_t lines = sparse_line + sparse_span;
     st.bytes = lines * XDPCTL_PFX_LINE_BYTES;
     if (st.bytes > limits.max_bytes || first_chunk + v4_chunks > XDPCTL_PFX_CHUNK_MASK ||
         (st.v4_sparse_chunks && lines > XDPCTL_PFX_CHUNK_MASK) || lines > std::numeric_limits<uint32_t>::max())
@@ -774,7 +802,6 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         }
     };
     // Each /24's third level, painted in a scratch chunk that starts as its level-2 leaf.
-    uint64_t next_sparse = sparse_line;
     std::array<uint32_t, XDPCTL_PFX_CHUNK_WORDS> scratch;
     size_t open16 = XDPCTL_PFX_L1_ENTRIES;  // the /16 of the /24s painted last: settled after them
     // The level-2 word of /24 `y` of /16 `x`, creating the /16's chunk if it has none. What a
@@ -857,8 +884,8 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         }
         for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE_RUNS; r++)
             l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = value;
-        *space->line(next_sparse) = l;
-        l2_word(x, y) = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(next_sparse++);
+        *space->line(sparse_line + sparse_at[gi]) = l;
+        l2_word(x, y) = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(sparse_line + sparse_at[gi]);
     }
     if (open16 < XDPCTL_PFX_L1_ENTRIES)
         settle16(open16);
