@@ -339,12 +339,9 @@ TEST_F(ClassifyBpf, CommitsWriteOnlyWhatChangedAndAgreeWithReference)
 // What the active generation's maps hold for the rows and address tables, byte for byte
 // against a compile of `p` from scratch, its classes numbered after `aligned_to` as the
 // commit's were (align_classes(), tested against the reference in test_compiler_diff): every
-// row where the header puts it, every address table's lines and its IPv4 level 1. The rows
-// of a direction its anchor lists decide only with `rows_of_anchors` (policy_maps.h:
-// set_rows_for_anchors; without it the commit leaves them out).
+// row where the header puts it, every address table's lines and its IPv4 level 1.
 void expect_maps_hold_a_full_compile(PolicyPrograms& progs, const Policy& p,
-                                     const ClassLayout (&aligned_to)[XDPCTL_POL_DIRS], const std::string& where,
-                                     bool rows_of_anchors = true)
+                                     const ClassLayout (&aligned_to)[XDPCTL_POL_DIRS], const std::string& where)
 {
     CompiledPolicy f = compile_policy(p, gen_ifindex);
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
@@ -371,9 +368,7 @@ void expect_maps_hold_a_full_compile(PolicyPrograms& progs, const Policy& p,
             continue;
         for (int fl = 0; fl < kFieldCount; fl++)
             ASSERT_EQ(dh.row_base[fl], cd.row_base[fl]) << where;
-        const bool rows_left_out =
-            !rows_of_anchors && (dh.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_ANCHORS;
-        for (size_t r = 0; r < (rows_left_out ? 0 : cd.rows.count()); r++) {
+        for (size_t r = 0; r < cd.rows.count(); r++) {
             const xdpctl_pol_row_line* at =
                 dh.rows_small
                     ? &small_map.as<xdpctl_pol_row_line>()[size_t(gen) * (XDPCTL_POL_SMALL_ROWS_BYTES / 64) +
@@ -1223,91 +1218,6 @@ Policy anchor_policy(Gen& g, uint32_t more)
             r.action.kind = g.coin(50) ? ActionKind::drop : ActionKind::pass;
     }
     return p;
-}
-
-// Rows that a direction's anchor lists make unused are left out (policy_maps.h:
-// set_rows_for_anchors) and the generation's record says they are not there, so that a later
-// commit into it whose tables decide writes them whole. Walks of drop and pass policies (the
-// lists' kind: rules added with random priorities, rules deleted, steps back to the policy
-// of two commits ago), each committed as `xdpctl` commits, each step's shape (lists or
-// tables) and whether a program that may walk the rows is loaded chosen at random: wherever
-// rows are in use the maps must hold what a full compile makes, a commit that left them out
-// must have written none, and packets classify as the reference does.
-TEST_F(ClassifyBpf, RowsLeftOutUnderAnchorListsComeBackWhenTheTablesDecide)
-{
-    XDPCTL_REQUIRE_ROOT();
-    uint64_t run_ns = 0;
-    int left_out = 0, back = 0;
-    const int hdr_fd = progs_->map_fd("xdpctl_phdr");
-    for (uint64_t seed = 801; seed < 801 + diff_seeds(4); seed++) {
-        Gen g(seed);
-        g.make_pools();
-        Policy p = anchor_policy(g, 200);
-        const Policy more = anchor_policy(g, 40);
-        std::vector<Policy> seen;
-        bool gen_left_out[XDPCTL_POL_GENS] = {};
-        for (int step = 0; step < 14; step++) {
-            const uint64_t op = g.u(100);
-            if (step >= 2 && op < 20) {
-                p = seen[seen.size() - 2];
-            } else if (step > 0 && op < 45 && p.rules.size() > XDPCTL_POL_SMALL_MAX + 1) {
-                p.rules.erase(p.rules.begin() + ptrdiff_t(g.u(p.rules.size())));
-            } else if (step > 0) {
-                Rule r = more.rules[g.u(more.rules.size())];
-                r.id = 0;
-                for (const Rule& o : p.rules)
-                    r.id = std::max(r.id, o.id);
-                r.id++;
-                r.priority = g.coin(50) ? kDefaultPriority : uint32_t(g.u(2000));
-                p.rules.push_back(r);
-            }
-            const bool lists = g.coin(65), for_older = g.coin(20);
-            progs_->maps().set_decide_anchors(lists);
-            progs_->maps().set_rows_for_anchors(for_older);
-            // The rows map (the small policies' element is written whole, lists or not).
-            progs_->maps().set_use_small_rows(step % 5 == 4);
-            CompiledPolicy c = compile_policy(p, gen_ifindex);
-            HeldTables held;
-            ClassLayout classes[XDPCTL_POL_DIRS];
-            progs_->maps().held(held, classes);
-            for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-                align_classes(c.dir[d], classes[d]);
-            PreparedCommit prepared = take_address_tables(c, true, &held);
-            prepared.anchors = progs_->maps().prepare_anchors(c);
-            progs_->maps().commit(c, std::move(prepared), slots_by_id(p));
-            seen.push_back(p);
-            const std::string where = fmt::format("seed {} step {}", seed, step);
-            const uint32_t gen = progs_->maps().active_gen();
-            xdpctl_pol_hdr h{};
-            ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
-            int dirs = 0, dirs_left_out = 0;
-            for (const auto& d : h.dir) {
-                if (!d.n_rules || d.rows_small)
-                    continue;
-                dirs++;
-                dirs_left_out += !for_older && (d.decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_ANCHORS;
-            }
-            if (dirs && dirs_left_out == dirs) {
-                EXPECT_EQ(progs_->maps().last_commit_times().rows_written, 0u) << where;
-                left_out++;
-            } else if (dirs && gen_left_out[gen] && dirs_left_out == 0) {
-                back++;  // every row of this generation written again
-            }
-            gen_left_out[gen] = dirs_left_out > 0;
-            expect_maps_hold_a_full_compile(*progs_, p, classes, where, for_older);
-            if (HasFatalFailure())
-                return;
-            agree_with_reference(*progs_, p, g, seed * 100 + uint64_t(step), 300, &run_ns);
-            if (HasFatalFailure())
-                return;
-        }
-    }
-    progs_->maps().set_decide_anchors(true);
-    progs_->maps().set_rows_for_anchors(false);
-    progs_->maps().set_use_small_rows(true);
-    // Or the walk never took the paths it is here for.
-    EXPECT_GE(left_out, int(diff_seeds(8)));
-    EXPECT_GE(back, int(diff_seeds(4)));
 }
 
 // Policies of drop and pass rules naming no set and no interface, 9 to 800 rules: decided by

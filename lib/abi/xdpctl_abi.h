@@ -137,11 +137,8 @@ struct xdpctl_iface_meta {
 /* 2: prefix tables may hold sparse chunks (XDPCTL_PFX_SPARSE); commits build them only once
  * every loaded program is of version 2 or later.
  * 3: an address field may be split by the sets it names (XDPCTL_POL_DECIDE_SPLIT_SHIFT):
- * commits split fields only once every loaded program is of version 3 or later.
- * 4: a direction its anchor lists decide (XDPCTL_POL_DECIDE_ANCHORS) has no rows: its
- * programs never read them there. Commits leave them out only once every loaded program is
- * of version 4 or later (an older one may not know the anchor lists and walk the rows). */
-#define XDPCTL_ABI_VERSION 4
+ * commits split fields only once every loaded program is of version 3 or later. */
+#define XDPCTL_ABI_VERSION 3
 
 /* clsact fallback: the handle and priority xdpctl's own filters use, so unload finds them. */
 #define XDPCTL_TC_HANDLE 0x58d9

@@ -1123,18 +1123,6 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         rows = UniqueFd(fd);
     }
     std::vector<RowPrint> prints[XDPCTL_POL_DIRS];
-    // A direction its anchor lists decide has no use for its rows in programs of ABI 4 and
-    // later: they are not written, and the record says they are not there (a place no
-    // commit gives rows), so that the commit that next needs them there writes them all.
-    bool rows_left_out[XDPCTL_POL_DIRS] = {};
-    RowPlace recorded_place[XDPCTL_POL_DIRS];
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        rows_left_out[d] = !small && !rows_for_anchors_ && c.dir[d].n_rules &&
-                           (hdr.dir[d].decide & XDPCTL_POL_DECIDE_SHAPE_MASK) == XDPCTL_POL_DECIDE_ANCHORS;
-        recorded_place[d] = place[d];
-        if (rows_left_out[d])
-            recorded_place[d].rows_elem = kRowsNowhere;
-    }
     if (!small) {
         // A map made anew holds nothing of what the record says.
         const RowPrintArea* was = install_rows ? nullptr : held ? &*held : nullptr;
@@ -1147,11 +1135,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             if (cd.n_rules == 0)
                 continue;
             const xdpctl_pol_dir_hdr& dh = hdr.dir[d];
-            // Recorded all the same: align_classes() keeps class ids to them.
             prints[d] = prepared.row_prints[d].size() == cd.rows.count() ? std::move(prepared.row_prints[d])
                                                                          : cd.rows.prints();
-            if (rows_left_out[d])
-                continue;
             const size_t n = cd.rows.count();
             for (size_t r = 0; r < n; r++) {
                 const RowPrint* p = was ? was->held(d, uint32_t(r)) : nullptr;
@@ -1205,7 +1190,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         // when it is the same map: `held` is not used after this).
         const size_t bytes = RowPrintArea::bytes_for(prints[0].size() + prints[1].size());
         RowPrintArea(record_view(rows.get(), bytes).as<xdpctl_pol_row_line>(), 0, place)
-            .write(ctl.commits + 1, recorded_place, prints, tables, fixed);
+            .write(ctl.commits + 1, place, prints, tables, fixed);
     }
     const uint64_t t2 = mono_ns();
     times_.inner_ns = t2 - t1;

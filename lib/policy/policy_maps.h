@@ -241,10 +241,6 @@ public:
     // Directions of drop and pass rules naming no set and no interface are decided by their
     // anchor lists (xdpctl_panc) unless this is off (tests and benchmarks of the tables).
     void set_decide_anchors(bool on) { decide_anchors_ = on; }
-    // Rows of a direction its anchor lists decide are written as well (the caller knows of
-    // a program loaded that may walk them: abi/xdpctl_abi.h, version 4). Off, they are left
-    // out: ~23 MiB at 10,000 rules when a rule inserted among the others moves every rank.
-    void set_rows_for_anchors(bool on) { rows_for_anchors_ = on; }
     // The anchor lists commit() would compute for c (for PreparedCommit::anchors): they read
     // only c, so a caller computes them before the grace period is over. c's classes must be
     // numbered as they will be committed (after align_classes()).
@@ -280,7 +276,6 @@ private:
     bool decide_small_ = true;
     bool decide_field_ = true;
     bool decide_anchors_ = true;
-    bool rows_for_anchors_ = false;
 };
 
 }  // namespace xdpctl::policy

@@ -388,8 +388,6 @@ Policy PolicyStore::commit(Policy next)
     const bool sparse_tables = abi >= 2;
     // Sets in tables of their own (set_tables.h) once every loaded program reads them.
     const bool split_sets = abi >= 3 && maps_->can_split();
-    // Rows the anchor lists make unused, left out once every loaded program knows it.
-    maps_->set_rows_for_anchors(abi < 4);
     // The image is encoded and stored in a thread of its own beside the compiler: it needs
     // nothing compiled, and with a 1M-prefix set it is ~6 MiB to encode and write (~25 ms).
     // If compiling fails, what it wrote is in the generation not in force, which nothing

@@ -26,10 +26,6 @@
 
 namespace xdpctl::policy {
 
-// RowPlace::rows_elem of a direction whose rows a commit did not write (policy_maps.h:
-// set_rows_for_anchors): the same spot as no other place.
-inline constexpr uint32_t kRowsNowhere = UINT32_MAX;
-
 // Where one direction's rows sit in the rows map (n_rules 0: none).
 struct RowPlace {
     uint32_t n_rules = 0, words = 0, agg_words = 0, row_lines = 0, rows_per_elem = 0, rows_elem = 0;
