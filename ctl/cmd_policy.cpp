@@ -105,6 +105,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
     def->callback([&run, action] {
         run = [action] {
             PolicyStore store;
+            store.exits_after_commit();
             Policy p = store.current();
             p.default_action = *action == "drop" ? ActionKind::drop : ActionKind::pass;
             store.commit(std::move(p));
@@ -153,6 +154,7 @@ void add_policy_commands(CLI::App& app, const GlobalOptions& g, Runner& run)
             // check of both ran above or runs in commit before it changes anything: the LB
             // step can fail only for the system's reasons (memory), not the file's. Then
             // what was is put back, as far as the system lets it.
+            store.exits_after_commit();
             store.commit(std::move(next));
             try {
                 lb::apply_lb_config(lb_store.maps(), lb_next);

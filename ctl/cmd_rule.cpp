@@ -26,6 +26,7 @@ void rule_add(const GlobalOptions& g, const std::vector<std::string>& args)
     require_iif_exists(r);
     allow_huge_heap_pages();  // one commit, then exit (util/heap_pages.h)
     PolicyStore store;
+    store.exits_after_commit();
     Policy p = store.current_rules();  // its sets unchanged: left undecoded
     if (r.id)
         for (const auto& existing : p.rules)
@@ -49,6 +50,7 @@ void rule_del(const std::vector<uint32_t>& ids)
             fail_usage("rule id {} given twice", ids[i]);
     allow_huge_heap_pages();
     PolicyStore store;
+    store.exits_after_commit();
     Policy p = store.current_rules();  // its sets unchanged: left undecoded
     // The rules deleted lie in [first, last]: the state directory records the change as
     // that stretch replaced by the rules of it that stay.

@@ -163,6 +163,7 @@ void add_set_command(CLI::App& app, const GlobalOptions& g, Runner& run)
                     fmt::print("{}\n", fmt::format(fmt::runtime(done), o->name));
                     exit_done();  // no destructor has work left (command.h)
                 }
+                store.exits_after_commit();
                 Policy p = store.current();
                 // A set stored by an older xdpctl under a name the grammar now refuses can
                 // still be changed or destroyed: only new names are checked.

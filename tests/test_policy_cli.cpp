@@ -5,7 +5,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
+
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <thread>
 
@@ -18,8 +21,10 @@
 #include "attach/iface_pins.h"
 #include "attach/iface_ref.h"
 #include "netns_lab.h"
+#include "policy/grace_keeper.h"
 #include "policy/prefix_table.h"
 #include "util/unique_fd.h"
+#include "util/writer_lock.h"
 
 namespace xdpctl::test {
 namespace {
@@ -291,6 +296,79 @@ TEST_F(PolicyCli, SparseTablesOnlyOnceEveryProgramKnowsThem)
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     EXPECT_EQ(udp_through(lab, 10, 5), 5);
     EXPECT_EQ(rule_packets(1), 10u);
+}
+
+// The active generation's number and commit count, and its header's `settled`.
+struct Settled {
+    uint32_t gen = 0;
+    uint64_t commits = 0;
+    uint32_t settled = 0;
+};
+Settled active_settled()
+{
+    Settled out;
+    UniqueFd ctl(bpf_obj_get((shared_maps_dir() + "/xdpctl_pctl").c_str()));
+    UniqueFd hdr(bpf_obj_get((shared_maps_dir() + "/xdpctl_phdr").c_str()));
+    EXPECT_TRUE(ctl && hdr);
+    __u32 zero = 0;
+    xdpctl_pol_ctl c{};
+    xdpctl_pol_hdr h{};
+    EXPECT_EQ(bpf_map_lookup_elem(ctl.get(), &zero, &c), 0);
+    out.gen = c.gen & 1;
+    out.commits = c.commits;
+    EXPECT_EQ(bpf_map_lookup_elem(hdr.get(), &out.gen, &h), 0);
+    out.settled = h.settled;
+    return out;
+}
+
+// A command that commits and exits leaves the grace period after its flip to a keeper
+// (policy/grace_keeper.h: where grace periods are not expedited, or XDPCTL_GRACE_KEEPER=1),
+// which marks the generation settled for that flip; and a writer that finds a generation
+// unsettled waits for every keeper still running before it waits itself.
+TEST_F(PolicyCli, GraceKeeperMarksTheFlipAndTheNextWriterWaitsForIt)
+{
+    auto rule_add = [](uint32_t id, const char* keeper) {
+        return run_cmd({"env", fmt::format("XDPCTL_GRACE_KEEPER={}", keeper), xdpctl_bin(), "rule", "add", "--id",
+                        std::to_string(id), "--proto", "udp", "--dport", std::to_string(1000 + id), "--action", "drop"});
+    };
+    ASSERT_EQ(rule_add(1, "0").exit_code, 0);
+    const CmdResult second = rule_add(2, "1");
+    ASSERT_EQ(second.exit_code, 0) << second;
+    Settled now = active_settled();
+    for (int i = 0; i < 500 && now.settled != policy::settled_mark(now.commits); i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        now = active_settled();
+    }
+    EXPECT_EQ(now.settled, policy::settled_mark(now.commits)) << "no keeper marked commit " << now.commits;
+    EXPECT_TRUE(policy::is_settled(now.settled, now.commits));
+    EXPECT_FALSE(policy::is_settled(now.settled, now.commits + 2)) << "a mark stands for its own flip only";
+
+    // A keeper still running (this test holding its lock) over an unsettled generation: the
+    // next writer waits for it, then, finding no mark, waits itself and commits.
+    {
+        UniqueFd hdr(bpf_obj_get((shared_maps_dir() + "/xdpctl_phdr").c_str()));
+        ASSERT_TRUE(hdr);
+        xdpctl_pol_hdr h{};
+        ASSERT_EQ(bpf_map_lookup_elem(hdr.get(), &now.gen, &h), 0);
+        h.settled = 0;
+        ASSERT_EQ(bpf_map_update_elem(hdr.get(), &now.gen, &h, BPF_ANY), 0);
+    }
+    UniqueFd lock(open(writer_lock_path, O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(lock) << writer_lock_path;
+    struct flock l{};
+    l.l_type = F_RDLCK;
+    l.l_whence = SEEK_SET;
+    l.l_start = policy::kGraceKeeperLockByte;
+    l.l_len = 1;
+    ASSERT_EQ(fcntl(lock.get(), F_OFD_SETLK, &l), 0);
+    auto third = std::async(std::launch::async, [&] { return rule_add(3, "0"); });
+    EXPECT_EQ(third.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+        << "the writer went on while a keeper was still waiting";
+    lock.reset();  // the keeper ends
+    const CmdResult r = third.get();
+    EXPECT_EQ(r.exit_code, 0) << r;
+    const Settled after = active_settled();
+    EXPECT_EQ(after.commits, now.commits + 1);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "policy/table_maps.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "attach/iface_pins.h"
 #include "util/map_memory.h"
 #include "util/task_pool.h"
+#include "policy/grace_keeper.h"
 #include "policy/prefix_table.h"
 #include "policy/row_prints.h"
 #include "policy/table_refill.h"
@@ -429,10 +431,15 @@ void settle_maps(int ctl_fd, int rows_outer, std::span<xdpctl_pol_hdr> hdrs)
 {
     const xdpctl_pol_ctl ctl = read_ctl_map(ctl_fd);
     const uint32_t active = ctl.gen & 1;
-    if (ctl.installed && !hdrs[active].settled) {
-        wait_grace_period(rows_outer, active);
-        hdrs[active].settled = 1;
-    }
+    if (!ctl.installed || is_settled(hdrs[active].settled, ctl.commits))
+        return;
+    // A keeper the last command left (grace_keeper.h) started the wait before this one
+    // could: when it has ended, its mark is there. The writer lock keeps ctl as read.
+    wait_for_grace_keepers();
+    if (is_settled(__atomic_load_n(&hdrs[active].settled, __ATOMIC_SEQ_CST), ctl.commits))
+        return;
+    wait_grace_period(rows_outer, active);
+    hdrs[active].settled = 1;
 }
 
 }  // namespace
@@ -474,6 +481,29 @@ void PolicyMaps::grace_period()
 void PolicyMaps::settle()
 {
     settle_maps(fds_.ctl.get(), fds_.rows.get(), hdr_->as<xdpctl_pol_hdr>());
+}
+
+int PolicyMaps::settle_after_exit()
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    const uint32_t active = ctl.gen & 1;
+    if (!ctl.installed || is_settled(hdr_->as<xdpctl_pol_hdr>()[active].settled, ctl.commits))
+        return -1;
+    const uint32_t id = slot_map_id(fds_.rows.get(), active);
+    UniqueFd inner(id ? bpf_map_get_fd_by_id(id) : -1);
+    if (!inner)
+        return -1;
+    // A mapping of the headers of its own, never unmapped: the keeper writes through it
+    // after this process's destructors (hdr_'s among them) may have run.
+    const size_t bytes = (XDPCTL_POL_GENS * sizeof(xdpctl_pol_hdr) + 4095) & ~size_t(4095);
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds_.hdr.get(), 0);
+    if (m == MAP_FAILED)
+        return -1;
+    auto* hdrs = static_cast<xdpctl_pol_hdr*>(m);
+    const int pid = start_grace_keeper(fds_.rows.get(), inner.get(), active, ctl.commits, &hdrs[active].settled);
+    if (pid < 0)
+        munmap(m, bytes);
+    return pid;
 }
 
 void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const

@@ -214,6 +214,10 @@ public:
     // nothing). Needed before anything the old generation refers to is reused: commit()
     // calls it; PolicyStore calls it before it hands a freed rule counter slot to a new rule.
     void settle();
+    // The wait settle() would do, left to a keeper process that outlives this one
+    // (grace_keeper.h), for a process that exits soon after this commit. The keeper's pid,
+    // or -1 when none was started (none needed, or it could not be).
+    int settle_after_exit();
 
     // Summed over CPUs.
     xdpctl_rule_ctr read_rule_counters(uint32_t slot) const;

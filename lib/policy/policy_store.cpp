@@ -21,6 +21,7 @@
 #include "policy/compiled_policy.h"
 #include "policy/iif_resolve.h"
 #include "policy/policy_binary.h"
+#include "policy/grace_keeper.h"
 #include "policy/policy_maps.h"
 #include "trace/log_state.h"
 #include "util/background_free.h"
@@ -549,6 +550,8 @@ Policy PolicyStore::commit(Policy next)
     const PathsChange paths([&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
     trace.mark("program reloads");
     maps_->commit(*compiled, std::move(prepared), slot_of);
+    if (exits_after_commit_ && grace_keeper_wanted())
+        maps_->settle_after_exit();  // the grace period starts at the flip
     record_commit_time();
     // What a later `set add` needs to change a set in place (set_in_place.cpp), tagged with
     // the commit count the flip gave.

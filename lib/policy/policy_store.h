@@ -71,6 +71,12 @@ public:
     // entries again (~9 ms at 1M). A set with a change stored in place since, or whose entry
     // count differs from what was read, has its print computed.
     Policy commit_sets_as_read(Policy next);
+    // For a command that exits soon after its commits (`rule add`, `set add`, `apply`): each
+    // commit leaves the wait for the packets still on the generation before it to a keeper
+    // process that outlives the command (grace_keeper.h), where grace periods are not
+    // expedited, so that the next command finds it over. A process that goes on (xdpd,
+    // tests) leaves it to the next commit, which waits in a thread beside its work.
+    void exits_after_commit() { exits_after_commit_ = true; }
     // Resolves the --iif names again (--iif-pending ones that appeared, names that went or
     // moved to another ifindex) and commits the current policy if any changed. Returns
     // whether it committed. A daemon calls this on RTM_NEWLINK / RTM_DELLINK; until there
@@ -151,6 +157,7 @@ private:
     mutable SetsAsRead sets_read_;
     mutable uint32_t read_gen_ = 0;  // the generation whose image they are in
     bool sets_as_read_ = false;
+    bool exits_after_commit_ = false;
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
     // A writer's wait for the packets still on the generation before the active one
