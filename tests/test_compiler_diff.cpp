@@ -239,6 +239,135 @@ TEST(CompilerDifferential, ARuleInsertedAmongOthersRenamesNoClass)
     agree_with_reference(p, c, g, 77, 2000);
 }
 
+// The ranks a compiled policy gives its rules, as PolicyMaps::active_ranks reads them back.
+static void hints_of(const CompiledPolicy& c, RankHint (&out)[2])
+{
+    for (int d = 0; d < 2; d++) {
+        out[d] = {};
+        if (!c.dir[d].n_rules)
+            continue;
+        out[d].words = c.dir[d].words;
+        for (const RuleRecord& r : c.dir[d].ranked)
+            out[d].ids.push_back(r.id);
+    }
+}
+
+// Commits one after another, each compiled with the ranks of the one before (rank_gaps.h):
+// rules inserted at random priorities, deleted, appended. Each policy classifies as the
+// reference does, and the rules the one before had keep their ranks but for a few moved to
+// make room.
+TEST(CompilerDifferential, RanksKeptFromTheCommitBeforeAgreeWithReference)
+{
+    size_t moved_total = 0, kept_total = 0;
+    for (uint64_t seed = 700; seed < 700 + diff_seeds(20); seed++) {
+        Gen g(seed);
+        g.make_pools();
+        Policy p = g.policy(int(30 + g.u(400)), int(g.u(3)));
+        CompiledPolicy c = compile_policy(p, gen_ifindex);
+        const Policy more = g.policy(40, 0);
+        for (int step = 0; step < 6; step++) {
+            RankHint hints[2];
+            hints_of(c, hints);
+            for (int change = 0; change < 1 + int(g.u(3)); change++) {
+                if (g.u(3) == 0 && p.rules.size() > 1) {
+                    p.rules.erase(p.rules.begin() + ptrdiff_t(g.u(p.rules.size())));
+                } else {
+                    Rule r = more.rules[g.u(more.rules.size())];
+                    r.id = 200000 + uint32_t(step * 10 + change);
+                    r.priority = uint32_t(g.u(2000));
+                    p.rules.push_back(r);
+                }
+            }
+            const CompiledPolicy was = c;
+            c = compile_policy(p, gen_ifindex, {.rank_hints = hints});
+            for (int d = 0; d < 2; d++) {
+                const CompiledDirection& cd = c.dir[d];
+                ASSERT_EQ(cd.ranked.size(), cd.n_rules);
+                ASSERT_LE(cd.n_rules, uint64_t(cd.words) * 64);
+                // Ranks follow the evaluation order; a free rank has no rule.
+                uint32_t prev = 0, rules = 0;
+                for (size_t i = 0; i < cd.rank_of.size(); i++) {
+                    ASSERT_TRUE(i == 0 || cd.rank_of[i] > prev) << "seed " << seed;
+                    prev = cd.rank_of[i];
+                    ASSERT_NE(cd.ranked[prev].id, 0u);
+                }
+                for (const RuleRecord& r : cd.ranked)
+                    rules += r.id != 0;
+                ASSERT_EQ(rules, cd.rank_of.size());
+                std::map<uint32_t, uint32_t> before;
+                for (uint32_t r = 0; r < was.dir[d].ranked.size(); r++)
+                    if (was.dir[d].ranked[r].id)
+                        before[was.dir[d].ranked[r].id] = r;
+                if (cd.words != was.dir[d].words)
+                    continue;  // ranks given afresh (the room ran out)
+                for (uint32_t r = 0; r < cd.ranked.size(); r++)
+                    if (auto it = before.find(cd.ranked[r].id); cd.ranked[r].id && it != before.end()) {
+                        kept_total += it->second == r;
+                        moved_total += it->second != r;
+                    }
+            }
+            agree_with_reference(p, c, g, seed, 600);
+            if (HasFatalFailure())
+                return;
+        }
+    }
+    EXPECT_GT(kept_total, 20 * moved_total) << moved_total << " rules moved, " << kept_total << " kept";
+}
+
+// A rule inserted among 3,000 of the benchmark's kinds: compiled with the ranks in force, it
+// takes a free rank (or moves a few rules), so aligned, nearly every row stays as it was;
+// with ranks given afresh, every rank after it moves and so nearly every row changes.
+TEST(CompilerDifferential, ARuleInsertedAmongOthersChangesFewRows)
+{
+    Policy p = benchmark_kinds(3000);
+    const CompiledPolicy first = compile_policy(p, gen_ifindex);
+    RankHint hints[2];
+    hints_of(first, hints);
+    // The first alignment after a field grows gives it room (every later field moves once).
+    Rule grow;
+    grow.id = 4000;
+    grow.priority = 2000;
+    grow.src.kind = AddrMatch::Kind::prefix;
+    grow.src.prefix = parse_prefix("198.19.9.1/32");
+    grow.dport = {1999, 1999};
+    grow.proto = 6;
+    p.rules.push_back(grow);
+    CompiledPolicy before = compile_policy(p, gen_ifindex, {.rank_hints = hints});
+    align_classes(before.dir[0], layout_of(first, 0));
+    hints_of(before, hints);
+    const std::vector<RowPrint> was = before.dir[0].rows.prints();
+    Gen g(78);
+    g.make_pools();
+    for (uint32_t i = 0; i < 12; i++) {
+        Policy q = p;
+        Rule r;
+        r.id = 5000 + i;
+        r.priority = 37 + i * 83;  // among the others, each time elsewhere
+        r.src.kind = AddrMatch::Kind::prefix;
+        r.src.prefix = parse_prefix(fmt::format("198.19.10.{}/32", i + 1));
+        r.proto = 6;
+        r.dport = {uint16_t(2000 + i), uint16_t(2000 + i)};
+        r.action.kind = ActionKind::drop;
+        q.rules.push_back(r);
+        for (const bool kept : {true, false}) {
+            CompiledPolicy c = compile_policy(q, gen_ifindex, {.rank_hints = kept ? hints : nullptr});
+            align_classes(c.dir[0], layout_of(before, 0));
+            const std::vector<RowPrint> now = c.dir[0].rows.prints();
+            size_t same = 0;
+            for (size_t row = 0; row < std::min(was.size(), now.size()); row++)
+                same += was[row] == now[row];
+            if (kept)
+                EXPECT_GT(same, was.size() * 95 / 100) << "rule " << i << ": " << same << " of " << was.size()
+                                                       << " rows as they were";
+            else
+                EXPECT_LT(same, was.size() / 2) << "rule " << i << ": " << same << " of " << was.size()
+                                                << " rows as they were with ranks given afresh";
+            if (kept && i % 4 == 0)
+                agree_with_reference(q, c, g, 78 + i, 1500);
+        }
+    }
+}
+
 TEST(CompilerDifferential, ClassesStaySmallForManyHostRules)
 {
     // 10,000 /32 rules with one port each: classes grow with the distinct rule sets a
@@ -256,7 +385,9 @@ TEST(CompilerDifferential, ClassesStaySmallForManyHostRules)
     }
     CompiledPolicy c = compile_policy(p, gen_ifindex);
     const auto& d = c.dir[0];
-    EXPECT_EQ(d.words, 157u);
+    // 10,000 ranks and the free ones between them (rank_gaps.h), and room at the end.
+    EXPECT_GE(d.words, 157u);
+    EXPECT_LE(d.words, uint32_t(XDPCTL_POL_MAX_WORDS));
     EXPECT_EQ(d.agg_words, 3u);
     EXPECT_LE(d.n_classes[kFieldSrc], 10002u);
     EXPECT_LE(d.n_classes[kFieldDport], 102u);

@@ -357,7 +357,11 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
 #define XDPCTL_POL_DIRS 2            /* 0 ingress (XDP, TC ingress), 1 egress (TC egress) */
 #define XDPCTL_POL_FIELDS 7
 #define XDPCTL_POL_MAX_RULES 10000   /* per direction */
-#define XDPCTL_POL_MAX_WORDS ((XDPCTL_POL_MAX_RULES + 63) / 64)
+/* Ranks per direction: a rule's bit in the rows and its record's index. Ranks left free
+ * between rules (lib/policy/rank_gaps.h) let a rule inserted among others take one, so the
+ * ranks after it stay and so does every row that holds them. */
+#define XDPCTL_POL_MAX_RANKS 12288
+#define XDPCTL_POL_MAX_WORDS ((XDPCTL_POL_MAX_RANKS + 63) / 64)
 #define XDPCTL_POL_MAX_AGG ((XDPCTL_POL_MAX_WORDS + 63) / 64)
 #define XDPCTL_POL_PORTS 65536
 #define XDPCTL_POL_L4_ENTRIES (2 * 256 * 256) /* (later_fragment << 16) | (proto << 8) | tcp flags */
@@ -390,7 +394,7 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
 #define XDPCTL_POL_ROW_LINE_WORDS 8
 #define XDPCTL_POL_ROWS_ELEM_BYTES (1u << 22)
 #define XDPCTL_POL_ROWS_ELEM_LINES (XDPCTL_POL_ROWS_ELEM_BYTES / 64)
-/* A row's size bound (3 aggregate words and 157 rule words at 10,000 rules: 1,280 bytes), a
+/* A row's size bound (3 aggregate, 3 anchor and at most 192 rule words: 1,584 bytes), a
  * power of two: rows start at most ELEM_BYTES - ROW_MAX_BYTES - 64 bytes into an element. */
 #define XDPCTL_POL_ROW_MAX_BYTES 2048
 #define XDPCTL_POL_ROWS_USABLE_LINES (XDPCTL_POL_ROWS_ELEM_LINES - XDPCTL_POL_ROW_MAX_BYTES / 64 - 1)
@@ -647,7 +651,7 @@ struct xdpctl_pol_set_rec {
 #define XDPCTL_POL_ANC_IDX_ENTRIES 65536
 #define XDPCTL_POL_ANC_LIST_ENTRIES (1u << 19)
 #define XDPCTL_POL_ANC_RULES_OFF 0
-#define XDPCTL_POL_ANC_BASE_OFF (XDPCTL_POL_MAX_RULES * 120)
+#define XDPCTL_POL_ANC_BASE_OFF (XDPCTL_POL_MAX_RANKS * 120)
 #define XDPCTL_POL_ANC_IDX_OFF (XDPCTL_POL_ANC_BASE_OFF + 64)
 #define XDPCTL_POL_ANC_LIST_OFF (XDPCTL_POL_ANC_IDX_OFF + XDPCTL_POL_ANC_IDX_ENTRIES * 4)
 /* whole pages: a commit maps the one element it writes */
@@ -767,7 +771,7 @@ static_assert(sizeof(struct xdpctl_pol_decide_line) == 64, "xdpctl_pol_decide_li
 static_assert(sizeof(struct xdpctl_pol_split) == 64 + 2 * XDPCTL_POL_NODE_CLASSES, "xdpctl_pol_split layout");
 static_assert(sizeof(struct xdpctl_pol_set_rec) == 16, "xdpctl_pol_set_rec layout");
 static_assert(sizeof(struct xdpctl_pol_flow) == 64, "xdpctl_pol_flow layout");
-static_assert(XDPCTL_POL_ANC_BASE_OFF == XDPCTL_POL_MAX_RULES * sizeof(struct xdpctl_pol_small_rule) &&
+static_assert(XDPCTL_POL_ANC_BASE_OFF == XDPCTL_POL_MAX_RANKS * sizeof(struct xdpctl_pol_small_rule) &&
 		      XDPCTL_POL_ANC_BASE_OFF % 64 == 0 && XDPCTL_POL_FIELDS <= 16,
 	      "anchor element layout");
 static_assert(sizeof(struct xdpctl_pol_hdr) == 8 + 2 * 96, "xdpctl_pol_hdr layout");

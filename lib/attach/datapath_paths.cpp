@@ -73,8 +73,8 @@ bool direction_logs(uint32_t g, uint32_t d, uint32_t n_rules)
     // unmaps it at munmap (the whole map is 1.25 MiB, ~0.2 ms of a commit where a page table
     // change goes through the hypervisor, a PVM guest; calls cheap, no microcode).
     const size_t page = size_t(sysconf(_SC_PAGESIZE));
-    const size_t first = sizeof(xdpctl_rule_rec) * size_t(XDPCTL_POL_GD(g, d)) * XDPCTL_POL_MAX_RULES;
-    const size_t n = std::min<uint32_t>(n_rules, XDPCTL_POL_MAX_RULES);
+    const size_t first = sizeof(xdpctl_rule_rec) * size_t(XDPCTL_POL_GD(g, d)) * XDPCTL_POL_MAX_RANKS;
+    const size_t n = std::min<uint32_t>(n_rules, XDPCTL_POL_MAX_RANKS);
     if (n == 0)
         return false;
     const size_t at = first / page * page;

@@ -103,7 +103,7 @@ static __always_inline __u32 pol_log(const struct xdpctl_rule_rec *r)
 #define XDPCTL_POL_DECIDE_RANK_SHIFT 50
 #define XDPCTL_POL_WALK_NOCACHE (1u << 30)
 #define XDPCTL_POL_WALK_RANK_SHIFT 16
-_Static_assert(XDPCTL_POL_MAX_RULES < (1 << 14), "rank + 1 takes 14 bits");
+_Static_assert(XDPCTL_POL_MAX_RANKS < (1 << 14), "rank + 1 takes 14 bits");
 
 /* What the walk needs of a packet: its classes and its length. */
 struct pol_key {
@@ -679,7 +679,7 @@ static __always_inline long pol_walk(struct pol_walk *w, __u32 gen, __u32 dir, _
 	w->word = 0;
 	w->rank_base = 0;
 	w->n_rules = dh->n_rules;
-	w->rec_base = XDPCTL_POL_GD(g, dir & 1) * XDPCTL_POL_MAX_RULES;
+	w->rec_base = XDPCTL_POL_GD(g, dir & 1) * XDPCTL_POL_MAX_RANKS;
 	w->len = len;
 	w->action = def;
 	w->rule_id = 0;
@@ -854,9 +854,9 @@ static __always_inline struct xdpctl_rule_rec *pol_rank_rec(__u32 rank1, __u32 g
 {
 	__u32 key;
 
-	if (!rank1 || rank1 > XDPCTL_POL_MAX_RULES)
+	if (!rank1 || rank1 > XDPCTL_POL_MAX_RANKS)
 		return NULL;
-	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RULES + rank1 - 1;
+	key = XDPCTL_POL_GD(g, d) * XDPCTL_POL_MAX_RANKS + rank1 - 1;
 	return bpf_map_lookup_elem(&xdpctl_prule, &key); /* inlined */
 }
 
@@ -957,7 +957,7 @@ __noinline int xdpctl_pol_anc_scan(const struct pkt *p, __u32 gd, __u32 ent, __u
 			break;
 		rank = *(const __u16 *)(e + XDPCTL_POL_ANC_LIST_OFF +
 					((start + i) & (XDPCTL_POL_ANC_LIST_ENTRIES - 1)) * 2);
-		if (rank >= best || rank >= XDPCTL_POL_MAX_RULES)
+		if (rank >= best || rank >= XDPCTL_POL_MAX_RANKS)
 			break;
 		if (pol_small_match((const struct xdpctl_pol_small_rule *)(e + XDPCTL_POL_ANC_RULES_OFF +
 									   rank * sizeof(struct xdpctl_pol_small_rule)),
@@ -991,7 +991,7 @@ static __always_inline __u32 pol_anc_list(const struct pkt *p, __u32 gd, const _
  */
 static __always_inline long pol_anc_decide(const struct pkt *p, __u32 gd, const struct pol_key *k, __u32 def)
 {
-	__u32 key = gd & 3, best = XDPCTL_POL_MAX_RULES;
+	__u32 key = gd & 3, best = XDPCTL_POL_MAX_RANKS;
 	const __u8 *e = bpf_map_lookup_elem(&xdpctl_panc, &key); /* inlined */
 	const struct xdpctl_pol_small_rule *r;
 
@@ -1005,7 +1005,7 @@ static __always_inline long pol_anc_decide(const struct pkt *p, __u32 gd, const 
 	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_VLAN, k->cls[XDPCTL_FIELD_VLAN], best);
 	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_IIF, k->cls[XDPCTL_FIELD_IIF], best);
 	best = pol_anc_list(p, gd, e, XDPCTL_FIELD_L4, k->cls[XDPCTL_FIELD_L4], best);
-	if (best >= XDPCTL_POL_MAX_RULES)
+	if (best >= XDPCTL_POL_MAX_RANKS)
 		return def;
 	r = (const struct xdpctl_pol_small_rule *)(e + XDPCTL_POL_ANC_RULES_OFF +
 						   best * sizeof(struct xdpctl_pol_small_rule));

@@ -103,11 +103,11 @@ struct {
 	__type(value, struct xdpctl_pol_cls_line);
 } xdpctl_piif SEC(".maps");
 
-/* Rule records by rank: XDPCTL_POL_GD(gen, dir) * XDPCTL_POL_MAX_RULES + rank. */
+/* Rule records by rank: XDPCTL_POL_GD(gen, dir) * XDPCTL_POL_MAX_RANKS + rank. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, XDPCTL_POL_GENS * XDPCTL_POL_DIRS * XDPCTL_POL_MAX_RULES);
+	__uint(max_entries, XDPCTL_POL_GENS * XDPCTL_POL_DIRS * XDPCTL_POL_MAX_RANKS);
 	__type(key, __u32);
 	__type(value, struct xdpctl_rule_rec);
 } xdpctl_prule SEC(".maps");

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "abi/xdpctl_abi.h"
+#include "policy/rank_gaps.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule.h"
 
@@ -122,8 +123,10 @@ struct RowTable {
 };
 
 struct CompiledDirection {
+    // Ranks: the rules' and the free ones between them (rank_gaps.h), the highest + 1; a free
+    // rank's record has id 0 and no row holds its bit. 0: no rules.
     uint32_t n_rules = 0;
-    uint32_t words = 0;      // 64-bit words per bitmap: ceil(n_rules / 64)
+    uint32_t words = 0;      // 64-bit words per bitmap: at least ceil(n_rules / 64)
     uint32_t agg_words = 0;  // aggregate words: ceil(words / 64)
     uint32_t row_words() const { return 2 * agg_words + words; }
 
@@ -152,13 +155,14 @@ struct CompiledDirection {
     // everything in one field (no port, any source) no longer make every word a candidate.
     RowTable rows;
 
-    std::vector<RuleRecord> ranked;  // rank -> rule
+    std::vector<RuleRecord> ranked;  // rank -> rule (id 0: a free rank)
+    std::vector<uint32_t> rank_of;   // the direction's rules in evaluation order -> rank
 
     // The rules again for the straight-line path (policy/shapes.h), when the direction
     // is small enough; the tables above are built all the same.
     std::optional<std::vector<xdpctl_pol_small_rule>> small;
-    // The rules again for the anchor lists (policy/shapes.h: anchor_rules), when every rule
-    // can be compared so; the lists follow from the rows once the classes are aligned.
+    // The rules again for the anchor lists (policy/shapes.h: anchor_rules), by rank, when
+    // every rule can be compared so; the lists follow from the rows once the classes are aligned.
     std::optional<std::vector<xdpctl_pol_small_rule>> anchor_rules;
     // kFieldSrc or kFieldDst when the direction is decided by that address's class alone
     // (policy/shapes.h), else -1.
@@ -205,6 +209,9 @@ struct CompileOptions {
     // The caller has checked the policy (check_policy, as a commit's PolicyStore::complete
     // does): not again (~0.15 ms at 10,000 rules).
     bool checked = false;
+    // Per direction, the ranks the generation in force gives its rules (rank_gaps.h): kept
+    // where they can be. nullptr: ranks given afresh.
+    const RankHint* rank_hints = nullptr;
 };
 // Fields split by more sets than this would have 2^sets classes a rule prefix.
 inline constexpr uint32_t kMaxSplitSets = 4;

@@ -10,6 +10,7 @@
 #include "util/task_pool.h"
 #include "policy/compiled_policy.h"
 #include "policy/policy_binary.h"
+#include "policy/rank_gaps.h"
 #include "policy/shapes.h"
 #include "policy/rule_parse.h"
 
@@ -262,6 +263,7 @@ private:
     HashIndex ids_;  // row hash -> classes
 };
 
+// A direction's rules by rank: nullptr at a free rank (rank_gaps.h), which no row holds.
 struct DirRules {
     std::vector<const Rule*> ranked;
     uint32_t words = 0;
@@ -272,7 +274,7 @@ struct DirRules {
     {
         Bits b = empty();
         for (uint32_t r = 0; r < ranked.size(); r++)
-            if (pred(*ranked[r]))
+            if (ranked[r] && pred(*ranked[r]))
                 set_bit(b, r);
         return b;
     }
@@ -321,6 +323,7 @@ struct PrefixKey {
 };
 
 const AddrMatch& addr_of(const Rule& r, Field f) { return f == kFieldSrc ? r.src : r.dst; }
+const AddrMatch kNoAddr{};  // what a free rank names
 
 // The address classes of one family in one position (source or destination).
 // Every prefix that a rule names or a used set holds is a node of one laminar family
@@ -348,6 +351,8 @@ AddrClassTable address_classes(const Policy& p, const DirRules& dr, Field pos, F
     std::vector<std::string> set_names;
     std::vector<std::vector<uint32_t>> set_ranks;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        if (!dr.ranked[r])
+            continue;
         const AddrMatch& a = addr_of(*dr.ranked[r], pos);
         if (a.kind == AddrMatch::Kind::prefix && a.prefix.family == fam) {
             events.push_back({PrefixKey(a.prefix), -1, r});
@@ -497,6 +502,8 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
     // not matter, all are applied before its interval is interned).
     std::vector<uint64_t> events;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        if (!dr.ranked[r])
+            continue;
         const PortRange& pr = range(*dr.ranked[r]);
         if (pr.any())
             continue;
@@ -554,6 +561,8 @@ std::vector<uint16_t> l4_classes(const DirRules& dr, RowInterner& rows, uint32_t
     std::vector<bool> named(256, false);
     std::vector<uint32_t> flag_rules;  // ranks of the rules that name TCP flags
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        if (!dr.ranked[r])
+            continue;
         if (dr.ranked[r]->proto)
             named[*dr.ranked[r]->proto] = true;
         if (!dr.ranked[r]->tcp_flags.any())
@@ -598,7 +607,7 @@ std::vector<uint16_t> vlan_classes(const DirRules& dr, RowInterner& rows)
     std::fill(table.begin(), table.end(), other);
     std::map<uint16_t, Bits> tagged;
     for (uint32_t r = 0; r < dr.ranked.size(); r++)
-        if (dr.ranked[r]->vlan) {
+        if (dr.ranked[r] && dr.ranked[r]->vlan) {
             auto& b = tagged.try_emplace(*dr.ranked[r]->vlan, untagged).first->second;
             set_bit(b, r);
         }
@@ -615,9 +624,9 @@ std::vector<uint16_t> iif_classes(const DirRules& dr, RowInterner& rows, const R
     std::vector<uint16_t> table(kIifTableSize, uint16_t(*other_class));
     std::map<uint32_t, Bits> by_index;
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
-        const Rule& rule = *dr.ranked[r];
-        if (rule.iif.empty())
+        if (!dr.ranked[r] || dr.ranked[r]->iif.empty())
             continue;
+        const Rule& rule = *dr.ranked[r];
         uint32_t idx = ifindex_of(rule);
         names[rule.iif_netns.empty() ? rule.iif : rule.iif + "@" + rule.iif_netns] = idx;
         // An interface that does not exist (or has a huge index) matches nothing.
@@ -653,6 +662,8 @@ void anchor_and_unnamed(const DirRules& dr, std::vector<Bits>& anchored, std::ve
     anchored.assign(kFieldCount, dr.empty());
     unnamed.assign(kFieldCount, dr.empty());
     for (uint32_t r = 0; r < dr.ranked.size(); r++) {
+        if (!dr.ranked[r])
+            continue;  // a free rank: in no row
         uint32_t named = 0;
         for (int f = 0; f < kFieldCount; f++)
             if (names_field(*dr.ranked[r], Field(f)))
@@ -669,21 +680,47 @@ void anchor_and_unnamed(const DirRules& dr, std::vector<Bits>& anchored, std::ve
     }
 }
 
-// `order`: every rule of `p` in evaluation order.
-CompiledDirection compile_direction(const Policy& p, const std::vector<const Rule*>& order, Direction dir,
+// What moving rule i of `rules` to another rank costs (rank_gaps.h): the rows that hold
+// it, roughly: its own (one a field it names) and every row of each field it does not name,
+// which has about one class per rule that names the field.
+std::vector<uint64_t> move_costs(const std::vector<const Rule*>& rules)
+{
+    uint64_t naming[kFieldCount] = {};
+    std::vector<uint8_t> named(rules.size());
+    for (size_t i = 0; i < rules.size(); i++)
+        for (int f = 0; f < kFieldCount; f++)
+            if (names_field(*rules[i], Field(f))) {
+                named[i] |= uint8_t(1u << f);
+                naming[f]++;
+            }
+    std::vector<uint64_t> cost(rules.size());
+    for (size_t i = 0; i < rules.size(); i++) {
+        uint64_t c = 1;
+        for (int f = 0; f < kFieldCount; f++)
+            c += (named[i] >> f & 1) ? 1 : naming[f] + 1;
+        cost[i] = c;
+    }
+    return cost;
+}
+
+// `rules`: the direction's rules in evaluation order; `plan`: their ranks.
+CompiledDirection compile_direction(const Policy& p, const std::vector<const Rule*>& rules, const RankPlan& plan,
                                     const RuleIfindexResolver& ifindex_of, const CompileOptions& opts)
 {
     DirRules dr;
-    for (const Rule* r : order)
-        if (r->dir == dir)
-            dr.ranked.push_back(r);
+    dr.ranked.assign(plan.slots, nullptr);
+    for (size_t i = 0; i < rules.size(); i++)
+        dr.ranked[plan.rank[i]] = rules[i];
     CompiledDirection c;
-    c.n_rules = uint32_t(dr.ranked.size());
-    c.words = std::max<uint32_t>(1, (c.n_rules + 63) / 64);
+    c.n_rules = plan.slots;
+    c.words = std::max<uint32_t>({1, plan.words, (c.n_rules + 63) / 64});
     c.agg_words = (c.words + 63) / 64;
     dr.words = c.words;
+    c.rank_of = plan.rank;
+    c.ranked.reserve(dr.ranked.size());
     for (const Rule* r : dr.ranked)
-        c.ranked.push_back({r->id, r->action.kind, r->action.rate_pps, r->action.burst, r->log_rate});
+        c.ranked.push_back(r ? RuleRecord{r->id, r->action.kind, r->action.rate_pps, r->action.burst, r->log_rate}
+                             : RuleRecord{});
 
     // The address fields and the others build their rows in two stores at once (a large
     // policy's compile is mostly these rows, and the machines xdpctl runs on have cores to
@@ -709,12 +746,12 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
                 AddrClassTable& v6 = f == kFieldSrc ? c.src_v6 : c.dst_v6;
                 std::vector<std::string> named;  // the sets the field's rules name
                 for (const Rule* r : dr.ranked)
-                    if (const AddrMatch& a = addr_of(*r, f);
+                    if (const AddrMatch& a = r ? addr_of(*r, f) : kNoAddr;
                         a.kind == AddrMatch::Kind::set && std::find(named.begin(), named.end(), a.set) == named.end())
                         named.push_back(a.set);
                 size_t prefixes = 0;  // nodes at most, both families
                 for (const Rule* r : dr.ranked)
-                    prefixes += addr_of(*r, f).kind == AddrMatch::Kind::prefix;
+                    prefixes += r && addr_of(*r, f).kind == AddrMatch::Kind::prefix;
                 const bool split = !named.empty() && named.size() <= std::min(opts.max_split_sets, kMaxSplitSets) &&
                                    (prefixes + 1) << named.size() <= opts.max_node_classes;
                 v4 = address_classes(p, dr, f, Family::v4, rows, split);
@@ -909,11 +946,11 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
     if (held.ids.size() == held.n_rules && c.ranked.size() == c.n_rules) {
         HashIndex at(held.ids.size());
         for (uint32_t r = 0; r < held.ids.size(); r++)
-            at.add(bit_key(held.ids[r]), r);
-        for (uint32_t r = 0; r < c.n_rules; r++) {
-            const uint32_t id = c.ranked[r].id;
-            held_rank[r] = at.find(bit_key(id), [&](uint32_t h) { return held.ids[h] == id; });
-        }
+            if (held.ids[r])  // 0: a free rank (rank_gaps.h)
+                at.add(bit_key(held.ids[r]), r);
+        for (uint32_t r = 0; r < c.n_rules; r++)
+            if (const uint32_t id = c.ranked[r].id)
+                held_rank[r] = at.find(bit_key(id), [&](uint32_t h) { return held.ids[h] == id; });
     } else {
         for (uint32_t r = 0; r < std::min(c.n_rules, held.n_rules); r++)
             held_rank[r] = r;
@@ -1070,6 +1107,19 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
     CompiledPolicy c;
     c.default_action = p.default_action;
     const std::vector<const Rule*> order = evaluation_order(p);
+    // Each direction's rules in order, and their ranks (rank_gaps.h): kept from the hint of
+    // the generation in force where it has them.
+    std::vector<const Rule*> in_dir[2];
+    for (const Rule* r : order)
+        in_dir[r->dir == Direction::egress ? 1 : 0].push_back(r);
+    RankPlan plan[2];
+    for (int d = 0; d < 2; d++) {
+        std::vector<uint32_t> ids(in_dir[d].size());
+        for (size_t i = 0; i < ids.size(); i++)
+            ids[i] = in_dir[d][i]->id;
+        plan[d] = plan_ranks(ids, opts.rank_hints ? move_costs(in_dir[d]) : std::vector<uint64_t>(ids.size()),
+                             opts.rank_hints ? &opts.rank_hints[d] : nullptr, XDPCTL_POL_MAX_RANKS);
+    }
     // The directions' shapes (shapes.h) read only the rules: worked out beside the rows
     // (~0.7 ms at 10,000 rules, which followed them), into copies that the compiled
     // directions take once both are done.
@@ -1079,14 +1129,18 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
     } shapes[2];
     auto find_shapes = [&] {
         for (int d = 0; d < 2; d++) {
-            std::vector<const Rule*> ranked;
-            for (const Rule* r : order)
-                if (r->dir == (d ? Direction::egress : Direction::ingress))
-                    ranked.push_back(r);
+            const std::vector<const Rule*>& ranked = in_dir[d];
             shapes[d].small = small_rules(ranked);
             shapes[d].decide_field = one_address_field(ranked);
             if (!shapes[d].small && shapes[d].decide_field < 0)
                 shapes[d].anchor_rules = anchor_rules(ranked);
+            // The anchor lists' rules by rank, as the lists name them (a free rank is on none).
+            if (shapes[d].anchor_rules && plan[d].slots != ranked.size()) {
+                std::vector<xdpctl_pol_small_rule> by_rank(plan[d].slots, xdpctl_pol_small_rule{});
+                for (size_t i = 0; i < ranked.size(); i++)
+                    by_rank[plan[d].rank[i]] = (*shapes[d].anchor_rules)[i];
+                shapes[d].anchor_rules = std::move(by_rank);
+            }
         }
     };
     Task<void> shaped;  // waited for by its destructor, also when a direction throws
@@ -1094,8 +1148,8 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
         shaped = run_beside(find_shapes);
     else
         find_shapes();
-    c.dir[0] = compile_direction(p, order, Direction::ingress, ifindex_of, opts);
-    c.dir[1] = compile_direction(p, order, Direction::egress, ifindex_of, opts);
+    c.dir[0] = compile_direction(p, in_dir[0], plan[0], ifindex_of, opts);
+    c.dir[1] = compile_direction(p, in_dir[1], plan[1], ifindex_of, opts);
     if (shaped.valid())
         shaped.get();
     for (int d = 0; d < 2; d++) {

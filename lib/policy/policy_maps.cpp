@@ -160,8 +160,10 @@ uint64_t map_lines(int fd)
 void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
 {
     const char* name = dir ? "egress" : "ingress";
-    if (d.n_rules > XDPCTL_POL_MAX_RULES || d.ranked.size() != d.n_rules)
-        fail_usage("{} {} rules: at most {} are supported", d.n_rules, name, XDPCTL_POL_MAX_RULES);
+    if (d.rank_of.size() > XDPCTL_POL_MAX_RULES)
+        fail_usage("{} {} rules: at most {} are supported", d.rank_of.size(), name, XDPCTL_POL_MAX_RULES);
+    if (d.n_rules > XDPCTL_POL_MAX_RANKS || d.ranked.size() != d.n_rules)
+        fail("the compiled {} rules take {} ranks, over {}", name, d.n_rules, XDPCTL_POL_MAX_RANKS);
     if (d.n_rules == 0)
         return;
     if (d.agg_words > XDPCTL_POL_MAX_AGG || d.row_words() == 0 || d.rows.words != d.words ||
@@ -174,6 +176,8 @@ void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
         d.iif.size() != XDPCTL_POL_IIF_ENTRIES)
         fail("the compiled {} class tables have the wrong sizes", name);
     for (const RuleRecord& r : d.ranked) {
+        if (r.id == 0)
+            continue;  // a free rank
         auto it = slots.find(r.id);
         if (it == slots.end())
             fail("rule {} has no counter slot", r.id);
@@ -278,17 +282,19 @@ uint32_t unnamed_fields(const CompiledDirection& cd)
 {
     uint32_t out = 0;
     const RowTable& rt = cd.rows;
+    // The ranks that hold a rule (not the free ones between them, rank_gaps.h).
+    std::vector<uint64_t> want(cd.words);
+    for (uint32_t rank = 0; rank < cd.ranked.size() && rank / 64 < cd.words; rank++)
+        if (cd.ranked[rank].id)
+            want[rank / 64] |= uint64_t(1) << (rank % 64);
     for (int f = 0; f < kFieldCount; f++) {
         const std::vector<uint64_t>& base = rt.base[f];
         if (!(XDPCTL_POL_SKIP_FIELDS & (1u << f)) || base.size() != rt.row_words() || rt.words != cd.words)
             continue;
         const uint64_t* bits = base.data() + 2 * rt.agg_words;
         bool all = true;
-        for (uint32_t w = 0; w < cd.words && all; w++) {
-            const uint32_t in_word = std::min<uint32_t>(64, cd.n_rules - w * 64);
-            const uint64_t want = in_word == 64 ? ~uint64_t(0) : (uint64_t(1) << in_word) - 1;
-            all = (bits[w] & want) == want;
-        }
+        for (uint32_t w = 0; w < cd.words && all; w++)
+            all = (bits[w] & want[w]) == want[w];
         if (all)
             out |= 1u << f;
     }
@@ -389,7 +395,7 @@ PolicyMaps::PolicyMaps(PolicyMapFds fds)
            "xdpctl_pvlan");
     expect(*iif_, sizeof(xdpctl_pol_cls_line), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_IIF_LINES,
            "xdpctl_piif");
-    expect(*rules_, sizeof(xdpctl_rule_rec), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_MAX_RULES,
+    expect(*rules_, sizeof(xdpctl_rule_rec), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS * XDPCTL_POL_MAX_RANKS,
            "xdpctl_prule");
     if (small_)
         expect(*small_, sizeof(xdpctl_pol_small), uint64_t(XDPCTL_POL_GENS) * XDPCTL_POL_DIRS, "xdpctl_psmall");
@@ -550,8 +556,8 @@ void PolicyMaps::held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS
         l.n_rules = dh.n_rules;
         // Written by the same commit as the record (which it clears first): the rule at
         // each rank there.
-        const auto recs = rules_->part(target).as<xdpctl_rule_rec>().subspan(size_t(XDPCTL_POL_GD(target, d)) * XDPCTL_POL_MAX_RULES,
-                                                                std::min<uint32_t>(dh.n_rules, XDPCTL_POL_MAX_RULES));
+        const auto recs = rules_->part(target).as<xdpctl_rule_rec>().subspan(size_t(XDPCTL_POL_GD(target, d)) * XDPCTL_POL_MAX_RANKS,
+                                                                std::min<uint32_t>(dh.n_rules, XDPCTL_POL_MAX_RANKS));
         l.ids.resize(recs.size());
         for (size_t r = 0; r < recs.size(); r++)
             l.ids[r] = recs[r].id;
@@ -787,9 +793,11 @@ SlotOf PolicyMaps::active_slots() const
     const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[gen];
     auto recs = rules_->part(gen).as<xdpctl_rule_rec>();
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RULES);
-        for (uint32_t rank = 0; rank < std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RULES); rank++) {
+        const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RANKS);
+        for (uint32_t rank = 0; rank < std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RANKS); rank++) {
             const xdpctl_rule_rec& r = recs[base + rank];
+            if (r.id == 0)
+                continue;  // a free rank (rank_gaps.h)
             if (r.ctr_slot >= XDPCTL_POL_COUNTER_SLOTS)
                 fail("the active policy's record of rule {} names counter slot {}, past the table", r.id,
                      r.ctr_slot);
@@ -797,6 +805,28 @@ SlotOf PolicyMaps::active_slots() const
         }
     }
     return out;
+}
+
+void PolicyMaps::active_ranks(RankHint (&out)[XDPCTL_POL_DIRS]) const
+{
+    for (RankHint& h : out)
+        h = {};
+    const xdpctl_pol_ctl ctl = read_ctl();
+    if (!ctl.installed)
+        return;
+    const uint32_t gen = ctl.gen & 1;
+    const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[gen];
+    auto recs = rules_->part(gen).as<xdpctl_rule_rec>();
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
+        const uint32_t n = std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RANKS);
+        if (!n)
+            continue;
+        const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RANKS);
+        out[d].words = h.dir[d].words;
+        out[d].ids.resize(n);
+        for (uint32_t rank = 0; rank < n; rank++)
+            out[d].ids[rank] = recs[base + rank].id;
+    }
 }
 
 bool PolicyMaps::decides_small(const CompiledDirection& cd) const
@@ -915,9 +945,11 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         put(kFixedL4, *l4_, gd * XDPCTL_POL_L4_LINES * cls_per_line, cd.l4);
         put(kFixedVlan, *vlan_, gd * XDPCTL_POL_VLAN_LINES * cls_per_line, cd.vlan);
         put(kFixedIif, *iif_, gd * XDPCTL_POL_IIF_LINES * cls_per_line, cd.iif);
-        std::vector<xdpctl_rule_rec> ranked_recs(cd.n_rules);
+        std::vector<xdpctl_rule_rec> ranked_recs(cd.n_rules);  // a free rank's: all 0
         for (uint32_t rank = 0; rank < cd.n_rules; rank++) {
             const RuleRecord& r = cd.ranked[rank];
+            if (r.id == 0)
+                continue;
             xdpctl_rule_rec& rec = ranked_recs[rank];
             rec.id = r.id;
             rec.action = bpf_action(r.action);
@@ -934,7 +966,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
         if (!holds(d, kFixedRecords,
                    FixedPrinter(kFixedRecords).add(ranked_recs.data(), ranked_recs.size() * sizeof(xdpctl_rule_rec)).done()))
             for (uint32_t rank = 0; rank < cd.n_rules; rank++) {
-                xdpctl_rule_rec& held_rec = recs[gd * XDPCTL_POL_MAX_RULES + rank];
+                xdpctl_rule_rec& held_rec = recs[gd * XDPCTL_POL_MAX_RANKS + rank];
                 if (std::memcmp(&held_rec, &ranked_recs[rank], sizeof(xdpctl_rule_rec)) != 0)
                     held_rec = ranked_recs[rank];
             }
@@ -942,9 +974,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             // The rules again, each with the record just written for its rank.
             xdpctl_pol_small& t = small_->part(target).as<xdpctl_pol_small>()[gd];
             t.n = uint32_t(cd.small->size());
-            for (uint32_t rank = 0; rank < t.n; rank++) {
-                t.r[rank] = (*cd.small)[rank];
-                t.r[rank].rec = ranked_recs[rank];
+            for (uint32_t i = 0; i < t.n; i++) {
+                t.r[i] = (*cd.small)[i];
+                t.r[i].rec = ranked_recs[cd.rank_of[i]];
             }
             dh.decide = XDPCTL_POL_DECIDE_SMALL;
         } else if (const int f = cd.decide_field; decides_by_field(cd)) {
@@ -1239,8 +1271,8 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
     if (ctl.installed) {
         const xdpctl_pol_hdr& oh = hdrs[old];
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-            for (uint32_t rank = 0; rank < std::min<uint32_t>(oh.dir[d].n_rules, XDPCTL_POL_MAX_RULES); rank++) {
-                const xdpctl_rule_rec& r = recs[XDPCTL_POL_GD(old, d) * XDPCTL_POL_MAX_RULES + rank];
+            for (uint32_t rank = 0; rank < std::min<uint32_t>(oh.dir[d].n_rules, XDPCTL_POL_MAX_RANKS); rank++) {
+                const xdpctl_rule_rec& r = recs[XDPCTL_POL_GD(old, d) * XDPCTL_POL_MAX_RANKS + rank];
                 if (r.action == XDPCTL_ACT_RATE_LIMIT)
                     old_rate[r.ctr_slot] = {r.rate_pps, r.burst};
             }

@@ -181,6 +181,9 @@ public:
     void held(HeldTables& tables, ClassLayout (&classes)[XDPCTL_POL_DIRS]) const;
     // Rule id -> counter slot of every rule of the active generation, from its rule records.
     SlotOf active_slots() const;
+    // The ranks the generation in force gives each direction's rules (rank_gaps.h): what a
+    // commit keeps where it can. Empty when no policy is installed.
+    void active_ranks(RankHint (&out)[XDPCTL_POL_DIRS]) const;
 
     // Whether the maps of split fields (sets' own tables) are there: not in maps an older
     // xdpctl pinned until a load makes them.

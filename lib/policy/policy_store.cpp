@@ -433,8 +433,13 @@ Policy PolicyStore::commit(Policy next)
                 }
                 return out;
             });
+        // The ranks the generation in force gives its rules, which the compile keeps where
+        // it can (rank_gaps.h: a rule inserted among others then moves few ranks).
+        RankHint ranks[XDPCTL_POL_DIRS];
+        maps_->active_ranks(ranks);
         // complete() checked `next` above.
-        compiled = compile_policy(next, keys, {.max_split_sets = split_sets ? kMaxSplitSets : 0, .checked = true});
+        compiled = compile_policy(next, keys,
+                                  {.max_split_sets = split_sets ? kMaxSplitSets : 0, .checked = true, .rank_hints = ranks});
         trace.mark("compile");
         // The sets' own tables: found by their entries' print, built only for a set that
         // changed (or is new). Too few slots: the sets are merged into the classes.
@@ -442,7 +447,7 @@ Policy PolicyStore::commit(Policy next)
         if (split_sets)
             set_prints = prints.get();
         if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables, set_prints)) {
-            compiled = compile_policy(next, keys, {.checked = true});
+            compiled = compile_policy(next, keys, {.checked = true, .rank_hints = ranks});
             trace.mark("compile without set tables");
         }
         trace.mark("set tables");

@@ -44,7 +44,17 @@ const std::vector<KnownLayout>& known_layouts()
              // The rate limit's per-CPU purses (maps added only, as the events above).
              {"xdpctl_rpurse", std::nullopt, "created empty: each CPU takes its next tokens from the bucket"},
          }},
-        {2, "xdpctl after 0.1.0 (this build)", {}},
+        {2,
+         "xdpctl after 0.1.0, before ranks were left free between rules (2026-11-25 .. 2026-12-06)",
+         {
+             // 10,000 ranks per (generation, direction) became XDPCTL_POL_MAX_RANKS (12,288):
+             // room for the ranks left free between rules (lib/policy/rank_gaps.h).
+             {"xdpctl_prule", MapLayout{BPF_MAP_TYPE_ARRAY, 4, 32, 40000, BPF_F_MMAPABLE},
+              "the policy group is read through the old layout and committed to new maps (state_snapshot.h)"},
+             {"xdpctl_panc", MapLayout{BPF_MAP_TYPE_ARRAY, 4, 2510848, 4, BPF_F_MMAPABLE},
+              "the policy group is read through the old layout and committed to new maps (state_snapshot.h)"},
+         }},
+        {3, "xdpctl with ranks left free between rules (this build)", {}},
     };
     return versions;
 }

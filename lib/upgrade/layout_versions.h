@@ -22,7 +22,7 @@
 
 namespace xdpctl::upgrade {
 
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 
 // The record layouts of the policy's maps (xdpctl_p*) and of the load balancer's (xdpctl_lb_*
 // but its counters and connection table): a load over pins of another record layout

@@ -91,15 +91,18 @@ PolicyState read_policy_state(const std::string& dir)
     const bool counted = hdr_map.layout.value_size == sizeof(xdpctl_pol_hdr);
     const auto hdr = counted ? hdr_map.at<xdpctl_pol_hdr>(gen) : xdpctl_pol_hdr{};
     const PinnedMap rules(dir, "xdpctl_prule", "policy");
+    // Ranks per (generation, direction) as the pinned map has them: 10,000 before ranks were
+    // left free between rules (layout 3), XDPCTL_POL_MAX_RANKS since.
+    const uint32_t stride = rules.layout.max_entries / (XDPCTL_POL_GENS * XDPCTL_POL_DIRS);
     std::unordered_map<uint32_t, uint32_t> id_of_slot;
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        const uint32_t n = counted ? hdr.dir[d].n_rules : XDPCTL_POL_MAX_RULES;
-        if (n > XDPCTL_POL_MAX_RULES)
-            fail("the pinned policy header says direction {} has {} rules, over {}", d, n, XDPCTL_POL_MAX_RULES);
+        const uint32_t n = counted ? hdr.dir[d].n_rules : stride;
+        if (n > stride)
+            fail("the pinned policy header says direction {} has {} ranks, over {}", d, n, stride);
         for (uint32_t rank = 0; rank < n; rank++) {
-            const auto r = rules.at<xdpctl_rule_rec>(XDPCTL_POL_GD(gen, d) * XDPCTL_POL_MAX_RULES + rank);
-            if (!counted && (!ids.count(r.id) || s.slots.count(r.id)))
-                continue;
+            const auto r = rules.at<xdpctl_rule_rec>(XDPCTL_POL_GD(gen, d) * stride + rank);
+            if (r.id == 0 || (!counted && (!ids.count(r.id) || s.slots.count(r.id))))
+                continue;  // a free rank (policy/rank_gaps.h), or not a record of this policy
             // The records and the stored policy must be of one commit.
             if (!ids.count(r.id))
                 fail("the pinned rule records name rule {}, which the stored policy does not have", r.id);
