@@ -341,9 +341,10 @@ TEST_F(ClassifyBpf, CommitsWriteOnlyWhatChangedAndAgreeWithReference)
 // commit's were (align_classes(), tested against the reference in test_compiler_diff): every
 // row where the header puts it, every address table's lines and its IPv4 level 1.
 void expect_maps_hold_a_full_compile(PolicyPrograms& progs, const Policy& p,
-                                     const ClassLayout (&aligned_to)[XDPCTL_POL_DIRS], const std::string& where)
+                                     const ClassLayout (&aligned_to)[XDPCTL_POL_DIRS], const std::string& where,
+                                     const RankHint* ranks = nullptr)
 {
-    CompiledPolicy f = compile_policy(p, gen_ifindex);
+    CompiledPolicy f = compile_policy(p, gen_ifindex, {.rank_hints = ranks});
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
         align_classes(f.dir[d], aligned_to[d]);
     const PreparedCommit want = prepare_commit(f, true);
@@ -415,7 +416,7 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
     XDPCTL_REQUIRE_ROOT();
     const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
     uint64_t run_ns = 0;
-    uint32_t kept_tables = 0;
+    uint32_t kept_tables = 0, out_of_order = 0;
     uint64_t rows_left = 0;
     for (uint64_t seed = 401; seed < 401 + diff_seeds(4); seed++) {
         Gen g(seed, opts);
@@ -446,7 +447,13 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
                 p.rules.push_back(r);
             }
             progs_->maps().set_use_small_rows(step % 5 == 4);
-            CompiledPolicy c = compile_policy(p, gen_ifindex);
+            // With the ranks in force, as a commit compiles (rank_gaps.h): a rule added takes a
+            // free rank, out of evaluation order beside rules it does not overlap.
+            RankHint ranks[XDPCTL_POL_DIRS];
+            progs_->maps().active_ranks(ranks);
+            CompiledPolicy c = compile_policy(p, gen_ifindex, {.rank_hints = ranks});
+            for (const CompiledDirection& d : c.dir)
+                out_of_order += !std::is_sorted(d.rank_of.begin(), d.rank_of.end());
             HeldTables held;
             ClassLayout classes[XDPCTL_POL_DIRS];
             progs_->maps().held(held, classes);
@@ -463,7 +470,7 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
                 rows_left += rows - t.rows_compared;
             seen.push_back(p);
             const std::string where = fmt::format("seed {} step {}", seed, step);
-            expect_maps_hold_a_full_compile(*progs_, p, classes, where);
+            expect_maps_hold_a_full_compile(*progs_, p, classes, where, ranks);
             if (HasFatalFailure())
                 return;
             agree_with_reference(*progs_, p, g, seed * 100 + uint64_t(step), 300, &run_ns);
@@ -475,6 +482,7 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
     // Or the walk never took the paths it is here for.
     EXPECT_GE(kept_tables, diff_seeds(4));
     EXPECT_GE(rows_left, 250 * diff_seeds(4));
+    EXPECT_GE(out_of_order, diff_seeds(4)) << "no commit placed a rule out of evaluation order";
 }
 
 // A set whose address table is too large to be kept after its generation (over

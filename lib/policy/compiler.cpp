@@ -703,6 +703,26 @@ std::vector<uint64_t> move_costs(const std::vector<const Rule*>& rules)
     return cost;
 }
 
+// Whether one packet may match both rules (of one direction): false only where a field
+// tells them apart for certain (prefixes neither within the other, another IP version,
+// port ranges apart, another protocol or VLAN); sets, interfaces, flags and fragments are
+// taken to overlap. Ranks follow the evaluation order only between such rules (rank_gaps.h).
+bool rules_may_overlap(const Rule& a, const Rule& b)
+{
+    auto addr = [](const AddrMatch& x, const AddrMatch& y) {
+        if (x.kind != AddrMatch::Kind::prefix || y.kind != AddrMatch::Kind::prefix)
+            return true;
+        if (x.prefix.family != y.prefix.family)
+            return false;
+        const Prefix& shorter = x.prefix.len <= y.prefix.len ? x.prefix : y.prefix;
+        const Prefix& longer = x.prefix.len <= y.prefix.len ? y.prefix : x.prefix;
+        return shorter.contains(longer.family, longer.addr);
+    };
+    auto ports = [](const PortRange& x, const PortRange& y) { return x.lo <= y.hi && y.lo <= x.hi; };
+    return addr(a.src, b.src) && addr(a.dst, b.dst) && ports(a.sport, b.sport) && ports(a.dport, b.dport) &&
+           !(a.proto && b.proto && *a.proto != *b.proto) && !(a.vlan && b.vlan && *a.vlan != *b.vlan);
+}
+
 // `rules`: the direction's rules in evaluation order; `plan`: their ranks.
 CompiledDirection compile_direction(const Policy& p, const std::vector<const Rule*>& rules, const RankPlan& plan,
                                     const RuleIfindexResolver& ifindex_of, const CompileOptions& opts)
@@ -1117,7 +1137,9 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
         std::vector<uint32_t> ids(in_dir[d].size());
         for (size_t i = 0; i < ids.size(); i++)
             ids[i] = in_dir[d][i]->id;
-        plan[d] = plan_ranks(ids, opts.rank_hints ? move_costs(in_dir[d]) : std::vector<uint64_t>(ids.size()),
+        const std::vector<const Rule*>& rules = in_dir[d];
+        plan[d] = plan_ranks(ids, opts.rank_hints ? move_costs(rules) : std::vector<uint64_t>(ids.size()),
+                             [&rules](size_t i, size_t j) { return rules_may_overlap(*rules[i], *rules[j]); },
                              opts.rank_hints ? &opts.rank_hints[d] : nullptr, XDPCTL_POL_MAX_RANKS);
     }
     // The directions' shapes (shapes.h) read only the rules: worked out beside the rows
