@@ -4,6 +4,8 @@
 //
 // The old layouts are made here, as the release that pinned them did (the maps it pinned,
 // with their types and sizes, filled with known state), so CI needs no old build:
+//   - layout 2: rule records at a stride of 10,000 ranks, before ranks were left free
+//     between rules; upgraded with traffic flowing;
 //   - layout 1, xdpctl 0.1.0: a per-CPU connection table, no xdpctl_psmall/xdpctl_pdecide (nor
 //     the decision events' xdpctl_rlog/xdpctl_events, nor the sets' xdpctl_pset/psl1/psplit), no
 //     layout record; upgraded with traffic flowing, which must be decided all along;
@@ -305,6 +307,39 @@ TEST_F(Upgrade, FromLayout1UnderTrafficKeepsEverythingAndDecidesEveryPacket)
     EXPECT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
     EXPECT_TRUE(path_exists(shared_pin("xdpctl_psmall")) && path_exists(shared_pin("xdpctl_pdecide")) &&
                 path_exists(shared_pin("xdpctl_panc")));
+    EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
+    still_drops(lab);
+}
+
+// Layout 2, before ranks were left free between rules (lib/policy/rank_gaps.h): 10,000 rule
+// records per generation and direction, and the anchor lists' element sized for them. The
+// policy is read through them (each rule's counter slot from its record at the old stride)
+// and committed to new maps, under traffic: every packet decided, every counter exact.
+TEST_F(Upgrade, FromLayout2RuleRecordsAtTheOldStrideUnderTraffic)
+{
+    NetnsLab lab;
+    load_with_state(lab);
+    const std::string before = state();
+    constexpr uint32_t kOldRanks = 10000;
+    const UniqueFd now = open_pinned(shared_pin("xdpctl_prule"));
+    ASSERT_TRUE(now);
+    repin(shared_pin("xdpctl_prule"), BPF_MAP_TYPE_ARRAY, 4, sizeof(xdpctl_rule_rec),
+          XDPCTL_POL_GENS * XDPCTL_POL_DIRS * kOldRanks, BPF_F_MMAPABLE, [&](int fd) {
+              for (uint32_t gd = 0; gd < XDPCTL_POL_GENS * XDPCTL_POL_DIRS; gd++)
+                  for (uint32_t rank = 0; rank < 256; rank++) {  // the lab's few rules and more
+                      const uint32_t from = gd * XDPCTL_POL_MAX_RANKS + rank, to = gd * kOldRanks + rank;
+                      xdpctl_rule_rec r{};
+                      ASSERT_EQ(bpf_map_lookup_elem(now.get(), &from, &r), 0);
+                      ASSERT_EQ(bpf_map_update_elem(fd, &to, &r, BPF_ANY), 0);
+                  }
+          });
+    repin(shared_pin("xdpctl_panc"), BPF_MAP_TYPE_ARRAY, 4, 2510848, XDPCTL_POL_GENS * XDPCTL_POL_DIRS,
+          BPF_F_MMAPABLE, [](int) {});
+    remove_pin_tree(shared_pin("layout"));
+
+    upgrade_under_traffic(lab, 0, 0, "layout 2", "layout version 2");
+    EXPECT_EQ(state(), before);
+    EXPECT_EQ(upgrade::recorded_layout_version(), upgrade::kLayoutVersion);
     EXPECT_EQ(stale_shared_pins(), std::vector<std::string>{});
     still_drops(lab);
 }
