@@ -490,7 +490,9 @@ struct xdpctl_pol_commit_rec {
 	__u64 unix_ns;          /* CLOCK_REALTIME at the flip */
 };
 
-/* A rule by rank (evaluation order) in one generation and direction. */
+/* A rule by rank in one generation and direction: ranks follow the evaluation order between
+ * rules that may match one packet; id 0 is a free rank, which nothing points at
+ * (lib/policy/rank_gaps.h). */
 struct xdpctl_rule_rec {
 	__u32 id;               /* stable rule id */
 	__u32 action;           /* enum xdpctl_pol_action */
