@@ -371,6 +371,45 @@ TEST(CompilerDifferential, ARuleInsertedAmongOthersChangesFewRows)
     }
 }
 
+// With nothing to align to (the first commit into a generation), a large policy's fields
+// get room for more classes, so that the next commit's new prefix and port fit and no later
+// field's rows move; a small policy's classes stay as compiled.
+TEST(CompilerDifferential, FieldsOfALargePolicyGetRoomWithNothingToAlignTo)
+{
+    Policy p = benchmark_kinds(3000);
+    CompiledPolicy first = compile_policy(p, gen_ifindex);
+    const uint32_t classes = first.dir[0].n_classes[kFieldSrc];
+    align_classes(first.dir[0], ClassLayout{});
+    EXPECT_GE(first.dir[0].n_classes[kFieldSrc], classes + classes / 64 + 16);
+    RankHint hints[2];
+    hints_of(first, hints);
+    Rule r;
+    r.id = 9000;
+    r.priority = 700;
+    r.src.kind = AddrMatch::Kind::prefix;
+    r.src.prefix = parse_prefix("198.19.20.1/32");
+    r.proto = 6;
+    r.dport = {2500, 2500};
+    p.rules.push_back(r);
+    CompiledPolicy next = compile_policy(p, gen_ifindex, {.rank_hints = hints});
+    align_classes(next.dir[0], layout_of(first, 0));
+    const std::vector<RowPrint> was = first.dir[0].rows.prints(), now = next.dir[0].rows.prints();
+    ASSERT_EQ(was.size(), now.size()) << "the new classes took room, moving no field";
+    size_t same = 0;
+    for (size_t row = 0; row < was.size(); row++)
+        same += was[row] == now[row];
+    EXPECT_GT(same, was.size() * 99 / 100) << same << " of " << was.size();
+    Gen g(79);
+    g.make_pools();
+    agree_with_reference(p, next, g, 79, 1500);
+
+    Policy small = benchmark_kinds(300);
+    CompiledPolicy c = compile_policy(small, gen_ifindex);
+    const uint32_t before = c.dir[0].n_classes[kFieldSrc];
+    align_classes(c.dir[0], ClassLayout{});
+    EXPECT_EQ(c.dir[0].n_classes[kFieldSrc], before);
+}
+
 TEST(CompilerDifferential, ClassesStaySmallForManyHostRules)
 {
     // 10,000 /32 rules with one port each: classes grow with the distinct rule sets a

@@ -192,7 +192,8 @@ struct ClassLayout {
 // at are the field's base). Classifies as before. Class ids are given in sweep order, so a new
 // prefix or port moved every later class and every later field's rows; aligned, a commit into
 // the generation `held` describes writes the rows that changed. Leaves c as it is when the
-// ids would spread too far (many classes gone) or past a limit.
+// ids would spread too far (many classes gone) or past a limit. With nothing to align to
+// (`held` not valid, or of other rows), a large policy's fields get room for more classes.
 void align_classes(CompiledDirection& c, const ClassLayout& held);
 
 // iif names are resolved through `ifindex_of` (0: unknown, the rule never matches).

@@ -953,83 +953,18 @@ bool RowTable::well_formed() const
     return words && !rows.empty();
 }
 
-void align_classes(CompiledDirection& c, const ClassLayout& held)
+namespace {
+
+// Policies of at least this many ranks get room in each field when nothing is aligned to
+// (align_classes): smaller ones' rows are few, and fit the small rows' element.
+constexpr uint32_t kRoomRules = 1024;
+
+// Gives class cls of field f the row id_of[f][cls] among size[f] rows of the field (rows no
+// table points at hold the field's base), fields in the compiler's order of their rows, and
+// renumbers every table.
+void place_classes(CompiledDirection& c, const std::vector<uint32_t> (&id_of)[kFieldCount],
+                   const uint32_t (&size)[kFieldCount])
 {
-    if (!c.n_rules || !held.valid || held.words != c.words || held.agg_words != c.agg_words)
-        return;
-    // A class is named by the ranks its own rules had in the held policy (RowPrint::own over
-    // them): rules added since join classes (a port range every interval it spans) without
-    // renaming them, and a rule inserted among others, which moves every later rank, renames
-    // none either (the held ranks come by rule id). Without the held ids, a rule the held
-    // policy had is one of rank below its rule count (rules added last).
-    std::vector<uint32_t> held_rank(c.n_rules, UINT32_MAX);
-    if (held.ids.size() == held.n_rules && c.ranked.size() == c.n_rules) {
-        HashIndex at(held.ids.size());
-        for (uint32_t r = 0; r < held.ids.size(); r++)
-            if (held.ids[r])  // 0: a free rank (rank_gaps.h)
-                at.add(bit_key(held.ids[r]), r);
-        for (uint32_t r = 0; r < c.n_rules; r++)
-            if (const uint32_t id = c.ranked[r].id)
-                held_rank[r] = at.find(bit_key(id), [&](uint32_t h) { return held.ids[h] == id; });
-    } else {
-        for (uint32_t r = 0; r < std::min(c.n_rules, held.n_rules); r++)
-            held_rank[r] = r;
-    }
-    std::vector<uint64_t> key(c.rows.count());
-    for (size_t r = 0; r < key.size(); r++) {
-        const RowTable::Row& row = c.rows.rows[r];
-        uint64_t k = 0;
-        if (row.dense) {
-            for (uint32_t w = 0; w < c.words; w++)
-                for (uint64_t x = c.rows.dense[row.off + w]; x; x &= x - 1)
-                    if (const uint32_t h = held_rank[w * 64 + uint32_t(std::countr_zero(x))]; h != UINT32_MAX)
-                        k ^= bit_key(h);
-        } else {
-            for (uint32_t i = 0; i < row.len; i++)
-                if (const uint32_t h = held_rank[c.rows.ranks[row.off + i]]; h != UINT32_MAX)
-                    k ^= bit_key(h);
-        }
-        key[r] = k;
-    }
-    std::vector<uint32_t> id_of[kFieldCount];  // class -> aligned id
-    uint32_t size[kFieldCount];
-    for (int f = 0; f < kFieldCount; f++) {
-        const uint32_t n = c.n_classes[f];
-        const std::vector<RowPrint>& old = held.field[f];
-        // A class is its own ranks within the field: a rule joining the field's base (one
-        // that names nothing here) changes every row, not which class is which.
-        HashIndex old_at(old.size());  // own -> old ids
-        for (uint32_t j = 0; j < old.size(); j++)
-            old_at.add(old[j].own, j);
-        std::vector<bool> taken(old.size());
-        std::vector<uint32_t>& ids = id_of[f];
-        ids.assign(n, UINT32_MAX);
-        for (uint32_t cls = 0; cls < n; cls++) {
-            const uint64_t k = key[c.row_base[f] + cls];
-            const uint32_t j = old_at.find(k, [&](uint32_t id) { return old[id].own == k && !taken[id]; });
-            if (j != UINT32_MAX) {
-                ids[cls] = j;
-                taken[j] = true;
-            }
-        }
-        uint32_t free = 0, next = uint32_t(old.size());
-        for (uint32_t cls = 0; cls < n; cls++) {
-            if (ids[cls] != UINT32_MAX)
-                continue;
-            while (free < old.size() && taken[free])
-                free++;
-            ids[cls] = free < old.size() ? free++ : next++;
-        }
-        // A field that outgrows its rows gets room for more, so that the next classes it
-        // gains do not move every later field's rows.
-        size[f] = next > old.size() ? next + next / 64 + 16 : uint32_t(old.size());
-        // Ids spread over many more rows than classes (after many deletes), past what a
-        // class table holds, or past what decides a direction by one field's class: the
-        // compiler's own numbering.
-        if (size[f] > n + n / 4 + 64 || size[f] >= 65535 ||
-            (n <= XDPCTL_POL_DECIDE_CLASSES && size[f] > XDPCTL_POL_DECIDE_CLASSES))
-            return;
-    }
     // Fields keep the compiler's order of their rows (by row_base).
     int order[kFieldCount];
     for (int f = 0; f < kFieldCount; f++)
@@ -1086,6 +1021,110 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
         c.row_base[f] = base[f];
         c.n_classes[f] = size[f];
     }
+}
+
+
+}  // namespace
+
+void align_classes(CompiledDirection& c, const ClassLayout& held)
+{
+    if (!c.n_rules)
+        return;
+    std::vector<uint32_t> id_of[kFieldCount];  // class -> aligned id
+    uint32_t size[kFieldCount];
+    // Nothing to align to (a generation not written yet, or rows of another size): the
+    // compiler's numbering, with room in each field of a large policy, so that the classes
+    // the next commits add do not move every later field's rows (the first such commit into
+    // each generation rewrote ~14 MiB of rows at 10,000 rules).
+    if (!held.valid || held.words != c.words || held.agg_words != c.agg_words) {
+        if (c.n_rules < kRoomRules)
+            return;
+        for (int f = 0; f < kFieldCount; f++) {
+            const uint32_t n = c.n_classes[f];
+            id_of[f].resize(n);
+            for (uint32_t cls = 0; cls < n; cls++)
+                id_of[f][cls] = cls;
+            // (A field of few classes gets little: a rule that names none of its values
+            // is in all of its rows, room included.)
+            size[f] = n + (n >= 64 ? n / 64 + 16 : 4);
+            if (size[f] >= 65535 || (n <= XDPCTL_POL_DECIDE_CLASSES && size[f] > XDPCTL_POL_DECIDE_CLASSES))
+                size[f] = n;
+        }
+        place_classes(c, id_of, size);
+        return;
+    }
+    // A class is named by the ranks its own rules had in the held policy (RowPrint::own over
+    // them): rules added since join classes (a port range every interval it spans) without
+    // renaming them, and a rule inserted among others, which moves every later rank, renames
+    // none either (the held ranks come by rule id). Without the held ids, a rule the held
+    // policy had is one of rank below its rule count (rules added last).
+    std::vector<uint32_t> held_rank(c.n_rules, UINT32_MAX);
+    if (held.ids.size() == held.n_rules && c.ranked.size() == c.n_rules) {
+        HashIndex at(held.ids.size());
+        for (uint32_t r = 0; r < held.ids.size(); r++)
+            if (held.ids[r])  // 0: a free rank (rank_gaps.h)
+                at.add(bit_key(held.ids[r]), r);
+        for (uint32_t r = 0; r < c.n_rules; r++)
+            if (const uint32_t id = c.ranked[r].id)
+                held_rank[r] = at.find(bit_key(id), [&](uint32_t h) { return held.ids[h] == id; });
+    } else {
+        for (uint32_t r = 0; r < std::min(c.n_rules, held.n_rules); r++)
+            held_rank[r] = r;
+    }
+    std::vector<uint64_t> key(c.rows.count());
+    for (size_t r = 0; r < key.size(); r++) {
+        const RowTable::Row& row = c.rows.rows[r];
+        uint64_t k = 0;
+        if (row.dense) {
+            for (uint32_t w = 0; w < c.words; w++)
+                for (uint64_t x = c.rows.dense[row.off + w]; x; x &= x - 1)
+                    if (const uint32_t h = held_rank[w * 64 + uint32_t(std::countr_zero(x))]; h != UINT32_MAX)
+                        k ^= bit_key(h);
+        } else {
+            for (uint32_t i = 0; i < row.len; i++)
+                if (const uint32_t h = held_rank[c.rows.ranks[row.off + i]]; h != UINT32_MAX)
+                    k ^= bit_key(h);
+        }
+        key[r] = k;
+    }
+    for (int f = 0; f < kFieldCount; f++) {
+        const uint32_t n = c.n_classes[f];
+        const std::vector<RowPrint>& old = held.field[f];
+        // A class is its own ranks within the field: a rule joining the field's base (one
+        // that names nothing here) changes every row, not which class is which.
+        HashIndex old_at(old.size());  // own -> old ids
+        for (uint32_t j = 0; j < old.size(); j++)
+            old_at.add(old[j].own, j);
+        std::vector<bool> taken(old.size());
+        std::vector<uint32_t>& ids = id_of[f];
+        ids.assign(n, UINT32_MAX);
+        for (uint32_t cls = 0; cls < n; cls++) {
+            const uint64_t k = key[c.row_base[f] + cls];
+            const uint32_t j = old_at.find(k, [&](uint32_t id) { return old[id].own == k && !taken[id]; });
+            if (j != UINT32_MAX) {
+                ids[cls] = j;
+                taken[j] = true;
+            }
+        }
+        uint32_t free = 0, next = uint32_t(old.size());
+        for (uint32_t cls = 0; cls < n; cls++) {
+            if (ids[cls] != UINT32_MAX)
+                continue;
+            while (free < old.size() && taken[free])
+                free++;
+            ids[cls] = free < old.size() ? free++ : next++;
+        }
+        // A field that outgrows its rows gets room for more, so that the next classes it
+        // gains do not move every later field's rows.
+        size[f] = next > old.size() ? next + next / 64 + 16 : uint32_t(old.size());
+        // Ids spread over many more rows than classes (after many deletes), past what a
+        // class table holds, or past what decides a direction by one field's class: the
+        // compiler's own numbering.
+        if (size[f] > n + n / 4 + 64 || size[f] >= 65535 ||
+            (n <= XDPCTL_POL_DECIDE_CLASSES && size[f] > XDPCTL_POL_DECIDE_CLASSES))
+            return;
+    }
+    place_classes(c, id_of, size);
 }
 
 uint32_t AddrClassTable::lookup(Family f, const std::array<uint8_t, 16>& a) const
