@@ -239,6 +239,20 @@ TEST(CompilerDifferential, ARuleInsertedAmongOthersRenamesNoClass)
     agree_with_reference(p, c, g, 77, 2000);
 }
 
+// A rule of the benchmark's commonest kind: a source /32, TCP and a destination port; drops.
+static Rule host_port_rule(uint32_t id, uint32_t priority, const std::string& src, uint16_t port)
+{
+    Rule r;
+    r.id = id;
+    r.priority = priority;
+    r.src.kind = AddrMatch::Kind::prefix;
+    r.src.prefix = parse_prefix(src);
+    r.proto = 6;
+    r.dport = {port, port};
+    r.action.kind = ActionKind::drop;
+    return r;
+}
+
 // The ranks a compiled policy gives its rules, as PolicyMaps::active_ranks reads them back.
 static void hints_of(const CompiledPolicy& c, RankHint (&out)[2])
 {
@@ -323,35 +337,17 @@ TEST(CompilerDifferential, RanksKeptFromTheCommitBeforeAgreeWithReference)
 TEST(CompilerDifferential, ARuleInsertedAmongOthersChangesFewRows)
 {
     Policy p = benchmark_kinds(3000);
-    const CompiledPolicy first = compile_policy(p, gen_ifindex);
+    CompiledPolicy before = compile_policy(p, gen_ifindex);
+    align_classes(before.dir[0], ClassLayout{});  // as the first commit into a generation: room
     RankHint hints[2];
-    hints_of(first, hints);
-    // The first alignment after a field grows gives it room (every later field moves once).
-    Rule grow;
-    grow.id = 4000;
-    grow.priority = 2000;
-    grow.src.kind = AddrMatch::Kind::prefix;
-    grow.src.prefix = parse_prefix("198.19.9.1/32");
-    grow.dport = {1999, 1999};
-    grow.proto = 6;
-    p.rules.push_back(grow);
-    CompiledPolicy before = compile_policy(p, gen_ifindex, {.rank_hints = hints});
-    align_classes(before.dir[0], layout_of(first, 0));
     hints_of(before, hints);
     const std::vector<RowPrint> was = before.dir[0].rows.prints();
     Gen g(78);
     g.make_pools();
     for (uint32_t i = 0; i < 12; i++) {
         Policy q = p;
-        Rule r;
-        r.id = 5000 + i;
-        r.priority = 37 + i * 83;  // among the others, each time elsewhere
-        r.src.kind = AddrMatch::Kind::prefix;
-        r.src.prefix = parse_prefix(fmt::format("198.19.10.{}/32", i + 1));
-        r.proto = 6;
-        r.dport = {uint16_t(2000 + i), uint16_t(2000 + i)};
-        r.action.kind = ActionKind::drop;
-        q.rules.push_back(r);
+        // Among the others, each time elsewhere.
+        q.rules.push_back(host_port_rule(5000 + i, 37 + i * 83, fmt::format("198.19.10.{}/32", i + 1), 2000 + i));
         for (const bool kept : {true, false}) {
             CompiledPolicy c = compile_policy(q, gen_ifindex, {.rank_hints = kept ? hints : nullptr});
             align_classes(c.dir[0], layout_of(before, 0));
@@ -383,14 +379,7 @@ TEST(CompilerDifferential, FieldsOfALargePolicyGetRoomWithNothingToAlignTo)
     EXPECT_GE(first.dir[0].n_classes[kFieldSrc], classes + classes / 64 + 16);
     RankHint hints[2];
     hints_of(first, hints);
-    Rule r;
-    r.id = 9000;
-    r.priority = 700;
-    r.src.kind = AddrMatch::Kind::prefix;
-    r.src.prefix = parse_prefix("198.19.20.1/32");
-    r.proto = 6;
-    r.dport = {2500, 2500};
-    p.rules.push_back(r);
+    p.rules.push_back(host_port_rule(9000, 700, "198.19.20.1/32", 2500));
     CompiledPolicy next = compile_policy(p, gen_ifindex, {.rank_hints = hints});
     align_classes(next.dir[0], layout_of(first, 0));
     const std::vector<RowPrint> was = first.dir[0].rows.prints(), now = next.dir[0].rows.prints();
