@@ -78,7 +78,10 @@ std::vector<uint8_t> in_order_core(const std::vector<uint32_t>& rank)
     for (uint32_t i = 0; i < rank.size(); i++) {
         if (rank[i] == kNone)
             continue;
-        const size_t k = size_t(std::lower_bound(tails.begin(), tails.end(), rank[i]) - tails.begin());
+        // Mostly increasing: the run grows at its end, with no search.
+        const size_t k = tails.empty() || rank[i] > tails.back()
+                             ? tails.size()
+                             : size_t(std::lower_bound(tails.begin(), tails.end(), rank[i]) - tails.begin());
         if (k == tails.size()) {
             tails.push_back(rank[i]);
             tail_at.push_back(i);
