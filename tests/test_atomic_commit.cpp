@@ -262,9 +262,12 @@ void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uin
             errors += e;
         });
 
-    // Each commit is a window of ~20 ms in which the two threads judge ~20,000 probes (6
-    // million over the 300): enough to meet every moment of a commit's writes many times.
-    constexpr int kCommits = 300;
+    // Each commit is a window of 1 to 30 ms (the median, by shape) in which the two threads
+    // judge thousands of probes (~300,000 a second): enough to meet every moment of a commit's
+    // writes many times. The policy turns every 2 commits and the shape every 3, so each
+    // change of policy meets each change of shape every 12 commits: 120 make 10 rounds of
+    // them (300, 25 rounds, took 2.5 times as long: 30 s of the suite's 60).
+    constexpr int kCommits = 120;
     std::vector<uint64_t> commit_ns;
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 1; i <= kCommits; i++) {
@@ -490,9 +493,10 @@ TEST(AtomicCommit, FreedTablesSendPacketsToTheNewGeneration)
         for (uint32_t i = 0; !stop.load(std::memory_order_relaxed); i++)
             set_gen(i & 1);
     });
+    // Until both ends have been seen 50,000 times (~0.5 s), or 2 s.
     uint64_t passed = 0, dropped = 0;
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (std::chrono::steady_clock::now() < until) {
+    while (std::chrono::steady_clock::now() < until && (passed < 50000 || dropped < 50000)) {
         const RunResult rr = progs.run(XDPCTL_HOOK_XDP, frame);
         ASSERT_EQ(rr.err, 0);
         (rr.retval == XDP_PASS ? passed : dropped)++;
