@@ -104,12 +104,24 @@ TEST_F(WriterLockTest, HeldLockStopsEveryWriterNamingTheHolderAndNoReader)
         {"-n", ns, "lb", "decap", "attach", ifname, "198.19.0.9"},
         {"unload", "--all", "--yes"},
     };
-    for (const auto& w : writers) {
-        std::vector<std::string> args{"--wait", "1"};
-        args.insert(args.end(), w.begin(), w.end());
-        const auto start = std::chrono::steady_clock::now();
-        CmdResult r = xdpctl(args);
-        const double took = seconds_since(start);
+    // All at once (the lock is polled, so waiting writers hold nothing another could name):
+    // each must still wait out its own second, whatever the others do.
+    std::vector<CmdResult> results(writers.size());
+    std::vector<double> took_s(writers.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < writers.size(); i++)
+        threads.emplace_back([&, i] {
+            std::vector<std::string> args{"--wait", "1"};
+            args.insert(args.end(), writers[i].begin(), writers[i].end());
+            const auto start = std::chrono::steady_clock::now();
+            results[i] = xdpctl(args);
+            took_s[i] = seconds_since(start);
+        });
+    for (auto& t : threads)
+        t.join();
+    for (size_t i = 0; i < writers.size(); i++) {
+        const CmdResult& r = results[i];
+        const double took = took_s[i];
         EXPECT_EQ(r.exit_code, 75) << r;
         EXPECT_NE(r.err.find("xdpctl: another xdpctl (" + HeldByTest::holder_text() +
                              ") holds /run/xdpctl.lock; gave up after 1 s (--wait)"),
