@@ -5,7 +5,10 @@
 //
 // Each kind of command is first run to the end once, from a known state A, giving the state
 // B it makes (and how long it takes); then, again and again: back to A, the command started
-// and killed after a random part of that time, the state checked to be A or B.
+// and killed after a random part of that time, the state checked to be A or B. The kill
+// moments are spread over the run (one at a random point of each of n equal parts, kill_at):
+// n of them leave no stretch of the run unvisited wider than two parts, where n uniformly
+// random moments leave gaps of ~ln(n) parts, so fewer kills visit the run as closely.
 #include <signal.h>
 
 #include <algorithm>
@@ -70,6 +73,16 @@ private:
     std::atomic<uint64_t> sent_{0};
     std::thread thread_;
 };
+
+// When to kill attempt `attempt` of a phase of `parts` kills over the first `span_ms` of a
+// run: at a random point of part `attempt % parts` of `parts` equal parts (attempts whose
+// command ended before its kill go on to the next part, and round again from the first).
+milliseconds kill_at(std::mt19937_64& rng, int attempt, int parts, long span_ms)
+{
+    const uint64_t span = uint64_t(span_ms), part = uint64_t(attempt % parts);
+    const uint64_t lo = span * part / uint64_t(parts), hi = span * (part + 1) / uint64_t(parts);
+    return milliseconds(lo + rng() % (hi - lo + 1));
+}
 
 class Kill9 : public NoPolicyTest {
 protected:
@@ -146,13 +159,13 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
     };
     const std::string bin = xdpctl_bin();
     std::vector<Kind> kinds = {
-        {"rule add", {"rule", "add", "--id", "900", "--src", "198.19.2.0/24", "--action", "drop"}, {"rule", "del", "900"}, 60},
-        {"apply 10k", {"apply", big_file}, {"apply", a_file}, 35},
-        {"set load 1M", {"set", "load", "big", million_file}, {"set", "load", "big", small_set}, 20},
+        {"rule add", {"rule", "add", "--id", "900", "--src", "198.19.2.0/24", "--action", "drop"}, {"rule", "del", "900"}, 36},
+        {"apply 10k", {"apply", big_file}, {"apply", a_file}, 20},
+        {"set load 1M", {"set", "load", "big", million_file}, {"set", "load", "big", small_set}, 12},
         {"lb backend add",
          {"lb", "backend", "add", "198.19.0.1:80/tcp", "198.19.10.2", "--mac", "02:00:00:00:0a:02"},
          {"lb", "backend", "del", "198.19.0.1:80/tcp", "198.19.10.2"},
-         45},
+         27},
     };
 
     Traffic traffic(lab);
@@ -163,7 +176,8 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
         argv.insert(argv.end(), k.cmd.begin(), k.cmd.end());
         // To the end: B, and how long the command takes. The shortest of three runs: another
         // test may share the CPUs, and a kill meant for "before the end" must come before the
-        // end of a fast run too.
+        // end of a fast run too. B is read after the first (reading it again after the others
+        // costs seconds where it holds the million prefixes, and reads the same).
         long took = 0;
         State b;
         for (int run = 0; run < 3; run++) {
@@ -172,8 +186,10 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
             const long ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
             took = run == 0 ? ms : std::min(took, ms);
             ASSERT_EQ(whole.exit_code, 0) << whole;
-            b = state();
-            ASSERT_NE(a, b);
+            if (run == 0) {
+                b = state();
+                ASSERT_NE(a, b);
+            }
             xdpctl_ok(k.undo);
             ASSERT_EQ(state(), a);
         }
@@ -182,7 +198,7 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
         // Bounded: a command that mostly finishes before its kill ends the phase too.
         for (; killed < k.kills && attempts < 3 * k.kills; attempts++) {
             // Most of them before the end (the end may come sooner than in the first run).
-            const auto limit = milliseconds(rng() % uint64_t(took * 8 / 10 + 1));
+            const auto limit = kill_at(rng, attempts, k.kills, took * 8 / 10);
             CmdResult r = run_cmd(argv, limit);
             killed += r.timed_out;
             // The next command works: reading, then writing back to A.
@@ -210,20 +226,21 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
     auto t0 = Clock::now();
     ASSERT_EQ(run_cmd(reload).exit_code, 0);
     const auto reload_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+    constexpr int kLoadKills = 15;
     int killed = 0;
-    for (int i = 0; killed < 25 && i < 75; i++) {
-        CmdResult r = run_cmd(reload, milliseconds(rng() % uint64_t(reload_ms * 8 / 10 + 1)));
+    for (int i = 0; killed < kLoadKills && i < 3 * kLoadKills; i++) {
+        CmdResult r = run_cmd(reload, kill_at(rng, i, kLoadKills, reload_ms * 8 / 10));
         killed += r.timed_out;
         EXPECT_EQ(iface_state(lab), "loaded") << "load --force killed";
         EXPECT_EQ(state(), a);
     }
-    EXPECT_EQ(killed, 25) << "load --force";
+    EXPECT_EQ(killed, kLoadKills) << "load --force";
     kills += killed;
     killed = 0;
-    for (int i = 0; killed < 25 && i < 75; i++) {
+    for (int i = 0; killed < kLoadKills && i < 3 * kLoadKills; i++) {
         CmdResult un = lab.xdpctl_dut({"unload", lab.dut().ifname});
         ASSERT_EQ(un.exit_code, 0) << un;
-        CmdResult r = run_cmd(load, milliseconds(rng() % uint64_t(reload_ms * 8 / 10 + 1)));
+        CmdResult r = run_cmd(load, kill_at(rng, i, kLoadKills, reload_ms * 8 / 10));
         killed += r.timed_out;
         const std::string st = iface_state(lab);
         EXPECT_TRUE(st == "" || st == "partial" || st == "loaded") << st;
@@ -235,11 +252,11 @@ TEST_F(Kill9, EveryWriterKilledAnywhereLeavesBeforeOrAfter)
         EXPECT_EQ(iface_state(lab), "loaded");
         EXPECT_EQ(state(), a);
     }
-    EXPECT_EQ(killed, 25) << "load";
+    EXPECT_EQ(killed, kLoadKills) << "load";
     kills += killed;
 
     fmt::print("{} commands killed\n", kills);
-    EXPECT_GE(kills, 200);
+    EXPECT_GE(kills, 125);
     // Traffic was decided all along by rules of A or B: port 9 dropped, port 10 counted.
     EXPECT_GT(traffic.sent(), 1000u);
     EXPECT_GT(rule_packets(1), 100u);
