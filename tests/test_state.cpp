@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -562,7 +563,10 @@ TEST_F(StateTest, ADamagedFileIsNamedAndNothingIsRestored)
 }
 
 // kill -9 of `cmd` at random moments, `kills` times: the directory always reads whole and
-// holds the policy before the command (A) or after it (B). `undo` takes B back to A.
+// holds the policy before the command (A) or after it (B). `undo` takes B back to A. The
+// moments are spread: each sweep below is cut into equal parts, one kill at a random point of
+// each part in turn, which leaves no stretch of the run unvisited wider than two parts (as
+// many uniformly random moments leave gaps of ~ln(n) parts).
 void kill_anywhere(const std::function<std::string()>& recorded, const std::vector<std::string>& cmd,
                    const std::vector<std::string>& undo, int kills)
 {
@@ -586,12 +590,15 @@ void kill_anywhere(const std::function<std::string()>& recorded, const std::vect
 
     std::mt19937_64 rng(14);
     int killed = 0, attempts = 0, saw_a = 0, saw_b = 0;
+    const uint64_t parts = uint64_t(std::max(1, kills / 2));
     // Bounded: 4 tries a kill at most, whichever way they end.
     for (; killed < kills && attempts < 4 * kills; attempts++) {
         // Over the whole run and a little past it (it varies); every other one in its last
-        // part, where the commit and the record are.
+        // part, where the commit and the record are: two sweeps, taking turns.
         const uint64_t from = attempts % 2 ? uint64_t(took) * 6 / 10 : 0;
-        CmdResult r = run_cmd(cmd, milliseconds(from + rng() % (uint64_t(took) * 12 / 10 - from + 1)));
+        const uint64_t span = uint64_t(took) * 12 / 10 - from, part = uint64_t(attempts / 2) % parts;
+        const uint64_t lo = span * part / parts, hi = span * (part + 1) / parts;
+        CmdResult r = run_cmd(cmd, milliseconds(from + lo + rng() % (hi - lo + 1)));
         killed += r.timed_out;
         std::string s;
         ASSERT_NO_THROW(s = recorded()) << "after kill " << killed;
@@ -609,7 +616,7 @@ void kill_anywhere(const std::function<std::string()>& recorded, const std::vect
     fmt::print("{} kills in {} tries: state before {} times, after {} times\n", killed, attempts, saw_a, saw_b);
 }
 
-// kill -9 of `rule add` at random moments, 100 times.
+// kill -9 of `rule add` at random moments, 50 times.
 TEST_F(StateTest, RuleAddKilledAnywhereLeavesStateBeforeOrAfter)
 {
     xdpctl_ok({"set", "create", "big"});
@@ -620,7 +627,7 @@ TEST_F(StateTest, RuleAddKilledAnywhereLeavesStateBeforeOrAfter)
                    std::to_string(1000 + i), "--action", "drop"});
     kill_anywhere([this] { return recorded(); },
                   {xdpctl_bin(), "rule", "add", "--id", "900", "--src", "198.19.2.0/24", "--action", "drop"},
-                  {"rule", "del", "900"}, 100);
+                  {"rule", "del", "900"}, 50);
 }
 
 // The same for `set add`, whose record is an append to the set's journal (and `set del`,
@@ -631,7 +638,7 @@ TEST_F(StateTest, SetAddKilledAnywhereLeavesStateBeforeOrAfter)
     xdpctl_ok({"set", "load", "big", prefix_file(20000, "")});
     xdpctl_ok({"rule", "add", "--id", "1", "--src", "@big", "--action", "drop"});
     kill_anywhere([this] { return recorded(); }, {xdpctl_bin(), "set", "add", "big", "198.19.2.0/24"},
-                  {"set", "del", "big", "198.19.2.0/24"}, 50);
+                  {"set", "del", "big", "198.19.2.0/24"}, 30);
     bool journal = false;
     for (const auto& f : files_starting("set."))
         journal |= f.size() > 4 && f.substr(f.size() - 4) == ".log";
