@@ -450,9 +450,8 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
             progs_->maps().set_use_small_rows(step % 5 == 4);
             // With the ranks in force, as a commit compiles (rank_gaps.h): a rule added takes a
             // free rank, out of evaluation order beside rules it does not overlap.
-            RankHint ranks[XDPCTL_POL_DIRS];
-            progs_->maps().active_ranks(ranks);
-            CompiledPolicy c = compile_policy(p, gen_ifindex, {.rank_hints = ranks});
+            const RankHints ranks = progs_->maps().active_ranks();
+            CompiledPolicy c = compile_policy(p, gen_ifindex, {.rank_hints = ranks.dir});
             for (const CompiledDirection& d : c.dir)
                 out_of_order += !std::is_sorted(d.rank_of.begin(), d.rank_of.end());
             HeldTables held;
@@ -471,7 +470,7 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
                 rows_left += rows - t.rows_compared;
             seen.push_back(p);
             const std::string where = fmt::format("seed {} step {}", seed, step);
-            expect_maps_hold_a_full_compile(*progs_, p, classes, where, ranks);
+            expect_maps_hold_a_full_compile(*progs_, p, classes, where, ranks.dir);
             if (HasFatalFailure())
                 return;
             agree_with_reference(*progs_, p, g, seed * 100 + uint64_t(step), 300, &run_ns);

@@ -1193,15 +1193,9 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
             const std::vector<const Rule*>& ranked = in_dir[d];
             shapes[d].small = small_rules(ranked);
             shapes[d].decide_field = one_address_field(ranked);
-            if (!shapes[d].small && shapes[d].decide_field < 0)
-                shapes[d].anchor_rules = anchor_rules(ranked);
             // The anchor lists' rules by rank, as the lists name them (a free rank is on none).
-            if (shapes[d].anchor_rules && plan[d].slots != ranked.size()) {
-                std::vector<xdpctl_pol_small_rule> by_rank(plan[d].slots, xdpctl_pol_small_rule{});
-                for (size_t i = 0; i < ranked.size(); i++)
-                    by_rank[plan[d].rank[i]] = (*shapes[d].anchor_rules)[i];
-                shapes[d].anchor_rules = std::move(by_rank);
-            }
+            if (!shapes[d].small && shapes[d].decide_field < 0)
+                shapes[d].anchor_rules = anchor_rules(ranked, plan[d].rank, plan[d].slots);
         }
     };
     Task<void> shaped;  // waited for by its destructor, also when a direction throws

@@ -183,7 +183,7 @@ public:
     SlotOf active_slots() const;
     // The ranks the generation in force gives each direction's rules (rank_gaps.h): what a
     // commit keeps where it can. Empty when no policy is installed.
-    void active_ranks(RankHint (&out)[XDPCTL_POL_DIRS]) const;
+    RankHints active_ranks() const;
 
     // Whether the maps of split fields (sets' own tables) are there: not in maps an older
     // xdpctl pinned until a load makes them.

@@ -260,6 +260,9 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
     // is faulted in beside the decode.
     sets_read_ = {};
     read_gen_ = maps_->active_gen();
+    if (ranks_read_.valid())
+        ranks_read_.wait();
+    ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
     Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
                                   [leave_sets](uint64_t len) {
                                       if (len <= kSmallImageBytes || leave_sets)
@@ -435,11 +438,19 @@ Policy PolicyStore::commit(Policy next)
             });
         // The ranks the generation in force gives its rules, which the compile keeps where
         // it can (rank_gaps.h: a rule inserted among others then moves few ranks).
-        RankHint ranks[XDPCTL_POL_DIRS];
-        maps_->active_ranks(ranks);
+        // (Read beside the decode of the image in force when this store read it.)
+        RankHints ranks;
+        if (ranks_read_.valid()) {
+            RankHints read = ranks_read_.get();
+            ranks = read_gen_ == maps_->active_gen() ? std::move(read) : maps_->active_ranks();
+        } else {
+            ranks = maps_->active_ranks();
+        }
+        ranks_read_ = {};
+        trace.mark("ranks in force");
         // complete() checked `next` above.
         compiled = compile_policy(next, keys,
-                                  {.max_split_sets = split_sets ? kMaxSplitSets : 0, .checked = true, .rank_hints = ranks});
+                                  {.max_split_sets = split_sets ? kMaxSplitSets : 0, .checked = true, .rank_hints = ranks.dir});
         trace.mark("compile");
         // The sets' own tables: found by their entries' print, built only for a set that
         // changed (or is new). Too few slots: the sets are merged into the classes.
@@ -447,7 +458,7 @@ Policy PolicyStore::commit(Policy next)
         if (split_sets)
             set_prints = prints.get();
         if (split_sets && !maps_->place_sets(*compiled, next.sets, placed, sparse_tables, set_prints)) {
-            compiled = compile_policy(next, keys, {.checked = true, .rank_hints = ranks});
+            compiled = compile_policy(next, keys, {.checked = true, .rank_hints = ranks.dir});
             trace.mark("compile without set tables");
         }
         trace.mark("set tables");

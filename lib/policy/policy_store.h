@@ -11,6 +11,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "util/error.h"
+#include "policy/rank_gaps.h"
 #include "policy/rule.h"
 #include "policy/stored_image.h"
 #include "util/task_pool.h"
@@ -160,6 +161,11 @@ private:
     bool exits_after_commit_ = false;
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
+    // The ranks generation read_gen_ gives its rules (rank_gaps.h), read beside the decode
+    // of its image: mapping its rule records is ~1 ms where the hypervisor tracks page
+    // tables, which the commit would otherwise wait for before its compile. After maps_: it
+    // reads them, and is joined before they go.
+    mutable Task<RankHints> ranks_read_;
     // A writer's wait for the packets still on the generation before the active one
     // (settle_pinned), started when the store opens, before the other maps are opened: it
     // runs while the command reads and changes the policy, and the first commit takes it

@@ -30,6 +30,11 @@ struct RankHint {
     std::vector<uint32_t> ids;   // the rule id at each rank, 0 at a free rank
 };
 
+// Both directions' (ingress, egress).
+struct RankHints {
+    RankHint dir[2];
+};
+
 struct RankPlan {
     std::vector<uint32_t> rank;  // per rule, in evaluation order; distinct, increasing between overlapping rules
     uint32_t slots = 0;          // the highest rank + 1 (0: no rules)

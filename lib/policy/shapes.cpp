@@ -78,15 +78,22 @@ std::optional<xdpctl_pol_small_rule> small_rule(const Rule* r)
     return s;
 }
 
-std::optional<std::vector<xdpctl_pol_small_rule>> compared_rules(const std::vector<const Rule*>& ranked)
+// The rules as small rules, in evaluation order, or (`rank_of` not empty) each at its rank
+// among `slots`, the free ranks zero: one vector of fresh memory, not a second to copy into
+// (~1.3 MiB at 10,000 rules, ~15 us a page where the hypervisor tracks page tables).
+std::optional<std::vector<xdpctl_pol_small_rule>> compared_rules(const std::vector<const Rule*>& ranked,
+                                                                 const std::vector<uint32_t>& rank_of = {},
+                                                                 uint32_t slots = 0)
 {
-    std::vector<xdpctl_pol_small_rule> out;
-    out.reserve(ranked.size());
-    for (const Rule* r : ranked) {
-        const auto s = small_rule(r);
-        if (!s)
+    const bool by_rank = !rank_of.empty();
+    if (by_rank && (rank_of.size() != ranked.size() || slots < ranked.size()))
+        return std::nullopt;
+    std::vector<xdpctl_pol_small_rule> out(by_rank ? slots : ranked.size());
+    for (size_t i = 0; i < ranked.size(); i++) {
+        const auto s = small_rule(ranked[i]);
+        if (!s || (by_rank && rank_of[i] >= slots))
             return std::nullopt;
-        out.push_back(*s);
+        out[by_rank ? rank_of[i] : i] = *s;
     }
     return out;
 }
@@ -128,12 +135,13 @@ std::optional<std::vector<xdpctl_pol_small_rule>> small_rules(const std::vector<
     return compared_rules(ranked);
 }
 
-std::optional<std::vector<xdpctl_pol_small_rule>> anchor_rules(const std::vector<const Rule*>& ranked)
+std::optional<std::vector<xdpctl_pol_small_rule>> anchor_rules(const std::vector<const Rule*>& ranked,
+                                                               const std::vector<uint32_t>& rank_of, uint32_t slots)
 {
     for (const Rule* r : ranked)
         if (r->action.kind != ActionKind::drop && r->action.kind != ActionKind::pass)
             return std::nullopt;
-    return compared_rules(ranked);
+    return compared_rules(ranked, rank_of, slots);
 }
 
 std::optional<AnchorLists> anchor_lists(const CompiledDirection& cd)

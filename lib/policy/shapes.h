@@ -21,10 +21,13 @@ struct CompiledDirection;
 std::optional<std::vector<xdpctl_pol_small_rule>> small_rules(const std::vector<const Rule*>& ranked);
 
 // The rules of one direction, in evaluation order, as small rules for its anchor lists
-// (abi/xdpctl_abi.h: XDPCTL_POL_DECIDE_ANCHORS; `rec` left for the commit); nullopt when a
-// rule names a set or an interface, counts or rate-limits (those go on to later rules: the
-// tables' walk), or its source and destination are of two IP versions.
-std::optional<std::vector<xdpctl_pol_small_rule>> anchor_rules(const std::vector<const Rule*>& ranked);
+// (abi/xdpctl_abi.h: XDPCTL_POL_DECIDE_ANCHORS; `rec` left for the commit), each at its rank
+// rank_of[i] among `slots` (rank_gaps.h; the free ranks zero), or in order when rank_of is
+// empty; nullopt when a rule names a set or an interface, counts or rate-limits (those go on
+// to later rules: the tables' walk), or its source and destination are of two IP versions.
+std::optional<std::vector<xdpctl_pol_small_rule>> anchor_rules(const std::vector<const Rule*>& ranked,
+                                                               const std::vector<uint32_t>& rank_of = {},
+                                                               uint32_t slots = 0);
 
 // A direction's anchor lists as xdpctl_panc lays them out: per field the index entry of its
 // class 0 (XDPCTL_POL_ANC_NONE: no rule is anchored there), the index entries
