@@ -260,9 +260,6 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
     // is faulted in beside the decode.
     sets_read_ = {};
     read_gen_ = maps_->active_gen();
-    if (ranks_read_.valid())
-        ranks_read_.wait();
-    ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
     Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
                                   [leave_sets](uint64_t len) {
                                       if (len <= kSmallImageBytes || leave_sets)
@@ -270,6 +267,11 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
                                   },
                                   &sets_read_, leave_sets, pending);
     trace.mark("read: image, decode");
+    // The ranks in force, beside what the command does next (its check, the commit's first
+    // steps): after the decode, whose heap the task pool's worker faults in meanwhile.
+    if (ranks_read_.valid())
+        ranks_read_.wait();
+    ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
     return p;
 }
 

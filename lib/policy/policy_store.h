@@ -161,9 +161,9 @@ private:
     bool exits_after_commit_ = false;
     UniqueFd src_;
     std::unique_ptr<PolicyMaps> maps_;
-    // The ranks generation read_gen_ gives its rules (rank_gaps.h), read beside the decode
-    // of its image: mapping its rule records is ~1 ms where the hypervisor tracks page
-    // tables, which the commit would otherwise wait for before its compile. After maps_: it
+    // The ranks generation read_gen_ gives its rules (rank_gaps.h), read once its image is
+    // decoded, beside what follows: mapping its rule records is ~1 ms where the hypervisor
+    // tracks page tables, which the commit would otherwise wait for before its compile. After maps_: it
     // reads them, and is joined before they go.
     mutable Task<RankHints> ranks_read_;
     // A writer's wait for the packets still on the generation before the active one
