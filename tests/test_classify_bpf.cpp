@@ -482,7 +482,10 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
     // Or the walk never took the paths it is here for.
     EXPECT_GE(kept_tables, diff_seeds(4));
     EXPECT_GE(rows_left, 250 * diff_seeds(4));
-    EXPECT_GE(out_of_order, diff_seeds(4)) << "no commit placed a rule out of evaluation order";
+    // (With every seed: the sanitizer's share of them may place none so.)
+    if (diff_seeds(4) == 4) {
+        EXPECT_GE(out_of_order, 4u) << "too few commits placed a rule out of evaluation order";
+    }
 }
 
 // A set whose address table is too large to be kept after its generation (over

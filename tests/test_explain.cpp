@@ -349,12 +349,18 @@ TEST_F(Explain, RateLimitReadsTheBucketWithoutTakingFromIt)
     Real r = real("link_xdp", XDPCTL_HOOK_XDP, explain::build_frame(explain::parse_packet_spec({pkt})));
     EXPECT_EQ(r.moved, (std::set<uint32_t>{3, 4}));
     // ... and the next packet is over the rate (1/s) until a second has passed: explain says
-    // so, and the real program agrees.
+    // so, and the real program agrees. Each is held to it only if it ran before the bucket
+    // took its next token: on a loaded machine the commands around them take that long.
     Explained e = explain(pkt);
-    agree_with_real("link_xdp", XDPCTL_HOOK_XDP, pkt, e);
-    if (std::chrono::steady_clock::now() - drained < std::chrono::milliseconds(900)) {
+    const bool explained_in_time = std::chrono::steady_clock::now() - drained < std::chrono::milliseconds(900);
+    if (explained_in_time) {
         EXPECT_EQ(e.verdict, "drop") << e.j.dump();
         EXPECT_EQ(e.rule, 3u) << e.j.dump();
+        r = real("link_xdp", XDPCTL_HOOK_XDP, explain::build_frame(explain::parse_packet_spec({pkt})));
+        if (std::chrono::steady_clock::now() - drained < std::chrono::milliseconds(900)) {
+            EXPECT_EQ(r.verdict, "drop") << "the real program, within the second";
+            EXPECT_EQ(r.moved, (std::set<uint32_t>{3}));
+        }
     }
 }
 
