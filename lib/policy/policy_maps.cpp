@@ -815,20 +815,27 @@ bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string,
     return true;
 }
 
+void PolicyMaps::each_active_direction(
+    const std::function<void(uint32_t, const xdpctl_pol_dir_hdr&, std::span<const xdpctl_rule_rec>)>& fn) const
+{
+    const xdpctl_pol_ctl ctl = read_ctl();
+    if (!ctl.installed)
+        return;
+    const uint32_t gen = ctl.gen & 1;
+    const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[gen];
+    auto recs = rules_->part(gen).as<xdpctl_rule_rec>();
+    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
+        fn(d, h.dir[d],
+           recs.subspan(XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RANKS),
+                        std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RANKS)));
+}
+
 SlotOf PolicyMaps::active_slots() const
 {
     SlotOf out;
     out.reserve(XDPCTL_POL_MAX_RULES);
-    const xdpctl_pol_ctl ctl = read_ctl();
-    if (!ctl.installed)
-        return out;
-    const uint32_t gen = ctl.gen & 1;
-    const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[gen];
-    auto recs = rules_->part(gen).as<xdpctl_rule_rec>();
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RANKS);
-        for (uint32_t rank = 0; rank < std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RANKS); rank++) {
-            const xdpctl_rule_rec& r = recs[base + rank];
+    each_active_direction([&](uint32_t, const xdpctl_pol_dir_hdr&, std::span<const xdpctl_rule_rec> recs) {
+        for (const xdpctl_rule_rec& r : recs) {
             if (r.id == 0)
                 continue;  // a free rank (rank_gaps.h)
             if (r.ctr_slot >= XDPCTL_POL_COUNTER_SLOTS)
@@ -836,30 +843,21 @@ SlotOf PolicyMaps::active_slots() const
                      r.ctr_slot);
             out.emplace(r.id, r.ctr_slot);
         }
-    }
+    });
     return out;
 }
 
 RankHints PolicyMaps::active_ranks() const
 {
     RankHints hints;
-    RankHint (&out)[XDPCTL_POL_DIRS] = hints.dir;
-    const xdpctl_pol_ctl ctl = read_ctl();
-    if (!ctl.installed)
-        return hints;
-    const uint32_t gen = ctl.gen & 1;
-    const xdpctl_pol_hdr& h = hdr_->as<xdpctl_pol_hdr>()[gen];
-    auto recs = rules_->part(gen).as<xdpctl_rule_rec>();
-    for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
-        const uint32_t n = std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RANKS);
-        if (!n)
-            continue;
-        const size_t base = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RANKS);
-        out[d].words = h.dir[d].words;
-        out[d].ids.resize(n);
-        for (uint32_t rank = 0; rank < n; rank++)
-            out[d].ids[rank] = recs[base + rank].id;
-    }
+    each_active_direction([&](uint32_t d, const xdpctl_pol_dir_hdr& dh, std::span<const xdpctl_rule_rec> recs) {
+        if (recs.empty())
+            return;
+        hints.dir[d].words = dh.words;
+        hints.dir[d].ids.resize(recs.size());
+        for (size_t rank = 0; rank < recs.size(); rank++)
+            hints.dir[d].ids[rank] = recs[rank].id;
+    });
     return hints;
 }
 
