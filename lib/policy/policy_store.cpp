@@ -268,10 +268,12 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
                                   &sets_read_, leave_sets, pending);
     trace.mark("read: image, decode");
     // The ranks in force, beside what the command does next (its check, the commit's first
-    // steps): after the decode, whose heap the task pool's worker faults in meanwhile.
+    // steps): after the decode, whose heap the task pool's worker faults in meanwhile. Only a
+    // writer (holding the lock) commits.
     if (ranks_read_.valid())
         ranks_read_.wait();
-    ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
+    if (lock_)
+        ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
     return p;
 }
 
