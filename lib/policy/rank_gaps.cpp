@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 
+#include "policy/hash_index.h"
+
 namespace xdpctl::policy {
 
 namespace {
@@ -33,37 +35,6 @@ RankPlan afresh(size_t n, uint32_t max_ranks)
     p.words = words_for(room);
     return p;
 }
-
-// The hint's rank of each rule id, in an open-addressed table (~20 us for 10,000 ids, where a
-// std::unordered_map takes ~0.4 ms of allocations on the commit's path).
-class RankOfId {
-public:
-    explicit RankOfId(const std::vector<uint32_t>& ids)
-    {
-        const size_t cap = std::bit_ceil(ids.size() * 2 + 16);
-        slots_.assign(cap, 0);
-        mask_ = cap - 1;
-        for (uint32_t r = 0; r < ids.size(); r++)
-            if (ids[r])
-                for (size_t h = hash(ids[r]);; h = (h + 1) & mask_)
-                    if (!slots_[h]) {
-                        slots_[h] = uint64_t(ids[r]) << 32 | r;
-                        break;
-                    }
-    }
-    uint32_t find(uint32_t id) const
-    {
-        for (size_t h = hash(id); slots_[h]; h = (h + 1) & mask_)
-            if (uint32_t(slots_[h] >> 32) == id)
-                return uint32_t(slots_[h]);
-        return kNone;
-    }
-
-private:
-    size_t hash(uint32_t id) const { return size_t((uint64_t(id) * 0x9E3779B97F4A7C15ull) >> 32) & mask_; }
-    std::vector<uint64_t> slots_;  // id << 32 | rank; 0: empty (ids are never 0)
-    size_t mask_ = 0;
-};
 
 }  // namespace
 
@@ -114,10 +85,16 @@ RankPlan plan_ranks(const std::vector<uint32_t>& ids, const std::vector<uint64_t
     p.rank.assign(n, kNone);
     p.words = hint->words;
     {
-        const RankOfId held(hint->ids);
-        for (size_t i = 0; i < n; i++)
-            if (const uint32_t h = held.find(ids[i]); h < cap)
+        // The hint's rank of each rule id.
+        HashIndex held(hint->ids.size());
+        for (uint32_t r = 0; r < hint->ids.size(); r++)
+            if (hint->ids[r])  // 0: a free rank
+                held.add(bit_key(hint->ids[r]), r);
+        for (size_t i = 0; i < n; i++) {
+            const uint32_t id = ids[i];
+            if (const uint32_t h = held.find(bit_key(id), [&](uint32_t r) { return hint->ids[r] == id; }); h < cap)
                 p.rank[i] = h;
+        }
     }
     uint64_t steps = 0;  // rules looked at: past a bound, afresh
     const uint64_t max_steps = 64 * uint64_t(n) + 4096;
