@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <iostream>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -405,7 +406,8 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
     EXPECT_EQ(dense.stats().v4_l2_chunks, 2u);
     EXPECT_EQ(dense.stats().v4_l3_chunks, 2u);
     EXPECT_EQ(dense.stats().v4_sparse_chunks, 0u);
-    EXPECT_EQ(dense.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 4 * XDPCTL_PFX_CHUNK_LINES) * 64u);
+    // Chunks have room between them in a table of few (PrefixTable::build): 4 take 5 slots.
+    EXPECT_EQ(dense.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 5 * XDPCTL_PFX_CHUNK_LINES) * 64u);
     EXPECT_EQ(dense.lines()[0].hdr.magic, XDPCTL_PFX_MAGIC);
     EXPECT_EQ(dense.lines()[0].hdr.lines, dense.lines().size());
     // Each /24 holds at most XDPCTL_PFX_SPARSE_PREFIXES longer prefixes: a line each.
@@ -413,7 +415,7 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
     EXPECT_EQ(t.stats().v4_l2_chunks, 2u);
     EXPECT_EQ(t.stats().v4_l3_chunks, 0u);
     EXPECT_EQ(t.stats().v4_sparse_chunks, 2u);
-    EXPECT_EQ(t.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 2 * XDPCTL_PFX_CHUNK_LINES + 2) * 64u);
+    EXPECT_EQ(t.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 3 * XDPCTL_PFX_CHUNK_LINES + 2) * 64u);
     EXPECT_EQ(t.lines()[0].hdr.lines, t.lines().size());
 }
 
@@ -548,6 +550,58 @@ TEST(PrefixBuild, OneHostMoreOrFewerChangesAFewLines)
         more.push_back({{a, 32}, 7});
         EXPECT_LE(lines_changed(PrefixTable::build(more, {})), 200u) << "one host more, " << k;
     }
+}
+
+// Chunks of a policy's own table (up to 32,768 of them) sit at their share of slots with
+// room (PrefixTable::build), as its sparse lines do: a host in a /16 that had none (its /16
+// gains a chunk), or the last host of one gone, changes the chunks up to the next free slot
+// and the level-1 words of their /16s, where packed chunks moved every chunk after it, every
+// sparse line after those and the level-2 word of each (~all of the ~130,000 lines here).
+TEST(PrefixBuild, OneSlash16MoreOrFewerChangesAFewChunks)
+{
+    Rng rng(13);
+    std::vector<PrefixEntry4> v4;
+    // 7,000 hosts over all of IPv4, as the benchmark mix's rules have: most in a /16 alone.
+    for (int i = 0; i < 7000; i++)
+        v4.push_back({{uint32_t(rng()), 32}, 1 + uint32_t(rng() % 50)});
+    keep_first(v4);
+    const PrefixTable all = PrefixTable::build(v4, {});
+    ASSERT_GT(all.stats().v4_l2_chunks, 6000u);
+    auto lines_changed = [&](const PrefixTable& t) {
+        size_t n = std::max(t.lines().size(), all.lines().size()) - std::min(t.lines().size(), all.lines().size());
+        for (size_t i = 0; i < std::min(t.lines().size(), all.lines().size()); i++)
+            n += std::memcmp(&t.lines()[i], &all.lines()[i], sizeof(xdpctl_pfx_line)) != 0;
+        return n;
+    };
+    std::vector<size_t> changed;
+    for (int k = 0; k < 40; k++) {
+        // A host in a /16 none holds: a chunk more.
+        std::vector<PrefixEntry4> more = v4;
+        const uint32_t a = uint32_t(rng());
+        if (std::any_of(v4.begin(), v4.end(), [&](const PrefixEntry4& e) { return e.prefix.addr >> 16 == a >> 16; }))
+            continue;
+        more.push_back({{a, 32}, 7});
+        const PrefixTable t = PrefixTable::build(more, {});
+        ASSERT_EQ(t.stats().v4_l2_chunks, all.stats().v4_l2_chunks + 1);
+        ASSERT_EQ(t.lines().size(), all.lines().size()) << "the same slots, the same sparse lines";
+        changed.push_back(lines_changed(t));
+        // The last host of a /16 gone: a chunk fewer.
+        std::vector<PrefixEntry4> fewer = v4;
+        const size_t gone = rng() % fewer.size();
+        if (std::count_if(v4.begin(), v4.end(), [&](const PrefixEntry4& e) {
+                return e.prefix.addr >> 16 == v4[gone].prefix.addr >> 16;
+            }) != 1)
+            continue;
+        fewer.erase(fewer.begin() + ptrdiff_t(gone));
+        changed.push_back(lines_changed(PrefixTable::build(fewer, {})));
+    }
+    ASSERT_GT(changed.size(), 40u);
+    std::sort(changed.begin(), changed.end());
+    // A chunk is 16 lines: the median change a few chunks, the worst tens, not thousands.
+    EXPECT_LE(changed[changed.size() / 2], 200u);
+    EXPECT_LE(changed.back(), 2000u);
+    std::cout << "lines changed: median " << changed[changed.size() / 2] << ", most " << changed.back() << " of "
+              << all.lines().size() << "\n";
 }
 
 // The lines of a map `fd` of `lines` lines, read through a mapping of it.

@@ -89,6 +89,12 @@ struct RowPrint {
     uint64_t a = 0, b = 0, own = 0;
     bool operator==(const RowPrint&) const = default;
 };
+// The `own` of a row no class table points at (RowTable::Row::unused): not 0, the own of a
+// field's class with no rule of its own (the addresses no rule names, the ports none names),
+// which a room row would otherwise look like to align_classes(): that class then took
+// whichever such row came first, and a new one each time a class was gone, its id changing
+// in every entry that names it (a 10 MiB source table rewritten for one rule).
+inline constexpr uint64_t kUnusedRowOwn = 0x6a09e667f3bcc909ull;
 
 struct RowTable {
     struct Row {
@@ -96,6 +102,7 @@ struct RowTable {
         uint32_t len = 0;  // extra ranks (sparse); 0 with dense
         uint64_t off = 0;  // into `ranks`, or (dense) into `dense`
         bool dense = false;
+        bool unused = false;  // no class table points here (room; align_classes): the base
     };
     uint32_t words = 0, agg_words = 0;
     std::vector<Row> rows;

@@ -851,7 +851,7 @@ std::vector<RowPrint> RowTable::prints() const
             for (uint32_t i = 0; i < row.len; i++)
                 add(ranks[row.off + i]);
         }
-        out[r] = {mix64(field[row.field].a ^ a), mix64(field[row.field].b + b), own};
+        out[r] = {mix64(field[row.field].a ^ a), mix64(field[row.field].b + b), row.unused ? kUnusedRowOwn : own};
     }
     return out;
 }
@@ -923,7 +923,7 @@ void place_classes(CompiledDirection& c, const std::vector<uint32_t> (&id_of)[kF
     std::vector<RowTable::Row> rows(at);
     for (int f = 0; f < kFieldCount; f++) {
         for (uint32_t j = 0; j < size[f]; j++)
-            rows[base[f] + j] = {uint32_t(f), 0, 0, false};  // no table points here: the base
+            rows[base[f] + j] = {uint32_t(f), 0, 0, false, true};  // no table points here: the base
         for (uint32_t cls = 0; cls < c.n_classes[f]; cls++)
             rows[base[f] + id_of[f][cls]] = c.rows.rows[c.row_base[f] + cls];
     }
@@ -1016,21 +1016,31 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
         for (uint32_t r = 0; r < std::min(c.n_rules, held.n_rules); r++)
             held_rank[r] = r;
     }
+    // And whether it holds a rule the held policy had not: such a class is matched after
+    // the others, which its key may equal (a new /32 alone under no other rule prefix has
+    // the key of the addresses no rule names, 0, and took their id before them).
     std::vector<uint64_t> key(c.rows.count());
+    std::vector<bool> joined(c.rows.count());
     for (size_t r = 0; r < key.size(); r++) {
         const RowTable::Row& row = c.rows.rows[r];
         uint64_t k = 0;
+        bool any_new = false;
+        auto add = [&](uint32_t rank) {
+            if (const uint32_t h = held_rank[rank]; h != UINT32_MAX)
+                k ^= bit_key(h);
+            else
+                any_new = true;
+        };
         if (row.dense) {
             for (uint32_t w = 0; w < c.words; w++)
                 for (uint64_t x = c.rows.dense[row.off + w]; x; x &= x - 1)
-                    if (const uint32_t h = held_rank[w * 64 + uint32_t(std::countr_zero(x))]; h != UINT32_MAX)
-                        k ^= bit_key(h);
+                    add(w * 64 + uint32_t(std::countr_zero(x)));
         } else {
             for (uint32_t i = 0; i < row.len; i++)
-                if (const uint32_t h = held_rank[c.rows.ranks[row.off + i]]; h != UINT32_MAX)
-                    k ^= bit_key(h);
+                add(c.rows.ranks[row.off + i]);
         }
         key[r] = k;
+        joined[r] = any_new;
     }
     for (int f = 0; f < kFieldCount; f++) {
         const uint32_t n = c.n_classes[f];
@@ -1039,18 +1049,22 @@ void align_classes(CompiledDirection& c, const ClassLayout& held)
         // that names nothing here) changes every row, not which class is which.
         HashIndex old_at(old.size());  // own -> old ids
         for (uint32_t j = 0; j < old.size(); j++)
-            old_at.add(old[j].own, j);
+            if (old[j].own != kUnusedRowOwn)  // room: for the classes no held row names
+                old_at.add(old[j].own, j);
         std::vector<bool> taken(old.size());
         std::vector<uint32_t>& ids = id_of[f];
         ids.assign(n, UINT32_MAX);
-        for (uint32_t cls = 0; cls < n; cls++) {
-            const uint64_t k = key[c.row_base[f] + cls];
-            const uint32_t j = old_at.find(k, [&](uint32_t id) { return old[id].own == k && !taken[id]; });
-            if (j != UINT32_MAX) {
-                ids[cls] = j;
-                taken[j] = true;
+        for (const bool later : {false, true})
+            for (uint32_t cls = 0; cls < n; cls++) {
+                if (joined[c.row_base[f] + cls] != later)
+                    continue;
+                const uint64_t k = key[c.row_base[f] + cls];
+                const uint32_t j = old_at.find(k, [&](uint32_t id) { return old[id].own == k && !taken[id]; });
+                if (j != UINT32_MAX) {
+                    ids[cls] = j;
+                    taken[j] = true;
+                }
             }
-        }
         uint32_t free = 0, next = uint32_t(old.size());
         for (uint32_t cls = 0; cls < n; cls++) {
             if (ids[cls] != UINT32_MAX)
