@@ -4,7 +4,9 @@
 #     it 10,000), median of ROUNDS; the same rule each round, so the commit finds the tables it
 #     needs in the generation of two commits ago: the best case;
 #   - `rule add` of ROUNDS new rules one after another, up to 10,000 (each a prefix, port and
-#     priority the policy has not held): what a host adding rules pays, median;
+#     priority the policy has not held): what a host adding rules pays, median; and the same
+#     with each rule's /32 in a /16 that no rule names (a block list's next host: the source
+#     table gains a chunk there);
 #   - `apply` of those 9,999 rules onto an empty policy;
 #   - `set load` of 1,000,000 prefixes spread like a BGP table, with the rules in force; then
 #     `rule add --src @set` (the commit that puts the set in use), the rule add/del above again
@@ -78,6 +80,17 @@ for ((i = 0; i < ROUNDS; i++)); do
     --src "198.19.$((10 + i)).$((1 + i))/32" --proto tcp --dport $((2000 + i)) --action drop)")
 done
 ADD_NEW_10K=$(median "${NEW[@]}")
+# The same from the same 9,991 rules, each new /32 in a /16 of its own that no rule names.
+"$XDPCTL" apply "$WORK/rules_fewer" >/dev/null
+NEW16=()
+a16=$((11 * 256 + 17))
+for ((i = 0; i < ROUNDS; i++)); do
+  while grep -q -- "--src $((a16 / 256)).$((a16 % 256))\." "$WORK/rules_fewer"; do a16=$((a16 + 1)); done
+  NEW16+=("$(secs "$XDPCTL" rule add --id $((4150000 + i)) --priority $((100 + 97 * i % 900)) \
+    --src "$((a16 / 256)).$((a16 % 256)).$((7 + i)).$((1 + i))/32" --proto tcp --dport $((3000 + i)) --action drop)")
+  a16=$((a16 + 4099))
+done
+ADD_NEW16_10K=$(median "${NEW16[@]}")
 "$XDPCTL" apply "$WORK/rules" >/dev/null
 # From here 9,998 rules of the mix: with the set's rule and rule 4000000 the table is full.
 "$XDPCTL" rule del 9999 >/dev/null
@@ -130,7 +143,7 @@ HOSTADD_STATE=$(median "${SA[@]}") ADD_AFTER_SETADD_STATE=$(median "${RA[@]}")
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
 RSS=$(sort -n "$WORK/rss" | tail -1)
 
-awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" -v addnew="$ADD_NEW_10K" \
+awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" -v addnew="$ADD_NEW_10K" -v addnew16="$ADD_NEW16_10K" \
   -v besideset="$ADD_BESIDE_SET" -v besidehosts="$ADD_BESIDE_HOSTS" \
   -v setload="$SETLOAD" -v addset="$ADD_SET" -v setadd="$SETADD" -v mem="${MEM:-0}" \
   -v hostload="$HOSTLOAD" -v addhosts="$ADD_HOSTS" -v hostadd="$HOSTADD" -v hmem="${HMEM:-0}" \
@@ -138,6 +151,7 @@ awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" -v addnew="$ADD_NEW_10
   -v aftersetadd="$ADD_AFTER_SETADD" -v aftersetaddstate="$ADD_AFTER_SETADD_STATE" 'BEGIN {
   printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
   printf "\"new_rule_add_at_10000_rules_ms\": %.1f, ", addnew * 1000
+  printf "\"new_rule_add_new_16_at_10000_rules_ms\": %.1f, ", addnew16 * 1000
   printf "\"rule_del_at_10000_rules_ms\": %.1f, \"set_load_1m_prefixes_s\": %s, ", del * 1000, setload
   printf "\"rule_add_with_1m_set_s\": %s, \"set_add_to_1m_set_s\": %s, ", addset, setadd
   printf "\"rule_add_beside_1m_set_ms\": %.1f, \"rule_add_beside_1m_random_32s_ms\": %.1f, ", besideset * 1000, besidehosts * 1000

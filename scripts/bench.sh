@@ -1162,6 +1162,7 @@ jq -s \
             med_ratio("xdpctl_xdp_lb/conntrack_hit"; "empty_xdp/tcp4_64"); 3),
       bound("rule add at 10,000 rules, ms"; "control_plane.sh"; $cp.rule_add_at_10000_rules_ms; 20),
       bound("rule add of new rules up to 10,000, ms"; "control_plane.sh"; $cp.new_rule_add_at_10000_rules_ms; 20),
+      bound("the same, each /32 in a /16 no rule names, ms"; "control_plane.sh"; $cp.new_rule_add_new_16_at_10000_rules_ms; 20),
       bound("rule add with a 1M-prefix set in use, ms"; "control_plane.sh"; $cp.rule_add_beside_1m_set_ms; 50),
       bound("rule add with 1M random /32s in use, ms"; "control_plane.sh"; $cp.rule_add_beside_1m_random_32s_ms; 50),
       bound("rule add that puts a 1M-prefix set in use, ms"; "control_plane.sh"; ms($cp.rule_add_with_1m_set_s); 50),
