@@ -260,20 +260,28 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
     // is faulted in beside the decode.
     sets_read_ = {};
     read_gen_ = maps_->active_gen();
+    // The ranks in force, beside the decode and what follows it (the check, the commit's
+    // first steps), which the compile waits for: started once the heap is set up (before,
+    // its allocations would race heap_in_huge_pages' growing of the heap). Only a writer
+    // (holding the lock) commits.
+    bool ranks_started = false;
+    auto start_ranks = [&] {
+        if (ranks_read_.valid())
+            ranks_read_.wait();
+        if (lock_)
+            ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
+        ranks_started = true;
+    };
     Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
-                                  [leave_sets](uint64_t len) {
+                                  [&](uint64_t len) {
                                       if (len <= kSmallImageBytes || leave_sets)
                                           heap_in_huge_pages(len * 20);
+                                      start_ranks();
                                   },
                                   &sets_read_, leave_sets, pending);
     trace.mark("read: image, decode");
-    // The ranks in force, beside what the command does next (its check, the commit's first
-    // steps): after the decode, whose heap the task pool's worker faults in meanwhile. Only a
-    // writer (holding the lock) commits.
-    if (ranks_read_.valid())
-        ranks_read_.wait();
-    if (lock_)
-        ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
+    if (!ranks_started)
+        start_ranks();
     return p;
 }
 
