@@ -503,6 +503,16 @@ TEST(PrefixBuild, RandomHostsTakeALineEach)
         << "dense, the same set takes ~1 GiB";
 }
 
+// The lines in which two tables differ, counting those one has past the other's end.
+static size_t lines_differing(const PrefixTable& a, const PrefixTable& b)
+{
+    const size_t common = std::min(a.lines().size(), b.lines().size());
+    size_t n = std::max(a.lines().size(), b.lines().size()) - common;
+    for (size_t i = 0; i < common; i++)
+        n += std::memcmp(&a.lines()[i], &b.lines()[i], sizeof(xdpctl_pfx_line)) != 0;
+    return n;
+}
+
 // Sparse lines of a policy's own table (up to 65,536 of them) sit at their /24's share of a
 // span with room (PrefixTable::build): a /32 more in a /16 that has a chunk, or one fewer,
 // changes the lines up to the next gap and their level-2 words (hosts crowded into a few
@@ -526,13 +536,8 @@ TEST(PrefixBuild, OneHostMoreOrFewerChangesAFewLines)
     };
     const PrefixTable all = PrefixTable::build(v4, {});
     ASSERT_GT(all.stats().v4_sparse_chunks, 6000u);
-    auto lines_changed = [&](const PrefixTable& t) {
-        // A line more or fewer at the end: the last run grew or shrank.
-        size_t n = std::max(t.lines().size(), all.lines().size()) - std::min(t.lines().size(), all.lines().size());
-        for (size_t i = 0; i < std::min(t.lines().size(), all.lines().size()); i++)
-            n += std::memcmp(&t.lines()[i], &all.lines()[i], sizeof(xdpctl_pfx_line)) != 0;
-        return n;
-    };
+    // (A line more or fewer at the end: the last run grew or shrank.)
+    auto lines_changed = [&](const PrefixTable& t) { return lines_differing(t, all); };
     for (int k = 0; k < 50; k++) {
         // One fewer: the header's count, the /24's level-2 word, and the lines up to a gap
         // with the level-2 word of each.
@@ -567,12 +572,7 @@ TEST(PrefixBuild, OneSlash16MoreOrFewerChangesAFewChunks)
     keep_first(v4);
     const PrefixTable all = PrefixTable::build(v4, {});
     ASSERT_GT(all.stats().v4_l2_chunks, 6000u);
-    auto lines_changed = [&](const PrefixTable& t) {
-        size_t n = std::max(t.lines().size(), all.lines().size()) - std::min(t.lines().size(), all.lines().size());
-        for (size_t i = 0; i < std::min(t.lines().size(), all.lines().size()); i++)
-            n += std::memcmp(&t.lines()[i], &all.lines()[i], sizeof(xdpctl_pfx_line)) != 0;
-        return n;
-    };
+    auto lines_changed = [&](const PrefixTable& t) { return lines_differing(t, all); };
     std::vector<size_t> changed;
     for (int k = 0; k < 40; k++) {
         // A host in a /16 none holds: a chunk more.
