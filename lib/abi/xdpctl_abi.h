@@ -252,7 +252,7 @@ struct xdpctl_pfx_header {
 	__u32 lines;          /* the array's max_entries */
 	__u32 v4_prefixes;
 	__u32 v6_prefixes;
-	__u32 v4_chunks;
+	__u32 v4_chunks;       /* chunk slots: a policy table places its chunks with room (prefix_table.cpp) */
 	__u32 v6_buckets;
 	__u32 v6_slots_used;
 	/* A set's own table (xdpctl_pset): the print of the set's entries, low word first, which
