@@ -1138,7 +1138,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 }
                 if (prepared.built[d][dst]) {  // built in a map of its own: installed as it is
                     times_.addr_bytes += prepared.built_bytes[d][dst];
-                    std::copy_n(prepared.built_l1[d][dst].begin(), XDPCTL_PFX_L1_ENTRIES, l1_at());
+                    write_changed(&*l1_at(), prepared.built_l1[d][dst].data(), XDPCTL_PFX_L1_ENTRIES * sizeof(uint32_t));
                     addr.push_back(std::move(prepared.built[d][dst]));
                     keys.push_back(key);
                     fds.push_back(uint32_t(addr.back().get()));
