@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <fmt/core.h>
 
 #include "command.h"
@@ -57,6 +59,7 @@ int unload_everything(bool yes)
                    policy.describe());
     auto gone = unload_all();
     state::all_unloaded();
+    unlink(policy::kCompileCachePath);  // the last commit's compile, kept for the next
     for (const auto& i : gone)
         fmt::print("unloaded from {}\n", i.display());
     if (!policy.empty())

@@ -23,6 +23,8 @@
 
 namespace xdpctl::policy {
 
+struct CompileCache;  // compile_cache.h
+
 // The fields, in the order their rows are ANDed.
 enum Field : int { kFieldSrc = 0, kFieldDst, kFieldSport, kFieldDport, kFieldL4, kFieldVlan, kFieldIif, kFieldCount };
 
@@ -174,6 +176,12 @@ struct CompiledDirection {
     // kFieldSrc or kFieldDst when the direction is decided by that address's class alone
     // (policy/shapes.h), else -1.
     int decide_field = -1;
+
+    // Per rank, the match print of its rule (compile_delta.h; 0 at a free rank), when the
+    // compile was asked for them (CompileOptions::prints) or patched a cached compile.
+    std::vector<uint64_t> match_prints;
+    bool patchable = false;  // no rule names a set or an interface (compile_delta.h)
+    bool patched = false;    // compiled by patching a cached compile
 };
 
 struct CompiledPolicy {
@@ -220,6 +228,10 @@ struct CompileOptions {
     // Per direction, the ranks the generation in force gives its rules (rank_gaps.h): kept
     // where they can be. nullptr: ranks given afresh.
     const RankHint* rank_hints = nullptr;
+    // A compile to patch where the rules changed (compile_delta.h, compile_cache.h); with
+    // `prints`, the match prints are given (CompiledDirection::match_prints) for the next.
+    const CompileCache* cache = nullptr;
+    bool prints = false;
 };
 // Fields split by more sets than this would have 2^sets classes a rule prefix.
 inline constexpr uint32_t kMaxSplitSets = 4;

@@ -8,7 +8,10 @@
 
 #include "util/error.h"
 #include "util/task_pool.h"
+#include "policy/compile_cache.h"
+#include "policy/compile_delta.h"
 #include "policy/compiled_policy.h"
+#include "policy/compiler_parts.h"
 #include "policy/policy_binary.h"
 #include "policy/hash_index.h"
 #include "policy/rank_gaps.h"
@@ -17,33 +20,14 @@
 
 namespace xdpctl::policy {
 
-namespace {
+using namespace compiler;
 
-using Bits = std::vector<uint64_t>;
+namespace {
 
 // From this many rules in a direction, the address fields compile in a thread of their own
 // (and from this many rules in all, the shapes: compile_policy).
 constexpr uint32_t kParallelCompileRules = 512;
 
-void set_bit(Bits& b, uint32_t i) { b[i / 64] |= 1ull << (i % 64); }
-void clear_bit(Bits& b, uint32_t i) { b[i / 64] &= ~(1ull << (i % 64)); }
-
-uint64_t xor_hash(const Bits& b)
-{
-    uint64_t h = 0;
-    for (uint32_t w = 0; w < b.size(); w++)
-        for (uint64_t x = b[w]; x; x &= x - 1)
-            h ^= bit_key(w * 64 + uint32_t(std::countr_zero(x)));
-    return h;
-}
-
-uint32_t popcount(const Bits& b)
-{
-    uint32_t n = 0;
-    for (uint64_t w : b)
-        n += uint32_t(std::popcount(w));
-    return n;
-}
 
 // The rows of some fields in the compact form of RowTable: a row is kept only when its
 // field's interner has not seen it (two stores are built in two threads, then joined).
@@ -64,16 +48,7 @@ public:
     // The field's base (the rules that name no value in it) and the rules anchored there.
     void set_base(Field f, const Bits& base, const Bits& anchored)
     {
-        const uint32_t agg = t_.agg_words;
-        std::vector<uint64_t>& row = t_.base[f];
-        row.assign(t_.row_words(), 0);
-        for (uint32_t w = 0; w < t_.words; w++) {
-            row[2 * agg + w] = base[w];
-            if (base[w])
-                row[w / 64] |= 1ull << (w % 64);
-            if (base[w] & anchored[w])
-                row[agg + w / 64] |= 1ull << (w % 64);
-        }
+        t_.base[f] = field_base_row(t_.words, t_.agg_words, base, anchored);
         t_.anchored[f] = anchored;
     }
     void add_sparse(Field f, const uint32_t* r, uint32_t n)
@@ -207,68 +182,6 @@ private:
     std::vector<uint32_t> sparse_;
     HashIndex ids_;  // row hash -> classes
 };
-
-// A direction's rules by rank: nullptr at a free rank (rank_gaps.h), which no row holds.
-struct DirRules {
-    std::vector<const Rule*> ranked;
-    uint32_t words = 0;
-    Bits empty() const { return Bits(words, 0); }
-    // Bits of the rules for which `pred` holds.
-    template <typename Pred>
-    Bits select(Pred pred) const
-    {
-        Bits b = empty();
-        for (uint32_t r = 0; r < ranked.size(); r++)
-            if (ranked[r] && pred(*ranked[r]))
-                set_bit(b, r);
-        return b;
-    }
-};
-
-// A prefix as integers (the address's bytes big-endian in two words, then the length):
-// ordered as Prefix orders one family's prefixes, compared without memcmp. The sweep
-// below compares ~20 of them per set entry; with 1M entries that was a third of a commit.
-struct PrefixKey {
-    uint64_t hi = 0, lo = 0;
-    uint8_t len = 0;
-
-    PrefixKey() = default;
-    explicit PrefixKey(const Prefix& p) : len(p.len)
-    {
-        for (int i = 0; i < 8; i++) {
-            hi = hi << 8 | p.addr[i];
-            lo = lo << 8 | p.addr[8 + i];
-        }
-    }
-    Prefix prefix(Family fam) const
-    {
-        Prefix p;
-        p.family = fam;
-        p.len = len;
-        for (int i = 0; i < 8; i++) {
-            p.addr[i] = uint8_t(hi >> (56 - 8 * i));
-            p.addr[8 + i] = uint8_t(lo >> (56 - 8 * i));
-        }
-        return p;
-    }
-    // `o` lies inside this prefix (or is it).
-    bool contains(const PrefixKey& o) const
-    {
-        if (len > o.len)
-            return false;
-        const uint64_t mhi = len >= 64 ? ~0ull : len == 0 ? 0 : ~0ull << (64 - len);
-        const uint64_t mlo = len <= 64 ? 0 : len >= 128 ? ~0ull : ~0ull << (128 - len);
-        return (o.hi & mhi) == hi && (o.lo & mlo) == lo;
-    }
-    bool operator==(const PrefixKey&) const = default;
-    bool operator<(const PrefixKey& o) const
-    {
-        return hi != o.hi ? hi < o.hi : lo != o.lo ? lo < o.lo : len < o.len;
-    }
-};
-
-const AddrMatch& addr_of(const Rule& r, Field f) { return f == kFieldSrc ? r.src : r.dst; }
-const AddrMatch kNoAddr{};  // what a free rank names
 
 // The address classes of one family in one position (source or destination).
 // Every prefix that a rule names or a used set holds is a node of one laminar family
@@ -485,17 +398,6 @@ std::vector<uint16_t> port_classes(const DirRules& dr, Field f, RowInterner& row
     return table;
 }
 
-bool l4_rule_matches(const Rule& r, bool frag, uint8_t proto, uint8_t flags)
-{
-    if (r.proto && *r.proto != proto)
-        return false;
-    if (r.fragment && !frag)
-        return false;
-    if (!r.tcp_flags.any() && (frag || proto != 6 || (flags & r.tcp_flags.mask) != r.tcp_flags.value))
-        return false;
-    return true;
-}
-
 // Rows differ only by the protocols rules name (and, for TCP, by flags when a rule names
 // flags): every other protocol shares one row, computed once.
 std::vector<uint16_t> l4_classes(const DirRules& dr, RowInterner& rows, uint32_t* nonip_class)
@@ -584,25 +486,12 @@ std::vector<uint16_t> iif_classes(const DirRules& dr, RowInterner& rows, const R
     return table;
 }
 
-// Whether a rule names a value in a field (is not in every row of it).
-bool names_field(const Rule& r, Field f)
-{
-    switch (f) {
-    case kFieldSrc: return r.src.kind != AddrMatch::Kind::any;
-    case kFieldDst: return r.dst.kind != AddrMatch::Kind::any;
-    case kFieldSport: return !r.sport.any();
-    case kFieldDport: return !r.dport.any();
-    case kFieldVlan: return r.vlan.has_value();
-    case kFieldIif: return !r.iif.empty();
-    case kFieldL4: return r.proto.has_value() || r.fragment || !r.tcp_flags.any();
-    default: return false;
-    }
-}
+}  // namespace
 
 // Per field, the rules anchored there (compiled_policy.h): the first field of kAnchorOrder
 // the rule names, or L4, where a rule that names nothing is in every row; and the rules that
 // name nothing in it (its base). One pass, each rule's fields looked at once.
-void anchor_and_unnamed(const DirRules& dr, std::vector<Bits>& anchored, std::vector<Bits>& unnamed)
+void compiler::anchor_and_unnamed(const DirRules& dr, std::vector<Bits>& anchored, std::vector<Bits>& unnamed)
 {
     anchored.assign(kFieldCount, dr.empty());
     unnamed.assign(kFieldCount, dr.empty());
@@ -624,6 +513,8 @@ void anchor_and_unnamed(const DirRules& dr, std::vector<Bits>& anchored, std::ve
         set_bit(anchored[at], r);
     }
 }
+
+namespace {
 
 // What moving rule i of `rules` to another rank costs (rank_gaps.h): the rows that hold
 // it, roughly: its own (one a field it names) and every row of each field it does not name,
@@ -669,7 +560,7 @@ bool rules_may_overlap(const Rule& a, const Rule& b)
 }
 
 // `rules`: the direction's rules in evaluation order; `plan`: their ranks.
-CompiledDirection compile_direction(const Policy& p, const std::vector<const Rule*>& rules, const RankPlan& plan,
+CompiledDirection compile_direction(const Policy& p, int d, const std::vector<const Rule*>& rules, const RankPlan& plan,
                                     const RuleIfindexResolver& ifindex_of, const CompileOptions& opts)
 {
     DirRules dr;
@@ -686,6 +577,33 @@ CompiledDirection compile_direction(const Policy& p, const std::vector<const Rul
     for (const Rule* r : dr.ranked)
         c.ranked.push_back(r ? RuleRecord{r->id, r->action.kind, r->action.rate_pps, r->action.burst, r->log_rate}
                              : RuleRecord{});
+    c.patchable = std::all_of(rules.begin(), rules.end(), [](const Rule* r) { return patchable_rule(*r); });
+    const CachedDirection* cached = opts.cache && opts.cache->dir[d] ? &*opts.cache->dir[d] : nullptr;
+    if (opts.prints || cached) {
+        c.match_prints.assign(dr.ranked.size(), 0);
+        for (size_t r = 0; r < dr.ranked.size(); r++)
+            if (dr.ranked[r])
+                c.match_prints[r] = match_print(*dr.ranked[r]);
+    }
+    // A cached compile patched where the rules changed (compile_delta.h), when it can be.
+    if (cached && c.patchable && cached->compiled.words == c.words) {
+        CompiledDirection p = cached->compiled;
+        if (patch_classes(p, cached->prints, dr.ranked, c.match_prints)) {
+            std::vector<Bits> anchored, unnamed;
+            anchor_and_unnamed(dr, anchored, unnamed);
+            for (int f = 0; f < kFieldCount; f++) {
+                p.rows.base[f] = field_base_row(c.words, c.agg_words, unnamed[f], anchored[f]);
+                p.rows.anchored[f] = std::move(anchored[f]);
+            }
+            p.n_rules = c.n_rules;
+            p.ranked = std::move(c.ranked);
+            p.rank_of = std::move(c.rank_of);
+            p.match_prints = std::move(c.match_prints);
+            p.patchable = true;
+            p.patched = true;
+            return p;
+        }
+    }
 
     // The address fields and the others build their rows in two stores at once (a large
     // policy's compile is mostly these rows, and the machines xdpctl runs on have cores to
@@ -1162,8 +1080,8 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
         shaped = run_beside(find_shapes);
     else
         find_shapes();
-    c.dir[0] = compile_direction(p, in_dir[0], plan[0], ifindex_of, opts);
-    c.dir[1] = compile_direction(p, in_dir[1], plan[1], ifindex_of, opts);
+    c.dir[0] = compile_direction(p, 0, in_dir[0], plan[0], ifindex_of, opts);
+    c.dir[1] = compile_direction(p, 1, in_dir[1], plan[1], ifindex_of, opts);
     if (shaped.valid())
         shaped.get();
     for (int d = 0; d < 2; d++) {

@@ -270,6 +270,11 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
             ranks_read_.wait();
         if (lock_)
             ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
+        if (cache_read_.valid())
+            cache_read_.wait();
+        // Beside it, what the last commit kept of its compile: a large policy's is patched.
+        if (lock_)
+            cache_read_ = run_beside([] { return read_compile_cache(); });
         ranks_started = true;
     };
     Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
@@ -411,6 +416,7 @@ Policy PolicyStore::commit(Policy next)
     // Then, in the same thread, the counter slots the active generation gives its rules
     // (~1 ms of reading rule records at 10,000 rules): nothing compiled needs them either.
     std::vector<ImageSet> set_places;  // where the image puts the sets (stored_set_index)
+    Task<void> kept;  // the compile written for the next commit (compile_cache.h)
     Task<SlotOf> stored = run_beside([&] {
         if (empty)
             clear_stored(new_gen);
@@ -460,10 +466,23 @@ Policy PolicyStore::commit(Policy next)
         }
         ranks_read_ = {};
         trace.mark("ranks in force");
+        // The compile the last commit kept: patched where the rules changed (compile_delta.h).
+        // A large policy's compile is kept in turn for the next commit.
+        std::optional<CompileCache> cache;
+        if (cache_read_.valid())
+            cache = cache_read_.get();
+        cache_read_ = {};
+        const bool keep_compile = next.rules.size() >= kCachedRulesMin;
+        trace.mark("compile read");
         // complete() checked `next` above.
         compiled = compile_policy(next, keys,
-                                  {.max_split_sets = split_sets ? kMaxSplitSets : 0, .checked = true, .rank_hints = ranks.dir});
-        trace.mark("compile");
+                                  {.max_split_sets = split_sets ? kMaxSplitSets : 0,
+                                   .checked = true,
+                                   .rank_hints = ranks.dir,
+                                   .cache = cache ? &*cache : nullptr,
+                                   .prints = keep_compile});
+        cache.reset();
+        trace.mark(compiled->dir[0].patched || compiled->dir[1].patched ? "compile (patched)" : "compile");
         // The sets' own tables: found by their entries' print, built only for a set that
         // changed (or is new). Too few slots: the sets are merged into the classes.
         PreparedCommit placed;
@@ -480,6 +499,13 @@ Policy PolicyStore::commit(Policy next)
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
             align_classes(compiled->dir[d], held_classes[d]);
         trace.mark("class ids");
+        // Kept for the next commit while this one builds and writes its tables, which read
+        // the rest of the compile only (the address tables, which they empty, first); joined
+        // before the compile is freed.
+        if (keep_compile)
+            kept = run_beside([&compiled, addresses = cache_addresses(*compiled)] {
+                write_compile_cache(encode_compile_cache(*compiled, &addresses));
+            });
         // With a big set, what the compiler freed goes back first: its table is built in
         // its map, all of it mapped (resident in this process) meanwhile. A small policy's
         // tables would only fault the same memory in again.
@@ -589,6 +615,8 @@ Policy PolicyStore::commit(Policy next)
                          !sets_as_read_ || sets_read_.exact_sums});
     trace.mark("maps");
     paths.finish();
+    if (kept.valid())
+        kept.get();
     free_in_background(std::move(compiled), std::move(slot_of));
     if (empty)
         clear_stored(new_gen ^ 1);

@@ -11,6 +11,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "util/error.h"
+#include "policy/compile_cache.h"
 #include "policy/rank_gaps.h"
 #include "policy/rule.h"
 #include "policy/stored_image.h"
@@ -166,6 +167,8 @@ private:
     // tracks page tables, which the commit would otherwise wait for before its compile. After maps_: it
     // reads them, and is joined before they go.
     mutable Task<RankHints> ranks_read_;
+    // The compile the last commit kept (compile_cache.h), read beside the decode likewise.
+    mutable Task<std::optional<CompileCache>> cache_read_;
     // A writer's wait for the packets still on the generation before the active one
     // (settle_pinned), started when the store opens, before the other maps are opened: it
     // runs while the command reads and changes the policy, and the first commit takes it

@@ -1,0 +1,467 @@
+#include "policy/compile_delta.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+
+#include "policy/compiler_parts.h"
+
+namespace xdpctl::policy {
+
+using namespace compiler;
+
+uint64_t match_print(const Rule& r)
+{
+    // Every match field in fixed places of one buffer (a set's or interface's name hashed in:
+    // such rules are not patched, but a print must still tell them apart).
+    struct {
+        uint8_t kind[2], family[2], len[2], proto_set, proto, fragment, vlan_set, flags_mask, flags_value;
+        uint16_t vlan, sport_lo, sport_hi, dport_lo, dport_hi;
+        uint8_t addr[2][16];
+        uint64_t names;
+    } b;
+    std::memset(&b, 0, sizeof(b));
+    const AddrMatch* a[2] = {&r.src, &r.dst};
+    for (int i = 0; i < 2; i++) {
+        b.kind[i] = uint8_t(a[i]->kind);
+        if (a[i]->kind == AddrMatch::Kind::prefix) {
+            b.family[i] = uint8_t(a[i]->prefix.family);
+            b.len[i] = a[i]->prefix.len;
+            std::memcpy(b.addr[i], a[i]->prefix.addr.data(), 16);
+        }
+    }
+    b.proto_set = r.proto.has_value();
+    b.proto = r.proto.value_or(0);
+    b.fragment = r.fragment;
+    b.vlan_set = r.vlan.has_value();
+    b.vlan = r.vlan.value_or(0);
+    b.flags_mask = r.tcp_flags.mask;
+    b.flags_value = r.tcp_flags.value;
+    b.sport_lo = r.sport.lo, b.sport_hi = r.sport.hi;
+    b.dport_lo = r.dport.lo, b.dport_hi = r.dport.hi;
+    if (!r.src.set.empty() || !r.dst.set.empty() || !r.iif.empty()) {
+        const std::string names = r.src.set + '\0' + r.dst.set + '\0' + r.iif + '\0' + r.iif_netns;
+        b.names = XXH3_64bits(names.data(), names.size());
+    }
+    const uint64_t h = XXH3_64bits(&b, sizeof(b));
+    return h ? h : 1;
+}
+
+bool patchable_rule(const Rule& r)
+{
+    return r.src.kind != AddrMatch::Kind::set && r.dst.kind != AddrMatch::Kind::set && r.iif.empty();
+}
+
+namespace {
+
+constexpr uint32_t kNoClass = UINT32_MAX;
+// Class ids of the direct tables are 16 bits, 65535 a marker.
+constexpr uint32_t kMaxClasses = 65535;
+
+// One field's classes while ranks are taken out and put in: the cached rows, then those made
+// here. Rows keep the compiler's forms (sorted ranks; a bitmap past `words` ranks), so equal
+// rule sets are equal rows and one class.
+class FieldClasses {
+public:
+    FieldClasses(const RowTable& t, uint32_t first, uint32_t n) : t_(t), first_(first), n_(n), words_(t.words) {}
+
+    uint32_t count() const { return n_ + uint32_t(made_.size()); }
+    bool unused(uint32_t cls) const { return cls < n_ && t_.rows[first_ + cls].unused; }
+
+    bool holds(uint32_t cls, uint32_t k) const
+    {
+        const Ref r = ref(cls);
+        if (r.dense)
+            return r.dense[k / 64] >> (k % 64) & 1;
+        return std::binary_search(r.ranks, r.ranks + r.len, k);
+    }
+
+    // Each class's holds(cls, k).
+    std::vector<uint8_t> holding(uint32_t k) const
+    {
+        std::vector<uint8_t> out(count());
+        for (uint32_t cls = 0; cls < out.size(); cls++)
+            out[cls] = !unused(cls) && holds(cls, k);
+        return out;
+    }
+
+    // Starts a change: what changed() answered for another rank is forgotten.
+    void next_change() { memo_.clear(); }
+
+    // The class of cls's rules with rank k put in (`add`) or taken out: found among the
+    // field's classes or made. kNoClass past kMaxClasses.
+    uint32_t changed(uint32_t cls, uint32_t k, bool add)
+    {
+        if (auto it = memo_.find(cls); it != memo_.end())
+            return it->second;
+        index();
+        if (holds(cls, k) == add)
+            return memo_[cls] = cls;
+        ranks_of(cls, scratch_);
+        const auto at = std::lower_bound(scratch_.begin(), scratch_.end(), k);
+        if (add)
+            scratch_.insert(at, k);
+        else
+            scratch_.erase(at);
+        const uint64_t h = hash_[cls] ^ bit_key(k);
+        const bool dense = scratch_.size() > words_;
+        if (dense) {
+            bits_.assign(words_, 0);
+            for (uint32_t r : scratch_)
+                bits_[r / 64] |= 1ull << (r % 64);
+        }
+        uint32_t id = index_.find(h, [&](uint32_t other) {
+            const Ref o = ref(other);
+            if (dense)
+                return o.dense && std::memcmp(o.dense, bits_.data(), words_ * sizeof(uint64_t)) == 0;
+            return !o.dense && o.len == scratch_.size() && std::equal(scratch_.begin(), scratch_.end(), o.ranks);
+        });
+        if (id == UINT32_MAX) {
+            id = count();
+            if (id >= kMaxClasses)
+                return kNoClass;
+            if (dense) {
+                made_.push_back({0, 0, made_dense_.size(), true});
+                made_dense_.insert(made_dense_.end(), bits_.begin(), bits_.end());
+            } else {
+                made_.push_back({0, uint32_t(scratch_.size()), made_ranks_.size(), false});
+                made_ranks_.insert(made_ranks_.end(), scratch_.begin(), scratch_.end());
+            }
+            hash_.push_back(h);
+            index_.add(h, id);
+        }
+        return memo_[cls] = id;
+    }
+
+    // Appends the classes `keep` marks to `out` (field f's rows), in order; keep[cls] becomes
+    // the class's new id.
+    void write(RowTable& out, Field f, std::vector<uint32_t>& keep) const
+    {
+        uint32_t next = 0;
+        for (uint32_t cls = 0; cls < count(); cls++) {
+            if (keep[cls] == kNoClass)
+                continue;
+            keep[cls] = next++;
+            const Ref r = ref(cls);
+            if (r.dense) {
+                out.rows.push_back({uint32_t(f), 0, out.dense.size(), true});
+                out.dense.insert(out.dense.end(), r.dense, r.dense + words_);
+            } else {
+                out.rows.push_back({uint32_t(f), r.len, out.ranks.size(), false});
+                out.ranks.insert(out.ranks.end(), r.ranks, r.ranks + r.len);
+            }
+        }
+    }
+
+private:
+    struct Ref {
+        const uint32_t* ranks = nullptr;
+        uint32_t len = 0;
+        const uint64_t* dense = nullptr;
+    };
+    Ref ref(uint32_t cls) const
+    {
+        if (cls < n_) {
+            const RowTable::Row& row = t_.rows[first_ + cls];
+            if (row.unused)
+                return {};
+            if (row.dense)
+                return {nullptr, 0, &t_.dense[row.off]};
+            return {t_.ranks.data() + row.off, row.len, nullptr};
+        }
+        const RowTable::Row& row = made_[cls - n_];
+        if (row.dense)
+            return {nullptr, 0, &made_dense_[row.off]};
+        return {made_ranks_.data() + row.off, row.len, nullptr};
+    }
+    void ranks_of(uint32_t cls, std::vector<uint32_t>& out) const
+    {
+        const Ref r = ref(cls);
+        out.clear();
+        if (!r.dense) {
+            out.assign(r.ranks, r.ranks + r.len);
+            return;
+        }
+        for (uint32_t w = 0; w < words_; w++)
+            for (uint64_t x = r.dense[w]; x; x &= x - 1)
+                out.push_back(w * 64 + uint32_t(std::countr_zero(x)));
+    }
+    uint64_t hash_of(uint32_t cls) const
+    {
+        const Ref r = ref(cls);
+        uint64_t h = 0;
+        if (r.dense) {
+            for (uint32_t w = 0; w < words_; w++)
+                for (uint64_t x = r.dense[w]; x; x &= x - 1)
+                    h ^= bit_key(w * 64 + uint32_t(std::countr_zero(x)));
+        } else {
+            for (uint32_t i = 0; i < r.len; i++)
+                h ^= bit_key(r.ranks[i]);
+        }
+        return h;
+    }
+    // The cached classes by their rows' hashes (xor_hash's), made on the first change.
+    void index()
+    {
+        if (indexed_)
+            return;
+        indexed_ = true;
+        index_ = HashIndex(n_);
+        hash_.resize(n_);
+        for (uint32_t cls = 0; cls < n_; cls++) {
+            hash_[cls] = hash_of(cls);
+            if (!unused(cls))
+                index_.add(hash_[cls], cls);
+        }
+    }
+
+    const RowTable& t_;
+    uint32_t first_, n_, words_;
+    std::vector<RowTable::Row> made_;
+    std::vector<uint32_t> made_ranks_;
+    std::vector<uint64_t> made_dense_;
+    std::vector<uint64_t> hash_;
+    HashIndex index_;
+    bool indexed_ = false;
+    std::unordered_map<uint32_t, uint32_t> memo_;
+    std::vector<uint32_t> scratch_;
+    std::vector<uint64_t> bits_;
+};
+
+// The class ids a field's tables hold, each reached through `visit(uint32_t& cls)` or
+// `visit(uint16_t& cls)`.
+template <typename Visit>
+void each_cell(CompiledDirection& c, Field f, Visit&& visit)
+{
+    auto table = [&](std::vector<uint16_t>& t) {
+        for (uint16_t& cls : t)
+            visit(cls);
+    };
+    auto addr = [&](AddrClassTable& t) {
+        for (AddrClassTable::Entry& e : t.entries)
+            visit(e.cls);
+        visit(t.default_class);
+    };
+    switch (f) {
+    case kFieldSrc: addr(c.src_v4), addr(c.src_v6), visit(c.src_nonip_class); break;
+    case kFieldDst: addr(c.dst_v4), addr(c.dst_v6), visit(c.dst_nonip_class); break;
+    case kFieldSport: table(c.sport), visit(c.sport_none_class); break;
+    case kFieldDport: table(c.dport), visit(c.dport_none_class); break;
+    case kFieldL4: table(c.l4), visit(c.l4_nonip_class); break;
+    case kFieldVlan: table(c.vlan); break;
+    case kFieldIif: table(c.iif), visit(c.iif_other_class); break;
+    default: break;
+    }
+}
+
+// Drops the entries whose class is their parent's (the enclosing entry's, or the table's
+// default): no rule names that prefix any more. A whole compile has no such entry.
+void drop_plain_entries(AddrClassTable& t)
+{
+    std::vector<PrefixKey> keys;
+    std::vector<uint32_t> classes;
+    size_t kept = 0;
+    for (size_t i = 0; i < t.entries.size(); i++) {
+        const PrefixKey k(t.entries[i].prefix);
+        while (!keys.empty() && !keys.back().contains(k)) {
+            keys.pop_back();
+            classes.pop_back();
+        }
+        const uint32_t parent = classes.empty() ? t.default_class : classes.back();
+        if (t.entries[i].cls == parent)
+            continue;
+        keys.push_back(k);
+        classes.push_back(t.entries[i].cls);
+        t.entries[kept++] = t.entries[i];
+    }
+    t.entries.resize(kept);
+}
+
+// Entries are in PrefixKey order (trie preorder); the class of prefix `p` by the entries that
+// contain it, and where `p` is or would be.
+struct Place {
+    size_t at;
+    bool found;
+    uint32_t parent;
+};
+Place place_of(const AddrClassTable& t, const Prefix& p)
+{
+    auto less = [](const AddrClassTable::Entry& e, const PrefixKey& k) { return PrefixKey(e.prefix) < k; };
+    const PrefixKey key(p);
+    const auto it = std::lower_bound(t.entries.begin(), t.entries.end(), key, less);
+    Place out{size_t(it - t.entries.begin()), it != t.entries.end() && PrefixKey(it->prefix) == key, t.default_class};
+    // The longest entry above it: each shorter length, masked, looked up.
+    for (int len = int(p.len) - 1; len >= 0; len--) {
+        Prefix up = p;
+        up.len = uint8_t(len);
+        for (int b = 0; b < 16; b++) {
+            const int keep = std::clamp(len - 8 * b, 0, 8);
+            up.addr[size_t(b)] &= uint8_t(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff);
+        }
+        const PrefixKey uk(up);
+        const auto u = std::lower_bound(t.entries.begin(), t.entries.begin() + ptrdiff_t(out.at), uk, less);
+        if (u != t.entries.end() && PrefixKey(u->prefix) == uk) {
+            out.parent = u->cls;
+            break;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+bool patch_classes(CompiledDirection& c, const std::vector<uint64_t>& old_prints,
+                   const std::vector<const Rule*>& ranked, const std::vector<uint64_t>& prints)
+{
+    if (c.rows.words != c.words || c.words == 0 || uint64_t(ranked.size()) > uint64_t(c.words) * 64 ||
+        old_prints.size() > uint64_t(c.words) * 64 || prints.size() != ranked.size())
+        return false;
+    std::vector<uint32_t> out_ranks, in_ranks;
+    const size_t ranks = std::max(old_prints.size(), prints.size());
+    for (uint32_t k = 0; k < ranks; k++) {
+        const uint64_t was = k < old_prints.size() ? old_prints[k] : 0, now = k < prints.size() ? prints[k] : 0;
+        if (was == now)
+            continue;
+        if (was)
+            out_ranks.push_back(k);
+        if (now)
+            in_ranks.push_back(k);
+        if (out_ranks.size() + in_ranks.size() > kMaxPatchedRanks)
+            return false;
+    }
+
+    for (uint32_t k : in_ranks)
+        if (!ranked[k] || !patchable_rule(*ranked[k]))
+            return false;
+
+    std::optional<FieldClasses> fields[kFieldCount];
+    bool touched[kFieldCount] = {};
+    auto classes = [&](Field f) -> FieldClasses& {
+        if (!fields[f])
+            fields[f].emplace(c.rows, c.row_base[f], c.n_classes[f]);
+        return *fields[f];
+    };
+    auto start = [&](Field f) -> FieldClasses& {
+        touched[f] = true;
+        classes(f).next_change();
+        return classes(f);
+    };
+    bool full = false;  // a field past kMaxClasses
+    auto set = [&](auto& cls, uint32_t to) {
+        if (to == kNoClass)
+            full = true;
+        else
+            cls = std::remove_reference_t<decltype(cls)>(to);
+    };
+    auto addr_tables = [&](Field f) {
+        return f == kFieldSrc ? std::array<AddrClassTable*, 2>{&c.src_v4, &c.src_v6}
+                              : std::array<AddrClassTable*, 2>{&c.dst_v4, &c.dst_v6};
+    };
+
+    // Ranks taken out: from every class that holds them (the fields the old rule named).
+    for (uint32_t k : out_ranks)
+        for (int fi = 0; fi < kFieldCount; fi++) {
+            const Field f = Field(fi);
+            const std::vector<uint8_t> holds = classes(f).holding(k);
+            if (std::find(holds.begin(), holds.end(), 1) == holds.end())
+                continue;
+            FieldClasses& fc = start(f);
+            each_cell(c, f, [&](auto& cls) {
+                if (holds[cls])
+                    set(cls, fc.changed(cls, k, false));
+            });
+            if (f == kFieldSrc || f == kFieldDst)
+                for (AddrClassTable* t : addr_tables(f))
+                    drop_plain_entries(*t);
+        }
+
+    // Ranks put in: into the classes of what the rule names.
+    for (uint32_t k : in_ranks) {
+        const Rule& r = *ranked[k];
+        for (Field f : {kFieldSrc, kFieldDst}) {
+            const AddrMatch& a = addr_of(r, f);
+            if (a.kind != AddrMatch::Kind::prefix)
+                continue;
+            AddrClassTable& t = *addr_tables(f)[a.prefix.family == Family::v4 ? 0 : 1];
+            FieldClasses& fc = start(f);
+            const Place p = place_of(t, a.prefix);
+            if (!p.found)
+                t.entries.insert(t.entries.begin() + ptrdiff_t(p.at), {a.prefix, p.parent});
+            const PrefixKey key(a.prefix);
+            for (size_t i = p.at; i < t.entries.size() && key.contains(PrefixKey(t.entries[i].prefix)); i++)
+                set(t.entries[i].cls, fc.changed(t.entries[i].cls, k, true));
+        }
+        for (Field f : {kFieldSport, kFieldDport}) {
+            const PortRange& pr = f == kFieldSport ? r.sport : r.dport;
+            if (pr.any())
+                continue;
+            FieldClasses& fc = start(f);
+            std::vector<uint16_t>& t = f == kFieldSport ? c.sport : c.dport;
+            for (uint32_t port = pr.lo; port <= pr.hi; port++)
+                set(t[port], fc.changed(t[port], k, true));
+        }
+        if (names_field(r, kFieldL4)) {
+            FieldClasses& fc = start(kFieldL4);
+            const int first = r.proto ? *r.proto : 0, last = r.proto ? *r.proto : 255;
+            for (int frag = 0; frag < 2; frag++)
+                for (int proto = first; proto <= last; proto++)
+                    for (int flags = 0; flags < 256; flags++)
+                        if (l4_rule_matches(r, frag, uint8_t(proto), uint8_t(flags))) {
+                            uint16_t& cls = c.l4[l4_index(frag, uint8_t(proto), uint8_t(flags))];
+                            set(cls, fc.changed(cls, k, true));
+                        }
+        }
+        if (r.vlan) {
+            FieldClasses& fc = start(kFieldVlan);
+            set(c.vlan[*r.vlan], fc.changed(c.vlan[*r.vlan], k, true));
+        }
+    }
+    if (full)
+        return false;
+
+    // The rows again, field by field in the order they had: the classes some table names
+    // (a field not changed: those not `unused`, align_classes' room), cached ones first in
+    // their order, renumbered. The tables of a field whose classes keep their ids are not
+    // walked again (65,536 entries a port field, 131,072 the L4 one).
+    int order[kFieldCount];
+    for (int f = 0; f < kFieldCount; f++)
+        order[f] = f;
+    std::sort(order, order + kFieldCount, [&](int a, int b) { return c.row_base[a] < c.row_base[b]; });
+    RowTable rows;
+    rows.words = c.rows.words, rows.agg_words = c.rows.agg_words;
+    rows.rows.reserve(c.rows.rows.size());
+    rows.ranks.reserve(c.rows.ranks.size() + 64);
+    std::vector<uint32_t> keep;
+    for (int fi : order) {
+        const Field f = Field(fi);
+        FieldClasses& fc = classes(f);
+        keep.assign(fc.count(), kNoClass);
+        if (touched[f])
+            each_cell(c, f, [&](auto& cls) { keep[cls] = 0; });
+        else
+            for (uint32_t cls = 0; cls < fc.count(); cls++)
+                keep[cls] = fc.unused(cls) ? kNoClass : 0;
+        const uint32_t first = uint32_t(rows.rows.size());
+        fc.write(rows, f, keep);
+        c.row_base[f] = first;
+        c.n_classes[f] = uint32_t(rows.rows.size()) - first;
+        bool same = true;
+        for (uint32_t cls = 0; cls < keep.size() && same; cls++)
+            same = keep[cls] == cls;
+        if (!same)
+            each_cell(c, f, [&](auto& cls) { cls = std::remove_reference_t<decltype(cls)>(keep[cls]); });
+    }
+    for (int f = 0; f < kFieldCount; f++) {
+        rows.base[f] = std::move(c.rows.base[f]);
+        rows.anchored[f] = std::move(c.rows.anchored[f]);
+    }
+    c.rows = std::move(rows);
+    return true;
+}
+
+}  // namespace xdpctl::policy

@@ -1,0 +1,316 @@
+// A compile patched where rules changed (compile_delta.h) against a whole compile of the same
+// policy with the same ranks: every table cell's row (the rules a packet with that value may
+// match) must be the same, every address the same row, and random packets must get the
+// reference classifier's verdicts; over chains of commits, each patching the last, with and
+// without align_classes between them, and through the cache's bytes (compile_cache.h).
+#include <algorithm>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include "policy/compile_cache.h"
+#include "policy/compile_delta.h"
+#include "policy/compiled_policy.h"
+#include "policy/reference_classifier.h"
+#include "policy/rule_parse.h"
+#include "policy_gen.h"
+
+using namespace xdpctl::policy;
+using xdpctl::test::diff_seeds;
+using xdpctl::test::Gen;
+using xdpctl::test::gen_ifindex;
+
+namespace {
+
+// The generator's rules that a patch takes (no set, no interface), ids from `first_id`.
+std::vector<Rule> patchable_rules(Gen& g, int n, uint32_t first_id)
+{
+    std::vector<Rule> out;
+    for (Rule r : g.policy(n, 0).rules)
+        if (patchable_rule(r)) {
+            r.id = first_id + uint32_t(out.size());
+            out.push_back(r);
+        }
+    return out;
+}
+
+// What a commit keeps of its compile, straight or (`bytes`) through the cache's bytes, at any
+// size.
+CompileCache cache_of(const CompiledPolicy& c, bool bytes = false)
+{
+    if (bytes) {
+        std::optional<CompileCache> read = decode_compile_cache(encode_compile_cache(c, nullptr, 1));
+        EXPECT_TRUE(read || (!c.dir[0].n_rules && !c.dir[1].n_rules));
+        return read ? std::move(*read) : CompileCache{};
+    }
+    CompileCache out;
+    for (int d = 0; d < 2; d++)
+        if (c.dir[d].n_rules && c.dir[d].patchable)
+            out.dir[d] = CachedDirection{c.dir[d].match_prints, c.dir[d]};
+    return out;
+}
+
+RankHints hints_of(const CompiledPolicy& c)
+{
+    RankHints h;
+    for (int d = 0; d < 2; d++) {
+        h.dir[d].words = c.dir[d].words;
+        for (const RuleRecord& r : c.dir[d].ranked)
+            h.dir[d].ids.push_back(r.id);
+    }
+    return h;
+}
+
+ClassLayout layout_of(const CompiledDirection& cd)
+{
+    ClassLayout l;
+    if (!cd.n_rules)
+        return l;
+    l.valid = true;
+    l.words = cd.words;
+    l.agg_words = cd.agg_words;
+    l.n_rules = cd.n_rules;
+    const std::vector<RowPrint> prints = cd.rows.prints();
+    for (int f = 0; f < kFieldCount; f++)
+        l.field[f].assign(prints.begin() + cd.row_base[f], prints.begin() + cd.row_base[f] + cd.n_classes[f]);
+    for (const RuleRecord& r : cd.ranked)
+        l.ids.push_back(r.id);
+    return l;
+}
+
+std::vector<uint64_t> row(const CompiledDirection& c, Field f, uint32_t cls)
+{
+    return c.rows.row(c.row_base[f] + cls);
+}
+
+// An address just inside the start and the end of `p`.
+std::array<uint8_t, 16> edge(const Prefix& p, bool end)
+{
+    std::array<uint8_t, 16> a = p.addr;
+    if (end)
+        for (int bit = p.len; bit < (p.family == Family::v4 ? 32 : 128); bit++)
+            a[size_t(bit / 8)] |= uint8_t(0x80 >> (bit % 8));
+    return a;
+}
+
+// Every cell of every table gives the same row in `got` as in `want`.
+void same_rows(const CompiledDirection& got, const CompiledDirection& want, const std::string& where)
+{
+    ASSERT_EQ(got.n_rules, want.n_rules) << where;
+    ASSERT_EQ(got.words, want.words) << where;
+    ASSERT_EQ(got.rank_of, want.rank_of) << where;
+    if (!want.n_rules)
+        return;
+    // Each pair of classes compared once (the L4 table has 131,072 cells).
+    std::set<std::tuple<int, uint32_t, uint32_t>> compared;
+    auto same = [&](Field f, uint32_t g, uint32_t w) {
+        return !compared.insert({f, g, w}).second || row(got, f, g) == row(want, f, w);
+    };
+    auto table = [&](Field f, const std::vector<uint16_t>& g, const std::vector<uint16_t>& w, const char* name) {
+        ASSERT_EQ(g.size(), w.size()) << where << name;
+        for (size_t i = 0; i < w.size(); i++)
+            ASSERT_TRUE(same(f, g[i], w[i])) << where << " " << name << " entry " << i;
+    };
+    table(kFieldSport, got.sport, want.sport, "sport");
+    table(kFieldDport, got.dport, want.dport, "dport");
+    table(kFieldL4, got.l4, want.l4, "l4");
+    table(kFieldVlan, got.vlan, want.vlan, "vlan");
+    table(kFieldIif, got.iif, want.iif, "iif");
+    auto one = [&](Field f, uint32_t g, uint32_t w, const char* name) {
+        ASSERT_EQ(row(got, f, g), row(want, f, w)) << where << " " << name;
+    };
+    one(kFieldSrc, got.src_nonip_class, want.src_nonip_class, "src non-IP");
+    one(kFieldDst, got.dst_nonip_class, want.dst_nonip_class, "dst non-IP");
+    one(kFieldSport, got.sport_none_class, want.sport_none_class, "no sport");
+    one(kFieldDport, got.dport_none_class, want.dport_none_class, "no dport");
+    one(kFieldL4, got.l4_nonip_class, want.l4_nonip_class, "l4 non-IP");
+    one(kFieldIif, got.iif_other_class, want.iif_other_class, "other iif");
+    const std::tuple<Field, Family, const AddrClassTable*, const AddrClassTable*> addr[] = {
+        {kFieldSrc, Family::v4, &got.src_v4, &want.src_v4},
+        {kFieldSrc, Family::v6, &got.src_v6, &want.src_v6},
+        {kFieldDst, Family::v4, &got.dst_v4, &want.dst_v4},
+        {kFieldDst, Family::v6, &got.dst_v6, &want.dst_v6}};
+    for (const auto& [f, fam, g, w] : addr) {
+        // A whole compile has an entry for each prefix a rule names, no other: so must a patch.
+        std::vector<Prefix> gp, wp;
+        for (const auto& e : g->entries)
+            gp.push_back(e.prefix);
+        for (const auto& e : w->entries)
+            wp.push_back(e.prefix);
+        ASSERT_EQ(gp, wp) << where << " entries of field " << f;
+        for (const auto& e : w->entries)
+            for (bool end : {false, true}) {
+                const auto a = edge(e.prefix, end);
+                ASSERT_TRUE(same(f, g->lookup(fam, a), w->lookup(fam, a)))
+                    << where << " field " << f << " " << format_prefix(e.prefix);
+            }
+        one(f, g->default_class, w->default_class, "default");
+    }
+    // The rows are compact: every class is named by some table.
+    for (int f = 0; f < kFieldCount; f++)
+        ASSERT_LE(got.n_classes[f], want.n_classes[f] + 0u) << where << " field " << f << " has classes no table names";
+}
+
+// Changes a policy as commits do: rules deleted, added (anywhere in evaluation order, or
+// last), changed in place under their id.
+void change(Policy& p, Gen& g, uint32_t& next_id, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const uint64_t op = g.u(3);
+        if (op == 0 && p.rules.size() > 1) {
+            p.rules.erase(p.rules.begin() + ptrdiff_t(g.u(p.rules.size())));
+        } else if (op == 1) {
+            Rule r = patchable_rules(g, 4, next_id).front();
+            next_id++;
+            r.priority = g.coin(50) ? 100000 : uint32_t(g.u(20));
+            p.rules.push_back(r);
+        } else {
+            Rule& r = p.rules[g.u(p.rules.size())];
+            const Rule other = patchable_rules(g, 4, r.id).front();
+            r.src = other.src, r.dst = other.dst, r.sport = other.sport, r.dport = other.dport;
+            r.proto = other.proto, r.tcp_flags = other.tcp_flags, r.fragment = other.fragment, r.vlan = other.vlan;
+        }
+    }
+}
+
+void agree_with_reference(const Policy& p, const CompiledPolicy& c, Gen& g, const std::string& where, int packets)
+{
+    for (int i = 0; i < packets; i++) {
+        uint32_t ifindex = 0;
+        const PacketKey k = g.packet(&ifindex);
+        const Verdict want = classify(p, k);
+        const Verdict got = classify_compiled(c, k, ifindex);
+        ASSERT_EQ(got.rule_id, want.rule_id) << where << " packet " << i;
+        ASSERT_EQ(got.action, want.action) << where << " packet " << i;
+        ASSERT_EQ(got.counted, want.counted) << where << " packet " << i;
+    }
+}
+
+}  // namespace
+
+// Chains of commits on random policies: each compile patches the one before (aligned to the
+// one before that, as a commit aligns to the spare generation, every other seed), and must
+// give every cell the row a whole compile gives it.
+TEST(CompileDelta, PatchedCompilesHaveTheWholeCompilesRows)
+{
+    size_t patched = 0, directions = 0;
+    for (uint64_t seed = 1; seed <= diff_seeds(24); seed++) {
+        Gen g(seed);
+        g.make_pools();
+        Policy p;
+        p.rules = patchable_rules(g, int(20 + g.u(seed % 3 ? 150 : 1200)), 1);
+        uint32_t next_id = 500000;
+        CompiledPolicy last = compile_policy(p, gen_ifindex, {.prints = true});
+        CompiledPolicy before_last = last;
+        for (int round = 0; round < 6; round++) {
+            change(p, g, next_id, 1 + int(g.u(seed % 4 == 0 ? 12 : 3)));
+            const RankHints hints = hints_of(last);
+            // Aligned rows are in another order than what they point at: every other seed's
+            // chain goes through the bytes.
+            const CompileCache cache = cache_of(last, seed % 4 < 2);
+            const CompiledPolicy got =
+                compile_policy(p, gen_ifindex, {.rank_hints = hints.dir, .cache = &cache, .prints = true});
+            const CompiledPolicy want = compile_policy(p, gen_ifindex, {.rank_hints = hints.dir});
+            const std::string where = "seed " + std::to_string(seed) + " round " + std::to_string(round);
+            for (int d = 0; d < 2; d++) {
+                same_rows(got.dir[d], want.dir[d], where + " dir " + std::to_string(d));
+                if (HasFatalFailure())
+                    return;
+                patched += got.dir[d].patched;
+                directions += want.dir[d].n_rules > 0;
+            }
+            agree_with_reference(p, got, g, where, 300);
+            if (HasFatalFailure())
+                return;
+            before_last = std::move(last);
+            last = got;
+            if (seed % 2)
+                for (int d = 0; d < 2; d++)
+                    align_classes(last.dir[d], layout_of(before_last.dir[d]));
+        }
+    }
+    // Most commits change few ranks and keep the rows' size: patched, not compiled whole.
+    EXPECT_GT(patched, directions * 3 / 4) << patched << " of " << directions << " directions patched";
+}
+
+// A large policy through the cache's bytes, as commits keep it: a rule added, one deleted, one
+// changed, each patched (not compiled whole), with the whole compile's rows.
+TEST(CompileDelta, ThroughTheCachesBytes)
+{
+    Gen g(77);
+    g.make_pools();
+    Policy p;
+    p.rules = patchable_rules(g, 3000, 1);
+    ASSERT_GE(p.rules.size(), 2 * kCachedRulesMin);
+    for (Rule& r : p.rules)
+        r.dir = Direction::ingress;
+    CompiledPolicy last = compile_policy(p, gen_ifindex, {.prints = true});
+    uint32_t next_id = 900000;
+    const std::string path = "/tmp/xdpctl-test-compiled-" + std::to_string(getpid());
+    for (int round = 0; round < 4; round++) {
+        write_compile_cache(encode_compile_cache(last), path);
+        const std::optional<CompileCache> cache = read_compile_cache(path);
+        ASSERT_TRUE(cache && cache->dir[0]) << "round " << round;
+        EXPECT_FALSE(cache->dir[1]);  // no rules there
+        change(p, g, next_id, 1);
+        const RankHints hints = hints_of(last);
+        CompiledPolicy got = compile_policy(p, gen_ifindex, {.rank_hints = hints.dir, .cache = &*cache, .prints = true});
+        const CompiledPolicy want = compile_policy(p, gen_ifindex, {.rank_hints = hints.dir});
+        EXPECT_TRUE(got.dir[0].patched) << "round " << round;
+        same_rows(got.dir[0], want.dir[0], "round " + std::to_string(round));
+        if (HasFatalFailure())
+            break;
+        last = std::move(got);
+    }
+    unlink(path.c_str());
+}
+
+// A cache cut short, with a byte changed, of another layout or of a policy with a set is not
+// used; a commit that changes many ranks compiles whole.
+TEST(CompileDelta, ACacheNotWholeOrTooFarIsNotPatched)
+{
+    Gen g(5);
+    g.make_pools();
+    Policy p;
+    p.rules = patchable_rules(g, 2600, 1);
+    for (Rule& r : p.rules)
+        r.dir = Direction::ingress;
+    const CompiledPolicy c = compile_policy(p, gen_ifindex, {.prints = true});
+    const std::string bytes = encode_compile_cache(c);
+    ASSERT_FALSE(bytes.empty());
+    ASSERT_TRUE(decode_compile_cache(bytes));
+    EXPECT_FALSE(decode_compile_cache(bytes.substr(0, bytes.size() - 1)));
+    for (size_t at : {size_t(0), size_t(20), bytes.size() / 2, bytes.size() - 1}) {
+        std::string bad = bytes;
+        bad[at] ^= 1;
+        EXPECT_FALSE(decode_compile_cache(bad)) << "byte " << at;
+    }
+    // Without prints (not asked for) or with a rule naming a set: nothing kept.
+    EXPECT_EQ(encode_compile_cache(compile_policy(p, gen_ifindex)), "");
+    Policy with_set = p;
+    PrefixSet& set = with_set.sets["s"];
+    set.name = "s";
+    set.entries = {{parse_prefix("10.0.0.0/8"), false}};
+    with_set.rules[0].src.kind = AddrMatch::Kind::set;
+    with_set.rules[0].src.set = "s";
+    EXPECT_EQ(encode_compile_cache(compile_policy(with_set, gen_ifindex, {.prints = true})), "");
+
+    // 40 rules changed: past kMaxPatchedRanks, compiled whole, with the same rows.
+    const CompileCache cache = cache_of(c);
+    const RankHints hints = hints_of(c);
+    Policy many = p;
+    uint32_t next_id = 800000;
+    for (int i = 0; i < 40; i++)
+        many.rules.erase(many.rules.begin() + ptrdiff_t(g.u(many.rules.size())));
+    CompiledPolicy got = compile_policy(many, gen_ifindex, {.rank_hints = hints.dir, .cache = &cache});
+    EXPECT_FALSE(got.dir[0].patched);
+    same_rows(got.dir[0], compile_policy(many, gen_ifindex, {.rank_hints = hints.dir}).dir[0], "40 deleted");
+    // 2 changed: patched.
+    Policy few = p;
+    change(few, g, next_id, 2);
+    got = compile_policy(few, gen_ifindex, {.rank_hints = hints.dir, .cache = &cache});
+    EXPECT_TRUE(got.dir[0].patched);
+    same_rows(got.dir[0], compile_policy(few, gen_ifindex, {.rank_hints = hints.dir}).dir[0], "2 changed");
+}
