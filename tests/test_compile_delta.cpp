@@ -209,7 +209,7 @@ TEST(CompileDelta, PatchedCompilesHaveTheWholeCompilesRows)
             const RankHints hints = hints_of(last);
             // Aligned rows are in another order than what they point at: every other seed's
             // chain goes through the bytes.
-            const CompileCache cache = cache_of(last, seed % 4 < 2);
+            CompileCache cache = cache_of(last, seed % 4 < 2);
             const CompiledPolicy got =
                 compile_policy(p, gen_ifindex, {.rank_hints = hints.dir, .cache = &cache, .prints = true});
             const CompiledPolicy want = compile_policy(p, gen_ifindex, {.rank_hints = hints.dir});
@@ -251,7 +251,7 @@ TEST(CompileDelta, ThroughTheCachesBytes)
     const std::string path = "/tmp/xdpctl-test-compiled-" + std::to_string(getpid());
     for (int round = 0; round < 4; round++) {
         write_compile_cache(encode_compile_cache(last), path);
-        const std::optional<CompileCache> cache = read_compile_cache(path);
+        std::optional<CompileCache> cache = read_compile_cache(path);
         ASSERT_TRUE(cache && cache->dir[0]) << "round " << round;
         EXPECT_FALSE(cache->dir[1]);  // no rules there
         change(p, g, next_id, 1);
@@ -298,7 +298,7 @@ TEST(CompileDelta, ACacheNotWholeOrTooFarIsNotPatched)
     EXPECT_EQ(encode_compile_cache(compile_policy(with_set, gen_ifindex, {.prints = true})), "");
 
     // 40 rules changed: past kMaxPatchedRanks, compiled whole, with the same rows.
-    const CompileCache cache = cache_of(c);
+    CompileCache cache = cache_of(c);
     const RankHints hints = hints_of(c);
     Policy many = p;
     uint32_t next_id = 800000;
@@ -308,6 +308,7 @@ TEST(CompileDelta, ACacheNotWholeOrTooFarIsNotPatched)
     EXPECT_FALSE(got.dir[0].patched);
     same_rows(got.dir[0], compile_policy(many, gen_ifindex, {.rank_hints = hints.dir}).dir[0], "40 deleted");
     // 2 changed: patched.
+    cache = cache_of(c);
     Policy few = p;
     change(few, g, next_id, 2);
     got = compile_policy(few, gen_ifindex, {.rank_hints = hints.dir, .cache = &cache});

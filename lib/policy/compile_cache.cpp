@@ -288,11 +288,21 @@ CacheAddresses cache_addresses(const CompiledPolicy& c, uint32_t min_rules)
     return out;
 }
 
-std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* addresses, uint32_t min_rules)
+std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* addresses, uint32_t min_rules,
+                                 uint64_t commits)
 {
     Out o;
     Header h{kMagic, 0, 0, 0};
     o.put(h);
+    o.put(commits);
+    for (const CompiledDirection& d : c.dir) {
+        std::vector<uint32_t> ids;
+        ids.reserve(d.ranked.size());
+        for (const RuleRecord& r : d.ranked)
+            ids.push_back(r.id);
+        o.put(d.n_rules ? d.words : 0u);
+        o.array(ids);
+    }
     for (int d = 0; d < 2; d++)
         if (kept(c.dir[d], min_rules)) {
             h.dirs |= 1u << d;
@@ -318,6 +328,11 @@ std::optional<CompileCache> decode_compile_cache(const std::string& bytes)
         return std::nullopt;
     In in(std::string_view(bytes).substr(sizeof(h)));
     CompileCache out;
+    out.commits = in.get<uint64_t>();
+    for (RankHint& r : out.ranks.dir) {
+        r.words = in.get<uint32_t>();
+        in.array(r.ids, XDPCTL_POL_MAX_RANKS);
+    }
     for (int d = 0; d < 2; d++)
         if (h.dirs >> d & 1)
             if (!decode_direction(in, out.dir[d].emplace()))

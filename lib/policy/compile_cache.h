@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/compiled_policy.h"
+#include "policy/rank_gaps.h"
 
 namespace xdpctl::policy {
 
@@ -27,6 +28,11 @@ struct CachedDirection {
 
 struct CompileCache {
     std::optional<CachedDirection> dir[2];
+    // The ranks the commit gave both directions' rules (what PolicyMaps::active_ranks reads
+    // back), and the commit count its flip gave: when the count is the one in force, these
+    // are the ranks in force, taken from here rather than mapped from the rule records.
+    RankHints ranks;
+    uint64_t commits = 0;
 };
 
 // The address tables' part of what encode_compile_cache() keeps of `c`, encoded first: a
@@ -38,8 +44,9 @@ CacheAddresses cache_addresses(const CompiledPolicy& c, uint32_t min_rules = kCa
 // The directions of `c` worth keeping (at least kCachedRulesMin rules, none naming a set or
 // an interface: patchable_rule) with their prints (CompiledDirection::match_prints), their
 // address tables from `addresses` when given; "" when none is worth it. (`min_rules`: tests.)
+// `commits`: the count the commit's flip gives (PolicyMaps::commits after it).
 std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* addresses = nullptr,
-                                 uint32_t min_rules = kCachedRulesMin);
+                                 uint32_t min_rules = kCachedRulesMin, uint64_t commits = 0);
 // nullopt when `bytes` is not a whole cache of this build's layout.
 std::optional<CompileCache> decode_compile_cache(const std::string& bytes);
 

@@ -578,7 +578,7 @@ CompiledDirection compile_direction(const Policy& p, int d, const std::vector<co
         c.ranked.push_back(r ? RuleRecord{r->id, r->action.kind, r->action.rate_pps, r->action.burst, r->log_rate}
                              : RuleRecord{});
     c.patchable = std::all_of(rules.begin(), rules.end(), [](const Rule* r) { return patchable_rule(*r); });
-    const CachedDirection* cached = opts.cache && opts.cache->dir[d] ? &*opts.cache->dir[d] : nullptr;
+    CachedDirection* cached = opts.cache && opts.cache->dir[d] ? &*opts.cache->dir[d] : nullptr;
     if (opts.prints || cached) {
         c.match_prints.assign(dr.ranked.size(), 0);
         for (size_t r = 0; r < dr.ranked.size(); r++)
@@ -587,7 +587,7 @@ CompiledDirection compile_direction(const Policy& p, int d, const std::vector<co
     }
     // A cached compile patched where the rules changed (compile_delta.h), when it can be.
     if (cached && c.patchable && cached->compiled.words == c.words) {
-        CompiledDirection p = cached->compiled;
+        CompiledDirection p = std::move(cached->compiled);
         if (patch_classes(p, cached->prints, dr.ranked, c.match_prints)) {
             std::vector<Bits> anchored, unnamed;
             anchor_and_unnamed(dr, anchored, unnamed);

@@ -266,15 +266,19 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
     // (holding the lock) commits.
     bool ranks_started = false;
     auto start_ranks = [&] {
-        if (ranks_read_.valid())
-            ranks_read_.wait();
+        if (in_force_read_.valid())
+            in_force_read_.wait();
+        // And what the last commit kept of its compile, which a large policy's patches: one
+        // thread beside the decode, not two (two cores: each would slow the decode).
         if (lock_)
-            ranks_read_ = run_beside([this] { return maps_->active_ranks(); });
-        if (cache_read_.valid())
-            cache_read_.wait();
-        // Beside it, what the last commit kept of its compile: a large policy's is patched.
-        if (lock_)
-            cache_read_ = run_beside([] { return read_compile_cache(); });
+            in_force_read_ = run_beside([this] {
+                InForce out{{}, read_compile_cache()};
+                if (out.compiled && out.compiled->commits == maps_->commits())
+                    out.ranks = out.compiled->ranks;  // kept by the commit in force
+                else
+                    out.ranks = maps_->active_ranks();
+                return out;
+            });
         ranks_started = true;
     };
     Policy p = read_stored_policy(src_.get(), read_gen_, maps_->commits(), "the stored policy", resolved,
@@ -458,22 +462,23 @@ Policy PolicyStore::commit(Policy next)
         // it can (rank_gaps.h: a rule inserted among others then moves few ranks).
         // (Read beside the decode of the image in force when this store read it.)
         RankHints ranks;
-        if (ranks_read_.valid()) {
-            RankHints read = ranks_read_.get();
-            ranks = read_gen_ == maps_->active_gen() ? std::move(read) : maps_->active_ranks();
+        std::optional<CompileCache> cache;
+        if (in_force_read_.valid()) {
+            InForce read = in_force_read_.get();
+            if (read_gen_ == maps_->active_gen()) {
+                ranks = std::move(read.ranks);
+                cache = std::move(read.compiled);
+            } else {
+                ranks = maps_->active_ranks();
+            }
         } else {
             ranks = maps_->active_ranks();
         }
-        ranks_read_ = {};
+        in_force_read_ = {};
         trace.mark("ranks in force");
         // The compile the last commit kept: patched where the rules changed (compile_delta.h).
         // A large policy's compile is kept in turn for the next commit.
-        std::optional<CompileCache> cache;
-        if (cache_read_.valid())
-            cache = cache_read_.get();
-        cache_read_ = {};
         const bool keep_compile = next.rules.size() >= kCachedRulesMin;
-        trace.mark("compile read");
         // complete() checked `next` above.
         compiled = compile_policy(next, keys,
                                   {.max_split_sets = split_sets ? kMaxSplitSets : 0,
@@ -499,13 +504,10 @@ Policy PolicyStore::commit(Policy next)
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
             align_classes(compiled->dir[d], held_classes[d]);
         trace.mark("class ids");
-        // Kept for the next commit while this one builds and writes its tables, which read
-        // the rest of the compile only (the address tables, which they empty, first); joined
-        // before the compile is freed.
+        // The address tables as kept for the next commit, before they are taken.
+        CacheAddresses kept_addresses;
         if (keep_compile)
-            kept = run_beside([&compiled, addresses = cache_addresses(*compiled)] {
-                write_compile_cache(encode_compile_cache(*compiled, &addresses));
-            });
+            kept_addresses = cache_addresses(*compiled);
         // With a big set, what the compiler freed goes back first: its table is built in
         // its map, all of it mapped (resident in this process) meanwhile. A small policy's
         // tables would only fault the same memory in again.
@@ -540,6 +542,12 @@ Policy PolicyStore::commit(Policy next)
         if (big)
             malloc_trim(0);  // what the builder freed goes back before the maps are filled
         trace.mark("address tables");
+        // The compile kept for the next commit while this one writes its maps (the threads
+        // above would share the cores with it); joined before the compile is freed.
+        if (keep_compile)
+            kept = run_beside([&compiled, addresses = std::move(kept_addresses), commits = maps_->commits() + 1] {
+                write_compile_cache(encode_compile_cache(*compiled, &addresses, kCachedRulesMin, commits));
+            });
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
         slot_of = stored.get();
         trace.mark("store");

@@ -166,9 +166,12 @@ private:
     // decoded, beside what follows: mapping its rule records is ~1 ms where the hypervisor
     // tracks page tables, which the commit would otherwise wait for before its compile. After maps_: it
     // reads them, and is joined before they go.
-    mutable Task<RankHints> ranks_read_;
-    // The compile the last commit kept (compile_cache.h), read beside the decode likewise.
-    mutable Task<std::optional<CompileCache>> cache_read_;
+    // Then, in the same thread, the compile the last commit kept (compile_cache.h).
+    struct InForce {
+        RankHints ranks;
+        std::optional<CompileCache> compiled;
+    };
+    mutable Task<InForce> in_force_read_;
     // A writer's wait for the packets still on the generation before the active one
     // (settle_pinned), started when the store opens, before the other maps are opened: it
     // runs while the command reads and changes the policy, and the first commit takes it
