@@ -251,7 +251,7 @@ TEST(CompileDelta, ThroughTheCachesBytes)
     const std::string path = "/tmp/xdpctl-test-compiled-" + std::to_string(getpid());
     for (int round = 0; round < 4; round++) {
         write_compile_cache(encode_compile_cache(last), path);
-        std::optional<CompileCache> cache = read_compile_cache(path);
+        std::optional<CompileCache> cache = read_compile_cache(0, path);
         ASSERT_TRUE(cache && cache->dir[0]) << "round " << round;
         EXPECT_FALSE(cache->dir[1]);  // no rules there
         change(p, g, next_id, 1);

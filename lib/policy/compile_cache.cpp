@@ -7,6 +7,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "util/unique_fd.h"
@@ -16,7 +17,8 @@ namespace xdpctl::policy {
 namespace {
 
 // "XCC" and the layout's version: a cache of another layout is not read.
-constexpr uint32_t kMagic = 0x31434358;  // "XCC1"
+constexpr uint32_t kMagic = 0x32434358;  // "XCC2"
+static_assert(XDPCTL_POL_MAX_RANKS <= 65536, "ranks are kept in 16 bits");
 
 struct Header {
     uint32_t magic;
@@ -116,12 +118,19 @@ public:
             return;
         }
         t.entries.resize(n);
-        for (AddrClassTable::Entry& e : t.entries) {
+        for (size_t i = 0; i < n; i++) {
+            AddrClassTable::Entry& e = t.entries[i];
             e.cls = get<uint32_t>();
             e.prefix.family = f;
             e.prefix.len = get<uint8_t>();
             take(e.prefix.addr.data(), len);
+            // A prefix with no bits past its length, in the order compile_delta.cpp searches.
             ok_ = ok_ && e.prefix.len <= 8 * len;
+            for (size_t b = 0; ok_ && b < 16; b++) {
+                const int keep = std::clamp(int(e.prefix.len) - 8 * int(b), 0, 8);
+                ok_ = (e.prefix.addr[b] & ~(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff)) == 0;
+            }
+            ok_ = ok_ && (i == 0 || t.entries[i - 1].prefix < e.prefix);
         }
     }
     bool done() const { return ok_ && at_ == s_.size(); }
@@ -176,7 +185,7 @@ void encode_direction(Out& o, const CompiledDirection& d, const std::string& add
     }
     // Each row's ranks or bitmap in row order (align_classes reorders rows, not what they point at).
     std::vector<RowOut> rows;
-    std::vector<uint32_t> ranks;
+    std::vector<uint16_t> ranks;  // < XDPCTL_POL_MAX_RANKS: half the bytes of the rows' own
     std::vector<uint64_t> dense;
     rows.reserve(d.rows.rows.size());
     ranks.reserve(d.rows.ranks.size());
@@ -217,7 +226,9 @@ bool decode_direction(In& in, CachedDirection& out)
     }
     std::vector<RowOut> rows;
     in.array(rows, classes);
-    in.array(d.rows.ranks, UINT32_MAX);
+    std::vector<uint16_t> ranks16;
+    in.array(ranks16, UINT32_MAX);
+    d.rows.ranks.assign(ranks16.begin(), ranks16.end());
     in.array(d.rows.dense, UINT32_MAX);
     if (!in.ok() || rows.size() != classes)
         return false;
@@ -289,12 +300,13 @@ CacheAddresses cache_addresses(const CompiledPolicy& c, uint32_t min_rules)
 }
 
 std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* addresses, uint32_t min_rules,
-                                 uint64_t commits)
+                                 uint64_t commits, uint32_t maps_id)
 {
     Out o;
     Header h{kMagic, 0, 0, 0};
     o.put(h);
     o.put(commits);
+    o.put(maps_id);
     for (const CompiledDirection& d : c.dir) {
         std::vector<uint32_t> ids;
         ids.reserve(d.ranked.size());
@@ -329,6 +341,7 @@ std::optional<CompileCache> decode_compile_cache(const std::string& bytes)
     In in(std::string_view(bytes).substr(sizeof(h)));
     CompileCache out;
     out.commits = in.get<uint64_t>();
+    out.maps_id = in.get<uint32_t>();
     for (RankHint& r : out.ranks.dir) {
         r.words = in.get<uint32_t>();
         in.array(r.ids, XDPCTL_POL_MAX_RANKS);
@@ -342,7 +355,7 @@ std::optional<CompileCache> decode_compile_cache(const std::string& bytes)
     return out;
 }
 
-std::optional<CompileCache> read_compile_cache(const std::string& path)
+std::optional<CompileCache> read_compile_cache(uint32_t maps_id, const std::string& path)
 {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     struct stat st {};
@@ -356,7 +369,10 @@ std::optional<CompileCache> read_compile_cache(const std::string& path)
             return std::nullopt;
         got += size_t(n);
     }
-    return decode_compile_cache(bytes);
+    std::optional<CompileCache> out = decode_compile_cache(bytes);
+    if (out && maps_id && out->maps_id != maps_id)
+        return std::nullopt;
+    return out;
 }
 
 void write_compile_cache(const std::string& bytes, const std::string& path)

@@ -33,6 +33,9 @@ struct CompileCache {
     // are the ranks in force, taken from here rather than mapped from the rule records.
     RankHints ranks;
     uint64_t commits = 0;
+    // The id of the map holding the policy it was compiled for (xdpctl_psrc): a cache of
+    // other maps (another bpffs sharing /run, maps made again after an unload) is not read.
+    uint32_t maps_id = 0;
 };
 
 // The address tables' part of what encode_compile_cache() keeps of `c`, encoded first: a
@@ -44,14 +47,16 @@ CacheAddresses cache_addresses(const CompiledPolicy& c, uint32_t min_rules = kCa
 // The directions of `c` worth keeping (at least kCachedRulesMin rules, none naming a set or
 // an interface: patchable_rule) with their prints (CompiledDirection::match_prints), their
 // address tables from `addresses` when given; "" when none is worth it. (`min_rules`: tests.)
-// `commits`: the count the commit's flip gives (PolicyMaps::commits after it).
+// `commits`: the count the commit's flip gives (PolicyMaps::commits after it); `maps_id`:
+// CompileCache::maps_id.
 std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* addresses = nullptr,
-                                 uint32_t min_rules = kCachedRulesMin, uint64_t commits = 0);
+                                 uint32_t min_rules = kCachedRulesMin, uint64_t commits = 0, uint32_t maps_id = 0);
 // nullopt when `bytes` is not a whole cache of this build's layout.
 std::optional<CompileCache> decode_compile_cache(const std::string& bytes);
 
-// Reads kCompileCachePath (`path` for tests): nullopt when it is missing or not whole.
-std::optional<CompileCache> read_compile_cache(const std::string& path = kCompileCachePath);
+// Reads kCompileCachePath (`path` for tests): nullopt when it is missing, not whole, or of
+// maps other than `maps_id` (0: any).
+std::optional<CompileCache> read_compile_cache(uint32_t maps_id = 0, const std::string& path = kCompileCachePath);
 // Writes `bytes` there by a rename (removes it when empty); a failure is only not kept.
 void write_compile_cache(const std::string& bytes, const std::string& path = kCompileCachePath);
 

@@ -180,6 +180,13 @@ void PolicyStore::record_commit_time()
     }
 }
 
+uint32_t PolicyStore::maps_id() const
+{
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    return bpf_map_get_info_by_fd(src_.get(), &info, &len) == 0 ? info.id : 0;
+}
+
 std::string PolicyStore::read_stored(uint32_t gen) const
 {
     return read_stored_image(src_.get(), gen);
@@ -272,7 +279,7 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
         // thread beside the decode, not two (two cores: each would slow the decode).
         if (lock_)
             in_force_read_ = run_beside([this] {
-                InForce out{{}, read_compile_cache()};
+                InForce out{{}, read_compile_cache(maps_id())};
                 if (out.compiled && out.compiled->commits == maps_->commits())
                     out.ranks = out.compiled->ranks;  // kept by the commit in force
                 else
@@ -545,8 +552,8 @@ Policy PolicyStore::commit(Policy next)
         // The compile kept for the next commit while this one writes its maps (the threads
         // above would share the cores with it); joined before the compile is freed.
         if (keep_compile)
-            kept = run_beside([&compiled, addresses = std::move(kept_addresses), commits = maps_->commits() + 1] {
-                write_compile_cache(encode_compile_cache(*compiled, &addresses, kCachedRulesMin, commits));
+            kept = run_beside([this, &compiled, addresses = std::move(kept_addresses), commits = maps_->commits() + 1] {
+                write_compile_cache(encode_compile_cache(*compiled, &addresses, kCachedRulesMin, commits, maps_id()));
             });
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
         slot_of = stored.get();

@@ -148,6 +148,8 @@ private:
     static void check_stored_size(size_t image_bytes);
     // The policy as committed (policy_binary.h), per generation, in chunks of xdpctl_psrc.
     std::string read_stored(uint32_t gen) const;
+    // The id of the map holding the stored policy: what the kept compile is for.
+    uint32_t maps_id() const;
     void write_stored(uint32_t gen, const ImagePieces& image);
     void clear_stored(uint32_t gen);
     void record_commit_time();
