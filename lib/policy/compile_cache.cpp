@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define XXH_INLINE_ALL
@@ -329,7 +330,7 @@ std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* 
     return std::move(s);
 }
 
-std::optional<CompileCache> decode_compile_cache(const std::string& bytes)
+std::optional<CompileCache> decode_compile_cache(std::string_view bytes)
 {
     Header h{};
     if (bytes.size() < sizeof(h))
@@ -338,7 +339,7 @@ std::optional<CompileCache> decode_compile_cache(const std::string& bytes)
     if (h.magic != kMagic || h.bytes != bytes.size() - sizeof(h) || (h.dirs & ~3u) ||
         XXH3_64bits(bytes.data() + sizeof(h), h.bytes) != h.hash)
         return std::nullopt;
-    In in(std::string_view(bytes).substr(sizeof(h)));
+    In in(bytes.substr(sizeof(h)));
     CompileCache out;
     out.commits = in.get<uint64_t>();
     out.maps_id = in.get<uint32_t>();
@@ -359,17 +360,17 @@ std::optional<CompileCache> read_compile_cache(uint32_t maps_id, const std::stri
 {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     struct stat st {};
-    if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (256 << 20))
+    if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (256 << 20) ||
+        size_t(st.st_size) < sizeof(Header))
         return std::nullopt;
-    std::string bytes(size_t(st.st_size), '\0');
-    size_t got = 0;
-    while (got < bytes.size()) {
-        const ssize_t n = read(fd.get(), bytes.data() + got, bytes.size() - got);
-        if (n <= 0)
-            return std::nullopt;
-        got += size_t(n);
-    }
-    std::optional<CompileCache> out = decode_compile_cache(bytes);
+    // Decoded from the file's pages themselves: no copy of them first (~0.7 MiB at 10,000
+    // rules, each page of it a fault in a fresh buffer).
+    const size_t size = size_t(st.st_size);
+    void* m = mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.get(), 0);
+    if (m == MAP_FAILED)
+        return std::nullopt;
+    std::optional<CompileCache> out = decode_compile_cache(std::string_view(static_cast<const char*>(m), size));
+    munmap(m, size);
     if (out && maps_id && out->maps_id != maps_id)
         return std::nullopt;
     return out;
@@ -381,22 +382,26 @@ void write_compile_cache(const std::string& bytes, const std::string& path)
         unlink(path.c_str());
         return;
     }
-    const std::string tmp = path + ".new";
-    UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd)
+    // Written over the last one in place: its pages are reused, where a new file's are taken
+    // and the old one's freed. A write cut short leaves bytes whose hash does not match
+    // (decode_compile_cache): not read. (Commits hold the writer lock: no reader meanwhile.)
+    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    struct stat st {};
+    if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        unlink(path.c_str());
         return;
+    }
     size_t put = 0;
     while (put < bytes.size()) {
-        const ssize_t n = write(fd.get(), bytes.data() + put, bytes.size() - put);
+        const ssize_t n = pwrite(fd.get(), bytes.data() + put, bytes.size() - put, off_t(put));
         if (n <= 0) {
-            unlink(tmp.c_str());
+            unlink(path.c_str());
             return;
         }
         put += size_t(n);
     }
-    fd.reset();
-    if (rename(tmp.c_str(), path.c_str()) != 0)
-        unlink(tmp.c_str());
+    if (size_t(st.st_size) > bytes.size() && ftruncate(fd.get(), off_t(bytes.size())) != 0)
+        unlink(path.c_str());
 }
 
 }  // namespace xdpctl::policy

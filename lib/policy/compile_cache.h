@@ -1,14 +1,15 @@
 // The last commit's compile, kept for the next one to patch (compile_delta.h): each
 // direction's tables and compact rows with the match print of the rule at each rank. It
 // describes itself (the prints say which rules it compiled), so whichever commit wrote it, a
-// commit patching it compiles its own rules exactly; one written by another policy (another
-// bpffs sharing /run) only makes the patch larger, or a whole compile. Kept in a file beside the
-// writer lock: ~0.5-1 MiB at 10,000 rules, written by one rename, read in ~0.2 ms.
+// commit patching it compiles its own rules exactly: one written by an earlier commit only
+// makes the patch larger, or a whole compile. Kept in a file beside the writer lock (~0.7 MiB
+// at 10,000 rules), naming the maps it is for.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/compiled_policy.h"
@@ -52,12 +53,12 @@ CacheAddresses cache_addresses(const CompiledPolicy& c, uint32_t min_rules = kCa
 std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* addresses = nullptr,
                                  uint32_t min_rules = kCachedRulesMin, uint64_t commits = 0, uint32_t maps_id = 0);
 // nullopt when `bytes` is not a whole cache of this build's layout.
-std::optional<CompileCache> decode_compile_cache(const std::string& bytes);
+std::optional<CompileCache> decode_compile_cache(std::string_view bytes);
 
 // Reads kCompileCachePath (`path` for tests): nullopt when it is missing, not whole, or of
 // maps other than `maps_id` (0: any).
 std::optional<CompileCache> read_compile_cache(uint32_t maps_id = 0, const std::string& path = kCompileCachePath);
-// Writes `bytes` there by a rename (removes it when empty); a failure is only not kept.
+// Writes `bytes` there (removes it when empty); a failure is only not kept.
 void write_compile_cache(const std::string& bytes, const std::string& path = kCompileCachePath);
 
 }  // namespace xdpctl::policy

@@ -357,19 +357,22 @@ uint32_t unnamed_fields(const CompiledDirection& cd)
 // kernel copies it in ~0.2 ms each way, where comparing it through a mapping cost ~1.5 ms at
 // 10,000 rules (~3 us a page read where the hypervisor tracks page tables: a PVM guest).
 // `rules`: each with the record of its rank.
-void write_anchors(int fd, uint32_t gd, const std::vector<xdpctl_pol_small_rule>& rules, const AnchorLists& lists)
+// `reserved`: memory for the element (PolicyMaps::reserve_anchor_buffer), or null.
+void write_anchors(int fd, uint32_t gd, const std::vector<xdpctl_pol_small_rule>& rules, const AnchorLists& lists,
+                   char* reserved)
 {
     bpf_map_info info{};
     __u32 len = sizeof(info);
     if (bpf_map_get_info_by_fd(fd, &info, &len) != 0 || info.value_size != XDPCTL_POL_ANC_BYTES)
         fail("the policy map xdpctl_panc has values of {} bytes, expected {}", info.value_size, XDPCTL_POL_ANC_BYTES);
-    const std::unique_ptr<char[]> e(new char[XDPCTL_POL_ANC_BYTES]);
-    if (bpf_map_lookup_elem(fd, &gd, e.get()) != 0)
+    std::unique_ptr<char[]> own;
+    char* const e = reserved ? reserved : (own.reset(new char[XDPCTL_POL_ANC_BYTES]), own.get());
+    if (bpf_map_lookup_elem(fd, &gd, e) != 0)
         fail("cannot read the policy's anchor lists: {}", errno_str(errno));
     bool changed = false;
     auto put = [&](size_t off, const void* from, size_t n) {
-        if (n && std::memcmp(e.get() + off, from, n) != 0) {
-            std::memcpy(e.get() + off, from, n);
+        if (n && std::memcmp(e + off, from, n) != 0) {
+            std::memcpy(e + off, from, n);
             changed = true;
         }
     };
@@ -377,7 +380,7 @@ void write_anchors(int fd, uint32_t gd, const std::vector<xdpctl_pol_small_rule>
     put(XDPCTL_POL_ANC_BASE_OFF, lists.base, sizeof(lists.base));
     put(XDPCTL_POL_ANC_IDX_OFF, lists.idx.data(), lists.idx.size() * sizeof(uint32_t));
     put(XDPCTL_POL_ANC_LIST_OFF, lists.ranks.data(), lists.ranks.size() * sizeof(uint16_t));
-    if (changed && bpf_map_update_elem(fd, &gd, e.get(), BPF_ANY) != 0)
+    if (changed && bpf_map_update_elem(fd, &gd, e, BPF_ANY) != 0)
         fail("cannot write the policy's anchor lists: {}", errno_str(errno));
 }
 
@@ -522,6 +525,12 @@ uint32_t PolicyMaps::active_gen() const
 bool PolicyMaps::installed() const
 {
     return read_ctl().installed != 0;
+}
+
+void PolicyMaps::reserve_anchor_buffer()
+{
+    if (!anchor_buffer_)
+        anchor_buffer_.reset(new char[XDPCTL_POL_ANC_BYTES]);
 }
 
 uint64_t PolicyMaps::commits() const
@@ -1046,7 +1055,7 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
             for (size_t rank = 0; rank < rules.size() && rank < ranked_recs.size(); rank++)
                 rules[rank].rec = ranked_recs[rank];
             if (!holds(d, kFixedAnchors, anchors_print(rules, *lists)))
-                write_anchors(fds_.anc.get(), uint32_t(gd), rules, *lists);
+                write_anchors(fds_.anc.get(), uint32_t(gd), rules, *lists, anchor_buffer_.get());
             dh.decide = XDPCTL_POL_DECIDE_ANCHORS | lists->unanchored << XDPCTL_POL_DECIDE_SKIP_SHIFT;
         } else {
             dh.decide = XDPCTL_POL_DECIDE_TABLES | unnamed_fields(cd) << XDPCTL_POL_DECIDE_SKIP_SHIFT;

@@ -149,6 +149,9 @@ void settle_pinned(const std::string& dir);
 
 class PolicyMaps {
 public:
+    // The memory the anchor lists are read into (write_anchors), taken from the heap when it
+    // is new (heap_pages.h): in 2 MiB pages.
+    void reserve_anchor_buffer();
     explicit PolicyMaps(PolicyMapFds fds);
     ~PolicyMaps();
     PolicyMaps(PolicyMaps&&) noexcept;
@@ -260,6 +263,7 @@ public:
     DirAnchorLists prepare_anchors(const CompiledPolicy& c) const;
 
 private:
+    std::unique_ptr<char[]> anchor_buffer_;
     xdpctl_pol_ctl read_ctl() const;
     // Which of the decisions commit() tries first (in this order) takes direction cd; a
     // direction taken by neither is decided by its anchor lists when it has them.
