@@ -960,3 +960,70 @@ TEST(AtomicCommit, RuleCommitDecodesTheSetsItsClassesMerge)
     EXPECT_EQ(run(0xc6130905), XDP_PASS);  // 198.19.9.5: rule 99 deleted
     xdpctl_clear_policy();
 }
+
+// ---- commits that patch the compile the last one kept (compile_delta.h) -----------------
+
+// 1,500 rules, each dropping TCP to port 80 from one /32 of 198.18.0.0/16 (every seventh
+// passing it): large enough that each commit keeps its compile. Rules are added and deleted
+// one at a time, each commit by a store of its own as `rule add` and `rule del` make them;
+// each is patched, not compiled whole, and the program judges every rule's source as the
+// policy says: the rule added and the one deleted, and a sample of those that stayed.
+TEST(AtomicCommit, PatchedCommitsJudgeAsThePolicySays)
+{
+    XDPCTL_REQUIRE_ROOT();
+    xdpctl_clear_policy();
+    NetnsLab lab;
+    lab.load();
+    const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
+    auto source = [](uint32_t i) { return 0xc6120000u | (1 + i * 37 % 65000); };
+    auto rule_from = [](uint32_t id, uint32_t a, ActionKind action) {
+        Rule r;
+        r.id = id;
+        r.priority = id % 100;
+        r.src.kind = AddrMatch::Kind::prefix;
+        r.src.prefix = v4_host(a).prefix;
+        r.proto = 6;
+        r.dport = {80, 80};
+        r.action.kind = action;
+        return r;
+    };
+    Policy p;
+    p.default_action = ActionKind::pass;
+    for (uint32_t i = 0; i < 1500; i++)
+        p.rules.push_back(rule_from(i + 1, source(i), i % 7 ? ActionKind::drop : ActionKind::pass));
+    {
+        PolicyStore store;
+        store.commit(p);
+    }
+    std::mt19937 rng(7);
+    std::vector<std::pair<uint32_t, uint32_t>> gone;  // (source, id) of deleted rules
+    for (uint32_t round = 0; round < 8; round++) {
+        if (round % 2 == 0) {
+            p.rules.push_back(rule_from(100000 + round, 0xc612fa00u | round, ActionKind::drop));
+        } else {
+            const size_t at = rng() % 1000;
+            gone.emplace_back(p.rules[at].src.prefix.addr[2] << 8 | p.rules[at].src.prefix.addr[3], p.rules[at].id);
+            p.rules.erase(p.rules.begin() + ptrdiff_t(at));
+        }
+        PolicyStore store;
+        (void)store.current();  // as a rule command reads the policy first
+        store.commit(p);
+        EXPECT_TRUE(store.last_commit_patched()) << "round " << round;
+    }
+    // Every rule added is in force, every rule deleted is not, a sample of the others as they
+    // were: the deciding rule's action, or the default.
+    std::vector<const Rule*> sample;
+    for (const Rule& r : p.rules)
+        if (r.id > 100000 || rng() % 30 == 0)
+            sample.push_back(&r);
+    for (const Rule* r : sample) {
+        const uint32_t a = uint32_t(r->src.prefix.addr[0]) << 24 | r->src.prefix.addr[1] << 16 |
+                           r->src.prefix.addr[2] << 8 | r->src.prefix.addr[3];
+        EXPECT_EQ(syn_verdict(link_pin, a), r->action.kind == ActionKind::drop ? XDP_DROP : XDP_PASS)
+            << "rule " << r->id;
+    }
+    for (const auto& [low, id] : gone)
+        EXPECT_EQ(syn_verdict(link_pin, 0xc6120000u | low), XDP_PASS) << "deleted rule " << id;
+    EXPECT_GE(sample.size(), 30u);
+    xdpctl_clear_policy();
+}

@@ -500,7 +500,8 @@ Policy PolicyStore::commit(Policy next)
                                    .cache = cache ? &*cache : nullptr,
                                    .prints = keep_compile});
         cache.reset();
-        trace.mark(compiled->dir[0].patched || compiled->dir[1].patched ? "compile (patched)" : "compile");
+        last_patched_ = compiled->dir[0].patched || compiled->dir[1].patched;
+        trace.mark(last_patched_ ? "compile (patched)" : "compile");
         // The sets' own tables: found by their entries' print, built only for a set that
         // changed (or is new). Too few slots: the sets are merged into the classes.
         PreparedCommit placed;

@@ -136,6 +136,10 @@ public:
         }
     }
 
+    // Whether the last commit patched the compile the one before kept (compile_delta.h), not
+    // compiled every rule: for the trace and the tests.
+    bool last_commit_patched() const { return last_patched_; }
+
 private:
     static constexpr int max_read_attempts = 100;
     // current(), or current_rules() with `leave_sets`, or current_as_stored() with `pending`.
@@ -148,6 +152,7 @@ private:
     static void check_stored_size(size_t image_bytes);
     // The policy as committed (policy_binary.h), per generation, in chunks of xdpctl_psrc.
     std::string read_stored(uint32_t gen) const;
+    bool last_patched_ = false;  // last_commit_patched()
     // The id of the map holding the stored policy: what the kept compile is for.
     uint32_t maps_id() const;
     void write_stored(uint32_t gen, const ImagePieces& image);
