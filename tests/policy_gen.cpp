@@ -185,4 +185,21 @@ PacketKey Gen::packet(uint32_t* ifindex)
     return k;
 }
 
+policy::ClassLayout layout_of(const policy::CompiledDirection& cd)
+{
+    policy::ClassLayout l;
+    if (!cd.n_rules)
+        return l;
+    l.valid = true;
+    l.words = cd.words;
+    l.agg_words = cd.agg_words;
+    l.n_rules = cd.n_rules;
+    const std::vector<policy::RowPrint> prints = cd.rows.prints();
+    for (int f = 0; f < policy::kFieldCount; f++)
+        l.field[f].assign(prints.begin() + cd.row_base[f], prints.begin() + cd.row_base[f] + cd.n_classes[f]);
+    for (const policy::RuleRecord& r : cd.ranked)
+        l.ids.push_back(r.id);
+    return l;
+}
+
 }  // namespace xdpctl::test

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/compiled_policy.h"
 #include "policy/reference_classifier.h"
 #include "policy/rule.h"
 
@@ -62,5 +63,9 @@ struct Gen {
     // *ifindex: the index of the packet's interface (gen_ifindex, or 1 for "lo").
     policy::PacketKey packet(uint32_t* ifindex);
 };
+
+// The class layout a generation holding `cd` records (PolicyMaps::held): what align_classes()
+// numbers the next compile after.
+policy::ClassLayout layout_of(const policy::CompiledDirection& cd);
 
 }  // namespace xdpctl::test

@@ -21,6 +21,7 @@ using namespace xdpctl::policy;
 using xdpctl::test::diff_seeds;
 using xdpctl::test::Gen;
 using xdpctl::test::gen_ifindex;
+using xdpctl::test::layout_of;
 
 namespace {
 
@@ -63,22 +64,6 @@ RankHints hints_of(const CompiledPolicy& c)
     return h;
 }
 
-ClassLayout layout_of(const CompiledDirection& cd)
-{
-    ClassLayout l;
-    if (!cd.n_rules)
-        return l;
-    l.valid = true;
-    l.words = cd.words;
-    l.agg_words = cd.agg_words;
-    l.n_rules = cd.n_rules;
-    const std::vector<RowPrint> prints = cd.rows.prints();
-    for (int f = 0; f < kFieldCount; f++)
-        l.field[f].assign(prints.begin() + cd.row_base[f], prints.begin() + cd.row_base[f] + cd.n_classes[f]);
-    for (const RuleRecord& r : cd.ranked)
-        l.ids.push_back(r.id);
-    return l;
-}
 
 std::vector<uint64_t> row(const CompiledDirection& c, Field f, uint32_t cls)
 {

@@ -76,20 +76,7 @@ TEST(CompilerDifferential, LargePoliciesAgreeWithReference)
 // The layout of `c`'s direction d as a generation holding it records it.
 static ClassLayout layout_of(const CompiledPolicy& c, int d)
 {
-    const CompiledDirection& cd = c.dir[d];
-    ClassLayout l;
-    if (!cd.n_rules)
-        return l;
-    l.valid = true;
-    l.words = cd.words;
-    l.agg_words = cd.agg_words;
-    l.n_rules = cd.n_rules;
-    const std::vector<RowPrint> prints = cd.rows.prints();
-    for (int f = 0; f < kFieldCount; f++)
-        l.field[f].assign(prints.begin() + cd.row_base[f], prints.begin() + cd.row_base[f] + cd.n_classes[f]);
-    for (const RuleRecord& r : cd.ranked)
-        l.ids.push_back(r.id);
-    return l;
+    return xdpctl::test::layout_of(c.dir[d]);
 }
 
 // `n` rules of the benchmark's kinds: a /32 and a port, a /16 with no port, a port range;
