@@ -292,11 +292,13 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
                                   [&](uint64_t len) {
                                       if (len <= kSmallImageBytes || leave_sets)
                                           heap_in_huge_pages(len * 20);
-                                      // The anchor lists' element is read into memory
-                                      // of the heap faulted in meanwhile (2 MiB pages):
-                                      // later, it lay where the compile had left 4 KiB
-                                      // pages (~400 faults, 3-7 ms of the maps' writing).
-                                      if (lock_)
+                                      // A small policy's anchor lists' element is read
+                                      // into memory of the heap faulted in meanwhile (2 MiB
+                                      // pages): later, it lay where the compile had left
+                                      // 4 KiB pages (~400 faults, 3-7 ms of the maps'
+                                      // writing). Not beside a large set: held at the
+                                      // heap's start, it cost the set's first use ~15 ms.
+                                      if (lock_ && len <= kSmallImageBytes)
                                           maps_->reserve_anchor_buffer();
                                       start_ranks();
                                   },
