@@ -126,12 +126,8 @@ public:
             e.prefix.len = get<uint8_t>();
             take(e.prefix.addr.data(), len);
             // A prefix with no bits past its length, in the order compile_delta.cpp searches.
-            ok_ = ok_ && e.prefix.len <= 8 * len;
-            for (size_t b = 0; ok_ && b < 16; b++) {
-                const int keep = std::clamp(int(e.prefix.len) - 8 * int(b), 0, 8);
-                ok_ = (e.prefix.addr[b] & ~(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff)) == 0;
-            }
-            ok_ = ok_ && (i == 0 || t.entries[i - 1].prefix < e.prefix);
+            ok_ = ok_ && e.prefix.len <= 8 * len && e.prefix.network_of(e.prefix.len).addr == e.prefix.addr &&
+                  (i == 0 || t.entries[i - 1].prefix < e.prefix);
         }
     }
     bool done() const { return ok_ && at_ == s_.size(); }

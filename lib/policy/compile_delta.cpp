@@ -304,13 +304,7 @@ Place place_of(const AddrClassTable& t, const Prefix& p)
     Place out{size_t(it - t.entries.begin()), it != t.entries.end() && PrefixKey(it->prefix) == key, t.default_class};
     // The longest entry above it: each shorter length, masked, looked up.
     for (int len = int(p.len) - 1; len >= 0; len--) {
-        Prefix up = p;
-        up.len = uint8_t(len);
-        for (int b = 0; b < 16; b++) {
-            const int keep = std::clamp(len - 8 * b, 0, 8);
-            up.addr[size_t(b)] &= uint8_t(keep == 8 ? 0xff : (0xff00 >> keep) & 0xff);
-        }
-        const PrefixKey uk(up);
+        const PrefixKey uk(p.network_of(uint8_t(len)));
         const auto u = std::lower_bound(t.entries.begin(), t.entries.begin() + ptrdiff_t(out.at), uk, less);
         if (u != t.entries.end() && PrefixKey(u->prefix) == uk) {
             out.parent = u->cls;

@@ -28,7 +28,6 @@ namespace {
 // (and from this many rules in all, the shapes: compile_policy).
 constexpr uint32_t kParallelCompileRules = 512;
 
-
 // The rows of some fields in the compact form of RowTable: a row is kept only when its
 // field's interner has not seen it (two stores are built in two threads, then joined).
 class RowStore {

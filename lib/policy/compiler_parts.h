@@ -51,8 +51,8 @@ struct DirRules {
 };
 
 // A prefix as integers (the address's bytes big-endian in two words, then the length):
-// ordered as Prefix orders one family's prefixes, compared without memcmp. The sweep
-// below compares ~20 of them per set entry; with 1M entries that was a third of a commit.
+// ordered as Prefix orders one family's prefixes, compared without memcmp. The compiler's
+// sweep compares ~20 of them per set entry; with 1M entries that was a third of a commit.
 struct PrefixKey {
     uint64_t hi = 0, lo = 0;
     uint8_t len = 0;

@@ -3,6 +3,7 @@
 // reference classifier share. docs/filtering.md gives the matching rules in prose.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <compare>
 #include <cstdint>
@@ -24,6 +25,18 @@ struct Prefix {
     uint8_t len = 0;
 
     bool contains(Family f, const std::array<uint8_t, 16>& a) const;
+    // The prefix of length `l` (at most len) that holds this one: the address's bits from
+    // `l` on cleared. A prefix with no host bits is its own network_of(len).
+    Prefix network_of(uint8_t l) const
+    {
+        Prefix n = *this;
+        n.len = l;
+        for (unsigned b = 0; b < 16; b++) {
+            const unsigned keep = l > 8 * b ? std::min(8u, l - 8 * b) : 0;
+            n.addr[b] &= uint8_t(0xff00u >> keep);
+        }
+        return n;
+    }
     // As the defaulted ones would (family, the address's bytes, length), with the bytes
     // compared as two big-endian words: a set of 1M prefixes is compared ~2M times a
     // commit (normalize, check), and the defaults called memcmp for each.

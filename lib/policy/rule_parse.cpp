@@ -258,9 +258,7 @@ Prefix parse_prefix(std::string_view tok)
     p.len = static_cast<uint8_t>(max);
     if (slash != std::string_view::npos && !parse_uint(tok.substr(slash + 1), p.len, max))
         fail_usage("'{}': the prefix length must be 0-{}", tok, max);
-    Prefix net = p;
-    for (unsigned bit = p.len; bit < max; bit++)
-        net.addr[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+    const Prefix net = p.network_of(p.len);
     if (net.addr != p.addr)
         fail_usage("'{}' has host bits set (the network is {})", tok, format_prefix(net));
     return p;
