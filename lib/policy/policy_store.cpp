@@ -281,7 +281,7 @@ Policy PolicyStore::read_current(IifIndexes* resolved, bool leave_sets, std::map
             in_force_read_ = run_beside([this] {
                 InForce out{{}, read_compile_cache(maps_id())};
                 if (out.compiled && out.compiled->commits == maps_->commits())
-                    out.ranks = out.compiled->ranks;  // kept by the commit in force
+                    out.ranks = std::move(out.compiled->ranks);  // kept by the commit in force
                 else
                     out.ranks = maps_->active_ranks();
                 return out;
