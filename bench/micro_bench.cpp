@@ -453,7 +453,7 @@ std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
     PreparedCommit placed;
     if (!maps.place_sets(c, p.sets, placed, true))
         xdpctl::fail("the 1M-prefix set got no table of its own");
-    PreparedCommit prepared = take_address_tables(c, true);
+    PreparedCommit prepared = take_address_tables(c, xdpctl::TableLayout::sparse16);
     prepared.set_slot = placed.set_slot;
     maps.commit(c, std::move(prepared), {{1, 0}});
     std::mt19937_64 rng(7);

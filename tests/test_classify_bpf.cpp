@@ -348,7 +348,7 @@ void expect_maps_hold_a_full_compile(PolicyPrograms& progs, const Policy& p,
     CompiledPolicy f = compile_policy(p, gen_ifindex, {.rank_hints = ranks});
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
         align_classes(f.dir[d], aligned_to[d]);
-    const PreparedCommit want = prepare_commit(f, true);
+    const PreparedCommit want = prepare_commit(f, TableLayout::sparse16);
     const uint32_t gen = progs.maps().active_gen();
     xdpctl_pol_hdr h{};
     ASSERT_EQ(bpf_map_lookup_elem(progs.map_fd("xdpctl_phdr"), &gen, &h), 0);
@@ -459,7 +459,7 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
             progs_->maps().held(held, classes);
             for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
                 align_classes(c.dir[d], classes[d]);
-            PreparedCommit prepared = take_address_tables(c, true, &held);
+            PreparedCommit prepared = take_address_tables(c, TableLayout::sparse16, &held);
             uint64_t rows = 0;
             for (const CompiledDirection& d : c.dir)
                 rows += d.n_rules ? d.rows.count() : 0;
@@ -491,8 +491,9 @@ TEST_F(ClassifyBpf, IncrementalCommitsHoldWhatAFullCompileMakes)
 // A set whose address table is too large to be kept after its generation (over
 // kDefaultKeepTableLines) is built straight into the map that the commit installs
 // (PreparedCommit::built), not in memory of its own first. Random policies beside a rule on
-// 100,000 random /32s (~57 MiB of table), committed twice (the second commit frees the
-// first's table), each checked against the reference, half the packets from inside the set.
+// 400,000 random /32s (~6 a /16: ~40,000 /16s in 1 KiB chunks, the others sparse /16 lines;
+// ~50 MiB of table), committed twice (the second commit frees the first's table), each
+// checked against the reference, half the packets from inside the set.
 TEST_F(ClassifyBpf, LargeSetTableBuiltInItsMapAgreesWithReference)
 {
     XDPCTL_REQUIRE_ROOT();
@@ -505,7 +506,7 @@ TEST_F(ClassifyBpf, LargeSetTableBuiltInItsMapAgreesWithReference)
     PrefixSet big;
     big.name = "big";
     std::vector<std::array<uint8_t, 16>> members;
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < 400000; i++) {
         Prefix h;
         h.family = Family::v4;
         h.len = 32;
@@ -532,7 +533,7 @@ TEST_F(ClassifyBpf, LargeSetTableBuiltInItsMapAgreesWithReference)
         if (step == 1)  // a rule of the generator's goes: a new table, the first one freed
             p.rules.erase(p.rules.begin());
         CompiledPolicy c = compile_policy(p, gen_ifindex);
-        PreparedCommit prepared = take_address_tables(c, true);
+        PreparedCommit prepared = take_address_tables(c, TableLayout::sparse16);
         const uint32_t d = uint32_t(Direction::ingress);
         ASSERT_TRUE(prepared.built[d][0]) << "the source table was not built in its map";
         EXPECT_GT(prepared.built_bytes[d][0], kDefaultKeepTableLines * 64);
@@ -665,7 +666,7 @@ uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullpt
         align_classes(c.dir[d], classes[d]);
     PreparedCommit placed;
     EXPECT_TRUE(progs.maps().place_sets(c, p.sets, placed, true));
-    PreparedCommit prepared = take_address_tables(c, true, &held);
+    PreparedCommit prepared = take_address_tables(c, TableLayout::sparse16, &held);
     prepared.set_slot = placed.set_slot;
     progs.maps().commit(c, std::move(prepared), slots_by_id(p));
     if (all)

@@ -245,7 +245,7 @@ size_t sparse_refs_in_active_src_table(bool* split)
     size_t sparse = 0;
     for (uint32_t top = 0; top < XDPCTL_PFX_L1_ENTRIES; top++) {
         const uint32_t e = words[XDPCTL_PFX4_L1_WORD + top];
-        if (!(e & XDPCTL_PFX_REF))
+        if (!(e & XDPCTL_PFX_REF) || (e & XDPCTL_PFX_SPARSE))  // no chunk: a sparse /16
             continue;
         for (uint32_t b = 0; b < XDPCTL_PFX_CHUNK_WORDS; b++) {
             const uint32_t e2 = words[size_t(e & XDPCTL_PFX_CHUNK_MASK) * XDPCTL_PFX_CHUNK_WORDS + b];
@@ -296,6 +296,57 @@ TEST_F(PolicyCli, SparseTablesOnlyOnceEveryProgramKnowsThem)
     EXPECT_EQ(udp_through(lab, 9, 5), 0);
     EXPECT_EQ(udp_through(lab, 10, 5), 5);
     EXPECT_EQ(rule_packets(1), 10u);
+}
+
+// Level-1 entries of that table that are a sparse /16 (XDPCTL_PFX_SPARSE16_STARTS).
+size_t sparse16_in_active_src_table()
+{
+    bool split = false;
+    UniqueFd table = active_src_table(&split);
+    const MappedMap m(table.get());
+    const auto words = m.as<uint32_t>();
+    size_t n = 0;
+    for (uint32_t top = 0; top < XDPCTL_PFX_L1_ENTRIES; top++)
+        n += (words[XDPCTL_PFX4_L1_WORD + top] & (XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE)) ==
+             (XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE);
+    return n;
+}
+
+// Programs of ABI 3 read a sparse /16's level-1 reference as a chunk number: while one is
+// loaded, commits build chunks for every /16; once it is reloaded, a /16 with one host is
+// one line. Verdicts are right either way.
+TEST_F(PolicyCli, SparseSlash16sOnlyOnceEveryProgramKnowsThem)
+{
+    NetnsLab lab;
+    lab.load();
+    const IfacePins pins(lab.dut_pin_dir());
+    {
+        UniqueFd meta(bpf_obj_get(pins.meta.c_str()));
+        ASSERT_TRUE(meta) << pins.meta;
+        __u32 zero = 0;
+        xdpctl_iface_meta m{};
+        ASSERT_EQ(bpf_map_lookup_elem(meta.get(), &zero, &m), 0);
+        m.abi_version = 3;  // as the 0.5 release's load wrote it
+        ASSERT_EQ(bpf_map_update_elem(meta.get(), &zero, &m, BPF_ANY), 0);
+    }
+    // The peer's address and two hosts elsewhere, each alone in its /16.
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "1", "--src", lab.peer().ipv4 + "/32", "--proto", "udp", "--dport",
+                      "9", "--action", "drop"}).exit_code, 0);
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "2", "--src", "198.19.200.7", "--action", "drop"}).exit_code, 0);
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "3", "--src", "192.0.2.9", "--action", "drop"}).exit_code, 0);
+    EXPECT_EQ(sparse16_in_active_src_table(), 0u);
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(udp_through(lab, 10, 5), 5);
+
+    lab.load({"--force"});  // the upgrade: the program and its meta are of this build
+    ASSERT_EQ(xdpctl({"rule", "add", "--id", "4", "--proto", "udp", "--dport", "11", "--action", "count"})
+                  .exit_code, 0);
+    EXPECT_GE(sparse16_in_active_src_table(), 3u);
+    EXPECT_EQ(udp_through(lab, 9, 5), 0);
+    EXPECT_EQ(udp_through(lab, 10, 5), 5);
+    EXPECT_EQ(udp_through(lab, 11, 5), 5);
+    EXPECT_EQ(rule_packets(1), 10u);
+    EXPECT_EQ(rule_packets(4), 5u);
 }
 
 // The active generation's number and commit count, and its header's `settled`.

@@ -419,6 +419,86 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
     EXPECT_EQ(t.lines()[0].hdr.lines, t.lines().size());
 }
 
+static size_t lines_differing(const PrefixTable& a, const PrefixTable& b);
+
+// A /16 with at most XDPCTL_PFX_SPARSE16_PREFIXES prefixes past /16 is one line at level 1
+// (a policy's hosts, each alone in its /16: 10,000 rules of the benchmark's mix made ~7,700
+// chunks of 1 KiB and as many /24 lines); one with more keeps its chunk; one whose prefixes
+// all say what covers it is a leaf in level 1. Lines sit in address order with room, as
+// sparse /24 lines do: a host in a new /16 changes a few.
+TEST(PrefixBuild, FewPrefixesInASlash16AreOneLine)
+{
+    const std::vector<PrefixEntry4> v4 = {
+        {{0x0a000000, 8}, 1},
+        // 10.1/16: one host, one line
+        {{0x0a010203, 32}, 2},
+        // 10.2/16: six prefixes, a chunk (and its /24 lines)
+        {{0x0a020001, 32}, 3}, {{0x0a020102, 32}, 3}, {{0x0a020203, 32}, 3},
+        {{0x0a020304, 32}, 3}, {{0x0a020405, 32}, 3}, {{0x0a020506, 32}, 3},
+        // 10.3/16: two /17s of the /8's value: a leaf in level 1
+        {{0x0a030000, 17}, 1}, {{0x0a038000, 17}, 1},
+        // 11.0/16: a /20 and a /32 at its last address, under nothing
+        {{0x0b000000, 20}, 4}, {{0x0b00ffff, 32}, 5},
+    };
+    const PrefixTable t = PrefixTable::build(v4, {}, {.sparse16 = true});
+    EXPECT_EQ(t.stats().v4_sparse16, 3u);
+    EXPECT_EQ(t.stats().v4_l2_chunks, 1u);
+    EXPECT_EQ(t.stats().v4_sparse_chunks, 6u);
+    const auto words = reinterpret_cast<const uint32_t*>(t.lines().data());
+    const uint32_t e = words[XDPCTL_PFX4_L1_WORD + 0x0a01];
+    ASSERT_EQ(e & (XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE), XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE);
+    const xdpctl_pfx_line& l = t.lines()[e & XDPCTL_PFX_CHUNK_MASK];
+    // 10.1.2.3 alone in the /8's 1: runs 1 | 2 | 1, starting at 0, 0x0203 and 0x0204.
+    EXPECT_EQ(l.half[0], 0x0203u);
+    EXPECT_EQ(l.half[1], 0x0204u);
+    EXPECT_EQ(l.half[2], 0xffffu);
+    EXPECT_EQ(l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD], 1u);
+    EXPECT_EQ(l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD + 1], 2u);
+    EXPECT_EQ(l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD + 2], 1u);
+    EXPECT_EQ(l.word[XDPCTL_PFX_LINE_WORDS - 1], 1u) << "past the last run, its value again";
+    EXPECT_EQ(words[XDPCTL_PFX4_L1_WORD + 0x0a02] & (XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE), XDPCTL_PFX_REF);
+    EXPECT_EQ(words[XDPCTL_PFX4_L1_WORD + 0x0a03], 1u);
+    EXPECT_EQ(words[XDPCTL_PFX4_L1_WORD + 0x0b00] & XDPCTL_PFX_SPARSE, XDPCTL_PFX_SPARSE);
+    const PrefixReference ref(v4, {});
+    for (uint32_t a : {0x0a010203u, 0x0a010202u, 0x0a010204u, 0x0b000fffu, 0x0b001000u, 0x0b00fffeu, 0x0b00ffffu})
+        EXPECT_EQ(ref.lookup4(a), [&] {  // the line's runs, read as the datapath does
+            const uint32_t l1 = words[XDPCTL_PFX4_L1_WORD + (a >> 16)];
+            const xdpctl_pfx_line& s16 = t.lines()[l1 & XDPCTL_PFX_CHUNK_MASK];
+            uint32_t run = 0;
+            for (int k = 0; k < XDPCTL_PFX_SPARSE16_STARTS; k++)
+                run += (uint32_t(s16.half[k]) - (a & 0xffff) - 1) >> 31;
+            return s16.word[XDPCTL_PFX_SPARSE16_VALUE_WORD + run];
+        }()) << to_string(Prefix4{a, 32});
+
+    // 7,000 hosts over all of IPv4, most alone in their /16: a line each, not a chunk and
+    // a line; a host in a /16 none holds changes a few lines.
+    Rng rng(17);
+    std::vector<PrefixEntry4> hosts;
+    for (int i = 0; i < 7000; i++)
+        hosts.push_back({{uint32_t(rng()), 32}, 1 + uint32_t(rng() % 50)});
+    keep_first(hosts);
+    const PrefixTable chunks = PrefixTable::build(hosts, {});
+    const PrefixTable lines = PrefixTable::build(hosts, {}, {.sparse16 = true});
+    EXPECT_GT(lines.stats().v4_sparse16, 6500u);
+    EXPECT_LT(lines.stats().v4_l2_chunks, 100u);
+    EXPECT_LT(lines.stats().bytes * 4, chunks.stats().bytes) << "a quarter of the memory, at most";
+    std::vector<size_t> changed;
+    for (int k = 0; k < 40; k++) {
+        std::vector<PrefixEntry4> more = hosts;
+        const uint32_t a = uint32_t(rng());
+        if (std::any_of(hosts.begin(), hosts.end(), [&](const PrefixEntry4& h) { return h.prefix.addr >> 16 == a >> 16; }))
+            continue;
+        more.push_back({{a, 32}, 7});
+        const PrefixTable m = PrefixTable::build(more, {}, {.sparse16 = true});
+        ASSERT_EQ(m.lines().size(), lines.lines().size()) << "the same span of lines";
+        changed.push_back(lines_differing(m, lines));
+    }
+    ASSERT_GT(changed.size(), 30u);
+    std::sort(changed.begin(), changed.end());
+    EXPECT_LE(changed[changed.size() / 2], 50u);
+    EXPECT_LE(changed.back(), 500u);
+}
+
 // Level 1's word for /16 `x`, and the level-2 word for /24 `y` under it (its chunk's).
 uint32_t l1_word(const PrefixTable& t, uint32_t x)
 {
@@ -678,7 +758,9 @@ TEST_P(PrefixTableBpf, Ipv4MatchesReference)
     XDPCTL_REQUIRE_ROOT();
     Rng rng(1000 + GetParam());
     const auto set = random_set4(rng, GetParam() % 2 ? 2000 : 30000, GetParam() % 3 == 0);
-    check4(set, probe_addrs4(rng, set, 120000));
+    const std::vector<uint32_t> addrs = probe_addrs4(rng, set, 120000);
+    check4(set, addrs);
+    check4(set, addrs, {.sparse16 = true});
 }
 
 TEST_P(PrefixTableBpf, Ipv6MatchesReference)
@@ -752,6 +834,52 @@ TEST(PrefixTableBpfEdges, SparseAndDenseThirdLevelsAgree)
     EXPECT_GT(PrefixTable::build(v4, {}).stats().v4_l3_chunks, 100u);
     check4(v4, addrs);
     check4(v4, addrs, {.sparse = false});
+}
+
+// Crowded /16s: 1 to 8 prefixes past /16 each (a sparse /16 up to
+// XDPCTL_PFX_SPARSE16_PREFIXES, a chunk past it), of every length /17-/32, nested, at the
+// first and last address, exceptions, under a covering /8 or /16 or under nothing; every
+// address of some of them probed. Tables with and without sparse /16s must answer alike,
+// and as the reference does.
+TEST(PrefixTableBpfEdges, SparseSlash16sAgree)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Rng rng(23);
+    std::vector<PrefixEntry4> v4;
+    std::vector<uint32_t> slash16s;
+    for (int g = 0; g < 3000; g++) {
+        const uint32_t base = uint32_t(rng()) & 0xffff0000u;
+        slash16s.push_back(base);
+        if (rng() % 4 == 0)
+            v4.push_back({{base & 0xff000000u, 8}, random_value(rng, 0.1)});
+        if (rng() % 3 == 0)
+            v4.push_back({{base, 16}, random_value(rng, 0.1)});
+        const unsigned k = 1 + unsigned(rng() % 8);
+        for (unsigned i = 0; i < k; i++) {
+            const unsigned len = 17 + unsigned(rng() % 16);
+            uint32_t low = uint32_t(rng() % 65536);
+            if (i == 0)
+                low = 0;
+            else if (i == 1)
+                low = 0xffff;
+            else if (i == 2 && rng() % 2)  // nested in the first
+                low = uint32_t(rng() % 256);
+            // A host just before the last address: its run ends where the last one starts.
+            const bool before_last = i == 3 && rng() % 2;
+            v4.push_back({{before_last ? base | 0xfffe : (base | low) & mask4(len), uint8_t(before_last ? 32 : len)},
+                          random_value(rng, 0.1)});
+        }
+    }
+    keep_first(v4);
+    std::vector<uint32_t> addrs = probe_addrs4(rng, v4, 100000);
+    for (size_t i = 0; i < 3; i++)
+        for (uint32_t b = 0; b < 65536; b++)
+            addrs.push_back(slash16s[i * 100] | b);
+    const PrefixTable t = PrefixTable::build(v4, {}, {.sparse16 = true});
+    EXPECT_GT(t.stats().v4_sparse16, 1000u);
+    EXPECT_GT(t.stats().v4_l2_chunks, 500u);
+    check4(v4, addrs, {.sparse16 = true});
+    check4(v4, addrs);
 }
 
 // A BGP-sized IPv4 set (1M prefixes, mostly /24) and a 256k IPv6 one: chunk numbers and
@@ -828,8 +956,9 @@ TEST(PrefixTableBpfEdges, VerifierInlinesPlainArrayLookups)
     Harness& h = Harness::get();
     EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_flat), 0);
     EXPECT_EQ(xlated_calls(h.skel()->progs.pfx6_flat), 0);
-    // Call sites: level 1, level 2, a dense or a sparse level 3; a lookup makes at most 3.
-    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_table), 4);
+    // Call sites: level 1, a sparse /16, level 2, a dense or a sparse level 3; a lookup
+    // makes at most 3.
+    EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_table), 5);
     EXPECT_EQ(xlated_calls(h.skel()->progs.pfx4_base), 0);
 }
 

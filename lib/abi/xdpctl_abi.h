@@ -137,8 +137,10 @@ struct xdpctl_iface_meta {
 /* 2: prefix tables may hold sparse chunks (XDPCTL_PFX_SPARSE); commits build them only once
  * every loaded program is of version 2 or later.
  * 3: an address field may be split by the sets it names (XDPCTL_POL_DECIDE_SPLIT_SHIFT):
- * commits split fields only once every loaded program is of version 3 or later. */
-#define XDPCTL_ABI_VERSION 3
+ * commits split fields only once every loaded program is of version 3 or later.
+ * 4: a policy's address tables may hold sparse /16s (XDPCTL_PFX_SPARSE16_STARTS); commits
+ * build them only once every loaded program is of version 4 or later. */
+#define XDPCTL_ABI_VERSION 4
 
 /* clsact fallback: the handle and priority xdpctl's own filters use, so unload finds them. */
 #define XDPCTL_TC_HANDLE 0x58d9
@@ -189,6 +191,21 @@ static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout"
 #define XDPCTL_PFX_SPARSE_RUNS (XDPCTL_PFX_SPARSE_STARTS + 1)
 #define XDPCTL_PFX_SPARSE_VALUE_WORD 3
 #define XDPCTL_PFX_SPARSE_PREFIXES 6
+/*
+ * A sparse /16: a level-1 entry XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | line (a chunk reference
+ * never has XDPCTL_PFX_SPARSE) is a /16 holding few longer prefixes as one line, not a 1 KiB
+ * chunk and the /24s' lines below it: a policy of single addresses in distinct /16s (a block
+ * list's hosts) puts one /32 in most /16s it touches, ~7,700 chunks (7.5 MiB) at 10,000 rules
+ * that each commit built and compared. The same runs as a sparse chunk over the last 16
+ * address bits: halves 0..9 of the line are the first addresses of runs 1..10 (ascending,
+ * 0xffff past the last run), words 5..15 the runs' values (past the last run, the last
+ * run's value again). Only in a policy's address tables (sets' tables keep chunks: `set add`
+ * patches those in place), and only once every loaded program is of ABI version 4 or later.
+ */
+#define XDPCTL_PFX_SPARSE16_STARTS 10
+#define XDPCTL_PFX_SPARSE16_RUNS (XDPCTL_PFX_SPARSE16_STARTS + 1)
+#define XDPCTL_PFX_SPARSE16_VALUE_WORD 5
+#define XDPCTL_PFX_SPARSE16_PREFIXES 5
 
 /* Leaf values. A caller's value is 1..XDPCTL_PFX_VALUE_MAX (a set member id, a class id). */
 #define XDPCTL_PFX_NONE 0u              /* no prefix covers the address */
@@ -270,6 +287,7 @@ struct xdpctl_pfx_header {
 
 union xdpctl_pfx_line {
 	__u32 word[XDPCTL_PFX_LINE_WORDS];
+	__u16 half[2 * XDPCTL_PFX_LINE_WORDS];  /* a sparse /16's run starts */
 	__u8 byte[XDPCTL_PFX_LINE_BYTES];
 	struct xdpctl_pfx6_slot slot[XDPCTL_PFX6_SLOTS];
 	struct xdpctl_pfx_header hdr;
@@ -315,6 +333,10 @@ static_assert(sizeof(struct xdpctl_pfx6_slot) == 16, "xdpctl_pfx6_slot layout");
 static_assert(sizeof(struct xdpctl_pfx_header) == XDPCTL_PFX_LINE_BYTES, "xdpctl_pfx_header layout");
 static_assert(sizeof(union xdpctl_pfx_line) == XDPCTL_PFX_LINE_BYTES, "xdpctl_pfx_line layout");
 static_assert(XDPCTL_PFX6_BUCKET_LINE == 20496, "prefix table fixed area");
+static_assert(XDPCTL_PFX_SPARSE16_STARTS <= 2 * XDPCTL_PFX_SPARSE16_VALUE_WORD &&
+		      XDPCTL_PFX_SPARSE16_VALUE_WORD + XDPCTL_PFX_SPARSE16_RUNS == XDPCTL_PFX_LINE_WORDS &&
+		      2 * XDPCTL_PFX_SPARSE16_PREFIXES + 1 <= XDPCTL_PFX_SPARSE16_RUNS,
+	      "sparse /16 layout");
 static_assert(XDPCTL_PFX_SPARSE_STARTS <= 4 * XDPCTL_PFX_SPARSE_VALUE_WORD &&
 		      XDPCTL_PFX_SPARSE_VALUE_WORD + XDPCTL_PFX_SPARSE_RUNS == XDPCTL_PFX_LINE_WORDS &&
 		      2 * XDPCTL_PFX_SPARSE_PREFIXES + 1 <= XDPCTL_PFX_SPARSE_RUNS,

@@ -400,8 +400,9 @@ __noinline int xdpctl_pol_addr6_cls(__u32 slot, __u64 hi, __u64 lo)
 
 /* The leaf value of an IPv4 address (host order) in the table of `slot`: its level 1 from
  * `l1map` (inlined), below that `outer`'s table; -1: no table, or a freed slot's placeholder
- * (a set's empty answer would otherwise read as "not a member"). */
-static __always_inline long pol_tab4(void *l1map, void *outer, __u32 slot, __u32 addr)
+ * (a set's empty answer would otherwise read as "not a member"). `sparse16` (a constant): the
+ * table may hold sparse /16s (a policy's, not a set's own). */
+static __always_inline long pol_tab4(void *l1map, void *outer, __u32 slot, __u32 addr, const int sparse16)
 {
 	struct xdpctl_pol_l1 *l1 = bpf_map_lookup_elem(l1map, &slot);
 	__u32 e;
@@ -413,7 +414,7 @@ static __always_inline long pol_tab4(void *l1map, void *outer, __u32 slot, __u32
 	if (!(e & XDPCTL_PFX_REF))
 		return e;
 	t = bpf_map_lookup_elem(outer, &slot);
-	return t ? (long)(__s32)xdpctl_pfx4_lookup_below_l1(t, e, addr) : -1;  /* XDPCTL_PFX_MISSING: -1 */
+	return t ? (long)(__s32)xdpctl_pfx4_lookup_below_l1(t, e, addr, sparse16) : -1;  /* XDPCTL_PFX_MISSING: -1 */
 }
 
 static __always_inline __u32 pol_member(long v)
@@ -437,7 +438,7 @@ __noinline int xdpctl_pol_split_cls(__u32 slot, __u32 v6, __u64 hi, __u64 lo)
 	if (!sp)
 		return -1;
 	if (sp->rule_table) {
-		v = v6 ? xdpctl_pol_tab6(0, slot, hi, lo) : pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, slot, addr);
+		v = v6 ? xdpctl_pol_tab6(0, slot, hi, lo) : pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, slot, addr, 1);
 		if (v < 0 || pol_addr_result((__u32)v) < 0)
 			return -1;
 		idx = ((__u32)v - 1) << (sp->n_sets & 7);
@@ -446,7 +447,7 @@ __noinline int xdpctl_pol_split_cls(__u32 slot, __u32 v6, __u64 hi, __u64 lo)
 		if (s >= sp->n_sets)
 			break;
 		v = v6 ? xdpctl_pol_tab6(1, sp->slot[s], hi, lo)
-		       : pol_tab4(&xdpctl_psl1, &xdpctl_pset, sp->slot[s] & (XDPCTL_POL_SET_SLOTS - 1), addr);
+		       : pol_tab4(&xdpctl_psl1, &xdpctl_pset, sp->slot[s] & (XDPCTL_POL_SET_SLOTS - 1), addr, 0);
 		if (v < 0)
 			return -1;
 		idx |= pol_member(v) << s;
@@ -487,7 +488,7 @@ static __always_inline __u32 pol_split_arg(const struct xdpctl_pol_dir_hdr *dh, 
 static __always_inline int pol_split_one4(__u32 slot, __u32 set_slot, __u32 addr)
 {
 	struct xdpctl_pol_split *sp;
-	long v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, set_slot & (XDPCTL_POL_SET_SLOTS - 1), addr);
+	long v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, set_slot & (XDPCTL_POL_SET_SLOTS - 1), addr, 0);
 
 	if (v < 0)
 		return -1;
@@ -511,7 +512,7 @@ static __always_inline int pol_addr_cls(__u32 slot, __u32 konst, const struct pk
 		return (int)(konst - 1);
 	if (p->l3_proto != ETH_P_IP)
 		return cls6;
-	v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, slot, bpf_ntohl(a[0]));
+	v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, slot, bpf_ntohl(a[0]), 1);
 	return v < 0 ? -1 : pol_addr_result((__u32)v);
 }
 
@@ -882,7 +883,7 @@ static __always_inline long pol_decide_rank1(__u32 g, __u32 d, int cls)
 static __always_inline long pol_set_alone_rank1(__u32 g, __u32 d, const struct xdpctl_pol_dir_hdr *dh, __u32 src,
 						__u32 split, __u32 addr)
 {
-	long v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, (split - 2) & (XDPCTL_POL_SET_SLOTS - 1), addr);
+	long v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, (split - 2) & (XDPCTL_POL_SET_SLOTS - 1), addr, 0);
 	struct xdpctl_pol_split *sp;
 	__u32 key;
 

@@ -69,7 +69,7 @@ static __always_inline int field_fast4(struct xdp_md *ctx, int *act)
 	} else if ((konst = src ? dh->src_const : dh->dst_const)) {
 		rank1 = pol_decide_rank1(g, 0, (int)(konst - 1));
 	} else {
-		v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, XDPCTL_POL_TAB_ADDR(g, 0, !src), addr);
+		v = pol_tab4(&xdpctl_pl1, &xdpctl_ptabs, XDPCTL_POL_TAB_ADDR(g, 0, !src), addr, 1);
 		rank1 = v < 0 || pol_addr_result((__u32)v) < 0 ? XDPCTL_POL_FIELD_MISSING
 							       : pol_decide_rank1(g, 0, pol_addr_result((__u32)v));
 	}

@@ -90,10 +90,32 @@ static __always_inline __u32 xdpctl_pfx_sparse_word(void *table, __u32 ref, __u3
 	return l->word[XDPCTL_PFX_SPARSE_VALUE_WORD + run];
 }
 
-/* Below level 1: `e` is the level-1 word of `addr`, a reference. XDPCTL_PFX_MISSING when
- * `table` is a freed slot's placeholder (level 1 is kept apart, so only this read tells). */
-static __always_inline __u32 xdpctl_pfx4_lookup_below_l1(void *table, __u32 e, __u32 addr)
+/* The value of the last 16 bits `low` in the sparse /16 `ref` (layout:
+ * XDPCTL_PFX_SPARSE16_STARTS), counted as a sparse chunk's run; XDPCTL_PFX_MISSING when the
+ * line is not there (a freed slot's placeholder). */
+static __always_inline __u32 xdpctl_pfx_sparse16_word(void *table, __u32 ref, __u32 low)
 {
+	union xdpctl_pfx_line *l = xdpctl_pfx_line(table, ref & XDPCTL_PFX_CHUNK_MASK);
+	__u32 run = 0;
+
+	if (!l)
+		return XDPCTL_PFX_MISSING;
+	low &= 0xffff;
+#pragma unroll
+	for (int k = 0; k < XDPCTL_PFX_SPARSE16_STARTS; k++)
+		run += ((__u32)l->half[k] - low - 1) >> 31;
+	if (run >= XDPCTL_PFX_SPARSE16_RUNS)  /* never; tells the verifier the word is in the line */
+		return XDPCTL_PFX_NONE;
+	return l->word[XDPCTL_PFX_SPARSE16_VALUE_WORD + run] & XDPCTL_PFX_VALUE_MASK;
+}
+
+/* Below level 1: `e` is the level-1 word of `addr`, a reference: to a chunk, or (a policy's
+ * table: `sparse16`, a constant) to a sparse /16's line. XDPCTL_PFX_MISSING when `table`
+ * is a freed slot's placeholder (level 1 is kept apart, so only this read tells). */
+static __always_inline __u32 xdpctl_pfx4_lookup_below_l1(void *table, __u32 e, __u32 addr, const int sparse16)
+{
+	if (sparse16 && (e & XDPCTL_PFX_SPARSE))
+		return xdpctl_pfx_sparse16_word(table, e, addr);
 	e = xdpctl_pfx_word_or(table, xdpctl_pfx_chunk_at(e, addr >> 8), XDPCTL_PFX_MISSING);
 	if (!(e & XDPCTL_PFX_REF) || e == XDPCTL_PFX_MISSING)  /* the compiler sends a missing line here */
 		return e;
@@ -109,7 +131,7 @@ static __always_inline __u32 xdpctl_pfx4_lookup(void *table, __u32 addr)
 
 	if (!(e & XDPCTL_PFX_REF))
 		return e;
-	return xdpctl_pfx4_lookup_below_l1(table, e, addr);
+	return xdpctl_pfx4_lookup_below_l1(table, e, addr, 1);
 }
 
 /* The address cut to len (17..128), in place; shifts stay within 0..63. */

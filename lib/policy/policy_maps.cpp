@@ -114,7 +114,7 @@ namespace {
 // a /0 of each family so that every address finds its class. Of a split field: node + 1.
 // `copied` runs once the entries are copied out, before the build (which may free them).
 template <typename Copied>
-PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse, Copied copied,
+PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable& v6, TableLayout layout, Copied copied,
                                  const PrefixLineSink& sink = {})
 {
     std::vector<PrefixEntry4> e4;
@@ -136,7 +136,8 @@ PrefixTable address_prefix_table(const AddrClassTable& v4, const AddrClassTable&
     if (!root6)
         e6.push_back({Prefix6{Ip6{0, 0}, 0}, v6.default_class + 1});
     copied();
-    return PrefixTable::build(e4, e6, {.sparse = sparse}, sink);
+    return PrefixTable::build(e4, e6,
+                              {.sparse = layout != TableLayout::chunks, .sparse16 = layout == TableLayout::sparse16}, sink);
 }
 
 // Row r of `rows` into `lines` lines at `dst` (the rest of them zero), leaving alone what
@@ -627,7 +628,7 @@ namespace {
 
 // prepare_commit(), emptying `owner`'s class tables as they are copied when it is given.
 // Tables that `held` says the generation holds already are not built (PreparedCommit::kept).
-PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPolicy* owner, bool build_maps,
+PreparedCommit prepare(const CompiledPolicy& c, TableLayout layout, CompiledPolicy* owner, bool build_maps,
                        const HeldTables* held = nullptr)
 {
     PreparedCommit p;
@@ -646,7 +647,7 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
                 p.const_class[d][dst] = v4.default_class + 1;
                 continue;
             }
-            p.print[d][dst] = table_print(v4, v6, sparse_tables);
+            p.print[d][dst] = table_print(v4, v6, layout);
             if (held && (*held)[d][dst] && (*held)[d][dst]->print == p.print[d][dst]) {
                 p.kept[d][dst] = (*held)[d][dst];
                 if (owner) {  // not needed, as a built table's are not
@@ -656,7 +657,7 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
                 }
                 continue;
             }
-            p.addr[d][dst] = address_prefix_table(v4, v6, sparse_tables, [&] {
+            p.addr[d][dst] = address_prefix_table(v4, v6, layout, [&] {
                 if (!owner)
                     return;
                 CompiledDirection& od = owner->dir[d];
@@ -682,14 +683,14 @@ PreparedCommit prepare(const CompiledPolicy& c, bool sparse_tables, CompiledPoli
 
 }  // namespace
 
-PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables)
+PreparedCommit prepare_commit(const CompiledPolicy& c, TableLayout layout)
 {
-    return prepare(c, sparse_tables, nullptr, false);
+    return prepare(c, layout, nullptr, false);
 }
 
-PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held)
+PreparedCommit take_address_tables(CompiledPolicy& c, TableLayout layout, const HeldTables* held)
 {
-    return prepare(c, sparse_tables, &c, true, held);
+    return prepare(c, layout, &c, true, held);
 }
 
 namespace {

@@ -132,16 +132,16 @@ struct PreparedCommit {
     std::map<std::string, uint32_t> set_slot;
     uint32_t sets_built = 0;  // of them, the tables place_sets built (the others were there)
 };
-// `sparse_tables`: the address tables may hold sparse chunks (XDPCTL_PFX_SPARSE), which
-// every loaded program must know (loaded_abi.h). Creates no map.
-PreparedCommit prepare_commit(const CompiledPolicy& c, bool sparse_tables = true);
+// `layout`: what the address tables may hold (sparse chunks, sparse /16s), which every
+// loaded program must know (loaded_abi.h). Creates no map.
+PreparedCommit prepare_commit(const CompiledPolicy& c, TableLayout layout = TableLayout::sparse16);
 // The same, emptying c's address class tables (AddrClassTable::entries) as each becomes a
 // prefix table: a 1M-prefix set's take ~25 MiB, which a commit need not hold twice. The
 // rest of c is untouched, as PolicyMaps::commit needs it. Large tables go straight into
 // new maps (PreparedCommit::built), which nothing uses until the commit installs them.
 // `held` (PolicyMaps::held_tables()): the tables the generation the commit fills holds
 // already; those whose classes are the same are left where they are, not built.
-PreparedCommit take_address_tables(CompiledPolicy& c, bool sparse_tables, const HeldTables* held = nullptr);
+PreparedCommit take_address_tables(CompiledPolicy& c, TableLayout layout, const HeldTables* held = nullptr);
 
 // PolicyMaps::settle() on the maps pinned in `dir`, opening only the three it needs (not
 // mapping the others: ~0.7 ms), so that a writer starts the wait as soon as it holds the lock.

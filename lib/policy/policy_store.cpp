@@ -354,7 +354,7 @@ Policy PolicyStore::check(Policy next) const
 {
     complete(next);
     const IifIndexes resolved = resolve_iifs(next);  // as commit resolves them
-    prepare_commit(compile_policy(next, match_keys(next, resolved)), oldest_loaded_abi() >= 2);
+    prepare_commit(compile_policy(next, match_keys(next, resolved)), table_layout(oldest_loaded_abi()));
     check_stored_size(encode_policy(next, resolved).size());
     return next;
 }
@@ -363,7 +363,7 @@ Policy PolicyStore::check_portable(Policy next)
 {
     complete(next);
     // Every --iif name as one not found (key 0): which ones exist is each host's to say.
-    prepare_commit(compile_policy(next, RuleIfindexResolver([](const Rule&) { return 0u; })), true);
+    prepare_commit(compile_policy(next, RuleIfindexResolver([](const Rule&) { return 0u; })), TableLayout::sparse16);
     check_stored_size(encode_policy(next).size());
     return next;
 }
@@ -544,7 +544,7 @@ Policy PolicyStore::commit(Policy next)
         Task<DirAnchorLists> anchored =
             run_beside([&] { return maps_->prepare_anchors(*compiled); });
         try {
-            prepared = take_address_tables(*compiled, sparse_tables, &held_tables);
+            prepared = take_address_tables(*compiled, table_layout(abi), &held_tables);
             prepared.set_slot = std::move(placed.set_slot);
         } catch (...) {
             printed.wait();

@@ -20,6 +20,11 @@
 
 namespace xdpctl {
 
+TableLayout table_layout(uint32_t abi)
+{
+    return abi >= 4 ? TableLayout::sparse16 : abi >= 2 ? TableLayout::sparse : TableLayout::chunks;
+}
+
 uint32_t mask4(unsigned len)
 {
     return len == 0 ? 0 : ~uint32_t(0) << (32 - len);
@@ -665,16 +670,52 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     st.v4_prefixes = v4.size();
     st.v6_prefixes = v6.size();
 
-    // The prefixes past /24 by their /24 (and by length within it, as sorted): each /24's
-    // third level is painted on its own, dense or sparse.
     const auto past24 = std::partition_point(v4.begin(), v4.end(), [](const PrefixEntry4& e) { return e.prefix.len <= 24; });
+    const auto past16 = std::partition_point(v4.begin(), past24, [](const PrefixEntry4& e) { return e.prefix.len <= 16; });
+    // The /16s that are one sparse line each (abi: XDPCTL_PFX_SPARSE16_STARTS): those with
+    // at most XDPCTL_PFX_SPARSE16_PREFIXES longer prefixes. Their prefixes (by /16, by
+    // length within it) make no chunk and no /24 line.
+    std::vector<uint64_t> sparse16_bits;
+    std::vector<PrefixEntry4> in16;
+    if (limits.sparse16) {
+        std::vector<uint8_t> longer(XDPCTL_PFX_L1_ENTRIES, 0);  // saturating past the limit
+        for (auto it = past16; it != v4.end(); ++it)
+            if (uint8_t& c = longer[it->prefix.addr >> 16]; c <= XDPCTL_PFX_SPARSE16_PREFIXES)
+                c++;
+        sparse16_bits.assign(XDPCTL_PFX_L1_ENTRIES / 64, 0);
+        for (uint32_t x = 0; x < XDPCTL_PFX_L1_ENTRIES; x++)
+            if (longer[x] && longer[x] <= XDPCTL_PFX_SPARSE16_PREFIXES) {
+                sparse16_bits[x >> 6] |= uint64_t(1) << (x & 63);
+                st.v4_sparse16++;
+            }
+    }
+    const auto is_sparse16 = [&](uint32_t addr) {
+        return !sparse16_bits.empty() && (sparse16_bits[addr >> 22] >> ((addr >> 16) & 63) & 1);
+    };
+    if (st.v4_sparse16) {
+        for (auto it = past16; it != v4.end(); ++it)
+            if (is_sparse16(it->prefix.addr))
+                in16.push_back(*it);
+        std::stable_sort(in16.begin(), in16.end(), [](const PrefixEntry4& a, const PrefixEntry4& b) {
+            return (a.prefix.addr >> 16) < (b.prefix.addr >> 16);
+        });
+    }
+    // The prefixes past /24 (of the other /16s) by their /24 (and by length within it, as
+    // sorted): each /24's third level is painted on its own, dense or sparse.
     // Sorted by length then address, they are grouped by /24 already when all are of one
     // length (a block list of /32s): then no copy.
     const auto by_24 = [](const PrefixEntry4& a, const PrefixEntry4& b) { return (a.prefix.addr >> 8) < (b.prefix.addr >> 8); };
     std::vector<PrefixEntry4> regrouped;
     std::span<const PrefixEntry4> by24(past24, v4.end());
+    if (st.v4_sparse16) {
+        for (const PrefixEntry4& e : by24)
+            if (!is_sparse16(e.prefix.addr))
+                regrouped.push_back(e);
+        by24 = regrouped;
+    }
     if (!std::is_sorted(by24.begin(), by24.end(), by_24)) {
-        regrouped.assign(by24.begin(), by24.end());
+        if (by24.data() != regrouped.data())
+            regrouped.assign(by24.begin(), by24.end());
         std::stable_sort(regrouped.begin(), regrouped.end(), by_24);
         by24 = regrouped;
     }
@@ -700,26 +741,42 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     // each (a new /32 among 10,000 rewrote ~1.7-4 MiB of a 9.4 MiB table). The layout is
     // a function of the /24s alone, so a build from scratch makes the same lines. Larger
     // tables (a set's) keep them packed: room would cost them up to as much again.
+    // Sparse /16s among them, in address order at the place of their first /24.
     std::vector<uint32_t> sparse_at(group_at.size() - 1, 0);
+    std::vector<std::pair<uint32_t, uint32_t>> sparse16_at;  // (/16, line), ascending
     uint64_t sparse_span = 0;
     {
-        const uint64_t cap = st.v4_sparse_chunks <= kPlacedSparseMax
-                                 ? std::bit_ceil(uint64_t(st.v4_sparse_chunks) * 5 / 4 + 1)
-                                 : 0;
+        const uint64_t sparse_lines = st.v4_sparse_chunks + st.v4_sparse16;
+        const uint64_t cap = sparse_lines <= kPlacedSparseMax ? std::bit_ceil(sparse_lines * 5 / 4 + 1) : 0;
+        const auto place = [&](uint64_t key24) {
+            const uint64_t at = std::max(cap ? key24 * cap >> 24 : 0, sparse_span);
+            sparse_span = at + 1;
+            return uint32_t(at);
+        };
+        size_t next16 = 0;  // in in16
+        const auto sparse16_upto = [&](uint64_t key24) {
+            for (; next16 < in16.size() && uint64_t(in16[next16].prefix.addr >> 16) << 8 < key24;) {
+                const uint32_t x = in16[next16].prefix.addr >> 16;
+                sparse16_at.emplace_back(x, place(uint64_t(x) << 8));
+                while (next16 < in16.size() && in16[next16].prefix.addr >> 16 == x)
+                    next16++;
+            }
+        };
         for (size_t gi = 0; gi + 1 < group_at.size(); gi++) {
             if (!sparse_group(group_at[gi + 1] - group_at[gi]))
                 continue;
-            const uint64_t home = cap ? uint64_t(by24[group_at[gi]].prefix.addr >> 8) * cap >> 24 : 0;
-            sparse_at[gi] = uint32_t(std::max(home, sparse_span));
-            sparse_span = sparse_at[gi] + 1;
+            const uint64_t key24 = by24[group_at[gi]].prefix.addr >> 8;
+            sparse16_upto(key24);
+            sparse_at[gi] = place(key24);
         }
+        sparse16_upto(uint64_t(1) << 24);
     }
     // Count the level-2 chunks first, so the lines are allocated once, at their final size.
     std::vector<uint64_t> has16(XDPCTL_PFX_L1_ENTRIES / 64, 0);  // the /16s with a chunk
     {
         for (const PrefixEntry4& e : v4) {
             const uint32_t a = e.prefix.addr;
-            if (e.prefix.len > 16) {
+            if (e.prefix.len > 16 && !is_sparse16(a)) {
                 uint64_t& w = has16[a >> 22];
                 st.v4_l2_chunks += !(w & (uint64_t(1) << ((a >> 16) & 63)));
                 w |= uint64_t(1) << ((a >> 16) & 63);
@@ -781,7 +838,8 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     const uint64_t lines = sparse_line + sparse_span;
     st.bytes = lines * XDPCTL_PFX_LINE_BYTES;
     if (st.bytes > limits.max_bytes || first_chunk + chunk_slots > XDPCTL_PFX_CHUNK_MASK ||
-        (st.v4_sparse_chunks && lines > XDPCTL_PFX_CHUNK_MASK) || lines > std::numeric_limits<uint32_t>::max())
+        (st.v4_sparse_chunks + st.v4_sparse16 && lines > XDPCTL_PFX_CHUNK_MASK) ||
+        lines > std::numeric_limits<uint32_t>::max())
         fail_usage("the prefix table would take {} MiB, over the {} MiB limit ({} IPv4 chunks of 1 KiB, "
                    "{} of 64 bytes, {} IPv6 buckets of 64 bytes)",
                    st.bytes >> 20, limits.max_bytes >> 20, v4_chunks, st.v4_sparse_chunks, p6.buckets.size());
@@ -822,7 +880,6 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         entry = XDPCTL_PFX_REF | c;
         return c;
     };
-    const auto past16 = std::partition_point(v4.begin(), past24, [](const PrefixEntry4& e) { return e.prefix.len <= 16; });
     for (auto it = v4.begin(); it != past16; ++it)
         std::fill_n(w + XDPCTL_PFX4_L1_WORD + (it->prefix.addr >> 16), size_t(1) << (16 - it->prefix.len), it->value);
     // /17-/24: their chunks are numbered in (length, address) order, the layout's, but
@@ -833,6 +890,8 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     std::vector<uint32_t> leaf(chunk_slots);  // chunk - first_chunk -> the level-1 entry it replaced
     std::vector<uint32_t> at16(XDPCTL_PFX_L1_ENTRIES + 1, 0);
     for (auto it = past16; it != past24; ++it) {
+        if (is_sparse16(it->prefix.addr))
+            continue;
         uint32_t& entry = w[XDPCTL_PFX4_L1_WORD + (it->prefix.addr >> 16)];
         if (!(entry & XDPCTL_PFX_REF)) {
             const uint32_t c = new_l2(it->prefix.addr >> 16);
@@ -843,9 +902,10 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     }
     for (size_t h = 1; h < at16.size(); h++)
         at16[h] += at16[h - 1];
-    std::vector<uint32_t> by16(size_t(past24 - past16));  // indexes from past16, stable
+    std::vector<uint32_t> by16(at16.back());  // indexes from past16, stable
     for (auto it = past16; it != past24; ++it)
-        by16[at16[it->prefix.addr >> 16]++] = uint32_t(it - past16);
+        if (!is_sparse16(it->prefix.addr))
+            by16[at16[it->prefix.addr >> 16]++] = uint32_t(it - past16);
     // A level whose 256 words are one leaf says no more than that leaf one level up, where
     // the lookup then stops: one dependent read sooner, and in a table behind an inner map
     // (a set's) one call fewer. A set's members inside a member (a block list's aggregate and
@@ -971,6 +1031,59 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
     if (open16 < XDPCTL_PFX_L1_ENTRIES)
         settle16(open16);
     paint_upto(XDPCTL_PFX_L1_ENTRIES - 1, false);
+
+    // The sparse /16s: runs over the last 16 address bits, as a sparse /24's over its last 8,
+    // starting from what the /16's level-1 word says (the prefixes up to /16).
+    for (size_t i = 0, k = 0; i < in16.size(); k++) {
+        const uint32_t x = in16[i].prefix.addr >> 16;
+        size_t end = i;
+        while (end < in16.size() && in16[end].prefix.addr >> 16 == x)
+            end++;
+        uint32_t& l1 = w[XDPCTL_PFX4_L1_WORD + x];
+        const uint32_t parent = l1;
+        std::array<uint32_t, 2 * XDPCTL_PFX_SPARSE16_PREFIXES + 1> starts;
+        size_t n = 0;
+        starts[n++] = 0;
+        for (size_t j = i; j < end; j++) {
+            const uint32_t lo = in16[j].prefix.addr & 0xffff, hi = lo + (uint32_t(1) << (32 - in16[j].prefix.len));
+            starts[n++] = lo;
+            if (hi <= 0xffff)
+                starts[n++] = hi;
+        }
+        std::sort(starts.begin(), starts.begin() + n);
+        xdpctl_pfx_line l{};
+        std::fill_n(l.half, XDPCTL_PFX_SPARSE16_STARTS, 0xffff);
+        unsigned run = 0;
+        uint32_t value = 0;
+        for (size_t s = 0; s < n; s++) {
+            uint32_t v = parent;  // the longest prefix covering the start (by length: the last)
+            for (size_t j = i; j < end; j++) {
+                const uint32_t lo = in16[j].prefix.addr & 0xffff;
+                if (starts[s] >= lo && starts[s] - lo < (uint32_t(1) << (32 - in16[j].prefix.len)))
+                    v = in16[j].value;
+            }
+            if (s == 0) {
+                value = v;
+                l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD] = v;
+            } else if (v != value) {
+                run++;  // at most 2 * XDPCTL_PFX_SPARSE16_PREFIXES runs after the first
+                l.half[run - 1] = uint16_t(starts[s]);
+                l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD + run] = value = v;
+            }
+        }
+        i = end;
+        if (sparse16_at[k].first != x)
+            fail("prefix table: sparse /16 {} out of order", x);
+        if (run == 0) {  // one value for the whole /16: level 1 holds it
+            l1 = value;
+            st.v4_settled++;
+            continue;
+        }
+        for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE16_RUNS; r++)
+            l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD + r] = value;
+        *space->line(sparse_line + sparse16_at[k].second) = l;
+        l1 = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(sparse_line + sparse16_at[k].second);
+    }
 
     // IPv6: level 1, the bucket count and the tree, the buckets.
     if (!p6.l1.empty())

@@ -83,6 +83,7 @@ struct PrefixTableStats {
     size_t v4_l2_chunks = 0;  // 1 KiB each: one per /16 holding a prefix longer than /16
     size_t v4_l3_chunks = 0;  // 1 KiB each: one per /24 holding many prefixes longer than /24
     size_t v4_sparse_chunks = 0;  // 64 bytes each: one per /24 holding a few (XDPCTL_PFX_SPARSE)
+    size_t v4_sparse16 = 0;  // 64 bytes each: one per /16 holding a few (XDPCTL_PFX_SPARSE16_STARTS)
     // Of the /16s and /24s above, those whose every address has one value, which the level
     // above then holds (its chunk or line counted but unreferenced): a member of a set
     // inside a member, a prefix inside one of the same value.
@@ -103,7 +104,16 @@ struct PrefixTableLimits {
     // A /24 with few longer prefixes as a one-line sparse chunk (abi: XDPCTL_PFX_SPARSE).
     // Off for the programs of an older xdpctl, which do not know them.
     bool sparse = true;
+    // A /16 with few longer prefixes as one sparse line at level 1 (abi:
+    // XDPCTL_PFX_SPARSE16_STARTS): a policy's address tables, once every loaded program
+    // reads them (ABI version 4). Not a set's table: `set add` patches its chunks in place.
+    bool sparse16 = false;
 };
+
+// What a policy's address tables may hold, by what every loaded program reads (loaded_abi.h):
+// 1 KiB chunks only (ABI version 1), sparse /24 lines too (2-3), sparse /16s too (4 on).
+enum class TableLayout : uint8_t { chunks, sparse, sparse16 };
+TableLayout table_layout(uint32_t abi);
 
 // Where PrefixTable::build puts the lines, given how many there are: a new mmapable array
 // of exactly that many zeroed lines (the caller's, which keeps it), or -1 for memory of the

@@ -80,9 +80,10 @@ FixedPrint FixedPrinter::done() const
     return h.low64 || h.high64 ? FixedPrint{h.low64, h.high64} : FixedPrint{1, 0};
 }
 
-RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse)
+RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, TableLayout layout)
 {
-    uint64_t a = 0x452821e638d01377ull ^ uint64_t(sparse), b = 0xbe5466cf34e90c6cull + uint64_t(sparse);
+    const uint64_t kind = uint64_t(layout);
+    uint64_t a = 0x452821e638d01377ull ^ kind, b = 0xbe5466cf34e90c6cull + kind;
     auto take = [&](uint64_t w) {
         a = mix(a ^ w);
         b = mix(b + w * 0x9e3779b97f4a7c15ull);

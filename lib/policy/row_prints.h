@@ -23,6 +23,7 @@
 
 #include "abi/xdpctl_abi.h"
 #include "policy/compiled_policy.h"
+#include "policy/prefix_table.h"
 
 namespace xdpctl::policy {
 
@@ -46,7 +47,7 @@ struct HeldTable {
 using HeldTables = std::optional<HeldTable>[XDPCTL_POL_DIRS][2];
 
 // The print of an address table's inputs: its classes (both families) and its format.
-RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, bool sparse);
+RowPrint table_print(const AddrClassTable& v4, const AddrClassTable& v6, TableLayout layout);
 
 // The generation's other tables, by direction: the port fields' class tables (xdpctl_pport),
 // L4's, VLAN's and the interfaces' (xdpctl_pl4, xdpctl_pvlan, xdpctl_piif), the rule records
