@@ -261,7 +261,10 @@ HoldProgramReloads::~HoldProgramReloads()
     reload_holds--;
 }
 
-PathsChange::PathsChange(const std::function<void(DatapathPaths&)>& change) : before_(paths_in_force())
+PathsChange::PathsChange(const std::function<void(DatapathPaths&)>& change) : PathsChange(paths_in_force(), change) {}
+
+PathsChange::PathsChange(const DatapathPaths& in_force, const std::function<void(DatapathPaths&)>& change)
+    : before_(in_force)
 {
     after_ = before_;
     change(after_);

@@ -74,6 +74,9 @@ std::vector<std::string> path_names(uint32_t paths);
 class PathsChange {
 public:
     explicit PathsChange(const std::function<void(DatapathPaths&)>& change);
+    // The same with what is in force read already (paths_in_force(), under the same lock):
+    // a commit reads it beside its compile (its records' pages, ~0.3 ms at 10,000 rules).
+    PathsChange(const DatapathPaths& in_force, const std::function<void(DatapathPaths&)>& change);
     void finish() const;
     // How many programs the constructor and finish() reloaded (for tests and -v output).
     int reloaded() const { return reloaded_; }

@@ -434,6 +434,9 @@ Policy PolicyStore::commit(Policy next)
     // reads until a commit makes it active (and rewrites it first).
     // Then, in the same thread, the counter slots the active generation gives its rules
     // (~1 ms of reading rule records at 10,000 rules): nothing compiled needs them either.
+    // What the attached programs must cover now (datapath_paths.h), read beside the compile:
+    // nothing changes it before this commit's flip (the writer lock).
+    Task<DatapathPaths> in_force_paths = run_beside([] { return paths_in_force(); });
     std::vector<ImageSet> set_places;  // where the image puts the sets (stored_set_index)
     Task<void> kept;  // the compile written for the next commit (compile_cache.h)
     Task<SlotOf> stored = run_beside([&] {
@@ -625,7 +628,7 @@ Policy PolicyStore::commit(Policy next)
     trace.mark("counter resets");
     // A shape the attached programs have no path for: they are reloaded first with the
     // paths of both generations (datapath_paths.h), then with the new one's.
-    const PathsChange paths([&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
+    const PathsChange paths(in_force_paths.get(), [&](DatapathPaths& p) { p.dir = compiled_paths(*compiled); });
     trace.mark("program reloads");
     maps_->commit(*compiled, std::move(prepared), slot_of);
     if (exits_after_commit_ && grace_keeper_wanted())

@@ -169,6 +169,8 @@ constexpr uint32_t kSetIndexExactMagic = 0x32495358;  // "XSI2": StoredSets::exa
 std::vector<StoredSetIndex> stored_set_index(const Policy& p, std::vector<ImageSet> where,
                                              const std::map<std::string, uint64_t>& prints)
 {
+    if (where.empty())
+        return {};  // no set: the rules need not be read
     std::map<std::string, std::vector<std::pair<uint32_t, uint32_t>>> fields;
     for (const Rule& r : p.rules)
         for (uint32_t dst = 0; dst < 2; dst++) {
