@@ -406,8 +406,9 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
     EXPECT_EQ(dense.stats().v4_l2_chunks, 2u);
     EXPECT_EQ(dense.stats().v4_l3_chunks, 2u);
     EXPECT_EQ(dense.stats().v4_sparse_chunks, 0u);
-    // Chunks have room between them in a table of few (PrefixTable::build): 4 take 5 slots.
-    EXPECT_EQ(dense.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 5 * XDPCTL_PFX_CHUNK_LINES) * 64u);
+    // Chunks have room between them in a table of few (PrefixTable::build): 4 take 5 slots,
+    // after the span of sparse lines (one line, rounded up to a chunk's 16).
+    EXPECT_EQ(dense.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 16 + 5 * XDPCTL_PFX_CHUNK_LINES) * 64u);
     EXPECT_EQ(dense.lines()[0].hdr.magic, XDPCTL_PFX_MAGIC);
     EXPECT_EQ(dense.lines()[0].hdr.lines, dense.lines().size());
     // Each /24 holds at most XDPCTL_PFX_SPARSE_PREFIXES longer prefixes: a line each.
@@ -415,7 +416,9 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
     EXPECT_EQ(t.stats().v4_l2_chunks, 2u);
     EXPECT_EQ(t.stats().v4_l3_chunks, 0u);
     EXPECT_EQ(t.stats().v4_sparse_chunks, 2u);
-    EXPECT_EQ(t.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 3 * XDPCTL_PFX_CHUNK_LINES + 2) * 64u);
+    // The two lines' span (4: a power of two over 1.25 times them), rounded up to 16, then
+    // 3 chunk slots.
+    EXPECT_EQ(t.stats().bytes, (XDPCTL_PFX6_BUCKET_LINE + 16 + 3 * XDPCTL_PFX_CHUNK_LINES) * 64u);
     EXPECT_EQ(t.lines()[0].hdr.lines, t.lines().size());
 }
 
@@ -497,6 +500,19 @@ TEST(PrefixBuild, FewPrefixesInASlash16AreOneLine)
     std::sort(changed.begin(), changed.end());
     EXPECT_LE(changed[changed.size() / 2], 50u);
     EXPECT_LE(changed.back(), 500u);
+    // Six hosts in a /16 none holds: a chunk more, where there were few. The sparse lines
+    // come before the chunks: none moves (chunks first, every line and its level-1 word did).
+    for (uint32_t k = 0; k < 4; k++) {
+        std::vector<PrefixEntry4> more = hosts;
+        const uint32_t x = (0xc6130000u + (k << 16));  // 198.19/16 on, none of the hosts' (checked)
+        if (std::any_of(hosts.begin(), hosts.end(), [&](const PrefixEntry4& h) { return h.prefix.addr >> 16 == x >> 16; }))
+            continue;
+        for (uint32_t i = 0; i < 6; i++)
+            more.push_back({{x | (i << 8) | 1, 32}, 7});
+        const PrefixTable m = PrefixTable::build(more, {}, {.sparse16 = true});
+        ASSERT_EQ(m.stats().v4_l2_chunks, lines.stats().v4_l2_chunks + 1);
+        EXPECT_LE(lines_differing(m, lines), 60u) << "six hosts in " << to_string(Prefix4{x, 16});
+    }
 }
 
 // Level 1's word for /16 `x`, and the level-2 word for /24 `y` under it (its chunk's).

@@ -163,8 +163,8 @@ static_assert(sizeof(struct xdpctl_iface_meta) == 48, "xdpctl_iface_meta layout"
  *   word 256..        IPv4 level 1: 65,536 entries indexed by the top 16 address bits
  *   word 256+65536..  IPv6 level 1: 65,536 entries of 4 words, indexed the same way
  *   line 20496..      IPv6 hash buckets (two-choice cuckoo hash, four slots a line)
+ *   then              IPv4 sparse lines (sparse /24s and /16s), one line each
  *   then              IPv4 chunks of 256 words (8 address bits), 16-line aligned
- *   then              IPv4 sparse chunks, one line each
  *
  * An IPv4 entry is a leaf value, or XDPCTL_PFX_REF | chunk number (the chunk's first word
  * is number * 256). A level-2 entry may instead be XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | line:
