@@ -813,35 +813,51 @@ TEST(PrefixTableBpfEdges, EmptyDefaultOnlyAndExceptionsOnly)
     check6({{{{0x8000000000000000ULL, 0}, 1}, XDPCTL_PFX_EXCEPTED}, {{{~0ULL, ~0ULL}, 128}, 4}}, a6);
 }
 
-// Crowded /24s: 1 to 9 prefixes past /24 each (sparse up to XDPCTL_PFX_SPARSE_PREFIXES,
-// dense past it), nested, at the first and last address, exceptions, under covering /16s
-// and /24s or under nothing; every address of some of them probed. Sparse and dense
-// tables must answer alike, and as the reference does.
-TEST(PrefixTableBpfEdges, SparseAndDenseThirdLevelsAgree)
+// `units` random /`unit_len`s (16 or 24), each crowded with 1 to `most` prefixes longer than
+// it (of every length past it): at its first and last address, nested, a host just before
+// the last address (its run ends where the last one starts), exceptions, under a covering
+// prefix 8 bits shorter or the unit itself or under nothing. Their bases go to `bases`.
+std::vector<PrefixEntry4> crowded_units(Rng& rng, unsigned unit_len, unsigned most, int units, std::vector<uint32_t>& bases)
 {
-    XDPCTL_REQUIRE_ROOT();
-    Rng rng(21);
     std::vector<PrefixEntry4> v4;
-    std::vector<uint32_t> slash24s;
-    for (int g = 0; g < 3000; g++) {
-        const uint32_t base = uint32_t(rng()) & 0xffffff00u;
-        slash24s.push_back(base);
+    const uint32_t inside = ~mask4(unit_len);
+    for (int g = 0; g < units; g++) {
+        const uint32_t base = uint32_t(rng()) & mask4(unit_len);
+        bases.push_back(base);
+        if (rng() % 4 == 0)
+            v4.push_back({{base & mask4(unit_len - 8), uint8_t(unit_len - 8)}, random_value(rng, 0.1)});
         if (rng() % 3 == 0)
-            v4.push_back({{base & 0xffff0000u, 16}, random_value(rng, 0.1)});
-        if (rng() % 3 == 0)
-            v4.push_back({{base, 24}, random_value(rng, 0.1)});
-        const unsigned k = 1 + unsigned(rng() % 9);
+            v4.push_back({{base, uint8_t(unit_len)}, random_value(rng, 0.1)});
+        const unsigned k = 1 + unsigned(rng() % most);
         for (unsigned i = 0; i < k; i++) {
-            const unsigned len = 25 + unsigned(rng() % 8);
-            uint32_t low = uint32_t(rng() % 256);
+            unsigned len = unit_len + 1 + unsigned(rng() % (32 - unit_len));
+            uint32_t low = uint32_t(rng()) & inside;
             if (i == 0)
                 low = 0;
             else if (i == 1)
-                low = 255;
+                low = inside;
+            else if (i == 2 && rng() % 2)  // nested in the first
+                low = uint32_t(rng()) & inside & 0xff;
+            else if (i == 3 && rng() % 2) {
+                low = inside - 1;
+                len = 32;
+            }
             v4.push_back({{(base | low) & mask4(len), uint8_t(len)}, random_value(rng, 0.1)});
         }
     }
     keep_first(v4);
+    return v4;
+}
+
+// Crowded /24s: 1 to 9 prefixes past /24 each (sparse up to XDPCTL_PFX_SPARSE_PREFIXES,
+// dense past it); every address of some of them probed. Sparse and dense tables must
+// answer alike, and as the reference does.
+TEST(PrefixTableBpfEdges, SparseAndDenseThirdLevelsAgree)
+{
+    XDPCTL_REQUIRE_ROOT();
+    Rng rng(21);
+    std::vector<uint32_t> slash24s;
+    const std::vector<PrefixEntry4> v4 = crowded_units(rng, 24, 9, 3000, slash24s);
     std::vector<uint32_t> addrs = probe_addrs4(rng, v4, 100000);
     for (size_t i = 0; i < slash24s.size(); i += 10)
         for (uint32_t b = 0; b < 256; b++)
@@ -853,40 +869,14 @@ TEST(PrefixTableBpfEdges, SparseAndDenseThirdLevelsAgree)
 }
 
 // Crowded /16s: 1 to 8 prefixes past /16 each (a sparse /16 up to
-// XDPCTL_PFX_SPARSE16_PREFIXES, a chunk past it), of every length /17-/32, nested, at the
-// first and last address, exceptions, under a covering /8 or /16 or under nothing; every
-// address of some of them probed. Tables with and without sparse /16s must answer alike,
-// and as the reference does.
+// XDPCTL_PFX_SPARSE16_PREFIXES, a chunk past it); every address of some of them probed.
+// Tables with and without sparse /16s must answer alike, and as the reference does.
 TEST(PrefixTableBpfEdges, SparseSlash16sAgree)
 {
     XDPCTL_REQUIRE_ROOT();
     Rng rng(23);
-    std::vector<PrefixEntry4> v4;
     std::vector<uint32_t> slash16s;
-    for (int g = 0; g < 3000; g++) {
-        const uint32_t base = uint32_t(rng()) & 0xffff0000u;
-        slash16s.push_back(base);
-        if (rng() % 4 == 0)
-            v4.push_back({{base & 0xff000000u, 8}, random_value(rng, 0.1)});
-        if (rng() % 3 == 0)
-            v4.push_back({{base, 16}, random_value(rng, 0.1)});
-        const unsigned k = 1 + unsigned(rng() % 8);
-        for (unsigned i = 0; i < k; i++) {
-            const unsigned len = 17 + unsigned(rng() % 16);
-            uint32_t low = uint32_t(rng() % 65536);
-            if (i == 0)
-                low = 0;
-            else if (i == 1)
-                low = 0xffff;
-            else if (i == 2 && rng() % 2)  // nested in the first
-                low = uint32_t(rng() % 256);
-            // A host just before the last address: its run ends where the last one starts.
-            const bool before_last = i == 3 && rng() % 2;
-            v4.push_back({{before_last ? base | 0xfffe : (base | low) & mask4(len), uint8_t(before_last ? 32 : len)},
-                          random_value(rng, 0.1)});
-        }
-    }
-    keep_first(v4);
+    const std::vector<PrefixEntry4> v4 = crowded_units(rng, 16, 8, 3000, slash16s);
     std::vector<uint32_t> addrs = probe_addrs4(rng, v4, 100000);
     for (size_t i = 0; i < 3; i++)
         for (uint32_t b = 0; b < 65536; b++)

@@ -71,42 +71,28 @@ static __always_inline __u32 xdpctl_pfx_chunk_word(void *table, __u32 ref, __u32
  * `addr` is in host order. Returns the leaf value (XDPCTL_PFX_NONE, XDPCTL_PFX_EXCEPTED or
  * the caller's value).
  */
-/* The value of byte `byte` in the sparse chunk `ref` (layout: XDPCTL_PFX_SPARSE): its run is
- * how many run starts are <= byte, counted without a branch (start - byte - 1 is negative,
- * bit 31 set, exactly when start <= byte), so every address costs the same ~50 instructions. */
-static __always_inline __u32 xdpctl_pfx_sparse_word(void *table, __u32 ref, __u32 byte)
+/* The value of the last address bits `low` in the sparse line `ref`: a sparse chunk's last 8
+ * (layout: XDPCTL_PFX_SPARSE), or with `wide` (a constant) a sparse /16's last 16
+ * (XDPCTL_PFX_SPARSE16_STARTS). Its run is how many run starts are <= low, counted without a
+ * branch (start - low - 1 is negative, bit 31 set, exactly when start <= low), so every
+ * address costs the same ~50 instructions. `missing` when the line is not there. */
+static __always_inline __u32 xdpctl_pfx_runs_word(void *table, __u32 ref, __u32 low, const int wide, __u32 missing)
 {
 	union xdpctl_pfx_line *l = xdpctl_pfx_line(table, ref & XDPCTL_PFX_CHUNK_MASK);
+	const int starts = wide ? XDPCTL_PFX_SPARSE16_STARTS : XDPCTL_PFX_SPARSE_STARTS;
+	const __u32 runs = wide ? XDPCTL_PFX_SPARSE16_RUNS : XDPCTL_PFX_SPARSE_RUNS;
 	__u32 run = 0;
 
 	if (!l)
-		return XDPCTL_PFX_NONE;
-	byte &= 0xff;
+		return missing;
+	low &= wide ? 0xffff : 0xff;
 #pragma unroll
-	for (int k = 0; k < XDPCTL_PFX_SPARSE_STARTS; k++)
-		run += ((__u32)l->byte[k] - byte - 1) >> 31;
-	if (run >= XDPCTL_PFX_SPARSE_RUNS)  /* never; tells the verifier the word is in the line */
+	for (int k = 0; k < starts; k++)
+		run += ((wide ? (__u32)l->half[k] : (__u32)l->byte[k]) - low - 1) >> 31;
+	if (run >= runs)  /* never; tells the verifier the word is in the line */
 		return XDPCTL_PFX_NONE;
-	return l->word[XDPCTL_PFX_SPARSE_VALUE_WORD + run];
-}
-
-/* The value of the last 16 bits `low` in the sparse /16 `ref` (layout:
- * XDPCTL_PFX_SPARSE16_STARTS), counted as a sparse chunk's run; XDPCTL_PFX_MISSING when the
- * line is not there (a freed slot's placeholder). */
-static __always_inline __u32 xdpctl_pfx_sparse16_word(void *table, __u32 ref, __u32 low)
-{
-	union xdpctl_pfx_line *l = xdpctl_pfx_line(table, ref & XDPCTL_PFX_CHUNK_MASK);
-	__u32 run = 0;
-
-	if (!l)
-		return XDPCTL_PFX_MISSING;
-	low &= 0xffff;
-#pragma unroll
-	for (int k = 0; k < XDPCTL_PFX_SPARSE16_STARTS; k++)
-		run += ((__u32)l->half[k] - low - 1) >> 31;
-	if (run >= XDPCTL_PFX_SPARSE16_RUNS)  /* never; tells the verifier the word is in the line */
-		return XDPCTL_PFX_NONE;
-	return l->word[XDPCTL_PFX_SPARSE16_VALUE_WORD + run] & XDPCTL_PFX_VALUE_MASK;
+	return l->word[(wide ? XDPCTL_PFX_SPARSE16_VALUE_WORD : XDPCTL_PFX_SPARSE_VALUE_WORD) + run] &
+	       XDPCTL_PFX_VALUE_MASK;
 }
 
 /* Below level 1: `e` is the level-1 word of `addr`, a reference: to a chunk, or (a policy's
@@ -114,14 +100,14 @@ static __always_inline __u32 xdpctl_pfx_sparse16_word(void *table, __u32 ref, __
  * is a freed slot's placeholder (level 1 is kept apart, so only this read tells). */
 static __always_inline __u32 xdpctl_pfx4_lookup_below_l1(void *table, __u32 e, __u32 addr, const int sparse16)
 {
-	if (sparse16 && (e & XDPCTL_PFX_SPARSE))
-		return xdpctl_pfx_sparse16_word(table, e, addr);
+	if (sparse16 && (e & XDPCTL_PFX_SPARSE))  /* a freed slot's placeholder has no such line */
+		return xdpctl_pfx_runs_word(table, e, addr, 1, XDPCTL_PFX_MISSING);
 	e = xdpctl_pfx_word_or(table, xdpctl_pfx_chunk_at(e, addr >> 8), XDPCTL_PFX_MISSING);
 	if (!(e & XDPCTL_PFX_REF) || e == XDPCTL_PFX_MISSING)  /* the compiler sends a missing line here */
 		return e;
 	/* The last level holds leaves only; the mask keeps a corrupt REF from leaking out. */
 	if (e & XDPCTL_PFX_SPARSE)
-		return xdpctl_pfx_sparse_word(table, e, addr) & XDPCTL_PFX_VALUE_MASK;
+		return xdpctl_pfx_runs_word(table, e, addr, 0, XDPCTL_PFX_NONE);
 	return xdpctl_pfx_chunk_word(table, e, addr) & XDPCTL_PFX_VALUE_MASK;
 }
 

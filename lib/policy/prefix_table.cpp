@@ -660,6 +660,69 @@ private:
 
 }  // namespace
 
+namespace {
+
+// A sparse line over the last `bits` address bits (8: a sparse /24, XDPCTL_PFX_SPARSE; 16: a
+// sparse /16, XDPCTL_PFX_SPARSE16_STARTS) of `group`'s prefixes (in length order), under
+// what the level above says, `parent`: the line, and how many runs follow the first (0: the
+// whole range is `value`, which the level above then holds).
+struct SparseRuns {
+    xdpctl_pfx_line line{};
+    unsigned runs = 0;
+    uint32_t value = 0;
+};
+
+SparseRuns sparse_runs(std::span<const PrefixEntry4> group, unsigned bits, uint32_t parent)
+{
+    const bool wide = bits == 16;
+    const uint32_t mask = (uint32_t(1) << bits) - 1;
+    const unsigned n_starts = wide ? XDPCTL_PFX_SPARSE16_STARTS : XDPCTL_PFX_SPARSE_STARTS;
+    const unsigned value_word = wide ? XDPCTL_PFX_SPARSE16_VALUE_WORD : XDPCTL_PFX_SPARSE_VALUE_WORD;
+    const unsigned n_runs = wide ? XDPCTL_PFX_SPARSE16_RUNS : XDPCTL_PFX_SPARSE_RUNS;
+    // A run can start only where a prefix starts or ends: the value at each such address is
+    // the longest prefix covering it (the last, in length order), else the parent's.
+    std::array<uint32_t, 2 * std::max(XDPCTL_PFX_SPARSE_PREFIXES, XDPCTL_PFX_SPARSE16_PREFIXES) + 1> starts;
+    size_t n = 0;
+    starts[n++] = 0;
+    for (const PrefixEntry4& e : group) {
+        const uint32_t lo = e.prefix.addr & mask, hi = lo + (uint32_t(1) << (32 - e.prefix.len));
+        starts[n++] = lo;
+        if (hi <= mask)
+            starts[n++] = hi;
+    }
+    for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
+        for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
+            std::swap(starts[j - 1], starts[j]);
+    SparseRuns out;
+    auto set_start = [&](unsigned k, uint32_t start) {
+        if (wide)
+            out.line.half[k] = uint16_t(start);
+        else
+            out.line.byte[k] = uint8_t(start);
+    };
+    for (unsigned k = 0; k < n_starts; k++)
+        set_start(k, mask);  // past the last run (only the last address counts these: the words past the last run repeat its value)
+    for (size_t j = 0; j < n; j++) {
+        uint32_t v = parent;
+        for (const PrefixEntry4& e : group)
+            if (const uint32_t lo = e.prefix.addr & mask; starts[j] >= lo && starts[j] - lo < (uint32_t(1) << (32 - e.prefix.len)))
+                v = e.value;
+        if (j == 0) {
+            out.value = v;
+            out.line.word[value_word] = v;
+        } else if (v != out.value) {
+            out.runs++;  // at most 2 * the prefixes a line holds
+            set_start(out.runs - 1, starts[j]);
+            out.line.word[value_word + out.runs] = out.value = v;
+        }
+    }
+    for (unsigned r = out.runs + 1; r < n_runs; r++)  // past the last run, its value again
+        out.line.word[value_word + r] = out.value;
+    return out;
+}
+
+}  // namespace
+
 PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<const PrefixEntry6> v6_in,
                                const PrefixTableLimits& limits, const PrefixLineSink& sink)
 {
@@ -988,47 +1051,12 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
             std::copy(scratch.begin(), scratch.end(), chunk_words(c3));
             continue;
         }
-        // A run can start only where a prefix starts or ends: the value at each such byte is
-        // the longest prefix covering it (the group is in length order), else the parent's.
-        std::array<unsigned, 2 * XDPCTL_PFX_SPARSE_PREFIXES + 1> starts;
-        size_t n = 0;
-        starts[n++] = 0;
-        for (size_t i = g.begin; i < g.end; i++) {
-            const unsigned lo = by24[i].prefix.addr & 0xff, hi = lo + (1u << (32 - by24[i].prefix.len));
-            starts[n++] = lo;
-            if (hi < XDPCTL_PFX_CHUNK_WORDS)
-                starts[n++] = hi;
-        }
-        for (size_t i = 1; i < n; i++)  // insertion sort: at most 13
-            for (size_t j = i; j > 0 && starts[j - 1] > starts[j]; j--)
-                std::swap(starts[j - 1], starts[j]);
-        xdpctl_pfx_line l{};
-        std::fill_n(l.byte, XDPCTL_PFX_SPARSE_STARTS, 0xff);
-        unsigned run = 0;
-        uint32_t value = 0;
-        for (size_t j = 0; j < n; j++) {
-            uint32_t v = parent;
-            for (size_t i = g.begin; i < g.end; i++) {
-                const unsigned lo = by24[i].prefix.addr & 0xff;
-                if (starts[j] >= lo && starts[j] < lo + (1u << (32 - by24[i].prefix.len)))
-                    v = by24[i].value;
-            }
-            if (j == 0) {
-                value = v;
-                l.word[XDPCTL_PFX_SPARSE_VALUE_WORD] = v;
-            } else if (v != value) {
-                run++;  // at most 2 * XDPCTL_PFX_SPARSE_PREFIXES runs after the first
-                l.byte[run - 1] = uint8_t(starts[j]);
-                l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + run] = value = v;
-            }
-        }
-        if (run == 0) {
-            settle24(x, y, parent, value);
+        const SparseRuns r = sparse_runs(by24.subspan(g.begin, g.end - g.begin), 8, parent);
+        if (r.runs == 0) {
+            settle24(x, y, parent, r.value);
             continue;
         }
-        for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE_RUNS; r++)
-            l.word[XDPCTL_PFX_SPARSE_VALUE_WORD + r] = value;
-        *space->line(sparse_line + sparse_at[gi]) = l;
+        *space->line(sparse_line + sparse_at[gi]) = r.line;
         l2_word(x, y) = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(sparse_line + sparse_at[gi]);
     }
     if (open16 < XDPCTL_PFX_L1_ENTRIES)
@@ -1043,48 +1071,16 @@ PrefixTable PrefixTable::build(std::span<const PrefixEntry4> v4_in, std::span<co
         while (end < in16.size() && in16[end].prefix.addr >> 16 == x)
             end++;
         uint32_t& l1 = w[XDPCTL_PFX4_L1_WORD + x];
-        const uint32_t parent = l1;
-        std::array<uint32_t, 2 * XDPCTL_PFX_SPARSE16_PREFIXES + 1> starts;
-        size_t n = 0;
-        starts[n++] = 0;
-        for (size_t j = i; j < end; j++) {
-            const uint32_t lo = in16[j].prefix.addr & 0xffff, hi = lo + (uint32_t(1) << (32 - in16[j].prefix.len));
-            starts[n++] = lo;
-            if (hi <= 0xffff)
-                starts[n++] = hi;
-        }
-        std::sort(starts.begin(), starts.begin() + n);
-        xdpctl_pfx_line l{};
-        std::fill_n(l.half, XDPCTL_PFX_SPARSE16_STARTS, 0xffff);
-        unsigned run = 0;
-        uint32_t value = 0;
-        for (size_t s = 0; s < n; s++) {
-            uint32_t v = parent;  // the longest prefix covering the start (by length: the last)
-            for (size_t j = i; j < end; j++) {
-                const uint32_t lo = in16[j].prefix.addr & 0xffff;
-                if (starts[s] >= lo && starts[s] - lo < (uint32_t(1) << (32 - in16[j].prefix.len)))
-                    v = in16[j].value;
-            }
-            if (s == 0) {
-                value = v;
-                l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD] = v;
-            } else if (v != value) {
-                run++;  // at most 2 * XDPCTL_PFX_SPARSE16_PREFIXES runs after the first
-                l.half[run - 1] = uint16_t(starts[s]);
-                l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD + run] = value = v;
-            }
-        }
+        const SparseRuns r = sparse_runs(std::span<const PrefixEntry4>(in16).subspan(i, end - i), 16, l1);
         i = end;
         if (sparse16_at[k].first != x)
             fail("prefix table: sparse /16 {} out of order", x);
-        if (run == 0) {  // one value for the whole /16: level 1 holds it
-            l1 = value;
+        if (r.runs == 0) {  // one value for the whole /16: level 1 holds it
+            l1 = r.value;
             st.v4_settled++;
             continue;
         }
-        for (unsigned r = run + 1; r < XDPCTL_PFX_SPARSE16_RUNS; r++)
-            l.word[XDPCTL_PFX_SPARSE16_VALUE_WORD + r] = value;
-        *space->line(sparse_line + sparse16_at[k].second) = l;
+        *space->line(sparse_line + sparse16_at[k].second) = r.line;
         l1 = XDPCTL_PFX_REF | XDPCTL_PFX_SPARSE | uint32_t(sparse_line + sparse16_at[k].second);
     }
 
