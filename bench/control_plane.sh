@@ -57,6 +57,19 @@ secs() {
   awk -v s="${line% *}" 'BEGIN { printf "%.4f", s }'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# The floor under every figure here: spawning /bin/true and reaping it, timed the same way
+# (ROUNDS before the rows and ROUNDS after). It moves with the host (a PVM guest's speed
+# moved 20-40% within an hour), and every command's wall clock with it.
+TRUE=()
+spawn_rounds() {
+  local line i
+  for ((i = 0; i < ROUNDS; i++)); do
+    "$CMDTIME" "$WORK/true_timed" -- /bin/true
+    line=$(tail -1 "$WORK/true_timed")
+    TRUE+=("$(awk -v s="${line% *}" 'BEGIN { printf "%.4f", s }')")
+  done
+}
+spawn_rounds
 
 APPLY=$(secs "$XDPCTL" apply "$WORK/rules")
 # add_del_rounds: ROUNDS of `rule add` of one rule of the mix (rule 4000000) and its `rule del`,
@@ -142,13 +155,15 @@ set_rule_rounds --state-dir "$WORK/state"
 HOSTADD_STATE=$(median "${SA[@]}") ADD_AFTER_SETADD_STATE=$(median "${RA[@]}")
 "$XDPCTL" apply /dev/null >/dev/null 2>&1 || true
 RSS=$(sort -n "$WORK/rss" | tail -1)
+spawn_rounds
+SPAWN=$(median "${TRUE[@]}")
 
 awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" -v addnew="$ADD_NEW_10K" -v addnew16="$ADD_NEW16_10K" \
   -v besideset="$ADD_BESIDE_SET" -v besidehosts="$ADD_BESIDE_HOSTS" \
   -v setload="$SETLOAD" -v addset="$ADD_SET" -v setadd="$SETADD" -v mem="${MEM:-0}" \
   -v hostload="$HOSTLOAD" -v addhosts="$ADD_HOSTS" -v hostadd="$HOSTADD" -v hmem="${HMEM:-0}" \
   -v hoststate="$HOSTADD_STATE" -v rss="${RSS:-0}" -v rounds="$ROUNDS" \
-  -v aftersetadd="$ADD_AFTER_SETADD" -v aftersetaddstate="$ADD_AFTER_SETADD_STATE" 'BEGIN {
+  -v aftersetadd="$ADD_AFTER_SETADD" -v aftersetaddstate="$ADD_AFTER_SETADD_STATE" -v spawn="$SPAWN" 'BEGIN {
   printf "{\"apply_9999_rules_s\": %s, \"rule_add_at_10000_rules_ms\": %.1f, ", apply, add * 1000
   printf "\"new_rule_add_at_10000_rules_ms\": %.1f, ", addnew * 1000
   printf "\"new_rule_add_new_16_at_10000_rules_ms\": %.1f, ", addnew16 * 1000
@@ -161,5 +176,6 @@ awk -v apply="$APPLY" -v add="$ADD_10K" -v del="$DEL_10K" -v addnew="$ADD_NEW_10
   printf "\"set_add_to_1m_random_32s_state_dir_s\": %s, ", hoststate
   printf "\"rule_add_after_set_add_1m_random_32s_ms\": %.1f, ", aftersetadd * 1000
   printf "\"rule_add_after_set_add_1m_random_32s_state_dir_ms\": %.1f, ", aftersetaddstate * 1000
+  printf "\"spawn_true_ms\": %.1f, ", spawn * 1000
   printf "\"peak_rss_mib_any_command\": %.1f, \"rounds\": %d}\n", rss / 1024, rounds
 }'
