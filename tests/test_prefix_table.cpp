@@ -424,6 +424,18 @@ TEST(PrefixBuild, MemoryFollowsTheChunksNeeded)
 
 static size_t lines_differing(const PrefixTable& a, const PrefixTable& b);
 
+// `hosts` and one more /32 (value 7) at a random address whose /16 none of them holds; none
+// when the address drawn is in one of theirs.
+std::optional<std::vector<PrefixEntry4>> with_host_in_a_new_16(Rng& rng, const std::vector<PrefixEntry4>& hosts)
+{
+    const uint32_t a = uint32_t(rng());
+    if (std::any_of(hosts.begin(), hosts.end(), [&](const PrefixEntry4& h) { return h.prefix.addr >> 16 == a >> 16; }))
+        return std::nullopt;
+    std::vector<PrefixEntry4> more = hosts;
+    more.push_back({{a, 32}, 7});
+    return more;
+}
+
 // A /16 with at most XDPCTL_PFX_SPARSE16_PREFIXES prefixes past /16 is one line at level 1
 // (a policy's hosts, each alone in its /16: 10,000 rules of the benchmark's mix made ~7,700
 // chunks of 1 KiB and as many /24 lines); one with more keeps its chunk; one whose prefixes
@@ -487,12 +499,10 @@ TEST(PrefixBuild, FewPrefixesInASlash16AreOneLine)
     EXPECT_LT(lines.stats().bytes * 4, chunks.stats().bytes) << "a quarter of the memory, at most";
     std::vector<size_t> changed;
     for (int k = 0; k < 40; k++) {
-        std::vector<PrefixEntry4> more = hosts;
-        const uint32_t a = uint32_t(rng());
-        if (std::any_of(hosts.begin(), hosts.end(), [&](const PrefixEntry4& h) { return h.prefix.addr >> 16 == a >> 16; }))
+        const auto more = with_host_in_a_new_16(rng, hosts);
+        if (!more)
             continue;
-        more.push_back({{a, 32}, 7});
-        const PrefixTable m = PrefixTable::build(more, {}, {.sparse16 = true});
+        const PrefixTable m = PrefixTable::build(*more, {}, {.sparse16 = true});
         ASSERT_EQ(m.lines().size(), lines.lines().size()) << "the same span of lines";
         changed.push_back(lines_differing(m, lines));
     }
@@ -672,12 +682,10 @@ TEST(PrefixBuild, OneSlash16MoreOrFewerChangesAFewChunks)
     std::vector<size_t> changed;
     for (int k = 0; k < 40; k++) {
         // A host in a /16 none holds: a chunk more.
-        std::vector<PrefixEntry4> more = v4;
-        const uint32_t a = uint32_t(rng());
-        if (std::any_of(v4.begin(), v4.end(), [&](const PrefixEntry4& e) { return e.prefix.addr >> 16 == a >> 16; }))
+        const auto more = with_host_in_a_new_16(rng, v4);
+        if (!more)
             continue;
-        more.push_back({{a, 32}, 7});
-        const PrefixTable t = PrefixTable::build(more, {});
+        const PrefixTable t = PrefixTable::build(*more, {});
         ASSERT_EQ(t.stats().v4_l2_chunks, all.stats().v4_l2_chunks + 1);
         ASSERT_EQ(t.lines().size(), all.lines().size()) << "the same slots, the same sparse lines";
         changed.push_back(lines_changed(t));
