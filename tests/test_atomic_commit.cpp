@@ -1027,3 +1027,77 @@ TEST(AtomicCommit, PatchedCommitsJudgeAsThePolicySays)
     EXPECT_GE(sample.size(), 30u);
     xdpctl_clear_policy();
 }
+
+// The same with a set: the commit whose rule first names it (the field split by it from then
+// on), rules added and deleted beside it, and the commit whose rule names it no more are each
+// patched (compile_delta.h: a split field's classes are its rules' alone); after each, the
+// XDP program drops the set's members as its rule says, and judges the other rules as before.
+TEST(AtomicCommit, PatchedCommitsWithASetJudgeAsThePolicySays)
+{
+    XDPCTL_REQUIRE_ROOT();
+    xdpctl_clear_policy();
+    NetnsLab lab;
+    lab.load();
+    const std::string link_pin = IfacePins(lab.dut_pin_dir()).link_xdp;
+    Policy p;
+    p.default_action = ActionKind::pass;
+    for (uint32_t i = 0; i < 1200; i++) {
+        Rule r;
+        r.id = i + 1;
+        r.priority = 10 + i % 50;
+        r.src.kind = AddrMatch::Kind::prefix;
+        r.src.prefix = v4_host(0xc6120000u | (1 + i * 37 % 65000)).prefix;
+        r.proto = 6;
+        r.dport = {80, 80};
+        r.action.kind = ActionKind::drop;
+        p.rules.push_back(r);
+    }
+    PrefixSet& blk = p.sets["blk"];
+    blk.name = "blk";
+    blk.entries = {{parse_prefix("198.19.1.0/24"), false}, {parse_prefix("198.19.1.128/25"), true},
+                   {parse_prefix("198.19.7.7/32"), false}};
+    blk.normalize();
+    {
+        PolicyStore store;
+        store.commit(p);
+    }
+    Rule on_set;
+    on_set.id = 200000;
+    on_set.priority = 1;
+    on_set.src.kind = AddrMatch::Kind::set;
+    on_set.src.set = "blk";
+    on_set.action.kind = ActionKind::drop;
+    const uint32_t member = 0xc6130105u, excepted = 0xc6130181u, lone = 0xc6130707u, rule_src = 0xc6120000u | 38;
+    auto commit = [&](const char* what) {
+        PolicyStore store;
+        (void)store.current();  // as a rule command reads the policy first
+        store.commit(p);
+        EXPECT_TRUE(store.last_commit_patched()) << what;
+    };
+    auto judged = [&](bool set_in_force, const char* what) {
+        const uint32_t want = set_in_force ? XDP_DROP : XDP_PASS;
+        EXPECT_EQ(syn_verdict(link_pin, member), want) << what;
+        EXPECT_EQ(syn_verdict(link_pin, lone), want) << what;
+        EXPECT_EQ(syn_verdict(link_pin, excepted), XDP_PASS) << what;
+        EXPECT_EQ(syn_verdict(link_pin, rule_src), XDP_DROP) << what;  // rule 2's source
+    };
+    judged(false, "before");
+    p.rules.push_back(on_set);
+    commit("the rule that names the set");
+    judged(true, "the set in use");
+    Rule beside = p.rules[5];
+    beside.id = 300000;
+    beside.src.prefix = v4_host(0xc612fe01u).prefix;
+    p.rules.push_back(beside);
+    commit("a rule added beside it");
+    judged(true, "a rule added beside it");
+    EXPECT_EQ(syn_verdict(link_pin, 0xc612fe01u), XDP_DROP);
+    p.rules.erase(p.rules.begin() + 10);
+    commit("a rule deleted beside it");
+    judged(true, "a rule deleted beside it");
+    std::erase_if(p.rules, [](const Rule& r) { return r.id == 200000; });
+    commit("the rule on the set deleted");
+    judged(false, "the set named no more");
+    EXPECT_EQ(syn_verdict(link_pin, 0xc612fe01u), XDP_DROP);
+    xdpctl_clear_policy();
+}

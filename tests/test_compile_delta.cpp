@@ -125,13 +125,26 @@ void same_rows(const CompiledDirection& got, const CompiledDirection& want, cons
         for (const auto& e : w->entries)
             wp.push_back(e.prefix);
         ASSERT_EQ(gp, wp) << where << " entries of field " << f;
+        // Split by sets: the same sets, and each node's class under every membership mask.
+        ASSERT_EQ(g->sets, w->sets) << where << " sets of field " << f;
+        const uint32_t masks = 1u << w->sets.size();
+        auto cls = [&](const AddrClassTable* t, uint32_t found, uint32_t m) {
+            return t->split() ? t->node_class.at(size_t(found) << t->sets.size() | m) : found;
+        };
         for (const auto& e : w->entries)
-            for (bool end : {false, true}) {
-                const auto a = edge(e.prefix, end);
-                ASSERT_TRUE(same(f, g->lookup(fam, a), w->lookup(fam, a)))
-                    << where << " field " << f << " " << format_prefix(e.prefix);
-            }
-        one(f, g->default_class, w->default_class, "default");
+            for (bool end : {false, true})
+                for (uint32_t m = 0; m < masks; m++) {
+                    const auto a = edge(e.prefix, end);
+                    ASSERT_TRUE(same(f, cls(g, g->lookup(fam, a), m), cls(w, w->lookup(fam, a), m)))
+                        << where << " field " << f << " " << format_prefix(e.prefix) << " mask " << m;
+                }
+        for (uint32_t m = 0; m < masks; m++)
+            one(f, cls(g, g->default_class, m), cls(w, w->default_class, m), "default");
+        if (w->split()) {  // numbered as a whole compile numbers them
+            ASSERT_EQ(g->node_class.size(), w->node_class.size()) << where << " field " << f;
+            for (size_t i = 0; i < g->entries.size(); i++)
+                ASSERT_EQ(g->entries[i].cls, w->entries[i].cls) << where << " field " << f << " entry " << i;
+        }
     }
     // The rows are compact: every class is named by some table.
     for (int f = 0; f < kFieldCount; f++)
@@ -166,7 +179,7 @@ void agree_with_reference(const Policy& p, const CompiledPolicy& c, Gen& g, cons
         uint32_t ifindex = 0;
         const PacketKey k = g.packet(&ifindex);
         const Verdict want = classify(p, k);
-        const Verdict got = classify_compiled(c, k, ifindex);
+        const Verdict got = classify_compiled(c, k, ifindex, &p.sets);
         ASSERT_EQ(got.rule_id, want.rule_id) << where << " packet " << i;
         ASSERT_EQ(got.action, want.action) << where << " packet " << i;
         ASSERT_EQ(got.counted, want.counted) << where << " packet " << i;
@@ -299,4 +312,129 @@ TEST(CompileDelta, ACacheNotWholeOrTooFarIsNotPatched)
     got = compile_policy(few, gen_ifindex, {.rank_hints = hints.dir, .cache = &cache});
     EXPECT_TRUE(got.dir[0].patched);
     same_rows(got.dir[0], compile_policy(few, gen_ifindex, {.rank_hints = hints.dir}).dir[0], "2 changed");
+}
+
+// Fields split by the sets their rules name (AddrClassTable::split): rules naming sets added,
+// deleted and changed, sets' members changed between commits (a split field's classes do not
+// depend on them), chains of patched compiles against whole ones, the same rows under every
+// membership mask and the reference's verdicts; through the cache's bytes every other seed.
+// A commit that names a set no rule named (or names one no more) is compiled whole.
+TEST(CompileDelta, FieldsSplitBySetsArePatched)
+{
+    const CompileOptions split{.max_split_sets = kMaxSplitSets};
+    size_t patched = 0, directions = 0, set_rules_patched = 0, resplit = 0;
+    for (uint64_t seed = 300; seed < 300 + diff_seeds(24); seed++) {
+        Gen g(seed);
+        g.make_pools();
+        const int n_sets = int(1 + g.u(3));
+        Policy p = g.policy(int(30 + g.u(seed % 3 ? 120 : 900)), n_sets);
+        std::erase_if(p.rules, [](const Rule& r) { return !patchable_rule(r); });
+        // Every other seed: every set named by two rules in each direction, which stay (the
+        // fields split the same way throughout); else sets come to be named and named no more.
+        for (int d = 0; d < (seed % 4 < 2 ? 2 : 0); d++)
+            for (int s = 0; s < n_sets; s++)
+                for (int i = 0; i < 2; i++) {
+                    Rule r;
+                    r.id = 700000 + uint32_t(d * 100 + s * 10 + i);
+                    r.dir = d ? Direction::egress : Direction::ingress;
+                    r.priority = uint32_t(g.u(20));
+                    r.src.kind = AddrMatch::Kind::set;
+                    r.src.set = "s" + std::to_string(s);
+                    r.proto = 6;
+                    r.dport = {uint16_t(1000 + s), uint16_t(1000 + s)};
+                    p.rules.push_back(r);
+                }
+        uint32_t next_id = 500000;
+        CompiledPolicy last = compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets, .prints = true});
+        for (int round = 0; round < 6; round++) {
+            // Rules of the generator's (naming sets or not) added, deleted, changed in place.
+            const int n = 1 + int(g.u(3));
+            bool set_rule = false;
+            for (int i = 0; i < n; i++) {
+                const uint64_t op = g.u(3);
+                Rule other = g.policy(1, n_sets).rules[0];
+                if (!patchable_rule(other))
+                    continue;
+                set_rule = set_rule || other.src.kind == AddrMatch::Kind::set || other.dst.kind == AddrMatch::Kind::set;
+                if (op == 0 && p.rules.size() > 40) {
+                    const size_t at = g.u(p.rules.size());
+                    if (p.rules[at].id < 700000)
+                        p.rules.erase(p.rules.begin() + ptrdiff_t(at));
+                } else if (op == 1) {
+                    other.id = next_id++;
+                    p.rules.push_back(other);
+                } else {
+                    Rule& r = p.rules[g.u(p.rules.size())];
+                    if (r.id >= 700000)
+                        continue;
+                    r.src = other.src, r.dst = other.dst, r.sport = other.sport, r.dport = other.dport;
+                    r.proto = other.proto, r.tcp_flags = other.tcp_flags, r.fragment = other.fragment;
+                    r.vlan = other.vlan;
+                }
+            }
+            // A set's members changed: no class changes with them.
+            PrefixSet& set = p.sets.at("s" + std::to_string(g.u(uint64_t(n_sets))));
+            const Prefix add = g.pick(g.coin(60) ? Family::v4 : Family::v6);
+            if (std::none_of(set.entries.begin(), set.entries.end(), [&](const SetEntry& e) { return e.prefix == add; })) {
+                set.entries.push_back({add, g.coin(25)});
+                set.normalize();
+            }
+            const RankHints hints = hints_of(last);
+            CompileCache cache = cache_of(last, seed % 2);
+            CompileOptions with_cache = split;
+            with_cache.rank_hints = hints.dir, with_cache.cache = &cache, with_cache.prints = true;
+            const CompiledPolicy got = compile_policy(p, gen_ifindex, with_cache);
+            CompileOptions whole = split;
+            whole.rank_hints = hints.dir;
+            const CompiledPolicy want = compile_policy(p, gen_ifindex, whole);
+            const std::string where = "seed " + std::to_string(seed) + " round " + std::to_string(round);
+            for (int d = 0; d < 2; d++) {
+                same_rows(got.dir[d], want.dir[d], where + " dir " + std::to_string(d));
+                if (HasFatalFailure())
+                    return;
+                patched += got.dir[d].patched;
+                set_rules_patched += got.dir[d].patched && set_rule;
+                directions += want.dir[d].n_rules > 0;
+                // Split by other sets than the compile patched (a set named first, or no more).
+                if (got.dir[d].patched)
+                    for (auto [now, was] : {std::pair{&got.dir[d].src_v4, &last.dir[d].src_v4},
+                                            std::pair{&got.dir[d].dst_v4, &last.dir[d].dst_v4}})
+                        resplit += now->sets != was->sets;
+            }
+            agree_with_reference(p, got, g, where, 300);
+            if (HasFatalFailure())
+                return;
+            last = got;
+        }
+    }
+    EXPECT_GT(patched, directions / 2) << patched << " of " << directions << " directions patched";
+    EXPECT_GT(set_rules_patched, 10u) << "commits changing rules that name sets, patched";
+    EXPECT_GT(resplit, 3u) << "patched commits that split a field by other sets";
+
+    // A set named for the first time (the rule that puts a set in use), and named no more:
+    // patched, the same rows as the whole compile.
+    Gen g(9);
+    g.make_pools();
+    Policy p = g.policy(200, 2);
+    std::erase_if(p.rules, [](const Rule& r) { return !patchable_rule(r) || r.src.kind == AddrMatch::Kind::set ||
+                                                      r.dst.kind == AddrMatch::Kind::set; });
+    for (Rule& r : p.rules)
+        r.dir = Direction::ingress;
+    Policy named = p;
+    Rule r;
+    r.id = 900001;
+    r.src.kind = AddrMatch::Kind::set;
+    r.src.set = "s1";
+    named.rules.push_back(r);
+    for (auto [from, to] : {std::pair{&p, &named}, std::pair{&named, &p}}) {
+        const CompiledPolicy before = compile_policy(*from, gen_ifindex, {.max_split_sets = kMaxSplitSets, .prints = true});
+        CompileCache cache = cache_of(before);
+        const RankHints hints = hints_of(before);
+        const CompiledPolicy got =
+            compile_policy(*to, gen_ifindex, {.max_split_sets = kMaxSplitSets, .rank_hints = hints.dir, .cache = &cache});
+        EXPECT_TRUE(got.dir[0].patched);
+        EXPECT_EQ(got.dir[0].src_v4.split(), to == &named);
+        same_rows(got.dir[0], compile_policy(*to, gen_ifindex, {.max_split_sets = kMaxSplitSets, .rank_hints = hints.dir}).dir[0],
+                  from == &p ? "a set named first" : "a set named no more");
+    }
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "util/unique_fd.h"
 
@@ -17,7 +18,7 @@ namespace xdpctl::policy {
 namespace {
 
 // "XCC" and the layout's version: a cache of another layout is not read.
-constexpr uint32_t kMagic = 0x32434358;  // "XCC2"
+constexpr uint32_t kMagic = 0x33434358;  // "XCC3": tables split by sets kept too
 static_assert(XDPCTL_POL_MAX_RANKS <= 65536, "ranks are kept in 16 bits");
 
 struct Header {
@@ -64,6 +65,15 @@ public:
             put(e.prefix.len);
             s_.append(reinterpret_cast<const char*>(e.prefix.addr.data()), n);
         }
+        // Split by sets: their names and the node classes (both families hold the one array:
+        // kept with IPv4's table only).
+        put(uint32_t(t.sets.size()));
+        for (const std::string& name : t.sets) {
+            put(uint32_t(name.size()));
+            s_.append(name);
+        }
+        if (!t.sets.empty())
+            array(f == Family::v4 ? t.node_class : std::vector<uint32_t>{});
     }
     std::string& str() { return s_; }
 
@@ -128,6 +138,23 @@ public:
             ok_ = ok_ && e.prefix.len <= 8 * len && e.prefix.network_of(e.prefix.len).addr == e.prefix.addr &&
                   (i == 0 || t.entries[i - 1].prefix < e.prefix);
         }
+        const uint32_t sets = get<uint32_t>();
+        if (!ok_ || sets > kMaxSplitSets) {
+            ok_ = false;
+            return;
+        }
+        t.sets.resize(sets);
+        for (std::string& name : t.sets) {
+            const uint32_t n = get<uint32_t>();
+            if (!ok_ || n > s_.size() - at_) {
+                ok_ = false;
+                return;
+            }
+            name.assign(s_.substr(at_, n));
+            at_ += n;
+        }
+        if (sets)
+            array(t.node_class, UINT32_MAX);
     }
     bool done() const { return ok_ && at_ == s_.size(); }
 
@@ -259,6 +286,13 @@ bool decode_direction(In& in, CachedDirection& out)
     in.addr(d.src_v6, Family::v6);
     in.addr(d.dst_v4, Family::v4);
     in.addr(d.dst_v6, Family::v6);
+    // A split field: IPv6's table has the sets and array IPv4's has, its nodes numbered after
+    // IPv4's (AddrClassTable::split).
+    for (auto [v4, v6] : {std::pair{&d.src_v4, &d.src_v6}, {&d.dst_v4, &d.dst_v6}}) {
+        if (v4->sets != v6->sets || !v6->node_class.empty())
+            return false;
+        v6->node_class = v4->node_class;
+    }
     in.runs(d.sport, 65536);
     in.runs(d.dport, 65536);
     in.runs(d.l4, kL4TableSize);
@@ -271,8 +305,19 @@ bool decode_direction(In& in, CachedDirection& out)
     bool good = fits(kFieldSrc, d.src_nonip_class) && fits(kFieldDst, d.dst_nonip_class) &&
                 fits(kFieldSport, d.sport_none_class) && fits(kFieldDport, d.dport_none_class) &&
                 fits(kFieldL4, d.l4_nonip_class) && fits(kFieldIif, d.iif_other_class);
-    for (auto [f, t] : {std::pair{kFieldSrc, &d.src_v4}, {kFieldSrc, &d.src_v6}, {kFieldDst, &d.dst_v4},
-                        {kFieldDst, &d.dst_v6}}) {
+    for (auto [f, t, v6] : {std::tuple{kFieldSrc, &d.src_v4, false}, {kFieldSrc, &d.src_v6, true},
+                            {kFieldDst, &d.dst_v4, false}, {kFieldDst, &d.dst_v6, true}}) {
+        if (t->split()) {  // entries name nodes (IPv4's from 1, IPv6's after them), node 0 the default
+            const size_t n4 = (f == kFieldSrc ? d.src_v4 : d.dst_v4).entries.size();
+            const size_t n6 = (f == kFieldSrc ? d.src_v6 : d.dst_v6).entries.size();
+            const size_t first = v6 ? n4 + 1 : 1;
+            good = good && t->default_class == 0 && t->node_class.size() == (1 + n4 + n6) << t->sets.size();
+            for (size_t i = 0; i < t->entries.size(); i++)
+                good = good && t->entries[i].cls == first + i;
+            for (uint32_t cls : t->node_class)
+                good = good && fits(f, cls);
+            continue;
+        }
         good = good && fits(f, t->default_class);
         for (const AddrClassTable::Entry& e : t->entries)
             good = good && fits(f, e.cls);

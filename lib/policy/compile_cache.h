@@ -45,8 +45,9 @@ struct CacheAddresses {
     std::string dir[2];
 };
 CacheAddresses cache_addresses(const CompiledPolicy& c, uint32_t min_rules = kCachedRulesMin);
-// The directions of `c` worth keeping (at least kCachedRulesMin rules, none naming a set or
-// an interface: patchable_rule) with their prints (CompiledDirection::match_prints), their
+// The directions of `c` worth keeping (at least kCachedRulesMin rules, none naming an
+// interface, every address field whose rules name sets split by them: CompiledDirection::
+// patchable) with their prints (CompiledDirection::match_prints), their
 // address tables from `addresses` when given; "" when none is worth it. (`min_rules`: tests.)
 // `commits`: the count the commit's flip gives (PolicyMaps::commits after it); `maps_id`:
 // CompileCache::maps_id.

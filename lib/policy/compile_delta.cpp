@@ -55,7 +55,7 @@ uint64_t match_print(const Rule& r)
 
 bool patchable_rule(const Rule& r)
 {
-    return r.src.kind != AddrMatch::Kind::set && r.dst.kind != AddrMatch::Kind::set && r.iif.empty();
+    return r.iif.empty();
 }
 
 namespace {
@@ -241,22 +241,24 @@ private:
 };
 
 // The class ids a field's tables hold, each reached through `visit(uint32_t& cls)` or
-// `visit(uint16_t& cls)`.
+// `visit(uint16_t& cls)`; an address field's are those of `addr` (AddrViews::of).
 template <typename Visit>
-void each_cell(CompiledDirection& c, Field f, Visit&& visit)
+void each_cell(CompiledDirection& c, Field f, const std::vector<AddrClassTable*>& addr, Visit&& visit)
 {
     auto table = [&](std::vector<uint16_t>& t) {
         for (uint16_t& cls : t)
             visit(cls);
     };
-    auto addr = [&](AddrClassTable& t) {
-        for (AddrClassTable::Entry& e : t.entries)
-            visit(e.cls);
-        visit(t.default_class);
+    auto addresses = [&] {
+        for (AddrClassTable* t : addr) {
+            for (AddrClassTable::Entry& e : t->entries)
+                visit(e.cls);
+            visit(t->default_class);
+        }
     };
     switch (f) {
-    case kFieldSrc: addr(c.src_v4), addr(c.src_v6), visit(c.src_nonip_class); break;
-    case kFieldDst: addr(c.dst_v4), addr(c.dst_v6), visit(c.dst_nonip_class); break;
+    case kFieldSrc: addresses(), visit(c.src_nonip_class); break;
+    case kFieldDst: addresses(), visit(c.dst_nonip_class); break;
     case kFieldSport: table(c.sport), visit(c.sport_none_class); break;
     case kFieldDport: table(c.dport), visit(c.dport_none_class); break;
     case kFieldL4: table(c.l4), visit(c.l4_nonip_class); break;
@@ -266,28 +268,193 @@ void each_cell(CompiledDirection& c, Field f, Visit&& visit)
     }
 }
 
-// Drops the entries whose class is their parent's (the enclosing entry's, or the table's
-// default): no rule names that prefix any more. A whole compile has no such entry.
-void drop_plain_entries(AddrClassTable& t)
+// Which entries have their parent's class (the enclosing entry's, or the table's default):
+// no rule names that prefix any more. A whole compile has no such entry.
+std::vector<uint8_t> plain_entries(const AddrClassTable& t)
 {
+    std::vector<uint8_t> plain(t.entries.size());
     std::vector<PrefixKey> keys;
     std::vector<uint32_t> classes;
-    size_t kept = 0;
     for (size_t i = 0; i < t.entries.size(); i++) {
         const PrefixKey k(t.entries[i].prefix);
         while (!keys.empty() && !keys.back().contains(k)) {
             keys.pop_back();
             classes.pop_back();
         }
-        const uint32_t parent = classes.empty() ? t.default_class : classes.back();
-        if (t.entries[i].cls == parent)
-            continue;
+        // An entry dropped has its parent's class: its children compare the same with it.
+        plain[i] = t.entries[i].cls == (classes.empty() ? t.default_class : classes.back());
         keys.push_back(k);
         classes.push_back(t.entries[i].cls);
-        t.entries[kept++] = t.entries[i];
     }
+    return plain;
+}
+
+void drop_entries(AddrClassTable& t, const std::vector<uint8_t>& drop)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < t.entries.size(); i++)
+        if (!drop[i])
+            t.entries[kept++] = t.entries[i];
     t.entries.resize(kept);
 }
+
+// An address field's tables as the patch changes them: plain tables, entry -> class. A field
+// split by sets (AddrClassTable::split: entries give nodes, node_class[node << sets | mask]
+// the class) is seen as one plain table a family and membership mask, entry i's class that of
+// its node under the mask, and put back together at the end (numbered as a whole compile
+// numbers nodes: IPv4's entries in order from 1, then IPv6's). Between the ranks taken out and
+// those put in, the views are taken to the sets the rules name now (`retarget`): a set named
+// first is a bit more (its views copies of those without it: no rule named it), a set named
+// no more a bit fewer (its views equal those without it once its rules are out).
+class AddrViews {
+public:
+    AddrViews(AddrClassTable& v4, AddrClassTable& v6) : t_{&v4, &v6}, sets_(v4.sets)
+    {
+        if (sets_.empty()) {  // the tables themselves, moved (put back at the end)
+            for (int fam = 0; fam < 2; fam++)
+                views_[fam].push_back(std::move(*t_[fam]));
+            return;
+        }
+        // Both families' tables hold the one array, and every entry's node is in it.
+        ok_ = v6.sets == sets_ && v6.node_class == v4.node_class &&
+              v4.node_class.size() == (1 + v4.entries.size() + v6.entries.size()) << sets_.size();
+        if (!ok_)
+            return;
+        const uint32_t masks = 1u << sets_.size();
+        for (int fam = 0; fam < 2; fam++) {
+            views_[fam].resize(masks);
+            for (uint32_t m = 0; m < masks; m++) {
+                AddrClassTable& v = views_[fam][m];
+                v.entries = t_[fam]->entries;
+                for (AddrClassTable::Entry& e : v.entries)
+                    e.cls = v4.node_class[size_t(e.cls) << sets_.size() | m];
+                v.default_class = v4.node_class[m];
+            }
+        }
+    }
+    bool ok() const { return ok_; }
+    uint32_t masks() const { return uint32_t(views_[0].size()); }
+    // The set's bit in a membership mask, or -1: not one the field is split by.
+    int set_bit(const std::string& name) const
+    {
+        const auto it = std::find(sets_.begin(), sets_.end(), name);
+        return it == sets_.end() ? -1 : int(it - sets_.begin());
+    }
+    // The tables of family `fam` (0: IPv4), one a mask; of both families.
+    std::vector<AddrClassTable*> of(int fam)
+    {
+        std::vector<AddrClassTable*> out;
+        for (AddrClassTable& v : views_[fam])
+            out.push_back(&v);
+        return out;
+    }
+    std::vector<AddrClassTable*> all()
+    {
+        std::vector<AddrClassTable*> out = of(0), v6 = of(1);
+        out.insert(out.end(), v6.begin(), v6.end());
+        return out;
+    }
+    AddrClassTable& view(int fam, uint32_t m) { return views_[fam][m]; }
+
+    // Drops the entries no rule names any more. (An entry's own rules are under every mask,
+    // so one plain under one mask is plain under all.)
+    void drop_plain()
+    {
+        for (int fam = 0; fam < 2; fam++) {
+            const std::vector<uint8_t> drop = plain_entries(views_[fam][0]);
+            for (AddrClassTable& v : views_[fam])
+                drop_entries(v, drop);
+        }
+    }
+
+    // The views under the masks of `sets` instead: false when a set named no more still tells
+    // classes apart (a rule naming it left), or too many sets.
+    bool retarget(const std::vector<std::string>& sets)
+    {
+        if (sets == sets_)
+            return true;
+        if (sets.size() > kMaxSplitSets)
+            return false;
+        // New mask -> the old mask with the same memberships of the sets in both, and none of
+        // those only in the old.
+        std::vector<int> old_bit(sets.size());
+        for (size_t b = 0; b < sets.size(); b++)
+            old_bit[b] = set_bit(sets[b]);
+        auto old_mask = [&](uint32_t m) {
+            uint32_t out = 0;
+            for (size_t b = 0; b < sets.size(); b++)
+                if (m >> b & 1 && old_bit[b] >= 0)
+                    out |= 1u << old_bit[b];
+            return out;
+        };
+        uint32_t gone = 0;  // the bits of the sets named no more
+        for (size_t b = 0; b < sets_.size(); b++)
+            if (std::find(sets.begin(), sets.end(), sets_[b]) == sets.end())
+                gone |= 1u << b;
+        for (int fam = 0; fam < 2; fam++) {
+            for (uint32_t m = 0; m < masks(); m++)
+                if (m & gone && !same_classes(views_[fam][m], views_[fam][m & ~gone]))
+                    return false;
+            std::vector<AddrClassTable> next(size_t(1) << sets.size());
+            for (uint32_t m = 0; m < next.size(); m++)
+                next[m] = views_[fam][old_mask(m)];
+            views_[fam] = std::move(next);
+        }
+        sets_ = sets;
+        return true;
+    }
+
+    // The views put back into the tables; false when they disagree (node 0 is both families').
+    bool put_back()
+    {
+        if (sets_.empty()) {
+            for (int fam = 0; fam < 2; fam++) {
+                *t_[fam] = std::move(views_[fam][0]);
+                t_[fam]->sets.clear();
+                t_[fam]->node_class.clear();
+            }
+            return true;
+        }
+        const uint32_t masks = this->masks(), bits = uint32_t(sets_.size());
+        const size_t n4 = views_[0][0].entries.size(), n6 = views_[1][0].entries.size();
+        std::vector<uint32_t> node_class((1 + n4 + n6) << bits);
+        for (uint32_t m = 0; m < masks; m++) {
+            if (views_[0][m].default_class != views_[1][m].default_class)
+                return false;
+            node_class[m] = views_[0][m].default_class;
+            for (size_t i = 0; i < n4; i++)
+                node_class[(i + 1) << bits | m] = views_[0][m].entries[i].cls;
+            for (size_t i = 0; i < n6; i++)
+                node_class[(n4 + i + 1) << bits | m] = views_[1][m].entries[i].cls;
+        }
+        for (int fam = 0; fam < 2; fam++) {
+            AddrClassTable& t = *t_[fam];
+            t.entries = std::move(views_[fam][0].entries);
+            for (size_t i = 0; i < t.entries.size(); i++)
+                t.entries[i].cls = uint32_t((fam ? n4 : 0) + i + 1);
+            t.default_class = 0;
+            t.sets = sets_;
+            t.node_class = node_class;
+        }
+        return true;
+    }
+
+private:
+    static bool same_classes(const AddrClassTable& a, const AddrClassTable& b)
+    {
+        if (a.default_class != b.default_class || a.entries.size() != b.entries.size())
+            return false;
+        for (size_t i = 0; i < a.entries.size(); i++)
+            if (a.entries[i].cls != b.entries[i].cls)
+                return false;
+        return true;
+    }
+
+    AddrClassTable* t_[2];
+    std::vector<std::string> sets_;
+    std::vector<AddrClassTable> views_[2];
+    bool ok_ = true;
+};
 
 // Entries are in PrefixKey order (trie preorder); the class of prefix `p` by the entries that
 // contain it, and where `p` is or would be.
@@ -317,7 +484,8 @@ Place place_of(const AddrClassTable& t, const Prefix& p)
 }  // namespace
 
 bool patch_classes(CompiledDirection& c, const std::vector<uint64_t>& old_prints,
-                   const std::vector<const Rule*>& ranked, const std::vector<uint64_t>& prints)
+                   const std::vector<const Rule*>& ranked, const std::vector<uint64_t>& prints,
+                   const std::array<std::vector<std::string>, 2>& split_by)
 {
     if (c.rows.words != c.words || c.words == 0 || uint64_t(ranked.size()) > uint64_t(c.words) * 64 ||
         old_prints.size() > uint64_t(c.words) * 64 || prints.size() != ranked.size())
@@ -359,9 +527,14 @@ bool patch_classes(CompiledDirection& c, const std::vector<uint64_t>& old_prints
         else
             cls = std::remove_reference_t<decltype(cls)>(to);
     };
-    auto addr_tables = [&](Field f) {
-        return f == kFieldSrc ? std::array<AddrClassTable*, 2>{&c.src_v4, &c.src_v6}
-                              : std::array<AddrClassTable*, 2>{&c.dst_v4, &c.dst_v6};
+    // The address fields' tables, a split one as a plain table a membership mask.
+    AddrViews src(c.src_v4, c.src_v6), dst(c.dst_v4, c.dst_v6);
+    if (!src.ok() || !dst.ok())
+        return false;
+    std::vector<AddrClassTable*> addr[2] = {src.all(), dst.all()};
+    const std::vector<AddrClassTable*> none;
+    auto tables_of = [&](Field f) -> const std::vector<AddrClassTable*>& {
+        return f == kFieldSrc ? addr[0] : f == kFieldDst ? addr[1] : none;
     };
 
     // Ranks taken out: from every class that holds them (the fields the old rule named).
@@ -372,30 +545,55 @@ bool patch_classes(CompiledDirection& c, const std::vector<uint64_t>& old_prints
             if (std::find(holds.begin(), holds.end(), 1) == holds.end())
                 continue;
             FieldClasses& fc = start(f);
-            each_cell(c, f, [&](auto& cls) {
+            each_cell(c, f, tables_of(f), [&](auto& cls) {
                 if (holds[cls])
                     set(cls, fc.changed(cls, k, false));
             });
             if (f == kFieldSrc || f == kFieldDst)
-                for (AddrClassTable* t : addr_tables(f))
-                    drop_plain_entries(*t);
+                (f == kFieldSrc ? src : dst).drop_plain();
         }
+
+    // The sets the fields are split by now.
+    if (!src.retarget(split_by[0]) || !dst.retarget(split_by[1]))
+        return false;
+    addr[0] = src.all(), addr[1] = dst.all();
 
     // Ranks put in: into the classes of what the rule names.
     for (uint32_t k : in_ranks) {
         const Rule& r = *ranked[k];
         for (Field f : {kFieldSrc, kFieldDst}) {
             const AddrMatch& a = addr_of(r, f);
+            AddrViews& views = f == kFieldSrc ? src : dst;
+            if (a.kind == AddrMatch::Kind::set) {
+                // Every node's classes under the masks with the set's bit (compile_direction
+                // patches only a field split by the sets its rules name).
+                const int bit = views.set_bit(a.set);
+                if (bit < 0)
+                    return false;
+                FieldClasses& fc = start(f);
+                for (int fam = 0; fam < 2; fam++)
+                    for (uint32_t m = 0; m < views.masks(); m++) {
+                        if (!(m >> bit & 1))
+                            continue;
+                        AddrClassTable& t = views.view(fam, m);
+                        for (AddrClassTable::Entry& e : t.entries)
+                            set(e.cls, fc.changed(e.cls, k, true));
+                        set(t.default_class, fc.changed(t.default_class, k, true));
+                    }
+                continue;
+            }
             if (a.kind != AddrMatch::Kind::prefix)
                 continue;
-            AddrClassTable& t = *addr_tables(f)[a.prefix.family == Family::v4 ? 0 : 1];
             FieldClasses& fc = start(f);
-            const Place p = place_of(t, a.prefix);
-            if (!p.found)
-                t.entries.insert(t.entries.begin() + ptrdiff_t(p.at), {a.prefix, p.parent});
-            const PrefixKey key(a.prefix);
-            for (size_t i = p.at; i < t.entries.size() && key.contains(PrefixKey(t.entries[i].prefix)); i++)
-                set(t.entries[i].cls, fc.changed(t.entries[i].cls, k, true));
+            for (AddrClassTable* tp : views.of(a.prefix.family == Family::v4 ? 0 : 1)) {
+                AddrClassTable& t = *tp;
+                const Place p = place_of(t, a.prefix);
+                if (!p.found)
+                    t.entries.insert(t.entries.begin() + ptrdiff_t(p.at), {a.prefix, p.parent});
+                const PrefixKey key(a.prefix);
+                for (size_t i = p.at; i < t.entries.size() && key.contains(PrefixKey(t.entries[i].prefix)); i++)
+                    set(t.entries[i].cls, fc.changed(t.entries[i].cls, k, true));
+            }
         }
         for (Field f : {kFieldSport, kFieldDport}) {
             const PortRange& pr = f == kFieldSport ? r.sport : r.dport;
@@ -443,7 +641,7 @@ bool patch_classes(CompiledDirection& c, const std::vector<uint64_t>& old_prints
         FieldClasses& fc = classes(f);
         keep.assign(fc.count(), kNoClass);
         if (touched[f])
-            each_cell(c, f, [&](auto& cls) { keep[cls] = 0; });
+            each_cell(c, f, tables_of(f), [&](auto& cls) { keep[cls] = 0; });
         else
             for (uint32_t cls = 0; cls < fc.count(); cls++)
                 keep[cls] = fc.unused(cls) ? kNoClass : 0;
@@ -455,14 +653,14 @@ bool patch_classes(CompiledDirection& c, const std::vector<uint64_t>& old_prints
         for (uint32_t cls = 0; cls < keep.size() && same; cls++)
             same = keep[cls] == cls;
         if (!same)
-            each_cell(c, f, [&](auto& cls) { cls = std::remove_reference_t<decltype(cls)>(keep[cls]); });
+            each_cell(c, f, tables_of(f), [&](auto& cls) { cls = std::remove_reference_t<decltype(cls)>(keep[cls]); });
     }
     for (int f = 0; f < kFieldCount; f++) {
         rows.base[f] = std::move(c.rows.base[f]);
         rows.anchored[f] = std::move(c.rows.anchored[f]);
     }
     c.rows = std::move(rows);
-    return true;
+    return src.put_back() && dst.put_back();
 }
 
 }  // namespace xdpctl::policy

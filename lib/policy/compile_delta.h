@@ -14,7 +14,9 @@
 // align_classes numbers them after either).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "policy/compiled_policy.h"
@@ -25,8 +27,10 @@ namespace xdpctl::policy {
 // (a free rank's).
 uint64_t match_print(const Rule& r);
 
-// Whether a direction holding `r` may be patched: a set's members change without a commit of
-// its rules, an interface's index when it is made again.
+// Whether a direction holding `r` may be patched: an interface's index changes when it is
+// made again, without a commit of its rules. (A rule naming a set is patched where its field
+// is split by the sets its rules name, AddrClassTable::split: the classes are then the rules'
+// alone, whatever the sets hold; compile_direction checks that.)
 bool patchable_rule(const Rule& r);
 
 // More ranks changed than this: the direction is compiled whole.
@@ -36,9 +40,13 @@ inline constexpr size_t kMaxPatchedRanks = 32;
 // of `ranked` (rank -> rule, nullptr at a free rank; `prints`: match_print of each, 0 at a free
 // rank), all of whose rules are patchable. Classes no table names are dropped and the rest
 // renumbered (row_base, n_classes, rows.rows/ranks/dense); rows.base and rows.anchored are
-// left to the caller. False when more than kMaxPatchedRanks ranks changed, rows are of
-// another size, or a field would pass 65,535 classes: `c` is then not usable.
+// left to the caller. `split_by`: the sets the source and destination fields are split by
+// after the patch (AddrClassTable::split; empty: not split), as a whole compile of `ranked`
+// splits them; every set a rule names in a field must be among them. False when more than
+// kMaxPatchedRanks ranks changed, rows are of another size, or a field would pass 65,535
+// classes: `c` is then not usable.
 bool patch_classes(CompiledDirection& c, const std::vector<uint64_t>& old_prints,
-                   const std::vector<const Rule*>& ranked, const std::vector<uint64_t>& prints);
+                   const std::vector<const Rule*>& ranked, const std::vector<uint64_t>& prints,
+                   const std::array<std::vector<std::string>, 2>& split_by);
 
 }  // namespace xdpctl::policy

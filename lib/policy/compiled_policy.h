@@ -180,7 +180,7 @@ struct CompiledDirection {
     // Per rank, the match print of its rule (compile_delta.h; 0 at a free rank), when the
     // compile was asked for them (CompileOptions::prints) or patched a cached compile.
     std::vector<uint64_t> match_prints;
-    bool patchable = false;  // no rule names a set or an interface (compile_delta.h)
+    bool patchable = false;  // no rule names an interface, sets only in split fields (compile_delta.h)
     bool patched = false;    // compiled by patching a cached compile
 };
 

@@ -558,6 +558,29 @@ bool rules_may_overlap(const Rule& a, const Rule& b)
            !(a.proto && b.proto && *a.proto != *b.proto) && !(a.vlan && b.vlan && *a.vlan != *b.vlan);
 }
 
+// The sets an address field's rules name (in rank order: bit s of a membership mask is
+// named[s]) and whether the field is split by them (AddrClassTable::split).
+struct SplitSets {
+    std::vector<std::string> named;
+    bool split = false;
+};
+SplitSets split_sets(const DirRules& dr, Field f, const CompileOptions& opts)
+{
+    SplitSets out;
+    size_t prefixes = 0;  // nodes at most, both families
+    for (const Rule* r : dr.ranked) {
+        if (!r)
+            continue;
+        const AddrMatch& a = addr_of(*r, f);
+        if (a.kind == AddrMatch::Kind::set && std::find(out.named.begin(), out.named.end(), a.set) == out.named.end())
+            out.named.push_back(a.set);
+        prefixes += a.kind == AddrMatch::Kind::prefix;
+    }
+    out.split = !out.named.empty() && out.named.size() <= std::min(opts.max_split_sets, kMaxSplitSets) &&
+                (prefixes + 1) << out.named.size() <= opts.max_node_classes;
+    return out;
+}
+
 // `rules`: the direction's rules in evaluation order; `plan`: their ranks.
 CompiledDirection compile_direction(const Policy& p, int d, const std::vector<const Rule*>& rules, const RankPlan& plan,
                                     const RuleIfindexResolver& ifindex_of, const CompileOptions& opts)
@@ -576,7 +599,12 @@ CompiledDirection compile_direction(const Policy& p, int d, const std::vector<co
     for (const Rule* r : dr.ranked)
         c.ranked.push_back(r ? RuleRecord{r->id, r->action.kind, r->action.rate_pps, r->action.burst, r->log_rate}
                              : RuleRecord{});
-    c.patchable = std::all_of(rules.begin(), rules.end(), [](const Rule* r) { return patchable_rule(*r); });
+    // Whether each address field is split by the sets its rules name (AddrClassTable::split).
+    const SplitSets split_of[2] = {split_sets(dr, kFieldSrc, opts), split_sets(dr, kFieldDst, opts)};
+    // A field whose rules name sets merged into its classes is compiled with their members:
+    // a patch would not see them change.
+    c.patchable = std::all_of(rules.begin(), rules.end(), [](const Rule* r) { return patchable_rule(*r); }) &&
+                  (split_of[0].named.empty() || split_of[0].split) && (split_of[1].named.empty() || split_of[1].split);
     CachedDirection* cached = opts.cache && opts.cache->dir[d] ? &*opts.cache->dir[d] : nullptr;
     if (opts.prints || cached) {
         c.match_prints.assign(dr.ranked.size(), 0);
@@ -587,7 +615,9 @@ CompiledDirection compile_direction(const Policy& p, int d, const std::vector<co
     // A cached compile patched where the rules changed (compile_delta.h), when it can be.
     if (cached && c.patchable && cached->compiled.words == c.words) {
         CompiledDirection p = std::move(cached->compiled);
-        if (patch_classes(p, cached->prints, dr.ranked, c.match_prints)) {
+        // The sets each address field is split by (c.patchable: every field naming sets is).
+        const std::array<std::vector<std::string>, 2> split_by = {split_of[0].named, split_of[1].named};
+        if (patch_classes(p, cached->prints, dr.ranked, c.match_prints, split_by)) {
             std::vector<Bits> anchored, unnamed;
             anchor_and_unnamed(dr, anchored, unnamed);
             for (int f = 0; f < kFieldCount; f++) {
@@ -626,25 +656,16 @@ CompiledDirection compile_direction(const Policy& p, int d, const std::vector<co
             field(addr_store, f, [&](RowInterner& rows) {
                 AddrClassTable& v4 = f == kFieldSrc ? c.src_v4 : c.dst_v4;
                 AddrClassTable& v6 = f == kFieldSrc ? c.src_v6 : c.dst_v6;
-                std::vector<std::string> named;  // the sets the field's rules name
-                for (const Rule* r : dr.ranked)
-                    if (const AddrMatch& a = r ? addr_of(*r, f) : kNoAddr;
-                        a.kind == AddrMatch::Kind::set && std::find(named.begin(), named.end(), a.set) == named.end())
-                        named.push_back(a.set);
-                size_t prefixes = 0;  // nodes at most, both families
-                for (const Rule* r : dr.ranked)
-                    prefixes += r && addr_of(*r, f).kind == AddrMatch::Kind::prefix;
-                const bool split = !named.empty() && named.size() <= std::min(opts.max_split_sets, kMaxSplitSets) &&
-                                   (prefixes + 1) << named.size() <= opts.max_node_classes;
+                const bool split = split_of[f == kFieldSrc ? 0 : 1].split;
                 v4 = address_classes(p, dr, f, Family::v4, rows, split);
                 v6 = address_classes(p, dr, f, Family::v6, rows, split);
                 if (split) {
+                    const size_t masks = size_t(1) << v4.sets.size();
                     // One table holds both families: IPv6's nodes are numbered after IPv4's,
                     // and both share one array (node 0, under no rule prefix, is the same).
                     const uint32_t n4 = uint32_t(v4.entries.size());
                     for (AddrClassTable::Entry& e : v6.entries)
                         e.cls += n4;
-                    const size_t masks = size_t(1) << named.size();
                     v4.node_class.insert(v4.node_class.end(), v6.node_class.begin() + ptrdiff_t(masks),
                                          v6.node_class.end());
                     v6.node_class = v4.node_class;
