@@ -151,6 +151,25 @@ void same_rows(const CompiledDirection& got, const CompiledDirection& want, cons
         ASSERT_LE(got.n_classes[f], want.n_classes[f] + 0u) << where << " field " << f << " has classes no table names";
 }
 
+// `p` compiled patching `last` (its cache straight or, `bytes`, through the cache's bytes),
+// checked against a whole compile with the same ranks, cell by cell in both directions.
+CompiledPolicy patched_as_whole(const Policy& p, const CompiledPolicy& last, bool bytes, uint32_t max_split_sets,
+                                const std::string& where)
+{
+    const RankHints hints = hints_of(last);
+    CompileCache cache = cache_of(last, bytes);
+    CompiledPolicy got = compile_policy(
+        p, gen_ifindex, {.max_split_sets = max_split_sets, .rank_hints = hints.dir, .cache = &cache, .prints = true});
+    const CompiledPolicy want =
+        compile_policy(p, gen_ifindex, {.max_split_sets = max_split_sets, .rank_hints = hints.dir});
+    for (int d = 0; d < 2; d++) {
+        same_rows(got.dir[d], want.dir[d], where + " dir " + std::to_string(d));
+        if (::testing::Test::HasFatalFailure())
+            break;
+    }
+    return got;
+}
+
 // Changes a policy as commits do: rules deleted, added (anywhere in evaluation order, or
 // last), changed in place under their id.
 void change(Policy& p, Gen& g, uint32_t& next_id, int n)
@@ -204,20 +223,15 @@ TEST(CompileDelta, PatchedCompilesHaveTheWholeCompilesRows)
         CompiledPolicy before_last = last;
         for (int round = 0; round < 6; round++) {
             change(p, g, next_id, 1 + int(g.u(seed % 4 == 0 ? 12 : 3)));
-            const RankHints hints = hints_of(last);
+            const std::string where = "seed " + std::to_string(seed) + " round " + std::to_string(round);
             // Aligned rows are in another order than what they point at: every other seed's
             // chain goes through the bytes.
-            CompileCache cache = cache_of(last, seed % 4 < 2);
-            const CompiledPolicy got =
-                compile_policy(p, gen_ifindex, {.rank_hints = hints.dir, .cache = &cache, .prints = true});
-            const CompiledPolicy want = compile_policy(p, gen_ifindex, {.rank_hints = hints.dir});
-            const std::string where = "seed " + std::to_string(seed) + " round " + std::to_string(round);
+            const CompiledPolicy got = patched_as_whole(p, last, seed % 4 < 2, 0, where);
+            if (HasFatalFailure())
+                return;
             for (int d = 0; d < 2; d++) {
-                same_rows(got.dir[d], want.dir[d], where + " dir " + std::to_string(d));
-                if (HasFatalFailure())
-                    return;
                 patched += got.dir[d].patched;
-                directions += want.dir[d].n_rules > 0;
+                directions += got.dir[d].n_rules > 0;
             }
             agree_with_reference(p, got, g, where, 300);
             if (HasFatalFailure())
@@ -321,7 +335,6 @@ TEST(CompileDelta, ACacheNotWholeOrTooFarIsNotPatched)
 // A commit that names a set no rule named (or names one no more) is compiled whole.
 TEST(CompileDelta, FieldsSplitBySetsArePatched)
 {
-    const CompileOptions split{.max_split_sets = kMaxSplitSets};
     size_t patched = 0, directions = 0, set_rules_patched = 0, resplit = 0;
     for (uint64_t seed = 300; seed < 300 + diff_seeds(24); seed++) {
         Gen g(seed);
@@ -379,22 +392,14 @@ TEST(CompileDelta, FieldsSplitBySetsArePatched)
                 set.entries.push_back({add, g.coin(25)});
                 set.normalize();
             }
-            const RankHints hints = hints_of(last);
-            CompileCache cache = cache_of(last, seed % 2);
-            CompileOptions with_cache = split;
-            with_cache.rank_hints = hints.dir, with_cache.cache = &cache, with_cache.prints = true;
-            const CompiledPolicy got = compile_policy(p, gen_ifindex, with_cache);
-            CompileOptions whole = split;
-            whole.rank_hints = hints.dir;
-            const CompiledPolicy want = compile_policy(p, gen_ifindex, whole);
             const std::string where = "seed " + std::to_string(seed) + " round " + std::to_string(round);
+            const CompiledPolicy got = patched_as_whole(p, last, seed % 2, kMaxSplitSets, where);
+            if (HasFatalFailure())
+                return;
             for (int d = 0; d < 2; d++) {
-                same_rows(got.dir[d], want.dir[d], where + " dir " + std::to_string(d));
-                if (HasFatalFailure())
-                    return;
                 patched += got.dir[d].patched;
                 set_rules_patched += got.dir[d].patched && set_rule;
-                directions += want.dir[d].n_rules > 0;
+                directions += got.dir[d].n_rules > 0;
                 // Split by other sets than the compile patched (a set named first, or no more).
                 if (got.dir[d].patched)
                     for (auto [now, was] : {std::pair{&got.dir[d].src_v4, &last.dir[d].src_v4},
