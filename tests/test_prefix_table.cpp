@@ -857,6 +857,24 @@ std::vector<PrefixEntry4> crowded_units(Rng& rng, unsigned unit_len, unsigned mo
     return v4;
 }
 
+// 3,000 crowded units of /unit_len (crowded_units) and the addresses to probe them at:
+// 100,000 near their prefixes' edges, and every address of `whole` units (each `every`-th).
+struct CrowdedProbe {
+    std::vector<PrefixEntry4> v4;
+    std::vector<uint32_t> addrs;
+};
+CrowdedProbe crowded_and_probed(Rng& rng, unsigned unit_len, unsigned max_prefixes, size_t whole, size_t every)
+{
+    CrowdedProbe out;
+    std::vector<uint32_t> units;
+    out.v4 = crowded_units(rng, unit_len, max_prefixes, 3000, units);
+    out.addrs = probe_addrs4(rng, out.v4, 100000);
+    for (size_t i = 0; i < whole; i++)
+        for (uint64_t b = 0; b < uint64_t(1) << (32 - unit_len); b++)
+            out.addrs.push_back(units[i * every] | uint32_t(b));
+    return out;
+}
+
 // Crowded /24s: 1 to 9 prefixes past /24 each (sparse up to XDPCTL_PFX_SPARSE_PREFIXES,
 // dense past it); every address of some of them probed. Sparse and dense tables must
 // answer alike, and as the reference does.
@@ -864,12 +882,7 @@ TEST(PrefixTableBpfEdges, SparseAndDenseThirdLevelsAgree)
 {
     XDPCTL_REQUIRE_ROOT();
     Rng rng(21);
-    std::vector<uint32_t> slash24s;
-    const std::vector<PrefixEntry4> v4 = crowded_units(rng, 24, 9, 3000, slash24s);
-    std::vector<uint32_t> addrs = probe_addrs4(rng, v4, 100000);
-    for (size_t i = 0; i < slash24s.size(); i += 10)
-        for (uint32_t b = 0; b < 256; b++)
-            addrs.push_back(slash24s[i] | b);
+    const auto [v4, addrs] = crowded_and_probed(rng, 24, 9, 300, 10);
     EXPECT_GT(PrefixTable::build(v4, {}).stats().v4_sparse_chunks, 1000u);
     EXPECT_GT(PrefixTable::build(v4, {}).stats().v4_l3_chunks, 100u);
     check4(v4, addrs);
@@ -883,12 +896,7 @@ TEST(PrefixTableBpfEdges, SparseSlash16sAgree)
 {
     XDPCTL_REQUIRE_ROOT();
     Rng rng(23);
-    std::vector<uint32_t> slash16s;
-    const std::vector<PrefixEntry4> v4 = crowded_units(rng, 16, 8, 3000, slash16s);
-    std::vector<uint32_t> addrs = probe_addrs4(rng, v4, 100000);
-    for (size_t i = 0; i < 3; i++)
-        for (uint32_t b = 0; b < 65536; b++)
-            addrs.push_back(slash16s[i * 100] | b);
+    const auto [v4, addrs] = crowded_and_probed(rng, 16, 8, 3, 100);
     const PrefixTable t = PrefixTable::build(v4, {}, {.sparse16 = true});
     EXPECT_GT(t.stats().v4_sparse16, 1000u);
     EXPECT_GT(t.stats().v4_l2_chunks, 500u);
