@@ -1294,9 +1294,9 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 write_rows_in_place(rows.get(), e, cd.rows, dirty[e], dh.row_lines, dh.rows_per_elem, times_.rows_written);
                 continue;
             }
-            // Each row's words written over the buffer, and only what they leave zeroed: its
-            // last line's padding and the element past its last row (zeroing the whole 4 MiB
-            // first cost as much as the kernel's copy of it: ~0.6 ms an element).
+            // Each row's words written over the buffer, and only what they leave zeroed (its
+            // last line's padding, the element past its last row), not all 4 MiB first: a
+            // commit that puts a set in use writes ~11 such elements at 10,000 rules.
             whole.resize(XDPCTL_POL_ROWS_ELEM_BYTES / sizeof(uint64_t));
             const size_t first = size_t(e - dh.rows_elem) * dh.rows_per_elem;
             const size_t last = std::min<size_t>(cd.rows.count(), first + dh.rows_per_elem);
