@@ -158,6 +158,16 @@ void keep_first(std::vector<Entry>& v)
             v.end());
 }
 
+// `n` random /32s over all of IPv4 (most alone in their /16), values 1-50, sorted.
+std::vector<PrefixEntry4> random_hosts(Rng& rng, int n)
+{
+    std::vector<PrefixEntry4> v;
+    for (int i = 0; i < n; i++)
+        v.push_back({{uint32_t(rng()), 32}, 1 + uint32_t(rng() % 50)});
+    keep_first(v);
+    return v;
+}
+
 // About half the prefixes are nested inside an earlier one, a share of them exceptions.
 std::vector<PrefixEntry4> random_set4(Rng& rng, size_t n, bool with_default)
 {
@@ -488,10 +498,7 @@ TEST(PrefixBuild, FewPrefixesInASlash16AreOneLine)
     // 7,000 hosts over all of IPv4, most alone in their /16: a line each, not a chunk and
     // a line; a host in a /16 none holds changes a few lines.
     Rng rng(17);
-    std::vector<PrefixEntry4> hosts;
-    for (int i = 0; i < 7000; i++)
-        hosts.push_back({{uint32_t(rng()), 32}, 1 + uint32_t(rng() % 50)});
-    keep_first(hosts);
+    const std::vector<PrefixEntry4> hosts = random_hosts(rng, 7000);
     const PrefixTable chunks = PrefixTable::build(hosts, {});
     const PrefixTable lines = PrefixTable::build(hosts, {}, {.sparse16 = true});
     EXPECT_GT(lines.stats().v4_sparse16, 6500u);
@@ -671,11 +678,8 @@ TEST(PrefixBuild, OneHostMoreOrFewerChangesAFewLines)
 TEST(PrefixBuild, OneSlash16MoreOrFewerChangesAFewChunks)
 {
     Rng rng(13);
-    std::vector<PrefixEntry4> v4;
     // 7,000 hosts over all of IPv4, as the benchmark mix's rules have: most in a /16 alone.
-    for (int i = 0; i < 7000; i++)
-        v4.push_back({{uint32_t(rng()), 32}, 1 + uint32_t(rng() % 50)});
-    keep_first(v4);
+    std::vector<PrefixEntry4> v4 = random_hosts(rng, 7000);
     const PrefixTable all = PrefixTable::build(v4, {});
     ASSERT_GT(all.stats().v4_l2_chunks, 6000u);
     auto lines_changed = [&](const PrefixTable& t) { return lines_differing(t, all); };
