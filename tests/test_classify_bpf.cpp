@@ -656,9 +656,13 @@ bool common_frame(const std::vector<uint8_t>& f)
 // A commit as `xdpctl` makes it with sets in tables of their own (set_tables.h): fields
 // split by their sets, classes aligned to the generation's, the sets placed in their slots.
 // Returns what place_sets built; *all: whether it placed every set of the policy.
-uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullptr, uint32_t* addr_kept = nullptr)
+// `tails`: a last rule on a set alone is the direction's tail (CompiledDirection::tail), however
+// few rules are ranked.
+uint32_t commit_split(PolicyPrograms& progs, const Policy& p, bool* all = nullptr, uint32_t* addr_kept = nullptr,
+                      bool tails = false)
 {
-    CompiledPolicy c = compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets});
+    CompiledPolicy c =
+        compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets, .tail_sets = tails, .tail_min_rules = 1});
     HeldTables held;
     ClassLayout classes[XDPCTL_POL_DIRS];
     progs.maps().held(held, classes);
@@ -1310,6 +1314,118 @@ TEST_F(ClassifyBpf, FlowCacheHitsDecideAsTheReferenceAndEndWithTheirCommit)
                 return;
         }
     }
+}
+
+// A last rule on one set alone, decided after the walk by the set's own table (abi:
+// XDPCTL_POL_DECIDE_TAIL): random policies of the tables, the anchor lists and one field (some
+// with other rules on sets, so split fields beside it), each with such a rule on its source or
+// destination, dropping or passing, in either direction; then a rule ranked before it, the set
+// changed, the rule deleted, and put back on the other field. Each commit's header says the
+// tail the compile made; every packet runs twice (a miss, then a flow-cache hit) against the
+// reference, verdicts and exact counters; the compiled form walked in C++ agrees too.
+TEST_F(ClassifyBpf, TailRulesOnASetAgreeWithReference)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const GenOptions opts{.rate_pps = 1000000000, .burst = 1000000000};
+    uint64_t run_ns = 0, tail_hits = 0;
+    int tail_commits = 0, tail_shapes[3] = {};
+    const int hdr_fd = progs_->map_fd("xdpctl_phdr");
+    const int rec_fd = progs_->map_fd("xdpctl_prule");
+    for (uint64_t seed = 1101; seed < 1101 + diff_seeds(24); seed++) {
+        Gen g(seed, opts);
+        g.make_pools();
+        Policy p = seed % 3 == 0   ? anchor_policy(g, 200)
+                   : seed % 3 == 1 ? one_field_policy(g, seed % 2)
+                                   : g.policy(int(4 + g.u(120)), 0);
+        if (!p.sets.count("s0"))
+            p.sets = g.policy(0, 2).sets;
+        if (seed % 3 == 2 && g.coin(50))  // other rules on sets: split fields beside the tail
+            for (Rule& r : p.rules)
+                if (r.src.kind != AddrMatch::Kind::any && g.coin(30)) {
+                    r.src.kind = AddrMatch::Kind::set;
+                    r.src.set = "s0";
+                }
+        uint32_t last_priority = 0;
+        for (const Rule& r : p.rules)
+            last_priority = std::max(last_priority, r.priority);
+        Rule tail;
+        tail.id = uint32_t(p.rules.size()) + 1;
+        tail.priority = std::max(last_priority + uint32_t(g.u(2)), 1u);  // a tie is broken by the id: still last
+        tail.dir = g.coin(70) ? Direction::ingress : Direction::egress;
+        (g.coin(60) ? tail.src : tail.dst) = AddrMatch{AddrMatch::Kind::set, {}, "s0"};
+        tail.action.kind = g.coin(50) ? ActionKind::drop : ActionKind::pass;
+        p.rules.push_back(tail);
+        for (int step = 0; step < 5; step++) {
+            if (step == 1) {  // a rule ranked before the tail
+                Rule r = g.policy(1, 0).rules[0];
+                r.id = uint32_t(p.rules.size()) + 1;
+                r.priority = std::min(r.priority, tail.priority - 1);
+                r.iif.clear();
+                p.rules.push_back(r);
+            } else if (step == 2) {  // the set changed
+                PrefixSet& set = p.sets.at("s0");
+                const Prefix add = g.pick(g.coin(60) ? Family::v4 : Family::v6);
+                if (std::none_of(set.entries.begin(), set.entries.end(), [&](const SetEntry& e) { return e.prefix == add; }))
+                    set.entries.push_back({add, false});
+                set.normalize();
+            } else if (step == 3) {  // the tail rule deleted: nothing decided after the walk
+                p.rules.erase(std::find_if(p.rules.begin(), p.rules.end(), [&](const Rule& r) { return r.id == tail.id; }));
+                for (Rule& r : p.rules)  // ids stay 1..n (slots_by_id)
+                    r.id -= r.id > tail.id;
+            } else if (step == 4) {  // back, on the other field, with the other action
+                std::swap(tail.src, tail.dst);
+                tail.action.kind = tail.action.kind == ActionKind::drop ? ActionKind::pass : ActionKind::drop;
+                tail.id = uint32_t(p.rules.size()) + 1;
+                p.rules.push_back(tail);
+            }
+            const CompiledPolicy c =
+                compile_policy(p, gen_ifindex, {.max_split_sets = kMaxSplitSets, .tail_sets = true, .tail_min_rules = 1});
+            commit_split(*progs_, p, nullptr, nullptr, true);
+            const uint32_t gen = progs_->maps().active_gen(), d = tail.dir == Direction::egress;
+            xdpctl_pol_hdr h{};
+            ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
+            // (With the tail deleted, the rule now last may be on a set alone too.)
+            const bool has_tail = step != 3;
+            const std::string where = fmt::format("seed {} step {}", seed, step);
+            ASSERT_TRUE(!has_tail || c.dir[d].tail) << where << "\n" << format_policy(p);
+            for (uint32_t x = 0; x < XDPCTL_POL_DIRS; x++)
+                ASSERT_EQ(bool(h.dir[x].decide & XDPCTL_POL_DECIDE_TAIL), bool(c.dir[x].tail)) << where;
+            if (has_tail) {
+                ASSERT_EQ(c.dir[d].tail->rec.id, tail.id) << where;
+                // Not ranked: no rank's record names it; its own record does.
+                for (const RuleRecord& r : c.dir[d].ranked)
+                    ASSERT_NE(r.id, tail.id) << where;
+                xdpctl_rule_rec rec{};
+                const uint32_t key = XDPCTL_POL_GD(gen, d) * XDPCTL_POL_MAX_RANKS + XDPCTL_POL_TAIL_RANK;
+                ASSERT_EQ(bpf_map_lookup_elem(rec_fd, &key, &rec), 0);
+                ASSERT_EQ(rec.id, tail.id) << where;
+                ASSERT_EQ(bool(h.dir[d].decide & XDPCTL_POL_DECIDE_TAIL_DST), tail.dst.kind != AddrMatch::Kind::any) << where;
+                tail_commits++;
+                const uint32_t shape = h.dir[d].decide & XDPCTL_POL_DECIDE_SHAPE_MASK;
+                tail_shapes[shape == XDPCTL_POL_DECIDE_ANCHORS ? 0 : shape == XDPCTL_POL_DECIDE_TABLES ? 1 : 2]++;
+            }
+            const auto slots = slots_by_id(p);
+            const auto before = read_rule_counters(progs_->rule_counters_fd(), uint32_t(slots.size()));
+            agree_with_reference(*progs_, p, g, seed * 100 + uint64_t(step), 300, &run_ns, {}, 2);
+            if (HasFatalFailure())
+                return;
+            if (has_tail) {
+                const auto after = read_rule_counters(progs_->rule_counters_fd(), uint32_t(slots.size()));
+                tail_hits += after[slots.at(tail.id)].packets - before[slots.at(tail.id)].packets;
+            }
+            for (int i = 0; i < 300; i++) {
+                uint32_t ifindex = 0;
+                const PacketKey k = g.packet(&ifindex);
+                const policy::Verdict want = classify(p, k), got = classify_compiled(c, k, ifindex, &p.sets);
+                ASSERT_EQ(got.action, want.action) << where << ": " << describe(k, ifindex);
+                ASSERT_EQ(got.rule_id, want.rule_id) << where << ": " << describe(k, ifindex);
+            }
+        }
+    }
+    EXPECT_GE(tail_commits, int(diff_seeds(24)) * 4);
+    EXPECT_GE(tail_hits, uint64_t(diff_seeds(24)) * 10) << "too few packets decided by a tail rule to mean anything";
+    for (int s = 0; s < 3; s++)
+        EXPECT_GT(tail_shapes[s], 0) << "a tail beside shape " << s << " (anchors, tables, one field) never committed";
 }
 
 // Programs loaded with only the paths a policy needs (lib/attach/datapath_paths.h: what a load or a

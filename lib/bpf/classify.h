@@ -1187,6 +1187,67 @@ static __always_inline int pol_flow_first(void)
 }
 
 /*
+ * The tail rule (abi: XDPCTL_POL_DECIDE_TAIL) of generation gen, direction dir, for a packet
+ * no ranked rule decided: the packet's address in the set's own table; a member takes the
+ * tail's record, as a ranked rule's (counted, logged, its rank + 1 kept for the flow cache),
+ * as xdpctl_pol_decide() gives it. 0: not decided (no tail, not a member, not IP);
+ * XDPCTL_POL_DECIDE_RETRY alone: the table is missing, as every lookup's. Global, so its
+ * stack is not the program's (which the walk's call chain fills).
+ */
+__noinline long xdpctl_pol_tail(const struct pkt *p, __u32 gen, __u32 dir)
+{
+	__u32 g = gen & 1, d = dir & 1, decide, slot, v6;
+	struct xdpctl_pol_hdr *h;
+	struct xdpctl_rule_rec *rec;
+	const __u32 *a;
+	long v;
+
+	if (!p)
+		return 0;
+	v6 = p->l3_proto == ETH_P_IPV6;
+	if (!v6 && p->l3_proto != ETH_P_IP)
+		return 0;
+	h = bpf_map_lookup_elem(&xdpctl_phdr, &g); /* inlined */
+	if (!h)
+		return 0;
+	decide = h->dir[d].decide;
+	if (!(decide & XDPCTL_POL_DECIDE_TAIL))
+		return 0;
+	slot = (decide >> XDPCTL_POL_DECIDE_TAIL_SLOT_SHIFT) & (XDPCTL_POL_SET_SLOTS - 1);
+	a = decide & XDPCTL_POL_DECIDE_TAIL_DST ? p->daddr : p->saddr;
+	if (v6)
+		v = xdpctl_pol_tab6(1, slot, ((__u64)bpf_ntohl(a[0]) << 32) | bpf_ntohl(a[1]),
+				    ((__u64)bpf_ntohl(a[2]) << 32) | bpf_ntohl(a[3]));
+	else
+		v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, slot, bpf_ntohl(a[0]), 0);
+	if (v < 0)
+		return XDPCTL_POL_DECIDE_RETRY;
+	if (!pol_member(v))
+		return 0;
+	rec = pol_rank_rec(XDPCTL_POL_TAIL_RANK + 1, g, d);
+	if (!rec || !rec->id)
+		return 0;
+	if (!cfg_explain)
+		pol_count(&rec->ctr_slot, p->len);
+	return ((long)(XDPCTL_POL_TAIL_RANK + 1) << XDPCTL_POL_DECIDE_RANK_SHIFT) | ((long)rec->id << 8) |
+	       (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(rec);
+}
+
+/* Decision `r` of pol_decide() or xdpctl_pol_decide() with the tail rule applied where the
+ * default decided (no rule id, no retry): a packet a ranked rule decides pays nothing. */
+static __always_inline long pol_tail(const struct pkt *p, __u32 gen, __u32 dir, long r)
+{
+	long t;
+
+	if (!pol_has(XDPCTL_PATH_TAIL) || (r & XDPCTL_POL_DECIDE_RETRY) || (__u32)(r >> 8))
+		return r;
+	t = xdpctl_pol_tail(p, gen, dir);
+	if (t == XDPCTL_POL_DECIDE_RETRY)
+		return r | XDPCTL_POL_DECIDE_RETRY;
+	return t ? t | (r & XDPCTL_POL_DECIDE_NOCACHE) : r;
+}
+
+/*
  * The policy's verdict for a parsed packet: XDPCTL_ACT_PASS or XDPCTL_ACT_DROP, with
  * XDPCTL_POL_EMIT set when the deciding rule sends an event (lib/bpf/trace.h), and in
  * *rule_id the deciding rule (0: the default, or no policy). `dir` is 0 (ingress) or 1
@@ -1283,6 +1344,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		r = xdpctl_pol_decide(p, gen, dir, ifindex, 0);
 	else
 		r = pol_decide(p, gen, dir, ifindex);
+	r = pol_tail(p, gen, dir, r);
 	/* With the stamp put in the slot before (above, or on the cache-first miss): after a flip
 	 * meanwhile the entry pairs the old count with the old gen, whose commit is over, and is
 	 * never taken. */
@@ -1306,7 +1368,7 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = pol_decide(p, gen, dir, ifindex);
+		r = pol_tail(p, gen, dir, pol_decide(p, gen, dir, ifindex));
 		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}

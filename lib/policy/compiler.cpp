@@ -1068,6 +1068,19 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
     std::vector<const Rule*> in_dir[2];
     for (const Rule* r : order)
         in_dir[r->dir == Direction::egress ? 1 : 0].push_back(r);
+    // A last rule on one set alone is decided after the walk and holds no rank (abi:
+    // XDPCTL_POL_DECIDE_TAIL): putting a 1M-prefix set in use so changes no row.
+    std::optional<CompiledDirection::Tail> tails[2];
+    for (int d = 0; d < 2 && opts.tail_sets; d++) {
+        if (in_dir[d].size() <= std::max<size_t>(opts.tail_min_rules, 1))
+            continue;
+        const Rule* last = in_dir[d].back();
+        if (const int f = tail_rule_field(*last); f >= 0) {
+            tails[d] = CompiledDirection::Tail{
+                RuleRecord{last->id, last->action.kind, 0, 0, 0}, (f == kFieldSrc ? last->src : last->dst).set, Field(f)};
+            in_dir[d].pop_back();
+        }
+    }
     RankPlan plan[2];
     for (int d = 0; d < 2; d++) {
         std::vector<uint32_t> ids(in_dir[d].size());
@@ -1076,7 +1089,7 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
         const std::vector<const Rule*>& rules = in_dir[d];
         plan[d] = plan_ranks(ids, opts.rank_hints ? move_costs(rules) : std::vector<uint64_t>(ids.size()),
                              [&rules](size_t i, size_t j) { return rules_may_overlap(*rules[i], *rules[j]); },
-                             opts.rank_hints ? &opts.rank_hints[d] : nullptr, XDPCTL_POL_MAX_RANKS);
+                             opts.rank_hints ? &opts.rank_hints[d] : nullptr, XDPCTL_POL_RULE_RANKS);
     }
     // The directions' shapes (shapes.h) read only the rules: worked out beside the rows
     // (~0.7 ms at 10,000 rules, which followed them), into copies that the compiled
@@ -1088,7 +1101,8 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
     auto find_shapes = [&] {
         for (int d = 0; d < 2; d++) {
             const std::vector<const Rule*>& ranked = in_dir[d];
-            shapes[d].small = small_rules(ranked);
+            // (The small path has no tail: its rules are few, and so compiled whole.)
+            shapes[d].small = tails[d] ? std::nullopt : small_rules(ranked);
             shapes[d].decide_field = one_address_field(ranked);
             // The anchor lists' rules by rank, as the lists name them (a free rank is on none).
             if (!shapes[d].small && shapes[d].decide_field < 0)
@@ -1108,6 +1122,7 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
         c.dir[d].small = std::move(shapes[d].small);
         c.dir[d].decide_field = shapes[d].decide_field;
         c.dir[d].anchor_rules = std::move(shapes[d].anchor_rules);
+        c.dir[d].tail = std::move(tails[d]);
     }
     return c;
 }
@@ -1118,8 +1133,20 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
     const CompiledDirection& c = cp.dir[k.dir == Direction::egress ? 1 : 0];
     Verdict v;
     v.action = cp.default_action;
+    // No rule decided: the tail's set, when the direction has one.
+    auto tail = [&](Verdict& out) -> Verdict& {
+        if (!c.tail || out.rule_id || !k.family)
+            return out;
+        if (!sets_of)
+            fail("a tail rule on a set is walked without its sets");
+        if (sets_of->at(c.tail->set).contains(*k.family, c.tail->field == kFieldSrc ? k.src : k.dst)) {
+            out.action = c.tail->rec.action;
+            out.rule_id = c.tail->rec.id;
+        }
+        return out;
+    };
     if (c.n_rules == 0)
-        return v;
+        return tail(v);
     uint32_t cls[kFieldCount];
     if (!k.family) {
         cls[kFieldSrc] = c.src_nonip_class;
@@ -1169,7 +1196,7 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
             }
         }
     }
-    return v;
+    return tail(v);
 }
 
 }  // namespace xdpctl::policy

@@ -199,6 +199,16 @@ std::optional<AnchorLists> anchor_lists(const CompiledDirection& cd)
     return out;
 }
 
+int tail_rule_field(const Rule& r)
+{
+    const bool src = r.src.kind == AddrMatch::Kind::set, dst = r.dst.kind == AddrMatch::Kind::set;
+    if (src == dst || r.src.kind == AddrMatch::Kind::prefix || r.dst.kind == AddrMatch::Kind::prefix ||
+        r.proto || !r.sport.any() || !r.dport.any() || !r.tcp_flags.any() || r.vlan || !r.iif.empty() ||
+        r.fragment || r.log_rate || (r.action.kind != ActionKind::drop && r.action.kind != ActionKind::pass))
+        return -1;
+    return src ? kFieldSrc : kFieldDst;
+}
+
 int one_address_field(const std::vector<const Rule*>& ranked)
 {
     int field = -1;
