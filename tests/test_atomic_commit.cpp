@@ -219,10 +219,14 @@ void commit_placing_sets(PolicyPrograms& progs, const CompiledPolicy& c, const P
 // `split_sets`: the policies' sets in tables of their own (set_tables.h), placed as `xdpctl`
 // commits place them: a set whose entries differ between A and B gets a table built anew
 // into a slot no generation refers to, and the old one is freed after the flip.
+// `tails`: a last rule on a set alone decided after the walk (CompiledDirection::tail; with
+// the sets placed so).
 void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uint32_t pass_b,
-                        const std::function<void(PolicyMaps&, int)>& shape, bool split_sets = false)
+                        const std::function<void(PolicyMaps&, int)>& shape, bool split_sets = false,
+                        bool tails = false)
 {
-    const CompileOptions opts{.max_split_sets = split_sets ? kMaxSplitSets : 0};
+    const CompileOptions opts{
+        .max_split_sets = split_sets ? kMaxSplitSets : 0, .tail_sets = tails, .tail_min_rules = 1};
     const CompiledPolicy ca = compile_policy(pa, lo_only, opts), cb = compile_policy(pb, lo_only, opts);
     // One slot per rule id of both, from 1: slot 0 would count a zeroed record.
     SlotOf slots = slots_by_id(pa, 1);
@@ -430,6 +434,37 @@ TEST(AtomicCommit, NoPacketSeesAMixOfSetsInTablesOfTheirOwn)
     ASSERT_EQ(classify(b, probe_key()).rule_id, 96u);
     ASSERT_TRUE(compile_policy(a, lo_only, {.max_split_sets = kMaxSplitSets}).dir[0].src_v4.split());
     commits_under_load(a, b, 91, 96, [](PolicyMaps&, int) {}, true);
+}
+
+// A set rule after the rules (abi: XDPCTL_POL_DECIDE_TAIL): A's probe is passed by its tail
+// (its set's own table looked up after the walk found no rule), B's by a ranked rule, while
+// B's tail, on another set in the destination, takes other packets; commits go between the
+// two in runs of 3 by the anchor lists and by the tables.
+constexpr const char* kTailA = R"(default drop
+set s 198.18.0.0/24 !198.18.0.128/25
+rule --id 111 --priority 1 --src 198.18.0.9/32 --action drop
+rule --id 112 --priority 2 --dst 198.19.9.0/24 --proto tcp --action drop
+rule --id 113 --priority 3 --proto udp --dport 53 --action drop
+rule --id 119 --priority 100 --src @s --action pass
+)";
+constexpr const char* kTailB = R"(default drop
+set t 198.19.7.0/24
+rule --id 121 --priority 1 --src 198.18.0.0/16 --proto tcp --dport 80 --action pass
+rule --id 122 --priority 2 --proto udp --dport 53 --action drop
+rule --id 129 --priority 100 --dst @t --action pass
+)";
+
+TEST(AtomicCommit, NoPacketSeesAMixAcrossTailChanges)
+{
+    XDPCTL_REQUIRE_ROOT();
+    const Policy a = parse_policy_text(kTailA, "tail A"), b = parse_policy_text(kTailB, "tail B");
+    ASSERT_EQ(classify(a, probe_key()).rule_id, 119u);
+    ASSERT_EQ(classify(b, probe_key()).rule_id, 121u);
+    const CompileOptions tails{.max_split_sets = kMaxSplitSets, .tail_sets = true, .tail_min_rules = 1};
+    ASSERT_TRUE(compile_policy(a, lo_only, tails).dir[0].tail);
+    ASSERT_TRUE(compile_policy(b, lo_only, tails).dir[0].tail);
+    commits_under_load(a, b, 119, 121, [](PolicyMaps& m, int i) { m.set_decide_anchors((i / 3) % 2 == 0); }, true,
+                       true);
 }
 
 TEST(AtomicCommit, NoPacketSeesAMixAcrossShapeChanges)
@@ -1028,13 +1063,17 @@ TEST(AtomicCommit, PatchedCommitsJudgeAsThePolicySays)
     xdpctl_clear_policy();
 }
 
-// The same with a set: the commit whose rule first names it (the field split by it from then
-// on), rules added and deleted beside it, and the commit whose rule names it no more are each
-// patched (compile_delta.h: a split field's classes are its rules' alone); after each, the
-// XDP program drops the set's members as its rule says, and judges the other rules as before.
-TEST(AtomicCommit, PatchedCommitsWithASetJudgeAsThePolicySays)
+namespace {
+
+// The same with a set: the commit whose rule first names it, rules added and deleted beside
+// it, and the commit whose rule names it no more are each patched; after each, the XDP
+// program drops the set's members as its rule says, and judges the other rules as before.
+// The rule on the set has priority `priority`: first (the field split by the set from then
+// on; compile_delta.h: a split field's classes are its rules' alone), or last (the tail,
+// decided after the walk: abi XDPCTL_POL_DECIDE_TAIL; the attached program reloaded with
+// that path). `tail`: whether the commits made it the tail.
+void patched_commits_with_a_set(uint32_t priority, bool tail)
 {
-    XDPCTL_REQUIRE_ROOT();
     xdpctl_clear_policy();
     NetnsLab lab;
     lab.load();
@@ -1063,16 +1102,27 @@ TEST(AtomicCommit, PatchedCommitsWithASetJudgeAsThePolicySays)
     }
     Rule on_set;
     on_set.id = 200000;
-    on_set.priority = 1;
+    on_set.priority = priority;
     on_set.src.kind = AddrMatch::Kind::set;
     on_set.src.set = "blk";
     on_set.action.kind = ActionKind::drop;
     const uint32_t member = 0xc6130105u, excepted = 0xc6130181u, lone = 0xc6130707u, rule_src = 0xc6120000u | 38;
+    const UniqueFd hdr_fd = open_pinned(shared_maps_dir() + "/xdpctl_phdr"),
+                   ctl_fd = open_pinned(shared_maps_dir() + "/xdpctl_pctl");
+    ASSERT_TRUE(hdr_fd && ctl_fd);
     auto commit = [&](const char* what) {
         PolicyStore store;
         (void)store.current();  // as a rule command reads the policy first
         store.commit(p);
         EXPECT_TRUE(store.last_commit_patched()) << what;
+        const bool named = std::any_of(p.rules.begin(), p.rules.end(), [](const Rule& r) { return r.id == 200000; });
+        xdpctl_pol_ctl ctl{};
+        xdpctl_pol_hdr h{};
+        const uint32_t zero = 0;
+        ASSERT_EQ(bpf_map_lookup_elem(ctl_fd.get(), &zero, &ctl), 0);
+        const uint32_t gen = ctl.gen & 1;
+        ASSERT_EQ(bpf_map_lookup_elem(hdr_fd.get(), &gen, &h), 0);
+        EXPECT_EQ(bool(h.dir[0].decide & XDPCTL_POL_DECIDE_TAIL), tail && named) << what;
     };
     auto judged = [&](bool set_in_force, const char* what) {
         const uint32_t want = set_in_force ? XDP_DROP : XDP_PASS;
@@ -1100,4 +1150,18 @@ TEST(AtomicCommit, PatchedCommitsWithASetJudgeAsThePolicySays)
     judged(false, "the set named no more");
     EXPECT_EQ(syn_verdict(link_pin, 0xc612fe01u), XDP_DROP);
     xdpctl_clear_policy();
+}
+
+}  // namespace
+
+TEST(AtomicCommit, PatchedCommitsWithASetJudgeAsThePolicySays)
+{
+    XDPCTL_REQUIRE_ROOT();
+    patched_commits_with_a_set(1, false);
+}
+
+TEST(AtomicCommit, PatchedCommitsWithATailSetJudgeAsThePolicySays)
+{
+    XDPCTL_REQUIRE_ROOT();
+    patched_commits_with_a_set(kDefaultPriority, true);
 }
