@@ -1062,9 +1062,16 @@ std::vector<uint8_t> generation_bytes(PolicyPrograms& progs)
 // into its fields' classes. After every other change in place a rule commit follows, as a
 // `rule add` after a `set add`: it must believe what the generations hold (the egress
 // destination's address table is kept: the change is in the set's own table) and agree too.
-TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
+// With tails (the parameter), that rule is ranked before the set's ingress rule, which is then
+// the direction's tail (abi: XDPCTL_POL_DECIDE_TAIL), and the one-field shape without it.
+class ClassifyBpfInPlace : public ClassifyBpf, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ClassifyBpfInPlace, SetChangedInPlaceAgreesWithReference)
 {
     XDPCTL_REQUIRE_ROOT();
+    const bool tails = GetParam();
+    int tail_commits = 0;
+    const int hdr_fd = progs_->map_fd("xdpctl_phdr");
     Gen g(951, {.rate_pps = 1000000000, .burst = 1000000000});
     g.make_pools();
     std::mt19937_64 rng(951);
@@ -1104,7 +1111,7 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
     // Rows in the rows map, as 10,000 rules' go: a generation's record of what it holds is
     // written there (the small rows hold none).
     progs_->maps().set_use_small_rows(false);
-    commit_split(*progs_, p);
+    commit_split(*progs_, p, nullptr, nullptr, tails);
 
     auto member_of = [&](size_t i) { return big.entries[i % big.entries.size()]; };
     auto a32 = [](const Prefix& x) {
@@ -1125,6 +1132,8 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
     extra.proto = 17;
     extra.dport = {53, 53};
     extra.action.kind = ActionKind::drop;
+    if (tails)
+        extra.priority = 1;  // before the set's rule, which is then the ingress tail
     for (int step = 0; step < 12; step++) {
         std::vector<SetEntry> add, del;
         const SetEntry m = member_of(size_t(rng()));
@@ -1190,14 +1199,21 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
         big = set;
         p.sets["big"] = big;
         if (!in_place)
-            commit_split(*progs_, p);
+            commit_split(*progs_, p, nullptr, nullptr, tails);
         if (in_place && step % 2 == 1) {
             auto it = std::find_if(p.rules.begin(), p.rules.end(), [](const Rule& r) { return r.id == 9000; });
-            if (it == p.rules.end())
+            const bool adding = it == p.rules.end();
+            if (adding)
                 p.rules.push_back(extra);
             else
                 p.rules.erase(it);
-            commit_split(*progs_, p, nullptr, &kept_after_change);
+            commit_split(*progs_, p, nullptr, &kept_after_change, tails);
+            const uint32_t gen = progs_->maps().active_gen();
+            xdpctl_pol_hdr h{};
+            ASSERT_EQ(bpf_map_lookup_elem(hdr_fd, &gen, &h), 0);
+            const bool tail = h.dir[0].decide & XDPCTL_POL_DECIDE_TAIL;
+            EXPECT_EQ(tail, tails && adding) << "step " << step;
+            tail_commits += tail;
         }
         // The same packets as before the change, then others to and from the changed prefixes
         // and their neighbours, and elsewhere.
@@ -1214,6 +1230,7 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
     // Each of the 5 rule commits after a change in place kept the egress destination's table
     // but the first (its target generation had no record yet).
     EXPECT_GE(kept_after_change, 4u) << "a rule commit after a change in place rebuilt the address tables";
+    EXPECT_EQ(tail_commits, tails ? 3 : 0);
     progs_->maps().set_use_small_rows(true);
     // Merged into the fields' classes (a commit that splits no field): not in place, though
     // the set's table is still in its slot.
@@ -1222,6 +1239,9 @@ TEST_F(ClassifyBpf, SetChangedInPlaceAgreesWithReference)
     EXPECT_FALSE(change_set_in_place(*progs_, set, {{free32_near(in16(4) | 0x100), false}}, {}, fields));
     EXPECT_EQ(set, big);
 }
+
+INSTANTIATE_TEST_SUITE_P(Tails, ClassifyBpfInPlace, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Tail" : "Ranked"; });
 
 // A policy of 9 to 9 + `more` rules that drop or pass and name no set and no interface:
 // decided by its anchor lists (xdpctl_panc) when they fit.
