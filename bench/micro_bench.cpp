@@ -418,7 +418,8 @@ struct SetCase {
     std::vector<std::vector<uint8_t>> frames;
 };
 
-std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
+// The row's set: 1,000,000 IPv4 prefixes (bgp_like4, seed 1, and the 16 /8s of 16.0.0.0/4).
+xdpctl::policy::PrefixSet bgp_set_1m()
 {
     using namespace xdpctl::policy;
     PrefixSet set;
@@ -435,8 +436,14 @@ std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
     for (uint32_t a = 16; a < 32; a++)
         add(a << 24, 8);
     set.normalize();
+    return set;
+}
+
+std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
+{
+    using namespace xdpctl::policy;
     Policy p;
-    p.sets["bgp"] = std::move(set);
+    p.sets["bgp"] = bgp_set_1m();
     Rule r;
     r.id = 1;
     r.src.kind = AddrMatch::Kind::set;
@@ -463,6 +470,92 @@ std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
                                  .payload(18)
                                  .build());
     return sc;
+}
+
+// A blocklist after the rules: 9,999 rules of the mix, then `--src @bgp --action drop`
+// on the 1M-prefix set (default priority: last), compiled as a commit makes it with every
+// loaded program of ABI 5 (`tail`: the set's rule decided after the walk, the mix keeping its
+// anchor lists) or before (ranked: the source field split by the set, the tables' walk).
+// Frames `rule_hit` each hit a rule of the mix (as make_policy_case's), `set_member` have a
+// source in 16.0.0.0/4 that no rule of the mix names (a member: the set decides); every packet
+// misses the flow cache (what deciding costs).
+struct MixSetCase {
+    PolicyCase pc;
+    std::vector<std::vector<uint8_t>> members;
+};
+
+std::unique_ptr<MixSetCase> make_mix_set_case(bool tail)
+{
+    using namespace xdpctl::policy;
+    std::mt19937_64 rng(4242);
+    Policy p = xdpctl::bench::rule_mix(9999, rng);
+    auto out = std::make_unique<MixSetCase>();
+    out->pc.new_flows = true;
+    for (int f = 0; f < kFramesPerPolicy; f++) {
+        const Rule& r = p.rules[rng() % p.rules.size()];
+        uint32_t src = uint32_t(rng());
+        if (r.src.kind == AddrMatch::Kind::prefix) {
+            const auto& a = r.src.prefix.addr;
+            const uint32_t net = uint32_t(a[0]) << 24 | uint32_t(a[1]) << 16 | uint32_t(a[2]) << 8 | a[3];
+            src = net | (r.src.prefix.len == 32 ? 0 : src & (~uint32_t(0) >> r.src.prefix.len));
+        }
+        const uint16_t dport = r.dport.any() ? uint16_t(rng()) : uint16_t(r.dport.lo + rng() % (uint32_t(r.dport.hi - r.dport.lo) + 1));
+        out->pc.frames.push_back(B().ipv4({.src = addr_bytes(src), .dst = kDstIpv4})
+                                     .tcp({.sport = uint16_t(1024 + rng() % 60000), .dport = dport, .flags = tcp_flags::ack})
+                                     .payload(10)
+                                     .build());
+    }
+    while (out->members.size() < size_t(kFramesPerPolicy)) {
+        PacketKey k;
+        k.family = Family::v4;
+        const uint32_t src = 0x10000000u | (uint32_t(rng()) & 0x0fffffffu);
+        const Ipv4Addr b = addr_bytes(src);
+        std::copy(b.begin(), b.end(), k.src.begin());
+        k.dst = {kDstIpv4[0], kDstIpv4[1], kDstIpv4[2], kDstIpv4[3]};
+        k.proto = 17;
+        k.has_ports = true;
+        k.sport = 1024;
+        k.dport = 9;
+        if (classify(p, k).rule_id)
+            continue;  // a rule of the mix names it: not the set's
+        out->members.push_back(B().ipv4({.src = b, .dst = kDstIpv4}).udp(1024, 9).payload(18).build());
+    }
+    p.sets["bgp"] = bgp_set_1m();
+    Rule r;
+    r.id = 10000;
+    r.src.kind = AddrMatch::Kind::set;
+    r.src.set = "bgp";
+    r.action.kind = ActionKind::drop;
+    p.rules.push_back(r);
+    CompiledPolicy c = compile_policy(p, [](const std::string&) { return 0u; },
+                                      {.max_split_sets = kMaxSplitSets, .tail_sets = tail});
+    if (bool(c.dir[0].tail) != tail)
+        xdpctl::fail("the set's rule is {}the tail", tail ? "not " : "");
+    const uint32_t paths = compiled_paths(c)[0];
+    PolicyCase& pc = out->pc;
+    pc.prog.reset(xdpctl_xdp::open());
+    if (!pc.prog)
+        xdpctl::fail("cannot open xdpctl_xdp: {}", xdpctl::errno_str(errno));
+    pc.prog->rodata->cfg_malformed_action = XDPCTL_MALFORMED_PASS;
+    pc.prog->rodata->cfg_flow_cache = XDPCTL_FLOW_CACHE_MISS;
+    pc.prog->rodata->cfg_paths = paths;
+    bpf_program__set_autoload(pc.prog->progs.xdpctl_xdp, false);
+    bpf_program__set_autoload(xdp_prog_for(*pc.prog, paths), true);
+    if (int err = xdpctl_xdp::load(pc.prog.get()))
+        xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
+    pc.fd = bpf_program__fd(xdp_prog_for(*pc.prog, paths));
+    describe_prog(pc.fd, tail ? "xdpctl_xdp_mix_set_tail" : "xdpctl_xdp_mix_set_ranked");
+    PolicyMaps maps = PolicyMaps::from_skeleton(*pc.prog);
+    PreparedCommit placed;
+    if (!maps.place_sets(c, p.sets, placed, true))
+        xdpctl::fail("the 1M-prefix set got no table of its own");
+    SlotOf slots;
+    for (const auto& rule : p.rules)
+        slots[rule.id] = rule.id - 1;
+    PreparedCommit prepared = take_address_tables(c, xdpctl::TableLayout::sparse16);
+    prepared.set_slot = placed.set_slot;
+    maps.commit(c, std::move(prepared), slots);
+    return out;
 }
 
 // Each frame run once, in turn (repeat 1: the timer's own cost is in each figure, so compare
@@ -615,6 +708,18 @@ int main(int argc, char** argv)
         }
         // The 1M-prefix set row: the same 64 frames repeated (lines in the cache), and 4,000
         // frames each run once beside the empty program run once on them.
+        std::vector<std::unique_ptr<MixSetCase>> mix_sets;
+        for (const bool tail : {true, false}) {
+            const std::string base = fmt::format("xdpctl_xdp_policy/10000_rules_set_1m/{}", tail ? "tail" : "ranked");
+            if (!selected(base + "/rule_hit") && !selected(base + "/set_member"))
+                continue;
+            mix_sets.push_back(make_mix_set_case(tail));
+            const MixSetCase& m = *mix_sets.back();
+            for (const auto& [what, frames] : {std::pair{"rule_hit", &m.pc.frames}, std::pair{"set_member", &m.members}})
+                benchmark::RegisterBenchmark((base + "/" + what).c_str(), bench_frames, m.pc.fd, *frames)
+                    ->UseManualTime()
+                    ->Unit(benchmark::kMillisecond);
+        }
         std::unique_ptr<SetCase> set_1m;
         if (selected("xdpctl_xdp_policy/set_1m/random_src") || selected("xdpctl_xdp_policy/set_1m/each_once") ||
             selected("xdpctl_xdp_policy/set_1m/empty_xdp_each_once")) {
