@@ -472,10 +472,11 @@ std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
     return sc;
 }
 
-// A blocklist after the rules: 9,999 rules of the mix, then `--src @bgp --action drop`
-// on the 1M-prefix set (default priority: last), compiled as a commit makes it with every
-// loaded program of ABI 5 (`tail`: the set's rule decided after the walk, the mix keeping its
-// anchor lists) or before (ranked: the source field split by the set, the tables' walk).
+// A blocklist beside the rules: 9,999 rules of the mix and `--src @bgp --action drop` on
+// the 1M-prefix set, last (the default priority) or first (priority 0, the mix's moved up by
+// one), compiled as a commit makes it with every loaded program of ABI 5 (`edge`: the set's
+// rule decided beside the walk, the mix keeping its anchor lists) or before (ranked: the
+// source field split by the set, the tables' walk).
 // Frames `rule_hit` each hit a rule of the mix (as make_policy_case's), `set_member` have a
 // source in 16.0.0.0/4 that no rule of the mix names (a member: the set decides); every packet
 // misses the flow cache (what deciding costs).
@@ -484,11 +485,14 @@ struct MixSetCase {
     std::vector<std::vector<uint8_t>> members;
 };
 
-std::unique_ptr<MixSetCase> make_mix_set_case(bool tail)
+std::unique_ptr<MixSetCase> make_mix_set_case(bool edge, bool first)
 {
     using namespace xdpctl::policy;
     std::mt19937_64 rng(4242);
     Policy p = xdpctl::bench::rule_mix(9999, rng);
+    if (first)
+        for (Rule& r : p.rules)
+            r.priority++;
     auto out = std::make_unique<MixSetCase>();
     out->pc.new_flows = true;
     for (int f = 0; f < kFramesPerPolicy; f++) {
@@ -526,11 +530,12 @@ std::unique_ptr<MixSetCase> make_mix_set_case(bool tail)
     r.src.kind = AddrMatch::Kind::set;
     r.src.set = "bgp";
     r.action.kind = ActionKind::drop;
+    r.priority = first ? 0 : kDefaultPriority;
     p.rules.push_back(r);
     CompiledPolicy c = compile_policy(p, [](const std::string&) { return 0u; },
-                                      {.max_split_sets = kMaxSplitSets, .tail_sets = tail});
-    if (bool(c.dir[0].tail) != tail)
-        xdpctl::fail("the set's rule is {}the tail", tail ? "not " : "");
+                                      {.max_split_sets = kMaxSplitSets, .edge_sets = edge});
+    if (bool(c.dir[0].edge) != edge || (edge && c.dir[0].edge->first != first))
+        xdpctl::fail("the set's rule is not the edge rule it should be");
     const uint32_t paths = compiled_paths(c)[0];
     PolicyCase& pc = out->pc;
     pc.prog.reset(xdpctl_xdp::open());
@@ -544,7 +549,7 @@ std::unique_ptr<MixSetCase> make_mix_set_case(bool tail)
     if (int err = xdpctl_xdp::load(pc.prog.get()))
         xdpctl::fail("cannot load xdpctl_xdp: {}", xdpctl::errno_str(err));
     pc.fd = bpf_program__fd(xdp_prog_for(*pc.prog, paths));
-    describe_prog(pc.fd, tail ? "xdpctl_xdp_mix_set_tail" : "xdpctl_xdp_mix_set_ranked");
+    describe_prog(pc.fd, fmt::format("xdpctl_xdp_mix_set_{}_{}", first ? "first" : "last", edge ? "edge" : "ranked"));
     PolicyMaps maps = PolicyMaps::from_skeleton(*pc.prog);
     PreparedCommit placed;
     if (!maps.place_sets(c, p.sets, placed, true))
@@ -709,11 +714,12 @@ int main(int argc, char** argv)
         // The 1M-prefix set row: the same 64 frames repeated (lines in the cache), and 4,000
         // frames each run once beside the empty program run once on them.
         std::vector<std::unique_ptr<MixSetCase>> mix_sets;
-        for (const bool tail : {true, false}) {
-            const std::string base = fmt::format("xdpctl_xdp_policy/10000_rules_set_1m/{}", tail ? "tail" : "ranked");
+        for (const auto& [edge, first] : {std::pair{true, false}, {false, false}, {true, true}, {false, true}}) {
+            const std::string base = fmt::format("xdpctl_xdp_policy/10000_rules_set_1m/{}_{}", first ? "first" : "last",
+                                                 edge ? "edge" : "ranked");
             if (!selected(base + "/rule_hit") && !selected(base + "/set_member"))
                 continue;
-            mix_sets.push_back(make_mix_set_case(tail));
+            mix_sets.push_back(make_mix_set_case(edge, first));
             const MixSetCase& m = *mix_sets.back();
             for (const auto& [what, frames] : {std::pair{"rule_hit", &m.pc.frames}, std::pair{"set_member", &m.members}})
                 benchmark::RegisterBenchmark((base + "/" + what).c_str(), bench_frames, m.pc.fd, *frames)

@@ -219,14 +219,14 @@ void commit_placing_sets(PolicyPrograms& progs, const CompiledPolicy& c, const P
 // `split_sets`: the policies' sets in tables of their own (set_tables.h), placed as `xdpctl`
 // commits place them: a set whose entries differ between A and B gets a table built anew
 // into a slot no generation refers to, and the old one is freed after the flip.
-// `tails`: a last rule on a set alone decided after the walk (CompiledDirection::tail; with
-// the sets placed so).
+// `edges`: a first or last rule on a set alone decided beside the walk (CompiledDirection::edge;
+// with the sets placed so).
 void commits_under_load(const Policy& pa, const Policy& pb, uint32_t pass_a, uint32_t pass_b,
                         const std::function<void(PolicyMaps&, int)>& shape, bool split_sets = false,
-                        bool tails = false)
+                        bool edges = false)
 {
     const CompileOptions opts{
-        .max_split_sets = split_sets ? kMaxSplitSets : 0, .tail_sets = tails, .tail_min_rules = 1};
+        .max_split_sets = split_sets ? kMaxSplitSets : 0, .edge_sets = edges, .edge_min_rules = 1};
     const CompiledPolicy ca = compile_policy(pa, lo_only, opts), cb = compile_policy(pb, lo_only, opts);
     // One slot per rule id of both, from 1: slot 0 would count a zeroed record.
     SlotOf slots = slots_by_id(pa, 1);
@@ -436,33 +436,33 @@ TEST(AtomicCommit, NoPacketSeesAMixOfSetsInTablesOfTheirOwn)
     commits_under_load(a, b, 91, 96, [](PolicyMaps&, int) {}, true);
 }
 
-// A set rule after the rules (abi: XDPCTL_POL_DECIDE_TAIL): A's probe is passed by its tail
-// (its set's own table looked up after the walk found no rule), B's by a ranked rule, while
-// B's tail, on another set in the destination, takes other packets; commits go between the
-// two in runs of 3 by the anchor lists and by the tables.
-constexpr const char* kTailA = R"(default drop
+// Set rules beside the rules (abi: XDPCTL_POL_DECIDE_EDGE): A's probe is passed by its last
+// rule (its set's own table looked up after the walk found no rule), B's by a ranked rule
+// after B's first, on another set in the destination, which takes other packets before the
+// walk; commits go between the two in runs of 3 by the anchor lists and by the tables.
+constexpr const char* kEdgeLastA = R"(default drop
 set s 198.18.0.0/24 !198.18.0.128/25
 rule --id 111 --priority 1 --src 198.18.0.9/32 --action drop
 rule --id 112 --priority 2 --dst 198.19.9.0/24 --proto tcp --action drop
 rule --id 113 --priority 3 --proto udp --dport 53 --action drop
 rule --id 119 --priority 100 --src @s --action pass
 )";
-constexpr const char* kTailB = R"(default drop
+constexpr const char* kEdgeFirstB = R"(default drop
 set t 198.19.7.0/24
 rule --id 121 --priority 1 --src 198.18.0.0/16 --proto tcp --dport 80 --action pass
 rule --id 122 --priority 2 --proto udp --dport 53 --action drop
-rule --id 129 --priority 100 --dst @t --action pass
+rule --id 129 --priority 0 --dst @t --action pass
 )";
 
-TEST(AtomicCommit, NoPacketSeesAMixAcrossTailChanges)
+TEST(AtomicCommit, NoPacketSeesAMixAcrossEdgeChanges)
 {
     XDPCTL_REQUIRE_ROOT();
-    const Policy a = parse_policy_text(kTailA, "tail A"), b = parse_policy_text(kTailB, "tail B");
+    const Policy a = parse_policy_text(kEdgeLastA, "last edge A"), b = parse_policy_text(kEdgeFirstB, "first edge B");
     ASSERT_EQ(classify(a, probe_key()).rule_id, 119u);
     ASSERT_EQ(classify(b, probe_key()).rule_id, 121u);
-    const CompileOptions tails{.max_split_sets = kMaxSplitSets, .tail_sets = true, .tail_min_rules = 1};
-    ASSERT_TRUE(compile_policy(a, lo_only, tails).dir[0].tail);
-    ASSERT_TRUE(compile_policy(b, lo_only, tails).dir[0].tail);
+    const CompileOptions edges{.max_split_sets = kMaxSplitSets, .edge_sets = true, .edge_min_rules = 1};
+    ASSERT_FALSE(compile_policy(a, lo_only, edges).dir[0].edge->first);
+    ASSERT_TRUE(compile_policy(b, lo_only, edges).dir[0].edge->first);
     commits_under_load(a, b, 119, 121, [](PolicyMaps& m, int i) { m.set_decide_anchors((i / 3) % 2 == 0); }, true,
                        true);
 }
@@ -1068,11 +1068,11 @@ namespace {
 // The same with a set: the commit whose rule first names it, rules added and deleted beside
 // it, and the commit whose rule names it no more are each patched; after each, the XDP
 // program drops the set's members as its rule says, and judges the other rules as before.
-// The rule on the set has priority `priority`: first (the field split by the set from then
-// on; compile_delta.h: a split field's classes are its rules' alone), or last (the tail,
-// decided after the walk: abi XDPCTL_POL_DECIDE_TAIL; the attached program reloaded with
-// that path). `tail`: whether the commits made it the tail.
-void patched_commits_with_a_set(uint32_t priority, bool tail)
+// The rule on the set has priority `priority`: among the others (the field split by the set
+// from then on; compile_delta.h: a split field's classes are its rules' alone), or first or
+// last (an edge rule, decided beside the walk: abi XDPCTL_POL_DECIDE_EDGE; the attached
+// program reloaded with that path). `edge`: whether the commits made it the edge rule.
+void patched_commits_with_a_set(uint32_t priority, bool edge)
 {
     xdpctl_clear_policy();
     NetnsLab lab;
@@ -1122,7 +1122,7 @@ void patched_commits_with_a_set(uint32_t priority, bool tail)
         ASSERT_EQ(bpf_map_lookup_elem(ctl_fd.get(), &zero, &ctl), 0);
         const uint32_t gen = ctl.gen & 1;
         ASSERT_EQ(bpf_map_lookup_elem(hdr_fd.get(), &gen, &h), 0);
-        EXPECT_EQ(bool(h.dir[0].decide & XDPCTL_POL_DECIDE_TAIL), tail && named) << what;
+        EXPECT_EQ(bool(h.dir[0].decide & XDPCTL_POL_DECIDE_EDGE), edge && named) << what;
     };
     auto judged = [&](bool set_in_force, const char* what) {
         const uint32_t want = set_in_force ? XDP_DROP : XDP_PASS;
@@ -1157,10 +1157,16 @@ void patched_commits_with_a_set(uint32_t priority, bool tail)
 TEST(AtomicCommit, PatchedCommitsWithASetJudgeAsThePolicySays)
 {
     XDPCTL_REQUIRE_ROOT();
-    patched_commits_with_a_set(1, false);
+    patched_commits_with_a_set(30, false);  // among the others' priorities (10-59)
 }
 
-TEST(AtomicCommit, PatchedCommitsWithATailSetJudgeAsThePolicySays)
+TEST(AtomicCommit, PatchedCommitsWithAFirstSetJudgeAsThePolicySays)
+{
+    XDPCTL_REQUIRE_ROOT();
+    patched_commits_with_a_set(1, true);
+}
+
+TEST(AtomicCommit, PatchedCommitsWithALastSetJudgeAsThePolicySays)
 {
     XDPCTL_REQUIRE_ROOT();
     patched_commits_with_a_set(kDefaultPriority, true);

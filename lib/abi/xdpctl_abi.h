@@ -140,8 +140,9 @@ struct xdpctl_iface_meta {
  * commits split fields only once every loaded program is of version 3 or later.
  * 4: a policy's address tables may hold sparse /16s (XDPCTL_PFX_SPARSE16_STARTS); commits
  * build them only once every loaded program is of version 4 or later.
- * 5: a direction's last rule may be a set alone decided after the walk (XDPCTL_POL_DECIDE_TAIL);
- * commits make one only once every loaded program is of version 5 or later. */
+ * 5: a direction's first or last rule may be a set alone decided beside the walk
+ * (XDPCTL_POL_DECIDE_EDGE); commits make one only once every loaded program is of version 5
+ * or later. */
 #define XDPCTL_ABI_VERSION 5
 
 /* clsact fallback: the handle and priority xdpctl's own filters use, so unload finds them. */
@@ -385,10 +386,10 @@ static_assert(XDPCTL_PFX6_TREE_POS(XDPCTL_PFX6_TREE_NODES - 1) < XDPCTL_PFX6_TRE
  * between rules (lib/policy/rank_gaps.h) let a rule inserted among others take one, so the
  * ranks after it stay and so does every row that holds them. */
 #define XDPCTL_POL_MAX_RANKS 12288
-/* The last rank is no rule's bit: its record is the tail rule's (XDPCTL_POL_DECIDE_TAIL), so
+/* The last rank is no rule's bit: its record is the edge rule's (XDPCTL_POL_DECIDE_EDGE), so
  * ranked rules take the ranks below it. */
-#define XDPCTL_POL_TAIL_RANK (XDPCTL_POL_MAX_RANKS - 1)
-#define XDPCTL_POL_RULE_RANKS XDPCTL_POL_TAIL_RANK
+#define XDPCTL_POL_EDGE_RANK (XDPCTL_POL_MAX_RANKS - 1)
+#define XDPCTL_POL_RULE_RANKS XDPCTL_POL_EDGE_RANK
 #define XDPCTL_POL_MAX_WORDS ((XDPCTL_POL_MAX_RANKS + 63) / 64)
 #define XDPCTL_POL_MAX_AGG ((XDPCTL_POL_MAX_WORDS + 63) / 64)
 #define XDPCTL_POL_PORTS 65536
@@ -584,11 +585,11 @@ enum xdpctl_path {
 	 * paths read it too). Without it or them, no policy is read at all: every packet passes
 	 * unclassified, and a program of no path at all is the parse-and-count one. */
 	XDPCTL_PATH_DEFAULT = 1 << 6,
-	XDPCTL_PATH_TAIL = 1 << 7,   /* XDPCTL_POL_DECIDE_TAIL: a set looked up after the walk */
+	XDPCTL_PATH_EDGE = 1 << 7,   /* XDPCTL_POL_DECIDE_EDGE: a set looked up beside the walk */
 };
 #define XDPCTL_PATHS_ALL \
 	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE | XDPCTL_PATH_LB | \
-	 XDPCTL_PATH_LOG | XDPCTL_PATH_DEFAULT | XDPCTL_PATH_TAIL)
+	 XDPCTL_PATH_LOG | XDPCTL_PATH_DEFAULT | XDPCTL_PATH_EDGE)
 /* The paths that read the policy's header, and so decide a direction with no rule. */
 #define XDPCTL_PATHS_POLICY \
 	(XDPCTL_PATH_SMALL | XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES | XDPCTL_PATH_DEFAULT)
@@ -643,18 +644,20 @@ struct xdpctl_pol_decide_line {
  */
 #define XDPCTL_POL_DECIDE_SET_RANKS (1u << 26)
 /*
- * The tail rule (any shape): the direction's last rule in evaluation order names one set in
- * one address field and nothing else, drops or passes, and is decided after the walk: a
- * packet no other rule decides (the default would) is looked up in the set's own table
- * (slot in the 3 bits from XDPCTL_POL_DECIDE_TAIL_SLOT_SHIFT, the destination's with
- * XDPCTL_POL_DECIDE_TAIL_DST), and a member takes the record at XDPCTL_POL_TAIL_RANK. Such a
- * rule holds no rank in the rows: the commit that puts a 1M-prefix set in use that way (a
- * blocklist after the rules) rewrites no row, where a ranked rule joined every row of the
- * fields it does not name and split the field by the set (~28 MiB of 45 at 10,000 rules).
+ * The edge rule (any shape): the direction's first or last rule in evaluation order names one
+ * set in one address field and nothing else, drops or passes, and is decided beside the walk,
+ * by the set's own table (slot in the 3 bits from XDPCTL_POL_DECIDE_EDGE_SLOT_SHIFT, the
+ * destination's with XDPCTL_POL_DECIDE_EDGE_DST): first (XDPCTL_POL_DECIDE_EDGE_FIRST), before
+ * the walk, a member decided at once; last, after it, for a packet no other rule decided (the
+ * default would). A member takes the record at XDPCTL_POL_EDGE_RANK. Such a rule holds no rank
+ * in the rows: the commit that puts a 1M-prefix set in use that way (a blocklist before or
+ * after the rules) rewrites no row, where a ranked rule joined every row of the fields it does
+ * not name and split the field by the set (~28 MiB of 45 at 10,000 rules). One a direction.
  */
-#define XDPCTL_POL_DECIDE_TAIL (1u << 27)
-#define XDPCTL_POL_DECIDE_TAIL_DST (1u << 28)
-#define XDPCTL_POL_DECIDE_TAIL_SLOT_SHIFT 29
+#define XDPCTL_POL_DECIDE_EDGE (1u << 27)
+#define XDPCTL_POL_DECIDE_EDGE_DST (1u << 28)
+#define XDPCTL_POL_DECIDE_EDGE_FIRST (1u << 15) /* past the skip bits of the 7 fields */
+#define XDPCTL_POL_DECIDE_EDGE_SLOT_SHIFT 29
 
 struct xdpctl_pol_split {
 	__u32 n_sets;       /* 1..XDPCTL_POL_SPLIT_SETS */

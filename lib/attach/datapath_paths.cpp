@@ -202,7 +202,7 @@ std::vector<std::string> path_names(uint32_t paths)
     static const std::pair<uint32_t, const char*> names[] = {
         {XDPCTL_PATH_SMALL, "small"}, {XDPCTL_PATH_FIELD, "field"}, {XDPCTL_PATH_TABLES, "tables"},
         {XDPCTL_PATH_RATE, "rate"},   {XDPCTL_PATH_LB, "lb"}, {XDPCTL_PATH_LOG, "log"},
-        {XDPCTL_PATH_DEFAULT, "default"}, {XDPCTL_PATH_TAIL, "tail"},
+        {XDPCTL_PATH_DEFAULT, "default"}, {XDPCTL_PATH_EDGE, "edge"},
     };
     std::vector<std::string> out;
     for (const auto& [bit, name] : names)

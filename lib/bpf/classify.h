@@ -1187,14 +1187,15 @@ static __always_inline int pol_flow_first(void)
 }
 
 /*
- * The tail rule (abi: XDPCTL_POL_DECIDE_TAIL) of generation gen, direction dir, for a packet
- * no ranked rule decided: the packet's address in the set's own table; a member takes the
- * tail's record, as a ranked rule's (counted, logged, its rank + 1 kept for the flow cache),
- * as xdpctl_pol_decide() gives it. 0: not decided (no tail, not a member, not IP);
- * XDPCTL_POL_DECIDE_RETRY alone: the table is missing, as every lookup's. Global, so its
- * stack is not the program's (which the walk's call chain fills).
+ * The edge rule (abi: XDPCTL_POL_DECIDE_EDGE) of generation gen, direction dir, if it is
+ * the direction's first rule (`first`) or its last (else): the packet's address in the set's
+ * own table; a member takes the edge's record, as a ranked rule's (counted, logged, its
+ * rank + 1 kept for the flow cache), as xdpctl_pol_decide() gives it. 0: not decided (no such
+ * edge, not a member, not IP); XDPCTL_POL_DECIDE_RETRY with the default: the table is missing,
+ * as every lookup's. Global, so its stack is not the program's (which the walk's call chain
+ * fills).
  */
-__noinline long xdpctl_pol_tail(const struct pkt *p, __u32 gen, __u32 dir)
+__noinline long xdpctl_pol_edge(const struct pkt *p, __u32 gen, __u32 dir, __u32 first)
 {
 	__u32 g = gen & 1, d = dir & 1, decide, slot, v6;
 	struct xdpctl_pol_hdr *h;
@@ -1211,38 +1212,50 @@ __noinline long xdpctl_pol_tail(const struct pkt *p, __u32 gen, __u32 dir)
 	if (!h)
 		return 0;
 	decide = h->dir[d].decide;
-	if (!(decide & XDPCTL_POL_DECIDE_TAIL))
+	if (!(decide & XDPCTL_POL_DECIDE_EDGE) || !(decide & XDPCTL_POL_DECIDE_EDGE_FIRST) != !first)
 		return 0;
-	slot = (decide >> XDPCTL_POL_DECIDE_TAIL_SLOT_SHIFT) & (XDPCTL_POL_SET_SLOTS - 1);
-	a = decide & XDPCTL_POL_DECIDE_TAIL_DST ? p->daddr : p->saddr;
+	slot = (decide >> XDPCTL_POL_DECIDE_EDGE_SLOT_SHIFT) & (XDPCTL_POL_SET_SLOTS - 1);
+	a = decide & XDPCTL_POL_DECIDE_EDGE_DST ? p->daddr : p->saddr;
 	if (v6)
 		v = xdpctl_pol_tab6(1, slot, ((__u64)bpf_ntohl(a[0]) << 32) | bpf_ntohl(a[1]),
 				    ((__u64)bpf_ntohl(a[2]) << 32) | bpf_ntohl(a[3]));
 	else
 		v = pol_tab4(&xdpctl_psl1, &xdpctl_pset, slot, bpf_ntohl(a[0]), 0);
 	if (v < 0)
-		return XDPCTL_POL_DECIDE_RETRY;
+		return XDPCTL_POL_DECIDE_RETRY |
+		       (h->default_action == XDPCTL_ACT_DROP ? XDPCTL_ACT_DROP : XDPCTL_ACT_PASS);
 	if (!pol_member(v))
 		return 0;
-	rec = pol_rank_rec(XDPCTL_POL_TAIL_RANK + 1, g, d);
+	rec = pol_rank_rec(XDPCTL_POL_EDGE_RANK + 1, g, d);
 	if (!rec || !rec->id)
 		return 0;
 	if (!cfg_explain)
 		pol_count(&rec->ctr_slot, p->len);
-	return ((long)(XDPCTL_POL_TAIL_RANK + 1) << XDPCTL_POL_DECIDE_RANK_SHIFT) | ((long)rec->id << 8) |
+	return ((long)(XDPCTL_POL_EDGE_RANK + 1) << XDPCTL_POL_DECIDE_RANK_SHIFT) | ((long)rec->id << 8) |
 	       (rec->action == XDPCTL_ACT_PASS ? XDPCTL_ACT_PASS : XDPCTL_ACT_DROP) | pol_log(rec);
 }
 
-/* Decision `r` of pol_decide() or xdpctl_pol_decide() with the tail rule applied where the
- * default decided (no rule id, no retry): a packet a ranked rule decides pays nothing. */
+/* The first rule's decision when it is an edge rule and the packet a member of its set; 0: the
+ * walk decides. `decide`: the direction's header word, which says whether to look (no call
+ * for a policy without a first edge). */
+static __always_inline long pol_head(const struct pkt *p, __u32 gen, __u32 dir, __u32 decide)
+{
+	const __u32 head = XDPCTL_POL_DECIDE_EDGE | XDPCTL_POL_DECIDE_EDGE_FIRST;
+
+	return pol_has(XDPCTL_PATH_EDGE) && (decide & head) == head ? xdpctl_pol_edge(p, gen, dir, 1) : 0;
+}
+
+/* Decision `r` of pol_decide() or xdpctl_pol_decide() with the last rule applied where the
+ * default decided (no rule id, no retry), when it is an edge rule: a packet a ranked rule
+ * decides pays nothing. */
 static __always_inline long pol_tail(const struct pkt *p, __u32 gen, __u32 dir, long r)
 {
 	long t;
 
-	if (!pol_has(XDPCTL_PATH_TAIL) || (r & XDPCTL_POL_DECIDE_RETRY) || (__u32)(r >> 8))
+	if (!pol_has(XDPCTL_PATH_EDGE) || (r & XDPCTL_POL_DECIDE_RETRY) || (__u32)(r >> 8))
 		return r;
-	t = xdpctl_pol_tail(p, gen, dir);
-	if (t == XDPCTL_POL_DECIDE_RETRY)
+	t = xdpctl_pol_edge(p, gen, dir, 0);
+	if (t & XDPCTL_POL_DECIDE_RETRY)
 		return r | XDPCTL_POL_DECIDE_RETRY;
 	return t ? t | (r & XDPCTL_POL_DECIDE_NOCACHE) : r;
 }
@@ -1339,12 +1352,12 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 	/* A program of the one-field path alone, an IPv4 packet whose field needs no class found
 	 * before (not split, or split by one set alone): straight to the decision, without
 	 * pol_decide()'s two more reads of the header. */
-	if ((cfg_paths & (XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES)) == XDPCTL_PATH_FIELD && p->l3_proto == ETH_P_IP &&
-	    !(pol_split_fields(&h->dir[dir & 1]) & ~pol_split_one_fields(&h->dir[dir & 1])))
-		r = xdpctl_pol_decide(p, gen, dir, ifindex, 0);
-	else
-		r = pol_decide(p, gen, dir, ifindex);
-	r = pol_tail(p, gen, dir, r);
+	r = pol_head(p, gen, dir, h->dir[dir & 1].decide);
+	if (!r && (cfg_paths & (XDPCTL_PATH_FIELD | XDPCTL_PATH_TABLES)) == XDPCTL_PATH_FIELD &&
+	    p->l3_proto == ETH_P_IP && !(pol_split_fields(&h->dir[dir & 1]) & ~pol_split_one_fields(&h->dir[dir & 1])))
+		r = pol_tail(p, gen, dir, xdpctl_pol_decide(p, gen, dir, ifindex, 0));
+	else if (!r)
+		r = pol_tail(p, gen, dir, pol_decide(p, gen, dir, ifindex));
 	/* With the stamp put in the slot before (above, or on the cache-first miss): after a flip
 	 * meanwhile the entry pairs the old count with the old gen, whose commit is over, and is
 	 * never taken. */
@@ -1368,7 +1381,10 @@ static __always_inline __u32 classify(const struct pkt *p, __u32 dir, const void
 		if (again == gen)
 			return (__u32)r & 0xff;
 		gen = again;
-		r = pol_tail(p, gen, dir, pol_decide(p, gen, dir, ifindex));
+		/* (the new generation's header unread: the edge function reads it) */
+		r = pol_head(p, gen, dir, XDPCTL_POL_DECIDE_EDGE | XDPCTL_POL_DECIDE_EDGE_FIRST);
+		if (!r)
+			r = pol_tail(p, gen, dir, pol_decide(p, gen, dir, ifindex));
 		if (r & XDPCTL_POL_DECIDE_RETRY)
 			return (__u32)r & 0xff;
 	}

@@ -167,16 +167,18 @@ struct CompiledDirection {
     std::vector<RuleRecord> ranked;  // rank -> rule (id 0: a free rank)
     std::vector<uint32_t> rank_of;   // the direction's rules in evaluation order -> rank
 
-    // The tail rule (abi: XDPCTL_POL_DECIDE_TAIL; CompileOptions::tail_sets): the direction's
-    // last rule in evaluation order, on one set in one address field alone (shapes.h:
-    // tail_rule), decided after the walk by the set's own table when no ranked rule decided.
-    // Not among `ranked` and in no row: not in rank_of either.
-    struct Tail {
+    // The edge rule (abi: XDPCTL_POL_DECIDE_EDGE; CompileOptions::edge_sets): the direction's
+    // last rule in evaluation order, or else its first, on one set in one address field alone
+    // (shapes.h: edge_rule_field), decided beside the walk by the set's own table: first, a
+    // member before the walk; last, after it, when no ranked rule decided. Not among `ranked`
+    // and in no row: not in rank_of either.
+    struct Edge {
         RuleRecord rec;
         std::string set;
         Field field = kFieldSrc;
+        bool first = false;
     };
-    std::optional<Tail> tail;
+    std::optional<Edge> edge;
 
     // The rules again for the straight-line path (policy/shapes.h), when the direction
     // is small enough; the tables above are built all the same.
@@ -244,12 +246,12 @@ struct CompileOptions {
     // given (CompiledDirection::match_prints) for the next.
     CompileCache* cache = nullptr;
     bool prints = false;
-    // A direction's last rule on one set alone becomes its tail (CompiledDirection::tail) when
-    // the maps hold sets' own tables and every loaded program reads tails, and at least
-    // `tail_min_rules` rules stay ranked: fewer compile whole in about a millisecond, and a
-    // policy of the set alone keeps the one-field path.
-    bool tail_sets = false;
-    size_t tail_min_rules = 1000;
+    // A direction's last (or else first) rule on one set alone becomes its edge rule
+    // (CompiledDirection::edge) when the maps hold sets' own tables and every loaded program
+    // reads edges, and at least `edge_min_rules` rules stay ranked: fewer compile whole in
+    // about a millisecond, and a policy of the set alone keeps the one-field path.
+    bool edge_sets = false;
+    size_t edge_min_rules = 1000;
 };
 // Fields split by more sets than this would have 2^sets classes a rule prefix.
 inline constexpr uint32_t kMaxSplitSets = 4;

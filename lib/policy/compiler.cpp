@@ -1068,17 +1068,23 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
     std::vector<const Rule*> in_dir[2];
     for (const Rule* r : order)
         in_dir[r->dir == Direction::egress ? 1 : 0].push_back(r);
-    // A last rule on one set alone is decided after the walk and holds no rank (abi:
-    // XDPCTL_POL_DECIDE_TAIL): putting a 1M-prefix set in use so changes no row.
-    std::optional<CompiledDirection::Tail> tails[2];
-    for (int d = 0; d < 2 && opts.tail_sets; d++) {
-        if (in_dir[d].size() <= std::max<size_t>(opts.tail_min_rules, 1))
+    // A last (or else first) rule on one set alone is decided beside the walk and holds no
+    // rank (abi: XDPCTL_POL_DECIDE_EDGE): putting a 1M-prefix set in use so changes no row.
+    std::optional<CompiledDirection::Edge> edges[2];
+    for (int d = 0; d < 2 && opts.edge_sets; d++) {
+        if (in_dir[d].size() <= std::max<size_t>(opts.edge_min_rules, 1))
             continue;
-        const Rule* last = in_dir[d].back();
-        if (const int f = tail_rule_field(*last); f >= 0) {
-            tails[d] = CompiledDirection::Tail{
-                RuleRecord{last->id, last->action.kind, 0, 0, 0}, (f == kFieldSrc ? last->src : last->dst).set, Field(f)};
-            in_dir[d].pop_back();
+        for (const bool first : {false, true}) {
+            const Rule* r = first ? in_dir[d].front() : in_dir[d].back();
+            if (const int f = edge_rule_field(*r); f >= 0) {
+                edges[d] = CompiledDirection::Edge{RuleRecord{r->id, r->action.kind, 0, 0, 0},
+                                                   (f == kFieldSrc ? r->src : r->dst).set, Field(f), first};
+                if (first)
+                    in_dir[d].erase(in_dir[d].begin());
+                else
+                    in_dir[d].pop_back();
+                break;
+            }
         }
     }
     RankPlan plan[2];
@@ -1102,7 +1108,7 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
         for (int d = 0; d < 2; d++) {
             const std::vector<const Rule*>& ranked = in_dir[d];
             // (The small path has no tail: its rules are few, and so compiled whole.)
-            shapes[d].small = tails[d] ? std::nullopt : small_rules(ranked);
+            shapes[d].small = edges[d] ? std::nullopt : small_rules(ranked);
             shapes[d].decide_field = one_address_field(ranked);
             // The anchor lists' rules by rank, as the lists name them (a free rank is on none).
             if (!shapes[d].small && shapes[d].decide_field < 0)
@@ -1122,7 +1128,7 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
         c.dir[d].small = std::move(shapes[d].small);
         c.dir[d].decide_field = shapes[d].decide_field;
         c.dir[d].anchor_rules = std::move(shapes[d].anchor_rules);
-        c.dir[d].tail = std::move(tails[d]);
+        c.dir[d].edge = std::move(edges[d]);
     }
     return c;
 }
@@ -1133,18 +1139,26 @@ Verdict classify_compiled(const CompiledPolicy& cp, const PacketKey& k, uint32_t
     const CompiledDirection& c = cp.dir[k.dir == Direction::egress ? 1 : 0];
     Verdict v;
     v.action = cp.default_action;
-    // No rule decided: the tail's set, when the direction has one.
-    auto tail = [&](Verdict& out) -> Verdict& {
-        if (!c.tail || out.rule_id || !k.family)
-            return out;
+    // The edge rule's set (a member decides: first, before the walk; last, when no rule did).
+    auto edge_member = [&]() {
+        if (!c.edge || !k.family)
+            return false;
         if (!sets_of)
-            fail("a tail rule on a set is walked without its sets");
-        if (sets_of->at(c.tail->set).contains(*k.family, c.tail->field == kFieldSrc ? k.src : k.dst)) {
-            out.action = c.tail->rec.action;
-            out.rule_id = c.tail->rec.id;
+            fail("an edge rule on a set is walked without its sets");
+        return sets_of->at(c.edge->set).contains(*k.family, c.edge->field == kFieldSrc ? k.src : k.dst);
+    };
+    auto tail = [&](Verdict& out) -> Verdict& {
+        if (c.edge && !c.edge->first && !out.rule_id && edge_member()) {
+            out.action = c.edge->rec.action;
+            out.rule_id = c.edge->rec.id;
         }
         return out;
     };
+    if (c.edge && c.edge->first && edge_member()) {
+        v.action = c.edge->rec.action;
+        v.rule_id = c.edge->rec.id;
+        return v;
+    }
     if (c.n_rules == 0)
         return tail(v);
     uint32_t cls[kFieldCount];

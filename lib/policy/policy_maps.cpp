@@ -240,9 +240,9 @@ void check_direction(const CompiledDirection& d, int dir, const SlotOf& slots)
             fail_usage("rule {}: a rate limit needs a rate above 0 and a burst of 1 to {} packets", r.id,
                        kMaxBurst);
     }
-    if (d.tail && (d.n_rules > XDPCTL_POL_RULE_RANKS || !slots.count(d.tail->rec.id) ||
-                   slots.at(d.tail->rec.id) >= XDPCTL_POL_COUNTER_SLOTS))
-        fail("the {} tail rule {} has no rank of its own or no counter slot", name, d.tail->rec.id);
+    if (d.edge && (d.n_rules > XDPCTL_POL_RULE_RANKS || !slots.count(d.edge->rec.id) ||
+                   slots.at(d.edge->rec.id) >= XDPCTL_POL_COUNTER_SLOTS))
+        fail("the {} edge rule {} has no rank of its own or no counter slot", name, d.edge->rec.id);
 }
 
 }  // namespace
@@ -709,13 +709,13 @@ std::array<const AddrClassTable*, 2> split_tables(const CompiledDirection& cd)
 
 namespace {
 
-// The set slot and field (0 src, 1 dst) of a written direction's tail rule, if it has one.
-std::optional<std::pair<uint32_t, uint32_t>> tail_set_of(const xdpctl_pol_dir_hdr& dh)
+// The set slot and field (0 src, 1 dst) of a written direction's edge rule, if it has one.
+std::optional<std::pair<uint32_t, uint32_t>> edge_set_of(const xdpctl_pol_dir_hdr& dh)
 {
-    if (!dh.n_rules || !(dh.decide & XDPCTL_POL_DECIDE_TAIL))
+    if (!dh.n_rules || !(dh.decide & XDPCTL_POL_DECIDE_EDGE))
         return std::nullopt;
-    return std::pair{(dh.decide >> XDPCTL_POL_DECIDE_TAIL_SLOT_SHIFT) & (XDPCTL_POL_SET_SLOTS - 1),
-                     dh.decide & XDPCTL_POL_DECIDE_TAIL_DST ? 1u : 0u};
+    return std::pair{(dh.decide >> XDPCTL_POL_DECIDE_EDGE_SLOT_SHIFT) & (XDPCTL_POL_SET_SLOTS - 1),
+                     dh.decide & XDPCTL_POL_DECIDE_EDGE_DST ? 1u : 0u};
 }
 
 }  // namespace
@@ -743,8 +743,8 @@ std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
                         out[sp.slot[i]] = true;
             }
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
-            if (const auto tail = tail_set_of(hdrs[g].dir[d]))
-                out[tail->first] = true;
+            if (const auto edge = edge_set_of(hdrs[g].dir[d]))
+                out[edge->first] = true;
     }
     return out;
 }
@@ -790,8 +790,8 @@ std::optional<uint32_t> PolicyMaps::set_patch_slot(uint64_t print,
         if (d >= XDPCTL_POL_DIRS || dst > 1)
             return std::nullopt;
         const xdpctl_pol_dir_hdr& dh = h.dir[d];
-        if (const auto tail = tail_set_of(dh); tail && *tail == std::pair{slot, dst})
-            continue;  // the field's tail rule names the set: its table is all it reads
+        if (const auto edge = edge_set_of(dh); edge && *edge == std::pair{slot, dst})
+            continue;  // the field's edge rule names the set: its table is all it reads
         if (!dh.n_rules || !(dh.decide >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
             return std::nullopt;
         const xdpctl_pol_split& sp = split[XDPCTL_POL_TAB_ADDR(g, d, dst)];
@@ -812,8 +812,8 @@ bool PolicyMaps::place_sets(const CompiledPolicy& c, const std::map<std::string,
                 if (std::find(named.begin(), named.end(), n) == named.end())
                     named.push_back(n);
     for (const CompiledDirection& cd : c.dir)
-        if (cd.tail && std::find(named.begin(), named.end(), cd.tail->set) == named.end())
-            named.push_back(cd.tail->set);
+        if (cd.edge && std::find(named.begin(), named.end(), cd.edge->set) == named.end())
+            named.push_back(cd.edge->set);
     if (!can_split())
         return named.empty();
     const std::vector<bool> busy = referenced_set_slots();
@@ -878,7 +878,7 @@ void PolicyMaps::each_active_direction(const std::function<void(uint32_t, const 
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const size_t at = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RANKS);
         fn(d, h.dir[d], recs.subspan(at, std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RANKS)),
-           h.dir[d].n_rules && (h.dir[d].decide & XDPCTL_POL_DECIDE_TAIL) ? &recs[at + XDPCTL_POL_TAIL_RANK] : nullptr);
+           h.dir[d].n_rules && (h.dir[d].decide & XDPCTL_POL_DECIDE_EDGE) ? &recs[at + XDPCTL_POL_EDGE_RANK] : nullptr);
     }
 }
 
@@ -894,11 +894,11 @@ SlotOf PolicyMaps::active_slots() const
         out.emplace(r.id, r.ctr_slot);
     };
     each_active_direction([&](uint32_t, const xdpctl_pol_dir_hdr&, std::span<const xdpctl_rule_rec> recs,
-                              const xdpctl_rule_rec* tail) {
+                              const xdpctl_rule_rec* edge) {
         for (const xdpctl_rule_rec& r : recs)
             take(r);
-        if (tail)
-            take(*tail);
+        if (edge)
+            take(*edge);
     });
     return out;
 }
@@ -1137,18 +1137,19 @@ void PolicyMaps::commit(const CompiledPolicy& c, PreparedCommit prepared,
                 }
             }
         }
-        // The tail rule (abi: XDPCTL_POL_DECIDE_TAIL): its set's slot in the header, its
+        // The edge rule (abi: XDPCTL_POL_DECIDE_EDGE): its set's slot in the header, its
         // record at the rank no rule holds.
-        if (cd.tail) {
-            auto it = prepared.set_slot.find(cd.tail->set);
+        if (cd.edge) {
+            auto it = prepared.set_slot.find(cd.edge->set);
             if (!can_split() || it == prepared.set_slot.end() || it->second >= XDPCTL_POL_SET_SLOTS)
-                fail("set {} has no table for the commit's tail rule (PolicyMaps::place_sets)", cd.tail->set);
-            const xdpctl_rule_rec rec{cd.tail->rec.id, bpf_action(cd.tail->rec.action), slot_of.at(cd.tail->rec.id), 0, 0, 0};
-            xdpctl_rule_rec& held_rec = recs[gd * XDPCTL_POL_MAX_RANKS + XDPCTL_POL_TAIL_RANK];
+                fail("set {} has no table for the commit's edge rule (PolicyMaps::place_sets)", cd.edge->set);
+            const xdpctl_rule_rec rec{cd.edge->rec.id, bpf_action(cd.edge->rec.action), slot_of.at(cd.edge->rec.id), 0, 0, 0};
+            xdpctl_rule_rec& held_rec = recs[gd * XDPCTL_POL_MAX_RANKS + XDPCTL_POL_EDGE_RANK];
             if (std::memcmp(&held_rec, &rec, sizeof(rec)) != 0)
                 held_rec = rec;
-            dh.decide |= XDPCTL_POL_DECIDE_TAIL | (cd.tail->field == kFieldDst ? XDPCTL_POL_DECIDE_TAIL_DST : 0) |
-                         it->second << XDPCTL_POL_DECIDE_TAIL_SLOT_SHIFT;
+            dh.decide |= XDPCTL_POL_DECIDE_EDGE | (cd.edge->field == kFieldDst ? XDPCTL_POL_DECIDE_EDGE_DST : 0) |
+                         (cd.edge->first ? XDPCTL_POL_DECIDE_EDGE_FIRST : 0) |
+                         it->second << XDPCTL_POL_DECIDE_EDGE_SLOT_SHIFT;
         }
         for (int f = 0; f < kFieldCount; f++)
             dh.row_base[f] = cd.row_base[f];

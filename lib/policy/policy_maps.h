@@ -189,7 +189,7 @@ public:
     // The ranks the generation in force gives each direction's rules (rank_gaps.h): what a
     // commit keeps where it can. Empty when no policy is installed.
     RankHints active_ranks() const;
-    // fn(direction, its header, its records by rank, its tail rule's record or nullptr) for
+    // fn(direction, its header, its records by rank, its edge rule's record or nullptr) for
     // each direction of the generation in force; nothing when no policy is installed.
     void each_active_direction(const std::function<void(uint32_t, const xdpctl_pol_dir_hdr&,
                                                         std::span<const xdpctl_rule_rec>, const xdpctl_rule_rec*)>& fn) const;

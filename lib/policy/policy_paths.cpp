@@ -60,7 +60,7 @@ DirPaths compiled_paths(const CompiledPolicy& c)
             out[d] = XDPCTL_PATH_FIELD;  // drop and pass rules only (shapes.h)
         else
             out[d] = XDPCTL_PATH_TABLES | XDPCTL_PATH_RATE;  // as written_paths() reads it back
-        out[d] |= log_path(logs) | (cd.tail ? XDPCTL_PATH_TAIL : 0);
+        out[d] |= log_path(logs) | (cd.edge ? XDPCTL_PATH_EDGE : 0);
     }
     return out;
 }
@@ -69,7 +69,7 @@ uint32_t written_paths(const xdpctl_pol_dir_hdr& dh, const xdpctl_pol_small& sma
 {
     if (!dh.n_rules)
         return default_drop ? XDPCTL_PATH_DEFAULT : 0;
-    return shape_paths(dh, small) | log_path(logs) | (dh.decide & XDPCTL_POL_DECIDE_TAIL ? XDPCTL_PATH_TAIL : 0);
+    return shape_paths(dh, small) | log_path(logs) | (dh.decide & XDPCTL_POL_DECIDE_EDGE ? XDPCTL_PATH_EDGE : 0);
 }
 
 

@@ -428,8 +428,9 @@ Policy PolicyStore::commit(Policy next)
     const bool sparse_tables = abi >= 2;
     // Sets in tables of their own (set_tables.h) once every loaded program reads them.
     const bool split_sets = abi >= 3 && maps_->can_split();
-    // A last rule on a set alone decided after the walk, once every loaded program reads it.
-    const bool tail_sets = abi >= 5 && split_sets;
+    // A first or last rule on a set alone decided beside the walk, once every loaded program
+    // reads it.
+    const bool edge_sets = abi >= 5 && split_sets;
     // The image is encoded and stored in a thread of its own beside the compiler: it needs
     // nothing compiled, and with a 1M-prefix set it is ~6 MiB to encode and write (~25 ms).
     // If compiling fails, what it wrote is in the generation not in force, which nothing
@@ -506,7 +507,7 @@ Policy PolicyStore::commit(Policy next)
                                    .rank_hints = ranks.dir,
                                    .cache = cache ? &*cache : nullptr,
                                    .prints = keep_compile,
-                                   .tail_sets = tail_sets});
+                                   .edge_sets = edge_sets});
         cache.reset();
         last_patched_ = compiled->dir[0].patched || compiled->dir[1].patched;
         trace.mark(last_patched_ ? "compile (patched)" : "compile");

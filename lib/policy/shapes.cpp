@@ -199,7 +199,7 @@ std::optional<AnchorLists> anchor_lists(const CompiledDirection& cd)
     return out;
 }
 
-int tail_rule_field(const Rule& r)
+int edge_rule_field(const Rule& r)
 {
     const bool src = r.src.kind == AddrMatch::Kind::set, dst = r.dst.kind == AddrMatch::Kind::set;
     if (src == dst || r.src.kind == AddrMatch::Kind::prefix || r.dst.kind == AddrMatch::Kind::prefix ||

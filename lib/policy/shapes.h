@@ -45,10 +45,10 @@ struct AnchorLists {
 // element (XDPCTL_POL_ANC_LIST_MAX, _IDX_ENTRIES, _LIST_ENTRIES): the tables decide.
 std::optional<AnchorLists> anchor_lists(const CompiledDirection& cd);
 
-// Whether rule r can be a direction's tail rule (abi: XDPCTL_POL_DECIDE_TAIL): it names one
+// Whether rule r can be a direction's edge rule (abi: XDPCTL_POL_DECIDE_EDGE): it names one
 // set in one address field and nothing else, drops or passes, and sends no events (the log
 // path is chosen from the ranked records). kFieldSrc or kFieldDst, else -1.
-int tail_rule_field(const Rule& r);
+int edge_rule_field(const Rule& r);
 
 // kFieldSrc or kFieldDst (compiled_policy.h) when every rule names that address (a prefix or
 // a set) and nothing else, and drops or passes (count and rate-limit rules go on to later

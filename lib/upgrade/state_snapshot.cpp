@@ -99,10 +99,10 @@ PolicyState read_policy_state(const std::string& dir)
         const uint32_t n = counted ? hdr.dir[d].n_rules : stride;
         if (n > stride)
             fail("the pinned policy header says direction {} has {} ranks, over {}", d, n, stride);
-        // And the tail rule's record (abi: XDPCTL_POL_DECIDE_TAIL), at the last rank.
-        const bool tail = counted && n && (hdr.dir[d].decide & XDPCTL_POL_DECIDE_TAIL) && stride == XDPCTL_POL_MAX_RANKS;
-        for (uint32_t i = 0; i < n + tail; i++) {
-            const uint32_t rank = i < n ? i : XDPCTL_POL_TAIL_RANK;
+        // And the edge rule's record (abi: XDPCTL_POL_DECIDE_EDGE), at the last rank.
+        const bool edge = counted && n && (hdr.dir[d].decide & XDPCTL_POL_DECIDE_EDGE) && stride == XDPCTL_POL_MAX_RANKS;
+        for (uint32_t i = 0; i < n + edge; i++) {
+            const uint32_t rank = i < n ? i : XDPCTL_POL_EDGE_RANK;
             const auto r = rules.at<xdpctl_rule_rec>(XDPCTL_POL_GD(gen, d) * stride + rank);
             if (r.id == 0 || (!counted && (!ids.count(r.id) || s.slots.count(r.id))))
                 continue;  // a free rank (policy/rank_gaps.h), or not a record of this policy
