@@ -439,17 +439,25 @@ xdpctl::policy::PrefixSet bgp_set_1m()
     return set;
 }
 
+// `--id ID --priority PRIORITY --src @bgp --action drop`.
+xdpctl::policy::Rule bgp_drop_rule(uint32_t id, uint32_t priority)
+{
+    using namespace xdpctl::policy;
+    Rule r;
+    r.id = id;
+    r.priority = priority;
+    r.src.kind = AddrMatch::Kind::set;
+    r.src.set = "bgp";
+    r.action.kind = ActionKind::drop;
+    return r;
+}
+
 std::unique_ptr<SetCase> make_set_1m_case(size_t n_frames)
 {
     using namespace xdpctl::policy;
     Policy p;
     p.sets["bgp"] = bgp_set_1m();
-    Rule r;
-    r.id = 1;
-    r.src.kind = AddrMatch::Kind::set;
-    r.src.set = "bgp";
-    r.action.kind = ActionKind::drop;
-    p.rules.push_back(r);
+    p.rules.push_back(bgp_drop_rule(1, kDefaultPriority));
     CompiledPolicy c = compile_policy(p, [](const std::string&) { return 0u; }, {.max_split_sets = kMaxSplitSets});
     auto sc = std::make_unique<SetCase>();
     const uint32_t paths = compiled_paths(c)[0];
@@ -525,13 +533,7 @@ std::unique_ptr<MixSetCase> make_mix_set_case(bool edge, bool first)
         out->members.push_back(B().ipv4({.src = b, .dst = kDstIpv4}).udp(1024, 9).payload(18).build());
     }
     p.sets["bgp"] = bgp_set_1m();
-    Rule r;
-    r.id = 10000;
-    r.src.kind = AddrMatch::Kind::set;
-    r.src.set = "bgp";
-    r.action.kind = ActionKind::drop;
-    r.priority = first ? 0 : kDefaultPriority;
-    p.rules.push_back(r);
+    p.rules.push_back(bgp_drop_rule(10000, first ? 0 : kDefaultPriority));
     CompiledPolicy c = compile_policy(p, [](const std::string&) { return 0u; },
                                       {.max_split_sets = kMaxSplitSets, .edge_sets = edge});
     if (bool(c.dir[0].edge) != edge || (edge && c.dir[0].edge->first != first))

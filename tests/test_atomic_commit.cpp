@@ -386,14 +386,25 @@ rule --id 92 --priority 8 --proto tcp --dport 80 --action drop
 rule --id 93 --priority 9 --src 198.18.0.1/32 --action drop
 )";
 
+// Policies A and B from their texts, the probe decided in each by the rule given (what
+// commits_under_load() tells apart); false when it is not.
+bool probed_pair(const char* text_a, const char* text_b, uint32_t pass_a, uint32_t pass_b, Policy& a, Policy& b)
+{
+    a = parse_policy_text(text_a, "A");
+    b = parse_policy_text(text_b, "B");
+    const uint32_t got_a = classify(a, probe_key()).rule_id, got_b = classify(b, probe_key()).rule_id;
+    EXPECT_EQ(got_a, pass_a);
+    EXPECT_EQ(got_b, pass_b);
+    return got_a == pass_a && got_b == pass_b;
+}
+
 // Commits go between a policy of the anchor lists and a one-field one, each in runs of 3 by
 // its own path and then by the tables: no packet sees a mix, and the counters stay exact.
 TEST(AtomicCommit, NoPacketSeesAMixAcrossAnchorShapeChanges)
 {
     XDPCTL_REQUIRE_ROOT();
-    const Policy a = parse_policy_text(kAnchorsA, "anchors A"), b = parse_policy_text(kOneFieldB, "one-field B");
-    ASSERT_EQ(classify(a, probe_key()).rule_id, 91u);
-    ASSERT_EQ(classify(b, probe_key()).rule_id, 81u);
+    Policy a, b;
+    ASSERT_TRUE(probed_pair(kAnchorsA, kOneFieldB, 91, 81, a, b));
     ASSERT_TRUE(anchor_lists(compile_policy(a, lo_only).dir[0]));  // the lists fit: that shape
     commits_under_load(a, b, 91, 81, [](PolicyMaps& m, int i) {
         m.set_decide_anchors((i / 3) % 2 == 0);
@@ -404,9 +415,8 @@ TEST(AtomicCommit, NoPacketSeesAMixAcrossAnchorShapeChanges)
 TEST(AtomicCommit, NoPacketSeesAMixAcrossOneFieldShapeChanges)
 {
     XDPCTL_REQUIRE_ROOT();
-    const Policy a = parse_policy_text(kOneFieldA, "one-field A"), b = parse_policy_text(kOneFieldB, "one-field B");
-    ASSERT_EQ(classify(a, probe_key()).rule_id, 61u);
-    ASSERT_EQ(classify(b, probe_key()).rule_id, 81u);
+    Policy a, b;
+    ASSERT_TRUE(probed_pair(kOneFieldA, kOneFieldB, 61, 81, a, b));
     ASSERT_EQ(compile_policy(a, lo_only).dir[0].decide_field, int(kFieldSrc));
     ASSERT_EQ(compile_policy(b, lo_only).dir[0].decide_field, int(kFieldSrc));
     commits_under_load(a, b, 61, 81, [](PolicyMaps& m, int i) { m.set_decide_field((i / 3) % 2 == 0); });
@@ -429,9 +439,8 @@ rule --id 96 --priority 2 --src 198.18.0.0/15 --action pass
 TEST(AtomicCommit, NoPacketSeesAMixOfSetsInTablesOfTheirOwn)
 {
     XDPCTL_REQUIRE_ROOT();
-    const Policy a = parse_policy_text(kSetA, "set A"), b = parse_policy_text(kSetB, "set B");
-    ASSERT_EQ(classify(a, probe_key()).rule_id, 91u);
-    ASSERT_EQ(classify(b, probe_key()).rule_id, 96u);
+    Policy a, b;
+    ASSERT_TRUE(probed_pair(kSetA, kSetB, 91, 96, a, b));
     ASSERT_TRUE(compile_policy(a, lo_only, {.max_split_sets = kMaxSplitSets}).dir[0].src_v4.split());
     commits_under_load(a, b, 91, 96, [](PolicyMaps&, int) {}, true);
 }
@@ -457,9 +466,8 @@ rule --id 129 --priority 0 --dst @t --action pass
 TEST(AtomicCommit, NoPacketSeesAMixAcrossEdgeChanges)
 {
     XDPCTL_REQUIRE_ROOT();
-    const Policy a = parse_policy_text(kEdgeLastA, "last edge A"), b = parse_policy_text(kEdgeFirstB, "first edge B");
-    ASSERT_EQ(classify(a, probe_key()).rule_id, 119u);
-    ASSERT_EQ(classify(b, probe_key()).rule_id, 121u);
+    Policy a, b;
+    ASSERT_TRUE(probed_pair(kEdgeLastA, kEdgeFirstB, 119, 121, a, b));
     const CompileOptions edges{.max_split_sets = kMaxSplitSets, .edge_sets = true, .edge_min_rules = 1};
     ASSERT_FALSE(compile_policy(a, lo_only, edges).dir[0].edge->first);
     ASSERT_TRUE(compile_policy(b, lo_only, edges).dir[0].edge->first);
@@ -470,9 +478,8 @@ TEST(AtomicCommit, NoPacketSeesAMixAcrossEdgeChanges)
 TEST(AtomicCommit, NoPacketSeesAMixAcrossShapeChanges)
 {
     XDPCTL_REQUIRE_ROOT();
-    const Policy a = parse_policy_text(kSmallA, "small A"), b = parse_policy_text(kSmallB, "small B");
-    ASSERT_EQ(classify(a, probe_key()).rule_id, 37u);
-    ASSERT_EQ(classify(b, probe_key()).rule_id, 47u);
+    Policy a, b;
+    ASSERT_TRUE(probed_pair(kSmallA, kSmallB, 37, 47, a, b));
     ASSERT_TRUE(compile_policy(a, lo_only).dir[0].small);
     ASSERT_TRUE(compile_policy(b, lo_only).dir[0].small);
     commits_under_load(a, b, 37, 47, [](PolicyMaps& m, int i) { m.set_decide_small((i / 3) % 2 == 0); });
