@@ -1107,7 +1107,7 @@ CompiledPolicy compile_policy(const Policy& p, const RuleIfindexResolver& ifinde
     auto find_shapes = [&] {
         for (int d = 0; d < 2; d++) {
             const std::vector<const Rule*>& ranked = in_dir[d];
-            // (The small path has no tail: its rules are few, and so compiled whole.)
+            // (The small path has no edge rule: its rules are few, and so compiled whole.)
             shapes[d].small = edges[d] ? std::nullopt : small_rules(ranked);
             shapes[d].decide_field = one_address_field(ranked);
             // The anchor lists' rules by rank, as the lists name them (a free rank is on none).
