@@ -705,10 +705,6 @@ std::array<const AddrClassTable*, 2> split_tables(const CompiledDirection& cd)
             cd.n_rules && cd.dst_v4.split() ? &cd.dst_v4 : nullptr};
 }
 
-}  // namespace
-
-namespace {
-
 // The set slot and field (0 src, 1 dst) of a written direction's edge rule, if it has one.
 std::optional<std::pair<uint32_t, uint32_t>> edge_set_of(const xdpctl_pol_dir_hdr& dh)
 {
@@ -878,7 +874,7 @@ void PolicyMaps::each_active_direction(const std::function<void(uint32_t, const 
     for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++) {
         const size_t at = XDPCTL_POL_GD(gen, d) * size_t(XDPCTL_POL_MAX_RANKS);
         fn(d, h.dir[d], recs.subspan(at, std::min<uint32_t>(h.dir[d].n_rules, XDPCTL_POL_MAX_RANKS)),
-           h.dir[d].n_rules && (h.dir[d].decide & XDPCTL_POL_DECIDE_EDGE) ? &recs[at + XDPCTL_POL_EDGE_RANK] : nullptr);
+           edge_set_of(h.dir[d]) ? &recs[at + XDPCTL_POL_EDGE_RANK] : nullptr);
     }
 }
 
