@@ -3,7 +3,8 @@
 // the compiler's rows and tables): ~2,900 faults of a 4 KiB page at ~1-2 us each where each
 // fault is charged to a memory cgroup, ~25% of its CPU time. Grown in one step and marked
 // for huge pages, the main heap takes a fault per 2 MiB, and the threads allocate from it
-// too (~230 faults a command remain: the program's start, the maps). Not for a
+// too (~170 faults of a `rule add` remain: the program's start, the maps; ~270 of a `rule
+// del`, whose command table is built before). Not for a
 // policy with a large prefix set: its tables come from maps of their own, and a heap held in
 // 2 MiB pages would keep more of its freed memory resident (the 256 MiB bar of issue 12).
 #pragma once
