@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "util/heap_pages.h"
+#include "util/huge_page_allocator.h"
 #include "util/task_pool.h"
 
 namespace {
@@ -122,6 +123,15 @@ void blocks_after_setup(int& failed)
                 static_cast<unsigned long>(first), static_cast<unsigned long>(m.start), static_cast<unsigned long>(m.end));
     CHILD_CHECK(m.huge_kib >= (long(20) << 10), "only %ld KiB of the marked range in huge pages", m.huge_kib);
     CHILD_CHECK(m.rss_kib == m.huge_kib, "%ld KiB of the marked range in 4 KiB pages", m.rss_kib - m.huge_kib);
+    // The huge-page allocator's blocks (a 10,000-rule source table) come from that heap too,
+    // and go back to it; those above a quarter of its growth are still mapped on their own.
+    {
+        std::vector<uint64_t, xdpctl::HugePageAllocator<uint64_t>> table(size_t(3) << 17);  // 3 MiB
+        CHILD_CHECK(xdpctl::in_huge_heap(table.data()), "a 3 MiB table is not in the heap");
+        std::vector<uint64_t, xdpctl::HugePageAllocator<uint64_t>> big(size_t(20) << 17);  // 20 MiB
+        CHILD_CHECK(!xdpctl::in_huge_heap(big.data()), "a 20 MiB table is in the heap");
+        CHILD_CHECK(reinterpret_cast<uintptr_t>(big.data()) % (size_t(2) << 20) == 0, "a mapped table is not 2 MiB-aligned");
+    }
     for (void* p : blocks)
         std::free(p);
     for (void* p : early)
@@ -142,6 +152,8 @@ void no_setup_unless_allowed(int& failed)
     void* p = std::malloc(size_t(4) << 20);
     std::memset(p, 1, size_t(4) << 20);
     CHILD_CHECK(marked_heap().start == 0, "the heap was marked without allow_huge_heap_pages()");
+    std::vector<uint64_t, xdpctl::HugePageAllocator<uint64_t>> table(size_t(3) << 17);
+    CHILD_CHECK(!xdpctl::in_huge_heap(table.data()), "a table in a heap not set up");
     std::free(p);
 }
 

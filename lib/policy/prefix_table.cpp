@@ -1,5 +1,7 @@
 #include "policy/prefix_table.h"
 
+#include "util/heap_pages.h"
+
 #include <arpa/inet.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -1339,7 +1341,7 @@ void PrefixTable::fill_map_and_release(int map_fd)
     constexpr size_t kBlock = HugePageAllocator<xdpctl_pfx_line>::kHuge;
     // Blocks of the huge-page allocator are 2 MiB-aligned (a small table is on the heap and
     // goes at the end); a window is two of them.
-    const bool aligned = reinterpret_cast<uintptr_t>(lines_.data()) % kBlock == 0;
+    const bool aligned = reinterpret_cast<uintptr_t>(lines_.data()) % kBlock == 0 && !in_huge_heap(lines_.data());
     write_lines(map_fd, lines_, [&](size_t at, size_t n) {
         if (aligned && n * sizeof(xdpctl_pfx_line) % kBlock == 0)
             madvise(&lines_[at], n * sizeof(xdpctl_pfx_line), MADV_DONTNEED);  // a hint: fine if refused

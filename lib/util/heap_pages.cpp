@@ -16,6 +16,7 @@ namespace {
 
 bool g_allowed = false;
 bool g_done = false;
+uintptr_t g_marked = 0;  // where the heap's huge pages start, once set up
 
 constexpr uintptr_t kHuge = uintptr_t(2) << 20;
 
@@ -58,7 +59,8 @@ void heap_in_huge_pages(size_t expect_bytes)
         std::free(grow);
         return;
     }
-    madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+    if (madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE) == 0)
+        g_marked = start;
     const size_t ahead = std::min<size_t>({expect_bytes, kPrefaultBytes, end - start}) & ~(kHuge - 1);
     if (ahead)
         run_detached([start, ahead] { madvise(reinterpret_cast<void*>(start), ahead, MADV_POPULATE_WRITE); });
@@ -70,6 +72,26 @@ void heap_in_huge_pages(size_t expect_bytes)
     const uintptr_t top_at = reinterpret_cast<uintptr_t>(sbrk(0)) - mallinfo2().keepcost;
     void* volatile fill = start > top_at + 4096 ? std::malloc(start - top_at - 2 * sizeof(size_t)) : nullptr;
     (void)fill;
+}
+
+void* huge_heap_block(size_t bytes, size_t align)
+{
+    if (!g_marked || bytes > kHugeHeapBytes / 4)
+        return nullptr;
+    void* p = nullptr;
+    if (posix_memalign(&p, std::max(align, sizeof(void*)), bytes) != 0)
+        return nullptr;
+    if (!in_huge_heap(p)) {  // glibc mapped it after all: the caller maps its own
+        std::free(p);
+        return nullptr;
+    }
+    return p;
+}
+
+bool in_huge_heap(const void* p)
+{
+    const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+    return g_marked && at >= g_marked && at < reinterpret_cast<uintptr_t>(sbrk(0));
 }
 
 }  // namespace xdpctl

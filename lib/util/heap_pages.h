@@ -23,6 +23,14 @@ namespace xdpctl {
 inline constexpr size_t kHugeHeapBytes = size_t(64) << 20;
 inline constexpr size_t kPrefaultBytes = size_t(16) << 20;
 void heap_in_huge_pages(size_t expect_bytes = 0);
+// A block of `bytes` (aligned to `align`) from the main heap once heap_in_huge_pages() has
+// put it in huge pages, for HugePageAllocator: there the block is in 2 MiB pages already,
+// often ones a worker faulted in ahead or that an earlier phase freed, where a mapping of
+// its own is zeroed anew (a `rule add` at 10,000 rules built its 2.3 MiB source table in a
+// fresh 4 MiB mapping). nullptr otherwise, or for a block near glibc's mapping threshold.
+void* huge_heap_block(size_t bytes, size_t align);
+// Whether `p` lies in the main heap: came from huge_heap_block(), not from a mapping.
+bool in_huge_heap(const void* p);
 // For a command that exits after one commit (xdpctl's `rule add`/`del`), before it starts a
 // thread: its threads allocate from the main heap too (one arena). A daemon's heap, which
 // lives on, keeps glibc's defaults.

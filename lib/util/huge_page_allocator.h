@@ -2,15 +2,19 @@
 // rules): blocks from 2 MiB up are mapped on their own and marked for transparent huge pages,
 // so filling them takes a fault per 2 MiB, not per 4 KiB (on the development VM a 4 KiB
 // fault costs ~1-2 us, and a `rule add` at 10,000 rules made ~12,000 of them). Smaller
-// blocks come from the heap.
+// blocks come from the heap, and so do blocks up to 16 MiB in a command whose heap is in huge
+// pages already (util/heap_pages.h).
 #pragma once
 
 #include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <new>
+
+#include "util/heap_pages.h"
 
 namespace xdpctl {
 
@@ -31,6 +35,8 @@ struct HugePageAllocator {
     {
         if (n * sizeof(T) < kHuge)
             return std::allocator<T>().allocate(n);
+        if (void* p = huge_heap_block(n * sizeof(T), alignof(T)))
+            return static_cast<T*>(p);
         const size_t bytes = mapped_bytes(n);
         // Over-map by one huge page and trim, for an aligned start.
         void* p = mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -50,6 +56,8 @@ struct HugePageAllocator {
     {
         if (n * sizeof(T) < kHuge)
             std::allocator<T>().deallocate(p, n);
+        else if (in_huge_heap(p))
+            std::free(p);
         else
             munmap(p, mapped_bytes(n));
     }
