@@ -341,9 +341,10 @@ CacheAddresses cache_addresses(const CompiledPolicy& c, uint32_t min_rules)
 }
 
 std::string encode_compile_cache(const CompiledPolicy& c, const CacheAddresses* addresses, uint32_t min_rules,
-                                 uint64_t commits, uint32_t maps_id)
+                                 uint64_t commits, uint32_t maps_id, size_t expect_bytes)
 {
     Out o;
+    o.str().reserve(expect_bytes + expect_bytes / 16);
     Header h{kMagic, 0, 0, 0};
     o.put(h);
     o.put(commits);
@@ -394,6 +395,12 @@ std::optional<CompileCache> decode_compile_cache(std::string_view bytes)
     if (!in.done())
         return std::nullopt;
     return out;
+}
+
+size_t compile_cache_bytes(const std::string& path)
+{
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? size_t(st.st_size) : 0;
 }
 
 std::optional<CompileCache> read_compile_cache(uint32_t maps_id, const std::string& path)

@@ -727,12 +727,14 @@ std::vector<bool> PolicyMaps::referenced_set_slots(bool active_only) const
     for (uint32_t g = 0; g < XDPCTL_POL_GENS; g++) {
         if (active_only && g != (ctl.gen & 1))
             continue;
-        split_->part(g);
         for (uint32_t d = 0; d < XDPCTL_POL_DIRS; d++)
             for (uint32_t dst = 0; dst < 2; dst++) {
                 const xdpctl_pol_dir_hdr& dh = hdrs[g].dir[d];
                 if (!dh.n_rules || !(dh.decide >> (XDPCTL_POL_DECIDE_SPLIT_SHIFT + dst) & 1))
                     continue;
+                // Mapped only where a field is split: 129 pages a generation, each mapped
+                // and unmapped through the hypervisor on a PVM guest (calls cheap, no microcode).
+                split_->part(g);
                 const xdpctl_pol_split& sp = split[XDPCTL_POL_TAB_ADDR(g, d, dst)];
                 for (uint32_t i = 0; i < std::min<uint32_t>(sp.n_sets, XDPCTL_POL_SPLIT_SETS); i++)
                     if (sp.slot[i] < XDPCTL_POL_SET_SLOTS)

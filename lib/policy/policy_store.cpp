@@ -569,7 +569,8 @@ Policy PolicyStore::commit(Policy next)
         // above would share the cores with it); joined before the compile is freed.
         if (keep_compile)
             kept = run_beside([this, &compiled, addresses = std::move(kept_addresses), commits = maps_->commits() + 1] {
-                write_compile_cache(encode_compile_cache(*compiled, &addresses, kCachedRulesMin, commits, maps_id()));
+                write_compile_cache(encode_compile_cache(*compiled, &addresses, kCachedRulesMin, commits, maps_id(),
+                                                         compile_cache_bytes()));
             });
         // Counter slots: a rule keeps its slot (and counters) for as long as it exists.
         slot_of = stored.get();
