@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 
@@ -16,7 +17,8 @@ namespace {
 
 bool g_allowed = false;
 bool g_done = false;
-uintptr_t g_marked = 0;  // where the heap's huge pages start, once set up
+// Where the heap's huge pages start, once set up: read by any thread that frees a block.
+std::atomic<uintptr_t> g_marked{0};
 
 constexpr uintptr_t kHuge = uintptr_t(2) << 20;
 
@@ -60,7 +62,7 @@ void heap_in_huge_pages(size_t expect_bytes)
         return;
     }
     if (madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE) == 0)
-        g_marked = start;
+        g_marked.store(start, std::memory_order_release);
     const size_t ahead = std::min<size_t>({expect_bytes, kPrefaultBytes, end - start}) & ~(kHuge - 1);
     if (ahead)
         run_detached([start, ahead] { madvise(reinterpret_cast<void*>(start), ahead, MADV_POPULATE_WRITE); });
@@ -76,7 +78,7 @@ void heap_in_huge_pages(size_t expect_bytes)
 
 void* huge_heap_block(size_t bytes, size_t align)
 {
-    if (!g_marked || bytes > kHugeHeapBytes / 4)
+    if (!g_marked.load(std::memory_order_acquire) || bytes > kHugeHeapBytes / 4)
         return nullptr;
     void* p = nullptr;
     if (posix_memalign(&p, std::max(align, sizeof(void*)), bytes) != 0)
@@ -90,8 +92,8 @@ void* huge_heap_block(size_t bytes, size_t align)
 
 bool in_huge_heap(const void* p)
 {
-    const uintptr_t at = reinterpret_cast<uintptr_t>(p);
-    return g_marked && at >= g_marked && at < reinterpret_cast<uintptr_t>(sbrk(0));
+    const uintptr_t at = reinterpret_cast<uintptr_t>(p), marked = g_marked.load(std::memory_order_acquire);
+    return marked && at >= marked && at < reinterpret_cast<uintptr_t>(sbrk(0));
 }
 
 }  // namespace xdpctl
